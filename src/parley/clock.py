@@ -1,0 +1,178 @@
+"""One injected clock for everything that waits or measures time.
+
+Production uses :class:`MonotonicClock` (the monotonic clock for durations plus UTC wall time);
+tests and the simulator use :class:`VirtualClock`, whose time moves only when told to, so that a
+32-second SIP timer or a simulated day takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the shells need of time: a monotonic reading, UTC wall time, and sleeping."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps backwards; only differences mean anything."""
+        ...
+
+    def utcnow(self) -> datetime:
+        """The current wall time, timezone-aware in UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait this many seconds of this clock's time."""
+        ...
+
+
+class MonotonicClock:
+    """The real clock: ``time.monotonic`` and the system's UTC time."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def utcnow(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+@dataclass(order=True)
+class _Timer:
+    when: float
+    seq: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class TimerHandle:
+    """A scheduled callback on a :class:`VirtualClock`; cancel it to stop it from firing."""
+
+    def __init__(self, timer: _Timer) -> None:
+        self._timer = timer
+
+    @property
+    def when(self) -> float:
+        return self._timer.when
+
+    def cancel(self) -> None:
+        self._timer.cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._timer.cancelled
+
+
+DEFAULT_EPOCH = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)  # a Monday, for readable schedules
+
+
+class VirtualClock:
+    """A clock whose time advances only through :meth:`advance` or :meth:`run_until`.
+
+    It is also a tiny discrete-event scheduler: :meth:`call_at` registers a callback that fires,
+    in time order (ties in registration order), as time passes over it. ``sleep`` works inside
+    asyncio code: the sleeper wakes when the clock is advanced past its deadline, or at once
+    with ``autojump=True`` (time jumps to the next deadline whenever the sleeper asks).
+    """
+
+    def __init__(
+        self,
+        start: float = 0.0,
+        wall_epoch: datetime = DEFAULT_EPOCH,
+        *,
+        autojump: bool = False,
+    ) -> None:
+        if wall_epoch.tzinfo is None:
+            raise ValueError("wall_epoch must be timezone-aware")
+        self._now = start
+        self._start = start
+        self._epoch = wall_epoch.astimezone(UTC)
+        self._timers: list[_Timer] = []
+        self._seq = itertools.count()
+        self.autojump = autojump
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def utcnow(self) -> datetime:
+        return self._epoch + timedelta(seconds=self._now - self._start)
+
+    def wall_to_monotonic(self, moment: datetime) -> float:
+        """The monotonic reading at which the wall clock shows ``moment``."""
+        return self._start + (moment.astimezone(UTC) - self._epoch).total_seconds()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
+        timer = _Timer(max(when, self._now), next(self._seq), callback)
+        heapq.heappush(self._timers, timer)
+        return TimerHandle(timer)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        return self.call_at(self._now + max(0.0, delay), callback)
+
+    def next_deadline(self) -> float | None:
+        """When the next live timer fires, or None when nothing is scheduled."""
+        while self._timers and self._timers[0].cancelled:
+            heapq.heappop(self._timers)
+        return self._timers[0].when if self._timers else None
+
+    def run_until(self, when: float) -> int:
+        """Fire every timer due up to ``when`` in order, then set the time to ``when``.
+
+        Returns how many callbacks ran. Callbacks may schedule more timers; those due before
+        ``when`` fire too.
+        """
+        fired = 0
+        while True:
+            deadline = self.next_deadline()
+            if deadline is None or deadline > when:
+                break
+            timer = heapq.heappop(self._timers)
+            self._now = max(self._now, timer.when)
+            timer.callback()
+            fired += 1
+        self._now = max(self._now, when)
+        return fired
+
+    def advance(self, seconds: float) -> int:
+        """Move time forward by ``seconds``, firing what falls due."""
+        if seconds < 0:
+            raise ValueError("time cannot go backwards")
+        return self.run_until(self._now + seconds)
+
+    def run_next(self) -> bool:
+        """Jump to the next timer and fire it (and any due at the same instant)."""
+        deadline = self.next_deadline()
+        if deadline is None:
+            return False
+        self.run_until(deadline)
+        return True
+
+    async def sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        handle = self.call_later(seconds, wake)
+        try:
+            if self.autojump:
+                # Let other tasks run first so that they can register earlier deadlines.
+                await asyncio.sleep(0)
+                while not woken.done():
+                    if not self.run_next():
+                        break
+                    await asyncio.sleep(0)
+            await woken
+        finally:
+            handle.cancel()

@@ -1,0 +1,64 @@
+"""Typed settings. Each subsystem owns a nested section; the composition root reads them all.
+
+Settings come from defaults, then ``PARLEY_*`` environment variables, then command-line flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parley.errors import ParleyError
+
+
+class ConfigError(ParleyError):
+    """A configuration value or file is wrong; the message names the file, line and field."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        where = ":".join(str(part) for part in (file, line) if part is not None)
+        prefix = f"{where}: " if where else ""
+        suffix = f" (field {field!r})" if field else ""
+        super().__init__(f"{prefix}{message}{suffix}")
+        self.file = file
+        self.line = line
+        self.field = field
+
+
+class PortRange(BaseModel):
+    """An inclusive range of UDP ports, e.g. for RTP."""
+
+    first: int = Field(20000, ge=1024, le=65535)
+    last: int = Field(29999, ge=1024, le=65535)
+
+    @classmethod
+    def parse(cls, text: str) -> PortRange:
+        try:
+            first_text, last_text = text.split("-", 1)
+            port_range = cls(first=int(first_text), last=int(last_text))
+        except ValueError as exc:
+            raise ConfigError(f"port range {text!r} must look like 20000-29999") from exc
+        if port_range.last <= port_range.first:
+            raise ConfigError(f"port range {text!r}: the last port must exceed the first")
+        return port_range
+
+
+class Settings(BaseSettings):
+    """Process-wide settings shared by every subsystem."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", env_nested_delimiter="__")
+
+    host: str = "127.0.0.1"
+    sip_port: int = Field(5060, ge=0, le=65535)
+    http_port: int = Field(8080, ge=0, le=65535)
+    rtp_ports: PortRange = PortRange()
+    data_dir: Path = Path("parley-data")
+    database_url: str | None = None  # None: a SQLite file in data_dir
+    log_json: bool = False
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
