@@ -1,0 +1,435 @@
+"""Drivers for real SIP peers (baresip and sipp) run as subprocesses on loopback.
+
+Integration tests and benchmarks call real phones through Parley; these classes start the
+peers on free ports, drive them and stop them again. Nothing here is a fake: baresip places
+and answers real calls with real RTP, sipp runs real scenarios.
+
+- :class:`Baresip`: one softphone with its own generated config folder, an account
+  ``<sip:USER@HOST:PORT>``, a WAV file as its microphone (``aufile``) and a recording of what it
+  hears (``sndfile``), driven over ``ctrl_tcp`` (dial, accept, hangup, events).
+- :class:`Sipp`: one sipp process running a scenario; its exit code and ``-trace_stat`` CSV
+  say how many calls succeeded and failed.
+- :func:`audio_similarity`: the normalised cross-correlation of a recording against a source,
+  tolerant of delay, to show that audio went through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import wave
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from parley.testing.ports import LOOPBACK, free_port, free_port_block
+
+BARESIP_MODULES = Path("/usr/lib/baresip/modules")
+
+
+class PeerError(RuntimeError):
+    """A peer failed to start, answer a command or produce an event in time."""
+
+
+def write_wav(path: Path, samples: npt.NDArray[np.int16], rate: int = 8000) -> Path:
+    """Write mono 16-bit PCM samples to ``path``."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.astype("<i2").tobytes())
+    return path
+
+
+def read_wav(path: Path) -> tuple[npt.NDArray[np.float64], int]:
+    """Mono samples of a 16-bit WAV file as floats, and the sample rate."""
+    with wave.open(str(path), "rb") as source:
+        rate = source.getframerate()
+        channels = source.getnchannels()
+        frames = source.readframes(source.getnframes())
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float64)
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    return samples, rate
+
+
+def noise_signal(seconds: float, seed: int, rate: int = 8000) -> npt.NDArray[np.int16]:
+    """A speech-band noise signal with a varying envelope, unique per ``seed``.
+
+    Noise (not a tone) so that the cross-correlation has one clear peak at the true delay.
+    """
+    rng = np.random.default_rng(seed)
+    count = int(seconds * rate)
+    noise = rng.standard_normal(count)
+    smoothed = np.convolve(noise, np.ones(3) / 3, mode="same")
+    envelope = np.repeat(rng.uniform(0.3, 1.0, count // 800 + 1), 800)[:count]
+    shaped = smoothed * envelope
+    result: npt.NDArray[np.int16] = (shaped / np.abs(shaped).max() * 14000).astype(np.int16)
+    return result
+
+
+def audio_similarity(received: Path, source: Path, *, window_s: float = 2.0) -> float:
+    """How well ``received`` contains ``source``: the peak normalised cross-correlation (0..1).
+
+    A window of ``window_s`` seconds from the middle of the received recording is searched for
+    in the source at every lag, so network and jitter-buffer delay do not matter. Silence or
+    unrelated audio scores near 0; a G.711 path scores above 0.9.
+    """
+    heard, heard_rate = read_wav(received)
+    sent, sent_rate = read_wav(source)
+    if heard_rate != sent_rate:
+        raise PeerError(f"sample rates differ: {heard_rate} Hz vs {sent_rate} Hz")
+    length = int(window_s * heard_rate)
+    if len(heard) < length + heard_rate or len(sent) < length:
+        return 0.0
+    start = len(heard) // 2 - length // 2
+    probe = heard[start:start + length]
+    probe = probe - probe.mean()
+    norm_probe = float(np.sqrt(np.sum(probe * probe)))
+    if norm_probe == 0.0:
+        return 0.0
+    size = 1
+    while size < len(sent) + length:
+        size *= 2
+    spectrum = np.fft.rfft(sent, size) * np.conj(np.fft.rfft(probe, size))
+    correlation = np.fft.irfft(spectrum, size)[: len(sent) - length + 1]
+    squares = np.concatenate(([0.0], np.cumsum(sent * sent)))
+    sums = np.concatenate(([0.0], np.cumsum(sent)))
+    window_sums = sums[length:] - sums[:-length]
+    window_energy = squares[length:] - squares[:-length] - window_sums**2 / length
+    denominator = np.sqrt(np.maximum(window_energy, 1e-9)) * norm_probe
+    return float(np.max(correlation / denominator))
+
+
+# --- baresip ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BaresipEvent:
+    """One event from baresip's ctrl_tcp (``type`` such as CALL_ESTABLISHED)."""
+
+    type: str
+    param: str
+    raw: dict[str, Any]
+
+
+@dataclass
+class Baresip:
+    """A baresip softphone registered (or not) to a SIP server on loopback.
+
+    ``workdir`` gets the generated ``config`` and ``accounts``, the log, and the recordings.
+    ``source`` is played as the microphone; what it hears goes to ``received_wav()``.
+    """
+
+    workdir: Path
+    user: str
+    server_port: int
+    password: str | None = None
+    source: Path | None = None
+    auto_answer: bool = False
+    register: bool = True
+    transport: str = "udp"
+    server_host: str = LOOPBACK
+    sip_port: int = 0
+    ctrl_port: int = 0
+    events: list[BaresipEvent] = field(default_factory=list)
+    _process: asyncio.subprocess.Process | None = None
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+    _pump: asyncio.Task[None] | None = None
+    _responses: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _token: int = 0
+
+    @property
+    def aor(self) -> str:
+        return f"sip:{self.user}@{self.server_host}:{self.server_port}"
+
+    def _write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.source is None:
+            signal_ = noise_signal(30, seed=int(self.user))
+            self.source = write_wav(self.workdir / "source.wav", signal_)
+        lines = [
+            "poll_method epoll",
+            f"sip_listen {LOOPBACK}:{self.sip_port}",
+            "net_interface 127.0.0.1",
+            "audio_player aubridge,nil",
+            f"audio_source aufile,{self.source}",
+            "audio_alert aubridge,nil",
+            f"module_path {BARESIP_MODULES}",
+            "module g711.so",
+            "module aufile.so",
+            "module aubridge.so",
+            "module sndfile.so",
+            "module_app account.so",
+            "module_app menu.so",
+            "module_app ctrl_tcp.so",
+            f"ctrl_tcp_listen {LOOPBACK}:{self.ctrl_port}",
+            f"snd_path {self.workdir}",
+            "rtp_timeout 0",
+        ]
+        (self.workdir / "config").write_text("\n".join(lines) + "\n")
+        params = [f"<{self.aor};transport={self.transport}>"]
+        if self.password is not None:
+            params.append(f"auth_pass={self.password}")
+        params.append(f"regint={3600 if self.register else 0}")
+        params.append(f"answermode={'auto' if self.auto_answer else 'manual'}")
+        params.append("audio_codecs=PCMU,PCMA")
+        (self.workdir / "accounts").write_text(";".join(params) + "\n")
+
+    async def start(self, *, within: float = 10.0) -> None:
+        """Start baresip and connect to its control socket (and wait for registration)."""
+        if shutil.which("baresip") is None:
+            raise PeerError("baresip is not installed (apt install baresip)")
+        if not self.sip_port:
+            self.sip_port = free_port_block(2)  # baresip also opens SIP/TLS on port + 1
+        if not self.ctrl_port:
+            self.ctrl_port = free_port()
+        self._write_config()
+        log = (self.workdir / "baresip.log").open("wb")
+        self._process = await asyncio.create_subprocess_exec(
+            "baresip", "-f", str(self.workdir), stdin=asyncio.subprocess.DEVNULL,
+            stdout=log, stderr=asyncio.subprocess.STDOUT,
+        )
+        log.close()
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            try:
+                self._reader, self._writer = await asyncio.open_connection(LOOPBACK, self.ctrl_port)
+                break
+            except OSError:
+                if self._process.returncode is not None:
+                    raise PeerError(f"baresip exited at start: {self.log_tail()}") from None
+                if asyncio.get_running_loop().time() > deadline:
+                    tail = self.log_tail()
+                    raise PeerError(f"baresip control socket never opened: {tail}") from None
+                await asyncio.sleep(0.05)
+        self._pump = asyncio.create_task(self._read_loop())
+        if self.register:
+            event = await self.wait_event("REGISTER_OK", "REGISTER_FAIL", within=within)
+            if event.type != "REGISTER_OK":
+                raise PeerError(f"{self.user} could not register: {event.param}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.workdir / "baresip.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    async def _read_loop(self) -> None:
+        if self._reader is None:
+            return
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ValueError):
+            while True:
+                length = int((await self._reader.readuntil(b":"))[:-1])
+                payload = await self._reader.readexactly(length + 1)
+                message = json.loads(payload[:-1])
+                if message.get("event"):
+                    self.events.append(BaresipEvent(str(message.get("type", "")),
+                                                    str(message.get("param", "")), message))
+                    self._changed.set()
+                elif message.get("response"):
+                    await self._responses.put(message)
+
+    async def command(self, name: str, params: str = "", *, within: float = 5.0) -> str:
+        """Run a baresip command (``dial``, ``accept``, ``hangup`` ...); returns its output."""
+        if self._writer is None:
+            raise PeerError("baresip is not running")
+        self._token += 1
+        body = json.dumps({"command": name, "params": params, "token": str(self._token)}).encode()
+        self._writer.write(str(len(body)).encode() + b":" + body + b",")
+        await self._writer.drain()
+        response = await asyncio.wait_for(self._responses.get(), within)
+        return str(response.get("data", ""))
+
+    async def wait_event(self, *types: str, within: float = 10.0, since: int = 0) -> BaresipEvent:
+        """The first event (at index ``since`` or later) whose type is one of ``types``."""
+        async def find() -> BaresipEvent:
+            while True:
+                for event in self.events[since:]:
+                    if event.type in types:
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(find(), within)
+        except TimeoutError:
+            seen = [event.type for event in self.events]
+            raise PeerError(f"{self.user}: no {types} within {within}s (saw {seen})") from None
+
+    async def dial(self, target: str) -> None:
+        """Call ``target`` (an extension, dialled on this account's server, or a full URI)."""
+        server = f"{self.server_host}:{self.server_port}"
+        uri = target if target.startswith("sip:") else f"sip:{target}@{server}"
+        await self.command("dial", uri)
+
+    async def accept(self) -> None:
+        await self.command("accept")
+
+    async def hangup(self) -> None:
+        await self.command("hangup")
+
+    def received_wav(self) -> Path:
+        """The newest recording of audio this phone received (decoded from the network)."""
+        found = sorted(self.workdir.glob("dump-*-dec.wav"), key=lambda path: path.stat().st_mtime)
+        if not found:
+            raise PeerError(f"{self.user} recorded nothing: {self.log_tail()}")
+        return found[-1]
+
+    async def stop(self) -> None:
+        """Stop baresip (quit, then SIGTERM, then SIGKILL) and close the control socket."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                body = json.dumps({"command": "quit", "params": "", "token": "quit"}).encode()
+                self._writer.write(str(len(body)).encode() + b":" + body + b",")
+                await self._writer.drain()
+        await _terminate(self._process)
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+        self._process = None
+        self._writer = None
+
+
+async def _terminate(process: asyncio.subprocess.Process | None, grace: float = 3.0) -> None:
+    if process is None or process.returncode is not None:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 0.5)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+# --- sipp ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SippResult:
+    """How a sipp run ended: its exit code and the final statistics row."""
+
+    exit_code: int
+    successful: int
+    failed: int
+    stats: dict[str, str]
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.failed == 0
+
+
+@dataclass
+class Sipp:
+    """One sipp process: ``scenario`` is a built-in name (``uac``, ``uas``) or an XML path."""
+
+    workdir: Path
+    scenario: str | Path
+    target: str | None = None  # host:port of the server a client calls
+    service: str | None = None  # the user part dialled (-s)
+    port: int = 0
+    transport: str = "u1"  # sipp -t: u1 (UDP one socket), t1 (TCP one socket)
+    calls: int | None = None  # -m: stop after this many calls
+    rate: float | None = None  # -r: calls per second
+    extra: Sequence[str] = ()
+    _process: asyncio.subprocess.Process | None = None
+
+    def _command(self) -> list[str]:
+        if not self.port:
+            self.port = free_port()
+        name = Path(self.scenario).stem
+        command = ["sipp", "-i", LOOPBACK, "-p", str(self.port), "-t", self.transport,
+                   "-nostdin", "-trace_stat", "-stf",
+                   str(self.workdir / f"{name}-stat.csv"), "-fd", "1",
+                   "-trace_err", "-error_file", str(self.workdir / f"{name}-errors.log"),
+                   "-trace_screen", "-screen_file", str(self.workdir / f"{name}-screen.log")]
+        if isinstance(self.scenario, Path) or str(self.scenario).endswith(".xml"):
+            command += ["-sf", str(self.scenario)]
+        else:
+            command += ["-sn", str(self.scenario)]
+        if self.service is not None:
+            command += ["-s", self.service]
+        if self.calls is not None:
+            command += ["-m", str(self.calls)]
+        if self.rate is not None:
+            command += ["-r", str(self.rate)]
+        command += list(self.extra)
+        if self.target is not None:
+            command.append(self.target)
+        return command
+
+    async def start(self) -> None:
+        """Start sipp in the background (a server, or a client that runs until ``-m``)."""
+        if shutil.which("sipp") is None:
+            raise PeerError("sipp is not installed (apt install sip-tester)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = (self.workdir / f"{Path(self.scenario).stem}.log").open("wb")
+        self._process = await asyncio.create_subprocess_exec(
+            *self._command(), stdin=asyncio.subprocess.DEVNULL, stdout=log,
+            stderr=asyncio.subprocess.STDOUT, cwd=self.workdir, env={**os.environ, "TERM": "dumb"},
+        )
+        log.close()
+        await asyncio.sleep(0.3)
+        if self._process.returncode is not None:
+            raise PeerError(f"sipp exited at start: {self.result().log}")
+
+    async def wait(self, within: float) -> SippResult:
+        """Wait for sipp to finish by itself (a client after ``-m`` calls)."""
+        if self._process is None:
+            raise PeerError("sipp was not started")
+        try:
+            await asyncio.wait_for(self._process.wait(), within)
+        except TimeoutError:
+            await self.stop()
+            raise PeerError(f"sipp did not finish within {within}s: {self.result().log}") from None
+        return self.result()
+
+    async def stop(self) -> SippResult:
+        await _terminate(self._process, grace=2.0)
+        return self.result()
+
+    def result(self) -> SippResult:
+        name = Path(self.scenario).stem
+        stats: dict[str, str] = {}
+        stat_file = self.workdir / f"{name}-stat.csv"
+        if stat_file.exists():
+            rows = list(csv.reader(stat_file.read_text().splitlines(), delimiter=";"))
+            if len(rows) >= 2:
+                stats = dict(zip(rows[0], rows[-1], strict=False))
+        log_parts = []
+        for suffix in (".log", "-errors.log", "-screen.log"):
+            path = self.workdir / f"{name}{suffix}"
+            if path.exists():
+                log_parts.append(path.read_text(errors="replace")[-3000:])
+        exit_code = -1
+        if self._process is not None and self._process.returncode is not None:
+            exit_code = self._process.returncode
+        return SippResult(
+            exit_code=exit_code,
+            successful=int(stats.get("SuccessfulCall(C)", "0") or 0),
+            failed=int(stats.get("FailedCall(C)", "0") or 0),
+            stats=stats,
+            log="\n".join(log_parts),
+        )

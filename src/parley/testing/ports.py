@@ -1,0 +1,56 @@
+"""Free loopback ports chosen at run time, so that tests never collide with each other."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+LOOPBACK = "127.0.0.1"
+
+
+def _bindable(port: int, host: str = LOOPBACK) -> bool:
+    """True when both UDP and TCP can bind ``port`` on ``host`` right now."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        sock = socket.socket(socket.AF_INET, kind)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            sock.close()
+    return True
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port free for both UDP and TCP on ``host``, as the kernel picks it."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+        if _bindable(port, host):
+            return port
+    raise OSError("no free UDP+TCP port found on loopback")
+
+
+def free_port_block(count: int, host: str = LOOPBACK, *, even: bool = True) -> int:
+    """The first port of ``count`` consecutive ports free for UDP and TCP.
+
+    Some peers take more than one port (baresip opens SIP/TLS on its SIP port + 1; an RTP range
+    needs several), so a test asks for a whole block.
+    """
+    for _ in range(500):
+        base = free_port(host)
+        if even and base % 2:
+            base += 1
+        if base + count > 65535:
+            continue
+        if all(_bindable(port, host) for port in range(base, base + count)):
+            return base
+    raise OSError(f"no block of {count} free ports found on loopback")
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """Whether ``port`` could be bound now (UDP and TCP)."""
+    with contextlib.suppress(OSError):
+        return _bindable(port, host)
+    return False
