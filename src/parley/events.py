@@ -7,6 +7,7 @@ to the subsystem that emits it; add new types to your own section.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum, StrEnum
 
 
@@ -117,4 +118,252 @@ TelephonyEvent = (
     | RecordingFinished
     | AmdResult
     | Hangup
+)
+
+
+# --- acd/ ---------------------------------------------------------------------------------
+# Events fed to the ACD (``Acd.handle(event, now)``) and the commands and notices it returns.
+# Agent states travel as the string values of ``parley.acd.agent.AgentState``.
+
+
+@dataclass(frozen=True, slots=True)
+class RouteCall:
+    """Queue a call: sent by the IVR (or the inbound shell) to the ACD."""
+
+    call_id: str
+    queue: str
+    caller: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLogin:
+    """An operator logs in on a device (any operator at any phone); ``ready`` picks the state."""
+
+    agent_id: str
+    device: str
+    ready: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLogout:
+    """An operator logs out; during a call the logout takes effect when the work ends."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReady:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNotReady:
+    """Not ready with a site reason code; during a call it applies after wrap-up."""
+
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRinging:
+    """The operator's phone rings for an offered call."""
+
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAnswered:
+    """The operator answered an offered call (the shell bridges it to the caller)."""
+
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegEnded:
+    """The operator's leg is gone: refused, unreachable, or hung up after the conversation."""
+
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHangup:
+    """The caller hung up: an abandon while waiting or ringing, the end of a conversation later."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallHeld:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallResumed:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpExtend:
+    """Give the operator ``seconds`` more after-call work."""
+
+    agent_id: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpDone:
+    """End after-call work now; ``then`` is "ready", "not_ready:<reason>" or "logged_out"."""
+
+    agent_id: str
+    then: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """The waiting caller leaves the queue but keeps the place; call ``number`` back."""
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCallback:
+    """Call ``number`` back at ``at`` (timezone-aware, usually the customer's zone)."""
+
+    callback_id: str
+    queue: str
+    number: str
+    at: datetime
+    attempts: int = 3
+    retry_after_s: float = 600.0
+    expires_at: datetime | None = None
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResult:
+    """Outcome of a ``DialCallback``: the customer answered (``connected``) or not."""
+
+    callback_id: str
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLegs:
+    """Watchdog audit from the shell: every call id that still has a live leg."""
+
+    call_ids: frozenset[str]
+
+
+AcdEvent = (
+    RouteCall | AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentRinging
+    | AgentAnswered | AgentLegEnded | CallerHangup | CallHeld | CallResumed | WrapUpExtend
+    | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult | LiveLegs
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCall:
+    """Command: ring ``device`` for the operator; bridge to the caller on answer."""
+
+    call_id: str
+    agent_id: str
+    device: str
+    ring_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOffer:
+    """Command: stop ringing the operator (no answer, caller gone, answered elsewhere)."""
+
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialCallback:
+    """Command: the operator is reserved; dial the customer and bridge them."""
+
+    callback_id: str
+    agent_id: str
+    device: str
+    number: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """Command: the call leaves the queue for ``target_kind`` (queue, voicemail, callback, flow,
+    hangup) named ``target``; ``reason`` says which rule fired."""
+
+    call_id: str
+    queue: str
+    target_kind: str
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCall:
+    """Command: a blacklisted number gets the configured treatment (e.g. "busy", a flow)."""
+
+    call_id: str
+    treatment: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    """Notice: the call waits at ``position`` (1 = next) with ``expected_wait`` seconds."""
+
+    call_id: str
+    queue: str
+    position: int
+    expected_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallConnected:
+    """Notice: an operator answered; ``waited`` is the caller's time in queue."""
+
+    call_id: str
+    agent_id: str
+    queue: str
+    waited: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallAbandoned:
+    call_id: str
+    queue: str
+    waited: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackExpired:
+    callback_id: str
+    queue: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """Notice: one operator state transition, with its cause and time (the store keeps it)."""
+
+    agent_id: str
+    old: str
+    new: str
+    cause: str
+    at: float
+    reason: str = ""
+    call_id: str = ""
+
+
+AcdCommand = (
+    OfferCall | CancelOffer | DialCallback | Overflow | RejectCall | CallQueued
+    | CallConnected | CallAbandoned | CallbackExpired | AgentStateChanged
 )

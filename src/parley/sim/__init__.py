@@ -1,0 +1,1 @@
+"""Discrete-event contact-center simulator driving the real ACD and dialer on a virtual clock."""
