@@ -1,0 +1,434 @@
+"""SIP headers: names (compact forms, case), the ordered header list, and typed values.
+
+:class:`Headers` is an immutable, ordered list of ``(name, value)`` lines with case-insensitive
+look-up; names are stored in their canonical spelling (``v`` and ``VIA`` both become ``Via``).
+Typed values parse one header value each: :class:`Via`, :class:`NameAddr` (From, To, Contact,
+Route, Record-Route), :class:`CSeq`. Multi-valued headers (``Via: a, b``) are split on commas
+outside quotes and angle brackets by :meth:`Headers.values`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from parley.sip.errors import SipParseError
+from parley.sip.uri import SipUri
+
+COMPACT_FORMS: dict[str, str] = {
+    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
+    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact",
+    "k": "Supported", "l": "Content-Length", "m": "Contact", "n": "Identity-Info",
+    "o": "Event", "r": "Refer-To", "s": "Subject", "t": "To", "u": "Allow-Events", "v": "Via",
+    "x": "Session-Expires", "y": "Identity",
+}
+
+_CANONICAL = {name.lower(): name for name in (
+    *COMPACT_FORMS.values(), "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info",
+    "Allow", "Authentication-Info", "Authorization", "Call-Info", "Content-Disposition",
+    "Content-Language", "CSeq", "Date", "Error-Info", "Expires", "In-Reply-To",
+    "Max-Forwards", "MIME-Version", "Min-Expires", "Min-SE", "Organization", "Path",
+    "P-Asserted-Identity", "Priority", "Proxy-Authenticate", "Proxy-Authorization",
+    "Proxy-Require", "RAck", "Reason", "Record-Route", "Replaces", "Reply-To", "Require",
+    "Retry-After", "Route", "RSeq", "Server", "Service-Route", "Subscription-State",
+    "Timestamp", "Unsupported", "User-Agent", "Warning", "WWW-Authenticate",
+)}
+
+#: Headers whose value is a comma-separated list (RFC 3261 §7.3.1); others keep commas.
+LIST_HEADERS = frozenset(name.lower() for name in (
+    "Via", "Contact", "Route", "Record-Route", "Path", "Service-Route", "Allow", "Supported",
+    "Require", "Proxy-Require", "Unsupported", "Accept", "Accept-Encoding", "Accept-Language",
+    "Content-Encoding", "Content-Language", "Allow-Events", "In-Reply-To", "Alert-Info",
+    "Call-Info", "Error-Info", "Warning", "Reason", "P-Asserted-Identity",
+))
+
+
+def canonical_name(name: str) -> str:
+    """The canonical spelling of a header name, expanding compact forms (``i`` → ``Call-ID``)."""
+    lname = name.lower()
+    if lname in COMPACT_FORMS:
+        return COMPACT_FORMS[lname]
+    return _CANONICAL.get(lname, name)
+
+
+def split_list(value: str) -> list[str]:
+    """Split a header value on commas outside double quotes and angle brackets."""
+    items: list[str] = []
+    start = 0
+    quoted = False
+    angle = False
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            angle = True
+        elif ch == ">":
+            angle = False
+        elif ch == "," and not angle:
+            items.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    items.append(value[start:].strip())
+    return [item for item in items if item]
+
+
+def split_params(text: str) -> list[str]:
+    """Split ``a;b=1;c="x;y"`` on semicolons outside double quotes."""
+    parts: list[str] = []
+    start = 0
+    quoted = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == ";":
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+Params = tuple[tuple[str, str | None], ...]
+
+
+def parse_params(text: str, header: str) -> Params:
+    """Parse header parameters ``;tag=x;lr`` (text after the first ``;``)."""
+    out: list[tuple[str, str | None]] = []
+    for item in split_params(text):
+        if not item:
+            continue
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not name or any(c in name for c in ' \t"<>,'):
+            raise SipParseError(f"{header}: bad parameter {item[:60]!r}", header=header)
+        out.append((name, value.strip() if eq else None))
+    return tuple(out)
+
+
+def format_params(params: Params) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)
+
+
+def _param(params: Params, name: str) -> str | None:
+    lname = name.lower()
+    for key, value in params:
+        if key.lower() == lname:
+            return "" if value is None else value
+    return None
+
+
+def _set_param(params: Params, name: str, value: str | None) -> Params:
+    lname = name.lower()
+    if any(k.lower() == lname for k, _ in params):
+        return tuple((k, value) if k.lower() == lname else (k, v) for k, v in params)
+    return (*params, (name, value))
+
+
+class Headers:
+    """An immutable ordered list of header lines with case-insensitive look-up."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: tuple[tuple[str, str], ...] = tuple(
+            (canonical_name(name), value) for name, value in items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lname = canonical_name(name).lower()
+        return any(n.lower() == lname for n, _ in self._items)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first line's value for ``name`` (whole line, commas kept), or ``default``."""
+        lname = canonical_name(name).lower()
+        for n, v in self._items:
+            if n.lower() == lname:
+                return v
+        return default
+
+    def lines(self, name: str) -> list[str]:
+        """Every line's value for ``name``, not split on commas."""
+        lname = canonical_name(name).lower()
+        return [v for n, v in self._items if n.lower() == lname]
+
+    def values(self, name: str) -> list[str]:
+        """Every value for ``name``; list headers (Via, Contact, Route, …) split on commas."""
+        lines = self.lines(name)
+        if canonical_name(name).lower() not in LIST_HEADERS:
+            return lines
+        out: list[str] = []
+        for line in lines:
+            out.extend(split_list(line))
+        return out
+
+    def add(self, name: str, value: str) -> Headers:
+        """A copy with one more line at the end."""
+        return Headers((*self._items, (name, value)))
+
+    def prepend(self, name: str, value: str) -> Headers:
+        """A copy with one more line before every other (a new top Via)."""
+        return Headers(((name, value), *self._items))
+
+    def set(self, name: str, value: str) -> Headers:
+        """A copy where ``name`` has exactly one line: replaced in place, or added at the end."""
+        lname = canonical_name(name).lower()
+        out: list[tuple[str, str]] = []
+        done = False
+        for n, v in self._items:
+            if n.lower() == lname:
+                if not done:
+                    out.append((n, value))
+                    done = True
+            else:
+                out.append((n, v))
+        if not done:
+            out.append((name, value))
+        return Headers(out)
+
+    def remove(self, name: str) -> Headers:
+        """A copy without any line for ``name``."""
+        lname = canonical_name(name).lower()
+        return Headers(item for item in self._items if item[0].lower() != lname)
+
+    def replace_values(self, name: str, values: Iterable[str]) -> Headers:
+        """A copy where ``name``'s lines become one line per value, where the first one was."""
+        lname = canonical_name(name).lower()
+        new = [(canonical_name(name), v) for v in values]
+        out: list[tuple[str, str]] = []
+        inserted = False
+        for n, v in self._items:
+            if n.lower() == lname:
+                if not inserted:
+                    out.extend(new)
+                    inserted = True
+            else:
+                out.append((n, v))
+        if not inserted:
+            out.extend(new)
+        return Headers(out)
+
+
+@dataclass(frozen=True)
+class Via:
+    """One Via value: ``SIP/2.0/UDP host:port;branch=z9hG4bK…;rport;received=…``."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = field(default=())
+
+    @classmethod
+    def parse(cls, text: str) -> Via:
+        sent, _, ptext = text.partition(";")
+        parts = sent.split(None, 1)
+        if len(parts) != 2:
+            raise SipParseError(f"Via: {text[:80]!r} is not 'SIP/2.0/<transport> host'",
+                                header="Via")
+        proto = [p.strip() for p in parts[0].split("/")]
+        if len(proto) != 3 or proto[0].upper() != "SIP" or not proto[2]:
+            raise SipParseError(f"Via: bad protocol {parts[0]!r} (expected SIP/2.0/UDP)",
+                                header="Via")
+        host, port = _hostport(parts[1].strip(), "Via")
+        return cls(proto[2].upper(), host, port, parse_params(ptext, "Via"))
+
+    def __str__(self) -> str:
+        hp = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port is not None:
+            hp += f":{self.port}"
+        return f"SIP/2.0/{self.transport} {hp}{format_params(self.params)}"
+
+    def param(self, name: str) -> str | None:
+        return _param(self.params, name)
+
+    def with_param(self, name: str, value: str | None) -> Via:
+        return replace(self, params=_set_param(self.params, name, value))
+
+    @property
+    def branch(self) -> str | None:
+        return self.param("branch")
+
+    @property
+    def received(self) -> str | None:
+        return self.param("received") or None
+
+    @property
+    def rport(self) -> int | None:
+        """The ``rport`` value filled in by the server; None when absent or empty."""
+        value = self.param("rport")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def wants_rport(self) -> bool:
+        """The client asked for symmetric response routing (RFC 3581) with a bare ``;rport``."""
+        return self.param("rport") is not None
+
+    def response_address(self, default_port: int = 5060) -> tuple[str, int]:
+        """Where responses go (RFC 3261 §18.2.2 with RFC 3581): received/rport over sent-by."""
+        host = self.received or self.host
+        port = self.rport or self.port or default_port
+        return host, port
+
+
+@dataclass(frozen=True)
+class NameAddr:
+    """``"Display" <sip:uri>;tag=x`` as in From, To, Contact, Route and Record-Route."""
+
+    uri: SipUri
+    display_name: str | None = None
+    params: Params = field(default=())
+
+    @classmethod
+    def parse(cls, text: str, header: str = "From") -> NameAddr:
+        text = text.strip()
+        if "<" in text:
+            before, _, rest = text.partition("<")
+            uri_text, close, after = rest.partition(">")
+            if not close:
+                raise SipParseError(f"{header}: '<' without '>' in {text[:80]!r}",
+                                    header=header)
+            display = before.strip()
+            if display.startswith('"'):
+                if len(display) < 2 or not display.endswith('"'):
+                    raise SipParseError(f"{header}: unterminated quoted display name",
+                                        header=header)
+                display = display[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            after = after.strip()
+            if after and not after.startswith(";"):
+                raise SipParseError(f"{header}: junk {after[:40]!r} after '>'", header=header)
+            return cls(SipUri.parse(uri_text, header=header), display or None,
+                       parse_params(after[1:], header))
+        uri_text, _, ptext = text.partition(";")
+        if any(c in uri_text for c in " \t\","):
+            raise SipParseError(f"{header}: {text[:80]!r} is not a URI or name-addr",
+                                header=header)
+        return cls(SipUri.parse(uri_text, header=header), None, parse_params(ptext, header))
+
+    def __str__(self) -> str:
+        name = ""
+        if self.display_name:
+            escaped = self.display_name.replace("\\", "\\\\").replace('"', '\\"')
+            name = f'"{escaped}" '
+        return f"{name}<{self.uri}>{format_params(self.params)}"
+
+    def param(self, name: str) -> str | None:
+        return _param(self.params, name)
+
+    def with_param(self, name: str, value: str | None) -> NameAddr:
+        return replace(self, params=_set_param(self.params, name, value))
+
+    @property
+    def tag(self) -> str | None:
+        return self.param("tag") or None
+
+    def with_tag(self, tag: str) -> NameAddr:
+        return self.with_param("tag", tag)
+
+    @property
+    def expires(self) -> int | None:
+        """The ``expires`` parameter of a Contact, when present and numeric."""
+        value = self.param("expires")
+        if value is None:
+            return None
+        if not value.isascii() or not value.isdigit():
+            raise SipParseError(f"Contact: expires={value!r} is not a number of seconds",
+                                header="Contact")
+        return int(value)
+
+    @property
+    def q(self) -> float:
+        """The ``q`` preference of a Contact (0..1, default 1.0)."""
+        value = self.param("q")
+        if not value:
+            return 1.0
+        try:
+            q = float(value)
+        except ValueError:
+            raise SipParseError(f"Contact: q={value!r} is not a number", header="Contact") from None
+        if not 0.0 <= q <= 1.0:
+            raise SipParseError(f"Contact: q={value!r} is outside 0..1", header="Contact")
+        return q
+
+
+@dataclass(frozen=True)
+class CSeq:
+    """``CSeq: 4711 INVITE``."""
+
+    seq: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> CSeq:
+        parts = text.split()
+        if len(parts) != 2 or not parts[0].isascii() or not parts[0].isdigit():
+            raise SipParseError(f"CSeq: {text[:60]!r} is not '<number> <METHOD>'", header="CSeq")
+        seq = int(parts[0])
+        if seq >= 2**31:
+            raise SipParseError(f"CSeq: {seq} exceeds 2**31-1", header="CSeq")
+        return cls(seq, parts[1].upper())
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+def _hostport(text: str, header: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise SipParseError(f"{header}: IPv6 host {text!r} has no ']'", header=header)
+        host, tail = text[1:end], text[end + 1:].strip()
+        port_text = tail[1:].strip() if tail.startswith(":") else None
+        if tail and port_text is None:
+            raise SipParseError(f"{header}: junk after host in {text!r}", header=header)
+    else:
+        host, colon, p = text.partition(":")
+        host = host.strip()
+        port_text = p.strip() if colon else None
+    if not host or any(c in host for c in ' \t<>"@,'):
+        raise SipParseError(f"{header}: bad host {host!r}", header=header)
+    if port_text is None:
+        return host, None
+    if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise SipParseError(f"{header}: bad port {port_text!r}", header=header)
+    return host, int(port_text)
+
+
+def parse_int_header(value: str, header: str, maximum: int = 2**32 - 1) -> int:
+    """Parse a non-negative integer header such as Max-Forwards or Expires."""
+    text = value.strip()
+    if not text.isascii() or not text.isdigit():
+        raise SipParseError(f"{header}: {text[:40]!r} is not a non-negative integer",
+                            header=header)
+    number = int(text)
+    if number > maximum:
+        raise SipParseError(f"{header}: {number} is larger than {maximum}", header=header)
+    return number

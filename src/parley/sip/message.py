@@ -1,0 +1,522 @@
+"""SIP messages (RFC 3261 §7): parse bytes into requests and responses and serialise them back.
+
+``parse_message(data)`` returns a frozen :class:`SipRequest` or :class:`SipResponse`, or raises
+:class:`SipParseError` naming the header and the fault. ``bytes(message)`` serialises it,
+recomputing ``Content-Length``. Typed accessors (``vias``, ``from_``, ``to``, ``cseq``,
+``contacts``…) parse on first use and are checked once at parse time, so a message that parsed
+never raises from them. Messages are values: ``with_header``/``set_header``/``replace`` return
+new ones. :class:`StreamFramer` splits a TCP byte stream into messages by ``Content-Length``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Self
+
+from parley.sip.errors import SipFramingError, SipParseError
+from parley.sip.headers import (
+    CSeq,
+    Headers,
+    NameAddr,
+    Via,
+    canonical_name,
+    parse_int_header,
+)
+from parley.sip.uri import SipUri
+
+#: Largest message accepted (the largest UDP payload; TCP messages are held to it as well).
+MAX_MESSAGE_SIZE = 65_535
+#: Most header lines in one message.
+MAX_HEADERS = 128
+#: Longest single header line (after unfolding), in characters.
+MAX_HEADER_LENGTH = 8_192
+
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 200: "OK", 202: "Accepted", 300: "Multiple Choices",
+    301: "Moved Permanently", 302: "Moved Temporarily", 400: "Bad Request",
+    401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required",
+    408: "Request Timeout", 410: "Gone", 413: "Request Entity Too Large",
+    415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
+    421: "Extension Required", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
+    484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
+    488: "Not Acceptable Here", 491: "Request Pending", 500: "Server Internal Error",
+    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large",
+    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+}
+
+_TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+_LINE_SPLIT = re.compile(r"\r?\n")
+_REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+class _Message:
+    """Accessors shared by requests and responses (parsed on first use, then cached)."""
+
+    headers: Headers
+    body: bytes
+
+    @cached_property
+    def vias(self) -> list[Via]:
+        return [Via.parse(v) for v in self.headers.values("Via")]
+
+    @property
+    def via(self) -> Via:
+        """The top Via (the hop that sent this request, or the one this response returns to)."""
+        vias = self.vias
+        if not vias:
+            raise SipParseError("Via: missing", header="Via")
+        return vias[0]
+
+    @property
+    def branch(self) -> str | None:
+        return self.via.branch
+
+    @cached_property
+    def from_(self) -> NameAddr:
+        return _name_addr(self.headers, "From")
+
+    @cached_property
+    def to(self) -> NameAddr:
+        return _name_addr(self.headers, "To")
+
+    @property
+    def call_id(self) -> str:
+        value = self.headers.get("Call-ID")
+        if not value or not value.strip():
+            raise SipParseError("Call-ID: missing or empty", header="Call-ID")
+        return value.strip()
+
+    @cached_property
+    def cseq(self) -> CSeq:
+        value = self.headers.get("CSeq")
+        if value is None:
+            raise SipParseError("CSeq: missing", header="CSeq")
+        return CSeq.parse(value)
+
+    @cached_property
+    def contacts(self) -> list[NameAddr]:
+        """Contact values; empty for none and for ``Contact: *`` (see :attr:`is_star_contact`)."""
+        if self.is_star_contact:
+            return []
+        return [NameAddr.parse(v, "Contact") for v in self.headers.values("Contact")]
+
+    @property
+    def contact(self) -> NameAddr | None:
+        contacts = self.contacts
+        return contacts[0] if contacts else None
+
+    @property
+    def is_star_contact(self) -> bool:
+        return [v.strip() for v in self.headers.values("Contact")] == ["*"]
+
+    @cached_property
+    def routes(self) -> list[NameAddr]:
+        return [NameAddr.parse(v, "Route") for v in self.headers.values("Route")]
+
+    @cached_property
+    def record_routes(self) -> list[NameAddr]:
+        return [NameAddr.parse(v, "Record-Route") for v in self.headers.values("Record-Route")]
+
+    @property
+    def max_forwards(self) -> int | None:
+        value = self.headers.get("Max-Forwards")
+        return None if value is None else parse_int_header(value, "Max-Forwards", 255)
+
+    @property
+    def expires(self) -> int | None:
+        value = self.headers.get("Expires")
+        return None if value is None else parse_int_header(value, "Expires")
+
+    @property
+    def content_type(self) -> str | None:
+        value = self.headers.get("Content-Type")
+        return None if value is None else value.split(";")[0].strip().lower()
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header ``name`` (case-insensitive, compact forms accepted)."""
+        return self.headers.get(name, default)
+
+    def with_header(self, name: str, value: str) -> Self:
+        """A copy with one more header line at the end."""
+        return replace(self, headers=self.headers.add(name, value))  # type: ignore[type-var]
+
+    def set_header(self, name: str, value: str) -> Self:
+        """A copy where ``name`` has exactly this one value."""
+        return replace(self, headers=self.headers.set(name, value))  # type: ignore[type-var]
+
+    def without_header(self, name: str) -> Self:
+        return replace(self, headers=self.headers.remove(name))  # type: ignore[type-var]
+
+    def with_body(self, body: bytes, content_type: str | None) -> Self:
+        """A copy carrying ``body`` (Content-Length is computed when serialised)."""
+        headers = self.headers
+        headers = headers.set("Content-Type", content_type) if content_type and body else (
+            headers.remove("Content-Type"))
+        headers = headers.set("Content-Length", str(len(body)))
+        return replace(self, headers=headers, body=body)  # type: ignore[type-var]
+
+    def _serialise(self, start_line: str) -> bytes:
+        lines = [start_line]
+        length_done = False
+        for name, value in self.headers:
+            if name == "Content-Length":
+                if length_done:
+                    continue
+                value = str(len(self.body))
+                length_done = True
+            lines.append(f"{name}: {value}")
+        if not length_done:
+            lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+
+@dataclass(frozen=True, eq=True)
+class SipRequest(_Message):
+    """A SIP request: method, Request-URI, headers, body."""
+
+    method: str
+    uri: SipUri
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    def __bytes__(self) -> bytes:
+        return self._serialise(f"{self.method} {self.uri} SIP/2.0")
+
+    def __str__(self) -> str:
+        return bytes(self).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, eq=True)
+class SipResponse(_Message):
+    """A SIP response: status code, reason phrase, headers, body."""
+
+    status: int
+    reason: str = ""
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    @property
+    def method(self) -> str:
+        """The method of the request this responds to (from CSeq)."""
+        return self.cseq.method
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.status < 200
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    def __bytes__(self) -> bytes:
+        return self._serialise(f"SIP/2.0 {self.status} {self.reason}")
+
+    def __str__(self) -> str:
+        return bytes(self).decode("utf-8", "replace")
+
+
+SipMessage = SipRequest | SipResponse
+
+
+def _name_addr(headers: Headers, name: str) -> NameAddr:
+    value = headers.get(name)
+    if value is None:
+        raise SipParseError(f"{name}: missing", header=name)
+    return NameAddr.parse(value, name)
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes]:
+    crlf = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        raise SipParseError("message has no empty line after the headers (truncated?)")
+    if crlf >= 0 and (lf < 0 or crlf <= lf):
+        return data[:crlf], data[crlf + 4:]
+    return data[:lf], data[lf + 2:]
+
+
+def parse_message(data: bytes) -> SipRequest | SipResponse:
+    """Parse one whole SIP message (one UDP datagram or one framed TCP message).
+
+    Leading CRLFs are ignored (RFC 3261 §7.5). With ``Content-Length`` the body is that many
+    bytes (extra bytes after it are dropped, RFC 3261 §18.3); without it the rest of the data.
+    """
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise SipParseError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_SIZE}-byte "
+                            "limit")
+    data = data.lstrip(b"\r\n")
+    if not data:
+        raise SipParseError("empty message")
+    raw_head, rest = _split_head(data)
+    try:
+        head = raw_head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SipParseError(f"headers are not UTF-8 text (byte {exc.start})") from None
+    lines = _LINE_SPLIT.split(head)
+    start = lines[0]
+    if any(ord(c) < 32 and c != "\t" for c in head.replace("\r", "").replace("\n", "")):
+        raise SipParseError("control characters in the start line or headers")
+    items: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if not items:
+                raise SipParseError("continuation line before any header")
+            name, value = items[-1]
+            items[-1] = (name, f"{value} {line.strip()}")
+            if len(items[-1][1]) > MAX_HEADER_LENGTH:
+                raise SipParseError(f"{name}: header longer than {MAX_HEADER_LENGTH} characters",
+                                    header=name)
+            continue
+        if len(line) > MAX_HEADER_LENGTH:
+            raise SipParseError(
+                f"{line.partition(':')[0][:40]}: header longer than {MAX_HEADER_LENGTH} "
+                "characters", header=canonical_name(line.partition(":")[0].strip()[:40]))
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not name or not _TOKEN.match(name):
+            raise SipParseError(f"header line {line[:60]!r} is not 'Name: value'")
+        items.append((name, value.strip()))
+        if len(items) > MAX_HEADERS:
+            raise SipParseError(f"more than {MAX_HEADERS} header lines")
+    headers = Headers(items)
+    body = _take_body(headers, rest)
+    message = _start_line(start, headers, body)
+    _validate(message)
+    return message
+
+
+def _take_body(headers: Headers, rest: bytes) -> bytes:
+    lengths = headers.lines("Content-Length")
+    if not lengths:
+        return rest
+    if len(set(v.strip() for v in lengths)) > 1:
+        raise SipParseError("Content-Length: appears more than once with different values",
+                            header="Content-Length")
+    length = parse_int_header(lengths[0], "Content-Length", MAX_MESSAGE_SIZE)
+    if length > len(rest):
+        raise SipParseError(
+            f"Content-Length: says {length} bytes but the body has only {len(rest)}",
+            header="Content-Length")
+    return rest[:length]
+
+
+def _start_line(start: str, headers: Headers, body: bytes) -> SipRequest | SipResponse:
+    if start.startswith("SIP/"):
+        parts = start.split(" ", 2)
+        if parts[0] != "SIP/2.0":
+            raise SipParseError(f"unsupported version {parts[0][:20]!r} (only SIP/2.0)")
+        if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isascii() \
+                or not parts[1].isdigit() or not 100 <= int(parts[1]) <= 699:
+            raise SipParseError(f"status line {start[:60]!r} has no status code 100-699")
+        return SipResponse(int(parts[1]), parts[2].strip() if len(parts) > 2 else "",
+                           headers, body)
+    parts = start.split(" ")
+    if len(parts) != 3 or parts[2] != "SIP/2.0":
+        raise SipParseError(f"start line {start[:60]!r} is not 'METHOD uri SIP/2.0' "
+                            "or 'SIP/2.0 code reason'")
+    method = parts[0]
+    if not _TOKEN.match(method):
+        raise SipParseError(f"method {method[:20]!r} is not a token")
+    try:
+        uri = SipUri.parse(parts[1])
+    except SipParseError as exc:
+        raise SipParseError(f"Request-URI: {exc.reason}",
+                            partial=SipRequest(method, SipUri(host="invalid"), headers,
+                                               body)) from None
+    return SipRequest(method, uri, headers, body)
+
+
+def _validate(message: SipRequest | SipResponse) -> None:
+    partial = message if isinstance(message, SipRequest) else None
+    for name in _REQUIRED:
+        if name not in message.headers:
+            raise SipParseError(f"{name}: missing (mandatory header)", header=name,
+                                partial=partial)
+    try:
+        if not message.vias:
+            raise SipParseError("Via: empty", header="Via")
+        _ = message.from_, message.to, message.call_id, message.cseq
+        _ = message.contacts, message.routes, message.record_routes
+        _ = message.max_forwards, message.expires
+        for contact in message.contacts:
+            _ = contact.expires, contact.q
+        if isinstance(message, SipRequest) and message.cseq.method != message.method:
+            raise SipParseError(
+                f"CSeq: method {message.cseq.method} differs from the request's "
+                f"{message.method}", header="CSeq")
+    except SipParseError as exc:
+        exc.partial = partial
+        raise
+
+
+# --- building messages ---------------------------------------------------------------------
+
+def new_branch() -> str:
+    """A fresh RFC 3261 branch (magic cookie ``z9hG4bK`` plus 64 random bits)."""
+    return "z9hG4bK" + secrets.token_hex(8)
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+def new_call_id(host: str = "parley") -> str:
+    return f"{secrets.token_hex(10)}@{host}"
+
+
+def build_request(
+    method: str,
+    uri: SipUri,
+    *,
+    from_: NameAddr,
+    to: NameAddr,
+    call_id: str,
+    cseq: int,
+    via: Via,
+    contact: NameAddr | None = None,
+    routes: Iterable[NameAddr] = (),
+    max_forwards: int = 70,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> SipRequest:
+    """A new request with the mandatory headers in the usual order."""
+    items: list[tuple[str, str]] = [("Via", str(via))]
+    items += [("Route", str(route)) for route in routes]
+    items += [("Max-Forwards", str(max_forwards)), ("From", str(from_)), ("To", str(to)),
+              ("Call-ID", call_id), ("CSeq", f"{cseq} {method}")]
+    if contact is not None:
+        items.append(("Contact", str(contact)))
+    items += list(headers)
+    if body and content_type:
+        items.append(("Content-Type", content_type))
+    items.append(("Content-Length", str(len(body))))
+    return SipRequest(method, uri, Headers(items), body)
+
+
+def build_response(
+    request: SipRequest,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    contact: NameAddr | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> SipResponse:
+    """A response to ``request`` (RFC 3261 §8.2.6): Via, From, To, Call-ID, CSeq copied.
+
+    ``to_tag`` is added to To when the request's To has none (never on 100 Trying).
+    Record-Route is copied on 1xx/2xx answers to dialog-creating requests (§12.1.1).
+    """
+    items: list[tuple[str, str]] = [("Via", v) for v in request.headers.lines("Via")]
+    if 100 < status < 300 and request.method in ("INVITE", "SUBSCRIBE"):
+        items += [("Record-Route", v) for v in request.headers.lines("Record-Route")]
+    to = request.headers.get("To") or ""
+    if to_tag and status > 100 and request.to.tag is None:
+        to = str(request.to.with_tag(to_tag))
+    items += [("From", request.headers.get("From") or ""), ("To", to),
+              ("Call-ID", request.call_id), ("CSeq", str(request.cseq))]
+    if contact is not None:
+        items.append(("Contact", str(contact)))
+    items += list(headers)
+    if body and content_type:
+        items.append(("Content-Type", content_type))
+    items.append(("Content-Length", str(len(body))))
+    return SipResponse(status, reason or REASON_PHRASES.get(status, "Unknown"), Headers(items),
+                       body)
+
+
+# --- TCP framing ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeepAlive:
+    """A CRLF CRLF keep-alive ping on a stream (RFC 5626 §4.4.1); answer it with one CRLF."""
+
+
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)[ \t]*$",
+                             re.IGNORECASE | re.MULTILINE)
+
+
+class StreamFramer:
+    """Split a TCP (or TLS/WS-less) byte stream into whole messages by ``Content-Length``.
+
+    ``feed(data)`` returns the frames completed so far: the bytes of each message (hand them to
+    :func:`parse_message`) and :class:`KeepAlive` for each CRLF CRLF ping between messages. A
+    stream that cannot be framed (no or bad Content-Length, oversized message) raises
+    :class:`SipFramingError`; the connection must then be closed.
+    """
+
+    def __init__(self, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
+        self._buffer = bytearray()
+        self._max = max_message_size
+        self._broken: SipFramingError | None = None
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes | KeepAlive]:
+        if self._broken is not None:
+            raise self._broken
+        self._buffer += data
+        frames: list[bytes | KeepAlive] = []
+        try:
+            while True:
+                frame = self._next()
+                if frame is None:
+                    break
+                frames.append(frame)
+        except SipFramingError as exc:
+            self._broken = exc
+            raise
+        return frames
+
+    def _next(self) -> bytes | KeepAlive | None:
+        buf = self._buffer
+        if buf.startswith(b"\r\n\r\n"):
+            del buf[:4]
+            return KeepAlive()
+        skip = 0
+        while skip < len(buf) and buf[skip] in (13, 10):
+            skip += 1
+        if skip == len(buf):
+            return None  # only CRLFs so far: maybe a ping still arriving
+        if skip:
+            del buf[:skip]
+        end = buf.find(b"\r\n\r\n")
+        sep = 4
+        if end < 0:
+            end = buf.find(b"\n\n")
+            sep = 2
+        if end < 0:
+            if len(buf) > self._max:
+                raise SipFramingError(f"headers exceed {self._max} bytes without an empty line")
+            return None
+        head = bytes(buf[:end])
+        matches = _CONTENT_LENGTH.findall(head.replace(b"\r\n", b"\n"))
+        if not matches:
+            raise SipFramingError("Content-Length: missing; it is mandatory over TCP",
+                                  header="Content-Length")
+        value = matches[0]
+        if not value.isdigit() or any(m != value for m in matches):
+            raise SipFramingError(f"Content-Length: bad value {value[:20]!r}",
+                                  header="Content-Length")
+        total = end + sep + int(value)
+        if total > self._max:
+            raise SipFramingError(f"message of {total} bytes exceeds the {self._max}-byte limit")
+        if len(buf) < total:
+            return None
+        frame = bytes(buf[:total])
+        del buf[:total]
+        return frame

@@ -1,0 +1,94 @@
+"""The parser's invariant: any bytes either parse or raise SipParseError, never anything else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parley.sip.errors import SipParseError
+from parley.sip.message import StreamFramer, parse_message
+from parley.sip.uri import SipUri
+
+CAPTURES = [p.read_bytes() for p in sorted((Path(__file__).parent / "data").glob("*.sip"))]
+FUZZ = settings(max_examples=300, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+SIP_BYTES = [b"\r\n", b"\n", b":", b";", b",", b"<", b">", b'"', b" ", b"\t", b"=", b"@",
+             b"sip:", b"SIP/2.0", b"Via", b"v:", b"l:", b"Content-Length: 9999", b"\x00",
+             b"\xff", b"CSeq: 1 INVITE", b"\r\n\r\n", b"[", b"]", b"*", b"?"]
+
+
+def parses_or_raises(data: bytes) -> None:
+    try:
+        message = parse_message(data)
+    except SipParseError as exc:
+        error = str(exc)
+    else:
+        # Whatever parsed serialises and parses again to the same thing.
+        again = parse_message(bytes(message))
+        assert again.without_header("Content-Length") == message.without_header(
+            "Content-Length")
+        return
+    assert error
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_random_bytes(data: bytes) -> None:
+    parses_or_raises(data)
+
+
+@st.composite
+def mutated_capture(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(CAPTURES)))
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["flip", "insert", "delete", "truncate", "dup"]))
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "flip" and data:
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "insert":
+            data[pos:pos] = draw(st.sampled_from(SIP_BYTES))
+        elif op == "delete":
+            del data[pos:pos + draw(st.integers(1, 20))]
+        elif op == "truncate":
+            del data[pos:]
+        else:
+            end = min(len(data), pos + draw(st.integers(1, 40)))
+            data[pos:pos] = data[pos:end]
+    return bytes(data)
+
+
+@FUZZ
+@given(mutated_capture())
+def test_mutated_captures(data: bytes) -> None:
+    parses_or_raises(data)
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(SIP_BYTES) | st.binary(max_size=8), max_size=60))
+def test_sip_shaped_tokens(parts: list[bytes]) -> None:
+    parses_or_raises(b"INVITE sip:a@b SIP/2.0\r\n" + b"".join(parts))
+
+
+@FUZZ
+@given(mutated_capture(), st.integers(1, 50))
+def test_stream_framer_never_crashes(data: bytes, chunk: int) -> None:
+    framer = StreamFramer()
+    try:
+        for i in range(0, len(data), chunk):
+            for frame in framer.feed(data[i:i + chunk]):
+                if isinstance(frame, bytes):
+                    parses_or_raises(frame)
+    except SipParseError:
+        pass
+
+
+@FUZZ
+@given(st.text(max_size=80) | st.sampled_from(["sip:", "sip:@", "sip:a@[::1", "sip:a@h:0"]))
+def test_uri_parses_or_raises(text: str) -> None:
+    try:
+        uri = SipUri.parse(text)
+    except SipParseError:
+        return
+    assert SipUri.parse(str(uri)) == uri
