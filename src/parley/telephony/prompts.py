@@ -1,0 +1,189 @@
+"""The prompt library: stock prompts by name, numbers, digits, durations, speech, playlists.
+
+Prompts are looked up in a list of directories (the site's own first, then Debian's
+``asterisk-core-sounds-en-wav`` in ``/usr/share/asterisk/sounds/en``). Each file is converted
+once to 8 kHz mono 16-bit and cached under the data directory, keyed by the source path, its
+modification time and size, so an edited prompt is converted again and an unchanged one never
+is. Text-to-speech runs espeak-ng and caches the result by voice and text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from parley.media import MediaError
+from parley.media.audio import (
+    TELEPHONY_RATE,
+    Pcm,
+    decode_wav,
+    encode_wav,
+    to_pcm16,
+    to_telephony,
+)
+from parley.media.say import digit_prompts, duration_prompts, number_prompts
+
+DEFAULT_SOUND_DIR = Path("/usr/share/asterisk/sounds/en")
+DEFAULT_VOICE = "en-us"
+ESPEAK_TIMEOUT_S = 20.0
+
+
+class PromptError(MediaError):
+    """A prompt cannot be found, read or spoken; the message names it and where it was sought."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Prompt:
+    """Prompt audio ready to play: 8 kHz mono int16 samples and where they came from."""
+
+    name: str
+    pcm: Pcm
+    source: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / TELEPHONY_RATE
+
+
+class PromptLibrary:
+    """Finds, converts and caches prompts; one per process, built by the composition root."""
+
+    def __init__(self, sound_dirs: Sequence[Path] = (DEFAULT_SOUND_DIR,), *,
+                 cache_dir: Path, espeak: str = "espeak-ng") -> None:
+        if not sound_dirs:
+            raise PromptError("the prompt library needs at least one sound directory")
+        self.sound_dirs = [Path(d) for d in sound_dirs]
+        self.cache_dir = Path(cache_dir)
+        self.espeak = espeak
+        self._loaded: dict[tuple[str, int, int], Prompt] = {}
+
+    # --- files ------------------------------------------------------------------------------
+    def path_of(self, name: str) -> Path:
+        """The file that plays as ``name`` (``queue-thereare``, ``digits/5``, ``sub/x.wav``)."""
+        clean = name.strip()
+        if not clean or clean.startswith(("/", "\\")) or ".." in Path(clean).parts:
+            raise PromptError(f"prompt name {name!r} must be a relative name such as "
+                              "'queue-thereare' or 'digits/5'")
+        relative = clean if clean.lower().endswith(".wav") else f"{clean}.wav"
+        for directory in self.sound_dirs:
+            candidate = directory / relative
+            if candidate.is_file():
+                return candidate
+        looked = ", ".join(str(d / relative) for d in self.sound_dirs)
+        raise PromptError(f"prompt {name!r} not found; looked for {looked}")
+
+    def load(self, name: str) -> Prompt:
+        """A stock or site prompt by name, converted to 8 kHz (from the cache when it can)."""
+        return self.load_file(self.path_of(name), name=name)
+
+    def load_file(self, path: Path, *, name: str | None = None) -> Prompt:
+        """Any WAV file by path (an uploaded announcement, a hold-music track)."""
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise PromptError(f"prompt file {path} cannot be read: {exc.strerror}") from exc
+        memo_key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        cached = self._loaded.get(memo_key)
+        if cached is not None:
+            return cached
+        digest = hashlib.sha256("\0".join(map(str, memo_key)).encode()).hexdigest()[:32]
+        cache_file = self.cache_dir / "prompts" / f"{digest}.wav"
+        pcm = self._read_cache(cache_file)
+        if pcm is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise PromptError(f"prompt file {path} cannot be read: {exc.strerror}") from exc
+            pcm = to_telephony(decode_wav(data, str(path)))
+            self._write_cache(cache_file, pcm)
+        prompt = Prompt(name or path.stem, pcm, str(path))
+        self._loaded[memo_key] = prompt
+        return prompt
+
+    @staticmethod
+    def _read_cache(cache_file: Path) -> Pcm | None:
+        try:
+            data = cache_file.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            audio = decode_wav(data, str(cache_file))
+        except MediaError:
+            return None  # a damaged cache entry is simply converted again
+        if audio.rate != TELEPHONY_RATE or audio.channels != 1:
+            return None
+        return to_pcm16(audio.samples[:, 0])
+
+    @staticmethod
+    def _write_cache(cache_file: Path, pcm: Pcm) -> None:
+        """Write atomically (temporary file, then rename) so readers never see half a file."""
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(encode_wav(pcm))
+            os.replace(tmp, cache_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    # --- composed prompts -------------------------------------------------------------------
+    def playlist(self, items: Iterable[str | Prompt]) -> list[Prompt]:
+        """Names and prompts in order, loaded; a missing name fails before anything plays."""
+        return [item if isinstance(item, Prompt) else self.load(item) for item in items]
+
+    def number(self, number: int) -> list[Prompt]:
+        """Say a number: 1234 is "one thousand two hundred thirty four"."""
+        return self.playlist(number_prompts(number))
+
+    def digits(self, digits: str) -> list[Prompt]:
+        """Say digits one by one: "5551234" is "five five five one two three four"."""
+        return self.playlist(digit_prompts(digits))
+
+    def duration(self, seconds: float) -> list[Prompt]:
+        """Say a duration in minutes and seconds."""
+        return self.playlist(duration_prompts(seconds))
+
+    # --- text-to-speech ---------------------------------------------------------------------
+    async def speak(self, text: str, voice: str = DEFAULT_VOICE) -> Prompt:
+        """Text-to-speech through espeak-ng, cached by voice and text."""
+        if not text.strip():
+            raise PromptError("text-to-speech needs some text")
+        if not voice or voice.startswith("-") or any(c.isspace() for c in voice):
+            raise PromptError(f"voice {voice!r} is not a valid espeak-ng voice name")
+        digest = hashlib.sha256(f"{voice}\0{text}".encode()).hexdigest()[:32]
+        cache_file = self.cache_dir / "tts" / f"{digest}.wav"
+        label = f"tts:{voice}:{text[:40]}"
+        pcm = self._read_cache(cache_file)
+        if pcm is None:
+            wav = await self._run_espeak(text, voice)
+            pcm = to_telephony(decode_wav(wav, f"espeak-ng output for {text[:40]!r}"))
+            self._write_cache(cache_file, pcm)
+        return Prompt(label, pcm, str(cache_file))
+
+    async def _run_espeak(self, text: str, voice: str) -> bytes:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self.espeak, "-v", voice, "--stdout", "--stdin",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except FileNotFoundError as exc:
+            raise PromptError(f"text-to-speech needs {self.espeak!r}, which is not installed "
+                              "(Debian package espeak-ng)") from exc
+        try:
+            async with asyncio.timeout(ESPEAK_TIMEOUT_S):
+                out, err = await process.communicate(text.encode())
+        except TimeoutError as exc:
+            process.kill()
+            await process.wait()
+            raise PromptError(f"espeak-ng took longer than {ESPEAK_TIMEOUT_S:.0f} s") from exc
+        if process.returncode != 0 or not out:
+            message = err.decode(errors="replace").strip() or f"exit status {process.returncode}"
+            raise PromptError(f"espeak-ng failed for voice {voice!r}: {message}")
+        return out
