@@ -1,0 +1,97 @@
+"""The store: every configuration record and everything that happens, in SQLite or PostgreSQL.
+
+Build it with :func:`build_store` (which runs the migrations); the repositories hang off the
+returned :class:`Store`. Nothing outside this package sees SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from parley.clock import Clock, MonotonicClock
+from parley.config import Settings
+from parley.store.activity import (
+    CallbackRepository,
+    InteractionRepository,
+    OperatorStateRepository,
+    RecordingRepository,
+    VoicemailRepository,
+)
+from parley.store.configuration import ConfigRepository
+from parley.store.database import (
+    Conflict,
+    NotFound,
+    StoreError,
+    create_engine,
+    database_url,
+    migrate,
+)
+from parley.store.security import (
+    AccountRepository,
+    AuditRepository,
+    DeliveryRepository,
+    DirectoryRepository,
+)
+
+__all__ = ["Conflict", "NotFound", "Store", "StoreError", "build_store", "open_store"]
+
+
+@dataclass
+class Store:
+    """The repositories over one database."""
+
+    engine: AsyncEngine
+    clock: Clock
+    url: str
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    config: ConfigRepository = field(init=False)
+    accounts: AccountRepository = field(init=False)
+    audit: AuditRepository = field(init=False)
+    directory: DirectoryRepository = field(init=False)
+    deliveries: DeliveryRepository = field(init=False)
+    interactions: InteractionRepository = field(init=False)
+    operator_states: OperatorStateRepository = field(init=False)
+    recordings: RecordingRepository = field(init=False)
+    voicemails: VoicemailRepository = field(init=False)
+    callbacks: CallbackRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.config = ConfigRepository(self.sessions, self.clock)
+        self.accounts = AccountRepository(self.sessions)
+        self.audit = AuditRepository(self.sessions)
+        self.directory = DirectoryRepository(self.sessions)
+        self.deliveries = DeliveryRepository(self.sessions)
+        self.interactions = InteractionRepository(self.sessions)
+        self.operator_states = OperatorStateRepository(self.sessions)
+        self.recordings = RecordingRepository(self.sessions)
+        self.voicemails = VoicemailRepository(self.sessions)
+        self.callbacks = CallbackRepository(self.sessions)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_store(url: str, *, clock: Clock | None = None,
+                     run_migrations: bool = True) -> Store:
+    """A store on the SQLAlchemy ``url``, migrated to the latest schema unless told not to."""
+    engine = create_engine(url)
+    if run_migrations:
+        try:
+            await migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+    return Store(engine=engine, clock=clock or MonotonicClock(), url=url)
+
+
+async def build_store(settings: Settings, *, clock: Clock | None = None) -> Store:
+    """The node's store from its settings: ``database_url`` or a SQLite file in ``data_dir``."""
+    return await open_store(database_url(settings.database_url, settings.data_dir), clock=clock)

@@ -1,0 +1,330 @@
+"""Repositories of what happens: call records (interactions, legs, timeline), the operator
+state log, recordings, voicemails and callbacks. Rows are written as things happen, so a
+restart loses nothing (DESIGN.md §1.6)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from parley.store import models as m
+from parley.store.database import NotFound
+from parley.store.records import (
+    CallbackRecord,
+    InteractionRecord,
+    LegRecord,
+    OperatorStateRecord,
+    Page,
+    RecordingRecord,
+    TimelineRecord,
+    VoicemailRecord,
+)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(max(0.0, (end - start).total_seconds()), 3)
+
+
+class InteractionRepository:
+    """Call records. The telephony and ACD shells call these methods as a call progresses:
+    ``open`` when the first leg appears, ``add_leg``/``leg_answered``/``leg_ended`` per leg,
+    ``queued`` and ``answered`` as the contact center handles it, ``append`` for anything
+    worth showing on the call's timeline, and ``close`` at the final hang-up (which computes
+    the wait, talk and total durations)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def open(self, interaction_id: str, *, direction: str, caller: str, called: str,
+                   started_at: datetime, variables: dict[str, Any] | None = None) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(m.Interaction(id=interaction_id, direction=direction, caller=caller,
+                                      called=called, started_at=started_at,
+                                      variables=variables or {}))
+            session.add(m.TimelineEvent(interaction_id=interaction_id, at=started_at,
+                                        kind="started",
+                                        detail={"caller": caller, "called": called}))
+
+    async def _interaction(self, session: AsyncSession, interaction_id: str) -> m.Interaction:
+        row = await session.get(m.Interaction, interaction_id)
+        if row is None:
+            raise NotFound(f"no interaction {interaction_id!r}")
+        return row
+
+    async def add_leg(self, interaction_id: str, *, channel_id: str, direction: str,
+                      endpoint: str, caller: str, called: str, started_at: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            await self._interaction(session, interaction_id)
+            session.add(m.Leg(interaction_id=interaction_id, channel_id=channel_id,
+                              direction=direction, endpoint=endpoint, caller=caller,
+                              called=called, started_at=started_at))
+
+    async def _leg(self, session: AsyncSession, channel_id: str) -> m.Leg:
+        row = await session.scalar(select(m.Leg).where(m.Leg.channel_id == channel_id)
+                                   .order_by(m.Leg.id.desc()).limit(1))
+        if row is None:
+            raise NotFound(f"no leg for channel {channel_id!r}")
+        return row
+
+    async def leg_answered(self, channel_id: str, at: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            (await self._leg(session, channel_id)).answered_at = at
+
+    async def leg_ended(self, channel_id: str, at: datetime, cause: int) -> None:
+        async with self._sessions() as session, session.begin():
+            leg = await self._leg(session, channel_id)
+            leg.ended_at = at
+            leg.hangup_cause = cause
+
+    async def queued(self, interaction_id: str, queue: str, at: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await self._interaction(session, interaction_id)
+            row.queue = queue
+            row.queued_at = at
+            session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind="queued",
+                                        detail={"queue": queue}))
+
+    async def answered(self, interaction_id: str, at: datetime,
+                       operator: str | None = None) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await self._interaction(session, interaction_id)
+            if row.answered_at is None:
+                row.answered_at = at
+            if operator is not None:
+                row.operator = operator
+            session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind="answered",
+                                        detail={"operator": operator}))
+
+    async def append(self, interaction_id: str, at: datetime, kind: str,
+                     detail: dict[str, Any] | None = None) -> None:
+        async with self._sessions() as session, session.begin():
+            await self._interaction(session, interaction_id)
+            session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind=kind,
+                                        detail=detail or {}))
+
+    async def close(self, interaction_id: str, at: datetime, *, outcome: str,
+                    hangup_cause: int | None = None) -> InteractionRecord:
+        """End the call record and compute its durations in seconds: ``wait_s`` from start
+        (or from queueing) to answer, ``talk_s`` from answer to end, ``duration_s`` total."""
+        async with self._sessions() as session, session.begin():
+            row = await self._interaction(session, interaction_id)
+            row.ended_at = at
+            row.outcome = outcome
+            row.hangup_cause = hangup_cause
+            row.duration_s = _seconds(row.started_at, at)
+            wait_from = row.queued_at or row.started_at
+            row.wait_s = _seconds(wait_from, row.answered_at or at)
+            row.talk_s = _seconds(row.answered_at, at) if row.answered_at else 0.0
+            session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind="ended",
+                                        detail={"outcome": outcome, "cause": hangup_cause}))
+        return await self.get(interaction_id)
+
+    async def get(self, interaction_id: str) -> InteractionRecord:
+        async with self._sessions() as session:
+            row = await self._interaction(session, interaction_id)
+            legs = (await session.scalars(select(m.Leg).where(
+                m.Leg.interaction_id == interaction_id).order_by(m.Leg.id))).all()
+            timeline = (await session.scalars(select(m.TimelineEvent).where(
+                m.TimelineEvent.interaction_id == interaction_id)
+                .order_by(m.TimelineEvent.at, m.TimelineEvent.id))).all()
+            return _interaction_record(row, legs, timeline)
+
+    async def search(self, *, since: datetime | None = None, until: datetime | None = None,
+                     number: str | None = None, queue: str | None = None,
+                     operator: str | None = None, offset: int = 0,
+                     limit: int = 50) -> Page[InteractionRecord]:
+        """Call records started in [since, until), newest first; ``number`` matches the
+        caller or the called number."""
+        query = select(m.Interaction)
+        if since is not None:
+            query = query.where(m.Interaction.started_at >= since)
+        if until is not None:
+            query = query.where(m.Interaction.started_at < until)
+        if number:
+            query = query.where((m.Interaction.caller == number)
+                                | (m.Interaction.called == number))
+        if queue:
+            query = query.where(m.Interaction.queue == queue)
+        if operator:
+            query = query.where(m.Interaction.operator == operator)
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = (await session.scalars(query.order_by(
+                m.Interaction.started_at.desc(), m.Interaction.id).offset(offset).limit(limit)
+            )).all()
+            return Page(tuple(_interaction_record(row, (), ()) for row in rows),
+                        int(total or 0), offset, limit)
+
+
+def _interaction_record(row: m.Interaction, legs: Sequence[m.Leg],
+                        timeline: Sequence[m.TimelineEvent]) -> InteractionRecord:
+    return InteractionRecord(
+        id=row.id, direction=row.direction, caller=row.caller, called=row.called,
+        queue=row.queue, operator=row.operator, started_at=row.started_at,
+        queued_at=row.queued_at, answered_at=row.answered_at, ended_at=row.ended_at,
+        wait_s=row.wait_s, talk_s=row.talk_s, duration_s=row.duration_s, outcome=row.outcome,
+        hangup_cause=row.hangup_cause, variables=dict(row.variables),
+        legs=tuple(LegRecord(channel_id=leg.channel_id, direction=leg.direction,
+                             endpoint=leg.endpoint, caller=leg.caller, called=leg.called,
+                             started_at=leg.started_at, answered_at=leg.answered_at,
+                             ended_at=leg.ended_at, hangup_cause=leg.hangup_cause)
+                   for leg in legs),
+        timeline=tuple(TimelineRecord(at=event.at, kind=event.kind, detail=dict(event.detail))
+                       for event in timeline))
+
+
+class OperatorStateRepository:
+    """The append-only log of operator state changes (logged in, ready, paused, …)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def record(self, username: str, state: str, at: datetime, reason: str = "") -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(m.OperatorStateEntry(username=username, state=state, reason=reason,
+                                             at=at))
+
+    async def history(self, username: str, limit: int = 100) -> list[OperatorStateRecord]:
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(m.OperatorStateEntry).where(
+                m.OperatorStateEntry.username == username).order_by(
+                m.OperatorStateEntry.at.desc(), m.OperatorStateEntry.id.desc()).limit(limit)
+            )).all()
+            return [OperatorStateRecord(r.username, r.state, r.reason, r.at) for r in rows]
+
+    async def current(self) -> dict[str, OperatorStateRecord]:
+        """Each operator's latest state."""
+        latest = (select(func.max(m.OperatorStateEntry.id))
+                  .group_by(m.OperatorStateEntry.username).scalar_subquery())
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(m.OperatorStateEntry).where(
+                m.OperatorStateEntry.id.in_(latest)))).all()
+            return {r.username: OperatorStateRecord(r.username, r.state, r.reason, r.at)
+                    for r in rows}
+
+
+class RecordingRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, record: RecordingRecord) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(m.Recording(id=record.id, interaction_id=record.interaction_id,
+                                    path=record.path, media_type=record.media_type,
+                                    started_at=record.started_at,
+                                    duration_s=record.duration_s))
+
+    async def get(self, recording_id: str) -> RecordingRecord:
+        async with self._sessions() as session:
+            row = await session.get(m.Recording, recording_id)
+            if row is None:
+                raise NotFound(f"no recording {recording_id!r}")
+            return _recording(row)
+
+    async def list(self, *, interaction_id: str | None = None, since: datetime | None = None,
+                   until: datetime | None = None, offset: int = 0,
+                   limit: int = 50) -> Page[RecordingRecord]:
+        query = select(m.Recording)
+        if interaction_id:
+            query = query.where(m.Recording.interaction_id == interaction_id)
+        if since is not None:
+            query = query.where(m.Recording.started_at >= since)
+        if until is not None:
+            query = query.where(m.Recording.started_at < until)
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = (await session.scalars(query.order_by(m.Recording.started_at.desc(),
+                                                         m.Recording.id)
+                                          .offset(offset).limit(limit))).all()
+            return Page(tuple(_recording(r) for r in rows), int(total or 0), offset, limit)
+
+
+def _recording(row: m.Recording) -> RecordingRecord:
+    return RecordingRecord(id=row.id, interaction_id=row.interaction_id, path=row.path,
+                           media_type=row.media_type, started_at=row.started_at,
+                           duration_s=row.duration_s)
+
+
+class VoicemailRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, record: VoicemailRecord) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(m.Voicemail(id=record.id, mailbox=record.mailbox, caller=record.caller,
+                                    received_at=record.received_at, path=record.path,
+                                    duration_s=record.duration_s, heard=record.heard))
+
+    async def list(self, mailbox: str | None = None) -> list[VoicemailRecord]:
+        query = select(m.Voicemail).order_by(m.Voicemail.received_at.desc())
+        if mailbox:
+            query = query.where(m.Voicemail.mailbox == mailbox)
+        async with self._sessions() as session:
+            return [VoicemailRecord(r.id, r.mailbox, r.caller, r.received_at, r.path,
+                                    r.duration_s, r.heard)
+                    for r in (await session.scalars(query)).all()]
+
+    async def mark_heard(self, voicemail_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(m.Voicemail, voicemail_id)
+            if row is None:
+                raise NotFound(f"no voicemail {voicemail_id!r}")
+            row.heard = True
+
+
+class CallbackRepository:
+    """Callbacks requested by callers or staff; the ACD picks up the due ones."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def request(self, record: CallbackRecord) -> CallbackRecord:
+        async with self._sessions() as session, session.begin():
+            await _require_queue(session, record.queue)
+            session.add(m.Callback(id=record.id, number=record.number, queue=record.queue,
+                                   requested_at=record.requested_at, due_at=record.due_at,
+                                   status=record.status, attempts=record.attempts,
+                                   requested_by=record.requested_by, note=record.note,
+                                   interaction_id=record.interaction_id))
+        return record
+
+    async def list(self, *, status: str | None = None, queue: str | None = None,
+                   due_before: datetime | None = None) -> list[CallbackRecord]:
+        query = select(m.Callback).order_by(m.Callback.due_at, m.Callback.id)
+        if status:
+            query = query.where(m.Callback.status == status)
+        if queue:
+            query = query.where(m.Callback.queue == queue)
+        if due_before is not None:
+            query = query.where(m.Callback.due_at <= due_before)
+        async with self._sessions() as session:
+            return [_callback(r) for r in (await session.scalars(query)).all()]
+
+    async def set_status(self, callback_id: str, status: str, *,
+                         count_attempt: bool = False) -> CallbackRecord:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(m.Callback, callback_id)
+            if row is None:
+                raise NotFound(f"no callback {callback_id!r}")
+            row.status = status
+            if count_attempt:
+                row.attempts += 1
+            return _callback(row)
+
+
+async def _require_queue(session: AsyncSession, queue: str) -> None:
+    if await session.scalar(select(m.Queue.id).where(m.Queue.name == queue)) is None:
+        raise NotFound(f"queue: no queue named {queue!r}")
+
+
+def _callback(row: m.Callback) -> CallbackRecord:
+    return CallbackRecord(id=row.id, number=row.number, queue=row.queue,
+                          requested_at=row.requested_at, due_at=row.due_at, status=row.status,
+                          attempts=row.attempts, requested_by=row.requested_by, note=row.note,
+                          interaction_id=row.interaction_id)

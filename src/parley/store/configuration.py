@@ -1,0 +1,424 @@
+"""The configuration repository: read and write configuration records as :mod:`specs`.
+
+Writes are upserts keyed by each record's natural name and report whether anything changed,
+so importing the same document twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from parley.clock import Clock
+from parley.store import models as m
+from parley.store.credentials import ha1, hash_password, verify_password
+from parley.store.database import Conflict, NotFound
+from parley.store.specs import (
+    KINDS,
+    ConfigDocument,
+    DeviceSpec,
+    FlowSpec,
+    NumberListSpec,
+    NumberSpec,
+    QueueSpec,
+    SiteSpec,
+    SkillSpec,
+    Spec,
+    TeamSpec,
+    TrunkSpec,
+    UserSpec,
+    WebhookSpec,
+)
+
+_SIMPLE: dict[str, tuple[type[Any], str]] = {
+    "skills": (m.Skill, "name"),
+    "teams": (m.Team, "name"),
+    "numbers": (m.Number, "number"),
+    "trunks": (m.Trunk, "name"),
+    "webhooks": (m.Webhook, "name"),
+}
+_MODELS: dict[str, tuple[type[Any], str]] = {
+    **_SIMPLE,
+    "users": (m.User, "username"),
+    "devices": (m.Device, "name"),
+    "queues": (m.Queue, "name"),
+    "flows": (m.Flow, "name"),
+    "number_lists": (m.NumberList, "name"),
+}
+
+
+def _assign(row: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+async def _id_of(session: AsyncSession, model: type[Any], column: str, key: str,
+                 field: str) -> int:
+    row_id = await session.scalar(select(model.id).where(getattr(model, column) == key))
+    if row_id is None:
+        raise NotFound(f"{field}: no {model.__tablename__[:-1]} named {key!r}")
+    return int(row_id)
+
+
+class ConfigTransaction:
+    """Configuration reads and writes inside one database transaction."""
+
+    def __init__(self, session: AsyncSession, clock: Clock) -> None:
+        self.session = session
+        self.clock = clock
+
+    # --- site ------------------------------------------------------------------------------
+
+    async def site(self) -> SiteSpec:
+        row = await self.session.scalar(select(m.Site))
+        if row is None:
+            return SiteSpec()
+        return SiteSpec(name=row.name, time_zone=row.time_zone, sip_realm=row.sip_realm)
+
+    async def put_site(self, spec: SiteSpec) -> bool:
+        row = await self.session.scalar(select(m.Site))
+        if row is None:
+            self.session.add(m.Site(name=spec.name, time_zone=spec.time_zone,
+                                    sip_realm=spec.sip_realm))
+            return spec != SiteSpec()  # storing the defaults changes nothing visible
+        return _assign(row, {"name": spec.name, "time_zone": spec.time_zone,
+                             "sip_realm": spec.sip_realm})
+
+    # --- generic ---------------------------------------------------------------------------
+
+    async def records(self, kind: str) -> list[Spec]:
+        model, column = _MODELS[kind]
+        rows = (await self.session.scalars(select(model).order_by(getattr(model, column)))).all()
+        return [await self._to_spec(kind, row) for row in rows]
+
+    async def get(self, kind: str, key: str) -> Spec | None:
+        model, column = _MODELS[kind]
+        row = await self.session.scalar(select(model).where(getattr(model, column) == key))
+        return None if row is None else await self._to_spec(kind, row)
+
+    async def put(self, kind: str, spec: Spec) -> bool:
+        """Create or update one record; True when something changed."""
+        if kind in _SIMPLE:
+            return await self._put_simple(kind, spec)
+        writer: Callable[[Any], Awaitable[bool]] = getattr(self, f"_put_{kind}")
+        return await writer(spec)
+
+    async def delete(self, kind: str, key: str) -> None:
+        model, column = _MODELS[kind]
+        row = await self.session.scalar(select(model).where(getattr(model, column) == key))
+        if row is None:
+            raise NotFound(f"no {kind[:-1].replace('_', ' ')} named {key!r}")
+        await self.session.delete(row)
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"{kind[:-1].replace('_', ' ')} {key!r} is still in use") from exc
+
+    async def document(self) -> ConfigDocument:
+        """The whole configuration, as exported."""
+        sections: dict[str, Any] = {"site": await self.site()}
+        for kind in KINDS:
+            sections[kind] = await self.records(kind)
+        return ConfigDocument.model_validate(sections)
+
+    async def apply(self, document: ConfigDocument) -> dict[str, int]:
+        """Upsert every record of ``document``; returns how many records changed, per kind."""
+        changes: dict[str, int] = {}
+        if document.site is not None and await self.put_site(document.site):
+            changes["site"] = 1
+        await self.session.flush()
+        for kind in KINDS:
+            count = 0
+            for spec in document.items(kind):
+                if await self.put(kind, spec):
+                    count += 1
+                await self.session.flush()
+            if count:
+                changes[kind] = count
+        return changes
+
+    # --- conversions -----------------------------------------------------------------------
+
+    async def _to_spec(self, kind: str, row: Any) -> Spec:
+        if kind == "skills":
+            return SkillSpec(name=row.name, description=row.description)
+        if kind == "teams":
+            return TeamSpec(name=row.name, description=row.description)
+        if kind == "numbers":
+            return NumberSpec(number=row.number, flow=row.flow, description=row.description)
+        if kind == "trunks":
+            return TrunkSpec(name=row.name, host=row.host, port=row.port,
+                             transport=row.transport, auth=row.auth, username=row.username,
+                             password=row.password, allowed_ips=row.allowed_ips,
+                             caller_id=row.caller_id, caller_id_rules=row.caller_id_rules,
+                             max_channels=row.max_channels)
+        if kind == "webhooks":
+            return WebhookSpec(name=row.name, url=row.url, events=row.events,
+                               secret=row.secret, active=row.active)
+        if kind == "users":
+            skills = (await self.session.execute(
+                select(m.Skill.name, m.UserSkill.level).join(m.UserSkill)
+                .where(m.UserSkill.user_id == row.id))).all()
+            teams = (await self.session.scalars(
+                select(m.Team.name).join(m.TeamMember).where(m.TeamMember.user_id == row.id)
+            )).all()
+            return UserSpec(username=row.username, display_name=row.display_name,
+                            roles=row.roles, extension=row.extension, active=row.active,
+                            skills={name: level for name, level in skills},
+                            teams=list(teams), password_hash=row.password_hash)
+        if kind == "devices":
+            user = None
+            if row.user_id is not None:
+                user = await self.session.scalar(
+                    select(m.User.username).where(m.User.id == row.user_id))
+            return DeviceSpec(name=row.name, user=user, realm=row.realm, ha1_md5=row.ha1_md5,
+                              ha1_sha256=row.ha1_sha256, static_contact=row.static_contact)
+        if kind == "queues":
+            members = (await self.session.scalars(
+                select(m.User.username).join(m.QueueMember)
+                .where(m.QueueMember.queue_id == row.id))).all()
+            return QueueSpec(name=row.name, description=row.description,
+                             strategy=row.strategy, priority=row.priority,
+                             max_wait_s=row.max_wait_s, wrap_up_s=row.wrap_up_s,
+                             service_level_s=row.service_level_s,
+                             required_skills=row.required_skills, members=list(members))
+        if kind == "flows":
+            definition = await self.session.scalar(
+                select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,
+                                                       m.FlowVersion.version ==
+                                                       row.current_version))
+            return FlowSpec(name=row.name, description=row.description,
+                            definition=definition or {}, version=row.current_version)
+        if kind == "number_lists":
+            numbers = (await self.session.scalars(
+                select(m.NumberListEntry.number).where(m.NumberListEntry.list_id == row.id)
+            )).all()
+            return NumberListSpec(name=row.name, kind=row.kind, description=row.description,
+                                  numbers=list(numbers))
+        raise KeyError(kind)
+
+    # --- writers ---------------------------------------------------------------------------
+
+    async def _row(self, kind: str, key: str) -> Any:
+        model, column = _MODELS[kind]
+        return await self.session.scalar(select(model).where(getattr(model, column) == key))
+
+    async def _put_simple(self, kind: str, spec: Spec) -> bool:
+        model, _column = _SIMPLE[kind]
+        values = spec.model_dump(mode="json")
+        row = await self._row(kind, spec.key)
+        if row is None:
+            self.session.add(model(**values))
+            return True
+        return _assign(row, values)
+
+    async def _put_users(self, spec: UserSpec) -> bool:
+        row: m.User | None = await self._row("users", spec.username)
+        password_hash = spec.password_hash
+        if spec.password is not None:
+            current = row.password_hash if row is not None else None
+            keep = current is not None and verify_password(current, spec.password)
+            password_hash = current if keep else hash_password(spec.password)
+        elif row is not None and password_hash is None:
+            password_hash = row.password_hash
+        values = {"display_name": spec.display_name, "roles": [str(r) for r in spec.roles],
+                  "extension": spec.extension, "active": spec.active,
+                  "password_hash": password_hash}
+        changed = False
+        if row is None:
+            row = m.User(username=spec.username, **values)
+            self.session.add(row)
+            await self.session.flush()
+            changed = True
+        else:
+            changed = _assign(row, values)
+        skills = {name: await _id_of(self.session, m.Skill, "name", name, f"skills.{name}")
+                  for name in spec.skills}
+        current_skills = {s.skill_id: s for s in (await self.session.scalars(
+            select(m.UserSkill).where(m.UserSkill.user_id == row.id))).all()}
+        wanted = {skills[name]: level for name, level in spec.skills.items()}
+        for skill_id, link in current_skills.items():
+            if skill_id not in wanted:
+                await self.session.delete(link)
+                changed = True
+            elif link.level != wanted[skill_id]:
+                link.level = wanted[skill_id]
+                changed = True
+        for skill_id, level in wanted.items():
+            if skill_id not in current_skills:
+                self.session.add(m.UserSkill(user_id=row.id, skill_id=skill_id, level=level))
+                changed = True
+        teams = {await _id_of(self.session, m.Team, "name", name, f"teams.{name}")
+                 for name in spec.teams}
+        current_teams = {t.team_id: t for t in (await self.session.scalars(
+            select(m.TeamMember).where(m.TeamMember.user_id == row.id))).all()}
+        for team_id, membership in current_teams.items():
+            if team_id not in teams:
+                await self.session.delete(membership)
+                changed = True
+        for team_id in teams - set(current_teams):
+            self.session.add(m.TeamMember(team_id=team_id, user_id=row.id))
+            changed = True
+        return changed
+
+    async def _put_devices(self, spec: DeviceSpec) -> bool:
+        realm = spec.realm or (await self.site()).sip_realm
+        ha1_md5, ha1_sha256 = spec.ha1_md5, spec.ha1_sha256
+        if spec.sip_password is not None:
+            ha1_md5 = ha1(spec.name, realm, spec.sip_password, "MD5")
+            ha1_sha256 = ha1(spec.name, realm, spec.sip_password, "SHA-256")
+        user_id = None
+        if spec.user is not None:
+            user_id = await _id_of(self.session, m.User, "username", spec.user, "user")
+        row: m.Device | None = await self._row("devices", spec.name)
+        values = {"user_id": user_id, "realm": realm, "ha1_md5": ha1_md5,
+                  "ha1_sha256": ha1_sha256, "static_contact": spec.static_contact}
+        if row is None:
+            self.session.add(m.Device(name=spec.name, **values))
+            return True
+        return _assign(row, values)
+
+    async def _put_queues(self, spec: QueueSpec) -> bool:
+        for name in spec.required_skills:
+            await _id_of(self.session, m.Skill, "name", name, f"required_skills.{name}")
+        members = {await _id_of(self.session, m.User, "username", name, f"members.{name}")
+                   for name in spec.members}
+        values = spec.model_dump(exclude={"name", "members"})
+        row: m.Queue | None = await self._row("queues", spec.name)
+        changed = False
+        if row is None:
+            row = m.Queue(name=spec.name, **values)
+            self.session.add(row)
+            await self.session.flush()
+            changed = True
+        else:
+            changed = _assign(row, values)
+        current = {q.user_id: q for q in (await self.session.scalars(
+            select(m.QueueMember).where(m.QueueMember.queue_id == row.id))).all()}
+        for user_id, link in current.items():
+            if user_id not in members:
+                await self.session.delete(link)
+                changed = True
+        for user_id in members - set(current):
+            self.session.add(m.QueueMember(queue_id=row.id, user_id=user_id, penalty=0))
+            changed = True
+        return changed
+
+    async def _put_flows(self, spec: FlowSpec) -> bool:
+        row: m.Flow | None = await self._row("flows", spec.name)
+        if row is None:
+            row = m.Flow(name=spec.name, description=spec.description, current_version=1)
+            self.session.add(row)
+            await self.session.flush()
+            self.session.add(m.FlowVersion(flow_id=row.id, version=1,
+                                           definition=spec.definition,
+                                           created_at=self.clock.utcnow()))
+            return True
+        changed = _assign(row, {"description": spec.description})
+        current = await self.session.scalar(
+            select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,
+                                                   m.FlowVersion.version == row.current_version))
+        if current != spec.definition:
+            row.current_version += 1
+            self.session.add(m.FlowVersion(flow_id=row.id, version=row.current_version,
+                                           definition=spec.definition,
+                                           created_at=self.clock.utcnow()))
+            changed = True
+        return changed
+
+    async def flow_versions(self, name: str) -> list[FlowSpec]:
+        """Every saved version of a flow, oldest first."""
+        row: m.Flow | None = await self._row("flows", name)
+        if row is None:
+            raise NotFound(f"no flow named {name!r}")
+        versions = (await self.session.scalars(
+            select(m.FlowVersion).where(m.FlowVersion.flow_id == row.id)
+            .order_by(m.FlowVersion.version))).all()
+        return [FlowSpec(name=row.name, description=row.description, definition=v.definition,
+                         version=v.version) for v in versions]
+
+    async def _put_number_lists(self, spec: NumberListSpec) -> bool:
+        row: m.NumberList | None = await self._row("number_lists", spec.name)
+        changed = False
+        if row is None:
+            row = m.NumberList(name=spec.name, kind=spec.kind, description=spec.description)
+            self.session.add(row)
+            await self.session.flush()
+            changed = True
+        else:
+            changed = _assign(row, {"kind": spec.kind, "description": spec.description})
+        current = set((await self.session.scalars(
+            select(m.NumberListEntry.number).where(m.NumberListEntry.list_id == row.id))).all())
+        wanted = set(spec.numbers)
+        if current - wanted:
+            await self.session.execute(delete(m.NumberListEntry).where(
+                m.NumberListEntry.list_id == row.id,
+                m.NumberListEntry.number.in_(current - wanted)))
+            changed = True
+        for number in sorted(wanted - current):
+            self.session.add(m.NumberListEntry(list_id=row.id, number=number))
+            changed = True
+        return changed
+
+
+class ConfigRepository:
+    """Configuration records; each call is its own transaction unless inside ``transaction``."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ConfigTransaction]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self._sessions() as session, session.begin():
+            try:
+                yield ConfigTransaction(session, self._clock)
+                await session.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"the change conflicts with stored data: {exc.orig}") from exc
+
+    async def site(self) -> SiteSpec:
+        async with self.transaction() as tx:
+            return await tx.site()
+
+    async def put_site(self, spec: SiteSpec) -> bool:
+        async with self.transaction() as tx:
+            return await tx.put_site(spec)
+
+    async def records(self, kind: str) -> list[Spec]:
+        async with self.transaction() as tx:
+            return await tx.records(kind)
+
+    async def get(self, kind: str, key: str) -> Spec | None:
+        async with self.transaction() as tx:
+            return await tx.get(kind, key)
+
+    async def put(self, kind: str, spec: Spec) -> bool:
+        async with self.transaction() as tx:
+            return await tx.put(kind, spec)
+
+    async def delete(self, kind: str, key: str) -> None:
+        async with self.transaction() as tx:
+            await tx.delete(kind, key)
+
+    async def flow_versions(self, name: str) -> list[FlowSpec]:
+        async with self.transaction() as tx:
+            return await tx.flow_versions(name)
+
+    async def document(self) -> ConfigDocument:
+        async with self.transaction() as tx:
+            return await tx.document()
+
+    async def apply(self, document: ConfigDocument) -> dict[str, int]:
+        async with self.transaction() as tx:
+            return await tx.apply(document)

@@ -1,0 +1,90 @@
+"""Engine creation and schema migrations for SQLite (default, WAL mode) and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from parley.errors import ParleyError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreError(ParleyError):
+    """The store cannot do what was asked; the message says which record or field."""
+
+
+class NotFound(StoreError):
+    """The named record does not exist."""
+
+
+class Conflict(StoreError):
+    """The change would break a rule of the stored data (a duplicate, a record in use)."""
+
+
+def database_url(url: str | None, data_dir: Path) -> str:
+    """The SQLAlchemy URL to use: the given one, or a SQLite file in the data folder.
+
+    ``postgresql://`` and ``sqlite://`` URLs are given their async drivers.
+    """
+    if not url:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{data_dir / 'parley.sqlite3'}"
+    for plain, async_driver in (("postgresql://", "postgresql+asyncpg://"),
+                                ("postgres://", "postgresql+asyncpg://"),
+                                ("sqlite://", "sqlite+aiosqlite://")):
+        if url.startswith(plain):
+            return async_driver + url[len(plain):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite connections get WAL mode and enforced foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema up to ``revision`` (every migration shipped with Parley by default)."""
+
+    def upgrade(connection: Connection) -> None:
+        command.upgrade(_alembic_config(connection), revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The schema revision the database is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)

@@ -1,0 +1,296 @@
+"""The configuration as typed documents: one model per kind of configuration record.
+
+The same models are the provisioning YAML sections (``parley import``/``export``) and the REST
+API bodies, so a field means the same thing everywhere. Fields listed in a model's
+``secret_fields`` are accepted on input but never shown by the API; ``write_only_fields`` are
+not even exported (a plaintext password is turned into a hash and forgotten).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
+PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9*#]{1,32}$")]
+Text = Annotated[str, StringConstraints(max_length=500)]
+Level = Annotated[int, Field(ge=0, le=100)]
+
+
+class Role(StrEnum):
+    """What a user may do; each role includes the ones before it."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return ROLE_ORDER.index(self)
+
+
+ROLE_ORDER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+
+WEBHOOK_EVENTS = (
+    "call.offered", "call.answered", "call.ended", "callback.requested", "callback.due",
+    "operator.state_changed", "queue.updated", "*",
+)
+
+
+class Spec(BaseModel):
+    """A configuration record; unknown fields are refused so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+    key_field: ClassVar[str] = "name"
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    write_only_fields: ClassVar[frozenset[str]] = frozenset()
+    read_only_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def key(self) -> str:
+        return str(getattr(self, self.key_field))
+
+
+class SiteSpec(Spec):
+    """The site: its name, its time zone (reports and call windows) and its SIP realm."""
+
+    key_field: ClassVar[str] = "name"
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "Parley"
+    time_zone: str = "UTC"
+    sip_realm: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")] \
+        = "parley"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "'Europe/Berlin'") from exc
+        return value
+
+
+class SkillSpec(Spec):
+    name: Name
+    description: Text = ""
+
+
+class TeamSpec(Spec):
+    name: Name
+    description: Text = ""
+
+
+class UserSpec(Spec):
+    """A person who logs in: operator (agent), supervisor or admin."""
+
+    key_field: ClassVar[str] = "username"
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"password", "password_hash"})
+    write_only_fields: ClassVar[frozenset[str]] = frozenset({"password"})
+    username: Name
+    display_name: Text = ""
+    roles: Annotated[list[Role], Field(min_length=1)] = Field(
+        default_factory=lambda: [Role.AGENT])
+    extension: PhoneNumber | None = None
+    active: bool = True
+    skills: dict[Name, Level] = Field(default_factory=dict)
+    teams: list[Name] = Field(default_factory=list)
+    password: Annotated[str, StringConstraints(min_length=6, max_length=200)] | None = None
+    password_hash: Annotated[str, StringConstraints(pattern=r"^\$argon2(id|i|d)\$")] | None \
+        = None
+
+    @field_validator("roles")
+    @classmethod
+    def _sorted_roles(cls, value: list[Role]) -> list[Role]:
+        return sorted(set(value), key=lambda role: role.rank)
+
+    @field_validator("teams")
+    @classmethod
+    def _sorted_teams(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class DeviceSpec(Spec):
+    """A SIP device. Credentials are kept as HA1 digests for the realm, never in plaintext."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"sip_password", "ha1_md5",
+                                                          "ha1_sha256"})
+    write_only_fields: ClassVar[frozenset[str]] = frozenset({"sip_password"})
+    name: Name
+    user: Name | None = None
+    realm: Annotated[str, StringConstraints(max_length=200)] | None = None
+    sip_password: Annotated[str, StringConstraints(min_length=4, max_length=200)] | None = None
+    ha1_md5: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    ha1_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    static_contact: Annotated[str, StringConstraints(pattern=r"^sips?:\S+$",
+                                                     max_length=500)] | None = None
+
+
+class QueueSpec(Spec):
+    name: Name
+    description: Text = ""
+    strategy: Literal["longest_idle", "round_robin", "ring_all", "fewest_calls", "random",
+                      "skills_based"] = "longest_idle"
+    priority: Annotated[int, Field(ge=0, le=100)] = 0
+    max_wait_s: Annotated[int, Field(ge=1, le=86400)] = 600
+    wrap_up_s: Annotated[int, Field(ge=0, le=3600)] = 10
+    service_level_s: Annotated[int, Field(ge=1, le=3600)] = 20
+    required_skills: dict[Name, Level] = Field(default_factory=dict)
+    members: list[Name] = Field(default_factory=list)
+
+    @field_validator("members")
+    @classmethod
+    def _sorted_members(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class FlowSpec(Spec):
+    """A call flow; every change of its definition is kept as a new version."""
+
+    read_only_fields: ClassVar[frozenset[str]] = frozenset({"version"})
+    name: Name
+    description: Text = ""
+    definition: dict[str, Any] = Field(default_factory=dict)
+    version: int | None = None
+
+
+class NumberSpec(Spec):
+    """A dialled number (DID) and the flow, by name, that answers it."""
+
+    key_field: ClassVar[str] = "number"
+    number: PhoneNumber
+    flow: Name
+    description: Text = ""
+
+
+class NumberListSpec(Spec):
+    name: Name
+    kind: Literal["block", "allow", "do_not_call", "contacts"] = "block"
+    description: Text = ""
+    numbers: list[PhoneNumber] = Field(default_factory=list)
+
+    @field_validator("numbers")
+    @classmethod
+    def _sorted_numbers(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class CallerIdRule(BaseModel):
+    """Rewrite the outbound caller ID: a regular expression and its replacement."""
+
+    model_config = ConfigDict(extra="forbid")
+    match: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    replace: Annotated[str, StringConstraints(max_length=64)]
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+class TrunkSpec(Spec):
+    """An outbound gateway, authenticated by credentials (digest) or by source address."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
+    name: Name
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,199}$")]
+    port: Annotated[int, Field(ge=1, le=65535)] = 5060
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    auth: Literal["credentials", "ip"] = "credentials"
+    username: Annotated[str, StringConstraints(max_length=100)] | None = None
+    password: Annotated[str, StringConstraints(max_length=200)] | None = None
+    allowed_ips: list[str] = Field(default_factory=list)
+    caller_id: PhoneNumber | None = None
+    caller_id_rules: list[CallerIdRule] = Field(default_factory=list)
+    max_channels: Annotated[int, Field(ge=1, le=100000)] = 30
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or network") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> TrunkSpec:
+        if self.auth == "credentials" and not self.username:
+            raise ValueError("a trunk with auth 'credentials' needs a username")
+        if self.auth == "ip" and not self.allowed_ips:
+            raise ValueError("a trunk with auth 'ip' needs allowed_ips")
+        return self
+
+
+class WebhookSpec(Spec):
+    """A subscription: events are POSTed to ``url``, signed with HMAC-SHA256 of ``secret``."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret"})
+    name: Name
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$",
+                                          max_length=1000)]
+    events: Annotated[list[str], Field(min_length=1)]
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)]
+    active: bool = True
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in WEBHOOK_EVENTS:
+                raise ValueError(f"unknown event {name!r}; known: {', '.join(WEBHOOK_EVENTS)}")
+        return sorted(set(value))
+
+
+KINDS: dict[str, type[Spec]] = {
+    "skills": SkillSpec,
+    "teams": TeamSpec,
+    "users": UserSpec,
+    "devices": DeviceSpec,
+    "queues": QueueSpec,
+    "flows": FlowSpec,
+    "numbers": NumberSpec,
+    "number_lists": NumberListSpec,
+    "trunks": TrunkSpec,
+    "webhooks": WebhookSpec,
+}
+"""Every kind of configuration record, in the order an import applies them."""
+
+
+class ConfigDocument(BaseModel):
+    """The whole configuration of a site as one document (the provisioning YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: Literal[1] = 1
+    site: SiteSpec | None = None
+    skills: list[SkillSpec] = Field(default_factory=list)
+    teams: list[TeamSpec] = Field(default_factory=list)
+    users: list[UserSpec] = Field(default_factory=list)
+    devices: list[DeviceSpec] = Field(default_factory=list)
+    queues: list[QueueSpec] = Field(default_factory=list)
+    flows: list[FlowSpec] = Field(default_factory=list)
+    numbers: list[NumberSpec] = Field(default_factory=list)
+    number_lists: list[NumberListSpec] = Field(default_factory=list)
+    trunks: list[TrunkSpec] = Field(default_factory=list)
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+
+    def items(self, kind: str) -> list[Spec]:
+        items: list[Spec] = getattr(self, kind)
+        return items

@@ -1,0 +1,173 @@
+"""A throw-away PostgreSQL server for tests, and the pytest fixtures that run store and API
+tests on both SQLite and PostgreSQL.
+
+``PARLEY_TEST_DATABASE_URL`` (a ``postgresql://`` URL of a server where the user may create
+databases) skips starting a server. Otherwise Debian's binaries (``/usr/lib/postgresql/*/bin``)
+run ``initdb`` in a temporary folder and start a server on a free loopback port, with its unix
+socket in the same folder; when running as root, they run as the ``postgres`` system user,
+because ``initdb`` refuses root. ``PARLEY_TEST_DATABASES=sqlite`` limits the tests to SQLite.
+
+Conftests opt in with ``pytest_plugins = ["parley.testing.postgres"]``; tests then ask for the
+``database_url`` fixture (a fresh, empty database per test, once per backend).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ENV_URL = "PARLEY_TEST_DATABASE_URL"
+ENV_BACKENDS = "PARLEY_TEST_DATABASES"
+
+
+def _bin_dir() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        raise RuntimeError("PostgreSQL binaries not found; install Debian's postgresql or set "
+                           f"{ENV_URL}")
+    return Path(initdb).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server in a temporary folder, deleted on :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.bin = _bin_dir()
+        self.folder = Path(tempfile.mkdtemp(prefix="parley-pg-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.user = "parley"
+        self._run_as: list[str] = []
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("postgres")
+            os.chown(self.folder, account.pw_uid, account.pw_gid)
+            self._run_as = ["runuser", "-u", "postgres", "--"]
+        self.folder.chmod(0o700)
+        self.started = False
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run(  # noqa: S603 - fixed PostgreSQL binaries, no user input
+            [*self._run_as, *args], capture_output=True, text=True,
+                                check=False, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:2])} failed: {result.stderr or result.stdout}")
+
+    def start(self) -> None:
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "-A", "trust",
+                  "-E", "UTF8", "--no-locale", "--no-sync")
+        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=200")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
+                  str(self.folder / "log"), "-o", options, "-w", "-t", "60", "start")
+        self.started = True
+
+    @property
+    def url(self) -> str:
+        """The URL of the ``postgres`` maintenance database."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        if self.started:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                      "stop")
+            self.started = False
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def create_database(server_url: str) -> tuple[str, str]:
+    """Create an empty database on the server; returns (its URL, its name)."""
+    import asyncio
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    name = f"parley_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(server_url)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return _with_database(server_url, name), name
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(server_url)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+
+
+def _backends() -> list[str]:
+    wanted = os.environ.get(ENV_BACKENDS, "sqlite,postgresql")
+    return [name.strip() for name in wanted.split(",") if name.strip()]
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """The URL of a PostgreSQL server for this test session (started on first use)."""
+    given = os.environ.get(ENV_URL)
+    if given:
+        yield given
+        return
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=_backends())
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgresql``: the parametrised backend of this test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(database_backend: str, request: pytest.FixtureRequest,
+                 tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on the test's backend (a SQLAlchemy URL)."""
+    if database_backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'parley.sqlite3'}"
+        return
+    server_url: str = request.getfixturevalue("postgres_server_url")
+    url, name = create_database(server_url)
+    try:
+        yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    finally:
+        drop_database(server_url, name)

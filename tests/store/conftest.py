@@ -1,0 +1,26 @@
+"""Store tests run once on SQLite and once on a throw-away PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from parley.clock import VirtualClock
+from parley.store import Store, open_store
+
+pytest_plugins = ["parley.testing.postgres"]
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+async def store(database_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
+    opened = await open_store(database_url, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()

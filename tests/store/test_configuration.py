@@ -1,0 +1,116 @@
+"""Configuration records: upserts that report change, references checked, secrets hashed."""
+
+from __future__ import annotations
+
+import pytest
+
+from parley.store import Conflict, NotFound, Store
+from parley.store.credentials import ha1, verify_password
+from parley.store.specs import (
+    DeviceSpec,
+    FlowSpec,
+    NumberListSpec,
+    QueueSpec,
+    SiteSpec,
+    SkillSpec,
+    TeamSpec,
+    UserSpec,
+)
+
+
+async def test_user_with_skills_teams_and_password(store: Store) -> None:
+    assert await store.config.put("skills", SkillSpec(name="billing"))
+    assert await store.config.put("teams", TeamSpec(name="blue"))
+    spec = UserSpec(username="1001", display_name="Ann", roles=["agent"],
+                    skills={"billing": 7}, teams=["blue"], password="secret-1001")
+    assert await store.config.put("users", spec)
+    stored = await store.config.get("users", "1001")
+    assert isinstance(stored, UserSpec)
+    assert stored.skills == {"billing": 7}
+    assert stored.teams == ["blue"]
+    assert stored.password is None
+    assert stored.password_hash is not None
+    assert verify_password(stored.password_hash, "secret-1001")
+    # The same spec again, plaintext password included, changes nothing.
+    assert not await store.config.put("users", spec)
+    # A new level is a change.
+    assert await store.config.put("users", spec.model_copy(update={"skills": {"billing": 3}}))
+    assert (await store.config.get("users", "1001")).skills == {"billing": 3}  # type: ignore[union-attr]
+
+
+async def test_unknown_reference_names_the_field(store: Store) -> None:
+    with pytest.raises(NotFound, match=r"skills\.nope"):
+        await store.config.put("users", UserSpec(username="u1", skills={"nope": 1}))
+    with pytest.raises(NotFound, match=r"members\.ghost"):
+        await store.config.put("queues", QueueSpec(name="sales", members=["ghost"]))
+    assert await store.config.get("users", "u1") is None  # the failed write left nothing
+
+
+async def test_skill_in_use_cannot_be_deleted(store: Store) -> None:
+    await store.config.put("skills", SkillSpec(name="french"))
+    await store.config.put("users", UserSpec(username="u2", skills={"french": 5}))
+    with pytest.raises(Conflict, match="still in use"):
+        await store.config.delete("skills", "french")
+    await store.config.delete("users", "u2")
+    await store.config.delete("skills", "french")
+    assert await store.config.records("skills") == []
+
+
+async def test_device_credentials_are_stored_as_ha1_only(store: Store) -> None:
+    await store.config.put_site(SiteSpec(name="HQ", time_zone="Europe/Berlin",
+                                         sip_realm="pbx.example"))
+    await store.config.put("users", UserSpec(username="1001"))
+    await store.config.put("devices", DeviceSpec(name="1001", user="1001",
+                                                 sip_password="pw1001"))
+    credentials = await store.directory.sip_credentials("1001")
+    assert credentials is not None
+    assert credentials.realm == "pbx.example"
+    assert credentials.ha1("MD5") == ha1("1001", "pbx.example", "pw1001")
+    assert credentials.ha1("SHA-256") == ha1("1001", "pbx.example", "pw1001", "SHA-256")
+    assert credentials.user == "1001"
+    assert await store.directory.devices_of("1001") == ["1001"]
+    async with store.engine.connect() as connection:
+        from sqlalchemy import text
+        rows = (await connection.execute(text("SELECT * FROM devices"))).all()
+    assert "pw1001" not in repr(rows)
+    assert await store.directory.sip_credentials("nobody") is None
+
+
+async def test_static_contacts_are_listed(store: Store) -> None:
+    await store.config.put("devices", DeviceSpec(name="door", static_contact="sip:door@10.0.0.9"))
+    await store.config.put("devices", DeviceSpec(name="1002"))
+    contacts = await store.directory.static_contacts()
+    assert [(c.username, c.static_contact) for c in contacts] == [("door", "sip:door@10.0.0.9")]
+
+
+async def test_flows_keep_every_version(store: Store) -> None:
+    assert await store.config.put("flows", FlowSpec(name="main", definition={"start": "a"}))
+    assert not await store.config.put("flows", FlowSpec(name="main",
+                                                        definition={"start": "a"}))
+    assert await store.config.put("flows", FlowSpec(name="main", definition={"start": "b"}))
+    current = await store.config.get("flows", "main")
+    assert isinstance(current, FlowSpec)
+    assert current.version == 2
+    assert current.definition == {"start": "b"}
+    versions = await store.config.flow_versions("main")
+    assert [(v.version, v.definition) for v in versions] == [(1, {"start": "a"}),
+                                                              (2, {"start": "b"})]
+
+
+async def test_number_list_entries_follow_the_spec(store: Store) -> None:
+    await store.config.put("number_lists", NumberListSpec(name="dnc", kind="do_not_call",
+                                                          numbers=["+15550001", "+15550002"]))
+    assert await store.config.put("number_lists", NumberListSpec(
+        name="dnc", kind="do_not_call", numbers=["+15550002", "+15550003"]))
+    stored = await store.config.get("number_lists", "dnc")
+    assert isinstance(stored, NumberListSpec)
+    assert stored.numbers == ["+15550002", "+15550003"]
+
+
+async def test_document_round_trip_changes_nothing(store: Store) -> None:
+    await store.config.put("skills", SkillSpec(name="de"))
+    await store.config.put("users", UserSpec(username="a", password="secret-a", skills={"de": 1}))
+    await store.config.put("queues", QueueSpec(name="q", members=["a"], required_skills={"de": 1}))
+    document = await store.config.document()
+    assert await store.config.apply(document) == {}
+    assert await store.config.document() == document
