@@ -1,0 +1,276 @@
+"""DTMF: RFC 4733 telephone-event payloads, receiving and sending them, in-band detection.
+
+* :class:`TelephoneEvent` is the 4-byte payload (event, end bit, volume, duration).
+* :class:`EventReceiver` turns a stream of event packets into digits exactly once: a digit is
+  reported on its first end packet (senders repeat the end packet three times), or when a newer
+  event starts without an end packet having arrived; retransmissions and late updates of a
+  reported event are recognised by the event's RTP timestamp, which also tells two presses of
+  the same key apart.
+* :func:`event_packets` is the sending side, as data: start, updates, three end packets.
+* :class:`InbandDetector` finds DTMF tones in decoded audio with Goertzel filters, for peers
+  that send tones in the voice stream.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from parley.media import MediaError
+from parley.media.tones import DTMF_COLS, DTMF_KEYS, DTMF_ROWS
+
+EVENT_DIGITS = "0123456789*#ABCD"  # RFC 4733 §3.2: event codes 0-15
+CLOCK_RATE = 8000
+MAX_DURATION = 0xFFFF
+
+
+class DtmfError(MediaError):
+    """A telephone-event payload or a digit is invalid."""
+
+
+def digit_to_event(digit: str) -> int:
+    code = EVENT_DIGITS.find(digit.upper()) if len(digit) == 1 else -1
+    if code < 0:
+        raise DtmfError(f"{digit!r} is not a DTMF digit (0-9, *, #, A-D)")
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class TelephoneEvent:
+    """One RFC 4733 payload: ``volume`` is dBm0 below zero (0-63), ``duration`` in samples."""
+
+    event: int
+    end: bool
+    volume: int
+    duration: int
+
+    @classmethod
+    def parse(cls, payload: bytes) -> TelephoneEvent:
+        if len(payload) < 4:
+            raise DtmfError(f"telephone-event payload is {len(payload)} bytes; it needs 4")
+        event, flags, duration = struct.unpack_from("!BBH", payload)
+        return cls(event, bool(flags & 0x80), flags & 0x3F, duration)
+
+    def __bytes__(self) -> bytes:
+        if not 0 <= self.event <= 255 or not 0 <= self.volume <= 63:
+            raise DtmfError(f"event {self.event} / volume {self.volume} out of range")
+        if not 0 <= self.duration <= MAX_DURATION:
+            raise DtmfError(f"duration {self.duration} does not fit 16 bits")
+        return struct.pack("!BBH", self.event, (0x80 if self.end else 0) | self.volume,
+                           self.duration)
+
+    @property
+    def digit(self) -> str | None:
+        """The key, or None for events other than DTMF (flash, tones)."""
+        return EVENT_DIGITS[self.event] if self.event < len(EVENT_DIGITS) else None
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfDigit:
+    """A detected key press: ``timestamp`` is the event's RTP timestamp (or sample offset)."""
+
+    digit: str
+    duration_ms: int
+    timestamp: int
+
+
+def _newer(a: int, b: int) -> bool:
+    """RTP timestamp ``a`` is after ``b``, modulo 2**32."""
+    return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
+class EventReceiver:
+    """RFC 4733 receive side for one RTP stream: each key press comes out exactly once."""
+
+    def __init__(self, clock_rate: int = CLOCK_RATE, memory: int = 32) -> None:
+        self.clock_rate = clock_rate
+        self._current: tuple[int, int] | None = None  # (timestamp, event code)
+        self._duration = 0
+        self._reported: deque[int] = deque(maxlen=memory)
+        self._latest: int | None = None
+
+    def feed(self, timestamp: int, payload: bytes) -> list[DtmfDigit]:
+        """One telephone-event packet's RTP timestamp and payload; returns finished digits."""
+        event = TelephoneEvent.parse(payload)
+        if event.digit is None or timestamp in self._reported:
+            return []  # a non-DTMF event, or a retransmission of a digit already reported
+        if self._latest is not None and _newer(self._latest, timestamp) and (
+                self._current is None or self._current[0] != timestamp):
+            return []  # a late packet from before the newest event
+        out: list[DtmfDigit] = []
+        if self._current is not None and self._current != (timestamp, event.event):
+            out += self._report()  # the previous event's end packets were all lost
+        self._current = (timestamp, event.event)
+        self._latest = timestamp
+        self._duration = max(self._duration, event.duration)
+        if event.end:
+            out += self._report()
+        return out
+
+    def finish(self) -> list[DtmfDigit]:
+        """The stream stopped (or went quiet): report an event whose end never came."""
+        return self._report()
+
+    def _report(self) -> list[DtmfDigit]:
+        if self._current is None:
+            return []
+        timestamp, code = self._current
+        self._current = None
+        self._reported.append(timestamp)
+        duration_ms = self._duration * 1000 // self.clock_rate
+        self._duration = 0
+        return [DtmfDigit(EVENT_DIGITS[code], duration_ms, timestamp)]
+
+
+@dataclass(frozen=True, slots=True)
+class EventPacket:
+    """A telephone-event packet to send ``offset_ms`` after the first one."""
+
+    offset_ms: int
+    timestamp: int
+    marker: bool
+    payload: bytes
+
+
+def event_packets(digit: str, timestamp: int, duration_ms: int = 100, *, volume: int = 10,
+                  packet_ms: int = 20, clock_rate: int = CLOCK_RATE,
+                  end_repeats: int = 3) -> list[EventPacket]:
+    """The packets of one key press (RFC 4733 §2.5.1): every packet carries the event's start
+    timestamp; the first has the marker bit; updates every ``packet_ms`` grow the duration;
+    the end packet goes out ``end_repeats`` times with the final duration."""
+    code = digit_to_event(digit)
+    total = duration_ms * clock_rate // 1000
+    step = packet_ms * clock_rate // 1000
+    if total <= 0 or total > MAX_DURATION:
+        raise DtmfError(f"DTMF duration {duration_ms} ms must be between 1 ms and 8 s")
+    packets: list[EventPacket] = []
+    elapsed = step
+    offset = 0
+    while elapsed < total:
+        payload = bytes(TelephoneEvent(code, False, volume, elapsed))
+        packets.append(EventPacket(offset, timestamp, not packets, payload))
+        elapsed += step
+        offset += packet_ms
+    end = bytes(TelephoneEvent(code, True, volume, total))
+    for _ in range(end_repeats):
+        packets.append(EventPacket(offset, timestamp, not packets, end))
+        offset += packet_ms
+    return packets
+
+
+# --- in-band detection ----------------------------------------------------------------------
+Pcm = npt.NDArray[np.int16]
+BLOCK = 102  # 12.75 ms at 8 kHz: rows 73 Hz apart stay separable, short tones still fit
+_FREQS = np.array(DTMF_ROWS + DTMF_COLS)
+_N = np.arange(BLOCK)
+_BASIS = np.concatenate([np.cos(2 * np.pi * np.outer(_N, _FREQS) / CLOCK_RATE),
+                         np.sin(2 * np.pi * np.outer(_N, _FREQS) / CLOCK_RATE)], axis=1)
+
+
+@dataclass(frozen=True, slots=True)
+class InbandSettings:
+    """Detector thresholds (ITU-T Q.24 style)."""
+
+    min_level_dbfs: float = -36.0  # each tone of the pair must be at least this loud
+    normal_twist_db: float = 8.0  # the low (row) tone may be this much louder than the high
+    reverse_twist_db: float = 4.0  # the high (column) tone may be this much louder
+    peak_ratio_db: float = 8.0  # each tone stands this far above the others of its group
+    purity: float = 0.75  # share of the block's power the two tones must carry
+    min_blocks: int = 2  # consecutive hits before a digit counts (2 blocks: 25.5 ms)
+    gap_blocks: int = 2  # blocks without the digit that end it (the inter-digit gap)
+
+
+class InbandDetector:
+    """Goertzel DTMF detection on 8 kHz audio; feed frames, get each key press once."""
+
+    def __init__(self, settings: InbandSettings | None = None) -> None:
+        self.settings = s = settings or InbandSettings()
+        self._min_power = (32768.0 * 10 ** (s.min_level_dbfs / 20)) ** 2 / 2
+        self._normal_twist = 10 ** (s.normal_twist_db / 10)
+        self._reverse_twist = 10 ** (s.reverse_twist_db / 10)
+        self._peak = 10 ** (s.peak_ratio_db / 10)
+        self._pending = np.zeros(0, dtype=np.float64)
+        self._blocks_seen = 0  # blocks processed so far, for timestamps
+        self._candidate: str | None = None
+        self._candidate_run = 0
+        self._digit: str | None = None  # the digit being held down
+        self._digit_start = 0
+        self._digit_last = 0
+        self._misses = 0
+
+    def feed(self, pcm: Pcm) -> list[DtmfDigit]:
+        """Decoded audio of any length; returns key presses that have ended."""
+        data = np.concatenate([self._pending, pcm.astype(np.float64)])
+        count = len(data) // BLOCK
+        self._pending = data[count * BLOCK:]
+        if count == 0:
+            return []
+        hits = self._classify(data[:count * BLOCK].reshape(count, BLOCK))
+        out: list[DtmfDigit] = []
+        for hit in hits:
+            out += self._step(hit)
+            self._blocks_seen += 1
+        return out
+
+    def finish(self) -> list[DtmfDigit]:
+        """End of the stream: report a key still held."""
+        return self._end() if self._digit is not None else []
+
+    def _classify(self, blocks: npt.NDArray[np.float64]) -> list[str | None]:
+        s = self.settings
+        proj = blocks @ _BASIS
+        power = (proj[:, :8] ** 2 + proj[:, 8:] ** 2) * (2.0 / BLOCK**2)  # ≈ A²/2 per tone
+        total = np.mean(blocks**2, axis=1)
+        rows, cols = power[:, :4], power[:, 4:]
+        best_row, best_col = rows.argmax(axis=1), cols.argmax(axis=1)
+        index = np.arange(len(blocks))
+        row_power, col_power = rows[index, best_row], cols[index, best_col]
+        rows_sorted, cols_sorted = np.sort(rows, axis=1), np.sort(cols, axis=1)
+        ok = (
+            (row_power >= self._min_power) & (col_power >= self._min_power)
+            & (row_power <= col_power * self._normal_twist)
+            & (col_power <= row_power * self._reverse_twist)
+            & (row_power >= rows_sorted[:, -2] * self._peak)
+            & (col_power >= cols_sorted[:, -2] * self._peak)
+            & (row_power + col_power >= s.purity * total)
+        )
+        return [DTMF_KEYS[r][c] if hit else None
+                for hit, r, c in zip(ok.tolist(), best_row.tolist(), best_col.tolist(),
+                                     strict=True)]
+
+    def _step(self, hit: str | None) -> list[DtmfDigit]:
+        s = self.settings
+        out: list[DtmfDigit] = []
+        if self._digit is not None:
+            if hit == self._digit:
+                self._misses = 0
+                self._digit_last = self._blocks_seen
+                return out
+            self._misses += 1
+            if self._misses < s.gap_blocks:
+                return out
+            out += self._end()
+        if hit is not None and hit == self._candidate:
+            self._candidate_run += 1
+        else:
+            self._candidate, self._candidate_run = hit, 1 if hit is not None else 0
+        if self._candidate is not None and self._candidate_run >= s.min_blocks:
+            self._digit = self._candidate
+            self._digit_start = self._blocks_seen - self._candidate_run + 1
+            self._digit_last = self._blocks_seen
+            self._misses = 0
+            self._candidate, self._candidate_run = None, 0
+        return out
+
+    def _end(self) -> list[DtmfDigit]:
+        assert self._digit is not None  # noqa: S101 - callers check
+        blocks = self._digit_last - self._digit_start + 1
+        digit = DtmfDigit(self._digit, blocks * BLOCK * 1000 // CLOCK_RATE,
+                          self._digit_start * BLOCK)
+        self._digit = None
+        self._misses = 0
+        return [digit]
