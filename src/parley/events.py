@@ -367,3 +367,231 @@ AcdCommand = (
     OfferCall | CancelOffer | DialCallback | Overflow | RejectCall | CallQueued
     | CallConnected | CallAbandoned | CallbackExpired | AgentStateChanged
 )
+
+
+# --- dialer/ ------------------------------------------------------------------------------
+# Events fed to the outbound dialer (``Dialer.handle(event, now)``) and the commands and notices
+# it returns. The dialer also takes the ACD's ``AgentStateChanged`` as is. Numbers are E.164.
+
+
+@dataclass(frozen=True, slots=True)
+class DialerAgentJoined:
+    """An operator becomes known to the dialer (with the team campaigns may select on)."""
+
+    agent_id: str
+    team: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStart:
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPause:
+    """No new dials; calls in progress finish normally."""
+
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStop:
+    """No new dials, waiting contacts closed, reservations released."""
+
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundWaiting:
+    """How many inbound calls wait in ``queue`` (blended operators serve inbound first)."""
+
+    queue: str
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptAnswered:
+    """The called party answered; ``human`` is the answering-machine detection verdict (True
+    when detection is off)."""
+
+    attempt_id: str
+    human: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """The attempt ended unanswered: ``outcome`` is "busy", "no_answer", "failed" or "invalid"."""
+
+    attempt_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptHungUp:
+    """The called party hung up after answering (while waiting, or ending the conversation)."""
+
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentlessDigit:
+    """A digit pressed during an agentless message ("1" reaches the campaign's queue)."""
+
+    attempt_id: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewDecision:
+    """The operator looked at the previewed contact: dial it (optionally a chosen number), or
+    skip it."""
+
+    agent_id: str
+    contact_id: str
+    dial: bool
+    number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionSet:
+    """The operator's disposition of a conversation; ``callback_at`` is timezone-aware (the
+    customer's zone) for "callback"."""
+
+    attempt_id: str
+    agent_id: str
+    disposition: str
+    callback_at: datetime | None = None
+
+
+DialerEvent = (
+    DialerAgentJoined | CampaignStart | CampaignPause | CampaignStop | InboundWaiting
+    | AttemptAnswered | AttemptFailed | AttemptHungUp | AgentlessDigit | PreviewDecision
+    | DispositionSet | AgentStateChanged
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveAgent:
+    """Command: hold the operator (READY -> RESERVED) for ``contact_id`` of the campaign."""
+
+    campaign_id: str
+    agent_id: str
+    contact_id: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAgent:
+    """Command: the reservation ended without a conversation (RESERVED -> READY)."""
+
+    campaign_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShowPreview:
+    """Command: show the contact on the operator's screen; answer with ``PreviewDecision``."""
+
+    campaign_id: str
+    agent_id: str
+    contact_id: str
+    numbers: tuple[str, ...]
+    attributes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Command: originate ``number`` on the campaign's trunk with ``caller_id``. With
+    ``reserved_agent`` an operator is already held for the call."""
+
+    attempt_id: str
+    campaign_id: str
+    contact_id: str
+    number: str
+    number_type: str
+    caller_id: str
+    reserved_agent: str | None
+    ring_timeout_s: float
+    detect_machine: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectAgent:
+    """Command: bridge the answered attempt to the operator (RESERVED/READY -> ON_CALL)."""
+
+    attempt_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayComplianceMessage:
+    """Command: no operator within the grace time; play the short compliance message (who is
+    calling and how to opt out), then hang up. The call counts as abandoned."""
+
+    attempt_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAgentlessMessage:
+    """Command: play the campaign's message; digits come back as ``AgentlessDigit``."""
+
+    attempt_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferToQueue:
+    """Command: hand the answered attempt to an ACD queue (agentless "press 1")."""
+
+    attempt_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangupAttempt:
+    """Command: hang up the attempt (a machine the policy does not talk to, a stopped call)."""
+
+    attempt_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecorded:
+    """Notice: one attempt's outcome, for the store and reports."""
+
+    attempt_id: str
+    campaign_id: str
+    contact_id: str
+    number: str
+    outcome: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContactClosed:
+    """Notice: the contact is finished in the campaign; ``reason`` says why."""
+
+    campaign_id: str
+    contact_id: str
+    reason: str
+
+
+DialerCommand = (
+    ReserveAgent | ReleaseAgent | ShowPreview | Dial | ConnectAgent | PlayComplianceMessage
+    | PlayAgentlessMessage | TransferToQueue | HangupAttempt | AttemptRecorded | ContactClosed
+)
+
+
+# --- web/: notices from the API ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested:
+    """Notice: a callback was requested through the API (stored; the ACD schedules it)."""
+
+    callback_id: str
+    queue: str
+    number: str
+    due_at: datetime
+    requested_by: str
