@@ -1,0 +1,824 @@
+"""The ACD: events in, commands out, timers through ``next_deadline()`` / ``on_time(now)``.
+
+Feed it with ``acd.handle(event, now)`` (events from ``parley.events``' acd section); execute
+the commands it returns (``OfferCall``, ``CancelOffer``, ``DialCallback``, ``Overflow``,
+``RejectCall``) and record the notices (``AgentStateChanged``, ``CallQueued``,
+``CallConnected``, ``CallAbandoned``, ``CallbackExpired``). Between events, wake it at
+``acd.next_deadline()`` and call ``acd.on_time(now)``: ring timeouts, wrap-up ends, overflow
+by wait, skill relaxation, scheduled callbacks and their expiry all live there.
+
+Time is ``now`` (monotonic seconds) on every call; wall time, needed for opening hours and
+scheduled callbacks, comes from the injected ``wall(now) -> datetime`` (UTC, aware).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from parley import events as ev
+from parley.acd.agent import (
+    CALL_STATES,
+    AcdError,
+    Agent,
+    AgentState,
+    DeviceRegistry,
+    InvalidTransition,
+    Trigger,
+)
+from parley.acd.config import Condition, QueueConfig, SiteConfig, Strategy, Target, TargetKind
+from parley.acd.lists import NumberLists
+from parley.acd.routing import CallKey, QueueRuntime
+from parley.acd.stats import AgentStats, expected_wait
+
+S = AgentState
+T = Trigger
+MAX_OVERFLOW_HOPS = 5
+
+
+class CallState(StrEnum):
+    WAITING = "waiting"
+    OFFERING = "offering"
+    CONNECTED = "connected"
+    SCHEDULED = "scheduled"  # a callback waiting for its time
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class AcdCall:
+    """A call (or a callback) the ACD is responsible for."""
+
+    call_id: str
+    queue: str
+    caller: str
+    priority: int
+    arrived: float
+    seq: int
+    state: CallState = CallState.WAITING
+    callback: bool = False
+    number: str = ""
+    offered_to: set[str] = field(default_factory=set)
+    missed: set[str] = field(default_factory=set)
+    agent_id: str = ""
+    hops: int = 0
+    offers: int = 0
+    attempts: int = 0
+    max_attempts: int = 1
+    retry_after: float = 600.0
+    expires: float | None = None
+    tokens: dict[str, int] = field(default_factory=dict)  # agent -> offer number
+
+    @property
+    def key(self) -> CallKey:
+        return (-self.priority, self.arrived, self.seq, self.call_id)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    queue: str
+    waiting: int
+    longest_wait: float
+    offered: int
+    answered: int
+    abandoned: int
+    overflowed: int
+    asa: float
+    aht: float
+    occupancy: float
+    service_level: float
+    service_level_abandons: float
+    logged_in: int
+    ready: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    agent_id: str
+    state: AgentState
+    in_state_for: float
+    offered: int
+    answered: int
+    missed: int
+    aht: float
+    occupancy: float
+
+
+def _epoch_wall(now: float) -> datetime:
+    return datetime(2026, 1, 5, tzinfo=UTC) + timedelta(seconds=now)
+
+
+class Acd:
+    """The automatic call distributor for one site."""
+
+    def __init__(self, queues: Iterable[QueueConfig], agents: Iterable[Agent] = (),
+                 *, site: SiteConfig | None = None, lists: NumberLists | None = None,
+                 wall: Callable[[float], datetime] = _epoch_wall) -> None:
+        self.site = site or SiteConfig()
+        self.lists = lists or NumberLists()
+        self.wall = wall
+        self.queues: dict[str, QueueRuntime] = {}
+        self.agents: dict[str, Agent] = {}
+        self.agent_queues: dict[str, list[QueueRuntime]] = {}
+        self.agent_stats: dict[str, AgentStats] = {}
+        self.calls: dict[str, AcdCall] = {}
+        self.devices = DeviceRegistry()
+        self._work: dict[str, tuple[str, float]] = {}  # agent -> (queue, connected at)
+        self._wrap_token: dict[str, int] = {}
+        self._timers: list[tuple[float, int, str, tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self._out: list[Any] = []
+        self._now = 0.0
+        for queue in queues:
+            self.add_queue(queue)
+        for agent in agents:
+            self.add_agent(agent)
+
+    # --- provisioning --------------------------------------------------------------------
+
+    def add_queue(self, config: QueueConfig) -> None:
+        if config.name in self.queues:
+            raise AcdError(f"queue {config.name!r} is defined twice")
+        runtime = QueueRuntime(config)
+        runtime.bind_agents(self.agents.__getitem__)
+        self.queues[config.name] = runtime
+        for agent in self.agents.values():
+            self._join(agent, runtime)
+
+    def add_agent(self, agent: Agent) -> None:
+        if agent.agent_id in self.agents:
+            raise AcdError(f"agent {agent.agent_id!r} is defined twice")
+        self.agents[agent.agent_id] = agent
+        self.agent_queues[agent.agent_id] = []
+        self.agent_stats[agent.agent_id] = AgentStats()
+        for runtime in self.queues.values():
+            self._join(agent, runtime)
+
+    def _join(self, agent: Agent, runtime: QueueRuntime) -> None:
+        level = runtime.level_of(agent)
+        if level is not None:
+            runtime.add_member(agent, level)
+            self.agent_queues[agent.agent_id].append(runtime)
+
+    # --- the event interface -------------------------------------------------------------
+
+    def handle(self, event: ev.AcdEvent, now: float) -> list[Any]:
+        """Apply one event; return the commands and notices it causes, in order."""
+        self._now = now
+        self._out = []
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise AcdError(f"the ACD does not handle {type(event).__name__}")
+        handler(self, event, now)
+        return self._out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`on_time` next has work, or None."""
+        return self._timers[0][0] if self._timers else None
+
+    def on_time(self, now: float) -> list[Any]:
+        """Run every timer due at ``now``."""
+        self._now = now
+        self._out = []
+        while self._timers and self._timers[0][0] <= now:
+            _, _, kind, args = heapq.heappop(self._timers)
+            getattr(self, "_timer_" + kind)(now, *args)
+        return self._out
+
+    def _at(self, when: float, kind: str, *args: Any) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), kind, args))
+
+    # --- queries -------------------------------------------------------------------------
+
+    def position(self, call_id: str) -> int | None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.WAITING:
+            return None
+        return self.queues[call.queue].position(call.key)
+
+    def expected_wait(self, call_id: str, now: float) -> float | None:
+        """Expected remaining wait in seconds of a waiting caller (see docs/acd.md)."""
+        position = self.position(call_id)
+        if position is None:
+            return None
+        call = self.calls[call_id]
+        return self._ewt(self.queues[call.queue], position, now - call.arrived)
+
+    def _ewt(self, runtime: QueueRuntime, position: int, waited: float) -> float:
+        stats = runtime.stats
+        return expected_wait(position, runtime.logged_in - runtime.not_ready,
+                             stats.recent_handle.value, stats.recent_wait.value, waited,
+                             self.site.ewt_blend)
+
+    def queue_snapshot(self, name: str, now: float) -> QueueSnapshot:
+        runtime = self.queues[name]
+        stats = runtime.stats
+        oldest = min((self.calls[key[3]].arrived for key in runtime.waiting), default=now)
+        logged = [a for a in runtime.members if self.agents[a].state is not S.LOGGED_OUT]
+        occupancy = (sum(self.agent_snapshot(a, now).occupancy for a in logged) / len(logged)
+                     if logged else 0.0)
+        return QueueSnapshot(
+            name, len(runtime.waiting), now - oldest, stats.offered, stats.answered,
+            stats.abandoned, stats.overflowed, stats.asa, stats.aht, occupancy,
+            stats.service_level, stats.service_level_abandons, runtime.logged_in,
+            len(runtime.ready))
+
+    def agent_snapshot(self, agent_id: str, now: float) -> AgentSnapshot:
+        agent = self.agents[agent_id]
+        stats = self.agent_stats[agent_id]
+        return AgentSnapshot(agent_id, agent.state, now - agent.since, stats.offered,
+                             stats.answered, stats.missed, stats.aht,
+                             stats.occupancy(agent.state, now - agent.since))
+
+    # --- moving operators ----------------------------------------------------------------
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise AcdError(f"unknown agent {agent_id!r}")
+        return agent
+
+    def _move(self, agent: Agent, trigger: Trigger, *, target: AgentState | None = None,
+              cause: str = "", reason: str = "", call_id: str = "") -> None:
+        old, since, device = agent.state, agent.since, agent.device
+        record = agent.apply(trigger, self._now, target=target, cause=cause, reason=reason,
+                             call_id=call_id)
+        new = agent.state
+        self.agent_stats[agent.agent_id].add_time(old, self._now - since)
+        if old is not new:
+            queues = self.agent_queues[agent.agent_id]
+            if old is S.READY:
+                for runtime in queues:
+                    runtime.mark_unready(agent.agent_id)
+            if old is S.LOGGED_OUT or new is S.LOGGED_OUT:
+                delta = 1 if old is S.LOGGED_OUT else -1
+                for runtime in queues:
+                    runtime.logged_in += delta
+            if old is S.NOT_READY or new is S.NOT_READY:
+                delta = 1 if new is S.NOT_READY else -1
+                for runtime in queues:
+                    runtime.not_ready += delta
+            if new is S.LOGGED_OUT:
+                self.devices.unbind(device)
+        if new is S.READY:
+            for runtime in self.agent_queues[agent.agent_id]:
+                runtime.mark_ready(agent)
+        self._out.append(ev.AgentStateChanged(agent.agent_id, old.value, new.value,
+                                              record.cause, self._now, record.reason,
+                                              record.call_id))
+
+    def _after_work_target(self, agent: Agent, then: str = "") -> tuple[AgentState, str]:
+        choice = then or agent.after_work
+        if choice == "logged_out":
+            return S.LOGGED_OUT, ""
+        if choice.startswith("not_ready:"):
+            return S.NOT_READY, choice.partition(":")[2]
+        if choice in ("", "ready"):
+            return S.READY, ""
+        raise AcdError(f"agent {agent.agent_id}: unknown after-work state {choice!r} "
+                       "(ready, not_ready:<reason> or logged_out)")
+
+    def _check_reason(self, reason: str) -> None:
+        if reason not in self.site.reason_codes and reason != self.site.missed_call_reason:
+            raise AcdError(f"unknown not-ready reason {reason!r} (site reasons: "
+                           f"{', '.join(self.site.reason_codes)})")
+
+    # --- operator events -----------------------------------------------------------------
+
+    def _on_login(self, event: ev.AgentLogin, now: float) -> None:
+        agent = self._agent(event.agent_id)
+        if agent.state is not S.LOGGED_OUT:
+            raise InvalidTransition(f"agent {agent.agent_id} is already logged in")
+        self.devices.bind(agent, event.device)
+        target = S.READY if event.ready else S.NOT_READY
+        self._move(agent, T.LOGIN, target=target, reason="" if event.ready else "login")
+        if event.ready:
+            self._route_agent(agent)
+
+    def _on_logout(self, event: ev.AgentLogout, now: float) -> None:
+        agent = self._agent(event.agent_id)
+        if agent.state in (S.READY, S.NOT_READY, S.WRAP_UP):
+            self._wrap_token.pop(agent.agent_id, None)
+            self._finish_work(agent)
+            self._move(agent, T.LOGOUT)
+            self._check_no_agents(agent)
+        elif agent.state is S.LOGGED_OUT:
+            raise InvalidTransition(f"agent {agent.agent_id} is not logged in")
+        else:
+            agent.after_work = "logged_out"
+
+    def _on_ready(self, event: ev.AgentReady, now: float) -> None:
+        agent = self._agent(event.agent_id)
+        if agent.state in CALL_STATES or agent.state is S.WRAP_UP:
+            agent.after_work = ""
+            return
+        self._move(agent, T.SET_READY)
+        agent.missed_in_row = 0
+        self._route_agent(agent)
+
+    def _on_not_ready(self, event: ev.AgentNotReady, now: float) -> None:
+        agent = self._agent(event.agent_id)
+        self._check_reason(event.reason)
+        if agent.state in CALL_STATES or agent.state is S.WRAP_UP:
+            agent.after_work = "not_ready:" + event.reason
+            return
+        self._move(agent, T.SET_NOT_READY, reason=event.reason)
+
+    def _on_wrap_extend(self, event: ev.WrapUpExtend, now: float) -> None:
+        agent = self._agent(event.agent_id)
+        self._move(agent, T.EXTEND_WRAP_UP, cause="wrap-up extended")
+        token = self._wrap_token.get(agent.agent_id, 0) + 1
+        self._wrap_token[agent.agent_id] = token
+        self._at(now + event.seconds, "wrap", agent.agent_id, token)
+
+    def _on_wrap_done(self, event: ev.WrapUpDone, now: float) -> None:
+        agent = self._agent(event.agent_id)
+        if agent.state is not S.WRAP_UP:
+            raise InvalidTransition(f"agent {agent.agent_id} is not in wrap-up")
+        self._end_wrap_up(agent, event.then)
+
+    def _end_wrap_up(self, agent: Agent, then: str = "") -> None:
+        target, reason = self._after_work_target(agent, then)
+        self._wrap_token.pop(agent.agent_id, None)
+        self._finish_work(agent)
+        self._move(agent, T.END_WRAP_UP, target=target, reason=reason, cause="wrap-up ended")
+        agent.after_work = ""
+        if target is S.READY:
+            self._route_agent(agent)
+        elif target is S.LOGGED_OUT:
+            self._check_no_agents(agent)
+
+    def _finish_work(self, agent: Agent) -> None:
+        work = self._work.pop(agent.agent_id, None)
+        if work is not None:
+            queue, started = work
+            seconds = self._now - started
+            self.queues[queue].stats.on_handled(seconds)
+            stats = self.agent_stats[agent.agent_id]
+            stats.handled += 1
+            stats.total_handle += seconds
+
+    def _timer_wrap(self, now: float, agent_id: str, token: int) -> None:
+        agent = self.agents[agent_id]
+        if agent.state is S.WRAP_UP and self._wrap_token.get(agent_id) == token:
+            self._end_wrap_up(agent)
+
+    # --- call events ---------------------------------------------------------------------
+
+    def _on_route(self, event: ev.RouteCall, now: float) -> None:
+        runtime = self.queues.get(event.queue)
+        if runtime is None:
+            raise AcdError(f"call {event.call_id}: unknown queue {event.queue!r}")
+        if event.call_id in self.calls:
+            raise AcdError(f"call {event.call_id} is already in the ACD")
+        match = self.lists.match(event.caller)
+        if match.blocked:
+            self._out.append(ev.RejectCall(event.call_id, match.treatment, "blacklist"))
+            return
+        call = AcdCall(event.call_id, event.queue, event.caller,
+                       event.priority + match.vip_priority + runtime.config.priority, now,
+                       next(self._seq))
+        self.calls[call.call_id] = call
+        self._arrive(call, runtime)
+
+    def _arrive(self, call: AcdCall, runtime: QueueRuntime) -> None:
+        """A call enters ``runtime``: arrival rules, then an operator or the waiting line."""
+        now = self._now
+        config = runtime.config
+        if call.callback:
+            if call.attempts == 0 and call.hops == 0:
+                runtime.stats.offered += 1
+            self._wait(call, runtime)
+            self._route_call(call)
+            return None
+        runtime.stats.offered += 1
+        for rule in config.overflow:
+            if rule.condition is Condition.CLOSED and config.hours is not None \
+                    and not config.hours.is_open(self.wall(now)):
+                return self._overflow(call, rule.target, "closed")
+            if rule.condition is Condition.NO_AGENTS and runtime.logged_in == 0:
+                return self._overflow(call, rule.target, "no agents")
+            if rule.condition is Condition.LENGTH and len(runtime.waiting) >= rule.threshold:
+                return self._overflow(call, rule.target, "length")
+        if config.max_length is not None and len(runtime.waiting) >= config.max_length:
+            return self._overflow(call, config.overflow_target, "max length")
+        if self._route_call(call):
+            return None
+        ewt = self._ewt(runtime, len(runtime.waiting) + 1, now - call.arrived)
+        for rule in config.overflow:
+            if rule.condition is Condition.EXPECTED_WAIT and ewt > rule.threshold:
+                return self._overflow(call, rule.target, "expected wait")
+        self._wait(call, runtime)
+        return None
+
+    def _wait(self, call: AcdCall, runtime: QueueRuntime) -> None:
+        """Put the call in line (keeping its original place) and arm its wait timers."""
+        call.state = CallState.WAITING
+        call.offered_to.clear()
+        runtime.enqueue(call.key)
+        waited = self._now - call.arrived
+        config = runtime.config
+        if not call.callback:
+            self._out.append(ev.CallQueued(call.call_id, call.queue, runtime.position(call.key),
+                                           self._ewt(runtime, runtime.position(call.key),
+                                                     waited)))
+            limits = [(rule.threshold, i) for i, rule in enumerate(config.overflow)
+                      if rule.condition is Condition.WAIT]
+            if config.max_wait_s is not None:
+                limits.append((config.max_wait_s, -1))
+            for threshold, index in limits:
+                self._at(call.arrived + threshold, "wait", call.call_id, index, call.hops)
+        relax = runtime.next_relax(waited)
+        if relax is not None:
+            self._at(call.arrived + relax, "relax", call.call_id, call.hops)
+
+    def _timer_wait(self, now: float, call_id: str, index: int, hops: int) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.WAITING or call.hops != hops:
+            return
+        config = self.queues[call.queue].config
+        if index < 0:
+            self._overflow(call, config.overflow_target, "max wait")
+        else:
+            self._overflow(call, config.overflow[index].target, "wait")
+
+    def _timer_relax(self, now: float, call_id: str, hops: int) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.WAITING or call.hops != hops:
+            return
+        runtime = self.queues[call.queue]
+        if not self._route_call(call):
+            relax = runtime.next_relax(now - call.arrived)
+            if relax is not None:
+                self._at(call.arrived + relax, "relax", call.call_id, call.hops)
+
+    def _leave_line(self, call: AcdCall) -> None:
+        if call.state is CallState.WAITING:
+            self.queues[call.queue].remove(call.key)
+
+    def _overflow(self, call: AcdCall, target: Target, reason: str) -> None:
+        runtime = self.queues[call.queue]
+        self._leave_line(call)
+        runtime.stats.overflowed += 1
+        self._out.append(ev.Overflow(call.call_id, call.queue, target.kind.value, target.name,
+                                     reason))
+        if target.kind is TargetKind.QUEUE and target.name in self.queues \
+                and call.hops < MAX_OVERFLOW_HOPS:
+            new = self.queues[target.name]
+            call.hops += 1
+            call.queue = target.name
+            call.priority += new.config.priority - runtime.config.priority
+            call.state = CallState.WAITING
+            self._arrive(call, new)
+            return
+        if target.kind is TargetKind.CALLBACK and not call.callback:
+            call.callback = True
+            call.number = call.caller
+            call.hops += 1
+            self._wait(call, runtime)
+            self._route_call(call)
+            return
+        call.state = CallState.ENDED
+        del self.calls[call.call_id]
+
+    def _check_no_agents(self, agent: Agent) -> None:
+        """After a logout: queues left with nobody overflow their waiting callers."""
+        for runtime in self.agent_queues[agent.agent_id]:
+            if runtime.logged_in:
+                continue
+            for rule in runtime.config.overflow:
+                if rule.condition is Condition.NO_AGENTS:
+                    for key in list(runtime.waiting):
+                        self._overflow(self.calls[key[3]], rule.target, "no agents")
+                    break
+
+    # --- routing -------------------------------------------------------------------------
+
+    def _route_call(self, call: AcdCall) -> bool:
+        """Offer ``call`` to the operator(s) its queue's strategy picks; False if none."""
+        runtime = self.queues[call.queue]
+        min_level = runtime.min_level(self._now - call.arrived)
+        if runtime.config.strategy is Strategy.RING_ALL and not call.callback:
+            chosen = runtime.candidates(call.missed, min_level)
+            if not chosen and call.missed:
+                chosen = runtime.candidates(set(), min_level)
+                call.missed.clear()
+            if not chosen:
+                return False
+            self._leave_line(call)
+            for chosen_id in chosen:
+                self._offer(call, self.agents[chosen_id])
+            return True
+        agent_id = runtime.pick(call.missed, min_level)
+        if agent_id is None and call.missed:
+            agent_id = runtime.pick((), min_level)
+            if agent_id is not None:
+                call.missed.clear()
+        if agent_id is None:
+            return False
+        self._leave_line(call)
+        self._offer(call, self.agents[agent_id])
+        return True
+
+    def _route_agent(self, agent: Agent) -> None:
+        """A ready operator takes the best caller across all their queues, if any waits."""
+        best: CallKey | None = None
+        skipped: list[str] = []
+        for runtime in self.agent_queues[agent.agent_id]:
+            level = runtime.members[agent.agent_id]
+            for key in runtime.waiting:
+                if best is not None and key >= best:
+                    break
+                call = self.calls[key[3]]
+                if agent.agent_id in call.missed:
+                    skipped.append(call.call_id)
+                    continue
+                if level < runtime.min_level(self._now - call.arrived):
+                    continue
+                best = key
+                break
+        if best is not None:
+            call = self.calls[best[3]]
+            if self.queues[call.queue].config.strategy is Strategy.RING_ALL \
+                    and not call.callback:
+                self._route_call(call)
+            else:
+                self._leave_line(call)
+                self._offer(call, agent)
+            return
+        for call_id in skipped:
+            if agent.state is not S.READY:
+                break
+            call = self.calls[call_id]
+            if call.state is CallState.WAITING:
+                self._route_call(call)
+
+    def _offer(self, call: AcdCall, agent: Agent) -> None:
+        runtime = self.queues[call.queue]
+        call.state = CallState.OFFERING
+        call.offered_to.add(agent.agent_id)
+        call.offers += 1
+        call.tokens[agent.agent_id] = call.offers
+        self._move(agent, T.RESERVE, call_id=call.call_id, cause="offer")
+        self.agent_stats[agent.agent_id].offered += 1
+        timeout = runtime.config.ring_timeout_s
+        if call.callback:
+            self._out.append(ev.DialCallback(call.call_id, agent.agent_id, agent.device,
+                                             call.number, call.queue))
+            timeout = 2 * timeout + self.site.watchdog_grace_s
+        else:
+            self._out.append(ev.OfferCall(call.call_id, agent.agent_id, agent.device, timeout))
+        self._at(self._now + timeout, "ring", call.call_id, agent.agent_id, call.offers)
+
+    def _timer_ring(self, now: float, call_id: str, agent_id: str, offers: int) -> None:
+        call = self.calls.get(call_id)
+        agent = self.agents[agent_id]
+        if call is None or agent_id not in call.offered_to or agent.call_id != call_id \
+                or agent.state not in (S.RESERVED, S.RINGING) \
+                or call.tokens.get(agent_id) != offers:
+            return
+        if call.callback:
+            self._callback_failed(call, agent, "no answer")
+            return
+        self._missed(call, agent, "ring timeout")
+
+    def _missed(self, call: AcdCall, agent: Agent, cause: str) -> None:
+        """Redirect on no answer: free the operator, count the miss, try the next one."""
+        self._out.append(ev.CancelOffer(call.call_id, agent.agent_id))
+        call.offered_to.discard(agent.agent_id)
+        call.missed.add(agent.agent_id)
+        agent.missed_in_row += 1
+        self.agent_stats[agent.agent_id].missed += 1
+        limit = self.site.missed_call_limit
+        if limit is not None and agent.missed_in_row >= limit:
+            self._move(agent, T.RELEASE, target=S.NOT_READY, cause=cause,
+                       reason=self.site.missed_call_reason)
+        else:
+            target, reason = self._after_work_target(agent)
+            self._move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
+            agent.after_work = ""
+        if not call.offered_to:
+            self._wait(call, self.queues[call.queue])
+            self._route_call(call)
+        if agent.state is S.READY:
+            self._route_agent(agent)
+
+    def _release(self, agent: Agent, cause: str) -> None:
+        """Free an operator whose offer ended through no fault of theirs."""
+        target, reason = self._after_work_target(agent)
+        self._move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
+        agent.after_work = ""
+        if target is S.READY:
+            self._route_agent(agent)
+        elif target is S.LOGGED_OUT:
+            self._check_no_agents(agent)
+
+    def _on_ringing(self, event: ev.AgentRinging, now: float) -> None:
+        agent = self._agent(event.agent_id)
+        if agent.state is S.RESERVED and agent.call_id == event.call_id:
+            self._move(agent, T.RING, cause="ringing")
+
+    def _on_answered(self, event: ev.AgentAnswered, now: float) -> None:
+        call = self.calls.get(event.call_id)
+        agent = self._agent(event.agent_id)
+        if call is not None and call.callback:
+            return  # a callback connects when the customer answers (CallbackResult)
+        if call is None or call.state is not CallState.OFFERING \
+                or event.agent_id not in call.offered_to:
+            self._out.append(ev.CancelOffer(event.call_id, event.agent_id))
+            return
+        self._connect(call, agent)
+
+    def _connect(self, call: AcdCall, agent: Agent) -> None:
+        runtime = self.queues[call.queue]
+        for other in sorted(call.offered_to - {agent.agent_id}):
+            self._out.append(ev.CancelOffer(call.call_id, other))
+            call.offered_to.discard(other)
+            self._release(self.agents[other], "answered elsewhere")
+        call.state = CallState.CONNECTED
+        call.agent_id = agent.agent_id
+        call.offered_to.clear()
+        self._move(agent, T.ANSWER, cause="answered")
+        agent.missed_in_row = 0
+        agent.calls_taken += 1
+        self.agent_stats[agent.agent_id].answered += 1
+        waited = self._now - call.arrived
+        runtime.stats.on_answer(waited)
+        self._work[agent.agent_id] = (call.queue, self._now)
+        self._out.append(ev.CallConnected(call.call_id, agent.agent_id, call.queue, waited))
+
+    def _end_call(self, call: AcdCall, cause: str) -> None:
+        agent = self.agents[call.agent_id]
+        del self.calls[call.call_id]
+        call.state = CallState.ENDED
+        wrap = agent.wrap_up_s if agent.wrap_up_s is not None \
+            else self.queues[call.queue].config.wrap_up_s
+        self._move(agent, T.HANG_UP, target=S.WRAP_UP, cause=cause)
+        if wrap <= 0:
+            self._end_wrap_up(agent)
+        else:
+            token = self._wrap_token.get(agent.agent_id, 0) + 1
+            self._wrap_token[agent.agent_id] = token
+            self._at(self._now + wrap, "wrap", agent.agent_id, token)
+
+    def _on_leg_ended(self, event: ev.AgentLegEnded, now: float) -> None:
+        call = self.calls.get(event.call_id)
+        agent = self._agent(event.agent_id)
+        if call is None or agent.call_id != event.call_id:
+            return
+        if call.state is CallState.CONNECTED and call.agent_id == agent.agent_id:
+            self._end_call(call, "agent hung up")
+        elif event.agent_id in call.offered_to:
+            if call.callback:
+                self._callback_failed(call, agent, "agent unreachable")
+            else:
+                self._missed(call, agent, "agent leg ended")
+
+    def _on_caller_hangup(self, event: ev.CallerHangup, now: float) -> None:
+        call = self.calls.get(event.call_id)
+        if call is None:
+            return
+        if call.state is CallState.CONNECTED:
+            self._end_call(call, "caller hung up")
+            return
+        if call.callback:
+            return  # the caller left the line on purpose; the callback keeps the place
+        runtime = self.queues[call.queue]
+        self._leave_line(call)
+        del self.calls[call.call_id]
+        waited = now - call.arrived
+        runtime.stats.on_abandon(waited)
+        self._out.append(ev.CallAbandoned(call.call_id, call.queue, waited))
+        for agent_id in sorted(call.offered_to):
+            self._out.append(ev.CancelOffer(call.call_id, agent_id))
+            self._release(self.agents[agent_id], "caller hung up")
+        call.state = CallState.ENDED
+
+    def _on_hold(self, event: ev.CallHeld, now: float) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None and call.state is CallState.CONNECTED:
+            self._move(self.agents[call.agent_id], T.HOLD, cause="hold")
+
+    def _on_resume(self, event: ev.CallResumed, now: float) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None and call.state is CallState.CONNECTED:
+            self._move(self.agents[call.agent_id], T.UNHOLD, cause="resume")
+
+    def _on_live_legs(self, event: ev.LiveLegs, now: float) -> None:
+        """The watchdog: anything tied to a leg that no longer exists is freed."""
+        for call in list(self.calls.values()):
+            if call.call_id in event.call_ids or call.call_id not in self.calls:
+                continue
+            if call.callback and call.state is not CallState.CONNECTED:
+                if call.state is CallState.OFFERING:
+                    for agent_id in sorted(call.offered_to):
+                        self._callback_failed(call, self.agents[agent_id], "leg gone")
+                continue
+            self._on_caller_hangup(ev.CallerHangup(call.call_id), now)
+        for agent in self.agents.values():
+            if agent.state in CALL_STATES and agent.call_id not in self.calls:
+                self._release_phantom(agent)
+
+    def _release_phantom(self, agent: Agent) -> None:
+        if agent.state in (S.ON_CALL, S.ON_HOLD):
+            self._move(agent, T.HANG_UP, target=S.WRAP_UP, cause="watchdog")
+            self._end_wrap_up(agent)
+        else:
+            self._release(agent, "watchdog")
+
+    # --- callbacks -----------------------------------------------------------------------
+
+    def _on_request_callback(self, event: ev.RequestCallback, now: float) -> None:
+        call = self.calls.get(event.call_id)
+        if call is None or call.state is not CallState.WAITING:
+            raise AcdError(f"call {event.call_id} is not waiting in a queue")
+        call.callback = True
+        call.number = event.number
+
+    def _on_schedule_callback(self, event: ev.ScheduleCallback, now: float) -> None:
+        runtime = self.queues.get(event.queue)
+        if runtime is None:
+            raise AcdError(f"callback {event.callback_id}: unknown queue {event.queue!r}")
+        if event.callback_id in self.calls:
+            raise AcdError(f"callback {event.callback_id} already exists")
+        if event.at.tzinfo is None:
+            raise AcdError(f"callback {event.callback_id}: the time needs a time zone")
+        due = now + (event.at - self.wall(now)).total_seconds()
+        call = AcdCall(event.callback_id, event.queue, event.number,
+                       event.priority + self.site.callback_priority + runtime.config.priority,
+                       due, next(self._seq), state=CallState.SCHEDULED, callback=True,
+                       number=event.number, max_attempts=max(1, event.attempts),
+                       retry_after=event.retry_after_s)
+        if event.expires_at is not None:
+            call.expires = now + (event.expires_at - self.wall(now)).total_seconds()
+            self._at(call.expires, "cb_expire", call.call_id)
+        self.calls[call.call_id] = call
+        self._at(due, "cb_due", call.call_id, 0)
+
+    def _timer_cb_due(self, now: float, call_id: str, attempts: int) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.SCHEDULED or call.attempts != attempts:
+            return
+        call.arrived = now
+        self._arrive(call, self.queues[call.queue])
+
+    def _timer_cb_expire(self, now: float, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state in (CallState.CONNECTED, CallState.OFFERING):
+            return
+        self._expire(call, "expired")
+
+    def _expire(self, call: AcdCall, reason: str) -> None:
+        self._leave_line(call)
+        del self.calls[call.call_id]
+        call.state = CallState.ENDED
+        self._out.append(ev.CallbackExpired(call.call_id, call.queue, reason))
+
+    def _callback_failed(self, call: AcdCall, agent: Agent, cause: str) -> None:
+        self._out.append(ev.CancelOffer(call.call_id, agent.agent_id))
+        call.offered_to.discard(agent.agent_id)
+        call.attempts += 1
+        self._release(agent, cause)
+        if call.attempts >= call.max_attempts:
+            self._expire(call, f"no answer after {call.attempts} attempts")
+            return
+        retry = self._now + call.retry_after
+        if call.expires is not None and retry >= call.expires:
+            self._expire(call, "expired")
+            return
+        call.state = CallState.SCHEDULED
+        self._at(retry, "cb_due", call.call_id, call.attempts)
+
+    def _on_callback_result(self, event: ev.CallbackResult, now: float) -> None:
+        call = self.calls.get(event.callback_id)
+        if call is None or not call.callback or call.state is not CallState.OFFERING:
+            return
+        agent = self.agents[next(iter(call.offered_to))]
+        if event.connected:
+            self._connect(call, agent)
+        else:
+            self._callback_failed(call, agent, "customer did not answer")
+
+    _handlers: ClassVar[dict[type, Callable[[Acd, Any, float], None]]] = {
+        ev.RouteCall: _on_route,
+        ev.AgentLogin: _on_login,
+        ev.AgentLogout: _on_logout,
+        ev.AgentReady: _on_ready,
+        ev.AgentNotReady: _on_not_ready,
+        ev.AgentRinging: _on_ringing,
+        ev.AgentAnswered: _on_answered,
+        ev.AgentLegEnded: _on_leg_ended,
+        ev.CallerHangup: _on_caller_hangup,
+        ev.CallHeld: _on_hold,
+        ev.CallResumed: _on_resume,
+        ev.WrapUpExtend: _on_wrap_extend,
+        ev.WrapUpDone: _on_wrap_done,
+        ev.RequestCallback: _on_request_callback,
+        ev.ScheduleCallback: _on_schedule_callback,
+        ev.CallbackResult: _on_callback_result,
+        ev.LiveLegs: _on_live_legs,
+    }
