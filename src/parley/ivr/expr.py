@@ -1,0 +1,902 @@
+"""The flows' small, safe expression language: tokenizer, parser, static checker, evaluator.
+
+Conditions and ``set`` nodes use expressions such as::
+
+    in_list("vip", ani) or queue_expected_wait("support") > 300
+    time_between("09:00", "18:00") and weekday_in("mon", "fri") and not is_holiday()
+
+The language has literals (numbers, strings, ``true``, ``false``, ``null``, ``[lists]``),
+variables (``ani``, ``customer.name``, ``customer["tier"]``), arithmetic, comparisons,
+``and``/``or``/``not`` (also ``&&``, ``||``, ``!``), ``in``, and a fixed set of functions. Nothing
+else: no attribute access on Python objects, no loops, no ``eval``. Evaluation reads only what
+an :class:`ExpressionContext` gives it, so it is pure and deterministic. Errors carry the
+1-based column of the offending token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Protocol, TypeVar
+
+from parley.ivr.errors import ExpressionError
+
+Value = None | bool | int | float | str | list["Value"] | dict[str, "Value"]
+"""What an expression yields: JSON-like values only."""
+
+# --- tokens -------------------------------------------------------------------------------
+
+_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+_OPERATORS = ("==", "!=", "<=", ">=", "&&", "||", "<", ">", "+", "-", "*", "/", "%", "(", ")",
+              "[", "]", ",", ".", "!")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+MAX_SOURCE = 2000  # characters; a flow expression longer than this is a mistake
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # "num", "str", "name", "op", "end"
+    text: str
+    pos: int  # 1-based column
+    value: Value = None
+
+
+def tokenize(source: str) -> list[Token]:
+    """Split ``source`` into tokens; raise :class:`ExpressionError` at the first bad character."""
+    if len(source) > MAX_SOURCE:
+        raise ExpressionError(f"expression longer than {MAX_SOURCE} characters", position=1)
+    tokens: list[Token] = []
+    i = 0
+    while i < len(source):
+        char = source[i]
+        if char.isspace():
+            i += 1
+            continue
+        if char in "\"'":
+            text, i_end = _read_string(source, i)
+            tokens.append(Token("str", source[i:i_end], i + 1, text))
+            i = i_end
+            continue
+        if match := _NUMBER.match(source, i):
+            text = match.group()
+            number: int | float = float(text) if "." in text else int(text)
+            tokens.append(Token("num", text, i + 1, number))
+            i = match.end()
+            continue
+        if match := _NAME.match(source, i):
+            tokens.append(Token("name", match.group(), i + 1))
+            i = match.end()
+            continue
+        for op in _OPERATORS:
+            if source.startswith(op, i):
+                tokens.append(Token("op", op, i + 1))
+                i += len(op)
+                break
+        else:
+            if char == "=":
+                raise ExpressionError("'=' is not an operator; compare with '=='", position=i + 1)
+            raise ExpressionError(f"unexpected character {char!r}", position=i + 1)
+    tokens.append(Token("end", "", len(source) + 1))
+    return tokens
+
+
+def _read_string(source: str, start: int) -> tuple[str, int]:
+    quote = source[start]
+    out: list[str] = []
+    i = start + 1
+    escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+    while i < len(source):
+        char = source[i]
+        if char == quote:
+            return "".join(out), i + 1
+        if char == "\\" and i + 1 < len(source):
+            nxt = source[i + 1]
+            if nxt not in escapes:
+                raise ExpressionError(f"unknown escape '\\{nxt}'", position=i + 1)
+            out.append(escapes[nxt])
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    raise ExpressionError("string is not closed", position=start + 1)
+
+
+# --- syntax tree --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: Value
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    target: Node
+    name: str
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    target: Node
+    key: Node
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListDisplay:
+    items: tuple[Node, ...]
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    function: str
+    args: tuple[Node, ...]
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "not" or "-"
+    operand: Node
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str
+    left: Node
+    right: Node
+    pos: int
+
+
+Node = Literal | Variable | Attribute | Index | ListDisplay | Call | Unary | Binary
+
+_COMPARISONS = {"==", "!=", "<", "<=", ">", ">=", "in"}
+MAX_DEPTH = 60
+
+
+class _Parser:
+    """Recursive descent, one method per precedence level (lowest first)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = tokenize(source)
+        self.i = 0
+        self.depth = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def _is(self, text: str) -> bool:
+        return self.tok.kind in ("op", "name") and self.tok.text == text
+
+    def _take(self) -> Token:
+        tok = self.tok
+        self.i += 1
+        return tok
+
+    def _expect(self, text: str) -> Token:
+        if not self._is(text):
+            raise self._error(f"expected {text!r}")
+        return self._take()
+
+    def _error(self, message: str) -> ExpressionError:
+        found = "end of expression" if self.tok.kind == "end" else repr(self.tok.text)
+        return ExpressionError(f"{message}, found {found}", position=self.tok.pos)
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise ExpressionError("empty expression", position=1)
+        node = self.or_()
+        if self.tok.kind != "end":
+            raise self._error("expected an operator or the end")
+        return node
+
+    def or_(self) -> Node:
+        node = self.and_()
+        while self._is("or") or self._is("||"):
+            pos = self._take().pos
+            node = Binary("or", node, self.and_(), pos)
+        return node
+
+    def and_(self) -> Node:
+        node = self.not_()
+        while self._is("and") or self._is("&&"):
+            pos = self._take().pos
+            node = Binary("and", node, self.not_(), pos)
+        return node
+
+    def not_(self) -> Node:
+        if self._is("not") or self._is("!"):
+            pos = self._take().pos
+            return Unary("not", self._nested(self.not_), pos)
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        node = self.additive()
+        if self.tok.kind in ("op", "name") and self.tok.text in _COMPARISONS:
+            tok = self._take()
+            node = Binary(tok.text, node, self.additive(), tok.pos)
+            if self.tok.kind in ("op", "name") and self.tok.text in _COMPARISONS:
+                raise self._error("comparisons do not chain; join them with 'and'")
+        return node
+
+    def additive(self) -> Node:
+        node = self.multiplicative()
+        while self._is("+") or self._is("-"):
+            tok = self._take()
+            node = Binary(tok.text, node, self.multiplicative(), tok.pos)
+        return node
+
+    def multiplicative(self) -> Node:
+        node = self.unary()
+        while self._is("*") or self._is("/") or self._is("%"):
+            tok = self._take()
+            node = Binary(tok.text, node, self.unary(), tok.pos)
+        return node
+
+    def unary(self) -> Node:
+        if self._is("-"):
+            pos = self._take().pos
+            return Unary("-", self._nested(self.unary), pos)
+        return self.postfix()
+
+    def postfix(self) -> Node:
+        node = self.primary()
+        while True:
+            if self._is("."):
+                self._take()
+                if self.tok.kind != "name":
+                    raise self._error("expected a field name after '.'")
+                tok = self._take()
+                node = Attribute(node, tok.text, tok.pos)
+            elif self._is("["):
+                pos = self._take().pos
+                key = self._nested(self.or_)
+                self._expect("]")
+                node = Index(node, key, pos)
+            else:
+                return node
+
+    def primary(self) -> Node:
+        tok = self.tok
+        if tok.kind in ("num", "str"):
+            self._take()
+            return Literal(tok.value, tok.pos)
+        if tok.kind == "name":
+            if tok.text in ("true", "false", "null"):
+                self._take()
+                return Literal({"true": True, "false": False, "null": None}[tok.text], tok.pos)
+            if tok.text in _KEYWORDS:
+                raise self._error("expected a value")
+            self._take()
+            if self._is("("):
+                self._take()
+                args = self._items(")")
+                return Call(tok.text, args, tok.pos)
+            return Variable(tok.text, tok.pos)
+        if self._is("("):
+            self._take()
+            node = self._nested(self.or_)
+            self._expect(")")
+            return node
+        if self._is("["):
+            self._take()
+            return ListDisplay(self._items("]"), tok.pos)
+        raise self._error("expected a value")
+
+    def _items(self, closing: str) -> tuple[Node, ...]:
+        items: list[Node] = []
+        if self._is(closing):
+            self._take()
+            return ()
+        while True:
+            items.append(self._nested(self.or_))
+            if self._is(","):
+                self._take()
+                continue
+            self._expect(closing)
+            return tuple(items)
+
+    def _nested(self, rule: Callable[[], Node]) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError("expression nested too deeply", position=self.tok.pos)
+        try:
+            return rule()
+        finally:
+            self.depth -= 1
+
+
+def parse(source: str) -> Node:
+    """Parse ``source`` into a syntax tree or raise :class:`ExpressionError` with the column."""
+    return _Parser(source).parse()
+
+
+# --- what evaluation may read -------------------------------------------------------------
+
+
+class ListLookup(Protocol):
+    """Number lists (blacklist, VIP, customers) with tags, read-only."""
+
+    def in_list(self, list_name: str, value: str) -> bool: ...
+
+    def tags(self, list_name: str, value: str) -> Sequence[str]: ...
+
+
+class QueueFigures(Protocol):
+    """Live queue figures, read-only, as the ACD sees them at evaluation time."""
+
+    def expected_wait(self, queue: str) -> float | None: ...
+
+    def agents_ready(self, queue: str) -> int: ...
+
+    def calls_waiting(self, queue: str) -> int: ...
+
+
+class ExpressionContext(Protocol):
+    """Everything an expression may read: variables, local time, lists, holidays, queues."""
+
+    def variable(self, name: str) -> Value: ...
+
+    def local_now(self) -> datetime: ...
+
+    def is_holiday(self, day: date, calendar: str | None) -> bool: ...
+
+    @property
+    def lists(self) -> ListLookup: ...
+
+    @property
+    def queues(self) -> QueueFigures: ...
+
+
+# --- functions ----------------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+Checker = Callable[[Sequence[Value]], str | None]
+"""Static check of the literal arguments (None for non-literals); returns a message or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A built-in: arity, static argument types, result type, and the implementation."""
+
+    name: str
+    params: tuple[str, ...]  # static types: "str", "num", "any"
+    optional: int
+    result: str
+    impl: Callable[[ExpressionContext, list[Value]], Value]
+    check: Checker | None = None
+
+
+def _parse_hhmm(text: Value) -> time:
+    if not isinstance(text, str) or not (match := _HHMM.fullmatch(text)):
+        raise ValueError(f"{text!r} is not a time of day like '09:30'")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _check_times(args: Sequence[Value]) -> str | None:
+    for arg in args:
+        if arg is not None:
+            try:
+                _parse_hhmm(arg)
+            except ValueError as exc:
+                return str(exc)
+    return None
+
+
+def _check_weekdays(args: Sequence[Value]) -> str | None:
+    for arg in args:
+        if arg is not None and (not isinstance(arg, str) or arg.lower()[:3] not in WEEKDAYS
+                                or len(arg) < 3):
+            return f"{arg!r} is not a day of the week (mon, tue, wed, thu, fri, sat, sun)"
+    return None
+
+
+def _check_regex(args: Sequence[Value]) -> str | None:
+    pattern = args[1] if len(args) > 1 else None
+    if isinstance(pattern, str):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            return f"bad regular expression {pattern!r}: {exc}"
+    return None
+
+
+def _time_between(ctx: ExpressionContext, args: list[Value]) -> Value:
+    start, end = _parse_hhmm(args[0]), _parse_hhmm(args[1])
+    now = ctx.local_now().time().replace(second=0, microsecond=0, tzinfo=None)
+    if start <= end:
+        return start <= now < end
+    return now >= start or now < end  # a range over midnight, e.g. 22:00-06:00
+
+
+def _weekday_in(ctx: ExpressionContext, args: list[Value]) -> Value:
+    days = [WEEKDAYS.index(_str(arg, "weekday_in").lower()[:3]) for arg in args]
+    today = ctx.local_now().weekday()
+    if len(days) == 1:
+        return today == days[0]
+    first, last = days
+    if first <= last:
+        return first <= today <= last
+    return today >= first or today <= last  # wraps over the weekend, e.g. fri..mon
+
+
+def _str(value: Value, function: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{function}() needs a string, got {_type_name(value)}")
+    if isinstance(value, int | float):
+        return _format_number(value)
+    raise ValueError(f"{function}() needs a string, got {_type_name(value)}")
+
+
+def _len(_ctx: ExpressionContext, args: list[Value]) -> Value:
+    value = args[0]
+    if value is None:
+        return 0
+    if isinstance(value, str | list | dict):
+        return len(value)
+    raise ValueError(f"len() needs a string or a list, got {_type_name(value)}")
+
+
+def _matches(_ctx: ExpressionContext, args: list[Value]) -> Value:
+    if args[0] is None:
+        return False
+    text = _str(args[0], "matches")
+    pattern = _str(args[1], "matches")
+    try:
+        return re.search(pattern, text[:1000]) is not None
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+
+
+def _number(_ctx: ExpressionContext, args: list[Value]) -> Value:
+    value = args[0]
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"num() cannot convert {_type_name(value)}")
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        if re.fullmatch(r"-?\d+\.\d+", text):
+            return float(text)
+        raise ValueError(f"num() cannot convert {value!r}")
+    raise ValueError(f"num() cannot convert {_type_name(value)}")
+
+
+def _list_tag(ctx: ExpressionContext, args: list[Value]) -> Value:
+    tags = ctx.lists.tags(_str(args[0], "list_tag"), _str(args[1] or "", "list_tag"))
+    return tags[0] if tags else ""
+
+
+def _has_tag(ctx: ExpressionContext, args: list[Value]) -> Value:
+    tags = ctx.lists.tags(_str(args[0], "has_tag"), _str(args[1] or "", "has_tag"))
+    return _str(args[2], "has_tag") in tags
+
+
+def _is_holiday(ctx: ExpressionContext, args: list[Value]) -> Value:
+    calendar = _str(args[0], "is_holiday") if args else None
+    return ctx.is_holiday(ctx.local_now().date(), calendar)
+
+
+def _expected_wait(ctx: ExpressionContext, args: list[Value]) -> Value:
+    wait = ctx.queues.expected_wait(_str(args[0], "queue_expected_wait"))
+    return None if wait is None else float(wait)
+
+
+def _default(_ctx: ExpressionContext, args: list[Value]) -> Value:
+    return args[1] if args[0] is None or args[0] == "" else args[0]
+
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in (
+    Function("in_list", ("str", "any"), 0, "bool",
+             lambda c, a: c.lists.in_list(_str(a[0], "in_list"), _str(a[1] or "", "in_list"))),
+    Function("list_tag", ("str", "any"), 0, "str", _list_tag),
+    Function("has_tag", ("str", "any", "str"), 0, "bool", _has_tag),
+    Function("time_between", ("str", "str"), 0, "bool", _time_between, _check_times),
+    Function("weekday_in", ("str", "str"), 1, "bool", _weekday_in, _check_weekdays),
+    Function("weekday", (), 0, "str", lambda c, a: WEEKDAYS[c.local_now().weekday()]),
+    Function("hour", (), 0, "num", lambda c, a: c.local_now().hour),
+    Function("time", (), 0, "str", lambda c, a: c.local_now().strftime("%H:%M")),
+    Function("date", (), 0, "str", lambda c, a: c.local_now().date().isoformat()),
+    Function("is_holiday", ("str",), 1, "bool", _is_holiday),
+    Function("queue_expected_wait", ("str",), 0, "num", _expected_wait),
+    Function("queue_agents_ready", ("str",), 0, "num",
+             lambda c, a: int(c.queues.agents_ready(_str(a[0], "queue_agents_ready")))),
+    Function("queue_calls_waiting", ("str",), 0, "num",
+             lambda c, a: int(c.queues.calls_waiting(_str(a[0], "queue_calls_waiting")))),
+    Function("matches", ("any", "str"), 0, "bool", _matches, _check_regex),
+    Function("len", ("any",), 0, "num", _len),
+    Function("str", ("any",), 0, "str", lambda c, a: to_text(a[0])),
+    Function("num", ("any",), 0, "num", _number),
+    Function("lower", ("str",), 0, "str", lambda c, a: _str(a[0], "lower").lower()),
+    Function("upper", ("str",), 0, "str", lambda c, a: _str(a[0], "upper").upper()),
+    Function("starts_with", ("str", "str"), 0, "bool",
+             lambda c, a: _str(a[0] or "", "starts_with").startswith(_str(a[1], "starts_with"))),
+    Function("default", ("any", "any"), 0, "any", _default),
+)}
+
+
+# --- static checks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    message: str
+    pos: int
+
+
+KNOWN_VARIABLE_TYPES = {"ani": "str", "dnis": "str", "call_id": "str", "flow": "str"}
+
+
+def check(node: Node, variable_types: Mapping[str, str] | None = None) -> tuple[str, list[Problem]]:
+    """Infer the static type of ``node`` and find problems without evaluating anything.
+
+    Types are "num", "str", "bool", "null", "list" or "any" (unknown until run time). Reports
+    unknown functions, wrong argument counts, literal arguments a function would refuse, and
+    operators applied to types that can never fit (``"a" - 1``).
+    """
+    problems: list[Problem] = []
+    types = dict(KNOWN_VARIABLE_TYPES)
+    types.update(variable_types or {})
+    result = _infer(node, types, problems)
+    return result, problems
+
+
+def _infer(node: Node, types: Mapping[str, str], problems: list[Problem]) -> str:
+    if isinstance(node, Literal):
+        return _static_type(node.value)
+    if isinstance(node, Variable):
+        return types.get(node.name, "any")
+    if isinstance(node, Attribute):
+        _infer(node.target, types, problems)
+        return "any"
+    if isinstance(node, Index):
+        _infer(node.target, types, problems)
+        _infer(node.key, types, problems)
+        return "any"
+    if isinstance(node, ListDisplay):
+        for item in node.items:
+            _infer(item, types, problems)
+        return "list"
+    if isinstance(node, Call):
+        return _infer_call(node, types, problems)
+    if isinstance(node, Unary):
+        operand = _infer(node.operand, types, problems)
+        if node.op == "-":
+            if operand not in ("num", "any"):
+                problems.append(Problem(f"cannot negate a {operand}", node.pos))
+            return "num"
+        return "bool"
+    left = _infer(node.left, types, problems)
+    right = _infer(node.right, types, problems)
+    op = node.op
+    if op in ("and", "or"):
+        return "bool" if left == right == "bool" else "any"
+    if op in ("==", "!="):
+        return "bool"
+    if op == "in":
+        if right not in ("list", "str", "any"):
+            problems.append(Problem(f"'in' needs a list or a string on the right, not {right}",
+                                    node.pos))
+        return "bool"
+    if op in ("<", "<=", ">", ">="):
+        if "any" not in (left, right) and "null" not in (left, right) and (
+            left != right or left not in ("num", "str")
+        ):
+            problems.append(Problem(f"cannot compare {left} with {right}", node.pos))
+        return "bool"
+    if op == "+":
+        if "any" in (left, right):
+            return "any"
+        if left == right and left in ("num", "str"):
+            return left
+        problems.append(Problem(f"cannot add {left} and {right}", node.pos))
+        return "any"
+    for side in (left, right):
+        if side not in ("num", "any"):
+            problems.append(Problem(f"'{op}' needs numbers, not {side}", node.pos))
+            break
+    return "num"
+
+
+def _infer_call(node: Call, types: Mapping[str, str], problems: list[Problem]) -> str:
+    arg_types = [_infer(arg, types, problems) for arg in node.args]
+    function = FUNCTIONS.get(node.function)
+    if function is None:
+        known = ", ".join(sorted(FUNCTIONS))
+        problems.append(Problem(f"unknown function {node.function!r} (known: {known})", node.pos))
+        return "any"
+    most = len(function.params)
+    least = most - function.optional
+    if not least <= len(node.args) <= most:
+        wanted = str(most) if least == most else f"{least} to {most}"
+        problems.append(Problem(
+            f"{function.name}() takes {wanted} argument(s), got {len(node.args)}", node.pos))
+        return function.result
+    for index, (wanted_type, got) in enumerate(zip(function.params, arg_types, strict=False)):
+        if wanted_type != "any" and got not in (wanted_type, "any"):
+            problems.append(Problem(
+                f"argument {index + 1} of {function.name}() must be a {wanted_type}, not {got}",
+                node.args[index].pos))
+    if function.check is not None:
+        literals = [arg.value if isinstance(arg, Literal) else None for arg in node.args]
+        if (message := function.check(literals)) is not None:
+            problems.append(Problem(f"{function.name}(): {message}", node.pos))
+    return function.result
+
+
+def _static_type(value: Value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "num"
+    if isinstance(value, str):
+        return "str"
+    return "list"
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "record"
+    return type(value).__name__
+
+
+def _format_number(value: int | float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def truthy(value: Value) -> bool:
+    """How a value counts in a condition: null, false, 0, "" and empty lists are false."""
+    return bool(value)
+
+
+def evaluate(node: Node, ctx: ExpressionContext, source: str = "") -> Value:
+    """Evaluate ``node``; any failure becomes :class:`ExpressionError` with the column."""
+    try:
+        return _eval(node, ctx)
+    except ExpressionError:
+        raise
+    except _EvalFailure as failure:
+        raise ExpressionError(failure.message, position=failure.pos, source=source) from None
+
+
+class _EvalFailure(Exception):
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pos = pos
+
+
+def _eval(node: Node, ctx: ExpressionContext) -> Value:
+    if isinstance(node, Literal):
+        return node.value
+    if isinstance(node, Variable):
+        return ctx.variable(node.name)
+    if isinstance(node, Attribute):
+        target = _eval(node.target, ctx)
+        if isinstance(target, dict):
+            return target.get(node.name)
+        if target is None:
+            return None  # a missing record reads as null all the way down
+        raise _EvalFailure(f"a {_type_name(target)} has no field {node.name!r}", node.pos)
+    if isinstance(node, Index):
+        return _index(_eval(node.target, ctx), _eval(node.key, ctx), node.pos)
+    if isinstance(node, ListDisplay):
+        return [_eval(item, ctx) for item in node.items]
+    if isinstance(node, Call):
+        function = FUNCTIONS.get(node.function)
+        if function is None:
+            raise _EvalFailure(f"unknown function {node.function!r}", node.pos)
+        args = [_eval(arg, ctx) for arg in node.args]
+        most = len(function.params)
+        if not most - function.optional <= len(args) <= most:
+            raise _EvalFailure(f"{function.name}() got {len(args)} argument(s)", node.pos)
+        try:
+            return function.impl(ctx, args)
+        except (ValueError, TypeError, LookupError) as exc:
+            raise _EvalFailure(str(exc), node.pos) from None
+    if isinstance(node, Unary):
+        operand = _eval(node.operand, ctx)
+        if node.op == "not":
+            return not truthy(operand)
+        if isinstance(operand, bool) or not isinstance(operand, int | float):
+            raise _EvalFailure(f"cannot negate a {_type_name(operand)}", node.pos)
+        return -operand
+    if node.op == "and":
+        left = _eval(node.left, ctx)
+        return _eval(node.right, ctx) if truthy(left) else left
+    if node.op == "or":
+        left = _eval(node.left, ctx)
+        return left if truthy(left) else _eval(node.right, ctx)
+    return _binary(node.op, _eval(node.left, ctx), _eval(node.right, ctx), node.pos)
+
+
+def _index(target: Value, key: Value, pos: int) -> Value:
+    if target is None:
+        return None
+    if isinstance(target, dict):
+        if not isinstance(key, str):
+            raise _EvalFailure(f"a record is indexed by a string, not a {_type_name(key)}", pos)
+        return target.get(key)
+    if isinstance(target, list | str):
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise _EvalFailure(f"a list is indexed by a whole number, not {key!r}", pos)
+        return target[key] if -len(target) <= key < len(target) else None
+    raise _EvalFailure(f"cannot index a {_type_name(target)}", pos)
+
+
+def _binary(op: str, left: Value, right: Value, pos: int) -> Value:
+    if op == "==":
+        return _equal(left, right)
+    if op == "!=":
+        return not _equal(left, right)
+    if op == "in":
+        if isinstance(right, str):
+            return isinstance(left, str) and left in right
+        if isinstance(right, list):
+            return any(_equal(left, item) for item in right)
+        if isinstance(right, dict):
+            return isinstance(left, str) and left in right
+        if right is None:
+            return False
+        raise _EvalFailure(f"'in' needs a list or a string, not a {_type_name(right)}", pos)
+    if op in ("<", "<=", ">", ">="):
+        if left is None or right is None:
+            return False  # an unknown figure never satisfies a threshold
+        if isinstance(left, str) and isinstance(right, str):
+            return _order(op, left, right)
+        if (isinstance(left, int | float) and not isinstance(left, bool)
+                and isinstance(right, int | float) and not isinstance(right, bool)):
+            return _order(op, left, right)
+        raise _EvalFailure(f"cannot compare a {_type_name(left)} with a {_type_name(right)}",
+                           pos)
+    if op == "+" and isinstance(left, str) and isinstance(right, str):
+        return left + right
+    if (isinstance(left, bool) or isinstance(right, bool)
+            or not isinstance(left, int | float) or not isinstance(right, int | float)):
+        verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "%": "divide"}[op]
+        raise _EvalFailure(f"cannot {verb} a {_type_name(left)} and a {_type_name(right)}", pos)
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if right == 0:
+        raise _EvalFailure("division by zero", pos)
+    if op == "/":
+        quotient = left / right
+        return int(quotient) if quotient.is_integer() else quotient
+    return left % right
+
+
+_Ordered = TypeVar("_Ordered", str, float)
+
+
+def _order(op: str, left: _Ordered, right: _Ordered) -> bool:
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
+
+
+def _equal(left: Value, right: Value) -> bool:
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False  # true is not 1
+    return left == right
+
+
+# --- compiled expressions and templates ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A parsed expression with its source text, ready to evaluate many times."""
+
+    source: str
+    tree: Node
+
+    @classmethod
+    def compile(cls, source: str) -> Expression:
+        return cls(source, parse(source))
+
+    def evaluate(self, ctx: ExpressionContext) -> Value:
+        return evaluate(self.tree, ctx, self.source)
+
+
+_PLACEHOLDER = re.compile(r"\$\{")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """Text with ``${expression}`` placeholders, e.g. ``https://crm/api?phone=${ani}``."""
+
+    source: str
+    parts: tuple[str | Expression, ...]
+    offsets: tuple[int, ...] = ()  # 0-based column of each expression part in ``source``
+
+    @classmethod
+    def compile(cls, source: str) -> Template:
+        parts: list[str | Expression] = []
+        offsets: list[int] = []
+        i = 0
+        while (match := _PLACEHOLDER.search(source, i)) is not None:
+            if match.start() > i:
+                parts.append(source[i:match.start()])
+            end = source.find("}", match.end())
+            if end < 0:
+                raise ExpressionError("'${' is not closed by '}'", position=match.start() + 1)
+            inner = source[match.end():end]
+            try:
+                parts.append(Expression.compile(inner))
+            except ExpressionError as exc:
+                column = None if exc.position is None else exc.position + match.end()
+                raise ExpressionError(exc.detail, position=column) from None
+            offsets.append(match.end())
+            i = end + 1
+        if i < len(source):
+            parts.append(source[i:])
+        return cls(source, tuple(parts), tuple(offsets))
+
+    @property
+    def expressions(self) -> tuple[Expression, ...]:
+        return tuple(part for part in self.parts if isinstance(part, Expression))
+
+    def render(self, ctx: ExpressionContext, quote: Callable[[str], str] | None = None) -> str:
+        """Substitute each placeholder's value as text (``quote`` escapes it, e.g. for URLs)."""
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            text = to_text(part.evaluate(ctx))
+            out.append(quote(text) if quote is not None else text)
+        return "".join(out)
+
+
+def to_text(value: Value) -> str:
+    """How a value reads when put into text: null is empty, 5.0 is "5", true is "true"."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _format_number(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
