@@ -1,0 +1,658 @@
+"""The dialer core: events in, commands out, time passed in (DESIGN.md §1).
+
+``Dialer.handle(event, now)`` takes operator state changes (the ACD's ``AgentStateChanged``),
+attempt results, dispositions, preview decisions and campaign controls; ``on_time(now)`` fires
+its own deadlines (the 2-second compliance grace, preview time-outs, the pacing tick) and
+``next_deadline()`` says when to call it next. Both return commands (``Dial``,
+``ReserveAgent``, ``ConnectAgent``, ``PlayComplianceMessage`` ...) and notices
+(``AttemptRecorded``, ``ContactClosed``) as defined in :mod:`parley.events`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from parley.dialer.campaign import CampaignConfig, CampaignStatus, by_priority
+from parley.dialer.contacts import Contact, DncList, PhoneNumber
+from parley.dialer.model import DialerError, DialMode, Disposition, Outcome
+from parley.dialer.pacing import (
+    COMPLIANCE_GRACE_S,
+    AbandonMeter,
+    FreeFactor,
+    PacingInput,
+    RunningMean,
+    allowed_abandon_ratio,
+    predictive_dials,
+)
+from parley.dialer.strategy import ContactBook, ContactState, Pick
+from parley.events import (
+    AgentlessDigit,
+    AgentStateChanged,
+    AttemptAnswered,
+    AttemptFailed,
+    AttemptHungUp,
+    AttemptRecorded,
+    CampaignPause,
+    CampaignStart,
+    CampaignStop,
+    ConnectAgent,
+    ContactClosed,
+    Dial,
+    DialerAgentJoined,
+    DispositionSet,
+    HangupAttempt,
+    InboundWaiting,
+    PlayAgentlessMessage,
+    PlayComplianceMessage,
+    PreviewDecision,
+    ReleaseAgent,
+    ReserveAgent,
+    ShowPreview,
+    TransferToQueue,
+)
+
+Command = object
+TICK_S = 1.0
+_FAILED = {"busy": Outcome.BUSY, "no_answer": Outcome.NO_ANSWER, "failed": Outcome.FAILED,
+           "invalid": Outcome.INVALID}
+
+
+@dataclass(slots=True)
+class _Attempt:
+    attempt_id: str
+    run: _Run
+    state: ContactState
+    number: PhoneNumber
+    reserved_agent: str | None
+    dialled_at: float
+    phase: str = "ringing"  # ringing, waiting, connected, message, done
+    answered_at: float = 0.0
+    agent: str | None = None
+    ahead: bool = False  # dialled ahead of operators (predictive), no operator reserved
+    live: bool | None = None  # resolved: a person answered (True) or not (False)
+
+
+@dataclass(slots=True)
+class _AgentView:
+    agent_id: str
+    team: str
+    state: str = "logged_out"
+    home: _Run | None = None  # campaign whose ready pool holds the operator
+    work: _Run | None = None  # campaign whose call or wrap-up the operator is on
+    phase: str = ""  # "", reserved, talking, wrapping
+    since: float = 0.0
+
+
+@dataclass
+class CampaignStats:
+    """Counters of one campaign since it was added, and the abandon rate in its window."""
+
+    dialled: int = 0
+    live_answers: int = 0
+    machines: int = 0
+    abandoned: int = 0
+    failed: int = 0
+    connected: int = 0
+    abandon_rate_window: float = 0.0
+    contact_rate_estimate: float = 0.0
+
+
+@dataclass
+class _Run:
+    config: CampaignConfig
+    book: ContactBook
+    dnc: DncList
+    meter: AbandonMeter
+    contact_rate: RunningMean
+    answer_delay: RunningMean
+    talk: RunningMean
+    wrap: RunningMean
+    free_factor: FreeFactor
+    status: CampaignStatus = CampaignStatus.CREATED
+    ready: dict[str, None] = field(default_factory=dict)
+    talking: int = 0
+    wrapping: int = 0
+    in_flight: int = 0
+    messages: int = 0  # agentless calls playing their message
+    waiting: deque[_Attempt] = field(default_factory=deque)
+    cohort: deque[_Attempt] = field(default_factory=deque)  # dial order, for the contact rate
+    previews: dict[str, tuple[Pick, float, str]] = field(default_factory=dict)
+    stats: CampaignStats = field(default_factory=CampaignStats)
+
+
+class Dialer:
+    """Every campaign of a site, sharing operators by campaign priority.
+
+    ``wall_at(now)`` gives the UTC wall time at a monotonic reading: call windows, schedules and
+    callbacks are wall-clock matters, pacing and delays monotonic ones.
+    """
+
+    def __init__(self, campaigns: Iterable[CampaignConfig], *,
+                 wall_at: Callable[[float], datetime],
+                 global_dnc: DncList | None = None) -> None:
+        self.wall_at = wall_at
+        self.global_dnc = global_dnc if global_dnc is not None else DncList("global")
+        self._runs: dict[str, _Run] = {}
+        for config in by_priority(campaigns):
+            if config.campaign_id in self._runs:
+                raise DialerError(f"campaign {config.campaign_id!r} is defined twice")
+            dnc = config.dnc if config.dnc is not None else DncList(config.campaign_id)
+            self._runs[config.campaign_id] = _Run(
+                config=config,
+                book=ContactBook(config.strategy, [self.global_dnc, dnc]),
+                dnc=dnc,
+                meter=AbandonMeter(config.abandon_window_s, config.abandon_definition),
+                contact_rate=RunningMean(config.initial_contact_rate, weight=30.0),
+                answer_delay=RunningMean(config.initial_answer_delay_s),
+                talk=RunningMean(config.initial_talk_s, weight=100.0, horizon=2000.0),
+                wrap=RunningMean(config.initial_wrap_s, weight=100.0, horizon=2000.0),
+                free_factor=FreeFactor(config.abandon_target),
+            )
+        self._agents: dict[str, _AgentView] = {}
+        self._attempts: dict[str, _Attempt] = {}
+        self._inbound: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self._next_tick: float | None = None
+
+    # --- public inspection -----------------------------------------------------------------
+
+    def campaign(self, campaign_id: str) -> CampaignConfig:
+        return self._run(campaign_id).config
+
+    def book(self, campaign_id: str) -> ContactBook:
+        """The campaign's contacts (read it; change it only through events)."""
+        return self._run(campaign_id).book
+
+    def status(self, campaign_id: str) -> CampaignStatus:
+        return self._run(campaign_id).status
+
+    def stats(self, campaign_id: str, now: float) -> CampaignStats:
+        run = self._run(campaign_id)
+        run.stats.abandon_rate_window = run.meter.rate(now)
+        run.stats.contact_rate_estimate = run.contact_rate.value
+        return run.stats
+
+    def pacing_input(self, campaign_id: str, now: float) -> PacingInput:
+        """What the predictive decision sees right now (for benchmarks and diagnostics)."""
+        return self._pacing_input(self._run(campaign_id), now)
+
+    def add_contacts(self, campaign_id: str, contacts: Iterable[Contact], now: float) -> int:
+        return self._run(campaign_id).book.add(contacts, now)
+
+    # --- the sans-IO surface -----------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        deadlines = [self._next_tick] if self._next_tick is not None else []
+        for run in self._runs.values():
+            if run.waiting:
+                deadlines.append(run.waiting[0].answered_at + COMPLIANCE_GRACE_S)
+            timeout = run.config.preview_timeout_s
+            if timeout is not None:
+                deadlines.extend(shown + timeout for _, shown, _ in run.previews.values())
+        return min(deadlines) if deadlines else None
+
+    def on_time(self, now: float) -> list[Command]:
+        out: list[Command] = []
+        for run in self._runs.values():
+            while run.waiting and run.waiting[0].answered_at + COMPLIANCE_GRACE_S <= now:
+                self._abandon(run.waiting.popleft(), now, out, compliance=True)
+            timeout = run.config.preview_timeout_s
+            if timeout is not None:
+                for agent_id, (pick, shown, call_id) in list(run.previews.items()):
+                    if shown + timeout <= now:
+                        del run.previews[agent_id]
+                        self._dial(run, pick, agent_id, now, out, call_id)
+        self._pace_all(now, out)
+        return out
+
+    def handle(self, event: object, now: float) -> list[Command]:
+        out: list[Command] = []
+        if isinstance(event, AgentStateChanged):
+            self._agent_state(event, now, out)
+        elif isinstance(event, AttemptAnswered):
+            self._answered(event, now, out)
+        elif isinstance(event, AttemptFailed):
+            self._failed(event, now, out)
+        elif isinstance(event, AttemptHungUp):
+            self._hung_up(event, now, out)
+        elif isinstance(event, DispositionSet):
+            self._disposition(event, now, out)
+        elif isinstance(event, PreviewDecision):
+            self._preview_decision(event, now, out)
+        elif isinstance(event, AgentlessDigit):
+            self._digit(event, now, out)
+        elif isinstance(event, DialerAgentJoined):
+            self._agents.setdefault(event.agent_id, _AgentView(event.agent_id, event.team))
+        elif isinstance(event, InboundWaiting):
+            self._inbound[event.queue] = max(0, event.waiting)
+        elif isinstance(event, CampaignStart | CampaignPause | CampaignStop):
+            self._control(event, now, out)
+        else:
+            raise DialerError(f"the dialer does not take {type(event).__name__} events")
+        self._pace_all(now, out)
+        return out
+
+    # --- campaign control --------------------------------------------------------------------
+
+    def _run(self, campaign_id: str) -> _Run:
+        try:
+            return self._runs[campaign_id]
+        except KeyError:
+            raise DialerError(f"no campaign {campaign_id!r}") from None
+
+    def _control(self, event: CampaignStart | CampaignPause | CampaignStop, now: float,
+                 out: list[Command]) -> None:
+        run = self._run(event.campaign_id)
+        if run.status is CampaignStatus.STOPPED:
+            raise DialerError(f"campaign {event.campaign_id!r} is stopped; create a new one")
+        if isinstance(event, CampaignStart):
+            run.status = CampaignStatus.RUNNING
+        else:
+            run.status = (CampaignStatus.PAUSED if isinstance(event, CampaignPause)
+                          else CampaignStatus.STOPPED)
+            for agent_id, (pick, _, _) in list(run.previews.items()):
+                del run.previews[agent_id]
+                run.book.release(pick.state, now)
+                out.append(ReleaseAgent(run.config.campaign_id, agent_id))
+            if run.status is CampaignStatus.STOPPED:
+                run.book.stop()
+                self._closures(run, out)
+        for view in self._agents.values():
+            if view.state == "ready" and view.phase == "":
+                self._make_ready(view, now, out)
+
+    def _dialling(self, run: _Run, now: float) -> bool:
+        if run.status is not CampaignStatus.RUNNING:
+            return False
+        schedule = run.config.schedule
+        return schedule.calendar.open_in(self.wall_at(now), schedule.time_zone)
+
+    # --- operators -----------------------------------------------------------------------------
+
+    def _agent_state(self, event: AgentStateChanged, now: float, out: list[Command]) -> None:
+        view = self._agents.get(event.agent_id)
+        if view is None:
+            return  # not an operator of any campaign
+        old_phase, work = view.phase, view.work
+        view.state = event.new
+        if event.new == "wrap_up" and old_phase == "talking" and work is not None:
+            work.talking -= 1
+            work.wrapping += 1
+            work.talk.add(now - view.since)
+            view.phase, view.since = "wrapping", now
+            return
+        if (event.new in ("reserved", "ringing", "on_call", "on_hold")
+                and old_phase in ("talking", "reserved")):
+            return  # steps of our own reservation or connect, already counted
+        # Anything else ends the dialer's hold on the operator.
+        if old_phase == "talking" and work is not None:
+            work.talking -= 1
+            work.talk.add(now - view.since)
+        elif old_phase == "wrapping" and work is not None:
+            work.wrapping -= 1
+            work.wrap.add(now - view.since)
+        view.phase, view.work = "", None
+        self._unhome(view)
+        if event.new == "ready":
+            self._make_ready(view, now, out)
+
+    def _unhome(self, view: _AgentView) -> None:
+        if view.home is not None:
+            view.home.ready.pop(view.agent_id, None)
+            view.home = None
+
+    def _campaigns_of(self, view: _AgentView) -> Iterable[_Run]:
+        return (run for run in self._runs.values()
+                if run.config.selects(view.agent_id, view.team))
+
+    def _make_ready(self, view: _AgentView, now: float, out: list[Command]) -> None:
+        """Give a ready operator a waiting answered call, or a home campaign's ready pool."""
+        self._unhome(view)
+        for run in self._campaigns_of(view):
+            if run.waiting:
+                self._connect(run.waiting.popleft(), view, now, out)
+                return
+        for run in self._campaigns_of(view):  # by priority
+            if run.status is CampaignStatus.RUNNING and run.book.open_count() > 0:
+                view.home = run
+                run.ready[view.agent_id] = None
+                return
+
+    def _take_ready(self, run: _Run) -> _AgentView | None:
+        if not run.ready:
+            return None
+        agent_id = next(iter(run.ready))
+        del run.ready[agent_id]
+        view = self._agents[agent_id]
+        view.home = None
+        return view
+
+    def _usable_ready(self, run: _Run) -> int:
+        held = 0
+        if run.config.inbound_first and run.config.blend_queues:
+            held = sum(self._inbound.get(q, 0) for q in run.config.blend_queues)
+        return max(0, len(run.ready) - held)
+
+    # --- pacing --------------------------------------------------------------------------------
+
+    def _pace_all(self, now: float, out: list[Command]) -> None:
+        active = False
+        for run in self._runs.values():
+            if run.ready and run.book.open_count() == 0:
+                for agent_id in list(run.ready):
+                    self._make_ready(self._agents[agent_id], now, out)
+            if run.status is CampaignStatus.RUNNING:
+                active = True
+                if self._dialling(run, now):
+                    self._pace(run, now, out)
+            self._closures(run, out)
+        self._next_tick = now + TICK_S if active else None
+
+    def _pace(self, run: _Run, now: float, out: list[Command]) -> None:
+        mode = run.config.mode
+        if mode is DialMode.AGENTLESS:
+            lines = run.config.max_lines - run.in_flight - run.messages
+            for _ in range(max(0, lines)):
+                pick = run.book.pick(now, self.wall_at, reserved=False)
+                if pick is None:
+                    break
+                self._dial(run, pick, None, now, out)
+            return
+        only_reserved = mode is DialMode.PREDICTIVE
+        while self._usable_ready(run) > 0:
+            view = self._take_ready(run)
+            if view is None:
+                break
+            pick = run.book.pick(now, self.wall_at, reserved=True, agent=view.agent_id,
+                                 only_reserved=only_reserved)
+            if pick is None:
+                run.ready[view.agent_id] = None  # back, at the end of the idle order
+                view.home = run
+                break
+            view.phase, view.work = "reserved", run
+            attempt_id = self._next_id(run)
+            out.append(ReserveAgent(run.config.campaign_id, view.agent_id,
+                                    pick.state.contact.id, attempt_id))
+            if mode is DialMode.PREVIEW and not pick.callback:
+                run.previews[view.agent_id] = (pick, now, attempt_id)
+                contact = pick.state.contact
+                out.append(ShowPreview(run.config.campaign_id, view.agent_id, contact.id,
+                                       tuple(n.e164 for n in contact.numbers),
+                                       tuple(sorted(contact.attributes.items()))))
+            else:
+                self._dial(run, pick, view.agent_id, now, out, attempt_id)
+        if mode is DialMode.PREDICTIVE:
+            data = self._pacing_input(run, now)
+            for _ in range(predictive_dials(data)):
+                pick = run.book.pick(now, self.wall_at, reserved=False)
+                if pick is None:
+                    break
+                self._dial(run, pick, None, now, out)
+
+    def _mature(self, run: _Run, now: float) -> None:
+        """Feed the contact rate from attempts old enough that all of their cohort has ended:
+        counting outcomes as they come would over-weigh the quick ones (busy, failed) and
+        make the dialer over-dial after a start."""
+        maturity = run.config.ring_timeout_s + 10.0
+        cohort = run.cohort
+        while cohort and cohort[0].dialled_at <= now - maturity:
+            if cohort[0].live is None and cohort[0].dialled_at > now - 4 * maturity:
+                break
+            run.contact_rate.add(1.0 if cohort.popleft().live else 0.0)
+
+    def _pacing_input(self, run: _Run, now: float) -> PacingInput:
+        config = run.config
+        self._mature(run, now)
+        p = run.contact_rate.value
+        abandons, denominator = run.meter.counts(now)
+        if config.abandon_definition.value == "dials":
+            expected = run.in_flight + 1.0
+        else:
+            expected = max(1.0, run.in_flight * p)
+        ready = self._usable_ready(run)
+        staffed = ready + run.talking + run.wrapping
+        in_flight_cap = int(config.max_dial_ratio * staffed)
+        return PacingInput(
+            ready=ready, talking=run.talking, wrapping=run.wrapping, in_flight=run.in_flight,
+            waiting=len(run.waiting), contact_rate=p, answer_delay_s=run.answer_delay.value,
+            talk_s=run.talk.value, wrap_s=run.wrap.value,
+            allowed_abandon_ratio=allowed_abandon_ratio(config.abandon_target, abandons,
+                                                        denominator, expected),
+            max_dials=max(0, min(config.max_lines - run.in_flight - run.talking,
+                                 in_flight_cap - run.in_flight)),
+            free_factor=run.free_factor.value,
+        )
+
+    def _next_id(self, run: _Run) -> str:
+        return f"{run.config.campaign_id}-{next(self._ids)}"
+
+    def _dial(self, run: _Run, pick: Pick, agent_id: str | None, now: float,
+              out: list[Command], attempt_id: str | None = None) -> None:
+        attempt_id = attempt_id or self._next_id(run)
+        run.book.dialled(pick.state, pick.number, callback=pick.callback)
+        attempt = _Attempt(attempt_id, run, pick.state, pick.number, agent_id, now,
+                           ahead=agent_id is None)
+        self._attempts[attempt_id] = attempt
+        run.in_flight += 1
+        run.cohort.append(attempt)
+        run.stats.dialled += 1
+        run.meter.dialled(now)
+        config = run.config
+        out.append(Dial(attempt_id, config.campaign_id, pick.state.contact.id, pick.number.e164,
+                        pick.number.type.value, config.caller_id, agent_id,
+                        config.ring_timeout_s, config.detect_machine))
+
+    # --- attempts ------------------------------------------------------------------------------
+
+    def _attempt(self, attempt_id: str) -> _Attempt | None:
+        return self._attempts.get(attempt_id)
+
+    def _record(self, attempt: _Attempt, outcome: Outcome, now: float,
+                out: list[Command]) -> None:
+        run = attempt.run
+        run.book.outcome(attempt.state, attempt.number, outcome, now)
+        out.append(AttemptRecorded(attempt.attempt_id, run.config.campaign_id,
+                                   attempt.state.contact.id, attempt.number.e164, outcome.value,
+                                   now))
+
+    def _release_reserved(self, attempt: _Attempt, out: list[Command]) -> None:
+        if attempt.reserved_agent is not None:
+            view = self._agents.get(attempt.reserved_agent)
+            if view is not None and view.phase == "reserved":
+                view.phase, view.work = "", None
+            out.append(ReleaseAgent(attempt.run.config.campaign_id, attempt.reserved_agent))
+            attempt.reserved_agent = None
+
+    def _answered(self, event: AttemptAnswered, now: float, out: list[Command]) -> None:
+        attempt = self._attempt(event.attempt_id)
+        if attempt is None or attempt.phase != "ringing":
+            return
+        run = attempt.run
+        run.in_flight -= 1
+        attempt.answered_at = now
+        config = run.config
+        if not event.human:
+            run.meter.machine_answer(now)
+            attempt.live = False
+            run.stats.machines += 1
+            self._release_reserved(attempt, out)
+            if config.mode is DialMode.AGENTLESS and config.agentless_machine_delivered:
+                attempt.phase = "message"
+                run.messages += 1
+                out.append(PlayAgentlessMessage(attempt.attempt_id, config.agentless_message))
+                return
+            attempt.phase = "done"
+            self._record(attempt, Outcome.MACHINE, now, out)
+            out.append(HangupAttempt(attempt.attempt_id, "machine"))
+            del self._attempts[attempt.attempt_id]
+            return
+        run.meter.live_answer(now)
+        attempt.live = True
+        run.answer_delay.add(now - attempt.dialled_at)
+        run.stats.live_answers += 1
+        if config.mode is DialMode.AGENTLESS:
+            attempt.phase = "message"
+            run.messages += 1
+            self._record(attempt, Outcome.HUMAN, now, out)
+            out.append(PlayAgentlessMessage(attempt.attempt_id, config.agentless_message))
+            return
+        if attempt.reserved_agent is not None:
+            reserved = self._agents[attempt.reserved_agent]
+            attempt.reserved_agent = None
+            self._connect(attempt, reserved, now, out)
+            return
+        free = self._take_ready(run)
+        if free is not None:
+            self._connect(attempt, free, now, out)
+        else:
+            attempt.phase = "waiting"
+            run.waiting.append(attempt)
+
+    def _connect(self, attempt: _Attempt, view: _AgentView, now: float,
+                 out: list[Command]) -> None:
+        run = attempt.run
+        attempt.phase = "connected"
+        attempt.agent = view.agent_id
+        view.phase, view.work, view.since = "talking", run, now
+        run.talking += 1
+        run.stats.connected += 1
+        if attempt.ahead:
+            self._learn(run, now, abandoned=False)
+        self._record(attempt, Outcome.HUMAN, now, out)
+        out.append(ConnectAgent(attempt.attempt_id, view.agent_id))
+
+    def _abandon(self, attempt: _Attempt, now: float, out: list[Command], *,
+                 compliance: bool) -> None:
+        run = attempt.run
+        attempt.phase = "done"
+        run.meter.abandoned(now)
+        run.stats.abandoned += 1
+        if attempt.ahead:
+            self._learn(run, now, abandoned=True)
+        self._record(attempt, Outcome.ABANDONED, now, out)
+        if compliance:
+            out.append(PlayComplianceMessage(attempt.attempt_id, run.config.compliance_message))
+        del self._attempts[attempt.attempt_id]
+
+    def _learn(self, run: _Run, now: float, *, abandoned: bool) -> None:
+        abandons, denominator = run.meter.counts(now)
+        over = abandons > run.config.abandon_target * denominator
+        run.free_factor.answered(abandoned, over)
+
+    def _failed(self, event: AttemptFailed, now: float, out: list[Command]) -> None:
+        attempt = self._attempt(event.attempt_id)
+        if attempt is None or attempt.phase != "ringing":
+            return
+        outcome = _FAILED.get(event.outcome)
+        if outcome is None:
+            raise DialerError(f"attempt {event.attempt_id}: outcome {event.outcome!r} is not "
+                              f"one of {', '.join(_FAILED)}")
+        run = attempt.run
+        run.in_flight -= 1
+        attempt.live = False
+        run.stats.failed += 1
+        attempt.phase = "done"
+        self._release_reserved(attempt, out)
+        self._record(attempt, outcome, now, out)
+        del self._attempts[attempt.attempt_id]
+
+    def _hung_up(self, event: AttemptHungUp, now: float, out: list[Command]) -> None:
+        attempt = self._attempt(event.attempt_id)
+        if attempt is None:
+            return
+        run = attempt.run
+        if attempt.phase == "waiting":
+            run.waiting.remove(attempt)
+            self._abandon(attempt, now, out, compliance=False)
+        elif attempt.phase == "message":
+            run.messages -= 1
+            attempt.phase = "done"
+            self._close_delivered(attempt, now)
+            del self._attempts[attempt.attempt_id]
+        elif attempt.phase == "ringing":
+            self._failed(AttemptFailed(event.attempt_id, "no_answer"), now, out)
+        # "connected": the conversation ended; the disposition closes the attempt.
+
+    def _close_delivered(self, attempt: _Attempt, now: float) -> None:
+        attempt.run.book.disposition(attempt.state, attempt.number, Disposition.SUCCESS, now)
+
+    def _digit(self, event: AgentlessDigit, now: float, out: list[Command]) -> None:
+        attempt = self._attempt(event.attempt_id)
+        if attempt is None or attempt.phase != "message":
+            return
+        config = attempt.run.config
+        if event.digit == config.agentless_press_one:
+            attempt.run.messages -= 1
+            attempt.phase = "done"
+            out.append(TransferToQueue(attempt.attempt_id, config.agentless_queue))
+            self._close_delivered(attempt, now)
+            del self._attempts[attempt.attempt_id]
+
+    def _disposition(self, event: DispositionSet, now: float, out: list[Command]) -> None:
+        attempt = self._attempt(event.attempt_id)
+        if attempt is None or attempt.phase != "connected":
+            raise DialerError(f"attempt {event.attempt_id}: no conversation to disposition")
+        try:
+            disposition = Disposition(event.disposition)
+        except ValueError:
+            raise DialerError(f"attempt {event.attempt_id}: disposition {event.disposition!r} "
+                              f"is not one of {', '.join(d.value for d in Disposition)}") \
+                from None
+        due: float | None = None
+        if disposition is Disposition.CALLBACK:
+            if event.callback_at is None or event.callback_at.tzinfo is None:
+                raise DialerError(f"attempt {event.attempt_id}: a callback needs callback_at "
+                                  "with its time zone (the customer's)")
+            due = now + (event.callback_at - self.wall_at(now)).total_seconds()
+        run = attempt.run
+        if disposition is Disposition.MACHINE:
+            run.stats.machines += 1
+        run.book.disposition(attempt.state, attempt.number, disposition, now, callback_due=due,
+                             agent=event.agent_id, dnc=run.dnc)
+        attempt.phase = "done"
+        del self._attempts[attempt.attempt_id]
+
+    def _preview_decision(self, event: PreviewDecision, now: float, out: list[Command]) -> None:
+        found = None
+        for run in self._runs.values():
+            entry = run.previews.get(event.agent_id)
+            if entry is not None and entry[0].state.contact.id == event.contact_id:
+                found = run, entry[0]
+                break
+        if found is None:
+            raise DialerError(f"agent {event.agent_id} has no preview of contact "
+                              f"{event.contact_id!r}")
+        run, pick = found
+        call_id = run.previews.pop(event.agent_id)[2]
+        if not event.dial:
+            run.book.release(pick.state, now, run.config.strategy.skip_delay_s)
+            view = self._agents[event.agent_id]
+            view.phase, view.work = "", None
+            out.append(ReleaseAgent(run.config.campaign_id, event.agent_id))
+            return
+        if event.number and event.number != pick.number.e164:
+            chosen = [n for n in pick.state.contact.numbers if n.e164 == event.number]
+            calendar_ok = chosen and run.config.strategy.calendar(chosen[0].type).open_in_all(
+                self.wall_at(now), chosen[0].time_zones)
+            if (not chosen or not calendar_ok or run.book.is_dnc(event.number)
+                    or event.number in pick.state.dead_numbers):
+                raise DialerError(f"agent {event.agent_id}: number {event.number} of contact "
+                                  f"{event.contact_id!r} may not be dialled now (unknown, "
+                                  "outside its call window or on a do-not-call list)")
+            pick = Pick(pick.state, chosen[0], pick.reserved, pick.callback)
+        self._dial(run, pick, event.agent_id, now, out, call_id)
+
+    def _closures(self, run: _Run, out: list[Command]) -> None:
+        if run.book.closures:
+            out.extend(ContactClosed(run.config.campaign_id, contact_id, reason.value)
+                       for contact_id, reason in run.book.closures)
+            run.book.closures.clear()
+
+
+def attempt_outcomes(commands: Sequence[Command]) -> list[AttemptRecorded]:
+    """The attempt notices among ``commands`` (a convenience for shells and tests)."""
+    return [c for c in commands if isinstance(c, AttemptRecorded)]
