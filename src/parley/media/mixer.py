@@ -132,7 +132,8 @@ def mix_block(weights: npt.NDArray[np.float32], frames: Pcm) -> Pcm:
     what each party hears, (B, n, 160) int16, clipped."""
     mixed = np.matmul(weights, frames.astype(np.float32))
     np.clip(mixed, -32768.0, 32767.0, out=mixed)
-    return mixed.astype(np.int16)
+    result: Pcm = mixed.astype(np.int16)
+    return result
 
 
 class Mixer(Generic[K]):
