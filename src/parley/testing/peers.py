@@ -179,7 +179,8 @@ class Baresip:
             "rtp_timeout 0",
         ]
         (self.workdir / "config").write_text("\n".join(lines) + "\n")
-        params = [f"<{self.aor};transport={self.transport}>"]
+        transport = "" if self.transport == "udp" else f";transport={self.transport}"
+        params = [f"<{self.aor}{transport}>"]
         if self.password is not None:
             params.append(f"auth_pass={self.password}")
         params.append(f"regint={3600 if self.register else 0}")
@@ -202,7 +203,8 @@ class Baresip:
             stdout=log, stderr=asyncio.subprocess.STDOUT,
         )
         log.close()
-        deadline = asyncio.get_running_loop().time() + within
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
         while True:
             try:
                 self._reader, self._writer = await asyncio.open_connection(LOOPBACK, self.ctrl_port)
@@ -210,15 +212,30 @@ class Baresip:
             except OSError:
                 if self._process.returncode is not None:
                     raise PeerError(f"baresip exited at start: {self.log_tail()}") from None
-                if asyncio.get_running_loop().time() > deadline:
+                if loop.time() > deadline:
                     tail = self.log_tail()
                     raise PeerError(f"baresip control socket never opened: {tail}") from None
                 await asyncio.sleep(0.05)
         self._pump = asyncio.create_task(self._read_loop())
         if self.register:
-            event = await self.wait_event("REGISTER_OK", "REGISTER_FAIL", within=within)
-            if event.type != "REGISTER_OK":
-                raise PeerError(f"{self.user} could not register: {event.param}")
+            await self.wait_registered(within=max(0.1, deadline - loop.time()))
+
+    async def wait_registered(self, *, within: float = 10.0) -> None:
+        """Wait until the account is registered (the event may precede the control socket)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            failed = [event for event in self.events if event.type == "REGISTER_FAIL"]
+            if failed:
+                raise PeerError(f"{self.user} could not register: {failed[-1].param}")
+            if any(event.type == "REGISTER_OK" for event in self.events):
+                return
+            info = await self.command("reginfo")
+            if " OK " in info or "\x1b[32mOK" in info or "OK" in info.split():
+                return
+            if loop.time() > deadline:
+                raise PeerError(f"{self.user} did not register: {info!r} {self.log_tail()}")
+            await asyncio.sleep(0.2)
 
     def log_tail(self, lines: int = 30) -> str:
         path = self.workdir / "baresip.log"

@@ -1,0 +1,236 @@
+"""The RTP relay: two-party bridges forward packets without decoding them (DESIGN.md §5).
+
+Each call leg owns a :class:`MediaEndpoint`: an RTP/RTCP socket pair from the port pool on
+Parley's side, facing one phone. Bridging two endpoints makes each forward what its phone sends
+to the other's phone. The hot path is a ``loop.add_reader`` callback per socket that reads until
+the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the bytes as they are.
+
+- Symmetric RTP (phones behind NAT): the first packet from the phone latches the endpoint onto
+  the address it actually came from; replies go there, not to the address in the SDP.
+- Continuity: a phone must see one RTP stream even when the bridge's source changes (a
+  transfer, a re-bridge). The sending side keeps its first SSRC and continues sequence numbers
+  and timestamps; headers are rewritten only after such a change.
+- Inactivity: an endpoint that has received nothing for ``timeout`` seconds (and is not on hold)
+  is reported once through ``on_timeout``, so that dead calls end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from parley.clock import Clock
+from parley.net.rtp_ports import RtpPortPool
+
+Address = tuple[str, int]
+_SEQ_TS_SSRC = struct.Struct("!HII")
+_MAX_DATAGRAM = 2048
+_FRAME_TICKS = 160  # one 20 ms G.711 frame; the gap left in timestamps at a source change
+
+
+@dataclass
+class _OutboundStream:
+    """What one endpoint has sent to its phone: enough to continue it after a source change."""
+
+    ssrc: int | None = None
+    source: tuple[int, int] | None = None  # (id of the endpoint it came from, its SSRC)
+    seq_delta: int = 0
+    ts_delta: int = 0
+    last_seq: int = 0
+    last_ts: int = 0
+    rewrite: bool = False
+
+
+@dataclass(eq=False)
+class MediaEndpoint:
+    """Parley's media socket pair for one call leg, facing one phone."""
+
+    relay: MediaRelay
+    rtp: socket.socket
+    rtcp: socket.socket
+    port: int
+    label: str = ""
+    remote: Address | None = None  # where the phone receives RTP (SDP, then latched)
+    remote_rtcp: Address | None = None
+    latched: bool = False
+    peer: MediaEndpoint | None = None  # whose phone hears what this endpoint receives
+    on_hold: bool = False
+    last_received: float = 0.0
+    received_packets: int = 0
+    sent_packets: int = 0
+    timed_out: bool = False
+    on_timeout: Callable[[MediaEndpoint], None] | None = None
+    _stream: _OutboundStream = field(default_factory=_OutboundStream)
+    _closed: bool = False
+
+    def set_remote(self, host: str, port: int) -> None:
+        """The address from the phone's SDP; kept until the phone's own packets say otherwise."""
+        self.remote = (host, port)
+        self.remote_rtcp = (host, port + 1)
+        self.latched = False
+
+    def _send(self, data: bytes, source: MediaEndpoint) -> None:
+        """Send ``data`` (received by ``source``) to this endpoint's phone, keeping continuity."""
+        remote = self.remote
+        if remote is None or self.on_hold or len(data) < 12:
+            return
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        stream = self._stream
+        key = (id(source), ssrc)
+        if stream.source != key:
+            if stream.ssrc is None:
+                stream.ssrc = ssrc
+            else:
+                stream.seq_delta = (stream.last_seq + 1 - seq) & 0xFFFF
+                stream.ts_delta = (stream.last_ts + _FRAME_TICKS - ts) & 0xFFFFFFFF
+                stream.rewrite = (stream.seq_delta != 0 or stream.ts_delta != 0
+                                  or ssrc != stream.ssrc)
+            stream.source = key
+        if stream.rewrite:
+            seq = (seq + stream.seq_delta) & 0xFFFF
+            ts = (ts + stream.ts_delta) & 0xFFFFFFFF
+            packet = bytearray(data)
+            _SEQ_TS_SSRC.pack_into(packet, 2, seq, ts, stream.ssrc or 0)
+            data = bytes(packet)
+        stream.last_seq = seq
+        stream.last_ts = ts
+        try:
+            self.rtp.sendto(data, remote)
+            self.sent_packets += 1
+        except (BlockingIOError, OSError):
+            pass  # a full send buffer or an unreachable phone loses this packet, like the wire
+
+    def _on_rtp(self) -> None:
+        """Readable: drain the socket, latch onto the sender, forward every packet."""
+        sock = self.rtp
+        peer = self.peer
+        now = self.relay.clock.monotonic()
+        while True:
+            try:
+                data, address = sock.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # ICMP port unreachable reported on a UDP socket: nothing to read
+            if not self.latched:
+                self.remote = address
+                self.remote_rtcp = (address[0], address[1] + 1)
+                self.latched = True
+            elif address != self.remote:
+                continue  # not the phone this endpoint latched onto
+            self.last_received = now
+            self.received_packets += 1
+            if peer is not None and not self.on_hold:
+                peer._send(data, self)
+
+    def _on_rtcp(self) -> None:
+        """Forward RTCP as it is to the other phone (reports only; never rewritten)."""
+        while True:
+            try:
+                data, _address = self.rtcp.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError, OSError):
+                break
+            peer = self.peer
+            if peer is not None and peer.remote_rtcp is not None:
+                with contextlib.suppress(OSError):
+                    peer.rtcp.sendto(data, peer.remote_rtcp)
+
+    def close(self) -> None:
+        """Stop reading, close both sockets and give the port back to the pool."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.peer is not None and self.peer.peer is self:
+            self.peer.peer = None
+        self.peer = None
+        self.relay._forget(self)
+
+
+class MediaRelay:
+    """Owns the media endpoints of one node: allocation, bridging, the inactivity sweep."""
+
+    def __init__(self, pool: RtpPortPool, clock: Clock, *, timeout: float = 60.0,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.timeout = timeout
+        self._loop = loop
+        self._endpoints: set[MediaEndpoint] = set()
+
+    @property
+    def host(self) -> str:
+        return self.pool.host
+
+    @property
+    def endpoints(self) -> int:
+        return len(self._endpoints)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def open(self, label: str = "",
+             on_timeout: Callable[[MediaEndpoint], None] | None = None) -> MediaEndpoint:
+        """A new endpoint on a fresh port pair, reading at once (to latch early)."""
+        rtp, rtcp = self.pool.allocate()
+        port = int(rtp.getsockname()[1])
+        endpoint = MediaEndpoint(self, rtp, rtcp, port, label=label, on_timeout=on_timeout,
+                                 last_received=self.clock.monotonic())
+        loop = self._event_loop()
+        loop.add_reader(rtp.fileno(), endpoint._on_rtp)
+        loop.add_reader(rtcp.fileno(), endpoint._on_rtcp)
+        self._endpoints.add(endpoint)
+        return endpoint
+
+    @staticmethod
+    def bridge(first: MediaEndpoint, second: MediaEndpoint) -> None:
+        """Make the two phones hear each other (replacing whatever each was bridged to)."""
+        for endpoint in (first, second):
+            old = endpoint.peer
+            if old is not None and old.peer is endpoint:
+                old.peer = None
+        first.peer = second
+        second.peer = first
+
+    @staticmethod
+    def unbridge(endpoint: MediaEndpoint) -> None:
+        peer = endpoint.peer
+        if peer is not None and peer.peer is endpoint:
+            peer.peer = None
+        endpoint.peer = None
+
+    def _forget(self, endpoint: MediaEndpoint) -> None:
+        loop = self._event_loop()
+        for sock in (endpoint.rtp, endpoint.rtcp):
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(sock.fileno())
+            sock.close()
+        self.pool.release(endpoint.port)
+        self._endpoints.discard(endpoint)
+
+    def sweep(self) -> list[MediaEndpoint]:
+        """Report endpoints silent for longer than the timeout (once each); returns them."""
+        now = self.clock.monotonic()
+        dead = [endpoint for endpoint in self._endpoints
+                if not endpoint.timed_out and not endpoint.on_hold
+                and now - endpoint.last_received > self.timeout]
+        for endpoint in dead:
+            endpoint.timed_out = True
+            if endpoint.on_timeout is not None:
+                endpoint.on_timeout(endpoint)
+        return dead
+
+    async def run(self, interval: float = 1.0) -> None:
+        """The inactivity sweep, until cancelled; then every endpoint is closed."""
+        try:
+            while True:
+                await self.clock.sleep(interval)
+                self.sweep()
+        finally:
+            for endpoint in list(self._endpoints):
+                endpoint.close()

@@ -1,0 +1,228 @@
+"""SIP over UDP and TCP: bytes in and out of :mod:`parley.sip` (RFC 3261 §18, RFC 3581).
+
+:class:`SipTransport` listens on one host and port for both UDP and TCP. Each datagram, or
+each message framed out of a TCP stream by ``Content-Length``, is parsed by
+:func:`parley.sip.message.parse_message` and handed to ``on_message`` with the :class:`Peer`
+it came from. Requests get ``received``/``rport`` filled into their top Via (RFC 3581), so that
+responses go back exactly where the request came from (symmetric response routing), over the
+same TCP connection when there is one. Malformed input is answered ``400 Bad Request`` when the
+parser recovered enough of it to address a response, and dropped otherwise; a TCP stream that
+cannot be framed any more is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import structlog
+
+from parley.sip.errors import SipFramingError, SipParseError
+from parley.sip.message import (
+    KeepAlive,
+    SipRequest,
+    SipResponse,
+    StreamFramer,
+    build_response,
+    parse_message,
+)
+
+log = structlog.get_logger("parley.net.transport")
+
+SipMessage = SipRequest | SipResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Where a message came from or goes to: transport ("UDP" or "TCP"), host and port."""
+
+    transport: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport.lower()}:{self.host}:{self.port}"
+
+
+MessageHandler = Callable[[SipMessage, Peer], None]
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.owner._received(data, Peer("UDP", str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp_error", error=str(exc))
+
+
+class SipTransport:
+    """UDP and TCP listeners on ``host:port``, one parse point, symmetric routing back."""
+
+    def __init__(self, host: str, port: int, on_message: MessageHandler) -> None:
+        self.host = host
+        self.port = port
+        self.on_message = on_message
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._connections: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.malformed = 0
+
+    async def start(self) -> None:
+        """Bind UDP first (port 0 picks one), then TCP on the same port number."""
+        loop = asyncio.get_running_loop()
+        udp, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+        self._udp = udp
+        self.port = int(udp.get_extra_info("sockname")[1])
+        self._tcp_server = await asyncio.start_server(self._serve_connection, self.host,
+                                                      self.port, limit=1 << 17)
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+        for writer in list(self._connections.values()):
+            writer.close()
+        self._connections.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._tcp_server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tcp_server.wait_closed(), 1.0)
+        if self._udp is not None:
+            self._udp.close()
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def _received(self, data: bytes, peer: Peer) -> None:
+        if not data.strip(b"\r\n"):
+            return  # keep-alive
+        try:
+            message = parse_message(data)
+        except SipParseError as exc:
+            self._malformed(exc, peer)
+            return
+        self._deliver(message, peer)
+
+    def _deliver(self, message: SipMessage, peer: Peer) -> None:
+        if isinstance(message, SipRequest):
+            message = stamp_received(message, peer)
+        try:
+            self.on_message(message, peer)
+        except Exception:  # one bad message must not stop the listener
+            log.exception("handler_failed", peer=str(peer))
+
+    def _malformed(self, exc: SipParseError, peer: Peer) -> None:
+        self.malformed += 1
+        log.info("sip_malformed", peer=str(peer), reason=exc.reason, header=exc.header)
+        partial = exc.partial
+        if partial is None or partial.method == "ACK":
+            return
+        with contextlib.suppress(Exception):
+            request = stamp_received(partial, peer)
+            reason = f"Bad Request ({exc.reason})"[:200]
+            response = build_response(request, 400, reason.replace("\r", " ").replace("\n", " "))
+            self.send_response(response, peer)
+
+    async def _serve_connection(self, reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        address = writer.get_extra_info("peername")
+        peer = Peer("TCP", str(address[0]), int(address[1]))
+        self._connections[(peer.host, peer.port)] = writer
+        try:
+            await self._read_stream(reader, writer, peer)
+        finally:
+            self._connections.pop((peer.host, peer.port), None)
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _read_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           peer: Peer) -> None:
+        framer = StreamFramer()
+        while True:
+            try:
+                data = await reader.read(65536)
+            except (ConnectionError, OSError):
+                return
+            if not data:
+                return
+            try:
+                items = framer.feed(data)
+            except SipFramingError as exc:
+                self._malformed(exc, peer)
+                return
+            for item in items:
+                if isinstance(item, KeepAlive):
+                    with contextlib.suppress(Exception):
+                        writer.write(b"\r\n")
+                    continue
+                self._received(item, peer)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(self, message: SipMessage, peer: Peer) -> None:
+        """Send to ``peer``: UDP as a datagram, TCP over the open connection (or a new one)."""
+        data = bytes(message)
+        if peer.transport == "UDP":
+            if self._udp is not None:
+                self._udp.sendto(data, (peer.host, peer.port))
+            return
+        writer = self._connections.get((peer.host, peer.port))
+        if writer is not None and not writer.is_closing():
+            writer.write(data)
+            return
+        task = asyncio.get_running_loop().create_task(self._connect_and_send(peer, data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect_and_send(self, peer: Peer, data: bytes) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(peer.host, peer.port)
+        except OSError as exc:
+            log.info("tcp_connect_failed", peer=str(peer), error=str(exc))
+            return
+        self._connections[(peer.host, peer.port)] = writer
+        writer.write(data)
+        try:
+            await self._read_stream(reader, writer, peer)
+        finally:
+            self._connections.pop((peer.host, peer.port), None)
+            writer.close()
+
+    def send_response(self, response: SipResponse, peer: Peer | None = None) -> None:
+        """Route a response by its top Via (received/rport), over TCP when it came that way."""
+        via = response.via
+        if peer is not None and peer.transport == "TCP":
+            self.send(response, peer)
+            return
+        host, port = via.response_address()
+        self.send(response, Peer(via.transport if via.transport in ("UDP", "TCP") else "UDP",
+                                 host, port))
+
+
+def stamp_received(request: SipRequest, peer: Peer) -> SipRequest:
+    """Fill ``received`` and ``rport`` into the top Via (RFC 3261 §18.2.1, RFC 3581 §4)."""
+    vias = request.vias
+    top = vias[0]
+    changed = top
+    if top.host != peer.host or top.wants_rport:
+        changed = changed.with_param("received", peer.host)
+    if top.wants_rport:
+        changed = changed.with_param("rport", str(peer.port))
+    if changed is top:
+        return request
+    headers = request.headers.replace_values("Via", [str(changed), *map(str, vias[1:])])
+    return replace(request, headers=headers)

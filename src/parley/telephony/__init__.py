@@ -1,0 +1,10 @@
+"""Call control over real SIP and RTP (DESIGN.md §3): channels, bridges, originate, events.
+
+- :class:`parley.telephony.server.Telephony` / ``TelephonySettings``: a running SIP server
+  (UDP+TCP, registrar, B2BUA, RTP relay); ``originate()``, ``bridge()``, ``subscribe()``.
+- :class:`parley.telephony.channel.Channel`: ``ring()``, ``answer()``, ``hangup(cause)``,
+  ``hold()``/``unhold()``, ``wait_answered()``, ``wait_ended()``; ``Bridge``.
+- :mod:`parley.telephony.dialplan`: extension-to-extension calls, number handlers.
+- :mod:`parley.telephony.users`: the ``UserDirectory`` seam (HA1 per algorithm, static contact).
+- :mod:`parley.telephony.causes`: Q.850 causes to SIP status codes and back.
+"""

@@ -1,0 +1,108 @@
+"""The first dial plan: users call each other by extension.
+
+An inbound channel for a known extension is connected to that user (registered contacts or a
+static contact): the caller hears ringing while the user's phone rings, the call is answered
+and bridged when the user answers, and either hang-up ends both legs. Unknown numbers get 404,
+a user already in a call 486 (busy), a user who does not answer within the timeout 480, and a
+user's phone refusing the call passes its status back (busy, declined...). Numbers with a
+handler of their own (IVR, queues: later subsystems) go to that handler instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from parley.events import Direction, HangupCause
+from parley.telephony.channel import Bridge, Channel, ChannelState
+from parley.telephony.engine import OriginateError
+
+if TYPE_CHECKING:
+    from parley.telephony.server import Telephony
+
+NumberHandler = Callable[[Channel], Awaitable[None]]
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Return when the first of ``waits`` finishes (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+class ExtensionDialPlan:
+    """Routes inbound channels: number handlers first, then extensions."""
+
+    def __init__(self, telephony: Telephony, *, no_answer_timeout: float = 30.0,
+                 busy_when_in_call: bool = True) -> None:
+        self.telephony = telephony
+        self.no_answer_timeout = no_answer_timeout
+        self.busy_when_in_call = busy_when_in_call
+        self.numbers: dict[str, NumberHandler] = {}
+
+    def add_number(self, number: str, handler: NumberHandler) -> None:
+        """Route calls to ``number`` to ``handler`` (an IVR flow, a queue)."""
+        self.numbers[number] = handler
+
+    def is_busy(self, user: str, calling: Channel) -> bool:
+        for other in self.telephony.engine.active_channels:
+            if other is calling:
+                continue
+            if (other.direction is Direction.OUTBOUND and other.called == user) or \
+                    (other.direction is Direction.INBOUND and other.caller == user):
+                return True
+        return False
+
+    async def __call__(self, channel: Channel) -> None:
+        handler = self.numbers.get(channel.called)
+        if handler is not None:
+            await handler(channel)
+            return
+        user = self.telephony.users.lookup(channel.called)
+        if user is None:
+            channel.hangup(HangupCause.UNALLOCATED_NUMBER)
+            return
+        if self.busy_when_in_call and self.is_busy(user.name, channel):
+            channel.hangup(HangupCause.USER_BUSY)
+            return
+        codecs = channel.remote_audio.codecs if channel.remote_audio is not None else None
+        try:
+            outbound = self.telephony.originate(
+                user.name, caller_id=channel.caller, timeout=self.no_answer_timeout,
+                variables=channel.variables, codecs=codecs)
+        except OriginateError as exc:
+            channel.log.info("callee_unavailable", reason=str(exc))
+            channel.hangup(exc.cause)
+            return
+        await connect(channel, outbound)
+
+
+async def connect(inbound: Channel, outbound: Channel) -> None:
+    """Ring ``inbound`` while ``outbound`` rings, answer and bridge, then end both together."""
+
+    def ringing(changed: Channel) -> None:
+        if changed.state is ChannelState.RINGING:
+            inbound.ring()
+
+    outbound.on_change(ringing)
+    if outbound.state is ChannelState.RINGING:
+        inbound.ring()
+    await first_of(outbound.wait_answered(), inbound.wait_ended())
+    if inbound.ended:
+        outbound.hangup(HangupCause.ORIGINATOR_CANCEL)
+        return
+    if not outbound.is_up:
+        inbound.hangup(outbound.hangup_cause or HangupCause.NORMAL_UNSPECIFIED)
+        return
+    inbound.answer(codec=outbound.codec)
+    bridge = Bridge(inbound.engine.relay)
+    bridge.add(inbound)
+    bridge.add(outbound)
+    await first_of(inbound.wait_ended(), outbound.wait_ended())
+    bridge.destroy()
+    for channel in (inbound, outbound):
+        channel.hangup(HangupCause.NORMAL_CLEARING)

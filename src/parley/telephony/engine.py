@@ -1,0 +1,858 @@
+"""The B2BUA engine: SIP messages in, channels and SIP messages out.
+
+:class:`SipEngine` receives every parsed message from :class:`parley.net.transport.SipTransport`
+and turns it into call control: REGISTER goes to the registrar (digest-authenticated), an
+INVITE creates an inbound :class:`Channel` handed to the dial plan, in-dialog requests (ACK,
+BYE, re-INVITE, CANCEL) reach their channel, and anything for an unknown dialog gets 481.
+:meth:`SipEngine.originate` creates outbound channels to registered users or static contacts.
+
+Retransmissions over UDP follow RFC 3261 §17 timers (T1 = 0.5 s doubling to T2 = 4 s, give up
+after 64·T1) and duplicate requests are answered from the last response sent, so that lossy
+networks and impatient clients are absorbed. Time comes from the event loop's monotonic clock
+(``loop.call_later``); the registrar and nonces read the injected :class:`parley.clock.Clock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import structlog
+
+from parley.clock import Clock
+from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
+from parley.net.relay import MediaRelay
+from parley.net.rtp_ports import PortPoolExhausted
+from parley.net.transport import Peer, SipMessage, SipTransport
+from parley.sip.errors import SipParseError
+from parley.sip.headers import NameAddr, Via
+from parley.sip.message import (
+    SipRequest,
+    SipResponse,
+    build_request,
+    build_response,
+    new_branch,
+    new_call_id,
+    new_tag,
+)
+from parley.sip.uri import SipUri
+from parley.telephony.causes import cause_for_status, status_for_cause
+from parley.telephony.channel import Channel
+from parley.telephony.digest import DigestAuthenticator, Verdict
+from parley.telephony.media_sdp import SUPPORTED, Codec, MediaNegotiationError, read_audio
+from parley.telephony.users import UserDirectory
+
+log = structlog.get_logger("parley.telephony.engine")
+
+T1 = 0.5
+T2 = 4.0
+TIMER_B = 64 * T1
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
+SDP = "application/sdp"
+
+
+class CallerClass(StrEnum):
+    """Who is calling, for the toll-fraud rule."""
+
+    USER = "user"  # authenticated with a SIP password
+    TRUNK = "trunk"  # a configured trunk peer, trusted by address
+    GUEST = "guest"  # anyone else
+
+
+class Destination(StrEnum):
+    """What a dialled number is."""
+
+    EXTENSION = "extension"  # a SIP user of this node
+    PUBLIC = "public"  # an IVR or queue number anyone may call
+    OUTSIDE = "outside"  # an outside line through a trunk
+    UNKNOWN = "unknown"
+
+
+def may_call(caller: CallerClass, destination: Destination) -> bool:
+    """No toll fraud: guests reach public numbers only; only users reach outside lines."""
+    if caller is CallerClass.USER:
+        return True
+    if caller is CallerClass.TRUNK:
+        return destination is not Destination.OUTSIDE
+    return destination is Destination.PUBLIC
+
+
+@dataclass(frozen=True)
+class TrunkPeer:
+    """A trunk or gateway trusted by source address (``port`` None: any port of ``host``)."""
+
+    name: str
+    host: str
+    port: int | None = None
+
+    def matches(self, peer: Peer) -> bool:
+        return self.host == peer.host and (self.port is None or self.port == peer.port)
+
+
+@dataclass
+class EngineConfig:
+    """What the engine needs to know about this node and its policy."""
+
+    host: str
+    port: int
+    realm: str
+    media_host: str
+    no_answer_timeout: float = 30.0
+    trunks: tuple[TrunkPeer, ...] = ()
+    public_numbers: frozenset[str] = frozenset()
+    min_expires: int = 60
+    max_expires: int = 3600
+    codecs: tuple[Codec, ...] = SUPPORTED
+
+
+class OriginateError(RuntimeError):
+    """An endpoint that cannot be called now (unknown, not registered); ``cause`` says why."""
+
+    def __init__(self, message: str, cause: HangupCause) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass
+class Binding:
+    """One registered contact of a user: where to send its calls and until when."""
+
+    user: str
+    uri: SipUri
+    contact: NameAddr
+    peer: Peer
+    expires_at: float
+    call_id: str
+
+
+@dataclass
+class _ServerTxn:
+    request: SipRequest
+    peer: Peer
+    response: SipResponse | None = None
+    timer: asyncio.TimerHandle | None = None
+    interval: float = T1
+    retransmit_until: float = 0.0
+
+
+@dataclass
+class _ClientTxn:
+    request: SipRequest
+    peer: Peer
+    on_response: Callable[[SipResponse | None], None]
+    interval: float = T1
+    timer: asyncio.TimerHandle | None = None
+    deadline: asyncio.TimerHandle | None = None
+    final: SipResponse | None = None
+    ack: SipRequest | None = None
+    provisional: bool = False
+
+
+InboundHandler = Callable[[Channel], Awaitable[None]]
+Subscriber = Callable[[TelephonyEvent], None]
+
+
+@dataclass
+class _Stats:
+    calls: int = 0
+    registrations: int = 0
+    rejected_auth: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class SipEngine:
+    """One node's SIP call control (see the module docstring)."""
+
+    def __init__(self, config: EngineConfig, relay: MediaRelay, users: UserDirectory,
+                 clock: Clock, *, on_inbound: InboundHandler | None = None) -> None:
+        self.config = config
+        self.relay = relay
+        self.users = users
+        self.clock = clock
+        self.on_inbound = on_inbound
+        self.auth = DigestAuthenticator(config.realm, users)
+        self.transport: SipTransport | None = None
+        self.channels: dict[str, Channel] = {}  # by Call-ID of the leg
+        self.bindings: dict[str, list[Binding]] = {}
+        self.stats = _Stats()
+        self._server: dict[tuple[str, str], _ServerTxn] = {}
+        self._client: dict[tuple[str, str], _ClientTxn] = {}
+        self._subscribers: list[Subscriber] = []
+        self._tasks: asyncio.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._accepting = True
+        self._orphans: set[asyncio.Task[None]] = set()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def media_host(self) -> str:
+        return self.config.media_host
+
+    @property
+    def codecs(self) -> tuple[Codec, ...]:
+        return self.config.codecs
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Deliver every telephony event to ``subscriber``; returns the unsubscribe function."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def emit(self, event: TelephonyEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("subscriber_failed", event=type(event).__name__)
+
+    def _send(self, message: SipMessage, peer: Peer) -> None:
+        if self.transport is not None:
+            self.transport.send(message, peer)
+
+    def _via(self, transport: str) -> Via:
+        return Via(transport, self.config.host, self.config.port,
+                   (("branch", new_branch()), ("rport", None)))
+
+    def _contact(self, transport: str = "UDP") -> NameAddr:
+        params: tuple[tuple[str, str | None], ...] = ()
+        if transport == "TCP":
+            params = (("transport", "tcp"),)
+        return NameAddr(SipUri(user="parley", host=self.config.host, port=self.config.port,
+                               params=params))
+
+    async def run(self) -> None:
+        """Serve until cancelled: call tasks live in this task group; then shut down calls."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._tasks = group
+                while True:
+                    await self.clock.sleep(5.0)
+                    self.sweep_bindings()
+        finally:
+            self._tasks = None
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop accepting calls and end every channel (BYE, CANCEL or a final response)."""
+        self._accepting = False
+        for channel in list(self.channels.values()):
+            with contextlib.suppress(Exception):
+                channel.hangup(HangupCause.NORMAL_CLEARING)
+        await asyncio.sleep(0.05)  # let the last BYEs leave the socket
+        for txn in self._server.values():
+            if txn.timer is not None:
+                txn.timer.cancel()
+        for client in self._client.values():
+            for handle in (client.timer, client.deadline):
+                if handle is not None:
+                    handle.cancel()
+
+    def _spawn(self, coroutine: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coroutine
+            except Exception:
+                log.exception("call_task_failed", task=name)
+
+        if self._tasks is not None:
+            self._tasks.create_task(guarded(), name=name)
+        else:  # engine driven without run() (unit use): keep a reference until done
+            task = self.loop.create_task(guarded(), name=name)
+            self._orphans.add(task)
+            task.add_done_callback(self._orphans.discard)
+
+    # --- server side: responses and retransmission absorption --------------------------------
+
+    def respond(self, request: SipRequest, peer: Peer, status: int, reason: str | None = None,
+                *, to_tag: str | None = None, headers: tuple[tuple[str, str], ...] = (),
+                body: bytes = b"", contact: bool = False) -> SipResponse:
+        """Send a response and remember it, so that a retransmitted request gets it again."""
+        response = build_response(
+            request, status, reason, to_tag=to_tag,
+            contact=self._contact(peer.transport) if contact else None, headers=headers,
+            body=body, content_type=SDP if body else None)
+        key = (request.branch or request.call_id, request.method)
+        txn = self._server.get(key)
+        if txn is None:
+            txn = _ServerTxn(request, peer)
+            self._server[key] = txn
+        txn.response = response
+        self._send_response(response, peer)
+        if status >= 200:
+            if request.method == "INVITE" and peer.transport == "UDP":
+                self._retransmit_final(key, txn)
+            self.loop.call_later(TIMER_B, self._server.pop, key, None)
+        return response
+
+    def _send_response(self, response: SipResponse, peer: Peer) -> None:
+        if self.transport is not None:
+            self.transport.send_response(response, peer)
+
+    def _retransmit_final(self, key: tuple[str, str], txn: _ServerTxn) -> None:
+        """Timer G / 2xx retransmission: resend the final answer until the ACK comes."""
+        txn.interval = T1
+        txn.retransmit_until = self.loop.time() + TIMER_B
+
+        def fire() -> None:
+            if txn.response is None or self._server.get(key) is not txn:
+                return
+            if self.loop.time() >= txn.retransmit_until:
+                self._unacknowledged(txn)
+                return
+            self._send_response(txn.response, txn.peer)
+            txn.interval = min(txn.interval * 2, T2)
+            txn.timer = self.loop.call_later(txn.interval, fire)
+
+        if txn.timer is not None:
+            txn.timer.cancel()
+        txn.timer = self.loop.call_later(txn.interval, fire)
+
+    def _unacknowledged(self, txn: _ServerTxn) -> None:
+        if txn.response is not None and txn.response.is_success:
+            channel = self.channels.get(txn.request.call_id)
+            if channel is not None:
+                channel.log.info("no_ack_for_200")
+                channel.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
+
+    def _acknowledged(self, request: SipRequest) -> None:
+        for method in ("INVITE",):
+            key = (request.branch or request.call_id, method)
+            txn = self._server.get(key)
+            if txn is not None and txn.timer is not None:
+                txn.timer.cancel()
+                txn.timer = None
+        channel = self.channels.get(request.call_id)
+        if channel is not None and channel.invite is not None:
+            key = (channel.invite.branch or channel.invite.call_id, "INVITE")
+            txn = self._server.get(key)
+            if txn is not None and txn.timer is not None:
+                txn.timer.cancel()
+                txn.timer = None
+
+    # --- client side: requests with retransmission -------------------------------------------
+
+    def send_request(self, request: SipRequest, peer: Peer,
+                     on_response: Callable[[SipResponse | None], None]) -> None:
+        """Send a request as a client transaction (Timer A/E retransmission, B/F timeout)."""
+        key = (request.branch or "", request.method)
+        txn = _ClientTxn(request, peer, on_response)
+        self._client[key] = txn
+        self._send(request, peer)
+
+        def retransmit() -> None:
+            if txn.final is not None or (txn.provisional and request.method == "INVITE"):
+                return
+            self._send(request, peer)
+            txn.interval = T2 if txn.provisional else min(txn.interval * 2, T2)
+            if request.method == "INVITE":
+                txn.interval = txn.interval if txn.interval <= T2 else T2
+            txn.timer = self.loop.call_later(txn.interval, retransmit)
+
+        def timeout() -> None:
+            if txn.final is None:
+                txn.final = SipResponse(408, "Request Timeout")
+                if txn.timer is not None:
+                    txn.timer.cancel()
+                on_response(None)
+            self.loop.call_later(TIMER_B, self._client.pop, key, None)
+
+        if peer.transport == "UDP":
+            txn.timer = self.loop.call_later(T1, retransmit)
+        txn.deadline = self.loop.call_later(TIMER_B, timeout)
+
+    def _on_response(self, response: SipResponse) -> None:
+        key = (response.branch or "", response.cseq.method)
+        txn = self._client.get(key)
+        if txn is None:
+            return
+        if response.is_provisional:
+            txn.provisional = True
+            if txn.final is None:
+                txn.on_response(response)
+            return
+        if txn.final is not None:  # a retransmitted final answer
+            if txn.ack is not None:
+                self._send(txn.ack, txn.peer)
+            elif response.is_success and txn.request.method == "INVITE":
+                txn.on_response(response)  # the dialog re-sends its ACK
+            return
+        txn.final = response
+        for handle in (txn.timer, txn.deadline):
+            if handle is not None:
+                handle.cancel()
+        if txn.request.method == "INVITE" and not response.is_success:
+            txn.ack = self._non_2xx_ack(txn.request, response)
+            self._send(txn.ack, txn.peer)
+        self.loop.call_later(TIMER_B, self._client.pop, key, None)
+        txn.on_response(response)
+
+    @staticmethod
+    def _non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
+        """The ACK of a failed INVITE: same branch, To from the response (RFC 3261 §17.1.1.3)."""
+        return build_request("ACK", invite.uri, from_=invite.from_, to=response.to,
+                             call_id=invite.call_id, cseq=invite.cseq.seq, via=invite.via,
+                             routes=invite.routes)
+
+    # --- dispatch ----------------------------------------------------------------------------
+
+    def handle(self, message: SipMessage, peer: Peer) -> None:
+        """Entry point for the transport: one parsed message from ``peer``."""
+        if isinstance(message, SipResponse):
+            self._on_response(message)
+            return
+        request = message
+        if request.method == "ACK":
+            self._acknowledged(request)
+            return
+        key = (request.branch or request.call_id, request.method)
+        txn = self._server.get(key)
+        if txn is not None:  # a retransmission: answer it again, or wait for our answer
+            if txn.response is not None:
+                self._send_response(txn.response, peer)
+            return
+        self._server[key] = _ServerTxn(request, peer)
+        self.loop.call_later(TIMER_B, self._expire_pending, key)
+        try:
+            self._dispatch(request, peer)
+        except SipParseError as exc:
+            self.respond(request, peer, 400, f"Bad Request ({exc.reason})"[:120])
+
+    def _expire_pending(self, key: tuple[str, str]) -> None:
+        txn = self._server.get(key)
+        if txn is not None and txn.response is None:
+            del self._server[key]
+
+    def _dispatch(self, request: SipRequest, peer: Peer) -> None:
+        method = request.method
+        max_forwards = request.max_forwards
+        if max_forwards is not None and max_forwards <= 0 and method != "CANCEL":
+            self.respond(request, peer, 483)
+            return
+        if method == "CANCEL":
+            self._on_cancel(request, peer)
+        elif request.to.tag is not None:
+            self._in_dialog(request, peer)
+        elif method == "INVITE":
+            self._on_invite(request, peer)
+        elif method == "REGISTER":
+            self._on_register(request, peer)
+        elif method == "OPTIONS":
+            self.respond(request, peer, 200, headers=(("Allow", ALLOW),
+                                                      ("Accept", SDP)))
+        elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY"):
+            self.respond(request, peer, 481)
+        else:
+            self.respond(request, peer, 405, headers=(("Allow", ALLOW),))
+
+    # --- registrar ---------------------------------------------------------------------------
+
+    def _authenticate(self, request: SipRequest, peer: Peer) -> str | None:
+        """The authenticated user name, or None after answering 401/403 for the caller."""
+        now = self.clock.monotonic()
+        result = self.auth.check(request.method, request.header("Authorization"), now)
+        if result.verdict is Verdict.OK:
+            return result.username
+        if result.verdict is Verdict.REFUSED:
+            self.stats.rejected_auth += 1
+            log.info("auth_refused", user=result.username, reason=result.reason,
+                     call_id=request.call_id, peer=str(peer))
+            self.respond(request, peer, 403, f"Forbidden ({result.reason})", to_tag=new_tag())
+            return None
+        challenges = self.auth.challenges(now, stale=result.verdict is Verdict.STALE)
+        self.respond(request, peer, 401, to_tag=new_tag(),
+                     headers=tuple(("WWW-Authenticate", value) for value in challenges))
+        return None
+
+    def _on_register(self, request: SipRequest, peer: Peer) -> None:
+        username = self._authenticate(request, peer)
+        if username is None:
+            return
+        aor_user = request.to.uri.user or ""
+        if aor_user != username:
+            self.respond(request, peer, 403, f"Forbidden ({username} may not register "
+                                             f"{aor_user})", to_tag=new_tag())
+            return
+        now = self.clock.monotonic()
+        bindings = [b for b in self.bindings.get(username, []) if b.expires_at > now]
+        header_expires = request.expires
+        if request.is_star_contact:
+            if header_expires != 0:
+                self.respond(request, peer, 400, "Bad Request (Contact: * needs Expires: 0)")
+                return
+            bindings = []
+        for contact in request.contacts:
+            expires = contact.expires
+            if expires is None:
+                expires = header_expires if header_expires is not None else self.config.max_expires
+            bindings = [b for b in bindings if str(b.uri) != str(contact.uri)]
+            if expires == 0:
+                continue
+            if expires < self.config.min_expires:
+                self.respond(request, peer, 423, to_tag=new_tag(),
+                             headers=(("Min-Expires", str(self.config.min_expires)),))
+                return
+            expires = min(expires, self.config.max_expires)
+            bindings.append(Binding(username, contact.uri, contact, peer, now + expires,
+                                    request.call_id))
+        if bindings:
+            self.bindings[username] = bindings
+        else:
+            self.bindings.pop(username, None)
+        self.stats.registrations += 1
+        contacts = tuple(
+            ("Contact", str(NameAddr(b.uri).with_param("expires", str(int(b.expires_at - now)))))
+            for b in bindings)
+        log.info("registered", user=username, contacts=len(bindings), peer=str(peer))
+        self.respond(request, peer, 200, to_tag=new_tag(), headers=contacts)
+
+    def sweep_bindings(self) -> int:
+        """Drop expired registrations; returns how many were dropped."""
+        now = self.clock.monotonic()
+        dropped = 0
+        for user in list(self.bindings):
+            live = [b for b in self.bindings[user] if b.expires_at > now]
+            dropped += len(self.bindings[user]) - len(live)
+            if live:
+                self.bindings[user] = live
+            else:
+                del self.bindings[user]
+        return dropped
+
+    def contacts_of(self, user: str) -> list[Binding]:
+        """The live registered contacts of ``user``, newest first."""
+        now = self.clock.monotonic()
+        live = [b for b in self.bindings.get(user, []) if b.expires_at > now]
+        return sorted(live, key=lambda b: b.expires_at, reverse=True)
+
+    # --- inbound calls -----------------------------------------------------------------------
+
+    def destination(self, number: str) -> Destination:
+        if number in self.config.public_numbers:
+            return Destination.PUBLIC
+        if self.users.lookup(number) is not None:
+            return Destination.EXTENSION
+        return Destination.UNKNOWN
+
+    def _on_invite(self, request: SipRequest, peer: Peer) -> None:
+        if not self._accepting:
+            self.respond(request, peer, 503, to_tag=new_tag())
+            return
+        number = request.uri.user or ""
+        destination = self.destination(number)
+        caller_class = CallerClass.GUEST
+        username: str | None = None
+        if any(trunk.matches(peer) for trunk in self.config.trunks):
+            caller_class = CallerClass.TRUNK
+        elif request.header("Authorization") or destination is not Destination.PUBLIC:
+            username = self._authenticate(request, peer)
+            if username is None:
+                return
+            caller_class = CallerClass.USER
+        if not may_call(caller_class, destination):
+            self.respond(request, peer, 403, "Forbidden (not allowed to call this number)",
+                         to_tag=new_tag())
+            return
+        if not request.body:
+            self.respond(request, peer, 488, "Not Acceptable Here (an SDP offer is required)",
+                         to_tag=new_tag())
+            return
+        try:
+            remote = read_audio(request.body, allowed=self.codecs)
+        except MediaNegotiationError as exc:
+            self.respond(request, peer, 488, to_tag=new_tag(),
+                         headers=(("Warning", f'304 parley "{exc}"'),
+                                  ("Reason", f'SIP;cause=488;text="{exc}"')))
+            return
+        try:
+            media = self.relay.open(label=f"in:{request.call_id}")
+        except PortPoolExhausted:
+            self.respond(request, peer, 503, "Service Unavailable (no RTP ports left)",
+                         to_tag=new_tag())
+            return
+        media.set_remote(remote.host, remote.port)
+        contact = request.contact
+        caller = username or request.from_.uri.user or "anonymous"
+        channel = Channel(
+            engine=self, direction=Direction.INBOUND, caller=caller, called=number,
+            media=media, call_id=request.call_id, local_tag=new_tag(),
+            local_party=NameAddr(request.to.uri, request.to.display_name),
+            remote_party=request.from_, remote_target=(contact.uri if contact is not None
+                                                       else request.from_.uri),
+            peer=peer, remote_tag=request.from_.tag, remote_cseq=request.cseq.seq,
+            invite=request, remote_audio=remote,
+            variables={"caller_class": caller_class.value})
+        media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
+        self.respond(request, peer, 100)
+        self.channels[channel.call_id] = channel
+        self.stats.calls += 1
+        channel.log.info("inbound_call", caller=caller, called=number, peer=str(peer),
+                         caller_class=caller_class.value)
+        self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called))
+        if self.on_inbound is not None:
+            self._spawn(self.on_inbound(channel), f"call-{channel.id}")
+        else:
+            channel.hangup(HangupCause.NO_ROUTE_DESTINATION)
+
+    def respond_invite(self, channel: Channel, status: int, *, body: bytes = b"",
+                       reason: str | None = None,
+                       headers: tuple[tuple[str, str], ...] = ()) -> None:
+        if channel.invite is None:
+            return
+        self.respond(channel.invite, channel.peer, status, reason, to_tag=channel.local_tag,
+                     body=body, contact=status < 300, headers=headers)
+
+    def reject_invite(self, channel: Channel, cause: HangupCause) -> None:
+        status = status_for_cause(cause)
+        reason_header = (("Reason", f"Q.850;cause={int(cause)}"),) if int(cause) < 128 else ()
+        self.respond_invite(channel, status, headers=reason_header)
+
+    def _on_cancel(self, request: SipRequest, peer: Peer) -> None:
+        invite_txn = self._server.get((request.branch or request.call_id, "INVITE"))
+        if invite_txn is None:
+            self.respond(request, peer, 481)
+            return
+        self.respond(request, peer, 200)
+        channel = self.channels.get(request.call_id)
+        if channel is not None and not channel.is_up and not channel.ended:
+            self.respond_invite(channel, 487)
+            channel.ended_by(HangupCause.ORIGINATOR_CANCEL, "remote")
+
+    def _in_dialog(self, request: SipRequest, peer: Peer) -> None:
+        channel = self.channels.get(request.call_id)
+        if channel is None or request.to.tag != channel.local_tag:
+            self.respond(request, peer, 481)
+            return
+        method = request.method
+        if request.cseq.seq < channel.remote_cseq and method != "ACK":
+            self.respond(request, peer, 500, "Server Internal Error (CSeq out of order)")
+            return
+        channel.remote_cseq = request.cseq.seq
+        if method == "BYE":
+            self.respond(request, peer, 200)
+            channel.ended_by(HangupCause.NORMAL_CLEARING, "remote")
+        elif method == "INVITE":
+            self._on_reinvite(channel, request, peer)
+        else:
+            self.respond(request, peer, 200)
+
+    def _on_reinvite(self, channel: Channel, request: SipRequest, peer: Peer) -> None:
+        direction = "sendrecv"
+        if request.body:
+            try:
+                remote = read_audio(request.body, allowed=self.codecs)
+            except MediaNegotiationError as exc:
+                self.respond(request, peer, 488, headers=(("Warning", f'304 parley "{exc}"'),))
+                return
+            if channel.remote_audio is None or (remote.host, remote.port) != (
+                    channel.remote_audio.host, channel.remote_audio.port):
+                channel.media.set_remote(remote.host, remote.port)
+            channel.remote_audio = remote
+            direction = remote.direction
+        channel.media.on_hold = direction in ("inactive", "recvonly")
+        from parley.telephony.media_sdp import answer_direction
+
+        channel.invite = request
+        self.respond(request, peer, 200, to_tag=channel.local_tag, contact=True,
+                     body=channel.local_sdp(answer_direction(direction)))
+
+    # --- outbound calls ----------------------------------------------------------------------
+
+    def resolve(self, endpoint: str) -> tuple[SipUri, Peer, str]:
+        """Where ``endpoint`` (a user name or a ``sip:`` URI) can be called now."""
+        if endpoint.startswith(("sip:", "sips:")):
+            uri = SipUri.parse(endpoint)
+            return uri, _peer_of(uri), uri.user or ""
+        user = self.users.lookup(endpoint)
+        if user is None:
+            raise OriginateError(f"no user {endpoint!r}", HangupCause.UNALLOCATED_NUMBER)
+        if user.static_contact:
+            uri = SipUri.parse(user.static_contact)
+            return uri, _peer_of(uri), user.name
+        bindings = self.contacts_of(user.name)
+        if not bindings:
+            raise OriginateError(f"user {endpoint!r} is not registered",
+                                 HangupCause.NORMAL_UNSPECIFIED)
+        binding = bindings[0]
+        return binding.uri, binding.peer, user.name
+
+    def originate(self, endpoint: str, caller_id: str, timeout: float,
+                  variables: dict[str, str] | None = None, *,
+                  codecs: tuple[Codec, ...] | None = None) -> Channel:
+        """Call ``endpoint``; the returned channel rings, answers or hangs up (events tell).
+
+        Raises :class:`OriginateError` when the endpoint cannot be called at all.
+        """
+        uri, peer, user = self.resolve(endpoint)
+        media = self.relay.open(label=f"out:{endpoint}")
+        call_id = new_call_id(self.config.host)
+        local = NameAddr(SipUri(user=caller_id or "anonymous", host=self.config.host,
+                                port=self.config.port), caller_id or None)
+        remote = NameAddr(SipUri(user=user or uri.user, host=self.config.host,
+                                 port=self.config.port))
+        channel = Channel(
+            engine=self, direction=Direction.OUTBOUND, caller=caller_id, called=user,
+            media=media, call_id=call_id, local_tag=new_tag(), local_party=local,
+            remote_party=remote, remote_target=uri, peer=peer,
+            variables=dict(variables or {}))
+        media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
+        offer = codecs or self.codecs
+        channel.remote_audio = None
+        channel.codec = None
+        body = _offer(channel, offer)
+        via = self._via(peer.transport)
+        invite = build_request("INVITE", uri, from_=local.with_tag(channel.local_tag),
+                               to=remote, call_id=call_id, cseq=channel.local_cseq, via=via,
+                               contact=self._contact(peer.transport), body=body,
+                               content_type=SDP, headers=(("Allow", ALLOW),))
+        channel.invite = invite
+        channel.invite_branch = via.branch or ""
+        self.channels[call_id] = channel
+        self.stats.calls += 1
+        channel.log.info("outbound_call", endpoint=endpoint, caller=caller_id, peer=str(peer))
+        self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called))
+        self.send_request(invite, peer, lambda response: self._invite_answer(channel, response))
+        channel.timeout_handle = self.loop.call_later(
+            timeout, lambda: channel.hangup(HangupCause.NO_ANSWER) if not channel.is_up else None)
+        return channel
+
+    def _invite_answer(self, channel: Channel, response: SipResponse | None) -> None:
+        if response is None:
+            channel.ended_by(HangupCause.RECOVERY_ON_TIMER_EXPIRE, "remote")
+            return
+        status = response.status
+        if status < 200:
+            if response.to.tag:
+                channel.remote_tag = response.to.tag
+            if status > 100:
+                channel.provisional_seen = True
+                if channel.cancel_pending:
+                    self._send_cancel(channel)
+                if status in (180, 183):
+                    channel.remote_ringing()
+            return
+        if status >= 300:
+            channel.ended_by(cause_for_status(status), "remote")
+            return
+        channel.remote_tag = response.to.tag
+        contact = response.contact
+        if contact is not None:
+            channel.remote_target = contact.uri
+        self._send_ack(channel)
+        if channel.ended:  # answered while we were cancelling: end it properly
+            self.send_in_dialog(channel, "BYE")
+            return
+        if channel.is_up:
+            return
+        try:
+            remote = read_audio(response.body, allowed=self.codecs)
+        except MediaNegotiationError as exc:
+            channel.log.info("bad_answer_sdp", error=str(exc))
+            self.send_in_dialog(channel, "BYE")
+            channel.ended_by(HangupCause.INCOMPATIBLE_DESTINATION, "local")
+            return
+        channel.remote_audio = remote
+        channel.codec = remote.codec
+        channel.dtmf_payload_type = remote.dtmf_payload_type
+        channel.media.set_remote(remote.host, remote.port)
+        if channel.timeout_handle is not None:
+            channel.timeout_handle.cancel()
+        channel.remote_answered()
+
+    def _send_ack(self, channel: Channel) -> None:
+        assert_invite = channel.invite
+        if assert_invite is None:
+            return
+        ack = build_request(
+            "ACK", channel.remote_target, from_=channel.local_party.with_tag(channel.local_tag),
+            to=channel.remote_party.with_tag(channel.remote_tag or ""), call_id=channel.call_id,
+            cseq=assert_invite.cseq.seq, via=self._via(channel.peer.transport))
+        self._send(ack, channel.peer)
+
+    def cancel_invite(self, channel: Channel) -> None:
+        if channel.provisional_seen:
+            self._send_cancel(channel)
+        else:
+            channel.cancel_pending = True
+
+    def _send_cancel(self, channel: Channel) -> None:
+        invite = channel.invite
+        if invite is None or channel.is_up:
+            return
+        channel.cancel_pending = False
+        cancel = build_request("CANCEL", invite.uri, from_=invite.from_, to=invite.to,
+                               call_id=invite.call_id, cseq=invite.cseq.seq, via=invite.via,
+                               routes=invite.routes)
+        self.send_request(cancel, channel.peer, lambda _response: None)
+
+    def send_in_dialog(self, channel: Channel, method: str, *, body: bytes = b"") -> None:
+        """A request inside the channel's dialog (BYE, re-INVITE...)."""
+        channel.local_cseq += 1
+        if channel.direction is Direction.INBOUND:
+            from_ = channel.local_party.with_tag(channel.local_tag)
+            to = channel.remote_party
+        else:
+            from_ = channel.local_party.with_tag(channel.local_tag)
+            to = channel.remote_party.with_tag(channel.remote_tag or "")
+        request = build_request(
+            method, channel.remote_target, from_=from_, to=to, call_id=channel.call_id,
+            cseq=channel.local_cseq, via=self._via(channel.peer.transport),
+            contact=self._contact(channel.peer.transport) if method == "INVITE" else None,
+            body=body, content_type=SDP if body else None)
+
+        def answered(response: SipResponse | None) -> None:
+            if response is None or response.is_provisional:
+                return
+            if method == "INVITE" and response.is_success:
+                ack = build_request(
+                    "ACK", channel.remote_target, from_=from_, to=to, call_id=channel.call_id,
+                    cseq=request.cseq.seq, via=self._via(channel.peer.transport))
+                self._send(ack, channel.peer)
+
+        self.send_request(request, channel.peer, answered)
+
+    def channel_ended(self, channel: Channel) -> None:
+        """Forget a finished channel a little later (late retransmissions still match it)."""
+        self.loop.call_later(TIMER_B, self._forget, channel)
+
+    def _forget(self, channel: Channel) -> None:
+        if self.channels.get(channel.call_id) is channel:
+            del self.channels[channel.call_id]
+
+    @property
+    def active_channels(self) -> list[Channel]:
+        return [channel for channel in self.channels.values() if not channel.ended]
+
+
+def _peer_of(uri: SipUri) -> Peer:
+    transport = "UDP"
+    for name, value in uri.params:
+        if name.lower() == "transport" and value:
+            transport = value.upper()
+    return Peer(transport if transport in ("UDP", "TCP") else "UDP", uri.host, uri.port or 5060)
+
+
+def _offer(channel: Channel, codecs: tuple[Codec, ...]) -> bytes:
+    from parley.telephony.media_sdp import build_sdp
+
+    channel.sdp_version += 1
+    return build_sdp(channel.engine.media_host, channel.media.port, codecs,
+                     session_id=channel.session_id, version=channel.sdp_version)
+
+
+__all__ = ["Binding", "CallerClass", "Destination", "EngineConfig", "OriginateError",
+           "SipEngine", "TrunkPeer", "may_call", "replace"]

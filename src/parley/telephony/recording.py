@@ -1,0 +1,228 @@
+"""Recording files: a WAV writer that survives a crash, its repair, and the JSON sidecar.
+
+Layout: ``<name>.wav`` (16-bit PCM, 8 kHz, stereo: caller left, operator right) and
+``<name>.json`` next to it (call id, start time, pauses, duration, whether it completed).
+
+The writer appends as it goes and hands the data to the operating system once a second,
+updating the header's RIFF and data sizes each time; a killed process therefore leaves a file
+that plays up to its last second. A machine crash can still leave sizes that disagree with the
+file; :func:`repair_wav` recomputes them from the file's length (dropping a half-written
+frame), and :func:`repair_directory`, run at start-up, repairs every recording whose sidecar
+says it never completed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from parley.media import MediaError
+from parley.media.audio import parse_wav_header, wav_header
+from parley.media.recorder import Pause, StereoRecorder
+
+RATE = 8000
+K = TypeVar("K", bound=Hashable)
+
+
+class RecordingError(MediaError):
+    """A recording file cannot be written or repaired; the message names the file."""
+
+
+class WavWriter:
+    """16-bit PCM WAV written as it goes; data reaches the OS every ``flush_every_s``."""
+
+    def __init__(self, path: Path, *, channels: int = 2, rate: int = RATE,
+                 flush_every_s: float = 1.0, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.channels = channels
+        self.rate = rate
+        self.fsync = fsync
+        self._flush_bytes = max(1, int(flush_every_s * rate)) * channels * 2
+        self._buffer = bytearray()
+        self.data_bytes = 0  # handed to the OS (and in the header)
+        try:
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        except OSError as exc:
+            raise RecordingError(f"cannot create recording {self.path}: {exc.strerror}") from exc
+        os.write(self._fd, wav_header(channels, rate, 16, 0))
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds written so far, buffered or not."""
+        return (self.data_bytes + len(self._buffer)) / (self.channels * 2 * self.rate)
+
+    def write(self, pcm: npt.NDArray[np.int16]) -> None:
+        """Append samples shaped (n, channels); flushes when a second has gathered."""
+        if self._fd is None:
+            raise RecordingError(f"recording {self.path} is closed")
+        if pcm.ndim != 2 or pcm.shape[1] != self.channels:
+            raise RecordingError(f"recording {self.path} takes (n, {self.channels}) frames, "
+                                 f"got shape {pcm.shape}")
+        self._buffer += np.ascontiguousarray(pcm, dtype="<i2").tobytes()
+        if len(self._buffer) >= self._flush_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered samples and the new sizes into the header."""
+        if self._fd is None:
+            return
+        if self._buffer:
+            os.write(self._fd, self._buffer)
+            self.data_bytes += len(self._buffer)
+            self._buffer.clear()
+        os.pwrite(self._fd, struct.pack("<I", 36 + self.data_bytes), 4)
+        os.pwrite(self._fd, struct.pack("<I", self.data_bytes), 40)
+        if self.fsync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self.flush()
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepairResult:
+    path: Path
+    data_bytes: int
+    duration_s: float
+    changed: bool  # False when the file was already consistent
+
+
+def repair_wav(path: Path) -> RepairResult:
+    """Make a WAV's RIFF and data sizes match its length, trimming a partial last frame."""
+    path = Path(path)
+    try:
+        with path.open("r+b") as handle:
+            head = handle.read(4096)
+            info = parse_wav_header(head, str(path))
+            length = handle.seek(0, os.SEEK_END)
+            if info.block_align <= 0:
+                raise RecordingError(f"{path}: block align {info.block_align} is not usable")
+            available = max(0, length - info.data_offset)
+            data_bytes = available - available % info.block_align
+            riff_size = info.data_offset - 8 + data_bytes
+            (old_riff,) = struct.unpack_from("<I", head, 4)
+            changed = (info.data_size != data_bytes or old_riff != riff_size
+                       or length != info.data_offset + data_bytes)
+            if changed:
+                handle.truncate(info.data_offset + data_bytes)
+                handle.seek(4)
+                handle.write(struct.pack("<I", riff_size))
+                handle.seek(info.data_offset - 4)
+                handle.write(struct.pack("<I", data_bytes))
+    except OSError as exc:
+        raise RecordingError(f"cannot repair recording {path}: {exc.strerror}") from exc
+    except MediaError as exc:
+        raise RecordingError(f"cannot repair recording {path}: {exc}") from exc
+    duration = data_bytes / (info.block_align * info.rate) if info.rate else 0.0
+    return RepairResult(path, data_bytes, duration, changed)
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _pauses_json(pauses: list[Pause], end_s: float) -> list[dict[str, float]]:
+    return [{"start_s": round(p.start_s, 3),
+             "end_s": round(end_s if p.end_s is None else p.end_s, 3)} for p in pauses]
+
+
+class Recording(Generic[K]):
+    """One call's recording: stereo frames into a WAV, with its JSON sidecar kept current."""
+
+    def __init__(self, path: Path, *, recording_id: str, call_id: str, started: datetime,
+                 caller: K, operator: K | None = None, flush_every_s: float = 1.0) -> None:
+        self.path = Path(path)
+        self.sidecar = self.path.with_suffix(".json")
+        self.recording_id = recording_id
+        self.call_id = call_id
+        self.started = started
+        self.recorder: StereoRecorder[K] = StereoRecorder(caller, operator)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = WavWriter(self.path, channels=2, flush_every_s=flush_every_s)
+        self.closed = False
+        self._save(complete=False)
+
+    @property
+    def duration_s(self) -> float:
+        return self.recorder.duration_s
+
+    def write_tick(self, frames: Mapping[K, npt.NDArray[np.int16]]) -> None:
+        """One 20 ms tick: the decoded frame of each party that sent audio."""
+        self.writer.write(self.recorder.frame(frames))
+
+    def pause(self) -> None:
+        """Write silence from now on (and say so in the sidecar) until :meth:`resume`."""
+        if not self.recorder.paused:
+            self.recorder.pause()
+            self._save(complete=False)
+
+    def resume(self) -> None:
+        if self.recorder.paused:
+            self.recorder.resume()
+            self._save(complete=False)
+
+    def close(self) -> dict[str, Any]:
+        """Finish the file and the sidecar; returns the metadata stored with the call."""
+        if not self.closed:
+            self.recorder.resume()
+            self.writer.close()
+            self.closed = True
+        return self._save(complete=True)
+
+    def metadata(self, *, complete: bool) -> dict[str, Any]:
+        return {
+            "recording_id": self.recording_id,
+            "call_id": self.call_id,
+            "started": self.started.isoformat(),
+            "file": self.path.name,
+            "format": {"encoding": "pcm_s16le", "rate": RATE, "channels": 2,
+                       "left": "caller", "right": "operator"},
+            "duration_s": round(self.duration_s, 3),
+            "pauses": _pauses_json(self.recorder.pauses, self.duration_s),
+            "complete": complete,
+        }
+
+    def _save(self, *, complete: bool) -> dict[str, Any]:
+        data = self.metadata(complete=complete)
+        _write_json(self.sidecar, data)
+        return data
+
+
+def repair_directory(directory: Path) -> list[RepairResult]:
+    """At start-up: repair every recording whose sidecar says it did not complete, and mark
+    it complete and repaired with the duration actually on disk."""
+    results: list[RepairResult] = []
+    for sidecar in sorted(Path(directory).rglob("*.json")):
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(meta, dict) or meta.get("complete", True) or "file" not in meta:
+            continue
+        wav = sidecar.with_name(str(meta["file"]))
+        if not wav.is_file():
+            continue
+        result = repair_wav(wav)
+        meta["duration_s"] = round(result.duration_s, 3)
+        meta["pauses"] = [{"start_s": p["start_s"],
+                           "end_s": min(p["end_s"], result.duration_s)}
+                          for p in meta.get("pauses", []) if p["start_s"] < result.duration_s]
+        meta["complete"] = True
+        meta["repaired"] = True
+        _write_json(sidecar, meta)
+        results.append(result)
+    return results

@@ -1,0 +1,136 @@
+"""A running SIP server: transport, RTP relay, engine and dial plan wired together.
+
+:class:`Telephony` is what the composition root (and an integration-test fixture) builds::
+
+    telephony = Telephony(TelephonySettings(host="127.0.0.1", sip_port=0,
+                                            rtp_ports=(20000, 20999)), users, clock)
+    async with telephony:                 # binds UDP+TCP SIP and the relay, serves
+        channel = telephony.originate("1002", caller_id="1001", timeout=20)
+        ...
+    # leaving the block ends every call and closes every socket
+
+``run()`` serves until cancelled (the form ``parley demo`` uses inside its task group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from parley.clock import Clock
+from parley.events import TelephonyEvent
+from parley.net.relay import MediaRelay
+from parley.net.rtp_ports import RtpPortPool
+from parley.net.transport import SipTransport
+from parley.telephony.channel import Bridge, BridgeRole, Channel
+from parley.telephony.dialplan import ExtensionDialPlan
+from parley.telephony.engine import EngineConfig, SipEngine, TrunkPeer
+from parley.telephony.media_sdp import Codec
+from parley.telephony.users import UserDirectory
+
+
+@dataclass
+class TelephonySettings:
+    """Where the SIP server listens and how it treats calls."""
+
+    host: str = "127.0.0.1"
+    sip_port: int = 5060  # 0 picks a free port (tests)
+    rtp_ports: tuple[int, int] = (20000, 29999)
+    realm: str = "parley"
+    media_host: str | None = None  # address put in SDP; default: host
+    no_answer_timeout: float = 30.0
+    media_timeout: float = 60.0
+    trunks: tuple[TrunkPeer, ...] = ()
+    public_numbers: frozenset[str] = field(default_factory=frozenset)
+    busy_when_in_call: bool = True
+
+
+class Telephony:
+    """The telephony service of one node (see the module docstring)."""
+
+    def __init__(self, settings: TelephonySettings, users: UserDirectory, clock: Clock) -> None:
+        self.settings = settings
+        self.users = users
+        self.clock = clock
+        media_host = settings.media_host or settings.host
+        self.pool = RtpPortPool(media_host, *settings.rtp_ports)
+        self.relay = MediaRelay(self.pool, clock, timeout=settings.media_timeout)
+        self.engine = SipEngine(
+            EngineConfig(host=settings.host, port=settings.sip_port, realm=settings.realm,
+                         media_host=media_host, no_answer_timeout=settings.no_answer_timeout,
+                         trunks=settings.trunks, public_numbers=settings.public_numbers),
+            self.relay, users, clock)
+        self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
+                                          busy_when_in_call=settings.busy_when_in_call)
+        self.engine.on_inbound = self.dialplan
+        self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle)
+        self.engine.transport = self.transport
+        self._runner: asyncio.Task[None] | None = None
+
+    @property
+    def sip_port(self) -> int:
+        return self.transport.port
+
+    async def start(self) -> None:
+        """Bind the SIP listeners (UDP and TCP); the engine learns the chosen port."""
+        await self.transport.start()
+        self.engine.config.port = self.transport.port
+
+    async def run(self) -> None:
+        """Serve until cancelled, then end calls and close sockets in order."""
+        if self.transport.port == 0 or self.transport._udp is None:
+            await self.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.relay.run())
+                group.create_task(self.engine.run())
+        finally:
+            await self.transport.close()
+
+    async def __aenter__(self) -> Telephony:
+        await self.start()
+        self._runner = asyncio.get_running_loop().create_task(self.run())
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+
+    # --- the call-control API ----------------------------------------------------------------
+
+    def originate(self, endpoint: str, caller_id: str, timeout: float,
+                  variables: dict[str, str] | None = None, *,
+                  codecs: tuple[Codec, ...] | None = None) -> Channel:
+        """Call a registered user, a static contact or a ``sip:`` URI (see SipEngine)."""
+        return self.engine.originate(endpoint, caller_id, timeout, variables, codecs=codecs)
+
+    def bridge(self, *channels: Channel) -> Bridge:
+        """A new bridge holding ``channels`` as participants."""
+        bridge = Bridge(self.relay)
+        for channel in channels:
+            bridge.add(channel, BridgeRole.PARTICIPANT)
+        return bridge
+
+    def subscribe(self, subscriber: Callable[[TelephonyEvent], None]) -> Callable[[], None]:
+        """Deliver every telephony event to ``subscriber``; returns the unsubscribe function."""
+        return self.engine.subscribe(subscriber)
+
+    @contextlib.asynccontextmanager
+    async def events(self) -> AsyncIterator[asyncio.Queue[TelephonyEvent]]:
+        """A queue that receives every telephony event while the block runs."""
+        queue: asyncio.Queue[TelephonyEvent] = asyncio.Queue()
+        unsubscribe = self.subscribe(queue.put_nowait)
+        try:
+            yield queue
+        finally:
+            unsubscribe()

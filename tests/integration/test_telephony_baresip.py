@@ -1,0 +1,59 @@
+"""Two real baresip softphones register to Parley and call each other through the relay."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from parley.events import Answered, ChannelCreated, Hangup, HangupCause
+from parley.telephony.server import Telephony
+from parley.testing.peers import Baresip, audio_similarity
+
+from .conftest import needs_baresip
+
+pytestmark = needs_baresip
+
+
+async def _phones(parley: Telephony, tmp_path: Path) -> tuple[Baresip, Baresip]:
+    caller = Baresip(tmp_path / "1001", user="1001", password="pw1001",
+                     server_port=parley.sip_port)
+    callee = Baresip(tmp_path / "1002", user="1002", password="pw1002",
+                     server_port=parley.sip_port, auto_answer=True)
+    return caller, callee
+
+
+async def test_registered_users_call_and_hear_each_other(parley: Telephony,
+                                                         tmp_path: Path) -> None:
+    caller, callee = await _phones(parley, tmp_path)
+    async with parley.events() as events:
+        try:
+            await callee.start()
+            await caller.start()
+            assert parley.engine.contacts_of("1001")
+            assert parley.engine.contacts_of("1002")
+            await caller.dial("1002")
+            await caller.wait_event("CALL_ESTABLISHED", within=10)
+            await callee.wait_event("CALL_ESTABLISHED", within=10)
+            await asyncio.sleep(4)  # four seconds of audio each way through the relay
+            await caller.hangup()
+            closed = await callee.wait_event("CALL_CLOSED", within=10)
+            assert closed.type == "CALL_CLOSED"
+            await caller.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await caller.stop()
+            await callee.stop()
+        seen = []
+        while not events.empty():
+            seen.append(events.get_nowait())
+    assert caller.source is not None
+    assert callee.source is not None
+    assert audio_similarity(callee.received_wav(), caller.source) > 0.8
+    assert audio_similarity(caller.received_wav(), callee.source) > 0.8
+    assert audio_similarity(caller.received_wav(), caller.source) < 0.3  # no echo of itself
+    created = [event for event in seen if isinstance(event, ChannelCreated)]
+    assert [(event.caller, event.called) for event in created] == [("1001", "1002")] * 2
+    assert sum(isinstance(event, Answered) for event in seen) == 2
+    hangups = [event for event in seen if isinstance(event, Hangup)]
+    assert len(hangups) == 2
+    assert all(event.cause is HangupCause.NORMAL_CLEARING for event in hangups)
+    assert not parley.engine.active_channels
