@@ -135,9 +135,10 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _pauses_json(pauses: list[Pause], end_s: float) -> list[dict[str, float]]:
+def _pauses_json(pauses: list[Pause]) -> list[dict[str, float | None]]:
+    """Pauses in seconds; an open pause (the call is paused now) has ``end_s`` null."""
     return [{"start_s": round(p.start_s, 3),
-             "end_s": round(end_s if p.end_s is None else p.end_s, 3)} for p in pauses]
+             "end_s": None if p.end_s is None else round(p.end_s, 3)} for p in pauses]
 
 
 class Recording(Generic[K]):
@@ -192,7 +193,7 @@ class Recording(Generic[K]):
             "format": {"encoding": "pcm_s16le", "rate": RATE, "channels": 2,
                        "left": "caller", "right": "operator"},
             "duration_s": round(self.duration_s, 3),
-            "pauses": _pauses_json(self.recorder.pauses, self.duration_s),
+            "pauses": _pauses_json(self.recorder.pauses),
             "complete": complete,
         }
 
@@ -218,9 +219,10 @@ def repair_directory(directory: Path) -> list[RepairResult]:
             continue
         result = repair_wav(wav)
         meta["duration_s"] = round(result.duration_s, 3)
+        end = round(result.duration_s, 3)
         meta["pauses"] = [{"start_s": p["start_s"],
-                           "end_s": min(p["end_s"], result.duration_s)}
-                          for p in meta.get("pauses", []) if p["start_s"] < result.duration_s]
+                           "end_s": end if p["end_s"] is None else min(p["end_s"], end)}
+                          for p in meta.get("pauses", []) if p["start_s"] < end]
         meta["complete"] = True
         meta["repaired"] = True
         _write_json(sidecar, meta)
