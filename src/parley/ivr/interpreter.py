@@ -205,8 +205,12 @@ class FlowRun:
                 self._run(out, now)
             elif screening.prompts:
                 self._answer(out)
-                self._play(out, now, None, screening.prompts, then=None, end=screening.cause,
-                           outcome="rejected")
+                try:
+                    self._play(out, now, None, screening.prompts, then=None,
+                               end=screening.cause, outcome="rejected")
+                except FlowError as exc:
+                    self._record(out, now, None, "flow error", error=str(exc))
+                    self._end(out, now, screening.cause, outcome="rejected")
             else:
                 self._end(out, now, screening.cause, outcome="rejected")
             return out
@@ -452,9 +456,10 @@ class FlowRun:
         priority = 0
         if node.priority is not None:
             value = self._eval(node.priority.evaluate, now, "priority")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise FlowError(f"priority must be a number, got {to_text(value)!r}",
-                                node=node.id, field="priority")
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not -1_000_000 <= value <= 1_000_000):
+                raise FlowError(f"priority must be a number (within a million), got "
+                                f"{to_text(value)!r}", node=node.id, field="priority")
             priority = int(value)
         attached = self._attached()
         for name, expression in node.data:
@@ -635,7 +640,7 @@ def _invalid(node: CollectNode, digits: str) -> str | None:
     if node.pattern is not None and re.fullmatch(node.pattern, digits) is None:
         return "does not match the pattern"
     if node.minimum is not None or node.maximum is not None:
-        if not digits.isdigit():
+        if not re.fullmatch(r"[0-9]+", digits):
             return "not a number"
         number = int(digits)
         if node.minimum is not None and number < node.minimum:
