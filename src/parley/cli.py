@@ -57,6 +57,31 @@ def demo(
     typer.echo("Parley stopped.")
 
 
+@app.command("check-flows")
+def check_flows(
+    paths: Annotated[list[Path], typer.Argument(help="Flow files (YAML) or folders of them.")],
+) -> None:
+    """Validate IVR flow files; print every issue with file, line, node and field."""
+    from parley.ivr.validator import validate_flow
+
+    files = [p for path in paths for p in (sorted(path.glob("*.yaml")) if path.is_dir()
+                                           else [path])]
+    failed = False
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"cannot read {file}: {exc.strerror}") from exc
+        result = validate_flow(text, str(file))
+        for issue in result.issues:
+            typer.echo(str(issue))
+        failed = failed or not result.ok
+        status = "ok" if result.ok else f"{len(result.errors)} error(s)"
+        typer.echo(f"{file}: {status}")
+    if failed:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
