@@ -323,3 +323,12 @@ def test_any_event_sequence_steps_or_raises(kind: Kind, events: list[Event]) -> 
             assert (txn.state, event) not in TABLES[kind]
         if txn.state is State.TERMINATED:
             break
+
+
+def test_docs_show_the_tables_in_the_code() -> None:
+    from pathlib import Path
+
+    from parley.sip.transaction import tables_markdown
+
+    docs = Path(__file__).parents[2] / "docs" / "sip.md"
+    assert tables_markdown() in docs.read_text(encoding="utf-8")

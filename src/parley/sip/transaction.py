@@ -227,12 +227,14 @@ Handler = Callable[[Transaction, SipRequest | SipResponse | None], State]
 def _same(state: State) -> Handler:
     def absorb(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
         return state
+    absorb.__doc__ = "absorb"
     return absorb
 
 
 def _ended(reason: TerminationReason) -> Handler:
     def end(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
         return txn.terminate(reason)
+    end.__doc__ = f"end the transaction ({reason.name})"
     return end
 
 
@@ -254,12 +256,14 @@ def build_ack_for_non2xx(request: SipRequest, response: SipResponse) -> SipReque
 
 
 def _ic_provisional(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """pass the 1xx up; stop A and B → Proceeding"""
     txn.cancel("A", "B")
     txn.deliver(_response(message))
     return State.PROCEEDING
 
 
 def _ic_2xx(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """pass the 2xx up (the TU ACKs it); start M → Accepted"""
     txn.cancel("A", "B")
     txn.deliver(_response(message))
     txn.start("M", 64 * txn.config.t1)
@@ -267,6 +271,7 @@ def _ic_2xx(txn: Transaction, message: SipRequest | SipResponse | None) -> State
 
 
 def _ic_final(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """send the ACK, pass the response up; start D → Completed"""
     response = _response(message)
     txn.cancel("A", "B")
     txn.ack = build_ack_for_non2xx(txn.request, response)
@@ -277,18 +282,21 @@ def _ic_final(txn: Transaction, message: SipRequest | SipResponse | None) -> Sta
 
 
 def _ic_resend_ack(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """re-send the ACK"""
     if txn.ack is not None:
         txn.send(txn.ack)
     return State.COMPLETED
 
 
 def _ic_timer_a(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """re-send the INVITE; double A"""
     txn.send(txn.request)
     txn.start("A", txn.intervals["A"] * 2)
     return State.CALLING
 
 
 def _ic_deliver_2xx(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """pass the retransmitted 2xx up (the TU ACKs it again)"""
     txn.deliver(_response(message))
     return State.ACCEPTED
 
@@ -319,6 +327,7 @@ INVITE_CLIENT: dict[tuple[State, Event], Handler] = {
 # --- non-INVITE client (RFC 3261 §17.1.2) --------------------------------------------------
 
 def _nc_timer_e(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """re-send the request; E doubles up to T2 (Trying) or is T2 (Proceeding)"""
     txn.send(txn.request)
     if txn.state is State.TRYING:
         txn.start("E", min(txn.intervals["E"] * 2, txn.config.t2))
@@ -328,11 +337,13 @@ def _nc_timer_e(txn: Transaction, message: SipRequest | SipResponse | None) -> S
 
 
 def _nc_provisional(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """pass the 1xx up → Proceeding"""
     txn.deliver(_response(message))
     return State.PROCEEDING
 
 
 def _nc_final(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """pass the response up; start K → Completed"""
     txn.cancel("E", "F")
     txn.deliver(_response(message))
     return txn.wait_or_end("K", 0.0 if txn.reliable else txn.config.t4, State.COMPLETED)
@@ -361,18 +372,21 @@ NON_INVITE_CLIENT: dict[tuple[State, Event], Handler] = {
 # --- INVITE server (RFC 3261 §17.2.1, RFC 6026 §7.1) ---------------------------------------
 
 def _is_send(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """send the provisional response"""
     txn.last_response = _response(message)
     txn.send(txn.last_response)
     return txn.state
 
 
 def _is_resend(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """re-send the last response (if any)"""
     if txn.last_response is not None:
         txn.send(txn.last_response)
     return txn.state
 
 
 def _is_send_2xx(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """send the 2xx; start G (unreliable) and L → Accepted"""
     txn.last_response = _response(message)
     txn.send(txn.last_response)
     if txn.state is not State.ACCEPTED:
@@ -383,6 +397,7 @@ def _is_send_2xx(txn: Transaction, message: SipRequest | SipResponse | None) -> 
 
 
 def _is_send_final(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """send the response; start G (unreliable) and H → Completed"""
     txn.last_response = _response(message)
     txn.send(txn.last_response)
     if not txn.reliable:
@@ -392,6 +407,7 @@ def _is_send_final(txn: Transaction, message: SipRequest | SipResponse | None) -
 
 
 def _is_timer_g(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """re-send the final response; G doubles up to T2"""
     if txn.last_response is not None:
         txn.send(txn.last_response)
     txn.start("G", min(txn.intervals["G"] * 2, txn.config.t2))
@@ -399,11 +415,13 @@ def _is_timer_g(txn: Transaction, message: SipRequest | SipResponse | None) -> S
 
 
 def _is_ack(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """stop G and H; start I → Confirmed"""
     txn.cancel("G", "H")
     return txn.wait_or_end("I", 0.0 if txn.reliable else txn.config.t4, State.CONFIRMED)
 
 
 def _is_ack_2xx(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """first ACK: stop G, pass the ACK up; later ones absorbed"""
     if not txn.acked:
         txn.acked = True
         txn.cancel("G")
@@ -413,6 +431,7 @@ def _is_ack_2xx(txn: Transaction, message: SipRequest | SipResponse | None) -> S
 
 
 def _is_timer_l(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """end (NO_ACK if the 2xx was never acknowledged)"""
     return txn.terminate(TerminationReason.NORMAL if txn.acked else TerminationReason.NO_ACK)
 
 
@@ -442,12 +461,14 @@ INVITE_SERVER: dict[tuple[State, Event], Handler] = {
 # --- non-INVITE server (RFC 3261 §17.2.2) --------------------------------------------------
 
 def _ns_send_1xx(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """send the provisional response → Proceeding"""
     txn.last_response = _response(message)
     txn.send(txn.last_response)
     return State.PROCEEDING
 
 
 def _ns_send_final(txn: Transaction, message: SipRequest | SipResponse | None) -> State:
+    """send the final response; start J → Completed"""
     txn.last_response = _response(message)
     txn.send(txn.last_response)
     return txn.wait_or_end("J", 0.0 if txn.reliable else 64 * txn.config.t1, State.COMPLETED)
@@ -696,3 +717,14 @@ def build_cancel(invite: SipRequest) -> SipRequest:
               ("To", invite.headers.get("To") or ""), ("Call-ID", invite.call_id),
               ("CSeq", f"{invite.cseq.seq} CANCEL"), ("Content-Length", "0")]
     return SipRequest("CANCEL", invite.uri, Headers(items))
+
+
+def tables_markdown() -> str:
+    """The four transition tables as Markdown (docs/sip.md embeds this text verbatim)."""
+    out: list[str] = []
+    for kind, table in TABLES.items():
+        out += [f"#### {kind.value}", "", "| state | event | action |", "|---|---|---|"]
+        for (state, event), handler in table.items():
+            out.append(f"| {state.value} | {event.value} | {handler.__doc__} |")
+        out.append("")
+    return "\n".join(out)
