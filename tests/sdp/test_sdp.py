@@ -171,3 +171,10 @@ def test_parse_or_raise(data: bytes) -> None:
     except SdpParseError:
         return
     assert SessionDescription.parse(str(sdp)) == sdp
+
+
+def test_old_style_hold_with_zero_address() -> None:
+    held = SessionDescription.parse(str(build_offer("0.0.0.0", 4000)))
+    media = negotiated(held)
+    assert media.direction == "sendrecv"
+    assert media.on_hold

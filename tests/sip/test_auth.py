@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parley.sip.auth import (
     AuthError,
@@ -147,3 +149,32 @@ def test_bad_inputs() -> None:
         DigestAuthenticator("parley", b"short")
     assert Challenge.parse('Digest realm="a", nonce="b", qop="auth,auth-int"').qop == (
         "auth", "auth-int")
+
+
+def test_answers_without_qop_accepted_unless_required() -> None:
+    auth = DigestAuthenticator("asterisk", SECRET)
+    nonce = auth.make_nonce(0.0)
+    request = load("002-baresip-req-register.sip")
+    assert isinstance(request, SipRequest)
+    value = authorization_header(f'Digest realm="asterisk", nonce="{nonce}"',
+                                 method="REGISTER", uri="sip:127.0.0.1:47060",
+                                 username="1001", password="pw1001")
+    assert "qop" not in value
+    signed = request.set_header("Authorization", value)
+    ha1 = compute_ha1("1001", "asterisk", "pw1001")
+    assert auth.verify(signed, 1.0, lambda user, alg: ha1).ok
+    strict = DigestAuthenticator("asterisk", SECRET, require_qop=True)
+    assert strict.verify(signed, 1.0, lambda user, alg: ha1).outcome is AuthOutcome.FORBIDDEN
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_verify_never_raises_on_garbage_credentials(garbage: str) -> None:
+    auth = DigestAuthenticator("parley", SECRET)
+    request = load("002-baresip-req-register.sip")
+    assert isinstance(request, SipRequest)
+    for value in (garbage, "Digest " + garbage,
+                  f'Digest realm="parley", username="1001", {garbage}'):
+        signed = request.set_header("Authorization", value)
+        result = auth.verify(signed, 1.0, lambda user, alg: "0" * 32)
+        assert not result.ok

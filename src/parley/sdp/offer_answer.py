@@ -83,8 +83,10 @@ class NegotiatedMedia:
 
     @property
     def on_hold(self) -> bool:
-        """The side that wrote this SDP does not want to receive (sendonly or inactive)."""
-        return self.direction in ("sendonly", "inactive")
+        """The side that wrote this SDP does not want to receive: sendonly or inactive, or
+        the RFC 2543 style hold with connection address 0.0.0.0."""
+        held_address = self.address in ("0.0.0.0", "::")  # noqa: S104 - compared, not bound
+        return self.direction in ("sendonly", "inactive") or held_address
 
 
 def _media_attributes(

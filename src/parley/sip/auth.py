@@ -123,7 +123,9 @@ class DigestAuthenticator:
     ``secret`` signs nonces; share it between nodes so any of them can check a nonce.
     ``nonce_lifetime`` is in seconds of the ``now`` passed in (the monotonic clock).
     Nonce counts are remembered per nonce (bounded) so that a captured answer cannot be
-    replayed with the same or a lower ``nc``.
+    replayed with the same or a lower ``nc``. Answers without ``qop`` (RFC 2069 style, from
+    old phones) carry no count and can be replayed within the nonce lifetime; set
+    ``require_qop`` to refuse them.
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class DigestAuthenticator:
         nonce_lifetime: float = 300.0,
         algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
         replay_cache_size: int = 10_000,
+        require_qop: bool = False,
     ) -> None:
         for algorithm in algorithms:
             if algorithm.upper() not in ALGORITHMS:
@@ -146,6 +149,7 @@ class DigestAuthenticator:
         self.algorithms = tuple(a.upper() for a in algorithms)
         self._seen_nc: OrderedDict[str, int] = OrderedDict()
         self._replay_cache_size = replay_cache_size
+        self.require_qop = require_qop
 
     def make_nonce(self, now: float) -> str:
         stamp = f"{now:.3f}"
@@ -216,6 +220,8 @@ class DigestAuthenticator:
         qop = credentials.get("qop")
         if qop is not None and qop.lower() != "auth":
             return AuthResult(AuthOutcome.FORBIDDEN, username, reason=f"qop {qop} unsupported")
+        if qop is None and self.require_qop:
+            return AuthResult(AuthOutcome.FORBIDDEN, username, reason="qop=auth required")
         nc = credentials.get("nc")
         if qop and (nc is None or "cnonce" not in credentials):
             return AuthResult(AuthOutcome.FORBIDDEN, username, reason="qop without nc/cnonce")
