@@ -1,0 +1,62 @@
+"""Builds the FastAPI application: REST API, live events, OpenAPI at ``/api/docs``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from parley import __version__
+from parley.clock import Clock
+from parley.store import Conflict, NotFound, Store
+from parley.web import config_routes, events_ws, operations
+from parley.web.auth import LoginLimiter, WebContext
+from parley.web.bus import LiveBus
+from parley.web.live import (
+    CallControl,
+    ContactCenter,
+    LiveCallNotFound,
+    NoCallControl,
+    NoContactCenter,
+    NotRunning,
+    OperationRefused,
+)
+
+DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
+(`Authorization: Bearer pk_…`, created by an admin) or log in at `/api/auth/login` for a
+session cookie; cookie requests that change state must send the `X-CSRF-Token` header.
+Roles: agent < supervisor < admin. Live events: WebSocket at `/api/events`."""
+
+
+def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
+                  calls: CallControl | None = None, center: ContactCenter | None = None,
+                  recordings_dir: Path | None = None, secure_cookies: bool = False,
+                  login_attempts: int = 5, login_window_s: float = 60.0,
+                  session_lifetime: timedelta = timedelta(hours=12)) -> FastAPI:
+    """The web application over ``store``; ``calls`` and ``center`` are the telephony and
+    ACD seams (routes needing them answer 503 until they are given)."""
+    app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+                  swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
+    app.state.parley = WebContext(
+        store=store, bus=bus, clock=clock, calls=calls or NoCallControl(),
+        center=center or NoContactCenter(),
+        limiter=LoginLimiter(clock, attempts=login_attempts, window_s=login_window_s),
+        recordings_dir=recordings_dir, secure_cookies=secure_cookies,
+        session_lifetime=session_lifetime)
+
+    def handler(code: int) -> object:
+        async def handle(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=code)
+        return handle
+
+    for error, code in ((NotFound, 404), (LiveCallNotFound, 404), (Conflict, 409),
+                        (OperationRefused, 409), (NotRunning, 503)):
+        app.add_exception_handler(error, handler(code))  # type: ignore[arg-type]
+
+    app.include_router(operations.router)
+    app.include_router(config_routes.config_router())
+    app.include_router(events_ws.router)
+    return app

@@ -1,0 +1,125 @@
+"""The in-process live event bus: telephony, the ACD and the API publish ``parley.events``
+objects; WebSocket clients, webhooks and the store recorder subscribe.
+
+Publishing never blocks: each subscriber has a bounded queue, and a subscriber that falls
+behind loses its oldest events (and is told how many) rather than slowing calls down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from parley import events as ev
+from parley.clock import Clock
+
+TOPICS: dict[type[Any], str] = {
+    ev.ChannelCreated: "call", ev.Ringing: "call", ev.Answered: "call", ev.Hangup: "call",
+    ev.RecordingFinished: "call", ev.CallConnected: "call",
+    ev.AgentStateChanged: "operator",
+    ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",
+    ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",
+}
+"""The topic of each event type a client can subscribe to; others are ``other``."""
+
+
+def topic_of(event: object) -> str:
+    return TOPICS.get(type(event), "other")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, frozenset | set | tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Envelope:
+    """One published event with its id, time and topic, as subscribers receive it."""
+
+    id: str
+    at: datetime
+    topic: str
+    event: object
+
+    @property
+    def type(self) -> str:
+        return type(self.event).__name__
+
+    def field(self, name: str) -> Any:
+        return getattr(self.event, name, None)
+
+    def to_json(self) -> dict[str, Any]:
+        data = ({f.name: _plain(getattr(self.event, f.name))
+                 for f in dataclasses.fields(self.event)}  # type: ignore[arg-type, unused-ignore]
+                if dataclasses.is_dataclass(self.event) else {})
+        return {"id": self.id, "at": self.at.isoformat(), "topic": self.topic,
+                "type": self.type, "data": data}
+
+
+class Subscription:
+    """A subscriber's bounded queue of envelopes."""
+
+    def __init__(self, accept: Callable[[Envelope], bool], size: int) -> None:
+        self.accept = accept
+        self.queue: asyncio.Queue[Envelope] = asyncio.Queue(size)
+        self.dropped = 0
+
+    def offer(self, envelope: Envelope) -> None:
+        if not self.accept(envelope):
+            return
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(envelope)
+
+    async def get(self) -> Envelope:
+        return await self.queue.get()
+
+    def __aiter__(self) -> AsyncIterator[Envelope]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Envelope]:
+        while True:
+            yield await self.queue.get()
+
+
+class LiveBus:
+    """Publish/subscribe within one process."""
+
+    def __init__(self, clock: Clock, *, queue_size: int = 1000) -> None:
+        self._clock = clock
+        self._queue_size = queue_size
+        self._subscribers: set[Subscription] = set()
+
+    def publish(self, event: object) -> Envelope:
+        envelope = Envelope(uuid.uuid4().hex, self._clock.utcnow(), topic_of(event), event)
+        for subscriber in list(self._subscribers):
+            subscriber.offer(envelope)
+        return envelope
+
+    @asynccontextmanager
+    async def subscribe(self, accept: Callable[[Envelope], bool] = lambda _e: True,
+                        *, size: int | None = None) -> AsyncIterator[Subscription]:
+        subscription = Subscription(accept, size or self._queue_size)
+        self._subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscribers.discard(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)

@@ -1,0 +1,158 @@
+"""Create, read, update and delete for every kind of configuration record.
+
+Each kind in :data:`parley.store.specs.KINDS` gets the same five routes under
+``/api/<kind>``; supervisors read, admins write, and every write is in the audit log.
+Secret fields (password hashes, HA1 digests, webhook secrets) are accepted but never shown.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Response, status
+from pydantic import BaseModel, create_model
+
+from parley.store import NotFound
+from parley.store.records import Principal
+from parley.store.specs import KINDS, ConfigDocument, FlowSpec, SiteSpec, Spec
+from parley.web.auth import Admin, Agent, Ctx, Supervisor, WebContext
+
+_public_models: dict[type[Spec], type[BaseModel]] = {}
+
+
+def public_model(spec: type[Spec]) -> type[BaseModel]:
+    """The response model of a kind: its fields without the secret ones."""
+    if spec not in _public_models:
+        fields: dict[str, Any] = {
+            name: (info.annotation, info)
+            for name, info in spec.model_fields.items() if name not in spec.secret_fields}
+        _public_models[spec] = create_model(spec.__name__.replace("Spec", ""), **fields)
+    return _public_models[spec]
+
+
+def public(spec: Spec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude=set(spec.secret_fields))
+
+
+async def audit(ctx: WebContext, principal: Principal, action: str, target_type: str,
+                target: str, detail: dict[str, Any] | None = None) -> None:
+    await ctx.store.audit.record(ctx.clock.utcnow(), principal.username, action, target_type,
+                                 target, detail)
+
+
+def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
+    out = public_model(spec_type)
+    key = spec_type.key_field
+    label = kind[:-1].replace("_", " ")
+
+    async def list_records(ctx: Ctx, _p: Supervisor) -> list[dict[str, Any]]:
+        return [public(spec) for spec in await ctx.store.config.records(kind)]
+
+    async def get_record(name: str, ctx: Ctx, _p: Supervisor) -> dict[str, Any]:
+        spec = await ctx.store.config.get(kind, name)
+        if spec is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {label} named {name!r}")
+        return public(spec)
+
+    async def save(ctx: WebContext, principal: Principal, spec: Spec,
+                   action: str) -> dict[str, Any]:
+        try:
+            changed = await ctx.store.config.put(kind, spec)
+        except NotFound as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        fields = sorted(spec.model_fields_set - spec.secret_fields)
+        await audit(ctx, principal, action, kind, spec.key,
+                    {"changed": changed, "fields": fields})
+        stored = await ctx.store.config.get(kind, spec.key)
+        assert stored is not None  # noqa: S101 - just written in its own transaction
+        return public(stored)
+
+    async def create_record(response: Response, spec: Spec, ctx: Ctx,
+                            principal: Admin) -> dict[str, Any]:
+        item = spec
+        if await ctx.store.config.get(kind, item.key) is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                f"{key}: a {label} named {item.key!r} exists; use PUT to change it")
+        response.status_code = status.HTTP_201_CREATED
+        return await save(ctx, principal, item, "create")
+
+    async def put_record(name: str, spec: Spec, ctx: Ctx,
+                         principal: Admin) -> dict[str, Any]:
+        item = spec
+        if item.key != name:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"{key}: the body names {item.key!r} but the URL names {name!r}")
+        return await save(ctx, principal, item, "update")
+
+    async def delete_record(name: str, ctx: Ctx, principal: Admin) -> Response:
+        await ctx.store.config.delete(kind, name)
+        await audit(ctx, principal, "delete", kind, name)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    # The body's model is this kind's spec (annotations are strings under PEP 563, so the
+    # concrete type is set here for FastAPI to read).
+    create_record.__annotations__["spec"] = Annotated[spec_type, Body()]
+    put_record.__annotations__["spec"] = Annotated[spec_type, Body()]
+    tags: list[str | Enum] = [kind]
+    router.add_api_route(f"/api/{kind}", list_records, methods=["GET"],
+                         response_model=list[out],  # type: ignore[valid-type]
+                         summary=f"List {kind.replace('_', ' ')}", tags=tags,
+                         name=f"list_{kind}")
+    router.add_api_route(f"/api/{kind}", create_record, methods=["POST"], response_model=out,
+                         status_code=201, summary=f"Create a {label}", tags=tags,
+                         name=f"create_{kind}",
+                         responses={409: {"description": "exists already"}})
+    router.add_api_route(f"/api/{kind}/{{name}}", get_record, methods=["GET"],
+                         response_model=out, summary=f"Read a {label}", tags=tags,
+                         name=f"get_{kind}", responses={404: {"description": "not found"}})
+    router.add_api_route(f"/api/{kind}/{{name}}", put_record, methods=["PUT"],
+                         response_model=out, summary=f"Create or replace a {label}", tags=tags,
+                         name=f"put_{kind}")
+    router.add_api_route(f"/api/{kind}/{{name}}", delete_record, methods=["DELETE"],
+                         status_code=204, summary=f"Delete a {label}", tags=tags,
+                         name=f"delete_{kind}",
+                         responses={404: {"description": "not found"},
+                                    409: {"description": "still in use"}})
+
+
+def config_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/site", response_model=SiteSpec, tags=["site"], summary="Read the site")
+    async def get_site(ctx: Ctx, _p: Agent) -> SiteSpec:
+        return await ctx.store.config.site()
+
+    @router.put("/api/site", response_model=SiteSpec, tags=["site"], summary="Change the site")
+    async def put_site(spec: SiteSpec, ctx: Ctx, principal: Admin) -> SiteSpec:
+        changed = await ctx.store.config.put_site(spec)
+        await audit(ctx, principal, "update", "site", spec.name, {"changed": changed})
+        return await ctx.store.config.site()
+
+    for kind, spec_type in KINDS.items():
+        _kind_routes(router, kind, spec_type)
+
+    @router.get("/api/flows/{name}/versions", response_model=list[FlowSpec], tags=["flows"],
+                summary="Every saved version of a flow")
+    async def flow_versions(name: str, ctx: Ctx, _p: Supervisor) -> list[FlowSpec]:
+        return await ctx.store.config.flow_versions(name)
+
+    @router.get("/api/config", tags=["provisioning"],
+                summary="Export the whole configuration (the provisioning document)")
+    async def export_config(ctx: Ctx, principal: Admin) -> dict[str, Any]:
+        await audit(ctx, principal, "export", "config", "*")
+        document = await ctx.store.config.document()
+        return document.model_dump(mode="json", exclude_none=True)
+
+    @router.post("/api/config", tags=["provisioning"],
+                 summary="Import a provisioning document (records are created or updated)")
+    async def import_config(document: ConfigDocument, ctx: Ctx,
+                            principal: Admin) -> dict[str, int]:
+        try:
+            changes = await ctx.store.config.apply(document)
+        except NotFound as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        await audit(ctx, principal, "import", "config", "*", {"changes": changes})
+        return changes
+
+    return router

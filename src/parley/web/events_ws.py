@@ -1,0 +1,112 @@
+"""The live event stream: ``GET /api/events`` upgraded to a WebSocket.
+
+Clients authenticate with the session cookie (same-origin only) or a bearer token (the
+``Authorization`` header, or ``?token=`` where a browser cannot set headers). Filters:
+``topics`` (comma-separated: call, operator, queue), ``queue`` and ``operator``. Operators see
+only events about themselves; supervisors and admins see everything. Each message is a JSON
+object ``{"id", "at", "topic", "type", "data"}``; a client that falls behind receives
+``{"type": "dropped", "count": n}`` for the events it lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from parley.store.records import Principal
+from parley.store.specs import Role
+from parley.web.auth import SESSION_COOKIE, WebContext, has_role
+from parley.web.bus import Envelope, Subscription
+
+router = APIRouter()
+
+TOPICS = frozenset({"call", "operator", "queue"})
+POLICY_VIOLATION = 1008
+
+
+async def _principal(socket: WebSocket, ctx: WebContext) -> Principal | None:
+    now = ctx.clock.utcnow()
+    header = socket.headers.get("authorization", "")
+    token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else ""
+    token = token or socket.query_params.get("token", "")
+    if token:
+        return await ctx.store.accounts.token_principal(token, now)
+    cookie = socket.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    origin = socket.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != socket.headers.get("host"):
+        return None  # a cookie sent by another site's page: refuse (cross-site hijacking)
+    session = await ctx.store.accounts.session(cookie, now)
+    return session.principal if session else None
+
+
+def event_filter(principal: Principal, topics: frozenset[str], queue: str | None,
+                 operator: str | None) -> object:
+    supervisor = has_role(principal, Role.SUPERVISOR)
+
+    def accept(envelope: Envelope) -> bool:
+        if envelope.topic not in topics:
+            return False
+        if queue is not None and envelope.field("queue") != queue:
+            return False
+        agent = envelope.field("agent_id") or envelope.field("operator")
+        if operator is not None and agent != operator:
+            return False
+        return supervisor or agent == principal.username
+
+    return accept
+
+
+@router.websocket("/api/events")
+async def events(socket: WebSocket) -> None:
+    ctx: WebContext = socket.app.state.parley
+    principal = await _principal(socket, ctx)
+    if principal is None or not has_role(principal, Role.AGENT):
+        await socket.close(code=POLICY_VIOLATION, reason="log in or send a bearer token")
+        return
+    wanted = socket.query_params.get("topics", "")
+    topics = frozenset(t.strip() for t in wanted.split(",") if t.strip()) or TOPICS
+    if not topics <= TOPICS:
+        await socket.close(code=POLICY_VIOLATION,
+                           reason=f"topics: unknown {sorted(topics - TOPICS)}; use "
+                                  "call, operator, queue")
+        return
+    accept = event_filter(principal, topics, socket.query_params.get("queue"),
+                          socket.query_params.get("operator"))
+    await socket.accept()
+    async with ctx.bus.subscribe(accept) as subscription:  # type: ignore[arg-type]
+        await socket.send_json({"type": "subscribed", "topics": sorted(topics),
+                                "user": principal.username})
+
+        async with asyncio.TaskGroup() as group:
+            closer = group.create_task(_watch_close(socket))
+            sender = group.create_task(_forward(socket, subscription, closer))
+            closer.add_done_callback(lambda _done: sender.cancel())
+
+
+async def _watch_close(socket: WebSocket) -> None:
+    """Read (and ignore) client messages until the client goes away."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await socket.receive_text()
+
+
+async def _forward(socket: WebSocket, subscription: Subscription,
+                   closer: asyncio.Task[None]) -> None:
+    """Send each accepted event until the client goes away."""
+    reported = 0
+    try:
+        async for envelope in subscription:
+            if subscription.dropped > reported:
+                await socket.send_json({"type": "dropped",
+                                        "count": subscription.dropped - reported})
+                reported = subscription.dropped
+            await socket.send_json(envelope.to_json())
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return  # the client is gone
+    finally:
+        closer.cancel()

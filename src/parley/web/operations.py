@@ -1,0 +1,433 @@
+"""Operational routes: login, operator state, live calls, callbacks, call records,
+recordings, voicemails, API tokens, the audit log and webhook deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, StreamingResponse
+
+from parley.events import AgentLogin, AgentLogout, AgentNotReady, AgentReady, CallbackRequested
+from parley.store import NotFound
+from parley.store.credentials import verify_password
+from parley.store.records import CallbackRecord, InteractionRecord, Principal
+from parley.store.specs import Role
+from parley.web import schemas as s
+from parley.web.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Admin,
+    Agent,
+    Ctx,
+    Supervisor,
+    WebContext,
+    authenticate,
+    client_address,
+    has_role,
+)
+from parley.web.config_routes import audit
+from parley.web.live import LiveCall, LiveCallNotFound, OperatorEvent
+
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+router = APIRouter()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- authentication ------------------------------------------------------------------------
+
+
+@router.post("/api/auth/login", response_model=s.Me, tags=["auth"],
+             summary="Log in; sets the session cookie and returns the CSRF token",
+             responses={401: {"description": "wrong user name or password"},
+                        429: {"description": "too many failed attempts"}})
+async def login(body: s.LoginRequest, request: Request, response: Response, ctx: Ctx) -> s.Me:
+    keys = (f"user:{body.username}", f"addr:{client_address(request)}")
+    wait = ctx.limiter.retry_after(*keys)
+    if wait > 0:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            "too many failed logins; try again later",
+                            headers={"Retry-After": str(max(1, round(wait)))})
+    user = await ctx.store.accounts.login_user(body.username)
+    if (user is None or not user.active or user.password_hash is None
+            or not verify_password(user.password_hash, body.password)):
+        ctx.limiter.failed(*keys)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+    ctx.limiter.succeeded(keys[0])
+    token, csrf = await ctx.store.accounts.create_session(user.user_id, ctx.clock.utcnow(),
+                                                         ctx.session_lifetime)
+    secure = ctx.secure_cookies or request.url.scheme == "https"
+    max_age = int(ctx.session_lifetime.total_seconds())
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
+                        secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict",
+                        secure=secure, path="/")
+    await ctx.store.audit.record(ctx.clock.utcnow(), user.username, "login", "session",
+                                 user.username, {"address": client_address(request)})
+    return s.Me(username=user.username, display_name="", roles=list(user.roles),
+                csrf_token=csrf)
+
+
+@router.post("/api/auth/logout", status_code=204, tags=["auth"], summary="End the session")
+async def logout(request: Request, ctx: Ctx, _p: Agent) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await ctx.store.accounts.end_session(cookie)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/api/auth/me", response_model=s.Me, tags=["auth"], summary="Who am I")
+async def me(principal: Agent) -> s.Me:
+    return s.Me(username=principal.username, display_name=principal.display_name,
+                roles=list(principal.roles))
+
+
+# --- operators ------------------------------------------------------------------------------
+
+
+async def _operator_event(ctx: WebContext, event: OperatorEvent) -> dict[str, str]:
+    await ctx.center.operator_event(event)
+    return {"status": "accepted"}
+
+
+async def _own_device(ctx: WebContext, principal: Principal, device: str | None) -> str:
+    mine = await ctx.store.directory.devices_of(principal.username)
+    if device is None:
+        if not mine:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "device: you have no device; name one")
+        return mine[0]
+    if device not in mine and not has_role(principal, Role.SUPERVISOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"device: {device!r} is not yours")
+    if await ctx.store.directory.sip_credentials(device) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"device: no device named {device!r}")
+    return device
+
+
+@router.post("/api/operators/me/login", status_code=202, tags=["operators"],
+             summary="Log in as an operator on a device")
+async def operator_login(body: s.OperatorLogin, ctx: Ctx, principal: Agent) -> dict[str, str]:
+    device = await _own_device(ctx, principal, body.device)
+    return await _operator_event(ctx, AgentLogin(principal.username, device, body.ready))
+
+
+@router.post("/api/operators/me/logout", status_code=202, tags=["operators"],
+             summary="Log out as an operator (after the current call, if any)")
+async def operator_logout(ctx: Ctx, principal: Agent) -> dict[str, str]:
+    return await _operator_event(ctx, AgentLogout(principal.username))
+
+
+def _state_event(username: str, body: s.OperatorStateRequest) -> OperatorEvent:
+    if body.state == "ready":
+        return AgentReady(username)
+    if body.state == "not_ready":
+        return AgentNotReady(username, body.reason)
+    return AgentLogout(username)
+
+
+@router.put("/api/operators/me/state", status_code=202, tags=["operators"],
+            summary="Change my state: ready, not_ready (with a reason) or logged_out")
+async def my_state(body: s.OperatorStateRequest, ctx: Ctx, principal: Agent) -> dict[str, str]:
+    return await _operator_event(ctx, _state_event(principal.username, body))
+
+
+@router.put("/api/operators/{username}/state", status_code=202, tags=["operators"],
+            summary="Change an operator's state (supervisors)")
+async def operator_state(username: str, body: s.OperatorStateRequest, ctx: Ctx,
+                         principal: Supervisor) -> dict[str, str]:
+    if await ctx.store.accounts.login_user(username) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user named {username!r}")
+    await audit(ctx, principal, "operator_state", "users", username, {"state": body.state})
+    return await _operator_event(ctx, _state_event(username, body))
+
+
+@router.get("/api/operators", response_model=list[s.OperatorState], tags=["operators"],
+            summary="Every operator's latest state")
+async def operators(ctx: Ctx, _p: Supervisor) -> list[s.OperatorState]:
+    current = await ctx.store.operator_states.current()
+    return [s.OperatorState(**asdict(record)) for _, record in sorted(current.items())]
+
+
+@router.get("/api/operators/{username}/states", response_model=list[s.OperatorState],
+            tags=["operators"], summary="An operator's state history, newest first")
+async def operator_history(username: str, ctx: Ctx, _p: Supervisor,
+                           limit: Limit = 100) -> list[s.OperatorState]:
+    return [s.OperatorState(**asdict(record))
+            for record in await ctx.store.operator_states.history(username, limit)]
+
+
+# --- live calls and queues ----------------------------------------------------------------------
+
+
+def _live(call: LiveCall) -> s.LiveCallOut:
+    return s.LiveCallOut(**asdict(call))
+
+
+def _find_call(ctx: WebContext, call_id: str) -> LiveCall:
+    for call in ctx.calls.live_calls():
+        if call.id == call_id:
+            return call
+    raise LiveCallNotFound(f"no live call {call_id!r}")
+
+
+def _may_handle(principal: Principal, call: LiveCall) -> None:
+    if call.operator != principal.username and not has_role(principal, Role.SUPERVISOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this call is not yours")
+
+
+@router.get("/api/live/calls", response_model=list[s.LiveCallOut], tags=["live"],
+            summary="Calls in progress")
+async def live_calls(ctx: Ctx, principal: Agent) -> list[s.LiveCallOut]:
+    calls = ctx.calls.live_calls()
+    if not has_role(principal, Role.SUPERVISOR):
+        calls = [call for call in calls if call.operator == principal.username]
+    return [_live(call) for call in calls]
+
+
+@router.post("/api/live/calls", response_model=s.LiveCallOut, status_code=201, tags=["live"],
+             summary="Click-to-call: ring your device, then dial the number")
+async def originate(body: s.OriginateRequest, ctx: Ctx, principal: Agent) -> s.LiveCallOut:
+    device = await _own_device(ctx, principal, body.device)
+    call = await ctx.calls.originate(device=device, number=body.number,
+                                     caller_id=body.caller_id, requested_by=principal.username)
+    return _live(call)
+
+
+@router.delete("/api/live/calls/{call_id}", status_code=204, tags=["live"],
+               summary="Hang up a live call")
+async def hang_up(call_id: str, ctx: Ctx, principal: Agent) -> Response:
+    _may_handle(principal, _find_call(ctx, call_id))
+    await ctx.calls.hang_up(call_id, requested_by=principal.username)
+    return Response(status_code=204)
+
+
+@router.post("/api/live/calls/{call_id}/transfer", status_code=202, tags=["live"],
+             summary="Transfer a live call to a number, a user or queue:<name>")
+async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
+                   principal: Agent) -> dict[str, str]:
+    _may_handle(principal, _find_call(ctx, call_id))
+    await ctx.calls.transfer(call_id, target=body.target, requested_by=principal.username)
+    return {"status": "accepted"}
+
+
+@router.get("/api/live/queues", response_model=list[s.QueueFiguresOut], tags=["live"],
+            summary="Live queue figures")
+async def live_queues(ctx: Ctx, _p: Agent) -> list[s.QueueFiguresOut]:
+    return [s.QueueFiguresOut(**asdict(figures)) for figures in ctx.center.queue_figures()]
+
+
+# --- callbacks ----------------------------------------------------------------------------------
+
+
+@router.post("/api/callbacks", response_model=s.CallbackOut, status_code=201,
+             tags=["callbacks"], summary="Request a callback")
+async def request_callback(body: s.CallbackRequest, ctx: Ctx,
+                           principal: Agent) -> s.CallbackOut:
+    now = ctx.clock.utcnow()
+    record = CallbackRecord(id=uuid.uuid4().hex, number=body.number, queue=body.queue,
+                            requested_at=now, due_at=_utc(body.due_at) or now,
+                            status="pending", attempts=0, requested_by=principal.username,
+                            note=body.note, interaction_id=None)
+    try:
+        await ctx.store.callbacks.request(record)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    ctx.bus.publish(CallbackRequested(record.id, record.queue, record.number, record.due_at,
+                                      principal.username))
+    return s.CallbackOut(**{k: v for k, v in asdict(record).items() if k != "interaction_id"})
+
+
+@router.get("/api/callbacks", response_model=list[s.CallbackOut], tags=["callbacks"],
+            summary="Callbacks, by status and queue")
+async def callbacks(ctx: Ctx, _p: Supervisor, status_: Annotated[
+        str | None, Query(alias="status", max_length=16)] = None,
+        queue: Annotated[str | None, Query(max_length=64)] = None) -> list[s.CallbackOut]:
+    return [s.CallbackOut(**{k: v for k, v in asdict(r).items() if k != "interaction_id"})
+            for r in await ctx.store.callbacks.list(status=status_, queue=queue)]
+
+
+# --- call records -------------------------------------------------------------------------------
+
+
+def _interaction(record: InteractionRecord) -> dict[str, Any]:
+    return {k: v for k, v in asdict(record).items() if k not in ("legs", "timeline",
+                                                                 "variables")}
+
+
+class SearchFilter:
+    def __init__(self, since: datetime | None = None, until: datetime | None = None,
+                 number: Annotated[str | None, Query(max_length=64)] = None,
+                 queue: Annotated[str | None, Query(max_length=64)] = None,
+                 operator: Annotated[str | None, Query(max_length=64)] = None) -> None:
+        self.args: dict[str, Any] = {"since": _utc(since), "until": _utc(until),
+                                     "number": number, "queue": queue, "operator": operator}
+
+
+@router.get("/api/interactions", response_model=s.InteractionPage, tags=["call records"],
+            summary="Search call records by time, number, queue or operator")
+async def search_interactions(ctx: Ctx, _p: Supervisor,
+                              search: Annotated[SearchFilter, Depends()],
+                              offset: Offset = 0, limit: Limit = 50) -> s.InteractionPage:
+    page = await ctx.store.interactions.search(**search.args, offset=offset, limit=limit)
+    return s.InteractionPage(items=[s.InteractionOut(**_interaction(r)) for r in page.items],
+                             total=page.total, offset=page.offset, limit=page.limit)
+
+
+CSV_COLUMNS = ("id", "direction", "caller", "called", "queue", "operator", "started_at",
+               "answered_at", "ended_at", "wait_s", "talk_s", "duration_s", "outcome",
+               "hangup_cause")
+
+
+@router.get("/api/interactions.csv", tags=["call records"],
+            summary="The same search as CSV (every match, not one page)",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+async def export_interactions(ctx: Ctx, _p: Supervisor,
+                              search: Annotated[SearchFilter, Depends()]) -> StreamingResponse:
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        offset = 0
+        while True:
+            page = await ctx.store.interactions.search(**search.args, offset=offset, limit=500)
+            for record in page.items:
+                values = asdict(record)
+                writer.writerow(["" if values[c] is None else
+                                 values[c].isoformat() if isinstance(values[c], datetime)
+                                 else values[c] for c in CSV_COLUMNS])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
+    return StreamingResponse(rows(), media_type="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="call-records.csv"'})
+
+
+@router.get("/api/interactions/{interaction_id}", response_model=s.InteractionDetail,
+            tags=["call records"], summary="One call record with its legs and timeline")
+async def interaction(interaction_id: str, ctx: Ctx, _p: Supervisor) -> s.InteractionDetail:
+    return s.InteractionDetail(**asdict(await ctx.store.interactions.get(interaction_id)))
+
+
+# --- recordings and voicemail ---------------------------------------------------------------
+
+
+@router.get("/api/recordings", response_model=s.RecordingPage, tags=["recordings"],
+            summary="List recordings")
+async def recordings(ctx: Ctx, principal: Supervisor, offset: Offset = 0, limit: Limit = 50,
+                     interaction_id: Annotated[str | None, Query(max_length=64)] = None,
+                     since: datetime | None = None,
+                     until: datetime | None = None) -> s.RecordingPage:
+    page = await ctx.store.recordings.list(interaction_id=interaction_id, since=_utc(since),
+                                           until=_utc(until), offset=offset, limit=limit)
+    await audit(ctx, principal, "recording_list", "recordings", interaction_id or "*",
+                {"count": len(page.items)})
+    return s.RecordingPage(items=[s.RecordingOut(**{k: v for k, v in asdict(r).items()
+                                                    if k != "path"}) for r in page.items],
+                           total=page.total, offset=page.offset, limit=page.limit)
+
+
+def _servable(path: Path, folder: Path | None) -> bool:
+    """Whether the file exists and lies inside the recordings folder (when one is set)."""
+    if folder is not None and not path.resolve().is_relative_to(folder.resolve()):
+        return False
+    return path.is_file()
+
+
+@router.get("/api/recordings/{recording_id}/audio", tags=["recordings"],
+            summary="Download a recording (every access is audited)",
+            response_class=FileResponse,
+            responses={200: {"content": {"audio/wav": {}}}, 404: {"description": "not found"}})
+async def recording_audio(recording_id: str, ctx: Ctx, principal: Supervisor) -> FileResponse:
+    record = await ctx.store.recordings.get(recording_id)
+    path = Path(record.path)
+    if not await asyncio.to_thread(_servable, path, ctx.recordings_dir):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the recording's file is not available")
+    await audit(ctx, principal, "recording_download", "recordings", recording_id,
+                {"interaction_id": record.interaction_id})
+    return FileResponse(path, media_type=record.media_type,
+                        filename=f"{recording_id}{path.suffix}")
+
+
+@router.get("/api/voicemails", response_model=list[s.VoicemailOut], tags=["voicemail"],
+            summary="Voicemail messages, newest first")
+async def voicemails(ctx: Ctx, _p: Supervisor, mailbox: Annotated[
+        str | None, Query(max_length=64)] = None) -> list[s.VoicemailOut]:
+    return [s.VoicemailOut(**{k: v for k, v in asdict(r).items() if k != "path"})
+            for r in await ctx.store.voicemails.list(mailbox)]
+
+
+# --- administration -----------------------------------------------------------------------------
+
+
+@router.get("/api/tokens", response_model=list[s.TokenOut], tags=["admin"],
+            summary="API tokens (never the tokens themselves)")
+async def tokens(ctx: Ctx, _p: Admin) -> list[s.TokenOut]:
+    return [s.TokenOut(**asdict(token)) for token in await ctx.store.accounts.tokens()]
+
+
+@router.post("/api/tokens", response_model=s.TokenCreated, status_code=201, tags=["admin"],
+             summary="Create an API token for a user; the token is shown only once")
+async def create_token(body: s.TokenRequest, ctx: Ctx, principal: Admin) -> s.TokenCreated:
+    try:
+        token, token_id = await ctx.store.accounts.create_token(body.username, body.name,
+                                                               ctx.clock.utcnow())
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    await audit(ctx, principal, "create", "api_tokens", str(token_id),
+                {"name": body.name, "username": body.username})
+    return s.TokenCreated(id=token_id, name=body.name, username=body.username, token=token)
+
+
+@router.delete("/api/tokens/{token_id}", status_code=204, tags=["admin"],
+               summary="Revoke an API token")
+async def revoke_token(token_id: Annotated[int, PathParam(ge=1, le=2**62)], ctx: Ctx,
+                       principal: Admin) -> Response:
+    await ctx.store.accounts.revoke_token(token_id)
+    await audit(ctx, principal, "revoke", "api_tokens", str(token_id))
+    return Response(status_code=204)
+
+
+@router.get("/api/audit", response_model=s.AuditPage, tags=["admin"],
+            summary="The audit log, newest first")
+async def audit_log(ctx: Ctx, _p: Admin, offset: Offset = 0, limit: Limit = 100,
+                    action: Annotated[str | None, Query(max_length=64)] = None,
+                    target_type: Annotated[str | None, Query(max_length=64)] = None
+                    ) -> s.AuditPage:
+    page = await ctx.store.audit.list(action=action, target_type=target_type, offset=offset,
+                                      limit=limit)
+    return s.AuditPage(items=[s.AuditOut(**asdict(r)) for r in page.items], total=page.total,
+                       offset=page.offset, limit=page.limit)
+
+
+@router.get("/api/webhooks/{name}/deliveries", response_model=list[s.DeliveryOut],
+            tags=["webhooks"], summary="A webhook's delivery log, newest first")
+async def deliveries(name: str, ctx: Ctx, _p: Admin, limit: Limit = 100) -> list[s.DeliveryOut]:
+    return [s.DeliveryOut(**asdict(r)) for r in await ctx.store.deliveries.list(name, limit)]
+
+
+__all__ = ["authenticate", "router"]

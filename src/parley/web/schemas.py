@@ -1,0 +1,222 @@
+"""Request and response bodies of the operational API (configuration bodies are the specs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from parley.store.specs import Name, PhoneNumber
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Body):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    csrf_token: str | None = None
+
+
+class OperatorLogin(Body):
+    device: Name | None = Field(None, description="the device to take calls on; default: "
+                                                  "the operator's own device")
+    ready: bool = True
+
+
+class OperatorStateRequest(Body):
+    state: Literal["ready", "not_ready", "logged_out"]
+    reason: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class OperatorState(BaseModel):
+    username: str
+    state: str
+    reason: str
+    at: datetime
+
+
+class OriginateRequest(Body):
+    number: PhoneNumber
+    device: Name | None = Field(None, description="device that rings first; default: yours")
+    caller_id: PhoneNumber | None = None
+
+
+class TransferRequest(Body):
+    target: Annotated[str, StringConstraints(pattern=r"^(queue:[A-Za-z0-9_.@-]{1,64}|"
+                                                     r"\+?[0-9*#]{1,32}|[A-Za-z0-9_.@-]{1,64})$")]
+
+
+class LiveCallOut(BaseModel):
+    id: str
+    direction: str
+    caller: str
+    called: str
+    state: str
+    started_at: datetime
+    queue: str | None
+    operator: str | None
+    answered_at: datetime | None
+
+
+class QueueFiguresOut(BaseModel):
+    queue: str
+    waiting: int
+    longest_wait_s: float
+    expected_wait_s: float
+    operators_logged_in: int
+    operators_ready: int
+    operators_busy: int
+    offered: int
+    answered: int
+    abandoned: int
+    service_level: float | None
+
+
+class CallbackRequest(Body):
+    number: PhoneNumber
+    queue: Name
+    due_at: datetime | None = Field(None, description="when to call; default: now")
+    note: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class CallbackOut(BaseModel):
+    id: str
+    number: str
+    queue: str
+    requested_at: datetime
+    due_at: datetime
+    status: str
+    attempts: int
+    requested_by: str
+    note: str
+
+
+class LegOut(BaseModel):
+    channel_id: str
+    direction: str
+    endpoint: str
+    caller: str
+    called: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    hangup_cause: int | None
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+class InteractionOut(BaseModel):
+    id: str
+    direction: str
+    caller: str
+    called: str
+    queue: str | None
+    operator: str | None
+    started_at: datetime
+    queued_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    wait_s: float | None
+    talk_s: float | None
+    duration_s: float | None
+    outcome: str | None
+    hangup_cause: int | None
+
+
+class InteractionDetail(InteractionOut):
+    variables: dict[str, Any]
+    legs: list[LegOut]
+    timeline: list[TimelineOut]
+
+
+class InteractionPage(BaseModel):
+    items: list[InteractionOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class RecordingOut(BaseModel):
+    id: str
+    interaction_id: str | None
+    media_type: str
+    started_at: datetime
+    duration_s: float
+
+
+class RecordingPage(BaseModel):
+    items: list[RecordingOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class VoicemailOut(BaseModel):
+    id: str
+    mailbox: str
+    caller: str
+    received_at: datetime
+    duration_s: float
+    heard: bool
+
+
+class TokenRequest(Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    username: Name
+
+
+class TokenCreated(BaseModel):
+    id: int
+    name: str
+    username: str
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    username: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class AuditOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class DeliveryOut(BaseModel):
+    webhook: str
+    event_id: str
+    event_type: str
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str
+    delivered: bool
+    duration_ms: float

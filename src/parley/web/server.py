@@ -1,0 +1,55 @@
+"""Serving the web application with uvicorn inside Parley's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+
+import uvicorn
+from fastapi import FastAPI
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the composition root owns SIGINT/SIGTERM
+
+
+class WebServer:
+    """uvicorn on ``host:port``; :meth:`run` serves until cancelled, then shuts down
+    gracefully (stop accepting, finish requests in flight, close WebSockets)."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                lifespan="off", access_log=False, ws="websockets-sansio")
+        self._server = _Server(config)
+        self.host = host
+        self.port = port
+        self.ready = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def run(self) -> None:
+        serving = asyncio.ensure_future(self._server.serve())
+        try:
+            while not self._server.started:
+                if serving.done():
+                    await serving  # raises the start-up error (port taken …)
+                    raise RuntimeError(f"the web server on {self.url} did not start")
+                await asyncio.sleep(0.01)
+            if self._server.servers:
+                self.port = self._server.servers[0].sockets[0].getsockname()[1]
+            self.ready.set()
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
+            self._server.should_exit = True
+            await serving
+            raise
+
+
+async def serve_web(app: FastAPI, host: str, port: int) -> None:
+    """Serve ``app`` until cancelled."""
+    await WebServer(app, host, port).run()

@@ -1,0 +1,136 @@
+"""Webhooks: events POSTed to subscribers' URLs, signed, retried with back-off, logged.
+
+Each delivery is a JSON body ``{"id", "event", "at", "data"}`` with the headers
+``X-Parley-Event``, ``X-Parley-Delivery`` (the event id, the same on every retry),
+``X-Parley-Timestamp`` (Unix seconds) and ``X-Parley-Signature: sha256=<hex>``, the
+HMAC-SHA256 of ``"<timestamp>." + body`` keyed with the webhook's secret. A non-2xx answer or
+a network error is retried after 1, 2, 4, 8 … seconds (capped), up to ``max_attempts``; every
+attempt is written to the delivery log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+
+from parley import events as ev
+from parley.clock import Clock
+from parley.store import Store
+from parley.store.records import DeliveryRecord
+from parley.store.specs import WebhookSpec
+from parley.web.bus import Envelope, LiveBus
+
+EVENT_NAMES: dict[type[Any], str] = {
+    ev.ChannelCreated: "call.offered",
+    ev.Answered: "call.answered",
+    ev.Hangup: "call.ended",
+    ev.AgentStateChanged: "operator.state_changed",
+    ev.CallQueued: "queue.updated",
+    ev.CallAbandoned: "queue.updated",
+    ev.CallbackRequested: "callback.requested",
+    ev.DialCallback: "callback.due",
+}
+"""The webhook event name of each published event type; others are not sent."""
+
+SIGNATURE_HEADER = "X-Parley-Signature"
+TIMESTAMP_HEADER = "X-Parley-Timestamp"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header value for ``body`` sent at ``timestamp``."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str, *,
+           now: float | None = None, tolerance_s: float = 300.0) -> bool:
+    """What a receiver does: check the signature and refuse stale timestamps (replays)."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - sent) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, sent, body), signature)
+
+
+class WebhookDispatcher:
+    """Subscribes to the live bus and delivers matching events to every active webhook."""
+
+    def __init__(self, store: Store, bus: LiveBus, clock: Clock, *,
+                 client: httpx.AsyncClient | None = None, max_attempts: int = 6,
+                 base_delay_s: float = 1.0, max_delay_s: float = 300.0,
+                 timeout_s: float = 10.0) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._client = client
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.timeout_s = timeout_s
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+
+    async def run(self) -> None:
+        """Deliver until cancelled; deliveries in flight are cancelled with it."""
+        client = self._client or httpx.AsyncClient(timeout=self.timeout_s)
+        try:
+            async with self._bus.subscribe(lambda e: type(e.event) in EVENT_NAMES) as feed, \
+                    asyncio.TaskGroup() as group:
+                async for envelope in feed:
+                    name = EVENT_NAMES[type(envelope.event)]
+                    for webhook in await self._subscribers(name):
+                        group.create_task(self.deliver(client, webhook, name, envelope))
+        finally:
+            if self._client is None:
+                await client.aclose()
+
+    async def _subscribers(self, name: str) -> list[WebhookSpec]:
+        hooks = await self._store.config.records("webhooks")
+        return [hook for hook in hooks if isinstance(hook, WebhookSpec) and hook.active
+                and (name in hook.events or "*" in hook.events)]
+
+    async def deliver(self, client: httpx.AsyncClient, webhook: WebhookSpec, name: str,
+                      envelope: Envelope) -> bool:
+        """Send one event to one webhook, retrying; True once a 2xx answer came back."""
+        payload = envelope.to_json()
+        body = json.dumps({"id": envelope.id, "event": name, "at": payload["at"],
+                           "data": payload["data"]}, separators=(",", ":")).encode()
+        for attempt in range(1, self.max_attempts + 1):
+            timestamp = int(self._clock.utcnow().timestamp())
+            headers = {"Content-Type": "application/json", "User-Agent": "Parley-Webhook/1",
+                       "X-Parley-Event": name, "X-Parley-Delivery": envelope.id,
+                       TIMESTAMP_HEADER: str(timestamp),
+                       SIGNATURE_HEADER: sign(webhook.secret, timestamp, body)}
+            started = self._clock.monotonic()
+            status_code: int | None = None
+            error = ""
+            try:
+                response = await client.post(webhook.url, content=body, headers=headers,
+                                             timeout=self.timeout_s)
+                status_code = response.status_code
+                if not 200 <= status_code < 300:
+                    error = f"HTTP {status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            delivered = not error
+            await self._store.deliveries.record(DeliveryRecord(
+                webhook=webhook.name, event_id=envelope.id, event_type=name, attempt=attempt,
+                at=self._clock.utcnow(), status_code=status_code, error=error,
+                delivered=delivered,
+                duration_ms=round((self._clock.monotonic() - started) * 1000, 3)))
+            if delivered:
+                return True
+            if attempt < self.max_attempts:
+                await self._clock.sleep(self.delay(attempt))
+        return False

@@ -1,0 +1,153 @@
+"""Every route of the application against every role.
+
+The expected minimum role of each route is written out below. The test walks the
+application's own route table, so a route added without a rule here fails, and so does a
+rule for a route that no longer exists. For each route and role it sends a real request:
+anonymous callers must get 401, callers below the route's role 403, and everyone else must
+get past the authorisation check (any other status).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import Route
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from .conftest import Api
+
+PUBLIC, AGENT, SUPERVISOR, ADMIN = None, "agent", "supervisor", "admin"
+RANK = {PUBLIC: -1, AGENT: 0, SUPERVISOR: 1, ADMIN: 2}
+
+CONFIG_KINDS = ("skills", "teams", "users", "devices", "queues", "flows", "numbers",
+                "number_lists", "trunks", "webhooks")
+
+EXPECTED: dict[tuple[str, str], str | None] = {
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/api/docs/oauth2-redirect"): PUBLIC,
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/logout"): AGENT,
+    ("GET", "/api/auth/me"): AGENT,
+    ("POST", "/api/operators/me/login"): AGENT,
+    ("POST", "/api/operators/me/logout"): AGENT,
+    ("PUT", "/api/operators/me/state"): AGENT,
+    ("PUT", "/api/operators/{username}/state"): SUPERVISOR,
+    ("GET", "/api/operators"): SUPERVISOR,
+    ("GET", "/api/operators/{username}/states"): SUPERVISOR,
+    ("GET", "/api/live/calls"): AGENT,
+    ("POST", "/api/live/calls"): AGENT,
+    ("DELETE", "/api/live/calls/{call_id}"): AGENT,
+    ("POST", "/api/live/calls/{call_id}/transfer"): AGENT,
+    ("GET", "/api/live/queues"): AGENT,
+    ("POST", "/api/callbacks"): AGENT,
+    ("GET", "/api/callbacks"): SUPERVISOR,
+    ("GET", "/api/interactions"): SUPERVISOR,
+    ("GET", "/api/interactions.csv"): SUPERVISOR,
+    ("GET", "/api/interactions/{interaction_id}"): SUPERVISOR,
+    ("GET", "/api/recordings"): SUPERVISOR,
+    ("GET", "/api/recordings/{recording_id}/audio"): SUPERVISOR,
+    ("GET", "/api/voicemails"): SUPERVISOR,
+    ("GET", "/api/tokens"): ADMIN,
+    ("POST", "/api/tokens"): ADMIN,
+    ("DELETE", "/api/tokens/{token_id}"): ADMIN,
+    ("GET", "/api/audit"): ADMIN,
+    ("GET", "/api/webhooks/{name}/deliveries"): ADMIN,
+    ("GET", "/api/site"): AGENT,
+    ("PUT", "/api/site"): ADMIN,
+    ("GET", "/api/flows/{name}/versions"): SUPERVISOR,
+    ("GET", "/api/config"): ADMIN,
+    ("POST", "/api/config"): ADMIN,
+    ("WS", "/api/events"): AGENT,
+}
+for _kind in CONFIG_KINDS:
+    EXPECTED[("GET", f"/api/{_kind}")] = SUPERVISOR
+    EXPECTED[("POST", f"/api/{_kind}")] = ADMIN
+    EXPECTED[("GET", f"/api/{_kind}/{{name}}")] = SUPERVISOR
+    EXPECTED[("PUT", f"/api/{_kind}/{{name}}")] = ADMIN
+    EXPECTED[("DELETE", f"/api/{_kind}/{{name}}")] = ADMIN
+
+
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    """Every route, looking inside included routers (kept nested by recent FastAPI)."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _routes(nested.routes)
+        else:
+            yield route
+
+
+def _route_table(api: Api) -> set[tuple[str, str]]:
+    assert api.server.app is not None
+    table: set[tuple[str, str]] = set()
+    for route in _routes(api.server.app.routes):
+        if isinstance(route, APIWebSocketRoute):
+            table.add(("WS", route.path))
+        elif isinstance(route, APIRoute | Route):
+            for method in route.methods or ():
+                if method != "HEAD":
+                    table.add((method, route.path))
+        else:
+            pytest.fail(f"unexpected route type {route!r}")
+    return table
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{token_id\}", "999999", re.sub(r"\{(?!token_id)[a-z_]+\}", "x", path))
+
+
+def _http_status(client: httpx.Client, method: str, path: str) -> int:
+    body = {} if method in ("POST", "PUT") else None
+    return client.request(method, _concrete(path), json=body).status_code
+
+
+def _ws_status(api: Api, role: str | None) -> int:
+    headers = {"Authorization": f"Bearer {api.tokens[role]}"} if role else {}
+    url = api.url.replace("http://", "ws://") + "/api/events"
+    try:
+        with connect(url, additional_headers=headers, open_timeout=10) as socket:
+            message = socket.recv(timeout=10)
+            return 200 if "subscribed" in str(message) else 500
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+def test_every_route_has_a_rule(api: Api) -> None:
+    table = _route_table(api)
+    assert sorted(table - EXPECTED.keys()) == [], "routes without a role rule"
+    assert sorted(EXPECTED.keys() - table) == [], "rules for routes that do not exist"
+
+
+def test_every_route_against_every_role(api: Api) -> None:
+    failures = []
+    clients = {role: api.client(role) for role in (PUBLIC, AGENT, SUPERVISOR, ADMIN)}
+    for (method, path), needed in sorted(EXPECTED.items(), key=str):
+        for role in (PUBLIC, AGENT, SUPERVISOR, ADMIN):
+            if method == "WS":
+                status = _ws_status(api, role)
+            else:
+                status = _http_status(clients[role], method, path)
+            allowed = RANK[role] >= RANK[needed]
+            if allowed and status in (401, 403):
+                failures.append(f"{method} {path} as {role}: {status}, should be allowed")
+            elif not allowed and role is None and status != (403 if method == "WS" else 401):
+                failures.append(f"{method} {path} anonymous: {status}, expected 401")
+            elif not allowed and role is not None and status != 403:
+                failures.append(f"{method} {path} as {role}: {status}, expected 403")
+            if status >= 500:
+                failures.append(f"{method} {path} as {role}: server error {status}")
+    for client in clients.values():
+        client.close()
+    assert failures == []
+
+
+def test_unknown_api_paths_are_404_not_500(api: Api) -> None:
+    with httpx.Client(base_url=api.url) as client:
+        assert client.get("/api/nothing-here").status_code == 404
