@@ -129,3 +129,30 @@ def test_demo_600_press_2_reaches_support_and_blacklist_is_rejected() -> None:
     voicemail = registry.start_call(call_id="call-3", ani="+33100", dnis="800", env=env)
     assert voicemail is not None
     assert voicemail.flow.name == "demo-voicemail"
+
+
+def test_the_site_lists_kept_by_the_acd_serve_flows() -> None:
+    from parley.acd.lists import NumberLists as AcdLists
+    from parley.ivr.environment import SiteListsView
+
+    lists = AcdLists()
+    lists.block("+33 6 66", "busy")
+    lists.add_vip("+33 1 11", 5)
+    lists.tag("customers", "+33111")
+    lists.tag("gold", "+33111")
+    view = SiteListsView(lists)
+    assert view.in_list("blacklist", "+33666")
+    assert not view.in_list("blacklist", "+33111")
+    assert view.in_list("vip", "+33111")
+    assert view.in_list("customers", "+33 111")
+    assert list(view.tags("customers", "+33111")) == ["customers", "gold"]
+    assert list(view.tags("blacklist", "+33666")) == ["busy"]
+    assert list(view.tags("vip", "+33666")) == []
+    # The demo flow rejects a blacklisted caller through this view.
+    registry = demo_registry()
+    run = registry.start_call(call_id="c", ani="+33666", dnis="600",
+                              env=IvrEnvironment(lists=view))
+    assert run is not None
+    ends = [c for c in run.start(NOW) if isinstance(c, EndCall)]
+    assert len(ends) == 1
+    assert not ends[0].answered

@@ -285,3 +285,23 @@ nodes:
     assert "t.yaml:11: error node 'b' field 'then'" in message
     assert "t.yaml:14: error node 'c' field 'type'" in message
     assert "t.yaml:15: error node 'd' field 'id'" in message
+
+
+def test_duplicate_keys_inside_a_node() -> None:
+    text = """\
+flow: t
+start: ask
+nodes:
+  ask:
+    type: menu
+    prompt: choose
+    options:
+      "1": bye
+      "1": ask
+    on_failure: bye
+  bye:
+    type: hangup
+"""
+    issue = only(issues_of(text), "duplicate-key")
+    assert where(issue) == ("flows/test.yaml", 9, "ask", "options")
+    assert "first defined on line 8" in issue.message

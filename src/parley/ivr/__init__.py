@@ -12,6 +12,7 @@ from parley.ivr.environment import (
     NumberLists,
     QueueFigure,
     QueueSnapshot,
+    SiteListsView,
 )
 from parley.ivr.errors import ExpressionError, FlowError, FlowIssue, FlowValidationError, Severity
 from parley.ivr.interpreter import FlowRun
@@ -35,6 +36,7 @@ __all__ = [
     "QueueFigure",
     "QueueSnapshot",
     "Severity",
+    "SiteListsView",
     "ValidatedFlow",
     "validate_flow",
 ]

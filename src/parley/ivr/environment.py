@@ -48,6 +48,53 @@ class NumberLists:
         return self._lists.get(list_name, {}).get(value, ())
 
 
+class _ListMatch(Protocol):
+    @property
+    def blocked(self) -> bool: ...
+
+    @property
+    def treatment(self) -> str: ...
+
+    @property
+    def vip_priority(self) -> int: ...
+
+    @property
+    def tags(self) -> frozenset[str]: ...
+
+
+class MatchingLists(Protocol):
+    """The ACD's number lists (``parley.acd.lists.NumberLists``): one ``match`` per number."""
+
+    def match(self, number: str) -> _ListMatch: ...
+
+
+class SiteListsView:
+    """Flows' view of the site's number lists kept by the ACD.
+
+    ``in_list("blacklist", n)`` is the blacklist, ``in_list("vip", n)`` the VIP list, any other
+    name a custom tag. ``tags(list, n)`` gives, for a number on that list, its custom tags (for
+    the blacklist, its treatment first), so ``list_tag("blacklist", ani)`` reads the treatment.
+    """
+
+    def __init__(self, lists: MatchingLists) -> None:
+        self._lists = lists
+
+    def in_list(self, list_name: str, value: str) -> bool:
+        match = self._lists.match(value)
+        if list_name == "blacklist":
+            return match.blocked
+        if list_name == "vip":
+            return match.vip_priority > 0
+        return list_name in match.tags
+
+    def tags(self, list_name: str, value: str) -> Sequence[str]:
+        if not self.in_list(list_name, value):
+            return ()
+        match = self._lists.match(value)
+        first = (match.treatment,) if list_name == "blacklist" and match.treatment else ()
+        return first + tuple(sorted(match.tags))
+
+
 @dataclass(frozen=True, slots=True)
 class QueueFigure:
     expected_wait: float | None = None
