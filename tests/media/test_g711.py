@@ -13,6 +13,7 @@ from parley.media.g711 import (
     ULAW_ENCODE,
     Codec,
     decode,
+    decode_frames,
     encode,
     silence,
 )
@@ -132,3 +133,12 @@ def test_codec_names_and_bad_input() -> None:
         Codec.from_name("G722")
     with pytest.raises(MediaError, match="16-bit"):
         encode(np.zeros(4, dtype=np.int32), Codec.PCMU)  # type: ignore[arg-type]
+
+
+def test_decode_frames_decodes_a_whole_tick_at_once() -> None:
+    payloads = [bytes([code]) * 160 for code in (0x00, 0x80, 0xFF)]
+    pcm = decode_frames(payloads, Codec.PCMU)
+    assert pcm.shape == (3, 160)
+    assert pcm[:, 0].tolist() == [-32124, 32124, 0]
+    with pytest.raises(MediaError, match="160-byte payloads"):
+        decode_frames([b"\xff" * 160, b"\xff" * 80], Codec.PCMU)

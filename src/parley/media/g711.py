@@ -8,6 +8,7 @@ algorithm (the public-domain Sun ``g711.c``) and are bit-exact with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 
 import numpy as np
@@ -116,7 +117,22 @@ def encode(pcm: npt.NDArray[np.int16], codec: Codec) -> bytes:
 
 def decode(payload: bytes, codec: Codec) -> Pcm:
     """Decode an RTP payload to int16 samples."""
-    return DECODE_TABLES[codec][np.frombuffer(payload, dtype=np.uint8)]
+    return DECODE_TABLES[codec].take(np.frombuffer(payload, dtype=np.uint8))
+
+
+def decode_frames(payloads: Sequence[bytes], codec: Codec,
+                  samples: int = FRAME_SAMPLES) -> Pcm:
+    """Decode a tick's payloads of many channels at once: shape (len(payloads), samples).
+
+    Every payload must hold ``samples`` codes (a short or missing one is the caller's to pad,
+    for example with :func:`silence`).
+    """
+    joined = b"".join(payloads)
+    if len(joined) != len(payloads) * samples:
+        raise MediaError(f"decode_frames needs {samples}-byte payloads; got "
+                         f"{sorted({len(p) for p in payloads})}")
+    codes = np.frombuffer(joined, dtype=np.uint8).reshape(len(payloads), samples)
+    return DECODE_TABLES[codec].take(codes)
 
 
 def silence(codec: Codec, samples: int = FRAME_SAMPLES) -> bytes:

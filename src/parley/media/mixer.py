@@ -67,6 +67,7 @@ class MixBridge(Generic[K]):
         self.bridge_id = bridge_id
         self._members: dict[K, Member[K]] = {}
         self._weights: npt.NDArray[np.float32] | None = None
+        self.version = 0  # bumped on every membership change
 
     def __len__(self) -> int:
         return len(self._members)
@@ -98,6 +99,7 @@ class MixBridge(Generic[K]):
             raise MixError(f"only the whisper role takes a target (got role {role.value!r})")
         self._members[party] = Member(party, role, whisper_to)
         self._weights = None
+        self.version += 1
 
     def remove(self, party: K) -> None:
         """Take ``party`` out; whisperers coaching it fall back to listening."""
@@ -107,6 +109,7 @@ class MixBridge(Generic[K]):
             if member.whisper_to == party:
                 self._members[other] = Member(other, Role.LISTEN)
         self._weights = None
+        self.version += 1
 
     def hears(self, listener: K, talker: K) -> bool:
         """Whether ``listener`` hears ``talker`` under the current roles."""
@@ -137,11 +140,30 @@ def mix_block(weights: npt.NDArray[np.float32], frames: Pcm) -> Pcm:
 
 
 class Mixer(Generic[K]):
-    """Mixes all bridges of one tick; keeps its buffers between ticks."""
+    """Mixes all bridges of one tick; keeps the stacked matrices while memberships hold."""
 
     def __init__(self) -> None:
-        self._frames = np.zeros((0, 0, FRAME), dtype=np.int16)
+        self._layout_key: list[tuple[int, int]] = []
         self._weights = np.zeros((0, 0, 0), dtype=np.float32)
+        self._parties: list[K] = []
+        self._rows = np.zeros(0, dtype=np.intp)
+        self._size = 0
+
+    def _layout(self, bridges: list[MixBridge[K]]) -> None:
+        """Stack the bridges' matrices, padded to the largest bridge, and note each party's
+        row in the flattened (bridges * size, 160) block."""
+        size = max(len(bridge) for bridge in bridges)
+        weights = np.zeros((len(bridges), size, size), dtype=np.float32)
+        parties: list[K] = []
+        rows: list[int] = []
+        for b, bridge in enumerate(bridges):
+            n = len(bridge)
+            weights[b, :n, :n] = bridge.weights()
+            parties += bridge.parties
+            rows += range(b * size, b * size + n)
+        self._weights, self._parties, self._size = weights, parties, size
+        self._rows = np.array(rows, dtype=np.intp)
+        self._layout_key = [(id(bridge), bridge.version) for bridge in bridges]
 
     def mix(self, bridges: Iterable[MixBridge[K]], frames: Mapping[K, Pcm]) -> dict[K, Pcm]:
         """What every party of every bridge hears this tick.
@@ -152,20 +174,11 @@ class Mixer(Generic[K]):
         active = [bridge for bridge in bridges if len(bridge)]
         if not active:
             return {}
-        size = max(len(bridge) for bridge in active)
-        count = len(active)
-        if self._frames.shape[0] < count or self._frames.shape[1] != size:
-            self._frames = np.zeros((max(count, 16), size, FRAME), dtype=np.int16)
-            self._weights = np.zeros((max(count, 16), size, size), dtype=np.float32)
-        block, weights = self._frames[:count], self._weights[:count]
-        block.fill(0)
-        weights.fill(0)
+        if self._layout_key != [(id(bridge), bridge.version) for bridge in active]:
+            self._layout(active)
         silent = np.zeros(FRAME, dtype=np.int16)
-        for b, bridge in enumerate(active):
-            n = len(bridge)
-            weights[b, :n, :n] = bridge.weights()
-            for i, party in enumerate(bridge.parties):
-                block[b, i] = frames.get(party, silent)
-        mixed = mix_block(weights, block)
-        return {party: mixed[b, i] for b, bridge in enumerate(active)
-                for i, party in enumerate(bridge.parties)}
+        block = np.zeros((len(active) * self._size, FRAME), dtype=np.int16)
+        block[self._rows] = [frames.get(party, silent) for party in self._parties]
+        mixed = mix_block(self._weights, block.reshape(len(active), self._size, FRAME))
+        flat = mixed.reshape(-1, FRAME)[self._rows]
+        return dict(zip(self._parties, flat, strict=True))

@@ -27,6 +27,7 @@ FRAME = 160
 RATE = 8000
 Pcm = npt.NDArray[np.int16]
 K = TypeVar("K", bound=Hashable)
+_LOW, _HIGH = np.int32(-32768), np.int32(32767)
 
 
 class Side(StrEnum):
@@ -107,12 +108,16 @@ class StereoRecorder(Generic[K]):
         if self.paused:
             out.fill(0)
             return out
-        left = np.zeros(FRAME, dtype=np.int32)
-        right = np.zeros(FRAME, dtype=np.int32)
-        for party, side in self._sides.items():
-            pcm = frames.get(party)
-            if pcm is not None:
-                (left if side is Side.LEFT else right)[:] += pcm
-        out[:, 0] = np.clip(left, -32768, 32767)
-        out[:, 1] = np.clip(right, -32768, 32767)
+        for index, side in enumerate((Side.LEFT, Side.RIGHT)):
+            parts = [pcm for party, party_side in self._sides.items()
+                     if party_side is side and (pcm := frames.get(party)) is not None]
+            if not parts:
+                out[:, index] = 0
+            elif len(parts) == 1:
+                out[:, index] = parts[0]
+            else:
+                total: npt.NDArray[np.int32] = np.stack(parts).sum(axis=0, dtype=np.int32)
+                np.maximum(total, _LOW, out=total)
+                np.minimum(total, _HIGH, out=total)
+                out[:, index] = total
         return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import sys
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from parley.media.audio import parse_wav_header, wav_header
 from parley.media.recorder import Pause, StereoRecorder
 
 RATE = 8000
+_NATIVE_LE = sys.byteorder == "little"
 K = TypeVar("K", bound=Hashable)
 
 
@@ -67,7 +69,10 @@ class WavWriter:
         if pcm.ndim != 2 or pcm.shape[1] != self.channels:
             raise RecordingError(f"recording {self.path} takes (n, {self.channels}) frames, "
                                  f"got shape {pcm.shape}")
-        self._buffer += np.ascontiguousarray(pcm, dtype="<i2").tobytes()
+        if _NATIVE_LE and pcm.dtype == np.int16:
+            self._buffer += pcm.tobytes()  # C order: interleaved frames
+        else:
+            self._buffer += np.ascontiguousarray(pcm, dtype="<i2").tobytes()
         if len(self._buffer) >= self._flush_bytes:
             self.flush()
 
