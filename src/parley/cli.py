@@ -82,6 +82,72 @@ def check_flows(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def simulate(
+    scenario: Annotated[Path | None, typer.Argument(
+        help="Scenario file (YAML, see docs/acd.md); omit to use the flags below.")] = None,
+    agents: Annotated[int | None, typer.Option(help="Operators, all logged in.")] = None,
+    arrival_rate: Annotated[float | None, typer.Option(
+        help="Calls per hour (Poisson).")] = None,
+    aht: Annotated[float | None, typer.Option(
+        help="Average handle time in seconds (exponential).")] = None,
+    patience: Annotated[float | None, typer.Option(
+        help="Mean caller patience in seconds (exponential); none: nobody abandons.")] = None,
+    sl_threshold: Annotated[float, typer.Option(
+        help="Service-level threshold in seconds.")] = 20.0,
+    hours: Annotated[float, typer.Option(help="Simulated hours.")] = 8.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object with the totals.")] = False,
+    chart: Annotated[Path | None, typer.Option(
+        help="Draw the per-interval figures into this PNG (needs parley[charts]).")] = None,
+) -> None:
+    """Simulate a contact center on a virtual clock, driving the real ACD."""
+    import json
+
+    from parley.acd.theory import erlang_a, erlang_c_metrics
+    from parley.sim.inbound import simulate as run_simulation
+    from parley.sim.report import draw_chart, format_table
+    from parley.sim.scenario import ScenarioError, load_scenario, simple_scenario
+
+    flags = (agents, arrival_rate, aht)
+    try:
+        if scenario is not None:
+            if any(flag is not None for flag in (*flags, patience)):
+                raise ScenarioError("give either a scenario file or --agents/--arrival-rate/"
+                                    "--aht/--patience, not both")
+            plan = load_scenario(scenario)
+            if seed is not None:
+                from dataclasses import replace
+
+                plan = replace(plan, seed=seed)
+        elif agents is None or arrival_rate is None or aht is None:
+            raise ScenarioError("give a scenario file, or --agents, --arrival-rate and --aht")
+        else:
+            plan = simple_scenario(agents, arrival_rate, aht, hours, patience_s=patience,
+                                   sl_threshold_s=sl_threshold, seed=seed or 0)
+        result = run_simulation(plan)
+        if chart is not None:
+            draw_chart(result, chart)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from exc
+    if json_output:
+        summary = result.summary()
+        if scenario is None and agents and aht and arrival_rate is not None:
+            if patience:
+                theory = erlang_a(arrival_rate, aht, patience, agents)
+                summary["erlang_a"] = {"abandon_rate": round(theory.p_abandon, 4)}
+            else:
+                exact = erlang_c_metrics(arrival_rate, aht, agents, sl_threshold)
+                summary["erlang_c"] = {"asa_s": round(exact.asa, 3),
+                                       "service_level": round(exact.service_level, 4)}
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(format_table(result))
+        if chart is not None:
+            typer.echo(f"chart: {chart}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -267,7 +267,7 @@ class Acd:
         if new is S.READY:
             for runtime in self.agent_queues[agent.agent_id]:
                 runtime.mark_ready(agent)
-        self._out.append(ev.AgentStateChanged(agent.agent_id, old.value, new.value,
+        self._out.append(ev.AgentStateChanged(agent.agent_id, old, new,
                                               record.cause, self._now, record.reason,
                                               record.call_id))
 
