@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.dtmf import (
+    CollectResult,
+    DigitCollector,
     DtmfError,
     EventPacket,
     EventReceiver,
     InbandDetector,
     TelephoneEvent,
     event_packets,
+    parse_info_body,
 )
 from parley.media.g711 import Codec, decode, encode
 from parley.media.tones import dtmf_sequence, dtmf_tone, render
@@ -199,3 +202,66 @@ def test_digits_mixed_into_speech_are_found() -> None:
     mixed = quiet_speech.astype(np.int32)
     mixed[1000:1000 + len(tones)] += tones
     assert detect(np.clip(mixed, -32768, 32767).astype(np.int16)) == ["4", "2"]
+
+
+# --- SIP INFO ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("content_type", "body", "expected"), [
+    ("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", ("5", 160)),
+    ("Application/DTMF-Relay; charset=utf-8", b"Signal= #\nDuration= 250", ("#", 250)),
+    ("application/dtmf-relay", "Signal=10\r\n", ("*", 250)),
+    ("application/dtmf-relay", "Signal=11\r\nDuration=100", ("#", 100)),
+    ("application/dtmf-relay", "Signal=b\r\nDuration=100", ("B", 100)),
+    ("application/dtmf", "7", ("7", 250)),
+])
+def test_sip_info_bodies(content_type: str, body: str, expected: tuple[str, int]) -> None:
+    assert parse_info_body(content_type, body) == expected
+
+
+@pytest.mark.parametrize(("content_type", "body", "message"), [
+    ("text/plain", "Signal=5", "not DTMF"),
+    ("application/dtmf-relay", "Duration=100", "no Signal= line"),
+    ("application/dtmf-relay", "Signal=5\r\nDuration=long", "Duration='long'"),
+    ("application/dtmf-relay", "Signal=x", "Signal='x' is not a DTMF key"),
+    ("application/dtmf-relay", "Signal 5", "line 1 'Signal 5'"),
+])
+def test_bad_sip_info_bodies_name_the_field(content_type: str, body: str, message: str) -> None:
+    with pytest.raises(DtmfError, match=message):
+        parse_info_body(content_type, body)
+
+
+# --- collect -----------------------------------------------------------------------------------
+def test_collect_stops_at_max_digits() -> None:
+    collector = DigitCollector(0.0, max_digits=3, timeout=5.0)
+    assert collector.digit("1", 1.0) is None
+    assert collector.digit("2", 2.0) is None
+    assert collector.digit("3", 3.0) == CollectResult("123", "max_digits")
+    assert collector.digit("4", 3.5) == CollectResult("123", "max_digits")  # ignored after
+
+
+def test_collect_terminator_is_not_part_of_the_digits() -> None:
+    collector = DigitCollector(0.0, max_digits=10, timeout=5.0, terminators="#*")
+    collector.digit("4", 0.5)
+    assert collector.digit("*", 0.8) == CollectResult("4", "terminator", "*")
+
+
+def test_collect_first_digit_timeout_then_inter_digit_timeout() -> None:
+    collector = DigitCollector(10.0, max_digits=4, timeout=5.0, inter_digit_timeout=2.0)
+    assert collector.deadline == 15.0
+    assert collector.expire(14.9) is None
+    assert collector.digit("9", 14.0) is None
+    assert collector.deadline == 16.0
+    assert collector.expire(16.0) == CollectResult("9", "inter_digit_timeout")
+    silent = DigitCollector(0.0, max_digits=4, timeout=3.0)
+    assert silent.expire(3.0) == CollectResult("", "timeout")
+    late = DigitCollector(0.0, max_digits=4, timeout=3.0)
+    assert late.digit("1", 3.5) == CollectResult("", "timeout")
+
+
+def test_collect_cancel_and_bad_arguments() -> None:
+    collector = DigitCollector(0.0, max_digits=4, timeout=3.0)
+    collector.digit("1", 1.0)
+    assert collector.cancel() == CollectResult("1", "cancelled")
+    with pytest.raises(DtmfError, match="max_digits >= 1"):
+        DigitCollector(0.0, max_digits=0, timeout=1.0)
+    with pytest.raises(DtmfError, match="'x' is not a DTMF digit"):
+        DigitCollector(0.0, max_digits=1, timeout=1.0, terminators="x")

@@ -274,3 +274,107 @@ class InbandDetector:
         self._digit = None
         self._misses = 0
         return [digit]
+
+
+# --- SIP INFO (application/dtmf-relay, application/dtmf) ------------------------------------
+def parse_info_body(content_type: str, body: bytes | str) -> tuple[str, int]:
+    """The digit and duration (ms) of a SIP INFO DTMF body.
+
+    ``application/dtmf-relay`` carries ``Signal=5`` and ``Duration=160`` lines (Cisco's
+    format, which most phones use; some send 10 and 11 for ``*`` and ``#``);
+    ``application/dtmf`` carries just the key. Durations default to 250 ms.
+    """
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/dtmf":
+        return _info_digit(text.strip(), "body"), 250
+    if kind != "application/dtmf-relay":
+        raise DtmfError(f"SIP INFO content type {content_type!r} is not DTMF "
+                        "(application/dtmf-relay or application/dtmf)")
+    fields: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep:
+            raise DtmfError(f"dtmf-relay body line {number} {line!r} is not 'Name=value'")
+        fields[name.strip().lower()] = value.strip()
+    if "signal" not in fields:
+        raise DtmfError("dtmf-relay body has no Signal= line")
+    digit = _info_digit(fields["signal"], "Signal")
+    duration_text = fields.get("duration", "250")
+    if not duration_text.isdigit():
+        raise DtmfError(f"dtmf-relay Duration={duration_text!r} is not a number of ms")
+    return digit, int(duration_text)
+
+
+def _info_digit(value: str, field_name: str) -> str:
+    if value in ("10", "11"):
+        return "*" if value == "10" else "#"
+    if len(value) == 1 and value.upper() in EVENT_DIGITS:
+        return value.upper()
+    raise DtmfError(f"{field_name}={value!r} is not a DTMF key (0-9, *, #, A-D)")
+
+
+# --- collecting digits ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CollectResult:
+    """What a collect gathered and why it stopped: ``reason`` is "max_digits", "terminator",
+    "timeout" (no digit at all in time), "inter_digit_timeout" or "cancelled"."""
+
+    digits: str
+    reason: str
+    terminator: str | None = None
+
+
+class DigitCollector:
+    """The logic of ``Channel.collect(max_digits, timeout, inter_digit_timeout, terminators)``.
+
+    Time comes in as arguments (seconds on the shell's clock): the shell calls :meth:`digit`
+    for each key press and :meth:`expire` when :attr:`deadline` passes.
+    """
+
+    def __init__(self, now: float, *, max_digits: int, timeout: float,
+                 inter_digit_timeout: float | None = None, terminators: str = "#") -> None:
+        if max_digits < 1:
+            raise DtmfError(f"collect needs max_digits >= 1, got {max_digits}")
+        if timeout <= 0 or (inter_digit_timeout is not None and inter_digit_timeout <= 0):
+            raise DtmfError("collect timeouts must be positive")
+        for key in terminators:
+            digit_to_event(key)
+        self.max_digits = max_digits
+        self.timeout = timeout
+        self.inter_digit_timeout = timeout if inter_digit_timeout is None else inter_digit_timeout
+        self.terminators = terminators
+        self.deadline = now + timeout
+        self.result: CollectResult | None = None
+        self._digits = ""
+
+    def digit(self, digit: str, now: float) -> CollectResult | None:
+        """A key press; returns the result when this press ends the collect."""
+        if self.result is not None:
+            return self.result
+        if now >= self.deadline:
+            return self.expire(now)
+        if digit in self.terminators:
+            self.result = CollectResult(self._digits, "terminator", digit)
+            return self.result
+        self._digits += digit
+        if len(self._digits) >= self.max_digits:
+            self.result = CollectResult(self._digits, "max_digits")
+            return self.result
+        self.deadline = now + self.inter_digit_timeout
+        return None
+
+    def expire(self, now: float) -> CollectResult | None:
+        """Check the clock; returns the result once the deadline has passed."""
+        if self.result is None and now >= self.deadline:
+            reason = "inter_digit_timeout" if self._digits else "timeout"
+            self.result = CollectResult(self._digits, reason)
+        return self.result
+
+    def cancel(self) -> CollectResult:
+        """The caller hung up or the flow moved on."""
+        if self.result is None:
+            self.result = CollectResult(self._digits, "cancelled")
+        return self.result
