@@ -45,6 +45,17 @@ class PortRange(BaseModel):
         return port_range
 
 
+class MediaSettings(BaseModel):
+    """Prompts, text-to-speech and hold music (docs/media.md). Caches and recordings live in
+    the data folder (``cache/``, ``recordings/``)."""
+
+    prompt_dirs: list[Path] = [Path("/usr/share/asterisk/sounds/en")]  # site's own first
+    moh_dir: Path = Path("/usr/share/asterisk/moh")  # the "default" hold-music class
+    moh_classes: dict[str, Path] = {}  # more named classes: name -> folder of WAV files
+    tts_voice: str = "en-us"
+    espeak: str = "espeak-ng"
+
+
 class Settings(BaseSettings):
     """Process-wide settings shared by every subsystem."""
 
@@ -57,6 +68,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("parley-data")
     database_url: str | None = None  # None: a SQLite file in data_dir
     log_json: bool = False
+    media: MediaSettings = MediaSettings()
 
     @field_validator("data_dir")
     @classmethod
