@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from parley.config import MediaSettings
 from parley.media.audio import encode_wav
 from parley.media.g711 import Codec, decode
 from parley.media.player import Playout
@@ -86,3 +87,16 @@ def test_debian_default_class(tmp_path: Path) -> None:
     player = moh.hold_music().start()
     frames = np.concatenate([player.next_pcm() for _ in range(250)])  # type: ignore[misc]
     assert np.abs(frames[8000:]).max() > 1000  # music, not silence, within 5 s
+
+
+def test_built_from_settings(tmp_path: Path) -> None:
+    jazz = tmp_path / "jazz"
+    jazz.mkdir()
+    write_track(jazz / "one.wav", 0, 800)
+    media = MediaSettings(prompt_dirs=[tmp_path], moh_dir=tmp_path / "none",
+                          moh_classes={"jazz": jazz})
+    prompts = PromptLibrary.from_settings(media, tmp_path / "data")
+    moh = MusicOnHold.from_settings(prompts, media)
+    assert moh.class_names() == ["default", "jazz"]
+    assert len(moh.tracks("jazz")[0].pcm) == 800
+    assert (tmp_path / "data" / "cache" / "prompts").is_dir()

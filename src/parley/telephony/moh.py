@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from parley.config import MediaSettings
 from parley.media import MediaError
 from parley.media.player import LoopSource, Player
 from parley.telephony.prompts import Prompt, PromptLibrary
@@ -34,6 +35,11 @@ class MusicOnHold:
             name: (Path(spec) if isinstance(spec, (str, Path)) else [Path(p) for p in spec])
             for name, spec in (classes or {DEFAULT_CLASS: DEFAULT_MOH_DIR}).items()}
         self._tracks: dict[str, list[Prompt]] = {}
+
+    @classmethod
+    def from_settings(cls, prompts: PromptLibrary, media: MediaSettings) -> MusicOnHold:
+        """``default`` from ``media.moh_dir`` plus the named ``media.moh_classes``."""
+        return cls(prompts, {DEFAULT_CLASS: media.moh_dir, **media.moh_classes})
 
     def class_names(self) -> list[str]:
         return sorted(self.classes)

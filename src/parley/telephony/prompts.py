@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from parley.config import MediaSettings
 from parley.media import MediaError
 from parley.media.audio import (
     TELEPHONY_RATE,
@@ -61,6 +62,11 @@ class PromptLibrary:
         self.cache_dir = Path(cache_dir)
         self.espeak = espeak
         self._loaded: dict[tuple[str, int, int], Prompt] = {}
+
+    @classmethod
+    def from_settings(cls, media: MediaSettings, data_dir: Path) -> PromptLibrary:
+        """The library the composition root builds: cache in ``<data_dir>/cache``."""
+        return cls(media.prompt_dirs, cache_dir=data_dir / "cache", espeak=media.espeak)
 
     # --- files ------------------------------------------------------------------------------
     def path_of(self, name: str) -> Path:
