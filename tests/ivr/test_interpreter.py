@@ -734,3 +734,20 @@ start:
     call.start()
     enqueue = call.last(EnqueueCall)
     assert (enqueue.queue, enqueue.priority) == ("sales", 2)
+
+
+def test_a_failing_default_variable_takes_the_error_exit() -> None:
+    flow = make_flow("""
+start:
+  type: queue
+  queue: sales
+sorry:
+  type: hangup
+  cause: temporary_failure
+  prompt: sorry
+""", header="on_error: sorry\nvariables:\n  share: 10 / parts")
+    call = Call(flow, variables={"parts": 0})
+    call.start()
+    assert call.last(Play).prompts == (PromptFile("sorry"),)
+    assert call.kinds() == ["entered flow", "flow error"]
+    assert "variables" in call.run.timeline[-1].detail["error"]

@@ -190,19 +190,11 @@ class FlowRun:
             raise FlowError("this run has already started")
         self._started = True
         out: list[IvrCommand] = []
-        try:
-            self._apply_defaults(now)
-        except FlowError as exc:
-            self._answer(out)
-            self._fail(out, now, exc)
-            return out
         screening = self._screening
         if screening is not None and self.env.lists.in_list(screening.list, self.ani):
             self._record(out, now, None, "caller screened", list=screening.list)
             if screening.node is not None:
-                self._answer(out)
-                self._node = screening.node
-                self._run(out, now)
+                self._enter_flow(out, now, screening.node)
             elif screening.prompts:
                 self._answer(out)
                 try:
@@ -216,9 +208,17 @@ class FlowRun:
             return out
         self._answer(out)
         self._record(out, now, None, "entered flow", ani=self.ani, dnis=self.dnis)
-        self._node = self.flow.start
-        self._run(out, now)
+        self._enter_flow(out, now, self.flow.start)
         return out
+
+    def _enter_flow(self, out: list[IvrCommand], now: datetime, node: str) -> None:
+        self._answer(out)
+        try:
+            self._apply_defaults(now)
+            self._node = node
+        except FlowError as exc:
+            self._fail(out, now, exc)  # goes on from on_error, if the flow has one
+        self._run(out, now)
 
     def handle(self, event: IvrEvent, now: datetime) -> list[IvrCommand]:
         """Feed one event back; returns the commands it leads to (often none)."""
