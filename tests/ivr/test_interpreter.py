@@ -750,4 +750,5 @@ sorry:
     call.start()
     assert call.last(Play).prompts == (PromptFile("sorry"),)
     assert call.kinds() == ["entered flow", "flow error"]
-    assert "variables" in call.run.timeline[-1].detail["error"]
+    assert "field 'variables.share'" in call.run.timeline[-1].detail["error"]
+    assert "division by zero" in call.run.timeline[-1].detail["error"]

@@ -305,3 +305,12 @@ nodes:
     issue = only(issues_of(text), "duplicate-key")
     assert where(issue) == ("flows/test.yaml", 9, "ask", "options")
     assert "first defined on line 8" in issue.message
+
+
+def test_empty_names_are_refused() -> None:
+    text = GOOD.replace("prompt: hello-world", "prompt: ''") + \
+        "  q:\n    type: queue\n    queue: ' '\n"
+    issues = [i for i in issues_of(text) if i.code == "bad-value"]
+    assert [(i.line, i.node, i.field) for i in issues] == [(6, "hello", "prompt"),
+                                                           (12, "q", "queue")]
+    assert issues[0].message == "must not be empty"

@@ -321,7 +321,8 @@ class FlowRun:
     def _apply_defaults(self, now: datetime) -> None:
         for name, expression in self.flow.variables:
             if name not in self.variables:
-                self.variables[name] = self._eval(expression.evaluate, now, "variables", name)
+                self.variables[name] = self._eval(expression.evaluate, now,
+                                                  f"variables.{name}")
 
     def _eval(self, function: Any, now: datetime, field: str, node: str | None = None) -> Any:
         try:

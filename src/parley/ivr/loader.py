@@ -219,11 +219,15 @@ class _Reader:
                         f"{result}: {source!r}", node, field)
         return None if problems else expression
 
-    def template(self, node: Node, field: str) -> Template | None:
+    def template(self, node: Node, field: str, *, allow_empty: bool = False
+                 ) -> Template | None:
         if not isinstance(node, ScalarNode) or self.plain(node) is None:
             self.report("wrong-type", "must be a text value", node, field)
             return None
         source = str(self.plain(node))
+        if not source.strip() and not allow_empty:
+            self.report("bad-value", "must not be empty", node, field)
+            return None
         try:
             template = Template.compile(source)
         except ExpressionError as exc:
@@ -618,7 +622,7 @@ def _build_lookup(r: _Reader, f: Fields, n: Node, base: dict[str, Any]) -> FlowN
     if (node := r.get(f, "headers", n, required=False)) is not None:
         headers: list[tuple[str, Template]] = []
         for key, (_, value_node) in (r.mapping(node, "headers") or {}).items():
-            template = r.template(value_node, f"headers.{key}")
+            template = r.template(value_node, f"headers.{key}", allow_empty=True)
             if template is not None:
                 headers.append((key, template))
         extra["headers"] = tuple(headers)
