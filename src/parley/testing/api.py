@@ -6,6 +6,7 @@ as schemathesis) talk to it over real HTTP and WebSocket connections.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 
 from parley.clock import Clock, MonotonicClock
 from parley.store import Store, open_store
+from parley.store.credentials import hash_password
 from parley.store.specs import DeviceSpec, UserSpec
 from parley.web.app import build_web_app
 from parley.web.bus import LiveBus
@@ -26,6 +28,12 @@ from parley.web.server import WebServer
 from parley.web.webhooks import WebhookDispatcher
 
 T = TypeVar("T")
+
+
+@functools.cache
+def _password_hash(password: str) -> str:
+    """Hash each test password once per process (argon2 is slow on purpose)."""
+    return hash_password(password)
 
 
 @dataclass
@@ -117,7 +125,8 @@ class ApiServer:
 
         async def create() -> str:
             await store.config.put("users", UserSpec.model_validate(
-                {"username": username, "roles": roles, "password": password}))
+                {"username": username, "roles": roles,
+                 "password_hash": _password_hash(password)}))
             if device:
                 await store.config.put("devices", DeviceSpec(name=username, user=username,
                                                              sip_password="sip-" + username))

@@ -8,7 +8,8 @@ socket in the same folder; when running as root, they run as the ``postgres`` sy
 because ``initdb`` refuses root. ``PARLEY_TEST_DATABASES=sqlite`` limits the tests to SQLite.
 
 Conftests opt in with ``pytest_plugins = ["parley.testing.postgres"]``; tests then ask for the
-``database_url`` fixture (a fresh, empty database per test, once per backend).
+``database_url`` fixture (a fresh database per test, once per backend; on PostgreSQL a copy
+of a template migrated once per session, so the schema is there already).
 """
 
 from __future__ import annotations
@@ -98,18 +99,20 @@ def _with_database(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def create_database(server_url: str) -> tuple[str, str]:
-    """Create an empty database on the server; returns (its URL, its name)."""
+def create_database(server_url: str, template: str | None = None) -> tuple[str, str]:
+    """Create a database on the server (empty, or a copy of ``template``); returns
+    (its URL, its name)."""
     import asyncio
 
     import asyncpg  # type: ignore[import-untyped]
 
     name = f"parley_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
 
     async def create() -> None:
         connection = await asyncpg.connect(server_url)
         try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"{copy}')
         finally:
             await connection.close()
 
@@ -152,6 +155,30 @@ def postgres_server_url() -> Iterator[str]:
         server.stop()
 
 
+def _migrated_template(server_url: str) -> str:
+    """A database with the current schema, copied for each test (faster than migrating)."""
+    import asyncio
+
+    from parley.store import open_store
+
+    url, name = create_database(server_url)
+
+    async def migrate() -> None:
+        store = await open_store(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+        await store.close()
+
+    asyncio.run(migrate())
+    return name
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url: str) -> Iterator[str]:
+    """The name of a migrated template database on the session's server."""
+    name = _migrated_template(postgres_server_url)
+    yield name
+    drop_database(postgres_server_url, name)
+
+
 @pytest.fixture(params=_backends())
 def database_backend(request: pytest.FixtureRequest) -> str:
     """``sqlite`` or ``postgresql``: the parametrised backend of this test."""
@@ -166,7 +193,8 @@ def database_url(database_backend: str, request: pytest.FixtureRequest,
         yield f"sqlite+aiosqlite:///{tmp_path / 'parley.sqlite3'}"
         return
     server_url: str = request.getfixturevalue("postgres_server_url")
-    url, name = create_database(server_url)
+    template: str = request.getfixturevalue("postgres_template")
+    url, name = create_database(server_url, template)
     try:
         yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
     finally:
