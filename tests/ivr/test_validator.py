@@ -314,3 +314,32 @@ def test_empty_names_are_refused() -> None:
     assert [(i.line, i.node, i.field) for i in issues] == [(6, "hello", "prompt"),
                                                            (12, "q", "queue")]
     assert issues[0].message == "must not be empty"
+
+
+def test_a_variable_set_nowhere_is_a_warning_with_a_hint() -> None:
+    text = """\
+flow: t
+start: fetch
+nodes:
+  fetch:
+    type: lookup
+    url: https://crm/api?phone=${ani}&id=${acount}
+    variable: customer
+    next: check
+    fallback: check
+  check:
+    type: condition
+    if: custmer.tier == "gold" or attached_vip
+    then: bye
+    else: bye
+  bye:
+    type: hangup
+"""
+    result = validate_flow(text, "t.yaml")
+    assert result.ok  # warnings never block activation
+    found = [(w.line, w.node, w.field, w.message) for w in result.warnings]
+    assert [(line, node, field) for line, node, field, _ in found] == [
+        (6, "fetch", "url"), (12, "check", "if"), (12, "check", "if")]
+    assert "variable 'acount' is set nowhere" in found[0][3]
+    assert "variable 'attached_vip'" in found[1][3]
+    assert "did you mean 'customer'?" in found[2][3]

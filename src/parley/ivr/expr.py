@@ -34,6 +34,7 @@ from parley.ivr.functions import (
 __all__ = [
     "FUNCTIONS", "Expression", "ExpressionContext", "ListLookup", "Node", "QueueFigures",
     "Template", "Value", "check", "evaluate", "parse", "to_text", "tokenize", "truthy",
+    "variables_of",
 ]
 
 # --- tokens -------------------------------------------------------------------------------
@@ -360,6 +361,24 @@ def check(node: Node, variable_types: Mapping[str, str] | None = None) -> tuple[
     types.update(variable_types or {})
     result = _infer(node, types, problems)
     return result, problems
+
+
+def variables_of(node: Node) -> set[str]:
+    """The names of the variables an expression reads (``customer`` for ``customer.name``)."""
+    if isinstance(node, Variable):
+        return {node.name}
+    if isinstance(node, Attribute):
+        return variables_of(node.target)
+    if isinstance(node, Index):
+        return variables_of(node.target) | variables_of(node.key)
+    if isinstance(node, ListDisplay | Call):
+        items = node.items if isinstance(node, ListDisplay) else node.args
+        return set().union(*(variables_of(item) for item in items)) if items else set()
+    if isinstance(node, Unary):
+        return variables_of(node.operand)
+    if isinstance(node, Binary):
+        return variables_of(node.left) | variables_of(node.right)
+    return set()
 
 
 def _infer(node: Node, types: Mapping[str, str], problems: list[Problem]) -> str:

@@ -92,6 +92,8 @@ class ParsedFlow:
     types: dict[str, str] = field(default_factory=dict)  # node id -> type name, if known
     exits: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
     """Per node id ("" for the flow's own fields): (field, target, line) of every exit."""
+    expressions: list[tuple[str | None, str, int, Expression]] = field(default_factory=list)
+    """(node id, field, line, expression) of every expression, also inside templates."""
 
 
 class _Reader:
@@ -102,6 +104,7 @@ class _Reader:
         self.issues: list[FlowIssue] = []
         self.node_id: str | None = None
         self.exits: dict[str, list[tuple[str, str, int]]] = {}
+        self.expressions: list[tuple[str | None, str, int, Expression]] = []
         self._constructor = SafeConstructor()
 
     def report(self, code: str, message: str, node: Node | int | None, field: str | None,
@@ -217,7 +220,10 @@ class _Reader:
         if want_bool and result not in ("bool", "any"):
             self.report("wrong-type", f"a condition must be true or false, but this is a "
                         f"{result}: {source!r}", node, field)
-        return None if problems else expression
+        if problems:
+            return None
+        self.expressions.append((self.node_id, field, node.start_mark.line + 1, expression))
+        return expression
 
     def template(self, node: Node, field: str, *, allow_empty: bool = False
                  ) -> Template | None:
@@ -240,7 +246,11 @@ class _Reader:
                 ok = False
                 self.report("bad-expression", f"{problem.message} at column "
                             f"{problem.pos + offset}: {source!r}", node, field)
-        return template if ok else None
+        if not ok:
+            return None
+        for expression in template.expressions:
+            self.expressions.append((self.node_id, field, node.start_mark.line + 1, expression))
+        return template
 
     def prompts(self, fields: dict[str, tuple[Node, Node]], name: str, where: Node, *,
                 required: bool = False) -> Prompts:
@@ -371,7 +381,7 @@ def parse_flow(text: str, file: str = "") -> ParsedFlow:
     if entries is not None and not entries:
         reader.report("missing-field", "the flow has no nodes", nodes_node, "nodes")
     flow = Flow(name=name, start=start, nodes=nodes, file=file, source=text, **settings)
-    return ParsedFlow(flow, reader.issues, declared, types, reader.exits)
+    return ParsedFlow(flow, reader.issues, declared, types, reader.exits, reader.expressions)
 
 
 def _flow_settings(reader: _Reader, top: dict[str, tuple[Node, Node]], root: Node

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.ivr.errors import FlowIssue, FlowValidationError, Severity
+from parley.ivr.expr import KNOWN_VARIABLE_TYPES, variables_of
 from parley.ivr.loader import ParsedFlow, parse_flow
-from parley.ivr.model import NODE_TYPES, Flow
+from parley.ivr.model import NODE_TYPES, CollectNode, Flow, LookupNode, RecordNode, SetNode
 
 _TERMINAL_TYPES = {name for name, cls in NODE_TYPES.items() if cls.TERMINAL}
 _WAITING_TYPES = {name for name, cls in NODE_TYPES.items() if cls.WAITS}
@@ -98,12 +99,41 @@ def check_graph(parsed: ParsedFlow) -> list[FlowIssue]:
         issues.append(FlowIssue(
             "dead-end", "dead end: no path from this node reaches a queue, transfer, voicemail "
             "or hangup node, so the caller would be stuck", file, node.line, node_id, field))
+    issues.extend(_unknown_variables(parsed))
     for loop in _busy_loops(flow, edges):
         first = flow.nodes[loop[0]]
         issues.append(FlowIssue(
             "busy-loop", "these nodes loop without ever waiting for the caller: "
             + " -> ".join([*loop, loop[0]]) + "; the step limit will end such calls",
             file, first.line, first.id, "next", Severity.WARNING))
+    return issues
+
+
+def _unknown_variables(parsed: ParsedFlow) -> list[FlowIssue]:
+    """Warn about variables read but set nowhere in the flow (often a typo).
+
+    Only a warning: data attached to the call before the flow (by the shell, a transfer or the
+    API) is not known here, and an unset variable simply reads as null.
+    """
+    flow = parsed.flow
+    if flow is None:
+        return []
+    known = set(KNOWN_VARIABLE_TYPES)
+    known.update(name for name, _ in flow.variables)
+    for node in flow.nodes.values():
+        if isinstance(node, SetNode):
+            known.update(name for name, _ in node.assignments)
+        elif isinstance(node, CollectNode | LookupNode | RecordNode):
+            known.add(node.variable)
+    issues: list[FlowIssue] = []
+    for node_id, field, line, expression in parsed.expressions:
+        for name in sorted(variables_of(expression.tree) - known):
+            hint = _closest(name, dict.fromkeys(known, 0))
+            issues.append(FlowIssue(
+                "unknown-variable", f"variable {name!r} is set nowhere in this flow and reads "
+                "as null unless attached to the call" + (f" (did you mean {hint!r}?)"
+                                                          if hint else ""),
+                flow.file, line, node_id, field, Severity.WARNING))
     return issues
 
 
