@@ -36,3 +36,14 @@ def test_each_yaml_example_is_valid(block: str) -> None:
     assert problems == []
     if block.startswith("flow:"):
         assert result.ok
+
+
+def test_the_demo_diagram_in_the_docs_is_current() -> None:
+    from parley.ivr.diagram import to_mermaid
+    from parley.ivr.files import shipped_flows
+
+    demo = next(f.require() for f in shipped_flows() if f.require().name == "demo-main")
+    indented = "".join("  " + line + "\n" for line in to_mermaid(demo).splitlines())
+    assert indented in DOC.read_text(encoding="utf-8")
+    # Every exit is an arrow: a changed flow changes the diagram.
+    assert to_mermaid(demo).count("-->|") == sum(len(n.exits()) for n in demo.nodes.values())
