@@ -40,6 +40,8 @@ def test_a_good_flow_has_no_issues() -> None:
     assert result.ok
     assert result.issues == ()
     assert result.require().nodes["hello"].line == 4
+    described = validate_flow(GOOD.replace("type: hangup", "type: hangup\n    description: End"))
+    assert described.require().nodes["bye"].description == "End"
 
 
 def test_unknown_node_reference() -> None:

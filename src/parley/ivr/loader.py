@@ -490,7 +490,9 @@ def _parse_node(reader: _Reader, node_id: str, node: Node, types: dict[str, str]
     types[node_id] = type_name
     _unknown_fields(reader, fields, _FIELDS[type_name] | _COMMON)
     before = len(reader.issues)
-    built = builder(reader, fields, node, {"id": node_id, "line": line})
+    description = reader.string(fields, "description", node, default="") or ""
+    built = builder(reader, fields, node, {"id": node_id, "line": line,
+                                           "description": description})
     errors = [i for i in reader.issues[before:] if i.severity is Severity.ERROR]
     return None if errors else built
 

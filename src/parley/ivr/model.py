@@ -46,6 +46,7 @@ class FlowNode:
 
     id: str
     line: int | None = None
+    description: str = ""
 
     TYPE = ""
     TERMINAL = False  # ends the flow's part of the call (queue, transfer, voicemail, hangup)
