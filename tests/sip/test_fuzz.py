@@ -92,3 +92,25 @@ def test_uri_parses_or_raises(text: str) -> None:
     except SipParseError:
         return
     assert SipUri.parse(str(uri)) == uri
+
+
+_CHARS = "abcXYZ019-_.!~*'()&=+$,;:@%[]/?"
+
+
+@FUZZ
+@given(st.sampled_from(["sip", "sips", "SIP"]), st.text(_CHARS, max_size=12),
+       st.text("abc019-.[]:", min_size=1, max_size=12), st.text(_CHARS + "0123456789", max_size=8),
+       st.lists(st.text(_CHARS, max_size=8), max_size=3))
+def test_uri_fast_path_agrees_with_full_parser(scheme: str, user: str, host: str, port: str,
+                                               params: list[str]) -> None:
+    text = f"{scheme}:{user + '@' if user else ''}{host}{':' + port if port else ''}" + "".join(
+        ";" + p for p in params)
+    try:
+        expected: SipUri | str = SipUri.parse_general(text)
+    except SipParseError as exc:
+        expected = type(exc).__name__
+    try:
+        got: SipUri | str = SipUri.parse(text)
+    except SipParseError as exc:
+        got = type(exc).__name__
+    assert got == expected

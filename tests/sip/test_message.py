@@ -251,3 +251,11 @@ def test_stream_framer_needs_content_length() -> None:
         framer.feed(load("069-linphonec-req-register.sip"))
     with pytest.raises(SipFramingError):
         framer.feed(b"more")
+
+
+def test_folding_onto_an_empty_value() -> None:
+    raw = load("065-asterisk-resp-200-invite.sip").replace(
+        b"Supported: replaces, timer", b"Supported:\r\n replaces, timer")
+    msg = parse_message(raw)
+    assert msg.header("Supported") == "replaces, timer"
+    assert parse_message(bytes(msg)) == msg

@@ -9,8 +9,10 @@ outside quotes and angle brackets by :meth:`Headers.values`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from parley.sip.errors import SipParseError
 from parley.sip.uri import SipUri
@@ -43,63 +45,36 @@ LIST_HEADERS = frozenset(name.lower() for name in (
 ))
 
 
+_CANONICAL.update({short: full for short, full in COMPACT_FORMS.items()})
+
+
+@lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
     """The canonical spelling of a header name, expanding compact forms (``i`` → ``Call-ID``)."""
-    lname = name.lower()
-    if lname in COMPACT_FORMS:
-        return COMPACT_FORMS[lname]
-    return _CANONICAL.get(lname, name)
+    return _CANONICAL.get(name.lower(), name)
+
+
+@lru_cache(maxsize=1024)
+def _key(name: str) -> str:
+    return canonical_name(name).lower()
+
+
+_LIST_ITEM = re.compile(r'(?:[^,"<]|"(?:[^"\\]|\\.)*"?|<[^>]*>?)+')
+_PARAM_ITEM = re.compile(r'(?:[^;"]|"(?:[^"\\]|\\.)*"?)+')
 
 
 def split_list(value: str) -> list[str]:
     """Split a header value on commas outside double quotes and angle brackets."""
-    items: list[str] = []
-    start = 0
-    quoted = False
-    angle = False
-    i = 0
-    while i < len(value):
-        ch = value[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "<":
-            angle = True
-        elif ch == ">":
-            angle = False
-        elif ch == "," and not angle:
-            items.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    items.append(value[start:].strip())
-    return [item for item in items if item]
+    if '"' not in value and "<" not in value:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [item.strip() for item in _LIST_ITEM.findall(value) if item.strip()]
 
 
 def split_params(text: str) -> list[str]:
     """Split ``a;b=1;c="x;y"`` on semicolons outside double quotes."""
-    parts: list[str] = []
-    start = 0
-    quoted = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == ";":
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts]
+    if '"' not in text:
+        return [p.strip() for p in text.split(";")]
+    return [p.strip() for p in _PARAM_ITEM.findall(text)]
 
 
 Params = tuple[tuple[str, str | None], ...]
@@ -141,11 +116,30 @@ def _set_param(params: Params, name: str, value: str | None) -> Params:
 class Headers:
     """An immutable ordered list of header lines with case-insensitive look-up."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple(
             (canonical_name(name), value) for name, value in items)
+        self._index: dict[str, list[str]] | None = None
+
+    @classmethod
+    def _canonical(cls, items: Iterable[tuple[str, str]]) -> Headers:
+        """Build from lines whose names are canonical already (no re-spelling pass)."""
+        headers = cls.__new__(cls)
+        headers._items = tuple(items)
+        headers._index = None
+        return headers
+
+    def _lookup(self, name: str) -> list[str]:
+        """Every line's value for ``name``, from an index built on first use."""
+        index = self._index
+        if index is None:
+            index = {}
+            for n, v in self._items:
+                index.setdefault(_key(n), []).append(v)
+            self._index = index
+        return index.get(_key(name), [])
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -165,26 +159,21 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        lname = canonical_name(name).lower()
-        return any(n.lower() == lname for n, _ in self._items)
+        return bool(self._lookup(name))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first line's value for ``name`` (whole line, commas kept), or ``default``."""
-        lname = canonical_name(name).lower()
-        for n, v in self._items:
-            if n.lower() == lname:
-                return v
-        return default
+        values = self._lookup(name)
+        return values[0] if values else default
 
     def lines(self, name: str) -> list[str]:
         """Every line's value for ``name``, not split on commas."""
-        lname = canonical_name(name).lower()
-        return [v for n, v in self._items if n.lower() == lname]
+        return list(self._lookup(name))
 
     def values(self, name: str) -> list[str]:
         """Every value for ``name``; list headers (Via, Contact, Route, …) split on commas."""
         lines = self.lines(name)
-        if canonical_name(name).lower() not in LIST_HEADERS:
+        if _key(name) not in LIST_HEADERS:
             return lines
         out: list[str] = []
         for line in lines:
@@ -193,41 +182,41 @@ class Headers:
 
     def add(self, name: str, value: str) -> Headers:
         """A copy with one more line at the end."""
-        return Headers((*self._items, (name, value)))
+        return Headers._canonical((*self._items, (canonical_name(name), value)))
 
     def prepend(self, name: str, value: str) -> Headers:
         """A copy with one more line before every other (a new top Via)."""
-        return Headers(((name, value), *self._items))
+        return Headers._canonical(((canonical_name(name), value), *self._items))
 
     def set(self, name: str, value: str) -> Headers:
         """A copy where ``name`` has exactly one line: replaced in place, or added at the end."""
-        lname = canonical_name(name).lower()
+        lname = _key(name)
         out: list[tuple[str, str]] = []
         done = False
         for n, v in self._items:
-            if n.lower() == lname:
+            if _key(n) == lname:
                 if not done:
                     out.append((n, value))
                     done = True
             else:
                 out.append((n, v))
         if not done:
-            out.append((name, value))
-        return Headers(out)
+            out.append((canonical_name(name), value))
+        return Headers._canonical(out)
 
     def remove(self, name: str) -> Headers:
         """A copy without any line for ``name``."""
-        lname = canonical_name(name).lower()
-        return Headers(item for item in self._items if item[0].lower() != lname)
+        lname = _key(name)
+        return Headers._canonical(item for item in self._items if _key(item[0]) != lname)
 
     def replace_values(self, name: str, values: Iterable[str]) -> Headers:
         """A copy where ``name``'s lines become one line per value, where the first one was."""
-        lname = canonical_name(name).lower()
+        lname = _key(name)
         new = [(canonical_name(name), v) for v in values]
         out: list[tuple[str, str]] = []
         inserted = False
         for n, v in self._items:
-            if n.lower() == lname:
+            if _key(n) == lname:
                 if not inserted:
                     out.extend(new)
                     inserted = True

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import Self
+from typing import Any, Generic, Self, TypeVar
 
 from parley.sip.errors import SipFramingError, SipParseError
 from parley.sip.headers import (
@@ -55,7 +54,28 @@ REASON_PHRASES: dict[int, str] = {
 
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _LINE_SPLIT = re.compile(r"\r?\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):
+    """functools.cached_property without its per-access lock (Python 3.11): parse once."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> _T:
+        value = self.func(obj)
+        obj.__dict__[self.name] = value  # later reads find it in the instance dict
+        return value
 
 
 class _Message:
@@ -263,7 +283,7 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         raise SipParseError(f"headers are not UTF-8 text (byte {exc.start})") from None
     lines = _LINE_SPLIT.split(head)
     start = lines[0]
-    if any(ord(c) < 32 and c != "\t" for c in head.replace("\r", "").replace("\n", "")):
+    if _CONTROL.search(head) or head.count("\r") != head.count("\r\n"):
         raise SipParseError("control characters in the start line or headers")
     items: list[tuple[str, str]] = []
     for line in lines[1:]:
@@ -271,7 +291,7 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
             if not items:
                 raise SipParseError("continuation line before any header")
             name, value = items[-1]
-            items[-1] = (name, f"{value} {line.strip()}")
+            items[-1] = (name, f"{value} {line.strip()}".strip())
             if len(items[-1][1]) > MAX_HEADER_LENGTH:
                 raise SipParseError(f"{name}: header longer than {MAX_HEADER_LENGTH} characters",
                                     header=name)

@@ -7,12 +7,16 @@ compare case-insensitively through :meth:`SipUri.param`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
 
 from parley.sip.errors import SipParseError
 
 _SCHEMES = ("sip", "sips", "tel")
+# The common shape (sip:user@host:port;params, nothing escaped), parsed in one match.
+_FAST = re.compile(r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,]+)@)?([A-Za-z0-9\-.]+)"
+                   r"(?::(\d{1,5}))?((?:;[A-Za-z0-9\-_.!~*'()/:&+$=]+)*)\Z")
 _USER_SAFE = "-_.!~*'()&=+$,;?/"
 _PARAM_SAFE = "-_.!~*'()[]/:&+$"
 
@@ -32,8 +36,27 @@ class SipUri:
     @classmethod
     def parse(cls, text: str, *, header: str | None = None) -> SipUri:
         """Parse ``text``; a malformed URI raises :class:`SipParseError` naming ``header``."""
-        where = f"{header}: " if header else ""
         text = text.strip()
+        fast = _FAST.match(text)
+        if fast is not None and (fast.group(4) is None or 0 < int(fast.group(4)) < 65536):
+            scheme_, user_, host_, port_, ptext_ = fast.groups()
+            params_: tuple[tuple[str, str | None], ...] = ()
+            if ptext_:
+                params_ = tuple(
+                    (k, v if eq else None)
+                    for k, eq, v in (item.partition("=") for item in ptext_[1:].split(";")))
+                if any(not k for k, _ in params_):
+                    params_ = _parse_params(ptext_, "", header)
+            return cls(scheme=scheme_, user=user_, host=host_,
+                       port=int(port_) if port_ is not None else None, params=params_)
+        return cls.parse_general(text, header=header)
+
+    @classmethod
+    def parse_general(cls, text: str, *, header: str | None = None) -> SipUri:
+        """The full parser (escapes, IPv6, passwords, URI headers, tel:); :meth:`parse`
+        takes a one-regex fast path for the common shape and gives the same result."""
+        text = text.strip()
+        where = f"{header}: " if header else ""
         scheme, sep, rest = text.partition(":")
         scheme = scheme.lower()
         if not sep or scheme not in _SCHEMES:
