@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -30,7 +31,9 @@ from parley.sip.transaction import (
     TransactionKey,
     TransactionLayer,
     build_cancel,
+    server_key,
     step,
+    tables_markdown,
 )
 from parley.sip.uri import SipUri
 from parley.testing.network import MemoryNetwork, SipEndpoint
@@ -326,9 +329,35 @@ def test_any_event_sequence_steps_or_raises(kind: Kind, events: list[Event]) -> 
 
 
 def test_docs_show_the_tables_in_the_code() -> None:
-    from pathlib import Path
-
-    from parley.sip.transaction import tables_markdown
-
     docs = Path(__file__).parents[2] / "docs" / "sip.md"
     assert tables_markdown() in docs.read_text(encoding="utf-8")
+
+
+def test_invite_over_tcp_has_no_retransmission_timers_and_no_waits() -> None:
+    client = TransactionLayer()
+    invite = request("INVITE")
+    _, out = client.send_request(invite, UAS, "TCP", 0.0)
+    assert [c.timer for c in out if isinstance(c, StartTimer)] == ["B"]
+    busy = build_response(invite, 486, to_tag="t")
+    out = client.receive(busy, UAS, "TCP", 0.2)
+    sent = [c.message for c in out if isinstance(c, Send)]
+    assert [m.method for m in sent if isinstance(m, SipRequest)] == ["ACK"]
+    assert [c.reason for c in out if isinstance(c, Terminated)] == [TerminationReason.NORMAL]
+    server = TransactionLayer()
+    server.receive(invite, UAC, "TCP", 0.0)
+    out = server.send_response(busy, 0.1)
+    assert [c.timer for c in out if isinstance(c, StartTimer)] == ["H"]  # no G over TCP
+    ack = build_request("ACK", invite.uri, from_=invite.from_, to=busy.to,
+                        call_id=invite.call_id, cseq=invite.cseq.seq, via=invite.via)
+    out = server.receive(ack, UAC, "TCP", 0.2)
+    assert [c.reason for c in out if isinstance(c, Terminated)] == [TerminationReason.NORMAL]
+    assert len(client) == len(server) == 0
+
+
+def test_tu_answering_after_the_end_is_told() -> None:
+    layer = TransactionLayer()
+    invite = request("INVITE")
+    layer.receive(invite, UAC, "TCP", 0.0)
+    layer.transport_error(server_key(invite), 0.1)
+    with pytest.raises(TransactionError, match="no server transaction"):
+        layer.send_response(build_response(invite, 200, to_tag="t"), 0.2)
