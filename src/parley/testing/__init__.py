@@ -1,5 +1,6 @@
 """Public test helpers: the virtual clock, an in-memory lossy network, and real SIP peers."""
 
 from parley.clock import VirtualClock
+from parley.testing.network import MemoryNetwork, SipEndpoint
 
-__all__ = ["VirtualClock"]
+__all__ = ["MemoryNetwork", "SipEndpoint", "VirtualClock"]
