@@ -1,25 +1,39 @@
 """Parley's SIP stack: pure (sans-IO) protocol logic, driven by ``parley.net``.
 
-Where to find things:
+Nothing here does I/O, starts tasks, or reads the clock: time comes in as a float (seconds on
+the monotonic clock). Where to find things:
 
-- ``parley.sip.message``: ``parse_message(bytes) -> SipRequest | SipResponse``,
-  ``bytes(msg)``, ``build_request(...)``, ``build_response(request, status, ...)``,
-  ``new_branch()/new_tag()/new_call_id()``, ``StreamFramer`` (TCP framing, ``KeepAlive``),
-  limits ``MAX_MESSAGE_SIZE``/``MAX_HEADERS``/``MAX_HEADER_LENGTH``, ``REASON_PHRASES``.
-- ``parley.sip.headers``: ``Headers`` (immutable, case-insensitive), ``Via``, ``NameAddr``
-  (From/To/Contact/Route), ``CSeq``, ``canonical_name`` (compact forms).
-- ``parley.sip.uri``: ``SipUri.parse(text)`` / ``str(uri)``.
-- ``parley.sip.errors``: ``SipError``, ``SipParseError`` (``.header``, ``.partial``),
-  ``SipFramingError``, ``TransactionError``, ``DialogError``.
-- ``parley.sip.auth``: digest authentication, server (``DigestAuthenticator``) and client
-  (``authorization_header``).
-- ``parley.sip.transaction``: RFC 3261 §17 transactions as transition tables;
-  ``TransactionLayer`` takes messages/time/timer expiries and returns commands.
-- ``parley.sip.registrar``: ``Registrar`` (REGISTER handling, lookup, sweep, static contacts).
-- ``parley.sip.dialog``: ``Dialog`` (UAC/UAS), in-dialog request building, ``DialogSet``.
+- ``parley.sip.message``: ``parse_message(bytes) -> SipRequest | SipResponse`` (raises
+  ``SipParseError``), ``bytes(msg)``; accessors ``vias/via/branch/from_/to/call_id/cseq/
+  contacts/contact/is_star_contact/routes/record_routes/max_forwards/expires/content_type/
+  header(name)``; copies via ``with_header/set_header/without_header/with_body``;
+  ``build_request(method, uri, from_=, to=, call_id=, cseq=, via=, contact=, routes=,
+  headers=, body=, content_type=)``, ``build_response(request, status, reason=None, to_tag=,
+  contact=, headers=, body=, content_type=)``, ``new_branch()/new_tag()/new_call_id(host)``;
+  ``StreamFramer().feed(bytes) -> list[bytes | KeepAlive]`` for TCP; limits
+  ``MAX_MESSAGE_SIZE``, ``MAX_HEADERS``, ``MAX_HEADER_LENGTH``; ``REASON_PHRASES``.
+- ``parley.sip.headers``: ``Headers`` (immutable, case-insensitive, compact forms), ``Via``
+  (``branch``, ``received``, ``rport``, ``wants_rport``, ``response_address()``), ``NameAddr``
+  (From/To/Contact/Route: ``uri``, ``tag``, ``with_tag``, ``expires``, ``q``), ``CSeq``.
+- ``parley.sip.uri``: ``SipUri.parse(text)`` / ``str(uri)``, ``param()``, ``with_param()``,
+  ``transport``, ``address_of_record``.
+- ``parley.sip.errors``: ``SipError``, ``SipParseError`` (``.header``, ``.reason``,
+  ``.partial`` to answer 400), ``SipFramingError``, ``TransactionError``, ``DialogError``.
+- ``parley.sip.auth``: server ``DigestAuthenticator(realm, secret).challenge(now)`` and
+  ``.verify(request, now, lookup) -> AuthResult`` (OK / CHALLENGE with ``stale`` / FORBIDDEN),
+  ``compute_ha1``; client ``authorization_header(challenge, ...)``, ``authorize_request``.
+- ``parley.sip.transaction``: ``TransactionLayer(TimerConfig())`` with ``receive``,
+  ``send_request``, ``send_response``, ``timer_expired``, ``transport_error`` returning
+  commands ``Send``, ``StartTimer``, ``CancelTimer``, ``Deliver``, ``CancelRequested``,
+  ``Terminated``, ``Dropped``; ``build_cancel(invite)``; the tables ``TABLES``.
+- ``parley.sip.registrar``: ``Registrar(...).register(request, now, authenticated_user=,
+  source=, transport=) -> RegisterResult``, ``lookup(aor, now)``, ``sweep(now)``,
+  ``set_static(aor, contacts)``, ``restore(bindings, now)``.
+- ``parley.sip.dialog``: ``Dialog.from_response``/``from_request``, ``ack``, ``bye``,
+  ``reinvite``, ``info``, ``refer``, ``receive_request``, ``receive_response``; ``DialogSet``;
+  ``unknown_dialog_response`` (481), ``options_response``, ``late_answer_requests``.
 
-SDP lives in ``parley.sdp``. Nothing here does I/O, starts tasks, or reads the clock: time is
-passed in as a float (seconds on the monotonic clock).
+SDP lives in ``parley.sdp``; the in-memory network for tests in ``parley.testing.network``.
 """
 
 from parley.sip.errors import SipError, SipParseError
