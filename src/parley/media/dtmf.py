@@ -2,10 +2,10 @@
 
 * :class:`TelephoneEvent` is the 4-byte payload (event, end bit, volume, duration).
 * :class:`EventReceiver` turns a stream of event packets into digits exactly once: a digit is
-  reported on its first end packet (senders repeat the end packet three times), or when a newer
+  reported on its first end packet (senders repeat the end packet three times), or when another
   event starts without an end packet having arrived; retransmissions and late updates of a
-  reported event are recognised by the event's RTP timestamp, which also tells two presses of
-  the same key apart.
+  reported event are recognised by the event's RTP timestamp and code, the timestamp also
+  telling two presses of the same key apart.
 * :func:`event_packets` is the sending side, as data: start, updates, three end packets.
 * :class:`InbandDetector` finds DTMF tones in decoded audio with Goertzel filters, for peers
   that send tones in the voice stream.
@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import struct
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,49 +77,58 @@ class DtmfDigit:
     timestamp: int
 
 
-def _newer(a: int, b: int) -> bool:
-    """RTP timestamp ``a`` is after ``b``, modulo 2**32."""
-    return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
-
-
 class EventReceiver:
-    """RFC 4733 receive side for one RTP stream: each key press comes out exactly once."""
+    """RFC 4733 receive side for one RTP stream: each key press comes out exactly once.
+
+    A press is known by its RTP timestamp and event code. Packets of a press already reported
+    (the repeated end packets, late updates) are dropped. The one exception is a packet with
+    the marker bit for a press whose marker packet was already seen: that is the same key
+    sent again with the same timestamp (a replayed capture, as sipp's ``play_pcap_audio``
+    sends), so it starts a new press. Timestamps may jump backwards between presses.
+    """
 
     def __init__(self, clock_rate: int = CLOCK_RATE, memory: int = 32) -> None:
         self.clock_rate = clock_rate
+        self.memory = memory
         self._current: tuple[int, int] | None = None  # (timestamp, event code)
+        self._current_marker = False
         self._duration = 0
-        self._reported: deque[int] = deque(maxlen=memory)
-        self._latest: int | None = None
+        self._reported: dict[tuple[int, int], bool] = {}  # press -> its marker packet seen
 
-    def feed(self, timestamp: int, payload: bytes) -> list[DtmfDigit]:
-        """One telephone-event packet's RTP timestamp and payload; returns finished digits."""
+    def feed(self, timestamp: int, payload: bytes, marker: bool = False) -> list[DtmfDigit]:
+        """One telephone-event packet's RTP timestamp, payload and marker bit; returns the
+        digits it completed."""
         event = TelephoneEvent.parse(payload)
-        if event.digit is None or timestamp in self._reported:
-            return []  # a non-DTMF event, or a retransmission of a digit already reported
-        if self._latest is not None and _newer(self._latest, timestamp) and (
-                self._current is None or self._current[0] != timestamp):
-            return []  # a late packet from before the newest event
+        if event.digit is None:
+            return []  # not a key (flash, tones)
+        key = (timestamp, event.event)
+        if key in self._reported:
+            if not (marker and self._reported[key]):
+                return []  # a retransmission or late packet of a reported press
+            del self._reported[key]  # the same press sent again: a new one
         out: list[DtmfDigit] = []
-        if self._current is not None and self._current != (timestamp, event.event):
-            out += self._report()  # the previous event's end packets were all lost
-        self._current = (timestamp, event.event)
-        self._latest = timestamp
+        if self._current is not None and self._current != key:
+            out += self._report()  # the previous press's end packets were all lost
+        if self._current is None:
+            self._current, self._current_marker, self._duration = key, False, 0
+        self._current_marker = self._current_marker or marker
         self._duration = max(self._duration, event.duration)
         if event.end:
             out += self._report()
         return out
 
     def finish(self) -> list[DtmfDigit]:
-        """The stream stopped (or went quiet): report an event whose end never came."""
+        """The stream stopped (or went quiet): report a press whose end never came."""
         return self._report()
 
     def _report(self) -> list[DtmfDigit]:
         if self._current is None:
             return []
-        timestamp, code = self._current
+        timestamp, code = key = self._current
         self._current = None
-        self._reported.append(timestamp)
+        self._reported[key] = self._current_marker
+        while len(self._reported) > self.memory:
+            del self._reported[next(iter(self._reported))]
         duration_ms = self._duration * 1000 // self.clock_rate
         self._duration = 0
         return [DtmfDigit(EVENT_DIGITS[code], duration_ms, timestamp)]

@@ -86,7 +86,8 @@ class MediaStream:
         if settings.telephone_event_pt is not None and \
                 packet.payload_type == settings.telephone_event_pt:
             return [ReceivedDigit(d.digit, d.duration_ms, "rfc4733")
-                    for d in self.events.feed(packet.timestamp, packet.payload)]
+                    for d in self.events.feed(packet.timestamp, packet.payload,
+                                                     packet.marker)]
         self.ignored += 1
         return []
 
