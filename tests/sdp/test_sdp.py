@@ -178,3 +178,16 @@ def test_old_style_hold_with_zero_address() -> None:
     media = negotiated(held)
     assert media.direction == "sendrecv"
     assert media.on_hold
+
+
+def test_session_level_direction_applies_to_streams() -> None:
+    text = str(build_offer("10.0.0.2", 4000)).replace("a=sendrecv\r\n", "")
+    text = text.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n")
+    offer = SessionDescription.parse(text)
+    assert offer.audio is not None
+    assert offer.audio.direction == "sendrecv"  # the stream alone says nothing
+    assert offer.direction_of(offer.audio) == "sendonly"
+    assert negotiated(offer).on_hold
+    answer = build_answer(offer, "10.0.0.1", 20000)
+    assert answer.audio is not None
+    assert answer.audio.direction == "recvonly"

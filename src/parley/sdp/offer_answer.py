@@ -190,7 +190,7 @@ def build_answer(
             answered.append(MediaDescription(m.media, 0, m.proto, m.formats[:1] or ("0",)))
             continue
         accepted = True
-        mirrored = _ANSWER_DIRECTION[m.direction]
+        mirrored = _ANSWER_DIRECTION[offer.direction_of(m)]
         final = _combine(mirrored, direction)
         formats = [str(pt) for pt, _ in chosen] + ([str(dtmf_pt)] if dtmf_pt is not None else [])
         dtmf_attr_pt = dtmf_pt
@@ -249,7 +249,7 @@ def negotiated(sdp: SessionDescription, codecs: Sequence[Codec] = SUPPORTED_CODE
         if connection is None:
             raise SdpError("SDP: audio stream has no c= line (session or media level)")
         return NegotiatedMedia(connection.address, m.port, table[first_pt], first_pt, dtmf_pt,
-                               m.direction, m.ptime or 20, table)
+                               sdp.direction_of(m), m.ptime or 20, table)
     raise NoCommonCodec(offered, [c.name for c in codecs])
 
 

@@ -144,7 +144,8 @@ class MediaDescription:
 
     @property
     def direction(self) -> str:
-        """sendrecv, sendonly, recvonly or inactive (default sendrecv, RFC 4566 §6)."""
+        """This stream's own direction attribute, default sendrecv (RFC 4566 §6); a
+        session-level one applies too: see :meth:`SessionDescription.direction_of`."""
         for key, value in self.attributes:
             if value is None and key in DIRECTIONS:
                 return key
@@ -266,6 +267,16 @@ class SessionDescription:
             if key == name:
                 return "" if value is None else value
         return None
+
+    def direction_of(self, media: MediaDescription) -> str:
+        """The stream's direction: its own attribute, else the session's, else sendrecv."""
+        for key, value in media.attributes:
+            if value is None and key in DIRECTIONS:
+                return key
+        for key, value in self.attributes:
+            if value is None and key in DIRECTIONS:
+                return key
+        return "sendrecv"
 
     def connection_for(self, media: MediaDescription) -> Connection | None:
         """The connection that applies to ``media``: its own c= or the session's."""
