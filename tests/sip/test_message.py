@@ -259,3 +259,24 @@ def test_folding_onto_an_empty_value() -> None:
     msg = parse_message(raw)
     assert msg.header("Supported") == "replaces, timer"
     assert parse_message(bytes(msg)) == msg
+
+
+def test_precheck_request() -> None:
+    from parley.sip.message import precheck_request
+
+    invite = parse_message(load("073-linphonec-req-invite.sip"))
+    assert isinstance(invite, SipRequest)
+    assert precheck_request(invite) is None
+    needs = invite.with_header("Require", "100rel, replaces")
+    refused = precheck_request(needs)
+    assert refused is not None
+    assert refused.status == 420
+    assert refused.header("Unsupported") == "100rel"
+    assert precheck_request(needs, supported=["100rel", "replaces"]) is None
+    looped = invite.set_header("Max-Forwards", "0")
+    hops = precheck_request(looped)
+    assert hops is not None
+    assert hops.status == 483
+    ack = parse_message(load("075-linphonec-req-ack.sip"))
+    assert isinstance(ack, SipRequest)
+    assert precheck_request(ack.set_header("Max-Forwards", "0")) is None

@@ -457,6 +457,24 @@ def build_response(
                        body)
 
 
+def precheck_request(request: SipRequest, *, supported: Iterable[str] = ("replaces",)
+                     ) -> SipResponse | None:
+    """The checks every Parley UAS makes before call control sees a request (RFC 3261
+    §8.2.2, §16.3): ``420 Bad Extension`` (with Unsupported) for a Require option we lack,
+    ``483 Too Many Hops`` when Max-Forwards is 0 (a B2BUA forwards; this breaks loops).
+    Returns the response to send, or None. An ACK is never answered."""
+    if request.method == "ACK":
+        return None
+    known = {option.lower() for option in supported}
+    missing = [option for option in request.headers.values("Require")
+               if option.lower() not in known]
+    if missing and request.method != "CANCEL":
+        return build_response(request, 420, headers=(("Unsupported", ", ".join(missing)),))
+    if request.max_forwards == 0:
+        return build_response(request, 483)
+    return None
+
+
 # --- TCP framing ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
