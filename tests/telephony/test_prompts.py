@@ -11,7 +11,9 @@ import pytest
 
 from parley.media import MediaError
 from parley.media.audio import Audio, encode_wav, to_telephony
+from parley.media.player import SilenceSource
 from parley.media.say import digit_prompts, duration_prompts, number_prompts
+from parley.media.tones import BEEP, render
 from parley.telephony.prompts import DEFAULT_SOUND_DIR, PromptError, PromptLibrary
 
 STOCK = pytest.mark.skipif(not (DEFAULT_SOUND_DIR / "queue-thereare.wav").is_file(),
@@ -139,3 +141,24 @@ async def test_text_to_speech_is_spoken_once_and_cached(tmp_path: Path) -> None:
         await offline.speak("something new")
     with pytest.raises(PromptError, match="nosuchvoice"):
         await library.speak("hello", voice="nosuchvoice")
+
+
+@STOCK
+def test_player_plays_names_tones_and_pauses_in_order(tmp_path: Path) -> None:
+    library = PromptLibrary(cache_dir=tmp_path)
+    player = library.player(["queue-thereare", *library.number(5), BEEP, SilenceSource(100),
+                             "queue-callswaiting"], playback_id="p1")
+    frames = []
+    while (frame := player.next_pcm()) is not None:
+        frames.append(frame)
+    audio = np.concatenate(frames)
+    there_are = library.load("queue-thereare").pcm
+    five = library.load("digits/5").pcm
+    waiting = library.load("queue-callswaiting").pcm
+    expected = np.concatenate([there_are, five, render(BEEP), np.zeros(800, np.int16), waiting])
+    assert np.array_equal(audio[:len(expected)], expected)
+    assert not audio[len(expected):].any()
+    assert player.finished == "done"
+    assert player.playback_id == "p1"
+    with pytest.raises(PromptError, match="no-such-prompt"):
+        library.player(["queue-thereare", "no-such-prompt"])

@@ -27,7 +27,9 @@ from parley.media.audio import (
     to_pcm16,
     to_telephony,
 )
+from parley.media.player import PcmSource, Player, Source
 from parley.media.say import digit_prompts, duration_prompts, number_prompts
+from parley.media.tones import ToneSource, ToneSpec
 
 DEFAULT_SOUND_DIR = Path("/usr/share/asterisk/sounds/en")
 DEFAULT_VOICE = "en-us"
@@ -49,6 +51,10 @@ class Prompt:
     @property
     def duration(self) -> float:
         return len(self.pcm) / TELEPHONY_RATE
+
+    def to_source(self) -> PcmSource:
+        """A fresh playback source over this prompt's (shared) samples."""
+        return PcmSource(self.pcm, self.name)
 
 
 class PromptLibrary:
@@ -143,6 +149,23 @@ class PromptLibrary:
     def playlist(self, items: Iterable[str | Prompt]) -> list[Prompt]:
         """Names and prompts in order, loaded; a missing name fails before anything plays."""
         return [item if isinstance(item, Prompt) else self.load(item) for item in items]
+
+    def player(self, items: Iterable[str | Prompt | ToneSpec | Source], *, loop: bool = False,
+               playback_id: str = "") -> Player:
+        """A player for a playlist of prompt names, prompts, tones and other sources
+        (``SilenceSource(500)`` for a pause). Every name is loaded first, so a missing
+        prompt fails before anything plays."""
+        sources: list[Source] = []
+        for item in items:
+            if isinstance(item, str):
+                sources.append(self.load(item).to_source())
+            elif isinstance(item, Prompt):
+                sources.append(item.to_source())
+            elif isinstance(item, ToneSpec):
+                sources.append(ToneSource(item))
+            else:
+                sources.append(item)
+        return Player(sources, loop=loop, playback_id=playback_id)
 
     def number(self, number: int) -> list[Prompt]:
         """Say a number: 1234 is "one thousand two hundred thirty four"."""
