@@ -280,3 +280,12 @@ def test_precheck_request() -> None:
     ack = parse_message(load("075-linphonec-req-ack.sip"))
     assert isinstance(ack, SipRequest)
     assert precheck_request(ack.set_header("Max-Forwards", "0")) is None
+
+
+def test_quoted_display_name_may_hold_angle_brackets_and_semicolons() -> None:
+    raw = load("063-sipp-req-invite.sip").replace(
+        b"From: sipp <sip:sipp@", b'From: "Acme <Sales>; \\"East\\"" <sip:sipp@')
+    msg = parse_message(raw)
+    assert msg.from_.display_name == 'Acme <Sales>; "East"'
+    assert msg.from_.tag == "2820SIPpTag001"
+    assert parse_message(bytes(msg)).from_ == msg.from_

@@ -9,7 +9,8 @@ the monotonic clock). Where to find things:
   header(name)``; copies via ``with_header/set_header/without_header/with_body``;
   ``build_request(method, uri, from_=, to=, call_id=, cseq=, via=, contact=, routes=,
   headers=, body=, content_type=)``, ``build_response(request, status, reason=None, to_tag=,
-  contact=, headers=, body=, content_type=)``, ``new_branch()/new_tag()/new_call_id(host)``, ``precheck_request`` (420/483);
+  contact=, headers=, body=, content_type=)``, ``new_branch()/new_tag()/new_call_id(host)``,
+  ``precheck_request`` (420/483);
   ``StreamFramer().feed(bytes) -> list[bytes | KeepAlive]`` for TCP; limits
   ``MAX_MESSAGE_SIZE``, ``MAX_HEADERS``, ``MAX_HEADER_LENGTH``; ``REASON_PHRASES``.
 - ``parley.sip.headers``: ``Headers`` (immutable, case-insensitive, compact forms), ``Via``

@@ -59,6 +59,7 @@ def _key(name: str) -> str:
     return canonical_name(name).lower()
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _LIST_ITEM = re.compile(r'(?:[^,"<]|"(?:[^"\\]|\\.)*"?|<[^>]*>?)+')
 _PARAM_ITEM = re.compile(r'(?:[^;"]|"(?:[^"\\]|\\.)*"?)+')
 
@@ -299,8 +300,16 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str, header: str = "From") -> NameAddr:
         text = text.strip()
-        if "<" in text:
-            before, _, rest = text.partition("<")
+        start = 0
+        if text.startswith('"'):  # a quoted display name may itself hold '<' or ';'
+            match = _QUOTED.match(text)
+            if match is None:
+                raise SipParseError(f"{header}: unterminated quoted display name",
+                                    header=header)
+            start = match.end()
+        if "<" in text[start:]:
+            cut = text.index("<", start)
+            before, rest = text[:cut], text[cut + 1:]
             uri_text, close, after = rest.partition(">")
             if not close:
                 raise SipParseError(f"{header}: '<' without '>' in {text[:80]!r}",
