@@ -191,3 +191,28 @@ def test_session_level_direction_applies_to_streams() -> None:
     answer = build_answer(offer, "10.0.0.1", 20000)
     assert answer.audio is not None
     assert answer.audio.direction == "recvonly"
+
+
+INSERTS = [b"", b" ", b"0", b"a=sendonly\r\n", b"m=audio 0 RTP/AVP 8\r\n",
+           b"a=rtpmap:8 PCMA/8000\r\n", b"c=IN IP4 0.0.0.0\r\n",
+           b"a=rtpmap:101 telephone-event/notanumber\r\n"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([*SDP_BODIES.values(), CHROMIUM]).flatmap(
+    lambda b: st.tuples(st.just(b), st.integers(0, len(b)), st.integers(0, 40),
+                        st.sampled_from(INSERTS))))
+def test_offer_answer_never_fails_unexpectedly(case: tuple[bytes, int, int, bytes]) -> None:
+    body, at, cut, insert = case
+    data = body[:at] + insert + body[at + cut:]
+    try:
+        offer = SessionDescription.parse(data)
+    except SdpParseError:
+        return
+    try:
+        answer = build_answer(offer, "10.0.0.1", 20000)
+    except SdpError:
+        return
+    assert len(answer.media) == len(offer.media)
+    assert SessionDescription.parse(bytes(answer)) == answer
+    assert negotiated(answer).port == 20000
