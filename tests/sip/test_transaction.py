@@ -361,3 +361,48 @@ def test_tu_answering_after_the_end_is_told() -> None:
     layer.transport_error(server_key(invite), 0.1)
     with pytest.raises(TransactionError, match="no server transaction"):
         layer.send_response(build_response(invite, 200, to_tag="t"), 0.2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    method=st.sampled_from(["INVITE", "OPTIONS", "BYE"]),
+    status=st.sampled_from([200, 404, 486, 503]),
+    answer_after=st.floats(0.0, 40.0),
+    cancel_after=st.none() | st.floats(0.0, 10.0),
+    loss=st.floats(0.0, 0.4),
+    duplicate=st.floats(0.0, 0.3),
+    seed=st.integers(0, 2**16),
+)
+def test_random_conditions_keep_the_invariants(
+    method: str, status: int, answer_after: float, cancel_after: float | None, loss: float,
+    duplicate: float, seed: int,
+) -> None:
+    clock = VirtualClock()
+    net = MemoryNetwork(clock, loss=loss, duplicate=duplicate, max_delay=0.5, seed=seed)
+    uac, uas = pair(net, Callee(status, delay=answer_after))
+    sent = request(method)
+    uac.send_request(sent, UAS)
+    if cancel_after is not None and method == "INVITE":
+        clock.advance(cancel_after)
+        uac.send_request(build_cancel(sent), UAS)
+    clock.advance(400)
+    # Every transaction ended and no timer is left behind, whatever happened.
+    assert len(uac.layer) == len(uas.layer) == 0
+    assert uac.pending_timers == uas.pending_timers == 0
+    # The callee's TU saw the request at most once, however often it was sent.
+    seen = [r for r in delivered(uas) if r.method == method]
+    assert len(seen) <= 1
+    finals = [r for r in delivered(uac, SipResponse)
+              if r.status >= 200 and r.cseq.method == method]
+    ends = [c for c in uac.received if isinstance(c, Terminated) and c.key.method == method]
+    assert len(ends) == 1
+    if not finals:
+        assert ends[0].reason is TerminationReason.TIMEOUT
+    elif finals[0].status >= 300:
+        assert len(finals) == 1  # non-2xx finals are absorbed after the first
+        assert finals[0].status in (status, 487)
+    else:
+        assert {r.status for r in finals} == {200}
+        acked = any(r.method == "ACK" for r in delivered(uas)) or method != "INVITE"
+        no_ack = TerminationReason.NO_ACK in terminations(uas)
+        assert acked != no_ack
