@@ -406,3 +406,13 @@ def test_random_conditions_keep_the_invariants(
         acked = any(r.method == "ACK" for r in delivered(uas)) or method != "INVITE"
         no_ack = TerminationReason.NO_ACK in terminations(uas)
         assert acked != no_ack
+
+
+def test_new_request_is_delivered_with_its_real_source() -> None:
+    layer = TransactionLayer()
+    plain = request("OPTIONS").headers.set("Via", "SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKs")
+    out = layer.receive(SipRequest("OPTIONS", SipUri.parse("sip:a@b"), plain),
+                        ("192.0.2.9", 40000), "UDP", 0.0)
+    (deliver,) = [c for c in out if isinstance(c, Deliver)]
+    assert deliver.source == ("192.0.2.9", 40000)
+    assert deliver.transport == "UDP"

@@ -85,7 +85,9 @@ class CancelTimer:
 @dataclass(frozen=True)
 class Deliver:
     """A message for the TU. ``key`` is None for messages outside any transaction (an ACK for
-    a 2xx after its transaction ended, a 2xx retransmission after timer M)."""
+    a 2xx after its transaction ended, a 2xx retransmission after timer M). ``source`` is
+    the address a new request came from (use it to recognise trunk peers), or the peer of
+    the transaction for responses and ACKs."""
 
     message: SipRequest | SipResponse
     key: TransactionKey | None
@@ -679,8 +681,7 @@ class TransactionLayer:
         out: list[Command] = []
         if request.method == "CANCEL":
             return out + self._cancel(txn, request, now)
-        txn.deliver(request)
-        out += txn.out
+        out.append(Deliver(request, key, source, transport))  # the real source, for trust
         if invite and self.auto_trying:
             out += self._run(txn, Event.SEND_1XX, build_response(request, 100), now)
         return out
