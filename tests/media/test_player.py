@@ -141,3 +141,34 @@ def test_playout_grows_past_its_first_buffer() -> None:
     assert len(tick.frames) == 150
     for channel, payload in tick.frames:
         assert payload == encode(np.full(160, channel, np.int16), Codec.PCMU)
+
+
+def test_slots_spread_channels_and_each_gets_one_frame_per_period() -> None:
+    playout: Playout[int] = Playout(slots=4)
+    for channel in range(10):
+        playout.add(channel, Player([PcmSource(np.full(1600, channel, np.int16))]), Codec.PCMU)
+    assert sorted(playout.slot_of(c) for c in range(10)) == [0, 0, 0, 1, 1, 1, 2, 2, 3, 3]
+    served: list[int] = []
+    for phase in range(4):
+        served += [key for key, _ in playout.tick(phase).frames]
+    assert sorted(served) == list(range(10))
+    first_phase = [key for key, _ in playout.tick(0).frames]
+    assert first_phase == [c for c in range(10) if playout.slot_of(c) == 0]
+    # A replaced player keeps the channel's phase, so its packets stay 20 ms apart.
+    slot = playout.slot_of(3)
+    playout.add(3, Player([PcmSource(np.ones(160, np.int16))]), Codec.PCMU)
+    assert playout.slot_of(3) == slot
+    playout.remove(3)
+    assert playout.slot_of(3) is None
+    with pytest.raises(MediaError, match="between 1 and 20"):
+        Playout(slots=0)
+
+
+def test_finished_players_leave_their_slot() -> None:
+    playout: Playout[str] = Playout(slots=2)
+    playout.add("a", Player([PcmSource(np.ones(100, np.int16))]), Codec.PCMA)
+    slot = playout.slot_of("a")
+    assert slot is not None
+    assert [k for k, _ in playout.tick(slot).finished] == ["a"]
+    assert "a" not in playout
+    assert playout.tick().frames == []

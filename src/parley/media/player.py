@@ -6,13 +6,16 @@ and knows why it finished ("done" at the end, "stopped" or "hangup" when stopped
 one tick at once, encoding them with one table lookup per codec.
 
 The shared ticker (the design the ``telephony/`` shell follows): one task per process wakes on
-the injected clock every 20 ms, at ``start + k * 0.020`` rather than "20 ms after the last
-wake-up" so that lateness does not accumulate, calls :meth:`Playout.tick` once and hands each
-frame to its channel's RTP sender (which adds 160 to the timestamp and 1 to the sequence
-number). A wake-up more than a few ticks late catches up by producing the missed ticks in a
-burst of at most three, then skips the rest (the receiver's jitter buffer absorbs a short
-burst, never a long one). ``finished`` players are reported as ``PlaybackFinished`` events.
-No per-channel timers exist, so 500 playing channels cost one wake-up per 20 ms, not 500.
+the injected clock every ``20 / slots`` ms, at ``start + k * 0.020 / slots`` rather than "a
+period after the last wake-up" so that lateness does not accumulate, calls
+:meth:`Playout.tick` for phase ``k % slots`` and hands each frame to its channel's RTP sender
+(:meth:`parley.media.stream.MediaStream.audio_packet`, which adds 160 to the timestamp and 1
+to the sequence number). Ten slots (a wake-up every 2 ms) spread the sending of 500 channels
+so that each frame leaves within 2 ms of its own schedule. A wake-up more than a few
+periods late catches up by serving the missed phases in a burst of at most three periods,
+then skips the rest (the receiver's jitter buffer absorbs a short burst, never a long one).
+``finished`` players are reported as ``PlaybackFinished`` events. No per-channel timers
+exist: 500 playing channels cost 50 or 500 wake-ups a second, not 25,000.
 """
 
 from __future__ import annotations
@@ -226,40 +229,63 @@ class TickResult(Generic[K]):
 
 
 class Playout(Generic[K]):
-    """Every playing channel of the process, fed by one shared 20 ms tick."""
+    """Every playing channel of the process, fed by one shared ticker.
 
-    def __init__(self) -> None:
-        self._players: dict[K, tuple[Player, Codec]] = {}
+    With ``slots=1`` every channel's frame is produced at each 20 ms tick. With more slots
+    the 20 ms are cut into ``slots`` phases: each channel belongs to one (the least loaded
+    when it starts) and the ticker wakes every ``20 / slots`` ms to serve one phase, so the
+    sending work of many channels is spread over the period and each frame leaves close to
+    its own schedule instead of queueing behind hundreds of others.
+    """
+
+    def __init__(self, slots: int = 1) -> None:
+        if not 1 <= slots <= 20:
+            raise MediaError(f"playout slots must be between 1 and 20, got {slots}")
+        self.slots = slots
+        self._phases: list[dict[K, tuple[Player, Codec]]] = [{} for _ in range(slots)]
+        self._slot_of: dict[K, int] = {}
         self._buffer = np.zeros((64, FRAME), dtype=np.int16)
 
     def __len__(self) -> int:
-        return len(self._players)
+        return len(self._slot_of)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._players
+        return key in self._slot_of
+
+    def slot_of(self, key: K) -> int | None:
+        return self._slot_of.get(key)
 
     def add(self, key: K, player: Player, codec: Codec) -> Player | None:
-        """Start playing on ``key`` (a channel); returns the player it replaced, stopped."""
+        """Start playing on ``key`` (a channel); returns the player it replaced, stopped.
+
+        A channel that was playing keeps its phase (its packets stay 20 ms apart)."""
+        slot = self._slot_of.get(key)
         previous = self.remove(key)
-        self._players[key] = (player, codec)
+        if slot is None:
+            slot = min(range(self.slots), key=lambda s: len(self._phases[s]))
+        self._phases[slot][key] = (player, codec)
+        self._slot_of[key] = slot
         return previous
 
     def remove(self, key: K, reason: str = STOPPED) -> Player | None:
         """Stop and forget the player of ``key``; its ``finished`` says ``reason``."""
-        entry = self._players.pop(key, None)
-        if entry is None:
+        slot = self._slot_of.pop(key, None)
+        if slot is None:
             return None
-        entry[0].stop(reason)
-        return entry[0]
+        player, _codec = self._phases[slot].pop(key)
+        player.stop(reason)
+        return player
 
     def get(self, key: K) -> Player | None:
-        entry = self._players.get(key)
-        return entry[0] if entry else None
+        slot = self._slot_of.get(key)
+        return None if slot is None else self._phases[slot][key][0]
 
-    def tick(self) -> TickResult[K]:
-        """Produce one frame for every playing channel, encoded, in one batch per codec."""
+    def tick(self, slot: int | None = None) -> TickResult[K]:
+        """Produce one frame for every channel of phase ``slot`` (all phases when None),
+        encoded in one batch per codec."""
         result: TickResult[K] = TickResult()
-        count = len(self._players)
+        phases = self._phases if slot is None else [self._phases[slot % self.slots]]
+        count = sum(len(phase) for phase in phases)
         if count == 0:
             return result
         if self._buffer.shape[0] < count:
@@ -268,18 +294,19 @@ class Playout(Generic[K]):
         keys: dict[Codec, list[K]] = {}
         rows: dict[Codec, list[int]] = {}
         row = 0
-        for key, (player, codec) in self._players.items():
-            if player.fill(buffer[row]):
-                keys.setdefault(codec, []).append(key)
-                rows.setdefault(codec, []).append(row)
-                row += 1
-            if player.finished is not None:
-                result.finished.append((key, player))
+        for phase in phases:
+            for key, (player, codec) in phase.items():
+                if player.fill(buffer[row]):
+                    keys.setdefault(codec, []).append(key)
+                    rows.setdefault(codec, []).append(row)
+                    row += 1
+                if player.finished is not None:
+                    result.finished.append((key, player))
         for codec, codec_rows in rows.items():
             block = buffer[codec_rows] if len(rows) > 1 else buffer[:row]
             payload = ENCODE_TABLES[codec][block.view(np.uint16)].tobytes()
             result.frames += [(key, payload[i * FRAME:(i + 1) * FRAME])
                               for i, key in enumerate(keys[codec])]
         for key, _player in result.finished:
-            del self._players[key]
+            del self._phases[self._slot_of.pop(key)][key]
         return result

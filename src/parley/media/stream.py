@@ -15,6 +15,7 @@ rather than relaying it, the shell gives each leg a :class:`MediaStream`:
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from parley.media.jitter import JitterBuffer
 from parley.media.rtp import RtpPacket
 
 FRAME = 160
+_RTP_HEADER = struct.Struct("!BBHII")  # V=2, no padding/extension/CSRC: the hot path
 Pcm = npt.NDArray[np.int16]
 
 
@@ -116,12 +118,12 @@ class MediaStream:
     # --- sending ------------------------------------------------------------------------------
     def audio_packet(self, payload: bytes) -> bytes:
         """An RTP packet carrying one 20 ms frame; advances sequence and timestamp."""
-        packet = RtpPacket(self.settings.audio_pt, self._sequence, self._timestamp, self.ssrc,
-                           payload, marker=self._marker)
+        header = _RTP_HEADER.pack(0x80, (0x80 if self._marker else 0) | self.settings.audio_pt,
+                                  self._sequence, self._timestamp, self.ssrc)
         self._marker = False
         self._sequence = (self._sequence + 1) & 0xFFFF
         self._timestamp = (self._timestamp + len(payload)) & 0xFFFFFFFF
-        return bytes(packet)
+        return header + payload
 
     def idle(self, samples: int = FRAME) -> None:
         """Nothing was sent this tick: time moves on, and the next packet starts a talkspurt."""
