@@ -182,6 +182,16 @@ def test_too_short_tones_quiet_tones_and_strong_twist_are_rejected() -> None:
     assert detect(twisted.astype(np.int16)) == []
 
 
+@pytest.mark.parametrize(("row_db", "col_db"), [(0, -6), (-3, 0), (-20, -20)])
+def test_twist_within_limits_and_quiet_phones_are_accepted(row_db: float,
+                                                           col_db: float) -> None:
+    t = np.arange(800) / 8000
+    row, col = 697.0, 1477.0  # key 3
+    tone = (10000 * 10 ** (row_db / 20) * np.sin(2 * np.pi * row * t)
+            + 10000 * 10 ** (col_db / 20) * np.sin(2 * np.pi * col * t))
+    assert detect(tone.astype(np.int16)) == ["3"]
+
+
 def test_single_tones_and_noise_are_not_digits() -> None:
     t = np.arange(16000) / 8000
     assert detect((8000 * np.sin(2 * np.pi * 697 * t)).astype(np.int16)) == []

@@ -162,3 +162,11 @@ def test_player_plays_names_tones_and_pauses_in_order(tmp_path: Path) -> None:
     assert player.playback_id == "p1"
     with pytest.raises(PromptError, match="no-such-prompt"):
         library.player(["queue-thereare", "no-such-prompt"])
+
+
+async def test_load_async_converts_off_the_event_loop(tmp_path: Path) -> None:
+    stereo_44k(tmp_path, "welcome")
+    library = PromptLibrary([tmp_path], cache_dir=tmp_path / "cache")
+    prompt = await library.load_async("welcome")
+    assert len(prompt.pcm) == 8000
+    assert library.load("welcome") is prompt  # memoised for the next caller

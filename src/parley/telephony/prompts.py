@@ -93,6 +93,11 @@ class PromptLibrary:
         """A stock or site prompt by name, converted to 8 kHz (from the cache when it can)."""
         return self.load_file(self.path_of(name), name=name)
 
+    async def load_async(self, name: str) -> Prompt:
+        """:meth:`load` off the event loop: converting a long or high-rate file takes tens of
+        milliseconds, which must not delay the 20 ms media ticks."""
+        return await asyncio.to_thread(self.load, name)
+
     def load_file(self, path: Path, *, name: str | None = None) -> Prompt:
         """Any WAV file by path (an uploaded announcement, a hold-music track)."""
         path = Path(path)
