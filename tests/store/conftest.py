@@ -8,6 +8,7 @@ import pytest
 
 from parley.clock import VirtualClock
 from parley.store import Store, open_store
+from parley.store.credentials import Passwords
 
 pytest_plugins = ["parley.testing.postgres"]
 
@@ -19,7 +20,7 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 async def store(database_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
-    opened = await open_store(database_url, clock=clock)
+    opened = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
     try:
         yield opened
     finally:

@@ -20,6 +20,7 @@ from parley.store.activity import (
     VoicemailRepository,
 )
 from parley.store.configuration import ConfigRepository
+from parley.store.credentials import Passwords
 from parley.store.database import (
     Conflict,
     NotFound,
@@ -45,6 +46,7 @@ class Store:
     engine: AsyncEngine
     clock: Clock
     url: str
+    passwords: Passwords = field(default_factory=Passwords)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     config: ConfigRepository = field(init=False)
     accounts: AccountRepository = field(init=False)
@@ -59,8 +61,8 @@ class Store:
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.config = ConfigRepository(self.sessions, self.clock)
-        self.accounts = AccountRepository(self.sessions)
+        self.config = ConfigRepository(self.sessions, self.clock, self.passwords)
+        self.accounts = AccountRepository(self.sessions, self.passwords)
         self.audit = AuditRepository(self.sessions)
         self.directory = DirectoryRepository(self.sessions)
         self.deliveries = DeliveryRepository(self.sessions)
@@ -79,9 +81,10 @@ class Store:
         await self.engine.dispose()
 
 
-async def open_store(url: str, *, clock: Clock | None = None,
-                     run_migrations: bool = True) -> Store:
-    """A store on the SQLAlchemy ``url``, migrated to the latest schema unless told not to."""
+async def open_store(url: str, *, clock: Clock | None = None, run_migrations: bool = True,
+                     passwords: Passwords | None = None) -> Store:
+    """A store on the SQLAlchemy ``url``, migrated to the latest schema unless told not to;
+    ``passwords`` sets the argon2 cost (the default suits production)."""
     engine = create_engine(url)
     if run_migrations:
         try:
@@ -89,7 +92,8 @@ async def open_store(url: str, *, clock: Clock | None = None,
         except BaseException:
             await engine.dispose()
             raise
-    return Store(engine=engine, clock=clock or MonotonicClock(), url=url)
+    return Store(engine=engine, clock=clock or MonotonicClock(), url=url,
+                 passwords=passwords or Passwords())
 
 
 async def build_store(settings: Settings, *, clock: Clock | None = None) -> Store:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parley.clock import Clock
 from parley.store import models as m
-from parley.store.credentials import ha1, hash_password, verify_password
+from parley.store.credentials import Passwords, ha1
 from parley.store.database import Conflict, NotFound
 from parley.store.specs import (
     KINDS,
@@ -72,9 +72,10 @@ async def _id_of(session: AsyncSession, model: type[Any], column: str, key: str,
 class ConfigTransaction:
     """Configuration reads and writes inside one database transaction."""
 
-    def __init__(self, session: AsyncSession, clock: Clock) -> None:
+    def __init__(self, session: AsyncSession, clock: Clock, passwords: Passwords) -> None:
         self.session = session
         self.clock = clock
+        self.passwords = passwords
 
     # --- site ------------------------------------------------------------------------------
 
@@ -216,6 +217,10 @@ class ConfigTransaction:
         model, _column = _SIMPLE[kind]
         values = spec.model_dump(mode="json")
         row = await self._row(kind, spec.key)
+        if row is not None:  # an update that leaves a secret out keeps the stored one
+            for name in spec.secret_fields:
+                if values.get(name) is None:
+                    values.pop(name, None)
         if row is None:
             self.session.add(model(**values))
             return True
@@ -226,8 +231,8 @@ class ConfigTransaction:
         password_hash = spec.password_hash
         if spec.password is not None:
             current = row.password_hash if row is not None else None
-            keep = current is not None and verify_password(current, spec.password)
-            password_hash = current if keep else hash_password(spec.password)
+            keep = current is not None and await self.passwords.verify(current, spec.password)
+            password_hash = current if keep else await self.passwords.hash(spec.password)
         elif row is not None and password_hash is None:
             password_hash = row.password_hash
         values = {"display_name": spec.display_name, "roles": [str(r) for r in spec.roles],
@@ -280,6 +285,8 @@ class ConfigTransaction:
         if spec.user is not None:
             user_id = await _id_of(self.session, m.User, "username", spec.user, "user")
         row: m.Device | None = await self._row("devices", spec.name)
+        if row is not None and ha1_md5 is None and ha1_sha256 is None and realm == row.realm:
+            ha1_md5, ha1_sha256 = row.ha1_md5, row.ha1_sha256  # credentials left unchanged
         values = {"user_id": user_id, "realm": realm, "ha1_md5": ha1_md5,
                   "ha1_sha256": ha1_sha256, "static_contact": spec.static_contact}
         if row is None:
@@ -373,16 +380,18 @@ class ConfigTransaction:
 class ConfigRepository:
     """Configuration records; each call is its own transaction unless inside ``transaction``."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+                 passwords: Passwords) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._passwords = passwords
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ConfigTransaction]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self._sessions() as session, session.begin():
             try:
-                yield ConfigTransaction(session, self._clock)
+                yield ConfigTransaction(session, self._clock, self._passwords)
                 await session.flush()
             except IntegrityError as exc:
                 raise Conflict(f"the change conflicts with stored data: {exc.orig}") from exc

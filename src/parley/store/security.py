@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parley.store import models as m
-from parley.store.credentials import hash_password, new_token, token_hash
+from parley.store.credentials import Passwords, new_token, token_hash
 from parley.store.database import NotFound
 from parley.store.records import (
     AuditRecord,
@@ -32,8 +32,9 @@ def _principal(user: m.User) -> Principal:
 class AccountRepository:
     """Users as login principals, browser sessions and bearer tokens."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], passwords: Passwords) -> None:
         self._sessions = sessions
+        self.passwords = passwords
 
     async def login_user(self, username: str) -> LoginUser | None:
         async with self._sessions() as session:
@@ -44,11 +45,12 @@ class AccountRepository:
                              user.active)
 
     async def set_password(self, username: str, password: str) -> None:
+        password_hash = await self.passwords.hash(password)
         async with self._sessions() as session, session.begin():
             user = await session.scalar(select(m.User).where(m.User.username == username))
             if user is None:
                 raise NotFound(f"no user named {username!r}")
-            user.password_hash = hash_password(password)
+            user.password_hash = password_hash
 
     async def create_session(self, user_id: int, now: datetime,
                              lifetime: timedelta) -> tuple[str, str]:

@@ -6,7 +6,6 @@ as schemathesis) talk to it over real HTTP and WebSocket connections.
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -18,7 +17,7 @@ from fastapi import FastAPI
 
 from parley.clock import Clock, MonotonicClock
 from parley.store import Store, open_store
-from parley.store.credentials import hash_password
+from parley.store.credentials import Passwords
 from parley.store.specs import DeviceSpec, UserSpec
 from parley.web.app import build_web_app
 from parley.web.bus import LiveBus
@@ -28,12 +27,6 @@ from parley.web.server import WebServer
 from parley.web.webhooks import WebhookDispatcher
 
 T = TypeVar("T")
-
-
-@functools.cache
-def _password_hash(password: str) -> str:
-    """Hash each test password once per process (argon2 is slow on purpose)."""
-    return hash_password(password)
 
 
 @dataclass
@@ -77,7 +70,8 @@ class ApiServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.store = await open_store(self.database_url, clock=self.clock)
+        self.store = await open_store(self.database_url, clock=self.clock,
+                                      passwords=Passwords.cheap())
         self.bus = LiveBus(self.clock)
         app = build_web_app(self.store, self.bus, clock=self.clock, calls=self.calls,
                             center=self.center, recordings_dir=self.recordings_dir,
@@ -126,7 +120,7 @@ class ApiServer:
         async def create() -> str:
             await store.config.put("users", UserSpec.model_validate(
                 {"username": username, "roles": roles,
-                 "password_hash": _password_hash(password)}))
+                 "password_hash": await store.passwords.hash(password)}))
             if device:
                 await store.config.put("devices", DeviceSpec(name=username, user=username,
                                                              sip_password="sip-" + username))

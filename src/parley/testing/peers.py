@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -450,3 +451,110 @@ class Sipp:
             stats=stats,
             log="\n".join(log_parts),
         )
+
+
+# --- Parley itself in a separate process ----------------------------------------------------
+
+
+@dataclass
+class ParleyProcess:
+    """A Parley SIP server in its own process on uvloop, as in production.
+
+    Load tests and benchmarks use it so that the server's CPU time is its own (measurable) and
+    the test runner's work does not slow the server down. ``static_users`` maps extensions to
+    static contact URIs; ``trunks`` lists ``(host, port)`` pairs trusted as trunk peers.
+    """
+
+    workdir: Path
+    rtp_ports: tuple[int, int]
+    sip_port: int = 0
+    static_users: dict[str, str] = field(default_factory=dict)
+    trunks: list[tuple[str, int]] = field(default_factory=list)
+    no_answer_timeout: float = 30.0
+    media_timeout: float = 60.0
+    _process: asyncio.subprocess.Process | None = None
+
+    async def start(self, *, within: float = 15.0) -> None:
+        if not self.sip_port:
+            self.sip_port = free_port()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "sip_port": self.sip_port, "rtp_ports": list(self.rtp_ports),
+            "static_users": self.static_users, "trunks": self.trunks,
+            "no_answer_timeout": self.no_answer_timeout, "media_timeout": self.media_timeout,
+        }
+        log = (self.workdir / "parley.log").open("wb")
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from parley.testing.peers import serve_main; serve_main()",
+            json.dumps(config), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=log)
+        log.close()
+        if self._process.stdout is None:
+            raise PeerError("no stdout from the Parley process")
+        try:
+            line = await asyncio.wait_for(self._process.stdout.readline(), within)
+        except TimeoutError:
+            await self.stop()
+            raise PeerError("Parley did not start in time") from None
+        if not line.startswith(b"READY"):
+            await self.stop()
+            text = (self.workdir / "parley.log").read_text(errors="replace")[-2000:]
+            raise PeerError(f"Parley failed to start: {line!r} {text}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (Linux /proc)."""
+        if self._process is None:
+            return 0.0
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    async def stop(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.send_signal(signal.SIGTERM)
+        await _terminate(self._process, grace=5.0)
+        self._process = None
+
+
+def serve_main() -> None:
+    """Entry point of :class:`ParleyProcess`: run a SIP server from a JSON config (argv[1])."""
+    import gc
+    import logging
+
+    import structlog
+    import uvloop
+
+    from parley.clock import MonotonicClock
+    from parley.telephony.engine import TrunkPeer
+    from parley.telephony.server import Telephony, TelephonySettings
+    from parley.telephony.users import SipUser, demo_directory
+
+    config = json.loads(sys.argv[1])
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    settings = TelephonySettings(
+        host=LOOPBACK, sip_port=int(config["sip_port"]),
+        rtp_ports=(int(config["rtp_ports"][0]), int(config["rtp_ports"][1])),
+        realm="parley.test", no_answer_timeout=float(config["no_answer_timeout"]),
+        media_timeout=float(config["media_timeout"]),
+        trunks=tuple(TrunkPeer(f"trunk{i}", host, int(port))
+                     for i, (host, port) in enumerate(config["trunks"])))
+    users = demo_directory(settings.realm)
+    for extension, contact in config["static_users"].items():
+        users.add(SipUser(extension, static_contact=contact))
+
+    async def main() -> None:
+        telephony = Telephony(settings, users, MonotonicClock())
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        await telephony.start()
+        gc.collect()
+        gc.freeze()  # long-lived start-up objects leave the collector's working set
+        sys.stdout.write(f"READY {telephony.sip_port}\n")
+        sys.stdout.flush()
+        with contextlib.suppress(asyncio.CancelledError):
+            await telephony.run()
+
+    uvloop.run(main())

@@ -19,7 +19,6 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from parley.events import AgentLogin, AgentLogout, AgentNotReady, AgentReady, CallbackRequested
 from parley.store import NotFound
-from parley.store.credentials import verify_password
 from parley.store.records import CallbackRecord, InteractionRecord, Principal
 from parley.store.specs import Role
 from parley.web import schemas as s
@@ -66,7 +65,7 @@ async def login(body: s.LoginRequest, request: Request, response: Response, ctx:
                             headers={"Retry-After": str(max(1, round(wait)))})
     user = await ctx.store.accounts.login_user(body.username)
     if (user is None or not user.active or user.password_hash is None
-            or not verify_password(user.password_hash, body.password)):
+            or not await ctx.store.passwords.verify(user.password_hash, body.password)):
         ctx.limiter.failed(*keys)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
     ctx.limiter.succeeded(keys[0])

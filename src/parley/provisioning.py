@@ -1,0 +1,174 @@
+"""Provisioning: the whole configuration as one YAML document (``parley import``/``export``).
+
+Importing creates or updates every record the document names and leaves others alone;
+importing an export changes nothing. The document is checked completely before anything is
+written, and an import that fails half-way is rolled back. Errors name the file, the line and
+the field, e.g. ``site.yaml:42: users[3].roles[0]: Input should be 'agent', …``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from parley.config import ConfigError
+from parley.store import NotFound, Store
+from parley.store.database import Conflict
+from parley.store.specs import KINDS, ConfigDocument, Role, UserSpec
+
+DEMO_ADMIN = "admin"
+
+
+def _node_at(node: yaml.Node | None, path: tuple[int | str, ...]) -> yaml.Node | None:
+    """The deepest YAML node along ``path`` (mapping keys and sequence indices)."""
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(step):
+                    node = value
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if step >= len(node.value):
+                return node
+            node = node.value[step]
+        elif isinstance(node, yaml.SequenceNode):  # a list of names: the item naming ``step``
+            for item in node.value:
+                if isinstance(item, yaml.ScalarNode) and item.value == step:
+                    node = item
+                    break
+            else:
+                return node
+        else:
+            return node
+    return node
+
+
+def _line(root: yaml.Node | None, path: tuple[int | str, ...]) -> int | None:
+    node = _node_at(root, path)
+    return None if node is None else node.start_mark.line + 1
+
+
+def _field(path: tuple[int | str, ...]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+def parse_document(text: str, file: str = "<document>") -> tuple[ConfigDocument, yaml.Node]:
+    """Parse and validate a provisioning document; raises :class:`ConfigError`."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"not valid YAML: {exc.problem or exc}", file=file,
+                          line=line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=file) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the document must be a mapping of sections (site, users, …)",
+                          file=file, line=1)
+    try:
+        document = ConfigDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = tuple(first["loc"])
+        # A model-level check (e.g. a trunk's auth) points at the item, not a field.
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" ({exc.error_count() - 1} more errors)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{_field(path)}: {message}{more}", file=file, line=_line(root, path),
+                          field=_field(path)) from exc
+    assert root is not None  # noqa: S101 - data was a mapping
+    return document, root
+
+
+def load_document(path: Path) -> tuple[ConfigDocument, yaml.Node]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", file=str(path)) from exc
+    return parse_document(text, str(path))
+
+
+async def apply_document(store: Store, document: ConfigDocument, root: yaml.Node | None = None,
+                         file: str = "<document>") -> dict[str, int]:
+    """Write the document in one transaction; returns the number of changed records per kind.
+
+    A reference to something that does not exist (a user's skill, a queue member) fails the
+    whole import with the line of the record that names it.
+    """
+    changes: dict[str, int] = {}
+    async with store.config.transaction() as tx:
+        if document.site is not None and await tx.put_site(document.site):
+            changes["site"] = 1
+        for kind in KINDS:
+            for index, spec in enumerate(document.items(kind)):
+                try:
+                    changed = await tx.put(kind, spec)
+                    await tx.session.flush()
+                except (NotFound, Conflict) as exc:
+                    field, _, reason = str(exc).partition(": ")
+                    path: tuple[int | str, ...] = (kind, index)
+                    steps = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+                    line = _line(root, path + steps) if reason else _line(root, path)
+                    raise ConfigError(f"{kind}[{index}]: {exc}", file=file, line=line,
+                                      field=f"{kind}[{index}].{field}" if reason else None
+                                      ) from exc
+                if changed:
+                    changes[kind] = changes.get(kind, 0) + 1
+    return changes
+
+
+async def import_file(store: Store, path: Path) -> dict[str, int]:
+    """``parley import FILE``: validate the whole file, then write it."""
+    document, root = load_document(path)
+    return await apply_document(store, document, root, str(path))
+
+
+def dump_document(document: ConfigDocument) -> str:
+    """The YAML text of a document, sections in import order, unset fields left out."""
+    data: dict[str, Any] = document.model_dump(mode="json", exclude_none=True)
+    for kind in KINDS:
+        if not data.get(kind):
+            data.pop(kind, None)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+async def export_text(store: Store) -> str:
+    """``parley export``: the whole configuration as YAML."""
+    return dump_document(await store.config.document())
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """The demo admin's login, printed by ``parley demo``."""
+
+    username: str
+    password: str
+
+
+def demo_document() -> tuple[ConfigDocument, yaml.Node]:
+    text = resources.files("parley").joinpath("demo.yaml").read_text(encoding="utf-8")
+    return parse_document(text, "demo.yaml")
+
+
+async def load_demo(store: Store) -> DemoLogin:
+    """Import the demo configuration and give the demo admin a fresh random password."""
+    document, root = demo_document()
+    await apply_document(store, document, root, "demo.yaml")
+    password = secrets.token_urlsafe(12)
+    await store.config.put("users", UserSpec(username=DEMO_ADMIN, display_name="Demo admin",
+                                             roles=[Role.ADMIN], password=password))
+    return DemoLogin(DEMO_ADMIN, password)

@@ -1,0 +1,114 @@
+"""Provisioning documents: the demo, export/import round trips, and errors that name the
+file, the line and the field."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from parley.config import ConfigError
+from parley.provisioning import (
+    apply_document,
+    demo_document,
+    export_text,
+    import_file,
+    load_demo,
+    parse_document,
+)
+from parley.store import Store, open_store
+from parley.store.credentials import Passwords, ha1, verify_password
+from parley.store.specs import QueueSpec, UserSpec
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """The demo on SQLite; export/import round trips run on both databases in
+    test_configuration.py."""
+    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}",
+                              passwords=Passwords.cheap())
+    yield opened
+    await opened.close()
+
+
+async def test_demo_contract_and_round_trip(sqlite_store: Store, tmp_path: Path) -> None:
+    store = sqlite_store
+    login = await load_demo(store)
+    admin = await store.config.get("users", login.username)
+    assert isinstance(admin, UserSpec)
+    assert admin.roles == ["admin"]
+    assert admin.password_hash is not None
+    assert verify_password(admin.password_hash, login.password)
+    for number in range(1001, 1011):
+        credentials = await store.directory.sip_credentials(str(number))
+        assert credentials is not None
+        assert credentials.ha1("MD5") == ha1(str(number), "parley", f"pw{number}")
+        assert credentials.user == str(number)
+    sales = await store.config.get("queues", "sales")
+    support = await store.config.get("queues", "support")
+    assert isinstance(sales, QueueSpec)
+    assert isinstance(support, QueueSpec)
+    assert sales.members == [str(n) for n in range(1006, 1011)]
+    assert support.members == [str(n) for n in range(1001, 1006)]
+    numbers = {n.number: n.flow for n in await store.config.records("numbers")}  # type: ignore[attr-defined]
+    assert set(numbers) == {"600", "601", "602", "800"}
+    assert numbers["601"] == "sales"
+    exported = await export_text(store)
+    assert "pw1001" not in exported  # only digests and hashes leave the store
+    path = tmp_path / "export.yaml"
+    path.write_text(exported)
+    assert await import_file(store, path) == {}
+    assert await export_text(store) == exported
+    # The demo file itself (plaintext passwords included) changes nothing the second time.
+    document, root = demo_document()
+    assert await apply_document(store, document, root) == {}
+
+
+def _error(text: str, tmp_path: Path) -> ConfigError:
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        parse_document(text, str(path))
+    return caught.value
+
+
+def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    error = _error("users:\n  - username: a\n  - username: b\n    roles: [boss]\n", tmp_path)
+    assert error.file is not None
+    assert error.file.endswith("site.yaml")
+    assert error.line == 4
+    assert error.field == "users[1].roles[0]"
+    assert "site.yaml:4: users[1].roles[0]" in str(error)
+
+    error = _error("queues:\n  - name: q\n    max_wait: 5\n", tmp_path)
+    assert error.line == 3
+    assert error.field == "queues[0].max_wait"
+
+    error = _error("site:\n  time_zone: Nowhere/City\n", tmp_path)
+    assert error.line == 2
+    assert "Nowhere/City" in str(error)
+
+    error = _error("users: [\n", tmp_path)
+    assert error.line == 2
+    assert "YAML" in str(error)
+
+    error = _error("- just\n- a list\n", tmp_path)
+    assert "mapping" in str(error)
+
+
+async def test_a_broken_reference_names_the_line_and_writes_nothing(store: Store,
+                                                                    tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({
+        "skills": [{"name": "de"}],
+        "users": [{"username": "a", "skills": {"de": 2}}],
+        "queues": [{"name": "q", "members": ["a", "ghost"]}],
+    }, sort_keys=False))
+    with pytest.raises(ConfigError) as caught:
+        await import_file(store, path)
+    assert "ghost" in str(caught.value)
+    assert caught.value.line is not None
+    assert path.read_text().splitlines()[caught.value.line - 1].strip() == "- ghost"
+    assert await store.config.records("skills") == []  # rolled back: nothing half-written
