@@ -162,6 +162,24 @@ def test_malformed_header_names_header(mutate, header: str, words: str) -> None:
     assert header in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(b"CSeq: 1 INVITE", b"CSeq: x INVITE"), (b"To: 600 <sip:600@", b"To: 600 <sop:600@"),
+     (b"Max-Forwards: 70", b"Max-Forwards: many"), (b"Call-ID: 1-2820@127.0.0.1\r\n", b""),
+     (b"Content-Length:   130", b"Content-Length: 99999")],
+)
+def test_any_partial_request_can_be_answered_400(old: bytes, new: bytes) -> None:
+    raw = load("063-sipp-req-invite.sip").replace(old, new)
+    with pytest.raises(SipParseError) as info:
+        parse_message(raw)
+    partial = info.value.partial
+    assert partial is not None
+    reply = build_response(partial, 400, f"Bad Request ({info.value.reason})", to_tag="t")
+    assert reply.status == 400
+    assert reply.header("Via") == "SIP/2.0/UDP 127.0.0.1:47070;branch=z9hG4bK-2820-1-0"
+    assert bytes(reply).startswith(b"SIP/2.0 400 Bad Request (")
+
+
 def test_partial_request_allows_400() -> None:
     raw = load("063-sipp-req-invite.sip").replace(b"CSeq: 1 INVITE", b"CSeq: x INVITE")
     with pytest.raises(SipParseError) as info:

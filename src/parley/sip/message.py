@@ -10,6 +10,7 @@ new ones. :class:`StreamFramer` splits a TCP byte stream into messages by ``Cont
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -308,7 +309,14 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         if len(items) > MAX_HEADERS:
             raise SipParseError(f"more than {MAX_HEADERS} header lines")
     headers = Headers(items)
-    body = _take_body(headers, rest)
+    try:
+        body = _take_body(headers, rest)
+    except SipParseError as exc:
+        if not start.startswith("SIP/"):  # keep what is needed to answer 400
+            with contextlib.suppress(SipParseError):
+                partial = _start_line(start, headers, b"")
+                exc.partial = partial if isinstance(partial, SipRequest) else None
+        raise
     message = _start_line(start, headers, body)
     _validate(message)
     return message
@@ -442,11 +450,18 @@ def build_response(
     items: list[tuple[str, str]] = [("Via", v) for v in request.headers.lines("Via")]
     if 100 < status < 300 and request.method in ("INVITE", "SUBSCRIBE"):
         items += [("Record-Route", v) for v in request.headers.lines("Record-Route")]
+    # Headers are copied as text, so that a request that failed to parse (SipParseError's
+    # ``partial``) can still be answered 400 whatever header was wrong.
     to = request.headers.get("To") or ""
-    if to_tag and status > 100 and request.to.tag is None:
-        to = str(request.to.with_tag(to_tag))
+    if to_tag and status > 100:
+        try:
+            if request.to.tag is None:
+                to = str(request.to.with_tag(to_tag))
+        except SipParseError:
+            pass
     items += [("From", request.headers.get("From") or ""), ("To", to),
-              ("Call-ID", request.call_id), ("CSeq", str(request.cseq))]
+              ("Call-ID", request.headers.get("Call-ID") or ""),
+              ("CSeq", request.headers.get("CSeq") or "")]
     if contact is not None:
         items.append(("Contact", str(contact)))
     items += list(headers)
