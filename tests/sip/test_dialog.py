@@ -224,3 +224,11 @@ def test_cancel_racing_200_the_200_wins_then_bye() -> None:
                if isinstance(c, Deliver) and isinstance(c.message, SipResponse)}
     assert {("INVITE", 200), ("CANCEL", 200), ("BYE", 200)} <= answers
     assert len(a.layer) == len(b.layer) == 0
+
+
+def test_retransmitted_2xx_gets_the_same_ack() -> None:
+    dialog = caller_dialog()
+    ok = resp("022-asterisk-resp-200-invite.sip")
+    first = dialog.ack(ok)
+    assert dialog.ack(ok) is first
+    assert bytes(dialog.ack(ok)) == bytes(first)

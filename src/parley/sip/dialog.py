@@ -68,6 +68,7 @@ class Dialog:
     invite_seq: int = 0
     pending_reinvite: bool = False
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
+    _acks: dict[int, SipRequest] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> DialogId:
@@ -184,13 +185,19 @@ class Dialog:
 
     def ack(self, response: SipResponse, *, body: bytes = b"",
             content_type: str | None = None) -> SipRequest:
-        """The ACK for a 2xx to our INVITE (§13.2.2.4): CSeq number of that INVITE."""
+        """The ACK for a 2xx to our INVITE (§13.2.2.4): CSeq number of that INVITE.
+
+        A retransmitted 2xx gets the very same ACK again, as §13.2.2.4 asks."""
         if not response.is_success or response.cseq.method != "INVITE":
             raise DialogError("only a 2xx to INVITE is acknowledged by the dialog")
+        seq = response.cseq.seq
+        if seq in self._acks:
+            return self._acks[seq]
         if self.state is DialogState.EARLY:
             self.confirm(response)
-        return self.create_request("ACK", cseq=response.cseq.seq, body=body,
-                                   content_type=content_type)
+        ack = self.create_request("ACK", cseq=seq, body=body, content_type=content_type)
+        self._acks = {seq: ack}  # only the latest INVITE's ACK can still be needed
+        return ack
 
     def bye(self, reason: str | None = None) -> SipRequest:
         """BYE, optionally with a Reason header (RFC 3326, e.g. ``Q.850;cause=16``)."""
