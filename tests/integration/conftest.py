@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from parley.clock import MonotonicClock
 from parley.telephony.server import Telephony, TelephonySettings
@@ -22,11 +24,11 @@ needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is no
 
 def telephony_settings(**overrides: object) -> TelephonySettings:
     """Settings for a test server: loopback, a free SIP port, a free block of RTP ports."""
-    rtp_first = free_port_block(64)
+    rtp_first = free_port_block(400)
     values: dict[str, object] = {
         "host": "127.0.0.1",
         "sip_port": free_port(),
-        "rtp_ports": (rtp_first, rtp_first + 63),
+        "rtp_ports": (rtp_first, rtp_first + 399),
         "realm": "parley.test",
         "no_answer_timeout": 3.0,
         "media_timeout": 30.0,
@@ -42,3 +44,14 @@ async def parley() -> AsyncIterator[Telephony]:
     telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
     async with telephony:
         yield telephony
+
+
+@pytest.fixture
+def quiet_logs() -> Iterator[None]:
+    """Only warnings and errors from structlog while a load test runs (logging costs CPU)."""
+    previous = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)

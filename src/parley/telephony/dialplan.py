@@ -3,7 +3,8 @@
 An inbound channel for a known extension is connected to that user (registered contacts or a
 static contact): the caller hears ringing while the user's phone rings, the call is answered
 and bridged when the user answers, and either hang-up ends both legs. Unknown numbers get 404,
-a user already in a call 486 (busy), a user who does not answer within the timeout 480, and a
+a registering user already in a call 486 (busy; a static contact such as a gateway
+takes many calls), a user who does not answer within the timeout 480, and a
 user's phone refusing the call passes its status back (busy, declined...). Numbers with a
 handler of their own (IVR, queues: later subsystems) go to that handler instead.
 """
@@ -66,7 +67,8 @@ class ExtensionDialPlan:
         if user is None:
             channel.hangup(HangupCause.UNALLOCATED_NUMBER)
             return
-        if self.busy_when_in_call and self.is_busy(user.name, channel):
+        if self.busy_when_in_call and user.static_contact is None \
+                and self.is_busy(user.name, channel):
             channel.hangup(HangupCause.USER_BUSY)
             return
         codecs = channel.remote_audio.codecs if channel.remote_audio is not None else None

@@ -180,6 +180,7 @@ class SipEngine:
         self.stats = _Stats()
         self._server: dict[tuple[str, str], _ServerTxn] = {}
         self._client: dict[tuple[str, str], _ClientTxn] = {}
+        self._invites: dict[str, tuple[str, str]] = {}  # Call-ID -> its INVITE's server key
         self._subscribers: list[Subscriber] = []
         self._tasks: asyncio.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -330,8 +331,11 @@ class SipEngine:
                 channel.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
 
     def _acknowledged(self, request: SipRequest) -> None:
-        for method in ("INVITE",):
-            key = (request.branch or request.call_id, method)
+        keys = [(request.branch or request.call_id, "INVITE")]
+        invite_key = self._invites.get(request.call_id)
+        if invite_key is not None:
+            keys.append(invite_key)
+        for key in keys:
             txn = self._server.get(key)
             if txn is not None and txn.timer is not None:
                 txn.timer.cancel()
@@ -427,6 +431,9 @@ class SipEngine:
             return
         self._server[key] = _ServerTxn(request, peer)
         self.loop.call_later(TIMER_B, self._expire_pending, key)
+        if request.method == "INVITE" and request.to.tag is None:
+            self._invites[request.call_id] = key
+            self.loop.call_later(2 * TIMER_B, self._invites.pop, request.call_id, None)
         try:
             self._dispatch(request, peer)
         except SipParseError as exc:
