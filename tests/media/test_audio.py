@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import struct
 import subprocess
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parley.media import MediaError
 from parley.media.audio import (
@@ -154,3 +157,40 @@ def test_reads_what_sox_writes(tmp_path: Path) -> None:
     assert len(pcm) == 4000
     assert abs(rms_dbfs(pcm[200:-200]) - rms_dbfs(np.rint(sine(1000, 8000, 1) * 32768)
                                                   .astype(np.int16))) < 0.3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_decode_or_raise_media_error(data: bytes) -> None:
+    with contextlib.suppress(MediaError):
+        decode_wav(b"RIFF" + data[:4] + b"WAVE" + data[4:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"fmt ", b"data", b"LIST"]), st.binary(max_size=60))
+def test_random_chunks_decode_or_raise_media_error(chunk: bytes, body: bytes) -> None:
+    fmt = struct.pack("<HHIIHH", 0xFFFE, 1, 8000, 16000, 2, 16)
+    with contextlib.suppress(MediaError):
+        decode_wav(b"RIFF\x00\x00\x00\x00WAVEfmt " + struct.pack("<I", 40) + fmt + chunk + body)
+    with contextlib.suppress(MediaError):
+        decode_wav(b"RIFF\x00\x00\x00\x00WAVE" + chunk + struct.pack("<I", len(body)) + body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 120), st.integers(0, 255), st.booleans())
+def test_damaged_headers_decode_or_raise_media_error(position: int, value: int,
+                                                     extensible: bool) -> None:
+    good = bytearray(make_wav(np.zeros((10, 2), np.float32), 8000, 24, extensible=extensible))
+    good[position % len(good)] = value
+    try:
+        audio = decode_wav(bytes(good))
+    except MediaError:
+        return
+    assert audio.samples.ndim == 2
+
+
+def test_short_extensible_fmt_chunk_is_reported() -> None:
+    fmt = struct.pack("<HHIIHH", 0xFFFE, 1, 8000, 16000, 2, 16)
+    data = b"RIFF" + struct.pack("<I", 100) + b"WAVEfmt " + struct.pack("<I", 40) + fmt
+    with pytest.raises(MediaError, match="extensible fmt chunk is too short"):
+        decode_wav(data, "short.wav")

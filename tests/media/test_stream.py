@@ -102,3 +102,9 @@ def test_other_payload_types_are_counted_and_ignored() -> None:
     assert stream.receive(RtpPacket(13, 1, 0, 5, b"\x40")) == []  # comfort noise
     assert stream.ignored == 1
     assert stream.tick() == (None, [])
+
+
+def test_a_malformed_event_packet_is_dropped_not_raised() -> None:
+    stream = MediaStream(StreamSettings(telephone_event_pt=101), ssrc=1)
+    assert stream.receive(RtpPacket(101, 1, 0, 5, b"\x01")) == []
+    assert stream.malformed == 1

@@ -78,7 +78,10 @@ def parse_wav_header(data: bytes, source: str = "<bytes>") -> WavInfo:
                 raise MediaError(f"{source}: the fmt chunk is too short ({size} bytes)")
             tag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from(
                 "<HHIIHH", data, body)
-            if tag == _FORMAT_EXTENSIBLE and size >= 40:
+            if tag == _FORMAT_EXTENSIBLE:
+                if size < 40 or body + 26 > len(data):
+                    raise MediaError(f"{source}: the extensible fmt chunk is too short "
+                                     f"({size} bytes, 40 needed)")
                 (tag,) = struct.unpack_from("<H", data, body + 24)  # first 2 bytes of SubFormat
             fmt = (tag, channels, rate, block_align, bits)
         elif chunk_id == b"data":

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from parley.media.dtmf import EventReceiver, InbandDetector, event_packets
+from parley.media.dtmf import DtmfError, EventReceiver, InbandDetector, event_packets
 from parley.media.g711 import Codec, decode, silence
 from parley.media.jitter import JitterBuffer
 from parley.media.rtp import RtpPacket
@@ -77,6 +77,7 @@ class MediaStream:
         self.inband = InbandDetector() if settings.inband_dtmf else None
         self._silence = silence(settings.codec)
         self.ignored = 0  # packets of other payload types (comfort noise, unknown codecs)
+        self.malformed = 0  # telephone-event packets too short to read
 
     # --- receiving ----------------------------------------------------------------------------
     def receive(self, packet: RtpPacket) -> list[ReceivedDigit]:
@@ -87,9 +88,12 @@ class MediaStream:
             return []
         if settings.telephone_event_pt is not None and \
                 packet.payload_type == settings.telephone_event_pt:
-            return [ReceivedDigit(d.digit, d.duration_ms, "rfc4733")
-                    for d in self.events.feed(packet.timestamp, packet.payload,
-                                                     packet.marker)]
+            try:
+                digits = self.events.feed(packet.timestamp, packet.payload, packet.marker)
+            except DtmfError:
+                self.malformed += 1  # a short event payload: dropped, like a lost packet
+                return []
+            return [ReceivedDigit(d.digit, d.duration_ms, "rfc4733") for d in digits]
         self.ignored += 1
         return []
 
