@@ -148,6 +148,209 @@ def simulate(
             typer.echo(f"chart: {chart}")
 
 
+# --- store, API and provisioning ---------------------------------------------------------------
+
+DataDir = Annotated[Path, typer.Option(help="Where the database, recordings and caches live.")]
+DatabaseUrl = Annotated[str | None, typer.Option(
+    help="Database URL, e.g. postgresql://user@host/parley (default: SQLite in the data "
+         "folder; also PARLEY_DATABASE_URL).")]
+
+
+def _settings(data_dir: Path, database_url: str | None, **more: object) -> Settings:
+    values: dict[str, object] = {"data_dir": data_dir, **more}
+    if database_url:
+        values["database_url"] = database_url
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option(
+        help="Provisioning YAML imported at start (records created or updated).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option(help="Web UI and API port.")] = 8080,
+    data_dir: DataDir = Path("parley-data"),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run Parley: the store, the REST API and live events."""
+    import asyncio
+
+    from parley import app as composition
+    from parley.provisioning import import_file
+    from parley.store import build_store
+    from parley.web.node import build_web_node
+
+    settings = _settings(data_dir, database_url, host=host, http_port=http_port)
+
+    async def prepare() -> None:
+        store = await build_store(settings)
+        try:
+            if config is not None:
+                changes = await import_file(store, config)
+                typer.echo(f"imported {config}: {_changes(changes)}")
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(prepare())
+        services = composition.build(settings)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+
+    async def web() -> None:
+        node = await build_web_node(settings, services.clock)
+        await node.run()
+
+    services.runners.append(web)
+    services.banner.append(f"REST API: http://{host}:{http_port}/api/docs")
+
+    def ready(running: composition.Services) -> None:
+        for line in running.banner:
+            typer.echo(line)
+        typer.echo("Press Ctrl-C to stop.")
+
+    composition.run(services, ready=ready)
+    typer.echo("Parley stopped.")
+
+
+def _changes(changes: dict[str, int]) -> str:
+    if not changes:
+        return "nothing changed"
+    return ", ".join(f"{count} {kind}" for kind, count in changes.items()) + " changed"
+
+
+@app.command()
+def migrate(data_dir: DataDir = Path("parley-data"), database_url: DatabaseUrl = None) -> None:
+    """Bring the database schema up to date (also done at every start)."""
+    import asyncio
+
+    from parley.store import build_store
+    from parley.store.database import current_revision
+
+    async def run() -> str | None:
+        store = await build_store(_settings(data_dir, database_url))
+        try:
+            return await current_revision(store.engine)
+        finally:
+            await store.close()
+
+    typer.echo(f"database schema at revision {asyncio.run(run())}")
+
+
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name (letters, digits, _.@-).")],
+    role: Annotated[list[str] | None, typer.Option(
+        help="agent, supervisor or admin; repeat for several.")] = None,
+    password: Annotated[str | None, typer.Option(
+        envvar="PARLEY_PASSWORD", help="Login password (asked for when not given).")] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown in the UI.")] = "",
+    token: Annotated[bool, typer.Option(help="Also create and print an API token.")] = False,
+    data_dir: DataDir = Path("parley-data"),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a user, or update the roles and password of an existing one."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from parley.store import build_store
+    from parley.store.specs import UserSpec
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        spec = UserSpec.model_validate({"username": username, "roles": role or ["agent"],
+                                        "password": password, "display_name": display_name})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise _fail(f"{field}: {first['msg']}") from exc
+
+    async def run() -> str | None:
+        store = await build_store(_settings(data_dir, database_url))
+        try:
+            existing = await store.config.get("users", username)
+            if isinstance(existing, UserSpec):
+                spec.skills, spec.teams = existing.skills, existing.teams
+                spec.extension = existing.extension
+            await store.config.put("users", spec)
+            await store.audit.record(store.clock.utcnow(), "cli", "update" if existing else
+                                     "create", "users", username, {"roles": spec.roles})
+            if token:
+                issued, _ = await store.accounts.create_token(username, "cli",
+                                                              store.clock.utcnow())
+                return issued
+            return None
+        finally:
+            await store.close()
+
+    issued = asyncio.run(run())
+    typer.echo(f"user {username} saved with roles {', '.join(spec.roles)}")
+    if issued:
+        typer.echo(f"API token (shown once): {issued}")
+
+
+@app.command("import")
+def import_config(
+    file: Annotated[Path, typer.Argument(help="Provisioning YAML file.")],
+    data_dir: DataDir = Path("parley-data"),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create or update the configuration from a provisioning YAML document."""
+    import asyncio
+
+    from parley.provisioning import import_file
+    from parley.store import build_store
+
+    async def run() -> dict[str, int]:
+        store = await build_store(_settings(data_dir, database_url))
+        try:
+            changes = await import_file(store, file)
+            await store.audit.record(store.clock.utcnow(), "cli", "import", "config",
+                                     str(file), {"changes": changes})
+            return changes
+        finally:
+            await store.close()
+
+    try:
+        changes = asyncio.run(run())
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"imported {file}: {_changes(changes)}")
+
+
+@app.command("export")
+def export_config(
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file instead of standard output.")] = None,
+    data_dir: DataDir = Path("parley-data"),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print the whole configuration as a provisioning YAML document."""
+    import asyncio
+
+    from parley.provisioning import export_text
+    from parley.store import build_store
+
+    async def run() -> str:
+        store = await build_store(_settings(data_dir, database_url))
+        try:
+            return await export_text(store)
+        finally:
+            await store.close()
+
+    text = asyncio.run(run())
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -88,7 +88,7 @@ def parse_document(text: str, file: str = "<document>") -> tuple[ConfigDocument,
         # A model-level check (e.g. a trunk's auth) points at the item, not a field.
         message = first["msg"].removeprefix("Value error, ")
         more = f" ({exc.error_count() - 1} more errors)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{_field(path)}: {message}{more}", file=file, line=_line(root, path),
+        raise ConfigError(f"{message}{more}", file=file, line=_line(root, path),
                           field=_field(path)) from exc
     assert root is not None  # noqa: S101 - data was a mapping
     return document, root
@@ -123,9 +123,9 @@ async def apply_document(store: Store, document: ConfigDocument, root: yaml.Node
                     path: tuple[int | str, ...] = (kind, index)
                     steps = tuple(int(p) if p.isdigit() else p for p in field.split("."))
                     line = _line(root, path + steps) if reason else _line(root, path)
-                    raise ConfigError(f"{kind}[{index}]: {exc}", file=file, line=line,
-                                      field=f"{kind}[{index}].{field}" if reason else None
-                                      ) from exc
+                    where = f"{kind}[{index}].{field}" if reason else None
+                    raise ConfigError(reason or str(exc), file=file, line=line,
+                                      field=where or f"{kind}[{index}]") from exc
                 if changed:
                     changes[kind] = changes.get(kind, 0) + 1
     return changes

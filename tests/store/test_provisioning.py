@@ -80,7 +80,8 @@ def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
     assert error.file.endswith("site.yaml")
     assert error.line == 4
     assert error.field == "users[1].roles[0]"
-    assert "site.yaml:4: users[1].roles[0]" in str(error)
+    assert str(error).startswith(f"{error.file}:4: ")
+    assert "users[1].roles[0]" in str(error)
 
     error = _error("queues:\n  - name: q\n    max_wait: 5\n", tmp_path)
     assert error.line == 3
