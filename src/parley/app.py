@@ -12,10 +12,13 @@ import contextlib
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parley.clock import Clock, MonotonicClock
 from parley.config import Settings
+
+if TYPE_CHECKING:
+    from parley.telephony.server import Telephony
 
 
 @dataclass
@@ -26,16 +29,53 @@ class Services:
     clock: Clock
     runners: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     banner: list[str] = field(default_factory=list)
+    #: bound before ``ready`` runs, so that a port in use fails before the banner is printed
+    starters: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    telephony: Telephony | None = None
 
 
 def build(settings: Settings, *, demo: bool = False) -> Services:
     """Build the node's services from settings; ``demo`` adds the demo configuration."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Services(settings=settings, clock=MonotonicClock())
+    services = Services(settings=settings, clock=MonotonicClock())
+    _build_telephony(services, demo=demo)
+    return services
+
+
+def _build_telephony(services: Services, *, demo: bool) -> None:
+    """The SIP server (UDP+TCP), registrar, B2BUA and RTP relay; demo users when ``demo``."""
+    from parley.telephony.server import Telephony, TelephonySettings
+    from parley.telephony.users import MemoryDirectory, demo_directory
+
+    settings = services.settings
+    realm = "parley"
+    users = demo_directory(realm) if demo else MemoryDirectory()
+    telephony = Telephony(
+        TelephonySettings(host=settings.host, sip_port=settings.sip_port,
+                          rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
+                          realm=realm),
+        users, services.clock)
+    services.telephony = telephony
+    services.starters.append(telephony.start)
+    services.runners.append(telephony.run)
+    if demo:
+        host, port = settings.host, settings.sip_port
+        services.banner += [
+            f"Parley demo: SIP on {host}:{port} (UDP and TCP), RTP ports "
+            f"{settings.rtp_ports.first}-{settings.rtp_ports.last}.",
+            "Users: extensions 1001 to 1010; each SIP password is 'pw' followed by the "
+            "extension (1001 -> pw1001).",
+            f"Softphone: account sip:1001@{host}:{port}, user name 1001, password pw1001, "
+            "transport UDP or TCP.",
+            "Register a second phone as 1002 and dial 1002 from 1001 (or the other way).",
+            f"baresip: add  <sip:1001@{host}:{port}>;auth_pass=pw1001  to ~/.baresip/accounts",
+        ]
 
 
 async def serve(services: Services, *, ready: Callable[[Services], None] | None = None) -> None:
     """Run every service until cancelled or until one of them fails."""
+    for starter in services.starters:
+        await starter()
     if ready is not None:
         ready(services)
     async with asyncio.TaskGroup() as group:
