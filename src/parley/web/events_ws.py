@@ -71,6 +71,7 @@ async def events(socket: WebSocket) -> None:
     wanted = socket.query_params.get("topics", "")
     topics = frozenset(t.strip() for t in wanted.split(",") if t.strip()) or TOPICS
     if not topics <= TOPICS:
+        await socket.accept()  # accepted first so that the client reads the reason
         await socket.close(code=POLICY_VIOLATION,
                            reason=f"topics: unknown {sorted(topics - TOPICS)}; use "
                                   "call, operator, queue")
