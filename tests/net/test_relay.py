@@ -1,0 +1,136 @@
+"""The RTP relay on real loopback sockets: forwarding, latching, continuity, inactivity."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import struct
+
+import pytest
+
+from parley.clock import MonotonicClock, VirtualClock
+from parley.media.rtp import RtpPacket
+from parley.net.relay import MediaRelay
+from parley.net.rtp_ports import PortPoolExhausted, RtpPortPool
+from parley.testing.ports import free_port_block
+
+
+def _phone() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+async def _receive(sock: socket.socket, count: int) -> list[RtpPacket]:
+    packets: list[RtpPacket] = []
+    for _ in range(100):
+        while True:
+            try:
+                packets.append(RtpPacket.parse(sock.recv(2048)))
+            except BlockingIOError:
+                break
+        if len(packets) >= count:
+            return packets
+        await asyncio.sleep(0.01)
+    return packets
+
+
+def _packet(seq: int, ts: int, ssrc: int) -> bytes:
+    return bytes(RtpPacket(0, seq, ts, ssrc, payload=bytes([seq & 0xFF]) * 160))
+
+
+@pytest.fixture
+def relay() -> MediaRelay:
+    first = free_port_block(16)
+    return MediaRelay(RtpPortPool("127.0.0.1", first, first + 15), MonotonicClock())
+
+
+async def test_bridged_endpoints_forward_both_ways_and_latch(relay: MediaRelay) -> None:
+    alice, bob = _phone(), _phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        # SDP says port 9 for Bob; his packets come from his real socket, so the relay latches.
+        b_side.set_remote("127.0.0.1", 9)
+        a_side.set_remote(*alice.getsockname())
+        relay.bridge(a_side, b_side)
+        bob.sendto(_packet(1, 160, 0xB0B), ("127.0.0.1", b_side.port))
+        assert [p.sequence for p in await _receive(alice, 1)] == [1]
+        assert b_side.remote == bob.getsockname()
+        for seq in range(2, 12):
+            alice.sendto(_packet(seq, seq * 160, 0xA11CE), ("127.0.0.1", a_side.port))
+        received = await _receive(bob, 10)
+        assert [p.sequence for p in received] == list(range(2, 12))
+        assert {p.ssrc for p in received} == {0xA11CE}  # untouched: no source change yet
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+    assert relay.endpoints == 0
+
+
+async def test_new_source_continues_the_stream_the_phone_hears(relay: MediaRelay) -> None:
+    listener, first, second = _phone(), _phone(), _phone()
+    out, in1, in2 = relay.open("listener"), relay.open("first"), relay.open("second")
+    try:
+        out.set_remote(*listener.getsockname())
+        relay.bridge(in1, out)
+        for seq in range(100, 105):
+            first.sendto(_packet(seq, seq * 160, 1111), ("127.0.0.1", in1.port))
+        before = await _receive(listener, 5)
+        relay.bridge(in2, out)  # re-bridge: the listener now hears another phone
+        for seq in range(7000, 7005):
+            second.sendto(_packet(seq, 50_000 + seq * 160, 2222), ("127.0.0.1", in2.port))
+        after = await _receive(listener, 5)
+    finally:
+        for endpoint in (out, in1, in2):
+            endpoint.close()
+        for sock in (listener, first, second):
+            sock.close()
+    assert {p.ssrc for p in before + after} == {1111}
+    sequences = [p.sequence for p in before + after]
+    assert sequences == list(range(100, 110))
+    timestamps = [p.timestamp for p in before + after]
+    assert all(b - a == 160 for a, b in itertools.pairwise(timestamps))
+    assert [p.payload[0] for p in after] == [seq & 0xFF for seq in range(7000, 7005)]
+
+
+async def test_silent_endpoint_times_out_once() -> None:
+    clock = VirtualClock()
+    first = free_port_block(4)
+    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 3), clock, timeout=30)
+    dead: list[str] = []
+    endpoint = relay.open("quiet", on_timeout=lambda e: dead.append(e.label))
+    try:
+        clock.advance(29)
+        assert relay.sweep() == []
+        clock.advance(2)
+        assert [e.label for e in relay.sweep()] == ["quiet"]
+        clock.advance(60)
+        assert relay.sweep() == []
+        assert dead == ["quiet"]
+    finally:
+        endpoint.close()
+
+
+def test_pool_hands_out_even_ports_and_runs_out() -> None:
+    first = free_port_block(4)
+    pool = RtpPortPool("127.0.0.1", first, first + 3)
+    pairs = [pool.allocate(), pool.allocate()]
+    try:
+        ports = [rtp.getsockname()[1] for rtp, _ in pairs]
+        assert all(port % 2 == 0 for port in ports)
+        assert [rtcp.getsockname()[1] for _, rtcp in pairs] == [p + 1 for p in ports]
+        with pytest.raises(PortPoolExhausted, match="widen --rtp-ports"):
+            pool.allocate()
+    finally:
+        for rtp, rtcp in pairs:
+            rtp.close()
+            rtcp.close()
+
+
+def test_rtp_header_layout_is_what_the_relay_rewrites() -> None:
+    data = _packet(0xFFFF, 0xFFFFFFFF, 7)
+    assert struct.unpack_from("!HII", data, 2) == (0xFFFF, 0xFFFFFFFF, 7)
