@@ -1,0 +1,228 @@
+"""The media of every leg Parley terminates, one tick at a time, sans-IO.
+
+The shell's whole media job becomes: hand each RTP packet from a phone to :meth:`MediaHub.
+receive`, and every ``20 / slots`` ms call :meth:`MediaHub.tick` and send the packets it
+returns. In between, the hub
+
+* decodes each leg's audio through its jitter buffer and finds its DTMF (RFC 4733, in-band);
+* plays prompts, tones and hold music (:class:`~parley.media.player.Player`) to legs;
+* mixes bridges with roles (participant, listen, whisper, barge) and sends each member its
+  mix-minus;
+* echoes a leg's audio back to it (the echo test);
+* builds the stereo frames of recordings, which the shell appends to their files.
+
+A leg hears, in order of precedence: its playback, else its bridge's mix, else its own voice
+when echoing, else nothing (the stream stays silent and its next packet carries the marker).
+Legs are spread over ``slots`` phases of the 20 ms period; the members of a bridge or of a
+recording share their first member's phase, so their frames line up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from parley.media import MediaError
+from parley.media.g711 import ENCODE_TABLES, Codec
+from parley.media.mixer import MixBridge, Mixer, Role
+from parley.media.player import Player
+from parley.media.recorder import StereoRecorder
+from parley.media.rtp import RtpPacket
+from parley.media.stream import MediaStream, ReceivedDigit, StreamSettings
+
+FRAME = 160
+Pcm = npt.NDArray[np.int16]
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(slots=True)
+class HubTick(Generic[K]):
+    """What one phase of one tick produced."""
+
+    packets: list[tuple[K, bytes]] = field(default_factory=list)  # send to that leg's phone
+    digits: list[tuple[K, ReceivedDigit]] = field(default_factory=list)
+    finished: list[tuple[K, Player]] = field(default_factory=list)  # playbacks that ended
+    recorded: list[tuple[str, Pcm]] = field(default_factory=list)  # (recording id, 160x2)
+
+
+@dataclass(slots=True)
+class _Leg:
+    stream: MediaStream
+    codec: Codec
+    phase: int
+    player: Player | None = None
+    bridge: str | None = None
+    echo: bool = False
+
+
+class MediaHub(Generic[K]):
+    """Legs, playbacks, mixing bridges and recordings of one process."""
+
+    def __init__(self, slots: int = 1) -> None:
+        if not 1 <= slots <= 20:
+            raise MediaError(f"media hub slots must be between 1 and 20, got {slots}")
+        self.slots = slots
+        self._legs: dict[K, _Leg] = {}
+        self._bridges: dict[str, MixBridge[K]] = {}
+        self._bridge_phase: dict[str, int] = {}
+        self._recordings: dict[str, StereoRecorder[K]] = {}
+        self._mixer: Mixer[K] = Mixer()
+        self._pending_digits: list[tuple[K, ReceivedDigit]] = []
+
+    # --- legs ---------------------------------------------------------------------------------
+    def add_leg(self, leg: K, settings: StreamSettings, *, ssrc: int,
+                first_sequence: int = 0, first_timestamp: int = 0) -> MediaStream:
+        if leg in self._legs:
+            raise MediaError(f"leg {leg!r} already has media")
+        loads = [0] * self.slots
+        for other in self._legs.values():
+            loads[other.phase] += 1
+        stream = MediaStream(settings, ssrc=ssrc, first_sequence=first_sequence,
+                             first_timestamp=first_timestamp)
+        self._legs[leg] = _Leg(stream, settings.codec, loads.index(min(loads)))
+        return stream
+
+    def remove_leg(self, leg: K, reason: str = "hangup") -> tuple[list[ReceivedDigit],
+                                                                   Player | None]:
+        """The leg ended: its last digits and its playback (stopped with ``reason``)."""
+        state = self._leg(leg)
+        if state.bridge is not None:
+            self.leave(leg)
+        for recorder in self._recordings.values():
+            recorder.assign(leg, None)
+        del self._legs[leg]
+        if state.player is not None:
+            state.player.stop(reason)
+        return state.stream.finish(), state.player
+
+    def _leg(self, leg: K) -> _Leg:
+        try:
+            return self._legs[leg]
+        except KeyError:
+            raise MediaError(f"leg {leg!r} has no media in the hub") from None
+
+    def stream(self, leg: K) -> MediaStream:
+        return self._leg(leg).stream
+
+    def phase_of(self, leg: K) -> int:
+        return self._leg(leg).phase
+
+    def receive(self, leg: K, packet: RtpPacket) -> list[ReceivedDigit]:
+        """A packet from the leg's phone; RFC 4733 digits come back at once."""
+        return self._leg(leg).stream.receive(packet)
+
+    # --- what a leg hears ---------------------------------------------------------------------
+    def play(self, leg: K, player: Player) -> Player | None:
+        """Play to ``leg`` (over its bridge's audio); returns the playback replaced, stopped."""
+        state = self._leg(leg)
+        previous = state.player
+        if previous is not None:
+            previous.stop()
+        state.player = player
+        return previous
+
+    def stop(self, leg: K, reason: str = "stopped") -> Player | None:
+        state = self._leg(leg)
+        player, state.player = state.player, None
+        if player is not None:
+            player.stop(reason)
+        return player
+
+    def echo(self, leg: K, on: bool = True) -> None:
+        """Send the leg's own audio back to it (the echo test)."""
+        self._leg(leg).echo = on
+
+    # --- bridges ------------------------------------------------------------------------------
+    def join(self, bridge_id: str, leg: K, role: Role | str = Role.PARTICIPANT,
+             whisper_to: K | None = None) -> MixBridge[K]:
+        """Add ``leg`` to a mixing bridge (created on first use) or change its role."""
+        state = self._leg(leg)
+        if state.bridge is not None and state.bridge != bridge_id:
+            raise MediaError(f"leg {leg!r} is in bridge {state.bridge!r}; leave it first")
+        bridge = self._bridges.get(bridge_id)
+        if bridge is None:
+            bridge = self._bridges[bridge_id] = MixBridge(bridge_id)
+            self._bridge_phase[bridge_id] = state.phase
+        bridge.add(leg, role, whisper_to)
+        state.bridge = bridge_id
+        state.phase = self._bridge_phase[bridge_id]
+        return bridge
+
+    def leave(self, leg: K) -> None:
+        state = self._leg(leg)
+        if state.bridge is None:
+            return
+        bridge = self._bridges[state.bridge]
+        bridge.remove(leg)
+        if not len(bridge):
+            del self._bridges[state.bridge]
+            del self._bridge_phase[state.bridge]
+        state.bridge = None
+
+    def bridge(self, bridge_id: str) -> MixBridge[K]:
+        try:
+            return self._bridges[bridge_id]
+        except KeyError:
+            raise MediaError(f"no mixing bridge {bridge_id!r}") from None
+
+    # --- recordings ---------------------------------------------------------------------------
+    def record(self, recording_id: str, recorder: StereoRecorder[K]) -> None:
+        """Build this recording's stereo frames each tick from its legs' audio."""
+        if recording_id in self._recordings:
+            raise MediaError(f"recording {recording_id!r} is already running")
+        caller = self._leg(recorder.caller)
+        for leg, state in self._legs.items():
+            if recorder.side_of(leg) is not None and state.bridge is None:
+                state.phase = caller.phase
+        self._recordings[recording_id] = recorder
+
+    def stop_recording(self, recording_id: str) -> StereoRecorder[K] | None:
+        return self._recordings.pop(recording_id, None)
+
+    # --- the tick -----------------------------------------------------------------------------
+    def tick(self, slot: int = 0) -> HubTick[K]:
+        """Serve the legs, bridges and recordings of phase ``slot``."""
+        phase = slot % self.slots
+        result: HubTick[K] = HubTick()
+        heard_own: dict[K, Pcm] = {}
+        legs = [(leg, state) for leg, state in self._legs.items() if state.phase == phase]
+        for leg, state in legs:
+            pcm, digits = state.stream.tick()
+            if pcm is not None:
+                heard_own[leg] = pcm
+            result.digits += [(leg, digit) for digit in digits]
+        bridges = [b for b_id, b in self._bridges.items() if self._bridge_phase[b_id] == phase]
+        mixed = self._mixer.mix(bridges, heard_own) if bridges else {}
+        out: dict[Codec, list[tuple[K, Pcm]]] = {}
+        scratch = np.empty(FRAME, dtype=np.int16)
+        for leg, state in legs:
+            frame: Pcm | None = None
+            if state.player is not None:
+                if state.player.fill(scratch):
+                    frame = scratch.copy()
+                if state.player.finished is not None:
+                    result.finished.append((leg, state.player))
+                    state.player = None
+            if frame is None and state.bridge is not None:
+                frame = mixed.get(leg)
+            if frame is None and state.echo:
+                frame = heard_own.get(leg)
+            if frame is None:
+                state.stream.idle()
+            else:
+                out.setdefault(state.codec, []).append((leg, frame))
+        for codec, frames in out.items():
+            codes = ENCODE_TABLES[codec][np.stack([f for _, f in frames]).view(np.uint16)]
+            payload = codes.tobytes()
+            for i, (leg, _) in enumerate(frames):
+                result.packets.append((leg, self._legs[leg].stream.audio_packet(
+                    payload[i * FRAME:(i + 1) * FRAME])))
+        for recording_id, recorder in self._recordings.items():
+            if self._legs.get(recorder.caller, None) is not None and \
+                    self._legs[recorder.caller].phase == phase:
+                result.recorded.append((recording_id, recorder.frame(heard_own).copy()))
+        return result

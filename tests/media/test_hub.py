@@ -1,0 +1,183 @@
+"""The media hub end to end: phones (media streams) send to it and hear what it sends back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parley.media import MediaError
+from parley.media.g711 import Codec, encode
+from parley.media.hub import HubTick, MediaHub
+from parley.media.mixer import Role
+from parley.media.player import PcmSource, Player
+from parley.media.recorder import StereoRecorder
+from parley.media.rtp import RtpPacket
+from parley.media.stream import MediaStream, StreamSettings
+from parley.media.tones import dtmf_sequence
+
+FREQS = {"a": 400.0, "b": 900.0, "c": 1700.0}
+
+
+class Phone:
+    """A phone's two ends of its RTP: what it sends and what it hears."""
+
+    def __init__(self, name: str, codec: Codec = Codec.PCMU) -> None:
+        self.name = name
+        self.codec = codec
+        settings = StreamSettings(codec, jitter_depth=1)
+        self.tx = MediaStream(settings, ssrc=hash(name) & 0xFFFF)
+        self.rx = MediaStream(settings, ssrc=0)
+        self.heard: list[np.ndarray] = []
+        self.sample = 0
+
+    def next_frame(self) -> np.ndarray:
+        n = np.arange(self.sample, self.sample + 160)
+        self.sample += 160
+        return (6000 * np.sin(2 * np.pi * FREQS[self.name] * n / 8000)).astype(np.int16)
+
+    def send(self, frame: np.ndarray | None = None) -> RtpPacket:
+        pcm = self.next_frame() if frame is None else frame
+        return RtpPacket.parse(self.tx.audio_packet(encode(pcm, self.codec)))
+
+    def hear(self, data: bytes) -> None:
+        self.rx.receive(RtpPacket.parse(data))
+        pcm, _ = self.rx.tick()
+        if pcm is not None:
+            self.heard.append(pcm)
+
+
+def run(hub: MediaHub[str], phones: dict[str, Phone], ticks: int,
+        silent: tuple[str, ...] = ()) -> list[HubTick[str]]:
+    results = []
+    for _ in range(ticks):
+        for name, phone in phones.items():
+            if name not in silent:
+                hub.receive(name, phone.send())
+        result = hub.tick()
+        for leg, data in result.packets:
+            phones[leg].hear(data)
+        results.append(result)
+    return results
+
+
+def tones_in(frames: list[np.ndarray], skip: int = 2) -> set[str]:
+    """Which phones' tones are in what was heard (skipping the first frames' start-up)."""
+    audio = np.concatenate(frames[skip:]).astype(float)
+    spectrum = np.abs(np.fft.rfft(audio)) / len(audio)
+    freqs = np.fft.rfftfreq(len(audio), 1 / 8000)
+    return {name for name, f in FREQS.items() if spectrum[np.argmin(abs(freqs - f))] > 300}
+
+
+def make_hub(names: str, slots: int = 1) -> tuple[MediaHub[str], dict[str, Phone]]:
+    hub: MediaHub[str] = MediaHub(slots)
+    phones = {}
+    for name in names:
+        phones[name] = Phone(name)
+        hub.add_leg(name, StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=ord(name))
+    return hub, phones
+
+
+def test_echo_sends_the_phone_its_own_audio() -> None:
+    hub, phones = make_hub("a")
+    hub.echo("a")
+    run(hub, phones, 50)
+    assert tones_in(phones["a"].heard) == {"a"}
+    assert len(phones["a"].heard) >= 48
+
+
+def test_playback_is_heard_then_finishes_and_the_leg_goes_quiet() -> None:
+    hub, phones = make_hub("a")
+    prompt = (np.arange(1000) * 20 % 8000 - 4000).astype(np.int16)
+    hub.play("a", Player([PcmSource(prompt)], playback_id="p1"))
+    results = run(hub, phones, 12)
+    finished = [(leg, player.finished) for r in results for leg, player in r.finished]
+    assert finished == [("a", "done")]
+    assert sum(len(r.packets) for r in results) == 7  # 1000 samples = 7 frames
+    heard = np.concatenate(phones["a"].heard)
+    assert np.abs(heard[:1000].astype(int) - prompt).max() < 150  # µ-law steps
+
+
+@pytest.mark.parametrize(("role", "hearing"), [
+    (Role.LISTEN, {"a": {"b"}, "b": {"a"}, "c": {"a", "b"}}),
+    (Role.WHISPER, {"a": {"b"}, "b": {"a", "c"}, "c": {"a", "b"}}),
+    (Role.BARGE, {"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}}),
+])
+def test_three_phones_with_roles(role: Role, hearing: dict[str, set[str]]) -> None:
+    hub, phones = make_hub("abc")
+    hub.join("call-1", "a")
+    hub.join("call-1", "b")
+    hub.join("call-1", "c", role, whisper_to="b" if role is Role.WHISPER else None)
+    run(hub, phones, 40)
+    assert {name: tones_in(phone.heard) for name, phone in phones.items()} == hearing
+
+
+def test_playback_takes_precedence_over_the_bridge() -> None:
+    hub, phones = make_hub("ab")
+    hub.join("call-1", "a")
+    hub.join("call-1", "b")
+    hub.play("a", Player([PcmSource(np.zeros(1600, np.int16))]))
+    run(hub, phones, 8)
+    assert np.abs(np.concatenate(phones["a"].heard)).max() == 0  # only the (silent) prompt
+    assert tones_in(phones["b"].heard) == {"a"}
+
+
+def test_recording_puts_caller_left_and_operator_right() -> None:
+    hub, phones = make_hub("ab")
+    hub.join("call-1", "a")
+    hub.join("call-1", "b")
+    hub.record("rec-1", StereoRecorder("a", "b"))
+    results = run(hub, phones, 30)
+    stereo = np.concatenate([frame for r in results for _, frame in r.recorded])
+    assert len(stereo) == 30 * 160
+    assert tones_in([stereo[:, 0]], skip=0) == {"a"}
+    assert tones_in([stereo[:, 1]], skip=0) == {"b"}
+    assert hub.stop_recording("rec-1") is not None
+    assert all(not r.recorded for r in run(hub, phones, 2))
+
+
+def test_digits_by_rfc4733_and_in_band() -> None:
+    hub: MediaHub[str] = MediaHub()
+    hub.add_leg("x", StreamSettings(telephone_event_pt=101, jitter_depth=1), ssrc=1)
+    hub.add_leg("y", StreamSettings(telephone_event_pt=None, inband_dtmf=True, jitter_depth=1),
+                ssrc=2)
+    phone = MediaStream(StreamSettings(telephone_event_pt=101), ssrc=9)
+    digits = [d.digit for p in phone.dtmf_packets("7", 80)
+              for d in hub.receive("x", RtpPacket.parse(p.data))]
+    assert digits == ["7"]
+    tones = dtmf_sequence("36", 80, 80)
+    sender = Phone("a")
+    found = []
+    for start in range(0, len(tones), 160):
+        hub.receive("y", sender.send(tones[start:start + 160]))
+        found += [(leg, d.digit, d.method) for leg, d in hub.tick().digits]
+    assert found == [("y", "3", "inband"), ("y", "6", "inband")]
+
+
+def test_slots_put_bridge_members_in_one_phase() -> None:
+    hub, phones = make_hub("abc", slots=4)
+    assert sorted(hub.phase_of(n) for n in "abc") == [0, 1, 2]
+    hub.join("call-1", "a")
+    hub.join("call-1", "c")
+    assert hub.phase_of("c") == hub.phase_of("a")
+    hub.echo("b")
+    for name in "abc":
+        hub.receive(name, phones[name].send())
+    served = {leg for phase in range(4) for leg, _ in hub.tick(phase).packets}
+    assert served == {"a", "b", "c"}
+
+
+def test_removing_a_leg_stops_its_playback_and_leaves_its_bridge() -> None:
+    hub, _ = make_hub("ab")
+    hub.join("call-1", "a")
+    hub.join("call-1", "b")
+    hub.play("a", Player([PcmSource(np.zeros(8000, np.int16))]))
+    digits, player = hub.remove_leg("a")
+    assert digits == []
+    assert player is not None
+    assert player.finished == "hangup"
+    assert hub.bridge("call-1").parties == ["b"]
+    hub.remove_leg("b")
+    with pytest.raises(MediaError, match="no mixing bridge"):
+        hub.bridge("call-1")
+    with pytest.raises(MediaError, match="has no media"):
+        hub.play("a", Player([]))
