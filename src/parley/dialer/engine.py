@@ -56,7 +56,8 @@ from parley.events import (
 )
 
 Command = object
-TICK_S = 1.0
+TICK_S = 1.0  # pacing cadence while contacts are due
+SCHEDULE_POLL_S = 60.0  # how often a campaign outside its schedule looks again
 _FAILED = {"busy": Outcome.BUSY, "no_answer": Outcome.NO_ANSWER, "failed": Outcome.FAILED,
            "invalid": Outcome.INVALID}
 
@@ -179,6 +180,35 @@ class Dialer:
     def pacing_input(self, campaign_id: str, now: float) -> PacingInput:
         """What the predictive decision sees right now (for benchmarks and diagnostics)."""
         return self._pacing_input(self._run(campaign_id), now)
+
+    def audit(self) -> list[str]:
+        """Consistency check (cheap enough for tests and an admin endpoint): every contact is
+        waiting once, or in progress with exactly one attempt or preview, or done."""
+        problems: list[str] = []
+        for run in self._runs.values():
+            problems += run.book.audit()
+            holders: dict[str, int] = {}
+            for attempt in self._attempts.values():
+                if attempt.run is run:
+                    holders[attempt.state.contact.id] = holders.get(attempt.state.contact.id,
+                                                                    0) + 1
+            for pick, _, _ in run.previews.values():
+                holders[pick.state.contact.id] = holders.get(pick.state.contact.id, 0) + 1
+            for state in run.book.in_progress():
+                count = holders.pop(state.contact.id, 0)
+                if count != 1:
+                    problems.append(f"contact {state.contact.id}: in progress with {count} "
+                                    "attempts or previews")
+            problems += [f"contact {c}: attempt held while not in progress" for c in holders]
+        return problems
+
+    def previewing(self, agent_id: str) -> str | None:
+        """The contact id the operator is previewing now, if any."""
+        for run in self._runs.values():
+            entry = run.previews.get(agent_id)
+            if entry is not None:
+                return entry[0].state.contact.id
+        return None
 
     def add_contacts(self, campaign_id: str, contacts: Iterable[Contact], now: float) -> int:
         return self._run(campaign_id).book.add(contacts, now)
@@ -340,17 +370,24 @@ class Dialer:
     # --- pacing --------------------------------------------------------------------------------
 
     def _pace_all(self, now: float, out: list[Command]) -> None:
-        active = False
+        wake: float | None = None
         for run in self._runs.values():
             if run.ready and run.book.open_count() == 0:
                 for agent_id in list(run.ready):
                     self._make_ready(self._agents[agent_id], now, out)
             if run.status is CampaignStatus.RUNNING:
-                active = True
                 if self._dialling(run, now):
                     self._pace(run, now, out)
+                    due = run.book.next_due()
+                    # Work waiting: pace again shortly (predictive timing depends on time);
+                    # otherwise wake when the next contact falls due.
+                    candidate = None if due is None else max(due, now + TICK_S)
+                else:
+                    candidate = now + SCHEDULE_POLL_S
+                if candidate is not None and (wake is None or candidate < wake):
+                    wake = candidate
             self._closures(run, out)
-        self._next_tick = now + TICK_S if active else None
+        self._next_tick = wake
 
     def _pace(self, run: _Run, now: float, out: list[Command]) -> None:
         mode = run.config.mode
@@ -479,7 +516,6 @@ class Dialer:
             run.meter.machine_answer(now)
             attempt.live = False
             run.stats.machines += 1
-            self._release_reserved(attempt, out)
             if config.mode is DialMode.AGENTLESS and config.agentless_machine_delivered:
                 attempt.phase = "message"
                 run.messages += 1
@@ -487,6 +523,7 @@ class Dialer:
                 return
             attempt.phase = "done"
             self._record(attempt, Outcome.MACHINE, now, out)
+            self._release_reserved(attempt, out)
             out.append(HangupAttempt(attempt.attempt_id, "machine"))
             del self._attempts[attempt.attempt_id]
             return
@@ -556,8 +593,8 @@ class Dialer:
         attempt.live = False
         run.stats.failed += 1
         attempt.phase = "done"
-        self._release_reserved(attempt, out)
         self._record(attempt, outcome, now, out)
+        self._release_reserved(attempt, out)
         del self._attempts[attempt.attempt_id]
 
     def _hung_up(self, event: AttemptHungUp, now: float, out: list[Command]) -> None:

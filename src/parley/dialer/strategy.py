@@ -334,6 +334,23 @@ class ContactBook:
             if state.status is ContactStatus.PENDING:
                 self._close(state, CloseReason.CAMPAIGN_STOPPED)
 
+    def audit(self) -> list[str]:
+        """Every contact in exactly one place: a waiting contact has exactly one live queue
+        entry, any other none. Returns the problems found (empty when sound)."""
+        live: dict[str, int] = {}
+        for heap in (self._ready, self._reserved):
+            for entry in heap:
+                if self.states[entry[3]].version == entry[2]:
+                    live[entry[3]] = live.get(entry[3], 0) + 1
+        problems = []
+        for contact_id, state in self.states.items():
+            count = live.get(contact_id, 0)
+            expected = 1 if state.status is ContactStatus.PENDING else 0
+            if count != expected:
+                problems.append(f"contact {contact_id}: {state.status} with {count} queue "
+                                "entries")
+        return problems
+
     # --- internals -----------------------------------------------------------------------------
 
     def _refile(self, state: ContactState, due: float) -> None:
