@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 
 from parley.media.audio import decode_wav, to_pcm16
+from parley.media.g711 import Codec, decode, encode
+from parley.media.hub import MediaHub
 from parley.media.mixer import MixBridge, Role
+from parley.media.rtp import RtpPacket
+from parley.media.stream import MediaStream, StreamSettings
 from parley.telephony.recording import (
     Recording,
     RecordingError,
@@ -196,3 +200,29 @@ def test_killed_recording_is_repaired_and_plays_to_the_last_flushed_second(
     assert meta["call_id"] == "call-k"
     assert meta["pauses"] == [{"start_s": 1.2, "end_s": 1.4}]
     assert repair_directory(tmp_path) == []  # nothing left to repair
+
+
+def test_recording_fed_by_the_media_hub(tmp_path: Path) -> None:
+    hub: MediaHub[str] = MediaHub()
+    settings = StreamSettings(Codec.PCMA, jitter_depth=1)
+    phones = {leg: MediaStream(settings, ssrc=n) for n, leg in enumerate(("caller", "agent"))}
+    for n, leg in enumerate(phones):
+        hub.add_leg(leg, settings, ssrc=100 + n)
+    recording: Recording[str] = Recording(tmp_path / "hub.wav", recording_id="h1", call_id="c",
+                                          started=STARTED, caller="caller", operator="agent")
+    hub.record("h1", recording.recorder)
+    for i in range(50):
+        hub.receive("caller", RtpPacket.parse(phones["caller"].audio_packet(
+            encode(tone(500, i), Codec.PCMA))))
+        hub.receive("agent", RtpPacket.parse(phones["agent"].audio_packet(
+            encode(tone(1000, i), Codec.PCMA))))
+        for recording_id, stereo in hub.tick().recorded:
+            assert recording_id == "h1"
+            recording.write_frame(stereo)
+    assert recording.close()["duration_s"] == 1.0
+    pcm = read_stereo(tmp_path / "hub.wav")
+    left = np.concatenate([tone(500, i) for i in range(50)])
+    right = np.concatenate([tone(1000, i) for i in range(50)])
+    assert np.abs(pcm[:, 0].astype(int) - decode(encode(left, Codec.PCMA), Codec.PCMA)).max() == 0
+    assert np.abs(pcm[:, 1].astype(int) - decode(encode(right, Codec.PCMA),
+                                                 Codec.PCMA)).max() == 0

@@ -170,6 +170,10 @@ class Recording(Generic[K]):
         """One 20 ms tick: the decoded frame of each party that sent audio."""
         self.writer.write(self.recorder.frame(frames))
 
+    def write_frame(self, stereo: npt.NDArray[np.int16]) -> None:
+        """A stereo frame already built from :attr:`recorder` (by the media hub's tick)."""
+        self.writer.write(stereo)
+
     def pause(self) -> None:
         """Write silence from now on (and say so in the sidecar) until :meth:`resume`."""
         if not self.recorder.paused:
