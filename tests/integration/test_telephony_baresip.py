@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from parley.events import Answered, ChannelCreated, Hangup, HangupCause
 from parley.telephony.server import Telephony
 from parley.testing.peers import Baresip, audio_similarity
@@ -14,17 +16,19 @@ from .conftest import needs_baresip
 pytestmark = needs_baresip
 
 
-async def _phones(parley: Telephony, tmp_path: Path) -> tuple[Baresip, Baresip]:
+async def _phones(parley: Telephony, tmp_path: Path,
+                  transport: str = "udp") -> tuple[Baresip, Baresip]:
     caller = Baresip(tmp_path / "1001", user="1001", password="pw1001",
-                     server_port=parley.sip_port)
+                     server_port=parley.sip_port, transport=transport)
     callee = Baresip(tmp_path / "1002", user="1002", password="pw1002",
-                     server_port=parley.sip_port, auto_answer=True)
+                     server_port=parley.sip_port, auto_answer=True, transport=transport)
     return caller, callee
 
 
-async def test_registered_users_call_and_hear_each_other(parley: Telephony,
-                                                         tmp_path: Path) -> None:
-    caller, callee = await _phones(parley, tmp_path)
+@pytest.mark.parametrize(("transport", "hangs_up"), [("udp", "caller"), ("tcp", "callee")])
+async def test_registered_users_call_and_hear_each_other(parley: Telephony, tmp_path: Path,
+                                                         transport: str, hangs_up: str) -> None:
+    caller, callee = await _phones(parley, tmp_path, transport)
     async with parley.events() as events:
         try:
             await callee.start()
@@ -35,10 +39,11 @@ async def test_registered_users_call_and_hear_each_other(parley: Telephony,
             await caller.wait_event("CALL_ESTABLISHED", within=10)
             await callee.wait_event("CALL_ESTABLISHED", within=10)
             await asyncio.sleep(4)  # four seconds of audio each way through the relay
-            await caller.hangup()
-            closed = await callee.wait_event("CALL_CLOSED", within=10)
+            ender, other = (caller, callee) if hangs_up == "caller" else (callee, caller)
+            await ender.hangup()
+            closed = await other.wait_event("CALL_CLOSED", within=10)
             assert closed.type == "CALL_CLOSED"
-            await caller.wait_event("CALL_CLOSED", within=10)
+            await ender.wait_event("CALL_CLOSED", within=10)
         finally:
             await caller.stop()
             await callee.stop()
@@ -56,4 +61,36 @@ async def test_registered_users_call_and_hear_each_other(parley: Telephony,
     hangups = [event for event in seen if isinstance(event, Hangup)]
     assert len(hangups) == 2
     assert all(event.cause is HangupCause.NORMAL_CLEARING for event in hangups)
+    assert {event.by for event in hangups} == {"local", "remote"}
     assert not parley.engine.active_channels
+
+
+async def test_hold_and_resume_by_reinvite(parley: Telephony, tmp_path: Path) -> None:
+    """Parley puts the callee on hold (sendonly) and back; the phone follows both times."""
+    caller, callee = await _phones(parley, tmp_path)
+    try:
+        await callee.start()
+        await caller.start()
+        await caller.dial("1002")
+        await callee.wait_event("CALL_ESTABLISHED", within=10)
+        channel = next(ch for ch in parley.engine.active_channels if ch.called == "1002"
+                       and ch.direction.value == "outbound")
+        since = len(callee.events)
+        channel.hold()
+        await callee.wait_event("CALL_REMOTE_SDP", within=10, since=since)
+        await asyncio.sleep(0.3)
+        before = channel.media.received_packets
+        await asyncio.sleep(1)
+        assert channel.media.received_packets - before < 5  # the held phone stopped sending
+        since = len(callee.events)
+        channel.unhold()
+        await callee.wait_event("CALL_REMOTE_SDP", within=10, since=since)
+        assert not channel.on_hold
+        received = channel.media.received_packets
+        await asyncio.sleep(1)
+        assert channel.media.received_packets > received  # audio flows again after resume
+        await caller.hangup()
+        await callee.wait_event("CALL_CLOSED", within=10)
+    finally:
+        await caller.stop()
+        await callee.stop()
