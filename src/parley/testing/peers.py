@@ -378,7 +378,10 @@ class Sipp:
         if not self.port:
             self.port = free_port()
         name = Path(self.scenario).stem
+        # sipp also binds a control port (-cp, default 8888) and media ports (-mp, default
+        # 6000): pin them to free ones so that parallel runs never collide.
         command = ["sipp", "-i", LOOPBACK, "-p", str(self.port), "-t", self.transport,
+                   "-cp", str(free_port()), "-mi", LOOPBACK, "-mp", str(free_port_block(4)),
                    "-nostdin", "-trace_stat", "-stf",
                    str(self.workdir / f"{name}-stat.csv"), "-fd", "1",
                    "-trace_err", "-error_file", str(self.workdir / f"{name}-errors.log"),
