@@ -10,7 +10,13 @@ from parley.clock import VirtualClock
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords
 
-pytest_plugins = ["parley.testing.postgres"]
+# The fixtures that run each test on SQLite and on PostgreSQL (see parley.testing.postgres).
+from parley.testing.postgres import (  # noqa: F401
+    database_backend,
+    database_url,
+    postgres_server_url,
+    postgres_template,
+)
 
 
 @pytest.fixture
@@ -19,7 +25,7 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-async def store(database_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
+async def store(database_url: str, clock: VirtualClock) -> AsyncIterator[Store]:  # noqa: F811
     opened = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
     try:
         yield opened

@@ -17,9 +17,15 @@ import pytest
 
 from parley.events import AgentStateChanged
 from parley.testing.api import ApiServer
-from parley.web.live import LiveCall, LiveCallNotFound, OperatorEvent, QueueFigures
 
-pytest_plugins = ["parley.testing.postgres"]
+# The fixtures that run each test on SQLite and on PostgreSQL (see parley.testing.postgres).
+from parley.testing.postgres import (  # noqa: F401
+    database_backend,
+    database_url,
+    postgres_server_url,
+    postgres_template,
+)
+from parley.web.live import LiveCall, LiveCallNotFound, OperatorEvent, QueueFigures
 
 
 @dataclass
@@ -91,7 +97,7 @@ class Api:
 
 
 @pytest.fixture
-def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:  # noqa: F811
     calls = RecordedCalls()
     center = RecordedCenter()
     recordings = tmp_path_factory.mktemp("recordings")
