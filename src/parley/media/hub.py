@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from parley.media import MediaError
-from parley.media.g711 import ENCODE_TABLES, Codec
+from parley.media.g711 import ENCODE_TABLES, Codec, decode_frames
 from parley.media.mixer import MixBridge, Mixer, Role
 from parley.media.player import Player
 from parley.media.recorder import StereoRecorder
@@ -190,11 +190,18 @@ class MediaHub(Generic[K]):
         result: HubTick[K] = HubTick()
         heard_own: dict[K, Pcm] = {}
         legs = [(leg, state) for leg, state in self._legs.items() if state.phase == phase]
+        arrived: dict[Codec, list[tuple[K, bytes]]] = {}
         for leg, state in legs:
-            pcm, digits = state.stream.tick()
-            if pcm is not None:
+            payload = state.stream.next_payload()
+            if payload is not None:
+                arrived.setdefault(state.codec, []).append((leg, payload))
+        for codec, payloads in arrived.items():
+            decoded = decode_frames([payload for _, payload in payloads], codec)
+            for (leg, _), pcm in zip(payloads, decoded, strict=True):
                 heard_own[leg] = pcm
-            result.digits += [(leg, digit) for digit in digits]
+                stream = self._legs[leg].stream
+                if stream.inband is not None:
+                    result.digits += [(leg, digit) for digit in stream.detect(pcm)]
         bridges = [b for b_id, b in self._bridges.items() if self._bridge_phase[b_id] == phase]
         mixed = self._mixer.mix(bridges, heard_own) if bridges else {}
         out: dict[Codec, list[tuple[K, Pcm]]] = {}

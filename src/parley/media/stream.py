@@ -100,16 +100,25 @@ class MediaStream:
     def tick(self) -> tuple[Pcm | None, list[ReceivedDigit]]:
         """This tick's decoded frame from the phone (None: nothing to hear) and in-band
         digits that ended in it."""
-        payload = self.jitter.pop_filled(self._silence)
+        payload = self.next_payload()
         if payload is None:
             return None, []
-        if len(payload) != FRAME:
-            payload = (payload + self._silence)[:FRAME]  # 10 or 30 ms packets: pad or cut
         pcm = decode(payload, self.settings.codec)
+        return pcm, self.detect(pcm)
+
+    def next_payload(self) -> bytes | None:
+        """This tick's 160-byte payload from the jitter buffer, gaps concealed (the first half
+        of :meth:`tick`, for callers that decode many legs at once)."""
+        payload = self.jitter.pop_filled(self._silence)
+        if payload is not None and len(payload) != FRAME:
+            payload = (payload + self._silence)[:FRAME]  # 10 or 30 ms packets: pad or cut
+        return payload
+
+    def detect(self, pcm: Pcm) -> list[ReceivedDigit]:
+        """In-band digits that ended in this decoded frame (none unless ``inband_dtmf``)."""
         if self.inband is None:
-            return pcm, []
-        return pcm, [ReceivedDigit(d.digit, d.duration_ms, "inband")
-                     for d in self.inband.feed(pcm)]
+            return []
+        return [ReceivedDigit(d.digit, d.duration_ms, "inband") for d in self.inband.feed(pcm)]
 
     def finish(self) -> list[ReceivedDigit]:
         """The leg ended: digits whose end never arrived."""
