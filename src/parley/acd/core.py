@@ -438,8 +438,9 @@ class Acd:
 
     def _timer_wait(self, now: float, call_id: str, index: int, hops: int) -> None:
         call = self.calls.get(call_id)
-        if call is None or call.state is not CallState.WAITING or call.hops != hops:
-            return
+        if call is None or call.state is not CallState.WAITING or call.hops != hops \
+                or call.callback:
+            return  # a callback keeps its place whatever the wait: nobody is on the line
         config = self.queues[call.queue].config
         if index < 0:
             self._overflow(call, config.overflow_target, "max wait")
@@ -493,7 +494,8 @@ class Acd:
             for rule in runtime.config.overflow:
                 if rule.condition is Condition.NO_AGENTS:
                     for key in list(runtime.waiting):
-                        self._overflow(self.calls[key[3]], rule.target, "no agents")
+                        if not self.calls[key[3]].callback:
+                            self._overflow(self.calls[key[3]], rule.target, "no agents")
                     break
 
     # --- routing -------------------------------------------------------------------------

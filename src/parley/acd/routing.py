@@ -21,6 +21,7 @@ from parley.acd.config import QueueConfig, Strategy
 from parley.acd.stats import QueueStats
 
 CallKey = tuple[int, float, int, str]
+_EPSILON = 1e-6
 HeapEntry = tuple[float, float, int, str]
 
 _HEAP_STRATEGIES = frozenset({Strategy.LONGEST_IDLE, Strategy.FEWEST_CALLS,
@@ -81,6 +82,7 @@ class QueueRuntime:
         """The minimum operator level allowed after ``waited`` seconds (skills-based)."""
         if self.config.strategy is not Strategy.SKILLS_BASED or not self.config.relax:
             return 0
+        waited += _EPSILON  # a relax timer fires at arrival + step, give or take rounding
         level = 0
         for step in self.config.relax:
             if waited >= step.after_s:
@@ -96,6 +98,7 @@ class QueueRuntime:
         """Seconds of waiting at which the next relax step applies, if any."""
         if self.config.strategy is not Strategy.SKILLS_BASED:
             return None
+        waited += _EPSILON
         for step in self.config.relax:
             if step.after_s > waited:
                 return step.after_s

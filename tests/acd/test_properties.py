@@ -1,0 +1,225 @@
+"""Property tests: random event sequences never lose a call, double-book an operator, or leave
+a ready operator idle while a call they can take waits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from parley import events as ev
+from parley.acd.agent import CALL_STATES, Agent, AgentState
+from parley.acd.config import (
+    Condition,
+    OverflowRule,
+    QueueConfig,
+    RelaxStep,
+    SiteConfig,
+    Strategy,
+    Target,
+    TargetKind,
+)
+from parley.acd.core import CallState
+from parley.testing.acd import AcdHarness
+
+QUEUES = [
+    QueueConfig("sales", skills={"sales": 1}, ring_timeout_s=10, wrap_up_s=5,
+                overflow=(OverflowRule(Condition.WAIT, Target(TargetKind.QUEUE, "support"),
+                                       60),)),
+    QueueConfig("support", strategy=Strategy.SKILLS_BASED, skills={"support": 1},
+                relax=(RelaxStep(0, 7), RelaxStep(20, 1)), ring_timeout_s=8, priority=2,
+                overflow=(OverflowRule(Condition.WAIT, Target(TargetKind.CALLBACK), 90),)),
+    QueueConfig("vip", strategy=Strategy.RING_ALL, skills={"vip": 1}, ring_timeout_s=6,
+                max_wait_s=120.0, overflow_target=Target(TargetKind.VOICEMAIL, "vip")),
+    QueueConfig("tech", strategy=Strategy.FEWEST_CALLS, skills={"tech": 1},
+                overflow=(OverflowRule(Condition.NO_AGENTS, Target(TargetKind.FLOW, "x")),)),
+]
+AGENTS = {
+    "ann": {"sales": 8, "support": 3},
+    "bob": {"sales": 4, "vip": 5},
+    "cat": {"support": 9, "vip": 6, "tech": 2},
+    "dan": {"support": 5, "sales": 2},
+    "eve": {"vip": 3, "tech": 7},
+}
+agent_ids = st.sampled_from(sorted(AGENTS))
+
+
+class AcdMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.h = AcdHarness(QUEUES, [Agent(a, skills=s) for a, s in AGENTS.items()],
+                            site=SiteConfig(missed_call_limit=2))
+        self.routed: set[str] = set()
+        self.closed: set[str] = set()
+        self.seen = 0
+        self.count = 0
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def send(self, event: Any) -> None:
+        self.h.send(event)
+        self._collect()
+
+    def _collect(self) -> None:
+        for item in self.h.out[self.seen:]:
+            if isinstance(item, ev.CallAbandoned | ev.RejectCall | ev.CallbackExpired):
+                self.closed.add(getattr(item, "call_id", getattr(item, "callback_id", "")))
+            elif isinstance(item, ev.Overflow) and item.target_kind not in ("queue",
+                                                                             "callback"):
+                self.closed.add(item.call_id)
+        self.seen = len(self.h.out)
+
+    def agents_in(self, *states: AgentState) -> list[str]:
+        return sorted(a.agent_id for a in self.h.acd.agents.values() if a.state in states)
+
+    def connected_calls(self) -> list[str]:
+        return sorted(c.call_id for c in self.h.acd.calls.values()
+                      if c.state is CallState.CONNECTED)
+
+    # --- rules -----------------------------------------------------------------------
+
+    @rule(queue=st.sampled_from([q.name for q in QUEUES]), priority=st.integers(0, 3))
+    def route_call(self, queue: str, priority: int) -> None:
+        self.count += 1
+        call_id = f"c{self.count}"
+        self.routed.add(call_id)
+        self.send(ev.RouteCall(call_id, queue, caller=f"+1555{self.count:04d}",
+                               priority=priority))
+
+    @rule(agent=agent_ids, ready=st.booleans())
+    def login(self, agent: str, ready: bool) -> None:
+        if self.h.acd.agents[agent].state is AgentState.LOGGED_OUT:
+            self.send(ev.AgentLogin(agent, f"sip:{agent}", ready))
+
+    @rule(agent=agent_ids)
+    def logout(self, agent: str) -> None:
+        if self.h.acd.agents[agent].state is not AgentState.LOGGED_OUT:
+            self.send(ev.AgentLogout(agent))
+
+    @rule(agent=agent_ids)
+    def ready(self, agent: str) -> None:
+        state = self.h.acd.agents[agent].state
+        if state is AgentState.NOT_READY or state in CALL_STATES:
+            self.send(ev.AgentReady(agent))
+
+    @rule(agent=agent_ids, reason=st.sampled_from(["lunch", "break"]))
+    def not_ready(self, agent: str, reason: str) -> None:
+        if self.h.acd.agents[agent].state is not AgentState.LOGGED_OUT:
+            self.send(ev.AgentNotReady(agent, reason))
+
+    @precondition(lambda self: self.agents_in(AgentState.RESERVED, AgentState.RINGING))
+    @rule(data=st.data(), ring_first=st.booleans())
+    def answer(self, data: st.DataObject, ring_first: bool) -> None:
+        agent = data.draw(st.sampled_from(self.agents_in(AgentState.RESERVED,
+                                                         AgentState.RINGING)))
+        call_id = self.h.acd.agents[agent].call_id
+        if ring_first:
+            self.send(ev.AgentRinging(call_id, agent))
+        if self.h.acd.calls[call_id].callback:
+            self.send(ev.CallbackResult(call_id, connected=True))
+        else:
+            self.send(ev.AgentAnswered(call_id, agent))
+
+    @precondition(lambda self: self.agents_in(AgentState.RESERVED, AgentState.RINGING))
+    @rule(data=st.data())
+    def refuse(self, data: st.DataObject) -> None:
+        agent = data.draw(st.sampled_from(self.agents_in(AgentState.RESERVED,
+                                                         AgentState.RINGING)))
+        self.send(ev.AgentLegEnded(self.h.acd.agents[agent].call_id, agent))
+
+    @precondition(lambda self: self.h.acd.calls)
+    @rule(data=st.data())
+    def caller_hangs_up(self, data: st.DataObject) -> None:
+        call_id = data.draw(st.sampled_from(sorted(self.h.acd.calls)))
+        call = self.h.acd.calls[call_id]
+        if call.state is CallState.CONNECTED:
+            self.closed.add(call_id)
+        self.send(ev.CallerHangup(call_id))
+
+    @precondition(lambda self: self.connected_calls())
+    @rule(data=st.data(), hold=st.booleans())
+    def agent_hangs_up(self, data: st.DataObject, hold: bool) -> None:
+        call_id = data.draw(st.sampled_from(self.connected_calls()))
+        agent = self.h.acd.calls[call_id].agent_id
+        if hold:
+            self.send(ev.CallHeld(call_id))
+        self.closed.add(call_id)
+        self.send(ev.AgentLegEnded(call_id, agent))
+
+    @precondition(lambda self: any(c.state is CallState.WAITING and not c.callback
+                                   for c in self.h.acd.calls.values()))
+    @rule(data=st.data())
+    def request_callback(self, data: st.DataObject) -> None:
+        waiting = sorted(c.call_id for c in self.h.acd.calls.values()
+                         if c.state is CallState.WAITING and not c.callback)
+        call_id = data.draw(st.sampled_from(waiting))
+        self.send(ev.RequestCallback(call_id, "+15550000"))
+
+    @rule(seconds=st.floats(0, 45))
+    def time_passes(self, seconds: float) -> None:
+        self.h.advance(seconds)
+        self._collect()
+
+    @rule(data=st.data())
+    def watchdog(self, data: st.DataObject) -> None:
+        live = data.draw(st.sets(st.sampled_from(sorted(self.routed) or ["none"])))
+        before = {c for c, call in self.h.acd.calls.items()
+                  if c not in live and (not call.callback or call.state is CallState.CONNECTED)}
+        self.closed |= before
+        self.send(ev.LiveLegs(frozenset(live)))
+
+    # --- invariants ------------------------------------------------------------------
+
+    @invariant()
+    def no_call_lost_or_duplicated(self) -> None:
+        active = set(self.h.acd.calls)
+        assert not active & self.closed, active & self.closed
+        assert active | self.closed == self.routed, self.routed - active - self.closed
+        waiting_keys = [key[3] for q in self.h.acd.queues.values() for key in q.waiting]
+        assert len(waiting_keys) == len(set(waiting_keys))
+        waiting = {c for c, call in self.h.acd.calls.items() if call.state is CallState.WAITING}
+        assert set(waiting_keys) == waiting
+
+    @invariant()
+    def an_operator_never_has_two_calls(self) -> None:
+        holders: dict[str, list[str]] = {}
+        for call in self.h.acd.calls.values():
+            for agent in call.offered_to:
+                holders.setdefault(agent, []).append(call.call_id)
+            if call.state is CallState.CONNECTED:
+                holders.setdefault(call.agent_id, []).append(call.call_id)
+        for agent_id, agent in self.h.acd.agents.items():
+            calls = holders.get(agent_id, [])
+            assert len(calls) <= 1, (agent_id, calls)
+            if agent.state in CALL_STATES:
+                assert calls == [agent.call_id], (agent_id, agent.state, calls)
+            else:
+                assert calls == [], (agent_id, agent.state, calls)
+
+    @invariant()
+    def no_ready_operator_idles_while_a_call_they_can_take_waits(self) -> None:
+        acd = self.h.acd
+        now = self.h.now
+        for call in acd.calls.values():
+            if call.state is not CallState.WAITING:
+                continue
+            runtime = acd.queues[call.queue]
+            floor = runtime.min_level(now - call.arrived)
+            idle = [a for a, level in runtime.members.items()
+                    if acd.agents[a].state is AgentState.READY and level >= floor]
+            assert not idle, (call.call_id, call.queue, idle)
+
+    @invariant()
+    def ready_indexes_match_the_operators(self) -> None:
+        for runtime in self.h.acd.queues.values():
+            ready = {a for a in runtime.members
+                     if self.h.acd.agents[a].state is AgentState.READY}
+            assert set(runtime.ready) == ready
+
+
+AcdMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=60, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+TestAcdProperties = AcdMachine.TestCase
