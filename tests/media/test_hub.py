@@ -181,3 +181,45 @@ def test_removing_a_leg_stops_its_playback_and_leaves_its_bridge() -> None:
         hub.bridge("call-1")
     with pytest.raises(MediaError, match="has no media"):
         hub.play("a", Player([]))
+
+
+def test_sending_rfc4733_digits_pauses_audio_and_keeps_the_timeline() -> None:
+    hub: MediaHub[str] = MediaHub()
+    settings = StreamSettings(Codec.PCMU, telephone_event_pt=101, jitter_depth=1)
+    hub.add_leg("x", settings, ssrc=5)
+    hub.echo("x")
+    phone = MediaStream(settings, ssrc=6)
+    received = []
+    digits = []
+    hub.send_dtmf("x", "1#9", duration_ms=60, gap_ms=40)
+    for _ in range(30):
+        hub.receive("x", RtpPacket.parse(phone.audio_packet(bytes(160))))
+        for _, data in hub.tick().packets:
+            packet = RtpPacket.parse(data)
+            received.append(packet)
+            digits += [d.digit for d in phone.receive(packet)]
+    assert digits == ["1", "#", "9"]
+    events = [p for p in received if p.payload_type == 101]
+    assert len(events) == 3 * (2 + 3)  # per press: two updates, three end packets
+    starts = sorted({p.timestamp for p in events})
+    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [7 * 160, 7 * 160]
+    audio = [p for p in received if p.payload_type == 0]
+    assert audio[0].marker  # audio resumes as a new talkspurt
+    assert audio[0].timestamp == starts[-1] + 7 * 160
+    assert [p.sequence for p in received] == list(range(len(received)))
+
+
+def test_sending_digits_in_band_when_the_phone_has_no_telephone_event() -> None:
+    hub: MediaHub[str] = MediaHub()
+    settings = StreamSettings(Codec.PCMA, telephone_event_pt=None, inband_dtmf=True,
+                              jitter_depth=1)
+    hub.add_leg("x", settings, ssrc=5)
+    phone = MediaStream(settings, ssrc=6)
+    hub.send_dtmf("x", "58", duration_ms=80, gap_ms=80)
+    digits = []
+    for _ in range(20):
+        for _, data in hub.tick().packets:
+            phone.receive(RtpPacket.parse(data))
+            digits += [d.digit for d in phone.tick()[1]]
+    digits += [d.digit for d in phone.finish()]
+    assert digits == ["5", "8"]

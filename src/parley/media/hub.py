@@ -19,6 +19,7 @@ recording share their first member's phase, so their frames line up.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -27,12 +28,14 @@ import numpy as np
 import numpy.typing as npt
 
 from parley.media import MediaError
+from parley.media.dtmf import EventPacket, event_packets
 from parley.media.g711 import ENCODE_TABLES, Codec, decode_frames
 from parley.media.mixer import MixBridge, Mixer, Role
 from parley.media.player import Player
 from parley.media.recorder import StereoRecorder
 from parley.media.rtp import RtpPacket
 from parley.media.stream import MediaStream, ReceivedDigit, StreamSettings
+from parley.media.tones import ToneSource, dtmf_tone
 
 FRAME = 160
 Pcm = npt.NDArray[np.int16]
@@ -57,6 +60,8 @@ class _Leg:
     player: Player | None = None
     bridge: str | None = None
     echo: bool = False
+    dtmf: deque[EventPacket | None] = field(default_factory=deque)  # None: a silent tick
+    dtmf_start: int = 0
 
 
 class MediaHub(Generic[K]):
@@ -131,6 +136,19 @@ class MediaHub(Generic[K]):
         if player is not None:
             player.stop(reason)
         return player
+
+    def send_dtmf(self, leg: K, digits: str, duration_ms: int = 100, gap_ms: int = 100) -> None:
+        """Send key presses to the leg's phone: RFC 4733 events when it negotiated
+        telephone-event (one packet per tick, audio paused meanwhile), else in-band tones
+        played over whatever it hears."""
+        state = self._leg(leg)
+        if state.stream.settings.telephone_event_pt is None:
+            tones = [ToneSource(dtmf_tone(d, duration_ms, gap_ms)) for d in digits]
+            self.play(leg, Player(tones, playback_id=f"dtmf:{digits}"))
+            return
+        for digit in digits:
+            state.dtmf.extend(event_packets(digit, 0, duration_ms))
+            state.dtmf.extend([None] * max(0, gap_ms // 20))
 
     def echo(self, leg: K, on: bool = True) -> None:
         """Send the leg's own audio back to it (the echo test)."""
@@ -207,6 +225,9 @@ class MediaHub(Generic[K]):
         out: dict[Codec, list[tuple[K, Pcm]]] = {}
         scratch = np.empty(FRAME, dtype=np.int16)
         for leg, state in legs:
+            if state.dtmf:
+                self._send_event(leg, state, result)
+                continue
             frame: Pcm | None = None
             if state.player is not None:
                 if state.player.fill(scratch):
@@ -233,3 +254,15 @@ class MediaHub(Generic[K]):
                     self._legs[recorder.caller].phase == phase:
                 result.recorded.append((recording_id, recorder.frame(heard_own).copy()))
         return result
+
+    @staticmethod
+    def _send_event(leg: K, state: _Leg, result: HubTick[K]) -> None:
+        """This tick of a leg that is sending DTMF: one event packet, or a silent gap."""
+        event = state.dtmf.popleft()
+        stream = state.stream
+        if event is not None:
+            if event.marker:
+                state.dtmf_start = stream.timestamp
+            result.packets.append((leg, stream.event_packet(state.dtmf_start, event.payload,
+                                                            event.marker)))
+        stream.idle()

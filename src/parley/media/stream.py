@@ -143,6 +143,22 @@ class MediaStream:
         self._timestamp = (self._timestamp + samples) & 0xFFFFFFFF
         self._marker = True
 
+    @property
+    def timestamp(self) -> int:
+        """The RTP timestamp the next packet will carry."""
+        return self._timestamp
+
+    def event_packet(self, timestamp: int, payload: bytes, marker: bool) -> bytes:
+        """A telephone-event packet (next sequence number, the press's start ``timestamp``);
+        the timeline is left to :meth:`idle`, one call per tick the packet stands for."""
+        pt = self.settings.telephone_event_pt
+        if pt is None:
+            raise ValueError("the phone did not negotiate telephone-event; send in-band tones")
+        header = _RTP_HEADER.pack(0x80, (0x80 if marker else 0) | pt, self._sequence,
+                                  timestamp & 0xFFFFFFFF, self.ssrc)
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        return header + payload
+
     def dtmf_packets(self, digit: str, duration_ms: int = 100,
                      volume: int = 10) -> list[OutgoingPacket]:
         """The RFC 4733 packets of one key press, from the current position of the stream.
@@ -150,16 +166,10 @@ class MediaStream:
         Send each ``offset_ms`` after the first, instead of audio; the stream's timestamp
         moves past the press, so audio afterwards continues the timeline.
         """
-        pt = self.settings.telephone_event_pt
-        if pt is None:
-            raise ValueError("the phone did not negotiate telephone-event; send in-band tones")
         start = self._timestamp
-        out: list[OutgoingPacket] = []
-        for event in event_packets(digit, start, duration_ms, volume=volume):
-            packet = RtpPacket(pt, self._sequence, start, self.ssrc, event.payload,
-                               marker=event.marker)
-            self._sequence = (self._sequence + 1) & 0xFFFF
-            out.append(OutgoingPacket(event.offset_ms, bytes(packet)))
+        out = [OutgoingPacket(event.offset_ms,
+                              self.event_packet(start, event.payload, event.marker))
+               for event in event_packets(digit, start, duration_ms, volume=volume)]
         self._timestamp = (start + max(1, -(-duration_ms // 20)) * FRAME) & 0xFFFFFFFF
         self._marker = True
         return out
