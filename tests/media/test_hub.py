@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -202,7 +204,7 @@ def test_sending_rfc4733_digits_pauses_audio_and_keeps_the_timeline() -> None:
     events = [p for p in received if p.payload_type == 101]
     assert len(events) == 3 * (2 + 3)  # per press: two updates, three end packets
     starts = sorted({p.timestamp for p in events})
-    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [7 * 160, 7 * 160]
+    assert [b - a for a, b in itertools.pairwise(starts)] == [7 * 160, 7 * 160]
     audio = [p for p in received if p.payload_type == 0]
     assert audio[0].marker  # audio resumes as a new talkspurt
     assert audio[0].timestamp == starts[-1] + 7 * 160
