@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from parley.media import MediaError
+from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec, encode
 from parley.media.hub import HubTick, MediaHub
 from parley.media.mixer import Role
@@ -17,6 +19,7 @@ from parley.media.rtp import RtpPacket
 from parley.media.stream import MediaStream, StreamSettings
 from parley.media.tones import dtmf_sequence
 
+SOUNDS = Path("/usr/share/asterisk/sounds/en")
 FREQS = {"a": 400.0, "b": 900.0, "c": 1700.0}
 
 
@@ -225,3 +228,33 @@ def test_sending_digits_in_band_when_the_phone_has_no_telephone_event() -> None:
             digits += [d.digit for d in phone.tick()[1]]
     digits += [d.digit for d in phone.finish()]
     assert digits == ["5", "8"]
+
+
+def test_answering_machine_detection_on_a_leg() -> None:
+    hub: MediaHub[str] = MediaHub()
+    settings = StreamSettings(Codec.PCMU, jitter_depth=1)
+    hub.add_leg("dead", settings, ssrc=1)
+    hub.detect_machine("dead")  # the phone sends nothing at all
+    verdicts = []
+    for _ in range(200):
+        verdicts += hub.tick().amd
+    assert [(leg, v.result, v.cause) for leg, v in verdicts] == [
+        ("dead", "machine", "INITIALSILENCE-2500-2500")]
+
+
+@pytest.mark.skipif(not SOUNDS.is_dir(), reason="needs asterisk-core-sounds-en-wav")
+def test_a_person_saying_hello_is_detected_as_human() -> None:
+    hub: MediaHub[str] = MediaHub()
+    settings = StreamSettings(Codec.PCMU, jitter_depth=1)
+    hub.add_leg("out", settings, ssrc=1)
+    hub.detect_machine("out")
+    hello = SOUNDS / "hello.wav"
+    audio = np.concatenate([np.zeros(3200, np.int16),
+                            to_telephony(decode_wav(hello.read_bytes(), str(hello))),
+                            np.zeros(16000, np.int16)])
+    phone = Phone("a")
+    verdicts = []
+    for start in range(0, len(audio) - 160, 160):
+        hub.receive("out", phone.send(audio[start:start + 160]))
+        verdicts += [(leg, v.result) for leg, v in hub.tick().amd]
+    assert verdicts == [("out", "human")]

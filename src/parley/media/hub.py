@@ -9,7 +9,8 @@ returns. In between, the hub
 * mixes bridges with roles (participant, listen, whisper, barge) and sends each member its
   mix-minus;
 * echoes a leg's audio back to it (the echo test);
-* builds the stereo frames of recordings, which the shell appends to their files.
+* builds the stereo frames of recordings, which the shell appends to their files;
+* tells a person from an answering machine on answered outbound legs.
 
 A leg hears, in order of precedence: its playback, else its bridge's mix, else its own voice
 when echoing, else nothing (the stream stays silent and its next packet carries the marker).
@@ -28,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from parley.media import MediaError
+from parley.media.amd import AmdSettings, AmdVerdict, AnsweringMachineDetector
 from parley.media.dtmf import EventPacket, event_packets
 from parley.media.g711 import ENCODE_TABLES, Codec, decode_frames
 from parley.media.mixer import MixBridge, Mixer, Role
@@ -40,6 +42,8 @@ from parley.media.tones import ToneSource, dtmf_tone
 FRAME = 160
 Pcm = npt.NDArray[np.int16]
 K = TypeVar("K", bound=Hashable)
+_SILENCE = np.zeros(FRAME, dtype=np.int16)
+_SILENCE.flags.writeable = False
 
 
 @dataclass(slots=True)
@@ -50,6 +54,7 @@ class HubTick(Generic[K]):
     digits: list[tuple[K, ReceivedDigit]] = field(default_factory=list)
     finished: list[tuple[K, Player]] = field(default_factory=list)  # playbacks that ended
     recorded: list[tuple[str, Pcm]] = field(default_factory=list)  # (recording id, 160x2)
+    amd: list[tuple[K, AmdVerdict]] = field(default_factory=list)  # detections that decided
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class _Leg:
     echo: bool = False
     dtmf: deque[EventPacket | None] = field(default_factory=deque)  # None: a silent tick
     dtmf_start: int = 0
+    amd: AnsweringMachineDetector | None = None
 
 
 class MediaHub(Generic[K]):
@@ -150,6 +156,12 @@ class MediaHub(Generic[K]):
             state.dtmf.extend(event_packets(digit, 0, duration_ms))
             state.dtmf.extend([None] * max(0, gap_ms // 20))
 
+    def detect_machine(self, leg: K, settings: AmdSettings | None = None) -> None:
+        """Start answering-machine detection on the leg (call when it answers); the verdict
+        comes in a later tick's ``amd``. Ticks without audio from the phone count as
+        silence."""
+        self._leg(leg).amd = AnsweringMachineDetector(settings)
+
     def echo(self, leg: K, on: bool = True) -> None:
         """Send the leg's own audio back to it (the echo test)."""
         self._leg(leg).echo = on
@@ -220,6 +232,12 @@ class MediaHub(Generic[K]):
                 stream = self._legs[leg].stream
                 if stream.inband is not None:
                     result.digits += [(leg, digit) for digit in stream.detect(pcm)]
+        for leg, state in legs:
+            if state.amd is not None:
+                verdict = state.amd.feed(heard_own.get(leg, _SILENCE))
+                if verdict is not None:
+                    result.amd.append((leg, verdict))
+                    state.amd = None
         bridges = [b for b_id, b in self._bridges.items() if self._bridge_phase[b_id] == phase]
         mixed = self._mixer.mix(bridges, heard_own) if bridges else {}
         out: dict[Codec, list[tuple[K, Pcm]]] = {}
