@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from parley.events import Answered, Direction, Hangup, HangupCause, Ringing
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.transport import Peer
@@ -91,8 +89,7 @@ class Channel:
     timeout_handle: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
-        self.log = structlog.get_logger("parley.telephony").bind(
-            call_id=self.call_id, channel_id=self.id)
+        self.log = self.engine.call_log.bind(call_id=self.call_id, channel_id=self.id)
 
     # --- what the contact center sees --------------------------------------------------------
 

@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import structlog
 
@@ -186,6 +187,8 @@ class SipEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = True
         self._orphans: set[asyncio.Task[None]] = set()
+        # Resolved once (binding a lazy proxy per call costs ~0.1 ms); channels bind call_id.
+        self.call_log: Any = structlog.get_logger("parley.telephony").bind()
 
     # --- plumbing ----------------------------------------------------------------------------
 

@@ -555,6 +555,7 @@ def serve_main() -> None:
         await telephony.start()
         gc.collect()
         gc.freeze()  # long-lived start-up objects leave the collector's working set
+        gc.set_threshold(20_000, 50, 100)
         sys.stdout.write(f"READY {telephony.sip_port}\n")
         sys.stdout.flush()
         with contextlib.suppress(asyncio.CancelledError):
