@@ -1,0 +1,115 @@
+"""Media test helpers: RTP captures for SIPp's ``play_pcap_audio``, and reading them back.
+
+SIPp plays RTP from libpcap files (Ethernet, IPv4, UDP), as its own ``dtmf_2833_*.pcap``.
+These helpers write such files from Parley's media code, so an integration test can make a
+real peer send a known prompt, in-band DTMF tones or RFC 4733 events:
+
+    write_pcap(path, audio_packets(prompt_pcm, Codec.PCMU))
+    write_pcap(path, audio_packets(dtmf_sequence("123#"), Codec.PCMU))
+    write_pcap(path, event_stream("42#"))
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from parley.media.dtmf import event_packets
+from parley.media.g711 import Codec, encode
+from parley.media.player import PcmSource, Player
+from parley.media.stream import MediaStream, StreamSettings
+
+_PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # Ethernet
+_MAC_SRC = bytes.fromhex("020000000001")
+_MAC_DST = bytes.fromhex("020000000002")
+
+TimedPacket = tuple[float, bytes]  # (seconds from the start, RTP packet)
+
+
+def _checksum(header: bytes) -> int:
+    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _frame(rtp: bytes, src_port: int, dst_port: int) -> bytes:
+    udp = struct.pack("!HHHH", src_port, dst_port, 8 + len(rtp), 0) + rtp
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
+                               bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])))
+    struct.pack_into("!H", ip, 10, _checksum(bytes(ip)))
+    return _MAC_DST + _MAC_SRC + b"\x08\x00" + bytes(ip) + udp
+
+
+def pcap_bytes(packets: Iterable[TimedPacket], *, src_port: int = 6000,
+               dst_port: int = 6000, start: float = 1_700_000_000.0) -> bytes:
+    """A libpcap capture of RTP packets sent at the given times."""
+    out = [_PCAP_HEADER]
+    for when, rtp in packets:
+        frame = _frame(rtp, src_port, dst_port)
+        seconds, micros = divmod(round((start + when) * 1_000_000), 1_000_000)
+        out.append(struct.pack("<IIII", seconds, micros, len(frame), len(frame)))
+        out.append(frame)
+    return b"".join(out)
+
+
+def write_pcap(path: Path, packets: Iterable[TimedPacket], **options: int) -> Path:
+    Path(path).write_bytes(pcap_bytes(packets, **options))
+    return Path(path)
+
+
+def read_pcap(data: bytes) -> list[TimedPacket]:
+    """The UDP payloads of an Ethernet/IPv4 libpcap capture, with their times."""
+    magic, _, _, _, _, _, link = struct.unpack_from("<IHHiIII", data)
+    if magic != 0xA1B2C3D4 or link != 1:
+        raise ValueError("not a little-endian Ethernet libpcap file")
+    packets: list[TimedPacket] = []
+    offset = 24
+    first: float | None = None
+    while offset + 16 <= len(data):
+        seconds, micros, captured, _ = struct.unpack_from("<IIII", data, offset)
+        frame = data[offset + 16:offset + 16 + captured]
+        offset += 16 + captured
+        ip = frame[14:]
+        udp = ip[(ip[0] & 0x0F) * 4:]
+        when = seconds + micros / 1e6
+        first = when if first is None else first
+        packets.append((when - first, bytes(udp[8:])))
+    return packets
+
+
+def audio_packets(pcm: npt.NDArray[np.int16], codec: Codec = Codec.PCMU, *,
+                  ssrc: int = 0x5EED, first_sequence: int = 1000,
+                  first_timestamp: int = 8000) -> list[TimedPacket]:
+    """8 kHz audio as 20 ms RTP packets (a prompt, or in-band DTMF tones)."""
+    stream = MediaStream(StreamSettings(codec), ssrc=ssrc, first_sequence=first_sequence,
+                         first_timestamp=first_timestamp)
+    player = Player([PcmSource(pcm)])
+    packets: list[TimedPacket] = []
+    while (frame := player.next_pcm()) is not None:
+        packets.append((len(packets) * 0.020, stream.audio_packet(encode(frame, codec))))
+    return packets
+
+
+def event_stream(digits: str, *, duration_ms: int = 100, gap_ms: int = 100,
+                 payload_type: int = 101, ssrc: int = 0x5EED) -> list[TimedPacket]:
+    """RFC 4733 key presses, one after the other, as one RTP stream."""
+    stream = MediaStream(StreamSettings(telephone_event_pt=payload_type), ssrc=ssrc,
+                         first_sequence=2000, first_timestamp=16000)
+    packets: list[TimedPacket] = []
+    clock = 0.0
+    for digit in digits:
+        start = stream.timestamp
+        events = event_packets(digit, start, duration_ms)
+        for event in events:
+            packets.append((clock + event.offset_ms / 1000,
+                            stream.event_packet(start, event.payload, event.marker)))
+        ticks = len(events) + gap_ms // 20
+        for _ in range(ticks):
+            stream.idle()
+        clock += ticks * 0.020
+    return packets
