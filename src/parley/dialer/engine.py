@@ -492,6 +492,8 @@ class Dialer:
                 out: list[Command]) -> None:
         run = attempt.run
         run.book.outcome(attempt.state, attempt.number, outcome, now)
+        if run.status is CampaignStatus.STOPPED:
+            run.book.stop()  # the last calls of a stopped campaign close their contacts
         out.append(AttemptRecorded(attempt.attempt_id, run.config.campaign_id,
                                    attempt.state.contact.id, attempt.number.e164, outcome.value,
                                    now))
@@ -652,6 +654,8 @@ class Dialer:
                              agent=event.agent_id, dnc=run.dnc)
         attempt.phase = "done"
         del self._attempts[attempt.attempt_id]
+        if run.status is CampaignStatus.STOPPED:
+            run.book.stop()
 
     def _preview_decision(self, event: PreviewDecision, now: float, out: list[Command]) -> None:
         found = None
@@ -664,6 +668,8 @@ class Dialer:
             raise DialerError(f"agent {event.agent_id} has no preview of contact "
                               f"{event.contact_id!r}")
         run, pick = found
+        if event.dial and event.number and event.number != pick.number.e164:
+            pick = self._chosen_number(run, pick, event, now)
         call_id = run.previews.pop(event.agent_id)[2]
         if not event.dial:
             run.book.release(pick.state, now, run.config.strategy.skip_delay_s)
@@ -671,17 +677,29 @@ class Dialer:
             view.phase, view.work = "", None
             out.append(ReleaseAgent(run.config.campaign_id, event.agent_id))
             return
-        if event.number and event.number != pick.number.e164:
-            chosen = [n for n in pick.state.contact.numbers if n.e164 == event.number]
-            calendar_ok = chosen and run.config.strategy.calendar(chosen[0].type).open_in_all(
-                self.wall_at(now), chosen[0].time_zones)
-            if (not chosen or not calendar_ok or run.book.is_dnc(event.number)
-                    or event.number in pick.state.dead_numbers):
-                raise DialerError(f"agent {event.agent_id}: number {event.number} of contact "
-                                  f"{event.contact_id!r} may not be dialled now (unknown, "
-                                  "outside its call window or on a do-not-call list)")
-            pick = Pick(pick.state, chosen[0], pick.reserved, pick.callback)
         self._dial(run, pick, event.agent_id, now, out, call_id)
+
+    def _chosen_number(self, run: _Run, pick: Pick, event: PreviewDecision,
+                       now: float) -> Pick:
+        """The number the operator chose instead, if the rules allow it now (else raise, and
+        the preview stays as it was)."""
+        chosen = [n for n in pick.state.contact.numbers if n.e164 == event.number]
+        strategy = run.config.strategy
+        state = pick.state
+        allowed = bool(chosen) and (
+            strategy.calendar(chosen[0].type).open_in_all(self.wall_at(now),
+                                                          chosen[0].time_zones)
+            and not run.book.is_dnc(event.number)
+            and event.number not in state.dead_numbers
+            and (pick.callback or state.attempts_by_type.get(chosen[0].type, 0)
+                 < strategy.type_limit(chosen[0].type))
+            and now - state.abandoned_at.get(event.number, -1e18) >= 0.0)
+        if not allowed:
+            raise DialerError(f"agent {event.agent_id}: number {event.number} of contact "
+                              f"{event.contact_id!r} may not be dialled now (unknown, outside "
+                              "its call window, over its attempt limit or on a do-not-call "
+                              "list)")
+        return Pick(state, chosen[0], pick.reserved, pick.callback)
 
     def _closures(self, run: _Run, out: list[Command]) -> None:
         if run.book.closures:

@@ -166,9 +166,11 @@ def predictive_dials(data: PacingInput) -> int:
 
     staffed = data.ready + data.talking + data.wrapping
     upper = min(data.max_dials, int((free_mean + 4.0 * math.sqrt(free_var + staffed + 1)) / p) + 1)
-    if upper <= 0 or not excess_ok(1):
-        return 0
-    low, high = 1, upper  # excess_ok(low) holds
+    # Calls that each have a free operator already can never be abandoned.
+    safe = max(0, min(data.max_dials, data.ready - data.waiting - data.in_flight))
+    if upper <= safe or not excess_ok(safe + 1):
+        return safe
+    low, high = safe + 1, upper  # excess_ok(low) holds
     if excess_ok(high):
         return high
     while high - low > 1:

@@ -1,0 +1,118 @@
+"""Contact lists: E.164 normalisation, time zones, CSV and dict loading with a full report."""
+
+from __future__ import annotations
+
+import pytest
+
+from parley.dialer import ContactLoader, DialerError, DncList, NumberType, normalise_number
+
+CSV = """contact_id,first_name,mobile,home,work,timezone,balance
+c1,Ann,(212) 555-0101,212-555-0102,,,120.50
+c2,Bob,not a number,,,,
+c3,Cy,415 555 0103,,,America/Chicago,
+c1,Dup,212 555 0199,,,,
+c5,Eve,212 555 0101,,,,
+c6,Fay,212 555 0666,,,,
+c7,Gus,212 555 0107,212 555 0666,,,
+c8,Hal,,,,,
+c9,Ivy,212 555 0109,,,Mars/Olympus,
+c10,Jo,212 555 0110,,,,,extra
+"""
+
+
+def loader(**kwargs: object) -> ContactLoader:
+    dnc = DncList("global", ["+12125550666"])
+    return ContactLoader(default_region="US", dnc_lists=[dnc], **kwargs)  # type: ignore[arg-type]
+
+
+def test_csv_load_names_every_rejected_row_with_its_line_and_reason() -> None:
+    report = loader().load_csv(CSV)
+    accepted = {c.id: c for c in report.accepted}
+    assert sorted(accepted) == ["c1", "c3", "c7"]
+    rejected = {r.line: r.reasons for r in report.rejected}
+    assert sorted(rejected) == [3, 5, 6, 7, 9, 10, 11]
+    assert "bad number 'not a number'" in rejected[3][0]
+    assert "duplicate contact_id 'c1' (first seen on line 2)" in rejected[5][0]
+    assert "+12125550101 already belongs to line 2" in rejected[6][0]
+    assert "do-not-call list global" in rejected[7][0]
+    assert "no number" in rejected[9][0]
+    assert "'Mars/Olympus' is not an IANA time zone" in rejected[10][0]
+    assert "more fields than header columns" in rejected[11][0]
+    summary = report.summary()
+    assert "3 contacts loaded, 7 rows rejected, 1 numbers dropped" in summary
+    assert "line 3: rejected:" in summary
+
+
+def test_accepted_contacts_have_typed_e164_numbers_zones_and_attributes() -> None:
+    report = loader().load_csv(CSV)
+    accepted = {c.id: c for c in report.accepted}
+    ann = accepted["c1"]
+    assert [(n.e164, n.type) for n in ann.numbers] == [
+        ("+12125550101", NumberType.MOBILE), ("+12125550102", NumberType.HOME)]
+    assert ann.numbers[0].time_zones == ("America/New_York",)  # from phonenumbers
+    assert ann.attributes == {"first_name": "Ann", "balance": "120.50"}
+    cy = accepted["c3"]
+    assert cy.numbers[0].time_zones == ("America/Chicago",)  # the contact's own zone wins
+    gus = accepted["c7"]  # his DNC home number is dropped, the contact kept
+    assert [n.e164 for n in gus.numbers] == ["+12125550107"]
+    dropped = report.dropped_numbers[0]
+    assert (dropped.line, dropped.column) == (8, "home")
+    assert "do-not-call" in dropped.reason
+
+
+def test_records_loader_for_the_api_takes_number_lists_and_counts_records() -> None:
+    report = loader().load_records([
+        {"contact_id": "a", "numbers": [{"type": "work", "number": "+44 20 7946 0000"},
+                                        {"type": "mobile", "number": "06 12 34 56 78"}],
+         "name": "Ada"},
+        {"contact_id": "b", "numbers": [{"type": "fax", "number": "+12125550111"}]},
+        {"contact_id": "c", "mobile": "2125550112", "timezone": "Europe/Paris"},
+    ])
+    assert [c.id for c in report.accepted] == ["a", "c"]
+    ada = report.accepted[0]
+    assert ada.numbers[0].e164 == "+442079460000"
+    assert ada.numbers[0].time_zones == ("Europe/London",)
+    # "06..." is not a US number: the mobile is dropped, Ada is kept with her work number.
+    assert [d.line for d in report.dropped_numbers] == [1]
+    assert report.rejected[0].line == 2
+    assert "unknown number type 'fax'" in report.rejected[0].reasons[0]
+    assert report.accepted[1].numbers[0].time_zones == ("Europe/Paris",)
+
+
+def test_a_country_with_many_zones_keeps_them_all_unless_the_contact_says() -> None:
+    report = loader().load_records([{"contact_id": "r", "mobile": "+7 916 123 45 67"}])
+    zones = report.accepted[0].numbers[0].time_zones
+    assert "Europe/Moscow" in zones
+    assert "Asia/Vladivostok" in zones
+
+
+def test_duplicates_are_caught_across_loads() -> None:
+    first = loader().load_csv("contact_id,mobile\nx,212 555 0120\n")
+    second = loader(existing=first.accepted).load_csv(
+        "contact_id,mobile\nx,212 555 0121\ny,212 555 0120\n")
+    assert not second.accepted
+    assert "first seen on an earlier load" in second.rejected[0].reasons[0]
+    assert "already belongs to an earlier load" in second.rejected[1].reasons[0]
+
+
+def test_csv_without_number_columns_or_header_is_refused_at_line_1() -> None:
+    with pytest.raises(DialerError, match="line 1: no number column"):
+        loader().load_csv("contact_id,name\n1,Ann\n")
+    with pytest.raises(DialerError, match="line 1: the CSV has no header row"):
+        loader().load_csv("")
+
+
+def test_settings_errors_say_what_to_fix() -> None:
+    with pytest.raises(DialerError, match="default region 'XX'"):
+        ContactLoader(default_region="XX")
+    with pytest.raises(DialerError, match="default time zone"):
+        ContactLoader(default_region="US", default_time_zone="Nowhere/Town")
+
+
+def test_normalise_number() -> None:
+    assert normalise_number(" (415) 555-0100 ", "US") == "+14155550100"
+    assert normalise_number("020 7946 0000", "GB") == "+442079460000"
+    with pytest.raises(DialerError, match="not a valid number"):
+        normalise_number("12", "US")
+    with pytest.raises(DialerError, match="empty number"):
+        normalise_number("  ", "US")
