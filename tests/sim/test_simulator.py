@@ -151,3 +151,17 @@ def test_cli_errors_say_what_to_fix(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["simulate", str(tmp_path / "none.yaml")])
     assert missing.exit_code == 2
     assert "none.yaml" in missing.output
+
+
+def test_the_yaml_examples_in_the_acd_docs_are_valid() -> None:
+    import re
+
+    import yaml
+
+    from parley.acd.config import queue_from_mapping
+
+    text = (Path(__file__).parents[2] / "docs" / "acd.md").read_text(encoding="utf-8")
+    queues, scenario = (yaml.safe_load(block)
+                        for block in re.findall(r"```yaml\n(.*?)```", text, re.S))
+    assert [queue_from_mapping(q).name for q in queues] == ["support"]
+    assert scenario_from_mapping(scenario).hours == 4

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from parley.errors import ParleyError
 
@@ -92,9 +93,8 @@ CALL_STATES = frozenset({S.RESERVED, S.RINGING, S.ON_CALL, S.ON_HOLD})
 """States in which the operator is tied to one call leg (``Agent.call_id`` is set)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One recorded state change."""
+class Transition(NamedTuple):
+    """One recorded state change (a named tuple: cheap, immutable, one per transition)."""
 
     agent_id: str
     old: AgentState

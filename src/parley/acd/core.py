@@ -16,9 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, ClassVar
 
 from parley import events as ev
@@ -31,6 +29,7 @@ from parley.acd.agent import (
     InvalidTransition,
     Trigger,
 )
+from parley.acd.calls import AcdCall, AgentSnapshot, CallState, QueueSnapshot
 from parley.acd.config import Condition, QueueConfig, SiteConfig, Strategy, Target, TargetKind
 from parley.acd.lists import NumberLists
 from parley.acd.routing import CallKey, QueueRuntime
@@ -39,73 +38,6 @@ from parley.acd.stats import AgentStats, expected_wait
 S = AgentState
 T = Trigger
 MAX_OVERFLOW_HOPS = 5
-
-
-class CallState(StrEnum):
-    WAITING = "waiting"
-    OFFERING = "offering"
-    CONNECTED = "connected"
-    SCHEDULED = "scheduled"  # a callback waiting for its time
-    ENDED = "ended"
-
-
-@dataclass(slots=True)
-class AcdCall:
-    """A call (or a callback) the ACD is responsible for."""
-
-    call_id: str
-    queue: str
-    caller: str
-    priority: int
-    arrived: float
-    seq: int
-    state: CallState = CallState.WAITING
-    callback: bool = False
-    number: str = ""
-    offered_to: set[str] = field(default_factory=set)
-    missed: set[str] = field(default_factory=set)
-    agent_id: str = ""
-    hops: int = 0
-    offers: int = 0
-    attempts: int = 0
-    max_attempts: int = 1
-    retry_after: float = 600.0
-    expires: float | None = None
-    tokens: dict[str, int] = field(default_factory=dict)  # agent -> offer number
-
-    @property
-    def key(self) -> CallKey:
-        return (-self.priority, self.arrived, self.seq, self.call_id)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSnapshot:
-    queue: str
-    waiting: int
-    longest_wait: float
-    offered: int
-    answered: int
-    abandoned: int
-    overflowed: int
-    asa: float
-    aht: float
-    occupancy: float
-    service_level: float
-    service_level_abandons: float
-    logged_in: int
-    ready: int
-
-
-@dataclass(frozen=True, slots=True)
-class AgentSnapshot:
-    agent_id: str
-    state: AgentState
-    in_state_for: float
-    offered: int
-    answered: int
-    missed: int
-    aht: float
-    occupancy: float
 
 
 def _epoch_wall(now: float) -> datetime:
@@ -423,9 +355,9 @@ class Acd:
         waited = self._now - call.arrived
         config = runtime.config
         if not call.callback:
-            self._out.append(ev.CallQueued(call.call_id, call.queue, runtime.position(call.key),
-                                           self._ewt(runtime, runtime.position(call.key),
-                                                     waited)))
+            position = runtime.position(call.key)
+            self._out.append(ev.CallQueued(call.call_id, call.queue, position,
+                                           self._ewt(runtime, position, waited)))
             limits = [(rule.threshold, i) for i, rule in enumerate(config.overflow)
                       if rule.condition is Condition.WAIT]
             if config.max_wait_s is not None:
