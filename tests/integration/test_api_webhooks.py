@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
@@ -69,8 +70,8 @@ def receiver() -> Iterator[Receiver]:
     receiver.server.server_close()
 
 
-def test_webhook_is_signed_retried_after_a_failure_and_logged(  # noqa: F811
-        database_url: str, receiver: Receiver) -> None:
+def test_webhook_is_signed_retried_after_a_failure_and_logged(
+        database_url: str, receiver: Receiver) -> None:  # noqa: F811
     with ApiServer(database_url, webhook_base_delay_s=0.2) as server:
         token = server.add_user("admin1", ["admin"])
         with httpx.Client(base_url=server.url,
@@ -109,8 +110,8 @@ def test_webhook_is_signed_retried_after_a_failure_and_logged(  # noqa: F811
             assert log[1]["error"] == "HTTP 500"
 
 
-async def test_retries_back_off_exponentially_then_give_up(  # noqa: F811
-        database_url: str) -> None:
+async def test_retries_back_off_exponentially_then_give_up(
+        database_url: str) -> None:  # noqa: F811
     from parley.clock import VirtualClock
     from parley.store import open_store
     from parley.store.specs import WebhookSpec
@@ -131,8 +132,7 @@ async def test_retries_back_off_exponentially_then_give_up(  # noqa: F811
         log = sorted(await store.deliveries.list("down"), key=lambda d: d.attempt)
         assert [d.attempt for d in log] == [1, 2, 3, 4, 5]
         assert not any(d.delivered for d in log)
-        gaps = [round((b.at - a.at).total_seconds()) for a, b in zip(log, log[1:],
-                                                                      strict=False)]
+        gaps = [round((b.at - a.at).total_seconds()) for a, b in itertools.pairwise(log)]
         assert gaps == [1, 2, 4, 8]
         assert len(always_failing.requests) == 5
     finally:

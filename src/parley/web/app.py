@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from parley import __version__
@@ -28,6 +28,20 @@ DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
 (`Authorization: Bearer pk_…`, created by an admin) or log in at `/api/auth/login` for a
 session cookie; cookie requests that change state must send the `X-CSRF-Token` header.
 Roles: agent < supervisor < admin. Live events: WebSocket at `/api/events`."""
+
+
+async def reject_nul(request: Request) -> None:
+    """Refuse NUL characters anywhere in a request: no stored text may contain them, and
+    PostgreSQL cannot store them at all."""
+    for name, value in {**request.path_params, **request.query_params}.items():
+        if "\x00" in str(value):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"{name}: NUL characters are not allowed")
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if b"\x00" in body or b"\\u0000" in body:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "body: NUL characters are not allowed")
 
 
 def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
@@ -56,7 +70,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                         (OperationRefused, 409), (NotRunning, 503)):
         app.add_exception_handler(error, handler(code))  # type: ignore[arg-type]
 
-    app.include_router(operations.router)
-    app.include_router(config_routes.config_router())
+    app.include_router(operations.router, dependencies=[Depends(reject_nul)])
+    app.include_router(config_routes.config_router(), dependencies=[Depends(reject_nul)])
     app.include_router(events_ws.router)
     return app
