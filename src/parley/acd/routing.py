@@ -126,6 +126,8 @@ class QueueRuntime:
 
     def mark_unready(self, agent_id: str) -> None:
         self.ready.pop(agent_id, None)
+        if not self.ready and self.heap:
+            self.heap.clear()  # nobody ready: every entry is stale, drop them in O(1)
 
     def _compact(self) -> None:
         self.heap = [e for e in self.heap if e[3] in self.ready and self._live(e)]
