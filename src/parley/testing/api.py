@@ -22,7 +22,7 @@ from parley.store.specs import DeviceSpec, UserSpec
 from parley.web.app import build_web_app
 from parley.web.bus import LiveBus
 from parley.web.live import CallControl, ContactCenter
-from parley.web.recorder import StateRecorder
+from parley.web.recorder import CallRecorder, StateRecorder
 from parley.web.server import WebServer
 from parley.web.webhooks import WebhookDispatcher
 
@@ -82,10 +82,12 @@ class ApiServer:
                                        max_attempts=self.webhook_attempts,
                                        base_delay_s=self.webhook_base_delay_s)
         recorder = StateRecorder(self.store, self.bus, self.clock)
+        call_recorder = CallRecorder(self.store, self.bus, self.clock)
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(server.run()), group.create_task(dispatcher.run()),
-                         group.create_task(recorder.run())]
+                         group.create_task(recorder.run()),
+                         group.create_task(call_recorder.run())]
                 await server.ready.wait()
                 self.url = server.url
                 self._ready.set()

@@ -1,9 +1,11 @@
 """The store-and-web half of a Parley node, ready for the composition root to run.
 
 ``await build_web_node(settings, clock)`` opens (and migrates) the store and builds the live
-bus, the web application, the webhook dispatcher and the state recorder; ``node.run()`` serves
-them until cancelled and closes the store last. The telephony and ACD shells publish their
-events on ``node.bus`` and hand their seams in as ``calls`` and ``center``.
+bus, the web application, the webhook dispatcher and the recorders that write operator states
+and call records; ``node.run()`` serves them until cancelled and closes the store last. The
+telephony and ACD shells publish their events on ``node.bus`` (e.g.
+``telephony.subscribe(node.bus.publish)``) and hand their seams in as ``calls`` and
+``center``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from parley.store import Store, build_store
 from parley.web.app import build_web_app
 from parley.web.bus import LiveBus
 from parley.web.live import CallControl, ContactCenter
-from parley.web.recorder import StateRecorder
+from parley.web.recorder import CallRecorder, StateRecorder
 from parley.web.server import WebServer
 from parley.web.webhooks import WebhookDispatcher
 
@@ -33,6 +35,7 @@ class WebNode:
     server: WebServer
     dispatcher: WebhookDispatcher
     recorder: StateRecorder
+    call_recorder: CallRecorder
 
     @property
     def url(self) -> str:
@@ -45,6 +48,7 @@ class WebNode:
                 group.create_task(self.server.run())
                 group.create_task(self.dispatcher.run())
                 group.create_task(self.recorder.run())
+                group.create_task(self.call_recorder.run())
         finally:
             await self.store.close()
 
@@ -61,4 +65,5 @@ async def build_web_node(settings: Settings, clock: Clock, *, bus: LiveBus | Non
     return WebNode(store=store, bus=bus, app=app,
                    server=WebServer(app, settings.host, settings.http_port),
                    dispatcher=WebhookDispatcher(store, bus, clock),
-                   recorder=StateRecorder(store, bus, clock))
+                   recorder=StateRecorder(store, bus, clock),
+                   call_recorder=CallRecorder(store, bus, clock))
