@@ -77,7 +77,7 @@ async def test_a_sip_call_becomes_a_call_record_with_durations(
             detail = (await client.get(f"/api/interactions/{record['id']}")).json()
             assert sorted(leg["direction"] for leg in detail["legs"]) == ["inbound", "outbound"]
             assert all(leg["ended_at"] for leg in detail["legs"])
-            assert [t["kind"] for t in detail["timeline"]][0] == "started"
-            assert [t["kind"] for t in detail["timeline"]][-1] == "ended"
+            assert detail["timeline"][0]["kind"] == "started"
+            assert detail["timeline"][-1]["kind"] == "ended"
     finally:
         await asyncio.to_thread(server.stop)
