@@ -136,3 +136,12 @@ def test_a_freed_operator_of_too_low_a_level_does_not_take_a_fresh_call() -> Non
     assert h.offered_to("s1") == []
     h.advance(20)
     assert h.offered_to("s1") == ["novice"]
+
+
+def test_teams_and_listed_members_belong_whatever_their_skills() -> None:
+    queue = QueueConfig("escalations", skills={"billing": 6}, members=("sam",),
+                        teams=("blue",))
+    people = [Agent("sam"), Agent("tia", team="blue"), Agent("uma", team="red"),
+              Agent("vic", skills={"billing": 7}), Agent("wes", skills={"billing": 3})]
+    h = AcdHarness([queue], people)
+    assert sorted(h.acd.queues["escalations"].members) == ["sam", "tia", "vic"]

@@ -68,14 +68,16 @@ class RelaxStep:
 
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
-    """One queue. ``skills`` maps a skill to the minimum level an operator needs to be a member
-    (operators listed in ``members`` belong regardless); skills-based routing ranks members by
-    their level on those skills and relaxes the minimum along ``relax``."""
+    """One queue. ``skills`` maps a skill to the minimum level an operator needs to be a
+    member (operators listed in ``members``, or in one of ``teams``, belong regardless);
+    skills-based routing ranks members by their level on those skills and relaxes the
+    minimum along ``relax``."""
 
     name: str
     strategy: Strategy = Strategy.LONGEST_IDLE
     skills: Mapping[str, int] = field(default_factory=dict)
     members: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()  # every operator of these teams belongs too
     priority: int = 0  # added to every caller's priority: weights queues against each other
     ring_timeout_s: float = 15.0
     wrap_up_s: float = 0.0
@@ -163,6 +165,7 @@ def queue_from_mapping(data: Mapping[str, Any], where: str = "queue") -> QueueCo
         strategy=strategy,
         skills=skills,
         members=tuple(_get(data, "members", where, list, [])),
+        teams=tuple(_get(data, "teams", where, list, [])),
         priority=_get(data, "priority", where, int, 0),
         ring_timeout_s=_get(data, "ring_timeout_s", where, float, 15.0),
         wrap_up_s=_get(data, "wrap_up_s", where, float, 0.0),

@@ -50,7 +50,8 @@ class QueueRuntime:
     def level_of(self, agent: Agent) -> int | None:
         """The operator's level on this queue (min over its skills), or None if not a member."""
         skills = self.config.skills
-        if agent.agent_id in self.config.members:
+        if agent.agent_id in self.config.members or (agent.team and
+                                                      agent.team in self.config.teams):
             return min((agent.skills.get(s, 1) for s in skills), default=10)
         if not skills:
             return None
