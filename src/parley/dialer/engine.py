@@ -11,7 +11,7 @@ its own deadlines (the 2-second compliance grace, preview time-outs, the pacing 
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,7 +114,9 @@ class _Run:
     wrap: RunningMean
     free_factor: FreeFactor
     status: CampaignStatus = CampaignStatus.CREATED
-    ready: dict[str, None] = field(default_factory=dict)
+    # Ready operators in idle order. An OrderedDict: a plain dict's first key gets slow to
+    # find after many deletions at the front (measured: milliseconds at 1,400 operators).
+    ready: OrderedDict[str, None] = field(default_factory=OrderedDict)
     talking: int = 0
     wrapping: int = 0
     in_flight: int = 0
@@ -355,8 +357,7 @@ class Dialer:
     def _take_ready(self, run: _Run) -> _AgentView | None:
         if not run.ready:
             return None
-        agent_id = next(iter(run.ready))
-        del run.ready[agent_id]
+        agent_id, _ = run.ready.popitem(last=False)
         view = self._agents[agent_id]
         view.home = None
         return view

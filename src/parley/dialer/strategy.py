@@ -290,9 +290,7 @@ class ContactBook:
         if outcome is Outcome.HUMAN:
             return
         if outcome is Outcome.INVALID:
-            state.dead_numbers.add(number.e164)
-            state.status = ContactStatus.PENDING
-            self._refile(state, now)
+            self._drop_number(state, number, now)
             return
         if outcome is Outcome.ABANDONED:
             state.abandoned_at[number.e164] = now
@@ -314,9 +312,7 @@ class ContactBook:
                     dnc.add(n.e164)
             self._close(state, CloseReason.DO_NOT_CALL)
         elif disposition is Disposition.WRONG_NUMBER:
-            state.dead_numbers.add(number.e164)
-            state.status = ContactStatus.PENDING
-            self._refile(state, now)
+            self._drop_number(state, number, now)
         elif disposition is Disposition.CALLBACK:
             if callback_due is None:
                 raise DialerError("a callback disposition needs the time to call back")
@@ -352,6 +348,15 @@ class ContactBook:
         return problems
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _drop_number(self, state: ContactState, number: PhoneNumber, now: float) -> None:
+        """Never dial ``number`` again; close the contact at once if it has no other."""
+        state.dead_numbers.add(number.e164)
+        if all(n.e164 in state.dead_numbers for n in state.contact.numbers):
+            self._close(state, CloseReason.NO_VALID_NUMBER)
+            return
+        state.status = ContactStatus.PENDING
+        self._refile(state, now)
 
     def _refile(self, state: ContactState, due: float) -> None:
         state.due = due
