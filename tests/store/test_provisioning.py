@@ -113,3 +113,12 @@ async def test_a_broken_reference_names_the_line_and_writes_nothing(store: Store
     assert caught.value.line is not None
     assert path.read_text().splitlines()[caught.value.line - 1].strip() == "- ghost"
     assert await store.config.records("skills") == []  # rolled back: nothing half-written
+
+
+def test_the_documented_example_is_a_valid_document() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "provisioning.md"
+    text = docs.read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    document, _ = parse_document(example, "docs/provisioning.md")
+    assert [u.username for u in document.users] == ["1001"]
+    assert document.trunks[0].caller_id_rules[0].replace == "+49301110\\1"
