@@ -89,3 +89,15 @@ def test_free_factor_settles_where_abandons_meet_the_target() -> None:
     high = factor.value
     factor.answered(abandoned=True, over_target=True)
     assert factor.value < high - 0.05  # an abandon while over target cuts twice as deep
+
+
+def test_targets_are_restated_per_live_answer_for_every_definition() -> None:
+    dials = AbandonMeter(UK_WINDOW_S, AbandonDefinition.DIALS)
+    for _ in range(100):
+        dials.dialled(0)
+    for _ in range(20):
+        dials.live_answer(0)
+    dials.abandoned(0)
+    per_live, abandons, live = dials.live_target(0.01, 1)
+    assert (abandons, live) == (1, 20)
+    assert per_live == pytest.approx(0.05)  # 1% of 100 dials is 5% of 20 live answers

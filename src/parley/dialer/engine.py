@@ -446,11 +446,8 @@ class Dialer:
         config = run.config
         self._mature(run, now)
         p = run.contact_rate.value
-        abandons, denominator = run.meter.counts(now)
-        if config.abandon_definition.value == "dials":
-            expected = run.in_flight + 1.0
-        else:
-            expected = max(1.0, run.in_flight * p)
+        target, abandons, live = run.meter.live_target(config.abandon_target, now)
+        expected = max(1.0, run.in_flight * p)
         ready = self._usable_ready(run)
         staffed = ready + run.talking + run.wrapping
         in_flight_cap = int(config.max_dial_ratio * staffed)
@@ -458,8 +455,7 @@ class Dialer:
             ready=ready, talking=run.talking, wrapping=run.wrapping, in_flight=run.in_flight,
             waiting=len(run.waiting), contact_rate=p, answer_delay_s=run.answer_delay.value,
             talk_s=run.talk.value, wrap_s=run.wrap.value,
-            allowed_abandon_ratio=allowed_abandon_ratio(config.abandon_target, abandons,
-                                                        denominator, expected),
+            allowed_abandon_ratio=allowed_abandon_ratio(target, abandons, live, expected),
             max_dials=max(0, min(config.max_lines - run.in_flight - run.talking,
                                  in_flight_cap - run.in_flight)),
             free_factor=run.free_factor.value,
@@ -579,9 +575,9 @@ class Dialer:
         del self._attempts[attempt.attempt_id]
 
     def _learn(self, run: _Run, now: float, *, abandoned: bool) -> None:
-        abandons, denominator = run.meter.counts(now)
-        over = abandons > run.config.abandon_target * denominator
-        run.free_factor.answered(abandoned, over)
+        target, abandons, live = run.meter.live_target(run.config.abandon_target, now)
+        run.free_factor.target = target
+        run.free_factor.answered(abandoned, abandons > target * live)
 
     def _failed(self, event: AttemptFailed, now: float, out: list[Command]) -> None:
         attempt = self._attempt(event.attempt_id)

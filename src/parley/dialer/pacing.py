@@ -78,6 +78,14 @@ class AbandonMeter:
             return abandons, live + machines
         return abandons, dials
 
+    def live_target(self, target: float, now: float) -> tuple[float, int, int]:
+        """``target`` restated per live answer, with (abandons, live answers) in the window:
+        pacing reasons in live answers whatever the definition."""
+        abandons, denominator = self.counts(now)
+        live = self._totals[1]
+        per_live = target * denominator / live if live else target
+        return per_live, abandons, live
+
     def rate(self, now: float) -> float:
         abandons, denominator = self.counts(now)
         return abandons / denominator if denominator else 0.0
