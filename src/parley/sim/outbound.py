@@ -14,9 +14,12 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from parley.acd.agent import Agent, AgentState, Transition, Trigger
+from parley.acd.config import QueueConfig
+from parley.acd.core import Acd
 from parley.clock import TimerHandle, VirtualClock
 from parley.dialer.campaign import CampaignConfig
 from parley.dialer.contacts import Contact, PhoneNumber
@@ -26,28 +29,35 @@ from parley.dialer.pacing import US_WINDOW_S
 from parley.dialer.strategy import Strategy
 from parley.dialer.windows import Calendar
 from parley.events import (
+    AgentAnswered,
     AgentlessDigit,
+    AgentLogin,
     AgentStateChanged,
     AttemptAnswered,
     AttemptFailed,
     AttemptHungUp,
+    CallConnected,
+    CallerHangup,
     CampaignStart,
     ConnectAgent,
     Dial,
     DialerAgentJoined,
     DispositionSet,
     HangupAttempt,
+    OfferCall,
     PlayAgentlessMessage,
     PlayComplianceMessage,
     PreviewDecision,
     ReleaseAgent,
     ReserveAgent,
+    RouteCall,
     ShowPreview,
     TransferToQueue,
 )
 from parley.sim.engine import Engine
 
 CAMPAIGN = "sim"
+AGENTLESS_QUEUE = "press-one"
 SIM_EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday, 08:00 UTC
 _ALWAYS = Calendar.of(["00:00-23:59:59.999999"])
 _BUSY_TIME = {AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.WRAP_UP}
@@ -81,7 +91,7 @@ class OutboundParams:
     agentless_message_s: float = 20.0
     agentless_press_one: float = 0.2
     agentless_lines: int = 0  # 0: as many lines as operators
-    queue_patience_s: float = 90.0  # agentless "press 1" callers waiting in the queue
+    queue_patience_s: float = 90.0  # mean wait of "press 1" callers in the ACD queue
 
     def __post_init__(self) -> None:
         if self.agents < 1:
@@ -149,12 +159,20 @@ class OutboundSimulation:
             abandon_window_s=params.abandon_window_s, ring_timeout_s=params.ring_timeout_s,
             detect_machine=params.detect_machine,
             initial_talk_s=params.talk_s, initial_wrap_s=params.wrap_s,
-            agentless_queue="press-one" if agentless else "",
+            agentless_queue=AGENTLESS_QUEUE if agentless else "",
             max_lines=(params.agentless_lines or params.agents) if agentless else 10_000,
         )
         self.dialer = Dialer([self.config], wall_at=self.engine.wall)
         self.driver = self.engine.attach(self.dialer, execute=self._execute)
         self.agents = {a: Agent(a) for a in agent_ids}
+        # Agentless: "press 1" goes to a real ACD queue served by the operators.
+        self.acd: Acd | None = None
+        if agentless:
+            queue = QueueConfig(AGENTLESS_QUEUE, members=tuple(agent_ids),
+                                wrap_up_s=params.wrap_s)
+            self.acd = Acd([queue], self.agents.values(), wall=self.engine.wall)
+            self.acd_driver = self.engine.attach(self.acd, execute=self._acd_execute)
+            self._queue_patience: dict[str, TimerHandle] = {}
         self._busy_since: dict[str, float] = {}
         self._busy_total = 0.0
         self._talk_total = 0.0
@@ -162,7 +180,6 @@ class OutboundSimulation:
         self._calls: dict[str, _Call] = {}
         self._pending: deque[object] = deque()
         self._draining = False
-        self._queue: deque[tuple[str, float]] = deque()  # agentless press-one callers
         self._next_contact = 0
         self._dialled_contacts: set[str] = set()
         self._hour_marks: list[float] = []
@@ -180,7 +197,10 @@ class OutboundSimulation:
             for agent_id in self.agents:
                 self._feed(DialerAgentJoined(agent_id))
         for agent_id in self.agents:
-            self._move(agent_id, Trigger.LOGIN, target=AgentState.READY)
+            if self.acd is not None:
+                self.acd_driver.feed(AgentLogin(agent_id, f"sim:{agent_id}"))
+            else:
+                self._move(agent_id, Trigger.LOGIN, target=AgentState.READY)
         self._feed(CampaignStart(CAMPAIGN))
         self._every(60.0, self._top_up)
         for hour in range(1, math.ceil(params.hours) + 1):
@@ -253,23 +273,26 @@ class OutboundSimulation:
 
     def _move(self, agent_id: str, trigger: Trigger, *, target: AgentState | None = None,
               call_id: str = "") -> Transition:
+        """Move an operator (dialer modes: the simulation plays the ACD's part)."""
         agent = self.agents[agent_id]
         now = self.engine.now
         record = agent.apply(trigger, now, target=target, call_id=call_id)
-        if record.new in _BUSY_TIME and record.old not in _BUSY_TIME:
+        self._account(agent_id, record.old, record.new)
+        self._feed(AgentStateChanged(agent_id, record.old.value, record.new.value,
+                                     record.cause, now, call_id=record.call_id))
+        return record
+
+    def _account(self, agent_id: str, old: AgentState, new: AgentState) -> None:
+        """Occupancy: talk (on call, on hold) and wrap-up time per operator."""
+        now = self.engine.now
+        if new in _BUSY_TIME and old not in _BUSY_TIME:
             self._busy_since[agent_id] = now
-        elif record.old in _BUSY_TIME and record.new not in _BUSY_TIME:
+        elif old in _BUSY_TIME and new not in _BUSY_TIME:
             self._busy_total += now - self._busy_since.pop(agent_id)
-        if record.new in (AgentState.ON_CALL, AgentState.ON_HOLD):
+        if new in (AgentState.ON_CALL, AgentState.ON_HOLD):
             self._talk_since.setdefault(agent_id, now)
         elif agent_id in self._talk_since:
             self._talk_total += now - self._talk_since.pop(agent_id)
-        if self.params.mode is not DialMode.AGENTLESS:
-            self._feed(AgentStateChanged(agent_id, record.old.value, record.new.value,
-                                         record.cause, now, call_id=record.call_id))
-        elif record.new is AgentState.READY:
-            self._serve_queue(agent_id)
-        return record
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -415,33 +438,29 @@ class OutboundSimulation:
         self._feed(AttemptHungUp(attempt_id))
 
     def _enqueue(self, attempt_id: str) -> None:
+        """"Press 1": the caller joins the ACD queue and waits, patiently up to a point."""
         self._calls.pop(attempt_id, None)
         self.press_one += 1
-        self._queue.append((attempt_id, self.engine.now))
-        for agent_id, agent in self.agents.items():
-            if agent.state is AgentState.READY:
-                self._serve_queue(agent_id)
-                break
+        patience = self.rng.expovariate(1.0 / self.params.queue_patience_s)
+        self._queue_patience[attempt_id] = self.engine.after(
+            patience, lambda: self.acd_driver.feed(CallerHangup(attempt_id)))
+        self.acd_driver.feed(RouteCall(attempt_id, AGENTLESS_QUEUE))
 
-    def _serve_queue(self, agent_id: str) -> None:
-        now = self.engine.now
-        while self._queue:
-            attempt_id, since = self._queue.popleft()
-            if now - since > self.params.queue_patience_s:
-                continue  # that caller gave up waiting in the queue
-            self._move(agent_id, Trigger.RESERVE, call_id=attempt_id)
-            self._move(agent_id, Trigger.ANSWER, call_id=attempt_id)
-            talk = max(5.0, self.rng.expovariate(1.0 / self.params.talk_s))
-            self.engine.after(talk, lambda: self._queue_call_done(agent_id))
-            return
-
-    def _queue_call_done(self, agent_id: str) -> None:
-        self._move(agent_id, Trigger.HANG_UP, target=AgentState.WRAP_UP)
-        wrap = self.rng.uniform(0.5, 1.5) * self.params.wrap_s
-        self.engine.after(wrap, lambda: self._end_wrap(agent_id))
-
-    def _end_wrap(self, agent_id: str) -> None:
-        self._move(agent_id, Trigger.END_WRAP_UP, target=AgentState.READY)
+    def _acd_execute(self, commands: Sequence[object]) -> None:
+        for command in commands:
+            if isinstance(command, AgentStateChanged):
+                self._account(command.agent_id, AgentState(command.old),
+                              AgentState(command.new))
+            elif isinstance(command, OfferCall):
+                self.engine.after(1.0, partial(self.acd_driver.feed,
+                                               AgentAnswered(command.call_id, command.agent_id)))
+            elif isinstance(command, CallConnected):
+                handle = self._queue_patience.pop(command.call_id, None)
+                if handle is not None:
+                    handle.cancel()
+                talk = max(5.0, self.rng.expovariate(1.0 / self.params.talk_s))
+                self.engine.after(talk, partial(self.acd_driver.feed,
+                                                CallerHangup(command.call_id)))
 
 
 def simulate_outbound(params: OutboundParams) -> OutboundResult:
