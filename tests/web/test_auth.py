@@ -106,3 +106,16 @@ def test_tokens_are_created_once_listed_without_secret_and_revoked(api: Api) -> 
         unknown = admin.post("/api/tokens", json={"name": "x", "username": "ghost"})
         assert unknown.status_code == 422
         assert "username" in unknown.json()["detail"]
+
+
+def test_cookies_are_secure_behind_an_https_proxy(api: Api) -> None:
+    with httpx.Client(base_url=api.url, headers={"X-Forwarded-Proto": "https"}) as client:
+        response = client.post("/api/auth/login",
+                               json={"username": "admin1", "password": "password-123"})
+        assert response.status_code == 200
+        for cookie in response.headers.get_list("set-cookie"):
+            assert "Secure" in cookie
+        csrf_cookie = next(c for c in response.headers.get_list("set-cookie")
+                           if c.startswith("parley_csrf="))
+        assert "HttpOnly" not in csrf_cookie  # the page's script reads it
+        assert "SameSite=strict" in csrf_cookie
