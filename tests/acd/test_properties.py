@@ -157,6 +157,16 @@ class AcdMachine(RuleBasedStateMachine):
         call_id = data.draw(st.sampled_from(waiting))
         self.send(ev.RequestCallback(call_id, "+15550000"))
 
+    @precondition(lambda self: self.agents_in(AgentState.WRAP_UP))
+    @rule(data=st.data(), then=st.sampled_from(["", "ready", "not_ready:lunch", "logged_out"]),
+          extend=st.booleans())
+    def wrap_up(self, data: st.DataObject, then: str, extend: bool) -> None:
+        agent = data.draw(st.sampled_from(self.agents_in(AgentState.WRAP_UP)))
+        if extend:
+            self.send(ev.WrapUpExtend(agent, 10))
+        else:
+            self.send(ev.WrapUpDone(agent, then))
+
     @rule(seconds=st.floats(0, 45))
     def time_passes(self, seconds: float) -> None:
         self.h.advance(seconds)

@@ -535,6 +535,8 @@ class Acd:
             target, reason = self._after_work_target(agent)
             self._move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
             agent.after_work = ""
+            if target is S.LOGGED_OUT:
+                self._check_no_agents(agent)
         if not call.offered_to:
             self._wait(call, self.queues[call.queue])
             self._route_call(call)
