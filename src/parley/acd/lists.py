@@ -20,6 +20,9 @@ class ListMatch:
     tags: frozenset[str] = frozenset()
 
 
+_NO_MATCH = ListMatch()
+
+
 @dataclass
 class NumberLists:
     """The site's number lists; flows ask :meth:`tags` and the ACD asks :meth:`match`."""
@@ -46,6 +49,8 @@ class NumberLists:
         return frozenset(tag for tag, numbers in self.tagged.items() if key in numbers)
 
     def match(self, number: str) -> ListMatch:
+        if not (self.blacklist or self.vip or self.tagged):
+            return _NO_MATCH  # the common case needs no normalising
         key = normalize_number(number)
         treatment = self.blacklist.get(key)
         return ListMatch(blocked=treatment is not None, treatment=treatment or "",
