@@ -1,0 +1,145 @@
+"""A real phone (baresip) hears the media hub: a stock prompt, then its own voice echoed.
+
+SIPp answers baresip's call with an SDP that points the audio at a UDP socket of this test;
+the test moves packets between that socket and a :class:`MediaHub` on a 20 ms ticker (the
+shell's job), and baresip records what it hears. The prompt is found in the recording, and the
+echo correlates with what baresip sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parley.media.analysis import find
+from parley.media.audio import decode_wav, to_telephony
+from parley.media.g711 import Codec
+from parley.media.hub import MediaHub
+from parley.media.player import PcmSource, Player
+from parley.media.rtp import RtpPacket
+from parley.media.stream import StreamSettings
+from parley.testing.peers import Baresip, Sipp
+from parley.testing.ports import free_port
+
+PROMPT = Path("/usr/share/asterisk/sounds/en/queue-thereare.wav")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip is not installed"),
+    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
+    pytest.mark.skipif(not PROMPT.is_file(), reason="needs asterisk-core-sounds-en-wav"),
+]
+
+UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="media answerer">
+  <recv request="INVITE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]media[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio {rtp_port} RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=ptime:20
+]]></send>
+  <recv request="ACK" />
+  <recv request="BYE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+def load_8k(path: Path) -> np.ndarray:
+    """Any WAV file as 8 kHz mono samples."""
+    return to_telephony(decode_wav(path.read_bytes(), str(path)))
+
+
+async def serve_media(hub: MediaHub[str], rtp: socket.socket, seconds: float,
+                      at: dict[float, str]) -> None:
+    """The shell: packets from the phone into the hub, every 20 ms the hub's packets out.
+    ``at`` maps seconds from the start to an action ("echo")."""
+    loop = asyncio.get_running_loop()
+    # The phone's RTP address: latched from its first packet (symmetric RTP).
+    data, peer = await loop.sock_recvfrom(rtp, 2048)
+    hub.receive("phone", RtpPacket.parse(data))
+    start = time.monotonic()
+    pending = dict(at)
+    for tick in range(int(seconds / 0.020)):
+        deadline = start + tick * 0.020
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        while True:  # read until the socket is empty
+            try:
+                data, peer = rtp.recvfrom(2048)
+            except BlockingIOError:
+                break
+            hub.receive("phone", RtpPacket.parse(data))
+        for when, action in list(pending.items()):
+            if tick * 0.020 >= when:
+                del pending[when]
+                if action == "echo":
+                    hub.echo("phone")
+        for _, packet in hub.tick().packets:
+            rtp.sendto(packet, peer)
+
+
+async def test_baresip_hears_a_prompt_then_its_own_echo(tmp_path: Path) -> None:
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    rtp.setblocking(False)
+    uas_xml = tmp_path / "uas_media.xml"
+    uas_xml.write_text(UAS.replace("{rtp_port}", str(rtp.getsockname()[1])))
+    uas_port = free_port()
+    answerer = Sipp(tmp_path / "uas", uas_xml, port=uas_port)
+    phone = Baresip(tmp_path / "phone", user="2001", server_port=uas_port, register=False)
+    prompt = load_8k(PROMPT)
+    hub: MediaHub[str] = MediaHub()
+    hub.add_leg("phone", StreamSettings(Codec.PCMU, telephone_event_pt=None), ssrc=0x1234)
+    hub.play("phone", Player([PcmSource(prompt, "queue-thereare")], playback_id="p1"))
+    try:
+        await answerer.start()
+        await phone.start()
+        await phone.dial(f"sip:500@127.0.0.1:{uas_port}")
+        await phone.wait_event("CALL_ESTABLISHED", within=10)
+        await serve_media(hub, rtp, seconds=7.0, at={3.0: "echo"})
+        await phone.hangup()
+        await phone.wait_event("CALL_CLOSED", within=5)
+    finally:
+        await phone.stop()
+        await answerer.stop()
+        rtp.close()
+    heard = load_8k(phone.received_wav())
+    # The prompt, whole, within the first three seconds.
+    match = find(prompt, heard[:8000 * 4])
+    assert match.correlation > 0.9, match
+    assert match.offset_s < 1.0
+    # The echo: two seconds of what was heard after 4 s are found in what baresip sent.
+    assert phone.source is not None
+    echo_window = heard[8000 * 4:8000 * 6]
+    assert np.abs(echo_window).max() > 1000
+    echo = find(echo_window, load_8k(phone.source))
+    assert echo.correlation > 0.8, echo
