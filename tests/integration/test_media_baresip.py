@@ -1,14 +1,16 @@
-"""A real phone (baresip) hears the media hub: a stock prompt, then its own voice echoed.
+"""Real phones (baresip) hear the media hub: a stock prompt, their own voice echoed, and
+each other in a bridge with listen, whisper and barge.
 
-SIPp answers baresip's call with an SDP that points the audio at a UDP socket of this test;
-the test moves packets between that socket and a :class:`MediaHub` on a 20 ms ticker (the
-shell's job), and baresip records what it hears. The prompt is found in the recording, and the
-echo correlates with what baresip sent.
+SIPp answers each baresip call with an SDP that points the audio at a UDP socket of this
+test; the test moves packets between those sockets and a :class:`MediaHub` on a 20 ms ticker
+(the shell's job), and each baresip records what it hears. Recordings are then searched for
+the prompt and for what each phone sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import time
@@ -21,6 +23,7 @@ from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec
 from parley.media.hub import MediaHub
+from parley.media.mixer import Role
 from parley.media.player import PcmSource, Player
 from parley.media.rtp import RtpPacket
 from parley.media.stream import StreamSettings
@@ -143,3 +146,75 @@ async def test_baresip_hears_a_prompt_then_its_own_echo(tmp_path: Path) -> None:
     assert np.abs(echo_window).max() > 1000
     echo = find(echo_window, load_8k(phone.source))
     assert echo.correlation > 0.8, echo
+
+
+async def answered_phone(tmp_path: Path, name: str, user: str,
+                         stack: contextlib.AsyncExitStack) -> tuple[Baresip, socket.socket]:
+    """A baresip phone in a call answered by SIPp, its audio pointed at a new UDP socket."""
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    rtp.setblocking(False)
+    stack.callback(rtp.close)
+    uas_xml = tmp_path / f"uas_{name}.xml"
+    uas_xml.write_text(UAS.replace("{rtp_port}", str(rtp.getsockname()[1])))
+    uas_port = free_port()
+    answerer = Sipp(tmp_path / f"uas-{name}", uas_xml, port=uas_port)
+    stack.push_async_callback(answerer.stop)
+    await answerer.start()
+    phone = Baresip(tmp_path / name, user=user, server_port=uas_port, register=False)
+    stack.push_async_callback(phone.stop)
+    await phone.start()
+    await phone.dial(f"sip:500@127.0.0.1:{uas_port}")
+    await phone.wait_event("CALL_ESTABLISHED", within=10)
+    return phone, rtp
+
+
+async def test_three_phones_listen_whisper_barge(tmp_path: Path) -> None:
+    hub: MediaHub[str] = MediaHub()
+    async with contextlib.AsyncExitStack() as stack:
+        legs = {}
+        for name, user in (("a", "3001"), ("b", "3002"), ("c", "3003")):
+            legs[name] = await answered_phone(tmp_path, name, user, stack)
+            hub.add_leg(name, StreamSettings(Codec.PCMU, telephone_event_pt=None), ssrc=len(legs))
+        loop = asyncio.get_running_loop()
+        peers = {}
+        for name, (_, rtp) in legs.items():
+            data, peers[name] = await loop.sock_recvfrom(rtp, 2048)
+        hub.join("call", "a")
+        hub.join("call", "b")
+        hub.join("call", "c", Role.LISTEN)
+        start = time.monotonic()
+        for tick in range(450):  # three phases of 3 s
+            if tick == 150:
+                hub.join("call", "c", Role.WHISPER, whisper_to="b")
+            elif tick == 300:
+                hub.join("call", "c", Role.BARGE)
+            await asyncio.sleep(max(0.0, start + tick * 0.020 - time.monotonic()))
+            for name, (_, rtp) in legs.items():
+                while True:
+                    try:
+                        data = rtp.recv(2048)
+                    except BlockingIOError:
+                        break
+                    hub.receive(name, RtpPacket.parse(data))
+            for leg, packet in hub.tick().packets:
+                legs[leg][1].sendto(packet, peers[leg])
+        for phone, _ in legs.values():
+            await phone.hangup()
+    sources = {name: load_8k(phone.source) for name, (phone, _) in legs.items()
+               if phone.source is not None}
+    heard = {name: load_8k(phone.received_wav()) for name, (phone, _) in legs.items()}
+
+    def hears(listener: str, phase: int) -> set[str]:
+        window = heard[listener][8000 * (3 * phase + 1):8000 * (3 * phase + 2)]
+        scores = {talker: find(window, sources[talker]).correlation
+                  for talker in sources if talker != listener}
+        assert all(score > 0.45 or score < 0.25 for score in scores.values()), scores
+        return {talker for talker, score in scores.items() if score > 0.45}
+
+    # Listen: A and B talk, C hears both and is heard by nobody.
+    assert [hears(n, 0) for n in "abc"] == [{"b"}, {"a"}, {"a", "b"}]
+    # Whisper: B (the operator) hears C, A (the caller) does not.
+    assert [hears(n, 1) for n in "abc"] == [{"b"}, {"a", "c"}, {"a", "b"}]
+    # Barge: everyone hears everyone.
+    assert [hears(n, 2) for n in "abc"] == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
