@@ -14,6 +14,7 @@ import contextlib
 import shutil
 import socket
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from parley.media.mixer import Role
 from parley.media.player import PcmSource, Player
 from parley.media.rtp import RtpPacket
 from parley.media.stream import StreamSettings
+from parley.telephony.recording import Recording
 from parley.testing.peers import Baresip, Sipp
 from parley.testing.ports import free_port
 
@@ -75,6 +77,12 @@ Content-Length: 0
 ]]></send>
 </scenario>
 """
+
+
+def read_stereo(path: Path) -> np.ndarray:
+    """A stereo recording as int16 samples (n, 2)."""
+    audio = decode_wav(path.read_bytes(), str(path))
+    return np.rint(audio.samples * 32768).clip(-32768, 32767).astype(np.int16)
 
 
 def load_8k(path: Path) -> np.ndarray:
@@ -218,3 +226,59 @@ async def test_three_phones_listen_whisper_barge(tmp_path: Path) -> None:
     assert [hears(n, 1) for n in "abc"] == [{"b"}, {"a", "c"}, {"a", "b"}]
     # Barge: everyone hears everyone.
     assert [hears(n, 2) for n in "abc"] == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
+
+
+async def test_recording_of_a_bridged_call_caller_left_operator_right(tmp_path: Path) -> None:
+    hub: MediaHub[str] = MediaHub()
+    recording: Recording[str] = Recording(tmp_path / "call.wav", recording_id="r1",
+                                          call_id="call-1", started=datetime.now(UTC),
+                                          caller="a", operator="b")
+    async with contextlib.AsyncExitStack() as stack:
+        legs = {}
+        for name, user in (("a", "4001"), ("b", "4002"), ("c", "4003")):
+            legs[name] = await answered_phone(tmp_path, name, user, stack)
+            hub.add_leg(name, StreamSettings(Codec.PCMU, telephone_event_pt=None), ssrc=len(legs))
+        loop = asyncio.get_running_loop()
+        peers = {}
+        for name, (_, rtp) in legs.items():
+            _, peers[name] = await loop.sock_recvfrom(rtp, 2048)
+        hub.join("call", "a")
+        hub.join("call", "b")
+        hub.join("call", "c", Role.LISTEN)
+        hub.record("r1", recording.recorder)
+        start = time.monotonic()
+        for tick in range(300):  # 3 s with C listening, 3 s with C whispering to B
+            if tick == 150:
+                hub.join("call", "c", Role.WHISPER, whisper_to="b")
+                recording.recorder.follow(hub.bridge("call"))
+            await asyncio.sleep(max(0.0, start + tick * 0.020 - time.monotonic()))
+            for name, (_, rtp) in legs.items():
+                while True:
+                    try:
+                        data = rtp.recv(2048)
+                    except BlockingIOError:
+                        break
+                    hub.receive(name, RtpPacket.parse(data))
+            result = hub.tick()
+            for leg, packet in result.packets:
+                legs[leg][1].sendto(packet, peers[leg])
+            for _, stereo in result.recorded:
+                recording.write_frame(stereo)
+        meta = recording.close()
+        for phone, _ in legs.values():
+            await phone.hangup()
+    assert meta["duration_s"] == 6.0
+    sources = {name: load_8k(phone.source) for name, (phone, _) in legs.items()
+               if phone.source is not None}
+    stereo = read_stereo(tmp_path / "call.wav")
+
+    def score(channel: int, phase: int, talker: str) -> float:
+        window = stereo[8000 * (3 * phase + 1):8000 * (3 * phase + 2), channel]
+        return find(window, sources[talker]).correlation
+
+    assert score(0, 0, "a") > 0.95  # left: the caller, alone
+    assert score(1, 0, "b") > 0.95  # right: the operator, alone
+    assert score(0, 1, "a") > 0.95  # the whisper never reaches the caller's channel
+    assert score(0, 1, "c") < 0.25
+    assert score(1, 1, "b") > 0.45  # the operator's channel carries the whisper too
+    assert score(1, 1, "c") > 0.45
