@@ -340,7 +340,7 @@ class Acd:
             return self._overflow(call, config.overflow_target, "max length")
         if self._route_call(call):
             return None
-        ewt = self._ewt(runtime, len(runtime.waiting) + 1, now - call.arrived)
+        ewt = self._ewt(runtime, runtime.position(call.key), now - call.arrived)
         for rule in config.overflow:
             if rule.condition is Condition.EXPECTED_WAIT and ewt > rule.threshold:
                 return self._overflow(call, rule.target, "expected wait")
