@@ -58,6 +58,7 @@ class AccountRepository:
         token = new_token("ps")
         csrf = secrets.token_urlsafe(32)
         async with self._sessions() as session, session.begin():
+            await session.execute(delete(m.WebSession).where(m.WebSession.expires_at <= now))
             session.add(m.WebSession(token_hash=token_hash(token), user_id=user_id,
                                      csrf_token=csrf, created_at=now,
                                      expires_at=now + lifetime))

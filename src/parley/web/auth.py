@@ -36,6 +36,8 @@ class LoginLimiter:
     """At most ``attempts`` failed logins per ``window_s`` for one user name and for one
     client address; further attempts are refused until the window passes."""
 
+    max_keys = 10_000
+
     def __init__(self, clock: Clock, *, attempts: int = 5, window_s: float = 60.0) -> None:
         self._clock = clock
         self.attempts = attempts
@@ -61,6 +63,10 @@ class LoginLimiter:
     def failed(self, *keys: str) -> None:
         for key in keys:
             self._recent(key).append(self._clock.monotonic())
+        if len(self._failures) > self.max_keys:  # forget keys whose failures have expired
+            for key in list(self._failures):
+                if not self._recent(key):
+                    del self._failures[key]
 
     def succeeded(self, *keys: str) -> None:
         for key in keys:

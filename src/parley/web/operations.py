@@ -52,6 +52,14 @@ def _utc(moment: datetime | None) -> datetime | None:
 # --- authentication ------------------------------------------------------------------------
 
 
+async def _decoy_hash(ctx: WebContext) -> str:
+    decoy = ctx.extra.get("decoy_hash")
+    if not isinstance(decoy, str):
+        decoy = await ctx.store.passwords.hash("decoy password, never valid")
+        ctx.extra["decoy_hash"] = decoy
+    return decoy
+
+
 @router.post("/api/auth/login", response_model=s.Me, tags=["auth"],
              summary="Log in; sets the session cookie and returns the CSRF token",
              responses={401: {"description": "wrong user name or password"},
@@ -64,8 +72,11 @@ async def login(body: s.LoginRequest, request: Request, response: Response, ctx:
                             "too many failed logins; try again later",
                             headers={"Retry-After": str(max(1, round(wait)))})
     user = await ctx.store.accounts.login_user(body.username)
-    if (user is None or not user.active or user.password_hash is None
-            or not await ctx.store.passwords.verify(user.password_hash, body.password)):
+    stored = user.password_hash if user is not None else None
+    # Unknown users cost a hash check too, so timing does not tell which names exist.
+    matches = await ctx.store.passwords.verify(stored or await _decoy_hash(ctx),
+                                               body.password)
+    if user is None or not user.active or stored is None or not matches:
         ctx.limiter.failed(*keys)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
     ctx.limiter.succeeded(keys[0])

@@ -76,6 +76,8 @@ class WebhookDispatcher:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.timeout_s = timeout_s
+        self.refresh_s = 2.0  # subscriptions are re-read at most this often
+        self._cache: tuple[float, list[WebhookSpec]] | None = None
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -96,8 +98,11 @@ class WebhookDispatcher:
                 await client.aclose()
 
     async def _subscribers(self, name: str) -> list[WebhookSpec]:
-        hooks = await self._store.config.records("webhooks")
-        return [hook for hook in hooks if isinstance(hook, WebhookSpec) and hook.active
+        now = self._clock.monotonic()
+        if self._cache is None or now - self._cache[0] > self.refresh_s:
+            self._cache = (now, [hook for hook in await self._store.config.records("webhooks")
+                                 if isinstance(hook, WebhookSpec)])
+        return [hook for hook in self._cache[1] if hook.active
                 and (name in hook.events or "*" in hook.events)]
 
     async def deliver(self, client: httpx.AsyncClient, webhook: WebhookSpec, name: str,
