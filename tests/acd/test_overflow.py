@@ -166,3 +166,20 @@ def test_bad_queue_settings_name_the_field(data: dict[str, object], message: str
 def test_bad_schedules_name_the_field(data: dict[str, object], message: str) -> None:
     with pytest.raises(ScheduleError, match=message):
         WeeklySchedule.from_mapping(data)
+
+
+def test_expected_wait_counts_the_callers_real_place_in_line() -> None:
+    h = make(rule(Condition.EXPECTED_WAIT, 250))
+    h.login("a")
+    h.send(ev.RouteCall("c1", "sales"))
+    h.answer("c1", "a")
+    h.advance(200)
+    h.send(ev.CallerHangup("c1"))  # handle time 200 s, one operator serving
+    h.send(ev.RouteCall("c2", "sales"))
+    h.answer("c2", "a")
+    h.send(ev.RouteCall("w1", "sales"))  # place 1: 0.5 x 200 + 0.5 x 0 = 100 s
+    h.send(ev.RouteCall("w2", "sales"))  # place 2: 200 s
+    assert overflows(h.send(ev.RouteCall("w3", "sales"))) == [
+        ("voicemail", "sales-box", "expected wait")]  # place 3: 300 s
+    assert overflows(h.send(ev.RouteCall("vip", "sales", priority=5))) == []  # place 1
+    assert h.acd.position("vip") == 1
