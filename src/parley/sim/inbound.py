@@ -268,6 +268,7 @@ class InboundSimulation:
             return
         step = self.scenario.interval_s
         last = len(self.intervals) - 1
+        end = min(end, self.scenario.duration_s)  # the drain after the day is not reported
         while start < end:
             index = min(int(start // step), last)
             stop = end if index == last else min(end, (index + 1) * step)
