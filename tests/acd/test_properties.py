@@ -179,6 +179,11 @@ class AcdMachine(RuleBasedStateMachine):
                   if c not in live and (not call.callback or call.state is CallState.CONNECTED)}
         self.closed |= before
         self.send(ev.LiveLegs(frozenset(live)))
+        for agent in self.h.acd.agents.values():  # no phantom: a busy operator has a live leg
+            if agent.state in CALL_STATES:
+                call = self.h.acd.calls[agent.call_id]
+                assert agent.call_id in live or (call.callback
+                                                 and call.state is not CallState.CONNECTED)
 
     # --- invariants ------------------------------------------------------------------
 
@@ -220,6 +225,15 @@ class AcdMachine(RuleBasedStateMachine):
             idle = [a for a, level in runtime.members.items()
                     if acd.agents[a].state is AgentState.READY and level >= floor]
             assert not idle, (call.call_id, call.queue, idle)
+
+    @invariant()
+    def every_transition_is_recorded_in_order(self) -> None:
+        last: dict[str, str] = {}
+        for change in AcdHarness.of(ev.AgentStateChanged, self.h.out):
+            assert last.get(change.agent_id, "logged_out") == change.old, change
+            last[change.agent_id] = change.new
+        for agent_id, agent in self.h.acd.agents.items():
+            assert last.get(agent_id, "logged_out") == agent.state
 
     @invariant()
     def ready_indexes_match_the_operators(self) -> None:
