@@ -120,3 +120,10 @@ def test_markdown_table_lists_every_transition() -> None:
     table = transition_table_markdown()
     assert table.count("\n") == len(TRANSITIONS) + 1
     assert "| wrap_up | end_wrap_up | ready, not_ready, logged_out |" in table
+
+
+def test_the_docs_show_the_transition_table_of_the_code() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "acd.md").read_text(encoding="utf-8")
+    assert transition_table_markdown() in docs
