@@ -12,12 +12,13 @@ reference machine wall-clock samples mostly measure other processes' time slices
 issue many dials at once (the start, or a jump in the measured contact rate) are reported
 apart, per dial issued.
 
-    .venv/bin/python bench/dialer_decision.py [--minutes M]
+    .venv/bin/python bench/dialer_decision.py [--minutes M] [--no-gc]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 from typing import Any
@@ -37,7 +38,11 @@ def percentile(values: list[float], share: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="simulated minutes")
+    parser.add_argument("--no-gc", action="store_true",
+                        help="disable the cyclic garbage collector during the run")
     args = parser.parse_args()
+    if args.no_gc:
+        gc.disable()
     sim = OutboundSimulation(OutboundParams(agents=AGENTS, contact_rate=0.25, talk_s=120.0,
                                             wrap_s=15.0, mode=DialMode.PREDICTIVE,
                                             hours=args.minutes / 60.0, seed=1))
@@ -46,22 +51,36 @@ def main() -> None:
     handle, on_time = dialer.handle, dialer.on_time
 
     bursts: list[tuple[float, int]] = []
+    collections = [0]  # full (generation 2) garbage collections during the current call
+    slow_with_gc = [0, 0]  # calls over 1 ms: all, and those that ran a full collection
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            collections[0] += 1
+
+    gc.callbacks.append(on_gc)
 
     def note(started: float, out: list[object]) -> None:
         spent = time.thread_time() - started
         dials = sum(1 for c in out if type(c).__name__ == "Dial")
+        if spent > 1e-3 and sim.engine.now >= 300.0 and dials <= 20:
+            slow_with_gc[0] += 1
+            slow_with_gc[1] += collections[0] > 0
+        collections[0] = 0
         if dials > 20:
             bursts.append((spent, dials))
         else:
             timings.append((sim.engine.now, spent))
 
     def timed_handle(event: Any, now: float) -> list[object]:
+        collections[0] = 0
         started = time.thread_time()
         out = handle(event, now)
         note(started, out)
         return out
 
     def timed_on_time(now: float) -> list[object]:
+        collections[0] = 0
         started = time.thread_time()
         out = on_time(now)
         note(started, out)
@@ -87,6 +106,8 @@ def main() -> None:
           f"median {statistics.median(steady) * 1e6:.1f} us, "
           f"p99 {percentile(steady, 0.99) * 1e6:.1f} us, "
           f"p99.9 {percentile(steady, 0.999) * 1e6:.1f} us, max {max(steady) * 1e6:.1f} us")
+    print(f"steady-state calls over 1 ms: {slow_with_gc[0]}, of which {slow_with_gc[1]} ran a "
+          "full garbage collection of the whole process")
     if bursts:
         per_dial = sum(s for s, _ in bursts) / sum(d for _, d in bursts)
         print(f"calls issuing more than 20 dials: {len(bursts)}, largest "

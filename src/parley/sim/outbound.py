@@ -415,6 +415,7 @@ class OutboundSimulation:
         self._move(agent_id, Trigger.END_WRAP_UP, target=AgentState.READY)
 
     def _preview(self, command: ShowPreview) -> None:
+        self._dialled_contacts.add(command.contact_id)  # used up even when skipped
         skip = self.rng.random() < self.params.preview_skip
         look = self.rng.uniform(0.5, 1.5) * self.params.preview_s
         self.engine.after(look, lambda: self._feed(
