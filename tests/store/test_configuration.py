@@ -81,6 +81,7 @@ async def test_static_contacts_are_listed(store: Store) -> None:
     await store.config.put("devices", DeviceSpec(name="1002"))
     contacts = await store.directory.static_contacts()
     assert [(c.username, c.static_contact) for c in contacts] == [("door", "sip:door@10.0.0.9")]
+    assert [c.username for c in await store.directory.devices()] == ["1002", "door"]
 
 
 async def test_flows_keep_every_version(store: Store) -> None:

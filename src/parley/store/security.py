@@ -164,6 +164,12 @@ class DirectoryRepository:
                 return None
             return await self._credentials(session, row)
 
+    async def devices(self) -> list[SipCredentials]:
+        """Every device, by name: what a SIP registrar loads into its in-memory directory."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(m.Device).order_by(m.Device.name))).all()
+            return [await self._credentials(session, row) for row in rows]
+
     async def static_contacts(self) -> list[SipCredentials]:
         """Every device with a static contact (reachable without registering)."""
         async with self._sessions() as session:
