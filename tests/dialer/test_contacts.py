@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parley.dialer import ContactLoader, DialerError, DncList, NumberType, normalise_number
 
@@ -116,3 +121,35 @@ def test_normalise_number() -> None:
         normalise_number("12", "US")
     with pytest.raises(DialerError, match="empty number"):
         normalise_number("  ", "US")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.fixed_dictionaries({
+    "contact_id": st.sampled_from(["", "a", "b", "c", "d"]),
+    "mobile": st.sampled_from(["", "212 555 0101", "212 555 0102", "212 555 0666", "garbage",
+                               "+44 20 7946 0000", "12"]),
+    "work": st.sampled_from(["", "415 555 0103", "212 555 0101"]),
+    "timezone": st.sampled_from(["", "Europe/Paris", "Not/AZone"]),
+    "note": st.text(alphabet="abc ,\"\n", max_size=8),
+}), max_size=12))
+def test_every_row_is_accepted_or_rejected_with_reasons(rows: list[dict[str, str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["contact_id", "mobile", "work", "timezone",
+                                                "note"])
+    writer.writeheader()
+    writer.writerows(rows)
+    report = loader().load_csv(buffer.getvalue())
+    assert len(report.accepted) + len(report.rejected) == len(rows)
+    assert all(r.reasons for r in report.rejected)
+    numbers = [n.e164 for c in report.accepted for n in c.numbers]
+    assert len(numbers) == len(set(numbers))  # no number twice in the list
+    assert "+12125550666" not in numbers  # the DNC number never gets in
+    ids = [c.id for c in report.accepted]
+    assert len(ids) == len(set(ids))
+
+
+def test_line_numbers_name_where_a_multi_line_row_starts() -> None:
+    text = 'contact_id,mobile,note\na,212 555 0130,"two\nlines"\nb,bad,\n'
+    report = loader().load_csv(text)
+    assert [c.id for c in report.accepted] == ["a"]
+    assert report.rejected[0].line == 4

@@ -171,7 +171,8 @@ class ContactLoader:
                 self._numbers[number.e164] = 0
 
     def load_csv(self, text: str) -> ImportReport:
-        """Load a CSV document (first line is the header). Line numbers count the header as 1."""
+        """Load a CSV document (first line is the header). Line numbers count the header as 1
+        and name the line where a row starts."""
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise DialerError("line 1: the CSV has no header row")
@@ -180,8 +181,10 @@ class ContactLoader:
             raise DialerError("line 1: no number column; name at least one column mobile, "
                               "home or work")
         report = ImportReport()
+        last_line = reader.line_num  # the header's last line
         for row in reader:
-            line = reader.line_num
+            line = last_line + 1  # where the record starts (a quoted field may span lines)
+            last_line = reader.line_num
             clean = {(k or "").strip(): (v or "").strip() if isinstance(v, str) else ""
                      for k, v in row.items()}
             if None in row:  # more fields than headers
