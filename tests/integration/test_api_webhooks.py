@@ -129,13 +129,53 @@ async def test_retries_back_off_exponentially_then_give_up(
         envelope = bus.publish(Hangup("ch-1", HangupCause.USER_BUSY))
         async with httpx.AsyncClient() as client:
             assert not await dispatcher.deliver(client, hook, "call.ended", envelope)
-        log = sorted(await store.deliveries.list("down"), key=lambda d: d.attempt)
+        log = sorted(await store.deliveries.log("down"), key=lambda d: d.attempt)
         assert [d.attempt for d in log] == [1, 2, 3, 4, 5]
         assert not any(d.delivered for d in log)
         gaps = [round((b.at - a.at).total_seconds()) for a, b in itertools.pairwise(log)]
         assert gaps == [1, 2, 4, 8]
         assert len(always_failing.requests) == 5
+        assert await store.deliveries.pending() == []  # given up: the outbox is empty
     finally:
         await store.close()
         always_failing.server.shutdown()
         always_failing.server.server_close()
+
+
+def test_a_restart_resumes_unfinished_deliveries(database_url: str) -> None:  # noqa: F811
+    receiver = Receiver(failures=1)
+    receiver.thread.start()
+    try:
+        first = ApiServer(database_url, webhook_base_delay_s=1.0).start()
+        try:
+            token = first.add_user("admin1", ["admin"])
+            with httpx.Client(base_url=first.url,
+                              headers={"Authorization": f"Bearer {token}"}) as admin:
+                admin.post("/api/webhooks", json={"name": "crm", "url": receiver.url,
+                                                  "events": ["*"], "secret": SECRET})
+            first.publish(Hangup("ch-9", HangupCause.NORMAL_CLEARING))
+            receiver.wait_for(1)
+        finally:
+            first.stop()  # stopped while the retry waits
+        with ApiServer(database_url, webhook_base_delay_s=1.0) as second:
+            receiver.wait_for(2)
+            (first_headers, _, _), (headers, body, status) = receiver.requests
+            assert status == 204
+            assert headers["X-Parley-Delivery"] == first_headers["X-Parley-Delivery"]
+            assert verify(SECRET, headers["X-Parley-Timestamp"], body,
+                          headers["X-Parley-Signature"])
+            second_store = second.store
+            assert second_store is not None
+
+            def finished() -> bool:
+                return second.call(second_store.deliveries.pending) == []
+
+            deadline = time.monotonic() + 10
+            while not finished():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            log = second.call(lambda: second_store.deliveries.log("crm"))
+            assert [(d.attempt, d.delivered) for d in log] == [(2, True), (1, False)]
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -373,3 +373,17 @@ class WebhookDelivery(Base):
     error: Mapped[str] = mapped_column(String(500), default="")
     delivered: Mapped[bool] = mapped_column(Boolean)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class WebhookOutbox(Base):
+    """A webhook delivery not yet finished: kept until delivered or given up, so that a
+    restart resumes its retries."""
+
+    __tablename__ = "webhook_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)

@@ -179,3 +179,16 @@ class Page(Generic[T]):
     total: int
     offset: int
     limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """An unfinished webhook delivery from the outbox."""
+
+    id: int
+    webhook: str
+    event_id: str
+    event_type: str
+    body: str
+    attempts: int
+    next_attempt_at: datetime

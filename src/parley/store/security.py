@@ -18,6 +18,7 @@ from parley.store.records import (
     DeliveryRecord,
     LoginUser,
     Page,
+    PendingDelivery,
     Principal,
     SessionRecord,
     SipCredentials,
@@ -193,7 +194,8 @@ class DirectoryRepository:
 
 
 class DeliveryRepository:
-    """The webhook delivery log: one row per attempt."""
+    """The webhook delivery log (one row per attempt) and the outbox of unfinished
+    deliveries."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -206,7 +208,7 @@ class DeliveryRepository:
                 error=record.error[:500], delivered=record.delivered,
                 duration_ms=record.duration_ms))
 
-    async def list(self, webhook: str | None = None, limit: int = 100) -> list[DeliveryRecord]:
+    async def log(self, webhook: str | None = None, limit: int = 100) -> list[DeliveryRecord]:
         query = select(m.WebhookDelivery).order_by(m.WebhookDelivery.id.desc()).limit(limit)
         if webhook:
             query = query.where(m.WebhookDelivery.webhook == webhook)
@@ -214,3 +216,33 @@ class DeliveryRepository:
             return [DeliveryRecord(r.webhook, r.event_id, r.event_type, r.attempt, r.at,
                                    r.status_code, r.error, r.delivered, r.duration_ms)
                     for r in (await session.scalars(query)).all()]
+
+    async def enqueue(self, webhook: str, event_id: str, event_type: str, body: str,
+                      at: datetime) -> int:
+        """Keep a delivery in the outbox until :meth:`finish`; returns its id."""
+        async with self._sessions() as session, session.begin():
+            row = m.WebhookOutbox(webhook=webhook, event_id=event_id, event_type=event_type,
+                                  body=body, attempts=0, next_attempt_at=at)
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def retry_later(self, outbox_id: int, attempts: int, at: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(m.WebhookOutbox, outbox_id)
+            if row is not None:
+                row.attempts = attempts
+                row.next_attempt_at = at
+
+    async def finish(self, outbox_id: int) -> None:
+        """The delivery succeeded or was given up: drop it from the outbox."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(m.WebhookOutbox).where(m.WebhookOutbox.id == outbox_id))
+
+    async def pending(self) -> list[PendingDelivery]:
+        """Unfinished deliveries, soonest first (resumed at start)."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(m.WebhookOutbox).order_by(
+                m.WebhookOutbox.next_attempt_at, m.WebhookOutbox.id))).all()
+            return [PendingDelivery(r.id, r.webhook, r.event_id, r.event_type, r.body,
+                                    r.attempts, r.next_attempt_at) for r in rows]

@@ -437,7 +437,7 @@ async def audit_log(ctx: Ctx, _p: Admin, offset: Offset = 0, limit: Limit = 100,
 @router.get("/api/webhooks/{name}/deliveries", response_model=list[s.DeliveryOut],
             tags=["webhooks"], summary="A webhook's delivery log, newest first")
 async def deliveries(name: str, ctx: Ctx, _p: Admin, limit: Limit = 100) -> list[s.DeliveryOut]:
-    return [s.DeliveryOut(**asdict(r)) for r in await ctx.store.deliveries.list(name, limit)]
+    return [s.DeliveryOut(**asdict(r)) for r in await ctx.store.deliveries.log(name, limit)]
 
 
 __all__ = ["authenticate", "router"]

@@ -5,7 +5,8 @@ Each delivery is a JSON body ``{"id", "event", "at", "data"}`` with the headers
 ``X-Parley-Timestamp`` (Unix seconds) and ``X-Parley-Signature: sha256=<hex>``, the
 HMAC-SHA256 of ``"<timestamp>." + body`` keyed with the webhook's secret. A non-2xx answer or
 a network error is retried after 1, 2, 4, 8 … seconds (capped), up to ``max_attempts``; every
-attempt is written to the delivery log.
+attempt is written to the delivery log. Unfinished deliveries are kept in the store's outbox,
+so a restart resumes their retries instead of losing them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,7 +24,7 @@ import httpx
 from parley import events as ev
 from parley.clock import Clock
 from parley.store import Store
-from parley.store.records import DeliveryRecord
+from parley.store.records import DeliveryRecord, PendingDelivery
 from parley.store.specs import WebhookSpec
 from parley.web.bus import Envelope, LiveBus
 
@@ -84,11 +86,14 @@ class WebhookDispatcher:
         return float(min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
 
     async def run(self) -> None:
-        """Deliver until cancelled; deliveries in flight are cancelled with it."""
+        """Deliver until cancelled. Deliveries left unfinished by an earlier run (in the
+        outbox) are resumed first; deliveries in flight at cancellation stay in the outbox."""
         client = self._client or httpx.AsyncClient(timeout=self.timeout_s)
         try:
             async with self._bus.subscribe(lambda e: type(e.event) in EVENT_NAMES) as feed, \
                     asyncio.TaskGroup() as group:
+                for pending in await self._store.deliveries.pending():
+                    group.create_task(self._resume(client, pending))
                 async for envelope in feed:
                     name = EVENT_NAMES[type(envelope.event)]
                     for webhook in await self._subscribers(name):
@@ -110,11 +115,30 @@ class WebhookDispatcher:
         """Send one event to one webhook, retrying; True once a 2xx answer came back."""
         payload = envelope.to_json()
         body = json.dumps({"id": envelope.id, "event": name, "at": payload["at"],
-                           "data": payload["data"]}, separators=(",", ":")).encode()
-        for attempt in range(1, self.max_attempts + 1):
+                           "data": payload["data"]}, separators=(",", ":"))
+        outbox_id = await self._store.deliveries.enqueue(webhook.name, envelope.id, name, body,
+                                                         self._clock.utcnow())
+        return await self._attempts(client, webhook, PendingDelivery(
+            outbox_id, webhook.name, envelope.id, name, body, 0, self._clock.utcnow()))
+
+    async def _resume(self, client: httpx.AsyncClient, pending: PendingDelivery) -> bool:
+        hook = await self._store.config.get("webhooks", pending.webhook)
+        if not isinstance(hook, WebhookSpec) or not hook.active:
+            await self._store.deliveries.finish(pending.id)  # unsubscribed meanwhile
+            return False
+        wait = (pending.next_attempt_at - self._clock.utcnow()).total_seconds()
+        if wait > 0:
+            await self._clock.sleep(wait)
+        return await self._attempts(client, hook, pending)
+
+    async def _attempts(self, client: httpx.AsyncClient, webhook: WebhookSpec,
+                        pending: PendingDelivery) -> bool:
+        body = pending.body.encode()
+        for attempt in range(pending.attempts + 1, self.max_attempts + 1):
             timestamp = int(self._clock.utcnow().timestamp())
             headers = {"Content-Type": "application/json", "User-Agent": "Parley-Webhook/1",
-                       "X-Parley-Event": name, "X-Parley-Delivery": envelope.id,
+                       "X-Parley-Event": pending.event_type,
+                       "X-Parley-Delivery": pending.event_id,
                        TIMESTAMP_HEADER: str(timestamp),
                        SIGNATURE_HEADER: sign(webhook.secret, timestamp, body)}
             started = self._clock.monotonic()
@@ -130,12 +154,16 @@ class WebhookDispatcher:
                 error = f"{type(exc).__name__}: {exc}"
             delivered = not error
             await self._store.deliveries.record(DeliveryRecord(
-                webhook=webhook.name, event_id=envelope.id, event_type=name, attempt=attempt,
-                at=self._clock.utcnow(), status_code=status_code, error=error,
-                delivered=delivered,
+                webhook=webhook.name, event_id=pending.event_id,
+                event_type=pending.event_type, attempt=attempt, at=self._clock.utcnow(),
+                status_code=status_code, error=error, delivered=delivered,
                 duration_ms=round((self._clock.monotonic() - started) * 1000, 3)))
             if delivered:
+                await self._store.deliveries.finish(pending.id)
                 return True
             if attempt < self.max_attempts:
+                retry_at = self._clock.utcnow() + timedelta(seconds=self.delay(attempt))
+                await self._store.deliveries.retry_later(pending.id, attempt, retry_at)
                 await self._clock.sleep(self.delay(attempt))
+        await self._store.deliveries.finish(pending.id)  # given up; the log keeps the attempts
         return False
