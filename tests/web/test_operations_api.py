@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from parley.events import AgentLogin, AgentNotReady
-from parley.store.records import RecordingRecord
+from parley.store.records import RecordingRecord, VoicemailRecord
 from parley.testing.api import ApiServer
 
 from .conftest import Api
@@ -114,6 +114,12 @@ def test_callbacks_are_stored_and_announced(api: Api) -> None:
         unknown = agent.post("/api/callbacks", json={"number": "1", "queue": "nope"})
         assert unknown.status_code == 422
         assert "queue" in unknown.json()["detail"]
+        callback_id = created.json()["id"]
+        cancelled = admin.post(f"/api/callbacks/{callback_id}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+        again = admin.post(f"/api/callbacks/{callback_id}/cancel")
+        assert again.status_code == 409
+        assert "cancelled" in again.json()["detail"]
 
 
 def _seed_calls(api: Api) -> datetime:
@@ -193,3 +199,24 @@ def test_recordings_are_listed_streamed_and_every_access_audited(api: Api) -> No
         audit = admin.get("/api/audit", params={"target_type": "recordings"}).json()["items"]
         assert [(e["actor"], e["action"], e["target"]) for e in audit][:2] == [
             ("super1", "recording_download", "r1"), ("super1", "recording_list", "*")]
+
+
+def test_voicemail_is_listed_downloaded_with_audit_and_marked_heard(api: Api) -> None:
+    folder = api.server.recordings_dir
+    assert folder is not None
+    message = Path(folder) / "vm1.wav"
+    message.write_bytes(b"RIFF" + bytes(400))
+    store = api.server.store
+    assert store is not None
+    api.server.call(lambda: store.voicemails.add(VoicemailRecord(
+        "vm1", "800", "+4930555", datetime.now(UTC), str(message), 6.5, False)))
+    with api.client("supervisor") as supervisor, api.client("admin") as admin:
+        listed = supervisor.get("/api/voicemails", params={"mailbox": "800"}).json()
+        assert [(v["id"], v["heard"]) for v in listed] == [("vm1", False)]
+        audio = supervisor.get("/api/voicemails/vm1/audio")
+        assert audio.content == message.read_bytes()
+        assert supervisor.post("/api/voicemails/vm1/heard").status_code == 204
+        assert supervisor.get("/api/voicemails").json()[0]["heard"] is True
+        assert supervisor.get("/api/voicemails/nope/audio").status_code == 404
+        audit = admin.get("/api/audit", params={"action": "voicemail_download"}).json()
+        assert [(e["actor"], e["target"]) for e in audit["items"]] == [("super1", "vm1")]

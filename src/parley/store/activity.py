@@ -270,6 +270,14 @@ class VoicemailRepository:
                                     r.duration_s, r.heard)
                     for r in (await session.scalars(query)).all()]
 
+    async def get(self, voicemail_id: str) -> VoicemailRecord:
+        async with self._sessions() as session:
+            r = await session.get(m.Voicemail, voicemail_id)
+            if r is None:
+                raise NotFound(f"no voicemail {voicemail_id!r}")
+            return VoicemailRecord(r.id, r.mailbox, r.caller, r.received_at, r.path,
+                                   r.duration_s, r.heard)
+
     async def mark_heard(self, voicemail_id: str) -> None:
         async with self._sessions() as session, session.begin():
             row = await session.get(m.Voicemail, voicemail_id)
@@ -305,6 +313,13 @@ class CallbackRepository:
             query = query.where(m.Callback.due_at <= due_before)
         async with self._sessions() as session:
             return [_callback(r) for r in (await session.scalars(query)).all()]
+
+    async def get(self, callback_id: str) -> CallbackRecord:
+        async with self._sessions() as session:
+            row = await session.get(m.Callback, callback_id)
+            if row is None:
+                raise NotFound(f"no callback {callback_id!r}")
+            return _callback(row)
 
     async def set_status(self, callback_id: str, status: str, *,
                          count_attempt: bool = False) -> CallbackRecord:

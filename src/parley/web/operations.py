@@ -391,6 +391,41 @@ async def voicemails(ctx: Ctx, _p: Supervisor, mailbox: Annotated[
             for r in await ctx.store.voicemails.list(mailbox)]
 
 
+@router.get("/api/voicemails/{voicemail_id}/audio", tags=["voicemail"],
+            summary="Download a voicemail message (every access is audited)",
+            response_class=FileResponse,
+            responses={200: {"content": {"audio/wav": {}}}, 404: {"description": "not found"}})
+async def voicemail_audio(voicemail_id: str, ctx: Ctx, principal: Supervisor) -> FileResponse:
+    record = await ctx.store.voicemails.get(voicemail_id)
+    path = Path(record.path)
+    if not await asyncio.to_thread(_servable, path, ctx.recordings_dir):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the message's file is not available")
+    await audit(ctx, principal, "voicemail_download", "voicemails", voicemail_id,
+                {"mailbox": record.mailbox})
+    media_type = "audio/wav" if path.suffix.lower() == ".wav" else "application/octet-stream"
+    return FileResponse(path, media_type=media_type, filename=f"{voicemail_id}{path.suffix}")
+
+
+@router.post("/api/voicemails/{voicemail_id}/heard", status_code=204, tags=["voicemail"],
+             summary="Mark a voicemail message as heard")
+async def voicemail_heard(voicemail_id: str, ctx: Ctx, _p: Supervisor) -> Response:
+    await ctx.store.voicemails.mark_heard(voicemail_id)
+    return Response(status_code=204)
+
+
+@router.post("/api/callbacks/{callback_id}/cancel", response_model=s.CallbackOut,
+             tags=["callbacks"], summary="Cancel a callback that has not been dialled yet",
+             responses={409: {"description": "no longer pending"}})
+async def cancel_callback(callback_id: str, ctx: Ctx, principal: Supervisor) -> s.CallbackOut:
+    current = await ctx.store.callbacks.get(callback_id)
+    if current.status != "pending":
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"status: the callback is {current.status}, not pending")
+    record = await ctx.store.callbacks.set_status(callback_id, "cancelled")
+    await audit(ctx, principal, "cancel", "callbacks", callback_id)
+    return s.CallbackOut(**{k: v for k, v in asdict(record).items() if k != "interaction_id"})
+
+
 # --- administration -----------------------------------------------------------------------------
 
 
