@@ -7,6 +7,7 @@ Secret fields (password hashes, HA1 digests, webhook secrets) are accepted but n
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from typing import Annotated, Any
 
@@ -18,17 +19,16 @@ from parley.store.records import Principal
 from parley.store.specs import KINDS, ConfigDocument, FlowSpec, SiteSpec, Spec
 from parley.web.auth import Admin, Agent, Ctx, Supervisor, WebContext
 
-_public_models: dict[type[Spec], type[BaseModel]] = {}
 
-
+@functools.cache
 def public_model(spec: type[Spec]) -> type[BaseModel]:
-    """The response model of a kind: its fields without the secret ones."""
-    if spec not in _public_models:
-        fields: dict[str, Any] = {
-            name: (info.annotation, info)
-            for name, info in spec.model_fields.items() if name not in spec.secret_fields}
-        _public_models[spec] = create_model(spec.__name__.replace("Spec", ""), **fields)
-    return _public_models[spec]
+    """The response model of a kind: its fields without the secret ones (one per kind, so
+    that the OpenAPI document names each once)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in spec.model_fields.items() if name not in spec.secret_fields}
+    model: type[BaseModel] = create_model(spec.__name__.replace("Spec", ""), **fields)
+    return model
 
 
 def public(spec: Spec) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from parley.clock import Clock
 from parley.config import Settings
+from parley.provisioning import DemoLogin, load_demo
 from parley.store import Store, build_store
 from parley.web.app import build_web_app
 from parley.web.bus import LiveBus
@@ -36,6 +37,7 @@ class WebNode:
     dispatcher: WebhookDispatcher
     recorder: StateRecorder
     call_recorder: CallRecorder
+    demo_login: DemoLogin | None = None
 
     @property
     def url(self) -> str:
@@ -55,9 +57,11 @@ class WebNode:
 
 async def build_web_node(settings: Settings, clock: Clock, *, bus: LiveBus | None = None,
                          calls: CallControl | None = None, center: ContactCenter | None = None,
-                         store: Store | None = None) -> WebNode:
-    """Everything the web side of a node needs, wired from settings."""
+                         store: Store | None = None, demo: bool = False) -> WebNode:
+    """Everything the web side of a node needs, wired from settings. ``demo`` imports the
+    demo configuration and gives the demo admin a fresh password (``node.demo_login``)."""
     store = store or await build_store(settings, clock=clock)
+    demo_login = await load_demo(store) if demo else None
     bus = bus or LiveBus(clock)
     recordings: Path = settings.data_dir / "recordings"
     app = build_web_app(store, bus, clock=clock, calls=calls, center=center,
@@ -66,4 +70,4 @@ async def build_web_node(settings: Settings, clock: Clock, *, bus: LiveBus | Non
                    server=WebServer(app, settings.host, settings.http_port),
                    dispatcher=WebhookDispatcher(store, bus, clock),
                    recorder=StateRecorder(store, bus, clock),
-                   call_recorder=CallRecorder(store, bus, clock))
+                   call_recorder=CallRecorder(store, bus, clock), demo_login=demo_login)
