@@ -55,6 +55,7 @@ class CampaignConfig:
     detect_machine: bool = True
     abandon_cap: float = 0.03
     abandon_margin: float = 0.2  # pacing aims at cap * (1 - margin)
+    abandon_confidence: float = 1.0  # and z standard errors under the cap (small windows)
     abandon_window_s: float = US_WINDOW_S
     abandon_definition: AbandonDefinition = AbandonDefinition.LIVE_ANSWERS
     max_lines: int = 10_000  # trunk capacity for this campaign

@@ -446,7 +446,7 @@ class Dialer:
         config = run.config
         self._mature(run, now)
         p = run.contact_rate.value
-        target, abandons, live = run.meter.live_target(config.abandon_target, now)
+        target, abandons, live = self._target(run, now)
         expected = max(1.0, run.in_flight * p)
         ready = self._usable_ready(run)
         staffed = ready + run.talking + run.wrapping
@@ -574,8 +574,13 @@ class Dialer:
             out.append(PlayComplianceMessage(attempt.attempt_id, run.config.compliance_message))
         del self._attempts[attempt.attempt_id]
 
+    def _target(self, run: _Run, now: float) -> tuple[float, int, int]:
+        config = run.config
+        return run.meter.live_target(config.abandon_target, now, cap=config.abandon_cap,
+                                     confidence=config.abandon_confidence)
+
     def _learn(self, run: _Run, now: float, *, abandoned: bool) -> None:
-        target, abandons, live = run.meter.live_target(run.config.abandon_target, now)
+        target, abandons, live = self._target(run, now)
         run.free_factor.target = target
         run.free_factor.answered(abandoned, abandons > target * live)
 

@@ -78,12 +78,24 @@ class AbandonMeter:
             return abandons, live + machines
         return abandons, dials
 
-    def live_target(self, target: float, now: float) -> tuple[float, int, int]:
+    def live_target(self, target: float, now: float, *, cap: float | None = None,
+                    confidence: float = 0.0) -> tuple[float, int, int]:
         """``target`` restated per live answer, with (abandons, live answers) in the window:
-        pacing reasons in live answers whatever the definition."""
+        pacing reasons in live answers whatever the definition.
+
+        With ``cap`` and ``confidence`` (z), the target is also kept ``z`` standard errors
+        below the cap for the answers the window holds, so that a young or small campaign,
+        whose rate swings more, stays under the cap at every check and not only on average.
+        """
         abandons, denominator = self.counts(now)
         live = self._totals[1]
-        per_live = target * denominator / live if live else target
+        scale = denominator / live if live else 1.0
+        per_live = target * scale
+        if cap is not None and confidence > 0.0:
+            cap_live = min(0.999, cap * scale)
+            guarded = cap_live - confidence * math.sqrt(cap_live * (1.0 - cap_live)
+                                                        / max(live, 1))
+            per_live = max(0.25 * per_live, min(per_live, guarded))
         return per_live, abandons, live
 
     def rate(self, now: float) -> float:
