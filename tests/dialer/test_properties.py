@@ -244,7 +244,8 @@ class Harness:
             agents=frozenset() if agentless else frozenset(self.agent_ids),
             dnc=self.campaign_dnc, agentless_queue="q" if agentless else "",
             max_lines=3, preview_timeout_s=self.rng.choice([None, 30.0]),
-            **({"abandon_cap": 0.6, "abandon_margin": 0.0, "initial_contact_rate": 0.02}
+            **({"abandon_cap": 0.6, "abandon_margin": 0.0, "abandon_confidence": 0.0,
+                "initial_contact_rate": 0.02}
                if sc.aggressive else {}),
         )
         self.dialer = Dialer([config], wall_at=self.wall, global_dnc=self.global_dnc)
