@@ -56,13 +56,26 @@ def test_wraps_around_sequence_numbers() -> None:
     assert [buffer.pop() for _ in range(4)] == [payload(s) for s in (65534, 65535, 0, 1)]
 
 
-def test_burst_beyond_capacity_drops_the_oldest() -> None:
-    buffer = JitterBuffer(depth=1, capacity=5)
-    for seq in range(10):
+def test_burst_beyond_capacity_drops_back_to_the_target_depth() -> None:
+    buffer = JitterBuffer(depth=2, capacity=5)
+    for seq in range(6):
         buffer.push(seq, payload(seq))
-    assert len(buffer) == 5
-    assert [buffer.pop() for _ in range(5)] == [payload(s) for s in range(5, 10)]
-    assert buffer.stats.overflow == 5
+    assert len(buffer) == 2  # the sixth packet overflowed: only the newest two are kept
+    assert buffer.stats.overflow == 4
+    for seq in range(6, 9):
+        buffer.push(seq, payload(seq))
+    assert [buffer.pop() for _ in range(5)] == [payload(s) for s in range(4, 9)]
+
+
+def test_overflow_while_playing_skips_ahead() -> None:
+    buffer = JitterBuffer(depth=2, capacity=4)
+    for seq in range(2):
+        buffer.push(seq, payload(seq))
+    assert buffer.pop() == payload(0)
+    for seq in range(2, 7):  # a burst: when 5 arrives, 1..5 wait, one more than the capacity
+        buffer.push(seq, payload(seq))
+    assert [buffer.pop() for _ in range(3)] == [payload(4), payload(5), payload(6)]
+    assert buffer.stats.lost == 0
 
 
 def test_resynchronises_after_the_stream_pauses() -> None:

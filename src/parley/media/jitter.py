@@ -4,9 +4,9 @@ Packets go in as they arrive (any order, duplicated, late); one frame comes out 
 in sequence order. The buffer waits for ``depth`` packets before it starts (absorbing that
 much jitter), drops packets that arrive after their tick has passed, reports a lost packet as
 a gap exactly when its tick comes, and bounds its own latency: if packets pile up beyond
-``capacity`` (a burst after a stall) the oldest are dropped. After running dry (the peer
-paused, e.g. silence suppression or a DTMF event) it resynchronises on the next packet rather
-than treating the pause as loss.
+``capacity`` (a burst after a stall) the oldest are dropped down to ``depth``. After running
+dry (the peer paused, e.g. silence suppression or a DTMF event) it resynchronises on the next
+packet rather than treating the pause as loss.
 """
 
 from __future__ import annotations
@@ -63,11 +63,13 @@ class JitterBuffer:
             return False
         self._packets[sequence] = payload
         if len(self._packets) > self.capacity:
-            oldest = self._oldest()
-            del self._packets[oldest]
-            self.stats.overflow += 1
-            if self._next is not None and _ahead(oldest, self._next) >= 0:
-                self._next = (oldest + 1) & 0xFFFF
+            # A burst (the reader stalled, or a backlog arrived at once): drop the oldest
+            # down to the target depth, so that the delay returns to normal at once.
+            while len(self._packets) > max(1, self.depth):
+                del self._packets[self._oldest()]
+                self.stats.overflow += 1
+            if self._next is not None:
+                self._next = self._oldest()
         return True
 
     def _oldest(self) -> int:
