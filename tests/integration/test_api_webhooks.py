@@ -155,6 +155,12 @@ def test_a_restart_resumes_unfinished_deliveries(database_url: str) -> None:  # 
                                                   "events": ["*"], "secret": SECRET})
             first.publish(Hangup("ch-9", HangupCause.NORMAL_CLEARING))
             receiver.wait_for(1)
+            first_store = first.store
+            assert first_store is not None
+            deadline = time.monotonic() + 10
+            while not first.call(lambda: first_store.deliveries.log("crm")):
+                assert time.monotonic() < deadline  # the failed attempt is logged
+                time.sleep(0.02)
         finally:
             first.stop()  # stopped while the retry waits
         with ApiServer(database_url, webhook_base_delay_s=1.0) as second:

@@ -140,21 +140,6 @@ def _backends() -> list[str]:
     return [name.strip() for name in wanted.split(",") if name.strip()]
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    """The URL of a PostgreSQL server for this test session (started on first use)."""
-    given = os.environ.get(ENV_URL)
-    if given:
-        yield given
-        return
-    server = ThrowawayPostgres()
-    try:
-        server.start()
-        yield server.url
-    finally:
-        server.stop()
-
-
 def _migrated_template(server_url: str) -> str:
     """A database with the current schema, copied for each test (faster than migrating)."""
     import asyncio
@@ -171,12 +156,71 @@ def _migrated_template(server_url: str) -> str:
     return name
 
 
+class _SharedServer:
+    """One throw-away server (and one migrated template) for the whole test session, even
+    when several conftests or modules define the session fixtures: the first user starts it,
+    the last one to finish stops it."""
+
+    def __init__(self) -> None:
+        self.server: ThrowawayPostgres | None = None
+        self.url: str | None = None
+        self.template: str | None = None
+        self.users = 0
+
+    def acquire(self) -> str:
+        if self.users == 0:
+            given = os.environ.get(ENV_URL)
+            if given:
+                self.url = given
+            else:
+                server = ThrowawayPostgres()
+                try:
+                    server.start()
+                except BaseException:
+                    server.stop()
+                    raise
+                self.server = server
+                self.url = server.url
+        self.users += 1
+        assert self.url is not None  # noqa: S101 - set above
+        return self.url
+
+    def migrated_template(self) -> str:
+        if self.template is None:
+            assert self.url is not None  # noqa: S101 - acquired first
+            self.template = _migrated_template(self.url)
+        return self.template
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users > 0:
+            return
+        if self.template is not None and self.url is not None:
+            drop_database(self.url, self.template)
+        self.template = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        self.url = None
+
+
+_SHARED = _SharedServer()
+
+
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server_url: str) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
+    """The URL of a PostgreSQL server for this test session (started on first use)."""
+    url = _SHARED.acquire()
+    try:
+        yield url
+    finally:
+        _SHARED.release()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url: str) -> str:
     """The name of a migrated template database on the session's server."""
-    name = _migrated_template(postgres_server_url)
-    yield name
-    drop_database(postgres_server_url, name)
+    return _SHARED.migrated_template()
 
 
 @pytest.fixture(params=_backends())

@@ -135,6 +135,9 @@ class WebhookDispatcher:
                         pending: PendingDelivery) -> bool:
         body = pending.body.encode()
         for attempt in range(pending.attempts + 1, self.max_attempts + 1):
+            # Counted before sending: a crash mid-attempt resumes with the next one.
+            retry_at = self._clock.utcnow() + timedelta(seconds=self.delay(attempt))
+            await self._store.deliveries.retry_later(pending.id, attempt, retry_at)
             timestamp = int(self._clock.utcnow().timestamp())
             headers = {"Content-Type": "application/json", "User-Agent": "Parley-Webhook/1",
                        "X-Parley-Event": pending.event_type,
@@ -162,8 +165,6 @@ class WebhookDispatcher:
                 await self._store.deliveries.finish(pending.id)
                 return True
             if attempt < self.max_attempts:
-                retry_at = self._clock.utcnow() + timedelta(seconds=self.delay(attempt))
-                await self._store.deliveries.retry_later(pending.id, attempt, retry_at)
                 await self._clock.sleep(self.delay(attempt))
         await self._store.deliveries.finish(pending.id)  # given up; the log keeps the attempts
         return False
