@@ -357,3 +357,16 @@ def test_bad_events_are_refused_clearly() -> None:
         config(DialMode.AGENTLESS)
     with pytest.raises(DialerError, match="abandon_cap"):
         config(DialMode.PREDICTIVE, abandon_cap=3.0)
+
+
+def test_campaign_loader_uses_its_region_zone_dnc_lists_and_existing_contacts() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE, default_region="GB",
+                       default_time_zone="Europe/London"))
+    desk.dialer.global_dnc.add("+442079460001")
+    loader = desk.dialer.loader("camp")
+    first = loader.load_csv("contact_id,mobile\nx,020 7946 0000\ny,020 7946 0001\n")
+    assert [c.id for c in first.accepted] == ["x"]
+    assert "do-not-call list global" in first.rejected[0].reasons[0]
+    desk.dialer.add_contacts("camp", first.accepted, 0)
+    again = desk.dialer.loader("camp").load_csv("contact_id,mobile\nz,020 7946 0000\n")
+    assert "already belongs to an earlier load" in again.rejected[0].reasons[0]

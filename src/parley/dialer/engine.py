@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from parley.dialer.campaign import CampaignConfig, CampaignStatus, by_priority
-from parley.dialer.contacts import Contact, DncList, PhoneNumber
+from parley.dialer.contacts import Contact, ContactLoader, DncList, PhoneNumber
 from parley.dialer.model import DialerError, DialMode, Disposition, Outcome
 from parley.dialer.pacing import (
     COMPLIANCE_GRACE_S,
@@ -211,6 +211,16 @@ class Dialer:
             if entry is not None:
                 return entry[0].state.contact.id
         return None
+
+    def loader(self, campaign_id: str) -> ContactLoader:
+        """A contact loader for the campaign: its default region and zone, the global and
+        campaign DNC lists, and its current contacts (duplicates across loads are caught)."""
+        run = self._run(campaign_id)
+        config = run.config
+        return ContactLoader(default_region=config.default_region,
+                             default_time_zone=config.default_time_zone,
+                             dnc_lists=[self.global_dnc, run.dnc],
+                             existing=(s.contact for s in run.book.states.values()))
 
     def add_contacts(self, campaign_id: str, contacts: Iterable[Contact], now: float) -> int:
         return self._run(campaign_id).book.add(contacts, now)
