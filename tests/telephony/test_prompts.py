@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from parley.config import MediaSettings
 from parley.media import MediaError
 from parley.media.audio import Audio, encode_wav, to_telephony
 from parley.media.player import SilenceSource
@@ -170,3 +171,13 @@ async def test_load_async_converts_off_the_event_loop(tmp_path: Path) -> None:
     prompt = await library.load_async("welcome")
     assert len(prompt.pcm) == 8000
     assert library.load("welcome") is prompt  # memoised for the next caller
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+async def test_the_configured_voice_is_used(tmp_path: Path) -> None:
+    media = MediaSettings(prompt_dirs=[tmp_path], tts_voice="en-gb")
+    library = PromptLibrary.from_settings(media, tmp_path)
+    british = await library.speak("Thank you for holding")
+    american = await library.speak("Thank you for holding", voice="en-us")
+    assert len(list((tmp_path / "cache" / "tts").glob("*.wav"))) == 2
+    assert not np.array_equal(british.pcm[:len(american.pcm)], american.pcm[:len(british.pcm)])

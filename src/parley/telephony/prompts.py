@@ -61,18 +61,20 @@ class PromptLibrary:
     """Finds, converts and caches prompts; one per process, built by the composition root."""
 
     def __init__(self, sound_dirs: Sequence[Path] = (DEFAULT_SOUND_DIR,), *,
-                 cache_dir: Path, espeak: str = "espeak-ng") -> None:
+                 cache_dir: Path, espeak: str = "espeak-ng", voice: str = DEFAULT_VOICE) -> None:
         if not sound_dirs:
             raise PromptError("the prompt library needs at least one sound directory")
         self.sound_dirs = [Path(d) for d in sound_dirs]
         self.cache_dir = Path(cache_dir)
         self.espeak = espeak
+        self.voice = voice
         self._loaded: dict[tuple[str, int, int], Prompt] = {}
 
     @classmethod
     def from_settings(cls, media: MediaSettings, data_dir: Path) -> PromptLibrary:
         """The library the composition root builds: cache in ``<data_dir>/cache``."""
-        return cls(media.prompt_dirs, cache_dir=data_dir / "cache", espeak=media.espeak)
+        return cls(media.prompt_dirs, cache_dir=data_dir / "cache", espeak=media.espeak,
+                   voice=media.tts_voice)
 
     # --- files ------------------------------------------------------------------------------
     def path_of(self, name: str) -> Path:
@@ -185,8 +187,10 @@ class PromptLibrary:
         return self.playlist(duration_prompts(seconds))
 
     # --- text-to-speech ---------------------------------------------------------------------
-    async def speak(self, text: str, voice: str = DEFAULT_VOICE) -> Prompt:
-        """Text-to-speech through espeak-ng, cached by voice and text."""
+    async def speak(self, text: str, voice: str | None = None) -> Prompt:
+        """Text-to-speech through espeak-ng (the library's voice unless one is given), cached
+        by voice and text."""
+        voice = self.voice if voice is None else voice
         if not text.strip():
             raise PromptError("text-to-speech needs some text")
         if not voice or voice.startswith("-") or any(c.isspace() for c in voice):
