@@ -42,6 +42,7 @@ class LoginUser:
     roles: tuple[str, ...]
     password_hash: str | None
     active: bool
+    display_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

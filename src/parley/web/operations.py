@@ -30,7 +30,6 @@ from parley.web.auth import (
     Ctx,
     Supervisor,
     WebContext,
-    authenticate,
     client_address,
     has_role,
 )
@@ -90,8 +89,8 @@ async def login(body: s.LoginRequest, request: Request, response: Response, ctx:
                         secure=secure, path="/")
     await ctx.store.audit.record(ctx.clock.utcnow(), user.username, "login", "session",
                                  user.username, {"address": client_address(request)})
-    return s.Me(username=user.username, display_name="", roles=list(user.roles),
-                csrf_token=csrf)
+    return s.Me(username=user.username, display_name=user.display_name,
+                roles=list(user.roles), csrf_token=csrf)
 
 
 @router.post("/api/auth/logout", status_code=204, tags=["auth"], summary="End the session")
@@ -474,5 +473,3 @@ async def audit_log(ctx: Ctx, _p: Admin, offset: Offset = 0, limit: Limit = 100,
 async def deliveries(name: str, ctx: Ctx, _p: Admin, limit: Limit = 100) -> list[s.DeliveryOut]:
     return [s.DeliveryOut(**asdict(r)) for r in await ctx.store.deliveries.log(name, limit)]
 
-
-__all__ = ["authenticate", "router"]
