@@ -243,7 +243,8 @@ class Harness:
             campaign_id="c", mode=sc.mode, caller_id="+12125550000", strategy=strategy,
             agents=frozenset() if agentless else frozenset(self.agent_ids),
             dnc=self.campaign_dnc, agentless_queue="q" if agentless else "",
-            max_lines=3, preview_timeout_s=self.rng.choice([None, 30.0]),
+            max_lines=20 if sc.aggressive else 3,
+            preview_timeout_s=self.rng.choice([None, 30.0]),
             **({"abandon_cap": 0.6, "abandon_margin": 0.0, "abandon_confidence": 0.0,
                 "initial_contact_rate": 0.02}
                if sc.aggressive else {}),
@@ -395,3 +396,23 @@ def test_the_property_harness_really_dials() -> None:
     assert harness.dialer.book("c").closed_count >= 10
     assert harness.oracle.abandoned_at, "no abandon: the 72-hour rule went untested"
     assert harness.oracle.redials_after_abandon > 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), agents=st.integers(1, 4),
+       abandon_delay=st.sampled_from([0.0, 60.0, HOUR, 80 * HOUR]),
+       contacts=st.integers(10, 40))
+def test_abandoned_numbers_only_come_back_with_a_reserved_operator(
+        seed: int, agents: int, abandon_delay: float, contacts: int) -> None:
+    """Windows always open and an over-eager predictive campaign: abandons happen often, and
+    every re-dial of an abandoned number within 72 hours must have an operator reserved."""
+    always = [(0, 24, frozenset(range(7)))]
+    delays = {o: 600.0 for o in DELAYED} | {Outcome.ABANDONED: abandon_delay}
+    sc = Scenario(seed=seed, mode=DialMode.PREDICTIVE, agents=agents, contacts=contacts,
+                  epoch=datetime(2026, 3, 2, 12, tzinfo=UTC),
+                  windows={t: always for t in NumberType}, holidays=frozenset(),
+                  max_contact=6, max_type={t: 4 for t in NumberType}, delays=delays,
+                  dnc_share=0.0, zone_share=0.0, aggressive=True)
+    harness = Harness(sc)
+    harness.run(horizon=5 * 24 * HOUR)
+    assert harness.oracle.abandoned_at, "the scenario produced no abandon"
