@@ -595,3 +595,14 @@ class CallbackRequested:
     number: str
     due_at: datetime
     requested_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurationChanged:
+    """Notice: configuration records changed through the API or an import; services that
+    keep a copy (the SIP user directory, the ACD's queues) reload ``kind`` (``key`` is the
+    record's name, or "*" after an import)."""
+
+    kind: str
+    key: str
+    action: str
