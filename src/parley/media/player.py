@@ -12,10 +12,11 @@ period after the last wake-up" so that lateness does not accumulate, calls
 (:meth:`parley.media.stream.MediaStream.audio_packet`, which adds 160 to the timestamp and 1
 to the sequence number). Ten slots (a wake-up every 2 ms) spread the sending of 500 channels
 so that each frame leaves within 2 ms of its own schedule. A wake-up more than a few
-periods late catches up by serving the missed phases in a burst of at most three periods,
-then skips the rest (the receiver's jitter buffer absorbs a short burst, never a long one).
-``finished`` players are reported as ``PlaybackFinished`` events. No per-channel timers
-exist: 500 playing channels cost 50 or 500 wake-ups a second, not 25,000.
+periods late serves the missed phases in a burst of at most three periods and skips the rest
+(the receiver's jitter buffer absorbs a short burst, never a long one);
+:class:`parley.media.ticker.TickSchedule` does this arithmetic. ``finished`` players are
+reported as ``PlaybackFinished`` events. No per-channel timers exist: 500 playing channels
+cost 50 or 500 wake-ups a second, not 25,000.
 """
 
 from __future__ import annotations
