@@ -98,3 +98,15 @@ def test_unknown_topics_and_foreign_origins_are_refused(api: Api) -> None:
                    "Origin": api.url}
     with connect(url, additional_headers=same_origin, open_timeout=10) as socket:
         assert json.loads(socket.recv(timeout=10))["user"] == "admin1"
+
+
+def test_configuration_changes_are_announced(api: Api) -> None:
+    with _open(api, "admin", "?topics=config") as socket, api.client("admin") as admin:
+        admin.post("/api/devices", json={"name": "1009", "sip_password": "pw1009"})
+        event = _next(socket)
+        assert event["type"] == "ConfigurationChanged"
+        assert event["data"] == {"kind": "devices", "key": "1009", "action": "create"}
+        admin.put("/api/devices/1009", json={"name": "1009"})  # unchanged: no notice
+        admin.delete("/api/devices/1009")
+        assert _next(socket)["data"] == {"kind": "devices", "key": "1009",
+                                         "action": "delete"}

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, create_model
 
+from parley.events import ConfigurationChanged
 from parley.store import NotFound
 from parley.store.records import Principal
 from parley.store.specs import KINDS, ConfigDocument, FlowSpec, SiteSpec, Spec
@@ -41,6 +42,11 @@ async def audit(ctx: WebContext, principal: Principal, action: str, target_type:
                                  target, detail)
 
 
+def announce(ctx: WebContext, kind: str, key: str, action: str) -> None:
+    """Tell services that keep a copy of the configuration to reload it."""
+    ctx.bus.publish(ConfigurationChanged(kind, key, action))
+
+
 def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
     out = public_model(spec_type)
     key = spec_type.key_field
@@ -64,6 +70,8 @@ def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
         fields = sorted(spec.model_fields_set - spec.secret_fields)
         await audit(ctx, principal, action, kind, spec.key,
                     {"changed": changed, "fields": fields})
+        if changed:
+            announce(ctx, kind, spec.key, action)
         stored = await ctx.store.config.get(kind, spec.key)
         assert stored is not None  # noqa: S101 - just written in its own transaction
         return public(stored)
@@ -88,6 +96,7 @@ def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
     async def delete_record(name: str, ctx: Ctx, principal: Admin) -> Response:
         await ctx.store.config.delete(kind, name)
         await audit(ctx, principal, "delete", kind, name)
+        announce(ctx, kind, name, "delete")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     # The body's model is this kind's spec (annotations are strings under PEP 563, so the
@@ -127,6 +136,8 @@ def config_router() -> APIRouter:
     async def put_site(spec: SiteSpec, ctx: Ctx, principal: Admin) -> SiteSpec:
         changed = await ctx.store.config.put_site(spec)
         await audit(ctx, principal, "update", "site", spec.name, {"changed": changed})
+        if changed:
+            announce(ctx, "site", spec.name, "update")
         return await ctx.store.config.site()
 
     for kind, spec_type in KINDS.items():
@@ -153,6 +164,8 @@ def config_router() -> APIRouter:
         except NotFound as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         await audit(ctx, principal, "import", "config", "*", {"changes": changes})
+        for kind in changes:
+            announce(ctx, kind, "*", "import")
         return changes
 
     return router

@@ -2,8 +2,9 @@
 
 Clients authenticate with the session cookie (same-origin only) or a bearer token (the
 ``Authorization`` header, or ``?token=`` where a browser cannot set headers). Filters:
-``topics`` (comma-separated: call, operator, queue), ``queue`` and ``operator``. Operators see
-only events about themselves; supervisors and admins see everything. Each message is a JSON
+``topics`` (comma-separated: call, operator, queue, config), ``queue`` and ``operator``.
+Operators see only events about themselves; supervisors and admins see everything. Each
+message is a JSON
 object ``{"id", "at", "topic", "type", "data"}``; a client that falls behind receives
 ``{"type": "dropped", "count": n}`` for the events it lost.
 """
@@ -23,7 +24,7 @@ from parley.web.bus import Envelope, Subscription
 
 router = APIRouter()
 
-TOPICS = frozenset({"call", "operator", "queue"})
+TOPICS = frozenset({"call", "operator", "queue", "config"})
 POLICY_VIOLATION = 1008
 
 
@@ -74,7 +75,7 @@ async def events(socket: WebSocket) -> None:
         await socket.accept()  # accepted first so that the client reads the reason
         await socket.close(code=POLICY_VIOLATION,
                            reason=f"topics: unknown {sorted(topics - TOPICS)}; use "
-                                  "call, operator, queue")
+                                  "call, operator, queue, config")
         return
     accept = event_filter(principal, topics, socket.query_params.get("queue"),
                           socket.query_params.get("operator"))
