@@ -1,5 +1,5 @@
-"""Real phones (baresip) hear the media hub: a stock prompt, their own voice echoed, and
-each other in a bridge with listen, whisper and barge.
+"""Real phones (baresip) hear the media hub: a stock prompt, their own voice echoed, each
+other in a bridge with listen, whisper and barge, and RFC 4733 key presses.
 
 SIPp answers each baresip call with an SDP that points the audio at a UDP socket of this
 test; the test moves packets between those sockets and a :class:`MediaHub` on a 20 ms ticker
@@ -164,14 +164,17 @@ async def test_baresip_hears_a_prompt_then_its_own_echo(tmp_path: Path) -> None:
 
 
 async def answered_phone(tmp_path: Path, name: str, user: str,
-                         stack: contextlib.AsyncExitStack) -> tuple[Baresip, socket.socket]:
+                         stack: contextlib.AsyncExitStack,
+                         dtmf: bool = False) -> tuple[Baresip, socket.socket]:
     """A baresip phone in a call answered by SIPp, its audio pointed at a new UDP socket."""
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
     rtp.setblocking(False)
     stack.callback(rtp.close)
     uas_xml = tmp_path / f"uas_{name}.xml"
-    uas_xml.write_text(UAS.replace("{rtp_port}", str(rtp.getsockname()[1])))
+    sdp = UAS if not dtmf else UAS.replace("RTP/AVP 0\n", "RTP/AVP 0 101\n").replace(
+        "a=ptime:20", "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\na=ptime:20")
+    uas_xml.write_text(sdp.replace("{rtp_port}", str(rtp.getsockname()[1])))
     uas_port = free_port()
     answerer = Sipp(tmp_path / f"uas-{name}", uas_xml, port=uas_port)
     stack.push_async_callback(answerer.stop)
@@ -294,3 +297,22 @@ async def test_recording_of_a_bridged_call_caller_left_operator_right(tmp_path: 
     assert scores[1, 1, "b"] > 0.45, scores  # the operator's channel carries the whisper too
     assert scores[1, 1, "c"] > 0.45, scores
     assert max(scores[0, 0, "b"], scores[0, 0, "c"], scores[1, 0, "a"]) < 0.25, scores
+
+
+async def test_baresip_receives_rfc4733_digits_from_the_hub(tmp_path: Path) -> None:
+    hub: MediaHub[str] = MediaHub()
+    async with contextlib.AsyncExitStack() as stack:
+        phone, rtp = await answered_phone(tmp_path, "d", "5001", stack, dtmf=True)
+        hub.add_leg("d", StreamSettings(Codec.PCMU, telephone_event_pt=101), ssrc=7)
+        _, peer = await asyncio.get_running_loop().sock_recvfrom(rtp, 2048)
+        drain(rtp)
+        hub.send_dtmf("d", "3#7", duration_ms=100, gap_ms=100)
+        start = time.monotonic()
+        for tick in range(60):
+            await asyncio.sleep(max(0.0, start + tick * 0.020 - time.monotonic()))
+            for _, packet in hub.tick().packets:
+                rtp.sendto(packet, peer)
+        await asyncio.sleep(0.3)
+        await phone.hangup()
+    pressed = [event.param for event in phone.events if event.type == "CALL_DTMF_START"]
+    assert pressed == ["3", "#", "7"]
