@@ -30,8 +30,10 @@ async def step(workdir: Path, rate: int, calls: int) -> tuple[bool, float, float
                            static_users={"3000": f"sip:3000@127.0.0.1:{phone_port}"},
                            trunks=[("127.0.0.1", client_port)])
     phone = Sipp(workdir / "phone", "uas", port=phone_port)
+    limit = int(calls / rate) + 20  # a step that falls behind is cut off and counted as failed
     client = Sipp(workdir / "client", "uac", service="3000", port=client_port, calls=calls,
-                  rate=rate, extra=("-l", str(rate * 4), "-timeout", "120s", "-timeout_error"))
+                  rate=rate, extra=("-l", str(rate * 4), "-timeout", f"{limit}s",
+                                    "-timeout_error", "-recv_timeout", "10000"))
     try:
         await server.start()
         client.target = f"127.0.0.1:{server.sip_port}"
@@ -39,7 +41,7 @@ async def step(workdir: Path, rate: int, calls: int) -> tuple[bool, float, float
         cpu_before = server.cpu_seconds()
         started = time.monotonic()
         await client.start()
-        result = await client.wait(150)
+        result = await client.wait(limit + 15)
         elapsed = time.monotonic() - started
         cpu = server.cpu_seconds() - cpu_before
     finally:

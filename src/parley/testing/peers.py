@@ -534,7 +534,9 @@ def serve_main() -> None:
     from parley.telephony.users import SipUser, demo_directory
 
     config = json.loads(sys.argv[1])
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # Logs go to stderr (the log file); stdout only carries the READY line.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+                        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     settings = TelephonySettings(
         host=LOOPBACK, sip_port=int(config["sip_port"]),
         rtp_ports=(int(config["rtp_ports"][0]), int(config["rtp_ports"][1])),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -38,15 +40,27 @@ def free_port_block(count: int, host: str = LOOPBACK, *, even: bool = True) -> i
     Some peers take more than one port (baresip opens SIP/TLS on its SIP port + 1; an RTP range
     needs several), so a test asks for a whole block.
     """
-    for _ in range(500):
-        base = free_port(host)
+    # Blocks come from below the kernel's ephemeral range, where nothing is handed out behind
+    # our back (other tests' client sockets land in the ephemeral range).
+    low, _high = _ephemeral_range()
+    first_candidate, last_candidate = 10_000, max(10_002, low - count - 1)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(first_candidate, last_candidate)
         if even and base % 2:
             base += 1
-        if base + count > 65535:
-            continue
         if all(_bindable(port, host) for port in range(base, base + count)):
             return base
     raise OSError(f"no block of {count} free ports found on loopback")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        low, high = (int(part) for part in text.split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
