@@ -80,6 +80,7 @@ class MediaHub(Generic[K]):
         self._legs: dict[K, _Leg] = {}
         self._bridges: dict[str, MixBridge[K]] = {}
         self._bridge_phase: dict[str, int] = {}
+        self._phases: list[dict[K, _Leg]] = [{} for _ in range(slots)]  # legs by phase
         self._recordings: dict[str, StereoRecorder[K]] = {}
         self._mixer: Mixer[K] = Mixer()
         self._pending_digits: list[tuple[K, ReceivedDigit]] = []
@@ -89,13 +90,17 @@ class MediaHub(Generic[K]):
                 first_sequence: int = 0, first_timestamp: int = 0) -> MediaStream:
         if leg in self._legs:
             raise MediaError(f"leg {leg!r} already has media")
-        loads = [0] * self.slots
-        for other in self._legs.values():
-            loads[other.phase] += 1
+        phase = min(range(self.slots), key=lambda p: len(self._phases[p]))
         stream = MediaStream(settings, ssrc=ssrc, first_sequence=first_sequence,
                              first_timestamp=first_timestamp)
-        self._legs[leg] = _Leg(stream, settings.codec, loads.index(min(loads)))
+        self._legs[leg] = self._phases[phase][leg] = _Leg(stream, settings.codec, phase)
         return stream
+
+    def _move(self, leg: K, state: _Leg, phase: int) -> None:
+        if state.phase != phase:
+            del self._phases[state.phase][leg]
+            self._phases[phase][leg] = state
+            state.phase = phase
 
     def remove_leg(self, leg: K, reason: str = "hangup") -> tuple[list[ReceivedDigit],
                                                                    Player | None]:
@@ -106,6 +111,7 @@ class MediaHub(Generic[K]):
         for recorder in self._recordings.values():
             recorder.assign(leg, None)
         del self._legs[leg]
+        del self._phases[state.phase][leg]
         if state.player is not None:
             state.player.stop(reason)
         return state.stream.finish(), state.player
@@ -179,7 +185,7 @@ class MediaHub(Generic[K]):
             self._bridge_phase[bridge_id] = state.phase
         bridge.add(leg, role, whisper_to)
         state.bridge = bridge_id
-        state.phase = self._bridge_phase[bridge_id]
+        self._move(leg, state, self._bridge_phase[bridge_id])
         return bridge
 
     def leave(self, leg: K) -> None:
@@ -207,7 +213,7 @@ class MediaHub(Generic[K]):
         caller = self._leg(recorder.caller)
         for leg, state in self._legs.items():
             if recorder.side_of(leg) is not None and state.bridge is None:
-                state.phase = caller.phase
+                self._move(leg, state, caller.phase)
         self._recordings[recording_id] = recorder
 
     def stop_recording(self, recording_id: str) -> StereoRecorder[K] | None:
@@ -219,7 +225,7 @@ class MediaHub(Generic[K]):
         phase = slot % self.slots
         result: HubTick[K] = HubTick()
         heard_own: dict[K, Pcm] = {}
-        legs = [(leg, state) for leg, state in self._legs.items() if state.phase == phase]
+        legs = list(self._phases[phase].items())
         arrived: dict[Codec, list[tuple[K, bytes]]] = {}
         for leg, state in legs:
             payload = state.stream.next_payload()
