@@ -1,4 +1,4 @@
-"""Pure pieces of call control: cause table, digest checks, SDP negotiation, toll-fraud rule."""
+"""Pure pieces of call control: cause table, HA1 store, SDP negotiation, toll-fraud rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from parley.events import HangupCause
 from parley.telephony.causes import STATUS_TO_CAUSE, cause_for_status, status_for_cause
-from parley.telephony.digest import DigestAuthenticator, Verdict, parse_credentials
 from parley.telephony.engine import CallerClass, Destination, may_call
 from parley.telephony.media_sdp import (
     PCMA,
@@ -35,45 +34,6 @@ def test_every_status_in_the_table_maps_to_a_cause_that_maps_to_a_failure() -> N
         assert 400 <= status_for_cause(cause) < 700, (status, cause)
     assert cause_for_status(599) is HangupCause.TEMPORARY_FAILURE
     assert cause_for_status(499) is HangupCause.NORMAL_UNSPECIFIED
-
-
-def _answer(challenge: str, user: str, password: str, method: str, uri: str,
-            algorithm: str) -> str:
-    params = parse_credentials(challenge)
-    digest = hashlib.sha256 if algorithm == "SHA-256" else hashlib.md5
-
-    def h(text: str) -> str:
-        return digest(text.encode()).hexdigest()
-
-    first = h(f"{user}:{params['realm']}:{password}")
-    response = h(f"{first}:{params['nonce']}:00000001:abc:auth:{h(f'{method}:{uri}')}")
-    return (f'Digest username="{user}", realm="{params["realm"]}", nonce="{params["nonce"]}", '
-            f'uri="{uri}", response="{response}", algorithm={algorithm}, qop=auth, '
-            f'nc=00000001, cnonce="abc"')
-
-
-@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
-def test_digest_accepts_the_right_password_and_refuses_a_wrong_one(algorithm: str) -> None:
-    auth = DigestAuthenticator("parley", demo_directory("parley"),
-                               algorithms=("MD5", "SHA-256"))
-    challenges = auth.challenges(now=100.0)
-    assert [parse_credentials(c)["algorithm"] for c in challenges] == ["MD5", "SHA-256"]
-    good = _answer(challenges[0], "1001", "pw1001", "REGISTER", "sip:parley", algorithm)
-    bad = _answer(challenges[0], "1001", "pw1002", "REGISTER", "sip:parley", algorithm)
-    assert auth.check("REGISTER", good, now=101.0).verdict is Verdict.OK
-    assert auth.check("REGISTER", bad, now=101.0).verdict is Verdict.REFUSED
-    assert auth.check("INVITE", good, now=101.0).verdict is Verdict.REFUSED  # bound to method
-    assert auth.check("REGISTER", good, now=1000.0).verdict is Verdict.STALE
-    assert auth.check("REGISTER", None, now=101.0).verdict is Verdict.MISSING
-
-
-def test_digest_refuses_forged_nonces_and_unknown_users() -> None:
-    auth = DigestAuthenticator("parley", demo_directory("parley"))
-    other = DigestAuthenticator("parley", demo_directory("parley"))
-    forged = _answer(other.challenges(1.0)[0], "1001", "pw1001", "REGISTER", "sip:x", "MD5")
-    assert auth.check("REGISTER", forged, 2.0).reason == "nonce not issued here"
-    stranger = _answer(auth.challenges(1.0)[0], "9999", "pw", "REGISTER", "sip:x", "MD5")
-    assert auth.check("REGISTER", stranger, 2.0).verdict is Verdict.REFUSED
 
 
 def test_ha1_is_what_the_directory_stores() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -28,6 +29,7 @@ from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
+from parley.sip.auth import AuthOutcome, DigestAuthenticator
 from parley.sip.errors import SipParseError
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import (
@@ -42,7 +44,6 @@ from parley.sip.message import (
 from parley.sip.uri import SipUri
 from parley.telephony.causes import cause_for_status, status_for_cause
 from parley.telephony.channel import Channel
-from parley.telephony.digest import DigestAuthenticator, Verdict
 from parley.telephony.media_sdp import SUPPORTED, Codec, MediaNegotiationError, read_audio
 from parley.telephony.users import UserDirectory
 
@@ -107,6 +108,10 @@ class EngineConfig:
     min_expires: int = 60
     max_expires: int = 3600
     codecs: tuple[Codec, ...] = SUPPORTED
+    #: Challenges sent. MD5 only by default: phones such as baresip 1.0 refuse to register
+    #: when any challenge names an algorithm they do not know. Add "SHA-256" where all can.
+    digest_algorithms: tuple[str, ...] = ("MD5",)
+    nonce_secret: bytes | None = None  # share between nodes; random per process otherwise
 
 
 class OriginateError(RuntimeError):
@@ -174,7 +179,9 @@ class SipEngine:
         self.users = users
         self.clock = clock
         self.on_inbound = on_inbound
-        self.auth = DigestAuthenticator(config.realm, users)
+        secret = config.nonce_secret or secrets.token_bytes(32)
+        self.auth = DigestAuthenticator(config.realm, secret,
+                                        algorithms=config.digest_algorithms)
         self.transport: SipTransport | None = None
         self.channels: dict[str, Channel] = {}  # by Call-ID of the leg
         self.bindings: dict[str, list[Binding]] = {}
@@ -474,19 +481,22 @@ class SipEngine:
     def _authenticate(self, request: SipRequest, peer: Peer) -> str | None:
         """The authenticated user name, or None after answering 401/403 for the caller."""
         now = self.clock.monotonic()
-        result = self.auth.check(request.method, request.header("Authorization"), now)
-        if result.verdict is Verdict.OK:
+        result = self.auth.verify(request, now, self._ha1)
+        if result.ok:
             return result.username
-        if result.verdict is Verdict.REFUSED:
+        if result.outcome is AuthOutcome.FORBIDDEN:
             self.stats.rejected_auth += 1
             log.info("auth_refused", user=result.username, reason=result.reason,
                      call_id=request.call_id, peer=str(peer))
             self.respond(request, peer, 403, f"Forbidden ({result.reason})", to_tag=new_tag())
             return None
-        challenges = self.auth.challenges(now, stale=result.verdict is Verdict.STALE)
         self.respond(request, peer, 401, to_tag=new_tag(),
-                     headers=tuple(("WWW-Authenticate", value) for value in challenges))
+                     headers=tuple(self.auth.challenge(now, stale=result.stale)))
         return None
+
+    def _ha1(self, username: str, algorithm: str) -> str | None:
+        user = self.users.lookup(username)
+        return None if user is None else user.ha1.get(algorithm)
 
     def _on_register(self, request: SipRequest, peer: Peer) -> None:
         username = self._authenticate(request, peer)

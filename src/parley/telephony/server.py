@@ -46,6 +46,9 @@ class TelephonySettings:
     trunks: tuple[TrunkPeer, ...] = ()
     public_numbers: frozenset[str] = field(default_factory=frozenset)
     busy_when_in_call: bool = True
+    #: digest challenges offered: MD5 only by default (baresip 1.0 and older phones fail on
+    #: any other); ("SHA-256", "MD5") where every phone supports RFC 8760
+    digest_algorithms: tuple[str, ...] = ("MD5",)
 
 
 class Telephony:
@@ -61,7 +64,8 @@ class Telephony:
         self.engine = SipEngine(
             EngineConfig(host=settings.host, port=settings.sip_port, realm=settings.realm,
                          media_host=media_host, no_answer_timeout=settings.no_answer_timeout,
-                         trunks=settings.trunks, public_numbers=settings.public_numbers),
+                         trunks=settings.trunks, public_numbers=settings.public_numbers,
+                         digest_algorithms=settings.digest_algorithms),
             self.relay, users, clock)
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
