@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
+from parley.clock import MonotonicClock
 from parley.events import Answered, ChannelCreated, Hangup, HangupCause
 from parley.telephony.server import Telephony
+from parley.telephony.users import demo_directory
 from parley.testing.peers import Baresip, audio_similarity
 
-from .conftest import needs_baresip
+from .conftest import needs_baresip, telephony_settings
 
 pytestmark = needs_baresip
 
@@ -94,3 +98,33 @@ async def test_hold_and_resume_by_reinvite(parley: Telephony, tmp_path: Path) ->
     finally:
         await caller.stop()
         await callee.stop()
+
+
+async def test_dead_call_is_ended_by_the_media_timeout(tmp_path: Path) -> None:
+    """The callee's phone freezes (no more RTP): Parley ends both legs after the timeout."""
+    settings = telephony_settings(media_timeout=2.0)
+    parley = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
+    async with parley, parley.events() as events:
+        caller, callee = await _phones(parley, tmp_path)
+        try:
+            await callee.start()
+            await caller.start()
+            await caller.dial("1002")
+            await caller.wait_event("CALL_ESTABLISHED", within=10)
+            assert callee._process is not None
+            os.kill(callee._process.pid, signal.SIGSTOP)  # a phone that died mid-call
+            try:
+                closed = await caller.wait_event("CALL_CLOSED", within=10)
+            finally:
+                os.kill(callee._process.pid, signal.SIGCONT)
+            assert closed.type == "CALL_CLOSED"
+        finally:
+            await caller.stop()
+            await callee.stop()
+        causes = []
+        while not events.empty():
+            event = events.get_nowait()
+            if isinstance(event, Hangup):
+                causes.append(event.cause)
+    assert HangupCause.MEDIA_TIMEOUT in causes
+    assert not parley.engine.active_channels
