@@ -6,10 +6,11 @@ INVITE creates an inbound :class:`Channel` handed to the dial plan, in-dialog re
 BYE, re-INVITE, CANCEL) reach their channel, and anything for an unknown dialog gets 481.
 :meth:`SipEngine.originate` creates outbound channels to registered users or static contacts.
 
-Retransmissions over UDP follow RFC 3261 §17 timers (T1 = 0.5 s doubling to T2 = 4 s, give up
-after 64·T1) and duplicate requests are answered from the last response sent, so that lossy
-networks and impatient clients are absorbed. Time comes from the event loop's monotonic clock
-(``loop.call_later``); the registrar and nonces read the injected :class:`parley.clock.Clock`.
+Transactions (RFC 3261 §17: retransmissions over UDP, duplicates absorbed, timers A-M, the
+ACK of a failed INVITE, CANCEL matching) are :class:`parley.sip.transaction.TransactionLayer`'s;
+this shell feeds it messages and timer expiries and carries out its commands (send, start or
+cancel a timer with the event loop's monotonic clock, deliver to the B2BUA). The registrar and
+nonces read the injected :class:`parley.clock.Clock`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
 from parley.sip.auth import AuthOutcome, DigestAuthenticator
-from parley.sip.errors import SipParseError
+from parley.sip.errors import SipParseError, TransactionError
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import (
     SipRequest,
@@ -41,6 +42,18 @@ from parley.sip.message import (
     new_call_id,
     new_tag,
 )
+from parley.sip.transaction import (
+    CancelRequested,
+    CancelTimer,
+    Command,
+    Deliver,
+    Send,
+    StartTimer,
+    Terminated,
+    TerminationReason,
+    TransactionKey,
+    TransactionLayer,
+)
 from parley.sip.uri import SipUri
 from parley.telephony.causes import cause_for_status, status_for_cause
 from parley.telephony.channel import Channel
@@ -49,9 +62,7 @@ from parley.telephony.users import UserDirectory
 
 log = structlog.get_logger("parley.telephony.engine")
 
-T1 = 0.5
-T2 = 4.0
-TIMER_B = 64 * T1
+TIMER_B = 32.0  # how long a finished call stays findable for late messages (64·T1)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 SDP = "application/sdp"
 
@@ -134,29 +145,6 @@ class Binding:
     call_id: str
 
 
-@dataclass
-class _ServerTxn:
-    request: SipRequest
-    peer: Peer
-    response: SipResponse | None = None
-    timer: asyncio.TimerHandle | None = None
-    interval: float = T1
-    retransmit_until: float = 0.0
-
-
-@dataclass
-class _ClientTxn:
-    request: SipRequest
-    peer: Peer
-    on_response: Callable[[SipResponse | None], None]
-    interval: float = T1
-    timer: asyncio.TimerHandle | None = None
-    deadline: asyncio.TimerHandle | None = None
-    final: SipResponse | None = None
-    ack: SipRequest | None = None
-    provisional: bool = False
-
-
 InboundHandler = Callable[[Channel], Awaitable[None]]
 Subscriber = Callable[[TelephonyEvent], None]
 
@@ -186,9 +174,10 @@ class SipEngine:
         self.channels: dict[str, Channel] = {}  # by Call-ID of the leg
         self.bindings: dict[str, list[Binding]] = {}
         self.stats = _Stats()
-        self._server: dict[tuple[str, str], _ServerTxn] = {}
-        self._client: dict[tuple[str, str], _ClientTxn] = {}
-        self._invites: dict[str, tuple[str, str]] = {}  # Call-ID -> its INVITE's server key
+        # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
+        self.transactions = TransactionLayer()
+        self._timers: dict[tuple[TransactionKey, str], asyncio.TimerHandle] = {}
+        self._pending: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
         self._subscribers: list[Subscriber] = []
         self._tasks: asyncio.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -265,13 +254,9 @@ class SipEngine:
             with contextlib.suppress(Exception):
                 channel.hangup(HangupCause.NORMAL_CLEARING)
         await asyncio.sleep(0.05)  # let the last BYEs leave the socket
-        for txn in self._server.values():
-            if txn.timer is not None:
-                txn.timer.cancel()
-        for client in self._client.values():
-            for handle in (client.timer, client.deadline):
-                if handle is not None:
-                    handle.cancel()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
 
     def _spawn(self, coroutine: Awaitable[None], name: str) -> None:
         async def guarded() -> None:
@@ -287,172 +272,121 @@ class SipEngine:
             self._orphans.add(task)
             task.add_done_callback(self._orphans.discard)
 
-    # --- server side: responses and retransmission absorption --------------------------------
+    # --- the transaction layer's commands, run with the real clock ------------------------
 
-    def respond(self, request: SipRequest, peer: Peer, status: int, reason: str | None = None,
-                *, to_tag: str | None = None, headers: tuple[tuple[str, str], ...] = (),
-                body: bytes = b"", contact: bool = False) -> SipResponse:
-        """Send a response and remember it, so that a retransmitted request gets it again."""
-        response = build_response(
-            request, status, reason, to_tag=to_tag,
-            contact=self._contact(peer.transport) if contact else None, headers=headers,
-            body=body, content_type=SDP if body else None)
-        key = (request.branch or request.call_id, request.method)
-        txn = self._server.get(key)
-        if txn is None:
-            txn = _ServerTxn(request, peer)
-            self._server[key] = txn
-        txn.response = response
-        self._send_response(response, peer)
-        if status >= 200:
-            if request.method == "INVITE" and peer.transport == "UDP":
-                self._retransmit_final(key, txn)
-            self.loop.call_later(TIMER_B, self._server.pop, key, None)
-        return response
+    def _now(self) -> float:
+        return self.loop.time()
 
-    def _send_response(self, response: SipResponse, peer: Peer) -> None:
-        if self.transport is not None:
-            self.transport.send_response(response, peer)
+    def _execute(self, commands: list[Command]) -> None:
+        """Carry out what the transaction layer asks: send, time, deliver, report.
 
-    def _retransmit_final(self, key: tuple[str, str], txn: _ServerTxn) -> None:
-        """Timer G / 2xx retransmission: resend the final answer until the ACK comes."""
-        txn.interval = T1
-        txn.retransmit_until = self.loop.time() + TIMER_B
+        Sends and timers of a batch go first, then deliveries to the B2BUA, whose answers
+        must follow (a 100 Trying the layer emitted must not overtake the TU's 401).
+        """
+        later: list[Command] = []
+        for command in commands:
+            if isinstance(command, Deliver | CancelRequested | Terminated):
+                later.append(command)
+            elif isinstance(command, Send):
+                host, port = command.destination
+                self._send(command.message, Peer(command.transport, host, port))
+            elif isinstance(command, StartTimer):
+                slot = (command.key, command.timer)
+                old = self._timers.pop(slot, None)
+                if old is not None:
+                    old.cancel()
+                self._timers[slot] = self.loop.call_later(
+                    max(0.0, command.at - self._now()), self._timer_fired, command.key,
+                    command.timer)
+            elif isinstance(command, CancelTimer):
+                handle = self._timers.pop((command.key, command.timer), None)
+                if handle is not None:
+                    handle.cancel()
+            else:
+                log.debug("sip_dropped", reason=command.reason)
+        for command in later:
+            if isinstance(command, Deliver):
+                self._deliver(command)
+            elif isinstance(command, CancelRequested):
+                self._cancel_requested(command)
+            elif isinstance(command, Terminated):
+                self._terminated(command)
 
-        def fire() -> None:
-            if txn.response is None or self._server.get(key) is not txn:
-                return
-            if self.loop.time() >= txn.retransmit_until:
-                self._unacknowledged(txn)
-                return
-            self._send_response(txn.response, txn.peer)
-            txn.interval = min(txn.interval * 2, T2)
-            txn.timer = self.loop.call_later(txn.interval, fire)
+    def _timer_fired(self, key: TransactionKey, timer: str) -> None:
+        self._timers.pop((key, timer), None)
+        self._execute(self.transactions.timer_expired(key, timer, self._now()))
 
-        if txn.timer is not None:
-            txn.timer.cancel()
-        txn.timer = self.loop.call_later(txn.interval, fire)
+    def _deliver(self, command: Deliver) -> None:
+        message = command.message
+        if isinstance(message, SipResponse):
+            callback = self._pending.get(command.key) if command.key is not None else None
+            if callback is not None:
+                callback(message)
+            elif message.is_success and message.cseq.method == "INVITE":
+                channel = self.channels.get(message.call_id)  # a 2xx after timer M: ACK it
+                if channel is not None and channel.direction is Direction.OUTBOUND:
+                    self._invite_answer(channel, message)
+            return
+        if message.method == "ACK":
+            return  # the layer already stopped the 2xx retransmissions
+        source = command.source or ("0.0.0.0", 0)  # noqa: S104 - never used to send
+        peer = Peer(command.transport or "UDP", source[0], source[1])
+        try:
+            self._dispatch(message, peer)
+        except SipParseError as exc:
+            self.respond(message, peer, 400, f"Bad Request ({exc.reason})"[:120])
 
-    def _unacknowledged(self, txn: _ServerTxn) -> None:
-        if txn.response is not None and txn.response.is_success:
-            channel = self.channels.get(txn.request.call_id)
+    def _cancel_requested(self, command: CancelRequested) -> None:
+        """The caller sent CANCEL (answered 200 by the layer): 487 for its INVITE."""
+        channel = self.channels.get(command.cancel.call_id)
+        if channel is not None and not channel.is_up and not channel.ended:
+            self.respond_invite(channel, 487)
+            channel.ended_by(HangupCause.ORIGINATOR_CANCEL, "remote")
+
+    def _terminated(self, command: Terminated) -> None:
+        for slot in [slot for slot in self._timers if slot[0] == command.key]:
+            self._timers.pop(slot).cancel()
+        callback = self._pending.pop(command.key, None)
+        reason = command.reason
+        if reason in (TerminationReason.TIMEOUT, TerminationReason.TRANSPORT_ERROR):
+            if callback is not None:
+                callback(None)
+        elif reason is TerminationReason.NO_ACK:
+            channel = self.channels.get(command.request.call_id)
             if channel is not None:
                 channel.log.info("no_ack_for_200")
                 channel.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
 
-    def _acknowledged(self, request: SipRequest) -> None:
-        keys = [(request.branch or request.call_id, "INVITE")]
-        invite_key = self._invites.get(request.call_id)
-        if invite_key is not None:
-            keys.append(invite_key)
-        for key in keys:
-            txn = self._server.get(key)
-            if txn is not None and txn.timer is not None:
-                txn.timer.cancel()
-                txn.timer = None
-        channel = self.channels.get(request.call_id)
-        if channel is not None and channel.invite is not None:
-            key = (channel.invite.branch or channel.invite.call_id, "INVITE")
-            txn = self._server.get(key)
-            if txn is not None and txn.timer is not None:
-                txn.timer.cancel()
-                txn.timer = None
+    # --- responses and requests --------------------------------------------------------------
 
-    # --- client side: requests with retransmission -------------------------------------------
+    def respond(self, request: SipRequest, peer: Peer, status: int, reason: str | None = None,
+                *, to_tag: str | None = None, headers: tuple[tuple[str, str], ...] = (),
+                body: bytes = b"", contact: bool = False) -> SipResponse:
+        """Answer ``request`` through its server transaction (which absorbs retransmissions)."""
+        response = build_response(
+            request, status, reason, to_tag=to_tag,
+            contact=self._contact(peer.transport) if contact else None, headers=headers,
+            body=body, content_type=SDP if body else None)
+        try:
+            self._execute(self.transactions.send_response(response, self._now()))
+        except TransactionError as exc:
+            log.debug("late_response", status=status, error=str(exc), call_id=request.call_id)
+        return response
 
     def send_request(self, request: SipRequest, peer: Peer,
                      on_response: Callable[[SipResponse | None], None]) -> None:
-        """Send a request as a client transaction (Timer A/E retransmission, B/F timeout)."""
-        key = (request.branch or "", request.method)
-        txn = _ClientTxn(request, peer, on_response)
-        self._client[key] = txn
-        self._send(request, peer)
-
-        def retransmit() -> None:
-            if txn.final is not None or (txn.provisional and request.method == "INVITE"):
-                return
-            self._send(request, peer)
-            txn.interval = T2 if txn.provisional else min(txn.interval * 2, T2)
-            if request.method == "INVITE":
-                txn.interval = txn.interval if txn.interval <= T2 else T2
-            txn.timer = self.loop.call_later(txn.interval, retransmit)
-
-        def timeout() -> None:
-            if txn.final is None:
-                txn.final = SipResponse(408, "Request Timeout")
-                if txn.timer is not None:
-                    txn.timer.cancel()
-                on_response(None)
-            self.loop.call_later(TIMER_B, self._client.pop, key, None)
-
-        if peer.transport == "UDP":
-            txn.timer = self.loop.call_later(T1, retransmit)
-        txn.deadline = self.loop.call_later(TIMER_B, timeout)
-
-    def _on_response(self, response: SipResponse) -> None:
-        key = (response.branch or "", response.cseq.method)
-        txn = self._client.get(key)
-        if txn is None:
-            return
-        if response.is_provisional:
-            txn.provisional = True
-            if txn.final is None:
-                txn.on_response(response)
-            return
-        if txn.final is not None:  # a retransmitted final answer
-            if txn.ack is not None:
-                self._send(txn.ack, txn.peer)
-            elif response.is_success and txn.request.method == "INVITE":
-                txn.on_response(response)  # the dialog re-sends its ACK
-            return
-        txn.final = response
-        for handle in (txn.timer, txn.deadline):
-            if handle is not None:
-                handle.cancel()
-        if txn.request.method == "INVITE" and not response.is_success:
-            txn.ack = self._non_2xx_ack(txn.request, response)
-            self._send(txn.ack, txn.peer)
-        self.loop.call_later(TIMER_B, self._client.pop, key, None)
-        txn.on_response(response)
-
-    @staticmethod
-    def _non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
-        """The ACK of a failed INVITE: same branch, To from the response (RFC 3261 §17.1.1.3)."""
-        return build_request("ACK", invite.uri, from_=invite.from_, to=response.to,
-                             call_id=invite.call_id, cseq=invite.cseq.seq, via=invite.via,
-                             routes=invite.routes)
+        """Send a request as a client transaction; ``on_response(None)`` on timeout."""
+        key, commands = self.transactions.send_request(request, (peer.host, peer.port),
+                                                       peer.transport, self._now())
+        self._pending[key] = on_response
+        self._execute(commands)
 
     # --- dispatch ----------------------------------------------------------------------------
 
     def handle(self, message: SipMessage, peer: Peer) -> None:
         """Entry point for the transport: one parsed message from ``peer``."""
-        if isinstance(message, SipResponse):
-            self._on_response(message)
-            return
-        request = message
-        if request.method == "ACK":
-            self._acknowledged(request)
-            return
-        key = (request.branch or request.call_id, request.method)
-        txn = self._server.get(key)
-        if txn is not None:  # a retransmission: answer it again, or wait for our answer
-            if txn.response is not None:
-                self._send_response(txn.response, peer)
-            return
-        self._server[key] = _ServerTxn(request, peer)
-        self.loop.call_later(TIMER_B, self._expire_pending, key)
-        if request.method == "INVITE" and request.to.tag is None:
-            self._invites[request.call_id] = key
-            self.loop.call_later(2 * TIMER_B, self._invites.pop, request.call_id, None)
-        try:
-            self._dispatch(request, peer)
-        except SipParseError as exc:
-            self.respond(request, peer, 400, f"Bad Request ({exc.reason})"[:120])
-
-    def _expire_pending(self, key: tuple[str, str]) -> None:
-        txn = self._server.get(key)
-        if txn is not None and txn.response is None:
-            del self._server[key]
+        self._execute(self.transactions.receive(message, (peer.host, peer.port),
+                                                peer.transport, self._now()))
 
     def _dispatch(self, request: SipRequest, peer: Peer) -> None:
         method = request.method
@@ -461,7 +395,7 @@ class SipEngine:
             self.respond(request, peer, 483)
             return
         if method == "CANCEL":
-            self._on_cancel(request, peer)
+            self.respond(request, peer, 481)
         elif request.to.tag is not None:
             self._in_dialog(request, peer)
         elif method == "INVITE":
@@ -617,7 +551,6 @@ class SipEngine:
             invite=request, remote_audio=remote,
             variables={"caller_class": caller_class.value})
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
-        self.respond(request, peer, 100)
         self.channels[channel.call_id] = channel
         self.stats.calls += 1
         channel.log.info("inbound_call", caller=caller, called=number, peer=str(peer),
@@ -640,17 +573,6 @@ class SipEngine:
         status = status_for_cause(cause)
         reason_header = (("Reason", f"Q.850;cause={int(cause)}"),) if int(cause) < 128 else ()
         self.respond_invite(channel, status, headers=reason_header)
-
-    def _on_cancel(self, request: SipRequest, peer: Peer) -> None:
-        invite_txn = self._server.get((request.branch or request.call_id, "INVITE"))
-        if invite_txn is None:
-            self.respond(request, peer, 481)
-            return
-        self.respond(request, peer, 200)
-        channel = self.channels.get(request.call_id)
-        if channel is not None and not channel.is_up and not channel.ended:
-            self.respond_invite(channel, 487)
-            channel.ended_by(HangupCause.ORIGINATOR_CANCEL, "remote")
 
     def _in_dialog(self, request: SipRequest, peer: Peer) -> None:
         channel = self.channels.get(request.call_id)
