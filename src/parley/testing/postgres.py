@@ -14,6 +14,7 @@ of a template migrated once per session, so the schema is there already).
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import shutil
@@ -179,6 +180,7 @@ class _SharedServer:
                 except BaseException:
                     server.stop()
                     raise
+                atexit.register(server.stop)  # a safety net if a fixture is never finalised
                 self.server = server
                 self.url = server.url
         self.users += 1
