@@ -102,3 +102,17 @@ def test_configuration_export_and_import_over_the_api(api: Api) -> None:
         document["users"][0]["skills"] = {"de": 9}
         assert admin.post("/api/config", json=document).json() == {"users": 1}
         assert admin.get("/api/users/1002").json()["skills"] == {"de": 9}
+
+
+def test_the_last_admin_cannot_be_removed(api: Api) -> None:
+    with api.client("admin") as admin:
+        demoted = admin.put("/api/users/admin1", json={"username": "admin1",
+                                                       "roles": ["supervisor"]})
+        assert demoted.status_code == 409
+        assert "last active admin" in demoted.json()["detail"]
+        assert admin.delete("/api/users/admin1").status_code == 409
+        assert admin.put("/api/users/admin1", json={"username": "admin1", "roles": ["admin"],
+                                                    "active": False}).status_code == 409
+        admin.post("/api/users", json={"username": "admin2", "roles": ["admin"]})
+        assert admin.put("/api/users/admin1", json={"username": "admin1",
+                                                    "roles": ["supervisor"]}).status_code == 200

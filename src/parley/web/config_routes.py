@@ -17,7 +17,7 @@ from pydantic import BaseModel, create_model
 from parley.events import ConfigurationChanged
 from parley.store import NotFound
 from parley.store.records import Principal
-from parley.store.specs import KINDS, ConfigDocument, FlowSpec, SiteSpec, Spec
+from parley.store.specs import KINDS, ConfigDocument, FlowSpec, Role, SiteSpec, Spec, UserSpec
 from parley.web.auth import Admin, Agent, Ctx, Supervisor, WebContext
 
 
@@ -47,6 +47,16 @@ def announce(ctx: WebContext, kind: str, key: str, action: str) -> None:
     ctx.bus.publish(ConfigurationChanged(kind, key, action))
 
 
+async def _keep_an_admin(ctx: WebContext, username: str, field: str) -> None:
+    """Refuse a change that would leave no active admin (nobody could manage the site)."""
+    admins = [user.key for user in await ctx.store.config.records("users")
+              if isinstance(user, UserSpec) and user.active and Role.ADMIN in user.roles]
+    if admins == [username]:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"{field}: {username!r} is the last active admin; make another "
+                            "user admin first")
+
+
 def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
     out = public_model(spec_type)
     key = spec_type.key_field
@@ -63,6 +73,8 @@ def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
 
     async def save(ctx: WebContext, principal: Principal, spec: Spec,
                    action: str) -> dict[str, Any]:
+        if isinstance(spec, UserSpec) and (Role.ADMIN not in spec.roles or not spec.active):
+            await _keep_an_admin(ctx, spec.username, "roles")
         try:
             changed = await ctx.store.config.put(kind, spec)
         except NotFound as exc:
@@ -94,6 +106,8 @@ def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
         return await save(ctx, principal, item, "update")
 
     async def delete_record(name: str, ctx: Ctx, principal: Admin) -> Response:
+        if kind == "users":
+            await _keep_an_admin(ctx, name, "username")
         await ctx.store.config.delete(kind, name)
         await audit(ctx, principal, "delete", kind, name)
         announce(ctx, kind, name, "delete")
