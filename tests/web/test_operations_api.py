@@ -220,3 +220,18 @@ def test_voicemail_is_listed_downloaded_with_audit_and_marked_heard(api: Api) ->
         assert supervisor.get("/api/voicemails/nope/audio").status_code == 404
         audit = admin.get("/api/audit", params={"action": "voicemail_download"}).json()
         assert [(e["actor"], e["target"]) for e in audit["items"]] == [("super1", "vm1")]
+
+
+def test_operators_see_only_their_own_call_records(api: Api) -> None:
+    _seed_calls(api)  # every seeded call was answered by operator 1006
+    token = api.server.add_user("1006", ["agent"])
+    with api.client("agent") as stranger, api.client() as client:
+        assert stranger.get("/api/interactions").json()["total"] == 0
+        assert stranger.get("/api/interactions", params={"operator": "1006"}
+                            ).json()["total"] == 0
+        assert stranger.get("/api/interactions/call-1").status_code == 404
+        client.headers["Authorization"] = f"Bearer {token}"
+        mine = client.get("/api/interactions").json()
+        assert mine["total"] == 7
+        assert client.get("/api/interactions/call-1").status_code == 200
+        assert client.get("/api/interactions.csv").status_code == 403

@@ -293,10 +293,13 @@ class SearchFilter:
 
 
 @router.get("/api/interactions", response_model=s.InteractionPage, tags=["call records"],
-            summary="Search call records by time, number, queue or operator")
-async def search_interactions(ctx: Ctx, _p: Supervisor,
+            summary="Search call records by time, number, queue or operator "
+                    "(operators: their own calls)")
+async def search_interactions(ctx: Ctx, principal: Agent,
                               search: Annotated[SearchFilter, Depends()],
                               offset: Offset = 0, limit: Limit = 50) -> s.InteractionPage:
+    if not has_role(principal, Role.SUPERVISOR):
+        search.args["operator"] = principal.username
     page = await ctx.store.interactions.search(**search.args, offset=offset, limit=limit)
     return s.InteractionPage(items=[s.InteractionOut(**_interaction(r)) for r in page.items],
                              total=page.total, offset=page.offset, limit=page.limit)
@@ -337,9 +340,13 @@ async def export_interactions(ctx: Ctx, _p: Supervisor,
 
 
 @router.get("/api/interactions/{interaction_id}", response_model=s.InteractionDetail,
-            tags=["call records"], summary="One call record with its legs and timeline")
-async def interaction(interaction_id: str, ctx: Ctx, _p: Supervisor) -> s.InteractionDetail:
-    return s.InteractionDetail(**asdict(await ctx.store.interactions.get(interaction_id)))
+            tags=["call records"],
+            summary="One call record with its legs and timeline (operators: their own)")
+async def interaction(interaction_id: str, ctx: Ctx, principal: Agent) -> s.InteractionDetail:
+    record = await ctx.store.interactions.get(interaction_id)
+    if record.operator != principal.username and not has_role(principal, Role.SUPERVISOR):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {interaction_id!r}")
+    return s.InteractionDetail(**asdict(record))
 
 
 # --- recordings and voicemail ---------------------------------------------------------------
