@@ -176,7 +176,7 @@ class SipEngine:
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer()
-        self._timers: dict[tuple[TransactionKey, str], asyncio.TimerHandle] = {}
+        self._timers: dict[TransactionKey, dict[str, asyncio.TimerHandle]] = {}
         self._pending: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
         self._subscribers: list[Subscriber] = []
         self._tasks: asyncio.TaskGroup | None = None
@@ -254,8 +254,9 @@ class SipEngine:
             with contextlib.suppress(Exception):
                 channel.hangup(HangupCause.NORMAL_CLEARING)
         await asyncio.sleep(0.05)  # let the last BYEs leave the socket
-        for handle in self._timers.values():
-            handle.cancel()
+        for handles in self._timers.values():
+            for handle in handles.values():
+                handle.cancel()
         self._timers.clear()
 
     def _spawn(self, coroutine: Awaitable[None], name: str) -> None:
@@ -291,15 +292,15 @@ class SipEngine:
                 host, port = command.destination
                 self._send(command.message, Peer(command.transport, host, port))
             elif isinstance(command, StartTimer):
-                slot = (command.key, command.timer)
-                old = self._timers.pop(slot, None)
+                handles = self._timers.setdefault(command.key, {})
+                old = handles.pop(command.timer, None)
                 if old is not None:
                     old.cancel()
-                self._timers[slot] = self.loop.call_later(
+                handles[command.timer] = self.loop.call_later(
                     max(0.0, command.at - self._now()), self._timer_fired, command.key,
                     command.timer)
             elif isinstance(command, CancelTimer):
-                handle = self._timers.pop((command.key, command.timer), None)
+                handle = self._timers.get(command.key, {}).pop(command.timer, None)
                 if handle is not None:
                     handle.cancel()
             else:
@@ -313,7 +314,11 @@ class SipEngine:
                 self._terminated(command)
 
     def _timer_fired(self, key: TransactionKey, timer: str) -> None:
-        self._timers.pop((key, timer), None)
+        handles = self._timers.get(key)
+        if handles is not None:
+            handles.pop(timer, None)
+            if not handles:
+                del self._timers[key]
         self._execute(self.transactions.timer_expired(key, timer, self._now()))
 
     def _deliver(self, command: Deliver) -> None:
@@ -344,8 +349,8 @@ class SipEngine:
             channel.ended_by(HangupCause.ORIGINATOR_CANCEL, "remote")
 
     def _terminated(self, command: Terminated) -> None:
-        for slot in [slot for slot in self._timers if slot[0] == command.key]:
-            self._timers.pop(slot).cancel()
+        for handle in self._timers.pop(command.key, {}).values():
+            handle.cancel()
         callback = self._pending.pop(command.key, None)
         reason = command.reason
         if reason in (TerminationReason.TIMEOUT, TerminationReason.TRANSPORT_ERROR):
