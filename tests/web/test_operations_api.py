@@ -65,6 +65,9 @@ def test_click_to_call_hang_up_and_transfer(api: Api) -> None:
         assert supervisor.delete(f"/api/live/calls/{call_id}").status_code == 204
         assert api.calls.commands[-1] == ("hang_up", call_id, "super1")
         assert supervisor.delete(f"/api/live/calls/{call_id}").status_code == 404
+        spoofed = agent.post("/api/live/calls", json={"number": "123", "caller_id": "110"})
+        assert spoofed.status_code == 403
+        assert "caller_id" in spoofed.json()["detail"]
         # A supervisor has no device of their own to ring.
         response = supervisor.post("/api/live/calls", json={"number": "123"})
         assert response.status_code == 422

@@ -216,6 +216,9 @@ async def live_calls(ctx: Ctx, principal: Agent) -> list[s.LiveCallOut]:
 @router.post("/api/live/calls", response_model=s.LiveCallOut, status_code=201, tags=["live"],
              summary="Click-to-call: ring your device, then dial the number")
 async def originate(body: s.OriginateRequest, ctx: Ctx, principal: Agent) -> s.LiveCallOut:
+    if body.caller_id is not None and not has_role(principal, Role.SUPERVISOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "caller_id: only supervisors choose the caller ID")
     device = await _own_device(ctx, principal, body.device)
     call = await ctx.calls.originate(device=device, number=body.number,
                                      caller_id=body.caller_id, requested_by=principal.username)
