@@ -42,6 +42,7 @@ from parley.sip.message import (
     new_call_id,
     new_tag,
 )
+from parley.sip.registrar import Binding, Registrar
 from parley.sip.transaction import (
     CancelRequested,
     CancelTimer,
@@ -133,18 +134,6 @@ class OriginateError(RuntimeError):
         self.cause = cause
 
 
-@dataclass
-class Binding:
-    """One registered contact of a user: where to send its calls and until when."""
-
-    user: str
-    uri: SipUri
-    contact: NameAddr
-    peer: Peer
-    expires_at: float
-    call_id: str
-
-
 InboundHandler = Callable[[Channel], Awaitable[None]]
 Subscriber = Callable[[TelephonyEvent], None]
 
@@ -172,7 +161,9 @@ class SipEngine:
                                         algorithms=config.digest_algorithms)
         self.transport: SipTransport | None = None
         self.channels: dict[str, Channel] = {}  # by Call-ID of the leg
-        self.bindings: dict[str, list[Binding]] = {}
+        self.registrar = Registrar(min_expires=config.min_expires,
+                                   max_expires=config.max_expires,
+                                   default_expires=config.max_expires)
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer()
@@ -441,62 +432,23 @@ class SipEngine:
         username = self._authenticate(request, peer)
         if username is None:
             return
-        aor_user = request.to.uri.user or ""
-        if aor_user != username:
-            self.respond(request, peer, 403, f"Forbidden ({username} may not register "
-                                             f"{aor_user})", to_tag=new_tag())
-            return
-        now = self.clock.monotonic()
-        bindings = [b for b in self.bindings.get(username, []) if b.expires_at > now]
-        header_expires = request.expires
-        if request.is_star_contact:
-            if header_expires != 0:
-                self.respond(request, peer, 400, "Bad Request (Contact: * needs Expires: 0)")
-                return
-            bindings = []
-        for contact in request.contacts:
-            expires = contact.expires
-            if expires is None:
-                expires = header_expires if header_expires is not None else self.config.max_expires
-            bindings = [b for b in bindings if str(b.uri) != str(contact.uri)]
-            if expires == 0:
-                continue
-            if expires < self.config.min_expires:
-                self.respond(request, peer, 423, to_tag=new_tag(),
-                             headers=(("Min-Expires", str(self.config.min_expires)),))
-                return
-            expires = min(expires, self.config.max_expires)
-            bindings.append(Binding(username, contact.uri, contact, peer, now + expires,
-                                    request.call_id))
-        if bindings:
-            self.bindings[username] = bindings
-        else:
-            self.bindings.pop(username, None)
-        self.stats.registrations += 1
-        contacts = tuple(
-            ("Contact", str(NameAddr(b.uri).with_param("expires", str(int(b.expires_at - now)))))
-            for b in bindings)
-        log.info("registered", user=username, contacts=len(bindings), peer=str(peer))
-        self.respond(request, peer, 200, to_tag=new_tag(), headers=contacts)
+        result = self.registrar.register(request, self.clock.monotonic(),
+                                         authenticated_user=username,
+                                         source=(peer.host, peer.port), transport=peer.transport)
+        if result.ok:
+            self.stats.registrations += 1
+            log.info("registered", user=username, contacts=len(result.bindings),
+                     peer=str(peer))
+        self.respond(request, peer, result.status, result.reason or None, to_tag=new_tag(),
+                     headers=result.headers)
 
     def sweep_bindings(self) -> int:
         """Drop expired registrations; returns how many were dropped."""
-        now = self.clock.monotonic()
-        dropped = 0
-        for user in list(self.bindings):
-            live = [b for b in self.bindings[user] if b.expires_at > now]
-            dropped += len(self.bindings[user]) - len(live)
-            if live:
-                self.bindings[user] = live
-            else:
-                del self.bindings[user]
-        return dropped
+        return len(self.registrar.sweep(self.clock.monotonic()))
 
     def contacts_of(self, user: str) -> list[Binding]:
-        """The live registered contacts of ``user``, newest first."""
-        now = self.clock.monotonic()
-        live = [b for b in self.bindings.get(user, []) if b.expires_at > now]
-        return sorted(live, key=lambda b: b.expires_at, reverse=True)
+        """The live registered contacts of ``user``, best first."""
+        return self.registrar.lookup(user, self.clock.monotonic())
 
     # --- inbound calls -----------------------------------------------------------------------
 
@@ -635,7 +587,10 @@ class SipEngine:
             raise OriginateError(f"user {endpoint!r} is not registered",
                                  HangupCause.NORMAL_UNSPECIFIED)
         binding = bindings[0]
-        return binding.uri, binding.peer, user.name
+        if binding.source is None:
+            return binding.uri, _peer_of(binding.uri), user.name
+        peer = Peer((binding.transport or "UDP").upper(), *binding.source)
+        return binding.uri, peer, user.name
 
     def originate(self, endpoint: str, caller_id: str, timeout: float,
                   variables: dict[str, str] | None = None, *,
