@@ -59,7 +59,7 @@ def test_offer_keeps_the_phones_order_of_supported_codecs() -> None:
 
 
 def test_no_common_codec_says_so() -> None:
-    with pytest.raises(MediaNegotiationError, match=r"no common codec.*PCMU or PCMA"):
+    with pytest.raises(MediaNegotiationError, match=r"no common codec: offered G722.*PCMU or PCMA"):
         read_audio(OFFER.replace(b"9 8 0 101", b"9 101"))
     with pytest.raises(MediaNegotiationError, match="no audio"):
         read_audio(b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n")

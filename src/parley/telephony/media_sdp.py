@@ -1,8 +1,8 @@
 """The audio part of SDP offer/answer for relayed calls (RFC 3264): PCMU, PCMA, telephone-event.
 
-Parsing is :class:`parley.sdp.session.SessionDescription`'s; this module reads the one audio
-stream Parley relays, picks codecs, and writes Parley's own offers and answers, which point the
-phone at a relay port.
+Parsing and negotiation are :mod:`parley.sdp`'s; this module keeps what the relay needs of the
+one audio stream (address, port, supported codecs in the phone's order, DTMF type, direction)
+and writes Parley's own offers and answers, which point the phone at a relay port.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.errors import ParleyError
+from parley.sdp import offer_answer
 from parley.sdp.session import SdpError, SessionDescription
 
 
@@ -45,7 +46,11 @@ class RemoteAudio:
 
 
 def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED) -> RemoteAudio:
-    """The relayable audio of an SDP offer or answer; raises :class:`MediaNegotiationError`."""
+    """The relayable audio of an SDP offer or answer; raises :class:`MediaNegotiationError`.
+
+    Negotiation is :func:`parley.sdp.offer_answer.negotiated`'s; this keeps every supported
+    codec in the phone's order, so that the other leg of a bridge can be offered the same.
+    """
     try:
         session = SessionDescription.parse(body)
     except SdpError as exc:
@@ -53,27 +58,19 @@ def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED) -> Remote
     audio = session.audio
     if audio is None or audio.port == 0:
         raise MediaNegotiationError("SDP offers no audio stream")
-    connection = session.connection_for(audio)
-    if connection is None:
-        raise MediaNegotiationError("SDP audio stream has no c= address")
-    rtpmaps = audio.rtpmaps
-    names = {pt: (rtpmap.encoding.upper(), rtpmap.clock_rate) for pt, rtpmap in rtpmaps.items()}
-    chosen: list[Codec] = []
-    dtmf: int | None = None
-    for payload_type in audio.payload_types:
-        encoding = names.get(payload_type)
-        if encoding is not None and encoding == ("TELEPHONE-EVENT", 8000):
-            dtmf = payload_type if dtmf is None else dtmf
-            continue
-        for codec in allowed:
-            if (encoding is None and payload_type == codec.payload_type) or \
-                    encoding == (codec.name, codec.rate):
-                chosen.append(Codec(payload_type, codec.name, codec.rate))
-    if not chosen:
-        offered = " ".join(audio.formats)
-        raise MediaNegotiationError(
-            f"no common codec: offered payload types {offered}, Parley relays PCMU or PCMA")
-    return RemoteAudio(connection.address, audio.port, tuple(chosen), dtmf, audio.direction)
+    wanted = [offer_answer.Codec(codec.name, codec.rate, codec.payload_type) for codec in allowed]
+    try:
+        media = offer_answer.negotiated(session, wanted)
+    except offer_answer.NoCommonCodec as exc:
+        raise MediaNegotiationError(f"{exc} (Parley relays PCMU or PCMA)") from exc
+    except SdpError as exc:
+        raise MediaNegotiationError(f"SDP audio stream unusable: {exc}") from exc
+    chosen = tuple(Codec(pt, codec.name.upper(), codec.clock_rate)
+                   for pt, codec in media.payload_types.items())
+    order = {pt: index for index, pt in enumerate(audio.payload_types)}
+    chosen = tuple(sorted(chosen, key=lambda codec: order.get(codec.payload_type, 999)))
+    return RemoteAudio(media.address, media.port, chosen, media.dtmf_payload_type,
+                       media.direction)
 
 
 _MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
