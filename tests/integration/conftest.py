@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from parley.clock import MonotonicClock
 from parley.telephony.server import Telephony, TelephonySettings
@@ -45,13 +43,3 @@ async def parley() -> AsyncIterator[Telephony]:
     async with telephony:
         yield telephony
 
-
-@pytest.fixture
-def quiet_logs() -> Iterator[None]:
-    """Only warnings and errors from structlog while a load test runs (logging costs CPU)."""
-    previous = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    try:
-        yield
-    finally:
-        structlog.configure(**previous)
