@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from parley.events import Answered, Direction, Hangup, HangupCause, Ringing
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.transport import Peer
+from parley.sip.dialog import Dialog
 from parley.sip.headers import NameAddr
 from parley.sip.message import SipRequest
 from parley.sip.uri import SipUri
@@ -69,6 +70,7 @@ class Channel:
     local_cseq: int = 1
     remote_cseq: int = 0
     invite: SipRequest | None = None  # inbound: the INVITE received; outbound: the one sent
+    dialog: Dialog | None = None  # RFC 3261 §12 state: tags, CSeq, remote target, route set
     remote_audio: RemoteAudio | None = None
     codec: Codec | None = None
     dtmf_payload_type: int | None = 101
@@ -127,6 +129,8 @@ class Channel:
         self.codec = chosen
         self.dtmf_payload_type = self.remote_audio.dtmf_payload_type
         self.engine.respond_invite(self, 200, body=self.local_sdp())
+        if self.dialog is not None:
+            self.dialog.confirm()
         self._set_state(ChannelState.UP)
         self._answered.set()
         self.engine.emit(Answered(self.id))

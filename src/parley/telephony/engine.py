@@ -31,7 +31,8 @@ from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
 from parley.sip.auth import AuthOutcome, DigestAuthenticator
-from parley.sip.errors import SipParseError, TransactionError
+from parley.sip.dialog import Dialog
+from parley.sip.errors import DialogError, SipParseError, TransactionError
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import (
     SipRequest,
@@ -489,6 +490,14 @@ class SipEngine:
                          headers=(("Warning", f'304 parley "{exc}"'),
                                   ("Reason", f'SIP;cause=488;text="{exc}"')))
             return
+        local_tag = new_tag()
+        try:
+            dialog = Dialog.from_request(request, local_tag=local_tag,
+                                         local_contact=self._contact(peer.transport),
+                                         local_via=self._via(peer.transport))
+        except DialogError as exc:
+            self.respond(request, peer, 400, f"Bad Request ({exc})"[:120], to_tag=local_tag)
+            return
         try:
             media = self.relay.open(label=f"in:{request.call_id}")
         except PortPoolExhausted:
@@ -500,13 +509,13 @@ class SipEngine:
         caller = username or request.from_.uri.user or "anonymous"
         channel = Channel(
             engine=self, direction=Direction.INBOUND, caller=caller, called=number,
-            media=media, call_id=request.call_id, local_tag=new_tag(),
+            media=media, call_id=request.call_id, local_tag=local_tag,
             local_party=NameAddr(request.to.uri, request.to.display_name),
             remote_party=request.from_, remote_target=(contact.uri if contact is not None
                                                        else request.from_.uri),
             peer=peer, remote_tag=request.from_.tag, remote_cseq=request.cseq.seq,
             invite=request, remote_audio=remote,
-            variables={"caller_class": caller_class.value})
+            variables={"caller_class": caller_class.value}, dialog=dialog)
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         self.channels[channel.call_id] = channel
         self.stats.calls += 1
@@ -537,9 +546,13 @@ class SipEngine:
             self.respond(request, peer, 481)
             return
         method = request.method
-        if request.cseq.seq < channel.remote_cseq and method != "ACK":
-            self.respond(request, peer, 500, "Server Internal Error (CSeq out of order)")
-            return
+        if channel.dialog is not None:
+            refusal = channel.dialog.receive_request(request)
+            if refusal is not None:  # CSeq out of order (500) or crossing re-INVITEs (491)
+                self.respond(request, peer, refusal.status, refusal.reason,
+                             headers=tuple((n, v) for n, v in refusal.headers
+                                           if n.lower() == "retry-after"))
+                return
         channel.remote_cseq = request.cseq.seq
         if method == "BYE":
             self.respond(request, peer, 200)
@@ -651,10 +664,18 @@ class SipEngine:
             channel.ended_by(cause_for_status(status), "remote")
             return
         channel.remote_tag = response.to.tag
-        contact = response.contact
-        if contact is not None:
-            channel.remote_target = contact.uri
-        self._send_ack(channel)
+        if channel.dialog is None and channel.invite is not None:
+            try:
+                channel.dialog = Dialog.from_response(channel.invite, response,
+                                                      local_via=self._via(channel.peer.transport))
+            except DialogError as exc:
+                channel.log.info("unusable_2xx", error=str(exc))
+                channel.ended_by(HangupCause.INTERWORKING, "remote")
+                return
+        if channel.dialog is None:
+            return
+        channel.remote_target = channel.dialog.remote_target
+        self._send(channel.dialog.ack(response), self._dialog_peer(channel))
         if channel.ended:  # answered while we were cancelling: end it properly
             self.send_in_dialog(channel, "BYE")
             return
@@ -675,16 +696,6 @@ class SipEngine:
             channel.timeout_handle.cancel()
         channel.remote_answered()
 
-    def _send_ack(self, channel: Channel) -> None:
-        assert_invite = channel.invite
-        if assert_invite is None:
-            return
-        ack = build_request(
-            "ACK", channel.remote_target, from_=channel.local_party.with_tag(channel.local_tag),
-            to=channel.remote_party.with_tag(channel.remote_tag or ""), call_id=channel.call_id,
-            cseq=assert_invite.cseq.seq, via=self._via(channel.peer.transport))
-        self._send(ack, channel.peer)
-
     def cancel_invite(self, channel: Channel) -> None:
         if channel.provisional_seen:
             self._send_cancel(channel)
@@ -702,30 +713,40 @@ class SipEngine:
         self.send_request(cancel, channel.peer, lambda _response: None)
 
     def send_in_dialog(self, channel: Channel, method: str, *, body: bytes = b"") -> None:
-        """A request inside the channel's dialog (BYE, re-INVITE...)."""
-        channel.local_cseq += 1
-        if channel.direction is Direction.INBOUND:
-            from_ = channel.local_party.with_tag(channel.local_tag)
-            to = channel.remote_party
-        else:
-            from_ = channel.local_party.with_tag(channel.local_tag)
-            to = channel.remote_party.with_tag(channel.remote_tag or "")
-        request = build_request(
-            method, channel.remote_target, from_=from_, to=to, call_id=channel.call_id,
-            cseq=channel.local_cseq, via=self._via(channel.peer.transport),
-            contact=self._contact(channel.peer.transport) if method == "INVITE" else None,
-            body=body, content_type=SDP if body else None)
+        """A request inside the channel's dialog (BYE, re-INVITE...), built by its Dialog."""
+        dialog = channel.dialog
+        if dialog is None:
+            return
+        try:
+            if method == "BYE":
+                reason = channel.hangup_cause
+                request = dialog.bye(f"Q.850;cause={int(reason)}" if reason is not None
+                                     and int(reason) < 128 else None)
+            elif method == "INVITE":
+                request = dialog.reinvite(body)
+            else:
+                request = dialog.create_request(method, body=body,
+                                                content_type=SDP if body else None)
+        except DialogError as exc:
+            channel.log.info("in_dialog_request_refused", method=method, error=str(exc))
+            return
+        peer = self._dialog_peer(channel)
 
         def answered(response: SipResponse | None) -> None:
             if response is None or response.is_provisional:
                 return
+            dialog.receive_response(response)
             if method == "INVITE" and response.is_success:
-                ack = build_request(
-                    "ACK", channel.remote_target, from_=from_, to=to, call_id=channel.call_id,
-                    cseq=request.cseq.seq, via=self._via(channel.peer.transport))
-                self._send(ack, channel.peer)
+                self._send(dialog.ack(response), peer)
 
-        self.send_request(request, channel.peer, answered)
+        self.send_request(request, peer, answered)
+
+    def _dialog_peer(self, channel: Channel) -> Peer:
+        """Where in-dialog requests go: the first Record-Route hop, else where the phone is."""
+        dialog = channel.dialog
+        if dialog is not None and dialog.route_set:
+            return _peer_of(dialog.next_hop)
+        return channel.peer
 
     def channel_ended(self, channel: Channel) -> None:
         """Forget a finished channel a little later (late retransmissions still match it)."""
