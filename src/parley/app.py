@@ -19,6 +19,7 @@ from parley.config import Settings
 
 if TYPE_CHECKING:
     from parley.telephony.server import Telephony
+    from parley.telephony.users import UserDirectory
 
 
 @dataclass
@@ -38,18 +39,27 @@ def build(settings: Settings, *, demo: bool = False) -> Services:
     """Build the node's services from settings; ``demo`` adds the demo configuration."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = Services(settings=settings, clock=MonotonicClock())
-    _build_telephony(services, demo=demo)
+    if demo:
+        from parley.telephony.users import demo_directory
+
+        build_telephony(services, demo_directory(TELEPHONY_REALM), demo=True)
     return services
 
 
-def _build_telephony(services: Services, *, demo: bool) -> None:
-    """The SIP server (UDP+TCP), registrar, B2BUA and RTP relay; demo users when ``demo``."""
+TELEPHONY_REALM = "parley"
+
+
+def build_telephony(services: Services, users: UserDirectory, *, demo: bool = False) -> None:
+    """Add the SIP server (UDP+TCP), registrar, B2BUA and RTP relay for ``users``.
+
+    The demo calls it with users 1001-1010; a node serving users from the store calls it with
+    the store's :class:`~parley.telephony.users.UserDirectory` (HA1 hashes for the realm
+    ``TELEPHONY_REALM``).
+    """
     from parley.telephony.server import Telephony, TelephonySettings
-    from parley.telephony.users import MemoryDirectory, demo_directory
 
     settings = services.settings
-    realm = "parley"
-    users = demo_directory(realm) if demo else MemoryDirectory()
+    realm = TELEPHONY_REALM
     telephony = Telephony(
         TelephonySettings(host=settings.host, sip_port=settings.sip_port,
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
