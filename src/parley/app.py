@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -18,8 +19,11 @@ from parley.clock import Clock, MonotonicClock
 from parley.config import Settings
 
 if TYPE_CHECKING:
+    from parley.events import TelephonyEvent
+    from parley.store import Store
     from parley.telephony.server import Telephony
-    from parley.telephony.users import UserDirectory
+    from parley.telephony.users import MemoryDirectory, UserDirectory
+    from parley.web.node import WebNode
 
 
 @dataclass
@@ -32,18 +36,98 @@ class Services:
     banner: list[str] = field(default_factory=list)
     #: bound before ``ready`` runs, so that a port in use fails before the banner is printed
     starters: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    #: awaited after the runners start and before ``ready``: the banner promises only what serves
+    readiness: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     telephony: Telephony | None = None
+    web: WebNode | None = None
 
 
 def build(settings: Settings, *, demo: bool = False) -> Services:
-    """Build the node's services from settings; ``demo`` adds the demo configuration."""
+    """Build the node's services from settings; ``demo`` adds the demo configuration.
+
+    SIP users come from the store's devices (HA1 hashes only), loaded when the store opens and
+    reloaded whenever devices change through the API or an import.
+    """
+    from parley.telephony.users import MemoryDirectory
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = Services(settings=settings, clock=MonotonicClock())
-    if demo:
-        from parley.telephony.users import demo_directory
-
-        build_telephony(services, demo_directory(TELEPHONY_REALM), demo=True)
+    users = MemoryDirectory()
+    build_web(services, users, demo=demo)
+    build_telephony(services, users, demo=demo)
     return services
+
+
+def build_web(services: Services, users: MemoryDirectory, *, demo: bool = False) -> None:
+    """Add the store, REST API, live events, webhooks and recorders; fill ``users`` from the
+    store's devices. ``demo`` imports the demo configuration and prints the admin's login."""
+    settings = services.settings
+
+    async def start() -> None:
+        from parley.web.node import build_web_node
+
+        node = await build_web_node(settings, services.clock, demo=demo)
+        services.web = node
+        await load_sip_users(node.store, users)
+        if services.telephony is not None:
+            bus = node.bus
+
+            def publish(event: TelephonyEvent) -> None:
+                bus.publish(event)
+
+            services.telephony.subscribe(publish)
+
+    async def listening() -> None:
+        node = services.web
+        if node is None:  # pragma: no cover - start() always runs first
+            raise RuntimeError("the web node was not started")
+        await node.server.ready.wait()
+        services.banner.append(f"Web and REST API: {node.url}/api/docs")
+        if node.demo_login is not None:
+            services.banner.append(f"Admin login: user {node.demo_login.username}, "
+                                   f"password {node.demo_login.password}")
+
+    async def run() -> None:
+        if services.web is None:  # pragma: no cover - start() always runs first
+            raise RuntimeError("the web node was not started")
+        async with asyncio.TaskGroup() as group:
+            group.create_task(services.web.run())
+            group.create_task(_reload_sip_users_on_change(services.web, users))
+
+    services.starters.insert(0, start)  # users are loaded before SIP starts answering
+    services.runners.append(run)
+    services.readiness.append(listening)
+
+
+async def load_sip_users(store: Store, users: MemoryDirectory) -> None:
+    """Replace the SIP directory's users with the store's devices for the SIP realm."""
+    import structlog
+
+    from parley.telephony.users import SipUser
+
+    log = structlog.get_logger("parley.app")
+    loaded: list[SipUser] = []
+    for device in await store.directory.devices():
+        if device.realm != TELEPHONY_REALM:
+            log.warning("sip_device_skipped", device=device.username, realm=device.realm,
+                        reason=f"credentials are for realm {device.realm!r}, the SIP server's "
+                               f"realm is {TELEPHONY_REALM!r}: set the device password again")
+            continue
+        hashes = {name: value for name, value in (("MD5", device.ha1_md5),
+                                                  ("SHA-256", device.ha1_sha256)) if value}
+        loaded.append(SipUser(name=device.username, ha1=hashes,
+                              static_contact=device.static_contact))
+    users.replace(loaded)
+
+
+async def _reload_sip_users_on_change(node: WebNode, users: MemoryDirectory) -> None:
+    from parley.events import ConfigurationChanged
+
+    async with node.bus.subscribe(
+            lambda envelope: isinstance(envelope.event, ConfigurationChanged)
+            and envelope.event.kind in {"devices", "device", "*"}) as changes:
+        async for _change in changes:
+            await load_sip_users(node.store, users)
 
 
 TELEPHONY_REALM = "parley"
@@ -86,13 +170,20 @@ async def serve(services: Services, *, ready: Callable[[Services], None] | None 
     """Run every service until cancelled or until one of them fails."""
     for starter in services.starters:
         await starter()
-    if ready is not None:
-        ready(services)
+    # Start-up objects live as long as the node: keep them out of the collector's working set,
+    # and collect less often (measured: fewer pauses in the SIP and RTP paths under load).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     async with asyncio.TaskGroup() as group:
         for runner in services.runners:
             group.create_task(runner())
         if not services.runners:
             group.create_task(asyncio.Event().wait())
+        for check in services.readiness:
+            await check()  # a runner that fails to start cancels this wait and raises
+        if ready is not None:
+            ready(services)
 
 
 def run(services: Services, *, ready: Callable[[Services], None] | None = None) -> None:

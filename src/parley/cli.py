@@ -168,19 +168,21 @@ def serve(
     config: Annotated[Path | None, typer.Option(
         help="Provisioning YAML imported at start (records created or updated).")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    sip_port: Annotated[int, typer.Option(help="SIP port (UDP and TCP).")] = 5060,
     http_port: Annotated[int, typer.Option(help="Web UI and API port.")] = 8080,
+    rtp_ports: Annotated[str, typer.Option(help="RTP port range.")] = "20000-29999",
     data_dir: DataDir = Path("parley-data"),
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run Parley: the store, the REST API and live events."""
+    """Run Parley: SIP and media, the store, the REST API and live events."""
     import asyncio
 
     from parley import app as composition
     from parley.provisioning import import_file
     from parley.store import build_store
-    from parley.web.node import build_web_node
 
-    settings = _settings(data_dir, database_url, host=host, http_port=http_port)
+    settings = _settings(data_dir, database_url, host=host, http_port=http_port,
+                         sip_port=sip_port, rtp_ports=PortRange.parse(rtp_ports))
 
     async def prepare() -> None:
         store = await build_store(settings)
@@ -196,13 +198,6 @@ def serve(
         services = composition.build(settings)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-
-    async def web() -> None:
-        node = await build_web_node(settings, services.clock)
-        await node.run()
-
-    services.runners.append(web)
-    services.banner.append(f"REST API: http://{host}:{http_port}/api/docs")
 
     def ready(running: composition.Services) -> None:
         for line in running.banner:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 
+from parley.testing.ports import free_port, free_port_block
 from parley.testing.postgres import (  # noqa: F401
     database_backend,
     database_url,
-    free_port,
     postgres_server_url,
     postgres_template,
 )
@@ -78,8 +78,10 @@ def test_user_add_import_export_and_serve(database_url: str,  # noqa: F811
     assert "nobody" in refused.stderr
 
     port = free_port()
+    rtp_first = free_port_block(20)
     server = subprocess.Popen(
         [PARLEY, "serve", "--http-port", str(port), "--database-url", database_url,
+         "--sip-port", str(free_port()), "--rtp-ports", f"{rtp_first}-{rtp_first + 19}",
          "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"

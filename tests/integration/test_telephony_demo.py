@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import socket
 import sys
 from pathlib import Path
+
+import httpx
 
 from parley.sip.message import SipResponse, parse_message
 from parley.testing.peers import Baresip
@@ -27,10 +30,11 @@ def _options(port: int) -> bytes:
 
 async def test_demo_serves_the_demo_users_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     sip_port = free_port()
+    http_port = free_port()
     rtp_first = free_port_block(40)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from parley.cli import main; main()", "demo",
-        "--sip-port", str(sip_port), "--http-port", str(free_port()),
+        "--sip-port", str(sip_port), "--http-port", str(http_port),
         "--rtp-ports", f"{rtp_first}-{rtp_first + 39}", "--data-dir", str(tmp_path / "data"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert process.stdout is not None
@@ -45,6 +49,17 @@ async def test_demo_serves_the_demo_users_and_stops_on_ctrl_c(tmp_path: Path) ->
         assert f"127.0.0.1:{sip_port}" in text
         assert "pw1001" in text
         assert "1010" in text
+
+        # The web side runs too, and the admin login the demo printed works.
+        login = re.search(r"Admin login: user (\S+), password (\S+)", text)
+        assert login, text
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as web:
+            answer_web = await web.post("/api/auth/login", json={
+                "username": login.group(1), "password": login.group(2)})
+            assert answer_web.status_code == 200, answer_web.text
+            wrong = await web.post("/api/auth/login", json={
+                "username": login.group(1), "password": "not-the-password"})
+            assert wrong.status_code == 401
 
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         probe.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ from parley.clock import MonotonicClock
 from parley.config import Settings
 from parley.store import open_store
 from parley.store.credentials import Passwords
-from parley.testing.postgres import free_port
+from parley.testing.ports import free_port
 from parley.web.node import build_web_node
 
 

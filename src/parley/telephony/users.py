@@ -60,6 +60,10 @@ class MemoryDirectory:
     def add(self, user: SipUser) -> None:
         self._users[user.name] = user
 
+    def replace(self, users: Iterable[SipUser]) -> None:
+        """Swap in a whole new set of users at once (a reload from the store)."""
+        self._users = {user.name: user for user in users}
+
     def __len__(self) -> int:
         return len(self._users)
 

@@ -18,7 +18,6 @@ import atexit
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -26,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from parley.testing.ports import free_port
 
 ENV_URL = "PARLEY_TEST_DATABASE_URL"
 ENV_BACKENDS = "PARLEY_TEST_DATABASES"
@@ -40,12 +41,6 @@ def _bin_dir() -> Path:
         raise RuntimeError("PostgreSQL binaries not found; install Debian's postgresql or set "
                            f"{ENV_URL}")
     return Path(initdb).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ThrowawayPostgres:
