@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from parley.sip.auth import compute_ha1 as ha1
 from parley.store import Conflict, NotFound, Store
-from parley.store.credentials import ha1, verify_password
+from parley.store.credentials import verify_password
 from parley.store.specs import (
     DeviceSpec,
     FlowSpec,

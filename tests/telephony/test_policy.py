@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from parley.events import HangupCause
+from parley.sip.auth import compute_ha1 as ha1
 from parley.telephony.causes import STATUS_TO_CAUSE, cause_for_status, status_for_cause
 from parley.telephony.engine import CallerClass, Destination, may_call
 from parley.telephony.media_sdp import (
@@ -16,7 +17,7 @@ from parley.telephony.media_sdp import (
     build_sdp,
     read_audio,
 )
-from parley.telephony.users import demo_directory, ha1
+from parley.telephony.users import demo_directory
 
 
 @pytest.mark.parametrize(("status", "cause"), [

@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parley.clock import Clock
+from parley.sip.auth import compute_ha1
 from parley.store import models as m
-from parley.store.credentials import Passwords, ha1
+from parley.store.credentials import Passwords
 from parley.store.database import Conflict, NotFound
 from parley.store.specs import (
     KINDS,
@@ -279,8 +280,8 @@ class ConfigTransaction:
         realm = spec.realm or (await self.site()).sip_realm
         ha1_md5, ha1_sha256 = spec.ha1_md5, spec.ha1_sha256
         if spec.sip_password is not None:
-            ha1_md5 = ha1(spec.name, realm, spec.sip_password, "MD5")
-            ha1_sha256 = ha1(spec.name, realm, spec.sip_password, "SHA-256")
+            ha1_md5 = compute_ha1(spec.name, realm, spec.sip_password, "MD5")
+            ha1_sha256 = compute_ha1(spec.name, realm, spec.sip_password, "SHA-256")
         user_id = None
         if spec.user is not None:
             user_id = await _id_of(self.session, m.User, "username", spec.user, "user")

@@ -50,16 +50,6 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:
-    """The digest HA1 (RFC 7616 §3.4.2): H(username ":" realm ":" password)."""
-    text = f"{username}:{realm}:{password}".encode()
-    if algorithm.upper() == "MD5":
-        return hashlib.md5(text, usedforsecurity=False).hexdigest()
-    if algorithm.upper() == "SHA-256":
-        return hashlib.sha256(text).hexdigest()
-    raise ValueError(f"unsupported digest algorithm {algorithm!r}")
-
-
 def token_hash(token: str) -> str:
     """The stored form of a random bearer or session token (SHA-256: tokens are high-entropy)."""
     return hashlib.sha256(token.encode()).hexdigest()

@@ -8,22 +8,13 @@ contact (a desk phone or gateway at a fixed address that does not register). The
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from parley.sip.auth import compute_ha1
+
 DIGEST_ALGORITHMS = ("SHA-256", "MD5")
-
-
-def ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:
-    """The digest HA1 = H(username:realm:password) for ``algorithm`` (RFC 7616, RFC 8760)."""
-    text = f"{username}:{realm}:{password}".encode()
-    if algorithm == "MD5":
-        return hashlib.md5(text, usedforsecurity=False).hexdigest()
-    if algorithm == "SHA-256":
-        return hashlib.sha256(text).hexdigest()
-    raise ValueError(f"unsupported digest algorithm {algorithm!r} (MD5 or SHA-256)")
 
 
 @dataclass(frozen=True)
@@ -71,7 +62,8 @@ class MemoryDirectory:
 def user_with_password(name: str, password: str, realm: str, *,
                        static_contact: str | None = None) -> SipUser:
     """A :class:`SipUser` whose HA1s are computed from ``password`` (which is then dropped)."""
-    hashes = {algorithm: ha1(name, realm, password, algorithm) for algorithm in DIGEST_ALGORITHMS}
+    hashes = {algorithm: compute_ha1(name, realm, password, algorithm)
+              for algorithm in DIGEST_ALGORITHMS}
     return SipUser(name=name, ha1=hashes, static_contact=static_contact)
 
 
