@@ -18,8 +18,9 @@ from parley.provisioning import (
     load_demo,
     parse_document,
 )
+from parley.sip.auth import compute_ha1 as ha1
 from parley.store import Store, open_store
-from parley.store.credentials import Passwords, ha1, verify_password
+from parley.store.credentials import Passwords, verify_password
 from parley.store.specs import QueueSpec, UserSpec
 
 
