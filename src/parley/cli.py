@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from parley import __version__
 from parley.config import ConfigError, PortRange, Settings
+
+if TYPE_CHECKING:
+    from parley.app import Services
 
 app = typer.Typer(
     help="Parley: an open-source contact center.",
@@ -16,6 +19,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _run_node(services: Services) -> None:
+    """Run a built node in the foreground; print its banner once every service listens."""
+    from parley import app as composition
+
+    def ready(running: Services) -> None:
+        for line in running.banner:
+            typer.echo(line)
+        typer.echo("Press Ctrl-C to stop.")
+
+    composition.run(services, ready=ready)
+    typer.echo("Parley stopped.")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -48,13 +64,7 @@ def demo(
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
 
-    def ready(running: composition.Services) -> None:
-        for line in running.banner:
-            typer.echo(line)
-        typer.echo("Press Ctrl-C to stop.")
-
-    composition.run(services, ready=ready)
-    typer.echo("Parley stopped.")
+    _run_node(services)
 
 
 @app.command("check-flows")
@@ -199,13 +209,7 @@ def serve(
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
 
-    def ready(running: composition.Services) -> None:
-        for line in running.banner:
-            typer.echo(line)
-        typer.echo("Press Ctrl-C to stop.")
-
-    composition.run(services, ready=ready)
-    typer.echo("Parley stopped.")
+    _run_node(services)
 
 
 def _changes(changes: dict[str, int]) -> str:
