@@ -36,9 +36,10 @@ def telephony_settings(**overrides: object) -> TelephonySettings:
 
 
 @pytest.fixture
-async def parley() -> AsyncIterator[Telephony]:
-    """A running Parley SIP server with the demo users 1001-1010 (passwords pw1001...)."""
-    settings = telephony_settings()
+async def parley(tmp_path: Path) -> AsyncIterator[Telephony]:
+    """A running Parley SIP server with the demo users 1001-1010 (passwords pw1001...);
+    prompt caches and recordings go to the test's own folder."""
+    settings = telephony_settings(data_dir=tmp_path / "parley-data")
     telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
     async with telephony:
         yield telephony

@@ -128,6 +128,16 @@ class MediaHub(Generic[K]):
     def phase_of(self, leg: K) -> int:
         return self._leg(leg).phase
 
+    def has_leg(self, leg: K) -> bool:
+        return leg in self._legs
+
+    def sends_to(self, leg: K) -> bool:
+        """Whether the hub may send the leg packets now (a playback, a mix, an echo or key
+        presses): a relay forwarding to the same phone must pause meanwhile."""
+        state = self._leg(leg)
+        return (state.player is not None or state.bridge is not None or state.echo
+                or bool(state.dtmf))
+
     def receive(self, leg: K, packet: RtpPacket) -> list[ReceivedDigit]:
         """A packet from the leg's phone; RFC 4733 digits come back at once."""
         return self._leg(leg).stream.receive(packet)

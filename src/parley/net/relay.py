@@ -10,6 +10,10 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
 - Continuity: a phone must see one RTP stream even when the bridge's source changes (a
   transfer, a re-bridge). The sending side keeps its first SSRC and continues sequence numbers
   and timestamps; headers are rewritten only after such a change.
+- Terminated media: an endpoint may also hand each packet it receives to ``tap`` (the media
+  hub's shell decodes, records or collects digits from it) and send packets of its own with
+  :meth:`MediaEndpoint.send_packet`. While ``hub_sends`` is set the relay forwards nothing to
+  that phone, so it never gets packets from two senders at once.
 - Inactivity: an endpoint that has received nothing for ``timeout`` seconds (and is not on hold)
   is reported once through ``on_timeout``, so that dead calls end.
 """
@@ -64,6 +68,8 @@ class MediaEndpoint:
     sent_packets: int = 0
     timed_out: bool = False
     on_timeout: Callable[[MediaEndpoint], None] | None = None
+    tap: Callable[[bytes], None] | None = None  # a copy of every RTP packet from the phone
+    hub_sends: bool = False  # the media hub feeds this phone: the relay must not
     _stream: _OutboundStream = field(default_factory=_OutboundStream)
     _closed: bool = False
 
@@ -76,7 +82,7 @@ class MediaEndpoint:
     def _send(self, data: bytes, source: MediaEndpoint) -> None:
         """Send ``data`` (received by ``source``) to this endpoint's phone, keeping continuity."""
         remote = self.remote
-        if remote is None or self.on_hold or len(data) < 12:
+        if remote is None or self.on_hold or self.hub_sends or len(data) < 12:
             return
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         stream = self._stream
@@ -104,6 +110,17 @@ class MediaEndpoint:
         except (BlockingIOError, OSError):
             pass  # a full send buffer or an unreachable phone loses this packet, like the wire
 
+    def send_packet(self, data: bytes) -> None:
+        """Send a packet built by the media hub (its own SSRC and timeline) to the phone."""
+        remote = self.remote
+        if remote is None or self.on_hold or self._closed:
+            return
+        try:
+            self.rtp.sendto(data, remote)
+            self.sent_packets += 1
+        except (BlockingIOError, OSError):
+            pass
+
     def _on_rtp(self) -> None:
         """Readable: drain the socket, latch onto the sender, forward every packet."""
         sock = self.rtp
@@ -124,6 +141,8 @@ class MediaEndpoint:
                 continue  # not the phone this endpoint latched onto
             self.last_received = now
             self.received_packets += 1
+            if self.tap is not None:
+                self.tap(data)
             if peer is not None and not self.on_hold:
                 peer._send(data, self)
 

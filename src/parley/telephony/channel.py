@@ -6,9 +6,10 @@ through the engine (``ring`` 180, ``answer`` 200 with SDP, ``hangup`` a final st
 BYE, ``hold``/``unhold`` a re-INVITE with sendonly/sendrecv) and its state changes are
 published as :mod:`parley.events` to the engine's subscribers.
 
-A :class:`Bridge` joins channels so that they hear each other; two parties are relayed packet
-for packet by :mod:`parley.net.relay`. Roles (``listen``, ``whisper``) and mixing for three or
-more parties plug in at :meth:`Bridge.add`.
+Media (play, collect, record, hold music, key presses, echo) goes through the engine's
+:class:`~parley.telephony.media.MediaShell`. A :class:`Bridge` joins channels so that they hear
+each other; two parties are relayed packet for packet by :mod:`parley.net.relay`; roles
+(``listen``, ``whisper``, ``barge``) and three or more parties are mixed by the media hub.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from parley.sip.uri import SipUri
 from parley.telephony.media_sdp import Codec, RemoteAudio, build_sdp
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from parley.telephony.engine import SipEngine
+    from parley.telephony.media import CallRecording, MediaItem, MediaShell, Playback
 
 _ids = itertools.count(1)
 
@@ -165,6 +169,64 @@ class Channel:
         self.engine.send_in_dialog(self, "INVITE", body=self.local_sdp(
             "sendonly" if hold else "sendrecv"))
 
+    # --- media (the hub, through the engine's media shell) ------------------------------------
+
+    def _shell(self) -> MediaShell:
+        shell = self.engine.media
+        if shell is None:
+            raise ChannelError("this node has no media shell")
+        if self.state is ChannelState.HUNGUP:
+            raise ChannelError(f"channel {self.id} is hung up")
+        return shell
+
+    def play(self, media: MediaItem | Sequence[MediaItem], *, loop: bool = False) -> Playback:
+        """Play prompt names (``queue-thereare``, ``digits/5``), WAV files (``Path``), prompts,
+        ``Speech(text)``, ``Tone("beep")`` or a playlist of them; ``PlaybackFinished`` tells
+        when and why it ended (done, stopped, hangup)."""
+        return self._shell().play(self, media, loop=loop)
+
+    async def collect(self, max_digits: int = 1, timeout: float = 5.0,  # noqa: ASYNC109 (§3)
+                      inter_digit_timeout: float = 3.0, terminators: str = "#") -> str:
+        """Key presses (RFC 4733, in-band or SIP INFO) until ``max_digits``, a terminator (not
+        returned), ``timeout`` before the first or ``inter_digit_timeout`` between two.
+        Digits pressed before the call are kept (type-ahead)."""
+        shell = self._shell()
+        shell.attach(self)
+        queue = shell.digits[self.id]
+        digits = ""
+        wait = timeout
+        while len(digits) < max_digits and not self.ended:
+            try:
+                received = await asyncio.wait_for(queue.get(), wait)
+            except TimeoutError:
+                break
+            if received.digit in terminators:
+                break
+            digits += received.digit
+            wait = inter_digit_timeout
+        return digits
+
+    def record(self, operator: Channel | None = None, *, name: str | None = None
+               ) -> CallRecording:
+        """Record this channel (left) and ``operator`` or its bridge (right) to a stereo WAV
+        under ``<data_dir>/recordings``; pause, resume and stop on the returned recording."""
+        return self._shell().record(self, operator, name=name)
+
+    def start_moh(self, class_name: str = "default") -> None:
+        """Hold music of a class; it continues where it stopped last time."""
+        self._shell().start_moh(self, class_name)
+
+    def stop_moh(self) -> None:
+        self._shell().stop_moh(self)
+
+    def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
+        """Key presses to the phone (RFC 4733 if negotiated, else in-band tones)."""
+        self._shell().send_dtmf(self, digits, duration_ms)
+
+    def echo(self, on: bool = True) -> None:
+        """Send the phone its own audio back (the echo test)."""
+        self._shell().echo(self, on)
+
     async def wait_answered(self, within: float | None = None) -> bool:
         """True once answered; False if it ended first or ``within`` seconds passed."""
         answered = asyncio.ensure_future(self._answered.wait())
@@ -224,6 +286,8 @@ class Channel:
         self.log.info("channel_hangup", cause=cause.name, by=by)
         if self.bridge is not None:
             self.bridge.remove(self)
+        if self.engine.media is not None:
+            self.engine.media.detach(self)
         self.media.close()
         self._ended.set()
         self.engine.channel_ended(self)
@@ -238,48 +302,122 @@ class Channel:
 class BridgeRole(StrEnum):
     PARTICIPANT = "participant"
     LISTEN = "listen"  # silent monitor: hears everyone, heard by nobody
-    WHISPER = "whisper"  # heard by one side only
+    WHISPER = "whisper"  # heard by one side only (the operator)
+    BARGE = "barge"  # a full party: hears and is heard by everyone
 
 
 class BridgeError(RuntimeError):
-    """A bridge operation that is not possible (a third party before mixing exists...)."""
+    """A bridge operation that is not possible (a hung-up channel, a destroyed bridge...)."""
 
 
 @dataclass(eq=False)
 class Bridge:
-    """Channels that hear each other. Two participants are relayed without decoding."""
+    """Channels that hear each other.
+
+    Two participants are relayed packet for packet without decoding. A third channel, or any
+    role other than participant, moves every member into the media hub's mixer (mix-minus per
+    member, roles applied); when the bridge is back to two participants it relays again.
+    """
 
     relay: MediaRelay
     id: str = field(default_factory=lambda: f"br-{next(_ids)}")
     members: dict[Channel, BridgeRole] = field(default_factory=dict)
+    whisper_to: dict[Channel, Channel] = field(default_factory=dict)
     destroyed: bool = False
+    mixing: bool = False
 
-    def add(self, channel: Channel, role: BridgeRole = BridgeRole.PARTICIPANT) -> None:
-        """Add a channel. Roles other than participant need the mixer (media/)."""
+    def add(self, channel: Channel, role: BridgeRole | str = BridgeRole.PARTICIPANT,
+            whisper_to: Channel | None = None) -> None:
+        """Add a channel, or change the role of a member. ``whisper`` is heard by
+        ``whisper_to`` only: by default the second participant (the operator; the first is
+        the caller)."""
+        role = BridgeRole(role)
         if self.destroyed:
             raise BridgeError(f"bridge {self.id} is destroyed")
         if channel.ended:
             raise BridgeError(f"channel {channel.id} is hung up")
-        if role is not BridgeRole.PARTICIPANT or len(self.members) >= 2:
-            raise BridgeError("this bridge relays two participants; roles and three-party "
-                              "mixing need the mixer")
         if channel.bridge is not None and channel.bridge is not self:
             channel.bridge.remove(channel)
+        if role is BridgeRole.WHISPER:
+            target = whisper_to or self._operator(excluding=channel)
+            if target is None:
+                raise BridgeError("a whisper needs an operator in the bridge to hear it")
+            self.whisper_to[channel] = target
+        else:
+            self.whisper_to.pop(channel, None)
         self.members[channel] = role
         channel.bridge = self
-        self._connect()
+        needs_mix = len(self.members) > 2 or any(
+            r is not BridgeRole.PARTICIPANT for r in self.members.values())
+        if needs_mix and not self.mixing:
+            self._start_mixing()
+        elif self.mixing:
+            self._join(channel)
+        else:
+            self._connect()
+
+    def _operator(self, excluding: Channel) -> Channel | None:
+        participants = [c for c, r in self.members.items()
+                        if r is BridgeRole.PARTICIPANT and c is not excluding]
+        if not participants:
+            return None
+        return participants[1] if len(participants) > 1 else participants[0]
+
+    def _shell(self, channel: Channel) -> MediaShell:
+        shell = channel.engine.media
+        if shell is None:
+            raise BridgeError("mixing needs the media shell, and this node has none")
+        return shell
+
+    def _join(self, channel: Channel) -> None:
+        self._shell(channel).join(self.id, channel, self.members[channel].value,
+                                  self.whisper_to.get(channel))
+
+    def _start_mixing(self) -> None:
+        """Relay to mixer: the relay stops forwarding before the hub starts sending."""
+        self.mixing = True
+        for member in self.members:
+            MediaRelay.unbridge(member.media)
+        for member in self.members:
+            self._join(member)
 
     def remove(self, channel: Channel) -> None:
         if channel not in self.members:
             return
         del self.members[channel]
+        self.whisper_to.pop(channel, None)
+        for listener, target in list(self.whisper_to.items()):
+            if target is channel:  # the operator left: the whisper has nobody to reach
+                del self.whisper_to[listener]
+                self.members[listener] = BridgeRole.LISTEN
+                if self.mixing:
+                    self._join(listener)
         channel.bridge = None
-        MediaRelay.unbridge(channel.media)
+        if self.mixing:
+            self._shell(channel).leave(channel)
+            if len(self.members) == 2 and all(
+                    r is BridgeRole.PARTICIPANT for r in self.members.values()):
+                for member in self.members:  # mixer to relay: the hub stops sending first
+                    self._shell(member).leave(member)
+                self.mixing = False
+                self._connect()
+        else:
+            MediaRelay.unbridge(channel.media)
 
     def destroy(self) -> None:
         for channel in list(self.members):
             self.remove(channel)
         self.destroyed = True
+
+    def record(self, *, name: str | None = None) -> CallRecording:
+        """Record the bridged call: the first participant (the caller) on the left, everyone
+        else heard on the right (operator, whisper and barge; never listeners)."""
+        participants = [c for c, r in self.members.items() if r is BridgeRole.PARTICIPANT]
+        if not participants:
+            raise BridgeError(f"bridge {self.id} has no participant to record")
+        caller = participants[0]
+        operator = participants[1] if len(participants) > 1 else None
+        return self._shell(caller).record(caller, operator, name=name)
 
     def _connect(self) -> None:
         if len(self.members) == 2:

@@ -83,6 +83,13 @@ class ExtensionDialPlan:
         await connect(channel, outbound)
 
 
+async def echo_test(channel: Channel) -> None:
+    """The echo test (500 in the demo): answer and send the caller its own voice back."""
+    channel.answer()
+    channel.echo()
+    await channel.wait_ended()
+
+
 async def connect(inbound: Channel, outbound: Channel) -> None:
     """Ring ``inbound`` while ``outbound`` rings, answer and bridge, then end both together."""
 

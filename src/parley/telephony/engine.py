@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -61,6 +61,9 @@ from parley.telephony.causes import cause_for_status, status_for_cause
 from parley.telephony.channel import Channel
 from parley.telephony.media_sdp import SUPPORTED, Codec, MediaNegotiationError, read_audio
 from parley.telephony.users import UserDirectory
+
+if TYPE_CHECKING:
+    from parley.telephony.media import MediaShell
 
 log = structlog.get_logger("parley.telephony.engine")
 
@@ -171,6 +174,7 @@ class SipEngine:
         self._timers: dict[TransactionKey, dict[str, asyncio.TimerHandle]] = {}
         self._pending: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
         self._subscribers: list[Subscriber] = []
+        self.media: MediaShell | None = None  # set by Telephony: terminated media
         self._tasks: asyncio.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = True
@@ -559,8 +563,30 @@ class SipEngine:
             channel.ended_by(HangupCause.NORMAL_CLEARING, "remote")
         elif method == "INVITE":
             self._on_reinvite(channel, request, peer)
+        elif method == "INFO":
+            self.respond(request, peer, 200)
+            self._info(channel, request)
         else:
             self.respond(request, peer, 200)
+
+    def _info(self, channel: Channel, request: SipRequest) -> None:
+        """SIP INFO key presses (application/dtmf-relay: ``Signal=5``, ``Duration=160``)."""
+        content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/dtmf-relay" or self.media is None:
+            return
+        fields: dict[str, str] = {}
+        for line in request.body.decode("utf-8", "replace").splitlines():
+            name, _, value = line.partition("=")
+            fields[name.strip().lower()] = value.strip()
+        digit = fields.get("signal", "").upper()
+        if len(digit) != 1 or digit not in "0123456789*#ABCD":
+            channel.log.info("bad_dtmf_info", body=request.body[:80])
+            return
+        try:
+            duration = int(fields.get("duration", "100"))
+        except ValueError:
+            duration = 100
+        self.media.info_digit(channel, digit, duration)
 
     def _on_reinvite(self, channel: Channel, request: SipRequest, peer: Peer) -> None:
         direction = "sendrecv"

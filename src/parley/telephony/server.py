@@ -18,9 +18,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 from parley.clock import Clock
+from parley.config import MediaSettings
 from parley.events import TelephonyEvent
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
@@ -28,7 +30,10 @@ from parley.net.transport import SipTransport
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import ExtensionDialPlan
 from parley.telephony.engine import EngineConfig, SipEngine, TrunkPeer
+from parley.telephony.media import MediaShell
 from parley.telephony.media_sdp import Codec
+from parley.telephony.moh import MusicOnHold
+from parley.telephony.prompts import PromptLibrary
 from parley.telephony.users import UserDirectory
 
 
@@ -49,6 +54,9 @@ class TelephonySettings:
     #: digest challenges offered: MD5 only by default (baresip 1.0 and older phones fail on
     #: any other); ("SHA-256", "MD5") where every phone supports RFC 8760
     digest_algorithms: tuple[str, ...] = ("MD5",)
+    data_dir: Path = Path("parley-data")  # cache/ (prompts, speech) and recordings/
+    media: MediaSettings = field(default_factory=MediaSettings)
+    media_slots: int = 10  # phases of the 20 ms media ticker
 
 
 class Telephony:
@@ -70,6 +78,11 @@ class Telephony:
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
         self.engine.on_inbound = self.dialplan
+        self.prompts = PromptLibrary.from_settings(settings.media, settings.data_dir)
+        self.moh = MusicOnHold.from_settings(self.prompts, settings.media)
+        self.media = MediaShell(self.engine, clock, self.prompts, self.moh,
+                                settings.data_dir / "recordings", slots=settings.media_slots)
+        self.engine.media = self.media
         self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle)
         self.engine.transport = self.transport
         self._runner: asyncio.Task[None] | None = None
@@ -90,6 +103,7 @@ class Telephony:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.relay.run())
+                group.create_task(self.media.run())
                 group.create_task(self.engine.run())
         finally:
             await self.transport.close()
