@@ -147,12 +147,15 @@ def build_telephony(services: Services, users: UserDirectory, *, demo: bool = Fa
     telephony = Telephony(
         TelephonySettings(host=settings.host, sip_port=settings.sip_port,
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
-                          realm=realm),
+                          realm=realm, data_dir=settings.data_dir, media=settings.media),
         users, services.clock)
     services.telephony = telephony
     services.starters.append(telephony.start)
     services.runners.append(telephony.run)
     if demo:
+        from parley.telephony.dialplan import echo_test
+
+        telephony.dialplan.add_number("500", echo_test)
         host, port = settings.host, settings.sip_port
         services.banner += [
             f"Parley demo: SIP on {host}:{port} (UDP and TCP), RTP ports "
@@ -162,6 +165,7 @@ def build_telephony(services: Services, users: UserDirectory, *, demo: bool = Fa
             f"Softphone: account sip:1001@{host}:{port}, user name 1001, password pw1001, "
             "transport UDP or TCP.",
             "Register a second phone as 1002 and dial 1002 from 1001 (or the other way).",
+            "Echo test: dial 500 and hear yourself.",
             f"baresip: add  <sip:1001@{host}:{port}>;auth_pass=pw1001  to ~/.baresip/accounts",
         ]
 
