@@ -259,10 +259,46 @@ class LiveLegs:
     call_ids: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ReserveForOutbound:
+    """Hold a ready operator for an outbound dial of ``campaign_id`` (the dialer's
+    ``ReserveAgent``); refused with an ``AcdError`` unless the operator is ready.
+    ``outbound_first_s``: once this outbound work ends, keep inbound calls away from the
+    operator that long, so the campaign can reserve them again (0: inbound first)."""
+
+    agent_id: str
+    campaign_id: str
+    call_id: str
+    outbound_first_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundConnected:
+    """The outbound call ``call_id`` is bridged to the operator (the dialer's
+    ``ConnectAgent``): from the operator's reservation, or straight from ready (predictive).
+    ``wrap_up_s``: after-call work when the call ends (None: the operator's own setting, else
+    until ``WrapUpDone``)."""
+
+    agent_id: str
+    call_id: str
+    campaign_id: str = ""
+    wrap_up_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundReleased:
+    """The outbound reservation ended without a conversation (the dialer's ``ReleaseAgent``).
+    A release for an operator who no longer holds that reservation changes nothing."""
+
+    agent_id: str
+    call_id: str = ""
+
+
 AcdEvent = (
     RouteCall | AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentRinging
     | AgentAnswered | AgentLegEnded | CallerHangup | CallHeld | CallResumed | WrapUpExtend
     | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult | LiveLegs
+    | ReserveForOutbound | OutboundConnected | OutboundReleased
 )
 
 

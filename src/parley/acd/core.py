@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from parley import events as ev
+from parley.acd import outbound
 from parley.acd.agent import (
     CALL_STATES,
     AcdError,
@@ -32,6 +33,7 @@ from parley.acd.agent import (
 from parley.acd.calls import AcdCall, AgentSnapshot, CallState, QueueSnapshot
 from parley.acd.config import Condition, QueueConfig, SiteConfig, Strategy, Target, TargetKind
 from parley.acd.lists import NumberLists
+from parley.acd.outbound import OutboundWork
 from parley.acd.routing import CallKey, QueueRuntime
 from parley.acd.stats import AgentStats, expected_wait
 
@@ -61,6 +63,9 @@ class Acd:
         self.devices = DeviceRegistry()
         self._work: dict[str, tuple[str, float]] = {}  # agent -> (queue, connected at)
         self._wrap_token: dict[str, int] = {}
+        self.outbound: dict[str, OutboundWork] = {}  # agent -> its outbound work (acd/outbound)
+        self.outbound_calls: dict[str, str] = {}  # outbound call id -> agent
+        self._held: dict[str, float] = {}  # agent -> outbound-first hold (seconds) pending
         self._timers: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._out: list[Any] = []
@@ -196,12 +201,31 @@ class Acd:
                     runtime.not_ready += delta
             if new is S.LOGGED_OUT:
                 self.devices.unbind(device)
-        if new is S.READY:
+        hold = self._held.get(agent.agent_id)
+        if hold is not None and old is not new:
+            if new is S.READY:
+                self._at(self._now + hold, "unhold", agent.agent_id, agent.ready_epoch)
+            elif old is S.READY or new in (S.NOT_READY, S.LOGGED_OUT):
+                del self._held[agent.agent_id]
+                hold = None
+        if new is S.READY and hold is None:
             for runtime in self.agent_queues[agent.agent_id]:
                 runtime.mark_ready(agent)
         self._out.append(ev.AgentStateChanged(agent.agent_id, old, new,
                                               record.cause, self._now, record.reason,
                                               record.call_id))
+
+    def hold_inbound(self, agent_id: str, seconds: float) -> None:
+        """Outbound first: once ``agent_id`` is next ready, keep inbound away ``seconds``."""
+        self._held[agent_id] = seconds
+
+    def _timer_unhold(self, now: float, agent_id: str, epoch: int) -> None:
+        agent = self.agents[agent_id]
+        if agent.state is S.READY and agent.ready_epoch == epoch \
+                and self._held.pop(agent_id, None) is not None:
+            for runtime in self.agent_queues[agent_id]:
+                runtime.mark_ready(agent)
+            self._route_agent(agent)
 
     def _after_work_target(self, agent: Agent, then: str = "") -> tuple[AgentState, str]:
         choice = then or agent.after_work
@@ -289,7 +313,8 @@ class Acd:
         if work is not None:
             queue, started = work
             seconds = self._now - started
-            self.queues[queue].stats.on_handled(seconds)
+            if queue:  # "" is outbound work
+                self.queues[queue].stats.on_handled(seconds)
             stats = self.agent_stats[agent.agent_id]
             stats.handled += 1
             stats.total_handle += seconds
@@ -460,6 +485,8 @@ class Acd:
 
     def _route_agent(self, agent: Agent) -> None:
         """A ready operator takes the best caller across all their queues, if any waits."""
+        if agent.agent_id in self._held:
+            return  # outbound first: the campaign has the first claim for a while
         best: CallKey | None = None
         skipped: list[str] = []
         for runtime in self.agent_queues[agent.agent_id]:
@@ -597,13 +624,18 @@ class Acd:
         if wrap <= 0:
             self._end_wrap_up(agent)
         else:
-            token = self._wrap_token.get(agent.agent_id, 0) + 1
-            self._wrap_token[agent.agent_id] = token
-            self._at(self._now + wrap, "wrap", agent.agent_id, token)
+            self._arm_wrap(agent, wrap)
+
+    def _arm_wrap(self, agent: Agent, seconds: float) -> None:
+        token = self._wrap_token.get(agent.agent_id, 0) + 1
+        self._wrap_token[agent.agent_id] = token
+        self._at(self._now + seconds, "wrap", agent.agent_id, token)
 
     def _on_leg_ended(self, event: ev.AgentLegEnded, now: float) -> None:
         call = self.calls.get(event.call_id)
         agent = self._agent(event.agent_id)
+        if call is None and outbound.leg_ended(self, agent, event.call_id):
+            return
         if call is None or agent.call_id != event.call_id:
             return
         if call.state is CallState.CONNECTED and call.agent_id == agent.agent_id:
@@ -638,14 +670,19 @@ class Acd:
         call = self.calls.get(event.call_id)
         if call is not None and call.state is CallState.CONNECTED:
             self._move(self.agents[call.agent_id], T.HOLD, cause="hold")
+        elif (agent := outbound.agent_for_call(self, event.call_id)) is not None:
+            self._move(agent, T.HOLD, cause="hold")
 
     def _on_resume(self, event: ev.CallResumed, now: float) -> None:
         call = self.calls.get(event.call_id)
         if call is not None and call.state is CallState.CONNECTED:
             self._move(self.agents[call.agent_id], T.UNHOLD, cause="resume")
+        elif (agent := outbound.agent_for_call(self, event.call_id)) is not None:
+            self._move(agent, T.UNHOLD, cause="resume")
 
     def _on_live_legs(self, event: ev.LiveLegs, now: float) -> None:
         """The watchdog: anything tied to a leg that no longer exists is freed."""
+        outbound.audit(self, event.call_ids, now)
         for call in list(self.calls.values()):
             if call.call_id in event.call_ids or call.call_id not in self.calls:
                 continue
@@ -656,7 +693,8 @@ class Acd:
                 continue
             self._on_caller_hangup(ev.CallerHangup(call.call_id), now)
         for agent in self.agents.values():
-            if agent.state in CALL_STATES and agent.call_id not in self.calls:
+            if agent.state in CALL_STATES and agent.call_id not in self.calls \
+                    and agent.agent_id not in self.outbound:
                 self._release_phantom(agent)
 
     def _release_phantom(self, agent: Agent) -> None:
@@ -757,4 +795,7 @@ class Acd:
         ev.ScheduleCallback: _on_schedule_callback,
         ev.CallbackResult: _on_callback_result,
         ev.LiveLegs: _on_live_legs,
+        ev.ReserveForOutbound: outbound.on_reserve,
+        ev.OutboundConnected: outbound.on_connected,
+        ev.OutboundReleased: outbound.on_released,
     }

@@ -90,7 +90,8 @@ class AgentStats:
     """Per-operator counters and time per state (closed at each transition)."""
 
     offered: int = 0
-    answered: int = 0
+    answered: int = 0  # inbound and outbound conversations
+    outbound: int = 0  # of which outbound (the dialer's calls)
     missed: int = 0
     handled: int = 0
     total_handle: float = 0.0

@@ -3,8 +3,11 @@
 The model plays the network and the people: who answers (contact rate), after how long (ring
 time), answering machines and how well detection tells them apart, how long an answered person
 waits for an operator before hanging up, talk and wrap-up times, preview time, agentless
-"press 1". Operators are :class:`parley.acd.agent.Agent` objects moved through the ACD's own
-transition table; every transition is fed to the dialer as an ``AgentStateChanged``.
+"press 1". Operators live in a real ACD (:class:`parley.acd.core.Acd`): the dialer's
+``ReserveAgent``, ``ConnectAgent`` and ``ReleaseAgent`` go in through ``Acd.handle`` as
+``ReserveForOutbound``, ``OutboundConnected`` and ``OutboundReleased``, the end of a call as
+``AgentLegEnded`` and ``WrapUpDone``, exactly as the production shell feeds them; every
+``AgentStateChanged`` the ACD emits is fed back to the dialer.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from parley.acd.agent import Agent, AgentState, Transition, Trigger
+from parley.acd.agent import Agent, AgentState
 from parley.acd.config import QueueConfig
 from parley.acd.core import Acd
 from parley.clock import TimerHandle, VirtualClock
@@ -30,6 +33,7 @@ from parley.dialer.strategy import Strategy
 from parley.dialer.windows import Calendar
 from parley.events import (
     AgentAnswered,
+    AgentLegEnded,
     AgentlessDigit,
     AgentLogin,
     AgentStateChanged,
@@ -45,14 +49,18 @@ from parley.events import (
     DispositionSet,
     HangupAttempt,
     OfferCall,
+    OutboundConnected,
+    OutboundReleased,
     PlayAgentlessMessage,
     PlayComplianceMessage,
     PreviewDecision,
     ReleaseAgent,
     ReserveAgent,
+    ReserveForOutbound,
     RouteCall,
     ShowPreview,
     TransferToQueue,
+    WrapUpDone,
 )
 from parley.sim.engine import Engine
 
@@ -165,14 +173,14 @@ class OutboundSimulation:
         self.dialer = Dialer([self.config], wall_at=self.engine.wall)
         self.driver = self.engine.attach(self.dialer, execute=self._execute)
         self.agents = {a: Agent(a) for a in agent_ids}
-        # Agentless: "press 1" goes to a real ACD queue served by the operators.
-        self.acd: Acd | None = None
-        if agentless:
-            queue = QueueConfig(AGENTLESS_QUEUE, members=tuple(agent_ids),
-                                wrap_up_s=params.wrap_s)
-            self.acd = Acd([queue], self.agents.values(), wall=self.engine.wall)
-            self.acd_driver = self.engine.attach(self.acd, execute=self._acd_execute)
-            self._queue_patience: dict[str, TimerHandle] = {}
+        # Dialling modes: the operators serve the campaign only. Agentless: "press 1" goes to
+        # a real ACD queue served by the operators.
+        queues = [QueueConfig(AGENTLESS_QUEUE, members=tuple(agent_ids),
+                              wrap_up_s=params.wrap_s)] if agentless else []
+        self.acd = Acd(queues, self.agents.values(), wall=self.engine.wall)
+        self.acd_driver = self.engine.attach(self.acd, execute=self._acd_execute)
+        self._queue_patience: dict[str, TimerHandle] = {}
+        self._feed_dialer = not agentless
         self._busy_since: dict[str, float] = {}
         self._busy_total = 0.0
         self._talk_total = 0.0
@@ -197,10 +205,7 @@ class OutboundSimulation:
             for agent_id in self.agents:
                 self._feed(DialerAgentJoined(agent_id))
         for agent_id in self.agents:
-            if self.acd is not None:
-                self.acd_driver.feed(AgentLogin(agent_id, f"sim:{agent_id}"))
-            else:
-                self._move(agent_id, Trigger.LOGIN, target=AgentState.READY)
+            self.acd_driver.feed(AgentLogin(agent_id, f"sim:{agent_id}"))
         self._feed(CampaignStart(CAMPAIGN))
         self._every(60.0, self._top_up)
         for hour in range(1, math.ceil(params.hours) + 1):
@@ -271,17 +276,6 @@ class OutboundSimulation:
         finally:
             self._draining = False
 
-    def _move(self, agent_id: str, trigger: Trigger, *, target: AgentState | None = None,
-              call_id: str = "") -> Transition:
-        """Move an operator (dialer modes: the simulation plays the ACD's part)."""
-        agent = self.agents[agent_id]
-        now = self.engine.now
-        record = agent.apply(trigger, now, target=target, call_id=call_id)
-        self._account(agent_id, record.old, record.new)
-        self._feed(AgentStateChanged(agent_id, record.old.value, record.new.value,
-                                     record.cause, now, call_id=record.call_id))
-        return record
-
     def _account(self, agent_id: str, old: AgentState, new: AgentState) -> None:
         """Occupancy: talk (on call, on hold) and wrap-up time per operator."""
         now = self.engine.now
@@ -301,10 +295,10 @@ class OutboundSimulation:
             if isinstance(command, Dial):
                 self._dial(command)
             elif isinstance(command, ReserveAgent):
-                self._move(command.agent_id, Trigger.RESERVE, call_id=command.call_id)
+                self.acd_driver.feed(ReserveForOutbound(command.agent_id, command.campaign_id,
+                                                        command.call_id))
             elif isinstance(command, ReleaseAgent):
-                if self.agents[command.agent_id].state is AgentState.RESERVED:
-                    self._move(command.agent_id, Trigger.RELEASE)
+                self.acd_driver.feed(OutboundReleased(command.agent_id))
             elif isinstance(command, ConnectAgent):
                 self._connect(command)
             elif isinstance(command, PlayComplianceMessage | HangupAttempt):
@@ -369,10 +363,8 @@ class OutboundSimulation:
 
     def _connect(self, command: ConnectAgent) -> None:
         call = self._calls.get(command.attempt_id)
-        agent = self.agents[command.agent_id]
-        if agent.state is AgentState.READY:
-            self._move(command.agent_id, Trigger.RESERVE, call_id=command.attempt_id)
-        self._move(command.agent_id, Trigger.ANSWER, call_id=command.attempt_id)
+        # No wrap-up timer: after-call work ends with the disposition (WrapUpDone).
+        self.acd_driver.feed(OutboundConnected(command.agent_id, command.attempt_id, CAMPAIGN))
         if call is None:
             raise DialerError(f"simulation: connect for unknown call {command.attempt_id}")
         call.agent = command.agent_id
@@ -391,7 +383,7 @@ class OutboundSimulation:
         if agent_id is None:
             raise DialerError(f"simulation: hang-up of unconnected call {attempt_id}")
         self._feed(AttemptHungUp(attempt_id))
-        self._move(agent_id, Trigger.HANG_UP, target=AgentState.WRAP_UP)
+        self.acd_driver.feed(AgentLegEnded(attempt_id, agent_id))
         wrap = self.rng.uniform(0.5, 1.5) * self.params.wrap_s
         self.engine.after(wrap, lambda: self._wrapped(agent_id, attempt_id, call.human))
 
@@ -412,7 +404,7 @@ class OutboundSimulation:
         else:
             disposition, at = Outcome.MACHINE.value, None
         self._feed(DispositionSet(attempt_id, agent_id, disposition, at))
-        self._move(agent_id, Trigger.END_WRAP_UP, target=AgentState.READY)
+        self.acd_driver.feed(WrapUpDone(agent_id, "ready"))
 
     def _preview(self, command: ShowPreview) -> None:
         self._dialled_contacts.add(command.contact_id)  # used up even when skipped
@@ -452,6 +444,8 @@ class OutboundSimulation:
             if isinstance(command, AgentStateChanged):
                 self._account(command.agent_id, AgentState(command.old),
                               AgentState(command.new))
+                if self._feed_dialer:
+                    self._feed(command)
             elif isinstance(command, OfferCall):
                 self.engine.after(1.0, partial(self.acd_driver.feed,
                                                AgentAnswered(command.call_id, command.agent_id)))
