@@ -4,19 +4,30 @@ media shell (echo test, prompts, digit collection, recordings, listen/whisper/ba
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import numpy as np
 
+from parley.clock import MonotonicClock
+from parley.events import Direction, Dtmf, PlaybackFinished, RecordingFinished
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
+from parley.media.g711 import Codec as G711
+from parley.media.tones import dtmf_sequence
+from parley.telephony.channel import BridgeRole, Channel
 from parley.telephony.dialplan import echo_test
 from parley.telephony.server import Telephony
-from parley.testing.peers import Baresip
+from parley.telephony.users import demo_directory
+from parley.testing.media import audio_packets, event_stream, write_pcap
+from parley.testing.peers import Baresip, Sipp, audio_similarity
 
-from .conftest import needs_baresip
+from .conftest import needs_baresip, needs_sipp, telephony_settings
+from .test_media_sipp import UAC_HEAD, UAC_TAIL
+from .test_media_sipp import play as sipp_play
 
 PROMPT_DIR = Path("/usr/share/asterisk/sounds/en")
+MEDIA_DATA = Path(__file__).parent.parent / "media" / "data"
 
 
 def load_8k(path: Path) -> np.ndarray:
@@ -52,3 +63,187 @@ async def test_baresip_calls_500_and_hears_itself(parley: Telephony, tmp_path: P
     assert echo.correlation > 0.8, echo
     assert not parley.engine.active_channels
     assert not parley.media.channels
+
+
+@needs_baresip
+async def test_a_prompt_played_by_parley_reaches_baresip(parley: Telephony,
+                                                         tmp_path: Path) -> None:
+    reasons: list[str | None] = []
+
+    async def announce(channel: Channel) -> None:
+        channel.answer()
+        await asyncio.sleep(0.5)  # the phone starts its media (and its recording)
+        playback = channel.play("queue-thereare")
+        reasons.append(await playback.wait(within=10))
+        await asyncio.sleep(0.5)
+        channel.hangup()
+
+    parley.dialplan.add_number("600", announce)
+    caller = phone(parley, tmp_path, "1001")
+    async with parley.events() as events:
+        try:
+            await caller.start()
+            await caller.dial("600")
+            await caller.wait_event("CALL_ESTABLISHED", within=10)
+            await caller.wait_event("CALL_CLOSED", within=15)  # Parley hangs up after it
+        finally:
+            await caller.stop()
+        seen = [events.get_nowait() for _ in range(events.qsize())]
+    assert reasons == ["done"]
+    finished = [e for e in seen if isinstance(e, PlaybackFinished)]
+    assert [e.reason for e in finished] == ["done"]
+    prompt = load_8k(PROMPT_DIR / "queue-thereare.wav")
+    # The whole prompt but its first and last 0.15 s (the phone's jitter buffer swallows the
+    # first packets of a stream; the hub sends nothing before and after the prompt).
+    match = find(prompt[1200:-1200], load_8k(caller.received_wav()))
+    assert match.correlation > 0.9, match
+    assert match.offset_s < 1.5
+
+
+def _uac(tmp_path: Path) -> Path:
+    """SIPp calls 700 and sends 1, #, 4, 2 as RFC 4733 events (sipp's own captures and ours)
+    and 9, * as in-band tones, one after the other."""
+    events = write_pcap(tmp_path / "events.pcap", event_stream("42"))
+    tones = write_pcap(tmp_path / "tones.pcap",
+                       audio_packets(dtmf_sequence("9*", 100, 100), G711.PCMU))
+    scenario = tmp_path / "uac_dtmf.xml"
+    scenario.write_text(UAC_HEAD + sipp_play(MEDIA_DATA / "dtmf_2833_1.pcap", 600)
+                        + sipp_play(MEDIA_DATA / "dtmf_2833_pound.pcap", 600)
+                        + sipp_play(events, 1000) + sipp_play(tones, 1000) + UAC_TAIL)
+    return scenario
+
+
+@needs_sipp
+async def test_sipp_digits_are_collected_once_each_in_order(tmp_path: Path) -> None:
+    settings = telephony_settings(data_dir=tmp_path / "parley-data",
+                                  public_numbers=frozenset({"700"}))
+    collected: list[str] = []
+    async with Telephony(settings, demo_directory(settings.realm), MonotonicClock()) as server:
+
+        async def collect(channel: Channel) -> None:
+            channel.answer()
+            collected.append(await channel.collect(max_digits=6, timeout=10,
+                                                   inter_digit_timeout=5, terminators=""))
+            await channel.wait_ended(within=10)
+
+        server.dialplan.add_number("700", collect)
+        caller = Sipp(tmp_path / "uac", _uac(tmp_path), target=f"127.0.0.1:{server.sip_port}",
+                      service="700", calls=1)
+        async with server.events() as events:
+            try:
+                await caller.start()
+                result = await caller.wait(within=30)
+                assert result.ok, result.log
+            finally:
+                await caller.stop()
+            await asyncio.sleep(0.2)
+            seen = [events.get_nowait() for _ in range(events.qsize())]
+    assert collected == ["1#429*"]
+    digits = [(e.digit, e.method) for e in seen if isinstance(e, Dtmf)]
+    assert digits == [("1", "rfc4733"), ("#", "rfc4733"), ("4", "rfc4733"), ("2", "rfc4733"),
+                      ("9", "inband"), ("*", "inband")]
+
+
+def read_stereo(path: Path) -> np.ndarray:
+    audio = decode_wav(path.read_bytes(), str(path))
+    return np.rint(audio.samples * 32768).clip(-32768, 32767).astype(np.int16)
+
+
+def inbound_of(parley: Telephony) -> Channel:
+    return next(c for c in parley.engine.active_channels if c.direction is Direction.INBOUND)
+
+
+@needs_baresip
+async def test_recording_a_call_through_parley_caller_left_callee_right(
+        parley: Telephony, tmp_path: Path) -> None:
+    caller = phone(parley, tmp_path, "1001")
+    callee = phone(parley, tmp_path, "1002", auto_answer=True)
+    async with parley.events() as events:
+        try:
+            await callee.start()
+            await caller.start()
+            await caller.dial("1002")
+            await caller.wait_event("CALL_ESTABLISHED", within=10)
+            await callee.wait_event("CALL_ESTABLISHED", within=10)
+            bridge = inbound_of(parley).bridge
+            assert bridge is not None
+            recording = bridge.record()
+            await asyncio.sleep(4)
+            await caller.hangup()  # hanging up ends the recording
+            await callee.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await caller.stop()
+            await callee.stop()
+        seen = [events.get_nowait() for _ in range(events.qsize())]
+    finished = [e for e in seen if isinstance(e, RecordingFinished)]
+    assert [e.recording_id for e in finished] == [recording.id]
+    assert recording.path.is_relative_to(parley.settings.data_dir / "recordings")
+    meta = json.loads(recording.path.with_suffix(".json").read_text())
+    assert meta["complete"] is True
+    assert 3.5 < meta["duration_s"] < 6
+    assert caller.source is not None
+    assert callee.source is not None
+    stereo = read_stereo(recording.path)
+    left, right = stereo[8000:8000 * 3, 0], stereo[8000:8000 * 3, 1]
+    sources = {"caller": load_8k(caller.source), "callee": load_8k(callee.source)}
+    assert find(left, sources["caller"]).correlation > 0.8
+    assert find(right, sources["callee"]).correlation > 0.8
+    assert find(left, sources["callee"]).correlation < 0.3
+    assert find(right, sources["caller"]).correlation < 0.3
+    # the phones still heard each other through the relay meanwhile
+    assert audio_similarity(callee.received_wav(), caller.source) > 0.8
+
+
+@needs_baresip
+async def test_listen_whisper_barge_with_three_phones(parley: Telephony,
+                                                      tmp_path: Path) -> None:
+    a = phone(parley, tmp_path, "1001")
+    b = phone(parley, tmp_path, "1002", auto_answer=True)
+    c = phone(parley, tmp_path, "1003", auto_answer=True)
+    loop = asyncio.get_running_loop()
+    phase_s = 3.0
+    try:
+        for p in (b, c, a):
+            await p.start()
+        await a.dial("1002")
+        await a.wait_event("CALL_ESTABLISHED", within=10)
+        await b.wait_event("CALL_ESTABLISHED", within=10)
+        starts = {"a": loop.time(), "b": loop.time()}
+        bridge = inbound_of(parley).bridge
+        assert bridge is not None
+        supervisor = parley.originate("1003", caller_id="supervisor", timeout=10)
+        assert await supervisor.wait_answered(within=10)
+        bridge.add(supervisor, BridgeRole.LISTEN)
+        starts["c"] = phases = loop.time()
+        await asyncio.sleep(phase_s)
+        bridge.add(supervisor, BridgeRole.WHISPER)  # to the operator, B
+        await asyncio.sleep(phase_s)
+        bridge.add(supervisor, BridgeRole.BARGE)
+        await asyncio.sleep(phase_s)
+        await a.hangup()
+        await b.wait_event("CALL_CLOSED", within=10)
+        supervisor.hangup()
+        await c.wait_event("CALL_CLOSED", within=10)
+    finally:
+        for p in (a, b, c):
+            await p.stop()
+    sources = {name: load_8k(p.source) for name, p in (("a", a), ("b", b), ("c", c))
+               if p.source is not None}
+    heard = {name: load_8k(p.received_wav()) for name, p in (("a", a), ("b", b), ("c", c))}
+
+    def hears(listener: str, phase: int) -> set[str]:
+        # the middle second of the phase, on this phone's recording timeline
+        begin = phases + phase * phase_s + 1.0 - starts[listener]
+        window = heard[listener][int(begin * 8000):int((begin + 1.0) * 8000)]
+        assert len(window) == 8000, (listener, phase, len(heard[listener]))
+        scores = {talker: find(window, sources[talker]).correlation
+                  for talker in sources if talker != listener}
+        assert all(score > 0.45 or score < 0.25 for score in scores.values()), scores
+        return {talker for talker, score in scores.items() if score > 0.45}
+
+    # Listen: A and B talk, C hears both and is heard by nobody.
+    assert [hears(n, 0) for n in "abc"] == [{"b"}, {"a"}, {"a", "b"}]
+    # Whisper: B (the operator) hears C, A (the caller) does not.
+    assert [hears(n, 1) for n in "abc"] == [{"b"}, {"a", "c"}, {"a", "b"}]
+    # Barge: everyone hears everyone.
+    assert [hears(n, 2) for n in "abc"] == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
