@@ -1,5 +1,6 @@
 """Property tests: random event sequences never lose a call, double-book an operator, or leave
-a ready operator idle while a call they can take waits."""
+a ready operator idle while a call they can take waits. Outbound reservations, connects and
+releases (the dialer's work) are mixed in with the inbound traffic."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from parley import events as ev
-from parley.acd.agent import CALL_STATES, Agent, AgentState
+from parley.acd.agent import CALL_STATES, AcdError, Agent, AgentState
 from parley.acd.config import (
     Condition,
     OverflowRule,
@@ -55,6 +56,8 @@ class AcdMachine(RuleBasedStateMachine):
         self.closed: set[str] = set()
         self.seen = 0
         self.count = 0
+        self.outbound_opened: set[str] = set()
+        self.outbound_ended: set[str] = set()
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -73,6 +76,16 @@ class AcdMachine(RuleBasedStateMachine):
 
     def agents_in(self, *states: AgentState) -> list[str]:
         return sorted(a.agent_id for a in self.h.acd.agents.values() if a.state in states)
+
+    def inbound_agents_in(self, *states: AgentState) -> list[str]:
+        return [a for a in self.agents_in(*states) if a not in self.h.acd.outbound]
+
+    def outbound_agents(self, connected: bool) -> list[str]:
+        return sorted(a for a, work in self.h.acd.outbound.items()
+                      if work.connected is connected)
+
+    def held(self, agent_id: str) -> bool:
+        return agent_id in self.h.acd._held
 
     def connected_calls(self) -> list[str]:
         return sorted(c.call_id for c in self.h.acd.calls.values()
@@ -109,11 +122,11 @@ class AcdMachine(RuleBasedStateMachine):
         if self.h.acd.agents[agent].state is not AgentState.LOGGED_OUT:
             self.send(ev.AgentNotReady(agent, reason))
 
-    @precondition(lambda self: self.agents_in(AgentState.RESERVED, AgentState.RINGING))
+    @precondition(lambda self: self.inbound_agents_in(AgentState.RESERVED, AgentState.RINGING))
     @rule(data=st.data(), ring_first=st.booleans())
     def answer(self, data: st.DataObject, ring_first: bool) -> None:
-        agent = data.draw(st.sampled_from(self.agents_in(AgentState.RESERVED,
-                                                         AgentState.RINGING)))
+        agent = data.draw(st.sampled_from(self.inbound_agents_in(AgentState.RESERVED,
+                                                                 AgentState.RINGING)))
         call_id = self.h.acd.agents[agent].call_id
         if ring_first:
             self.send(ev.AgentRinging(call_id, agent))
@@ -127,6 +140,8 @@ class AcdMachine(RuleBasedStateMachine):
     def refuse(self, data: st.DataObject) -> None:
         agent = data.draw(st.sampled_from(self.agents_in(AgentState.RESERVED,
                                                          AgentState.RINGING)))
+        if agent in self.h.acd.outbound:  # an outbound dial that failed
+            self.outbound_ended.add(self.h.acd.outbound[agent].call_id)
         self.send(ev.AgentLegEnded(self.h.acd.agents[agent].call_id, agent))
 
     @precondition(lambda self: self.h.acd.calls)
@@ -167,6 +182,60 @@ class AcdMachine(RuleBasedStateMachine):
         else:
             self.send(ev.WrapUpDone(agent, then))
 
+    # --- outbound work (the dialer's commands, as the shell feeds them) ---------------------
+
+    @rule(agent=agent_ids, campaign=st.sampled_from(["spring", "autumn"]),
+          hold=st.sampled_from([0.0, 0.0, 15.0]))
+    def reserve_for_outbound(self, agent: str, campaign: str, hold: float) -> None:
+        self.count += 1
+        call_id = f"o{self.count}"
+        before = self.h.acd.agents[agent].state
+        try:
+            self.send(ev.ReserveForOutbound(agent, campaign, call_id, hold))
+        except AcdError:
+            assert before is not AgentState.READY  # refused only when not ready...
+            assert self.h.acd.agents[agent].state is before  # ...and nothing changed
+            assert call_id not in self.h.acd.outbound_calls
+            return
+        assert before is AgentState.READY
+        self.outbound_opened.add(call_id)
+
+    @rule(data=st.data(), wrap=st.sampled_from([None, 0.0, 5.0]))
+    def outbound_connect(self, data: st.DataObject, wrap: float | None) -> None:
+        reserved = self.outbound_agents(connected=False)
+        ready = self.agents_in(AgentState.READY)
+        if not reserved and not ready:
+            return
+        agent = data.draw(st.sampled_from(reserved + ready))
+        if agent in reserved:
+            call_id = self.h.acd.outbound[agent].call_id
+        else:  # predictive: an answered call goes straight to a ready operator
+            self.count += 1
+            call_id = f"o{self.count}"
+            self.outbound_opened.add(call_id)
+        self.send(ev.OutboundConnected(agent, call_id, "spring", wrap))
+        assert self.h.acd.agents[agent].state is AgentState.ON_CALL
+
+    @precondition(lambda self: self.outbound_agents(connected=False))
+    @rule(data=st.data())
+    def outbound_release(self, data: st.DataObject) -> None:
+        agent = data.draw(st.sampled_from(self.outbound_agents(connected=False)))
+        self.outbound_ended.add(self.h.acd.outbound[agent].call_id)
+        self.send(ev.OutboundReleased(agent))
+        assert agent not in self.h.acd.outbound
+
+    @precondition(lambda self: self.outbound_agents(connected=True))
+    @rule(data=st.data(), hold=st.booleans())
+    def outbound_hang_up(self, data: st.DataObject, hold: bool) -> None:
+        agent = data.draw(st.sampled_from(self.outbound_agents(connected=True)))
+        call_id = self.h.acd.outbound[agent].call_id
+        if hold:
+            self.send(ev.CallHeld(call_id))
+            assert self.h.acd.agents[agent].state is AgentState.ON_HOLD
+        self.outbound_ended.add(call_id)
+        self.send(ev.AgentLegEnded(call_id, agent))
+        assert self.h.acd.agents[agent].state is not AgentState.ON_CALL
+
     @rule(seconds=st.floats(0, 45))
     def time_passes(self, seconds: float) -> None:
         self.h.advance(seconds)
@@ -174,13 +243,23 @@ class AcdMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def watchdog(self, data: st.DataObject) -> None:
-        live = data.draw(st.sets(st.sampled_from(sorted(self.routed) or ["none"])))
+        known = sorted(self.routed | self.outbound_opened)
+        live = data.draw(st.sets(st.sampled_from(known or ["none"])))
         before = {c for c, call in self.h.acd.calls.items()
                   if c not in live and (not call.callback or call.state is CallState.CONNECTED)}
         self.closed |= before
+        grace = self.h.acd.site.watchdog_grace_s
+        gone = {w.call_id for w in self.h.acd.outbound.values() if w.call_id not in live
+                and (w.connected or self.h.now - w.since >= grace)}
+        self.outbound_ended |= gone
         self.send(ev.LiveLegs(frozenset(live)))
         for agent in self.h.acd.agents.values():  # no phantom: a busy operator has a live leg
-            if agent.state in CALL_STATES:
+            work = self.h.acd.outbound.get(agent.agent_id)
+            if work is not None:
+                assert agent.call_id == work.call_id
+                assert work.call_id in live or (not work.connected
+                                                and self.h.now - work.since < grace)
+            elif agent.state in CALL_STATES:
                 call = self.h.acd.calls[agent.call_id]
                 assert agent.call_id in live or (call.callback
                                                  and call.state is not CallState.CONNECTED)
@@ -205,13 +284,37 @@ class AcdMachine(RuleBasedStateMachine):
                 holders.setdefault(agent, []).append(call.call_id)
             if call.state is CallState.CONNECTED:
                 holders.setdefault(call.agent_id, []).append(call.call_id)
+        for work in self.h.acd.outbound.values():
+            holders.setdefault(work.agent_id, []).append(work.call_id)
         for agent_id, agent in self.h.acd.agents.items():
             calls = holders.get(agent_id, [])
             assert len(calls) <= 1, (agent_id, calls)
+            work = self.h.acd.outbound.get(agent_id)
+            if work is not None:
+                expected = {AgentState.ON_CALL, AgentState.ON_HOLD} if work.connected \
+                    else {AgentState.RESERVED}
+                assert agent.state in expected, (agent_id, agent.state, work)
             if agent.state in CALL_STATES:
                 assert calls == [agent.call_id], (agent_id, agent.state, calls)
             else:
                 assert calls == [], (agent_id, agent.state, calls)
+
+    @invariant()
+    def an_outbound_first_hold_always_ends(self) -> None:
+        for agent_id, seconds in self.h.acd._held.items():
+            agent = self.h.acd.agents[agent_id]
+            if agent.state is AgentState.READY:
+                assert self.h.now - agent.since < seconds, (agent_id, agent.since, seconds)
+
+    @invariant()
+    def no_outbound_call_lost_or_duplicated(self) -> None:
+        acd = self.h.acd
+        active = set(acd.outbound_calls)
+        assert active == self.outbound_opened - self.outbound_ended, (
+            active, self.outbound_opened - self.outbound_ended)
+        assert len(active) == len(acd.outbound)
+        assert not active & set(acd.calls)
+        assert all(acd.outbound[a].call_id == c for c, a in acd.outbound_calls.items())
 
     @invariant()
     def no_ready_operator_idles_while_a_call_they_can_take_waits(self) -> None:
@@ -222,8 +325,9 @@ class AcdMachine(RuleBasedStateMachine):
                 continue
             runtime = acd.queues[call.queue]
             floor = runtime.min_level(now - call.arrived)
-            idle = [a for a, level in runtime.members.items()
-                    if acd.agents[a].state is AgentState.READY and level >= floor]
+            idle = [a for a, level in runtime.members.items()  # outbound-first holds aside
+                    if acd.agents[a].state is AgentState.READY and level >= floor
+                    and not self.held(a)]
             assert not idle, (call.call_id, call.queue, idle)
 
     @invariant()
@@ -239,7 +343,7 @@ class AcdMachine(RuleBasedStateMachine):
     def ready_indexes_match_the_operators(self) -> None:
         for runtime in self.h.acd.queues.values():
             ready = {a for a in runtime.members
-                     if self.h.acd.agents[a].state is AgentState.READY}
+                     if self.h.acd.agents[a].state is AgentState.READY and not self.held(a)}
             assert set(runtime.ready) == ready
 
 
