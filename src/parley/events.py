@@ -277,12 +277,13 @@ class OutboundConnected:
     """The outbound call ``call_id`` is bridged to the operator (the dialer's
     ``ConnectAgent``): from the operator's reservation, or straight from ready (predictive).
     ``wrap_up_s``: after-call work when the call ends (None: the operator's own setting, else
-    until ``WrapUpDone``)."""
+    until ``WrapUpDone``); ``outbound_first_s`` as in ``ReserveForOutbound``."""
 
     agent_id: str
     call_id: str
     campaign_id: str = ""
     wrap_up_s: float | None = None
+    outbound_first_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,12 +509,14 @@ DialerEvent = (
 
 @dataclass(frozen=True, slots=True)
 class ReserveAgent:
-    """Command: hold the operator (READY -> RESERVED) for ``contact_id`` of the campaign."""
+    """Command: hold the operator (READY -> RESERVED) for ``contact_id`` of the campaign; the
+    shell feeds it to the ACD as ``ReserveForOutbound`` (``outbound_first_s`` included)."""
 
     campaign_id: str
     agent_id: str
     contact_id: str
     call_id: str
+    outbound_first_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -553,10 +556,13 @@ class Dial:
 
 @dataclass(frozen=True, slots=True)
 class ConnectAgent:
-    """Command: bridge the answered attempt to the operator (RESERVED/READY -> ON_CALL)."""
+    """Command: bridge the answered attempt to the operator (RESERVED/READY -> ON_CALL); the
+    shell feeds it to the ACD as ``OutboundConnected``."""
 
     attempt_id: str
     agent_id: str
+    campaign_id: str = ""
+    outbound_first_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

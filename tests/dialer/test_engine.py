@@ -117,7 +117,7 @@ def test_progressive_reserves_an_operator_before_each_dial() -> None:
     assert second.contact_id == "k2"  # k1 waits out its busy delay
     desk.now = 12
     out = desk.feed(AttemptAnswered(second.attempt_id, human=True))
-    assert of(ConnectAgent, out) == [ConnectAgent(second.attempt_id, "a1")]
+    assert of(ConnectAgent, out) == [ConnectAgent(second.attempt_id, "a1", "camp")]
 
 
 LOOSE = {"abandon_cap": 0.5, "abandon_margin": 0.0, "initial_contact_rate": 0.1}
@@ -133,7 +133,7 @@ def test_predictive_answer_without_operator_gets_compliance_message_after_2_seco
     assert all(d.reserved_agent is None for d in dials)
     desk.now = 10
     out = desk.feed(AttemptAnswered(dials[0].attempt_id, human=True))
-    assert of(ConnectAgent, out) == [ConnectAgent(dials[0].attempt_id, "a1")]
+    assert of(ConnectAgent, out) == [ConnectAgent(dials[0].attempt_id, "a1", "camp")]
     desk.agent("a1", "on_call")
     desk.now = 11
     out = desk.feed(AttemptAnswered(dials[1].attempt_id, human=True))
@@ -160,7 +160,7 @@ def test_an_operator_freed_within_the_grace_takes_the_waiting_call() -> None:
     desk.feed(AttemptAnswered(dials[0].attempt_id, human=True))
     desk.now = 11.5
     out = desk.agent("a1", "ready")
-    assert of(ConnectAgent, out) == [ConnectAgent(dials[0].attempt_id, "a1")]
+    assert of(ConnectAgent, out) == [ConnectAgent(dials[0].attempt_id, "a1", "camp")]
     assert not of(PlayComplianceMessage, desk.tick(20))
 
 

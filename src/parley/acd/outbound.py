@@ -21,7 +21,8 @@ again first; after it, a still-ready operator takes inbound calls as usual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from parley import events as ev
@@ -78,18 +79,21 @@ def _busy_with(acd: Acd, agent: Agent) -> str:
 def on_connected(acd: Acd, event: ev.OutboundConnected, now: float) -> None:
     """RESERVED (this call) -> ON_CALL, or READY -> RESERVED -> ON_CALL (predictive)."""
     agent = acd._agent(event.agent_id)
+    if event.wrap_up_s is not None and event.wrap_up_s < 0:
+        raise AcdError(f"call {event.call_id}: wrap_up_s must be >= 0")
+    if event.outbound_first_s < 0:
+        raise AcdError(f"call {event.call_id}: outbound_first_s must be >= 0")
     work = acd.outbound.get(agent.agent_id)
     if agent.state is S.READY and work is None:
         on_reserve(acd, ev.ReserveForOutbound(agent.agent_id, event.campaign_id,
-                                              event.call_id), now)
+                                              event.call_id, event.outbound_first_s), now)
         work = acd.outbound[agent.agent_id]
     elif work is None or work.call_id != event.call_id or work.connected:
         raise AcdError(f"agent {agent.agent_id} cannot take outbound call {event.call_id}: "
                        f"{_busy_with(acd, agent)}")
-    if event.wrap_up_s is not None and event.wrap_up_s < 0:
-        raise AcdError(f"call {event.call_id}: wrap_up_s must be >= 0")
     work.connected = True
     work.wrap_up_s = event.wrap_up_s
+    work.outbound_first_s = max(work.outbound_first_s, event.outbound_first_s)
     if event.campaign_id and not work.campaign_id:
         work.campaign_id = event.campaign_id
     acd._move(agent, T.ANSWER, cause="outbound connected")
@@ -163,3 +167,21 @@ def audit(acd: Acd, live: frozenset[str], now: float) -> None:
         if not work.connected and now - work.since < acd.site.watchdog_grace_s:
             continue
         end(acd, acd.agents[work.agent_id], work, "watchdog")
+
+
+def net_changes(items: Iterable[object]) -> list[ev.AgentStateChanged]:
+    """Per operator, one ``AgentStateChanged`` from the first old state to the last new state
+    among ``items`` (one batch the ACD returned), in order of each operator's first change.
+
+    The dialer is fed these, not every step: an operator the ACD made ready and at once offered
+    a waiting inbound call (one batch: wrap_up -> ready -> reserved) must not look free to the
+    dialer for an instant, or it would reserve an operator the ACD has already given away.
+    The store still records every step."""
+    first: dict[str, ev.AgentStateChanged] = {}
+    last: dict[str, ev.AgentStateChanged] = {}
+    for item in items:
+        if isinstance(item, ev.AgentStateChanged):
+            first.setdefault(item.agent_id, item)
+            last[item.agent_id] = item
+    return [change if change is last[agent_id] else replace(last[agent_id], old=change.old)
+            for agent_id, change in first.items()]

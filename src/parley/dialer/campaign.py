@@ -35,7 +35,9 @@ class CampaignConfig:
 
     ``agents`` and ``teams`` select the operators; ``priority`` (higher first) decides which
     campaign a shared operator serves; ``blend_queues`` are the inbound queues the campaign's
-    operators also serve, first unless ``inbound_first`` is False.
+    operators also serve, first unless ``inbound_first`` is False. With ``inbound_first``
+    False, the ACD keeps inbound calls away from an operator for ``outbound_first_s`` after
+    each of this campaign's calls, so the campaign can reserve them again first.
     """
 
     campaign_id: str
@@ -51,6 +53,7 @@ class CampaignConfig:
     dnc: DncList | None = None  # the campaign's own list (a "do not call" disposition adds to it)
     blend_queues: frozenset[str] = frozenset()
     inbound_first: bool = True
+    outbound_first_s: float = 15.0  # only with inbound_first False
     ring_timeout_s: float = 25.0
     detect_machine: bool = True
     abandon_cap: float = 0.03
@@ -79,6 +82,8 @@ class CampaignConfig:
                               "and 1 (0.03 is 3%)")
         if not 0.0 <= self.abandon_margin < 1.0:
             raise DialerError(f"campaign {self.campaign_id}: abandon_margin must be in [0, 1)")
+        if self.outbound_first_s < 0:
+            raise DialerError(f"campaign {self.campaign_id}: outbound_first_s must be >= 0")
         if self.max_lines < 1:
             raise DialerError(f"campaign {self.campaign_id}: max_lines must be at least 1")
         try:
@@ -89,6 +94,11 @@ class CampaignConfig:
         if self.mode is DialMode.AGENTLESS and not self.agentless_queue:
             raise DialerError(f"campaign {self.campaign_id}: agentless mode needs "
                               "agentless_queue (where \"press 1\" goes)")
+
+    @property
+    def inbound_hold_s(self) -> float:
+        """How long the ACD keeps inbound away after this campaign's call (0: inbound first)."""
+        return 0.0 if self.inbound_first else self.outbound_first_s
 
     @property
     def abandon_target(self) -> float:

@@ -424,7 +424,8 @@ class Dialer:
             view.phase, view.work = "reserved", run
             attempt_id = self._next_id(run)
             out.append(ReserveAgent(run.config.campaign_id, view.agent_id,
-                                    pick.state.contact.id, attempt_id))
+                                    pick.state.contact.id, attempt_id,
+                                    run.config.inbound_hold_s))
             if mode is DialMode.PREVIEW and not pick.callback:
                 run.previews[view.agent_id] = (pick, now, attempt_id)
                 contact = pick.state.contact
@@ -569,7 +570,8 @@ class Dialer:
         if attempt.ahead:
             self._learn(run, now, abandoned=False)
         self._record(attempt, Outcome.HUMAN, now, out)
-        out.append(ConnectAgent(attempt.attempt_id, view.agent_id))
+        out.append(ConnectAgent(attempt.attempt_id, view.agent_id, run.config.campaign_id,
+                                run.config.inbound_hold_s))
 
     def _abandon(self, attempt: _Attempt, now: float, out: list[Command], *,
                  compliance: bool) -> None:

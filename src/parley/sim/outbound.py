@@ -23,6 +23,7 @@ from typing import Any
 from parley.acd.agent import Agent, AgentState
 from parley.acd.config import QueueConfig
 from parley.acd.core import Acd
+from parley.acd.outbound import net_changes
 from parley.clock import TimerHandle, VirtualClock
 from parley.dialer.campaign import CampaignConfig
 from parley.dialer.contacts import Contact, PhoneNumber
@@ -296,7 +297,8 @@ class OutboundSimulation:
                 self._dial(command)
             elif isinstance(command, ReserveAgent):
                 self.acd_driver.feed(ReserveForOutbound(command.agent_id, command.campaign_id,
-                                                        command.call_id))
+                                                        command.call_id,
+                                                        command.outbound_first_s))
             elif isinstance(command, ReleaseAgent):
                 self.acd_driver.feed(OutboundReleased(command.agent_id))
             elif isinstance(command, ConnectAgent):
@@ -364,7 +366,9 @@ class OutboundSimulation:
     def _connect(self, command: ConnectAgent) -> None:
         call = self._calls.get(command.attempt_id)
         # No wrap-up timer: after-call work ends with the disposition (WrapUpDone).
-        self.acd_driver.feed(OutboundConnected(command.agent_id, command.attempt_id, CAMPAIGN))
+        self.acd_driver.feed(OutboundConnected(command.agent_id, command.attempt_id,
+                                               command.campaign_id,
+                                               outbound_first_s=command.outbound_first_s))
         if call is None:
             raise DialerError(f"simulation: connect for unknown call {command.attempt_id}")
         call.agent = command.agent_id
@@ -444,8 +448,6 @@ class OutboundSimulation:
             if isinstance(command, AgentStateChanged):
                 self._account(command.agent_id, AgentState(command.old),
                               AgentState(command.new))
-                if self._feed_dialer:
-                    self._feed(command)
             elif isinstance(command, OfferCall):
                 self.engine.after(1.0, partial(self.acd_driver.feed,
                                                AgentAnswered(command.call_id, command.agent_id)))
@@ -456,6 +458,9 @@ class OutboundSimulation:
                 talk = max(5.0, self.rng.expovariate(1.0 / self.params.talk_s))
                 self.engine.after(talk, partial(self.acd_driver.feed,
                                                 CallerHangup(command.call_id)))
+        if self._feed_dialer:  # as the shell does: each operator's net change of the batch
+            for change in net_changes(commands):
+                self._feed(change)
 
 
 def simulate_outbound(params: OutboundParams) -> OutboundResult:
