@@ -138,6 +138,14 @@ class MediaStream:
         self._timestamp = (self._timestamp + len(payload)) & 0xFFFFFFFF
         return header + payload
 
+    def continue_from(self, ssrc: int, sequence: int, timestamp: int) -> None:
+        """Carry on a stream someone else sent to the phone until now (the relay): same SSRC,
+        the next sequence number and timestamp, so the phone's jitter buffer sees no jump."""
+        self.ssrc = ssrc & 0xFFFFFFFF
+        self._sequence = sequence & 0xFFFF
+        self._timestamp = timestamp & 0xFFFFFFFF
+        self._marker = True
+
     def idle(self, samples: int = FRAME) -> None:
         """Nothing was sent this tick: time moves on, and the next packet starts a talkspurt."""
         self._timestamp = (self._timestamp + samples) & 0xFFFFFFFF

@@ -110,11 +110,28 @@ class MediaEndpoint:
         except (BlockingIOError, OSError):
             pass  # a full send buffer or an unreachable phone loses this packet, like the wire
 
+    def continuation(self) -> tuple[int, int, int] | None:
+        """(SSRC, next sequence number, next timestamp) of what the phone got so far, for a
+        new sender that must continue the stream; None before anything was sent."""
+        stream = self._stream
+        if stream.ssrc is None:
+            return None
+        return (stream.ssrc, (stream.last_seq + 1) & 0xFFFF,
+                (stream.last_ts + _FRAME_TICKS) & 0xFFFFFFFF)
+
     def send_packet(self, data: bytes) -> None:
-        """Send a packet built by the media hub (its own SSRC and timeline) to the phone."""
+        """Send a packet built by the media hub to the phone. The hub continues the stream
+        (:meth:`continuation`); what it sent is noted so the relay continues it after."""
         remote = self.remote
-        if remote is None or self.on_hold or self._closed:
+        if remote is None or self.on_hold or self._closed or len(data) < 12:
             return
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        stream = self._stream
+        if stream.ssrc is None:
+            stream.ssrc = ssrc
+        stream.source = (0, ssrc)  # not a relay source: its next packet is rewritten to fit
+        stream.last_seq = seq
+        stream.last_ts = ts
         try:
             self.rtp.sendto(data, remote)
             self.sent_packets += 1

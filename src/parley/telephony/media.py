@@ -203,8 +203,17 @@ class MediaShell:
     def _sync(self, channel_id: str) -> None:
         """Let the relay forward to the phone only while the hub has nothing to send it."""
         channel = self.channels.get(channel_id)
-        if channel is not None:
-            channel.media.hub_sends = self.hub.sends_to(channel_id)
+        if channel is None:
+            return
+        sends = self.hub.sends_to(channel_id)
+        endpoint = channel.media
+        if sends and not endpoint.hub_sends:
+            # the hub takes over the phone's stream where the relay left it (or left it
+            # itself): same SSRC, next sequence number and timestamp
+            continued = endpoint.continuation()
+            if continued is not None:
+                self.hub.stream(channel_id).continue_from(*continued)
+        endpoint.hub_sends = sends
 
     # --- playback -----------------------------------------------------------------------------
     def play(self, channel: Channel, media: MediaItem | Sequence[MediaItem], *,
