@@ -97,6 +97,45 @@ async def test_new_source_continues_the_stream_the_phone_hears(relay: MediaRelay
     assert [p.payload[0] for p in after] == [seq & 0xFF for seq in range(7000, 7005)]
 
 
+async def test_hub_takes_over_a_relayed_phone_and_hands_it_back(relay: MediaRelay) -> None:
+    """While the hub sends (hub_sends) the relay forwards nothing to that phone, the hub
+    continues the phone's stream, and the relay continues the hub's afterwards; the tap sees
+    every packet the phone sends meanwhile."""
+    listener, talker = _phone(), _phone()
+    out, inp = relay.open("listener"), relay.open("talker")
+    tapped: list[bytes] = []
+    try:
+        out.set_remote(*listener.getsockname())
+        relay.bridge(inp, out)
+        inp.tap = tapped.append
+        for seq in range(10, 13):
+            talker.sendto(_packet(seq, seq * 160, 77), ("127.0.0.1", inp.port))
+        relayed = await _receive(listener, 3)
+        out.hub_sends = True
+        continued = out.continuation()
+        assert continued == (77, 13, 12 * 160 + 160)
+        ssrc, seq, ts = continued
+        for step in range(2):
+            out.send_packet(_packet(seq + step, ts + 160 * step, ssrc))
+        for seq_in in range(13, 16):  # the relay must not forward these meanwhile
+            talker.sendto(_packet(seq_in, seq_in * 160, 77), ("127.0.0.1", inp.port))
+        from_hub = await _receive(listener, 2)
+        await asyncio.sleep(0.05)
+        out.hub_sends = False
+        talker.sendto(_packet(16, 16 * 160, 77), ("127.0.0.1", inp.port))
+        after = await _receive(listener, 1)
+        assert len(tapped) == 7
+    finally:
+        for endpoint in (out, inp):
+            endpoint.close()
+        for sock in (listener, talker):
+            sock.close()
+    heard = relayed + from_hub + after
+    assert [p.sequence for p in heard] == list(range(10, 16))
+    assert {p.ssrc for p in heard} == {77}
+    assert all(b.timestamp - a.timestamp == 160 for a, b in itertools.pairwise(heard))
+
+
 async def test_silent_endpoint_times_out_once() -> None:
     clock = VirtualClock()
     first = free_port_block(4)
