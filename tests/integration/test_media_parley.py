@@ -100,16 +100,36 @@ async def test_a_prompt_played_by_parley_reaches_baresip(parley: Telephony,
     assert match.offset_s < 1.5
 
 
+INFO = """  <send retrans="500"><![CDATA[
+INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]dtmf[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 INFO
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal=5
+Duration=160
+]]></send>
+  <recv response="200" />
+"""
+
+
 def _uac(tmp_path: Path) -> Path:
-    """SIPp calls 700 and sends 1, #, 4, 2 as RFC 4733 events (sipp's own captures and ours)
-    and 9, * as in-band tones, one after the other."""
+    """SIPp calls 700 and sends 1, #, 4, 2 as RFC 4733 events (sipp's own captures and ours),
+    9, * as in-band tones, and 5 in a SIP INFO, one after the other."""
     events = write_pcap(tmp_path / "events.pcap", event_stream("42"))
     tones = write_pcap(tmp_path / "tones.pcap",
                        audio_packets(dtmf_sequence("9*", 100, 100), G711.PCMU))
     scenario = tmp_path / "uac_dtmf.xml"
     scenario.write_text(UAC_HEAD + sipp_play(MEDIA_DATA / "dtmf_2833_1.pcap", 600)
                         + sipp_play(MEDIA_DATA / "dtmf_2833_pound.pcap", 600)
-                        + sipp_play(events, 1000) + sipp_play(tones, 1000) + UAC_TAIL)
+                        + sipp_play(events, 1000) + sipp_play(tones, 1000) + INFO
+                        + UAC_TAIL.replace("CSeq: 2 BYE", "CSeq: 3 BYE"))
     return scenario
 
 
@@ -122,7 +142,7 @@ async def test_sipp_digits_are_collected_once_each_in_order(tmp_path: Path) -> N
 
         async def collect(channel: Channel) -> None:
             channel.answer()
-            collected.append(await channel.collect(max_digits=6, timeout=10,
+            collected.append(await channel.collect(max_digits=7, timeout=10,
                                                    inter_digit_timeout=5, terminators=""))
             await channel.wait_ended(within=10)
 
@@ -138,10 +158,10 @@ async def test_sipp_digits_are_collected_once_each_in_order(tmp_path: Path) -> N
                 await caller.stop()
             await asyncio.sleep(0.2)
             seen = [events.get_nowait() for _ in range(events.qsize())]
-    assert collected == ["1#429*"]
+    assert collected == ["1#429*5"]
     digits = [(e.digit, e.method) for e in seen if isinstance(e, Dtmf)]
     assert digits == [("1", "rfc4733"), ("#", "rfc4733"), ("4", "rfc4733"), ("2", "rfc4733"),
-                      ("9", "inband"), ("*", "inband")]
+                      ("9", "inband"), ("*", "inband"), ("5", "info")]
 
 
 def read_stereo(path: Path) -> np.ndarray:
