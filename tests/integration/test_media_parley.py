@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from parley.clock import MonotonicClock
+from parley.config import MediaSettings
 from parley.events import Direction, Dtmf, PlaybackFinished, RecordingFinished
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
@@ -17,10 +18,11 @@ from parley.media.g711 import Codec as G711
 from parley.media.tones import dtmf_sequence
 from parley.telephony.channel import BridgeRole, Channel
 from parley.telephony.dialplan import echo_test
+from parley.telephony.media import Speech, Tone
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
 from parley.testing.media import audio_packets, event_stream, write_pcap
-from parley.testing.peers import Baresip, Sipp, audio_similarity
+from parley.testing.peers import Baresip, Sipp, audio_similarity, noise_signal, write_wav
 
 from .conftest import needs_baresip, needs_sipp, telephony_settings
 from .test_media_sipp import UAC_HEAD, UAC_TAIL
@@ -267,3 +269,43 @@ async def test_listen_whisper_barge_with_three_phones(parley: Telephony,
     assert [hears(n, 1) for n in "abc"] == [{"b"}, {"a", "c"}, {"a", "b"}]
     # Barge: everyone hears everyone.
     assert [hears(n, 2) for n in "abc"] == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
+
+
+@needs_baresip
+async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
+    (tmp_path / "moh").mkdir()
+    music = write_wav(tmp_path / "moh" / "music.wav", noise_signal(10, seed=42))
+    settings = telephony_settings(data_dir=tmp_path / "parley-data",
+                                  media=MediaSettings(moh_dir=music.parent))
+    outcome: list[str | None] = []
+    async with Telephony(settings, demo_directory(settings.realm), MonotonicClock()) as server:
+
+        async def hold(channel: Channel) -> None:
+            channel.answer()
+            await asyncio.sleep(0.5)
+            playback = channel.play([Speech("Welcome to Parley"), Tone("beep")])
+            outcome.append(await playback.wait(within=15))
+            channel.start_moh()
+            await asyncio.sleep(2.5)
+            channel.stop_moh()
+            await asyncio.sleep(0.3)
+            channel.hangup()
+
+        server.dialplan.add_number("800", hold)
+        caller = Baresip(tmp_path / "1001", user="1001", password="pw1001",
+                         server_port=server.sip_port)
+        async with server.events() as events:
+            try:
+                await caller.start()
+                await caller.dial("800")
+                await caller.wait_event("CALL_ESTABLISHED", within=10)
+                await caller.wait_event("CALL_CLOSED", within=20)
+            finally:
+                await caller.stop()
+            seen = [events.get_nowait() for _ in range(events.qsize())]
+        speech = await server.prompts.speak("Welcome to Parley")  # from the cache now
+    assert outcome == ["done"]
+    assert [e.reason for e in seen if isinstance(e, PlaybackFinished)] == ["done", "stopped"]
+    heard = load_8k(caller.received_wav())
+    assert find(speech.pcm[1200:-1200], heard).correlation > 0.9
+    assert find(noise_signal(10, seed=42)[800:8000 * 2], heard).correlation > 0.9
