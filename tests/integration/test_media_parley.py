@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from parley.media.tones import dtmf_sequence
 from parley.telephony.channel import BridgeRole, Channel
 from parley.telephony.dialplan import echo_test
 from parley.telephony.media import Speech, Tone
+from parley.telephony.recording import Recording
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
 from parley.testing.media import audio_packets, event_stream, write_pcap
@@ -309,3 +311,21 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
     heard = load_8k(caller.received_wav())
     assert find(speech.pcm[1200:-1200], heard).correlation > 0.9
     assert find(noise_signal(10, seed=42)[800:8000 * 2], heard).correlation > 0.9
+
+
+async def test_recordings_left_open_by_a_crash_are_repaired_at_start(tmp_path: Path) -> None:
+    settings = telephony_settings(data_dir=tmp_path / "parley-data")
+    path = settings.data_dir / "recordings" / "2026-01-01" / "crashed.wav"
+    crashed: Recording[str] = Recording(path, recording_id="crashed", call_id="c1",
+                                        started=datetime.now(UTC), caller="a", operator="b",
+                                        flush_every_s=0.0)
+    for _ in range(100):  # two seconds, never closed: the process "died" here
+        crashed.write_tick({"a": np.full(160, 1000, dtype=np.int16)})
+    crashed.writer.flush()
+    assert json.loads(path.with_suffix(".json").read_text())["complete"] is False
+    async with Telephony(settings, demo_directory(settings.realm), MonotonicClock()):
+        meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["complete"] is True
+    assert meta["repaired"] is True
+    assert meta["duration_s"] == 2.0
+    assert read_stereo(path).shape == (16000, 2)

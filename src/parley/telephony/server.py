@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import structlog
+
 from parley.clock import Clock
 from parley.config import MediaSettings
 from parley.events import TelephonyEvent
@@ -35,6 +37,8 @@ from parley.telephony.media_sdp import Codec
 from parley.telephony.moh import MusicOnHold
 from parley.telephony.prompts import PromptLibrary
 from parley.telephony.users import UserDirectory
+
+log = structlog.get_logger("parley.telephony.server")
 
 
 @dataclass
@@ -92,7 +96,14 @@ class Telephony:
         return self.transport.port
 
     async def start(self) -> None:
-        """Bind the SIP listeners (UDP and TCP); the engine learns the chosen port."""
+        """Repair recordings a crash left open, then bind the SIP listeners (UDP and TCP);
+        the engine learns the chosen port."""
+        from parley.telephony.recording import repair_directory
+
+        if self.media.recordings_dir.is_dir():
+            for repaired in repair_directory(self.media.recordings_dir):
+                log.warning("recording_repaired", path=str(repaired.path),
+                            duration_s=repaired.duration_s)
         await self.transport.start()
         self.engine.config.port = self.transport.port
 
