@@ -36,7 +36,8 @@ OPERATORS = ("a1", "a2")
 class Shell:
     """The ACD and the dialer on a hand-moved clock, fed to each other in order."""
 
-    def __init__(self, *, inbound_first: bool = True, net: bool = True) -> None:
+    def __init__(self, *, inbound_first: bool = True, net: bool = True,
+                 tolerant: bool = False) -> None:
         self.now = 0.0
         queue = QueueConfig("support", members=OPERATORS, wrap_up_s=0.0, ring_timeout_s=15.0)
         self.acd = Acd([queue], [Agent(a) for a in OPERATORS])
@@ -50,6 +51,8 @@ class Shell:
             Contact(f"k{i}", (PhoneNumber(f"+1212555{i:04d}", NumberType.MOBILE, ("UTC",)),))
             for i in range(20)], 0.0)
         self.net = net
+        self.tolerant = tolerant  # log refused reservations, as the production shell does
+        self.refused: list[str] = []
         self.acd_out: list[object] = []
         self.dialer_out: list[object] = []
         self._pending: deque[object] = deque()
@@ -84,8 +87,14 @@ class Shell:
     def execute(self, commands: list[object]) -> None:
         for command in commands:
             if isinstance(command, ev.ReserveAgent):
-                self.to_acd(ev.ReserveForOutbound(command.agent_id, command.campaign_id,
-                                                  command.call_id, command.outbound_first_s))
+                try:
+                    self.to_acd(ev.ReserveForOutbound(command.agent_id, command.campaign_id,
+                                                      command.call_id,
+                                                      command.outbound_first_s))
+                except AcdError as exc:
+                    if not self.tolerant:
+                        raise
+                    self.refused.append(str(exc))
             elif isinstance(command, ev.ConnectAgent):
                 self.to_acd(ev.OutboundConnected(command.agent_id, command.attempt_id,
                                                  command.campaign_id,
@@ -160,6 +169,32 @@ def test_fed_step_by_step_the_dialer_would_grab_an_operator_already_given_to_inb
     shell.to_acd(ev.AgentLegEnded(attempt, "a1"))
     with pytest.raises(AcdError, match="being offered inbound call in1"):
         shell.to_acd(ev.WrapUpDone("a1", "ready"))
+
+
+def test_a_refused_reservation_leaves_the_dialer_consistent() -> None:
+    """If the dialer reserves from a stale view anyway, the ACD refuses, and the dialer drops
+    its hold when it hears the operator took another call: the dial goes on without them."""
+    shell = Shell(net=False, tolerant=True)
+    logged_in_and_dialling(shell)
+    attempt = shell.dial_for("a1").attempt_id
+    shell.to_dialer(ev.AttemptAnswered(attempt, human=True))
+    shell.to_acd(ev.RouteCall("in1", "support"))
+    shell.to_acd(ev.AgentLegEnded(attempt, "a1"))
+    shell.to_acd(ev.WrapUpDone("a1", "ready"))
+    assert len(shell.refused) == 1
+    assert "being offered inbound call in1" in shell.refused[0]
+    assert shell.offers("in1") == ["a1"]
+    stale = shell.dial_for("a1")  # dialled for a1, whom the ACD never reserved
+    assert stale.attempt_id != attempt
+    shell.advance(8)
+    shell.to_dialer(ev.AttemptAnswered(stale.attempt_id, human=True))
+    connects = [c for c in shell.dialer_out if isinstance(c, ev.ConnectAgent)]
+    assert all(c.attempt_id != stale.attempt_id for c in connects)  # a1 is not grabbed
+    shell.advance(2)
+    out = shell.dialer.on_time(shell.now)  # nobody free within the grace: compliance message
+    assert [c.attempt_id for c in out if isinstance(c, ev.PlayComplianceMessage)] == [
+        stale.attempt_id]
+    assert shell.dialer.audit() == []
 
 
 def test_outbound_first_campaign_keeps_its_operator_and_inbound_waits_for_the_hold() -> None:

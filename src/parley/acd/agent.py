@@ -5,9 +5,9 @@ Every transition is validated against :data:`TRANSITIONS` and returned as a
 turns into an ``AgentStateChanged`` notice for the store. Time is always passed in (``now``,
 monotonic seconds); nothing here reads a clock.
 
-The dialer reuses :class:`Agent` and :class:`DeviceRegistry` as they are: reserve an operator
-with ``agent.apply(Trigger.RESERVE, now, ...)``, connect with ``Trigger.ANSWER``, end with
-``Trigger.HANG_UP`` and so on.
+Outbound work uses the same table through the ACD's own events (``ReserveForOutbound`` moves
+an operator with ``Trigger.RESERVE``, ``OutboundConnected`` with ``Trigger.ANSWER``, and so on;
+see ``parley.acd.outbound``): nothing outside the ACD moves its operators.
 """
 
 from __future__ import annotations

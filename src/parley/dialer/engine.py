@@ -86,6 +86,7 @@ class _AgentView:
     work: _Run | None = None  # campaign whose call or wrap-up the operator is on
     phase: str = ""  # "", reserved, talking, wrapping
     since: float = 0.0
+    call_id: str = ""  # the attempt of our reservation or conversation
 
 
 @dataclass
@@ -329,7 +330,10 @@ class Dialer:
             return
         if (event.new in ("reserved", "ringing", "on_call", "on_hold")
                 and old_phase in ("talking", "reserved")):
-            return  # steps of our own reservation or connect, already counted
+            if not event.call_id or event.call_id == view.call_id:
+                return  # steps of our own reservation or connect, already counted
+            if old_phase == "reserved":
+                self._reservation_lost(view, now)
         # Anything else ends the dialer's hold on the operator.
         if old_phase == "talking" and work is not None:
             work.talking -= 1
@@ -341,6 +345,18 @@ class Dialer:
         self._unhome(view)
         if event.new == "ready":
             self._make_ready(view, now, out)
+
+    def _reservation_lost(self, view: _AgentView, now: float) -> None:
+        """The ACD gave the operator another call (our view was stale and it refused our
+        reservation): withdraw their preview, or let their dial go on without them."""
+        run = view.work
+        if run is not None and view.agent_id in run.previews:
+            pick = run.previews.pop(view.agent_id)[0]
+            run.book.release(pick.state, now)
+            return
+        attempt = self._attempts.get(view.call_id)
+        if attempt is not None and attempt.reserved_agent == view.agent_id:
+            attempt.reserved_agent = None  # answered, it takes the next free operator
 
     def _unhome(self, view: _AgentView) -> None:
         if view.home is not None:
@@ -423,6 +439,7 @@ class Dialer:
                 break
             view.phase, view.work = "reserved", run
             attempt_id = self._next_id(run)
+            view.call_id = attempt_id
             out.append(ReserveAgent(run.config.campaign_id, view.agent_id,
                                     pick.state.contact.id, attempt_id,
                                     run.config.inbound_hold_s))
@@ -565,6 +582,7 @@ class Dialer:
         attempt.phase = "connected"
         attempt.agent = view.agent_id
         view.phase, view.work, view.since = "talking", run, now
+        view.call_id = attempt.attempt_id
         run.talking += 1
         run.stats.connected += 1
         if attempt.ahead:
