@@ -16,7 +16,7 @@ from parley.events import Direction, Dtmf, PlaybackFinished, RecordingFinished
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec as G711
-from parley.media.tones import dtmf_sequence
+from parley.media.tones import BEEP, dtmf_sequence, render
 from parley.telephony.channel import BridgeRole, Channel
 from parley.telephony.dialplan import echo_test
 from parley.telephony.media import Speech, Tone
@@ -192,6 +192,7 @@ async def test_recording_a_call_through_parley_caller_left_callee_right(
             bridge = inbound_of(parley).bridge
             assert bridge is not None
             recording = bridge.record()
+            inbound_of(parley).play(Tone("beep"))  # "this call is recorded", to the caller
             await asyncio.sleep(4)
             await caller.hangup()  # hanging up ends the recording
             await callee.wait_event("CALL_CLOSED", within=10)
@@ -214,8 +215,12 @@ async def test_recording_a_call_through_parley_caller_left_callee_right(
     assert find(right, sources["callee"]).correlation > 0.8
     assert find(left, sources["callee"]).correlation < 0.3
     assert find(right, sources["caller"]).correlation < 0.3
-    # the phones still heard each other through the relay meanwhile
+    # the phones still heard each other through the relay meanwhile; the caller heard the
+    # beep (from the hub) and then the callee again (from the relay)
     assert audio_similarity(callee.received_wav(), caller.source) > 0.8
+    heard_by_caller = load_8k(caller.received_wav())
+    assert find(render(BEEP)[400:-400], heard_by_caller[:8000 * 2]).correlation > 0.9
+    assert find(heard_by_caller[8000 * 2:8000 * 3], sources["callee"]).correlation > 0.8
 
 
 @needs_baresip

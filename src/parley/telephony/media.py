@@ -141,7 +141,9 @@ class MediaShell:
         self.digits: dict[str, asyncio.Queue[ReceivedDigit]] = {}
         self._hold: dict[str, HoldMusic] = {}
         self._wake = asyncio.Event()
+        self._handback: set[str] = set()  # relayed legs the hub sends to for now
         self.late_ticks = 0
+        self.failed_ticks = 0
 
     # --- legs ---------------------------------------------------------------------------------
     def attach(self, channel: Channel) -> None:
@@ -178,6 +180,7 @@ class MediaShell:
         if player is not None:
             self._finished(channel.id, player)
         self._hold.pop(channel.id, None)
+        self._handback.discard(channel.id)
         del self.channels[channel.id]
 
     def _received(self, channel_id: str, data: bytes) -> None:
@@ -214,6 +217,10 @@ class MediaShell:
             if continued is not None:
                 self.hub.stream(channel_id).continue_from(*continued)
         endpoint.hub_sends = sends
+        if sends and endpoint.peer is not None:
+            self._handback.add(channel_id)
+        else:
+            self._handback.discard(channel_id)
 
     # --- playback -----------------------------------------------------------------------------
     def play(self, channel: Channel, media: MediaItem | Sequence[MediaItem], *,
@@ -426,7 +433,11 @@ class MediaShell:
                     if delay > 0:
                         await self.clock.sleep(delay)
                     for index in schedule.due(self.clock.monotonic()):
-                        self._serve(self.hub.tick(index % self.slots))
+                        try:
+                            self._serve(self.hub.tick(index % self.slots))
+                        except Exception:  # one bad tick must not end every call's media
+                            self.failed_ticks += 1
+                            log.exception("media_tick_failed")
                 self.late_ticks += schedule.skipped
         finally:
             for recording in list(self.recordings.values()):
@@ -451,6 +462,5 @@ class MediaShell:
         for leg, verdict in result.amd:
             self.engine.emit(AmdResult(leg, verdict.result, verdict.cause))
         # key presses sent to a relayed phone end without a "finished": hand it back then
-        for leg, channel in channels.items():
-            if channel.media.hub_sends and channel.media.peer is not None:
-                self._sync(leg)
+        for leg in list(self._handback):
+            self._sync(leg)
