@@ -67,6 +67,10 @@ def test_a_reservation_is_refused_unless_the_operator_is_ready_and_changes_nothi
     assert h.state("a") == "reserved"  # still offered c1, untouched
     assert h.acd.agents["a"].call_id == "c1"
     assert h.acd.outbound_calls == {}
+    # An inbound call may not take the id of an outbound one either.
+    with pytest.raises(AcdError, match="call att5 is already in the ACD"):
+        h.send(ev.ReserveForOutbound("b", "spring", "att5"), ev.RouteCall("att5", "q"))
+    h.send(ev.OutboundReleased("b"))
     # A second dial for an operator already reserved is refused as well.
     h.send(ev.ReserveForOutbound("b", "spring", "att5"))
     with pytest.raises(AcdError, match="reserved for outbound call att5"):

@@ -330,7 +330,7 @@ class Acd:
         runtime = self.queues.get(event.queue)
         if runtime is None:
             raise AcdError(f"call {event.call_id}: unknown queue {event.queue!r}")
-        if event.call_id in self.calls:
+        if event.call_id in self.calls or event.call_id in self.outbound_calls:
             raise AcdError(f"call {event.call_id} is already in the ACD")
         match = self.lists.match(event.caller)
         if match.blocked:
