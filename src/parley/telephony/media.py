@@ -123,6 +123,28 @@ class CallRecording:
         return self.shell.stop_recording(self)
 
 
+@dataclass
+class TickTiming:
+    """How late the ticker's wake-ups were served (seconds after their deadline)."""
+
+    ticks: int = 0
+    over_2ms: int = 0
+    max_late: float = 0.0
+    total_late: float = 0.0
+
+    def note(self, late: float) -> None:
+        self.ticks += 1
+        self.total_late += late
+        if late > 0.002:
+            self.over_2ms += 1
+        if late > self.max_late:
+            self.max_late = late
+
+    def reset(self) -> None:
+        self.ticks = self.over_2ms = 0
+        self.max_late = self.total_late = 0.0
+
+
 class MediaShell:
     """The media of one node's terminated legs (see the module docstring)."""
 
@@ -144,6 +166,7 @@ class MediaShell:
         self._handback: set[str] = set()  # relayed legs the hub sends to for now
         self.late_ticks = 0
         self.failed_ticks = 0
+        self.timing = TickTiming()
 
     # --- legs ---------------------------------------------------------------------------------
     def attach(self, channel: Channel) -> None:
@@ -432,7 +455,9 @@ class MediaShell:
                     delay = schedule.next_deadline() - self.clock.monotonic()
                     if delay > 0:
                         await self.clock.sleep(delay)
-                    for index in schedule.due(self.clock.monotonic()):
+                    now = self.clock.monotonic()
+                    for index in schedule.due(now):
+                        self.timing.note(now - schedule.deadline(index))
                         try:
                             self._serve(self.hub.tick(index % self.slots))
                         except Exception:  # one bad tick must not end every call's media
