@@ -4,6 +4,7 @@ media shell (echo test, prompts, digit collection, recordings, listen/whisper/ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 
 from parley.clock import MonotonicClock
 from parley.config import MediaSettings
-from parley.events import Direction, Dtmf, PlaybackFinished, RecordingFinished
+from parley.events import AmdResult, Direction, Dtmf, PlaybackFinished, RecordingFinished
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec as G711
@@ -334,3 +335,76 @@ async def test_recordings_left_open_by_a_crash_are_repaired_at_start(tmp_path: P
     assert meta["repaired"] is True
     assert meta["duration_s"] == 2.0
     assert read_stereo(path).shape == (16000, 2)
+
+
+@needs_baresip
+async def test_collect_ends_when_the_caller_hangs_up(parley: Telephony, tmp_path: Path) -> None:
+    results: list[tuple[str, float]] = []
+
+    async def collect(channel: Channel) -> None:
+        channel.answer()
+        started = asyncio.get_running_loop().time()
+        digits = await channel.collect(max_digits=4, timeout=20)
+        results.append((digits, asyncio.get_running_loop().time() - started))
+
+    parley.dialplan.add_number("701", collect)
+    caller = phone(parley, tmp_path, "1001")
+    try:
+        await caller.start()
+        await caller.dial("701")
+        await caller.wait_event("CALL_ESTABLISHED", within=10)
+        await asyncio.sleep(1)
+        await caller.hangup()
+        await caller.wait_event("CALL_CLOSED", within=10)
+        for _ in range(50):
+            if results:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await caller.stop()
+    assert len(results) == 1
+    digits, waited = results[0]
+    assert digits == ""
+    assert waited < 5  # not the 20 s timeout
+
+
+@needs_baresip
+async def test_answering_machine_detection_on_an_outbound_call(parley: Telephony,
+                                                              tmp_path: Path) -> None:
+    hello = await parley.prompts.speak("Hello?")
+    greeting = await parley.prompts.speak(
+        "Hi, you have reached the Miller family. We cannot take your call right now, "
+        "please leave a message after the tone and we will call you back.")
+    silence = np.zeros(8000 * 4, dtype=np.int16)
+    (tmp_path / "src").mkdir()
+    sources = {"1002": write_wav(tmp_path / "src" / "person.wav",
+                                 np.concatenate([silence[:4000], hello.pcm, silence])),
+               "1003": write_wav(tmp_path / "src" / "machine.wav",
+                                 np.concatenate([silence[:4000], greeting.pcm, silence]))}
+    phones = [Baresip(tmp_path / user, user=user, password=f"pw{user}",
+                      server_port=parley.sip_port, auto_answer=True, source=source)
+              for user, source in sources.items()]
+    verdicts: dict[str, str] = {}
+    async with parley.events() as events:
+        try:
+            for p in phones:
+                await p.start()
+            channels = {user: parley.originate(user, caller_id="5000", timeout=10)
+                        for user in sources}
+            for channel in channels.values():
+                assert await channel.wait_answered(within=10)
+                channel.detect_machine()
+            by_id = {channel.id: user for user, channel in channels.items()}
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while len(verdicts) < 2 and loop.time() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    event = await asyncio.wait_for(events.get(), deadline - loop.time())
+                    if isinstance(event, AmdResult):
+                        verdicts[by_id[event.channel_id]] = event.result
+            for channel in channels.values():
+                channel.hangup()
+        finally:
+            for p in phones:
+                await p.stop()
+    assert verdicts == {"1002": "human", "1003": "machine"}

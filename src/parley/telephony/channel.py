@@ -33,6 +33,7 @@ from parley.telephony.media_sdp import Codec, RemoteAudio, build_sdp
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from parley.media.amd import AmdSettings
     from parley.telephony.engine import SipEngine
     from parley.telephony.media import CallRecording, MediaItem, MediaShell, Playback
 
@@ -196,10 +197,18 @@ class Channel:
         digits = ""
         wait = timeout
         while len(digits) < max_digits and not self.ended:
+            getting = asyncio.ensure_future(queue.get())
+            ended = asyncio.ensure_future(self._ended.wait())
             try:
-                received = await asyncio.wait_for(queue.get(), wait)
-            except TimeoutError:
-                break
+                await asyncio.wait({getting, ended}, timeout=wait,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+                if not getting.done():
+                    getting.cancel()
+            if not getting.done() or getting.cancelled():
+                break  # timed out, or the caller hung up
+            received = getting.result()
             if received.digit in terminators:
                 break
             digits += received.digit
@@ -222,6 +231,12 @@ class Channel:
     def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
         """Key presses to the phone (RFC 4733 if negotiated, else in-band tones)."""
         self._shell().send_dtmf(self, digits, duration_ms)
+
+    def detect_machine(self, settings: AmdSettings | None = None) -> None:
+        """Answering-machine detection on an answered (outbound) leg: ``AmdResult`` follows."""
+        shell = self._shell()
+        shell.attach(self)
+        shell.hub.detect_machine(self.id, settings)
 
     def echo(self, on: bool = True) -> None:
         """Send the phone its own audio back (the echo test)."""
