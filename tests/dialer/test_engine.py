@@ -271,6 +271,26 @@ def test_preview_shows_the_contact_then_dials_or_skips() -> None:
         desk.feed(PreviewDecision("a1", "k2", dial=True))
 
 
+def test_a_preview_that_outlasts_the_call_window_is_not_dialled() -> None:
+    """The operator takes their time: the window closes while the contact is on screen. The
+    decision to dial comes too late, so nothing is dialled, the operator is freed, and the
+    contact comes back when its window opens again."""
+    morning = {t: Calendar.of(["09:00-12:30"]) for t in NumberType}
+    desk = Desk(config(DialMode.PREVIEW, agents=frozenset({"a1"}),
+                       strategy=Strategy(windows=morning)))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    assert of(ShowPreview, desk.agent("a1", "ready"))[0].contact_id == "k1"  # 12:00, open
+    desk.agent("a1", "reserved")
+    desk.now = HOUR  # 13:00: the window closed at 12:30
+    out = desk.feed(PreviewDecision("a1", "k1", dial=True))
+    assert not of(Dial, out)
+    assert of(ReleaseAgent, out)
+    assert not of(ShowPreview, desk.agent("a1", "ready"))  # nothing may be dialled now
+    out = desk.tick(21 * HOUR + 60)  # 09:01 the next morning
+    assert of(ShowPreview, out)[0].contact_id == "k1"
+
+
 def test_agentless_uses_trunk_lines_plays_the_message_and_press_1_reaches_the_queue() -> None:
     desk = Desk(config(DialMode.AGENTLESS, agents=frozenset(), max_lines=3,
                        agentless_queue="sales"))

@@ -492,8 +492,33 @@ class Dialer:
     def _next_id(self, run: _Run) -> str:
         return f"{run.config.campaign_id}-{next(self._ids)}"
 
+    def _not_dialable(self, run: _Run, state: ContactState, number: PhoneNumber,
+                      now: float) -> str | None:
+        """Why ``number`` may not be dialled at ``now``, or None when it may.
+
+        Checked again at the moment of dialling: a preview or a reservation can outlast the
+        call window, or the number can be put on a do-not-call list meanwhile.
+        """
+        if not run.config.strategy.calendar(number.type).open_in_all(self.wall_at(now),
+                                                                      number.time_zones):
+            return "outside its call window"
+        if run.book.is_dnc(number.e164):
+            return "on a do-not-call list"
+        if number.e164 in state.dead_numbers:
+            return "no longer valid"
+        return None
+
     def _dial(self, run: _Run, pick: Pick, agent_id: str | None, now: float,
               out: list[Command], attempt_id: str | None = None) -> None:
+        if self._not_dialable(run, pick.state, pick.number, now) is not None:
+            # Back to the list (it is picked again when the rules allow) and free the operator.
+            run.book.release(pick.state, now)
+            if agent_id is not None:
+                view = self._agents.get(agent_id)
+                if view is not None:
+                    view.phase, view.work = "", None
+                out.append(ReleaseAgent(run.config.campaign_id, agent_id))
+            return
         attempt_id = attempt_id or self._next_id(run)
         run.book.dialled(pick.state, pick.number, callback=pick.callback)
         attempt = _Attempt(attempt_id, run, pick.state, pick.number, agent_id, now,
@@ -719,10 +744,7 @@ class Dialer:
         strategy = run.config.strategy
         state = pick.state
         allowed = bool(chosen) and (
-            strategy.calendar(chosen[0].type).open_in_all(self.wall_at(now),
-                                                          chosen[0].time_zones)
-            and not run.book.is_dnc(event.number)
-            and event.number not in state.dead_numbers
+            self._not_dialable(run, state, chosen[0], now) is None
             and (pick.callback or state.attempts_by_type.get(chosen[0].type, 0)
                  < strategy.type_limit(chosen[0].type))
             and now - state.abandoned_at.get(event.number, -1e18) >= 0.0)
