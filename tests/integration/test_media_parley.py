@@ -194,7 +194,11 @@ async def test_recording_a_call_through_parley_caller_left_callee_right(
             assert bridge is not None
             recording = bridge.record()
             inbound_of(parley).play(Tone("beep"))  # "this call is recorded", to the caller
-            await asyncio.sleep(4)
+            await asyncio.sleep(2.5)
+            recording.pause()  # the caller reads a card number
+            await asyncio.sleep(1.0)
+            recording.resume()
+            await asyncio.sleep(1.5)
             await caller.hangup()  # hanging up ends the recording
             await callee.wait_event("CALL_CLOSED", within=10)
         finally:
@@ -206,16 +210,26 @@ async def test_recording_a_call_through_parley_caller_left_callee_right(
     assert recording.path.is_relative_to(parley.settings.data_dir / "recordings")
     meta = json.loads(recording.path.with_suffix(".json").read_text())
     assert meta["complete"] is True
-    assert 3.5 < meta["duration_s"] < 6
+    assert 4.5 < meta["duration_s"] < 7
+    assert len(meta["pauses"]) == 1
+    pause = meta["pauses"][0]
+    assert 0.8 < pause["end_s"] - pause["start_s"] < 1.2
     assert caller.source is not None
     assert callee.source is not None
     stereo = read_stereo(recording.path)
-    left, right = stereo[8000:8000 * 3, 0], stereo[8000:8000 * 3, 1]
+    left, right = stereo[4000:18000, 0], stereo[4000:18000, 1]  # before the pause
     sources = {"caller": load_8k(caller.source), "callee": load_8k(callee.source)}
     assert find(left, sources["caller"]).correlation > 0.8
     assert find(right, sources["callee"]).correlation > 0.8
     assert find(left, sources["callee"]).correlation < 0.3
     assert find(right, sources["caller"]).correlation < 0.3
+    # silence while paused (the timeline keeps its length), both sides again after it
+    paused = stereo[int(pause["start_s"] * 8000):int(pause["end_s"] * 8000)]
+    assert len(paused) > 6000
+    assert not paused.any()
+    after = stereo[int((pause["end_s"] + 0.2) * 8000):int((pause["end_s"] + 1.2) * 8000)]
+    assert find(after[:, 0], sources["caller"]).correlation > 0.8
+    assert find(after[:, 1], sources["callee"]).correlation > 0.8
     # the phones still heard each other through the relay meanwhile; the caller heard the
     # beep (from the hub) and then the callee again (from the relay)
     assert audio_similarity(callee.received_wav(), caller.source) > 0.8
