@@ -422,3 +422,66 @@ async def test_answering_machine_detection_on_an_outbound_call(parley: Telephony
             for p in phones:
                 await p.stop()
     assert verdicts == {"1002": "human", "1003": "machine"}
+
+
+@needs_baresip
+async def test_a_recording_follows_the_call_to_a_new_operator(parley: Telephony,
+                                                             tmp_path: Path) -> None:
+    a = phone(parley, tmp_path, "1001")
+    b = phone(parley, tmp_path, "1002", auto_answer=True)
+    c = phone(parley, tmp_path, "1003", auto_answer=True)
+    loop = asyncio.get_running_loop()
+
+    async def operator_line(channel: Channel) -> None:
+        """A queue in miniature: the caller is bridged to operator 1002; the call (not the
+        operator) decides when it ends, so the operator can hand it over."""
+        operator = parley.originate("1002", caller_id=channel.caller, timeout=10)
+        if not await operator.wait_answered(within=10):
+            channel.hangup()
+            return
+        channel.answer()
+        bridge = parley.bridge(channel, operator)
+        await channel.wait_ended()
+        for member in list(bridge.members):
+            member.hangup()
+        bridge.destroy()
+
+    parley.dialplan.add_number("1999", operator_line)
+    try:
+        for p in (b, c, a):
+            await p.start()
+        await a.dial("1999")
+        await a.wait_event("CALL_ESTABLISHED", within=10)
+        await b.wait_event("CALL_ESTABLISHED", within=10)
+        caller = inbound_of(parley)
+        bridge = caller.bridge
+        assert bridge is not None
+        first_operator = next(ch for ch in bridge.members if ch is not caller)
+        recording = bridge.record()
+        started = loop.time()
+        await asyncio.sleep(2.0)
+        second_operator = parley.originate("1003", caller_id="1001", timeout=10)
+        assert await second_operator.wait_answered(within=10)
+        bridge.remove(first_operator)  # the transfer: B leaves, C takes the call
+        first_operator.hangup()
+        bridge.add(second_operator)
+        switched = loop.time() - started
+        await asyncio.sleep(2.5)
+        await a.hangup()
+        await c.wait_event("CALL_CLOSED", within=10)
+    finally:
+        for p in (a, b, c):
+            await p.stop()
+    assert recording.metadata is not None
+    assert recording.metadata["complete"] is True
+    sources = {name: load_8k(p.source) for name, p in (("a", a), ("b", b), ("c", c))
+               if p.source is not None}
+    stereo = read_stereo(recording.path)
+    before = stereo[4000:12000]
+    after = stereo[int((switched + 0.7) * 8000):int((switched + 1.7) * 8000)]
+    assert len(after) == 8000
+    assert find(before[:, 0], sources["a"]).correlation > 0.8
+    assert find(before[:, 1], sources["b"]).correlation > 0.8
+    assert find(after[:, 0], sources["a"]).correlation > 0.8
+    assert find(after[:, 1], sources["c"]).correlation > 0.8
+    assert find(after[:, 1], sources["b"]).correlation < 0.3

@@ -34,7 +34,7 @@ from parley.media.dtmf import EventPacket, event_packets
 from parley.media.g711 import ENCODE_TABLES, Codec, decode_frames
 from parley.media.mixer import MixBridge, Mixer, Role
 from parley.media.player import Player
-from parley.media.recorder import StereoRecorder
+from parley.media.recorder import Side, StereoRecorder
 from parley.media.rtp import RtpPacket
 from parley.media.stream import MediaStream, ReceivedDigit, StreamSettings
 from parley.media.tones import ToneSource, dtmf_tone
@@ -225,6 +225,17 @@ class MediaHub(Generic[K]):
             if recorder.side_of(leg) is not None and state.bridge is None:
                 self._move(leg, state, caller.phase)
         self._recordings[recording_id] = recorder
+
+    def assign(self, recording_id: str, leg: K, side: Side | str | None) -> None:
+        """Record ``leg`` on ``side`` from now on (None: no more), e.g. the new operator after
+        a transfer; the leg joins the caller's phase so that their frames line up."""
+        recorder = self._recordings.get(recording_id)
+        if recorder is None:
+            raise MediaError(f"no recording {recording_id!r}")
+        recorder.assign(leg, None if side is None else Side(side))
+        state = self._legs.get(leg)
+        if side is not None and state is not None and state.bridge is None:
+            self._move(leg, state, self._leg(recorder.caller).phase)
 
     def stop_recording(self, recording_id: str) -> StereoRecorder[K] | None:
         return self._recordings.pop(recording_id, None)

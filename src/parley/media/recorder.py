@@ -68,6 +68,11 @@ class StereoRecorder(Generic[K]):
         return [Pause(start / RATE, None if end is None else end / RATE)
                 for start, end in self._pauses]
 
+    @property
+    def parties(self) -> list[K]:
+        """Everyone recorded now (on either side)."""
+        return list(self._sides)
+
     def side_of(self, party: K) -> Side | None:
         return self._sides.get(party)
 

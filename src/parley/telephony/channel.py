@@ -370,6 +370,12 @@ class Bridge:
             self._join(channel)
         else:
             self._connect()
+        self._recordings_follow(channel)
+
+    def _recordings_follow(self, channel: Channel) -> None:
+        shell = channel.engine.media
+        if shell is not None and shell.recordings:
+            shell.follow_bridge(self)
 
     def _operator(self, excluding: Channel) -> Channel | None:
         participants = [c for c, r in self.members.items()
@@ -418,6 +424,7 @@ class Bridge:
                 self._connect()
         else:
             MediaRelay.unbridge(channel.media)
+        self._recordings_follow(channel)
 
     def destroy(self) -> None:
         for channel in list(self.members):

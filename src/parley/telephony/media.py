@@ -35,6 +35,7 @@ from parley.media.g711 import Codec as G711
 from parley.media.hub import HubTick, MediaHub
 from parley.media.mixer import Role
 from parley.media.player import Player, Source
+from parley.media.recorder import Side
 from parley.media.rtp import RtpError, RtpPacket
 from parley.media.stream import ReceivedDigit, StreamSettings
 from parley.media.ticker import TickSchedule
@@ -44,7 +45,7 @@ from parley.telephony.prompts import Prompt, PromptLibrary
 from parley.telephony.recording import Recording
 
 if TYPE_CHECKING:
-    from parley.telephony.channel import Channel
+    from parley.telephony.channel import Bridge, Channel
     from parley.telephony.engine import SipEngine
 
 log = structlog.get_logger("parley.telephony.media")
@@ -410,6 +411,23 @@ class MediaShell:
                 recording.file.recorder.follow(bridge)
 
     # --- recordings ---------------------------------------------------------------------------
+    def follow_bridge(self, bridge: Bridge) -> None:
+        """A bridge's members changed: recordings of its caller follow (a transferred call's
+        new operator goes on the right, whoever left is no longer recorded)."""
+        members = {channel.id: role for channel, role in bridge.members.items()}
+        for recording in self.recordings.values():
+            recorder = recording.file.recorder
+            if recorder.caller not in members:
+                continue
+            for channel, role in bridge.members.items():
+                if channel.id != recorder.caller:
+                    self.attach(channel)
+                    self.hub.assign(recording.id, channel.id,
+                                    None if role == "listen" else Side.RIGHT)
+            for party in recorder.parties:
+                if party != recorder.caller and party not in members:
+                    self.hub.assign(recording.id, party, None)
+
     def record(self, channel: Channel, operator: Channel | None = None, *,
                name: str | None = None) -> CallRecording:
         """Record ``channel`` on the left and ``operator`` (or the channel's mixing bridge,
