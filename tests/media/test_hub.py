@@ -258,3 +258,42 @@ def test_a_person_saying_hello_is_detected_as_human() -> None:
         hub.receive("out", phone.send(audio[start:start + 160]))
         verdicts += [(leg, v.result) for leg, v in hub.tick().amd]
     assert verdicts == [("out", "human")]
+
+
+def test_a_new_operator_is_recorded_in_the_callers_phase() -> None:
+    hub: MediaHub[str] = MediaHub(slots=4)
+    phones = {}
+    for name in "abc":
+        phones[name] = Phone(name)
+        hub.add_leg(name, StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=ord(name))
+    hub.record("rec-1", StereoRecorder("a", "b"))
+    hub.assign("rec-1", "b", None)  # the transfer: b leaves, c takes the call
+    hub.assign("rec-1", "c", "right")
+    assert hub.phase_of("c") == hub.phase_of("a")
+    recorded = []
+    for _ in range(30):
+        for name, phone in phones.items():
+            hub.receive(name, phone.send())
+        for slot in range(4):
+            recorded += [frame for _, frame in hub.tick(slot).recorded]
+    stereo = np.concatenate(recorded)
+    assert tones_in([stereo[:, 0]], skip=0) == {"a"}
+    assert tones_in([stereo[:, 1]], skip=0) == {"c"}
+    with pytest.raises(MediaError, match="no recording"):
+        hub.assign("rec-2", "c", "right")
+
+
+def test_sends_to_says_when_a_relay_must_hold_back() -> None:
+    hub, _ = make_hub("ab")
+    assert not hub.sends_to("a")
+    hub.play("a", Player([PcmSource(np.zeros(320, np.int16))]))
+    assert hub.sends_to("a")
+    hub.stop("a")
+    hub.echo("a")
+    assert hub.sends_to("a")
+    hub.echo("a", False)
+    hub.join("call-1", "b")
+    assert hub.sends_to("b")
+    assert not hub.sends_to("a")
+    assert hub.has_leg("a")
+    assert not hub.has_leg("z")

@@ -108,3 +108,13 @@ def test_a_malformed_event_packet_is_dropped_not_raised() -> None:
     stream = MediaStream(StreamSettings(telephone_event_pt=101), ssrc=1)
     assert stream.receive(RtpPacket(101, 1, 0, 5, b"\x01")) == []
     assert stream.malformed == 1
+
+
+def test_continue_from_carries_on_another_senders_stream() -> None:
+    stream = MediaStream(StreamSettings(Codec.PCMU), ssrc=1, first_sequence=5)
+    stream.continue_from(0xABCDEF01, 65535, 4_294_967_200)
+    first = RtpPacket.parse(stream.audio_packet(bytes(160)))
+    second = RtpPacket.parse(stream.audio_packet(bytes(160)))
+    assert (first.ssrc, first.sequence, first.timestamp, first.marker) == (
+        0xABCDEF01, 65535, 4_294_967_200, True)
+    assert (second.sequence, second.timestamp, second.marker) == (0, 64, False)  # wrapped
