@@ -11,21 +11,22 @@ from pathlib import Path
 
 import numpy as np
 
+from parley.app import TELEPHONY_REALM, Services, build_telephony
 from parley.clock import MonotonicClock
-from parley.config import MediaSettings
+from parley.config import MediaSettings, PortRange, Settings
 from parley.events import AmdResult, Direction, Dtmf, PlaybackFinished, RecordingFinished
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec as G711
 from parley.media.tones import BEEP, dtmf_sequence, render
 from parley.telephony.channel import BridgeRole, Channel
-from parley.telephony.dialplan import echo_test
 from parley.telephony.media import Speech, Tone
 from parley.telephony.recording import Recording
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
 from parley.testing.media import audio_packets, event_stream, write_pcap
 from parley.testing.peers import Baresip, Sipp, audio_similarity, noise_signal, write_wav
+from parley.testing.ports import free_port, free_port_block
 
 from .conftest import needs_baresip, needs_sipp, telephony_settings
 from .test_media_sipp import UAC_HEAD, UAC_TAIL
@@ -46,18 +47,30 @@ def phone(parley: Telephony, tmp_path: Path, user: str, *, auto_answer: bool = F
 
 
 @needs_baresip
-async def test_baresip_calls_500_and_hears_itself(parley: Telephony, tmp_path: Path) -> None:
-    parley.dialplan.add_number("500", echo_test)
+async def test_baresip_calls_the_demo_echo_test_at_500_and_hears_itself(tmp_path: Path) -> None:
+    # The demo's own wiring (app.build_telephony with demo=True), on free ports.
+    rtp_first = free_port_block(40)
+    services = Services(settings=Settings(sip_port=free_port(), data_dir=tmp_path / "data",
+                                          rtp_ports=PortRange(first=rtp_first,
+                                                              last=rtp_first + 39)),
+                        clock=MonotonicClock())
+    build_telephony(services, demo_directory(TELEPHONY_REALM), demo=True)
+    assert any("500" in line for line in services.banner)
+    parley = services.telephony
+    assert parley is not None
     caller = phone(parley, tmp_path, "1001")
-    try:
-        await caller.start()
-        await caller.dial("500")
-        await caller.wait_event("CALL_ESTABLISHED", within=10)
-        await asyncio.sleep(4)
-        await caller.hangup()
-        await caller.wait_event("CALL_CLOSED", within=10)
-    finally:
-        await caller.stop()
+    async with parley:
+        try:
+            await caller.start()
+            await caller.dial("500")
+            await caller.wait_event("CALL_ESTABLISHED", within=10)
+            await asyncio.sleep(4)
+            await caller.hangup()
+            await caller.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await caller.stop()
+        assert not parley.engine.active_channels
+        assert not parley.media.channels
     assert caller.source is not None
     heard = load_8k(caller.received_wav())
     assert len(heard) > 8000 * 3
@@ -66,8 +79,6 @@ async def test_baresip_calls_500_and_hears_itself(parley: Telephony, tmp_path: P
     assert np.abs(window).max() > 1000
     echo = find(window, load_8k(caller.source))
     assert echo.correlation > 0.8, echo
-    assert not parley.engine.active_channels
-    assert not parley.media.channels
 
 
 @needs_baresip
