@@ -120,6 +120,10 @@ async def test_hub_takes_over_a_relayed_phone_and_hands_it_back(relay: MediaRela
         for seq_in in range(13, 16):  # the relay must not forward these meanwhile
             talker.sendto(_packet(seq_in, seq_in * 160, 77), ("127.0.0.1", inp.port))
         from_hub = await _receive(listener, 2)
+        out.on_hold = True  # held (a=sendonly): the relay stops, hold music from the hub goes on
+        out.send_packet(_packet(seq + 2, ts + 320, ssrc))
+        from_hub += await _receive(listener, 1)
+        out.on_hold = False
         await asyncio.sleep(0.05)
         out.hub_sends = False
         talker.sendto(_packet(16, 16 * 160, 77), ("127.0.0.1", inp.port))
@@ -131,7 +135,7 @@ async def test_hub_takes_over_a_relayed_phone_and_hands_it_back(relay: MediaRela
         for sock in (listener, talker):
             sock.close()
     heard = relayed + from_hub + after
-    assert [p.sequence for p in heard] == list(range(10, 16))
+    assert [p.sequence for p in heard] == list(range(10, 17))
     assert {p.ssrc for p in heard} == {77}
     assert all(b.timestamp - a.timestamp == 160 for a, b in itertools.pairwise(heard))
 

@@ -123,8 +123,8 @@ class MediaEndpoint:
         """Send a packet built by the media hub to the phone. The hub continues the stream
         (:meth:`continuation`); what it sent is noted so the relay continues it after."""
         remote = self.remote
-        if remote is None or self.on_hold or self._closed or len(data) < 12:
-            return
+        if remote is None or self._closed or len(data) < 12:
+            return  # on hold too: hold music is what a held phone should hear
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         stream = self._stream
         if stream.ssrc is None:
