@@ -128,6 +128,10 @@ class MediaHub(Generic[K]):
     def phase_of(self, leg: K) -> int:
         return self._leg(leg).phase
 
+    def inband(self, leg: K, on: bool = True) -> None:
+        """Look for DTMF tones in the leg's audio (or stop)."""
+        self._leg(leg).stream.detect_inband(on)
+
     def has_leg(self, leg: K) -> bool:
         return leg in self._legs
 

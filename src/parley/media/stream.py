@@ -114,6 +114,14 @@ class MediaStream:
             payload = (payload + self._silence)[:FRAME]  # 10 or 30 ms packets: pad or cut
         return payload
 
+    def detect_inband(self, on: bool) -> None:
+        """Start or stop looking for DTMF tones in the audio (costly: switch it on while
+        digits are wanted, or for phones without telephone-event)."""
+        if on and self.inband is None:
+            self.inband = InbandDetector()
+        elif not on:
+            self.inband = None
+
     def detect(self, pcm: Pcm) -> list[ReceivedDigit]:
         """In-band digits that ended in this decoded frame (none unless ``inband_dtmf``)."""
         if self.inband is None:

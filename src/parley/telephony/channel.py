@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from parley.media.amd import AmdSettings
+    from parley.media.stream import ReceivedDigit
     from parley.telephony.engine import SipEngine
     from parley.telephony.media import CallRecording, MediaItem, MediaShell, Playback
 
@@ -194,8 +195,18 @@ class Channel:
         shell = self._shell()
         shell.attach(self)
         queue = shell.digits[self.id]
+        shell.collecting(self, True)
+        try:
+            return await self._collect(queue, max_digits, timeout, inter_digit_timeout,
+                                       terminators)
+        finally:
+            if not self.ended:
+                shell.collecting(self, False)
+
+    async def _collect(self, queue: asyncio.Queue[ReceivedDigit], max_digits: int,
+                       first_wait: float, inter_digit_timeout: float, terminators: str) -> str:
         digits = ""
-        wait = timeout
+        wait = first_wait
         while len(digits) < max_digits and not self.ended:
             getting = asyncio.ensure_future(queue.get())
             ended = asyncio.ensure_future(self._ended.wait())

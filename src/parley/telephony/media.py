@@ -181,7 +181,7 @@ class MediaShell:
             raise MediaError(f"channel {channel.id} has no negotiated audio yet")
         settings = StreamSettings(G711.from_name(codec.name), payload_type=codec.payload_type,
                                   telephone_event_pt=channel.dtmf_payload_type,
-                                  inband_dtmf=True)
+                                  inband_dtmf=False)  # while collecting only
         self.hub.add_leg(channel.id, settings, ssrc=secrets.randbits(32),
                          first_sequence=secrets.randbits(16))
         self.channels[channel.id] = channel
@@ -221,6 +221,13 @@ class MediaShell:
         if queue is not None:
             queue.put_nowait(digit)
         self.engine.emit(Dtmf(channel_id, digit.digit, digit.duration_ms, digit.method))
+
+    def collecting(self, channel: Channel, on: bool) -> None:
+        """Look for in-band tones while digits are collected, and only then: the tone
+        detector costs more than everything else a decoded leg needs (RFC 4733 and SIP INFO
+        digits are always received)."""
+        if self.hub.has_leg(channel.id):
+            self.hub.inband(channel.id, on)
 
     def info_digit(self, channel: Channel, digit: str, duration_ms: int) -> None:
         """A key press in a SIP INFO (application/dtmf-relay) on the channel's dialog."""
