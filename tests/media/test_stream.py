@@ -9,7 +9,7 @@ import pytest
 
 from parley.media.g711 import Codec, decode, encode
 from parley.media.player import PcmSource, Player
-from parley.media.rtp import RtpPacket
+from parley.media.rtp import RtpError, RtpPacket
 from parley.media.stream import MediaStream, StreamSettings
 from parley.media.tones import dtmf_sequence
 
@@ -118,3 +118,19 @@ def test_continue_from_carries_on_another_senders_stream() -> None:
     assert (first.ssrc, first.sequence, first.timestamp, first.marker) == (
         0xABCDEF01, 65535, 4_294_967_200, True)
     assert (second.sequence, second.timestamp, second.marker) == (0, 64, False)  # wrapped
+
+
+def test_receive_bytes_matches_receive_for_audio_events_and_extensions() -> None:
+    fast = MediaStream(StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=1)
+    full = MediaStream(StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=1)
+    phone = MediaStream(StreamSettings(Codec.PCMU), ssrc=9)
+    payload = encode(np.full(160, 3000, dtype=np.int16), Codec.PCMU)
+    plain = phone.audio_packet(payload)
+    extended = bytes(RtpPacket(0, 7, 1120, 9, payload=payload, extension=(0xBEDE, b"\0" * 4)))
+    for data in (plain, extended):
+        assert fast.receive_bytes(data) == full.receive(RtpPacket.parse(data)) == []
+        assert fast.next_payload() == full.next_payload() == payload
+    digits = [d for p in phone.dtmf_packets("5", 80) for d in fast.receive_bytes(p.data)]
+    assert [(d.digit, d.method) for d in digits] == [("5", "rfc4733")]
+    with pytest.raises(RtpError):
+        fast.receive_bytes(b"\x40" + bytes(20))  # RTP version 1

@@ -142,6 +142,11 @@ class MediaHub(Generic[K]):
         return (state.player is not None or state.bridge is not None or state.echo
                 or bool(state.dtmf))
 
+    def receive_bytes(self, leg: K, data: bytes) -> list[ReceivedDigit]:
+        """A packet from the leg's phone as it came off the socket (see
+        :meth:`MediaStream.receive_bytes`)."""
+        return self._leg(leg).stream.receive_bytes(data)
+
     def receive(self, leg: K, packet: RtpPacket) -> list[ReceivedDigit]:
         """A packet from the leg's phone; RFC 4733 digits come back at once."""
         return self._leg(leg).stream.receive(packet)

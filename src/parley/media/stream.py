@@ -97,6 +97,15 @@ class MediaStream:
         self.ignored += 1
         return []
 
+    def receive_bytes(self, data: bytes) -> list[ReceivedDigit]:
+        """:meth:`receive` for a packet as it came off the socket. The common case (RTP
+        version 2 without padding, extension or CSRCs, carrying audio) goes straight to the
+        jitter buffer; anything else is parsed in full (raising ``RtpError`` if malformed)."""
+        if len(data) > 12 and data[0] == 0x80 and data[1] & 0x7F == self.settings.audio_pt:
+            self.jitter.push((data[2] << 8) | data[3], data[12:])
+            return []
+        return self.receive(RtpPacket.parse(data))
+
     def tick(self) -> tuple[Pcm | None, list[ReceivedDigit]]:
         """This tick's decoded frame from the phone (None: nothing to hear) and in-band
         digits that ended in it."""

@@ -36,7 +36,7 @@ from parley.media.hub import HubTick, MediaHub
 from parley.media.mixer import Role
 from parley.media.player import Player, Source
 from parley.media.recorder import Side
-from parley.media.rtp import RtpError, RtpPacket
+from parley.media.rtp import RtpError
 from parley.media.stream import ReceivedDigit, StreamSettings
 from parley.media.ticker import TickSchedule
 from parley.media.tones import STOCK_TONES, ToneSpec
@@ -209,12 +209,11 @@ class MediaShell:
 
     def _received(self, channel_id: str, data: bytes) -> None:
         try:
-            packet = RtpPacket.parse(data)
-        except RtpError:
-            return
-        with contextlib.suppress(MediaError):
-            for digit in self.hub.receive(channel_id, packet):
-                self._digit(channel_id, digit)
+            digits = self.hub.receive_bytes(channel_id, data)
+        except (RtpError, MediaError):
+            return  # a malformed packet, or a leg just removed
+        for digit in digits:
+            self._digit(channel_id, digit)
 
     def _digit(self, channel_id: str, digit: ReceivedDigit) -> None:
         queue = self.digits.get(channel_id)
