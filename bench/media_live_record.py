@@ -1,4 +1,5 @@
-"""Recorded bridged calls through the live Parley server: CPU per call and frames on time.
+"""Recorded bridged calls (or three-party mixes) through the live Parley server: CPU per call
+and frames on time.
 
 Method: Parley's ``Telephony`` runs in this process on uvloop. A sipp client (a guest calling
 the public number 901) places ``--calls`` concurrent calls, each playing 20 s of µ-law noise
@@ -10,7 +11,12 @@ and written as a stereo WAV under a temporary data folder. Once every call is re
 processes share the two cores) and the media shell's tick timing (how late each 2 ms wake-up
 was served). Recordings are then checked for length.
 
+With ``--mode mix`` nothing is recorded; instead a third leg (another call to the answerer)
+joins each bridge with the ``barge`` role, so every call is a three-party mix in the hub
+(mix-minus per member) instead of a relay.
+
     .venv/bin/python bench/media_live_record.py --calls 50 100 200 --seconds 5
+    .venv/bin/python bench/media_live_record.py --mode mix --calls 50 100 --seconds 5
 """
 
 from __future__ import annotations
@@ -107,17 +113,22 @@ def file_sizes(folder: Path) -> list[int]:
     return [path.stat().st_size for path in folder.rglob("*.wav")]
 
 
-async def step(workdir: Path, calls: int, seconds: float) -> dict[str, float]:
+async def step(workdir: Path, calls: int, seconds: float, mode: str = "record"
+               ) -> dict[str, float]:
     hold_ms = int((seconds + calls / 50 + 8) * 1000)
     scenario = prepare(workdir, hold_ms)
     answer_port = free_port()
-    rtp_first = free_port_block(4 * calls + 20)
+    rtp_first = free_port_block(6 * calls + 20)
     settings = TelephonySettings(host="127.0.0.1", sip_port=free_port(),
-                                 rtp_ports=(rtp_first, rtp_first + 4 * calls + 19),
+                                 rtp_ports=(rtp_first, rtp_first + 6 * calls + 19),
                                  public_numbers=frozenset({"901"}), data_dir=workdir / "data",
                                  media_timeout=3600, no_answer_timeout=20)
     users = MemoryDirectory([SipUser("3000", static_contact=f"sip:3000@127.0.0.1:{answer_port}")])
     server = Telephony(settings, users, MonotonicClock())
+    mixing: set[str] = set()
+
+    def ready() -> int:
+        return len(server.media.recordings) if mode == "record" else len(mixing)
 
     async def recorded(channel: Channel) -> None:
         operator = server.originate("3000", caller_id="sipp", timeout=20)
@@ -126,10 +137,19 @@ async def step(workdir: Path, calls: int, seconds: float) -> dict[str, float]:
             return
         channel.answer()
         bridge = server.bridge(channel, operator)
-        bridge.record()
+        legs = [channel, operator]
+        if mode == "record":
+            bridge.record()
+        else:
+            third = server.originate("3000", caller_id="sipp", timeout=20)
+            legs.append(third)
+            if await third.wait_answered(within=20):
+                bridge.add(third, "barge")
+                mixing.add(channel.id)
         await first_of(channel.wait_ended(), operator.wait_ended())
         bridge.destroy()
-        for leg in (channel, operator):
+        mixing.discard(channel.id)
+        for leg in legs:
             leg.hangup(HangupCause.NORMAL_CLEARING)
 
     server.dialplan.add_number("901", recorded)
@@ -142,10 +162,10 @@ async def step(workdir: Path, calls: int, seconds: float) -> dict[str, float]:
             await answerer.start()
             await client.start()
             deadline = time.monotonic() + calls / 50 + 20
-            while len(server.media.recordings) < calls and \
+            while ready() < calls and \
                     time.monotonic() < deadline:  # noqa: ASYNC110 - polls a count, no event
                 await asyncio.sleep(0.1)
-            recording = len(server.media.recordings)
+            recording = ready()
             await asyncio.sleep(1.0)
             server.media.timing.reset()
             cpu_before, wall_before = time.process_time(), time.monotonic()
@@ -173,13 +193,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--mode", choices=["record", "mix"], default="record")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"{'calls':>6} {'cpu %':>6} {'ms cpu/call/s':>13} {'late mean ms':>12} "
           f"{'late max ms':>11} {'>2 ms %':>8} {'files ok':>8} {'mean KiB':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for calls in args.calls:
-            r = await step(Path(tmp) / str(calls), calls, args.seconds)
+            r = await step(Path(tmp) / str(calls), calls, args.seconds, args.mode)
             print(f"{r['calls']:>6.0f} {r['cpu_pct']:>6.1f} {r['cpu_ms_per_call_s']:>13.2f} "
                   f"{r['late_mean_ms']:>12.2f} {r['late_max_ms']:>11.2f} "
                   f"{r['over_2ms_pct']:>8.2f} {r['long_enough']:>8.0f} "
