@@ -70,7 +70,9 @@ async def test_baresip_calls_the_demo_echo_test_at_500_and_hears_itself(tmp_path
         finally:
             await caller.stop()
         assert not parley.engine.active_channels
-        assert not parley.media.channels
+        assert not parley.media.channels  # nothing of the call is kept after it
+        assert not parley.media.digits
+        assert not parley.media.playbacks
     assert caller.source is not None
     heard = load_8k(caller.received_wav())
     assert len(heard) > 8000 * 3

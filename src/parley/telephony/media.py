@@ -195,6 +195,7 @@ class MediaShell:
         for recording in [r for r in self.recordings.values() if r.channel_id == channel.id]:
             self.stop_recording(recording)
         if not self.hub.has_leg(channel.id):
+            self.digits.pop(channel.id, None)
             return
         channel.media.tap = None
         channel.media.hub_sends = False
@@ -206,6 +207,7 @@ class MediaShell:
         self._hold.pop(channel.id, None)
         self._handback.discard(channel.id)
         del self.channels[channel.id]
+        self.digits.pop(channel.id, None)
 
     def _received(self, channel_id: str, data: bytes) -> None:
         try:
