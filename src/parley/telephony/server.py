@@ -1,4 +1,4 @@
-"""A running SIP server: transport, RTP relay, engine and dial plan wired together.
+"""A running SIP server: transport, RTP relay, media shell, engine and dial plan wired together.
 
 :class:`Telephony` is what the composition root (and an integration-test fixture) builds::
 
