@@ -320,6 +320,10 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
             await asyncio.sleep(0.5)
             playback = channel.play([Speech("Welcome to Parley"), Tone("beep")])
             outcome.append(await playback.wait(within=15))
+            looping = channel.play("queue-thereare", loop=True)
+            await asyncio.sleep(1.0)
+            looping.stop()
+            outcome.append(await looping.wait(within=1))
             channel.start_moh()
             await asyncio.sleep(2.5)
             channel.stop_moh()
@@ -339,11 +343,16 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
                 await caller.stop()
             seen = [events.get_nowait() for _ in range(events.qsize())]
         speech = await server.prompts.speak("Welcome to Parley")  # from the cache now
-    assert outcome == ["done"]
-    assert [e.reason for e in seen if isinstance(e, PlaybackFinished)] == ["done", "stopped"]
+    assert outcome == ["done", "stopped"]
+    assert [e.reason for e in seen if isinstance(e, PlaybackFinished)] == [
+        "done", "stopped", "stopped"]  # speech and beep, the stopped prompt, hold music
     heard = load_8k(caller.received_wav())
     assert find(speech.pcm[1200:-1200], heard).correlation > 0.9
     assert find(noise_signal(10, seed=42)[800:8000 * 2], heard).correlation > 0.9
+    # the looping prompt was heard for its first second, never past it
+    prompt = load_8k(PROMPT_DIR / "queue-thereare.wav")
+    assert find(prompt[800:6400], heard).correlation > 0.9
+    assert find(prompt[11200:17600], heard).correlation < 0.5
 
 
 async def test_recordings_left_open_by_a_crash_are_repaired_at_start(tmp_path: Path) -> None:
