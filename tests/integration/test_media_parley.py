@@ -507,3 +507,35 @@ async def test_a_recording_follows_the_call_to_a_new_operator(parley: Telephony,
     assert find(after[:, 0], sources["a"]).correlation > 0.8
     assert find(after[:, 1], sources["c"]).correlation > 0.8
     assert find(after[:, 1], sources["b"]).correlation < 0.3
+
+
+@needs_baresip
+async def test_parley_sends_key_presses_into_a_relayed_call(parley: Telephony,
+                                                           tmp_path: Path) -> None:
+    caller = phone(parley, tmp_path, "1001")
+    callee = phone(parley, tmp_path, "1002", auto_answer=True)
+    try:
+        await callee.start()
+        await caller.start()
+        await caller.dial("1002")
+        await caller.wait_event("CALL_ESTABLISHED", within=10)
+        await callee.wait_event("CALL_ESTABLISHED", within=10)
+        await asyncio.sleep(1.0)
+        inbound = inbound_of(parley)
+        assert inbound.bridge is not None
+        outbound = next(ch for ch in inbound.bridge.members if ch is not inbound)
+        assert outbound.dtmf_payload_type is not None  # baresip offers telephone-event
+        outbound.send_dtmf("3#7")  # RFC 4733 to the callee, the relay paused meanwhile
+        await asyncio.sleep(2.5)
+        await caller.hangup()
+        await callee.wait_event("CALL_CLOSED", within=10)
+    finally:
+        await caller.stop()
+        await callee.stop()
+    pressed = [event.param for event in callee.events if event.type == "CALL_DTMF_START"]
+    assert pressed == ["3", "#", "7"]
+    assert caller.source is not None
+    heard = load_8k(callee.received_wav())
+    # the caller again after the key presses (the relay took the stream back): the last
+    # second before the hang-up (baresip records no audio while it receives key presses)
+    assert find(heard[-10400:-2400], load_8k(caller.source)).correlation > 0.8

@@ -169,6 +169,11 @@ class MediaStream:
         self._marker = True
 
     @property
+    def sequence(self) -> int:
+        """The sequence number the next packet will carry."""
+        return self._sequence
+
+    @property
     def timestamp(self) -> int:
         """The RTP timestamp the next packet will carry."""
         return self._timestamp

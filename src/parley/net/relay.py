@@ -119,6 +119,14 @@ class MediaEndpoint:
         return (stream.ssrc, (stream.last_seq + 1) & 0xFFFF,
                 (stream.last_ts + _FRAME_TICKS) & 0xFFFFFFFF)
 
+    def handed_back(self, next_sequence: int, next_timestamp: int) -> None:
+        """The hub stops sending: the relay continues at the hub's position (key presses
+        share one timestamp per press, so the last packet alone does not tell it)."""
+        stream = self._stream
+        stream.last_seq = (next_sequence - 1) & 0xFFFF
+        stream.last_ts = (next_timestamp - _FRAME_TICKS) & 0xFFFFFFFF
+        stream.source = None
+
     def send_packet(self, data: bytes) -> None:
         """Send a packet built by the media hub to the phone. The hub continues the stream
         (:meth:`continuation`); what it sent is noted so the relay continues it after."""

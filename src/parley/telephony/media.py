@@ -248,6 +248,9 @@ class MediaShell:
             continued = endpoint.continuation()
             if continued is not None:
                 self.hub.stream(channel_id).continue_from(*continued)
+        elif endpoint.hub_sends and not sends and endpoint.continuation() is not None:
+            stream = self.hub.stream(channel_id)
+            endpoint.handed_back(stream.sequence, stream.timestamp)
         endpoint.hub_sends = sends
         if sends and endpoint.peer is not None:
             self._handback.add(channel_id)
