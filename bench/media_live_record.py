@@ -39,64 +39,9 @@ from parley.telephony.channel import Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.users import MemoryDirectory, SipUser
-from parley.testing.media import audio_packets, write_pcap
+from parley.testing.media import audio_packets, sipp_caller, sipp_play, write_pcap
 from parley.testing.peers import Sipp, noise_signal
 from parley.testing.ports import free_port, free_port_block
-
-UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="recorded caller">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]rec[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 [local_ip]
-s=-
-c=IN IP4 [local_ip]
-t=0 0
-m=audio [auto_media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true" />
-  <recv response="180" optional="true" />
-  <recv response="200" />
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]rec[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
-  <pause milliseconds="{hold_ms}"/>
-  <send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]rec[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" />
-</scenario>
-"""
 
 
 def prepare(workdir: Path, hold_ms: int) -> Path:
@@ -105,7 +50,7 @@ def prepare(workdir: Path, hold_ms: int) -> Path:
     pcap = write_pcap(workdir / "noise.pcap",
                       audio_packets(noise_signal(hold_ms / 1000 + 2, seed=7), Codec.PCMU))
     scenario = workdir / "uac.xml"
-    scenario.write_text(UAC.replace("{pcap}", str(pcap)).replace("{hold_ms}", str(hold_ms)))
+    scenario.write_text(sipp_caller(sipp_play(pcap, hold_ms)))
     return scenario
 
 

@@ -29,6 +29,7 @@ from parley.media.player import PcmSource, Player
 from parley.media.rtp import RtpPacket
 from parley.media.stream import StreamSettings
 from parley.telephony.recording import Recording
+from parley.testing.media import sipp_answerer
 from parley.testing.peers import Baresip, Sipp
 from parley.testing.ports import free_port
 
@@ -39,45 +40,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
     pytest.mark.skipif(not PROMPT.is_file(), reason="needs asterisk-core-sounds-en-wav"),
 ]
-
-UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="media answerer">
-  <recv request="INVITE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]media[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio {rtp_port} RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-a=ptime:20
-]]></send>
-  <recv request="ACK" />
-  <recv request="BYE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
-
 
 def drain(rtp: socket.socket) -> None:
     """Drop what queued up while the other calls were being set up: the media starts now."""
@@ -130,7 +92,7 @@ async def test_baresip_hears_a_prompt_then_its_own_echo(tmp_path: Path) -> None:
     rtp.bind(("127.0.0.1", 0))
     rtp.setblocking(False)
     uas_xml = tmp_path / "uas_media.xml"
-    uas_xml.write_text(UAS.replace("{rtp_port}", str(rtp.getsockname()[1])))
+    uas_xml.write_text(sipp_answerer(rtp.getsockname()[1]))
     uas_port = free_port()
     answerer = Sipp(tmp_path / "uas", uas_xml, port=uas_port)
     phone = Baresip(tmp_path / "phone", user="2001", server_port=uas_port, register=False)
@@ -172,9 +134,7 @@ async def answered_phone(tmp_path: Path, name: str, user: str,
     rtp.setblocking(False)
     stack.callback(rtp.close)
     uas_xml = tmp_path / f"uas_{name}.xml"
-    sdp = UAS if not dtmf else UAS.replace("RTP/AVP 0\n", "RTP/AVP 0 101\n").replace(
-        "a=ptime:20", "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\na=ptime:20")
-    uas_xml.write_text(sdp.replace("{rtp_port}", str(rtp.getsockname()[1])))
+    uas_xml.write_text(sipp_answerer(rtp.getsockname()[1], dtmf=dtmf))
     uas_port = free_port()
     answerer = Sipp(tmp_path / f"uas-{name}", uas_xml, port=uas_port)
     stack.push_async_callback(answerer.stop)

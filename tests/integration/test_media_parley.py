@@ -24,13 +24,18 @@ from parley.telephony.media import Speech, Tone
 from parley.telephony.recording import Recording
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
-from parley.testing.media import audio_packets, event_stream, write_pcap
+from parley.testing.media import (
+    audio_packets,
+    event_stream,
+    sipp_caller,
+    sipp_play,
+    sipp_request,
+    write_pcap,
+)
 from parley.testing.peers import Baresip, Sipp, audio_similarity, noise_signal, write_wav
 from parley.testing.ports import free_port, free_port_block
 
 from .conftest import needs_baresip, needs_sipp, telephony_settings
-from .test_media_sipp import UAC_HEAD, UAC_TAIL
-from .test_media_sipp import play as sipp_play
 
 PROMPT_DIR = Path("/usr/share/asterisk/sounds/en")
 MEDIA_DATA = Path(__file__).parent.parent / "media" / "data"
@@ -118,23 +123,7 @@ async def test_a_prompt_played_by_parley_reaches_baresip(parley: Telephony,
     assert match.offset_s < 1.5
 
 
-INFO = """  <send retrans="500"><![CDATA[
-INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]dtmf[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 INFO
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/dtmf-relay
-Content-Length: [len]
-
-Signal=5
-Duration=160
-]]></send>
-  <recv response="200" />
-"""
+INFO = sipp_request("INFO", 2, "Signal=5\nDuration=160\n", "application/dtmf-relay")
 
 
 def _uac(tmp_path: Path) -> Path:
@@ -144,10 +133,10 @@ def _uac(tmp_path: Path) -> Path:
     tones = write_pcap(tmp_path / "tones.pcap",
                        audio_packets(dtmf_sequence("9*", 100, 100), G711.PCMU))
     scenario = tmp_path / "uac_dtmf.xml"
-    scenario.write_text(UAC_HEAD + sipp_play(MEDIA_DATA / "dtmf_2833_1.pcap", 600)
-                        + sipp_play(MEDIA_DATA / "dtmf_2833_pound.pcap", 600)
-                        + sipp_play(events, 1000) + sipp_play(tones, 1000) + INFO
-                        + UAC_TAIL.replace("CSeq: 2 BYE", "CSeq: 3 BYE"))
+    scenario.write_text(sipp_caller(sipp_play(MEDIA_DATA / "dtmf_2833_1.pcap", 600)
+                                    + sipp_play(MEDIA_DATA / "dtmf_2833_pound.pcap", 600)
+                                    + sipp_play(events, 1000) + sipp_play(tones, 1000) + INFO,
+                                    dtmf=True, requests_before_bye=1))
     return scenario
 
 

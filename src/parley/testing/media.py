@@ -113,3 +113,124 @@ def event_stream(digits: str, *, duration_ms: int = 100, gap_ms: int = 100,
             stream.idle()
         clock += ticks * 0.020
     return packets
+
+
+# --- SIPp scenarios that carry these captures -------------------------------------------------
+
+_SIPP_MEDIA = "m=audio {port} RTP/AVP 0{dtmf_pt}\na=rtpmap:0 PCMU/8000\n{dtmf}a=ptime:20"
+_SIPP_DTMF = "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n"
+_SIPP_TAG = "[pid]caller[call_number]"  # the caller's From tag, for in-dialog requests
+
+
+def _sipp_media(port: str, dtmf: bool) -> str:
+    return _SIPP_MEDIA.format(port=port, dtmf_pt=" 101" if dtmf else "",
+                              dtmf=_SIPP_DTMF if dtmf else "")
+
+
+def sipp_answerer(rtp_port: int, *, dtmf: bool = False) -> str:
+    """A SIPp scenario that answers one call with PCMU (and telephone-event with ``dtmf``),
+    its media at ``rtp_port`` on 127.0.0.1, then waits for the ACK and the BYE."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="media answerer">
+  <recv request="INVITE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]media[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+{_sipp_media(str(rtp_port), dtmf)}
+]]></send>
+  <recv request="ACK" />
+  <recv request="BYE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+def sipp_request(method: str, cseq: int, body: str = "", content_type: str = "") -> str:
+    """A SIPp ``<send>`` of an in-dialog request from :func:`sipp_caller`'s caller."""
+    typed = f"Content-Type: {content_type}\n" if content_type else ""
+    return f"""  <send retrans="500"><![CDATA[
+{method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag={_SIPP_TAG}
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} {method}
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+{typed}Content-Length: {"[len]" if body else "0"}
+
+{body}]]></send>
+  <recv response="200" />
+"""
+
+
+def sipp_play(pcap: Path, pause_ms: int) -> str:
+    """SIPp scenario lines that send a capture and wait ``pause_ms`` (it plays meanwhile)."""
+    return (f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+            f'  <pause milliseconds="{pause_ms}"/>\n')
+
+
+def sipp_caller(middle: str = "", *, dtmf: bool = False, requests_before_bye: int = 0) -> str:
+    """A SIPp scenario that calls ``[service]`` with PCMU (and telephone-event with ``dtmf``),
+    then runs ``middle`` (:func:`sipp_play`, pauses, :func:`sipp_request`), then hangs up.
+    ``requests_before_bye`` counts the in-dialog requests in ``middle``, for the BYE's CSeq."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="media caller">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag={_SIPP_TAG}
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+{_sipp_media("[auto_media_port]", dtmf)}
+]]></send>
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="200" />
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag={_SIPP_TAG}
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+{middle}{sipp_request("BYE", 2 + requests_before_bye)}</scenario>
+"""
