@@ -147,21 +147,31 @@ async def answered_phone(tmp_path: Path, name: str, user: str,
     return phone, rtp
 
 
+async def three_phones(hub: MediaHub[str], tmp_path: Path, prefix: str,
+                       stack: contextlib.AsyncExitStack,
+                       ) -> tuple[dict[str, tuple[Baresip, socket.socket]],
+                                  dict[str, tuple[str, int]]]:
+    """Phones a, b and c (users ``prefix``1-3) answered and in the hub: a and b talk in
+    bridge "call", c listens. Returns the legs and each phone's RTP address."""
+    legs = {}
+    for index, name in enumerate("abc", start=1):
+        legs[name] = await answered_phone(tmp_path, name, f"{prefix}{index}", stack)
+        hub.add_leg(name, StreamSettings(Codec.PCMU, telephone_event_pt=None), ssrc=len(legs))
+    loop = asyncio.get_running_loop()
+    peers = {}
+    for name, (_, rtp) in legs.items():
+        _, peers[name] = await loop.sock_recvfrom(rtp, 2048)
+        drain(rtp)
+    hub.join("call", "a")
+    hub.join("call", "b")
+    hub.join("call", "c", Role.LISTEN)
+    return legs, peers
+
+
 async def test_three_phones_listen_whisper_barge(tmp_path: Path) -> None:
     hub: MediaHub[str] = MediaHub()
     async with contextlib.AsyncExitStack() as stack:
-        legs = {}
-        for name, user in (("a", "3001"), ("b", "3002"), ("c", "3003")):
-            legs[name] = await answered_phone(tmp_path, name, user, stack)
-            hub.add_leg(name, StreamSettings(Codec.PCMU, telephone_event_pt=None), ssrc=len(legs))
-        loop = asyncio.get_running_loop()
-        peers = {}
-        for name, (_, rtp) in legs.items():
-            _, peers[name] = await loop.sock_recvfrom(rtp, 2048)
-            drain(rtp)
-        hub.join("call", "a")
-        hub.join("call", "b")
-        hub.join("call", "c", Role.LISTEN)
+        legs, peers = await three_phones(hub, tmp_path, "300", stack)
         start = time.monotonic()
         for tick in range(300):  # three phases of 2 s
             if tick == 100:
@@ -205,18 +215,7 @@ async def test_recording_of_a_bridged_call_caller_left_operator_right(tmp_path: 
                                           call_id="call-1", started=datetime.now(UTC),
                                           caller="a", operator="b")
     async with contextlib.AsyncExitStack() as stack:
-        legs = {}
-        for name, user in (("a", "4001"), ("b", "4002"), ("c", "4003")):
-            legs[name] = await answered_phone(tmp_path, name, user, stack)
-            hub.add_leg(name, StreamSettings(Codec.PCMU, telephone_event_pt=None), ssrc=len(legs))
-        loop = asyncio.get_running_loop()
-        peers = {}
-        for name, (_, rtp) in legs.items():
-            _, peers[name] = await loop.sock_recvfrom(rtp, 2048)
-            drain(rtp)
-        hub.join("call", "a")
-        hub.join("call", "b")
-        hub.join("call", "c", Role.LISTEN)
+        legs, peers = await three_phones(hub, tmp_path, "400", stack)
         hub.record("r1", recording.recorder)
         start = time.monotonic()
         for tick in range(200):  # 2 s with C listening, 2 s with C whispering to B
