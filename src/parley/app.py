@@ -125,7 +125,7 @@ async def _reload_sip_users_on_change(node: WebNode, users: MemoryDirectory) -> 
 
     async with node.bus.subscribe(
             lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-            and envelope.event.kind in {"devices", "device", "*"}) as changes:
+            and envelope.event.kind in {"devices", "site"}) as changes:
         async for _change in changes:
             await load_sip_users(node.store, users)
 
