@@ -170,15 +170,20 @@ def build_telephony(services: Services, users: UserDirectory, *, demo: bool = Fa
         ]
 
 
+def settle_memory() -> None:
+    """Once started: keep start-up objects, which live as long as the node, out of the
+    collector's working set, and collect less often (measured by bench/sip_cps: fewer pauses
+    in the SIP and RTP paths under load)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 async def serve(services: Services, *, ready: Callable[[Services], None] | None = None) -> None:
     """Run every service until cancelled or until one of them fails."""
     for starter in services.starters:
         await starter()
-    # Start-up objects live as long as the node: keep them out of the collector's working set,
-    # and collect less often (measured: fewer pauses in the SIP and RTP paths under load).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    settle_memory()
     async with asyncio.TaskGroup() as group:
         for runner in services.runners:
             group.create_task(runner())

@@ -522,12 +522,12 @@ class ParleyProcess:
 
 def serve_main() -> None:
     """Entry point of :class:`ParleyProcess`: run a SIP server from a JSON config (argv[1])."""
-    import gc
     import logging
 
     import structlog
     import uvloop
 
+    from parley.app import settle_memory
     from parley.clock import MonotonicClock
     from parley.telephony.engine import TrunkPeer
     from parley.telephony.server import Telephony, TelephonySettings
@@ -555,9 +555,7 @@ def serve_main() -> None:
         if task is not None:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
         await telephony.start()
-        gc.collect()
-        gc.freeze()  # long-lived start-up objects leave the collector's working set
-        gc.set_threshold(20_000, 50, 100)
+        settle_memory()  # as a production node does after start
         sys.stdout.write(f"READY {telephony.sip_port}\n")
         sys.stdout.flush()
         with contextlib.suppress(asyncio.CancelledError):
