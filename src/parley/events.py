@@ -50,10 +50,16 @@ class HangupCause(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class ChannelCreated:
+    """A new leg. ``interaction_id`` names the call record it belongs to: an inbound leg
+    starts its own (its channel id), an originated leg carries the id it was given (the
+    operator leg of a queued call, a transfer target), so one id follows a call across
+    transfers."""
+
     channel_id: str
     direction: Direction
     caller: str
     called: str
+    interaction_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,22 @@ class Hangup:
     by: str = ""  # "local", "remote" or a user id: who ended it, for the call timeline
 
 
+@dataclass(frozen=True, slots=True)
+class UserRegistered:
+    """A SIP user's phone registered (a new binding, not a refresh)."""
+
+    user: str
+    contact: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserUnregistered:
+    """A SIP user has no live registration left; ``reason`` is "unregistered" or "expired"."""
+
+    user: str
+    reason: str
+
+
 TelephonyEvent = (
     ChannelCreated
     | Ringing
@@ -118,6 +140,8 @@ TelephonyEvent = (
     | RecordingFinished
     | AmdResult
     | Hangup
+    | UserRegistered
+    | UserUnregistered
 )
 
 
@@ -623,6 +647,51 @@ DialerCommand = (
     ReserveAgent | ReleaseAgent | ShowPreview | Dial | ConnectAgent | PlayComplianceMessage
     | PlayAgentlessMessage | TransferToQueue | HangupAttempt | AttemptRecorded | ContactClosed
 )
+
+
+# --- center/: the contact-center shell (IVR and ACD over real calls) ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallProgress:
+    """Notice for the call record: one step of interaction ``interaction_id``.
+
+    ``kind`` is the timeline entry ("entered flow", "menu choice", "queued", "announced",
+    "offered", "not answered", "answered", "transferred", "callback requested", ...);
+    ``queue`` and ``operator`` are set on "queued" and "answered"; ``detail`` is free JSON.
+    ``kind`` "outcome" sets the outcome the record closes with (``detail["outcome"]``:
+    "answered", "abandoned", "voicemail", "callback", "rejected", "transferred", "ivr").
+    """
+
+    interaction_id: str
+    kind: str
+    detail: dict[str, object]
+    queue: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailLeft:
+    """Notice: a message was recorded in ``mailbox`` (a stored WAV)."""
+
+    voicemail_id: str
+    mailbox: str
+    caller: str
+    path: str
+    duration_s: float
+    received_at: datetime
+    interaction_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStored:
+    """Notice: a call recording is complete on disk (a stereo WAV: caller left)."""
+
+    recording_id: str
+    interaction_id: str
+    path: str
+    started_at: datetime
+    duration_s: float
 
 
 # --- web/: notices from the API ------------------------------------------------------------
