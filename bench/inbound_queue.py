@@ -1,0 +1,356 @@
+"""Inbound calls through a queue on the real node: callers answered, a beep, the queue, an
+operator; calls per second and concurrent calls with 0 failures, Parley's CPU and memory.
+
+Method: each step starts a fresh node (``parley serve --config``) on loopback with a
+provisioning document written by this script: ``--operators`` operators, each with a device
+whose static contact is one sipp answerer (``bench/sipp/uas_agent.xml`` with ``-rtp_echo``,
+every operator its own user at the same host and port), the site's ``ready_on_register`` so
+that they are ready from the start, queue ``bench`` (longest idle, no wrap-up, no
+announcements, no recording) and number 700 bound to flow ``bench-queue``: play the stock
+``beep``, then queue ``bench``. A sipp caller (``bench/sipp/uac_queue_rtp.xml`` streaming a
+speech file as µ-law, or ``uac_queue_nortp.xml`` with ``--no-media``) places ``rate * 30``
+calls to 700 at each rate of ``--rates``; each call lasts ``--duration`` seconds after its
+answer, then the caller hangs up. A step is clean when every caller call succeeded and every
+operator leg was answered and ended normally (the answerer's ``-stf`` statistics). Parley's
+CPU (user + system from /proc of its process, over the caller's run, as % of one core) and
+peak memory (VmHWM) are its own; the two sipp processes share the same machine.
+
+    .venv/bin/python bench/inbound_queue.py --rates 20 40 60 80 100 --duration 10
+    .venv/bin/python bench/inbound_queue.py --no-media --rates 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from parley.testing.peers import PeerError, Sipp, SippResult
+from parley.testing.ports import LOOPBACK, free_port, free_port_block
+
+SCENARIOS = Path(__file__).resolve().parent / "sipp"
+QUEUE_NUMBER = "700"
+FIRST_OPERATOR = 20001  # operators are 20001, 20002 …: user name, extension and device alike
+SPEECH = ("/usr/share/asterisk/sounds/en/demo-instruct.wav",
+          "/usr/share/asterisk/sounds/en/demo-congrats.wav")
+READY_LINE = "Press Ctrl-C to stop."
+
+
+# --- the provisioning document ----------------------------------------------------------------
+
+
+def operator_names(count: int) -> list[str]:
+    """The operators' user names; digits, so that each can be its own extension."""
+    return [str(FIRST_OPERATOR + index) for index in range(count)]
+
+
+def provisioning(operators: int, agent_port: int, host: str = LOOPBACK) -> dict[str, Any]:
+    """The site of the benchmark: operators at one static contact, queue ``bench``, number 700."""
+    names = operator_names(operators)
+    flow = {"flow": "bench-queue", "start": "beep",
+            "nodes": {"beep": {"type": "play", "prompt": "beep", "next": "to_queue"},
+                      "to_queue": {"type": "queue", "queue": "bench"}}}
+    return {
+        "version": 1,
+        "site": {"name": "Inbound queue benchmark", "time_zone": "UTC", "sip_realm": "parley",
+                 "ready_on_register": True},
+        "users": [{"username": name, "display_name": f"Operator {name}", "roles": ["agent"],
+                   "extension": name} for name in names],
+        "devices": [{"name": name, "user": name, "sip_password": f"pw{name}",
+                     "static_contact": f"sip:{name}@{host}:{agent_port}"} for name in names],
+        "queues": [{"name": "bench", "strategy": "longest_idle", "wrap_up_s": 0,
+                    "ring_timeout_s": 15, "announce_every_s": 0, "recording": "none",
+                    "members": names}],
+        "flows": [{"name": "bench-queue", "description": "Beep, then the queue",
+                   "definition": flow}],
+        "numbers": [{"number": QUEUE_NUMBER, "flow": "bench-queue",
+                     "description": "Inbound queue benchmark"}],
+    }
+
+
+def write_provisioning(path: Path, operators: int, agent_port: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(provisioning(operators, agent_port), sort_keys=False))
+    return path
+
+
+# --- the caller's scenario and audio ----------------------------------------------------------
+
+
+def speech_ulaw(folder: Path) -> Path:
+    """A raw µ-law file of speech for the caller to stream (stock prompts, else espeak-ng)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = [path for path in SPEECH if Path(path).exists()]
+    if not sources:
+        spoken = folder / "speech.wav"
+        subprocess.run(["espeak-ng", "-w", str(spoken), "Thank you for calling. Please hold "
+                        "the line, an operator will be with you shortly."], check=True)
+        sources = [str(spoken)]
+    audio = folder / "speech.ulaw"
+    subprocess.run(["sox", *sources, "-t", "raw", "-e", "mu-law", "-r", "8000", "-c", "1",
+                    str(audio)], check=True)
+    return audio
+
+
+def caller_scenario(folder: Path, media: bool) -> Path:
+    """The shared scenario, unchanged but for the audio file's path (with ``media``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not media:
+        return SCENARIOS / "uac_queue_nortp.xml"
+    text = (SCENARIOS / "uac_queue_rtp.xml").read_text(encoding="iso-8859-1")
+    scenario = folder / "uac_queue_rtp.xml"
+    scenario.write_text(text.replace("AUDIO_ULAW", str(speech_ulaw(folder))),
+                        encoding="iso-8859-1")
+    return scenario
+
+
+# --- the node ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """``parley serve`` in its own process; its output goes to ``parley.log``."""
+
+    workdir: Path
+    config: Path
+    rtp_ports: tuple[int, int]
+    sip_port: int = 0
+    http_port: int = 0
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "parley.log"
+
+    async def start(self, within: float = 120.0) -> None:
+        self.sip_port = self.sip_port or free_port()
+        self.http_port = self.http_port or free_port()
+        executable = Path(sys.executable).with_name("parley")
+        command = [str(executable) if executable.exists() else "parley", "serve",
+                   "--config", str(self.config), "--host", LOOPBACK,
+                   "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
+                   "--rtp-ports", f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
+                   "--data-dir", str(self.workdir / "data")]
+        with self.log.open("wb") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                stderr=asyncio.subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.monotonic() + within
+        while READY_LINE not in self.log.read_text(errors="replace"):
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"parley serve did not start:\n{self.tail()}")
+            await asyncio.sleep(0.2)
+
+    def tail(self, lines: int = 25) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the node so far (every thread of its process)."""
+        if self.process is None:
+            return 0.0
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory_kib(self, field: str) -> int:
+        """``VmRSS`` or ``VmHWM`` (peak resident memory) of the node, in KiB."""
+        if self.process is None:
+            return 0
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        return 0
+
+    async def stop(self, grace: float = 20.0) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), grace)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+# --- one step ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    rate: int
+    calls: int
+    successful: int
+    failed: int
+    legs_offered: int
+    legs_answered: int
+    legs_failed: int
+    peak_concurrent: int
+    cpu_percent: float
+    peak_rss_mib: float
+    start_rss_mib: float
+    wall_s: float
+    failures: dict[str, int]
+    log_problems: int
+
+    @property
+    def clean(self) -> bool:
+        return (self.successful == self.calls and self.failed == 0
+                and self.legs_answered == self.calls and self.legs_failed == 0)
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    return list(csv.DictReader(path.read_text(errors="replace").splitlines(), delimiter=";"))
+
+
+def failure_counts(result: SippResult) -> dict[str, int]:
+    """The non-zero ``Failed…(C)`` counters of a sipp run (why calls failed)."""
+    counts = {}
+    for key, value in result.stats.items():
+        if key.startswith("Failed") and key.endswith("(C)") and key != "FailedCall(C)":
+            with contextlib.suppress(ValueError):
+                if int(value):
+                    counts[key.removesuffix("(C)")] = int(value)
+    return counts
+
+
+def log_problems(log: Path) -> int:
+    """Lines of the node's log at warning level or worse."""
+    words = ("[warning", "[error", "[critical", "Traceback", '"level": "warning"',
+             '"level": "error"')
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return sum(1 for line in text.splitlines() if any(word in line for word in words))
+
+
+async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
+               operators: int, settle: float) -> StepResult:
+    """Run one rate on a fresh node; every process started here is stopped here."""
+    agent_port = free_port()
+    config = write_provisioning(workdir / "bench.yaml", operators, agent_port)
+    in_progress = int(rate * (duration + 10)) + 50  # calls set up, talking or ending at once
+    rtp_count = min(max(2000, 6 * in_progress), 14000)
+    rtp_first = free_port_block(rtp_count)
+    node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1))
+    agents = Sipp(workdir / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
+                  extra=("-rtp_echo",))
+    limit = int(calls / rate + duration + 60)  # a step that falls behind is cut off as failed
+    caller = Sipp(workdir / "caller", scenario, service=QUEUE_NUMBER, port=free_port(),
+                  calls=calls, rate=rate,
+                  extra=("-d", str(int(duration * 1000)), "-l", str(max(3000, 3 * in_progress)),
+                         "-recv_timeout", "32000", "-timeout", f"{limit}s", "-timeout_error"))
+    peak_rss = 0
+    try:
+        await node.start()
+        start_rss = node.memory_kib("VmRSS")
+        await agents.start()
+        await asyncio.sleep(settle)  # operators become ready once the node has started
+        caller.target = f"{LOOPBACK}:{node.sip_port}"
+        cpu_before, started = node.cpu_seconds(), time.monotonic()
+        await caller.start()
+        waiting = asyncio.create_task(caller.wait(limit + 30))
+        while not waiting.done():
+            peak_rss = max(peak_rss, node.memory_kib("VmRSS"))
+            await asyncio.wait({waiting}, timeout=0.5)
+        with contextlib.suppress(PeerError):  # cut off: counted from its statistics
+            waiting.result()
+        cpu = node.cpu_seconds() - cpu_before
+        wall = time.monotonic() - started
+        peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
+        await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
+        legs = agents.result()
+    finally:
+        with contextlib.suppress(Exception):
+            await caller.stop()
+        with contextlib.suppress(Exception):
+            await agents.stop()
+        await node.stop()
+    result = caller.result()
+    rows = csv_rows(workdir / "caller" / f"{scenario.stem}-stat.csv")
+    concurrent = max((int(row.get("CurrentCall", "0") or 0) for row in rows), default=0)
+    return StepResult(
+        rate=rate, calls=calls, successful=result.successful, failed=result.failed,
+        legs_offered=int(legs.stats.get("IncomingCall(C)", "0") or 0),
+        legs_answered=legs.successful, legs_failed=legs.failed, peak_concurrent=concurrent,
+        cpu_percent=100 * cpu / wall, peak_rss_mib=peak_rss / 1024,
+        start_rss_mib=start_rss / 1024, wall_s=wall, failures=failure_counts(result),
+        log_problems=log_problems(node.log))
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {model}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=int, nargs="+", default=[20, 40, 60, 80, 100],
+                        help="calls per second, one step each")
+    parser.add_argument("--duration", type=float, default=10.0,
+                        help="seconds each call lasts after its answer")
+    parser.add_argument("--calls", type=int, default=None,
+                        help="calls per step (default: 30 seconds' worth at the step's rate)")
+    parser.add_argument("--operators", type=int, default=1100)
+    parser.add_argument("--media", action=argparse.BooleanOptionalAction, default=True,
+                        help="callers stream speech (uac_queue_rtp) or send no RTP (nortp)")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds between the node's start and the first call")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep logs, statistics and data of every step in this folder")
+    parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
+                        default=True, help="skip higher rates after a step that is not clean")
+    args = parser.parse_args()
+    for tool in ("sipp", "sox"):
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} is not installed")
+    print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
+          f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
+    print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
+          f"{'implied':>7} {'peak':>5} {'CPU %':>6} {'RSS MiB':>8}  clean", flush=True)
+    best = 0
+    with contextlib.ExitStack() as stack:
+        root = args.keep or Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="parley-inbound-queue-")))
+        scenario = caller_scenario(root / "scenario", args.media)
+        for rate in args.rates:
+            calls = args.calls or rate * 30
+            r = await step(root / f"rate-{rate}", scenario, rate, calls, args.duration,
+                           args.operators, args.settle)
+            implied = int(rate * args.duration)
+            print(f"{rate:>6} {r.calls:>6} {r.successful:>6} {r.failed:>6} "
+                  f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
+                  f"{r.cpu_percent:>6.1f} {r.peak_rss_mib:>8.0f}  "
+                  f"{'yes' if r.clean else 'NO'}", flush=True)
+            if not r.clean:
+                print(f"       failures: {r.failures or '-'}; operator legs offered "
+                      f"{r.legs_offered}, failed {r.legs_failed}; node log warnings "
+                      f"{r.log_problems}", flush=True)
+            if r.clean:
+                best = max(best, rate)
+            elif args.stop_after_failure:
+                break
+    print(f"highest clean rate: {best} calls/s (~{int(best * args.duration)} concurrent calls)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
