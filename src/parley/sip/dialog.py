@@ -157,7 +157,7 @@ class Dialog:
         items += [("Max-Forwards", "70"), ("From", str(self.local_uri.with_tag(self.local_tag))),
                   ("To", str(self.remote_uri.with_tag(self.remote_tag))),
                   ("Call-ID", self.call_id), ("CSeq", f"{cseq} {method}")]
-        if method in TARGET_REFRESH or method == "REFER":
+        if method in TARGET_REFRESH or method in ("REFER", "NOTIFY", "SUBSCRIBE"):
             items.append(("Contact", str(self.local_contact)))
         items += list(self.extra_headers) + list(headers)
         if body and content_type:

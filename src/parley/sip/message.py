@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Self, TypeVar
 
@@ -470,6 +470,30 @@ def build_response(
     items.append(("Content-Length", str(len(body))))
     return SipResponse(status, reason or REASON_PHRASES.get(status, "Unknown"), Headers(items),
                        body)
+
+
+#: Headers Parley writes itself in a request it builds; callers may not add them again.
+MANAGED_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq", "contact", "route",
+                             "max-forwards", "content-type", "content-length"})
+
+
+def extra_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """Caller-supplied headers (``X-Parley-Queue: support``...) checked for a request.
+
+    Names must be SIP tokens and not one Parley manages itself (Via, From, To, Call-ID, CSeq,
+    Contact, Route, Max-Forwards, Content-Type, Content-Length); values must not hold CR, LF
+    or NUL (which would let a value inject headers). Raises :class:`ValueError` saying which.
+    """
+    checked: list[tuple[str, str]] = []
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ValueError(f"header name {name!r} is not a SIP token")
+        if canonical_name(name).lower() in MANAGED_HEADERS:
+            raise ValueError(f"header {name!r} is set by Parley and cannot be given")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"value of header {name!r} must be text without CR, LF or NUL")
+        checked.append((name, value))
+    return tuple(checked)
 
 
 def precheck_request(request: SipRequest, *, supported: Iterable[str] = ("replaces",)
