@@ -71,6 +71,10 @@ class Channel:
     peer: Peer
     variables: dict[str, str] = field(default_factory=dict)
     id: str = field(default_factory=lambda: f"ch-{next(_ids)}")
+    #: The call record this leg belongs to: an inbound leg's own id; an originated leg's is
+    #: given to originate() (a queue's operator leg, a transfer target) so that one id
+    #: follows the call across legs and transfers.
+    interaction_id: str = ""
     state: ChannelState = ChannelState.DOWN
     remote_tag: str | None = None
     local_cseq: int = 1
@@ -97,6 +101,8 @@ class Channel:
     timeout_handle: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
+        if not self.interaction_id:
+            self.interaction_id = self.id
         self.log = self.engine.call_log.bind(call_id=self.call_id, channel_id=self.id)
 
     # --- what the contact center sees --------------------------------------------------------

@@ -75,7 +75,8 @@ class ExtensionDialPlan:
         try:
             outbound = self.telephony.originate(
                 user.name, caller_id=channel.caller, timeout=self.no_answer_timeout,
-                variables=channel.variables, codecs=codecs)
+                variables=channel.variables, codecs=codecs,
+                interaction_id=channel.interaction_id)
         except OriginateError as exc:
             channel.log.info("callee_unavailable", reason=str(exc))
             channel.hangup(exc.cause)
@@ -112,6 +113,7 @@ async def connect(inbound: Channel, outbound: Channel) -> None:
     bridge.add(inbound)
     bridge.add(outbound)
     await first_of(inbound.wait_ended(), outbound.wait_ended())
+    stayed = [channel for channel in (inbound, outbound) if channel.bridge is bridge]
     bridge.destroy()
-    for channel in (inbound, outbound):
+    for channel in stayed:  # a leg moved out of the bridge (a transfer) is not ours to end
         channel.hangup(HangupCause.NORMAL_CLEARING)

@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -39,6 +38,7 @@ from parley.sip.message import (
     SipResponse,
     build_request,
     build_response,
+    extra_headers,
     new_branch,
     new_call_id,
     new_tag,
@@ -60,6 +60,9 @@ from parley.sip.uri import SipUri
 from parley.telephony.causes import cause_for_status, status_for_cause
 from parley.telephony.channel import Channel
 from parley.telephony.media_sdp import SUPPORTED, Codec, MediaNegotiationError, read_audio
+from parley.telephony.policy import CallerClass, Destination, TrunkPeer, may_call
+from parley.telephony.refer import ReferHandler, handle_refer
+from parley.telephony.registrations import RegistrationWatch
 from parley.telephony.users import UserDirectory
 
 if TYPE_CHECKING:
@@ -68,46 +71,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("parley.telephony.engine")
 
 TIMER_B = 32.0  # how long a finished call stays findable for late messages (64·T1)
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY"
 SDP = "application/sdp"
-
-
-class CallerClass(StrEnum):
-    """Who is calling, for the toll-fraud rule."""
-
-    USER = "user"  # authenticated with a SIP password
-    TRUNK = "trunk"  # a configured trunk peer, trusted by address
-    GUEST = "guest"  # anyone else
-
-
-class Destination(StrEnum):
-    """What a dialled number is."""
-
-    EXTENSION = "extension"  # a SIP user of this node
-    PUBLIC = "public"  # an IVR or queue number anyone may call
-    OUTSIDE = "outside"  # an outside line through a trunk
-    UNKNOWN = "unknown"
-
-
-def may_call(caller: CallerClass, destination: Destination) -> bool:
-    """No toll fraud: guests reach public numbers only; only users reach outside lines."""
-    if caller is CallerClass.USER:
-        return True
-    if caller is CallerClass.TRUNK:
-        return destination is not Destination.OUTSIDE
-    return destination is Destination.PUBLIC
-
-
-@dataclass(frozen=True)
-class TrunkPeer:
-    """A trunk or gateway trusted by source address (``port`` None: any port of ``host``)."""
-
-    name: str
-    host: str
-    port: int | None = None
-
-    def matches(self, peer: Peer) -> bool:
-        return self.host == peer.host and (self.port is None or self.port == peer.port)
 
 
 @dataclass
@@ -165,9 +130,12 @@ class SipEngine:
                                         algorithms=config.digest_algorithms)
         self.transport: SipTransport | None = None
         self.channels: dict[str, Channel] = {}  # by Call-ID of the leg
+        self.by_id: dict[str, Channel] = {}  # the same channels by channel id
+        self.on_refer: ReferHandler | None = None  # transfers (see parley.telephony.refer)
         self.registrar = Registrar(min_expires=config.min_expires,
                                    max_expires=config.max_expires,
                                    default_expires=config.max_expires)
+        self.registrations = RegistrationWatch(self.registrar)
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer()
@@ -255,7 +223,8 @@ class SipEngine:
                 handle.cancel()
         self._timers.clear()
 
-    def _spawn(self, coroutine: Awaitable[None], name: str) -> None:
+    def spawn(self, coroutine: Awaitable[None], name: str) -> None:
+        """Run ``coroutine`` in the engine's task group; a failure is logged, not raised."""
         async def guarded() -> None:
             try:
                 await coroutine
@@ -408,6 +377,9 @@ class SipEngine:
                                                       ("Accept", SDP)))
         elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY"):
             self.respond(request, peer, 481)
+        elif method == "REFER":  # RFC 3515 allows it; Parley transfers calls only
+            self.respond(request, peer, 403, "Forbidden (REFER outside a call)",
+                         to_tag=new_tag())
         else:
             self.respond(request, peer, 405, headers=(("Allow", ALLOW),))
 
@@ -437,8 +409,10 @@ class SipEngine:
         username = self._authenticate(request, peer)
         if username is None:
             return
-        result = self.registrar.register(request, self.clock.monotonic(),
-                                         authenticated_user=username,
+        now = self.clock.monotonic()
+        self._emit_all(self.registrations.before_register(
+            self.registrar.aor_of(request.to.uri), now))
+        result = self.registrar.register(request, now, authenticated_user=username,
                                          source=(peer.host, peer.port), transport=peer.transport)
         if result.ok:
             self.stats.registrations += 1
@@ -446,10 +420,19 @@ class SipEngine:
                      peer=str(peer))
         self.respond(request, peer, result.status, result.reason or None, to_tag=new_tag(),
                      headers=result.headers)
+        self._emit_all(self.registrations.after_register(result, now))
 
     def sweep_bindings(self) -> int:
-        """Drop expired registrations; returns how many were dropped."""
-        return len(self.registrar.sweep(self.clock.monotonic()))
+        """Drop expired registrations (``run`` does every 5 s; UserUnregistered "expired"
+        for users left without any); returns how many were dropped."""
+        now = self.clock.monotonic()
+        gone = self.registrar.sweep(now)
+        self._emit_all(self.registrations.after_sweep(gone, now))
+        return len(gone)
+
+    def _emit_all(self, events: list[Any]) -> None:
+        for event in events:
+            self.emit(event)
 
     def contacts_of(self, user: str) -> list[Binding]:
         """The live registered contacts of ``user``, best first."""
@@ -521,15 +504,21 @@ class SipEngine:
             invite=request, remote_audio=remote,
             variables={"caller_class": caller_class.value}, dialog=dialog)
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
-        self.channels[channel.call_id] = channel
-        self.stats.calls += 1
+        self._add(channel)
         channel.log.info("inbound_call", caller=caller, called=number, peer=str(peer),
                          caller_class=caller_class.value)
-        self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called))
         if self.on_inbound is not None:
-            self._spawn(self.on_inbound(channel), f"call-{channel.id}")
+            self.spawn(self.on_inbound(channel), f"call-{channel.id}")
         else:
             channel.hangup(HangupCause.NO_ROUTE_DESTINATION)
+
+    def _add(self, channel: Channel) -> None:
+        """A new leg: findable by Call-ID and id, counted, announced."""
+        self.channels[channel.call_id] = channel
+        self.by_id[channel.id] = channel
+        self.stats.calls += 1
+        self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called,
+                                 channel.interaction_id))
 
     def respond_invite(self, channel: Channel, status: int, *, body: bytes = b"",
                        reason: str | None = None,
@@ -565,28 +554,12 @@ class SipEngine:
             self._on_reinvite(channel, request, peer)
         elif method == "INFO":
             self.respond(request, peer, 200)
-            self._info(channel, request)
+            if self.media is not None:
+                self.media.info(channel, request)
+        elif method == "REFER":
+            handle_refer(self, channel, request, peer)
         else:
             self.respond(request, peer, 200)
-
-    def _info(self, channel: Channel, request: SipRequest) -> None:
-        """SIP INFO key presses (application/dtmf-relay: ``Signal=5``, ``Duration=160``)."""
-        content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type != "application/dtmf-relay" or self.media is None:
-            return
-        fields: dict[str, str] = {}
-        for line in request.body.decode("utf-8", "replace").splitlines():
-            name, _, value = line.partition("=")
-            fields[name.strip().lower()] = value.strip()
-        digit = fields.get("signal", "").upper()
-        if len(digit) != 1 or digit not in "0123456789*#ABCD":
-            channel.log.info("bad_dtmf_info", body=request.body[:80])
-            return
-        try:
-            duration = int(fields.get("duration", "100"))
-        except ValueError:
-            duration = 100
-        self.media.info_digit(channel, digit, duration)
 
     def _on_reinvite(self, channel: Channel, request: SipRequest, peer: Peer) -> None:
         direction = "sendrecv"
@@ -633,11 +606,17 @@ class SipEngine:
 
     def originate(self, endpoint: str, caller_id: str, timeout: float,
                   variables: dict[str, str] | None = None, *,
-                  codecs: tuple[Codec, ...] | None = None) -> Channel:
+                  codecs: tuple[Codec, ...] | None = None,
+                  headers: Mapping[str, str] | None = None,
+                  interaction_id: str = "") -> Channel:
         """Call ``endpoint``; the returned channel rings, answers or hangs up (events tell).
 
-        Raises :class:`OriginateError` when the endpoint cannot be called at all.
+        ``headers`` are added to the INVITE as given (``X-Parley-Queue: support``);
+        ``interaction_id`` is the call record the leg belongs to (default: its own id).
+        Raises :class:`OriginateError` when the endpoint cannot be called at all and
+        :class:`ValueError` for a header that is not a token name with a one-line value.
         """
+        added = extra_headers(headers)
         uri, peer, user = self.resolve(endpoint)
         media = self.relay.open(label=f"out:{endpoint}")
         call_id = new_call_id(self.config.host)
@@ -649,7 +628,7 @@ class SipEngine:
             engine=self, direction=Direction.OUTBOUND, caller=caller_id, called=user,
             media=media, call_id=call_id, local_tag=new_tag(), local_party=local,
             remote_party=remote, remote_target=uri, peer=peer,
-            variables=dict(variables or {}))
+            variables=dict(variables or {}), interaction_id=interaction_id)
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         offer = codecs or self.codecs
         channel.remote_audio = None
@@ -659,13 +638,12 @@ class SipEngine:
         invite = build_request("INVITE", uri, from_=local.with_tag(channel.local_tag),
                                to=remote, call_id=call_id, cseq=channel.local_cseq, via=via,
                                contact=self._contact(peer.transport), body=body,
-                               content_type=SDP, headers=(("Allow", ALLOW),))
+                               content_type=SDP, headers=(("Allow", ALLOW), *added))
         channel.invite = invite
         channel.invite_branch = via.branch or ""
-        self.channels[call_id] = channel
-        self.stats.calls += 1
-        channel.log.info("outbound_call", endpoint=endpoint, caller=caller_id, peer=str(peer))
-        self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called))
+        self._add(channel)
+        channel.log.info("outbound_call", endpoint=endpoint, caller=caller_id, peer=str(peer),
+                         interaction_id=channel.interaction_id)
         self.send_request(invite, peer, lambda response: self._invite_answer(channel, response))
         channel.timeout_handle = self.loop.call_later(
             timeout, lambda: channel.hangup(HangupCause.NO_ANSWER) if not channel.is_up else None)
@@ -738,8 +716,11 @@ class SipEngine:
                                routes=invite.routes)
         self.send_request(cancel, channel.peer, lambda _response: None)
 
-    def send_in_dialog(self, channel: Channel, method: str, *, body: bytes = b"") -> None:
-        """A request inside the channel's dialog (BYE, re-INVITE...), built by its Dialog."""
+    def send_in_dialog(self, channel: Channel, method: str, *, body: bytes = b"",
+                       content_type: str | None = None,
+                       headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """A request inside the channel's dialog (BYE, re-INVITE, NOTIFY...), built by its
+        Dialog (route set, next CSeq); its responses end in the transaction layer."""
         dialog = channel.dialog
         if dialog is None:
             return
@@ -751,8 +732,9 @@ class SipEngine:
             elif method == "INVITE":
                 request = dialog.reinvite(body)
             else:
-                request = dialog.create_request(method, body=body,
-                                                content_type=SDP if body else None)
+                request = dialog.create_request(method, body=body, headers=headers,
+                                                content_type=content_type or
+                                                (SDP if body else None))
         except DialogError as exc:
             channel.log.info("in_dialog_request_refused", method=method, error=str(exc))
             return
@@ -781,6 +763,7 @@ class SipEngine:
     def _forget(self, channel: Channel) -> None:
         if self.channels.get(channel.call_id) is channel:
             del self.channels[channel.call_id]
+        self.by_id.pop(channel.id, None)
 
     @property
     def active_channels(self) -> list[Channel]:

@@ -45,6 +45,7 @@ from parley.telephony.prompts import Prompt, PromptLibrary
 from parley.telephony.recording import Recording
 
 if TYPE_CHECKING:
+    from parley.sip.message import SipRequest
     from parley.telephony.channel import Bridge, Channel
     from parley.telephony.engine import SipEngine
 
@@ -229,6 +230,25 @@ class MediaShell:
         digits are always received)."""
         if self.hub.has_leg(channel.id):
             self.hub.inband(channel.id, on)
+
+    def info(self, channel: Channel, request: SipRequest) -> None:
+        """SIP INFO key presses (application/dtmf-relay: ``Signal=5``, ``Duration=160``)."""
+        content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/dtmf-relay":
+            return
+        fields: dict[str, str] = {}
+        for line in request.body.decode("utf-8", "replace").splitlines():
+            name, _, value = line.partition("=")
+            fields[name.strip().lower()] = value.strip()
+        digit = fields.get("signal", "").upper()
+        if len(digit) != 1 or digit not in "0123456789*#ABCD":
+            channel.log.info("bad_dtmf_info", body=request.body[:80])
+            return
+        try:
+            duration = int(fields.get("duration", "100"))
+        except ValueError:
+            duration = 100
+        self.info_digit(channel, digit, duration)
 
     def info_digit(self, channel: Channel, digit: str, duration_ms: int) -> None:
         """A key press in a SIP INFO (application/dtmf-relay) on the channel's dialog."""

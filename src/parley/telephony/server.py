@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +36,7 @@ from parley.telephony.media import MediaShell
 from parley.telephony.media_sdp import Codec
 from parley.telephony.moh import MusicOnHold
 from parley.telephony.prompts import PromptLibrary
+from parley.telephony.refer import ReferHandler
 from parley.telephony.users import UserDirectory
 
 log = structlog.get_logger("parley.telephony.server")
@@ -139,9 +140,54 @@ class Telephony:
 
     def originate(self, endpoint: str, caller_id: str, timeout: float,
                   variables: dict[str, str] | None = None, *,
-                  codecs: tuple[Codec, ...] | None = None) -> Channel:
-        """Call a registered user, a static contact or a ``sip:`` URI (see SipEngine)."""
-        return self.engine.originate(endpoint, caller_id, timeout, variables, codecs=codecs)
+                  codecs: tuple[Codec, ...] | None = None,
+                  headers: Mapping[str, str] | None = None,
+                  interaction_id: str = "") -> Channel:
+        """Call a registered user, a static contact or a ``sip:`` URI (see SipEngine).
+
+        ``headers`` go into the INVITE as given (names must be SIP tokens, values one line:
+        ValueError otherwise); ``interaction_id`` ties the new leg to a call record (default:
+        the leg's own id) and is reported in ``ChannelCreated``.
+        """
+        return self.engine.originate(endpoint, caller_id, timeout, variables, codecs=codecs,
+                                     headers=headers, interaction_id=interaction_id)
+
+    @property
+    def on_refer(self) -> ReferHandler | None:
+        """``async (channel, ReferRequest) -> bool`` run when a phone transfers by REFER
+        (True: done, the phone hears 200; False or an error: 503). None: REFER gets 603."""
+        return self.engine.on_refer
+
+    @on_refer.setter
+    def on_refer(self, handler: ReferHandler | None) -> None:
+        self.engine.on_refer = handler
+
+    def channel(self, channel_id: str) -> Channel | None:
+        """The channel with this id: live, or ended within the last 32 s (see ``ended``)."""
+        return self.engine.by_id.get(channel_id)
+
+    def channels(self) -> list[Channel]:
+        """Every live (not hung-up) channel."""
+        return self.engine.active_channels
+
+    def find_dialog(self, call_id: str, local_tag: str | None,
+                    remote_tag: str | None) -> Channel | None:
+        """The live channel whose SIP dialog has this Call-ID and tags (None: any tag).
+
+        Tags are Parley's side of the dialog. From a Replaces header (RFC 3891 §3: the
+        to-tag is compared with the local tag, the from-tag with the remote tag) call
+        ``find_dialog(replaces.call_id, replaces.to_tag, replaces.from_tag)``. Phones that
+        wrote the tags from their own point of view are matched too, after the exact order.
+        """
+        channel = self.engine.channels.get(call_id)
+        if channel is None or channel.ended:
+            return None
+
+        def fits(local: str | None, remote: str | None) -> bool:
+            return (local is None or local == channel.local_tag) and \
+                (remote is None or remote == channel.remote_tag)
+
+        return channel if fits(local_tag, remote_tag) or fits(remote_tag, local_tag) else None
 
     def bridge(self, *channels: Channel) -> Bridge:
         """A new bridge holding ``channels`` as participants."""
