@@ -19,6 +19,7 @@ from parley.clock import Clock, MonotonicClock
 from parley.config import Settings
 
 if TYPE_CHECKING:
+    from parley.center import ContactCenter
     from parley.events import TelephonyEvent
     from parley.store import Store
     from parley.telephony.server import Telephony
@@ -40,6 +41,7 @@ class Services:
     readiness: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     telephony: Telephony | None = None
     web: WebNode | None = None
+    center: ContactCenter | None = None
 
 
 def build(settings: Settings, *, demo: bool = False) -> Services:
@@ -64,13 +66,21 @@ def build_web(services: Services, users: MemoryDirectory, *, demo: bool = False)
     settings = services.settings
 
     async def start() -> None:
+        from parley.provisioning import load_demo
+        from parley.store import build_store
+        from parley.web.bus import LiveBus
         from parley.web.node import build_web_node
 
-        node = await build_web_node(settings, services.clock, demo=demo)
+        store = await build_store(settings, clock=services.clock)
+        demo_login = await load_demo(store) if demo else None
+        bus = LiveBus(services.clock)
+        calls, center = await build_center(services, store, bus)
+        node = await build_web_node(settings, services.clock, bus=bus, store=store,
+                                    calls=calls, center=center)
+        node.demo_login = demo_login
         services.web = node
         await load_sip_users(node.store, users)
         if services.telephony is not None:
-            bus = node.bus
 
             def publish(event: TelephonyEvent) -> None:
                 bus.publish(event)
@@ -93,6 +103,9 @@ def build_web(services: Services, users: MemoryDirectory, *, demo: bool = False)
         async with asyncio.TaskGroup() as group:
             group.create_task(services.web.run())
             group.create_task(_reload_sip_users_on_change(services.web, users))
+            if services.center is not None:
+                group.create_task(services.center.run())
+                group.create_task(_reload_center_on_change(services.web, services.center))
 
     services.starters.insert(0, start)  # users are loaded before SIP starts answering
     services.runners.append(run)
@@ -128,6 +141,44 @@ async def _reload_sip_users_on_change(node: WebNode, users: MemoryDirectory) -> 
             and envelope.event.kind in {"devices", "site"}) as changes:
         async for _change in changes:
             await load_sip_users(node.store, users)
+
+
+async def build_center(services: Services, store: Store, bus: Any
+                       ) -> tuple[Any, Any]:
+    """The contact center (IVR flows, queues, operators) over the node's telephony, and the
+    live seams it gives the web layer; (None, None) on a node without telephony."""
+    if services.telephony is None:
+        return None, None
+    from parley.center import ContactCenter, load_center_config
+    from parley.center.live import LiveCalls, LiveCenter
+
+    config = await load_center_config(store)
+    center = ContactCenter(services.telephony, services.clock, config, publish=bus.publish,
+                           data_dir=services.settings.data_dir)
+    services.center = center
+    return LiveCalls(center), LiveCenter(center)
+
+
+CENTER_CONFIG_KINDS = frozenset({"queues", "users", "devices", "numbers", "flows",
+                                 "number_lists", "site", "config"})
+
+
+async def _reload_center_on_change(node: WebNode, center: ContactCenter) -> None:
+    """Configuration changed through the API or an import: the contact center takes it."""
+    import structlog
+
+    from parley.center import load_center_config
+    from parley.events import ConfigurationChanged
+
+    log = structlog.get_logger("parley.app")
+    async with node.bus.subscribe(
+            lambda envelope: isinstance(envelope.event, ConfigurationChanged)
+            and envelope.event.kind in CENTER_CONFIG_KINDS) as changes:
+        async for _change in changes:
+            try:
+                center.apply_config(await load_center_config(node.store))
+            except Exception:
+                log.exception("center_reload_failed")
 
 
 TELEPHONY_REALM = "parley"

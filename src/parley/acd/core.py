@@ -86,6 +86,15 @@ class Acd:
         for agent in self.agents.values():
             self._join(agent, runtime)
 
+    def update_queue(self, config: QueueConfig) -> None:
+        """A changed queue: ring timeout, wrap-up, limits, priority apply from the next
+        decision; operators who now qualify join (members dropped stay until a restart)."""
+        runtime = self.queues[config.name]
+        runtime.config = config
+        for agent in self.agents.values():
+            if agent.agent_id not in runtime.members:
+                self._join(agent, runtime)
+
     def add_agent(self, agent: Agent) -> None:
         if agent.agent_id in self.agents:
             raise AcdError(f"agent {agent.agent_id!r} is defined twice")
@@ -144,6 +153,11 @@ class Acd:
             return None
         call = self.calls[call_id]
         return self._ewt(self.queues[call.queue], position, now - call.arrived)
+
+    def expected_wait_on_arrival(self, queue: str, now: float) -> float:
+        """The expected wait of a caller who would join ``queue`` now (flows, wallboards)."""
+        runtime = self.queues[queue]
+        return self._ewt(runtime, len(runtime.waiting) + 1, 0.0)
 
     def _ewt(self, runtime: QueueRuntime, position: int, waited: float) -> float:
         stats = runtime.stats

@@ -1,0 +1,116 @@
+"""One customer call as the contact center follows it, and the steps it goes through.
+
+An :class:`InboundCall` lives from the caller's INVITE (or a due callback) until the caller's
+leg ends. Its ``acd_id`` names it in the ACD; its ``interaction_id`` names the call record,
+which every operator leg joins, so one id follows the call across transfers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parley.telephony.channel import Bridge, Channel
+    from parley.telephony.media import CallRecording
+
+
+@dataclass(frozen=True, slots=True)
+class ToFlow:
+    """Run a flow (the number's, or the target of a transfer)."""
+
+    flow: str
+    dnis: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToQueue:
+    queue: str
+    priority: int = 0
+    skills: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToOperator:
+    """Ring one operator (a user name) or a SIP user directly."""
+
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToVoicemail:
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer asked for during a conversation: by REFER from the phone or the API."""
+
+    target: str
+    by: str
+
+
+Step = ToFlow | ToQueue | ToOperator | ToVoicemail
+
+
+@dataclass(eq=False)
+class InboundCall:
+    """A customer's call in the contact center."""
+
+    acd_id: str
+    interaction_id: str
+    ani: str
+    dnis: str
+    caller: Channel | None
+    started_at: datetime
+    variables: dict[str, Any] = field(default_factory=dict)
+    queue: str = ""
+    priority: int = 0
+    operator: str = ""
+    operator_leg: Channel | None = None
+    bridge: Bridge | None = None
+    recording: CallRecording | None = None
+    answered_at: datetime | None = None
+    #: ringing operator legs (or a callback's operator leg), by operator
+    offers: dict[str, Channel] = field(default_factory=dict)
+    #: operator legs the shell hung up itself (their end is not news for the ACD)
+    cancelled: set[str] = field(default_factory=set)
+    #: set when the caller is waiting in a queue: resolved with what happens next
+    outcome: asyncio.Future[object] | None = None
+    waiting: asyncio.Task[None] | None = None
+    callback: bool = False  # a callback: the customer is dialled when an operator is free
+    transfers: int = 0
+    final: str = ""  # the outcome the call record closes with
+
+    @property
+    def caller_gone(self) -> bool:
+        return self.caller is None or self.caller.ended
+
+    def resolve(self, value: object) -> None:
+        """Tell the call's coroutine what happened (the first news wins)."""
+        if self.outcome is not None and not self.outcome.done():
+            self.outcome.set_result(value)
+
+    def headers(self) -> dict[str, str]:
+        """The ``X-Parley-*`` headers an operator's phone or CRM receives with the call."""
+        import json
+
+        out = {"X-Parley-Interaction": self.interaction_id, "X-Parley-Caller": self.ani,
+               "X-Parley-Dialled": self.dnis}
+        if self.queue:
+            out["X-Parley-Queue"] = self.queue
+        data = {key: value for key, value in self.variables.items()
+                if not key.startswith("_")}
+        if data:
+            text = json.dumps(data, separators=(",", ":"), default=str, ensure_ascii=True)
+            if len(text) <= 1500:
+                out["X-Parley-Data"] = text
+        for key, value in data.items():
+            if isinstance(value, str | int | float) and not isinstance(value, bool) \
+                    and key.replace("_", "").isalnum():
+                text = str(value)
+                if "\r" not in text and "\n" not in text and len(text) <= 200:
+                    out[f"X-Parley-Var-{key}"] = text
+        return out

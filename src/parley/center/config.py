@@ -1,0 +1,173 @@
+"""The contact center's view of the configuration: ACD queues and operators, the number plan,
+flows, number lists and each queue's call-handling policy, read from the store's records.
+
+:func:`load_center_config` reads the store once; :class:`CenterConfig` turns the records into
+what the pure cores take (``QueueConfig``, ``Agent``, a ``FlowRegistry``, ``NumberLists``), so
+that the shell never hands SQLAlchemy rows to the ACD or the IVR (DESIGN.md §3, "Store").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+import yaml
+
+from parley.acd.agent import Agent
+from parley.acd.config import QueueConfig, Strategy
+from parley.acd.lists import NumberLists
+from parley.ivr.errors import FlowValidationError
+from parley.ivr.files import shipped_flows
+from parley.ivr.registry import FlowRegistry
+from parley.ivr.validator import validate_flow
+
+if TYPE_CHECKING:
+    from parley.store import Store
+    from parley.store.records import SipCredentials
+    from parley.store.specs import (
+        FlowSpec,
+        NumberListSpec,
+        NumberSpec,
+        QueueSpec,
+        SiteSpec,
+        UserSpec,
+    )
+
+log = structlog.get_logger("parley.center")
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """How a queue treats its callers beyond routing (what the ACD core does not decide)."""
+
+    name: str
+    recording: str = "none"  # "all", "none" or "on_demand"
+    announce_every_s: float = 30.0  # 0: never
+    callback_offer_s: float | None = None  # offer a callback when the expected wait is longer
+    music: str = "default"
+    ring_timeout_s: float = 15.0
+    mailbox: str = ""  # voicemail box of the queue (its name by default)
+
+
+def _level(value: int) -> int | None:
+    """Store levels run 0-100 (0: none); the ACD's run 1-10."""
+    if value <= 0:
+        return None
+    return max(1, min(10, value))
+
+
+def queue_config(spec: QueueSpec) -> QueueConfig:
+    """The ACD's settings for a stored queue."""
+    skills = {name: level for name, raw in spec.required_skills.items()
+              if (level := _level(raw)) is not None}
+    return QueueConfig(
+        name=spec.name, strategy=Strategy(spec.strategy), skills=skills,
+        members=tuple(spec.members), priority=spec.priority,
+        ring_timeout_s=float(getattr(spec, "ring_timeout_s", 15)),
+        wrap_up_s=float(spec.wrap_up_s), max_wait_s=float(spec.max_wait_s),
+        sl_threshold_s=float(spec.service_level_s))
+
+
+def queue_policy(spec: QueueSpec) -> QueuePolicy:
+    offer = getattr(spec, "callback_offer_s", None)
+    return QueuePolicy(
+        name=spec.name, recording=str(getattr(spec, "recording", "none")),
+        announce_every_s=float(getattr(spec, "announce_every_s", 30)),
+        callback_offer_s=None if offer is None else float(offer),
+        music=str(getattr(spec, "music", "default")),
+        ring_timeout_s=float(getattr(spec, "ring_timeout_s", 15)), mailbox=spec.name)
+
+
+def agent_for(spec: UserSpec) -> Agent:
+    """The ACD operator for a stored user (the user name is the operator id)."""
+    skills = {name: level for name, raw in spec.skills.items()
+              if (level := _level(raw)) is not None}
+    team = spec.teams[0] if spec.teams else ""
+    return Agent(spec.username, skills=skills, team=team, name=spec.display_name)
+
+
+def number_lists(specs: list[NumberListSpec]) -> NumberLists:
+    """The ACD's lists: ``block`` lists are the blacklist (rejected as busy), the others tag
+    their numbers with the list's name (flows ask ``in_list``)."""
+    lists = NumberLists()
+    for spec in specs:
+        for number in spec.numbers:
+            if spec.kind == "block":
+                lists.block(number, "reject")
+            lists.tag(spec.name, number)
+    return lists
+
+
+@dataclass
+class CenterConfig:
+    """One consistent snapshot of what the contact center runs on."""
+
+    site: SiteSpec | None = None
+    queues: list[QueueSpec] = field(default_factory=list)
+    users: list[UserSpec] = field(default_factory=list)
+    devices: list[SipCredentials] = field(default_factory=list)
+    numbers: list[NumberSpec] = field(default_factory=list)
+    flows: list[FlowSpec] = field(default_factory=list)
+    lists: list[NumberListSpec] = field(default_factory=list)
+
+    @property
+    def ready_on_register(self) -> bool:
+        return bool(getattr(self.site, "ready_on_register", False))
+
+    def operators(self) -> list[Agent]:
+        """Every active user with the agent role."""
+        return [agent_for(user) for user in self.users
+                if user.active and any(str(role) == "agent" for role in user.roles)]
+
+    def queue_configs(self) -> list[QueueConfig]:
+        return [queue_config(spec) for spec in self.queues]
+
+    def policies(self) -> dict[str, QueuePolicy]:
+        return {spec.name: queue_policy(spec) for spec in self.queues}
+
+    def device_owner(self) -> dict[str, str]:
+        """Device (SIP user) name -> the operator it belongs to."""
+        return {device.username: device.user for device in self.devices if device.user}
+
+    def static_devices(self) -> list[str]:
+        return [device.username for device in self.devices if device.static_contact]
+
+    def registry(self) -> FlowRegistry:
+        """Shipped flows, then the store's flows (a stored flow of the same name wins), and
+        the number plan. A stored flow with errors is logged and skipped: the shipped or an
+        earlier version keeps serving."""
+        registry = FlowRegistry()
+        for shipped in shipped_flows():
+            registry.activate(shipped)
+        for spec in self.flows:
+            text = yaml.safe_dump(_flow_document(spec), sort_keys=False)
+            try:
+                registry.activate(validate_flow(text, f"flow {spec.name}"))
+            except FlowValidationError as exc:
+                log.warning("flow_not_activated", flow=spec.name, errors=str(exc))
+        for number in self.numbers:
+            registry.bind_number(number.number, number.flow)
+        return registry
+
+
+def _flow_document(spec: FlowSpec) -> dict[str, Any]:
+    document = dict(spec.definition)
+    document.setdefault("flow", spec.name)
+    if spec.description:
+        document.setdefault("description", spec.description)
+    return document
+
+
+async def load_center_config(store: Store) -> CenterConfig:
+    """Read everything the contact center needs from the store."""
+    records = store.config
+    return CenterConfig(
+        site=await records.site(),
+        queues=list(await records.records("queues")),  # type: ignore[arg-type]
+        users=list(await records.records("users")),  # type: ignore[arg-type]
+        devices=await store.directory.devices(),
+        numbers=list(await records.records("numbers")),  # type: ignore[arg-type]
+        flows=list(await records.records("flows")),  # type: ignore[arg-type]
+        lists=list(await records.records("number_lists")),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,914 @@
+"""The contact-center shell: the IVR and the ACD driven over real calls (DESIGN.md §4).
+
+A call to a number bound to a flow runs the flow (:mod:`parley.center.ivr_shell`); a queue
+hand-off becomes ``RouteCall`` for the ACD; the ACD's commands are executed on telephony:
+``OfferCall`` rings the operator's device (with ``X-Parley-*`` headers), no answer moves the
+call on (the ACD's ring timeout), an answer bridges operator and caller, ``DialCallback``
+calls the operator first and then the customer. Transfers (REFER from the phone, or the API)
+take the caller to a queue, a flow number or an operator, keeping the interaction id and the
+attached data. Every step is published as a notice for the call record and live events.
+
+The pure ACD is fed through :meth:`ContactCenter.feed` only, one event at a time; its
+timers are served by :meth:`ContactCenter.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import structlog
+
+from parley import events as ev
+from parley.acd import Acd
+from parley.acd.agent import AcdError, AgentState
+from parley.acd.lists import NumberLists
+from parley.center.calls import (
+    InboundCall,
+    Step,
+    ToFlow,
+    ToOperator,
+    ToQueue,
+    ToVoicemail,
+    Transfer,
+)
+from parley.center.config import CenterConfig, QueuePolicy, number_lists
+from parley.center.ivr_shell import FlowSession, hung_up, play_and_wait
+from parley.center.waiting import (
+    CALLBACK_CONFIRMED,
+    WaitingFigures,
+    leave_voicemail,
+    wait_in_queue,
+)
+from parley.clock import Clock
+from parley.events import HangupCause
+from parley.ivr.commands import (
+    EnqueueCall,
+    QueueResult,
+    RegisterCallback,
+    SendToVoicemail,
+    TransferCall,
+    TransferResult,
+)
+from parley.ivr.environment import IvrEnvironment, SiteListsView
+from parley.telephony.channel import Channel, ChannelError, ChannelState
+from parley.telephony.dialplan import first_of
+from parley.telephony.engine import OriginateError
+from parley.telephony.media import Speech, Tone
+
+if TYPE_CHECKING:
+    from parley.ivr.registry import FlowRegistry
+    from parley.telephony.refer import ReferRequest
+    from parley.telephony.server import Telephony
+
+log = structlog.get_logger("parley.center")
+
+TRANSFER_HANGUP_DELAY_S = 1.5  # the transferring phone gets its NOTIFY before Parley's BYE
+DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) before voicemail
+
+
+class AcdFigures:
+    """Live queue figures for flows (``expected_wait("support") > 120``)."""
+
+    def __init__(self, center: ContactCenter) -> None:
+        self._center = center
+
+    def expected_wait(self, queue: str) -> float | None:
+        return self._center.expected_wait_for_new(queue)
+
+    def agents_ready(self, queue: str) -> int:
+        runtime = self._center.acd.queues.get(queue)
+        return 0 if runtime is None else len(runtime.ready)
+
+    def calls_waiting(self, queue: str) -> int:
+        runtime = self._center.acd.queues.get(queue)
+        return 0 if runtime is None else len(runtime.waiting)
+
+
+class ContactCenter:
+    """Inbound calls, queues, operators and transfers over one node's telephony."""
+
+    def __init__(self, telephony: Telephony, clock: Clock, config: CenterConfig, *,
+                 publish: Callable[[object], None], data_dir: Path) -> None:
+        self.telephony = telephony
+        self.clock = clock
+        self.publish = publish
+        self.data_dir = data_dir
+        self.recordings_dir = data_dir / "recordings"
+        self.voicemail_dir = data_dir / "voicemail"
+        self.config = config
+        self.lists: NumberLists = number_lists(config.lists)
+        self.acd = Acd(config.queue_configs(), config.operators(), lists=self.lists,
+                       wall=self._wall_of)
+        self.policies: dict[str, QueuePolicy] = config.policies()
+        self.registry: FlowRegistry = config.registry()
+        self.owners: dict[str, str] = config.device_owner()
+        self.calls: dict[str, InboundCall] = {}  # in the ACD, by ACD id
+        self.live: dict[str, InboundCall] = {}  # every call with a leg up, by interaction id
+        self._pending: deque[Any] = deque()
+        self._feeding = False
+        self._wake = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._ids = itertools.count(1)
+        self._bound: set[str] = set()
+        self._bind_numbers()
+        telephony.on_refer = self.on_refer
+
+    # --- time ----------------------------------------------------------------------------
+
+    def _wall_of(self, now: float) -> datetime:
+        return self.clock.utcnow() - timedelta(seconds=self.clock.monotonic() - now)
+
+    def wall(self) -> datetime:
+        return self.clock.utcnow()
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _bind_numbers(self) -> None:
+        dialplan = self.telephony.dialplan
+        numbers = set(self.registry.numbers)
+        for number in self._bound - numbers:
+            dialplan.numbers.pop(number, None)
+        for number in numbers:
+            dialplan.add_number(number, self.handle_inbound)
+        self._bound = numbers
+        engine_config = self.telephony.engine.config
+        engine_config.public_numbers = frozenset(
+            set(engine_config.public_numbers) | numbers)
+
+    def apply_config(self, config: CenterConfig) -> None:
+        """Take a changed configuration: flows, numbers, lists, queue policies and new
+        queues and operators apply at once; calls in progress keep what they started with."""
+        self.config = config
+        self.registry = config.registry()
+        self.policies = config.policies()
+        self.owners = config.device_owner()
+        fresh = number_lists(config.lists)
+        self.lists.blacklist, self.lists.vip, self.lists.tagged = (
+            fresh.blacklist, fresh.vip, fresh.tagged)
+        for queue in config.queue_configs():
+            if queue.name in self.acd.queues:
+                self.acd.update_queue(queue)
+            else:
+                self.acd.add_queue(queue)
+        for agent in config.operators():
+            if agent.agent_id not in self.acd.agents:
+                self.acd.add_agent(agent)
+        self._bind_numbers()
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the ACD's timers, log operators in (static phones, registrations) and audit
+        live legs, until cancelled."""
+        unsubscribe = self.telephony.subscribe(self._telephony_event)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                if self.config.ready_on_register:
+                    for device in self.config.static_devices():
+                        self._device_registered(device)
+                group.create_task(self._watchdog())
+                while True:
+                    deadline = self.acd.next_deadline()
+                    self._wake.clear()
+                    if deadline is None:
+                        await self._wake.wait()
+                        continue
+                    delay = deadline - self.clock.monotonic()
+                    if delay > 0:
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), delay)
+                            continue
+                        except TimeoutError:
+                            pass
+                    self._execute(self.acd.on_time(self.clock.monotonic()))
+                    self._drain()
+        finally:
+            self._group = None
+            unsubscribe()
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(15.0)
+            live = frozenset(call.acd_id for call in self.calls.values()
+                             if not call.caller_gone or call.offers
+                             or call.operator_leg is not None)
+            self.feed(ev.LiveLegs(live))
+
+    def spawn(self, coroutine: Awaitable[None], name: str) -> None:
+        """Run ``coroutine`` in the contact center's task group (logged if it fails)."""
+
+        async def guarded() -> None:
+            try:
+                await coroutine
+            except Exception:
+                log.exception("center_task_failed", task=name)
+
+        if self._group is not None:
+            self._group.create_task(guarded(), name=name)
+        else:
+            asyncio.get_running_loop().create_task(guarded(), name=name)
+
+    # --- the ACD -------------------------------------------------------------------------
+
+    def feed(self, event: ev.AcdEvent, *, raise_errors: bool = False) -> None:
+        """Hand one event to the ACD and execute what it answers (events caused by those
+        commands queue behind it: the ACD sees one event at a time)."""
+        if self._feeding:
+            self._pending.append(event)
+            return
+        self._feeding = True
+        try:
+            try:
+                out = self.acd.handle(event, self.clock.monotonic())
+            except AcdError:
+                if raise_errors:
+                    raise
+                log.warning("acd_refused", event=repr(event), exc_info=True)
+                out = []
+            self._execute(out)
+        finally:
+            self._feeding = False
+        self._drain()
+        self._wake.set()
+
+    def _drain(self) -> None:
+        while self._pending and not self._feeding:
+            self.feed(self._pending.popleft())
+
+    def _execute(self, out: list[Any]) -> None:
+        was_feeding = self._feeding
+        self._feeding = True
+        try:
+            for item in out:
+                handler = self._commands.get(type(item))
+                if handler is not None:
+                    try:
+                        handler(self, item)
+                    except Exception:
+                        log.exception("acd_command_failed", command=repr(item))
+                self.publish(item)
+        finally:
+            self._feeding = was_feeding
+
+    def expected_wait_for_new(self, queue: str) -> float | None:
+        runtime = self.acd.queues.get(queue)
+        if runtime is None:
+            return None
+        return self.acd.expected_wait_on_arrival(queue, self.clock.monotonic())
+
+    def _progress(self, call: InboundCall, kind: str, detail: dict[str, object] | None = None,
+                  *, queue: str = "", operator: str = "") -> None:
+        self.publish(ev.CallProgress(call.interaction_id, kind, detail or {}, queue=queue,
+                                     operator=operator))
+
+    def _on_offer(self, command: ev.OfferCall) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None or call.caller_gone:
+            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+            return
+        try:
+            leg = self.telephony.originate(
+                command.device, caller_id=call.ani, timeout=command.ring_timeout + 30,
+                variables={"queue": call.queue, "operator": command.agent_id},
+                headers=call.headers(), interaction_id=call.interaction_id)
+        except (OriginateError, ValueError) as exc:
+            self._progress(call, "not reachable", {"operator": command.agent_id,
+                                                   "reason": str(exc)})
+            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+            return
+        call.offers[command.agent_id] = leg
+        self._progress(call, "offered", {"operator": command.agent_id,
+                                         "device": command.device})
+        self.spawn(self._ring(call, command.agent_id, leg), f"ring-{leg.id}")
+
+    async def _ring(self, call: InboundCall, agent_id: str, leg: Channel) -> None:
+        """Follow one operator leg of a queued call: ringing, answer, conversation, end."""
+
+        def ringing(changed: Channel) -> None:
+            if changed.state is ChannelState.RINGING and call.offers.get(agent_id) is leg:
+                self.feed(ev.AgentRinging(call.acd_id, agent_id))
+
+        leg.on_change(ringing)
+        answered = await leg.wait_answered()
+        if not answered:
+            if leg.id not in call.cancelled and call.offers.get(agent_id) is leg:
+                del call.offers[agent_id]
+                cause = leg.hangup_cause.name.lower() if leg.hangup_cause else "unknown"
+                self._progress(call, "not answered", {"operator": agent_id, "cause": cause})
+                self.feed(ev.AgentLegEnded(call.acd_id, agent_id))
+            return
+        if call.offers.get(agent_id) is leg:
+            self.feed(ev.AgentAnswered(call.acd_id, agent_id))
+        else:
+            leg.hangup()
+            return
+        await leg.wait_ended()
+        if leg.id in call.cancelled:
+            return
+        if call.operator_leg is leg:
+            self.feed(ev.AgentLegEnded(call.acd_id, agent_id))
+            call.resolve(("ended", "operator"))
+
+    def _on_cancel(self, command: ev.CancelOffer) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None:
+            return
+        leg = call.offers.pop(command.agent_id, None)
+        if leg is not None:
+            call.cancelled.add(leg.id)
+            if not leg.ended:
+                self._progress(call, "not answered", {"operator": command.agent_id,
+                                                      "cause": "ring timeout"}
+                               if not leg.is_up else {"operator": command.agent_id,
+                                                      "cause": "answered elsewhere"})
+            leg.hangup(HangupCause.ORIGINATOR_CANCEL if not leg.is_up
+                       else HangupCause.NORMAL_CLEARING)
+
+    def _on_connected(self, command: ev.CallConnected) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None:
+            return
+        leg = call.offers.pop(command.agent_id, None)
+        caller = call.caller
+        if leg is None or leg.ended or caller is None or caller.ended:
+            if caller is None or caller.ended:
+                self._pending.append(ev.CallerHangup(call.acd_id))
+            if leg is not None and not leg.ended:
+                call.cancelled.add(leg.id)
+                leg.hangup()
+            else:
+                self._pending.append(ev.AgentLegEnded(call.acd_id, command.agent_id))
+            return
+        self._join(call, leg, command.agent_id, waited=command.waited)
+
+    def _join(self, call: InboundCall, leg: Channel, operator: str, *,
+              waited: float | None = None) -> None:
+        """Bridge the caller and the operator who answered, and record per queue policy."""
+        caller = call.caller
+        assert caller is not None  # noqa: S101 - checked by the callers
+        if call.waiting is not None:
+            call.waiting.cancel()
+            call.waiting = None
+        for channel in (caller, leg):
+            try:
+                channel.stop_moh()
+                self._stop_playbacks(channel)
+            except ChannelError:
+                pass
+        call.operator = operator
+        call.operator_leg = leg
+        call.answered_at = call.answered_at or self.wall()
+        call.bridge = self.telephony.bridge(caller, leg)
+        policy = self.policies.get(call.queue)
+        if policy is not None and policy.recording == "all" and call.recording is None:
+            call.recording = call.bridge.record(
+                name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+        detail: dict[str, object] = {"operator": operator}
+        if waited is not None:
+            detail["waited_s"] = round(waited, 3)
+        self._progress(call, "answered", detail, queue=call.queue, operator=operator)
+
+    def _stop_playbacks(self, channel: Channel) -> None:
+        shell = channel.engine.media
+        if shell is None:
+            return
+        for playback in list(shell.playbacks.values()):
+            if playback.channel_id == channel.id:
+                playback.stop()
+
+    def _on_queued(self, notice: ev.CallQueued) -> None:
+        call = self.calls.get(notice.call_id)
+        if call is None or call.caller_gone or call.callback:
+            return
+        self._progress(call, "waiting", {"position": notice.position,
+                                         "expected_wait_s": round(notice.expected_wait, 1)},
+                       queue=notice.queue)
+        if call.waiting is None and call.operator_leg is None:
+            call.waiting = asyncio.ensure_future(self._wait(call))
+
+    async def _wait(self, call: InboundCall) -> None:
+        caller = call.caller
+        if caller is None:
+            return
+        policy = self.policies.get(call.queue) or QueuePolicy(call.queue)
+
+        def figures() -> WaitingFigures | None:
+            position = self.acd.position(call.acd_id)
+            if position is None:
+                return None
+            wait = self.acd.expected_wait(call.acd_id, self.clock.monotonic()) or 0.0
+            return WaitingFigures(position, wait)
+
+        def announced(current: WaitingFigures) -> None:
+            self._progress(call, "announced", {"position": current.position,
+                                               "expected_wait_s":
+                                                   round(current.expected_wait_s, 1)})
+
+        def callback() -> bool:
+            try:
+                self.feed(ev.RequestCallback(call.acd_id, call.ani), raise_errors=True)
+            except AcdError:
+                return False
+            call.callback = True
+            call.resolve(("callback",))
+            return True
+
+        await wait_in_queue(caller, music=policy.music,
+                            announce_every_s=policy.announce_every_s,
+                            callback_offer_s=policy.callback_offer_s, figures=figures,
+                            on_announced=announced, on_callback=callback)
+
+    def _on_abandoned(self, notice: ev.CallAbandoned) -> None:
+        call = self.calls.get(notice.call_id)
+        if call is not None:
+            call.final = "abandoned"
+            self._progress(call, "abandoned", {"waited_s": round(notice.waited, 1)},
+                           queue=notice.queue)
+
+    def _on_overflow(self, command: ev.Overflow) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None:
+            return
+        self._progress(call, "overflowed", {"from": command.queue, "to": command.target_kind,
+                                            "target": command.target,
+                                            "reason": command.reason})
+        if command.target_kind == "queue" and command.target in self.acd.queues:
+            call.queue = command.target
+            return
+        if command.target_kind == "callback":
+            call.callback = True
+            call.resolve(("callback",))
+            return
+        call.resolve(("overflow", command.target_kind, command.target or command.queue))
+
+    def _on_reject(self, command: ev.RejectCall) -> None:
+        call = self.calls.get(command.call_id)
+        if call is not None:
+            call.resolve(("rejected", command.treatment))
+
+    def _on_dial_callback(self, command: ev.DialCallback) -> None:
+        call = self.calls.get(command.callback_id)
+        if call is None:  # a scheduled callback (API, flow): nobody waited on the line
+            call = InboundCall(command.callback_id, command.callback_id, command.number,
+                               command.queue, None, self.wall(), queue=command.queue,
+                               callback=True)
+            self.calls[call.acd_id] = call
+        self.spawn(self._callback(call, command), f"callback-{command.callback_id}")
+
+    def _on_callback_expired(self, notice: ev.CallbackExpired) -> None:
+        call = self.calls.pop(notice.callback_id, None)
+        if call is not None:
+            log.info("callback_expired", callback_id=notice.callback_id, reason=notice.reason)
+
+    _commands: ClassVar[dict[type, Callable[[ContactCenter, Any], None]]] = {
+        ev.OfferCall: _on_offer,
+        ev.CancelOffer: _on_cancel,
+        ev.CallConnected: _on_connected,
+        ev.CallQueued: _on_queued,
+        ev.CallAbandoned: _on_abandoned,
+        ev.Overflow: _on_overflow,
+        ev.RejectCall: _on_reject,
+        ev.DialCallback: _on_dial_callback,
+        ev.CallbackExpired: _on_callback_expired,
+    }
+
+    # --- callbacks: the operator first, then the customer ---------------------------------
+
+    async def _callback(self, call: InboundCall, command: ev.DialCallback) -> None:
+        attempt = next(self._ids)
+        interaction = f"{call.acd_id}-cb{attempt}"
+        call.interaction_id = interaction
+        call.caller = None
+        try:
+            leg = self.telephony.originate(
+                command.device, caller_id=command.number, timeout=DIRECT_RING_S,
+                variables={"callback": call.acd_id}, interaction_id=interaction,
+                headers={**call.headers(), "X-Parley-Callback": call.acd_id})
+        except (OriginateError, ValueError):
+            self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
+            return
+        call.offers[command.agent_id] = leg
+        self._progress(call, "callback dialling operator", {"operator": command.agent_id,
+                                                            "number": command.number})
+        if not await leg.wait_answered():
+            if leg.id not in call.cancelled:
+                call.offers.pop(command.agent_id, None)
+                self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
+            return
+        self.feed(ev.AgentAnswered(call.acd_id, command.agent_id))
+        endpoint = self.dialable(command.number)
+        customer: Channel | None = None
+        if endpoint is not None:
+            leg.play([Speech("Calling the customer back."), Tone("ringback")])
+            try:
+                customer = self.telephony.originate(
+                    endpoint, caller_id=call.dnis or command.queue, timeout=DIRECT_RING_S,
+                    variables={"callback": call.acd_id}, interaction_id=interaction)
+            except (OriginateError, ValueError):
+                customer = None
+        if customer is not None:
+            self._progress(call, "callback dialling customer", {"number": command.number})
+            await first_of(customer.wait_answered(), leg.wait_ended())
+        if customer is None or not customer.is_up or leg.ended:
+            if customer is not None:
+                customer.hangup()
+            call.offers.pop(command.agent_id, None)
+            call.cancelled.add(leg.id)
+            leg.hangup()
+            self._progress(call, "callback not answered", {"number": command.number})
+            self.feed(ev.CallbackResult(call.acd_id, False))
+            return
+        call.caller = customer
+        call.outcome = asyncio.get_running_loop().create_future()
+        self.live[interaction] = call
+        try:
+            self.feed(ev.CallbackResult(call.acd_id, True))  # -> CallConnected -> bridged
+            await first_of(customer.wait_ended(), asyncio.shield(call.outcome))
+            call.final = "answered"
+            if customer.ended:
+                self.feed(ev.CallerHangup(call.acd_id))
+            self._end_conversation(call)
+            self._hangup(call, HangupCause.NORMAL_CLEARING)
+        finally:
+            self.calls.pop(call.acd_id, None)
+            self.live.pop(interaction, None)
+
+    def dialable(self, number: str) -> str | None:
+        """What ``originate`` takes to reach ``number``: a SIP user, or None (no trunk to
+        outside numbers yet)."""
+        if self.telephony.users.lookup(number) is not None:
+            return number
+        return None
+
+    # --- operators -----------------------------------------------------------------------
+
+    def _telephony_event(self, event: object) -> None:
+        if not self.config.ready_on_register:
+            return
+        if isinstance(event, ev.UserRegistered):
+            self._device_registered(event.user)
+        elif isinstance(event, ev.UserUnregistered):
+            operator = self.owners.get(event.user, event.user)
+            agent = self.acd.agents.get(operator)
+            if agent is not None and agent.device == event.user \
+                    and agent.state is not AgentState.LOGGED_OUT:
+                self.feed(ev.AgentLogout(operator))
+
+    def _device_registered(self, device: str) -> None:
+        operator = self.owners.get(device, device)
+        agent = self.acd.agents.get(operator)
+        if agent is not None and agent.state is AgentState.LOGGED_OUT:
+            self.feed(ev.AgentLogin(operator, device, ready=True))
+
+    # --- one inbound call, from the INVITE to the end --------------------------------------
+
+    def environment(self) -> IvrEnvironment:
+        return IvrEnvironment(lists=SiteListsView(self.lists), queues=AcdFigures(self))
+
+    async def handle_inbound(self, channel: Channel) -> None:
+        """The dial-plan handler of every number bound to a flow."""
+        interaction = getattr(channel, "interaction_id", "") or channel.id
+        call = InboundCall(f"call-{secrets.token_hex(6)}", interaction, channel.caller,
+                           channel.called, channel, self.wall())
+        match = self.lists.match(channel.caller)
+        if match.blocked:
+            self._progress(call, "rejected", {"reason": "blacklist"})
+            self._progress(call, "outcome", {"outcome": "rejected"})
+            channel.hangup(HangupCause.USER_BUSY if match.treatment == "busy"
+                           else HangupCause.CALL_REJECTED)
+            return
+        route = self.registry.route(channel.called)
+        step: Step | None = ToFlow(route.flow, channel.called) if route is not None else None
+        self.live[call.interaction_id] = call
+        try:
+            await self._drive(call, step)
+        finally:
+            self._finish(call)
+            self.live.pop(call.interaction_id, None)
+
+    async def _drive(self, call: InboundCall, step: Step | None) -> None:
+        session: FlowSession | None = None
+        pending_failure: QueueResult | TransferResult | None = None
+        while not call.caller_gone:
+            if pending_failure is not None and session is not None:
+                handoff = await session.advance(pending_failure)
+                pending_failure = None
+                step, request = self._handoff_step(handoff)
+            elif isinstance(step, ToFlow):
+                session = self._start_flow(call, step)
+                if session is None:
+                    self._hangup(call, HangupCause.UNALLOCATED_NUMBER)
+                    return
+                handoff = await session.advance()
+                step, request = self._handoff_step(handoff)
+            else:
+                request = ""
+            if step is None:
+                return
+            if isinstance(step, ToQueue):
+                if step.queue not in self.acd.queues:
+                    if session is not None and request:
+                        pending_failure = QueueResult(call.acd_id, request, False,
+                                                      f"no queue {step.queue!r}")
+                        continue
+                    self._hangup(call, HangupCause.UNALLOCATED_NUMBER)
+                    return
+                step = await self._queue(call, step)
+            elif isinstance(step, ToOperator):
+                result = await self._direct(call, step.user)
+                if result is False:
+                    if session is not None and request:
+                        pending_failure = TransferResult(call.acd_id, request, False,
+                                                         "no answer")
+                        continue
+                    step = ToVoicemail(step.user)
+                else:
+                    step = result
+            elif isinstance(step, ToVoicemail):
+                await self._voicemail(call, step.mailbox)
+                return
+            if isinstance(step, ToFlow | ToQueue | ToOperator | ToVoicemail):
+                session = None
+                continue
+            return
+
+    def _start_flow(self, call: InboundCall, step: ToFlow) -> FlowSession | None:
+        caller = call.caller
+        if caller is None:
+            return None
+        flow = self.registry.active(step.flow)
+        if flow is None:
+            log.warning("flow_missing", flow=step.flow, number=step.dnis)
+            return None
+        from parley.ivr.interpreter import FlowRun
+
+        run = FlowRun(flow, call_id=call.acd_id, ani=call.ani, dnis=step.dnis or call.dnis,
+                      variables=call.variables, env=IvrEnvironment(
+                          self.environment().lists, AcdFigures(self),
+                          flows=self.registry.active),
+                      screening=None)
+        return FlowSession(call, run, caller, publish=self.publish, wall=self.wall,
+                           on_callback=lambda command: self._register_callback(call, command),
+                           recordings_dir=self.recordings_dir)
+
+    def _handoff_step(self, handoff: object) -> tuple[Step | None, str]:
+        if isinstance(handoff, EnqueueCall):
+            return ToQueue(handoff.queue, handoff.priority, handoff.skills), handoff.request_id
+        if isinstance(handoff, TransferCall):
+            if handoff.kind == "operator":
+                return ToOperator(handoff.target), handoff.request_id
+            step = self.target_step(handoff.target)
+            return step, handoff.request_id
+        if isinstance(handoff, SendToVoicemail):
+            return ToVoicemail(handoff.mailbox), handoff.request_id
+        return None, ""
+
+    def target_step(self, target: str) -> Step | None:
+        """Where a transfer target leads: ``queue:NAME``, ``flow:NAME``, a queue's name, a
+        number bound to a flow, an operator or a SIP user; None when nothing matches."""
+        text = target.strip()
+        kind, _, name = text.partition(":")
+        if name and kind == "queue":
+            return ToQueue(name) if name in self.acd.queues else None
+        if name and kind == "flow":
+            return ToFlow(name) if self.registry.active(name) is not None else None
+        if text in self.acd.queues:
+            return ToQueue(text)
+        route = self.registry.route(text)
+        if route is not None:
+            return ToFlow(route.flow, text)
+        if self.telephony.users.lookup(text) is not None or text in self.acd.agents:
+            return ToOperator(text)
+        return None
+
+    def _register_callback(self, call: InboundCall, command: RegisterCallback) -> None:
+        callback_id = f"cb-{secrets.token_hex(6)}"
+        self.feed(ev.ScheduleCallback(callback_id, command.queue, command.number,
+                                      self.wall()))
+        self._progress(call, "callback requested", {"queue": command.queue,
+                                                    "number": command.number,
+                                                    "callback_id": callback_id})
+
+    async def _queue(self, call: InboundCall, step: ToQueue) -> Step | None:
+        caller = call.caller
+        if caller is None:
+            return None
+        loop = asyncio.get_running_loop()
+        call.queue = step.queue
+        call.priority = step.priority
+        call.outcome = loop.create_future()
+        self.calls[call.acd_id] = call
+        self._progress(call, "queued", {"priority": step.priority}, queue=step.queue)
+        self.feed(ev.RouteCall(call.acd_id, step.queue, caller=call.ani,
+                               priority=step.priority))
+        await first_of(asyncio.shield(call.outcome), caller.wait_ended())
+        result = call.outcome.result() if call.outcome.done() else None
+        if call.waiting is not None:
+            call.waiting.cancel()
+            call.waiting = None
+        if caller.ended:
+            if call.operator_leg is not None:
+                call.final = "answered"
+            self.feed(ev.CallerHangup(call.acd_id))
+            self._end_conversation(call)
+            if not call.callback:
+                self.calls.pop(call.acd_id, None)
+            return None
+        return await self._after(call, result)
+
+    async def _after(self, call: InboundCall, result: object) -> Step | None:
+        """What follows a conversation or a wait: a transfer's target, voicemail, or the
+        end of the call."""
+        caller = call.caller
+        if isinstance(result, Transfer):
+            step = self.target_step(result.target)
+            self._progress(call, "transferred", {"by": result.by, "to": result.target})
+            self._end_conversation(call, transfer=True)
+            self.calls.pop(call.acd_id, None)
+            call.transfers += 1
+            call.acd_id = f"{call.acd_id.split('~')[0]}~{call.transfers}"
+            if step is None:
+                self._hangup(call, HangupCause.UNALLOCATED_NUMBER)
+            return step
+        if not call.callback:
+            self.calls.pop(call.acd_id, None)
+        if isinstance(result, tuple) and result:
+            kind = result[0]
+            if kind == "ended":
+                call.final = "answered"
+                self._end_conversation(call)
+                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                return None
+            if kind == "callback":
+                call.final = "callback"
+                self._progress(call, "callback requested", {"number": call.ani,
+                                                            "queue": call.queue})
+                if caller is not None and not caller.ended:
+                    await play_and_wait(caller, [CALLBACK_CONFIRMED])
+                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                return None
+            if kind == "rejected":
+                call.final = "rejected"
+                self._hangup(call, HangupCause.CALL_REJECTED)
+                return None
+            if kind == "overflow":
+                target_kind, target = str(result[1]), str(result[2])
+                if target_kind == "voicemail":
+                    return ToVoicemail(target or call.queue)
+                if target_kind == "flow":
+                    return ToFlow(target)
+                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                return None
+        self._hangup(call, HangupCause.NORMAL_CLEARING)
+        return None
+
+    def _end_conversation(self, call: InboundCall, *, transfer: bool = False) -> None:
+        """Stop the recording and the bridge; hang up the operator's leg (after a moment on a
+        transfer, so that the phone hears how its REFER went)."""
+        if call.waiting is not None:
+            call.waiting.cancel()
+            call.waiting = None
+        recording = call.recording
+        call.recording = None
+        if recording is not None:
+            metadata = recording.stop()
+            self.publish(ev.RecordingStored(
+                recording.id, call.interaction_id, str(recording.path),
+                recording.file.started,
+                float(metadata.get("duration_s", recording.file.duration_s))))
+        if call.bridge is not None:
+            call.bridge.destroy()
+            call.bridge = None
+        leg = call.operator_leg
+        call.operator_leg = None
+        if leg is not None:
+            call.cancelled.add(leg.id)
+            if transfer:
+                if call.acd_id in self.acd.calls:
+                    self.feed(ev.AgentLegEnded(call.acd_id, call.operator))
+                asyncio.get_running_loop().call_later(TRANSFER_HANGUP_DELAY_S, leg.hangup)
+            else:
+                leg.hangup()
+        for agent_id, offered in list(call.offers.items()):
+            call.cancelled.add(offered.id)
+            offered.hangup()
+            del call.offers[agent_id]
+        if transfer and call.caller is not None and not call.caller.ended:
+            policy = self.policies.get(call.queue)
+            call.caller.start_moh(policy.music if policy is not None else "default")
+
+    async def _direct(self, call: InboundCall, user: str) -> Step | Literal[False] | None:
+        """Ring one person (a transfer to an operator); False when they do not answer."""
+        caller = call.caller
+        if caller is None:
+            return None
+        device = self._device_of(user)
+        try:
+            leg = self.telephony.originate(
+                device, caller_id=call.ani, timeout=DIRECT_RING_S,
+                variables={"operator": user}, headers=call.headers(),
+                interaction_id=call.interaction_id)
+        except (OriginateError, ValueError) as exc:
+            self._progress(call, "not reachable", {"operator": user, "reason": str(exc)})
+            return False
+        self._progress(call, "offered", {"operator": user, "device": device})
+        if caller.is_up:
+            caller.start_moh(self.policies[call.queue].music if call.queue in self.policies
+                             else "default")
+        await first_of(leg.wait_answered(), caller.wait_ended())
+        if caller.ended:
+            leg.hangup()
+            return None
+        if not leg.is_up:
+            self._progress(call, "not answered", {"operator": user})
+            caller.stop_moh()
+            return False
+        if not caller.is_up:
+            caller.answer(codec=leg.codec)
+        call.outcome = asyncio.get_running_loop().create_future()
+        self._join(call, leg, self.owners.get(device, user))
+        await first_of(asyncio.shield(call.outcome), caller.wait_ended(), leg.wait_ended())
+        result = call.outcome.result() if call.outcome.done() else None
+        if hung_up(caller):
+            call.final = "answered"
+            self._end_conversation(call)
+            return None
+        if result is None:
+            result = ("ended", "operator")
+        return await self._after(call, result)
+
+    def _device_of(self, user: str) -> str:
+        if self.telephony.users.lookup(user) is not None:
+            return user
+        for device, owner in self.owners.items():
+            if owner == user:
+                return device
+        return user
+
+    async def _voicemail(self, call: InboundCall, mailbox: str) -> None:
+        caller = call.caller
+        if caller is None:
+            return
+        self._progress(call, "voicemail", {"mailbox": mailbox})
+        voicemail_id = f"vm-{secrets.token_hex(6)}"
+        recorded = await leave_voicemail(caller, greeting=["vm-intro"], name=voicemail_id)
+        if recorded is None:
+            return
+        path, duration = recorded
+        target = self.voicemail_dir / mailbox / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
+        sidecar = path.with_suffix(".json")
+        if sidecar.exists():
+            sidecar.replace(target.with_suffix(".json"))
+        call.final = "voicemail"
+        self.publish(ev.VoicemailLeft(voicemail_id, mailbox, call.ani, str(target), duration,
+                                      self.wall(), call.interaction_id))
+        if not caller.ended:
+            await play_and_wait(caller, ["vm-goodbye"])
+        self._hangup(call, HangupCause.NORMAL_CLEARING)
+
+    def _hangup(self, call: InboundCall, cause: HangupCause) -> None:
+        if call.final:
+            self._progress(call, "outcome", {"outcome": call.final})
+        caller = call.caller
+        if caller is not None and not caller.ended:
+            caller.hangup(cause)
+
+    def _finish(self, call: InboundCall) -> None:
+        if call.final and call.caller is not None and call.caller.ended:
+            return
+        self._hangup(call, HangupCause.NORMAL_CLEARING)
+
+    # --- transfers -----------------------------------------------------------------------
+
+    async def on_refer(self, channel: Channel, refer: ReferRequest) -> bool:
+        """A phone in a conversation asks (REFER) to transfer the customer to ``target``."""
+        call = self.call_of_leg(channel)
+        if call is None or refer.replaces is not None:
+            return False
+        return self.transfer(call, refer.target, by=call.operator or channel.called)
+
+    def transfer(self, call: InboundCall, target: str, *, by: str) -> bool:
+        """Blind-transfer a connected call; False when the target is unknown or the call is
+        not in a conversation."""
+        if call.operator_leg is None or self.target_step(target) is None:
+            return False
+        if call.outcome is None or call.outcome.done():
+            return False
+        call.resolve(Transfer(target, by))
+        return True
+
+    def call_of_leg(self, channel: Channel) -> InboundCall | None:
+        for call in self.live.values():
+            if call.operator_leg is channel or call.caller is channel:
+                return call
+        return None

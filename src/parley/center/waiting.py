@@ -1,0 +1,119 @@
+"""What a caller hears while waiting, and the voicemail: media steps over one channel.
+
+While waiting: hold music of the queue's class; every ``announce_every_s`` the position and
+the expected wait from the stock prompts ("there are 2 calls waiting", "the estimated hold
+time is currently 3 minutes"); when the expected wait is over the queue's threshold, once,
+"press 1 to be called back; you keep your place". Key presses are listened for all along.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from parley.center.ivr_shell import hung_up, play_and_wait, record_until
+from parley.telephony.channel import Channel, ChannelError
+from parley.telephony.media import MediaItem, Speech
+
+CALLBACK_OFFER = Speech("To be called back as soon as an operator is free, press 1. "
+                        "You keep your place in the queue.")
+CALLBACK_CONFIRMED = Speech("Thank you. We will call you back as soon as an operator is free. "
+                            "Goodbye.")
+CALLBACK_REFUSED = Speech("Sorry, a call back is not possible right now. Please hold.")
+
+
+def position_prompts(position: int) -> list[MediaItem]:
+    """ "You are next", or "there are N calls waiting" ahead of the caller."""
+    from parley.media.say import number_prompts
+
+    if position <= 1:
+        return ["queue-youarenext"]
+    return ["queue-thereare", *number_prompts(position - 1), "queue-callswaiting"]
+
+
+def wait_prompts(expected_wait_s: float) -> list[MediaItem]:
+    """ "The estimated hold time is currently N minutes" (less than one, or rounded up)."""
+    from parley.media.say import number_prompts
+
+    if expected_wait_s < 60:
+        return ["queue-holdtime", "queue-less-than", *number_prompts(1), "queue-minute"]
+    minutes = math.ceil(expected_wait_s / 60)
+    return ["queue-holdtime", *number_prompts(minutes),
+            "queue-minute" if minutes == 1 else "queue-minutes"]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingFigures:
+    position: int
+    expected_wait_s: float
+
+
+async def wait_in_queue(channel: Channel, *, music: str, announce_every_s: float,
+                        callback_offer_s: float | None,
+                        figures: Callable[[], WaitingFigures | None],
+                        on_announced: Callable[[WaitingFigures], None],
+                        on_callback: Callable[[], bool]) -> None:
+    """Hold music, announcements and the callback offer until cancelled (the call is
+    connected) or the caller presses 1 for a callback (``on_callback`` returns True when the
+    contact center took the request)."""
+    offered = False
+
+    async def say(items: list[MediaItem]) -> None:
+        channel.stop_moh()
+        await play_and_wait(channel, items)  # cancelled: the call is being connected
+        if not channel.ended:
+            channel.start_moh(music)
+
+    try:
+        channel.start_moh(music)
+        loop = asyncio.get_running_loop()
+        next_announcement = loop.time() + (announce_every_s if announce_every_s > 0
+                                           else math.inf)
+        while not channel.ended:
+            current = figures()
+            if current is None:  # ringing an operator: keep the music going
+                await channel.wait_ended(0.5)
+                continue
+            if (callback_offer_s is not None and not offered
+                    and current.expected_wait_s > callback_offer_s):
+                offered = True
+                await say([CALLBACK_OFFER])
+            if announce_every_s > 0 and loop.time() >= next_announcement:
+                next_announcement = loop.time() + announce_every_s
+                await say([*position_prompts(current.position),
+                           *wait_prompts(current.expected_wait_s)])
+                on_announced(current)
+            pause = min(1.0, max(0.05, next_announcement - loop.time()))
+            if offered:
+                digit = await channel.collect(1, timeout=pause, inter_digit_timeout=pause,
+                                              terminators="")
+                if digit == "1":
+                    if on_callback():
+                        return
+                    await say([CALLBACK_REFUSED])
+            else:
+                await channel.wait_ended(pause)
+    except ChannelError:
+        return  # the caller hung up under us
+    finally:
+        if not channel.ended:
+            with contextlib.suppress(ChannelError):
+                channel.stop_moh()
+
+
+async def leave_voicemail(channel: Channel, *, greeting: list[MediaItem], name: str,
+                          max_seconds: float = 120.0) -> tuple[Path, float] | None:
+    """Greet, beep, record until # or hang-up; the WAV and its length (None: nothing
+    recorded because the caller left first)."""
+    if channel.ended:
+        return None
+    if not channel.is_up:
+        channel.answer()
+    await play_and_wait(channel, [*greeting, "beep"])
+    if hung_up(channel):
+        return None
+    return await record_until(channel, name, max_seconds, "#")

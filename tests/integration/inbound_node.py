@@ -1,0 +1,100 @@
+"""A whole Parley node (store, web, telephony, contact center) in-process on free ports, as
+``parley demo`` builds it, for the inbound acceptance tests; and the SIPp callers they use."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from parley.app import Services, build, serve
+from parley.config import PortRange, Settings
+from parley.events import ConfigurationChanged
+from parley.store.records import InteractionRecord
+from parley.store.specs import Spec
+from parley.testing.media import audio_packets, event_stream, sipp_caller, sipp_play, write_pcap
+from parley.testing.peers import Baresip, noise_signal
+from parley.testing.ports import free_port, free_port_block
+
+
+@contextlib.asynccontextmanager
+async def demo_node(tmp_path: Path) -> AsyncIterator[Services]:
+    """``parley demo`` on free loopback ports with its data in ``tmp_path``."""
+    rtp_first = free_port_block(200)
+    settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
+                        data_dir=tmp_path / "data",
+                        rtp_ports=PortRange(first=rtp_first, last=rtp_first + 199))
+    services = build(settings, demo=True)
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(services, ready=lambda _services: ready.set()))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()  # raises what stopped it
+    assert ready.is_set(), "the node did not start within 30 s"
+    try:
+        yield services
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def change(services: Services, kind: str, spec: Spec) -> None:
+    """Change a configuration record as the API does: store it, announce it, let the
+    services reload."""
+    assert services.web is not None
+    await services.web.store.config.put(kind, spec)
+    services.web.bus.publish(ConfigurationChanged(kind, spec.key, "update"))
+    await asyncio.sleep(0.3)
+
+
+def operator(services: Services, tmp_path: Path, user: str, *, auto_answer: bool = True,
+             source: Path | None = None) -> Baresip:
+    """A demo operator's baresip phone (password pw<user>)."""
+    assert services.telephony is not None
+    return Baresip(tmp_path / user, user=user, password=f"pw{user}",
+                   server_port=services.telephony.sip_port, auto_answer=auto_answer,
+                   source=source)
+
+
+def caller_scenario(tmp_path: Path, *, digits: str = "", talk_s: float = 10.0,
+                    ani: str = "sipp", seed: int = 5, before_digits_ms: int = 500,
+                    after_digits_ms: int = 0) -> tuple[Path, Path]:
+    """A SIPp caller: key presses (RFC 4733), then ``talk_s`` of noise, then BYE. Returns
+    the scenario and the WAV of the noise it sends."""
+    from parley.testing.peers import write_wav
+
+    middle = f'  <pause milliseconds="{before_digits_ms}"/>\n'
+    if digits:
+        events = write_pcap(tmp_path / "digits.pcap", event_stream(digits))
+        middle += sipp_play(events, 200 * len(digits) + 200 + after_digits_ms)
+    noise = noise_signal(talk_s, seed)
+    wav = write_wav(tmp_path / "caller-noise.wav", noise)
+    pcap = write_pcap(tmp_path / "noise.pcap", audio_packets(noise))
+    middle += sipp_play(pcap, int(talk_s * 1000))
+    text = sipp_caller(middle, dtmf=True)
+    if ani != "sipp":
+        text = text.replace("sip:sipp@", f"sip:{ani}@")
+    scenario = tmp_path / "caller.xml"
+    scenario.write_text(text)
+    return scenario, wav
+
+
+async def call_record(services: Services, *, number: str, within: float = 10.0
+                      ) -> InteractionRecord:
+    """The newest closed call record for calls to or from ``number``."""
+    assert services.web is not None
+    store = services.web.store
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        page = await store.interactions.search(number=number, limit=5)
+        closed = [record for record in page.items if record.ended_at is not None]
+        if closed:
+            return await store.interactions.get(closed[0].id)  # with legs and timeline
+        if loop.time() > deadline:
+            raise AssertionError(f"no closed call record for {number}: {page.items}")
+        await asyncio.sleep(0.2)

