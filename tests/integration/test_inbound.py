@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from parley.media.audio import decode_wav, to_telephony
 from parley.media.analysis import find
+from parley.media.audio import decode_wav, to_telephony
 from parley.store.specs import NumberListSpec, QueueSpec
 from parley.testing.peers import Sipp, audio_similarity
 
@@ -35,7 +35,8 @@ def read_stereo(path: Path) -> np.ndarray:
 @needs_baresip
 async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.web is not None and node.telephony is not None
+        assert node.web is not None
+        assert node.telephony is not None
         support = await node.web.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)
         await change(node, "queues", support.model_copy(update={"recording": "all"}))
@@ -67,8 +68,10 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
     assert record.queue == "support"
     assert record.operator == "1001"
     assert record.outcome == "answered"
-    assert record.answered_at is not None and record.wait_s is not None
-    assert record.talk_s is not None and record.talk_s > 4
+    assert record.answered_at is not None
+    assert record.wait_s is not None
+    assert record.talk_s is not None
+    assert record.talk_s > 4
     timeline = kinds(record)
     for expected in ("entered flow", "menu choice", "queued", "offered", "answered", "ended"):
         assert expected in timeline, timeline
@@ -78,7 +81,8 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
     # the stereo recording: the caller on the left, the operator (1001's phone) on the right
     assert len(recordings) == 1
     stereo = read_stereo(Path(recordings[0].path))
-    assert stereo.shape[1] == 2 and len(stereo) > 8000 * 5
+    assert stereo.shape[1] == 2
+    assert len(stereo) > 8000 * 5
     assert phone.source is not None
     assert find(stereo[8000:8000 * 3, 1], load(phone.source)).correlation > 0.8  # operator
     assert find(stereo[8000:8000 * 3, 0], load(sent)).correlation > 0.8  # caller
@@ -89,7 +93,9 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
 async def test_operator_1002_does_not_answer_and_the_call_moves_on_to_1003(
         tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.web is not None and node.telephony is not None and node.center is not None
+        assert node.web is not None
+        assert node.telephony is not None
+        assert node.center is not None
         support = await node.web.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)
         await change(node, "queues", support.model_copy(update={"ring_timeout_s": 3}))
@@ -114,7 +120,8 @@ async def test_operator_1002_does_not_answer_and_the_call_moves_on_to_1003(
     assert record.operator == "1003"
     assert record.outcome == "answered"
     timeline = [(entry.kind, entry.detail.get("operator")) for entry in record.timeline]
-    assert ("offered", "1002") in timeline and ("not answered", "1002") in timeline
+    assert ("offered", "1002") in timeline
+    assert ("not answered", "1002") in timeline
     assert timeline.index(("not answered", "1002")) < timeline.index(("offered", "1003")) \
         < timeline.index(("answered", "1003"))
 

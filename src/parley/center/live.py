@@ -64,7 +64,7 @@ class LiveCalls:
         for interaction, legs in sorted(self._groups().items()):
             first = legs[0]
             handled: InboundCall | None = self.center.live.get(interaction)
-            started = min((self._started.get(leg.id, self.center.wall()) for leg in legs))
+            started = min(self._started.get(leg.id, self.center.wall()) for leg in legs)
             answered = [self._answered[leg.id] for leg in legs[1:] if leg.id in self._answered]
             operator = handled.operator or None if handled is not None else (
                 legs[1].called if len(legs) > 1 else None)
