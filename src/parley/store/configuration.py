@@ -84,16 +84,16 @@ class ConfigTransaction:
         row = await self.session.scalar(select(m.Site))
         if row is None:
             return SiteSpec()
-        return SiteSpec(name=row.name, time_zone=row.time_zone, sip_realm=row.sip_realm)
+        return SiteSpec(name=row.name, time_zone=row.time_zone, sip_realm=row.sip_realm,
+                        ready_on_register=row.ready_on_register)
 
     async def put_site(self, spec: SiteSpec) -> bool:
         row = await self.session.scalar(select(m.Site))
+        values = spec.model_dump()
         if row is None:
-            self.session.add(m.Site(name=spec.name, time_zone=spec.time_zone,
-                                    sip_realm=spec.sip_realm))
+            self.session.add(m.Site(**values))
             return spec != SiteSpec()  # storing the defaults changes nothing visible
-        return _assign(row, {"name": spec.name, "time_zone": spec.time_zone,
-                             "sip_realm": spec.sip_realm})
+        return _assign(row, values)
 
     # --- generic ---------------------------------------------------------------------------
 
@@ -192,7 +192,10 @@ class ConfigTransaction:
                              strategy=row.strategy, priority=row.priority,
                              max_wait_s=row.max_wait_s, wrap_up_s=row.wrap_up_s,
                              service_level_s=row.service_level_s,
-                             required_skills=row.required_skills, members=list(members))
+                             required_skills=row.required_skills, members=list(members),
+                             recording=row.recording, ring_timeout_s=row.ring_timeout_s,
+                             announce_every_s=row.announce_every_s,
+                             callback_offer_s=row.callback_offer_s, music=row.music)
         if kind == "flows":
             definition = await self.session.scalar(
                 select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -72,6 +73,8 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(100))
     time_zone: Mapped[str] = mapped_column(String(64))
     sip_realm: Mapped[str] = mapped_column(String(200))
+    ready_on_register: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                    server_default=false())
 
 
 class User(Base):
@@ -140,6 +143,12 @@ class Queue(Base):
     wrap_up_s: Mapped[int] = mapped_column(Integer)
     required_skills: Mapped[dict[str, Any]] = mapped_column(JSON)
     service_level_s: Mapped[int] = mapped_column(Integer, default=20)
+    recording: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    ring_timeout_s: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    announce_every_s: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    callback_offer_s: Mapped[int | None] = mapped_column(Integer)
+    music: Mapped[str] = mapped_column(String(64), default="default",
+                                       server_default="default")
 
 
 class QueueMember(Base):
@@ -345,6 +354,8 @@ class Voicemail(Base):
     path: Mapped[str] = mapped_column(String(1000))
     duration_s: Mapped[float] = mapped_column(Float)
     heard: Mapped[bool] = mapped_column(Boolean, default=False)
+    # No foreign key: a message is kept even when its call record is missing.
+    interaction_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Callback(Base):

@@ -44,8 +44,9 @@ class Role(StrEnum):
 ROLE_ORDER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 
 WEBHOOK_EVENTS = (
-    "call.offered", "call.answered", "call.ended", "callback.requested", "callback.due",
-    "operator.state_changed", "queue.updated", "*",
+    "call.offered", "call.answered", "call.ended", "call.progress", "callback.requested",
+    "callback.due", "operator.state_changed", "queue.updated", "recording.stored",
+    "voicemail.left", "*",
 )
 
 
@@ -64,13 +65,19 @@ class Spec(BaseModel):
 
 
 class SiteSpec(Spec):
-    """The site: its name, its time zone (reports and call windows) and its SIP realm."""
+    """The site: its name, its time zone (reports and call windows) and its SIP realm.
+
+    ``ready_on_register``: operators (users with the agent role and an extension) are logged
+    in and ready when their phone registers and logged out when it unregisters or its
+    registration expires; a device with a static contact counts as registered from the start.
+    """
 
     key_field: ClassVar[str] = "name"
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "Parley"
     time_zone: str = "UTC"
     sip_realm: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")] \
         = "parley"
+    ready_on_register: bool = False
 
     @field_validator("time_zone")
     @classmethod
@@ -139,6 +146,16 @@ class DeviceSpec(Spec):
 
 
 class QueueSpec(Spec):
+    """A queue of waiting callers and the operators who serve it, with its call handling.
+
+    ``recording``: record conversations of this queue ("all"), none, or when the operator asks
+    ("on_demand"). ``ring_timeout_s``: how long an operator's phone rings before the call is
+    offered to the next operator. ``announce_every_s``: how often a waiting caller hears the
+    position and expected wait (0: never). ``callback_offer_s``: when the expected wait is over
+    this, the caller is offered "press 1 to be called back" (None: never). ``music``: the
+    hold music class callers hear while waiting.
+    """
+
     name: Name
     description: Text = ""
     strategy: Literal["longest_idle", "round_robin", "ring_all", "fewest_calls", "random",
@@ -149,11 +166,28 @@ class QueueSpec(Spec):
     service_level_s: Annotated[int, Field(ge=1, le=3600)] = 20
     required_skills: dict[Name, Level] = Field(default_factory=dict)
     members: list[Name] = Field(default_factory=list)
+    recording: Literal["all", "none", "on_demand"] = "none"
+    ring_timeout_s: Annotated[int, Field(ge=1, le=300)] = 15
+    announce_every_s: Annotated[int, Field(ge=0, le=3600)] = 30
+    callback_offer_s: Annotated[int, Field(ge=1, le=86400)] | None = None
+    music: Name = "default"
 
     @field_validator("members")
     @classmethod
     def _sorted_members(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("announce_every_s")
+    @classmethod
+    def _announce_interval(cls, value: int) -> int:
+        if 0 < value < MIN_ANNOUNCE_INTERVAL_S:
+            raise ValueError(f"announce every {MIN_ANNOUNCE_INTERVAL_S} seconds or more, or "
+                             "0 for no announcements")
+        return value
+
+
+MIN_ANNOUNCE_INTERVAL_S = 10
+"""The shortest interval between position announcements (a caller must hear the music)."""
 
 
 class FlowSpec(Spec):
