@@ -43,14 +43,16 @@ def _next(socket: ClientConnection) -> dict[str, Any]:
 def test_supervisor_receives_call_events_with_their_data(api: Api) -> None:
     with _open(api, "supervisor", "?topics=call") as socket:
         api.server.publish(AgentStateChanged("agent1", "ready", "on_call", "answer", 1.0))
-        api.server.publish(ChannelCreated("ch-1", Direction.INBOUND, "+4930111", "601"))
+        api.server.publish(ChannelCreated("ch-1", Direction.INBOUND, "+4930111", "601",
+                                          interaction_id="ch-1"))
         api.server.publish(Answered("ch-1"))
         api.server.publish(Hangup("ch-1", HangupCause.NORMAL_CLEARING, "remote"))
         created, answered, ended = _next(socket), _next(socket), _next(socket)
         assert created["type"] == "ChannelCreated"
         assert created["topic"] == "call"
         assert created["data"] == {"channel_id": "ch-1", "direction": "inbound",
-                                   "caller": "+4930111", "called": "601"}
+                                   "caller": "+4930111", "called": "601",
+                                   "interaction_id": "ch-1"}
         assert answered["type"] == "Answered"
         assert ended["data"]["cause"] == 16
 

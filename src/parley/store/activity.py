@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parley.store import models as m
-from parley.store.database import NotFound
+from parley.store.database import Conflict, NotFound
 from parley.store.records import (
     CallbackRecord,
     InteractionRecord,
@@ -43,13 +44,20 @@ class InteractionRepository:
 
     async def open(self, interaction_id: str, *, direction: str, caller: str, called: str,
                    started_at: datetime, variables: dict[str, Any] | None = None) -> None:
-        async with self._sessions() as session, session.begin():
-            session.add(m.Interaction(id=interaction_id, direction=direction, caller=caller,
-                                      called=called, started_at=started_at,
-                                      variables=variables or {}))
-            session.add(m.TimelineEvent(interaction_id=interaction_id, at=started_at,
-                                        kind="started",
-                                        detail={"caller": caller, "called": called}))
+        """Start a call record; :class:`Conflict` if one with this id exists already."""
+        try:
+            async with self._sessions() as session, session.begin():
+                if await session.get(m.Interaction, interaction_id) is not None:
+                    raise Conflict(f"interaction {interaction_id!r} exists already")
+                session.add(m.Interaction(id=interaction_id, direction=direction,
+                                          caller=caller, called=called, started_at=started_at,
+                                          variables=variables or {}))
+                await session.flush()
+                session.add(m.TimelineEvent(interaction_id=interaction_id, at=started_at,
+                                            kind="started",
+                                            detail={"caller": caller, "called": called}))
+        except IntegrityError as exc:  # opened concurrently by another writer
+            raise Conflict(f"interaction {interaction_id!r} exists already") from exc
 
     async def _interaction(self, session: AsyncSession, interaction_id: str) -> m.Interaction:
         row = await session.get(m.Interaction, interaction_id)
@@ -82,24 +90,45 @@ class InteractionRepository:
             leg.ended_at = at
             leg.hangup_cause = cause
 
-    async def queued(self, interaction_id: str, queue: str, at: datetime) -> None:
+    async def queued(self, interaction_id: str, queue: str, at: datetime,
+                     detail: dict[str, Any] | None = None) -> None:
+        """The call waits in ``queue``. A call queued again (moved to another queue,
+        transferred to one) shows the latest queue; the wait counts from the first.
+        ``detail`` adds to the timeline entry (e.g. the priority)."""
         async with self._sessions() as session, session.begin():
             row = await self._interaction(session, interaction_id)
             row.queue = queue
-            row.queued_at = at
+            if row.queued_at is None:
+                row.queued_at = at
             session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind="queued",
-                                        detail={"queue": queue}))
+                                        detail={**(detail or {}), "queue": queue}))
 
     async def answered(self, interaction_id: str, at: datetime,
-                       operator: str | None = None) -> None:
+                       operator: str | None = None, *, amend: bool = False,
+                       detail: dict[str, Any] | None = None) -> None:
+        """Someone answered: the first answer sets ``answered_at`` (the end of the wait),
+        each one makes ``operator`` the current operator and adds an "answered" entry to the
+        timeline (with ``detail``). ``amend=True`` reports an answer already on the timeline
+        (seen first on the operator's leg): the latest "answered" entry is given ``operator``
+        and ``detail`` instead."""
         async with self._sessions() as session, session.begin():
             row = await self._interaction(session, interaction_id)
             if row.answered_at is None:
                 row.answered_at = at
             if operator is not None:
                 row.operator = operator
+            if amend:
+                entry = await session.scalar(
+                    select(m.TimelineEvent).where(
+                        m.TimelineEvent.interaction_id == interaction_id,
+                        m.TimelineEvent.kind == "answered")
+                    .order_by(m.TimelineEvent.at.desc(), m.TimelineEvent.id.desc()).limit(1))
+                if entry is not None:
+                    entry.detail = {**entry.detail, **(detail or {}),
+                                    "operator": operator or entry.detail.get("operator")}
+                    return
             session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind="answered",
-                                        detail={"operator": operator}))
+                                        detail={**(detail or {}), "operator": operator}))
 
     async def append(self, interaction_id: str, at: datetime, kind: str,
                      detail: dict[str, Any] | None = None) -> None:
@@ -124,6 +153,12 @@ class InteractionRepository:
             session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind="ended",
                                         detail={"outcome": outcome, "cause": hangup_cause}))
         return await self.get(interaction_id)
+
+    async def set_outcome(self, interaction_id: str, outcome: str) -> None:
+        """Correct the outcome of a closed call record (a notice that came after the last
+        hang-up)."""
+        async with self._sessions() as session, session.begin():
+            (await self._interaction(session, interaction_id)).outcome = outcome
 
     async def get(self, interaction_id: str) -> InteractionRecord:
         async with self._sessions() as session:
@@ -214,11 +249,19 @@ class RecordingRepository:
         self._sessions = sessions
 
     async def add(self, record: RecordingRecord) -> None:
-        async with self._sessions() as session, session.begin():
-            session.add(m.Recording(id=record.id, interaction_id=record.interaction_id,
-                                    path=record.path, media_type=record.media_type,
-                                    started_at=record.started_at,
-                                    duration_s=record.duration_s))
+        """Keep a recording; :class:`NotFound` names ``interaction_id`` when that call record
+        does not exist, :class:`Conflict` when the recording id is taken."""
+        try:
+            async with self._sessions() as session, session.begin():
+                if (record.interaction_id is not None
+                        and await session.get(m.Interaction, record.interaction_id) is None):
+                    raise NotFound(f"interaction_id: no interaction {record.interaction_id!r}")
+                session.add(m.Recording(id=record.id, interaction_id=record.interaction_id,
+                                        path=record.path, media_type=record.media_type,
+                                        started_at=record.started_at,
+                                        duration_s=record.duration_s))
+        except IntegrityError as exc:
+            raise Conflict(f"id: recording {record.id!r} exists already") from exc
 
     async def get(self, recording_id: str) -> RecordingRecord:
         async with self._sessions() as session:
@@ -256,27 +299,33 @@ class VoicemailRepository:
         self._sessions = sessions
 
     async def add(self, record: VoicemailRecord) -> None:
-        async with self._sessions() as session, session.begin():
-            session.add(m.Voicemail(id=record.id, mailbox=record.mailbox, caller=record.caller,
-                                    received_at=record.received_at, path=record.path,
-                                    duration_s=record.duration_s, heard=record.heard))
+        """Keep a message; :class:`Conflict` when its id is taken."""
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(m.Voicemail(id=record.id, mailbox=record.mailbox,
+                                        caller=record.caller, received_at=record.received_at,
+                                        path=record.path, duration_s=record.duration_s,
+                                        heard=record.heard,
+                                        interaction_id=record.interaction_id))
+        except IntegrityError as exc:
+            raise Conflict(f"id: voicemail {record.id!r} exists already") from exc
 
-    async def list(self, mailbox: str | None = None) -> list[VoicemailRecord]:
+    async def list(self, mailbox: str | None = None, *,
+                   interaction_id: str | None = None) -> list[VoicemailRecord]:
         query = select(m.Voicemail).order_by(m.Voicemail.received_at.desc())
         if mailbox:
             query = query.where(m.Voicemail.mailbox == mailbox)
+        if interaction_id:
+            query = query.where(m.Voicemail.interaction_id == interaction_id)
         async with self._sessions() as session:
-            return [VoicemailRecord(r.id, r.mailbox, r.caller, r.received_at, r.path,
-                                    r.duration_s, r.heard)
-                    for r in (await session.scalars(query)).all()]
+            return [_voicemail(r) for r in (await session.scalars(query)).all()]
 
     async def get(self, voicemail_id: str) -> VoicemailRecord:
         async with self._sessions() as session:
             r = await session.get(m.Voicemail, voicemail_id)
             if r is None:
                 raise NotFound(f"no voicemail {voicemail_id!r}")
-            return VoicemailRecord(r.id, r.mailbox, r.caller, r.received_at, r.path,
-                                   r.duration_s, r.heard)
+            return _voicemail(r)
 
     async def mark_heard(self, voicemail_id: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -284,6 +333,11 @@ class VoicemailRepository:
             if row is None:
                 raise NotFound(f"no voicemail {voicemail_id!r}")
             row.heard = True
+
+
+def _voicemail(row: m.Voicemail) -> VoicemailRecord:
+    return VoicemailRecord(row.id, row.mailbox, row.caller, row.received_at, row.path,
+                           row.duration_s, row.heard, row.interaction_id)
 
 
 class CallbackRepository:

@@ -133,6 +133,7 @@ class VoicemailRecord:
     path: str
     duration_s: float
     heard: bool
+    interaction_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

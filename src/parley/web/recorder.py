@@ -1,16 +1,28 @@
 """Writes what the live bus reports into the store as it happens (DESIGN.md §1.6): operator
-state changes go to the operator state log, telephony events become call records."""
+state changes go to the operator state log; telephony events and the contact center's notices
+become call records, voicemails and recordings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
 
 from parley.clock import Clock
-from parley.events import AgentStateChanged, Answered, ChannelCreated, Direction, Hangup
-from parley.store import Store, StoreError
+from parley.events import (
+    AgentStateChanged,
+    Answered,
+    CallProgress,
+    ChannelCreated,
+    Direction,
+    Hangup,
+    RecordingStored,
+    VoicemailLeft,
+)
+from parley.store import Conflict, NotFound, Store, StoreError
+from parley.store.records import RecordingRecord, VoicemailRecord
 from parley.web.bus import LiveBus
 
 _log = structlog.get_logger("parley.web.recorder")
@@ -35,26 +47,43 @@ class StateRecorder:
 
 @dataclass
 class _OpenCall:
+    """What the recorder remembers of a call record while it has live legs."""
+
     interaction_id: str
+    direction: Direction  # of the leg that opened it
+    opening_leg: str
     caller: str
     called: str
     created: float
+    linked: bool  # opened by an interaction id (else by the fallback pairing)
     open_legs: set[str] = field(default_factory=set)
+    leg_called: dict[str, str] = field(default_factory=dict)
     has_outbound: bool = False
     answered: bool = False
+    answer_unconfirmed: bool = False  # a leg's answer is on the timeline, no notice yet
+    queued: bool = False
+    outcome: str = ""
 
 
 class CallRecorder:
-    """Turns telephony events into call records (interaction, legs, timeline, durations).
+    """Turns telephony events and contact-center notices into call records (interaction,
+    legs, timeline, durations, outcome), voicemails and recordings.
 
-    An inbound channel opens an interaction named after it. An outbound channel placed for
-    the same caller and number within a few seconds (the B2BUA's second leg) joins that
-    interaction, and the number it rings is recorded as the operator; any other outbound
-    channel (click-to-call, dialer) opens its own. The interaction closes when its last leg
-    hangs up.
+    Legs are linked by ``ChannelCreated.interaction_id``: a leg naming an open interaction
+    joins it, any other id opens a new interaction under that id. A leg without an id falls
+    back to pairing: an outbound leg placed for the same caller within a few seconds of an
+    inbound one (the B2BUA's second leg) joins it, any other leg opens its own interaction.
+
+    A call opened by an inbound leg is answered when another leg (the operator's) answers or
+    a ``CallProgress`` "answered" notice comes; the caller's leg being answered (by the IVR)
+    does not count. The first answer ends the wait; a later one (after a transfer) makes its
+    operator the call's operator. The interaction closes when its last leg hangs up, with
+    the outcome a ``CallProgress`` "outcome" notice gave, else "answered", "abandoned" (queued,
+    never answered) or "unanswered". Events naming an unknown call are logged and skipped.
     """
 
     LINK_WINDOW_S = 10.0
+    EVENTS = (ChannelCreated, Answered, Hangup, CallProgress, VoicemailLeft, RecordingStored)
 
     def __init__(self, store: Store, bus: LiveBus, clock: Clock) -> None:
         self._store = store
@@ -64,62 +93,167 @@ class CallRecorder:
         self._legs: dict[str, _OpenCall] = {}  # by channel id
 
     async def run(self) -> None:
-        kinds = (ChannelCreated, Answered, Hangup)
-        async with self._bus.subscribe(lambda e: isinstance(e.event, kinds)) as feed:
+        async with self._bus.subscribe(lambda e: isinstance(e.event, self.EVENTS)) as feed:
             async for envelope in feed:
                 try:
                     await self.handle(envelope.event, envelope.at)
                 except StoreError as exc:  # one bad record must not stop the recorder
-                    _log.warning("call record not written", error=str(exc))
+                    _log.warning("call record not written", event=envelope.type,
+                                 error=str(exc))
+                except Exception:  # a recorder that stops would lose every later call
+                    _log.exception("call record not written", event=envelope.type)
 
     def _partner(self, event: ChannelCreated) -> _OpenCall | None:
         now = self._clock.monotonic()
         for call in reversed(self._calls.values()):
-            if (not call.has_outbound and call.caller == event.caller
+            if (not call.linked and not call.has_outbound and call.caller == event.caller
                     and now - call.created <= self.LINK_WINDOW_S):
                 return call
         return None
 
     async def handle(self, event: object, at: datetime) -> None:
-        interactions = self._store.interactions
+        """Write one event into the store (``at``: when it was published)."""
         if isinstance(event, ChannelCreated):
-            direction = str(event.direction)
-            call = self._partner(event) if event.direction is Direction.OUTBOUND else None
+            await self._created(event, at)
+        elif isinstance(event, Answered):
+            await self._answered(event, at)
+        elif isinstance(event, Hangup):
+            await self._hangup(event, at)
+        elif isinstance(event, CallProgress):
+            await self._progress(event, at)
+        elif isinstance(event, VoicemailLeft):
+            await self._store.voicemails.add(VoicemailRecord(
+                id=event.voicemail_id, mailbox=event.mailbox, caller=event.caller,
+                received_at=event.received_at, path=event.path, duration_s=event.duration_s,
+                heard=False, interaction_id=event.interaction_id or None))
+        elif isinstance(event, RecordingStored):
+            await self._recording(event)
+
+    async def _created(self, event: ChannelCreated, at: datetime) -> None:
+        interactions = self._store.interactions
+        direction = str(event.direction)
+        if event.channel_id in self._legs:
+            _log.warning("leg announced twice", channel_id=event.channel_id)
+            return
+        if event.interaction_id:
+            call = self._calls.get(event.interaction_id)
+            opens = call is None
             if call is None:
-                call = _OpenCall(event.channel_id, event.caller, event.called,
-                                 self._clock.monotonic())
-                self._calls[call.interaction_id] = call
+                call = self._open(event.interaction_id, event, linked=True)
+        else:
+            call = self._partner(event) if event.direction is Direction.OUTBOUND else None
+            opens = call is None
+            if call is None:
+                call = self._open(event.channel_id, event, linked=False)
+        call.open_legs.add(event.channel_id)
+        call.leg_called[event.channel_id] = event.called
+        self._legs[event.channel_id] = call
+        if opens:
+            try:
                 await interactions.open(call.interaction_id, direction=direction,
                                         caller=event.caller, called=event.called,
                                         started_at=at)
-            else:
-                call.has_outbound = True
-                await interactions.append(call.interaction_id, at, "dialing",
-                                          {"to": event.called})
-            call.open_legs.add(event.channel_id)
-            self._legs[event.channel_id] = call
-            await interactions.add_leg(call.interaction_id, channel_id=event.channel_id,
-                                       direction=direction, endpoint=event.called,
-                                       caller=event.caller, called=event.called,
-                                       started_at=at)
-        elif isinstance(event, Answered):
-            call = self._legs.get(event.channel_id)
-            if call is None:
+            except Conflict:  # e.g. written before a restart: the call goes on in that record
+                _log.warning("call record exists already; continuing it",
+                             interaction_id=call.interaction_id)
+        elif not call.linked:
+            call.has_outbound = True
+            await interactions.append(call.interaction_id, at, "dialing", {"to": event.called})
+        await interactions.add_leg(call.interaction_id, channel_id=event.channel_id,
+                                   direction=direction, endpoint=event.called,
+                                   caller=event.caller, called=event.called, started_at=at)
+
+    def _open(self, interaction_id: str, event: ChannelCreated, *, linked: bool) -> _OpenCall:
+        call = _OpenCall(interaction_id, event.direction, event.channel_id, event.caller,
+                         event.called, self._clock.monotonic(), linked)
+        self._calls[interaction_id] = call
+        return call
+
+    async def _answered(self, event: Answered, at: datetime) -> None:
+        call = self._legs.get(event.channel_id)
+        if call is None:
+            _log.info("answer on an unknown leg", channel_id=event.channel_id)
+            return
+        await self._store.interactions.leg_answered(event.channel_id, at)
+        other_leg = event.channel_id != call.opening_leg
+        if call.direction is Direction.INBOUND:
+            if not other_leg:
+                return  # the IVR answered the caller: nobody has taken the call yet
+            operator: str | None = call.leg_called.get(event.channel_id)
+        else:
+            if call.answered:
                 return
-            await interactions.leg_answered(event.channel_id, at)
-            if not call.answered:
-                call.answered = True
-                leg_is_second = event.channel_id != call.interaction_id
-                await interactions.answered(call.interaction_id, at,
-                                            operator=call.called if leg_is_second else None)
-        elif isinstance(event, Hangup):
-            call = self._legs.pop(event.channel_id, None)
-            if call is None:
-                return
-            await interactions.leg_ended(event.channel_id, at, int(event.cause))
-            call.open_legs.discard(event.channel_id)
-            if not call.open_legs:
-                del self._calls[call.interaction_id]
-                await interactions.close(call.interaction_id, at,
-                                         outcome="answered" if call.answered else "unanswered",
-                                         hangup_cause=int(event.cause))
+            operator = call.called if other_leg else None
+        call.answered = True
+        call.answer_unconfirmed = True
+        await self._store.interactions.answered(call.interaction_id, at, operator=operator)
+
+    async def _hangup(self, event: Hangup, at: datetime) -> None:
+        call = self._legs.pop(event.channel_id, None)
+        if call is None:
+            _log.info("hang-up of an unknown leg", channel_id=event.channel_id)
+            return
+        await self._store.interactions.leg_ended(event.channel_id, at, int(event.cause))
+        call.open_legs.discard(event.channel_id)
+        if call.open_legs:
+            return
+        del self._calls[call.interaction_id]
+        outcome = call.outcome or ("answered" if call.answered
+                                   else "abandoned" if call.queued else "unanswered")
+        await self._store.interactions.close(call.interaction_id, at, outcome=outcome,
+                                             hangup_cause=int(event.cause))
+
+    async def _progress(self, event: CallProgress, at: datetime) -> None:
+        interactions = self._store.interactions
+        call = self._calls.get(event.interaction_id)
+        if event.kind == "outcome":
+            outcome = str(event.detail.get("outcome") or "")
+            if not outcome:
+                _log.warning("outcome notice without an outcome",
+                             interaction_id=event.interaction_id)
+            elif call is not None:
+                call.outcome = outcome
+            else:  # the notice came after the last hang-up: correct the closed record
+                await self._closed(event, interactions.set_outcome(event.interaction_id,
+                                                                   outcome))
+            return
+        if call is not None and event.kind == "queued" and event.queue:
+            call.queued = True
+            await interactions.queued(event.interaction_id, event.queue, at,
+                                      dict(event.detail))
+        elif call is not None and event.kind == "answered":
+            call.answered = True
+            amend, call.answer_unconfirmed = call.answer_unconfirmed, False
+            await interactions.answered(event.interaction_id, at,
+                                        operator=event.operator or None, amend=amend,
+                                        detail=dict(event.detail))
+        else:
+            detail = dict(event.detail)
+            if event.queue:
+                detail.setdefault("queue", event.queue)
+            if event.operator:
+                detail.setdefault("operator", event.operator)
+            await self._closed(event, interactions.append(event.interaction_id, at,
+                                                          event.kind, detail))
+
+    async def _closed(self, event: CallProgress, write: Awaitable[None]) -> None:
+        """Write a notice that may concern a call no longer open (or never seen)."""
+        try:
+            await write
+        except NotFound:
+            _log.warning("notice for an unknown call", interaction_id=event.interaction_id,
+                         kind=event.kind)
+
+    async def _recording(self, event: RecordingStored) -> None:
+        record = RecordingRecord(
+            id=event.recording_id, interaction_id=event.interaction_id or None,
+            path=event.path,
+            media_type="audio/wav" if event.path.lower().endswith(".wav")
+            else "application/octet-stream",
+            started_at=event.started_at, duration_s=event.duration_s)
+        try:
+            await self._store.recordings.add(record)
+        except NotFound:  # keep the recording even when its call record is missing
+            _log.warning("recording of an unknown call kept unlinked",
+                         interaction_id=event.interaction_id, recording_id=event.recording_id)
+            await self._store.recordings.add(replace(record, interaction_id=None))

@@ -171,6 +171,7 @@ class VoicemailOut(BaseModel):
     received_at: datetime
     duration_s: float
     heard: bool
+    interaction_id: str | None = Field(None, description="the call the message was left in")
 
 
 class TokenRequest(Body):

@@ -37,6 +37,9 @@ EVENT_NAMES: dict[type[Any], str] = {
     ev.CallAbandoned: "queue.updated",
     ev.CallbackRequested: "callback.requested",
     ev.DialCallback: "callback.due",
+    ev.CallProgress: "call.progress",
+    ev.VoicemailLeft: "voicemail.left",
+    ev.RecordingStored: "recording.stored",
 }
 """The webhook event name of each published event type; others are not sent."""
 
