@@ -55,7 +55,8 @@ async def test_demo_contract_and_round_trip(sqlite_store: Store, tmp_path: Path)
     assert support.members == [str(n) for n in range(1001, 1006)]
     numbers = {n.number: n.flow for n in await store.config.records("numbers")}  # type: ignore[attr-defined]
     assert set(numbers) == {"600", "601", "602", "800"}
-    assert numbers["601"] == "sales"
+    assert numbers["601"] == "demo-sales"
+    assert (await store.config.site()).ready_on_register  # demo phones log operators in
     exported = await export_text(store)
     assert "pw1001" not in exported  # only digests and hashes leave the store
     path = tmp_path / "export.yaml"
