@@ -180,6 +180,7 @@ def _notify(step: str, frag: str, state: str) -> str:
     {_check(step + "state", state, "Subscription-State:")}
     {_check(step + "event", "refer;id=2", "Event:")}
     {_check(step + "type", "message/sipfrag", "Content-Type:")}
+    {_check(step + "route", "^ *&lt;sip:127.0.0.1:[0-9]+;lr&gt;$", "Route:")}
   </action></recv>
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -196,7 +197,8 @@ Content-Length: 0
 
 def refer_scenario(*, handler: bool) -> str:
     """A REFER outside a call (403); a call to [service]; a REFER for an attended transfer
-    whose Replaces names this very call (202 and two NOTIFYs, or 603 without a handler);
+    whose Replaces names this very call (202 and two NOTIFYs that follow the call's route
+    set, or 603 without a handler);
     REFERs with two Refer-To and with none (400 with a Warning); BYE. In-dialog requests
     carry Parley's tag as learnt from the 200 (``$ptag``)."""
     replaces = ("Refer-To: <sip:1002@[remote_ip]:[remote_port]?Replaces=[call_id]"
@@ -209,7 +211,7 @@ def refer_scenario(*, handler: bool) -> str:
         notifies = (_notify("n1", "SIP/2.0 100 Trying", "active")
                     + _notify("n2", "SIP/2.0 200 OK", "terminated;reason=noresource"))
         checked += [f"{step}{part}" for step in ("n1", "n2")
-                    for part in ("frag", "state", "event", "type")]
+                    for part in ("frag", "state", "event", "type", "route")]
     two_targets = "Refer-To: <sip:1@[remote_ip]>\nRefer-To: <sip:2@[remote_ip]>"
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="refer">
@@ -218,6 +220,7 @@ def refer_scenario(*, handler: bool) -> str:
   <send retrans="500"><![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 {_head("INVITE", 1, in_dialog=False)}
+Record-Route: <sip:[local_ip]:[local_port];lr>
 Content-Type: application/sdp
 Content-Length: [len]
 
