@@ -17,6 +17,20 @@ from parley.testing.media import audio_packets, event_stream, sipp_caller, sipp_
 from parley.testing.peers import Baresip, noise_signal
 from parley.testing.ports import free_port, free_port_block
 
+BYE_RECEIVED = """  <recv request="BYE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
 
 @contextlib.asynccontextmanager
 async def demo_node(tmp_path: Path) -> AsyncIterator[Services]:
@@ -62,9 +76,11 @@ def operator(services: Services, tmp_path: Path, user: str, *, auto_answer: bool
 
 def caller_scenario(tmp_path: Path, *, digits: str = "", talk_s: float = 10.0,
                     ani: str = "sipp", seed: int = 5, before_digits_ms: int = 500,
-                    after_digits_ms: int = 0) -> tuple[Path, Path]:
-    """A SIPp caller: key presses (RFC 4733), then ``talk_s`` of noise, then BYE. Returns
-    the scenario and the WAV of the noise it sends."""
+                    after_digits_ms: int = 0, parley_hangs_up: bool = False
+                    ) -> tuple[Path, Path]:
+    """A SIPp caller: key presses (RFC 4733), then ``talk_s`` of noise, then BYE (or, with
+    ``parley_hangs_up``, it waits for Parley's BYE). Returns the scenario and the WAV of the
+    noise it sends."""
     from parley.testing.peers import write_wav
 
     middle = f'  <pause milliseconds="{before_digits_ms}"/>\n'
@@ -76,6 +92,8 @@ def caller_scenario(tmp_path: Path, *, digits: str = "", talk_s: float = 10.0,
     pcap = write_pcap(tmp_path / "noise.pcap", audio_packets(noise))
     middle += sipp_play(pcap, int(talk_s * 1000))
     text = sipp_caller(middle, dtmf=True)
+    if parley_hangs_up:
+        text = text[:text.index('  <send retrans="500"><![CDATA[\nBYE')] + BYE_RECEIVED
     if ani != "sipp":
         text = text.replace("sip:sipp@", f"sip:{ani}@")
     scenario = tmp_path / "caller.xml"
@@ -83,15 +101,15 @@ def caller_scenario(tmp_path: Path, *, digits: str = "", talk_s: float = 10.0,
     return scenario, wav
 
 
-async def call_record(services: Services, *, number: str, within: float = 10.0
-                      ) -> InteractionRecord:
-    """The newest closed call record for calls to or from ``number``."""
+async def call_record(services: Services, *, number: str, operator: str | None = None,
+                      within: float = 10.0) -> InteractionRecord:
+    """The newest closed call record for calls to or from ``number`` (and ``operator``)."""
     assert services.web is not None
     store = services.web.store
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        page = await store.interactions.search(number=number, limit=5)
+        page = await store.interactions.search(number=number, operator=operator, limit=5)
         closed = [record for record in page.items if record.ended_at is not None]
         if closed:
             return await store.interactions.get(closed[0].id)  # with legs and timeline

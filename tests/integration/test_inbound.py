@@ -144,3 +144,141 @@ async def test_a_blacklisted_caller_is_rejected(tmp_path: Path) -> None:
     assert record.outcome == "rejected"
     assert "rejected" in kinds(record)
     assert record.legs[0].hangup_cause in (17, 21)
+
+
+@needs_sipp
+async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        assert node.web is not None
+        assert node.telephony is not None
+        scenario, sent = caller_scenario(tmp_path, talk_s=14.0, ani="5550177")
+        caller = Sipp(tmp_path / "caller", scenario, service="800", calls=1,
+                      target=f"127.0.0.1:{node.telephony.sip_port}")
+        await caller.start()
+        result = await caller.wait(within=40)
+        assert result.ok, result.log
+        record = await call_record(node, number="5550177")
+        messages = await node.web.store.voicemails.list("general")
+    assert record.outcome == "voicemail"
+    assert "voicemail" in kinds(record)
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.caller == "5550177"
+    assert abs((message.received_at - record.ended_at).total_seconds()) < 5
+    assert message.duration_s > 3
+    stored = read_stereo(Path(message.path))
+    assert Path(message.path).parent.name == "general"
+    # the end of the message is the caller's noise
+    assert find(stored[-8000 * 3:-8000, 0], load(sent)).correlation > 0.8
+
+
+@needs_sipp
+@needs_baresip
+async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller(
+        tmp_path: Path) -> None:
+    from parley.store.specs import DeviceSpec
+    from parley.testing.media import sipp_answerer
+    from parley.testing.ports import free_port
+
+    async with demo_node(tmp_path) as node:
+        assert node.web is not None
+        assert node.telephony is not None
+        assert node.center is not None
+        support = await node.web.store.config.get("queues", "support")
+        assert isinstance(support, QueueSpec)
+        await change(node, "queues", support.model_copy(update={
+            "callback_offer_s": 5, "announce_every_s": 0}))
+        # the customer's line: a phone at a fixed address, reachable for the callback
+        customer_port, customer_rtp = free_port(), free_port()
+        await change(node, "devices", DeviceSpec(
+            name="5550123", sip_password="pw5550123",
+            static_contact=f"sip:5550123@127.0.0.1:{customer_port}"))
+        answer_scenario = tmp_path / "customer.xml"
+        answer_scenario.write_text(sipp_answerer(customer_rtp))
+        customer_phone = Sipp(tmp_path / "customer", answer_scenario, port=customer_port,
+                              calls=1)
+        await customer_phone.start()
+        # nobody serves support: the expected wait is long, the callback is offered
+        scenario, _ = caller_scenario(tmp_path, digits="1", ani="5550123", talk_s=1.0,
+                                      before_digits_ms=6000, parley_hangs_up=True)
+        caller = Sipp(tmp_path / "caller", scenario, service="602", calls=1,
+                      target=f"127.0.0.1:{node.telephony.sip_port}")
+        await caller.start()
+        result = await caller.wait(within=40)
+        assert result.ok, result.log  # Parley said thank you and hung up
+        first = await call_record(node, number="5550123")
+        assert first.outcome == "callback"
+        assert "callback requested" in kinds(first)
+        assert any(call.callback for call in node.center.calls.values())
+        # an operator becomes free: Parley rings the operator first, then the customer
+        phone = operator(node, tmp_path, "1004")
+        await phone.start()
+        try:
+            for _ in range(200):
+                if node.center.acd.agents["1004"].state == "on_call":
+                    break
+                await asyncio.sleep(0.1)
+            assert node.center.acd.agents["1004"].state == "on_call"
+            await asyncio.sleep(2)
+            # the operator ends the conversation: the customer's line is hung up too
+            operator_leg = next(channel for channel in node.telephony.channels()
+                                if channel.called == "1004")
+            operator_leg.hangup()
+        finally:
+            await phone.stop()
+        done = await customer_phone.wait(within=15)
+        assert done.ok, done.log
+        callback = await call_record(node, number="5550123", operator="1004")
+    assert callback.id.startswith(first.id.split("~")[0]) or "-cb" in callback.id
+    assert callback.outcome == "answered"
+    assert [leg.endpoint for leg in callback.legs] == ["1004", "5550123"]
+    assert callback.legs[0].answered_at is not None
+    assert callback.legs[1].answered_at is not None
+    # the operator answered before the customer was dialled
+    assert callback.legs[0].answered_at <= callback.legs[1].started_at
+    timeline = kinds(callback)
+    assert timeline.index("callback dialling operator") \
+        < timeline.index("callback dialling customer")
+
+
+@needs_sipp
+@needs_baresip
+async def test_operator_1001_transfers_by_refer_to_sales_and_1006_gets_the_same_call(
+        tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        assert node.web is not None
+        assert node.telephony is not None
+        support_phone = operator(node, tmp_path, "1001")
+        sales_phone = operator(node, tmp_path, "1006")
+        await support_phone.start()
+        await sales_phone.start()
+        try:
+            scenario, sent = caller_scenario(tmp_path, talk_s=16.0)
+            caller = Sipp(tmp_path / "caller", scenario, service="602", calls=1,
+                          target=f"127.0.0.1:{node.telephony.sip_port}")
+            await caller.start()
+            await support_phone.wait_event("CALL_ESTABLISHED", within=20)
+            await asyncio.sleep(1.5)
+            await support_phone.command("transfer", "601")
+            closed = await support_phone.wait_event("CALL_CLOSED", within=15)
+            assert "transfer" in closed.param.lower()
+            await sales_phone.wait_event("CALL_ESTABLISHED", within=20)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+            await sales_phone.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await support_phone.stop()
+            await sales_phone.stop()
+        record = await call_record(node, number="602")
+    assert [leg.endpoint for leg in record.legs][1:] == ["1001", "1006"]
+    assert record.operator == "1006"
+    assert record.outcome == "answered"
+    timeline = [(entry.kind, entry.detail) for entry in record.timeline]
+    transferred = [detail for kind, detail in timeline if kind == "transferred"
+                   and detail.get("to") == "601"]
+    assert transferred
+    assert transferred[0]["by"] == "1001"
+    queues = [detail.get("queue") for kind, detail in timeline if kind == "queued"]
+    assert queues == ["support", "sales"]
+    # the sales operator heard the caller after the transfer
+    assert audio_similarity(sales_phone.received_wav(), sent) > 0.5

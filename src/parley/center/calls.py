@@ -41,7 +41,10 @@ class ToOperator:
 
 @dataclass(frozen=True, slots=True)
 class ToVoicemail:
+    """Leave a message in ``mailbox``; ``greet`` False when a flow has already said so."""
+
     mailbox: str
+    greet: bool = True
 
 
 @dataclass(frozen=True, slots=True)

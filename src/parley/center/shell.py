@@ -402,15 +402,19 @@ class ContactCenter:
 
         def figures() -> WaitingFigures | None:
             position = self.acd.position(call.acd_id)
-            if position is None:
+            runtime = self.acd.queues.get(call.queue)
+            if position is None or runtime is None:
                 return None
+            if runtime.logged_in - runtime.not_ready <= 0:
+                return WaitingFigures(position, None)
             wait = self.acd.expected_wait(call.acd_id, self.clock.monotonic()) or 0.0
             return WaitingFigures(position, wait)
 
         def announced(current: WaitingFigures) -> None:
-            self._progress(call, "announced", {"position": current.position,
-                                               "expected_wait_s":
-                                                   round(current.expected_wait_s, 1)})
+            wait = current.expected_wait_s
+            self._progress(call, "announced", {
+                "position": current.position,
+                "expected_wait_s": None if wait is None else round(wait, 1)})
 
         def callback() -> bool:
             try:
@@ -531,10 +535,13 @@ class ContactCenter:
         self.live[interaction] = call
         try:
             self.feed(ev.CallbackResult(call.acd_id, True))  # -> CallConnected -> bridged
-            await first_of(customer.wait_ended(), asyncio.shield(call.outcome))
+            await first_of(customer.wait_ended(), leg.wait_ended(),
+                           asyncio.shield(call.outcome))
             call.final = "answered"
             if customer.ended:
                 self.feed(ev.CallerHangup(call.acd_id))
+            elif leg.ended:
+                self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
             self._end_conversation(call)
             self._hangup(call, HangupCause.NORMAL_CLEARING)
         finally:
@@ -633,7 +640,7 @@ class ContactCenter:
                 else:
                     step = result
             elif isinstance(step, ToVoicemail):
-                await self._voicemail(call, step.mailbox)
+                await self._voicemail(call, step.mailbox, greet=step.greet)
                 return
             if isinstance(step, ToFlow | ToQueue | ToOperator | ToVoicemail):
                 session = None
@@ -668,7 +675,7 @@ class ContactCenter:
             step = self.target_step(handoff.target)
             return step, handoff.request_id
         if isinstance(handoff, SendToVoicemail):
-            return ToVoicemail(handoff.mailbox), handoff.request_id
+            return ToVoicemail(handoff.mailbox, greet=False), handoff.request_id
         return None, ""
 
     def target_step(self, target: str) -> Step | None:
@@ -853,13 +860,18 @@ class ContactCenter:
                 return device
         return user
 
-    async def _voicemail(self, call: InboundCall, mailbox: str) -> None:
+    async def _voicemail(self, call: InboundCall, mailbox: str, *, greet: bool = True) -> None:
         caller = call.caller
         if caller is None:
             return
         self._progress(call, "voicemail", {"mailbox": mailbox})
         voicemail_id = f"vm-{secrets.token_hex(6)}"
-        recorded = await leave_voicemail(caller, greeting=["vm-intro"], name=voicemail_id)
+        def recording() -> None:  # the outcome is known before the caller hangs up
+            call.final = "voicemail"
+            self._progress(call, "outcome", {"outcome": "voicemail"})
+
+        recorded = await leave_voicemail(caller, greeting=["vm-intro"] if greet else [],
+                                         name=voicemail_id, on_recording=recording)
         if recorded is None:
             return
         path, duration = recorded

@@ -48,8 +48,11 @@ def wait_prompts(expected_wait_s: float) -> list[MediaItem]:
 
 @dataclass(frozen=True, slots=True)
 class WaitingFigures:
+    """Where a caller stands; ``expected_wait_s`` None when nobody serves the queue (the wait
+    has no honest estimate: it is not announced, and a callback is offered)."""
+
     position: int
-    expected_wait_s: float
+    expected_wait_s: float | None
 
 
 async def wait_in_queue(channel: Channel, *, music: str, announce_every_s: float,
@@ -78,14 +81,15 @@ async def wait_in_queue(channel: Channel, *, music: str, announce_every_s: float
             if current is None:  # ringing an operator: keep the music going
                 await channel.wait_ended(0.5)
                 continue
-            if (callback_offer_s is not None and not offered
-                    and current.expected_wait_s > callback_offer_s):
+            wait = current.expected_wait_s
+            if callback_offer_s is not None and not offered \
+                    and (wait is None or wait > callback_offer_s):
                 offered = True
                 await say([CALLBACK_OFFER])
             if announce_every_s > 0 and loop.time() >= next_announcement:
                 next_announcement = loop.time() + announce_every_s
                 await say([*position_prompts(current.position),
-                           *wait_prompts(current.expected_wait_s)])
+                           *([] if wait is None else wait_prompts(wait))])
                 on_announced(current)
             pause = min(1.0, max(0.05, next_announcement - loop.time()))
             if offered:
@@ -106,9 +110,10 @@ async def wait_in_queue(channel: Channel, *, music: str, announce_every_s: float
 
 
 async def leave_voicemail(channel: Channel, *, greeting: list[MediaItem], name: str,
+                          on_recording: Callable[[], None],
                           max_seconds: float = 120.0) -> tuple[Path, float] | None:
-    """Greet, beep, record until # or hang-up; the WAV and its length (None: nothing
-    recorded because the caller left first)."""
+    """Greet, beep, record until # or hang-up (``on_recording`` when it starts); the WAV and
+    its length (None: nothing recorded because the caller left first)."""
     if channel.ended:
         return None
     if not channel.is_up:
@@ -116,4 +121,5 @@ async def leave_voicemail(channel: Channel, *, greeting: list[MediaItem], name: 
     await play_and_wait(channel, [*greeting, "beep"])
     if hung_up(channel):
         return None
+    on_recording()
     return await record_until(channel, name, max_seconds, "#")
