@@ -1,0 +1,586 @@
+"""The ACD side of the contact-center shell: the pure ACD driven over real calls.
+
+The ACD's commands are executed on telephony: ``OfferCall`` rings the operator's device (with
+``X-Parley-*`` headers: caller, queue, flow data), ``CancelOffer`` stops it (no answer: the ACD
+moves the call on), an answer bridges operator and caller and records per queue policy,
+``DialCallback`` calls the operator first and then the customer. Operators log in when their
+phone registers (``site.ready_on_register``). Every step is published as a notice for the call
+record and the live events.
+
+The ACD is fed through :meth:`AcdShell.feed` only, one event at a time (events caused by its
+own commands queue behind); its timers are served by :meth:`AcdShell.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+
+from parley import events as ev
+from parley.acd import Acd
+from parley.acd.agent import AcdError, AgentState
+from parley.acd.lists import NumberLists
+from parley.center.calls import (
+    InboundCall,
+)
+from parley.center.config import CenterConfig, QueuePolicy, number_lists
+from parley.center.ivr_shell import hung_up
+from parley.center.waiting import (
+    WaitingFigures,
+    wait_in_queue,
+)
+from parley.clock import Clock
+from parley.events import HangupCause
+from parley.telephony.channel import Channel, ChannelError, ChannelState
+from parley.telephony.dialplan import first_of
+from parley.telephony.engine import OriginateError
+from parley.telephony.media import Speech, Tone
+
+if TYPE_CHECKING:
+    from parley.ivr.registry import FlowRegistry
+    from parley.telephony.server import Telephony
+
+log = structlog.get_logger("parley.center")
+
+TRANSFER_HANGUP_DELAY_S = 1.5  # the transferring phone gets its NOTIFY before Parley's BYE
+DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) before voicemail
+
+
+class AcdShell:
+    """The ACD over telephony: offers ring operators, answers bridge, callbacks dial, operators
+    log in when their phones register. :class:`~parley.center.shell.ContactCenter` adds the
+    callers' side (flows, waiting, transfers, voicemail)."""
+
+    def __init__(self, telephony: Telephony, clock: Clock, config: CenterConfig, *,
+                 publish: Callable[[object], None], data_dir: Path) -> None:
+        self.telephony = telephony
+        self.clock = clock
+        self.publish = publish
+        self.data_dir = data_dir
+        self.recordings_dir = data_dir / "recordings"
+        self.voicemail_dir = data_dir / "voicemail"
+        self.config = config
+        self.lists: NumberLists = number_lists(config.lists)
+        self.acd = Acd(config.queue_configs(), config.operators(), lists=self.lists,
+                       wall=self._wall_of)
+        self.policies: dict[str, QueuePolicy] = config.policies()
+        self.registry: FlowRegistry = config.registry()
+        self.owners: dict[str, str] = config.device_owner()
+        self.calls: dict[str, InboundCall] = {}  # in the ACD, by ACD id
+        self.live: dict[str, InboundCall] = {}  # every call with a leg up, by interaction id
+        self._pending: deque[Any] = deque()
+        self._feeding = False
+        self._wake = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._ids = itertools.count(1)
+        self._bound: set[str] = set()
+        self._bind_numbers()
+
+    # --- time ----------------------------------------------------------------------------
+
+    def _wall_of(self, now: float) -> datetime:
+        return self.clock.utcnow() - timedelta(seconds=self.clock.monotonic() - now)
+
+    def wall(self) -> datetime:
+        return self.clock.utcnow()
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _bind_numbers(self) -> None:
+        dialplan = self.telephony.dialplan
+        numbers = set(self.registry.numbers)
+        for number in self._bound - numbers:
+            dialplan.numbers.pop(number, None)
+        for number in numbers:
+            dialplan.add_number(number, self.handle_inbound)
+        self._bound = numbers
+        engine_config = self.telephony.engine.config
+        engine_config.public_numbers = frozenset(
+            set(engine_config.public_numbers) | numbers)
+
+    def apply_config(self, config: CenterConfig) -> None:
+        """Take a changed configuration: flows, numbers, lists, queue policies and new
+        queues and operators apply at once; calls in progress keep what they started with."""
+        self.config = config
+        self.registry = config.registry()
+        self.policies = config.policies()
+        self.owners = config.device_owner()
+        fresh = number_lists(config.lists)
+        self.lists.blacklist, self.lists.vip, self.lists.tagged = (
+            fresh.blacklist, fresh.vip, fresh.tagged)
+        for queue in config.queue_configs():
+            if queue.name in self.acd.queues:
+                self.acd.update_queue(queue)
+            else:
+                self.acd.add_queue(queue)
+        for agent in config.operators():
+            if agent.agent_id not in self.acd.agents:
+                self.acd.add_agent(agent)
+        self._bind_numbers()
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the ACD's timers, log operators in (static phones, registrations) and audit
+        live legs, until cancelled."""
+        unsubscribe = self.telephony.subscribe(self._telephony_event)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                if self.config.ready_on_register:
+                    for device in self.config.static_devices():
+                        self._device_registered(device)
+                group.create_task(self._watchdog())
+                while True:
+                    deadline = self.acd.next_deadline()
+                    self._wake.clear()
+                    if deadline is None:
+                        await self._wake.wait()
+                        continue
+                    delay = deadline - self.clock.monotonic()
+                    if delay > 0:
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), delay)
+                            continue
+                        except TimeoutError:
+                            pass
+                    self._execute(self.acd.on_time(self.clock.monotonic()))
+                    self._drain()
+        finally:
+            self._group = None
+            unsubscribe()
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(15.0)
+            live = frozenset(call.acd_id for call in self.calls.values()
+                             if not call.caller_gone or call.offers
+                             or call.operator_leg is not None)
+            self.feed(ev.LiveLegs(live))
+
+    def spawn(self, coroutine: Awaitable[None], name: str) -> None:
+        """Run ``coroutine`` in the contact center's task group (logged if it fails)."""
+
+        async def guarded() -> None:
+            try:
+                await coroutine
+            except Exception:
+                log.exception("center_task_failed", task=name)
+
+        if self._group is not None:
+            self._group.create_task(guarded(), name=name)
+        else:
+            asyncio.get_running_loop().create_task(guarded(), name=name)
+
+    # --- the ACD -------------------------------------------------------------------------
+
+    def feed(self, event: ev.AcdEvent, *, raise_errors: bool = False) -> None:
+        """Hand one event to the ACD and execute what it answers (events caused by those
+        commands queue behind it: the ACD sees one event at a time)."""
+        if self._feeding:
+            self._pending.append(event)
+            return
+        self._feeding = True
+        try:
+            try:
+                out = self.acd.handle(event, self.clock.monotonic())
+            except AcdError:
+                if raise_errors:
+                    raise
+                log.warning("acd_refused", event=repr(event), exc_info=True)
+                out = []
+            self._execute(out)
+        finally:
+            self._feeding = False
+        self._drain()
+        self._wake.set()
+
+    def _drain(self) -> None:
+        while self._pending and not self._feeding:
+            self.feed(self._pending.popleft())
+
+    def _execute(self, out: list[Any]) -> None:
+        was_feeding = self._feeding
+        self._feeding = True
+        try:
+            for item in out:
+                handler = self._commands.get(type(item))
+                if handler is not None:
+                    try:
+                        handler(self, item)
+                    except Exception:
+                        log.exception("acd_command_failed", command=repr(item))
+                self.publish(item)
+        finally:
+            self._feeding = was_feeding
+
+    def expected_wait_for_new(self, queue: str) -> float | None:
+        runtime = self.acd.queues.get(queue)
+        if runtime is None:
+            return None
+        return self.acd.expected_wait_on_arrival(queue, self.clock.monotonic())
+
+    def _progress(self, call: InboundCall, kind: str, detail: dict[str, object] | None = None,
+                  *, queue: str = "", operator: str = "") -> None:
+        self.publish(ev.CallProgress(call.interaction_id, kind, detail or {}, queue=queue,
+                                     operator=operator))
+
+    def _on_offer(self, command: ev.OfferCall) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None or call.caller_gone:
+            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+            return
+        try:
+            leg = self.telephony.originate(
+                command.device, caller_id=call.ani, timeout=command.ring_timeout + 30,
+                variables={"queue": call.queue, "operator": command.agent_id},
+                headers=call.headers(), interaction_id=call.interaction_id)
+        except (OriginateError, ValueError) as exc:
+            self._progress(call, "not reachable", {"operator": command.agent_id,
+                                                   "reason": str(exc)})
+            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+            return
+        call.offers[command.agent_id] = leg
+        self._progress(call, "offered", {"operator": command.agent_id,
+                                         "device": command.device})
+        self.spawn(self._ring(call, command.agent_id, leg), f"ring-{leg.id}")
+
+    async def _ring(self, call: InboundCall, agent_id: str, leg: Channel) -> None:
+        """Follow one operator leg of a queued call: ringing, answer, conversation, end."""
+
+        def ringing(changed: Channel) -> None:
+            if changed.state is ChannelState.RINGING and call.offers.get(agent_id) is leg:
+                self.feed(ev.AgentRinging(call.acd_id, agent_id))
+
+        leg.on_change(ringing)
+        answered = await leg.wait_answered()
+        if not answered:
+            if leg.id not in call.cancelled and call.offers.get(agent_id) is leg:
+                del call.offers[agent_id]
+                cause = leg.hangup_cause.name.lower() if leg.hangup_cause else "unknown"
+                self._progress(call, "not answered", {"operator": agent_id, "cause": cause})
+                self.feed(ev.AgentLegEnded(call.acd_id, agent_id))
+            return
+        if call.offers.get(agent_id) is leg:
+            self.feed(ev.AgentAnswered(call.acd_id, agent_id))
+        else:
+            leg.hangup()
+            return
+        await leg.wait_ended()
+        if leg.id in call.cancelled:
+            return
+        if call.operator_leg is leg:
+            self.feed(ev.AgentLegEnded(call.acd_id, agent_id))
+            call.resolve(("ended", "operator"))
+
+    def _on_cancel(self, command: ev.CancelOffer) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None:
+            return
+        leg = call.offers.pop(command.agent_id, None)
+        if leg is not None:
+            call.cancelled.add(leg.id)
+            if not leg.ended:
+                self._progress(call, "not answered", {"operator": command.agent_id,
+                                                      "cause": "ring timeout"}
+                               if not leg.is_up else {"operator": command.agent_id,
+                                                      "cause": "answered elsewhere"})
+            leg.hangup(HangupCause.ORIGINATOR_CANCEL if not leg.is_up
+                       else HangupCause.NORMAL_CLEARING)
+
+    def _on_connected(self, command: ev.CallConnected) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None:
+            return
+        leg = call.offers.pop(command.agent_id, None)
+        caller = call.caller
+        if leg is None or leg.ended or caller is None or caller.ended:
+            if caller is None or caller.ended:
+                self._pending.append(ev.CallerHangup(call.acd_id))
+            if leg is not None and not leg.ended:
+                call.cancelled.add(leg.id)
+                leg.hangup()
+            else:
+                self._pending.append(ev.AgentLegEnded(call.acd_id, command.agent_id))
+            return
+        self._join(call, leg, command.agent_id, waited=command.waited)
+
+    def _join(self, call: InboundCall, leg: Channel, operator: str, *,
+              waited: float | None = None) -> None:
+        """Bridge the caller and the operator who answered, and record per queue policy."""
+        caller = call.caller
+        assert caller is not None  # noqa: S101 - checked by the callers
+        if call.waiting is not None:
+            call.waiting.cancel()
+            call.waiting = None
+        for channel in (caller, leg):
+            try:
+                channel.stop_moh()
+                self._stop_playbacks(channel)
+            except ChannelError:
+                pass
+        call.operator = operator
+        call.operator_leg = leg
+        call.answered_at = call.answered_at or self.wall()
+        call.bridge = self.telephony.bridge(caller, leg)
+        policy = self.policies.get(call.queue)
+        if policy is not None and policy.recording == "all" and call.recording is None:
+            call.recording = call.bridge.record(
+                name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+        detail: dict[str, object] = {"operator": operator}
+        if waited is not None:
+            detail["waited_s"] = round(waited, 3)
+        self._progress(call, "answered", detail, queue=call.queue, operator=operator)
+
+    def _stop_playbacks(self, channel: Channel) -> None:
+        shell = channel.engine.media
+        if shell is None:
+            return
+        for playback in list(shell.playbacks.values()):
+            if playback.channel_id == channel.id:
+                playback.stop()
+
+    def _on_queued(self, notice: ev.CallQueued) -> None:
+        call = self.calls.get(notice.call_id)
+        if call is None or call.caller_gone or call.callback:
+            return
+        self._progress(call, "waiting", {"position": notice.position,
+                                         "expected_wait_s": round(notice.expected_wait, 1)},
+                       queue=notice.queue)
+        if call.waiting is None and call.operator_leg is None:
+            call.waiting = asyncio.ensure_future(self._wait(call))
+
+    async def _wait(self, call: InboundCall) -> None:
+        caller = call.caller
+        if caller is None:
+            return
+        policy = self.policies.get(call.queue) or QueuePolicy(call.queue)
+
+        def figures() -> WaitingFigures | None:
+            position = self.acd.position(call.acd_id)
+            runtime = self.acd.queues.get(call.queue)
+            if position is None or runtime is None:
+                return None
+            if runtime.logged_in - runtime.not_ready <= 0:
+                return WaitingFigures(position, None)
+            wait = self.acd.expected_wait(call.acd_id, self.clock.monotonic()) or 0.0
+            return WaitingFigures(position, wait)
+
+        def announced(current: WaitingFigures) -> None:
+            wait = current.expected_wait_s
+            self._progress(call, "announced", {
+                "position": current.position,
+                "expected_wait_s": None if wait is None else round(wait, 1)})
+
+        def callback() -> bool:
+            try:
+                self.feed(ev.RequestCallback(call.acd_id, call.ani), raise_errors=True)
+            except AcdError:
+                return False
+            call.callback = True
+            call.resolve(("callback",))
+            return True
+
+        await wait_in_queue(caller, music=policy.music,
+                            announce_every_s=policy.announce_every_s,
+                            callback_offer_s=policy.callback_offer_s, figures=figures,
+                            on_announced=announced, on_callback=callback)
+
+    def _on_abandoned(self, notice: ev.CallAbandoned) -> None:
+        call = self.calls.get(notice.call_id)
+        if call is not None:
+            call.final = "abandoned"
+            self._progress(call, "abandoned", {"waited_s": round(notice.waited, 1)},
+                           queue=notice.queue)
+
+    def _on_overflow(self, command: ev.Overflow) -> None:
+        call = self.calls.get(command.call_id)
+        if call is None:
+            return
+        self._progress(call, "overflowed", {"from": command.queue, "to": command.target_kind,
+                                            "target": command.target,
+                                            "reason": command.reason})
+        if command.target_kind == "queue" and command.target in self.acd.queues:
+            call.queue = command.target
+            return
+        if command.target_kind == "callback":
+            call.callback = True
+            call.resolve(("callback",))
+            return
+        call.resolve(("overflow", command.target_kind, command.target or command.queue))
+
+    def _on_reject(self, command: ev.RejectCall) -> None:
+        call = self.calls.get(command.call_id)
+        if call is not None:
+            call.resolve(("rejected", command.treatment))
+
+    def _on_dial_callback(self, command: ev.DialCallback) -> None:
+        call = self.calls.get(command.callback_id)
+        if call is None:  # a scheduled callback (API, flow): nobody waited on the line
+            call = InboundCall(command.callback_id, command.callback_id, command.number,
+                               command.queue, None, self.wall(), queue=command.queue,
+                               callback=True)
+            self.calls[call.acd_id] = call
+        self.spawn(self._callback(call, command), f"callback-{command.callback_id}")
+
+    def _on_callback_expired(self, notice: ev.CallbackExpired) -> None:
+        call = self.calls.pop(notice.callback_id, None)
+        if call is not None:
+            log.info("callback_expired", callback_id=notice.callback_id, reason=notice.reason)
+
+    _commands: ClassVar[dict[type, Callable[[AcdShell, Any], None]]] = {
+        ev.OfferCall: _on_offer,
+        ev.CancelOffer: _on_cancel,
+        ev.CallConnected: _on_connected,
+        ev.CallQueued: _on_queued,
+        ev.CallAbandoned: _on_abandoned,
+        ev.Overflow: _on_overflow,
+        ev.RejectCall: _on_reject,
+        ev.DialCallback: _on_dial_callback,
+        ev.CallbackExpired: _on_callback_expired,
+    }
+
+    # --- callbacks: the operator first, then the customer ---------------------------------
+
+    async def _callback(self, call: InboundCall, command: ev.DialCallback) -> None:
+        attempt = next(self._ids)
+        interaction = f"{call.acd_id}-cb{attempt}"
+        call.interaction_id = interaction
+        call.caller = None
+        try:
+            leg = self.telephony.originate(
+                command.device, caller_id=command.number, timeout=DIRECT_RING_S,
+                variables={"callback": call.acd_id}, interaction_id=interaction,
+                headers={**call.headers(), "X-Parley-Callback": call.acd_id})
+        except (OriginateError, ValueError):
+            self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
+            return
+        call.offers[command.agent_id] = leg
+        self._progress(call, "callback dialling operator", {"operator": command.agent_id,
+                                                            "number": command.number})
+        if not await leg.wait_answered():
+            if leg.id not in call.cancelled:
+                call.offers.pop(command.agent_id, None)
+                self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
+            return
+        self.feed(ev.AgentAnswered(call.acd_id, command.agent_id))
+        endpoint = self.dialable(command.number)
+        customer: Channel | None = None
+        if endpoint is not None:
+            leg.play([Speech("Calling the customer back."), Tone("ringback")])
+            try:
+                customer = self.telephony.originate(
+                    endpoint, caller_id=call.dnis or command.queue, timeout=DIRECT_RING_S,
+                    variables={"callback": call.acd_id}, interaction_id=interaction)
+            except (OriginateError, ValueError):
+                customer = None
+        if customer is not None:
+            self._progress(call, "callback dialling customer", {"number": command.number})
+            await first_of(customer.wait_answered(), leg.wait_ended())
+        if customer is None or not customer.is_up or leg.ended:
+            if customer is not None:
+                customer.hangup()
+            call.offers.pop(command.agent_id, None)
+            call.cancelled.add(leg.id)
+            leg.hangup()
+            self._progress(call, "callback not answered", {"number": command.number})
+            self.feed(ev.CallbackResult(call.acd_id, False))
+            return
+        call.caller = customer
+        call.outcome = asyncio.get_running_loop().create_future()
+        self.live[interaction] = call
+        try:
+            self.feed(ev.CallbackResult(call.acd_id, True))  # -> CallConnected -> bridged
+            await first_of(customer.wait_ended(), leg.wait_ended(),
+                           asyncio.shield(call.outcome))
+            call.final = "answered"
+            if customer.ended:
+                self.feed(ev.CallerHangup(call.acd_id))
+            elif hung_up(leg):
+                self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
+            self._end_conversation(call)
+            self._hangup(call, HangupCause.NORMAL_CLEARING)
+        finally:
+            self.calls.pop(call.acd_id, None)
+            self.live.pop(interaction, None)
+
+    def dialable(self, number: str) -> str | None:
+        """What ``originate`` takes to reach ``number``: a SIP user, or None (no trunk to
+        outside numbers yet)."""
+        if self.telephony.users.lookup(number) is not None:
+            return number
+        return None
+
+    # --- operators -----------------------------------------------------------------------
+
+    def _telephony_event(self, event: object) -> None:
+        if not self.config.ready_on_register:
+            return
+        if isinstance(event, ev.UserRegistered):
+            self._device_registered(event.user)
+        elif isinstance(event, ev.UserUnregistered):
+            operator = self.owners.get(event.user, event.user)
+            agent = self.acd.agents.get(operator)
+            if agent is not None and agent.device == event.user \
+                    and agent.state is not AgentState.LOGGED_OUT:
+                self.feed(ev.AgentLogout(operator))
+
+    def _device_registered(self, device: str) -> None:
+        operator = self.owners.get(device, device)
+        agent = self.acd.agents.get(operator)
+        if agent is not None and agent.state is AgentState.LOGGED_OUT:
+            self.feed(ev.AgentLogin(operator, device, ready=True))
+
+    def _end_conversation(self, call: InboundCall, *, transfer: bool = False) -> None:
+        """Stop the recording and the bridge; hang up the operator's leg (after a moment on a
+        transfer, so that the phone hears how its REFER went)."""
+        if call.waiting is not None:
+            call.waiting.cancel()
+            call.waiting = None
+        recording = call.recording
+        call.recording = None
+        if recording is not None:
+            metadata = recording.stop()
+            self.publish(ev.RecordingStored(
+                recording.id, call.interaction_id, str(recording.path),
+                recording.file.started,
+                float(metadata.get("duration_s", recording.file.duration_s))))
+        if call.bridge is not None:
+            call.bridge.destroy()
+            call.bridge = None
+        leg = call.operator_leg
+        call.operator_leg = None
+        if leg is not None:
+            call.cancelled.add(leg.id)
+            if transfer:
+                if call.acd_id in self.acd.calls:
+                    self.feed(ev.AgentLegEnded(call.acd_id, call.operator))
+                asyncio.get_running_loop().call_later(TRANSFER_HANGUP_DELAY_S, leg.hangup)
+            else:
+                leg.hangup()
+        for agent_id, offered in list(call.offers.items()):
+            call.cancelled.add(offered.id)
+            offered.hangup()
+            del call.offers[agent_id]
+        if transfer and call.caller is not None and not call.caller.ended:
+            policy = self.policies.get(call.queue)
+            call.caller.start_moh(policy.music if policy is not None else "default")
+
+    def _hangup(self, call: InboundCall, cause: HangupCause) -> None:
+        if call.final:
+            self._progress(call, "outcome", {"outcome": call.final})
+        caller = call.caller
+        if caller is not None and not caller.ended:
+            caller.hangup(cause)
+
+    async def handle_inbound(self, channel: Channel) -> None:
+        """The dial-plan handler of every number bound to a flow (the subclass runs it)."""
+        raise NotImplementedError
