@@ -7,11 +7,13 @@ requests to the ACD and reads live queue figures from it.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+import structlog
 
 from parley import events as ev
 from parley.acd.agent import AcdError, AgentState
@@ -30,15 +32,40 @@ from parley.web.live import (
 if TYPE_CHECKING:
     from parley.center.shell import ContactCenter
 
+log = structlog.get_logger("parley.center.live")
+
 CLICK_TO_CALL_RING_S = 30.0
+
+#: What ``LiveCall.state`` says: a phone of the call rings and nobody talks yet; the caller
+#: is in a flow (IVR); the caller waits in a queue; two parties talk.
+RINGING, IVR, QUEUED, TALKING = "ringing", "ivr", "queued", "talking"
+
+
+@dataclass(slots=True)
+class ClickToCall:
+    """A click-to-call in progress: who asked, from which device, to which number."""
+
+    interaction_id: str
+    device: str
+    number: str
+    operator: str
+    started_at: datetime
+    answered_at: datetime | None = None
 
 
 class LiveCalls:
-    """Click-to-call, hang-up, transfer and live calls (``parley.web.live.CallControl``)."""
+    """Click-to-call, hang-up, transfer and live calls (``parley.web.live.CallControl``).
+
+    A live call is every leg sharing an interaction id: a contact-center call (the caller,
+    its operator legs), a click-to-call (the operator's device, then the number), or a plain
+    call between two phones. Its ``operator`` is who may hang it up or transfer it without
+    being a supervisor: the answering operator, or the owner of the device that clicked.
+    """
 
     def __init__(self, center: ContactCenter) -> None:
         self.center = center
         self.telephony = center.telephony
+        self.clicks: dict[str, ClickToCall] = {}  # by interaction id
         self._started: dict[str, datetime] = {}  # channel id -> when it appeared
         self._answered: dict[str, datetime] = {}
         self.telephony.subscribe(self._note)
@@ -62,28 +89,59 @@ class LiveCalls:
     def live_calls(self) -> list[LiveCall]:
         calls: list[LiveCall] = []
         for interaction, legs in sorted(self._groups().items()):
-            first = legs[0]
-            handled: InboundCall | None = self.center.live.get(interaction)
-            started = min(self._started.get(leg.id, self.center.wall()) for leg in legs)
-            answered = [self._answered[leg.id] for leg in legs[1:] if leg.id in self._answered]
-            operator = handled.operator or None if handled is not None else (
-                legs[1].called if len(legs) > 1 else None)
-            state = "talking" if len(legs) > 1 and all(leg.is_up for leg in legs) else (
-                "queued" if handled is not None and handled.queue and handled.operator_leg
-                is None else str(first.state))
-            calls.append(LiveCall(
-                id=interaction, direction=str(first.direction), caller=first.caller,
-                called=first.called, state=state, started_at=started,
-                queue=(handled.queue or None) if handled is not None else None,
-                operator=operator,
-                answered_at=(handled.answered_at if handled is not None
-                             else (min(answered) if answered else None))))
+            handled = self.center.live.get(interaction)
+            click = self.clicks.get(interaction)
+            if handled is not None:
+                calls.append(self._contact_center_call(handled, legs))
+            elif click is not None:
+                calls.append(LiveCall(
+                    id=interaction, direction="outbound", caller=click.device,
+                    called=click.number, state=self._state_of(legs),
+                    started_at=click.started_at, operator=click.operator,
+                    answered_at=click.answered_at))
+            else:
+                calls.append(self._plain_call(interaction, legs))
         return calls
+
+    @staticmethod
+    def _state_of(legs: list[Channel]) -> str:
+        return TALKING if len(legs) > 1 and all(leg.is_up for leg in legs) else RINGING
+
+    def _contact_center_call(self, call: InboundCall, legs: list[Channel]) -> LiveCall:
+        caller = call.caller
+        if call.operator_leg is not None and call.operator_leg.is_up:
+            state = TALKING
+        elif caller is None or not caller.is_up or call.offers:
+            state = RINGING
+        elif call.acd_id in self.center.calls and call.queue:
+            state = QUEUED
+        else:
+            state = IVR
+        return LiveCall(
+            id=call.interaction_id, direction=str(legs[0].direction), caller=call.ani,
+            called=call.dnis, state=state, started_at=call.started_at,
+            queue=call.queue or None,
+            operator=(call.operator or None) if call.operator_leg is not None else None,
+            answered_at=call.answered_at)
+
+    def _plain_call(self, interaction: str, legs: list[Channel]) -> LiveCall:
+        """A call between two phones (or to a number's own handler, like the echo test)."""
+        first = legs[0]
+        now = self.center.wall()
+        answered = [self._answered[leg.id] for leg in legs[1:] if leg.id in self._answered]
+        callee = legs[1].called if len(legs) > 1 else None
+        return LiveCall(
+            id=interaction, direction=str(first.direction), caller=first.caller,
+            called=first.called, state=self._state_of(legs),
+            started_at=min(self._started.get(leg.id, now) for leg in legs),
+            operator=self.center.owners.get(callee, callee) if callee else None,
+            answered_at=min(answered) if answered else None)
 
     async def hang_up(self, call_id: str, *, requested_by: str) -> None:
         legs = self._groups().get(call_id)
         if not legs:
             raise LiveCallNotFound(f"no live call {call_id!r}")
+        log.info("hang_up_requested", interaction_id=call_id, by=requested_by)
         for leg in legs:
             leg.hangup(ev.HangupCause.NORMAL_CLEARING)
 
@@ -92,14 +150,14 @@ class LiveCalls:
         if call is None:
             if call_id in self._groups():
                 raise OperationRefused(f"call {call_id!r} is not a contact-center call; only "
-                                       "queued or flow calls can be transferred")
+                                       "calls to the site's numbers can be transferred")
             raise LiveCallNotFound(f"no live call {call_id!r}")
         if self.center.target_step(target) is None:
-            raise OperationRefused(f"target: {target!r} is no queue, flow number, operator "
-                                   "or extension")
+            raise OperationRefused(f"target: {target!r} is no queue, flow, number, operator "
+                                   "or extension of this site")
         if not self.center.transfer(call, target, by=requested_by):
             raise OperationRefused(f"call {call_id!r} is not in a conversation with an "
-                                   "operator")
+                                   "operator (a waiting call cannot be transferred)")
 
     async def originate(self, *, device: str, number: str, caller_id: str | None,
                         requested_by: str) -> LiveCall:
@@ -108,7 +166,10 @@ class LiveCalls:
         if endpoint is None:
             raise OperationRefused(f"number: {number!r} cannot be reached (no extension of "
                                    "this site, and no trunk to outside numbers)")
+        if endpoint == device:
+            raise OperationRefused(f"number: {number!r} is the device that rings first")
         interaction = f"ctc-{secrets.token_hex(6)}"
+        operator = self.center.owners.get(device, requested_by)
         try:
             first = self.telephony.originate(
                 device, caller_id=number, timeout=CLICK_TO_CALL_RING_S,
@@ -117,34 +178,46 @@ class LiveCalls:
         except (OriginateError, ValueError) as exc:
             raise OperationRefused(f"device: {device!r} cannot be called now ({exc})") \
                 from exc
-        self.center.spawn(self._connect(first, endpoint, caller_id or device, interaction),
+        click = ClickToCall(interaction, device, number, operator, self.center.wall())
+        self.clicks[interaction] = click
+        self.center.publish(ev.CallProgress(interaction, "click to call", {
+            "by": requested_by, "device": device, "number": number}))
+        self.center.spawn(self._connect(click, first, endpoint, caller_id or device),
                           f"click-to-call-{interaction}")
         return LiveCall(id=interaction, direction="outbound", caller=device, called=number,
-                        state=str(first.state), started_at=self.center.wall(),
-                        operator=requested_by)
+                        state=RINGING, started_at=click.started_at, operator=operator)
 
-    async def _connect(self, first: Channel, endpoint: str, caller_id: str,
-                       interaction: str) -> None:
-        if not await first.wait_answered():
-            return
+    async def _connect(self, click: ClickToCall, first: Channel, endpoint: str,
+                       caller_id: str) -> None:
+        """The operator's leg answered: dial the number, bridge, and end both together."""
         try:
-            second = self.telephony.originate(endpoint, caller_id=caller_id,
-                                              timeout=CLICK_TO_CALL_RING_S,
-                                              interaction_id=interaction)
-        except (OriginateError, ValueError):
+            if not await first.wait_answered():
+                return
+            try:
+                second = self.telephony.originate(endpoint, caller_id=caller_id,
+                                                  timeout=CLICK_TO_CALL_RING_S,
+                                                  interaction_id=click.interaction_id)
+            except (OriginateError, ValueError) as exc:
+                log.warning("click_to_call_failed", interaction_id=click.interaction_id,
+                            reason=str(exc))
+                first.hangup()
+                return
+            await first_of(second.wait_answered(), first.wait_ended())
+            if first.ended or not second.is_up:
+                second.hangup()
+                first.hangup()
+                return
+            bridge: Bridge = self.telephony.bridge(first, second)
+            click.answered_at = self.center.wall()
+            self.center.publish(ev.CallProgress(
+                click.interaction_id, "answered", {"number": click.number},
+                operator=click.operator))
+            await first_of(first.wait_ended(), second.wait_ended())
+            bridge.destroy()
             first.hangup()
-            return
-        await first_of(second.wait_answered(), first.wait_ended())
-        if first.ended or not second.is_up:
             second.hangup()
-            first.hangup()
-            return
-        bridge: Bridge = self.telephony.bridge(first, second)
-        await first_of(first.wait_ended(), second.wait_ended())
-        bridge.destroy()
-        first.hangup()
-        second.hangup()
-        await asyncio.sleep(0)
+        finally:
+            self.clicks.pop(click.interaction_id, None)
 
 
 class LiveCenter:
