@@ -13,23 +13,16 @@ from parley.config import PortRange, Settings
 from parley.events import ConfigurationChanged
 from parley.store.records import InteractionRecord
 from parley.store.specs import Spec
-from parley.testing.media import audio_packets, event_stream, sipp_caller, sipp_play, write_pcap
-from parley.testing.peers import Baresip, noise_signal
+from parley.testing.media import (
+    SIPP_AWAIT_BYE,
+    audio_packets,
+    event_stream,
+    sipp_caller,
+    sipp_play,
+    write_pcap,
+)
+from parley.testing.peers import Baresip, Sipp, noise_signal
 from parley.testing.ports import free_port, free_port_block
-
-BYE_RECEIVED = """  <recv request="BYE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
 
 
 @contextlib.asynccontextmanager
@@ -93,7 +86,8 @@ def caller_scenario(tmp_path: Path, *, digits: str = "", talk_s: float = 10.0,
     middle += sipp_play(pcap, int(talk_s * 1000))
     text = sipp_caller(middle, dtmf=True)
     if parley_hangs_up:
-        text = text[:text.index('  <send retrans="500"><![CDATA[\nBYE')] + BYE_RECEIVED
+        own_bye = text.index('  <send retrans="500"><![CDATA[\nBYE')
+        text = text[:own_bye] + SIPP_AWAIT_BYE + "</scenario>\n"
     if ani != "sipp":
         text = text.replace("sip:sipp@", f"sip:{ani}@")
     scenario = tmp_path / "caller.xml"
@@ -116,3 +110,14 @@ async def call_record(services: Services, *, number: str, operator: str | None =
         if loop.time() > deadline:
             raise AssertionError(f"no closed call record for {number}: {page.items}")
         await asyncio.sleep(0.2)
+
+
+async def dial(services: Services, tmp_path: Path, number: str, scenario: Path) -> Sipp:
+    """Start a SIPp caller of ``scenario`` to ``number`` on the node (one call, and never
+    running longer than 90 s, even when the test fails)."""
+    assert services.telephony is not None
+    caller = Sipp(tmp_path / "caller", scenario, service=number, calls=1,
+                  target=f"127.0.0.1:{services.telephony.sip_port}",
+                  extra=("-timeout", "90s", "-timeout_error"))
+    await caller.start()
+    return caller

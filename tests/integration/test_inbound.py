@@ -15,7 +15,7 @@ from parley.store.specs import NumberListSpec, QueueSpec
 from parley.testing.peers import Sipp, audio_similarity
 
 from .conftest import needs_baresip, needs_sipp
-from .inbound_node import call_record, caller_scenario, change, demo_node, operator
+from .inbound_node import call_record, caller_scenario, change, demo_node, dial, operator
 
 LIMIT = ("-timeout", "90s", "-timeout_error")  # no sipp outlives a failed test
 
@@ -53,9 +53,7 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
                 await asyncio.sleep(0.1)
             assert node.center.acd.agents["1001"].state == "ready"
             scenario, sent = caller_scenario(tmp_path, digits="2", talk_s=14.0)
-            caller = Sipp(tmp_path / "caller", scenario, service="600", calls=1, extra=LIMIT,
-                          target=f"127.0.0.1:{node.telephony.sip_port}")
-            await caller.start()
+            caller = await dial(node, tmp_path, "600", scenario)
             established = await phone.wait_event("CALL_ESTABLISHED", within=20)
             assert established is not None
             result = await caller.wait(within=40)
@@ -108,9 +106,7 @@ async def test_operator_1002_does_not_answer_and_the_call_moves_on_to_1003(
         await answering.start()
         try:
             scenario, _ = caller_scenario(tmp_path, talk_s=12.0)
-            caller = Sipp(tmp_path / "caller", scenario, service="602", calls=1, extra=LIMIT,
-                          target=f"127.0.0.1:{node.telephony.sip_port}")
-            await caller.start()
+            caller = await dial(node, tmp_path, "602", scenario)
             await silent.wait_event("CALL_INCOMING", within=15)
             await answering.wait_event("CALL_ESTABLISHED", within=20)
             result = await caller.wait(within=40)
@@ -135,9 +131,7 @@ async def test_a_blacklisted_caller_is_rejected(tmp_path: Path) -> None:
         await change(node, "number_lists", NumberListSpec(name="blacklist", kind="block",
                                                           numbers=["5550100"]))
         scenario, _ = caller_scenario(tmp_path, ani="5550100", talk_s=1.0)
-        caller = Sipp(tmp_path / "caller", scenario, service="600", calls=1, extra=LIMIT,
-                      target=f"127.0.0.1:{node.telephony.sip_port}")
-        await caller.start()
+        caller = await dial(node, tmp_path, "600", scenario)
         result = await caller.wait(within=20)
         assert not result.ok  # the INVITE got a final failure instead of 200
         assert result.failed == 1
@@ -154,9 +148,7 @@ async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
         assert node.web is not None
         assert node.telephony is not None
         scenario, sent = caller_scenario(tmp_path, talk_s=14.0, ani="5550177")
-        caller = Sipp(tmp_path / "caller", scenario, service="800", calls=1, extra=LIMIT,
-                      target=f"127.0.0.1:{node.telephony.sip_port}")
-        await caller.start()
+        caller = await dial(node, tmp_path, "800", scenario)
         result = await caller.wait(within=40)
         assert result.ok, result.log
         record = await call_record(node, number="5550177")
@@ -204,9 +196,7 @@ async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller
             # nobody serves support: the expected wait is long, the callback is offered
             scenario, _ = caller_scenario(tmp_path, digits="1", ani="5550123", talk_s=1.0,
                                           before_digits_ms=6000, parley_hangs_up=True)
-            caller = Sipp(tmp_path / "caller", scenario, service="602", calls=1, extra=LIMIT,
-                          target=f"127.0.0.1:{node.telephony.sip_port}")
-            await caller.start()
+            caller = await dial(node, tmp_path, "602", scenario)
             result = await caller.wait(within=40)
             assert result.ok, result.log  # Parley said thank you and hung up
             first = await call_record(node, number="5550123")
@@ -259,9 +249,7 @@ async def test_operator_1001_transfers_by_refer_to_sales_and_1006_gets_the_same_
         await sales_phone.start()
         try:
             scenario, sent = caller_scenario(tmp_path, talk_s=16.0)
-            caller = Sipp(tmp_path / "caller", scenario, service="602", calls=1, extra=LIMIT,
-                          target=f"127.0.0.1:{node.telephony.sip_port}")
-            await caller.start()
+            caller = await dial(node, tmp_path, "602", scenario)
             await support_phone.wait_event("CALL_ESTABLISHED", within=20)
             await asyncio.sleep(1.5)
             await support_phone.command("transfer", "601")

@@ -122,6 +122,21 @@ _SIPP_DTMF = "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n"
 _SIPP_TAG = "[pid]caller[call_number]"  # the caller's From tag, for in-dialog requests
 
 
+SIPP_AWAIT_BYE = """  <recv request="BYE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+"""SIPp scenario lines that wait for the other side's BYE and answer it 200 OK."""
+
+
 def _sipp_media(port: str, dtmf: bool) -> str:
     return _SIPP_MEDIA.format(port=port, dtmf_pt=" 101" if dtmf else "",
                               dtmf=_SIPP_DTMF if dtmf else "")
@@ -152,18 +167,7 @@ t=0 0
 {_sipp_media(str(rtp_port), dtmf)}
 ]]></send>
   <recv request="ACK" />
-  <recv request="BYE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
+{SIPP_AWAIT_BYE}</scenario>
 """
 
 
