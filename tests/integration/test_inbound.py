@@ -275,3 +275,227 @@ async def test_operator_1001_transfers_by_refer_to_sales_and_1006_gets_the_same_
     assert queues == ["support", "sales"]
     # the sales operator heard the caller after the transfer
     assert audio_similarity(sales_phone.received_wav(), sent) > 0.5
+
+
+def _operator_phone_scenario(rtp_port: int, parley_port: int) -> str:
+    """Operator 1001's phone for an attended transfer: answers the queue's call, waits for
+    the test to say which consultation call to join (a MESSAGE in the call carrying the
+    Replaces value), then sends REFER with Replaces, takes the NOTIFYs and Parley's BYE."""
+    ok = """SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+"""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="operator attended transfer">
+  <recv request="INVITE"><action>
+    <ereg regexp="^.*$" search_in="hdr" header="From:" check_it="true" assign_to="them" />
+    <ereg regexp="&lt;(sip:[^&gt;]*)&gt;" search_in="hdr" header="Contact:" check_it="true"
+          assign_to="junk,contact" />
+  </action></recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=op[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:1001@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio {rtp_port} RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK" />
+  <recv request="MESSAGE"><action>
+    <ereg regexp="[^ ]+" search_in="body" check_it="true" assign_to="replaces" />
+  </action></recv>
+  <send><![CDATA[
+{ok}
+]]></send>
+  <send retrans="500"><![CDATA[
+REFER [$contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:1001@[local_ip]:[local_port]>;tag=op[call_number]
+To: [$them]
+Call-ID: [call_id]
+CSeq: 1 REFER
+Contact: <sip:1001@[local_ip]:[local_port]>
+Refer-To: <sip:1006@127.0.0.1:{parley_port}?Replaces=[$replaces]>
+Referred-By: <sip:1001@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="202" />
+  <recv request="NOTIFY" />
+  <send><![CDATA[
+{ok}
+]]></send>
+  <recv request="NOTIFY" />
+  <send><![CDATA[
+{ok}
+]]></send>
+  <recv request="BYE" />
+  <send><![CDATA[
+{ok}
+]]></send>
+  <Reference variables="junk" />
+</scenario>
+"""
+
+
+def _consultation_scenario() -> str:
+    """Operator 1001's second line: calls 1006 (digest as 1001) and stays until Parley ends
+    the consultation (BYE) once the customer is joined to 1006."""
+    head = """Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:1001@[remote_ip]:[remote_port]>;tag=consult[call_number]
+To: <sip:1006@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+Contact: <sip:1001@[local_ip]:[local_port]>
+Max-Forwards: 70"""
+    sdp = """v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+"""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="consultation">
+  <send retrans="500"><![CDATA[
+INVITE sip:1006@[remote_ip]:[remote_port] SIP/2.0
+{head}
+CSeq: 1 INVITE
+Content-Type: application/sdp
+Content-Length: [len]
+
+{sdp}]]></send>
+  <recv response="100" optional="true" />
+  <recv response="401" auth="true" />
+  <send><![CDATA[
+ACK sip:1006@[remote_ip]:[remote_port] SIP/2.0
+{head}
+CSeq: 1 ACK
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+INVITE sip:1006@[remote_ip]:[remote_port] SIP/2.0
+{head}
+CSeq: 2 INVITE
+[authentication username=1001 password=pw1001]
+Content-Type: application/sdp
+Content-Length: [len]
+
+{sdp}]]></send>
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="200" rrs="true" />
+  <send><![CDATA[
+ACK sip:1006@[remote_ip]:[remote_port] SIP/2.0
+{head.replace("To: <sip:1006@[remote_ip]:[remote_port]>", "[last_To:]")}
+CSeq: 2 ACK
+Content-Length: 0
+
+]]></send>
+  <recv request="BYE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+@needs_sipp
+@needs_baresip
+async def test_attended_transfer_joins_the_customer_to_the_consulted_operator(
+        tmp_path: Path) -> None:
+    import socket
+    from urllib.parse import quote
+
+    from parley.events import Direction
+    from parley.store.specs import DeviceSpec
+    from parley.testing.ports import free_port
+
+    async with demo_node(tmp_path) as node:
+        assert node.web is not None
+        assert node.telephony is not None
+        assert node.center is not None
+        phone_port, phone_rtp, consult_port = free_port(), free_port(), free_port()
+        await change(node, "devices", DeviceSpec(
+            name="1001", user="1001", sip_password="pw1001",
+            static_contact=f"sip:1001@127.0.0.1:{phone_port}"))
+        scenario_file = tmp_path / "operator.xml"
+        scenario_file.write_text(_operator_phone_scenario(phone_rtp, node.telephony.sip_port))
+        operator_phone = Sipp(tmp_path / "op", scenario_file, port=phone_port, calls=1,
+                              extra=LIMIT)
+        consulted = operator(node, tmp_path, "1006")
+        await operator_phone.start()
+        await consulted.start()
+        consult_file = tmp_path / "consult.xml"
+        consult_file.write_text(_consultation_scenario())
+        consultation = Sipp(tmp_path / "consult", consult_file, port=consult_port, calls=1,
+                            target=f"127.0.0.1:{node.telephony.sip_port}", service="1006",
+                            extra=(*LIMIT, "-cid_str", "consult-%u-%p@%s"))
+        try:
+            scenario, sent = caller_scenario(tmp_path, talk_s=16.0)
+            caller = await dial(node, tmp_path, "602", scenario)
+            for _ in range(100):  # the customer reaches 1001 (its phone answers at once)
+                if node.center.acd.agents["1001"].state == "on_call":
+                    break
+                await asyncio.sleep(0.1)
+            assert node.center.acd.agents["1001"].state == "on_call"
+            await consultation.start()  # 1001 consults 1006 on a second line
+            await consulted.wait_event("CALL_ESTABLISHED", within=15)
+            channels = node.telephony.channels()
+            consult_leg = next(c for c in channels if c.call_id.startswith("consult-"))
+            operator_leg = next(c for c in channels if c.direction is Direction.OUTBOUND
+                                and c.called == "1001")
+            replaces = quote(f"{consult_leg.call_id};to-tag={consult_leg.local_tag};"
+                             f"from-tag={consult_leg.remote_tag}", safe="")
+            # tell the phone which call to join (in its dialog with Parley, by Call-ID)
+            trigger = (f"MESSAGE sip:1001@127.0.0.1:{phone_port} SIP/2.0\r\n"
+                       f"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKtest1\r\n"
+                       f"From: <sip:test@127.0.0.1>;tag=t1\r\nTo: <sip:1001@127.0.0.1>\r\n"
+                       f"Call-ID: {operator_leg.call_id}\r\nCSeq: 1 MESSAGE\r\n"
+                       f"Content-Type: text/plain\r\nContent-Length: {len(replaces)}\r\n\r\n"
+                       f"{replaces}")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(trigger.encode(), ("127.0.0.1", phone_port))
+            done = await operator_phone.wait(within=20)
+            assert done.ok, done.log  # REFER 202, NOTIFY 100 and 200, BYE
+            ended = await consultation.wait(within=10)
+            assert ended.ok, ended.log  # the consultation leg was ended by Parley
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+            await consulted.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await consulted.stop()
+            await operator_phone.stop()
+            await consultation.stop()
+        record = await call_record(node, number="602")
+    assert record.operator == "1006"
+    transferred = [entry.detail for entry in record.timeline if entry.kind == "transferred"]
+    assert transferred
+    assert transferred[0]["attended"] is True
+    assert transferred[0]["to"] == "1006"
+    # after the transfer the consulted operator heard the customer
+    assert audio_similarity(consulted.received_wav(), sent) > 0.5

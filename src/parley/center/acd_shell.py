@@ -109,6 +109,7 @@ class AcdShell:
     def apply_config(self, config: CenterConfig) -> None:
         """Take a changed configuration: flows, numbers, lists, queue policies and new
         queues and operators apply at once; calls in progress keep what they started with."""
+        known_static = set(self.config.static_devices())
         self.config = config
         self.registry = config.registry()
         self.policies = config.policies()
@@ -125,6 +126,9 @@ class AcdShell:
             if agent.agent_id not in self.acd.agents:
                 self.acd.add_agent(agent)
         self._bind_numbers()
+        if config.ready_on_register:  # a phone given a fixed address counts as registered
+            for device in set(config.static_devices()) - known_static:
+                self._device_registered(device)
 
     # --- running -------------------------------------------------------------------------
 
@@ -164,7 +168,7 @@ class AcdShell:
             live = frozenset(call.acd_id for call in self.calls.values()
                              if not call.caller_gone or call.offers
                              or call.operator_leg is not None)
-            self.feed(ev.LiveLegs(live))
+            self.feed(ev.LiveLegs(live | {leg.interaction_id for leg in self.telephony.channels()}))
 
     def spawn(self, coroutine: Awaitable[None], name: str) -> None:
         """Run ``coroutine`` in the contact center's task group (logged if it fails)."""

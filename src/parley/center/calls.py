@@ -55,6 +55,16 @@ class Transfer:
     by: str
 
 
+@dataclass(frozen=True, slots=True)
+class AttendedTransfer:
+    """The operator consulted someone on a second call (``consultation``, the leg from the
+    operator's phone) and joins the customer to them (``target``, the leg to that person)."""
+
+    target: Channel
+    consultation: Channel
+    by: str
+
+
 Step = ToFlow | ToQueue | ToOperator | ToVoicemail
 
 

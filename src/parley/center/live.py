@@ -51,6 +51,7 @@ class ClickToCall:
     operator: str
     started_at: datetime
     answered_at: datetime | None = None
+    reserved: bool = False  # the ACD holds the operator for this call (no queue offers)
 
 
 class LiveCalls:
@@ -180,6 +181,7 @@ class LiveCalls:
                 from exc
         click = ClickToCall(interaction, device, number, operator, self.center.wall())
         self.clicks[interaction] = click
+        click.reserved = self._reserve(click)
         self.center.publish(ev.CallProgress(interaction, "click to call", {
             "by": requested_by, "device": device, "number": number}))
         self.center.spawn(self._connect(click, first, endpoint, caller_id or device),
@@ -209,6 +211,8 @@ class LiveCalls:
                 return
             bridge: Bridge = self.telephony.bridge(first, second)
             click.answered_at = self.center.wall()
+            if click.reserved:
+                self.center.feed(ev.OutboundConnected(click.operator, click.interaction_id))
             self.center.publish(ev.CallProgress(
                 click.interaction_id, "answered", {"number": click.number},
                 operator=click.operator))
@@ -218,6 +222,26 @@ class LiveCalls:
             second.hangup()
         finally:
             self.clicks.pop(click.interaction_id, None)
+            if click.reserved:  # after-call work if they talked, else ready again
+                self.center.feed(
+                    ev.AgentLegEnded(click.interaction_id, click.operator)
+                    if click.answered_at is not None
+                    else ev.OutboundReleased(click.operator, click.interaction_id))
+
+    def _reserve(self, click: ClickToCall) -> bool:
+        """Hold a ready operator for their click-to-call, so that no queue offers them a
+        call while their phone rings or they talk (an operator not ready stays so)."""
+        agent = self.center.acd.agents.get(click.operator)
+        if agent is None or agent.state is not AgentState.READY:
+            return False
+        try:
+            self.center.feed(ev.ReserveForOutbound(click.operator, "", click.interaction_id),
+                             raise_errors=True)
+        except AcdError:
+            log.warning("click_to_call_not_reserved", interaction_id=click.interaction_id,
+                        operator=click.operator, exc_info=True)
+            return False
+        return True
 
 
 class LiveCenter:

@@ -18,6 +18,7 @@ import structlog
 from parley import events as ev
 from parley.center.acd_shell import AcdShell
 from parley.center.calls import (
+    AttendedTransfer,
     InboundCall,
     Step,
     ToFlow,
@@ -247,6 +248,22 @@ class ContactCenter(AcdShell):
         """What follows a conversation or a wait: a transfer's target, voicemail, or the
         end of the call."""
         caller = call.caller
+        if isinstance(result, AttendedTransfer):
+            target = result.target
+            self._progress(call, "transferred", {"by": result.by, "to": target.called,
+                                                 "attended": True})
+            self._end_conversation(call, transfer=True)
+            self.calls.pop(call.acd_id, None)
+            call.transfers += 1
+            call.acd_id = f"{call.acd_id.split('~')[0]}~{call.transfers}"
+            if target.bridge is not None:
+                target.bridge.remove(target)  # out of the consultation, which now ends
+            result.consultation.hangup()
+            if target.ended:
+                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                return None
+            return await self._converse(call, target, self.owners.get(target.called,
+                                                                      target.called))
         if isinstance(result, Transfer):
             step = self.target_step(result.target)
             self._progress(call, "transferred", {"by": result.by, "to": result.target})
@@ -279,11 +296,11 @@ class ContactCenter(AcdShell):
                 self._hangup(call, HangupCause.CALL_REJECTED)
                 return None
             if kind == "overflow":
-                target_kind, target = str(result[1]), str(result[2])
+                target_kind, name = str(result[1]), str(result[2])
                 if target_kind == "voicemail":
-                    return ToVoicemail(target or call.queue)
+                    return ToVoicemail(name or call.queue)
                 if target_kind == "flow":
-                    return ToFlow(target)
+                    return ToFlow(name)
                 self._hangup(call, HangupCause.NORMAL_CLEARING)
                 return None
         self._hangup(call, HangupCause.NORMAL_CLEARING)
@@ -317,8 +334,17 @@ class ContactCenter(AcdShell):
             return False
         if not caller.is_up:
             caller.answer(codec=leg.codec)
+        return await self._converse(call, leg, self.owners.get(device, user))
+
+    async def _converse(self, call: InboundCall, leg: Channel, operator: str) -> Step | None:
+        """Bridge the caller with ``leg`` (outside the ACD: a person rung directly, or the
+        target of an attended transfer) until one hangs up or a transfer follows."""
+        caller = call.caller
+        if caller is None:
+            leg.hangup()
+            return None
         call.outcome = asyncio.get_running_loop().create_future()
-        self._join(call, leg, self.owners.get(device, user))
+        self._join(call, leg, operator)
         await first_of(asyncio.shield(call.outcome), caller.wait_ended(), leg.wait_ended())
         result = call.outcome.result() if call.outcome.done() else None
         if hung_up(caller):
@@ -373,11 +399,32 @@ class ContactCenter(AcdShell):
     # --- transfers -----------------------------------------------------------------------
 
     async def on_refer(self, channel: Channel, refer: ReferRequest) -> bool:
-        """A phone in a conversation asks (REFER) to transfer the customer to ``target``."""
+        """A phone in a conversation asks (REFER) to transfer the customer to ``target``, or,
+        with Replaces, to the person it has just consulted on a second call."""
         call = self.call_of_leg(channel)
-        if call is None or refer.replaces is not None:
+        if call is None:
             return False
-        return self.transfer(call, refer.target, by=call.operator or channel.called)
+        by = call.operator or channel.called
+        if refer.replaces is not None:
+            return self.attended_transfer(call, refer.replaces.call_id,
+                                          refer.replaces.to_tag, refer.replaces.from_tag, by=by)
+        return self.transfer(call, refer.target, by=by)
+
+    def attended_transfer(self, call: InboundCall, call_id: str, to_tag: str | None,
+                          from_tag: str | None, *, by: str) -> bool:
+        """Join the customer to the other party of the operator's consultation call (the
+        dialog named by Replaces); False when there is no such answered call."""
+        consultation = self.telephony.find_dialog(call_id, to_tag, from_tag)
+        if consultation is None or consultation.bridge is None or call.operator_leg is None \
+                or consultation is call.operator_leg:
+            return False
+        others = [member for member in consultation.bridge.members if member is not consultation]
+        if len(others) != 1 or not others[0].is_up:
+            return False
+        if call.outcome is None or call.outcome.done():
+            return False
+        call.resolve(AttendedTransfer(others[0], consultation, by))
+        return True
 
     def transfer(self, call: InboundCall, target: str, *, by: str) -> bool:
         """Blind-transfer a connected call; False when the target is unknown or the call is
