@@ -100,7 +100,14 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                 await own.wait_event("CALL_ESTABLISHED", within=15)
                 await other.wait_event("CALL_ESTABLISHED", within=15)
                 connected = asyncio.get_running_loop().time()
-                await asyncio.sleep(4)
+                # the ACD holds 1001 for the call: no queue offers it a caller meanwhile,
+                # for longer than the node's 15 s audit of live legs
+                await acd_state(node, "1001", "on_call", within=2)
+                support = {row["queue"]: row for row in
+                           (await api.get("/api/live/queues")).json()}["support"]
+                assert (support["operators_busy"], support["operators_ready"]) == (1, 1)
+                await asyncio.sleep(16)
+                await acd_state(node, "1001", "on_call", within=0)
 
                 listed = (await api.get("/api/live/calls")).json()
                 assert [entry["id"] for entry in listed] == [call["id"]]
@@ -115,6 +122,7 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                 talked = asyncio.get_running_loop().time() - connected
                 await own.wait_event("CALL_CLOSED", within=10)
                 await other.wait_event("CALL_CLOSED", within=10)
+                await acd_state(node, "1001", "wrap_up", within=2)  # after-call work
                 assert (await api.get("/api/live/calls")).json() == []
                 gone = await api.delete(f"/api/live/calls/{call['id']}")
                 assert gone.status_code == 404
