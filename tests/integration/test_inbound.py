@@ -499,3 +499,52 @@ async def test_attended_transfer_joins_the_customer_to_the_consulted_operator(
     assert transferred[0]["to"] == "1006"
     # after the transfer the consulted operator heard the customer
     assert audio_similarity(consulted.received_wav(), sent) > 0.5
+
+
+@needs_sipp
+@needs_baresip
+async def test_an_operator_records_on_demand_through_the_api(tmp_path: Path) -> None:
+    import httpx
+
+    from parley.store.specs import UserSpec
+
+    async with demo_node(tmp_path) as node:
+        assert node.web is not None
+        support = await node.web.store.config.get("queues", "support")
+        assert isinstance(support, QueueSpec)
+        await change(node, "queues", support.model_copy(update={"recording": "on_demand"}))
+        user = await node.web.store.config.get("users", "1001")
+        assert isinstance(user, UserSpec)
+        await node.web.store.config.put("users", user.model_copy(
+            update={"password": "secret-1001", "password_hash": None}))
+        phone = operator(node, tmp_path, "1001")
+        await phone.start()
+        try:
+            scenario, sent = caller_scenario(tmp_path, talk_s=12.0)
+            caller = await dial(node, tmp_path, "602", scenario)
+            await phone.wait_event("CALL_ESTABLISHED", within=20)
+            async with httpx.AsyncClient(base_url=node.web.url, timeout=10) as api:
+                login = await api.post("/api/auth/login", json={"username": "1001",
+                                                                "password": "secret-1001"})
+                assert login.status_code == 200, login.text
+                api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+                [call] = (await api.get("/api/live/calls")).json()
+                url = f"/api/live/calls/{call['id']}/recording"
+                started = await api.put(url, json={"recording": True})
+                assert started.status_code == 200, started.text
+                assert started.json()["recording_id"]
+                await asyncio.sleep(4)
+                stopped = await api.put(url, json={"recording": False})
+                assert stopped.json() == {"recording": False, "recording_id": None}
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+        finally:
+            await phone.stop()
+        record = await call_record(node, number="602")
+        recordings = (await node.web.store.recordings.list(interaction_id=record.id)).items
+    assert len(recordings) == 1
+    assert 3 < recordings[0].duration_s < 6  # only the part asked for
+    assert "recording started" in kinds(record)
+    assert "recording stopped" in kinds(record)
+    stereo = read_stereo(Path(recordings[0].path))
+    assert find(stereo[4000:8000 * 2, 0], load(sent)).correlation > 0.8

@@ -56,6 +56,12 @@ class RecordedCalls:
         self.commands.append(("transfer", call_id, target, requested_by))
         self.calls[call_id] = replace(self.calls[call_id], state="transferring")
 
+    async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
+        if call_id not in self.calls:
+            raise LiveCallNotFound(f"no live call {call_id!r}")
+        self.commands.append(("record", call_id, "on" if on else "off", requested_by))
+        return f"rec-{call_id}" if on else None
+
     def live_calls(self) -> list[LiveCall]:
         return list(self.calls.values())
 

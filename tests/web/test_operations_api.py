@@ -62,6 +62,11 @@ def test_click_to_call_hang_up_and_transfer(api: Api) -> None:
         assert api.calls.commands[-1] == ("transfer", call_id, "queue:sales", "agent1")
         assert agent.post(f"/api/live/calls/{call_id}/transfer",
                           json={"target": "not a target!"}).status_code == 422
+        started = agent.put(f"/api/live/calls/{call_id}/recording", json={"recording": True})
+        assert started.json() == {"recording": True, "recording_id": f"rec-{call_id}"}
+        assert api.calls.commands[-1] == ("record", call_id, "on", "agent1")
+        assert agent.put(f"/api/live/calls/{call_id}/recording",
+                         json={"recording": "maybe"}).status_code == 422
         assert supervisor.delete(f"/api/live/calls/{call_id}").status_code == 204
         assert api.calls.commands[-1] == ("hang_up", call_id, "super1")
         assert supervisor.delete(f"/api/live/calls/{call_id}").status_code == 404

@@ -45,6 +45,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/live/calls"): AGENT,
     ("DELETE", "/api/live/calls/{call_id}"): AGENT,
     ("POST", "/api/live/calls/{call_id}/transfer"): AGENT,
+    ("PUT", "/api/live/calls/{call_id}/recording"): AGENT,
     ("GET", "/api/live/queues"): AGENT,
     ("POST", "/api/callbacks"): AGENT,
     ("GET", "/api/callbacks"): SUPERVISOR,

@@ -549,14 +549,7 @@ class AcdShell:
         if call.waiting is not None:
             call.waiting.cancel()
             call.waiting = None
-        recording = call.recording
-        call.recording = None
-        if recording is not None:
-            metadata = recording.stop()
-            self.publish(ev.RecordingStored(
-                recording.id, call.interaction_id, str(recording.path),
-                recording.file.started,
-                float(metadata.get("duration_s", recording.file.duration_s))))
+        self._stop_recording(call)
         if call.bridge is not None:
             call.bridge.destroy()
             call.bridge = None
@@ -577,6 +570,37 @@ class AcdShell:
         if transfer and call.caller is not None and not call.caller.ended:
             policy = self.policies.get(call.queue)
             call.caller.start_moh(policy.music if policy is not None else "default")
+
+    def _stop_recording(self, call: InboundCall) -> None:
+        recording = call.recording
+        call.recording = None
+        if recording is not None:
+            metadata = recording.stop()
+            self.publish(ev.RecordingStored(
+                recording.id, call.interaction_id, str(recording.path),
+                recording.file.started,
+                float(metadata.get("duration_s", recording.file.duration_s))))
+
+    def record(self, call: InboundCall, on: bool) -> str | None:
+        """Start (``on``) or stop recording the conversation, for queues that record on
+        demand; the recording's id. Raises :class:`ValueError` saying why it cannot."""
+        policy = self.policies.get(call.queue)
+        if policy is not None and policy.recording == "none":
+            raise ValueError(f"queue {call.queue!r} does not record calls (recording: none)")
+        if policy is not None and policy.recording == "all" and not on:
+            raise ValueError(f"queue {call.queue!r} records every call (recording: all)")
+        if call.bridge is None or call.operator_leg is None:
+            raise ValueError("the call is not in a conversation with an operator")
+        if on:
+            if call.recording is None:
+                call.recording = call.bridge.record(
+                    name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+                self._progress(call, "recording started", {"recording_id": call.recording.id})
+            return call.recording.id
+        if call.recording is not None:
+            self._progress(call, "recording stopped", {"recording_id": call.recording.id})
+        self._stop_recording(call)
+        return None
 
     def _hangup(self, call: InboundCall, cause: HangupCause) -> None:
         if call.final:

@@ -160,6 +160,15 @@ class LiveCalls:
             raise OperationRefused(f"call {call_id!r} is not in a conversation with an "
                                    "operator (a waiting call cannot be transferred)")
 
+    async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
+        call = self.center.live.get(call_id)
+        if call is None:
+            raise LiveCallNotFound(f"no contact-center call {call_id!r} in progress")
+        try:
+            return self.center.record(call, on)
+        except ValueError as exc:
+            raise OperationRefused(str(exc)) from exc
+
     async def originate(self, *, device: str, number: str, caller_id: str | None,
                         requested_by: str) -> LiveCall:
         """Ring the operator's ``device``; when they answer, call ``number`` and connect."""

@@ -79,6 +79,11 @@ class CallControl(Protocol):
         """Blind-transfer the call to a number, a user or a queue (``queue:<name>``)."""
         ...
 
+    async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
+        """Start (``on``) or stop recording the conversation, for queues recording on demand;
+        returns the recording's id."""
+        ...
+
     def live_calls(self) -> list[LiveCall]:
         ...
 
@@ -108,6 +113,9 @@ class NoCallControl:
         raise NotRunning("telephony is not running on this node")
 
     async def transfer(self, call_id: str, *, target: str, requested_by: str) -> None:
+        raise NotRunning("telephony is not running on this node")
+
+    async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
         raise NotRunning("telephony is not running on this node")
 
     def live_calls(self) -> list[LiveCall]:

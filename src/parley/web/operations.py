@@ -242,6 +242,18 @@ async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
     return {"status": "accepted"}
 
 
+@router.put("/api/live/calls/{call_id}/recording", response_model=s.RecordingState,
+            tags=["live"], summary="Start or stop recording a conversation (on demand)")
+async def record_call(call_id: str, body: s.RecordingRequest, ctx: Ctx,
+                      principal: Agent) -> s.RecordingState:
+    _may_handle(principal, _find_call(ctx, call_id))
+    recording_id = await ctx.calls.record(call_id, on=body.recording,
+                                          requested_by=principal.username)
+    await audit(ctx, principal, "recording_started" if body.recording else "recording_stopped",
+                "calls", call_id, {"recording_id": recording_id})
+    return s.RecordingState(recording=body.recording, recording_id=recording_id)
+
+
 @router.get("/api/live/queues", response_model=list[s.QueueFiguresOut], tags=["live"],
             summary="Live queue figures")
 async def live_queues(ctx: Ctx, _p: Agent) -> list[s.QueueFiguresOut]:

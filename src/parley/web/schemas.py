@@ -55,6 +55,17 @@ class TransferRequest(Body):
                                                      r"\+?[0-9*#]{1,32}|[A-Za-z0-9_.@-]{1,64})$")]
 
 
+class RecordingRequest(Body):
+    """Start (true) or stop (false) recording a conversation (queues recording on demand)."""
+
+    recording: bool
+
+
+class RecordingState(BaseModel):
+    recording: bool
+    recording_id: str | None = None
+
+
 class LiveCallOut(BaseModel):
     id: str
     direction: str
