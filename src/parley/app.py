@@ -138,7 +138,7 @@ async def _reload_sip_users_on_change(node: WebNode, users: MemoryDirectory) -> 
 
     async with node.bus.subscribe(
             lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-            and envelope.event.kind in {"devices", "site"}) as changes:
+            and envelope.event.kind in {"devices", "site"}, lossless=True) as changes:
         async for _change in changes:
             await load_sip_users(node.store, users)
 
@@ -173,7 +173,7 @@ async def _reload_center_on_change(node: WebNode, center: ContactCenter) -> None
     log = structlog.get_logger("parley.app")
     async with node.bus.subscribe(
             lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-            and envelope.event.kind in CENTER_CONFIG_KINDS) as changes:
+            and envelope.event.kind in CENTER_CONFIG_KINDS, lossless=True) as changes:
         async for _change in changes:
             try:
                 center.apply_config(await load_center_config(node.store))

@@ -71,12 +71,18 @@ class Envelope:
 
 
 class Subscription:
-    """A subscriber's bounded queue of envelopes."""
+    """A subscriber's queue of envelopes: bounded (the oldest is dropped when full: a slow
+    live viewer), or unbounded (``size`` 0: a recorder that must lose nothing)."""
 
     def __init__(self, accept: Callable[[Envelope], bool], size: int) -> None:
         self.accept = accept
         self.queue: asyncio.Queue[Envelope] = asyncio.Queue(size)
         self.dropped = 0
+
+    @property
+    def backlog(self) -> int:
+        """Envelopes waiting to be taken."""
+        return self.queue.qsize()
 
     def offer(self, envelope: Envelope) -> None:
         if not self.accept(envelope):
@@ -113,8 +119,12 @@ class LiveBus:
 
     @asynccontextmanager
     async def subscribe(self, accept: Callable[[Envelope], bool] = lambda _e: True,
-                        *, size: int | None = None) -> AsyncIterator[Subscription]:
-        subscription = Subscription(accept, size or self._queue_size)
+                        *, size: int | None = None, lossless: bool = False
+                        ) -> AsyncIterator[Subscription]:
+        """Receive the envelopes ``accept`` takes. ``lossless`` subscribers (the store's
+        recorders, webhooks, configuration reloads) keep every envelope however far behind
+        they fall; others keep the newest ``size`` (live viewers)."""
+        subscription = Subscription(accept, 0 if lossless else size or self._queue_size)
         self._subscribers.add(subscription)
         try:
             yield subscription

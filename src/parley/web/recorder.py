@@ -37,7 +37,8 @@ class StateRecorder:
         self._clock = clock
 
     async def run(self) -> None:
-        async with self._bus.subscribe(lambda e: isinstance(e.event, AgentStateChanged)) as feed:
+        async with self._bus.subscribe(lambda e: isinstance(e.event, AgentStateChanged),
+                                     lossless=True) as feed:
             async for envelope in feed:
                 change = envelope.event
                 assert isinstance(change, AgentStateChanged)  # noqa: S101 - filtered above
@@ -93,7 +94,8 @@ class CallRecorder:
         self._legs: dict[str, _OpenCall] = {}  # by channel id
 
     async def run(self) -> None:
-        async with self._bus.subscribe(lambda e: isinstance(e.event, self.EVENTS)) as feed:
+        async with self._bus.subscribe(lambda e: isinstance(e.event, self.EVENTS),
+                                     lossless=True) as feed:
             async for envelope in feed:
                 try:
                     await self.handle(envelope.event, envelope.at)

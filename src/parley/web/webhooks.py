@@ -93,7 +93,8 @@ class WebhookDispatcher:
         outbox) are resumed first; deliveries in flight at cancellation stay in the outbox."""
         client = self._client or httpx.AsyncClient(timeout=self.timeout_s)
         try:
-            async with self._bus.subscribe(lambda e: type(e.event) in EVENT_NAMES) as feed, \
+            async with self._bus.subscribe(lambda e: type(e.event) in EVENT_NAMES,
+                                     lossless=True) as feed, \
                     asyncio.TaskGroup() as group:
                 for pending in await self._store.deliveries.pending():
                     group.create_task(self._resume(client, pending))
