@@ -318,3 +318,28 @@ async def test_legs_without_interaction_id_are_paired_as_before(line: Line) -> N
     assert record.talk_s == pytest.approx(10.0)
     assert kinds(record) == ["started", "dialing", "answered", "ended"]
     assert len(record.legs) == 2
+
+
+async def test_records_still_queued_when_the_node_stops_are_written_first(
+        database_url: str) -> None:
+    clock = VirtualClock()
+    store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
+    bus = LiveBus(clock, queue_size=5)
+    task = asyncio.create_task(CallRecorder(store, bus, clock).run())
+    try:
+        for _ in range(1000):  # the recorder subscribes on its first turn
+            if bus.subscriber_count:
+                break
+            await asyncio.sleep(0)
+        for number in range(40):  # a burst: far more than a viewer's queue holds
+            channel = f"burst-{number}"
+            bus.publish(ChannelCreated(channel, Direction.INBOUND, CALLER, "601"))
+            bus.publish(Hangup(channel, CLEARED))
+        task.cancel()  # the node stops before the recorder has caught up
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        page = await store.interactions.search(limit=100)
+        assert page.total == 40
+        assert all(record.ended_at is not None for record in page.items)
+    finally:
+        await store.close()

@@ -4,7 +4,9 @@ become call records, voicemails and recordings."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -23,7 +25,7 @@ from parley.events import (
 )
 from parley.store import Conflict, NotFound, Store, StoreError
 from parley.store.records import RecordingRecord, VoicemailRecord
-from parley.web.bus import LiveBus
+from parley.web.bus import Envelope, LiveBus, Subscription
 
 _log = structlog.get_logger("parley.web.recorder")
 
@@ -39,11 +41,38 @@ class StateRecorder:
     async def run(self) -> None:
         async with self._bus.subscribe(lambda e: isinstance(e.event, AgentStateChanged),
                                      lossless=True) as feed:
-            async for envelope in feed:
-                change = envelope.event
-                assert isinstance(change, AgentStateChanged)  # noqa: S101 - filtered above
-                await self._store.operator_states.record(change.agent_id, change.new,
-                                                         envelope.at, change.reason)
+            await drained(feed, self._write)
+
+    async def _write(self, envelope: Envelope) -> None:
+        change = envelope.event
+        assert isinstance(change, AgentStateChanged)  # noqa: S101 - filtered above
+        try:
+            await self._store.operator_states.record(change.agent_id, change.new, envelope.at,
+                                                     change.reason)
+        except StoreError as exc:  # one bad row must not stop the state log
+            _log.warning("operator state not written", agent=change.agent_id, error=str(exc))
+
+
+DRAIN_S = 30.0
+"""At shutdown, how long the recorders may take to write what is still queued."""
+
+
+async def drained(feed: Subscription, write: Callable[[Envelope], Awaitable[None]]) -> None:
+    """Write every envelope of ``feed`` until cancelled; then, before giving up, write what
+    is still queued (for at most ``DRAIN_S``), so that stopping the node after a burst of
+    calls loses no record."""
+    try:
+        async for envelope in feed:
+            await write(envelope)
+    except asyncio.CancelledError:
+        left = feed.backlog
+        if left:
+            _log.info("writing queued records before stopping", queued=left)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_S):
+                    while feed.backlog:
+                        await write(feed.queue.get_nowait())
+        raise
 
 
 @dataclass
@@ -96,14 +125,15 @@ class CallRecorder:
     async def run(self) -> None:
         async with self._bus.subscribe(lambda e: isinstance(e.event, self.EVENTS),
                                      lossless=True) as feed:
-            async for envelope in feed:
-                try:
-                    await self.handle(envelope.event, envelope.at)
-                except StoreError as exc:  # one bad record must not stop the recorder
-                    _log.warning("call record not written", event=envelope.type,
-                                 error=str(exc))
-                except Exception:  # a recorder that stops would lose every later call
-                    _log.exception("call record not written", event=envelope.type)
+            await drained(feed, self._write)
+
+    async def _write(self, envelope: Envelope) -> None:
+        try:
+            await self.handle(envelope.event, envelope.at)
+        except StoreError as exc:  # one bad record must not stop the recorder
+            _log.warning("call record not written", event=envelope.type, error=str(exc))
+        except Exception:  # a recorder that stops would lose every later call
+            _log.exception("call record not written", event=envelope.type)
 
     def _partner(self, event: ChannelCreated) -> _OpenCall | None:
         now = self._clock.monotonic()
