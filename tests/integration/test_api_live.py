@@ -232,6 +232,10 @@ async def test_operator_states_and_a_waiting_caller_in_the_live_figures(
         scenario, _ = caller_scenario(tmp_path, talk_s=8.0)
         caller = Sipp(tmp_path / "caller", scenario, service="601", calls=1,
                       target=f"127.0.0.1:{node.telephony.sip_port}")
+        (tmp_path / "second").mkdir()
+        waits, _ = caller_scenario(tmp_path / "second", talk_s=1.0, parley_hangs_up=True)
+        second = Sipp(tmp_path / "second", waits, service="601", calls=1,
+                      target=f"127.0.0.1:{node.telephony.sip_port}")
         try:
             await acd_state(node, "1001", "ready")
             async with logged_in(node, "1001", "pw1001") as me, \
@@ -288,12 +292,30 @@ async def test_operator_states_and_a_waiting_caller_in_the_live_figures(
                 result = await caller.wait(within=30)
                 assert result.ok, result.log
 
-                async def emptied() -> bool:
+                async def emptied(abandoned: int) -> bool:
                     rows = (await me.get("/api/live/queues")).json()
                     row = next(r for r in rows if r["queue"] == "sales")
-                    return row["waiting"] == 0 and row["abandoned"] == 1
+                    return row["waiting"] == 0 and row["abandoned"] == abandoned
 
-                await eventually(emptied, what="the sales queue emptied")
+                await eventually(lambda: emptied(1), what="the sales queue emptied")
+
+                # the next waiting caller is hung up by the supervisor
+                await second.start()
+                [queued] = await eventually(lambda: queued_calls(boss), what="a second caller")
+                await asyncio.sleep(2)  # the SIPp caller has sent its second of audio
+                forbidden = await me.delete(f"/api/live/calls/{queued['id']}")
+                assert forbidden.status_code == 403  # not 1001's call
+                ended = await boss.delete(f"/api/live/calls/{queued['id']}")
+                assert ended.status_code == 204, ended.text
+                result = await second.wait(within=10)
+                assert result.ok, result.log  # the caller got Parley's BYE
+                await eventually(lambda: emptied(2), what="the sales queue emptied again")
         finally:
             await caller.stop()
+            await second.stop()
             await phone.stop()
+
+
+async def queued_calls(api: httpx.AsyncClient) -> list[dict[str, Any]]:
+    return [call for call in (await api.get("/api/live/calls")).json()
+            if call["state"] == "queued"]
