@@ -106,6 +106,10 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                 support = {row["queue"]: row for row in
                            (await api.get("/api/live/queues")).json()}["support"]
                 assert (support["operators_busy"], support["operators_ready"]) == (1, 1)
+                again = await api.post("/api/live/calls",
+                                       json={"device": "1001", "number": "1002"})
+                assert again.status_code == 409
+                assert again.json()["detail"].startswith("device:")
                 await asyncio.sleep(16)
                 await acd_state(node, "1001", "on_call", within=0)
 
@@ -268,6 +272,11 @@ async def test_operator_states_and_a_waiting_caller_in_the_live_figures(
                 absent = await boss.put("/api/operators/1006/state", json={"state": "ready"})
                 assert absent.status_code == 409
                 assert "not logged in" in absent.json()["detail"]
+                unplugged = await boss.post("/api/live/calls",
+                                            json={"device": "1006", "number": "1001"})
+                assert unplugged.status_code == 409
+                assert unplugged.json()["detail"] == (
+                    "device: '1006' cannot be called now (user '1006' is not registered)")
 
                 # a caller waits for sales, where nobody is logged in
                 await caller.start()

@@ -40,6 +40,10 @@ CLICK_TO_CALL_RING_S = 30.0
 #: is in a flow (IVR); the caller waits in a queue; two parties talk.
 RINGING, IVR, QUEUED, TALKING = "ringing", "ivr", "queued", "talking"
 
+#: Operator states in which the ACD has given the operator a call.
+BUSY = frozenset({AgentState.RESERVED, AgentState.RINGING, AgentState.ON_CALL,
+                  AgentState.ON_HOLD})
+
 
 @dataclass(slots=True)
 class ClickToCall:
@@ -180,6 +184,7 @@ class LiveCalls:
             raise OperationRefused(f"number: {number!r} is the device that rings first")
         interaction = f"ctc-{secrets.token_hex(6)}"
         operator = self.center.owners.get(device, requested_by)
+        self._check_free(device, operator)
         try:
             first = self.telephony.originate(
                 device, caller_id=number, timeout=CLICK_TO_CALL_RING_S,
@@ -236,6 +241,16 @@ class LiveCalls:
                     ev.AgentLegEnded(click.interaction_id, click.operator)
                     if click.answered_at is not None
                     else ev.OutboundReleased(click.operator, click.interaction_id))
+
+    def _check_free(self, device: str, operator: str) -> None:
+        """Refuse to ring a device already in a click-to-call, or an operator the ACD has
+        given a call (a second call would ring on top of it)."""
+        if any(click.device == device for click in self.clicks.values()):
+            raise OperationRefused(f"device: {device!r} is already in a click-to-call")
+        agent = self.center.acd.agents.get(operator)
+        if agent is not None and agent.state in BUSY:
+            raise OperationRefused(f"device: operator {operator!r} is busy ({agent.state}); "
+                                   "call when the current call has ended")
 
     def _reserve(self, click: ClickToCall) -> bool:
         """Hold a ready operator for their click-to-call, so that no queue offers them a
