@@ -28,6 +28,7 @@ import csv
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,7 @@ class Node:
     sip_port: int = 0
     http_port: int = 0
     process: asyncio.subprocess.Process | None = None
+    cpu_seen: float = 0.0  # the last CPU time read, kept once the process is gone
 
     @property
     def log(self) -> Path:
@@ -161,19 +163,32 @@ class Node:
         """User + system CPU time of the node so far (every thread of its process)."""
         if self.process is None:
             return 0.0
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            self.cpu_seen = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        return self.cpu_seen
 
     def memory_kib(self, field: str) -> int:
         """``VmRSS`` or ``VmHWM`` (peak resident memory) of the node, in KiB."""
         if self.process is None:
             return 0
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
         return 0
 
-    async def stop(self, grace: float = 20.0) -> None:
+    def exit_code(self) -> int | None:
+        """None while the node runs; its exit code once it has stopped by itself."""
+        return None if self.process is None else self.process.returncode
+
+    def last_error(self) -> str:
+        """The last line of the node's log that names an exception, if any."""
+        lines = [line.strip() for line in self.log.read_text(errors="replace").splitlines()
+                 if "Error:" in line or "Exception:" in line]
+        return lines[-1] if lines else ""
+
+    async def stop(self, grace: float = 45.0) -> None:
         if self.process is None or self.process.returncode is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -197,17 +212,22 @@ class StepResult:
     legs_answered: int
     legs_failed: int
     peak_concurrent: int
+    wait_s: float | None
+    records: int | None
     cpu_percent: float
     peak_rss_mib: float
     start_rss_mib: float
     wall_s: float
     failures: dict[str, int]
     log_problems: int
+    node_exit: int | None  # the node stopped by itself during the step: its exit code
+    node_error: str
 
     @property
     def clean(self) -> bool:
         return (self.successful == self.calls and self.failed == 0
-                and self.legs_answered == self.calls and self.legs_failed == 0)
+                and self.legs_answered == self.calls and self.legs_failed == 0
+                and self.node_exit is None)
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -227,6 +247,50 @@ def failure_counts(result: SippResult) -> dict[str, int]:
     return counts
 
 
+def seconds(value: str | None) -> float | None:
+    """A sipp duration (``HH:MM:SS:microseconds``) in seconds."""
+    try:
+        hours, minutes, secs, micros = (int(part) for part in (value or "").split(":"))
+    except ValueError:
+        return None
+    return hours * 3600 + minutes * 60 + secs + micros / 1e6
+
+
+def mean_wait(caller: SippResult, legs: SippResult) -> float | None:
+    """Mean seconds from the caller's INVITE to the operator's answer, from the two runs'
+    mean call lengths (an operator leg ends with the caller's, plus the answerer's 2 s wait)."""
+    call = seconds(caller.stats.get("CallLength(C)"))
+    leg = seconds(legs.stats.get("CallLength(C)"))
+    if call is None or leg is None or not legs.successful:
+        return None
+    return call - (leg - 2.0)
+
+
+def call_records(database: Path) -> int | None:
+    """Calls to the queue number with a complete record (ended) in the node's SQLite store."""
+    if not database.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            row = connection.execute("SELECT count(*) FROM interactions WHERE called = ? "
+                                     "AND ended_at IS NOT NULL", (QUEUE_NUMBER,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return int(row[0])
+
+
+async def records_settled(database: Path, calls: int, within: float) -> None:
+    """Wait until the node has a record of every call, or its count stops growing, or
+    ``within`` seconds (what is still queued is written when the node stops)."""
+    deadline, last = time.monotonic() + within, -1
+    while time.monotonic() < deadline:
+        count = call_records(database)
+        if count is None or count >= calls or count == last:
+            return
+        last = count
+        await asyncio.sleep(3.0)
+
+
 def log_problems(log: Path) -> int:
     """Lines of the node's log at warning level or worse."""
     words = ("[warning", "[error", "[critical", "Traceback", '"level": "warning"',
@@ -235,15 +299,31 @@ def log_problems(log: Path) -> int:
     return sum(1 for line in text.splitlines() if any(word in line for word in words))
 
 
+def rtp_block(calls: int, at_least: int) -> tuple[int, int]:
+    """A free port block for the node's RTP: two legs per call, an RTP/RTCP pair each.
+
+    A block for ``calls`` is wanted; on a busy machine a smaller one, down to ``at_least``
+    calls (the node walks its range round-robin, so a tight range only reuses ports sooner).
+    """
+    wanted, smallest = max(2000, 4 * calls), max(2000, 4 * at_least)
+    while True:
+        try:
+            return free_port_block(wanted), wanted
+        except OSError:
+            if wanted <= smallest:
+                raise
+            wanted = max(smallest, wanted * 3 // 4)
+
+
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
                operators: int, settle: float) -> StepResult:
     """Run one rate on a fresh node; every process started here is stopped here."""
     agent_port = free_port()
     config = write_provisioning(workdir / "bench.yaml", operators, agent_port)
-    in_progress = int(rate * (duration + 10)) + 50  # calls set up, talking or ending at once
-    rtp_count = min(max(2000, 6 * in_progress), 14000)
-    rtp_first = free_port_block(rtp_count)
+    in_progress = int(rate * (duration + 8)) + 50  # calls set up, talking or ending at once
+    rtp_first, rtp_count = rtp_block(in_progress, int(rate * duration) + 50)
     node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1))
+    database = workdir / "data" / "parley.sqlite3"
     agents = Sipp(workdir / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
                   extra=("-rtp_echo",))
     limit = int(calls / rate + duration + 60)  # a step that falls behind is cut off as failed
@@ -271,6 +351,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
+        await records_settled(database, calls, 15.0)
+        node_exit = node.exit_code()
     finally:
         with contextlib.suppress(Exception):
             await caller.stop()
@@ -284,9 +366,11 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         rate=rate, calls=calls, successful=result.successful, failed=result.failed,
         legs_offered=int(legs.stats.get("IncomingCall(C)", "0") or 0),
         legs_answered=legs.successful, legs_failed=legs.failed, peak_concurrent=concurrent,
+        wait_s=mean_wait(result, legs), records=call_records(database),
         cpu_percent=100 * cpu / wall, peak_rss_mib=peak_rss / 1024,
         start_rss_mib=start_rss / 1024, wall_s=wall, failures=failure_counts(result),
-        log_problems=log_problems(node.log))
+        log_problems=log_problems(node.log), node_exit=node_exit,
+        node_error=node.last_error() if node_exit is not None else "")
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -326,7 +410,8 @@ async def main() -> None:
     print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
           f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
-          f"{'implied':>7} {'peak':>5} {'CPU %':>6} {'RSS MiB':>8}  clean", flush=True)
+          f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
+          f"{'records':>7}  clean", flush=True)
     best = 0
     with contextlib.ExitStack() as stack:
         root = args.keep or Path(stack.enter_context(
@@ -339,12 +424,17 @@ async def main() -> None:
             implied = int(rate * args.duration)
             print(f"{rate:>6} {r.calls:>6} {r.successful:>6} {r.failed:>6} "
                   f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
-                  f"{r.cpu_percent:>6.1f} {r.peak_rss_mib:>8.0f}  "
+                  f"{'-' if r.wait_s is None else format(r.wait_s, '.2f'):>6} "
+                  f"{r.cpu_percent:>6.1f} {r.peak_rss_mib:>8.0f} "
+                  f"{'-' if r.records is None else r.records:>7}  "
                   f"{'yes' if r.clean else 'NO'}", flush=True)
             if not r.clean:
                 print(f"       failures: {r.failures or '-'}; operator legs offered "
                       f"{r.legs_offered}, failed {r.legs_failed}; node log warnings "
                       f"{r.log_problems}", flush=True)
+            if r.node_exit is not None:
+                print(f"       the node stopped during the step (exit code {r.node_exit}): "
+                      f"{r.node_error}", flush=True)
             if r.clean:
                 best = max(best, rate)
             elif args.stop_after_failure:
