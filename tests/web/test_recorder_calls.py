@@ -343,3 +343,38 @@ async def test_records_still_queued_when_the_node_stops_are_written_first(
         assert all(record.ended_at is not None for record in page.items)
     finally:
         await store.close()
+
+
+async def test_a_burst_is_written_in_batches_and_one_bad_step_spoils_nothing_else(
+        database_url: str) -> None:
+    clock = VirtualClock()
+    store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
+    bus = LiveBus(clock)
+    task = asyncio.create_task(CallRecorder(store, bus, clock).run())
+    try:
+        for _ in range(1000):  # the recorder subscribes on its first turn
+            if bus.subscriber_count:
+                break
+            await asyncio.sleep(0)
+        for number in range(3):  # published at once: the recorder takes them as one batch
+            channel = f"b-{number}"
+            bus.publish(ChannelCreated(channel, Direction.INBOUND, CALLER, "800"))
+            bus.publish(CallProgress(channel, "entered flow", {"flow": "demo-voicemail"}))
+            if number == 1:  # not JSON: the database refuses this step
+                bus.publish(CallProgress(channel, "bad step", {"digits": {1, 2}}))
+            bus.publish(VoicemailLeft(f"vm-{number}", "general", CALLER, f"/vm/{number}.wav",
+                                      3.0, clock.utcnow(), interaction_id=channel))
+            bus.publish(Hangup(channel, CLEARED))
+        line = Line(store, bus, clock)
+        for number in range(3):
+            record = await line.closed(f"b-{number}")
+            assert "entered flow" in kinds(record)
+            assert "bad step" not in kinds(record)
+        messages = await line.eventually(lambda: store.voicemails.list("general"),
+                                         lambda found: len(found) == 3)
+        assert {message.interaction_id for message in messages} == {"b-0", "b-1", "b-2"}
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()

@@ -199,7 +199,7 @@ class AcdShell:
             except AcdError:
                 if raise_errors:
                     raise
-                log.warning("acd_refused", event=repr(event), exc_info=True)
+                log.warning("acd_refused", acd_event=repr(event), exc_info=True)
                 out = []
             self._execute(out)
         finally:

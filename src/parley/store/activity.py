@@ -4,7 +4,9 @@ restart loses nothing (DESIGN.md §1.6)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -41,12 +43,45 @@ class InteractionRepository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._batch: ContextVar[AsyncSession | None] = ContextVar("interaction_batch",
+                                                                   default=None)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Everything this task writes inside the block is one transaction (a recorder
+        catching up after a burst writes many steps at the cost of one commit). Other tasks
+        are not affected. An error rolls the whole block back."""
+        async with self._sessions() as session, session.begin():
+            token = self._batch.set(session)
+            try:
+                yield
+            finally:
+                self._batch.reset(token)
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """The batch's session, or a session with its own transaction."""
+        shared = self._batch.get()
+        if shared is not None:
+            yield shared
+            return
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        shared = self._batch.get()
+        if shared is not None:
+            yield shared
+            return
+        async with self._sessions() as session:
+            yield session
 
     async def open(self, interaction_id: str, *, direction: str, caller: str, called: str,
                    started_at: datetime, variables: dict[str, Any] | None = None) -> None:
         """Start a call record; :class:`Conflict` if one with this id exists already."""
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._writing() as session:
                 if await session.get(m.Interaction, interaction_id) is not None:
                     raise Conflict(f"interaction {interaction_id!r} exists already")
                 session.add(m.Interaction(id=interaction_id, direction=direction,
@@ -67,7 +102,7 @@ class InteractionRepository:
 
     async def add_leg(self, interaction_id: str, *, channel_id: str, direction: str,
                       endpoint: str, caller: str, called: str, started_at: datetime) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             await self._interaction(session, interaction_id)
             session.add(m.Leg(interaction_id=interaction_id, channel_id=channel_id,
                               direction=direction, endpoint=endpoint, caller=caller,
@@ -81,11 +116,11 @@ class InteractionRepository:
         return row
 
     async def leg_answered(self, channel_id: str, at: datetime) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             (await self._leg(session, channel_id)).answered_at = at
 
     async def leg_ended(self, channel_id: str, at: datetime, cause: int) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             leg = await self._leg(session, channel_id)
             leg.ended_at = at
             leg.hangup_cause = cause
@@ -95,7 +130,7 @@ class InteractionRepository:
         """The call waits in ``queue``. A call queued again (moved to another queue,
         transferred to one) shows the latest queue; the wait counts from the first.
         ``detail`` adds to the timeline entry (e.g. the priority)."""
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             row = await self._interaction(session, interaction_id)
             row.queue = queue
             if row.queued_at is None:
@@ -111,7 +146,7 @@ class InteractionRepository:
         timeline (with ``detail``). ``amend=True`` reports an answer already on the timeline
         (seen first on the operator's leg): the latest "answered" entry is given ``operator``
         and ``detail`` instead."""
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             row = await self._interaction(session, interaction_id)
             if row.answered_at is None:
                 row.answered_at = at
@@ -132,7 +167,7 @@ class InteractionRepository:
 
     async def append(self, interaction_id: str, at: datetime, kind: str,
                      detail: dict[str, Any] | None = None) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             await self._interaction(session, interaction_id)
             session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind=kind,
                                         detail=detail or {}))
@@ -141,7 +176,7 @@ class InteractionRepository:
                     hangup_cause: int | None = None) -> InteractionRecord:
         """End the call record and compute its durations in seconds: ``wait_s`` from start
         (or from queueing) to answer, ``talk_s`` from answer to end, ``duration_s`` total."""
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             row = await self._interaction(session, interaction_id)
             row.ended_at = at
             row.outcome = outcome
@@ -157,11 +192,11 @@ class InteractionRepository:
     async def set_outcome(self, interaction_id: str, outcome: str) -> None:
         """Correct the outcome of a closed call record (a notice that came after the last
         hang-up)."""
-        async with self._sessions() as session, session.begin():
+        async with self._writing() as session:
             (await self._interaction(session, interaction_id)).outcome = outcome
 
     async def get(self, interaction_id: str) -> InteractionRecord:
-        async with self._sessions() as session:
+        async with self._reading() as session:
             row = await self._interaction(session, interaction_id)
             legs = (await session.scalars(select(m.Leg).where(
                 m.Leg.interaction_id == interaction_id).order_by(m.Leg.id))).all()

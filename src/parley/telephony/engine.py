@@ -181,7 +181,7 @@ class SipEngine:
             try:
                 subscriber(event)
             except Exception:
-                log.exception("subscriber_failed", event=type(event).__name__)
+                log.exception("subscriber_failed", event_type=type(event).__name__)
 
     def _send(self, message: SipMessage, peer: Peer) -> None:
         if self.transport is not None:

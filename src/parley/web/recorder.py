@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -43,35 +44,49 @@ class StateRecorder:
                                      lossless=True) as feed:
             await drained(feed, self._write)
 
-    async def _write(self, envelope: Envelope) -> None:
-        change = envelope.event
-        assert isinstance(change, AgentStateChanged)  # noqa: S101 - filtered above
-        try:
-            await self._store.operator_states.record(change.agent_id, change.new, envelope.at,
-                                                     change.reason)
-        except StoreError as exc:  # one bad row must not stop the state log
-            _log.warning("operator state not written", agent=change.agent_id, error=str(exc))
+    async def _write(self, envelopes: list[Envelope]) -> None:
+        for envelope in envelopes:
+            change = envelope.event
+            assert isinstance(change, AgentStateChanged)  # noqa: S101 - filtered above
+            try:
+                await self._store.operator_states.record(change.agent_id, change.new,
+                                                         envelope.at, change.reason)
+            except StoreError as exc:  # one bad row must not stop the state log
+                _log.warning("operator state not written", agent=change.agent_id,
+                             error=str(exc))
 
 
 DRAIN_S = 30.0
 """At shutdown, how long the recorders may take to write what is still queued."""
+BATCH = 200
+"""The most envelopes written together when a recorder has fallen behind."""
 
 
-async def drained(feed: Subscription, write: Callable[[Envelope], Awaitable[None]]) -> None:
-    """Write every envelope of ``feed`` until cancelled; then, before giving up, write what
-    is still queued (for at most ``DRAIN_S``), so that stopping the node after a burst of
-    calls loses no record."""
+async def drained(feed: Subscription,
+                  write: Callable[[list[Envelope]], Awaitable[None]]) -> None:
+    """Write the envelopes of ``feed`` until cancelled, as many as are waiting at a time (up
+    to ``BATCH``); when cancelled, finish the batch in hand and write what is still queued
+    (for at most ``DRAIN_S``), so that stopping the node after a burst loses no record."""
+    writing: asyncio.Future[None] | None = None
     try:
-        async for envelope in feed:
-            await write(envelope)
+        while True:
+            batch = [await feed.get()]
+            while feed.backlog and len(batch) < BATCH:
+                batch.append(feed.queue.get_nowait())
+            writing = asyncio.ensure_future(write(batch))
+            await asyncio.shield(writing)
+            writing = None
     except asyncio.CancelledError:
-        left = feed.backlog
-        if left:
-            _log.info("writing queued records before stopping", queued=left)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DRAIN_S):
-                    while feed.backlog:
-                        await write(feed.queue.get_nowait())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_S):
+                if writing is not None:
+                    await writing
+                if feed.backlog:
+                    _log.info("writing queued records before stopping", queued=feed.backlog)
+                while feed.backlog:
+                    batch = [feed.queue.get_nowait()
+                             for _ in range(min(BATCH, feed.backlog))]
+                    await write(batch)
         raise
 
 
@@ -125,15 +140,49 @@ class CallRecorder:
     async def run(self) -> None:
         async with self._bus.subscribe(lambda e: isinstance(e.event, self.EVENTS),
                                      lossless=True) as feed:
-            await drained(feed, self._write)
+            await drained(feed, self._write_batch)
+
+    async def _write_batch(self, envelopes: list[Envelope]) -> None:
+        """Write call-record steps in as few transactions as possible. Voicemails and
+        recordings go through repositories of their own, after the steps before them are
+        committed (they may name a call record opened in the same batch)."""
+        segment: list[Envelope] = []
+        for envelope in envelopes:
+            if isinstance(envelope.event, VoicemailLeft | RecordingStored):
+                await self._write_segment(segment)
+                segment = []
+                await self._write(envelope)
+            else:
+                segment.append(envelope)
+        await self._write_segment(segment)
+
+    async def _write_segment(self, envelopes: list[Envelope]) -> None:
+        """One transaction; if the database refuses it, start again from the state before it
+        and write each envelope on its own."""
+        if not envelopes:
+            return
+        if len(envelopes) == 1:
+            await self._write(envelopes[0])
+            return
+        before = copy.deepcopy((self._calls, self._legs))
+        try:
+            async with self._store.interactions.batch():
+                for envelope in envelopes:
+                    await self._write(envelope)
+        except Exception:
+            _log.warning("call records written one by one after a failed batch",
+                         batch=len(envelopes), exc_info=True)
+            self._calls, self._legs = before
+            for envelope in envelopes:
+                await self._write(envelope)
 
     async def _write(self, envelope: Envelope) -> None:
         try:
             await self.handle(envelope.event, envelope.at)
         except StoreError as exc:  # one bad record must not stop the recorder
-            _log.warning("call record not written", event=envelope.type, error=str(exc))
+            _log.warning("call record not written", event_type=envelope.type, error=str(exc))
         except Exception:  # a recorder that stops would lose every later call
-            _log.exception("call record not written", event=envelope.type)
+            _log.exception("call record not written", event_type=envelope.type)
 
     def _partner(self, event: ChannelCreated) -> _OpenCall | None:
         now = self._clock.monotonic()
