@@ -104,7 +104,11 @@ def build_web(services: Services, users: MemoryDirectory, *, demo: bool = False)
             group.create_task(services.web.run())
             group.create_task(_reload_sip_users_on_change(services.web, users))
             if services.center is not None:
+                from parley.center.callbacks import CallbackKeeper
+
+                keeper = CallbackKeeper(services.center, services.web.store, services.web.bus)
                 group.create_task(services.center.run())
+                group.create_task(keeper.run())
                 group.create_task(_reload_center_on_change(services.web, services.center))
 
     services.starters.insert(0, start)  # users are loaded before SIP starts answering

@@ -269,6 +269,14 @@ class ScheduleCallback:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelCallback:
+    """Drop a callback that has not connected yet (staff cancelled it); ``CallbackExpired``
+    with reason "cancelled" follows, and an operator being rung for it is freed."""
+
+    callback_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackResult:
     """Outcome of a ``DialCallback``: the customer answered (``connected``) or not."""
 
@@ -322,7 +330,8 @@ class OutboundReleased:
 AcdEvent = (
     RouteCall | AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentRinging
     | AgentAnswered | AgentLegEnded | CallerHangup | CallHeld | CallResumed | WrapUpExtend
-    | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult | LiveLegs
+    | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult | CancelCallback
+    | LiveLegs
     | ReserveForOutbound | OutboundConnected | OutboundReleased
 )
 
@@ -706,6 +715,14 @@ class CallbackRequested:
     number: str
     due_at: datetime
     requested_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCancelled:
+    """Notice: staff cancelled a callback through the API (stored; the ACD drops it)."""
+
+    callback_id: str
+    cancelled_by: str
 
 
 @dataclass(frozen=True, slots=True)

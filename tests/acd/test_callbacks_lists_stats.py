@@ -90,6 +90,26 @@ def test_callback_whose_operator_never_reports_is_freed_by_the_watchdog_timer() 
     assert [e.callback_id for e in h.of(ev.CallbackExpired, h.out)] == ["cb1"]
 
 
+def test_a_cancelled_callback_leaves_the_line_and_frees_the_operator_rung_for_it() -> None:
+    h = make("a", "b")
+    h.login("a", ready=False)
+    h.login("b", ready=False)
+    h.send(ev.ScheduleCallback("cb1", "q", "555", h.wall(h.now)),
+           ev.ScheduleCallback("cb2", "q", "556", h.wall(h.now)))
+    h.advance(0)
+    assert h.acd.position("cb1") == 1
+    caused = h.send(ev.CancelCallback("cb1"))  # waiting: it simply leaves the line
+    assert h.of(ev.CallbackExpired, caused) == [ev.CallbackExpired("cb1", "q", "cancelled")]
+    assert h.acd.position("cb2") == 1
+    h.send(ev.AgentReady("a"))
+    assert h.state("a") == "reserved"  # being called back for cb2
+    caused = h.send(ev.CancelCallback("cb2"))  # while the operator is rung: freed at once
+    assert h.of(ev.CancelOffer, caused) == [ev.CancelOffer("cb2", "a")]
+    assert h.state("a") == "ready"
+    assert h.send(ev.CancelCallback("cb2")) == []  # twice, or unknown: nothing happens
+    assert h.send(ev.CancelCallback("nope")) == []
+
+
 def test_blacklist_gets_its_treatment_and_vip_jumps_the_line() -> None:
     lists = NumberLists()
     lists.block("+1 555 0100", "flow:blocked")

@@ -224,6 +224,9 @@ async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller
         finally:
             await customer_phone.stop()
         callback = await call_record(node, number="5550123", operator="1004")
+        [stored] = await node.web.store.callbacks.list(queue="support")
+    assert (stored.number, stored.requested_by, stored.status, stored.attempts) == (
+        "5550123", "caller", "done", 1)
     assert callback.id.endswith("-cb1")
     assert callback.outcome == "answered"
     assert [leg.endpoint for leg in callback.legs] == ["1004", "5550123"]
@@ -548,3 +551,54 @@ async def test_an_operator_records_on_demand_through_the_api(tmp_path: Path) -> 
     assert "recording stopped" in kinds(record)
     stereo = read_stereo(Path(recordings[0].path))
     assert find(stereo[4000:8000 * 2, 0], load(sent)).correlation > 0.8
+
+
+async def test_callbacks_requested_through_the_api_survive_a_restart_and_can_be_cancelled(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    async def admin(node: object) -> httpx.AsyncClient:
+        assert node.web is not None  # type: ignore[attr-defined]
+        web = node.web  # type: ignore[attr-defined]
+        client = httpx.AsyncClient(base_url=web.url, timeout=10)
+        login = await client.post("/api/auth/login", json={
+            "username": web.demo_login.username, "password": web.demo_login.password})
+        assert login.status_code == 200, login.text
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        return client
+
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    async with demo_node(tmp_path) as node:
+        assert node.center is not None
+        api = await admin(node)
+        try:
+            kept = (await api.post("/api/callbacks", json={
+                "number": "5550123", "queue": "support", "due_at": later})).json()
+            dropped = (await api.post("/api/callbacks", json={
+                "number": "5550124", "queue": "support", "due_at": later})).json()
+            for _ in range(50):
+                if {kept["id"], dropped["id"]} <= set(node.center.acd.calls):
+                    break
+                await asyncio.sleep(0.1)
+            assert {kept["id"], dropped["id"]} <= set(node.center.acd.calls)
+            cancelled = await api.post(f"/api/callbacks/{dropped['id']}/cancel")
+            assert cancelled.json()["status"] == "cancelled"
+            for _ in range(50):
+                if dropped["id"] not in node.center.acd.calls:
+                    break
+                await asyncio.sleep(0.1)
+            assert dropped["id"] not in node.center.acd.calls
+        finally:
+            await api.aclose()
+    # the node stops and starts again on the same data: the pending callback is still due
+    async with demo_node(tmp_path) as node:
+        assert node.center is not None
+        for _ in range(50):
+            if kept["id"] in node.center.acd.calls:
+                break
+            await asyncio.sleep(0.1)
+        assert kept["id"] in node.center.acd.calls
+        assert dropped["id"] not in node.center.acd.calls
+        assert node.center.acd.calls[kept["id"]].number == "5550123"

@@ -781,6 +781,16 @@ class Acd:
         call.state = CallState.SCHEDULED
         self._at(retry, "cb_due", call.call_id, call.attempts)
 
+    def _on_cancel_callback(self, event: ev.CancelCallback, now: float) -> None:
+        call = self.calls.get(event.callback_id)
+        if call is None or not call.callback or call.state is CallState.CONNECTED:
+            return  # unknown, already done, or talking: nothing to cancel
+        for agent_id in sorted(call.offered_to):
+            self._out.append(ev.CancelOffer(call.call_id, agent_id))
+            self._release(self.agents[agent_id], "callback cancelled")
+        call.offered_to.clear()
+        self._expire(call, "cancelled")
+
     def _on_callback_result(self, event: ev.CallbackResult, now: float) -> None:
         call = self.calls.get(event.callback_id)
         if call is None or not call.callback or call.state is not CallState.OFFERING:
@@ -808,6 +818,7 @@ class Acd:
         ev.RequestCallback: _on_request_callback,
         ev.ScheduleCallback: _on_schedule_callback,
         ev.CallbackResult: _on_callback_result,
+        ev.CancelCallback: _on_cancel_callback,
         ev.LiveLegs: _on_live_legs,
         ev.ReserveForOutbound: outbound.on_reserve,
         ev.OutboundConnected: outbound.on_connected,

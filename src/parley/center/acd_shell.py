@@ -390,6 +390,8 @@ class AcdShell:
             except AcdError:
                 return False
             call.callback = True
+            self.publish(ev.CallbackRequested(call.acd_id, call.queue, call.ani, self.wall(),
+                                              "caller"))
             call.resolve(("callback",))
             return True
 

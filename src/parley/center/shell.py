@@ -213,6 +213,8 @@ class ContactCenter(AcdShell):
         callback_id = f"cb-{secrets.token_hex(6)}"
         self.feed(ev.ScheduleCallback(callback_id, command.queue, command.number,
                                       self.wall()))
+        self.publish(ev.CallbackRequested(callback_id, command.queue, command.number,
+                                          self.wall(), "flow"))
         self._progress(call, "callback requested", {"queue": command.queue,
                                                     "number": command.number,
                                                     "callback_id": callback_id})

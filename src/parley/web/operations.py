@@ -17,7 +17,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 
-from parley.events import AgentLogin, AgentLogout, AgentNotReady, AgentReady, CallbackRequested
+from parley.events import (
+    AgentLogin,
+    AgentLogout,
+    AgentNotReady,
+    AgentReady,
+    CallbackCancelled,
+    CallbackRequested,
+)
 from parley.store import NotFound
 from parley.store.records import CallbackRecord, InteractionRecord, Principal
 from parley.store.specs import Role
@@ -443,6 +450,7 @@ async def cancel_callback(callback_id: str, ctx: Ctx, principal: Supervisor) -> 
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"status: the callback is {current.status}, not pending")
     record = await ctx.store.callbacks.set_status(callback_id, "cancelled")
+    ctx.bus.publish(CallbackCancelled(callback_id, principal.username))
     await audit(ctx, principal, "cancel", "callbacks", callback_id)
     return s.CallbackOut(**{k: v for k, v in asdict(record).items() if k != "interaction_id"})
 
