@@ -41,6 +41,7 @@ import yaml
 
 from parley.testing.peers import PeerError, Sipp, SippResult
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
+from parley.testing.postgres import ThrowawayPostgres, create_database
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 QUEUE_NUMBER = "700"
@@ -132,6 +133,7 @@ class Node:
     http_port: int = 0
     process: asyncio.subprocess.Process | None = None
     cpu_seen: float = 0.0  # the last CPU time read, kept once the process is gone
+    database_url: str | None = None  # None: SQLite in the data folder
 
     @property
     def log(self) -> Path:
@@ -146,6 +148,8 @@ class Node:
                    "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
                    "--rtp-ports", f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
                    "--data-dir", str(self.workdir / "data")]
+        if self.database_url is not None:
+            command += ["--database-url", self.database_url]
         with self.log.open("wb") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=log,
@@ -266,25 +270,45 @@ def mean_wait(caller: SippResult, legs: SippResult) -> float | None:
     return call - (leg - 2.0)
 
 
-def call_records(database: Path) -> int | None:
-    """Calls to the queue number with a complete record (ended) in the node's SQLite store."""
+RECORDS = "SELECT count(*) FROM interactions WHERE called = {} AND ended_at IS NOT NULL"
+
+
+async def call_records(database: Path | str) -> int | None:
+    """Calls to the queue number with a complete record (ended) in the node's store: its
+    SQLite file, or a PostgreSQL URL."""
+    if isinstance(database, str):
+        import asyncpg  # type: ignore[import-untyped]
+
+        try:
+            connection = await asyncpg.connect(database)
+        except (OSError, asyncpg.PostgresError):
+            return None
+        try:
+            return int(await connection.fetchval(RECORDS.format("$1"), QUEUE_NUMBER))
+        except asyncpg.PostgresError:
+            return None
+        finally:
+            await connection.close()
+    return sqlite_records(database)
+
+
+def sqlite_records(database: Path) -> int | None:
     if not database.exists():
         return None
     try:
         with contextlib.closing(sqlite3.connect(database)) as connection:
-            row = connection.execute("SELECT count(*) FROM interactions WHERE called = ? "
-                                     "AND ended_at IS NOT NULL", (QUEUE_NUMBER,)).fetchone()
+            row = connection.execute(RECORDS.format("?"), (QUEUE_NUMBER,)).fetchone()
     except sqlite3.Error:
         return None
     return int(row[0])
 
 
-async def records_settled(database: Path, calls: int, within: float) -> None:
+async def records_settled(database: Path | str, calls: int, within: float) -> None:
     """Wait until the node has a record of every call, or its count stops growing, or
     ``within`` seconds (what is still queued is written when the node stops)."""
     deadline, last = time.monotonic() + within, -1
     while time.monotonic() < deadline:
-        count = call_records(database)
+        count = await call_records(database)
         if count is None or count >= calls or count == last:
             return
         last = count
@@ -316,14 +340,17 @@ def rtp_block(calls: int, at_least: int) -> tuple[int, int]:
 
 
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
-               operators: int, settle: float) -> StepResult:
+               operators: int, settle: float, postgres: str | None = None) -> StepResult:
     """Run one rate on a fresh node; every process started here is stopped here."""
     agent_port = free_port()
     config = write_provisioning(workdir / "bench.yaml", operators, agent_port)
     in_progress = int(rate * (duration + 8)) + 50  # calls set up, talking or ending at once
     rtp_first, rtp_count = rtp_block(in_progress, int(rate * duration) + 50)
-    node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1))
-    database = workdir / "data" / "parley.sqlite3"
+    database: Path | str = workdir / "data" / "parley.sqlite3"
+    if postgres is not None:  # a fresh database on the server for this step
+        database, _name = await asyncio.to_thread(create_database, postgres)
+    node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1),
+                database_url=database if isinstance(database, str) else None)
     agents = Sipp(workdir / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
                   extra=("-rtp_echo",))
     limit = int(calls / rate + duration + 60)  # a step that falls behind is cut off as failed
@@ -366,7 +393,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         rate=rate, calls=calls, successful=result.successful, failed=result.failed,
         legs_offered=int(legs.stats.get("IncomingCall(C)", "0") or 0),
         legs_answered=legs.successful, legs_failed=legs.failed, peak_concurrent=concurrent,
-        wait_s=mean_wait(result, legs), records=call_records(database),
+        wait_s=mean_wait(result, legs), records=await call_records(database),
         cpu_percent=100 * cpu / wall, peak_rss_mib=peak_rss / 1024,
         start_rss_mib=start_rss / 1024, wall_s=wall, failures=failure_counts(result),
         log_problems=log_problems(node.log), node_exit=node_exit,
@@ -399,6 +426,9 @@ async def main() -> None:
                         help="callers stream speech (uac_queue_rtp) or send no RTP (nortp)")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds between the node's start and the first call")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="the node's store: SQLite in its data folder, or a throw-away "
+                             "PostgreSQL server (Debian's binaries)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep logs, statistics and data of every step in this folder")
     parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
@@ -408,19 +438,26 @@ async def main() -> None:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed")
     print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
+          f"store {args.database}, "
           f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
           f"{'records':>7}  clean", flush=True)
     best = 0
+    postgres: ThrowawayPostgres | None = None
     with contextlib.ExitStack() as stack:
+        if args.database == "postgresql":
+            postgres = ThrowawayPostgres()
+            stack.callback(postgres.stop)
+            await asyncio.to_thread(postgres.start)
         root = args.keep or Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="parley-inbound-queue-")))
         scenario = caller_scenario(root / "scenario", args.media)
         for rate in args.rates:
             calls = args.calls or rate * 30
             r = await step(root / f"rate-{rate}", scenario, rate, calls, args.duration,
-                           args.operators, args.settle)
+                           args.operators, args.settle,
+                           postgres.url if postgres is not None else None)
             implied = int(rate * args.duration)
             print(f"{rate:>6} {r.calls:>6} {r.successful:>6} {r.failed:>6} "
                   f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
