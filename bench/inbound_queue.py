@@ -10,13 +10,17 @@ announcements, no recording) and number 700 bound to flow ``bench-queue``: play 
 ``beep``, then queue ``bench``. A sipp caller (``bench/sipp/uac_queue_rtp.xml`` streaming a
 speech file as µ-law, or ``uac_queue_nortp.xml`` with ``--no-media``) places ``rate * 30``
 calls to 700 at each rate of ``--rates``; each call lasts ``--duration`` seconds after its
-answer, then the caller hangs up. A step is clean when every caller call succeeded and every
-operator leg was answered and ended normally (the answerer's ``-stf`` statistics). Parley's
-CPU (user + system from /proc of its process, over the caller's run, as % of one core) and
-peak memory (VmHWM) are its own; the two sipp processes share the same machine.
+answer, then the caller hangs up. A step is clean when every caller call succeeded, every
+operator leg was answered and ended normally (the answerer's ``-stf`` statistics) and the
+node kept running. Parley's CPU (user + system from /proc of its process, over the caller's
+run, as % of one core) and peak memory (VmHWM) are its own; the two sipp processes share the
+same machine. Also shown: the mean time from Parley's answer to the operator's, and the calls
+with a complete record in the store once the node has stopped (SQLite in its data folder, or
+a throw-away PostgreSQL server with ``--database postgresql``).
 
     .venv/bin/python bench/inbound_queue.py --rates 20 40 60 80 100 --duration 10
     .venv/bin/python bench/inbound_queue.py --no-media --rates 100
+    .venv/bin/python bench/inbound_queue.py --database postgresql
 """
 
 from __future__ import annotations
@@ -385,7 +389,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             await caller.stop()
         with contextlib.suppress(Exception):
             await agents.stop()
-        await node.stop()
+        await node.stop()  # a node that stops writes what its recorders still hold
+    records = await call_records(database)
     result = caller.result()
     rows = csv_rows(workdir / "caller" / f"{scenario.stem}-stat.csv")
     concurrent = max((int(row.get("CurrentCall", "0") or 0) for row in rows), default=0)
@@ -393,7 +398,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         rate=rate, calls=calls, successful=result.successful, failed=result.failed,
         legs_offered=int(legs.stats.get("IncomingCall(C)", "0") or 0),
         legs_answered=legs.successful, legs_failed=legs.failed, peak_concurrent=concurrent,
-        wait_s=mean_wait(result, legs), records=await call_records(database),
+        wait_s=mean_wait(result, legs), records=records,
         cpu_percent=100 * cpu / wall, peak_rss_mib=peak_rss / 1024,
         start_rss_mib=start_rss / 1024, wall_s=wall, failures=failure_counts(result),
         log_problems=log_problems(node.log), node_exit=node_exit,
