@@ -339,6 +339,10 @@ class AcdShell:
         if policy is not None and policy.recording == "all" and call.recording is None:
             call.recording = call.bridge.record(
                 name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+        shell = caller.engine.media
+        if shell is not None and call.recording is None:
+            for channel in (caller, leg):  # relayed packet for packet: nothing to decode
+                shell.release(channel)
         detail: dict[str, object] = {"operator": operator}
         if waited is not None:
             detail["waited_s"] = round(waited, 3)

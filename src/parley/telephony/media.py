@@ -210,6 +210,34 @@ class MediaShell:
         del self.channels[channel.id]
         self.digits.pop(channel.id, None)
 
+    def release(self, channel: Channel) -> bool:
+        """Give a leg the hub no longer needs back to the relay alone (a two-party bridge
+        without recording): its packets are no longer decoded, which is most of a relayed
+        call's cost. Kept, and False, while something uses it: a playback or hold music, a
+        recording of it, a mixing bridge. A later ``play``/``start_moh``/``record`` attaches
+        it again."""
+        channel_id = channel.id
+        if not self.hub.has_leg(channel_id):
+            return True
+        if self.hub.sends_to(channel_id) or (channel.bridge is not None
+                                             and channel.bridge.mixing):
+            return False
+        bridged = {member.id for member in channel.bridge.members} if channel.bridge else set()
+        if any(recording.channel_id in bridged | {channel_id}
+               for recording in self.recordings.values()):
+            return False
+        channel.media.tap = None
+        channel.media.hub_sends = False
+        digits, player = self.hub.remove_leg(channel_id, "released")
+        for digit in digits:
+            self._digit(channel_id, digit)
+        if player is not None:
+            self._finished(channel_id, player)
+        self._hold.pop(channel_id, None)
+        self._handback.discard(channel_id)
+        del self.channels[channel_id]
+        return True
+
     def _received(self, channel_id: str, data: bytes) -> None:
         try:
             digits = self.hub.receive_bytes(channel_id, data)
