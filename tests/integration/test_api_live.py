@@ -143,6 +143,7 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
     assert own.source is not None
     assert audio_similarity(other.received_wav(), own.source) > 0.5
     assert [leg["endpoint"] for leg in record["legs"]] == ["1001", "1002"]
+    assert (record["caller"], record["called"]) == ("1001", "1002")  # who called whom
     assert all(leg["answered_at"] and leg["ended_at"] for leg in record["legs"])
     assert record["operator"] == "1001"
     assert record["outcome"] == "answered"

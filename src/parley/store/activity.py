@@ -189,6 +189,13 @@ class InteractionRepository:
                                         detail={"outcome": outcome, "cause": hangup_cause}))
         return await self.get(interaction_id)
 
+    async def set_parties(self, interaction_id: str, *, caller: str, called: str) -> None:
+        """Who called whom, when the first leg does not say it (click-to-call rings the
+        operator first, showing them the number they are about to call)."""
+        async with self._writing() as session:
+            row = await self._interaction(session, interaction_id)
+            row.caller, row.called = caller, called
+
     async def set_outcome(self, interaction_id: str, outcome: str) -> None:
         """Correct the outcome of a closed call record (a notice that came after the last
         hang-up)."""

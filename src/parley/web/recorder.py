@@ -298,6 +298,11 @@ class CallRecorder:
                 await self._closed(event, interactions.set_outcome(event.interaction_id,
                                                                    outcome))
             return
+        if event.kind == "click to call" and event.detail.get("device") \
+                and event.detail.get("number"):
+            await interactions.set_parties(event.interaction_id,
+                                           caller=str(event.detail["device"]),
+                                           called=str(event.detail["number"]))
         if call is not None and event.kind == "queued" and event.queue:
             call.queued = True
             await interactions.queued(event.interaction_id, event.queue, at,
