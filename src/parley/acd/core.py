@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from parley import events as ev
-from parley.acd import outbound
+from parley.acd import callbacks, outbound
 from parley.acd.agent import (
     CALL_STATES,
     AcdError,
@@ -557,7 +557,7 @@ class Acd:
                 or call.tokens.get(agent_id) != offers:
             return
         if call.callback:
-            self._callback_failed(call, agent, "no answer")
+            callbacks.failed(self, call, agent, "no answer")
             return
         self._missed(call, agent, "ring timeout")
 
@@ -656,7 +656,7 @@ class Acd:
             self._end_call(call, "agent hung up")
         elif event.agent_id in call.offered_to:
             if call.callback:
-                self._callback_failed(call, agent, "agent unreachable")
+                callbacks.failed(self, call, agent, "agent unreachable")
             else:
                 self._missed(call, agent, "agent leg ended")
 
@@ -703,7 +703,7 @@ class Acd:
             if call.callback and call.state is not CallState.CONNECTED:
                 if call.state is CallState.OFFERING:
                     for agent_id in sorted(call.offered_to):
-                        self._callback_failed(call, self.agents[agent_id], "leg gone")
+                        callbacks.failed(self, call, self.agents[agent_id], "leg gone")
                 continue
             self._on_caller_hangup(ev.CallerHangup(call.call_id), now)
         for agent in self.agents.values():
@@ -718,88 +718,13 @@ class Acd:
         else:
             self._release(agent, "watchdog")
 
-    # --- callbacks -----------------------------------------------------------------------
-
-    def _on_request_callback(self, event: ev.RequestCallback, now: float) -> None:
-        call = self.calls.get(event.call_id)
-        if call is None or call.state is not CallState.WAITING:
-            raise AcdError(f"call {event.call_id} is not waiting in a queue")
-        call.callback = True
-        call.number = event.number
-
-    def _on_schedule_callback(self, event: ev.ScheduleCallback, now: float) -> None:
-        runtime = self.queues.get(event.queue)
-        if runtime is None:
-            raise AcdError(f"callback {event.callback_id}: unknown queue {event.queue!r}")
-        if event.callback_id in self.calls:
-            raise AcdError(f"callback {event.callback_id} already exists")
-        if event.at.tzinfo is None:
-            raise AcdError(f"callback {event.callback_id}: the time needs a time zone")
-        due = now + (event.at - self.wall(now)).total_seconds()
-        call = AcdCall(event.callback_id, event.queue, event.number,
-                       event.priority + self.site.callback_priority + runtime.config.priority,
-                       due, next(self._seq), state=CallState.SCHEDULED, callback=True,
-                       number=event.number, max_attempts=max(1, event.attempts),
-                       retry_after=event.retry_after_s)
-        if event.expires_at is not None:
-            call.expires = now + (event.expires_at - self.wall(now)).total_seconds()
-            self._at(call.expires, "cb_expire", call.call_id)
-        self.calls[call.call_id] = call
-        self._at(due, "cb_due", call.call_id, 0)
+    # --- callbacks (acd/callbacks.py) ---------------------------------------------------
 
     def _timer_cb_due(self, now: float, call_id: str, attempts: int) -> None:
-        call = self.calls.get(call_id)
-        if call is None or call.state is not CallState.SCHEDULED or call.attempts != attempts:
-            return
-        call.arrived = now
-        self._arrive(call, self.queues[call.queue])
+        callbacks.due(self, now, call_id, attempts)
 
     def _timer_cb_expire(self, now: float, call_id: str) -> None:
-        call = self.calls.get(call_id)
-        if call is None or call.state in (CallState.CONNECTED, CallState.OFFERING):
-            return
-        self._expire(call, "expired")
-
-    def _expire(self, call: AcdCall, reason: str) -> None:
-        self._leave_line(call)
-        del self.calls[call.call_id]
-        call.state = CallState.ENDED
-        self._out.append(ev.CallbackExpired(call.call_id, call.queue, reason))
-
-    def _callback_failed(self, call: AcdCall, agent: Agent, cause: str) -> None:
-        self._out.append(ev.CancelOffer(call.call_id, agent.agent_id))
-        call.offered_to.discard(agent.agent_id)
-        call.attempts += 1
-        self._release(agent, cause)
-        if call.attempts >= call.max_attempts:
-            self._expire(call, f"no answer after {call.attempts} attempts")
-            return
-        retry = self._now + call.retry_after
-        if call.expires is not None and retry >= call.expires:
-            self._expire(call, "expired")
-            return
-        call.state = CallState.SCHEDULED
-        self._at(retry, "cb_due", call.call_id, call.attempts)
-
-    def _on_cancel_callback(self, event: ev.CancelCallback, now: float) -> None:
-        call = self.calls.get(event.callback_id)
-        if call is None or not call.callback or call.state is CallState.CONNECTED:
-            return  # unknown, already done, or talking: nothing to cancel
-        for agent_id in sorted(call.offered_to):
-            self._out.append(ev.CancelOffer(call.call_id, agent_id))
-            self._release(self.agents[agent_id], "callback cancelled")
-        call.offered_to.clear()
-        self._expire(call, "cancelled")
-
-    def _on_callback_result(self, event: ev.CallbackResult, now: float) -> None:
-        call = self.calls.get(event.callback_id)
-        if call is None or not call.callback or call.state is not CallState.OFFERING:
-            return
-        agent = self.agents[next(iter(call.offered_to))]
-        if event.connected:
-            self._connect(call, agent)
-        else:
-            self._callback_failed(call, agent, "customer did not answer")
+        callbacks.expire_if_waiting(self, call_id)
 
     _handlers: ClassVar[dict[type, Callable[[Acd, Any, float], None]]] = {
         ev.RouteCall: _on_route,
@@ -815,10 +740,10 @@ class Acd:
         ev.CallResumed: _on_resume,
         ev.WrapUpExtend: _on_wrap_extend,
         ev.WrapUpDone: _on_wrap_done,
-        ev.RequestCallback: _on_request_callback,
-        ev.ScheduleCallback: _on_schedule_callback,
-        ev.CallbackResult: _on_callback_result,
-        ev.CancelCallback: _on_cancel_callback,
+        ev.RequestCallback: callbacks.on_request,
+        ev.ScheduleCallback: callbacks.on_schedule,
+        ev.CallbackResult: callbacks.on_result,
+        ev.CancelCallback: callbacks.on_cancel,
         ev.LiveLegs: _on_live_legs,
         ev.ReserveForOutbound: outbound.on_reserve,
         ev.OutboundConnected: outbound.on_connected,
