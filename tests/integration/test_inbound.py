@@ -602,3 +602,37 @@ async def test_callbacks_requested_through_the_api_survive_a_restart_and_can_be_
         assert kept["id"] in node.center.acd.calls
         assert dropped["id"] not in node.center.acd.calls
         assert node.center.acd.calls[kept["id"]].number == "5550123"
+
+
+@needs_sipp
+@needs_baresip
+async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        assert node.center is not None
+        talking = operator(node, tmp_path, "1001")  # waited longest: the ACD's first choice
+        colleague = operator(node, tmp_path, "1002")
+        free = operator(node, tmp_path, "1003")
+        for phone in (talking, colleague):
+            await phone.start()
+        await asyncio.sleep(1.0)
+        await free.start()
+        try:
+            await talking.dial("1002")  # 1001 and 1002 talk on their extensions
+            await colleague.wait_event("CALL_ESTABLISHED", within=10)
+            incoming_before = sum(1 for event in talking.events
+                                  if event.type == "CALL_INCOMING")
+            scenario, _ = caller_scenario(tmp_path, talk_s=8.0)
+            caller = await dial(node, tmp_path, "602", scenario)
+            await free.wait_event("CALL_ESTABLISHED", within=20)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+            assert sum(1 for event in talking.events
+                       if event.type == "CALL_INCOMING") == incoming_before
+        finally:
+            for phone in (talking, colleague, free):
+                await phone.stop()
+        record = await call_record(node, number="602")
+    assert record.operator == "1003"
+    skipped = [entry.detail.get("operator") for entry in record.timeline
+               if entry.kind == "not reachable"]
+    assert skipped[:2] == ["1001", "1002"]

@@ -242,6 +242,11 @@ class AcdShell:
         if call is None or call.caller_gone:
             self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
             return
+        if self._on_another_call(command.device):  # a personal call the ACD did not give
+            self._progress(call, "not reachable", {"operator": command.agent_id,
+                                                   "reason": "on another call"})
+            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+            return
         try:
             leg = self.telephony.originate(
                 command.device, caller_id=call.ani, timeout=command.ring_timeout + 30,
@@ -256,6 +261,13 @@ class AcdShell:
         self._progress(call, "offered", {"operator": command.agent_id,
                                          "device": command.device})
         self.spawn(self._ring(call, command.agent_id, leg), f"ring-{leg.id}")
+
+    def _on_another_call(self, device: str) -> bool:
+        """A phone (not a gateway with a static contact) already in a call."""
+        user = self.telephony.users.lookup(device)
+        if user is None or user.static_contact:
+            return False
+        return self.telephony.dialplan.is_busy(device)
 
     async def _ring(self, call: InboundCall, agent_id: str, leg: Channel) -> None:
         """Follow one operator leg of a queued call: ringing, answer, conversation, end."""

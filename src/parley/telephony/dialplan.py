@@ -49,7 +49,8 @@ class ExtensionDialPlan:
         """Route calls to ``number`` to ``handler`` (an IVR flow, a queue)."""
         self.numbers[number] = handler
 
-    def is_busy(self, user: str, calling: Channel) -> bool:
+    def is_busy(self, user: str, calling: Channel | None = None) -> bool:
+        """Whether ``user``'s phone has a call other than ``calling``."""
         for other in self.telephony.engine.active_channels:
             if other is calling:
                 continue
