@@ -12,6 +12,7 @@ import numpy as np
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.store.specs import NumberListSpec, QueueSpec
+from parley.testing.media import SIPP_AWAIT_BYE
 from parley.testing.peers import Sipp, audio_similarity
 
 from .conftest import needs_baresip, needs_sipp
@@ -636,3 +637,98 @@ async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path
     skipped = [entry.detail.get("operator") for entry in record.timeline
                if entry.kind == "not reachable"]
     assert skipped[:2] == ["1001", "1002"]
+
+
+def _operator_checking_headers() -> str:
+    """An operator's phone that answers only if the call brings the customer card: the
+    X-Parley headers with the flow's look-up result."""
+    return """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="operator with a CRM">
+  <recv request="INVITE"><action>
+    <ereg regexp="^ *Ada Lovelace$" search_in="hdr" header="X-Parley-Var-customer_name:"
+          check_it="true" assign_to="name" />
+    <ereg regexp="\\"tier\\":\\"gold\\"" search_in="hdr" header="X-Parley-Data:"
+          check_it="true" assign_to="card" />
+    <ereg regexp="^ *support$" search_in="hdr" header="X-Parley-Queue:" check_it="true"
+          assign_to="queue" />
+    <ereg regexp="^ *5550142$" search_in="hdr" header="X-Parley-Caller:" check_it="true"
+          assign_to="caller" />
+  </action></recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=crm[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:1001@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK" />
+""" + SIPP_AWAIT_BYE + """  <Reference variables="name,card,queue,caller" />
+</scenario>
+"""
+
+
+@needs_sipp
+async def test_the_customer_card_from_a_lookup_reaches_the_operators_phone(
+        tmp_path: Path) -> None:
+    import json as json_module
+
+    from parley.store.specs import DeviceSpec, FlowSpec, NumberSpec
+    from parley.testing.ports import free_port
+
+    asked: list[str] = []
+
+    async def crm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = (await reader.readuntil(b"\r\n\r\n")).decode()
+        asked.append(request.split(" ")[1])
+        body = json_module.dumps({"name": "Ada Lovelace", "tier": "gold"}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+                     b"Connection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(crm, "127.0.0.1", 0)
+    crm_port = server.sockets[0].getsockname()[1]
+    async with server, demo_node(tmp_path) as node:
+        assert node.center is not None
+        phone_port = free_port()
+        await change(node, "devices", DeviceSpec(
+            name="1001", user="1001", sip_password="pw1001",
+            static_contact=f"sip:1001@127.0.0.1:{phone_port}"))
+        await change(node, "flows", FlowSpec(name="crm-card", definition={
+            "start": "card", "nodes": {
+                "card": {"type": "lookup", "url": f"http://127.0.0.1:{crm_port}/customers"
+                         "?phone=${ani}", "variable": "customer", "timeout": 2,
+                         "next": "to_support", "fallback": "to_support"},
+                "to_support": {"type": "queue", "queue": "support",
+                               "data": {"customer_name": "customer.name"}}}}))
+        await change(node, "numbers", NumberSpec(number="650", flow="crm-card"))
+        answering = tmp_path / "crm-operator.xml"
+        answering.write_text(_operator_checking_headers())
+        phone = Sipp(tmp_path / "phone", answering, port=phone_port, calls=1, extra=LIMIT)
+        await phone.start()
+        try:
+            scenario, _ = caller_scenario(tmp_path, talk_s=4.0, ani="5550142")
+            caller = await dial(node, tmp_path, "650", scenario)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+            answered = await phone.wait(within=15)
+            assert answered.ok, answered.log  # every header check passed
+        finally:
+            await phone.stop()
+        record = await call_record(node, number="5550142")
+    assert asked == ["/customers?phone=5550142"]
+    assert record.operator == "1001"
+    assert "lookup succeeded" in kinds(record)

@@ -174,6 +174,7 @@ class FlowSession:
             result = await self._execute(command)
             if isinstance(result, EnqueueCall | TransferCall | SendToVoicemail):
                 self.call.variables.update(self.run.variables)
+                self.call.variables.update(result.attached)  # the node's data, ani, dnis
                 return result
             if result is not None:
                 pending.extend(self.run.handle(result, self.wall()))
