@@ -74,8 +74,11 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
     assert record.talk_s is not None
     assert record.talk_s > 4
     timeline = kinds(record)
-    for expected in ("entered flow", "menu choice", "queued", "offered", "answered", "ended"):
+    for expected in ("entered flow", "menu choice", "queued", "offered", "answered",
+                     "hung up", "ended"):
         assert expected in timeline, timeline
+    assert [entry.detail["by"] for entry in record.timeline if entry.kind == "hung up"] == [
+        "caller"]
     assert timeline.index("menu choice") < timeline.index("queued") \
         < timeline.index("offered") < timeline.index("answered")
     assert [leg.endpoint for leg in record.legs][1:] == ["1001"]
@@ -139,6 +142,8 @@ async def test_a_blacklisted_caller_is_rejected(tmp_path: Path) -> None:
         record = await call_record(node, number="5550100")
     assert record.answered_at is None
     assert record.outcome == "rejected"
+    assert [entry.detail["by"] for entry in record.timeline if entry.kind == "hung up"] == [
+        "parley"]
     assert "rejected" in kinds(record)
     assert record.legs[0].hangup_cause in (17, 21)
 
@@ -156,6 +161,8 @@ async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
         messages = await node.web.store.voicemails.list("general")
     assert record.outcome == "voicemail"
     assert "voicemail" in kinds(record)
+    assert [entry.detail["by"] for entry in record.timeline if entry.kind == "hung up"] == [
+        "caller"]
     assert len(messages) == 1
     message = messages[0]
     assert message.caller == "5550177"

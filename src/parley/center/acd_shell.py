@@ -524,6 +524,8 @@ class AcdShell:
             await first_of(customer.wait_ended(), leg.wait_ended(),
                            asyncio.shield(call.outcome))
             call.final = "answered"
+            self._hung_up(call, "caller" if customer.ended
+                          else call.operator or command.agent_id)
             if customer.ended:
                 self.feed(ev.CallerHangup(call.acd_id))
             elif hung_up(leg):
@@ -620,11 +622,18 @@ class AcdShell:
         self._stop_recording(call)
         return None
 
+    def _hung_up(self, call: InboundCall, by: str) -> None:
+        """Put on the call's timeline who ended it (the first to do so)."""
+        if not call.hung_up_by:
+            call.hung_up_by = by
+            self._progress(call, "hung up", {"by": by})
+
     def _hangup(self, call: InboundCall, cause: HangupCause) -> None:
         if call.final:
             self._progress(call, "outcome", {"outcome": call.final})
         caller = call.caller
         if caller is not None and not caller.ended:
+            self._hung_up(call, "parley")
             caller.hangup(cause)
 
     async def handle_inbound(self, channel: Channel) -> None:

@@ -96,6 +96,7 @@ class InboundCall:
     callback: bool = False  # a callback: the customer is dialled when an operator is free
     transfers: int = 0
     final: str = ""  # the outcome the call record closes with
+    hung_up_by: str = ""  # who ended the call: "caller", an operator, "parley"
 
     @property
     def caller_gone(self) -> bool:

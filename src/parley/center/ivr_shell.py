@@ -59,7 +59,7 @@ log = structlog.get_logger("parley.center.ivr")
 
 HandOff = EnqueueCall | TransferCall | SendToVoicemail
 #: timeline kinds the contact center records itself, with more detail
-_RECORDED_ELSEWHERE = frozenset({"queued", "hung up", "caller hung up"})
+_RECORDED_ELSEWHERE = frozenset({"queued"})
 
 
 def hung_up(channel: Channel) -> bool:
@@ -239,7 +239,13 @@ class FlowSession:
         detail: dict[str, object] = {"flow": entry.flow, **dict(entry.detail)}
         if entry.node is not None:
             detail["node"] = entry.node
-        self.publish(CallProgress(self.call.interaction_id, entry.kind, detail))
+        kind = entry.kind
+        if kind in ("hung up", "caller hung up"):  # who ended the call, once per call
+            if self.call.hung_up_by:
+                return
+            self.call.hung_up_by = "caller" if kind == "caller hung up" else "parley"
+            kind, detail["by"] = "hung up", self.call.hung_up_by
+        self.publish(CallProgress(self.call.interaction_id, kind, detail))
 
     async def _lookup(self, command: HttpLookup) -> LookupResult:
         headers = dict(command.headers)

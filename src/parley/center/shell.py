@@ -102,6 +102,7 @@ class ContactCenter(AcdShell):
         if match.blocked:
             self._progress(call, "rejected", {"reason": "blacklist"})
             self._progress(call, "outcome", {"outcome": "rejected"})
+            self._hung_up(call, "parley")
             channel.hangup(HangupCause.USER_BUSY if match.treatment == "busy"
                            else HangupCause.CALL_REJECTED)
             return
@@ -239,6 +240,7 @@ class ContactCenter(AcdShell):
         if caller.ended:
             if call.operator_leg is not None:
                 call.final = "answered"
+            self._hung_up(call, "caller")
             self.feed(ev.CallerHangup(call.acd_id))
             self._end_conversation(call)
             if not call.callback:
@@ -282,6 +284,7 @@ class ContactCenter(AcdShell):
             kind = result[0]
             if kind == "ended":
                 call.final = "answered"
+                self._hung_up(call, call.operator or "operator")
                 self._end_conversation(call)
                 self._hangup(call, HangupCause.NORMAL_CLEARING)
                 return None
@@ -351,6 +354,7 @@ class ContactCenter(AcdShell):
         result = call.outcome.result() if call.outcome.done() else None
         if hung_up(caller):
             call.final = "answered"
+            self._hung_up(call, "caller")
             self._end_conversation(call)
             return None
         if result is None:
@@ -394,8 +398,10 @@ class ContactCenter(AcdShell):
         self._hangup(call, HangupCause.NORMAL_CLEARING)
 
     def _finish(self, call: InboundCall) -> None:
-        if call.final and call.caller is not None and call.caller.ended:
-            return
+        if call.caller is not None and call.caller.ended:
+            self._hung_up(call, "caller")
+            if call.final:
+                return
         self._hangup(call, HangupCause.NORMAL_CLEARING)
 
     # --- transfers -----------------------------------------------------------------------
