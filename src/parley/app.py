@@ -221,6 +221,9 @@ def build_telephony(services: Services, users: UserDirectory, *, demo: bool = Fa
             "transport UDP or TCP.",
             "Register a second phone as 1002 and dial 1002 from 1001 (or the other way).",
             "Echo test: dial 500 and hear yourself.",
+            "Contact center: dial 600 (menu: 1 sales, 2 support), 601 (sales queue), 602 "
+            "(support queue), 800 (voicemail). A registered phone logs its operator in, "
+            "ready: 1001-1005 serve support, 1006-1010 sales.",
             f"baresip: add  <sip:1001@{host}:{port}>;auth_pass=pw1001  to ~/.baresip/accounts",
         ]
 
