@@ -54,12 +54,15 @@ class StateRecorder:
             except StoreError as exc:  # one bad row must not stop the state log
                 _log.warning("operator state not written", agent=change.agent_id,
                              error=str(exc))
+            except Exception:  # nor may the database: a recorder that stops loses the rest
+                _log.exception("operator state not written", agent=change.agent_id)
 
 
 DRAIN_S = 30.0
 """At shutdown, how long the recorders may take to write what is still queued."""
-BATCH = 200
-"""The most envelopes written together when a recorder has fallen behind."""
+BATCH = 50
+"""The most envelopes written together when a recorder has fallen behind (one transaction:
+on SQLite it holds the write lock that long, so it stays short)."""
 
 
 async def drained(feed: Subscription,
@@ -74,19 +77,28 @@ async def drained(feed: Subscription,
             while feed.backlog and len(batch) < BATCH:
                 batch.append(feed.queue.get_nowait())
             writing = asyncio.ensure_future(write(batch))
-            await asyncio.shield(writing)
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the node goes on; the failure is in the log
+                _log.exception("records not written", count=len(batch))
             writing = None
     except asyncio.CancelledError:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_S):
                 if writing is not None:
-                    await writing
+                    with contextlib.suppress(Exception):
+                        await writing
                 if feed.backlog:
                     _log.info("writing queued records before stopping", queued=feed.backlog)
                 while feed.backlog:
                     batch = [feed.queue.get_nowait()
                              for _ in range(min(BATCH, feed.backlog))]
-                    await write(batch)
+                    try:
+                        await write(batch)
+                    except Exception:
+                        _log.exception("records not written", count=len(batch))
         raise
 
 
