@@ -12,7 +12,7 @@ import numpy as np
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.store.specs import NumberListSpec, QueueSpec
-from parley.testing.media import SIPP_AWAIT_BYE
+from parley.testing.media import SIPP_AWAIT_BYE, sipp_answer
 from parley.testing.peers import Sipp, audio_similarity
 
 from .conftest import needs_baresip, needs_sipp
@@ -307,26 +307,7 @@ Content-Length: 0
     <ereg regexp="&lt;(sip:[^&gt;]*)&gt;" search_in="hdr" header="Contact:" check_it="true"
           assign_to="junk,contact" />
   </action></recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=op[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:1001@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio {rtp_port} RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv request="ACK" />
+{sipp_answer(rtp_port, user="1001")}  <recv request="ACK" />
   <recv request="MESSAGE"><action>
     <ereg regexp="[^ ]+" search_in="body" check_it="true" assign_to="replaces" />
   </action></recv>
@@ -336,7 +317,7 @@ a=rtpmap:0 PCMU/8000
   <send retrans="500"><![CDATA[
 REFER [$contact] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:1001@[local_ip]:[local_port]>;tag=op[call_number]
+From: <sip:1001@[local_ip]:[local_port]>;tag=[pid]media[call_number]
 To: [$them]
 Call-ID: [call_id]
 CSeq: 1 REFER
@@ -356,11 +337,7 @@ Content-Length: 0
   <send><![CDATA[
 {ok}
 ]]></send>
-  <recv request="BYE" />
-  <send><![CDATA[
-{ok}
-]]></send>
-  <Reference variables="junk" />
+{SIPP_AWAIT_BYE}  <Reference variables="junk" />
 </scenario>
 """
 
@@ -420,18 +397,7 @@ CSeq: 2 ACK
 Content-Length: 0
 
 ]]></send>
-  <recv request="BYE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
+{SIPP_AWAIT_BYE}</scenario>
 """
 
 
@@ -661,26 +627,7 @@ def _operator_checking_headers() -> str:
     <ereg regexp="^ *5550142$" search_in="hdr" header="X-Parley-Caller:" check_it="true"
           assign_to="caller" />
   </action></recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=crm[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:1001@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv request="ACK" />
+""" + sipp_answer("[media_port]", user="1001") + """  <recv request="ACK" />
 """ + SIPP_AWAIT_BYE + """  <Reference variables="name,card,queue,caller" />
 </scenario>
 """

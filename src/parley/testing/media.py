@@ -142,20 +142,18 @@ def _sipp_media(port: str, dtmf: bool) -> str:
                               dtmf=_SIPP_DTMF if dtmf else "")
 
 
-def sipp_answerer(rtp_port: int, *, dtmf: bool = False) -> str:
-    """A SIPp scenario that answers one call with PCMU (and telephone-event with ``dtmf``),
-    its media at ``rtp_port`` on 127.0.0.1, then waits for the ACK and the BYE."""
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="media answerer">
-  <recv request="INVITE" />
-  <send><![CDATA[
+def sipp_answer(rtp_port: int | str, *, dtmf: bool = False, user: str = "") -> str:
+    """SIPp scenario lines that answer the INVITE just received: 200 OK with PCMU (and
+    telephone-event with ``dtmf``) at ``rtp_port`` (a number, or ``[media_port]``)."""
+    contact = f"{user}@" if user else ""
+    return f"""  <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
 [last_To:];tag=[pid]media[call_number]
 [last_Call-ID:]
 [last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Contact: <sip:{contact}[local_ip]:[local_port];transport=[transport]>
 Content-Type: application/sdp
 Content-Length: [len]
 
@@ -166,7 +164,16 @@ c=IN IP4 127.0.0.1
 t=0 0
 {_sipp_media(str(rtp_port), dtmf)}
 ]]></send>
-  <recv request="ACK" />
+"""
+
+
+def sipp_answerer(rtp_port: int, *, dtmf: bool = False) -> str:
+    """A SIPp scenario that answers one call with PCMU (and telephone-event with ``dtmf``),
+    its media at ``rtp_port`` on 127.0.0.1, then waits for the ACK and the BYE."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="media answerer">
+  <recv request="INVITE" />
+{sipp_answer(rtp_port, dtmf=dtmf)}  <recv request="ACK" />
 {SIPP_AWAIT_BYE}</scenario>
 """
 
