@@ -24,6 +24,9 @@ app = typer.Typer(
 def _run_node(services: Services) -> None:
     """Run a built node in the foreground; print its banner once every service listens."""
     from parley import app as composition
+    from parley.logs import configure_logging
+
+    configure_logging(json=services.settings.log_json)
 
     def ready(running: Services) -> None:
         for line in running.banner:
