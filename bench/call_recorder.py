@@ -5,7 +5,7 @@ center publishes it (a caller's leg, entered flow, menu choice, queued, waiting,
 operator's leg, answered, both legs answered and hung up: 14 events), while a ``CallRecorder``
 writes them to a fresh SQLite store (a file in WAL mode, ``synchronous=NORMAL``). The figure is
 the time until the last call record is closed, as calls per second and events per second, for
-batches of up to 200 steps per transaction (the recorder's default) and for one step per
+batches of up to 50 steps per transaction (the recorder's default) and for one step per
 transaction (``--batch 1``, how the recorder wrote before batching).
 
     .venv/bin/python bench/call_recorder.py --calls 1000
@@ -91,7 +91,7 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     args = parser.parse_args()
     print(f"{'batch':>6} {'calls':>6} {'seconds':>8} {'calls/s':>8} {'events/s':>9}")
-    for batch in (200, 1):
+    for batch in (recorder_module.BATCH, 1):
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"
             seconds, written = await run(args.calls, batch, url)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
+from sqlalchemy.exc import OperationalError
 
 from parley.clock import Clock
 from parley.events import (
@@ -49,8 +50,8 @@ class StateRecorder:
             change = envelope.event
             assert isinstance(change, AgentStateChanged)  # noqa: S101 - filtered above
             try:
-                await self._store.operator_states.record(change.agent_id, change.new,
-                                                         envelope.at, change.reason)
+                await retried(lambda: self._store.operator_states.record(
+                    change.agent_id, change.new, envelope.at, change.reason))  # noqa: B023
             except StoreError as exc:  # one bad row must not stop the state log
                 _log.warning("operator state not written", agent=change.agent_id,
                              error=str(exc))
@@ -60,9 +61,23 @@ class StateRecorder:
 
 DRAIN_S = 30.0
 """At shutdown, how long the recorders may take to write what is still queued."""
+LOCK_RETRIES = 3
+"""How often a write the database refused as busy is tried again (after 0.5, 1, 1.5 s)."""
 BATCH = 50
 """The most envelopes written together when a recorder has fallen behind (one transaction:
 on SQLite it holds the write lock that long, so it stays short)."""
+
+
+async def retried(write: Callable[[], Awaitable[None]]) -> None:
+    """``write()``, tried again while the database refuses it as busy (``LOCK_RETRIES``)."""
+    for attempt in range(LOCK_RETRIES + 1):
+        try:
+            await write()
+            return
+        except OperationalError:
+            if attempt == LOCK_RETRIES:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 async def drained(feed: Subscription,
@@ -169,24 +184,43 @@ class CallRecorder:
         await self._write_segment(segment)
 
     async def _write_segment(self, envelopes: list[Envelope]) -> None:
-        """One transaction; if the database refuses it, start again from the state before it
-        and write each envelope on its own."""
+        """One transaction. While the database refuses it as busy, start again from the state
+        before it (a few times); if it fails otherwise, write each envelope on its own."""
         if not envelopes:
             return
-        if len(envelopes) == 1:
-            await self._write(envelopes[0])
-            return
-        before = copy.deepcopy((self._calls, self._legs))
-        try:
-            async with self._store.interactions.batch():
-                for envelope in envelopes:
-                    await self._write(envelope)
-        except Exception:
-            _log.warning("call records written one by one after a failed batch",
-                         batch=len(envelopes), exc_info=True)
-            self._calls, self._legs = before
-            for envelope in envelopes:
-                await self._write(envelope)
+        for attempt in range(LOCK_RETRIES + 1):
+            before = self._snapshot(envelopes)
+            try:
+                async with self._store.interactions.batch():
+                    for envelope in envelopes:
+                        await self._write(envelope)
+                return
+            except OperationalError:  # the database was busy (SQLite's lock): again, later
+                self._calls, self._legs = before
+                if attempt < LOCK_RETRIES:
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            except Exception:
+                self._calls, self._legs = before
+                break
+        _log.warning("call records written one by one after a failed batch",
+                     batch=len(envelopes))
+        for envelope in envelopes:
+            await self._write(envelope)
+
+    def _snapshot(self, envelopes: list[Envelope]
+                  ) -> tuple[dict[str, _OpenCall], dict[str, _OpenCall]]:
+        """The recorder's memory as it is before ``envelopes``: copies of the calls they
+        touch, the others shared (a rolled-back batch puts this back)."""
+        touched: dict[int, _OpenCall] = {}
+        for envelope in envelopes:
+            event = envelope.event
+            for call in (self._calls.get(getattr(event, "interaction_id", "") or ""),
+                         self._legs.get(getattr(event, "channel_id", "") or "")):
+                if call is not None:
+                    touched[id(call)] = call
+        copies = {key: copy.deepcopy(call) for key, call in touched.items()}
+        return ({key: copies.get(id(call), call) for key, call in self._calls.items()},
+                {key: copies.get(id(call), call) for key, call in self._legs.items()})
 
     async def _write(self, envelope: Envelope) -> None:
         try:
