@@ -51,25 +51,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-    # Transactions are begun by SQLAlchemy (below), not by the driver's implicit BEGIN.
-    dbapi_connection.isolation_level = None
-
-
-def _sqlite_begin(connection: Any) -> None:
-    """BEGIN IMMEDIATE: take the write lock at the start, waiting (busy_timeout) for it. A
-    deferred transaction that reads and then writes fails at once with "database is locked"
-    when another connection wrote in between (WAL cannot upgrade a stale snapshot), which a
-    busy node's recorders, webhooks and API do all the time."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite connections get WAL mode, enforced foreign keys, and write
-    transactions that queue for the lock instead of failing."""
+    """An async engine; SQLite connections get WAL mode, enforced foreign keys and a 30 s
+    wait for the write lock. (A transaction that read before it writes can still be refused
+    at once when another connection wrote in between: WAL cannot upgrade a stale snapshot;
+    the recorders try such writes again.)"""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
