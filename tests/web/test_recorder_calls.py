@@ -90,11 +90,13 @@ class Line:
         return float((moment - record.started_at).total_seconds())
 
 
-@pytest.fixture
-async def line(database_url: str) -> AsyncIterator[Line]:
+@contextlib.asynccontextmanager
+async def recording(database_url: str, *, queue_size: int = 1000
+                    ) -> AsyncIterator[tuple[Line, asyncio.Task[None]]]:
+    """A recorder running over a real bus and store (its task, to stop it early)."""
     clock = VirtualClock()
     store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
-    bus = LiveBus(clock)
+    bus = LiveBus(clock, queue_size=queue_size)
     task = asyncio.create_task(CallRecorder(store, bus, clock).run())
     try:
         for _ in range(1000):  # the recorder subscribes on its first turn
@@ -102,12 +104,18 @@ async def line(database_url: str) -> AsyncIterator[Line]:
                 break
             await asyncio.sleep(0)
         assert bus.subscriber_count == 1
-        yield Line(store, bus, clock)
+        yield Line(store, bus, clock), task
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await store.close()
+
+
+@pytest.fixture
+async def line(database_url: str) -> AsyncIterator[Line]:
+    async with recording(database_url) as (running, _task):
+        yield running
 
 
 def kinds(record: InteractionRecord) -> list[str]:
@@ -322,59 +330,36 @@ async def test_legs_without_interaction_id_are_paired_as_before(line: Line) -> N
 
 async def test_records_still_queued_when_the_node_stops_are_written_first(
         database_url: str) -> None:
-    clock = VirtualClock()
-    store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
-    bus = LiveBus(clock, queue_size=5)
-    task = asyncio.create_task(CallRecorder(store, bus, clock).run())
-    try:
-        for _ in range(1000):  # the recorder subscribes on its first turn
-            if bus.subscriber_count:
-                break
-            await asyncio.sleep(0)
+    async with recording(database_url, queue_size=5) as (line, task):
         for number in range(40):  # a burst: far more than a viewer's queue holds
             channel = f"burst-{number}"
-            bus.publish(ChannelCreated(channel, Direction.INBOUND, CALLER, "601"))
-            bus.publish(Hangup(channel, CLEARED))
+            line.bus.publish(ChannelCreated(channel, Direction.INBOUND, CALLER, "601"))
+            line.bus.publish(Hangup(channel, CLEARED))
         task.cancel()  # the node stops before the recorder has caught up
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        page = await store.interactions.search(limit=100)
+        page = await line.store.interactions.search(limit=100)
         assert page.total == 40
         assert all(record.ended_at is not None for record in page.items)
-    finally:
-        await store.close()
 
 
 async def test_a_burst_is_written_in_batches_and_one_bad_step_spoils_nothing_else(
         database_url: str) -> None:
-    clock = VirtualClock()
-    store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
-    bus = LiveBus(clock)
-    task = asyncio.create_task(CallRecorder(store, bus, clock).run())
-    try:
-        for _ in range(1000):  # the recorder subscribes on its first turn
-            if bus.subscriber_count:
-                break
-            await asyncio.sleep(0)
+    async with recording(database_url) as (line, _task):
         for number in range(3):  # published at once: the recorder takes them as one batch
             channel = f"b-{number}"
-            bus.publish(ChannelCreated(channel, Direction.INBOUND, CALLER, "800"))
-            bus.publish(CallProgress(channel, "entered flow", {"flow": "demo-voicemail"}))
+            line.bus.publish(ChannelCreated(channel, Direction.INBOUND, CALLER, "800"))
+            line.bus.publish(CallProgress(channel, "entered flow", {"flow": "demo-voicemail"}))
             if number == 1:  # not JSON: the database refuses this step
-                bus.publish(CallProgress(channel, "bad step", {"digits": {1, 2}}))
-            bus.publish(VoicemailLeft(f"vm-{number}", "general", CALLER, f"/vm/{number}.wav",
-                                      3.0, clock.utcnow(), interaction_id=channel))
-            bus.publish(Hangup(channel, CLEARED))
-        line = Line(store, bus, clock)
+                line.bus.publish(CallProgress(channel, "bad step", {"digits": {1, 2}}))
+            line.bus.publish(VoicemailLeft(f"vm-{number}", "general", CALLER,
+                                           f"/vm/{number}.wav", 3.0, line.clock.utcnow(),
+                                           interaction_id=channel))
+            line.bus.publish(Hangup(channel, CLEARED))
         for number in range(3):
             record = await line.closed(f"b-{number}")
             assert "entered flow" in kinds(record)
             assert "bad step" not in kinds(record)
-        messages = await line.eventually(lambda: store.voicemails.list("general"),
+        messages = await line.eventually(lambda: line.store.voicemails.list("general"),
                                          lambda found: len(found) == 3)
         assert {message.interaction_id for message in messages} == {"b-0", "b-1", "b-2"}
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await store.close()
