@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from parley.bus import LiveBus
 from parley.clock import MonotonicClock
 from parley.events import (
     Answered,
@@ -30,10 +31,9 @@ from parley.events import (
     HangupCause,
 )
 from parley.store import NotFound, open_store
+from parley.store import recorders as recorder_module
 from parley.store.credentials import Passwords
-from parley.web import recorder as recorder_module
-from parley.web.bus import LiveBus
-from parley.web.recorder import CallRecorder
+from parley.store.recorders import CallRecorder
 
 
 def publish_call(bus: LiveBus, number: int) -> None:

@@ -66,9 +66,9 @@ def build_web(services: Services, users: MemoryDirectory, *, demo: bool = False)
     settings = services.settings
 
     async def start() -> None:
+        from parley.bus import LiveBus
         from parley.provisioning import load_demo
         from parley.store import build_store
-        from parley.web.bus import LiveBus
         from parley.web.node import build_web_node
 
         store = await build_store(settings, clock=services.clock)

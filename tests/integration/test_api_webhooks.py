@@ -24,7 +24,7 @@ from parley.testing.postgres import (  # noqa: F401
     postgres_server_url,
     postgres_template,
 )
-from parley.web.webhooks import verify
+from parley.webhooks import verify
 
 SECRET = "a-long-shared-secret-for-hmac"
 
@@ -112,11 +112,11 @@ def test_webhook_is_signed_retried_after_a_failure_and_logged(
 
 async def test_retries_back_off_exponentially_then_give_up(
         database_url: str) -> None:  # noqa: F811
+    from parley.bus import LiveBus
     from parley.clock import VirtualClock
     from parley.store import open_store
     from parley.store.specs import WebhookSpec
-    from parley.web.bus import LiveBus
-    from parley.web.webhooks import WebhookDispatcher
+    from parley.webhooks import WebhookDispatcher
 
     always_failing = Receiver(failures=99)
     always_failing.thread.start()

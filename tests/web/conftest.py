@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from parley.center.ports import LiveCall, LiveCallNotFound, OperatorEvent, QueueFigures
 from parley.events import AgentStateChanged
 from parley.testing.api import ApiServer
 
@@ -25,7 +26,6 @@ from parley.testing.postgres import (  # noqa: F401
     postgres_server_url,
     postgres_template,
 )
-from parley.web.live import LiveCall, LiveCallNotFound, OperatorEvent, QueueFigures
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from parley.bus import LiveBus
 from parley.clock import VirtualClock
 from parley.events import (
     Answered,
@@ -29,9 +30,8 @@ from parley.events import (
 )
 from parley.store import NotFound, Store, open_store
 from parley.store.credentials import Passwords
+from parley.store.recorders import CallRecorder
 from parley.store.records import InteractionRecord
-from parley.web.bus import LiveBus
-from parley.web.recorder import CallRecorder
 
 T = TypeVar("T")
 CALLER = "+4930111222"

@@ -15,7 +15,7 @@ import pytest
 
 from parley.events import CallProgress, RecordingStored, VoicemailLeft
 from parley.store.specs import WEBHOOK_EVENTS
-from parley.web.webhooks import EVENT_NAMES
+from parley.webhooks import EVENT_NAMES
 
 from .conftest import Api
 

@@ -20,9 +20,9 @@ from parley.store import NotFound, StoreError
 from parley.store.records import CallbackRecord
 
 if TYPE_CHECKING:
+    from parley.bus import Envelope, LiveBus
     from parley.center.acd_shell import AcdShell
     from parley.store import Store
-    from parley.web.bus import Envelope, LiveBus
 
 log = structlog.get_logger("parley.center.callbacks")
 

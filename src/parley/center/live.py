@@ -1,4 +1,4 @@
-"""The web layer's live seams (:mod:`parley.web.live`) over a running contact center.
+"""The web layer's live seams (:mod:`parley.center.ports`) over a running contact center.
 
 :class:`LiveCalls` answers click-to-call, hang-up, transfer and the list of live calls from
 the node's telephony and contact center; :class:`LiveCenter` applies operators' state
@@ -18,16 +18,16 @@ import structlog
 from parley import events as ev
 from parley.acd.agent import AcdError, AgentState
 from parley.center.calls import InboundCall
-from parley.telephony.channel import Bridge, Channel
-from parley.telephony.dialplan import first_of
-from parley.telephony.engine import OriginateError
-from parley.web.live import (
+from parley.center.ports import (
     LiveCall,
     LiveCallNotFound,
     OperationRefused,
     OperatorEvent,
     QueueFigures,
 )
+from parley.telephony.channel import Bridge, Channel
+from parley.telephony.dialplan import first_of
+from parley.telephony.engine import OriginateError
 
 if TYPE_CHECKING:
     from parley.center.shell import ContactCenter
@@ -59,7 +59,7 @@ class ClickToCall:
 
 
 class LiveCalls:
-    """Click-to-call, hang-up, transfer and live calls (``parley.web.live.CallControl``).
+    """Click-to-call, hang-up, transfer and live calls (``parley.center.ports.CallControl``).
 
     A live call is every leg sharing an interaction id: a contact-center call (the caller,
     its operator legs), a click-to-call (the operator's device, then the number), or a plain
@@ -269,7 +269,7 @@ class LiveCalls:
 
 
 class LiveCenter:
-    """Operator state requests and live queue figures (``parley.web.live.ContactCenter``)."""
+    """Operator state requests and live queue figures (``parley.center.ports.ContactCenter``)."""
 
     def __init__(self, center: ContactCenter) -> None:
         self.center = center

@@ -15,16 +15,16 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
+from parley.bus import LiveBus
+from parley.center.ports import CallControl, ContactCenter
 from parley.clock import Clock, MonotonicClock
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords
+from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.specs import DeviceSpec, UserSpec
 from parley.web.app import build_web_app
-from parley.web.bus import LiveBus
-from parley.web.live import CallControl, ContactCenter
-from parley.web.recorder import CallRecorder, StateRecorder
 from parley.web.server import WebServer
-from parley.web.webhooks import WebhookDispatcher
+from parley.webhooks import WebhookDispatcher
 
 T = TypeVar("T")
 

@@ -9,12 +9,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from parley import __version__
-from parley.clock import Clock
-from parley.store import Conflict, NotFound, Store
-from parley.web import config_routes, events_ws, operations
-from parley.web.auth import LoginLimiter, WebContext
-from parley.web.bus import LiveBus
-from parley.web.live import (
+from parley.bus import LiveBus
+from parley.center.ports import (
     CallControl,
     ContactCenter,
     LiveCallNotFound,
@@ -23,6 +19,10 @@ from parley.web.live import (
     NotRunning,
     OperationRefused,
 )
+from parley.clock import Clock
+from parley.store import Conflict, NotFound, Store
+from parley.web import config_routes, events_ws, operations
+from parley.web.auth import LoginLimiter, WebContext
 
 DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
 (`Authorization: Bearer pk_…`, created by an admin) or log in at `/api/auth/login` for a

@@ -19,12 +19,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from parley.bus import LiveBus
+from parley.center.ports import CallControl, ContactCenter
 from parley.clock import Clock
 from parley.store import Store
 from parley.store.records import Principal
 from parley.store.specs import ROLE_ORDER, Role
-from parley.web.bus import LiveBus
-from parley.web.live import CallControl, ContactCenter
 
 SESSION_COOKIE = "parley_session"
 CSRF_COOKIE = "parley_csrf"

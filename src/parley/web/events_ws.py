@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from parley.bus import Envelope, Subscription
 from parley.store.records import Principal
 from parley.store.specs import Role
 from parley.web.auth import SESSION_COOKIE, WebContext, has_role
-from parley.web.bus import Envelope, Subscription
 
 router = APIRouter()
 

@@ -16,16 +16,16 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from parley.bus import LiveBus
+from parley.center.ports import CallControl, ContactCenter
 from parley.clock import Clock
 from parley.config import Settings
 from parley.provisioning import DemoLogin, load_demo
 from parley.store import Store, build_store
+from parley.store.recorders import CallRecorder, StateRecorder
 from parley.web.app import build_web_app
-from parley.web.bus import LiveBus
-from parley.web.live import CallControl, ContactCenter
-from parley.web.recorder import CallRecorder, StateRecorder
 from parley.web.server import WebServer
-from parley.web.webhooks import WebhookDispatcher
+from parley.webhooks import WebhookDispatcher
 
 
 @dataclass

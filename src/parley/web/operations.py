@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 
+from parley.center.ports import LiveCall, LiveCallNotFound, OperatorEvent
 from parley.events import (
     AgentLogin,
     AgentLogout,
@@ -41,7 +42,6 @@ from parley.web.auth import (
     has_role,
 )
 from parley.web.config_routes import audit
-from parley.web.live import LiveCall, LiveCallNotFound, OperatorEvent
 
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 Limit = Annotated[int, Query(ge=1, le=500)]

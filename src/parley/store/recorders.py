@@ -14,6 +14,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy.exc import OperationalError
 
+from parley.bus import Envelope, LiveBus, Subscription
 from parley.clock import Clock
 from parley.events import (
     AgentStateChanged,
@@ -27,9 +28,8 @@ from parley.events import (
 )
 from parley.store import Conflict, NotFound, Store, StoreError
 from parley.store.records import RecordingRecord, VoicemailRecord
-from parley.web.bus import Envelope, LiveBus, Subscription
 
-_log = structlog.get_logger("parley.web.recorder")
+_log = structlog.get_logger("parley.store.recorders")
 
 
 class StateRecorder:

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 
 from parley import events as ev
+from parley.bus import Envelope, LiveBus
 from parley.clock import Clock
 from parley.store import Store
 from parley.store.records import DeliveryRecord, PendingDelivery
 from parley.store.specs import WebhookSpec
-from parley.web.bus import Envelope, LiveBus
 
 EVENT_NAMES: dict[type[Any], str] = {
     ev.ChannelCreated: "call.offered",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from parley.bus import LiveBus
 from parley.clock import MonotonicClock
-from parley.web.bus import LiveBus
 
 
 async def test_a_lossless_subscriber_keeps_every_event_a_viewer_keeps_the_newest() -> None:
