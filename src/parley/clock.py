@@ -17,8 +17,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+class Cancellable(Protocol):
+    """A scheduled callback: cancel it to stop it from firing."""
+
+    def cancel(self) -> None: ...
+
+
 class Clock(Protocol):
-    """What the shells need of time: a monotonic reading, UTC wall time, and sleeping."""
+    """What the shells need of time: a monotonic reading, UTC wall time, sleeping, and timers.
+
+    Every wait in telephony/ and center/ goes through it, so those paths run on a
+    :class:`VirtualClock` in tests exactly as they run on the real clock.
+    """
 
     def monotonic(self) -> float:
         """Seconds on a clock that never jumps backwards; only differences mean anything."""
@@ -30,6 +40,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """Wait this many seconds of this clock's time."""
+        ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
+        """Run ``callback`` once ``delay`` seconds of this clock's time have passed."""
         ...
 
 
@@ -44,6 +58,10 @@ class MonotonicClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
+        """A timer on the running event loop (which uses the same monotonic clock)."""
+        return asyncio.get_running_loop().call_later(max(0.0, delay), callback)
 
 
 @dataclass(order=True)
