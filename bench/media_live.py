@@ -45,7 +45,7 @@ async def step(workdir: Path, calls: int, seconds: float) -> dict[str, float]:
         channel.play("queue-thereare", loop=True)
         await channel.wait_ended()
 
-    server.dialplan.add_number("900", announce)
+    server.route("900", announce, public=False)
     hold_ms = int((seconds + calls / 50 + 10) * 1000)
     client = Sipp(workdir / f"uac-{calls}", "uac", service="900", calls=calls, rate=50,
                   extra=("-l", str(calls), "-d", str(hold_ms)))

@@ -97,7 +97,7 @@ async def step(workdir: Path, calls: int, seconds: float, mode: str = "record"
         for leg in legs:
             leg.hangup(HangupCause.NORMAL_CLEARING)
 
-    server.dialplan.add_number("901", recorded)
+    server.route("901", recorded, public=False)
     answerer = Sipp(workdir / "uas", "uas", port=answer_port, extra=("-rtp_echo",))
     client = Sipp(workdir / "uac", scenario, service="901", calls=calls, rate=50,
                   extra=("-l", str(calls)))

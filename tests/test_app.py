@@ -28,13 +28,12 @@ async def test_devices_added_and_removed_over_the_api_reach_the_sip_directory(
     rtp = free_port_block(20)
     settings = Settings(sip_port=free_port(), http_port=free_port(), data_dir=tmp_path,
                         rtp_ports=PortRange(first=rtp, last=rtp + 19))
-    services = composition.build(settings, demo=True)
+    services = await composition.build(settings, demo=True)
     ready = asyncio.Event()
     node = asyncio.create_task(composition.serve(services, ready=lambda _s: ready.set()))
     try:
         await asyncio.wait_for(ready.wait(), 30)
         telephony = services.telephony
-        assert telephony is not None
         users = telephony.users
         assert users.lookup("1001") is not None  # the demo's devices, from demo.yaml
         assert users.lookup("2001") is None
@@ -58,3 +57,33 @@ async def test_devices_added_and_removed_over_the_api_reach_the_sip_directory(
         node.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await node
+
+
+async def test_the_demo_node_serves_the_demo_logins_and_stops_when_cancelled(
+        tmp_path: Path) -> None:
+    rtp = free_port_block(20)
+    settings = Settings(sip_port=free_port(), http_port=free_port(), data_dir=tmp_path,
+                        rtp_ports=PortRange(first=rtp, last=rtp + 19))
+    node = await composition.build(settings, demo=True)
+    assert node.demo_login is not None
+    ready = asyncio.Event()
+    running = asyncio.create_task(composition.serve(node, ready=lambda _n: ready.set()))
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        async with httpx.AsyncClient(base_url=node.url) as client:
+            admin = await client.post("/api/auth/login", json={
+                "username": node.demo_login.username, "password": node.demo_login.password})
+            assert admin.status_code == 200
+            assert admin.json()["roles"] == ["admin"]
+            queues = (await client.get("/api/queues")).json()
+            assert {q["name"]: q["members"] for q in queues}["sales"] == [
+                "1006", "1007", "1008", "1009", "1010"]
+        async with httpx.AsyncClient(base_url=node.url) as operator:
+            login = await operator.post("/api/auth/login",
+                                        json={"username": "1003", "password": "pw1003"})
+            assert login.status_code == 200
+            assert login.json()["roles"] == ["agent"]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert running.cancelled()

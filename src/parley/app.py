@@ -1,8 +1,11 @@
-"""The composition root: builds every service from typed settings and runs them together.
+"""The composition root: builds every service of a node from typed settings and runs them.
 
-Nothing else in Parley constructs subsystems; they are wired here through constructors
-(DESIGN.md §1.4). Services run in one ``asyncio.TaskGroup``; Ctrl-C cancels the group and each
-service shuts down in order (stop accepting, drain, flush, close).
+Nothing else in Parley constructs subsystems; :func:`build` wires them here through
+constructors (DESIGN.md §1.4): the store, the live bus, telephony, the contact center, the
+recorders, webhooks and the web application. :meth:`Node.run` runs them in nested task groups
+so that a stop is orderly: the front (SIP, calls, the web) stops first and its last events
+(hang-ups) still reach the store; then the recorders write what they hold; the store closes
+last.
 """
 
 from __future__ import annotations
@@ -11,118 +14,193 @@ import asyncio
 import contextlib
 import gc
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+import structlog
+
+from parley.bus import LiveBus
+from parley.center import ContactCenter, load_center_config
+from parley.center.callbacks import CallbackKeeper
+from parley.center.live import LiveCalls, LiveCenter
 from parley.clock import Clock, MonotonicClock
 from parley.config import Settings
+from parley.events import ConfigurationChanged, TelephonyEvent
+from parley.ids import IdSource
+from parley.provisioning import DemoLogin, load_demo
+from parley.store import Store, build_store
+from parley.store.recorders import CallRecorder, StateRecorder
+from parley.telephony.server import Telephony, TelephonySettings
+from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
+from parley.web.app import build_web_app
+from parley.web.server import WebServer
+from parley.webhooks import WebhookDispatcher
 
-if TYPE_CHECKING:
-    from parley.center import ContactCenter
-    from parley.events import TelephonyEvent
-    from parley.store import Store
-    from parley.telephony.server import Telephony
-    from parley.telephony.users import MemoryDirectory, UserDirectory
-    from parley.web.node import WebNode
+log = structlog.get_logger("parley.app")
+
+TELEPHONY_REALM = "parley"
+
+#: Configuration kinds whose change the contact center takes at once.
+CENTER_CONFIG_KINDS = frozenset({"queues", "users", "devices", "numbers", "flows",
+                                 "number_lists", "site", "config"})
+#: Configuration kinds whose change reloads the SIP users.
+SIP_USER_KINDS = frozenset({"devices", "site"})
+
+DEMO_BANNER = (
+    "Users: extensions 1001 to 1010; each SIP password is 'pw' followed by the "
+    "extension (1001 -> pw1001).",
+    "Register a second phone as 1002 and dial 1002 from 1001 (or the other way).",
+    "Echo test: dial 500 and hear yourself.",
+    "Contact center: dial 600 (menu: 1 sales, 2 support), 601 (sales queue), 602 "
+    "(support queue), 800 (voicemail). A registered phone logs its operator in, "
+    "ready: 1001-1005 serve support, 1006-1010 sales.",
+)
 
 
 @dataclass
-class Services:
-    """Everything a running Parley node is made of."""
+class Node:
+    """Everything a running Parley node is made of, built by :func:`build`."""
 
     settings: Settings
     clock: Clock
-    runners: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    banner: list[str] = field(default_factory=list)
-    #: bound before ``ready`` runs, so that a port in use fails before the banner is printed
-    starters: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    #: awaited after the runners start and before ``ready``: the banner promises only what serves
-    readiness: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    telephony: Telephony | None = None
-    web: WebNode | None = None
-    center: ContactCenter | None = None
+    ids: IdSource
+    store: Store
+    bus: LiveBus
+    users: MemoryDirectory
+    telephony: Telephony
+    center: ContactCenter
+    callbacks: CallbackKeeper
+    server: WebServer
+    dispatcher: WebhookDispatcher
+    state_recorder: StateRecorder
+    call_recorder: CallRecorder
+    demo: bool = False
+    demo_login: DemoLogin | None = None
+    _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """The web server's base URL (its port is known once it listens)."""
+        return self.server.url
+
+    @property
+    def banner(self) -> list[str]:
+        """What the node prints once everything listens."""
+        settings = self.settings
+        host, port = settings.host, self.telephony.sip_port
+        lines = [f"Parley: SIP on {host}:{port} (UDP and TCP), RTP ports "
+                 f"{settings.rtp_ports.first}-{settings.rtp_ports.last}."]
+        if self.demo:
+            lines += [*DEMO_BANNER,
+                      f"Softphone: account sip:1001@{host}:{port}, user name 1001, password "
+                      "pw1001, transport UDP or TCP.",
+                      f"baresip: add  <sip:1001@{host}:{port}>;auth_pass=pw1001  to "
+                      "~/.baresip/accounts"]
+        lines.append(f"Web and REST API: {self.url}/api/docs")
+        if self.demo_login is not None:
+            lines.append(f"Admin login: user {self.demo_login.username}, "
+                         f"password {self.demo_login.password}")
+        return lines
+
+    async def start(self) -> None:
+        """Bind the SIP listeners (a port in use fails here, before anything is promised)."""
+        await self.telephony.start()
+
+    async def run(self) -> None:
+        """Serve until cancelled, then stop in order: front first, writers next, store last."""
+
+        def publish(event: TelephonyEvent) -> None:
+            self.bus.publish(event)
+
+        unsubscribe = self.telephony.subscribe(publish)
+        try:
+            async with asyncio.TaskGroup() as writers:
+                writers.create_task(self.state_recorder.run())
+                writers.create_task(self.call_recorder.run())
+                writers.create_task(self.dispatcher.run())
+                async with asyncio.TaskGroup() as front:
+                    front.create_task(self.telephony.run())
+                    front.create_task(self.center.run())
+                    front.create_task(self.callbacks.run())
+                    front.create_task(self.server.run())
+                    front.create_task(self._reload_sip_users())
+                    front.create_task(self._reload_center())
+        finally:
+            unsubscribe()
+            await self.store.close()
+
+    async def _reload_sip_users(self) -> None:
+        async with self.bus.subscribe(
+                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
+                and envelope.event.kind in SIP_USER_KINDS, lossless=True) as changes:
+            async for _change in changes:
+                await load_sip_users(self.store, self.users)
+
+    async def _reload_center(self) -> None:
+        """Configuration changed through the API or an import: the contact center takes it."""
+        async with self.bus.subscribe(
+                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
+                and envelope.event.kind in CENTER_CONFIG_KINDS, lossless=True) as changes:
+            async for _change in changes:
+                try:
+                    self.center.apply_config(await load_center_config(self.store))
+                except Exception:
+                    log.exception("center_reload_failed")
 
 
-def build(settings: Settings, *, demo: bool = False) -> Services:
-    """Build the node's services from settings; ``demo`` adds the demo configuration.
-
-    SIP users come from the store's devices (HA1 hashes only), loaded when the store opens and
-    reloaded whenever devices change through the API or an import.
-    """
-    from parley.telephony.users import MemoryDirectory
-
+async def build(settings: Settings, *, demo: bool = False,
+                clock: Clock | None = None) -> Node:
+    """Build a node from settings: open (and migrate) the store, load the SIP users from its
+    devices (HA1 hashes only), and wire telephony, the contact center, the recorders and the
+    web application. ``demo`` imports the demo configuration, gives the demo admin a fresh
+    password and adds the echo test at 500."""
+    clock = clock or MonotonicClock()
+    ids = IdSource(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    services = Services(settings=settings, clock=MonotonicClock())
-    users = MemoryDirectory()
-    build_web(services, users, demo=demo)
-    build_telephony(services, users, demo=demo)
-    return services
-
-
-def build_web(services: Services, users: MemoryDirectory, *, demo: bool = False) -> None:
-    """Add the store, REST API, live events, webhooks and recorders; fill ``users`` from the
-    store's devices. ``demo`` imports the demo configuration and prints the admin's login."""
-    settings = services.settings
-
-    async def start() -> None:
-        from parley.bus import LiveBus
-        from parley.provisioning import load_demo
-        from parley.store import build_store
-        from parley.web.node import build_web_node
-
-        store = await build_store(settings, clock=services.clock)
+    store = await build_store(settings, clock=clock)
+    try:
         demo_login = await load_demo(store) if demo else None
-        bus = LiveBus(services.clock)
-        calls, center = await build_center(services, store, bus)
-        node = await build_web_node(settings, services.clock, bus=bus, store=store,
-                                    calls=calls, center=center)
-        node.demo_login = demo_login
-        services.web = node
-        await load_sip_users(node.store, users)
-        if services.telephony is not None:
+        users = MemoryDirectory()
+        await load_sip_users(store, users)
+        bus = LiveBus(clock)
+        telephony = build_telephony(settings, users, clock, ids, demo=demo)
+        center = ContactCenter(telephony, clock, await load_center_config(store),
+                               publish=bus.publish, data_dir=settings.data_dir, ids=ids)
+        app = build_web_app(store, bus, clock=clock, calls=LiveCalls(center),
+                            center=LiveCenter(center),
+                            recordings_dir=settings.data_dir / "recordings")
+    except BaseException:
+        await store.close()
+        raise
+    return Node(settings=settings, clock=clock, ids=ids, store=store, bus=bus, users=users,
+                telephony=telephony, center=center,
+                callbacks=CallbackKeeper(center.shell, store, bus),
+                server=WebServer(app, settings.host, settings.http_port),
+                dispatcher=WebhookDispatcher(store, bus, clock),
+                state_recorder=StateRecorder(store, bus, clock),
+                call_recorder=CallRecorder(store, bus, clock), demo=demo,
+                demo_login=demo_login)
 
-            def publish(event: TelephonyEvent) -> None:
-                bus.publish(event)
 
-            services.telephony.subscribe(publish)
+def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids: IdSource, *,
+                    demo: bool = False) -> Telephony:
+    """The SIP server (UDP+TCP), registrar, B2BUA and RTP relay for ``users`` (HA1 hashes for
+    the realm ``TELEPHONY_REALM``); ``demo`` adds the echo test at 500."""
+    telephony = Telephony(
+        TelephonySettings(host=settings.host, sip_port=settings.sip_port,
+                          rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
+                          realm=TELEPHONY_REALM, data_dir=settings.data_dir,
+                          media=settings.media),
+        users, clock, ids)
+    if demo:
+        from parley.telephony.dialplan import echo_test
 
-    async def listening() -> None:
-        node = services.web
-        if node is None:  # pragma: no cover - start() always runs first
-            raise RuntimeError("the web node was not started")
-        await node.server.ready.wait()
-        services.banner.append(f"Web and REST API: {node.url}/api/docs")
-        if node.demo_login is not None:
-            services.banner.append(f"Admin login: user {node.demo_login.username}, "
-                                   f"password {node.demo_login.password}")
-
-    async def run() -> None:
-        if services.web is None:  # pragma: no cover - start() always runs first
-            raise RuntimeError("the web node was not started")
-        async with asyncio.TaskGroup() as group:
-            group.create_task(services.web.run())
-            group.create_task(_reload_sip_users_on_change(services.web, users))
-            if services.center is not None:
-                from parley.center.callbacks import CallbackKeeper
-
-                keeper = CallbackKeeper(services.center, services.web.store, services.web.bus)
-                group.create_task(services.center.run())
-                group.create_task(keeper.run())
-                group.create_task(_reload_center_on_change(services.web, services.center))
-
-    services.starters.insert(0, start)  # users are loaded before SIP starts answering
-    services.runners.append(run)
-    services.readiness.append(listening)
+        telephony.route("500", echo_test, public=False)
+    return telephony
 
 
 async def load_sip_users(store: Store, users: MemoryDirectory) -> None:
     """Replace the SIP directory's users with the store's devices for the SIP realm."""
-    import structlog
-
-    from parley.telephony.users import SipUser
-
-    log = structlog.get_logger("parley.app")
     loaded: list[SipUser] = []
     for device in await store.directory.devices():
         if device.realm != TELEPHONY_REALM:
@@ -137,97 +215,6 @@ async def load_sip_users(store: Store, users: MemoryDirectory) -> None:
     users.replace(loaded)
 
 
-async def _reload_sip_users_on_change(node: WebNode, users: MemoryDirectory) -> None:
-    from parley.events import ConfigurationChanged
-
-    async with node.bus.subscribe(
-            lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-            and envelope.event.kind in {"devices", "site"}, lossless=True) as changes:
-        async for _change in changes:
-            await load_sip_users(node.store, users)
-
-
-async def build_center(services: Services, store: Store, bus: Any
-                       ) -> tuple[Any, Any]:
-    """The contact center (IVR flows, queues, operators) over the node's telephony, and the
-    live seams it gives the web layer; (None, None) on a node without telephony."""
-    if services.telephony is None:
-        return None, None
-    from parley.center import ContactCenter, load_center_config
-    from parley.center.live import LiveCalls, LiveCenter
-
-    config = await load_center_config(store)
-    center = ContactCenter(services.telephony, services.clock, config, publish=bus.publish,
-                           data_dir=services.settings.data_dir)
-    services.center = center
-    return LiveCalls(center), LiveCenter(center)
-
-
-CENTER_CONFIG_KINDS = frozenset({"queues", "users", "devices", "numbers", "flows",
-                                 "number_lists", "site", "config"})
-
-
-async def _reload_center_on_change(node: WebNode, center: ContactCenter) -> None:
-    """Configuration changed through the API or an import: the contact center takes it."""
-    import structlog
-
-    from parley.center import load_center_config
-    from parley.events import ConfigurationChanged
-
-    log = structlog.get_logger("parley.app")
-    async with node.bus.subscribe(
-            lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-            and envelope.event.kind in CENTER_CONFIG_KINDS, lossless=True) as changes:
-        async for _change in changes:
-            try:
-                center.apply_config(await load_center_config(node.store))
-            except Exception:
-                log.exception("center_reload_failed")
-
-
-TELEPHONY_REALM = "parley"
-
-
-def build_telephony(services: Services, users: UserDirectory, *, demo: bool = False) -> None:
-    """Add the SIP server (UDP+TCP), registrar, B2BUA and RTP relay for ``users``.
-
-    The demo calls it with users 1001-1010; a node serving users from the store calls it with
-    the store's :class:`~parley.telephony.users.UserDirectory` (HA1 hashes for the realm
-    ``TELEPHONY_REALM``).
-    """
-    from parley.telephony.server import Telephony, TelephonySettings
-
-    settings = services.settings
-    realm = TELEPHONY_REALM
-    telephony = Telephony(
-        TelephonySettings(host=settings.host, sip_port=settings.sip_port,
-                          rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
-                          realm=realm, data_dir=settings.data_dir, media=settings.media),
-        users, services.clock)
-    services.telephony = telephony
-    services.starters.append(telephony.start)
-    services.runners.append(telephony.run)
-    if demo:
-        from parley.telephony.dialplan import echo_test
-
-        telephony.dialplan.add_number("500", echo_test)
-        host, port = settings.host, settings.sip_port
-        services.banner += [
-            f"Parley demo: SIP on {host}:{port} (UDP and TCP), RTP ports "
-            f"{settings.rtp_ports.first}-{settings.rtp_ports.last}.",
-            "Users: extensions 1001 to 1010; each SIP password is 'pw' followed by the "
-            "extension (1001 -> pw1001).",
-            f"Softphone: account sip:1001@{host}:{port}, user name 1001, password pw1001, "
-            "transport UDP or TCP.",
-            "Register a second phone as 1002 and dial 1002 from 1001 (or the other way).",
-            "Echo test: dial 500 and hear yourself.",
-            "Contact center: dial 600 (menu: 1 sales, 2 support), 601 (sales queue), 602 "
-            "(support queue), 800 (voicemail). A registered phone logs its operator in, "
-            "ready: 1001-1005 serve support, 1006-1010 sales.",
-            f"baresip: add  <sip:1001@{host}:{port}>;auth_pass=pw1001  to ~/.baresip/accounts",
-        ]
-
-
 def settle_memory() -> None:
     """Once started: keep start-up objects, which live as long as the node, out of the
     collector's working set, and collect less often (measured by bench/sip_cps: fewer pauses
@@ -237,24 +224,25 @@ def settle_memory() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-async def serve(services: Services, *, ready: Callable[[Services], None] | None = None) -> None:
-    """Run every service until cancelled or until one of them fails."""
-    for starter in services.starters:
-        await starter()
+async def serve(node: Node, *, ready: Callable[[Node], None] | None = None) -> None:
+    """Run the node until cancelled or until one of its services fails; ``ready`` is called
+    once SIP and the web server listen."""
+    try:
+        await node.start()
+    except BaseException:
+        await node.store.close()
+        raise
     settle_memory()
     async with asyncio.TaskGroup() as group:
-        for runner in services.runners:
-            group.create_task(runner())
-        if not services.runners:
-            group.create_task(asyncio.Event().wait())
-        for check in services.readiness:
-            await check()  # a runner that fails to start cancels this wait and raises
+        group.create_task(node.run())
+        await node.server.ready.wait()  # a service that fails to start cancels this wait
         if ready is not None:
-            ready(services)
+            ready(node)
 
 
-def run(services: Services, *, ready: Callable[[Services], None] | None = None) -> None:
-    """Run the node in the foreground until SIGINT or SIGTERM, then shut down cleanly."""
+def run(settings: Settings, *, demo: bool = False,
+        ready: Callable[[Node], None] | None = None) -> None:
+    """Build and run a node in the foreground until SIGINT or SIGTERM, then stop cleanly."""
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -263,8 +251,9 @@ def run(services: Services, *, ready: Callable[[Services], None] | None = None) 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
+        node = await build(settings, demo=demo)
         with contextlib.suppress(asyncio.CancelledError):
-            await serve(services, ready=ready)
+            await serve(node, ready=ready)
 
     try:
         import uvloop

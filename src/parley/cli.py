@@ -11,7 +11,7 @@ from parley import __version__
 from parley.config import ConfigError, PortRange, Settings
 
 if TYPE_CHECKING:
-    from parley.app import Services
+    from parley.app import Node
 
 app = typer.Typer(
     help="Parley: an open-source contact center.",
@@ -21,19 +21,22 @@ app = typer.Typer(
 )
 
 
-def _run_node(services: Services) -> None:
-    """Run a built node in the foreground; print its banner once every service listens."""
+def _run_node(settings: Settings, *, demo: bool = False) -> None:
+    """Build and run a node in the foreground; print its banner once every service listens."""
     from parley import app as composition
     from parley.logs import configure_logging
 
-    configure_logging(json=services.settings.log_json)
+    configure_logging(json=settings.log_json)
 
-    def ready(running: Services) -> None:
+    def ready(running: Node) -> None:
         for line in running.banner:
             typer.echo(line)
         typer.echo("Press Ctrl-C to stop.")
 
-    composition.run(services, ready=ready)
+    try:
+        composition.run(settings, demo=demo, ready=ready)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
     typer.echo("Parley stopped.")
 
 
@@ -58,16 +61,13 @@ def demo(
                                                 "and caches live.")] = Path("parley-data"),
 ) -> None:
     """Run Parley with its embedded defaults and the demo configuration."""
-    from parley import app as composition
-
     try:
         settings = Settings(host=host, sip_port=sip_port, http_port=http_port,
                             rtp_ports=PortRange.parse(rtp_ports), data_dir=data_dir)
-        services = composition.build(settings, demo=True)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
 
-    _run_node(services)
+    _run_node(settings, demo=True)
 
 
 @app.command("check-flows")
@@ -190,7 +190,6 @@ def serve(
     """Run Parley: SIP and media, the store, the REST API and live events."""
     import asyncio
 
-    from parley import app as composition
     from parley.provisioning import import_file
     from parley.store import build_store
 
@@ -208,11 +207,10 @@ def serve(
 
     try:
         asyncio.run(prepare())
-        services = composition.build(settings)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
 
-    _run_node(services)
+    _run_node(settings)
 
 
 def _changes(changes: dict[str, int]) -> str:

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from parley.app import Services, build, serve
+from parley.app import Node, build, serve
 from parley.config import PortRange, Settings
 from parley.events import ConfigurationChanged
 from parley.store.records import InteractionRecord
@@ -26,13 +26,13 @@ from parley.testing.ports import free_port, free_port_block
 
 
 @contextlib.asynccontextmanager
-async def demo_node(tmp_path: Path) -> AsyncIterator[Services]:
+async def demo_node(tmp_path: Path) -> AsyncIterator[Node]:
     """``parley demo`` on free loopback ports with its data in ``tmp_path``."""
     rtp_first = free_port_block(200)
     settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
                         data_dir=tmp_path / "data",
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + 199))
-    services = build(settings, demo=True)
+    services = await build(settings, demo=True)
     ready = asyncio.Event()
     task = asyncio.create_task(serve(services, ready=lambda _services: ready.set()))
     waiter = asyncio.create_task(ready.wait())
@@ -49,19 +49,17 @@ async def demo_node(tmp_path: Path) -> AsyncIterator[Services]:
             await task
 
 
-async def change(services: Services, kind: str, spec: Spec) -> None:
+async def change(services: Node, kind: str, spec: Spec) -> None:
     """Change a configuration record as the API does: store it, announce it, let the
     services reload."""
-    assert services.web is not None
-    await services.web.store.config.put(kind, spec)
-    services.web.bus.publish(ConfigurationChanged(kind, spec.key, "update"))
+    await services.store.config.put(kind, spec)
+    services.bus.publish(ConfigurationChanged(kind, spec.key, "update"))
     await asyncio.sleep(0.3)
 
 
-def operator(services: Services, tmp_path: Path, user: str, *, auto_answer: bool = True,
+def operator(services: Node, tmp_path: Path, user: str, *, auto_answer: bool = True,
              source: Path | None = None) -> Baresip:
     """A demo operator's baresip phone (password pw<user>)."""
-    assert services.telephony is not None
     return Baresip(tmp_path / user, user=user, password=f"pw{user}",
                    server_port=services.telephony.sip_port, auto_answer=auto_answer,
                    source=source)
@@ -95,11 +93,10 @@ def caller_scenario(tmp_path: Path, *, digits: str = "", talk_s: float = 10.0,
     return scenario, wav
 
 
-async def call_record(services: Services, *, number: str, operator: str | None = None,
+async def call_record(services: Node, *, number: str, operator: str | None = None,
                       within: float = 10.0) -> InteractionRecord:
     """The newest closed call record for calls to or from ``number`` (and ``operator``)."""
-    assert services.web is not None
-    store = services.web.store
+    store = services.store
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
@@ -112,10 +109,9 @@ async def call_record(services: Services, *, number: str, operator: str | None =
         await asyncio.sleep(0.2)
 
 
-async def dial(services: Services, tmp_path: Path, number: str, scenario: Path) -> Sipp:
+async def dial(services: Node, tmp_path: Path, number: str, scenario: Path) -> Sipp:
     """Start a SIPp caller of ``scenario`` to ``number`` on the node (one call, and never
     running longer than 90 s, even when the test fails)."""
-    assert services.telephony is not None
     caller = Sipp(tmp_path / "caller", scenario, service=number, calls=1,
                   target=f"127.0.0.1:{services.telephony.sip_port}",
                   extra=("-timeout", "90s", "-timeout_error"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from parley.app import Services
+from parley.app import Node
 from parley.events import Answered, ChannelCreated
 from parley.testing.peers import Sipp, audio_similarity
 
@@ -22,11 +22,10 @@ from .inbound_node import call_record, caller_scenario, demo_node, operator
 
 
 @asynccontextmanager
-async def logged_in(node: Services, username: str, password: str
+async def logged_in(node: Node, username: str, password: str
                     ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client holding ``username``'s session cookie and sending its CSRF token."""
-    assert node.web is not None
-    async with httpx.AsyncClient(base_url=node.web.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
         response = await client.post("/api/auth/login",
                                      json={"username": username, "password": password})
         assert response.status_code == 200, response.text
@@ -48,12 +47,11 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 10.
         await asyncio.sleep(0.2)
 
 
-async def acd_state(node: Services, agent: str, state: str, *, within: float = 10.0) -> None:
-    assert node.center is not None
+async def acd_state(node: Node, agent: str, state: str, *, within: float = 10.0) -> None:
     center = node.center
 
     async def reached() -> bool:
-        return str(center.acd.agents[agent].state) == state
+        return str(center.shell.acd.agents[agent].state) == state
 
     await eventually(reached, within=within, what=f"operator {agent} {state}")
 
@@ -62,7 +60,6 @@ async def acd_state(node: Services, agent: str, state: str, *, within: float = 1
 async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_both(
         tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.telephony is not None
         own = operator(node, tmp_path, "1001")
         other = operator(node, tmp_path, "1002")
         await own.start()
@@ -155,7 +152,6 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
 async def test_a_supervisor_transfers_a_support_call_to_the_sales_queue(
         tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.telephony is not None
         support = operator(node, tmp_path, "1001")
         sales = operator(node, tmp_path, "1006")
         await support.start()
@@ -231,7 +227,6 @@ async def test_a_supervisor_transfers_a_support_call_to_the_sales_queue(
 async def test_operator_states_and_a_waiting_caller_in_the_live_figures(
         tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.telephony is not None
         phone = operator(node, tmp_path, "1001")
         await phone.start()
         scenario, _ = caller_scenario(tmp_path, talk_s=8.0)

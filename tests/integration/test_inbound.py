@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parley.app import Node
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.store.specs import NumberListSpec, QueueSpec
@@ -38,21 +39,18 @@ def read_stereo(path: Path) -> np.ndarray:
 @needs_baresip
 async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.web is not None
-        assert node.telephony is not None
-        support = await node.web.store.config.get("queues", "support")
+        support = await node.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)
         await change(node, "queues", support.model_copy(update={"recording": "all"}))
         phone = operator(node, tmp_path, "1001")
         await phone.start()
         try:
             # registering made 1001 ready (the demo's ready_on_register)
-            assert node.center is not None
             for _ in range(50):
-                if node.center.acd.agents["1001"].state == "ready":
+                if node.center.shell.acd.agents["1001"].state == "ready":
                     break
                 await asyncio.sleep(0.1)
-            assert node.center.acd.agents["1001"].state == "ready"
+            assert node.center.shell.acd.agents["1001"].state == "ready"
             scenario, sent = caller_scenario(tmp_path, digits="2", talk_s=14.0)
             caller = await dial(node, tmp_path, "600", scenario)
             established = await phone.wait_event("CALL_ESTABLISHED", within=20)
@@ -63,7 +61,7 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
         finally:
             await phone.stop()
         record = await call_record(node, number="600")
-        recordings = (await node.web.store.recordings.list(interaction_id=record.id)).items
+        recordings = (await node.store.recordings.list(interaction_id=record.id)).items
     # the operator heard the caller
     assert audio_similarity(phone.received_wav(), sent) > 0.5
     assert record.queue == "support"
@@ -97,10 +95,7 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
 async def test_operator_1002_does_not_answer_and_the_call_moves_on_to_1003(
         tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.web is not None
-        assert node.telephony is not None
-        assert node.center is not None
-        support = await node.web.store.config.get("queues", "support")
+        support = await node.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)
         await change(node, "queues", support.model_copy(update={"ring_timeout_s": 3}))
         silent = operator(node, tmp_path, "1002", auto_answer=False)
@@ -131,7 +126,6 @@ async def test_operator_1002_does_not_answer_and_the_call_moves_on_to_1003(
 @needs_sipp
 async def test_a_blacklisted_caller_is_rejected(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.telephony is not None
         await change(node, "number_lists", NumberListSpec(name="blacklist", kind="block",
                                                           numbers=["5550100"]))
         scenario, _ = caller_scenario(tmp_path, ani="5550100", talk_s=1.0)
@@ -151,8 +145,6 @@ async def test_a_blacklisted_caller_is_rejected(tmp_path: Path) -> None:
 @needs_sipp
 async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.web is not None
-        assert node.telephony is not None
         scenario, sent = caller_scenario(tmp_path, talk_s=14.0, ani="5550177")
         caller = await dial(node, tmp_path, "800", scenario)
         result = await caller.wait(within=40)
@@ -162,8 +154,8 @@ async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
             if "hung up" in kinds(record):
                 break
             await asyncio.sleep(0.1)
-            record = await node.web.store.interactions.get(record.id)
-        messages = await node.web.store.voicemails.list("general")
+            record = await node.store.interactions.get(record.id)
+        messages = await node.store.voicemails.list("general")
     assert record.outcome == "voicemail"
     assert "voicemail" in kinds(record)
     assert [entry.detail["by"] for entry in record.timeline if entry.kind == "hung up"] == [
@@ -188,10 +180,7 @@ async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller
     from parley.testing.ports import free_port
 
     async with demo_node(tmp_path) as node:
-        assert node.web is not None
-        assert node.telephony is not None
-        assert node.center is not None
-        support = await node.web.store.config.get("queues", "support")
+        support = await node.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)
         await change(node, "queues", support.model_copy(update={
             "callback_offer_s": 5, "announce_every_s": 0}))
@@ -215,16 +204,16 @@ async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller
             first = await call_record(node, number="5550123")
             assert first.outcome == "callback"
             assert "callback requested" in kinds(first)
-            assert any(call.callback for call in node.center.calls.values())
+            assert any(call.callback for call in node.center.shell.calls.values())
             # an operator becomes free: Parley rings the operator first, then the customer
             phone = operator(node, tmp_path, "1004")
             await phone.start()
             try:
                 for _ in range(200):
-                    if node.center.acd.agents["1004"].state == "on_call":
+                    if node.center.shell.acd.agents["1004"].state == "on_call":
                         break
                     await asyncio.sleep(0.1)
-                assert node.center.acd.agents["1004"].state == "on_call"
+                assert node.center.shell.acd.agents["1004"].state == "on_call"
                 await asyncio.sleep(2)
                 # the operator ends the conversation: the customer's line is hung up too
                 operator_leg = next(channel for channel in node.telephony.channels()
@@ -237,10 +226,10 @@ async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller
         finally:
             await customer_phone.stop()
         callback = await call_record(node, number="5550123", operator="1004")
-        [stored] = await node.web.store.callbacks.list(queue="support")
+        [stored] = await node.store.callbacks.list(queue="support")
     assert (stored.number, stored.requested_by, stored.status, stored.attempts) == (
         "5550123", "caller", "done", 1)
-    assert callback.id.endswith("-cb1")
+    assert callback.id.startswith(f"{stored.id}-cb-")  # one record per attempt
     assert callback.outcome == "answered"
     assert [leg.endpoint for leg in callback.legs] == ["1004", "5550123"]
     assert callback.legs[0].answered_at is not None
@@ -257,8 +246,6 @@ async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller
 async def test_operator_1001_transfers_by_refer_to_sales_and_1006_gets_the_same_call(
         tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.web is not None
-        assert node.telephony is not None
         support_phone = operator(node, tmp_path, "1001")
         sales_phone = operator(node, tmp_path, "1006")
         await support_phone.start()
@@ -418,9 +405,6 @@ async def test_attended_transfer_joins_the_customer_to_the_consulted_operator(
     from parley.testing.ports import free_port
 
     async with demo_node(tmp_path) as node:
-        assert node.web is not None
-        assert node.telephony is not None
-        assert node.center is not None
         phone_port, phone_rtp, consult_port = free_port(), free_port(), free_port()
         await change(node, "devices", DeviceSpec(
             name="1001", user="1001", sip_password="pw1001",
@@ -441,10 +425,10 @@ async def test_attended_transfer_joins_the_customer_to_the_consulted_operator(
             scenario, sent = caller_scenario(tmp_path, talk_s=16.0)
             caller = await dial(node, tmp_path, "602", scenario)
             for _ in range(100):  # the customer reaches 1001 (its phone answers at once)
-                if node.center.acd.agents["1001"].state == "on_call":
+                if node.center.shell.acd.agents["1001"].state == "on_call":
                     break
                 await asyncio.sleep(0.1)
-            assert node.center.acd.agents["1001"].state == "on_call"
+            assert node.center.shell.acd.agents["1001"].state == "on_call"
             await consultation.start()  # 1001 consults 1006 on a second line
             await consulted.wait_event("CALL_ESTABLISHED", within=15)
             channels = node.telephony.channels()
@@ -491,13 +475,12 @@ async def test_an_operator_records_on_demand_through_the_api(tmp_path: Path) -> 
     from parley.store.specs import UserSpec
 
     async with demo_node(tmp_path) as node:
-        assert node.web is not None
-        support = await node.web.store.config.get("queues", "support")
+        support = await node.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)
         await change(node, "queues", support.model_copy(update={"recording": "on_demand"}))
-        user = await node.web.store.config.get("users", "1001")
+        user = await node.store.config.get("users", "1001")
         assert isinstance(user, UserSpec)
-        await node.web.store.config.put("users", user.model_copy(
+        await node.store.config.put("users", user.model_copy(
             update={"password": "secret-1001", "password_hash": None}))
         phone = operator(node, tmp_path, "1001")
         await phone.start()
@@ -505,7 +488,7 @@ async def test_an_operator_records_on_demand_through_the_api(tmp_path: Path) -> 
             scenario, sent = caller_scenario(tmp_path, talk_s=12.0)
             caller = await dial(node, tmp_path, "602", scenario)
             await phone.wait_event("CALL_ESTABLISHED", within=20)
-            async with httpx.AsyncClient(base_url=node.web.url, timeout=10) as api:
+            async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
                 login = await api.post("/api/auth/login", json={"username": "1001",
                                                                 "password": "secret-1001"})
                 assert login.status_code == 200, login.text
@@ -523,7 +506,7 @@ async def test_an_operator_records_on_demand_through_the_api(tmp_path: Path) -> 
         finally:
             await phone.stop()
         record = await call_record(node, number="602")
-        recordings = (await node.web.store.recordings.list(interaction_id=record.id)).items
+        recordings = (await node.store.recordings.list(interaction_id=record.id)).items
     assert len(recordings) == 1
     assert 3 < recordings[0].duration_s < 6  # only the part asked for
     assert "recording started" in kinds(record)
@@ -538,19 +521,17 @@ async def test_callbacks_requested_through_the_api_survive_a_restart_and_can_be_
 
     import httpx
 
-    async def admin(node: object) -> httpx.AsyncClient:
-        assert node.web is not None  # type: ignore[attr-defined]
-        web = node.web  # type: ignore[attr-defined]
-        client = httpx.AsyncClient(base_url=web.url, timeout=10)
+    async def admin(node: Node) -> httpx.AsyncClient:
+        assert node.demo_login is not None
+        client = httpx.AsyncClient(base_url=node.url, timeout=10)
         login = await client.post("/api/auth/login", json={
-            "username": web.demo_login.username, "password": web.demo_login.password})
+            "username": node.demo_login.username, "password": node.demo_login.password})
         assert login.status_code == 200, login.text
         client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
         return client
 
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     async with demo_node(tmp_path) as node:
-        assert node.center is not None
         api = await admin(node)
         try:
             kept = (await api.post("/api/callbacks", json={
@@ -558,36 +539,34 @@ async def test_callbacks_requested_through_the_api_survive_a_restart_and_can_be_
             dropped = (await api.post("/api/callbacks", json={
                 "number": "5550124", "queue": "support", "due_at": later})).json()
             for _ in range(50):
-                if {kept["id"], dropped["id"]} <= set(node.center.acd.calls):
+                if {kept["id"], dropped["id"]} <= set(node.center.shell.acd.calls):
                     break
                 await asyncio.sleep(0.1)
-            assert {kept["id"], dropped["id"]} <= set(node.center.acd.calls)
+            assert {kept["id"], dropped["id"]} <= set(node.center.shell.acd.calls)
             cancelled = await api.post(f"/api/callbacks/{dropped['id']}/cancel")
             assert cancelled.json()["status"] == "cancelled"
             for _ in range(50):
-                if dropped["id"] not in node.center.acd.calls:
+                if dropped["id"] not in node.center.shell.acd.calls:
                     break
                 await asyncio.sleep(0.1)
-            assert dropped["id"] not in node.center.acd.calls
+            assert dropped["id"] not in node.center.shell.acd.calls
         finally:
             await api.aclose()
     # the node stops and starts again on the same data: the pending callback is still due
     async with demo_node(tmp_path) as node:
-        assert node.center is not None
         for _ in range(50):
-            if kept["id"] in node.center.acd.calls:
+            if kept["id"] in node.center.shell.acd.calls:
                 break
             await asyncio.sleep(0.1)
-        assert kept["id"] in node.center.acd.calls
-        assert dropped["id"] not in node.center.acd.calls
-        assert node.center.acd.calls[kept["id"]].number == "5550123"
+        assert kept["id"] in node.center.shell.acd.calls
+        assert dropped["id"] not in node.center.shell.acd.calls
+        assert node.center.shell.acd.calls[kept["id"]].number == "5550123"
 
 
 @needs_sipp
 @needs_baresip
 async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        assert node.center is not None
         talking = operator(node, tmp_path, "1001")  # waited longest: the ACD's first choice
         colleague = operator(node, tmp_path, "1002")
         free = operator(node, tmp_path, "1003")
@@ -661,7 +640,6 @@ async def test_the_customer_card_from_a_lookup_reaches_the_operators_phone(
     server = await asyncio.start_server(crm, "127.0.0.1", 0)
     crm_port = server.sockets[0].getsockname()[1]
     async with server, demo_node(tmp_path) as node:
-        assert node.center is not None
         phone_port = free_port()
         await change(node, "devices", DeviceSpec(
             name="1001", user="1001", sip_password="pw1001",
@@ -691,3 +669,35 @@ async def test_the_customer_card_from_a_lookup_reaches_the_operators_phone(
     assert asked == ["/customers?phone=5550142"]
     assert record.operator == "1001"
     assert "lookup succeeded" in kinds(record)
+
+
+@needs_sipp
+async def test_two_calls_with_a_restart_between_them_leave_two_separate_complete_records(
+        tmp_path: Path) -> None:
+    records = []
+    for attempt in range(2):  # the same data directory: the second node is a restart
+        folder = tmp_path / f"call-{attempt}"
+        folder.mkdir()
+        async with demo_node(tmp_path) as node:
+            scenario, _sent = caller_scenario(folder, talk_s=4.0, ani="5550188")
+            caller = await dial(node, folder, "800", scenario)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+            for _ in range(50):
+                page = await node.store.interactions.search(number="5550188", limit=10)
+                records = [await node.store.interactions.get(record.id)
+                           for record in page.items if record.ended_at is not None]
+                if len(records) == attempt + 1 and all("hung up" in kinds(record)
+                                                       for record in records):
+                    break
+                await asyncio.sleep(0.2)
+    assert len(records) == 2, records
+    first, second = sorted(records, key=lambda record: record.started_at)
+    assert first.id != second.id
+    assert first.ended_at is not None
+    assert first.ended_at <= second.started_at
+    for record in (first, second):  # each complete, none holding the other's steps
+        assert record.outcome == "voicemail"
+        assert len(record.legs) == 1
+        assert kinds(record).count("voicemail") == 1
+        assert kinds(record).count("hung up") == 1

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from parley.app import TELEPHONY_REALM, Services, build_telephony
+from parley.app import DEMO_BANNER, TELEPHONY_REALM, build_telephony
 from parley.clock import MonotonicClock
 from parley.config import MediaSettings, PortRange, Settings
 from parley.events import AmdResult, Direction, Dtmf, PlaybackFinished, RecordingFinished
+from parley.ids import IdSource
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec as G711
@@ -55,14 +56,12 @@ def phone(parley: Telephony, tmp_path: Path, user: str, *, auto_answer: bool = F
 async def test_baresip_calls_the_demo_echo_test_at_500_and_hears_itself(tmp_path: Path) -> None:
     # The demo's own wiring (app.build_telephony with demo=True), on free ports.
     rtp_first = free_port_block(40)
-    services = Services(settings=Settings(sip_port=free_port(), data_dir=tmp_path / "data",
-                                          rtp_ports=PortRange(first=rtp_first,
-                                                              last=rtp_first + 39)),
-                        clock=MonotonicClock())
-    build_telephony(services, demo_directory(TELEPHONY_REALM), demo=True)
-    assert any("500" in line for line in services.banner)
-    parley = services.telephony
-    assert parley is not None
+    clock = MonotonicClock()
+    settings = Settings(sip_port=free_port(), data_dir=tmp_path / "data",
+                        rtp_ports=PortRange(first=rtp_first, last=rtp_first + 39))
+    parley = build_telephony(settings, demo_directory(TELEPHONY_REALM), clock, IdSource(clock),
+                             demo=True)
+    assert any("500" in line for line in DEMO_BANNER)
     caller = phone(parley, tmp_path, "1001")
     async with parley:
         try:
@@ -101,7 +100,7 @@ async def test_a_prompt_played_by_parley_reaches_baresip(parley: Telephony,
         await asyncio.sleep(0.5)
         channel.hangup()
 
-    parley.dialplan.add_number("600", announce)
+    parley.route("600", announce, public=False)
     caller = phone(parley, tmp_path, "1001")
     async with parley.events() as events:
         try:
@@ -153,7 +152,7 @@ async def test_sipp_digits_are_collected_once_each_in_order(tmp_path: Path) -> N
                                                    inter_digit_timeout=5, terminators=""))
             await channel.wait_ended(within=10)
 
-        server.dialplan.add_number("700", collect)
+        server.route("700", collect, public=False)
         caller = Sipp(tmp_path / "uac", _uac(tmp_path), target=f"127.0.0.1:{server.sip_port}",
                       service="700", calls=1)
         async with server.events() as events:
@@ -319,7 +318,7 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
             await asyncio.sleep(0.3)
             channel.hangup()
 
-        server.dialplan.add_number("800", hold)
+        server.route("800", hold, public=False)
         caller = Baresip(tmp_path / "1001", user="1001", password="pw1001",
                          server_port=server.sip_port)
         async with server.events() as events:
@@ -372,7 +371,7 @@ async def test_collect_ends_when_the_caller_hangs_up(parley: Telephony, tmp_path
         digits = await channel.collect(max_digits=4, timeout=20)
         results.append((digits, asyncio.get_running_loop().time() - started))
 
-    parley.dialplan.add_number("701", collect)
+    parley.route("701", collect, public=False)
     caller = phone(parley, tmp_path, "1001")
     try:
         await caller.start()
@@ -457,7 +456,7 @@ async def test_a_recording_follows_the_call_to_a_new_operator(parley: Telephony,
             member.hangup()
         bridge.destroy()
 
-    parley.dialplan.add_number("1999", operator_line)
+    parley.route("1999", operator_line, public=False)
     try:
         for p in (b, c, a):
             await p.start()

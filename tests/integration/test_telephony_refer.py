@@ -1,9 +1,9 @@
 """Call transfer by REFER through a live Parley: real baresip phones and sipp scenarios.
 
 A phone in an answered call sends REFER; Parley answers 202, tells the phone "100 Trying" by
-NOTIFY at once, runs ``Telephony.on_refer`` and reports its outcome by a final NOTIFY (200 or
-503). Malformed REFERs get 400 naming the header, a REFER outside a call 403, and a node
-without a transfer handler 603.
+NOTIFY at once, runs the handler given to ``Telephony.handle_refers`` and reports its outcome
+by a final NOTIFY (200 or 503). Malformed REFERs get 400 naming the header, a REFER outside a
+call 403, and a node without a transfer handler 603.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def answering_number(parley: Telephony, number: str) -> None:
         channel.answer()
         await channel.wait_ended()
 
-    parley.dialplan.add_number(number, answer)
+    parley.route(number, answer, public=False)
 
 
 def drain(events: asyncio.Queue[TelephonyEvent]) -> list[TelephonyEvent]:
@@ -55,7 +55,7 @@ async def test_baresip_blind_transfer_reaches_the_handler_and_the_phone_hangs_up
         seen.append((channel, refer))
         return True
 
-    parley.on_refer = on_refer
+    parley.handle_refers(on_refer)
     phone = Baresip(tmp_path / "1001", user="1001", password="pw1001",
                     server_port=parley.sip_port)
     try:
@@ -105,7 +105,7 @@ async def test_blind_transfer_moves_the_other_party_to_the_new_target(
         parley.engine.spawn(end_together(), "transferred")
         return True
 
-    parley.on_refer = on_refer
+    parley.handle_refers(on_refer)
     phones = [Baresip(tmp_path / user, user=user, password=f"pw{user}",
                       server_port=parley.sip_port, auto_answer=user != "1001")
               for user in ("1001", "1002", "1003")]
@@ -288,7 +288,7 @@ async def test_sipp_attended_transfer_replaces_is_parsed_and_notified(
             found.append(parley.find_dialog("unknown-call", None, None))
         return True
 
-    parley.on_refer = on_refer
+    parley.handle_refers(on_refer)
     await _run_refer_scenario(parley, tmp_path, handler=True)
     assert len(seen) == 1, seen  # malformed REFERs never reach the handler
     channel, refer = seen[0]
@@ -307,5 +307,5 @@ async def test_sipp_attended_transfer_replaces_is_parsed_and_notified(
 async def test_sipp_refer_without_handler_is_declined(parley: Telephony,
                                                       tmp_path: Path) -> None:
     answering_number(parley, "600")
-    assert parley.on_refer is None
+    assert parley.engine.on_refer is None
     await _run_refer_scenario(parley, tmp_path, handler=False)

@@ -14,7 +14,6 @@ own commands queue behind); its timers are served by :meth:`AcdShell.run`.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -39,8 +38,9 @@ from parley.center.waiting import (
 )
 from parley.clock import Clock
 from parley.events import HangupCause
+from parley.ids import IdSource
 from parley.telephony.channel import Channel, ChannelError, ChannelState
-from parley.telephony.dialplan import first_of
+from parley.telephony.dialplan import NumberHandler, first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import Speech, Tone
 
@@ -56,13 +56,17 @@ DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) befo
 
 class AcdShell:
     """The ACD over telephony: offers ring operators, answers bridge, callbacks dial, operators
-    log in when their phones register. :class:`~parley.center.shell.ContactCenter` adds the
-    callers' side (flows, waiting, transfers, voicemail)."""
+    log in when their phones register. :class:`~parley.center.shell.ContactCenter` holds one
+    and adds the callers' side (flows, waiting, transfers, voicemail): calls to numbers bound
+    to flows go to the ``on_inbound`` handler it gives."""
 
     def __init__(self, telephony: Telephony, clock: Clock, config: CenterConfig, *,
-                 publish: Callable[[object], None], data_dir: Path) -> None:
+                 publish: Callable[[object], object], data_dir: Path, ids: IdSource,
+                 on_inbound: NumberHandler) -> None:
         self.telephony = telephony
         self.clock = clock
+        self.ids = ids
+        self._on_inbound = on_inbound
         self.publish = publish
         self.data_dir = data_dir
         self.recordings_dir = data_dir / "recordings"
@@ -80,7 +84,6 @@ class AcdShell:
         self._feeding = False
         self._wake = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
-        self._ids = itertools.count(1)
         self._bound: set[str] = set()
         self._bind_numbers()
 
@@ -95,16 +98,13 @@ class AcdShell:
     # --- configuration -------------------------------------------------------------------
 
     def _bind_numbers(self) -> None:
-        dialplan = self.telephony.dialplan
+        """Every number bound to a flow reaches the callers' side, from anywhere."""
         numbers = set(self.registry.numbers)
         for number in self._bound - numbers:
-            dialplan.numbers.pop(number, None)
+            self.telephony.unroute(number)
         for number in numbers:
-            dialplan.add_number(number, self.handle_inbound)
+            self.telephony.route(number, self._on_inbound)
         self._bound = numbers
-        engine_config = self.telephony.engine.config
-        engine_config.public_numbers = frozenset(
-            set(engine_config.public_numbers) | numbers)
 
     def apply_config(self, config: CenterConfig) -> None:
         """Take a changed configuration: flows, numbers, lists, queue policies and new
@@ -151,11 +151,13 @@ class AcdShell:
                         continue
                     delay = deadline - self.clock.monotonic()
                     if delay > 0:
+                        timer = self.clock.call_later(delay, self._wake.set)
                         try:
-                            await asyncio.wait_for(self._wake.wait(), delay)
-                            continue
-                        except TimeoutError:
-                            pass
+                            await self._wake.wait()
+                        finally:
+                            timer.cancel()
+                        if self.clock.monotonic() < deadline:
+                            continue  # woken by an event: the deadline may have moved
                     self._execute(self.acd.on_time(self.clock.monotonic()))
                     self._drain()
         finally:
@@ -164,7 +166,7 @@ class AcdShell:
 
     async def _watchdog(self) -> None:
         while True:
-            await asyncio.sleep(15.0)
+            await self.clock.sleep(15.0)
             live = frozenset(call.acd_id for call in self.calls.values()
                              if not call.caller_gone or call.offers
                              or call.operator_leg is not None)
@@ -232,7 +234,7 @@ class AcdShell:
             return None
         return self.acd.expected_wait_on_arrival(queue, self.clock.monotonic())
 
-    def _progress(self, call: InboundCall, kind: str, detail: dict[str, object] | None = None,
+    def progress(self, call: InboundCall, kind: str, detail: dict[str, object] | None = None,
                   *, queue: str = "", operator: str = "") -> None:
         self.publish(ev.CallProgress(call.interaction_id, kind, detail or {}, queue=queue,
                                      operator=operator))
@@ -243,7 +245,7 @@ class AcdShell:
             self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
             return
         if self._on_another_call(command.device):  # a personal call the ACD did not give
-            self._progress(call, "not reachable", {"operator": command.agent_id,
+            self.progress(call, "not reachable", {"operator": command.agent_id,
                                                    "reason": "on another call"})
             self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
             return
@@ -253,12 +255,12 @@ class AcdShell:
                 variables={"queue": call.queue, "operator": command.agent_id},
                 headers=call.headers(), interaction_id=call.interaction_id)
         except (OriginateError, ValueError) as exc:
-            self._progress(call, "not reachable", {"operator": command.agent_id,
+            self.progress(call, "not reachable", {"operator": command.agent_id,
                                                    "reason": str(exc)})
             self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
             return
         call.offers[command.agent_id] = leg
-        self._progress(call, "offered", {"operator": command.agent_id,
+        self.progress(call, "offered", {"operator": command.agent_id,
                                          "device": command.device})
         self.spawn(self._ring(call, command.agent_id, leg), f"ring-{leg.id}")
 
@@ -267,7 +269,7 @@ class AcdShell:
         user = self.telephony.users.lookup(device)
         if user is None or user.static_contact:
             return False
-        return self.telephony.dialplan.is_busy(device)
+        return self.telephony.is_busy(device)
 
     async def _ring(self, call: InboundCall, agent_id: str, leg: Channel) -> None:
         """Follow one operator leg of a queued call: ringing, answer, conversation, end."""
@@ -282,7 +284,7 @@ class AcdShell:
             if leg.id not in call.cancelled and call.offers.get(agent_id) is leg:
                 del call.offers[agent_id]
                 cause = leg.hangup_cause.name.lower() if leg.hangup_cause else "unknown"
-                self._progress(call, "not answered", {"operator": agent_id, "cause": cause})
+                self.progress(call, "not answered", {"operator": agent_id, "cause": cause})
                 self.feed(ev.AgentLegEnded(call.acd_id, agent_id))
             return
         if call.offers.get(agent_id) is leg:
@@ -305,7 +307,7 @@ class AcdShell:
         if leg is not None:
             call.cancelled.add(leg.id)
             if not leg.ended:
-                self._progress(call, "not answered", {"operator": command.agent_id,
+                self.progress(call, "not answered", {"operator": command.agent_id,
                                                       "cause": "ring timeout"}
                                if not leg.is_up else {"operator": command.agent_id,
                                                       "cause": "answered elsewhere"})
@@ -327,9 +329,9 @@ class AcdShell:
             else:
                 self._pending.append(ev.AgentLegEnded(call.acd_id, command.agent_id))
             return
-        self._join(call, leg, command.agent_id, waited=command.waited)
+        self.join(call, leg, command.agent_id, waited=command.waited)
 
-    def _join(self, call: InboundCall, leg: Channel, operator: str, *,
+    def join(self, call: InboundCall, leg: Channel, operator: str, *,
               waited: float | None = None) -> None:
         """Bridge the caller and the operator who answered, and record per queue policy."""
         caller = call.caller
@@ -358,7 +360,7 @@ class AcdShell:
         detail: dict[str, object] = {"operator": operator}
         if waited is not None:
             detail["waited_s"] = round(waited, 3)
-        self._progress(call, "answered", detail, queue=call.queue, operator=operator)
+        self.progress(call, "answered", detail, queue=call.queue, operator=operator)
 
     def _stop_playbacks(self, channel: Channel) -> None:
         shell = channel.engine.media
@@ -372,7 +374,7 @@ class AcdShell:
         call = self.calls.get(notice.call_id)
         if call is None or call.caller_gone or call.callback:
             return
-        self._progress(call, "waiting", {"position": notice.position,
+        self.progress(call, "waiting", {"position": notice.position,
                                          "expected_wait_s": round(notice.expected_wait, 1)},
                        queue=notice.queue)
         if call.waiting is None and call.operator_leg is None:
@@ -396,7 +398,7 @@ class AcdShell:
 
         def announced(current: WaitingFigures) -> None:
             wait = current.expected_wait_s
-            self._progress(call, "announced", {
+            self.progress(call, "announced", {
                 "position": current.position,
                 "expected_wait_s": None if wait is None else round(wait, 1)})
 
@@ -411,7 +413,7 @@ class AcdShell:
             call.resolve(("callback",))
             return True
 
-        await wait_in_queue(caller, music=policy.music,
+        await wait_in_queue(caller, self.clock, music=policy.music,
                             announce_every_s=policy.announce_every_s,
                             callback_offer_s=policy.callback_offer_s, figures=figures,
                             on_announced=announced, on_callback=callback)
@@ -420,14 +422,14 @@ class AcdShell:
         call = self.calls.get(notice.call_id)
         if call is not None:
             call.final = "abandoned"
-            self._progress(call, "abandoned", {"waited_s": round(notice.waited, 1)},
+            self.progress(call, "abandoned", {"waited_s": round(notice.waited, 1)},
                            queue=notice.queue)
 
     def _on_overflow(self, command: ev.Overflow) -> None:
         call = self.calls.get(command.call_id)
         if call is None:
             return
-        self._progress(call, "overflowed", {"from": command.queue, "to": command.target_kind,
+        self.progress(call, "overflowed", {"from": command.queue, "to": command.target_kind,
                                             "target": command.target,
                                             "reason": command.reason})
         if command.target_kind == "queue" and command.target in self.acd.queues:
@@ -473,8 +475,7 @@ class AcdShell:
     # --- callbacks: the operator first, then the customer ---------------------------------
 
     async def _callback(self, call: InboundCall, command: ev.DialCallback) -> None:
-        attempt = next(self._ids)
-        interaction = f"{call.acd_id}-cb{attempt}"
+        interaction = f"{call.acd_id}-{self.ids.new('cb')}"  # one per attempt, never reused
         call.interaction_id = interaction
         call.caller = None
         try:
@@ -486,7 +487,7 @@ class AcdShell:
             self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
             return
         call.offers[command.agent_id] = leg
-        self._progress(call, "callback dialling operator", {"operator": command.agent_id,
+        self.progress(call, "callback dialling operator", {"operator": command.agent_id,
                                                             "number": command.number})
         if not await leg.wait_answered():
             if leg.id not in call.cancelled:
@@ -505,7 +506,7 @@ class AcdShell:
             except (OriginateError, ValueError):
                 customer = None
         if customer is not None:
-            self._progress(call, "callback dialling customer", {"number": command.number})
+            self.progress(call, "callback dialling customer", {"number": command.number})
             await first_of(customer.wait_answered(), leg.wait_ended())
         if customer is None or not customer.is_up or leg.ended:
             if customer is not None:
@@ -513,7 +514,7 @@ class AcdShell:
             call.offers.pop(command.agent_id, None)
             call.cancelled.add(leg.id)
             leg.hangup()
-            self._progress(call, "callback not answered", {"number": command.number})
+            self.progress(call, "callback not answered", {"number": command.number})
             self.feed(ev.CallbackResult(call.acd_id, False))
             return
         call.caller = customer
@@ -524,14 +525,14 @@ class AcdShell:
             await first_of(customer.wait_ended(), leg.wait_ended(),
                            asyncio.shield(call.outcome))
             call.final = "answered"
-            self._hung_up(call, "caller" if customer.ended
+            self.mark_hung_up(call, "caller" if customer.ended
                           else call.operator or command.agent_id)
             if customer.ended:
                 self.feed(ev.CallerHangup(call.acd_id))
             elif hung_up(leg):
                 self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
-            self._end_conversation(call)
-            self._hangup(call, HangupCause.NORMAL_CLEARING)
+            self.end_conversation(call)
+            self.hangup(call, HangupCause.NORMAL_CLEARING)
         finally:
             self.calls.pop(call.acd_id, None)
             self.live.pop(interaction, None)
@@ -563,7 +564,7 @@ class AcdShell:
         if agent is not None and agent.state is AgentState.LOGGED_OUT:
             self.feed(ev.AgentLogin(operator, device, ready=True))
 
-    def _end_conversation(self, call: InboundCall, *, transfer: bool = False) -> None:
+    def end_conversation(self, call: InboundCall, *, transfer: bool = False) -> None:
         """Stop the recording and the bridge; hang up the operator's leg (after a moment on a
         transfer, so that the phone hears how its REFER went)."""
         if call.waiting is not None:
@@ -580,7 +581,7 @@ class AcdShell:
             if transfer:
                 if call.acd_id in self.acd.calls:
                     self.feed(ev.AgentLegEnded(call.acd_id, call.operator))
-                asyncio.get_running_loop().call_later(TRANSFER_HANGUP_DELAY_S, leg.hangup)
+                self.clock.call_later(TRANSFER_HANGUP_DELAY_S, leg.hangup)
             else:
                 leg.hangup()
         for agent_id, offered in list(call.offers.items()):
@@ -615,27 +616,23 @@ class AcdShell:
             if call.recording is None:
                 call.recording = call.bridge.record(
                     name=f"{call.interaction_id}-{secrets.token_hex(3)}")
-                self._progress(call, "recording started", {"recording_id": call.recording.id})
+                self.progress(call, "recording started", {"recording_id": call.recording.id})
             return call.recording.id
         if call.recording is not None:
-            self._progress(call, "recording stopped", {"recording_id": call.recording.id})
+            self.progress(call, "recording stopped", {"recording_id": call.recording.id})
         self._stop_recording(call)
         return None
 
-    def _hung_up(self, call: InboundCall, by: str) -> None:
+    def mark_hung_up(self, call: InboundCall, by: str) -> None:
         """Put on the call's timeline who ended it (the first to do so)."""
         if not call.hung_up_by:
             call.hung_up_by = by
-            self._progress(call, "hung up", {"by": by})
+            self.progress(call, "hung up", {"by": by})
 
-    def _hangup(self, call: InboundCall, cause: HangupCause) -> None:
+    def hangup(self, call: InboundCall, cause: HangupCause) -> None:
         if call.final:
-            self._progress(call, "outcome", {"outcome": call.final})
+            self.progress(call, "outcome", {"outcome": call.final})
         caller = call.caller
         if caller is not None and not caller.ended:
-            self._hung_up(call, "parley")
+            self.mark_hung_up(call, "parley")
             caller.hangup(cause)
-
-    async def handle_inbound(self, channel: Channel) -> None:
-        """The dial-plan handler of every number bound to a flow (the subclass runs it)."""
-        raise NotImplementedError

@@ -153,7 +153,7 @@ class FlowSession:
     """One flow run over one call; see the module docstring."""
 
     def __init__(self, call: InboundCall, run: FlowRun, channel: Channel, *,
-                 publish: Callable[[object], None], wall: Callable[[], datetime],
+                 publish: Callable[[object], object], wall: Callable[[], datetime],
                  on_callback: Callable[[RegisterCallback], None],
                  recordings_dir: Path) -> None:
         self.call = call

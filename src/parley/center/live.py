@@ -7,7 +7,6 @@ requests to the ACD and reads live queue figures from it.
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,9 +76,9 @@ class LiveCalls:
 
     def _note(self, event: object) -> None:
         if isinstance(event, ev.ChannelCreated):
-            self._started[event.channel_id] = self.center.wall()
+            self._started[event.channel_id] = self.center.shell.wall()
         elif isinstance(event, ev.Answered):
-            self._answered.setdefault(event.channel_id, self.center.wall())
+            self._answered.setdefault(event.channel_id, self.center.shell.wall())
         elif isinstance(event, ev.Hangup):
             self._started.pop(event.channel_id, None)
             self._answered.pop(event.channel_id, None)
@@ -94,7 +93,7 @@ class LiveCalls:
     def live_calls(self) -> list[LiveCall]:
         calls: list[LiveCall] = []
         for interaction, legs in sorted(self._groups().items()):
-            handled = self.center.live.get(interaction)
+            handled = self.center.shell.live.get(interaction)
             click = self.clicks.get(interaction)
             if handled is not None:
                 calls.append(self._contact_center_call(handled, legs))
@@ -118,7 +117,7 @@ class LiveCalls:
             state = TALKING
         elif caller is None or not caller.is_up or call.offers:
             state = RINGING
-        elif call.acd_id in self.center.calls and call.queue:
+        elif call.acd_id in self.center.shell.calls and call.queue:
             state = QUEUED
         else:
             state = IVR
@@ -132,14 +131,14 @@ class LiveCalls:
     def _plain_call(self, interaction: str, legs: list[Channel]) -> LiveCall:
         """A call between two phones (or to a number's own handler, like the echo test)."""
         first = legs[0]
-        now = self.center.wall()
+        now = self.center.shell.wall()
         answered = [self._answered[leg.id] for leg in legs[1:] if leg.id in self._answered]
         callee = legs[1].called if len(legs) > 1 else None
         return LiveCall(
             id=interaction, direction=str(first.direction), caller=first.caller,
             called=first.called, state=self._state_of(legs),
             started_at=min(self._started.get(leg.id, now) for leg in legs),
-            operator=self.center.owners.get(callee, callee) if callee else None,
+            operator=self.center.shell.owners.get(callee, callee) if callee else None,
             answered_at=min(answered) if answered else None)
 
     async def hang_up(self, call_id: str, *, requested_by: str) -> None:
@@ -151,7 +150,7 @@ class LiveCalls:
             leg.hangup(ev.HangupCause.NORMAL_CLEARING)
 
     async def transfer(self, call_id: str, *, target: str, requested_by: str) -> None:
-        call = self.center.live.get(call_id)
+        call = self.center.shell.live.get(call_id)
         if call is None:
             if call_id in self._groups():
                 raise OperationRefused(f"call {call_id!r} is not a contact-center call; only "
@@ -165,25 +164,25 @@ class LiveCalls:
                                    "operator (a waiting call cannot be transferred)")
 
     async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
-        call = self.center.live.get(call_id)
+        call = self.center.shell.live.get(call_id)
         if call is None:
             raise LiveCallNotFound(f"no contact-center call {call_id!r} in progress")
         try:
-            return self.center.record(call, on)
+            return self.center.shell.record(call, on)
         except ValueError as exc:
             raise OperationRefused(str(exc)) from exc
 
     async def originate(self, *, device: str, number: str, caller_id: str | None,
                         requested_by: str) -> LiveCall:
         """Ring the operator's ``device``; when they answer, call ``number`` and connect."""
-        endpoint = self.center.dialable(number)
+        endpoint = self.center.shell.dialable(number)
         if endpoint is None:
             raise OperationRefused(f"number: {number!r} cannot be reached (no extension of "
                                    "this site, and no trunk to outside numbers)")
         if endpoint == device:
             raise OperationRefused(f"number: {number!r} is the device that rings first")
-        interaction = f"ctc-{secrets.token_hex(6)}"
-        operator = self.center.owners.get(device, requested_by)
+        interaction = self.center.ids.new("ctc")
+        operator = self.center.shell.owners.get(device, requested_by)
         self._check_free(device, operator)
         try:
             first = self.telephony.originate(
@@ -193,12 +192,12 @@ class LiveCalls:
         except (OriginateError, ValueError) as exc:
             raise OperationRefused(f"device: {device!r} cannot be called now ({exc})") \
                 from exc
-        click = ClickToCall(interaction, device, number, operator, self.center.wall())
+        click = ClickToCall(interaction, device, number, operator, self.center.shell.wall())
         self.clicks[interaction] = click
         click.reserved = self._reserve(click)
-        self.center.publish(ev.CallProgress(interaction, "click to call", {
+        self.center.shell.publish(ev.CallProgress(interaction, "click to call", {
             "by": requested_by, "device": device, "number": number}))
-        self.center.spawn(self._connect(click, first, endpoint, caller_id or device),
+        self.center.shell.spawn(self._connect(click, first, endpoint, caller_id or device),
                           f"click-to-call-{interaction}")
         return LiveCall(id=interaction, direction="outbound", caller=device, called=number,
                         state=RINGING, started_at=click.started_at, operator=operator)
@@ -224,10 +223,10 @@ class LiveCalls:
                 first.hangup()
                 return
             bridge: Bridge = self.telephony.bridge(first, second)
-            click.answered_at = self.center.wall()
+            click.answered_at = self.center.shell.wall()
             if click.reserved:
-                self.center.feed(ev.OutboundConnected(click.operator, click.interaction_id))
-            self.center.publish(ev.CallProgress(
+                self.center.shell.feed(ev.OutboundConnected(click.operator, click.interaction_id))
+            self.center.shell.publish(ev.CallProgress(
                 click.interaction_id, "answered", {"number": click.number},
                 operator=click.operator))
             await first_of(first.wait_ended(), second.wait_ended())
@@ -237,7 +236,7 @@ class LiveCalls:
         finally:
             self.clicks.pop(click.interaction_id, None)
             if click.reserved:  # after-call work if they talked, else ready again
-                self.center.feed(
+                self.center.shell.feed(
                     ev.AgentLegEnded(click.interaction_id, click.operator)
                     if click.answered_at is not None
                     else ev.OutboundReleased(click.operator, click.interaction_id))
@@ -247,7 +246,7 @@ class LiveCalls:
         given a call (a second call would ring on top of it)."""
         if any(click.device == device for click in self.clicks.values()):
             raise OperationRefused(f"device: {device!r} is already in a click-to-call")
-        agent = self.center.acd.agents.get(operator)
+        agent = self.center.shell.acd.agents.get(operator)
         if agent is not None and agent.state in BUSY:
             raise OperationRefused(f"device: operator {operator!r} is busy ({agent.state}); "
                                    "call when the current call has ended")
@@ -255,11 +254,11 @@ class LiveCalls:
     def _reserve(self, click: ClickToCall) -> bool:
         """Hold a ready operator for their click-to-call, so that no queue offers them a
         call while their phone rings or they talk (an operator not ready stays so)."""
-        agent = self.center.acd.agents.get(click.operator)
+        agent = self.center.shell.acd.agents.get(click.operator)
         if agent is None or agent.state is not AgentState.READY:
             return False
         try:
-            self.center.feed(ev.ReserveForOutbound(click.operator, "", click.interaction_id),
+            self.center.shell.feed(ev.ReserveForOutbound(click.operator, "", click.interaction_id),
                              raise_errors=True)
         except AcdError:
             log.warning("click_to_call_not_reserved", interaction_id=click.interaction_id,
@@ -275,7 +274,7 @@ class LiveCenter:
         self.center = center
 
     async def operator_event(self, event: OperatorEvent) -> None:
-        acd = self.center.acd
+        acd = self.center.shell.acd
         agent = acd.agents.get(event.agent_id)
         if agent is None:
             raise OperationRefused(f"{event.agent_id!r} is not an operator of any queue "
@@ -288,12 +287,12 @@ class LiveCenter:
                 and agent.state is AgentState.LOGGED_OUT:
             raise OperationRefused(f"operator {event.agent_id!r} is not logged in")
         try:
-            self.center.feed(event, raise_errors=True)
+            self.center.shell.feed(event, raise_errors=True)
         except AcdError as exc:
             raise OperationRefused(str(exc)) from exc
 
     def queue_figures(self) -> list[QueueFigures]:
-        acd = self.center.acd
+        acd = self.center.shell.acd
         now = self.center.clock.monotonic()
         figures: list[QueueFigures] = []
         for name in sorted(acd.queues):

@@ -10,7 +10,6 @@ in the mailbox of a flow, a queue or an operator who did not answer.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import TYPE_CHECKING, Literal
 
 import structlog
@@ -52,12 +51,12 @@ if TYPE_CHECKING:
 
     from parley.center.config import CenterConfig
     from parley.clock import Clock
+    from parley.ids import IdSource
     from parley.telephony.refer import ReferRequest
     from parley.telephony.server import Telephony
 
 log = structlog.get_logger("parley.center")
 
-TRANSFER_HANGUP_DELAY_S = 1.5  # the transferring phone gets its NOTIFY before Parley's BYE
 DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) before voicemail
 
 
@@ -80,40 +79,56 @@ class AcdFigures:
 
 
 
-class ContactCenter(AcdShell):
-    """Inbound calls, queues, operators and transfers over one node's telephony."""
+class ContactCenter:
+    """Inbound calls, queues, operators and transfers over one node's telephony.
+
+    It holds the ACD side (:attr:`shell`, an :class:`AcdShell`) and runs the callers' side:
+    calls to numbers bound to flows, and transfers phones ask for by REFER.
+    """
 
     def __init__(self, telephony: Telephony, clock: Clock, config: CenterConfig, *,
-                 publish: Callable[[object], None], data_dir: Path) -> None:
-        super().__init__(telephony, clock, config, publish=publish, data_dir=data_dir)
-        telephony.on_refer = self.on_refer
+                 publish: Callable[[object], object], data_dir: Path, ids: IdSource) -> None:
+        self.telephony = telephony
+        self.clock = clock
+        self.ids = ids
+        self.shell = AcdShell(telephony, clock, config, publish=publish, data_dir=data_dir,
+                              ids=ids, on_inbound=self.handle_inbound)
+        telephony.handle_refers(self.on_refer)
+
+    async def run(self) -> None:
+        """Serve the ACD side until cancelled (the callers' side runs per call)."""
+        await self.shell.run()
+
+    def apply_config(self, config: CenterConfig) -> None:
+        """Take a changed configuration (see :meth:`AcdShell.apply_config`)."""
+        self.shell.apply_config(config)
 
     # --- one inbound call, from the INVITE to the end --------------------------------------
 
     def environment(self) -> IvrEnvironment:
-        return IvrEnvironment(lists=SiteListsView(self.lists), queues=AcdFigures(self))
+        return IvrEnvironment(lists=SiteListsView(self.shell.lists), queues=AcdFigures(self.shell))
 
     async def handle_inbound(self, channel: Channel) -> None:
         """The dial-plan handler of every number bound to a flow."""
         interaction = getattr(channel, "interaction_id", "") or channel.id
-        call = InboundCall(f"call-{secrets.token_hex(6)}", interaction, channel.caller,
-                           channel.called, channel, self.wall())
-        match = self.lists.match(channel.caller)
+        call = InboundCall(self.ids.new("call"), interaction, channel.caller,
+                           channel.called, channel, self.shell.wall())
+        match = self.shell.lists.match(channel.caller)
         if match.blocked:
-            self._progress(call, "rejected", {"reason": "blacklist"})
-            self._progress(call, "outcome", {"outcome": "rejected"})
-            self._hung_up(call, "parley")
+            self.shell.progress(call, "rejected", {"reason": "blacklist"})
+            self.shell.progress(call, "outcome", {"outcome": "rejected"})
+            self.shell.mark_hung_up(call, "parley")
             channel.hangup(HangupCause.USER_BUSY if match.treatment == "busy"
                            else HangupCause.CALL_REJECTED)
             return
-        route = self.registry.route(channel.called)
+        route = self.shell.registry.route(channel.called)
         step: Step | None = ToFlow(route.flow, channel.called) if route is not None else None
-        self.live[call.interaction_id] = call
+        self.shell.live[call.interaction_id] = call
         try:
             await self._drive(call, step)
         finally:
             self._finish(call)
-            self.live.pop(call.interaction_id, None)
+            self.shell.live.pop(call.interaction_id, None)
 
     async def _drive(self, call: InboundCall, step: Step | None) -> None:
         session: FlowSession | None = None
@@ -126,7 +141,7 @@ class ContactCenter(AcdShell):
             elif isinstance(step, ToFlow):
                 session = self._start_flow(call, step)
                 if session is None:
-                    self._hangup(call, HangupCause.UNALLOCATED_NUMBER)
+                    self.shell.hangup(call, HangupCause.UNALLOCATED_NUMBER)
                     return
                 handoff = await session.advance()
                 step, request = self._handoff_step(handoff)
@@ -135,12 +150,12 @@ class ContactCenter(AcdShell):
             if step is None:
                 return
             if isinstance(step, ToQueue):
-                if step.queue not in self.acd.queues:
+                if step.queue not in self.shell.acd.queues:
                     if session is not None and request:
                         pending_failure = QueueResult(call.acd_id, request, False,
                                                       f"no queue {step.queue!r}")
                         continue
-                    self._hangup(call, HangupCause.UNALLOCATED_NUMBER)
+                    self.shell.hangup(call, HangupCause.UNALLOCATED_NUMBER)
                     return
                 step = await self._queue(call, step)
             elif isinstance(step, ToOperator):
@@ -165,7 +180,7 @@ class ContactCenter(AcdShell):
         caller = call.caller
         if caller is None:
             return None
-        flow = self.registry.active(step.flow)
+        flow = self.shell.registry.active(step.flow)
         if flow is None:
             log.warning("flow_missing", flow=step.flow, number=step.dnis)
             return None
@@ -173,12 +188,12 @@ class ContactCenter(AcdShell):
 
         run = FlowRun(flow, call_id=call.acd_id, ani=call.ani, dnis=step.dnis or call.dnis,
                       variables=call.variables, env=IvrEnvironment(
-                          self.environment().lists, AcdFigures(self),
-                          flows=self.registry.active),
+                          self.environment().lists, AcdFigures(self.shell),
+                          flows=self.shell.registry.active),
                       screening=None)
-        return FlowSession(call, run, caller, publish=self.publish, wall=self.wall,
+        return FlowSession(call, run, caller, publish=self.shell.publish, wall=self.shell.wall,
                            on_callback=lambda command: self._register_callback(call, command),
-                           recordings_dir=self.recordings_dir)
+                           recordings_dir=self.shell.recordings_dir)
 
     def _handoff_step(self, handoff: object) -> tuple[Step | None, str]:
         if isinstance(handoff, EnqueueCall):
@@ -198,25 +213,25 @@ class ContactCenter(AcdShell):
         text = target.strip()
         kind, _, name = text.partition(":")
         if name and kind == "queue":
-            return ToQueue(name) if name in self.acd.queues else None
+            return ToQueue(name) if name in self.shell.acd.queues else None
         if name and kind == "flow":
-            return ToFlow(name) if self.registry.active(name) is not None else None
-        if text in self.acd.queues:
+            return ToFlow(name) if self.shell.registry.active(name) is not None else None
+        if text in self.shell.acd.queues:
             return ToQueue(text)
-        route = self.registry.route(text)
+        route = self.shell.registry.route(text)
         if route is not None:
             return ToFlow(route.flow, text)
-        if self.telephony.users.lookup(text) is not None or text in self.acd.agents:
+        if self.telephony.users.lookup(text) is not None or text in self.shell.acd.agents:
             return ToOperator(text)
         return None
 
     def _register_callback(self, call: InboundCall, command: RegisterCallback) -> None:
-        callback_id = f"cb-{secrets.token_hex(6)}"
-        self.feed(ev.ScheduleCallback(callback_id, command.queue, command.number,
-                                      self.wall()))
-        self.publish(ev.CallbackRequested(callback_id, command.queue, command.number,
-                                          self.wall(), "flow"))
-        self._progress(call, "callback requested", {"queue": command.queue,
+        callback_id = self.ids.new("cb")
+        self.shell.feed(ev.ScheduleCallback(callback_id, command.queue, command.number,
+                                      self.shell.wall()))
+        self.shell.publish(ev.CallbackRequested(callback_id, command.queue, command.number,
+                                          self.shell.wall(), "flow"))
+        self.shell.progress(call, "callback requested", {"queue": command.queue,
                                                     "number": command.number,
                                                     "callback_id": callback_id})
 
@@ -228,9 +243,9 @@ class ContactCenter(AcdShell):
         call.queue = step.queue
         call.priority = step.priority
         call.outcome = loop.create_future()
-        self.calls[call.acd_id] = call
-        self._progress(call, "queued", {"priority": step.priority}, queue=step.queue)
-        self.feed(ev.RouteCall(call.acd_id, step.queue, caller=call.ani,
+        self.shell.calls[call.acd_id] = call
+        self.shell.progress(call, "queued", {"priority": step.priority}, queue=step.queue)
+        self.shell.feed(ev.RouteCall(call.acd_id, step.queue, caller=call.ani,
                                priority=step.priority))
         await first_of(asyncio.shield(call.outcome), caller.wait_ended())
         result = call.outcome.result() if call.outcome.done() else None
@@ -240,11 +255,11 @@ class ContactCenter(AcdShell):
         if caller.ended:
             if call.operator_leg is not None:
                 call.final = "answered"
-            self._hung_up(call, "caller")
-            self.feed(ev.CallerHangup(call.acd_id))
-            self._end_conversation(call)
+            self.shell.mark_hung_up(call, "caller")
+            self.shell.feed(ev.CallerHangup(call.acd_id))
+            self.shell.end_conversation(call)
             if not call.callback:
-                self.calls.pop(call.acd_id, None)
+                self.shell.calls.pop(call.acd_id, None)
             return None
         return await self._after(call, result)
 
@@ -254,51 +269,51 @@ class ContactCenter(AcdShell):
         caller = call.caller
         if isinstance(result, AttendedTransfer):
             target = result.target
-            self._progress(call, "transferred", {"by": result.by, "to": target.called,
+            self.shell.progress(call, "transferred", {"by": result.by, "to": target.called,
                                                  "attended": True})
-            self._end_conversation(call, transfer=True)
-            self.calls.pop(call.acd_id, None)
+            self.shell.end_conversation(call, transfer=True)
+            self.shell.calls.pop(call.acd_id, None)
             call.transfers += 1
             call.acd_id = f"{call.acd_id.split('~')[0]}~{call.transfers}"
             if target.bridge is not None:
                 target.bridge.remove(target)  # out of the consultation, which now ends
             result.consultation.hangup()
             if target.ended:
-                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
                 return None
-            return await self._converse(call, target, self.owners.get(target.called,
+            return await self._converse(call, target, self.shell.owners.get(target.called,
                                                                       target.called))
         if isinstance(result, Transfer):
             step = self.target_step(result.target)
-            self._progress(call, "transferred", {"by": result.by, "to": result.target})
-            self._end_conversation(call, transfer=True)
-            self.calls.pop(call.acd_id, None)
+            self.shell.progress(call, "transferred", {"by": result.by, "to": result.target})
+            self.shell.end_conversation(call, transfer=True)
+            self.shell.calls.pop(call.acd_id, None)
             call.transfers += 1
             call.acd_id = f"{call.acd_id.split('~')[0]}~{call.transfers}"
             if step is None:
-                self._hangup(call, HangupCause.UNALLOCATED_NUMBER)
+                self.shell.hangup(call, HangupCause.UNALLOCATED_NUMBER)
             return step
         if not call.callback:
-            self.calls.pop(call.acd_id, None)
+            self.shell.calls.pop(call.acd_id, None)
         if isinstance(result, tuple) and result:
             kind = result[0]
             if kind == "ended":
                 call.final = "answered"
-                self._hung_up(call, call.operator or "operator")
-                self._end_conversation(call)
-                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                self.shell.mark_hung_up(call, call.operator or "operator")
+                self.shell.end_conversation(call)
+                self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
                 return None
             if kind == "callback":
                 call.final = "callback"
-                self._progress(call, "callback requested", {"number": call.ani,
+                self.shell.progress(call, "callback requested", {"number": call.ani,
                                                             "queue": call.queue})
                 if caller is not None and not caller.ended:
                     await play_and_wait(caller, [CALLBACK_CONFIRMED])
-                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
                 return None
             if kind == "rejected":
                 call.final = "rejected"
-                self._hangup(call, HangupCause.CALL_REJECTED)
+                self.shell.hangup(call, HangupCause.CALL_REJECTED)
                 return None
             if kind == "overflow":
                 target_kind, name = str(result[1]), str(result[2])
@@ -306,9 +321,9 @@ class ContactCenter(AcdShell):
                     return ToVoicemail(name or call.queue)
                 if target_kind == "flow":
                     return ToFlow(name)
-                self._hangup(call, HangupCause.NORMAL_CLEARING)
+                self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
                 return None
-        self._hangup(call, HangupCause.NORMAL_CLEARING)
+        self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
         return None
 
     async def _direct(self, call: InboundCall, user: str) -> Step | Literal[False] | None:
@@ -323,23 +338,23 @@ class ContactCenter(AcdShell):
                 variables={"operator": user}, headers=call.headers(),
                 interaction_id=call.interaction_id)
         except (OriginateError, ValueError) as exc:
-            self._progress(call, "not reachable", {"operator": user, "reason": str(exc)})
+            self.shell.progress(call, "not reachable", {"operator": user, "reason": str(exc)})
             return False
-        self._progress(call, "offered", {"operator": user, "device": device})
+        self.shell.progress(call, "offered", {"operator": user, "device": device})
         if caller.is_up:
-            caller.start_moh(self.policies[call.queue].music if call.queue in self.policies
-                             else "default")
+            policy = self.shell.policies.get(call.queue)
+            caller.start_moh(policy.music if policy is not None else "default")
         await first_of(leg.wait_answered(), caller.wait_ended())
         if caller.ended:
             leg.hangup()
             return None
         if not leg.is_up:
-            self._progress(call, "not answered", {"operator": user})
+            self.shell.progress(call, "not answered", {"operator": user})
             caller.stop_moh()
             return False
         if not caller.is_up:
             caller.answer(codec=leg.codec)
-        return await self._converse(call, leg, self.owners.get(device, user))
+        return await self._converse(call, leg, self.shell.owners.get(device, user))
 
     async def _converse(self, call: InboundCall, leg: Channel, operator: str) -> Step | None:
         """Bridge the caller with ``leg`` (outside the ACD: a person rung directly, or the
@@ -349,13 +364,13 @@ class ContactCenter(AcdShell):
             leg.hangup()
             return None
         call.outcome = asyncio.get_running_loop().create_future()
-        self._join(call, leg, operator)
+        self.shell.join(call, leg, operator)
         await first_of(asyncio.shield(call.outcome), caller.wait_ended(), leg.wait_ended())
         result = call.outcome.result() if call.outcome.done() else None
         if hung_up(caller):
             call.final = "answered"
-            self._hung_up(call, "caller")
-            self._end_conversation(call)
+            self.shell.mark_hung_up(call, "caller")
+            self.shell.end_conversation(call)
             return None
         if result is None:
             result = ("ended", "operator")
@@ -364,7 +379,7 @@ class ContactCenter(AcdShell):
     def _device_of(self, user: str) -> str:
         if self.telephony.users.lookup(user) is not None:
             return user
-        for device, owner in self.owners.items():
+        for device, owner in self.shell.owners.items():
             if owner == user:
                 return device
         return user
@@ -373,36 +388,36 @@ class ContactCenter(AcdShell):
         caller = call.caller
         if caller is None:
             return
-        self._progress(call, "voicemail", {"mailbox": mailbox})
-        voicemail_id = f"vm-{secrets.token_hex(6)}"
+        self.shell.progress(call, "voicemail", {"mailbox": mailbox})
+        voicemail_id = self.ids.new("vm")
         def recording() -> None:  # the outcome is known before the caller hangs up
             call.final = "voicemail"
-            self._progress(call, "outcome", {"outcome": "voicemail"})
+            self.shell.progress(call, "outcome", {"outcome": "voicemail"})
 
         recorded = await leave_voicemail(caller, greeting=["vm-intro"] if greet else [],
                                          name=voicemail_id, on_recording=recording)
         if recorded is None:
             return
         path, duration = recorded
-        target = self.voicemail_dir / mailbox / path.name
+        target = self.shell.voicemail_dir / mailbox / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         path.replace(target)
         sidecar = path.with_suffix(".json")
         if sidecar.exists():
             sidecar.replace(target.with_suffix(".json"))
         call.final = "voicemail"
-        self.publish(ev.VoicemailLeft(voicemail_id, mailbox, call.ani, str(target), duration,
-                                      self.wall(), call.interaction_id))
+        self.shell.publish(ev.VoicemailLeft(voicemail_id, mailbox, call.ani, str(target), duration,
+                                      self.shell.wall(), call.interaction_id))
         if not caller.ended:
             await play_and_wait(caller, ["vm-goodbye"])
-        self._hangup(call, HangupCause.NORMAL_CLEARING)
+        self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
 
     def _finish(self, call: InboundCall) -> None:
         if call.caller is not None and call.caller.ended:
-            self._hung_up(call, "caller")
+            self.shell.mark_hung_up(call, "caller")
             if call.final:
                 return
-        self._hangup(call, HangupCause.NORMAL_CLEARING)
+        self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
 
     # --- transfers -----------------------------------------------------------------------
 
@@ -445,7 +460,7 @@ class ContactCenter(AcdShell):
         return True
 
     def call_of_leg(self, channel: Channel) -> InboundCall | None:
-        for call in self.live.values():
+        for call in self.shell.live.values():
             if call.operator_leg is channel or call.caller is channel:
                 return call
         return None

@@ -8,7 +8,6 @@ time is currently 3 minutes"); when the expected wait is over the queue's thresh
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parley.center.ivr_shell import hung_up, play_and_wait, record_until
+from parley.clock import Clock
 from parley.telephony.channel import Channel, ChannelError
 from parley.telephony.media import MediaItem, Speech
 
@@ -55,7 +55,8 @@ class WaitingFigures:
     expected_wait_s: float | None
 
 
-async def wait_in_queue(channel: Channel, *, music: str, announce_every_s: float,
+async def wait_in_queue(channel: Channel, clock: Clock, *, music: str,
+                        announce_every_s: float,
                         callback_offer_s: float | None,
                         figures: Callable[[], WaitingFigures | None],
                         on_announced: Callable[[WaitingFigures], None],
@@ -73,8 +74,7 @@ async def wait_in_queue(channel: Channel, *, music: str, announce_every_s: float
 
     try:
         channel.start_moh(music)
-        loop = asyncio.get_running_loop()
-        next_announcement = loop.time() + (announce_every_s if announce_every_s > 0
+        next_announcement = clock.monotonic() + (announce_every_s if announce_every_s > 0
                                            else math.inf)
         while not channel.ended:
             current = figures()
@@ -86,12 +86,12 @@ async def wait_in_queue(channel: Channel, *, music: str, announce_every_s: float
                     and (wait is None or wait > callback_offer_s):
                 offered = True
                 await say([CALLBACK_OFFER])
-            if announce_every_s > 0 and loop.time() >= next_announcement:
-                next_announcement = loop.time() + announce_every_s
+            if announce_every_s > 0 and clock.monotonic() >= next_announcement:
+                next_announcement = clock.monotonic() + announce_every_s
                 await say([*position_prompts(current.position),
                            *([] if wait is None else wait_prompts(wait))])
                 on_announced(current)
-            pause = min(1.0, max(0.05, next_announcement - loop.time()))
+            pause = min(1.0, max(0.05, next_announcement - clock.monotonic()))
             if offered:
                 digit = await channel.collect(1, timeout=pause, inter_digit_timeout=pause,
                                               terminators="")

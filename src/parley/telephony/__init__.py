@@ -12,7 +12,8 @@
 - :mod:`parley.telephony.users`: the ``UserDirectory`` seam (HA1 per algorithm, static contact).
 - :mod:`parley.telephony.causes`: Q.850 causes to SIP status codes and back.
 - :mod:`parley.telephony.refer`: call transfer by REFER: ``ReferRequest``, ``Replaces``
-  (``Telephony.on_refer`` runs the transfer; ``Telephony.find_dialog`` finds a replaced call).
+  (``Telephony.handle_refers`` names the transfer handler; ``Telephony.find_dialog`` finds a
+  replaced call).
 - :mod:`parley.telephony.registrations`: ``UserRegistered`` / ``UserUnregistered`` events.
 """
 

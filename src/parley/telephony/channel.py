@@ -15,7 +15,8 @@ each other; two parties are relayed packet for packet by :mod:`parley.net.relay`
 from __future__ import annotations
 
 import asyncio
-import itertools
+import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from parley.telephony.engine import SipEngine
     from parley.telephony.media import CallRecording, MediaItem, MediaShell, Playback
 
-_ids = itertools.count(1)
 
 
 class ChannelState(StrEnum):
@@ -70,7 +70,8 @@ class Channel:
     remote_target: SipUri
     peer: Peer
     variables: dict[str, str] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: f"ch-{next(_ids)}")
+    #: Unique across nodes and restarts (the engine's IdSource); the default is for unit use.
+    id: str = field(default_factory=lambda: f"ch-{uuid.uuid4()}")
     #: The call record this leg belongs to: an inbound leg's own id; an originated leg's is
     #: given to originate() (a queue's operator leg, a transfer target) so that one id
     #: follows the call across legs and transfers.
@@ -89,7 +90,7 @@ class Channel:
     on_hold: bool = False
     bridge: Bridge | None = None
     sdp_version: int = 0
-    session_id: int = field(default_factory=lambda: next(_ids) * 1000)
+    session_id: int = field(default_factory=lambda: secrets.randbits(40))
     log: Any = None
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -352,7 +353,7 @@ class Bridge:
     """
 
     relay: MediaRelay
-    id: str = field(default_factory=lambda: f"br-{next(_ids)}")
+    id: str = field(default_factory=lambda: f"br-{uuid.uuid4()}")
     members: dict[Channel, BridgeRole] = field(default_factory=dict)
     whisper_to: dict[Channel, Channel] = field(default_factory=dict)
     destroyed: bool = False

@@ -26,6 +26,7 @@ import structlog
 
 from parley.clock import Clock
 from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
+from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
@@ -119,19 +120,21 @@ class SipEngine:
     """One node's SIP call control (see the module docstring)."""
 
     def __init__(self, config: EngineConfig, relay: MediaRelay, users: UserDirectory,
-                 clock: Clock, *, on_inbound: InboundHandler | None = None) -> None:
+                 clock: Clock, ids: IdSource, *, on_inbound: InboundHandler | None = None,
+                 refer_handler: Callable[[], ReferHandler | None] | None = None) -> None:
         self.config = config
         self.relay = relay
         self.users = users
         self.clock = clock
+        self.ids = ids
         self.on_inbound = on_inbound
+        self._refer_handler = refer_handler
         secret = config.nonce_secret or secrets.token_bytes(32)
         self.auth = DigestAuthenticator(config.realm, secret,
                                         algorithms=config.digest_algorithms)
         self.transport: SipTransport | None = None
         self.channels: dict[str, Channel] = {}  # by Call-ID of the leg
         self.by_id: dict[str, Channel] = {}  # the same channels by channel id
-        self.on_refer: ReferHandler | None = None  # transfers (see parley.telephony.refer)
         self.registrar = Registrar(min_expires=config.min_expires,
                                    max_expires=config.max_expires,
                                    default_expires=config.max_expires)
@@ -151,6 +154,11 @@ class SipEngine:
         self.call_log: Any = structlog.get_logger("parley.telephony").bind()
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def on_refer(self) -> ReferHandler | None:
+        """The transfer handler REFERs run now (see parley.telephony.refer); None: 603."""
+        return self._refer_handler() if self._refer_handler is not None else None
 
     @property
     def media_host(self) -> str:
@@ -502,7 +510,8 @@ class SipEngine:
                                                        else request.from_.uri),
             peer=peer, remote_tag=request.from_.tag, remote_cseq=request.cseq.seq,
             invite=request, remote_audio=remote,
-            variables={"caller_class": caller_class.value}, dialog=dialog)
+            variables={"caller_class": caller_class.value}, dialog=dialog,
+            id=self.ids.new("ch"))
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         self._add(channel)
         channel.log.info("inbound_call", caller=caller, called=number, peer=str(peer),
@@ -628,7 +637,8 @@ class SipEngine:
             engine=self, direction=Direction.OUTBOUND, caller=caller_id, called=user,
             media=media, call_id=call_id, local_tag=new_tag(), local_party=local,
             remote_party=remote, remote_target=uri, peer=peer,
-            variables=dict(variables or {}), interaction_id=interaction_id)
+            variables=dict(variables or {}), interaction_id=interaction_id,
+            id=self.ids.new("ch"))
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         offer = codecs or self.codecs
         channel.remote_audio = None

@@ -5,7 +5,7 @@ operator I am talking to") sends REFER in its call with Parley. The engine hands
 
 - a malformed REFER (no Refer-To, two of them, a URI that does not parse, a Replaces without
   both tags) gets ``400 Bad Request`` with a ``Warning`` naming the header at fault;
-- with no handler set (``Telephony.on_refer`` is None) Parley answers ``603 Decline``: the
+- with no handler given (``Telephony.handle_refers``) Parley answers ``603 Decline``: the
   node understands REFER but transfers are not enabled on it (501 would claim the method is
   unknown, which ``Allow`` contradicts);
 - a REFER on a call that is not answered yet gets ``403 Forbidden``;

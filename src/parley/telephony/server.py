@@ -26,11 +26,12 @@ import structlog
 from parley.clock import Clock
 from parley.config import MediaSettings
 from parley.events import TelephonyEvent
+from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.net.transport import SipTransport
 from parley.telephony.channel import Bridge, BridgeRole, Channel
-from parley.telephony.dialplan import ExtensionDialPlan
+from parley.telephony.dialplan import ExtensionDialPlan, NumberHandler
 from parley.telephony.engine import EngineConfig, SipEngine, TrunkPeer
 from parley.telephony.media import MediaShell
 from parley.telephony.media_sdp import Codec
@@ -67,22 +68,25 @@ class TelephonySettings:
 class Telephony:
     """The telephony service of one node (see the module docstring)."""
 
-    def __init__(self, settings: TelephonySettings, users: UserDirectory, clock: Clock) -> None:
+    def __init__(self, settings: TelephonySettings, users: UserDirectory, clock: Clock,
+                 ids: IdSource | None = None) -> None:
         self.settings = settings
         self.users = users
         self.clock = clock
+        self.ids = ids or IdSource(clock)
         media_host = settings.media_host or settings.host
         self.pool = RtpPortPool(media_host, *settings.rtp_ports)
         self.relay = MediaRelay(self.pool, clock, timeout=settings.media_timeout)
+        self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
+                                          busy_when_in_call=settings.busy_when_in_call)
+        self._refer_handler: ReferHandler | None = None
         self.engine = SipEngine(
             EngineConfig(host=settings.host, port=settings.sip_port, realm=settings.realm,
                          media_host=media_host, no_answer_timeout=settings.no_answer_timeout,
                          trunks=settings.trunks, public_numbers=settings.public_numbers,
                          digest_algorithms=settings.digest_algorithms),
-            self.relay, users, clock)
-        self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
-                                          busy_when_in_call=settings.busy_when_in_call)
-        self.engine.on_inbound = self.dialplan
+            self.relay, users, clock, self.ids, on_inbound=self.dialplan,
+            refer_handler=lambda: self._refer_handler)
         self.prompts = PromptLibrary.from_settings(settings.media, settings.data_dir)
         self.moh = MusicOnHold.from_settings(self.prompts, settings.media)
         self.media = MediaShell(self.engine, clock, self.prompts, self.moh,
@@ -152,15 +156,32 @@ class Telephony:
         return self.engine.originate(endpoint, caller_id, timeout, variables, codecs=codecs,
                                      headers=headers, interaction_id=interaction_id)
 
-    @property
-    def on_refer(self) -> ReferHandler | None:
-        """``async (channel, ReferRequest) -> bool`` run when a phone transfers by REFER
-        (True: done, the phone hears 200; False or an error: 503). None: REFER gets 603."""
-        return self.engine.on_refer
+    # --- routing: the seams the contact center uses -----------------------------------------
 
-    @on_refer.setter
-    def on_refer(self, handler: ReferHandler | None) -> None:
-        self.engine.on_refer = handler
+    def route(self, number: str, handler: NumberHandler, *, public: bool = True) -> None:
+        """Send calls to ``number`` to ``handler`` (a flow, a queue). ``public``: callers who
+        are not users of this site may dial it too (an inbound number)."""
+        self.dialplan.add_number(number, handler)
+        if public:
+            self.engine.config.public_numbers = self.engine.config.public_numbers | {number}
+
+    def unroute(self, number: str) -> None:
+        """Stop routing ``number`` (a number removed from the configuration)."""
+        self.dialplan.numbers.pop(number, None)
+        self.engine.config.public_numbers = self.engine.config.public_numbers - {number}
+
+    def routed(self) -> frozenset[str]:
+        """The numbers that have a handler."""
+        return frozenset(self.dialplan.numbers)
+
+    def handle_refers(self, handler: ReferHandler | None) -> None:
+        """Run ``async (channel, ReferRequest) -> bool`` when a phone transfers by REFER
+        (True: done, the phone hears 200; False or an error: 503). None: REFER gets 603."""
+        self._refer_handler = handler
+
+    def is_busy(self, user: str) -> bool:
+        """Whether ``user``'s phone is in a call."""
+        return self.dialplan.is_busy(user)
 
     def channel(self, channel_id: str) -> Channel | None:
         """The channel with this id: live, or ended within the last 32 s (see ``ended``)."""
