@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from parley import events as ev
+from parley import kpi
 from parley.acd.agent import AcdError, Agent
 from parley.acd.config import QueueConfig
 from parley.acd.lists import NumberLists
@@ -213,6 +214,31 @@ def test_real_time_statistics_per_queue_and_operator() -> None:
     assert (agent.offered, agent.answered, agent.missed) == (2, 2, 0)
     assert agent.occupancy == 1.0  # never idle while ready: every ready second went to work
     assert snap.occupancy == 1.0
+
+
+def test_queue_figures_by_every_named_definition() -> None:
+    """A wrong-number hang-up after 3 s is a short abandon (queue ``short_abandon_s``): the
+    definitions that leave short abandons out do not hold it against the queue."""
+    h = make("a", sl_threshold_s=20.0, short_abandon_s=5.0)
+    h.login("a", ready=False)
+    h.send(ev.RouteCall("answered", "q"), ev.RouteCall("wrong_number", "q"),
+           ev.RouteCall("gave_up", "q"), ev.RouteCall("still_waiting", "q"))
+    h.advance(3)
+    h.send(ev.CallerHangup("wrong_number"))
+    h.advance(27)
+    h.send(ev.CallerHangup("gave_up"))  # after 30 s: beyond T
+    h.send(ev.AgentReady("a"))
+    h.answer("answered", "a")  # after 30 s
+    stats = h.acd.queues["q"].stats
+    assert (stats.offered, stats.answered, stats.abandoned, stats.short_abandons) == (4, 1, 2, 1)
+    assert stats.abandon_rate == pytest.approx(2 / 3)  # the live figure: AbandonRate.FINISHED
+    assert stats.abandon_rate_by(kpi.AbandonRate.OFFERED) == 0.5
+    assert stats.abandon_rate_by(kpi.AbandonRate.FINISHED_LESS_SHORT_ABANDONS) == 0.5
+    assert stats.abandon_rate_by(kpi.AbandonRate.OFFERED_LESS_SHORT_ABANDONS) == \
+        pytest.approx(1 / 3)
+    assert stats.service_level == 0.0  # ServiceLevel.ANSWERED: the one answer came late
+    assert stats.service_level_abandons == pytest.approx(1 / 3)  # the short abandon was "met"
+    assert stats.service_level_by(kpi.ServiceLevel.ABANDONS_WITHIN_T_EXCLUDED) == 0.0
 
 
 def test_occupancy_counts_ready_time_as_idle() -> None:

@@ -88,6 +88,7 @@ class QueueConfig:
     relax: tuple[RelaxStep, ...] = ()
     hours: WeeklySchedule | None = None
     sl_threshold_s: float = 20.0
+    short_abandon_s: float = 5.0  # abandons within this long are "short" (parley.kpi)
     seed: int = 0  # for the random strategy
 
 
@@ -177,5 +178,6 @@ def queue_from_mapping(data: Mapping[str, Any], where: str = "queue") -> QueueCo
         relax=relax,
         hours=WeeklySchedule.from_mapping(hours, f"{where}.hours") if hours else None,
         sl_threshold_s=_get(data, "sl_threshold_s", where, float, 20.0),
+        short_abandon_s=_get(data, "short_abandon_s", where, float, 5.0),
         seed=_get(data, "seed", where, int, 0),
     )

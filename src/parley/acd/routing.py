@@ -43,7 +43,8 @@ class QueueRuntime:
         self.not_ready = 0
         self.rr_next = 0
         self.rng = random.Random(config.seed)  # noqa: S311 - routing, not secrets
-        self.stats = QueueStats(sl_threshold_s=config.sl_threshold_s)
+        self.stats = QueueStats(sl_threshold_s=config.sl_threshold_s,
+                                short_abandon_s=config.short_abandon_s)
 
     # --- membership -------------------------------------------------------------------
 

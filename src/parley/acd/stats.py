@@ -1,20 +1,26 @@
 """Real-time statistics per queue and per operator, and the expected-wait estimator.
 
-Definitions (docs/acd.md repeats them):
+Every figure is computed by a named definition of :mod:`parley.kpi` (docs/kpi.md):
 
-- ``asa``: average speed of answer, the mean wait of answered calls.
-- ``aht``: average handle time, talk + hold + wrap-up, per finished call.
-- ``service_level``: answered within T over answered.
-- ``service_level_abandons``: (answered within T + abandoned within T) over
-  (answered + abandoned): callers who gave up quickly count as served in time.
-- ``occupancy`` (operator): busy time over busy + ready time; a queue's is the mean over its
-  logged-in members.
+- ``asa``: :func:`~parley.kpi.average_speed_of_answer`, the mean wait of answered calls.
+- ``aht``: :func:`~parley.kpi.average_handle_time`, talk + hold + wrap-up per finished call.
+- ``service_level``: ``ServiceLevel.ANSWERED``, answered within T over answered.
+- ``service_level_abandons``: ``ServiceLevel.ABANDONS_WITHIN_T_MET``, (answered within T +
+  abandoned within T) over (answered + abandoned): callers who gave up quickly count as
+  served in time.
+- ``abandon_rate``: ``AbandonRate.FINISHED``, abandoned over (answered + abandoned).
+- ``occupancy`` (operator): :func:`~parley.kpi.occupancy`, busy time over busy + ready time;
+  a queue's is the mean over its logged-in members.
+
+The other named definitions are there too: ``QueueStats.service_level_by`` and
+``QueueStats.abandon_rate_by``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from parley import kpi
 from parley.acd.agent import BUSY_STATES, AgentState
 
 
@@ -35,12 +41,14 @@ class QueueStats:
     """Counters a queue accumulates; waiting and longest wait come from the live queue."""
 
     sl_threshold_s: float = 20.0
+    short_abandon_s: float = 5.0
     offered: int = 0
     answered: int = 0
     abandoned: int = 0
     overflowed: int = 0
     answered_in_sl: int = 0
     abandoned_in_sl: int = 0
+    short_abandons: int = 0
     total_wait_answered: float = 0.0
     handled: int = 0
     total_handle: float = 0.0
@@ -56,6 +64,7 @@ class QueueStats:
     def on_abandon(self, waited: float) -> None:
         self.abandoned += 1
         self.abandoned_in_sl += waited <= self.sl_threshold_s
+        self.short_abandons += waited <= self.short_abandon_s
 
     def on_handled(self, seconds: float) -> None:
         self.handled += 1
@@ -63,26 +72,41 @@ class QueueStats:
         self.recent_handle.add(seconds)
 
     @property
+    def counts(self) -> kpi.QueueCounts:
+        return kpi.QueueCounts(self.offered, self.answered, self.abandoned,
+                               self.answered_in_sl, self.abandoned_in_sl, self.short_abandons)
+
+    @property
     def asa(self) -> float:
-        return self.total_wait_answered / self.answered if self.answered else 0.0
+        return kpi.average_speed_of_answer(self.total_wait_answered, self.answered)
 
     @property
     def aht(self) -> float:
-        return self.total_handle / self.handled if self.handled else 0.0
+        return kpi.average_handle_time(self.total_handle, self.handled)
 
     @property
     def service_level(self) -> float:
-        return self.answered_in_sl / self.answered if self.answered else 1.0
+        """``ServiceLevel.ANSWERED``: answered within T / answered."""
+        return self.service_level_by(kpi.ServiceLevel.ANSWERED)
 
     @property
     def service_level_abandons(self) -> float:
-        total = self.answered + self.abandoned
-        return (self.answered_in_sl + self.abandoned_in_sl) / total if total else 1.0
+        """``ServiceLevel.ABANDONS_WITHIN_T_MET``: (answered + abandoned within T) /
+        (answered + abandoned)."""
+        return self.service_level_by(kpi.ServiceLevel.ABANDONS_WITHIN_T_MET)
 
     @property
     def abandon_rate(self) -> float:
-        finished = self.answered + self.abandoned
-        return self.abandoned / finished if finished else 0.0
+        """``AbandonRate.FINISHED``: abandoned / (answered + abandoned)."""
+        return self.abandon_rate_by(kpi.AbandonRate.FINISHED)
+
+    def service_level_by(self, definition: kpi.ServiceLevel) -> float:
+        """The service level by any named definition. Those over offered calls count the
+        calls still waiting and those that overflowed as not answered in time."""
+        return kpi.service_level(self.counts, definition)
+
+    def abandon_rate_by(self, definition: kpi.AbandonRate) -> float:
+        return kpi.abandon_rate(self.counts, definition)
 
 
 @dataclass(slots=True)
@@ -101,17 +125,19 @@ class AgentStats:
         self.time_in[state] = self.time_in.get(state, 0.0) + seconds
 
     def occupancy(self, current: AgentState | None = None, current_for: float = 0.0) -> float:
+        """:func:`parley.kpi.occupancy`: busy over busy + ready time, the state the operator
+        is in now counted for ``current_for`` seconds."""
         busy = sum(t for s, t in self.time_in.items() if s in BUSY_STATES)
         ready = self.time_in.get(AgentState.READY, 0.0)
         if current in BUSY_STATES:
-            busy += current_for
+            busy += max(0.0, current_for)
         elif current is AgentState.READY:
-            ready += current_for
-        return busy / (busy + ready) if busy + ready > 0 else 0.0
+            ready += max(0.0, current_for)
+        return kpi.occupancy(busy, ready)
 
     @property
     def aht(self) -> float:
-        return self.total_handle / self.handled if self.handled else 0.0
+        return kpi.average_handle_time(self.total_handle, self.handled)
 
 
 def expected_wait(position: int, serving: int, recent_handle: float | None,

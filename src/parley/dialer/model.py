@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from parley.errors import ParleyError
+from parley.kpi import OutboundAbandonRate
 
 
 class DialerError(ParleyError):
@@ -71,9 +72,6 @@ class CloseReason(StrEnum):
     CAMPAIGN_STOPPED = "campaign_stopped"
 
 
-class AbandonDefinition(StrEnum):
-    """What the abandon rate is measured over (regulators differ)."""
-
-    LIVE_ANSWERS = "live_answers"  # abandoned / live (human) answers: US TSR, UK Ofcom
-    ALL_ANSWERS = "all_answers"  # abandoned / (live answers + machines)
-    DIALS = "dials"  # abandoned / calls dialled: the loosest, for internal targets
+#: What a campaign's abandon rate is measured over (regulators differ): the named outbound
+#: definitions of :mod:`parley.kpi` (live answers, all answers, dials).
+AbandonDefinition = OutboundAbandonRate

@@ -11,6 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from parley import kpi
 from parley.dialer.model import AbandonDefinition, DialerError
 
 US_WINDOW_S = 30 * 86400.0  # US TSR: 30 days, or the campaign's life when shorter
@@ -20,7 +21,8 @@ _BUCKETS = 720
 
 
 class AbandonMeter:
-    """Abandoned calls over live answers (or another definition) in a rolling window.
+    """Abandoned calls over live answers (or another named definition,
+    :class:`parley.kpi.OutboundAbandonRate`) in a rolling window.
 
     The window is ``window_s`` long (30 days by default: the US rule, which is also "the
     campaign's life" while the campaign is younger; 24 hours for the UK rule). Counts are kept
@@ -72,11 +74,8 @@ class AbandonMeter:
         """(abandons, denominator) in the window ending at ``now``."""
         self._expire(math.floor(now / self._bucket_s))
         dials, live, machines, abandons = self._totals
-        if self.definition is AbandonDefinition.LIVE_ANSWERS:
-            return abandons, live
-        if self.definition is AbandonDefinition.ALL_ANSWERS:
-            return abandons, live + machines
-        return abandons, dials
+        return abandons, kpi.outbound_abandon_denominator(self.definition, dials=dials,
+                                                          live_answers=live, machines=machines)
 
     def live_target(self, target: float, now: float, *, cap: float | None = None,
                     confidence: float = 0.0) -> tuple[float, int, int]:
@@ -99,8 +98,11 @@ class AbandonMeter:
         return per_live, abandons, live
 
     def rate(self, now: float) -> float:
-        abandons, denominator = self.counts(now)
-        return abandons / denominator if denominator else 0.0
+        """The window's rate by its definition (:func:`parley.kpi.outbound_abandon_rate`)."""
+        self._expire(math.floor(now / self._bucket_s))
+        dials, live, machines, abandons = self._totals
+        return kpi.outbound_abandon_rate(self.definition, abandoned=abandons, dials=dials,
+                                         live_answers=live, machines=machines)
 
 
 class RunningMean:

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from parley import events as ev
+from parley import kpi
 from parley.acd.agent import BUSY_STATES, Agent, AgentState
 from parley.acd.core import Acd
 from parley.sim.engine import Driver, Engine, Scheduled
@@ -23,7 +24,14 @@ from parley.sim.scenario import Scenario, Traffic
 
 @dataclass(slots=True)
 class IntervalStats:
-    """One reporting interval; calls count in the interval they arrived in."""
+    """One reporting interval; calls count in the interval they arrived in.
+
+    The figures and their :mod:`parley.kpi` definitions: ``service_level`` is
+    ``ServiceLevel.ANSWERED``, ``service_level_abandons`` ``ServiceLevel.ABANDONS_WITHIN_T_MET``
+    (as the live ACD's), ``abandon_rate`` ``AbandonRate.OFFERED`` (not the ACD's ``FINISHED``:
+    Erlang A's probability of abandoning is per offered call, and the simulator is checked
+    against it), ``occupancy`` :func:`parley.kpi.occupancy` (busy over busy + ready time).
+    """
 
     start_s: float
     offered: int = 0
@@ -37,26 +45,29 @@ class IntervalStats:
     ready_s: float = 0.0
 
     @property
+    def counts(self) -> kpi.QueueCounts:
+        return kpi.QueueCounts(self.offered, self.answered, self.abandoned,
+                               self.answered_in_sl, self.abandoned_in_sl)
+
+    @property
     def asa_s(self) -> float:
-        return self.wait_answered / self.answered if self.answered else 0.0
+        return kpi.average_speed_of_answer(self.wait_answered, self.answered)
 
     @property
     def service_level(self) -> float:
-        return self.answered_in_sl / self.answered if self.answered else 1.0
+        return kpi.service_level(self.counts, kpi.ServiceLevel.ANSWERED)
 
     @property
     def service_level_abandons(self) -> float:
-        total = self.answered + self.abandoned
-        return (self.answered_in_sl + self.abandoned_in_sl) / total if total else 1.0
+        return kpi.service_level(self.counts, kpi.ServiceLevel.ABANDONS_WITHIN_T_MET)
 
     @property
     def abandon_rate(self) -> float:
-        return self.abandoned / self.offered if self.offered else 0.0
+        return kpi.abandon_rate(self.counts, kpi.AbandonRate.OFFERED)
 
     @property
     def occupancy(self) -> float:
-        total = self.busy_s + self.ready_s
-        return self.busy_s / total if total else 0.0
+        return kpi.occupancy(self.busy_s, self.ready_s)
 
     def add(self, other: IntervalStats) -> None:
         for name in ("offered", "answered", "abandoned", "overflowed", "answered_in_sl",
@@ -149,7 +160,7 @@ class InboundSimulation:
         for interval in self.intervals:
             total.add(interval)
         return SimResult(self.scenario, self.intervals, total,
-                         self._handle_total / self._handled if self._handled else 0.0,
+                         kpi.average_handle_time(self._handle_total, self._handled),
                          self.events, {"unfinished": len(self.callers)})
 
     def _feed(self, event: Any) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from parley import kpi
 from parley.acd.agent import Agent, AgentState
 from parley.acd.config import QueueConfig
 from parley.acd.core import Acd
@@ -27,7 +28,7 @@ from parley.acd.outbound import net_changes
 from parley.clock import TimerHandle, VirtualClock
 from parley.dialer.campaign import CampaignConfig
 from parley.dialer.contacts import Contact, PhoneNumber
-from parley.dialer.engine import Dialer
+from parley.dialer.engine import CampaignStats, Dialer
 from parley.dialer.model import DialerError, DialMode, NumberType, Outcome
 from parley.dialer.pacing import US_WINDOW_S
 from parley.dialer.strategy import Strategy
@@ -70,6 +71,13 @@ AGENTLESS_QUEUE = "press-one"
 SIM_EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday, 08:00 UTC
 _ALWAYS = Calendar.of(["00:00-23:59:59.999999"])
 _BUSY_TIME = {AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.WRAP_UP}
+
+
+def _abandon_rate(stats: CampaignStats) -> float:
+    """The run's abandon rate: ``OutboundAbandonRate.LIVE_ANSWERS`` whatever the campaign's
+    own definition, as the regulators' figure."""
+    return kpi.outbound_abandon_rate(kpi.OutboundAbandonRate.LIVE_ANSWERS,
+                                     abandoned=stats.abandoned, live_answers=stats.live_answers)
 
 
 @dataclass(frozen=True)
@@ -115,9 +123,11 @@ class OutboundParams:
 
 @dataclass
 class OutboundResult:
-    """What a run measured. ``occupancy`` is talk and wrap-up over logged-in time;
-    ``abandon_rate`` abandoned over live answers for the whole run (the campaign's life);
-    ``abandon_rate_by_hour`` the rate to date at the end of each hour."""
+    """What a run measured. ``occupancy`` is talk and wrap-up over logged-in time (what
+    :func:`parley.kpi.utilisation` computes; the key keeps its name for the tools that read
+    it); ``abandon_rate`` is ``OutboundAbandonRate.LIVE_ANSWERS``, abandoned over live answers
+    for the whole run (the campaign's life); ``abandon_rate_by_hour`` the same rate to date at
+    the end of each hour."""
 
     mode: str
     agents: int
@@ -221,9 +231,7 @@ class OutboundSimulation:
         self.engine.after(period, tick)
 
     def _mark_hour(self) -> None:
-        stats = self.dialer.stats(CAMPAIGN, self.engine.now)
-        rate = stats.abandoned / stats.live_answers if stats.live_answers else 0.0
-        self._hour_marks.append(rate)
+        self._hour_marks.append(_abandon_rate(self.dialer.stats(CAMPAIGN, self.engine.now)))
 
     def _top_up(self) -> None:
         """Keep enough fresh contacts loaded (a long list, loaded in slices for speed)."""
@@ -248,12 +256,11 @@ class OutboundSimulation:
             self._talk_total += end - since
         stats = self.dialer.stats(CAMPAIGN, end)
         logged_in = self.params.agents * end
-        abandon = stats.abandoned / stats.live_answers if stats.live_answers else 0.0
         return OutboundResult(
             mode=self.params.mode.value, agents=self.params.agents, hours=self.params.hours,
             contact_rate=self.params.contact_rate,
-            occupancy=round(self._busy_total / logged_in, 4),
-            abandon_rate=round(abandon, 4),
+            occupancy=round(kpi.utilisation(self._busy_total, logged_in), 4),
+            abandon_rate=round(_abandon_rate(stats), 4),
             talk_minutes_per_agent_hour=round(self._talk_total / 60.0 / (logged_in / 3600.0), 2),
             calls_dialed=stats.dialled, live_answers=stats.live_answers,
             abandoned=stats.abandoned, machines_detected=stats.machines,
