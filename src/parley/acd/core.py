@@ -135,8 +135,20 @@ class Acd:
             getattr(self, "_timer_" + kind)(now, *args)
         return self._out
 
-    def _at(self, when: float, kind: str, *args: Any) -> None:
+    # The operations below, public for the extensions (acd/callbacks.py, acd/outbound.py),
+    # are what parley.acd.port.AcdCore declares; shells feed events instead.
+
+    def schedule(self, when: float, kind: str, *args: Any) -> None:
         heapq.heappush(self._timers, (when, next(self._seq), kind, args))
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def emit(self, item: Any) -> None:
+        self._out.append(item)
+
+    def begin_handle(self, agent_id: str, queue: str, now: float) -> None:
+        self._work[agent_id] = (queue, now)
 
     # --- queries -------------------------------------------------------------------------
 
@@ -187,13 +199,13 @@ class Acd:
 
     # --- moving operators ----------------------------------------------------------------
 
-    def _agent(self, agent_id: str) -> Agent:
+    def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
             raise AcdError(f"unknown agent {agent_id!r}")
         return agent
 
-    def _move(self, agent: Agent, trigger: Trigger, *, target: AgentState | None = None,
+    def move(self, agent: Agent, trigger: Trigger, *, target: AgentState | None = None,
               cause: str = "", reason: str = "", call_id: str = "") -> None:
         old, since, device = agent.state, agent.since, agent.device
         record = agent.apply(trigger, self._now, target=target, cause=cause, reason=reason,
@@ -218,7 +230,7 @@ class Acd:
         hold = self._held.get(agent.agent_id)
         if hold is not None and old is not new:
             if new is S.READY:
-                self._at(self._now + hold, "unhold", agent.agent_id, agent.ready_epoch)
+                self.schedule(self._now + hold, "unhold", agent.agent_id, agent.ready_epoch)
             elif old is S.READY or new in (S.NOT_READY, S.LOGGED_OUT):
                 del self._held[agent.agent_id]
                 hold = None
@@ -260,21 +272,21 @@ class Acd:
     # --- operator events -----------------------------------------------------------------
 
     def _on_login(self, event: ev.AgentLogin, now: float) -> None:
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         if agent.state is not S.LOGGED_OUT:
             raise InvalidTransition(f"agent {agent.agent_id} is already logged in")
         self.devices.bind(agent, event.device)
         target = S.READY if event.ready else S.NOT_READY
-        self._move(agent, T.LOGIN, target=target, reason="" if event.ready else "login")
+        self.move(agent, T.LOGIN, target=target, reason="" if event.ready else "login")
         if event.ready:
             self._route_agent(agent)
 
     def _on_logout(self, event: ev.AgentLogout, now: float) -> None:
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         if agent.state in (S.READY, S.NOT_READY, S.WRAP_UP):
             self._wrap_token.pop(agent.agent_id, None)
             self._finish_work(agent)
-            self._move(agent, T.LOGOUT)
+            self.move(agent, T.LOGOUT)
             self._check_no_agents(agent)
         elif agent.state is S.LOGGED_OUT:
             raise InvalidTransition(f"agent {agent.agent_id} is not logged in")
@@ -282,40 +294,40 @@ class Acd:
             agent.after_work = "logged_out"
 
     def _on_ready(self, event: ev.AgentReady, now: float) -> None:
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         if agent.state in CALL_STATES or agent.state is S.WRAP_UP:
             agent.after_work = ""
             return
-        self._move(agent, T.SET_READY)
+        self.move(agent, T.SET_READY)
         agent.missed_in_row = 0
         self._route_agent(agent)
 
     def _on_not_ready(self, event: ev.AgentNotReady, now: float) -> None:
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         self._check_reason(event.reason)
         if agent.state in CALL_STATES or agent.state is S.WRAP_UP:
             agent.after_work = "not_ready:" + event.reason
             return
-        self._move(agent, T.SET_NOT_READY, reason=event.reason)
+        self.move(agent, T.SET_NOT_READY, reason=event.reason)
 
     def _on_wrap_extend(self, event: ev.WrapUpExtend, now: float) -> None:
-        agent = self._agent(event.agent_id)
-        self._move(agent, T.EXTEND_WRAP_UP, cause="wrap-up extended")
+        agent = self.agent(event.agent_id)
+        self.move(agent, T.EXTEND_WRAP_UP, cause="wrap-up extended")
         token = self._wrap_token.get(agent.agent_id, 0) + 1
         self._wrap_token[agent.agent_id] = token
-        self._at(now + event.seconds, "wrap", agent.agent_id, token)
+        self.schedule(now + event.seconds, "wrap", agent.agent_id, token)
 
     def _on_wrap_done(self, event: ev.WrapUpDone, now: float) -> None:
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         if agent.state is not S.WRAP_UP:
             raise InvalidTransition(f"agent {agent.agent_id} is not in wrap-up")
-        self._end_wrap_up(agent, event.then)
+        self.end_wrap_up(agent, event.then)
 
-    def _end_wrap_up(self, agent: Agent, then: str = "") -> None:
+    def end_wrap_up(self, agent: Agent, then: str = "") -> None:
         target, reason = self._after_work_target(agent, then)
         self._wrap_token.pop(agent.agent_id, None)
         self._finish_work(agent)
-        self._move(agent, T.END_WRAP_UP, target=target, reason=reason, cause="wrap-up ended")
+        self.move(agent, T.END_WRAP_UP, target=target, reason=reason, cause="wrap-up ended")
         agent.after_work = ""
         if target is S.READY:
             self._route_agent(agent)
@@ -336,7 +348,7 @@ class Acd:
     def _timer_wrap(self, now: float, agent_id: str, token: int) -> None:
         agent = self.agents[agent_id]
         if agent.state is S.WRAP_UP and self._wrap_token.get(agent_id) == token:
-            self._end_wrap_up(agent)
+            self.end_wrap_up(agent)
 
     # --- call events ---------------------------------------------------------------------
 
@@ -354,9 +366,9 @@ class Acd:
                        event.priority + match.vip_priority + runtime.config.priority, now,
                        next(self._seq))
         self.calls[call.call_id] = call
-        self._arrive(call, runtime)
+        self.arrive(call, runtime)
 
-    def _arrive(self, call: AcdCall, runtime: QueueRuntime) -> None:
+    def arrive(self, call: AcdCall, runtime: QueueRuntime) -> None:
         """A call enters ``runtime``: arrival rules, then an operator or the waiting line."""
         now = self._now
         config = runtime.config
@@ -402,10 +414,10 @@ class Acd:
             if config.max_wait_s is not None:
                 limits.append((config.max_wait_s, -1))
             for threshold, index in limits:
-                self._at(call.arrived + threshold, "wait", call.call_id, index, call.hops)
+                self.schedule(call.arrived + threshold, "wait", call.call_id, index, call.hops)
         relax = runtime.next_relax(waited)
         if relax is not None:
-            self._at(call.arrived + relax, "relax", call.call_id, call.hops)
+            self.schedule(call.arrived + relax, "relax", call.call_id, call.hops)
 
     def _timer_wait(self, now: float, call_id: str, index: int, hops: int) -> None:
         call = self.calls.get(call_id)
@@ -426,15 +438,15 @@ class Acd:
         if not self._route_call(call):
             relax = runtime.next_relax(now - call.arrived)
             if relax is not None:
-                self._at(call.arrived + relax, "relax", call.call_id, call.hops)
+                self.schedule(call.arrived + relax, "relax", call.call_id, call.hops)
 
-    def _leave_line(self, call: AcdCall) -> None:
+    def leave_line(self, call: AcdCall) -> None:
         if call.state is CallState.WAITING:
             self.queues[call.queue].remove(call.key)
 
     def _overflow(self, call: AcdCall, target: Target, reason: str) -> None:
         runtime = self.queues[call.queue]
-        self._leave_line(call)
+        self.leave_line(call)
         runtime.stats.overflowed += 1
         self._out.append(ev.Overflow(call.call_id, call.queue, target.kind.value, target.name,
                                      reason))
@@ -445,7 +457,7 @@ class Acd:
             call.queue = target.name
             call.priority += new.config.priority - runtime.config.priority
             call.state = CallState.WAITING
-            self._arrive(call, new)
+            self.arrive(call, new)
             return
         if target.kind is TargetKind.CALLBACK and not call.callback:
             call.callback = True
@@ -482,7 +494,7 @@ class Acd:
                 call.missed.clear()
             if not chosen:
                 return False
-            self._leave_line(call)
+            self.leave_line(call)
             for chosen_id in chosen:
                 self._offer(call, self.agents[chosen_id])
             return True
@@ -493,7 +505,7 @@ class Acd:
                 call.missed.clear()
         if agent_id is None:
             return False
-        self._leave_line(call)
+        self.leave_line(call)
         self._offer(call, self.agents[agent_id])
         return True
 
@@ -522,7 +534,7 @@ class Acd:
                     and not call.callback:
                 self._route_call(call)
             else:
-                self._leave_line(call)
+                self.leave_line(call)
                 self._offer(call, agent)
             return
         for call_id in skipped:
@@ -538,7 +550,7 @@ class Acd:
         call.offered_to.add(agent.agent_id)
         call.offers += 1
         call.tokens[agent.agent_id] = call.offers
-        self._move(agent, T.RESERVE, call_id=call.call_id, cause="offer")
+        self.move(agent, T.RESERVE, call_id=call.call_id, cause="offer")
         self.agent_stats[agent.agent_id].offered += 1
         timeout = runtime.config.ring_timeout_s
         if call.callback:
@@ -547,7 +559,7 @@ class Acd:
             timeout = 2 * timeout + self.site.watchdog_grace_s
         else:
             self._out.append(ev.OfferCall(call.call_id, agent.agent_id, agent.device, timeout))
-        self._at(self._now + timeout, "ring", call.call_id, agent.agent_id, call.offers)
+        self.schedule(self._now + timeout, "ring", call.call_id, agent.agent_id, call.offers)
 
     def _timer_ring(self, now: float, call_id: str, agent_id: str, offers: int) -> None:
         call = self.calls.get(call_id)
@@ -557,7 +569,7 @@ class Acd:
                 or call.tokens.get(agent_id) != offers:
             return
         if call.callback:
-            callbacks.failed(self, call, agent, "no answer")
+            callbacks.failed(self, call, agent, "no answer", now)
             return
         self._missed(call, agent, "ring timeout")
 
@@ -570,11 +582,11 @@ class Acd:
         self.agent_stats[agent.agent_id].missed += 1
         limit = self.site.missed_call_limit
         if limit is not None and agent.missed_in_row >= limit:
-            self._move(agent, T.RELEASE, target=S.NOT_READY, cause=cause,
+            self.move(agent, T.RELEASE, target=S.NOT_READY, cause=cause,
                        reason=self.site.missed_call_reason)
         else:
             target, reason = self._after_work_target(agent)
-            self._move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
+            self.move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
             agent.after_work = ""
             if target is S.LOGGED_OUT:
                 self._check_no_agents(agent)
@@ -584,10 +596,10 @@ class Acd:
         if agent.state is S.READY:
             self._route_agent(agent)
 
-    def _release(self, agent: Agent, cause: str) -> None:
+    def release(self, agent: Agent, cause: str) -> None:
         """Free an operator whose offer ended through no fault of theirs."""
         target, reason = self._after_work_target(agent)
-        self._move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
+        self.move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
         agent.after_work = ""
         if target is S.READY:
             self._route_agent(agent)
@@ -595,37 +607,37 @@ class Acd:
             self._check_no_agents(agent)
 
     def _on_ringing(self, event: ev.AgentRinging, now: float) -> None:
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         if agent.state is S.RESERVED and agent.call_id == event.call_id:
-            self._move(agent, T.RING, cause="ringing")
+            self.move(agent, T.RING, cause="ringing")
 
     def _on_answered(self, event: ev.AgentAnswered, now: float) -> None:
         call = self.calls.get(event.call_id)
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         if call is not None and call.callback:
             return  # a callback connects when the customer answers (CallbackResult)
         if call is None or call.state is not CallState.OFFERING \
                 or event.agent_id not in call.offered_to:
             self._out.append(ev.CancelOffer(event.call_id, event.agent_id))
             return
-        self._connect(call, agent)
+        self.connect(call, agent)
 
-    def _connect(self, call: AcdCall, agent: Agent) -> None:
+    def connect(self, call: AcdCall, agent: Agent) -> None:
         runtime = self.queues[call.queue]
         for other in sorted(call.offered_to - {agent.agent_id}):
             self._out.append(ev.CancelOffer(call.call_id, other))
             call.offered_to.discard(other)
-            self._release(self.agents[other], "answered elsewhere")
+            self.release(self.agents[other], "answered elsewhere")
         call.state = CallState.CONNECTED
         call.agent_id = agent.agent_id
         call.offered_to.clear()
-        self._move(agent, T.ANSWER, cause="answered")
+        self.move(agent, T.ANSWER, cause="answered")
         agent.missed_in_row = 0
         agent.calls_taken += 1
         self.agent_stats[agent.agent_id].answered += 1
         waited = self._now - call.arrived
         runtime.stats.on_answer(waited)
-        self._work[agent.agent_id] = (call.queue, self._now)
+        self.begin_handle(agent.agent_id, call.queue, self._now)
         self._out.append(ev.CallConnected(call.call_id, agent.agent_id, call.queue, waited))
 
     def _end_call(self, call: AcdCall, cause: str) -> None:
@@ -634,20 +646,20 @@ class Acd:
         call.state = CallState.ENDED
         wrap = agent.wrap_up_s if agent.wrap_up_s is not None \
             else self.queues[call.queue].config.wrap_up_s
-        self._move(agent, T.HANG_UP, target=S.WRAP_UP, cause=cause)
+        self.move(agent, T.HANG_UP, target=S.WRAP_UP, cause=cause)
         if wrap <= 0:
-            self._end_wrap_up(agent)
+            self.end_wrap_up(agent)
         else:
-            self._arm_wrap(agent, wrap)
+            self.arm_wrap(agent, wrap)
 
-    def _arm_wrap(self, agent: Agent, seconds: float) -> None:
+    def arm_wrap(self, agent: Agent, seconds: float) -> None:
         token = self._wrap_token.get(agent.agent_id, 0) + 1
         self._wrap_token[agent.agent_id] = token
-        self._at(self._now + seconds, "wrap", agent.agent_id, token)
+        self.schedule(self._now + seconds, "wrap", agent.agent_id, token)
 
     def _on_leg_ended(self, event: ev.AgentLegEnded, now: float) -> None:
         call = self.calls.get(event.call_id)
-        agent = self._agent(event.agent_id)
+        agent = self.agent(event.agent_id)
         if call is None and outbound.leg_ended(self, agent, event.call_id):
             return
         if call is None or agent.call_id != event.call_id:
@@ -656,7 +668,7 @@ class Acd:
             self._end_call(call, "agent hung up")
         elif event.agent_id in call.offered_to:
             if call.callback:
-                callbacks.failed(self, call, agent, "agent unreachable")
+                callbacks.failed(self, call, agent, "agent unreachable", now)
             else:
                 self._missed(call, agent, "agent leg ended")
 
@@ -670,29 +682,29 @@ class Acd:
         if call.callback:
             return  # the caller left the line on purpose; the callback keeps the place
         runtime = self.queues[call.queue]
-        self._leave_line(call)
+        self.leave_line(call)
         del self.calls[call.call_id]
         waited = now - call.arrived
         runtime.stats.on_abandon(waited)
         self._out.append(ev.CallAbandoned(call.call_id, call.queue, waited))
         for agent_id in sorted(call.offered_to):
             self._out.append(ev.CancelOffer(call.call_id, agent_id))
-            self._release(self.agents[agent_id], "caller hung up")
+            self.release(self.agents[agent_id], "caller hung up")
         call.state = CallState.ENDED
 
     def _on_hold(self, event: ev.CallHeld, now: float) -> None:
         call = self.calls.get(event.call_id)
         if call is not None and call.state is CallState.CONNECTED:
-            self._move(self.agents[call.agent_id], T.HOLD, cause="hold")
+            self.move(self.agents[call.agent_id], T.HOLD, cause="hold")
         elif (agent := outbound.agent_for_call(self, event.call_id)) is not None:
-            self._move(agent, T.HOLD, cause="hold")
+            self.move(agent, T.HOLD, cause="hold")
 
     def _on_resume(self, event: ev.CallResumed, now: float) -> None:
         call = self.calls.get(event.call_id)
         if call is not None and call.state is CallState.CONNECTED:
-            self._move(self.agents[call.agent_id], T.UNHOLD, cause="resume")
+            self.move(self.agents[call.agent_id], T.UNHOLD, cause="resume")
         elif (agent := outbound.agent_for_call(self, event.call_id)) is not None:
-            self._move(agent, T.UNHOLD, cause="resume")
+            self.move(agent, T.UNHOLD, cause="resume")
 
     def _on_live_legs(self, event: ev.LiveLegs, now: float) -> None:
         """The watchdog: anything tied to a leg that no longer exists is freed."""
@@ -703,7 +715,8 @@ class Acd:
             if call.callback and call.state is not CallState.CONNECTED:
                 if call.state is CallState.OFFERING:
                     for agent_id in sorted(call.offered_to):
-                        callbacks.failed(self, call, self.agents[agent_id], "leg gone")
+                        callbacks.failed(self, call, self.agents[agent_id], "leg gone",
+                                         now)
                 continue
             self._on_caller_hangup(ev.CallerHangup(call.call_id), now)
         for agent in self.agents.values():
@@ -713,10 +726,10 @@ class Acd:
 
     def _release_phantom(self, agent: Agent) -> None:
         if agent.state in (S.ON_CALL, S.ON_HOLD):
-            self._move(agent, T.HANG_UP, target=S.WRAP_UP, cause="watchdog")
-            self._end_wrap_up(agent)
+            self.move(agent, T.HANG_UP, target=S.WRAP_UP, cause="watchdog")
+            self.end_wrap_up(agent)
         else:
-            self._release(agent, "watchdog")
+            self.release(agent, "watchdog")
 
     # --- callbacks (acd/callbacks.py) ---------------------------------------------------
 

@@ -17,6 +17,8 @@ before the dialer hears they are ready, so inbound comes first by default. A cam
 prefers outbound sets ``ReserveForOutbound.outbound_first_s``: when that outbound work ends the
 operator is kept out of the queues' ready lists for that long, and the dialer may reserve them
 again first; after it, a still-ready operator takes inbound calls as usual.
+
+These functions see the core only through :class:`parley.acd.port.AcdCore`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from parley import events as ev
 from parley.acd.agent import AcdError, Agent, AgentState, Trigger
 
 if TYPE_CHECKING:
-    from parley.acd.core import Acd
+    from parley.acd.port import AcdCore
 
 S = AgentState
 T = Trigger
@@ -48,9 +50,9 @@ class OutboundWork:
     wrap_up_s: float | None = None
 
 
-def on_reserve(acd: Acd, event: ev.ReserveForOutbound, now: float) -> None:
+def on_reserve(acd: AcdCore, event: ev.ReserveForOutbound, now: float) -> None:
     """READY -> RESERVED for a campaign; anything else is refused and changes nothing."""
-    agent = acd._agent(event.agent_id)
+    agent = acd.agent(event.agent_id)
     if not event.call_id:
         raise AcdError(f"agent {agent.agent_id}: an outbound reservation needs a call id")
     if event.outbound_first_s < 0:
@@ -65,10 +67,10 @@ def on_reserve(acd: Acd, event: ev.ReserveForOutbound, now: float) -> None:
                         event.outbound_first_s)
     acd.outbound[agent.agent_id] = work
     acd.outbound_calls[event.call_id] = agent.agent_id
-    acd._move(agent, T.RESERVE, call_id=event.call_id, cause="outbound reserve")
+    acd.move(agent, T.RESERVE, call_id=event.call_id, cause="outbound reserve")
 
 
-def _busy_with(acd: Acd, agent: Agent) -> str:
+def _busy_with(acd: AcdCore, agent: Agent) -> str:
     if agent.state in (S.RESERVED, S.RINGING) and agent.call_id in acd.calls:
         return f"being offered inbound call {agent.call_id}"
     if agent.agent_id in acd.outbound:
@@ -76,9 +78,9 @@ def _busy_with(acd: Acd, agent: Agent) -> str:
     return f"not ready ({agent.state})"
 
 
-def on_connected(acd: Acd, event: ev.OutboundConnected, now: float) -> None:
+def on_connected(acd: AcdCore, event: ev.OutboundConnected, now: float) -> None:
     """RESERVED (this call) -> ON_CALL, or READY -> RESERVED -> ON_CALL (predictive)."""
-    agent = acd._agent(event.agent_id)
+    agent = acd.agent(event.agent_id)
     if event.wrap_up_s is not None and event.wrap_up_s < 0:
         raise AcdError(f"call {event.call_id}: wrap_up_s must be >= 0")
     if event.outbound_first_s < 0:
@@ -96,26 +98,26 @@ def on_connected(acd: Acd, event: ev.OutboundConnected, now: float) -> None:
     work.outbound_first_s = max(work.outbound_first_s, event.outbound_first_s)
     if event.campaign_id and not work.campaign_id:
         work.campaign_id = event.campaign_id
-    acd._move(agent, T.ANSWER, cause="outbound connected")
+    acd.move(agent, T.ANSWER, cause="outbound connected")
     agent.missed_in_row = 0
     agent.calls_taken += 1
     stats = acd.agent_stats[agent.agent_id]
     stats.answered += 1
     stats.outbound += 1
-    acd._work[agent.agent_id] = ("", now)
+    acd.begin_handle(agent.agent_id, "", now)
 
 
-def on_released(acd: Acd, event: ev.OutboundReleased, now: float) -> None:
+def on_released(acd: AcdCore, event: ev.OutboundReleased, now: float) -> None:
     """RESERVED -> ready (or the state asked for meanwhile); a stale release changes nothing."""
-    agent = acd._agent(event.agent_id)
+    agent = acd.agent(event.agent_id)
     work = acd.outbound.get(agent.agent_id)
     if work is None or work.connected or (event.call_id and event.call_id != work.call_id):
         return
     drop(acd, work)
-    acd._release(agent, "outbound released")
+    acd.release(agent, "outbound released")
 
 
-def drop(acd: Acd, work: OutboundWork) -> None:
+def drop(acd: AcdCore, work: OutboundWork) -> None:
     """Forget outbound work; an outbound-first hold starts if the campaign asked for one."""
     acd.outbound.pop(work.agent_id, None)
     acd.outbound_calls.pop(work.call_id, None)
@@ -123,7 +125,7 @@ def drop(acd: Acd, work: OutboundWork) -> None:
         acd.hold_inbound(work.agent_id, work.outbound_first_s)
 
 
-def leg_ended(acd: Acd, agent: Agent, call_id: str) -> bool:
+def leg_ended(acd: AcdCore, agent: Agent, call_id: str) -> bool:
     """The outbound leg ``call_id`` of ``agent`` is gone; True if it was outbound work."""
     work = acd.outbound.get(agent.agent_id)
     if work is None or work.call_id != call_id or agent.call_id != call_id:
@@ -132,25 +134,25 @@ def leg_ended(acd: Acd, agent: Agent, call_id: str) -> bool:
     return True
 
 
-def end(acd: Acd, agent: Agent, work: OutboundWork, cause: str) -> None:
+def end(acd: AcdCore, agent: Agent, work: OutboundWork, cause: str) -> None:
     """End outbound work: a conversation goes to wrap-up, a reservation is released."""
     drop(acd, work)
     if not work.connected:
-        acd._release(agent, cause)
+        acd.release(agent, cause)
         return
-    acd._move(agent, T.HANG_UP, target=S.WRAP_UP, cause=cause)
+    acd.move(agent, T.HANG_UP, target=S.WRAP_UP, cause=cause)
     wrap = work.wrap_up_s if work.wrap_up_s is not None else agent.wrap_up_s
     if cause == "watchdog":
         wrap = 0.0  # a phantom conversation leaves no after-call work behind
     if wrap is None:
         return  # after-call work until WrapUpDone (the disposition)
     if wrap <= 0:
-        acd._end_wrap_up(agent)
+        acd.end_wrap_up(agent)
     else:
-        acd._arm_wrap(agent, wrap)
+        acd.arm_wrap(agent, wrap)
 
 
-def agent_for_call(acd: Acd, call_id: str) -> Agent | None:
+def agent_for_call(acd: AcdCore, call_id: str) -> Agent | None:
     """The operator connected on outbound call ``call_id`` (for hold and resume)."""
     agent_id = acd.outbound_calls.get(call_id)
     if agent_id is None or not acd.outbound[agent_id].connected:
@@ -158,7 +160,7 @@ def agent_for_call(acd: Acd, call_id: str) -> Agent | None:
     return acd.agents[agent_id]
 
 
-def audit(acd: Acd, live: frozenset[str], now: float) -> None:
+def audit(acd: AcdCore, live: frozenset[str], now: float) -> None:
     """Watchdog: free outbound work whose leg is gone. A reservation gets
     ``site.watchdog_grace_s`` for its leg to appear (reserve, then dial)."""
     for work in list(acd.outbound.values()):
