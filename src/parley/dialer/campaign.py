@@ -9,6 +9,7 @@ from enum import StrEnum
 from parley.dialer.contacts import DncList
 from parley.dialer.model import AbandonDefinition, DialerError, DialMode
 from parley.dialer.pacing import US_WINDOW_S
+from parley.dialer.policy import pacing_policy
 from parley.dialer.strategy import Strategy
 from parley.dialer.windows import Calendar, zone
 
@@ -91,9 +92,7 @@ class CampaignConfig:
             zone(self.default_time_zone)
         except Exception as exc:
             raise DialerError(f"campaign {self.campaign_id}: unknown time zone: {exc}") from exc
-        if self.mode is DialMode.AGENTLESS and not self.agentless_queue:
-            raise DialerError(f"campaign {self.campaign_id}: agentless mode needs "
-                              "agentless_queue (where \"press 1\" goes)")
+        pacing_policy(self.mode).check(self)
 
     @property
     def inbound_hold_s(self) -> float:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from parley.dialer.campaign import CampaignConfig, CampaignStatus, by_priority
 from parley.dialer.contacts import Contact, ContactLoader, DncList, PhoneNumber
-from parley.dialer.model import DialerError, DialMode, Disposition, Outcome
+from parley.dialer.model import DialerError, Disposition, Outcome
 from parley.dialer.pacing import (
     COMPLIANCE_GRACE_S,
     AbandonMeter,
@@ -26,8 +26,8 @@ from parley.dialer.pacing import (
     PacingInput,
     RunningMean,
     allowed_abandon_ratio,
-    predictive_dials,
 )
+from parley.dialer.policy import PacingPolicy, pacing_policy
 from parley.dialer.strategy import ContactBook, ContactState, Pick
 from parley.events import (
     AgentlessDigit,
@@ -106,6 +106,7 @@ class CampaignStats:
 @dataclass
 class _Run:
     config: CampaignConfig
+    policy: PacingPolicy  # from the mode, chosen once
     book: ContactBook
     dnc: DncList
     meter: AbandonMeter
@@ -147,6 +148,7 @@ class Dialer:
             dnc = config.dnc if config.dnc is not None else DncList(config.campaign_id)
             self._runs[config.campaign_id] = _Run(
                 config=config,
+                policy=pacing_policy(config.mode),
                 book=ContactBook(config.strategy, [self.global_dnc, dnc]),
                 dnc=dnc,
                 meter=AbandonMeter(config.abandon_window_s, config.abandon_definition),
@@ -417,22 +419,28 @@ class Dialer:
         self._next_tick = wake
 
     def _pace(self, run: _Run, now: float, out: list[Command]) -> None:
-        mode = run.config.mode
-        if mode is DialMode.AGENTLESS:
-            lines = run.config.max_lines - run.in_flight - run.messages
-            for _ in range(max(0, lines)):
-                pick = run.book.pick(now, self.wall_at, reserved=False)
-                if pick is None:
-                    break
-                self._dial(run, pick, None, now, out)
-            return
-        only_reserved = mode is DialMode.PREDICTIVE
+        """Reserve ready operators for contacts, then dial what the campaign's policy says
+        to dial with no operator reserved."""
+        policy = run.policy
+        if policy.reserves_operators:
+            self._reserve_ready(run, policy, now, out)
+        lines_free = run.config.max_lines - run.in_flight - run.messages
+        for _ in range(policy.dials_ahead(lines_free, lambda: self._pacing_input(run, now))):
+            pick = run.book.pick(now, self.wall_at, reserved=False)
+            if pick is None:
+                break
+            self._dial(run, pick, None, now, out)
+
+    def _reserve_ready(self, run: _Run, policy: PacingPolicy, now: float,
+                       out: list[Command]) -> None:
+        """Each usable ready operator, in idle order, is reserved for a contact, then shown
+        it (preview) or its call is dialled."""
         while self._usable_ready(run) > 0:
             view = self._take_ready(run)
             if view is None:
                 break
             pick = run.book.pick(now, self.wall_at, reserved=True, agent=view.agent_id,
-                                 only_reserved=only_reserved)
+                                 only_reserved=policy.reserved_contacts_only)
             if pick is None:
                 run.ready[view.agent_id] = None  # back, at the end of the idle order
                 view.home = run
@@ -443,7 +451,7 @@ class Dialer:
             out.append(ReserveAgent(run.config.campaign_id, view.agent_id,
                                     pick.state.contact.id, attempt_id,
                                     run.config.inbound_hold_s))
-            if mode is DialMode.PREVIEW and not pick.callback:
+            if policy.previews(pick):
                 run.previews[view.agent_id] = (pick, now, attempt_id)
                 contact = pick.state.contact
                 out.append(ShowPreview(run.config.campaign_id, view.agent_id, contact.id,
@@ -451,13 +459,6 @@ class Dialer:
                                        tuple(sorted(contact.attributes.items()))))
             else:
                 self._dial(run, pick, view.agent_id, now, out, attempt_id)
-        if mode is DialMode.PREDICTIVE:
-            data = self._pacing_input(run, now)
-            for _ in range(predictive_dials(data)):
-                pick = run.book.pick(now, self.wall_at, reserved=False)
-                if pick is None:
-                    break
-                self._dial(run, pick, None, now, out)
 
     def _mature(self, run: _Run, now: float) -> None:
         """Feed the contact rate from attempts old enough that all of their cohort has ended:
@@ -568,7 +569,7 @@ class Dialer:
             run.meter.machine_answer(now)
             attempt.live = False
             run.stats.machines += 1
-            if config.mode is DialMode.AGENTLESS and config.agentless_machine_delivered:
+            if run.policy.plays_message(config, human=False):
                 attempt.phase = "message"
                 run.messages += 1
                 out.append(PlayAgentlessMessage(attempt.attempt_id, config.agentless_message))
@@ -583,7 +584,7 @@ class Dialer:
         attempt.live = True
         run.answer_delay.add(now - attempt.dialled_at)
         run.stats.live_answers += 1
-        if config.mode is DialMode.AGENTLESS:
+        if run.policy.plays_message(config, human=True):
             attempt.phase = "message"
             run.messages += 1
             self._record(attempt, Outcome.HUMAN, now, out)
