@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from parley.telephony.prompts import find_stock_sounds
 from parley.testing.peers import PeerError, Sipp, SippResult
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
 from parley.testing.postgres import ThrowawayPostgres, create_database
@@ -50,8 +51,7 @@ from parley.testing.postgres import ThrowawayPostgres, create_database
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 QUEUE_NUMBER = "700"
 FIRST_OPERATOR = 20001  # operators are 20001, 20002 …: user name, extension and device alike
-SPEECH = ("/usr/share/asterisk/sounds/en/demo-instruct.wav",
-          "/usr/share/asterisk/sounds/en/demo-congrats.wav")
+SPEECH = ("demo-instruct.wav", "demo-congrats.wav")  # stock prompts the callers say
 READY_LINE = "Press Ctrl-C to stop."
 
 
@@ -99,7 +99,8 @@ def write_provisioning(path: Path, operators: int, agent_port: int) -> Path:
 def speech_ulaw(folder: Path) -> Path:
     """A raw µ-law file of speech for the caller to stream (stock prompts, else espeak-ng)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sources = [path for path in SPEECH if Path(path).exists()]
+    sounds = find_stock_sounds()
+    sources = [] if sounds is None else [str(sounds / name) for name in SPEECH]
     if not sources:
         spoken = folder / "speech.wav"
         subprocess.run(["espeak-ng", "-w", str(spoken), "Thank you for calling. Please hold "

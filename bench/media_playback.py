@@ -14,21 +14,22 @@ import argparse
 import statistics
 import struct
 import time
-from pathlib import Path
 
 import numpy as np
 
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec
 from parley.media.player import PcmSource, Player, Playout
+from parley.telephony.prompts import find_stock_sounds
 
 RTP_HEADER = struct.Struct("!BBHII")
-PROMPT = Path("/usr/share/asterisk/sounds/en/queue-thereare.wav")
 
 
 def prompt_pcm() -> np.ndarray:
-    if PROMPT.is_file():
-        return to_telephony(decode_wav(PROMPT.read_bytes(), str(PROMPT)))
+    sounds = find_stock_sounds()  # asterisk-core-sounds-en-wav, else noise of the same length
+    if sounds is not None:
+        prompt = sounds / "queue-thereare.wav"
+        return to_telephony(decode_wav(prompt.read_bytes(), str(prompt)))
     rng = np.random.default_rng(0)
     return rng.normal(0, 3000, 18000).astype(np.int16)
 

@@ -18,7 +18,6 @@ import asyncio
 import socket
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -26,14 +25,16 @@ from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec
 from parley.media.player import PcmSource, Player, Playout
 from parley.media.stream import MediaStream, StreamSettings
+from parley.telephony.prompts import find_stock_sounds
 
-PROMPT = Path("/usr/share/asterisk/sounds/en/queue-thereare.wav")
 TICK = 0.020
 
 
 def prompt_pcm() -> np.ndarray:
-    if PROMPT.is_file():
-        return to_telephony(decode_wav(PROMPT.read_bytes(), str(PROMPT)))
+    sounds = find_stock_sounds()  # asterisk-core-sounds-en-wav, else noise of the same length
+    if sounds is not None:
+        prompt = sounds / "queue-thereare.wav"
+        return to_telephony(decode_wav(prompt.read_bytes(), str(prompt)))
     return np.random.default_rng(0).normal(0, 3000, 18000).astype(np.int16)
 
 

@@ -45,11 +45,19 @@ class PortRange(BaseModel):
         return port_range
 
 
+STOCK_PROMPT_DIRS = (Path("/usr/share/asterisk/sounds/en"),
+                     Path("/usr/share/asterisk/sounds/en_US_f_Allison"))
+"""Where Debian's ``asterisk-core-sounds-en-wav`` prompts are, in search order: the ``en``
+link that only the recommended ``asterisk-core-sounds-en`` makes (it points at the voice the
+operator chose), then the folder the package itself installs."""
+
+
 class MediaSettings(BaseModel):
     """Prompts, text-to-speech and hold music (docs/media.md). Caches and recordings live in
     the data folder (``cache/``, ``recordings/``)."""
 
-    prompt_dirs: list[Path] = [Path("/usr/share/asterisk/sounds/en")]  # site's own first
+    prompt_dirs: list[Path] = []  # the site's own prompt folders, searched first
+    stock_prompt_dirs: list[Path] = list(STOCK_PROMPT_DIRS)  # then these
     moh_dir: Path = Path("/usr/share/asterisk/moh")  # the "default" hold-music class
     moh_classes: dict[str, Path] = {}  # more named classes: name -> folder of WAV files
     tts_voice: str = "en-us"

@@ -15,9 +15,9 @@ from parley.media.audio import Audio, encode_wav, to_telephony
 from parley.media.player import SilenceSource
 from parley.media.say import digit_prompts, duration_prompts, number_prompts
 from parley.media.tones import BEEP, render
-from parley.telephony.prompts import DEFAULT_SOUND_DIR, PromptError, PromptLibrary
+from parley.telephony.prompts import PromptError, PromptLibrary, find_stock_sounds
 
-STOCK = pytest.mark.skipif(not (DEFAULT_SOUND_DIR / "queue-thereare.wav").is_file(),
+STOCK = pytest.mark.skipif(find_stock_sounds() is None,
                            reason="needs asterisk-core-sounds-en-wav")
 
 

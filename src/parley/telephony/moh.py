@@ -17,7 +17,8 @@ from parley.media import MediaError
 from parley.media.player import LoopSource, Player
 from parley.telephony.prompts import Prompt, PromptLibrary
 
-DEFAULT_MOH_DIR = Path("/usr/share/asterisk/moh")
+DEFAULT_MOH_DIR = Path("/usr/share/asterisk/moh")  # where the package puts its tracks
+DEFAULT_MOH_PACKAGE = "asterisk-moh-opsound-wav"
 DEFAULT_CLASS = "default"
 
 
@@ -52,11 +53,12 @@ class MusicOnHold:
             raise MohError(f"unknown hold-music class {name!r} (known classes: {known})")
         if isinstance(spec, list):
             return spec
+        hint = f" (install Debian's {DEFAULT_MOH_PACKAGE})" if spec == DEFAULT_MOH_DIR else ""
         if not spec.is_dir():
-            raise MohError(f"hold-music class {name!r}: directory {spec} does not exist")
+            raise MohError(f"hold-music class {name!r}: directory {spec} does not exist{hint}")
         found = sorted(p for p in spec.iterdir() if p.suffix.lower() == ".wav" and p.is_file())
         if not found:
-            raise MohError(f"hold-music class {name!r}: no .wav files in {spec}")
+            raise MohError(f"hold-music class {name!r}: no .wav files in {spec}{hint}")
         return found
 
     def tracks(self, name: str = DEFAULT_CLASS) -> list[Prompt]:

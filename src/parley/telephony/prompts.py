@@ -1,7 +1,10 @@
 """The prompt library: stock prompts by name, numbers, digits, durations, speech, playlists.
 
-Prompts are looked up in a list of directories (the site's own first, then Debian's
-``asterisk-core-sounds-en-wav`` in ``/usr/share/asterisk/sounds/en``). Each file is converted
+Prompts are looked up in a list of directories: the site's own first, then the stock English
+prompts of Debian's ``asterisk-core-sounds-en-wav``. That package puts them in
+``/usr/share/asterisk/sounds/en_US_f_Allison``; ``/usr/share/asterisk/sounds/en`` exists only
+as an alternative (a link to one voice) made by the recommended ``asterisk-core-sounds-en``,
+so both are searched, the link first, as it is the operator's choice. Each file is converted
 once to 8 kHz mono 16-bit and cached under the data directory, keyed by the source path, its
 modification time and size, so an edited prompt is converted again and an unchanged one never
 is. Text-to-speech runs espeak-ng and caches the result by voice and text.
@@ -17,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley.config import MediaSettings
+from parley.config import STOCK_PROMPT_DIRS, MediaSettings
 from parley.media import MediaError
 from parley.media.audio import (
     TELEPHONY_RATE,
@@ -31,13 +34,33 @@ from parley.media.player import PcmSource, Player, Source
 from parley.media.say import digit_prompts, duration_prompts, number_prompts
 from parley.media.tones import ToneSource, ToneSpec
 
-DEFAULT_SOUND_DIR = Path("/usr/share/asterisk/sounds/en")
+STOCK_SOUND_DIRS = STOCK_PROMPT_DIRS
+STOCK_SOUNDS_PACKAGE = "asterisk-core-sounds-en-wav"
 DEFAULT_VOICE = "en-us"
 ESPEAK_TIMEOUT_S = 20.0
 
 
 class PromptError(MediaError):
     """A prompt cannot be found, read or spoken; the message names it and where it was sought."""
+
+
+def find_stock_sounds(candidates: Sequence[Path] = STOCK_SOUND_DIRS) -> Path | None:
+    """The first of ``candidates`` that holds the stock prompts (it has their ``digits/``
+    folder), or None when none does."""
+    for directory in candidates:
+        if (directory / "digits").is_dir():
+            return directory
+    return None
+
+
+def search_dirs(site_dirs: Sequence[Path], stock_dirs: Sequence[Path]) -> list[Path]:
+    """The site's folders first, then the stock ones, each folder once."""
+    ordered: list[Path] = []
+    for directory in (*site_dirs, *stock_dirs):
+        path = Path(directory)
+        if path not in ordered:
+            ordered.append(path)
+    return ordered
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -60,7 +83,7 @@ class Prompt:
 class PromptLibrary:
     """Finds, converts and caches prompts; one per process, built by the composition root."""
 
-    def __init__(self, sound_dirs: Sequence[Path] = (DEFAULT_SOUND_DIR,), *,
+    def __init__(self, sound_dirs: Sequence[Path] = STOCK_SOUND_DIRS, *,
                  cache_dir: Path, espeak: str = "espeak-ng", voice: str = DEFAULT_VOICE) -> None:
         if not sound_dirs:
             raise PromptError("the prompt library needs at least one sound directory")
@@ -72,9 +95,10 @@ class PromptLibrary:
 
     @classmethod
     def from_settings(cls, media: MediaSettings, data_dir: Path) -> PromptLibrary:
-        """The library the composition root builds: cache in ``<data_dir>/cache``."""
-        return cls(media.prompt_dirs, cache_dir=data_dir / "cache", espeak=media.espeak,
-                   voice=media.tts_voice)
+        """The library the composition root builds: the site's ``prompt_dirs`` before the
+        ``stock_prompt_dirs``; cache in ``<data_dir>/cache``."""
+        return cls(search_dirs(media.prompt_dirs, media.stock_prompt_dirs),
+                   cache_dir=data_dir / "cache", espeak=media.espeak, voice=media.tts_voice)
 
     # --- files ------------------------------------------------------------------------------
     def path_of(self, name: str) -> Path:
@@ -89,7 +113,11 @@ class PromptLibrary:
             if candidate.is_file():
                 return candidate
         looked = ", ".join(str(d / relative) for d in self.sound_dirs)
-        raise PromptError(f"prompt {name!r} not found; looked for {looked}")
+        hint = ""
+        if find_stock_sounds(self.sound_dirs) is None:
+            hint = (" (none of these folders holds the stock prompts: install Debian's "
+                    f"{STOCK_SOUNDS_PACKAGE})")
+        raise PromptError(f"prompt {name!r} not found; looked for {looked}{hint}")
 
     def load(self, name: str) -> Prompt:
         """A stock or site prompt by name, converted to 8 kHz (from the cache when it can)."""
