@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,13 +10,14 @@ import pytest
 from parley.clock import MonotonicClock
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.users import demo_directory
+from parley.testing.needs import BARESIP, SIPP, needs
 from parley.testing.ports import free_port, free_port_block
 
 DATA = Path(__file__).parent / "data"
 
-needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None,
-                                   reason="baresip is not installed")
-needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+# Missing peers skip a test locally and fail it under CI=true (parley.testing.needs).
+needs_baresip = needs(BARESIP)
+needs_sipp = needs(SIPP)
 
 
 def telephony_settings(**overrides: object) -> TelephonySettings:

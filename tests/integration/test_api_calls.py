@@ -5,17 +5,16 @@ seconds and hangs up; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 
 from parley.clock import MonotonicClock
 from parley.telephony.engine import TrunkPeer
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.users import SipUser, demo_directory
 from parley.testing.api import ApiServer
+from parley.testing.needs import SIPP, needs
 from parley.testing.peers import Sipp
 from parley.testing.ports import free_port, free_port_block
 from parley.testing.postgres import (  # noqa: F401
@@ -25,7 +24,7 @@ from parley.testing.postgres import (  # noqa: F401
     postgres_template,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+pytestmark = needs(SIPP)
 
 
 async def test_a_sip_call_becomes_a_call_record_with_durations(

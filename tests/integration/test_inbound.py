@@ -14,11 +14,13 @@ from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.store.specs import NumberListSpec, QueueSpec
 from parley.testing.media import SIPP_AWAIT_BYE, sipp_answer
+from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
 from parley.testing.peers import Sipp, audio_similarity
 
 from .conftest import needs_baresip, needs_sipp
 from .inbound_node import call_record, caller_scenario, change, demo_node, dial, operator
 
+pytestmark = needs(STOCK_PROMPTS, HOLD_MUSIC)  # the IVR, queue announcements, voicemail
 LIMIT = ("-timeout", "90s", "-timeout_error")  # no sipp outlives a failed test
 
 

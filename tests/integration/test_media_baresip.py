@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import socket
 import time
 from datetime import UTC, datetime
@@ -30,16 +29,11 @@ from parley.media.rtp import RtpPacket
 from parley.media.stream import StreamSettings
 from parley.telephony.recording import Recording
 from parley.testing.media import sipp_answerer
+from parley.testing.needs import BARESIP, SIPP, STOCK_PROMPTS, needs, stock_sounds
 from parley.testing.peers import Baresip, Sipp
 from parley.testing.ports import free_port
 
-PROMPT = Path("/usr/share/asterisk/sounds/en/queue-thereare.wav")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip is not installed"),
-    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
-    pytest.mark.skipif(not PROMPT.is_file(), reason="needs asterisk-core-sounds-en-wav"),
-]
+pytestmark = [pytest.mark.integration, needs(BARESIP, SIPP, STOCK_PROMPTS)]
 
 def drain(rtp: socket.socket) -> None:
     """Drop what queued up while the other calls were being set up: the media starts now."""
@@ -96,7 +90,7 @@ async def test_baresip_hears_a_prompt_then_its_own_echo(tmp_path: Path) -> None:
     uas_port = free_port()
     answerer = Sipp(tmp_path / "uas", uas_xml, port=uas_port)
     phone = Baresip(tmp_path / "phone", user="2001", server_port=uas_port, register=False)
-    prompt = load_8k(PROMPT)
+    prompt = load_8k(stock_sounds() / "queue-thereare.wav")
     hub: MediaHub[str] = MediaHub()
     hub.add_leg("phone", StreamSettings(Codec.PCMU, telephone_event_pt=None), ssrc=0x1234)
     hub.play("phone", Player([PcmSource(prompt, "queue-thereare")], playback_id="p1"))

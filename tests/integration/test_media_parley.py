@@ -33,12 +33,12 @@ from parley.testing.media import (
     sipp_request,
     write_pcap,
 )
+from parley.testing.needs import STOCK_PROMPTS, needs, stock_sounds
 from parley.testing.peers import Baresip, Sipp, audio_similarity, noise_signal, write_wav
 from parley.testing.ports import free_port, free_port_block
 
 from .conftest import needs_baresip, needs_sipp, telephony_settings
 
-PROMPT_DIR = Path("/usr/share/asterisk/sounds/en")
 MEDIA_DATA = Path(__file__).parent.parent / "media" / "data"
 
 
@@ -88,6 +88,7 @@ async def test_baresip_calls_the_demo_echo_test_at_500_and_hears_itself(tmp_path
 
 
 @needs_baresip
+@needs(STOCK_PROMPTS)
 async def test_a_prompt_played_by_parley_reaches_baresip(parley: Telephony,
                                                          tmp_path: Path) -> None:
     reasons: list[str | None] = []
@@ -114,7 +115,7 @@ async def test_a_prompt_played_by_parley_reaches_baresip(parley: Telephony,
     assert reasons == ["done"]
     finished = [e for e in seen if isinstance(e, PlaybackFinished)]
     assert [e.reason for e in finished] == ["done"]
-    prompt = load_8k(PROMPT_DIR / "queue-thereare.wav")
+    prompt = load_8k(stock_sounds() / "queue-thereare.wav")
     # The whole prompt but its first and last 0.15 s (the phone's jitter buffer swallows the
     # first packets of a stream; the hub sends nothing before and after the prompt).
     match = find(prompt[1200:-1200], load_8k(caller.received_wav()))
@@ -295,6 +296,7 @@ async def test_listen_whisper_barge_with_three_phones(parley: Telephony,
 
 
 @needs_baresip
+@needs(STOCK_PROMPTS)
 async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
     (tmp_path / "moh").mkdir()
     music = write_wav(tmp_path / "moh" / "music.wav", noise_signal(10, seed=42))
@@ -338,7 +340,7 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
     assert find(speech.pcm[1200:-1200], heard).correlation > 0.9
     assert find(noise_signal(10, seed=42)[800:8000 * 2], heard).correlation > 0.9
     # the looping prompt was heard for its first second, never past it
-    prompt = load_8k(PROMPT_DIR / "queue-thereare.wav")
+    prompt = load_8k(stock_sounds() / "queue-thereare.wav")
     assert find(prompt[800:6400], heard).correlation > 0.9
     assert find(prompt[11200:17600], heard).correlation < 0.5
 

@@ -5,7 +5,6 @@ out, in order, once each."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 from pathlib import Path
 
@@ -23,16 +22,11 @@ from parley.testing.media import (
     sipp_play,
     write_pcap,
 )
+from parley.testing.needs import SIPP_CAPTURES, SIPP_CAPTURES_DIR, needs
 from parley.testing.peers import Sipp
 from parley.testing.ports import free_port
 
-SIPP_PCAPS = Path("/usr/share/sip-tester")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
-    pytest.mark.skipif(not (SIPP_PCAPS / "dtmf_2833_1.pcap").is_file(),
-                       reason="sipp's dtmf_2833 captures are not installed"),
-]
+pytestmark = [pytest.mark.integration, needs(SIPP_CAPTURES)]
 
 async def test_sipp_dtmf_reaches_the_media_stream_exactly_once(tmp_path: Path) -> None:
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -47,8 +41,8 @@ async def test_sipp_dtmf_reaches_the_media_stream_exactly_once(tmp_path: Path) -
     uac_xml = tmp_path / "uac_dtmf.xml"
     # sipp plays a capture in the background: each pause outlasts its capture (0.16 s,
     # 0.48 s, 0.4 s) with room to spare, so that streams never overlap.
-    uac_xml.write_text(sipp_caller(sipp_play(SIPP_PCAPS / "dtmf_2833_1.pcap", 600)
-                                   + sipp_play(SIPP_PCAPS / "dtmf_2833_pound.pcap", 600)
+    uac_xml.write_text(sipp_caller(sipp_play(SIPP_CAPTURES_DIR / "dtmf_2833_1.pcap", 600)
+                                   + sipp_play(SIPP_CAPTURES_DIR / "dtmf_2833_pound.pcap", 600)
                                    + sipp_play(events, 1000) + sipp_play(tones, 1000),
                                    dtmf=True))
     uas_port = free_port()

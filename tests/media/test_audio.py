@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -24,6 +23,7 @@ from parley.media.audio import (
     rms_dbfs,
     to_telephony,
 )
+from parley.testing.needs import SOX, needs
 
 
 def sine(freq: float, rate: int, seconds: float, amplitude: float = 0.5) -> np.ndarray:
@@ -147,7 +147,7 @@ def test_bad_files_say_what_is_wrong(data: bytes, message: str) -> None:
         decode_wav(data, "greeting.wav")
 
 
-@pytest.mark.skipif(shutil.which("sox") is None, reason="needs sox (Debian package sox)")
+@needs(SOX)
 def test_reads_what_sox_writes(tmp_path: Path) -> None:
     # sox writes 24-bit stereo as WAVE_FORMAT_EXTENSIBLE, which the stdlib wave module rejects.
     path = tmp_path / "tone.wav"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,9 +21,8 @@ from parley.media.dtmf import (
 )
 from parley.media.g711 import Codec, decode, encode
 from parley.media.tones import dtmf_sequence, dtmf_tone, render
-
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
-MOH = Path("/usr/share/asterisk/moh")
+from parley.telephony.moh import DEFAULT_MOH_DIR
+from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs, stock_sounds
 
 
 def receive(packets: list[EventPacket], receiver: EventReceiver | None = None) -> list[str]:
@@ -199,25 +196,25 @@ def test_single_tones_and_noise_are_not_digits() -> None:
     assert detect(rng.normal(0, 6000, 80000).astype(np.int16)) == []
 
 
-@pytest.mark.skipif(not SOUNDS.is_dir(), reason="needs asterisk-core-sounds-en-wav")
+@needs(STOCK_PROMPTS)
 def test_no_false_digits_in_stock_speech() -> None:
-    files = sorted(SOUNDS.glob("*.wav")) + sorted((SOUNDS / "digits").glob("*.wav"))
+    sounds = stock_sounds()
+    files = sorted(sounds.glob("*.wav")) + sorted((sounds / "digits").glob("*.wav"))
     speech = np.concatenate([to_telephony(decode_wav(f.read_bytes(), str(f))) for f in files])
     assert len(speech) / 8000 > 600  # over ten minutes of real speech
     assert detect(speech, chunk=8000) == []
 
 
-@pytest.mark.skipif(not MOH.is_dir(), reason="needs asterisk-moh-opsound-wav")
+@needs(HOLD_MUSIC)
 def test_no_false_digits_in_hold_music() -> None:
     music = np.concatenate([to_telephony(decode_wav(f.read_bytes(), str(f)))[:8000 * 60]
-                            for f in sorted(MOH.glob("*.wav"))])
+                            for f in sorted(DEFAULT_MOH_DIR.glob("*.wav"))])
     assert detect(music, chunk=8000) == []
 
 
+@needs(STOCK_PROMPTS)
 def test_digits_mixed_into_speech_are_found() -> None:
-    if not SOUNDS.is_dir():
-        pytest.skip("needs asterisk-core-sounds-en-wav")
-    speech = to_telephony(decode_wav((SOUNDS / "queue-thereare.wav").read_bytes()))
+    speech = to_telephony(decode_wav((stock_sounds() / "queue-thereare.wav").read_bytes()))
     quiet_speech = (speech[:4800] * 0.3).astype(np.int16)
     tones = dtmf_sequence("42", 100, 100)
     mixed = quiet_speech.astype(np.int32)

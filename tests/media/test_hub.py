@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,8 @@ from parley.media.recorder import StereoRecorder
 from parley.media.rtp import RtpPacket
 from parley.media.stream import MediaStream, StreamSettings
 from parley.media.tones import dtmf_sequence
+from parley.testing.needs import STOCK_PROMPTS, needs, stock_sounds
 
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 FREQS = {"a": 400.0, "b": 900.0, "c": 1700.0}
 
 
@@ -242,13 +241,13 @@ def test_answering_machine_detection_on_a_leg() -> None:
         ("dead", "machine", "INITIALSILENCE-2500-2500")]
 
 
-@pytest.mark.skipif(not SOUNDS.is_dir(), reason="needs asterisk-core-sounds-en-wav")
+@needs(STOCK_PROMPTS)
 def test_a_person_saying_hello_is_detected_as_human() -> None:
     hub: MediaHub[str] = MediaHub()
     settings = StreamSettings(Codec.PCMU, jitter_depth=1)
     hub.add_leg("out", settings, ssrc=1)
     hub.detect_machine("out")
-    hello = SOUNDS / "hello.wav"
+    hello = stock_sounds() / "hello.wav"
     audio = np.concatenate([np.zeros(3200, np.int16),
                             to_telephony(decode_wav(hello.read_bytes(), str(hello))),
                             np.zeros(16000, np.int16)])

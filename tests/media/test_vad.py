@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from parley.media import MediaError
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.vad import SILENCE, SPEECH, Segment, SegmentTracker, VoiceActivity
+from parley.testing.needs import STOCK_PROMPTS, needs, stock_sounds
 
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
-needs_sounds = pytest.mark.skipif(not SOUNDS.is_dir(), reason="needs asterisk-core-sounds-en-wav")
+needs_sounds = needs(STOCK_PROMPTS)
 
 
 def prompt(name: str) -> np.ndarray:
-    path = SOUNDS / f"{name}.wav"
+    path = stock_sounds() / f"{name}.wav"
     return to_telephony(decode_wav(path.read_bytes(), str(path)))
 
 

@@ -11,8 +11,9 @@ from parley.config import MediaSettings
 from parley.media.audio import encode_wav
 from parley.media.g711 import Codec, decode
 from parley.media.player import Playout
-from parley.telephony.moh import DEFAULT_MOH_DIR, MohError, MusicOnHold
+from parley.telephony.moh import MohError, MusicOnHold
 from parley.telephony.prompts import PromptLibrary
+from parley.testing.needs import HOLD_MUSIC, needs
 
 
 def write_track(path: Path, value_start: int, samples: int, rate: int = 8000) -> None:
@@ -77,7 +78,7 @@ def test_unknown_and_empty_classes_are_clear_errors(moh: MusicOnHold) -> None:
         moh.tracks("gone")
 
 
-@pytest.mark.skipif(not DEFAULT_MOH_DIR.is_dir(), reason="needs asterisk-moh-opsound-wav")
+@needs(HOLD_MUSIC)
 def test_debian_default_class(tmp_path: Path) -> None:
     moh = MusicOnHold(PromptLibrary(cache_dir=tmp_path))
     files = moh.files("default")

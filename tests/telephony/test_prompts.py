@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,10 @@ from parley.media.audio import Audio, encode_wav, to_telephony
 from parley.media.player import SilenceSource
 from parley.media.say import digit_prompts, duration_prompts, number_prompts
 from parley.media.tones import BEEP, render
-from parley.telephony.prompts import PromptError, PromptLibrary, find_stock_sounds
+from parley.telephony.prompts import PromptError, PromptLibrary
+from parley.testing.needs import ESPEAK, STOCK_PROMPTS, needs
 
-STOCK = pytest.mark.skipif(find_stock_sounds() is None,
-                           reason="needs asterisk-core-sounds-en-wav")
+STOCK = needs(STOCK_PROMPTS)
 
 
 def stereo_44k(tmp_path: Path, name: str, freq: float = 700.0) -> Path:
@@ -127,7 +126,7 @@ def test_corrupt_prompt_file_is_a_clear_error(tmp_path: Path) -> None:
         library.load("broken")
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+@needs(ESPEAK)
 async def test_text_to_speech_is_spoken_once_and_cached(tmp_path: Path) -> None:
     library = PromptLibrary([tmp_path], cache_dir=tmp_path / "cache")
     spoken = await library.speak("Your call is important to us")
@@ -173,7 +172,7 @@ async def test_load_async_converts_off_the_event_loop(tmp_path: Path) -> None:
     assert library.load("welcome") is prompt  # memoised for the next caller
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+@needs(ESPEAK)
 async def test_the_configured_voice_is_used(tmp_path: Path) -> None:
     media = MediaSettings(prompt_dirs=[tmp_path], tts_voice="en-gb")
     library = PromptLibrary.from_settings(media, tmp_path)

@@ -35,6 +35,10 @@ import numpy.typing as npt
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
 
 BARESIP_MODULES = Path("/usr/lib/baresip/modules")
+# The modules a test phone loads, all from Debian's baresip-core: the codec, a file as the
+# microphone, a recording of what it hears; then the accounts and the control socket.
+BARESIP_MEDIA_MODULES = ("g711", "aufile", "aubridge", "sndfile")
+BARESIP_APP_MODULES = ("account", "menu", "ctrl_tcp")
 
 
 class PeerError(RuntimeError):
@@ -168,13 +172,8 @@ class Baresip:
             f"audio_source aufile,{self.source}",
             "audio_alert aubridge,nil",
             f"module_path {BARESIP_MODULES}",
-            "module g711.so",
-            "module aufile.so",
-            "module aubridge.so",
-            "module sndfile.so",
-            "module_app account.so",
-            "module_app menu.so",
-            "module_app ctrl_tcp.so",
+            *(f"module {name}.so" for name in BARESIP_MEDIA_MODULES),
+            *(f"module_app {name}.so" for name in BARESIP_APP_MODULES),
             f"ctrl_tcp_listen {LOOPBACK}:{self.ctrl_port}",
             f"snd_path {self.workdir}",
             "rtp_timeout 0",

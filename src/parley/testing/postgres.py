@@ -26,21 +26,35 @@ from pathlib import Path
 
 import pytest
 
+from parley.testing.needs import POSTGRESQL, require
 from parley.testing.ports import free_port
 
 ENV_URL = "PARLEY_TEST_DATABASE_URL"
 ENV_BACKENDS = "PARLEY_TEST_DATABASES"
 
 
-def _bin_dir() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+def find_bin_dir() -> Path | None:
+    """The folder of PostgreSQL's server programs: Debian's newest ``/usr/lib/postgresql/*/bin``
+    (not on ``PATH``: Debian puts only the client wrappers there), else ``initdb``'s folder."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda path: _version_key(path.parent.parent.name))
     if found:
         return found[-1].parent
     initdb = shutil.which("initdb")
-    if initdb is None:
+    return None if initdb is None else Path(initdb).parent
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    """``"15"`` < ``"9.6"`` as text but not as a version."""
+    return tuple(int(part) if part.isdigit() else -1 for part in name.split("."))
+
+
+def _bin_dir() -> Path:
+    found = find_bin_dir()
+    if found is None:
         raise RuntimeError("PostgreSQL binaries not found; install Debian's postgresql or set "
                            f"{ENV_URL}")
-    return Path(initdb).parent
+    return found
 
 
 class ThrowawayPostgres:
@@ -206,7 +220,9 @@ _SHARED = _SharedServer()
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
-    """The URL of a PostgreSQL server for this test session (started on first use)."""
+    """The URL of a PostgreSQL server for this test session (started on first use); without
+    one the test is skipped, or failed under CI (:mod:`parley.testing.needs`)."""
+    require(POSTGRESQL)
     url = _SHARED.acquire()
     try:
         yield url
