@@ -59,6 +59,7 @@ log = structlog.get_logger("parley.center.ivr")
 
 HandOff = EnqueueCall | TransferCall | SendToVoicemail
 #: timeline kinds the contact center records itself, with more detail
+RECORDING_BEEP = "beep"  # stock prompt played before a recording starts
 _RECORDED_ELSEWHERE = frozenset({"queued"})
 
 
@@ -269,7 +270,7 @@ class FlowSession:
     async def _record_message(self, command: RecordMessage) -> IvrEvent:
         channel = self.channel
         if command.beep:
-            await play_and_wait(channel, ["beep"])
+            await play_and_wait(channel, [RECORDING_BEEP])
         if channel.ended:
             return self._hangup_event()
         name = f"message-{self.call.interaction_id}-{command.request_id.rsplit(':', 1)[-1]}"

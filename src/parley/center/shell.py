@@ -29,6 +29,8 @@ from parley.center.calls import (
 from parley.center.ivr_shell import FlowSession, hung_up, play_and_wait
 from parley.center.waiting import (
     CALLBACK_CONFIRMED,
+    VOICEMAIL_GOODBYE,
+    VOICEMAIL_GREETING,
     leave_voicemail,
 )
 from parley.events import HangupCause
@@ -394,7 +396,7 @@ class ContactCenter:
             call.final = "voicemail"
             self.shell.progress(call, "outcome", {"outcome": "voicemail"})
 
-        recorded = await leave_voicemail(caller, greeting=["vm-intro"] if greet else [],
+        recorded = await leave_voicemail(caller, greeting=[VOICEMAIL_GREETING] if greet else [],
                                          name=voicemail_id, on_recording=recording)
         if recorded is None:
             return
@@ -409,7 +411,7 @@ class ContactCenter:
         self.shell.publish(ev.VoicemailLeft(voicemail_id, mailbox, call.ani, str(target), duration,
                                       self.shell.wall(), call.interaction_id))
         if not caller.ended:
-            await play_and_wait(caller, ["vm-goodbye"])
+            await play_and_wait(caller, [VOICEMAIL_GOODBYE])
         self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
 
     def _finish(self, call: InboundCall) -> None:

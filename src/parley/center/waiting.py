@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley.center.ivr_shell import hung_up, play_and_wait, record_until
+from parley.center.ivr_shell import RECORDING_BEEP, hung_up, play_and_wait, record_until
 from parley.clock import Clock
 from parley.telephony.channel import Channel, ChannelError
 from parley.telephony.media import MediaItem, Speech
 
+VOICEMAIL_GREETING = "vm-intro"  # the stock prompts a voicemail plays
+VOICEMAIL_GOODBYE = "vm-goodbye"
 CALLBACK_OFFER = Speech("To be called back as soon as an operator is free, press 1. "
                         "You keep your place in the queue.")
 CALLBACK_CONFIRMED = Speech("Thank you. We will call you back as soon as an operator is free. "
@@ -118,7 +120,7 @@ async def leave_voicemail(channel: Channel, *, greeting: list[MediaItem], name: 
         return None
     if not channel.is_up:
         channel.answer()
-    await play_and_wait(channel, [*greeting, "beep"])
+    await play_and_wait(channel, [*greeting, RECORDING_BEEP])
     if hung_up(channel):
         return None
     on_recording()
