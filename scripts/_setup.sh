@@ -5,22 +5,51 @@ set -euo pipefail
 PARLEY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${PARLEY_VENV:-$PARLEY_ROOT/.venv}"
 
-# Debian packages Parley itself uses at run time (prompts, hold music, text-to-speech, sox).
-RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-moh-opsound-wav)
-# Extra packages for the test suite: real SIP peers, PostgreSQL, Chromium.
-TEST_DEBS=(sip-tester baresip postgresql chromium)
+# Packages are installed without their "Recommends", so each list names everything the code
+# uses, never something a recommended package happens to bring:
+# - asterisk-core-sounds-en-wav puts the prompts in /usr/share/asterisk/sounds/en_US_f_Allison
+#   (the "en" link comes only with the recommended asterisk-core-sounds-en; Parley looks in
+#   both); asterisk-moh-opsound-wav puts the hold music in /usr/share/asterisk/moh;
+# - espeak-ng brings its voices (espeak-ng-data) through libespeak-ng1's dependencies;
+# - sox reads and writes WAV and raw mu-law with its built-in formats (no libsox-fmt-all);
+# - nodejs and npm install the pages' JavaScript libraries.
+RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-moh-opsound-wav nodejs npm)
+# Extra packages for the test suite:
+# - sip-tester: sipp and its RTP captures (/usr/share/sip-tester/dtmf_2833_*.pcap);
+# - baresip-core: baresip and every module the test phones load (g711, aufile, aubridge,
+#   sndfile, account, menu, ctrl_tcp); the "baresip" package adds only GUI recommends;
+# - postgresql: the server programs in /usr/lib/postgresql/<version>/bin (not on PATH), run
+#   by the tests as a throw-away server;
+# - chromium for the browser tests, and fonts-dejavu-core so that pages (English and
+#   Russian) render the same glyphs on every machine instead of whatever font is there.
+TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        log "not root and no sudo: run as root, or install sudo"; return 1
+    fi
+}
+
+deb_present() {
+    # $1 is installed, or an installed package provides it (NodeSource's nodejs provides
+    # npm and conflicts with Debian's npm package, so npm must not be installed over it).
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep "install ok installed" >/dev/null \
+        && return 0
+    dpkg-query -W -f='${Status}|${Provides}\n' 2>/dev/null \
+        | grep "^install ok installed|" | cut -d'|' -f2 | tr ',' '\n' \
+        | sed -e 's/(.*)//' -e 's/[[:space:]]//g' | grep -x "$1" >/dev/null
 }
 
 ensure_debs() {
     local missing=()
     for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$pkg")
+        deb_present "$pkg" || missing+=("$pkg")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         if ! command -v apt-get >/dev/null; then
@@ -52,7 +81,8 @@ ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         local py; py="$(pick_python)"
         if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
-            ensure_debs python3-venv
+            # Debian splits venv's pip bootstrap off each Python into python3.X-venv.
+            ensure_debs "$("$py" -c 'import sys; print("python3.%d-venv" % sys.version_info[1])')"
         fi
         log "creating virtual environment in $VENV"
         "$py" -m venv "$VENV"
