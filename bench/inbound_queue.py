@@ -440,9 +440,9 @@ async def main() -> None:
     parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
                         default=True, help="skip higher rates after a step that is not clean")
     args = parser.parse_args()
-    for tool in ("sipp", "sox"):
+    for tool, package in (("sipp", "sip-tester"), ("sox", "sox")):
         if shutil.which(tool) is None:
-            parser.error(f"{tool} is not installed")
+            parser.error(f"{tool} is not installed (Debian package {package})")
     print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
           f"store {args.database}, "
           f"{args.operators} operators, calls of {args.duration:g} s", flush=True)

@@ -191,7 +191,7 @@ class Baresip:
     async def start(self, *, within: float = 10.0) -> None:
         """Start baresip and connect to its control socket (and wait for registration)."""
         if shutil.which("baresip") is None:
-            raise PeerError("baresip is not installed (apt install baresip)")
+            raise PeerError("baresip is not installed (apt install baresip-core)")
         if not self.sip_port:
             self.sip_port = free_port_block(2)  # baresip also opens SIP/TLS on port + 1
         if not self.ctrl_port:
