@@ -681,7 +681,8 @@ async def test_two_calls_with_a_restart_between_them_leave_two_separate_complete
         folder = tmp_path / f"call-{attempt}"
         folder.mkdir()
         async with demo_node(tmp_path) as node:
-            scenario, _sent = caller_scenario(folder, talk_s=4.0, ani="5550188")
+            # the greeting (vm-intro, 5.7 s) and the beep come before the recording starts
+            scenario, _sent = caller_scenario(folder, talk_s=9.0, ani="5550188")
             caller = await dial(node, folder, "800", scenario)
             result = await caller.wait(within=40)
             assert result.ok, result.log
