@@ -26,11 +26,13 @@ from parley.testing.ports import free_port, free_port_block
 
 
 @contextlib.asynccontextmanager
-async def demo_node(tmp_path: Path) -> AsyncIterator[Node]:
-    """``parley demo`` on free loopback ports with its data in ``tmp_path``."""
+async def demo_node(tmp_path: Path, *, database_url: str | None = None
+                    ) -> AsyncIterator[Node]:
+    """``parley demo`` on free loopback ports with its data in ``tmp_path`` (and its store at
+    ``database_url``, by default a SQLite file there)."""
     rtp_first = free_port_block(200)
     settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
-                        data_dir=tmp_path / "data",
+                        data_dir=tmp_path / "data", database_url=database_url,
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + 199))
     services = await build(settings, demo=True)
     ready = asyncio.Event()

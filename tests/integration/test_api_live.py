@@ -82,11 +82,19 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                                          json={"device": "1002", "number": "1003"})
                 assert refused.status_code == 403
                 assert "device" in refused.json()["detail"]
-                unknown = await api.post("/api/live/calls",
-                                         json={"device": "1001", "number": "0044207946"})
-                assert 400 <= unknown.status_code < 500
-                assert unknown.json()["detail"].startswith("number:")
+                # an outside number: the site has no trunk, so it is refused at once
+                for outside in ("0044207946", "+4930123456"):
+                    unknown = await api.post("/api/live/calls",
+                                             json={"device": "1001", "number": outside})
+                    assert unknown.status_code == 422, unknown.text
+                    assert unknown.json()["detail"] == (
+                        f"number: {outside!r} cannot be reached (no extension of this site, "
+                        "and no trunk to outside numbers)")
+                itself = await api.post("/api/live/calls", json={"number": "1001"})
+                assert itself.status_code == 422
+                assert itself.json()["detail"] == "number: '1001' is the device that rings first"
                 assert not order  # no phone rang
+                assert (await api.get("/api/live/calls")).json() == []
 
                 response = await api.post("/api/live/calls",
                                           json={"device": "1001", "number": "1002"})
@@ -173,7 +181,7 @@ async def test_a_supervisor_transfers_a_support_call_to_the_sales_queue(
                 for nonsense in ("queue:nowhere", "nobody"):
                     wrong = await api.post(f"/api/live/calls/{live['id']}/transfer",
                                            json={"target": nonsense})
-                    assert 400 <= wrong.status_code < 500
+                    assert wrong.status_code == 422
                     assert wrong.json()["detail"].startswith("target:"), wrong.text
                     assert nonsense in wrong.json()["detail"]
                 missing = await api.post("/api/live/calls/ch-0/transfer",
@@ -248,7 +256,9 @@ async def test_operator_states_and_a_waiting_caller_in_the_live_figures(
 
                 unknown = await me.put("/api/operators/me/state",
                                        json={"state": "not_ready", "reason": "coaching"})
-                assert unknown.status_code == 409
+                assert unknown.status_code == 422
+                assert unknown.json()["detail"].startswith("reason: unknown not-ready reason "
+                                                           "'coaching'")
                 assert "lunch" in unknown.json()["detail"]  # the reasons the site has
                 response = await me.put("/api/operators/me/state",
                                         json={"state": "not_ready", "reason": "training"})
@@ -319,6 +329,57 @@ async def test_operator_states_and_a_waiting_caller_in_the_live_figures(
             await caller.stop()
             await second.stop()
             await phone.stop()
+
+
+async def test_an_operator_logs_in_changes_state_and_logs_out_through_the_api(
+        tmp_path: Path) -> None:
+    """Operator 1003 has no phone registered, so the demo leaves them logged out; the API
+    logs them in on their device, changes their state in the ACD and keeps the history."""
+    async with demo_node(tmp_path) as node:
+        await acd_state(node, "1003", "logged_out", within=2)
+        async with logged_in(node, "1003", "pw1003") as me, \
+                logged_in(node, "supervisor", "pw-supervisor") as boss:
+            foreign = await me.post("/api/operators/me/login", json={"device": "1004"})
+            assert foreign.status_code == 403
+            assert foreign.json()["detail"] == "device: '1004' is not yours"
+            early = await me.put("/api/operators/me/state", json={"state": "ready"})
+            assert early.status_code == 409
+            assert early.json()["detail"] == "operator '1003' is not logged in"
+            await acd_state(node, "1003", "logged_out", within=0)
+
+            assert (await me.post("/api/operators/me/login", json={})).status_code == 202
+            await acd_state(node, "1003", "ready", within=2)
+            assert node.center.shell.acd.agents["1003"].device == "1003"
+            paused = await me.put("/api/operators/me/state",
+                                  json={"state": "not_ready", "reason": "lunch"})
+            assert paused.status_code == 202, paused.text
+            await acd_state(node, "1003", "not_ready", within=2)
+            for reason in ("coaching", ""):
+                wrong = await me.put("/api/operators/me/state",
+                                     json={"state": "not_ready", "reason": reason})
+                assert wrong.status_code == 422
+                assert wrong.json()["detail"].startswith(
+                    f"reason: unknown not-ready reason {reason!r} (site reasons: ")
+            bad = await me.put("/api/operators/me/state", json={"state": "sleeping"})
+            assert bad.status_code == 422
+            assert bad.json()["detail"][0]["loc"] == ["body", "state"]
+            await acd_state(node, "1003", "not_ready", within=0)  # unchanged by refusals
+
+            async def newest(state: str) -> list[dict[str, Any]]:
+                rows: list[dict[str, Any]] = (
+                    await boss.get("/api/operators/1003/states")).json()
+                return rows if rows and rows[0]["state"] == state else []
+
+            history = await eventually(lambda: newest("not_ready"), what="1003's states logged")
+            assert [(row["state"], row["reason"]) for row in history[:2]] == [
+                ("not_ready", "lunch"), ("ready", "")]
+
+            assert (await me.post("/api/operators/me/logout")).status_code == 202
+            await acd_state(node, "1003", "logged_out", within=2)
+            await eventually(lambda: newest("logged_out"), what="1003's logout logged")
+            current = {row["username"]: row["state"]
+                       for row in (await boss.get("/api/operators")).json()}
+            assert current["1003"] == "logged_out"
 
 
 async def queued_calls(api: httpx.AsyncClient) -> list[dict[str, Any]]:

@@ -103,6 +103,14 @@ def _route_table(api: Api) -> set[tuple[str, str]]:
     return table
 
 
+#: Routes that act on telephony or the contact center. This server runs neither, so a caller
+#: past the role check gets 503 "not running" from them; what a running node answers is
+#: tested in tests/integration/test_api_live.py and fuzzed in test_api_schemathesis.py.
+NEEDS_NODE = {route for route in EXPECTED if route[1].startswith("/api/live/")} | {
+    ("POST", "/api/operators/me/login"), ("POST", "/api/operators/me/logout"),
+    ("PUT", "/api/operators/me/state"), ("PUT", "/api/operators/{username}/state")}
+
+
 def _concrete(path: str) -> str:
     return re.sub(r"\{token_id\}", "999999", re.sub(r"\{(?!token_id)[a-z_]+\}", "x", path))
 
@@ -145,7 +153,7 @@ def test_every_route_against_every_role(api: Api) -> None:
                 failures.append(f"{method} {path} anonymous: {status}, expected 401")
             elif not allowed and role is not None and status != 403:
                 failures.append(f"{method} {path} as {role}: {status}, expected 403")
-            if status >= 500:
+            if status >= 500 and (status, (method, path) in NEEDS_NODE) != (503, True):
                 failures.append(f"{method} {path} as {role}: server error {status}")
     for client in clients.values():
         client.close()

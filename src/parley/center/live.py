@@ -18,6 +18,7 @@ from parley import events as ev
 from parley.acd.agent import AcdError, AgentState
 from parley.center.calls import InboundCall
 from parley.center.ports import (
+    InvalidRequest,
     LiveCall,
     LiveCallNotFound,
     OperationRefused,
@@ -157,8 +158,8 @@ class LiveCalls:
                                        "calls to the site's numbers can be transferred")
             raise LiveCallNotFound(f"no live call {call_id!r}")
         if self.center.target_step(target) is None:
-            raise OperationRefused(f"target: {target!r} is no queue, flow, number, operator "
-                                   "or extension of this site")
+            raise InvalidRequest(f"target: {target!r} is no queue, flow, number, operator "
+                                 "or extension of this site")
         if not self.center.transfer(call, target, by=requested_by):
             raise OperationRefused(f"call {call_id!r} is not in a conversation with an "
                                    "operator (a waiting call cannot be transferred)")
@@ -177,10 +178,10 @@ class LiveCalls:
         """Ring the operator's ``device``; when they answer, call ``number`` and connect."""
         endpoint = self.center.shell.dialable(number)
         if endpoint is None:
-            raise OperationRefused(f"number: {number!r} cannot be reached (no extension of "
-                                   "this site, and no trunk to outside numbers)")
+            raise InvalidRequest(f"number: {number!r} cannot be reached (no extension of "
+                                 "this site, and no trunk to outside numbers)")
         if endpoint == device:
-            raise OperationRefused(f"number: {number!r} is the device that rings first")
+            raise InvalidRequest(f"number: {number!r} is the device that rings first")
         interaction = self.center.ids.new("ctc")
         operator = self.center.shell.owners.get(device, requested_by)
         self._check_free(device, operator)
@@ -283,6 +284,11 @@ class LiveCenter:
             return  # logging in twice changes nothing
         if isinstance(event, ev.AgentLogout) and agent.state is AgentState.LOGGED_OUT:
             return
+        if isinstance(event, ev.AgentNotReady):
+            site = acd.site
+            if event.reason not in site.reason_codes and event.reason != site.missed_call_reason:
+                raise InvalidRequest(f"reason: unknown not-ready reason {event.reason!r} (site "
+                                     f"reasons: {', '.join(site.reason_codes)})")
         if isinstance(event, ev.AgentReady | ev.AgentNotReady) \
                 and agent.state is AgentState.LOGGED_OUT:
             raise OperationRefused(f"operator {event.agent_id!r} is not logged in")

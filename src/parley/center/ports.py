@@ -25,7 +25,12 @@ class LiveCallNotFound(LiveError):
 
 
 class OperationRefused(LiveError):
-    """The call or operator is in a state where the operation makes no sense."""
+    """The call or operator is in a state where the operation makes no sense (a conflict)."""
+
+
+class InvalidRequest(OperationRefused):
+    """The request itself is at fault: it names a number, target or reason this site does not
+    have. The message starts with the field at fault (``number: …``)."""
 
 
 class NotRunning(LiveError):

@@ -13,6 +13,7 @@ from parley.bus import LiveBus
 from parley.center.ports import (
     CallControl,
     ContactCenter,
+    InvalidRequest,
     LiveCallNotFound,
     NoCallControl,
     NoContactCenter,
@@ -23,6 +24,7 @@ from parley.clock import Clock
 from parley.store import Conflict, NotFound, Store
 from parley.web import config_routes, events_ws, operations
 from parley.web.auth import LoginLimiter, WebContext
+from parley.web.schemas import ERRORS
 
 DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
 (`Authorization: Bearer pk_…`, created by an admin) or log in at `/api/auth/login` for a
@@ -67,10 +69,12 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         return handle
 
     for error, code in ((NotFound, 404), (LiveCallNotFound, 404), (Conflict, 409),
-                        (OperationRefused, 409), (NotRunning, 503)):
+                        (OperationRefused, 409), (InvalidRequest, 422), (NotRunning, 503)):
         app.add_exception_handler(error, handler(code))  # type: ignore[arg-type]
 
-    app.include_router(operations.router, dependencies=[Depends(reject_nul)])
-    app.include_router(config_routes.config_router(), dependencies=[Depends(reject_nul)])
+    app.include_router(operations.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(config_routes.config_router(), dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
     app.include_router(events_ws.router)
     return app

@@ -141,13 +141,14 @@ async def _own_device(ctx: WebContext, principal: Principal, device: str | None)
 
 
 @router.post("/api/operators/me/login", status_code=202, tags=["operators"],
-             summary="Log in as an operator on a device")
+             responses=s.LIVE_ERRORS, summary="Log in as an operator on a device")
 async def operator_login(body: s.OperatorLogin, ctx: Ctx, principal: Agent) -> dict[str, str]:
     device = await _own_device(ctx, principal, body.device)
     return await _operator_event(ctx, AgentLogin(principal.username, device, body.ready))
 
 
 @router.post("/api/operators/me/logout", status_code=202, tags=["operators"],
+             responses=s.LIVE_ERRORS,
              summary="Log out as an operator (after the current call, if any)")
 async def operator_logout(ctx: Ctx, principal: Agent) -> dict[str, str]:
     return await _operator_event(ctx, AgentLogout(principal.username))
@@ -162,13 +163,14 @@ def _state_event(username: str, body: s.OperatorStateRequest) -> OperatorEvent:
 
 
 @router.put("/api/operators/me/state", status_code=202, tags=["operators"],
+            responses=s.LIVE_ERRORS,
             summary="Change my state: ready, not_ready (with a reason) or logged_out")
 async def my_state(body: s.OperatorStateRequest, ctx: Ctx, principal: Agent) -> dict[str, str]:
     return await _operator_event(ctx, _state_event(principal.username, body))
 
 
 @router.put("/api/operators/{username}/state", status_code=202, tags=["operators"],
-            summary="Change an operator's state (supervisors)")
+            responses=s.LIVE_ERRORS, summary="Change an operator's state (supervisors)")
 async def operator_state(username: str, body: s.OperatorStateRequest, ctx: Ctx,
                          principal: Supervisor) -> dict[str, str]:
     if await ctx.store.accounts.login_user(username) is None:
@@ -212,7 +214,7 @@ def _may_handle(principal: Principal, call: LiveCall) -> None:
 
 
 @router.get("/api/live/calls", response_model=list[s.LiveCallOut], tags=["live"],
-            summary="Calls in progress")
+            responses=s.LIVE_ERRORS, summary="Calls in progress")
 async def live_calls(ctx: Ctx, principal: Agent) -> list[s.LiveCallOut]:
     calls = ctx.calls.live_calls()
     if not has_role(principal, Role.SUPERVISOR):
@@ -221,6 +223,7 @@ async def live_calls(ctx: Ctx, principal: Agent) -> list[s.LiveCallOut]:
 
 
 @router.post("/api/live/calls", response_model=s.LiveCallOut, status_code=201, tags=["live"],
+             responses=s.LIVE_ERRORS,
              summary="Click-to-call: ring your device, then dial the number")
 async def originate(body: s.OriginateRequest, ctx: Ctx, principal: Agent) -> s.LiveCallOut:
     if body.caller_id is not None and not has_role(principal, Role.SUPERVISOR):
@@ -233,7 +236,7 @@ async def originate(body: s.OriginateRequest, ctx: Ctx, principal: Agent) -> s.L
 
 
 @router.delete("/api/live/calls/{call_id}", status_code=204, tags=["live"],
-               summary="Hang up a live call")
+               responses=s.LIVE_ERRORS, summary="Hang up a live call")
 async def hang_up(call_id: str, ctx: Ctx, principal: Agent) -> Response:
     _may_handle(principal, _find_call(ctx, call_id))
     await ctx.calls.hang_up(call_id, requested_by=principal.username)
@@ -241,6 +244,7 @@ async def hang_up(call_id: str, ctx: Ctx, principal: Agent) -> Response:
 
 
 @router.post("/api/live/calls/{call_id}/transfer", status_code=202, tags=["live"],
+             responses=s.LIVE_ERRORS,
              summary="Transfer a live call to a number, a user or queue:<name>")
 async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
                    principal: Agent) -> dict[str, str]:
@@ -250,7 +254,8 @@ async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
 
 
 @router.put("/api/live/calls/{call_id}/recording", response_model=s.RecordingState,
-            tags=["live"], summary="Start or stop recording a conversation (on demand)")
+            tags=["live"], responses=s.LIVE_ERRORS,
+            summary="Start or stop recording a conversation (on demand)")
 async def record_call(call_id: str, body: s.RecordingRequest, ctx: Ctx,
                       principal: Agent) -> s.RecordingState:
     _may_handle(principal, _find_call(ctx, call_id))
@@ -262,7 +267,7 @@ async def record_call(call_id: str, body: s.RecordingRequest, ctx: Ctx,
 
 
 @router.get("/api/live/queues", response_model=list[s.QueueFiguresOut], tags=["live"],
-            summary="Live queue figures")
+            responses=s.LIVE_ERRORS, summary="Live queue figures")
 async def live_queues(ctx: Ctx, _p: Agent) -> list[s.QueueFiguresOut]:
     return [s.QueueFiguresOut(**asdict(figures)) for figures in ctx.center.queue_figures()]
 

@@ -14,6 +14,43 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ValidationIssue(BaseModel):
+    """One malformed field: where it is (``["body", "number"]``) and what is wrong."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a sentence that starts with the field at fault where there is one
+    (``number: …``), or, for malformed input, the list of fields at fault."""
+
+    detail: str | list[ValidationIssue]
+
+
+#: The error answers every API route may give (route declarations add their own meaning).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body could not be read (it is not UTF-8 "
+                                            "text)"},
+    401: {"model": ErrorOut, "description": "not authenticated"},
+    403: {"model": ErrorOut, "description": "the role or the CSRF token is missing, or the "
+                                            "object is someone else's"},
+    404: {"model": ErrorOut, "description": "no such object (or call: it has ended)"},
+    409: {"model": ErrorOut, "description": "the object's state does not allow it now"},
+    422: {"model": ErrorOut, "description": "the request is at fault; the detail names the "
+                                            "field"},
+}
+
+#: What the live routes add: a node without telephony or the contact center.
+LIVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body could not be read (it is not UTF-8 "
+                                            "text)"},
+    503: {"model": ErrorOut, "description": "telephony or the contact center is not running "
+                                            "on this node"},
+}
+
+
 class LoginRequest(Body):
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
