@@ -24,10 +24,12 @@ from parley.center import ContactCenter, load_center_config
 from parley.center.callbacks import CallbackKeeper
 from parley.center.live import LiveCalls, LiveCenter
 from parley.clock import Clock, MonotonicClock
-from parley.config import Settings
-from parley.events import ConfigurationChanged, TelephonyEvent
+from parley.config import SecuritySettings, Settings
+from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
+from parley.net.transport import TcpLimits
 from parley.provisioning import DemoLogin, load_demo
+from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.telephony.server import Telephony, TelephonySettings
@@ -163,7 +165,8 @@ async def build(settings: Settings, *, demo: bool = False,
         users = MemoryDirectory()
         await load_sip_users(store, users)
         bus = LiveBus(clock)
-        telephony = build_telephony(settings, users, clock, ids, demo=demo)
+        telephony = build_telephony(settings, users, clock, ids, demo=demo,
+                                    on_security_event=bus.publish)
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         app = build_web_app(store, bus, clock=clock, calls=LiveCalls(center),
@@ -183,20 +186,43 @@ async def build(settings: Settings, *, demo: bool = False,
 
 
 def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids: IdSource, *,
-                    demo: bool = False) -> Telephony:
+                    demo: bool = False,
+                    on_security_event: Callable[[SecurityEvent], object] | None = None
+                    ) -> Telephony:
     """The SIP server (UDP+TCP), registrar, B2BUA and RTP relay for ``users`` (HA1 hashes for
-    the realm ``TELEPHONY_REALM``); ``demo`` adds the echo test at 500."""
+    the realm ``TELEPHONY_REALM``), with the security limits of ``settings.security``
+    (bans and locks reported to ``on_security_event``); ``demo`` adds the echo test at 500."""
     telephony = Telephony(
         TelephonySettings(host=settings.host, sip_port=settings.sip_port,
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
                           realm=TELEPHONY_REALM, data_dir=settings.data_dir,
-                          media=settings.media),
-        users, clock, ids)
+                          media=settings.media, guard=guard_settings(settings.security),
+                          tcp=tcp_limits(settings.security)),
+        users, clock, ids, on_security_event=on_security_event)
     if demo:
         from parley.telephony.dialplan import echo_test
 
         telephony.route("500", echo_test, public=False)
     return telephony
+
+
+def guard_settings(security: SecuritySettings) -> GuardSettings:
+    """The SIP guard's thresholds from the security settings."""
+    return GuardSettings(enabled=security.sip_guard,
+                         address_failures=security.sip_address_failures,
+                         user_failures=security.sip_user_failures,
+                         window_s=security.sip_failure_window_s, ban_s=security.sip_ban_s,
+                         max_ban_s=security.sip_max_ban_s, lock_s=security.sip_lock_s,
+                         trusted_networks=tuple(security.trusted_networks))
+
+
+def tcp_limits(security: SecuritySettings) -> TcpLimits:
+    """The SIP-over-TCP bounds from the security settings."""
+    return TcpLimits(first_message_s=security.tcp_first_message_s,
+                     message_s=security.tcp_message_s, idle_s=security.tcp_idle_s,
+                     max_connections=security.tcp_max_connections,
+                     max_per_source=security.tcp_max_per_source,
+                     trusted_networks=tuple(security.trusted_networks))
 
 
 async def load_sip_users(store: Store, users: MemoryDirectory) -> None:

@@ -118,7 +118,7 @@ class AuthGuard:
     from the event loop that serves SIP."""
 
     def __init__(self, settings: GuardSettings, clock: Clock, *,
-                 on_event: Callable[[SecurityEvent], None] | None = None) -> None:
+                 on_event: Callable[[SecurityEvent], object] | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.trusted = TrustedNetworks(settings.trusted_networks)
