@@ -32,6 +32,7 @@ from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.recorders import CallRecorder, StateRecorder
+from parley.store.security_log import SecurityRecorder
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
@@ -76,6 +77,7 @@ class Node:
     dispatcher: WebhookDispatcher
     state_recorder: StateRecorder
     call_recorder: CallRecorder
+    security_recorder: SecurityRecorder
     demo: bool = False
     demo_login: DemoLogin | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
@@ -119,6 +121,7 @@ class Node:
             async with asyncio.TaskGroup() as writers:
                 writers.create_task(self.state_recorder.run())
                 writers.create_task(self.call_recorder.run())
+                writers.create_task(self.security_recorder.run())
                 writers.create_task(self.dispatcher.run())
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
@@ -164,6 +167,7 @@ async def build(settings: Settings, *, demo: bool = False,
         demo_login = await load_demo(store) if demo else None
         users = MemoryDirectory()
         await load_sip_users(store, users)
+        security = settings.security
         bus = LiveBus(clock)
         telephony = build_telephony(settings, users, clock, ids, demo=demo,
                                     on_security_event=bus.publish)
@@ -171,17 +175,25 @@ async def build(settings: Settings, *, demo: bool = False,
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         app = build_web_app(store, bus, clock=clock, calls=LiveCalls(center),
                             center=LiveCenter(center),
-                            recordings_dir=settings.data_dir / "recordings")
+                            recordings_dir=settings.data_dir / "recordings",
+                            login_attempts=security.login_free_attempts,
+                            login_address_attempts=security.login_address_attempts,
+                            login_base_delay_s=security.login_base_delay_s,
+                            login_max_delay_s=security.login_max_delay_s,
+                            trusted_networks=tuple(security.trusted_networks),
+                            security=telephony.guard)
     except BaseException:
         await store.close()
         raise
     return Node(settings=settings, clock=clock, ids=ids, store=store, bus=bus, users=users,
                 telephony=telephony, center=center,
                 callbacks=CallbackKeeper(center.shell, store, bus),
-                server=WebServer(app, settings.host, settings.http_port),
+                server=WebServer(app, settings.host, settings.http_port,
+                                 trusted_proxies=tuple(settings.security.trusted_proxies)),
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=StateRecorder(store, bus, clock),
-                call_recorder=CallRecorder(store, bus, clock), demo=demo,
+                call_recorder=CallRecorder(store, bus, clock),
+                security_recorder=SecurityRecorder(store, bus, clock), demo=demo,
                 demo_login=demo_login)
 
 

@@ -72,7 +72,7 @@ class SecuritySettings(BaseModel):
     """
 
     trusted_networks: list[str] = []
-    trusted_proxies: list[str] = []
+    trusted_proxies: list[str] = ["127.0.0.1"]  # a proxy on this machine (nginx, caddy)
     sip_guard: bool = True
     sip_address_failures: int = Field(10, ge=1)
     sip_user_failures: int = Field(20, ge=1)

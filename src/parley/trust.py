@@ -1,5 +1,5 @@
 """Trusted networks: addresses that limits never throttle or ban (a floor behind one NAT
-address, the site's own proxies), and the client address behind a trusted proxy.
+address, the site's own proxies).
 
 Pure: parses and matches addresses with :mod:`ipaddress`, nothing else.
 """
@@ -44,19 +44,3 @@ class TrustedNetworks:
     def __repr__(self) -> str:
         return f"TrustedNetworks({[str(n) for n in self.networks]!r})"
 
-
-def forwarded_client(peer: str, forwarded_for: str | None, proxies: TrustedNetworks) -> str:
-    """The client address of a web request: ``peer`` itself unless it is a trusted proxy,
-    then the right-most ``X-Forwarded-For`` entry that is not a trusted proxy (entries to its
-    left were written by the client and prove nothing)."""
-    if not forwarded_for or peer not in proxies:
-        return peer
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return peer  # a garbled header: trust nothing it says
-        if hop not in proxies:
-            return hop
-    return hops[0] if hops else peer

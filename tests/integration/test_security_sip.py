@@ -154,7 +154,7 @@ async def _still_answers(parley: Telephony) -> None:
     """OPTIONS over UDP and over TCP from the phone's address get 200 OK."""
     for transport in ("UDP", "TCP"):
         async with client(parley, transport, PHONE) as phone:
-            response = await phone.request(phone.build("OPTIONS", "1004", target="1004"), 3.0)
+            response = await phone.request(phone.build("OPTIONS", "1004", target="1004"), wait_s=3.0)
             assert response.status == 200, transport
 
 

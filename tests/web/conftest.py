@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from parley.center.ports import LiveCall, LiveCallNotFound, OperatorEvent, QueueFigures
+from parley.clock import MonotonicClock
 from parley.events import AgentStateChanged
+from parley.sip.guard import AuthGuard, GuardSettings
 from parley.testing.api import ApiServer
 
 # The fixtures that run each test on SQLite and on PostgreSQL (see parley.testing.postgres).
@@ -92,6 +94,7 @@ class Api:
     calls: RecordedCalls
     center: RecordedCenter
     tokens: dict[str, str]
+    guard: AuthGuard
 
     @property
     def url(self) -> str:
@@ -107,8 +110,10 @@ def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     calls = RecordedCalls()
     center = RecordedCenter()
     recordings = tmp_path_factory.mktemp("recordings")
+    guard = AuthGuard(GuardSettings(), MonotonicClock())
     server = ApiServer(database_url, calls=calls, center=center, recordings_dir=recordings,
-                       webhook_base_delay_s=0.05)
+                       webhook_base_delay_s=0.05, security=guard)
+    guard.on_event = server.publish
     center.server = server
     with server:
         tokens = {
@@ -116,4 +121,4 @@ def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "supervisor": server.add_user("super1", ["supervisor"]),
             "agent": server.add_user("agent1", ["agent"], device=True),
         }
-        yield Api(server, calls, center, tokens)
+        yield Api(server, calls, center, tokens, guard)

@@ -110,11 +110,11 @@ class RawSipClient:
         elif self._writer is not None:
             self._writer.write(data)
 
-    async def request(self, request: SipRequest, timeout: float = 5.0) -> SipResponse:
+    async def request(self, request: SipRequest, wait_s: float = 5.0) -> SipResponse:
         """Send ``request`` and wait for its final response (provisional ones are skipped)."""
         self.send(request)
         while True:
-            response = await asyncio.wait_for(self.replies.get(), timeout)
+            response = await asyncio.wait_for(self.replies.get(), wait_s)
             if response.call_id == request.call_id and response.status >= 200:
                 return response
 
