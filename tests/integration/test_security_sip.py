@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
 from parley.testing.sipclient import RawSipClient
 
-from .conftest import telephony_settings
+from .conftest import needs_baresip, needs_sipp, telephony_settings
 
 ATTACKER = "127.0.0.9"
 PHONE = "127.0.0.2"
@@ -226,3 +227,113 @@ async def test_surplus_tcp_connections_are_refused_at_once(
     await asyncio.sleep(1.3)  # the rest are closed by first_message_s
     assert parley.transport.tcp_connections == 0
     await _still_answers(parley)
+
+
+# --- an outside caller's REFER ------------------------------------------------------------
+
+OUTSIDE_CALLER_REFER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="outside caller transfers">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:5550199@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio [auto_media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="183" optional="true" />
+  <recv response="200"><action>
+    <ereg regexp=";tag=([^;&gt;]*)" search_in="hdr" header="To:" check_it="true"
+          assign_to="junk,ptag" />
+  </action></recv>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$ptag]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="6000"/>
+  <send retrans="500"><![CDATA[
+REFER sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$ptag]
+Call-ID: [call_id]
+CSeq: 2 REFER
+Contact: <sip:5550199@[local_ip]:[local_port]>
+Refer-To: <sip:00442071234567@[remote_ip]:[remote_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="403" />
+  <pause milliseconds="1000"/>
+  <send retrans="500"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$ptag]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" />
+  <Reference variables="junk" />
+</scenario>
+"""
+
+
+@needs_sipp
+@needs_baresip
+async def test_an_outside_callers_refer_is_refused(tmp_path: Path) -> None:
+    """A caller from outside (no SIP password) reaches the support queue (602), operator
+    1001 answers, and the caller's REFER to an international number gets 403: the call stays
+    with the operator, nobody is dialled, and the attempt is in the audit log."""
+    from .inbound_node import call_record, demo_node, dial, operator
+
+    scenario = tmp_path / "refer.xml"
+    scenario.write_text(OUTSIDE_CALLER_REFER)
+    async with demo_node(tmp_path) as node:
+        phone = operator(node, tmp_path, "1001")
+        await phone.start()
+        try:
+            caller = await dial(node, tmp_path, "602", scenario)
+            await phone.wait_event("CALL_ESTABLISHED", within=20)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log  # the REFER got 403, the BYE 200
+            await phone.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await phone.stop()
+        record = await call_record(node, number="602")
+        assert record.operator == "1001"
+        assert "transferred" not in [entry.kind for entry in record.timeline]
+        assert all("0044" not in leg.endpoint for leg in record.legs)
+        for _ in range(50):
+            page = await node.store.audit.list(target_type="security")
+            if page.items:
+                break
+            await asyncio.sleep(0.1)
+        [entry] = page.items
+        assert entry.action == "toll_fraud"
+        assert entry.detail["number"] == "REFER to 00442071234567"
