@@ -217,3 +217,38 @@ def test_csrf_is_refused_in_every_variant(api: Api) -> None:
         assert client.get("/api/skills/csrf-probe").status_code == 404  # nothing got through
         ok = client.post("/api/skills", json=body, headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 201
+
+
+# --- path traversal on the download routes -----------------------------------------------
+
+
+def test_download_routes_never_serve_a_file_outside_the_recordings_folder(api: Api) -> None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from parley.store.records import RecordingRecord, VoicemailRecord
+
+    folder = api.server.recordings_dir
+    store = api.server.store
+    assert folder is not None
+    assert store is not None
+    secret = Path(folder).parent / "secret.wav"
+    secret.write_bytes(b"RIFF-the-secret")
+    (Path(folder) / "link.wav").symlink_to(secret)
+    now = datetime.now(UTC)
+    for record_id, path in (("dotdot", f"{folder}/../secret.wav"),
+                            ("link", f"{folder}/link.wav"), ("absolute", str(secret))):
+        api.server.call(lambda record_id=record_id, path=path: store.recordings.add(
+            RecordingRecord(record_id, None, path, "audio/wav", now, 1.0)))
+        api.server.call(lambda record_id=record_id, path=path: store.voicemails.add(
+            VoicemailRecord(f"vm-{record_id}", "sales", "5550100", now, path, 1.0, False)))
+    ids = ["dotdot", "link", "absolute", "..%2Fsecret.wav", "%2e%2e%2f%2e%2e%2fsecret.wav",
+           "..%252Fsecret.wav", "%2Fetc%2Fpasswd", "....%2F%2Fsecret.wav", "%00secret"]
+    with api.client("admin") as admin:
+        for route in ("recordings", "voicemails"):
+            for record_id in ids:
+                name = f"vm-{record_id}" if route == "voicemails" and record_id in (
+                    "dotdot", "link", "absolute") else record_id
+                response = admin.get(f"/api/{route}/{name}/audio")
+                assert response.status_code in (404, 422), (route, name, response.status_code)
+                assert b"the-secret" not in response.content
