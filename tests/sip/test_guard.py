@@ -198,5 +198,6 @@ def test_gate_gives_one_answer_for_every_refusal_and_bans_guessers() -> None:
     banned = gate.check(_answered(auth, "1001", "pw1001", 20), ATTACKER, 0.0, lookup)
     assert (banned.user, banned.status, banned.reason) == (None, 403, "Forbidden")
     assert "banned" in banned.why
+    assert banned.unchecked
     ok = gate.check(_answered(auth, "1001", "pw1001", 21), PHONE, 0.0, lookup)
     assert ok.user == "1001"

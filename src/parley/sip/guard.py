@@ -302,13 +302,15 @@ class AuthGuard:
 class GateAnswer:
     """What to answer a request that needs authentication: ``user`` set when it may go on;
     otherwise ``status`` (401 or 403), ``reason`` phrase and ``headers`` for the response,
-    and ``why`` for the log only."""
+    and ``why`` for the log only. ``unchecked``: refused by a ban or lock without checking
+    (the ban was logged once; do not log each attempt)."""
 
     user: str | None
     status: int = 0
     reason: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     why: str = ""
+    unchecked: bool = False
 
 
 FORBIDDEN = "Forbidden"
@@ -328,7 +330,7 @@ class AuthGate:
         if guard is not None:
             refusal = guard.admit(address, lambda: claimed_username(request, self.auth.realm))
             if refusal is not None:
-                return GateAnswer(None, 403, FORBIDDEN, why=refusal)
+                return GateAnswer(None, 403, FORBIDDEN, why=refusal, unchecked=True)
         result = self.auth.verify(request, now, lookup)
         if result.ok:
             if guard is not None and result.username:
