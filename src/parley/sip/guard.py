@@ -311,6 +311,7 @@ class GateAnswer:
     headers: tuple[tuple[str, str], ...] = ()
     why: str = ""
     unchecked: bool = False
+    claimed: str | None = None  # the user name the credentials claimed (for the log)
 
 
 FORBIDDEN = "Forbidden"
@@ -339,6 +340,6 @@ class AuthGate:
         if result.outcome is AuthOutcome.FORBIDDEN:
             if guard is not None:
                 guard.failed(address, result.username, result.reason)
-            return GateAnswer(None, 403, FORBIDDEN, why=result.reason)
+            return GateAnswer(None, 403, FORBIDDEN, why=result.reason, claimed=result.username)
         return GateAnswer(None, 401, None, tuple(self.auth.challenge(now, stale=result.stale)),
                           why=result.reason)

@@ -406,8 +406,8 @@ class SipEngine:
         if answer.status == 403:
             self.stats.rejected_auth += 1
             if not answer.unchecked:  # a ban's refusals are counted, its start logged once
-                log.info("auth_refused", reason=answer.why, call_id=request.call_id,
-                         peer=str(peer))
+                log.info("auth_refused", user=answer.claimed, reason=answer.why,
+                         call_id=request.call_id, peer=str(peer))
         self.respond(request, peer, answer.status, answer.reason, to_tag=new_tag(),
                      headers=answer.headers)
         return None
