@@ -24,12 +24,15 @@ from parley.center import ContactCenter, load_center_config
 from parley.center.callbacks import CallbackKeeper
 from parley.center.live import LiveCalls, LiveCenter
 from parley.clock import Clock, MonotonicClock
-from parley.config import Settings
-from parley.events import ConfigurationChanged, TelephonyEvent
+from parley.config import SecuritySettings, Settings
+from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
+from parley.net.transport import TcpLimits
 from parley.provisioning import DemoLogin, load_demo
+from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.recorders import CallRecorder, StateRecorder
+from parley.store.security_log import SecurityRecorder
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
@@ -74,6 +77,7 @@ class Node:
     dispatcher: WebhookDispatcher
     state_recorder: StateRecorder
     call_recorder: CallRecorder
+    security_recorder: SecurityRecorder
     demo: bool = False
     demo_login: DemoLogin | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
@@ -117,6 +121,7 @@ class Node:
             async with asyncio.TaskGroup() as writers:
                 writers.create_task(self.state_recorder.run())
                 writers.create_task(self.call_recorder.run())
+                writers.create_task(self.security_recorder.run())
                 writers.create_task(self.dispatcher.run())
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
@@ -162,41 +167,74 @@ async def build(settings: Settings, *, demo: bool = False,
         demo_login = await load_demo(store) if demo else None
         users = MemoryDirectory()
         await load_sip_users(store, users)
+        security = settings.security
         bus = LiveBus(clock)
-        telephony = build_telephony(settings, users, clock, ids, demo=demo)
+        telephony = build_telephony(settings, users, clock, ids, demo=demo,
+                                    on_security_event=bus.publish)
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         app = build_web_app(store, bus, clock=clock, calls=LiveCalls(center),
                             center=LiveCenter(center),
-                            recordings_dir=settings.data_dir / "recordings")
+                            recordings_dir=settings.data_dir / "recordings",
+                            login_attempts=security.login_free_attempts,
+                            login_address_attempts=security.login_address_attempts,
+                            login_base_delay_s=security.login_base_delay_s,
+                            login_max_delay_s=security.login_max_delay_s,
+                            trusted_networks=tuple(security.trusted_networks),
+                            security=telephony.guard)
     except BaseException:
         await store.close()
         raise
     return Node(settings=settings, clock=clock, ids=ids, store=store, bus=bus, users=users,
                 telephony=telephony, center=center,
                 callbacks=CallbackKeeper(center.shell, store, bus),
-                server=WebServer(app, settings.host, settings.http_port),
+                server=WebServer(app, settings.host, settings.http_port,
+                                 trusted_proxies=tuple(settings.security.trusted_proxies)),
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=StateRecorder(store, bus, clock),
-                call_recorder=CallRecorder(store, bus, clock), demo=demo,
+                call_recorder=CallRecorder(store, bus, clock),
+                security_recorder=SecurityRecorder(store, bus, clock), demo=demo,
                 demo_login=demo_login)
 
 
 def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids: IdSource, *,
-                    demo: bool = False) -> Telephony:
+                    demo: bool = False,
+                    on_security_event: Callable[[SecurityEvent], object] | None = None
+                    ) -> Telephony:
     """The SIP server (UDP+TCP), registrar, B2BUA and RTP relay for ``users`` (HA1 hashes for
-    the realm ``TELEPHONY_REALM``); ``demo`` adds the echo test at 500."""
+    the realm ``TELEPHONY_REALM``), with the security limits of ``settings.security``
+    (bans and locks reported to ``on_security_event``); ``demo`` adds the echo test at 500."""
     telephony = Telephony(
         TelephonySettings(host=settings.host, sip_port=settings.sip_port,
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
                           realm=TELEPHONY_REALM, data_dir=settings.data_dir,
-                          media=settings.media),
-        users, clock, ids)
+                          media=settings.media, guard=guard_settings(settings.security),
+                          tcp=tcp_limits(settings.security)),
+        users, clock, ids, on_security_event=on_security_event)
     if demo:
         from parley.telephony.dialplan import echo_test
 
         telephony.route("500", echo_test, public=False)
     return telephony
+
+
+def guard_settings(security: SecuritySettings) -> GuardSettings:
+    """The SIP guard's thresholds from the security settings."""
+    return GuardSettings(enabled=security.sip_guard,
+                         address_failures=security.sip_address_failures,
+                         user_failures=security.sip_user_failures,
+                         window_s=security.sip_failure_window_s, ban_s=security.sip_ban_s,
+                         max_ban_s=security.sip_max_ban_s, lock_s=security.sip_lock_s,
+                         trusted_networks=tuple(security.trusted_networks))
+
+
+def tcp_limits(security: SecuritySettings) -> TcpLimits:
+    """The SIP-over-TCP bounds from the security settings."""
+    return TcpLimits(first_message_s=security.tcp_first_message_s,
+                     message_s=security.tcp_message_s, idle_s=security.tcp_idle_s,
+                     max_connections=security.tcp_max_connections,
+                     max_per_source=security.tcp_max_per_source,
+                     trusted_networks=tuple(security.trusted_networks))
 
 
 async def load_sip_users(store: Store, users: MemoryDirectory) -> None:

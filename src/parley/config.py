@@ -64,6 +64,41 @@ class MediaSettings(BaseModel):
     espeak: str = "espeak-ng"
 
 
+class SecuritySettings(BaseModel):
+    """Limits against guessing and hoarding (docs/configuration.md, "Security").
+
+    ``trusted_networks`` are never throttled or banned (a floor behind one NAT address);
+    ``trusted_proxies`` are the web proxies whose ``X-Forwarded-For`` names the client.
+    """
+
+    trusted_networks: list[str] = []
+    trusted_proxies: list[str] = ["127.0.0.1"]  # a proxy on this machine (nginx, caddy)
+    sip_guard: bool = True
+    sip_address_failures: int = Field(10, ge=1)
+    sip_user_failures: int = Field(20, ge=1)
+    sip_failure_window_s: float = Field(60.0, gt=0)
+    sip_ban_s: float = Field(600.0, gt=0)
+    sip_max_ban_s: float = Field(86_400.0, gt=0)
+    sip_lock_s: float = Field(600.0, gt=0)
+    tcp_first_message_s: float = Field(10.0, gt=0)
+    tcp_message_s: float = Field(10.0, gt=0)
+    tcp_idle_s: float = Field(3900.0, gt=0)
+    tcp_max_connections: int = Field(2000, ge=1)
+    tcp_max_per_source: int = Field(64, ge=1)
+    login_free_attempts: int = Field(5, ge=1)
+    login_address_attempts: int = Field(50, ge=1)
+    login_base_delay_s: float = Field(1.0, gt=0)
+    login_max_delay_s: float = Field(300.0, gt=0)
+
+    @field_validator("trusted_networks", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from parley.trust import TrustedNetworks
+
+        TrustedNetworks(value)  # raises ValueError naming the entry at fault
+        return value
+
+
 class Settings(BaseSettings):
     """Process-wide settings shared by every subsystem."""
 
@@ -77,6 +112,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # None: a SQLite file in data_dir
     log_json: bool = False
     media: MediaSettings = MediaSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -734,3 +734,28 @@ class ConfigurationChanged:
     kind: str
     key: str
     action: str
+
+
+# --- security: guessing, bans, throttled logins, refused toll fraud ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """Notice: something a site may want to alert on (audit log, ``security.alert`` webhook).
+
+    ``kind``: "ban" (a source address is refused for a while), "ban_lifted" (by an admin or
+    on expiry), "user_locked" (a SIP user is under a guessing attack: only the addresses it
+    authenticated from recently may still try), "guessing" (a burst of wrong answers, one
+    summary per burst), "toll_fraud" (a call to a number the caller may not reach),
+    "login_throttled" (web logins for a name from an address are delayed).
+    ``source`` is the client address, ``user`` the SIP or login user name when known,
+    ``until`` when a ban or lock ends; ``detail`` holds figures (failures, window).
+    """
+
+    kind: str
+    source: str
+    user: str
+    reason: str
+    at: datetime
+    until: datetime | None = None
+    detail: dict[str, object] | None = None

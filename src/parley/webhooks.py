@@ -40,6 +40,7 @@ EVENT_NAMES: dict[type[Any], str] = {
     ev.CallProgress: "call.progress",
     ev.VoicemailLeft: "voicemail.left",
     ev.RecordingStored: "recording.stored",
+    ev.SecurityEvent: "security.alert",
 }
 """The webhook event name of each published event type; others are not sent."""
 

@@ -15,7 +15,6 @@ from parley.events import ChannelCreated, Hangup, TelephonyEvent
 from parley.telephony import ReferRequest, Replaces
 from parley.telephony.channel import Bridge, Channel
 from parley.telephony.dialplan import first_of
-from parley.telephony.engine import TrunkPeer
 from parley.telephony.server import Telephony
 from parley.testing.peers import Baresip, Sipp, audio_similarity
 from parley.testing.ports import free_port
@@ -178,7 +177,7 @@ def _notify(step: str, frag: str, state: str) -> str:
     return f"""  <recv request="NOTIFY"><action>
     {_check(step + "frag", frag)}
     {_check(step + "state", state, "Subscription-State:")}
-    {_check(step + "event", "refer;id=2", "Event:")}
+    {_check(step + "event", "refer;id=3", "Event:")}
     {_check(step + "type", "message/sipfrag", "Content-Type:")}
     {_check(step + "route", "^ *&lt;sip:127.0.0.1:[0-9]+;lr&gt;$", "Route:")}
   </action></recv>
@@ -195,15 +194,37 @@ Content-Length: 0
 """
 
 
+def _invite(cseq: int, *, authenticated: bool) -> str:
+    """The INVITE to [service] (with digest credentials for sipp's -au/-ap user)."""
+    auth = "[authentication]\n" if authenticated else ""
+    return f"""  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+{_head("INVITE", cseq, in_dialog=False)}
+Record-Route: <sip:[local_ip]:[local_port];lr>
+{auth}Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio [auto_media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+"""
+
+
 def refer_scenario(*, handler: bool) -> str:
-    """A REFER outside a call (403); a call to [service]; a REFER for an attended transfer
-    whose Replaces names this very call (202 and two NOTIFYs that follow the call's route
-    set, or 603 without a handler);
+    """A REFER outside a call (403); a call to [service] as the site's user 1001 (challenged,
+    then with credentials: only the site's own phones may transfer); a REFER for an
+    attended transfer whose Replaces names this very call (202 and two NOTIFYs that follow
+    the call's route set, or 603 without a handler);
     REFERs with two Refer-To and with none (400 with a Warning); BYE. In-dialog requests
     carry Parley's tag as learnt from the 200 (``$ptag``)."""
     replaces = ("Refer-To: <sip:1002@[remote_ip]:[remote_port]?Replaces=[call_id]"
                 "%3Bto-tag%3D[$ptag]%3Bfrom-tag%3D[pid]caller[call_number]>")
-    refer = _request("REFER", 2, extra=replaces + "\nReferred-By: <sip:1001@[local_ip]>",
+    refer = _request("REFER", 3, extra=replaces + "\nReferred-By: <sip:1001@[local_ip]>",
                      expect="202" if handler else "603")
     notifies = ""
     checked = ["junk", "ptag", "warn1", "warn2"]
@@ -217,22 +238,20 @@ def refer_scenario(*, handler: bool) -> str:
 <scenario name="refer">
 {_request("REFER", 1, extra="Refer-To: <sip:1002@[remote_ip]>", expect="403",
           in_dialog=False)}
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-{_head("INVITE", 1, in_dialog=False)}
-Record-Route: <sip:[local_ip]:[local_port];lr>
-Content-Type: application/sdp
-Content-Length: [len]
+{_invite(1, authenticated=False)}  <recv response="100" optional="true" />
+  <recv response="401" auth="true" />
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
 
-v=0
-o=- 1 1 IN IP4 [local_ip]
-s=-
-c=IN IP4 [local_ip]
-t=0 0
-m=audio [auto_media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
 ]]></send>
-  <recv response="100" optional="true" />
+{_invite(2, authenticated=True)}  <recv response="100" optional="true" />
   <recv response="180" optional="true" />
   <recv response="200"><action>
     <ereg regexp=";tag=([^;&gt;]*)" search_in="hdr" header="To:" check_it="true"
@@ -240,14 +259,14 @@ a=rtpmap:0 PCMU/8000
   </action></recv>
   <send><![CDATA[
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-{_head("ACK", 1)}
+{_head("ACK", 2)}
 Content-Length: 0
 
 ]]></send>
-{refer}{notifies}{_request("REFER", 3, extra=two_targets, expect="400",
+{refer}{notifies}{_request("REFER", 4, extra=two_targets, expect="400",
                            checks=_check("warn1", "399 parley", "Warning:"))}
-{_request("REFER", 4, expect="400", checks=_check("warn2", "Refer-To", "Warning:"))}
-{_request("BYE", 5)}
+{_request("REFER", 5, expect="400", checks=_check("warn2", "Refer-To", "Warning:"))}
+{_request("BYE", 6)}
   <Reference variables="{",".join(checked)}" />
 </scenario>
 """
@@ -258,8 +277,7 @@ async def _run_refer_scenario(parley: Telephony, tmp_path: Path, handler: bool) 
     scenario.write_text(refer_scenario(handler=handler))
     client = Sipp(tmp_path / "refer", scenario, target=f"127.0.0.1:{parley.sip_port}",
                   service="600", port=free_port(), calls=1,
-                  extra=("-timeout", "20s", "-timeout_error"))
-    parley.engine.config.trunks = (TrunkPeer("sipp", "127.0.0.1", client.port),)
+                  extra=("-timeout", "20s", "-timeout_error", "-au", "1001", "-ap", "pw1001"))
     try:
         await client.start()
         result = await client.wait(30)

@@ -82,7 +82,7 @@ def store() -> dict[tuple[str, str], str]:
 
 
 def challenge_and_answer(auth: DigestAuthenticator, now: float, password: str,
-                         *, prefer: str | None = None) -> SipRequest:
+                         *, prefer: str | None = None, username: str = "1001") -> SipRequest:
     register = load("000-baresip-req-register.sip")
     assert isinstance(register, SipRequest)
     unauthorized = build_response(register, 401, to_tag="t",
@@ -92,7 +92,7 @@ def challenge_and_answer(auth: DigestAuthenticator, now: float, password: str,
         unauthorized = unauthorized.without_header("WWW-Authenticate").with_header(
             "WWW-Authenticate", next(v for n, v in auth.challenge(now)
                                      if f"algorithm={prefer}" in v))
-    return authorize_request(register, unauthorized, username="1001", password=password)
+    return authorize_request(register, unauthorized, username=username, password=password)
 
 
 @pytest.mark.parametrize("algorithm", ["SHA-256", "MD5"])
@@ -119,8 +119,62 @@ def test_server_refuses_wrong_password_and_unknown_user() -> None:
     result = auth.verify(retry, 1.0, lambda user, alg: ha1s.get((user, alg)))
     assert result.outcome is AuthOutcome.FORBIDDEN
     assert result.reason == "wrong password"
-    nobody = auth.verify(retry, 1.0, lambda user, alg: None)
+    # The nonce saw a wrong answer: it is spent, even with the right password now.
+    right = challenge_and_answer(auth, 0.0, "pw1001")
+    nonce = parse_digest(retry.header("Authorization") or "")["nonce"]
+    reused = auth.verify(_with_nonce(right, nonce), 2.0, lambda user, alg: ha1s.get((user, alg)))
+    assert reused.outcome is AuthOutcome.CHALLENGE
+    assert reused.reason == "nonce spent by a wrong answer"
+    fresh = challenge_and_answer(auth, 3.0, "wrong")
+    nobody = auth.verify(fresh, 3.0, lambda user, alg: None)
     assert nobody.outcome is AuthOutcome.FORBIDDEN
+    assert nobody.reason == "unknown user"
+
+
+def _with_nonce(request: SipRequest, nonce: str) -> SipRequest:
+    """``request`` answering ``nonce`` instead of its own (the response is then recomputed
+    by the phone; here it stays wrong only if the password is)."""
+    from dataclasses import replace
+
+    params = parse_digest(request.header("Authorization") or "")
+    ha1 = compute_ha1(params["username"], params["realm"], "pw1001", params["algorithm"])
+    response = digest_response(ha1=ha1, method=request.method, uri=params["uri"], nonce=nonce,
+                               algorithm=params["algorithm"], qop=params.get("qop"),
+                               nc=params.get("nc"), cnonce=params.get("cnonce"))
+    value = (request.header("Authorization") or "").replace(params["nonce"], nonce).replace(
+        params["response"], response)
+    return replace(request, headers=request.headers.remove("Authorization").add(
+        "Authorization", value))
+
+
+def test_unknown_user_costs_a_digest_like_a_known_one() -> None:
+    """Both paths compute one digest response: counted through the hash functions."""
+    from parley.sip import auth as auth_module
+
+    calls: list[str] = []
+    real = dict(auth_module.ALGORITHMS)
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        def hasher(data: bytes):  # type: ignore[no-untyped-def]
+            calls.append(name)
+            return real[name](data)
+        return hasher
+
+    auth = DigestAuthenticator("parley", SECRET)
+    ha1s = store()
+    known_request = challenge_and_answer(auth, 0.0, "wrong")
+    unknown_request = challenge_and_answer(auth, 0.0, "wrong", username="9999")
+    auth.verify(challenge_and_answer(auth, 0.0, "x"), 0.0, lambda user, alg: None)  # decoy made
+    auth_module.ALGORITHMS.update({name: counting(name) for name in real})
+    try:
+        auth.verify(known_request, 1.0, lambda user, alg: ha1s.get((user, alg)))
+        known_cost = len(calls)
+        calls.clear()
+        auth.verify(unknown_request, 1.0, lambda user, alg: None)
+        unknown_cost = len(calls)
+    finally:
+        auth_module.ALGORITHMS.update(real)
+    assert known_cost == unknown_cost > 0
 
 
 def test_expired_nonce_is_stale_and_forged_nonce_rechallenged() -> None:

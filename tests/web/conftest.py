@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from parley.clock import MonotonicClock
+from parley.sip.guard import AuthGuard, GuardSettings
 from parley.testing.api import ApiServer
 
 # The fixtures that run each test on SQLite and on PostgreSQL (see parley.testing.postgres).
@@ -30,6 +32,7 @@ from parley.testing.postgres import (  # noqa: F401
 class Api:
     server: ApiServer
     tokens: dict[str, str]
+    guard: AuthGuard
 
     @property
     def url(self) -> str:
@@ -43,11 +46,14 @@ class Api:
 @pytest.fixture
 def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:  # noqa: F811
     recordings = tmp_path_factory.mktemp("recordings")
-    server = ApiServer(database_url, recordings_dir=recordings, webhook_base_delay_s=0.05)
+    guard = AuthGuard(GuardSettings(), MonotonicClock())
+    server = ApiServer(database_url, recordings_dir=recordings, webhook_base_delay_s=0.05,
+                       security=guard)
+    guard.on_event = server.publish
     with server:
         tokens = {
             "admin": server.add_user("admin1", ["admin"]),
             "supervisor": server.add_user("super1", ["supervisor"]),
             "agent": server.add_user("agent1", ["agent"], device=True),
         }
-        yield Api(server, tokens)
+        yield Api(server, tokens, guard)

@@ -62,6 +62,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/tokens"): ADMIN,
     ("DELETE", "/api/tokens/{token_id}"): ADMIN,
     ("GET", "/api/audit"): ADMIN,
+    ("GET", "/api/security/bans"): ADMIN,
+    ("DELETE", "/api/security/bans/{kind}/{subject}"): ADMIN,
     ("GET", "/api/webhooks/{name}/deliveries"): ADMIN,
     ("GET", "/api/site"): AGENT,
     ("PUT", "/api/site"): ADMIN,

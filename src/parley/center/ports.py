@@ -8,6 +8,7 @@ which the telephony and ACD shells implement and the composition root hands to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -135,3 +136,28 @@ class NoContactCenter:
 
     def queue_figures(self) -> list[QueueFigures]:
         raise NotRunning("the ACD is not running on this node")
+
+
+class BanView(Protocol):
+    """One SIP ban or lock as the API shows it (see :class:`parley.sip.guard.BanInfo`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def since(self) -> datetime: ...
+    @property
+    def until(self) -> datetime: ...
+    @property
+    def failures(self) -> int: ...
+
+
+class SecurityControl(Protocol):
+    """The SIP ban list, for admins (implemented by :class:`parley.sip.guard.AuthGuard`)."""
+
+    def bans(self) -> Sequence[BanView]: ...  # pragma: no cover - protocol
+
+    def lift(self, kind: str, subject: str, *, by: str = "") -> bool: ...  # pragma: no cover

@@ -429,6 +429,8 @@ class ContactCenter:
         call = self.call_of_leg(channel)
         if call is None:
             return False
+        if channel is call.caller and channel.variables.get("caller_class") != "user":
+            return False  # an outside caller never transfers (telephony answers it 403 first)
         by = call.operator or channel.called
         if refer.replaces is not None:
             return self.attended_transfer(call, refer.replaces.call_id,

@@ -8,6 +8,13 @@ responses go back exactly where the request came from (symmetric response routin
 same TCP connection when there is one. Malformed input is answered ``400 Bad Request`` when the
 parser recovered enough of it to address a response, and dropped otherwise; a TCP stream that
 cannot be framed any more is closed.
+
+Inbound TCP connections are bounded by :class:`TcpLimits`: a new connection must deliver a
+whole message within ``first_message_s``, a message once begun must be complete within
+``message_s`` (no trickling a byte a second), a connection silent for ``idle_s`` is closed
+(CRLF keep-alives count as traffic), and connections beyond ``max_per_source`` from one
+address or ``max_connections`` in all are closed as soon as they are accepted. Addresses in
+``trusted_networks`` are not held to the per-source cap (a floor behind one NAT address).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from parley.sip.message import (
     build_response,
     parse_message,
 )
+from parley.trust import TrustedNetworks
 
 log = structlog.get_logger("parley.net.transport")
 
@@ -50,13 +58,43 @@ class Peer:
 MessageHandler = Callable[[SipMessage, Peer], None]
 
 
+@dataclass(frozen=True)
+class TcpLimits:
+    """Bounds on inbound SIP-over-TCP connections (see the module docstring)."""
+
+    first_message_s: float = 10.0
+    message_s: float = 10.0
+    idle_s: float = 3900.0  # longer than the longest registration (3600 s) a phone refreshes
+    max_connections: int = 2000
+    max_per_source: int = 64
+    trusted_networks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("first_message_s", "message_s", "idle_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"tcp {name} must be positive")
+        for name in ("max_connections", "max_per_source"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"tcp {name} must be at least 1")
+
+
 class SipTransport:
     """UDP and TCP listeners on ``host:port``, one parse point, symmetric routing back."""
 
-    def __init__(self, host: str, port: int, on_message: MessageHandler) -> None:
+    def __init__(self, host: str, port: int, on_message: MessageHandler, *,
+                 limits: TcpLimits | None = None) -> None:
         self.host = host
         self.port = port
         self.on_message = on_message
+        self.limits = limits or TcpLimits()
+        self._trusted = TrustedNetworks(self.limits.trusted_networks)
+        self._inbound_by_source: dict[str, int] = {}
+        self._inbound = 0
+        #: Figures for metrics: inbound TCP connections refused at the caps, closed for
+        #: silence, and closed for a message (or a first message) that came too slowly.
+        self.tcp_refused = 0
+        self.tcp_closed_idle = 0
+        self.tcp_closed_slow = 0
         self._udp: socket.socket | None = None
         self._tcp_server: asyncio.Server | None = None
         self._connections: dict[tuple[str, int], asyncio.StreamWriter] = {}
@@ -149,42 +187,110 @@ class SipTransport:
             response = build_response(request, 400, reason.replace("\r", " ").replace("\n", " "))
             self.send_response(response, peer)
 
+    @property
+    def tcp_connections(self) -> int:
+        """Inbound TCP connections open now (metrics)."""
+        return self._inbound
+
+    def _admit_connection(self, host: str) -> str | None:
+        """None when a new inbound connection from ``host`` may stay; else why not."""
+        limits = self.limits
+        if self._inbound >= limits.max_connections:
+            return "too many TCP connections"
+        if self._inbound_by_source.get(host, 0) >= limits.max_per_source \
+                and host not in self._trusted:
+            return "too many TCP connections from this address"
+        return None
+
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
+        address = writer.get_extra_info("peername")
+        peer = Peer("TCP", str(address[0]), int(address[1]))
+        refusal = self._admit_connection(peer.host)
+        if refusal is not None:
+            self.tcp_refused += 1
+            if self.tcp_refused % 100 == 1:  # one line per hundred, not one per connection
+                log.warning("tcp_refused", peer=str(peer), reason=refusal,
+                            refused=self.tcp_refused, open=self._inbound)
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
-        address = writer.get_extra_info("peername")
-        peer = Peer("TCP", str(address[0]), int(address[1]))
+        self._inbound += 1
+        self._inbound_by_source[peer.host] = self._inbound_by_source.get(peer.host, 0) + 1
         self._connections[(peer.host, peer.port)] = writer
         try:
-            await self._read_stream(reader, writer, peer)
+            await self._read_stream(reader, writer, peer, inbound=True)
         finally:
+            self._inbound -= 1
+            left = self._inbound_by_source.get(peer.host, 1) - 1
+            if left > 0:
+                self._inbound_by_source[peer.host] = left
+            else:
+                self._inbound_by_source.pop(peer.host, None)
             self._connections.pop((peer.host, peer.port), None)
             writer.close()
             if task is not None:
                 self._tasks.discard(task)
 
+    def _deadline(self, opened: float, last: float, started: float | None,
+                  delivered: bool) -> tuple[float, str]:
+        """When an inbound connection is closed if nothing changes, and what it is then."""
+        limits = self.limits
+        if started is not None:
+            return started + limits.message_s, "slow"
+        if not delivered:
+            return opened + limits.first_message_s, "slow"
+        return last + limits.idle_s, "idle"
+
     async def _read_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                           peer: Peer) -> None:
+                           peer: Peer, *, inbound: bool = False) -> None:
         framer = StreamFramer()
+        loop = asyncio.get_running_loop()
+        opened = last = loop.time()
+        started: float | None = None  # when the message being received began
+        delivered = False
         while True:
             try:
-                data = await reader.read(65536)
+                if inbound:
+                    deadline, why = self._deadline(opened, last, started, delivered)
+                    async with asyncio.timeout_at(deadline):
+                        data = await reader.read(65536)
+                else:
+                    data = await reader.read(65536)
+            except TimeoutError:
+                if why == "idle":
+                    self.tcp_closed_idle += 1
+                else:
+                    self.tcp_closed_slow += 1
+                log.info("tcp_closed", peer=str(peer), reason=why,
+                         buffered=framer.buffered, delivered=delivered)
+                with contextlib.suppress(Exception):
+                    writer.transport.abort()
+                return
             except (ConnectionError, OSError):
                 return
             if not data:
                 return
+            last = loop.time()
             try:
                 items = framer.feed(data)
             except SipFramingError as exc:
                 self._malformed(exc, peer)
                 return
+            if framer.buffered == 0:
+                started = None
+            elif (started is None or any(not isinstance(i, KeepAlive) for i in items)) \
+                    and data.strip(b"\r\n"):
+                started = last  # a new message began in this chunk
             for item in items:
                 if isinstance(item, KeepAlive):
                     with contextlib.suppress(Exception):
                         writer.write(b"\r\n")
                     continue
+                delivered = True
                 self._received(item, peer)
 
     # --- sending -----------------------------------------------------------------------------

@@ -113,6 +113,30 @@ class AuthResult:
         return self.outcome is AuthOutcome.OK
 
 
+#: The nonce-count mark of a nonce that saw a wrong answer (no real count reaches it).
+_SPENT = -1
+
+
+def _credentials_for(request: SipRequest, realm: str, proxy: bool = False
+                     ) -> dict[str, str] | None:
+    """The parsed digest credentials of ``request`` for ``realm``, or None."""
+    name = "Proxy-Authorization" if proxy else "Authorization"
+    for line in request.headers.lines(name):
+        try:
+            params = parse_digest(line)
+        except AuthError:
+            continue
+        if params.get("realm") == realm:
+            return params
+    return None
+
+
+def claimed_username(request: SipRequest, realm: str, *, proxy: bool = False) -> str | None:
+    """The user name the request's credentials for ``realm`` claim (unchecked), or None."""
+    credentials = _credentials_for(request, realm, proxy)
+    return None if credentials is None else credentials.get("username") or None
+
+
 #: Look up the stored HA1 for (username, algorithm) in the authenticator's realm.
 HA1Lookup = Callable[[str, str], str | None]
 
@@ -150,6 +174,7 @@ class DigestAuthenticator:
         self._seen_nc: OrderedDict[str, int] = OrderedDict()
         self._replay_cache_size = replay_cache_size
         self.require_qop = require_qop
+        self._decoys: dict[str, str] = {}
 
     def make_nonce(self, now: float) -> str:
         stamp = f"{now:.3f}"
@@ -192,18 +217,13 @@ class DigestAuthenticator:
         """Check the request's credentials for this realm.
 
         ``lookup(username, algorithm)`` returns the stored HA1 or None for an unknown user.
+        An unknown user is checked against a decoy HA1, so both paths cost the same and give
+        the same outcome (FORBIDDEN; only ``reason`` differs, for the log). A nonce that saw
+        a wrong answer is spent: the next answer with it is challenged afresh.
         """
-        name = "Proxy-Authorization" if proxy else "Authorization"
-        credentials: dict[str, str] | None = None
-        for line in request.headers.lines(name):
-            try:
-                params = parse_digest(line)
-            except AuthError:
-                continue
-            if params.get("realm") == self.realm:
-                credentials = params
-                break
+        credentials = self._credentials(request, proxy)
         if credentials is None:
+            name = "Proxy-Authorization" if proxy else "Authorization"
             return AuthResult(AuthOutcome.CHALLENGE, reason=f"no {name} for this realm")
         username = credentials.get("username", "")
         algorithm = credentials.get("algorithm", "MD5").upper()
@@ -214,9 +234,13 @@ class DigestAuthenticator:
         age = self.nonce_age(nonce, now)
         if age is None or age < -1.0:
             return AuthResult(AuthOutcome.CHALLENGE, username, reason="nonce not issued here")
+        if self._seen_nc.get(nonce) == _SPENT:
+            return AuthResult(AuthOutcome.CHALLENGE, username,
+                              reason="nonce spent by a wrong answer")
         ha1 = lookup(username, algorithm)
+        known = ha1 is not None
         if ha1 is None:
-            return AuthResult(AuthOutcome.FORBIDDEN, username, reason="unknown user")
+            ha1 = self._decoy_ha1(algorithm)
         qop = credentials.get("qop")
         if qop is not None and qop.lower() != "auth":
             return AuthResult(AuthOutcome.FORBIDDEN, username, reason=f"qop {qop} unsupported")
@@ -228,8 +252,11 @@ class DigestAuthenticator:
         expected = digest_response(
             ha1=ha1, method=request.method, uri=credentials.get("uri", ""), nonce=nonce,
             algorithm=algorithm, qop=qop, nc=nc, cnonce=credentials.get("cnonce"))
-        if not hmac.compare_digest(expected, credentials.get("response", "").lower()):
-            return AuthResult(AuthOutcome.FORBIDDEN, username, reason="wrong password")
+        matches = hmac.compare_digest(expected, credentials.get("response", "").lower())
+        if not known or not matches:
+            self._spend(nonce)
+            return AuthResult(AuthOutcome.FORBIDDEN, username,
+                              reason="unknown user" if not known else "wrong password")
         if age > self.nonce_lifetime:
             return AuthResult(AuthOutcome.CHALLENGE, username, stale=True,
                               reason="nonce expired")
@@ -238,13 +265,29 @@ class DigestAuthenticator:
                               reason="nonce count replayed")
         return AuthResult(AuthOutcome.OK, username)
 
+    def _credentials(self, request: SipRequest, proxy: bool) -> dict[str, str] | None:
+        return _credentials_for(request, self.realm, proxy)
+
+    def _decoy_ha1(self, algorithm: str) -> str:
+        """A fixed random HA1 per algorithm that no password matches (unknown users)."""
+        decoy = self._decoys.get(algorithm)
+        if decoy is None:
+            decoy = self._decoys[algorithm] = _h(algorithm, secrets.token_hex(16))
+        return decoy
+
+    def _spend(self, nonce: str) -> None:
+        self._seen_nc[nonce] = _SPENT
+        self._seen_nc.move_to_end(nonce)
+        while len(self._seen_nc) > self._replay_cache_size:
+            self._seen_nc.popitem(last=False)
+
     def _fresh_count(self, nonce: str, nc: str) -> bool:
         try:
             count = int(nc, 16)
         except ValueError:
             return False
         last = self._seen_nc.get(nonce)
-        if last is not None and count <= last:
+        if last is not None and (last == _SPENT or count <= last):
             return False
         self._seen_nc[nonce] = count
         self._seen_nc.move_to_end(nonce)

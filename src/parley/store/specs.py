@@ -46,7 +46,7 @@ ROLE_ORDER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 WEBHOOK_EVENTS = (
     "call.offered", "call.answered", "call.ended", "call.progress", "callback.requested",
     "callback.due", "operator.state_changed", "queue.updated", "recording.stored",
-    "voicemail.left", "*",
+    "voicemail.left", "security.alert", "*",
 )
 
 

@@ -30,9 +30,10 @@ from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
-from parley.sip.auth import AuthOutcome, DigestAuthenticator
+from parley.sip.auth import DigestAuthenticator
 from parley.sip.dialog import Dialog
 from parley.sip.errors import DialogError, SipParseError, TransactionError
+from parley.sip.guard import AuthGate, AuthGuard
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import (
     SipRequest,
@@ -121,7 +122,8 @@ class SipEngine:
 
     def __init__(self, config: EngineConfig, relay: MediaRelay, users: UserDirectory,
                  clock: Clock, ids: IdSource, *, on_inbound: InboundHandler | None = None,
-                 refer_handler: Callable[[], ReferHandler | None] | None = None) -> None:
+                 refer_handler: Callable[[], ReferHandler | None] | None = None,
+                 guard: AuthGuard | None = None) -> None:
         self.config = config
         self.relay = relay
         self.users = users
@@ -132,6 +134,8 @@ class SipEngine:
         secret = config.nonce_secret or secrets.token_bytes(32)
         self.auth = DigestAuthenticator(config.realm, secret,
                                         algorithms=config.digest_algorithms)
+        self.guard = guard  # failure counting and bans (parley.sip.guard); None: no limits
+        self.gate = AuthGate(self.auth, guard)
         self.transport: SipTransport | None = None
         self.channels: dict[str, Channel] = {}  # by Call-ID of the leg
         self.by_id: dict[str, Channel] = {}  # the same channels by channel id
@@ -394,19 +398,18 @@ class SipEngine:
     # --- registrar ---------------------------------------------------------------------------
 
     def _authenticate(self, request: SipRequest, peer: Peer) -> str | None:
-        """The authenticated user name, or None after answering 401/403 for the caller."""
-        now = self.clock.monotonic()
-        result = self.auth.verify(request, now, self._ha1)
-        if result.ok:
-            return result.username
-        if result.outcome is AuthOutcome.FORBIDDEN:
+        """The authenticated user name, or None after answering 401/403 for the caller
+        (every refusal is the same bare 403: the reason goes to the log only)."""
+        answer = self.gate.check(request, peer.host, self.clock.monotonic(), self._ha1)
+        if answer.user is not None:
+            return answer.user
+        if answer.status == 403:
             self.stats.rejected_auth += 1
-            log.info("auth_refused", user=result.username, reason=result.reason,
-                     call_id=request.call_id, peer=str(peer))
-            self.respond(request, peer, 403, f"Forbidden ({result.reason})", to_tag=new_tag())
-            return None
-        self.respond(request, peer, 401, to_tag=new_tag(),
-                     headers=tuple(self.auth.challenge(now, stale=result.stale)))
+            if not answer.unchecked:  # a ban's refusals are counted, its start logged once
+                log.info("auth_refused", user=answer.claimed, reason=answer.why,
+                         call_id=request.call_id, peer=str(peer))
+        self.respond(request, peer, answer.status, answer.reason, to_tag=new_tag(),
+                     headers=answer.headers)
         return None
 
     def _ha1(self, username: str, algorithm: str) -> str | None:
@@ -471,6 +474,8 @@ class SipEngine:
                 return
             caller_class = CallerClass.USER
         if not may_call(caller_class, destination):
+            if self.guard is not None:
+                self.guard.refused_call(peer.host, username, number)
             self.respond(request, peer, 403, "Forbidden (not allowed to call this number)",
                          to_tag=new_tag())
             return

@@ -9,6 +9,10 @@ operator I am talking to") sends REFER in its call with Parley. The engine hands
   node understands REFER but transfers are not enabled on it (501 would claim the method is
   unknown, which ``Allow`` contradicts);
 - a REFER on a call that is not answered yet gets ``403 Forbidden``;
+- a REFER from a leg that is not one of the site's phones (:func:`may_transfer`: an outside
+  caller, through a trunk or as a guest, or a customer Parley dialled) gets ``403
+  Forbidden``: only the operator's phone, or a site user calling in, may transfer a call
+  (an outside caller could otherwise send the call, at the site's cost, anywhere);
 - otherwise ``202 Accepted``, a NOTIFY with ``SIP/2.0 100 Trying`` at once, then the handler
   runs as a task of the engine, and a final NOTIFY reports ``SIP/2.0 200 OK`` when it returns
   True, ``SIP/2.0 503 Service Unavailable`` when it returns False or raises. Phones hang up
@@ -29,9 +33,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from parley.events import Direction
 from parley.sip.errors import SipParseError
 from parley.sip.headers import NameAddr, split_list
 from parley.sip.message import SipRequest
+from parley.telephony.policy import CallerClass
 
 if TYPE_CHECKING:
     from parley.net.transport import Peer
@@ -133,6 +139,15 @@ def sipfrag(status: int, reason: str) -> bytes:
     return f"SIP/2.0 {status} {reason}\r\n".encode()
 
 
+def may_transfer(engine: SipEngine, channel: Channel) -> bool:
+    """Whether ``channel``'s far end may transfer the call: an inbound leg from a user who
+    authenticated with a SIP password, or a leg Parley placed to one of its users (an
+    operator's phone); never an outside caller or a customer dialled out."""
+    if channel.direction is Direction.INBOUND:
+        return channel.variables.get("caller_class") == CallerClass.USER.value
+    return bool(channel.called) and engine.users.lookup(channel.called) is not None
+
+
 def handle_refer(engine: SipEngine, channel: Channel, request: SipRequest, peer: Peer) -> None:
     """Answer an in-dialog REFER and run the transfer handler (see the module docstring)."""
     try:
@@ -148,6 +163,13 @@ def handle_refer(engine: SipEngine, channel: Channel, request: SipRequest, peer:
         return
     if not channel.is_up:
         engine.respond(request, peer, 403, "Forbidden (the call is not answered)")
+        return
+    if not may_transfer(engine, channel):
+        channel.log.warning("refer_refused", target=refer.target, peer=str(peer),
+                            reason="not a phone of this site")
+        if engine.guard is not None:
+            engine.guard.refused_call(peer.host, None, f"REFER to {refer.target}")
+        engine.respond(request, peer, 403, "Forbidden")
         return
     subscribe = (request.header("Refer-Sub") or "true").strip().lower() != "false"
     engine.respond(request, peer, 202, contact=True,
@@ -190,5 +212,5 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')[:100]
 
 
-__all__ = ["SIPFRAG", "ReferHandler", "ReferRequest", "Replaces", "handle_refer", "notify",
-           "parse_refer", "sipfrag"]
+__all__ = ["SIPFRAG", "ReferHandler", "ReferRequest", "Replaces", "handle_refer",
+           "may_transfer", "notify", "parse_refer", "sipfrag"]

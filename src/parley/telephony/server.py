@@ -25,11 +25,12 @@ import structlog
 
 from parley.clock import Clock
 from parley.config import MediaSettings
-from parley.events import TelephonyEvent
+from parley.events import SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
-from parley.net.transport import SipTransport
+from parley.net.transport import SipTransport, TcpLimits
+from parley.sip.guard import AuthGuard, GuardSettings
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import ExtensionDialPlan, NumberHandler
 from parley.telephony.engine import EngineConfig, SipEngine, TrunkPeer
@@ -63,13 +64,17 @@ class TelephonySettings:
     data_dir: Path = Path("parley-data")  # cache/ (prompts, speech) and recordings/
     media: MediaSettings = field(default_factory=MediaSettings)
     media_slots: int = 10  # phases of the 20 ms media ticker
+    #: limits against password guessing (parley.sip.guard) and TCP hoarding (docs/sip.md)
+    guard: GuardSettings = field(default_factory=GuardSettings)
+    tcp: TcpLimits = field(default_factory=TcpLimits)
 
 
 class Telephony:
     """The telephony service of one node (see the module docstring)."""
 
     def __init__(self, settings: TelephonySettings, users: UserDirectory, clock: Clock,
-                 ids: IdSource | None = None) -> None:
+                 ids: IdSource | None = None, *,
+                 on_security_event: Callable[[SecurityEvent], object] | None = None) -> None:
         self.settings = settings
         self.users = users
         self.clock = clock
@@ -80,19 +85,21 @@ class Telephony:
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
         self._refer_handler: ReferHandler | None = None
+        self.guard = AuthGuard(settings.guard, clock, on_event=on_security_event)
         self.engine = SipEngine(
             EngineConfig(host=settings.host, port=settings.sip_port, realm=settings.realm,
                          media_host=media_host, no_answer_timeout=settings.no_answer_timeout,
                          trunks=settings.trunks, public_numbers=settings.public_numbers,
                          digest_algorithms=settings.digest_algorithms),
             self.relay, users, clock, self.ids, on_inbound=self.dialplan,
-            refer_handler=lambda: self._refer_handler)
+            refer_handler=lambda: self._refer_handler, guard=self.guard)
         self.prompts = PromptLibrary.from_settings(settings.media, settings.data_dir)
         self.moh = MusicOnHold.from_settings(self.prompts, settings.media)
         self.media = MediaShell(self.engine, clock, self.prompts, self.moh,
                                 settings.data_dir / "recordings", slots=settings.media_slots)
         self.engine.media = self.media
-        self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle)
+        self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle,
+                                      limits=settings.tcp)
         self.engine.transport = self.transport
         self._runner: asyncio.Task[None] | None = None
 

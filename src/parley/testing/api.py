@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 from fastapi import FastAPI
 
 from parley.bus import LiveBus
-from parley.center.ports import CallControl, ContactCenter
+from parley.center.ports import CallControl, ContactCenter, SecurityControl
 from parley.clock import Clock, MonotonicClock
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
+from parley.store.security_log import SecurityRecorder
 from parley.store.specs import DeviceSpec, UserSpec
 from parley.web.app import build_web_app
 from parley.web.server import WebServer
@@ -41,6 +42,10 @@ class ApiServer:
     webhook_base_delay_s: float = 1.0
     webhook_attempts: int = 6
     login_attempts: int = 5
+    login_base_delay_s: float = 1.0
+    trusted_networks: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    security: SecurityControl | None = None
     store: Store | None = field(init=False, default=None)
     bus: LiveBus | None = field(init=False, default=None)
     url: str = field(init=False, default="")
@@ -75,19 +80,23 @@ class ApiServer:
         self.bus = LiveBus(self.clock)
         app = build_web_app(self.store, self.bus, clock=self.clock, calls=self.calls,
                             center=self.center, recordings_dir=self.recordings_dir,
-                            login_attempts=self.login_attempts)
+                            login_attempts=self.login_attempts,
+                            login_base_delay_s=self.login_base_delay_s,
+                            trusted_networks=self.trusted_networks, security=self.security)
         self.app = app
-        server = WebServer(app, "127.0.0.1", 0)
+        server = WebServer(app, "127.0.0.1", 0, trusted_proxies=self.trusted_proxies)
         dispatcher = WebhookDispatcher(self.store, self.bus, self.clock,
                                        max_attempts=self.webhook_attempts,
                                        base_delay_s=self.webhook_base_delay_s)
         recorder = StateRecorder(self.store, self.bus, self.clock)
         call_recorder = CallRecorder(self.store, self.bus, self.clock)
+        security_recorder = SecurityRecorder(self.store, self.bus, self.clock)
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(server.run()), group.create_task(dispatcher.run()),
                          group.create_task(recorder.run()),
-                         group.create_task(call_recorder.run())]
+                         group.create_task(call_recorder.run()),
+                         group.create_task(security_recorder.run())]
                 await server.ready.wait()
                 self.url = server.url
                 self._ready.set()

@@ -474,6 +474,8 @@ class ParleyProcess:
     trunks: list[tuple[str, int]] = field(default_factory=list)
     no_answer_timeout: float = 30.0
     media_timeout: float = 60.0
+    #: keyword arguments of :class:`parley.sip.guard.GuardSettings` ({"enabled": False}: off)
+    guard: dict[str, object] = field(default_factory=dict)
     _process: asyncio.subprocess.Process | None = None
 
     async def start(self, *, within: float = 15.0) -> None:
@@ -484,6 +486,7 @@ class ParleyProcess:
             "sip_port": self.sip_port, "rtp_ports": list(self.rtp_ports),
             "static_users": self.static_users, "trunks": self.trunks,
             "no_answer_timeout": self.no_answer_timeout, "media_timeout": self.media_timeout,
+            "guard": self.guard,
         }
         log = (self.workdir / "parley.log").open("wb")
         self._process = await asyncio.create_subprocess_exec(
@@ -519,6 +522,15 @@ class ParleyProcess:
         self._process = None
 
 
+def _guard_settings(values: dict[str, Any]) -> Any:
+    """GuardSettings from the JSON the parent process sent (lists become tuples)."""
+    from parley.sip.guard import GuardSettings
+
+    fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                              for key, value in values.items()}
+    return GuardSettings(**fields)
+
+
 def serve_main() -> None:
     """Entry point of :class:`ParleyProcess`: run a SIP server from a JSON config (argv[1])."""
     import logging
@@ -542,7 +554,8 @@ def serve_main() -> None:
         realm="parley.test", no_answer_timeout=float(config["no_answer_timeout"]),
         media_timeout=float(config["media_timeout"]),
         trunks=tuple(TrunkPeer(f"trunk{i}", host, int(port))
-                     for i, (host, port) in enumerate(config["trunks"])))
+                     for i, (host, port) in enumerate(config["trunks"])),
+        guard=_guard_settings(config.get("guard", {})))
     users = demo_directory(settings.realm)
     for extension, contact in config["static_users"].items():
         users.add(SipUser(extension, static_contact=contact))

@@ -19,10 +19,12 @@ from parley.center.ports import (
     NoContactCenter,
     NotRunning,
     OperationRefused,
+    SecurityControl,
 )
 from parley.clock import Clock
 from parley.store import Conflict, NotFound, Store
-from parley.web import config_routes, events_ws, operations
+from parley.trust import TrustedNetworks
+from parley.web import config_routes, events_ws, operations, security_routes
 from parley.web.auth import LoginLimiter, WebContext
 from parley.web.schemas import ERRORS
 
@@ -49,18 +51,28 @@ async def reject_nul(request: Request) -> None:
 def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   calls: CallControl | None = None, center: ContactCenter | None = None,
                   recordings_dir: Path | None = None, secure_cookies: bool = False,
-                  login_attempts: int = 5, login_window_s: float = 60.0,
+                  login_attempts: int = 5, login_address_attempts: int = 50,
+                  login_base_delay_s: float = 1.0, login_max_delay_s: float = 300.0,
+                  trusted_networks: tuple[str, ...] = (),
+                  security: SecurityControl | None = None,
                   session_lifetime: timedelta = timedelta(hours=12)) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
-    ACD seams (routes needing them answer 503 until they are given)."""
+    ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
+    ban list. Failed logins are delayed per name and address (``login_*``, see
+    :class:`LoginLimiter`), never for ``trusted_networks`` (the client address behind a
+    trusted proxy is resolved by :class:`parley.web.server.WebServer`)."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
                   swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
     app.state.parley = WebContext(
         store=store, bus=bus, clock=clock, calls=calls or NoCallControl(),
         center=center or NoContactCenter(),
-        limiter=LoginLimiter(clock, attempts=login_attempts, window_s=login_window_s),
+        limiter=LoginLimiter(clock, free_attempts=login_attempts,
+                             address_attempts=login_address_attempts,
+                             base_delay_s=login_base_delay_s, max_delay_s=login_max_delay_s,
+                             trusted=TrustedNetworks(trusted_networks), on_event=bus.publish),
         recordings_dir=recordings_dir, secure_cookies=secure_cookies,
+        security=security,
         session_lifetime=session_lifetime)
 
     def handler(code: int) -> object:
@@ -75,6 +87,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(operations.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(config_routes.config_router(), dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(security_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(events_ws.router)
     return app

@@ -10,7 +10,7 @@ CSRF token, in the ``X-CSRF-Token`` header or a ``csrf_token`` form field.
 from __future__ import annotations
 
 import secrets
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,11 +20,13 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from parley.bus import LiveBus
-from parley.center.ports import CallControl, ContactCenter
+from parley.center.ports import CallControl, ContactCenter, SecurityControl
 from parley.clock import Clock
+from parley.events import SecurityEvent
 from parley.store import Store
 from parley.store.records import Principal
 from parley.store.specs import ROLE_ORDER, Role
+from parley.trust import TrustedNetworks
 
 SESSION_COOKIE = "parley_session"
 CSRF_COOKIE = "parley_csrf"
@@ -33,44 +35,89 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per ``window_s`` for one user name and for one
-    client address; further attempts are refused until the window passes."""
+    """Failed logins counted per user name *and* client address together, plus per address
+    across names (password spraying). Past ``free_attempts`` failures of one name from one
+    address (or ``address_attempts`` from one address), each further attempt must wait a
+    delay that doubles from ``base_delay_s`` up to ``max_delay_s``: a growing delay, never a
+    lockout, and one that only the failing address suffers, so an attacker elsewhere cannot
+    keep the admin out. Failures are forgotten after ``forget_s`` without one. Addresses in
+    ``trusted`` are never delayed. Pure: time comes from the injected clock.
+    """
 
     max_keys = 10_000
 
-    def __init__(self, clock: Clock, *, attempts: int = 5, window_s: float = 60.0) -> None:
+    def __init__(self, clock: Clock, *, free_attempts: int = 5, address_attempts: int = 50,
+                 base_delay_s: float = 1.0, max_delay_s: float = 300.0, forget_s: float = 900.0,
+                 trusted: TrustedNetworks | None = None,
+                 on_event: Callable[[SecurityEvent], object] | None = None) -> None:
         self._clock = clock
-        self.attempts = attempts
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
+        self.free_attempts = free_attempts
+        self.address_attempts = address_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.forget_s = forget_s
+        self.trusted = trusted or TrustedNetworks()
+        self.on_event = on_event
+        self._failures: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+        #: Figures for metrics: failed logins, attempts answered 429.
+        self.failures_total = 0
+        self.throttled_total = 0
 
-    def _recent(self, key: str) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        horizon = self._clock.monotonic() - self.window_s
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        return failures
+    def _keys(self, name: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        return (name, address), ("", address)
 
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until a login for these keys is allowed again; 0 when allowed now."""
-        wait = 0.0
-        for key in keys:
-            failures = self._recent(key)
-            if len(failures) >= self.attempts:
-                wait = max(wait, failures[0] + self.window_s - self._clock.monotonic())
+    def _wait(self, key: tuple[str, str], free: int, now: float) -> float:
+        found = self._failures.get(key)
+        if found is None:
+            return 0.0
+        count, last = found
+        if now - last > self.forget_s:
+            del self._failures[key]
+            return 0.0
+        if count < free:
+            return 0.0
+        delay = min(self.max_delay_s, self.base_delay_s * 2.0 ** (count - free))
+        return max(0.0, last + delay - now)
+
+    def retry_after(self, name: str, address: str) -> float:
+        """Seconds until ``name`` may try again from ``address``; 0 when it may now."""
+        if address in self.trusted:
+            return 0.0
+        now = self._clock.monotonic()
+        pair, whole = self._keys(name, address)
+        wait = max(self._wait(pair, self.free_attempts, now),
+                   self._wait(whole, self.address_attempts, now))
+        if wait > 0:
+            self.throttled_total += 1
         return wait
 
-    def failed(self, *keys: str) -> None:
-        for key in keys:
-            self._recent(key).append(self._clock.monotonic())
-        if len(self._failures) > self.max_keys:  # forget keys whose failures have expired
-            for key in list(self._failures):
-                if not self._recent(key):
-                    del self._failures[key]
+    def failed(self, name: str, address: str) -> None:
+        """A wrong password (or unknown name) for ``name`` from ``address``."""
+        self.failures_total += 1
+        if address in self.trusted:
+            return
+        now = self._clock.monotonic()
+        for key, free in zip(self._keys(name, address),
+                             (self.free_attempts, self.address_attempts), strict=True):
+            count, last = self._failures.pop(key, (0, now))
+            if now - last > self.forget_s:
+                count = 0
+            count += 1
+            self._failures[key] = (count, now)
+            if count == free and self.on_event is not None:
+                delay = min(self.max_delay_s, self.base_delay_s)
+                self.on_event(SecurityEvent(
+                    "login_throttled", address, key[0],
+                    f"{count} failed logins" + (f" for {key[0]!r}" if key[0] else
+                                                " for several names"),
+                    self._clock.utcnow(), self._clock.utcnow() + timedelta(seconds=delay),
+                    {"failures": count}))
+        while len(self._failures) > self.max_keys:
+            self._failures.popitem(last=False)
 
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def succeeded(self, name: str, address: str) -> None:
+        """A login that worked: the name's failures from this address are forgotten."""
+        self._failures.pop((name, address), None)
 
 
 @dataclass
@@ -84,6 +131,7 @@ class WebContext:
     center: ContactCenter
     limiter: LoginLimiter
     recordings_dir: Path | None = None
+    security: SecurityControl | None = None  # the SIP ban list; None: not on this server
     secure_cookies: bool = False
     session_lifetime: timedelta = timedelta(hours=12)
     extra: dict[str, object] = field(default_factory=dict)
@@ -165,4 +213,7 @@ Ctx = Annotated[WebContext, Depends(context)]
 
 
 def client_address(request: Request) -> str:
+    """The client's address: the TCP peer, or, when the peer is one of the configured trusted
+    proxies, the right-most ``X-Forwarded-For`` entry that is not a trusted proxy (the web
+    server resolves it: :class:`parley.web.server.WebServer`)."""
     return request.client.host if request.client else "unknown"

@@ -71,21 +71,21 @@ async def _decoy_hash(ctx: WebContext) -> str:
              responses={401: {"description": "wrong user name or password"},
                         429: {"description": "too many failed attempts"}})
 async def login(body: s.LoginRequest, request: Request, response: Response, ctx: Ctx) -> s.Me:
-    keys = (f"user:{body.username}", f"addr:{client_address(request)}")
-    wait = ctx.limiter.retry_after(*keys)
+    address = client_address(request)
+    wait = ctx.limiter.retry_after(body.username, address)
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             "too many failed logins; try again later",
-                            headers={"Retry-After": str(max(1, round(wait)))})
+                            headers={"Retry-After": str(max(1, round(wait + 0.49)))})
     user = await ctx.store.accounts.login_user(body.username)
     stored = user.password_hash if user is not None else None
     # Unknown users cost a hash check too, so timing does not tell which names exist.
     matches = await ctx.store.passwords.verify(stored or await _decoy_hash(ctx),
                                                body.password)
     if user is None or not user.active or stored is None or not matches:
-        ctx.limiter.failed(*keys)
+        ctx.limiter.failed(body.username, address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    ctx.limiter.succeeded(keys[0])
+    ctx.limiter.succeeded(body.username, address)
     token, csrf = await ctx.store.accounts.create_session(user.user_id, ctx.clock.utcnow(),
                                                          ctx.session_lifetime)
     secure = ctx.secure_cookies or request.url.scheme == "https"
@@ -95,7 +95,7 @@ async def login(body: s.LoginRequest, request: Request, response: Response, ctx:
     response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict",
                         secure=secure, path="/")
     await ctx.store.audit.record(ctx.clock.utcnow(), user.username, "login", "session",
-                                 user.username, {"address": client_address(request)})
+                                 user.username, {"address": address})
     return s.Me(username=user.username, display_name=user.display_name,
                 roles=list(user.roles), csrf_token=csrf)
 

@@ -259,6 +259,17 @@ class AuditPage(BaseModel):
     limit: int
 
 
+class BanOut(BaseModel):
+    """A SIP source address banned, or a SIP user locked, after password guessing."""
+
+    kind: Literal["address", "user"]
+    subject: str
+    reason: str
+    since: datetime
+    until: datetime
+    failures: int
+
+
 class DeliveryOut(BaseModel):
     webhook: str
     event_id: str

@@ -20,9 +20,14 @@ class WebServer:
     """uvicorn on ``host:port``; :meth:`run` serves until cancelled, then shuts down
     gracefully (stop accepting, finish requests in flight, close WebSockets)."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, host: str, port: int, *,
+                 trusted_proxies: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        # X-Forwarded-For/-Proto are believed only from ``trusted_proxies`` (addresses or
+        # networks); the client is then the right-most forwarded hop that is not a proxy.
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                lifespan="off", access_log=False, ws="websockets-sansio")
+                                lifespan="off", access_log=False, ws="websockets-sansio",
+                                proxy_headers=bool(trusted_proxies),
+                                forwarded_allow_ips=list(trusted_proxies) or None)
         self._server = _Server(config)
         self.host = host
         self.port = port
