@@ -227,7 +227,9 @@ class Journal:
             self._synced = asyncio.Event()
 
     async def run(self) -> None:
-        """Sync every ``commit_interval_s`` until cancelled; then sync the rest and close."""
+        """Sync every ``commit_interval_s`` until cancelled, then sync the rest (the journal
+        stays open: events published while the node stops are still written; the owner
+        closes it last)."""
         self.open()
         try:
             while True:
@@ -235,10 +237,15 @@ class Journal:
                 self.write()
                 target, fd = self._written_seq, self._fd
                 if target > self.synced_seq and fd is not None:
-                    await asyncio.to_thread(os.fsync, fd)
+                    try:
+                        await asyncio.to_thread(os.fsync, fd)
+                    except OSError:
+                        if fd == self._fd:
+                            raise
+                        # the segment was rotated meanwhile, which synced it
                     self._mark_synced(target)
         finally:
-            self.close()
+            self.sync()
 
     def close(self) -> None:
         """Sync and close the current segment."""

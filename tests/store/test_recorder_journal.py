@@ -63,6 +63,7 @@ async def node(database_url: str, folder: Path, *, recorders: bool = True
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        journal.close()
         await store.close()
 
 

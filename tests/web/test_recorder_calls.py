@@ -121,6 +121,8 @@ async def recording(database_url: str, *, queue_size: int = 1000,
             syncing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await syncing
+        if journal is not None:
+            journal.close()
         await store.close()
 
 
