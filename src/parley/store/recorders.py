@@ -94,22 +94,27 @@ class JournalConsumer:
     async def consume(self) -> None:
         assert self._journal is not None  # noqa: S101 - only with a journal
         journal = self._journal
-        reader = await self._restored()
-        step: asyncio.Future[JournalReader] | None = None
+        # each step shielded: a stop lets the step in hand finish, then drains the rest
+        restoring = asyncio.ensure_future(self._restored())
+        step: asyncio.Future[JournalReader] | None = restoring
+        reader: JournalReader | None = None
         try:
+            current = await asyncio.shield(restoring)
+            reader = current
             while True:
-                # shielded: a stop lets the batch in hand finish, then drains the rest
-                step = asyncio.ensure_future(self._step(reader))
-                reader = await asyncio.shield(step)
+                step = asyncio.ensure_future(self._step(current))
+                current = reader = await asyncio.shield(step)
                 step = None
-                await journal.synced_after(reader.next_seq - 1)
+                await journal.synced_after(current.next_seq - 1)
         except asyncio.CancelledError:
             if step is not None:
                 reader = await step
+            assert reader is not None  # noqa: S101 - the step gave one
             reader = await self._drain(reader)
             raise
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
 
     async def _step(self, reader: JournalReader) -> JournalReader:
         """Apply what is synced; the reader to go on with (a new one after a failure)."""
