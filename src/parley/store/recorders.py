@@ -381,6 +381,7 @@ class CallRecorder(JournalConsumer):
         self._legs: dict[str, _OpenCall] = {}  # by channel id
         self._seq = 0  # the journal entry being applied
         self._orphans_closed = False
+        self._last_before_start: datetime | None = None
 
     async def run(self) -> None:
         if self._journal is not None:
@@ -491,7 +492,7 @@ class CallRecorder(JournalConsumer):
             return False
         _log.warning("closing the records of calls cut off by the last stop",
                      count=len(orphans))
-        at = self._clock.utcnow()
+        at = self._last_before_start or self._clock.utcnow()
         for call in orphans:
             try:
                 await self._store.interactions.append(call.interaction_id, at,
@@ -577,6 +578,8 @@ class CallRecorder(JournalConsumer):
 
     async def handle(self, event: object, at: datetime) -> None:
         """Write one event into the store (``at``: when it was published)."""
+        if self._journal is not None and self._seq < self._journal.started_seq:
+            self._last_before_start = at  # the last sign of life of the node's last run
         if isinstance(event, ChannelCreated):
             await self._created(event, at)
         elif isinstance(event, Answered):
