@@ -91,11 +91,18 @@ async def running(data_dir: Path) -> AsyncIterator[NodeProcess]:
             await node.process.wait()
 
 
+def short_call(workdir: Path) -> Path:
+    """A SIPp scenario: call, wait a second, hang up."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = workdir / "short-call.xml"
+    scenario.write_text(sipp_caller('  <pause milliseconds="1000"/>\n'))
+    return scenario
+
+
 async def burst(node: NodeProcess, workdir: Path) -> SippResult:
     """``CALLS`` one-second calls to the IVR at ``RATE`` calls per second; wait until all
     have ended."""
-    scenario = workdir / "short-call.xml"
-    scenario.write_text(sipp_caller('  <pause milliseconds="1000"/>\n'))
+    scenario = short_call(workdir)
     caller = Sipp(workdir, scenario, service="600", calls=CALLS, rate=RATE,
                   target=f"127.0.0.1:{node.sip_port}",
                   extra=("-timeout", "120s", "-timeout_error", "-l", str(CALLS)))
