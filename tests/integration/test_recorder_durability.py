@@ -2,6 +2,10 @@
 takes a burst of SIPp calls to the IVR at 600; then it is (a) stopped normally, or (b) killed
 with SIGKILL a second after the last call ended and started again. Afterwards every call
 that reached the node has its complete record (legs, end, the hang-up on its timeline), once.
+
+So that the recorders are surely behind when the node stops or dies, the test holds the
+SQLite write lock during the burst (as a slow or busy database would): every record of the
+burst is then in the node's event journal only.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
+import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from parley.store import Store, open_store
@@ -110,6 +116,25 @@ async def burst(node: NodeProcess, workdir: Path) -> SippResult:
     return await caller.wait(within=150)
 
 
+@contextlib.contextmanager
+def database_busy(data_dir: Path) -> Iterator[None]:
+    """Hold the node's SQLite write lock (readers go on; writers wait)."""
+    connection = sqlite3.connect(data_dir / "parley.sqlite3", isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
+def queued_at_stop(log: Path) -> int:
+    """How many journal entries the call recorder had still to write when told to stop."""
+    found = re.findall(r"writing journaled records before stopping\s+queued=(\d+)\s+"
+                       r"recorder='call records'", log.read_text(errors="replace"))
+    return int(found[-1]) if found else 0
+
+
 async def records(data_dir: Path) -> tuple[Store, list[InteractionRecord]]:
     """Every call record in the node's store, with legs and timeline."""
     store = await open_store(f"sqlite+aiosqlite:///{data_dir / 'parley.sqlite3'}",
@@ -153,8 +178,10 @@ async def wait_until_closed(data_dir: Path, expected: int, within: float) -> Non
 async def test_a_normal_stop_under_a_burst_writes_every_record(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     async with running(data_dir) as node:
-        result = await burst(node, tmp_path / "sipp")
-        assert await node.stop() == 0  # at once: the recorders are still behind
+        with database_busy(data_dir):
+            result = await burst(node, tmp_path / "sipp")
+        assert await node.stop() == 0  # at once: the recorders are far behind
+    assert queued_at_stop(node.output) >= result.successful  # several entries per call
     store, found = await records(data_dir)  # the node is gone: what it wrote before exiting
     try:
         assert_complete(found, result)
@@ -167,9 +194,13 @@ async def test_a_node_killed_under_a_burst_writes_every_record_when_restarted(
         tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     async with running(data_dir) as node:
-        result = await burst(node, tmp_path / "sipp")
-        await asyncio.sleep(1)
-        assert await node.stop(signal.SIGKILL) == -signal.SIGKILL
+        with database_busy(data_dir):  # nothing of the burst reaches the database
+            result = await burst(node, tmp_path / "sipp")
+            await asyncio.sleep(1)
+            assert await node.stop(signal.SIGKILL) == -signal.SIGKILL
+    store, found = await records(data_dir)
+    await store.close()
+    assert not found  # every record of the burst is in the journal only
     async with running(data_dir) as restarted:
         await wait_until_closed(data_dir, result.successful, within=120)
         assert await restarted.stop() == 0

@@ -107,6 +107,10 @@ class JournalConsumer:
                 step = None
                 await journal.synced_after(current.next_seq - 1)
         except asyncio.CancelledError:
+            behind = journal.last_seq - self._marked
+            if behind > 0:
+                _log.info("writing journaled records before stopping", recorder=self.NAME,
+                          queued=behind)
             if step is not None:
                 reader = await step
             assert reader is not None  # noqa: S101 - the step gave one
@@ -171,10 +175,6 @@ class JournalConsumer:
         in a row (the rest stays in the journal for the next start)."""
         assert self._journal is not None  # noqa: S101 - only with a journal
         self._journal.sync()
-        backlog = self._journal.synced_seq - reader.next_seq + 1
-        if backlog > 0:
-            _log.info("writing journaled records before stopping", recorder=self.NAME,
-                      queued=backlog)
         failures = 0
         while True:
             entries = reader.read(BATCH)
