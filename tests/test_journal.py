@@ -141,3 +141,12 @@ def test_decode_line_names_the_place_and_field() -> None:
         decode_line(b'{"seq":"1","id":"x","at":"now"}', "j.jsonl:7")
     with pytest.raises(JournalError, match=r"j\.jsonl:8: 'seq'"):
         decode_line(b'{"id":"x"}', "j.jsonl:8")
+
+
+def test_numbering_never_goes_back_behind_what_was_applied(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.open(after=41)  # the recorders' marks say 41 entries were applied
+    assert journal.last_seq == 41
+    bus_over(journal).publish(Answered("c1"))
+    journal.sync()
+    assert [entry.seq for entry in journal.reader("test", 42).read(10)] == [42]

@@ -167,7 +167,7 @@ async def build(settings: Settings, *, demo: bool = False,
         users = MemoryDirectory()
         await load_sip_users(store, users)
         journal = Journal(settings.data_dir / "journal")
-        journal.open()
+        journal.open(after=await store.journal_marks.highest())
         bus = LiveBus(clock, journal=journal.append)
         telephony = build_telephony(settings, users, clock, ids, demo=demo)
         center = ContactCenter(telephony, clock, await load_center_config(store),

@@ -109,9 +109,10 @@ class Journal:
 
     # --- opening -------------------------------------------------------------------------
 
-    def open(self) -> None:
+    def open(self, after: int = 0) -> None:
         """Find the segments, cut off a torn last line, and start a new segment after the
-        last whole line. Idempotent."""
+        last whole line, or after ``after`` if that is later (the highest entry a consumer
+        has applied: numbers are never given twice, even when files were lost). Idempotent."""
         if self._opened:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -127,6 +128,11 @@ class Journal:
             last = first - 1  # an empty segment: numbering goes on from its name
             path.unlink()
             segments.pop()
+        if after > last:
+            _log.error("journal: entries the recorders applied are missing (files lost or"
+                       " moved?); numbering goes on after them", last_on_disk=last,
+                       last_applied=after)
+            last = after
         self.last_seq = self.synced_seq = self._written_seq = last
         self.started_seq = last + 1
         self._segments = segments

@@ -49,7 +49,7 @@ async def node(database_url: str, folder: Path, *, recorders: bool = True
     clock = VirtualClock()
     store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
     journal = Journal(folder, commit_interval_s=0.01)
-    journal.open()
+    journal.open(after=await store.journal_marks.highest())  # as the composition root does
     bus = LiveBus(clock, journal=journal.append)
     tasks = [asyncio.create_task(recorder.run()) for recorder in (
         CallRecorder(store, bus, clock, journal), StateRecorder(store, bus, clock, journal))
@@ -91,6 +91,11 @@ async def closed(store: Store, interaction: str) -> InteractionRecord:
                 return record
         await asyncio.sleep(0.01)
     raise AssertionError(f"{interaction} was not closed")
+
+
+def lose_journal(folder: Path) -> None:
+    for path in folder.glob("*.jsonl"):
+        path.unlink()
 
 
 def segments(folder: Path) -> list[int]:
@@ -198,3 +203,18 @@ async def test_operator_states_are_written_once_across_a_restart(
                 break
             await asyncio.sleep(0.01)
         assert [entry.state for entry in history] == ["busy", "ready"]
+
+
+async def test_a_lost_journal_loses_only_what_was_not_written(database_url: str,
+                                                               tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        call_start(running.bus, "before")
+        call_end(running.bus, "before")
+        await closed(running.store, "before")
+    lose_journal(tmp_path)
+    async with node(database_url, tmp_path) as restarted:
+        assert restarted.journal.last_seq == 8  # numbering goes on after what was applied
+        call_start(restarted.bus, "after")
+        call_end(restarted.bus, "after")
+        assert_complete(await closed(restarted.store, "after"))
+        assert_complete(await restarted.store.interactions.get("before"))  # not again

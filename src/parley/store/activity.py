@@ -285,6 +285,12 @@ class JournalMarkRepository:
             row = await session.get(m.JournalMark, consumer)
             return (0, 1) if row is None else (row.applied_seq, row.replay_from)
 
+    async def highest(self) -> int:
+        """The highest entry any consumer has applied (0 if none)."""
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.max(m.JournalMark.applied_seq)))
+                       or 0)
+
     async def set(self, consumer: str, applied_seq: int, replay_from: int) -> None:
         async with self._sessions() as session, session.begin():
             await set_mark(session, consumer, applied_seq, replay_from)

@@ -146,11 +146,11 @@ class JournalConsumer:
         assert self._journal is not None  # noqa: S101 - only with a journal
         journal = self._journal
         applied, replay_from = await self._stored_mark()
-        if applied > journal.last_seq:
-            _log.error("the journal is behind the recorder's mark (its files were replaced?):"
-                       " reading it from its start", recorder=self.NAME, mark=applied,
+        if applied > journal.last_seq:  # a journal not opened after the marks
+            _log.error("the journal is behind the recorder's mark (files lost?): only new"
+                       " entries are written", recorder=self.NAME, mark=applied,
                        journal_last=journal.last_seq)
-            applied, replay_from = 0, journal.first_seq
+            replay_from = applied + 1
         self._marked = applied
         reader = journal.reader(self.NAME, min(replay_from, applied + 1))
         while reader.next_seq <= applied:
