@@ -9,6 +9,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from parley.bus import LiveBus
 from parley.clock import VirtualClock
@@ -22,7 +26,7 @@ from parley.events import (
     HangupCause,
 )
 from parley.journal import Journal
-from parley.store import NotFound, Store, open_store
+from parley.store import NotFound, Store, open_store, recorders
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.records import InteractionRecord
@@ -218,3 +222,44 @@ async def test_a_lost_journal_loses_only_what_was_not_written(database_url: str,
         call_end(restarted.bus, "after")
         assert_complete(await closed(restarted.store, "after"))
         assert_complete(await restarted.store.interactions.get("before"))  # not again
+
+
+def failing_marks(store: Store, failures: int, error: Exception) -> list[int]:
+    """Make the first ``failures`` writes of the call recorder's mark (with its batch) fail
+    with ``error``; the list counts the calls."""
+    calls: list[int] = []
+    real = store.interactions.mark_applied
+
+    async def mark_applied(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise error
+        await real(*args)
+
+    store.interactions.mark_applied = mark_applied  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_busy_database_is_tried_again_from_the_mark(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorders, "LOCK_RETRIES", 0)
+    monkeypatch.setattr(recorders, "RETRY_S", 0.01)
+    async with node(database_url, tmp_path) as running:
+        busy = OperationalError("UPDATE", {}, Exception("database is locked"))
+        calls = failing_marks(running.store, 3, busy)
+        for channel in ("x", "y"):
+            call_start(running.bus, channel)
+            call_end(running.bus, channel)
+        for channel in ("x", "y"):
+            assert_complete(await closed(running.store, channel))
+        assert len(calls) > 3
+
+
+async def test_a_batch_that_fails_otherwise_is_written_step_by_step(
+        database_url: str, tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        failing_marks(running.store, 1, RuntimeError("the batch fails"))
+        call_start(running.bus, "z")
+        call_end(running.bus, "z")
+        assert_complete(await closed(running.store, "z"))
+        assert await running.store.journal_marks.get(CallRecorder.NAME) == (8, 9)

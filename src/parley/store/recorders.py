@@ -477,10 +477,24 @@ class CallRecorder(JournalConsumer):
                 break
         _log.warning("call records written one by one after a failed batch",
                      batch=len(entries))
-        for entry in entries:  # each step its own transaction, then the mark
+        for entry in entries:  # each step with its mark in a transaction of its own
             self._seq = entry.seq
-            await self._write(entry.envelope)
-        await self._mark(last)
+            before = self._snapshot([entry.envelope])
+            try:
+                async with self._store.interactions.batch():
+                    await self._write(entry.envelope)
+                    await self._store.interactions.mark_applied(
+                        self.NAME, entry.seq, self._first_needed(entry.seq))
+            except OperationalError:  # busy: the caller starts again from the mark
+                self._calls, self._legs = before
+                raise
+            except Exception:  # this step cannot be written: skip it, keep the others
+                self._calls, self._legs = before
+                _log.exception("call record step skipped", seq=entry.seq,
+                               event_type=entry.envelope.type)
+                await self._mark(entry.seq)
+        if last > entries[-1].seq:
+            await self._mark(last)
 
     async def _close_orphans(self) -> bool:
         """Close the records of calls the node was handling when it last stopped without
