@@ -5,8 +5,10 @@ center publishes it (a caller's leg, entered flow, menu choice, queued, waiting,
 operator's leg, answered, both legs answered and hung up: 14 events), while a ``CallRecorder``
 writes them to a fresh SQLite store (a file in WAL mode, ``synchronous=NORMAL``). The figure is
 the time until the last call record is closed, as calls per second and events per second, for
-batches of up to 50 steps per transaction (the recorder's default) and for one step per
-transaction (``--batch 1``, how the recorder wrote before batching).
+batches of up to 50 steps per transaction (the recorder's default) read from the bus, the same
+read from the node's event journal (as a node runs it: every event written to a file and
+synced every 100 ms, the recorder reading the file and writing its mark with each batch), and
+one step per transaction (how the recorder wrote before batching).
 
     .venv/bin/python bench/call_recorder.py --calls 1000
 """
@@ -30,6 +32,7 @@ from parley.events import (
     Hangup,
     HangupCause,
 )
+from parley.journal import Journal
 from parley.store import NotFound, open_store
 from parley.store import recorders as recorder_module
 from parley.store.credentials import Passwords
@@ -56,15 +59,18 @@ def publish_call(bus: LiveBus, number: int) -> None:
     bus.publish(Hangup(caller, HangupCause.NORMAL_CLEARING))
 
 
-async def run(calls: int, batch: int, url: str) -> tuple[float, int]:
+async def run(calls: int, batch: int, url: str, journal_dir: Path | None
+              ) -> tuple[float, int]:
     recorder_module.BATCH = batch
     clock = MonotonicClock()
     store = await open_store(url, clock=clock, passwords=Passwords.cheap())
-    bus = LiveBus(clock)
-    task = asyncio.create_task(CallRecorder(store, bus, clock).run())
+    journal = Journal(journal_dir) if journal_dir is not None else None
+    bus = LiveBus(clock, journal=journal.append if journal is not None else None)
+    syncing = asyncio.create_task(journal.run()) if journal is not None else None
+    task = asyncio.create_task(CallRecorder(store, bus, clock, journal).run())
     try:
-        for _ in range(1000):  # the recorder subscribes on its first turn
-            if bus.subscriber_count:
+        for _ in range(1000):  # the recorder subscribes (or reads its mark) on its first turns
+            if bus.subscriber_count or (journal is not None and _ > 10):
                 break
             await asyncio.sleep(0.01)
         started = time.perf_counter()
@@ -80,9 +86,13 @@ async def run(calls: int, batch: int, url: str) -> tuple[float, int]:
         elapsed = time.perf_counter() - started
         return elapsed, (await store.interactions.search(limit=1)).total
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for running in (task, syncing):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+        if journal is not None:
+            journal.close()
         await store.close()
 
 
@@ -90,12 +100,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     args = parser.parse_args()
-    print(f"{'batch':>6} {'calls':>6} {'seconds':>8} {'calls/s':>8} {'events/s':>9}")
-    for batch in (recorder_module.BATCH, 1):
+    print(f"{'source':>8} {'batch':>6} {'calls':>6} {'seconds':>8} {'calls/s':>8} "
+          f"{'events/s':>9}")
+    default = recorder_module.BATCH
+    for source, batch in (("bus", default), ("journal", default), ("bus", 1)):
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"
-            seconds, written = await run(args.calls, batch, url)
-        print(f"{batch:>6} {written:>6} {seconds:>8.1f} {written / seconds:>8.1f} "
+            journal_dir = Path(folder) / "journal" if source == "journal" else None
+            seconds, written = await run(args.calls, batch, url, journal_dir)
+        print(f"{source:>8} {batch:>6} {written:>6} {seconds:>8.1f} {written / seconds:>8.1f} "
               f"{written * 14 / seconds:>9.0f}")
 
 

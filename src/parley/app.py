@@ -4,8 +4,8 @@ Nothing else in Parley constructs subsystems; :func:`build` wires them here thro
 constructors (DESIGN.md §1.4): the store, the live bus, telephony, the contact center, the
 recorders, webhooks and the web application. :meth:`Node.run` runs them in nested task groups
 so that a stop is orderly: the front (SIP, calls, the web) stops first and its last events
-(hang-ups) still reach the store; then the recorders write what they hold; the store closes
-last.
+(hang-ups) still reach the event journal; then the recorders write what the journal holds;
+the journal and the store close last.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from parley.clock import Clock, MonotonicClock
 from parley.config import SecuritySettings, Settings
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
+from parley.journal import Journal
 from parley.net.transport import TcpLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
@@ -68,6 +69,7 @@ class Node:
     clock: Clock
     ids: IdSource
     store: Store
+    journal: Journal
     bus: LiveBus
     users: MemoryDirectory
     telephony: Telephony
@@ -119,6 +121,7 @@ class Node:
         unsubscribe = self.telephony.subscribe(publish)
         try:
             async with asyncio.TaskGroup() as writers:
+                writers.create_task(self.journal.run())
                 writers.create_task(self.state_recorder.run())
                 writers.create_task(self.call_recorder.run())
                 writers.create_task(self.security_recorder.run())
@@ -132,6 +135,7 @@ class Node:
                     front.create_task(self._reload_center())
         finally:
             unsubscribe()
+            self.journal.close()
             await self.store.close()
 
     async def _reload_sip_users(self) -> None:
@@ -168,7 +172,9 @@ async def build(settings: Settings, *, demo: bool = False,
         users = MemoryDirectory()
         await load_sip_users(store, users)
         security = settings.security
-        bus = LiveBus(clock)
+        journal = Journal(settings.data_dir / "journal")
+        journal.open(after=await store.journal_marks.highest())
+        bus = LiveBus(clock, journal=journal.append)
         telephony = build_telephony(settings, users, clock, ids, demo=demo,
                                     on_security_event=bus.publish)
         center = ContactCenter(telephony, clock, await load_center_config(store),
@@ -185,14 +191,15 @@ async def build(settings: Settings, *, demo: bool = False,
     except BaseException:
         await store.close()
         raise
-    return Node(settings=settings, clock=clock, ids=ids, store=store, bus=bus, users=users,
+    return Node(settings=settings, clock=clock, ids=ids, store=store, journal=journal, bus=bus,
+                users=users,
                 telephony=telephony, center=center,
                 callbacks=CallbackKeeper(center.shell, store, bus),
                 server=WebServer(app, settings.host, settings.http_port,
                                  trusted_proxies=tuple(settings.security.trusted_proxies)),
                 dispatcher=WebhookDispatcher(store, bus, clock),
-                state_recorder=StateRecorder(store, bus, clock),
-                call_recorder=CallRecorder(store, bus, clock),
+                state_recorder=StateRecorder(store, bus, clock, journal),
+                call_recorder=CallRecorder(store, bus, clock, journal),
                 security_recorder=SecurityRecorder(store, bus, clock), demo=demo,
                 demo_login=demo_login)
 

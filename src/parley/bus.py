@@ -104,15 +104,21 @@ class Subscription:
 
 
 class LiveBus:
-    """Publish/subscribe within one process."""
+    """Publish/subscribe within one process. ``journal`` (the node's event journal's
+    ``append``) is handed each envelope before any subscriber sees it, so that what the
+    store's recorders need is on disk however far behind they fall (:mod:`parley.journal`)."""
 
-    def __init__(self, clock: Clock, *, queue_size: int = 1000) -> None:
+    def __init__(self, clock: Clock, *, queue_size: int = 1000,
+                 journal: Callable[[Envelope], object] | None = None) -> None:
         self._clock = clock
         self._queue_size = queue_size
+        self._journal = journal
         self._subscribers: set[Subscription] = set()
 
     def publish(self, event: object) -> Envelope:
         envelope = Envelope(uuid.uuid4().hex, self._clock.utcnow(), topic_of(event), event)
+        if self._journal is not None:
+            self._journal(envelope)
         for subscriber in list(self._subscribers):
             subscriber.offer(envelope)
         return envelope

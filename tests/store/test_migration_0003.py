@@ -51,7 +51,7 @@ async def test_existing_rows_get_the_defaults(empty_database_url: str) -> None:
                 "heard) VALUES ('vm-1', 'sales', '+4930111', :at, '/vm/1.wav', 3.5, :heard)"),
                 {"at": datetime(2026, 1, 2, tzinfo=UTC), "heard": False})
         await migrate(store.engine)
-        assert await current_revision(store.engine) == "0003"
+        assert await current_revision(store.engine) == "0004"
         assert await store.config.get("queues", "sales") == QueueSpec(
             name="sales", max_wait_s=300)
         assert await store.config.site() == SiteSpec(name="HQ", time_zone="Europe/Berlin",

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -28,6 +29,7 @@ from parley.events import (
     RecordingStored,
     VoicemailLeft,
 )
+from parley.journal import Journal
 from parley.store import NotFound, Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder
@@ -91,30 +93,45 @@ class Line:
 
 
 @contextlib.asynccontextmanager
-async def recording(database_url: str, *, queue_size: int = 1000
+async def recording(database_url: str, *, queue_size: int = 1000,
+                    journal_dir: Path | None = None
                     ) -> AsyncIterator[tuple[Line, asyncio.Task[None]]]:
-    """A recorder running over a real bus and store (its task, to stop it early)."""
+    """A recorder running over a real bus and store (its task, to stop it early); with
+    ``journal_dir``, reading the node's event journal in that folder as a node's does."""
     clock = VirtualClock()
     store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
-    bus = LiveBus(clock, queue_size=queue_size)
-    task = asyncio.create_task(CallRecorder(store, bus, clock).run())
+    journal = Journal(journal_dir, commit_interval_s=0.01) if journal_dir else None
+    bus = LiveBus(clock, queue_size=queue_size,
+                  journal=journal.append if journal else None)
+    syncing = asyncio.create_task(journal.run()) if journal else None
+    task = asyncio.create_task(CallRecorder(store, bus, clock, journal).run())
     try:
-        for _ in range(1000):  # the recorder subscribes on its first turn
-            if bus.subscriber_count:
-                break
-            await asyncio.sleep(0)
-        assert bus.subscriber_count == 1
+        if journal is None:
+            for _ in range(1000):  # the recorder subscribes on its first turn
+                if bus.subscriber_count:
+                    break
+                await asyncio.sleep(0)
+            assert bus.subscriber_count == 1
         yield Line(store, bus, clock), task
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if syncing is not None:
+            syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncing
+        if journal is not None:
+            journal.close()
         await store.close()
 
 
-@pytest.fixture
-async def line(database_url: str) -> AsyncIterator[Line]:
-    async with recording(database_url) as (running, _task):
+@pytest.fixture(params=["bus", "journal"])
+async def line(database_url: str, request: pytest.FixtureRequest,
+               tmp_path: Path) -> AsyncIterator[Line]:
+    """Each rule is checked with the recorder reading the bus and reading the journal."""
+    journal_dir = tmp_path / "journal" if request.param == "journal" else None
+    async with recording(database_url, journal_dir=journal_dir) as (running, _task):
         yield running
 
 

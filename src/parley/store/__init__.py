@@ -15,6 +15,7 @@ from parley.config import Settings
 from parley.store.activity import (
     CallbackRepository,
     InteractionRepository,
+    JournalMarkRepository,
     OperatorStateRepository,
     RecordingRepository,
     VoicemailRepository,
@@ -54,6 +55,7 @@ class Store:
     directory: DirectoryRepository = field(init=False)
     deliveries: DeliveryRepository = field(init=False)
     interactions: InteractionRepository = field(init=False)
+    journal_marks: JournalMarkRepository = field(init=False)
     operator_states: OperatorStateRepository = field(init=False)
     recordings: RecordingRepository = field(init=False)
     voicemails: VoicemailRepository = field(init=False)
@@ -67,6 +69,7 @@ class Store:
         self.directory = DirectoryRepository(self.sessions)
         self.deliveries = DeliveryRepository(self.sessions)
         self.interactions = InteractionRepository(self.sessions)
+        self.journal_marks = JournalMarkRepository(self.sessions)
         self.operator_states = OperatorStateRepository(self.sessions)
         self.recordings = RecordingRepository(self.sessions)
         self.voicemails = VoicemailRepository(self.sessions)

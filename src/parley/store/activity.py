@@ -77,6 +77,12 @@ class InteractionRepository:
         async with self._sessions() as session:
             yield session
 
+    async def mark_applied(self, consumer: str, applied_seq: int, replay_from: int) -> None:
+        """Note how far ``consumer`` has applied the event journal (inside a :meth:`batch`:
+        in the same transaction as the records it wrote)."""
+        async with self._writing() as session:
+            await set_mark(session, consumer, applied_seq, replay_from)
+
     async def open(self, interaction_id: str, *, direction: str, caller: str, called: str,
                    started_at: datetime, variables: dict[str, Any] | None = None) -> None:
         """Start a call record; :class:`Conflict` if one with this id exists already."""
@@ -256,6 +262,40 @@ def _interaction_record(row: m.Interaction, legs: Sequence[m.Leg],
                        for event in timeline))
 
 
+async def set_mark(session: AsyncSession, consumer: str, applied_seq: int,
+                   replay_from: int) -> None:
+    """Write ``consumer``'s journal mark in ``session``'s transaction."""
+    row = await session.get(m.JournalMark, consumer)
+    if row is None:
+        session.add(m.JournalMark(consumer=consumer, applied_seq=applied_seq,
+                                  replay_from=replay_from))
+    else:
+        row.applied_seq, row.replay_from = applied_seq, replay_from
+
+
+class JournalMarkRepository:
+    """How far each recorder has applied the node's event journal."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def get(self, consumer: str) -> tuple[int, int]:
+        """``(applied_seq, replay_from)``; ``(0, 1)`` for a consumer that applied nothing."""
+        async with self._sessions() as session:
+            row = await session.get(m.JournalMark, consumer)
+            return (0, 1) if row is None else (row.applied_seq, row.replay_from)
+
+    async def highest(self) -> int:
+        """The highest entry any consumer has applied (0 if none)."""
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.max(m.JournalMark.applied_seq)))
+                       or 0)
+
+    async def set(self, consumer: str, applied_seq: int, replay_from: int) -> None:
+        async with self._sessions() as session, session.begin():
+            await set_mark(session, consumer, applied_seq, replay_from)
+
+
 class OperatorStateRepository:
     """The append-only log of operator state changes (logged in, ready, paused, …)."""
 
@@ -266,6 +306,15 @@ class OperatorStateRepository:
         async with self._sessions() as session, session.begin():
             session.add(m.OperatorStateEntry(username=username, state=state, reason=reason,
                                              at=at))
+
+    async def record_many(self, entries: Sequence[OperatorStateRecord], *,
+                          consumer: str, applied_seq: int) -> None:
+        """Append ``entries`` and note that ``consumer`` applied the event journal up to
+        ``applied_seq``, in one transaction."""
+        async with self._sessions() as session, session.begin():
+            session.add_all([m.OperatorStateEntry(username=e.username, state=e.state,
+                                                  reason=e.reason, at=e.at) for e in entries])
+            await set_mark(session, consumer, applied_seq, applied_seq + 1)
 
     async def history(self, username: str, limit: int = 100) -> list[OperatorStateRecord]:
         async with self._sessions() as session:

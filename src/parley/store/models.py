@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -332,6 +333,18 @@ class OperatorStateEntry(Base):
     state: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[datetime]
+
+
+class JournalMark(Base):
+    """How far a recorder has applied the node's event journal: written in the same
+    transaction as the records, so that after a crash it neither applies an event twice nor
+    skips one. ``replay_from`` is the first journal entry it must read again to rebuild what
+    it keeps in memory (the calls still open)."""
+
+    __tablename__ = "journal_marks"
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    applied_seq: Mapped[int] = mapped_column(BigInteger)
+    replay_from: Mapped[int] = mapped_column(BigInteger)
 
 
 class Recording(Base):

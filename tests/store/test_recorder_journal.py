@@ -1,0 +1,265 @@
+"""The recorders read the node's event journal: a stop writes all of it, a restart writes what
+was left and knows the calls still open, a call cut off by a crash is closed, and nothing is
+applied twice. On SQLite and PostgreSQL, with real files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from parley.bus import LiveBus
+from parley.clock import VirtualClock
+from parley.events import (
+    AgentStateChanged,
+    Answered,
+    CallProgress,
+    ChannelCreated,
+    Direction,
+    Hangup,
+    HangupCause,
+)
+from parley.journal import Journal
+from parley.store import NotFound, Store, open_store, recorders
+from parley.store.credentials import Passwords
+from parley.store.recorders import CallRecorder, StateRecorder
+from parley.store.records import InteractionRecord
+
+CALLER = "+4930111222"
+CLEARED = HangupCause.NORMAL_CLEARING
+
+
+@dataclass
+class Node:
+    """The store side of a node: a journal, a bus writing to it, both recorders."""
+
+    store: Store
+    journal: Journal
+    bus: LiveBus
+    clock: VirtualClock
+
+
+@contextlib.asynccontextmanager
+async def node(database_url: str, folder: Path, *, recorders: bool = True
+               ) -> AsyncIterator[Node]:
+    """Run until the block ends, then stop in order (recorders drain, the journal closes).
+    Without ``recorders`` only the journal runs: events wait on disk, as after a crash."""
+    clock = VirtualClock()
+    store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
+    journal = Journal(folder, commit_interval_s=0.01)
+    journal.open(after=await store.journal_marks.highest())  # as the composition root does
+    bus = LiveBus(clock, journal=journal.append)
+    tasks = [asyncio.create_task(recorder.run()) for recorder in (
+        CallRecorder(store, bus, clock, journal), StateRecorder(store, bus, clock, journal))
+        if recorders]
+    syncing = asyncio.create_task(journal.run())
+    await asyncio.sleep(0.05)  # the recorders have read their marks
+    try:
+        yield Node(store, journal, bus, clock)
+    finally:
+        for task in [*tasks, syncing]:  # recorders first: they sync and drain the journal
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        journal.close()
+        await store.close()
+
+
+def call_start(bus: LiveBus, channel: str) -> None:
+    bus.publish(ChannelCreated(channel, Direction.INBOUND, CALLER, "601",
+                               interaction_id=channel))
+    bus.publish(Answered(channel))
+    bus.publish(CallProgress(channel, "queued", {}, queue="support"))
+    bus.publish(ChannelCreated(f"op-{channel}", Direction.OUTBOUND, CALLER, "1001",
+                               interaction_id=channel))
+    bus.publish(Answered(f"op-{channel}"))
+
+
+def call_end(bus: LiveBus, channel: str) -> None:
+    bus.publish(CallProgress(channel, "answered", {}, queue="support", operator="1001"))
+    bus.publish(Hangup(f"op-{channel}", CLEARED, by="1001"))
+    bus.publish(Hangup(channel, CLEARED))
+
+
+async def closed(store: Store, interaction: str) -> InteractionRecord:
+    for _ in range(500):
+        with contextlib.suppress(NotFound):
+            record = await store.interactions.get(interaction)
+            if record.ended_at is not None:
+                return record
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{interaction} was not closed")
+
+
+def lose_journal(folder: Path) -> None:
+    for path in folder.glob("*.jsonl"):
+        path.unlink()
+
+
+def segments(folder: Path) -> list[int]:
+    return sorted(int(path.name.removesuffix(".jsonl")) for path in folder.glob("*.jsonl"))
+
+
+def assert_complete(record: InteractionRecord) -> None:
+    """Both legs once each, ended; the hang-up on the timeline once; answered by 1001."""
+    assert [leg.channel_id for leg in record.legs] == [record.id, f"op-{record.id}"]
+    assert all(leg.ended_at is not None for leg in record.legs)
+    kinds = [entry.kind for entry in record.timeline]
+    assert kinds == ["started", "queued", "answered", "ended"], kinds
+    assert record.operator == "1001"
+    assert record.outcome == "answered"
+
+
+async def test_a_stop_writes_everything_the_journal_holds(database_url: str,
+                                                          tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        for number in range(150):  # a burst far ahead of the recorder
+            call_start(running.bus, f"c{number}")
+            call_end(running.bus, f"c{number}")
+        store = running.store
+        # the block ends at once: the node stops before the recorder has caught up
+    store = await open_store(database_url, passwords=Passwords.cheap())
+    try:
+        page = await store.interactions.search(limit=200)
+        assert page.total == 150
+        for record in page.items:
+            assert_complete(await store.interactions.get(record.id))
+        applied, _replay_from = await store.journal_marks.get(CallRecorder.NAME)
+        assert applied == 150 * 8
+    finally:
+        await store.close()
+
+
+async def test_a_restart_writes_what_was_left_and_knows_the_open_calls(
+        database_url: str, tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        call_start(running.bus, "long")  # written, and the call is still open
+        call_start(running.bus, "short")
+        call_end(running.bus, "short")
+        await closed(running.store, "short")
+    async with node(database_url, tmp_path, recorders=False) as crashed:
+        call_end(crashed.bus, "long")  # journaled, then the node dies before writing it
+        call_start(crashed.bus, "late")
+        call_end(crashed.bus, "late")
+        await asyncio.sleep(0.05)
+        assert (await crashed.store.interactions.get("long")).ended_at is None
+    async with node(database_url, tmp_path) as restarted:
+        assert_complete(await closed(restarted.store, "long"))
+        assert_complete(await closed(restarted.store, "late"))
+        assert_complete(await restarted.store.interactions.get("short"))  # not again
+        assert (await restarted.store.interactions.search(limit=10)).total == 3
+
+
+async def test_a_call_cut_off_by_the_stop_is_closed_at_the_next_start(
+        database_url: str, tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        call_start(running.bus, "cut")
+        await asyncio.sleep(0.1)
+    async with node(database_url, tmp_path) as restarted:
+        record = await closed(restarted.store, "cut")
+        assert [entry.kind for entry in record.timeline][-2:] == ["node restarted", "ended"]
+        assert all(leg.ended_at is not None for leg in record.legs)
+        assert {leg.hangup_cause for leg in record.legs} == {
+            int(HangupCause.NETWORK_OUT_OF_ORDER)}
+        call_start(restarted.bus, "next")  # the node goes on as usual
+        call_end(restarted.bus, "next")
+        assert_complete(await closed(restarted.store, "next"))
+
+
+async def test_the_journal_is_trimmed_once_written(database_url: str, tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        running.journal.segment_bytes = 2000
+        call_start(running.bus, "held")  # open: its entries must stay for a restart
+        for number in range(40):
+            call_start(running.bus, f"c{number}")
+            call_end(running.bus, f"c{number}")
+            await asyncio.sleep(0)  # one write per loop turn: segments fill up
+        await closed(running.store, "c39")
+        await asyncio.sleep(0.05)
+        assert len(segments(tmp_path)) > 2
+        assert segments(tmp_path)[0] == 1  # the open call's first entries are kept
+        call_end(running.bus, "held")
+        await closed(running.store, "held")
+        for _ in range(100):
+            if len(segments(tmp_path)) == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert len(segments(tmp_path)) == 1
+
+
+async def test_operator_states_are_written_once_across_a_restart(
+        database_url: str, tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        running.bus.publish(AgentStateChanged("alice", "offline", "ready", "login", 0.0))
+    async with node(database_url, tmp_path, recorders=False) as crashed:
+        crashed.bus.publish(AgentStateChanged("alice", "ready", "busy", "offer", 1.0))
+        await asyncio.sleep(0.05)
+    async with node(database_url, tmp_path) as restarted:
+        for _ in range(300):
+            history = await restarted.store.operator_states.history("alice")
+            if len(history) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert [entry.state for entry in history] == ["busy", "ready"]
+
+
+async def test_a_lost_journal_loses_only_what_was_not_written(database_url: str,
+                                                               tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        call_start(running.bus, "before")
+        call_end(running.bus, "before")
+        await closed(running.store, "before")
+    lose_journal(tmp_path)
+    async with node(database_url, tmp_path) as restarted:
+        assert restarted.journal.last_seq == 8  # numbering goes on after what was applied
+        call_start(restarted.bus, "after")
+        call_end(restarted.bus, "after")
+        assert_complete(await closed(restarted.store, "after"))
+        assert_complete(await restarted.store.interactions.get("before"))  # not again
+
+
+def failing_marks(store: Store, failures: int, error: Exception) -> list[int]:
+    """Make the first ``failures`` writes of the call recorder's mark (with its batch) fail
+    with ``error``; the list counts the calls."""
+    calls: list[int] = []
+    real = store.interactions.mark_applied
+
+    async def mark_applied(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise error
+        await real(*args)
+
+    store.interactions.mark_applied = mark_applied  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_busy_database_is_tried_again_from_the_mark(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorders, "LOCK_RETRIES", 0)
+    monkeypatch.setattr(recorders, "RETRY_S", 0.01)
+    async with node(database_url, tmp_path) as running:
+        busy = OperationalError("UPDATE", {}, Exception("database is locked"))
+        calls = failing_marks(running.store, 3, busy)
+        for channel in ("x", "y"):
+            call_start(running.bus, channel)
+            call_end(running.bus, channel)
+        for channel in ("x", "y"):
+            assert_complete(await closed(running.store, channel))
+        assert len(calls) > 3
+
+
+async def test_a_batch_that_fails_otherwise_is_written_step_by_step(
+        database_url: str, tmp_path: Path) -> None:
+    async with node(database_url, tmp_path) as running:
+        failing_marks(running.store, 1, RuntimeError("the batch fails"))
+        call_start(running.bus, "z")
+        call_end(running.bus, "z")
+        assert_complete(await closed(running.store, "z"))
+        assert await running.store.journal_marks.get(CallRecorder.NAME) == (8, 9)
