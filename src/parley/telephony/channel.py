@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from parley.clock import Cancellable
 from parley.events import Answered, Direction, Hangup, HangupCause, Ringing
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.transport import Peer
@@ -99,7 +100,7 @@ class Channel:
     invite_branch: str = ""
     provisional_seen: bool = False
     cancel_pending: bool = False
-    timeout_handle: asyncio.TimerHandle | None = None
+    timeout_handle: Cancellable | None = None
 
     def __post_init__(self) -> None:
         if not self.interaction_id:

@@ -9,8 +9,8 @@ BYE, re-INVITE, CANCEL) reach their channel, and anything for an unknown dialog 
 Transactions (RFC 3261 §17: retransmissions over UDP, duplicates absorbed, timers A-M, the
 ACK of a failed INVITE, CANCEL matching) are :class:`parley.sip.transaction.TransactionLayer`'s;
 this shell feeds it messages and timer expiries and carries out its commands (send, start or
-cancel a timer with the event loop's monotonic clock, deliver to the B2BUA). The registrar and
-nonces read the injected :class:`parley.clock.Clock`.
+cancel a timer, deliver to the B2BUA). Every timer and reading of time goes through the
+injected :class:`parley.clock.Clock`, so the engine runs on a virtual clock in tests.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from parley.clock import Clock
+from parley.clock import Cancellable, Clock
 from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
 from parley.ids import IdSource
 from parley.net.relay import MediaRelay
@@ -146,7 +146,7 @@ class SipEngine:
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer()
-        self._timers: dict[TransactionKey, dict[str, asyncio.TimerHandle]] = {}
+        self._timers: dict[TransactionKey, dict[str, Cancellable]] = {}
         self._pending: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
         self._subscribers: list[Subscriber] = []
         self.media: MediaShell | None = None  # set by Telephony: terminated media
@@ -250,10 +250,10 @@ class SipEngine:
             self._orphans.add(task)
             task.add_done_callback(self._orphans.discard)
 
-    # --- the transaction layer's commands, run with the real clock ------------------------
+    # --- the transaction layer's commands, run with the injected clock --------------------
 
     def _now(self) -> float:
-        return self.loop.time()
+        return self.clock.monotonic()
 
     def _execute(self, commands: list[Command]) -> None:
         """Carry out what the transaction layer asks: send, time, deliver, report.
@@ -273,9 +273,8 @@ class SipEngine:
                 old = handles.pop(command.timer, None)
                 if old is not None:
                     old.cancel()
-                handles[command.timer] = self.loop.call_later(
-                    max(0.0, command.at - self._now()), self._timer_fired, command.key,
-                    command.timer)
+                handles[command.timer] = self.clock.call_later(
+                    command.at - self._now(), _firing(self, command.key, command.timer))
             elif isinstance(command, CancelTimer):
                 handle = self._timers.get(command.key, {}).pop(command.timer, None)
                 if handle is not None:
@@ -660,7 +659,7 @@ class SipEngine:
         channel.log.info("outbound_call", endpoint=endpoint, caller=caller_id, peer=str(peer),
                          interaction_id=channel.interaction_id)
         self.send_request(invite, peer, lambda response: self._invite_answer(channel, response))
-        channel.timeout_handle = self.loop.call_later(
+        channel.timeout_handle = self.clock.call_later(
             timeout, lambda: channel.hangup(HangupCause.NO_ANSWER) if not channel.is_up else None)
         return channel
 
@@ -773,7 +772,7 @@ class SipEngine:
 
     def channel_ended(self, channel: Channel) -> None:
         """Forget a finished channel a little later (late retransmissions still match it)."""
-        self.loop.call_later(TIMER_B, self._forget, channel)
+        self.clock.call_later(TIMER_B, lambda: self._forget(channel))
 
     def _forget(self, channel: Channel) -> None:
         if self.channels.get(channel.call_id) is channel:
@@ -783,6 +782,12 @@ class SipEngine:
     @property
     def active_channels(self) -> list[Channel]:
         return [channel for channel in self.channels.values() if not channel.ended]
+
+
+def _firing(engine: SipEngine, key: TransactionKey, timer: str) -> Callable[[], None]:
+    def fire() -> None:
+        engine._timer_fired(key, timer)
+    return fire
 
 
 def _peer_of(uri: SipUri) -> Peer:
