@@ -42,3 +42,7 @@ class TransactionError(SipError):
 
 class DialogError(SipError):
     """A dialog operation that the dialog's state or the message does not allow."""
+
+
+class SessionError(SipError):
+    """An INVITE session was driven with an event its current state does not accept."""
