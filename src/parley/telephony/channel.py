@@ -1,10 +1,11 @@
 """Channels and bridges: the call-control seam of DESIGN.md §3 over real SIP legs.
 
 A :class:`Channel` is one call leg between Parley and a phone (or trunk): an inbound channel is
-created by an INVITE, an outbound one by :meth:`Telephony.originate`. Its methods send SIP
-through the engine (``ring`` 180, ``answer`` 200 with SDP, ``hangup`` a final status, CANCEL or
-BYE, ``hold``/``unhold`` a re-INVITE with sendonly/sendrecv) and its state changes are
-published as :mod:`parley.events` to the engine's subscribers.
+created by an INVITE, an outbound one by :meth:`Telephony.originate`. Its methods drive its
+internal :class:`~parley.telephony.leg.SipLeg` (``ring`` 180, ``answer`` 200 with SDP,
+``hangup`` a final status, CANCEL or BYE, ``hold``/``unhold`` a re-INVITE with
+sendonly/sendrecv) and its state changes are published as :mod:`parley.events` to the
+engine's subscribers.
 
 Media (play, collect, record, hold music, key presses, echo) goes through the engine's
 :class:`~parley.telephony.media.MediaShell`. A :class:`Bridge` joins channels so that they hear
@@ -15,22 +16,15 @@ each other; two parties are relayed packet for packet by :mod:`parley.net.relay`
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from parley.clock import Cancellable
 from parley.events import Answered, Direction, Hangup, HangupCause, Ringing
 from parley.net.relay import MediaEndpoint, MediaRelay
-from parley.net.transport import Peer
-from parley.sip.dialog import Dialog
-from parley.sip.headers import NameAddr
-from parley.sip.message import SipRequest
-from parley.sip.uri import SipUri
-from parley.telephony.media_sdp import Codec, RemoteAudio, build_sdp
+from parley.telephony.media_sdp import Codec, RemoteAudio
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,6 +32,7 @@ if TYPE_CHECKING:
     from parley.media.amd import AmdSettings
     from parley.media.stream import ReceivedDigit
     from parley.telephony.engine import SipEngine
+    from parley.telephony.leg import SipLeg
     from parley.telephony.media import CallRecording, MediaItem, MediaShell, Playback
 
 
@@ -57,19 +52,19 @@ class ChannelError(RuntimeError):
 
 @dataclass(eq=False)
 class Channel:
-    """One call leg. ``caller`` is the ANI, ``called`` the DNIS; ``variables`` travel along."""
+    """One call leg. ``caller`` is the ANI, ``called`` the DNIS; ``variables`` travel along.
+
+    The SIP side (INVITE session, dialog, tags, negotiated media) is the internal
+    :class:`~parley.telephony.leg.SipLeg` in ``leg``; the properties below show what call
+    control may read of it.
+    """
 
     engine: SipEngine
     direction: Direction
     caller: str
     called: str
     media: MediaEndpoint
-    call_id: str
-    local_tag: str
-    local_party: NameAddr  # our side of the dialog (From on outbound, To on inbound), no tag
-    remote_party: NameAddr
-    remote_target: SipUri
-    peer: Peer
+    leg: SipLeg
     variables: dict[str, str] = field(default_factory=dict)
     #: Unique across nodes and restarts (the engine's IdSource); the default is for unit use.
     id: str = field(default_factory=lambda: f"ch-{uuid.uuid4()}")
@@ -78,34 +73,45 @@ class Channel:
     #: follows the call across legs and transfers.
     interaction_id: str = ""
     state: ChannelState = ChannelState.DOWN
-    remote_tag: str | None = None
-    local_cseq: int = 1
-    remote_cseq: int = 0
-    invite: SipRequest | None = None  # inbound: the INVITE received; outbound: the one sent
-    dialog: Dialog | None = None  # RFC 3261 §12 state: tags, CSeq, remote target, route set
-    remote_audio: RemoteAudio | None = None
-    codec: Codec | None = None
-    dtmf_payload_type: int | None = 101
     hangup_cause: HangupCause | None = None
     hangup_by: str = ""
     on_hold: bool = False
     bridge: Bridge | None = None
-    sdp_version: int = 0
-    session_id: int = field(default_factory=lambda: secrets.randbits(40))
     log: Any = None
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[Callable[[Channel], None]] = field(default_factory=list)
-    # outbound (UAC) bookkeeping
-    invite_branch: str = ""
-    provisional_seen: bool = False
-    cancel_pending: bool = False
-    timeout_handle: Cancellable | None = None
 
     def __post_init__(self) -> None:
         if not self.interaction_id:
             self.interaction_id = self.id
+        self.leg.channel = self
         self.log = self.engine.call_log.bind(call_id=self.call_id, channel_id=self.id)
+
+    @property
+    def call_id(self) -> str:
+        return self.leg.call_id
+
+    @property
+    def local_tag(self) -> str:
+        return self.leg.local_tag
+
+    @property
+    def remote_tag(self) -> str | None:
+        return self.leg.remote_tag
+
+    @property
+    def remote_audio(self) -> RemoteAudio | None:
+        """The phone's audio as its SDP described it (offer or answer)."""
+        return self.leg.remote_audio
+
+    @property
+    def codec(self) -> Codec | None:
+        return self.leg.codec
+
+    @property
+    def dtmf_payload_type(self) -> int | None:
+        return self.leg.dtmf_payload_type
 
     # --- what the contact center sees --------------------------------------------------------
 
@@ -121,7 +127,7 @@ class Channel:
         """Tell an inbound caller that the call is ringing (180 Ringing)."""
         if self.direction is not Direction.INBOUND or self.state is not ChannelState.DOWN:
             return
-        self.engine.respond_invite(self, 180)
+        self.leg.ring()
         self._set_state(ChannelState.RINGING)
         self.engine.emit(Ringing(self.id))
 
@@ -133,18 +139,17 @@ class Channel:
             raise ChannelError(f"channel {self.id} is hung up")
         if self.state is ChannelState.UP:
             return
-        if self.remote_audio is None:
+        leg = self.leg
+        if leg.remote_audio is None:
             raise ChannelError("the INVITE carried no usable SDP offer")
-        chosen = self.remote_audio.codec
+        chosen = leg.remote_audio.codec
         if codec is not None:
-            for offered in self.remote_audio.codecs:
+            for offered in leg.remote_audio.codecs:
                 if offered.name == codec.name:
                     chosen = offered
-        self.codec = chosen
-        self.dtmf_payload_type = self.remote_audio.dtmf_payload_type
-        self.engine.respond_invite(self, 200, body=self.local_sdp())
-        if self.dialog is not None:
-            self.dialog.confirm()
+        leg.codec = chosen
+        leg.dtmf_payload_type = leg.remote_audio.dtmf_payload_type
+        leg.answer(self.local_sdp())
         self._set_state(ChannelState.UP)
         self._answered.set()
         self.engine.emit(Answered(self.id))
@@ -153,12 +158,7 @@ class Channel:
         """End the leg: a final failure before answer (inbound), CANCEL (outbound), else BYE."""
         if self.state is ChannelState.HUNGUP:
             return
-        if self.state is ChannelState.UP:
-            self.engine.send_in_dialog(self, "BYE")
-        elif self.direction is Direction.INBOUND:
-            self.engine.reject_invite(self, cause)
-        else:
-            self.engine.cancel_invite(self)
+        self.leg.hangup(cause)
         self.ended_by(cause, "local")
 
     def hold(self) -> None:
@@ -176,8 +176,7 @@ class Channel:
             return
         self.on_hold = hold
         self.media.on_hold = hold
-        self.engine.send_in_dialog(self, "INVITE", body=self.local_sdp(
-            "sendonly" if hold else "sendrecv"))
+        self.leg.reinvite(self.local_sdp("sendonly" if hold else "sendrecv"))
 
     # --- media (the hub, through the engine's media shell) ------------------------------------
 
@@ -288,13 +287,7 @@ class Channel:
     # --- used by the engine ------------------------------------------------------------------
 
     def local_sdp(self, direction: str = "sendrecv") -> bytes:
-        self.sdp_version += 1
-        codecs: tuple[Codec, ...] = (self.codec,) if self.codec is not None else ()
-        if not codecs and self.remote_audio is not None:
-            codecs = self.remote_audio.codecs
-        return build_sdp(self.engine.media_host, self.media.port, codecs or self.engine.codecs,
-                         session_id=self.session_id, version=self.sdp_version,
-                         dtmf_payload_type=self.dtmf_payload_type, direction=direction)
+        return self.leg.local_sdp(self.media.port, direction)
 
     def remote_answered(self) -> None:
         if self.state is ChannelState.UP or self.state is ChannelState.HUNGUP:
@@ -314,8 +307,6 @@ class Channel:
             return
         self.hangup_cause = cause
         self.hangup_by = by
-        if self.timeout_handle is not None:
-            self.timeout_handle.cancel()
         self._set_state(ChannelState.HUNGUP)
         self.log.info("channel_hangup", cause=cause.name, by=by)
         if self.bridge is not None:

@@ -31,8 +31,7 @@ from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
 from parley.sip.auth import DigestAuthenticator
-from parley.sip.dialog import Dialog
-from parley.sip.errors import DialogError, SipParseError, TransactionError
+from parley.sip.errors import DialogError, SessionError, SipParseError, TransactionError
 from parley.sip.guard import AuthGate, AuthGuard
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import (
@@ -46,6 +45,7 @@ from parley.sip.message import (
     new_tag,
 )
 from parley.sip.registrar import Binding, Registrar
+from parley.sip.session import InviteSession
 from parley.sip.transaction import (
     CancelRequested,
     CancelTimer,
@@ -59,11 +59,17 @@ from parley.sip.transaction import (
     TransactionLayer,
 )
 from parley.sip.uri import SipUri
-from parley.telephony.causes import cause_for_status, status_for_cause
 from parley.telephony.channel import Channel
-from parley.telephony.media_sdp import SUPPORTED, Codec, MediaNegotiationError, read_audio
+from parley.telephony.leg import SipLeg, peer_of
+from parley.telephony.media_sdp import (
+    SUPPORTED,
+    Codec,
+    MediaNegotiationError,
+    build_sdp,
+    read_audio,
+)
 from parley.telephony.policy import CallerClass, Destination, TrunkPeer, may_call
-from parley.telephony.refer import ReferHandler, handle_refer
+from parley.telephony.refer import ReferHandler
 from parley.telephony.registrations import RegistrationWatch
 from parley.telephony.users import UserDirectory
 
@@ -306,10 +312,15 @@ class SipEngine:
             elif message.is_success and message.cseq.method == "INVITE":
                 channel = self.channels.get(message.call_id)  # a 2xx after timer M: ACK it
                 if channel is not None and channel.direction is Direction.OUTBOUND:
-                    self._invite_answer(channel, message)
+                    leg = channel.leg
+                    leg.feed(lambda: leg.session.receive_response(message))
             return
-        if message.method == "ACK":
-            return  # the layer already stopped the 2xx retransmissions
+        if message.method == "ACK":  # the layer already stopped the 2xx retransmissions
+            channel = self.channels.get(message.call_id)
+            if channel is not None and message.to.tag == channel.local_tag:
+                leg = channel.leg
+                leg.feed(lambda: leg.session.receive_request(message))
+            return
         source = command.source or ("0.0.0.0", 0)  # noqa: S104 - never used to send
         peer = Peer(command.transport or "UDP", source[0], source[1])
         try:
@@ -320,9 +331,9 @@ class SipEngine:
     def _cancel_requested(self, command: CancelRequested) -> None:
         """The caller sent CANCEL (answered 200 by the layer): 487 for its INVITE."""
         channel = self.channels.get(command.cancel.call_id)
-        if channel is not None and not channel.is_up and not channel.ended:
-            self.respond_invite(channel, 487)
-            channel.ended_by(HangupCause.ORIGINATOR_CANCEL, "remote")
+        if channel is not None and channel.direction is Direction.INBOUND:
+            leg = channel.leg
+            leg.feed(leg.session.cancelled)
 
     def _terminated(self, command: Terminated) -> None:
         for handle in self._timers.pop(command.key, {}).values():
@@ -335,8 +346,8 @@ class SipEngine:
         elif reason is TerminationReason.NO_ACK:
             channel = self.channels.get(command.request.call_id)
             if channel is not None:
-                channel.log.info("no_ack_for_200")
-                channel.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
+                leg = channel.leg
+                leg.feed(leg.session.no_ack)
 
     # --- responses and requests --------------------------------------------------------------
 
@@ -353,6 +364,18 @@ class SipEngine:
         except TransactionError as exc:
             log.debug("late_response", status=status, error=str(exc), call_id=request.call_id)
         return response
+
+    def send_response(self, response: SipResponse) -> None:
+        """Send a response built elsewhere (a leg's session) through its server transaction."""
+        try:
+            self._execute(self.transactions.send_response(response, self._now()))
+        except TransactionError as exc:
+            log.debug("late_response", status=response.status, error=str(exc),
+                      call_id=response.call_id)
+
+    def send_direct(self, message: SipMessage, peer: Peer) -> None:
+        """Send outside any transaction (the ACK for a 2xx)."""
+        self._send(message, peer)
 
     def send_request(self, request: SipRequest, peer: Peer,
                      on_response: Callable[[SipResponse | None], None]) -> None:
@@ -491,9 +514,9 @@ class SipEngine:
             return
         local_tag = new_tag()
         try:
-            dialog = Dialog.from_request(request, local_tag=local_tag,
-                                         local_contact=self._contact(peer.transport),
-                                         local_via=self._via(peer.transport))
+            session = InviteSession.incoming(request, local_tag=local_tag,
+                                             local_contact=self._contact(peer.transport),
+                                             local_via=self._via(peer.transport))
         except DialogError as exc:
             self.respond(request, peer, 400, f"Bad Request ({exc})"[:120], to_tag=local_tag)
             return
@@ -504,17 +527,11 @@ class SipEngine:
                          to_tag=new_tag())
             return
         media.set_remote(remote.host, remote.port)
-        contact = request.contact
         caller = username or request.from_.uri.user or "anonymous"
+        leg = SipLeg(self, session, peer, session_id=new_session_id(), remote_audio=remote)
         channel = Channel(
             engine=self, direction=Direction.INBOUND, caller=caller, called=number,
-            media=media, call_id=request.call_id, local_tag=local_tag,
-            local_party=NameAddr(request.to.uri, request.to.display_name),
-            remote_party=request.from_, remote_target=(contact.uri if contact is not None
-                                                       else request.from_.uri),
-            peer=peer, remote_tag=request.from_.tag, remote_cseq=request.cseq.seq,
-            invite=request, remote_audio=remote,
-            variables={"caller_class": caller_class.value}, dialog=dialog,
+            media=media, leg=leg, variables={"caller_class": caller_class.value},
             id=self.ids.new("ch"))
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         self._add(channel)
@@ -533,66 +550,20 @@ class SipEngine:
         self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called,
                                  channel.interaction_id))
 
-    def respond_invite(self, channel: Channel, status: int, *, body: bytes = b"",
-                       reason: str | None = None,
-                       headers: tuple[tuple[str, str], ...] = ()) -> None:
-        if channel.invite is None:
-            return
-        self.respond(channel.invite, channel.peer, status, reason, to_tag=channel.local_tag,
-                     body=body, contact=status < 300, headers=headers)
-
-    def reject_invite(self, channel: Channel, cause: HangupCause) -> None:
-        status = status_for_cause(cause)
-        reason_header = (("Reason", f"Q.850;cause={int(cause)}"),) if int(cause) < 128 else ()
-        self.respond_invite(channel, status, headers=reason_header)
-
     def _in_dialog(self, request: SipRequest, peer: Peer) -> None:
+        """A request in a call's dialog goes to its leg's session (481 for no such call)."""
         channel = self.channels.get(request.call_id)
         if channel is None or request.to.tag != channel.local_tag:
             self.respond(request, peer, 481)
             return
-        method = request.method
-        if channel.dialog is not None:
-            refusal = channel.dialog.receive_request(request)
-            if refusal is not None:  # CSeq out of order (500) or crossing re-INVITEs (491)
-                self.respond(request, peer, refusal.status, refusal.reason,
-                             headers=tuple((n, v) for n, v in refusal.headers
-                                           if n.lower() == "retry-after"))
-                return
-        channel.remote_cseq = request.cseq.seq
-        if method == "BYE":
-            self.respond(request, peer, 200)
-            channel.ended_by(HangupCause.NORMAL_CLEARING, "remote")
-        elif method == "INVITE":
-            self._on_reinvite(channel, request, peer)
-        elif method == "INFO":
-            self.respond(request, peer, 200)
-            if self.media is not None:
-                self.media.info(channel, request)
-        elif method == "REFER":
-            handle_refer(self, channel, request, peer)
-        else:
-            self.respond(request, peer, 200)
-
-    def _on_reinvite(self, channel: Channel, request: SipRequest, peer: Peer) -> None:
-        direction = "sendrecv"
-        if request.body:
-            try:
-                remote = read_audio(request.body, allowed=self.codecs)
-            except MediaNegotiationError as exc:
-                self.respond(request, peer, 488, headers=(("Warning", f'304 parley "{exc}"'),))
-                return
-            if channel.remote_audio is None or (remote.host, remote.port) != (
-                    channel.remote_audio.host, channel.remote_audio.port):
-                channel.media.set_remote(remote.host, remote.port)
-            channel.remote_audio = remote
-            direction = remote.direction
-        channel.media.on_hold = direction in ("inactive", "recvonly")
-        from parley.telephony.media_sdp import answer_direction
-
-        channel.invite = request
-        self.respond(request, peer, 200, to_tag=channel.local_tag, contact=True,
-                     body=channel.local_sdp(answer_direction(direction)))
+        leg = channel.leg
+        try:
+            commands = leg.session.receive_request(request)
+        except SessionError as exc:
+            channel.log.info("sip_session_refused", method=request.method, error=str(exc))
+            self.respond(request, peer, 481)
+            return
+        leg.run(commands)
 
     # --- outbound calls ----------------------------------------------------------------------
 
@@ -600,20 +571,20 @@ class SipEngine:
         """Where ``endpoint`` (a user name or a ``sip:`` URI) can be called now."""
         if endpoint.startswith(("sip:", "sips:")):
             uri = SipUri.parse(endpoint)
-            return uri, _peer_of(uri), uri.user or ""
+            return uri, peer_of(uri), uri.user or ""
         user = self.users.lookup(endpoint)
         if user is None:
             raise OriginateError(f"no user {endpoint!r}", HangupCause.UNALLOCATED_NUMBER)
         if user.static_contact:
             uri = SipUri.parse(user.static_contact)
-            return uri, _peer_of(uri), user.name
+            return uri, peer_of(uri), user.name
         bindings = self.contacts_of(user.name)
         if not bindings:
             raise OriginateError(f"user {endpoint!r} is not registered",
                                  HangupCause.NORMAL_UNSPECIFIED)
         binding = bindings[0]
         if binding.source is None:
-            return binding.uri, _peer_of(binding.uri), user.name
+            return binding.uri, peer_of(binding.uri), user.name
         peer = Peer((binding.transport or "UDP").upper(), *binding.source)
         return binding.uri, peer, user.name
 
@@ -637,138 +608,34 @@ class SipEngine:
                                 port=self.config.port), caller_id or None)
         remote = NameAddr(SipUri(user=user or uri.user, host=self.config.host,
                                  port=self.config.port))
-        channel = Channel(
-            engine=self, direction=Direction.OUTBOUND, caller=caller_id, called=user,
-            media=media, call_id=call_id, local_tag=new_tag(), local_party=local,
-            remote_party=remote, remote_target=uri, peer=peer,
-            variables=dict(variables or {}), interaction_id=interaction_id,
-            id=self.ids.new("ch"))
-        media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
-        offer = codecs or self.codecs
-        channel.remote_audio = None
-        channel.codec = None
-        body = _offer(channel, offer)
+        session_id = new_session_id()
+        body = build_sdp(self.media_host, media.port, codecs or self.codecs,
+                         session_id=session_id, version=1)
         via = self._via(peer.transport)
-        invite = build_request("INVITE", uri, from_=local.with_tag(channel.local_tag),
-                               to=remote, call_id=call_id, cseq=channel.local_cseq, via=via,
+        invite = build_request("INVITE", uri, from_=local.with_tag(new_tag()),
+                               to=remote, call_id=call_id, cseq=1, via=via,
                                contact=self._contact(peer.transport), body=body,
                                content_type=SDP, headers=(("Allow", ALLOW), *added))
-        channel.invite = invite
-        channel.invite_branch = via.branch or ""
+        session = InviteSession.outgoing(invite, local_via=self._via(peer.transport),
+                                         no_answer_after=timeout)
+        leg = SipLeg(self, session, peer, session_id=session_id, codec=None, sdp_version=1)
+        channel = Channel(
+            engine=self, direction=Direction.OUTBOUND, caller=caller_id, called=user,
+            media=media, leg=leg, variables=dict(variables or {}),
+            interaction_id=interaction_id, id=self.ids.new("ch"))
+        media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         self._add(channel)
         channel.log.info("outbound_call", endpoint=endpoint, caller=caller_id, peer=str(peer),
                          interaction_id=channel.interaction_id)
-        self.send_request(invite, peer, lambda response: self._invite_answer(channel, response))
-        channel.timeout_handle = self.clock.call_later(
-            timeout, lambda: channel.hangup(HangupCause.NO_ANSWER) if not channel.is_up else None)
+        leg.run(session.start())
         return channel
-
-    def _invite_answer(self, channel: Channel, response: SipResponse | None) -> None:
-        if response is None:
-            channel.ended_by(HangupCause.RECOVERY_ON_TIMER_EXPIRE, "remote")
-            return
-        status = response.status
-        if status < 200:
-            if response.to.tag:
-                channel.remote_tag = response.to.tag
-            if status > 100:
-                channel.provisional_seen = True
-                if channel.cancel_pending:
-                    self._send_cancel(channel)
-                if status in (180, 183):
-                    channel.remote_ringing()
-            return
-        if status >= 300:
-            channel.ended_by(cause_for_status(status), "remote")
-            return
-        channel.remote_tag = response.to.tag
-        if channel.dialog is None and channel.invite is not None:
-            try:
-                channel.dialog = Dialog.from_response(channel.invite, response,
-                                                      local_via=self._via(channel.peer.transport))
-            except DialogError as exc:
-                channel.log.info("unusable_2xx", error=str(exc))
-                channel.ended_by(HangupCause.INTERWORKING, "remote")
-                return
-        if channel.dialog is None:
-            return
-        channel.remote_target = channel.dialog.remote_target
-        self._send(channel.dialog.ack(response), self._dialog_peer(channel))
-        if channel.ended:  # answered while we were cancelling: end it properly
-            self.send_in_dialog(channel, "BYE")
-            return
-        if channel.is_up:
-            return
-        try:
-            remote = read_audio(response.body, allowed=self.codecs)
-        except MediaNegotiationError as exc:
-            channel.log.info("bad_answer_sdp", error=str(exc))
-            self.send_in_dialog(channel, "BYE")
-            channel.ended_by(HangupCause.INCOMPATIBLE_DESTINATION, "local")
-            return
-        channel.remote_audio = remote
-        channel.codec = remote.codec
-        channel.dtmf_payload_type = remote.dtmf_payload_type
-        channel.media.set_remote(remote.host, remote.port)
-        if channel.timeout_handle is not None:
-            channel.timeout_handle.cancel()
-        channel.remote_answered()
-
-    def cancel_invite(self, channel: Channel) -> None:
-        if channel.provisional_seen:
-            self._send_cancel(channel)
-        else:
-            channel.cancel_pending = True
-
-    def _send_cancel(self, channel: Channel) -> None:
-        invite = channel.invite
-        if invite is None or channel.is_up:
-            return
-        channel.cancel_pending = False
-        cancel = build_request("CANCEL", invite.uri, from_=invite.from_, to=invite.to,
-                               call_id=invite.call_id, cseq=invite.cseq.seq, via=invite.via,
-                               routes=invite.routes)
-        self.send_request(cancel, channel.peer, lambda _response: None)
 
     def send_in_dialog(self, channel: Channel, method: str, *, body: bytes = b"",
                        content_type: str | None = None,
                        headers: tuple[tuple[str, str], ...] = ()) -> None:
-        """A request inside the channel's dialog (BYE, re-INVITE, NOTIFY...), built by its
-        Dialog (route set, next CSeq); its responses end in the transaction layer."""
-        dialog = channel.dialog
-        if dialog is None:
-            return
-        try:
-            if method == "BYE":
-                reason = channel.hangup_cause
-                request = dialog.bye(f"Q.850;cause={int(reason)}" if reason is not None
-                                     and int(reason) < 128 else None)
-            elif method == "INVITE":
-                request = dialog.reinvite(body)
-            else:
-                request = dialog.create_request(method, body=body, headers=headers,
-                                                content_type=content_type or
-                                                (SDP if body else None))
-        except DialogError as exc:
-            channel.log.info("in_dialog_request_refused", method=method, error=str(exc))
-            return
-        peer = self._dialog_peer(channel)
-
-        def answered(response: SipResponse | None) -> None:
-            if response is None or response.is_provisional:
-                return
-            dialog.receive_response(response)
-            if method == "INVITE" and response.is_success:
-                self._send(dialog.ack(response), peer)
-
-        self.send_request(request, peer, answered)
-
-    def _dialog_peer(self, channel: Channel) -> Peer:
-        """Where in-dialog requests go: the first Record-Route hop, else where the phone is."""
-        dialog = channel.dialog
-        if dialog is not None and dialog.route_set:
-            return _peer_of(dialog.next_hop)
-        return channel.peer
+        """A non-INVITE request inside the channel's dialog (NOTIFY, INFO...), built by its
+        Dialog (route set, next CSeq); its responses end in the leg's session."""
+        channel.leg.request(method, body=body, content_type=content_type, headers=headers)
 
     def channel_ended(self, channel: Channel) -> None:
         """Forget a finished channel a little later (late retransmissions still match it)."""
@@ -790,20 +657,9 @@ def _firing(engine: SipEngine, key: TransactionKey, timer: str) -> Callable[[], 
     return fire
 
 
-def _peer_of(uri: SipUri) -> Peer:
-    transport = "UDP"
-    for name, value in uri.params:
-        if name.lower() == "transport" and value:
-            transport = value.upper()
-    return Peer(transport if transport in ("UDP", "TCP") else "UDP", uri.host, uri.port or 5060)
-
-
-def _offer(channel: Channel, codecs: tuple[Codec, ...]) -> bytes:
-    from parley.telephony.media_sdp import build_sdp
-
-    channel.sdp_version += 1
-    return build_sdp(channel.engine.media_host, channel.media.port, codecs,
-                     session_id=channel.session_id, version=channel.sdp_version)
+def new_session_id() -> int:
+    """An SDP session id (RFC 4566 §5.2 ``o=``): random, so that it is unique per node."""
+    return secrets.randbits(40)
 
 
 __all__ = ["Binding", "CallerClass", "Destination", "EngineConfig", "OriginateError",
