@@ -619,6 +619,12 @@ def _crossing_bye(s: InviteSession, data: _Input) -> SessionState:
     return s.state
 
 
+def _no_ack(s: InviteSession, data: _Input) -> SessionState:
+    """send BYE; report Ended(no-ack) → Ended"""
+    s._bye()
+    return s._end(EndReason.NO_ACK, "local")
+
+
 CALLER: dict[tuple[SessionState, SessionEvent], Handler] = {
     (SessionState.CALLING, SessionEvent.RECV_1XX): _c_provisional,
     (SessionState.CALLING, SessionEvent.RECV_2XX): _c_answered,
@@ -652,7 +658,9 @@ CALLER: dict[tuple[SessionState, SessionEvent], Handler] = {
     (SessionState.CONFIRMED, SessionEvent.RECV_ACK): _stay,
     (SessionState.CONFIRMED, SessionEvent.RECV_BYE): _remote_bye,
     (SessionState.CONFIRMED, SessionEvent.RECV_REQUEST): _report,
+    (SessionState.CONFIRMED, SessionEvent.NO_ACK): _no_ack,
     (SessionState.ENDED, SessionEvent.RECV_1XX): _stay,
+    (SessionState.ENDED, SessionEvent.NO_ACK): _stay,
     (SessionState.ENDED, SessionEvent.RECV_2XX): _c_reack,
     (SessionState.ENDED, SessionEvent.RECV_FAILURE): _stay,
     (SessionState.ENDED, SessionEvent.INVITE_FAILED): _stay,
@@ -715,12 +723,6 @@ def _e_acked(s: InviteSession, data: _Input) -> SessionState:
     return SessionState.CONFIRMED
 
 
-def _e_no_ack(s: InviteSession, data: _Input) -> SessionState:
-    """send BYE; report Ended(no-ack) → Ended"""
-    s._bye()
-    return s._end(EndReason.NO_ACK, "local")
-
-
 def _e_close_later(s: InviteSession, data: _Input) -> SessionState:
     """hold the BYE until the ACK (§15) → Closing"""
     s.bye_reason = data.reason
@@ -757,7 +759,7 @@ CALLEE: dict[tuple[SessionState, SessionEvent], Handler] = {
     (SessionState.EARLY, SessionEvent.RECV_REINVITE): _e_early_reinvite,
     (SessionState.EARLY, SessionEvent.RECV_REQUEST): _report,
     (SessionState.ANSWERED, SessionEvent.RECV_ACK): _e_acked,
-    (SessionState.ANSWERED, SessionEvent.NO_ACK): _e_no_ack,
+    (SessionState.ANSWERED, SessionEvent.NO_ACK): _no_ack,
     (SessionState.ANSWERED, SessionEvent.HANGUP): _e_close_later,
     (SessionState.ANSWERED, SessionEvent.RECV_BYE): _remote_bye,
     (SessionState.ANSWERED, SessionEvent.REINVITE): _reinvite,
@@ -782,7 +784,7 @@ CALLEE: dict[tuple[SessionState, SessionEvent], Handler] = {
     (SessionState.CONFIRMED, SessionEvent.RECV_BYE): _remote_bye,
     (SessionState.CONFIRMED, SessionEvent.RECV_REQUEST): _report,
     (SessionState.CONFIRMED, SessionEvent.RECV_CANCEL): _stay,
-    (SessionState.CONFIRMED, SessionEvent.NO_ACK): _e_no_ack,
+    (SessionState.CONFIRMED, SessionEvent.NO_ACK): _no_ack,
     (SessionState.ENDED, SessionEvent.HANGUP): _stay,
     (SessionState.ENDED, SessionEvent.RECV_ACK): _stay,
     (SessionState.ENDED, SessionEvent.RECV_CANCEL): _stay,

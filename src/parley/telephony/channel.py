@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from parley.clock import Clock
 from parley.events import Answered, Direction, Hangup, HangupCause, Ringing
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.telephony.media_sdp import Codec, RemoteAudio
@@ -35,6 +36,25 @@ if TYPE_CHECKING:
     from parley.telephony.leg import SipLeg
     from parley.telephony.media import CallRecording, MediaItem, MediaShell, Playback
 
+
+
+async def first_of(clock: Clock, futures: set[asyncio.Future[Any]],
+                   within: float | None) -> None:
+    """Wait until one of ``futures`` is done or ``within`` seconds of ``clock`` time have
+    passed (None: no limit), so that call-control waits run on a virtual clock in tests."""
+    timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def expire() -> None:
+        if not timer.done():
+            timer.set_result(None)
+
+    handle = None if within is None else clock.call_later(within, expire)
+    try:
+        await asyncio.wait({*futures, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if handle is not None:
+            handle.cancel()
+        timer.cancel()
 
 
 class ChannelState(StrEnum):
@@ -218,8 +238,7 @@ class Channel:
             getting = asyncio.ensure_future(queue.get())
             ended = asyncio.ensure_future(self._ended.wait())
             try:
-                await asyncio.wait({getting, ended}, timeout=wait,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await first_of(self.engine.clock, {getting, ended}, wait)
             finally:
                 ended.cancel()
                 if not getting.done():
@@ -265,8 +284,7 @@ class Channel:
         answered = asyncio.ensure_future(self._answered.wait())
         ended = asyncio.ensure_future(self._ended.wait())
         try:
-            await asyncio.wait({answered, ended}, timeout=within,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await first_of(self.engine.clock, {answered, ended}, within)
         finally:
             answered.cancel()
             ended.cancel()
@@ -274,11 +292,12 @@ class Channel:
 
     async def wait_ended(self, within: float | None = None) -> bool:
         """True once the channel is hung up (False if ``within`` seconds passed first)."""
+        ended = asyncio.ensure_future(self._ended.wait())
         try:
-            await asyncio.wait_for(self._ended.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+            await first_of(self.engine.clock, {ended}, within)
+        finally:
+            ended.cancel()
+        return self._ended.is_set()
 
     def on_change(self, listener: Callable[[Channel], None]) -> None:
         """Call ``listener(channel)`` after every state change (bridges use this)."""

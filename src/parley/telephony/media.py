@@ -40,6 +40,7 @@ from parley.media.rtp import RtpError
 from parley.media.stream import ReceivedDigit, StreamSettings
 from parley.media.ticker import TickSchedule
 from parley.media.tones import STOCK_TONES, ToneSpec
+from parley.telephony.channel import first_of
 from parley.telephony.moh import HoldMusic, MusicOnHold
 from parley.telephony.prompts import Prompt, PromptLibrary
 from parley.telephony.recording import Recording
@@ -91,8 +92,11 @@ class Playback:
 
     async def wait(self, within: float | None = None) -> str | None:
         """Wait for the end; returns the reason (None if ``within`` seconds passed first)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._done.wait(), within)
+        done = asyncio.ensure_future(self._done.wait())
+        try:
+            await first_of(self.shell.clock, {done}, within)
+        finally:
+            done.cancel()
         return self.reason
 
 
