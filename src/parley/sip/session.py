@@ -59,28 +59,24 @@ GLARE = "glare"
 @dataclass(frozen=True)
 class SendRequest:
     """Send ``request`` in a new client transaction; its responses go to receive_response."""
-
     request: SipRequest
 
 
 @dataclass(frozen=True)
 class SendResponse:
     """Send ``response`` through the server transaction of the request it answers."""
-
     response: SipResponse
 
 
 @dataclass(frozen=True)
 class SendAck:
     """Send the ACK of a 2xx directly to the dialog's next hop (no transaction)."""
-
     request: SipRequest
 
 
 @dataclass(frozen=True)
 class StartTimer:
     """Call timer_fired(name) after ``delay`` seconds (replacing a running one of that name)."""
-
     name: str
     delay: float
 
@@ -93,14 +89,12 @@ class CancelTimer:
 @dataclass(frozen=True)
 class Ringing:
     """The callee's phone rings (the first 180 or 183)."""
-
     response: SipResponse
 
 
 @dataclass(frozen=True)
 class Answered:
     """The callee answered (already acknowledged); ``response.body`` holds the SDP answer."""
-
     response: SipResponse
 
 
@@ -108,14 +102,12 @@ class Answered:
 class ReinviteOffered:
     """The phone sent a re-INVITE; answer it with answer_reinvite (a 2xx with SDP or a
     failure such as 488)."""
-
     request: SipRequest
 
 
 @dataclass(frozen=True)
 class ReinviteDone:
     """Our re-INVITE got its final response (None: it timed out)."""
-
     response: SipResponse | None
 
 
@@ -123,7 +115,6 @@ class ReinviteDone:
 class RequestReceived:
     """An in-dialog request the session does not handle itself (INFO, REFER, NOTIFY,
     OPTIONS, UPDATE...); the shell answers it."""
-
     request: SipRequest
 
 
@@ -140,7 +131,6 @@ class EndReason(Enum):
 @dataclass(frozen=True)
 class Ended:
     """The session ended without the shell asking; ``by`` is "remote" or "local"."""
-
     reason: EndReason
     by: str
     status: int | None = None
@@ -202,7 +192,7 @@ class _Input:
 
     @property
     def req(self) -> SipRequest:
-        if self.request is None:
+        if self.request is None:  # the tables pair events and handlers: a bug if reached
             raise SessionError("this event carries no request")
         return self.request
 
