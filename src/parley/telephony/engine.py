@@ -5,6 +5,8 @@ and turns it into call control: REGISTER goes to the registrar (digest-authentic
 INVITE creates an inbound :class:`Channel` handed to the dial plan, in-dialog requests (ACK,
 BYE, re-INVITE, CANCEL) reach their channel, and anything for an unknown dialog gets 481.
 :meth:`SipEngine.originate` creates outbound channels to registered users or static contacts.
+Each channel's call is a pure :class:`parley.sip.session.InviteSession` that its
+:class:`parley.telephony.leg.SipLeg` runs through this engine (requests, responses, ACKs).
 
 Transactions (RFC 3261 §17: retransmissions over UDP, duplicates absorbed, timers A-M, the
 ACK of a failed INVITE, CANCEL matching) are :class:`parley.sip.transaction.TransactionLayer`'s;
