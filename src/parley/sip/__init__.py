@@ -33,6 +33,13 @@ the monotonic clock). Where to find things:
 - ``parley.sip.dialog``: ``Dialog.from_response``/``from_request``, ``ack``, ``bye``,
   ``reinvite``, ``info``, ``refer``, ``receive_request``, ``receive_response``; ``DialogSet``;
   ``unknown_dialog_response`` (481), ``options_response``, ``late_answer_requests``.
+- ``parley.sip.session``: ``InviteSession.outgoing(invite, ...)`` / ``incoming(invite, ...)``,
+  one call's INVITE session over its dialog: ``start``, ``ring``, ``answer``, ``hangup``,
+  ``reinvite``, ``answer_reinvite``, ``receive_response``, ``receive_request``,
+  ``request_failed``, ``cancelled``, ``no_ack``, ``timer_fired`` returning commands
+  ``SendRequest``, ``SendResponse``, ``SendAck``, ``StartTimer``, ``CancelTimer`` and reports
+  ``Ringing``, ``Answered``, ``ReinviteOffered``, ``ReinviteDone``, ``RequestReceived``,
+  ``Ended``; the tables ``CALLER`` and ``CALLEE``.
 
 SDP lives in ``parley.sdp``; the in-memory network for tests in ``parley.testing.network``.
 """

@@ -6,6 +6,8 @@
   ``hold()``/``unhold()``, ``wait_answered()``, ``wait_ended()``; media: ``play()``,
   ``collect()``, ``record()``, ``start_moh()``/``stop_moh()``, ``send_dtmf()``, ``echo()``,
   ``detect_machine()``; ``Bridge`` with roles participant, listen, whisper, barge.
+- :mod:`parley.telephony.leg`: a channel's internal SIP side, ``SipLeg``: it runs the channel's
+  pure ``parley.sip.session.InviteSession`` through the engine (call control never needs it).
 - :mod:`parley.telephony.media`: the media shell (one ticker task, the media hub, events),
   ``Playback``, ``CallRecording``, ``Speech``, ``Tone``.
 - :mod:`parley.telephony.dialplan`: extension-to-extension calls, number handlers.
