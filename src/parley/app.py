@@ -24,7 +24,7 @@ from parley.center import ContactCenter, load_center_config
 from parley.center.callbacks import CallbackKeeper
 from parley.center.live import LiveCalls, LiveCenter
 from parley.clock import Clock, MonotonicClock
-from parley.config import SecuritySettings, Settings
+from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_dir
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
 from parley.journal import Journal
@@ -181,7 +181,8 @@ async def build(settings: Settings, *, demo: bool = False,
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         app = build_web_app(store, bus, clock=clock, calls=LiveCalls(center),
                             center=LiveCenter(center),
-                            recordings_dir=settings.data_dir / "recordings",
+                            recordings_dir=recordings_dir(settings.data_dir),
+                            voicemail_dir=voicemail_dir(settings.data_dir),
                             login_attempts=security.login_free_attempts,
                             login_address_attempts=security.login_address_attempts,
                             login_base_delay_s=security.login_base_delay_s,

@@ -27,6 +27,16 @@ class ConfigError(ParleyError):
         self.field = field
 
 
+def recordings_dir(data_dir: Path) -> Path:
+    """Where a node writes call recordings (one folder per day inside)."""
+    return data_dir / "recordings"
+
+
+def voicemail_dir(data_dir: Path) -> Path:
+    """Where a node keeps voicemail messages (one folder per mailbox inside)."""
+    return data_dir / "voicemail"
+
+
 class PortRange(BaseModel):
     """An inclusive range of UDP ports, e.g. for RTP."""
 

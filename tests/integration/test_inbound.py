@@ -174,6 +174,38 @@ async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
 
 
 @needs_sipp
+async def test_a_voicemail_left_at_800_is_downloaded_through_the_api(tmp_path: Path) -> None:
+    import httpx
+
+    async with demo_node(tmp_path) as node:
+        assert node.demo_login is not None
+        scenario, sent = caller_scenario(tmp_path, talk_s=12.0, ani="5550188")
+        caller = await dial(node, tmp_path, "800", scenario)
+        result = await caller.wait(within=40)
+        assert result.ok, result.log
+        await call_record(node, number="5550188")
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+            assert (await api.get("/api/voicemails")).status_code == 401
+            login = await api.post("/api/auth/login", json={
+                "username": node.demo_login.username,
+                "password": node.demo_login.password})
+            assert login.status_code == 200, login.text
+            [message] = (await api.get("/api/voicemails",
+                                       params={"mailbox": "general"})).json()
+            assert message["caller"] == "5550188"
+            audio = await api.get(f"/api/voicemails/{message['id']}/audio")
+    assert audio.status_code == 200, audio.text
+    assert audio.headers["content-type"] == "audio/wav"
+    wav = decode_wav(audio.content, "downloaded voicemail")
+    seconds = len(wav.samples) / wav.rate
+    assert 3 < seconds < 12  # the caller's 12 s less the greeting and beep
+    assert abs(seconds - message["duration_s"]) < 0.5
+    heard = np.rint(wav.samples * 32768).clip(-32768, 32767).astype(np.int16)
+    # the end of the message is the noise the caller sent
+    assert find(heard[-8000 * 3:-8000, 0], load(sent)).correlation > 0.8
+
+
+@needs_sipp
 @needs_baresip
 async def test_caller_asks_for_a_callback_then_parley_calls_operator_then_caller(
         tmp_path: Path) -> None:

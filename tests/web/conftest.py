@@ -45,9 +45,9 @@ class Api:
 
 @pytest.fixture
 def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:  # noqa: F811
-    recordings = tmp_path_factory.mktemp("recordings")
+    data = tmp_path_factory.mktemp("data")
     guard = AuthGuard(GuardSettings(), MonotonicClock())
-    server = ApiServer(database_url, recordings_dir=recordings, webhook_base_delay_s=0.05,
+    server = ApiServer(database_url, data_dir=data, webhook_base_delay_s=0.05,
                        security=guard)
     guard.on_event = server.publish
     with server:

@@ -132,6 +132,7 @@ def test_call_record_search_paging_and_csv(api: Api) -> None:
 def test_recordings_are_listed_streamed_and_every_access_audited(api: Api) -> None:
     folder = api.server.recordings_dir
     assert folder is not None
+    folder.mkdir(parents=True)
     audio = Path(folder) / "r1.wav"
     audio.write_bytes(b"RIFF....WAVEfmt " + bytes(range(256)) * 8)
     outside = Path(folder).parent / "secret.wav"
@@ -160,21 +161,40 @@ def test_recordings_are_listed_streamed_and_every_access_audited(api: Api) -> No
 
 
 def test_voicemail_is_listed_downloaded_with_audit_and_marked_heard(api: Api) -> None:
-    folder = api.server.recordings_dir
-    assert folder is not None
-    message = Path(folder) / "vm1.wav"
+    data = api.server.data_dir
+    assert data is not None
+    # where the contact center leaves a message: <data>/voicemail/<mailbox>/<id>.wav
+    message = data / "voicemail" / "800" / "vm1.wav"
+    message.parent.mkdir(parents=True)
     message.write_bytes(b"RIFF" + bytes(400))
+    # a record naming a file outside the voicemail folder is never served
+    (data / "recordings").mkdir()
+    elsewhere = data / "recordings" / "r9.wav"
+    elsewhere.write_bytes(b"RIFF a recording")
+    escaping = data / "voicemail" / "800" / ".." / ".." / "secret.wav"
+    escaping.write_bytes(b"not a message")
     store = api.server.store
     assert store is not None
+    now = datetime.now(UTC)
     api.server.call(lambda: store.voicemails.add(VoicemailRecord(
-        "vm1", "800", "+4930555", datetime.now(UTC), str(message), 6.5, False)))
+        "vm1", "800", "+4930555", now, str(message), 6.5, False)))
+    api.server.call(lambda: store.voicemails.add(VoicemailRecord(
+        "vm2", "800", "+4930555", now, str(elsewhere), 1.0, False)))
+    api.server.call(lambda: store.voicemails.add(VoicemailRecord(
+        "vm3", "800", "+4930555", now, str(escaping), 1.0, False)))
     with api.client("supervisor") as supervisor, api.client("admin") as admin:
         listed = supervisor.get("/api/voicemails", params={"mailbox": "800"}).json()
-        assert [(v["id"], v["heard"]) for v in listed] == [("vm1", False)]
+        assert sorted((v["id"], v["heard"]) for v in listed) == [
+            ("vm1", False), ("vm2", False), ("vm3", False)]
         audio = supervisor.get("/api/voicemails/vm1/audio")
+        assert audio.status_code == 200
         assert audio.content == message.read_bytes()
+        assert audio.headers["content-type"] == "audio/wav"
+        assert supervisor.get("/api/voicemails/vm2/audio").status_code == 404
+        assert supervisor.get("/api/voicemails/vm3/audio").status_code == 404
         assert supervisor.post("/api/voicemails/vm1/heard").status_code == 204
-        assert supervisor.get("/api/voicemails").json()[0]["heard"] is True
+        heard = {v["id"]: v["heard"] for v in supervisor.get("/api/voicemails").json()}
+        assert heard == {"vm1": True, "vm2": False, "vm3": False}
         assert supervisor.get("/api/voicemails/nope/audio").status_code == 404
         audit = admin.get("/api/audit", params={"action": "voicemail_download"}).json()
         assert [(e["actor"], e["target"]) for e in audit["items"]] == [("super1", "vm1")]

@@ -37,6 +37,7 @@ from parley.center.waiting import (
     wait_in_queue,
 )
 from parley.clock import Clock
+from parley.config import recordings_dir, voicemail_dir
 from parley.events import HangupCause
 from parley.ids import IdSource
 from parley.telephony.channel import Channel, ChannelError, ChannelState
@@ -69,8 +70,8 @@ class AcdShell:
         self._on_inbound = on_inbound
         self.publish = publish
         self.data_dir = data_dir
-        self.recordings_dir = data_dir / "recordings"
-        self.voicemail_dir = data_dir / "voicemail"
+        self.recordings_dir = recordings_dir(data_dir)
+        self.voicemail_dir = voicemail_dir(data_dir)
         self.config = config
         self.lists: NumberLists = number_lists(config.lists)
         self.acd = Acd(config.queue_configs(), config.operators(), lists=self.lists,

@@ -24,7 +24,7 @@ from types import TracebackType
 import structlog
 
 from parley.clock import Clock
-from parley.config import MediaSettings
+from parley.config import MediaSettings, recordings_dir
 from parley.events import SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
 from parley.net.relay import MediaRelay
@@ -96,7 +96,7 @@ class Telephony:
         self.prompts = PromptLibrary.from_settings(settings.media, settings.data_dir)
         self.moh = MusicOnHold.from_settings(self.prompts, settings.media)
         self.media = MediaShell(self.engine, clock, self.prompts, self.moh,
-                                settings.data_dir / "recordings", slots=settings.media_slots)
+                                recordings_dir(settings.data_dir), slots=settings.media_slots)
         self.engine.media = self.media
         self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle,
                                       limits=settings.tcp)

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from parley.bus import LiveBus
 from parley.center.ports import CallControl, ContactCenter, SecurityControl
 from parley.clock import Clock, MonotonicClock
+from parley.config import recordings_dir, voicemail_dir
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
@@ -37,7 +38,11 @@ class ApiServer:
     database_url: str
     calls: CallControl | None = None
     center: ContactCenter | None = None
+    #: the node's data folder: recordings and voicemail are served from where a node keeps
+    #: them inside it (``recordings_dir``, ``voicemail_dir`` set from it unless given)
+    data_dir: Path | None = None
     recordings_dir: Path | None = None
+    voicemail_dir: Path | None = None
     clock: Clock = field(default_factory=MonotonicClock)
     webhook_base_delay_s: float = 1.0
     webhook_attempts: int = 6
@@ -55,6 +60,11 @@ class ApiServer:
     _thread: threading.Thread | None = field(init=False, default=None)
     _ready: threading.Event = field(init=False, default_factory=threading.Event)
     _error: BaseException | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.data_dir is not None:
+            self.recordings_dir = self.recordings_dir or recordings_dir(self.data_dir)
+            self.voicemail_dir = self.voicemail_dir or voicemail_dir(self.data_dir)
 
     def start(self, timeout: float = 60.0) -> ApiServer:
         self._thread = threading.Thread(target=self._main, name="parley-api", daemon=True)
@@ -80,6 +90,7 @@ class ApiServer:
         self.bus = LiveBus(self.clock)
         app = build_web_app(self.store, self.bus, clock=self.clock, calls=self.calls,
                             center=self.center, recordings_dir=self.recordings_dir,
+                            voicemail_dir=self.voicemail_dir,
                             login_attempts=self.login_attempts,
                             login_base_delay_s=self.login_base_delay_s,
                             trusted_networks=self.trusted_networks, security=self.security)

@@ -50,7 +50,8 @@ async def reject_nul(request: Request) -> None:
 
 def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   calls: CallControl | None = None, center: ContactCenter | None = None,
-                  recordings_dir: Path | None = None, secure_cookies: bool = False,
+                  recordings_dir: Path | None = None, voicemail_dir: Path | None = None,
+                  secure_cookies: bool = False,
                   login_attempts: int = 5, login_address_attempts: int = 50,
                   login_base_delay_s: float = 1.0, login_max_delay_s: float = 300.0,
                   trusted_networks: tuple[str, ...] = (),
@@ -60,7 +61,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
     :class:`LoginLimiter`), never for ``trusted_networks`` (the client address behind a
-    trusted proxy is resolved by :class:`parley.web.server.WebServer`)."""
+    trusted proxy is resolved by :class:`parley.web.server.WebServer`). Recordings and
+    voicemail are served only from inside ``recordings_dir`` and ``voicemail_dir``."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
                   swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
@@ -71,7 +73,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                              address_attempts=login_address_attempts,
                              base_delay_s=login_base_delay_s, max_delay_s=login_max_delay_s,
                              trusted=TrustedNetworks(trusted_networks), on_event=bus.publish),
-        recordings_dir=recordings_dir, secure_cookies=secure_cookies,
+        recordings_dir=recordings_dir, voicemail_dir=voicemail_dir,
+        secure_cookies=secure_cookies,
         security=security,
         session_lifetime=session_lifetime)
 

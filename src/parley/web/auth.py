@@ -132,6 +132,7 @@ class WebContext:
     limiter: LoginLimiter
     recordings_dir: Path | None = None
     security: SecurityControl | None = None  # the SIP ban list; None: not on this server
+    voicemail_dir: Path | None = None
     secure_cookies: bool = False
     session_lifetime: timedelta = timedelta(hours=12)
     extra: dict[str, object] = field(default_factory=dict)

@@ -395,8 +395,9 @@ async def recordings(ctx: Ctx, principal: Supervisor, offset: Offset = 0, limit:
 
 
 def _servable(path: Path, folder: Path | None) -> bool:
-    """Whether the file exists and lies inside the recordings folder (when one is set)."""
-    if folder is not None and not path.resolve().is_relative_to(folder.resolve()):
+    """Whether the file exists and lies inside ``folder`` once links and ``..`` are resolved
+    (no folder: nothing is served)."""
+    if folder is None or not path.resolve().is_relative_to(folder.resolve()):
         return False
     return path.is_file()
 
@@ -431,7 +432,7 @@ async def voicemails(ctx: Ctx, _p: Supervisor, mailbox: Annotated[
 async def voicemail_audio(voicemail_id: str, ctx: Ctx, principal: Supervisor) -> FileResponse:
     record = await ctx.store.voicemails.get(voicemail_id)
     path = Path(record.path)
-    if not await asyncio.to_thread(_servable, path, ctx.recordings_dir):
+    if not await asyncio.to_thread(_servable, path, ctx.voicemail_dir):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the message's file is not available")
     await audit(ctx, principal, "voicemail_download", "voicemails", voicemail_id,
                 {"mailbox": record.mailbox})
