@@ -95,3 +95,14 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+ensure_node_modules() {
+    # The pages' third-party JS and CSS, exactly as package-lock.json pins them, into
+    # $PARLEY_ROOT/node_modules (served by the node itself: no CDN). Install scripts are not
+    # run: the packages we serve are plain files.
+    local marker="$PARLEY_ROOT/node_modules/.package-lock.json"
+    if [ ! -f "$marker" ] || [ "$PARLEY_ROOT/package-lock.json" -nt "$marker" ]; then
+        log "installing JavaScript packages (npm ci)"
+        (cd "$PARLEY_ROOT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    fi
+}

@@ -188,7 +188,8 @@ async def build(settings: Settings, *, demo: bool = False,
                             login_base_delay_s=security.login_base_delay_s,
                             login_max_delay_s=security.login_max_delay_s,
                             trusted_networks=tuple(security.trusted_networks),
-                            security=telephony.guard)
+                            security=telephony.guard,
+                            node_modules=settings.node_modules_dir)
     except BaseException:
         await store.close()
         raise

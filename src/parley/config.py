@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     log_json: bool = False
     media: MediaSettings = MediaSettings()
     security: SecuritySettings = SecuritySettings()
+    #: npm's node_modules with the pages' third-party JS and CSS; None: the checkout's own
+    node_modules_dir: Path | None = None
 
     @field_validator("data_dir")
     @classmethod

@@ -43,6 +43,7 @@ class ApiServer:
     data_dir: Path | None = None
     recordings_dir: Path | None = None
     voicemail_dir: Path | None = None
+    node_modules: Path | None = None  # None: the checkout's, as a node from a checkout
     clock: Clock = field(default_factory=MonotonicClock)
     webhook_base_delay_s: float = 1.0
     webhook_attempts: int = 6
@@ -90,7 +91,7 @@ class ApiServer:
         self.bus = LiveBus(self.clock)
         app = build_web_app(self.store, self.bus, clock=self.clock, calls=self.calls,
                             center=self.center, recordings_dir=self.recordings_dir,
-                            voicemail_dir=self.voicemail_dir,
+                            voicemail_dir=self.voicemail_dir, node_modules=self.node_modules,
                             login_attempts=self.login_attempts,
                             login_base_delay_s=self.login_base_delay_s,
                             trusted_networks=self.trusted_networks, security=self.security)

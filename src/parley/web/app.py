@@ -27,6 +27,7 @@ from parley.trust import TrustedNetworks
 from parley.web import config_routes, events_ws, operations, security_routes
 from parley.web.auth import LoginLimiter, WebContext
 from parley.web.schemas import ERRORS
+from parley.web.vendor import add_api_docs, mount_vendor
 
 DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
 (`Authorization: Bearer pk_…`, created by an admin) or log in at `/api/auth/login` for a
@@ -51,7 +52,7 @@ async def reject_nul(request: Request) -> None:
 def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   calls: CallControl | None = None, center: ContactCenter | None = None,
                   recordings_dir: Path | None = None, voicemail_dir: Path | None = None,
-                  secure_cookies: bool = False,
+                  node_modules: Path | None = None, secure_cookies: bool = False,
                   login_attempts: int = 5, login_address_attempts: int = 50,
                   login_base_delay_s: float = 1.0, login_max_delay_s: float = 300.0,
                   trusted_networks: tuple[str, ...] = (),
@@ -62,10 +63,10 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     ban list. Failed logins are delayed per name and address (``login_*``, see
     :class:`LoginLimiter`), never for ``trusted_networks`` (the client address behind a
     trusted proxy is resolved by :class:`parley.web.server.WebServer`). Recordings and
-    voicemail are served only from inside ``recordings_dir`` and ``voicemail_dir``."""
+    voicemail are served only from inside ``recordings_dir`` and ``voicemail_dir``; the
+    docs page's assets from ``node_modules`` (default: the checkout's)."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
-                  swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
         store=store, bus=bus, clock=clock, calls=calls or NoCallControl(),
         center=center or NoContactCenter(),
@@ -94,4 +95,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(security_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(events_ws.router)
+    missing = mount_vendor(app, node_modules)
+    add_api_docs(app, openapi_url="/api/openapi.json", title=app.title,
+                 available="swagger-ui-dist" not in missing)
     return app
