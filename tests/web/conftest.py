@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from parley.clock import MonotonicClock
+from parley.metrics import MetricsSources, metrics_registry
 from parley.sip.guard import AuthGuard, GuardSettings
 from parley.testing.api import ApiServer
 
@@ -48,7 +49,8 @@ def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     data = tmp_path_factory.mktemp("data")
     guard = AuthGuard(GuardSettings(), MonotonicClock())
     server = ApiServer(database_url, data_dir=data, webhook_base_delay_s=0.05,
-                       security=guard)
+                       security=guard,
+                       metrics=metrics_registry(MetricsSources(channels=lambda: 0)))
     guard.on_event = server.publish
     with server:
         tokens = {

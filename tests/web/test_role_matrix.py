@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -32,6 +32,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/api/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/static/vendor/swagger-ui/{path}"): PUBLIC,  # the docs page's own assets
+    ("GET", "/metrics"): AGENT,  # any API token; a session needs admin (test_metrics_route)
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/logout"): AGENT,
     ("GET", "/api/auth/me"): AGENT,
@@ -100,6 +102,8 @@ def _route_table(api: Api) -> set[tuple[str, str]]:
             for method in route.methods or ():
                 if method != "HEAD":
                     table.add((method, route.path))
+        elif isinstance(route, Mount):  # static files
+            table.add(("GET", f"{route.path}/{{path}}"))
         else:
             pytest.fail(f"unexpected route type {route!r}")
     return table

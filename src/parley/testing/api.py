@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
+from prometheus_client.registry import CollectorRegistry
 
 from parley.bus import LiveBus
 from parley.center.ports import CallControl, ContactCenter, SecurityControl
@@ -44,6 +45,7 @@ class ApiServer:
     recordings_dir: Path | None = None
     voicemail_dir: Path | None = None
     node_modules: Path | None = None  # None: the checkout's, as a node from a checkout
+    metrics: CollectorRegistry | None = None  # served at /metrics when given
     clock: Clock = field(default_factory=MonotonicClock)
     webhook_base_delay_s: float = 1.0
     webhook_attempts: int = 6
@@ -92,6 +94,7 @@ class ApiServer:
         app = build_web_app(self.store, self.bus, clock=self.clock, calls=self.calls,
                             center=self.center, recordings_dir=self.recordings_dir,
                             voicemail_dir=self.voicemail_dir, node_modules=self.node_modules,
+                            metrics=self.metrics,
                             login_attempts=self.login_attempts,
                             login_base_delay_s=self.login_base_delay_s,
                             trusted_networks=self.trusted_networks, security=self.security)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from prometheus_client.registry import CollectorRegistry
 
 from parley import __version__
 from parley.bus import LiveBus
@@ -26,6 +27,7 @@ from parley.store import Conflict, NotFound, Store
 from parley.trust import TrustedNetworks
 from parley.web import config_routes, events_ws, operations, security_routes
 from parley.web.auth import LoginLimiter, WebContext
+from parley.web.metrics_route import metrics_router
 from parley.web.schemas import ERRORS
 from parley.web.vendor import add_api_docs, mount_vendor
 
@@ -52,7 +54,8 @@ async def reject_nul(request: Request) -> None:
 def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   calls: CallControl | None = None, center: ContactCenter | None = None,
                   recordings_dir: Path | None = None, voicemail_dir: Path | None = None,
-                  node_modules: Path | None = None, secure_cookies: bool = False,
+                  node_modules: Path | None = None, metrics: CollectorRegistry | None = None,
+                  secure_cookies: bool = False,
                   login_attempts: int = 5, login_address_attempts: int = 50,
                   login_base_delay_s: float = 1.0, login_max_delay_s: float = 300.0,
                   trusted_networks: tuple[str, ...] = (),
@@ -64,7 +67,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     :class:`LoginLimiter`), never for ``trusted_networks`` (the client address behind a
     trusted proxy is resolved by :class:`parley.web.server.WebServer`). Recordings and
     voicemail are served only from inside ``recordings_dir`` and ``voicemail_dir``; the
-    docs page's assets from ``node_modules`` (default: the checkout's)."""
+    docs page's assets from ``node_modules`` (default: the checkout's). ``metrics`` is the
+    node's Prometheus registry (parley.metrics), served at ``/metrics``."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -95,6 +99,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(security_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(events_ws.router)
+    if metrics is not None:
+        app.include_router(metrics_router(metrics))
     missing = mount_vendor(app, node_modules)
     add_api_docs(app, openapi_url="/api/openapi.json", title=app.title,
                  available="swagger-ui-dist" not in missing)

@@ -1,0 +1,170 @@
+"""Prometheus metrics of a node, read from the running services when scraped.
+
+The composition root gives a :class:`MetricsSources` of small read-only callables (calls in
+progress from the contact center, channel and SIP counters from telephony, packet counters
+from the RTP relay, queue figures and operator states from the ACD, the recorders' backlog,
+the event loop's lag); :func:`metrics_registry` puts one :class:`NodeCollector` over them into
+a registry of the node's own (no process-global registry), and ``/metrics`` in ``web/`` only
+renders that registry. Nothing here holds a service or changes one: a scrape reads figures.
+Metric names and labels are listed in docs/deployment.md ("Metrics").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from parley.center.ports import QueueFigures
+from parley.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class RtpTotals:
+    """RTP packets since the node started: received from phones, sent to phones, and lost
+    on the way in (sequence numbers never seen)."""
+
+    received: int
+    sent: int
+    lost: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSources:
+    """What the node reports, each a callable read at scrape time (None: not on this node)."""
+
+    calls_in_progress: Callable[[], int] | None = None
+    #: call legs created since start (inbound and outbound), for calls per second by rate()
+    call_legs: Callable[[], int] | None = None
+    channels: Callable[[], int] | None = None
+    queues: Callable[[], Iterable[QueueFigures]] | None = None
+    #: operators per ACD state ("ready", "on_call", …)
+    operator_states: Callable[[], Mapping[str, int]] | None = None
+    rtp: Callable[[], RtpTotals] | None = None
+    #: SIP responses sent since start, by class ("1xx" … "6xx")
+    sip_responses: Callable[[], Mapping[str, int]] | None = None
+    #: events waiting for each recorder ("calls", "operator_states") to write them
+    records_waiting: Callable[[], Mapping[str, int]] | None = None
+    event_loop_lag: Callable[[], float] | None = None
+
+
+class NodeCollector(Collector):
+    """Turns :class:`MetricsSources` into metric families on every scrape."""
+
+    def __init__(self, sources: MetricsSources) -> None:
+        self.sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.sources
+        if s.calls_in_progress is not None:
+            yield _gauge("parley_calls_in_progress", "Calls with a leg up", s.calls_in_progress())
+        if s.call_legs is not None:
+            yield CounterMetricFamily("parley_call_legs", "Call legs created since start "
+                                      "(rate() gives calls per second)", value=s.call_legs())
+        if s.channels is not None:
+            yield _gauge("parley_channels", "SIP call legs (channels) open", s.channels())
+        if s.queues is not None:
+            yield from _queue_metrics(list(s.queues()))
+        if s.operator_states is not None:
+            states = GaugeMetricFamily("parley_operators", "Operators per state",
+                                       labels=["state"])
+            for state, count in sorted(s.operator_states().items()):
+                states.add_metric([state], count)
+            yield states
+        if s.rtp is not None:
+            totals = s.rtp()
+            packets = CounterMetricFamily("parley_rtp_packets", "RTP packets since start",
+                                          labels=["direction"])
+            packets.add_metric(["received"], totals.received)
+            packets.add_metric(["sent"], totals.sent)
+            yield packets
+            yield CounterMetricFamily("parley_rtp_packets_lost", "RTP packets from phones "
+                                      "that never arrived (sequence gaps)", value=totals.lost)
+        if s.sip_responses is not None:
+            responses = CounterMetricFamily("parley_sip_responses", "SIP responses sent, by "
+                                            "class (retransmissions included)",
+                                            labels=["class"])
+            for status_class, count in sorted(s.sip_responses().items()):
+                responses.add_metric([status_class], count)
+            yield responses
+        if s.records_waiting is not None:
+            waiting = GaugeMetricFamily("parley_records_waiting", "Events waiting to be "
+                                        "written to the store, per recorder",
+                                        labels=["recorder"])
+            for recorder, count in sorted(s.records_waiting().items()):
+                waiting.add_metric([recorder], count)
+            yield waiting
+        if s.event_loop_lag is not None:
+            yield _gauge("parley_event_loop_lag_seconds", "How late the event loop ran a "
+                         "timer, over the last sampling interval (worst)", s.event_loop_lag())
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _queue_metrics(figures: list[QueueFigures]) -> Iterator[Metric]:
+    def family(name: str, documentation: str, pick: Callable[[QueueFigures], float | None],
+                counter: bool = False) -> Metric:
+        metric: Metric = (CounterMetricFamily(name, documentation, labels=["queue"]) if counter
+                          else GaugeMetricFamily(name, documentation, labels=["queue"]))
+        for queue in figures:
+            value = pick(queue)
+            if value is not None:
+                metric.add_metric([queue.queue], value)  # type: ignore[attr-defined]
+        return metric
+
+    yield family("parley_queue_waiting", "Calls waiting in the queue", lambda q: q.waiting)
+    yield family("parley_queue_longest_wait_seconds", "How long the longest waiting call "
+                 "has waited", lambda q: q.longest_wait_s)
+    yield family("parley_queue_expected_wait_seconds", "Expected wait of a call arriving now",
+                 lambda q: q.expected_wait_s)
+    yield family("parley_queue_operators_logged_in", "Operators of the queue logged in",
+                 lambda q: q.operators_logged_in)
+    yield family("parley_queue_operators_ready", "Operators of the queue ready",
+                 lambda q: q.operators_ready)
+    yield family("parley_queue_offered", "Calls offered to the queue since start",
+                 lambda q: q.offered, counter=True)
+    yield family("parley_queue_answered", "Calls of the queue answered since start",
+                 lambda q: q.answered, counter=True)
+    yield family("parley_queue_abandoned", "Calls of the queue abandoned since start",
+                 lambda q: q.abandoned, counter=True)
+    yield family("parley_queue_service_level", "Share answered within the queue's target "
+                 "(0..1) since start", lambda q: q.service_level)
+
+
+def metrics_registry(sources: MetricsSources) -> CollectorRegistry:
+    """A registry of the node's own holding its collector (never the process-global one)."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(NodeCollector(sources))
+    return registry
+
+
+class LoopLagSampler:
+    """Measures how late the event loop wakes a sleeping task: a loop busy with other work
+    (or blocked by a slow call) delays every timer, SIP retransmissions and RTP ticks
+    included. :attr:`lag` is the worst lateness seen over the last ``window`` samples."""
+
+    def __init__(self, clock: Clock, *, interval: float = 0.5, window: int = 10) -> None:
+        self.clock = clock
+        self.interval = interval
+        self.window = window
+        self._recent: list[float] = []
+
+    @property
+    def lag(self) -> float:
+        return max(self._recent, default=0.0)
+
+    def sample(self, expected: float, woke: float) -> None:
+        """Record one wake-up at ``woke`` of a sleep that should have ended at ``expected``."""
+        self._recent.append(max(0.0, woke - expected))
+        del self._recent[:-self.window]
+
+    async def run(self) -> None:
+        """Sample until cancelled."""
+        while True:
+            expected = self.clock.monotonic() + self.interval
+            await self.clock.sleep(self.interval)
+            self.sample(expected, self.clock.monotonic())

@@ -1,0 +1,81 @@
+"""The node's metrics collector over given sources: names, labels and values as a Prometheus
+server scrapes them."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from parley.center.ports import QueueFigures
+from parley.clock import VirtualClock
+from parley.metrics import LoopLagSampler, MetricsSources, RtpTotals, metrics_registry
+
+
+def scrape(sources: MetricsSources) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(metrics_registry(sources)).decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_every_source_is_read_at_scrape_time_with_its_labels() -> None:
+    calls = [2]
+    sales = QueueFigures("sales", 3, 41.5, 20.0, 5, 1, 4, 10, 7, 2, 0.75)
+    support = QueueFigures("support", 0, 0.0, 0.0, 2, 2, 0, 0, 0, 0, None)
+    sources = MetricsSources(
+        calls_in_progress=lambda: calls[0], call_legs=lambda: 57, channels=lambda: 4,
+        queues=lambda: [sales, support],
+        operator_states=lambda: {"ready": 3, "on_call": 4, "not_ready": 1},
+        rtp=lambda: RtpTotals(received=1000, sent=990, lost=12),
+        sip_responses=lambda: {"1xx": 40, "2xx": 55, "4xx": 3},
+        records_waiting=lambda: {"calls": 17, "operator_states": 0},
+        event_loop_lag=lambda: 0.004)
+    first = scrape(sources)
+    calls[0] = 1
+    second = scrape(sources)
+    assert first[("parley_calls_in_progress", ())] == 2
+    assert second[("parley_calls_in_progress", ())] == 1
+    assert first[("parley_call_legs_total", ())] == 57
+    assert first[("parley_channels", ())] == 4
+    assert first[("parley_queue_waiting", (("queue", "sales"),))] == 3
+    assert first[("parley_queue_waiting", (("queue", "support"),))] == 0
+    assert first[("parley_queue_longest_wait_seconds", (("queue", "sales"),))] == 41.5
+    assert first[("parley_queue_expected_wait_seconds", (("queue", "sales"),))] == 20.0
+    assert first[("parley_queue_operators_ready", (("queue", "support"),))] == 2
+    assert first[("parley_queue_offered_total", (("queue", "sales"),))] == 10
+    assert first[("parley_queue_abandoned_total", (("queue", "sales"),))] == 2
+    assert first[("parley_queue_service_level", (("queue", "sales"),))] == 0.75
+    # a queue that has answered nothing has no service level yet, not a made-up one
+    assert ("parley_queue_service_level", (("queue", "support"),)) not in first
+    assert first[("parley_operators", (("state", "on_call"),))] == 4
+    assert first[("parley_operators", (("state", "ready"),))] == 3
+    assert first[("parley_rtp_packets_total", (("direction", "received"),))] == 1000
+    assert first[("parley_rtp_packets_total", (("direction", "sent"),))] == 990
+    assert first[("parley_rtp_packets_lost_total", ())] == 12
+    assert first[("parley_sip_responses_total", (("class", "4xx"),))] == 3
+    assert first[("parley_records_waiting", (("recorder", "calls"),))] == 17
+    assert first[("parley_event_loop_lag_seconds", ())] == 0.004
+
+
+def test_a_node_without_telephony_reports_only_what_it_has() -> None:
+    scraped = scrape(MetricsSources(records_waiting=lambda: {"calls": 0}))
+    assert list(scraped) == [("parley_records_waiting", (("recorder", "calls"),))]
+
+
+def test_each_registry_is_the_nodes_own() -> None:
+    one = generate_latest(metrics_registry(MetricsSources(channels=lambda: 1))).decode()
+    two = generate_latest(metrics_registry(MetricsSources(channels=lambda: 2))).decode()
+    assert "parley_channels 1.0" in one
+    assert "parley_channels 2.0" in two
+    assert "python_gc" not in one  # the process-global collectors are not included
+
+
+async def test_the_loop_lag_is_the_worst_lateness_of_recent_wake_ups() -> None:
+    clock = VirtualClock()
+    sampler = LoopLagSampler(clock, interval=0.5, window=3)
+    assert sampler.lag == 0.0
+    sampler.sample(expected=10.0, woke=10.25)
+    sampler.sample(expected=10.5, woke=10.5)
+    assert sampler.lag == 0.25
+    sampler.sample(expected=11.0, woke=10.99)  # early counts as on time
+    sampler.sample(expected=11.5, woke=11.5)
+    assert sampler.lag == 0.0  # the late one left the window
