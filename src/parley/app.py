@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import gc
 import signal
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,6 +29,7 @@ from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
 from parley.journal import Journal
+from parley.metrics import LoopLagSampler, MetricsSources, RtpTotals, metrics_registry
 from parley.net.transport import TcpLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
@@ -80,6 +82,7 @@ class Node:
     state_recorder: StateRecorder
     call_recorder: CallRecorder
     security_recorder: SecurityRecorder
+    loop_lag: LoopLagSampler
     demo: bool = False
     demo_login: DemoLogin | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
@@ -131,6 +134,7 @@ class Node:
                     front.create_task(self.center.run())
                     front.create_task(self.callbacks.run())
                     front.create_task(self.server.run())
+                    front.create_task(self.loop_lag.run())
                     front.create_task(self._reload_sip_users())
                     front.create_task(self._reload_center())
         finally:
@@ -179,8 +183,14 @@ async def build(settings: Settings, *, demo: bool = False,
                                     on_security_event=bus.publish)
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
-        app = build_web_app(store, bus, clock=clock, calls=LiveCalls(center),
-                            center=LiveCenter(center),
+        calls, live_center = LiveCalls(center), LiveCenter(center)
+        state_recorder = StateRecorder(store, bus, clock, journal)
+        call_recorder = CallRecorder(store, bus, clock, journal)
+        loop_lag = LoopLagSampler(clock)
+        metrics = metrics_registry(metrics_sources(
+            telephony, center, calls, live_center, loop_lag,
+            recorders={"calls": call_recorder, "operator_states": state_recorder}))
+        app = build_web_app(store, bus, clock=clock, calls=calls, center=live_center,
                             recordings_dir=recordings_dir(settings.data_dir),
                             voicemail_dir=voicemail_dir(settings.data_dir),
                             login_attempts=security.login_free_attempts,
@@ -189,7 +199,7 @@ async def build(settings: Settings, *, demo: bool = False,
                             login_max_delay_s=security.login_max_delay_s,
                             trusted_networks=tuple(security.trusted_networks),
                             security=telephony.guard,
-                            node_modules=settings.node_modules_dir)
+                            node_modules=settings.node_modules_dir, metrics=metrics)
     except BaseException:
         await store.close()
         raise
@@ -200,10 +210,34 @@ async def build(settings: Settings, *, demo: bool = False,
                 server=WebServer(app, settings.host, settings.http_port,
                                  trusted_proxies=tuple(settings.security.trusted_proxies)),
                 dispatcher=WebhookDispatcher(store, bus, clock),
-                state_recorder=StateRecorder(store, bus, clock, journal),
-                call_recorder=CallRecorder(store, bus, clock, journal),
-                security_recorder=SecurityRecorder(store, bus, clock), demo=demo,
-                demo_login=demo_login)
+                state_recorder=state_recorder, call_recorder=call_recorder,
+                security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
+                demo=demo, demo_login=demo_login)
+
+
+def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCalls,
+                    live_center: LiveCenter, loop_lag: LoopLagSampler, *,
+                    recorders: Mapping[str, StateRecorder | CallRecorder]) -> MetricsSources:
+    """What ``/metrics`` reads from the running services (each a read-only callable)."""
+    engine, relay = telephony.engine, telephony.relay
+
+    def operator_states() -> dict[str, int]:
+        return dict(Counter(str(agent.state) for agent in center.shell.acd.agents.values()))
+
+    def rtp() -> RtpTotals:
+        received, sent, lost = relay.packet_totals()
+        return RtpTotals(received=received, sent=sent, lost=lost)
+
+    return MetricsSources(
+        calls_in_progress=lambda: len(calls.live_calls()),
+        call_legs=lambda: engine.stats.calls,
+        channels=lambda: len(engine.channels),
+        queues=live_center.queue_figures,
+        operator_states=operator_states,
+        rtp=rtp,
+        sip_responses=lambda: dict(engine.stats.responses),
+        records_waiting=lambda: {name: recorder.backlog for name, recorder in recorders.items()},
+        event_loop_lag=lambda: loop_lag.lag)
 
 
 def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids: IdSource, *,

@@ -66,7 +66,9 @@ def test_the_docs_page_lists_the_operations_with_other_hosts_blocked(
             expect(operation).to_be_visible()
             assert page.locator(".opblock").count() > 50
             operation.click()  # the script works too: the operation opens with its parameters
-            expect(page.get_by_text("voicemail_id", exact=True).first).to_be_visible()
+            expect(operation).to_have_attribute("aria-expanded", "true")
+            expect(page.get_by_role("button", name="Try it out")).to_be_visible()
+            expect(page.get_by_text("voicemail_id").first).to_be_visible()
         finally:
             browser.close()
     assert blocked == []

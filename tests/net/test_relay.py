@@ -140,6 +140,36 @@ async def test_hub_takes_over_a_relayed_phone_and_hands_it_back(relay: MediaRela
     assert all(b.timestamp - a.timestamp == 160 for a, b in itertools.pairwise(heard))
 
 
+async def test_packets_and_losses_are_counted_across_wraps_restarts_and_closes(
+        relay: MediaRelay) -> None:
+    alice, bob = _phone(), _phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        relay.bridge(a_side, b_side)
+        # 65530..65539 across the wrap without 65533 and 2, 65535 late: two lost
+        order = [65530, 65531, 65532, 65534, 0, 65535, 1, 3]
+        # then a new stream far away in sequence space: the jump is no loss, a gap inside is
+        order += [40000, 40001, 40003]
+        for seq in order:
+            alice.sendto(_packet(seq & 0xFFFF, seq * 160, 0xA11CE), ("127.0.0.1", a_side.port))
+            await asyncio.sleep(0.002)  # keep the order on the wire
+        assert len(await _receive(bob, len(order))) == len(order)
+        assert relay.packet_totals() == (len(order), len(order), 3)
+        assert a_side.lost == 3
+        alice.sendto(_packet(40001, 0, 0xA11CE), ("127.0.0.1", a_side.port))  # a duplicate
+        await _receive(bob, 1)
+        assert a_side.lost == 2  # as RFC 3550 counts: duplicates offset losses
+        assert b_side.lost == 0
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+    assert relay.packet_totals() == (len(order) + 1, len(order) + 1, 2)  # closed ones count
+
+
 async def test_silent_endpoint_times_out_once() -> None:
     clock = VirtualClock()
     first = free_port_block(4)

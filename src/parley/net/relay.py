@@ -34,6 +34,8 @@ Address = tuple[str, int]
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _MAX_DATAGRAM = 2048
 _FRAME_TICKS = 160  # one 20 ms G.711 frame; the gap left in timestamps at a source change
+_MAX_DROPOUT = 3000  # sequence steps beyond this start a new stream (RFC 3550 A.1)
+_MAX_MISORDER = 100  # steps back within this are late or duplicate packets
 
 
 @dataclass
@@ -71,6 +73,10 @@ class MediaEndpoint:
     tap: Callable[[bytes], None] | None = None  # a copy of every RTP packet from the phone
     hub_sends: bool = False  # the media hub feeds this phone: the relay must not
     _stream: _OutboundStream = field(default_factory=_OutboundStream)
+    _seq_base: int = -1  # first sequence number of the phone's current stream
+    _seq_highest: int = -1  # highest sequence number seen, extended past 65535
+    _seq_received: int = 0  # packets of the current stream
+    _lost_before: int = 0  # lost in the phone's earlier streams
     _closed: bool = False
 
     def set_remote(self, host: str, port: int) -> None:
@@ -166,10 +172,32 @@ class MediaEndpoint:
                 continue  # not the phone this endpoint latched onto
             self.last_received = now
             self.received_packets += 1
+            if len(data) >= 12:
+                self._sequence((data[2] << 8) | data[3])
             if self.tap is not None:
                 self.tap(data)
             if peer is not None and not self.on_hold:
                 peer._send(data, self)
+
+    def _sequence(self, seq: int) -> None:
+        """Follow the phone's sequence numbers, for :attr:`lost`."""
+        highest = self._seq_highest
+        step = (seq - highest) & 0xFFFF
+        if 0 < step < _MAX_DROPOUT:
+            self._seq_highest = highest + step
+        elif highest < 0 or (step != 0 and step < 0x10000 - _MAX_MISORDER):
+            self._lost_before = self.lost  # a new stream (another SSRC, a restart)
+            self._seq_base = self._seq_highest = seq
+            self._seq_received = 0
+        self._seq_received += 1
+
+    @property
+    def lost(self) -> int:
+        """RTP packets from the phone that never arrived (gaps in its sequence numbers)."""
+        if self._seq_highest < 0:
+            return self._lost_before
+        expected = self._seq_highest - self._seq_base + 1
+        return self._lost_before + max(0, expected - self._seq_received)
 
     def _on_rtcp(self) -> None:
         """Forward RTCP as it is to the other phone (reports only; never rewritten)."""
@@ -204,6 +232,7 @@ class MediaRelay:
         self.timeout = timeout
         self._loop = loop
         self._endpoints: set[MediaEndpoint] = set()
+        self._closed_totals = (0, 0, 0)  # received, sent, lost by endpoints already closed
 
     @property
     def host(self) -> str:
@@ -255,7 +284,21 @@ class MediaRelay:
                 loop.remove_reader(sock.fileno())
             sock.close()
         self.pool.release(endpoint.port)
-        self._endpoints.discard(endpoint)
+        if endpoint in self._endpoints:
+            self._endpoints.discard(endpoint)
+            received, sent, lost = self._closed_totals
+            self._closed_totals = (received + endpoint.received_packets,
+                                   sent + endpoint.sent_packets, lost + endpoint.lost)
+
+    def packet_totals(self) -> tuple[int, int, int]:
+        """RTP packets since start: (received from phones, sent to phones, lost on the way
+        in), closed endpoints included."""
+        received, sent, lost = self._closed_totals
+        for endpoint in self._endpoints:
+            received += endpoint.received_packets
+            sent += endpoint.sent_packets
+            lost += endpoint.lost
+        return received, sent, lost
 
     def sweep(self) -> list[MediaEndpoint]:
         """Report endpoints silent for longer than the timeout (once each); returns them."""

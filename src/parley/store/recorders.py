@@ -76,8 +76,17 @@ class JournalConsumer:
     def __init__(self, journal: Journal | None) -> None:
         self._journal = journal
         self._marked = 0  # the last entry noted in the stored mark
+        self._feed: Subscription | None = None  # without a journal: the bus feed
         if journal is not None:
             journal.hold(self.NAME)
+
+    @property
+    def backlog(self) -> int:
+        """Events waiting to be written: journal entries past the stored mark (or, without a
+        journal, envelopes queued on the bus)."""
+        if self._journal is not None:
+            return max(0, self._journal.last_seq - self._marked)
+        return self._feed.backlog if self._feed is not None else 0
 
     async def _stored_mark(self) -> tuple[int, int]:
         raise NotImplementedError
@@ -227,6 +236,7 @@ class StateRecorder(JournalConsumer):
             return
         async with self._bus.subscribe(lambda e: isinstance(e.event, AgentStateChanged),
                                      lossless=True) as feed:
+            self._feed = feed
             await drained(feed, self._write)
 
     async def _stored_mark(self) -> tuple[int, int]:
@@ -389,6 +399,7 @@ class CallRecorder(JournalConsumer):
             return
         async with self._bus.subscribe(lambda e: isinstance(e.event, self.EVENTS),
                                      lossless=True) as feed:
+            self._feed = feed
             await drained(feed, self._write_batch)
 
     async def _stored_mark(self) -> tuple[int, int]:

@@ -122,6 +122,7 @@ class _Stats:
     calls: int = 0
     registrations: int = 0
     rejected_auth: int = 0
+    responses: dict[str, int] = field(default_factory=dict)  # sent, by class: "2xx" -> count
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -206,6 +207,10 @@ class SipEngine:
     def _send(self, message: SipMessage, peer: Peer) -> None:
         if self.transport is not None:
             self.transport.send(message, peer)
+            if isinstance(message, SipResponse):
+                responses = self.stats.responses
+                status_class = f"{message.status // 100}xx"
+                responses[status_class] = responses.get(status_class, 0) + 1
 
     def _via(self, transport: str) -> Via:
         return Via(transport, self.config.host, self.config.port,
