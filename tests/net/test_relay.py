@@ -148,8 +148,9 @@ async def test_packets_and_losses_are_counted_across_wraps_restarts_and_closes(
         a_side.set_remote(*alice.getsockname())
         b_side.set_remote(*bob.getsockname())
         relay.bridge(a_side, b_side)
-        # 65530..65539 across the wrap without 65533 and 2, 65535 late: two lost
-        order = [65530, 65531, 65532, 65534, 0, 65535, 1, 3]
+        # a stray packet first, then 65530..65539 across the wrap without 65533 and 2,
+        # 65535 late: two lost
+        order = [7, 65530, 65531, 65532, 65534, 0, 65535, 1, 3]
         # then a new stream far away in sequence space: the jump is no loss, a gap inside is
         order += [40000, 40001, 40003]
         for seq in order:

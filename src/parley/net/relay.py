@@ -36,6 +36,7 @@ _MAX_DATAGRAM = 2048
 _FRAME_TICKS = 160  # one 20 ms G.711 frame; the gap left in timestamps at a source change
 _MAX_DROPOUT = 3000  # sequence steps beyond this start a new stream (RFC 3550 A.1)
 _MAX_MISORDER = 100  # steps back within this are late or duplicate packets
+_MIN_SEQUENTIAL = 2  # in-order packets before a new stream's gaps count as losses
 
 
 @dataclass
@@ -77,6 +78,7 @@ class MediaEndpoint:
     _seq_highest: int = -1  # highest sequence number seen, extended past 65535
     _seq_received: int = 0  # packets of the current stream
     _lost_before: int = 0  # lost in the phone's earlier streams
+    _seq_probation: int = 1  # in-order packets still needed before the stream is trusted
     _closed: bool = False
 
     def set_remote(self, host: str, port: int) -> None:
@@ -180,16 +182,29 @@ class MediaEndpoint:
                 peer._send(data, self)
 
     def _sequence(self, seq: int) -> None:
-        """Follow the phone's sequence numbers, for :attr:`lost`."""
+        """Follow the phone's sequence numbers, for :attr:`lost` (RFC 3550 A.1: a stream is
+        trusted after ``_MIN_SEQUENTIAL`` packets in order, so a stray first packet or a new
+        SSRC far away in sequence space is not counted as a loss)."""
         highest = self._seq_highest
         step = (seq - highest) & 0xFFFF
-        if 0 < step < _MAX_DROPOUT:
+        if self._seq_probation:
+            if highest >= 0 and step == 1:
+                self._seq_probation -= 1
+                self._seq_highest = highest + 1
+            else:
+                self._new_stream(seq)
+        elif 0 < step < _MAX_DROPOUT:
             self._seq_highest = highest + step
-        elif highest < 0 or (step != 0 and step < 0x10000 - _MAX_MISORDER):
-            self._lost_before = self.lost  # a new stream (another SSRC, a restart)
-            self._seq_base = self._seq_highest = seq
-            self._seq_received = 0
+        elif step != 0 and step < 0x10000 - _MAX_MISORDER:
+            self._new_stream(seq)
         self._seq_received += 1
+
+    def _new_stream(self, seq: int) -> None:
+        """The phone's packets start over at ``seq`` (first packet, new SSRC, restart)."""
+        self._lost_before = self.lost
+        self._seq_base = self._seq_highest = seq
+        self._seq_received = 0
+        self._seq_probation = _MIN_SEQUENTIAL - 1
 
     @property
     def lost(self) -> int:
