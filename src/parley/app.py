@@ -231,7 +231,7 @@ def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCall
     return MetricsSources(
         calls_in_progress=lambda: len(calls.live_calls()),
         call_legs=lambda: engine.stats.calls,
-        channels=lambda: len(engine.channels),
+        channels=lambda: len(engine.active_channels),  # ended ones linger for retransmissions
         queues=live_center.queue_figures,
         operator_states=operator_states,
         rtp=rtp,
