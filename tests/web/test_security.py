@@ -232,6 +232,7 @@ def test_download_routes_never_serve_a_file_outside_the_recordings_folder(api: A
     store = api.server.store
     assert folder is not None
     assert store is not None
+    Path(folder).mkdir(parents=True, exist_ok=True)  # a node makes it on its first recording
     secret = Path(folder).parent / "secret.wav"
     secret.write_bytes(b"RIFF-the-secret")
     (Path(folder) / "link.wav").symlink_to(secret)
