@@ -29,7 +29,13 @@ from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
 from parley.journal import Journal
-from parley.metrics import LoopLagSampler, MetricsSources, RtpTotals, metrics_registry
+from parley.metrics import (
+    LoopLagSampler,
+    MetricsSources,
+    RtpTotals,
+    SecurityFigures,
+    metrics_registry,
+)
 from parley.net.transport import TcpLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
@@ -237,7 +243,19 @@ def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCall
         rtp=rtp,
         sip_responses=lambda: dict(engine.stats.responses),
         records_waiting=lambda: {name: recorder.backlog for name, recorder in recorders.items()},
-        event_loop_lag=lambda: loop_lag.lag)
+        event_loop_lag=lambda: loop_lag.lag,
+        security=lambda: security_figures(telephony))
+
+
+def security_figures(telephony: Telephony) -> SecurityFigures:
+    """The SIP guard's and the TCP limits' figures, for ``/metrics``."""
+    guard, transport = telephony.guard, telephony.transport
+    return SecurityFigures(
+        auth_failures=guard.failures_total, refused=guard.refused_total,
+        bans=guard.bans_total, locks=guard.locks_total, toll_fraud=guard.toll_fraud_total,
+        active_bans=guard.active_bans, active_locks=guard.active_locks,
+        tcp_connections=transport.tcp_connections, tcp_refused=transport.tcp_refused,
+        tcp_closed_idle=transport.tcp_closed_idle, tcp_closed_slow=transport.tcp_closed_slow)
 
 
 def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids: IdSource, *,

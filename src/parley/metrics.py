@@ -32,6 +32,25 @@ class RtpTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityFigures:
+    """The SIP doors since start: wrong digest answers counted, requests refused by a ban or
+    lock without checking, bans and locks begun, toll-fraud attempts refused, what is in force
+    now, and the TCP limits at work."""
+
+    auth_failures: int
+    refused: int
+    bans: int
+    locks: int
+    toll_fraud: int
+    active_bans: int
+    active_locks: int
+    tcp_connections: int
+    tcp_refused: int
+    tcp_closed_idle: int
+    tcp_closed_slow: int
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsSources:
     """What the node reports, each a callable read at scrape time (None: not on this node)."""
 
@@ -48,6 +67,7 @@ class MetricsSources:
     #: events waiting for each recorder ("calls", "operator_states") to write them
     records_waiting: Callable[[], Mapping[str, int]] | None = None
     event_loop_lag: Callable[[], float] | None = None
+    security: Callable[[], SecurityFigures] | None = None
 
 
 class NodeCollector(Collector):
@@ -99,6 +119,37 @@ class NodeCollector(Collector):
         if s.event_loop_lag is not None:
             yield _gauge("parley_event_loop_lag_seconds", "How late the event loop ran a "
                          "timer, over the last sampling interval (worst)", s.event_loop_lag())
+        if s.security is not None:
+            yield from _security_metrics(s.security())
+
+
+def _security_metrics(figures: SecurityFigures) -> Iterator[Metric]:
+    def counter(name: str, documentation: str, value: int) -> Metric:
+        return CounterMetricFamily(name, documentation, value=value)
+
+    yield counter("parley_sip_auth_failures", "Wrong SIP digest answers (any user, any "
+                  "address)", figures.auth_failures)
+    yield counter("parley_sip_auth_refused", "SIP requests refused unchecked by a ban or lock",
+                  figures.refused)
+    yield counter("parley_sip_bans", "Addresses banned for password guessing since start",
+                  figures.bans)
+    yield counter("parley_sip_user_locks", "Users locked for password guessing since start",
+                  figures.locks)
+    yield counter("parley_sip_toll_fraud_refused", "Calls and transfers to outside numbers "
+                  "refused to callers who are not users", figures.toll_fraud)
+    in_force = GaugeMetricFamily("parley_sip_bans_in_force", "Bans and locks in force now",
+                                 labels=["kind"])
+    in_force.add_metric(["address"], figures.active_bans)
+    in_force.add_metric(["user"], figures.active_locks)
+    yield in_force
+    yield _gauge("parley_sip_tcp_connections", "Inbound SIP TCP connections open",
+                 figures.tcp_connections)
+    closed = CounterMetricFamily("parley_sip_tcp_closed", "Inbound SIP TCP connections "
+                                 "refused or closed by a limit", labels=["reason"])
+    closed.add_metric(["refused"], figures.tcp_refused)
+    closed.add_metric(["idle"], figures.tcp_closed_idle)
+    closed.add_metric(["slow"], figures.tcp_closed_slow)
+    yield closed
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -16,9 +16,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
+from parley.app import security_figures
 from parley.clock import MonotonicClock
 from parley.events import SecurityEvent
+from parley.metrics import MetricsSources, metrics_registry
 from parley.net.transport import TcpLimits
 from parley.sip.guard import GuardSettings
 from parley.telephony.server import Telephony
@@ -71,6 +74,12 @@ async def test_guessing_is_banned_and_a_phone_elsewhere_keeps_working(
         assert events[0].source == ATTACKER
         [ban] = parley.guard.bans()
         assert ban.subject == ATTACKER
+        # The failures and the ban are visible to whoever scrapes /metrics.
+        scraped = generate_latest(metrics_registry(MetricsSources(
+            security=lambda: security_figures(parley)))).decode()
+        assert "parley_sip_auth_failures_total 5.0" in scraped
+        assert 'parley_sip_bans_in_force{kind="address"} 1.0' in scraped
+        assert "parley_sip_bans_total 1.0" in scraped
     await asyncio.sleep(BAN_S + 0.2)  # (the node closes the quiet TCP connections meanwhile)
     async with client(parley, transport, ATTACKER) as again:
         assert (await again.authenticated("REGISTER", "1001", "pw1001")).status == 200
