@@ -155,3 +155,17 @@ def test_reason_codes_come_from_the_site() -> None:
     assert h.state("a") == "not_ready"
     with pytest.raises(AcdError, match="coaching, lunch"):
         h.send(ev.AgentNotReady("a", "break"))
+
+
+def test_a_stored_flow_checks_times_in_the_site_time_zone_unless_it_names_one() -> None:
+    from parley.store.specs import FlowSpec
+
+    nodes = {"bye": {"type": "hangup"}}
+    flows = [FlowSpec(name="plain", definition={"start": "bye", "nodes": nodes}),
+             FlowSpec(name="paris", definition={"start": "bye", "nodes": nodes,
+                                                "timezone": "Europe/Paris"})]
+    registry = CenterConfig(site=SiteSpec(time_zone="Asia/Tokyo"), flows=flows).registry()
+    plain, paris = registry.active("plain"), registry.active("paris")
+    assert plain is not None
+    assert paris is not None
+    assert (plain.timezone, paris.timezone) == ("Asia/Tokyo", "Europe/Paris")

@@ -187,14 +187,15 @@ class CenterConfig:
         return [device.username for device in self.devices if device.static_contact]
 
     def registry(self) -> FlowRegistry:
-        """Shipped flows, then the store's flows (a stored flow of the same name wins), and
-        the number plan. A stored flow with errors is logged and skipped: the shipped or an
-        earlier version keeps serving."""
+        """Shipped flows, then the store's flows (a stored flow of the same name wins; its
+        time checks in the site's time zone unless it names one), and the number plan. A
+        stored flow with errors is logged and skipped: the shipped or an earlier version
+        keeps serving."""
         registry = FlowRegistry()
         for shipped in shipped_flows():
             registry.activate(shipped)
         for spec in self.flows:
-            text = yaml.safe_dump(_flow_document(spec), sort_keys=False)
+            text = yaml.safe_dump(_flow_document(spec, self.time_zone), sort_keys=False)
             try:
                 registry.activate(validate_flow(text, f"flow {spec.name}"))
             except FlowValidationError as exc:
@@ -204,9 +205,12 @@ class CenterConfig:
         return registry
 
 
-def _flow_document(spec: FlowSpec) -> dict[str, Any]:
+def _flow_document(spec: FlowSpec, time_zone: str) -> dict[str, Any]:
+    """A stored flow as the flow loader reads it; its time checks are in the site's time zone
+    unless it names its own."""
     document = dict(spec.definition)
     document.setdefault("flow", spec.name)
+    document.setdefault("timezone", time_zone)
     if spec.description:
         document.setdefault("description", spec.description)
     return document
