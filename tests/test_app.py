@@ -87,3 +87,70 @@ async def test_the_demo_node_serves_the_demo_logins_and_stops_when_cancelled(
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert running.cancelled()
+
+
+def _challenge_realm(port: int, user: str) -> str:
+    """Send a REGISTER over UDP and return the realm of the digest challenge answering it."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.bind(("127.0.0.1", 0))
+        local = sock.getsockname()[1]
+        request = (f"REGISTER sip:127.0.0.1:{port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-realm-{local}\r\n"
+                   "Max-Forwards: 70\r\n"
+                   f"From: <sip:{user}@127.0.0.1>;tag=realm\r\n"
+                   f"To: <sip:{user}@127.0.0.1>\r\n"
+                   f"Call-ID: realm-{local}@127.0.0.1\r\n"
+                   "CSeq: 1 REGISTER\r\n"
+                   f"Contact: <sip:{user}@127.0.0.1:{local}>\r\n"
+                   "Expires: 60\r\nContent-Length: 0\r\n\r\n")
+        sock.sendto(request.encode(), ("127.0.0.1", port))
+        answer = sock.recv(4096).decode()
+    assert answer.startswith("SIP/2.0 401"), answer
+    match = re.search(r'realm="([^"]+)"', answer)
+    assert match, answer
+    return match.group(1)
+
+
+async def test_the_sip_realm_follows_the_site(tmp_path: Path) -> None:
+    from parley.store import build_store
+    from parley.store.specs import DeviceSpec, Role, SiteSpec, UserSpec
+
+    rtp = free_port_block(20)
+    settings = Settings(sip_port=free_port(), http_port=free_port(), data_dir=tmp_path,
+                        rtp_ports=PortRange(first=rtp, last=rtp + 19))
+    store = await build_store(settings)
+    await store.config.put_site(SiteSpec(sip_realm="hq.example"))
+    await store.config.put("users", UserSpec(username="boss", roles=[Role.ADMIN],
+                                             password="boss-password"))
+    await store.config.put("devices", DeviceSpec(name="3001", sip_password="pw3001"))
+    await store.close()
+    node = await composition.build(settings)
+    ready = asyncio.Event()
+    running = asyncio.create_task(composition.serve(node, ready=lambda _n: ready.set()))
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        users = node.telephony.users
+        assert users.lookup("3001") is not None  # its digests are for the site's realm
+        port = node.telephony.sip_port
+        assert await asyncio.to_thread(_challenge_realm, port, "3001") == "hq.example"
+        async with httpx.AsyncClient(base_url=node.url) as web:
+            login = await web.post("/api/auth/login", json={"username": "boss",
+                                                            "password": "boss-password"})
+            csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+            site = (await web.get("/api/site")).json()
+            changed = await web.put("/api/site", headers=csrf,
+                                    json={**site, "sip_realm": "branch.example"})
+            assert changed.status_code == 200, changed.text
+            assert await _until(lambda: node.telephony.realm == "branch.example")
+            assert await _until(lambda: users.lookup("3001") is None)  # old digests
+            assert await asyncio.to_thread(_challenge_realm, port, "3001") == "branch.example"
+            again = await web.put("/api/devices/3001", headers=csrf,
+                                  json={"name": "3001", "sip_password": "pw3001"})
+            assert again.status_code == 200, again.text
+            assert await _until(lambda: users.lookup("3001") is not None)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

@@ -42,6 +42,7 @@ from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.security_log import SecurityRecorder
+from parley.store.specs import SiteSpec
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
@@ -50,7 +51,8 @@ from parley.webhooks import WebhookDispatcher
 
 log = structlog.get_logger("parley.app")
 
-TELEPHONY_REALM = "parley"
+DEFAULT_SIP_REALM = SiteSpec().sip_realm
+"""The SIP realm of a site that has not set one (``site.sip_realm``)."""
 
 #: Configuration kinds whose change the contact center takes at once.
 CENTER_CONFIG_KINDS = frozenset({"queues", "users", "devices", "numbers", "flows",
@@ -149,11 +151,19 @@ class Node:
             await self.store.close()
 
     async def _reload_sip_users(self) -> None:
+        """Devices or the site changed: load the SIP users again, for the site's realm (a
+        changed realm applies at once, and devices need their passwords set again)."""
         async with self.bus.subscribe(
                 lambda envelope: isinstance(envelope.event, ConfigurationChanged)
                 and envelope.event.kind in SIP_USER_KINDS, lossless=True) as changes:
             async for _change in changes:
-                await load_sip_users(self.store, self.users)
+                realm = (await self.store.config.site()).sip_realm
+                if realm != self.telephony.realm:
+                    log.warning("sip_realm_changed", old=self.telephony.realm, new=realm,
+                                reason="device credentials are digests for the old realm: "
+                                       "set each device's SIP password again")
+                    self.telephony.set_realm(realm)
+                await load_sip_users(self.store, self.users, realm)
 
     async def _reload_center(self) -> None:
         """Configuration changed through the API or an import: the contact center takes it."""
@@ -170,9 +180,9 @@ class Node:
 async def build(settings: Settings, *, demo: bool = False,
                 clock: Clock | None = None) -> Node:
     """Build a node from settings: open (and migrate) the store, load the SIP users from its
-    devices (HA1 hashes only), and wire telephony, the contact center, the recorders and the
-    web application. ``demo`` imports the demo configuration, gives the demo admin a fresh
-    password and adds the echo test at 500."""
+    devices (HA1 hashes only) for the site's SIP realm, and wire telephony, the contact
+    center, the recorders and the web application. ``demo`` imports the demo configuration,
+    gives the demo admin a fresh password and adds the echo test at 500."""
     clock = clock or MonotonicClock()
     ids = IdSource(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -180,12 +190,13 @@ async def build(settings: Settings, *, demo: bool = False,
     try:
         demo_login = await load_demo(store) if demo else None
         users = MemoryDirectory()
-        await load_sip_users(store, users)
+        realm = (await store.config.site()).sip_realm
+        await load_sip_users(store, users, realm)
         security = settings.security
         journal = Journal(settings.data_dir / "journal")
         journal.open(after=await store.journal_marks.highest())
         bus = LiveBus(clock, journal=journal.append)
-        telephony = build_telephony(settings, users, clock, ids, demo=demo,
+        telephony = build_telephony(settings, users, clock, ids, realm=realm, demo=demo,
                                     on_security_event=bus.publish)
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
@@ -259,16 +270,16 @@ def security_figures(telephony: Telephony) -> SecurityFigures:
 
 
 def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids: IdSource, *,
-                    demo: bool = False,
+                    realm: str = DEFAULT_SIP_REALM, demo: bool = False,
                     on_security_event: Callable[[SecurityEvent], object] | None = None
                     ) -> Telephony:
     """The SIP server (UDP+TCP), registrar, B2BUA and RTP relay for ``users`` (HA1 hashes for
-    the realm ``TELEPHONY_REALM``), with the security limits of ``settings.security``
+    ``realm``, the site's SIP realm), with the security limits of ``settings.security``
     (bans and locks reported to ``on_security_event``); ``demo`` adds the echo test at 500."""
     telephony = Telephony(
         TelephonySettings(host=settings.host, sip_port=settings.sip_port,
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
-                          realm=TELEPHONY_REALM, data_dir=settings.data_dir,
+                          realm=realm, data_dir=settings.data_dir,
                           media=settings.media, guard=guard_settings(settings.security),
                           tcp=tcp_limits(settings.security)),
         users, clock, ids, on_security_event=on_security_event)
@@ -298,14 +309,15 @@ def tcp_limits(security: SecuritySettings) -> TcpLimits:
                      trusted_networks=tuple(security.trusted_networks))
 
 
-async def load_sip_users(store: Store, users: MemoryDirectory) -> None:
-    """Replace the SIP directory's users with the store's devices for the SIP realm."""
+async def load_sip_users(store: Store, users: MemoryDirectory, realm: str) -> None:
+    """Replace the SIP directory's users with the store's devices for ``realm`` (the site's
+    SIP realm); a device whose digests are for another realm is skipped, with a warning."""
     loaded: list[SipUser] = []
     for device in await store.directory.devices():
-        if device.realm != TELEPHONY_REALM:
+        if device.realm != realm:
             log.warning("sip_device_skipped", device=device.username, realm=device.realm,
                         reason=f"credentials are for realm {device.realm!r}, the SIP server's "
-                               f"realm is {TELEPHONY_REALM!r}: set the device password again")
+                               f"realm is {realm!r}: set the device password again")
             continue
         hashes = {name: value for name, value in (("MD5", device.ha1_md5),
                                                   ("SHA-256", device.ha1_sha256)) if value}

@@ -9,6 +9,8 @@ the field, e.g. ``site.yaml:42: users[3].roles[0]: Input should be 'agent', …`
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,7 +21,7 @@ from pydantic import ValidationError
 
 from parley.config import ConfigError
 from parley.store import NotFound, Store
-from parley.store.database import Conflict
+from parley.store.database import Conflict, Refused
 from parley.store.specs import KINDS, ConfigDocument, Role, UserSpec
 
 DEMO_ADMIN = "admin"
@@ -115,20 +117,33 @@ async def apply_document(store: Store, document: ConfigDocument, root: yaml.Node
             changes["site"] = 1
         for kind in KINDS:
             for index, spec in enumerate(document.items(kind)):
-                try:
-                    changed = await tx.put(kind, spec)
+                with _at_record(root, file, kind, index):
+                    changed = await tx.put(kind, spec, check_targets=False)
                     await tx.session.flush()
-                except (NotFound, Conflict) as exc:
-                    field, _, reason = str(exc).partition(": ")
-                    path: tuple[int | str, ...] = (kind, index)
-                    steps = tuple(int(p) if p.isdigit() else p for p in field.split("."))
-                    line = _line(root, path + steps) if reason else _line(root, path)
-                    where = f"{kind}[{index}].{field}" if reason else None
-                    raise ConfigError(reason or str(exc), file=file, line=line,
-                                      field=where or f"{kind}[{index}]") from exc
                 if changed:
                     changes[kind] = changes.get(kind, 0) + 1
+        for index, queue in enumerate(document.queues):  # now that every queue is in
+            with _at_record(root, file, "queues", index):
+                await tx.check_targets(queue)
     return changes
+
+
+@contextmanager
+def _at_record(root: yaml.Node | None, file: str, kind: str, index: int) -> Iterator[None]:
+    """Turn a store error about record ``kind[index]`` into a :class:`ConfigError` with the
+    line of the field it names (``members.ghost: no user named 'ghost'``) or of the record."""
+    try:
+        yield
+    except (NotFound, Conflict, Refused) as exc:
+        path: tuple[int | str, ...] = (kind, index)
+        field, _, reason = str(exc).partition(": ")
+        if isinstance(exc, Refused) or not reason:
+            raise ConfigError(str(exc), file=file, line=_line(root, path),
+                              field=f"{kind}[{index}]") from exc
+        steps = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+        field_path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in steps)
+        raise ConfigError(reason, file=file, line=_line(root, path + steps),
+                          field=f"{kind}[{index}]{field_path}") from exc
 
 
 async def import_file(store: Store, path: Path) -> dict[str, int]:

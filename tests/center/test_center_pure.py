@@ -21,7 +21,7 @@ def test_stored_queue_becomes_acd_settings_and_policy() -> None:
                      announce_every_s=45, callback_offer_s=90, music="jazz")
     config = queue_config(spec)
     assert config.strategy is Strategy.ROUND_ROBIN
-    assert config.members == ("1001", "1002")
+    assert config.members == ("1002", "1001")  # as listed: the fixed order
     assert config.skills == {"support": 10}  # store levels 0-100, the ACD's 1-10
     assert (config.ring_timeout_s, config.wrap_up_s, config.max_wait_s) == (12, 5, 120)
     assert config.sl_threshold_s == 30
@@ -46,7 +46,7 @@ def test_operators_are_active_agents_with_their_skills() -> None:
 
 def test_block_lists_reject_and_every_list_tags() -> None:
     lists = number_lists([NumberListSpec(name="blacklist", kind="block", numbers=["5550100"]),
-                          NumberListSpec(name="vip", kind="allow", numbers=["5550199"])])
+                          NumberListSpec(name="vip", kind="tag", numbers=["5550199"])])
     assert lists.match("5550100").blocked
     assert lists.match("5550100").treatment == "reject"
     assert not lists.match("5550199").blocked

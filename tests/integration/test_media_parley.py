@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parley.app import DEMO_BANNER, TELEPHONY_REALM, build_telephony
+from parley.app import DEFAULT_SIP_REALM, DEMO_BANNER, build_telephony
 from parley.clock import MonotonicClock
 from parley.config import MediaSettings, PortRange, Settings
 from parley.events import AmdResult, Direction, Dtmf, PlaybackFinished, RecordingFinished
@@ -59,7 +59,7 @@ async def test_baresip_calls_the_demo_echo_test_at_500_and_hears_itself(tmp_path
     clock = MonotonicClock()
     settings = Settings(sip_port=free_port(), data_dir=tmp_path / "data",
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + 39))
-    parley = build_telephony(settings, demo_directory(TELEPHONY_REALM), clock, IdSource(clock),
+    parley = build_telephony(settings, demo_directory(DEFAULT_SIP_REALM), clock, IdSource(clock),
                              demo=True)
     assert any("500" in line for line in DEMO_BANNER)
     caller = phone(parley, tmp_path, "1001")

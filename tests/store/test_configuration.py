@@ -100,13 +100,14 @@ async def test_flows_keep_every_version(store: Store) -> None:
 
 
 async def test_number_list_entries_follow_the_spec(store: Store) -> None:
-    await store.config.put("number_lists", NumberListSpec(name="dnc", kind="do_not_call",
+    await store.config.put("number_lists", NumberListSpec(name="gold", kind="vip",
                                                           numbers=["+15550001", "+15550002"]))
     assert await store.config.put("number_lists", NumberListSpec(
-        name="dnc", kind="do_not_call", numbers=["+15550002", "+15550003"]))
-    stored = await store.config.get("number_lists", "dnc")
+        name="gold", kind="vip", priority=30, numbers=["+15550002", "+15550003"]))
+    stored = await store.config.get("number_lists", "gold")
     assert isinstance(stored, NumberListSpec)
     assert stored.numbers == ["+15550002", "+15550003"]
+    assert stored.priority == 30
 
 
 async def test_document_round_trip_changes_nothing(store: Store) -> None:
@@ -116,3 +117,71 @@ async def test_document_round_trip_changes_nothing(store: Store) -> None:
     document = await store.config.document()
     assert await store.config.apply(document) == {}
     assert await store.config.document() == document
+
+
+FULL_QUEUE = {
+    "name": "sales", "strategy": "skills_based", "max_length": 12,
+    "overflow_target": "queue:spill", "required_skills": {"de": 3},
+    "members": ["b", "a"], "teams": ["south", "north"],
+    "hours": {"timezone": "Europe/Berlin", "mon": ["08:00-12:00", "13:00-18:00"],
+              "sat": ["10:00-14:00"], "holidays": ["2026-12-25"]},
+    "overflow": [{"when": "closed", "target": "voicemail:sales"},
+                 {"when": "wait", "threshold": 120, "target": "callback"},
+                 {"when": "length", "threshold": 5, "target": "flow:busy"}],
+    "relax": [{"after_s": 0, "min_level": 80}, {"after_s": 45, "min_level": 30}],
+}
+
+
+async def _queue_references(store: Store) -> None:
+    await store.config.put("skills", SkillSpec(name="de"))
+    for team in ("north", "south"):
+        await store.config.put("teams", TeamSpec(name=team))
+    for name in ("a", "b"):
+        await store.config.put("users", UserSpec(username=name))
+    await store.config.put("queues", QueueSpec(name="spill"))
+
+
+async def test_every_queue_setting_is_stored_and_read_back(store: Store) -> None:
+    await _queue_references(store)
+    spec = QueueSpec.model_validate(FULL_QUEUE)
+    assert await store.config.put("queues", spec)
+    stored = await store.config.get("queues", "sales")
+    assert stored == spec
+    assert isinstance(stored, QueueSpec)
+    assert stored.members == ["b", "a"]  # the order is kept: it is the fixed order
+    assert stored.teams == ["north", "south"]
+    assert not await store.config.put("queues", spec)
+    # A new order of the same members is a change.
+    assert await store.config.put("queues", spec.model_copy(update={"members": ["a", "b"]}))
+    assert (await store.config.get("queues", "sales")).members == ["a", "b"]  # type: ignore[union-attr]
+    document = await store.config.document()
+    assert await store.config.apply(document) == {}
+
+
+async def test_queue_references_are_checked(store: Store) -> None:
+    await _queue_references(store)
+    with pytest.raises(NotFound, match=r"teams\.west"):
+        await store.config.put("queues", QueueSpec(name="q", teams=["west"]))
+    with pytest.raises(NotFound, match="overflow_target: no queue named 'nowhere'"):
+        await store.config.put("queues", QueueSpec(name="q", overflow_target="queue:nowhere"))
+    with pytest.raises(NotFound, match=r"overflow\.0\.target: no queue named 'x'"):
+        await store.config.put("queues", QueueSpec(name="q", overflow=[
+            {"when": "no_agents", "target": "queue:x"}]))
+
+
+async def test_site_reason_codes(store: Store) -> None:
+    site = await store.config.site()
+    assert site.reason_codes == ["break", "lunch", "training", "paperwork", "meeting"]
+    assert not await store.config.put_site(site)
+    assert await store.config.put_site(site.model_copy(update={"reason_codes": ["coaching"]}))
+    assert (await store.config.site()).reason_codes == ["coaching"]
+
+
+async def test_trunks_are_refused_until_they_are_used(store: Store) -> None:
+    from parley.store import Refused
+    from parley.store.specs import TrunkSpec
+
+    trunk = TrunkSpec(name="carrier", host="gw.example", username="u", password="p")
+    with pytest.raises(Refused, match="trunks are not used yet"):
+        await store.config.put("trunks", trunk)
+    assert await store.config.records("trunks") == []

@@ -20,6 +20,8 @@ from parley.store.records import VoicemailRecord
 from parley.store.specs import QueueSpec, SiteSpec
 from parley.testing.postgres import create_database, drop_database
 
+HEAD = "0005"
+
 
 @pytest.fixture
 def empty_database_url(database_backend: str, request: pytest.FixtureRequest,
@@ -51,7 +53,7 @@ async def test_existing_rows_get_the_defaults(empty_database_url: str) -> None:
                 "heard) VALUES ('vm-1', 'sales', '+4930111', :at, '/vm/1.wav', 3.5, :heard)"),
                 {"at": datetime(2026, 1, 2, tzinfo=UTC), "heard": False})
         await migrate(store.engine)
-        assert await current_revision(store.engine) == "0004"
+        assert await current_revision(store.engine) == HEAD
         assert await store.config.get("queues", "sales") == QueueSpec(
             name="sales", max_wait_s=300)
         assert await store.config.site() == SiteSpec(name="HQ", time_zone="Europe/Berlin",

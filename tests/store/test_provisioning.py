@@ -117,10 +117,122 @@ async def test_a_broken_reference_names_the_line_and_writes_nothing(store: Store
     assert await store.config.records("skills") == []  # rolled back: nothing half-written
 
 
-def test_the_documented_example_is_a_valid_document() -> None:
+async def test_the_documented_example_is_a_valid_document(sqlite_store: Store) -> None:
     docs = Path(__file__).parents[2] / "docs" / "provisioning.md"
     text = docs.read_text()
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
-    document, _ = parse_document(example, "docs/provisioning.md")
+    document, root = parse_document(example, "docs/provisioning.md")
     assert [u.username for u in document.users] == ["1001"]
-    assert document.trunks[0].caller_id_rules[0].replace == "+49301110\\1"
+    assert [rule.when for rule in document.queues[0].overflow] == ["closed", "wait"]
+    assert [(lst.kind, lst.priority) for lst in document.number_lists] == [
+        ("block", None), ("vip", 20), ("tag", None)]
+    assert await apply_document(sqlite_store, document, root, "docs/provisioning.md")
+
+
+ROUTING_YAML = """\
+site:
+  time_zone: Europe/Berlin
+  reason_codes: [coaching, lunch]
+skills:
+  - name: de
+teams:
+  - name: north
+  - name: south
+users:
+  - username: ann
+    skills: {de: 8}
+    teams: [north, south]
+  - username: bob
+queues:
+  - name: sales
+    strategy: fixed_order
+    members: [bob, ann]
+    teams: [north]
+    max_length: 10
+    overflow_target: queue:spill
+    hours:
+      mon: ["08:00-12:00", "13:00-18:00"]
+      holidays: [2026-12-25]
+    overflow:
+      - when: closed
+        target: flow:after-hours
+      - when: wait
+        threshold: 90
+        target: callback
+  - name: spill
+    strategy: skills_based
+    required_skills: {de: 2}
+    relax:
+      - {after_s: 0, min_level: 8}
+      - {after_s: 60, min_level: 2}
+number_lists:
+  - name: gold
+    kind: vip
+    priority: 20
+    numbers: ["+4930111"]
+"""
+
+
+async def test_routing_settings_import_and_export_unchanged(sqlite_store: Store,
+                                                            tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(ROUTING_YAML)
+    changes = await import_file(sqlite_store, path)
+    assert changes["queues"] == 2
+    sales = await sqlite_store.config.get("queues", "sales")
+    assert isinstance(sales, QueueSpec)
+    assert sales.members == ["bob", "ann"]
+    assert sales.hours is not None
+    assert sales.hours.mon == ["08:00-12:00", "13:00-18:00"]
+    assert [rule.when for rule in sales.overflow] == ["closed", "wait"]
+    assert (await sqlite_store.config.site()).reason_codes == ["coaching", "lunch"]
+    exported = await export_text(sqlite_store)
+    assert "min_level: 8" in exported
+    assert "kind: vip" in exported
+    again = tmp_path / "export.yaml"
+    again.write_text(exported)
+    assert await import_file(sqlite_store, again) == {}
+    assert await export_text(sqlite_store) == exported
+
+
+def test_routing_errors_name_the_line_and_field(tmp_path: Path) -> None:
+    queue = "queues:\n  - name: q\n"
+    error = _error(queue + "    strategy: by_mood\n", tmp_path)
+    assert (error.line, error.field) == (3, "queues[0].strategy")
+    error = _error(queue + "    hours:\n      mon: [\"9-5\"]\n    overflow:\n"
+                   "      - {when: closed, target: hangup}\n", tmp_path)
+    assert (error.line, error.field) == (4, "queues[0].hours.mon[0]")
+    error = _error(queue + "    overflow:\n      - when: wait\n        target: hangup\n",
+                   tmp_path)
+    assert (error.line, error.field) == (4, "queues[0].overflow[0]")
+    assert "needs a threshold" in str(error)
+    error = _error(queue + "    overflow_target: somewhere\n", tmp_path)
+    assert (error.line, error.field) == (3, "queues[0].overflow_target")
+    error = _error("number_lists:\n  - name: l\n    kind: do_not_call\n", tmp_path)
+    assert (error.line, error.field) == (3, "number_lists[0].kind")
+    assert "outbound campaigns" in str(error)
+
+
+async def test_a_trunk_is_refused_on_import_with_its_line(sqlite_store: Store,
+                                                          tmp_path: Path) -> None:
+    path = tmp_path / "trunk.yaml"
+    path.write_text("skills:\n  - name: de\ntrunks:\n  - name: carrier\n    host: gw.example\n"
+                    "    username: u\n")
+    with pytest.raises(ConfigError) as caught:
+        await import_file(sqlite_store, path)
+    assert caught.value.line == 4
+    assert caught.value.field == "trunks[0]"
+    assert "trunks are not used yet" in str(caught.value)
+    assert await sqlite_store.config.records("skills") == []
+
+
+async def test_an_overflow_to_a_missing_queue_names_the_line(sqlite_store: Store,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "q.yaml"
+    path.write_text("queues:\n  - name: a\n    overflow:\n      - when: no_agents\n"
+                    "        target: queue:ghost\n")
+    with pytest.raises(ConfigError) as caught:
+        await import_file(sqlite_store, path)
+    assert caught.value.field == "queues[0].overflow[0].target"
+    assert caught.value.line == 5
+    assert "ghost" in str(caught.value)

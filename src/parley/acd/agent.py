@@ -13,6 +13,7 @@ see ``parley.acd.outbound``): nothing outside the ACD moves its operators.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -116,7 +117,10 @@ def transition_table_markdown() -> str:
 
 @dataclass(slots=True)
 class Agent:
-    """An operator: identity, skills (level 1-10 per skill), team, state and recent history.
+    """An operator: identity, skills (level 1-10 per skill), teams, state and recent history.
+
+    ``team`` is the operator's main team (campaigns select on it); ``teams`` every other team
+    the operator belongs to, for queues served by teams.
 
     ``history`` keeps the last ``HISTORY`` transitions for inspection; the complete log is the
     stream of transitions returned by :meth:`apply`, which the store persists.
@@ -126,6 +130,7 @@ class Agent:
     skills: dict[str, int] = field(default_factory=dict)
     team: str = ""
     name: str = ""
+    teams: frozenset[str] = frozenset()
     wrap_up_s: float | None = None  # per-operator after-call work; None: the queue's
     state: AgentState = AgentState.LOGGED_OUT
     reason: str = ""  # not-ready reason code
@@ -146,6 +151,10 @@ class Agent:
             if not isinstance(level, int) or not 1 <= level <= 10:
                 raise AcdError(
                     f"agent {self.agent_id}: skill {skill!r} level must be 1-10, got {level!r}")
+
+    def in_any_team(self, teams: Iterable[str]) -> bool:
+        """Whether the operator belongs to one of ``teams``."""
+        return any(team == self.team or team in self.teams for team in teams)
 
     def can(self, trigger: Trigger) -> bool:
         """Whether ``trigger`` is allowed from the current state."""

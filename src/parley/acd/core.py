@@ -87,12 +87,24 @@ class Acd:
             self._join(agent, runtime)
 
     def update_queue(self, config: QueueConfig) -> None:
-        """A changed queue: ring timeout, wrap-up, limits, priority apply from the next
-        decision; operators who now qualify join (members dropped stay until a restart)."""
+        """A changed queue: strategy, member order, ring timeout, wrap-up, limits, hours,
+        overflow, priority apply from the next decision; operators who now qualify join
+        (members dropped stay until a restart)."""
         runtime = self.queues[config.name]
-        runtime.config = config
+        runtime.reconfigure(config)
         for agent in self.agents.values():
             if agent.agent_id not in runtime.members:
+                self._join(agent, runtime)
+
+    def update_agent(self, agent_id: str, *, skills: dict[str, int], team: str,
+                     teams: frozenset[str], name: str) -> None:
+        """A changed operator: new skills and teams make it join the queues it now qualifies
+        for (queues it no longer qualifies for keep it until a restart)."""
+        agent = self.agent(agent_id)
+        agent.skills, agent.team, agent.teams, agent.name = dict(skills), team, teams, name
+        agent.__post_init__()  # the levels are checked like a new operator's
+        for runtime in self.queues.values():
+            if agent_id not in runtime.members:
                 self._join(agent, runtime)
 
     def add_agent(self, agent: Agent) -> None:

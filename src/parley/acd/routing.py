@@ -36,7 +36,9 @@ class QueueRuntime:
         self.waiting: list[CallKey] = []
         self.members: dict[str, int] = {}  # agent id -> skill level on this queue's skills
         self.order: list[str] = []  # member order (fixed order, round robin)
-        self.rank: dict[str, int] = {}
+        self.rank: dict[str, int] = {}  # place in ``order``
+        self.fixed_rank: dict[str, int] = {}  # fixed order: listed members first, as listed
+        self._listed = {agent_id: i for i, agent_id in enumerate(config.members)}
         self.ready: dict[str, None] = {}
         self.heap: list[HeapEntry] = []
         self.logged_in = 0
@@ -51,8 +53,7 @@ class QueueRuntime:
     def level_of(self, agent: Agent) -> int | None:
         """The operator's level on this queue (min over its skills), or None if not a member."""
         skills = self.config.skills
-        if agent.agent_id in self.config.members or (agent.team and
-                                                      agent.team in self.config.teams):
+        if agent.agent_id in self.config.members or agent.in_any_team(self.config.teams):
             return min((agent.skills.get(s, 1) for s in skills), default=10)
         if not skills:
             return None
@@ -64,7 +65,26 @@ class QueueRuntime:
     def add_member(self, agent: Agent, level: int) -> None:
         self.members[agent.agent_id] = level
         self.rank[agent.agent_id] = len(self.order)
+        listed = self._listed
+        self.fixed_rank[agent.agent_id] = listed.get(agent.agent_id,
+                                                     len(listed) + len(self.order))
         self.order.append(agent.agent_id)
+
+    def reconfigure(self, config: QueueConfig) -> None:
+        """Take changed settings: the fixed order follows the new member list and the ready
+        index is rebuilt for the (possibly new) strategy."""
+        self.config = config
+        self._listed = {agent_id: i for i, agent_id in enumerate(config.members)}
+        for place, agent_id in enumerate(self.order):
+            self.fixed_rank[agent_id] = self._listed.get(agent_id, len(self._listed) + place)
+        self.stats.sl_threshold_s = config.sl_threshold_s
+        self.heap = []
+        if config.strategy in _HEAP_STRATEGIES:
+            for agent_id in self.ready:
+                agent = self._agents(agent_id)
+                k1, k2 = self._heap_key(agent)
+                self.heap.append((k1, k2, agent.ready_epoch, agent_id))
+            heapq.heapify(self.heap)
 
     # --- the waiting line -------------------------------------------------------------
 
@@ -115,7 +135,7 @@ class QueueRuntime:
         if strategy is Strategy.SKILLS_BASED:
             return (float(-self.members[agent.agent_id]), agent.idle_since)
         if strategy is Strategy.FIXED_ORDER:
-            return (float(self.rank[agent.agent_id]), 0.0)
+            return (float(self.fixed_rank[agent.agent_id]), 0.0)
         return (agent.idle_since, 0.0)
 
     def mark_ready(self, agent: Agent) -> None:

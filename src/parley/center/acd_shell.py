@@ -75,7 +75,7 @@ class AcdShell:
         self.config = config
         self.lists: NumberLists = number_lists(config.lists)
         self.acd = Acd(config.queue_configs(), config.operators(), lists=self.lists,
-                       wall=self._wall_of)
+                       site=config.site_config(), wall=self._wall_of)
         self.policies: dict[str, QueuePolicy] = config.policies()
         self.registry: FlowRegistry = config.registry()
         self.owners: dict[str, str] = config.device_owner()
@@ -118,12 +118,18 @@ class AcdShell:
         fresh = number_lists(config.lists)
         self.lists.blacklist, self.lists.vip, self.lists.tagged = (
             fresh.blacklist, fresh.vip, fresh.tagged)
+        self.acd.site = config.site_config()
+        operators = config.operators()
+        for agent in operators:
+            if agent.agent_id in self.acd.agents:
+                self.acd.update_agent(agent.agent_id, skills=agent.skills, team=agent.team,
+                                      teams=agent.teams, name=agent.name)
         for queue in config.queue_configs():
             if queue.name in self.acd.queues:
                 self.acd.update_queue(queue)
             else:
                 self.acd.add_queue(queue)
-        for agent in config.operators():
+        for agent in operators:
             if agent.agent_id not in self.acd.agents:
                 self.acd.add_agent(agent)
         self._bind_numbers()

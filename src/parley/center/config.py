@@ -15,8 +15,17 @@ import structlog
 import yaml
 
 from parley.acd.agent import Agent
-from parley.acd.config import QueueConfig, Strategy
+from parley.acd.config import (
+    Condition,
+    OverflowRule,
+    QueueConfig,
+    RelaxStep,
+    SiteConfig,
+    Strategy,
+    target_from_text,
+)
 from parley.acd.lists import NumberLists
+from parley.acd.schedule import DAYS, WeeklySchedule
 from parley.ivr.errors import FlowValidationError
 from parley.ivr.files import shipped_flows
 from parley.ivr.registry import FlowRegistry
@@ -29,6 +38,7 @@ if TYPE_CHECKING:
         FlowSpec,
         NumberListSpec,
         NumberSpec,
+        OpeningHours,
         QueueSpec,
         SiteSpec,
         UserSpec,
@@ -57,44 +67,80 @@ def _level(value: int) -> int | None:
     return max(1, min(10, value))
 
 
-def queue_config(spec: QueueSpec) -> QueueConfig:
-    """The ACD's settings for a stored queue."""
+def opening_hours(hours: OpeningHours, site_time_zone: str) -> WeeklySchedule:
+    """The ACD's weekly schedule for a queue's hours, in the site's time zone unless the
+    hours name their own."""
+    data: dict[str, Any] = {day: getattr(hours, day) or [] for day in DAYS}
+    data["holidays"] = hours.holidays or []
+    data["timezone"] = hours.timezone or site_time_zone
+    return WeeklySchedule.from_mapping(data, "hours")
+
+
+def queue_config(spec: QueueSpec, site_time_zone: str = "UTC") -> QueueConfig:
+    """The ACD's settings for a stored queue (opening hours in the site's time zone)."""
     skills = {name: level for name, raw in spec.required_skills.items()
               if (level := _level(raw)) is not None}
+    overflow = tuple(
+        OverflowRule(Condition(rule.when), target_from_text(rule.target, "overflow"),
+                     float(rule.threshold or 0))
+        for rule in spec.overflow)
+    relax = tuple(RelaxStep(float(step.after_s), _level(step.min_level) or 1)
+                  for step in spec.relax)
     return QueueConfig(
         name=spec.name, strategy=Strategy(spec.strategy), skills=skills,
-        members=tuple(spec.members), priority=spec.priority,
-        ring_timeout_s=float(getattr(spec, "ring_timeout_s", 15)),
-        wrap_up_s=float(spec.wrap_up_s), max_wait_s=float(spec.max_wait_s),
+        members=tuple(spec.members), teams=tuple(spec.teams), priority=spec.priority,
+        ring_timeout_s=float(spec.ring_timeout_s),
+        wrap_up_s=float(spec.wrap_up_s), max_length=spec.max_length,
+        max_wait_s=float(spec.max_wait_s),
+        overflow_target=target_from_text(spec.overflow_target, "overflow_target"),
+        overflow=overflow, relax=relax,
+        hours=None if spec.hours is None else opening_hours(spec.hours, site_time_zone),
         sl_threshold_s=float(spec.service_level_s))
 
 
+def site_config(site: SiteSpec | None) -> SiteConfig:
+    """The ACD's site settings: the operators' not-ready reasons."""
+    if site is None:
+        return SiteConfig()
+    return SiteConfig(reason_codes=tuple(site.reason_codes))
+
+
 def queue_policy(spec: QueueSpec) -> QueuePolicy:
-    offer = getattr(spec, "callback_offer_s", None)
+    offer = spec.callback_offer_s
     return QueuePolicy(
-        name=spec.name, recording=str(getattr(spec, "recording", "none")),
-        announce_every_s=float(getattr(spec, "announce_every_s", 30)),
+        name=spec.name, recording=spec.recording,
+        announce_every_s=float(spec.announce_every_s),
         callback_offer_s=None if offer is None else float(offer),
-        music=str(getattr(spec, "music", "default")),
-        ring_timeout_s=float(getattr(spec, "ring_timeout_s", 15)), mailbox=spec.name)
+        music=spec.music, ring_timeout_s=float(spec.ring_timeout_s), mailbox=spec.name)
 
 
 def agent_for(spec: UserSpec) -> Agent:
-    """The ACD operator for a stored user (the user name is the operator id)."""
+    """The ACD operator for a stored user (the user name is the operator id), a member of
+    every one of the user's teams (the first is the main one, which campaigns select on)."""
     skills = {name: level for name, raw in spec.skills.items()
               if (level := _level(raw)) is not None}
     team = spec.teams[0] if spec.teams else ""
-    return Agent(spec.username, skills=skills, team=team, name=spec.display_name)
+    return Agent(spec.username, skills=skills, team=team, teams=frozenset(spec.teams),
+                 name=spec.display_name)
+
+
+VIP_PRIORITY = 10
+"""A VIP list's priority boost when the list names none."""
 
 
 def number_lists(specs: list[NumberListSpec]) -> NumberLists:
-    """The ACD's lists: ``block`` lists are the blacklist (rejected as busy), the others tag
-    their numbers with the list's name (flows ask ``in_list``)."""
+    """The ACD's lists: ``block`` lists are the blacklist (rejected), ``vip`` lists raise
+    their callers' priority; every list tags its numbers with its name (flows ask
+    ``in_list``)."""
     lists = NumberLists()
     for spec in specs:
         for number in spec.numbers:
             if spec.kind == "block":
                 lists.block(number, "reject")
+            elif spec.kind == "vip":
+                boost = spec.priority or VIP_PRIORITY
+                key = number  # two VIP lists naming one number: the larger boost counts
+                lists.add_vip(key, max(boost, lists.match(key).vip_priority))
             lists.tag(spec.name, number)
     return lists
 
@@ -113,15 +159,22 @@ class CenterConfig:
 
     @property
     def ready_on_register(self) -> bool:
-        return bool(getattr(self.site, "ready_on_register", False))
+        return self.site is not None and self.site.ready_on_register
 
     def operators(self) -> list[Agent]:
         """Every active user with the agent role."""
         return [agent_for(user) for user in self.users
                 if user.active and any(str(role) == "agent" for role in user.roles)]
 
+    @property
+    def time_zone(self) -> str:
+        return self.site.time_zone if self.site is not None else "UTC"
+
     def queue_configs(self) -> list[QueueConfig]:
-        return [queue_config(spec) for spec in self.queues]
+        return [queue_config(spec, self.time_zone) for spec in self.queues]
+
+    def site_config(self) -> SiteConfig:
+        return site_config(self.site)
 
     def policies(self) -> dict[str, QueuePolicy]:
         return {spec.name: queue_policy(spec) for spec in self.queues}
@@ -134,14 +187,15 @@ class CenterConfig:
         return [device.username for device in self.devices if device.static_contact]
 
     def registry(self) -> FlowRegistry:
-        """Shipped flows, then the store's flows (a stored flow of the same name wins), and
-        the number plan. A stored flow with errors is logged and skipped: the shipped or an
-        earlier version keeps serving."""
+        """Shipped flows, then the store's flows (a stored flow of the same name wins; its
+        time checks in the site's time zone unless it names one), and the number plan. A
+        stored flow with errors is logged and skipped: the shipped or an earlier version
+        keeps serving."""
         registry = FlowRegistry()
         for shipped in shipped_flows():
             registry.activate(shipped)
         for spec in self.flows:
-            text = yaml.safe_dump(_flow_document(spec), sort_keys=False)
+            text = yaml.safe_dump(_flow_document(spec, self.time_zone), sort_keys=False)
             try:
                 registry.activate(validate_flow(text, f"flow {spec.name}"))
             except FlowValidationError as exc:
@@ -151,9 +205,12 @@ class CenterConfig:
         return registry
 
 
-def _flow_document(spec: FlowSpec) -> dict[str, Any]:
+def _flow_document(spec: FlowSpec, time_zone: str) -> dict[str, Any]:
+    """A stored flow as the flow loader reads it; its time checks are in the site's time zone
+    unless it names its own."""
     document = dict(spec.definition)
     document.setdefault("flow", spec.name)
+    document.setdefault("timezone", time_zone)
     if spec.description:
         document.setdefault("description", spec.description)
     return document

@@ -25,6 +25,7 @@ from parley.store.credentials import Passwords
 from parley.store.database import (
     Conflict,
     NotFound,
+    Refused,
     StoreError,
     create_engine,
     database_url,
@@ -37,7 +38,7 @@ from parley.store.security import (
     DirectoryRepository,
 )
 
-__all__ = ["Conflict", "NotFound", "Store", "StoreError", "build_store", "open_store"]
+__all__ = ["Conflict", "NotFound", "Refused", "Store", "StoreError", "build_store", "open_store"]
 
 
 @dataclass

@@ -18,9 +18,11 @@ from parley.clock import Clock
 from parley.sip.auth import compute_ha1
 from parley.store import models as m
 from parley.store.credentials import Passwords
-from parley.store.database import Conflict, NotFound
+from parley.store.database import Conflict, NotFound, Refused
 from parley.store.specs import (
+    DEFAULT_REASON_CODES,
     KINDS,
+    NOT_YET,
     ConfigDocument,
     DeviceSpec,
     FlowSpec,
@@ -85,11 +87,15 @@ class ConfigTransaction:
         if row is None:
             return SiteSpec()
         return SiteSpec(name=row.name, time_zone=row.time_zone, sip_realm=row.sip_realm,
-                        ready_on_register=row.ready_on_register)
+                        ready_on_register=row.ready_on_register,
+                        reason_codes=row.reason_codes or list(DEFAULT_REASON_CODES))
 
     async def put_site(self, spec: SiteSpec) -> bool:
         row = await self.session.scalar(select(m.Site))
         values = spec.model_dump()
+        if row is not None and row.reason_codes is None \
+                and values["reason_codes"] == list(DEFAULT_REASON_CODES):
+            values["reason_codes"] = None  # still the defaults: nothing to change
         if row is None:
             self.session.add(m.Site(**values))
             return spec != SiteSpec()  # storing the defaults changes nothing visible
@@ -107,12 +113,36 @@ class ConfigTransaction:
         row = await self.session.scalar(select(model).where(getattr(model, column) == key))
         return None if row is None else await self._to_spec(kind, row)
 
-    async def put(self, kind: str, spec: Spec) -> bool:
-        """Create or update one record; True when something changed."""
+    async def put(self, kind: str, spec: Spec, *, check_targets: bool = True) -> bool:
+        """Create or update one record; True when something changed. A new or changed record
+        of a kind Parley does not use yet (:data:`NOT_YET`) is refused; one stored earlier
+        and put back unchanged (an export imported again) is not."""
+        if kind in NOT_YET and not await self._unchanged(kind, spec):
+            raise Refused(NOT_YET[kind])
         if kind in _SIMPLE:
             return await self._put_simple(kind, spec)
+        if check_targets and isinstance(spec, QueueSpec):
+            await self.check_targets(spec)
         writer: Callable[[Any], Awaitable[bool]] = getattr(self, f"_put_{kind}")
         return await writer(spec)
+
+    async def _unchanged(self, kind: str, spec: Spec) -> bool:
+        stored = await self.get(kind, spec.key)
+        if stored is None:
+            return False
+        kept = {name: getattr(stored, name) for name in spec.secret_fields
+                if getattr(spec, name) is None}  # a secret left out keeps the stored one
+        return spec.model_copy(update=kept) == stored
+
+    async def check_targets(self, spec: QueueSpec) -> None:
+        """Every queue a queue overflows to exists (checked once a whole document is in,
+        since a queue may name one defined after it)."""
+        targets = [("overflow_target", spec.overflow_target)]
+        targets += [(f"overflow.{i}.target", rule.target) for i, rule in enumerate(spec.overflow)]
+        for field, target in targets:
+            kind, _, name = target.partition(":")
+            if kind == "queue":
+                await _id_of(self.session, m.Queue, "name", name, field)
 
     async def delete(self, kind: str, key: str) -> None:
         model, column = _MODELS[kind]
@@ -141,11 +171,16 @@ class ConfigTransaction:
         for kind in KINDS:
             count = 0
             for spec in document.items(kind):
-                if await self.put(kind, spec):
+                if await self.put(kind, spec, check_targets=False):
                     count += 1
                 await self.session.flush()
             if count:
                 changes[kind] = count
+        for queue in document.queues:
+            try:
+                await self.check_targets(queue)
+            except NotFound as exc:
+                raise NotFound(f"queues.{queue.name}.{exc}") from exc
         return changes
 
     # --- conversions -----------------------------------------------------------------------
@@ -187,13 +222,17 @@ class ConfigTransaction:
         if kind == "queues":
             members = (await self.session.scalars(
                 select(m.User.username).join(m.QueueMember)
-                .where(m.QueueMember.queue_id == row.id))).all()
+                .where(m.QueueMember.queue_id == row.id)
+                .order_by(m.QueueMember.penalty, m.User.username))).all()
             return QueueSpec(name=row.name, description=row.description,
                              strategy=row.strategy, priority=row.priority,
-                             max_wait_s=row.max_wait_s, wrap_up_s=row.wrap_up_s,
+                             max_wait_s=row.max_wait_s, max_length=row.max_length,
+                             overflow_target=row.overflow_target, wrap_up_s=row.wrap_up_s,
                              service_level_s=row.service_level_s,
                              required_skills=row.required_skills, members=list(members),
-                             recording=row.recording, ring_timeout_s=row.ring_timeout_s,
+                             teams=row.teams, hours=row.hours, overflow=row.overflow,
+                             relax=row.relax, recording=row.recording,
+                             ring_timeout_s=row.ring_timeout_s,
                              announce_every_s=row.announce_every_s,
                              callback_offer_s=row.callback_offer_s, music=row.music)
         if kind == "flows":
@@ -207,8 +246,8 @@ class ConfigTransaction:
             numbers = (await self.session.scalars(
                 select(m.NumberListEntry.number).where(m.NumberListEntry.list_id == row.id)
             )).all()
-            return NumberListSpec(name=row.name, kind=row.kind, description=row.description,
-                                  numbers=list(numbers))
+            return NumberListSpec(name=row.name, kind=row.kind, priority=row.priority,
+                                  description=row.description, numbers=list(numbers))
         raise KeyError(kind)
 
     # --- writers ---------------------------------------------------------------------------
@@ -301,9 +340,11 @@ class ConfigTransaction:
     async def _put_queues(self, spec: QueueSpec) -> bool:
         for name in spec.required_skills:
             await _id_of(self.session, m.Skill, "name", name, f"required_skills.{name}")
-        members = {await _id_of(self.session, m.User, "username", name, f"members.{name}")
-                   for name in spec.members}
-        values = spec.model_dump(exclude={"name", "members"})
+        members = {await _id_of(self.session, m.User, "username", name, f"members.{name}"):
+                   place for place, name in enumerate(spec.members)}
+        for name in spec.teams:
+            await _id_of(self.session, m.Team, "name", name, f"teams.{name}")
+        values = spec.model_dump(mode="json", exclude={"name", "members"})
         row: m.Queue | None = await self._row("queues", spec.name)
         changed = False
         if row is None:
@@ -319,8 +360,12 @@ class ConfigTransaction:
             if user_id not in members:
                 await self.session.delete(link)
                 changed = True
-        for user_id in members - set(current):
-            self.session.add(m.QueueMember(queue_id=row.id, user_id=user_id, penalty=0))
+            elif link.penalty != members[user_id]:
+                link.penalty = members[user_id]  # the order changed (fixed order)
+                changed = True
+        for user_id in members.keys() - set(current):
+            self.session.add(m.QueueMember(queue_id=row.id, user_id=user_id,
+                                           penalty=members[user_id]))
             changed = True
         return changed
 
@@ -361,12 +406,14 @@ class ConfigTransaction:
         row: m.NumberList | None = await self._row("number_lists", spec.name)
         changed = False
         if row is None:
-            row = m.NumberList(name=spec.name, kind=spec.kind, description=spec.description)
+            row = m.NumberList(name=spec.name, kind=spec.kind, priority=spec.priority,
+                               description=spec.description)
             self.session.add(row)
             await self.session.flush()
             changed = True
         else:
-            changed = _assign(row, {"kind": spec.kind, "description": spec.description})
+            changed = _assign(row, {"kind": spec.kind, "priority": spec.priority,
+                                    "description": spec.description})
         current = set((await self.session.scalars(
             select(m.NumberListEntry.number).where(m.NumberListEntry.list_id == row.id))).all())
         wanted = set(spec.numbers)

@@ -28,6 +28,10 @@ class Conflict(StoreError):
     """The change would break a rule of the stored data (a duplicate, a record in use)."""
 
 
+class Refused(StoreError):
+    """A record of a kind Parley stores but does not use yet; the message says why."""
+
+
 def database_url(url: str | None, data_dir: Path) -> str:
     """The SQLAlchemy URL to use: the given one, or a SQLite file in the data folder.
 

@@ -76,6 +76,7 @@ class Site(Base):
     sip_realm: Mapped[str] = mapped_column(String(200))
     ready_on_register: Mapped[bool] = mapped_column(Boolean, default=False,
                                                     server_default=false())
+    reason_codes: Mapped[list[Any] | None] = mapped_column(JSON)  # None: the defaults
 
 
 class User(Base):
@@ -150,6 +151,13 @@ class Queue(Base):
     callback_offer_s: Mapped[int | None] = mapped_column(Integer)
     music: Mapped[str] = mapped_column(String(64), default="default",
                                        server_default="default")
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    overflow_target: Mapped[str] = mapped_column(String(100), default="hangup",
+                                                 server_default="hangup")
+    teams: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    overflow: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    relax: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class QueueMember(Base):
@@ -158,7 +166,7 @@ class QueueMember(Base):
                                           primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
                                          primary_key=True)
-    penalty: Mapped[int] = mapped_column(Integer, default=0)
+    penalty: Mapped[int] = mapped_column(Integer, default=0)  # place in the member list
 
 
 class Flow(Base):
@@ -197,6 +205,7 @@ class NumberList(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(String(500), default="")
+    priority: Mapped[int | None] = mapped_column(Integer)  # vip lists
 
 
 class NumberListEntry(Base):

@@ -9,7 +9,9 @@ not even exported (a plaintext password is turned into a hash and forgotten).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,12 +66,19 @@ class Spec(BaseModel):
         return str(getattr(self, self.key_field))
 
 
+ReasonCode = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+DEFAULT_REASON_CODES = ("break", "lunch", "training", "paperwork", "meeting")
+"""The not-ready reasons a new site offers its operators."""
+
+
 class SiteSpec(Spec):
-    """The site: its name, its time zone (reports and call windows) and its SIP realm.
+    """The site: its name, its time zone (queues' opening hours unless a queue names its own)
+    and its SIP realm.
 
     ``ready_on_register``: operators (users with the agent role and an extension) are logged
     in and ready when their phone registers and logged out when it unregisters or its
     registration expires; a device with a static contact counts as registered from the start.
+    ``reason_codes``: the reasons an operator may give for being not ready.
     """
 
     key_field: ClassVar[str] = "name"
@@ -78,16 +87,35 @@ class SiteSpec(Spec):
     sip_realm: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")] \
         = "parley"
     ready_on_register: bool = False
+    reason_codes: Annotated[list[ReasonCode], Field(min_length=1, max_length=100)] = Field(
+        default_factory=lambda: list(DEFAULT_REASON_CODES))
 
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
-                             "'Europe/Berlin'") from exc
+        return _known_zone(value)
+
+    @field_validator("reason_codes")
+    @classmethod
+    def _distinct_reasons(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a reason code is listed twice")
+        if MISSED_CALL_REASON in value:
+            raise ValueError(f"{MISSED_CALL_REASON!r} is set by Parley itself (an operator "
+                             "who missed calls); choose another name")
         return value
+
+
+MISSED_CALL_REASON = "missed call"
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                         "'Europe/Berlin'") from exc
+    return value
 
 
 class SkillSpec(Spec):
@@ -145,8 +173,88 @@ class DeviceSpec(Spec):
                                                      max_length=500)] | None = None
 
 
+_HHMM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+Period = Annotated[str, StringConstraints(pattern=rf"^{_HHMM}-({_HHMM}|24:00)$")]
+Target = Annotated[str, StringConstraints(
+    pattern=r"^(queue:[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}|voicemail(:[A-Za-z0-9][A-Za-z0-9_.@-]"
+            r"{0,63})?|callback|flow:[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}|hangup)$")]
+"""Where an overflowing caller goes: ``queue:NAME``, ``voicemail`` (the queue's box) or
+``voicemail:BOX``, ``callback`` (keeps the place, calls back), ``flow:NAME``, ``hangup``."""
+
+
+class OpeningHours(BaseModel):
+    """When a queue is open: periods per weekday (``"08:00-12:00"``; a day not listed is
+    closed) and holidays (closed all day), in ``timezone`` (default: the site's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str | None = None
+    mon: list[Period] | None = None
+    tue: list[Period] | None = None
+    wed: list[Period] | None = None
+    thu: list[Period] | None = None
+    fri: list[Period] | None = None
+    sat: list[Period] | None = None
+    sun: list[Period] | None = None
+    holidays: list[date] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _known_zone(value)
+
+    @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    @classmethod
+    def _opens_before_closing(cls, value: list[str] | None) -> list[str] | None:
+        for period in value or []:
+            start, end = period.split("-")
+            if end <= start:
+                raise ValueError(f"{period!r} closes before it opens")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _sorted_holidays(cls, value: list[date] | None) -> list[date] | None:
+        return None if value is None else sorted(set(value))
+
+
+class OverflowRule(BaseModel):
+    """Send a caller elsewhere ``when``: the queue is ``closed`` (outside its hours), has
+    ``no_agents`` logged in, the caller has waited ``threshold`` seconds (``wait``), the
+    expected wait on arrival exceeds ``threshold`` seconds (``expected_wait``), or
+    ``threshold`` callers or more already wait (``length``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    when: Literal["closed", "no_agents", "wait", "expected_wait", "length"]
+    threshold: Annotated[int, Field(ge=1, le=86400)] | None = None
+    target: Target
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> OverflowRule:
+        if self.when in ("wait", "expected_wait", "length") and self.threshold is None:
+            raise ValueError(f"a rule 'when: {self.when}' needs a threshold")
+        if self.when in ("closed", "no_agents") and self.threshold is not None:
+            raise ValueError(f"a rule 'when: {self.when}' takes no threshold")
+        return self
+
+
+class RelaxStep(BaseModel):
+    """From ``after_s`` seconds of waiting on, operators whose level on the queue's skills is
+    ``min_level`` or more may take the call (skills-based queues)."""
+
+    model_config = ConfigDict(extra="forbid")
+    after_s: Annotated[int, Field(ge=0, le=86400)]
+    min_level: Annotated[int, Field(ge=1, le=100)]
+
+
 class QueueSpec(Spec):
     """A queue of waiting callers and the operators who serve it, with its call handling.
+
+    ``members`` and every operator of ``teams`` serve the queue (and so does anyone with the
+    ``required_skills``, when some are set); ``fixed_order`` offers calls to the members in
+    the order listed. ``max_length``: callers beyond it, and callers who waited
+    ``max_wait_s``, go to ``overflow_target``. ``hours`` with an ``overflow`` rule
+    ``when: closed`` say where callers go while the queue is closed; ``relax`` widens a
+    skills-based queue to lower levels as a caller waits.
 
     ``recording``: record conversations of this queue ("all"), none, or when the operator asks
     ("on_demand"). ``ring_timeout_s``: how long an operator's phone rings before the call is
@@ -159,13 +267,19 @@ class QueueSpec(Spec):
     name: Name
     description: Text = ""
     strategy: Literal["longest_idle", "round_robin", "ring_all", "fewest_calls", "random",
-                      "skills_based"] = "longest_idle"
+                      "skills_based", "fixed_order"] = "longest_idle"
     priority: Annotated[int, Field(ge=0, le=100)] = 0
     max_wait_s: Annotated[int, Field(ge=1, le=86400)] = 600
+    max_length: Annotated[int, Field(ge=1, le=100000)] | None = None
+    overflow_target: Target = "hangup"
     wrap_up_s: Annotated[int, Field(ge=0, le=3600)] = 10
     service_level_s: Annotated[int, Field(ge=1, le=3600)] = 20
     required_skills: dict[Name, Level] = Field(default_factory=dict)
     members: list[Name] = Field(default_factory=list)
+    teams: list[Name] = Field(default_factory=list)
+    hours: OpeningHours | None = None
+    overflow: list[OverflowRule] = Field(default_factory=list)
+    relax: list[RelaxStep] = Field(default_factory=list)
     recording: Literal["all", "none", "on_demand"] = "none"
     ring_timeout_s: Annotated[int, Field(ge=1, le=300)] = 15
     announce_every_s: Annotated[int, Field(ge=0, le=3600)] = 30
@@ -174,8 +288,25 @@ class QueueSpec(Spec):
 
     @field_validator("members")
     @classmethod
-    def _sorted_members(cls, value: list[str]) -> list[str]:
+    def _distinct_members(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))  # the order is the fixed order: keep it
+
+    @field_validator("teams")
+    @classmethod
+    def _sorted_teams(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("relax")
+    @classmethod
+    def _widening(cls, value: list[RelaxStep]) -> list[RelaxStep]:
+        for before, after in itertools.pairwise(value):
+            if after.after_s <= before.after_s:
+                raise ValueError("steps must come in order of after_s, each later than the one "
+                                 "before")
+            if after.min_level >= before.min_level:
+                raise ValueError("each step must lower min_level (relaxing widens the "
+                                 "operators who may answer)")
+        return value
 
     @field_validator("announce_every_s")
     @classmethod
@@ -184,6 +315,25 @@ class QueueSpec(Spec):
             raise ValueError(f"announce every {MIN_ANNOUNCE_INTERVAL_S} seconds or more, or "
                              "0 for no announcements")
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QueueSpec:
+        closed = any(rule.when == "closed" for rule in self.overflow)
+        if self.hours is not None and not closed:
+            raise ValueError("hours: a queue with opening hours needs an overflow rule "
+                             "'when: closed' saying where callers go while it is closed")
+        if closed and self.hours is None:
+            raise ValueError("overflow: a rule 'when: closed' needs the queue's hours")
+        if self.relax and self.strategy != "skills_based":
+            raise ValueError("relax: skill relaxing applies to the skills_based strategy only")
+        if self.relax and not self.required_skills:
+            raise ValueError("relax: skill relaxing needs required_skills")
+        for index, rule in enumerate(self.overflow):
+            if rule.target == f"queue:{self.name}":
+                raise ValueError(f"overflow[{index}].target: a queue cannot overflow to itself")
+        if self.overflow_target == f"queue:{self.name}":
+            raise ValueError("overflow_target: a queue cannot overflow to itself")
+        return self
 
 
 MIN_ANNOUNCE_INTERVAL_S = 10
@@ -209,11 +359,38 @@ class NumberSpec(Spec):
     description: Text = ""
 
 
+LATER_LIST_KINDS = {
+    "allow": "allow lists (only listed callers get through) are not supported yet",
+    "do_not_call": "do-not-call lists come with outbound campaigns, which are not "
+                   "configurable yet",
+    "contacts": "contact lists come with outbound campaigns, which are not configurable yet",
+}
+
+
 class NumberListSpec(Spec):
+    """Numbers the site treats alike: ``block`` (callers are rejected), ``vip`` (their calls
+    jump the line by ``priority``) or ``tag`` (flows ask whether a caller is in the list).
+    Every list also tags its numbers with its name, for flows."""
+
     name: Name
-    kind: Literal["block", "allow", "do_not_call", "contacts"] = "block"
+    kind: Literal["block", "vip", "tag"] = "block"
+    priority: Annotated[int, Field(ge=1, le=100)] | None = None
     description: Text = ""
     numbers: list[PhoneNumber] = Field(default_factory=list)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _supported_kind(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in LATER_LIST_KINDS:
+            raise ValueError(f"{LATER_LIST_KINDS[value]}; use kind 'tag' to keep the numbers "
+                             "for flows")
+        return value
+
+    @model_validator(mode="after")
+    def _priority_for_vips(self) -> NumberListSpec:
+        if self.priority is not None and self.kind != "vip":
+            raise ValueError("priority: only a 'vip' list raises its callers' priority")
+        return self
 
     @field_validator("numbers")
     @classmethod
@@ -239,7 +416,10 @@ class CallerIdRule(BaseModel):
 
 
 class TrunkSpec(Spec):
-    """An outbound gateway, authenticated by credentials (digest) or by source address."""
+    """An outbound gateway, authenticated by credentials (digest) or by source address.
+
+    Not used yet: creating or changing one is refused (:data:`NOT_YET`) until calls through
+    SIP gateways are supported; records stored before stay readable and can be deleted."""
 
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
     name: Name
@@ -291,6 +471,14 @@ class WebhookSpec(Spec):
             if name not in WEBHOOK_EVENTS:
                 raise ValueError(f"unknown event {name!r}; known: {', '.join(WEBHOOK_EVENTS)}")
         return sorted(set(value))
+
+
+NOT_YET: dict[str, str] = {
+    "trunks": "trunks are not used yet (calls through SIP gateways, with their caller-ID "
+              "rules, come with trunk support); remove the record until then",
+}
+"""Kinds that are stored but do nothing yet: writing a new or changed record is refused with
+this message, so that nobody configures something that silently does nothing."""
 
 
 KINDS: dict[str, type[Spec]] = {

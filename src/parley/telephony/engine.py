@@ -394,6 +394,12 @@ class SipEngine:
 
     # --- dispatch ----------------------------------------------------------------------------
 
+    def set_realm(self, realm: str) -> None:
+        """Challenge in ``realm`` from now on (the site's SIP realm changed). Credentials are
+        digests for one realm: users whose digests are for the old one no longer match."""
+        self.config.realm = realm
+        self.auth.realm = realm
+
     def handle(self, message: SipMessage, peer: Peer) -> None:
         """Entry point for the transport: one parsed message from ``peer``."""
         self._execute(self.transactions.receive(message, (peer.host, peer.port),

@@ -104,6 +104,15 @@ class Telephony:
         self._runner: asyncio.Task[None] | None = None
 
     @property
+    def realm(self) -> str:
+        """The digest realm phones authenticate in."""
+        return self.engine.config.realm
+
+    def set_realm(self, realm: str) -> None:
+        """Authenticate in ``realm`` from now on; load users with digests for it."""
+        self.engine.set_realm(realm)
+
+    @property
     def sip_port(self) -> int:
         return self.transport.port
 

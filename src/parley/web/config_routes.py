@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, create_model
 
 from parley.events import ConfigurationChanged
-from parley.store import NotFound
+from parley.store import NotFound, Refused
 from parley.store.records import Principal
 from parley.store.specs import KINDS, ConfigDocument, FlowSpec, Role, SiteSpec, Spec, UserSpec
 from parley.web.auth import Admin, Agent, Ctx, Supervisor, WebContext
@@ -77,7 +77,7 @@ def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
             await _keep_an_admin(ctx, spec.username, "roles")
         try:
             changed = await ctx.store.config.put(kind, spec)
-        except NotFound as exc:
+        except (NotFound, Refused) as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         fields = sorted(spec.model_fields_set - spec.secret_fields)
         await audit(ctx, principal, action, kind, spec.key,
@@ -175,7 +175,7 @@ def config_router() -> APIRouter:
                             principal: Admin) -> dict[str, int]:
         try:
             changes = await ctx.store.config.apply(document)
-        except NotFound as exc:
+        except (NotFound, Refused) as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         await audit(ctx, principal, "import", "config", "*", {"changes": changes})
         for kind in changes:
