@@ -197,7 +197,10 @@ class Node:
                  if "Error:" in line or "Exception:" in line]
         return lines[-1] if lines else ""
 
-    async def stop(self, grace: float = 45.0) -> None:
+    async def stop(self, grace: float = 300.0) -> None:
+        """SIGTERM, then wait: a stopping node writes every journalled record first (no time
+        limit of its own), so the grace is long; SIGKILL only past it (the journal keeps the
+        rest for the next start, but this step's count would then be short)."""
         if self.process is None or self.process.returncode is not None:
             return
         self.process.send_signal(signal.SIGTERM)
