@@ -26,6 +26,7 @@ from parley.net.transport import TcpLimits
 from parley.sip.guard import GuardSettings
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
+from parley.testing.media import sipp_caller, sipp_request
 from parley.testing.sipclient import RawSipClient
 
 from .conftest import needs_baresip, needs_sipp, telephony_settings
@@ -241,77 +242,14 @@ async def test_surplus_tcp_connections_are_refused_at_once(
 
 # --- an outside caller's REFER ------------------------------------------------------------
 
-OUTSIDE_CALLER_REFER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="outside caller transfers">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:5550199@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 [local_ip]
-s=-
-c=IN IP4 [local_ip]
-t=0 0
-m=audio [auto_media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true" />
-  <recv response="180" optional="true" />
-  <recv response="183" optional="true" />
-  <recv response="200"><action>
-    <ereg regexp=";tag=([^;&gt;]*)" search_in="hdr" header="To:" check_it="true"
-          assign_to="junk,ptag" />
-  </action></recv>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$ptag]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <pause milliseconds="6000"/>
-  <send retrans="500"><![CDATA[
-REFER sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$ptag]
-Call-ID: [call_id]
-CSeq: 2 REFER
-Contact: <sip:5550199@[local_ip]:[local_port]>
-Refer-To: <sip:00442071234567@[remote_ip]:[remote_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="403" />
-  <pause milliseconds="1000"/>
-  <send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:5550199@[local_ip]:[local_port]>;tag=[pid]out[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>;tag=[$ptag]
-Call-ID: [call_id]
-CSeq: 3 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" />
-  <Reference variables="junk" />
-</scenario>
-"""
+#: A caller from outside (ANI 5550199) answered by an operator, then trying to transfer the
+#: call to an international number by REFER (403 expected), then hanging up.
+OUTSIDE_CALLER_REFER = sipp_caller(
+    '  <pause milliseconds="6000"/>\n'
+    + sipp_request("REFER", 2, headers="Refer-To: <sip:00442071234567@[remote_ip]:[remote_port]>",
+                   expect=403)
+    + '  <pause milliseconds="1000"/>\n',
+    requests_before_bye=1).replace("sip:sipp@", "sip:5550199@")
 
 
 @needs_sipp

@@ -178,9 +178,12 @@ def sipp_answerer(rtp_port: int, *, dtmf: bool = False) -> str:
 """
 
 
-def sipp_request(method: str, cseq: int, body: str = "", content_type: str = "") -> str:
-    """A SIPp ``<send>`` of an in-dialog request from :func:`sipp_caller`'s caller."""
+def sipp_request(method: str, cseq: int, body: str = "", content_type: str = "", *,
+                 headers: str = "", expect: int = 200) -> str:
+    """A SIPp ``<send>`` of an in-dialog request from :func:`sipp_caller`'s caller, with
+    extra ``headers`` lines, and the ``<recv>`` of its ``expect``-ed answer."""
     typed = f"Content-Type: {content_type}\n" if content_type else ""
+    extra = f"{headers}\n" if headers else ""
     return f"""  <send retrans="500"><![CDATA[
 {method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -190,10 +193,10 @@ Call-ID: [call_id]
 CSeq: {cseq} {method}
 Contact: sip:sipp@[local_ip]:[local_port]
 Max-Forwards: 70
-{typed}Content-Length: {"[len]" if body else "0"}
+{extra}{typed}Content-Length: {"[len]" if body else "0"}
 
 {body}]]></send>
-  <recv response="200" />
+  <recv response="{expect}" />
 """
 
 
