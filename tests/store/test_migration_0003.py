@@ -3,11 +3,8 @@ change nothing), voicemails get their call record; and the migrated schema is th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -18,22 +15,8 @@ from parley.store.database import current_revision, migrate
 from parley.store.models import Base
 from parley.store.records import VoicemailRecord
 from parley.store.specs import QueueSpec, SiteSpec
-from parley.testing.postgres import create_database, drop_database
 
 HEAD = "0005"
-
-
-@pytest.fixture
-def empty_database_url(database_backend: str, request: pytest.FixtureRequest,
-                       tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all."""
-    if database_backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
-        return
-    server = request.getfixturevalue("postgres_server_url")
-    url, name = create_database(server)
-    yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    drop_database(server, name)
 
 
 async def test_existing_rows_get_the_defaults(empty_database_url: str) -> None:

@@ -4,29 +4,11 @@ numbers become 'tag' lists."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import text
 
 from parley.store import open_store
 from parley.store.database import current_revision, migrate
 from parley.store.specs import NumberListSpec, QueueSpec, SiteSpec
-from parley.testing.postgres import create_database, drop_database
-
-
-@pytest.fixture
-def empty_database_url(database_backend: str, request: pytest.FixtureRequest,
-                       tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all."""
-    if database_backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
-        return
-    server = request.getfixturevalue("postgres_server_url")
-    url, name = create_database(server)
-    yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    drop_database(server, name)
 
 
 async def test_existing_rows_keep_their_meaning(empty_database_url: str) -> None:

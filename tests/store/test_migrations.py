@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from parley.store import open_store
 from parley.store.database import current_revision, migrate
 from parley.store.models import Base
-from parley.testing.postgres import create_database, drop_database
-
-
-@pytest.fixture
-def empty_database_url(database_backend: str, request: pytest.FixtureRequest,
-                       tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all (the usual fixture copies a migrated template)."""
-    if database_backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
-        return
-    server = request.getfixturevalue("postgres_server_url")
-    url, name = create_database(server)
-    yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    drop_database(server, name)
 
 
 async def test_migrations_create_every_table_and_are_idempotent(
