@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
-import time
 from pathlib import Path
 
 from parley.testing.peers import ParleyProcess, Sipp
@@ -36,14 +35,8 @@ async def step(workdir: Path, rate: int, calls: int) -> tuple[bool, float, float
                                     "-timeout_error", "-recv_timeout", "10000"))
     try:
         await server.start()
-        client.target = f"127.0.0.1:{server.sip_port}"
         await phone.start()
-        cpu_before = server.cpu_seconds()
-        started = time.monotonic()
-        await client.start()
-        result = await client.wait(limit + 15)
-        elapsed = time.monotonic() - started
-        cpu = server.cpu_seconds() - cpu_before
+        result, cpu, elapsed = await server.measure(client, limit + 15)
     finally:
         await client.stop()
         await phone.stop()

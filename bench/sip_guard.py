@@ -135,13 +135,7 @@ async def step(workdir: Path, *, guard: bool, right_password: bool, rate: int,
                                     "-timeout_error", "-recv_timeout", "10000"))
     try:
         await server.start()
-        client.target = f"127.0.0.1:{server.sip_port}"
-        cpu_before = server.cpu_seconds()
-        started = time.monotonic()
-        await client.start()
-        result = await client.wait(limit + 15)
-        elapsed = time.monotonic() - started
-        cpu = server.cpu_seconds() - cpu_before
+        result, cpu, elapsed = await server.measure(client, limit + 15)
     finally:
         await client.stop()
         await server.stop()

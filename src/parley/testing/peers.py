@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -520,6 +521,16 @@ class ParleyProcess:
                 self._process.send_signal(signal.SIGTERM)
         await _terminate(self._process, grace=5.0)
         self._process = None
+
+    async def measure(self, client: Sipp, within: float) -> tuple[SippResult, float, float]:
+        """Run ``client`` against this server to its end (``within`` seconds at most): sipp's
+        result, the server's CPU seconds and the wall seconds over the run (benchmarks)."""
+        client.target = f"127.0.0.1:{self.sip_port}"
+        cpu_before = self.cpu_seconds()
+        started = time.monotonic()
+        await client.start()
+        result = await client.wait(within)
+        return result, self.cpu_seconds() - cpu_before, time.monotonic() - started
 
 
 def _guard_settings(values: dict[str, Any]) -> Any:
