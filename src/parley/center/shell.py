@@ -425,12 +425,11 @@ class ContactCenter:
 
     async def on_refer(self, channel: Channel, refer: ReferRequest) -> bool:
         """A phone in a conversation asks (REFER) to transfer the customer to ``target``, or,
-        with Replaces, to the person it has just consulted on a second call."""
+        with Replaces, to the person it has just consulted on a second call. Telephony lets
+        only the site's own phones get here (``telephony.refer.may_transfer``)."""
         call = self.call_of_leg(channel)
         if call is None:
             return False
-        if channel is call.caller and channel.variables.get("caller_class") != "user":
-            return False  # an outside caller never transfers (telephony answers it 403 first)
         by = call.operator or channel.called
         if refer.replaces is not None:
             return self.attended_transfer(call, refer.replaces.call_id,
