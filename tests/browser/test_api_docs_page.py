@@ -41,7 +41,7 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
 
 
 def test_the_docs_page_lists_the_operations_with_other_hosts_blocked(
-        chromium: str, server: ApiServer) -> None:
+        chromium: str, server: ApiServer, tmp_path: Path) -> None:
     from playwright.sync_api import Route, expect, sync_playwright
 
     origin = urlsplit(server.url).netloc
@@ -61,6 +61,7 @@ def test_the_docs_page_lists_the_operations_with_other_hosts_blocked(
             page.route("**/*", only_the_node)
             page.goto(f"{server.url}/api/docs")
             expect(page.get_by_role("heading", name="Parley")).to_be_visible(timeout=20_000)
+            page.screenshot(path=tmp_path / "api-docs.png")  # to look at, as an operator would
             operation = page.get_by_role(
                 "button", name="GET /api/voicemails/{voicemail_id}/audio Download a voicemail")
             expect(operation).to_be_visible()
