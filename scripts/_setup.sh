@@ -9,11 +9,12 @@ VENV="${PARLEY_VENV:-$PARLEY_ROOT/.venv}"
 # uses, never something a recommended package happens to bring:
 # - asterisk-core-sounds-en-wav puts the prompts in /usr/share/asterisk/sounds/en_US_f_Allison
 #   (the "en" link comes only with the recommended asterisk-core-sounds-en; Parley looks in
-#   both); asterisk-moh-opsound-wav puts the hold music in /usr/share/asterisk/moh;
+#   both); asterisk-core-sounds-ru-wav puts the Russian prompts in
+#   /usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU; asterisk-moh-opsound-wav puts the hold music in /usr/share/asterisk/moh;
 # - espeak-ng brings its voices (espeak-ng-data) through libespeak-ng1's dependencies;
 # - sox reads and writes WAV and raw mu-law with its built-in formats (no libsox-fmt-all);
 # - nodejs and npm install the pages' JavaScript libraries.
-RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-moh-opsound-wav nodejs npm)
+RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-wav asterisk-moh-opsound-wav nodejs npm)
 # Extra packages for the test suite:
 # - sip-tester: sipp and its RTP captures (/usr/share/sip-tester/dtmf_2833_*.pcap);
 # - baresip-core: baresip and every module the test phones load (g711, aufile, aubridge,
