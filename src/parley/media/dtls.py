@@ -231,8 +231,10 @@ class DtlsSrtp:
             tx_key, rx_key = client_key + client_salt, server_key + server_salt
         else:
             tx_key, rx_key = server_key + server_salt, client_key + client_salt
-        self._tx = pylibsrtp.Session(pylibsrtp.Policy(
-            key=tx_key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=srtp_profile))
+        tx_policy = pylibsrtp.Policy(key=tx_key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                                     srtp_profile=srtp_profile)
+        tx_policy.allow_repeat_tx = True  # a packet sent again (a relay source change) is no
+        self._tx = pylibsrtp.Session(tx_policy)  # error on our own side
         self._rx = pylibsrtp.Session(pylibsrtp.Policy(
             key=rx_key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=srtp_profile))
         self.profile = selected.decode()
@@ -260,6 +262,14 @@ class DtlsSrtp:
 
     def protect(self, packet: bytes) -> bytes:
         return self.srtp[0].protect(packet)
+
+    def protect_or_drop(self, packet: bytes) -> bytes:
+        """:meth:`protect` for the relay's send path: b"" (nothing to send) for a packet SRTP
+        refuses, so that one bad packet never stops a socket's reader."""
+        try:
+            return self.srtp[0].protect(packet)
+        except pylibsrtp.Error:
+            return b""
 
     def unprotect(self, packet: bytes) -> bytes:
         return self.srtp[1].unprotect(packet)

@@ -123,6 +123,8 @@ class MediaEndpoint:
         stream.last_ts = ts
         if self.protect is not None:
             data = self.protect(data)
+            if not data:
+                return
         try:
             self.rtp.sendto(data, remote)
             self.sent_packets += 1
@@ -161,6 +163,8 @@ class MediaEndpoint:
         stream.last_ts = ts
         if self.protect is not None:
             data = self.protect(data)
+            if not data:
+                return
         try:
             self.rtp.sendto(data, remote)
             self.sent_packets += 1

@@ -140,7 +140,7 @@ class WebRtcEndpoint(MediaEndpoint):
         self._send_all(dtls.receive(data, now))
         if dtls.connected and not was_connected:
             self._rx = dtls.srtp[1]
-            self.protect = dtls.srtp[0].protect
+            self.protect = dtls.protect_or_drop
             self.remote = self._candidate  # media may flow now, encrypted
             self.latched = True
             self.last_received = now
