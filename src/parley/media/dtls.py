@@ -4,7 +4,10 @@
 The handshake is pyOpenSSL's over memory BIOs, in either role (``client`` for ``a=setup:active``,
 ``server`` for ``passive``); the peer's certificate must match the ``a=fingerprint`` of its SDP
 or the session fails. Lost flights are sent again on the injected clock (1 s, doubling, given
-up after :data:`HANDSHAKE_TIMEOUT`). Once connected the keys exported from the handshake make
+up after :data:`HANDSHAKE_TIMEOUT`): OpenSSL renumbers the records when its own timer (real
+time) agrees, else the last flight goes out as it was, which is what a flight lost on the way
+needs (a copy of one that did arrive is dropped by the peer as a replay, and the peer's own
+timer resends its answer). Once connected the keys exported from the handshake make
 two pylibsrtp sessions, AES_CM_128_HMAC_SHA1_80 or AEAD_AES_128_GCM as negotiated:
 :meth:`protect`/:meth:`unprotect` (and the RTCP pair) are then one C call per packet.
 """

@@ -3,7 +3,8 @@
 Parley's side of a browser call is a lite agent with one host candidate, the relay port: it
 never sends checks of its own, it answers the checks the browser (the full, controlling agent)
 sends, with short-term credentials from the SDP (``a=ice-ufrag``/``a=ice-pwd``). A check
-carrying USE-CANDIDATE nominates the address it came from; media goes there from then on.
+carrying USE-CANDIDATE nominates the address it came from; media goes there from then on
+(before a nomination, to the first address whose check passed).
 Every later authenticated check from that address is the browser's consent to receive
 (RFC 7675): when none arrives within the consent timeout, the leg stops sending and ends.
 
@@ -44,6 +45,7 @@ class IceLite:
     remote_ufrag: str = ""
     remote_pwd: str = ""
     nominated: Address | None = None
+    tentative: Address | None = None  # the first checked address, until one is nominated
     last_consent: float | None = None
     checks: int = 0
     refused: int = 0
@@ -55,7 +57,7 @@ class IceLite:
     def set_remote(self, ufrag: str, pwd: str) -> None:
         """The browser's credentials from its SDP; a new ufrag is an ICE restart."""
         if ufrag != self.remote_ufrag:
-            self.nominated = None
+            self.nominated = self.tentative = None
         self.remote_ufrag = ufrag
         self.remote_pwd = pwd
 
@@ -87,13 +89,21 @@ class IceLite:
         self.checks += 1
         if "USE-CANDIDATE" in message.attributes:
             self.nominated = source
-        if source == self.nominated:
+        elif self.tentative is None:
+            self.tentative = source
+        if source == self.selected:
             self.last_consent = now
         response = stun.Message(stun.Method.BINDING, stun.Class.RESPONSE,
                                 transaction_id=message.transaction_id)
         response.attributes["XOR-MAPPED-ADDRESS"] = source
         response.add_message_integrity(self.local_pwd.encode())
         return bytes(response)
+
+    @property
+    def selected(self) -> Address | None:
+        """Where media goes: the nominated address, else (browsers nominate after the first
+        check succeeds, and start DTLS at once) the first address that passed a check."""
+        return self.nominated or self.tentative
 
     def consent_expired(self, now: float, timeout: float = CONSENT_TIMEOUT) -> bool:
         """True once a nominated browser has not refreshed consent for ``timeout`` seconds."""

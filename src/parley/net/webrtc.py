@@ -119,7 +119,7 @@ class WebRtcEndpoint(MediaEndpoint):
         if response is not None:
             with contextlib.suppress(OSError):
                 self.rtp.sendto(response, address)
-        nominated = self.ice.nominated
+        nominated = self.ice.selected
         if nominated is not None and nominated != self._candidate and self.ended_reason is None:
             first = self._candidate is None
             self._candidate = nominated
