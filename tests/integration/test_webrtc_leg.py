@@ -149,3 +149,41 @@ async def test_browser_to_desk_phone_heard_both_ways_and_recorded(parley: Teleph
     channels = np.rint(stereo.samples * 32768).astype(np.int16)
     assert find(channels[8000:16000, 0], source).correlation > 0.8  # the browser, left
     assert find(channels[8000:16000, 1], desk_pcm).correlation > 0.8  # the operator, right
+
+
+@pytest.mark.parametrize("browser_setup", ["active", "passive"])
+async def test_parley_calls_a_browser_contact_with_a_webrtc_offer(parley: Telephony,
+                                                                  browser_setup: str) -> None:
+    """A contact registered with ;transport=ws is a browser: Parley offers ICE-lite DTLS-SRTP
+    (actpass), and is the DTLS server or client as the browser's answer says."""
+    phone = WebRtcPhone().open()
+    offers: list[bytes] = []
+
+    def answer(offer: bytes) -> bytes:
+        offers.append(offer)
+        return phone.answer(offer, setup=browser_setup)
+
+    sip = await SipCaller(("127.0.0.1", parley.sip_port), "1003", "pw1003",
+                          answer_with=answer).open()
+    source = noise_signal(1.5, seed=3)
+    try:
+        registered = await sip.register("ws")
+        assert registered.status == 200
+        assert parley.engine.is_browser("1003")
+        channel = parley.originate("1003", caller_id="5000", timeout=5)
+        assert await channel.wait_answered(within=5)
+        assert b"UDP/TLS/RTP/SAVPF" in offers[0]
+        assert b"a=setup:actpass" in offers[0]
+        await phone.connect()
+        channel.echo()
+        await phone.play(source)
+        await asyncio.sleep(0.2)
+        channel.hangup()
+        await asyncio.wait_for(sip.bye_received.wait(), 5)
+    finally:
+        await phone.close()
+        sip.close()
+    assert isinstance(channel.media, WebRtcEndpoint)
+    assert channel.media.dtls is not None
+    assert channel.media.dtls.role == ("server" if browser_setup == "active" else "client")
+    assert find(source[4000:8000], phone.heard()).correlation > 0.95

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,7 +108,14 @@ class WebRtcPhone:
                  "a=rtpmap:126 telephone-event/8000", "a=fmtp:126 0-16"]
         return ("\r\n".join(lines) + "\r\n").encode()
 
-    def answered(self, body: bytes) -> None:
+    def answer(self, offer: bytes, setup: str = "active") -> bytes:
+        """Answer Parley's offer (a call to this browser): ``active`` makes this phone the
+        DTLS client, ``passive`` makes Parley the client."""
+        lines = self.offer().decode().replace("a=setup:actpass", f"a=setup:{setup}")
+        self.answered(offer, our_setup=setup)
+        return lines.encode()
+
+    def answered(self, body: bytes, our_setup: str = "actpass") -> None:
         """Parley's answer: where to check, its credentials, fingerprint and setup."""
         remote = read_audio(body)
         if remote.webrtc is None:
@@ -115,7 +123,10 @@ class WebRtcPhone:
         self._remote = _candidate(body) or (remote.host, remote.port)
         self._remote_ufrag = remote.webrtc.ice_ufrag
         self._remote_pwd = remote.webrtc.ice_pwd
-        role = "server" if remote.webrtc.setup == "active" else "client"
+        if our_setup == "actpass":
+            role = "server" if remote.webrtc.setup == "active" else "client"
+        else:
+            role = "client" if our_setup == "active" else "server"
         self.dtls = DtlsSrtp(self.certificate, role, remote.webrtc.fingerprints)
 
     async def connect(self, within: float = 5.0) -> None:
@@ -265,8 +276,12 @@ class SipCaller:
     bye_reason: str | None = None
     _transport: asyncio.DatagramTransport | None = None
     _cseq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    answer_with: Callable[[bytes], bytes] | None = None  # offer -> answer, to take calls
     _invite: SipRequest | None = None
     _answer: SipResponse | None = None
+    _incoming: SipRequest | None = None
+    _incoming_tag: str = ""
+    _incoming_body: bytes = b""
 
     async def open(self) -> SipCaller:
         loop = asyncio.get_running_loop()
@@ -279,6 +294,16 @@ class SipCaller:
     def _received(self, message: SipRequest | SipResponse, addr: tuple[str, int]) -> None:
         if isinstance(message, SipResponse):
             self.responses.put_nowait(message)
+        elif message.method == "INVITE" and self.answer_with is not None:
+            if self._incoming is None or self._incoming.call_id != message.call_id:
+                self._incoming = message
+                self._incoming_tag = secrets.token_hex(4)
+                self._incoming_body = self.answer_with(message.body)
+            response = build_response(
+                message, 200, to_tag=self._incoming_tag, body=self._incoming_body,
+                content_type="application/sdp",
+                contact=NameAddr(SipUri(user=self.user, host=self.host, port=self.port)))
+            self._send(bytes(response))
         elif message.method == "BYE":
             self.bye_reason = message.header("Reason")
             self._send(bytes(build_response(message, 200)))
@@ -334,6 +359,35 @@ class SipCaller:
         self._ack(invite, response)
         if response.is_success:
             self._answer = response
+        return response
+
+    async def register(self, contact_transport: str = "ws", within: float = 5.0
+                       ) -> SipResponse:
+        """REGISTER (with digest) a Contact carrying ``;transport=ws``, as a browser's
+        JsSIP does (here over UDP: the Contact alone must make Parley offer WebRTC)."""
+        call_id = secrets.token_hex(8)
+        from_tag = secrets.token_hex(4)
+        authorization: str | None = None
+        for _ in range(2):
+            request = self._request("REGISTER", self.user, call_id=call_id, from_tag=from_tag,
+                                    authorization=authorization)
+            me = SipUri(user=self.user, host=self.realm_host, port=self.server[1])
+            registrar = SipUri(host=self.realm_host, port=self.server[1])
+            request = build_request(
+                "REGISTER", registrar, from_=NameAddr(me).with_tag(from_tag), to=NameAddr(me),
+                call_id=call_id, cseq=next(self._cseq), via=request.via,
+                contact=NameAddr(SipUri(user=self.user, host=self.host, port=self.port,
+                                        params=(("transport", contact_transport),))),
+                headers=[("Expires", "300")] + ([("Authorization", authorization)]
+                                                if authorization else []))
+            self._send(bytes(request))
+            response = await self._final(call_id, within)
+            if response.status != 401:
+                return response
+            challenge = Challenge.parse(response.headers.values("WWW-Authenticate")[0])
+            authorization = authorization_header(challenge, method="REGISTER",
+                                                 uri=str(registrar), username=self.user,
+                                                 password=self.password)
         return response
 
     def _ack(self, invite: SipRequest, response: SipResponse) -> None:
