@@ -43,6 +43,7 @@ class HangupCause(IntEnum):
     # Not Q.850 on the wire, but distinct outcomes a contact center must tell apart.
     ORIGINATOR_CANCEL = 487
     MEDIA_TIMEOUT = 600
+    CONSENT_EXPIRED = 601  # a browser's WebRTC media consent ran out (RFC 7675)
 
 
 # --- telephony/: call control events (DESIGN.md §3) ------------------------------------------

@@ -26,9 +26,17 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from OpenSSL import SSL
 
 from parley.clock import Clock
+from parley.media.dtls import DtlsCertificate
+from parley.media.ice import CONSENT_TIMEOUT
 from parley.net.rtp_ports import RtpPortPool
+
+if TYPE_CHECKING:
+    from parley.net.webrtc import WebRtcEndpoint
 
 Address = tuple[str, int]
 _SEQ_TS_SSRC = struct.Struct("!HII")
@@ -73,6 +81,7 @@ class MediaEndpoint:
     on_timeout: Callable[[MediaEndpoint], None] | None = None
     tap: Callable[[bytes], None] | None = None  # a copy of every RTP packet from the phone
     hub_sends: bool = False  # the media hub feeds this phone: the relay must not
+    protect: Callable[[bytes], bytes] | None = None  # SRTP for a WebRTC leg, last before send
     _stream: _OutboundStream = field(default_factory=_OutboundStream)
     _seq_base: int = -1  # first sequence number of the phone's current stream
     _seq_highest: int = -1  # highest sequence number seen, extended past 65535
@@ -112,6 +121,10 @@ class MediaEndpoint:
             data = bytes(packet)
         stream.last_seq = seq
         stream.last_ts = ts
+        if self.protect is not None:
+            data = self.protect(data)
+            if not data:
+                return
         try:
             self.rtp.sendto(data, remote)
             self.sent_packets += 1
@@ -148,6 +161,10 @@ class MediaEndpoint:
         stream.source = (0, ssrc)  # not a relay source: its next packet is rewritten to fit
         stream.last_seq = seq
         stream.last_ts = ts
+        if self.protect is not None:
+            data = self.protect(data)
+            if not data:
+                return
         try:
             self.rtp.sendto(data, remote)
             self.sent_packets += 1
@@ -172,20 +189,25 @@ class MediaEndpoint:
                 self.latched = True
             elif address != self.remote:
                 continue  # not the phone this endpoint latched onto
-            self.last_received = now
-            self.received_packets += 1
-            if len(data) >= 12:  # loss accounting; the usual next packet costs least
-                seq = (data[2] << 8) | data[3]
-                step = (seq - self._seq_highest) & 0xFFFF
-                if 0 < step < _MAX_DROPOUT and not self._seq_probation:
-                    self._seq_highest += step
-                    self._seq_received += 1
-                else:
-                    self._sequence(seq)
-            if self.tap is not None:
-                self.tap(data)
-            if peer is not None and not self.on_hold:
-                peer._send(data, self)
+            self._arrived(data, now, peer)
+
+    def _arrived(self, data: bytes, now: float, peer: MediaEndpoint | None) -> None:
+        """One RTP packet from the phone (decrypted already for a WebRTC leg): count it, tap
+        it, forward it to the bridged phone."""
+        self.last_received = now
+        self.received_packets += 1
+        if len(data) >= 12:  # loss accounting; the usual next packet costs least
+            seq = (data[2] << 8) | data[3]
+            step = (seq - self._seq_highest) & 0xFFFF
+            if 0 < step < _MAX_DROPOUT and not self._seq_probation:
+                self._seq_highest += step
+                self._seq_received += 1
+            else:
+                self._sequence(seq)
+        if self.tap is not None:
+            self.tap(data)
+        if peer is not None and not self.on_hold:
+            peer._send(data, self)
 
     def _sequence(self, seq: int) -> None:
         """Follow the phone's sequence numbers, for :attr:`lost` (RFC 3550 A.1: a stream is
@@ -247,10 +269,15 @@ class MediaRelay:
     """Owns the media endpoints of one node: allocation, bridging, the inactivity sweep."""
 
     def __init__(self, pool: RtpPortPool, clock: Clock, *, timeout: float = 60.0,
+                 consent_timeout: float = CONSENT_TIMEOUT,
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.timeout = timeout
+        self.consent_timeout = consent_timeout
+        self._certificate: DtlsCertificate | None = None
+        self._dtls_context: SSL.Context | None = None
+        self._webrtc: set[WebRtcEndpoint] = set()
         self._loop = loop
         self._endpoints: set[MediaEndpoint] = set()
         self._closed_totals = (0, 0, 0)  # received, sent, lost by endpoints already closed
@@ -275,11 +302,46 @@ class MediaRelay:
         port = int(rtp.getsockname()[1])
         endpoint = MediaEndpoint(self, rtp, rtcp, port, label=label, on_timeout=on_timeout,
                                  last_received=self.clock.monotonic())
+        self._start(endpoint)
+        return endpoint
+
+    def open_webrtc(self, label: str = "",
+                    on_timeout: Callable[[MediaEndpoint], None] | None = None) -> WebRtcEndpoint:
+        """A new endpoint facing a browser (ICE-lite, DTLS-SRTP, rtcp-mux): see
+        :mod:`parley.net.webrtc`. Its ICE credentials are fresh; the certificate is the
+        node's."""
+        from parley.net.webrtc import WebRtcEndpoint
+
+        rtp, rtcp = self.pool.allocate()
+        port = int(rtp.getsockname()[1])
+        now = self.clock.monotonic()
+        endpoint = WebRtcEndpoint(self, rtp, rtcp, port, label=label, on_timeout=on_timeout,
+                                  last_received=now,
+                                  consent_timeout=self.consent_timeout, _created=now)
+        self._start(endpoint)
+        self._webrtc.add(endpoint)
+        return endpoint
+
+    @property
+    def certificate(self) -> DtlsCertificate:
+        """The node's DTLS certificate (made at first use; browsers pin its fingerprint per
+        call through the SDP, so a new one at restart is fine)."""
+        if self._certificate is None:
+            self._certificate = DtlsCertificate.generate()
+        return self._certificate
+
+    def dtls_context(self) -> SSL.Context:
+        """One OpenSSL context for every WebRTC leg of the node (its certificate loaded once)."""
+        if self._dtls_context is None:
+            self._dtls_context = self.certificate.context()
+        return self._dtls_context
+
+    def _start(self, endpoint: MediaEndpoint) -> None:
+        rtp, rtcp = endpoint.rtp, endpoint.rtcp
         loop = self._event_loop()
         loop.add_reader(rtp.fileno(), endpoint._on_rtp)
         loop.add_reader(rtcp.fileno(), endpoint._on_rtcp)
         self._endpoints.add(endpoint)
-        return endpoint
 
     @staticmethod
     def bridge(first: MediaEndpoint, second: MediaEndpoint) -> None:
@@ -305,6 +367,7 @@ class MediaRelay:
                 loop.remove_reader(sock.fileno())
             sock.close()
         self.pool.release(endpoint.port)
+        self._webrtc.discard(endpoint)
         if endpoint in self._endpoints:
             self._endpoints.discard(endpoint)
             received, sent, lost = self._closed_totals
@@ -322,8 +385,11 @@ class MediaRelay:
         return received, sent, lost
 
     def sweep(self) -> list[MediaEndpoint]:
-        """Report endpoints silent for longer than the timeout (once each); returns them."""
+        """Report endpoints silent for longer than the timeout (once each); returns them.
+        WebRTC endpoints also resend DTLS flights, send reports and check consent here."""
         now = self.clock.monotonic()
+        for webrtc in list(self._webrtc):
+            webrtc.poll(now)
         dead = [endpoint for endpoint in self._endpoints
                 if not endpoint.timed_out and not endpoint.on_hold
                 and now - endpoint.last_received > self.timeout]

@@ -32,6 +32,7 @@ CAUSE_TO_STATUS: dict[HangupCause, int] = {
     HangupCause.INTERWORKING: 500,
     HangupCause.ORIGINATOR_CANCEL: 487,
     HangupCause.MEDIA_TIMEOUT: 408,
+    HangupCause.CONSENT_EXPIRED: 408,
 }
 
 #: SIP final status -> cause, for failures coming back from a called phone or trunk.

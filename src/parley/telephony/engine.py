@@ -29,7 +29,7 @@ import structlog
 from parley.clock import Cancellable, Clock
 from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
 from parley.ids import IdSource
-from parley.net.relay import MediaRelay
+from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
 from parley.sip.auth import DigestAuthenticator
@@ -66,6 +66,7 @@ from parley.telephony.leg import SipLeg, peer_of
 from parley.telephony.media_sdp import (
     SUPPORTED,
     Codec,
+    LocalWebRtc,
     MediaNegotiationError,
     build_sdp,
     read_audio,
@@ -74,6 +75,13 @@ from parley.telephony.policy import CallerClass, Destination, TrunkPeer, may_cal
 from parley.telephony.refer import ReferHandler
 from parley.telephony.registrations import RegistrationWatch
 from parley.telephony.users import UserDirectory
+from parley.telephony.webrtc import (
+    answer_webrtc,
+    is_browser_binding,
+    is_browser_uri,
+    offer_webrtc,
+    watch_webrtc,
+)
 
 if TYPE_CHECKING:
     from parley.telephony.media import MediaShell
@@ -533,20 +541,28 @@ class SipEngine:
         except DialogError as exc:
             self.respond(request, peer, 400, f"Bad Request ({exc})"[:120], to_tag=local_tag)
             return
+        local_webrtc: LocalWebRtc | None = None
         try:
-            media = self.relay.open(label=f"in:{request.call_id}")
+            if remote.webrtc is not None:
+                webrtc = self.relay.open_webrtc(label=f"in:{request.call_id}")
+                local_webrtc = answer_webrtc(webrtc, remote.webrtc)
+                media: MediaEndpoint = webrtc
+            else:
+                media = self.relay.open(label=f"in:{request.call_id}")
         except PortPoolExhausted:
             self.respond(request, peer, 503, "Service Unavailable (no RTP ports left)",
                          to_tag=new_tag())
             return
         media.set_remote(remote.host, remote.port)
         caller = username or request.from_.uri.user or "anonymous"
-        leg = SipLeg(self, session, peer, session_id=new_session_id(), remote_audio=remote)
+        leg = SipLeg(self, session, peer, session_id=new_session_id(), remote_audio=remote,
+                     webrtc=local_webrtc)
         channel = Channel(
             engine=self, direction=Direction.INBOUND, caller=caller, called=number,
             media=media, leg=leg, variables={"caller_class": caller_class.value},
             id=self.ids.new("ch"))
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
+        watch_webrtc(channel)
         self._add(channel)
         channel.log.info("inbound_call", caller=caller, called=number, peer=str(peer),
                          caller_class=caller_class.value)
@@ -601,6 +617,17 @@ class SipEngine:
         peer = Peer((binding.transport or "UDP").upper(), *binding.source)
         return binding.uri, peer, user.name
 
+    def is_browser(self, endpoint: str) -> bool:
+        """Whether calling ``endpoint`` reaches a browser, to be offered WebRTC media
+        (:func:`parley.telephony.webrtc.is_browser_binding` on its best live contact)."""
+        if endpoint.startswith(("sip:", "sips:")):
+            return is_browser_uri(SipUri.parse(endpoint))
+        user = self.users.lookup(endpoint)
+        if user is None or user.static_contact:
+            return False
+        bindings = self.contacts_of(user.name)
+        return bool(bindings) and is_browser_binding(bindings[0])
+
     def originate(self, endpoint: str, caller_id: str, timeout: float,
                   variables: dict[str, str] | None = None, *,
                   codecs: tuple[Codec, ...] | None = None,
@@ -615,7 +642,13 @@ class SipEngine:
         """
         added = extra_headers(headers)
         uri, peer, user = self.resolve(endpoint)
-        media = self.relay.open(label=f"out:{endpoint}")
+        local_webrtc: LocalWebRtc | None = None
+        if self.is_browser(endpoint):
+            webrtc = self.relay.open_webrtc(label=f"out:{endpoint}")
+            local_webrtc = offer_webrtc(webrtc)
+            media: MediaEndpoint = webrtc
+        else:
+            media = self.relay.open(label=f"out:{endpoint}")
         call_id = new_call_id(self.config.host)
         local = NameAddr(SipUri(user=caller_id or "anonymous", host=self.config.host,
                                 port=self.config.port), caller_id or None)
@@ -623,7 +656,7 @@ class SipEngine:
                                  port=self.config.port))
         session_id = new_session_id()
         body = build_sdp(self.media_host, media.port, codecs or self.codecs,
-                         session_id=session_id, version=1)
+                         session_id=session_id, version=1, webrtc=local_webrtc)
         via = self._via(peer.transport)
         invite = build_request("INVITE", uri, from_=local.with_tag(new_tag()),
                                to=remote, call_id=call_id, cseq=1, via=via,
@@ -631,12 +664,14 @@ class SipEngine:
                                content_type=SDP, headers=(("Allow", ALLOW), *added))
         session = InviteSession.outgoing(invite, local_via=self._via(peer.transport),
                                          no_answer_after=timeout)
-        leg = SipLeg(self, session, peer, session_id=session_id, codec=None, sdp_version=1)
+        leg = SipLeg(self, session, peer, session_id=session_id, codec=None, sdp_version=1,
+                     webrtc=local_webrtc)
         channel = Channel(
             engine=self, direction=Direction.OUTBOUND, caller=caller_id, called=user,
             media=media, leg=leg, variables=dict(variables or {}),
             interaction_id=interaction_id, id=self.ids.new("ch"))
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
+        watch_webrtc(channel)
         self._add(channel)
         channel.log.info("outbound_call", endpoint=endpoint, caller=caller_id, peer=str(peer),
                          interaction_id=channel.interaction_id)

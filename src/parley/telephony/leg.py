@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from parley.clock import Cancellable
 from parley.events import HangupCause
 from parley.net.transport import Peer
+from parley.net.webrtc import WebRtcEndpoint
 from parley.sip.dialog import Dialog
 from parley.sip.errors import DialogError, SessionError
 from parley.sip.message import SipRequest, SipResponse
@@ -45,6 +46,7 @@ from parley.sip.uri import SipUri
 from parley.telephony.causes import cause_for_status, status_for_cause
 from parley.telephony.media_sdp import (
     Codec,
+    LocalWebRtc,
     MediaNegotiationError,
     RemoteAudio,
     answer_direction,
@@ -52,6 +54,7 @@ from parley.telephony.media_sdp import (
     read_audio,
 )
 from parley.telephony.refer import handle_refer
+from parley.telephony.webrtc import answered_webrtc
 
 if TYPE_CHECKING:
     from parley.telephony.channel import Channel
@@ -96,6 +99,7 @@ class SipLeg:
     codec: Codec | None = None
     dtmf_payload_type: int | None = 101
     sdp_version: int = 0
+    webrtc: LocalWebRtc | None = None  # our ICE/DTLS side when the phone is a browser
     channel: Channel | None = None
     timers: dict[str, Cancellable] = field(default_factory=dict)
 
@@ -163,7 +167,8 @@ class SipLeg:
             codecs = self.remote_audio.codecs
         return build_sdp(self.engine.media_host, port, codecs or self.engine.codecs,
                          session_id=self.session_id, version=self.sdp_version,
-                         dtmf_payload_type=self.dtmf_payload_type, direction=direction)
+                         dtmf_payload_type=self.dtmf_payload_type, direction=direction,
+                         webrtc=self.webrtc)
 
     # --- what the engine feeds in ------------------------------------------------------------
 
@@ -253,10 +258,16 @@ class SipLeg:
             self._log("bad_answer_sdp", error=str(exc))
             channel.hangup(HangupCause.INCOMPATIBLE_DESTINATION)
             return
+        if (self.webrtc is None) != (remote.webrtc is None):
+            self._log("bad_answer_sdp", error="the answer's media profile is not the offer's")
+            channel.hangup(HangupCause.INCOMPATIBLE_DESTINATION)
+            return
         self.remote_audio = remote
         self.codec = remote.codec
         self.dtmf_payload_type = remote.dtmf_payload_type
         channel.media.set_remote(remote.host, remote.port)
+        if remote.webrtc is not None and isinstance(channel.media, WebRtcEndpoint):
+            answered_webrtc(channel.media, remote.webrtc)
         channel.remote_answered()
 
     def _offered(self, channel: Channel, request: SipRequest) -> None:
@@ -272,6 +283,8 @@ class SipLeg:
             if self.remote_audio is None or (remote.host, remote.port) != (
                     self.remote_audio.host, self.remote_audio.port):
                 channel.media.set_remote(remote.host, remote.port)
+            if remote.webrtc is not None and isinstance(channel.media, WebRtcEndpoint):
+                channel.media.ice.set_remote(remote.webrtc.ice_ufrag, remote.webrtc.ice_pwd)
             self.remote_audio = remote
             direction = remote.direction
         channel.media.on_hold = direction in ("inactive", "recvonly")

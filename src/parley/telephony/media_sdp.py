@@ -3,6 +3,11 @@
 Parsing and negotiation are :mod:`parley.sdp`'s; this module keeps what the relay needs of the
 one audio stream (address, port, supported codecs in the phone's order, DTMF type, direction)
 and writes Parley's own offers and answers, which point the phone at a relay port.
+
+A browser's stream (``UDP/TLS/RTP/SAVPF``, RFC 8829) also carries its ICE credentials, DTLS
+fingerprint and setup role (:class:`WebRtcTransport`); Parley answers and offers it as an
+ICE-lite agent with one host candidate on the relay port, rtcp-mux and one BUNDLEd audio stream
+(:class:`LocalWebRtc`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 
 from parley.errors import ParleyError
 from parley.sdp import offer_answer
-from parley.sdp.session import SdpError, SessionDescription
+from parley.sdp.session import MediaDescription, SdpError, SessionDescription
 
 
 class MediaNegotiationError(ParleyError):
@@ -30,15 +35,44 @@ PCMA = Codec(8, "PCMA")
 SUPPORTED = (PCMU, PCMA)
 
 
+WEBRTC_PROFILES = ("UDP/TLS/RTP/SAVPF", "UDP/TLS/RTP/SAVP")
+SDES_PROFILES = ("RTP/SAVP", "RTP/SAVPF")
+
+
+@dataclass(frozen=True, slots=True)
+class WebRtcTransport:
+    """The ICE and DTLS attributes of a browser's audio stream."""
+
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprints: tuple[tuple[str, str], ...]  # (hash function, AA:BB:…)
+    setup: str  # actpass, active or passive
+    mid: str | None = None
+    bundle: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LocalWebRtc:
+    """What Parley's SDP says of its side of a WebRTC leg."""
+
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprint: str  # SHA-256, AA:BB:…
+    setup: str  # actpass in an offer, active or passive in an answer
+    mid: str | None = "0"
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteAudio:
-    """A phone's audio stream: where it receives, the usable codecs (its order), DTMF type."""
+    """A phone's audio stream: where it receives, the usable codecs (its order), DTMF type,
+    and for a browser its ICE/DTLS attributes."""
 
     host: str
     port: int
     codecs: tuple[Codec, ...]
     dtmf_payload_type: int | None
     direction: str
+    webrtc: WebRtcTransport | None = None
 
     @property
     def codec(self) -> Codec:
@@ -58,6 +92,12 @@ def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED) -> Remote
     audio = session.audio
     if audio is None or audio.port == 0:
         raise MediaNegotiationError("SDP offers no audio stream")
+    proto = audio.proto.upper()
+    if proto in SDES_PROFILES:
+        raise MediaNegotiationError(
+            f"m=audio uses {audio.proto} (SRTP keyed by a=crypto), which Parley does not "
+            "support: offer RTP/AVP, or UDP/TLS/RTP/SAVPF with DTLS")
+    webrtc = _webrtc_transport(session, audio) if proto in WEBRTC_PROFILES else None
     wanted = [offer_answer.Codec(codec.name, codec.rate, codec.payload_type) for codec in allowed]
     try:
         media = offer_answer.negotiated(session, wanted)
@@ -70,7 +110,51 @@ def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED) -> Remote
     order = {pt: index for index, pt in enumerate(audio.payload_types)}
     chosen = tuple(sorted(chosen, key=lambda codec: order.get(codec.payload_type, 999)))
     return RemoteAudio(media.address, media.port, chosen, media.dtmf_payload_type,
-                       media.direction)
+                       media.direction, webrtc)
+
+
+def _webrtc_transport(session: SessionDescription, audio: MediaDescription) -> WebRtcTransport:
+    """ICE credentials, fingerprints and setup of a DTLS-SRTP stream (media level first, then
+    session level, as Firefox writes some of them there)."""
+
+    def values(name: str) -> list[str]:
+        return audio.attribute_values(name) or [v or "" for k, v in session.attributes
+                                                if k == name]
+
+    ufrag = values("ice-ufrag")
+    pwd = values("ice-pwd")
+    if not ufrag or not ufrag[0]:
+        raise MediaNegotiationError(f"SDP {audio.proto} stream has no a=ice-ufrag")
+    if not pwd or not pwd[0]:
+        raise MediaNegotiationError(f"SDP {audio.proto} stream has no a=ice-pwd")
+    fingerprints: list[tuple[str, str]] = []
+    for value in values("fingerprint"):
+        algorithm, _, digest = value.strip().partition(" ")
+        if not digest:
+            raise MediaNegotiationError(f"SDP a=fingerprint:{value} is not '<hash> <AA:BB:…>'")
+        fingerprints.append((algorithm.lower(), digest.strip().upper()))
+    if not fingerprints:
+        raise MediaNegotiationError(f"SDP {audio.proto} stream has no a=fingerprint")
+    setup = (values("setup") or ["actpass"])[0].strip().lower()
+    if setup not in ("actpass", "active", "passive"):
+        raise MediaNegotiationError(f"SDP a=setup:{setup} is not actpass, active or passive")
+    mid = audio.attribute("mid")
+    bundle = any(k == "group" and (v or "").split()[:1] == ["BUNDLE"]
+                 for k, v in session.attributes)
+    return WebRtcTransport(ufrag[0].strip(), pwd[0].strip(), tuple(fingerprints), setup,
+                           mid, bundle)
+
+
+def answer_setup(offered: str) -> str:
+    """Our a=setup answering ``offered`` (RFC 5763 §5): passive unless the offerer is."""
+    return "active" if offered == "passive" else "passive"
+
+
+def dtls_role(local_setup: str, remote_setup: str) -> str:
+    """Which DTLS side we are once both setups are known: the active side is the client."""
+    if local_setup == "active" or (local_setup == "actpass" and remote_setup == "passive"):
+        return "client"
+    return "server"
 
 
 _MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
@@ -84,14 +168,26 @@ def answer_direction(offered: str) -> str:
 
 def build_sdp(host: str, port: int, codecs: tuple[Codec, ...], *, session_id: int,
               version: int, dtmf_payload_type: int | None = 101,
-              direction: str = "sendrecv") -> bytes:
-    """Parley's SDP for one audio stream on the relay's ``host:port``."""
+              direction: str = "sendrecv", webrtc: LocalWebRtc | None = None) -> bytes:
+    """Parley's SDP for one audio stream on the relay's ``host:port`` (with ``webrtc``: as
+    an ICE-lite DTLS-SRTP endpoint, rtcp-mux, the stream BUNDLEd alone)."""
     formats = [str(codec.payload_type) for codec in codecs]
     lines = ["v=0", f"o=parley {session_id} {version} IN IP4 {host}", "s=parley",
              f"c=IN IP4 {host}", "t=0 0"]
     if dtmf_payload_type is not None:
         formats.append(str(dtmf_payload_type))
-    lines.append(f"m=audio {port} RTP/AVP {' '.join(formats)}")
+    if webrtc is None:
+        lines.append(f"m=audio {port} RTP/AVP {' '.join(formats)}")
+    else:
+        if webrtc.mid is not None:
+            lines.append(f"a=group:BUNDLE {webrtc.mid}")
+        lines += ["a=ice-lite", f"m=audio {port} UDP/TLS/RTP/SAVPF {' '.join(formats)}"]
+        if webrtc.mid is not None:
+            lines.append(f"a=mid:{webrtc.mid}")
+        lines += [f"a=ice-ufrag:{webrtc.ice_ufrag}", f"a=ice-pwd:{webrtc.ice_pwd}",
+                  f"a=fingerprint:sha-256 {webrtc.fingerprint}", f"a=setup:{webrtc.setup}",
+                  f"a=candidate:1 1 udp 2130706431 {host} {port} typ host",
+                  "a=end-of-candidates", "a=rtcp-mux"]
     lines += [f"a=rtpmap:{codec.payload_type} {codec.name}/{codec.rate}" for codec in codecs]
     if dtmf_payload_type is not None:
         lines += [f"a=rtpmap:{dtmf_payload_type} telephone-event/8000",

@@ -55,6 +55,9 @@ class TelephonySettings:
     media_host: str | None = None  # address put in SDP; default: host
     no_answer_timeout: float = 30.0
     media_timeout: float = 60.0
+    #: a browser (WebRTC leg) that has not refreshed ICE consent for this long is gone
+    #: (RFC 7675 says 30 s); its call ends with cause CONSENT_EXPIRED
+    webrtc_consent_timeout: float = 30.0
     trunks: tuple[TrunkPeer, ...] = ()
     public_numbers: frozenset[str] = field(default_factory=frozenset)
     busy_when_in_call: bool = True
@@ -81,7 +84,8 @@ class Telephony:
         self.ids = ids or IdSource(clock)
         media_host = settings.media_host or settings.host
         self.pool = RtpPortPool(media_host, *settings.rtp_ports)
-        self.relay = MediaRelay(self.pool, clock, timeout=settings.media_timeout)
+        self.relay = MediaRelay(self.pool, clock, timeout=settings.media_timeout,
+                                consent_timeout=settings.webrtc_consent_timeout)
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
         self._refer_handler: ReferHandler | None = None

@@ -1,0 +1,108 @@
+"""Browser SDP: Chromium's captured offer read, Parley's ICE-lite answer and offer written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parley.sdp.session import SessionDescription
+from parley.telephony.media_sdp import (
+    PCMU,
+    LocalWebRtc,
+    MediaNegotiationError,
+    answer_setup,
+    build_sdp,
+    dtls_role,
+    read_audio,
+)
+
+CHROMIUM = (Path(__file__).parent.parent / "sdp" / "data" / "chromium-156-audio-offer.sdp"
+            ).read_bytes()
+
+
+def test_chromium_offer_gives_ice_credentials_fingerprint_and_g711() -> None:
+    remote = read_audio(CHROMIUM)
+    assert remote.webrtc is not None
+    assert remote.webrtc.ice_ufrag == "spKN"
+    assert remote.webrtc.ice_pwd == "2qVhEiZVn52knKPapcDKx5ck"
+    assert remote.webrtc.fingerprints[0][0] == "sha-256"
+    assert remote.webrtc.fingerprints[0][1].startswith("1E:9D:C6")
+    assert remote.webrtc.setup == "actpass"
+    assert remote.webrtc.mid == "0"
+    assert remote.webrtc.bundle
+    assert [codec.name for codec in remote.codecs] == ["PCMU", "PCMA"]
+    assert remote.dtmf_payload_type == 126  # telephone-event/8000, not the 48 kHz one
+
+
+def test_answer_to_chromium_is_ice_lite_passive_pcmu_with_rtcp_mux() -> None:
+    remote = read_audio(CHROMIUM)
+    assert remote.webrtc is not None
+    setup = answer_setup(remote.webrtc.setup)
+    local = LocalWebRtc("abcd1234", "p" * 24, "AA:" * 31 + "AA", setup, remote.webrtc.mid)
+    body = build_sdp("203.0.113.5", 20000, (PCMU,), session_id=1, version=1,
+                     dtmf_payload_type=126, webrtc=local)
+    answer = SessionDescription.parse(body)
+    audio = answer.audio
+    assert audio is not None
+    assert audio.proto == "UDP/TLS/RTP/SAVPF"
+    assert audio.formats == ("0", "126")
+    assert answer.attribute("ice-lite") == ""
+    assert answer.attribute("group") == "BUNDLE 0"
+    assert audio.attribute("mid") == "0"
+    assert audio.attribute("setup") == "passive"
+    assert audio.attribute("rtcp-mux") == ""
+    assert audio.attribute("candidate") == "1 1 udp 2130706431 203.0.113.5 20000 typ host"
+    assert dtls_role(setup, remote.webrtc.setup) == "server"
+    again = read_audio(body)  # Parley reads its own answer back (the test browser does)
+    assert again.webrtc is not None
+    assert again.webrtc.fingerprints == (("sha-256", "AA:" * 31 + "AA"),)
+
+
+def test_setup_roles() -> None:
+    assert answer_setup("actpass") == "passive"
+    assert answer_setup("active") == "passive"
+    assert answer_setup("passive") == "active"
+    assert dtls_role("actpass", "active") == "server"
+    assert dtls_role("actpass", "passive") == "client"
+    assert dtls_role("active", "actpass") == "client"
+
+
+def test_session_level_fingerprint_as_firefox_writes_it() -> None:
+    offer = (b"v=0\r\no=mozilla...THIS_IS_SDPARTA-115 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+             b"a=fingerprint:sha-256 " + b"AB:" * 31 + b"AB\r\na=group:BUNDLE 0\r\n"
+             b"m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101\r\nc=IN IP4 0.0.0.0\r\n"
+             b"a=ice-pwd:0123456789abcdef0123456789abcdef\r\na=ice-ufrag:f00d\r\n"
+             b"a=mid:0\r\na=rtcp-mux\r\na=setup:actpass\r\na=sendrecv\r\n"
+             b"a=rtpmap:109 opus/48000/2\r\na=rtpmap:9 G722/8000/1\r\n"
+             b"a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+             b"a=rtpmap:101 telephone-event/8000\r\n")
+    remote = read_audio(offer)
+    assert remote.webrtc is not None
+    assert remote.webrtc.fingerprints == (("sha-256", "AB:" * 31 + "AB"),)
+    assert remote.webrtc.ice_ufrag == "f00d"
+    assert remote.codec.name == "PCMU"
+
+
+@pytest.mark.parametrize(("remove", "named"), [
+    ("a=ice-ufrag:spKN\n", "a=ice-ufrag"),
+    ("a=ice-pwd:2qVhEiZVn52knKPapcDKx5ck\n", "a=ice-pwd"),
+])
+def test_missing_ice_attribute_is_named(remove: str, named: str) -> None:
+    text = CHROMIUM.decode().replace("\r\n", "\n").replace(remove, "")
+    with pytest.raises(MediaNegotiationError, match=named):
+        read_audio(text.encode())
+
+
+def test_missing_fingerprint_is_named() -> None:
+    text = "\n".join(line for line in CHROMIUM.decode().splitlines()
+                     if not line.startswith("a=fingerprint"))
+    with pytest.raises(MediaNegotiationError, match="a=fingerprint"):
+        read_audio(text.encode())
+
+
+def test_sdes_srtp_is_refused_with_a_reason() -> None:
+    offer = (b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+             b"m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n")
+    with pytest.raises(MediaNegotiationError, match="a=crypto"):
+        read_audio(offer)
