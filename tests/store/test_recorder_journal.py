@@ -228,15 +228,15 @@ def failing_marks(store: Store, failures: int, error: Exception) -> list[int]:
     """Make the first ``failures`` writes of the call recorder's mark (with its batch) fail
     with ``error``; the list counts the calls."""
     calls: list[int] = []
-    real = store.interactions.mark_applied
+    real = store.interactions.write_rows
 
-    async def mark_applied(*args: Any) -> None:
+    async def write_rows(*args: Any) -> None:
         calls.append(1)
         if len(calls) <= failures:
             raise error
         await real(*args)
 
-    store.interactions.mark_applied = mark_applied  # type: ignore[method-assign]
+    store.interactions.write_rows = write_rows  # type: ignore[method-assign]
     return calls
 
 
