@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import csv
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -198,9 +199,9 @@ class Node:
         return lines[-1] if lines else ""
 
     async def stop(self, grace: float = 300.0) -> None:
-        """SIGTERM, then wait: a stopping node writes every journalled record first (no time
-        limit of its own), so the grace is long; SIGKILL only past it (the journal keeps the
-        rest for the next start, but this step's count would then be short)."""
+        """SIGTERM, then wait: a stopping node writes its journalled records first (for at
+        most 30 s; the journal keeps the rest for the next start, and this step's count is
+        then short); SIGKILL only past the grace."""
         if self.process is None or self.process.returncode is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -226,6 +227,12 @@ class StepResult:
     peak_concurrent: int
     wait_s: float | None
     records: int | None
+    """Calls with a complete record once the node has stopped."""
+    records_live: int | None
+    """The same, 4 s after the last caller hung up, the node still running."""
+    backlog_at_stop: int
+    """Journal entries the call recorder had not written when told to stop (its log)."""
+    stop_s: float
     cpu_percent: float
     peak_rss_mib: float
     start_rss_mib: float
@@ -323,6 +330,15 @@ async def records_settled(database: Path | str, calls: int, within: float) -> No
         await asyncio.sleep(3.0)
 
 
+def backlog_at_stop(log: Path) -> int:
+    """The call recorder's backlog when the node was told to stop, from its log line
+    (0: none logged, nothing was behind)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    found = re.findall(r"writing journaled records before stopping(?=[^\n]*recorder='?call "
+                       r"records)[^\n]*?queued=(\d+)", text)
+    return max((int(queued) for queued in found), default=0)
+
+
 def log_problems(log: Path) -> int:
     """Lines of the node's log at warning level or worse."""
     words = ("[warning", "[error", "[critical", "Traceback", '"level": "warning"',
@@ -386,6 +402,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
+        records_live = await call_records(database)  # the recorders kept up, or not
         await records_settled(database, calls, 15.0)
         node_exit = node.exit_code()
     finally:
@@ -393,7 +410,9 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             await caller.stop()
         with contextlib.suppress(Exception):
             await agents.stop()
+        stopping = time.monotonic()
         await node.stop()  # a node that stops writes what its recorders still hold
+        stop_s = time.monotonic() - stopping
     records = await call_records(database)
     result = caller.result()
     rows = csv_rows(workdir / "caller" / f"{scenario.stem}-stat.csv")
@@ -402,7 +421,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         rate=rate, calls=calls, successful=result.successful, failed=result.failed,
         legs_offered=int(legs.stats.get("IncomingCall(C)", "0") or 0),
         legs_answered=legs.successful, legs_failed=legs.failed, peak_concurrent=concurrent,
-        wait_s=mean_wait(result, legs), records=records,
+        wait_s=mean_wait(result, legs), records=records, records_live=records_live,
+        backlog_at_stop=backlog_at_stop(node.log), stop_s=stop_s,
         cpu_percent=100 * cpu / wall, peak_rss_mib=peak_rss / 1024,
         start_rss_mib=start_rss / 1024, wall_s=wall, failures=failure_counts(result),
         log_problems=log_problems(node.log), node_exit=node_exit,
@@ -451,7 +471,7 @@ async def main() -> None:
           f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
-          f"{'records':>7}  clean", flush=True)
+          f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6}  clean", flush=True)
     best = 0
     postgres: ThrowawayPostgres | None = None
     with contextlib.ExitStack() as stack:
@@ -472,7 +492,9 @@ async def main() -> None:
                   f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
                   f"{'-' if r.wait_s is None else format(r.wait_s, '.2f'):>6} "
                   f"{r.cpu_percent:>6.1f} {r.peak_rss_mib:>8.0f} "
-                  f"{'-' if r.records is None else r.records:>7}  "
+                  f"{'-' if r.records is None else r.records:>7} "
+                  f"{'-' if r.records_live is None else r.records_live:>6} "
+                  f"{r.backlog_at_stop:>6} {r.stop_s:>6.1f}  "
                   f"{'yes' if r.clean else 'NO'}", flush=True)
             if not r.clean:
                 print(f"       failures: {r.failures or '-'}; operator legs offered "

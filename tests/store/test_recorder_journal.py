@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from parley.bus import LiveBus
@@ -46,18 +47,19 @@ class Node:
 
 
 @contextlib.asynccontextmanager
-async def node(database_url: str, folder: Path, *, recorders: bool = True
-               ) -> AsyncIterator[Node]:
-    """Run until the block ends, then stop in order (recorders drain, the journal closes).
-    Without ``recorders`` only the journal runs: events wait on disk, as after a crash."""
+async def node(database_url: str, folder: Path, *, recorders: bool = True,
+               drain_s: float | None = None) -> AsyncIterator[Node]:
+    """Run until the block ends, then stop in order (recorders drain, for at most
+    ``drain_s`` if given, and the journal closes). Without ``recorders`` only the journal
+    runs: events wait on disk, as after a crash."""
     clock = VirtualClock()
     store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
     journal = Journal(folder, commit_interval_s=0.01)
     journal.open(after=await store.journal_marks.highest())  # as the composition root does
     bus = LiveBus(clock, journal=journal.append)
     tasks = [asyncio.create_task(recorder.run()) for recorder in (
-        CallRecorder(store, bus, clock, journal), StateRecorder(store, bus, clock, journal))
-        if recorders]
+        CallRecorder(store, bus, clock, journal, drain_s=drain_s),
+        StateRecorder(store, bus, clock, journal, drain_s=drain_s)) if recorders]
     syncing = asyncio.create_task(journal.run())
     await asyncio.sleep(0.05)  # the recorders have read their marks
     try:
@@ -95,6 +97,14 @@ async def closed(store: Store, interaction: str) -> InteractionRecord:
                 return record
         await asyncio.sleep(0.01)
     raise AssertionError(f"{interaction} was not closed")
+
+
+async def opened(store: Store, interaction: str) -> InteractionRecord:
+    for _ in range(500):
+        with contextlib.suppress(NotFound):
+            return await store.interactions.get(interaction)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{interaction} was not opened")
 
 
 def lose_journal(folder: Path) -> None:
@@ -228,15 +238,15 @@ def failing_marks(store: Store, failures: int, error: Exception) -> list[int]:
     """Make the first ``failures`` writes of the call recorder's mark (with its batch) fail
     with ``error``; the list counts the calls."""
     calls: list[int] = []
-    real = store.interactions.mark_applied
+    real = store.interactions.write_rows
 
-    async def mark_applied(*args: Any) -> None:
+    async def write_rows(*args: Any) -> None:
         calls.append(1)
         if len(calls) <= failures:
             raise error
         await real(*args)
 
-    store.interactions.mark_applied = mark_applied  # type: ignore[method-assign]
+    store.interactions.write_rows = write_rows  # type: ignore[method-assign]
     return calls
 
 
@@ -263,3 +273,62 @@ async def test_a_batch_that_fails_otherwise_is_written_step_by_step(
         call_end(running.bus, "z")
         assert_complete(await closed(running.store, "z"))
         assert await running.store.journal_marks.get(CallRecorder.NAME) == (8, 9)
+
+
+async def stored_counts(store: Store) -> tuple[int, int, dict[str, int]]:
+    """Call records, legs, and timeline entries per call record, as stored."""
+    async with store.engine.connect() as connection:
+        records = (await connection.execute(text("SELECT count(*) FROM interactions"))).scalar()
+        legs = (await connection.execute(text("SELECT count(*) FROM legs"))).scalar()
+        entries = dict((await connection.execute(text(
+            "SELECT interaction_id, count(*) FROM timeline_events GROUP BY interaction_id"
+        ))).all())
+    return int(records or 0), int(legs or 0), {str(k): int(v) for k, v in entries.items()}
+
+
+async def test_a_stop_under_backlog_leaves_the_rest_for_the_next_start_written_once(
+        database_url: str, tmp_path: Path) -> None:
+    """Hundreds of calls, the stop cut short (no time to drain) while calls are open and a
+    backlog waits in the journal: the next start writes every call's record exactly once."""
+    calls = [f"call-{number}" for number in range(240)]
+    async with node(database_url, tmp_path, drain_s=0.0) as running:
+        for channel in calls[:120]:
+            call_start(running.bus, channel)
+            call_end(running.bus, channel)
+        for channel in calls[120:]:  # open across the stop
+            call_start(running.bus, channel)
+        await closed(running.store, calls[119])
+        await opened(running.store, calls[-1])
+        for channel in calls[120:]:  # the backlog: journaled, not written when it stops
+            call_end(running.bus, channel)
+        for channel in (f"late-{number}" for number in range(60)):
+            call_start(running.bus, channel)
+            call_end(running.bus, channel)
+    stopped = await open_store(database_url, passwords=Passwords.cheap())
+    try:
+        records, _legs, _entries = await stored_counts(stopped)
+        assert records == 240  # the late calls' records wait in the journal
+        assert (await stopped.interactions.get(calls[-1])).ended_at is None
+    finally:
+        await stopped.close()
+    async with node(database_url, tmp_path) as restarted:
+        await closed(restarted.store, "late-59")
+        records, legs, entries = await stored_counts(restarted.store)
+        assert (records, legs) == (300, 600)
+        assert set(entries.values()) == {4}, entries  # started, queued, answered, ended
+        for channel in (calls[0], calls[120], calls[-1], "late-0"):
+            assert_complete(await restarted.store.interactions.get(channel))
+
+
+async def test_a_large_backlog_is_written_exactly_once_with_bounded_batches(
+        database_url: str, tmp_path: Path) -> None:
+    """A burst far ahead of the recorder, then a stop with time enough: every record once."""
+    async with node(database_url, tmp_path) as running:
+        for number in range(400):
+            call_start(running.bus, f"b{number}")
+            call_end(running.bus, f"b{number}")
+        await closed(running.store, "b399")
+        records, legs, entries = await stored_counts(running.store)
+        assert (records, legs) == (400, 800)
+        assert set(entries.values()) == {4}
+        assert await running.store.journal_marks.get(CallRecorder.NAME) == (3200, 3201)

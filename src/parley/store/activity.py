@@ -4,17 +4,19 @@ restart loses nothing (DESIGN.md §1.6)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from parley.store import models as m
+from parley.store.call_rows import CallRows, Row
 from parley.store.database import Conflict, NotFound
 from parley.store.records import (
     CallbackRecord,
@@ -32,6 +34,79 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
     return round(max(0.0, (end - start).total_seconds()), 3)
+
+
+seconds_between = _seconds
+"""Seconds from ``start`` to ``end`` as a call record stores them (None if either is)."""
+
+INTERACTIONS: Table = m.Interaction.__table__  # type: ignore[assignment]
+LEGS: Table = m.Leg.__table__  # type: ignore[assignment]
+TIMELINE: Table = m.TimelineEvent.__table__  # type: ignore[assignment]
+RECORDINGS: Table = m.Recording.__table__  # type: ignore[assignment]
+VOICEMAILS: Table = m.Voicemail.__table__  # type: ignore[assignment]
+STATE_LOG: Table = m.OperatorStateEntry.__table__  # type: ignore[assignment]
+MARKS: Table = m.JournalMark.__table__  # type: ignore[assignment]
+
+
+class StoredTimes(NamedTuple):
+    """What closing a call record written before needs of it."""
+
+    started_at: datetime
+    queued_at: datetime | None
+    answered_at: datetime | None
+
+
+def _by_columns(rows: Iterable[tuple[Any, Row]]) -> dict[frozenset[str], list[tuple[Any, Row]]]:
+    """Rows grouped by the columns they set (one executemany statement per group)."""
+    groups: dict[frozenset[str], list[tuple[Any, Row]]] = {}
+    for key, row in rows:
+        groups.setdefault(frozenset(row), []).append((key, row))
+    return groups
+
+
+async def _insert(connection: AsyncConnection, table: Table, rows: Iterable[Row]) -> None:
+    """Insert ``rows`` in their order (legs and timeline entries are read back by id). A
+    nullable column without a default that some rows leave out is given None in them, so
+    that most batches are one statement; rows that still differ start a new statement."""
+    rows = list(rows)
+    if not rows:
+        return
+    given = set().union(*rows)
+    nullable = [name for name in given if table.c[name].nullable
+                and table.c[name].default is None and table.c[name].server_default is None]
+    run: list[Row] = []
+    for row in rows:
+        row = {**dict.fromkeys(nullable), **row}
+        if run and run[0].keys() != row.keys():
+            await connection.execute(insert(table), run)
+            run = []
+        run.append(row)
+    await connection.execute(insert(table), run)
+
+
+async def _update(connection: AsyncConnection, table: Table, keys: Sequence[str],
+                  changes: Iterable[tuple[tuple[str, ...], Row]]) -> None:
+    """``UPDATE table SET ... WHERE keys = ...`` for each (key values, changed columns)."""
+    for columns, group in _by_columns(changes).items():
+        where: list[ColumnElement[bool]] = [table.c[name] == bindparam(f"key_{name}")
+                                            for name in keys]
+        statement = update(table).where(*where).values(
+            {name: bindparam(f"new_{name}") for name in columns})
+        await connection.execute(statement, [
+            {**{f"key_{name}": value for name, value in zip(keys, key, strict=True)},
+             **{f"new_{name}": value for name, value in row.items()}}
+            for key, row in group])
+
+
+async def write_mark(connection: AsyncConnection, consumer: str, applied_seq: int,
+                     replay_from: int) -> None:
+    """Write ``consumer``'s journal mark in ``connection``'s transaction."""
+    result = await connection.execute(
+        update(MARKS).where(MARKS.c.consumer == consumer)
+        .values(applied_seq=applied_seq, replay_from=replay_from))
+    if not result.rowcount:
+        await connection.execute(insert(MARKS).values(
+            consumer=consumer, applied_seq=applied_seq, replay_from=replay_from))
 
 
 class InteractionRepository:
@@ -82,6 +157,46 @@ class InteractionRepository:
         in the same transaction as the records it wrote)."""
         async with self._writing() as session:
             await set_mark(session, consumer, applied_seq, replay_from)
+
+    async def stored(self, interaction_ids: Iterable[str]) -> dict[str, StoredTimes]:
+        """Which of these call records are written, with their times (one query)."""
+        wanted = sorted(set(interaction_ids))
+        if not wanted:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(INTERACTIONS.c.id, INTERACTIONS.c.started_at, INTERACTIONS.c.queued_at,
+                       INTERACTIONS.c.answered_at).where(INTERACTIONS.c.id.in_(wanted)))
+            return {row.id: StoredTimes(row.started_at, row.queued_at, row.answered_at)
+                    for row in rows}
+
+    async def write_rows(self, rows: CallRows,
+                         mark: tuple[str, int, int] | None = None) -> None:
+        """Write a recorder's batch with Core statements (one per table and set of columns)
+        in one transaction, with ``mark`` (consumer, applied entry, first entry to replay)
+        if given: the batch and the mark it ends at are written together or not at all."""
+        async with self._sessions() as session, session.begin():
+            connection = await session.connection()
+            await _insert(connection, INTERACTIONS, rows.interactions.values())
+            await _insert(connection, LEGS, rows.legs.values())
+            await _update(connection, INTERACTIONS, ("id",),
+                          (((key,), row) for key, row in rows.interaction_changes.items()))
+            await _update(connection, LEGS, ("interaction_id", "channel_id"),
+                          rows.leg_changes.items())
+            if rows.answered_amends:  # before the batch's own entries, which come later
+                latest = (select(func.max(TIMELINE.c.id))
+                          .where(TIMELINE.c.interaction_id == bindparam("key_id"),
+                                 TIMELINE.c.kind == "answered").scalar_subquery())
+                await connection.execute(
+                    update(TIMELINE).where(TIMELINE.c.id == latest)
+                    .values(detail=bindparam("new_detail")),
+                    [{"key_id": key, "new_detail": detail}
+                     for key, detail in rows.answered_amends.items()])
+            await _insert(connection, TIMELINE, rows.timeline)
+            await _insert(connection, RECORDINGS, rows.recordings)
+            await _insert(connection, VOICEMAILS, rows.voicemails)
+            if mark is not None:
+                await write_mark(connection, *mark)
 
     async def open(self, interaction_id: str, *, direction: str, caller: str, called: str,
                    started_at: datetime, variables: dict[str, Any] | None = None) -> None:
@@ -265,12 +380,7 @@ def _interaction_record(row: m.Interaction, legs: Sequence[m.Leg],
 async def set_mark(session: AsyncSession, consumer: str, applied_seq: int,
                    replay_from: int) -> None:
     """Write ``consumer``'s journal mark in ``session``'s transaction."""
-    row = await session.get(m.JournalMark, consumer)
-    if row is None:
-        session.add(m.JournalMark(consumer=consumer, applied_seq=applied_seq,
-                                  replay_from=replay_from))
-    else:
-        row.applied_seq, row.replay_from = applied_seq, replay_from
+    await write_mark(await session.connection(), consumer, applied_seq, replay_from)
 
 
 class JournalMarkRepository:
@@ -312,9 +422,12 @@ class OperatorStateRepository:
         """Append ``entries`` and note that ``consumer`` applied the event journal up to
         ``applied_seq``, in one transaction."""
         async with self._sessions() as session, session.begin():
-            session.add_all([m.OperatorStateEntry(username=e.username, state=e.state,
-                                                  reason=e.reason, at=e.at) for e in entries])
-            await set_mark(session, consumer, applied_seq, applied_seq + 1)
+            connection = await session.connection()
+            if entries:
+                await connection.execute(insert(STATE_LOG), [
+                    {"username": e.username, "state": e.state, "reason": e.reason, "at": e.at}
+                    for e in entries])
+            await write_mark(connection, consumer, applied_seq, applied_seq + 1)
 
     async def history(self, username: str, limit: int = 100) -> list[OperatorStateRecord]:
         async with self._sessions() as session:

@@ -3,11 +3,14 @@ state changes go to the operator state log; telephony events and the contact cen
 become call records, voicemails and recordings.
 
 In a node the recorders read the node's event journal (:mod:`parley.journal`), not the bus:
-each batch of records is written in one transaction together with the journal entry it ends
-at (the recorder's mark), so a crash neither applies an entry twice nor skips one; on start a
-recorder reads the journal again from its mark (first replaying, without writing, the entries
-of the calls still open, to know them again); a stop writes everything the journal holds, with
-no time limit. Without a journal (tests of the recording rules) they read the bus directly."""
+each batch of records is written with SQLAlchemy Core statements in one transaction together
+with the journal entry it ends at (the recorder's mark), so a crash neither applies an entry
+twice nor skips one; on start a recorder reads the journal again from its mark (first
+replaying, without writing, the entries of the calls still open, to know them again). The
+journal on disk is the only buffer: a recorder that falls behind reads a batch at a time from
+the files, so memory does not grow with the backlog. A stop writes what the journal holds for
+at most ``drain_s`` seconds (logged); what is left stays in the journal and is written at the
+next start. Without a journal (tests of the recording rules) they read the bus directly."""
 
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ import asyncio
 import contextlib
 import copy
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import OperationalError
@@ -36,19 +39,22 @@ from parley.events import (
     VoicemailLeft,
 )
 from parley.journal import Entry, Journal, JournalReader
-from parley.store import Conflict, NotFound, Store, StoreError
-from parley.store.records import OperatorStateRecord, RecordingRecord, VoicemailRecord
+from parley.store import NotFound, Store, StoreError
+from parley.store.activity import StoredTimes, seconds_between
+from parley.store.call_rows import CallRows
+from parley.store.records import OperatorStateRecord
 
 _log = structlog.get_logger("parley.store.recorders")
 
 
 DRAIN_S = 30.0
-"""At shutdown, how long the recorders may take to write what is still queued."""
+"""At shutdown, how long the recorders may take to write what is still queued (the rest
+stays in the journal for the next start)."""
 LOCK_RETRIES = 3
 """How often a write the database refused as busy is tried again (after 0.5, 1, 1.5 s)."""
-BATCH = 50
-"""The most envelopes written together when a recorder has fallen behind (one transaction:
-on SQLite it holds the write lock that long, so it stays short)."""
+BATCH = 400
+"""The most journal entries (or bus envelopes) written in one transaction when a recorder has
+fallen behind: about 30 calls' worth, a few tens of milliseconds of SQLite's write lock."""
 
 
 MARK_EVERY = 500
@@ -73,9 +79,11 @@ class JournalConsumer:
 
     NAME = ""
 
-    def __init__(self, journal: Journal | None) -> None:
+    def __init__(self, journal: Journal | None, *, drain_s: float | None = None) -> None:
         self._journal = journal
+        self._drain_s = DRAIN_S if drain_s is None else drain_s
         self._marked = 0  # the last entry noted in the stored mark
+        self._stopping = False  # a stop came: the step in hand ends after its batch
         self._feed: Subscription | None = None  # without a journal: the bus feed
         if journal is not None:
             journal.hold(self.NAME)
@@ -116,14 +124,17 @@ class JournalConsumer:
                 step = None
                 await journal.synced_after(current.next_seq - 1)
         except asyncio.CancelledError:
+            self._stopping = True
+            journal.sync()
             behind = journal.last_seq - self._marked
             if behind > 0:
                 _log.info("writing journaled records before stopping", recorder=self.NAME,
-                          queued=behind)
+                          queued=behind, limit_s=self._drain_s)
+            deadline = asyncio.get_running_loop().time() + self._drain_s
             if step is not None:
                 reader = await step
             assert reader is not None  # noqa: S101 - the step gave one
-            reader = await self._drain(reader)
+            reader = await self._drain(reader, deadline)
             raise
         finally:
             if reader is not None:
@@ -134,8 +145,10 @@ class JournalConsumer:
         assert self._journal is not None  # noqa: S101 - only with a journal
         entries: list[Entry] = []
         try:
-            while entries := reader.read(BATCH):
+            while not self._stopping and (entries := reader.read(BATCH)):
                 await self._apply_batch(entries)
+            if self._stopping:
+                return reader
             applied = reader.next_seq - 1
             if applied > self._marked:  # idle: note the mark, so that the journal trims
                 self._journal.release(self.NAME, await retried_value(
@@ -179,19 +192,32 @@ class JournalConsumer:
             self._marked = last
             self._journal.release(self.NAME, first_needed)
 
-    async def _drain(self, reader: JournalReader) -> JournalReader:
-        """Write everything the journal holds; give up only after ``LOCK_RETRIES`` failures
-        in a row (the rest stays in the journal for the next start)."""
+    async def _drain(self, reader: JournalReader, deadline: float) -> JournalReader:
+        """Write everything the journal holds until ``deadline`` (loop time); give up
+        sooner only after ``LOCK_RETRIES`` failures in a row. What is left stays in the
+        journal for the next start (the stored mark says where it begins)."""
         assert self._journal is not None  # noqa: S101 - only with a journal
-        self._journal.sync()
+        journal = self._journal
+        journal.sync()
+        loop = asyncio.get_running_loop()
+        started, first = loop.time(), reader.next_seq
         failures = 0
         while True:
+            if loop.time() >= deadline:
+                _log.warning("records left in the journal for the next start",
+                             recorder=self.NAME, written=reader.next_seq - first,
+                             left=journal.last_seq - self._marked, limit_s=self._drain_s)
+                return reader
             entries = reader.read(BATCH)
             try:
                 if not entries:
                     applied = reader.next_seq - 1
                     if applied > self._marked:
                         await self._mark(applied)
+                    if applied >= first:
+                        _log.info("journaled records written before stopping",
+                                  recorder=self.NAME, written=applied - first + 1,
+                                  seconds=round(loop.time() - started, 2))
                     return reader
                 await self._apply_batch(entries)
                 failures = 0
@@ -224,8 +250,8 @@ class StateRecorder(JournalConsumer):
     NAME = "operator states"
 
     def __init__(self, store: Store, bus: LiveBus, clock: Clock,
-                 journal: Journal | None = None) -> None:
-        super().__init__(journal)
+                 journal: Journal | None = None, *, drain_s: float | None = None) -> None:
+        super().__init__(journal, drain_s=drain_s)
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -321,33 +347,17 @@ async def drained(feed: Subscription,
         raise
 
 
-class _Discard:
-    """A stand-in for the store while a recorder replays journal entries it applied before:
-    every repository is itself, every write does nothing."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("interactions", "voicemails", "recordings"):
-            return self
-
-        async def nothing(*_args: object, **_kwargs: object) -> None:
-            return None
-
-        return nothing
-
-
-_DISCARD = _Discard()
-
-
 @dataclass
 class _OpenCall:
-    """What the recorder remembers of a call record while it has live legs."""
+    """What the recorder remembers of a call record while it has live legs (enough to write
+    every later step without reading the store)."""
 
     interaction_id: str
     direction: Direction  # of the leg that opened it
     opening_leg: str
     caller: str
     called: str
-    created: float  # when it opened (POSIX seconds of the event's time)
+    started_at: datetime  # when it opened (the event's time)
     linked: bool  # opened by an interaction id (else by the fallback pairing)
     first_seq: int = 0  # the journal entry that opened it (0: not from a journal)
     open_legs: set[str] = field(default_factory=set)
@@ -357,6 +367,9 @@ class _OpenCall:
     answer_unconfirmed: bool = False  # a leg's answer is on the timeline, no notice yet
     queued: bool = False
     outcome: str = ""
+    queued_at: datetime | None = None  # as stored: the first time it was queued
+    answered_at: datetime | None = None  # as stored: the first answer
+    answered_detail: dict[str, Any] | None = None  # the latest "answered" entry's detail
 
 
 class CallRecorder(JournalConsumer):
@@ -374,6 +387,11 @@ class CallRecorder(JournalConsumer):
     operator the call's operator. The interaction closes when its last leg hangs up, with
     the outcome a ``CallProgress`` "outcome" notice gave, else "answered", "abandoned" (queued,
     never answered) or "unanswered". Events naming an unknown call are logged and skipped.
+
+    The steps of a batch change the recorder's memory of the open calls and gather rows
+    (:class:`~parley.store.call_rows.CallRows`); the rows are then written with a few Core
+    statements in one transaction, with the journal mark. The only read is one query per
+    batch for the calls it names that are not open in memory (closed earlier, or unknown).
     """
 
     LINK_WINDOW_S = 10.0
@@ -382,8 +400,8 @@ class CallRecorder(JournalConsumer):
     NAME = "call records"
 
     def __init__(self, store: Store, bus: LiveBus, clock: Clock,
-                 journal: Journal | None = None) -> None:
-        super().__init__(journal)
+                 journal: Journal | None = None, *, drain_s: float | None = None) -> None:
+        super().__init__(journal, drain_s=drain_s)
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -392,6 +410,10 @@ class CallRecorder(JournalConsumer):
         self._seq = 0  # the journal entry being applied
         self._orphans_closed = False
         self._last_before_start: datetime | None = None
+        self._rows = CallRows()  # what the batch in hand writes
+        self._stored: dict[str, StoredTimes] = {}  # closed calls the batch names
+        self._known: set[str] = set()  # call records the batch may write to
+        self._replaying = False
 
     async def run(self) -> None:
         if self._journal is not None:
@@ -411,39 +433,23 @@ class CallRecorder(JournalConsumer):
 
     async def _apply(self, entries: list[Entry], replay: bool) -> int | None:
         """Replay (memory only) or write ``entries``; written, the mark goes in the same
-        transaction as the call-record steps before it."""
+        transaction as the rows."""
         if replay:
-            store, self._store = self._store, cast(Store, _DISCARD)
+            self._replaying = True
             try:
                 for entry in entries:
                     self._seq = entry.seq
-                    await self.handle(entry.envelope.event, entry.envelope.at)
+                    self._apply_step(entry.envelope)
             finally:
-                self._store = store
+                self._replaying = False
+                self._rows = CallRows()
             return None
-        assert self._journal is not None  # noqa: S101 - journal mode
-        mark = 0
-        segment: list[Entry] = []
-        for entry in entries:
-            if not isinstance(entry.envelope.event, self.EVENTS):
-                continue
-            if isinstance(entry.envelope.event, VoicemailLeft | RecordingStored):
-                if segment:
-                    await self._write_marked(segment)
-                # its own transaction: applied again after a crash, its id is refused
-                self._seq = entry.seq
-                await self._write(entry.envelope)
-                mark = entry.seq
-                segment = []
-            else:
-                segment.append(entry)
+        steps = [(entry.seq, entry.envelope) for entry in entries
+                 if isinstance(entry.envelope.event, self.EVENTS)]
+        if not steps:
+            return None
         last = entries[-1].seq
-        if segment:
-            await self._write_marked(segment, last)
-        elif mark:
-            return await self._mark(last)
-        else:
-            return None
+        await self._write_steps(steps, last)
         return self._first_needed(last)
 
     async def _mark(self, applied: int) -> int:
@@ -457,116 +463,117 @@ class CallRecorder(JournalConsumer):
         if self._orphans_closed or applied < self._journal.started_seq - 1:
             return
         self._orphans_closed = True
-        if await self._close_orphans():
-            self._journal.release(self.NAME, await self._mark(applied))
+        first_needed = await self._close_orphans(applied)
+        if first_needed is not None:
+            self._journal.release(self.NAME, first_needed)
 
     def _first_needed(self, last: int) -> int:
         """The first journal entry a restart must replay: the oldest open call's first."""
         return min((call.first_seq for call in self._calls.values()), default=last + 1)
 
-    async def _write_marked(self, entries: list[Entry], last: int | None = None) -> None:
-        """Write ``entries`` and the mark in one transaction (raises: the caller starts
-        again from the stored mark)."""
-        last = entries[-1].seq if last is None else last
+    async def _write_batch(self, envelopes: list[Envelope]) -> None:
+        """Without a journal: write ``envelopes`` (no mark)."""
+        await self._write_steps([(0, envelope) for envelope in envelopes], None)
+
+    async def _write_steps(self, steps: list[tuple[int, Envelope]], last: int | None) -> None:
+        """Write ``steps`` (journal entry, envelope) and, in a journal, the mark ``last`` in
+        one transaction. While the database refuses it as busy, start again from the memory
+        before it (a few times, then raise: the caller starts again from the stored mark);
+        if it fails otherwise, write each step on its own with its mark, skipping a step
+        that cannot be written."""
         for attempt in range(LOCK_RETRIES + 1):
-            before = self._snapshot([entry.envelope for entry in entries])
+            before = self._snapshot([envelope for _seq, envelope in steps])
             try:
-                async with self._store.interactions.batch():
-                    for entry in entries:
-                        self._seq = entry.seq
-                        await self._write(entry.envelope)
-                    await self._store.interactions.mark_applied(
-                        self.NAME, last, self._first_needed(last))
+                await self._write_rows(steps, last)
                 return
             except OperationalError:  # the database was busy (SQLite's lock): again, later
                 self._calls, self._legs = before
                 if attempt == LOCK_RETRIES:
-                    raise
+                    if last is not None:
+                        raise
+                    break
                 await asyncio.sleep(0.5 * (attempt + 1))
             except Exception:
                 self._calls, self._legs = before
                 break
         _log.warning("call records written one by one after a failed batch",
-                     batch=len(entries))
-        for entry in entries:  # each step with its mark in a transaction of its own
-            self._seq = entry.seq
-            before = self._snapshot([entry.envelope])
+                     batch=len(steps))
+        for seq, envelope in steps:
+            before = self._snapshot([envelope])
             try:
-                async with self._store.interactions.batch():
-                    await self._write(entry.envelope)
-                    await self._store.interactions.mark_applied(
-                        self.NAME, entry.seq, self._first_needed(entry.seq))
+                await self._write_rows([(seq, envelope)], seq if last is not None else None)
             except OperationalError:  # busy: the caller starts again from the mark
                 self._calls, self._legs = before
-                raise
+                if last is not None:
+                    raise
+                _log.exception("call record step not written", event_type=envelope.type)
             except Exception:  # this step cannot be written: skip it, keep the others
                 self._calls, self._legs = before
-                _log.exception("call record step skipped", seq=entry.seq,
-                               event_type=entry.envelope.type)
-                await self._mark(entry.seq)
-        if last > entries[-1].seq:
+                _log.exception("call record step skipped", seq=seq, event_type=envelope.type)
+                if last is not None:
+                    await self._mark(seq)
+        if last is not None and last > steps[-1][0]:
             await self._mark(last)
 
-    async def _close_orphans(self) -> bool:
+    async def _write_rows(self, steps: list[tuple[int, Envelope]], last: int | None) -> None:
+        """Apply ``steps`` to memory and write their rows (with the mark ``last``)."""
+        self._rows = CallRows()
+        try:
+            await self._look_up([envelope.event for _seq, envelope in steps])
+            for seq, envelope in steps:
+                self._seq = seq
+                self._apply_step(envelope)
+            if self._rows or last is not None:
+                mark = None if last is None else (self.NAME, last, self._first_needed(last))
+                await self._store.interactions.write_rows(self._rows, mark)
+        finally:
+            self._rows = CallRows()
+            self._stored, self._known = {}, set()
+
+    async def _look_up(self, events: list[object]) -> None:
+        """Read which call records the batch names that are not open in memory (one
+        query): a notice may concern a call closed earlier, or one never seen."""
+        named: set[str] = set()
+        for event in events:
+            if isinstance(event, ChannelCreated):
+                named.add(event.interaction_id or event.channel_id)
+            elif isinstance(event, CallProgress | RecordingStored) and event.interaction_id:
+                named.add(event.interaction_id)
+        self._stored = await self._store.interactions.stored(
+            name for name in named if name not in self._calls)
+        self._known = set(self._stored)
+
+    def _exists(self, interaction_id: str) -> bool:
+        """Whether the batch may write to this call record (open, opened in the batch,
+        or stored)."""
+        return (self._replaying or interaction_id in self._calls
+                or interaction_id in self._known)
+
+    async def _close_orphans(self, applied: int) -> int | None:
         """Close the records of calls the node was handling when it last stopped without
-        their hang-ups (their legs died with it); whether there were any."""
+        their hang-ups (their legs died with it), with the mark ``applied``; the first
+        entry still needed, or None when there were none."""
         assert self._journal is not None  # noqa: S101 - journal mode
         started = self._journal.started_seq
         orphans = [call for call in self._calls.values() if call.first_seq < started]
         if not orphans:
-            return False
+            return None
         _log.warning("closing the records of calls cut off by the last stop",
                      count=len(orphans))
         at = self._last_before_start or self._clock.utcnow()
-        for call in orphans:
-            try:
-                await self._store.interactions.append(call.interaction_id, at,
-                                                      "node restarted", {})
+        self._rows = CallRows()
+        try:
+            for call in orphans:
+                self._rows.add_entry(call.interaction_id, at, "node restarted", {})
                 for leg in sorted(call.open_legs):
-                    await self._hangup(Hangup(leg, HangupCause.NETWORK_OUT_OF_ORDER,
-                                              by="node restart"), at)
-            except StoreError as exc:
-                _log.warning("cut-off call not closed", interaction_id=call.interaction_id,
-                             error=str(exc))
-        return True
-
-    async def _write_batch(self, envelopes: list[Envelope]) -> None:
-        """Write call-record steps in as few transactions as possible. Voicemails and
-        recordings go through repositories of their own, after the steps before them are
-        committed (they may name a call record opened in the same batch)."""
-        segment: list[Envelope] = []
-        for envelope in envelopes:
-            if isinstance(envelope.event, VoicemailLeft | RecordingStored):
-                await self._write_segment(segment)
-                segment = []
-                await self._write(envelope)
-            else:
-                segment.append(envelope)
-        await self._write_segment(segment)
-
-    async def _write_segment(self, envelopes: list[Envelope]) -> None:
-        """One transaction. While the database refuses it as busy, start again from the state
-        before it (a few times); if it fails otherwise, write each envelope on its own."""
-        if not envelopes:
-            return
-        for attempt in range(LOCK_RETRIES + 1):
-            before = self._snapshot(envelopes)
-            try:
-                async with self._store.interactions.batch():
-                    for envelope in envelopes:
-                        await self._write(envelope)
-                return
-            except OperationalError:  # the database was busy (SQLite's lock): again, later
-                self._calls, self._legs = before
-                if attempt < LOCK_RETRIES:
-                    await asyncio.sleep(0.5 * (attempt + 1))
-            except Exception:
-                self._calls, self._legs = before
-                break
-        _log.warning("call records written one by one after a failed batch",
-                     batch=len(envelopes))
-        for envelope in envelopes:
-            await self._write(envelope)
+                    self._hangup(Hangup(leg, HangupCause.NETWORK_OUT_OF_ORDER,
+                                        by="node restart"), at)
+            first_needed = self._first_needed(applied)
+            await retried(lambda: self._store.interactions.write_rows(
+                self._rows, (self.NAME, applied, first_needed)))
+        finally:
+            self._rows = CallRows()
+        return first_needed
 
     def _snapshot(self, envelopes: list[Envelope]
                   ) -> tuple[dict[str, _OpenCall], dict[str, _OpenCall]]:
@@ -583,46 +590,41 @@ class CallRecorder(JournalConsumer):
         return ({key: copies.get(id(call), call) for key, call in self._calls.items()},
                 {key: copies.get(id(call), call) for key, call in self._legs.items()})
 
-    async def _write(self, envelope: Envelope) -> None:
+    def _apply_step(self, envelope: Envelope) -> None:
         try:
-            await self.handle(envelope.event, envelope.at)
-        except OperationalError:  # busy: the whole batch is tried again
-            raise
+            self.handle(envelope.event, envelope.at)
         except StoreError as exc:  # one bad record must not stop the recorder
             _log.warning("call record not written", event_type=envelope.type, error=str(exc))
-        except Exception:  # a recorder that stops would lose every later call
-            _log.exception("call record not written", event_type=envelope.type)
 
     def _partner(self, event: ChannelCreated, at: datetime) -> _OpenCall | None:
-        now = at.timestamp()
         for call in reversed(self._calls.values()):
             if (not call.linked and not call.has_outbound and call.caller == event.caller
-                    and now - call.created <= self.LINK_WINDOW_S):
+                    and (at - call.started_at).total_seconds() <= self.LINK_WINDOW_S):
                 return call
         return None
 
-    async def handle(self, event: object, at: datetime) -> None:
-        """Write one event into the store (``at``: when it was published)."""
+    def handle(self, event: object, at: datetime) -> None:
+        """Apply one event to memory and to the batch's rows (``at``: when it was
+        published)."""
         if self._journal is not None and self._seq < self._journal.started_seq:
             self._last_before_start = at  # the last sign of life of the node's last run
         if isinstance(event, ChannelCreated):
-            await self._created(event, at)
+            self._created(event, at)
         elif isinstance(event, Answered):
-            await self._answered(event, at)
+            self._answered(event, at)
         elif isinstance(event, Hangup):
-            await self._hangup(event, at)
+            self._hangup(event, at)
         elif isinstance(event, CallProgress):
-            await self._progress(event, at)
+            self._progress(event, at)
         elif isinstance(event, VoicemailLeft):
-            await self._store.voicemails.add(VoicemailRecord(
+            self._rows.add_voicemail(
                 id=event.voicemail_id, mailbox=event.mailbox, caller=event.caller,
                 received_at=event.received_at, path=event.path, duration_s=event.duration_s,
-                heard=False, interaction_id=event.interaction_id or None))
+                heard=False, interaction_id=event.interaction_id or None)
         elif isinstance(event, RecordingStored):
-            await self._recording(event)
+            self._recording(event)
 
-    async def _created(self, event: ChannelCreated, at: datetime) -> None:
-        interactions = self._store.interactions
+    def _created(self, event: ChannelCreated, at: datetime) -> None:
         direction = str(event.direction)
         if event.channel_id in self._legs:
             _log.warning("leg announced twice", channel_id=event.channel_id)
@@ -642,33 +644,41 @@ class CallRecorder(JournalConsumer):
         call.leg_called[event.channel_id] = event.called
         self._legs[event.channel_id] = call
         if opens:
-            try:
-                await interactions.open(call.interaction_id, direction=direction,
-                                        caller=event.caller, called=event.called,
-                                        started_at=at)
-            except Conflict:  # e.g. written before a restart: the call goes on in that record
-                _log.warning("call record exists already; continuing it",
-                             interaction_id=call.interaction_id)
+            self._write_open(call, event, at)
         elif not call.linked:
             call.has_outbound = True
-            await interactions.append(call.interaction_id, at, "dialing", {"to": event.called})
-        await interactions.add_leg(call.interaction_id, channel_id=event.channel_id,
-                                   direction=direction, endpoint=event.called,
-                                   caller=event.caller, called=event.called, started_at=at)
+            self._rows.add_entry(call.interaction_id, at, "dialing", {"to": event.called})
+        self._rows.add_leg(call.interaction_id, event.channel_id, direction=direction,
+                           endpoint=event.called, caller=event.caller, called=event.called,
+                           started_at=at)
+
+    def _write_open(self, call: _OpenCall, event: ChannelCreated, at: datetime) -> None:
+        stored = self._stored.get(call.interaction_id)
+        if stored is not None:  # e.g. written before a restart: the call goes on in it
+            _log.warning("call record exists already; continuing it",
+                         interaction_id=call.interaction_id)
+            call.started_at, call.queued_at, call.answered_at = stored
+            return
+        self._known.add(call.interaction_id)
+        self._rows.open(call.interaction_id, direction=str(event.direction),
+                        caller=event.caller, called=event.called, started_at=at,
+                        variables={})
+        self._rows.add_entry(call.interaction_id, at, "started",
+                             {"caller": event.caller, "called": event.called})
 
     def _open(self, interaction_id: str, event: ChannelCreated, at: datetime, *,
               linked: bool) -> _OpenCall:
         call = _OpenCall(interaction_id, event.direction, event.channel_id, event.caller,
-                         event.called, at.timestamp(), linked, first_seq=self._seq)
+                         event.called, at, linked, first_seq=self._seq)
         self._calls[interaction_id] = call
         return call
 
-    async def _answered(self, event: Answered, at: datetime) -> None:
+    def _answered(self, event: Answered, at: datetime) -> None:
         call = self._legs.get(event.channel_id)
         if call is None:
             _log.info("answer on an unknown leg", channel_id=event.channel_id)
             return
-        await self._store.interactions.leg_answered(event.channel_id, at)
+        self._rows.change_leg(call.interaction_id, event.channel_id, answered_at=at)
         other_leg = event.channel_id != call.opening_leg
         if call.direction is Direction.INBOUND:
             if not other_leg:
@@ -680,25 +690,54 @@ class CallRecorder(JournalConsumer):
             operator = call.called if other_leg else None
         call.answered = True
         call.answer_unconfirmed = True
-        await self._store.interactions.answered(call.interaction_id, at, operator=operator)
+        self._write_answered(call, at, operator)
 
-    async def _hangup(self, event: Hangup, at: datetime) -> None:
+    def _write_answered(self, call: _OpenCall, at: datetime, operator: str | None, *,
+                        amend: bool = False, detail: dict[str, Any] | None = None) -> None:
+        """Someone answered: the first answer sets ``answered_at`` (the end of the wait),
+        each one makes ``operator`` the current operator and adds an "answered" entry to the
+        timeline (with ``detail``). ``amend``: an answer already on the timeline (seen first
+        on the operator's leg): its entry is given ``operator`` and ``detail`` instead."""
+        changes: dict[str, Any] = {}
+        if call.answered_at is None:
+            call.answered_at = changes["answered_at"] = at
+        if operator is not None:
+            changes["operator"] = operator
+        if changes:
+            self._rows.change(call.interaction_id, **changes)
+        if amend and call.answered_detail is not None:
+            entry = call.answered_detail
+            call.answered_detail = {**entry, **(detail or {}),
+                                    "operator": operator or entry.get("operator")}
+            self._rows.amend_answered(call.interaction_id, call.answered_detail)
+            return
+        call.answered_detail = {**(detail or {}), "operator": operator}
+        self._rows.add_entry(call.interaction_id, at, "answered", call.answered_detail)
+
+    def _hangup(self, event: Hangup, at: datetime) -> None:
         call = self._legs.pop(event.channel_id, None)
         if call is None:
             _log.info("hang-up of an unknown leg", channel_id=event.channel_id)
             return
-        await self._store.interactions.leg_ended(event.channel_id, at, int(event.cause))
+        self._rows.change_leg(call.interaction_id, event.channel_id, ended_at=at,
+                              hangup_cause=int(event.cause))
         call.open_legs.discard(event.channel_id)
         if call.open_legs:
             return
         del self._calls[call.interaction_id]
+        self._known.add(call.interaction_id)  # later notices of the batch may name it
         outcome = call.outcome or ("answered" if call.answered
                                    else "abandoned" if call.queued else "unanswered")
-        await self._store.interactions.close(call.interaction_id, at, outcome=outcome,
-                                             hangup_cause=int(event.cause))
+        wait_from = call.queued_at or call.started_at
+        self._rows.change(
+            call.interaction_id, ended_at=at, outcome=outcome, hangup_cause=int(event.cause),
+            duration_s=seconds_between(call.started_at, at),
+            wait_s=seconds_between(wait_from, call.answered_at or at),
+            talk_s=seconds_between(call.answered_at, at) if call.answered_at else 0.0)
+        self._rows.add_entry(call.interaction_id, at, "ended",
+                             {"outcome": outcome, "cause": int(event.cause)})
 
-    async def _progress(self, event: CallProgress, at: datetime) -> None:
-        interactions = self._store.interactions
+    def _progress(self, event: CallProgress, at: datetime) -> None:
         call = self._calls.get(event.interaction_id)
         if event.kind == "outcome":
             outcome = str(event.detail.get("outcome") or "")
@@ -707,52 +746,55 @@ class CallRecorder(JournalConsumer):
                              interaction_id=event.interaction_id)
             elif call is not None:
                 call.outcome = outcome
-            else:  # the notice came after the last hang-up: correct the closed record
-                await self._closed(event, interactions.set_outcome(event.interaction_id,
-                                                                   outcome))
+            elif self._closed(event):  # the notice came after the last hang-up
+                self._rows.change(event.interaction_id, outcome=outcome)
             return
         if event.kind == "click to call" and event.detail.get("device") \
                 and event.detail.get("number"):
-            await interactions.set_parties(event.interaction_id,
-                                           caller=str(event.detail["device"]),
-                                           called=str(event.detail["number"]))
+            if not self._exists(event.interaction_id):
+                raise NotFound(f"no interaction {event.interaction_id!r}")
+            self._rows.change(event.interaction_id, caller=str(event.detail["device"]),
+                              called=str(event.detail["number"]))
         if call is not None and event.kind == "queued" and event.queue:
             call.queued = True
-            await interactions.queued(event.interaction_id, event.queue, at,
-                                      dict(event.detail))
+            changes: dict[str, Any] = {"queue": event.queue}
+            if call.queued_at is None:
+                call.queued_at = changes["queued_at"] = at
+            self._rows.change(event.interaction_id, **changes)
+            self._rows.add_entry(event.interaction_id, at, "queued",
+                                 {**event.detail, "queue": event.queue})
         elif call is not None and event.kind == "answered":
             call.answered = True
             amend, call.answer_unconfirmed = call.answer_unconfirmed, False
-            await interactions.answered(event.interaction_id, at,
-                                        operator=event.operator or None, amend=amend,
-                                        detail=dict(event.detail))
+            self._write_answered(call, at, event.operator or None, amend=amend,
+                                 detail=dict(event.detail))
         else:
             detail = dict(event.detail)
             if event.queue:
                 detail.setdefault("queue", event.queue)
             if event.operator:
                 detail.setdefault("operator", event.operator)
-            await self._closed(event, interactions.append(event.interaction_id, at,
-                                                          event.kind, detail))
+            if self._closed(event):
+                self._rows.add_entry(event.interaction_id, at, event.kind, detail)
 
-    async def _closed(self, event: CallProgress, write: Awaitable[None]) -> None:
-        """Write a notice that may concern a call no longer open (or never seen)."""
-        try:
-            await write
-        except NotFound:
-            _log.warning("notice for an unknown call", interaction_id=event.interaction_id,
-                         kind=event.kind)
+    def _closed(self, event: CallProgress) -> bool:
+        """Whether a notice that may concern a call no longer open (or never seen) can be
+        written: the call record exists."""
+        if self._exists(event.interaction_id):
+            return True
+        _log.warning("notice for an unknown call", interaction_id=event.interaction_id,
+                     kind=event.kind)
+        return False
 
-    async def _recording(self, event: RecordingStored) -> None:
-        record = RecordingRecord(
-            id=event.recording_id, interaction_id=event.interaction_id or None,
-            path=event.path,
+    def _recording(self, event: RecordingStored) -> None:
+        interaction_id: str | None = event.interaction_id or None
+        if interaction_id is not None and not self._exists(interaction_id):
+            # keep the recording even when its call record is missing
+            _log.warning("recording of an unknown call kept unlinked",
+                         interaction_id=interaction_id, recording_id=event.recording_id)
+            interaction_id = None
+        self._rows.add_recording(
+            id=event.recording_id, interaction_id=interaction_id, path=event.path,
             media_type="audio/wav" if event.path.lower().endswith(".wav")
             else "application/octet-stream",
             started_at=event.started_at, duration_s=event.duration_s)
-        try:
-            await self._store.recordings.add(record)
-        except NotFound:  # keep the recording even when its call record is missing
-            _log.warning("recording of an unknown call kept unlinked",
-                         interaction_id=event.interaction_id, recording_id=event.recording_id)
-            await self._store.recordings.add(replace(record, interaction_id=None))
