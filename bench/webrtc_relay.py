@@ -6,14 +6,15 @@ alone in its own process with N bridged calls. In the *plain* run each call is t
 endpoints; in the *webrtc* run each call is one WebRTC endpoint (``open_webrtc``, configured
 with the generator's ICE credentials and certificate fingerprint, DTLS server) bridged to one
 plain endpoint. The load generator in this process plays both phones of every call: the
-browser side is :class:`parley.testing.webrtc.WebRtcPhone` (ICE check with USE-CANDIDATE, DTLS
-client over pyOpenSSL, SRTP with pylibsrtp: the same libraries), consent checks every second;
-the SIP side a plain socket. Every 20 ms each phone sends one 20 ms PCMU packet (SRTP from the
-browser), so the relay forwards 100·N packets per second: half of them decrypted and half
-encrypted in the webrtc run. After the handshakes and a warm-up, packets stamped inside the
-window are counted when sent and when they come back on a sample of about 50 calls (the
-browser side decrypts them, which shows the keys agree). CPU is the relay process's
-user + system time from /proc over the window; per packet forwarded and per call.
+browser side is :class:`parley.testing.webrtc.WebRtcPhone` (ICE check with USE-CANDIDATE,
+DTLS client over pyOpenSSL, SRTP with pylibsrtp: the same libraries), consent checks every
+2.5 s (as Chromium checks a working pair); the SIP side a plain socket. Every 20 ms each
+phone sends one 20 ms PCMU packet (SRTP from the browser), so the relay forwards 100·N
+packets per second: half of them decrypted and half encrypted in the webrtc run. After the
+handshakes and a warm-up, packets stamped inside the window are counted when sent and when
+they come back on a sample of about 50 calls (the browser side decrypts them, which shows the
+keys agree). CPU is the relay process's user + system time from /proc over the window; per
+packet forwarded and per call.
 
     .venv/bin/python bench/webrtc_relay.py --calls 250 --seconds 5
 """
@@ -113,7 +114,7 @@ async def measure(mode: str, calls: int, seconds: float, warmup: float = 1.0
     for index, (a_port, ufrag, pwd, b_port) in enumerate(setup["calls"]):
         sampled = index % every == 0
         if mode == "webrtc":
-            phone = WebRtcPhone(certificate=certificate).open()
+            phone = WebRtcPhone(certificate=certificate, consent_interval=2.5).open()
             local_ufrag, local_pwd = _credentials(index)
             phone.ufrag, phone.pwd = local_ufrag, local_pwd
             phone.target(("127.0.0.1", a_port), ufrag, pwd, setup["fingerprint"])
