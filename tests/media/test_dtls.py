@@ -100,3 +100,19 @@ def test_fingerprint_format_matches_sdp() -> None:
     text = fingerprint_of(b"abc")
     assert len(text.split(":")) == 32
     assert text == text.upper()
+
+
+def test_packet_functions_agree_with_the_sessions_and_drop_what_srtp_refuses(
+        certificates: tuple[DtlsCertificate, DtlsCertificate]) -> None:
+    client, server = pair(certificates)
+    run(client, server)
+    protect, _ = client.packet_functions()
+    _, unprotect = server.packet_functions()
+    packet = bytes(RtpPacket(0, 7, 1120, 0x77, payload=b"\x55" * 160))
+    protected = protect(packet)
+    assert unprotect(protected) == packet
+    assert unprotect(protected) == b""  # the same packet again: a replay
+    tampered = bytearray(protect(bytes(RtpPacket(0, 8, 1280, 0x77, payload=b"\x55" * 160))))
+    tampered[20] ^= 0xFF
+    assert unprotect(bytes(tampered)) == b""
+    assert unprotect(b"\x80" * 2000) == b""  # longer than any datagram the relay reads

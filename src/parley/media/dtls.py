@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pylibsrtp
@@ -29,6 +30,7 @@ from OpenSSL import SSL
 from parley.media import MediaError
 
 HANDSHAKE_TIMEOUT = 30.0
+_SRTP_TRAILER = 16 + 128  # room libsrtp may add: tag plus MKI (SRTP_MAX_TRAILER_LEN)
 _FIRST_RETRANSMIT = 1.0
 _MAX_DATAGRAM = 1500
 
@@ -38,6 +40,41 @@ _PROFILES = {
     b"SRTP_AES128_CM_SHA1_80": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 16, 14),
 }
 _OFFERED_PROFILES = b"SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80"
+
+
+def _direct(session: pylibsrtp.Session, name: str, trailer: int
+            ) -> Callable[[bytes], bytes]:
+    """One libsrtp call per packet on ``session``'s buffer; the public method if pylibsrtp's
+    internals are not the ones this was written against."""
+    method = session.protect if name == "srtp_protect" else session.unprotect
+    try:
+        from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]
+
+        cdata = session._cdata
+        buffer = session._buffer
+        srtp = session._srtp[0]
+        function = getattr(lib, name)
+        limit = len(buffer) - trailer
+        length = ffi.new("int *")
+    except (ImportError, AttributeError):  # pragma: no cover - another pylibsrtp
+        def safe(packet: bytes) -> bytes:
+            try:
+                return method(packet)
+            except pylibsrtp.Error:
+                return b""
+        return safe
+
+    def direct(packet: bytes) -> bytes:
+        size = len(packet)
+        if size > limit:
+            return b""
+        length[0] = size
+        buffer[0:size] = packet
+        if function(srtp, cdata, length):
+            return b""
+        return buffer[0:length[0]]  # type: ignore[no-any-return]
+
+    return direct
 
 
 class DtlsError(MediaError):
@@ -256,6 +293,14 @@ class DtlsSrtp:
         return False
 
     # --- per packet ---------------------------------------------------------------------------
+    def packet_functions(self) -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+        """(protect, unprotect) for the relay's packet path: each returns b"" for a packet
+        SRTP refuses (a replay, a bad tag) instead of raising, and calls libsrtp straight on
+        the session's own buffer (pylibsrtp's checks are the caller's: packets come from
+        ``recvfrom`` of at most 1500 bytes). Raises before the handshake is done."""
+        tx, rx = self.srtp
+        return _direct(tx, "srtp_protect", _SRTP_TRAILER), _direct(rx, "srtp_unprotect", 0)
+
     @property
     def srtp(self) -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
         """(outbound, inbound) SRTP sessions; raises before the handshake is done."""
@@ -265,14 +310,6 @@ class DtlsSrtp:
 
     def protect(self, packet: bytes) -> bytes:
         return self.srtp[0].protect(packet)
-
-    def protect_or_drop(self, packet: bytes) -> bytes:
-        """:meth:`protect` for the relay's send path: b"" (nothing to send) for a packet SRTP
-        refuses, so that one bad packet never stops a socket's reader."""
-        try:
-            return self.srtp[0].protect(packet)
-        except pylibsrtp.Error:
-            return b""
 
     def unprotect(self, packet: bytes) -> bytes:
         return self.srtp[1].unprotect(packet)

@@ -16,6 +16,9 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
   that phone, so it never gets packets from two senders at once.
 - Inactivity: an endpoint that has received nothing for ``timeout`` seconds (and is not on hold)
   is reported once through ``on_timeout``, so that dead calls end.
+- Browsers: :meth:`MediaRelay.open_webrtc` opens a :class:`parley.net.webrtc.WebRtcEndpoint`,
+  the same endpoint with ICE-lite, DTLS-SRTP and rtcp-mux on its socket; it decrypts before
+  the path above and encrypts last (``protect``), so bridging, taps and continuity are shared.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ class WebRtcEndpoint(MediaEndpoint):
     rtcp_received: int = 0
     remote_ssrc: int | None = None
     _candidate: Address | None = None  # the nominated pair's browser side
-    _rx: pylibsrtp.Session | None = None
+    _unprotect: Callable[[bytes], bytes] | None = None
     _next_report: float = 0.0
     _created: float = 0.0
 
@@ -86,7 +86,8 @@ class WebRtcEndpoint(MediaEndpoint):
         sock = self.rtp
         peer = self.peer
         now = self.relay.clock.monotonic()
-        rx = self._rx
+        unprotect = self._unprotect
+        candidate = self._candidate
         while True:
             try:
                 data, address = sock.recvfrom(_MAX_DATAGRAM)
@@ -96,23 +97,22 @@ class WebRtcEndpoint(MediaEndpoint):
                 break
             first = data[0] if data else 0
             if 127 < first < 192:
-                if rx is None or address != self._candidate:
+                if unprotect is None or address != candidate:
                     continue
                 if 191 < data[1] < 224:
                     self._on_srtcp(data)
                     continue
-                try:
-                    data = rx.unprotect(data)
-                except pylibsrtp.Error:
+                data = unprotect(data)
+                if not data:
                     self.srtp_errors += 1
                     continue
-                if self.remote_ssrc is None and len(data) >= 12:
-                    self.remote_ssrc = int.from_bytes(data[8:12], "big")
                 self._arrived(data, now, peer)
             elif first < 4:
                 self._on_stun(data, address, now)
+                candidate = self._candidate
             elif 19 < first < 64:
                 self._on_dtls(data, address, now)
+                unprotect = self._unprotect
 
     def _on_stun(self, data: bytes, address: Address, now: float) -> None:
         response = self.ice.receive(data, address, now)
@@ -139,8 +139,7 @@ class WebRtcEndpoint(MediaEndpoint):
         was_connected = dtls.connected
         self._send_all(dtls.receive(data, now))
         if dtls.connected and not was_connected:
-            self._rx = dtls.srtp[1]
-            self.protect = dtls.protect_or_drop
+            self.protect, self._unprotect = dtls.packet_functions()
             self.remote = self._candidate  # media may flow now, encrypted
             self.latched = True
             self.last_received = now
@@ -160,15 +159,18 @@ class WebRtcEndpoint(MediaEndpoint):
 
     def _on_srtcp(self, data: bytes) -> None:
         """The browser's reports: checked and counted (the SIP side gets its own from its
-        phone; reports are per hop)."""
-        if self._rx is None:
+        phone; reports are per hop); the browser's SSRC is noted for our report block."""
+        dtls = self.dtls
+        if dtls is None or not dtls.connected:
             return
         try:
-            self._rx.unprotect_rtcp(data)
+            report = dtls.unprotect_rtcp(data)
         except pylibsrtp.Error:
             self.srtp_errors += 1
             return
         self.rtcp_received += 1
+        if len(report) >= 8:
+            self.remote_ssrc = int.from_bytes(report[4:8], "big")
 
     def _on_rtcp(self) -> None:
         """rtcp-mux: nothing is expected on the odd port; drain it."""

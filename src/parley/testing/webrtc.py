@@ -83,6 +83,7 @@ class WebRtcPhone:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _rx: pylibsrtp.Session | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    _reading: bool = True
 
     def open(self) -> WebRtcPhone:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -128,6 +129,22 @@ class WebRtcPhone:
         else:
             role = "client" if our_setup == "active" else "server"
         self.dtls = DtlsSrtp(self.certificate, role, remote.webrtc.fingerprints)
+
+    def target(self, address: tuple[str, int], ufrag: str, pwd: str,
+               fingerprint: str, role: str = "client") -> None:
+        """Aim at a relay port without SDP (the benchmark): its ICE credentials and
+        certificate fingerprint, and this phone's DTLS role."""
+        self._remote = address
+        self._remote_ufrag = ufrag
+        self._remote_pwd = pwd
+        self.dtls = DtlsSrtp(self.certificate, role, (("sha-256", fingerprint),))
+
+    def stop_reading(self) -> None:
+        """Leave what Parley sends in the kernel (the benchmark reads back a sample only)."""
+        if self._sock is not None and self._loop is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            self._reading = False
 
     async def connect(self, within: float = 5.0) -> None:
         """ICE (checks until one succeeds), then DTLS; raises TimeoutError."""
@@ -246,7 +263,7 @@ class WebRtcPhone:
                 await task
         self._tasks.clear()
         if self._sock is not None:
-            if self._loop is not None:
+            if self._loop is not None and self._reading:
                 self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
