@@ -17,8 +17,10 @@ from parley.telephony.media_sdp import (
     read_audio,
 )
 
-CHROMIUM = (Path(__file__).parent.parent / "sdp" / "data" / "chromium-156-audio-offer.sdp"
-            ).read_bytes()
+SDP_DATA = Path(__file__).parent.parent / "sdp" / "data"
+CHROMIUM = (SDP_DATA / "chromium-156-audio-offer.sdp").read_bytes()
+# Captured from Debian's firefox-esr 153 (headless, one audio transceiver, ICE gathered).
+FIREFOX = (SDP_DATA / "firefox-esr-153-audio-offer.sdp").read_bytes()
 
 
 def test_chromium_offer_gives_ice_credentials_fingerprint_and_g711() -> None:
@@ -68,20 +70,33 @@ def test_setup_roles() -> None:
     assert dtls_role("active", "actpass") == "client"
 
 
-def test_session_level_fingerprint_as_firefox_writes_it() -> None:
-    offer = (b"v=0\r\no=mozilla...THIS_IS_SDPARTA-115 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
-             b"a=fingerprint:sha-256 " + b"AB:" * 31 + b"AB\r\na=group:BUNDLE 0\r\n"
-             b"m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101\r\nc=IN IP4 0.0.0.0\r\n"
-             b"a=ice-pwd:0123456789abcdef0123456789abcdef\r\na=ice-ufrag:f00d\r\n"
-             b"a=mid:0\r\na=rtcp-mux\r\na=setup:actpass\r\na=sendrecv\r\n"
-             b"a=rtpmap:109 opus/48000/2\r\na=rtpmap:9 G722/8000/1\r\n"
-             b"a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
-             b"a=rtpmap:101 telephone-event/8000\r\n")
-    remote = read_audio(offer)
+def test_firefox_offer_with_session_level_fingerprint_and_mdns_candidates() -> None:
+    """Firefox ESR writes the fingerprint at session level and hides host addresses in mDNS."""
+    remote = read_audio(FIREFOX)
     assert remote.webrtc is not None
-    assert remote.webrtc.fingerprints == (("sha-256", "AB:" * 31 + "AB"),)
-    assert remote.webrtc.ice_ufrag == "f00d"
+    assert remote.webrtc.fingerprints[0][0] == "sha-256"
+    assert remote.webrtc.fingerprints[0][1].startswith("6B:F8:A5:E0")
+    assert remote.webrtc.ice_ufrag == "b69a30b7"
+    assert remote.webrtc.ice_pwd == "fd83e0c51f211d9eca7d0894af33ec4d"
+    assert remote.webrtc.setup == "actpass"
+    assert remote.webrtc.mid == "0"
+    assert remote.webrtc.bundle
     assert remote.codec.name == "PCMU"
+    assert remote.dtmf_payload_type == 101
+
+
+def test_answer_to_firefox_is_passive_pcmu_with_its_mid() -> None:
+    remote = read_audio(FIREFOX)
+    assert remote.webrtc is not None
+    setup = answer_setup(remote.webrtc.setup)
+    local = LocalWebRtc("abcd1234", "p" * 24, "AA:" * 31 + "AA", setup, remote.webrtc.mid)
+    answer = SessionDescription.parse(build_sdp(
+        "203.0.113.5", 20000, (PCMU,), session_id=1, version=1,
+        dtmf_payload_type=remote.dtmf_payload_type, webrtc=local))
+    assert answer.audio is not None
+    assert answer.audio.formats == ("0", "101")
+    assert answer.audio.attribute("setup") == "passive"
+    assert answer.audio.attribute("mid") == "0"
 
 
 @pytest.mark.parametrize(("remove", "named"), [
