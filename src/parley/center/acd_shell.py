@@ -43,7 +43,7 @@ from parley.ids import IdSource
 from parley.telephony.channel import Channel, ChannelError, ChannelState
 from parley.telephony.dialplan import NumberHandler, first_of
 from parley.telephony.engine import OriginateError
-from parley.telephony.media import Speech, Tone
+from parley.telephony.media import LANGUAGE_VARIABLE, Speech, Tone
 
 if TYPE_CHECKING:
     from parley.ivr.registry import FlowRegistry
@@ -420,6 +420,9 @@ class AcdShell:
             call.resolve(("callback",))
             return True
 
+        if policy.language and not caller.variables.get(LANGUAGE_VARIABLE):
+            caller.variables[LANGUAGE_VARIABLE] = policy.language  # nothing chose one yet
+            call.variables[LANGUAGE_VARIABLE] = policy.language
         await wait_in_queue(caller, self.clock, music=policy.music,
                             announce_every_s=policy.announce_every_s,
                             callback_offer_s=policy.callback_offer_s, figures=figures,

@@ -17,7 +17,7 @@ from pathlib import Path
 from parley.center.ivr_shell import RECORDING_BEEP, hung_up, play_and_wait, record_until
 from parley.clock import Clock
 from parley.telephony.channel import Channel, ChannelError
-from parley.telephony.media import MediaItem, Speech
+from parley.telephony.media import LANGUAGE_VARIABLE, MediaItem, Speech
 
 VOICEMAIL_GREETING = "vm-intro"  # the stock prompts a voicemail plays
 VOICEMAIL_GOODBYE = "vm-goodbye"
@@ -28,19 +28,32 @@ CALLBACK_CONFIRMED = Speech("Thank you. We will call you back as soon as an oper
 CALLBACK_REFUSED = Speech("Sorry, a call back is not possible right now. Please hold.")
 
 
-def position_prompts(position: int) -> list[MediaItem]:
-    """ "You are next", or "there are N calls waiting" ahead of the caller."""
+def position_prompts(position: int, language: str | None = None) -> list[MediaItem]:
+    """ "You are next", or "there are N calls waiting" ahead of the caller; in Russian
+    "Ваш звонок является первым в очереди…" or "Ваша позиция в очереди: N. Ожидайте,
+    пожалуйста, ответа оператора" (the Russian prompts say the caller's own place)."""
     from parley.media.say import number_prompts
 
     if position <= 1:
         return ["queue-youarenext"]
+    if language == "ru":
+        from parley.media import say_ru
+
+        return ["queue-thereare", *say_ru.number_prompts(position), "queue-callswaiting"]
     return ["queue-thereare", *number_prompts(position - 1), "queue-callswaiting"]
 
 
-def wait_prompts(expected_wait_s: float) -> list[MediaItem]:
-    """ "The estimated hold time is currently N minutes" (less than one, or rounded up)."""
+def wait_prompts(expected_wait_s: float, language: str | None = None) -> list[MediaItem]:
+    """ "The estimated hold time is currently N minutes" (less than one, or rounded up); in
+    Russian "прогнозируемое время ожидания составляет одну минуту / две минуты / пять
+    минут" (accusative after "составляет"; under a minute is said as one)."""
     from parley.media.say import number_prompts
 
+    if language == "ru":
+        from parley.media import say_ru
+
+        minutes = max(1, math.ceil(expected_wait_s / 60))
+        return ["queue-holdtime", *say_ru.minutes_prompts(minutes, say_ru.Case.ACCUSATIVE)]
     if expected_wait_s < 60:
         return ["queue-holdtime", "queue-less-than", *number_prompts(1), "queue-minute"]
     minutes = math.ceil(expected_wait_s / 60)
@@ -90,8 +103,9 @@ async def wait_in_queue(channel: Channel, clock: Clock, *, music: str,
                 await say([CALLBACK_OFFER])
             if announce_every_s > 0 and clock.monotonic() >= next_announcement:
                 next_announcement = clock.monotonic() + announce_every_s
-                await say([*position_prompts(current.position),
-                           *([] if wait is None else wait_prompts(wait))])
+                language = channel.variables.get(LANGUAGE_VARIABLE)
+                await say([*position_prompts(current.position, language),
+                           *([] if wait is None else wait_prompts(wait, language))])
                 on_announced(current)
             pause = min(1.0, max(0.05, next_announcement - clock.monotonic()))
             if offered:
