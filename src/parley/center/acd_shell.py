@@ -37,7 +37,7 @@ from parley.center.waiting import (
     wait_in_queue,
 )
 from parley.clock import Clock
-from parley.config import recordings_dir, voicemail_dir
+from parley.config import LANGUAGES, recordings_dir, voicemail_dir
 from parley.events import HangupCause
 from parley.ids import IdSource
 from parley.telephony.channel import Channel, ChannelError, ChannelState
@@ -420,9 +420,12 @@ class AcdShell:
             call.resolve(("callback",))
             return True
 
-        if policy.language and not caller.variables.get(LANGUAGE_VARIABLE):
-            caller.variables[LANGUAGE_VARIABLE] = policy.language  # nothing chose one yet
-            call.variables[LANGUAGE_VARIABLE] = policy.language
+        chosen = call.variables.get(LANGUAGE_VARIABLE)  # a number's, a flow's, the caller's
+        if not (isinstance(chosen, str) and chosen in LANGUAGES):
+            chosen = policy.language  # nothing chose one: the queue's (None: the site's)
+        if chosen:
+            caller.variables[LANGUAGE_VARIABLE] = chosen
+            call.variables[LANGUAGE_VARIABLE] = chosen
         await wait_in_queue(caller, self.clock, music=policy.music,
                             announce_every_s=policy.announce_every_s,
                             callback_offer_s=policy.callback_offer_s, figures=figures,

@@ -33,6 +33,7 @@ from parley.center.waiting import (
     VOICEMAIL_GREETING,
     leave_voicemail,
 )
+from parley.config import LANGUAGES
 from parley.events import HangupCause
 from parley.ivr.commands import (
     EnqueueCall,
@@ -201,7 +202,9 @@ class ContactCenter:
 
         current = call.variables.get(LANGUAGE_VARIABLE)
         if flow.languages and current not in flow.languages:
-            set_language(call, flow.languages[0])  # the flow speaks only its own languages
+            current = flow.languages[0]  # the flow speaks only its own languages
+        if isinstance(current, str) and current in LANGUAGES:
+            set_language(call, current)
         run = FlowRun(flow, call_id=call.acd_id, ani=call.ani, dnis=step.dnis or call.dnis,
                       variables=call.variables, env=IvrEnvironment(
                           self.environment().lists, AcdFigures(self.shell),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from parley.center.ivr_shell import RECORDING_BEEP, hung_up, play_and_wait, record_until
 from parley.clock import Clock
+from parley.media.announce import position_prompts, wait_prompts
 from parley.telephony.channel import Channel, ChannelError
 from parley.telephony.media import LANGUAGE_VARIABLE, MediaItem, Speech
 
@@ -26,39 +27,6 @@ CALLBACK_OFFER = Speech("To be called back as soon as an operator is free, press
 CALLBACK_CONFIRMED = Speech("Thank you. We will call you back as soon as an operator is free. "
                             "Goodbye.")
 CALLBACK_REFUSED = Speech("Sorry, a call back is not possible right now. Please hold.")
-
-
-def position_prompts(position: int, language: str | None = None) -> list[MediaItem]:
-    """ "You are next", or "there are N calls waiting" ahead of the caller; in Russian
-    "Ваш звонок является первым в очереди…" or "Ваша позиция в очереди: N. Ожидайте,
-    пожалуйста, ответа оператора" (the Russian prompts say the caller's own place)."""
-    from parley.media.say import number_prompts
-
-    if position <= 1:
-        return ["queue-youarenext"]
-    if language == "ru":
-        from parley.media import say_ru
-
-        return ["queue-thereare", *say_ru.number_prompts(position), "queue-callswaiting"]
-    return ["queue-thereare", *number_prompts(position - 1), "queue-callswaiting"]
-
-
-def wait_prompts(expected_wait_s: float, language: str | None = None) -> list[MediaItem]:
-    """ "The estimated hold time is currently N minutes" (less than one, or rounded up); in
-    Russian "прогнозируемое время ожидания составляет одну минуту / две минуты / пять
-    минут" (accusative after "составляет"; under a minute is said as one)."""
-    from parley.media.say import number_prompts
-
-    if language == "ru":
-        from parley.media import say_ru
-
-        minutes = max(1, math.ceil(expected_wait_s / 60))
-        return ["queue-holdtime", *say_ru.minutes_prompts(minutes, say_ru.Case.ACCUSATIVE)]
-    if expected_wait_s < 60:
-        return ["queue-holdtime", "queue-less-than", *number_prompts(1), "queue-minute"]
-    minutes = math.ceil(expected_wait_s / 60)
-    return ["queue-holdtime", *number_prompts(minutes),
-            "queue-minute" if minutes == 1 else "queue-minutes"]
 
 
 @dataclass(frozen=True, slots=True)
