@@ -87,6 +87,7 @@ class AcdShell:
         self._group: asyncio.TaskGroup | None = None
         self._bound: set[str] = set()
         self._bind_numbers()
+        self._check_flow_prompts()
 
     # --- time ----------------------------------------------------------------------------
 
@@ -107,12 +108,29 @@ class AcdShell:
             self.telephony.route(number, self._on_inbound)
         self._bound = numbers
 
+    def _check_flow_prompts(self) -> None:
+        """Log every prompt an active flow can play that is missing in one of its languages
+        (``parley check-flows`` reports the same before the flow goes live)."""
+        from functools import cache
+
+        from parley.ivr.prompt_check import check_prompts
+
+        prompts = self.telephony.prompts
+        exists = cache(prompts.exists)
+        for name in self.registry.names:
+            flow = self.registry.active(name)
+            if flow is None:
+                continue
+            for issue in check_prompts(flow, exists, site_language=prompts.default_language):
+                log.error("flow_prompt_missing", flow=name, issue=str(issue))
+
     def apply_config(self, config: CenterConfig) -> None:
         """Take a changed configuration: flows, numbers, lists, queue policies and new
         queues and operators apply at once; calls in progress keep what they started with."""
         known_static = set(self.config.static_devices())
         self.config = config
         self.registry = config.registry()
+        self._check_flow_prompts()
         self.policies = config.policies()
         self.owners = config.device_owner()
         fresh = number_lists(config.lists)

@@ -70,6 +70,7 @@ def say_vocabulary(kind: str, language: str) -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
 def queue_vocabulary(language: str) -> frozenset[str]:
     """What a waiting caller can hear: the announcements and the minutes they count."""
     from parley.media.announce import position_prompts, wait_prompts
