@@ -73,9 +73,24 @@ def demo(
 @app.command("check-flows")
 def check_flows(
     paths: Annotated[list[Path], typer.Argument(help="Flow files (YAML) or folders of them.")],
+    prompts: Annotated[bool, typer.Option(
+        help="Check that every prompt each flow can play exists in each of its languages "
+             "(the prompt folders of the media settings).")] = True,
 ) -> None:
-    """Validate IVR flow files; print every issue with file, line, node and field."""
+    """Validate IVR flow files; print every issue with file, line, node and field (and the
+    language, for a prompt missing in one)."""
+    from parley.ivr.errors import Severity
+    from parley.ivr.prompt_check import check_prompts
     from parley.ivr.validator import validate_flow
+    from parley.telephony.prompts import PromptLibrary
+
+    library: PromptLibrary | None = None
+    if prompts:
+        try:
+            media = Settings().media
+        except ConfigError as exc:
+            raise _fail(str(exc)) from exc
+        library = PromptLibrary.from_settings(media, Path("parley-data"))
 
     files = [p for path in paths for p in (sorted(path.glob("*.yaml")) if path.is_dir()
                                            else [path])]
@@ -86,10 +101,15 @@ def check_flows(
         except OSError as exc:
             raise _fail(f"cannot read {file}: {exc.strerror}") from exc
         result = validate_flow(text, str(file))
-        for issue in result.issues:
+        issues = list(result.issues)
+        if library is not None and result.flow is not None:
+            issues += check_prompts(result.flow, library.exists,
+                                    site_language=library.default_language)
+        errors = [issue for issue in issues if issue.severity is Severity.ERROR]
+        for issue in issues:
             typer.echo(str(issue))
-        failed = failed or not result.ok
-        status = "ok" if result.ok else f"{len(result.errors)} error(s)"
+        failed = failed or bool(errors) or result.flow is None
+        status = "ok" if not errors and result.flow is not None else f"{len(errors)} error(s)"
         typer.echo(f"{file}: {status}")
     if failed:
         raise typer.Exit(code=1)

@@ -6,6 +6,7 @@ Settings come from defaults, then ``PARLEY_*`` environment variables, then comma
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,16 @@ STOCK_PROMPT_DIRS = (Path("/usr/share/asterisk/sounds/en"),
 link that only the recommended ``asterisk-core-sounds-en`` makes (it points at the voice the
 operator chose), then the folder the package itself installs."""
 
+STOCK_LANGUAGE_PROMPT_DIRS: dict[str, tuple[Path, ...]] = {
+    "ru": (Path("/usr/share/asterisk/sounds/ru"),
+           Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")),
+}
+"""Stock prompts of the other languages: Russian from Debian's ``asterisk-core-sounds-ru-wav``
+(its folder, after the ``ru`` link the recommended ``asterisk-core-sounds-ru`` makes)."""
+
+LANGUAGES = ("en", "ru")
+"""The languages a call can be answered in (prompts, number grammar, speech)."""
+
 
 class MediaSettings(BaseModel):
     """Prompts, text-to-speech and hold music (docs/media.md). Caches and recordings live in
@@ -72,6 +83,28 @@ class MediaSettings(BaseModel):
     moh_classes: dict[str, Path] = {}  # more named classes: name -> folder of WAV files
     tts_voice: str = "en-us"
     espeak: str = "espeak-ng"
+    # The caller's language (docs/configuration.md, "Languages"): the site's default, then
+    # per number, flow and queue; prompts, number grammar and speech follow it.
+    language: str = "en"
+    language_prompt_dirs: dict[str, list[Path]] = {}  # the site's own recordings per language
+    stock_language_prompt_dirs: dict[str, list[Path]] = {
+        name: list(dirs) for name, dirs in STOCK_LANGUAGE_PROMPT_DIRS.items()}
+    tts_voices: dict[str, str] = {"ru": "ru"}  # espeak-ng voice per language (en: tts_voice)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"unknown language {value!r}; known: {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("language_prompt_dirs", "stock_language_prompt_dirs", "tts_voices")
+    @classmethod
+    def _known_languages(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if name not in LANGUAGES:
+                raise ValueError(f"unknown language {name!r}; known: {', '.join(LANGUAGES)}")
+        return value
 
 
 class SecuritySettings(BaseModel):

@@ -95,3 +95,13 @@ def test_operator_headers_carry_the_call_and_its_data() -> None:
     assert data["customer"] == {"name": "Ada"}
     assert "_private" not in data
     assert all("\r" not in value and "\n" not in value for value in headers.values())
+
+
+def test_operator_headers_carry_the_callers_language() -> None:
+    call = InboundCall("call-2", "ch-8", "5550123", "610", None, datetime.now(UTC),
+                       variables={"language": "ru"}, queue="support")
+    headers = call.headers()
+    assert headers["X-Parley-Language"] == "ru"
+    assert headers["X-Parley-Var-language"] == "ru"
+    plain = InboundCall("call-3", "ch-9", "5550123", "600", None, datetime.now(UTC))
+    assert "X-Parley-Language" not in plain.headers()  # nothing chose one: the site's

@@ -7,12 +7,31 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from parley.cli import app
+from parley.testing.needs import STOCK_PROMPTS, Need, needs
+
+RU = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
+RU_PROMPTS = Need(f"the Russian stock prompts ({RU})", "asterisk-core-sounds-ru-wav", RU.is_dir)
+TWO_LANGUAGES = """\
+flow: two
+languages: [en, ru]
+start: amount
+nodes:
+  amount:
+    type: say
+    kind: number
+    value: "22"
+    next: bye
+  bye:
+    type: hangup
+    prompt: please-try-call-later
+"""
 
 GOOD = "flow: good\nstart: bye\nnodes:\n  bye:\n    type: hangup\n"
-BAD = ("flow: bad\nstart: hello\nnodes:\n  hello:\n    type: play\n    prompt: x\n"
+BAD = ("flow: bad\nstart: hello\nnodes:\n  hello:\n    type: play\n    prompt: beep\n"
        "    next: nowhere\n")
 
 
+@needs(STOCK_PROMPTS)
 def test_check_flows_reports_every_issue_and_fails(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
     (tmp_path / "bad.yaml").write_text(BAD, encoding="utf-8")
@@ -25,8 +44,24 @@ def test_check_flows_reports_every_issue_and_fails(tmp_path: Path) -> None:
     assert f"{tmp_path / 'good.yaml'}: ok" in result.output
 
 
+@needs(STOCK_PROMPTS, RU_PROMPTS)
 def test_check_flows_passes_the_shipped_flows() -> None:
     folder = Path(__file__).parents[2] / "src" / "parley" / "flows"
     result = CliRunner().invoke(app, ["check-flows", str(folder)])
     assert result.exit_code == 0, result.output
     assert "demo-main.yaml: ok" in result.output
+    assert "demo-main-ru.yaml: ok" in result.output
+
+
+@needs(STOCK_PROMPTS, RU_PROMPTS)
+def test_check_flows_reports_a_prompt_missing_in_one_language(tmp_path: Path) -> None:
+    """English ships "please-try-call-later", Russian does not: the file, the node and the
+    language are named; the Russian number words are all there (or spoken)."""
+    flow = tmp_path / "two.yaml"
+    flow.write_text(TWO_LANGUAGES, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check-flows", str(flow)])
+    assert result.exit_code == 1
+    assert (f"{flow}:10: error node 'bye' field 'prompts': prompt 'please-try-call-later' "
+            "does not exist in language 'ru' [missing-prompt]") in result.output
+    assert f"{flow}: 1 error(s)" in result.output
+    assert CliRunner().invoke(app, ["check-flows", "--no-prompts", str(flow)]).exit_code == 0

@@ -21,7 +21,7 @@ from parley.provisioning import (
 from parley.sip.auth import compute_ha1 as ha1
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords, verify_password
-from parley.store.specs import QueueSpec, UserSpec
+from parley.store.specs import NumberSpec, QueueSpec, UserSpec
 
 
 @pytest.fixture
@@ -54,8 +54,11 @@ async def test_demo_contract_and_round_trip(sqlite_store: Store, tmp_path: Path)
     assert sales.members == [str(n) for n in range(1006, 1011)]
     assert support.members == [str(n) for n in range(1001, 1006)]
     numbers = {n.number: n.flow for n in await store.config.records("numbers")}  # type: ignore[attr-defined]
-    assert set(numbers) == {"600", "601", "602", "800"}
+    assert set(numbers) == {"600", "601", "602", "610", "800"}
     assert numbers["601"] == "demo-sales"
+    russian = await store.config.get("numbers", "610")
+    assert isinstance(russian, NumberSpec)
+    assert (russian.flow, russian.language) == ("demo-main-ru", "ru")
     assert (await store.config.site()).ready_on_register  # demo phones log operators in
     exported = await export_text(store)
     assert "pw1001" not in exported  # only digests and hashes leave the store

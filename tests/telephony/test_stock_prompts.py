@@ -30,11 +30,14 @@ from parley.telephony.prompts import PromptError, PromptLibrary
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
 
 
-def flow_prompt_files() -> set[str]:
-    """The prompt files named in the flows shipped with Parley (the demo's and examples')."""
+def flow_prompt_files(language: str = "en") -> set[str]:
+    """The prompt files named in the flows shipped with Parley (the demo's and examples')
+    that speak ``language`` (a flow without languages speaks English, the site's)."""
     names: set[str] = set()
     for validated in shipped_flows():
         assert validated.flow is not None, validated.errors
+        if language not in (validated.flow.languages or ("en",)):
+            continue
         for node in validated.flow.nodes.values():
             for field in dataclasses.fields(node):
                 value = getattr(node, field.name)
@@ -112,3 +115,31 @@ def test_the_default_hold_music_is_the_installed_package(tmp_path: Path) -> None
     files = moh.files("default")
     assert files
     assert all(path.parent == media.moh_dir for path in files)
+
+
+RU = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
+
+
+@needs(STOCK_PROMPTS)
+def test_every_russian_prompt_is_in_the_russian_package_or_spoken(tmp_path: Path) -> None:
+    """The Russian queue announcements, voicemail and the Russian demo's files come from
+    asterisk-core-sounds-ru-wav; the grammar words it lacks are the only ones spoken."""
+    from parley.media.say_ru import NOT_SHIPPED
+    from parley.testing.needs import Need, require
+
+    require(Need(f"the Russian stock prompts ({RU})", "asterisk-core-sounds-ru-wav",
+                 RU.is_dir))
+    library = PromptLibrary.from_settings(MediaSettings(), tmp_path)
+    wanted = {VOICEMAIL_GREETING, VOICEMAIL_GOODBYE, RECORDING_BEEP} | flow_prompt_files("ru")
+    for position in range(1, 30):
+        wanted.update(position_prompts(position, "ru"))
+    for wait_s in (10, 60, 61, 120, 300, 600, 1260, 3600 * 3):
+        wanted.update(wait_prompts(wait_s, "ru"))
+    assert {"pls-try-call-later", "queue-thereare", "digits/2f"} <= wanted
+    for name in sorted(wanted):
+        if name in NOT_SHIPPED:
+            assert library.spoken_word(name, "ru") == NOT_SHIPPED[name]
+            continue
+        path = library.path_of(name, "ru")
+        assert path.parent.is_relative_to(RU), path
+        assert np.abs(library.load(name, "ru").pcm).max() > 500, f"{name} is silent"

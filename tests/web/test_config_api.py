@@ -116,3 +116,21 @@ def test_the_last_admin_cannot_be_removed(api: Api) -> None:
         admin.post("/api/users", json={"username": "admin2", "roles": ["admin"]})
         assert admin.put("/api/users/admin1", json={"username": "admin1",
                                                     "roles": ["supervisor"]}).status_code == 200
+
+
+def test_languages_of_users_numbers_and_queues_over_the_api(api: Api) -> None:
+    """The user's pages' language, the caller's language per number and per queue; an
+    unknown language names the field."""
+    with api.client("admin") as admin:
+        assert admin.post("/api/users", json={"username": "1007", "language": "ru"}
+                          ).status_code == 201
+        assert admin.get("/api/users/1007").json()["language"] == "ru"
+        assert admin.post("/api/queues", json={"name": "ru-sales", "language": "ru"}
+                          ).status_code == 201
+        assert admin.get("/api/queues/ru-sales").json()["language"] == "ru"
+        assert admin.post("/api/numbers", json={"number": "610", "flow": "demo-main-ru",
+                                                "language": "ru"}).status_code == 201
+        assert admin.get("/api/numbers/610").json()["language"] == "ru"
+        response = admin.post("/api/queues", json={"name": "q", "language": "de"})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "language"]

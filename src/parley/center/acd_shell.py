@@ -37,13 +37,13 @@ from parley.center.waiting import (
     wait_in_queue,
 )
 from parley.clock import Clock
-from parley.config import recordings_dir, voicemail_dir
+from parley.config import LANGUAGES, recordings_dir, voicemail_dir
 from parley.events import HangupCause
 from parley.ids import IdSource
 from parley.telephony.channel import Channel, ChannelError, ChannelState
 from parley.telephony.dialplan import NumberHandler, first_of
 from parley.telephony.engine import OriginateError
-from parley.telephony.media import Speech, Tone
+from parley.telephony.media import LANGUAGE_VARIABLE, Speech, Tone
 
 if TYPE_CHECKING:
     from parley.ivr.registry import FlowRegistry
@@ -87,6 +87,7 @@ class AcdShell:
         self._group: asyncio.TaskGroup | None = None
         self._bound: set[str] = set()
         self._bind_numbers()
+        self._check_flow_prompts()
 
     # --- time ----------------------------------------------------------------------------
 
@@ -107,12 +108,29 @@ class AcdShell:
             self.telephony.route(number, self._on_inbound)
         self._bound = numbers
 
+    def _check_flow_prompts(self) -> None:
+        """Log every prompt an active flow can play that is missing in one of its languages
+        (``parley check-flows`` reports the same before the flow goes live)."""
+        from functools import cache
+
+        from parley.ivr.prompt_check import check_prompts
+
+        prompts = self.telephony.prompts
+        exists = cache(prompts.exists)
+        for name in self.registry.names:
+            flow = self.registry.active(name)
+            if flow is None:
+                continue
+            for issue in check_prompts(flow, exists, site_language=prompts.default_language):
+                log.error("flow_prompt_missing", flow=name, issue=str(issue))
+
     def apply_config(self, config: CenterConfig) -> None:
         """Take a changed configuration: flows, numbers, lists, queue policies and new
         queues and operators apply at once; calls in progress keep what they started with."""
         known_static = set(self.config.static_devices())
         self.config = config
         self.registry = config.registry()
+        self._check_flow_prompts()
         self.policies = config.policies()
         self.owners = config.device_owner()
         fresh = number_lists(config.lists)
@@ -420,6 +438,12 @@ class AcdShell:
             call.resolve(("callback",))
             return True
 
+        chosen = call.variables.get(LANGUAGE_VARIABLE)  # a number's, a flow's, the caller's
+        if not (isinstance(chosen, str) and chosen in LANGUAGES):
+            chosen = policy.language  # nothing chose one: the queue's (None: the site's)
+        if chosen:
+            caller.variables[LANGUAGE_VARIABLE] = chosen
+            call.variables[LANGUAGE_VARIABLE] = chosen
         await wait_in_queue(caller, self.clock, music=policy.music,
                             announce_every_s=policy.announce_every_s,
                             callback_offer_s=policy.callback_offer_s, figures=figures,

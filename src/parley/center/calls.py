@@ -115,6 +115,9 @@ class InboundCall:
                "X-Parley-Dialled": self.dnis}
         if self.queue:
             out["X-Parley-Queue"] = self.queue
+        language = self.variables.get("language")
+        if isinstance(language, str) and language:
+            out["X-Parley-Language"] = language
         data = {key: value for key, value in self.variables.items()
                 if not key.startswith("_")}
         if data:

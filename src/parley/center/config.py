@@ -58,6 +58,7 @@ class QueuePolicy:
     music: str = "default"
     ring_timeout_s: float = 15.0
     mailbox: str = ""  # voicemail box of the queue (its name by default)
+    language: str | None = None  # announcements for callers whose language nothing chose
 
 
 def _level(value: int) -> int | None:
@@ -111,7 +112,8 @@ def queue_policy(spec: QueueSpec) -> QueuePolicy:
         name=spec.name, recording=spec.recording,
         announce_every_s=float(spec.announce_every_s),
         callback_offer_s=None if offer is None else float(offer),
-        music=spec.music, ring_timeout_s=float(spec.ring_timeout_s), mailbox=spec.name)
+        music=spec.music, ring_timeout_s=float(spec.ring_timeout_s), mailbox=spec.name,
+        language=spec.language)
 
 
 def agent_for(spec: UserSpec) -> Agent:
@@ -201,7 +203,7 @@ class CenterConfig:
             except FlowValidationError as exc:
                 log.warning("flow_not_activated", flow=spec.name, errors=str(exc))
         for number in self.numbers:
-            registry.bind_number(number.number, number.flow)
+            registry.bind_number(number.number, number.flow, language=number.language)
         return registry
 
 

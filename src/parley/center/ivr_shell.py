@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import structlog
 
+from parley.config import LANGUAGES
 from parley.events import CallProgress, HangupCause, PlaybackFinished, RecordingFinished
 from parley.events import Hangup as ChannelHangup
 from parley.ivr.commands import (
@@ -45,9 +46,9 @@ from parley.ivr.commands import (
     TimerExpired,
     TransferCall,
 )
-from parley.media.say import digit_prompts, duration_prompts, number_prompts
+from parley.media.say import say_value
 from parley.telephony.channel import ChannelError
-from parley.telephony.media import MediaItem
+from parley.telephony.media import LANGUAGE_VARIABLE, MediaItem
 from parley.telephony.media import Speech as SpokenText
 
 if TYPE_CHECKING:
@@ -68,8 +69,9 @@ def hung_up(channel: Channel) -> bool:
     return channel.ended
 
 
-def media_items(prompts: tuple[PromptItem, ...]) -> list[MediaItem]:
-    """IVR prompt items as what a channel plays (stock names, speech, spoken values)."""
+def media_items(prompts: tuple[PromptItem, ...], language: str = "en") -> list[MediaItem]:
+    """IVR prompt items as what a channel plays (stock names, speech, spoken values), values
+    said with the grammar of ``language``."""
     items: list[MediaItem] = []
     for item in prompts:
         if isinstance(item, PromptFile):
@@ -77,16 +79,13 @@ def media_items(prompts: tuple[PromptItem, ...]) -> list[MediaItem]:
         elif isinstance(item, Speech):
             items.append(SpokenText(item.text))
         elif isinstance(item, SayValue):
-            items.extend(say_items(item.kind, item.value))
+            items.extend(say_items(item.kind, item.value, language))
     return items
 
 
-def say_items(kind: str, value: str) -> list[MediaItem]:
-    if kind == "digits":
-        return list(digit_prompts(value))
-    if kind == "duration":
-        return list(duration_prompts(float(value)))
-    return list(number_prompts(int(float(value))))
+def say_items(kind: str, value: str, language: str = "en") -> list[MediaItem]:
+    """The prompts that say ``value`` (number, ordinal, digits, duration, money)."""
+    return list(say_value(kind, value, language))
 
 
 async def play_and_wait(channel: Channel, items: list[MediaItem]) -> str:
@@ -156,8 +155,9 @@ class FlowSession:
     def __init__(self, call: InboundCall, run: FlowRun, channel: Channel, *,
                  publish: Callable[[object], object], wall: Callable[[], datetime],
                  on_callback: Callable[[RegisterCallback], None],
-                 recordings_dir: Path) -> None:
+                 recordings_dir: Path, default_language: str = "en") -> None:
         self.call = call
+        self.default_language = default_language
         self.run = run
         self.channel = channel
         self.publish = publish
@@ -198,6 +198,15 @@ class FlowSession:
         return ChannelHangup(channel.id, channel.hangup_cause or HangupCause.NORMAL_CLEARING,
                              channel.hangup_by or "remote")
 
+    def _language(self) -> str:
+        """The caller's language: a flow that sets its ``language`` variable switches it for
+        the rest of the call (prompts, queue announcements, the operator's card)."""
+        chosen = self.run.variables.get(LANGUAGE_VARIABLE)
+        if isinstance(chosen, str) and chosen in LANGUAGES:
+            self.channel.variables[LANGUAGE_VARIABLE] = chosen
+            self.call.variables[LANGUAGE_VARIABLE] = chosen
+        return self.channel.variables.get(LANGUAGE_VARIABLE) or self.default_language
+
     async def _execute(self, command: IvrCommand) -> IvrEvent | HandOff | None:
         channel = self.channel
         if isinstance(command, FlowTimeline):
@@ -210,14 +219,16 @@ class FlowSession:
         if isinstance(command, AnswerCall):
             channel.answer()
             return None
+        language = self._language()
         if isinstance(command, Play | Say):
-            items = (media_items(command.prompts) if isinstance(command, Play)
-                     else say_items(command.kind, command.value))
+            items = (media_items(command.prompts, language) if isinstance(command, Play)
+                     else say_items(command.kind, command.value, language))
             reason = await play_and_wait(channel, items)
             return PlaybackFinished(command.request_id, channel.id, reason)
         if isinstance(command, Collect):
             digits = await prompt_and_collect(
-                channel, media_items(command.prompts), max_digits=command.max_digits,
+                channel, media_items(command.prompts, language),
+                max_digits=command.max_digits,
                 timeout=command.timeout, inter_digit_timeout=command.inter_digit_timeout,
                 terminators=command.terminators)
             if hung_up(channel):

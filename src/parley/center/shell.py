@@ -33,6 +33,7 @@ from parley.center.waiting import (
     VOICEMAIL_GREETING,
     leave_voicemail,
 )
+from parley.config import LANGUAGES
 from parley.events import HangupCause
 from parley.ivr.commands import (
     EnqueueCall,
@@ -46,6 +47,7 @@ from parley.ivr.environment import IvrEnvironment, SiteListsView
 from parley.telephony.channel import Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
+from parley.telephony.media import LANGUAGE_VARIABLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,6 +63,14 @@ log = structlog.get_logger("parley.center")
 
 DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) before voicemail
 
+
+
+def set_language(call: InboundCall, language: str) -> None:
+    """The caller's language from now on: its prompts, the flow's ``language`` variable, the
+    queue's announcements and the operator's card (``X-Parley-Language``)."""
+    call.variables[LANGUAGE_VARIABLE] = language
+    if call.caller is not None:
+        call.caller.variables[LANGUAGE_VARIABLE] = language
 
 class AcdFigures:
     """Live queue figures for flows (``expected_wait("support") > 120``)."""
@@ -124,6 +134,8 @@ class ContactCenter:
                            else HangupCause.CALL_REJECTED)
             return
         route = self.shell.registry.route(channel.called)
+        if route is not None and route.language:
+            set_language(call, route.language)
         step: Step | None = ToFlow(route.flow, channel.called) if route is not None else None
         self.shell.live[call.interaction_id] = call
         try:
@@ -188,6 +200,11 @@ class ContactCenter:
             return None
         from parley.ivr.interpreter import FlowRun
 
+        current = call.variables.get(LANGUAGE_VARIABLE)
+        if flow.languages and current not in flow.languages:
+            current = flow.languages[0]  # the flow speaks only its own languages
+        if isinstance(current, str) and current in LANGUAGES:
+            set_language(call, current)
         run = FlowRun(flow, call_id=call.acd_id, ani=call.ani, dnis=step.dnis or call.dnis,
                       variables=call.variables, env=IvrEnvironment(
                           self.environment().lists, AcdFigures(self.shell),
@@ -195,7 +212,8 @@ class ContactCenter:
                       screening=None)
         return FlowSession(call, run, caller, publish=self.shell.publish, wall=self.shell.wall,
                            on_callback=lambda command: self._register_callback(call, command),
-                           recordings_dir=self.shell.recordings_dir)
+                           recordings_dir=self.shell.recordings_dir,
+                           default_language=self.telephony.prompts.default_language)
 
     def _handoff_step(self, handoff: object) -> tuple[Step | None, str]:
         if isinstance(handoff, EnqueueCall):

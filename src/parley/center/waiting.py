@@ -16,8 +16,9 @@ from pathlib import Path
 
 from parley.center.ivr_shell import RECORDING_BEEP, hung_up, play_and_wait, record_until
 from parley.clock import Clock
+from parley.media.announce import position_prompts, wait_prompts
 from parley.telephony.channel import Channel, ChannelError
-from parley.telephony.media import MediaItem, Speech
+from parley.telephony.media import LANGUAGE_VARIABLE, MediaItem, Speech
 
 VOICEMAIL_GREETING = "vm-intro"  # the stock prompts a voicemail plays
 VOICEMAIL_GOODBYE = "vm-goodbye"
@@ -26,26 +27,6 @@ CALLBACK_OFFER = Speech("To be called back as soon as an operator is free, press
 CALLBACK_CONFIRMED = Speech("Thank you. We will call you back as soon as an operator is free. "
                             "Goodbye.")
 CALLBACK_REFUSED = Speech("Sorry, a call back is not possible right now. Please hold.")
-
-
-def position_prompts(position: int) -> list[MediaItem]:
-    """ "You are next", or "there are N calls waiting" ahead of the caller."""
-    from parley.media.say import number_prompts
-
-    if position <= 1:
-        return ["queue-youarenext"]
-    return ["queue-thereare", *number_prompts(position - 1), "queue-callswaiting"]
-
-
-def wait_prompts(expected_wait_s: float) -> list[MediaItem]:
-    """ "The estimated hold time is currently N minutes" (less than one, or rounded up)."""
-    from parley.media.say import number_prompts
-
-    if expected_wait_s < 60:
-        return ["queue-holdtime", "queue-less-than", *number_prompts(1), "queue-minute"]
-    minutes = math.ceil(expected_wait_s / 60)
-    return ["queue-holdtime", *number_prompts(minutes),
-            "queue-minute" if minutes == 1 else "queue-minutes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +71,9 @@ async def wait_in_queue(channel: Channel, clock: Clock, *, music: str,
                 await say([CALLBACK_OFFER])
             if announce_every_s > 0 and clock.monotonic() >= next_announcement:
                 next_announcement = clock.monotonic() + announce_every_s
-                await say([*position_prompts(current.position),
-                           *([] if wait is None else wait_prompts(wait))])
+                language = channel.variables.get(LANGUAGE_VARIABLE)
+                await say([*position_prompts(current.position, language),
+                           *([] if wait is None else wait_prompts(wait, language))])
                 on_announced(current)
             pause = min(1.0, max(0.05, next_announcement - clock.monotonic()))
             if offered:

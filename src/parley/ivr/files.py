@@ -12,8 +12,9 @@ from parley.ivr.registry import FlowRegistry
 from parley.ivr.validator import ValidatedFlow, validate_flow
 
 DEMO_NUMBERS = {"600": "demo-main", "601": "demo-sales", "602": "demo-support",
-                "800": "demo-voicemail"}
-"""The demo's number plan: 600 the main menu, 601 sales, 602 support, 800 the voicemail."""
+                "610": "demo-main-ru", "800": "demo-voicemail"}
+"""The demo's number plan: 600 the main menu, 610 the same in Russian, 601 sales, 602
+support, 800 the voicemail."""
 
 
 def load_directory(directory: Path) -> list[ValidatedFlow]:

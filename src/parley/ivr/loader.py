@@ -19,6 +19,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from parley.config import LANGUAGES
 from parley.events import HangupCause
 from parley.ivr.errors import ExpressionError, FlowIssue, Severity
 from parley.ivr.expr import Expression, Template, check
@@ -74,7 +75,8 @@ _FIELDS: dict[str, set[str]] = {
     "hangup": {"cause", "prompt"},
 }
 _FLOW_FIELDS = {"flow", "description", "start", "nodes", "timezone", "holidays", "calendar",
-                "screening", "on_error", "variables", "max_steps"}
+                "screening", "on_error", "variables", "max_steps", "language",
+                "languages"}
 _MISSING = object()
 
 
@@ -409,6 +411,9 @@ def _flow_settings(reader: _Reader, top: dict[str, tuple[Node, Node]], root: Nod
     steps = reader.number(top, "max_steps", root, default=None, minimum=1, integer=True)
     if steps is not None:
         settings["max_steps"] = int(steps)
+    languages = _languages(reader, top, root)
+    if languages:
+        settings["languages"] = languages
     if (node := reader.get(top, "variables", root, required=False)) is not None:
         settings["variables"] = reader.assignments(node, "variables")
     if (node := reader.get(top, "screening", root, required=False)) is not None:
@@ -416,6 +421,26 @@ def _flow_settings(reader: _Reader, top: dict[str, tuple[Node, Node]], root: Nod
         if screening is not None:
             settings["screening"] = screening
     return settings
+
+
+def _languages(reader: _Reader, top: dict[str, tuple[Node, Node]], root: Node
+               ) -> tuple[str, ...]:
+    """``language: ru`` or ``languages: [ru, en]``: the languages the flow speaks."""
+    found: list[str] = []
+    for name in ("language", "languages"):
+        node = reader.get(top, name, root, required=False)
+        if node is None:
+            continue
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        for item in items:
+            value = reader.plain(item) if isinstance(item, ScalarNode) else None
+            if isinstance(value, str) and value in LANGUAGES:
+                if value not in found:
+                    found.append(value)
+            else:
+                reader.report("bad-value", f"{_describe(item)} is not a known language (use "
+                              f"{', '.join(LANGUAGES)})", item, name)
+    return tuple(found)
 
 
 def _holidays(reader: _Reader, node: Node) -> frozenset[date]:

@@ -24,8 +24,10 @@ class PromptKind(StrEnum):
 
 class SayKind(StrEnum):
     NUMBER = "number"
+    ORDINAL = "ordinal"
     DIGITS = "digits"
     DURATION = "duration"
+    MONEY = "money"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +305,7 @@ class Flow:
     on_error: str | None = None
     variables: tuple[tuple[str, Expression], ...] = ()
     max_steps: int = 200
+    languages: tuple[str, ...] = ()  # the caller's languages it speaks; the first is its own
     source: str = field(default="", repr=False, compare=False)
 
     def node(self, node_id: str) -> FlowNode:

@@ -37,6 +37,7 @@ class NumberRoute:
     number: str
     flow: str
     screening: Screening | None = None
+    language: str | None = None  # the caller's language on this number (None: the flow's)
 
 
 def normalize_number(number: str) -> str:
@@ -99,13 +100,13 @@ class FlowRegistry:
 
     # --- numbers --------------------------------------------------------------------------
 
-    def bind_number(self, number: str, flow: str, screening: Screening | None = None
-                    ) -> NumberRoute:
+    def bind_number(self, number: str, flow: str, screening: Screening | None = None,
+                    language: str | None = None) -> NumberRoute:
         """Route calls to ``number`` into ``flow`` (which may be activated later)."""
         key = normalize_number(number)
         if not key:
             raise FlowError(f"{number!r} is not a phone number")
-        route = NumberRoute(key, flow, screening)
+        route = NumberRoute(key, flow, screening, language)
         self._numbers[key] = route
         return route
 

@@ -191,7 +191,8 @@ class ConfigTransaction:
         if kind == "teams":
             return TeamSpec(name=row.name, description=row.description)
         if kind == "numbers":
-            return NumberSpec(number=row.number, flow=row.flow, description=row.description)
+            return NumberSpec(number=row.number, flow=row.flow, description=row.description,
+                              language=row.language)
         if kind == "trunks":
             return TrunkSpec(name=row.name, host=row.host, port=row.port,
                              transport=row.transport, auth=row.auth, username=row.username,
@@ -210,6 +211,7 @@ class ConfigTransaction:
             )).all()
             return UserSpec(username=row.username, display_name=row.display_name,
                             roles=row.roles, extension=row.extension, active=row.active,
+                            language=row.language,
                             skills={name: level for name, level in skills},
                             teams=list(teams), password_hash=row.password_hash)
         if kind == "devices":
@@ -234,7 +236,8 @@ class ConfigTransaction:
                              relax=row.relax, recording=row.recording,
                              ring_timeout_s=row.ring_timeout_s,
                              announce_every_s=row.announce_every_s,
-                             callback_offer_s=row.callback_offer_s, music=row.music)
+                             callback_offer_s=row.callback_offer_s, music=row.music,
+                             language=row.language)
         if kind == "flows":
             definition = await self.session.scalar(
                 select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,
@@ -280,7 +283,7 @@ class ConfigTransaction:
             password_hash = row.password_hash
         values = {"display_name": spec.display_name, "roles": [str(r) for r in spec.roles],
                   "extension": spec.extension, "active": spec.active,
-                  "password_hash": password_hash}
+                  "language": spec.language, "password_hash": password_hash}
         changed = False
         if row is None:
             row = m.User(username=spec.username, **values)

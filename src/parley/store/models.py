@@ -88,6 +88,7 @@ class User(Base):
     extension: Mapped[str | None] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class Skill(Base):
@@ -151,6 +152,7 @@ class Queue(Base):
     callback_offer_s: Mapped[int | None] = mapped_column(Integer)
     music: Mapped[str] = mapped_column(String(64), default="default",
                                        server_default="default")
+    language: Mapped[str | None] = mapped_column(String(8))
     max_length: Mapped[int | None] = mapped_column(Integer)
     overflow_target: Mapped[str] = mapped_column(String(100), default="hangup",
                                                  server_default="hangup")
@@ -197,6 +199,7 @@ class Number(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     flow: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(500), default="")
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class NumberList(Base):

@@ -28,6 +28,8 @@ from pydantic import (
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
 PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9*#]{1,32}$")]
 Text = Annotated[str, StringConstraints(max_length=500)]
+Language = Literal["en", "ru"]
+"""A language callers are answered in and pages are shown in (docs/configuration.md)."""
 Level = Annotated[int, Field(ge=0, le=100)]
 
 
@@ -140,6 +142,7 @@ class UserSpec(Spec):
         default_factory=lambda: [Role.AGENT])
     extension: PhoneNumber | None = None
     active: bool = True
+    language: Language | None = None  # the pages' language (None: the site's)
     skills: dict[Name, Level] = Field(default_factory=dict)
     teams: list[Name] = Field(default_factory=list)
     password: Annotated[str, StringConstraints(min_length=6, max_length=200)] | None = None
@@ -261,7 +264,8 @@ class QueueSpec(Spec):
     offered to the next operator. ``announce_every_s``: how often a waiting caller hears the
     position and expected wait (0: never). ``callback_offer_s``: when the expected wait is over
     this, the caller is offered "press 1 to be called back" (None: never). ``music``: the
-    hold music class callers hear while waiting.
+    hold music class callers hear while waiting. ``language``: the language of the
+    announcements for callers whose language no number or flow chose (None: the site's).
     """
 
     name: Name
@@ -285,6 +289,7 @@ class QueueSpec(Spec):
     announce_every_s: Annotated[int, Field(ge=0, le=3600)] = 30
     callback_offer_s: Annotated[int, Field(ge=1, le=86400)] | None = None
     music: Name = "default"
+    language: Language | None = None
 
     @field_validator("members")
     @classmethod
@@ -351,12 +356,14 @@ class FlowSpec(Spec):
 
 
 class NumberSpec(Spec):
-    """A dialled number (DID) and the flow, by name, that answers it."""
+    """A dialled number (DID) and the flow, by name, that answers it; ``language``: the
+    caller's language on this number (None: the flow's or the site's)."""
 
     key_field: ClassVar[str] = "number"
     number: PhoneNumber
     flow: Name
     description: Text = ""
+    language: Language | None = None
 
 
 LATER_LIST_KINDS = {

@@ -69,6 +69,16 @@ class Tone:
     name: str
 
 
+LANGUAGE_VARIABLE = "language"
+"""The channel variable naming the caller's language ("en", "ru"): its prompts, number
+grammar and voice."""
+
+
+def channel_language(channel: Channel) -> str | None:
+    """The caller's language on ``channel`` (None: the default, English)."""
+    return channel.variables.get(LANGUAGE_VARIABLE) or None
+
+
 MediaItem = str | Path | Prompt | Speech | Tone | ToneSpec | Source
 """What :meth:`Channel.play` accepts: a prompt name (``queue-thereare``, ``digits/5``), a WAV
 file, a loaded prompt, speech, a tone, or any player source."""
@@ -320,6 +330,8 @@ class MediaShell:
                                                         | Tone | ToneSpec)
                                   or not isinstance(media, Sequence) else list(media))
         self.attach(channel)
+        language = channel_language(channel)
+        items = [self._in_language(item, language) for item in items]
         playback = Playback(f"pb-{next(_ids)}", channel.id, self)
         self.playbacks[playback.id] = playback
         if any(isinstance(item, Speech) for item in items):
@@ -328,6 +340,17 @@ class MediaShell:
         else:
             self._start(channel, playback, self._sources(items), loop)
         return playback
+
+    def _in_language(self, item: MediaItem, language: str | None) -> MediaItem:
+        """A grammar word no folder holds becomes speech; speech without a voice takes the
+        voice of the call's language."""
+        if isinstance(item, str):
+            text = self.prompts.spoken_word(item, language)
+            if text is not None:
+                return Speech(text, self.prompts.voice_for(language))
+        elif isinstance(item, Speech) and item.voice is None and language is not None:
+            return Speech(item.text, self.prompts.voice_for(language))
+        return item
 
     def _sources(self, items: Iterable[MediaItem]) -> list[str | Prompt | ToneSpec | Source]:
         out: list[str | Prompt | ToneSpec | Source] = []
@@ -362,7 +385,8 @@ class MediaShell:
 
     def _start(self, channel: Channel, playback: Playback,
                sources: list[str | Prompt | ToneSpec | Source], loop: bool) -> None:
-        player = self.prompts.player(sources, loop=loop, playback_id=playback.id)
+        player = self.prompts.player(sources, loop=loop, playback_id=playback.id,
+                                     language=channel_language(channel))
         playback.player = player
         if not self.hub.has_leg(channel.id):
             self._end(playback, "hangup")

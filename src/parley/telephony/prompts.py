@@ -8,6 +8,12 @@ so both are searched, the link first, as it is the operator's choice. Each file 
 once to 8 kHz mono 16-bit and cached under the data directory, keyed by the source path, its
 modification time and size, so an edited prompt is converted again and an unchanged one never
 is. Text-to-speech runs espeak-ng and caches the result by voice and text.
+
+Each language has its own folders: English as above; Russian the site's Russian folders, then
+Debian's ``asterisk-core-sounds-ru-wav`` (``/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU``).
+A prompt missing in the caller's language is an error, never the English file instead. The
+few words Russian grammar needs that the package lacks (:data:`parley.media.say_ru.NOT_SHIPPED`)
+are spoken with the language's voice until the site records them.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ import asyncio
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley.config import STOCK_PROMPT_DIRS, MediaSettings
+from parley.config import LANGUAGES, STOCK_PROMPT_DIRS, MediaSettings
 from parley.media import MediaError
 from parley.media.audio import (
     TELEPHONY_RATE,
@@ -32,11 +38,16 @@ from parley.media.audio import (
 )
 from parley.media.player import PcmSource, Player, Source
 from parley.media.say import digit_prompts, duration_prompts, number_prompts
+from parley.media.say_ru import NOT_SHIPPED as RU_NOT_SHIPPED
 from parley.media.tones import ToneSource, ToneSpec
 
 STOCK_SOUND_DIRS = STOCK_PROMPT_DIRS
 STOCK_SOUNDS_PACKAGE = "asterisk-core-sounds-en-wav"
 DEFAULT_VOICE = "en-us"
+DEFAULT_LANGUAGE = "en"
+STOCK_PACKAGES = {"en": STOCK_SOUNDS_PACKAGE, "ru": "asterisk-core-sounds-ru-wav"}
+SPOKEN_WORDS: dict[str, dict[str, str]] = {"ru": RU_NOT_SHIPPED}
+"""Per language, the grammar's words no stock package ships: spoken until recorded."""
 ESPEAK_TIMEOUT_S = 20.0
 
 
@@ -84,49 +95,110 @@ class PromptLibrary:
     """Finds, converts and caches prompts; one per process, built by the composition root."""
 
     def __init__(self, sound_dirs: Sequence[Path] = STOCK_SOUND_DIRS, *,
-                 cache_dir: Path, espeak: str = "espeak-ng", voice: str = DEFAULT_VOICE) -> None:
+                 cache_dir: Path, espeak: str = "espeak-ng", voice: str = DEFAULT_VOICE,
+                 language_dirs: Mapping[str, Sequence[Path]] | None = None,
+                 voices: dict[str, str] | None = None,
+                 default_language: str = DEFAULT_LANGUAGE) -> None:
         if not sound_dirs:
             raise PromptError("the prompt library needs at least one sound directory")
         self.sound_dirs = [Path(d) for d in sound_dirs]
+        self.language_dirs = {name: [Path(d) for d in dirs]
+                              for name, dirs in (language_dirs or {}).items()}
         self.cache_dir = Path(cache_dir)
         self.espeak = espeak
         self.voice = voice
+        self.voices = {DEFAULT_LANGUAGE: voice, **(voices or {})}
+        self.default_language = default_language  # the site's: calls no one chose one for
         self._loaded: dict[tuple[str, int, int], Prompt] = {}
 
     @classmethod
     def from_settings(cls, media: MediaSettings, data_dir: Path) -> PromptLibrary:
         """The library the composition root builds: the site's ``prompt_dirs`` before the
-        ``stock_prompt_dirs``; cache in ``<data_dir>/cache``."""
-        return cls(search_dirs(media.prompt_dirs, media.stock_prompt_dirs),
-                   cache_dir=data_dir / "cache", espeak=media.espeak, voice=media.tts_voice)
+        ``stock_prompt_dirs`` (English); per other language its ``language_prompt_dirs``
+        before its ``stock_language_prompt_dirs``; cache in ``<data_dir>/cache``."""
+        english = [*media.language_prompt_dirs.get(DEFAULT_LANGUAGE, []), *media.prompt_dirs]
+        others = {name: search_dirs(media.language_prompt_dirs.get(name, []),
+                                    media.stock_language_prompt_dirs.get(name, []))
+                  for name in LANGUAGES if name != DEFAULT_LANGUAGE}
+        return cls(search_dirs(english, media.stock_prompt_dirs),
+                   cache_dir=data_dir / "cache", espeak=media.espeak, voice=media.tts_voice,
+                   language_dirs=others, voices=media.tts_voices,
+                   default_language=media.language)
+
+    def dirs_for(self, language: str | None = None) -> list[Path]:
+        """The folders searched for prompts in ``language`` (None: the site's)."""
+        language = language or self.default_language
+        if language == DEFAULT_LANGUAGE:
+            return self.sound_dirs
+        if language not in self.language_dirs:
+            raise PromptError(f"no prompt folders for language {language!r} "
+                              f"(known: {', '.join([DEFAULT_LANGUAGE, *self.language_dirs])})")
+        return self.language_dirs[language]
+
+    def voice_for(self, language: str | None = None) -> str:
+        """The espeak-ng voice that speaks ``language`` (``tts_voices``; English:
+        ``tts_voice``)."""
+        language = language or self.default_language
+        if language == DEFAULT_LANGUAGE:
+            return self.voice
+        return self.voices.get(language, language)
 
     # --- files ------------------------------------------------------------------------------
-    def path_of(self, name: str) -> Path:
-        """The file that plays as ``name`` (``queue-thereare``, ``digits/5``, ``sub/x.wav``)."""
+    def path_of(self, name: str, language: str | None = None) -> Path:
+        """The file that plays as ``name`` (``queue-thereare``, ``digits/5``, ``sub/x.wav``)
+        in ``language`` (None: English)."""
         clean = name.strip()
         if not clean or clean.startswith(("/", "\\")) or ".." in Path(clean).parts:
             raise PromptError(f"prompt name {name!r} must be a relative name such as "
                               "'queue-thereare' or 'digits/5'")
         relative = clean if clean.lower().endswith(".wav") else f"{clean}.wav"
-        for directory in self.sound_dirs:
+        dirs = self.dirs_for(language)
+        for directory in dirs:
             candidate = directory / relative
             if candidate.is_file():
                 return candidate
-        looked = ", ".join(str(d / relative) for d in self.sound_dirs)
+        looked = ", ".join(str(d / relative) for d in dirs) or "no folder"
         hint = ""
-        if find_stock_sounds(self.sound_dirs) is None:
+        if find_stock_sounds(dirs) is None:
+            package = STOCK_PACKAGES.get(language or self.default_language,
+                                         STOCK_SOUNDS_PACKAGE)
             hint = (" (none of these folders holds the stock prompts: install Debian's "
-                    f"{STOCK_SOUNDS_PACKAGE})")
-        raise PromptError(f"prompt {name!r} not found; looked for {looked}{hint}")
+                    f"{package})")
+        shown = language or self.default_language
+        where = "" if shown == DEFAULT_LANGUAGE else f" in language {shown!r}"
+        raise PromptError(f"prompt {name!r} not found{where}; looked for {looked}{hint}")
 
-    def load(self, name: str) -> Prompt:
+    def exists(self, name: str, language: str | None = None) -> bool:
+        """Whether ``name`` plays in ``language``: a file, or a grammar word spoken until it
+        is recorded."""
+        if self.spoken_word(name, language) is not None:
+            return True
+        try:
+            self.path_of(name, language)
+        except PromptError:
+            return False
+        return True
+
+    def spoken_word(self, name: str, language: str | None = None) -> str | None:
+        """The text of ``name`` when it is a grammar word that no folder of ``language``
+        holds (it is then spoken), else None."""
+        words = SPOKEN_WORDS.get(language or self.default_language, {})
+        if name not in words:
+            return None
+        try:
+            self.path_of(name, language)
+        except PromptError:
+            return words[name]
+        return None
+
+    def load(self, name: str, language: str | None = None) -> Prompt:
         """A stock or site prompt by name, converted to 8 kHz (from the cache when it can)."""
-        return self.load_file(self.path_of(name), name=name)
+        return self.load_file(self.path_of(name, language), name=name)
 
-    async def load_async(self, name: str) -> Prompt:
+    async def load_async(self, name: str, language: str | None = None) -> Prompt:
         """:meth:`load` off the event loop: converting a long or high-rate file takes tens of
         milliseconds, which must not delay the 20 ms media ticks."""
-        return await asyncio.to_thread(self.load, name)
+        return await asyncio.to_thread(self.load, name, language)
 
     def load_file(self, path: Path, *, name: str | None = None) -> Prompt:
         """Any WAV file by path (an uploaded announcement, a hold-music track)."""
@@ -181,19 +253,21 @@ class PromptLibrary:
             raise
 
     # --- composed prompts -------------------------------------------------------------------
-    def playlist(self, items: Iterable[str | Prompt]) -> list[Prompt]:
+    def playlist(self, items: Iterable[str | Prompt],
+                 language: str | None = None) -> list[Prompt]:
         """Names and prompts in order, loaded; a missing name fails before anything plays."""
-        return [item if isinstance(item, Prompt) else self.load(item) for item in items]
+        return [item if isinstance(item, Prompt) else self.load(item, language)
+                for item in items]
 
     def player(self, items: Iterable[str | Prompt | ToneSpec | Source], *, loop: bool = False,
-               playback_id: str = "") -> Player:
+               playback_id: str = "", language: str | None = None) -> Player:
         """A player for a playlist of prompt names, prompts, tones and other sources
         (``SilenceSource(500)`` for a pause). Every name is loaded first, so a missing
         prompt fails before anything plays."""
         sources: list[Source] = []
         for item in items:
             if isinstance(item, str):
-                sources.append(self.load(item).to_source())
+                sources.append(self.load(item, language).to_source())
             elif isinstance(item, Prompt):
                 sources.append(item.to_source())
             elif isinstance(item, ToneSpec):
@@ -218,7 +292,7 @@ class PromptLibrary:
     async def speak(self, text: str, voice: str | None = None) -> Prompt:
         """Text-to-speech through espeak-ng (the library's voice unless one is given), cached
         by voice and text."""
-        voice = self.voice if voice is None else voice
+        voice = self.voice_for(None) if voice is None else voice
         if not text.strip():
             raise PromptError("text-to-speech needs some text")
         if not voice or voice.startswith("-") or any(c.isspace() for c in voice):

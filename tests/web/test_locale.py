@@ -1,0 +1,55 @@
+"""The pages' language: catalogs with each language's plural forms, Babel's formats, and the
+user's setting before the site's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from parley.web.locale import PageLocale, page_language, translations
+
+RU = PageLocale("ru", "Europe/Moscow")
+EN = PageLocale("en", "UTC")
+MOMENT = datetime(2026, 12, 2, 14, 30, tzinfo=UTC)
+
+
+def test_the_users_language_wins_over_the_sites() -> None:
+    assert page_language("ru", "en") == "ru"
+    assert page_language(None, "ru") == "ru"
+    assert page_language(None, "xx") == "en"
+
+
+def test_strings_come_from_the_catalog() -> None:
+    assert RU.gettext("Ready") == "Готов"
+    assert EN.gettext("Ready") == "Ready"
+    assert RU.gettext("not in any catalog") == "not in any catalog"
+
+
+@pytest.mark.parametrize(("count", "russian", "english"), [
+    (1, "1 звонок в очереди", "1 call waiting"),
+    (2, "2 звонка в очереди", "2 calls waiting"),
+    (5, "5 звонков в очереди", "5 calls waiting"),
+    (11, "11 звонков в очереди", "11 calls waiting"),
+    (21, "21 звонок в очереди", "21 calls waiting"),
+    (22, "22 звонка в очереди", "22 calls waiting"),
+])
+def test_plural_forms_per_language(count: int, russian: str, english: str) -> None:
+    args = ("%(count)s call waiting", "%(count)s calls waiting", count)
+    assert RU.ngettext(*args) == russian
+    assert EN.ngettext(*args) == english
+
+
+def test_numbers_dates_and_durations_per_locale() -> None:
+    assert EN.number(12345.5) == "12,345.5"
+    assert RU.number(12345.5) == "12\xa0345,5"
+    assert EN.time(MOMENT) == "2:30\u202fPM"
+    assert RU.time(MOMENT) == "17:30"  # Moscow, UTC+3
+    assert RU.date(MOMENT) == "2 дек. 2026\u202fг."
+    assert RU.duration(180) == "3 минуты"
+    assert EN.duration(180) == "3 minutes"
+
+
+def test_an_unknown_language_has_no_catalog() -> None:
+    with pytest.raises(ValueError, match="no message catalog for language 'de'"):
+        translations("de")
