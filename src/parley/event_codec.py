@@ -3,9 +3,10 @@ recorders (:mod:`parley.journal`). Pure: no I/O.
 
 ``encode(event)`` gives ``{"type": "Hangup", "data": {...}}``; ``decode`` turns it back into an
 equal frozen dataclass. Field types are read from the dataclasses' annotations: ``str``,
-``int``, ``float``, ``bool`` (each also as ``X | None``), the enums of :mod:`parley.events`, ``datetime`` (ISO 8601 with
-its offset) and ``dict[str, object]`` (free JSON). Only the types in :data:`CODED` are coded;
-anything else is refused with :class:`CodecError` naming the type or field at fault.
+``int``, ``float``, ``bool`` (each also as ``X | None``), the enums of :mod:`parley.events`,
+``datetime`` (ISO 8601 with its offset) and ``dict[str, object]`` (free JSON). Only the
+types in :data:`CODED` are coded; anything else is refused with :class:`CodecError` naming
+the type or field at fault.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from .conftest import DATA, needs_sipp, telephony_settings
 pytestmark = [pytest.mark.integration, needs_sipp]
 
 CARRIER = "127.0.0.2"  # apart from the phones' 127.0.0.1, as a carrier's network would be
+OTHER_CARRIER = "127.0.0.3"
 
 
 @pytest.fixture
@@ -58,14 +59,16 @@ async def wait_for(condition: object, within: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_registers_answering_the_challenge_and_refreshes_before_expiry(
-        parley: Telephony, tmp_path: Path) -> None:
-    sipp = carrier(tmp_path, "carrier_register.xml", "registrar", calls=1)
+        parley: Telephony, tmp_path: Path, transport: str) -> None:
+    sipp = carrier(tmp_path, "carrier_register.xml", "registrar", calls=1,
+                   transport="u1" if transport == "udp" else "t1")
     await sipp.start()
     seen: list[TrunkStatusChanged] = []
     parley.subscribe(lambda e: seen.append(e) if isinstance(e, TrunkStatusChanged) else None)
     try:
-        await parley.set_trunks([trunk("carrier-a", sipp)])
+        await parley.set_trunks([trunk("carrier-a", sipp, transport=transport)])
         result = await sipp.wait(within=10)  # the scenario ends after the refresh's 200
         assert result.ok, result.log
         status = parley.trunk_statuses()[0]
@@ -175,3 +178,58 @@ async def test_a_carriers_call_reaches_the_numbers_handler(parley: Telephony,
         assert created[0].trunk == "carrier-a"
     finally:
         await caller.stop()
+
+
+async def test_a_trunk_created_over_the_api_registers_and_brings_calls_in(
+        tmp_path: Path) -> None:
+    """The whole node: a trunk added over the REST API registers at once (state at
+    /api/live/trunks); a peer trunk's call to a number reaches its flow, and the call
+    record names the trunk on the caller's leg."""
+    import httpx
+
+    from parley.store.specs import NumberSpec
+
+    from .inbound_node import call_record, caller_scenario, change, demo_node
+
+    registrar = carrier(tmp_path, "carrier_register.xml", "registrar", calls=1)
+    await registrar.start()
+    try:
+        async with demo_node(tmp_path) as node:
+            assert node.demo_login is not None
+            async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+                login = await api.post("/api/auth/login", json={
+                    "username": node.demo_login.username,
+                    "password": node.demo_login.password})
+                api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+                created = await api.post("/api/trunks", json={
+                    "name": "carrier-a", "kind": "register", "host": CARRIER,
+                    "port": registrar.port, "username": "acct17", "password": "secret",
+                    "options_interval": 0, "max_cps": 10})
+                assert created.status_code == 201, created.text
+                assert (await registrar.wait(within=10)).ok
+                trunks = (await api.get("/api/live/trunks")).json()
+                assert [(t["name"], t["state"], t["reason"]) for t in trunks] == [
+                    ("carrier-a", "registered", "200 OK")]
+                peer = await api.post("/api/trunks", json={
+                    "name": "carrier-b", "kind": "peer", "host": OTHER_CARRIER,
+                    "allowed_ips": [f"{OTHER_CARRIER}/32"], "options_interval": 0})
+                assert peer.status_code == 201, peer.text
+                inbound = await api.post("/api/inbound", json={
+                    "trunk": "carrier-b", "number_from": "to"})
+                assert inbound.status_code == 201, inbound.text
+            await change(node, "numbers", NumberSpec(number="84951110000", flow="demo-main"))
+            scenario, _wav = caller_scenario(tmp_path, talk_s=1.0, ani="89161234567")
+            caller = Sipp(workdir=tmp_path / "caller", scenario=scenario, host=OTHER_CARRIER,
+                          port=free_port(OTHER_CARRIER), service="84951110000",
+                          target=f"127.0.0.1:{node.telephony.sip_port}", calls=1)
+            await caller.start()
+            try:
+                assert (await caller.wait(within=20)).ok
+            finally:
+                await caller.stop()
+            record = await call_record(node, number="84951110000")
+            assert record.legs[0].trunk == "carrier-b"
+            assert record.legs[0].sip_status == 200
+            assert record.caller == "89161234567"  # E.164 once the site's region applies
+    finally:
+        await registrar.stop()
