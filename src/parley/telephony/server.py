@@ -181,18 +181,25 @@ class Telephony:
                                      headers=headers, interaction_id=interaction_id)
 
     async def dial_out(self, calls: Sequence[TrunkCall], *, timeout: float,  # noqa: ASYNC109
-                       variables: dict[str, str] | None = None, interaction_id: str = "",
-                       headers: Mapping[str, str] | None = None) -> Channel:
+                       variables: Mapping[str, str] | None = None, interaction_id: str = "",
+                       headers: Mapping[str, str] | None = None,
+                       codecs: tuple[Codec, ...] | None = None) -> Channel:
         """Call out through carriers' trunks: ``calls`` in order, each a trunk with the
         number as it should receive it and the caller ID and presentation to send
         (:class:`parley.telephony.trunks.TrunkCall`). The next trunk is tried on 5xx, 408,
         silence or a trunk down or full, not on 404/486/603. Returns the channel once it
         rings or answers (or has ended: ``hangup_cause``, ``sip_status``); raises
         :class:`parley.telephony.engine.OriginateError` when no trunk could be tried and
-        ValueError for a malformed header. Cancelling the wait hangs the attempt up."""
+        ValueError for a malformed header. ``codecs`` orders the offer (a bridged caller's),
+        within each trunk's own. Cancelling the wait hangs the attempt up."""
         return await self.trunks.dial(calls, timeout=timeout, variables=variables,
                                       interaction_id=interaction_id,
-                                      headers=extra_headers(headers))
+                                      headers=extra_headers(headers), codecs=codecs)
+
+    def trunk_available(self, name: str) -> bool:
+        """Whether calls may go out through trunk ``name`` now (up, registered if it
+        registers, a channel free)."""
+        return self.trunks.is_available(name)
 
     async def set_trunks(self, configs: Sequence[TrunkConfig]) -> None:
         """Take the configured trunks (started, stopped or restarted as they changed)."""

@@ -29,7 +29,7 @@ import asyncio
 import ipaddress
 import socket
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -431,9 +431,15 @@ class Trunks:
 
     # --- outbound -----------------------------------------------------------------------------
 
+    def is_available(self, name: str) -> bool:
+        """Whether calls may go out through trunk ``name`` now (routes skip the others)."""
+        trunk = self.trunks.get(name)
+        return trunk is not None and trunk.available and trunk.admit()
+
     async def dial(self, calls: Sequence[TrunkCall], *, timeout: float,  # noqa: ASYNC109
-                   variables: dict[str, str] | None = None, interaction_id: str = "",
-                   headers: tuple[tuple[str, str], ...] = ()) -> Channel:
+                   variables: Mapping[str, str] | None = None, interaction_id: str = "",
+                   headers: tuple[tuple[str, str], ...] = (),
+                   codecs: tuple[Codec, ...] | None = None) -> Channel:
         """Place a call through the first trunk of ``calls`` that takes it (module
         docstring). Returns the channel once it rings or answers, or once it ended with an
         answer that ends the call (486, 404...: its ``hangup_cause`` and ``sip_status``
@@ -456,7 +462,8 @@ class Trunks:
                 continue
             try:
                 channel = self._invite(trunk, call, timeout=timeout, variables=variables,
-                                       interaction_id=interaction_id, headers=headers)
+                                       interaction_id=interaction_id, headers=headers,
+                                       codecs=codecs)
             finally:
                 trunk.pending -= 1
             trunk.calls += 1
@@ -503,8 +510,9 @@ class Trunks:
         return None
 
     def _invite(self, trunk: Trunk, call: TrunkCall, *, timeout: float,
-                variables: dict[str, str] | None, interaction_id: str,
-                headers: tuple[tuple[str, str], ...]) -> Channel:
+                variables: Mapping[str, str] | None, interaction_id: str,
+                headers: tuple[tuple[str, str], ...],
+                codecs: tuple[Codec, ...] | None) -> Channel:
         config, engine = trunk.config, self.engine
         params: tuple[tuple[str, str | None], ...] = ()
         if config.transport == "tcp":
@@ -531,7 +539,7 @@ class Trunks:
             caller=caller_id or "anonymous", called=call.number, timeout=timeout,
             variables={**(variables or {}), "trunk": trunk.name},
             headers=(*added, *headers), interaction_id=interaction_id,
-            credentials=credentials, trunk=trunk.name, allowed=trunk.allowed,
+            codecs=codecs, credentials=credentials, trunk=trunk.name, allowed=trunk.allowed,
             dtmf_mode=config.dtmf_mode, label=f"{trunk.name}:{call.number}")
 
     async def _settle(self, trunk: Trunk, channel: Channel) -> bool:
