@@ -16,6 +16,7 @@ import pytest
 from parley.clock import MonotonicClock
 from parley.events import ChannelCreated, HangupCause, TrunkStatusChanged
 from parley.telephony.channel import Channel
+from parley.telephony.engine import OriginateError
 from parley.telephony.server import Telephony
 from parley.telephony.trunks import TrunkCall, TrunkConfig
 from parley.telephony.users import demo_directory
@@ -91,7 +92,7 @@ async def test_a_refusing_registrar_leaves_the_trunk_failed_with_its_reason(
         assert status.reason == "403 Forbidden"
         assert not status.available
         assert status.last_failure == "registration: 403 Forbidden"
-        with pytest.raises(Exception, match="403 Forbidden"):  # no call goes out through it
+        with pytest.raises(OriginateError, match="403 Forbidden"):  # no call goes out
             await parley.dial_out([TrunkCall("carrier-a", "74951234567")], timeout=5)
     finally:
         await sipp.stop()
@@ -121,6 +122,34 @@ async def test_a_503_goes_to_the_next_carrier_which_gets_the_digest_and_caller_i
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_carrier_that_stops_answering_keep_alives_is_down_until_it_answers(
+        parley: Telephony, tmp_path: Path) -> None:
+    sipp = carrier(tmp_path, "carrier_options.xml", "alive", calls=1)
+    await sipp.start()
+    seen: list[tuple[str, str]] = []
+    parley.subscribe(lambda e: seen.append((e.state, e.reason))
+                     if isinstance(e, TrunkStatusChanged) else None)
+    try:
+        await parley.set_trunks([trunk("carrier-a", sipp, kind="peer", username=None,
+                                       options_interval=0.5, options_timeout=1.0)])
+        assert (await sipp.wait(within=5)).ok  # answered one OPTIONS, then gone
+        await wait_for(lambda: parley.trunk_statuses()[0].state == "down", within=5)
+        assert ("down", "no answer to OPTIONS") in seen
+        assert not parley.trunk_available("carrier-a")
+        with pytest.raises(OriginateError, match="down"):
+            await parley.dial_out([TrunkCall("carrier-a", "74951234567")], timeout=5)
+        again = Sipp(workdir=tmp_path / "again", scenario=DATA / "carrier_options.xml",
+                     host=CARRIER, port=sipp.port, calls=1)
+        await again.start()
+        try:
+            await wait_for(lambda: parley.trunk_statuses()[0].state == "up", within=5)
+            assert seen[-1] == ("up", "answers OPTIONS")
+        finally:
+            await again.stop()
+    finally:
+        await sipp.stop()
 
 
 TRACE = re.compile(r"^-+ (\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)\n"

@@ -98,6 +98,7 @@ class TrunkConfig:
     dtmf_mode: str = "rfc4733"  # rfc4733 | info
     expires: int = 600
     options_interval: float = 30.0  # 0: no keep-alive
+    options_timeout: float = 5.0  # a keep-alive unanswered this long: the trunk is down
     number_from: str = "request_uri"  # request_uri | to | header:<name>
     setup_timeout: float = 8.0  # no response at all within this: the next trunk
     max_wait: float = 2.0  # longest wait for the calls-per-second cap
@@ -374,31 +375,40 @@ class Trunks:
     # --- keep-alive ---------------------------------------------------------------------------
 
     async def _keep_alive(self, trunk: Trunk) -> None:
-        """OPTIONS every ``options_interval``; no answer marks the trunk down (any answer,
-        even 404 or 405, shows that it is alive)."""
+        """OPTIONS every ``options_interval``; no final answer within ``options_timeout``
+        marks the trunk down. Any answer, even 404 or 405 and even a late one to an earlier
+        keep-alive, shows that it is alive."""
         while True:
-            answer: asyncio.Future[SipResponse | None] = \
-                asyncio.get_running_loop().create_future()
+            answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
             def answered(response: SipResponse | None,
-                         answer: asyncio.Future[SipResponse | None] = answer) -> None:
-                if not answer.done() and (response is None or response.status >= 200):
-                    answer.set_result(response)
+                         answer: asyncio.Future[None] = answer) -> None:
+                if response is None or response.status < 200:
+                    return
+                self._reachable(trunk, True, describe(response))
+                if not answer.done():
+                    answer.set_result(None)
 
             self.engine.send_request(self._options(trunk), trunk.peer, answered)
-            response = await answer
-            was = trunk.reachable
-            trunk.reachable = response is not None
-            if response is None:
-                trunk.down_reason = "no answer to OPTIONS"
-                if was is not False:
-                    log.warning("trunk_down", trunk=trunk.name, reason=trunk.down_reason)
-                    self._failed(trunk, trunk.down_reason)
-            elif was is False:
-                log.info("trunk_up", trunk=trunk.name, status=describe(response))
-            if was != trunk.reachable:
-                self._publish(trunk)
+            await first_of(self.clock, {answer}, trunk.config.options_timeout)
+            if not answer.done():
+                answer.cancel()
+                self._reachable(trunk, False, "no answer to OPTIONS")
             await self.clock.sleep(trunk.config.options_interval)
+
+    def _reachable(self, trunk: Trunk, reachable: bool, why: str) -> None:
+        was = trunk.reachable
+        trunk.reachable = reachable
+        if not reachable:
+            trunk.down_reason = why
+        if was == reachable:
+            return
+        if reachable:
+            log.info("trunk_up", trunk=trunk.name, status=why)
+        else:
+            log.warning("trunk_down", trunk=trunk.name, reason=why)
+            self._failed(trunk, why)
+        self._publish(trunk)
 
     def _options(self, trunk: Trunk) -> SipRequest:
         config, engine = trunk.config, self.engine.config
