@@ -42,8 +42,9 @@ from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.security_log import SecurityRecorder
-from parley.store.specs import SiteSpec
+from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
 from parley.telephony.server import Telephony, TelephonySettings
+from parley.telephony.trunks import TrunkConfig
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
 from parley.web.server import WebServer
@@ -59,6 +60,8 @@ CENTER_CONFIG_KINDS = frozenset({"queues", "users", "devices", "numbers", "flows
                                  "number_lists", "site", "config"})
 #: Configuration kinds whose change reloads the SIP users.
 SIP_USER_KINDS = frozenset({"devices", "site"})
+#: Configuration kinds whose change reloads the carriers' trunks.
+TRUNK_KINDS = frozenset({"trunks", "inbound"})
 
 DEMO_BANNER = (
     "Users: extensions 1001 to 1010; each SIP password is 'pw' followed by the "
@@ -145,6 +148,7 @@ class Node:
                     front.create_task(self.loop_lag.run())
                     front.create_task(self._reload_sip_users())
                     front.create_task(self._reload_center())
+                    front.create_task(self._reload_trunks())
         finally:
             unsubscribe()
             self.journal.close()
@@ -164,6 +168,18 @@ class Node:
                                        "set each device's SIP password again")
                     self.telephony.set_realm(realm)
                 await load_sip_users(self.store, self.users, realm)
+
+    async def _reload_trunks(self) -> None:
+        """Trunks or their inbound settings changed: the node takes them at once (a changed
+        trunk registers again; a removed one unregisters)."""
+        async with self.bus.subscribe(
+                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
+                and envelope.event.kind in TRUNK_KINDS, lossless=True) as changes:
+            async for _change in changes:
+                try:
+                    await self.telephony.set_trunks(await load_trunks(self.store))
+                except Exception:
+                    log.exception("trunks_reload_failed")
 
     async def _reload_center(self) -> None:
         """Configuration changed through the API or an import: the contact center takes it."""
@@ -198,6 +214,7 @@ async def build(settings: Settings, *, demo: bool = False,
         bus = LiveBus(clock, journal=journal.append)
         telephony = build_telephony(settings, users, clock, ids, realm=realm, demo=demo,
                                     on_security_event=bus.publish)
+        await telephony.set_trunks(await load_trunks(store))
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         calls, live_center = LiveCalls(center), LiveCenter(center)
@@ -216,7 +233,8 @@ async def build(settings: Settings, *, demo: bool = False,
                             login_max_delay_s=security.login_max_delay_s,
                             trusted_networks=tuple(security.trusted_networks),
                             security=telephony.guard,
-                            node_modules=settings.node_modules_dir, metrics=metrics)
+                            node_modules=settings.node_modules_dir, metrics=metrics,
+                            trunks=telephony.trunk_statuses)
     except BaseException:
         await store.close()
         raise
@@ -255,7 +273,8 @@ def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCall
         sip_responses=lambda: dict(engine.stats.responses),
         records_waiting=lambda: {name: recorder.backlog for name, recorder in recorders.items()},
         event_loop_lag=lambda: loop_lag.lag,
-        security=lambda: security_figures(telephony))
+        security=lambda: security_figures(telephony),
+        trunks=telephony.trunk_statuses)
 
 
 def security_figures(telephony: Telephony) -> SecurityFigures:
@@ -324,6 +343,32 @@ async def load_sip_users(store: Store, users: MemoryDirectory, realm: str) -> No
         loaded.append(SipUser(name=device.username, ha1=hashes,
                               static_contact=device.static_contact))
     users.replace(loaded)
+
+
+async def load_trunks(store: Store) -> list[TrunkConfig]:
+    """The configured trunks as telephony takes them, each with its ``inbound`` settings."""
+    specs = await store.config.records("trunks")
+    inbound = {spec.key: spec for spec in await store.config.records("inbound")}
+    configs: list[TrunkConfig] = []
+    for spec in specs:
+        assert isinstance(spec, TrunkSpec)  # noqa: S101 - records("trunks") holds TrunkSpecs
+        number_from = "request_uri"
+        found = inbound.get(spec.name)
+        if isinstance(found, InboundSpec):
+            number_from = found.number_from
+        configs.append(trunk_config(spec, number_from))
+    return configs
+
+
+def trunk_config(spec: TrunkSpec, number_from: str = "request_uri") -> TrunkConfig:
+    """One trunk's configuration record as telephony takes it."""
+    return TrunkConfig(
+        name=spec.name, host=spec.host, port=spec.port, transport=spec.transport,
+        kind=spec.kind, username=spec.username, password=spec.password,
+        allowed_ips=tuple(spec.allowed_ips), caller_id=spec.caller_id,
+        max_channels=spec.max_channels, max_cps=spec.max_cps, codecs=tuple(spec.codecs),
+        dtmf_mode=spec.dtmf_mode, expires=spec.expires,
+        options_interval=float(spec.options_interval), number_from=number_from)
 
 
 def settle_memory() -> None:

@@ -25,7 +25,7 @@ TOPICS: dict[type[Any], str] = {
     ev.AgentStateChanged: "operator",
     ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",
     ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",
-    ev.ConfigurationChanged: "config",
+    ev.ConfigurationChanged: "config", ev.TrunkStatusChanged: "trunk",
 }
 """The topic of each event type a client can subscribe to; others are ``other``."""
 

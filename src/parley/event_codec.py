@@ -3,15 +3,17 @@ recorders (:mod:`parley.journal`). Pure: no I/O.
 
 ``encode(event)`` gives ``{"type": "Hangup", "data": {...}}``; ``decode`` turns it back into an
 equal frozen dataclass. Field types are read from the dataclasses' annotations: ``str``,
-``int``, ``float``, ``bool``, the enums of :mod:`parley.events`, ``datetime`` (ISO 8601 with
-its offset) and ``dict[str, object]`` (free JSON). Only the types in :data:`CODED` are coded;
-anything else is refused with :class:`CodecError` naming the type or field at fault.
+``int``, ``float``, ``bool`` (each also as ``X | None``), the enums of :mod:`parley.events`,
+``datetime`` (ISO 8601 with its offset) and ``dict[str, object]`` (free JSON). Only the
+types in :data:`CODED` are coded; anything else is refused with :class:`CodecError` naming
+the type or field at fault.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import types
 import typing
 from datetime import datetime
 from typing import Any
@@ -62,6 +64,12 @@ def encode(event: object) -> dict[str, Any]:
 
 def _decode_value(kind: str, name: str, hint: Any, value: Any) -> Any:
     where = f"{kind}.{name}"
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(inner) == 1 and len(typing.get_args(hint)) == 2:  # X | None
+            if value is None:
+                return None
+            hint = inner[0]
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         try:
             return hint(value)

@@ -54,13 +54,14 @@ class ChannelCreated:
     """A new leg. ``interaction_id`` names the call record it belongs to: an inbound leg
     starts its own (its channel id), an originated leg carries the id it was given (the
     operator leg of a queued call, a transfer target), so one id follows a call across
-    transfers."""
+    transfers. ``trunk`` names the carrier's trunk the leg goes through (empty: none)."""
 
     channel_id: str
     direction: Direction
     caller: str
     called: str
     interaction_id: str = ""
+    trunk: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,18 @@ class Hangup:
     channel_id: str
     cause: HangupCause
     by: str = ""  # "local", "remote" or a user id: who ended it, for the call timeline
+    sip_status: int | None = None  # the final SIP status of the leg's INVITE, when known
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkStatusChanged:
+    """A carrier's trunk changed state: ``state`` is registering, registered, failed (the
+    registrar refused or did not answer: ``reason`` says what it said), up (a peer trunk
+    answers), down (it stopped answering) or removed."""
+
+    trunk: str
+    state: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +156,7 @@ TelephonyEvent = (
     | Hangup
     | UserRegistered
     | UserUnregistered
+    | TrunkStatusChanged
 )
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from parley.center.ports import QueueFigures
 from parley.clock import Clock
+
+if TYPE_CHECKING:
+    from parley.telephony.trunks import TrunkStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ class MetricsSources:
     records_waiting: Callable[[], Mapping[str, int]] | None = None
     event_loop_lag: Callable[[], float] | None = None
     security: Callable[[], SecurityFigures] | None = None
+    #: the carriers' trunks (parley.telephony.trunks.TrunkStatus)
+    trunks: Callable[[], Iterable[TrunkStatus]] | None = None
 
 
 class NodeCollector(Collector):
@@ -121,6 +127,46 @@ class NodeCollector(Collector):
                          "timer, over the last sampling interval (worst)", s.event_loop_lag())
         if s.security is not None:
             yield from _security_metrics(s.security())
+        if s.trunks is not None:
+            yield from _trunk_metrics(list(s.trunks()))
+
+
+def _trunk_metrics(trunks: list[TrunkStatus]) -> Iterator[Metric]:
+    """Per trunk: its state and why, whether calls may go through it, channels, calls."""
+    info = GaugeMetricFamily("parley_trunk_state", "A trunk's state (1 on the series with "
+                             "its current state and reason)",
+                             labels=["trunk", "kind", "state", "reason"])
+    up = GaugeMetricFamily("parley_trunk_up", "Whether calls may go out through the trunk "
+                           "now (not down, not refused by its registrar)", labels=["trunk"])
+    registered = GaugeMetricFamily("parley_trunk_registered", "Whether a registering "
+                                   "trunk's account is registered", labels=["trunk"])
+    channels = GaugeMetricFamily("parley_trunk_channels", "Calls in progress through the "
+                                 "trunk, both ways", labels=["trunk"])
+    limit = GaugeMetricFamily("parley_trunk_max_channels", "The trunk's max_channels",
+                              labels=["trunk"])
+    rate = GaugeMetricFamily("parley_trunk_calls_per_second", "Outbound calls started "
+                             "through the trunk in the last second", labels=["trunk"])
+    calls = CounterMetricFamily("parley_trunk_calls", "Outbound call attempts through the "
+                                "trunk since start", labels=["trunk"])
+    failures = CounterMetricFamily("parley_trunk_failures", "Failures on the trunk since "
+                                   "start (calls failed or unanswered, registrations "
+                                   "refused, keep-alives unanswered)", labels=["trunk"])
+    last = GaugeMetricFamily("parley_trunk_last_failure_timestamp_seconds", "When the "
+                             "trunk last failed (Unix time)", labels=["trunk", "failure"])
+    for trunk in trunks:
+        name = [trunk.name]
+        info.add_metric([trunk.name, trunk.kind, trunk.state, trunk.reason], 1)
+        up.add_metric(name, 1 if trunk.available else 0)
+        if trunk.kind == "register":
+            registered.add_metric(name, 1 if trunk.registered else 0)
+        channels.add_metric(name, trunk.channels)
+        limit.add_metric(name, trunk.max_channels)
+        rate.add_metric(name, trunk.calls_per_second)
+        calls.add_metric(name, trunk.calls)
+        failures.add_metric(name, trunk.failures)
+        if trunk.last_failure_at is not None:
+            last.add_metric([trunk.name, trunk.last_failure], trunk.last_failure_at.timestamp())
+    yield from (info, up, registered, channels, limit, rate, calls, failures, last)
 
 
 def _security_metrics(figures: SecurityFigures) -> Iterator[Metric]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from parley.clock import TimerHandle, VirtualClock
+from parley.sip.auth import AuthOutcome, DigestAuthenticator, compute_ha1
 from parley.sip.errors import SessionError
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import SipRequest, SipResponse, build_request, new_branch
@@ -89,11 +90,12 @@ class Side:
         assert self.session is not None
         return self.session
 
-    def call(self, no_answer_after: float | None = None) -> None:
+    def call(self, no_answer_after: float | None = None,
+             credentials: tuple[str, str] | None = None) -> None:
         request = invite()
         self.session = InviteSession.outgoing(
             request, local_via=Via("UDP", "10.0.0.1", 5060, ()),
-            no_answer_after=no_answer_after, rand=lambda: self.rand)
+            no_answer_after=no_answer_after, rand=lambda: self.rand, credentials=credentials)
         self.run(self.session.start())
 
     def run(self, commands: list[Command]) -> None:
@@ -254,6 +256,57 @@ def test_a_failure_ends_the_call_with_its_status(clock: VirtualClock, caller: Si
     assert caller.s.state is callee.s.state is SessionState.ENDED
     caller.run(caller.s.hangup())  # hanging up an ended call does nothing
     assert caller.sent("CANCEL") == []
+
+
+# --- a carrier's digest challenge to our INVITE ------------------------------------------------
+
+CARRIER = DigestAuthenticator("carrier", b"carrier-secret-for-the-tests-0123")
+
+
+def challenging(password: str) -> Callable[[Side], None]:
+    """A carrier that answers 401 until the INVITE carries the right digest, then answers."""
+    def incoming(side: Side) -> None:
+        result = CARRIER.verify(side.s.invite, 0.0, lambda user, algorithm: compute_ha1(
+            user, "carrier", password, algorithm))
+        if result.outcome is AuthOutcome.OK:
+            rings_then_answers(0.5)(side)
+            return
+        side.run(side.s.hangup(401, headers=tuple(CARRIER.challenge(0.0))))
+        side.session = None  # the answered INVITE comes as a new transaction
+    return incoming
+
+
+def test_the_carriers_challenge_is_answered_once(clock: VirtualClock, caller: Side,
+                                                 callee: Side) -> None:
+    callee.on_incoming = challenging("secret")
+    caller.call(credentials=("acct17", "secret"))
+    clock.advance(2.0)
+    invites = caller.sent("INVITE")
+    assert len(invites) == 2
+    assert invites[0].header("Authorization") is None
+    assert 'username="acct17"' in (invites[1].header("Authorization") or "")
+    assert invites[1].cseq.seq == 2
+    assert invites[1].call_id == invites[0].call_id
+    assert caller.s.state is SessionState.CONFIRMED
+    assert [type(r) for r in caller.reports] == [Ringing, Answered]
+
+
+def test_refused_credentials_end_the_call_with_the_401(clock: VirtualClock, caller: Side,
+                                                       callee: Side) -> None:
+    callee.on_incoming = challenging("other")
+    caller.call(credentials=("acct17", "secret"))
+    clock.advance(2.0)
+    assert len(caller.sent("INVITE")) == 2  # answered once, not again and again
+    assert caller.ended() == [Ended(EndReason.REJECTED, "remote", 401)]
+
+
+def test_without_credentials_a_challenge_ends_the_call(clock: VirtualClock, caller: Side,
+                                                       callee: Side) -> None:
+    callee.on_incoming = challenging("secret")
+    caller.call()
+    clock.advance(2.0)
+    assert len(caller.sent("INVITE")) == 1
+    assert caller.ended() == [Ended(EndReason.REJECTED, "remote", 401)]
 
 
 # --- 2xx retransmission until the ACK (RFC 3261 §13.3.1.4) -----------------------------------

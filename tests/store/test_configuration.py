@@ -177,11 +177,31 @@ async def test_site_reason_codes(store: Store) -> None:
     assert (await store.config.site()).reason_codes == ["coaching"]
 
 
-async def test_trunks_are_refused_until_they_are_used(store: Store) -> None:
-    from parley.store import Refused
+async def test_trunks_are_stored_with_kind_and_limits(store: Store) -> None:
+    from parley.store.specs import InboundSpec, TrunkSpec
+
+    trunk = TrunkSpec(name="carrier-a", kind="register", host="127.0.0.2", port=5070,
+                      username="acct17", password="secret", max_channels=30, max_cps=10)
+    assert trunk.auth == "credentials"  # the older field follows the kind
+    assert await store.config.put("trunks", trunk)
+    assert not await store.config.put("trunks", trunk)
+    assert await store.config.get("trunks", "carrier-a") == trunk
+    peer = TrunkSpec(name="carrier-b", host="10.1.1.1", auth="ip")
+    assert peer.kind == "peer"
+    assert await store.config.put("trunks", peer)
+    assert await store.config.put("inbound", InboundSpec(trunk="carrier-b",
+                                                         number_from="header:X-Called"))
+    assert [spec.key for spec in await store.config.records("inbound")] == ["carrier-b"]
+
+
+def test_a_trunks_kind_and_auth_must_agree() -> None:
+    from pydantic import ValidationError
+
     from parley.store.specs import TrunkSpec
 
-    trunk = TrunkSpec(name="carrier", host="gw.example", username="u", password="p")
-    with pytest.raises(Refused, match="trunks are not used yet"):
-        await store.config.put("trunks", trunk)
-    assert await store.config.records("trunks") == []
+    with pytest.raises(ValidationError, match="disagree"):
+        TrunkSpec(name="t", host="gw.example", kind="peer", auth="credentials")
+    with pytest.raises(ValidationError, match="needs a username"):
+        TrunkSpec(name="t", host="gw.example", kind="register")
+    assert TrunkSpec(name="t", host="gw.example", kind="peer", auth="ip").auth == "ip"
+

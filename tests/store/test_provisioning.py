@@ -216,16 +216,31 @@ def test_routing_errors_name_the_line_and_field(tmp_path: Path) -> None:
     assert "outbound campaigns" in str(error)
 
 
-async def test_a_trunk_is_refused_on_import_with_its_line(sqlite_store: Store,
-                                                          tmp_path: Path) -> None:
+async def test_trunks_and_inbound_are_imported(sqlite_store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "trunk.yaml"
+    path.write_text("trunks:\n  - name: carrier-a\n    kind: register\n    host: 127.0.0.1\n"
+                    "    port: 5070\n    username: acct17\n    password: secret\n"
+                    "    max_cps: 10\ninbound:\n  - trunk: carrier-a\n"
+                    "    number_from: to\n")
+    await import_file(sqlite_store, path)
+    trunk = await sqlite_store.config.get("trunks", "carrier-a")
+    assert trunk is not None
+    assert trunk.model_dump()["max_cps"] == 10
+    inbound = await sqlite_store.config.get("inbound", "carrier-a")
+    assert inbound is not None
+    assert inbound.model_dump()["number_from"] == "to"
+
+
+async def test_a_trunk_whose_kind_and_auth_disagree_names_its_line(sqlite_store: Store,
+                                                                   tmp_path: Path) -> None:
     path = tmp_path / "trunk.yaml"
     path.write_text("skills:\n  - name: de\ntrunks:\n  - name: carrier\n    host: gw.example\n"
-                    "    username: u\n")
+                    "    kind: peer\n    auth: credentials\n")
     with pytest.raises(ConfigError) as caught:
         await import_file(sqlite_store, path)
     assert caught.value.line == 4
     assert caught.value.field == "trunks[0]"
-    assert "trunks are not used yet" in str(caught.value)
+    assert "disagree" in str(caught.value)
     assert await sqlite_store.config.records("skills") == []
 
 

@@ -44,9 +44,9 @@ def test_nonsense_input_names_the_field(api: Api) -> None:
         assert response.status_code == 422
         assert "name" in response.json()["detail"]
         response = admin.post("/api/trunks", json={"name": "t", "host": "gw.example",
-                                                   "auth": "ip"})
+                                                   "kind": "register"})
         assert response.status_code == 422
-        assert "allowed_ips" in response.text
+        assert "username" in response.text
 
 
 def test_secrets_are_accepted_but_never_shown(api: Api) -> None:

@@ -108,13 +108,19 @@ def test_vip_lists_and_list_kinds_not_supported_yet(api: Api) -> None:
         assert "only a 'vip' list" in response.text
 
 
-def test_trunks_are_refused_with_the_reason(api: Api) -> None:
+def test_trunks_are_accepted_and_their_password_never_shown(api: Api) -> None:
     with api.client("admin") as admin:
         response = admin.post("/api/trunks", json={"name": "carrier", "host": "gw.example",
-                                                   "username": "u", "password": "p"})
-        assert response.status_code == 422
-        assert "trunks are not used yet" in response.json()["detail"]
-        assert admin.get("/api/trunks").json() == []
+                                                   "username": "u", "password": "pw-carrier"})
+        assert response.status_code == 201, response.text
+        stored = admin.get("/api/trunks/carrier")
+        assert stored.json()["kind"] == "register"
+        assert stored.json()["auth"] == "credentials"
+        assert "pw-carrier" not in stored.text
+        refused = admin.post("/api/trunks", json={"name": "other", "host": "gw.example",
+                                                  "kind": "peer", "auth": "credentials"})
+        assert refused.status_code == 422
+        assert "disagree" in refused.text
 
 
 def test_site_reason_codes(api: Api) -> None:

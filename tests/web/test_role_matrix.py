@@ -26,7 +26,7 @@ PUBLIC, AGENT, SUPERVISOR, ADMIN = None, "agent", "supervisor", "admin"
 RANK = {PUBLIC: -1, AGENT: 0, SUPERVISOR: 1, ADMIN: 2}
 
 CONFIG_KINDS = ("skills", "teams", "users", "devices", "queues", "flows", "numbers",
-                "number_lists", "trunks", "webhooks")
+                "number_lists", "trunks", "inbound", "webhooks")
 
 EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/openapi.json"): PUBLIC,
@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/static/vendor/swagger-ui/{path}"): PUBLIC,  # the docs page's own assets
     ("GET", "/metrics"): AGENT,  # any API token; a session needs admin (test_metrics_route)
+    ("GET", "/api/live/trunks"): SUPERVISOR,
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/logout"): AGENT,
     ("GET", "/api/auth/me"): AGENT,

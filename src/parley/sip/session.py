@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from parley.sip.auth import AuthError, authorize_request, challenges
 from parley.sip.dialog import Dialog
 from parley.sip.errors import DialogError, SessionError
 from parley.sip.headers import NameAddr, Via
@@ -224,6 +225,9 @@ class InviteSession:
     our_offer: bytes | None = None  # the body of our re-INVITE in flight (for a 491 retry)
     queued_offer: bytes | None = None  # a re-INVITE asked for while another was in flight
     bye_reason: str | None = None  # the Reason of a callee's BYE held back until the ACK
+    #: (username, password) answering a carrier's 401/407 to our INVITE (trunks)
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
+    credentials_sent: bool = False  # the INVITE in flight carries an answer to a challenge
     out: list[Command] = field(default_factory=list, repr=False)
 
     # --- construction ---------------------------------------------------------------------
@@ -231,15 +235,17 @@ class InviteSession:
     @classmethod
     def outgoing(cls, invite: SipRequest, *, local_via: Via,
                  no_answer_after: float | None = None,
-                 rand: Callable[[], float] = random.random) -> InviteSession:
+                 rand: Callable[[], float] = random.random,
+                 credentials: tuple[str, str] | None = None) -> InviteSession:
         """The caller's session for ``invite`` (which carries our From tag and Contact);
-        :meth:`start` sends it."""
+        :meth:`start` sends it. ``credentials`` (user name, password) answer a digest
+        challenge (401/407) to the INVITE by sending it again with them."""
         tag = invite.from_.tag
         contact = invite.contact
         if tag is None or contact is None:
             raise SessionError("an outgoing INVITE needs a From tag and a Contact")
         return cls(Role.CALLER, invite, tag, contact, local_via, SessionState.CALLING,
-                   no_answer_after=no_answer_after, rand=rand)
+                   no_answer_after=no_answer_after, rand=rand, credentials=credentials)
 
     @classmethod
     def incoming(cls, invite: SipRequest, *, local_tag: str, local_contact: NameAddr,
@@ -459,8 +465,22 @@ def _c_answered(s: InviteSession, data: _Input) -> SessionState:
 
 
 def _c_rejected(s: InviteSession, data: _Input) -> SessionState:
-    """report Ended(rejected, status) → Ended (the transaction ACKs it)"""
-    return s._end(EndReason.REJECTED, "remote", data.resp.status)
+    """a 401/407 with credentials: re-send the INVITE answering it (once per nonce, again
+    when stale); else report Ended(rejected, status) → Ended (the transaction ACKs it)"""
+    response = data.resp
+    if response.status in (401, 407) and s.credentials is not None:
+        found = challenges(response)
+        if found and (not s.credentials_sent or found[0].stale):
+            username, password = s.credentials
+            try:
+                s.invite = authorize_request(s.invite, response, username=username,
+                                             password=password)
+            except AuthError:
+                return s._end(EndReason.REJECTED, "remote", response.status)
+            s.credentials_sent = True
+            s._send(s.invite)
+            return s.state
+    return s._end(EndReason.REJECTED, "remote", response.status)
 
 
 def _c_timeout(s: InviteSession, data: _Input) -> SessionState:

@@ -222,12 +222,13 @@ class InteractionRepository:
         return row
 
     async def add_leg(self, interaction_id: str, *, channel_id: str, direction: str,
-                      endpoint: str, caller: str, called: str, started_at: datetime) -> None:
+                      endpoint: str, caller: str, called: str, started_at: datetime,
+                      trunk: str | None = None) -> None:
         async with self._writing() as session:
             await self._interaction(session, interaction_id)
             session.add(m.Leg(interaction_id=interaction_id, channel_id=channel_id,
                               direction=direction, endpoint=endpoint, caller=caller,
-                              called=called, started_at=started_at))
+                              called=called, started_at=started_at, trunk=trunk))
 
     async def _leg(self, session: AsyncSession, channel_id: str) -> m.Leg:
         row = await session.scalar(select(m.Leg).where(m.Leg.channel_id == channel_id)
@@ -240,11 +241,13 @@ class InteractionRepository:
         async with self._writing() as session:
             (await self._leg(session, channel_id)).answered_at = at
 
-    async def leg_ended(self, channel_id: str, at: datetime, cause: int) -> None:
+    async def leg_ended(self, channel_id: str, at: datetime, cause: int,
+                        sip_status: int | None = None) -> None:
         async with self._writing() as session:
             leg = await self._leg(session, channel_id)
             leg.ended_at = at
             leg.hangup_cause = cause
+            leg.sip_status = sip_status
 
     async def queued(self, interaction_id: str, queue: str, at: datetime,
                      detail: dict[str, Any] | None = None) -> None:
@@ -371,7 +374,8 @@ def _interaction_record(row: m.Interaction, legs: Sequence[m.Leg],
         legs=tuple(LegRecord(channel_id=leg.channel_id, direction=leg.direction,
                              endpoint=leg.endpoint, caller=leg.caller, called=leg.called,
                              started_at=leg.started_at, answered_at=leg.answered_at,
-                             ended_at=leg.ended_at, hangup_cause=leg.hangup_cause)
+                             ended_at=leg.ended_at, hangup_cause=leg.hangup_cause,
+                             trunk=leg.trunk, sip_status=leg.sip_status)
                    for leg in legs),
         timeline=tuple(TimelineRecord(at=event.at, kind=event.kind, detail=dict(event.detail))
                        for event in timeline))

@@ -26,6 +26,7 @@ from parley.store.specs import (
     ConfigDocument,
     DeviceSpec,
     FlowSpec,
+    InboundSpec,
     NumberListSpec,
     NumberSpec,
     QueueSpec,
@@ -43,6 +44,7 @@ _SIMPLE: dict[str, tuple[type[Any], str]] = {
     "teams": (m.Team, "name"),
     "numbers": (m.Number, "number"),
     "trunks": (m.Trunk, "name"),
+    "inbound": (m.TrunkInbound, "trunk"),
     "webhooks": (m.Webhook, "name"),
 }
 _MODELS: dict[str, tuple[type[Any], str]] = {
@@ -53,6 +55,11 @@ _MODELS: dict[str, tuple[type[Any], str]] = {
     "flows": (m.Flow, "name"),
     "number_lists": (m.NumberList, "name"),
 }
+
+
+def _label(kind: str) -> str:
+    """One record of ``kind`` in words: "number list", "trunk", "inbound"."""
+    return kind.removesuffix("s").replace("_", " ")
 
 
 def _assign(row: Any, values: dict[str, Any]) -> bool:
@@ -148,12 +155,12 @@ class ConfigTransaction:
         model, column = _MODELS[kind]
         row = await self.session.scalar(select(model).where(getattr(model, column) == key))
         if row is None:
-            raise NotFound(f"no {kind[:-1].replace('_', ' ')} named {key!r}")
+            raise NotFound(f"no {_label(kind)} named {key!r}")
         await self.session.delete(row)
         try:
             await self.session.flush()
         except IntegrityError as exc:
-            raise Conflict(f"{kind[:-1].replace('_', ' ')} {key!r} is still in use") from exc
+            raise Conflict(f"{_label(kind)} {key!r} is still in use") from exc
 
     async def document(self) -> ConfigDocument:
         """The whole configuration, as exported."""
@@ -198,7 +205,11 @@ class ConfigTransaction:
                              transport=row.transport, auth=row.auth, username=row.username,
                              password=row.password, allowed_ips=row.allowed_ips,
                              caller_id=row.caller_id, caller_id_rules=row.caller_id_rules,
-                             max_channels=row.max_channels)
+                             max_channels=row.max_channels, kind=row.kind,
+                             max_cps=row.max_cps, codecs=row.codecs, dtmf_mode=row.dtmf_mode,
+                             expires=row.expires, options_interval=row.options_interval)
+        if kind == "inbound":
+            return InboundSpec(trunk=row.trunk, number_from=row.number_from)
         if kind == "webhooks":
             return WebhookSpec(name=row.name, url=row.url, events=row.events,
                                secret=row.secret, active=row.active)

@@ -219,8 +219,8 @@ class NumberListEntry(Base):
 
 
 class Trunk(Base):
-    """An outbound gateway. Its password is kept because Parley answers the provider's digest
-    challenge as a client; IP-authenticated trunks carry none."""
+    """A carrier's trunk. Its password is kept because Parley answers the provider's digest
+    challenge as a client; peer (IP-authenticated) trunks carry none."""
 
     __tablename__ = "trunks"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -235,6 +235,21 @@ class Trunk(Base):
     caller_id: Mapped[str | None] = mapped_column(String(32))
     caller_id_rules: Mapped[list[Any]] = mapped_column(JSON)
     max_channels: Mapped[int] = mapped_column(Integer, default=30)
+    kind: Mapped[str] = mapped_column(String(16), default="register")
+    max_cps: Mapped[float | None] = mapped_column(Float)
+    codecs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dtmf_mode: Mapped[str] = mapped_column(String(16), default="rfc4733")
+    expires: Mapped[int] = mapped_column(Integer, default=600)
+    options_interval: Mapped[int] = mapped_column(Integer, default=30)
+
+
+class TrunkInbound(Base):
+    """Where a trunk's inbound calls carry the dialled number (``inbound`` section)."""
+
+    __tablename__ = "trunk_inbound"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trunk: Mapped[str] = mapped_column(String(64), unique=True)
+    number_from: Mapped[str] = mapped_column(String(100), default="request_uri")
 
 
 class Webhook(Base):
@@ -325,6 +340,8 @@ class Leg(Base):
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    trunk: Mapped[str | None] = mapped_column(String(64))  # the carrier's trunk it used
+    sip_status: Mapped[int | None] = mapped_column(Integer)  # the final SIP status
 
 
 class TimelineEvent(Base):

@@ -650,7 +650,7 @@ class CallRecorder(JournalConsumer):
             self._rows.add_entry(call.interaction_id, at, "dialing", {"to": event.called})
         self._rows.add_leg(call.interaction_id, event.channel_id, direction=direction,
                            endpoint=event.called, caller=event.caller, called=event.called,
-                           started_at=at)
+                           started_at=at, trunk=event.trunk or None)
 
     def _write_open(self, call: _OpenCall, event: ChannelCreated, at: datetime) -> None:
         stored = self._stored.get(call.interaction_id)
@@ -720,7 +720,7 @@ class CallRecorder(JournalConsumer):
             _log.info("hang-up of an unknown leg", channel_id=event.channel_id)
             return
         self._rows.change_leg(call.interaction_id, event.channel_id, ended_at=at,
-                              hangup_cause=int(event.cause))
+                              hangup_cause=int(event.cause), sip_status=event.sip_status)
         call.open_legs.discard(event.channel_id)
         if call.open_legs:
             return

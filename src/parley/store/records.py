@@ -73,6 +73,8 @@ class LegRecord:
     answered_at: datetime | None
     ended_at: datetime | None
     hangup_cause: int | None
+    trunk: str | None = None  # the carrier's trunk the leg went through
+    sip_status: int | None = None  # the final SIP status of its INVITE
 
 
 @dataclass(frozen=True, slots=True)

@@ -423,16 +423,22 @@ class CallerIdRule(BaseModel):
 
 
 class TrunkSpec(Spec):
-    """An outbound gateway, authenticated by credentials (digest) or by source address.
+    """A carrier's trunk: ``kind`` register (Parley registers ``username``/``password`` at
+    the carrier and answers its digest challenges) or peer (trusted by source address).
 
-    Not used yet: creating or changing one is refused (:data:`NOT_YET`) until calls through
-    SIP gateways are supported; records stored before stay readable and can be deleted."""
+    ``auth`` is the older name of the same choice (credentials = register, ip = peer): either
+    may be given, both only when they agree. Inbound calls are accepted from ``allowed_ips``
+    (default: the addresses ``host`` resolves to). ``max_channels`` bounds calls in progress
+    both ways, ``max_cps`` new outbound calls per second; ``codecs`` (empty: all Parley
+    speaks) and ``dtmf_mode`` shape the media; ``options_interval`` (0: off) is how often the
+    carrier is asked OPTIONS to see that it still answers."""
 
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
     name: Name
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,199}$")]
     port: Annotated[int, Field(ge=1, le=65535)] = 5060
     transport: Literal["udp", "tcp", "tls"] = "udp"
+    kind: Literal["register", "peer"] = "register"
     auth: Literal["credentials", "ip"] = "credentials"
     username: Annotated[str, StringConstraints(max_length=100)] | None = None
     password: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -440,6 +446,11 @@ class TrunkSpec(Spec):
     caller_id: PhoneNumber | None = None
     caller_id_rules: list[CallerIdRule] = Field(default_factory=list)
     max_channels: Annotated[int, Field(ge=1, le=100000)] = 30
+    max_cps: Annotated[float, Field(gt=0, le=10000)] | None = None
+    codecs: list[Literal["PCMU", "PCMA"]] = Field(default_factory=list)
+    dtmf_mode: Literal["rfc4733", "info"] = "rfc4733"
+    expires: Annotated[int, Field(ge=30, le=86400)] = 600
+    options_interval: Annotated[int, Field(ge=0, le=3600)] = 30
 
     @field_validator("allowed_ips")
     @classmethod
@@ -451,13 +462,37 @@ class TrunkSpec(Spec):
                 raise ValueError(f"{item!r} is not an IP address or network") from exc
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_and_auth_agree(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kind, auth = data.get("kind"), data.get("auth")
+        implied = {"credentials": "register", "ip": "peer"}
+        if kind is not None and auth is not None and implied.get(auth) != kind:
+            raise ValueError(f"kind {kind!r} and auth {auth!r} disagree (kind register goes "
+                             "with auth credentials, peer with ip); give only kind")
+        if kind is None and auth in implied:
+            data = {**data, "kind": implied[auth]}
+        elif auth is None and kind in ("register", "peer"):
+            data = {**data, "auth": "credentials" if kind == "register" else "ip"}
+        return data
+
     @model_validator(mode="after")
     def _auth_complete(self) -> TrunkSpec:
-        if self.auth == "credentials" and not self.username:
-            raise ValueError("a trunk with auth 'credentials' needs a username")
-        if self.auth == "ip" and not self.allowed_ips:
-            raise ValueError("a trunk with auth 'ip' needs allowed_ips")
+        if self.kind == "register" and not self.username:
+            raise ValueError("a trunk of kind register needs a username (and its password)")
         return self
+
+
+class InboundSpec(Spec):
+    """Where the dialled number of a trunk's inbound calls is read: the Request-URI, the
+    ``To`` header or a header of the carrier's own (``header:X-Called``)."""
+
+    key_field: ClassVar[str] = "trunk"
+    trunk: Name
+    number_from: Annotated[str, StringConstraints(
+        pattern=r"^(request_uri|to|header:[A-Za-z0-9!%'*+.^_`|~-]{1,64})$")] = "request_uri"
 
 
 class WebhookSpec(Spec):
@@ -480,10 +515,7 @@ class WebhookSpec(Spec):
         return sorted(set(value))
 
 
-NOT_YET: dict[str, str] = {
-    "trunks": "trunks are not used yet (calls through SIP gateways, with their caller-ID "
-              "rules, come with trunk support); remove the record until then",
-}
+NOT_YET: dict[str, str] = {}
 """Kinds that are stored but do nothing yet: writing a new or changed record is refused with
 this message, so that nobody configures something that silently does nothing."""
 
@@ -498,6 +530,7 @@ KINDS: dict[str, type[Spec]] = {
     "numbers": NumberSpec,
     "number_lists": NumberListSpec,
     "trunks": TrunkSpec,
+    "inbound": InboundSpec,
     "webhooks": WebhookSpec,
 }
 """Every kind of configuration record, in the order an import applies them."""
@@ -518,6 +551,7 @@ class ConfigDocument(BaseModel):
     numbers: list[NumberSpec] = Field(default_factory=list)
     number_lists: list[NumberListSpec] = Field(default_factory=list)
     trunks: list[TrunkSpec] = Field(default_factory=list)
+    inbound: list[InboundSpec] = Field(default_factory=list)
     webhooks: list[WebhookSpec] = Field(default_factory=list)
 
     def items(self, kind: str) -> list[Spec]:

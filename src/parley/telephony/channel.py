@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from parley.clock import Clock
 from parley.events import Answered, Direction, Hangup, HangupCause, Ringing
 from parley.net.relay import MediaEndpoint, MediaRelay
+from parley.telephony.causes import status_for_cause
 from parley.telephony.media_sdp import Codec, RemoteAudio
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ class Channel:
     state: ChannelState = ChannelState.DOWN
     hangup_cause: HangupCause | None = None
     hangup_by: str = ""
+    #: The carrier's trunk this leg goes through ("" for phones and other peers).
+    trunk: str = ""
+    #: The final SIP status of the leg's INVITE (200 once answered), when one was given.
+    sip_status: int | None = None
     on_hold: bool = False
     bridge: Bridge | None = None
     log: Any = None
@@ -168,8 +173,10 @@ class Channel:
                 if offered.name == codec.name:
                     chosen = offered
         leg.codec = chosen
-        leg.dtmf_payload_type = leg.remote_audio.dtmf_payload_type
+        leg.dtmf_payload_type = None if leg.dtmf_mode == "info" \
+            else leg.remote_audio.dtmf_payload_type
         leg.answer(self.local_sdp())
+        self.sip_status = 200
         self._set_state(ChannelState.UP)
         self._answered.set()
         self.engine.emit(Answered(self.id))
@@ -178,6 +185,9 @@ class Channel:
         """End the leg: a final failure before answer (inbound), CANCEL (outbound), else BYE."""
         if self.state is ChannelState.HUNGUP:
             return
+        if self.sip_status is None:  # ended before any final answer: what was sent or meant
+            self.sip_status = 487 if self.direction is Direction.OUTBOUND \
+                else status_for_cause(cause)
         self.leg.hangup(cause)
         self.ended_by(cause, "local")
 
@@ -266,7 +276,13 @@ class Channel:
         self._shell().stop_moh(self)
 
     def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
-        """Key presses to the phone (RFC 4733 if negotiated, else in-band tones)."""
+        """Key presses to the phone (RFC 4733 if negotiated, SIP INFO on a leg whose DTMF
+        mode is info, else in-band tones)."""
+        if self.leg.dtmf_mode == "info":
+            for digit in digits:
+                self.leg.request("INFO", body=f"Signal={digit}\r\nDuration={duration_ms}\r\n"
+                                 .encode(), content_type="application/dtmf-relay")
+            return
         self._shell().send_dtmf(self, digits, duration_ms)
 
     def detect_machine(self, settings: AmdSettings | None = None) -> None:
@@ -335,7 +351,7 @@ class Channel:
         self.media.close()
         self._ended.set()
         self.engine.channel_ended(self)
-        self.engine.emit(Hangup(self.id, cause, by))
+        self.engine.emit(Hangup(self.id, cause, by, self.sip_status))
 
     def _set_state(self, state: ChannelState) -> None:
         self.state = state

@@ -71,9 +71,16 @@ from parley.telephony.media_sdp import (
     build_sdp,
     read_audio,
 )
-from parley.telephony.policy import CallerClass, Destination, TrunkPeer, may_call
+from parley.telephony.policy import (
+    CallerClass,
+    Destination,
+    InboundTrunk,
+    TrunkPeer,
+    may_call,
+)
 from parley.telephony.refer import ReferHandler
 from parley.telephony.registrations import RegistrationWatch
+from parley.telephony.trunk_rules import dialled_number
 from parley.telephony.users import UserDirectory
 from parley.telephony.webrtc import (
     answer_webrtc,
@@ -147,6 +154,10 @@ class SipEngine:
         self.clock = clock
         self.ids = ids
         self.on_inbound = on_inbound
+        #: The carrier's trunk a source address belongs to (set by the trunks; None: none).
+        self.trunk_of: Callable[[Peer], InboundTrunk | None] | None = None
+        #: Carriers' numbers to the form the dial plan knows (E.164); None: kept as sent.
+        self.number_normaliser: Callable[[str], str] | None = None
         self._refer_handler = refer_handler
         secret = config.nonce_secret or secrets.token_bytes(32)
         self.auth = DigestAuthenticator(config.realm, secret,
@@ -501,15 +512,25 @@ class SipEngine:
             return Destination.EXTENSION
         return Destination.UNKNOWN
 
+    def normalise_number(self, number: str) -> str:
+        """A number from a carrier as the dial plan and records know it: the injected
+        ``number_normaliser`` (E.164 for the site's region) when there is one, else as is."""
+        normaliser = self.number_normaliser
+        return normaliser(number) if normaliser is not None and number else number
+
     def _on_invite(self, request: SipRequest, peer: Peer) -> None:
         if not self._accepting:
             self.respond(request, peer, 503, to_tag=new_tag())
             return
-        number = request.uri.user or ""
+        trunk = self.trunk_of(peer) if self.trunk_of is not None else None
+        if trunk is not None:
+            number = self.normalise_number(dialled_number(request, trunk.number_from))
+        else:
+            number = request.uri.user or ""
         destination = self.destination(number)
         caller_class = CallerClass.GUEST
         username: str | None = None
-        if any(trunk.matches(peer) for trunk in self.config.trunks):
+        if trunk is not None or any(known.matches(peer) for known in self.config.trunks):
             caller_class = CallerClass.TRUNK
         elif request.header("Authorization") or destination is not Destination.PUBLIC:
             username = self._authenticate(request, peer)
@@ -522,12 +543,17 @@ class SipEngine:
             self.respond(request, peer, 403, "Forbidden (not allowed to call this number)",
                          to_tag=new_tag())
             return
+        if trunk is not None and not trunk.admit():
+            self.respond(request, peer, 503, f"Service Unavailable (trunk {trunk.name} has "
+                         "no channel free)", to_tag=new_tag())
+            return
         if not request.body:
             self.respond(request, peer, 488, "Not Acceptable Here (an SDP offer is required)",
                          to_tag=new_tag())
             return
+        allowed = trunk.allowed if trunk is not None else None
         try:
-            remote = read_audio(request.body, allowed=self.codecs)
+            remote = read_audio(request.body, allowed=allowed or self.codecs)
         except MediaNegotiationError as exc:
             self.respond(request, peer, 488, to_tag=new_tag(),
                          headers=(("Warning", f'304 parley "{exc}"'),
@@ -555,17 +581,23 @@ class SipEngine:
             return
         media.set_remote(remote.host, remote.port)
         caller = username or request.from_.uri.user or "anonymous"
+        if trunk is not None:
+            caller = self.normalise_number(caller)
         leg = SipLeg(self, session, peer, session_id=new_session_id(), remote_audio=remote,
-                     webrtc=local_webrtc)
+                     webrtc=local_webrtc, allowed=allowed,
+                     dtmf_mode=trunk.dtmf_mode if trunk else "rfc4733")
+        variables = {"caller_class": caller_class.value}
+        if trunk is not None:
+            variables["trunk"] = trunk.name
         channel = Channel(
             engine=self, direction=Direction.INBOUND, caller=caller, called=number,
-            media=media, leg=leg, variables={"caller_class": caller_class.value},
-            id=self.ids.new("ch"))
+            media=media, leg=leg, variables=variables, id=self.ids.new("ch"),
+            trunk=trunk.name if trunk is not None else "")
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         watch_webrtc(channel)
         self._add(channel)
         channel.log.info("inbound_call", caller=caller, called=number, peer=str(peer),
-                         caller_class=caller_class.value)
+                         caller_class=caller_class.value, trunk=channel.trunk or None)
         if self.on_inbound is not None:
             self.spawn(self.on_inbound(channel), f"call-{channel.id}")
         else:
@@ -577,7 +609,7 @@ class SipEngine:
         self.by_id[channel.id] = channel
         self.stats.calls += 1
         self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called,
-                                 channel.interaction_id))
+                                 channel.interaction_id, channel.trunk))
 
     def _in_dialog(self, request: SipRequest, peer: Peer) -> None:
         """A request in a call's dialog goes to its leg's session (481 for no such call)."""
@@ -642,39 +674,63 @@ class SipEngine:
         """
         added = extra_headers(headers)
         uri, peer, user = self.resolve(endpoint)
-        local_webrtc: LocalWebRtc | None = None
-        if self.is_browser(endpoint):
-            webrtc = self.relay.open_webrtc(label=f"out:{endpoint}")
-            local_webrtc = offer_webrtc(webrtc)
-            media: MediaEndpoint = webrtc
-        else:
-            media = self.relay.open(label=f"out:{endpoint}")
-        call_id = new_call_id(self.config.host)
         local = NameAddr(SipUri(user=caller_id or "anonymous", host=self.config.host,
                                 port=self.config.port), caller_id or None)
         remote = NameAddr(SipUri(user=user or uri.user, host=self.config.host,
                                  port=self.config.port))
+        return self.originate_to(uri, peer, from_=local, to=remote, caller=caller_id,
+                                 called=user, timeout=timeout, variables=variables,
+                                 codecs=codecs, headers=added, interaction_id=interaction_id,
+                                 label=endpoint, browser=self.is_browser(endpoint))
+
+    def originate_to(self, uri: SipUri, peer: Peer, *, from_: NameAddr, to: NameAddr,
+                     caller: str, called: str, timeout: float,
+                     variables: dict[str, str] | None = None,
+                     codecs: tuple[Codec, ...] | None = None,
+                     headers: tuple[tuple[str, str], ...] = (), interaction_id: str = "",
+                     credentials: tuple[str, str] | None = None, trunk: str = "",
+                     allowed: tuple[Codec, ...] | None = None, dtmf_mode: str = "rfc4733",
+                     label: str = "", browser: bool = False) -> Channel:
+        """An INVITE to ``uri`` sent to ``peer`` with the From and To given (a trunk's call:
+        the carrier's number format, caller ID, P-Asserted-Identity and Privacy in
+        ``headers``, ``credentials`` answering its digest challenge, the codecs it
+        ``allowed`` and its DTMF mode); ``browser`` offers WebRTC media. The channel's
+        ``caller`` and ``called`` are what records and events show."""
+        local_webrtc: LocalWebRtc | None = None
+        if browser:
+            webrtc = self.relay.open_webrtc(label=f"out:{label or called}")
+            local_webrtc = offer_webrtc(webrtc)
+            media: MediaEndpoint = webrtc
+        else:
+            media = self.relay.open(label=f"out:{label or called}")
+        call_id = new_call_id(self.config.host)
         session_id = new_session_id()
-        body = build_sdp(self.media_host, media.port, codecs or self.codecs,
-                         session_id=session_id, version=1, webrtc=local_webrtc)
+        offer = codecs or allowed or self.codecs
+        if allowed is not None:
+            offer = tuple(codec for codec in offer
+                          if any(codec.name == ok.name for ok in allowed)) or allowed
+        body = build_sdp(self.media_host, media.port, offer, session_id=session_id,
+                         version=1, dtmf_payload_type=None if dtmf_mode == "info" else 101,
+                         webrtc=local_webrtc)
         via = self._via(peer.transport)
-        invite = build_request("INVITE", uri, from_=local.with_tag(new_tag()),
-                               to=remote, call_id=call_id, cseq=1, via=via,
+        invite = build_request("INVITE", uri, from_=from_.with_tag(new_tag()),
+                               to=to, call_id=call_id, cseq=1, via=via,
                                contact=self._contact(peer.transport), body=body,
-                               content_type=SDP, headers=(("Allow", ALLOW), *added))
+                               content_type=SDP, headers=(("Allow", ALLOW), *headers))
         session = InviteSession.outgoing(invite, local_via=self._via(peer.transport),
-                                         no_answer_after=timeout)
+                                         no_answer_after=timeout, credentials=credentials)
         leg = SipLeg(self, session, peer, session_id=session_id, codec=None, sdp_version=1,
-                     webrtc=local_webrtc)
+                     webrtc=local_webrtc, allowed=allowed, dtmf_mode=dtmf_mode)
         channel = Channel(
-            engine=self, direction=Direction.OUTBOUND, caller=caller_id, called=user,
+            engine=self, direction=Direction.OUTBOUND, caller=caller, called=called,
             media=media, leg=leg, variables=dict(variables or {}),
-            interaction_id=interaction_id, id=self.ids.new("ch"))
+            interaction_id=interaction_id, id=self.ids.new("ch"), trunk=trunk)
         media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
         watch_webrtc(channel)
         self._add(channel)
-        channel.log.info("outbound_call", endpoint=endpoint, caller=caller_id, peer=str(peer),
-                         interaction_id=channel.interaction_id)
+        channel.log.info("outbound_call", endpoint=label or str(uri), caller=caller,
+                         peer=str(peer), interaction_id=channel.interaction_id,
+                         trunk=trunk or None)
         leg.run(session.start())
         return channel
 

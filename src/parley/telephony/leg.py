@@ -72,6 +72,13 @@ END_CAUSES: dict[EndReason, tuple[HangupCause, str]] = {
     EndReason.UNUSABLE_ANSWER: (HangupCause.INTERWORKING, "remote"),
 }
 
+#: The SIP status a leg's record shows for an end that carried none.
+END_STATUSES: dict[EndReason, int] = {
+    EndReason.TIMEOUT: 408,  # no final response to our INVITE (timer B)
+    EndReason.NO_ANSWER: 487,  # we cancelled when nobody answered in time
+    EndReason.CANCELLED: 487,  # the caller cancelled
+}
+
 
 def peer_of(uri: SipUri) -> Peer:
     """Where to send to ``uri``: its host and port over its transport (UDP unless TCP)."""
@@ -102,6 +109,18 @@ class SipLeg:
     webrtc: LocalWebRtc | None = None  # our ICE/DTLS side when the phone is a browser
     channel: Channel | None = None
     timers: dict[str, Cancellable] = field(default_factory=dict)
+    #: The codecs this leg may use (a trunk's ``codecs``); None: every one Parley speaks.
+    allowed: tuple[Codec, ...] | None = None
+    #: How key presses travel: "rfc4733" (telephone-event in RTP) or "info" (SIP INFO;
+    #: no telephone-event is offered or answered).
+    dtmf_mode: str = "rfc4733"
+    #: Whether any response (100 Trying included) came to our INVITE: a trunk that said
+    #: nothing at all within its set-up time is given up for the next one.
+    heard: bool = False
+
+    @property
+    def codecs(self) -> tuple[Codec, ...]:
+        return self.allowed if self.allowed is not None else self.engine.codecs
 
     @property
     def call_id(self) -> str:
@@ -165,9 +184,10 @@ class SipLeg:
         codecs: tuple[Codec, ...] = (self.codec,) if self.codec is not None else ()
         if not codecs and self.remote_audio is not None:
             codecs = self.remote_audio.codecs
-        return build_sdp(self.engine.media_host, port, codecs or self.engine.codecs,
+        return build_sdp(self.engine.media_host, port, codecs or self.codecs,
                          session_id=self.session_id, version=self.sdp_version,
-                         dtmf_payload_type=self.dtmf_payload_type, direction=direction,
+                         dtmf_payload_type=None if self.dtmf_mode == "info"
+                         else self.dtmf_payload_type, direction=direction,
                          webrtc=self.webrtc)
 
     # --- what the engine feeds in ------------------------------------------------------------
@@ -212,6 +232,8 @@ class SipLeg:
         session = self.session
 
         def answered(response: SipResponse | None) -> None:
+            if response is not None and request.method == "INVITE":
+                self.heard = True
             if response is None:
                 self.feed(lambda: session.request_failed(request))
             else:
@@ -237,6 +259,8 @@ class SipLeg:
                 cause, by = cause_for_status(report.status or 500), "remote"
             else:
                 cause, by = END_CAUSES[report.reason]
+            if channel.sip_status is None:
+                channel.sip_status = report.status or END_STATUSES.get(report.reason)
             if report.reason is EndReason.UNUSABLE_ANSWER:
                 self._log("unusable_2xx")
             if report.reason is EndReason.NO_ACK:
@@ -253,7 +277,7 @@ class SipLeg:
     def _answered(self, channel: Channel, response: SipResponse) -> None:
         """The callee answered (ACKed already): take its SDP answer, or hang up."""
         try:
-            remote = read_audio(response.body, allowed=self.engine.codecs)
+            remote = read_audio(response.body, allowed=self.codecs)
         except MediaNegotiationError as exc:
             self._log("bad_answer_sdp", error=str(exc))
             channel.hangup(HangupCause.INCOMPATIBLE_DESTINATION)
@@ -264,10 +288,11 @@ class SipLeg:
             return
         self.remote_audio = remote
         self.codec = remote.codec
-        self.dtmf_payload_type = remote.dtmf_payload_type
+        self.dtmf_payload_type = None if self.dtmf_mode == "info" else remote.dtmf_payload_type
         channel.media.set_remote(remote.host, remote.port)
         if remote.webrtc is not None and isinstance(channel.media, WebRtcEndpoint):
             answered_webrtc(channel.media, remote.webrtc)
+        channel.sip_status = response.status
         channel.remote_answered()
 
     def _offered(self, channel: Channel, request: SipRequest) -> None:
@@ -275,7 +300,7 @@ class SipLeg:
         direction = "sendrecv"
         if request.body:
             try:
-                remote = read_audio(request.body, allowed=self.engine.codecs)
+                remote = read_audio(request.body, allowed=self.codecs)
             except MediaNegotiationError as exc:
                 self.run(self.session.answer_reinvite(
                     488, headers=(("Warning", f'304 parley "{exc}"'),)))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from parley.net.transport import Peer
+from parley.telephony.media_sdp import Codec
 
 
 class CallerClass(StrEnum):
@@ -49,3 +51,23 @@ class TrunkPeer:
 
     def matches(self, peer: Peer) -> bool:
         return self.host == peer.host and (self.port is None or self.port == peer.port)
+
+
+class InboundTrunk(Protocol):
+    """What the engine needs of a carrier's trunk a call came in from (the live trunk of
+    :mod:`parley.telephony.trunks`): its name, where the dialled number is, its media
+    rules, and whether a channel is free under its ``max_channels``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def number_from(self) -> str: ...
+
+    @property
+    def allowed(self) -> tuple[Codec, ...] | None: ...
+
+    @property
+    def dtmf_mode(self) -> str: ...
+
+    def admit(self) -> bool: ...

@@ -142,7 +142,10 @@ def sipfrag(status: int, reason: str) -> bytes:
 def may_transfer(engine: SipEngine, channel: Channel) -> bool:
     """Whether ``channel``'s far end may transfer the call: an inbound leg from a user who
     authenticated with a SIP password, or a leg Parley placed to one of its users (an
-    operator's phone); never an outside caller or a customer dialled out."""
+    operator's phone); never an outside caller or a customer dialled out, and nothing that
+    came or went through a carrier's trunk."""
+    if channel.trunk:
+        return False
     if channel.direction is Direction.INBOUND:
         return channel.variables.get("caller_class") == CallerClass.USER.value
     return bool(channel.called) and engine.users.lookup(channel.called) is not None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +31,7 @@ from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.net.transport import SipTransport, TcpLimits
 from parley.sip.guard import AuthGuard, GuardSettings
+from parley.sip.message import extra_headers
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import ExtensionDialPlan, NumberHandler
 from parley.telephony.engine import EngineConfig, SipEngine, TrunkPeer
@@ -39,6 +40,7 @@ from parley.telephony.media_sdp import Codec
 from parley.telephony.moh import MusicOnHold
 from parley.telephony.prompts import PromptLibrary
 from parley.telephony.refer import ReferHandler
+from parley.telephony.trunks import TrunkCall, TrunkConfig, Trunks, TrunkStatus
 from parley.telephony.users import UserDirectory
 
 log = structlog.get_logger("parley.telephony.server")
@@ -105,6 +107,7 @@ class Telephony:
         self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle,
                                       limits=settings.tcp)
         self.engine.transport = self.transport
+        self.trunks = Trunks(self.engine, clock)
         self._runner: asyncio.Task[None] | None = None
 
     @property
@@ -141,6 +144,7 @@ class Telephony:
                 group.create_task(self.relay.run())
                 group.create_task(self.media.run())
                 group.create_task(self.engine.run())
+                group.create_task(self.trunks.run())
         finally:
             await self.transport.close()
 
@@ -175,6 +179,40 @@ class Telephony:
         """
         return self.engine.originate(endpoint, caller_id, timeout, variables, codecs=codecs,
                                      headers=headers, interaction_id=interaction_id)
+
+    async def dial_out(self, calls: Sequence[TrunkCall], *, timeout: float,  # noqa: ASYNC109
+                       variables: Mapping[str, str] | None = None, interaction_id: str = "",
+                       headers: Mapping[str, str] | None = None,
+                       codecs: tuple[Codec, ...] | None = None) -> Channel:
+        """Call out through carriers' trunks: ``calls`` in order, each a trunk with the
+        number as it should receive it and the caller ID and presentation to send
+        (:class:`parley.telephony.trunks.TrunkCall`). The next trunk is tried on 5xx, 408,
+        silence or a trunk down or full, not on 404/486/603. Returns the channel once it
+        rings or answers (or has ended: ``hangup_cause``, ``sip_status``); raises
+        :class:`parley.telephony.engine.OriginateError` when no trunk could be tried and
+        ValueError for a malformed header. ``codecs`` orders the offer (a bridged caller's),
+        within each trunk's own. Cancelling the wait hangs the attempt up."""
+        return await self.trunks.dial(calls, timeout=timeout, variables=variables,
+                                      interaction_id=interaction_id,
+                                      headers=extra_headers(headers), codecs=codecs)
+
+    def trunk_available(self, name: str) -> bool:
+        """Whether calls may go out through trunk ``name`` now (up, registered if it
+        registers, a channel free)."""
+        return self.trunks.is_available(name)
+
+    async def set_trunks(self, configs: Sequence[TrunkConfig]) -> None:
+        """Take the configured trunks (started, stopped or restarted as they changed)."""
+        await self.trunks.configure(configs)
+
+    def trunk_statuses(self) -> list[TrunkStatus]:
+        """Every trunk's state (registered or not and why, channels, calls per second)."""
+        return self.trunks.statuses()
+
+    def set_number_normaliser(self, normaliser: Callable[[str], str] | None) -> None:
+        """How numbers from carriers (dialled and calling) are rewritten before the dial
+        plan and the records see them (E.164 for the site's region); None: kept as sent."""
+        self.engine.number_normaliser = normaliser
 
     # --- routing: the seams the contact center uses -----------------------------------------
 

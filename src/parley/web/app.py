@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -30,6 +32,9 @@ from parley.web.auth import LoginLimiter, WebContext
 from parley.web.metrics_route import metrics_router
 from parley.web.schemas import ERRORS
 from parley.web.vendor import add_api_docs, mount_vendor
+
+if TYPE_CHECKING:
+    from parley.telephony.trunks import TrunkStatus
 
 DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
 (`Authorization: Bearer pk_…`, created by an admin) or log in at `/api/auth/login` for a
@@ -60,7 +65,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   login_base_delay_s: float = 1.0, login_max_delay_s: float = 300.0,
                   trusted_networks: tuple[str, ...] = (),
                   security: SecurityControl | None = None,
-                  session_lifetime: timedelta = timedelta(hours=12)) -> FastAPI:
+                  session_lifetime: timedelta = timedelta(hours=12),
+                  trunks: Callable[[], list[TrunkStatus]] | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -68,7 +74,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     trusted proxy is resolved by :class:`parley.web.server.WebServer`). Recordings and
     voicemail are served only from inside ``recordings_dir`` and ``voicemail_dir``; the
     docs page's assets from ``node_modules`` (default: the checkout's). ``metrics`` is the
-    node's Prometheus registry (parley.metrics), served at ``/metrics``."""
+    node's Prometheus registry (parley.metrics), served at ``/metrics``; ``trunks`` reads the
+    carriers' trunks' states for ``/api/live/trunks``."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -81,7 +88,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         recordings_dir=recordings_dir, voicemail_dir=voicemail_dir,
         secure_cookies=secure_cookies,
         security=security,
-        session_lifetime=session_lifetime)
+        session_lifetime=session_lifetime, trunks=trunks)
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -27,6 +27,9 @@ from parley.store import Store
 from parley.store.records import Principal
 from parley.store.specs import ROLE_ORDER, Role
 from parley.trust import TrustedNetworks
+
+if TYPE_CHECKING:
+    from parley.telephony.trunks import TrunkStatus
 
 SESSION_COOKIE = "parley_session"
 CSRF_COOKIE = "parley_csrf"
@@ -135,6 +138,8 @@ class WebContext:
     voicemail_dir: Path | None = None
     secure_cookies: bool = False
     session_lifetime: timedelta = timedelta(hours=12)
+    #: the carriers' trunks' states (parley.telephony.trunks); None: not on this server
+    trunks: Callable[[], list[TrunkStatus]] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

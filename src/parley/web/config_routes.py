@@ -60,7 +60,7 @@ async def _keep_an_admin(ctx: WebContext, username: str, field: str) -> None:
 def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
     out = public_model(spec_type)
     key = spec_type.key_field
-    label = kind[:-1].replace("_", " ")
+    label = kind.removesuffix("s").replace("_", " ")
 
     async def list_records(ctx: Ctx, _p: Supervisor) -> list[dict[str, Any]]:
         return [public(spec) for spec in await ctx.store.config.records(kind)]

@@ -272,6 +272,16 @@ async def live_queues(ctx: Ctx, _p: Agent) -> list[s.QueueFiguresOut]:
     return [s.QueueFiguresOut(**asdict(figures)) for figures in ctx.center.queue_figures()]
 
 
+@router.get("/api/live/trunks", response_model=list[s.TrunkStatusOut], tags=["live"],
+            responses=s.LIVE_ERRORS, summary="Carriers' trunks: registered or not and why, "
+            "channels, calls per second, last failure")
+async def live_trunks(ctx: Ctx, _p: Supervisor) -> list[s.TrunkStatusOut]:
+    if ctx.trunks is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "telephony is not running on this server")
+    return [s.TrunkStatusOut(**asdict(trunk)) for trunk in ctx.trunks()]
+
+
 # --- callbacks ----------------------------------------------------------------------------------
 
 

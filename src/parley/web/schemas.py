@@ -129,6 +129,26 @@ class QueueFiguresOut(BaseModel):
     service_level: float | None
 
 
+class TrunkStatusOut(BaseModel):
+    """A carrier's trunk now: its state and why (the registrar's last answer, or why it is
+    down), whether calls may go through it, channels and calls per second, last failure."""
+
+    name: str
+    kind: str
+    state: str
+    reason: str
+    registered: bool
+    available: bool
+    channels: int
+    max_channels: int
+    calls_per_second: int
+    max_cps: float | None
+    calls: int
+    failures: int
+    last_failure: str
+    last_failure_at: datetime | None
+
+
 class CallbackRequest(Body):
     number: PhoneNumber
     queue: Name
@@ -158,6 +178,8 @@ class LegOut(BaseModel):
     answered_at: datetime | None
     ended_at: datetime | None
     hangup_cause: int | None
+    trunk: str | None = None
+    sip_status: int | None = None
 
 
 class TimelineOut(BaseModel):
