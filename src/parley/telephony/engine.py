@@ -32,6 +32,7 @@ from parley.ids import IdSource
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
+from parley.numbering import Numbering
 from parley.sip.auth import DigestAuthenticator
 from parley.sip.errors import DialogError, SessionError, SipParseError, TransactionError
 from parley.sip.guard import AuthGate, AuthGuard
@@ -104,6 +105,8 @@ class EngineConfig:
     no_answer_timeout: float = 30.0
     trunks: tuple[TrunkPeer, ...] = ()
     public_numbers: frozenset[str] = frozenset()
+    #: numbers from outside are normalised to E.164 with the site's region (parley.numbering)
+    numbering: Numbering = field(default_factory=Numbering)
     min_expires: int = 60
     max_expires: int = 3600
     codecs: tuple[Codec, ...] = SUPPORTED
@@ -494,6 +497,10 @@ class SipEngine:
 
     # --- inbound calls -----------------------------------------------------------------------
 
+    def _known_number(self, number: str) -> bool:
+        """A number of this site as written (a routed number, an extension)."""
+        return number in self.config.public_numbers or self.users.lookup(number) is not None
+
     def destination(self, number: str) -> Destination:
         if number in self.config.public_numbers:
             return Destination.PUBLIC
@@ -505,7 +512,7 @@ class SipEngine:
         if not self._accepting:
             self.respond(request, peer, 503, to_tag=new_tag())
             return
-        number = request.uri.user or ""
+        number = self.config.numbering.normalise(request.uri.user or "", self._known_number)
         destination = self.destination(number)
         caller_class = CallerClass.GUEST
         username: str | None = None
@@ -554,7 +561,8 @@ class SipEngine:
                          to_tag=new_tag())
             return
         media.set_remote(remote.host, remote.port)
-        caller = username or request.from_.uri.user or "anonymous"
+        caller = username or self.config.numbering.normalise(
+            request.from_.uri.user or "anonymous")
         leg = SipLeg(self, session, peer, session_id=new_session_id(), remote_audio=remote,
                      webrtc=local_webrtc)
         channel = Channel(

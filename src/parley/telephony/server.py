@@ -30,6 +30,7 @@ from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.net.transport import SipTransport, TcpLimits
+from parley.numbering import Numbering
 from parley.sip.guard import AuthGuard, GuardSettings
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import ExtensionDialPlan, NumberHandler
@@ -37,6 +38,7 @@ from parley.telephony.engine import EngineConfig, SipEngine, TrunkPeer
 from parley.telephony.media import MediaShell
 from parley.telephony.media_sdp import Codec
 from parley.telephony.moh import MusicOnHold
+from parley.telephony.outside import OutsideCalls
 from parley.telephony.prompts import PromptLibrary
 from parley.telephony.refer import ReferHandler
 from parley.telephony.users import UserDirectory
@@ -89,6 +91,8 @@ class Telephony:
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
         self._refer_handler: ReferHandler | None = None
+        #: outside numbers: routes, rights and the trunk line (the contact center sets them)
+        self.outside = OutsideCalls()
         self.guard = AuthGuard(settings.guard, clock, on_event=on_security_event)
         self.engine = SipEngine(
             EngineConfig(host=settings.host, port=settings.sip_port, realm=settings.realm,
@@ -193,6 +197,10 @@ class Telephony:
     def routed(self) -> frozenset[str]:
         """The numbers that have a handler."""
         return frozenset(self.dialplan.numbers)
+
+    def set_numbering(self, numbering: Numbering) -> None:
+        """Normalise numbers from outside with ``numbering`` (the site's region) from now on."""
+        self.engine.config.numbering = numbering
 
     def handle_refers(self, handler: ReferHandler | None) -> None:
         """Run ``async (channel, ReferRequest) -> bool`` when a phone transfers by REFER
