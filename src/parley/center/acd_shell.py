@@ -566,6 +566,15 @@ class AcdShell:
             return number
         return None
 
+    def note_outside(self, interaction_id: str, leg: Channel) -> None:
+        """Put on the call's record which route and trunk carried an outside leg, the number
+        as the trunk got it and the caller ID shown."""
+        variables = leg.variables
+        self.publish(ev.CallProgress(interaction_id, "outside call", {
+            "trunk": variables.get("trunk", ""), "route": variables.get("route", ""),
+            "number": variables.get("number", ""), "dialled": leg.called,
+            "caller_id": leg.caller}))
+
     async def call_customer(self, number: str, *, operator: str, interaction_id: str,
                             caller_id: str, queue: str = "", ring_s: float = DIRECT_RING_S,
                             variables: dict[str, str] | None = None,
@@ -584,8 +593,10 @@ class AcdShell:
             outside = self.telephony.outside
             plan = outside.plan(number, user=operator,
                                 queue_caller_id=self.config.queue_caller_id(queue))
-            return await outside.call(plan, ring_s=ring_s, variables=variables,
-                                      interaction_id=interaction_id)
+            leg = await outside.call(plan, ring_s=ring_s, variables=variables,
+                                     interaction_id=interaction_id)
+            self.note_outside(interaction_id, leg)
+            return leg
         except OutboundRefused as exc:
             log.warning("outside_call_refused", number=number, operator=operator,
                         reason=str(exc.reason), detail=str(exc))

@@ -231,6 +231,7 @@ class LiveCalls:
                         endpoint, ring_s=CLICK_TO_CALL_RING_S,
                         interaction_id=click.interaction_id,
                         variables={"click_to_call": click.operator})
+                    self.center.shell.note_outside(click.interaction_id, second)
                 else:
                     second = self.telephony.originate(str(endpoint), caller_id=caller_id,
                                                       timeout=CLICK_TO_CALL_RING_S,

@@ -1,0 +1,229 @@
+"""Outside numbers through routes and trunks, against real peers: a sipp UAS stands as the
+carrier (it answers and sends back the audio it gets), baresip phones are the operators.
+
+- click-to-call from operator 1001 to +74951234567 reaches the carrier with the route's
+  caller ID, audio goes both ways, and the call record names the route and the trunk;
+- a callback to an outside number rings the operator first, then the customer through the
+  trunk;
+- toll fraud: an unauthenticated INVITE to an outside number (UDP and TCP) is refused, and so
+  is a user without the outside-line right; the carrier receives nothing from them (and the
+  call of a user with the right does reach it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from parley.app import Node
+from parley.events import ConfigurationChanged
+from parley.store.specs import RouteSpec, TrunkSpec, UserSpec
+from parley.testing.peers import Sipp, audio_similarity
+from parley.testing.ports import free_port
+
+from .conftest import DATA, needs_baresip, needs_sipp
+from .inbound_node import call_record, demo_node, operator
+
+NUMBER = "+74951234567"
+ROUTE_CALLER_ID = "+74951110000"
+LIMIT = ("-timeout", "60s", "-timeout_error")
+
+
+async def reload(node: Node, kind: str, key: str) -> None:
+    node.bus.publish(ConfigurationChanged(kind, key, "update"))
+    await asyncio.sleep(0.3)
+
+
+async def with_routes(node: Node, carrier_port: int) -> None:
+    """The site in Russia, one trunk by address (the sipp carrier), one route to it."""
+    site = await node.store.config.site()
+    await node.store.config.put_site(site.model_copy(update={"default_region": "RU"}))
+    await node.store.config.put("trunks", TrunkSpec(
+        name="carrier-a", host="127.0.0.1", port=carrier_port, auth="ip",
+        allowed_ips=["127.0.0.1"], caller_id="+74950000009"))
+    await node.store.config.put("routes", RouteSpec(
+        name="russia", match=r"^\+7\d{10}$", trunks=["carrier-a"],
+        caller_id=ROUTE_CALLER_ID))
+    await reload(node, "routes", "russia")
+    assert node.telephony.outside.routable("8 495 123-45-67")
+
+
+def carrier(tmp_path: Path, port: int) -> tuple[Sipp, Path]:
+    """The carrier: answers every INVITE, echoes the RTP it gets, logs every message."""
+    messages = tmp_path / "carrier" / "messages.log"
+    return Sipp(tmp_path / "carrier", "uas", port=port,
+                extra=("-rtp_echo", "-trace_msg", "-message_file", str(messages))), messages
+
+
+def invites(messages: Path) -> list[str]:
+    """The INVITEs the carrier received, each as its text (sipp's ``-trace_msg`` log)."""
+    if not messages.exists():
+        return []
+    blocks = re.split(r"^-{10,}.*$", messages.read_text(errors="replace"), flags=re.M)
+    return [block.strip() for block in blocks if "message received" in block
+            and re.search(r"^INVITE sip:", block, flags=re.M)]
+
+
+async def session(node: Node, username: str, password: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=node.url, timeout=10)
+    response = await client.post("/api/auth/login",
+                                 json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+@needs_sipp
+@needs_baresip
+async def test_click_to_call_reaches_the_carrier_with_the_routes_caller_id(
+        tmp_path: Path) -> None:
+    carrier_port = free_port()
+    async with demo_node(tmp_path) as node:
+        await with_routes(node, carrier_port)
+        uas, messages = carrier(tmp_path, carrier_port)
+        phone = operator(node, tmp_path, "1001")
+        await uas.start()
+        await phone.start()
+        api = await session(node, "1001", "pw1001")
+        try:
+            response = await api.post("/api/live/calls",
+                                      json={"device": "1001", "number": "84951234567"})
+            assert response.status_code == 201, response.text
+            call = response.json()
+            await phone.wait_event("CALL_ESTABLISHED", within=15)
+            for _ in range(50):  # the carrier answers: the two legs are bridged
+                live = (await api.get("/api/live/calls")).json()
+                if live and live[0]["state"] == "talking":
+                    break
+                await asyncio.sleep(0.2)
+            assert live[0]["state"] == "talking", live
+            await asyncio.sleep(4)  # the operator talks; the carrier sends it all back
+            ended = await api.delete(f"/api/live/calls/{call['id']}")
+            assert ended.status_code == 204, ended.text
+            await phone.wait_event("CALL_CLOSED", within=10)
+            record = await call_record(node, number="1001")
+        finally:
+            await api.aclose()
+            await phone.stop()
+            await uas.stop()
+    [invite] = invites(messages)
+    assert f"INVITE sip:{NUMBER}@127.0.0.1:{carrier_port}" in invite
+    from_line = next(line for line in invite.splitlines() if line.startswith("From:"))
+    assert ROUTE_CALLER_ID in from_line
+    # audio both ways: what 1001's microphone sent came back from the carrier
+    assert phone.source is not None
+    assert audio_similarity(phone.received_wav(), phone.source) > 0.5
+    assert [leg.endpoint for leg in record.legs] == ["1001", NUMBER]
+    assert all(leg.answered_at and leg.ended_at for leg in record.legs)
+    [outside] = [entry for entry in record.timeline if entry.kind == "outside call"]
+    assert outside.detail["trunk"] == "carrier-a"
+    assert outside.detail["route"] == "russia"
+    assert outside.detail["caller_id"] == ROUTE_CALLER_ID
+
+
+@needs_sipp
+@needs_baresip
+async def test_a_callback_to_an_outside_number_rings_the_operator_then_the_carrier(
+        tmp_path: Path) -> None:
+    carrier_port = free_port()
+    async with demo_node(tmp_path) as node:
+        await with_routes(node, carrier_port)
+        assert node.demo_login is not None
+        uas, messages = carrier(tmp_path, carrier_port)
+        await uas.start()
+        api = await session(node, node.demo_login.username, node.demo_login.password)
+        try:
+            requested = await api.post("/api/callbacks",
+                                       json={"number": "84951234567", "queue": "support"})
+            assert requested.status_code == 201, requested.text
+            phone = operator(node, tmp_path, "1004")  # becomes free: Parley rings it first
+            await phone.start()
+            try:
+                for _ in range(200):  # the operator answered, then the customer did
+                    if node.center.shell.acd.agents["1004"].state == "on_call":
+                        break
+                    await asyncio.sleep(0.1)
+                assert node.center.shell.acd.agents["1004"].state == "on_call"
+                await asyncio.sleep(2)
+                operator_leg = next(channel for channel in node.telephony.channels()
+                                    if channel.called == "1004")
+                operator_leg.hangup()  # the operator ends it: the customer's line too
+            finally:
+                await phone.stop()
+            record = await call_record(node, number="1004", operator="1004")
+            [stored] = await node.store.callbacks.list(queue="support")
+        finally:
+            await api.aclose()
+            await uas.stop()
+    assert stored.status == "done"
+    [invite] = invites(messages)
+    assert f"INVITE sip:{NUMBER}@" in invite
+    assert record.outcome == "answered"
+    assert [leg.endpoint for leg in record.legs] == ["1004", NUMBER]
+    # the operator answered before the customer was dialled through the trunk
+    assert record.legs[0].answered_at is not None
+    assert record.legs[0].answered_at <= record.legs[1].started_at
+    assert record.legs[1].answered_at is not None
+    [outside] = [entry for entry in record.timeline if entry.kind == "outside call"]
+    assert (outside.detail["trunk"], outside.detail["route"]) == ("carrier-a", "russia")
+
+
+def probe(tmp_path: Path, name: str, status: str) -> Path:
+    text = (DATA / "uac_expect_failure.xml").read_text().replace("EXPECTED", status)
+    path = tmp_path / f"{name}.xml"
+    path.write_text(text)
+    return path
+
+
+@needs_sipp
+@needs_baresip
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+async def test_toll_fraud_probe_never_reaches_a_trunk(tmp_path: Path, transport: str) -> None:
+    carrier_port = free_port()
+    async with demo_node(tmp_path) as node:
+        await with_routes(node, carrier_port)
+        uas, messages = carrier(tmp_path, carrier_port)
+        await uas.start()
+        try:
+            # a guest: challenged, and never connected
+            for number in (NUMBER, "84951234567", "74951234567"):
+                guest = Sipp(tmp_path / f"guest-{number}", probe(tmp_path, "guest", "401"),
+                             service=number, calls=1, transport=transport,
+                             target=f"127.0.0.1:{node.telephony.sip_port}", extra=LIMIT)
+                await guest.start()
+                result = await guest.wait(within=30)
+                assert result.ok, result.log
+            # a user of the site without the outside-line right: refused
+            user = await node.store.config.get("users", "1002")
+            assert isinstance(user, UserSpec)
+            await node.store.config.put("users", user.model_copy(
+                update={"outside_line": "none"}))
+            await reload(node, "users", "1002")
+            phone = operator(node, tmp_path, "1002")
+            await phone.start()
+            try:
+                await phone.dial(NUMBER)
+                await phone.wait_event("CALL_CLOSED", within=10)
+            finally:
+                await phone.stop()
+            await asyncio.sleep(0.5)
+            assert invites(messages) == []
+            # the same number from a user with the right (agents call national numbers)
+            # does reach the carrier: the refusals above were the rules, not a dead route
+            allowed = operator(node, tmp_path, "1001")
+            await allowed.start()
+            try:
+                await allowed.dial("84951234567")
+                await allowed.wait_event("CALL_ESTABLISHED", within=10)
+                await allowed.hangup()
+                await allowed.wait_event("CALL_CLOSED", within=10)
+            finally:
+                await allowed.stop()
+        finally:
+            await uas.stop()
+    [invite] = invites(messages)
+    assert f"INVITE sip:{NUMBER}@" in invite
