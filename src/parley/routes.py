@@ -174,8 +174,10 @@ class OutboundRoutes:
         kind = (self.numbering.kind(e164) if self.numbering.is_outside(e164)
                 else DestinationKind.NATIONAL)
         if not right.allows(kind):
-            raise OutboundRefused(f"{e164!r} is a {kind} number; the outside-line right "
-                                  f"{right.value!r} does not allow it", Refusal.NO_RIGHT)
+            article = "an" if kind is DestinationKind.INTERNATIONAL else "a"
+            raise OutboundRefused(f"{e164!r} is {article} {kind} number; the outside-line "
+                                  f"right {right.value!r} does not allow it",
+                                  Refusal.NO_RIGHT)
         attempts = tuple(self._attempt(e164, route, self.trunks[name], caller_ids)
                          for name in route.trunks
                          if name in self.trunks and (available is None or available(name)))
