@@ -5,6 +5,8 @@ carrier (it answers and sends back the audio it gets), baresip phones are the op
   caller ID, audio goes both ways, and the call record names the route and the trunk;
 - a callback to an outside number rings the operator first, then the customer through the
   trunk;
+- numbers the carrier writes nationally reach the number's flow, the caller in E.164;
+- an operator transfers a caller to an outside number by REFER;
 - toll fraud: an unauthenticated INVITE to an outside number (UDP and TCP) is refused, and so
   is a user without the outside-line right; the carrier receives nothing from them (and the
   call of a user with the right does reach it).
@@ -21,12 +23,12 @@ import pytest
 
 from parley.app import Node
 from parley.events import ConfigurationChanged
-from parley.store.specs import RouteSpec, TrunkSpec, UserSpec
+from parley.store.specs import NumberSpec, RouteSpec, TrunkSpec, UserSpec
 from parley.testing.peers import Sipp, audio_similarity
 from parley.testing.ports import free_port
 
 from .conftest import DATA, needs_baresip, needs_sipp
-from .inbound_node import call_record, demo_node, operator
+from .inbound_node import call_record, caller_scenario, demo_node, dial, operator
 
 NUMBER = "+74951234567"
 ROUTE_CALLER_ID = "+74951110000"
@@ -227,3 +229,55 @@ async def test_toll_fraud_probe_never_reaches_a_trunk(tmp_path: Path, transport:
             await uas.stop()
     [invite] = invites(messages)
     assert f"INVITE sip:{NUMBER}@" in invite
+
+
+@needs_sipp
+async def test_numbers_from_outside_are_normalised_to_e164(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        site = await node.store.config.site()
+        await node.store.config.put_site(site.model_copy(update={"default_region": "RU"}))
+        await node.store.config.put("numbers", NumberSpec(number="+74951110000",
+                                                          flow="demo-support"))
+        await reload(node, "numbers", "+74951110000")
+        # the carrier writes both numbers nationally; the number's flow answers
+        scenario, _ = caller_scenario(tmp_path, ani="84957654321", talk_s=1.0)
+        caller = await dial(node, tmp_path, "84951110000", scenario)
+        result = await caller.wait(within=30)
+        assert result.ok, result.log
+        record = await call_record(node, number="+74957654321")
+    assert (record.caller, record.called) == ("+74957654321", "+74951110000")
+    assert record.queue == "support"
+
+
+@needs_sipp
+@needs_baresip
+async def test_an_operator_transfers_the_caller_to_an_outside_number_by_refer(
+        tmp_path: Path) -> None:
+    carrier_port = free_port()
+    async with demo_node(tmp_path) as node:
+        await with_routes(node, carrier_port)
+        uas, messages = carrier(tmp_path, carrier_port)
+        support_phone = operator(node, tmp_path, "1001")
+        await uas.start()
+        await support_phone.start()
+        try:
+            scenario, _ = caller_scenario(tmp_path, talk_s=8.0)
+            caller = await dial(node, tmp_path, "602", scenario)
+            await support_phone.wait_event("CALL_ESTABLISHED", within=20)
+            await asyncio.sleep(1.0)
+            await support_phone.command("transfer", "84951234567")
+            await support_phone.wait_event("CALL_CLOSED", within=15)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+        finally:
+            await support_phone.stop()
+            await uas.stop()
+        record = await call_record(node, number="602")
+    [invite] = invites(messages)
+    assert f"INVITE sip:{NUMBER}@" in invite
+    assert [leg.endpoint for leg in record.legs][1:] == ["1001", NUMBER]
+    assert all(leg.answered_at is not None for leg in record.legs)
+    timeline = [(entry.kind, entry.detail) for entry in record.timeline]
+    assert ("transferred", {"by": "1001", "to": "84951234567"}) in timeline
+    [outside] = [detail for kind, detail in timeline if kind == "outside call"]
+    assert (outside["trunk"], outside["route"]) == ("carrier-a", "russia")
