@@ -7,6 +7,7 @@ carrier (it answers and sends back the audio it gets), baresip phones are the op
   trunk;
 - numbers the carrier writes nationally reach the number's flow, the caller in E.164;
 - an operator transfers a caller to an outside number by REFER;
+- the next trunk takes the call when the first answers 503, not when it answers 486;
 - toll fraud: an unauthenticated INVITE to an outside number (UDP and TCP) is refused, and so
   is a user without the outside-line right; the carrier receives nothing from them (and the
   call of a user with the right does reach it).
@@ -281,3 +282,63 @@ async def test_an_operator_transfers_the_caller_to_an_outside_number_by_refer(
     assert ("transferred", {"by": "1001", "to": "84951234567"}) in timeline
     [outside] = [detail for kind, detail in timeline if kind == "outside call"]
     assert (outside["trunk"], outside["route"]) == ("carrier-a", "russia")
+
+
+def refusing_carrier(tmp_path: Path, name: str, port: int, status: str) -> Sipp:
+    """A carrier that answers every INVITE with ``status`` (e.g. ``503 Service
+    Unavailable``)."""
+    text = (DATA / "uas_busy.xml").read_text().replace("486 Busy Here", status)
+    path = tmp_path / f"{name}.xml"
+    path.write_text(text)
+    return Sipp(tmp_path / name, path, port=port)
+
+
+@needs_sipp
+@needs_baresip
+async def test_the_next_trunk_takes_the_call_when_the_first_fails_not_when_the_number_is_busy(
+        tmp_path: Path) -> None:
+    carrier_port, first_port = free_port(), free_port()
+    async with demo_node(tmp_path) as node:
+        await with_routes(node, carrier_port)
+        await node.store.config.put("trunks", TrunkSpec(
+            name="carrier-down", host="127.0.0.1", port=first_port, auth="ip",
+            allowed_ips=["127.0.0.1"]))
+        await node.store.config.put("routes", RouteSpec(
+            name="russia", match=r"^\+7\d{10}$", trunks=["carrier-down", "carrier-a"],
+            caller_id=ROUTE_CALLER_ID))
+        await reload(node, "routes", "russia")
+        uas, messages = carrier(tmp_path, carrier_port)
+        phone = operator(node, tmp_path, "1001")
+        await uas.start()
+        await phone.start()
+        api = await session(node, "1001", "pw1001")
+        try:
+            for status, reaches_second in (("503 Service Unavailable", True),
+                                           ("486 Busy Here", False)):
+                first = refusing_carrier(tmp_path, status[:3], first_port, status)
+                await first.start()
+                before = len(phone.events)
+                try:
+                    response = await api.post("/api/live/calls",
+                                              json={"device": "1001", "number": NUMBER})
+                    assert response.status_code == 201, response.text
+                    await phone.wait_event("CALL_ESTABLISHED", within=15, since=before)
+                    await asyncio.sleep(2)
+                    live = (await api.get("/api/live/calls")).json()
+                    if reaches_second:
+                        assert live, "the call ended"
+                        assert live[0]["state"] == "talking", live
+                        await api.delete(f"/api/live/calls/{live[0]['id']}")
+                    else:
+                        assert live == []  # the busy number ended the call
+                    await phone.wait_event("CALL_CLOSED", within=10, since=before)
+                finally:
+                    refused = await first.stop()
+                assert refused.stats["IncomingCall(C)"] == "1", refused.log  # tried first
+                await asyncio.sleep(0.5)
+        finally:
+            await api.aclose()
+            await phone.stop()
+            await uas.stop()
+    # the second trunk got the call after the first trunk's 503, not after the 486
+    assert len(invites(messages)) == 1
