@@ -215,6 +215,7 @@ async def test_toll_fraud_probe_never_reaches_a_trunk(tmp_path: Path, transport:
                 await phone.stop()
             await asyncio.sleep(0.5)
             assert invites(messages) == []
+            assert node.telephony.guard.toll_fraud_total == 1  # 1002's attempt, reported
             # the same number from a user with the right (agents call national numbers)
             # does reach the carrier: the refusals above were the rules, not a dead route
             allowed = operator(node, tmp_path, "1001")

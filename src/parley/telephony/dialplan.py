@@ -8,8 +8,9 @@ takes many calls), a user who does not answer within the timeout 480, and a
 user's phone refusing the call passes its status back (busy, declined...). Numbers with a
 handler of their own (IVR, queues: later subsystems) go to that handler instead. A user of
 the site who dials an outside number goes out through the routes' trunks
-(:mod:`parley.telephony.outside`) when their outside-line right allows it (403 otherwise);
-a caller who is not a user never reaches a trunk.
+(:mod:`parley.telephony.outside`) when their outside-line right allows it (403 otherwise,
+counted as a toll-fraud refusal of the phone's address, like a guest's: docs/sip.md); a
+caller who is not a user never reaches a trunk.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from parley.events import Direction, HangupCause
-from parley.routes import OutboundRefused
+from parley.routes import OutboundRefused, Refusal
 from parley.telephony.channel import Bridge, Channel, ChannelState
 from parley.telephony.engine import OriginateError
 from parley.telephony.policy import CallerClass
@@ -104,6 +105,9 @@ class ExtensionDialPlan:
         except OutboundRefused as exc:
             channel.log.warning("outside_call_refused", number=channel.called,
                                 reason=str(exc.reason), detail=str(exc))
+            guard = self.telephony.engine.guard
+            if guard is not None and exc.reason in (Refusal.NO_RIGHT, Refusal.BLOCKED):
+                guard.refused_call(channel.leg.peer.host, channel.caller, channel.called)
             channel.hangup(HangupCause.CALL_REJECTED)
             return
         codecs = channel.remote_audio.codecs if channel.remote_audio is not None else None
