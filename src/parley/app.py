@@ -57,7 +57,7 @@ DEFAULT_SIP_REALM = SiteSpec().sip_realm
 
 #: Configuration kinds whose change the contact center takes at once.
 CENTER_CONFIG_KINDS = frozenset({"queues", "users", "devices", "numbers", "flows",
-                                 "number_lists", "site", "config"})
+                                 "number_lists", "site", "config", "trunks", "routes"})
 #: Configuration kinds whose change reloads the SIP users.
 SIP_USER_KINDS = frozenset({"devices", "site"})
 #: Configuration kinds whose change reloads the carriers' trunks.

@@ -82,14 +82,14 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                                          json={"device": "1002", "number": "1003"})
                 assert refused.status_code == 403
                 assert "device" in refused.json()["detail"]
-                # an outside number: the site has no trunk, so it is refused at once
+                # an outside number: the site has no route, so it is refused at once
                 for outside in ("0044207946", "+4930123456"):
                     unknown = await api.post("/api/live/calls",
                                              json={"device": "1001", "number": outside})
                     assert unknown.status_code == 422, unknown.text
                     assert unknown.json()["detail"] == (
                         f"number: {outside!r} cannot be reached (no extension of this site, "
-                        "and no trunk to outside numbers)")
+                        "and no outbound route matches it)")
                 itself = await api.post("/api/live/calls", json={"number": "1001"})
                 assert itself.status_code == 422
                 assert itself.json()["detail"] == "number: '1001' is the device that rings first"

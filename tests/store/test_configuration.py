@@ -205,3 +205,45 @@ def test_a_trunks_kind_and_auth_must_agree() -> None:
         TrunkSpec(name="t", host="gw.example", kind="register")
     assert TrunkSpec(name="t", host="gw.example", kind="peer", auth="ip").auth == "ip"
 
+async def test_routes_name_existing_trunks_and_keep_their_order(store: Store) -> None:
+    from parley.store import Conflict, NotFound
+    from parley.store.specs import RouteSpec, TrunkSpec
+
+    await store.config.put("trunks", TrunkSpec(name="carrier-a", host="gw.example",
+                                               username="u", password="p",
+                                               number_format="national", strip=1,
+                                               prepend="9"))
+    with pytest.raises(NotFound, match=r"trunks\.ghost: no trunk named 'ghost'"):
+        await store.config.put("routes", RouteSpec(name="r", match="^\\+7",
+                                                   trunks=["carrier-a", "ghost"]))
+    await store.config.put("routes", RouteSpec(name="world", match="^\\+",
+                                               trunks=["carrier-a"]))
+    await store.config.put("routes", RouteSpec(name="russia", match="^\\+7",
+                                               trunks=["carrier-a"], caller_id="+74951110000",
+                                               position=1))
+    routes = await store.config.records("routes")
+    assert [route.key for route in routes] == ["russia", "world"]  # by position, not name
+    assert routes[1].position == 1 or routes[0].position == 1
+    trunk = await store.config.get("trunks", "carrier-a")
+    assert trunk is not None
+    assert (trunk.number_format, trunk.strip, trunk.prepend) == ("national", 1, "9")
+    with pytest.raises(Conflict, match="in use by route"):
+        await store.config.delete("trunks", "carrier-a")
+
+
+async def test_site_region_and_outside_line_rights(store: Store) -> None:
+    from parley.store.specs import SiteSpec
+
+    site = await store.config.site()
+    assert site.default_region is None
+    assert site.outside_line == {"agent": "national", "supervisor": "national",
+                                 "admin": "national"}
+    assert not await store.config.put_site(site)
+    changed = SiteSpec.model_validate({**site.model_dump(), "default_region": "ru",
+                                       "outside_line": {"agent": "none", "admin": "all"},
+                                       "blocked_destinations": ["^\\+7809"]})
+    assert await store.config.put_site(changed)
+    stored = await store.config.site()
+    assert stored.default_region == "RU"
+    assert stored.outside_line == {"agent": "none", "admin": "all"}
+    assert stored.blocked_destinations == ["^\\+7809"]

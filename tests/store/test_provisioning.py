@@ -241,7 +241,47 @@ async def test_a_trunk_whose_kind_and_auth_disagree_names_its_line(sqlite_store:
     assert caught.value.line == 4
     assert caught.value.field == "trunks[0]"
     assert "disagree" in str(caught.value)
+async def test_a_route_naming_a_missing_trunk_names_its_line(sqlite_store: Store,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text("skills:\n  - name: de\ntrunks:\n  - name: carrier\n    host: gw.example\n"
+                    "    username: u\nroutes:\n  - name: russia\n    match: '^\\+7'\n"
+                    "    trunks: [carrier, ghost]\n")
+    with pytest.raises(ConfigError) as caught:
+        await import_file(sqlite_store, path)
+    assert caught.value.line == 10
+    assert caught.value.field == "routes[0].trunks.ghost"
+    assert "no trunk named 'ghost'" in str(caught.value)
     assert await sqlite_store.config.records("skills") == []
+
+
+@pytest.mark.parametrize(("text", "line", "field", "message"), [
+    ("routes:\n  - name: r\n    match: '^(+7'\n    trunks: [a]\n", 3, "routes[0].match",
+     "not a regular expression"),
+    ("routes:\n  - name: r\n    match: '^7'\n    trunks: []\n", 4, "routes[0].trunks",
+     "at least 1"),
+    ("site:\n  default_region: XX\n", 2, "site.default_region", "unknown region 'XX'"),
+    ("site:\n  outside_line:\n    agent: abroad\n", 3, "site.outside_line.agent",
+     "'none', 'national', 'international' or 'all'"),
+    ("users:\n  - username: ann\n    outside_line: everywhere\n", 3,
+     "users[0].outside_line", "'none', 'national'"),
+    ("trunks:\n  - name: t\n    host: gw\n    username: u\n    number_format: local\n", 5,
+     "trunks[0].number_format", "'e164', 'international' or 'national'"),
+])
+def test_route_and_rights_errors_name_the_field(text: str, line: int, field: str,
+                                                message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_document(text, "site.yaml")
+    assert (caught.value.line, caught.value.field) == (line, field)
+    assert message in str(caught.value)
+
+
+def test_routes_are_tried_in_the_order_written() -> None:
+    document, _root = parse_document(
+        "routes:\n  - name: b\n    match: '^1'\n    trunks: [t]\n"
+        "  - name: a\n    match: '^2'\n    trunks: [t]\n")
+    assert [(route.name, route.position) for route in document.routes] == [("b", 1), ("a", 2)]
+
 
 
 async def test_an_overflow_to_a_missing_queue_names_the_line(sqlite_store: Store,

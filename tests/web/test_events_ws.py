@@ -52,7 +52,7 @@ def test_supervisor_receives_call_events_with_their_data(api: Api) -> None:
         assert created["topic"] == "call"
         assert created["data"] == {"channel_id": "ch-1", "direction": "inbound",
                                    "caller": "+4930111", "called": "601",
-                                   "interaction_id": "ch-1"}
+                                   "interaction_id": "ch-1", "trunk": ""}
         assert answered["type"] == "Answered"
         assert ended["data"]["cause"] == 16
 

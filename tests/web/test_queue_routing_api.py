@@ -121,6 +121,32 @@ def test_trunks_are_accepted_and_their_password_never_shown(api: Api) -> None:
                                                   "kind": "peer", "auth": "credentials"})
         assert refused.status_code == 422
         assert "disagree" in refused.text
+def test_routes_over_the_api_name_the_field_at_fault(api: Api) -> None:
+    with api.client("admin") as admin:
+        assert admin.post("/api/trunks", json={"name": "carrier", "host": "gw.example",
+                                               "username": "u", "password": "p"}
+                          ).status_code == 201
+        response = admin.post("/api/routes", json={"name": "russia", "match": "^\\+7",
+                                                   "trunks": ["carrier", "ghost"]})
+        assert response.status_code == 422
+        assert "trunks.ghost: no trunk named 'ghost'" in response.json()["detail"]
+        response = admin.post("/api/routes", json={"name": "russia", "match": "^(",
+                                                   "trunks": ["carrier"]})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "match"]
+        response = admin.post("/api/routes", json={"name": "russia", "match": "^\\+7",
+                                                   "trunks": ["carrier"],
+                                                   "caller_id": "+74951110000"})
+        assert response.status_code == 201
+        assert admin.get("/api/routes").json()[0]["position"] == 1
+        response = admin.delete("/api/trunks/carrier")
+        assert response.status_code == 409
+        assert "in use by route 'russia'" in response.json()["detail"]
+    with api.client("supervisor") as supervisor:
+        assert supervisor.get("/api/routes").status_code == 200
+        assert supervisor.post("/api/routes", json={"name": "r", "match": "x",
+                                                    "trunks": ["carrier"]}).status_code == 403
+
 
 
 def test_site_reason_codes(api: Api) -> None:

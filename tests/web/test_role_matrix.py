@@ -26,7 +26,7 @@ PUBLIC, AGENT, SUPERVISOR, ADMIN = None, "agent", "supervisor", "admin"
 RANK = {PUBLIC: -1, AGENT: 0, SUPERVISOR: 1, ADMIN: 2}
 
 CONFIG_KINDS = ("skills", "teams", "users", "devices", "queues", "flows", "numbers",
-                "number_lists", "trunks", "inbound", "webhooks")
+                "number_lists", "trunks", "inbound", "routes", "webhooks")
 
 EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/openapi.json"): PUBLIC,

@@ -30,7 +30,7 @@ from parley.acd.lists import NumberLists
 from parley.center.calls import (
     InboundCall,
 )
-from parley.center.config import CenterConfig, QueuePolicy, number_lists
+from parley.center.config import CenterConfig, QueuePolicy
 from parley.center.ivr_shell import hung_up
 from parley.center.waiting import (
     WaitingFigures,
@@ -44,6 +44,7 @@ from parley.telephony.channel import Channel, ChannelError, ChannelState
 from parley.telephony.dialplan import NumberHandler, first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE, Speech, Tone
+from parley.telephony.outside import OutboundRefused, TrunkLine
 
 if TYPE_CHECKING:
     from parley.ivr.registry import FlowRegistry
@@ -73,7 +74,7 @@ class AcdShell:
         self.recordings_dir = recordings_dir(data_dir)
         self.voicemail_dir = voicemail_dir(data_dir)
         self.config = config
-        self.lists: NumberLists = number_lists(config.lists)
+        self.lists: NumberLists = config.number_lists()
         self.acd = Acd(config.queue_configs(), config.operators(), lists=self.lists,
                        site=config.site_config(), wall=self._wall_of)
         self.policies: dict[str, QueuePolicy] = config.policies()
@@ -99,8 +100,23 @@ class AcdShell:
 
     # --- configuration -------------------------------------------------------------------
 
+    def _configure_outside(self) -> None:
+        """The site's numbering, routes and rights for telephony's outside calls, carried by
+        the live trunks (:class:`TrunkLine`) unless another line was given; trunks that are
+        down, unregistered or full are left out of the plan."""
+        config = self.config
+        self.telephony.set_numbering(config.numbering())
+        outside = self.telephony.outside
+        outside.routes = config.outbound_routes()
+        outside.right_of = config.right_of
+        outside.caller_id_of = config.caller_id_of
+        if outside.line is None or isinstance(outside.line, TrunkLine):
+            outside.line = TrunkLine(self.telephony) if config.trunks else None
+        outside.available = self.telephony.trunk_available
+
     def _bind_numbers(self) -> None:
         """Every number bound to a flow reaches the callers' side, from anywhere."""
+        self._configure_outside()
         numbers = set(self.registry.numbers)
         for number in self._bound - numbers:
             self.telephony.unroute(number)
@@ -133,7 +149,7 @@ class AcdShell:
         self._check_flow_prompts()
         self.policies = config.policies()
         self.owners = config.device_owner()
-        fresh = number_lists(config.lists)
+        fresh = config.number_lists()
         self.lists.blacklist, self.lists.vip, self.lists.tagged = (
             fresh.blacklist, fresh.vip, fresh.tagged)
         self.acd.site = config.site_config()
@@ -526,16 +542,15 @@ class AcdShell:
                 self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
             return
         self.feed(ev.AgentAnswered(call.acd_id, command.agent_id))
-        endpoint = self.dialable(command.number)
         customer: Channel | None = None
-        if endpoint is not None:
+        if self.dialable(command.number) is not None or self.telephony.outside.routable(
+                command.number):
             leg.play([Speech("Calling the customer back."), Tone("ringback")])
-            try:
-                customer = self.telephony.originate(
-                    endpoint, caller_id=call.dnis or command.queue, timeout=DIRECT_RING_S,
-                    variables={"callback": call.acd_id}, interaction_id=interaction)
-            except (OriginateError, ValueError):
-                customer = None
+            customer = await self.call_customer(
+                command.number, operator=command.agent_id, queue=command.queue,
+                caller_id=call.dnis or command.queue, interaction_id=interaction,
+                variables={"callback": call.acd_id}, on_refused=lambda reason: self.progress(
+                    call, "callback refused", {"number": command.number, "reason": reason}))
         if customer is not None:
             self.progress(call, "callback dialling customer", {"number": command.number})
             await first_of(customer.wait_answered(), leg.wait_ended())
@@ -569,11 +584,52 @@ class AcdShell:
             self.live.pop(interaction, None)
 
     def dialable(self, number: str) -> str | None:
-        """What ``originate`` takes to reach ``number``: a SIP user, or None (no trunk to
-        outside numbers yet)."""
+        """What ``originate`` takes to reach ``number`` inside the site: a SIP user, or None
+        (an outside number goes through the routes: :meth:`call_customer`)."""
         if self.telephony.users.lookup(number) is not None:
             return number
         return None
+
+    def note_outside(self, interaction_id: str, leg: Channel) -> None:
+        """Put on the call's record which route and trunk carried an outside leg, the number
+        as the trunk got it and the caller ID shown."""
+        variables = leg.variables
+        self.publish(ev.CallProgress(interaction_id, "outside call", {
+            "trunk": variables.get("trunk", ""), "route": variables.get("route", ""),
+            "number": variables.get("number", ""), "dialled": leg.called,
+            "caller_id": leg.caller}))
+
+    async def call_customer(self, number: str, *, operator: str, interaction_id: str,
+                            caller_id: str, queue: str = "", ring_s: float = DIRECT_RING_S,
+                            variables: dict[str, str] | None = None,
+                            on_refused: Callable[[str], object] | None = None
+                            ) -> Channel | None:
+        """Call a customer for ``operator``: an extension directly (showing ``caller_id``),
+        an outside number through the routes' trunks with the operator's outside-line right
+        and caller IDs (the user's, the queue's, the route's, the trunk's). None when it
+        cannot be called; ``on_refused`` hears why a route refused it."""
+        endpoint = self.dialable(number)
+        try:
+            if endpoint is not None:
+                return self.telephony.originate(endpoint, caller_id=caller_id, timeout=ring_s,
+                                                variables=variables,
+                                                interaction_id=interaction_id)
+            outside = self.telephony.outside
+            plan = outside.plan(number, user=operator,
+                                queue_caller_id=self.config.queue_caller_id(queue))
+            leg = await outside.call(plan, ring_s=ring_s, variables=variables,
+                                     interaction_id=interaction_id)
+            self.note_outside(interaction_id, leg)
+            return leg
+        except OutboundRefused as exc:
+            log.warning("outside_call_refused", number=number, operator=operator,
+                        reason=str(exc.reason), detail=str(exc))
+            if on_refused is not None:
+                on_refused(str(exc))
+            return None
+        except (OriginateError, ValueError) as exc:
+            log.info("customer_not_called", number=number, reason=str(exc))
+            return None
 
     # --- operators -----------------------------------------------------------------------
 

@@ -40,6 +40,15 @@ class ToOperator:
 
 
 @dataclass(frozen=True, slots=True)
+class ToOutside:
+    """Call an outside number through the routes (a transfer to a customer's mobile), with
+    the outside-line right of ``by``, who asked for it."""
+
+    number: str
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ToVoicemail:
     """Leave a message in ``mailbox``; ``greet`` False when a flow has already said so."""
 
@@ -65,7 +74,7 @@ class AttendedTransfer:
     by: str
 
 
-Step = ToFlow | ToQueue | ToOperator | ToVoicemail
+Step = ToFlow | ToQueue | ToOperator | ToVoicemail | ToOutside
 
 
 @dataclass(eq=False)

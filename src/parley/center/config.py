@@ -30,6 +30,8 @@ from parley.ivr.errors import FlowValidationError
 from parley.ivr.files import shipped_flows
 from parley.ivr.registry import FlowRegistry
 from parley.ivr.validator import validate_flow
+from parley.numbering import LineRight, NumberFormat, Numbering
+from parley.routes import CallerIdRule, OutboundRoutes, Rights, Route, TrunkRule
 
 if TYPE_CHECKING:
     from parley.store import Store
@@ -40,7 +42,9 @@ if TYPE_CHECKING:
         NumberSpec,
         OpeningHours,
         QueueSpec,
+        RouteSpec,
         SiteSpec,
+        TrunkSpec,
         UserSpec,
     )
 
@@ -130,13 +134,16 @@ VIP_PRIORITY = 10
 """A VIP list's priority boost when the list names none."""
 
 
-def number_lists(specs: list[NumberListSpec]) -> NumberLists:
+def number_lists(specs: list[NumberListSpec],
+                 numbering: Numbering | None = None) -> NumberLists:
     """The ACD's lists: ``block`` lists are the blacklist (rejected), ``vip`` lists raise
     their callers' priority; every list tags its numbers with its name (flows ask
-    ``in_list``)."""
+    ``in_list``). Numbers are normalised to E.164 with ``numbering`` (written any way, they
+    match callers whose numbers are normalised the same way)."""
     lists = NumberLists()
     for spec in specs:
-        for number in spec.numbers:
+        for written in spec.numbers:
+            number = numbering.normalise(written) if numbering is not None else written
             if spec.kind == "block":
                 lists.block(number, "reject")
             elif spec.kind == "vip":
@@ -158,6 +165,8 @@ class CenterConfig:
     numbers: list[NumberSpec] = field(default_factory=list)
     flows: list[FlowSpec] = field(default_factory=list)
     lists: list[NumberListSpec] = field(default_factory=list)
+    trunks: list[TrunkSpec] = field(default_factory=list)
+    routes: list[RouteSpec] = field(default_factory=list)
 
     @property
     def ready_on_register(self) -> bool:
@@ -203,8 +212,67 @@ class CenterConfig:
             except FlowValidationError as exc:
                 log.warning("flow_not_activated", flow=spec.name, errors=str(exc))
         for number in self.numbers:
-            registry.bind_number(number.number, number.flow, language=number.language)
+            registry.bind_number(self.numbering().normalise(number.number), number.flow,
+                                 language=number.language)
         return registry
+
+    # --- numbers and outside calls ---------------------------------------------------------
+
+    def numbering(self) -> Numbering:
+        """The site's numbering (its default region)."""
+        return Numbering(self.site.default_region if self.site is not None else None)
+
+    def number_lists(self) -> NumberLists:
+        return number_lists(self.lists, self.numbering())
+
+    def outbound_routes(self) -> OutboundRoutes:
+        """The routes, in order, over the configured trunks."""
+        trunks = {spec.name: TrunkRule(
+            spec.name, caller_id=spec.caller_id,
+            caller_id_rules=tuple(CallerIdRule(rule.match, rule.replace)
+                                  for rule in spec.caller_id_rules),
+            number_format=NumberFormat(spec.number_format), strip=spec.strip,
+            prepend=spec.prepend) for spec in self.trunks}
+        routes = tuple(Route(spec.name, spec.match, tuple(spec.trunks), caller_id=spec.caller_id,
+                             caller_id_rules=tuple(CallerIdRule(rule.match, rule.replace)
+                                                   for rule in spec.caller_id_rules))
+                       for spec in sorted(self.routes, key=lambda r: (r.position or 0, r.name)))
+        blocked = tuple(self.site.blocked_destinations) if self.site is not None else ()
+        return OutboundRoutes(self.numbering(), routes, trunks, blocked)
+
+    def rights(self) -> Rights:
+        """Outside-line rights by role (the site's) and by user (their own)."""
+        by_role: dict[str, LineRight] = {}
+        if self.site is not None:
+            by_role = {str(role): LineRight(right)
+                       for role, right in self.site.outside_line.items()}
+        else:
+            from parley.store.specs import DEFAULT_OUTSIDE_LINE
+
+            by_role = {str(role): right for role, right in DEFAULT_OUTSIDE_LINE.items()}
+        by_user = {user.username: LineRight(user.outside_line) for user in self.users
+                   if user.outside_line is not None}
+        return Rights(by_role, by_user)
+
+    def right_of(self, name: str) -> LineRight:
+        """The outside-line right of a user, or of the user a device belongs to (an
+        inactive user, or a device of nobody, has none)."""
+        owner = self.device_owner().get(name, name)
+        rights = self.rights()
+        for user in self.users:
+            if user.username == owner:
+                if not user.active:
+                    return LineRight.NONE
+                return rights.of(user.username, [str(role) for role in user.roles])
+        return LineRight.NONE
+
+    def caller_id_of(self, name: str) -> str | None:
+        """The caller ID of a user, or of the user a device belongs to."""
+        owner = self.device_owner().get(name, name)
+        return next((user.caller_id for user in self.users if user.username == owner), None)
+
+    def queue_caller_id(self, queue: str) -> str | None:
+        return next((spec.caller_id for spec in self.queues if spec.name == queue), None)
 
 
 def _flow_document(spec: FlowSpec, time_zone: str) -> dict[str, Any]:
@@ -229,4 +297,6 @@ async def load_center_config(store: Store) -> CenterConfig:
         numbers=list(await records.records("numbers")),  # type: ignore[arg-type]
         flows=list(await records.records("flows")),  # type: ignore[arg-type]
         lists=list(await records.records("number_lists")),  # type: ignore[arg-type]
+        trunks=list(await records.records("trunks")),  # type: ignore[arg-type]
+        routes=list(await records.records("routes")),  # type: ignore[arg-type]
     )

@@ -25,6 +25,7 @@ from parley.center.ports import (
     OperatorEvent,
     QueueFigures,
 )
+from parley.routes import OutboundPlan, OutboundRefused
 from parley.telephony.channel import Bridge, Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
@@ -159,7 +160,8 @@ class LiveCalls:
             raise LiveCallNotFound(f"no live call {call_id!r}")
         if self.center.target_step(target) is None:
             raise InvalidRequest(f"target: {target!r} is no queue, flow, number, operator "
-                                 "or extension of this site")
+                                 "or extension of this site, and no outbound route "
+                                 "matches it")
         if not self.center.transfer(call, target, by=requested_by):
             raise OperationRefused(f"call {call_id!r} is not in a conversation with an "
                                    "operator (a waiting call cannot be transferred)")
@@ -175,15 +177,27 @@ class LiveCalls:
 
     async def originate(self, *, device: str, number: str, caller_id: str | None,
                         requested_by: str) -> LiveCall:
-        """Ring the operator's ``device``; when they answer, call ``number`` and connect."""
+        """Ring the operator's ``device``; when they answer, call ``number`` and connect.
+
+        An extension is called directly (showing ``caller_id``, else the device); an outside
+        number goes through the routes with the requester's outside-line right and the
+        caller ID of the operator, the route or the trunk (``caller_id`` does not apply)."""
         endpoint = self.center.shell.dialable(number)
+        operator = self.center.shell.owners.get(device, requested_by)
+        plan: OutboundPlan | None = None
         if endpoint is None:
-            raise InvalidRequest(f"number: {number!r} cannot be reached (no extension of "
-                                 "this site, and no trunk to outside numbers)")
-        if endpoint == device:
+            outside = self.telephony.outside
+            if not outside.routable(number):
+                raise InvalidRequest(f"number: {number!r} cannot be reached (no extension of "
+                                     "this site, and no outbound route matches it)")
+            try:
+                plan = outside.plan(number, user=operator,
+                                    right=outside.right_of(requested_by))
+            except OutboundRefused as exc:
+                raise OperationRefused(f"number: {exc}") from exc
+        elif endpoint == device:
             raise InvalidRequest(f"number: {number!r} is the device that rings first")
         interaction = self.center.ids.new("ctc")
-        operator = self.center.shell.owners.get(device, requested_by)
         self._check_free(device, operator)
         try:
             first = self.telephony.originate(
@@ -198,21 +212,30 @@ class LiveCalls:
         click.reserved = self._reserve(click)
         self.center.shell.publish(ev.CallProgress(interaction, "click to call", {
             "by": requested_by, "device": device, "number": number}))
-        self.center.shell.spawn(self._connect(click, first, endpoint, caller_id or device),
-                          f"click-to-call-{interaction}")
+        self.center.shell.spawn(self._connect(click, first, endpoint or plan,
+                                              caller_id or device),
+                                f"click-to-call-{interaction}")
         return LiveCall(id=interaction, direction="outbound", caller=device, called=number,
                         state=RINGING, started_at=click.started_at, operator=operator)
 
-    async def _connect(self, click: ClickToCall, first: Channel, endpoint: str,
-                       caller_id: str) -> None:
-        """The operator's leg answered: dial the number, bridge, and end both together."""
+    async def _connect(self, click: ClickToCall, first: Channel,
+                       endpoint: str | OutboundPlan | None, caller_id: str) -> None:
+        """The operator's leg answered: dial the number (an extension, or an outside number
+        through its route's trunks), bridge, and end both together."""
         try:
             if not await first.wait_answered():
                 return
             try:
-                second = self.telephony.originate(endpoint, caller_id=caller_id,
-                                                  timeout=CLICK_TO_CALL_RING_S,
-                                                  interaction_id=click.interaction_id)
+                if isinstance(endpoint, OutboundPlan):
+                    second = await self.telephony.outside.call(
+                        endpoint, ring_s=CLICK_TO_CALL_RING_S,
+                        interaction_id=click.interaction_id,
+                        variables={"click_to_call": click.operator})
+                    self.center.shell.note_outside(click.interaction_id, second)
+                else:
+                    second = self.telephony.originate(str(endpoint), caller_id=caller_id,
+                                                      timeout=CLICK_TO_CALL_RING_S,
+                                                      interaction_id=click.interaction_id)
             except (OriginateError, ValueError) as exc:
                 log.warning("click_to_call_failed", interaction_id=click.interaction_id,
                             reason=str(exc))

@@ -22,6 +22,7 @@ from parley.center.calls import (
     Step,
     ToFlow,
     ToOperator,
+    ToOutside,
     ToQueue,
     ToVoicemail,
     Transfer,
@@ -185,7 +186,9 @@ class ContactCenter:
             elif isinstance(step, ToVoicemail):
                 await self._voicemail(call, step.mailbox, greet=step.greet)
                 return
-            if isinstance(step, ToFlow | ToQueue | ToOperator | ToVoicemail):
+            elif isinstance(step, ToOutside):
+                step = await self._outside(call, step)
+            if isinstance(step, ToFlow | ToQueue | ToOperator | ToVoicemail | ToOutside):
                 session = None
                 continue
             return
@@ -227,9 +230,11 @@ class ContactCenter:
             return ToVoicemail(handoff.mailbox, greet=False), handoff.request_id
         return None, ""
 
-    def target_step(self, target: str) -> Step | None:
+    def target_step(self, target: str, *, by: str = "") -> Step | None:
         """Where a transfer target leads: ``queue:NAME``, ``flow:NAME``, a queue's name, a
-        number bound to a flow, an operator or a SIP user; None when nothing matches."""
+        number bound to a flow, an operator or a SIP user, or an outside number an outbound
+        route matches (called with the outside-line right of ``by``); None when nothing
+        matches."""
         text = target.strip()
         kind, _, name = text.partition(":")
         if name and kind == "queue":
@@ -243,6 +248,8 @@ class ContactCenter:
             return ToFlow(route.flow, text)
         if self.telephony.users.lookup(text) is not None or text in self.shell.acd.agents:
             return ToOperator(text)
+        if self.telephony.outside.routable(text):
+            return ToOutside(text, by)
         return None
 
     def _register_callback(self, call: InboundCall, command: RegisterCallback) -> None:
@@ -304,7 +311,7 @@ class ContactCenter:
             return await self._converse(call, target, self.shell.owners.get(target.called,
                                                                       target.called))
         if isinstance(result, Transfer):
-            step = self.target_step(result.target)
+            step = self.target_step(result.target, by=result.by)
             self.shell.progress(call, "transferred", {"by": result.by, "to": result.target})
             self.shell.end_conversation(call, transfer=True)
             self.shell.calls.pop(call.acd_id, None)
@@ -395,6 +402,35 @@ class ContactCenter:
         if result is None:
             result = ("ended", "operator")
         return await self._after(call, result)
+
+    async def _outside(self, call: InboundCall, step: ToOutside) -> Step | None:
+        """Transfer the caller to an outside number through the routes: the caller hears
+        music while it rings, then talks with it; a refused or failed call ends the call."""
+        caller = call.caller
+        if caller is None:
+            return None
+
+        def refused(reason: str) -> None:
+            self.shell.progress(call, "transfer refused", {"to": step.number, "by": step.by,
+                                                           "reason": reason})
+
+        leg = await self.shell.call_customer(
+            step.number, operator=step.by, interaction_id=call.interaction_id,
+            caller_id=call.ani, queue=call.queue, variables={"transferred_by": step.by},
+            on_refused=refused)
+        if leg is None:
+            self.shell.hangup(call, HangupCause.CALL_REJECTED)
+            return None
+        self.shell.progress(call, "dialling outside", {"number": step.number})
+        await first_of(leg.wait_answered(), caller.wait_ended())
+        if caller.ended:
+            leg.hangup()
+            return None
+        if not leg.is_up:
+            self.shell.progress(call, "not answered", {"number": step.number})
+            self.shell.hangup(call, leg.hangup_cause or HangupCause.NO_ANSWER)
+            return None
+        return await self._converse(call, leg, step.number)
 
     def _device_of(self, user: str) -> str:
         if self.telephony.users.lookup(user) is not None:

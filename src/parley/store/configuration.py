@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +20,7 @@ from parley.store import models as m
 from parley.store.credentials import Passwords
 from parley.store.database import Conflict, NotFound, Refused
 from parley.store.specs import (
+    DEFAULT_OUTSIDE_LINE,
     DEFAULT_REASON_CODES,
     KINDS,
     NOT_YET,
@@ -30,6 +31,7 @@ from parley.store.specs import (
     NumberListSpec,
     NumberSpec,
     QueueSpec,
+    RouteSpec,
     SiteSpec,
     SkillSpec,
     Spec,
@@ -54,6 +56,7 @@ _MODELS: dict[str, tuple[type[Any], str]] = {
     "queues": (m.Queue, "name"),
     "flows": (m.Flow, "name"),
     "number_lists": (m.NumberList, "name"),
+    "routes": (m.Route, "name"),
 }
 
 
@@ -95,14 +98,20 @@ class ConfigTransaction:
             return SiteSpec()
         return SiteSpec(name=row.name, time_zone=row.time_zone, sip_realm=row.sip_realm,
                         ready_on_register=row.ready_on_register,
-                        reason_codes=row.reason_codes or list(DEFAULT_REASON_CODES))
+                        reason_codes=row.reason_codes or list(DEFAULT_REASON_CODES),
+                        default_region=row.default_region,
+                        outside_line=row.outside_line or dict(DEFAULT_OUTSIDE_LINE),
+                        blocked_destinations=row.blocked_destinations or [])
 
     async def put_site(self, spec: SiteSpec) -> bool:
         row = await self.session.scalar(select(m.Site))
-        values = spec.model_dump()
+        values = spec.model_dump(mode="json")
         if row is not None and row.reason_codes is None \
                 and values["reason_codes"] == list(DEFAULT_REASON_CODES):
             values["reason_codes"] = None  # still the defaults: nothing to change
+        if row is not None and row.outside_line is None \
+                and spec.outside_line == DEFAULT_OUTSIDE_LINE:
+            values["outside_line"] = None
         if row is None:
             self.session.add(m.Site(**values))
             return spec != SiteSpec()  # storing the defaults changes nothing visible
@@ -112,7 +121,10 @@ class ConfigTransaction:
 
     async def records(self, kind: str) -> list[Spec]:
         model, column = _MODELS[kind]
-        rows = (await self.session.scalars(select(model).order_by(getattr(model, column)))).all()
+        order = [getattr(model, column)]
+        if kind == "routes":  # routes are tried in order
+            order.insert(0, m.Route.position)
+        rows = (await self.session.scalars(select(model).order_by(*order))).all()
         return [await self._to_spec(kind, row) for row in rows]
 
     async def get(self, kind: str, key: str) -> Spec | None:
@@ -152,6 +164,10 @@ class ConfigTransaction:
                 await _id_of(self.session, m.Queue, "name", name, field)
 
     async def delete(self, kind: str, key: str) -> None:
+        if kind == "trunks":
+            for route in (await self.session.scalars(select(m.Route))).all():
+                if key in route.trunks:
+                    raise Conflict(f"trunk {key!r} is still in use by route {route.name!r}")
         model, column = _MODELS[kind]
         row = await self.session.scalar(select(model).where(getattr(model, column) == key))
         if row is None:
@@ -207,9 +223,15 @@ class ConfigTransaction:
                              caller_id=row.caller_id, caller_id_rules=row.caller_id_rules,
                              max_channels=row.max_channels, kind=row.kind,
                              max_cps=row.max_cps, codecs=row.codecs, dtmf_mode=row.dtmf_mode,
-                             expires=row.expires, options_interval=row.options_interval)
+                             expires=row.expires, options_interval=row.options_interval,
+                             number_format=row.number_format, strip=row.strip,
+                             prepend=row.prepend)
         if kind == "inbound":
             return InboundSpec(trunk=row.trunk, number_from=row.number_from)
+        if kind == "routes":
+            return RouteSpec(name=row.name, description=row.description, match=row.match,
+                             trunks=row.trunks, caller_id=row.caller_id,
+                             caller_id_rules=row.caller_id_rules, position=row.position)
         if kind == "webhooks":
             return WebhookSpec(name=row.name, url=row.url, events=row.events,
                                secret=row.secret, active=row.active)
@@ -224,7 +246,8 @@ class ConfigTransaction:
                             roles=row.roles, extension=row.extension, active=row.active,
                             language=row.language,
                             skills={name: level for name, level in skills},
-                            teams=list(teams), password_hash=row.password_hash)
+                            teams=list(teams), password_hash=row.password_hash,
+                            outside_line=row.outside_line, caller_id=row.caller_id)
         if kind == "devices":
             user = None
             if row.user_id is not None:
@@ -248,7 +271,7 @@ class ConfigTransaction:
                              ring_timeout_s=row.ring_timeout_s,
                              announce_every_s=row.announce_every_s,
                              callback_offer_s=row.callback_offer_s, music=row.music,
-                             language=row.language)
+                             language=row.language, caller_id=row.caller_id)
         if kind == "flows":
             definition = await self.session.scalar(
                 select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,
@@ -294,7 +317,9 @@ class ConfigTransaction:
             password_hash = row.password_hash
         values = {"display_name": spec.display_name, "roles": [str(r) for r in spec.roles],
                   "extension": spec.extension, "active": spec.active,
-                  "language": spec.language, "password_hash": password_hash}
+                  "language": spec.language,
+                  "password_hash": password_hash, "outside_line": spec.outside_line,
+                  "caller_id": spec.caller_id}
         changed = False
         if row is None:
             row = m.User(username=spec.username, **values)
@@ -415,6 +440,23 @@ class ConfigTransaction:
             .order_by(m.FlowVersion.version))).all()
         return [FlowSpec(name=row.name, description=row.description, definition=v.definition,
                          version=v.version) for v in versions]
+
+    async def _put_routes(self, spec: RouteSpec) -> bool:
+        """A route names trunks that exist; one without a position goes last."""
+        for name in spec.trunks:
+            await _id_of(self.session, m.Trunk, "name", name, f"trunks.{name}")
+        row: m.Route | None = await self._row("routes", spec.name)
+        values = spec.model_dump(mode="json", exclude={"name"})
+        if values["position"] is None:
+            if row is not None:
+                values["position"] = row.position
+            else:
+                last = await self.session.scalar(select(func.max(m.Route.position)))
+                values["position"] = (last or 0) + 1
+        if row is None:
+            self.session.add(m.Route(name=spec.name, **values))
+            return True
+        return _assign(row, values)
 
     async def _put_number_lists(self, spec: NumberListSpec) -> bool:
         row: m.NumberList | None = await self._row("number_lists", spec.name)

@@ -77,6 +77,10 @@ class Site(Base):
     ready_on_register: Mapped[bool] = mapped_column(Boolean, default=False,
                                                     server_default=false())
     reason_codes: Mapped[list[Any] | None] = mapped_column(JSON)  # None: the defaults
+    default_region: Mapped[str | None] = mapped_column(String(2))
+    outside_line: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: the defaults
+    blocked_destinations: Mapped[list[Any]] = mapped_column(JSON, default=list,
+                                                            server_default="[]")
 
 
 class User(Base):
@@ -89,6 +93,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     language: Mapped[str | None] = mapped_column(String(8))
+    outside_line: Mapped[str | None] = mapped_column(String(16))  # None: the roles'
+    caller_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Skill(Base):
@@ -160,6 +166,7 @@ class Queue(Base):
     hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     overflow: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     relax: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    caller_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class QueueMember(Base):
@@ -241,6 +248,10 @@ class Trunk(Base):
     dtmf_mode: Mapped[str] = mapped_column(String(16), default="rfc4733")
     expires: Mapped[int] = mapped_column(Integer, default=600)
     options_interval: Mapped[int] = mapped_column(Integer, default=30)
+    number_format: Mapped[str] = mapped_column(String(16), default="e164",
+                                               server_default="e164")
+    strip: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    prepend: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class TrunkInbound(Base):
@@ -250,6 +261,20 @@ class TrunkInbound(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     trunk: Mapped[str] = mapped_column(String(64), unique=True)
     number_from: Mapped[str] = mapped_column(String(100), default="request_uri")
+
+
+class Route(Base):
+    """An outbound route; ``trunks`` are trunk names in the order they are tried."""
+
+    __tablename__ = "routes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    match: Mapped[str] = mapped_column(String(200))
+    trunks: Mapped[list[Any]] = mapped_column(JSON)
+    caller_id: Mapped[str | None] = mapped_column(String(32))
+    caller_id_rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class Webhook(Base):

@@ -25,12 +25,24 @@ from pydantic import (
     model_validator,
 )
 
+from parley.numbering import LineRight, NumberFormat, valid_region
+
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
 PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9*#]{1,32}$")]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Language = Literal["en", "ru"]
 """A language callers are answered in and pages are shown in (docs/configuration.md)."""
 Level = Annotated[int, Field(ge=0, le=100)]
+Pattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _compiles(value: str) -> str:
+    """A regular expression that compiles, or a ValueError saying why not."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from exc
+    return value
 
 
 class Role(StrEnum):
@@ -81,6 +93,10 @@ class SiteSpec(Spec):
     in and ready when their phone registers and logged out when it unregisters or its
     registration expires; a device with a static contact counts as registered from the start.
     ``reason_codes``: the reasons an operator may give for being not ready.
+    ``default_region``: the country (ISO 3166 code, ``RU``) of numbers written without a
+    country code; numbers are normalised to E.164 with it. ``outside_line``: how far the
+    users of each role may call outside (a user's own ``outside_line`` wins);
+    ``blocked_destinations``: patterns of E.164 numbers nobody may call out to.
     """
 
     key_field: ClassVar[str] = "name"
@@ -91,6 +107,30 @@ class SiteSpec(Spec):
     ready_on_register: bool = False
     reason_codes: Annotated[list[ReasonCode], Field(min_length=1, max_length=100)] = Field(
         default_factory=lambda: list(DEFAULT_REASON_CODES))
+    default_region: str | None = None
+    outside_line: dict[Role, LineRight] = Field(
+        default_factory=lambda: dict(DEFAULT_OUTSIDE_LINE))
+    blocked_destinations: list[Pattern] = Field(default_factory=list)
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not valid_region(value):
+            raise ValueError(f"unknown region {value!r}; use a two-letter country code such "
+                             "as 'RU' or 'GB'")
+        return value.upper()
+
+    @field_validator("blocked_destinations")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for index, pattern in enumerate(value):
+            try:
+                _compiles(pattern)
+            except ValueError as exc:
+                raise ValueError(f"[{index}] {pattern!r}: {exc}") from exc
+        return value
 
     @field_validator("time_zone")
     @classmethod
@@ -109,6 +149,10 @@ class SiteSpec(Spec):
 
 
 MISSED_CALL_REASON = "missed call"
+DEFAULT_OUTSIDE_LINE: dict[Role, LineRight] = {
+    Role.AGENT: LineRight.NATIONAL, Role.SUPERVISOR: LineRight.NATIONAL,
+    Role.ADMIN: LineRight.NATIONAL}
+"""Outside-line rights of a site that names none: every role calls national numbers."""
 
 
 def _known_zone(value: str) -> str:
@@ -131,7 +175,10 @@ class TeamSpec(Spec):
 
 
 class UserSpec(Spec):
-    """A person who logs in: operator (agent), supervisor or admin."""
+    """A person who logs in: operator (agent), supervisor or admin.
+
+    ``outside_line``: how far the user may call outside numbers (None: as their roles allow,
+    ``site.outside_line``); ``caller_id``: the number shown when they call out."""
 
     key_field: ClassVar[str] = "username"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password", "password_hash"})
@@ -148,6 +195,8 @@ class UserSpec(Spec):
     password: Annotated[str, StringConstraints(min_length=6, max_length=200)] | None = None
     password_hash: Annotated[str, StringConstraints(pattern=r"^\$argon2(id|i|d)\$")] | None \
         = None
+    outside_line: LineRight | None = None
+    caller_id: PhoneNumber | None = None
 
     @field_validator("roles")
     @classmethod
@@ -266,6 +315,8 @@ class QueueSpec(Spec):
     this, the caller is offered "press 1 to be called back" (None: never). ``music``: the
     hold music class callers hear while waiting. ``language``: the language of the
     announcements for callers whose language no number or flow chose (None: the site's).
+    ``caller_id``: the number shown on calls
+    the queue places to customers (callbacks), unless the user has their own.
     """
 
     name: Name
@@ -290,6 +341,7 @@ class QueueSpec(Spec):
     callback_offer_s: Annotated[int, Field(ge=1, le=86400)] | None = None
     music: Name = "default"
     language: Language | None = None
+    caller_id: PhoneNumber | None = None
 
     @field_validator("members")
     @classmethod
@@ -415,11 +467,7 @@ class CallerIdRule(BaseModel):
     @field_validator("match")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from exc
-        return value
+        return _compiles(value)
 
 
 class TrunkSpec(Spec):
@@ -431,7 +479,9 @@ class TrunkSpec(Spec):
     (default: the addresses ``host`` resolves to). ``max_channels`` bounds calls in progress
     both ways, ``max_cps`` new outbound calls per second; ``codecs`` (empty: all Parley
     speaks) and ``dtmf_mode`` shape the media; ``options_interval`` (0: off) is how often the
-    carrier is asked OPTIONS to see that it still answers."""
+    carrier is asked OPTIONS to see that it still answers. Outbound routes
+    (:class:`RouteSpec`) name the trunks that carry their calls; ``number_format``, ``strip``
+    and ``prepend`` give the called number as this trunk wants it."""
 
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
     name: Name
@@ -451,6 +501,11 @@ class TrunkSpec(Spec):
     dtmf_mode: Literal["rfc4733", "info"] = "rfc4733"
     expires: Annotated[int, Field(ge=30, le=86400)] = 600
     options_interval: Annotated[int, Field(ge=0, le=3600)] = 30
+    #: the called number as this trunk wants it: its form, then leading characters dropped
+    #: and a prefix put in front
+    number_format: NumberFormat = NumberFormat.E164
+    strip: Annotated[int, Field(ge=0, le=20)] = 0
+    prepend: Annotated[str, StringConstraints(pattern=r"^[0-9*#+]{0,32}$")] = ""
 
     @field_validator("allowed_ips")
     @classmethod
@@ -493,6 +548,32 @@ class InboundSpec(Spec):
     trunk: Name
     number_from: Annotated[str, StringConstraints(
         pattern=r"^(request_uri|to|header:[A-Za-z0-9!%'*+.^_`|~-]{1,64})$")] = "request_uri"
+class RouteSpec(Spec):
+    """An outbound route: outside numbers matching ``match`` (a regular expression on the
+    E.164 number) go out through ``trunks``, tried in order. Routes are tried in order of
+    ``position`` (by default their place in the document; added over the API: last); the
+    first that matches carries the call. ``caller_id`` is shown unless the user, campaign or
+    queue has one; ``caller_id_rules`` rewrite the caller ID last (before the trunk's)."""
+
+    name: Name
+    description: Text = ""
+    match: Pattern
+    trunks: Annotated[list[Name], Field(min_length=1)]
+    caller_id: PhoneNumber | None = None
+    caller_id_rules: list[CallerIdRule] = Field(default_factory=list)
+    position: Annotated[int, Field(ge=1, le=100000)] | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        return _compiles(value)
+
+    @field_validator("trunks")
+    @classmethod
+    def _distinct_trunks(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a trunk is listed twice")
+        return value
 
 
 class WebhookSpec(Spec):
@@ -531,6 +612,7 @@ KINDS: dict[str, type[Spec]] = {
     "number_lists": NumberListSpec,
     "trunks": TrunkSpec,
     "inbound": InboundSpec,
+    "routes": RouteSpec,
     "webhooks": WebhookSpec,
 }
 """Every kind of configuration record, in the order an import applies them."""
@@ -552,7 +634,16 @@ class ConfigDocument(BaseModel):
     number_lists: list[NumberListSpec] = Field(default_factory=list)
     trunks: list[TrunkSpec] = Field(default_factory=list)
     inbound: list[InboundSpec] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(default_factory=list)
     webhooks: list[WebhookSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _route_positions(self) -> ConfigDocument:
+        """Routes without a position are tried in the order the document lists them."""
+        for index, route in enumerate(self.routes):
+            if route.position is None:
+                route.position = index + 1
+        return self
 
     def items(self, kind: str) -> list[Spec]:
         items: list[Spec] = getattr(self, kind)

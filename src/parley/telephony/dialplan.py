@@ -6,7 +6,11 @@ and bridged when the user answers, and either hang-up ends both legs. Unknown nu
 a registering user already in a call 486 (busy; a static contact such as a gateway
 takes many calls), a user who does not answer within the timeout 480, and a
 user's phone refusing the call passes its status back (busy, declined...). Numbers with a
-handler of their own (IVR, queues: later subsystems) go to that handler instead.
+handler of their own (IVR, queues: later subsystems) go to that handler instead. A user of
+the site who dials an outside number goes out through the routes' trunks
+(:mod:`parley.telephony.outside`) when their outside-line right allows it (403 otherwise,
+counted as a toll-fraud refusal of the phone's address, like a guest's: docs/sip.md); a
+caller who is not a user never reaches a trunk.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from parley.events import Direction, HangupCause
+from parley.routes import OutboundRefused, Refusal
 from parley.telephony.channel import Bridge, Channel, ChannelState
 from parley.telephony.engine import OriginateError
+from parley.telephony.policy import CallerClass
 
 if TYPE_CHECKING:
     from parley.telephony.server import Telephony
@@ -66,6 +72,11 @@ class ExtensionDialPlan:
             return
         user = self.telephony.users.lookup(channel.called)
         if user is None:
+            outside = self.telephony.outside
+            if channel.variables.get("caller_class") == CallerClass.USER.value \
+                    and outside.routable(channel.called):
+                await self.call_outside(channel)
+                return
             channel.hangup(HangupCause.UNALLOCATED_NUMBER)
             return
         if self.busy_when_in_call and user.static_contact is None \
@@ -80,6 +91,32 @@ class ExtensionDialPlan:
                 interaction_id=channel.interaction_id)
         except OriginateError as exc:
             channel.log.info("callee_unavailable", reason=str(exc))
+            channel.hangup(exc.cause)
+            return
+        await connect(channel, outbound)
+
+
+    async def call_outside(self, channel: Channel) -> None:
+        """A user of the site dials an outside number: through the routes' trunks when
+        their outside-line right allows it, else 403."""
+        outside = self.telephony.outside
+        try:
+            plan = outside.plan(channel.called, user=channel.caller)
+        except OutboundRefused as exc:
+            channel.log.warning("outside_call_refused", number=channel.called,
+                                reason=str(exc.reason), detail=str(exc))
+            guard = self.telephony.engine.guard
+            if guard is not None and exc.reason in (Refusal.NO_RIGHT, Refusal.BLOCKED):
+                guard.refused_call(channel.leg.peer.host, channel.caller, channel.called)
+            channel.hangup(HangupCause.CALL_REJECTED)
+            return
+        codecs = channel.remote_audio.codecs if channel.remote_audio is not None else None
+        try:
+            outbound = await outside.call(plan, ring_s=self.no_answer_timeout,
+                                          variables=channel.variables, codecs=codecs,
+                                          interaction_id=channel.interaction_id)
+        except OriginateError as exc:
+            channel.log.info("outside_unavailable", reason=str(exc))
             channel.hangup(exc.cause)
             return
         await connect(channel, outbound)

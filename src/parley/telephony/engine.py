@@ -32,6 +32,7 @@ from parley.ids import IdSource
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer, SipMessage, SipTransport
+from parley.numbering import Numbering
 from parley.sip.auth import DigestAuthenticator
 from parley.sip.errors import DialogError, SessionError, SipParseError, TransactionError
 from parley.sip.guard import AuthGate, AuthGuard
@@ -111,6 +112,8 @@ class EngineConfig:
     no_answer_timeout: float = 30.0
     trunks: tuple[TrunkPeer, ...] = ()
     public_numbers: frozenset[str] = frozenset()
+    #: numbers from outside are normalised to E.164 with the site's region (parley.numbering)
+    numbering: Numbering = field(default_factory=Numbering)
     min_expires: int = 60
     max_expires: int = 3600
     codecs: tuple[Codec, ...] = SUPPORTED
@@ -157,7 +160,6 @@ class SipEngine:
         #: The carrier's trunk a source address belongs to (set by the trunks; None: none).
         self.trunk_of: Callable[[Peer], InboundTrunk | None] | None = None
         #: Carriers' numbers to the form the dial plan knows (E.164); None: kept as sent.
-        self.number_normaliser: Callable[[str], str] | None = None
         self._refer_handler = refer_handler
         secret = config.nonce_secret or secrets.token_bytes(32)
         self.auth = DigestAuthenticator(config.realm, secret,
@@ -505,6 +507,10 @@ class SipEngine:
 
     # --- inbound calls -----------------------------------------------------------------------
 
+    def _known_number(self, number: str) -> bool:
+        """A number of this site as written (a routed number, an extension)."""
+        return number in self.config.public_numbers or self.users.lookup(number) is not None
+
     def destination(self, number: str) -> Destination:
         if number in self.config.public_numbers:
             return Destination.PUBLIC
@@ -512,21 +518,14 @@ class SipEngine:
             return Destination.EXTENSION
         return Destination.UNKNOWN
 
-    def normalise_number(self, number: str) -> str:
-        """A number from a carrier as the dial plan and records know it: the injected
-        ``number_normaliser`` (E.164 for the site's region) when there is one, else as is."""
-        normaliser = self.number_normaliser
-        return normaliser(number) if normaliser is not None and number else number
-
     def _on_invite(self, request: SipRequest, peer: Peer) -> None:
         if not self._accepting:
             self.respond(request, peer, 503, to_tag=new_tag())
             return
         trunk = self.trunk_of(peer) if self.trunk_of is not None else None
-        if trunk is not None:
-            number = self.normalise_number(dialled_number(request, trunk.number_from))
-        else:
-            number = request.uri.user or ""
+        written = (dialled_number(request, trunk.number_from) if trunk is not None
+                   else request.uri.user or "")
+        number = self.config.numbering.normalise(written, self._known_number)
         destination = self.destination(number)
         caller_class = CallerClass.GUEST
         username: str | None = None
@@ -580,9 +579,8 @@ class SipEngine:
                          to_tag=new_tag())
             return
         media.set_remote(remote.host, remote.port)
-        caller = username or request.from_.uri.user or "anonymous"
-        if trunk is not None:
-            caller = self.normalise_number(caller)
+        caller = username or self.config.numbering.normalise(
+            request.from_.uri.user or "anonymous")
         leg = SipLeg(self, session, peer, session_id=new_session_id(), remote_audio=remote,
                      webrtc=local_webrtc, allowed=allowed,
                      dtmf_mode=trunk.dtmf_mode if trunk else "rfc4733")

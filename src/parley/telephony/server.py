@@ -30,6 +30,7 @@ from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.net.transport import SipTransport, TcpLimits
+from parley.numbering import Numbering
 from parley.sip.guard import AuthGuard, GuardSettings
 from parley.sip.message import extra_headers
 from parley.telephony.channel import Bridge, BridgeRole, Channel
@@ -38,6 +39,7 @@ from parley.telephony.engine import EngineConfig, SipEngine, TrunkPeer
 from parley.telephony.media import MediaShell
 from parley.telephony.media_sdp import Codec
 from parley.telephony.moh import MusicOnHold
+from parley.telephony.outside import OutsideCalls
 from parley.telephony.prompts import PromptLibrary
 from parley.telephony.refer import ReferHandler
 from parley.telephony.trunks import TrunkCall, TrunkConfig, Trunks, TrunkStatus
@@ -91,6 +93,8 @@ class Telephony:
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
         self._refer_handler: ReferHandler | None = None
+        #: outside numbers: routes, rights and the trunk line (the contact center sets them)
+        self.outside = OutsideCalls()
         self.guard = AuthGuard(settings.guard, clock, on_event=on_security_event)
         self.engine = SipEngine(
             EngineConfig(host=settings.host, port=settings.sip_port, realm=settings.realm,
@@ -209,11 +213,6 @@ class Telephony:
         """Every trunk's state (registered or not and why, channels, calls per second)."""
         return self.trunks.statuses()
 
-    def set_number_normaliser(self, normaliser: Callable[[str], str] | None) -> None:
-        """How numbers from carriers (dialled and calling) are rewritten before the dial
-        plan and the records see them (E.164 for the site's region); None: kept as sent."""
-        self.engine.number_normaliser = normaliser
-
     # --- routing: the seams the contact center uses -----------------------------------------
 
     def route(self, number: str, handler: NumberHandler, *, public: bool = True) -> None:
@@ -231,6 +230,10 @@ class Telephony:
     def routed(self) -> frozenset[str]:
         """The numbers that have a handler."""
         return frozenset(self.dialplan.numbers)
+
+    def set_numbering(self, numbering: Numbering) -> None:
+        """Normalise numbers from outside with ``numbering`` (the site's region) from now on."""
+        self.engine.config.numbering = numbering
 
     def handle_refers(self, handler: ReferHandler | None) -> None:
         """Run ``async (channel, ReferRequest) -> bool`` when a phone transfers by REFER
