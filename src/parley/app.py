@@ -44,6 +44,7 @@ from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import SiteSpec
 from parley.telephony.server import Telephony, TelephonySettings
+from parley.telephony.session_devices import SessionDevices
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
 from parley.web.server import WebServer
@@ -196,8 +197,12 @@ async def build(settings: Settings, *, demo: bool = False,
         journal = Journal(settings.data_dir / "journal")
         journal.open(after=await store.journal_marks.highest())
         bus = LiveBus(clock, journal=journal.append)
-        telephony = build_telephony(settings, users, clock, ids, realm=realm, demo=demo,
+        # Browser phones of signed-in web sessions authenticate with short-lived credentials
+        # looked up beside the site's devices.
+        phones = SessionDevices(users, clock, lambda: telephony.realm)
+        telephony = build_telephony(settings, phones, clock, ids, realm=realm, demo=demo,
                                     on_security_event=bus.publish)
+        phones.on_revoked = telephony.engine.credential_revoked
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         calls, live_center = LiveCalls(center), LiveCenter(center)
@@ -216,7 +221,8 @@ async def build(settings: Settings, *, demo: bool = False,
                             login_max_delay_s=security.login_max_delay_s,
                             trusted_networks=tuple(security.trusted_networks),
                             security=telephony.guard,
-                            node_modules=settings.node_modules_dir, metrics=metrics)
+                            node_modules=settings.node_modules_dir, metrics=metrics,
+                            sip_ws=telephony.transport.ws, phones=phones)
     except BaseException:
         await store.close()
         raise

@@ -30,6 +30,7 @@ from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.net.transport import SipTransport, TcpLimits
+from parley.net.websocket import WsConnections, WsLimits
 from parley.sip.guard import AuthGuard, GuardSettings
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import ExtensionDialPlan, NumberHandler
@@ -70,6 +71,8 @@ class TelephonySettings:
     #: limits against password guessing (parley.sip.guard) and TCP hoarding (docs/sip.md)
     guard: GuardSettings = field(default_factory=GuardSettings)
     tcp: TcpLimits = field(default_factory=TcpLimits)
+    #: limits on browsers' SIP-over-WebSocket connections (served by the web server)
+    ws: WsLimits = field(default_factory=WsLimits)
 
 
 class Telephony:
@@ -103,7 +106,8 @@ class Telephony:
                                 recordings_dir(settings.data_dir), slots=settings.media_slots)
         self.engine.media = self.media
         self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle,
-                                      limits=settings.tcp)
+                                      limits=settings.tcp, ws=WsConnections(settings.ws))
+        self.transport.ws.on_closed = self.engine.ws_closed
         self.engine.transport = self.transport
         self._runner: asyncio.Task[None] | None = None
 

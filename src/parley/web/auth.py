@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -27,6 +27,10 @@ from parley.store import Store
 from parley.store.records import Principal
 from parley.store.specs import ROLE_ORDER, Role
 from parley.trust import TrustedNetworks
+
+if TYPE_CHECKING:
+    from parley.net.websocket import WsConnections
+    from parley.telephony.session_devices import SessionDevices
 
 SESSION_COOKIE = "parley_session"
 CSRF_COOKIE = "parley_csrf"
@@ -135,6 +139,10 @@ class WebContext:
     voicemail_dir: Path | None = None
     secure_cookies: bool = False
     session_lifetime: timedelta = timedelta(hours=12)
+    #: browsers' SIP over WebSocket (``/sip``) and their session credentials; None: this
+    #: web server has no SIP server beside it
+    sip_ws: WsConnections | None = None
+    phones: SessionDevices | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
