@@ -36,6 +36,7 @@ from parley.metrics import (
     SecurityFigures,
     metrics_registry,
 )
+from parley.net.certificates import ServerCertificate, ensure_certificate, load_certificate
 from parley.net.transport import TcpLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
@@ -94,6 +95,7 @@ class Node:
     loop_lag: LoopLagSampler
     demo: bool = False
     demo_login: DemoLogin | None = None
+    certificate: ServerCertificate | None = None  # HTTPS: the web server's certificate
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -115,6 +117,13 @@ class Node:
                       f"baresip: add  <sip:1001@{host}:{port}>;auth_pass=pw1001  to "
                       "~/.baresip/accounts"]
         lines.append(f"Web and REST API: {self.url}/api/docs")
+        ws = self.url.replace("http", "ws", 1)
+        lines.append(f"Browser phone: {self.url}/phone (SIP over WebSocket at {ws}/sip)")
+        if self.certificate is not None:
+            kind = "trial certificate (self-signed)" if self.certificate.generated \
+                else "certificate"
+            lines.append(f"HTTPS {kind} {self.certificate.certificate}, SHA-256 fingerprint "
+                         f"{self.certificate.fingerprint}")
         if self.demo_login is not None:
             lines.append(f"Admin login: user {self.demo_login.username}, "
                          f"password {self.demo_login.password}")
@@ -187,6 +196,7 @@ async def build(settings: Settings, *, demo: bool = False,
     clock = clock or MonotonicClock()
     ids = IdSource(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    certificate = server_certificate(settings)
     store = await build_store(settings, clock=clock)
     try:
         demo_login = await load_demo(store) if demo else None
@@ -222,6 +232,7 @@ async def build(settings: Settings, *, demo: bool = False,
                             trusted_networks=tuple(security.trusted_networks),
                             security=telephony.guard,
                             node_modules=settings.node_modules_dir, metrics=metrics,
+                            secure_cookies=certificate is not None,
                             sip_ws=telephony.transport.ws, phones=phones)
     except BaseException:
         await store.close()
@@ -231,11 +242,28 @@ async def build(settings: Settings, *, demo: bool = False,
                 telephony=telephony, center=center,
                 callbacks=CallbackKeeper(center.shell, store, bus),
                 server=WebServer(app, settings.host, settings.http_port,
-                                 trusted_proxies=tuple(settings.security.trusted_proxies)),
+                                 trusted_proxies=tuple(settings.security.trusted_proxies),
+                                 certificate=certificate.certificate if certificate else None,
+                                 private_key=certificate.private_key if certificate else None),
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
-                demo=demo, demo_login=demo_login)
+                demo=demo, demo_login=demo_login, certificate=certificate)
+
+
+def server_certificate(settings: Settings) -> ServerCertificate | None:
+    """The HTTPS certificate (the site's, or a trial one made at first start); None when
+    the node serves plain HTTP."""
+    if not settings.https:
+        return None
+    if settings.https_certificate is not None and settings.https_private_key is not None:
+        return load_certificate(settings.https_certificate, settings.https_private_key)
+    made = ensure_certificate(settings.data_dir / "tls", [settings.host, *settings.https_names])
+    log.warning("https_trial_certificate", certificate=str(made.certificate),
+                fingerprint=made.fingerprint,
+                fix="give the site's own certificate (https_certificate, https_private_key) "
+                    "or have browsers trust this one: docs/deployment.md")
+    return made
 
 
 def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCalls,

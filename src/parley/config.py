@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley.errors import ParleyError
@@ -125,8 +125,23 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     #: npm's node_modules with the pages' third-party JS and CSS; None: the checkout's own
     node_modules_dir: Path | None = None
+    #: serve the web app, the API and the browser phone's WebSocket over HTTPS/WSS (a
+    #: browser gives the microphone only to a secure page: docs/deployment.md)
+    https: bool = False
+    #: the site's certificate (PEM, with its chain) and key; neither: a trial certificate
+    #: is made at first start in <data_dir>/tls/ for ``host`` and ``https_names``
+    https_certificate: Path | None = None
+    https_private_key: Path | None = None
+    https_names: list[str] = []
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _certificate_and_key(self) -> Settings:
+        if (self.https_certificate is None) != (self.https_private_key is None):
+            raise ValueError("https_certificate and https_private_key: give both (the "
+                             "certificate and its key) or neither (a trial certificate)")
+        return self

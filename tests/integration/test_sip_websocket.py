@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -237,3 +238,34 @@ async def test_a_user_without_a_device_gets_one_for_the_session(tmp_path: Path) 
                 assert invite.method == "INVITE"
                 await phone.send(build_response(invite, 603, to_tag="b2"))
                 await eventually(lambda: _ended(channel), what="the declined call ended")
+
+
+async def test_over_https_the_browser_phone_registers_over_wss_with_the_trial_certificate(
+        tmp_path: Path) -> None:
+    async with demo_node(tmp_path, https=True) as node:
+        certificate = node.certificate
+        assert certificate is not None
+        assert certificate.generated
+        assert node.url.startswith("https://")
+        assert any(certificate.fingerprint in line for line in node.banner)
+        trusting = ssl.create_default_context(cafile=str(certificate.certificate))
+        async with httpx.AsyncClient(base_url=node.url, verify=trusting) as client:
+            login = await client.post("/api/auth/login",
+                                      json={"username": "1001", "password": "pw1001"})
+            assert login.status_code == 200
+            assert "secure" in login.headers["set-cookie"].lower()
+            given = (await client.post("/api/phone/credentials", headers={
+                "X-CSRF-Token": login.json()["csrf_token"]})).json()
+        assert given["ws_url"].startswith("wss://")
+        async with websockets.connect(given["ws_url"], subprotocols=["sip"],  # type: ignore[list-item]
+                                      ssl=trusting) as socket:
+            phone = WsPhone(socket, "127.0.0.1")
+            answer = await phone.register("1001", given["password"],
+                                          auth_name=given["authorization_user"])
+            assert answer.status == 200, answer
+            assert bindings(node, "1001") == ["WSS"]
+            phone._reader.cancel()
+        # a browser that does not trust the certificate cannot connect at all
+        with pytest.raises(ssl.SSLCertVerificationError):
+            async with websockets.connect(given["ws_url"], subprotocols=["sip"]):  # type: ignore[list-item]
+                pass
