@@ -33,6 +33,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/api/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/static/vendor/swagger-ui/{path}"): PUBLIC,  # the docs page's own assets
+    ("GET", "/static/vendor/jssip.mjs"): PUBLIC,  # the browser phone's SIP library
+    ("GET", "/static/parley/{path}"): PUBLIC,  # the project's own scripts and styles
+    ("GET", "/phone"): PUBLIC,  # shows the sign-in form; the phone needs a session
     ("GET", "/metrics"): AGENT,  # any API token; a session needs admin (test_metrics_route)
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/logout"): AGENT,

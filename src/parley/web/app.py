@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import CollectorRegistry
 
 from parley import __version__
@@ -32,7 +33,7 @@ from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
 from parley.web.metrics_route import metrics_router
 from parley.web.schemas import ERRORS
-from parley.web.vendor import add_api_docs, mount_vendor
+from parley.web.vendor import add_api_docs, add_jssip, mount_vendor
 
 DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
 (`Authorization: Bearer pk_…`, created by an admin) or log in at `/api/auth/login` for a
@@ -111,6 +112,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     if metrics is not None:
         app.include_router(metrics_router(metrics))
     missing = mount_vendor(app, node_modules)
+    add_jssip(app, node_modules)
+    app.mount(phone.STATIC_PREFIX, StaticFiles(directory=phone.STATIC_DIR), name="parley-static")
     add_api_docs(app, openapi_url="/api/openapi.json", title=app.title,
                  available="swagger-ui-dist" not in missing)
     return app

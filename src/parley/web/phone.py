@@ -10,14 +10,42 @@ them, so that they can listen, whisper and call from the browser.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from pathlib import Path
 
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from parley.store.specs import Role
 from parley.telephony.session_devices import session_key
 from parley.web import schemas as s
-from parley.web.auth import SESSION_COOKIE, Agent, Ctx
+from parley.web.auth import SESSION_COOKIE, Agent, Ctx, authenticate, has_role
+from parley.web.messages import language, messages
 from parley.web.sip_ws import SIP_WS_PATH
 
 router = APIRouter()
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_PREFIX = "/static/parley"
+JSSIP_MODULE = "/static/vendor/jssip.mjs"
+templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(["html"]))
+
+
+@router.get("/phone", response_class=HTMLResponse, include_in_schema=False)
+async def phone_page(request: Request) -> HTMLResponse:
+    """The browser phone on its own: sign in, dial pad, answer, hang up, mute, hold, DTMF.
+    Anyone may load it (it shows the sign-in form); the phone itself needs an operator's
+    web session (``/api/phone/credentials`` checks the role)."""
+    principal = await authenticate(request)
+    lang = language(request.query_params.get("lang"), request.headers.get("accept-language"))
+    catalog = messages(lang)
+    html = templates.get_template("phone.html").render(
+        lang=lang, t=catalog, static=STATIC_PREFIX, jssip=JSSIP_MODULE,
+        signed_in=principal is not None and has_role(principal, Role.AGENT),
+        state_messages={key: value for key, value in catalog.items()
+                        if key.startswith("state.")})
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/api/phone/credentials", response_model=s.PhoneCredentials, tags=["phone"],
