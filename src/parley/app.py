@@ -38,6 +38,7 @@ from parley.metrics import (
 )
 from parley.net.certificates import ServerCertificate, ensure_certificate, load_certificate
 from parley.net.transport import TcpLimits
+from parley.net.websocket import WsLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
@@ -209,7 +210,8 @@ async def build(settings: Settings, *, demo: bool = False,
         bus = LiveBus(clock, journal=journal.append)
         # Browser phones of signed-in web sessions authenticate with short-lived credentials
         # looked up beside the site's devices.
-        phones = SessionDevices(users, clock, lambda: telephony.realm)
+        phones = SessionDevices(users, clock, lambda: telephony.realm,
+                                lifetime_s=security.phone_credentials_s)
         telephony = build_telephony(settings, phones, clock, ids, realm=realm, demo=demo,
                                     on_security_event=bus.publish)
         phones.on_revoked = telephony.engine.credential_revoked
@@ -315,7 +317,8 @@ def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids:
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
                           realm=realm, data_dir=settings.data_dir,
                           media=settings.media, guard=guard_settings(settings.security),
-                          tcp=tcp_limits(settings.security)),
+                          tcp=tcp_limits(settings.security),
+                          ws=ws_limits(settings.security)),
         users, clock, ids, on_security_event=on_security_event)
     if demo:
         from parley.telephony.dialplan import echo_test
@@ -341,6 +344,14 @@ def tcp_limits(security: SecuritySettings) -> TcpLimits:
                      max_connections=security.tcp_max_connections,
                      max_per_source=security.tcp_max_per_source,
                      trusted_networks=tuple(security.trusted_networks))
+
+
+def ws_limits(security: SecuritySettings) -> WsLimits:
+    """The SIP-over-WebSocket bounds from the security settings."""
+    return WsLimits(max_message_bytes=security.ws_max_message_bytes,
+                    messages_per_second=security.ws_messages_per_second,
+                    burst=security.ws_burst, idle_s=security.ws_idle_s,
+                    max_connections=security.ws_max_connections)
 
 
 async def load_sip_users(store: Store, users: MemoryDirectory, realm: str) -> None:
