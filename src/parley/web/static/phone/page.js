@@ -174,6 +174,10 @@ byId("sign-out").addEventListener("click", async () => {
   window.location.reload();
 });
 
+// A closed tab hangs up its calls and unregisters (the browser may not get to send it all:
+// the server then ends the call when the WebRTC consent lapses).
+window.addEventListener("pagehide", () => phone?.stop());
+
 if (!phonePanel.hidden) {
   startPhone().catch((error) => { status.textContent = String(error); });
 }
