@@ -88,8 +88,9 @@ async def signed_in(browser: Any, node: Node, user: str, password: str) -> Any:
     return page
 
 
-async def heard(page: Any, path: Path, seconds: float = 3.0) -> Path:
-    """Record what the page hears for ``seconds`` into a WAV at ``path``."""
+async def heard(page: Any, path: Path, seconds: float = 4.0) -> Path:
+    """Record what the page hears for ``seconds`` into a WAV at ``path`` (audio_similarity
+    needs more than 3 s)."""
     samples = np.asarray(await page.evaluate(CAPTURE, seconds), dtype=np.float64)
     return write_wav(path, np.rint(samples * 32767).clip(-32768, 32767).astype(np.int16))
 
@@ -269,3 +270,29 @@ async def test_closing_the_tab_ends_the_call_and_the_record_says_operator_1001_h
         assert result.ok, result.log
         record = await call_record(node, number="602")
     assert [e.detail["by"] for e in record.timeline if e.kind == "hung up"] == ["1001"]
+
+
+async def test_after_a_network_blip_the_page_registers_again_and_keeps_its_call(
+        tmp_path: Path) -> None:
+    mine = microphone(tmp_path)
+    async with demo_node(tmp_path) as node, chromium(mine) as browser:
+        page = await signed_in(browser, node, "1001", "pw1001")
+        await page.get_by_label("Number").fill("500")
+        await page.get_by_role("button", name="Call").click()
+        await status_is(page, "In a call with 500")
+        (channel,) = [c for c in node.telephony.channels() if c.caller == "1001"]
+        first = channel.leg.peer
+        # the page's WebSocket drops (as in a network blip); media goes on
+        (connection,) = node.telephony.transport.ws.connections()
+        connection.close_soon(1001, "network blip")
+        await eventually(lambda: _true(not node.telephony.engine.contacts_of("1001")),
+                         what="the dropped connection's registration removed")
+        await eventually(lambda: _true(bool(node.telephony.engine.contacts_of("1001"))),
+                         within=20, what="the page registered again")
+        assert not channel.ended
+        received = await heard(page, tmp_path / "echo-after.wav", 4.0)
+        assert audio_similarity(received, mine) > 0.5  # the call still carries audio
+        assert channel.leg.peer != first  # its requests now go over the new connection
+        await page.get_by_role("button", name="Hang up").click()
+        await status_is(page, "Call ended (Terminated)")
+        await eventually(lambda: _true(channel.ended), what="the call ended in Parley")

@@ -178,6 +178,17 @@ async def test_a_bad_frame_closes_only_its_own_connection(tmp_path: Path) -> Non
         assert node.telephony.transport.ws.closed_by_limit == 2
 
 
+async def test_parley_can_close_a_browser_connection_and_its_registration_goes(
+        tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node, ws_phone(node) as phone:
+        assert (await phone.register("1001", "pw1001")).status == 200
+        (connection,) = node.telephony.transport.ws.connections()
+        connection.close_soon(1001, "going away")
+        code, reason = await closed(phone)
+        assert (code, reason) == (1001, "going away")
+        await eventually(lambda: _unbound(node, "1001"), what="1001 unregistered")
+
+
 async def test_a_socket_without_the_sip_subprotocol_is_refused(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
         url = node.url.replace("http://", "ws://") + "/sip"

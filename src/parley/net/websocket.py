@@ -85,6 +85,8 @@ class WsConnection:
         self.last_seen = now
         self.messages = 0
         self.closed = False
+        #: Set by the web route: closes the socket from Parley's side (code, reason).
+        self.closer: Callable[[int, str], None] | None = None
 
     @property
     def host(self) -> str:
@@ -130,6 +132,12 @@ class WsConnection:
         if not self.closed:
             self._send_text(data.decode("utf-8", errors="replace"))
 
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close the socket from Parley's side after what is queued (the browser
+        reconnects and registers again, as after a network blip)."""
+        if not self.closed and self.closer is not None:
+            self.closer(code, reason)
+
 
 class WsConnections:
     """The open SIP-over-WebSocket connections of one node, by peer host and port."""
@@ -149,6 +157,10 @@ class WsConnections:
 
     def get(self, host: str, port: int) -> WsConnection | None:
         return self._open.get((host, port))
+
+    def connections(self) -> list[WsConnection]:
+        """The open connections, oldest first."""
+        return list(self._open.values())
 
     def open(self, host: str, port: int | None, transport: str,
              send_text: Callable[[str], None], now: float) -> WsConnection:

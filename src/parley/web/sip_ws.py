@@ -40,7 +40,7 @@ async def sip_over_websocket(socket: WebSocket) -> None:
     client = socket.client
     host, port = (client.host, client.port) if client else ("unknown", 0)
     transport = "WSS" if socket.url.scheme == "wss" else "WS"
-    outbox: asyncio.Queue[str] = asyncio.Queue()
+    outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue()
     try:
         connection = connections.open(host, port, transport, outbox.put_nowait,
                                       ctx.clock.monotonic())
@@ -48,6 +48,7 @@ async def sip_over_websocket(socket: WebSocket) -> None:
         log.warning("ws_refused", peer=f"{host}:{port}", reason=refused.reason)
         await socket.close(code=refused.code)
         return
+    connection.closer = lambda code, why: outbox.put_nowait((code, why))
     await socket.accept(subprotocol=SUBPROTOCOL)
     reason = "closed by the browser"
     try:
@@ -84,11 +85,17 @@ async def _read(socket: WebSocket, connections: WsConnections, connection: WsCon
             return closing.reason
 
 
-async def _write(socket: WebSocket, outbox: asyncio.Queue[str]) -> None:
-    """Send what the SIP engine queued, one message per text frame."""
+async def _write(socket: WebSocket, outbox: asyncio.Queue[str | tuple[int, str]]) -> None:
+    """Send what the SIP engine queued, one message per text frame; a (code, reason) in
+    the queue closes the socket (Parley's side ends the connection)."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         while True:
-            await socket.send_text(await outbox.get())
+            item = await outbox.get()
+            if isinstance(item, tuple):
+                log.info("ws_closing", code=item[0], reason=item[1])
+                await socket.close(code=item[0], reason=item[1][:120])
+                return
+            await socket.send_text(item)
 
 
 async def _close(socket: WebSocket, code: int, reason: str) -> None:
