@@ -36,7 +36,9 @@ from parley.metrics import (
     SecurityFigures,
     metrics_registry,
 )
+from parley.net.certificates import ServerCertificate, ensure_certificate, load_certificate
 from parley.net.transport import TcpLimits
+from parley.net.websocket import WsLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
@@ -44,6 +46,7 @@ from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
 from parley.telephony.server import Telephony, TelephonySettings
+from parley.telephony.session_devices import SessionDevices
 from parley.telephony.trunks import TrunkConfig
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
@@ -96,6 +99,7 @@ class Node:
     loop_lag: LoopLagSampler
     demo: bool = False
     demo_login: DemoLogin | None = None
+    certificate: ServerCertificate | None = None  # HTTPS: the web server's certificate
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -117,6 +121,13 @@ class Node:
                       f"baresip: add  <sip:1001@{host}:{port}>;auth_pass=pw1001  to "
                       "~/.baresip/accounts"]
         lines.append(f"Web and REST API: {self.url}/api/docs")
+        ws = self.url.replace("http", "ws", 1)
+        lines.append(f"Browser phone: {self.url}/phone (SIP over WebSocket at {ws}/sip)")
+        if self.certificate is not None:
+            kind = "trial certificate (self-signed)" if self.certificate.generated \
+                else "certificate"
+            lines.append(f"HTTPS {kind} {self.certificate.certificate}, SHA-256 fingerprint "
+                         f"{self.certificate.fingerprint}")
         if self.demo_login is not None:
             lines.append(f"Admin login: user {self.demo_login.username}, "
                          f"password {self.demo_login.password}")
@@ -202,6 +213,7 @@ async def build(settings: Settings, *, demo: bool = False,
     clock = clock or MonotonicClock()
     ids = IdSource(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    certificate = server_certificate(settings)
     store = await build_store(settings, clock=clock)
     try:
         demo_login = await load_demo(store) if demo else None
@@ -212,9 +224,14 @@ async def build(settings: Settings, *, demo: bool = False,
         journal = Journal(settings.data_dir / "journal")
         journal.open(after=await store.journal_marks.highest())
         bus = LiveBus(clock, journal=journal.append)
-        telephony = build_telephony(settings, users, clock, ids, realm=realm, demo=demo,
+        # Browser phones of signed-in web sessions authenticate with short-lived credentials
+        # looked up beside the site's devices.
+        phones = SessionDevices(users, clock, lambda: telephony.realm,
+                                lifetime_s=security.phone_credentials_s)
+        telephony = build_telephony(settings, phones, clock, ids, realm=realm, demo=demo,
                                     on_security_event=bus.publish)
         await telephony.set_trunks(await load_trunks(store))
+        phones.on_revoked = telephony.engine.credential_revoked
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         calls, live_center = LiveCalls(center), LiveCenter(center)
@@ -234,7 +251,9 @@ async def build(settings: Settings, *, demo: bool = False,
                             trusted_networks=tuple(security.trusted_networks),
                             security=telephony.guard,
                             node_modules=settings.node_modules_dir, metrics=metrics,
-                            trunks=telephony.trunk_statuses)
+                             trunks=telephony.trunk_statuses,
+                             secure_cookies=certificate is not None,
+                             sip_ws=telephony.transport.ws, phones=phones)
     except BaseException:
         await store.close()
         raise
@@ -243,11 +262,28 @@ async def build(settings: Settings, *, demo: bool = False,
                 telephony=telephony, center=center,
                 callbacks=CallbackKeeper(center.shell, store, bus),
                 server=WebServer(app, settings.host, settings.http_port,
-                                 trusted_proxies=tuple(settings.security.trusted_proxies)),
+                                 trusted_proxies=tuple(settings.security.trusted_proxies),
+                                 certificate=certificate.certificate if certificate else None,
+                                 private_key=certificate.private_key if certificate else None),
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
-                demo=demo, demo_login=demo_login)
+                demo=demo, demo_login=demo_login, certificate=certificate)
+
+
+def server_certificate(settings: Settings) -> ServerCertificate | None:
+    """The HTTPS certificate (the site's, or a trial one made at first start); None when
+    the node serves plain HTTP."""
+    if not settings.https:
+        return None
+    if settings.https_certificate is not None and settings.https_private_key is not None:
+        return load_certificate(settings.https_certificate, settings.https_private_key)
+    made = ensure_certificate(settings.data_dir / "tls", [settings.host, *settings.https_names])
+    log.warning("https_trial_certificate", certificate=str(made.certificate),
+                fingerprint=made.fingerprint,
+                fix="give the site's own certificate (https_certificate, https_private_key) "
+                    "or have browsers trust this one: docs/deployment.md")
+    return made
 
 
 def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCalls,
@@ -300,7 +336,8 @@ def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids:
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
                           realm=realm, data_dir=settings.data_dir,
                           media=settings.media, guard=guard_settings(settings.security),
-                          tcp=tcp_limits(settings.security)),
+                          tcp=tcp_limits(settings.security),
+                          ws=ws_limits(settings.security)),
         users, clock, ids, on_security_event=on_security_event)
     if demo:
         from parley.telephony.dialplan import echo_test
@@ -326,6 +363,14 @@ def tcp_limits(security: SecuritySettings) -> TcpLimits:
                      max_connections=security.tcp_max_connections,
                      max_per_source=security.tcp_max_per_source,
                      trusted_networks=tuple(security.trusted_networks))
+
+
+def ws_limits(security: SecuritySettings) -> WsLimits:
+    """The SIP-over-WebSocket bounds from the security settings."""
+    return WsLimits(max_message_bytes=security.ws_max_message_bytes,
+                    messages_per_second=security.ws_messages_per_second,
+                    burst=security.ws_burst, idle_s=security.ws_idle_s,
+                    max_connections=security.ws_max_connections)
 
 
 async def load_sip_users(store: Store, users: MemoryDirectory, realm: str) -> None:

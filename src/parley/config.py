@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley.errors import ParleyError
@@ -128,6 +128,12 @@ class SecuritySettings(BaseModel):
     tcp_idle_s: float = Field(3900.0, gt=0)
     tcp_max_connections: int = Field(2000, ge=1)
     tcp_max_per_source: int = Field(64, ge=1)
+    ws_max_message_bytes: int = Field(65_536, ge=1)
+    ws_messages_per_second: float = Field(20.0, gt=0)
+    ws_burst: int = Field(60, ge=1)
+    ws_idle_s: float = Field(3900.0, gt=0)
+    ws_max_connections: int = Field(2000, ge=1)
+    phone_credentials_s: float = Field(3600.0, gt=0)
     login_free_attempts: int = Field(5, ge=1)
     login_address_attempts: int = Field(50, ge=1)
     login_base_delay_s: float = Field(1.0, gt=0)
@@ -158,8 +164,23 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     #: npm's node_modules with the pages' third-party JS and CSS; None: the checkout's own
     node_modules_dir: Path | None = None
+    #: serve the web app, the API and the browser phone's WebSocket over HTTPS/WSS (a
+    #: browser gives the microphone only to a secure page: docs/deployment.md)
+    https: bool = False
+    #: the site's certificate (PEM, with its chain) and key; neither: a trial certificate
+    #: is made at first start in <data_dir>/tls/ for ``host`` and ``https_names``
+    https_certificate: Path | None = None
+    https_private_key: Path | None = None
+    https_names: list[str] = []
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _certificate_and_key(self) -> Settings:
+        if (self.https_certificate is None) != (self.https_private_key is None):
+            raise ValueError("https_certificate and https_private_key: give both (the "
+                             "certificate and its key) or neither (a trial certificate)")
+        return self

@@ -139,7 +139,8 @@ class UserRegistered:
 
 @dataclass(frozen=True, slots=True)
 class UserUnregistered:
-    """A SIP user has no live registration left; ``reason`` is "unregistered" or "expired"."""
+    """A SIP user has no live registration left; ``reason`` is "unregistered", "expired" or
+    "connection_closed" (the browser's WebSocket it registered over closed)."""
 
     user: str
     reason: str

@@ -26,14 +26,15 @@ from parley.testing.ports import free_port, free_port_block
 
 
 @contextlib.asynccontextmanager
-async def demo_node(tmp_path: Path, *, database_url: str | None = None
-                    ) -> AsyncIterator[Node]:
+async def demo_node(tmp_path: Path, *, database_url: str | None = None,
+                    **more: object) -> AsyncIterator[Node]:
     """``parley demo`` on free loopback ports with its data in ``tmp_path`` (and its store at
-    ``database_url``, by default a SQLite file there)."""
+    ``database_url``, by default a SQLite file there); ``more`` are further settings."""
     rtp_first = free_port_block(200)
     settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
                         data_dir=tmp_path / "data", database_url=database_url,
-                        rtp_ports=PortRange(first=rtp_first, last=rtp_first + 199))
+                        rtp_ports=PortRange(first=rtp_first, last=rtp_first + 199),
+                        **more)  # type: ignore[arg-type]
     services = await build(settings, demo=True)
     ready = asyncio.Event()
     task = asyncio.create_task(serve(services, ready=lambda _services: ready.set()))

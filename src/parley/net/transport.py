@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
+from parley.net.websocket import WsConnection, WsConnections
 from parley.sip.errors import SipFramingError, SipParseError
 from parley.sip.message import (
     KeepAlive,
@@ -41,11 +42,14 @@ from parley.trust import TrustedNetworks
 log = structlog.get_logger("parley.net.transport")
 
 SipMessage = SipRequest | SipResponse
+#: Transports over a browser's WebSocket: reachable only over the connection it opened.
+WS_TRANSPORTS = ("WS", "WSS")
 
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """Where a message came from or goes to: transport ("UDP" or "TCP"), host and port."""
+    """Where a message came from or goes to: transport ("UDP", "TCP", or "WS"/"WSS" for a
+    browser's WebSocket), host and port."""
 
     transport: str
     host: str
@@ -82,7 +86,7 @@ class SipTransport:
     """UDP and TCP listeners on ``host:port``, one parse point, symmetric routing back."""
 
     def __init__(self, host: str, port: int, on_message: MessageHandler, *,
-                 limits: TcpLimits | None = None) -> None:
+                 limits: TcpLimits | None = None, ws: WsConnections | None = None) -> None:
         self.host = host
         self.port = port
         self.on_message = on_message
@@ -100,6 +104,9 @@ class SipTransport:
         self._connections: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.malformed = 0
+        #: Browsers' SIP-over-WebSocket connections (RFC 7118), opened by the web server.
+        self.ws = ws or WsConnections()
+        self.ws.deliver = self._ws_received
 
     async def start(self) -> None:
         """Bind UDP first (port 0 picks one), then TCP on the same port number."""
@@ -166,6 +173,9 @@ class SipTransport:
             self._malformed(exc, peer)
             return
         self._deliver(message, peer)
+
+    def _ws_received(self, message: SipMessage, connection: WsConnection) -> None:
+        self._deliver(message, Peer(connection.transport, connection.host, connection.port))
 
     def _deliver(self, message: SipMessage, peer: Peer) -> None:
         if isinstance(message, SipRequest):
@@ -307,6 +317,10 @@ class SipTransport:
                 except OSError as exc:
                     log.info("udp_send_failed", peer=str(peer), error=str(exc))
             return
+        if peer.transport in WS_TRANSPORTS:  # a browser: only over its own connection
+            if not self.ws.send(peer.host, peer.port, data):
+                log.info("ws_send_no_connection", peer=str(peer))
+            return
         writer = self._connections.get((peer.host, peer.port))
         if writer is not None and not writer.is_closing():
             writer.write(data)
@@ -330,13 +344,15 @@ class SipTransport:
             writer.close()
 
     def send_response(self, response: SipResponse, peer: Peer | None = None) -> None:
-        """Route a response by its top Via (received/rport), over TCP when it came that way."""
+        """Route a response by its top Via (received/rport), over the connection (TCP,
+        WebSocket) when it came that way."""
         via = response.via
-        if peer is not None and peer.transport == "TCP":
+        if peer is not None and peer.transport != "UDP":
             self.send(response, peer)
             return
         host, port = via.response_address()
-        self.send(response, Peer(via.transport if via.transport in ("UDP", "TCP") else "UDP",
+        known = ("UDP", "TCP", *WS_TRANSPORTS)
+        self.send(response, Peer(via.transport if via.transport in known else "UDP",
                                  host, port))
 
 

@@ -217,6 +217,24 @@ class Registrar:
                 del self._bindings[aor]
         return gone
 
+    def remove_source(self, source: Address, transport: str, *,
+                      aor: str | None = None) -> list[Binding]:
+        """Remove every binding (of ``aor``, or of any) registered from ``source`` over
+        ``transport`` (a browser's WebSocket closed: nothing can reach those contacts any
+        more); returns them."""
+        gone: list[Binding] = []
+        aors = list(self._bindings) if aor is None else [aor]
+        for name in aors:
+            current = self._bindings.get(name)
+            if current is None:
+                continue
+            for key, binding in list(current.items()):
+                if binding.source == source and binding.transport == transport:
+                    gone.append(current.pop(key))
+            if not current:
+                del self._bindings[name]
+        return gone
+
     def next_expiry(self) -> float | None:
         """When the next registered binding expires (to schedule the next sweep)."""
         times = [b.expires_at for group in self._bindings.values() for b in group.values()

@@ -31,7 +31,8 @@ from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
 from parley.ids import IdSource
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
-from parley.net.transport import Peer, SipMessage, SipTransport
+from parley.net.transport import WS_TRANSPORTS, Peer, SipMessage, SipTransport
+from parley.net.websocket import WsConnection
 from parley.numbering import Numbering
 from parley.sip.auth import DigestAuthenticator
 from parley.sip.errors import DialogError, SessionError, SipParseError, TransactionError
@@ -184,6 +185,10 @@ class SipEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = True
         self._orphans: set[asyncio.Task[None]] = set()
+        #: Closed browser connections that still had calls, with the users on those calls.
+        self._lost_peers: dict[Peer, set[str]] = {}
+        #: Where each web-session credential registered from (removed when it is revoked).
+        self._registered_by: dict[str, set[Peer]] = {}
         # Resolved once (binding a lazy proxy per call costs ~0.1 ms); channels bind call_id.
         self.call_log: Any = structlog.get_logger("parley.telephony").bind()
 
@@ -239,8 +244,8 @@ class SipEngine:
 
     def _contact(self, transport: str = "UDP") -> NameAddr:
         params: tuple[tuple[str, str | None], ...] = ()
-        if transport == "TCP":
-            params = (("transport", "tcp"),)
+        if transport != "UDP":  # tcp, ws or wss (RFC 7118 §5.2)
+            params = (("transport", transport.lower()),)
         return NameAddr(SipUri(user="parley", host=self.config.host, port=self.config.port,
                                params=params))
 
@@ -454,11 +459,19 @@ class SipEngine:
     # --- registrar ---------------------------------------------------------------------------
 
     def _authenticate(self, request: SipRequest, peer: Peer) -> str | None:
-        """The authenticated user name, or None after answering 401/403 for the caller
-        (every refusal is the same bare 403: the reason goes to the log only)."""
+        """The authenticated user name, or None after answering 401/403 for the caller."""
+        found = self._authenticate_as(request, peer)
+        return None if found is None else found[0]
+
+    def _authenticate_as(self, request: SipRequest, peer: Peer) -> tuple[str, str] | None:
+        """The authenticated user and the name it authenticated with, or None after
+        answering 401/403 for the caller (every refusal is the same bare 403: the reason goes
+        to the log only). A web session's short-lived credential authenticates with its own
+        name (``web-…``) but stands for the user it was issued for."""
         answer = self.gate.check(request, peer.host, self.clock.monotonic(), self._ha1)
         if answer.user is not None:
-            return answer.user
+            user = self.users.lookup(answer.user)
+            return (user.name if user is not None else answer.user), answer.user
         if answer.status == 403:
             self.stats.rejected_auth += 1
             if not answer.unchecked:  # a ban's refusals are counted, its start logged once
@@ -473,9 +486,10 @@ class SipEngine:
         return None if user is None else user.ha1.get(algorithm)
 
     def _on_register(self, request: SipRequest, peer: Peer) -> None:
-        username = self._authenticate(request, peer)
-        if username is None:
+        found = self._authenticate_as(request, peer)
+        if found is None:
             return
+        username, auth_name = found
         now = self.clock.monotonic()
         self._emit_all(self.registrations.before_register(
             self.registrar.aor_of(request.to.uri), now))
@@ -485,9 +499,53 @@ class SipEngine:
             self.stats.registrations += 1
             log.info("registered", user=username, contacts=len(result.bindings),
                      peer=str(peer))
+            if peer.transport in WS_TRANSPORTS:
+                self._reattach_calls(username, peer)
+            if auth_name != username:  # a session credential: revoked with its session
+                self._registered_by.setdefault(auth_name, set()).add(peer)
         self.respond(request, peer, result.status, result.reason or None, to_tag=new_tag(),
                      headers=result.headers)
         self._emit_all(self.registrations.after_register(result, now))
+
+    def ws_closed(self, connection: WsConnection) -> None:
+        """A browser's WebSocket closed: its registrations go with it (nothing can reach
+        them), its calls stay up while media flows, until it registers again or hangs up."""
+        now = self.clock.monotonic()
+        live = {channel.leg.peer for channel in self.active_channels}
+        self._lost_peers = {lost: users for lost, users in self._lost_peers.items()
+                            if lost in live}
+        gone = self.registrar.remove_source(connection.key, connection.transport)
+        for binding in gone:
+            log.info("unregistered", user=binding.aor, reason="connection_closed",
+                     peer=str(connection))
+        self._emit_all(self.registrations.after_sweep(gone, now, reason="connection_closed"))
+        lost = Peer(connection.transport, connection.host, connection.port)
+        for channel in self.active_channels:
+            if channel.leg.peer == lost:
+                self._lost_peers[lost] = {channel.caller, channel.called}
+
+    def credential_revoked(self, user: str, auth_name: str) -> None:
+        """A web session's SIP credential was revoked (sign-out): what it registered goes."""
+        now = self.clock.monotonic()
+        gone: list[Binding] = []
+        for peer in self._registered_by.pop(auth_name, set()):
+            gone += self.registrar.remove_source((peer.host, peer.port), peer.transport,
+                                                 aor=user)
+        if gone:
+            log.info("unregistered", user=user, reason="signed_out", contacts=len(gone))
+        self._emit_all(self.registrations.after_sweep(gone, now, reason="signed_out"))
+
+    def _reattach_calls(self, user: str, peer: Peer) -> None:
+        """A browser registered again after its WebSocket dropped: its calls' requests
+        (BYE, re-INVITE) go over the new connection from now on."""
+        for lost, users in list(self._lost_peers.items()):
+            if user not in users:
+                continue
+            for channel in self.active_channels:
+                if channel.leg.peer == lost:
+                    channel.leg.peer = peer
+                    channel.log.info("call_reattached", old=str(lost), new=str(peer))
+            del self._lost_peers[lost]
 
     def sweep_bindings(self) -> int:
         """Drop expired registrations (``run`` does every 5 s; UserUnregistered "expired"
@@ -616,6 +674,9 @@ class SipEngine:
             self.respond(request, peer, 481)
             return
         leg = channel.leg
+        if peer.transport in WS_TRANSPORTS and leg.peer != peer \
+                and leg.peer.transport in WS_TRANSPORTS:
+            leg.peer = peer  # the browser reconnected: its new connection reaches it
         try:
             commands = leg.session.receive_request(request)
         except SessionError as exc:

@@ -49,11 +49,13 @@ class RegistrationWatch:
             return [UserUnregistered(aor, "unregistered")]
         return []
 
-    def after_sweep(self, gone: list[Binding], now: float) -> list[RegistrationEvent]:
-        """Events for bindings a sweep dropped as expired."""
+    def after_sweep(self, gone: list[Binding], now: float, *,
+                    reason: str = "expired") -> list[RegistrationEvent]:
+        """Events for bindings a sweep dropped as expired (or, with ``reason``
+        "connection_closed", that went with a browser's WebSocket)."""
         events: list[RegistrationEvent] = []
         for aor in sorted({binding.aor for binding in gone}):
             if aor in self.online and not self._live(aor, now):
                 self.online.discard(aor)
-                events.append(UserUnregistered(aor, "expired"))
+                events.append(UserUnregistered(aor, reason))
         return events

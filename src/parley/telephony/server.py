@@ -30,6 +30,7 @@ from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.net.transport import SipTransport, TcpLimits
+from parley.net.websocket import WsConnections, WsLimits
 from parley.numbering import Numbering
 from parley.sip.guard import AuthGuard, GuardSettings
 from parley.sip.message import extra_headers
@@ -74,6 +75,8 @@ class TelephonySettings:
     #: limits against password guessing (parley.sip.guard) and TCP hoarding (docs/sip.md)
     guard: GuardSettings = field(default_factory=GuardSettings)
     tcp: TcpLimits = field(default_factory=TcpLimits)
+    #: limits on browsers' SIP-over-WebSocket connections (served by the web server)
+    ws: WsLimits = field(default_factory=WsLimits)
 
 
 class Telephony:
@@ -109,7 +112,8 @@ class Telephony:
                                 recordings_dir(settings.data_dir), slots=settings.media_slots)
         self.engine.media = self.media
         self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle,
-                                      limits=settings.tcp)
+                                      limits=settings.tcp, ws=WsConnections(settings.ws))
+        self.transport.ws.on_closed = self.engine.ws_closed
         self.engine.transport = self.transport
         self.trunks = Trunks(self.engine, clock)
         self._runner: asyncio.Task[None] | None = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import CollectorRegistry
 
 from parley import __version__
@@ -25,13 +26,16 @@ from parley.center.ports import (
     SecurityControl,
 )
 from parley.clock import Clock
+from parley.net.websocket import WsConnections
 from parley.store import Conflict, NotFound, Store
+from parley.telephony.session_devices import SessionDevices
 from parley.trust import TrustedNetworks
-from parley.web import config_routes, events_ws, operations, security_routes
+from parley.web import config_routes, events_ws, operations, phone, security_routes
+from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
 from parley.web.metrics_route import metrics_router
 from parley.web.schemas import ERRORS
-from parley.web.vendor import add_api_docs, mount_vendor
+from parley.web.vendor import add_api_docs, add_jssip, mount_vendor
 
 if TYPE_CHECKING:
     from parley.telephony.trunks import TrunkStatus
@@ -66,7 +70,9 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   trusted_networks: tuple[str, ...] = (),
                   security: SecurityControl | None = None,
                   session_lifetime: timedelta = timedelta(hours=12),
-                  trunks: Callable[[], list[TrunkStatus]] | None = None) -> FastAPI:
+                  trunks: Callable[[], list[TrunkStatus]] | None = None,
+                  sip_ws: WsConnections | None = None,
+                  phones: SessionDevices | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -75,7 +81,9 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     voicemail are served only from inside ``recordings_dir`` and ``voicemail_dir``; the
     docs page's assets from ``node_modules`` (default: the checkout's). ``metrics`` is the
     node's Prometheus registry (parley.metrics), served at ``/metrics``; ``trunks`` reads the
-    carriers' trunks' states for ``/api/live/trunks``."""
+    carriers' trunks' states for ``/api/live/trunks``. ``sip_ws`` are the SIP transport's
+    WebSocket connections, served at ``/sip`` for browser phones, and ``phones`` the session
+    credentials ``/api/phone/credentials`` issues them."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -88,7 +96,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         recordings_dir=recordings_dir, voicemail_dir=voicemail_dir,
         secure_cookies=secure_cookies,
         security=security,
-        session_lifetime=session_lifetime, trunks=trunks)
+        session_lifetime=session_lifetime, trunks=trunks, sip_ws=sip_ws, phones=phones)
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:
@@ -105,10 +113,14 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(security_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
+    app.include_router(phone.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(events_ws.router)
+    app.include_router(sip_ws_route.router)
     if metrics is not None:
         app.include_router(metrics_router(metrics))
     missing = mount_vendor(app, node_modules)
+    add_jssip(app, node_modules)
+    app.mount(phone.STATIC_PREFIX, StaticFiles(directory=phone.STATIC_DIR), name="parley-static")
     add_api_docs(app, openapi_url="/api/openapi.json", title=app.title,
                  available="swagger-ui-dist" not in missing)
     return app

@@ -29,6 +29,8 @@ from parley.store.specs import ROLE_ORDER, Role
 from parley.trust import TrustedNetworks
 
 if TYPE_CHECKING:
+    from parley.net.websocket import WsConnections
+    from parley.telephony.session_devices import SessionDevices
     from parley.telephony.trunks import TrunkStatus
 
 SESSION_COOKIE = "parley_session"
@@ -140,6 +142,10 @@ class WebContext:
     session_lifetime: timedelta = timedelta(hours=12)
     #: the carriers' trunks' states (parley.telephony.trunks); None: not on this server
     trunks: Callable[[], list[TrunkStatus]] | None = None
+    #: browsers' SIP over WebSocket (``/sip``) and their session credentials; None: this
+    #: web server has no SIP server beside it
+    sip_ws: WsConnections | None = None
+    phones: SessionDevices | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -29,6 +29,7 @@ from parley.events import (
 from parley.store import NotFound
 from parley.store.records import CallbackRecord, InteractionRecord, Principal
 from parley.store.specs import Role
+from parley.telephony.session_devices import session_key
 from parley.web import schemas as s
 from parley.web.auth import (
     CSRF_COOKIE,
@@ -105,6 +106,8 @@ async def logout(request: Request, ctx: Ctx, _p: Agent) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         await ctx.store.accounts.end_session(cookie)
+        if ctx.phones is not None:  # the session's browser phone credentials go with it
+            ctx.phones.revoke(session_key(cookie))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

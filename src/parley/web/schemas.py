@@ -302,3 +302,20 @@ class DeliveryOut(BaseModel):
     error: str
     delivered: bool
     duration_ms: float
+
+
+class PhoneCredentials(BaseModel):
+    """Short-lived SIP credentials for this web session's browser phone (never the device's
+    own SIP password): register ``uri`` over ``ws_url`` authenticating as
+    ``authorization_user`` with ``password`` in ``realm``; ask again before ``expires_in_s``."""
+
+    user: str = Field(description="the SIP user (extension) the browser registers as")
+    uri: str = Field(description="the address of record, sip:USER@HOST")
+    authorization_user: str = Field(description="the digest user name (web-…)")
+    password: str
+    realm: str
+    ws_url: str = Field(description="SIP over WebSocket: ws://HOST/sip or wss://HOST/sip")
+    expires_in_s: int
+    session_device: bool = Field(description="true when the user has no device of their "
+                                             "own and this one lives only as long as the "
+                                             "session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Generator
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,25 +18,29 @@ class _Server(uvicorn.Server):
 
 
 class WebServer:
-    """uvicorn on ``host:port``; :meth:`run` serves until cancelled, then shuts down
-    gracefully (stop accepting, finish requests in flight, close WebSockets)."""
+    """uvicorn on ``host:port`` (HTTPS and WSS when given a ``certificate`` and its
+    ``private_key``); :meth:`run` serves until cancelled, then shuts down gracefully (stop
+    accepting, finish requests in flight, close WebSockets)."""
 
     def __init__(self, app: FastAPI, host: str, port: int, *,
-                 trusted_proxies: tuple[str, ...] = ("127.0.0.1",)) -> None:
+                 trusted_proxies: tuple[str, ...] = ("127.0.0.1",),
+                 certificate: Path | None = None, private_key: Path | None = None) -> None:
         # X-Forwarded-For/-Proto are believed only from ``trusted_proxies`` (addresses or
         # networks); the client is then the right-most forwarded hop that is not a proxy.
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 lifespan="off", access_log=False, ws="websockets-sansio",
                                 proxy_headers=bool(trusted_proxies),
-                                forwarded_allow_ips=list(trusted_proxies) or None)
+                                forwarded_allow_ips=list(trusted_proxies) or None,
+                                ssl_certfile=certificate, ssl_keyfile=private_key)
         self._server = _Server(config)
         self.host = host
         self.port = port
         self.ready = asyncio.Event()
+        self.scheme = "https" if certificate is not None else "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     async def run(self) -> None:
         serving = asyncio.ensure_future(self._server.serve())

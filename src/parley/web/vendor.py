@@ -48,6 +48,33 @@ def mount_vendor(app: FastAPI, node_modules: Path | None) -> list[str]:
     return missing
 
 
+def add_jssip(app: FastAPI, node_modules: Path | None) -> bool:
+    """``/static/vendor/jssip.mjs``: npm's JsSIP (CommonJS only) as one ES module for the
+    browser phone (parley.web.commonjs), made once at the first request; 503 naming the fix
+    when JsSIP is not installed. Returns whether it is."""
+    from fastapi.responses import Response
+
+    from parley.web.commonjs import ModuleError, es_module
+
+    folder = node_modules if node_modules is not None else default_node_modules()
+    made: list[str] = []
+
+    @app.get(f"{VENDOR_PREFIX}/jssip.mjs", include_in_schema=False)
+    async def jssip_module() -> Response:
+        if not made:
+            try:
+                made.append(es_module(folder, "jssip"))
+            except (ModuleError, OSError) as exc:
+                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                    f"the browser phone needs jssip: run `npm ci` at the "
+                                    f"repository root, or set PARLEY_NODE_MODULES_DIR ({exc})"
+                                    ) from exc
+        return Response(made[0], media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+    return (folder / "jssip" / "package.json").is_file()
+
+
 def add_api_docs(app: FastAPI, *, openapi_url: str, title: str, available: bool) -> None:
     """``/api/docs``: Swagger UI over the node's own copy of swagger-ui-dist; 503 naming the
     fix when that copy is not installed."""

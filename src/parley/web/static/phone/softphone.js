@@ -1,0 +1,287 @@
+// Parley's browser phone: a small wrapper over JsSIP that the /phone page and the operator's
+// desk share. It registers with short-lived credentials of the web session (never the
+// device's SIP password), answers, rejects, hangs up, holds, mutes, sends DTMF and transfers
+// (blind and attended), and reports state as DOM events. JsSIP reconnects the WebSocket after
+// a network blip and registers again; a call whose media kept flowing stays up.
+
+/** @typedef {typeof import('jssip')} JsSIPModule */
+/** @typedef {import('jssip/lib/UA').UA} UA */
+/** @typedef {import('jssip/lib/RTCSession').RTCSession} RTCSession */
+
+/**
+ * What /api/phone/credentials answers.
+ * @typedef {object} Credentials
+ * @property {string} user
+ * @property {string} uri
+ * @property {string} authorization_user
+ * @property {string} password
+ * @property {string} realm
+ * @property {string} ws_url
+ * @property {number} expires_in_s
+ * @property {boolean} session_device
+ */
+
+/**
+ * A call's state as the page shows it.
+ * @typedef {"ringing" | "calling" | "talking" | "held" | "ended"} CallState
+ */
+
+/**
+ * The detail of a "call" event.
+ * @typedef {object} CallDetail
+ * @property {string} id
+ * @property {CallState} state
+ * @property {"incoming" | "outgoing"} direction
+ * @property {string} remote  the other party's number
+ * @property {boolean} muted
+ * @property {string} [cause]  why it ended
+ */
+
+/**
+ * The detail of a "registration" event.
+ * @typedef {object} RegistrationDetail
+ * @property {"connecting" | "registered" | "unregistered" | "failed"} state
+ * @property {string} [cause]
+ */
+
+/** The codecs a call the browser starts offers: PCMU and telephone-event only. */
+const OFFERED = ["audio/PCMU", "audio/telephone-event"];
+
+/**
+ * @typedef {object} SoftphoneOptions
+ * @property {JsSIPModule} JsSIP
+ * @property {() => Promise<Credentials>} credentials  asks the server for fresh ones
+ * @property {HTMLAudioElement} [audio]  where the other party is heard (created if absent)
+ * @property {"RFC2833" | "INFO"} [dtmf]  how key presses travel (default RFC 4733 events)
+ */
+
+export class Softphone extends EventTarget {
+  /** @param {SoftphoneOptions} options */
+  constructor(options) {
+    super();
+    this.JsSIP = options.JsSIP;
+    this.fetchCredentials = options.credentials;
+    this.audio = options.audio ?? document.createElement("audio");
+    this.audio.autoplay = true;
+    this.dtmf = options.dtmf ?? "RFC2833";
+    /** @type {UA | null} */
+    this.ua = null;
+    /** @type {Map<string, RTCSession>} */
+    this.sessions = new Map();
+    /** @type {Credentials | null} */
+    this.given = null;
+    /** @type {number | undefined} */
+    this.refreshTimer = undefined;
+  }
+
+  /** Fetch credentials, connect and register; resolves once the first attempt is under way. */
+  async start() {
+    const given = await this.fetchCredentials();
+    this.given = given;
+    const socket = new this.JsSIP.WebSocketInterface(given.ws_url);
+    const ua = new this.JsSIP.UA({
+      sockets: [socket],
+      uri: given.uri,
+      authorization_user: given.authorization_user,
+      password: given.password,
+      realm: given.realm,
+      register: true,
+      register_expires: 300,
+      session_timers: false,
+      connection_recovery_min_interval: 1,
+      connection_recovery_max_interval: 10,
+      user_agent: "Parley browser phone",
+    });
+    this.ua = ua;
+    ua.on("connecting", () => this.registration("connecting"));
+    ua.on("registered", () => this.registration("registered"));
+    ua.on("unregistered", () => this.registration("unregistered"));
+    ua.on("registrationFailed",
+      (/** @type {{cause?: string}} */ event) => this.registration("failed", event.cause));
+    ua.on("newRTCSession", (/** @type {import('jssip/lib/UA').RTCSessionEvent} */ event) =>
+      this.adopt(event.session, event.originator === "remote"));
+    ua.start();
+    this.scheduleRefresh(given.expires_in_s);
+  }
+
+  /** Stop: end calls, unregister, close the socket. */
+  stop() {
+    window.clearTimeout(this.refreshTimer);
+    this.ua?.stop();
+    this.ua = null;
+  }
+
+  /**
+   * Fresh credentials before these expire: same name, new password (JsSIP takes it for the
+   * next REGISTER refresh).
+   * @param {number} seconds
+   */
+  scheduleRefresh(seconds) {
+    window.clearTimeout(this.refreshTimer);
+    const wait = Math.max(10, seconds * 0.8) * 1000;
+    this.refreshTimer = window.setTimeout(async () => {
+      try {
+        const given = await this.fetchCredentials();
+        this.given = given;
+        this.ua?.set("password", given.password);
+        this.scheduleRefresh(given.expires_in_s);
+      } catch (error) {
+        this.registration("failed", String(error));
+      }
+    }, wait);
+  }
+
+  /**
+   * @param {RegistrationDetail["state"]} state
+   * @param {string} [cause]
+   */
+  registration(state, cause) {
+    /** @type {RegistrationDetail} */
+    const detail = cause ? { state, cause } : { state };
+    this.dispatchEvent(new CustomEvent("registration", { detail }));
+  }
+
+  /**
+   * Follow a new call (incoming or started here).
+   * @param {RTCSession} session
+   * @param {boolean} incoming
+   */
+  adopt(session, incoming) {
+    this.sessions.set(session.id, session);
+    /** @param {CallState} state @param {string} [cause] */
+    const report = (state, cause) => this.report(session, state, incoming, cause);
+    session.on("peerconnection", (event) => this.listen(event.peerconnection));
+    if (session.connection) this.listen(session.connection);
+    session.on("connecting", () => preferPcmu(session.connection));
+    session.on("progress", () => report(incoming ? "ringing" : "calling"));
+    session.on("confirmed", () => report("talking"));
+    session.on("hold", () => report("held"));
+    session.on("unhold", () => report("talking"));
+    session.on("muted", () => report(session.isOnHold().local ? "held" : "talking"));
+    session.on("unmuted", () => report(session.isOnHold().local ? "held" : "talking"));
+    session.on("ended", (event) => { this.sessions.delete(session.id); report("ended", event.cause); });
+    session.on("failed", (event) => { this.sessions.delete(session.id); report("ended", event.cause); });
+    report(incoming ? "ringing" : "calling");
+  }
+
+  /**
+   * Play the other party in the audio element.
+   * @param {RTCPeerConnection} connection
+   */
+  listen(connection) {
+    connection.addEventListener("track", (event) => {
+      const stream = event.streams[0] ?? new MediaStream([event.track]);
+      this.audio.srcObject = stream;
+      this.dispatchEvent(new CustomEvent("remotestream", { detail: stream }));
+    });
+  }
+
+  /**
+   * @param {RTCSession} session
+   * @param {CallState} state
+   * @param {boolean} incoming
+   * @param {string} [cause]
+   */
+  report(session, state, incoming, cause) {
+    /** @type {CallDetail} */
+    const detail = {
+      id: session.id,
+      state,
+      direction: incoming ? "incoming" : "outgoing",
+      remote: session.remote_identity?.uri?.user ?? "",
+      muted: Boolean(session.isMuted?.().audio),
+    };
+    if (cause) detail.cause = cause;
+    this.dispatchEvent(new CustomEvent("call", { detail }));
+  }
+
+  /** @param {string} [id] @returns {RTCSession} */
+  session(id) {
+    const session = id ? this.sessions.get(id) : [...this.sessions.values()].at(-1);
+    if (!session) throw new Error("no call");
+    return session;
+  }
+
+  /**
+   * Call a number; the offer carries PCMU and telephone-event only.
+   * @param {string} number
+   * @returns {string} the call's id
+   */
+  call(number) {
+    if (!this.ua) throw new Error("not started");
+    const session = this.ua.call(number, {
+      mediaConstraints: { audio: true, video: false },
+      rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false },
+    });
+    return session.id;
+  }
+
+  /** @param {string} [id] */
+  answer(id) {
+    this.session(id).answer({ mediaConstraints: { audio: true, video: false } });
+  }
+
+  /** @param {string} [id] */
+  reject(id) {
+    this.session(id).terminate({ status_code: 486, reason_phrase: "Busy Here" });
+  }
+
+  /** @param {string} [id] */
+  hangup(id) {
+    this.session(id).terminate();
+  }
+
+  /** @param {boolean} on @param {string} [id] */
+  hold(on, id) {
+    const session = this.session(id);
+    if (on) session.hold(); else session.unhold();
+  }
+
+  /** @param {boolean} on @param {string} [id] */
+  mute(on, id) {
+    const session = this.session(id);
+    if (on) session.mute({ audio: true }); else session.unmute({ audio: true });
+  }
+
+  /** @param {string} tones digits 0-9, *, #, A-D @param {string} [id] */
+  sendDtmf(tones, id) {
+    const transportType = this.JsSIP.C.DTMF_TRANSPORT[this.dtmf];
+    this.session(id).sendDTMF(tones, { transportType, duration: 120, interToneGap: 80 });
+  }
+
+  /**
+   * Blind transfer: the other party is sent to ``number``.
+   * @param {string} number @param {string} [id]
+   */
+  transfer(number, id) {
+    this.session(id).refer(number);
+  }
+
+  /**
+   * Attended transfer: the other party of call ``id`` is joined with the party of call
+   * ``consultation`` (the one asked first), and this phone leaves both.
+   * @param {string} id @param {string} consultation
+   */
+  attendedTransfer(id, consultation) {
+    this.session(id).refer(this.session(consultation).remote_identity.uri, {
+      replaces: this.session(consultation),
+    });
+  }
+}
+
+/**
+ * Offer PCMU (and telephone-event) only, so that the browser's calls need no transcoding.
+ * @param {RTCPeerConnection | undefined} connection
+ */
+export function preferPcmu(connection) {
+  if (!connection || typeof RTCRtpReceiver.getCapabilities !== "function") return;
+  const capabilities = RTCRtpReceiver.getCapabilities("audio");
+  if (!capabilities) return;
+  const codecs = capabilities.codecs.filter(
+    (codec) => OFFERED.includes(codec.mimeType) && codec.clockRate === 8000);
+  for (const transceiver of connection.getTransceivers()) {
+    if (transceiver.receiver.track?.kind === "audio" && codecs.length > 0) {
+      transceiver.setCodecPreferences(codecs);
+    }
+  }
+}
