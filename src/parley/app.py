@@ -71,8 +71,8 @@ DEMO_BANNER = (
     "extension (1001 -> pw1001).",
     "Register a second phone as 1002 and dial 1002 from 1001 (or the other way).",
     "Echo test: dial 500 and hear yourself.",
-    "Contact center: dial 600 (menu: 1 sales, 2 support), 601 (sales queue), 602 "
-    "(support queue), 800 (voicemail). A registered phone logs its operator in, "
+    "Contact center: dial 600 (menu: 1 sales, 2 support), 610 (the same menu in Russian, "
+    "9 for English), 601 (sales queue), 602 (support queue), 800 (voicemail). A registered phone logs its operator in, "
     "ready: 1001-1005 serve support, 1006-1010 sales.",
 )
 
