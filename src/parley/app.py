@@ -72,8 +72,8 @@ DEMO_BANNER = (
     "Register a second phone as 1002 and dial 1002 from 1001 (or the other way).",
     "Echo test: dial 500 and hear yourself.",
     "Contact center: dial 600 (menu: 1 sales, 2 support), 610 (the same menu in Russian, "
-    "9 for English), 601 (sales queue), 602 (support queue), 800 (voicemail). A registered phone logs its operator in, "
-    "ready: 1001-1005 serve support, 1006-1010 sales.",
+    "9 for English), 601 (sales queue), 602 (support queue), 800 (voicemail). A "
+    "registered phone logs its operator in, ready: 1001-1005 serve support, 1006-1010 sales.",
 )
 
 
