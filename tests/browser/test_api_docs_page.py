@@ -3,8 +3,6 @@ without internet access."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,25 +11,7 @@ import pytest
 
 from parley.testing.api import ApiServer
 
-CHROMIUM = "/usr/bin/chromium"
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def chromium() -> str:
-    """Debian's Chromium; missing, the test is skipped (and fails under CI=true)."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing = "playwright is not installed"
-    else:
-        missing = "" if shutil.which(CHROMIUM) else f"{CHROMIUM} is not installed"
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    return CHROMIUM
 
 
 @pytest.fixture

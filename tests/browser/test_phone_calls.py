@@ -27,7 +27,8 @@ from parley.testing.peers import audio_similarity, noise_signal, write_wav
 from ..integration.inbound_node import call_record, caller_scenario, change, demo_node, dial
 from ..integration.inbound_node import operator as desk_phone
 from ..integration.test_api_live import acd_state, eventually
-from .test_phone_page import CHROMIUM, chromium_args, chromium_path
+from .conftest import CHROMIUM, chromium_path
+from .test_phone_page import chromium_args
 
 pytestmark = [
     pytest.mark.browser,

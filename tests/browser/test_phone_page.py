@@ -6,8 +6,6 @@ Russian at 1366x768 (its screenshot is kept beside this file to look at)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,30 +15,11 @@ from parley.app import Node
 
 from ..integration.inbound_node import demo_node
 from ..integration.test_api_live import acd_state, eventually
+from .conftest import AXE, CHROMIUM, chromium_path
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOT = Path(__file__).parent / "phone-page.png"
 
 pytestmark = pytest.mark.browser
-
-
-def chromium_path() -> str:
-    """Debian's Chromium; missing, the test is skipped (and fails under CI=true)."""
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        missing = "playwright is not installed"
-    else:
-        missing = "" if shutil.which(CHROMIUM) else f"{CHROMIUM} is not installed"
-    if not missing and not AXE.is_file():
-        missing = f"{AXE} is missing: run `npm ci`"
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    return CHROMIUM
 
 
 def chromium_args(wav: Path) -> list[str]:
@@ -62,7 +41,7 @@ async def axe_violations(page: object) -> list[str]:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    chromium_path()
+    chromium_path(axe=True)
     async with demo_node(tmp_path) as running:
         yield running
 

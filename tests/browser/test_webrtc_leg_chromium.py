@@ -9,8 +9,6 @@ ends the call within the consent timeout as CONSENT_EXPIRED by the remote side."
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,6 @@ from parley.testing.peers import noise_signal, write_wav
 from parley.testing.ports import free_port, free_port_block
 from parley.testing.webrtc import SipCaller
 
-CHROMIUM = "/usr/bin/chromium"
 CONSENT_TIMEOUT = 3.0
 
 pytestmark = pytest.mark.browser
@@ -63,22 +60,6 @@ STATS = """async () => {
   out.state = window.pc.connectionState;
   return out;
 }"""
-
-
-@pytest.fixture
-def chromium() -> str:
-    """Debian's Chromium; missing, the test is skipped (and fails under CI=true)."""
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        missing = "playwright is not installed"
-    else:
-        missing = "" if shutil.which(CHROMIUM) else f"{CHROMIUM} is not installed"
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    return CHROMIUM
 
 
 @pytest.fixture

@@ -102,7 +102,8 @@ def test_webhook_is_signed_retried_after_a_failure_and_logged(
             assert not verify(SECRET, timestamp, body + b" ", headers["X-Parley-Signature"])
             payload = json.loads(body)
             assert payload["event"] == "call.ended"
-            assert payload["data"] == {"channel_id": "ch-7", "cause": 16, "by": "remote"}
+            assert payload["data"] == {"channel_id": "ch-7", "cause": 16, "by": "remote",
+                                       "sip_status": None}
 
             log = admin.get("/api/webhooks/crm/deliveries").json()
             assert [(d["attempt"], d["status_code"], d["delivered"]) for d in log] == [
