@@ -413,7 +413,9 @@ def trunk_config(spec: TrunkSpec, number_from: str = "request_uri") -> TrunkConf
         allowed_ips=tuple(spec.allowed_ips), caller_id=spec.caller_id,
         max_channels=spec.max_channels, max_cps=spec.max_cps, codecs=tuple(spec.codecs),
         dtmf_mode=spec.dtmf_mode, expires=spec.expires,
-        options_interval=float(spec.options_interval), number_from=number_from)
+        options_interval=float(spec.options_interval), number_from=number_from,
+        sips=spec.sips, tls_ca_file=spec.tls_ca_file, tls_cert_file=spec.tls_cert_file,
+        tls_key_file=spec.tls_key_file)
 
 
 def settle_memory() -> None:

@@ -205,6 +205,32 @@ def test_a_trunks_kind_and_auth_must_agree() -> None:
         TrunkSpec(name="t", host="gw.example", kind="register")
     assert TrunkSpec(name="t", host="gw.example", kind="peer", auth="ip").auth == "ip"
 
+
+async def test_a_tls_trunk_keeps_its_ca_client_certificate_and_sips(store: Store) -> None:
+    from parley.store.specs import TrunkSpec
+
+    trunk = TrunkSpec(name="carrier-tls", host="sip.carrier.example", port=5061,
+                      transport="tls", username="acct17", password="secret", sips=True,
+                      tls_ca_file="/etc/parley/carrier-ca.pem",
+                      tls_cert_file="/etc/parley/client.pem",
+                      tls_key_file="/etc/parley/client.key")
+    assert await store.config.put("trunks", trunk)
+    assert await store.config.get("trunks", "carrier-tls") == trunk
+
+
+def test_tls_settings_need_transport_tls_and_a_key_its_certificate() -> None:
+    from pydantic import ValidationError
+
+    from parley.store.specs import TrunkSpec
+
+    with pytest.raises(ValidationError, match="sips, tls_ca_file need transport tls"):
+        TrunkSpec(name="t", host="gw.example", kind="peer", sips=True,
+                  tls_ca_file="/etc/ca.pem")
+    with pytest.raises(ValidationError, match="tls_key_file needs tls_cert_file"):
+        TrunkSpec(name="t", host="gw.example", kind="peer", transport="tls",
+                  tls_key_file="/etc/client.key")
+
+
 async def test_routes_name_existing_trunks_and_keep_their_order(store: Store) -> None:
     from parley.store import Conflict, NotFound
     from parley.store.specs import RouteSpec, TrunkSpec

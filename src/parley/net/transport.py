@@ -9,6 +9,12 @@ same TCP connection when there is one. Malformed input is answered ``400 Bad Req
 parser recovered enough of it to address a response, and dropped otherwise; a TCP stream that
 cannot be framed any more is closed.
 
+SIP over TLS is outbound only, toward carriers (RFC 3261 §26.2.1): the trunks set a
+:class:`TlsClient` per carrier address in ``tls_clients`` (certificate verification on, the
+carrier's name checked); requests the carrier sends back come over the same connection. A
+connection that cannot be opened (refused, timed out, a certificate that does not verify) is
+reported at once to whoever sent (``on_error``) and kept in ``connect_errors``.
+
 Inbound TCP connections are bounded by :class:`TcpLimits`: a new connection must deliver a
 whole message within ``first_message_s``, a message once begun must be complete within
 ``message_s`` (no trickling a byte a second), a connection silent for ``idle_s`` is closed
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -48,8 +55,8 @@ WS_TRANSPORTS = ("WS", "WSS")
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """Where a message came from or goes to: transport ("UDP", "TCP", or "WS"/"WSS" for a
-    browser's WebSocket), host and port."""
+    """Where a message came from or goes to: transport ("UDP", "TCP", "TLS" toward a
+    carrier, or "WS"/"WSS" for a browser's WebSocket), host and port."""
 
     transport: str
     host: str
@@ -60,6 +67,44 @@ class Peer:
 
 
 MessageHandler = Callable[[SipMessage, Peer], None]
+#: Told why a message could not leave (the connection was refused, TLS failed...).
+SendFailed = Callable[[str], None]
+#: How long opening an outbound connection (TLS handshake included) may take.
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TlsClient:
+    """How Parley opens SIP over TLS toward one carrier: the context (verification, CA,
+    client certificate) and the name its certificate must carry."""
+
+    context: ssl.SSLContext
+    server_name: str
+
+
+def client_tls_context(ca_file: str | None = None, cert_file: str | None = None,
+                       key_file: str | None = None) -> ssl.SSLContext:
+    """A TLS client context that verifies the server's certificate and name against
+    ``ca_file`` (default: the system's CAs) and presents ``cert_file``/``key_file`` when
+    given. Raises ``OSError`` or ``ssl.SSLError`` for a file that cannot be read."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file or None)
+    return context
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """A short reason for a failed outbound connection, as an operator reads it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: certificate verify failed ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "connect timed out"
+    if isinstance(exc, OSError):
+        return f"connect failed ({exc.strerror or exc})"
+    return f"connect failed ({exc})"
 
 
 @dataclass(frozen=True)
@@ -102,6 +147,12 @@ class SipTransport:
         self._udp: socket.socket | None = None
         self._tcp_server: asyncio.Server | None = None
         self._connections: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        #: Outbound connections being opened: what waits to be sent over each.
+        self._connecting: dict[tuple[str, int], list[tuple[bytes, SendFailed | None]]] = {}
+        #: TLS settings per carrier address (set by the trunks).
+        self.tls_clients: dict[tuple[str, int], TlsClient] = {}
+        #: Why the last outbound connection to a peer failed (cleared once one opens).
+        self.connect_errors: dict[Peer, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.malformed = 0
         #: Browsers' SIP-over-WebSocket connections (RFC 7118), opened by the web server.
@@ -305,8 +356,10 @@ class SipTransport:
 
     # --- sending -----------------------------------------------------------------------------
 
-    def send(self, message: SipMessage, peer: Peer) -> None:
-        """Send to ``peer``: UDP as a datagram, TCP over the open connection (or a new one)."""
+    def send(self, message: SipMessage, peer: Peer, on_error: SendFailed | None = None
+             ) -> None:
+        """Send to ``peer``: UDP as a datagram, TCP or TLS over the open connection (or a
+        new one); ``on_error`` hears at once why a new connection could not be opened."""
         data = bytes(message)
         if peer.transport == "UDP":
             if self._udp is not None:
@@ -321,26 +374,51 @@ class SipTransport:
             if not self.ws.send(peer.host, peer.port, data):
                 log.info("ws_send_no_connection", peer=str(peer))
             return
-        writer = self._connections.get((peer.host, peer.port))
+        address = (peer.host, peer.port)
+        writer = self._connections.get(address)
         if writer is not None and not writer.is_closing():
             writer.write(data)
             return
-        task = asyncio.get_running_loop().create_task(self._connect_and_send(peer, data))
+        waiting = self._connecting.get(address)
+        if waiting is not None:  # a connection is being opened: go out over it
+            waiting.append((data, on_error))
+            return
+        self._connecting[address] = [(data, on_error)]
+        task = asyncio.get_running_loop().create_task(self._connect_and_send(peer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _connect_and_send(self, peer: Peer, data: bytes) -> None:
+    async def _connect_and_send(self, peer: Peer) -> None:
+        address = (peer.host, peer.port)
         try:
-            reader, writer = await asyncio.open_connection(peer.host, peer.port)
-        except OSError as exc:
-            log.info("tcp_connect_failed", peer=str(peer), error=str(exc))
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                if peer.transport == "TLS":
+                    tls = self.tls_clients.get(address)
+                    if tls is None:
+                        raise ssl.SSLError(f"no TLS settings for {peer.host}:{peer.port}")
+                    reader, writer = await asyncio.open_connection(
+                        peer.host, peer.port, ssl=tls.context, server_hostname=tls.server_name,
+                        limit=1 << 17)
+                else:
+                    reader, writer = await asyncio.open_connection(peer.host, peer.port,
+                                                                   limit=1 << 17)
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            reason = describe_connect_error(exc)
+            self.connect_errors[peer] = reason
+            log.info("connect_failed", peer=str(peer), error=reason)
+            for _data, on_error in self._connecting.pop(address, []):
+                if on_error is not None:
+                    on_error(reason)
             return
-        self._connections[(peer.host, peer.port)] = writer
-        writer.write(data)
+        self.connect_errors.pop(peer, None)
+        self._connections[address] = writer
+        for data, _on_error in self._connecting.pop(address, []):
+            writer.write(data)
         try:
             await self._read_stream(reader, writer, peer)
         finally:
-            self._connections.pop((peer.host, peer.port), None)
+            if self._connections.get(address) is writer:
+                del self._connections[address]
             writer.close()
 
     def send_response(self, response: SipResponse, peer: Peer | None = None) -> None:
@@ -351,7 +429,7 @@ class SipTransport:
             self.send(response, peer)
             return
         host, port = via.response_address()
-        known = ("UDP", "TCP", *WS_TRANSPORTS)
+        known = ("UDP", "TCP", "TLS", *WS_TRANSPORTS)
         self.send(response, Peer(via.transport if via.transport in known else "UDP",
                                  host, port))
 

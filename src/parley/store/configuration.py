@@ -225,7 +225,9 @@ class ConfigTransaction:
                              max_cps=row.max_cps, codecs=row.codecs, dtmf_mode=row.dtmf_mode,
                              expires=row.expires, options_interval=row.options_interval,
                              number_format=row.number_format, strip=row.strip,
-                             prepend=row.prepend)
+                             prepend=row.prepend, sips=row.sips, tls_ca_file=row.tls_ca_file,
+                             tls_cert_file=row.tls_cert_file,
+                             tls_key_file=row.tls_key_file)
         if kind == "inbound":
             return InboundSpec(trunk=row.trunk, number_from=row.number_from)
         if kind == "routes":

@@ -252,6 +252,10 @@ class Trunk(Base):
                                                server_default="e164")
     strip: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     prepend: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    sips: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    tls_ca_file: Mapped[str | None] = mapped_column(String(500))
+    tls_cert_file: Mapped[str | None] = mapped_column(String(500))
+    tls_key_file: Mapped[str | None] = mapped_column(String(500))
 
 
 class TrunkInbound(Base):

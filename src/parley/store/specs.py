@@ -470,6 +470,10 @@ class CallerIdRule(BaseModel):
         return _compiles(value)
 
 
+FilePath = Annotated[str, StringConstraints(min_length=1, max_length=500,
+                                            pattern=r"^[^\x00-\x1f]+$")]
+
+
 class TrunkSpec(Spec):
     """A carrier's trunk: ``kind`` register (Parley registers ``username``/``password`` at
     the carrier and answers its digest challenges) or peer (trusted by source address).
@@ -506,6 +510,13 @@ class TrunkSpec(Spec):
     number_format: NumberFormat = NumberFormat.E164
     strip: Annotated[int, Field(ge=0, le=20)] = 0
     prepend: Annotated[str, StringConstraints(pattern=r"^[0-9*#+]{0,32}$")] = ""
+    #: transport tls: ``sips:`` URIs where the carrier asks for them; the CAs that sign the
+    #: carrier's certificate (PEM; default the system's); a client certificate and its key
+    #: (PEM) for a carrier that asks for one
+    sips: bool = False
+    tls_ca_file: FilePath | None = None
+    tls_cert_file: FilePath | None = None
+    tls_key_file: FilePath | None = None
 
     @field_validator("allowed_ips")
     @classmethod
@@ -537,6 +548,13 @@ class TrunkSpec(Spec):
     def _auth_complete(self) -> TrunkSpec:
         if self.kind == "register" and not self.username:
             raise ValueError("a trunk of kind register needs a username (and its password)")
+        if self.transport != "tls":
+            given = [name for name in ("sips", "tls_ca_file", "tls_cert_file", "tls_key_file")
+                     if getattr(self, name)]
+            if given:
+                raise ValueError(f"{', '.join(given)} need transport tls")
+        if self.tls_key_file and not self.tls_cert_file:
+            raise ValueError("tls_key_file needs tls_cert_file (the client certificate)")
         return self
 
 

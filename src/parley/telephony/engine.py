@@ -61,6 +61,7 @@ from parley.sip.transaction import (
     TerminationReason,
     TransactionKey,
     TransactionLayer,
+    client_key,
 )
 from parley.sip.uri import SipUri
 from parley.telephony.channel import Channel
@@ -232,11 +233,21 @@ class SipEngine:
 
     def _send(self, message: SipMessage, peer: Peer) -> None:
         if self.transport is not None:
-            self.transport.send(message, peer)
+            on_error = None
+            if isinstance(message, SipRequest) and peer.transport in ("TCP", "TLS"):
+                on_error = self._send_failed(message)
+            self.transport.send(message, peer, on_error)
             if isinstance(message, SipResponse):
                 responses = self.stats.responses
                 status_class = f"{message.status // 100}xx"
                 responses[status_class] = responses.get(status_class, 0) + 1
+
+    def _send_failed(self, request: SipRequest) -> Callable[[str], None]:
+        """A connection for ``request`` could not be opened: its client transaction ends
+        at once (RFC 3261 §17.1.4) instead of waiting for timer B or F."""
+        def failed(_reason: str) -> None:
+            self._execute(self.transactions.transport_error(client_key(request), self._now()))
+        return failed
 
     def _via(self, transport: str) -> Via:
         return Via(transport, self.config.host, self.config.port,
@@ -749,11 +760,13 @@ class SipEngine:
                      headers: tuple[tuple[str, str], ...] = (), interaction_id: str = "",
                      credentials: tuple[str, str] | None = None, trunk: str = "",
                      allowed: tuple[Codec, ...] | None = None, dtmf_mode: str = "rfc4733",
-                     label: str = "", browser: bool = False) -> Channel:
+                     label: str = "", browser: bool = False,
+                     contact: NameAddr | None = None) -> Channel:
         """An INVITE to ``uri`` sent to ``peer`` with the From and To given (a trunk's call:
         the carrier's number format, caller ID, P-Asserted-Identity and Privacy in
         ``headers``, ``credentials`` answering its digest challenge, the codecs it
-        ``allowed`` and its DTMF mode); ``browser`` offers WebRTC media. The channel's
+        ``allowed`` and its DTMF mode, a ``contact`` of its own: sips); ``browser`` offers
+        WebRTC media. The channel's
         ``caller`` and ``called`` are what records and events show."""
         local_webrtc: LocalWebRtc | None = None
         if browser:
@@ -774,7 +787,7 @@ class SipEngine:
         via = self._via(peer.transport)
         invite = build_request("INVITE", uri, from_=from_.with_tag(new_tag()),
                                to=to, call_id=call_id, cseq=1, via=via,
-                               contact=self._contact(peer.transport), body=body,
+                               contact=contact or self._contact(peer.transport), body=body,
                                content_type=SDP, headers=(("Allow", ALLOW), *headers))
         session = InviteSession.outgoing(invite, local_via=self._via(peer.transport),
                                          no_answer_after=timeout, credentials=credentials)

@@ -81,12 +81,15 @@ END_STATUSES: dict[EndReason, int] = {
 
 
 def peer_of(uri: SipUri) -> Peer:
-    """Where to send to ``uri``: its host and port over its transport (UDP unless TCP)."""
-    transport = "UDP"
+    """Where to send to ``uri``: its host and port over its transport (UDP unless TCP or
+    TLS; a sips: URI is TLS, by default on port 5061)."""
+    transport = "TLS" if uri.scheme == "sips" else "UDP"
     for name, value in uri.params:
-        if name.lower() == "transport" and value:
+        if name.lower() == "transport" and value and transport != "TLS":
             transport = value.upper()
-    return Peer(transport if transport in ("UDP", "TCP") else "UDP", uri.host, uri.port or 5060)
+    if transport not in ("UDP", "TCP", "TLS"):
+        transport = "UDP"
+    return Peer(transport, uri.host, uri.port or (5061 if transport == "TLS" else 5060))
 
 
 def q850(cause: HangupCause) -> str | None:

@@ -18,6 +18,13 @@
   would make the call wait longer than ``max_wait``; not on answers about the number
   (404, 486, 603...). Every leg records its trunk and final SIP status.
 
+A trunk over TLS (``transport: tls``) gets a :class:`parley.net.transport.TlsClient` for its
+carrier's address: the carrier's certificate is verified against ``tls_ca_file`` (default
+the system's CAs) and must name ``host``; ``tls_cert_file``/``tls_key_file`` are presented
+when given; ``sips`` makes its URIs ``sips:``. A connection that cannot be opened (a
+certificate that does not verify, a refusal) fails the request at once and is the trunk's
+reason (``TLS: certificate verify failed (...)``).
+
 Status changes are published as :class:`parley.events.TrunkStatusChanged` through the
 engine's subscribers (so ``/api/events`` and webhooks see them); :meth:`Trunks.statuses`
 is what the API and ``/metrics`` read.
@@ -44,7 +51,7 @@ from parley.events import (
     TelephonyEvent,
     TrunkStatusChanged,
 )
-from parley.net.transport import Peer
+from parley.net.transport import Peer, TlsClient, client_tls_context
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import (
     SipRequest,
@@ -86,7 +93,7 @@ class TrunkConfig:
     name: str
     host: str
     port: int = 5060
-    transport: str = "udp"  # udp | tcp (tls is refused until the transport has it)
+    transport: str = "udp"  # udp | tcp | tls
     kind: str = "register"  # register | peer
     username: str | None = None
     password: str | None = None
@@ -102,6 +109,10 @@ class TrunkConfig:
     number_from: str = "request_uri"  # request_uri | to | header:<name>
     setup_timeout: float = 8.0  # no response at all within this: the next trunk
     max_wait: float = 2.0  # longest wait for the calls-per-second cap
+    sips: bool = False  # tls: sips: URIs (the carrier asks for them)
+    tls_ca_file: str | None = None  # tls: the CAs that sign the carrier's certificate
+    tls_cert_file: str | None = None  # tls: a client certificate the carrier asks for
+    tls_key_file: str | None = None  # tls: its key (None: in tls_cert_file)
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,7 @@ class Trunk:
     timer: Cancellable | None = None
     keepalive: asyncio.Task[None] | None = None
     allowed: tuple[Codec, ...] | None = None
+    tls: TlsClient | None = None
 
     # --- what the engine reads (parley.telephony.policy.InboundTrunk) ---------------------
 
@@ -261,7 +273,15 @@ class Trunks:
         if config.codecs:
             trunk.allowed = tuple(codec for codec in SUPPORTED if codec.name in config.codecs)
         if config.transport == "tls":
-            trunk.broken = "transport tls is not supported yet: use udp or tcp"
+            try:
+                trunk.tls = TlsClient(client_tls_context(
+                    config.tls_ca_file, config.tls_cert_file, config.tls_key_file),
+                    config.host)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                trunk.broken = f"TLS: cannot load the CA file or client certificate ({exc})"
+                return trunk
+        elif config.sips:
+            trunk.broken = "sips needs transport tls"
             return trunk
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
@@ -279,14 +299,15 @@ class Trunks:
 
     def _registration_config(self, trunk: Trunk) -> RegistrationConfig:
         config, engine = trunk.config, self.engine.config
-        params: tuple[tuple[str, str | None], ...] = ()
-        if config.transport == "tcp":
-            params = (("transport", "tcp"),)
+        params = _uri_params(config)
+        scheme = "sips" if config.sips else "sip"
         username = config.username or ""
         return RegistrationConfig(
-            registrar=SipUri(host=config.host, port=config.port, params=params),
-            aor=SipUri(user=username, host=config.host, port=config.port),
-            contact=SipUri(user=username, host=engine.host, port=engine.port, params=params),
+            registrar=SipUri(scheme=scheme, host=config.host, port=config.port,
+                             params=params),
+            aor=SipUri(scheme=scheme, user=username, host=config.host, port=config.port),
+            contact=SipUri(scheme=scheme, user=username, host=engine.host, port=engine.port,
+                           params=params),
             username=username, password=config.password or "", local_host=engine.host,
             local_port=engine.port, transport=config.transport.upper(),
             expires=config.expires)
@@ -310,6 +331,9 @@ class Trunks:
             log.warning("trunk_unusable", trunk=trunk.name, reason=trunk.broken)
             self._publish(trunk)
             return
+        transport = self.engine.transport
+        if trunk.tls is not None and transport is not None:
+            transport.tls_clients[(trunk.peer.host, trunk.peer.port)] = trunk.tls
         if trunk.registration is not None:
             # the engine knows its port only once it listens
             trunk.registration.config = self._registration_config(trunk)
@@ -359,8 +383,8 @@ class Trunks:
             if trunk.registration is not client:
                 return  # the trunk was reconfigured meanwhile
             if response is None:
-                self._registration(trunk, client.request_failed("no response from the "
-                                                                "registrar"))
+                self._registration(trunk, client.request_failed(
+                    self._no_answer(trunk, "no response from the registrar")))
             else:
                 self._registration(trunk, client.receive_response(response))
         return answered
@@ -393,7 +417,7 @@ class Trunks:
             await first_of(self.clock, {answer}, trunk.config.options_timeout)
             if not answer.done():
                 answer.cancel()
-                self._reachable(trunk, False, "no answer to OPTIONS")
+                self._reachable(trunk, False, self._no_answer(trunk, "no answer to OPTIONS"))
             await self.clock.sleep(trunk.config.options_interval)
 
     def _reachable(self, trunk: Trunk, reachable: bool, why: str) -> None:
@@ -410,12 +434,23 @@ class Trunks:
             self._failed(trunk, why)
         self._publish(trunk)
 
+    def _no_answer(self, trunk: Trunk, otherwise: str) -> str:
+        """Why a request to the trunk got no answer: the connection's failure (``TLS:
+        certificate verify failed (...)``, ``connect failed (...)``) or ``otherwise``."""
+        transport = self.engine.transport
+        if transport is not None:
+            return transport.connect_errors.get(trunk.peer, otherwise)
+        return otherwise
+
     def _options(self, trunk: Trunk) -> SipRequest:
         config, engine = trunk.config, self.engine.config
-        target = SipUri(host=config.host, port=config.port)
+        scheme = "sips" if config.sips else "sip"
+        target = SipUri(scheme=scheme, host=config.host, port=config.port,
+                        params=_uri_params(config))
         via = Via(config.transport.upper(), engine.host, engine.port,
                   (("branch", new_branch()), ("rport", None)))
-        local = NameAddr(SipUri(user="parley", host=engine.host, port=engine.port))
+        local = NameAddr(SipUri(scheme=scheme, user="parley", host=engine.host,
+                                port=engine.port))
         return build_request("OPTIONS", target, from_=local.with_tag(new_tag()),
                              to=NameAddr(target), call_id=new_call_id(engine.host), cseq=1,
                              via=via, headers=(("Accept", "application/sdp"),))
@@ -486,7 +521,8 @@ class Trunks:
             if committed:
                 return channel
             status = channel.sip_status
-            self._failed(trunk, f"{status or 'no answer'} calling {call.number}")
+            self._failed(trunk, f"{self._no_answer(trunk, str(status or 'no answer'))} "
+                                f"calling {call.number}")
             if not fails_over(status):
                 return channel
             log.info("trunk_failover", trunk=trunk.name, status=status,
@@ -524,14 +560,13 @@ class Trunks:
                 headers: tuple[tuple[str, str], ...],
                 codecs: tuple[Codec, ...] | None) -> Channel:
         config, engine = trunk.config, self.engine
-        params: tuple[tuple[str, str | None], ...] = ()
-        if config.transport == "tcp":
-            params = (("transport", "tcp"),)
-        uri = SipUri(user=call.number, host=config.host, port=config.port, params=params)
+        scheme = "sips" if config.sips else "sip"
+        uri = SipUri(scheme=scheme, user=call.number, host=config.host, port=config.port,
+                     params=_uri_params(config))
         caller_id = call.caller_id or config.caller_id or ""
         own = engine.config
-        identity = NameAddr(SipUri(user=caller_id or "anonymous", host=own.host,
-                                   port=own.port), call.caller_name)
+        identity = NameAddr(SipUri(scheme=scheme, user=caller_id or "anonymous",
+                                   host=own.host, port=own.port), call.caller_name)
         added: list[tuple[str, str]] = []
         if call.restricted or not caller_id:
             from_ = NameAddr(SipUri(user="anonymous", host="anonymous.invalid"), "Anonymous")
@@ -543,9 +578,14 @@ class Trunks:
         credentials = None
         if config.username:  # a peer trunk may challenge INVITEs too
             credentials = (config.username, config.password or "")
+        contact = None
+        if config.sips:  # RFC 5630 §4: a sips request carries a sips Contact
+            contact = NameAddr(SipUri(scheme="sips", user="parley", host=own.host,
+                                      port=own.port, params=_uri_params(config)))
         return engine.originate_to(
-            uri, trunk.peer, from_=from_, to=NameAddr(SipUri(user=call.number,
+            uri, trunk.peer, from_=from_, to=NameAddr(SipUri(scheme=scheme, user=call.number,
                                                              host=config.host)),
+            contact=contact,
             caller=caller_id or "anonymous", called=call.number, timeout=timeout,
             variables={**(variables or {}), "trunk": trunk.name},
             headers=(*added, *headers), interaction_id=interaction_id,
@@ -614,3 +654,11 @@ class Trunks:
         """Every trunk's status, by name."""
         return [self.status(self.trunks[name]) for name in sorted(self.trunks)]
 
+
+
+def _uri_params(config: TrunkConfig) -> tuple[tuple[str, str | None], ...]:
+    """``transport=tcp`` or ``transport=tls`` for the trunk's URIs (none for UDP, and none
+    for sips: URIs, which mean TLS by themselves: RFC 5630 §3.1.3)."""
+    if config.transport in ("tcp", "tls") and not config.sips:
+        return (("transport", config.transport),)
+    return ()
