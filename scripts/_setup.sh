@@ -23,7 +23,8 @@ RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-
 #   by the tests as a throw-away server;
 # - chromium for the browser tests, and fonts-dejavu-core so that pages (English and
 #   Russian) render the same glyphs on every machine instead of whatever font is there.
-TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core)
+# - socat puts a TLS listener in front of a sipp carrier (Debian builds sipp without TLS);
+TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core socat)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -1,10 +1,15 @@
-"""Trunks over TLS against real carriers (sipp ``-t l1`` on 127.0.0.2 with a certificate
-from a test CA): registration with its 401 answered, a call with its digest, both over TLS
-with ``transport=tls`` (or ``sips:``) on the wire, and a carrier whose certificate Parley
-does not trust leaves the trunk failed with the reason at once."""
+"""Trunks over TLS against real carriers: sipp over TCP on 127.0.0.2 behind socat's TLS
+listener with a certificate from a test CA (Debian builds sipp without TLS; many carriers
+terminate TLS in front of their SIP servers the same way): registration with its 401
+answered, a call with its digest, both over TLS with ``transport=tls`` (or ``sips:``) on the
+wire, and a carrier whose certificate Parley does not trust leaves the trunk failed with the
+reason at once."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,14 +21,15 @@ from parley.telephony.engine import OriginateError
 from parley.telephony.server import Telephony
 from parley.telephony.trunks import TrunkCall, TrunkConfig
 from parley.telephony.users import demo_directory
-from parley.testing.peers import Sipp
+from parley.testing.needs import SOCAT, needs
+from parley.testing.peers import Sipp, SippResult
 from parley.testing.ports import free_port
 from parley.testing.tls import TestPki, make_pki
 
 from .conftest import DATA, needs_sipp, telephony_settings
 from .test_trunks import wait_for
 
-pytestmark = [pytest.mark.integration, needs_sipp]
+pytestmark = [pytest.mark.integration, needs_sipp, needs(SOCAT)]
 
 CARRIER = "127.0.0.2"
 
@@ -41,15 +47,52 @@ def pki(tmp_path: Path) -> TestPki:
     return make_pki(tmp_path / "pki", [CARRIER, "carrier.test"])
 
 
+class TlsCarrier:
+    """A sipp carrier over TCP behind socat's TLS listener presenting ``cert``/``key``:
+    ``port`` is where Parley connects with TLS; ``workdir`` holds sipp's message log."""
+
+    def __init__(self, sipp: Sipp, cert: Path, key: Path) -> None:
+        self.sipp = sipp
+        self.workdir = sipp.workdir
+        self.port = free_port(CARRIER)
+        self.cert, self.key = cert, key
+        self._front: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        await self.sipp.start()
+        self._front = await asyncio.create_subprocess_exec(
+            "socat", f"OPENSSL-LISTEN:{self.port},bind={CARRIER},reuseaddr,fork,"
+            f"cert={self.cert},key={self.key},verify=0",
+            f"TCP:{CARRIER}:{self.sipp.port}", start_new_session=True)
+        for _ in range(100):  # until the TLS listener takes connections
+            try:
+                _, writer = await asyncio.open_connection(CARRIER, self.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+        raise AssertionError(f"socat did not listen on {CARRIER}:{self.port}")
+
+    async def wait(self, within: float) -> SippResult:
+        return await self.sipp.wait(within=within)
+
+    async def stop(self) -> None:
+        if self._front is not None and self._front.returncode is None:
+            os.killpg(self._front.pid, signal.SIGTERM)
+            await self._front.wait()
+        await self.sipp.stop()
+
+
 def tls_carrier(tmp_path: Path, scenario: str, name: str, cert: Path, key: Path,
-                **options: object) -> Sipp:
-    return Sipp(workdir=tmp_path / name, scenario=DATA / scenario, host=CARRIER,
-                port=free_port(CARRIER), transport="l1",
-                extra=("-tls_cert", str(cert), "-tls_key", str(key), "-trace_msg"),
+                **options: object) -> TlsCarrier:
+    sipp = Sipp(workdir=tmp_path / name, scenario=DATA / scenario, host=CARRIER,
+                port=free_port(CARRIER), transport="t1", extra=("-trace_msg",),
                 **options)  # type: ignore[arg-type]
+    return TlsCarrier(sipp, cert, key)
 
 
-def tls_trunk(name: str, sipp: Sipp, pki: TestPki, **options: object) -> TrunkConfig:
+def tls_trunk(name: str, sipp: TlsCarrier, pki: TestPki, **options: object) -> TrunkConfig:
     values: dict[str, object] = {"host": CARRIER, "port": sipp.port, "kind": "register",
                                  "transport": "tls", "username": "acct17",
                                  "password": "secret", "options_interval": 0,
@@ -58,7 +101,7 @@ def tls_trunk(name: str, sipp: Sipp, pki: TestPki, **options: object) -> TrunkCo
     return TrunkConfig(name, **values)  # type: ignore[arg-type]
 
 
-def messages(sipp: Sipp) -> str:
+def messages(sipp: TlsCarrier) -> str:
     """What sipp received and sent (its -trace_msg log)."""
     return "".join(path.read_text(errors="replace")
                    for path in sipp.workdir.glob("*_messages.log"))

@@ -83,6 +83,7 @@ BARESIP = program("baresip", "baresip-core",
 ESPEAK = program("espeak-ng", "espeak-ng")
 SOX = program("sox", "sox")
 CHROMIUM = program("chromium", "chromium")
+SOCAT = program("socat", "socat")
 STOCK_PROMPTS = Need(f"the stock prompts ({', '.join(map(str, STOCK_PROMPT_DIRS))})",
                      STOCK_SOUNDS_PACKAGE, lambda: find_stock_sounds() is not None)
 HOLD_MUSIC = Need(f"the stock hold music ({DEFAULT_MOH_DIR})", DEFAULT_MOH_PACKAGE,

@@ -368,7 +368,7 @@ class Sipp:
     target: str | None = None  # host:port of the server a client calls
     service: str | None = None  # the user part dialled (-s)
     port: int = 0
-    transport: str = "u1"  # sipp -t: u1 (UDP one socket), t1 (TCP), l1 (TLS: -tls_cert/key)
+    transport: str = "u1"  # sipp -t: u1 (UDP one socket), t1 (TCP); Debian's sipp has no TLS
     calls: int | None = None  # -m: stop after this many calls
     rate: float | None = None  # -r: calls per second
     extra: Sequence[str] = ()

@@ -1,6 +1,6 @@
 """A throw-away certificate authority for tests of SIP over TLS: a CA and a server
-certificate it signs, written as PEM files a carrier (sipp ``-tls_cert``/``-tls_key``) and a
-trunk (``tls_ca_file``) load."""
+certificate it signs, written as PEM files a carrier (socat's TLS listener in front of
+sipp) and a trunk (``tls_ca_file``) load."""
 
 from __future__ import annotations
 
