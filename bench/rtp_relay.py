@@ -22,12 +22,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import struct
 import sys
-from pathlib import Path
 
 PACKET = struct.Struct("!BBHII")
 PAYLOAD = b"\xff" * 160
@@ -69,12 +67,8 @@ def relay_main(calls: int, first: int, last: int) -> None:
     uvloop.run(main())
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(calls: int, seconds: float, warmup: float = 1.5) -> tuple[float, float]:
+    from parley.testing.peers import process_cpu_seconds
     from parley.testing.ports import free_port_block
 
     first = free_port_block(calls * 4 + 4)
@@ -125,7 +119,7 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5) -> tuple[floa
     try:
         while tick < warmup_ticks + window_ticks:
             if tick == warmup_ticks:
-                cpu_start = cpu_seconds(relay.pid)
+                cpu_start = process_cpu_seconds(relay.pid)
             header = PACKET.pack(0x80, 0, tick & 0xFFFF, tick * 160, 0x1234) + PAYLOAD
             for sock, target in sockets:
                 try:
@@ -139,7 +133,7 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5) -> tuple[floa
             tick += 1
             delay = started + tick * 0.02 - loop.time()
             await asyncio.sleep(max(0.0, delay))
-        cpu_end = cpu_seconds(relay.pid)
+        cpu_end = process_cpu_seconds(relay.pid)
         await asyncio.sleep(0.5)
     finally:
         for sock in sampled:

@@ -25,12 +25,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import struct
 import sys
-from pathlib import Path
 
 PACKET = struct.Struct("!BBHII")
 PAYLOAD = b"\xff" * 160
@@ -86,14 +84,10 @@ def relay_main(mode: str, calls: int, first: int, last: int, fingerprint: str) -
     uvloop.run(main())
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(mode: str, calls: int, seconds: float, warmup: float = 1.0
                   ) -> dict[str, float]:
     from parley.media.dtls import DtlsCertificate
+    from parley.testing.peers import process_cpu_seconds
     from parley.testing.ports import free_port_block
     from parley.testing.webrtc import WebRtcPhone
 
@@ -130,11 +124,11 @@ async def measure(mode: str, calls: int, seconds: float, warmup: float = 1.0
             if sampled:
                 sampled_plain.append(sock)
             plain.append((sock, ("127.0.0.1", port)))
-    handshake_cpu_start = cpu_seconds(relay.pid)
+    handshake_cpu_start = process_cpu_seconds(relay.pid)
     if phones:
         for start in range(0, len(phones), 50):  # in batches, as browsers would not all
             await asyncio.gather(*(phone.connect(within=20) for phone in phones[start:start + 50]))
-    handshake_cpu = cpu_seconds(relay.pid) - handshake_cpu_start
+    handshake_cpu = process_cpu_seconds(relay.pid) - handshake_cpu_start
     for phone in phones:
         if phone not in sampled_phones:
             phone.stop_reading()
@@ -163,7 +157,7 @@ async def measure(mode: str, calls: int, seconds: float, warmup: float = 1.0
     try:
         while tick < warmup_ticks + window_ticks:
             if tick == warmup_ticks:
-                cpu_start = cpu_seconds(relay.pid)
+                cpu_start = process_cpu_seconds(relay.pid)
             packet = PACKET.pack(0x80, 0, tick & 0xFFFF, tick * 160, 0x1234) + PAYLOAD
             counting = warmup_ticks <= tick
             for sock, target in plain:
@@ -182,7 +176,7 @@ async def measure(mode: str, calls: int, seconds: float, warmup: float = 1.0
             tick += 1
             delay = started + tick * 0.02 - loop.time()
             await asyncio.sleep(max(0.0, delay))
-        cpu_end = cpu_seconds(relay.pid)
+        cpu_end = process_cpu_seconds(relay.pid)
         await asyncio.sleep(0.5)
     finally:
         for sock in sampled_plain:

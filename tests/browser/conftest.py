@@ -3,29 +3,20 @@ under CI=true, like every missing peer: parley.testing.needs)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from parley.testing.needs import CHROMIUM as CHROMIUM_NEED
-from parley.testing.needs import require
+from parley.testing.needs import node_package, require
+from parley.web.vendor import default_node_modules
 
 CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE = default_node_modules() / "axe-core" / "axe.min.js"
 
 
 def chromium_path(*, axe: bool = False) -> str:
     """Debian's Chromium (and, with ``axe``, axe-core from the npm packages): the test is
     skipped without them, and fails under CI=true."""
-    require(CHROMIUM_NEED)
-    if axe and not AXE.is_file():
-        message = f"{AXE} is missing: run `npm ci` at the repository root"
-        from parley.testing.needs import in_ci
-
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+    require(CHROMIUM_NEED, *([node_package("axe-core", "axe.min.js")] if axe else []))
     return CHROMIUM
 
 

@@ -18,13 +18,11 @@ from parley.media.audio import decode_wav, to_telephony
 from parley.telephony.channel import Channel, ChannelError
 from parley.telephony.media import LANGUAGE_VARIABLE
 from parley.telephony.server import Telephony
-from parley.testing.needs import ESPEAK, HOLD_MUSIC, Need, needs
+from parley.testing.needs import ESPEAK, HOLD_MUSIC, needs
+from parley.testing.needs import RU_STOCK_PROMPTS as RU_PROMPTS
 from parley.testing.peers import Baresip
 
 from .conftest import needs_baresip
-
-RU = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
-RU_PROMPTS = Need(f"the Russian stock prompts ({RU})", "asterisk-core-sounds-ru-wav", RU.is_dir)
 
 # Per phone, the (position, expected wait in minutes) it is told, one after the other:
 # positions 1, 2, 5, 21 and 22, waits of 1, 2 and 5 minutes.

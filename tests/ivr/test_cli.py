@@ -7,10 +7,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from parley.cli import app
-from parley.testing.needs import STOCK_PROMPTS, Need, needs
+from parley.testing.needs import RU_STOCK_PROMPTS as RU_PROMPTS
+from parley.testing.needs import STOCK_PROMPTS, needs
 
-RU = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
-RU_PROMPTS = Need(f"the Russian stock prompts ({RU})", "asterisk-core-sounds-ru-wav", RU.is_dir)
 TWO_LANGUAGES = """\
 flow: two
 languages: [en, ru]

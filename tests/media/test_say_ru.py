@@ -3,16 +3,14 @@ by hand from the grammar (d/ stands for digits/; the words are in the comments).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from parley.media import MediaError, say_ru
 from parley.media.say import say_value
 from parley.media.say_ru import NOT_SHIPPED, Case, Gender, Plural
-from parley.testing.needs import Need, require
-
-RU_SOUNDS = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
+from parley.testing.needs import RU_STOCK_PROMPTS as RU_PROMPTS
+from parley.testing.needs import RU_STOCK_PROMPTS_DIR as RU
+from parley.testing.needs import require
 
 
 def _names(expected: str) -> list[str]:
@@ -331,10 +329,9 @@ def _every_name() -> set[str]:
 def test_every_word_is_shipped_by_the_package_or_listed_as_not_shipped() -> None:
     """The grammar names only files Debian's package ships, or a word it lacks (listed with
     its text); nothing in between, and nothing listed as lacking that the package has."""
-    require(Need(f"the Russian stock prompts ({RU_SOUNDS})", "asterisk-core-sounds-ru-wav",
-                 RU_SOUNDS.is_dir))
+    require(RU_PROMPTS)
     for name in sorted(_every_name()):
-        shipped = (RU_SOUNDS / f"{name}.wav").is_file()
+        shipped = (RU / f"{name}.wav").is_file()
         assert shipped != (name in NOT_SHIPPED), name
     for name in NOT_SHIPPED:
-        assert not (RU_SOUNDS / f"{name}.wav").is_file(), name
+        assert not (RU / f"{name}.wav").is_file(), name

@@ -10,10 +10,9 @@ import pytest
 from parley.center.waiting import position_prompts, wait_prompts
 from parley.config import MediaSettings
 from parley.telephony.prompts import PromptError, PromptLibrary
-from parley.testing.needs import Need, require
-
-RU = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
-RU_PROMPTS = Need(f"the Russian stock prompts ({RU})", "asterisk-core-sounds-ru-wav", RU.is_dir)
+from parley.testing.needs import RU_STOCK_PROMPTS as RU_PROMPTS
+from parley.testing.needs import RU_STOCK_PROMPTS_DIR as RU
+from parley.testing.needs import require
 
 
 def _library(tmp_path: Path, **media: object) -> PromptLibrary:

@@ -28,6 +28,8 @@ from parley.media.say import digit_prompts, duration_prompts, number_prompts
 from parley.telephony.moh import MusicOnHold
 from parley.telephony.prompts import PromptError, PromptLibrary
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
+from parley.testing.needs import RU_STOCK_PROMPTS as RU_PROMPTS
+from parley.testing.needs import RU_STOCK_PROMPTS_DIR as RU
 
 
 def flow_prompt_files(language: str = "en") -> set[str]:
@@ -117,18 +119,12 @@ def test_the_default_hold_music_is_the_installed_package(tmp_path: Path) -> None
     assert all(path.parent == media.moh_dir for path in files)
 
 
-RU = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
-
-
-@needs(STOCK_PROMPTS)
+@needs(STOCK_PROMPTS, RU_PROMPTS)
 def test_every_russian_prompt_is_in_the_russian_package_or_spoken(tmp_path: Path) -> None:
     """The Russian queue announcements, voicemail and the Russian demo's files come from
     asterisk-core-sounds-ru-wav; the grammar words it lacks are the only ones spoken."""
     from parley.media.say_ru import NOT_SHIPPED
-    from parley.testing.needs import Need, require
 
-    require(Need(f"the Russian stock prompts ({RU})", "asterisk-core-sounds-ru-wav",
-                 RU.is_dir))
     library = PromptLibrary.from_settings(MediaSettings(), tmp_path)
     wanted = {VOICEMAIL_GREETING, VOICEMAIL_GOODBYE, RECORDING_BEEP} | flow_prompt_files("ru")
     for position in range(1, 30):

@@ -3,41 +3,31 @@ and JsSIP, which npm publishes as CommonJS only, served as one ES module a brows
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from parley.testing.needs import NODEJS, needs, node_package
 from parley.web.commonjs import ModuleError, es_module
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
 
 
-def need(path: Path, what: str) -> None:
-    if not path.exists():
-        message = f"{what} is missing ({path}): run `npm ci` at the repository root"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
+@needs(node_package("typescript", "bin/tsc"))
 def test_the_page_scripts_pass_tsc_check_js() -> None:
     tsc = NODE_MODULES / ".bin" / "tsc"
-    need(tsc, "typescript")
     result = subprocess.run([str(tsc), "-p", str(ROOT / "tsconfig.json")], cwd=ROOT,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@needs(node_package("jssip"), NODEJS)
 def test_jssip_is_served_as_one_es_module_that_node_imports(tmp_path: Path) -> None:
-    need(NODE_MODULES / "jssip" / "package.json", "jssip")
-    node = shutil.which("node") or shutil.which("nodejs")
-    if node is None:
-        need(tmp_path / "node", "node")
-        return
+    node = shutil.which("node")
+    assert node is not None
     module = tmp_path / "jssip.mjs"
     module.write_text(es_module(NODE_MODULES, "jssip"))
     script = (f"import J from {str(module)!r}; "

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from parley.config import STOCK_PROMPT_DIRS
+from parley.config import STOCK_LANGUAGE_PROMPT_DIRS, STOCK_PROMPT_DIRS
 from parley.telephony.moh import DEFAULT_MOH_DIR, DEFAULT_MOH_PACKAGE
 from parley.telephony.prompts import STOCK_SOUNDS_PACKAGE, find_stock_sounds
 from parley.testing.peers import BARESIP_APP_MODULES, BARESIP_MEDIA_MODULES, BARESIP_MODULES
+from parley.web.vendor import default_node_modules
 
 MARK = "needs"
 
@@ -49,9 +50,12 @@ class Need:
     what: str
     package: str
     present: Callable[[], bool]
+    #: how to get it, when not from a Debian package (empty: install ``package``)
+    remedy: str = ""
 
     def message(self) -> str:
-        return f"{self.what} is missing (install Debian's {self.package})"
+        remedy = self.remedy or f"install Debian's {self.package}"
+        return f"{self.what} is missing ({remedy})"
 
 
 def program(name: str, package: str, *files: Path, what: str = "") -> Need:
@@ -83,11 +87,25 @@ BARESIP = program("baresip", "baresip-core",
 ESPEAK = program("espeak-ng", "espeak-ng")
 SOX = program("sox", "sox")
 CHROMIUM = program("chromium", "chromium")
+NODEJS = program("node", "nodejs")
 SOCAT = program("socat", "socat")
 STOCK_PROMPTS = Need(f"the stock prompts ({', '.join(map(str, STOCK_PROMPT_DIRS))})",
                      STOCK_SOUNDS_PACKAGE, lambda: find_stock_sounds() is not None)
 HOLD_MUSIC = Need(f"the stock hold music ({DEFAULT_MOH_DIR})", DEFAULT_MOH_PACKAGE,
                   _hold_music_present)
+RU_STOCK_PROMPTS_DIR = STOCK_LANGUAGE_PROMPT_DIRS["ru"][-1]
+"""The folder Debian's asterisk-core-sounds-ru-wav installs (the tests read its files)."""
+RU_STOCK_PROMPTS = Need(f"the Russian stock prompts ({RU_STOCK_PROMPTS_DIR})",
+                        "asterisk-core-sounds-ru-wav", RU_STOCK_PROMPTS_DIR.is_dir)
+
+
+def node_package(name: str, file: str = "package.json") -> Need:
+    """A file of an npm package of the checkout's ``package.json`` (``npm ci`` installs it)."""
+    path = default_node_modules() / name / file
+    return Need(f"{name} ({path})", "npm", path.is_file,
+                remedy="run `npm ci` at the repository root")
+
+
 POSTGRESQL = Need("PostgreSQL's server programs (or PARLEY_TEST_DATABASE_URL)", "postgresql",
                   _postgres_present)
 

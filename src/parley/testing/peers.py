@@ -460,6 +460,13 @@ class Sipp:
 # --- Parley itself in a separate process ----------------------------------------------------
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (Linux /proc), for
+    benchmarks that measure a server's cost per call or per packet."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ParleyProcess:
     """A Parley SIP server in its own process on uvloop, as in production.
@@ -510,11 +517,7 @@ class ParleyProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used so far (Linux /proc)."""
-        if self._process is None:
-            return 0.0
-        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        return 0.0 if self._process is None else process_cpu_seconds(self._process.pid)
 
     async def stop(self) -> None:
         if self._process is not None and self._process.returncode is None:
