@@ -415,7 +415,7 @@ def trunk_config(spec: TrunkSpec, number_from: str = "request_uri") -> TrunkConf
         dtmf_mode=spec.dtmf_mode, expires=spec.expires,
         options_interval=float(spec.options_interval), number_from=number_from,
         sips=spec.sips, tls_ca_file=spec.tls_ca_file, tls_cert_file=spec.tls_cert_file,
-        tls_key_file=spec.tls_key_file)
+        tls_key_file=spec.tls_key_file, srtp=spec.srtp)
 
 
 def settle_memory() -> None:

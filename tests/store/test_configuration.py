@@ -218,6 +218,22 @@ async def test_a_tls_trunk_keeps_its_ca_client_certificate_and_sips(store: Store
     assert await store.config.get("trunks", "carrier-tls") == trunk
 
 
+async def test_a_trunks_srtp_is_stored_off_by_default_and_checked(store: Store) -> None:
+    from pydantic import ValidationError
+
+    from parley.app import trunk_config
+    from parley.store.specs import TrunkSpec
+
+    assert TrunkSpec(name="t", host="gw.example", kind="peer").srtp == "off"
+    trunk = TrunkSpec(name="carrier-srtp", host="gw.example", kind="peer", srtp="require")
+    assert await store.config.put("trunks", trunk)
+    stored = await store.config.get("trunks", "carrier-srtp")
+    assert stored == trunk
+    assert trunk_config(stored).srtp == "require"
+    with pytest.raises(ValidationError, match="srtp"):
+        TrunkSpec(name="t", host="gw.example", kind="peer", srtp="sdes")
+
+
 def test_tls_settings_need_transport_tls_and_a_key_its_certificate() -> None:
     from pydantic import ValidationError
 

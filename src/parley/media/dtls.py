@@ -28,9 +28,9 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from parley.media import MediaError
+from parley.media.srtp import packet_functions, srtp_sessions
 
 HANDSHAKE_TIMEOUT = 30.0
-_SRTP_TRAILER = 16 + 128  # room libsrtp may add: tag plus MKI (SRTP_MAX_TRAILER_LEN)
 _FIRST_RETRANSMIT = 1.0
 _MAX_DATAGRAM = 1500
 
@@ -40,41 +40,6 @@ _PROFILES = {
     b"SRTP_AES128_CM_SHA1_80": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 16, 14),
 }
 _OFFERED_PROFILES = b"SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80"
-
-
-def _direct(session: pylibsrtp.Session, name: str, trailer: int
-            ) -> Callable[[bytes], bytes]:
-    """One libsrtp call per packet on ``session``'s buffer; the public method if pylibsrtp's
-    internals are not the ones this was written against."""
-    method = session.protect if name == "srtp_protect" else session.unprotect
-    try:
-        from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]
-
-        cdata = session._cdata
-        buffer = session._buffer
-        srtp = session._srtp[0]
-        function = getattr(lib, name)
-        limit = len(buffer) - trailer
-        length = ffi.new("int *")
-    except (ImportError, AttributeError):  # pragma: no cover - another pylibsrtp
-        def safe(packet: bytes) -> bytes:
-            try:
-                return method(packet)
-            except pylibsrtp.Error:
-                return b""
-        return safe
-
-    def direct(packet: bytes) -> bytes:
-        size = len(packet)
-        if size > limit:
-            return b""
-        length[0] = size
-        buffer[0:size] = packet
-        if function(srtp, cdata, length):
-            return b""
-        return buffer[0:length[0]]  # type: ignore[no-any-return]
-
-    return direct
 
 
 class DtlsError(MediaError):
@@ -271,12 +236,7 @@ class DtlsSrtp:
             tx_key, rx_key = client_key + client_salt, server_key + server_salt
         else:
             tx_key, rx_key = server_key + server_salt, client_key + client_salt
-        tx_policy = pylibsrtp.Policy(key=tx_key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
-                                     srtp_profile=srtp_profile)
-        tx_policy.allow_repeat_tx = True  # a packet sent again (a relay source change) is no
-        self._tx = pylibsrtp.Session(tx_policy)  # error on our own side
-        self._rx = pylibsrtp.Session(pylibsrtp.Policy(
-            key=rx_key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=srtp_profile))
+        self._tx, self._rx = srtp_sessions(tx_key, rx_key, srtp_profile)
         self.profile = selected.decode()
         self.connected = True
 
@@ -298,8 +258,7 @@ class DtlsSrtp:
         SRTP refuses (a replay, a bad tag) instead of raising, and calls libsrtp straight on
         the session's own buffer (pylibsrtp's checks are the caller's: packets come from
         ``recvfrom`` of at most 1500 bytes). Raises before the handshake is done."""
-        tx, rx = self.srtp
-        return _direct(tx, "srtp_protect", _SRTP_TRAILER), _direct(rx, "srtp_unprotect", 0)
+        return packet_functions(*self.srtp)
 
     @property
     def srtp(self) -> tuple[pylibsrtp.Session, pylibsrtp.Session]:

@@ -84,7 +84,10 @@ class MediaEndpoint:
     on_timeout: Callable[[MediaEndpoint], None] | None = None
     tap: Callable[[bytes], None] | None = None  # a copy of every RTP packet from the phone
     hub_sends: bool = False  # the media hub feeds this phone: the relay must not
-    protect: Callable[[bytes], bytes] | None = None  # SRTP for a WebRTC leg, last before send
+    protect: Callable[[bytes], bytes] | None = None  # SRTP (WebRTC, SDES), last before send
+    #: SDES-keyed SRTP: decrypt first on arrival (the WebRTC leg demultiplexes on its own)
+    unprotect: Callable[[bytes], bytes] | None = None
+    srtp_errors: int = 0
     _stream: _OutboundStream = field(default_factory=_OutboundStream)
     _seq_base: int = -1  # first sequence number of the phone's current stream
     _seq_highest: int = -1  # highest sequence number seen, extended past 65535
@@ -186,12 +189,18 @@ class MediaEndpoint:
                 break
             except OSError:
                 break  # ICMP port unreachable reported on a UDP socket: nothing to read
+            if self.latched and address != self.remote:
+                continue  # not the phone this endpoint latched onto
+            unprotect = self.unprotect
+            if unprotect is not None:  # SDES: only a packet with a good tag may latch
+                data = unprotect(data)
+                if not data:
+                    self.srtp_errors += 1
+                    continue
             if not self.latched:
                 self.remote = address
                 self.remote_rtcp = (address[0], address[1] + 1)
                 self.latched = True
-            elif address != self.remote:
-                continue  # not the phone this endpoint latched onto
             self._arrived(data, now, peer)
 
     def _arrived(self, data: bytes, now: float, peer: MediaEndpoint | None) -> None:
@@ -253,6 +262,8 @@ class MediaEndpoint:
             except (BlockingIOError, InterruptedError, OSError):
                 break
             peer = self.peer
+            if self.unprotect is not None or (peer is not None and peer.protect is not None):
+                continue  # SRTCP is per hop: neither passed on in clear nor decrypted
             if peer is not None and peer.remote_rtcp is not None:
                 with contextlib.suppress(OSError):
                     peer.rtcp.sendto(data, peer.remote_rtcp)

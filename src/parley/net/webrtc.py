@@ -58,7 +58,6 @@ class WebRtcEndpoint(MediaEndpoint):
     on_lost: Callable[[WebRtcEndpoint, str], None] | None = None
     ended_reason: str | None = None  # a LostReason once the leg stopped on its own
     ended_detail: str = ""
-    srtp_errors: int = 0
     rtcp_received: int = 0
     remote_ssrc: int | None = None
     _candidate: Address | None = None  # the nominated pair's browser side

@@ -227,7 +227,7 @@ class ConfigTransaction:
                              number_format=row.number_format, strip=row.strip,
                              prepend=row.prepend, sips=row.sips, tls_ca_file=row.tls_ca_file,
                              tls_cert_file=row.tls_cert_file,
-                             tls_key_file=row.tls_key_file)
+                             tls_key_file=row.tls_key_file, srtp=row.srtp)
         if kind == "inbound":
             return InboundSpec(trunk=row.trunk, number_from=row.number_from)
         if kind == "routes":

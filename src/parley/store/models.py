@@ -256,6 +256,7 @@ class Trunk(Base):
     tls_ca_file: Mapped[str | None] = mapped_column(String(500))
     tls_cert_file: Mapped[str | None] = mapped_column(String(500))
     tls_key_file: Mapped[str | None] = mapped_column(String(500))
+    srtp: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
 
 
 class TrunkInbound(Base):

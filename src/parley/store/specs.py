@@ -517,6 +517,10 @@ class TrunkSpec(Spec):
     tls_ca_file: FilePath | None = None
     tls_cert_file: FilePath | None = None
     tls_key_file: FilePath | None = None
+    #: SRTP keyed by SDES (RFC 4568, a=crypto) toward the carrier: off (plain RTP; its
+    #: RTP/SAVP offers refused), offer (offered on outbound calls, taken when it offers it,
+    #: plain RTP still accepted), require (plain RTP refused both ways)
+    srtp: Literal["off", "offer", "require"] = "off"
 
     @field_validator("allowed_ips")
     @classmethod

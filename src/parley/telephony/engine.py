@@ -29,6 +29,7 @@ import structlog
 from parley.clock import Cancellable, Clock
 from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
 from parley.ids import IdSource
+from parley.media.srtp import Crypto
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import WS_TRANSPORTS, Peer, SipMessage, SipTransport
@@ -83,6 +84,7 @@ from parley.telephony.policy import (
 )
 from parley.telephony.refer import ReferHandler
 from parley.telephony.registrations import RegistrationWatch
+from parley.telephony.sdes import answer_crypto, offer_crypto
 from parley.telephony.trunk_rules import dialled_number
 from parley.telephony.users import UserDirectory
 from parley.telephony.webrtc import (
@@ -620,8 +622,9 @@ class SipEngine:
                          to_tag=new_tag())
             return
         allowed = trunk.allowed if trunk is not None else None
+        srtp = trunk.srtp if trunk is not None else "off"
         try:
-            remote = read_audio(request.body, allowed=allowed or self.codecs)
+            remote = read_audio(request.body, allowed=allowed or self.codecs, srtp=srtp)
         except MediaNegotiationError as exc:
             self.respond(request, peer, 488, to_tag=new_tag(),
                          headers=(("Warning", f'304 parley "{exc}"'),
@@ -647,12 +650,16 @@ class SipEngine:
             self.respond(request, peer, 503, "Service Unavailable (no RTP ports left)",
                          to_tag=new_tag())
             return
+        crypto: tuple[Crypto, ...] = ()
+        if remote.crypto:
+            crypto = (answer_crypto(media, remote.crypto),)
         media.set_remote(remote.host, remote.port)
         caller = username or self.config.numbering.normalise(
             request.from_.uri.user or "anonymous")
         leg = SipLeg(self, session, peer, session_id=new_session_id(), remote_audio=remote,
                      webrtc=local_webrtc, allowed=allowed,
-                     dtmf_mode=trunk.dtmf_mode if trunk else "rfc4733")
+                     dtmf_mode=trunk.dtmf_mode if trunk else "rfc4733", srtp=srtp,
+                     crypto=crypto, remote_crypto=remote.crypto[0] if crypto else None)
         variables = {"caller_class": caller_class.value}
         if trunk is not None:
             variables["trunk"] = trunk.name
@@ -664,7 +671,8 @@ class SipEngine:
         watch_webrtc(channel)
         self._add(channel)
         channel.log.info("inbound_call", caller=caller, called=number, peer=str(peer),
-                         caller_class=caller_class.value, trunk=channel.trunk or None)
+                         caller_class=caller_class.value, trunk=channel.trunk or None,
+                         srtp=crypto[0].suite if crypto else None)
         if self.on_inbound is not None:
             self.spawn(self.on_inbound(channel), f"call-{channel.id}")
         else:
@@ -761,12 +769,13 @@ class SipEngine:
                      credentials: tuple[str, str] | None = None, trunk: str = "",
                      allowed: tuple[Codec, ...] | None = None, dtmf_mode: str = "rfc4733",
                      label: str = "", browser: bool = False,
-                     contact: NameAddr | None = None) -> Channel:
+                     contact: NameAddr | None = None, srtp: str = "off") -> Channel:
         """An INVITE to ``uri`` sent to ``peer`` with the From and To given (a trunk's call:
         the carrier's number format, caller ID, P-Asserted-Identity and Privacy in
         ``headers``, ``credentials`` answering its digest challenge, the codecs it
-        ``allowed`` and its DTMF mode, a ``contact`` of its own: sips); ``browser`` offers
-        WebRTC media. The channel's
+        ``allowed`` and its DTMF mode, a ``contact`` of its own: sips, its ``srtp``: offer or
+        require offers RTP/SAVP keyed by a=crypto); ``browser`` offers WebRTC media. The
+        channel's
         ``caller`` and ``called`` are what records and events show."""
         local_webrtc: LocalWebRtc | None = None
         if browser:
@@ -781,9 +790,10 @@ class SipEngine:
         if allowed is not None:
             offer = tuple(codec for codec in offer
                           if any(codec.name == ok.name for ok in allowed)) or allowed
+        crypto = offer_crypto() if srtp != "off" and not browser else ()
         body = build_sdp(self.media_host, media.port, offer, session_id=session_id,
                          version=1, dtmf_payload_type=None if dtmf_mode == "info" else 101,
-                         webrtc=local_webrtc)
+                         webrtc=local_webrtc, crypto=crypto)
         via = self._via(peer.transport)
         invite = build_request("INVITE", uri, from_=from_.with_tag(new_tag()),
                                to=to, call_id=call_id, cseq=1, via=via,
@@ -792,7 +802,8 @@ class SipEngine:
         session = InviteSession.outgoing(invite, local_via=self._via(peer.transport),
                                          no_answer_after=timeout, credentials=credentials)
         leg = SipLeg(self, session, peer, session_id=session_id, codec=None, sdp_version=1,
-                     webrtc=local_webrtc, allowed=allowed, dtmf_mode=dtmf_mode)
+                     webrtc=local_webrtc, allowed=allowed, dtmf_mode=dtmf_mode, srtp=srtp,
+                     crypto=crypto)
         channel = Channel(
             engine=self, direction=Direction.OUTBOUND, caller=caller, called=called,
             media=media, leg=leg, variables=dict(variables or {}),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from parley.clock import Cancellable
 from parley.events import HangupCause
+from parley.media.srtp import Crypto, SrtpError
 from parley.net.transport import Peer
 from parley.net.webrtc import WebRtcEndpoint
 from parley.sip.dialog import Dialog
@@ -54,6 +55,7 @@ from parley.telephony.media_sdp import (
     read_audio,
 )
 from parley.telephony.refer import handle_refer
+from parley.telephony.sdes import answered_crypto, key_endpoint
 from parley.telephony.webrtc import answered_webrtc
 
 if TYPE_CHECKING:
@@ -110,6 +112,11 @@ class SipLeg:
     dtmf_payload_type: int | None = 101
     sdp_version: int = 0
     webrtc: LocalWebRtc | None = None  # our ICE/DTLS side when the phone is a browser
+    #: A trunk's ``srtp`` (off | offer | require) and our a=crypto lines (several in an
+    #: offer, the one in use once answered; empty: plain RTP)
+    srtp: str = "off"
+    crypto: tuple[Crypto, ...] = ()
+    remote_crypto: Crypto | None = None  # the carrier's line in use
     channel: Channel | None = None
     timers: dict[str, Cancellable] = field(default_factory=dict)
     #: The codecs this leg may use (a trunk's ``codecs``); None: every one Parley speaks.
@@ -191,7 +198,7 @@ class SipLeg:
                          session_id=self.session_id, version=self.sdp_version,
                          dtmf_payload_type=None if self.dtmf_mode == "info"
                          else self.dtmf_payload_type, direction=direction,
-                         webrtc=self.webrtc)
+                         webrtc=self.webrtc, crypto=self.crypto)
 
     # --- what the engine feeds in ------------------------------------------------------------
 
@@ -280,8 +287,17 @@ class SipLeg:
     def _answered(self, channel: Channel, response: SipResponse) -> None:
         """The callee answered (ACKed already): take its SDP answer, or hang up."""
         try:
-            remote = read_audio(response.body, allowed=self.codecs)
-        except MediaNegotiationError as exc:
+            remote = read_audio(response.body, allowed=self.codecs,
+                                srtp=self.srtp if self.crypto else "off")
+            if self.crypto and remote.crypto:
+                chosen = answered_crypto(channel.media, self.crypto, remote.crypto)
+                self.crypto = (chosen,)
+                self.remote_crypto = next(line for line in remote.crypto
+                                          if line.tag == chosen.tag)
+                self._log("srtp_keyed", suite=chosen.suite, keying="sdes")
+            elif self.crypto:  # srtp offer: the carrier answered plain RTP/AVP
+                self.crypto = ()
+        except (MediaNegotiationError, SrtpError) as exc:
             self._log("bad_answer_sdp", error=str(exc))
             channel.hangup(HangupCause.INCOMPATIBLE_DESTINATION)
             return
@@ -303,8 +319,12 @@ class SipLeg:
         direction = "sendrecv"
         if request.body:
             try:
-                remote = read_audio(request.body, allowed=self.codecs)
-            except MediaNegotiationError as exc:
+                remote = read_audio(request.body, allowed=self.codecs,
+                                    srtp=self.srtp if self.crypto else "off")
+                if bool(remote.crypto) != bool(self.crypto):
+                    raise MediaNegotiationError("a re-INVITE may not turn SRTP on or off")
+                self._rekey(channel, remote)
+            except (MediaNegotiationError, SrtpError) as exc:
                 self.run(self.session.answer_reinvite(
                     488, headers=(("Warning", f'304 parley "{exc}"'),)))
                 return
@@ -318,6 +338,25 @@ class SipLeg:
         channel.media.on_hold = direction in ("inactive", "recvonly")
         self.run(self.session.answer_reinvite(
             200, self.local_sdp(channel.media.port, answer_direction(direction))))
+
+    def _rekey(self, channel: Channel, remote: RemoteAudio) -> None:
+        """A carrier's re-INVITE may bring a new key (RFC 4568 §7.1.4): take it, and answer
+        with a new key of ours too (new sessions start their rollover counters afresh, so a
+        key must not be used on)."""
+        if not self.crypto or self.remote_crypto is None:
+            return
+        ours = self.crypto[0]
+        line = next((line for line in remote.crypto if line.suite == ours.suite), None)
+        if line is None:
+            raise SrtpError(f"the re-INVITE offers no a=crypto line of suite {ours.suite}")
+        if line.key != self.remote_crypto.key:
+            fresh = Crypto.fresh(line.tag, ours.suite)
+            key_endpoint(channel.media, fresh, line)
+            self.crypto = (fresh,)
+            self._log("srtp_rekeyed", suite=ours.suite)
+        elif line.tag != ours.tag:
+            self.crypto = (Crypto(line.tag, ours.suite, ours.key),)
+        self.remote_crypto = line
 
     def _request(self, channel: Channel, request: SipRequest) -> None:
         """INFO (key presses), REFER (transfer); anything else in the dialog gets 200."""

@@ -8,6 +8,10 @@ A browser's stream (``UDP/TLS/RTP/SAVPF``, RFC 8829) also carries its ICE creden
 fingerprint and setup role (:class:`WebRtcTransport`); Parley answers and offers it as an
 ICE-lite agent with one host candidate on the relay port, rtcp-mux and one BUNDLEd audio stream
 (:class:`LocalWebRtc`).
+
+A carrier's SRTP stream (``RTP/SAVP`` keyed by ``a=crypto``, RFC 4568) is read only where the
+trunk allows it (``srtp``: off refuses it, require refuses plain RTP); its usable ``a=crypto``
+lines are :attr:`RemoteAudio.crypto`, and Parley's own go into :func:`build_sdp`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.errors import ParleyError
+from parley.media.srtp import SDES_SUITES, Crypto, SrtpError
 from parley.sdp import offer_answer
 from parley.sdp.session import MediaDescription, SdpError, SessionDescription
 
@@ -73,14 +78,19 @@ class RemoteAudio:
     dtmf_payload_type: int | None
     direction: str
     webrtc: WebRtcTransport | None = None
+    crypto: tuple[Crypto, ...] = ()  # RTP/SAVP: the usable a=crypto lines, offerer's order
 
     @property
     def codec(self) -> Codec:
         return self.codecs[0]
 
 
-def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED) -> RemoteAudio:
+def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED,
+               srtp: str = "off") -> RemoteAudio:
     """The relayable audio of an SDP offer or answer; raises :class:`MediaNegotiationError`.
+
+    ``srtp`` is the trunk's setting: ``off`` refuses RTP/SAVP, ``offer`` takes RTP/SAVP (with
+    a usable ``a=crypto``) or plain RTP/AVP, ``require`` only RTP/SAVP.
 
     Negotiation is :func:`parley.sdp.offer_answer.negotiated`'s; this keeps every supported
     codec in the phone's order, so that the other leg of a bridge can be offered the same.
@@ -93,10 +103,18 @@ def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED) -> Remote
     if audio is None or audio.port == 0:
         raise MediaNegotiationError("SDP offers no audio stream")
     proto = audio.proto.upper()
+    crypto: tuple[Crypto, ...] = ()
     if proto in SDES_PROFILES:
+        if srtp == "off":
+            raise MediaNegotiationError(
+                f"m=audio uses {audio.proto} (SRTP keyed by a=crypto), which Parley accepts "
+                "only from a trunk with srtp: offer or require: offer RTP/AVP, or "
+                "UDP/TLS/RTP/SAVPF with DTLS")
+        crypto = _crypto_lines(audio)
+    elif srtp == "require" and proto not in WEBRTC_PROFILES:
         raise MediaNegotiationError(
-            f"m=audio uses {audio.proto} (SRTP keyed by a=crypto), which Parley does not "
-            "support: offer RTP/AVP, or UDP/TLS/RTP/SAVPF with DTLS")
+            f"m=audio uses {audio.proto}, but this trunk requires SRTP (RTP/SAVP with "
+            "a=crypto)")
     webrtc = _webrtc_transport(session, audio) if proto in WEBRTC_PROFILES else None
     wanted = [offer_answer.Codec(codec.name, codec.rate, codec.payload_type) for codec in allowed]
     try:
@@ -110,7 +128,28 @@ def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED) -> Remote
     order = {pt: index for index, pt in enumerate(audio.payload_types)}
     chosen = tuple(sorted(chosen, key=lambda codec: order.get(codec.payload_type, 999)))
     return RemoteAudio(media.address, media.port, chosen, media.dtmf_payload_type,
-                       media.direction, webrtc)
+                       media.direction, webrtc, crypto)
+
+
+def _crypto_lines(audio: MediaDescription) -> tuple[Crypto, ...]:
+    """The ``a=crypto`` lines Parley can use (unknown suites skipped, as RFC 4568 §6.1
+    lets an answerer do); none at all is an error naming why."""
+    lines = audio.attribute_values("crypto")
+    if not lines:
+        raise MediaNegotiationError(f"m=audio uses {audio.proto} but has no a=crypto line "
+                                    "(Parley keys SRTP to a carrier by SDES, RFC 4568)")
+    usable: list[Crypto] = []
+    errors: list[str] = []
+    for value in lines:
+        try:
+            usable.append(Crypto.parse(value or ""))
+        except SrtpError as exc:
+            errors.append(str(exc))
+    if not usable:
+        raise MediaNegotiationError(
+            f"no a=crypto line is usable: {'; '.join(errors)} (Parley speaks "
+            f"{', '.join(SDES_SUITES)})")
+    return tuple(usable)
 
 
 def _webrtc_transport(session: SessionDescription, audio: MediaDescription) -> WebRtcTransport:
@@ -168,16 +207,20 @@ def answer_direction(offered: str) -> str:
 
 def build_sdp(host: str, port: int, codecs: tuple[Codec, ...], *, session_id: int,
               version: int, dtmf_payload_type: int | None = 101,
-              direction: str = "sendrecv", webrtc: LocalWebRtc | None = None) -> bytes:
+              direction: str = "sendrecv", webrtc: LocalWebRtc | None = None,
+              crypto: tuple[Crypto, ...] = ()) -> bytes:
     """Parley's SDP for one audio stream on the relay's ``host:port`` (with ``webrtc``: as
-    an ICE-lite DTLS-SRTP endpoint, rtcp-mux, the stream BUNDLEd alone)."""
+    an ICE-lite DTLS-SRTP endpoint, rtcp-mux, the stream BUNDLEd alone; with ``crypto``: as
+    RTP/SAVP keyed by those ``a=crypto`` lines)."""
     formats = [str(codec.payload_type) for codec in codecs]
     lines = ["v=0", f"o=parley {session_id} {version} IN IP4 {host}", "s=parley",
              f"c=IN IP4 {host}", "t=0 0"]
     if dtmf_payload_type is not None:
         formats.append(str(dtmf_payload_type))
     if webrtc is None:
-        lines.append(f"m=audio {port} RTP/AVP {' '.join(formats)}")
+        profile = "RTP/SAVP" if crypto else "RTP/AVP"
+        lines.append(f"m=audio {port} {profile} {' '.join(formats)}")
+        lines += [f"a=crypto:{line.attribute()}" for line in crypto]
     else:
         if webrtc.mid is not None:
             lines.append(f"a=group:BUNDLE {webrtc.mid}")

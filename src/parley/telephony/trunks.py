@@ -113,6 +113,7 @@ class TrunkConfig:
     tls_ca_file: str | None = None  # tls: the CAs that sign the carrier's certificate
     tls_cert_file: str | None = None  # tls: a client certificate the carrier asks for
     tls_key_file: str | None = None  # tls: its key (None: in tls_cert_file)
+    srtp: str = "off"  # off | offer | require: SRTP keyed by SDES (a=crypto, RFC 4568)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,10 @@ class Trunk:
     @property
     def dtmf_mode(self) -> str:
         return self.config.dtmf_mode
+
+    @property
+    def srtp(self) -> str:
+        return self.config.srtp
 
     def admit(self) -> bool:
         """Whether a channel is free under ``max_channels`` (both directions count)."""
@@ -590,7 +595,8 @@ class Trunks:
             variables={**(variables or {}), "trunk": trunk.name},
             headers=(*added, *headers), interaction_id=interaction_id,
             codecs=codecs, credentials=credentials, trunk=trunk.name, allowed=trunk.allowed,
-            dtmf_mode=config.dtmf_mode, label=f"{trunk.name}:{call.number}")
+            dtmf_mode=config.dtmf_mode, label=f"{trunk.name}:{call.number}",
+            srtp=config.srtp)
 
     async def _settle(self, trunk: Trunk, channel: Channel) -> bool:
         """Wait until the leg rings or answers (True: this trunk has the call) or ends

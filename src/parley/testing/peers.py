@@ -134,6 +134,9 @@ class Baresip:
 
     ``workdir`` gets the generated ``config`` and ``accounts``, the log, and the recordings.
     ``source`` is played as the microphone; what it hears goes to ``received_wav()``.
+    ``host`` is where it listens and sends from (127.0.0.2: a carrier apart from the phones);
+    ``mediaenc`` loads baresip's ``srtp`` module and sets the account's media encryption
+    (``srtp``: offered, ``srtp-mand``: RTP/SAVP with a=crypto only, RFC 4568).
     """
 
     workdir: Path
@@ -145,6 +148,8 @@ class Baresip:
     register: bool = True
     transport: str = "udp"
     server_host: str = LOOPBACK
+    host: str = LOOPBACK
+    mediaenc: str | None = None
     sip_port: int = 0
     ctrl_port: int = 0
     events: list[BaresipEvent] = field(default_factory=list)
@@ -167,13 +172,14 @@ class Baresip:
             self.source = write_wav(self.workdir / "source.wav", signal_)
         lines = [
             "poll_method epoll",
-            f"sip_listen {LOOPBACK}:{self.sip_port}",
-            "net_interface 127.0.0.1",
+            f"sip_listen {self.host}:{self.sip_port}",
+            f"net_interface {self.host}",
             "audio_player aubridge,nil",
             f"audio_source aufile,{self.source}",
             "audio_alert aubridge,nil",
             f"module_path {BARESIP_MODULES}",
             *(f"module {name}.so" for name in BARESIP_MEDIA_MODULES),
+            *(["module srtp.so"] if self.mediaenc else []),
             *(f"module_app {name}.so" for name in BARESIP_APP_MODULES),
             f"ctrl_tcp_listen {LOOPBACK}:{self.ctrl_port}",
             f"snd_path {self.workdir}",
@@ -187,6 +193,8 @@ class Baresip:
         params.append(f"regint={3600 if self.register else 0}")
         params.append(f"answermode={'auto' if self.auto_answer else 'manual'}")
         params.append("audio_codecs=PCMU,PCMA")
+        if self.mediaenc:
+            params.append(f"mediaenc={self.mediaenc}")
         (self.workdir / "accounts").write_text(";".join(params) + "\n")
 
     async def start(self, *, within: float = 10.0) -> None:
@@ -194,7 +202,7 @@ class Baresip:
         if shutil.which("baresip") is None:
             raise PeerError("baresip is not installed (apt install baresip-core)")
         if not self.sip_port:
-            self.sip_port = free_port_block(2)  # baresip also opens SIP/TLS on port + 1
+            self.sip_port = free_port_block(2, self.host)  # SIP/TLS on port + 1 too
         if not self.ctrl_port:
             self.ctrl_port = free_port()
         self._write_config()
