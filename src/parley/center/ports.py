@@ -8,11 +8,14 @@ which the telephony and ACD shells implement and the composition root hands to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
+from parley.dialer.campaign import CampaignConfig
+from parley.dialer.contacts import Contact
+from parley.dialer.engine import CampaignStats
 from parley.errors import ParleyError
 from parley.events import AgentLogin, AgentLogout, AgentNotReady, AgentReady
 
@@ -161,3 +164,134 @@ class SecurityControl(Protocol):
     def bans(self) -> Sequence[BanView]: ...  # pragma: no cover - protocol
 
     def lift(self, kind: str, subject: str, *, by: str = "") -> bool: ...  # pragma: no cover
+
+
+# --- campaigns: the web and the store on one side, the live dialer shell on the other -------
+
+CampaignAction = Literal["start", "pause", "stop"]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFigures:
+    """A campaign right now: its state and the dialer's counters since this node loaded it."""
+
+    campaign: str
+    status: str  # created | running | paused | stopped
+    contacts_open: int  # loaded and not closed
+    in_flight: int  # attempts dialled and not finished
+    operators_ready: int
+    operators_talking: int
+    stats: CampaignStats
+
+
+class CampaignControl(Protocol):
+    """What the web and provisioning ask of the live dialer (the dialer shell implements).
+
+    The store is written first (nothing is lost): the API saves contacts or a status, then
+    tells the shell, which loads them from the :class:`CampaignStore` it was built with."""
+
+    async def control(self, campaign: str, action: CampaignAction, *,
+                      requested_by: str) -> str:
+        """Start, pause or stop; returns the new status. A pause is runtime state the store
+        keeps, so a re-import of the same YAML (``active: true``) does not undo it."""
+        ...
+
+    async def contacts_added(self, campaign: str, contact_ids: Sequence[str], *,
+                             now: bool = False) -> None:
+        """The store holds new contacts of ``campaign``; dial them as pacing and windows allow
+        (``now``: skip pacing, still honour windows and do-not-call)."""
+        ...
+
+    async def contact_cancelled(self, campaign: str, contact_id: str, *,
+                                requested_by: str) -> bool:
+        """An outside system withdrew the task; False if it had already finished."""
+        ...
+
+    async def campaigns_changed(self) -> None:
+        """Campaign settings or do-not-call lists changed in the store; reload them."""
+        ...
+
+    def figures(self, campaign: str) -> CampaignFigures:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCampaign:
+    """A campaign as the store keeps it: its settings, wanted and runtime status, and the
+    dialog script and queue that travel with its calls."""
+
+    config: CampaignConfig
+    status: str  # created | running | paused | stopped (runtime; a supervisor's pause)
+    queue: str = ""  # where answered calls (and agentless "press 1") go
+    script: str = ""  # the dialog script's name, carried into the interaction
+    message: str = ""  # the agentless message template (the IVR's ${...})
+    compliance_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactProgress:
+    """A contact's place in its campaign, as the store keeps it across restarts."""
+
+    contact: Contact
+    status: str  # pending | in_progress | done
+    due_at: datetime | None = None  # earliest next attempt (UTC); None: now
+    attempts: int = 0
+    attempts_by_number: Mapping[str, int] = field(default_factory=dict)
+    dead_numbers: frozenset[str] = frozenset()
+    close_reason: str | None = None
+    callback_at: datetime | None = None
+    callback_agent: str | None = None
+    dial_now: bool = False  # a task to dial at once (``"now": true``)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFacts:
+    """Everything one attempt did, written when it starts and again as it changes (the same
+    ``attempt_id`` updates the row; writes are idempotent)."""
+
+    attempt_id: str
+    campaign: str
+    contact_id: str
+    number: str
+    number_type: str
+    started_at: datetime
+    trunk: str | None = None
+    call_id: str | None = None  # the interaction id, for the call's timeline and recording
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    sip_status: int | None = None  # the final response of the call out (200, 486, 404 ...)
+    outcome: str | None = None  # parley.dialer.model.Outcome, once known
+    amd: str | None = None  # human | machine | unknown (None: detection off)
+    amd_cause: str | None = None
+    operator: str | None = None
+    talk_s: float | None = None
+    disposition: str | None = None
+    early_media: str | None = None  # what the network said before answer, when recognised
+
+
+class CampaignStore(Protocol):
+    """The dialer shell's view of the store (store/ implements). Every method writes through
+    at once; the shell never keeps something only in memory that a restart would need."""
+
+    async def load_campaigns(self) -> list[StoredCampaign]:
+        ...
+
+    async def load_contacts(self, campaign: str, contact_ids: Sequence[str] | None = None
+                            ) -> list[ContactProgress]:
+        """The campaign's open contacts (``contact_ids``: just those)."""
+        ...
+
+    async def do_not_call(self) -> dict[str, frozenset[str]]:
+        """Every do-not-call list by name (``global`` is the site's own) of E.164 numbers."""
+        ...
+
+    async def save_status(self, campaign: str, status: str, *, by: str) -> None:
+        ...
+
+    async def save_attempt(self, facts: AttemptFacts) -> None:
+        ...
+
+    async def save_progress(self, campaign: str, progress: ContactProgress) -> None:
+        """The contact's state after an attempt, a disposition, a reschedule or its close;
+        a closed contact's webhook (with all its attempts) follows from this write."""
+        ...
