@@ -21,6 +21,15 @@ a throw-away PostgreSQL server with ``--database postgresql``).
     .venv/bin/python bench/inbound_queue.py --rates 20 40 60 80 100 --duration 10
     .venv/bin/python bench/inbound_queue.py --no-media --rates 100
     .venv/bin/python bench/inbound_queue.py --database postgresql
+
+Any other SIP server can be measured with the same callers and operators (``--target``): the
+script then starts no node; the server must route ``--number`` (default 700) to a queue whose
+operators it calls at ``--operators-at`` (one sipp answerer; every operator's contact is that
+address, as in the provisioning document above), and ``--server-pid`` names its process for
+CPU and memory. Records are then not counted (the store is Parley's).
+
+    .venv/bin/python bench/inbound_queue.py --target 127.0.0.1:5060 --number 700 \
+        --operators-at 127.0.0.1:5090 --server-pid $(pidof asterisk) --rates 15 20 25 30
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from typing import Any
 import yaml
 
 from parley.telephony.prompts import find_stock_sounds
-from parley.testing.peers import PeerError, Sipp, SippResult
+from parley.testing.peers import PeerError, Sipp, SippResult, process_cpu_seconds
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
 from parley.testing.postgres import ThrowawayPostgres, create_database
 
@@ -174,8 +183,7 @@ class Node:
         if self.process is None:
             return 0.0
         with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            self.cpu_seen = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+            self.cpu_seen = process_cpu_seconds(self.process.pid)
         return self.cpu_seen
 
     def memory_kib(self, field: str) -> int:
@@ -210,6 +218,50 @@ class Node:
         except TimeoutError:
             self.process.kill()
             await self.process.wait()
+
+
+@dataclass
+class ForeignServer:
+    """A SIP server this script does not start (``--target``): measured through its process
+    (``pid``) when given; it is never stopped here and keeps no records the script can count."""
+
+    host: str
+    sip_port: int
+    pid: int | None
+    log: Path
+    cpu_seen: float = 0.0
+
+    async def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.log.touch()
+
+    def _proc(self, name: str) -> str | None:
+        if self.pid is None:
+            return None
+        with contextlib.suppress(OSError):
+            return Path(f"/proc/{self.pid}/{name}").read_text()
+        return None
+
+    def cpu_seconds(self) -> float:
+        if self.pid is not None:
+            with contextlib.suppress(OSError):
+                self.cpu_seen = process_cpu_seconds(self.pid)
+        return self.cpu_seen
+
+    def memory_kib(self, field: str) -> int:
+        for line in (self._proc("status") or "").splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def exit_code(self) -> int | None:
+        return None if self.pid is None or self._proc("stat") is not None else -1
+
+    def last_error(self) -> str:
+        return "" if self.exit_code() is None else f"process {self.pid} is gone"
+
+    async def stop(self) -> None:
+        """Left running: it is not ours."""
 
 
 # --- one step ---------------------------------------------------------------------------------
@@ -363,22 +415,42 @@ def rtp_block(calls: int, at_least: int) -> tuple[int, int]:
             wanted = max(smallest, wanted * 3 // 4)
 
 
+@dataclass(frozen=True)
+class Foreign:
+    """Where another SIP server is (``--target``) and where it sends operator calls."""
+
+    host: str
+    port: int
+    number: str
+    operators_host: str
+    operators_port: int
+    pid: int | None
+
+
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
-               operators: int, settle: float, postgres: str | None = None) -> StepResult:
-    """Run one rate on a fresh node; every process started here is stopped here."""
-    agent_port = free_port()
-    config = write_provisioning(workdir / "bench.yaml", operators, agent_port)
+               operators: int, settle: float, postgres: str | None = None,
+               foreign: Foreign | None = None) -> StepResult:
+    """Run one rate on a fresh node (or the ``foreign`` server); every process started here
+    is stopped here."""
     in_progress = int(rate * (duration + 8)) + 50  # calls set up, talking or ending at once
-    rtp_first, rtp_count = rtp_block(in_progress, int(rate * duration) + 50)
-    database: Path | str = workdir / "data" / "parley.sqlite3"
-    if postgres is not None:  # a fresh database on the server for this step
-        database, _name = await asyncio.to_thread(create_database, postgres)
-    node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1),
-                database_url=database if isinstance(database, str) else None)
+    database: Path | str | None = workdir / "data" / "parley.sqlite3"
+    node: Node | ForeignServer
+    if foreign is not None:
+        agent_port, agent_host, database = foreign.operators_port, foreign.operators_host, None
+        node = ForeignServer(foreign.host, foreign.port, foreign.pid, workdir / "server.log")
+    else:
+        agent_port, agent_host = free_port(), LOOPBACK
+        config = write_provisioning(workdir / "bench.yaml", operators, agent_port)
+        rtp_first, rtp_count = rtp_block(in_progress, int(rate * duration) + 50)
+        if postgres is not None:  # a fresh database on the server for this step
+            database, _name = await asyncio.to_thread(create_database, postgres)
+        node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1),
+                    database_url=database if isinstance(database, str) else None)
     agents = Sipp(workdir / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
-                  extra=("-rtp_echo",))
+                  host=agent_host, extra=("-rtp_echo",))
     limit = int(calls / rate + duration + 60)  # a step that falls behind is cut off as failed
-    caller = Sipp(workdir / "caller", scenario, service=QUEUE_NUMBER, port=free_port(),
+    number = QUEUE_NUMBER if foreign is None else foreign.number
+    caller = Sipp(workdir / "caller", scenario, service=number, port=free_port(),
                   calls=calls, rate=rate,
                   extra=("-d", str(int(duration * 1000)), "-l", str(max(3000, 3 * in_progress)),
                          "-recv_timeout", "32000", "-timeout", f"{limit}s", "-timeout_error"))
@@ -388,7 +460,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         start_rss = node.memory_kib("VmRSS")
         await agents.start()
         await asyncio.sleep(settle)  # operators become ready once the node has started
-        caller.target = f"{LOOPBACK}:{node.sip_port}"
+        caller.target = (f"{LOOPBACK}:{node.sip_port}" if foreign is None
+                         else f"{foreign.host}:{foreign.port}")
         cpu_before, started = node.cpu_seconds(), time.monotonic()
         await caller.start()
         waiting = asyncio.create_task(caller.wait(limit + 30))
@@ -402,8 +475,10 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
-        records_live = await call_records(database)  # the recorders kept up, or not
-        await records_settled(database, calls, 15.0)
+        records_live = None
+        if database is not None:
+            records_live = await call_records(database)  # the recorders kept up, or not
+            await records_settled(database, calls, 15.0)
         node_exit = node.exit_code()
     finally:
         with contextlib.suppress(Exception):
@@ -413,7 +488,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         stopping = time.monotonic()
         await node.stop()  # a node that stops writes what its recorders still hold
         stop_s = time.monotonic() - stopping
-    records = await call_records(database)
+    records = None if database is None else await call_records(database)
     result = caller.result()
     rows = csv_rows(workdir / "caller" / f"{scenario.stem}-stat.csv")
     concurrent = max((int(row.get("CurrentCall", "0") or 0) for row in rows), default=0)
@@ -430,6 +505,13 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
 
 
 # --- the run ----------------------------------------------------------------------------------
+
+
+def host_port(parser: argparse.ArgumentParser, option: str, value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        parser.error(f"{option}: {value!r} is not HOST:PORT")
+    return host, int(port)
 
 
 def machine() -> str:
@@ -460,15 +542,34 @@ async def main() -> None:
                              "PostgreSQL server (Debian's binaries)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep logs, statistics and data of every step in this folder")
+    parser.add_argument("--target", default=None, metavar="HOST:PORT",
+                        help="measure another SIP server there instead of starting a node")
+    parser.add_argument("--number", default=QUEUE_NUMBER,
+                        help="the number the target routes to its queue (with --target)")
+    parser.add_argument("--operators-at", default=None, metavar="HOST:PORT",
+                        help="where the target sends operator calls: the sipp answerer "
+                             "listens there (with --target)")
+    parser.add_argument("--server-pid", type=int, default=None,
+                        help="the target's process, for its CPU and memory (with --target)")
     parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
                         default=True, help="skip higher rates after a step that is not clean")
     args = parser.parse_args()
     for tool, package in (("sipp", "sip-tester"), ("sox", "sox")):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (Debian package {package})")
-    print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
-          f"store {args.database}, "
-          f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
+    foreign = None
+    if args.target is not None:
+        if args.operators_at is None:
+            parser.error("--target needs --operators-at: where the server calls operators")
+        foreign = Foreign(*host_port(parser, "--target", args.target), args.number,
+                          *host_port(parser, "--operators-at", args.operators_at),
+                          args.server_pid)
+    elif args.operators_at or args.server_pid:
+        parser.error("--operators-at and --server-pid go with --target")
+    server = (f"Parley, store {args.database}" if foreign is None
+              else f"the server at {args.target}")
+    print(f"machine: {machine()}; {server}; {'with' if args.media else 'without'} media, "
+                    f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
           f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6}  clean", flush=True)
@@ -486,7 +587,7 @@ async def main() -> None:
             calls = args.calls or rate * 30
             r = await step(root / f"rate-{rate}", scenario, rate, calls, args.duration,
                            args.operators, args.settle,
-                           postgres.url if postgres is not None else None)
+                           postgres.url if postgres is not None else None, foreign)
             implied = int(rate * args.duration)
             print(f"{rate:>6} {r.calls:>6} {r.successful:>6} {r.failed:>6} "
                   f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
