@@ -54,6 +54,7 @@ log = structlog.get_logger("parley.center")
 
 TRANSFER_HANGUP_DELAY_S = 1.5  # the transferring phone gets its NOTIFY before Parley's BYE
 DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) before voicemail
+BUSY_RETRY_S = 1.0  # an operator whose phone is on another call is reported unreachable after
 
 
 class AcdShell:
@@ -288,7 +289,11 @@ class AcdShell:
         if self._on_another_call(command.device):  # a personal call the ACD did not give
             self.progress(call, "not reachable", {"operator": command.agent_id,
                                                    "reason": "on another call"})
-            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+            # told a moment later, not at once: the ACD would offer the same operator the
+            # next waiting call at once, and that offer would fail the same way, in a loop
+            # that never lets the event loop run (and the phone hang up)
+            self.clock.call_later(BUSY_RETRY_S, lambda: self.feed(
+                ev.AgentLegEnded(command.call_id, command.agent_id)))
             return
         try:
             leg = self.telephony.originate(
@@ -573,11 +578,13 @@ class AcdShell:
             call.final = "answered"
             self.mark_hung_up(call, "caller" if customer.ended
                           else call.operator or command.agent_id)
-            if customer.ended:
-                self.feed(ev.CallerHangup(call.acd_id))
-            elif hung_up(leg):
-                self.feed(ev.AgentLegEnded(call.acd_id, command.agent_id))
-            self.end_conversation(call)
+            ended: ev.AcdEvent | None = (
+                ev.CallerHangup(call.acd_id) if customer.ended
+                else ev.AgentLegEnded(call.acd_id, command.agent_id) if hung_up(leg)
+                else None)
+            self.end_conversation(call)  # the phone is free before the ACD offers again
+            if ended is not None:
+                self.feed(ended)
             self.hangup(call, HangupCause.NORMAL_CLEARING)
         finally:
             self.calls.pop(call.acd_id, None)

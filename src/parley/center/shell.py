@@ -283,8 +283,10 @@ class ContactCenter:
             if call.operator_leg is not None:
                 call.final = "answered"
             self.shell.mark_hung_up(call, "caller")
-            self.shell.feed(ev.CallerHangup(call.acd_id))
+            # the operator's phone is hung up first: with no wrap-up the ACD makes the
+            # operator ready at once and offers the next call, which must find the phone free
             self.shell.end_conversation(call)
+            self.shell.feed(ev.CallerHangup(call.acd_id))
             if not call.callback:
                 self.shell.calls.pop(call.acd_id, None)
             return None
