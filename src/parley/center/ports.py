@@ -226,6 +226,8 @@ class StoredCampaign:
     script: str = ""  # the dialog script's name, carried into the interaction
     message: str = ""  # the agentless message template (the IVR's ${...})
     compliance_message: str = ""
+    machine_policy: str = "drop"  # drop | message (left after the beep) | operator
+    machine_message: str = ""  # what "message" leaves (empty: ``message``)
 
 
 @dataclass(frozen=True, slots=True)
