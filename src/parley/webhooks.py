@@ -46,6 +46,7 @@ EVENT_NAMES: dict[type[Any], str] = {
     ev.VoicemailLeft: "voicemail.left",
     ev.RecordingStored: "recording.stored",
     ev.SecurityEvent: "security.alert",
+    ev.CampaignStatusChanged: "campaign.status_changed",
 }
 """The webhook event name of each published event type; others are not sent."""
 
