@@ -273,7 +273,6 @@ class CampaignRepository:
             row.status = "done"
             row.close_reason = CANCELLED
             row.closed_at = self._clock.utcnow()
-            row.added_by = row.added_by or by
             await self._contact_closed(session, row)
             return True
 
