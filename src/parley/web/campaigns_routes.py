@@ -22,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from parley.center.ports import AttemptFacts, CampaignAction, NotRunning
+from parley.center.ports import AttemptFacts, CampaignAction, LiveError, NotRunning
 from parley.dialer.contacts import (
     Contact,
     ContactLoader,
@@ -64,7 +64,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _live(ctx: WebContext, name: str) -> s.CampaignLive | None:
     try:
         figures = ctx.campaigns.figures(name)
-    except NotRunning:
+    except (LiveError, KeyError):  # no dialer here, or it has not loaded this campaign yet
         return None
     stats = figures.stats
     return s.CampaignLive(
