@@ -26,6 +26,7 @@ TOPICS: dict[type[Any], str] = {
     ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",
     ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",
     ev.ConfigurationChanged: "config", ev.TrunkStatusChanged: "trunk",
+    ev.CampaignStatusChanged: "campaign", ev.CampaignFiguresChanged: "campaign",
 }
 """The topic of each event type a client can subscribe to; others are ``other``."""
 

@@ -742,6 +742,36 @@ class CallbackCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignStatusChanged:
+    """Notice: a campaign was started, paused or stopped (``by`` whom: a user, ``config``
+    for the provisioning file, ``dialer``); live viewers and webhooks hear it."""
+
+    campaign: str
+    status: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFiguresChanged:
+    """Notice: a running campaign's figures now (the dialer shell publishes it as they
+    change, for wallboards on the ``campaign`` topic of ``/api/events``)."""
+
+    campaign: str
+    status: str
+    contacts_open: int
+    in_flight: int
+    operators_ready: int
+    operators_talking: int
+    dialled: int
+    live_answers: int
+    machines: int
+    abandoned: int
+    failed: int
+    connected: int
+    abandon_rate: float
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigurationChanged:
     """Notice: configuration records changed through the API or an import; services that
     keep a copy (the SIP user directory, the ACD's queues) reload ``kind`` (``key`` is the

@@ -7,6 +7,10 @@ HMAC-SHA256 of ``"<timestamp>." + body`` keyed with the webhook's secret. A non-
 a network error is retried after 1, 2, 4, 8 … seconds (capped), up to ``max_attempts``; every
 attempt is written to the delivery log. Unfinished deliveries are kept in the store's outbox,
 so a restart resumes their retries instead of losing them.
+
+Some events are written to the outbox by the store itself, in the same transaction as the
+record they describe (a campaign's finished attempt, a closed contact: see
+:mod:`parley.store.campaigns`); the dispatcher looks for them every ``outbox_poll_s``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from parley import events as ev
 from parley.bus import Envelope, LiveBus
 from parley.clock import Clock
 from parley.store import Store
+from parley.store.campaigns import OUTBOX_EVENTS
 from parley.store.records import DeliveryRecord, PendingDelivery
 from parley.store.specs import WebhookSpec
 
@@ -41,6 +46,7 @@ EVENT_NAMES: dict[type[Any], str] = {
     ev.VoicemailLeft: "voicemail.left",
     ev.RecordingStored: "recording.stored",
     ev.SecurityEvent: "security.alert",
+    ev.CampaignStatusChanged: "campaign.status_changed",
 }
 """The webhook event name of each published event type; others are not sent."""
 
@@ -83,7 +89,9 @@ class WebhookDispatcher:
         self.max_delay_s = max_delay_s
         self.timeout_s = timeout_s
         self.refresh_s = 2.0  # subscriptions are re-read at most this often
+        self.outbox_poll_s = 1.0  # how often deliveries the store queued are looked for
         self._cache: tuple[float, list[WebhookSpec]] | None = None
+        self._running: set[int] = set()  # outbox ids being delivered by this dispatcher
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -98,7 +106,9 @@ class WebhookDispatcher:
                                      lossless=True) as feed, \
                     asyncio.TaskGroup() as group:
                 for pending in await self._store.deliveries.pending():
+                    self._running.add(pending.id)
                     group.create_task(self._resume(client, pending))
+                group.create_task(self._poll_outbox(client, group))
                 async for envelope in feed:
                     name = EVENT_NAMES[type(envelope.event)]
                     for webhook in await self._subscribers(name):
@@ -106,6 +116,15 @@ class WebhookDispatcher:
         finally:
             if self._client is None:
                 await client.aclose()
+
+    async def _poll_outbox(self, client: httpx.AsyncClient, group: asyncio.TaskGroup) -> None:
+        """Deliver what the store queued itself (campaign attempts and closed contacts)."""
+        while True:
+            await self._clock.sleep(self.outbox_poll_s)
+            for pending in await self._store.deliveries.pending():
+                if pending.event_type in OUTBOX_EVENTS and pending.id not in self._running:
+                    self._running.add(pending.id)
+                    group.create_task(self._resume(client, pending))
 
     async def _subscribers(self, name: str) -> list[WebhookSpec]:
         now = self._clock.monotonic()
@@ -127,14 +146,17 @@ class WebhookDispatcher:
             outbox_id, webhook.name, envelope.id, name, body, 0, self._clock.utcnow()))
 
     async def _resume(self, client: httpx.AsyncClient, pending: PendingDelivery) -> bool:
-        hook = await self._store.config.get("webhooks", pending.webhook)
-        if not isinstance(hook, WebhookSpec) or not hook.active:
-            await self._store.deliveries.finish(pending.id)  # unsubscribed meanwhile
-            return False
-        wait = (pending.next_attempt_at - self._clock.utcnow()).total_seconds()
-        if wait > 0:
-            await self._clock.sleep(wait)
-        return await self._attempts(client, hook, pending)
+        try:
+            hook = await self._store.config.get("webhooks", pending.webhook)
+            if not isinstance(hook, WebhookSpec) or not hook.active:
+                await self._store.deliveries.finish(pending.id)  # unsubscribed meanwhile
+                return False
+            wait = (pending.next_attempt_at - self._clock.utcnow()).total_seconds()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            return await self._attempts(client, hook, pending)
+        finally:
+            self._running.discard(pending.id)
 
     async def _attempts(self, client: httpx.AsyncClient, webhook: WebhookSpec,
                         pending: PendingDelivery) -> bool:

@@ -213,7 +213,7 @@ def test_routing_errors_name_the_line_and_field(tmp_path: Path) -> None:
     assert (error.line, error.field) == (3, "queues[0].overflow_target")
     error = _error("number_lists:\n  - name: l\n    kind: do_not_call\n", tmp_path)
     assert (error.line, error.field) == (3, "number_lists[0].kind")
-    assert "outbound campaigns" in str(error)
+    assert "own section, do_not_call" in str(error)
 
 
 async def test_trunks_and_inbound_are_imported(sqlite_store: Store, tmp_path: Path) -> None:

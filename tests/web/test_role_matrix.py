@@ -26,7 +26,8 @@ PUBLIC, AGENT, SUPERVISOR, ADMIN = None, "agent", "supervisor", "admin"
 RANK = {PUBLIC: -1, AGENT: 0, SUPERVISOR: 1, ADMIN: 2}
 
 CONFIG_KINDS = ("skills", "teams", "users", "devices", "queues", "flows", "numbers",
-                "number_lists", "trunks", "inbound", "routes", "webhooks")
+                "number_lists", "trunks", "inbound", "routes", "webhooks", "do_not_call",
+                "campaigns")
 
 EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/openapi.json"): PUBLIC,
@@ -79,6 +80,15 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("WS", "/api/events"): AGENT,
     ("WS", "/sip"): PUBLIC,  # SIP over WebSocket: phones authenticate in SIP (digest)
     ("POST", "/api/phone/credentials"): AGENT,  # a web session's, never a bearer token's
+    # Campaigns: admins manage them, supervisors (and the API tokens of outside systems,
+    # given to supervisor users) run them, add and cancel contacts and read attempts.
+    ("POST", "/api/campaigns/{name}/start"): SUPERVISOR,
+    ("POST", "/api/campaigns/{name}/pause"): SUPERVISOR,
+    ("POST", "/api/campaigns/{name}/stop"): SUPERVISOR,
+    ("POST", "/api/campaigns/{name}/contacts"): SUPERVISOR,
+    ("GET", "/api/campaigns/{name}/contacts/{contact_id}"): SUPERVISOR,
+    ("DELETE", "/api/campaigns/{name}/contacts/{contact_id}"): SUPERVISOR,
+    ("GET", "/api/campaigns/{name}/attempts"): SUPERVISOR,
 }
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = SUPERVISOR

@@ -17,7 +17,13 @@ from parley.dialer.campaign import CampaignConfig
 from parley.dialer.contacts import Contact
 from parley.dialer.engine import CampaignStats
 from parley.errors import ParleyError
-from parley.events import AgentLogin, AgentLogout, AgentNotReady, AgentReady
+from parley.events import (
+    AgentLogin,
+    AgentLogout,
+    AgentNotReady,
+    AgentReady,
+    CampaignFiguresChanged,
+)
 
 
 class LiveError(ParleyError):
@@ -215,6 +221,39 @@ class CampaignControl(Protocol):
         ...
 
 
+class NoCampaignControl:
+    """What a node without the dialer answers: control and figures are unavailable (the
+    store keeps what the API wrote; a dialer started later loads it)."""
+
+    async def control(self, campaign: str, action: CampaignAction, *,
+                      requested_by: str) -> str:
+        raise NotRunning("the dialer is not running on this node")
+
+    async def contacts_added(self, campaign: str, contact_ids: Sequence[str], *,
+                             now: bool = False) -> None:
+        raise NotRunning("the dialer is not running on this node")
+
+    async def contact_cancelled(self, campaign: str, contact_id: str, *,
+                                requested_by: str) -> bool:
+        raise NotRunning("the dialer is not running on this node")
+
+    async def campaigns_changed(self) -> None:
+        raise NotRunning("the dialer is not running on this node")
+
+    def figures(self, campaign: str) -> CampaignFigures:
+        raise NotRunning("the dialer is not running on this node")
+
+
+def figures_event(figures: CampaignFigures) -> CampaignFiguresChanged:
+    """The live-bus notice of ``figures`` (the ``campaign`` topic of ``/api/events``)."""
+    stats = figures.stats
+    return CampaignFiguresChanged(
+        figures.campaign, figures.status, figures.contacts_open, figures.in_flight,
+        figures.operators_ready, figures.operators_talking, stats.dialled, stats.live_answers,
+        stats.machines, stats.abandoned, stats.failed, stats.connected,
+        stats.abandon_rate_window)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCampaign:
     """A campaign as the store keeps it: its settings, wanted and runtime status, and the
@@ -226,6 +265,8 @@ class StoredCampaign:
     script: str = ""  # the dialog script's name, carried into the interaction
     message: str = ""  # the agentless message template (the IVR's ${...})
     compliance_message: str = ""
+    machine_policy: str = "drop"  # drop | message (left after the beep) | operator
+    machine_message: str = ""  # what "message" leaves (empty: ``message``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from parley.store.activity import (
     RecordingRepository,
     VoicemailRepository,
 )
+from parley.store.campaigns import CampaignRepository
 from parley.store.configuration import ConfigRepository
 from parley.store.credentials import Passwords
 from parley.store.database import (
@@ -61,6 +62,7 @@ class Store:
     recordings: RecordingRepository = field(init=False)
     voicemails: VoicemailRepository = field(init=False)
     callbacks: CallbackRepository = field(init=False)
+    campaigns: CampaignRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -75,6 +77,7 @@ class Store:
         self.recordings = RecordingRepository(self.sessions)
         self.voicemails = VoicemailRepository(self.sessions)
         self.callbacks = CallbackRepository(self.sessions)
+        self.campaigns = CampaignRepository(self.sessions, self.clock)
 
     @property
     def dialect(self) -> str:

@@ -24,8 +24,10 @@ from parley.store.specs import (
     DEFAULT_REASON_CODES,
     KINDS,
     NOT_YET,
+    CampaignSpec,
     ConfigDocument,
     DeviceSpec,
+    DoNotCallSpec,
     FlowSpec,
     InboundSpec,
     NumberListSpec,
@@ -57,6 +59,8 @@ _MODELS: dict[str, tuple[type[Any], str]] = {
     "flows": (m.Flow, "name"),
     "number_lists": (m.NumberList, "name"),
     "routes": (m.Route, "name"),
+    "do_not_call": (m.DoNotCallList, "name"),
+    "campaigns": (m.Campaign, "name"),
 }
 
 
@@ -164,6 +168,14 @@ class ConfigTransaction:
                 await _id_of(self.session, m.Queue, "name", name, field)
 
     async def delete(self, kind: str, key: str) -> None:
+        if kind == "campaigns":
+            attempts = await self.session.scalar(select(func.count()).select_from(
+                m.CampaignAttempt).where(m.CampaignAttempt.campaign == key))
+            if attempts:
+                raise Conflict(f"campaign {key!r} has {attempts} attempts on record; stop it "
+                               "instead of deleting it")
+            await self.session.execute(delete(m.CampaignContact).where(
+                m.CampaignContact.campaign == key))
         if kind == "trunks":
             for route in (await self.session.scalars(select(m.Route))).all():
                 if key in route.trunks:
@@ -287,6 +299,15 @@ class ConfigTransaction:
             )).all()
             return NumberListSpec(name=row.name, kind=row.kind, priority=row.priority,
                                   description=row.description, numbers=list(numbers))
+        if kind == "do_not_call":
+            numbers = (await self.session.scalars(
+                select(m.DoNotCallNumber.number).where(m.DoNotCallNumber.list_id == row.id)
+            )).all()
+            return DoNotCallSpec(name=row.name, description=row.description,
+                                 numbers=list(numbers))
+        if kind == "campaigns":
+            return CampaignSpec.model_validate({**row.settings, "name": row.name,
+                                                "active": row.active})
         raise KeyError(kind)
 
     # --- writers ---------------------------------------------------------------------------
@@ -483,6 +504,61 @@ class ConfigTransaction:
         for number in sorted(wanted - current):
             self.session.add(m.NumberListEntry(list_id=row.id, number=number))
             changed = True
+        return changed
+
+    async def _put_do_not_call(self, spec: DoNotCallSpec) -> bool:
+        row: m.DoNotCallList | None = await self._row("do_not_call", spec.name)
+        changed = False
+        if row is None:
+            row = m.DoNotCallList(name=spec.name, description=spec.description)
+            self.session.add(row)
+            await self.session.flush()
+            changed = True
+        else:
+            changed = _assign(row, {"description": spec.description})
+        current = set((await self.session.scalars(
+            select(m.DoNotCallNumber.number).where(m.DoNotCallNumber.list_id == row.id)
+        )).all())
+        wanted = set(spec.numbers)
+        if current - wanted:
+            await self.session.execute(delete(m.DoNotCallNumber).where(
+                m.DoNotCallNumber.list_id == row.id,
+                m.DoNotCallNumber.number.in_(current - wanted)))
+            changed = True
+        for number in sorted(wanted - current):
+            self.session.add(m.DoNotCallNumber(list_id=row.id, number=number))
+            changed = True
+        return changed
+
+    async def _put_campaigns(self, spec: CampaignSpec) -> bool:
+        """Settings and the wanted state. The runtime status (a supervisor's pause) is left
+        alone unless ``active`` itself changes: turned on, a paused or new campaign runs;
+        turned off, a running one pauses. A stopped campaign stays stopped."""
+        if spec.queue is not None:
+            await _id_of(self.session, m.Queue, "name", spec.queue, "queue")
+        for name in spec.teams:
+            await _id_of(self.session, m.Team, "name", name, f"teams.{name}")
+        for name in spec.agents:
+            await _id_of(self.session, m.User, "username", name, f"agents.{name}")
+        settings = spec.model_dump(mode="json", exclude={"name", "active"})
+        row: m.Campaign | None = await self._row("campaigns", spec.name)
+        now = self.clock.utcnow()
+        if row is None:
+            self.session.add(m.Campaign(name=spec.name, settings=settings, active=spec.active,
+                                        status="running" if spec.active else "created",
+                                        status_by="config", status_at=now))
+            return True
+        changed = _assign(row, {"settings": settings})
+        if row.active != spec.active:
+            row.active = spec.active
+            changed = True
+            status = row.status
+            if spec.active and status in ("created", "paused"):
+                status = "running"
+            elif not spec.active and status == "running":
+                status = "paused"
+            if status != row.status:
+                row.status, row.status_by, row.status_at = status, "config", now
         return changed
 
 

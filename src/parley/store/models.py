@@ -470,3 +470,90 @@ class WebhookOutbox(Base):
     body: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- outbound campaigns ----------------------------------------------------------------------
+
+
+class Campaign(Base):
+    """An outbound campaign: its settings (the provisioning document's fields), the wanted
+    state ``active`` and the runtime ``status`` a supervisor sets (who and when), which a
+    re-import of the same settings leaves alone."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16))
+    status_by: Mapped[str] = mapped_column(String(64), default="")
+    status_at: Mapped[datetime | None]
+
+
+class CampaignContact(Base):
+    """A contact (an outside system's task) of a campaign and its place in it."""
+
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (UniqueConstraint("campaign", "contact_id"),
+                      Index("ix_campaign_contacts_open", "campaign", "status"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(128))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    numbers: Mapped[list[Any]] = mapped_column(JSON)  # [{number, type, time_zones}]
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending | in_progress | done
+    due_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts_by_number: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dead_numbers: Mapped[list[Any]] = mapped_column(JSON)
+    close_reason: Mapped[str | None] = mapped_column(String(32))
+    callback_at: Mapped[datetime | None]
+    callback_agent: Mapped[str | None] = mapped_column(String(64))
+    dial_now: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_at: Mapped[datetime]
+    added_by: Mapped[str] = mapped_column(String(64), default="")
+    closed_at: Mapped[datetime | None]
+
+
+class CampaignAttempt(Base):
+    """One dial of a contact's number and everything it did (upserted by attempt id)."""
+
+    __tablename__ = "campaign_attempts"
+    __table_args__ = (Index("ix_campaign_attempts_contact", "campaign", "contact_id"),
+                      Index("ix_campaign_attempts_started", "campaign", "started_at"))
+    attempt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(128))
+    number: Mapped[str] = mapped_column(String(32))
+    number_type: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    trunk: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    sip_status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    amd: Mapped[str | None] = mapped_column(String(16))
+    amd_cause: Mapped[str | None] = mapped_column(String(64))
+    operator: Mapped[str | None] = mapped_column(String(64))
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    early_media: Mapped[str | None] = mapped_column(String(64))
+
+
+class DoNotCallList(Base):
+    """A do-not-call list; every campaign honours every list at the moment of dialling."""
+
+    __tablename__ = "dnc_lists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+
+
+class DoNotCallNumber(Base):
+    __tablename__ = "dnc_numbers"
+    list_id: Mapped[int] = mapped_column(ForeignKey("dnc_lists.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -62,7 +62,8 @@ ROLE_ORDER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 WEBHOOK_EVENTS = (
     "call.offered", "call.answered", "call.ended", "call.progress", "callback.requested",
     "callback.due", "operator.state_changed", "queue.updated", "recording.stored",
-    "voicemail.left", "security.alert", "*",
+    "voicemail.left", "security.alert", "campaign.attempt", "campaign.contact_closed",
+    "campaign.status_changed", "*",
 )
 
 
@@ -420,9 +421,10 @@ class NumberSpec(Spec):
 
 LATER_LIST_KINDS = {
     "allow": "allow lists (only listed callers get through) are not supported yet",
-    "do_not_call": "do-not-call lists come with outbound campaigns, which are not "
-                   "configurable yet",
-    "contacts": "contact lists come with outbound campaigns, which are not configurable yet",
+    "do_not_call": "do-not-call lists have their own section, do_not_call, which every "
+                   "campaign honours",
+    "contacts": "contacts are added to a campaign over the API "
+                "(POST /api/campaigns/{name}/contacts, JSON or CSV)",
 }
 
 
@@ -441,8 +443,8 @@ class NumberListSpec(Spec):
     @classmethod
     def _supported_kind(cls, value: Any) -> Any:
         if isinstance(value, str) and value in LATER_LIST_KINDS:
-            raise ValueError(f"{LATER_LIST_KINDS[value]}; use kind 'tag' to keep the numbers "
-                             "for flows")
+            hint = "" if value != "allow" else "; use kind 'tag' to keep the numbers for flows"
+            raise ValueError(f"{LATER_LIST_KINDS[value]}{hint}")
         return value
 
     @model_validator(mode="after")
@@ -618,6 +620,182 @@ class WebhookSpec(Spec):
         return sorted(set(value))
 
 
+Duration = Annotated[str | float, Field(union_mode="left_to_right")]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def seconds(value: str | float) -> float:
+    """A duration as seconds: a number of seconds, or text like ``90s``, ``15m``, ``2h``,
+    ``30d``; a ValueError says how to write it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{value}: a duration must not be negative")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"{value!r}: write a duration as seconds or like 90s, 15m, 2h, 30d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _duration(value: Any) -> str | float:
+    seconds(value)
+    return value if isinstance(value, str) else float(value)
+
+
+NumberKind = Literal["mobile", "home", "work"]
+_DEFAULT_ORDER: tuple[NumberKind, ...] = ("mobile", "home", "work")
+RetryOutcome = Literal["busy", "no_answer", "machine", "abandoned", "failed"]
+WindowText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class NumberStrategySpec(BaseModel):
+    """Which numbers of a contact to try and how often: ``order`` of number types,
+    ``attempts_per_number`` (per number type; a contact's numbers of one type share it) and
+    ``attempts_per_contact`` (all numbers together)."""
+
+    model_config = ConfigDict(extra="forbid")
+    order: Annotated[list[NumberKind], Field(min_length=1, max_length=3)] = Field(
+        default_factory=lambda: list(_DEFAULT_ORDER))
+    attempts_per_number: Annotated[int, Field(ge=1, le=100)] | dict[
+        NumberKind, Annotated[int, Field(ge=1, le=100)]] | None = None
+    attempts_per_contact: Annotated[int, Field(ge=1, le=100)] = 6
+
+    @field_validator("order")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("list each number type once")
+        return value
+
+
+class AbandonSpec(BaseModel):
+    """The abandon-rate cap, the window it is measured over, and what it is a share of."""
+
+    model_config = ConfigDict(extra="forbid")
+    cap: Annotated[float, Field(gt=0, lt=1)] = 0.03
+    window: Duration = "30d"
+    definition: Literal["live_answers", "all_answers", "dials"] = "live_answers"
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        return _duration(value)
+
+
+class CampaignSpec(Spec):
+    """An outbound campaign (docs/dialer.md, "Campaigns in the provisioning file").
+
+    ``active``: the wanted state (true: it should run); a supervisor's pause is runtime state
+    kept apart, so importing the same document again does not undo it. ``call_window``:
+    ``any``, one window (``08:00-21:00``, the default), a list of windows, or windows per
+    number type (``{mobile: ..., work: ...}``), all in the called party's local time.
+    """
+
+    name: Name
+    description: Text = ""
+    mode: Literal["preview", "progressive", "predictive", "agentless"]
+    queue: Name | None = None
+    teams: list[Name] = Field(default_factory=list)
+    agents: list[Name] = Field(default_factory=list)
+    script: Name | None = None
+    caller_id: PhoneNumber
+    message: Annotated[str, StringConstraints(max_length=2000)] = ""
+    call_window: WindowText | list[WindowText] | dict[
+        NumberKind, WindowText | list[WindowText]] = "08:00-21:00"
+    holidays: list[date] = Field(default_factory=list)
+    time_zone: str | None = None
+    region: str | None = None
+    numbers: NumberStrategySpec = Field(default_factory=NumberStrategySpec)
+    retry: dict[RetryOutcome, Duration] = Field(default_factory=dict)
+    abandon: AbandonSpec = Field(default_factory=AbandonSpec)
+    machine: Literal["drop", "message", "operator"] = "drop"
+    machine_message: Annotated[str, StringConstraints(max_length=2000)] = ""
+    detect_machine: bool = True
+    compliance_message: Annotated[str, StringConstraints(max_length=2000)] = ""
+    ring_timeout_s: Annotated[int, Field(ge=5, le=300)] = 25
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    max_lines: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    active: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_team(cls, data: Any) -> Any:
+        """``team: sales`` is read as ``teams: [sales]``."""
+        if isinstance(data, dict) and "team" in data:
+            data = dict(data)
+            team = data.pop("team")
+            data["teams"] = [*data.get("teams", []), *([team] if team else [])]
+        return data
+
+    @field_validator("retry", mode="before")
+    @classmethod
+    def _retry(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for outcome, delay in value.items():
+                try:
+                    _duration(delay)
+                except ValueError as exc:
+                    raise ValueError(f"{outcome}: {exc}") from exc
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _known_zone(value)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not valid_region(value):
+            raise ValueError(f"unknown region {value!r}; use a two-letter country code such "
+                             "as 'RU' or 'GB'")
+        return None if value is None else value.upper()
+
+    @model_validator(mode="after")
+    def _dialer_accepts(self) -> CampaignSpec:
+        from parley.dialer.model import DialerError
+        from parley.store.campaign_config import campaign_config  # the dialer's own checks
+
+        problem = ""
+        if self.mode == "agentless" and self.queue is None:
+            problem = "queue: an agentless campaign needs the queue that \"press 1\" reaches"
+        elif self.mode == "agentless" and not self.message:
+            problem = "message: an agentless campaign needs the message it plays"
+        elif self.mode != "agentless" and self.queue is None and not (self.teams
+                                                                       or self.agents):
+            problem = "queue: name the queue, teams or agents whose operators take the calls"
+        elif self.machine == "message" and not (self.machine_message or self.message):
+            problem = ("machine_message: the 'message' machine policy needs the message to "
+                       "leave after the beep")
+        else:
+            try:
+                campaign_config(self, default_region=self.region or "US",
+                                default_time_zone=self.time_zone or "UTC")
+            except DialerError as exc:
+                problem = str(exc).removeprefix(f"campaign {self.name}: ")
+        if problem:
+            raise ValueError(f"campaign {self.name!r}: {problem}")
+        return self
+
+
+PlusNumber = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{5,15}$")]
+
+
+class DoNotCallSpec(Spec):
+    """A do-not-call list of E.164 numbers. Every campaign honours every list when it dials
+    (``global`` is the site's own, where a "do not call" disposition adds the number)."""
+
+    name: Name
+    description: Text = ""
+    numbers: list[PlusNumber] = Field(default_factory=list)
+
+    @field_validator("numbers")
+    @classmethod
+    def _sorted_numbers(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
 NOT_YET: dict[str, str] = {}
 """Kinds that are stored but do nothing yet: writing a new or changed record is refused with
 this message, so that nobody configures something that silently does nothing."""
@@ -636,6 +814,8 @@ KINDS: dict[str, type[Spec]] = {
     "inbound": InboundSpec,
     "routes": RouteSpec,
     "webhooks": WebhookSpec,
+    "do_not_call": DoNotCallSpec,
+    "campaigns": CampaignSpec,
 }
 """Every kind of configuration record, in the order an import applies them."""
 
@@ -658,6 +838,8 @@ class ConfigDocument(BaseModel):
     inbound: list[InboundSpec] = Field(default_factory=list)
     routes: list[RouteSpec] = Field(default_factory=list)
     webhooks: list[WebhookSpec] = Field(default_factory=list)
+    do_not_call: list[DoNotCallSpec] = Field(default_factory=list)
+    campaigns: list[CampaignSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _route_positions(self) -> ConfigDocument:

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from prometheus_client.registry import CollectorRegistry
 
 from parley.bus import LiveBus
-from parley.center.ports import CallControl, ContactCenter, SecurityControl
+from parley.center.ports import CallControl, CampaignControl, ContactCenter, SecurityControl
 from parley.clock import Clock, MonotonicClock
 from parley.config import recordings_dir, voicemail_dir
 from parley.store import Store, open_store
@@ -39,6 +39,7 @@ class ApiServer:
     database_url: str
     calls: CallControl | None = None
     center: ContactCenter | None = None
+    campaigns: CampaignControl | None = None
     #: the node's data folder: recordings and voicemail are served from where a node keeps
     #: them inside it (``recordings_dir``, ``voicemail_dir`` set from it unless given)
     data_dir: Path | None = None
@@ -97,7 +98,8 @@ class ApiServer:
                             metrics=self.metrics,
                             login_attempts=self.login_attempts,
                             login_base_delay_s=self.login_base_delay_s,
-                            trusted_networks=self.trusted_networks, security=self.security)
+                            trusted_networks=self.trusted_networks, security=self.security,
+                            campaigns=self.campaigns)
         self.app = app
         server = WebServer(app, "127.0.0.1", 0, trusted_proxies=self.trusted_proxies)
         dispatcher = WebhookDispatcher(self.store, self.bus, self.clock,

@@ -16,10 +16,12 @@ from parley import __version__
 from parley.bus import LiveBus
 from parley.center.ports import (
     CallControl,
+    CampaignControl,
     ContactCenter,
     InvalidRequest,
     LiveCallNotFound,
     NoCallControl,
+    NoCampaignControl,
     NoContactCenter,
     NotRunning,
     OperationRefused,
@@ -30,7 +32,14 @@ from parley.net.websocket import WsConnections
 from parley.store import Conflict, NotFound, Store
 from parley.telephony.session_devices import SessionDevices
 from parley.trust import TrustedNetworks
-from parley.web import config_routes, events_ws, operations, phone, security_routes
+from parley.web import (
+    campaigns_routes,
+    config_routes,
+    events_ws,
+    operations,
+    phone,
+    security_routes,
+)
 from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
 from parley.web.metrics_route import metrics_router
@@ -72,7 +81,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   session_lifetime: timedelta = timedelta(hours=12),
                   trunks: Callable[[], list[TrunkStatus]] | None = None,
                   sip_ws: WsConnections | None = None,
-                  phones: SessionDevices | None = None) -> FastAPI:
+                  phones: SessionDevices | None = None,
+                  campaigns: CampaignControl | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -83,7 +93,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     node's Prometheus registry (parley.metrics), served at ``/metrics``; ``trunks`` reads the
     carriers' trunks' states for ``/api/live/trunks``. ``sip_ws`` are the SIP transport's
     WebSocket connections, served at ``/sip`` for browser phones, and ``phones`` the session
-    credentials ``/api/phone/credentials`` issues them."""
+    credentials ``/api/phone/credentials`` issues them. ``campaigns`` is the live dialer
+    (routes that need it say so when it is not given; what they store is kept)."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -96,7 +107,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         recordings_dir=recordings_dir, voicemail_dir=voicemail_dir,
         secure_cookies=secure_cookies,
         security=security,
-        session_lifetime=session_lifetime, trunks=trunks, sip_ws=sip_ws, phones=phones)
+        session_lifetime=session_lifetime, trunks=trunks, sip_ws=sip_ws, phones=phones,
+        campaigns=campaigns or NoCampaignControl())
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:
@@ -114,6 +126,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(security_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(phone.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(campaigns_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)
     if metrics is not None:

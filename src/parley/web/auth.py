@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from parley.bus import LiveBus
-from parley.center.ports import CallControl, ContactCenter, SecurityControl
+from parley.center.ports import (
+    CallControl,
+    CampaignControl,
+    ContactCenter,
+    NoCampaignControl,
+    SecurityControl,
+)
 from parley.clock import Clock
 from parley.events import SecurityEvent
 from parley.store import Store
@@ -146,6 +152,8 @@ class WebContext:
     #: web server has no SIP server beside it
     sip_ws: WsConnections | None = None
     phones: SessionDevices | None = None
+    #: the live dialer (start, pause, stop, new contacts, figures); its absence answers 503
+    campaigns: CampaignControl = field(default_factory=NoCampaignControl)
     extra: dict[str, object] = field(default_factory=dict)
 
 

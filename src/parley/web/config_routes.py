@@ -20,6 +20,10 @@ from parley.store.records import Principal
 from parley.store.specs import KINDS, ConfigDocument, FlowSpec, Role, SiteSpec, Spec, UserSpec
 from parley.web.auth import Admin, Agent, Ctx, Supervisor, WebContext
 
+OWN_ROUTES = frozenset({"campaigns"})
+"""Kinds with routes of their own (parley.web.campaigns_routes: runtime state beside the
+settings)."""
+
 
 @functools.cache
 def public_model(spec: type[Spec]) -> type[BaseModel]:
@@ -155,7 +159,8 @@ def config_router() -> APIRouter:
         return await ctx.store.config.site()
 
     for kind, spec_type in KINDS.items():
-        _kind_routes(router, kind, spec_type)
+        if kind not in OWN_ROUTES:
+            _kind_routes(router, kind, spec_type)
 
     @router.get("/api/flows/{name}/versions", response_model=list[FlowSpec], tags=["flows"],
                 summary="Every saved version of a flow")

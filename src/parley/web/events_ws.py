@@ -2,9 +2,9 @@
 
 Clients authenticate with the session cookie (same-origin only) or a bearer token (the
 ``Authorization`` header, or ``?token=`` where a browser cannot set headers). Filters:
-``topics`` (comma-separated: call, operator, queue, config, trunk), ``queue`` and ``operator``.
-Operators see only events about themselves; supervisors and admins see everything. Each
-message is a JSON
+``topics`` (comma-separated: call, operator, queue, config, trunk, campaign), ``queue`` and
+``operator``. Operators see only events about themselves; supervisors and admins see
+everything. Each message is a JSON
 object ``{"id", "at", "topic", "type", "data"}``; a client that falls behind receives
 ``{"type": "dropped", "count": n}`` for the events it lost.
 """
@@ -24,7 +24,7 @@ from parley.web.auth import SESSION_COOKIE, WebContext, has_role
 
 router = APIRouter()
 
-TOPICS = frozenset({"call", "operator", "queue", "config", "trunk"})
+TOPICS = frozenset({"call", "operator", "queue", "config", "trunk", "campaign"})
 POLICY_VIOLATION = 1008
 
 

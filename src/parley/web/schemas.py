@@ -319,3 +319,144 @@ class PhoneCredentials(BaseModel):
     session_device: bool = Field(description="true when the user has no device of their "
                                              "own and this one lives only as long as the "
                                              "session")
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+NumberKind = Literal["mobile", "home", "work"]
+ContactId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+FieldValue = Annotated[str, StringConstraints(max_length=2000)] | int | float | bool | None
+
+
+class ContactNumberIn(Body):
+    number: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    type: NumberKind | None = None  # None: as phonenumbers tells (mobile, else home)
+
+
+class ContactIn(Body):
+    """One contact (an outside system's task): a number or several, and the fields that
+    travel with the call into the operator's card and the agentless message."""
+
+    contact_id: ContactId | None = None  # None: Parley gives one
+    number: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    type: NumberKind | None = None
+    numbers: Annotated[list[ContactNumberIn], Field(max_length=20)] = Field(
+        default_factory=list)
+    fields: Annotated[dict[FieldName, FieldValue], Field(max_length=100)] = Field(
+        default_factory=dict)
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    now: bool = False  # dial at once: skip pacing, still honour windows and do-not-call
+
+
+class ContactBatchIn(Body):
+    contacts: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)]
+    now: bool = False
+
+
+class ContactIssue(BaseModel):
+    """A contact not loaded, or a number left out of one: where (``line`` of a CSV, counting
+    the header as 1, or ``index`` in a JSON batch, from 0), which field, and why."""
+
+    line: int | None = None
+    index: int | None = None
+    field: str
+    reason: str
+
+
+class ContactsAdded(BaseModel):
+    added: int
+    contact_ids: list[str]
+    rejected: list[ContactIssue]
+    dropped_numbers: list[ContactIssue]
+    dialer: Literal["notified", "not running"]
+    detail: str = ""
+
+
+class CampaignLive(BaseModel):
+    """The running dialer's figures for a campaign (since this node loaded it)."""
+
+    contacts_open: int
+    in_flight: int
+    operators_ready: int
+    operators_talking: int
+    dialled: int
+    live_answers: int
+    machines: int
+    abandoned: int
+    failed: int
+    connected: int
+    abandon_rate: float
+
+
+class CampaignState(BaseModel):
+    """A campaign's runtime status and contacts, beside its settings."""
+
+    name: str
+    status: str  # created | running | paused | stopped
+    status_by: str
+    status_at: datetime | None
+    active: bool
+    contacts: dict[str, int]  # pending, in_progress, done
+    live: CampaignLive | None  # None: no dialer runs on this node
+
+
+class CampaignControlled(BaseModel):
+    campaign: str
+    status: str
+    dialer: Literal["notified", "not running"]
+    detail: str = ""
+
+
+class AttemptOut(BaseModel):
+    attempt_id: str
+    campaign: str
+    contact_id: str
+    number: str
+    number_type: str
+    started_at: datetime
+    trunk: str | None
+    call_id: str | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    sip_status: int | None
+    outcome: str | None
+    amd: str | None
+    amd_cause: str | None
+    operator: str | None
+    talk_s: float | None
+    disposition: str | None
+    early_media: str | None
+
+
+class AttemptPage(BaseModel):
+    items: list[AttemptOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class ContactNumberOut(BaseModel):
+    number: str
+    type: str
+    time_zones: list[str]
+
+
+class ContactOut(BaseModel):
+    campaign: str
+    contact_id: str
+    fields: dict[str, str]
+    numbers: list[ContactNumberOut]
+    time_zone: str | None
+    status: str
+    close_reason: str | None
+    cancelled: bool
+    attempts_made: int
+    due_at: datetime | None
+    callback_at: datetime | None
+    callback_agent: str | None
+    dial_now: bool
+    closed_at: datetime | None
+    added_at: datetime
+    added_by: str
+    attempts: list[AttemptOut]
