@@ -415,6 +415,59 @@ def simulate_outbound(
         typer.echo(f"{key:32} {value}")
 
 
+@app.command("amd-score")
+def amd_score(
+    recordings: Annotated[Path, typer.Argument(
+        help="A folder with human/ and machine/ (and optionally silence/) subfolders of WAV "
+             "files, or a CSV of file,label (paths relative to the CSV).")],
+    setting: Annotated[list[str] | None, typer.Option(
+        "--set", help="Try a detector setting, e.g. --set greeting=2000 (amd.conf names; "
+                      "repeat for more).")] = None,
+    quiet: Annotated[bool, typer.Option(
+        help="Print only the mistakes, not every file's verdict.")] = False,
+) -> None:
+    """Score the answering-machine detector on a site's own labelled recordings: each
+    file's verdict, the confusion matrix and the accuracy. Files that cannot be used are
+    named with the reason and the rest is scored; the exit code is 1 if any was left out."""
+    import dataclasses
+
+    from parley.media import MediaError
+    from parley.media.amd import AmdSettings
+    from parley.media.amd_score import load_labelled, score
+
+    names = {f.name for f in dataclasses.fields(AmdSettings)}
+    overrides: dict[str, int] = {}
+    for item in setting or []:
+        name, _, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if name not in names or not value.strip().lstrip("-").isdigit():
+            raise _fail(f"--set {item!r}: write name=number with a name among "
+                        f"{', '.join(sorted(names))}")
+        overrides[name] = int(value)
+    try:
+        settings = AmdSettings(**overrides)
+        found, problems = load_labelled(recordings)
+        result = score(found, settings)
+    except MediaError as exc:
+        raise _fail(str(exc)) from exc
+    for problem in problems:
+        typer.secho(f"skipped: {problem}", err=True, fg=typer.colors.YELLOW)
+    if not found:
+        raise _fail(f"{recordings}: no recording could be scored")
+    for scored in result.results:
+        if quiet and scored.correct:
+            continue
+        mark = "ok   " if scored.correct else "WRONG"
+        typer.echo(f"{mark} {scored.name}: {scored.label} -> {scored.verdict.result} "
+                   f"({scored.verdict.cause}, after {scored.verdict.after_ms} ms)")
+    typer.echo("")
+    for line in result.report():
+        typer.echo(line)
+    if problems:
+        typer.echo(f"{len(problems)} files left out (see above)")
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

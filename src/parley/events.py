@@ -111,6 +111,18 @@ class AmdResult:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlyMediaResult:
+    """What the network played before an outbound leg was answered (its early media):
+    ``kind`` busy, congestion, sit or announcement; ``cause`` busy, congestion, unavailable or
+    invalid (what the attempt closes with); ``detail`` as ``SIT-VC-985-1370``."""
+
+    channel_id: str
+    kind: str
+    cause: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     channel_id: str
     cause: HangupCause
@@ -154,6 +166,7 @@ TelephonyEvent = (
     | PlaybackFinished
     | RecordingFinished
     | AmdResult
+    | EarlyMediaResult
     | Hangup
     | UserRegistered
     | UserUnregistered

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parley.dialer import ContactLoader, DialerError, DncList, NumberType, normalise_number
+from parley.dialer import (
+    ContactLoader,
+    DialerError,
+    DncList,
+    NumberRanges,
+    NumberType,
+    normalise_number,
+)
 
 CSV = """contact_id,first_name,mobile,home,work,timezone,balance
 c1,Ann,(212) 555-0101,212-555-0102,,,120.50
@@ -84,11 +91,91 @@ def test_records_loader_for_the_api_takes_number_lists_and_counts_records() -> N
     assert report.accepted[1].numbers[0].time_zones == ("Europe/Paris",)
 
 
-def test_a_country_with_many_zones_keeps_them_all_unless_the_contact_says() -> None:
-    report = loader().load_records([{"contact_id": "r", "mobile": "+7 916 123 45 67"}])
-    zones = report.accepted[0].numbers[0].time_zones
-    assert "Europe/Moscow" in zones
-    assert "Asia/Vladivostok" in zones
+RANGES = """prefix,region,zone
+7913,Novosibirsk Oblast,Asia/Novosibirsk
+79139,Omsk Oblast,Asia/Omsk
+"""
+RANGES_EXPLICIT = """from,to,region,zone
+79161000000,79161999999,Moscow,Europe/Moscow
+79140000000,79140999999,Primorsky Krai,Asia/Vladivostok
+"""
+
+
+def russian_loader(ranges: str | None = None) -> ContactLoader:
+    table = None if ranges is None else NumberRanges.from_csv(ranges)
+    return ContactLoader(default_region="RU", default_time_zone="Europe/Samara", ranges=table)
+
+
+def test_a_russian_mobile_is_never_given_every_zone_of_russia() -> None:
+    # phonenumbers knows sixteen zones for it: the campaign's default zone is used instead,
+    # so a 09:00-21:00 window is twelve hours, not two or three.
+    report = russian_loader().load_records([{"contact_id": "r", "mobile": "+7 916 123 45 67"}])
+    assert report.accepted[0].numbers[0].time_zones == ("Europe/Samara",)
+    # a fixed line's code names one zone, and that one is used
+    report = russian_loader().load_records([{"contact_id": "f", "home": "+7 383 212 34 56"}])
+    assert report.accepted[0].numbers[0].time_zones == ("Asia/Novosibirsk",)
+
+
+def test_the_number_range_table_places_mobiles_by_prefix_and_by_range() -> None:
+    report = russian_loader(RANGES).load_csv(
+        "contact_id,mobile\nn,+79131234567\no,+79139876543\nx,+79261234567\n")
+    zones = {c.id: c.numbers[0].time_zones for c in report.accepted}
+    assert zones == {"n": ("Asia/Novosibirsk",), "o": ("Asia/Omsk",),  # the longest prefix
+                     "x": ("Europe/Samara",)}  # not in the table: the default
+    report = russian_loader(RANGES_EXPLICIT).load_csv(
+        "contact_id,mobile\nm,+79161234567\nv,89140000000\nz,+79162000000\n")
+    zones = {c.id: c.numbers[0].time_zones for c in report.accepted}
+    assert zones == {"m": ("Europe/Moscow",), "v": ("Asia/Vladivostok",),
+                     "z": ("Europe/Samara",)}
+
+
+def test_the_contact_record_wins_over_the_table_region_or_zone() -> None:
+    csv_text = ("contact_id,mobile,region,zone\n"
+                "a,+79131234567,Omsk Oblast,\n"  # region named in the table
+                "b,+79131234568,,Asia/Kamchatka\n"  # own zone
+                "c,+79131234569,Narnia,\n"  # unknown region: rejected, not guessed
+                "d,+79131234560,Asia/Yakutsk,\n")  # a region given as a zone name
+    report = russian_loader(RANGES).load_csv(csv_text)
+    zones = {c.id: c.numbers[0].time_zones for c in report.accepted}
+    assert zones == {"a": ("Asia/Omsk",), "b": ("Asia/Kamchatka",), "d": ("Asia/Yakutsk",)}
+    assert report.accepted[0].attributes["region"] == "Omsk Oblast"
+    [rejected] = report.rejected
+    assert rejected.line == 4
+    assert "column 'region': 'Narnia' is not a region of the number-range table" \
+        in rejected.reasons[0]
+    without = russian_loader().load_csv("mobile,region\n+79131234567,Omsk Oblast\n")
+    assert "no number-range table is loaded" in without.rejected[0].reasons[0]
+
+
+def test_a_bad_range_table_is_refused_naming_every_bad_line_and_field() -> None:
+    bad = ("prefix,from,to,region,zone\n"
+           "7913,,,Novosibirsk Oblast,Asia/Novosibirsk\n"
+           "79x,,,Somewhere,Asia/Omsk\n"
+           ",79140000000,79140999999,Primorsky Krai,Mars/Olympus\n"
+           ",7914000,79140999999,Far,Asia/Vladivostok\n"
+           ",79150000000,79150999999,A,Europe/Moscow\n"
+           ",79150500000,79151999999,B,Europe/Moscow\n"
+           "7913,,,Novosibirsk Oblast,Asia/Novosibirsk\n"
+           "7920,,,Novosibirsk Oblast,Asia/Omsk\n"
+           "\n"
+           ",,,,\n")
+    with pytest.raises(DialerError) as caught:
+        NumberRanges.from_csv(bad, "ranges.csv")
+    lines = str(caught.value).splitlines()
+    assert lines == [
+        "ranges.csv: line 3, field 'prefix': '79x' is not a number prefix (E.164 digits with "
+        "the country code, e.g. 7913)",
+        "ranges.csv: line 4, field 'zone': 'Mars/Olympus' is not an IANA time zone "
+        "(e.g. Asia/Novosibirsk)",
+        "ranges.csv: line 5, field 'to': '79140999999' has 11 digits and 'from' has 7; a range "
+        "is of numbers of one length",
+        "ranges.csv: line 8, field 'prefix': '7913' is already on line 2",
+        "ranges.csv: line 9, field 'zone': region 'Novosibirsk Oblast' has zone "
+        "Asia/Novosibirsk on line 2, not Asia/Omsk; one region, one zone",
+        "ranges.csv: line 7, field 'from': the range overlaps the one on line 6",
+    ]
+    with pytest.raises(DialerError, match="line 1: missing column prefix"):
+        NumberRanges.from_csv("region,zone\nA,UTC\n")
 
 
 def test_duplicates_are_caught_across_loads() -> None:

@@ -15,6 +15,7 @@ from parley.dialer import (
     Dialer,
     DialerError,
     DialMode,
+    NumberRanges,
     NumberType,
     Outcome,
     PhoneNumber,
@@ -390,3 +391,14 @@ def test_campaign_loader_uses_its_region_zone_dnc_lists_and_existing_contacts() 
     desk.dialer.add_contacts("camp", first.accepted, 0)
     again = desk.dialer.loader("camp").load_csv("contact_id,mobile\nz,020 7946 0000\n")
     assert "already belongs to an earlier load" in again.rejected[0].reasons[0]
+
+
+def test_campaign_loader_places_numbers_with_the_sites_range_table() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE, default_region="RU",
+                       default_time_zone="Europe/Moscow"))
+    table = NumberRanges.from_csv("prefix,region,zone\n7913,Novosibirsk Oblast,"
+                                  "Asia/Novosibirsk\n")
+    report = desk.dialer.loader("camp", ranges=table).load_csv(
+        "contact_id,mobile\nn,8 913 123 45 67\nm,8 916 123 45 67\n")
+    zones = {c.id: c.numbers[0].time_zones for c in report.accepted}
+    assert zones == {"n": ("Asia/Novosibirsk",), "m": ("Europe/Moscow",)}

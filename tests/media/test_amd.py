@@ -48,10 +48,10 @@ def test_a_long_greeting_is_a_machine() -> None:
 
 
 def test_many_short_words_are_a_machine() -> None:
-    words = [x for d in "1234" for x in (prompt(f"digits/{d}"), silence(150))]
+    words = [x for d in "12345" for x in (prompt(f"digits/{d}"), silence(150))]
     result, cause, _ = detect(np.concatenate([silence(300), *words]),
                               AmdSettings(greeting=5000))
-    assert (result, cause) == (MACHINE, "MAXWORDS-3-3")
+    assert (result, cause) == (MACHINE, "MAXWORDS-4-4")
 
 
 def test_dead_air_and_line_noise_are_machines_by_initial_silence() -> None:

@@ -22,6 +22,7 @@ from parley.dialer.model import (
     Outcome,
 )
 from parley.dialer.pacing import UK_WINDOW_S, US_WINDOW_S, AbandonMeter
+from parley.dialer.ranges import NumberArea, NumberRanges
 from parley.dialer.strategy import Strategy
 from parley.dialer.windows import Calendar, Window
 
@@ -29,6 +30,6 @@ __all__ = [
     "UK_WINDOW_S", "US_WINDOW_S", "AbandonDefinition", "AbandonMeter", "Calendar",
     "CampaignConfig", "CampaignStats", "CampaignStatus", "CloseReason", "Contact",
     "ContactLoader", "ContactStatus", "DialMode", "Dialer", "DialerError", "Disposition",
-    "DncList", "ImportReport", "NumberType", "Outcome", "PhoneNumber", "Schedule", "Strategy",
-    "Window", "normalise_number",
+    "DncList", "ImportReport", "NumberArea", "NumberRanges", "NumberType", "Outcome",
+    "PhoneNumber", "Schedule", "Strategy", "Window", "normalise_number",
 ]

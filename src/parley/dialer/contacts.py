@@ -18,19 +18,21 @@ import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
 from parley.dialer.model import DialerError, NumberType
+from parley.dialer.ranges import NumberRanges
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 _NUMBER_COLUMN = re.compile(r"^(mobile|home|work)(?:[ _-]?(\d+))?$")
-_RESERVED_COLUMNS = {"contact_id", "id", "timezone", "time_zone"}
+_ZONE_COLUMNS = ("timezone", "time_zone", "zone")
+_RESERVED_COLUMNS = {"contact_id", "id", *_ZONE_COLUMNS}
 
 
 @dataclass(frozen=True, slots=True)
 class PhoneNumber:
     """One dialable number of a contact.
 
-    ``time_zones`` are the IANA zones the called party may be in: the contact's own zone when
-    given, else every zone ``phonenumbers`` knows for the number (call windows must then be open
-    in all of them), else the campaign's default zone.
+    ``time_zones`` holds the IANA zone the called party is in (see :func:`number_time_zones`):
+    one zone, so that a call window means what it says. It stays a tuple because a window
+    must be open in every zone listed (a caller of the pure core may still give several).
     """
 
     e164: str
@@ -135,26 +137,40 @@ def normalise_number(text: str, default_region: str) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-def number_time_zones(e164: str, contact_zone: str | None, default_zone: str) -> tuple[str, ...]:
-    """The zones the called party may be in: contact's own, else phonenumbers', else default."""
+def number_time_zones(e164: str, contact_zone: str | None, default_zone: str,
+                      ranges: NumberRanges | None = None) -> tuple[str, ...]:
+    """The called party's zone: the contact's own (its zone, or its region's), else the
+    number-range table's, else the one zone ``phonenumbers`` gives (a fixed line: +7 495 is
+    Moscow), else the campaign's default.
+
+    Never every zone ``phonenumbers`` lists for a number: a Russian mobile gets sixteen, and a
+    window required to be open in all of them opens for two or three hours a day."""
     if contact_zone:
         return (contact_zone,)
+    if ranges is not None:
+        area = ranges.area_of(e164)
+        if area is not None:
+            return (area.zone,)
     zones = tuple(z for z in phone_timezone.time_zones_for_number(phonenumbers.parse(e164))
                   if z != _UNKNOWN_ZONE and _known_zone(z))
-    return zones or (default_zone,)
+    return zones if len(zones) == 1 else (default_zone,)
 
 
 class ContactLoader:
     """Turns CSV text or dicts into contacts for one campaign.
 
-    Columns: ``contact_id`` (optional; the line number otherwise), ``timezone`` (optional IANA
-    name), number columns named ``mobile``, ``home`` or ``work`` with an optional suffix
-    (``mobile2``, ``work_3``), and any other column as an attribute.
+    Columns: ``contact_id`` (optional; the line number otherwise), ``timezone`` (or
+    ``time_zone``, ``zone``: an optional IANA name), ``region`` (optional: a region of the
+    number-range table, or an IANA zone; also kept as an attribute), number columns named
+    ``mobile``, ``home`` or ``work`` with an optional suffix (``mobile2``, ``work_3``), and any
+    other column as an attribute. ``ranges`` is the site's table of number ranges to regions
+    and zones (:class:`~parley.dialer.ranges.NumberRanges`).
     """
 
     def __init__(self, *, default_region: str, default_time_zone: str = "UTC",
                  dnc_lists: Iterable[DncList] = (),
-                 existing: Iterable[Contact] = ()) -> None:
+                 existing: Iterable[Contact] = (),
+                 ranges: NumberRanges | None = None) -> None:
         if default_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise DialerError(f"default region {default_region!r} is not a region code "
                               "(use two letters, e.g. US, GB, FR)")
@@ -163,6 +179,7 @@ class ContactLoader:
         self.default_region = default_region.upper()
         self.default_time_zone = default_time_zone
         self.dnc_lists = list(dnc_lists)
+        self.ranges = ranges
         self._ids: dict[str, int] = {}
         self._numbers: dict[str, int] = {}
         for contact in existing:
@@ -222,10 +239,16 @@ class ContactLoader:
             first = self._ids[contact_id]
             where = f"line {first}" if first else "an earlier load"
             reasons.append(f"duplicate contact_id {contact_id!r} (first seen on {where})")
-        zone = row.get("timezone") or row.get("time_zone") or None
+        zone_column = next((c for c in _ZONE_COLUMNS if row.get(c)), "timezone")
+        zone = row.get(zone_column) or None
         if zone is not None and not _known_zone(zone):
-            reasons.append(f"column 'timezone': {zone!r} is not an IANA time zone "
+            reasons.append(f"column {zone_column!r}: {zone!r} is not an IANA time zone "
                            "(e.g. Europe/Paris)")
+        region = row.get("region") or None
+        if zone is None and region is not None:
+            zone = self._region_zone(region)
+            if zone is None:
+                reasons.append(self._unknown_region(region))
         candidates: list[tuple[str, str]] = []
         attributes: dict[str, str] = {}
         for column, value in row.items():
@@ -270,7 +293,7 @@ class ContactLoader:
                 continue
             seen_in_row.add(e164)
             zones = number_time_zones(e164, zone if zone and _known_zone(zone) else None,
-                                      self.default_time_zone)
+                                      self.default_time_zone, self.ranges)
             numbers.append(PhoneNumber(e164, number_type, zones))
         if not candidates:
             reasons.append("no number: fill at least one of mobile, home, work")
@@ -284,3 +307,19 @@ class ContactLoader:
         for number in numbers:
             self._numbers[number.e164] = line
         report.accepted.append(Contact(contact_id, tuple(numbers), attributes, zone))
+
+    def _region_zone(self, region: str) -> str | None:
+        """A region's zone: from the number-range table, or the region is itself a zone."""
+        if self.ranges is not None:
+            found = self.ranges.zone_of_region(region)
+            if found is not None:
+                return found
+        return region if "/" in region and _known_zone(region) else None
+
+    def _unknown_region(self, region: str) -> str:
+        if self.ranges is None:
+            return (f"column 'region': {region!r} is not an IANA time zone and no number-range "
+                    "table is loaded to name its zone; give a timezone column or import a "
+                    "table with this region")
+        return (f"column 'region': {region!r} is not a region of the number-range table "
+                "nor an IANA time zone; add it to the table or give a timezone column")

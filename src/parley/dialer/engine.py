@@ -28,6 +28,7 @@ from parley.dialer.pacing import (
     allowed_abandon_ratio,
 )
 from parley.dialer.policy import PacingPolicy, pacing_policy
+from parley.dialer.ranges import NumberRanges
 from parley.dialer.strategy import ContactBook, ContactState, Pick
 from parley.events import (
     AgentlessDigit,
@@ -215,15 +216,17 @@ class Dialer:
                 return entry[0].state.contact.id
         return None
 
-    def loader(self, campaign_id: str) -> ContactLoader:
+    def loader(self, campaign_id: str, ranges: NumberRanges | None = None) -> ContactLoader:
         """A contact loader for the campaign: its default region and zone, the global and
-        campaign DNC lists, and its current contacts (duplicates across loads are caught)."""
+        campaign DNC lists, and its current contacts (duplicates across loads are caught);
+        ``ranges``: the site's table of number ranges to zones."""
         run = self._run(campaign_id)
         config = run.config
         return ContactLoader(default_region=config.default_region,
                              default_time_zone=config.default_time_zone,
                              dnc_lists=[self.global_dnc, run.dnc],
-                             existing=(s.contact for s in run.book.states.values()))
+                             existing=(s.contact for s in run.book.states.values()),
+                             ranges=ranges)
 
     def add_contacts(self, campaign_id: str, contacts: Iterable[Contact], now: float) -> int:
         return self._run(campaign_id).book.add(contacts, now)

@@ -10,7 +10,9 @@ returns. In between, the hub
   mix-minus;
 * echoes a leg's audio back to it (the echo test);
 * builds the stereo frames of recordings, which the shell appends to their files;
-* tells a person from an answering machine on answered outbound legs.
+* tells a person from an answering machine on answered outbound legs;
+* recognises busy, congestion, special information tones and announcements in the early media
+  of outbound legs before they are answered.
 
 A leg hears, in order of precedence: its playback, else its bridge's mix, else its own voice
 when echoing, else nothing (the stream stays silent and its next packet carries the marker).
@@ -31,6 +33,7 @@ import numpy.typing as npt
 from parley.media import MediaError
 from parley.media.amd import AmdSettings, AmdVerdict, AnsweringMachineDetector
 from parley.media.dtmf import EventPacket, event_packets
+from parley.media.early_media import EarlyMediaDetector, EarlyMediaSettings, EarlyMediaVerdict
 from parley.media.g711 import ENCODE_TABLES, Codec, decode_frames
 from parley.media.mixer import MixBridge, Mixer, Role
 from parley.media.player import Player
@@ -55,6 +58,7 @@ class HubTick(Generic[K]):
     finished: list[tuple[K, Player]] = field(default_factory=list)  # playbacks that ended
     recorded: list[tuple[str, Pcm]] = field(default_factory=list)  # (recording id, 160x2)
     amd: list[tuple[K, AmdVerdict]] = field(default_factory=list)  # detections that decided
+    early: list[tuple[K, EarlyMediaVerdict]] = field(default_factory=list)  # early media heard
 
 
 @dataclass(slots=True)
@@ -68,6 +72,7 @@ class _Leg:
     dtmf: deque[EventPacket | None] = field(default_factory=deque)  # None: a silent tick
     dtmf_start: int = 0
     amd: AnsweringMachineDetector | None = None
+    early: EarlyMediaDetector | None = None
 
 
 class MediaHub(Generic[K]):
@@ -187,6 +192,18 @@ class MediaHub(Generic[K]):
         silence."""
         self._leg(leg).amd = AnsweringMachineDetector(settings)
 
+    def detect_early_media(self, leg: K, settings: EarlyMediaSettings | None = None) -> None:
+        """Listen to an outbound leg's early media (before the answer) for busy, congestion,
+        special information tones and announcements; a verdict comes in a later tick's
+        ``early``. Ticks without audio count as silence."""
+        self._leg(leg).early = EarlyMediaDetector(settings)
+
+    def stop_early_media(self, leg: K) -> None:
+        """The leg was answered (or no longer matters): stop listening to its early media."""
+        state = self._legs.get(leg)
+        if state is not None:
+            state.early = None
+
     def echo(self, leg: K, on: bool = True) -> None:
         """Send the leg's own audio back to it (the echo test)."""
         self._leg(leg).echo = on
@@ -274,6 +291,11 @@ class MediaHub(Generic[K]):
                 if verdict is not None:
                     result.amd.append((leg, verdict))
                     state.amd = None
+            if state.early is not None:
+                heard = state.early.feed(heard_own.get(leg, _SILENCE))
+                if heard is not None:
+                    result.early.append((leg, heard))
+                    state.early = None
         bridges = [b for b_id, b in self._bridges.items() if self._bridge_phase[b_id] == phase]
         mixed = self._mixer.mix(bridges, heard_own) if bridges else {}
         out: dict[Codec, list[tuple[K, Pcm]]] = {}

@@ -94,6 +94,13 @@ class Ringing:
 
 
 @dataclass(frozen=True)
+class EarlyMedia:
+    """The first 180/183 with an SDP body: the callee's side sends early media (ringback,
+    tones, announcements) to the address it gives, before any answer."""
+    response: SipResponse
+
+
+@dataclass(frozen=True)
 class Answered:
     """The callee answered (already acknowledged); ``response.body`` holds the SDP answer."""
     response: SipResponse
@@ -137,8 +144,8 @@ class Ended:
     status: int | None = None
 
 
-Command = (SendRequest | SendResponse | SendAck | StartTimer | CancelTimer | Ringing | Answered
-           | ReinviteOffered | ReinviteDone | RequestReceived | Ended)
+Command = (SendRequest | SendResponse | SendAck | StartTimer | CancelTimer | Ringing | EarlyMedia
+           | Answered | ReinviteOffered | ReinviteDone | RequestReceived | Ended)
 
 
 # --- states and events -----------------------------------------------------------------------
@@ -221,6 +228,7 @@ class InviteSession:
     timers: set[str] = field(default_factory=set)
     cancel_sent: bool = False
     ringing_reported: bool = False
+    early_media_reported: bool = False
     offer: SipRequest | None = None  # a re-INVITE received, awaiting answer_reinvite
     our_offer: bytes | None = None  # the body of our re-INVITE in flight (for a 491 retry)
     queued_offer: bytes | None = None  # a re-INVITE asked for while another was in flight
@@ -442,7 +450,7 @@ def _stay(s: InviteSession, data: _Input) -> SessionState:
 # --- caller (UAC) -----------------------------------------------------------------------------
 
 def _c_provisional(s: InviteSession, data: _Input) -> SessionState:
-    """note the To tag; report the first 180/183 → Early (100 stays Calling)"""
+    """note the To tag; report the first 180/183, the first with SDP as EarlyMedia → Early (100 stays Calling)"""  # noqa: E501 (one table row)
     response = data.resp
     if response.to.tag:
         s.remote_tag = response.to.tag
@@ -451,6 +459,10 @@ def _c_provisional(s: InviteSession, data: _Input) -> SessionState:
     if response.status in (180, 183) and not s.ringing_reported:
         s.ringing_reported = True
         s.out.append(Ringing(response))
+    if response.status in (180, 183) and response.body and not s.early_media_reported and \
+            (response.content_type or "").lower() == "application/sdp":
+        s.early_media_reported = True
+        s.out.append(EarlyMedia(response))
     return SessionState.EARLY
 
 

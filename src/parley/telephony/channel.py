@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from parley.media.amd import AmdSettings
+    from parley.media.early_media import EarlyMediaSettings
     from parley.media.stream import ReceivedDigit
     from parley.telephony.engine import SipEngine
     from parley.telephony.leg import SipLeg
@@ -106,6 +107,8 @@ class Channel:
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[Callable[[Channel], None]] = field(default_factory=list)
+    _early_media: EarlyMediaSettings | None = None  # asked for, not yet heard
+    _early_listening: bool = False
 
     def __post_init__(self) -> None:
         if not self.interaction_id:
@@ -291,6 +294,23 @@ class Channel:
         shell.attach(self)
         shell.hub.detect_machine(self.id, settings)
 
+    def detect_early_media(self, settings: EarlyMediaSettings | None = None) -> None:
+        """Listen to what the network plays before this outbound leg is answered (early media
+        of a 180/183 with SDP): busy, congestion, special information tones, an announcement
+        ("the subscriber is unavailable"). ``EarlyMediaResult`` follows when one is
+        recognised, so the attempt can close with its cause instead of ringing out. Call it
+        right after originate(); listening stops at the answer. A leg whose carrier sends no
+        early media (or sends it as SRTP) is not analysed and no event follows."""
+        from parley.media.early_media import EarlyMediaSettings
+
+        if self.direction is not Direction.OUTBOUND:
+            raise ChannelError("early media is listened to on outbound legs only")
+        if self.state in (ChannelState.UP, ChannelState.HUNGUP):
+            return
+        self._early_media = settings or EarlyMediaSettings()
+        if self.leg.remote_audio is not None:  # the early SDP came already
+            self.early_media_started()
+
     def echo(self, on: bool = True) -> None:
         """Send the phone its own audio back (the echo test)."""
         self._shell().echo(self, on)
@@ -324,9 +344,34 @@ class Channel:
     def local_sdp(self, direction: str = "sendrecv") -> bytes:
         return self.leg.local_sdp(self.media.port, direction)
 
+    def early_media_started(self) -> None:
+        """The carrier's early media has an address and codec: start listening, if asked."""
+        settings = self._early_media
+        shell = self.engine.media
+        if settings is None or shell is None or \
+                self.state not in (ChannelState.RINGING, ChannelState.DOWN):
+            return
+        self._early_media = None
+        shell.attach(self)
+        shell.hub.detect_early_media(self.id, settings)
+        self._early_listening = True
+
+    def _stop_early_media(self) -> None:
+        """Answered: the early media is over; the leg leaves the hub so that what comes next
+        (detection, playback) uses the answer's codec."""
+        self._early_media = None
+        if not self._early_listening:
+            return
+        self._early_listening = False
+        shell = self.engine.media
+        if shell is not None and shell.hub.has_leg(self.id):
+            shell.hub.stop_early_media(self.id)
+            shell.release(self)
+
     def remote_answered(self) -> None:
         if self.state is ChannelState.UP or self.state is ChannelState.HUNGUP:
             return
+        self._stop_early_media()
         self._set_state(ChannelState.UP)
         self._answered.set()
         self.engine.emit(Answered(self.id))

@@ -31,6 +31,7 @@ from parley.sip.session import (
     Answered,
     CancelTimer,
     Command,
+    EarlyMedia,
     Ended,
     EndReason,
     InviteSession,
@@ -262,6 +263,8 @@ class SipLeg:
             return
         if isinstance(report, Ringing):
             channel.remote_ringing()
+        elif isinstance(report, EarlyMedia):
+            self._early_media(channel, report.response)
         elif isinstance(report, Answered):
             self._answered(channel, report.response)
         elif isinstance(report, Ended):
@@ -283,6 +286,23 @@ class SipLeg:
         elif isinstance(report, ReinviteDone) and report.response is not None \
                 and not report.response.is_success:
             self._log("reinvite_refused", status=report.response.status)
+
+    def _early_media(self, channel: Channel, response: SipResponse) -> None:
+        """A 180/183 with SDP: the carrier's early media comes from the address it gives.
+        Its audio becomes the leg's remote audio until the answer's replaces it, so that the
+        media shell can decode it (early-media detection). SRTP and WebRTC early media are
+        not decoded (their keys are settled by the answer)."""
+        if self.crypto or self.webrtc is not None:
+            self._log("early_media_not_decoded", reason="srtp")
+            return
+        try:
+            remote = read_audio(response.body, allowed=self.codecs)
+        except MediaNegotiationError as exc:
+            self._log("bad_early_media_sdp", error=str(exc))
+            return
+        self.remote_audio = remote
+        channel.media.set_remote(remote.host, remote.port)
+        channel.early_media_started()
 
     def _answered(self, channel: Channel, response: SipResponse) -> None:
         """The callee answered (ACKed already): take its SDP answer, or hang up."""

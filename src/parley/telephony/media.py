@@ -10,7 +10,8 @@ forwards nothing to it (``hub_sends``), so a phone never gets packets from two s
 
 Every ``20 / slots`` ms the task ticks one phase of the hub (:class:`~parley.media.ticker.
 TickSchedule`), sends the packets, appends recording frames, and turns what happened into
-:mod:`parley.events` (``Dtmf``, ``PlaybackFinished``, ``RecordingFinished``, ``AmdResult``)
+:mod:`parley.events` (``Dtmf``, ``PlaybackFinished``, ``RecordingFinished``, ``AmdResult``,
+``EarlyMediaResult``)
 published to the engine's subscribers. With no leg in the hub the task sleeps.
 """
 
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from parley.clock import Clock
-from parley.events import AmdResult, Dtmf, PlaybackFinished, RecordingFinished
+from parley.events import AmdResult, Dtmf, EarlyMediaResult, PlaybackFinished, RecordingFinished
 from parley.media import MediaError
 from parley.media.g711 import Codec as G711
 from parley.media.hub import HubTick, MediaHub
@@ -591,6 +592,12 @@ class MediaShell:
                 recording.file.write_frame(stereo)
         for leg, verdict in result.amd:
             self.engine.emit(AmdResult(leg, verdict.result, verdict.cause))
+        for leg, heard in result.early:
+            channel = channels.get(leg)
+            if channel is not None:
+                channel.log.info("early_media_recognised", kind=heard.kind, cause=heard.cause,
+                                 detail=heard.detail, after_ms=heard.after_ms)
+            self.engine.emit(EarlyMediaResult(leg, heard.kind, heard.cause, heard.detail))
         # key presses sent to a relayed phone end without a "finished": hand it back then
         for leg in list(self._handback):
             self._sync(leg)
