@@ -52,6 +52,15 @@ class Disposition(StrEnum):
     MACHINE = "machine"  # detection said human but an operator heard a machine
 
 
+class MachinePolicy(StrEnum):
+    """What an answer that detection calls a machine gets (docs/dialer.md, "Answering
+    machines")."""
+
+    DROP = "drop"  # hang up; the number is tried again after the machine retry delay
+    MESSAGE = "message"  # leave the campaign's message after the beep, then hang up
+    OPERATOR = "operator"  # pass it to an operator like a person (counted as a machine)
+
+
 class ContactStatus(StrEnum):
     """Where a contact stands in its campaign."""
 
