@@ -147,3 +147,15 @@ def test_machine_policy_operator_connects_the_reserved_operator() -> None:
     desk, dial, out = answered_machine(MachinePolicy.OPERATOR)
     assert of(ConnectAgent, out) == [ConnectAgent(dial.attempt_id, "a1", "camp")]
     assert desk.dialer.stats("camp", 10).machines == 1
+
+
+def test_a_withdrawn_task_is_closed_unless_it_is_being_dialled() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1), contact(2)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    assert desk.dialer.cancel_contact("camp", dial.contact_id) == []
+    other = "k2" if dial.contact_id == "k1" else "k1"
+    assert desk.dialer.cancel_contact("camp", other) == [
+        ContactClosed("camp", other, "cancelled")]
+    assert not desk.dialer.audit()

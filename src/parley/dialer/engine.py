@@ -209,6 +209,15 @@ class Dialer:
         self._pace_all(now, out)
         return out
 
+    def cancel_contact(self, campaign_id: str, contact_id: str) -> list[Command]:
+        """Withdraw a waiting contact (``ContactClosed`` with "cancelled"); nothing when it
+        is being dialled or already closed."""
+        run = self._run(campaign_id)
+        out: list[Command] = []
+        if run.book.cancel(contact_id):
+            self._closures(run, out)
+        return out
+
     def dial_now(self, campaign_id: str, contact_id: str, now: float) -> list[Command]:
         """A task to dial at once (an outside system's "car is waiting"): pacing is skipped,
         call windows and do-not-call lists are not. Without operators (agentless) or when

@@ -79,6 +79,7 @@ class CloseReason(StrEnum):
     NO_VALID_NUMBER = "no_valid_number"  # every number invalid, wrong or on a DNC list
     NO_CALL_WINDOW = "no_call_window"  # no number's window ever opens (time zones too spread)
     CAMPAIGN_STOPPED = "campaign_stopped"
+    CANCELLED = "cancelled"  # the outside system withdrew the task
 
 
 #: What a campaign's abandon rate is measured over (regulators differ): the named outbound

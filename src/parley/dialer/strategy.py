@@ -355,6 +355,15 @@ class ContactBook:
         else:  # MACHINE heard by the operator
             self.outcome(state, number, Outcome.MACHINE, now)
 
+    def cancel(self, contact_id: str) -> bool:
+        """Close a waiting contact (its task was withdrawn); False if it is being dialled
+        or already closed."""
+        state = self.states.get(contact_id)
+        if state is None or state.status is not ContactStatus.PENDING:
+            return False
+        self._close(state, CloseReason.CANCELLED)
+        return True
+
     def stop(self) -> None:
         """Close every contact that is not in progress (a stopped campaign)."""
         for state in self.states.values():
