@@ -159,3 +159,11 @@ def test_a_withdrawn_task_is_closed_unless_it_is_being_dialled() -> None:
     assert desk.dialer.cancel_contact("camp", other) == [
         ContactClosed("camp", other, "cancelled")]
     assert not desk.dialer.audit()
+
+
+def test_operators_ready_before_the_contacts_arrive_get_them() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.feed(CampaignStart("camp"))
+    desk.agent("a1", "ready")  # nothing to dial yet
+    out = desk.dialer.restore_contacts("camp", [ContactState(contact(1))], desk.now)
+    assert [d.contact_id for d in of(Dial, out)] == ["k1"]

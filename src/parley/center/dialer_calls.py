@@ -343,14 +343,18 @@ class OutboundCalls:
 
     async def _speak(self, live: LiveAttempt, leg: Channel) -> None:
         shell = self.shell
+        machine = live.facts.amd == "machine"
+        template = live.campaign.message
+        if machine and live.campaign.machine_message:
+            template = live.campaign.machine_message
         try:
-            text = render_message(live.campaign.message, live.fields, shell.clock.utcnow())
+            text = render_message(template, live.fields, shell.clock.utcnow())
         except ExpressionError as exc:
             log.error("campaign_message_invalid", campaign=live.command.campaign_id,
                       error=str(exc))
             leg.hangup()
             return
-        if live.facts.amd == "machine":
+        if machine:
             await self._after_greeting(live, leg)
         self._progress(live, "campaign message", {"text": text})
         if leg.ended:

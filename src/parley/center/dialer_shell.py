@@ -47,7 +47,13 @@ from parley.center.ports import (
 from parley.dialer.campaign import CampaignStatus
 from parley.dialer.contacts import DncList
 from parley.dialer.engine import Dialer
-from parley.dialer.model import CloseReason, ContactStatus, DialerError, NumberType
+from parley.dialer.model import (
+    CloseReason,
+    ContactStatus,
+    DialerError,
+    MachinePolicy,
+    NumberType,
+)
 from parley.dialer.strategy import ContactState
 
 if TYPE_CHECKING:
@@ -80,6 +86,8 @@ class DialerShell:
         self.campaigns: dict[str, StoredCampaign] = {}
         self.calls = OutboundCalls(self)
         self._joined: set[str] = set()
+        #: Operators whose campaign conversation has no disposition yet, with its attempt.
+        self._undisposed: dict[str, LiveAttempt] = {}
         self._inbound: dict[str, int] = {}
         self._pending: deque[object] = deque()
         self._feeding = False
@@ -195,6 +203,13 @@ class DialerShell:
                 if config.mode.value == "agentless" and not config.agentless_queue \
                         and campaign.queue:
                     config = dataclasses.replace(config, agentless_queue=campaign.queue)
+                try:
+                    policy = MachinePolicy(campaign.machine_policy)
+                except ValueError:
+                    log.error("campaign_machine_policy_unknown", campaign=name,
+                              machine=campaign.machine_policy)
+                    policy = MachinePolicy.DROP
+                config = dataclasses.replace(config, machine_policy=policy)
                 try:
                     self._apply(self.dialer.set_campaign(config, self.clock.monotonic()))
                 except DialerError as exc:
@@ -337,6 +352,10 @@ class DialerShell:
                                                        callback_at), self.clock.monotonic())
         except DialerError as exc:
             raise InvalidRequest(f"disposition: {exc}") from None
+        if live is None:
+            live = next((held for held in self._undisposed.values()
+                         if held.attempt_id == attempt_id), None)
+        self._undisposed.pop(agent_id, None)
         if live is not None:
             live.disposed = True
             self.calls.update(live, disposition=disposition)
@@ -401,6 +420,9 @@ class DialerShell:
         stored = self.campaigns.get(command.campaign_id)
         queue = self.acd.acd.queues.get(stored.queue) if stored is not None else None
         wrap = queue.config.wrap_up_s if queue is not None else None
+        live = self.calls.attempts.get(command.attempt_id)
+        if live is not None:
+            self._undisposed[command.agent_id] = live
         self.acd.feed(ev.OutboundConnected(command.agent_id, command.attempt_id,
                                            command.campaign_id, wrap_up_s=wrap,
                                            outbound_first_s=command.outbound_first_s))
@@ -462,6 +484,9 @@ class DialerShell:
             return
         for change in net_changes(out):
             self._join(change.agent_id)
+            held = self._undisposed.get(change.agent_id)
+            if held is not None and change.old == "wrap_up" and change.new != "wrap_up":
+                self._default_disposition(change.agent_id, held)
             self.feed(change)
         blended = {q for s in self.campaigns.values() for q in s.config.blend_queues}
         for name in blended:
@@ -470,6 +495,15 @@ class DialerShell:
             if self._inbound.get(name) != waiting:
                 self._inbound[name] = waiting
                 self.feed(ev.InboundWaiting(name, waiting))
+
+    def _default_disposition(self, agent_id: str, live: LiveAttempt) -> None:
+        """The operator left after-call work without a disposition: the conversation took
+        place, so the contact closes as a success (an operator who wants it called again
+        says so with "callback" before the wrap-up ends)."""
+        self._undisposed.pop(agent_id, None)
+        live.disposed = True
+        self.calls.update(live, disposition="success")
+        self.feed(ev.DispositionSet(live.attempt_id, agent_id, "success"))
 
     def attempt_ended(self, live: LiveAttempt) -> None:
         """A call's customer leg is gone: the dialer hears it, the contact's progress is

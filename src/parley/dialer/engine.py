@@ -192,11 +192,16 @@ class Dialer:
         self._runs = {c.campaign_id: self._runs[c.campaign_id]
                       for c in by_priority(r.config for r in self._runs.values())}
         out: list[Command] = []
-        for view in self._agents.values():
-            if view.state == "ready" and view.phase == "":
-                self._make_ready(view, now, out)
+        self._home_idle(now, out)
         self._pace_all(now, out)
         return out
+
+    def _home_idle(self, now: float, out: list[Command]) -> None:
+        """Ready operators with no campaign to serve look again (contacts or a campaign
+        arrived since they became ready)."""
+        for view in self._agents.values():
+            if view.state == "ready" and view.phase == "" and view.home is None:
+                self._make_ready(view, now, out)
 
     def restore_contacts(self, campaign_id: str, states: Iterable[ContactState],
                          now: float) -> list[Command]:
@@ -206,6 +211,7 @@ class Dialer:
         for state in states:
             run.book.restore(state)
         out: list[Command] = []
+        self._home_idle(now, out)
         self._pace_all(now, out)
         return out
 
