@@ -272,7 +272,8 @@ async def build(settings: Settings, *, demo: bool = False,
                             node_modules=settings.node_modules_dir, metrics=metrics,
                              trunks=telephony.trunk_statuses,
                              secure_cookies=certificate is not None,
-                             sip_ws=telephony.transport.ws, phones=phones)
+                             sip_ws=telephony.transport.ws, phones=phones,
+                             campaigns=dialer)
     except BaseException:
         await store.close()
         raise

@@ -43,6 +43,7 @@ from parley.center.ports import (
     InvalidRequest,
     OperationRefused,
     StoredCampaign,
+    figures_event,
 )
 from parley.dialer.campaign import CampaignStatus
 from parley.dialer.contacts import DncList
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     from parley.ids import IdSource
 
 log = structlog.get_logger("parley.center.dialer")
+
+FIGURES_EVERY_S = 1.0
 
 _ACTIONS: dict[str, type[ev.CampaignStart | ev.CampaignPause | ev.CampaignStop]] = {
     "start": ev.CampaignStart, "pause": ev.CampaignPause, "stop": ev.CampaignStop}
@@ -86,6 +89,7 @@ class DialerShell:
         self.campaigns: dict[str, StoredCampaign] = {}
         self.calls = OutboundCalls(self)
         self._joined: set[str] = set()
+        self._dirty: set[str] = set()  # campaigns whose figures changed since published
         #: Operators whose campaign conversation has no disposition yet, with its attempt.
         self._undisposed: dict[str, LiveAttempt] = {}
         self._inbound: dict[str, int] = {}
@@ -116,6 +120,7 @@ class DialerShell:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 group.create_task(self._writer(), name="dialer-store-writer")
+                group.create_task(self._figures(), name="dialer-figures")
                 await self._reload(first=True)
                 self._join_operators()
                 self._loaded.set()
@@ -157,6 +162,16 @@ class DialerShell:
             self._group.create_task(guarded(), name=name)
         else:
             self.acd.spawn(guarded(), name)
+
+    async def _figures(self) -> None:
+        """Each campaign's live figures on the bus (``/api/events``, topic ``campaign``) at
+        most once a second, when they changed."""
+        while True:
+            await self.clock.sleep(FIGURES_EVERY_S)
+            dirty, self._dirty = self._dirty, set()
+            for campaign in sorted(dirty):
+                if campaign in self.campaigns:
+                    self.publish(figures_event(self.figures(campaign)))
 
     async def _writer(self) -> None:
         """Store writes in the order they happened (an attempt's start before its end)."""
@@ -297,8 +312,7 @@ class DialerShell:
         self._apply(out)
         status = self.dialer.status(campaign).value
         await self.store.save_status(campaign, status, by=requested_by)
-        self.publish(ev.CallProgress("", "campaign status", {
-            "campaign": campaign, "status": status, "by": requested_by}))
+        self._dirty.add(campaign)
         return status
 
     async def contacts_added(self, campaign: str, contact_ids: Sequence[str], *,
@@ -402,6 +416,7 @@ class DialerShell:
             self._feeding = was
         for campaign, contacts in touched.items():
             self._save_progress(campaign, contacts)
+        self._dirty.update(touched)
         self._wake.set()
         if not was and self._pending:
             self.feed(self._pending.popleft())
