@@ -235,7 +235,13 @@ class OutboundCalls:
         await leg.wait_ended()
         ended = shell.clock.monotonic()
         talk = None if live.talk_from is None else round(ended - live.talk_from, 3)
-        self.update(live, ended_at=shell.clock.utcnow(), talk_s=talk)
+        operator = live.facts.operator
+        call = live.call
+        if call is not None and call.operator and call.answered_at is not None:
+            operator = operator or call.operator  # "press 1": the queue's operator
+            if talk is None:
+                talk = round((shell.clock.utcnow() - call.answered_at).total_seconds(), 3)
+        self.update(live, ended_at=shell.clock.utcnow(), talk_s=talk, operator=operator)
         shell.attempt_ended(live)
 
     async def _detect(self, live: LiveAttempt, leg: Channel) -> tuple[str, str]:
