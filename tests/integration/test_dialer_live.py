@@ -102,7 +102,7 @@ def operator_phone(tmp_path: Path, user: str, port: int, checks: str) -> Sipp:
   <recv request="INVITE"><action>
 {checks}  </action></recv>
 {sipp_answer("[media_port]", user=user)}  <recv request="ACK" />
-{SIPP_AWAIT_BYE}  <Reference variables="{assigned}" />
+{SIPP_AWAIT_BYE}{f'  <Reference variables="{assigned}" />' if assigned else ""}
 </scenario>
 """)
     return Sipp(tmp_path / f"phone-{user}", path, port=port, extra=LIMIT)
@@ -313,3 +313,39 @@ async def test_agentless_car_is_waiting_press_one_reaches_an_operator(tmp_path: 
     operators = results[-2:]
     assert sum(r.successful for r in operators) == 1, [r.log for r in operators]
     assert all(r.failed == 0 for r in operators), [r.log for r in operators]
+
+
+@needs_sipp
+async def test_a_message_is_left_on_a_machine_after_its_beep(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        _, machine = await voices(node, tmp_path)
+        carrier = answering(tmp_path, "machine", play(machine))
+        peers = await site(node, tmp_path, {MACHINE: carrier}, "")
+        try:
+            await change(node, "campaigns", CampaignSpec(
+                name="reminders", mode="agentless", queue="dialout",
+                caller_id="+74951110000", call_window="any", machine="message",
+                message="Hello ${name}, your appointment is tomorrow at ${time}.",
+                machine_message="This is a reminder for ${name}: tomorrow at ${time}."))
+            ids = await node.store.campaigns.add_contacts("reminders", [
+                contact("r1", f"{MACHINE}0001", name="Ada", time="10 am")])
+            await node.dialer.contacts_added("reminders", ids)
+            record = await call_record(node, number=f"{MACHINE}0001", within=40)
+            await until(lambda: node.dialer.calls.attempts == {}, 10, "the attempt ended")
+            await asyncio.sleep(0.5)
+            [attempt] = await attempts(node, "reminders")
+            [progress] = [p for p in await node.store.campaigns.load_contacts("reminders")
+                          if p.contact.id == "r1"] or [None]
+        finally:
+            for peer in peers:
+                await peer.stop()
+    assert (attempt.amd, attempt.operator) == ("machine", None)
+    timeline = [(entry.kind, entry.detail) for entry in record.timeline]
+    kinds = [kind for kind, _ in timeline]
+    ended = next(detail for kind, detail in timeline if kind == "greeting ended")
+    assert ended["by"] == "beep", timeline  # the 1 kHz tone after the greeting
+    message = next(detail for kind, detail in timeline if kind == "campaign message")
+    assert message["text"] == "This is a reminder for Ada: tomorrow at 10 am."
+    assert kinds.index("answering machine detection") < kinds.index("greeting ended") \
+        < kinds.index("campaign message")
+    assert progress is None  # a message left on a machine closes the contact

@@ -374,7 +374,7 @@ class OutboundCalls:
                                                      terminators=""))
         try:
             await first_of(asyncio.shield(pressing), playback.wait(), leg.wait_ended())
-            if not pressing.done() and not leg.ended:
+            if not pressing.done() and not leg.ended and not machine:
                 await first_of(asyncio.shield(pressing), leg.wait_ended(),
                                shell.clock.sleep(DIGIT_AFTER_MESSAGE_S))
         finally:
