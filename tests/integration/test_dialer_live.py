@@ -4,7 +4,8 @@ busy, or not at all; sipp operators with fixed addresses check the card each cal
 
 - a progressive campaign: every person reaches an operator with the contact's card, the
   machine is hung up (policy "drop"), the busy number is dialled again after its delay, the
-  unanswered one rings out, and every attempt is in the store with its SIP status, trunk,
+  unanswered one rings out, the switched-off one closes when the network says so before the
+  ring timeout, and every attempt is in the store with its SIP status, trunk,
   answering-machine verdict and operator;
 - agentless "car is waiting": one API request adds the task with ``now``; the call plays the
   message with the task's fields, the customer presses 1 and reaches an operator with the task
@@ -50,6 +51,7 @@ CARRIER = "127.0.0.2"
 LIMIT = ("-timeout", "90s", "-timeout_error")
 OPERATORS = ("1001", "1002")
 PERSON, MACHINE, BUSY, SILENT = "+7495100", "+7495200", "+7495300", "+7495400"
+SWITCHED_OFF = "+7495500"  # the network says "the subscriber is unavailable" before answer
 
 
 def _answer() -> str:
@@ -90,6 +92,22 @@ async def voices(node: Node, tmp_path: Path) -> tuple[Path, Path]:
     machine = write_pcap(tmp_path / "machine.pcap", audio_packets(np.concatenate(
         [quiet, greeting, quiet[:2400], beep, np.zeros(8000 * 8, np.int16)])))
     return person, machine
+
+
+async def switched_off(tmp_path: Path) -> Path:
+    """A carrier whose network answers 183 and says the subscriber is unavailable."""
+    from parley.media.g711 import Codec
+    from parley.testing.greetings import speak
+
+    from .test_early_media import carrier_scenario
+
+    spoken = await asyncio.to_thread(
+        speak, "Аппарат абонента выключен или находится вне зоны действия сети.", "ru", 175, 50)
+    audio = np.concatenate([np.zeros(2400, np.int16), spoken, np.zeros(8000, np.int16)])
+    pcap = write_pcap(tmp_path / "announcement.pcap", audio_packets(audio, Codec.PCMA))
+    scenario = tmp_path / "switched_off.xml"
+    scenario.write_text(carrier_scenario(pcap), encoding="utf-8")
+    return scenario
 
 
 def operator_phone(tmp_path: Path, user: str, port: int, checks: str) -> Sipp:
@@ -182,7 +200,8 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
             PERSON: answering(tmp_path, "person", play(person)),
             MACHINE: answering(tmp_path, "machine", play(machine)),
             BUSY: DATA / "uas_busy.xml",
-            SILENT: DATA / "uas_ring_until_cancel.xml"}
+            SILENT: DATA / "uas_ring_until_cancel.xml",
+            SWITCHED_OFF: await switched_off(tmp_path)}
         checks = (header("X-Parley-Var-campaign", "^ *sales-push$", "campaign")
                   + header("X-Parley-Var-customer", "^ *Customer [12]$", "customer")
                   + header("X-Parley-Var-script", "^ *upsell$", "script")
@@ -194,13 +213,14 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
             await change(node, "campaigns", CampaignSpec(
                 name="sales-push", mode="progressive", queue="dialout", agents=list(OPERATORS),
                 script="upsell", caller_id="+74951110000", call_window="any",
-                ring_timeout_s=5, retry={"busy": "3s"}, machine="drop",
+                ring_timeout_s=10, retry={"busy": "3s"}, machine="drop",
                 numbers=NumberStrategySpec(attempts_per_contact=2)))
             contacts = [contact("p1", f"{PERSON}0001", customer="Customer 1"),
                         contact("p2", f"{PERSON}0002", customer="Customer 2"),
                         contact("m1", f"{MACHINE}0001", customer="Machine"),
                         contact("b1", f"{BUSY}0001", customer="Busy"),
-                        contact("s1", f"{SILENT}0001", customer="Silent")]
+                        contact("s1", f"{SILENT}0001", customer="Silent"),
+                        contact("u1", f"{SWITCHED_OFF}0001", customer="Switched off")]
             ids = await node.store.campaigns.add_contacts("sales-push", contacts)
             await node.dialer.contacts_added("sales-push", ids)
             progress: dict[str, str] = {}
@@ -212,7 +232,7 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
                 found = await attempts(node, "sales-push")
                 ended = [a for a in found if a.ended_at is not None]
                 return ("p1" not in progress and "p2" not in progress
-                        and "b1" not in progress and len(ended) >= 6)
+                        and "b1" not in progress and len(ended) >= 7)
 
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 60
@@ -246,6 +266,12 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
     [rang] = by_contact["s1"]
     assert rang.outcome == "no_answer"
     assert rang.answered_at is None
+    [off] = by_contact["u1"]
+    assert off.outcome == "no_answer"
+    assert off.early_media is not None
+    assert off.early_media.startswith("announcement:unavailable")
+    assert off.ended_at is not None
+    assert (off.ended_at - off.started_at).total_seconds() < 10  # before the ring timeout
     assert "m1" in progress
     assert "s1" in progress
     operators = results[-2:]

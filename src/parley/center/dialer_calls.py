@@ -13,6 +13,7 @@ attempt's stored facts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -50,6 +51,9 @@ COMPLIANCE_DEFAULT = "This call was made on behalf of the company. We will call 
 BUSY_STATUSES = frozenset({486, 600})
 NO_ANSWER_STATUSES = frozenset({408, 480, 487})
 INVALID_STATUSES = frozenset({404, 484, 604})
+#: What the network's early media says (``EarlyMediaResult.cause``) and the outcome it gives.
+EARLY_MEDIA_OUTCOMES = {"busy": "busy", "congestion": "failed", "unavailable": "no_answer",
+                        "invalid": "invalid"}
 
 
 def outcome_of(status: int | None, *, timed_out: bool = False,
@@ -116,6 +120,7 @@ class LiveAttempt:
     leg: Channel | None = None
     call: InboundCall | None = None
     amd: asyncio.Future[tuple[str, str]] | None = None
+    early: asyncio.Future[tuple[str, str, str]] | None = None  # kind, cause, detail
     answered_at: float = 0.0
     talk_from: float | None = None
     disposed: bool = False
@@ -156,7 +161,11 @@ class OutboundCalls:
             "campaign": live.command.campaign_id, **detail}))
 
     def telephony_event(self, event: object) -> None:
-        if isinstance(event, ev.AmdResult):
+        if isinstance(event, ev.EarlyMediaResult):
+            live = self._by_channel.get(event.channel_id)
+            if live is not None and live.early is not None and not live.early.done():
+                live.early.set_result((event.kind, event.cause, event.detail))
+        elif isinstance(event, ev.AmdResult):
             live = self._by_channel.get(event.channel_id)
             if live is not None and live.amd is not None and not live.amd.done():
                 live.amd.set_result((event.result, event.detail))
@@ -208,17 +217,29 @@ class OutboundCalls:
                                                "number": command.number,
                                                "script": live.campaign.script})
         self.update(live, trunk=leg.trunk or None, call_id=command.attempt_id)
-        answered = await leg.wait_answered(within=command.ring_timeout_s + 2.0)
-        if not answered:
-            timed_out = not leg.ended
-            if timed_out:
+        live.early = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(ChannelError):  # not an outbound leg: nothing to hear
+            leg.detect_early_media()
+        await first_of(leg.wait_answered(within=command.ring_timeout_s + 2.0),
+                       asyncio.shield(live.early))
+        if not leg.is_up:
+            heard = live.early.result() if live.early.done() else None
+            timed_out = not leg.ended and heard is None
+            if not leg.ended:
                 leg.hangup(HangupCause.ORIGINATOR_CANCEL)
                 await leg.wait_ended(within=5.0)
-            outcome = outcome_of(leg.sip_status, timed_out=timed_out, cause=leg.hangup_cause)
+            if heard is not None:  # the network said why before the ring timeout
+                outcome = EARLY_MEDIA_OUTCOMES.get(heard[1], "failed")
+                self.update(live, early_media=f"{heard[0]}:{heard[1]}"
+                            + (f":{heard[2]}" if heard[2] else ""))
+            else:
+                outcome = outcome_of(leg.sip_status, timed_out=timed_out,
+                                     cause=leg.hangup_cause)
             self.update(live, ended_at=shell.clock.utcnow(), sip_status=leg.sip_status,
                         outcome=outcome)
             self._progress(live, "campaign call not answered", {
                 "sip_status": leg.sip_status, "outcome": outcome,
+                "early_media": live.facts.early_media,
                 "ring_s": round(shell.clock.monotonic() - started, 1)})
             shell.feed(ev.AttemptFailed(command.attempt_id, outcome))
             return
