@@ -23,6 +23,7 @@ import structlog
 from parley.bus import LiveBus
 from parley.center import ContactCenter, load_center_config
 from parley.center.callbacks import CallbackKeeper
+from parley.center.dialer_shell import DialerShell
 from parley.center.live import LiveCalls, LiveCenter
 from parley.clock import Clock, MonotonicClock
 from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_dir
@@ -65,6 +66,8 @@ CENTER_CONFIG_KINDS = frozenset({"queues", "users", "devices", "numbers", "flows
 SIP_USER_KINDS = frozenset({"devices", "site"})
 #: Configuration kinds whose change reloads the carriers' trunks.
 TRUNK_KINDS = frozenset({"trunks", "inbound"})
+#: Configuration kinds the dialer reloads (campaign settings, do-not-call lists).
+DIALER_KINDS = frozenset({"campaigns", "do_not_call", "site"})
 
 DEMO_BANNER = (
     "Users: extensions 1001 to 1010; each SIP password is 'pw' followed by the "
@@ -90,6 +93,7 @@ class Node:
     users: MemoryDirectory
     telephony: Telephony
     center: ContactCenter
+    dialer: DialerShell
     callbacks: CallbackKeeper
     server: WebServer
     dispatcher: WebhookDispatcher
@@ -154,6 +158,8 @@ class Node:
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
                     front.create_task(self.center.run())
+                    front.create_task(self.dialer.run())
+                    front.create_task(self._reload_dialer())
                     front.create_task(self.callbacks.run())
                     front.create_task(self.server.run())
                     front.create_task(self.loop_lag.run())
@@ -191,6 +197,18 @@ class Node:
                     await self.telephony.set_trunks(await load_trunks(self.store))
                 except Exception:
                     log.exception("trunks_reload_failed")
+
+    async def _reload_dialer(self) -> None:
+        """Campaigns or do-not-call lists changed through the API or an import: the dialer
+        loads them again (a supervisor's pause is runtime state the store keeps)."""
+        async with self.bus.subscribe(
+                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
+                and envelope.event.kind in DIALER_KINDS, lossless=True) as changes:
+            async for _change in changes:
+                try:
+                    await self.dialer.campaigns_changed()
+                except Exception:
+                    log.exception("dialer_reload_failed")
 
     async def _reload_center(self) -> None:
         """Configuration changed through the API or an import: the contact center takes it."""
@@ -235,6 +253,7 @@ async def build(settings: Settings, *, demo: bool = False,
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         calls, live_center = LiveCalls(center), LiveCenter(center)
+        dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         state_recorder = StateRecorder(store, bus, clock, journal)
         call_recorder = CallRecorder(store, bus, clock, journal)
         loop_lag = LoopLagSampler(clock)
@@ -253,13 +272,14 @@ async def build(settings: Settings, *, demo: bool = False,
                             node_modules=settings.node_modules_dir, metrics=metrics,
                              trunks=telephony.trunk_statuses,
                              secure_cookies=certificate is not None,
-                             sip_ws=telephony.transport.ws, phones=phones)
+                             sip_ws=telephony.transport.ws, phones=phones,
+                             campaigns=dialer)
     except BaseException:
         await store.close()
         raise
     return Node(settings=settings, clock=clock, ids=ids, store=store, journal=journal, bus=bus,
                 users=users,
-                telephony=telephony, center=center,
+                telephony=telephony, center=center, dialer=dialer,
                 callbacks=CallbackKeeper(center.shell, store, bus),
                 server=WebServer(app, settings.host, settings.http_port,
                                  trusted_proxies=tuple(settings.security.trusted_proxies),

@@ -84,6 +84,9 @@ class AcdShell:
         self.calls: dict[str, InboundCall] = {}  # in the ACD, by ACD id
         self.live: dict[str, InboundCall] = {}  # every call with a leg up, by interaction id
         self._pending: deque[Any] = deque()
+        #: Called with each batch the ACD answered, after it was executed (the dialer shell
+        #: follows operators' states from these: one net change per operator and batch).
+        self.observers: list[Callable[[list[Any]], None]] = []
         self._feeding = False
         self._wake = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
@@ -267,6 +270,11 @@ class AcdShell:
                     except Exception:
                         log.exception("acd_command_failed", command=repr(item))
                 self.publish(item)
+            for observer in self.observers:
+                try:
+                    observer(out)
+                except Exception:
+                    log.exception("acd_observer_failed")
         finally:
             self._feeding = was_feeding
 

@@ -145,6 +145,16 @@ class ContactCenter:
             self._finish(call)
             self.shell.live.pop(call.interaction_id, None)
 
+    async def serve_call(self, call: InboundCall, step: Step) -> None:
+        """Take a call Parley placed itself (an agentless campaign's "press 1") to ``step``
+        as if it had come in: a queue, a flow or a person, with its attached data."""
+        self.shell.live[call.interaction_id] = call
+        try:
+            await self._drive(call, step)
+        finally:
+            self._finish(call)
+            self.shell.live.pop(call.interaction_id, None)
+
     async def _drive(self, call: InboundCall, step: Step | None) -> None:
         session: FlowSession | None = None
         pending_failure: QueueResult | TransferResult | None = None

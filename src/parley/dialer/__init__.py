@@ -18,6 +18,7 @@ from parley.dialer.model import (
     DialerError,
     DialMode,
     Disposition,
+    MachinePolicy,
     NumberType,
     Outcome,
 )
@@ -30,6 +31,6 @@ __all__ = [
     "UK_WINDOW_S", "US_WINDOW_S", "AbandonDefinition", "AbandonMeter", "Calendar",
     "CampaignConfig", "CampaignStats", "CampaignStatus", "CloseReason", "Contact",
     "ContactLoader", "ContactStatus", "DialMode", "Dialer", "DialerError", "Disposition",
-    "DncList", "ImportReport", "NumberArea", "NumberRanges", "NumberType", "Outcome",
-    "PhoneNumber", "Schedule", "Strategy", "Window", "normalise_number",
+    "DncList", "ImportReport", "MachinePolicy", "NumberArea", "NumberRanges", "NumberType",
+    "Outcome", "PhoneNumber", "Schedule", "Strategy", "Window", "normalise_number",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from parley.dialer.contacts import DncList
-from parley.dialer.model import AbandonDefinition, DialerError, DialMode
+from parley.dialer.model import AbandonDefinition, DialerError, DialMode, MachinePolicy
 from parley.dialer.pacing import US_WINDOW_S
 from parley.dialer.policy import pacing_policy
 from parley.dialer.strategy import Strategy
@@ -57,6 +57,7 @@ class CampaignConfig:
     outbound_first_s: float = 15.0  # only with inbound_first False
     ring_timeout_s: float = 25.0
     detect_machine: bool = True
+    machine_policy: MachinePolicy = MachinePolicy.DROP  # what a detected machine gets
     abandon_cap: float = 0.03
     abandon_margin: float = 0.2  # pacing aims at cap * (1 - margin)
     abandon_confidence: float = 1.0  # and z standard errors under the cap (small windows)

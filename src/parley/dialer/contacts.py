@@ -63,6 +63,10 @@ class DncList:
     def discard(self, e164: str) -> None:
         self._numbers.discard(e164)
 
+    def replace(self, numbers: Iterable[str]) -> None:
+        """The list as the store now keeps it (campaigns holding it see the change)."""
+        self._numbers = set(numbers)
+
     def __contains__(self, e164: object) -> bool:
         return e164 in self._numbers
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from parley.dialer.campaign import CampaignConfig, CampaignStatus, by_priority
 from parley.dialer.contacts import Contact, ContactLoader, DncList, PhoneNumber
-from parley.dialer.model import DialerError, Disposition, Outcome
+from parley.dialer.model import ContactStatus, DialerError, Disposition, MachinePolicy, Outcome
 from parley.dialer.pacing import (
     COMPLIANCE_GRACE_S,
     AbandonMeter,
@@ -139,31 +139,111 @@ class Dialer:
 
     def __init__(self, campaigns: Iterable[CampaignConfig], *,
                  wall_at: Callable[[float], datetime],
-                 global_dnc: DncList | None = None) -> None:
+                 global_dnc: DncList | None = None,
+                 new_id: Callable[[str], str] | None = None) -> None:
         self.wall_at = wall_at
         self.global_dnc = global_dnc if global_dnc is not None else DncList("global")
         self._runs: dict[str, _Run] = {}
         for config in by_priority(campaigns):
             if config.campaign_id in self._runs:
                 raise DialerError(f"campaign {config.campaign_id!r} is defined twice")
-            dnc = config.dnc if config.dnc is not None else DncList(config.campaign_id)
-            self._runs[config.campaign_id] = _Run(
-                config=config,
-                policy=pacing_policy(config.mode),
-                book=ContactBook(config.strategy, [self.global_dnc, dnc]),
-                dnc=dnc,
-                meter=AbandonMeter(config.abandon_window_s, config.abandon_definition),
-                contact_rate=RunningMean(config.initial_contact_rate, weight=30.0),
-                answer_delay=RunningMean(config.initial_answer_delay_s),
-                talk=RunningMean(config.initial_talk_s, weight=100.0, horizon=2000.0),
-                wrap=RunningMean(config.initial_wrap_s, weight=100.0, horizon=2000.0),
-                free_factor=FreeFactor(config.abandon_target),
-            )
+            self._runs[config.campaign_id] = self._new_run(config)
         self._agents: dict[str, _AgentView] = {}
         self._attempts: dict[str, _Attempt] = {}
         self._inbound: dict[str, int] = {}
         self._ids = itertools.count(1)
+        #: Attempt ids: a live shell gives ids unique across restarts (the store keys
+        #: attempts by them); the default counter suits one simulation run.
+        self._new_id = new_id
         self._next_tick: float | None = None
+
+    def _new_run(self, config: CampaignConfig) -> _Run:
+        dnc = config.dnc if config.dnc is not None else DncList(config.campaign_id)
+        return _Run(
+            config=config,
+            policy=pacing_policy(config.mode),
+            book=ContactBook(config.strategy, [self.global_dnc, dnc]),
+            dnc=dnc,
+            meter=AbandonMeter(config.abandon_window_s, config.abandon_definition),
+            contact_rate=RunningMean(config.initial_contact_rate, weight=30.0),
+            answer_delay=RunningMean(config.initial_answer_delay_s),
+            talk=RunningMean(config.initial_talk_s, weight=100.0, horizon=2000.0),
+            wrap=RunningMean(config.initial_wrap_s, weight=100.0, horizon=2000.0),
+            free_factor=FreeFactor(config.abandon_target),
+        )
+
+    def set_campaign(self, config: CampaignConfig, now: float) -> list[Command]:
+        """Add a campaign, or take changed settings of one (a live site edits campaigns
+        while others run). A changed campaign keeps its contacts, measurements and calls in
+        progress; its mode may change only while it is not running."""
+        run = self._runs.get(config.campaign_id)
+        if run is None:
+            self._runs[config.campaign_id] = self._new_run(config)
+        else:
+            if config.mode is not run.config.mode and run.status is CampaignStatus.RUNNING:
+                raise DialerError(f"campaign {config.campaign_id!r}: pause it before changing "
+                                  f"its mode from {run.config.mode} to {config.mode}")
+            run.config = config
+            run.policy = pacing_policy(config.mode)
+            run.book.set_strategy(config.strategy)
+            if config.dnc is not None:
+                run.dnc = config.dnc
+                run.book.dnc_lists = [self.global_dnc, config.dnc]
+        self._runs = {c.campaign_id: self._runs[c.campaign_id]
+                      for c in by_priority(r.config for r in self._runs.values())}
+        out: list[Command] = []
+        self._home_idle(now, out)
+        self._pace_all(now, out)
+        return out
+
+    def _home_idle(self, now: float, out: list[Command]) -> None:
+        """Ready operators with no campaign to serve look again (contacts or a campaign
+        arrived since they became ready)."""
+        for view in self._agents.values():
+            if view.state == "ready" and view.phase == "" and view.home is None:
+                self._make_ready(view, now, out)
+
+    def restore_contacts(self, campaign_id: str, states: Iterable[ContactState],
+                         now: float) -> list[Command]:
+        """Take contacts back as the store kept them (after a restart): counts, dead
+        numbers, callbacks and due times included."""
+        run = self._run(campaign_id)
+        for state in states:
+            run.book.restore(state)
+        out: list[Command] = []
+        self._home_idle(now, out)
+        self._pace_all(now, out)
+        return out
+
+    def cancel_contact(self, campaign_id: str, contact_id: str) -> list[Command]:
+        """Withdraw a waiting contact (``ContactClosed`` with "cancelled"); nothing when it
+        is being dialled or already closed."""
+        run = self._run(campaign_id)
+        out: list[Command] = []
+        if run.book.cancel(contact_id):
+            self._closures(run, out)
+        return out
+
+    def dial_now(self, campaign_id: str, contact_id: str, now: float) -> list[Command]:
+        """A task to dial at once (an outside system's "car is waiting"): pacing is skipped,
+        call windows and do-not-call lists are not. Without operators (agentless) or when
+        dialling ahead (predictive) it is dialled now; a mode that reserves an operator
+        first dials it with the next free operator, before every other contact."""
+        run = self._run(campaign_id)
+        out: list[Command] = []
+        if not self._dialling(run, now):
+            self._pace_all(now, out)
+            return out
+        if run.policy.reserves_operators and not run.policy.reserved_contacts_only:
+            state = run.book.states.get(contact_id)
+            if state is not None and state.status is ContactStatus.PENDING:
+                run.book.release(state, now, -now - 1.0)  # due before every other contact
+        else:
+            pick = run.book.pick_contact(contact_id, now, self.wall_at)
+            if pick is not None:
+                self._dial(run, pick, None, now, out)
+        self._pace_all(now, out)
+        return out
 
     # --- public inspection -----------------------------------------------------------------
 
@@ -494,6 +574,8 @@ class Dialer:
         )
 
     def _next_id(self, run: _Run) -> str:
+        if self._new_id is not None:
+            return self._new_id(run.config.campaign_id)
         return f"{run.config.campaign_id}-{next(self._ids)}"
 
     def _not_dialable(self, run: _Run, state: ContactState, number: PhoneNumber,
@@ -575,7 +657,12 @@ class Dialer:
             if run.policy.plays_message(config, human=False):
                 attempt.phase = "message"
                 run.messages += 1
+                self._release_reserved(attempt, out)
                 out.append(PlayAgentlessMessage(attempt.attempt_id, config.agentless_message))
+                return
+            if (config.machine_policy is MachinePolicy.OPERATOR
+                    and run.policy.reserves_operators):
+                self._to_operator(attempt, now, out)
                 return
             attempt.phase = "done"
             self._record(attempt, Outcome.MACHINE, now, out)
@@ -593,6 +680,11 @@ class Dialer:
             self._record(attempt, Outcome.HUMAN, now, out)
             out.append(PlayAgentlessMessage(attempt.attempt_id, config.agentless_message))
             return
+        self._to_operator(attempt, now, out)
+
+    def _to_operator(self, attempt: _Attempt, now: float, out: list[Command]) -> None:
+        """The reserved operator, else the next free one, else wait (the grace time)."""
+        run = attempt.run
         if attempt.reserved_agent is not None:
             reserved = self._agents[attempt.reserved_agent]
             attempt.reserved_agent = None
@@ -671,7 +763,10 @@ class Dialer:
         elif attempt.phase == "message":
             run.messages -= 1
             attempt.phase = "done"
-            self._close_delivered(attempt, now)
+            if attempt.live is False and not run.config.agentless_machine_delivered:
+                self._record(attempt, Outcome.MACHINE, now, out)  # a message left: retried
+            else:
+                self._close_delivered(attempt, now)
             del self._attempts[attempt.attempt_id]
         elif attempt.phase == "ringing":
             self._failed(AttemptFailed(event.attempt_id, "no_answer"), now, out)

@@ -52,6 +52,15 @@ class Disposition(StrEnum):
     MACHINE = "machine"  # detection said human but an operator heard a machine
 
 
+class MachinePolicy(StrEnum):
+    """What an answer that detection calls a machine gets (docs/dialer.md, "Answering
+    machines")."""
+
+    DROP = "drop"  # hang up; the number is tried again after the machine retry delay
+    MESSAGE = "message"  # leave the campaign's message after the beep, then hang up
+    OPERATOR = "operator"  # pass it to an operator like a person (counted as a machine)
+
+
 class ContactStatus(StrEnum):
     """Where a contact stands in its campaign."""
 
@@ -70,6 +79,7 @@ class CloseReason(StrEnum):
     NO_VALID_NUMBER = "no_valid_number"  # every number invalid, wrong or on a DNC list
     NO_CALL_WINDOW = "no_call_window"  # no number's window ever opens (time zones too spread)
     CAMPAIGN_STOPPED = "campaign_stopped"
+    CANCELLED = "cancelled"  # the outside system withdrew the task
 
 
 #: What a campaign's abandon rate is measured over (regulators differ): the named outbound

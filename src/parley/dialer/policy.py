@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from parley.dialer.model import DialerError, DialMode
+from parley.dialer.model import DialerError, DialMode, MachinePolicy
 from parley.dialer.pacing import PacingInput, predictive_dials
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class _OperatorPacing:
         return 0
 
     def plays_message(self, config: CampaignConfig, *, human: bool) -> bool:
-        return False
+        return not human and config.machine_policy is MachinePolicy.MESSAGE
 
 
 class PreviewPacing(_OperatorPacing):
@@ -118,7 +118,8 @@ class AgentlessPacing:
         return max(0, lines_free)
 
     def plays_message(self, config: CampaignConfig, *, human: bool) -> bool:
-        return human or config.agentless_machine_delivered
+        return (human or config.agentless_machine_delivered
+                or config.machine_policy is MachinePolicy.MESSAGE)
 
 
 _POLICIES: dict[DialMode, PacingPolicy] = {

@@ -151,6 +151,37 @@ class ContactBook:
             added += 1
         return added
 
+    def set_strategy(self, strategy: Strategy) -> None:
+        """Changed settings apply from the next pick on."""
+        self.strategy = strategy
+        self._order = {t: i for i, t in enumerate(strategy.number_order)}
+
+    def restore(self, state: ContactState) -> None:
+        """Take a contact back as the store kept it (a restart): waiting, due at
+        ``state.due``, with its attempts counted; a closed one stays closed."""
+        if state.contact.id in self.states:
+            raise DialerError(f"contact {state.contact.id!r} is already in this campaign")
+        self.states[state.contact.id] = state
+        if state.status is ContactStatus.DONE:
+            self.closed_count += 1
+            return
+        state.status = ContactStatus.PENDING  # an attempt cut short by the restart is over
+        self._push(state)
+
+    def pick_contact(self, contact_id: str, now: float, wall_at: WallAt) -> Pick | None:
+        """This waiting contact and a number to dial at ``now``, marked in progress (a task
+        to dial at once); None, filed again for later, when no number may be called now."""
+        state = self.states.get(contact_id)
+        if state is None or state.status is not ContactStatus.PENDING:
+            return None
+        state.version += 1  # its queue entry is stale from here on
+        chosen = self._choose_number(state, now, wall_at, reserved=True)
+        if chosen is None:  # filed again for when a window opens, or closed
+            return None
+        state.status = ContactStatus.IN_PROGRESS
+        state.version += 1
+        return Pick(state, chosen, False, state.callback)
+
     def __len__(self) -> int:
         return len(self.states)
 
@@ -323,6 +354,15 @@ class ContactBook:
             self._refile(state, max(now, callback_due))
         else:  # MACHINE heard by the operator
             self.outcome(state, number, Outcome.MACHINE, now)
+
+    def cancel(self, contact_id: str) -> bool:
+        """Close a waiting contact (its task was withdrawn); False if it is being dialled
+        or already closed."""
+        state = self.states.get(contact_id)
+        if state is None or state.status is not ContactStatus.PENDING:
+            return False
+        self._close(state, CloseReason.CANCELLED)
+        return True
 
     def stop(self) -> None:
         """Close every contact that is not in progress (a stopped campaign)."""

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from parley.media import MediaError
 from parley.media.amd import AmdSettings, AmdVerdict, AnsweringMachineDetector
+from parley.media.beep import GreetingEnd
 from parley.media.dtmf import EventPacket, event_packets
 from parley.media.early_media import EarlyMediaDetector, EarlyMediaSettings, EarlyMediaVerdict
 from parley.media.g711 import ENCODE_TABLES, Codec, decode_frames
@@ -71,7 +72,7 @@ class _Leg:
     echo: bool = False
     dtmf: deque[EventPacket | None] = field(default_factory=deque)  # None: a silent tick
     dtmf_start: int = 0
-    amd: AnsweringMachineDetector | None = None
+    amd: AnsweringMachineDetector | GreetingEnd | None = None
     early: EarlyMediaDetector | None = None
 
 
@@ -203,6 +204,11 @@ class MediaHub(Generic[K]):
         state = self._legs.get(leg)
         if state is not None:
             state.early = None
+
+    def detect_greeting_end(self, leg: K) -> None:
+        """Listen for the end of a machine's greeting (its beep, or the silence after it);
+        the verdict comes in a later tick's ``amd`` as "beep" or "silence"."""
+        self._leg(leg).amd = GreetingEnd()
 
     def echo(self, leg: K, on: bool = True) -> None:
         """Send the leg's own audio back to it (the echo test)."""

@@ -311,6 +311,13 @@ class Channel:
         if self.leg.remote_audio is not None:  # the early SDP came already
             self.early_media_started()
 
+    def detect_greeting_end(self) -> None:
+        """After a machine verdict: ``AmdResult`` "beep" (or "silence") follows when the
+        greeting ends, the moment to leave a message."""
+        shell = self._shell()
+        shell.attach(self)
+        shell.hub.detect_greeting_end(self.id)
+
     def echo(self, on: bool = True) -> None:
         """Send the phone its own audio back (the echo test)."""
         self._shell().echo(self, on)

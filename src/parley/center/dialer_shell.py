@@ -1,0 +1,527 @@
+"""The dialer over real calls: the pure :class:`~parley.dialer.engine.Dialer` joined to the ACD
+and to telephony, beside the ACD shell (DESIGN.md §4, "An outbound campaign").
+
+One task runs the dialer on the node's clock (woken at ``next_deadline()`` or by an event).
+Its commands become real actions:
+
+- ``ReserveAgent`` / ``ReleaseAgent`` / ``ConnectAgent`` go into the ACD as
+  ``ReserveForOutbound`` / ``OutboundReleased`` / ``OutboundConnected``, so an operator busy
+  for a campaign is never offered an inbound call; every batch the ACD answers comes back as
+  one net ``AgentStateChanged`` per operator (:func:`parley.acd.outbound.net_changes`);
+- ``Dial`` calls the number through the outbound routes and trunks with the campaign's
+  caller ID (:mod:`parley.center.dialer_calls` follows each call);
+- the answered leg is bridged to the operator's phone as the ACD shell bridges an inbound
+  call, the contact's fields, the campaign and its script riding along as the call's data;
+- agentless messages are the campaign's ``${...}`` template spoken by text-to-speech, and
+  "press 1" takes the call into the ACD queue with the task attached.
+
+Every attempt is written through :class:`~parley.center.ports.CampaignStore` as it starts,
+answers and ends, and every contact's progress after each change, so a restart resumes from
+the store (nothing is lost, DESIGN.md §1.6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+
+from parley import events as ev
+from parley.acd.outbound import net_changes
+from parley.center.dialer_calls import LiveAttempt, OutboundCalls
+from parley.center.ports import (
+    AttemptFacts,
+    CampaignAction,
+    CampaignFigures,
+    CampaignStore,
+    ContactProgress,
+    InvalidRequest,
+    OperationRefused,
+    StoredCampaign,
+    figures_event,
+)
+from parley.dialer.campaign import CampaignStatus
+from parley.dialer.contacts import DncList
+from parley.dialer.engine import Dialer
+from parley.dialer.model import (
+    CloseReason,
+    ContactStatus,
+    DialerError,
+    MachinePolicy,
+    NumberType,
+)
+from parley.dialer.strategy import ContactState
+
+if TYPE_CHECKING:
+    from parley.center.shell import ContactCenter
+    from parley.clock import Clock
+    from parley.ids import IdSource
+
+log = structlog.get_logger("parley.center.dialer")
+
+FIGURES_EVERY_S = 1.0
+
+_ACTIONS: dict[str, type[ev.CampaignStart | ev.CampaignPause | ev.CampaignStop]] = {
+    "start": ev.CampaignStart, "pause": ev.CampaignPause, "stop": ev.CampaignStop}
+
+
+class DialerShell:
+    """Every campaign of the node over real calls; implements
+    :class:`~parley.center.ports.CampaignControl` for the web and provisioning."""
+
+    def __init__(self, center: ContactCenter, store: CampaignStore, clock: Clock, *,
+                 publish: Callable[[object], object], ids: IdSource) -> None:
+        self.center = center
+        self.acd = center.shell
+        self.telephony = center.telephony
+        self.store = store
+        self.clock = clock
+        self.publish = publish
+        self.ids = ids
+        self.global_dnc = DncList("global")
+        self.dialer = Dialer([], wall_at=self.wall_at, global_dnc=self.global_dnc,
+                             new_id=lambda _campaign: ids.new("att"))
+        self.campaigns: dict[str, StoredCampaign] = {}
+        self.calls = OutboundCalls(self)
+        self._joined: set[str] = set()
+        self._dirty: set[str] = set()  # campaigns whose figures changed since published
+        #: Operators whose campaign conversation has no disposition yet, with its attempt.
+        self._undisposed: dict[str, LiveAttempt] = {}
+        self._inbound: dict[str, int] = {}
+        self._pending: deque[object] = deque()
+        self._feeding = False
+        self._wake = asyncio.Event()
+        self._writes: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._group: asyncio.TaskGroup | None = None
+        self._loaded = asyncio.Event()
+        self._lock = asyncio.Lock()  # loads from the store, one at a time
+
+    # --- time ----------------------------------------------------------------------------
+
+    def wall_at(self, now: float) -> datetime:
+        """The UTC wall time at the monotonic reading ``now``."""
+        return self.clock.utcnow() - timedelta(seconds=self.clock.monotonic() - now)
+
+    def monotonic_at(self, at: datetime) -> float:
+        return self.clock.monotonic() + (at - self.clock.utcnow()).total_seconds()
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Load campaigns and contacts, then serve the dialer's deadlines, until cancelled."""
+        unsubscribe = self.telephony.subscribe(self.calls.telephony_event)
+        self.acd.observers.append(self._acd_batch)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                group.create_task(self._writer(), name="dialer-store-writer")
+                group.create_task(self._figures(), name="dialer-figures")
+                await self._reload(first=True)
+                self._join_operators()
+                self._loaded.set()
+                while True:
+                    deadline = self.dialer.next_deadline()
+                    self._wake.clear()
+                    if deadline is None:
+                        await self._wake.wait()
+                        continue
+                    delay = deadline - self.clock.monotonic()
+                    if delay > 0:
+                        timer = self.clock.call_later(delay, self._wake.set)
+                        try:
+                            await self._wake.wait()
+                        finally:
+                            timer.cancel()
+                        if self.clock.monotonic() < deadline:
+                            continue
+                    self._apply(self.dialer.on_time(self.clock.monotonic()))
+        finally:
+            self._group = None
+            self.acd.observers.remove(self._acd_batch)
+            unsubscribe()
+
+    async def wait_loaded(self) -> None:
+        """Until the campaigns are loaded from the store (for callers right after start)."""
+        await self._loaded.wait()
+
+    def spawn(self, coroutine: Awaitable[None], name: str) -> None:
+        """Run ``coroutine`` in the dialer's task group (logged if it fails)."""
+
+        async def guarded() -> None:
+            try:
+                await coroutine
+            except Exception:
+                log.exception("dialer_task_failed", task=name)
+
+        if self._group is not None:
+            self._group.create_task(guarded(), name=name)
+        else:
+            self.acd.spawn(guarded(), name)
+
+    async def _figures(self) -> None:
+        """Each campaign's live figures on the bus (``/api/events``, topic ``campaign``) at
+        most once a second, when they changed."""
+        while True:
+            await self.clock.sleep(FIGURES_EVERY_S)
+            dirty, self._dirty = self._dirty, set()
+            for campaign in sorted(dirty):
+                if campaign in self.campaigns:
+                    self.publish(figures_event(self.figures(campaign)))
+
+    async def _writer(self) -> None:
+        """Store writes in the order they happened (an attempt's start before its end)."""
+        while True:
+            write = await self._writes.get()
+            try:
+                await write()
+            except Exception:
+                log.exception("dialer_store_write_failed")
+
+    def save_attempt(self, facts: AttemptFacts) -> None:
+        self._writes.put_nowait(lambda: self.store.save_attempt(facts))
+
+    def _save_progress(self, campaign: str, contact_ids: Iterable[str]) -> None:
+        if campaign not in self.campaigns:
+            return
+        book = self.dialer.book(campaign)
+        for contact_id in dict.fromkeys(contact_ids):
+            state = book.states.get(contact_id)
+            if state is not None:
+                self._writes.put_nowait(self._progress_write(campaign,
+                                                             self._progress_of(state)))
+
+    def _progress_write(self, campaign: str, progress: ContactProgress
+                        ) -> Callable[[], Awaitable[None]]:
+        return lambda: self.store.save_progress(campaign, progress)
+
+    # --- loading from the store ---------------------------------------------------------
+
+    async def _reload(self, *, first: bool = False) -> None:
+        """Campaigns, do-not-call lists and (for campaigns new to this node) open contacts."""
+        async with self._lock:
+            stored = await self.store.load_campaigns()
+            lists = await self.store.do_not_call()
+            self.global_dnc.replace(lists.get("global", ()))
+            fresh: list[str] = []
+            for campaign in stored:
+                name = campaign.config.campaign_id
+                config = campaign.config
+                if config.dnc is None:
+                    config = dataclasses.replace(config, dnc=DncList(name, lists.get(name, ())))
+                elif name in lists:
+                    config.dnc.replace(lists[name])
+                if config.mode.value == "agentless" and not config.agentless_queue \
+                        and campaign.queue:
+                    config = dataclasses.replace(config, agentless_queue=campaign.queue)
+                try:
+                    policy = MachinePolicy(campaign.machine_policy)
+                except ValueError:
+                    log.error("campaign_machine_policy_unknown", campaign=name,
+                              machine=campaign.machine_policy)
+                    policy = MachinePolicy.DROP
+                config = dataclasses.replace(config, machine_policy=policy)
+                try:
+                    self._apply(self.dialer.set_campaign(config, self.clock.monotonic()))
+                except DialerError as exc:
+                    log.error("campaign_not_taken", campaign=name, error=str(exc))
+                    continue
+                if name not in self.campaigns:
+                    fresh.append(name)
+                self.campaigns[name] = dataclasses.replace(campaign, config=config)
+            for name in fresh:
+                await self._load_contacts(name, None)
+            for campaign in stored:
+                self._take_status(campaign.config.campaign_id, campaign.status)
+            if not first:
+                log.info("campaigns_reloaded", campaigns=len(stored))
+
+    def _take_status(self, name: str, status: str) -> None:
+        if name not in self.campaigns:
+            return
+        current = self.dialer.status(name)
+        if status == current.value or current is CampaignStatus.STOPPED:
+            return
+        action = {"running": ev.CampaignStart, "paused": ev.CampaignPause,
+                  "stopped": ev.CampaignStop}.get(status)
+        if action is not None:
+            self.feed(action(name))
+
+    async def _load_contacts(self, campaign: str, contact_ids: Sequence[str] | None
+                             ) -> list[str]:
+        """Take the store's open contacts of ``campaign`` (or just ``contact_ids``); the ids
+        of those to dial at once."""
+        progress = await self.store.load_contacts(campaign, contact_ids)
+        book = self.dialer.book(campaign)
+        now = self.clock.monotonic()
+        states = [self._state_of(p, now) for p in progress if p.contact.id not in book.states]
+        self._apply(self.dialer.restore_contacts(campaign, states, now))
+        return [p.contact.id for p in progress if p.dial_now]
+
+    def _state_of(self, progress: ContactProgress, now: float) -> ContactState:
+        """A stored contact as the dialer core keeps it."""
+        by_type: dict[NumberType, int] = {}
+        for number in progress.contact.numbers:
+            count = progress.attempts_by_number.get(number.e164, 0)
+            if count:
+                by_type[number.type] = by_type.get(number.type, 0) + count
+        done = progress.status == "done"
+        callback = progress.callback_at is not None and not done
+        due_at = progress.callback_at if callback else progress.due_at
+        due = now if due_at is None or progress.dial_now else self.monotonic_at(due_at)
+        return ContactState(
+            progress.contact, status=ContactStatus.DONE if done else ContactStatus.PENDING,
+            due=due, attempts=progress.attempts, attempts_by_type=by_type,
+            attempts_by_number=dict(progress.attempts_by_number),
+            dead_numbers=set(progress.dead_numbers), callback=callback,
+            callback_agent=progress.callback_agent if callback else None,
+            needs_reservation=callback,
+            close_reason=CloseReason(progress.close_reason) if progress.close_reason else None)
+
+    def _progress_of(self, state: ContactState) -> ContactProgress:
+        pending = state.status is ContactStatus.PENDING
+        return ContactProgress(
+            contact=state.contact, status=state.status.value,
+            due_at=self.wall_at(state.due) if pending else None,
+            attempts=state.attempts, attempts_by_number=dict(state.attempts_by_number),
+            dead_numbers=frozenset(state.dead_numbers),
+            close_reason=state.close_reason.value if state.close_reason else None,
+            callback_at=self.wall_at(state.due) if pending and state.callback else None,
+            callback_agent=state.callback_agent)
+
+    # --- CampaignControl ------------------------------------------------------------------
+
+    async def control(self, campaign: str, action: CampaignAction, *,
+                      requested_by: str) -> str:
+        await self._loaded.wait()
+        if campaign not in self.campaigns:
+            await self._reload()
+        if campaign not in self.campaigns:
+            raise InvalidRequest(f"campaign: no campaign {campaign!r}")
+        kind = _ACTIONS.get(action)
+        if kind is None:
+            raise InvalidRequest(f"action: {action!r} is not one of start, pause, stop")
+        try:
+            out = self.dialer.handle(kind(campaign), self.clock.monotonic())
+        except DialerError as exc:
+            raise OperationRefused(str(exc)) from None
+        self._apply(out)
+        status = self.dialer.status(campaign).value
+        await self.store.save_status(campaign, status, by=requested_by)
+        self._dirty.add(campaign)
+        return status
+
+    async def contacts_added(self, campaign: str, contact_ids: Sequence[str], *,
+                             now: bool = False) -> None:
+        await self._loaded.wait()
+        if campaign not in self.campaigns:
+            await self._reload()
+            if campaign not in self.campaigns:
+                raise InvalidRequest(f"campaign: no campaign {campaign!r}")
+            return  # a campaign new to this node loads all its open contacts
+        async with self._lock:
+            at_once = await self._load_contacts(campaign, list(contact_ids))
+        if now:
+            at_once = list(dict.fromkeys([*at_once, *contact_ids]))
+        for contact_id in at_once:
+            self._apply(self.dialer.dial_now(campaign, contact_id, self.clock.monotonic()))
+            self._save_progress(campaign, [contact_id])
+
+    async def contact_cancelled(self, campaign: str, contact_id: str, *,
+                                requested_by: str) -> bool:
+        await self._loaded.wait()
+        if campaign not in self.campaigns:
+            raise InvalidRequest(f"campaign: no campaign {campaign!r}")
+        out = self.dialer.cancel_contact(campaign, contact_id)
+        self._apply(out)
+        return bool(out)
+
+    async def campaigns_changed(self) -> None:
+        await self._loaded.wait()
+        await self._reload()
+
+    def figures(self, campaign: str) -> CampaignFigures:
+        if campaign not in self.campaigns:
+            raise InvalidRequest(f"campaign: no campaign {campaign!r}")
+        now = self.clock.monotonic()
+        pacing = self.dialer.pacing_input(campaign, now)
+        return CampaignFigures(
+            campaign=campaign, status=self.dialer.status(campaign).value,
+            contacts_open=self.dialer.book(campaign).open_count(),
+            in_flight=pacing.in_flight, operators_ready=pacing.ready,
+            operators_talking=pacing.talking, stats=self.dialer.stats(campaign, now))
+
+    def disposition(self, attempt_id: str, agent_id: str, disposition: str,
+                    callback_at: datetime | None = None) -> None:
+        """The operator's disposition of a campaign conversation (success, callback with
+        its time in the customer's zone, not interested, wrong number, do not call,
+        machine); raises :class:`InvalidRequest` naming what is wrong."""
+        live = self.calls.attempts.get(attempt_id)
+        try:
+            out = self.dialer.handle(ev.DispositionSet(attempt_id, agent_id, disposition,
+                                                       callback_at), self.clock.monotonic())
+        except DialerError as exc:
+            raise InvalidRequest(f"disposition: {exc}") from None
+        if live is None:
+            live = next((held for held in self._undisposed.values()
+                         if held.attempt_id == attempt_id), None)
+        self._undisposed.pop(agent_id, None)
+        if live is not None:
+            live.disposed = True
+            self.calls.update(live, disposition=disposition)
+        self._apply(out)
+        if live is not None:
+            self._save_progress(live.command.campaign_id, [live.command.contact_id])
+
+    # --- the dialer -----------------------------------------------------------------------
+
+    def feed(self, event: object) -> None:
+        """Hand one event to the dialer and carry out what it answers (events caused by
+        those commands queue behind: the dialer sees one event at a time)."""
+        self._pending.append(event)
+        if self._feeding:
+            return
+        while self._pending:
+            item = self._pending.popleft()
+            try:
+                out = self.dialer.handle(item, self.clock.monotonic())
+            except DialerError:
+                log.warning("dialer_refused", dialer_event=repr(item), exc_info=True)
+                continue
+            self._apply(out)
+
+    def _apply(self, out: list[Any]) -> None:
+        was = self._feeding
+        self._feeding = True
+        touched: dict[str, list[str]] = {}
+        try:
+            for item in out:
+                handler = self._commands.get(type(item))
+                if handler is not None:
+                    try:
+                        handler(self, item)
+                    except Exception:
+                        log.exception("dialer_command_failed", command=repr(item))
+                contact = getattr(item, "contact_id", None)
+                campaign = getattr(item, "campaign_id", None)
+                if isinstance(contact, str) and isinstance(campaign, str):
+                    touched.setdefault(campaign, []).append(contact)
+                if isinstance(item, ev.AttemptRecorded | ev.ContactClosed | ev.ShowPreview):
+                    self.publish(item)
+        finally:
+            self._feeding = was
+        for campaign, contacts in touched.items():
+            self._save_progress(campaign, contacts)
+        self._dirty.update(touched)
+        self._wake.set()
+        if not was and self._pending:
+            self.feed(self._pending.popleft())
+
+    def _reserve(self, command: ev.ReserveAgent) -> None:
+        self.acd.feed(ev.ReserveForOutbound(command.agent_id, command.campaign_id,
+                                            command.call_id, command.outbound_first_s))
+
+    def _release(self, command: ev.ReleaseAgent) -> None:
+        self.acd.feed(ev.OutboundReleased(command.agent_id))
+
+    def _dial(self, command: ev.Dial) -> None:
+        self.calls.dial(command, self.campaigns[command.campaign_id])
+
+    def _connect(self, command: ev.ConnectAgent) -> None:
+        stored = self.campaigns.get(command.campaign_id)
+        queue = self.acd.acd.queues.get(stored.queue) if stored is not None else None
+        wrap = queue.config.wrap_up_s if queue is not None else None
+        live = self.calls.attempts.get(command.attempt_id)
+        if live is not None:
+            self._undisposed[command.agent_id] = live
+        self.acd.feed(ev.OutboundConnected(command.agent_id, command.attempt_id,
+                                           command.campaign_id, wrap_up_s=wrap,
+                                           outbound_first_s=command.outbound_first_s))
+        self.calls.connect(command.attempt_id, command.agent_id)
+
+    def _compliance(self, command: ev.PlayComplianceMessage) -> None:
+        self.calls.compliance(command.attempt_id)
+
+    def _message(self, command: ev.PlayAgentlessMessage) -> None:
+        self.calls.message(command.attempt_id)
+
+    def _to_queue(self, command: ev.TransferToQueue) -> None:
+        self.calls.to_queue(command.attempt_id, command.queue)
+
+    def _hang_up(self, command: ev.HangupAttempt) -> None:
+        self.calls.hang_up(command.attempt_id, command.reason)
+
+    def _recorded(self, notice: ev.AttemptRecorded) -> None:
+        live = self.calls.attempts.get(notice.attempt_id)
+        if live is not None:
+            self.calls.update(live, outcome=notice.outcome)
+
+    _commands: ClassVar[dict[type, Callable[[DialerShell, Any], None]]] = {
+        ev.ReserveAgent: _reserve,
+        ev.ReleaseAgent: _release,
+        ev.Dial: _dial,
+        ev.ConnectAgent: _connect,
+        ev.PlayComplianceMessage: _compliance,
+        ev.PlayAgentlessMessage: _message,
+        ev.TransferToQueue: _to_queue,
+        ev.HangupAttempt: _hang_up,
+        ev.AttemptRecorded: _recorded,
+    }
+
+    # --- operators from the ACD -----------------------------------------------------------
+
+    def _join_operators(self) -> None:
+        """Tell the dialer every operator (with the team campaigns select on) and the state
+        each is in now."""
+        for agent in list(self.acd.acd.agents.values()):
+            self._join(agent.agent_id)
+            if agent.state.value != "logged_out":
+                self.feed(ev.AgentStateChanged(agent.agent_id, "logged_out",
+                                               agent.state.value, "dialer start",
+                                               self.clock.monotonic(),
+                                               call_id=agent.call_id or ""))
+
+    def _join(self, agent_id: str) -> None:
+        if agent_id in self._joined:
+            return
+        agent = self.acd.acd.agents.get(agent_id)
+        self._joined.add(agent_id)
+        self.feed(ev.DialerAgentJoined(agent_id, agent.team if agent is not None else ""))
+
+    def _acd_batch(self, out: list[Any]) -> None:
+        """One batch the ACD answered: operators' net state changes, and how many inbound
+        calls wait in the queues blended campaigns serve."""
+        if not self._loaded.is_set():
+            return
+        for change in net_changes(out):
+            self._join(change.agent_id)
+            held = self._undisposed.get(change.agent_id)
+            if held is not None and change.old == "wrap_up" and change.new != "wrap_up":
+                self._default_disposition(change.agent_id, held)
+            self.feed(change)
+        blended = {q for s in self.campaigns.values() for q in s.config.blend_queues}
+        for name in blended:
+            runtime = self.acd.acd.queues.get(name)
+            waiting = len(runtime.waiting) if runtime is not None else 0
+            if self._inbound.get(name) != waiting:
+                self._inbound[name] = waiting
+                self.feed(ev.InboundWaiting(name, waiting))
+
+    def _default_disposition(self, agent_id: str, live: LiveAttempt) -> None:
+        """The operator left after-call work without a disposition: the conversation took
+        place, so the contact closes as a success (an operator who wants it called again
+        says so with "callback" before the wrap-up ends)."""
+        self._undisposed.pop(agent_id, None)
+        live.disposed = True
+        self.calls.update(live, disposition="success")
+        self.feed(ev.DispositionSet(live.attempt_id, agent_id, "success"))
+
+    def attempt_ended(self, live: LiveAttempt) -> None:
+        """A call's customer leg is gone: the dialer hears it, the contact's progress is
+        kept."""
+        self.feed(ev.AttemptHungUp(live.command.attempt_id))
+        self._save_progress(live.command.campaign_id, [live.command.contact_id])

@@ -1,0 +1,169 @@
+"""What the live dialer shell needs of the core: campaigns added while running, contacts taken
+back from the store after a restart, tasks dialled at once, attempt ids from the site's id
+source, and the answering-machine policy (drop, message after the beep, pass to an operator)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from parley.dialer import (
+    Calendar,
+    CampaignStatus,
+    ContactStatus,
+    DialMode,
+    MachinePolicy,
+    NumberType,
+    Strategy,
+)
+from parley.dialer.strategy import ContactState
+from parley.events import (
+    AttemptAnswered,
+    AttemptHungUp,
+    AttemptRecorded,
+    CampaignStart,
+    ConnectAgent,
+    ContactClosed,
+    Dial,
+    HangupAttempt,
+    PlayAgentlessMessage,
+    ReleaseAgent,
+)
+
+from .test_engine import ALWAYS, EPOCH, Desk, config, contact, of
+
+NIGHT = {t: Calendar.of(["01:00-02:00"]) for t in NumberType}  # EPOCH is noon UTC
+
+
+def agentless(**kwargs: object) -> object:
+    return config(DialMode.AGENTLESS, agents=frozenset(), agentless_queue="support",
+                  max_lines=1, **kwargs)
+
+
+def test_a_campaign_added_while_running_dials_its_contacts() -> None:
+    desk = Desk()
+    desk.agent("a1", "ready")
+    out = desk.dialer.set_campaign(config(DialMode.PROGRESSIVE), desk.now)
+    assert not of(Dial, out)  # created, not started
+    desk.dialer.add_contacts("camp", [contact(1)], desk.now)
+    out = desk.feed(CampaignStart("camp"))
+    assert [d.contact_id for d in of(Dial, out)] == ["k1"]
+
+
+def test_changed_settings_keep_the_contacts_and_the_status() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    changed = dataclasses.replace(config(DialMode.PROGRESSIVE), caller_id="+12125559999")
+    desk.dialer.set_campaign(changed, 0)
+    assert desk.dialer.status("camp") is CampaignStatus.RUNNING
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    assert (dial.contact_id, dial.caller_id) == ("k1", "+12125559999")
+
+
+def test_attempt_ids_come_from_the_given_source() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    ids = iter(["att-0001", "att-0002"])
+    desk.dialer._new_id = lambda _campaign: next(ids)
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    assert of(Dial, desk.agent("a1", "ready"))[0].attempt_id == "att-0001"
+
+
+def test_restored_contacts_keep_their_counts_and_due_times() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE,
+                       strategy=Strategy(windows=ALWAYS, max_attempts_per_contact=3)))
+    later = ContactState(contact(1), due=600.0, attempts=1,
+                         attempts_by_number={contact(1).numbers[0].e164: 1})
+    spent = ContactState(contact(2), attempts=3)
+    done = ContactState(contact(3), status=ContactStatus.DONE)
+    cut = ContactState(contact(4), status=ContactStatus.IN_PROGRESS)  # the restart cut it
+    desk.dialer.restore_contacts("camp", [later, spent, done, cut], 0)
+    desk.feed(CampaignStart("camp"))
+    out = desk.agent("a1", "ready")
+    assert [d.contact_id for d in of(Dial, out)] == ["k4"]
+    assert ContactClosed("camp", "k2", "attempts_exhausted") in desk.log
+    assert desk.dialer.book("camp").open_count() == 2  # k1 and k4
+    assert not desk.dialer.audit()
+
+
+def test_a_task_to_dial_now_skips_pacing_in_agentless_mode() -> None:
+    desk = Desk(agentless())
+    desk.dialer.add_contacts("camp", [contact(1), contact(2)], 0)
+    first = of(Dial, desk.feed(CampaignStart("camp")))
+    assert [d.contact_id for d in first] == ["k1"]  # one line
+    out = desk.dialer.dial_now("camp", "k2", 1.0)
+    assert [d.contact_id for d in of(Dial, out)] == ["k2"]  # over the line limit: at once
+    assert not desk.dialer.audit()
+
+
+def test_a_task_to_dial_now_still_waits_for_its_call_window() -> None:
+    desk = Desk(agentless(strategy=Strategy(windows=NIGHT)))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    assert not of(Dial, desk.dialer.dial_now("camp", "k1", 1.0))
+    state = desk.dialer.book("camp").states["k1"]
+    assert state.status is ContactStatus.PENDING
+    opens = datetime(2026, 1, 6, 1, 0, tzinfo=UTC)
+    assert EPOCH + timedelta(seconds=state.due) == opens
+    assert not desk.dialer.audit()
+
+
+def test_a_task_to_dial_now_goes_first_to_the_next_operator() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1), contact(2)], 0)
+    desk.feed(CampaignStart("camp"))
+    desk.dialer.dial_now("camp", "k2", 1.0)
+    assert [d.contact_id for d in of(Dial, desk.agent("a1", "ready"))] == ["k2"]
+
+
+def answered_machine(policy: MachinePolicy) -> tuple[Desk, Dial, list[object]]:
+    desk = Desk(config(DialMode.PROGRESSIVE, machine_policy=policy))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    desk.agent("a1", "reserved")
+    desk.now = 10
+    return desk, dial, desk.feed(AttemptAnswered(dial.attempt_id, human=False))
+
+
+def test_machine_policy_drop_hangs_up_and_frees_the_operator() -> None:
+    _, dial, out = answered_machine(MachinePolicy.DROP)
+    assert HangupAttempt(dial.attempt_id, "machine") in out
+    assert ReleaseAgent("camp", "a1") in out
+    assert of(AttemptRecorded, out)[0].outcome == "machine"
+
+
+def test_machine_policy_message_frees_the_operator_and_retries_later() -> None:
+    desk, dial, out = answered_machine(MachinePolicy.MESSAGE)
+    assert of(PlayAgentlessMessage, out) == [PlayAgentlessMessage(dial.attempt_id, "message")]
+    assert ReleaseAgent("camp", "a1") in out
+    out = desk.feed(AttemptHungUp(dial.attempt_id))
+    assert of(AttemptRecorded, out)[0].outcome == "machine"
+    assert desk.dialer.book("camp").states["k1"].status is ContactStatus.PENDING
+
+
+def test_machine_policy_operator_connects_the_reserved_operator() -> None:
+    desk, dial, out = answered_machine(MachinePolicy.OPERATOR)
+    assert of(ConnectAgent, out) == [ConnectAgent(dial.attempt_id, "a1", "camp")]
+    assert desk.dialer.stats("camp", 10).machines == 1
+
+
+def test_a_withdrawn_task_is_closed_unless_it_is_being_dialled() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1), contact(2)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    assert desk.dialer.cancel_contact("camp", dial.contact_id) == []
+    other = "k2" if dial.contact_id == "k1" else "k1"
+    assert desk.dialer.cancel_contact("camp", other) == [
+        ContactClosed("camp", other, "cancelled")]
+    assert not desk.dialer.audit()
+
+
+def test_operators_ready_before_the_contacts_arrive_get_them() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.feed(CampaignStart("camp"))
+    desk.agent("a1", "ready")  # nothing to dial yet
+    out = desk.dialer.restore_contacts("camp", [ContactState(contact(1))], desk.now)
+    assert [d.contact_id for d in of(Dial, out)] == ["k1"]

@@ -1,0 +1,377 @@
+"""The dialer over real calls: campaigns dial through a trunk to sipp carriers that answer as a
+person (a short "hello", then silence), as an answering machine (a long greeting and a beep),
+busy, or not at all; sipp operators with fixed addresses check the card each call brings.
+
+- a progressive campaign: every person reaches an operator with the contact's card, the
+  machine is hung up (policy "drop"), the busy number is dialled again after its delay, the
+  unanswered one rings out, the switched-off one closes when the network says so before the
+  ring timeout, and every attempt is in the store with its SIP status, trunk,
+  answering-machine verdict and operator;
+- agentless "car is waiting": one API request adds the task with ``now``; the call plays the
+  message with the task's fields, the customer presses 1 and reaches an operator with the task
+  attached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from parley.app import Node
+from parley.center.ports import AttemptFacts
+from parley.dialer.contacts import Contact, PhoneNumber
+from parley.dialer.model import NumberType
+from parley.store.specs import (
+    CampaignSpec,
+    DeviceSpec,
+    NumberStrategySpec,
+    QueueSpec,
+    RouteSpec,
+    TrunkSpec,
+)
+from parley.testing.media import (
+    SIPP_AWAIT_BYE,
+    audio_packets,
+    event_stream,
+    sipp_answer,
+    write_pcap,
+)
+from parley.testing.peers import Sipp
+from parley.testing.ports import free_port
+
+from .conftest import DATA, needs_sipp
+from .inbound_node import call_record, change, demo_node
+
+CARRIER = "127.0.0.2"
+LIMIT = ("-timeout", "90s", "-timeout_error")
+OPERATORS = ("1001", "1002")
+PERSON, MACHINE, BUSY, SILENT = "+7495100", "+7495200", "+7495300", "+7495400"
+SWITCHED_OFF = "+7495500"  # the network says "the subscriber is unavailable" before answer
+
+
+def _answer() -> str:
+    """sipp's 200 OK with its media on its own address (the carrier's, 127.0.0.2)."""
+    return sipp_answer("[media_port]", dtmf=True).replace("127.0.0.1", "[media_ip]")
+
+
+def answering(tmp_path: Path, name: str, middle: str) -> Path:
+    """A carrier that answers every call, runs ``middle`` (plays audio), and waits for
+    Parley's BYE."""
+    path = tmp_path / f"{name}.xml"
+    path.write_text(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="{name}">
+  <recv request="INVITE" />
+{_answer()}  <recv request="ACK" />
+{middle}{SIPP_AWAIT_BYE}</scenario>
+""")
+    return path
+
+
+def play(pcap: Path) -> str:
+    return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+
+
+async def voices(node: Node, tmp_path: Path) -> tuple[Path, Path]:
+    """A person's "hello" and a machine's greeting followed by its beep, as RTP captures."""
+    prompts = node.telephony.prompts
+    hello = (await prompts.speak("Hello?")).pcm
+    greeting = (await prompts.speak(
+        "Hi, you have reached the Miller family. We cannot take your call right now, "
+        "please leave a message after the tone.")).pcm
+    quiet = np.zeros(4000, dtype=np.int16)
+    t = np.arange(int(8000 * 0.5)) / 8000
+    beep = (8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    person = write_pcap(tmp_path / "hello.pcap",
+                        audio_packets(np.concatenate([quiet, hello, np.zeros(8000 * 6,
+                                                                             np.int16)])))
+    machine = write_pcap(tmp_path / "machine.pcap", audio_packets(np.concatenate(
+        [quiet, greeting, quiet[:2400], beep, np.zeros(8000 * 8, np.int16)])))
+    return person, machine
+
+
+async def switched_off(tmp_path: Path) -> Path:
+    """A carrier whose network answers 183 and says the subscriber is unavailable."""
+    from parley.media.g711 import Codec
+    from parley.testing.greetings import speak
+
+    from .test_early_media import carrier_scenario
+
+    spoken = await asyncio.to_thread(
+        speak, "Аппарат абонента выключен или находится вне зоны действия сети.", "ru", 175, 50)
+    audio = np.concatenate([np.zeros(2400, np.int16), spoken, np.zeros(8000, np.int16)])
+    pcap = write_pcap(tmp_path / "announcement.pcap", audio_packets(audio, Codec.PCMA))
+    scenario = tmp_path / "switched_off.xml"
+    scenario.write_text(carrier_scenario(pcap), encoding="utf-8")
+    return scenario
+
+
+def operator_phone(tmp_path: Path, user: str, port: int, checks: str) -> Sipp:
+    """An operator's phone at a fixed address: it answers a call only when its INVITE
+    carries the card (``checks``: sipp ``ereg`` lines), and waits for the end."""
+    path = tmp_path / f"operator-{user}.xml"
+    assigned = ",".join(re.findall(r'assign_to="(\w+)"', checks))  # sipp: each one used
+    path.write_text(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="operator {user}">
+  <recv request="INVITE"><action>
+{checks}  </action></recv>
+{sipp_answer("[media_port]", user=user)}  <recv request="ACK" />
+{SIPP_AWAIT_BYE}{f'  <Reference variables="{assigned}" />' if assigned else ""}
+</scenario>
+""")
+    return Sipp(tmp_path / f"phone-{user}", path, port=port, extra=LIMIT)
+
+
+def header(name: str, regexp: str, var: str) -> str:
+    return (f'    <ereg regexp="{regexp}" search_in="hdr" header="{name}:" check_it="true" '
+            f'assign_to="{var}" />\n')
+
+
+async def site(node: Node, tmp_path: Path, carriers: dict[str, Path | str],
+               checks: str) -> list[Sipp]:
+    """Trunks to the carriers (one per prefix, each a route), a queue for the campaigns and
+    the operators' phones at fixed addresses; returns the sipp processes, started."""
+    site_spec = await node.store.config.site()
+    await node.store.config.put_site(site_spec.model_copy(update={"default_region": "RU"}))
+    peers: list[Sipp] = []
+    for prefix, scenario in carriers.items():
+        name = f"carrier-{prefix[-3:]}"
+        port = free_port(CARRIER)
+        await change(node, "trunks", TrunkSpec(name=name, host=CARRIER, port=port, auth="ip",
+                                               allowed_ips=[CARRIER], options_interval=0))
+        await change(node, "routes", RouteSpec(name=f"to-{prefix[-3:]}",
+                                               match=rf"^\{prefix}\d{{4}}$", trunks=[name]))
+        peers.append(Sipp(tmp_path / name, scenario, host=CARRIER, port=port, extra=LIMIT))
+    await change(node, "queues", QueueSpec(name="dialout", wrap_up_s=1,
+                                           members=list(OPERATORS), announce_every_s=0))
+    for user in OPERATORS:
+        port = free_port()
+        peers.append(operator_phone(tmp_path, user, port, checks))
+        await change(node, "devices", DeviceSpec(
+            name=user, user=user, sip_password=f"pw{user}",
+            static_contact=f"sip:{user}@127.0.0.1:{port}"))
+    for peer in peers:
+        await peer.start()
+    return peers
+
+
+def contact(contact_id: str, number: str, **fields: str) -> Contact:
+    return Contact(contact_id, (PhoneNumber(number, NumberType.MOBILE, ("Europe/Moscow",)),),
+                   fields)
+
+
+async def until(check: Callable[[], object], within: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.2)
+
+
+async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event) -> None:
+    """Each operator ends a campaign conversation after ``after_s`` of talk (the desk's
+    hang-up)."""
+    seen: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        for channel in node.telephony.channels():
+            if channel.called in OPERATORS and channel.is_up:
+                since = seen.setdefault(channel.id, loop.time())
+                if loop.time() - since >= after_s:
+                    channel.hangup()
+        await asyncio.sleep(0.2)
+
+
+async def attempts(node: Node, campaign: str) -> list[AttemptFacts]:
+    page = await node.store.campaigns.attempts(campaign, limit=100)
+    return list(page.items)
+
+
+@needs_sipp
+async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        person, machine = await voices(node, tmp_path)
+        carriers: dict[str, Path | str] = {
+            PERSON: answering(tmp_path, "person", play(person)),
+            MACHINE: answering(tmp_path, "machine", play(machine)),
+            BUSY: DATA / "uas_busy.xml",
+            SILENT: DATA / "uas_ring_until_cancel.xml",
+            SWITCHED_OFF: await switched_off(tmp_path)}
+        checks = (header("X-Parley-Var-campaign", "^ *sales-push$", "campaign")
+                  + header("X-Parley-Var-customer", "^ *Customer [12]$", "customer")
+                  + header("X-Parley-Var-script", "^ *upsell$", "script")
+                  + header("X-Parley-Data", "contact_id", "card"))
+        peers = await site(node, tmp_path, carriers, checks)
+        stop = asyncio.Event()
+        closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop))
+        try:
+            await change(node, "campaigns", CampaignSpec(
+                name="sales-push", mode="progressive", queue="dialout", agents=list(OPERATORS),
+                script="upsell", caller_id="+74951110000", call_window="any",
+                ring_timeout_s=10, retry={"busy": "3s"}, machine="drop",
+                numbers=NumberStrategySpec(attempts_per_contact=2)))
+            contacts = [contact("p1", f"{PERSON}0001", customer="Customer 1"),
+                        contact("p2", f"{PERSON}0002", customer="Customer 2"),
+                        contact("m1", f"{MACHINE}0001", customer="Machine"),
+                        contact("b1", f"{BUSY}0001", customer="Busy"),
+                        contact("s1", f"{SILENT}0001", customer="Silent"),
+                        contact("u1", f"{SWITCHED_OFF}0001", customer="Switched off")]
+            ids = await node.store.campaigns.add_contacts("sales-push", contacts)
+            await node.dialer.contacts_added("sales-push", ids)
+            progress: dict[str, str] = {}
+
+            async def settled() -> bool:
+                rows = await node.store.campaigns.load_contacts("sales-push")
+                progress.clear()
+                progress.update({p.contact.id: p.status for p in rows})
+                found = await attempts(node, "sales-push")
+                ended = [a for a in found if a.ended_at is not None]
+                return ("p1" not in progress and "p2" not in progress
+                        and "b1" not in progress and len(ended) >= 7)
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while not await settled():
+                assert loop.time() < deadline, (progress, await attempts(node, "sales-push"),
+                                                node.dialer.figures("sales-push"))
+                await asyncio.sleep(0.5)
+            found = await attempts(node, "sales-push")
+            record = await call_record(node, number=f"{PERSON}0001")
+        finally:
+            stop.set()
+            await closer
+            results = [await peer.stop() for peer in peers]
+    by_contact: dict[str, list[AttemptFacts]] = {}
+    for attempt in sorted(found, key=lambda a: a.started_at):
+        by_contact.setdefault(attempt.contact_id, []).append(attempt)
+    for person_id in ("p1", "p2"):
+        [talk] = by_contact[person_id]
+        assert (talk.outcome, talk.amd, talk.sip_status) == ("human", "human", 200), talk
+        assert talk.operator in OPERATORS
+        assert talk.trunk == "carrier-100"
+        assert talk.talk_s is not None
+        assert talk.talk_s > 1.0
+        assert talk.disposition == "success"
+    [dropped] = by_contact["m1"]
+    assert (dropped.outcome, dropped.amd, dropped.operator) == ("machine", "machine", None)
+    first, second = by_contact["b1"]
+    assert (first.outcome, first.sip_status, second.outcome) == ("busy", 486, "busy")
+    assert first.ended_at is not None
+    assert (second.started_at - first.ended_at).total_seconds() >= 3.0  # its retry delay
+    [rang] = by_contact["s1"]
+    assert rang.outcome == "no_answer"
+    assert rang.answered_at is None
+    [off] = by_contact["u1"]
+    assert off.outcome == "no_answer"
+    assert off.early_media is not None
+    assert off.early_media.startswith("announcement:unavailable")
+    assert off.ended_at is not None
+    assert (off.ended_at - off.started_at).total_seconds() < 10  # before the ring timeout
+    assert "m1" in progress
+    assert "s1" in progress
+    operators = results[-2:]
+    assert sum(r.successful for r in operators) == 2, [r.log for r in operators]
+    assert all(r.failed == 0 for r in operators), [r.log for r in operators]  # card checked
+    assert record.operator in OPERATORS
+    kinds = [entry.kind for entry in record.timeline]
+    assert "campaign call" in kinds
+    assert "answering machine detection" in kinds
+
+
+@needs_sipp
+async def test_agentless_car_is_waiting_press_one_reaches_an_operator(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        presses = write_pcap(tmp_path / "one.pcap", event_stream("1"))
+        customer = answering(tmp_path, "customer", '  <pause milliseconds="3000"/>\n'
+                             + play(presses) + '  <pause milliseconds="500"/>\n')
+        checks = (header("X-Parley-Var-plate", "^ *A123BC$", "plate")
+                  + header("X-Parley-Var-campaign", "^ *taxi-waiting$", "campaign")
+                  + header("X-Parley-Queue", "^ *dialout$", "queue"))
+        peers = await site(node, tmp_path, {PERSON: customer}, checks)
+        stop = asyncio.Event()
+        closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop))
+        try:
+            await change(node, "campaigns", CampaignSpec(
+                name="taxi-waiting", mode="agentless", queue="dialout",
+                caller_id="+74951110000", call_window="any", detect_machine=False,
+                message="Your taxi, a ${colour} ${car}, plate ${plate}, is waiting. "
+                        "Press 1 to speak to an operator."))
+            assert node.demo_login is not None
+            async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+                login = await api.post("/api/auth/login", json={
+                    "username": node.demo_login.username,
+                    "password": node.demo_login.password})
+                assert login.status_code == 200, login.text
+                api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+                # the taxi order system's "car is waiting" button: one request
+                added = await api.post("/api/campaigns/taxi-waiting/contacts", json={
+                    "contact_id": "order-17", "number": f"{PERSON}0017", "now": True,
+                    "fields": {"colour": "white", "car": "Skoda", "plate": "A123BC"}})
+                assert added.status_code in (200, 201), added.text
+                assert added.json()["dialer"] == "notified", added.text
+            await until(lambda: any(c.called in OPERATORS and c.is_up
+                                    for c in node.telephony.channels()), 25,
+                        "the customer reached an operator")
+            record = await call_record(node, number=f"{PERSON}0017", within=20)
+            await until(lambda: node.dialer.calls.attempts == {}, 10, "the attempt ended")
+            await asyncio.sleep(0.5)  # its last write
+            found = await attempts(node, "taxi-waiting")
+        finally:
+            stop.set()
+            await closer
+            results = [await peer.stop() for peer in peers]
+    [attempt] = found
+    assert (attempt.contact_id, attempt.outcome, attempt.sip_status) == ("order-17", "human",
+                                                                        200)
+    assert attempt.operator in OPERATORS
+    assert attempt.ended_at is not None
+    [message] = [e for e in record.timeline if e.kind == "campaign message"]
+    assert message.detail["text"] == ("Your taxi, a white Skoda, plate A123BC, is waiting. "
+                                      "Press 1 to speak to an operator.")
+    kinds = [entry.kind for entry in record.timeline]
+    assert kinds.index("key pressed") < kinds.index("to queue")
+    assert record.operator in OPERATORS
+    operators = results[-2:]
+    assert sum(r.successful for r in operators) == 1, [r.log for r in operators]
+    assert all(r.failed == 0 for r in operators), [r.log for r in operators]
+
+
+@needs_sipp
+async def test_a_message_is_left_on_a_machine_after_its_beep(tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        _, machine = await voices(node, tmp_path)
+        carrier = answering(tmp_path, "machine", play(machine))
+        peers = await site(node, tmp_path, {MACHINE: carrier}, "")
+        try:
+            await change(node, "campaigns", CampaignSpec(
+                name="reminders", mode="agentless", queue="dialout",
+                caller_id="+74951110000", call_window="any", machine="message",
+                message="Hello ${name}, your appointment is tomorrow at ${time}.",
+                machine_message="This is a reminder for ${name}: tomorrow at ${time}."))
+            ids = await node.store.campaigns.add_contacts("reminders", [
+                contact("r1", f"{MACHINE}0001", name="Ada", time="10 am")])
+            await node.dialer.contacts_added("reminders", ids)
+            record = await call_record(node, number=f"{MACHINE}0001", within=40)
+            await until(lambda: node.dialer.calls.attempts == {}, 10, "the attempt ended")
+            await asyncio.sleep(0.5)
+            [attempt] = await attempts(node, "reminders")
+            [progress] = [p for p in await node.store.campaigns.load_contacts("reminders")
+                          if p.contact.id == "r1"] or [None]
+        finally:
+            for peer in peers:
+                await peer.stop()
+    assert (attempt.amd, attempt.operator) == ("machine", None)
+    timeline = [(entry.kind, entry.detail) for entry in record.timeline]
+    kinds = [kind for kind, _ in timeline]
+    ended = next(detail for kind, detail in timeline if kind == "greeting ended")
+    assert ended["by"] == "beep", timeline  # the 1 kHz tone after the greeting
+    message = next(detail for kind, detail in timeline if kind == "campaign message")
+    assert message["text"] == "This is a reminder for Ada: tomorrow at 10 am."
+    assert kinds.index("answering machine detection") < kinds.index("greeting ended") \
+        < kinds.index("campaign message")
+    assert progress is None  # a message left on a machine closes the contact
