@@ -452,6 +452,9 @@ def _condition_value(parser: _Parser, source: ScriptField, value: Any,
                          "a number", path)
             return None
         return float(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        parser.issue("bad-condition", "compare with a single value (text or a number)", path)
+        return None
     text = str(value)
     if source.type is FieldType.CHOICE:
         _known_options(parser, source, [text], path)

@@ -141,3 +141,12 @@ async def test_a_campaign_names_its_script_and_result_codes(store: Store) -> Non
         await apply_document(store, document, root, "site.yaml")
     assert str(caught.value) == ("site.yaml:37: no result_code_list named 'ghost' "
                                  "(field 'campaigns[0].result_codes')")
+
+
+async def test_the_documented_example_imports(store: Store) -> None:
+    docs = Path(__file__).parents[2] / "docs" / "scripts.md"
+    examples = docs.read_text().split("```yaml\n")[1:]
+    text = "".join(example.split("```")[0] for example in examples)
+    document, root = parse_document(text, "docs/scripts.md")
+    assert await apply_document(store, document, root, "docs/scripts.md") == {
+        "scripts": 1, "result_codes": 1, "queues": 1}
