@@ -93,6 +93,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/interactions/{interaction_id}/wrapup"): AGENT,  # operators: their own
     ("POST", "/api/interactions/{interaction_id}/wrapup"): AGENT,
     ("GET", "/desk/script-preview/{name}"): ADMIN,
+    ("GET", "/desk/script/{interaction_id}"): AGENT,  # operators: their own calls
 }
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR

@@ -93,6 +93,11 @@ def test_the_wrap_up_names_each_missing_or_wrong_field(api: Api) -> None:
         assert issues == {("name", "required", "customer"), ("age", "not-a-number", "customer"),
                           ("reasons", "required", "refusal"),
                           ("result", "not-an-option", None)}
+        fragment = agent.get("/desk/script/call-1", params={"lang": "ru"})
+        assert fragment.status_code == 200
+        assert 'aria-label="Скрипт"' in fragment.text
+        assert 'data-interaction="call-1"' in fragment.text
+        assert "Reasons for refusal" in fragment.text
         callback = agent.post("/api/interactions/call-1/wrapup", json={
             "answers": {"name": "Ann", "interested": "yes"}, "result": "later"})
         assert [i["msg"] for i in callback.json()["detail"]] == [
@@ -141,6 +146,7 @@ def test_only_the_calls_operator_or_a_supervisor_closes_it(api: Api) -> None:
     with api.client("agent") as agent, api.client("supervisor") as supervisor:
         assert agent.post("/api/interactions/call-3/wrapup", json=body).status_code == 404
         assert agent.get("/api/interactions/call-3/wrapup").status_code == 404
+        assert agent.get("/desk/script/call-3").status_code == 404
         closed = supervisor.post("/api/interactions/call-3/wrapup", json=body)
         assert closed.status_code == 200
         assert closed.json()["saved_by"] == "super1"

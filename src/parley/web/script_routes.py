@@ -246,6 +246,29 @@ def _i18n(locale: PageLocale) -> dict[str, Any]:
     return {"_": locale.gettext, "gettext": locale.gettext, "lang": locale.language}
 
 
+async def _viewer_locale(ctx: WebContext, principal: Principal,
+                         lang: str | None) -> PageLocale:
+    user = await ctx.store.config.get("users", principal.username)
+    own = user.language if isinstance(user, UserSpec) else None
+    return PageLocale(page_language(lang or own))
+
+
+@router.get("/desk/script/{interaction_id}", response_class=HTMLResponse,
+            include_in_schema=False)
+async def script_fragment(interaction_id: str, ctx: Ctx, principal: Agent,
+                          lang: Annotated[str | None, Query(max_length=8)] = None
+                          ) -> HTMLResponse:
+    """The script form of one call, as a fragment for the desk to swap in (htmx) when the
+    call arrives; the desk's runtime then attaches ``ScriptForm`` to ``#script-form``."""
+    record = await _call_of(ctx, interaction_id, principal)
+    spec, codes = await closing_of(ctx, record)
+    saved = await ctx.store.wrapups.find(interaction_id)
+    form = render_script_form(None if spec is None else spec.script(), codes,
+                              await _viewer_locale(ctx, principal, lang),
+                              interaction_id=interaction_id, saved=saved)
+    return HTMLResponse(form, headers={"Cache-Control": "no-store"})
+
+
 @router.get("/desk/script-preview/{name}", response_class=HTMLResponse,
             include_in_schema=False)
 async def script_preview(name: str, request: Request, ctx: Ctx, principal: Admin,
@@ -257,9 +280,7 @@ async def script_preview(name: str, request: Request, ctx: Ctx, principal: Admin
     spec = await ctx.store.config.get("scripts", name)
     if not isinstance(spec, ScriptSpec):
         raise NotFound(f"no script named {name!r}")
-    user = await ctx.store.config.get("users", principal.username)
-    locale = PageLocale(page_language(lang or (user.language if isinstance(user, UserSpec)
-                                               else None)))
+    locale = await _viewer_locale(ctx, principal, lang)
     codes = list(DEFAULT_RESULT_CODES)
     saved = None
     if interaction:
