@@ -4,8 +4,11 @@ or an unknown result is refused naming each field; a later save wins and both ar
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from websockets.sync.client import connect
 
 from .conftest import Api
 
@@ -165,3 +168,23 @@ def test_a_queue_without_a_list_offers_one_code_per_disposition(api: Api) -> Non
         assert [i["msg"] for i in stray.json()["detail"]] == ["name: this call has no script"]
         assert agent.post("/api/interactions/call-4/wrapup",
                           json={"result": "success"}).status_code == 200
+
+
+def test_a_saved_wrap_up_reaches_the_operators_live_events(api: Api) -> None:
+    _configure(api)
+    _seed_call(api, "call-5", "agent1")
+    url = api.url.replace("http://", "ws://") + "/api/events?topics=call"
+    headers = {"Authorization": f"Bearer {api.tokens['agent']}"}
+    with connect(url, additional_headers=headers, open_timeout=10) as socket, \
+            api.client("agent") as agent:
+        assert json.loads(socket.recv(timeout=10))["type"] == "subscribed"
+        saved = agent.post("/api/interactions/call-5/wrapup", json={
+            "answers": {"name": "Ann", "interested": "yes"}, "result": "later",
+            "callback_at": "2026-03-03T10:00:00+03:00"})
+        assert saved.status_code == 200, saved.text
+        event = json.loads(socket.recv(timeout=10))
+    assert event["type"] == "WrapupSaved"
+    assert event["data"] == {
+        "interaction_id": "call-5", "result": "later", "disposition": "callback",
+        "saved_by": "agent1", "operator": "agent1", "queue": "sales", "script": "sales-call",
+        "callback_at": "2026-03-03T07:00:00+00:00", "saves": 1}

@@ -62,7 +62,8 @@ class Role(StrEnum):
 ROLE_ORDER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 
 WEBHOOK_EVENTS = (
-    "call.offered", "call.answered", "call.ended", "call.progress", "callback.requested",
+    "call.offered", "call.answered", "call.ended", "call.progress", "call.wrapped_up",
+    "callback.requested",
     "callback.due", "operator.state_changed", "queue.updated", "recording.stored",
     "voicemail.left", "security.alert", "campaign.attempt", "campaign.contact_closed",
     "campaign.status_changed", "*",

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from parley.events import WrapupSaved
 from parley.scripts import Condition, Script, evaluate
 from parley.store import NotFound
 from parley.store.records import AnswerRecord, InteractionRecord, Principal, WrapupRecord
@@ -191,6 +192,10 @@ async def save_wrapup(interaction_id: str, body: WrapupRequest, ctx: Ctx,
         callback_at=None if body.callback_at is None else body.callback_at.astimezone(UTC),
         answers=answers, saved_by=principal.username, saved_at=ctx.clock.utcnow(),
         rows=tuple(rows)))
+    ctx.bus.publish(WrapupSaved(
+        saved.interaction_id, saved.result, saved.disposition, saved.saved_by,
+        operator=record.operator or "", queue=record.queue or "", script=saved.script or "",
+        callback_at=saved.callback_at, saves=saved.saves))
     return _out(saved)
 
 
