@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "parley"
 
 #: Sans-IO packages and modules: protocol and decision logic only (DESIGN.md §1.1).
 PURE = ("sip", "sdp", "media", "acd", "ivr", "dialer", "kpi", "events", "ids", "numbering",
-        "routes")
+        "routes", "scripts")
 #: What a pure core may never import: I/O, event loops, databases, web frameworks.
 IO_MODULES = ("asyncio", "socket", "selectors", "ssl", "sqlalchemy", "aiosqlite", "asyncpg",
               "fastapi", "starlette", "uvicorn", "httpx", "subprocess", "threading",

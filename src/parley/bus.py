@@ -21,7 +21,7 @@ from parley.clock import Clock
 
 TOPICS: dict[type[Any], str] = {
     ev.ChannelCreated: "call", ev.Ringing: "call", ev.Answered: "call", ev.Hangup: "call",
-    ev.RecordingFinished: "call", ev.CallConnected: "call",
+    ev.RecordingFinished: "call", ev.CallConnected: "call", ev.WrapupSaved: "call",
     ev.AgentStateChanged: "operator",
     ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",
     ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",

@@ -709,6 +709,23 @@ class CallProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class WrapupSaved:
+    """An operator (or supervisor, ``saved_by``) closed interaction ``interaction_id``: its
+    result code, the dialer disposition it means, the callback time (UTC) for a callback,
+    and how many times it was saved (the last save wins). The answers are in the store."""
+
+    interaction_id: str
+    result: str
+    disposition: str
+    saved_by: str
+    operator: str = ""  # the call's operator
+    queue: str = ""
+    script: str = ""
+    callback_at: datetime | None = None
+    saves: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class VoicemailLeft:
     """Notice: a message was recorded in ``mailbox`` (a stored WAV)."""
 

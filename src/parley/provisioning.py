@@ -87,6 +87,8 @@ def parse_document(text: str, file: str = "<document>") -> tuple[ConfigDocument,
     except ValidationError as exc:
         first = exc.errors()[0]
         path = tuple(first["loc"])
+        cause = first.get("ctx", {}).get("error")
+        path += tuple(getattr(cause, "path", ()))  # a script's error names its field's path
         # A model-level check (e.g. a trunk's auth) points at the item, not a field.
         message = first["msg"].removeprefix("Value error, ")
         more = f" ({exc.error_count() - 1} more errors)" if exc.error_count() > 1 else ""

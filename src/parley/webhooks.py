@@ -43,6 +43,7 @@ EVENT_NAMES: dict[type[Any], str] = {
     ev.CallbackRequested: "callback.requested",
     ev.DialCallback: "callback.due",
     ev.CallProgress: "call.progress",
+    ev.WrapupSaved: "call.wrapped_up",
     ev.VoicemailLeft: "voicemail.left",
     ev.RecordingStored: "recording.stored",
     ev.SecurityEvent: "security.alert",

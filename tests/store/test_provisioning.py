@@ -53,6 +53,7 @@ async def test_demo_contract_and_round_trip(sqlite_store: Store, tmp_path: Path)
     assert isinstance(support, QueueSpec)
     assert sales.members == [str(n) for n in range(1006, 1011)]
     assert support.members == [str(n) for n in range(1001, 1006)]
+    assert (sales.script, sales.result_codes) == ("demo-sales", "demo-sales")
     numbers = {n.number: n.flow for n in await store.config.records("numbers")}  # type: ignore[attr-defined]
     assert set(numbers) == {"600", "601", "602", "610", "800"}
     assert numbers["601"] == "demo-sales"

@@ -53,6 +53,12 @@ campaigns:
     compliance_message: "Sorry, all operators are busy. We will call again."
     ring_timeout_s: 30
     priority: 7
+scripts:
+  - name: renewal-offer
+    blocks:
+      - id: offer
+        title: Offer
+        fields: [{id: accepted, label: "Accepted?", type: choice, options: ["yes", "no"]}]
 """
 
 

@@ -27,7 +27,8 @@ RANK = {PUBLIC: -1, AGENT: 0, SUPERVISOR: 1, ADMIN: 2}
 
 CONFIG_KINDS = ("skills", "teams", "users", "devices", "queues", "flows", "numbers",
                 "number_lists", "trunks", "inbound", "routes", "webhooks", "do_not_call",
-                "campaigns")
+                "campaigns", "scripts", "result_codes")
+AGENT_READS = ("scripts", "result_codes")  # what the desk shows every operator
 
 EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/openapi.json"): PUBLIC,
@@ -89,11 +90,15 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/campaigns/{name}/contacts/{contact_id}"): SUPERVISOR,
     ("DELETE", "/api/campaigns/{name}/contacts/{contact_id}"): SUPERVISOR,
     ("GET", "/api/campaigns/{name}/attempts"): SUPERVISOR,
+    ("GET", "/api/interactions/{interaction_id}/wrapup"): AGENT,  # operators: their own
+    ("POST", "/api/interactions/{interaction_id}/wrapup"): AGENT,
+    ("GET", "/desk/script-preview/{name}"): ADMIN,
+    ("GET", "/desk/script/{interaction_id}"): AGENT,  # operators: their own calls
 }
 for _kind in CONFIG_KINDS:
-    EXPECTED[("GET", f"/api/{_kind}")] = SUPERVISOR
+    EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR
     EXPECTED[("POST", f"/api/{_kind}")] = ADMIN
-    EXPECTED[("GET", f"/api/{_kind}/{{name}}")] = SUPERVISOR
+    EXPECTED[("GET", f"/api/{_kind}/{{name}}")] = AGENT if _kind in AGENT_READS else SUPERVISOR
     EXPECTED[("PUT", f"/api/{_kind}/{{name}}")] = ADMIN
     EXPECTED[("DELETE", f"/api/{_kind}/{{name}}")] = ADMIN
 

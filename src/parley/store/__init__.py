@@ -38,6 +38,7 @@ from parley.store.security import (
     DeliveryRepository,
     DirectoryRepository,
 )
+from parley.store.wrapups import WrapupRepository
 
 __all__ = ["Conflict", "NotFound", "Refused", "Store", "StoreError", "build_store", "open_store"]
 
@@ -63,6 +64,7 @@ class Store:
     voicemails: VoicemailRepository = field(init=False)
     callbacks: CallbackRepository = field(init=False)
     campaigns: CampaignRepository = field(init=False)
+    wrapups: WrapupRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -78,6 +80,7 @@ class Store:
         self.voicemails = VoicemailRepository(self.sessions)
         self.callbacks = CallbackRepository(self.sessions)
         self.campaigns = CampaignRepository(self.sessions, self.clock)
+        self.wrapups = WrapupRepository(self.sessions)
 
     @property
     def dialect(self) -> str:

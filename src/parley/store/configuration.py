@@ -33,7 +33,9 @@ from parley.store.specs import (
     NumberListSpec,
     NumberSpec,
     QueueSpec,
+    ResultCodesSpec,
     RouteSpec,
+    ScriptSpec,
     SiteSpec,
     SkillSpec,
     Spec,
@@ -50,6 +52,8 @@ _SIMPLE: dict[str, tuple[type[Any], str]] = {
     "trunks": (m.Trunk, "name"),
     "inbound": (m.TrunkInbound, "trunk"),
     "webhooks": (m.Webhook, "name"),
+    "scripts": (m.Script, "name"),
+    "result_codes": (m.ResultCodeList, "name"),
 }
 _MODELS: dict[str, tuple[type[Any], str]] = {
     **_SIMPLE,
@@ -160,6 +164,11 @@ class ConfigTransaction:
     async def check_targets(self, spec: QueueSpec) -> None:
         """Every queue a queue overflows to exists (checked once a whole document is in,
         since a queue may name one defined after it)."""
+        if spec.script is not None:
+            await _id_of(self.session, m.Script, "name", spec.script, "script")
+        if spec.result_codes is not None:
+            await _id_of(self.session, m.ResultCodeList, "name", spec.result_codes,
+                         "result_codes")
         targets = [("overflow_target", spec.overflow_target)]
         targets += [(f"overflow.{i}.target", rule.target) for i, rule in enumerate(spec.overflow)]
         for field, target in targets:
@@ -168,6 +177,17 @@ class ConfigTransaction:
                 await _id_of(self.session, m.Queue, "name", name, field)
 
     async def delete(self, kind: str, key: str) -> None:
+        if kind in ("scripts", "result_codes"):
+            used_by = m.Queue.script if kind == "scripts" else m.Queue.result_codes
+            queue = await self.session.scalar(select(m.Queue.name).where(used_by == key))
+            label = "script" if kind == "scripts" else "result code list"
+            if queue is not None:
+                raise Conflict(f"{label} {key!r} is still in use by queue {queue!r}")
+            field = "script" if kind == "scripts" else "result_codes"
+            for campaign in (await self.session.scalars(select(m.Campaign))).all():
+                if campaign.settings.get(field) == key:
+                    raise Conflict(f"{label} {key!r} is still in use by campaign "
+                                   f"{campaign.name!r}")
         if kind == "campaigns":
             attempts = await self.session.scalar(select(func.count()).select_from(
                 m.CampaignAttempt).where(m.CampaignAttempt.campaign == key))
@@ -240,6 +260,12 @@ class ConfigTransaction:
                              prepend=row.prepend, sips=row.sips, tls_ca_file=row.tls_ca_file,
                              tls_cert_file=row.tls_cert_file,
                              tls_key_file=row.tls_key_file, srtp=row.srtp)
+        if kind == "scripts":
+            return ScriptSpec(name=row.name, title=row.title, description=row.description,
+                              blocks=row.blocks)
+        if kind == "result_codes":
+            return ResultCodesSpec(name=row.name, description=row.description,
+                                   codes=row.codes)
         if kind == "inbound":
             return InboundSpec(trunk=row.trunk, number_from=row.number_from)
         if kind == "routes":
@@ -285,7 +311,8 @@ class ConfigTransaction:
                              ring_timeout_s=row.ring_timeout_s,
                              announce_every_s=row.announce_every_s,
                              callback_offer_s=row.callback_offer_s, music=row.music,
-                             language=row.language, caller_id=row.caller_id)
+                             language=row.language, caller_id=row.caller_id,
+                             script=row.script, result_codes=row.result_codes)
         if kind == "flows":
             definition = await self.session.scalar(
                 select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,
@@ -540,6 +567,11 @@ class ConfigTransaction:
             await _id_of(self.session, m.Team, "name", name, f"teams.{name}")
         for name in spec.agents:
             await _id_of(self.session, m.User, "username", name, f"agents.{name}")
+        if spec.script is not None:
+            await _id_of(self.session, m.Script, "name", spec.script, "script")
+        if spec.result_codes is not None:
+            await _id_of(self.session, m.ResultCodeList, "name", spec.result_codes,
+                         "result_codes")
         settings = spec.model_dump(mode="json", exclude={"name", "active"})
         row: m.Campaign | None = await self._row("campaigns", spec.name)
         now = self.clock.utcnow()

@@ -7,13 +7,14 @@ timestamp is stored in UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -167,6 +168,29 @@ class Queue(Base):
     overflow: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     relax: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     caller_id: Mapped[str | None] = mapped_column(String(32))
+    script: Mapped[str | None] = mapped_column(String(64))  # a script's name
+    result_codes: Mapped[str | None] = mapped_column(String(64))  # a result code list's name
+
+
+class Script(Base):
+    """A dialog script; ``blocks`` is its definition as given (docs/scripts.md)."""
+
+    __tablename__ = "scripts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    blocks: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class ResultCodeList(Base):
+    """A named list of result codes, each mapped to a dialer disposition."""
+
+    __tablename__ = "result_code_lists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    codes: Mapped[list[Any]] = mapped_column(JSON)
 
 
 class QueueMember(Base):
@@ -354,6 +378,44 @@ class Interaction(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     variables: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Wrapup(Base):
+    """How the operator closed an interaction: the script, the result code (and the dialer
+    disposition it meant then), notes, a callback time, and every answer as JSON (the form
+    shown again). Saved again, the row is replaced; each save is in the audit log."""
+
+    __tablename__ = "interaction_wrapups"
+    interaction_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True)
+    script: Mapped[str | None] = mapped_column(String(64), index=True)
+    result: Mapped[str] = mapped_column(String(64), index=True)
+    disposition: Mapped[str] = mapped_column(String(32))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    callback_at: Mapped[datetime | None]
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime] = mapped_column(index=True)
+    saves: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class InteractionAnswer(Base):
+    """One answer of a wrap-up, typed, for reports and quality scores to filter, group and
+    sum in plain SQL on SQLite and PostgreSQL alike: one row per field, and one per ticked
+    option of a checkboxes field."""
+
+    __tablename__ = "interaction_answers"
+    __table_args__ = (Index("ix_interaction_answers_script_field", "script", "field"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    script: Mapped[str] = mapped_column(String(64))
+    block: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))
+    text_value: Mapped[str | None] = mapped_column(Text)  # text, choice, one ticked option
+    number_value: Mapped[float | None] = mapped_column(Float)
+    date_value: Mapped[date | None] = mapped_column(Date)
 
 
 class Leg(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -196,3 +196,32 @@ class PendingDelivery:
     body: str
     attempts: int
     next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """One typed answer of a wrap-up (a ticked option of a checkboxes field is one each)."""
+
+    script: str
+    block: str
+    field: str
+    type: str  # text | number | date | choice | checkboxes
+    value: str | float | date
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupRecord:
+    """How the operator closed an interaction; ``answers`` as the form sends them again
+    (dates as YYYY-MM-DD), ``saves`` how many times it was saved (the last save wins)."""
+
+    interaction_id: str
+    script: str | None
+    result: str
+    disposition: str
+    notes: str
+    callback_at: datetime | None
+    answers: dict[str, Any]
+    saved_by: str
+    saved_at: datetime
+    saves: int = 1
+    rows: tuple[AnswerRecord, ...] = ()

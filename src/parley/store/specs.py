@@ -25,7 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from parley.dialer.model import Disposition
 from parley.numbering import LineRight, NumberFormat, valid_region
+from parley.scripts import Script, parse_script
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
 PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9*#]{1,32}$")]
@@ -60,7 +62,8 @@ class Role(StrEnum):
 ROLE_ORDER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 
 WEBHOOK_EVENTS = (
-    "call.offered", "call.answered", "call.ended", "call.progress", "callback.requested",
+    "call.offered", "call.answered", "call.ended", "call.progress", "call.wrapped_up",
+    "callback.requested",
     "callback.due", "operator.state_changed", "queue.updated", "recording.stored",
     "voicemail.left", "security.alert", "campaign.attempt", "campaign.contact_closed",
     "campaign.status_changed", "*",
@@ -318,6 +321,9 @@ class QueueSpec(Spec):
     announcements for callers whose language no number or flow chose (None: the site's).
     ``caller_id``: the number shown on calls
     the queue places to customers (callbacks), unless the user has their own.
+    ``script``: the dialog script its operators follow (docs/scripts.md);
+    ``result_codes``: the list of result codes they close its calls with (None: the built-in
+    codes, one per disposition).
     """
 
     name: Name
@@ -343,6 +349,8 @@ class QueueSpec(Spec):
     music: Name = "default"
     language: Language | None = None
     caller_id: PhoneNumber | None = None
+    script: Name | None = None
+    result_codes: Name | None = None
 
     @field_validator("members")
     @classmethod
@@ -699,6 +707,7 @@ class CampaignSpec(Spec):
     teams: list[Name] = Field(default_factory=list)
     agents: list[Name] = Field(default_factory=list)
     script: Name | None = None
+    result_codes: Name | None = None  # a result code list (None: one code per disposition)
     caller_id: PhoneNumber
     message: Annotated[str, StringConstraints(max_length=2000)] = ""
     call_window: WindowText | list[WindowText] | dict[
@@ -794,6 +803,68 @@ class DoNotCallSpec(Spec):
     @classmethod
     def _sorted_numbers(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+class ScriptSpec(Spec):
+    """A dialog script (docs/scripts.md): blocks of fields the operator fills in during a
+    call, with hints, objection handling, ``required`` and ``show_if`` branching. The
+    definition is checked by :func:`parley.scripts.parse_script`, whose error carries the
+    path of the field at fault."""
+
+    name: Name
+    title: Text = ""
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid_script(self) -> ScriptSpec:
+        parse_script(self.definition(), self.name)  # raises ScriptError (a ValueError)
+        return self
+
+    def definition(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "blocks": self.blocks}
+
+    def script(self) -> Script:
+        """The parsed script (valid: checked when the spec was made)."""
+        return parse_script(self.definition(), self.name)
+
+
+ResultCodeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class ResultCode(BaseModel):
+    """One way an operator closes a call: ``code`` (stored and reported), ``label`` (what
+    the operator picks) and the dialer ``disposition`` it means (what happens to a campaign's
+    contact next; for inbound calls, how reports group it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: ResultCodeName
+    label: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    disposition: Disposition
+
+
+class ResultCodesSpec(Spec):
+    """A named list of result codes; queues (and campaigns) name the list they close calls
+    with (``result_codes: <name>``), so that queues that work alike share one list."""
+
+    name: Name
+    description: Text = ""
+    codes: Annotated[list[ResultCode], Field(min_length=1, max_length=200)]
+
+    @field_validator("codes")
+    @classmethod
+    def _distinct_codes(cls, value: list[ResultCode]) -> list[ResultCode]:
+        seen: set[str] = set()
+        for index, item in enumerate(value):
+            if item.code in seen:
+                raise ValueError(f"[{index}].code: the code {item.code!r} is listed twice")
+            seen.add(item.code)
+        return value
+
+
+DEFAULT_RESULT_CODES = tuple(
+    ResultCode(code=str(disposition), label=str(disposition).replace("_", " ").capitalize(),
+               disposition=disposition) for disposition in Disposition)
+"""The result codes of a queue or campaign that names no list: one per disposition."""
 
 
 NOT_YET: dict[str, str] = {}
@@ -806,6 +877,8 @@ KINDS: dict[str, type[Spec]] = {
     "teams": TeamSpec,
     "users": UserSpec,
     "devices": DeviceSpec,
+    "scripts": ScriptSpec,
+    "result_codes": ResultCodesSpec,
     "queues": QueueSpec,
     "flows": FlowSpec,
     "numbers": NumberSpec,
@@ -830,6 +903,8 @@ class ConfigDocument(BaseModel):
     teams: list[TeamSpec] = Field(default_factory=list)
     users: list[UserSpec] = Field(default_factory=list)
     devices: list[DeviceSpec] = Field(default_factory=list)
+    scripts: list[ScriptSpec] = Field(default_factory=list)
+    result_codes: list[ResultCodesSpec] = Field(default_factory=list)
     queues: list[QueueSpec] = Field(default_factory=list)
     flows: list[FlowSpec] = Field(default_factory=list)
     numbers: list[NumberSpec] = Field(default_factory=list)

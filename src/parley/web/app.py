@@ -38,6 +38,7 @@ from parley.web import (
     events_ws,
     operations,
     phone,
+    script_routes,
     security_routes,
 )
 from parley.web import sip_ws as sip_ws_route
@@ -127,6 +128,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(phone.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(campaigns_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(script_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)

@@ -61,19 +61,29 @@ async def _keep_an_admin(ctx: WebContext, username: str, field: str) -> None:
                             "user admin first")
 
 
+AGENT_READS = frozenset({"scripts", "result_codes"})
+"""Kinds every operator may read (the desk shows them); the others need a supervisor."""
+
+
 def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
     out = public_model(spec_type)
     key = spec_type.key_field
     label = kind.removesuffix("s").replace("_", " ")
 
-    async def list_records(ctx: Ctx, _p: Supervisor) -> list[dict[str, Any]]:
+    async def list_records(ctx: Ctx, _p: Principal) -> list[dict[str, Any]]:
         return [public(spec) for spec in await ctx.store.config.records(kind)]
 
-    async def get_record(name: str, ctx: Ctx, _p: Supervisor) -> dict[str, Any]:
+    async def get_record(name: str, ctx: Ctx, _p: Principal) -> dict[str, Any]:
         spec = await ctx.store.config.get(kind, name)
         if spec is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {label} named {name!r}")
         return public(spec)
+
+    # Supervisors read the configuration; what operators work with (scripts, result codes)
+    # every operator reads.
+    reader = Agent if kind in AGENT_READS else Supervisor
+    list_records.__annotations__["_p"] = reader
+    get_record.__annotations__["_p"] = reader
 
     async def save(ctx: WebContext, principal: Principal, spec: Spec,
                    action: str) -> dict[str, Any]:
