@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0013_desk"
 down_revision = "0012_scripts"
 branch_labels = None
