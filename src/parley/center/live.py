@@ -300,6 +300,12 @@ class LiveCenter:
     async def operator_event(self, event: OperatorEvent) -> None:
         acd = self.center.shell.acd
         agent = acd.agents.get(event.agent_id)
+        if isinstance(event, ev.AgentAtDesk):
+            if event.at_desk:
+                self.center.shell.at_desk.add(event.agent_id)
+            else:
+                self.center.shell.at_desk.discard(event.agent_id)
+            return
         if agent is None:
             raise OperationRefused(f"{event.agent_id!r} is not an operator of any queue "
                                    "(a user with the agent role)")

@@ -18,6 +18,7 @@ from parley.dialer.contacts import Contact
 from parley.dialer.engine import CampaignStats
 from parley.errors import ParleyError
 from parley.events import (
+    AgentAtDesk,
     AgentLogin,
     AgentLogout,
     AgentNotReady,
@@ -103,7 +104,7 @@ class CallControl(Protocol):
         ...
 
 
-OperatorEvent = AgentLogin | AgentLogout | AgentReady | AgentNotReady
+OperatorEvent = AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentAtDesk
 
 
 class ContactCenter(Protocol):
