@@ -23,6 +23,7 @@ from parley.center.ports import (
     LiveCallNotFound,
     OperationRefused,
     OperatorEvent,
+    OperatorNow,
     QueueFigures,
 )
 from parley.routes import OutboundPlan, OutboundRefused
@@ -325,6 +326,13 @@ class LiveCenter:
             self.center.shell.feed(event, raise_errors=True)
         except AcdError as exc:
             raise OperationRefused(str(exc)) from exc
+
+    def operator_now(self, operator: str) -> OperatorNow | None:
+        agent = self.center.shell.acd.agents.get(operator)
+        if agent is None:
+            return None
+        in_state = max(0.0, self.center.clock.monotonic() - agent.since)
+        return OperatorNow(operator, str(agent.state), agent.reason, round(in_state, 1))
 
     def queue_figures(self) -> list[QueueFigures]:
         acd = self.center.shell.acd

@@ -80,6 +80,16 @@ class QueueFigures:
     service_level: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorNow:
+    """An operator's state as the ACD holds it now (the desk draws itself from it)."""
+
+    operator: str
+    state: str
+    reason: str
+    in_state_s: float
+
+
 class CallControl(Protocol):
     """Click-to-call, hang-up, transfer and the list of live calls (telephony/ implements)."""
 
@@ -117,6 +127,10 @@ class ContactCenter(Protocol):
     def queue_figures(self) -> list[QueueFigures]:
         ...
 
+    def operator_now(self, operator: str) -> OperatorNow | None:
+        """The operator's current state; None when they are no queue's operator."""
+        ...
+
 
 class NoCallControl:
     """What a node without telephony answers: every operation is unavailable."""
@@ -145,6 +159,9 @@ class NoContactCenter:
         raise NotRunning("the ACD is not running on this node")
 
     def queue_figures(self) -> list[QueueFigures]:
+        raise NotRunning("the ACD is not running on this node")
+
+    def operator_now(self, operator: str) -> OperatorNow | None:
         raise NotRunning("the ACD is not running on this node")
 
 

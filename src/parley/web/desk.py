@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -318,29 +318,39 @@ async def desk_page(request: Request, ctx: Ctx) -> Response:
                                    address=client_address(request))
     site = await ctx.store.config.site()
     queues = await _served_queues(ctx, principal.username)
-    history = await ctx.store.operator_states.history(principal.username, 1)
-    state = history[0] if history else None
+    state = await current_state(ctx, principal.username)
     config = {
         "user": principal.username, "desk_id": seat.desk_id, "phone": seat.phone,
         "device": seat.device, "jssip": JSSIP_MODULE,
         "queues": [queue.name for queue in queues],
         "wrap_up_s": {queue.name: queue.wrap_up_s for queue in queues},
-        "state": state.state if state else "logged_out",
-        "state_since": state.at.isoformat() if state else None,
+        "state": state["state"], "state_since": state["since"],
         "strings": _client_strings(locale),
     }
     return render("desk.html", locale, principal=principal, seat=seat,
                   reasons=site.reason_codes, queues=queues, config=config)
 
 
-@router.get("/desk/state", include_in_schema=False)
-async def my_state(ctx: Ctx, principal: Agent) -> dict[str, str | None]:
-    """The operator's latest state as the store has it (the runtime asks after a
-    reconnect of the event stream)."""
-    history = await ctx.store.operator_states.history(principal.username, 1)
+async def current_state(ctx: WebContext, username: str) -> dict[str, Any]:
+    """The operator's state now: the ACD's, else the latest the store holds."""
+    try:
+        now = ctx.center.operator_now(username)
+    except NotRunning:
+        now = None
+    if now is not None:
+        since = ctx.clock.utcnow() - timedelta(seconds=now.in_state_s)
+        return {"state": now.state, "reason": now.reason, "since": since.isoformat()}
+    history = await ctx.store.operator_states.history(username, 1)
     if not history:
-        return {"state": "logged_out", "since": None}
-    return {"state": history[0].state, "since": history[0].at.isoformat()}
+        return {"state": "logged_out", "reason": "", "since": None}
+    return {"state": history[0].state, "reason": history[0].reason,
+            "since": history[0].at.isoformat()}
+
+
+@router.get("/desk/state", include_in_schema=False)
+async def my_state(ctx: Ctx, principal: Agent) -> dict[str, Any]:
+    """The operator's state now (the runtime asks after its event stream reconnects)."""
+    return await current_state(ctx, principal.username)
 
 
 @router.get("/desk/today", response_class=HTMLResponse, include_in_schema=False)

@@ -129,6 +129,7 @@ const shortcuts = element("shortcuts", HTMLDialogElement);
 
 const desk = {
   state: config.state,
+  reason: "",
   since: config.state_since ? Date.parse(config.state_since) : Date.now(),
   /** @type {CallDetail | null} */
   call: null,
@@ -141,7 +142,9 @@ const desk = {
 };
 
 function showState() {
-  byId("state-name").textContent = say(desk.state);
+  const name = say(desk.state);
+  byId("state-name").textContent = desk.state === "not_ready" && desk.reason
+    ? `${name} · ${desk.reason}` : name;
   document.body.dataset.state = desk.state;
   buttons.ready.setAttribute("aria-pressed", String(desk.state === "ready"));
   buttons.notReady.setAttribute("aria-pressed", String(desk.state === "not_ready"));
@@ -213,8 +216,11 @@ function connectEvents() {
 /** @param {LiveEvent} event */
 function onEvent(event) {
   const data = event.data ?? {};
-  if (event.type === "AgentStateChanged" && data.agent_id === config.user) {
+  if (event.type === "subscribed") {
+    refreshState();  // what changed before the stream was there
+  } else if (event.type === "AgentStateChanged" && data.agent_id === config.user) {
     desk.state = String(data.new);
+    desk.reason = String(data.reason ?? "");
     desk.since = Date.now();
     showState();
     if (desk.state !== "on_call" && desk.state !== "on_hold" && desk.state !== "ringing") {
@@ -231,8 +237,9 @@ async function refreshState() {
   if (response.status === 401 || response.status === 403) return;
   if (!response.ok) return;
   const body = await response.json();
-  if (body.state && body.state !== desk.state) {
+  if (body.state && (body.state !== desk.state || body.reason !== desk.reason)) {
     desk.state = body.state;
+    desk.reason = body.reason ?? "";
     desk.since = body.since ? Date.parse(body.since) : Date.now();
     showState();
   }
@@ -371,7 +378,9 @@ function showIvrData(text) {
   } catch {
     data = {};
   }
-  const entries = Object.entries(data).filter(([key]) => key !== "language");
+  // what the call facts show already is left out
+  const shown = ["language", "ani", "dnis", "queue"];
+  const entries = Object.entries(data).filter(([key]) => !shown.includes(key));
   for (const [key, value] of entries) {
     const row = document.createElement("div");
     const term = document.createElement("dt");
@@ -541,6 +550,7 @@ window.addEventListener("pagehide", () => phone?.stop());
 window.setInterval(tick, 1000);
 window.setInterval(refreshQueues, 2000);
 showState();
+byId("call-status").textContent = say("call.none");
 connectEvents();
 refreshQueues();
 refreshToday();
