@@ -101,6 +101,12 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
             f"In a call with {CUSTOMER_NUMBER}", timeout=10_000)
         answered = time.monotonic()
         received = await heard(page, tmp_path / "page-heard.wav", 4.0)
+        helped: list[Any] = []
+        async with node.bus.subscribe(lambda envelope: envelope.type == "HelpRequested") as help_:
+            await page.keyboard.press("Alt+E")  # Help
+            helped.append(await asyncio.wait_for(help_.get(), 5))
+        await expect(page.locator("#call-note")).to_have_text(
+            "Help requested: the supervisors of your teams are told.")
         await card.get_by_label("Status").fill("platinum")
         await card.get_by_label("Notes on this call").fill("Asked about the March bill")
         await expect(page.get_by_role("button", name="Hang up")).to_be_enabled()
@@ -120,6 +126,10 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
             await asyncio.sleep(0.1)
         changed = await node.store.customers.get(customer.id)
     assert drawn < 1.0
+    (help_request,) = [envelope.event for envelope in helped]
+    assert (help_request.agent_id, help_request.queue, help_request.teams) == (
+        "1001", "support", ("blue",))
+    assert help_request.call_id == record.id
     assert audio_similarity(received, sent) > 0.5  # the page heard the caller
     assert record.operator == "1001"
     assert saved is not None, "the card was not saved with the call"
@@ -153,8 +163,11 @@ async def test_a_second_sign_in_takes_the_desk_over_and_the_first_page_says_why(
                                                                   timeout=20_000)
         await second.get_by_role("button", name="Ready", exact=True).click()
         await acd_state(node, "1002", "ready")
+        await second.get_by_role("button", name="Not ready").click()
+        await acd_state(node, "1002", "not_ready")
         # a network blip: the phone's connection drops and it registers again; at the desk
-        # neither the loss nor the new registration changes the operator's state
+        # neither the loss nor the new registration changes the operator's state (without
+        # the desk, ready_on_register would log 1002 out, then in again, ready)
         for connection in node.telephony.transport.ws.connections():
             connection.close_soon(1001, "network blip")
         await eventually(lambda: _true(not node.telephony.engine.contacts_of("1002")),
@@ -162,7 +175,7 @@ async def test_a_second_sign_in_takes_the_desk_over_and_the_first_page_says_why(
         await eventually(lambda: _true(bool(node.telephony.engine.contacts_of("1002"))),
                          within=20, what="the page registered again")
         await asyncio.sleep(0.5)
-        assert str(node.center.shell.acd.agents["1002"].state) == "ready"
+        assert str(node.center.shell.acd.agents["1002"].state) == "not_ready"
         # the first page's session is over: coming back shows the sign-in form
         await first.reload()
         await expect(first.get_by_text("Your session ended: sign in again.")).to_be_visible()

@@ -25,7 +25,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from parley.center.ports import NotRunning, OperationRefused
-from parley.config import LANGUAGES
 from parley.events import AgentAtDesk, AgentLogin, AgentLogout, DeskTakenOver, HelpRequested
 from parley.numbering import to_e164
 from parley.store.records import Principal
@@ -41,8 +40,7 @@ from parley.web.auth import (
     has_role,
 )
 from parley.web.customers import lookup_number
-from parley.web.locale import PageLocale
-from parley.web.messages import language as accepted_language
+from parley.web.locale import PageLocale, page_locale
 from parley.web.operations import _find_call, _may_handle, set_session_cookies, start_session
 from parley.web.phone import JSSIP_MODULE, STATIC_PREFIX
 
@@ -97,26 +95,6 @@ def seats(ctx: WebContext) -> DeskSeats:
         found = DeskSeats()
         ctx.extra[SEATS] = found
     return found
-
-
-async def page_locale(ctx: WebContext, request: Request,
-                      principal: Principal | None = None) -> PageLocale:
-    """The viewer's language: ``?lang=``, their own setting, their browser's, the site's."""
-    site = await ctx.store.config.site()
-    requested = request.query_params.get("lang")
-    own = None
-    if principal is not None:
-        user = await ctx.store.config.get("users", principal.username)
-        own = user.language if isinstance(user, UserSpec) else None
-    if requested in LANGUAGES:
-        chosen = str(requested)
-    elif own:
-        chosen = str(own)
-    elif request.headers.get("accept-language"):
-        chosen = accepted_language(None, request.headers.get("accept-language"))
-    else:
-        chosen = "en"
-    return PageLocale(chosen if chosen in LANGUAGES else "en", site.time_zone or "UTC")
 
 
 def render(name: str, locale: PageLocale, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -316,6 +294,7 @@ async def desk_page(request: Request, ctx: Ctx) -> Response:
         device = await _device_for(ctx, principal, "browser", "")
         seat = await seat_operator(ctx, principal, token, phone="browser", device=device,
                                    address=client_address(request))
+    session = await ctx.store.accounts.session(token, ctx.clock.utcnow()) if token else None
     site = await ctx.store.config.site()
     queues = await _served_queues(ctx, principal.username)
     state = await current_state(ctx, principal.username)
@@ -328,6 +307,7 @@ async def desk_page(request: Request, ctx: Ctx) -> Response:
         "strings": _client_strings(locale),
     }
     return render("desk.html", locale, principal=principal, seat=seat,
+                  csrf=session.csrf_token if session is not None else "",
                   reasons=site.reason_codes, queues=queues, config=config)
 
 

@@ -138,6 +138,7 @@ const desk = {
   queue: "",
   callSince: 0,
   cardDirty: false,
+  talking: false,
   signedOut: false,
 };
 
@@ -399,17 +400,24 @@ function onCall(call) {
   desk.call = call;
   if (fresh && call.state !== "ended") {
     desk.callSince = Date.now();
+    desk.talking = false;
     desk.interaction = call.parley?.interaction ?? "";
     desk.queue = call.parley?.queue ?? "";
     const number = call.parley?.caller ?? call.remote;
     if (call.direction === "incoming") loadCard(number, desk.interaction);
   }
-  if (call.state === "talking" && fresh === false) byId("call-timer").textContent = clock(0);
+  if (call.state === "talking" && !desk.talking) {
+    desk.talking = true;  // the duration counts from the answer on
+    desk.callSince = Date.now();
+  }
   if (call.state === "ended") {
     if (desk.cardDirty) saveCard();  // the card's edits are kept with the call
     window.setTimeout(refreshToday, 1500);
   }
   showCall(call);
+  document.dispatchEvent(new CustomEvent("desk:call", {
+    detail: { ...call, interaction: desk.interaction, queue: desk.queue },
+  }));
 }
 
 /** @param {boolean} open */
@@ -500,8 +508,14 @@ transferTo.addEventListener("keydown", (event) => {
 });
 element("sign-out-form", HTMLFormElement).addEventListener("submit", () => {
   desk.signedOut = true;
-  element("csrf-field", HTMLInputElement).value = csrfToken();
   phone?.stop();
+});
+
+// For the regions joined beside the card (the script, the wrap-up): each change of the call
+// is told as a "desk:call" event on the document, and a "desk:save-card" event asks the
+// card to save what is unsaved (before closing the call, for example).
+document.addEventListener("desk:save-card", () => {
+  if (desk.cardDirty) saveCard();
 });
 
 // --- hotkeys ---------------------------------------------------------------------------------
