@@ -115,3 +115,17 @@ def test_the_card_saved_on_a_call_creates_the_customer_and_stays_with_the_call(
                                  params={"number": "+74951234567"}).json()
             assert customer["fields"] == {"city": "Moscow"}
             assert card["customer_id"] == customer["id"]
+
+
+def test_the_desk_speaks_the_users_language_before_the_browsers(api: Api) -> None:
+    with api.client("admin") as admin:
+        user = admin.get("/api/users/agent1").json()
+        changed = admin.put("/api/users/agent1", json={**user, "language": "ru"})
+        assert changed.status_code == 200, changed.text
+    with httpx.Client(base_url=api.url, timeout=30,
+                      headers={"Accept-Language": "en-GB,en;q=0.9"}) as client:
+        client.post("/login", data={"username": "agent1", "password": "password-123"})
+        desk = client.get("/desk")
+        assert 'lang="ru"' in desk.text
+        for name in ("Карточка клиента", "Готов", "Не готов", "Ответить", "Выйти"):
+            assert name in desk.text, name
