@@ -115,6 +115,8 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
         await asyncio.sleep(max(0.0, answered + 5.5 - time.monotonic()))
         await page.get_by_role("button", name="Hang up").click()
         await expect(page.locator("#call-status")).to_have_text("Call ended", timeout=10_000)
+        await expect(state).to_contain_text("Wrap-up")  # with the queue's countdown
+        await expect(page.locator("#wrap-up-timer")).to_contain_text("Wrap-up: 0:")
         result = await caller.wait(within=40)
         assert result.ok, result.log
         record = await call_record(node, number="602")

@@ -129,3 +129,18 @@ def test_the_desk_speaks_the_users_language_before_the_browsers(api: Api) -> Non
         assert 'lang="ru"' in desk.text
         for name in ("Карточка клиента", "Готов", "Не готов", "Ответить", "Выйти"):
             assert name in desk.text, name
+
+
+def test_signing_out_of_the_desk_ends_the_session(api: Api) -> None:
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        client.post("/login", data={"username": "agent1", "password": "password-123"})
+        page = client.get("/desk").text
+        csrf = client.cookies["parley_csrf"]
+        assert f'name="csrf_token" id="csrf-field" value="{csrf}"' in page
+        refused = client.post("/desk/sign-out", data={"csrf_token": "wrong"})
+        assert refused.status_code == 403
+        out = client.post("/desk/sign-out", data={"csrf_token": csrf})
+        assert out.status_code == 303
+        assert out.headers["location"] == "/login?why=signed_out"
+        assert client.get("/desk").headers["location"] in ("/login", "/login?why=ended")
+        assert "You have signed out." in client.get("/login?why=signed_out").text

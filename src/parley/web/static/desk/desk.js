@@ -191,11 +191,13 @@ function alertText(text) {
 // --- live events -----------------------------------------------------------------------------
 
 let socketDelay = 1000;
+/** @type {WebSocket | null} */
+let socket = null;
 
 function connectEvents() {
   if (desk.signedOut) return;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/api/events?topics=operator`);
+  socket = new WebSocket(`${scheme}://${location.host}/api/events?topics=operator`);
   socket.addEventListener("open", () => {
     socketDelay = 1000;
     if (byId("desk-alert").textContent === say("events.lost")) alertText("");
@@ -255,6 +257,7 @@ function takenOver(address, at) {
   desk.signedOut = true;
   phone?.stop();
   phone = null;
+  socket?.close();
   const when = at ? new Date(at).toLocaleTimeString(document.documentElement.lang) : "";
   alertText(say("taken_over", { address, time: when }));
   document.body.dataset.takenOver = "true";
