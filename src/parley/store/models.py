@@ -652,7 +652,7 @@ class InteractionCard(Base):
     __tablename__ = "interaction_cards"
     interaction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    number: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[str] = mapped_column(String(64), index=True)
     operator: Mapped[str] = mapped_column(String(64))
     saved_at: Mapped[datetime]
     card: Mapped[dict[str, Any]] = mapped_column(JSON)

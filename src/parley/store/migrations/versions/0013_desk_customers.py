@@ -43,7 +43,7 @@ def upgrade() -> None:
         "interaction_cards",
         sa.Column("interaction_id", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=True),
-        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.String(length=64), nullable=False),
         sa.Column("operator", sa.String(length=64), nullable=False),
         sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("card", sa.JSON(), nullable=False),
