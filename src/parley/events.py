@@ -219,6 +219,37 @@ class AgentNotReady:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentAtDesk:
+    """An operator opened (``at_desk``) or left the desk in the browser: while at the desk
+    only the operator's own clicks change their state, never their phone's registering."""
+
+    agent_id: str
+    at_desk: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeskTakenOver:
+    """Notice: the operator signed in to the desk elsewhere; the desk page ``desk_id`` has
+    been signed out (``address`` and ``at``: where and when the new sign-in came from)."""
+
+    agent_id: str
+    desk_id: str
+    address: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HelpRequested:
+    """Notice: an operator asks the supervisors of their teams for help on a call."""
+
+    agent_id: str
+    call_id: str
+    queue: str
+    teams: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AgentRinging:
     """The operator's phone rings for an offered call."""
 

@@ -5,7 +5,6 @@ Russian at 1366x768 (its screenshot is kept beside this file to look at)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -105,12 +104,3 @@ async def test_an_operator_signs_in_at_phone_and_the_browser_registers_as_1001(
 
 async def _unregistered(node: Node, user: str) -> bool:
     return not node.telephony.engine.contacts_of(user)
-
-
-def test_the_catalogs_have_the_same_keys() -> None:
-    from parley.web.messages import CATALOGS
-
-    english = set(CATALOGS["en"])
-    assert {lang: sorted(english ^ set(c)) for lang, c in CATALOGS.items()} == \
-        {lang: [] for lang in CATALOGS}
-    assert json.dumps(CATALOGS)  # plain strings only

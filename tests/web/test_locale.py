@@ -53,3 +53,31 @@ def test_numbers_dates_and_durations_per_locale() -> None:
 def test_an_unknown_language_has_no_catalog() -> None:
     with pytest.raises(ValueError, match="no message catalog for language 'de'"):
         translations("de")
+
+
+def _page_strings() -> set[str]:
+    """Every string the pages show: the templates' ``_("…")`` and the runtime's messages."""
+    import re
+    from pathlib import Path
+
+    from parley.web import desk, phone
+
+    found: set[str] = set()
+    for template in (Path(desk.__file__).parent / "templates").glob("*.html"):
+        found |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"\)', template.read_text()))
+        found |= set(re.findall(r"_\('((?:[^'\\]|\\.)*)'\)", template.read_text()))
+    found |= set(phone.STATE_MESSAGES.values())
+    found |= set(desk._client_strings(PageLocale("en")).values())
+    return found
+
+
+def test_every_page_string_is_in_both_catalogs() -> None:
+    strings = _page_strings()
+    assert len(strings) > 100
+    english = translations("en")._catalog  # type: ignore[attr-defined]
+    russian = translations("ru")._catalog  # type: ignore[attr-defined]
+    assert sorted(s for s in strings if s not in english) == []
+    assert sorted(s for s in strings if s not in russian) == []
+    ids = [{key if isinstance(key, str) else key[0] for key in catalog}  # plurals: (id, n)
+           for catalog in (english, russian)]
+    assert sorted(ids[0] ^ ids[1]) == []

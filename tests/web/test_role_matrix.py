@@ -94,6 +94,23 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/interactions/{interaction_id}/wrapup"): AGENT,
     ("GET", "/desk/script-preview/{name}"): ADMIN,
     ("GET", "/desk/script/{interaction_id}"): AGENT,  # operators: their own calls
+    ("GET", "/login"): PUBLIC,  # the desk's sign-in form
+    ("POST", "/login"): PUBLIC,
+    ("GET", "/desk"): PUBLIC,  # sends the anonymous to /login; the desk itself needs an agent
+    ("POST", "/desk/sign-out"): AGENT,
+    ("GET", "/desk/state"): AGENT,
+    ("GET", "/desk/today"): AGENT,
+    ("GET", "/desk/card"): AGENT,
+    ("POST", "/desk/card"): AGENT,
+    ("POST", "/api/calls/{call_id}/help"): AGENT,
+    ("GET", "/api/customers"): AGENT,
+    ("POST", "/api/customers"): AGENT,
+    ("GET", "/api/customers/lookup"): AGENT,
+    ("GET", "/api/customers/{customer_id}"): AGENT,
+    ("PATCH", "/api/customers/{customer_id}"): AGENT,
+    ("DELETE", "/api/customers/{customer_id}"): SUPERVISOR,
+    ("GET", "/api/customers/{customer_id}/history"): AGENT,
+    ("GET", "/api/interactions/{interaction_id}/card"): AGENT,
 }
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR
@@ -135,7 +152,8 @@ def _route_table(api: Api) -> set[tuple[str, str]]:
 #: tested in tests/integration/test_api_live.py and fuzzed in test_api_schemathesis.py.
 NEEDS_NODE = {route for route in EXPECTED if route[1].startswith("/api/live/")} | {
     ("POST", "/api/operators/me/login"), ("POST", "/api/operators/me/logout"),
-    ("PUT", "/api/operators/me/state"), ("PUT", "/api/operators/{username}/state")}
+    ("PUT", "/api/operators/me/state"), ("PUT", "/api/operators/{username}/state"),
+    ("POST", "/api/calls/{call_id}/help")}
 
 
 #: Routes whose own authentication this bearer-token matrix cannot exercise, each tested where
@@ -150,7 +168,7 @@ def _concrete(path: str) -> str:
 
 
 def _http_status(client: httpx.Client, method: str, path: str) -> int:
-    body = {} if method in ("POST", "PUT") else None
+    body = {} if method in ("POST", "PUT", "PATCH") else None
     return client.request(method, _concrete(path), json=body).status_code
 
 

@@ -4,7 +4,8 @@ The ACD's commands are executed on telephony: ``OfferCall`` rings the operator's
 ``X-Parley-*`` headers: caller, queue, flow data), ``CancelOffer`` stops it (no answer: the ACD
 moves the call on), an answer bridges operator and caller and records per queue policy,
 ``DialCallback`` calls the operator first and then the customer. Operators log in when their
-phone registers (``site.ready_on_register``). Every step is published as a notice for the call
+phone registers (``site.ready_on_register``), unless they work at the desk in the browser,
+where only their own clicks change their state. Every step is published as a notice for the call
 record and the live events.
 
 The ACD is fed through :meth:`AcdShell.feed` only, one event at a time (events caused by its
@@ -91,6 +92,9 @@ class AcdShell:
         self._wake = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._bound: set[str] = set()
+        #: operators signed in at the desk in the browser: their phones registering or
+        #: unregistering never changes their state (only their own clicks do)
+        self.at_desk: set[str] = set()
         self._bind_numbers()
         self._check_flow_prompts()
 
@@ -655,6 +659,8 @@ class AcdShell:
             self._device_registered(event.user)
         elif isinstance(event, ev.UserUnregistered):
             operator = self.owners.get(event.user, event.user)
+            if operator in self.at_desk:
+                return
             agent = self.acd.agents.get(operator)
             if agent is not None and agent.device == event.user \
                     and agent.state is not AgentState.LOGGED_OUT:
@@ -662,6 +668,8 @@ class AcdShell:
 
     def _device_registered(self, device: str) -> None:
         operator = self.owners.get(device, device)
+        if operator in self.at_desk:
+            return  # at the desk, the operator becomes ready by the Ready button only
         agent = self.acd.agents.get(operator)
         if agent is not None and agent.state is AgentState.LOGGED_OUT:
             self.feed(ev.AgentLogin(operator, device, ready=True))

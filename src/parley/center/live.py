@@ -23,6 +23,7 @@ from parley.center.ports import (
     LiveCallNotFound,
     OperationRefused,
     OperatorEvent,
+    OperatorNow,
     QueueFigures,
 )
 from parley.routes import OutboundPlan, OutboundRefused
@@ -300,6 +301,12 @@ class LiveCenter:
     async def operator_event(self, event: OperatorEvent) -> None:
         acd = self.center.shell.acd
         agent = acd.agents.get(event.agent_id)
+        if isinstance(event, ev.AgentAtDesk):
+            if event.at_desk:
+                self.center.shell.at_desk.add(event.agent_id)
+            else:
+                self.center.shell.at_desk.discard(event.agent_id)
+            return
         if agent is None:
             raise OperationRefused(f"{event.agent_id!r} is not an operator of any queue "
                                    "(a user with the agent role)")
@@ -319,6 +326,13 @@ class LiveCenter:
             self.center.shell.feed(event, raise_errors=True)
         except AcdError as exc:
             raise OperationRefused(str(exc)) from exc
+
+    def operator_now(self, operator: str) -> OperatorNow | None:
+        agent = self.center.shell.acd.agents.get(operator)
+        if agent is None:
+            return None
+        in_state = max(0.0, self.center.clock.monotonic() - agent.since)
+        return OperatorNow(operator, str(agent.state), agent.reason, round(in_state, 1))
 
     def queue_figures(self) -> list[QueueFigures]:
         acd = self.center.shell.acd

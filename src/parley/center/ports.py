@@ -18,6 +18,7 @@ from parley.dialer.contacts import Contact
 from parley.dialer.engine import CampaignStats
 from parley.errors import ParleyError
 from parley.events import (
+    AgentAtDesk,
     AgentLogin,
     AgentLogout,
     AgentNotReady,
@@ -79,6 +80,16 @@ class QueueFigures:
     service_level: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorNow:
+    """An operator's state as the ACD holds it now (the desk draws itself from it)."""
+
+    operator: str
+    state: str
+    reason: str
+    in_state_s: float
+
+
 class CallControl(Protocol):
     """Click-to-call, hang-up, transfer and the list of live calls (telephony/ implements)."""
 
@@ -103,7 +114,7 @@ class CallControl(Protocol):
         ...
 
 
-OperatorEvent = AgentLogin | AgentLogout | AgentReady | AgentNotReady
+OperatorEvent = AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentAtDesk
 
 
 class ContactCenter(Protocol):
@@ -114,6 +125,10 @@ class ContactCenter(Protocol):
         ...
 
     def queue_figures(self) -> list[QueueFigures]:
+        ...
+
+    def operator_now(self, operator: str) -> OperatorNow | None:
+        """The operator's current state; None when they are no queue's operator."""
         ...
 
 
@@ -144,6 +159,9 @@ class NoContactCenter:
         raise NotRunning("the ACD is not running on this node")
 
     def queue_figures(self) -> list[QueueFigures]:
+        raise NotRunning("the ACD is not running on this node")
+
+    def operator_now(self, operator: str) -> OperatorNow | None:
         raise NotRunning("the ACD is not running on this node")
 
 

@@ -23,6 +23,7 @@ from parley.store.activity import (
 from parley.store.campaigns import CampaignRepository
 from parley.store.configuration import ConfigRepository
 from parley.store.credentials import Passwords
+from parley.store.customers import CustomerRepository
 from parley.store.database import (
     Conflict,
     NotFound,
@@ -65,6 +66,7 @@ class Store:
     callbacks: CallbackRepository = field(init=False)
     campaigns: CampaignRepository = field(init=False)
     wrapups: WrapupRepository = field(init=False)
+    customers: CustomerRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -81,6 +83,7 @@ class Store:
         self.callbacks = CallbackRepository(self.sessions)
         self.campaigns = CampaignRepository(self.sessions, self.clock)
         self.wrapups = WrapupRepository(self.sessions)
+        self.customers = CustomerRepository(self.sessions, self.clock)
 
     @property
     def dialect(self) -> str:

@@ -619,3 +619,40 @@ class DoNotCallNumber(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("dnc_lists.id", ondelete="CASCADE"),
                                          primary_key=True)
     number: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+# --- the operator's desk: customers and the card saved with each call ----------------------
+
+
+class Customer(Base):
+    """A customer the desk's card shows: found by any of their numbers (E.164)."""
+
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(64), default="")
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CustomerNumber(Base):
+    """One phone number of a customer; a number belongs to one customer at most."""
+
+    __tablename__ = "customer_numbers"
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+
+
+class InteractionCard(Base):
+    """The customer card as the operator left it on one call (the card's edits travel with
+    the interaction: history, transfers, reports)."""
+
+    __tablename__ = "interaction_cards"
+    interaction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    number: Mapped[str] = mapped_column(String(64), index=True)
+    operator: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime]
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -35,6 +35,8 @@ from parley.trust import TrustedNetworks
 from parley.web import (
     campaigns_routes,
     config_routes,
+    customers,
+    desk,
     events_ws,
     operations,
     phone,
@@ -131,6 +133,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(script_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
+    app.include_router(customers.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)
     if metrics is not None:

@@ -1,7 +1,8 @@
 """The pages' language (DESIGN §9): message catalogs and per-locale formatting.
 
-A page is shown in the viewer's language: the user's own setting (``language`` of the user,
-set through the API) or else the site's (``media.language``). Strings come from the message
+A page is shown in the viewer's language (:func:`page_locale`): ``?lang=``, the user's own
+setting (``language`` of the user, set through the API), their browser's
+(``Accept-Language``), else English. Strings come from the message
 catalogs under ``web/locales/<language>/LC_MESSAGES/messages.po`` (English and Russian
 shipped), read with Babel and compiled in memory once per process, so the plural forms of
 each language hold ("1 звонок", "2 звонка", "5 звонков"). Dates, times, numbers and
@@ -15,6 +16,7 @@ import io
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -25,6 +27,12 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 from parley.config import LANGUAGES
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from parley.store.records import Principal
+    from parley.web.auth import WebContext
 
 DOMAIN = "messages"
 
@@ -97,3 +105,33 @@ class PageLocale:
     def duration(self, seconds: float) -> str:
         """A length of time in words: "3 minutes", "3 минуты"."""
         return format_timedelta(dt.timedelta(seconds=seconds), locale=self.locale)
+
+
+def accepted_language(accept_language: str | None) -> str | None:
+    """The first shipped language of an ``Accept-Language`` header, or None."""
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower().split("-")[0]
+        if code in LANGUAGES:
+            return code
+    return None
+
+
+async def page_locale(ctx: WebContext, request: Request,
+                      principal: Principal | None = None) -> PageLocale:
+    """The viewer's language (``?lang=``, their own setting, their browser's, English) and
+    the site's time zone."""
+    site = await ctx.store.config.site()
+    requested = request.query_params.get("lang")
+    own = None
+    from parley.store.specs import UserSpec
+
+    if principal is not None:
+        user = await ctx.store.config.get("users", principal.username)
+        own = user.language if isinstance(user, UserSpec) else None
+    if requested in LANGUAGES:
+        chosen = str(requested)
+    elif own:
+        chosen = str(own)
+    else:
+        chosen = accepted_language(request.headers.get("accept-language")) or "en"
+    return PageLocale(chosen if chosen in LANGUAGES else "en", site.time_zone or "UTC")

@@ -27,7 +27,7 @@ from parley.events import (
     CallbackRequested,
 )
 from parley.store import NotFound
-from parley.store.records import CallbackRecord, InteractionRecord, Principal
+from parley.store.records import CallbackRecord, InteractionRecord, LoginUser, Principal
 from parley.store.specs import Role
 from parley.telephony.session_devices import session_key
 from parley.web import schemas as s
@@ -67,36 +67,49 @@ async def _decoy_hash(ctx: WebContext) -> str:
     return decoy
 
 
-@router.post("/api/auth/login", response_model=s.Me, tags=["auth"],
-             summary="Log in; sets the session cookie and returns the CSRF token",
-             responses={401: {"description": "wrong user name or password"},
-                        429: {"description": "too many failed attempts"}})
-async def login(body: s.LoginRequest, request: Request, response: Response, ctx: Ctx) -> s.Me:
+async def start_session(ctx: WebContext, request: Request, username: str,
+                        password: str) -> tuple[LoginUser, str, str]:
+    """Check a user name and password (delayed per :class:`LoginLimiter`) and open a web
+    session: (the user, the session token, the CSRF token). Raises 401 or 429."""
     address = client_address(request)
-    wait = ctx.limiter.retry_after(body.username, address)
+    wait = ctx.limiter.retry_after(username, address)
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             "too many failed logins; try again later",
                             headers={"Retry-After": str(max(1, round(wait + 0.49)))})
-    user = await ctx.store.accounts.login_user(body.username)
+    user = await ctx.store.accounts.login_user(username)
     stored = user.password_hash if user is not None else None
     # Unknown users cost a hash check too, so timing does not tell which names exist.
-    matches = await ctx.store.passwords.verify(stored or await _decoy_hash(ctx),
-                                               body.password)
+    matches = await ctx.store.passwords.verify(stored or await _decoy_hash(ctx), password)
     if user is None or not user.active or stored is None or not matches:
-        ctx.limiter.failed(body.username, address)
+        ctx.limiter.failed(username, address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    ctx.limiter.succeeded(body.username, address)
+    ctx.limiter.succeeded(username, address)
     token, csrf = await ctx.store.accounts.create_session(user.user_id, ctx.clock.utcnow(),
                                                          ctx.session_lifetime)
+    await ctx.store.audit.record(ctx.clock.utcnow(), user.username, "login", "session",
+                                 user.username, {"address": address})
+    return user, token, csrf
+
+
+def set_session_cookies(ctx: WebContext, request: Request, response: Response, token: str,
+                        csrf: str) -> None:
+    """The session cookie (HTTP only) and the CSRF cookie the pages read."""
     secure = ctx.secure_cookies or request.url.scheme == "https"
     max_age = int(ctx.session_lifetime.total_seconds())
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
                         secure=secure, path="/")
     response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict",
                         secure=secure, path="/")
-    await ctx.store.audit.record(ctx.clock.utcnow(), user.username, "login", "session",
-                                 user.username, {"address": address})
+
+
+@router.post("/api/auth/login", response_model=s.Me, tags=["auth"],
+             summary="Log in; sets the session cookie and returns the CSRF token",
+             responses={401: {"description": "wrong user name or password"},
+                        429: {"description": "too many failed attempts"}})
+async def login(body: s.LoginRequest, request: Request, response: Response, ctx: Ctx) -> s.Me:
+    user, token, csrf = await start_session(ctx, request, body.username, body.password)
+    set_session_cookies(ctx, request, response, token, csrf)
     return s.Me(username=user.username, display_name=user.display_name,
                 roles=list(user.roles), csrf_token=csrf)
 

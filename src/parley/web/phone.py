@@ -20,7 +20,7 @@ from parley.store.specs import Role
 from parley.telephony.session_devices import session_key
 from parley.web import schemas as s
 from parley.web.auth import SESSION_COOKIE, Agent, Ctx, authenticate, has_role
-from parley.web.messages import language, messages
+from parley.web.locale import page_locale
 from parley.web.sip_ws import SIP_WS_PATH
 
 router = APIRouter()
@@ -32,19 +32,34 @@ templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templat
                         autoescape=select_autoescape(["html"]))
 
 
+#: The phone's states as the page script shows them: key -> English message id.
+STATE_MESSAGES = {
+    "state.connecting": "Connecting…",
+    "state.registered": "Ready: the phone is registered",
+    "state.unregistered": "Not registered",
+    "state.failed": "Registration failed: {cause}",
+    "state.ringing": "Incoming call from {remote}",
+    "state.calling": "Calling {remote}…",
+    "state.talking": "In a call with {remote}",
+    "state.held": "On hold: {remote}",
+    "state.ended": "Call ended ({cause})",
+    "state.no_microphone": "The browser gives the microphone only to a secure page: "
+                           "open this page over HTTPS.",
+}
+
+
 @router.get("/phone", response_class=HTMLResponse, include_in_schema=False)
-async def phone_page(request: Request) -> HTMLResponse:
+async def phone_page(request: Request, ctx: Ctx) -> HTMLResponse:
     """The browser phone on its own: sign in, dial pad, answer, hang up, mute, hold, DTMF.
     Anyone may load it (it shows the sign-in form); the phone itself needs an operator's
-    web session (``/api/phone/credentials`` checks the role)."""
+    web session (``/api/phone/credentials`` checks the role). In the viewer's language
+    (``?lang=``, their own setting, their browser's), from the pages' catalogs."""
     principal = await authenticate(request)
-    lang = language(request.query_params.get("lang"), request.headers.get("accept-language"))
-    catalog = messages(lang)
+    locale = await page_locale(ctx, request, principal)
     html = templates.get_template("phone.html").render(
-        lang=lang, t=catalog, static=STATIC_PREFIX, jssip=JSSIP_MODULE,
+        lang=locale.language, _=locale.gettext, static=STATIC_PREFIX, jssip=JSSIP_MODULE,
         signed_in=principal is not None and has_role(principal, Role.AGENT),
-        state_messages={key: value for key, value in catalog.items()
-                        if key.startswith("state.")})
+        state_messages={key: locale.gettext(text) for key, text in STATE_MESSAGES.items()})
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 

@@ -35,6 +35,8 @@
  * @property {string} remote  the other party's number
  * @property {boolean} muted
  * @property {string} [cause]  why it ended
+ * @property {Record<string, string>} [parley]  what Parley sent with an incoming call: its
+ *   ``X-Parley-*`` headers without the prefix, lower-case (interaction, caller, queue, data)
  */
 
 /**
@@ -99,7 +101,8 @@ export class Softphone extends EventTarget {
     ua.on("registrationFailed",
       (/** @type {{cause?: string}} */ event) => this.registration("failed", event.cause));
     ua.on("newRTCSession", (/** @type {import('jssip/lib/UA').RTCSessionEvent} */ event) =>
-      this.adopt(event.session, event.originator === "remote"));
+      this.adopt(event.session, event.originator === "remote",
+        event.originator === "remote" ? parleyHeaders(event.request) : undefined));
     ua.start();
     this.scheduleRefresh(given.expires_in_s);
   }
@@ -145,11 +148,12 @@ export class Softphone extends EventTarget {
    * Follow a new call (incoming or started here).
    * @param {RTCSession} session
    * @param {boolean} incoming
+   * @param {Record<string, string>} [parley]  the call's X-Parley-* headers
    */
-  adopt(session, incoming) {
+  adopt(session, incoming, parley) {
     this.sessions.set(session.id, session);
     /** @param {CallState} state @param {string} [cause] */
-    const report = (state, cause) => this.report(session, state, incoming, cause);
+    const report = (state, cause) => this.report(session, state, incoming, cause, parley);
     session.on("peerconnection", (event) => this.listen(event.peerconnection));
     if (session.connection) this.listen(session.connection);
     session.on("connecting", () => preferPcmu(session.connection));
@@ -181,8 +185,9 @@ export class Softphone extends EventTarget {
    * @param {CallState} state
    * @param {boolean} incoming
    * @param {string} [cause]
+   * @param {Record<string, string>} [parley]
    */
-  report(session, state, incoming, cause) {
+  report(session, state, incoming, cause, parley) {
     /** @type {CallDetail} */
     const detail = {
       id: session.id,
@@ -192,6 +197,7 @@ export class Softphone extends EventTarget {
       muted: Boolean(session.isMuted?.().audio),
     };
     if (cause) detail.cause = cause;
+    if (parley) detail.parley = parley;
     this.dispatchEvent(new CustomEvent("call", { detail }));
   }
 
@@ -267,6 +273,24 @@ export class Softphone extends EventTarget {
       replaces: this.session(consultation),
     });
   }
+}
+
+/** The X-Parley-* headers Parley puts on the calls it offers an operator. */
+const PARLEY_HEADERS = ["Interaction", "Caller", "Dialled", "Queue", "Language", "Data"];
+
+/**
+ * What Parley attached to an incoming call, by lower-case name without the prefix.
+ * @param {import('jssip/lib/SIPMessage').IncomingRequest} request
+ * @returns {Record<string, string>}
+ */
+export function parleyHeaders(request) {
+  /** @type {Record<string, string>} */
+  const found = {};
+  for (const name of PARLEY_HEADERS) {
+    const value = request.getHeader(`X-Parley-${name}`);
+    if (value) found[name.toLowerCase()] = value;
+  }
+  return found;
 }
 
 /**

@@ -1,0 +1,574 @@
+// The desk runtime: the one script of the operator's desk. It owns what must outlive any
+// region the server re-renders: the browser phone, the live event socket (reconnecting),
+// the hotkeys and the timers. Regions (the customer card, today's figures) are rendered by
+// the server and swapped in here; the browser computes no KPI and decides no permission.
+import { Softphone } from "../phone/softphone.js";
+
+/** @typedef {import("../phone/softphone.js").CallDetail} CallDetail */
+/** @typedef {import("../phone/softphone.js").RegistrationDetail} RegistrationDetail */
+/** @typedef {import("../phone/softphone.js").Credentials} Credentials */
+
+/**
+ * What the server writes into the page.
+ * @typedef {object} DeskConfig
+ * @property {string} user
+ * @property {string} desk_id
+ * @property {string} phone  "browser" or "desk"
+ * @property {string} device
+ * @property {string} jssip  where the JsSIP module is served
+ * @property {string[]} queues  the queues the operator serves
+ * @property {Record<string, number>} wrap_up_s  per queue
+ * @property {string} state
+ * @property {string | null} state_since
+ * @property {Record<string, string>} strings
+ */
+
+/**
+ * One message of /api/events.
+ * @typedef {object} LiveEvent
+ * @property {string} type
+ * @property {string} [topic]
+ * @property {string} [at]
+ * @property {Record<string, any>} [data]
+ */
+
+/**
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+function byId(id) {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`#${id} is missing`);
+  return found;
+}
+
+/**
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {new () => T} kind
+ * @returns {T}
+ */
+function element(id, kind) {
+  const found = byId(id);
+  if (!(found instanceof kind)) throw new Error(`#${id} is not a ${kind.name}`);
+  return found;
+}
+
+/** @type {DeskConfig} */
+const config = JSON.parse(byId("desk-config").textContent ?? "{}");
+
+/**
+ * A string of the page's language with {placeholders} filled.
+ * @param {string} key
+ * @param {Record<string, string>} [values]
+ */
+function say(key, values = {}) {
+  return (config.strings[key] ?? key).replace(/\{(\w+)\}/g, (_all, name) => values[name] ?? "");
+}
+
+/** @returns {string} the session's CSRF token (the cookie set at sign-in) */
+function csrfToken() {
+  const found = document.cookie.split("; ").find((part) => part.startsWith("parley_csrf="));
+  return found ? decodeURIComponent(found.slice("parley_csrf=".length)) : "";
+}
+
+/**
+ * A same-origin request carrying the CSRF token.
+ * @param {string} url
+ * @param {RequestInit} [init]
+ */
+function request(url, init = {}) {
+  const headers = new Headers(init.headers);
+  headers.set("X-CSRF-Token", csrfToken());
+  return fetch(url, { ...init, headers, credentials: "same-origin" });
+}
+
+/**
+ * Why a request failed, as the API says it.
+ * @param {Response} response
+ */
+async function reason(response) {
+  try {
+    const body = await response.json();
+    return typeof body.detail === "string" ? body.detail : response.statusText;
+  } catch {
+    return response.statusText;
+  }
+}
+
+/** @param {number} seconds */
+function clock(seconds) {
+  const whole = Math.max(0, Math.floor(seconds));
+  const minutes = Math.floor(whole / 60);
+  const hours = Math.floor(minutes / 60);
+  const mm = String(minutes % 60).padStart(hours ? 2 : 1, "0");
+  const ss = String(whole % 60).padStart(2, "0");
+  return hours ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+const buttons = {
+  ready: element("ready", HTMLButtonElement),
+  notReady: element("not-ready", HTMLButtonElement),
+  answer: element("answer", HTMLButtonElement),
+  reject: element("reject", HTMLButtonElement),
+  hold: element("hold", HTMLButtonElement),
+  mute: element("mute", HTMLButtonElement),
+  keypad: element("keypad-toggle", HTMLButtonElement),
+  hangup: element("hangup", HTMLButtonElement),
+  help: element("help", HTMLButtonElement),
+  transfer: element("transfer", HTMLButtonElement),
+  signOut: element("sign-out", HTMLButtonElement),
+  shortcuts: element("shortcuts-open", HTMLButtonElement),
+};
+const reasonSelect = element("reason", HTMLSelectElement);
+const transferTo = element("transfer-to", HTMLInputElement);
+const cardRegion = byId("card");
+const shortcuts = element("shortcuts", HTMLDialogElement);
+
+// --- the operator's state --------------------------------------------------------------------
+
+const desk = {
+  state: config.state,
+  reason: "",
+  since: config.state_since ? Date.parse(config.state_since) : Date.now(),
+  /** @type {CallDetail | null} */
+  call: null,
+  /** the interaction of the call on the card, and when it started ringing */
+  interaction: "",
+  queue: "",
+  callSince: 0,
+  cardDirty: false,
+  talking: false,
+  signedOut: false,
+};
+
+function showState() {
+  const name = say(desk.state);
+  byId("state-name").textContent = desk.state === "not_ready" && desk.reason
+    ? `${name} · ${desk.reason}` : name;
+  document.body.dataset.state = desk.state;
+  buttons.ready.setAttribute("aria-pressed", String(desk.state === "ready"));
+  buttons.notReady.setAttribute("aria-pressed", String(desk.state === "not_ready"));
+  tick();
+}
+
+function tick() {
+  const inState = (Date.now() - desk.since) / 1000;
+  const wrapUp = byId("wrap-up-timer");
+  if (desk.state === "wrap_up") {
+    const limit = config.wrap_up_s[desk.queue] ?? 0;
+    const left = limit - inState;
+    byId("state-time").textContent = limit ? clock(left) : clock(inState);
+    wrapUp.textContent = limit ? `${say("wrap_up")}: ${clock(left)}` : "";
+  } else {
+    byId("state-time").textContent = clock(inState);
+    wrapUp.textContent = "";
+  }
+  if (desk.call && desk.call.state !== "ended") {
+    byId("call-timer").textContent = clock((Date.now() - desk.callSince) / 1000);
+  }
+}
+
+/**
+ * Ask for a state: ready, or not ready with the chosen reason.
+ * @param {"ready" | "not_ready"} state
+ */
+async function setState(state) {
+  const body = state === "ready" ? { state } : { state, reason: reasonSelect.value };
+  const response = await request("/api/operators/me/state", {
+    method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!response.ok) alertText(say("state.failed", { reason: await reason(response) }));
+}
+
+/** @param {string} text */
+function alertText(text) {
+  const box = byId("desk-alert");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// --- live events -----------------------------------------------------------------------------
+
+let socketDelay = 1000;
+/** @type {WebSocket | null} */
+let socket = null;
+
+function connectEvents() {
+  if (desk.signedOut) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/api/events?topics=operator`);
+  socket.addEventListener("open", () => {
+    socketDelay = 1000;
+    if (byId("desk-alert").textContent === say("events.lost")) alertText("");
+  });
+  socket.addEventListener("message", (message) => {
+    /** @type {LiveEvent} */
+    const event = JSON.parse(String(message.data));
+    onEvent(event);
+  });
+  socket.addEventListener("close", () => {
+    if (desk.signedOut) return;
+    alertText(say("events.lost"));
+    window.setTimeout(connectEvents, socketDelay);
+    socketDelay = Math.min(socketDelay * 2, 15000);
+    refreshState();
+  });
+}
+
+/** @param {LiveEvent} event */
+function onEvent(event) {
+  const data = event.data ?? {};
+  if (event.type === "subscribed") {
+    refreshState();  // what changed before the stream was there
+  } else if (event.type === "AgentStateChanged" && data.agent_id === config.user) {
+    desk.state = String(data.new);
+    desk.reason = String(data.reason ?? "");
+    desk.since = Date.now();
+    showState();
+    if (desk.state !== "on_call" && desk.state !== "on_hold" && desk.state !== "ringing") {
+      refreshToday();
+    }
+  } else if (event.type === "DeskTakenOver" && data.desk_id === config.desk_id) {
+    takenOver(String(data.address ?? ""), String(data.at ?? ""));
+  }
+}
+
+/** The state as the store has it (after a reconnect: what happened meanwhile). */
+async function refreshState() {
+  const response = await request("/desk/state");
+  if (response.status === 401 || response.status === 403) return;
+  if (!response.ok) return;
+  const body = await response.json();
+  if (body.state && (body.state !== desk.state || body.reason !== desk.reason)) {
+    desk.state = body.state;
+    desk.reason = body.reason ?? "";
+    desk.since = body.since ? Date.parse(body.since) : Date.now();
+    showState();
+  }
+}
+
+/**
+ * Another desk took over: stop everything here and say why.
+ * @param {string} address
+ * @param {string} at
+ */
+function takenOver(address, at) {
+  desk.signedOut = true;
+  phone?.stop();
+  phone = null;
+  socket?.close();
+  const when = at ? new Date(at).toLocaleTimeString(document.documentElement.lang) : "";
+  alertText(say("taken_over", { address, time: when }));
+  document.body.dataset.takenOver = "true";
+  for (const control of document.querySelectorAll("main button, main input, main select, "
+      + "main textarea, .state-actions button, .state-actions select")) {
+    if (control instanceof HTMLButtonElement || control instanceof HTMLInputElement
+        || control instanceof HTMLSelectElement || control instanceof HTMLTextAreaElement) {
+      control.disabled = true;
+    }
+  }
+  byId("desk-alert").focus();
+}
+
+// --- queues and today's figures ----------------------------------------------------------------
+
+async function refreshQueues() {
+  if (desk.signedOut || config.queues.length === 0) return;
+  const response = await request("/api/live/queues");
+  if (!response.ok) return;
+  /** @type {{queue: string, waiting: number, longest_wait_s: number}[]} */
+  const figures = await response.json();
+  for (const row of document.querySelectorAll("#queue-rows tr[data-queue]")) {
+    const found = figures.find((figure) => figure.queue === row.getAttribute("data-queue"));
+    const cells = row.querySelectorAll("td");
+    if (!found || cells.length < 2) continue;
+    cells[0].textContent = String(found.waiting);
+    cells[1].textContent = found.waiting ? clock(found.longest_wait_s) : "–";
+    row.classList.toggle("busy", found.waiting > 0);
+  }
+}
+
+async function refreshToday() {
+  if (desk.signedOut) return;
+  const response = await request("/desk/today");
+  if (response.ok) byId("today").innerHTML = await response.text();
+}
+
+// --- the customer card -----------------------------------------------------------------------
+
+/**
+ * Load the caller's card (server-rendered) into the card region.
+ * @param {string} number
+ * @param {string} interaction
+ */
+async function loadCard(number, interaction) {
+  const query = new URLSearchParams({ number, interaction });
+  const response = await request(`/desk/card?${query}`);
+  if (!response.ok) return;
+  cardRegion.innerHTML = await response.text();
+  desk.cardDirty = false;
+}
+
+/** Save the card's form (the server answers with the card drawn again). */
+async function saveCard() {
+  const form = cardRegion.querySelector("form#card-form");
+  if (!(form instanceof HTMLFormElement)) return;
+  const focused = document.activeElement?.id ?? "";
+  const response = await request("/desk/card", { method: "POST", body: new FormData(form) });
+  if (!response.ok) {
+    alertText(await reason(response));
+    return;
+  }
+  cardRegion.innerHTML = await response.text();
+  desk.cardDirty = false;
+  const again = focused ? document.getElementById(focused) : null;
+  (again ?? document.getElementById("card-save"))?.focus();  // focus is never lost
+}
+
+cardRegion.addEventListener("submit", (event) => {
+  if (event.target instanceof HTMLFormElement && event.target.id === "card-form") {
+    event.preventDefault();
+    saveCard();
+  }
+});
+cardRegion.addEventListener("input", () => { desk.cardDirty = true; });
+
+// --- the call --------------------------------------------------------------------------------
+
+/** @type {Softphone | null} */
+let phone = null;
+
+/** @param {CallDetail} call */
+function showCall(call) {
+  const live = call.state !== "ended";
+  const ringing = live && call.state === "ringing" && call.direction === "incoming";
+  const talking = live && (call.state === "talking" || call.state === "held");
+  buttons.answer.disabled = !ringing;
+  buttons.reject.disabled = !ringing;
+  buttons.hangup.disabled = !live || ringing;
+  buttons.hold.disabled = !talking;
+  buttons.mute.disabled = !talking;
+  buttons.keypad.disabled = !talking;
+  buttons.transfer.disabled = !talking;
+  buttons.help.disabled = !talking;
+  buttons.hold.setAttribute("aria-pressed", String(talking && call.state === "held"));
+  buttons.mute.setAttribute("aria-pressed", String(talking && call.muted));
+  if (!talking) showKeypad(false);
+  const remote = call.parley?.caller ?? call.remote;
+  byId("call-status").textContent = say(`call.${call.state}`, { remote });
+  document.body.dataset.call = call.state;
+  byId("call-facts").hidden = false;
+  byId("call-queue").textContent = call.parley?.queue ?? "–";
+  byId("call-caller").textContent = remote;
+  showIvrData(call.parley?.data);
+  // focus is never lost: it goes where the next action is
+  const active = document.activeElement;
+  const lost = !active || active === document.body
+    || (active instanceof HTMLButtonElement && active.disabled);
+  if (ringing) buttons.answer.focus();
+  else if (talking && lost) buttons.hangup.focus();
+  else if (!live && lost) buttons.ready.focus();
+}
+
+/** @param {string | undefined} text  the X-Parley-Data JSON */
+function showIvrData(text) {
+  const list = byId("ivr-list");
+  list.replaceChildren();
+  /** @type {Record<string, unknown>} */
+  let data = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    data = {};
+  }
+  // what the call facts show already is left out
+  const shown = ["language", "ani", "dnis", "queue"];
+  const entries = Object.entries(data).filter(([key]) => !shown.includes(key));
+  for (const [key, value] of entries) {
+    const row = document.createElement("div");
+    const term = document.createElement("dt");
+    const detail = document.createElement("dd");
+    term.textContent = key;
+    detail.textContent = typeof value === "string" ? value : JSON.stringify(value);
+    row.append(term, detail);
+    list.append(row);
+  }
+  byId("ivr-data").hidden = entries.length === 0;
+}
+
+/** @param {CallDetail} call */
+function onCall(call) {
+  const fresh = !desk.call || desk.call.id !== call.id;
+  desk.call = call;
+  if (fresh && call.state !== "ended") {
+    desk.callSince = Date.now();
+    desk.talking = false;
+    desk.interaction = call.parley?.interaction ?? "";
+    desk.queue = call.parley?.queue ?? "";
+    const number = call.parley?.caller ?? call.remote;
+    if (call.direction === "incoming") loadCard(number, desk.interaction);
+  }
+  if (call.state === "talking" && !desk.talking) {
+    desk.talking = true;  // the duration counts from the answer on
+    desk.callSince = Date.now();
+  }
+  if (call.state === "ended") {
+    if (desk.cardDirty) saveCard();  // the card's edits are kept with the call
+    window.setTimeout(refreshToday, 1500);
+  }
+  showCall(call);
+  document.dispatchEvent(new CustomEvent("desk:call", {
+    detail: { ...call, interaction: desk.interaction, queue: desk.queue },
+  }));
+}
+
+/** @param {boolean} open */
+function showKeypad(open) {
+  byId("keypad").hidden = !open;
+  buttons.keypad.setAttribute("aria-expanded", String(open));
+}
+
+async function startPhone() {
+  if (config.phone !== "browser") {
+    byId("phone-state").textContent = say("phone.desk", { device: config.device });
+    return;
+  }
+  /** @type {typeof import("jssip")} */
+  const JsSIP = (await import(config.jssip)).default;
+  const audio = element("remote-audio", HTMLAudioElement);
+  phone = new Softphone({
+    JsSIP, audio,
+    credentials: async () => {
+      const response = await request("/api/phone/credentials", { method: "POST" });
+      if (!response.ok) throw new Error(await reason(response));
+      return /** @type {Credentials} */ (await response.json());
+    },
+  });
+  phone.addEventListener("registration", (event) => {
+    const detail = /** @type {CustomEvent<RegistrationDetail>} */ (event).detail;
+    const text = say(`phone.${detail.state}`);
+    byId("phone-state").textContent = detail.cause ? `${text} (${detail.cause})` : text;
+    document.body.dataset.phone = detail.state;
+  });
+  phone.addEventListener("call", (event) => {
+    onCall(/** @type {CustomEvent<CallDetail>} */ (event).detail);
+  });
+  await phone.start();
+}
+
+/** The live call's id as the API knows it (the interaction). */
+function callId() {
+  return desk.interaction;
+}
+
+async function transfer() {
+  const target = transferTo.value.trim();
+  if (!target) {
+    transferTo.focus();
+    return;
+  }
+  if (desk.cardDirty) await saveCard();  // the next operator sees the edits
+  byId("call-note").textContent = say("transfer.sent", { target });
+  const response = await request(`/api/live/calls/${encodeURIComponent(callId())}/transfer`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ target }),
+  });
+  if (!response.ok) {
+    byId("call-note").textContent = say("transfer.failed", { reason: await reason(response) });
+  }
+}
+
+async function help() {
+  const response = await request(`/api/calls/${encodeURIComponent(callId())}/help`,
+    { method: "POST" });
+  byId("call-note").textContent = response.ok ? say("help.sent")
+    : say("help.failed", { reason: await reason(response) });
+}
+
+buttons.ready.addEventListener("click", () => setState("ready"));
+buttons.notReady.addEventListener("click", () => setState("not_ready"));
+buttons.answer.addEventListener("click", () => phone?.answer(desk.call?.id));
+buttons.reject.addEventListener("click", () => phone?.reject(desk.call?.id));
+buttons.hangup.addEventListener("click", () => phone?.hangup(desk.call?.id));
+buttons.hold.addEventListener("click", () =>
+  phone?.hold(buttons.hold.getAttribute("aria-pressed") !== "true", desk.call?.id));
+buttons.mute.addEventListener("click", () =>
+  phone?.mute(buttons.mute.getAttribute("aria-pressed") !== "true", desk.call?.id));
+buttons.keypad.addEventListener("click", () =>
+  showKeypad(buttons.keypad.getAttribute("aria-expanded") !== "true"));
+buttons.transfer.addEventListener("click", () => transfer());
+buttons.help.addEventListener("click", () => help());
+buttons.shortcuts.addEventListener("click", () => shortcuts.showModal());
+shortcuts.addEventListener("close", () => buttons.shortcuts.focus());
+for (const key of document.querySelectorAll("#keypad button.key")) {
+  key.addEventListener("click", () => {
+    if (phone && desk.call) phone.sendDtmf(key.getAttribute("data-key") ?? "", desk.call.id);
+  });
+}
+transferTo.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !buttons.transfer.disabled) transfer();
+});
+element("sign-out-form", HTMLFormElement).addEventListener("submit", () => {
+  desk.signedOut = true;
+  phone?.stop();
+});
+
+// For the regions joined beside the card (the script, the wrap-up): each change of the call
+// is told as a "desk:call" event on the document, and a "desk:save-card" event asks the
+// card to save what is unsaved (before closing the call, for example).
+document.addEventListener("desk:save-card", () => {
+  if (desk.cardDirty) saveCard();
+});
+
+// --- hotkeys ---------------------------------------------------------------------------------
+
+/** @type {Record<string, () => void>} */
+const hotkeys = {
+  r: () => buttons.ready.click(),
+  n: () => buttons.notReady.click(),
+  a: () => buttons.answer.click(),
+  j: () => buttons.reject.click(),
+  o: () => buttons.hold.click(),
+  m: () => buttons.mute.click(),
+  k: () => buttons.keypad.click(),
+  h: () => buttons.hangup.click(),
+  t: () => { if (!buttons.transfer.disabled) transferTo.focus(); },
+  e: () => buttons.help.click(),
+  c: () => document.getElementById("card-name")?.focus(),
+  s: () => { saveCard(); },
+  x: () => buttons.signOut.click(),
+};
+
+document.addEventListener("keydown", (event) => {
+  if (desk.signedOut) return;
+  if (event.altKey && !event.ctrlKey && !event.metaKey) {
+    const action = hotkeys[event.key.toLowerCase()] ?? hotkeys[event.code.replace("Key", "")
+      .toLowerCase()];
+    if (action) {
+      event.preventDefault();
+      action();
+    }
+    return;
+  }
+  const target = event.target;
+  const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement
+    || target instanceof HTMLSelectElement;
+  if (event.key === "?" && !typing && !shortcuts.open) {
+    event.preventDefault();
+    shortcuts.showModal();
+  }
+});
+
+// --- start -----------------------------------------------------------------------------------
+
+// A closed tab hangs up its calls and unregisters.
+window.addEventListener("pagehide", () => phone?.stop());
+window.setInterval(tick, 1000);
+window.setInterval(refreshQueues, 2000);
+showState();
+byId("call-status").textContent = say("call.none");
+connectEvents();
+refreshQueues();
+refreshToday();
+startPhone().catch((error) => { byId("phone-state").textContent = String(error); });

@@ -1,0 +1,187 @@
+"""The operator's desk in a real Chromium against a running demo node with real SIP peers:
+operator 1001 signs in at /login with the browser phone, becomes ready only by clicking
+Ready, a SIPp caller whose number Parley's customers know dials 602, the card shows the
+customer as the call rings, the operator answers (audio both ways), edits the card and hangs
+up, and the call's record holds the edits. A second sign-in elsewhere takes the desk over.
+Each page passes axe-core; screenshots at 1366x768 go to docs/images for docs/desk.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parley.testing.needs import HOLD_MUSIC, SIPP, STOCK_PROMPTS, needs
+from parley.testing.peers import audio_similarity, noise_signal, write_wav
+
+from ..integration.inbound_node import call_record, caller_scenario, demo_node, dial
+from ..integration.test_api_live import acd_state, eventually
+from .conftest import chromium_path
+from .test_phone_calls import chromium, heard
+from .test_phone_page import axe_violations
+
+pytestmark = [pytest.mark.browser, needs(STOCK_PROMPTS, HOLD_MUSIC)]
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+CUSTOMER_NUMBER = "+74951234567"
+
+
+async def sign_in(browser: Any, url: str, user: str, password: str) -> Any:
+    """A desk page signed in as ``user`` with the browser phone (its own browser context:
+    its own cookies, as on another computer)."""
+    context = await browser.new_context(viewport={"width": 1366, "height": 768})
+    page = await context.new_page()
+    await page.goto(f"{url}/login")
+    await page.get_by_label("User name").fill(user)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_label("Browser phone").check()
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{url}/desk")
+    return page
+
+
+async def serious(page: Any) -> list[str]:
+    """axe-core's violations (WCAG 2 A/AA) that are serious or critical."""
+    return [line for line in await axe_violations(page)
+            if not line.startswith(("minor:", "moderate:"))]
+
+
+async def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / name))
+
+
+@needs(SIPP)
+async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_rings(
+        tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    chromium_path(axe=True)
+    mine = write_wav(tmp_path / "page-microphone.wav", noise_signal(14.0, 77))
+    async with demo_node(tmp_path) as node, chromium(mine) as browser:
+        customer = await node.store.customers.create(
+            name="Anna Petrova", status="gold", fields={"contract": "C-17"},
+            numbers=[CUSTOMER_NUMBER])
+        page = await sign_in(browser, node.url, "1001", "pw1001")
+        await expect(page.locator("#phone-state")).to_have_text("Phone: ready", timeout=20_000)
+        # the phone registered (the demo readies operators whose phones register), yet at
+        # the desk the operator is ready only by Ready
+        await asyncio.sleep(1.0)
+        assert str(node.center.shell.acd.agents["1001"].state) == "not_ready"
+        state = page.get_by_role("status", name="My state")
+        await expect(state).to_contain_text("Not ready")
+        await page.get_by_role("button", name="Ready", exact=True).click()
+        await acd_state(node, "1001", "ready")
+        await expect(state).to_contain_text("Ready")
+        await expect(page.locator("#today")).to_contain_text("Calls today")
+        assert await serious(page) == []
+        await shot(page, "desk-idle.png")
+
+        # the caller talks for 5 s, then waits for the operator's hang-up
+        scenario, sent = caller_scenario(tmp_path, talk_s=5.0, ani=CUSTOMER_NUMBER,
+                                         parley_hangs_up=True)
+        caller = await dial(node, tmp_path, "602", scenario)
+        await expect(page.locator("#call-status")).to_have_text(
+            f"Incoming call from {CUSTOMER_NUMBER}", timeout=20_000)
+        rang = time.monotonic()
+        card = page.get_by_role("region", name="Customer card")
+        await expect(card.get_by_label("Name")).to_have_value("Anna Petrova", timeout=1_000)
+        drawn = time.monotonic() - rang
+        await expect(card).to_contain_text(CUSTOMER_NUMBER)
+        await expect(page.locator("#call-queue")).to_have_text("support")
+        await expect(page.get_by_role("button", name="Answer")).to_be_focused()
+        await shot(page, "desk-ringing.png")
+
+        await page.keyboard.press("Alt+A")  # Answer, from the keyboard
+        await expect(page.locator("#call-status")).to_have_text(
+            f"In a call with {CUSTOMER_NUMBER}", timeout=10_000)
+        answered = time.monotonic()
+        received = await heard(page, tmp_path / "page-heard.wav", 4.0)
+        helped: list[Any] = []
+        async with node.bus.subscribe(lambda envelope: envelope.type == "HelpRequested") as help_:
+            await page.keyboard.press("Alt+E")  # Help
+            helped.append(await asyncio.wait_for(help_.get(), 5))
+        await expect(page.locator("#call-note")).to_have_text(
+            "Help requested: the supervisors of your teams are told.")
+        await card.get_by_label("Status").fill("platinum")
+        await card.get_by_label("Notes on this call").fill("Asked about the March bill")
+        await expect(page.get_by_role("button", name="Hang up")).to_be_enabled()
+        assert await serious(page) == []
+        await shot(page, "desk-in-call.png")
+        await asyncio.sleep(max(0.0, answered + 5.5 - time.monotonic()))
+        await page.get_by_role("button", name="Hang up").click()
+        await expect(page.locator("#call-status")).to_have_text("Call ended", timeout=10_000)
+        await expect(state).to_contain_text("Wrap-up")  # with the queue's countdown
+        await expect(page.locator("#wrap-up-timer")).to_contain_text("Wrap-up: 0:")
+        result = await caller.wait(within=40)
+        assert result.ok, result.log
+        record = await call_record(node, number="602")
+        saved = None
+        for _ in range(50):
+            saved = await node.store.customers.card(record.id)
+            if saved is not None:
+                break
+            await asyncio.sleep(0.1)
+        changed = await node.store.customers.get(customer.id)
+    assert drawn < 1.0
+    (help_request,) = [envelope.event for envelope in helped]
+    assert (help_request.agent_id, help_request.queue, help_request.teams) == (
+        "1001", "support", ("blue",))
+    assert help_request.call_id == record.id
+    assert audio_similarity(received, sent) > 0.5  # the page heard the caller
+    assert record.operator == "1001"
+    assert saved is not None, "the card was not saved with the call"
+    assert saved.card["status"] == "platinum"
+    assert saved.card["notes"] == "Asked about the March bill"
+    assert saved.customer_id == customer.id
+    assert saved.operator == "1001"
+    assert changed.status == "platinum"  # the customer record took the edit too
+
+
+async def test_a_second_sign_in_takes_the_desk_over_and_the_first_page_says_why(
+        tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    chromium_path(axe=True)
+    mine = write_wav(tmp_path / "page-microphone.wav", noise_signal(3.0, 7))
+    async with demo_node(tmp_path) as node, chromium(mine) as browser:
+        login = await (await browser.new_context(
+            viewport={"width": 1366, "height": 768})).new_page()
+        await login.goto(f"{node.url}/login")
+        assert await serious(login) == []
+        await shot(login, "desk-login.png")
+        first = await sign_in(browser, node.url, "1002", "pw1002")
+        await expect(first.locator("#phone-state")).to_have_text("Phone: ready",
+                                                                 timeout=20_000)
+        second = await sign_in(browser, node.url, "1002", "pw1002")
+        alert = first.get_by_role("alert")
+        await expect(alert).to_contain_text("You signed in at another desk", timeout=10_000)
+        await expect(first.get_by_role("button", name="Ready", exact=True)).to_be_disabled()
+        await expect(second.locator("#phone-state")).to_have_text("Phone: ready",
+                                                                  timeout=20_000)
+        await second.get_by_role("button", name="Ready", exact=True).click()
+        await acd_state(node, "1002", "ready")
+        await second.get_by_role("button", name="Not ready").click()
+        await acd_state(node, "1002", "not_ready")
+        # a network blip: the phone's connection drops and it registers again; at the desk
+        # neither the loss nor the new registration changes the operator's state (without
+        # the desk, ready_on_register would log 1002 out, then in again, ready)
+        for connection in node.telephony.transport.ws.connections():
+            connection.close_soon(1001, "network blip")
+        await eventually(lambda: _true(not node.telephony.engine.contacts_of("1002")),
+                         what="the dropped connection's registration removed")
+        await eventually(lambda: _true(bool(node.telephony.engine.contacts_of("1002"))),
+                         within=20, what="the page registered again")
+        await asyncio.sleep(0.5)
+        assert str(node.center.shell.acd.agents["1002"].state) == "not_ready"
+        # the first page's session is over: coming back shows the sign-in form
+        await first.reload()
+        await expect(first.get_by_text("Your session ended: sign in again.")).to_be_visible()
+
+
+async def _true(value: bool) -> bool:
+    return value
