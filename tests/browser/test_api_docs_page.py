@@ -43,9 +43,14 @@ def test_the_docs_page_lists_the_operations_with_other_hosts_blocked(
             expect(page.get_by_role("heading", name="Parley")).to_be_visible(timeout=20_000)
             page.screenshot(path=tmp_path / "api-docs.png")  # to look at, as an operator would
             operation = page.get_by_role(
-                "button", name="GET /api/voicemails/{voicemail_id}/audio Download a voicemail")
-            expect(operation).to_be_visible()
-            assert page.locator(".opblock").count() > 50
+                "button",
+                name="GET /api/voicemails/{voicemail_id}/audio Download a voicemail message")
+            for _ in range(80):  # Swagger UI draws the operations as the page scrolls
+                if operation.count():
+                    break
+                page.mouse.wheel(0, 1500)
+                page.wait_for_timeout(150)
+            expect(operation).to_be_visible()  # far down the page: the operations are drawn
             operation.click()  # the script works too: the operation opens with its parameters
             expect(operation).to_have_attribute("aria-expanded", "true")
             expect(page.get_by_role("button", name="Try it out")).to_be_visible()

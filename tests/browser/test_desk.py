@@ -117,6 +117,12 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
         await expect(page.locator("#call-status")).to_have_text("Call ended", timeout=10_000)
         await expect(state).to_contain_text("Wrap-up")  # with the queue's countdown
         await expect(page.locator("#wrap-up-timer")).to_contain_text("Wrap-up: 0:")
+        # closing the call: the queue's result codes in the Script region, then Save and close
+        script = page.get_by_role("region", name="Script")
+        await script.get_by_role("combobox", name="Result").select_option(label="Success")
+        await script.get_by_role("button", name="Save and close").click()
+        await expect(state).to_contain_text("Ready", timeout=5_000)  # wrap-up ended
+        assert await serious(page) == []
         result = await caller.wait(within=40)
         assert result.ok, result.log
         record = await call_record(node, number="602")
@@ -127,6 +133,8 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
                 break
             await asyncio.sleep(0.1)
         changed = await node.store.customers.get(customer.id)
+        wrapup = await node.store.wrapups.find(record.id)
+        after = str(node.center.shell.acd.agents["1001"].state)
     assert drawn < 1.0
     (help_request,) = [envelope.event for envelope in helped]
     assert (help_request.agent_id, help_request.queue, help_request.teams) == (
@@ -140,6 +148,9 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
     assert saved.customer_id == customer.id
     assert saved.operator == "1001"
     assert changed.status == "platinum"  # the customer record took the edit too
+    assert wrapup is not None, "Save and close stored no wrap-up"
+    assert wrapup.result == "success"
+    assert after == "ready"
 
 
 async def test_a_second_sign_in_takes_the_desk_over_and_the_first_page_says_why(

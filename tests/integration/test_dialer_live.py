@@ -32,6 +32,7 @@ from parley.store.specs import (
     NumberStrategySpec,
     QueueSpec,
     RouteSpec,
+    ScriptSpec,
     TrunkSpec,
 )
 from parley.testing.media import (
@@ -210,6 +211,9 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
         stop = asyncio.Event()
         closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop))
         try:
+            await change(node, "scripts", ScriptSpec(name="upsell", blocks=[
+                {"id": "offer", "title": "The offer",
+                 "fields": [{"id": "interested", "label": "Interested"}]}]))
             await change(node, "campaigns", CampaignSpec(
                 name="sales-push", mode="progressive", queue="dialout", agents=list(OPERATORS),
                 script="upsell", caller_id="+74951110000", call_window="any",

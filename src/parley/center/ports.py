@@ -24,6 +24,7 @@ from parley.events import (
     AgentNotReady,
     AgentReady,
     CampaignFiguresChanged,
+    WrapUpDone,
 )
 
 
@@ -114,7 +115,8 @@ class CallControl(Protocol):
         ...
 
 
-OperatorEvent = AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentAtDesk
+OperatorEvent = (AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentAtDesk
+                 | WrapUpDone)
 
 
 class ContactCenter(Protocol):

@@ -10,6 +10,7 @@ alone.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from parley.events import WrapupSaved
+from parley.center.ports import LiveError
+from parley.events import WrapUpDone, WrapupSaved
 from parley.scripts import Condition, Script, evaluate
 from parley.store import NotFound
 from parley.store.records import AnswerRecord, InteractionRecord, Principal, WrapupRecord
@@ -196,6 +198,9 @@ async def save_wrapup(interaction_id: str, body: WrapupRequest, ctx: Ctx,
         saved.interaction_id, saved.result, saved.disposition, saved.saved_by,
         operator=record.operator or "", queue=record.queue or "", script=saved.script or "",
         callback_at=saved.callback_at, saves=saved.saves))
+    if principal.username == record.operator:  # "Save and close" ends the after-call work
+        with contextlib.suppress(LiveError):  # not in wrap-up (any more), or no ACD here
+            await ctx.center.operator_event(WrapUpDone(principal.username))
     return _out(saved)
 
 

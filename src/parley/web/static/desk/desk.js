@@ -3,6 +3,7 @@
 // the hotkeys and the timers. Regions (the customer card, today's figures) are rendered by
 // the server and swapped in here; the browser computes no KPI and decides no permission.
 import { Softphone } from "../phone/softphone.js";
+import { ScriptForm } from "../script/script_form.js";
 
 /** @typedef {import("../phone/softphone.js").CallDetail} CallDetail */
 /** @typedef {import("../phone/softphone.js").RegistrationDetail} RegistrationDetail */
@@ -412,6 +413,7 @@ function onCall(call) {
   if (call.state === "talking" && !desk.talking) {
     desk.talking = true;  // the duration counts from the answer on
     desk.callSince = Date.now();
+    void loadScript(desk.interaction);  // the call is this operator's to close once answered
   }
   if (call.state === "ended") {
     if (desk.cardDirty) saveCard();  // the card's edits are kept with the call
@@ -512,6 +514,38 @@ transferTo.addEventListener("keydown", (event) => {
 element("sign-out-form", HTMLFormElement).addEventListener("submit", () => {
   desk.signedOut = true;
   phone?.stop();
+});
+
+// --- the dialog script and closing the call ---------------------------------------------------
+
+const scriptRegion = byId("script");
+
+/**
+ * Draw the script of the call's queue or campaign (server-rendered, with the Result select and
+ * "Save and close") in the Script region.
+ * @param {string} interaction
+ */
+async function loadScript(interaction) {
+  if (!interaction) return;
+  let response = null;
+  // the call's record names its operator a moment after the answer: ask again briefly
+  for (let tries = 0; tries < 20; tries += 1) {
+    response = await request(`/desk/script/${encodeURIComponent(interaction)}`);
+    if (response.status !== 404 || interaction !== desk.interaction) break;
+    await new Promise((resolve) => { window.setTimeout(resolve, 500); });
+  }
+  if (!response?.ok || interaction !== desk.interaction) return;
+  scriptRegion.innerHTML = await response.text();
+  const form = scriptRegion.querySelector("form#script-form");
+  if (form instanceof HTMLFormElement) new ScriptForm(form);
+}
+
+// The wrap-up is saved (which ends the after-call work on the server: the operator goes on
+// as chosen before, Ready unless Not ready was picked during the call): the card's edits go
+// with it, and focus goes back to the state bar.
+scriptRegion.addEventListener("script:saved", () => {
+  if (desk.cardDirty) saveCard();
+  buttons.ready.focus();
 });
 
 // For the regions joined beside the card (the script, the wrap-up): each change of the call
