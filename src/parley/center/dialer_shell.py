@@ -355,6 +355,21 @@ class DialerShell:
             in_flight=pacing.in_flight, operators_ready=pacing.ready,
             operators_talking=pacing.talking, stats=self.dialer.stats(campaign, now))
 
+    def is_attempt(self, interaction_id: str) -> bool:
+        """Whether the interaction is one of this dialer's attempts still awaiting its
+        disposition (in the call, or in the operator's wrap-up)."""
+        return interaction_id in self.calls.attempts or any(
+            held.attempt_id == interaction_id for held in self._undisposed.values())
+
+    def conversation_closed(self, attempt_id: str, *, operator: str, disposition: str,
+                            callback_at: datetime | None = None) -> bool:
+        """The desk's wrap-up of a campaign conversation (see :meth:`disposition`)."""
+        awaiting = attempt_id in self.calls.attempts or any(
+            held.attempt_id == attempt_id for held in self._undisposed.values())
+        if awaiting:
+            self.disposition(attempt_id, operator, disposition, callback_at)
+        return awaiting
+
     def disposition(self, attempt_id: str, agent_id: str, disposition: str,
                     callback_at: datetime | None = None) -> None:
         """The operator's disposition of a campaign conversation (success, callback with

@@ -240,6 +240,13 @@ class CampaignControl(Protocol):
     def figures(self, campaign: str) -> CampaignFigures:
         ...
 
+    def conversation_closed(self, attempt_id: str, *, operator: str, disposition: str,
+                            callback_at: datetime | None = None) -> bool:
+        """An operator closed a campaign conversation (the wrap-up's result code means
+        ``disposition``); False when ``attempt_id`` is no attempt awaiting one here. Raises
+        :class:`InvalidRequest` naming what is wrong (a callback without its time ...)."""
+        ...
+
 
 class NoCampaignControl:
     """What a node without the dialer answers: control and figures are unavailable (the
@@ -262,6 +269,10 @@ class NoCampaignControl:
 
     def figures(self, campaign: str) -> CampaignFigures:
         raise NotRunning("the dialer is not running on this node")
+
+    def conversation_closed(self, attempt_id: str, *, operator: str, disposition: str,
+                            callback_at: datetime | None = None) -> bool:
+        return False
 
 
 def figures_event(figures: CampaignFigures) -> CampaignFiguresChanged:

@@ -15,12 +15,13 @@ from datetime import UTC, date
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from parley.center.ports import LiveError
+from parley.center.ports import InvalidRequest, LiveError
 from parley.events import WrapUpDone, WrapupSaved
 from parley.scripts import Condition, Script, evaluate
 from parley.store import NotFound
@@ -38,6 +39,7 @@ from parley.store.specs import (
 from parley.web.auth import Admin, Agent, Ctx, WebContext, has_role
 from parley.web.locale import PageLocale, page_language
 
+log = structlog.get_logger(__name__)
 router = APIRouter()
 
 STATIC_PREFIX = "/static/parley"
@@ -198,6 +200,15 @@ async def save_wrapup(interaction_id: str, body: WrapupRequest, ctx: Ctx,
         saved.interaction_id, saved.result, saved.disposition, saved.saved_by,
         operator=record.operator or "", queue=record.queue or "", script=saved.script or "",
         callback_at=saved.callback_at, saves=saved.saves))
+    if principal.username == record.operator and saved.saves == 1:
+        # a campaign conversation: the result tells the dialer what comes next for the contact
+        # (first save only: the dialer acts on it at once, a correction is the store's)
+        try:
+            ctx.campaigns.conversation_closed(record.id, operator=principal.username,
+                                              disposition=saved.disposition,
+                                              callback_at=saved.callback_at)
+        except InvalidRequest as exc:  # stored all the same: the contact is left as it was
+            log.warning("disposition_refused", interaction=record.id, reason=str(exc))
     if principal.username == record.operator:  # "Save and close" ends the after-call work
         with contextlib.suppress(LiveError):  # not in wrap-up (any more), or no ACD here
             await ctx.center.operator_event(WrapUpDone(principal.username))
