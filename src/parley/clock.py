@@ -64,6 +64,30 @@ class MonotonicClock:
         return asyncio.get_running_loop().call_later(max(0.0, delay), callback)
 
 
+async def serve_deadlines(clock: Clock, wake: asyncio.Event,
+                          next_deadline: Callable[[], float | None],
+                          on_time: Callable[[float], None]) -> None:
+    """Drive a sans-IO core's timers until cancelled: call ``on_time(now)`` whenever its
+    ``next_deadline()`` has come; an event handed to the core sets ``wake``, so that a deadline
+    that moved meanwhile is read again (the ACD and dialer shells run their cores this way)."""
+    while True:
+        deadline = next_deadline()
+        wake.clear()
+        if deadline is None:
+            await wake.wait()
+            continue
+        delay = deadline - clock.monotonic()
+        if delay > 0:
+            timer = clock.call_later(delay, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                timer.cancel()
+            if clock.monotonic() < deadline:
+                continue  # woken by an event: the deadline may have moved
+        on_time(clock.monotonic())
+
+
 @dataclass(order=True)
 class _Timer:
     when: float

@@ -37,7 +37,7 @@ from parley.center.waiting import (
     WaitingFigures,
     wait_in_queue,
 )
-from parley.clock import Clock
+from parley.clock import Clock, serve_deadlines
 from parley.config import LANGUAGES, recordings_dir, voicemail_dir
 from parley.events import HangupCause
 from parley.ids import IdSource
@@ -181,6 +181,10 @@ class AcdShell:
 
     # --- running -------------------------------------------------------------------------
 
+    def _on_time(self, now: float) -> None:
+        self._execute(self.acd.on_time(now))
+        self._drain()
+
     async def run(self) -> None:
         """Serve the ACD's timers, log operators in (static phones, registrations) and audit
         live legs, until cancelled."""
@@ -192,23 +196,8 @@ class AcdShell:
                     for device in self.config.static_devices():
                         self._device_registered(device)
                 group.create_task(self._watchdog())
-                while True:
-                    deadline = self.acd.next_deadline()
-                    self._wake.clear()
-                    if deadline is None:
-                        await self._wake.wait()
-                        continue
-                    delay = deadline - self.clock.monotonic()
-                    if delay > 0:
-                        timer = self.clock.call_later(delay, self._wake.set)
-                        try:
-                            await self._wake.wait()
-                        finally:
-                            timer.cancel()
-                        if self.clock.monotonic() < deadline:
-                            continue  # woken by an event: the deadline may have moved
-                    self._execute(self.acd.on_time(self.clock.monotonic()))
-                    self._drain()
+                await serve_deadlines(self.clock, self._wake, self.acd.next_deadline,
+                                      self._on_time)
         finally:
             self._group = None
             unsubscribe()

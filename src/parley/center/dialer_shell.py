@@ -45,6 +45,7 @@ from parley.center.ports import (
     StoredCampaign,
     figures_event,
 )
+from parley.clock import serve_deadlines
 from parley.dialer.campaign import CampaignStatus
 from parley.dialer.contacts import DncList
 from parley.dialer.engine import Dialer
@@ -124,22 +125,8 @@ class DialerShell:
                 await self._reload(first=True)
                 self._join_operators()
                 self._loaded.set()
-                while True:
-                    deadline = self.dialer.next_deadline()
-                    self._wake.clear()
-                    if deadline is None:
-                        await self._wake.wait()
-                        continue
-                    delay = deadline - self.clock.monotonic()
-                    if delay > 0:
-                        timer = self.clock.call_later(delay, self._wake.set)
-                        try:
-                            await self._wake.wait()
-                        finally:
-                            timer.cancel()
-                        if self.clock.monotonic() < deadline:
-                            continue
-                    self._apply(self.dialer.on_time(self.clock.monotonic()))
+                await serve_deadlines(self.clock, self._wake, self.dialer.next_deadline,
+                                      lambda now: self._apply(self.dialer.on_time(now)))
         finally:
             self._group = None
             self.acd.observers.remove(self._acd_batch)

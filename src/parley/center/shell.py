@@ -137,17 +137,13 @@ class ContactCenter:
         route = self.shell.registry.route(channel.called)
         if route is not None and route.language:
             set_language(call, route.language)
-        step: Step | None = ToFlow(route.flow, channel.called) if route is not None else None
-        self.shell.live[call.interaction_id] = call
-        try:
-            await self._drive(call, step)
-        finally:
-            self._finish(call)
-            self.shell.live.pop(call.interaction_id, None)
+        await self.serve_call(call, ToFlow(route.flow, channel.called)
+                              if route is not None else None)
 
-    async def serve_call(self, call: InboundCall, step: Step) -> None:
-        """Take a call Parley placed itself (an agentless campaign's "press 1") to ``step``
-        as if it had come in: a queue, a flow or a person, with its attached data."""
+    async def serve_call(self, call: InboundCall, step: Step | None) -> None:
+        """Take ``call`` to ``step`` (a queue, a flow or a person, with its attached data;
+        None: no route) until it ends: an inbound call, or one Parley placed itself (an
+        agentless campaign's "press 1") as if it had come in."""
         self.shell.live[call.interaction_id] = call
         try:
             await self._drive(call, step)
