@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from parley.media import MediaError
+from parley.media.audio import FrameSplitter
 from parley.media.vad import VoiceActivity
 
 FRAME_MS = 20
@@ -62,7 +63,7 @@ class AnsweringMachineDetector:
         if s.total_analysis_time <= 0 or s.min_word_length <= 0:
             raise MediaError("AMD analysis time and minimum word length must be positive")
         self._vad = VoiceActivity(s.vad_aggressiveness, FRAME_MS)
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._frames = FrameSplitter(FRAME_MS * 8)
         self.verdict: AmdVerdict | None = None
         self.elapsed_ms = 0
         self.voice_ms = 0
@@ -77,12 +78,7 @@ class AnsweringMachineDetector:
         """Audio of any length; returns the verdict once there is one."""
         if self.verdict is not None:
             return self.verdict
-        data = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
-        samples = FRAME_MS * 8
-        count = len(data) // samples
-        self._pending = data[count * samples:].copy()
-        for i in range(count):
-            frame = data[i * samples:(i + 1) * samples]
+        for frame in self._frames.split(pcm):
             loud = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2)))
             voiced = loud >= self.settings.silence_threshold and self._vad.is_speech(frame)
             self.verdict = self._frame(voiced)

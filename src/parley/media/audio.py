@@ -206,6 +206,22 @@ def frames(pcm: Pcm, samples_per_frame: int = FRAME_SAMPLES) -> npt.NDArray[np.i
     return padded.reshape(count, samples_per_frame)
 
 
+class FrameSplitter:
+    """Cuts audio arriving in pieces of any length into whole frames of ``samples``, keeping
+    the remainder for the next piece (the detectors analyse 20 ms frames of a live stream)."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples = samples
+        self._pending: Pcm = np.zeros(0, dtype=np.int16)
+
+    def split(self, pcm: Pcm) -> list[Pcm]:
+        """The whole frames that ``pcm`` completes, oldest first."""
+        data = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
+        count = len(data) // self.samples
+        self._pending = data[count * self.samples:].copy()
+        return [data[i * self.samples:(i + 1) * self.samples] for i in range(count)]
+
+
 def wav_header(channels: int, rate: int, bits: int, data_size: int) -> bytes:
     """A canonical 44-byte PCM WAV header for ``data_size`` bytes of sample data."""
     block_align = channels * bits // 8

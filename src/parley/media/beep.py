@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from parley.media.amd import FRAME_MS, AmdVerdict, Pcm
+from parley.media.audio import FrameSplitter
 
 BEEP = "beep"
 SILENCE = "silence"
@@ -37,7 +38,7 @@ class GreetingEnd:
 
     def __init__(self, settings: GreetingEndSettings | None = None) -> None:
         self.settings = settings or GreetingEndSettings()
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._frames = FrameSplitter(FRAME_MS * 8)
         self.verdict: AmdVerdict | None = None
         self.elapsed_ms = 0
         self._voice_ms = 0
@@ -51,12 +52,8 @@ class GreetingEnd:
     def feed(self, pcm: Pcm) -> AmdVerdict | None:
         if self.verdict is not None:
             return self.verdict
-        data = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
-        samples = FRAME_MS * 8
-        count = len(data) // samples
-        self._pending = data[count * samples:].copy()
-        for i in range(count):
-            if self._frame(data[i * samples:(i + 1) * samples]):
+        for frame in self._frames.split(pcm):
+            if self._frame(frame):
                 break
         return self.verdict
 

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from parley.media import MediaError
+from parley.media.audio import FrameSplitter
 from parley.media.vad import VoiceActivity
 
 RATE = 8000
@@ -141,7 +142,7 @@ class EarlyMediaDetector:
         self._vad = VoiceActivity(s.vad_aggressiveness, FRAME_MS)
         self._window = np.hanning(WINDOW)
         self._previous = np.zeros(FRAME, dtype=np.float64)
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._frames = FrameSplitter(FRAME)
         self._masks = {name: self._mask(bands) for name, bands in _BANDS.items()}
         self._voice_band = self._mask(((300.0, 3400.0),))
         self.elapsed_ms = 0
@@ -167,11 +168,8 @@ class EarlyMediaDetector:
         """Audio of any length; returns the verdict once there is one."""
         if self.verdict is not None:
             return self.verdict
-        data = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
-        count = len(data) // FRAME
-        self._pending = data[count * FRAME:].copy()
-        for i in range(count):
-            self.verdict = self._frame(data[i * FRAME:(i + 1) * FRAME])
+        for frame in self._frames.split(pcm):
+            self.verdict = self._frame(frame)
             if self.verdict is not None:
                 break
         return self.verdict
