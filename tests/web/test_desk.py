@@ -3,6 +3,12 @@ desk with real calls is tested in tests/browser/test_desk.py)."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+import urllib.parse
+from typing import ClassVar
+
 import httpx
 
 from .conftest import Api
@@ -144,3 +150,85 @@ def test_signing_out_of_the_desk_ends_the_session(api: Api) -> None:
         assert out.headers["location"] == "/login?why=signed_out"
         assert client.get("/desk").headers["location"] in ("/login", "/login?why=ended")
         assert "You have signed out." in client.get("/login?why=signed_out").text
+
+
+class _Crm(http.server.BaseHTTPRequestHandler):
+    """A CRM on loopback: one known customer, one number that breaks it."""
+
+    asked: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        number = query.get("phone", [""])[0]
+        self.asked.append(number)
+        if self.headers.get("Authorization") != "Token crm-secret":
+            self._answer(401, b"{}")
+        elif number == "+74957770001":
+            self._answer(200, json.dumps({"data": [{
+                "fio": "Ivan Sidorov", "tier": "gold", "contract": "K-9", "balance": 12.5,
+                "manager": {"name": "Olga"}}]}).encode())
+        elif number == "+74957770009":
+            self._answer(500, b"oops")
+        else:
+            self._answer(404, b"{}")
+
+    def _answer(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_caller_parley_does_not_know_is_looked_up_in_the_crm(api: Api) -> None:
+    crm = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Crm)
+    threading.Thread(target=crm.serve_forever, daemon=True).start()
+    lookup = {"url": f"http://127.0.0.1:{crm.server_port}/customers?phone=${{number}}",
+              "headers": {"Authorization": "Token crm-secret"}, "path": "data",
+              "name": "fio", "status": "tier"}
+    try:
+        with api.client("admin") as admin, api.client("agent") as agent:
+            site = admin.get("/api/site").json()
+            bad = admin.put("/api/site", json={**site, "crm_lookup": {"url": "ftp://crm"}})
+            assert bad.status_code == 422
+            assert "crm_lookup" in bad.text
+            assert "url" in bad.text
+            assert admin.put("/api/site", json={**site, "crm_lookup": lookup}
+                             ).status_code == 200
+            # the CRM's credentials are not shown to operators
+            assert agent.get("/api/site").json()["crm_lookup"]["headers"] == {
+                "Authorization": "(hidden)"}
+        with httpx.Client(base_url=api.url, timeout=30) as client:
+            client.post("/login", data={"username": "agent1", "password": "password-123"})
+            csrf = client.cookies["parley_csrf"]
+            card = client.get("/desk/card", params={"number": "+7 495 777-00-01",
+                                                    "interaction": "crm-1"}).text
+            assert _Crm.asked[-1] == "+74957770001"
+            assert "Found in the CRM" in card
+            assert 'value="Ivan Sidorov"' in card
+            assert 'value="gold"' in card
+            assert 'name="field:contract" value="K-9"' in card
+            assert 'name="field:balance" value="12.5"' in card
+            assert "manager" not in card  # a nested structure is no card field
+            unknown = client.get("/desk/card", params={"number": "+74957770002",
+                                                       "interaction": "crm-2"}).text
+            assert "New customer" in unknown
+            assert "CRM look-up failed" not in unknown
+            broken = client.get("/desk/card", params={"number": "+74957770009",
+                                                      "interaction": "crm-3"}).text
+            assert "New customer" in broken
+            assert "The CRM look-up failed: it answered HTTP 500" in broken
+            # saved, the customer is Parley's own: the next call does not ask the CRM
+            client.post("/desk/card", headers={"X-CSRF-Token": csrf}, data={
+                "number": "+74957770001", "interaction": "crm-1", "name": "Ivan Sidorov",
+                "status": "gold", "field:contract": "K-9"})
+            asked = len(_Crm.asked)
+            again = client.get("/desk/card", params={"number": "+74957770001",
+                                                     "interaction": "crm-4"}).text
+            assert "Known customer" in again
+            assert len(_Crm.asked) == asked
+    finally:
+        crm.shutdown()

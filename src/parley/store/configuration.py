@@ -109,7 +109,8 @@ class ConfigTransaction:
                         reason_codes=row.reason_codes or list(DEFAULT_REASON_CODES),
                         default_region=row.default_region,
                         outside_line=row.outside_line or dict(DEFAULT_OUTSIDE_LINE),
-                        blocked_destinations=row.blocked_destinations or [])
+                        blocked_destinations=row.blocked_destinations or [],
+                        crm_lookup=row.crm_lookup)
 
     async def put_site(self, spec: SiteSpec) -> bool:
         row = await self.session.scalar(select(m.Site))

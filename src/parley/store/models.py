@@ -82,6 +82,7 @@ class Site(Base):
     outside_line: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: the defaults
     blocked_destinations: Mapped[list[Any]] = mapped_column(JSON, default=list,
                                                             server_default="[]")
+    crm_lookup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class User(Base):

@@ -89,6 +89,27 @@ DEFAULT_REASON_CODES = ("break", "lunch", "training", "paperwork", "meeting")
 """The not-ready reasons a new site offers its operators."""
 
 
+class CrmLookupSpec(BaseModel):
+    """Where the desk looks up a caller Parley does not know: an HTTP GET (or POST of
+    ``{"number": ...}``) answering JSON, usually the same CRM source an IVR ``lookup`` node
+    calls. ``${number}`` in ``url`` is the caller's number in E.164. ``path``: the dotted
+    path to the customer in the answer ("" for the answer itself; a list gives its first
+    item). ``name`` and ``status``: the customer's keys holding those; ``fields``: the keys
+    shown as card fields (none given: every other plain value of the customer)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=1000)]
+    method: Literal["GET", "POST"] = "GET"
+    headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=100)],
+                  Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default_factory=dict)
+    timeout: Annotated[float, Field(gt=0, le=10)] = 2.0
+    path: Annotated[str, StringConstraints(max_length=200)] = ""
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "name"
+    status: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "status"
+    fields: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = None
+
+
 class SiteSpec(Spec):
     """The site: its name, its time zone (queues' opening hours unless a queue names its own)
     and its SIP realm.
@@ -101,6 +122,8 @@ class SiteSpec(Spec):
     country code; numbers are normalised to E.164 with it. ``outside_line``: how far the
     users of each role may call outside (a user's own ``outside_line`` wins);
     ``blocked_destinations``: patterns of E.164 numbers nobody may call out to.
+    ``crm_lookup``: where the desk's card finds callers unknown to Parley
+    (:class:`CrmLookupSpec`).
     """
 
     key_field: ClassVar[str] = "name"
@@ -115,6 +138,7 @@ class SiteSpec(Spec):
     outside_line: dict[Role, LineRight] = Field(
         default_factory=lambda: dict(DEFAULT_OUTSIDE_LINE))
     blocked_destinations: list[Pattern] = Field(default_factory=list)
+    crm_lookup: CrmLookupSpec | None = None
 
     @field_validator("default_region")
     @classmethod

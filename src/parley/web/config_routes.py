@@ -157,8 +157,15 @@ def config_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/api/site", response_model=SiteSpec, tags=["site"], summary="Read the site")
-    async def get_site(ctx: Ctx, _p: Agent) -> SiteSpec:
-        return await ctx.store.config.site()
+    async def get_site(ctx: Ctx, principal: Agent) -> SiteSpec:
+        site = await ctx.store.config.site()
+        crm = site.crm_lookup
+        if crm is not None and crm.headers and Role.ADMIN.value not in principal.roles:
+            # the CRM's credentials are for admins' eyes only
+            hidden = {name: "(hidden)" for name in crm.headers}
+            site = site.model_copy(update={"crm_lookup": crm.model_copy(
+                update={"headers": hidden})})
+        return site
 
     @router.put("/api/site", response_model=SiteSpec, tags=["site"], summary="Change the site")
     async def put_site(spec: SiteSpec, ctx: Ctx, principal: Admin) -> SiteSpec:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import structlog
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -39,11 +40,13 @@ from parley.web.auth import (
     client_address,
     has_role,
 )
+from parley.web.crm import CrmFailed, crm_customer
 from parley.web.customers import lookup_number
 from parley.web.locale import PageLocale, page_locale
 from parley.web.operations import _find_call, _may_handle, set_session_cookies, start_session
 from parley.web.phone import JSSIP_MODULE, STATIC_PREFIX
 
+log = structlog.get_logger("parley.web.desk")
 router = APIRouter()
 
 templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -364,8 +367,23 @@ async def _card(ctx: WebContext, locale: PageLocale, *, number: str, interaction
     customer = await ctx.store.customers.by_number(stored) if stored else None
     card = await ctx.store.customers.card(interaction) if interaction else None
     shown: dict[str, Any] = {"name": "", "status": "", "fields": {}, "notes": ""}
+    crm, crm_error = False, ""
     if customer is not None:
         shown.update(name=customer.name, status=customer.status, fields=dict(customer.fields))
+    elif to_e164(stored, None) is not None and card is None and values is None:
+        site = await ctx.store.config.site()
+        if site.crm_lookup is not None:
+            try:
+                found = await crm_customer(site.crm_lookup, stored)
+            except CrmFailed as exc:
+                log.warning("crm_lookup_failed", number=stored, error=str(exc))
+                crm_error = locale.gettext("The CRM look-up failed: {error}").format(
+                    error=str(exc))
+            else:
+                if found is not None:
+                    crm = True
+                    shown.update(name=found.name, status=found.status,
+                                 fields=dict(found.fields))
     if card is not None:  # edited on this call already (here, or before a transfer)
         shown.update({key: value for key, value in card.card.items() if key in shown})
     if values is not None:
@@ -377,7 +395,7 @@ async def _card(ctx: WebContext, locale: PageLocale, *, number: str, interaction
              "notes": entry.notes} for entry in history]
     return render("desk_card.html", locale, number=number, stored=stored,
                   interaction=interaction, customer=customer, shown=shown, history=rows,
-                  saved=saved, error=error)
+                  saved=saved, error=error, crm=crm, crm_error=crm_error)
 
 
 @router.get("/desk/card", response_class=HTMLResponse, include_in_schema=False)
