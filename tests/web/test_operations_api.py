@@ -213,3 +213,48 @@ def test_operators_see_only_their_own_call_records(api: Api) -> None:
         assert mine["total"] == 7
         assert client.get("/api/interactions/call-1").status_code == 200
         assert client.get("/api/interactions.csv").status_code == 403
+
+
+def test_an_operator_hears_marks_and_deletes_their_own_voicemail_only(api: Api) -> None:
+    data = api.server.data_dir
+    store = api.server.store
+    assert data is not None
+    assert store is not None
+    with api.client("admin") as admin:
+        user = admin.get("/api/users/agent1").json()
+        assert admin.put("/api/users/agent1", json={**user, "extension": "801"}
+                         ).status_code == 200
+    now = datetime.now(UTC)
+    files = {}
+    for number, (message_id, mailbox) in enumerate(
+            [("own1", "agent1"), ("own2", "801"), ("other", "800")]):
+        path = data / "voicemail" / mailbox / f"{message_id}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"RIFF" + bytes(100 + number))
+        files[message_id] = path
+        api.server.call(lambda i=message_id, b=mailbox, p=path: store.voicemails.add(
+            VoicemailRecord(i, b, "+4930555", now, str(p), 3.0, False)))
+    with api.client("agent") as agent, api.client("admin") as admin:
+        mine = agent.get("/api/me/voicemails").json()
+        assert sorted(v["id"] for v in mine) == ["own1", "own2"]
+        assert agent.get("/api/voicemails/own2/audio").content == files["own2"].read_bytes()
+        # another operator's message is not there for this one
+        assert agent.get("/api/voicemails/other/audio").status_code == 404
+        assert agent.post("/api/voicemails/other/heard").status_code == 404
+        assert agent.delete("/api/voicemails/other").status_code == 404
+        assert files["other"].exists()
+        assert agent.post("/api/voicemails/own1/heard").status_code == 204
+        assert agent.delete("/api/voicemails/own2").status_code == 204
+        assert not files["own2"].exists()
+        assert [(v["id"], v["heard"]) for v in agent.get("/api/me/voicemails").json()] == [
+            ("own1", True)]
+        deleted = admin.get("/api/audit", params={"action": "voicemail_delete"}).json()
+        assert [(e["actor"], e["target"]) for e in deleted["items"]] == [("agent1", "own2")]
+    with httpx.Client(base_url=api.url, timeout=30) as desk:
+        desk.post("/login", data={"username": "agent1", "password": "password-123"})
+        panel = desk.get("/desk/voicemail").text
+        assert "My voicemail" in panel
+        assert 'src="/api/voicemails/own1/audio"' in panel
+        assert "Delete the message from +4930555" in panel
+        assert "Mark heard" not in panel  # heard already
+        assert "other" not in panel

@@ -519,10 +519,14 @@ class VoicemailRepository:
             raise Conflict(f"id: voicemail {record.id!r} exists already") from exc
 
     async def list(self, mailbox: str | None = None, *,
-                   interaction_id: str | None = None) -> list[VoicemailRecord]:
+                   interaction_id: str | None = None,
+                   mailboxes: Sequence[str] | None = None) -> list[VoicemailRecord]:
+        """Messages newest first, of ``mailbox`` (or any of ``mailboxes``) when given."""
         query = select(m.Voicemail).order_by(m.Voicemail.received_at.desc())
         if mailbox:
             query = query.where(m.Voicemail.mailbox == mailbox)
+        if mailboxes is not None:
+            query = query.where(m.Voicemail.mailbox.in_(list(mailboxes)))
         if interaction_id:
             query = query.where(m.Voicemail.interaction_id == interaction_id)
         async with self._sessions() as session:
@@ -541,6 +545,17 @@ class VoicemailRepository:
             if row is None:
                 raise NotFound(f"no voicemail {voicemail_id!r}")
             row.heard = True
+
+    async def delete(self, voicemail_id: str) -> VoicemailRecord:
+        """Forget a message (its file is the caller's to remove); :class:`NotFound` when
+        there is none."""
+        async with self._sessions() as session, session.begin():
+            row = await session.get(m.Voicemail, voicemail_id)
+            if row is None:
+                raise NotFound(f"no voicemail {voicemail_id!r}")
+            record = _voicemail(row)
+            await session.delete(row)
+            return record
 
 
 def _voicemail(row: m.Voicemail) -> VoicemailRecord:

@@ -43,7 +43,13 @@ from parley.web.auth import (
 from parley.web.crm import CrmFailed, crm_customer
 from parley.web.customers import lookup_number
 from parley.web.locale import PageLocale, page_locale
-from parley.web.operations import _find_call, _may_handle, set_session_cookies, start_session
+from parley.web.operations import (
+    _find_call,
+    _may_handle,
+    own_mailboxes,
+    set_session_cookies,
+    start_session,
+)
 from parley.web.phone import JSSIP_MODULE, STATIC_PREFIX
 
 log = structlog.get_logger("parley.web.desk")
@@ -274,6 +280,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "events.lost": "Live updates are reconnecting…",
         "state.failed": "The state did not change: {reason}",
         "no_queues": "You serve no queue.",
+        "voicemail.failed": "The voicemail message could not be changed: {reason}",
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
 
@@ -349,6 +356,19 @@ async def today(request: Request, ctx: Ctx, principal: Agent) -> HTMLResponse:
     talk = sum(record.talk_s or 0.0 for record in answered)
     return render("desk_today.html", locale, calls=len(answered),
                   talk=_clock_text(talk))
+
+
+@router.get("/desk/voicemail", response_class=HTMLResponse, include_in_schema=False)
+async def voicemail(request: Request, ctx: Ctx, principal: Agent) -> HTMLResponse:
+    """The operator's own voicemail, newest first, with how many are not heard yet."""
+    locale = await page_locale(ctx, request, principal)
+    boxes = await own_mailboxes(ctx, principal)
+    records = await ctx.store.voicemails.list(mailboxes=boxes)
+    messages = [{"id": record.id, "caller": record.caller, "heard": record.heard,
+                 "when": locale.moment(record.received_at, "short"),
+                 "length": locale.duration(record.duration_s)} for record in records[:50]]
+    return render("desk_voicemail.html", locale, messages=messages,
+                  unheard=sum(not record.heard for record in records))
 
 
 def _clock_text(seconds: float) -> str:

@@ -27,7 +27,13 @@ from parley.events import (
     CallbackRequested,
 )
 from parley.store import NotFound
-from parley.store.records import CallbackRecord, InteractionRecord, LoginUser, Principal
+from parley.store.records import (
+    CallbackRecord,
+    InteractionRecord,
+    LoginUser,
+    Principal,
+    VoicemailRecord,
+)
 from parley.store.specs import Role
 from parley.telephony.session_devices import session_key
 from parley.web import schemas as s
@@ -443,20 +449,49 @@ async def recording_audio(recording_id: str, ctx: Ctx, principal: Supervisor) ->
                         filename=f"{recording_id}{path.suffix}")
 
 
+async def own_mailboxes(ctx: WebContext, principal: Principal) -> list[str]:
+    """An operator's own voicemail boxes: their user name and their extension."""
+    user = await ctx.store.config.get("users", principal.username)
+    extension = getattr(user, "extension", None)
+    return [principal.username, *([extension] if extension else [])]
+
+
+async def _message_for(ctx: WebContext, principal: Principal,
+                       voicemail_id: str) -> VoicemailRecord:
+    """The message, if ``principal`` may hear it: supervisors every message, an operator
+    their own mailboxes' (another's is answered as not found, not as forbidden)."""
+    record = await ctx.store.voicemails.get(voicemail_id)
+    if not has_role(principal, Role.SUPERVISOR) \
+            and record.mailbox not in await own_mailboxes(ctx, principal):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no voicemail {voicemail_id!r}")
+    return record
+
+
+def _voicemail_out(record: VoicemailRecord) -> s.VoicemailOut:
+    return s.VoicemailOut(**{k: v for k, v in asdict(record).items() if k != "path"})
+
+
 @router.get("/api/voicemails", response_model=list[s.VoicemailOut], tags=["voicemail"],
             summary="Voicemail messages, newest first")
 async def voicemails(ctx: Ctx, _p: Supervisor, mailbox: Annotated[
         str | None, Query(max_length=64)] = None) -> list[s.VoicemailOut]:
-    return [s.VoicemailOut(**{k: v for k, v in asdict(r).items() if k != "path"})
-            for r in await ctx.store.voicemails.list(mailbox)]
+    return [_voicemail_out(r) for r in await ctx.store.voicemails.list(mailbox)]
+
+
+@router.get("/api/me/voicemails", response_model=list[s.VoicemailOut], tags=["voicemail"],
+            summary="My own voicemail (my user name's and my extension's boxes), newest first")
+async def my_voicemails(ctx: Ctx, principal: Agent) -> list[s.VoicemailOut]:
+    boxes = await own_mailboxes(ctx, principal)
+    return [_voicemail_out(r) for r in await ctx.store.voicemails.list(mailboxes=boxes)]
 
 
 @router.get("/api/voicemails/{voicemail_id}/audio", tags=["voicemail"],
-            summary="Download a voicemail message (every access is audited)",
+            summary="Download a voicemail message: supervisors any, operators their own "
+                    "(every access is audited)",
             response_class=FileResponse,
             responses={200: {"content": {"audio/wav": {}}}, 404: {"description": "not found"}})
-async def voicemail_audio(voicemail_id: str, ctx: Ctx, principal: Supervisor) -> FileResponse:
-    record = await ctx.store.voicemails.get(voicemail_id)
+async def voicemail_audio(voicemail_id: str, ctx: Ctx, principal: Agent) -> FileResponse:
+    record = await _message_for(ctx, principal, voicemail_id)
     path = Path(record.path)
     if not await asyncio.to_thread(_servable, path, ctx.voicemail_dir):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the message's file is not available")
@@ -467,9 +502,24 @@ async def voicemail_audio(voicemail_id: str, ctx: Ctx, principal: Supervisor) ->
 
 
 @router.post("/api/voicemails/{voicemail_id}/heard", status_code=204, tags=["voicemail"],
-             summary="Mark a voicemail message as heard")
-async def voicemail_heard(voicemail_id: str, ctx: Ctx, _p: Supervisor) -> Response:
+             summary="Mark a voicemail message as heard (supervisors any, operators their own)")
+async def voicemail_heard(voicemail_id: str, ctx: Ctx, principal: Agent) -> Response:
+    await _message_for(ctx, principal, voicemail_id)
     await ctx.store.voicemails.mark_heard(voicemail_id)
+    return Response(status_code=204)
+
+
+@router.delete("/api/voicemails/{voicemail_id}", status_code=204, tags=["voicemail"],
+               summary="Delete a voicemail message and its file (supervisors any, operators "
+                       "their own; audited)")
+async def voicemail_delete(voicemail_id: str, ctx: Ctx, principal: Agent) -> Response:
+    await _message_for(ctx, principal, voicemail_id)
+    record = await ctx.store.voicemails.delete(voicemail_id)
+    path = Path(record.path)
+    if await asyncio.to_thread(_servable, path, ctx.voicemail_dir):
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+    await audit(ctx, principal, "voicemail_delete", "voicemails", voicemail_id,
+                {"mailbox": record.mailbox, "caller": record.caller})
     return Response(status_code=204)
 
 

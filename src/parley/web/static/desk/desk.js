@@ -296,6 +296,38 @@ async function refreshToday() {
   if (response.ok) byId("today").innerHTML = await response.text();
 }
 
+// --- own voicemail ---------------------------------------------------------------------------
+
+const voicemailRegion = byId("voicemail");
+
+/** Draw the operator's own voicemail (server-rendered), keeping focus where it was. */
+async function refreshVoicemail() {
+  if (desk.signedOut) return;
+  const response = await request("/desk/voicemail");
+  if (!response.ok) return;
+  const focused = document.activeElement?.id;
+  voicemailRegion.innerHTML = await response.text();
+  if (focused) document.getElementById(focused)?.focus();
+}
+
+voicemailRegion.addEventListener("click", async (event) => {
+  const target = event.target;
+  if (!(target instanceof HTMLButtonElement) || !target.dataset.id) return;
+  const id = encodeURIComponent(target.dataset.id);
+  let response;
+  if (target.classList.contains("voicemail-heard")) {
+    response = await request(`/api/voicemails/${id}/heard`, { method: "POST" });
+  } else if (target.classList.contains("voicemail-delete")) {
+    response = await request(`/api/voicemails/${id}`, { method: "DELETE" });
+  } else {
+    return;
+  }
+  if (!response.ok) alertText(say("voicemail.failed", { reason: await reason(response) }));
+  await refreshVoicemail();
+  byId("voicemail-title").setAttribute("tabindex", "-1");
+  byId("voicemail-title").focus();  // the button is gone: focus stays in the panel
+});
+
 // --- the customer card -----------------------------------------------------------------------
 
 /**
@@ -600,9 +632,11 @@ document.addEventListener("keydown", (event) => {
 window.addEventListener("pagehide", () => phone?.stop());
 window.setInterval(tick, 1000);
 window.setInterval(refreshQueues, 2000);
+window.setInterval(refreshVoicemail, 30000);
 showState();
 byId("call-status").textContent = say("call.none");
 connectEvents();
 refreshQueues();
 refreshToday();
+refreshVoicemail();
 startPhone().catch((error) => { byId("phone-state").textContent = String(error); });
