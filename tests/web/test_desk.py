@@ -232,3 +232,31 @@ def test_a_caller_parley_does_not_know_is_looked_up_in_the_crm(api: Api) -> None
             assert len(_Crm.asked) == asked
     finally:
         crm.shutdown()
+
+
+def test_the_address_book_lists_the_company_by_team_without_the_viewer(api: Api) -> None:
+    with api.client("admin") as admin:
+        for team in ("billing", "sales"):
+            assert admin.post("/api/teams", json={"name": team}).status_code == 201
+        for username, name, extension, teams in (
+                ("ivanova", "Anna Ivanova", "1201", ["billing"]),
+                ("petrov", "Pavel Petrov", "1202", ["billing", "sales"]),
+                ("noteam", "Olga Orlova", "", [])):
+            made = admin.post("/api/users", json={
+                "username": username, "display_name": name, "roles": ["agent"],
+                "extension": extension or None, "teams": teams})
+            assert made.status_code == 201, made.text
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        client.post("/login", data={"username": "agent1", "password": "password-123"})
+        book = client.get("/desk/people").text
+        billing, sales = book.index(">billing<"), book.index(">sales<")
+        assert billing < book.index("Anna Ivanova") < book.index("Pavel Petrov") < sales
+        assert book.index("Pavel Petrov", sales) > sales  # in both of his teams
+        assert book.index("Olga Orlova") > book.index(">No team<")
+        assert 'aria-label="Call Anna Ivanova"' in book
+        assert 'aria-label="Transfer to Pavel Petrov"' in book
+        assert 'aria-label="Call Olga Orlova"' not in book  # no extension to call
+        assert 'data-user="agent1"' not in book  # the viewer is not in their own book
+        # no ACD on this server: nobody's presence is known
+        presence = client.get("/desk/presence").json()
+        assert presence["ivanova"] == {"presence": "unknown", "label": "No presence"}

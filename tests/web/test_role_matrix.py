@@ -103,6 +103,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/desk/state"): AGENT,
     ("GET", "/desk/today"): AGENT,
     ("GET", "/desk/voicemail"): AGENT,
+    ("GET", "/desk/people"): AGENT,
+    ("GET", "/desk/presence"): AGENT,
     ("GET", "/desk/card"): AGENT,
     ("POST", "/desk/card"): AGENT,
     ("POST", "/api/calls/{call_id}/help"): AGENT,

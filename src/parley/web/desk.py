@@ -281,6 +281,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "state.failed": "The state did not change: {reason}",
         "no_queues": "You serve no queue.",
         "voicemail.failed": "The voicemail message could not be changed: {reason}",
+        "call.failed": "The call did not go through: {reason}",
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
 
@@ -369,6 +370,76 @@ async def voicemail(request: Request, ctx: Ctx, principal: Agent) -> HTMLRespons
                  "length": locale.duration(record.duration_s)} for record in records[:50]]
     return render("desk_voicemail.html", locale, messages=messages,
                   unheard=sum(not record.heard for record in records))
+
+
+# --- the address book -----------------------------------------------------------------------
+
+#: An operator's ACD state as presence in the address book: free, talking, away, signed out.
+PRESENCE = {"ready": "free", "reserved": "talking", "ringing": "talking",
+            "on_call": "talking", "on_hold": "talking", "wrap_up": "away",
+            "not_ready": "away", "logged_out": "signed_out"}
+
+
+async def _people(ctx: WebContext) -> list[UserSpec]:
+    users = await ctx.store.config.records("users")
+    return sorted((user for user in users if isinstance(user, UserSpec) and user.active),
+                  key=lambda user: (user.display_name or user.username).casefold())
+
+
+def _presence(ctx: WebContext, users: list[UserSpec],
+              locale: PageLocale) -> dict[str, dict[str, str]]:
+    """Each user's presence: an operator's from the ACD; anyone else's is "talking" while
+    their extension or name is on a live call, and unknown otherwise."""
+    try:
+        calls = ctx.calls.live_calls()
+    except NotRunning:
+        calls = []
+    busy = {party for call in calls
+            for party in (call.operator, call.caller, call.called) if party}
+    labels = {"free": locale.gettext("Free"), "talking": locale.gettext("Talking"),
+              "away": locale.gettext("Away"), "signed_out": locale.gettext("Signed out"),
+              "unknown": locale.gettext("No presence")}
+    out: dict[str, dict[str, str]] = {}
+    for user in users:
+        try:
+            now = ctx.center.operator_now(user.username)
+        except NotRunning:
+            now = None
+        if now is not None:
+            presence = PRESENCE.get(now.state, "away")
+            detail = now.reason if now.state == "not_ready" else (
+                locale.gettext("Wrap-up") if now.state == "wrap_up" else "")
+        elif user.username in busy or (user.extension and user.extension in busy):
+            presence, detail = "talking", ""
+        else:
+            presence, detail = "unknown", ""
+        label = labels[presence] + (f" ({detail})" if detail else "")
+        out[user.username] = {"presence": presence, "label": label}
+    return out
+
+
+@router.get("/desk/people", response_class=HTMLResponse, include_in_schema=False)
+async def people(request: Request, ctx: Ctx, principal: Agent) -> HTMLResponse:
+    """The address book: the company's people by team, with presence, to call or transfer
+    to."""
+    locale = await page_locale(ctx, request, principal)
+    users = [user for user in await _people(ctx) if user.username != principal.username]
+    presence = _presence(ctx, users, locale)
+    teams: dict[str, list[dict[str, Any]]] = {}
+    for user in users:
+        entry = {"username": user.username, "name": user.display_name or user.username,
+                 "extension": user.extension or "", **presence[user.username]}
+        for team in user.teams or [""]:
+            teams.setdefault(team, []).append(entry)
+    groups = sorted(teams.items(), key=lambda item: (item[0] == "", item[0].casefold()))
+    return render("desk_people.html", locale, groups=groups)
+
+
+@router.get("/desk/presence", include_in_schema=False)
+async def presence(request: Request, ctx: Ctx, principal: Agent) -> dict[str, Any]:
+    """Everyone's presence now (the runtime redraws the address book's badges from it)."""
+    locale = await page_locale(ctx, request, principal)
+    return _presence(ctx, await _people(ctx), locale)
 
 
 def _clock_text(seconds: float) -> str:

@@ -328,6 +328,76 @@ voicemailRegion.addEventListener("click", async (event) => {
   byId("voicemail-title").focus();  // the button is gone: focus stays in the panel
 });
 
+// --- the address book ------------------------------------------------------------------------
+
+const peopleRegion = byId("people");
+
+/** Draw the address book (server-rendered) once; presence badges are updated in place. */
+async function loadPeople() {
+  const response = await request("/desk/people");
+  if (!response.ok) return;
+  peopleRegion.innerHTML = await response.text();
+  enablePeopleTransfer();
+}
+
+/** Update each person's presence badge. */
+async function refreshPresence() {
+  if (desk.signedOut || !peopleRegion.querySelector("[data-presence]")) return;
+  const response = await request("/desk/presence");
+  if (!response.ok) return;
+  /** @type {Record<string, {presence: string, label: string}>} */
+  const everyone = await response.json();
+  for (const badge of peopleRegion.querySelectorAll("[data-presence]")) {
+    if (!(badge instanceof HTMLElement)) continue;
+    const now = everyone[badge.dataset.presence ?? ""];
+    if (!now) continue;
+    badge.textContent = now.label;
+    badge.className = `presence ${now.presence}`;
+  }
+}
+
+/** Transfer buttons work only while the operator is in a call. */
+function enablePeopleTransfer() {
+  const talking = !buttons.transfer.disabled;
+  for (const button of peopleRegion.querySelectorAll("button.people-transfer")) {
+    if (button instanceof HTMLButtonElement) button.disabled = !talking;
+  }
+}
+
+/** @param {string} number */
+async function callNumber(number) {
+  if (config.phone === "browser") {
+    if (phone) phone.call(number);
+    return;
+  }
+  const response = await request("/api/live/calls", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ device: config.device, number }),
+  });
+  if (!response.ok) alertText(say("call.failed", { reason: await reason(response) }));
+}
+
+peopleRegion.addEventListener("click", (event) => {
+  const target = event.target;
+  if (!(target instanceof HTMLButtonElement) || !target.dataset.number) return;
+  if (target.classList.contains("people-call")) void callNumber(target.dataset.number);
+  if (target.classList.contains("people-transfer")) {
+    transferTo.value = target.dataset.number;
+    void transfer();
+  }
+});
+
+peopleRegion.addEventListener("input", (event) => {
+  const target = event.target;
+  if (!(target instanceof HTMLInputElement) || target.id !== "people-filter") return;
+  const wanted = target.value.trim().toLowerCase();
+  for (const item of peopleRegion.querySelectorAll("li[data-search]")) {
+    if (item instanceof HTMLElement) {
+      item.hidden = Boolean(wanted) && !(item.dataset.search ?? "").includes(wanted);
+    }
+  }
+});
+
 // --- the customer card -----------------------------------------------------------------------
 
 /**
@@ -385,6 +455,7 @@ function showCall(call) {
   buttons.keypad.disabled = !talking;
   buttons.transfer.disabled = !talking;
   buttons.help.disabled = !talking;
+  enablePeopleTransfer();
   buttons.hold.setAttribute("aria-pressed", String(talking && call.state === "held"));
   buttons.mute.setAttribute("aria-pressed", String(talking && call.muted));
   if (!talking) showKeypad(false);
@@ -633,10 +704,12 @@ window.addEventListener("pagehide", () => phone?.stop());
 window.setInterval(tick, 1000);
 window.setInterval(refreshQueues, 2000);
 window.setInterval(refreshVoicemail, 30000);
+window.setInterval(refreshPresence, 5000);
 showState();
 byId("call-status").textContent = say("call.none");
 connectEvents();
 refreshQueues();
 refreshToday();
 refreshVoicemail();
+loadPeople();
 startPhone().catch((error) => { byId("phone-state").textContent = String(error); });
