@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from parley.config import voicemail_dir
+from parley.store.records import VoicemailRecord
 from parley.testing.needs import HOLD_MUSIC, SIPP, STOCK_PROMPTS, needs
 from parley.testing.peers import audio_similarity, noise_signal, write_wav
 
@@ -66,8 +69,19 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
         customer = await node.store.customers.create(
             name="Anna Petrova", status="gold", fields={"contract": "C-17"},
             numbers=[CUSTOMER_NUMBER])
+        # a message waits in 1001's own mailbox (named by the extension)
+        message = voicemail_dir(node.settings.data_dir) / "1001" / "vm-1001.wav"
+        message.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(message, noise_signal(1.0, 3))
+        await node.store.voicemails.add(VoicemailRecord(
+            "vm-1001", "1001", "+74957770042", datetime.now(UTC), str(message), 1.0, False))
         page = await sign_in(browser, node.url, "1001", "pw1001")
         await expect(page.locator("#phone-state")).to_have_text("Phone: ready", timeout=20_000)
+        mailbox = page.get_by_role("region", name="My voicemail")
+        await expect(mailbox).to_contain_text("+74957770042")
+        book = page.get_by_role("region", name="Address book")
+        colleague = book.locator('li[data-user="1002"]')
+        await expect(colleague).to_contain_text("Signed out")  # 1002 has no phone up
         # the phone registered (the demo readies operators whose phones register), yet at
         # the desk the operator is ready only by Ready
         await asyncio.sleep(1.0)
@@ -110,6 +124,8 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
         await card.get_by_label("Status").fill("platinum")
         await card.get_by_label("Notes on this call").fill("Asked about the March bill")
         await expect(page.get_by_role("button", name="Hang up")).to_be_enabled()
+        await expect(book.get_by_role("button", name="Transfer to Operator 1002")
+                     ).to_be_enabled()
         assert await serious(page) == []
         await shot(page, "desk-in-call.png")
         await asyncio.sleep(max(0.0, answered + 5.5 - time.monotonic()))
@@ -123,6 +139,14 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
         await script.get_by_role("button", name="Save and close").click()
         await expect(state).to_contain_text("Ready", timeout=5_000)  # wrap-up ended
         assert await serious(page) == []
+        # the message is heard and deleted in the page
+        await mailbox.get_by_role("button", name="Mark the message from +74957770042 heard"
+                                  ).click()
+        await expect(mailbox.get_by_role("button", name="Mark heard")).to_have_count(0)
+        await mailbox.get_by_role("button", name="Delete the message from +74957770042"
+                                  ).click()
+        await expect(mailbox).to_contain_text("No messages.")
+        assert not message.exists()
         result = await caller.wait(within=40)
         assert result.ok, result.log
         record = await call_record(node, number="602")
