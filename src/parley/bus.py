@@ -23,6 +23,7 @@ TOPICS: dict[type[Any], str] = {
     ev.ChannelCreated: "call", ev.Ringing: "call", ev.Answered: "call", ev.Hangup: "call",
     ev.RecordingFinished: "call", ev.CallConnected: "call", ev.WrapupSaved: "call",
     ev.AgentStateChanged: "operator", ev.DeskTakenOver: "operator", ev.HelpRequested: "operator",
+    ev.SupervisorMonitoring: "operator",
     ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",
     ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",
     ev.ConfigurationChanged: "config", ev.TrunkStatusChanged: "trunk",

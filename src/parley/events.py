@@ -250,6 +250,18 @@ class HelpRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class SupervisorMonitoring:
+    """Notice: a supervisor joined an operator's conversation, changed how (``mode``:
+    listen, whisper, barge), or left it (``mode`` "left")."""
+
+    call_id: str
+    agent_id: str
+    supervisor: str
+    mode: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AgentRinging:
     """The operator's phone rings for an offered call."""
 

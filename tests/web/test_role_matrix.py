@@ -53,6 +53,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/live/calls"): AGENT,
     ("DELETE", "/api/live/calls/{call_id}"): AGENT,
     ("POST", "/api/live/calls/{call_id}/transfer"): AGENT,
+    ("POST", "/api/live/calls/{call_id}/monitor"): SUPERVISOR,
+    ("DELETE", "/api/live/calls/{call_id}/monitor"): SUPERVISOR,
     ("PUT", "/api/live/calls/{call_id}/recording"): AGENT,
     ("GET", "/api/live/queues"): AGENT,
     ("POST", "/api/callbacks"): AGENT,

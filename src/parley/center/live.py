@@ -7,7 +7,9 @@ requests to the ACD and reads live queue figures from it.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -27,7 +29,7 @@ from parley.center.ports import (
     QueueFigures,
 )
 from parley.routes import OutboundPlan, OutboundRefused
-from parley.telephony.channel import Bridge, Channel
+from parley.telephony.channel import Bridge, BridgeError, BridgeRole, Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
 
@@ -60,6 +62,22 @@ class ClickToCall:
     reserved: bool = False  # the ACD holds the operator for this call (no queue offers)
 
 
+@dataclass(slots=True)
+class Monitor:
+    """A supervisor in (or being called into) an operator's conversation."""
+
+    call_id: str
+    supervisor: str
+    device: str
+    mode: BridgeRole
+    leg: Channel | None = None
+    joined: bool = False
+
+
+MONITOR_MODES = {"listen": BridgeRole.LISTEN, "whisper": BridgeRole.WHISPER,
+                 "barge": BridgeRole.BARGE}
+
+
 class LiveCalls:
     """Click-to-call, hang-up, transfer and live calls (``parley.center.ports.CallControl``).
 
@@ -73,6 +91,7 @@ class LiveCalls:
         self.center = center
         self.telephony = center.telephony
         self.clicks: dict[str, ClickToCall] = {}  # by interaction id
+        self.monitors: dict[tuple[str, str], Monitor] = {}  # by (call, supervisor)
         self._started: dict[str, datetime] = {}  # channel id -> when it appeared
         self._answered: dict[str, datetime] = {}
         self.telephony.subscribe(self._note)
@@ -175,6 +194,105 @@ class LiveCalls:
             return self.center.shell.record(call, on)
         except ValueError as exc:
             raise OperationRefused(str(exc)) from exc
+
+    # --- supervisors in a conversation ------------------------------------------------------
+
+    async def monitor(self, call_id: str, *, mode: str, device: str,
+                      requested_by: str) -> str:
+        """Call the supervisor's ``device`` into the conversation as ``mode``; a supervisor
+        already in it changes mode at once (no second call)."""
+        role = MONITOR_MODES.get(mode)
+        if role is None:
+            raise InvalidRequest(f"mode: {mode!r} is not one of listen, whisper, barge")
+        call = self.center.shell.live.get(call_id)
+        if call is None:
+            raise LiveCallNotFound(f"no contact-center call {call_id!r} in progress")
+        present = self.monitors.get((call_id, requested_by))
+        if present is not None:
+            present.mode = role
+            if present.joined and present.leg is not None:
+                self._place(call, present)
+            return "changed"
+        if call.bridge is None or call.operator_leg is None or not call.operator_leg.is_up:
+            raise OperationRefused(f"call {call_id!r} is not in a conversation with an "
+                                   "operator (a supervisor joins once the operator answers)")
+        if any(other.device == device for other in self.monitors.values()):
+            raise OperationRefused(f"device: {device!r} is already in a call being monitored")
+        monitor = Monitor(call_id, requested_by, device, role)
+        try:
+            monitor.leg = self.telephony.originate(
+                device, caller_id=call.ani or "monitor", timeout=CLICK_TO_CALL_RING_S,
+                variables={"monitoring": call_id}, interaction_id=self.center.ids.new("mon"),
+                headers={"X-Parley-Monitor": call_id})
+        except (OriginateError, ValueError) as exc:
+            raise OperationRefused(f"device: {device!r} cannot be called now ({exc})") \
+                from exc
+        self.monitors[(call_id, requested_by)] = monitor
+        self.center.shell.spawn(self._monitoring(call, monitor), f"monitor-{call_id}")
+        return "ringing"
+
+    async def end_monitor(self, call_id: str, *, requested_by: str) -> None:
+        monitor = self.monitors.get((call_id, requested_by))
+        if monitor is None or monitor.leg is None:
+            raise LiveCallNotFound(f"{requested_by} is not in call {call_id!r}")
+        monitor.leg.hangup(ev.HangupCause.NORMAL_CLEARING)
+
+    def _place(self, call: InboundCall, monitor: Monitor) -> None:
+        """Put the supervisor's leg into the conversation's bridge in their mode (a whisper
+        reaches the operator's leg)."""
+        if call.bridge is None or monitor.leg is None or call.operator_leg is None:
+            raise OperationRefused(f"call {call.interaction_id!r} has no conversation now")
+        try:
+            call.bridge.add(monitor.leg, monitor.mode,
+                            whisper_to=call.operator_leg
+                            if monitor.mode is BridgeRole.WHISPER else None)
+        except BridgeError as exc:
+            raise OperationRefused(str(exc)) from exc
+        monitor.joined = True
+        self._tell(call, monitor, monitor.mode.value)
+
+    def _tell(self, call: InboundCall, monitor: Monitor, mode: str) -> None:
+        shell = self.center.shell
+        shell.publish(ev.SupervisorMonitoring(call.interaction_id, call.operator,
+                                              monitor.supervisor, mode, shell.wall()))
+        shell.publish(ev.CallProgress(call.interaction_id, f"supervisor {mode}", {
+            "supervisor": monitor.supervisor, "device": monitor.device}))
+
+    async def _monitoring(self, call: InboundCall, monitor: Monitor) -> None:
+        """Ring the supervisor; once answered, join them to the bridge until they, the
+        caller or the operator leave."""
+        leg = monitor.leg
+        operator_leg = call.operator_leg
+        if leg is None or operator_leg is None:
+            return
+        caller = call.caller
+
+        def parties_gone() -> list[Awaitable[object]]:
+            return [operator_leg.wait_ended(), *([caller.wait_ended()] if caller else [])]
+
+        try:
+            await first_of(leg.wait_answered(), leg.wait_ended(), *parties_gone())
+            if not leg.is_up or call.operator_leg is not operator_leg \
+                    or not operator_leg.is_up:
+                return
+            try:
+                self._place(call, monitor)
+            except OperationRefused:
+                log.warning("monitor_not_joined", interaction_id=call.interaction_id,
+                            supervisor=monitor.supervisor, exc_info=True)
+                return
+            log.info("monitor_joined", interaction_id=call.interaction_id,
+                     supervisor=monitor.supervisor, mode=monitor.mode.value)
+            await first_of(leg.wait_ended(), *parties_gone())
+        finally:
+            self.monitors.pop((call.interaction_id, monitor.supervisor), None)
+            if leg.bridge is not None:
+                with contextlib.suppress(BridgeError):
+                    leg.bridge.remove(leg)
+            if not leg.ended:
+                leg.hangup(ev.HangupCause.NORMAL_CLEARING)
+            if monitor.joined:
+                self._tell(call, monitor, "left")
 
     async def originate(self, *, device: str, number: str, caller_id: str | None,
                         requested_by: str) -> LiveCall:

@@ -114,6 +114,17 @@ class CallControl(Protocol):
     def live_calls(self) -> list[LiveCall]:
         ...
 
+    async def monitor(self, call_id: str, *, mode: str, device: str,
+                      requested_by: str) -> str:
+        """A supervisor joins a conversation from ``device`` as ``mode`` (listen, whisper to
+        the operator, barge in), or, already in it, changes mode without being called again;
+        returns "ringing" or "changed"."""
+        ...
+
+    async def end_monitor(self, call_id: str, *, requested_by: str) -> None:
+        """The supervisor leaves the conversation (their phone is hung up)."""
+        ...
+
 
 OperatorEvent = (AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentAtDesk
                  | WrapUpDone)
@@ -151,6 +162,13 @@ class NoCallControl:
         raise NotRunning("telephony is not running on this node")
 
     def live_calls(self) -> list[LiveCall]:
+        raise NotRunning("telephony is not running on this node")
+
+    async def monitor(self, call_id: str, *, mode: str, device: str,
+                      requested_by: str) -> str:
+        raise NotRunning("telephony is not running on this node")
+
+    async def end_monitor(self, call_id: str, *, requested_by: str) -> None:
         raise NotRunning("telephony is not running on this node")
 
 

@@ -282,6 +282,10 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "no_queues": "You serve no queue.",
         "voicemail.failed": "The voicemail message could not be changed: {reason}",
         "call.failed": "The call did not go through: {reason}",
+        "supervisor.whisper": "Supervisor {supervisor} is whispering to you (the customer "
+                              "does not hear them).",
+        "supervisor.barge": "Supervisor {supervisor} has joined the call.",
+        "supervisor.left": "Supervisor {supervisor} has left the call.",
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
 

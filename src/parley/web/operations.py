@@ -275,6 +275,28 @@ async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
     return {"status": "accepted"}
 
 
+@router.post("/api/live/calls/{call_id}/monitor", status_code=202, tags=["live"],
+             responses=s.LIVE_ERRORS,
+             summary="Join an operator's conversation (listen, whisper, barge), or change mode "
+                     "without being called again")
+async def monitor_call(call_id: str, body: s.MonitorRequest, ctx: Ctx,
+                       principal: Supervisor) -> dict[str, str]:
+    _find_call(ctx, call_id)
+    device = await _own_device(ctx, principal, body.device)
+    outcome = await ctx.calls.monitor(call_id, mode=body.mode, device=device,
+                                      requested_by=principal.username)
+    await audit(ctx, principal, "monitor", "calls", call_id,
+                {"mode": body.mode, "device": device})
+    return {"status": outcome}
+
+
+@router.delete("/api/live/calls/{call_id}/monitor", status_code=204, tags=["live"],
+               responses=s.LIVE_ERRORS, summary="Leave a conversation you joined")
+async def leave_call(call_id: str, ctx: Ctx, principal: Supervisor) -> Response:
+    await ctx.calls.end_monitor(call_id, requested_by=principal.username)
+    return Response(status_code=204)
+
+
 @router.put("/api/live/calls/{call_id}/recording", response_model=s.RecordingState,
             tags=["live"], responses=s.LIVE_ERRORS,
             summary="Start or stop recording a conversation (on demand)")

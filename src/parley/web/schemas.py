@@ -87,6 +87,14 @@ class OriginateRequest(Body):
     caller_id: PhoneNumber | None = None
 
 
+class MonitorRequest(Body):
+    mode: Literal["listen", "whisper", "barge"] = Field(
+        description="listen: hear both, heard by nobody; whisper: heard by the operator only; "
+                    "barge: a full party of the call")
+    device: Name | None = Field(None, description="the phone that rings for the supervisor; "
+                                                  "default: yours")
+
+
 class TransferRequest(Body):
     target: Annotated[str, StringConstraints(pattern=r"^(queue:[A-Za-z0-9_.@-]{1,64}|"
                                                      r"\+?[0-9*#]{1,32}|[A-Za-z0-9_.@-]{1,64})$")]

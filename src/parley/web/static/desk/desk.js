@@ -230,6 +230,11 @@ function onEvent(event) {
     if (desk.state !== "on_call" && desk.state !== "on_hold" && desk.state !== "ringing") {
       refreshToday();
     }
+  } else if (event.type === "SupervisorMonitoring" && data.agent_id === config.user
+      && ["whisper", "barge", "left"].includes(String(data.mode))) {
+    // silent listening is not announced; a whisper, a barge and the end of either are
+    byId("call-note").textContent = say(`supervisor.${String(data.mode)}`,
+      { supervisor: String(data.supervisor ?? "") });
   } else if (event.type === "DeskTakenOver" && data.desk_id === config.desk_id) {
     takenOver(String(data.address ?? ""), String(data.at ?? ""));
   }
