@@ -66,6 +66,7 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
                 {"name": "sales", "codes": [
                     {"code": "sold", "label": "Sold", "disposition": "success"},
                     {"code": "refused", "label": "Refused", "disposition": "not_interested"},
+                    {"code": "later", "label": "Call back later", "disposition": "callback"},
                 ]}))
             await store.config.put("queues", QueueSpec(name="sales", script="sales-call",
                                                        result_codes="sales"))
@@ -74,6 +75,12 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
                                           called="601", started_at=began)
             await store.interactions.queued("call-1", "sales", began)
             await store.interactions.answered("call-1", began, operator="1001")
+            # a Moscow customer (a fixed line: one zone)
+            await store.interactions.open("call-2", direction="inbound",
+                                          caller="+74951234567", called="601",
+                                          started_at=began)
+            await store.interactions.queued("call-2", "sales", began)
+            await store.interactions.answered("call-2", began, operator="admin1")
 
         running.call(configure)
         yield running
@@ -164,3 +171,41 @@ async def test_the_form_speaks_russian(server: ApiServer) -> None:
             assert await axe_violations(page) == []
         finally:
             await browser.close()
+
+
+async def test_a_callback_at_ten_in_the_customers_zone_is_stored_at_its_utc_instant(
+        server: ApiServer) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    store = server.store
+    assert store is not None
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:  # the operator works in Berlin, the customer is in Moscow
+            context = await browser.new_context(viewport={"width": 1366, "height": 768},
+                                                timezone_id="Europe/Berlin", locale="en-GB")
+            login = await context.request.post(f"{server.url}/api/auth/login",
+                                               data={"username": "admin1",
+                                                     "password": PASSWORD})
+            assert login.ok
+            page = await context.new_page()
+            await page.goto(f"{server.url}/desk/script-preview/sales-call?interaction=call-2")
+            script = page.get_by_role("region", name="Script", exact=True)
+            await script.get_by_role("textbox", name="Customer name").fill("Ivan")
+            await script.get_by_role("radio", name="Yes").check()
+            await script.get_by_role("combobox", name="Result").select_option(
+                label="Call back later")
+            when = script.get_by_label("Call back at (the customer's time, Europe/Moscow)")
+            await when.fill("2026-12-10T10:00")
+            await expect(page.locator("#sf-callback_at-own")).to_have_text("Your time: Dec 10, 2026, 8:00 AM")
+            assert await axe_violations(page) == []
+            await script.get_by_role("button", name="Save and close").click()
+            await expect(page.get_by_role("status")).to_have_text("Saved.")
+            saved = server.call(lambda: store.wrapups.get("call-2"))
+            callbacks = server.call(lambda: store.callbacks.list())
+        finally:
+            await browser.close()
+    assert saved.callback_at == datetime(2026, 12, 10, 7, 0, tzinfo=UTC)
+    [callback] = [c for c in callbacks if c.number == "+74951234567"]
+    assert callback.due_at == datetime(2026, 12, 10, 7, 0, tzinfo=UTC)
+    assert callback.queue == "sales"

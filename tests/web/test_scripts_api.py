@@ -188,3 +188,42 @@ def test_a_saved_wrap_up_reaches_the_operators_live_events(api: Api) -> None:
         "interaction_id": "call-5", "result": "later", "disposition": "callback",
         "saved_by": "agent1", "operator": "agent1", "queue": "sales", "script": "sales-call",
         "callback_at": "2026-03-03T07:00:00+00:00", "saves": 1}
+
+
+def test_a_callback_result_puts_the_customer_on_the_callback_list_at_their_time(
+        api: Api) -> None:
+    _configure(api)
+    store = api.server.store
+    assert store is not None
+    began = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    async def seed() -> None:  # a Moscow customer (a fixed line: one zone)
+        await store.interactions.open("call-6", direction="inbound", caller="+74951234567",
+                                      called="601", started_at=began)
+        await store.interactions.queued("call-6", "sales", began)
+        await store.interactions.answered("call-6", began + timedelta(seconds=5),
+                                          operator="agent1")
+
+    api.server.call(seed)
+    with api.client("agent") as agent, api.client("supervisor") as supervisor:
+        form = agent.get("/desk/script/call-6").text
+        assert "Call back at (the customer&#39;s time, Europe/Moscow)" in form
+        assert 'data-zone="Europe/Moscow"' in form
+        saved = agent.post("/api/interactions/call-6/wrapup", json={
+            "answers": {"name": "Ann", "interested": "yes"}, "result": "later",
+            "notes": "after the board meeting", "callback_at": "2026-03-03T10:00:00+03:00"})
+        assert saved.status_code == 200, saved.text
+        [callback] = [c for c in supervisor.get("/api/callbacks").json()
+                      if c["number"] == "+74951234567"]
+        # a second save corrects the wrap-up; it does not call the customer twice
+        again = agent.post("/api/interactions/call-6/wrapup", json={
+            "answers": {"name": "Ann", "interested": "yes"}, "result": "later",
+            "callback_at": "2026-03-03T11:00:00+03:00"})
+        assert again.status_code == 200
+        listed = [c for c in supervisor.get("/api/callbacks").json()
+                  if c["number"] == "+74951234567"]
+    assert (callback["queue"], callback["status"], callback["requested_by"]) == (
+        "sales", "pending", "agent1")
+    assert callback["due_at"] == "2026-03-03T07:00:00Z"  # 10:00 in Moscow
+    assert callback["note"] == "after the board meeting"
+    assert len(listed) == 1

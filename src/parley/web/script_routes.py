@@ -11,6 +11,7 @@ alone.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from datetime import UTC, date
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,10 +23,18 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from parley.center.ports import InvalidRequest, LiveError
-from parley.events import WrapUpDone, WrapupSaved
+from parley.dialer.contacts import number_time_zones
+from parley.events import CallbackRequested, WrapUpDone, WrapupSaved
+from parley.numbering import to_e164
 from parley.scripts import Condition, Script, evaluate
 from parley.store import NotFound
-from parley.store.records import AnswerRecord, InteractionRecord, Principal, WrapupRecord
+from parley.store.records import (
+    AnswerRecord,
+    CallbackRecord,
+    InteractionRecord,
+    Principal,
+    WrapupRecord,
+)
 from parley.store.specs import (
     DEFAULT_RESULT_CODES,
     KINDS,
@@ -203,12 +212,16 @@ async def save_wrapup(interaction_id: str, body: WrapupRequest, ctx: Ctx,
     if principal.username == record.operator and saved.saves == 1:
         # a campaign conversation: the result tells the dialer what comes next for the contact
         # (first save only: the dialer acts on it at once, a correction is the store's)
+        campaign = False
         try:
-            ctx.campaigns.conversation_closed(record.id, operator=principal.username,
-                                              disposition=saved.disposition,
-                                              callback_at=saved.callback_at)
+            campaign = ctx.campaigns.conversation_closed(
+                record.id, operator=principal.username, disposition=saved.disposition,
+                callback_at=saved.callback_at)
         except InvalidRequest as exc:  # stored all the same: the contact is left as it was
+            campaign = True
             log.warning("disposition_refused", interaction=record.id, reason=str(exc))
+        if not campaign and saved.callback_at is not None:
+            await _schedule_callback(ctx, record, saved, principal)
     if principal.username == record.operator:  # "Save and close" ends the after-call work
         with contextlib.suppress(LiveError):  # not in wrap-up (any more), or no ACD here
             await ctx.center.operator_event(WrapUpDone(principal.username))
@@ -229,6 +242,40 @@ def _rows(script: Script, answers: dict[str, Any]) -> list[AnswerRecord]:
 
 
 # --- the form ---------------------------------------------------------------------------------
+
+
+async def _schedule_callback(ctx: WebContext, record: InteractionRecord, saved: WrapupRecord,
+                             principal: Principal) -> None:
+    """A callback result on a call that is no campaign's: the customer goes on the queue's
+    callback list at the chosen time (the ACD rings an operator, then the customer)."""
+    number = record.caller if record.direction == "inbound" else record.called
+    if not record.queue or to_e164(number, None) is None:
+        log.warning("callback_not_scheduled", interaction=record.id, number=number,
+                    queue=record.queue, reason="no queue or no phone number to call")
+        return
+    assert saved.callback_at is not None  # noqa: S101 - checked by the caller
+    callback = CallbackRecord(id=uuid.uuid4().hex, number=number, queue=record.queue,
+                              requested_at=ctx.clock.utcnow(), due_at=saved.callback_at,
+                              status="pending", attempts=0, requested_by=principal.username,
+                              note=saved.notes, interaction_id=record.id)
+    try:
+        await ctx.store.callbacks.request(callback)
+    except NotFound as exc:
+        log.warning("callback_not_scheduled", interaction=record.id, reason=str(exc))
+        return
+    ctx.bus.publish(CallbackRequested(callback.id, callback.queue, callback.number,
+                                      callback.due_at, principal.username))
+
+
+async def customer_zone(ctx: WebContext, record: InteractionRecord) -> str:
+    """The customer's time zone for scheduling: the one zone their number has (a fixed line,
+    or a country with one zone), else the site's."""
+    site = await ctx.store.config.site()
+    number = record.caller if record.direction == "inbound" else record.called
+    e164 = to_e164(number, site.default_region)
+    if e164 is None:
+        return site.time_zone
+    return number_time_zones(e164, None, site.time_zone)[0]
 
 
 def condition_data(condition: Condition | None) -> dict[str, Any] | None:
@@ -255,12 +302,14 @@ def result_choices(codes: list[ResultCode], locale: PageLocale) -> list[dict[str
 
 
 def render_script_form(script: Script | None, codes: list[ResultCode], locale: PageLocale, *,
-                       interaction_id: str = "", saved: WrapupRecord | None = None) -> str:
-    """The script form partial (for the desk to place in its page)."""
+                       interaction_id: str = "", saved: WrapupRecord | None = None,
+                       customer_zone: str = "") -> str:
+    """The script form partial (for the desk to place in its page); ``customer_zone``: the
+    zone a callback time is written in (none: the operator's own)."""
     template = templates.get_template("script_form.html")
     return template.render(script=script, results=result_choices(codes, locale),
                            interaction_id=interaction_id, saved=saved, show_if=condition_data,
-                           **_i18n(locale))
+                           customer_zone=customer_zone, **_i18n(locale))
 
 
 def _i18n(locale: PageLocale) -> dict[str, Any]:
@@ -286,7 +335,8 @@ async def script_fragment(interaction_id: str, ctx: Ctx, principal: Agent,
     saved = await ctx.store.wrapups.find(interaction_id)
     form = render_script_form(None if spec is None else spec.script(), codes,
                               await _viewer_locale(ctx, principal, lang),
-                              interaction_id=interaction_id, saved=saved)
+                              interaction_id=interaction_id, saved=saved,
+                              customer_zone=await customer_zone(ctx, record))
     return HTMLResponse(form, headers={"Cache-Control": "no-store"})
 
 
@@ -304,12 +354,14 @@ async def script_preview(name: str, request: Request, ctx: Ctx, principal: Admin
     locale = await _viewer_locale(ctx, principal, lang)
     codes = list(DEFAULT_RESULT_CODES)
     saved = None
+    zone = ""
     if interaction:
         record = await _call_of(ctx, interaction, principal)
         _, codes = await closing_of(ctx, record)
         saved = await ctx.store.wrapups.find(interaction)
+        zone = await customer_zone(ctx, record)
     form = render_script_form(spec.script(), codes, locale, interaction_id=interaction or "",
-                              saved=saved)
+                              saved=saved, customer_zone=zone)
     html = templates.get_template("script_preview.html").render(
         form=form, title=spec.title or spec.name, static=STATIC_PREFIX, **_i18n(locale))
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})

@@ -51,6 +51,41 @@ function conditionOf(element) {
   return text ? /** @type {Condition} */ (JSON.parse(text)) : null;
 }
 
+/**
+ * The UTC instant of the wall time `local` ("YYYY-MM-DDTHH:MM") in the IANA zone `zone`.
+ * @param {string} local
+ * @param {string} zone
+ * @returns {Date}
+ */
+export function zonedInstant(local, zone) {
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  /** How far the zone's wall clock is ahead of UTC at `at`, in milliseconds. */
+  const offset = (/** @type {Date} */ at) => {
+    const parts = format.formatToParts(at);
+    const part = (/** @type {string} */ type) =>
+      Number(parts.find((item) => item.type === type)?.value ?? 0);
+    return Date.UTC(part("year"), part("month") - 1, part("day"), part("hour"),
+      part("minute"), part("second")) - at.getTime();
+  };
+  const asUtc = new Date(`${local}Z`).getTime();
+  const first = asUtc - offset(new Date(asUtc));
+  return new Date(asUtc - offset(new Date(first)));  // right across a change of offset
+}
+
+/**
+ * The instant a callback input means: the customer's wall time when it names their zone,
+ * else the operator's own.
+ * @param {HTMLInputElement} input
+ * @returns {Date}
+ */
+function callbackInstant(input) {
+  const zone = input.dataset.zone;
+  return zone ? zonedInstant(input.value, zone) : new Date(input.value);
+}
+
 export class ScriptForm {
   /**
    * @param {HTMLFormElement} form the `#script-form` of the partial
@@ -145,7 +180,23 @@ export class ScriptForm {
     const callback = /** @type {HTMLElement | null} */ (
       this.form.querySelector("[data-callback]"));
     if (callback) callback.hidden = chosen?.dataset.disposition !== "callback";
+    this.showOwnTime();
     return answers;
+  }
+
+  /** Under a callback time in the customer's zone, the same moment in the operator's. */
+  showOwnTime() {
+    const own = /** @type {HTMLElement | null} */ (this.form.querySelector("#sf-callback_at-own"));
+    const input = /** @type {HTMLInputElement | null} */ (
+      this.form.querySelector("[name=callback_at]"));
+    if (!own || !input) return;
+    if (!input.value) {
+      own.textContent = "";
+      return;
+    }
+    const time = callbackInstant(input).toLocaleString(document.documentElement.lang || "en",
+      { dateStyle: "medium", timeStyle: "short" });
+    own.textContent = (own.dataset.template ?? "{time}").replace("{time}", time);
   }
 
   /** @returns {HTMLSelectElement} */
@@ -163,8 +214,9 @@ export class ScriptForm {
       answers,
       result: this.resultSelect().value,
       notes: notes.value,
-      // a datetime-local is the operator's own time; the server stores UTC
-      callback_at: callbackShown && when.value ? new Date(when.value).toISOString() : null,
+      // a datetime-local is the customer's wall time when their zone is known, else the
+      // operator's own; the server stores UTC
+      callback_at: callbackShown && when.value ? callbackInstant(when).toISOString() : null,
     };
   }
 
