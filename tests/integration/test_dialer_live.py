@@ -3,10 +3,11 @@ person (a short "hello", then silence), as an answering machine (a long greeting
 busy, or not at all; sipp operators with fixed addresses check the card each call brings.
 
 - a progressive campaign: every person reaches an operator with the contact's card, the
-  machine is hung up (policy "drop"), the busy number is dialled again after its delay, the
-  unanswered one rings out, the switched-off one closes when the network says so before the
-  ring timeout, and every attempt is in the store with its SIP status, trunk,
-  answering-machine verdict and operator;
+  machine is hung up (policy "drop"), the customer who asks not to be called again goes on
+  the site's stored do-not-call list (kept across a re-import), the busy number is dialled
+  again after its delay, the unanswered one rings out, the switched-off one closes when the
+  network says so before the ring timeout, and every attempt is in the store with its SIP
+  status, trunk, answering-machine verdict and operator;
 - agentless "car is waiting": one API request adds the task with ``now``; the call plays the
   message with the task's fields, the customer presses 1 and reaches an operator with the task
   attached.
@@ -29,6 +30,7 @@ from parley.dialer.model import NumberType
 from parley.store.specs import (
     CampaignSpec,
     DeviceSpec,
+    DoNotCallSpec,
     NumberStrategySpec,
     QueueSpec,
     RouteSpec,
@@ -175,10 +177,11 @@ async def until(check: Callable[[], object], within: float, what: str) -> None:
 
 
 async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
-                                 closed: list[str] | None = None) -> None:
+                                 closed: list[str] | None = None,
+                                 disposition: str = "not_interested") -> None:
     """Each operator ends a campaign conversation after ``after_s`` of talk (the desk's
-    hang-up). With ``closed``, the first conversation is then closed in wrap-up with the
-    result "not interested" (the desk's Save and close), and its attempt id noted there."""
+    hang-up). With ``closed``, the first conversation is then closed in wrap-up with
+    ``disposition`` (the desk's Save and close), and its attempt id noted there."""
     seen: dict[str, float] = {}
     loop = asyncio.get_running_loop()
     while not stop.is_set():
@@ -191,7 +194,7 @@ async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
                         await asyncio.sleep(0.3)  # in wrap-up now (1 s in queue dialout)
                         attempt = channel.interaction_id
                         assert node.dialer.conversation_closed(
-                            attempt, operator=channel.called, disposition="not_interested")
+                            attempt, operator=channel.called, disposition=disposition)
                         closed.append(attempt)
         await asyncio.sleep(0.2)
 
@@ -218,7 +221,8 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
         peers = await site(node, tmp_path, carriers, checks)
         stop = asyncio.Event()
         closed: list[str] = []
-        closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop, closed))
+        closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop, closed,
+                                                           "do_not_call"))
         try:
             await change(node, "scripts", ScriptSpec(name="upsell", blocks=[
                 {"id": "offer", "title": "The offer",
@@ -255,6 +259,18 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
                 await asyncio.sleep(0.5)
             found = await attempts(node, "sales-push")
             record = await call_record(node, number=f"{PERSON}0001")
+            # The customer who asked not to be called is on the site's stored list, and
+            # stays on it when the provisioning file's global list is imported again.
+            barred = next(a.number for a in found if a.attempt_id in closed)
+            for _ in range(25):  # the write follows the disposition
+                stored_lists = await node.store.campaigns.do_not_call()
+                if barred in stored_lists.get("global", ()):
+                    break
+                await asyncio.sleep(0.2)
+            await change(node, "do_not_call", DoNotCallSpec(name="global",
+                                                            numbers=["+74950000001"]))
+            reloaded = set(node.dialer.global_dnc)
+            after_import = await node.store.campaigns.do_not_call()
         finally:
             stop.set()
             await closer
@@ -271,9 +287,12 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
         assert talk.talk_s > 1.0
         # the first conversation was closed "not interested" in wrap-up; the other's wrap-up
         # ran out with no result, which closes it as a success
-        assert talk.disposition == ("not_interested" if talk.attempt_id in closed
+        assert talk.disposition == ("do_not_call" if talk.attempt_id in closed
                                     else "success"), (talk, closed)
     assert len(closed) == 1
+    assert barred in stored_lists["global"]
+    assert {barred, "+74950000001"} <= reloaded
+    assert after_import["global"] == {barred, "+74950000001"}
     [dropped] = by_contact["m1"]
     assert (dropped.outcome, dropped.amd, dropped.operator) == ("machine", "machine", None)
     first, second = by_contact["b1"]

@@ -101,6 +101,7 @@ class DialerShell:
         self._group: asyncio.TaskGroup | None = None
         self._loaded = asyncio.Event()
         self._lock = asyncio.Lock()  # loads from the store, one at a time
+        self._opt_outs_unsaved: set[str] = set()  # "do not call" numbers not yet written
 
     # --- time ----------------------------------------------------------------------------
 
@@ -193,7 +194,8 @@ class DialerShell:
         async with self._lock:
             stored = await self.store.load_campaigns()
             lists = await self.store.do_not_call()
-            self.global_dnc.replace(lists.get("global", ()))
+            # Opt-outs not yet written stay listed (the store catches up in order).
+            self.global_dnc.replace({*lists.get("global", ()), *self._opt_outs_unsaved})
             fresh: list[str] = []
             for campaign in stored:
                 name = campaign.config.campaign_id
@@ -462,6 +464,23 @@ class DialerShell:
         if live is not None:
             self.calls.update(live, outcome=notice.outcome)
 
+    def _opt_out(self, notice: ev.DoNotCallAdded) -> None:
+        """The customer asked never to be called: the numbers are on the site's list in the
+        dialer already; write them to the store's list as an opt-out, which a restart
+        loads and a re-import of the provisioning file keeps."""
+        numbers = set(notice.numbers)
+        self._opt_outs_unsaved |= numbers
+        note = (f"do not call: campaign {notice.campaign_id}, contact {notice.contact_id}, "
+                f"attempt {notice.attempt_id}, operator {notice.agent_id}")
+
+        async def write() -> None:
+            await self.store.add_to_do_not_call(numbers, notice.list_name, note=note)
+            self._opt_outs_unsaved -= numbers
+
+        self._writes.put_nowait(write)
+        log.info("do_not_call_added", campaign=notice.campaign_id,
+                 contact=notice.contact_id, numbers=sorted(numbers))
+
     _commands: ClassVar[dict[type, Callable[[DialerShell, Any], None]]] = {
         ev.ReserveAgent: _reserve,
         ev.ReleaseAgent: _release,
@@ -472,6 +491,7 @@ class DialerShell:
         ev.TransferToQueue: _to_queue,
         ev.HangupAttempt: _hang_up,
         ev.AttemptRecorded: _recorded,
+        ev.DoNotCallAdded: _opt_out,
     }
 
     # --- operators from the ACD -----------------------------------------------------------

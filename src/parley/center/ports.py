@@ -8,7 +8,7 @@ which the telephony and ACD shells implement and the composition root hands to
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -373,6 +373,12 @@ class CampaignStore(Protocol):
 
     async def do_not_call(self) -> dict[str, frozenset[str]]:
         """Every do-not-call list by name (``global`` is the site's own) of E.164 numbers."""
+        ...
+
+    async def add_to_do_not_call(self, numbers: Iterable[str], list_name: str = "global", *,
+                                 note: str = "") -> int:
+        """Add numbers to a list as the customer's opt-out (kept across restarts and
+        re-imports); returns how many were new."""
         ...
 
     async def save_status(self, campaign: str, status: str, *, by: str) -> None:

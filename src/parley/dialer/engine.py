@@ -45,6 +45,7 @@ from parley.events import (
     Dial,
     DialerAgentJoined,
     DispositionSet,
+    DoNotCallAdded,
     HangupAttempt,
     InboundWaiting,
     PlayAgentlessMessage,
@@ -806,8 +807,14 @@ class Dialer:
         run = attempt.run
         if disposition is Disposition.MACHINE:
             run.stats.machines += 1
+        # A customer who asks never to be called asks it of the company, not of this
+        # campaign: the numbers go on the site's list, which every campaign honours.
         run.book.disposition(attempt.state, attempt.number, disposition, now, callback_due=due,
-                             agent=event.agent_id, dnc=run.dnc)
+                             agent=event.agent_id, dnc=self.global_dnc)
+        if disposition is Disposition.DO_NOT_CALL:
+            out.append(DoNotCallAdded(run.config.campaign_id, attempt.state.contact.id,
+                                      attempt.attempt_id, event.agent_id, self.global_dnc.name,
+                                      tuple(n.e164 for n in attempt.state.contact.numbers)))
         attempt.phase = "done"
         del self._attempts[attempt.attempt_id]
         if run.status is CampaignStatus.STOPPED:
