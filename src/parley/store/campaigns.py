@@ -429,6 +429,12 @@ class CampaignRepository:
                 return None
             return NumberRangeRecord(row.csv, row.rows, row.updated_at, row.updated_by)
 
+    async def number_ranges_updated_at(self) -> datetime | None:
+        """When the table last changed (None: there is none), to reuse a parsed copy."""
+        async with self._sessions() as session:
+            return await session.scalar(select(m.NumberRangeTable.updated_at).where(
+                m.NumberRangeTable.name == SITE_RANGES))
+
     async def save_number_ranges(self, text: str, rows: int, *, by: str) -> None:
         """Replace the site's table (checked by the caller: see
         :meth:`parley.dialer.ranges.NumberRanges.from_csv`)."""

@@ -372,6 +372,24 @@ class ContactIssue(BaseModel):
     reason: str
 
 
+class NumberRangesOut(BaseModel):
+    """The site's number-range table: how many lines of ranges and prefixes, who loaded it
+    and when (download the CSV itself with ``?format=csv``)."""
+
+    rows: int
+    updated_at: datetime
+    updated_by: str
+
+
+class NumberAreaOut(BaseModel):
+    """Where a number's called party lives by the site's number-range table."""
+
+    number: str
+    region: str
+    zone: str
+    line: int  # the table's line that placed it
+
+
 class ContactsAdded(BaseModel):
     added: int
     contact_ids: list[str]
