@@ -411,3 +411,47 @@ async def test_a_message_is_left_on_a_machine_after_its_beep(tmp_path: Path) -> 
     assert kinds.index("answering machine detection") < kinds.index("greeting ended") \
         < kinds.index("campaign message")
     assert progress is None  # a message left on a machine closes the contact
+
+
+@needs_sipp
+async def test_a_task_cancelled_while_it_rings_hangs_up_the_call(tmp_path: Path) -> None:
+    """The outside system cancels a task whose call is ringing: Parley sends CANCEL at once
+    (not at the ring timeout), the attempt is stored as it ended, the contact closes
+    "cancelled" and is not dialled again."""
+    async with demo_node(tmp_path) as node:
+        peers = await site(node, tmp_path, {SILENT: DATA / "uas_ring_until_cancel.xml"}, "")
+        try:
+            await change(node, "campaigns", CampaignSpec(
+                name="registrations", mode="progressive", queue="dialout",
+                agents=list(OPERATORS), caller_id="+74951110000", call_window="any",
+                ring_timeout_s=60, detect_machine=False))
+            ids = await node.store.campaigns.add_contacts("registrations", [
+                contact("reg-1", f"{SILENT}0001", customer="Unfinished")])
+            await node.dialer.contacts_added("registrations", ids)
+            await until(lambda: any(live.leg is not None and live.leg.state == "ringing"
+                                    for live in node.dialer.calls.attempts.values()), 20,
+                        "the customer's phone rings")
+            assert node.demo_login is not None
+            async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+                login = await api.post("/api/auth/login", json={
+                    "username": node.demo_login.username,
+                    "password": node.demo_login.password})
+                api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+                cancelled = await api.delete("/api/campaigns/registrations/contacts/reg-1")
+            await until(lambda: node.dialer.calls.attempts == {}, 10, "the call ended")
+            await asyncio.sleep(0.5)  # its last write
+            [attempt] = await attempts(node, "registrations")
+            record = await node.store.campaigns.contact("registrations", "reg-1")
+            state = node.dialer.dialer.book("registrations").states["reg-1"]
+        finally:
+            results = [await peer.stop() for peer in peers]
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["dialer"] == "call_cancelled", cancelled.json()
+    assert (attempt.outcome, attempt.sip_status) == ("no_answer", 487)
+    assert attempt.ended_at is not None
+    assert (attempt.ended_at - attempt.started_at).total_seconds() < 15  # not the 60 s timeout
+    assert (record.progress.status, record.progress.close_reason) == ("done", "cancelled")
+    assert state.close_reason is not None
+    assert state.close_reason.value == "cancelled"  # the dialer will not retry it
+    carrier = results[0]
+    assert carrier.successful == 1, carrier.log  # its scenario ends with the CANCEL

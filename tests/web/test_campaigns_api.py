@@ -170,6 +170,7 @@ def test_tasks_from_an_outside_system(campaign: Api) -> None:
         assert cancelled.status_code == 200
         assert (cancelled.json()["status"], cancelled.json()["close_reason"]) == (
             "done", "cancelled")
+        assert cancelled.json()["dialer"] == "not running"  # stored; a dialer skips it
         assert crm.delete("/api/campaigns/taxi-waiting/contacts/order-1").status_code == 409
         assert crm.get("/api/campaigns/taxi-waiting/contacts/ghost").status_code == 404
         # A task whose id the campaign had before (closed) is refused, the rest loaded.

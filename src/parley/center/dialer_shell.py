@@ -39,6 +39,7 @@ from parley.center.ports import (
     CampaignAction,
     CampaignFigures,
     CampaignStore,
+    ContactCancelled,
     ContactProgress,
     InvalidRequest,
     OperationRefused,
@@ -321,13 +322,33 @@ class DialerShell:
             self._save_progress(campaign, [contact_id])
 
     async def contact_cancelled(self, campaign: str, contact_id: str, *,
-                                requested_by: str) -> bool:
+                                requested_by: str) -> ContactCancelled:
+        """Withdraw the task wherever it is (see :meth:`Dialer.cancel_contact`): a ringing
+        call is hung up, a conversation goes on and the contact closes when it ends."""
         await self._loaded.wait()
         if campaign not in self.campaigns:
             raise InvalidRequest(f"campaign: no campaign {campaign!r}")
-        out = self.dialer.cancel_contact(campaign, contact_id)
-        self._apply(out)
-        return bool(out)
+        where, operator = self.dialer.engagement(campaign, contact_id)
+        self._apply(self.dialer.cancel_contact(campaign, contact_id, self.clock.monotonic()))
+        log.info("contact_cancelled", campaign=campaign, contact=contact_id, was=where,
+                 operator=operator, by=requested_by)
+        if where in ("waiting", "preview"):
+            return ContactCancelled("withdrawn", operator)
+        if where == "ringing":
+            return ContactCancelled("call_cancelled", operator,
+                                    "the call was ringing: it is hung up, and its attempt is "
+                                    "stored as it ended")
+        if where == "talking":
+            return ContactCancelled("after_call", operator,
+                                    f"in a conversation with operator {operator}: the call "
+                                    "goes on, and the contact is not called again")
+        if where in ("waiting_for_operator", "message"):
+            said = ("answered, waiting for an operator" if where == "waiting_for_operator"
+                    else "answered, hearing the campaign's message")
+            return ContactCancelled("after_call", None,
+                                    f"{said}: the call goes on, and the contact is not "
+                                    "called again")
+        return ContactCancelled("none")
 
     async def campaigns_changed(self) -> None:
         await self._loaded.wait()

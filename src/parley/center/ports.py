@@ -228,6 +228,21 @@ class CampaignFigures:
     stats: CampaignStats
 
 
+@dataclass(frozen=True, slots=True)
+class ContactCancelled:
+    """What the live dialer did with a withdrawn task.
+
+    ``action``: ``withdrawn`` (it was waiting or shown in preview: closed now),
+    ``call_cancelled`` (it was ringing: the call is hung up and its attempt stored as it
+    ended), ``after_call`` (a person is on the line: the call goes on, ``operator`` names who
+    has it, and the contact stays closed when it ends), or ``none`` (the dialer no longer
+    had it open)."""
+
+    action: Literal["withdrawn", "call_cancelled", "after_call", "none"]
+    operator: str | None = None
+    detail: str = ""
+
+
 class CampaignControl(Protocol):
     """What the web and provisioning ask of the live dialer (the dialer shell implements).
 
@@ -247,8 +262,9 @@ class CampaignControl(Protocol):
         ...
 
     async def contact_cancelled(self, campaign: str, contact_id: str, *,
-                                requested_by: str) -> bool:
-        """An outside system withdrew the task; False if it had already finished."""
+                                requested_by: str) -> ContactCancelled:
+        """An outside system withdrew the task (the store has it closed already): withdraw
+        it from the dialer wherever it is, and say what happened."""
         ...
 
     async def campaigns_changed(self) -> None:
@@ -279,7 +295,7 @@ class NoCampaignControl:
         raise NotRunning("the dialer is not running on this node")
 
     async def contact_cancelled(self, campaign: str, contact_id: str, *,
-                                requested_by: str) -> bool:
+                                requested_by: str) -> ContactCancelled:
         raise NotRunning("the dialer is not running on this node")
 
     async def campaigns_changed(self) -> None:

@@ -463,11 +463,13 @@ async def get_contact(name: str, contact_id: str, ctx: Ctx, _p: Supervisor) -> s
     return _contact_out(await ctx.store.campaigns.contact(name, contact_id))
 
 
-@router.delete("/api/campaigns/{name}/contacts/{contact_id}", response_model=s.ContactOut,
-               summary="Cancel a task (an outside system withdrew it)",
+@router.delete("/api/campaigns/{name}/contacts/{contact_id}",
+               response_model=s.ContactCancelledOut,
+               summary="Cancel a task (an outside system withdrew it): a ringing call is hung "
+                       "up; a conversation goes on and the answer names the operator",
                responses={409: {"description": "the contact has already closed"}})
 async def cancel_contact(name: str, contact_id: str, ctx: Ctx,
-                         principal: Supervisor) -> s.ContactOut:
+                         principal: Supervisor) -> s.ContactCancelledOut:
     if not await ctx.store.campaigns.cancel_contact(name, contact_id, by=principal.username):
         record = await ctx.store.campaigns.contact(name, contact_id)
         raise HTTPException(status.HTTP_409_CONFLICT,
@@ -475,9 +477,16 @@ async def cancel_contact(name: str, contact_id: str, ctx: Ctx,
                             f"({record.progress.close_reason})")
     await audit(ctx, principal, "cancel_contact", "campaigns", name,
                 {"contact_id": contact_id})
-    with contextlib.suppress(NotRunning):  # stored as cancelled: a later dialer skips it
-        await ctx.campaigns.contact_cancelled(name, contact_id, requested_by=principal.username)
-    return _contact_out(await ctx.store.campaigns.contact(name, contact_id))
+    try:
+        done = await ctx.campaigns.contact_cancelled(name, contact_id,
+                                                     requested_by=principal.username)
+    except NotRunning:  # stored as cancelled: a later dialer skips it
+        extra: dict[str, Any] = {"dialer": "not running",
+                                 "detail": "stored as cancelled; no dialer runs here"}
+    else:
+        extra = {"dialer": done.action, "operator": done.operator, "detail": done.detail}
+    out = _contact_out(await ctx.store.campaigns.contact(name, contact_id))
+    return s.ContactCancelledOut(**out.model_dump(), **extra)
 
 
 # --- attempts ---------------------------------------------------------------------------------

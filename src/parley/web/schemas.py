@@ -486,3 +486,15 @@ class ContactOut(BaseModel):
     added_at: datetime
     added_by: str
     attempts: list[AttemptOut]
+
+
+class ContactCancelledOut(ContactOut):
+    """A withdrawn task, and what the live dialer did with it: ``withdrawn`` (it was waiting
+    or in preview), ``call_cancelled`` (it was ringing: hung up, its attempt stored),
+    ``after_call`` (a person is on the line: the call goes on, ``operator`` names who has it;
+    the contact stays closed), ``none`` (the dialer had no call of it) or ``not running``
+    (no dialer on this node)."""
+
+    dialer: Literal["withdrawn", "call_cancelled", "after_call", "none", "not running"]
+    operator: str | None = None
+    detail: str = ""
