@@ -203,3 +203,30 @@ async def test_a_reimport_keeps_the_numbers_customers_opted_out(store: Store,
     assert stored.model_dump()["numbers"] == ["+74950000009"]
     assert stored.model_dump()["opt_outs"] == ["+74950000002", "+79165550001"]
     assert await import_file(store, _write(tmp_path, exported)) == {}
+
+
+async def test_the_number_range_table_comes_with_the_file(store: Store,
+                                                          tmp_path: Path) -> None:
+    """``number_ranges: ranges.csv`` names a CSV beside the file; it is checked whole before
+    anything is written, stored, and importing the same file again changes nothing."""
+    ranges = tmp_path / "ranges.csv"
+    ranges.write_text("prefix,region,zone\n7913,Novosibirsk Oblast,Asia/Novosibirsk\n"
+                      "7914,Primorsky Krai,Mars/Olympus\n", encoding="utf-8")
+    path = _write(tmp_path, SITE + "number_ranges: ranges.csv\n")
+    with pytest.raises(ConfigError) as caught:
+        await import_file(store, path)
+    assert str(caught.value) == (f"{ranges}:3: 'Mars/Olympus' is not an IANA time zone "
+                                 "(e.g. Asia/Novosibirsk) (field 'zone')")
+    assert await store.campaigns.load_campaigns() == []  # nothing written
+    assert await store.campaigns.number_ranges() is None
+    ranges.write_text("prefix,region,zone\n7913,Novosibirsk Oblast,Asia/Novosibirsk\n",
+                      encoding="utf-8")
+    changes = await import_file(store, path)
+    assert changes["number_ranges"] == 1
+    record = await store.campaigns.number_ranges()
+    assert record is not None
+    assert (record.rows, record.updated_by) == (1, "import site.yaml")
+    assert await import_file(store, path) == {}
+    missing = _write(tmp_path, SITE + "number_ranges: nowhere.csv\n")
+    with pytest.raises(ConfigError, match="cannot read the number-range table"):
+        await import_file(store, missing)

@@ -945,6 +945,9 @@ class ConfigDocument(BaseModel):
     webhooks: list[WebhookSpec] = Field(default_factory=list)
     do_not_call: list[DoNotCallSpec] = Field(default_factory=list)
     campaigns: list[CampaignSpec] = Field(default_factory=list)
+    #: The site's table of number ranges to regions and zones: a CSV file, relative to the
+    #: provisioning file (``parley import`` reads it; over the API, ``PUT /api/number_ranges``).
+    number_ranges: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
 
     @model_validator(mode="after")
     def _route_positions(self) -> ConfigDocument:
