@@ -338,3 +338,30 @@ def test_the_number_range_table_places_loaded_contacts(campaign: Api) -> None:
                               params={"number": "+79131234567"}).status_code == 404
         assert admin.delete("/api/number_ranges").status_code == 204
         assert admin.delete("/api/number_ranges").status_code == 404
+
+
+def test_opt_outs_over_the_api_survive_a_reimport_and_can_be_lifted(campaign: Api) -> None:
+    api = campaign
+    with api.client("admin") as admin, api.client("supervisor") as crm:
+        assert admin.post("/api/do_not_call", json={
+            "name": "global", "numbers": ["+74950000001"]}).status_code == 201
+        added = crm.post("/api/do_not_call/global/opt_outs", json={
+            "numbers": ["+79165550001", "+74950000001"], "note": "unsubscribe link"})
+        assert added.json() == {"name": "global", "added": 1}
+        assert crm.post("/api/do_not_call/global/opt_outs",
+                        json={"numbers": ["8916"]}).status_code == 422
+        # The admin's list as provisioned, without either number: the opt-outs stay.
+        assert admin.put("/api/do_not_call/global", json={
+            "name": "global", "numbers": ["+74950000009"]}).status_code == 200
+        listed = admin.get("/api/do_not_call/global").json()
+        assert (listed["numbers"], listed["opt_outs"]) == (
+            ["+74950000009"], ["+74950000001", "+79165550001"])
+        # A contact with an opted-out number is reported, not loaded.
+        refused = crm.post("/api/campaigns/taxi-waiting/contacts",
+                           json={"number": "+79165550001"})
+        assert refused.status_code == 422
+        assert "do-not-call list global" in refused.text
+        assert crm.delete("/api/do_not_call/global/opt_outs/+79165550001").status_code == 403
+        assert admin.delete("/api/do_not_call/global/opt_outs/+79165550001").status_code == 204
+        assert admin.delete("/api/do_not_call/global/opt_outs/+74950000009").status_code == 404
+        assert admin.get("/api/do_not_call/global").json()["opt_outs"] == ["+74950000001"]

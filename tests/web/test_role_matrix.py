@@ -98,6 +98,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/number_ranges"): ADMIN,
     ("DELETE", "/api/number_ranges"): ADMIN,
     ("GET", "/api/number_ranges/lookup"): SUPERVISOR,
+    ("POST", "/api/do_not_call/{name}/opt_outs"): SUPERVISOR,
+    ("DELETE", "/api/do_not_call/{name}/opt_outs/{number}"): ADMIN,
     ("GET", "/api/interactions/{interaction_id}/wrapup"): AGENT,  # operators: their own
     ("POST", "/api/interactions/{interaction_id}/wrapup"): AGENT,
     ("GET", "/desk/script-preview/{name}"): ADMIN,

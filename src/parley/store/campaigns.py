@@ -419,6 +419,19 @@ class CampaignRepository:
                                               note=note[:200]))
             return len(new)
 
+    async def remove_opt_out(self, number: str, list_name: str = GLOBAL_DNC) -> bool:
+        """Lift a customer's opt-out (they asked to be called again); False when the number
+        is not an opt-out of that list (a provisioned number is changed in the file)."""
+        async with self._sessions() as session, session.begin():
+            row = await session.scalar(
+                select(m.DoNotCallNumber).join(m.DoNotCallList).where(
+                    m.DoNotCallList.name == list_name, m.DoNotCallNumber.number == number,
+                    m.DoNotCallNumber.source == m.DNC_OPT_OUT))
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
+
     # --- the number-range table ------------------------------------------------------------
 
     async def number_ranges(self) -> NumberRangeRecord | None:

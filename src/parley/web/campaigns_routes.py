@@ -633,3 +633,34 @@ async def delete_number_ranges(ctx: Ctx, principal: Admin) -> Response:
         raise _no_ranges()
     await audit(ctx, principal, "delete", "number_ranges", "site")
     return Response(status_code=204)
+
+
+# --- customers' opt-outs ----------------------------------------------------------------------
+
+
+@router.post("/api/do_not_call/{name}/opt_outs", response_model=s.OptOutsAdded,
+             summary="Add numbers whose owners asked not to be called; kept across restarts "
+                     "and re-imports, honoured by every campaign at once")
+async def add_opt_outs(name: str, body: s.OptOutsIn, ctx: Ctx,
+                       principal: Supervisor) -> s.OptOutsAdded:
+    note = body.note or f"added by {principal.username}"
+    added = await ctx.store.campaigns.add_to_do_not_call(body.numbers, name, note=note)
+    await audit(ctx, principal, "add_opt_outs", "do_not_call", name,
+                {"numbers": len(body.numbers), "added": added})
+    announce(ctx, "do_not_call", name, "update")
+    await _reload(ctx)
+    return s.OptOutsAdded(name=name, added=added)
+
+
+@router.delete("/api/do_not_call/{name}/opt_outs/{number}", status_code=204,
+               summary="Lift a customer's opt-out (they asked to be called again)",
+               responses={404: {"description": "the number is not an opt-out of the list"}})
+async def remove_opt_out(name: str, number: str, ctx: Ctx, principal: Admin) -> Response:
+    if not await ctx.store.campaigns.remove_opt_out(number, name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"number: {number} is not an opt-out of the list {name!r} (a "
+                            "provisioned number is changed in the list's numbers)")
+    await audit(ctx, principal, "remove_opt_out", "do_not_call", name, {"number": number})
+    announce(ctx, "do_not_call", name, "update")
+    await _reload(ctx)
+    return Response(status_code=204)

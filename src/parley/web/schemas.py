@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from parley.store.specs import Name, PhoneNumber
+from parley.store.specs import Name, PhoneNumber, PlusNumber
 
 
 class Body(BaseModel):
@@ -370,6 +370,19 @@ class ContactIssue(BaseModel):
     index: int | None = None
     field: str
     reason: str
+
+
+class OptOutsIn(BaseModel):
+    """Numbers whose owners asked not to be called (from an outside system: an unsubscribe
+    link, a complaint), with a note kept beside each."""
+
+    numbers: list[PlusNumber] = Field(min_length=1, max_length=10000)
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class OptOutsAdded(BaseModel):
+    name: str  # the do-not-call list
+    added: int  # new on the list (the others were on it already)
 
 
 class NumberRangesOut(BaseModel):
