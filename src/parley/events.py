@@ -724,9 +724,24 @@ class ContactClosed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class DoNotCallAdded:
+    """Notice: the customer asked never to be called again (a "do not call" disposition);
+    ``numbers`` went on the do-not-call list ``list_name`` (the site's ``global`` one) and the
+    shell keeps them in the store, so a restart or a re-import does not forget them."""
+
+    campaign_id: str
+    contact_id: str
+    attempt_id: str
+    agent_id: str
+    list_name: str
+    numbers: tuple[str, ...]
+
+
 DialerCommand = (
     ReserveAgent | ReleaseAgent | ShowPreview | Dial | ConnectAgent | PlayComplianceMessage
     | PlayAgentlessMessage | TransferToQueue | HangupAttempt | AttemptRecorded | ContactClosed
+    | DoNotCallAdded
 )
 
 

@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from parley.config import ConfigError
+from parley.dialer.ranges import NumberRanges
 from parley.store import NotFound, Store
 from parley.store.database import Conflict, Refused
 from parley.store.specs import KINDS, ConfigDocument, Role, UserSpec
@@ -149,9 +150,46 @@ def _at_record(root: yaml.Node | None, file: str, kind: str, index: int) -> Iter
 
 
 async def import_file(store: Store, path: Path) -> dict[str, int]:
-    """``parley import FILE``: validate the whole file, then write it."""
+    """``parley import FILE``: validate the whole file (and the number-range table it names),
+    then write it."""
     document, root = load_document(path)
-    return await apply_document(store, document, root, str(path))
+    ranges = read_number_ranges(document, root, path)
+    changes = await apply_document(store, document, root, str(path))
+    if ranges is not None:
+        text, rows = ranges
+        stored = await store.campaigns.number_ranges()
+        if stored is None or stored.csv != text:
+            await store.campaigns.save_number_ranges(text, rows, by=f"import {path.name}")
+            changes["number_ranges"] = 1
+    return changes
+
+
+def read_number_ranges(document: ConfigDocument, root: yaml.Node | None,
+                       path: Path) -> tuple[str, int] | None:
+    """The CSV text and size of the number-range table the document names (``number_ranges:
+    ranges.csv``, relative to the document), checked whole; raises :class:`ConfigError`
+    naming the CSV file and every bad line and field."""
+    if document.number_ranges is None:
+        return None
+    table_path = path.parent / document.number_ranges
+    try:
+        text = table_path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read the number-range table {str(table_path)!r}: {reason}",
+                          file=str(path), line=_line(root, ("number_ranges",)),
+                          field="number_ranges") from exc
+    table, problems = NumberRanges.check_csv(text)
+    if problems:
+        first, rest = problems[0], problems[1:]
+        more = "".join(f"\n{table_path}:{p.line}: {p.reason} (field {p.field!r})"
+                       for p in rest)
+        raise ConfigError(f"{first.reason} (field {first.field!r}){more}",
+                          file=str(table_path), line=first.line)
+    if not len(table):
+        raise ConfigError("the number-range table has no ranges or prefixes",
+                          file=str(table_path), line=1)
+    return text, len(table)
 
 
 def dump_document(document: ConfigDocument) -> str:

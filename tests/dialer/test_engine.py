@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ from parley.events import (
     Dial,
     DialerAgentJoined,
     DispositionSet,
+    DoNotCallAdded,
     HangupAttempt,
     InboundWaiting,
     PlayAgentlessMessage,
@@ -226,10 +228,32 @@ def test_do_not_call_disposition_lists_every_number_and_closes_the_contact() -> 
     desk.agent("a1", "wrap_up")
     out = desk.feed(DispositionSet(dial.attempt_id, "a1", "do_not_call"))
     assert ContactClosed("camp", "k1", "do_not_call") in out
-    campaign_dnc = desk.dialer.campaign("camp").dnc
-    assert campaign_dnc is None  # the campaign had no list: the dialer made its own
     book = desk.dialer.book("camp")
-    assert all(book.is_dnc(n.e164) for n in book.states["k1"].contact.numbers)
+    numbers = tuple(n.e164 for n in book.states["k1"].contact.numbers)
+    # The site's list (the customer asked it of the company), told to the shell to store.
+    assert DoNotCallAdded("camp", "k1", dial.attempt_id, "a1", "global", numbers) in out
+    assert all(n in desk.dialer.global_dnc for n in numbers)
+    assert all(book.is_dnc(n) for n in numbers)
+
+
+def test_a_do_not_call_disposition_bars_the_numbers_in_every_campaign() -> None:
+    first = config(DialMode.PROGRESSIVE, agents=frozenset({"a1"}))
+    other = dataclasses.replace(first, campaign_id="other")
+    desk = Desk(first, other)
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.dialer.add_contacts("other", [Contact("o1", contact(1).numbers)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    desk.feed(AttemptAnswered(dial.attempt_id, human=True))
+    desk.agent("a1", "on_call")
+    desk.feed(AttemptHungUp(dial.attempt_id))
+    desk.agent("a1", "wrap_up")
+    desk.feed(DispositionSet(dial.attempt_id, "a1", "do_not_call"))
+    desk.agent("a1", "ready")
+    out = desk.feed(CampaignStart("other"))
+    assert not of(Dial, out)  # the same number in another campaign is not dialled
+    assert not of(Dial, desk.tick(60.0))
+    assert ContactClosed("other", "o1", "no_valid_number") in desk.log
 
 
 def test_wrong_number_drops_that_number_and_tries_the_next() -> None:

@@ -1,6 +1,7 @@
 """What the live dialer shell needs of the core: campaigns added while running, contacts taken
 back from the store after a restart, tasks dialled at once, attempt ids from the site's id
-source, and the answering-machine policy (drop, message after the beep, pass to an operator)."""
+source, the answering-machine policy (drop, message after the beep, pass to an operator), and
+tasks withdrawn wherever they are (waiting, previewed, ringing, in a conversation)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,19 @@ from parley.dialer import (
 from parley.dialer.strategy import ContactState
 from parley.events import (
     AttemptAnswered,
+    AttemptFailed,
     AttemptHungUp,
     AttemptRecorded,
     CampaignStart,
     ConnectAgent,
     ContactClosed,
     Dial,
+    DispositionSet,
     HangupAttempt,
     PlayAgentlessMessage,
+    PlayComplianceMessage,
     ReleaseAgent,
+    ShowPreview,
 )
 
 from .test_engine import ALWAYS, EPOCH, Desk, config, contact, of
@@ -149,15 +154,85 @@ def test_machine_policy_operator_connects_the_reserved_operator() -> None:
     assert desk.dialer.stats("camp", 10).machines == 1
 
 
-def test_a_withdrawn_task_is_closed_unless_it_is_being_dialled() -> None:
+def test_a_withdrawn_waiting_task_closes_at_once() -> None:
     desk = Desk(config(DialMode.PROGRESSIVE))
     desk.dialer.add_contacts("camp", [contact(1), contact(2)], 0)
     desk.feed(CampaignStart("camp"))
     dial = of(Dial, desk.agent("a1", "ready"))[0]
-    assert desk.dialer.cancel_contact("camp", dial.contact_id) == []
     other = "k2" if dial.contact_id == "k1" else "k1"
-    assert desk.dialer.cancel_contact("camp", other) == [
+    assert desk.dialer.engagement("camp", other) == ("waiting", None)
+    assert desk.dialer.cancel_contact("camp", other, desk.now) == [
         ContactClosed("camp", other, "cancelled")]
+    assert desk.dialer.engagement("camp", other) == ("closed", None)
+    assert desk.dialer.cancel_contact("camp", other, desk.now) == []
+    assert not desk.dialer.audit()
+
+
+def test_a_withdrawn_task_that_is_ringing_is_hung_up_recorded_and_closed() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    desk.agent("a1", "reserved")
+    assert desk.dialer.engagement("camp", "k1") == ("ringing", "a1")
+    desk.now = 4
+    assert desk.dialer.cancel_contact("camp", "k1", desk.now) == [
+        HangupAttempt(dial.attempt_id, "cancelled")]
+    # The shell hangs up (CANCEL); the call ends as the network reports it.
+    out = desk.feed(AttemptFailed(dial.attempt_id, "no_answer"))
+    assert of(AttemptRecorded, out)[0].outcome == "no_answer"
+    assert ReleaseAgent("camp", "a1") in out
+    assert ContactClosed("camp", "k1", "cancelled") in out
+    desk.agent("a1", "ready")
+    assert not of(Dial, desk.tick(3 * 3600.0))  # never dialled again
+    assert desk.dialer.book("camp").states["k1"].status is ContactStatus.DONE
+    assert not desk.dialer.audit()
+
+
+def test_an_answer_that_crosses_the_cancel_hears_who_called_and_closes() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    desk.agent("a1", "reserved")
+    desk.dialer.cancel_contact("camp", "k1", desk.now)
+    out = desk.feed(AttemptAnswered(dial.attempt_id, human=True))
+    assert not of(ConnectAgent, out)  # the operator is not given a withdrawn task
+    assert ReleaseAgent("camp", "a1") in out
+    assert of(PlayComplianceMessage, out)
+    assert of(AttemptRecorded, out)[0].outcome == "abandoned"
+    assert ContactClosed("camp", "k1", "cancelled") in out
+    assert not desk.dialer.audit()
+
+
+def test_a_withdrawn_task_in_conversation_goes_on_and_closes_after_the_call() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    desk.agent("a1", "reserved")
+    desk.feed(AttemptAnswered(dial.attempt_id, human=True))
+    desk.agent("a1", "on_call")
+    assert desk.dialer.engagement("camp", "k1") == ("talking", "a1")
+    assert desk.dialer.cancel_contact("camp", "k1", desk.now) == []  # nobody is cut off
+    desk.feed(AttemptHungUp(dial.attempt_id))
+    desk.agent("a1", "wrap_up")
+    # The operator promised a callback, but the task is gone: closed, not called back.
+    out = desk.feed(DispositionSet(dial.attempt_id, "a1", "callback",
+                                   EPOCH + timedelta(hours=2)))
+    assert ContactClosed("camp", "k1", "cancelled") in out
+    assert not desk.dialer.audit()
+
+
+def test_a_withdrawn_task_in_preview_releases_the_operator() -> None:
+    desk = Desk(config(DialMode.PREVIEW))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    assert of(ShowPreview, desk.agent("a1", "ready"))
+    assert desk.dialer.engagement("camp", "k1") == ("preview", "a1")
+    out = desk.dialer.cancel_contact("camp", "k1", desk.now)
+    assert out == [ReleaseAgent("camp", "a1"), ContactClosed("camp", "k1", "cancelled")]
+    assert desk.dialer.previewing("a1") is None
     assert not desk.dialer.audit()
 
 

@@ -3,10 +3,11 @@ person (a short "hello", then silence), as an answering machine (a long greeting
 busy, or not at all; sipp operators with fixed addresses check the card each call brings.
 
 - a progressive campaign: every person reaches an operator with the contact's card, the
-  machine is hung up (policy "drop"), the busy number is dialled again after its delay, the
-  unanswered one rings out, the switched-off one closes when the network says so before the
-  ring timeout, and every attempt is in the store with its SIP status, trunk,
-  answering-machine verdict and operator;
+  machine is hung up (policy "drop"), the customer who asks not to be called again goes on
+  the site's stored do-not-call list (kept across a re-import), the busy number is dialled
+  again after its delay, the unanswered one rings out, the switched-off one closes when the
+  network says so before the ring timeout, and every attempt is in the store with its SIP
+  status, trunk, answering-machine verdict and operator;
 - agentless "car is waiting": one API request adds the task with ``now``; the call plays the
   message with the task's fields, the customer presses 1 and reaches an operator with the task
   attached.
@@ -29,6 +30,7 @@ from parley.dialer.model import NumberType
 from parley.store.specs import (
     CampaignSpec,
     DeviceSpec,
+    DoNotCallSpec,
     NumberStrategySpec,
     QueueSpec,
     RouteSpec,
@@ -175,10 +177,11 @@ async def until(check: Callable[[], object], within: float, what: str) -> None:
 
 
 async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
-                                 closed: list[str] | None = None) -> None:
+                                 closed: list[str] | None = None,
+                                 disposition: str = "not_interested") -> None:
     """Each operator ends a campaign conversation after ``after_s`` of talk (the desk's
-    hang-up). With ``closed``, the first conversation is then closed in wrap-up with the
-    result "not interested" (the desk's Save and close), and its attempt id noted there."""
+    hang-up). With ``closed``, the first conversation is then closed in wrap-up with
+    ``disposition`` (the desk's Save and close), and its attempt id noted there."""
     seen: dict[str, float] = {}
     loop = asyncio.get_running_loop()
     while not stop.is_set():
@@ -191,7 +194,7 @@ async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
                         await asyncio.sleep(0.3)  # in wrap-up now (1 s in queue dialout)
                         attempt = channel.interaction_id
                         assert node.dialer.conversation_closed(
-                            attempt, operator=channel.called, disposition="not_interested")
+                            attempt, operator=channel.called, disposition=disposition)
                         closed.append(attempt)
         await asyncio.sleep(0.2)
 
@@ -218,7 +221,8 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
         peers = await site(node, tmp_path, carriers, checks)
         stop = asyncio.Event()
         closed: list[str] = []
-        closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop, closed))
+        closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop, closed,
+                                                           "do_not_call"))
         try:
             await change(node, "scripts", ScriptSpec(name="upsell", blocks=[
                 {"id": "offer", "title": "The offer",
@@ -255,6 +259,18 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
                 await asyncio.sleep(0.5)
             found = await attempts(node, "sales-push")
             record = await call_record(node, number=f"{PERSON}0001")
+            # The customer who asked not to be called is on the site's stored list, and
+            # stays on it when the provisioning file's global list is imported again.
+            barred = next(a.number for a in found if a.attempt_id in closed)
+            for _ in range(25):  # the write follows the disposition
+                stored_lists = await node.store.campaigns.do_not_call()
+                if barred in stored_lists.get("global", ()):
+                    break
+                await asyncio.sleep(0.2)
+            await change(node, "do_not_call", DoNotCallSpec(name="global",
+                                                            numbers=["+74950000001"]))
+            reloaded = set(node.dialer.global_dnc)
+            after_import = await node.store.campaigns.do_not_call()
         finally:
             stop.set()
             await closer
@@ -271,9 +287,12 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
         assert talk.talk_s > 1.0
         # the first conversation was closed "not interested" in wrap-up; the other's wrap-up
         # ran out with no result, which closes it as a success
-        assert talk.disposition == ("not_interested" if talk.attempt_id in closed
+        assert talk.disposition == ("do_not_call" if talk.attempt_id in closed
                                     else "success"), (talk, closed)
     assert len(closed) == 1
+    assert barred in stored_lists["global"]
+    assert {barred, "+74950000001"} <= reloaded
+    assert after_import["global"] == {barred, "+74950000001"}
     [dropped] = by_contact["m1"]
     assert (dropped.outcome, dropped.amd, dropped.operator) == ("machine", "machine", None)
     first, second = by_contact["b1"]
@@ -392,3 +411,47 @@ async def test_a_message_is_left_on_a_machine_after_its_beep(tmp_path: Path) -> 
     assert kinds.index("answering machine detection") < kinds.index("greeting ended") \
         < kinds.index("campaign message")
     assert progress is None  # a message left on a machine closes the contact
+
+
+@needs_sipp
+async def test_a_task_cancelled_while_it_rings_hangs_up_the_call(tmp_path: Path) -> None:
+    """The outside system cancels a task whose call is ringing: Parley sends CANCEL at once
+    (not at the ring timeout), the attempt is stored as it ended, the contact closes
+    "cancelled" and is not dialled again."""
+    async with demo_node(tmp_path) as node:
+        peers = await site(node, tmp_path, {SILENT: DATA / "uas_ring_until_cancel.xml"}, "")
+        try:
+            await change(node, "campaigns", CampaignSpec(
+                name="registrations", mode="progressive", queue="dialout",
+                agents=list(OPERATORS), caller_id="+74951110000", call_window="any",
+                ring_timeout_s=60, detect_machine=False))
+            ids = await node.store.campaigns.add_contacts("registrations", [
+                contact("reg-1", f"{SILENT}0001", customer="Unfinished")])
+            await node.dialer.contacts_added("registrations", ids)
+            await until(lambda: any(live.leg is not None and live.leg.state == "ringing"
+                                    for live in node.dialer.calls.attempts.values()), 20,
+                        "the customer's phone rings")
+            assert node.demo_login is not None
+            async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+                login = await api.post("/api/auth/login", json={
+                    "username": node.demo_login.username,
+                    "password": node.demo_login.password})
+                api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+                cancelled = await api.delete("/api/campaigns/registrations/contacts/reg-1")
+            await until(lambda: node.dialer.calls.attempts == {}, 10, "the call ended")
+            await asyncio.sleep(0.5)  # its last write
+            [attempt] = await attempts(node, "registrations")
+            record = await node.store.campaigns.contact("registrations", "reg-1")
+            state = node.dialer.dialer.book("registrations").states["reg-1"]
+        finally:
+            results = [await peer.stop() for peer in peers]
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["dialer"] == "call_cancelled", cancelled.json()
+    assert (attempt.outcome, attempt.sip_status) == ("no_answer", 487)
+    assert attempt.ended_at is not None
+    assert (attempt.ended_at - attempt.started_at).total_seconds() < 15  # not the 60 s timeout
+    assert (record.progress.status, record.progress.close_reason) == ("done", "cancelled")
+    assert state.close_reason is not None
+    assert state.close_reason.value == "cancelled"  # the dialer will not retry it
+    carrier = results[0]
+    assert carrier.successful == 1, carrier.log  # its scenario ends with the CANCEL

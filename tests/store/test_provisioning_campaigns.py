@@ -174,3 +174,59 @@ async def test_a_missing_queue_names_the_campaign_line(store: Store, tmp_path: P
     assert caught.value.line == 14
     assert "no queue named 'nowhere'" in str(caught.value)
     assert await store.campaigns.load_campaigns() == []  # nothing half-written
+
+
+async def test_a_reimport_keeps_the_numbers_customers_opted_out(store: Store,
+                                                                tmp_path: Path) -> None:
+    """A "do not call" disposition writes the numbers to the site's list as opt-outs; the
+    provisioning file's own ``global`` list is replaced by a re-import, the opt-outs are not
+    (a file written before the customer asked must not call them again)."""
+    text = SITE.replace('do_not_call:\n', 'do_not_call:\n  - name: global\n'
+                        '    numbers: ["+74950000001", "+74950000002"]\n')
+    path = _write(tmp_path, text)
+    await import_file(store, path)
+    assert await store.campaigns.add_to_do_not_call(
+        ["+79165550001", "+74950000002"], note="do not call: campaign renewals") == 1
+    lists = await store.campaigns.do_not_call()
+    assert lists["global"] == {"+74950000001", "+74950000002", "+79165550001"}
+    # The same file again, then one whose global list no longer has either number.
+    await import_file(store, path)
+    await import_file(store, _write(tmp_path, text.replace(
+        '["+74950000001", "+74950000002"]', '["+74950000009"]')))
+    lists = await store.campaigns.do_not_call()
+    assert lists["global"] == {"+74950000009", "+74950000002", "+79165550001"}
+    # The export keeps provisioned numbers and opt-outs apart; importing it changes nothing.
+    exported = await export_text(store)
+    assert "opt_outs:" in exported
+    stored = await store.config.get("do_not_call", "global")
+    assert stored is not None
+    assert stored.model_dump()["numbers"] == ["+74950000009"]
+    assert stored.model_dump()["opt_outs"] == ["+74950000002", "+79165550001"]
+    assert await import_file(store, _write(tmp_path, exported)) == {}
+
+
+async def test_the_number_range_table_comes_with_the_file(store: Store,
+                                                          tmp_path: Path) -> None:
+    """``number_ranges: ranges.csv`` names a CSV beside the file; it is checked whole before
+    anything is written, stored, and importing the same file again changes nothing."""
+    ranges = tmp_path / "ranges.csv"
+    ranges.write_text("prefix,region,zone\n7913,Novosibirsk Oblast,Asia/Novosibirsk\n"
+                      "7914,Primorsky Krai,Mars/Olympus\n", encoding="utf-8")
+    path = _write(tmp_path, SITE + "number_ranges: ranges.csv\n")
+    with pytest.raises(ConfigError) as caught:
+        await import_file(store, path)
+    assert str(caught.value) == (f"{ranges}:3: 'Mars/Olympus' is not an IANA time zone "
+                                 "(e.g. Asia/Novosibirsk) (field 'zone')")
+    assert await store.campaigns.load_campaigns() == []  # nothing written
+    assert await store.campaigns.number_ranges() is None
+    ranges.write_text("prefix,region,zone\n7913,Novosibirsk Oblast,Asia/Novosibirsk\n",
+                      encoding="utf-8")
+    changes = await import_file(store, path)
+    assert changes["number_ranges"] == 1
+    record = await store.campaigns.number_ranges()
+    assert record is not None
+    assert (record.rows, record.updated_by) == (1, "import site.yaml")
+    assert await import_file(store, path) == {}
+    missing = _write(tmp_path, SITE + "number_ranges: nowhere.csv\n")
+    with pytest.raises(ConfigError, match="cannot read the number-range table"):
+        await import_file(store, missing)

@@ -170,6 +170,7 @@ def test_tasks_from_an_outside_system(campaign: Api) -> None:
         assert cancelled.status_code == 200
         assert (cancelled.json()["status"], cancelled.json()["close_reason"]) == (
             "done", "cancelled")
+        assert cancelled.json()["dialer"] == "not running"  # stored; a dialer skips it
         assert crm.delete("/api/campaigns/taxi-waiting/contacts/order-1").status_code == 409
         assert crm.get("/api/campaigns/taxi-waiting/contacts/ghost").status_code == 404
         # A task whose id the campaign had before (closed) is refused, the rest loaded.
@@ -273,3 +274,94 @@ def test_campaign_status_changes_reach_live_viewers(campaign: Api) -> None:
         assert '"topic":"campaign"' in message.replace(" ", "")
         assert "CampaignStatusChanged" in message
         assert '"status":"paused"' in message.replace(" ", "")
+
+
+RANGES = ("prefix,from,to,region,zone\n"
+          "7913,,,Novosibirsk Oblast,Asia/Novosibirsk\n"
+          ",79140000000,79140999999,Primorsky Krai,Asia/Vladivostok\n")
+
+
+def test_the_number_range_table_places_loaded_contacts(campaign: Api) -> None:
+    """The site's table of number ranges, uploaded and downloaded over the API, gives a
+    Russian mobile its region's zone in every contact load (never the intersection of
+    Russia's sixteen zones); a bad table is refused whole with every bad line and field."""
+    api = campaign
+    with api.client("admin") as admin, api.client("supervisor") as supervisor:
+        assert supervisor.get("/api/number_ranges").status_code == 404
+        assert supervisor.put("/api/number_ranges", content=RANGES,
+                              headers={"Content-Type": "text/csv"}).status_code == 403
+        bad = admin.put("/api/number_ranges", headers={"Content-Type": "text/csv"},
+                        content=RANGES + "79x,,,Somewhere,Asia/Omsk\n"
+                                         "7920,,,Far,Mars/Olympus\n")
+        assert bad.status_code == 422, bad.text
+        assert [(issue["loc"][2], issue["loc"][3]) for issue in bad.json()["detail"]] == [
+            (4, "prefix"), (5, "zone")]
+        assert "line 5, field 'zone': 'Mars/Olympus' is not an IANA time zone" in \
+            bad.json()["detail"][1]["msg"]
+        assert supervisor.get("/api/number_ranges").status_code == 404  # nothing kept
+        loaded = admin.put("/api/number_ranges", content=RANGES,
+                           headers={"Content-Type": "text/csv"})
+        assert loaded.status_code == 200, loaded.text
+        assert (loaded.json()["rows"], loaded.json()["updated_by"]) == (2, "admin1")
+        download = supervisor.get("/api/number_ranges", params={"format": "csv"})
+        assert download.headers["content-type"].startswith("text/csv")
+        assert download.text == RANGES
+        found = supervisor.get("/api/number_ranges/lookup", params={"number": "89131234567"})
+        assert found.json() == {"number": "+79131234567", "region": "Novosibirsk Oblast",
+                                "zone": "Asia/Novosibirsk", "line": 2}
+        assert supervisor.get("/api/number_ranges/lookup",
+                              params={"number": "+79161234567"}).status_code == 404
+        csv_load = supervisor.post(
+            "/api/campaigns/taxi-waiting/contacts", headers={"Content-Type": "text/csv"},
+            content="contact_id,mobile,region\nn1,+79131234567,\nv1,+79140001122,\n"
+                    "m1,+79161234567,\nr1,+79169990000,primorsky krai\n")
+        assert csv_load.status_code == 201, csv_load.text
+        task = supervisor.post("/api/campaigns/taxi-waiting/contacts", json={
+            "contact_id": "t1", "number": "+79131110000"})
+        assert task.status_code == 201, task.text
+
+        def zones(contact_id: str) -> list[str]:
+            card = supervisor.get(f"/api/campaigns/taxi-waiting/contacts/{contact_id}")
+            return card.json()["numbers"][0]["time_zones"]
+
+        assert zones("n1") == ["Asia/Novosibirsk"]
+        assert zones("v1") == ["Asia/Vladivostok"]
+        assert zones("m1") == ["Europe/Moscow"]  # not in the table: the campaign's zone
+        assert zones("t1") == ["Asia/Novosibirsk"]
+        card = supervisor.get("/api/campaigns/taxi-waiting/contacts/r1").json()
+        assert card["time_zone"] == "Asia/Vladivostok"  # the record's region wins
+        # A new table replaces the old; removing it leaves loads to the default zone.
+        assert admin.put("/api/number_ranges", headers={"Content-Type": "text/csv"},
+                         content="prefix,region,zone\n7916,Moscow,Europe/Moscow\n"
+                         ).json()["rows"] == 1
+        assert supervisor.get("/api/number_ranges/lookup",
+                              params={"number": "+79131234567"}).status_code == 404
+        assert admin.delete("/api/number_ranges").status_code == 204
+        assert admin.delete("/api/number_ranges").status_code == 404
+
+
+def test_opt_outs_over_the_api_survive_a_reimport_and_can_be_lifted(campaign: Api) -> None:
+    api = campaign
+    with api.client("admin") as admin, api.client("supervisor") as crm:
+        assert admin.post("/api/do_not_call", json={
+            "name": "global", "numbers": ["+74950000001"]}).status_code == 201
+        added = crm.post("/api/do_not_call/global/opt_outs", json={
+            "numbers": ["+79165550001", "+74950000001"], "note": "unsubscribe link"})
+        assert added.json() == {"name": "global", "added": 1}
+        assert crm.post("/api/do_not_call/global/opt_outs",
+                        json={"numbers": ["8916"]}).status_code == 422
+        # The admin's list as provisioned, without either number: the opt-outs stay.
+        assert admin.put("/api/do_not_call/global", json={
+            "name": "global", "numbers": ["+74950000009"]}).status_code == 200
+        listed = admin.get("/api/do_not_call/global").json()
+        assert (listed["numbers"], listed["opt_outs"]) == (
+            ["+74950000009"], ["+74950000001", "+79165550001"])
+        # A contact with an opted-out number is reported, not loaded.
+        refused = crm.post("/api/campaigns/taxi-waiting/contacts",
+                           json={"number": "+79165550001"})
+        assert refused.status_code == 422
+        assert "do-not-call list global" in refused.text
+        assert crm.delete("/api/do_not_call/global/opt_outs/+79165550001").status_code == 403
+        assert admin.delete("/api/do_not_call/global/opt_outs/+79165550001").status_code == 204
+        assert admin.delete("/api/do_not_call/global/opt_outs/+74950000009").status_code == 404
+        assert admin.get("/api/do_not_call/global").json()["opt_outs"] == ["+74950000001"]

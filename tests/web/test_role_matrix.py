@@ -94,6 +94,12 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/campaigns/{name}/contacts/{contact_id}"): SUPERVISOR,
     ("DELETE", "/api/campaigns/{name}/contacts/{contact_id}"): SUPERVISOR,
     ("GET", "/api/campaigns/{name}/attempts"): SUPERVISOR,
+    ("GET", "/api/number_ranges"): SUPERVISOR,
+    ("PUT", "/api/number_ranges"): ADMIN,
+    ("DELETE", "/api/number_ranges"): ADMIN,
+    ("GET", "/api/number_ranges/lookup"): SUPERVISOR,
+    ("POST", "/api/do_not_call/{name}/opt_outs"): SUPERVISOR,
+    ("DELETE", "/api/do_not_call/{name}/opt_outs/{number}"): ADMIN,
     ("GET", "/api/interactions/{interaction_id}/wrapup"): AGENT,  # operators: their own
     ("POST", "/api/interactions/{interaction_id}/wrapup"): AGENT,
     ("GET", "/desk/script-preview/{name}"): ADMIN,

@@ -125,6 +125,7 @@ class LiveAttempt:
     talk_from: float | None = None
     disposed: bool = False
     tasks: list[str] = field(default_factory=list)
+    withdrawn: bool = False  # the task was cancelled before the call was placed
 
     @property
     def attempt_id(self) -> str:
@@ -212,6 +213,8 @@ class OutboundCalls:
             return
         live.leg = leg
         self._by_channel[leg.id] = live
+        if live.withdrawn:  # cancelled while the call was being placed
+            leg.hangup(HangupCause.ORIGINATOR_CANCEL)
         shell.acd.note_outside(command.attempt_id, leg)
         self._progress(live, "campaign call", {"contact_id": command.contact_id,
                                                "number": command.number,
@@ -338,11 +341,19 @@ class OutboundCalls:
             acd.live.pop(call.interaction_id, None)
 
     def hang_up(self, attempt_id: str, reason: str) -> None:
+        """Hang up the attempt's call; one still ringing is cancelled (SIP CANCEL), one not
+        yet placed is cancelled as soon as it is."""
+        live = self.attempts.get(attempt_id)
+        if live is not None and live.leg is None:
+            live.withdrawn = True
+            self._progress(live, "campaign call hung up", {"reason": reason})
+            return
         found = self._answered_leg(attempt_id)
         if found is not None:
             live, leg = found
             self._progress(live, "campaign call hung up", {"reason": reason})
-            leg.hangup()
+            leg.hangup(HangupCause.ORIGINATOR_CANCEL if not leg.is_up
+                       else HangupCause.NORMAL_CLEARING)
 
     def compliance(self, attempt_id: str) -> None:
         """No operator in time: the short message saying who called, then hang up."""

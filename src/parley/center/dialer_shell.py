@@ -39,6 +39,7 @@ from parley.center.ports import (
     CampaignAction,
     CampaignFigures,
     CampaignStore,
+    ContactCancelled,
     ContactProgress,
     InvalidRequest,
     OperationRefused,
@@ -101,6 +102,7 @@ class DialerShell:
         self._group: asyncio.TaskGroup | None = None
         self._loaded = asyncio.Event()
         self._lock = asyncio.Lock()  # loads from the store, one at a time
+        self._opt_outs_unsaved: set[str] = set()  # "do not call" numbers not yet written
 
     # --- time ----------------------------------------------------------------------------
 
@@ -193,7 +195,8 @@ class DialerShell:
         async with self._lock:
             stored = await self.store.load_campaigns()
             lists = await self.store.do_not_call()
-            self.global_dnc.replace(lists.get("global", ()))
+            # Opt-outs not yet written stay listed (the store catches up in order).
+            self.global_dnc.replace({*lists.get("global", ()), *self._opt_outs_unsaved})
             fresh: list[str] = []
             for campaign in stored:
                 name = campaign.config.campaign_id
@@ -319,13 +322,33 @@ class DialerShell:
             self._save_progress(campaign, [contact_id])
 
     async def contact_cancelled(self, campaign: str, contact_id: str, *,
-                                requested_by: str) -> bool:
+                                requested_by: str) -> ContactCancelled:
+        """Withdraw the task wherever it is (see :meth:`Dialer.cancel_contact`): a ringing
+        call is hung up, a conversation goes on and the contact closes when it ends."""
         await self._loaded.wait()
         if campaign not in self.campaigns:
             raise InvalidRequest(f"campaign: no campaign {campaign!r}")
-        out = self.dialer.cancel_contact(campaign, contact_id)
-        self._apply(out)
-        return bool(out)
+        where, operator = self.dialer.engagement(campaign, contact_id)
+        self._apply(self.dialer.cancel_contact(campaign, contact_id, self.clock.monotonic()))
+        log.info("contact_cancelled", campaign=campaign, contact=contact_id, was=where,
+                 operator=operator, by=requested_by)
+        if where in ("waiting", "preview"):
+            return ContactCancelled("withdrawn", operator)
+        if where == "ringing":
+            return ContactCancelled("call_cancelled", operator,
+                                    "the call was ringing: it is hung up, and its attempt is "
+                                    "stored as it ended")
+        if where == "talking":
+            return ContactCancelled("after_call", operator,
+                                    f"in a conversation with operator {operator}: the call "
+                                    "goes on, and the contact is not called again")
+        if where in ("waiting_for_operator", "message"):
+            said = ("answered, waiting for an operator" if where == "waiting_for_operator"
+                    else "answered, hearing the campaign's message")
+            return ContactCancelled("after_call", None,
+                                    f"{said}: the call goes on, and the contact is not "
+                                    "called again")
+        return ContactCancelled("none")
 
     async def campaigns_changed(self) -> None:
         await self._loaded.wait()
@@ -462,6 +485,23 @@ class DialerShell:
         if live is not None:
             self.calls.update(live, outcome=notice.outcome)
 
+    def _opt_out(self, notice: ev.DoNotCallAdded) -> None:
+        """The customer asked never to be called: the numbers are on the site's list in the
+        dialer already; write them to the store's list as an opt-out, which a restart
+        loads and a re-import of the provisioning file keeps."""
+        numbers = set(notice.numbers)
+        self._opt_outs_unsaved |= numbers
+        note = (f"do not call: campaign {notice.campaign_id}, contact {notice.contact_id}, "
+                f"attempt {notice.attempt_id}, operator {notice.agent_id}")
+
+        async def write() -> None:
+            await self.store.add_to_do_not_call(numbers, notice.list_name, note=note)
+            self._opt_outs_unsaved -= numbers
+
+        self._writes.put_nowait(write)
+        log.info("do_not_call_added", campaign=notice.campaign_id,
+                 contact=notice.contact_id, numbers=sorted(numbers))
+
     _commands: ClassVar[dict[type, Callable[[DialerShell, Any], None]]] = {
         ev.ReserveAgent: _reserve,
         ev.ReleaseAgent: _release,
@@ -472,6 +512,7 @@ class DialerShell:
         ev.TransferToQueue: _to_queue,
         ev.HangupAttempt: _hang_up,
         ev.AttemptRecorded: _recorded,
+        ev.DoNotCallAdded: _opt_out,
     }
 
     # --- operators from the ACD -----------------------------------------------------------

@@ -8,7 +8,7 @@ which the telephony and ACD shells implement and the composition root hands to
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -228,6 +228,21 @@ class CampaignFigures:
     stats: CampaignStats
 
 
+@dataclass(frozen=True, slots=True)
+class ContactCancelled:
+    """What the live dialer did with a withdrawn task.
+
+    ``action``: ``withdrawn`` (it was waiting or shown in preview: closed now),
+    ``call_cancelled`` (it was ringing: the call is hung up and its attempt stored as it
+    ended), ``after_call`` (a person is on the line: the call goes on, ``operator`` names who
+    has it, and the contact stays closed when it ends), or ``none`` (the dialer no longer
+    had it open)."""
+
+    action: Literal["withdrawn", "call_cancelled", "after_call", "none"]
+    operator: str | None = None
+    detail: str = ""
+
+
 class CampaignControl(Protocol):
     """What the web and provisioning ask of the live dialer (the dialer shell implements).
 
@@ -247,8 +262,9 @@ class CampaignControl(Protocol):
         ...
 
     async def contact_cancelled(self, campaign: str, contact_id: str, *,
-                                requested_by: str) -> bool:
-        """An outside system withdrew the task; False if it had already finished."""
+                                requested_by: str) -> ContactCancelled:
+        """An outside system withdrew the task (the store has it closed already): withdraw
+        it from the dialer wherever it is, and say what happened."""
         ...
 
     async def campaigns_changed(self) -> None:
@@ -279,7 +295,7 @@ class NoCampaignControl:
         raise NotRunning("the dialer is not running on this node")
 
     async def contact_cancelled(self, campaign: str, contact_id: str, *,
-                                requested_by: str) -> bool:
+                                requested_by: str) -> ContactCancelled:
         raise NotRunning("the dialer is not running on this node")
 
     async def campaigns_changed(self) -> None:
@@ -373,6 +389,12 @@ class CampaignStore(Protocol):
 
     async def do_not_call(self) -> dict[str, frozenset[str]]:
         """Every do-not-call list by name (``global`` is the site's own) of E.164 numbers."""
+        ...
+
+    async def add_to_do_not_call(self, numbers: Iterable[str], list_name: str = "global", *,
+                                 note: str = "") -> int:
+        """Add numbers to a list as the customer's opt-out (kept across restarts and
+        re-imports); returns how many were new."""
         ...
 
     async def save_status(self, campaign: str, status: str, *, by: str) -> None:

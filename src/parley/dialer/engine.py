@@ -45,6 +45,7 @@ from parley.events import (
     Dial,
     DialerAgentJoined,
     DispositionSet,
+    DoNotCallAdded,
     HangupAttempt,
     InboundWaiting,
     PlayAgentlessMessage,
@@ -76,6 +77,7 @@ class _Attempt:
     agent: str | None = None
     ahead: bool = False  # dialled ahead of operators (predictive), no operator reserved
     live: bool | None = None  # resolved: a person answered (True) or not (False)
+    cancelled: bool = False  # the task was withdrawn meanwhile: close it, never retry it
 
 
 @dataclass(slots=True)
@@ -215,14 +217,72 @@ class Dialer:
         self._pace_all(now, out)
         return out
 
-    def cancel_contact(self, campaign_id: str, contact_id: str) -> list[Command]:
-        """Withdraw a waiting contact (``ContactClosed`` with "cancelled"); nothing when it
-        is being dialled or already closed."""
+    def cancel_contact(self, campaign_id: str, contact_id: str,
+                       now: float | None = None) -> list[Command]:
+        """Withdraw a contact (an outside system cancelled its task), wherever it is:
+
+        - waiting: closed at once (``ContactClosed`` with "cancelled");
+        - shown to an operator (preview): the preview is withdrawn, the operator released,
+          and the contact closed;
+        - ringing: the call is hung up (``HangupAttempt`` "cancelled"); the attempt is
+          recorded as it ends, then the contact closes "cancelled" instead of being retried;
+        - answered (talking to an operator or in its wrap-up, waiting for one, hearing the
+          agentless message): nobody is cut off; the contact closes "cancelled" when the
+          call ends, whatever its disposition (see :meth:`engagement`).
+
+        Nothing when the contact is closed or unknown."""
         run = self._run(campaign_id)
+        at = 0.0 if now is None else now
         out: list[Command] = []
         if run.book.cancel(contact_id):
             self._closures(run, out)
+            return out
+        for agent_id, (pick, _, _) in list(run.previews.items()):
+            if pick.state.contact.id == contact_id:
+                del run.previews[agent_id]
+                run.book.release(pick.state, at)
+                view = self._agents.get(agent_id)
+                if view is not None:
+                    view.phase, view.work = "", None
+                out.append(ReleaseAgent(campaign_id, agent_id))
+                run.book.cancel(contact_id)
+                self._closures(run, out)
+                return out
+        attempt = self._attempt_of(run, contact_id)
+        if attempt is not None and not attempt.cancelled:
+            attempt.cancelled = True
+            if attempt.phase == "ringing":
+                out.append(HangupAttempt(attempt.attempt_id, "cancelled"))
         return out
+
+    def engagement(self, campaign_id: str, contact_id: str) -> tuple[str, str | None]:
+        """Where the contact is now, and the operator involved: ``waiting``, ``preview``
+        (operator), ``ringing`` (the operator reserved, if any), ``waiting_for_operator``,
+        ``talking`` (operator; in the call or its wrap-up until the disposition),
+        ``message`` (the agentless message), ``closed`` or ``unknown``."""
+        run = self._run(campaign_id)
+        state = run.book.states.get(contact_id)
+        if state is None:
+            return "unknown", None
+        if state.status is ContactStatus.DONE:
+            return "closed", None
+        if state.status is ContactStatus.PENDING:
+            return "waiting", None
+        for agent_id, (pick, _, _) in run.previews.items():
+            if pick.state.contact.id == contact_id:
+                return "preview", agent_id
+        attempt = self._attempt_of(run, contact_id)
+        if attempt is None:
+            return "unknown", None
+        if attempt.phase == "ringing":
+            return "ringing", attempt.reserved_agent
+        if attempt.phase == "connected":
+            return "talking", attempt.agent
+        return {"waiting": "waiting_for_operator"}.get(attempt.phase, attempt.phase), None
+
+    def _attempt_of(self, run: _Run, contact_id: str) -> _Attempt | None:
+        return next((a for a in self._attempts.values()
+                     if a.run is run and a.state.contact.id == contact_id), None)
 
     def dial_now(self, campaign_id: str, contact_id: str, now: float) -> list[Command]:
         """A task to dial at once (an outside system's "car is waiting"): pacing is skipped,
@@ -628,6 +688,8 @@ class Dialer:
                 out: list[Command]) -> None:
         run = attempt.run
         run.book.outcome(attempt.state, attempt.number, outcome, now)
+        if attempt.cancelled and outcome is not Outcome.HUMAN:
+            run.book.cancel(attempt.state.contact.id)  # withdrawn meanwhile: not retried
         if run.status is CampaignStatus.STOPPED:
             run.book.stop()  # the last calls of a stopped campaign close their contacts
         out.append(AttemptRecorded(attempt.attempt_id, run.config.campaign_id,
@@ -650,6 +712,9 @@ class Dialer:
         run.in_flight -= 1
         attempt.answered_at = now
         config = run.config
+        if attempt.cancelled:
+            self._answered_cancelled(attempt, event.human, now, out)
+            return
         if not event.human:
             run.meter.machine_answer(now)
             attempt.live = False
@@ -681,6 +746,27 @@ class Dialer:
             out.append(PlayAgentlessMessage(attempt.attempt_id, config.agentless_message))
             return
         self._to_operator(attempt, now, out)
+
+    def _answered_cancelled(self, attempt: _Attempt, human: bool, now: float,
+                            out: list[Command]) -> None:
+        """The answer crossed the hang-up of a withdrawn task: a person hears who called (the
+        compliance message; it counts as abandoned, as any answered call nobody takes), a
+        machine is hung up; either way the contact closes."""
+        run = attempt.run
+        self._release_reserved(attempt, out)
+        if human:
+            run.meter.live_answer(now)
+            attempt.live = True
+            run.stats.live_answers += 1
+            self._abandon(attempt, now, out, compliance=True)
+            return
+        run.meter.machine_answer(now)
+        attempt.live = False
+        run.stats.machines += 1
+        attempt.phase = "done"
+        self._record(attempt, Outcome.MACHINE, now, out)
+        out.append(HangupAttempt(attempt.attempt_id, "cancelled"))
+        del self._attempts[attempt.attempt_id]
 
     def _to_operator(self, attempt: _Attempt, now: float, out: list[Command]) -> None:
         """The reserved operator, else the next free one, else wait (the grace time)."""
@@ -806,8 +892,16 @@ class Dialer:
         run = attempt.run
         if disposition is Disposition.MACHINE:
             run.stats.machines += 1
+        # A customer who asks never to be called asks it of the company, not of this
+        # campaign: the numbers go on the site's list, which every campaign honours.
         run.book.disposition(attempt.state, attempt.number, disposition, now, callback_due=due,
-                             agent=event.agent_id, dnc=run.dnc)
+                             agent=event.agent_id, dnc=self.global_dnc)
+        if disposition is Disposition.DO_NOT_CALL:
+            out.append(DoNotCallAdded(run.config.campaign_id, attempt.state.contact.id,
+                                      attempt.attempt_id, event.agent_id, self.global_dnc.name,
+                                      tuple(n.e164 for n in attempt.state.contact.numbers)))
+        if attempt.cancelled:
+            run.book.cancel(attempt.state.contact.id)  # withdrawn during the call
         attempt.phase = "done"
         del self._attempts[attempt.attempt_id]
         if run.status is CampaignStatus.STOPPED:

@@ -28,6 +28,7 @@ import bisect
 import csv
 import io
 import itertools
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,6 +44,28 @@ class NumberArea:
     region: str
     zone: str
     line: int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeProblem:
+    """One bad line of a table: its line (the header is line 1), the field, and why."""
+
+    line: int
+    field: str
+    reason: str
+
+    @classmethod
+    def said(cls, line: int, problem: str) -> RangeProblem:
+        """From a row check's ``field 'zone': why``."""
+        found = re.match(r"field '(\w+)': (.*)", problem, re.DOTALL)
+        if found is None:
+            return cls(line, "row", problem)
+        return cls(line, found.group(1), found.group(2))
+
+    def __str__(self) -> str:
+        if self.field in ("header", "csv", "row"):
+            return f"line {self.line}: {self.reason}"
+        return f"line {self.line}, field '{self.field}': {self.reason}"
 
 
 def _valid_zone(name: str) -> bool:
@@ -77,18 +100,35 @@ class NumberRanges:
     def from_csv(cls, text: str, source: str = "number ranges") -> NumberRanges:
         """Load a table (see the module docstring); raises :class:`DialerError` naming every
         bad line and field (``line 4, field 'zone': ...``) if there is any."""
+        table, problems = cls.check_csv(text)
+        if problems:
+            raise DialerError("\n".join(f"{source}: {p}" for p in problems))
+        return table
+
+    @classmethod
+    def check_csv(cls, text: str) -> tuple[NumberRanges, list[RangeProblem]]:
+        """The table and every problem found in it, each with its line and field (a table
+        with any problem must not be used: see the module docstring)."""
+        try:
+            return cls._check_csv(text)
+        except csv.Error as exc:
+            return cls(), [RangeProblem(1, "csv", f"not a CSV table: {exc}")]
+
+    @classmethod
+    def _check_csv(cls, text: str) -> tuple[NumberRanges, list[RangeProblem]]:
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         headers = [h.strip().lower() for h in reader.fieldnames or []]
         if not headers:
-            raise DialerError(f"{source}: line 1: the table has no header row")
+            return cls(), [RangeProblem(1, "header", "the table has no header row")]
         missing = [name for name in ("region", "zone") if name not in headers]
         if "prefix" not in headers and not {"from", "to"} <= set(headers):
             missing.insert(0, "prefix (or from and to)")
         if missing:
-            raise DialerError(f"{source}: line 1: missing column {', '.join(missing)}; the "
-                              "header must be prefix,region,zone or from,to,region,zone")
+            return cls(), [RangeProblem(1, "header", f"missing column {', '.join(missing)}; "
+                                        "the header must be prefix,region,zone or "
+                                        "from,to,region,zone")]
         table = cls()
-        errors: list[str] = []
+        problems: list[RangeProblem] = []
         last_line = reader.line_num
         for row in reader:
             line = last_line + 1
@@ -97,12 +137,10 @@ class NumberRanges:
                      for k, v in row.items()}
             if not any(clean.values()):
                 continue  # a blank line
-            errors.extend(f"{source}: line {line}, {problem}"
-                          for problem in table._add_row(line, clean))
-        errors.extend(f"{source}: {problem}" for problem in table._check_overlaps())
-        if errors:
-            raise DialerError("\n".join(errors))
-        return table
+            problems.extend(RangeProblem.said(line, problem)
+                            for problem in table._add_row(line, clean))
+        problems.extend(table._check_overlaps())
+        return table, problems
 
     def _add_row(self, line: int, row: dict[str, str]) -> list[str]:
         problems: list[str] = []
@@ -153,14 +191,14 @@ class NumberRanges:
             self._regions[region.casefold()] = area
         return problems
 
-    def _check_overlaps(self) -> list[str]:
-        problems: list[str] = []
+    def _check_overlaps(self) -> list[RangeProblem]:
+        problems: list[RangeProblem] = []
         for length, ranges in self._ranges.items():
             ranges.sort(key=lambda r: r[0])
             for (_, end, before), (start, _, area) in itertools.pairwise(ranges):
                 if start <= end:
-                    problems.append(f"line {area.line}, field 'from': the range overlaps the "
-                                    f"one on line {before.line}")
+                    problems.append(RangeProblem(area.line, "from", "the range overlaps the "
+                                                 f"one on line {before.line}"))
             self._starts[length] = [r[0] for r in ranges]
         return problems
 

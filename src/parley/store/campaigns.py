@@ -41,6 +41,17 @@ ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(AttemptFacts))
 """Every field of an attempt, in order: the CSV export's columns."""
 
 CANCELLED = "cancelled"
+SITE_RANGES = "site"  # the one number-range table a site has (the key leaves room for more)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRangeRecord:
+    """The stored number-range table: the CSV as uploaded, its rows, who and when."""
+
+    csv: str
+    rows: int
+    updated_at: datetime
+    updated_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,9 +391,12 @@ class CampaignRepository:
         return {name: frozenset(numbers) for name, numbers in lists.items()}
 
     async def add_to_do_not_call(self, numbers: Iterable[str],
-                                 list_name: str = GLOBAL_DNC) -> int:
-        """Add E.164 numbers to a list (created if missing; a "do not call" disposition adds
-        to ``global``); returns how many were new."""
+                                 list_name: str = GLOBAL_DNC, *, note: str = "") -> int:
+        """Add E.164 numbers to a list as the customer's opt-out (the list is created if
+        missing; a "do not call" disposition adds to ``global``); returns how many were new.
+        An opt-out is never removed by a re-import of the provisioning file; a number already
+        on the list as provisioned becomes an opt-out."""
+        wanted = set(numbers)
         async with self._sessions() as session, session.begin():
             row = await session.scalar(select(m.DoNotCallList).where(
                 m.DoNotCallList.name == list_name))
@@ -390,12 +404,69 @@ class CampaignRepository:
                 row = m.DoNotCallList(name=list_name, description="")
                 session.add(row)
                 await session.flush()
-            current = set((await session.scalars(select(m.DoNotCallNumber.number).where(
-                m.DoNotCallNumber.list_id == row.id))).all())
-            new = sorted(set(numbers) - current)
+            current = {number: listed for number, listed in (await session.execute(
+                select(m.DoNotCallNumber.number, m.DoNotCallNumber)
+                .where(m.DoNotCallNumber.list_id == row.id))).all()}
+            now = self._clock.utcnow()
+            for number in sorted(wanted & set(current)):
+                if current[number].source != m.DNC_OPT_OUT:
+                    current[number].source = m.DNC_OPT_OUT
+                    current[number].note = note[:200]
+            new = sorted(wanted - set(current))
             for number in new:
-                session.add(m.DoNotCallNumber(list_id=row.id, number=number))
+                session.add(m.DoNotCallNumber(list_id=row.id, number=number,
+                                              source=m.DNC_OPT_OUT, added_at=now,
+                                              note=note[:200]))
             return len(new)
+
+    async def remove_opt_out(self, number: str, list_name: str = GLOBAL_DNC) -> bool:
+        """Lift a customer's opt-out (they asked to be called again); False when the number
+        is not an opt-out of that list (a provisioned number is changed in the file)."""
+        async with self._sessions() as session, session.begin():
+            row = await session.scalar(
+                select(m.DoNotCallNumber).join(m.DoNotCallList).where(
+                    m.DoNotCallList.name == list_name, m.DoNotCallNumber.number == number,
+                    m.DoNotCallNumber.source == m.DNC_OPT_OUT))
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
+
+    # --- the number-range table ------------------------------------------------------------
+
+    async def number_ranges(self) -> NumberRangeRecord | None:
+        """The site's table of number ranges to regions and zones, as uploaded."""
+        async with self._sessions() as session:
+            row = await session.get(m.NumberRangeTable, SITE_RANGES)
+            if row is None:
+                return None
+            return NumberRangeRecord(row.csv, row.rows, row.updated_at, row.updated_by)
+
+    async def number_ranges_updated_at(self) -> datetime | None:
+        """When the table last changed (None: there is none), to reuse a parsed copy."""
+        async with self._sessions() as session:
+            return await session.scalar(select(m.NumberRangeTable.updated_at).where(
+                m.NumberRangeTable.name == SITE_RANGES))
+
+    async def save_number_ranges(self, text: str, rows: int, *, by: str) -> None:
+        """Replace the site's table (checked by the caller: see
+        :meth:`parley.dialer.ranges.NumberRanges.from_csv`)."""
+        async with self._sessions() as session, session.begin():
+            row = await session.get(m.NumberRangeTable, SITE_RANGES)
+            if row is None:
+                row = m.NumberRangeTable(name=SITE_RANGES)
+                session.add(row)
+            row.csv, row.rows = text, rows
+            row.updated_at, row.updated_by = self._clock.utcnow(), by
+
+    async def delete_number_ranges(self) -> bool:
+        """Remove the site's table; False when there was none."""
+        async with self._sessions() as session, session.begin():
+            row = await session.get(m.NumberRangeTable, SITE_RANGES)
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
 
     # --- webhooks --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -328,11 +328,13 @@ class ConfigTransaction:
             return NumberListSpec(name=row.name, kind=row.kind, priority=row.priority,
                                   description=row.description, numbers=list(numbers))
         if kind == "do_not_call":
-            numbers = (await self.session.scalars(
-                select(m.DoNotCallNumber.number).where(m.DoNotCallNumber.list_id == row.id)
-            )).all()
-            return DoNotCallSpec(name=row.name, description=row.description,
-                                 numbers=list(numbers))
+            listed = (await self.session.execute(
+                select(m.DoNotCallNumber.number, m.DoNotCallNumber.source)
+                .where(m.DoNotCallNumber.list_id == row.id))).all()
+            return DoNotCallSpec(
+                name=row.name, description=row.description,
+                numbers=[n for n, source in listed if source == m.DNC_CONFIG],
+                opt_outs=[n for n, source in listed if source != m.DNC_CONFIG])
         if kind == "campaigns":
             return CampaignSpec.model_validate({**row.settings, "name": row.name,
                                                 "active": row.active})
@@ -544,17 +546,34 @@ class ConfigTransaction:
             changed = True
         else:
             changed = _assign(row, {"description": spec.description})
-        current = set((await self.session.scalars(
-            select(m.DoNotCallNumber.number).where(m.DoNotCallNumber.list_id == row.id)
-        )).all())
+        sources: dict[str, str] = {number: source for number, source in (
+            await self.session.execute(
+                select(m.DoNotCallNumber.number, m.DoNotCallNumber.source)
+                .where(m.DoNotCallNumber.list_id == row.id))).all()}
+        provisioned = {n for n, source in sources.items() if source == m.DNC_CONFIG}
         wanted = set(spec.numbers)
-        if current - wanted:
+        # Only provisioned numbers are replaced; a customer's opt-out stays whatever the
+        # file says (a file exported before the customer asked does not undo it).
+        if provisioned - wanted:
             await self.session.execute(delete(m.DoNotCallNumber).where(
                 m.DoNotCallNumber.list_id == row.id,
-                m.DoNotCallNumber.number.in_(current - wanted)))
+                m.DoNotCallNumber.number.in_(provisioned - wanted)))
             changed = True
-        for number in sorted(wanted - current):
-            self.session.add(m.DoNotCallNumber(list_id=row.id, number=number))
+        now = self.clock.utcnow()
+        for number in sorted(wanted - set(sources)):
+            source = m.DNC_OPT_OUT if number in spec.opt_outs else m.DNC_CONFIG
+            self.session.add(m.DoNotCallNumber(list_id=row.id, number=number,
+                                               source=source, added_at=now))
+            changed = True
+        for number in sorted(set(spec.opt_outs) - set(sources) - wanted):
+            self.session.add(m.DoNotCallNumber(list_id=row.id, number=number,
+                                               source=m.DNC_OPT_OUT, added_at=now,
+                                               note="imported"))
+            changed = True
+        for number in sorted(set(spec.opt_outs) & provisioned):
+            await self.session.execute(update(m.DoNotCallNumber).where(
+                m.DoNotCallNumber.list_id == row.id, m.DoNotCallNumber.number == number)
+                .values(source=m.DNC_OPT_OUT))
             changed = True
         return changed
 

@@ -615,11 +615,33 @@ class DoNotCallList(Base):
     description: Mapped[str] = mapped_column(String(500), default="")
 
 
+DNC_CONFIG = "config"  # a do-not-call number as provisioned: a re-import replaces it
+DNC_OPT_OUT = "opt_out"  # the customer asked not to be called: never removed by an import
+
+
 class DoNotCallNumber(Base):
     __tablename__ = "dnc_numbers"
     list_id: Mapped[int] = mapped_column(ForeignKey("dnc_lists.id", ondelete="CASCADE"),
                                          primary_key=True)
     number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: ``config``: from the provisioning file or the API's list (a re-import replaces these);
+    #: ``opt_out``: the customer asked (a "do not call" disposition): only ever added.
+    source: Mapped[str] = mapped_column(String(16), default=DNC_CONFIG,
+                                        server_default=DNC_CONFIG)
+    added_at: Mapped[datetime | None]
+    note: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+
+class NumberRangeTable(Base):
+    """The site's table of number ranges to regions and zones, as the CSV uploaded
+    (:class:`parley.dialer.ranges.NumberRanges` reads it)."""
+
+    __tablename__ = "number_ranges"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csv: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
 
 
 # --- the operator's desk: customers and the card saved with each call ----------------------

@@ -817,13 +817,19 @@ PlusNumber = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{5,15}$")]
 
 class DoNotCallSpec(Spec):
     """A do-not-call list of E.164 numbers. Every campaign honours every list when it dials
-    (``global`` is the site's own, where a "do not call" disposition adds the number)."""
+    (``global`` is the site's own, where a "do not call" disposition adds the number).
+
+    ``numbers`` are the list as provisioned: a re-import replaces them. ``opt_outs`` are the
+    numbers whose owners asked not to be called (a "do not call" disposition adds them while
+    the site runs): an import only adds to them and never removes one, so re-importing a
+    file written before a customer opted out does not call that customer again."""
 
     name: Name
     description: Text = ""
     numbers: list[PlusNumber] = Field(default_factory=list)
+    opt_outs: list[PlusNumber] = Field(default_factory=list)
 
-    @field_validator("numbers")
+    @field_validator("numbers", "opt_outs")
     @classmethod
     def _sorted_numbers(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
@@ -939,6 +945,9 @@ class ConfigDocument(BaseModel):
     webhooks: list[WebhookSpec] = Field(default_factory=list)
     do_not_call: list[DoNotCallSpec] = Field(default_factory=list)
     campaigns: list[CampaignSpec] = Field(default_factory=list)
+    #: The site's table of number ranges to regions and zones: a CSV file, relative to the
+    #: provisioning file (``parley import`` reads it; over the API, ``PUT /api/number_ranges``).
+    number_ranges: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
 
     @model_validator(mode="after")
     def _route_positions(self) -> ConfigDocument:

@@ -31,6 +31,7 @@ from parley.dialer.contacts import (
     normalise_number,
 )
 from parley.dialer.model import DialerError
+from parley.dialer.ranges import NumberRanges
 from parley.events import CampaignStatusChanged
 from parley.ids import IdSource
 from parley.store import NotFound, Refused
@@ -287,7 +288,29 @@ async def _loader(ctx: WebContext, name: str) -> ContactLoader:
              (await ctx.store.campaigns.do_not_call()).items()]
     return ContactLoader(default_region=stored.config.default_region,
                          default_time_zone=stored.config.default_time_zone, dnc_lists=lists,
-                         existing=await ctx.store.campaigns.open_contacts(name))
+                         existing=await ctx.store.campaigns.open_contacts(name),
+                         ranges=await site_ranges(ctx))
+
+
+async def site_ranges(ctx: WebContext) -> NumberRanges | None:
+    """The site's number-range table, parsed once per change (a national register has
+    hundreds of thousands of lines); None when the site has none."""
+    stamp = await ctx.store.campaigns.number_ranges_updated_at()
+    if stamp is None:
+        return None
+    cached = ctx.extra.get("number_ranges")
+    if isinstance(cached, tuple) and cached[0] == stamp:
+        table: NumberRanges = cached[1]
+        return table
+    record = await ctx.store.campaigns.number_ranges()
+    if record is None:
+        return None
+    table, problems = NumberRanges.check_csv(record.csv)
+    if problems:  # checked on upload; a table edited in the database is refused whole
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR,
+                            f"number_ranges: the stored table is invalid: {problems[0]}")
+    ctx.extra["number_ranges"] = (record.updated_at, table)
+    return table
 
 
 def _ids(ctx: WebContext) -> IdSource:
@@ -440,11 +463,13 @@ async def get_contact(name: str, contact_id: str, ctx: Ctx, _p: Supervisor) -> s
     return _contact_out(await ctx.store.campaigns.contact(name, contact_id))
 
 
-@router.delete("/api/campaigns/{name}/contacts/{contact_id}", response_model=s.ContactOut,
-               summary="Cancel a task (an outside system withdrew it)",
+@router.delete("/api/campaigns/{name}/contacts/{contact_id}",
+               response_model=s.ContactCancelledOut,
+               summary="Cancel a task (an outside system withdrew it): a ringing call is hung "
+                       "up; a conversation goes on and the answer names the operator",
                responses={409: {"description": "the contact has already closed"}})
 async def cancel_contact(name: str, contact_id: str, ctx: Ctx,
-                         principal: Supervisor) -> s.ContactOut:
+                         principal: Supervisor) -> s.ContactCancelledOut:
     if not await ctx.store.campaigns.cancel_contact(name, contact_id, by=principal.username):
         record = await ctx.store.campaigns.contact(name, contact_id)
         raise HTTPException(status.HTTP_409_CONFLICT,
@@ -452,9 +477,16 @@ async def cancel_contact(name: str, contact_id: str, ctx: Ctx,
                             f"({record.progress.close_reason})")
     await audit(ctx, principal, "cancel_contact", "campaigns", name,
                 {"contact_id": contact_id})
-    with contextlib.suppress(NotRunning):  # stored as cancelled: a later dialer skips it
-        await ctx.campaigns.contact_cancelled(name, contact_id, requested_by=principal.username)
-    return _contact_out(await ctx.store.campaigns.contact(name, contact_id))
+    try:
+        done = await ctx.campaigns.contact_cancelled(name, contact_id,
+                                                     requested_by=principal.username)
+    except NotRunning:  # stored as cancelled: a later dialer skips it
+        extra: dict[str, Any] = {"dialer": "not running",
+                                 "detail": "stored as cancelled; no dialer runs here"}
+    else:
+        extra = {"dialer": done.action, "operator": done.operator, "detail": done.detail}
+    out = _contact_out(await ctx.store.campaigns.contact(name, contact_id))
+    return s.ContactCancelledOut(**out.model_dump(), **extra)
 
 
 # --- attempts ---------------------------------------------------------------------------------
@@ -504,3 +536,131 @@ async def attempts(name: str, ctx: Ctx, _p: Supervisor,
         "Content-Disposition": f'attachment; filename="{name}-attempts.csv"'})
 
 
+
+
+# --- the number-range table -------------------------------------------------------------------
+
+MAX_RANGES_BYTES = 64 * 1024 * 1024  # a national register of number ranges fits with room
+RANGES_BODY = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"}}}}}
+
+
+@router.put("/api/number_ranges", response_model=s.NumberRangesOut, openapi_extra=RANGES_BODY,
+            summary="Upload the site's table of number ranges to regions and zones (CSV); a "
+                    "table with any bad line is refused whole, each bad line named",
+            responses={422: {"model": s.ErrorOut,
+                             "description": "every bad line with its line and field"}})
+async def put_number_ranges(request: Request, ctx: Ctx,
+                            principal: Admin) -> s.NumberRangesOut:
+    raw = await request.body()
+    if len(raw) > MAX_RANGES_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                            f"body: the table is over {MAX_RANGES_BYTES // 2**20} MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                            "body: the CSV must be UTF-8 text") from exc
+    table, problems = NumberRanges.check_csv(text)
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [
+            {"loc": ["body", "line", p.line, p.field], "msg": str(p), "type": "number_ranges"}
+            for p in problems])
+    if not len(table):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "body: the table has no ranges or prefixes")
+    await ctx.store.campaigns.save_number_ranges(text, len(table), by=principal.username)
+    await audit(ctx, principal, "update", "number_ranges", "site", {"rows": len(table)})
+    return await get_number_ranges_info(ctx)
+
+
+def _no_ranges() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND,
+                         "number_ranges: the site has no number-range table; upload one with "
+                         "PUT /api/number_ranges")
+
+
+async def get_number_ranges_info(ctx: WebContext) -> s.NumberRangesOut:
+    record = await ctx.store.campaigns.number_ranges()
+    if record is None:
+        raise _no_ranges()
+    return s.NumberRangesOut(rows=record.rows, updated_at=record.updated_at,
+                             updated_by=record.updated_by)
+
+
+@router.get("/api/number_ranges", response_model=s.NumberRangesOut,
+            summary="The site's number-range table: its size, who loaded it and when; "
+                    "?format=csv downloads it as uploaded",
+            responses={200: {"content": {"text/csv": {}}},
+                       404: {"description": "the site has no table"}})
+async def get_number_ranges(ctx: Ctx, _p: Supervisor,
+                            format: Literal["json", "csv"] = "json") -> Any:
+    if format == "json":
+        return await get_number_ranges_info(ctx)
+    record = await ctx.store.campaigns.number_ranges()
+    if record is None:
+        raise _no_ranges()
+    return Response(record.csv, media_type="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="number-ranges.csv"'})
+
+
+@router.get("/api/number_ranges/lookup", response_model=s.NumberAreaOut,
+            summary="Where a number's called party lives by the table (region and zone)",
+            responses={404: {"description": "no table, or it does not place the number"}})
+async def lookup_number_range(ctx: Ctx, _p: Supervisor,
+                              number: Annotated[str, Query(max_length=32)]) -> s.NumberAreaOut:
+    table = await site_ranges(ctx)
+    if table is None:
+        raise _no_ranges()
+    try:
+        region = (await ctx.store.config.site()).default_region or "US"
+        e164 = normalise_number(number, region)
+    except DialerError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"number: {exc}") from exc
+    area = table.area_of(e164)
+    if area is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"number: the table places no range or prefix of {e164}")
+    return s.NumberAreaOut(number=e164, region=area.region, zone=area.zone, line=area.line)
+
+
+@router.delete("/api/number_ranges", status_code=204,
+               summary="Remove the site's number-range table (loads then use the record's "
+                       "zone, else the campaign's default)",
+               responses={404: {"description": "the site has no table"}})
+async def delete_number_ranges(ctx: Ctx, principal: Admin) -> Response:
+    if not await ctx.store.campaigns.delete_number_ranges():
+        raise _no_ranges()
+    await audit(ctx, principal, "delete", "number_ranges", "site")
+    return Response(status_code=204)
+
+
+# --- customers' opt-outs ----------------------------------------------------------------------
+
+
+@router.post("/api/do_not_call/{name}/opt_outs", response_model=s.OptOutsAdded,
+             summary="Add numbers whose owners asked not to be called; kept across restarts "
+                     "and re-imports, honoured by every campaign at once")
+async def add_opt_outs(name: str, body: s.OptOutsIn, ctx: Ctx,
+                       principal: Supervisor) -> s.OptOutsAdded:
+    note = body.note or f"added by {principal.username}"
+    added = await ctx.store.campaigns.add_to_do_not_call(body.numbers, name, note=note)
+    await audit(ctx, principal, "add_opt_outs", "do_not_call", name,
+                {"numbers": len(body.numbers), "added": added})
+    announce(ctx, "do_not_call", name, "update")
+    await _reload(ctx)
+    return s.OptOutsAdded(name=name, added=added)
+
+
+@router.delete("/api/do_not_call/{name}/opt_outs/{number}", status_code=204,
+               summary="Lift a customer's opt-out (they asked to be called again)",
+               responses={404: {"description": "the number is not an opt-out of the list"}})
+async def remove_opt_out(name: str, number: str, ctx: Ctx, principal: Admin) -> Response:
+    if not await ctx.store.campaigns.remove_opt_out(number, name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"number: {number} is not an opt-out of the list {name!r} (a "
+                            "provisioned number is changed in the list's numbers)")
+    await audit(ctx, principal, "remove_opt_out", "do_not_call", name, {"number": number})
+    announce(ctx, "do_not_call", name, "update")
+    await _reload(ctx)
+    return Response(status_code=204)

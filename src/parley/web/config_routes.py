@@ -195,6 +195,10 @@ def config_router() -> APIRouter:
                  summary="Import a provisioning document (records are created or updated)")
     async def import_config(document: ConfigDocument, ctx: Ctx,
                             principal: Admin) -> dict[str, int]:
+        if document.number_ranges is not None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "number_ranges: a file path is read by `parley import` only; "
+                                "upload the table with PUT /api/number_ranges")
         try:
             changes = await ctx.store.config.apply(document)
         except (NotFound, Refused) as exc:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from parley.store.specs import Name, PhoneNumber
+from parley.store.specs import Name, PhoneNumber, PlusNumber
 
 
 class Body(BaseModel):
@@ -372,6 +372,37 @@ class ContactIssue(BaseModel):
     reason: str
 
 
+class OptOutsIn(BaseModel):
+    """Numbers whose owners asked not to be called (from an outside system: an unsubscribe
+    link, a complaint), with a note kept beside each."""
+
+    numbers: list[PlusNumber] = Field(min_length=1, max_length=10000)
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class OptOutsAdded(BaseModel):
+    name: str  # the do-not-call list
+    added: int  # new on the list (the others were on it already)
+
+
+class NumberRangesOut(BaseModel):
+    """The site's number-range table: how many lines of ranges and prefixes, who loaded it
+    and when (download the CSV itself with ``?format=csv``)."""
+
+    rows: int
+    updated_at: datetime
+    updated_by: str
+
+
+class NumberAreaOut(BaseModel):
+    """Where a number's called party lives by the site's number-range table."""
+
+    number: str
+    region: str
+    zone: str
+    line: int  # the table's line that placed it
+
+
 class ContactsAdded(BaseModel):
     added: int
     contact_ids: list[str]
@@ -468,3 +499,15 @@ class ContactOut(BaseModel):
     added_at: datetime
     added_by: str
     attempts: list[AttemptOut]
+
+
+class ContactCancelledOut(ContactOut):
+    """A withdrawn task, and what the live dialer did with it: ``withdrawn`` (it was waiting
+    or in preview), ``call_cancelled`` (it was ringing: hung up, its attempt stored),
+    ``after_call`` (a person is on the line: the call goes on, ``operator`` names who has it;
+    the contact stays closed), ``none`` (the dialer had no call of it) or ``not running``
+    (no dialer on this node)."""
+
+    dialer: Literal["withdrawn", "call_cancelled", "after_call", "none", "not running"]
+    operator: str | None = None
+    detail: str = ""
