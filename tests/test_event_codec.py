@@ -37,7 +37,8 @@ SAMPLES: list[object] = [
     VoicemailLeft("vm-1", "sales", "+4930111222", "voicemail/vm-1.wav", 12.34, AT,
                   interaction_id="ch-1"),
     RecordingStored("rec-1", "ch-1", "recordings/rec-1.wav",
-                    AT.astimezone(timezone(timedelta(hours=3))), 61.0),
+                    AT.astimezone(timezone(timedelta(hours=3))), 61.0,
+                    ({"start_s": 12.34, "end_s": 20.0, "by": "1001"},)),
     AgentStateChanged("alice", "ready", "busy", "offer", 1234.5678, reason="", call_id="ch-1"),
 ]
 
