@@ -697,6 +697,7 @@ class AcdShell:
         call.recording = None
         paused_by, call.paused_by = call.paused_by, []
         if recording is not None:
+            was_paused = recording.paused
             metadata = recording.stop()
             pauses = tuple({**gap, "by": paused_by[index] if index < len(paused_by) else ""}
                            for index, gap in enumerate(metadata.get("pauses", [])))
@@ -704,6 +705,11 @@ class AcdShell:
                 recording.id, call.interaction_id, str(recording.path),
                 recording.file.started,
                 float(metadata.get("duration_s", recording.file.duration_s)), pauses))
+            if was_paused:  # the gap ends with the file: the operator's desk is told
+                self.publish(ev.RecordingPauseChanged(
+                    call.interaction_id, recording.id, False,
+                    float(metadata.get("duration_s", 0.0)), call.operator, "parley",
+                    self.wall()))
 
     def record(self, call: InboundCall, on: bool) -> str | None:
         """Start (``on``) or stop recording the conversation, for queues that record on
