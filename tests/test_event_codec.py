@@ -37,7 +37,8 @@ SAMPLES: list[object] = [
     VoicemailLeft("vm-1", "sales", "+4930111222", "voicemail/vm-1.wav", 12.34, AT,
                   interaction_id="ch-1"),
     RecordingStored("rec-1", "ch-1", "recordings/rec-1.wav",
-                    AT.astimezone(timezone(timedelta(hours=3))), 61.0),
+                    AT.astimezone(timezone(timedelta(hours=3))), 61.0,
+                    ({"start_s": 12.34, "end_s": 20.0, "by": "1001"},)),
     AgentStateChanged("alice", "ready", "busy", "offer", 1234.5678, reason="", call_id="ch-1"),
 ]
 
@@ -104,6 +105,10 @@ def test_a_naive_time_is_refused() -> None:
                                           "path": "p", "started_at": "yesterday",
                                           "duration_s": 1}},
      "RecordingStored.started_at: 'yesterday' is not an ISO 8601 time"),
+    ({"type": "RecordingStored", "data": {"recording_id": "r", "interaction_id": "i",
+                                          "path": "p", "started_at": AT.isoformat(),
+                                          "duration_s": 1, "pauses": [1.5]}},
+     "RecordingStored.pauses: expected a list of objects"),
     ({"type": "RecordingStored", "data": {"recording_id": "r", "interaction_id": "i",
                                           "path": "p", "started_at": AT.isoformat(),
                                           "duration_s": "1"}},

@@ -4,7 +4,8 @@ recorders (:mod:`parley.journal`). Pure: no I/O.
 ``encode(event)`` gives ``{"type": "Hangup", "data": {...}}``; ``decode`` turns it back into an
 equal frozen dataclass. Field types are read from the dataclasses' annotations: ``str``,
 ``int``, ``float``, ``bool`` (each also as ``X | None``), the enums of :mod:`parley.events`,
-``datetime`` (ISO 8601 with its offset) and ``dict[str, object]`` (free JSON). Only the
+``datetime`` (ISO 8601 with its offset), ``dict[str, object]`` (free JSON) and
+``tuple[dict[str, object], ...]`` (a list of JSON objects). Only the
 types in :data:`CODED` are coded; anything else is refused with :class:`CodecError` naming
 the type or field at fault.
 """
@@ -49,6 +50,8 @@ def _encode_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, tuple):
+        return [dict(item) for item in value]
     return value
 
 
@@ -94,6 +97,10 @@ def _decode_value(kind: str, name: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise CodecError(f"{where}: expected an object, got {value!r}")
         return value
+    if typing.get_origin(hint) is tuple and typing.get_origin(typing.get_args(hint)[0]) is dict:
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise CodecError(f"{where}: expected a list of objects, got {value!r}")
+        return tuple(value)
     raise CodecError(f"{where}: no codec for {hint!r}")  # pragma: no cover - CODED is fixed
 
 

@@ -805,6 +805,25 @@ class RecordingStored:
     path: str
     started_at: datetime
     duration_s: float
+    #: the gaps written as silence, in seconds from the start of the file:
+    #: ``{"start_s": 12.34, "end_s": 20.1, "by": "1001"}`` (``by``: who paused)
+    pauses: tuple[dict[str, object], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingPauseChanged:
+    """Notice: the recording of a call was paused (a customer gives card details) or resumed.
+
+    ``offset_s`` is where the gap starts (paused) or ends (resumed), in seconds from the start
+    of the recording's file; ``operator`` is the call's operator, ``by`` who asked."""
+
+    interaction_id: str
+    recording_id: str
+    paused: bool
+    offset_s: float
+    operator: str
+    by: str
+    at: datetime
 
 
 # --- web/: notices from the API ------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The operator's desk in a real Chromium against a running demo node with real SIP peers:
 operator 1001 signs in at /login with the browser phone, becomes ready only by clicking
 Ready, a SIPp caller whose number Parley's customers know dials 602, the card shows the
-customer as the call rings, the operator answers (audio both ways), edits the card and hangs
-up, and the call's record holds the edits. A second sign-in elsewhere takes the desk over.
+customer as the call rings, the operator answers (audio both ways), pauses and resumes the
+recording, edits the card and hangs up, and the call's record holds the edits and the gap.
+A second sign-in elsewhere takes the desk over.
 Each page passes axe-core; screenshots at 1366x768 go to docs/images for docs/desk.md.
 """
 
@@ -18,10 +19,11 @@ import pytest
 
 from parley.config import voicemail_dir
 from parley.store.records import VoicemailRecord
+from parley.store.specs import QueueSpec
 from parley.testing.needs import HOLD_MUSIC, SIPP, STOCK_PROMPTS, needs
 from parley.testing.peers import audio_similarity, noise_signal, write_wav
 
-from ..integration.inbound_node import call_record, caller_scenario, demo_node, dial
+from ..integration.inbound_node import call_record, caller_scenario, change, demo_node, dial
 from ..integration.test_api_live import acd_state, eventually
 from .conftest import chromium_path
 from .test_phone_calls import chromium, heard
@@ -75,6 +77,9 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
         write_wav(message, noise_signal(1.0, 3))
         await node.store.voicemails.add(VoicemailRecord(
             "vm-1001", "1001", "+74957770042", datetime.now(UTC), str(message), 1.0, False))
+        support = await node.store.config.get("queues", "support")
+        assert isinstance(support, QueueSpec)
+        await change(node, "queues", support.model_copy(update={"recording": "all"}))
         page = await sign_in(browser, node.url, "1001", "pw1001")
         await expect(page.locator("#phone-state")).to_have_text("Phone: ready", timeout=20_000)
         mailbox = page.get_by_role("region", name="My voicemail")
@@ -121,6 +126,18 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
             helped.append(await asyncio.wait_for(help_.get(), 5))
         await expect(page.locator("#call-note")).to_have_text(
             "Help requested: the supervisors of your teams are told.")
+        # the customer reads out a card number: the recording pauses (Alt+P), then resumes
+        paused_notice = page.get_by_text("Recording paused", exact=True)
+        await expect(paused_notice).to_be_hidden()
+        await page.keyboard.press("Alt+P")
+        await expect(paused_notice).to_be_visible()
+        resume = page.get_by_role("button", name="Resume recording")
+        await expect(resume).to_be_focused()
+        assert await serious(page) == []
+        await shot(page, "desk-recording-paused.png")
+        await resume.click()
+        await expect(paused_notice).to_be_hidden()
+        await expect(page.get_by_role("button", name="Pause recording")).to_be_enabled()
         await card.get_by_label("Status").fill("platinum")
         await card.get_by_label("Notes on this call").fill("Asked about the March bill")
         await expect(page.get_by_role("button", name="Hang up")).to_be_enabled()
@@ -158,6 +175,7 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
             await asyncio.sleep(0.1)
         changed = await node.store.customers.get(customer.id)
         wrapup = await node.store.wrapups.find(record.id)
+        recordings = (await node.store.recordings.list(interaction_id=record.id)).items
         after = str(node.center.shell.acd.agents["1001"].state)
     assert drawn < 1.0
     (help_request,) = [envelope.event for envelope in helped]
@@ -175,6 +193,9 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
     assert wrapup is not None, "Save and close stored no wrap-up"
     assert wrapup.result == "success"
     assert after == "ready"
+    [recording] = recordings  # one gap, marked with who paused
+    assert [gap["by"] for gap in recording.pauses] == ["1001"]
+    assert 0 < recording.pauses[0]["start_s"] < recording.pauses[0]["end_s"]
 
 
 async def test_a_second_sign_in_takes_the_desk_over_and_the_first_page_says_why(

@@ -293,7 +293,7 @@ async def test_recording_is_linked_to_its_call(line: Line) -> None:
     line.at(3, Answered("op-7"))
     started = line.clock.utcnow()
     line.at(33, RecordingStored("rec-7", "in-7", "/var/lib/parley/rec/rec-7.wav", started,
-                                30.0),
+                                30.0, ({"start_s": 10.5, "end_s": 14.0, "by": "1001"},)),
             Hangup("op-7", CLEARED), Hangup("in-7", CLEARED))
 
     record = await line.closed("in-7")
@@ -303,6 +303,8 @@ async def test_recording_is_linked_to_its_call(line: Line) -> None:
     page = await line.store.recordings.list(interaction_id="in-7")
     assert [(r.id, r.media_type, r.duration_s, r.started_at) for r in page.items] == [
         ("rec-7", "audio/wav", 30.0, started)]
+    # the gap written as silence while the recording was paused is stored with it
+    assert page.items[0].pauses == ({"start_s": 10.5, "end_s": 14.0, "by": "1001"},)
 
 
 async def test_events_of_unknown_calls_are_skipped_and_late_notices_kept(line: Line) -> None:

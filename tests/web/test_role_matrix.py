@@ -56,6 +56,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/live/calls/{call_id}/monitor"): SUPERVISOR,
     ("DELETE", "/api/live/calls/{call_id}/monitor"): SUPERVISOR,
     ("PUT", "/api/live/calls/{call_id}/recording"): AGENT,
+    ("POST", "/api/live/calls/{call_id}/recording/pause"): AGENT,
+    ("POST", "/api/live/calls/{call_id}/recording/resume"): AGENT,
     ("GET", "/api/live/queues"): AGENT,
     ("POST", "/api/callbacks"): AGENT,
     ("GET", "/api/callbacks"): SUPERVISOR,

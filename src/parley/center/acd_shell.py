@@ -49,6 +49,7 @@ from parley.telephony.outside import OutboundRefused, TrunkLine
 
 if TYPE_CHECKING:
     from parley.ivr.registry import FlowRegistry
+    from parley.telephony.media import CallRecording
     from parley.telephony.server import Telephony
 
 log = structlog.get_logger("parley.center")
@@ -694,12 +695,21 @@ class AcdShell:
     def _stop_recording(self, call: InboundCall) -> None:
         recording = call.recording
         call.recording = None
+        paused_by, call.paused_by = call.paused_by, []
         if recording is not None:
+            was_paused = recording.paused
             metadata = recording.stop()
+            pauses = tuple({**gap, "by": paused_by[index] if index < len(paused_by) else ""}
+                           for index, gap in enumerate(metadata.get("pauses", [])))
             self.publish(ev.RecordingStored(
                 recording.id, call.interaction_id, str(recording.path),
                 recording.file.started,
-                float(metadata.get("duration_s", recording.file.duration_s))))
+                float(metadata.get("duration_s", recording.file.duration_s)), pauses))
+            if was_paused:  # the gap ends with the file: the operator's desk is told
+                self.publish(ev.RecordingPauseChanged(
+                    call.interaction_id, recording.id, False,
+                    float(metadata.get("duration_s", 0.0)), call.operator, "parley",
+                    self.wall()))
 
     def record(self, call: InboundCall, on: bool) -> str | None:
         """Start (``on``) or stop recording the conversation, for queues that record on
@@ -721,6 +731,29 @@ class AcdShell:
             self.progress(call, "recording stopped", {"recording_id": call.recording.id})
         self._stop_recording(call)
         return None
+
+    def pause_recording(self, call: InboundCall, paused: bool, by: str) -> CallRecording:
+        """Pause the call's recording (silence goes into the file from now on, keeping its
+        timeline) or resume it; the gap's edge is put on the call's timeline and told live.
+        Raises :class:`ValueError` saying why it cannot (not recorded, already so)."""
+        recording = call.recording
+        if recording is None:
+            raise ValueError(f"call {call.interaction_id!r} is not being recorded")
+        if recording.paused == paused:
+            raise ValueError(f"the recording of call {call.interaction_id!r} is already "
+                             f"{'paused' if paused else 'running (not paused)'}")
+        if paused:
+            recording.pause()
+            call.paused_by.append(by)
+        else:
+            recording.resume()
+        gap = recording.pauses[-1]
+        offset = round(gap.start_s if paused or gap.end_s is None else gap.end_s, 3)
+        self.progress(call, "recording paused" if paused else "recording resumed",
+                      {"recording_id": recording.id, "offset_s": offset, "by": by})
+        self.publish(ev.RecordingPauseChanged(call.interaction_id, recording.id, paused, offset,
+                                              call.operator, by, self.wall()))
+        return recording
 
     def mark_hung_up(self, call: InboundCall, by: str) -> None:
         """Put on the call's timeline who ended it (the first to do so)."""

@@ -94,6 +94,8 @@ class InboundCall:
     operator_leg: Channel | None = None
     bridge: Bridge | None = None
     recording: CallRecording | None = None
+    #: who paused the recording, one name per pause so far (the marks say where)
+    paused_by: list[str] = field(default_factory=list)
     answered_at: datetime | None = None
     #: ringing operator legs (or a callback's operator leg), by operator
     offers: dict[str, Channel] = field(default_factory=dict)

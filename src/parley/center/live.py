@@ -27,6 +27,8 @@ from parley.center.ports import (
     OperatorEvent,
     OperatorNow,
     QueueFigures,
+    RecordingGap,
+    RecordingPauseState,
 )
 from parley.routes import OutboundPlan, OutboundRefused
 from parley.telephony.channel import Bridge, BridgeError, BridgeRole, Channel
@@ -148,7 +150,9 @@ class LiveCalls:
             called=call.dnis, state=state, started_at=call.started_at,
             queue=call.queue or None,
             operator=(call.operator or None) if call.operator_leg is not None else None,
-            answered_at=call.answered_at)
+            answered_at=call.answered_at,
+            recording_id=call.recording.id if call.recording is not None else None,
+            recording_paused=call.recording is not None and call.recording.paused)
 
     def _plain_call(self, interaction: str, legs: list[Channel]) -> LiveCall:
         """A call between two phones (or to a number's own handler, like the echo test)."""
@@ -194,6 +198,22 @@ class LiveCalls:
             return self.center.shell.record(call, on)
         except ValueError as exc:
             raise OperationRefused(str(exc)) from exc
+
+    async def pause_recording(self, call_id: str, *, paused: bool,
+                              requested_by: str) -> RecordingPauseState:
+        call = self.center.shell.live.get(call_id)
+        if call is None:
+            raise LiveCallNotFound(f"no contact-center call {call_id!r} in progress")
+        try:
+            recording = self.center.shell.pause_recording(call, paused, requested_by)
+        except ValueError as exc:
+            raise OperationRefused(str(exc)) from exc
+        gaps = tuple(RecordingGap(round(gap.start_s, 3),
+                                  None if gap.end_s is None else round(gap.end_s, 3))
+                     for gap in recording.pauses)
+        last = gaps[-1]
+        offset = last.start_s if paused or last.end_s is None else last.end_s
+        return RecordingPauseState(recording.id, recording.paused, offset, gaps)
 
     # --- supervisors in a conversation ------------------------------------------------------
 

@@ -62,6 +62,27 @@ class LiveCall:
     queue: str | None = None
     operator: str | None = None
     answered_at: datetime | None = None
+    recording_id: str | None = None  # the conversation is being recorded
+    recording_paused: bool = False  # … and its recording is paused now (silence written)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingGap:
+    """A stretch of a recording written as silence, in seconds from the start of its file
+    (``end_s`` None while it lasts)."""
+
+    start_s: float
+    end_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingPauseState:
+    """A live call's recording after a pause or resume: its gaps so far."""
+
+    recording_id: str
+    paused: bool
+    offset_s: float  # where the gap just started (paused) or ended (resumed)
+    pauses: tuple[RecordingGap, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +130,11 @@ class CallControl(Protocol):
     async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
         """Start (``on``) or stop recording the conversation, for queues recording on demand;
         returns the recording's id."""
+        ...
+
+    async def pause_recording(self, call_id: str, *, paused: bool,
+                              requested_by: str) -> RecordingPauseState:
+        """Pause (silence in the file, the gap marked) or resume the call's recording."""
         ...
 
     def live_calls(self) -> list[LiveCall]:
@@ -159,6 +185,10 @@ class NoCallControl:
         raise NotRunning("telephony is not running on this node")
 
     async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
+        raise NotRunning("telephony is not running on this node")
+
+    async def pause_recording(self, call_id: str, *, paused: bool,
+                              requested_by: str) -> RecordingPauseState:
         raise NotRunning("telephony is not running on this node")
 
     def live_calls(self) -> list[LiveCall]:

@@ -467,7 +467,8 @@ class RecordingRepository:
                 session.add(m.Recording(id=record.id, interaction_id=record.interaction_id,
                                         path=record.path, media_type=record.media_type,
                                         started_at=record.started_at,
-                                        duration_s=record.duration_s))
+                                        duration_s=record.duration_s,
+                                        pauses=[dict(gap) for gap in record.pauses]))
         except IntegrityError as exc:
             raise Conflict(f"id: recording {record.id!r} exists already") from exc
 
@@ -499,7 +500,8 @@ class RecordingRepository:
 def _recording(row: m.Recording) -> RecordingRecord:
     return RecordingRecord(id=row.id, interaction_id=row.interaction_id, path=row.path,
                            media_type=row.media_type, started_at=row.started_at,
-                           duration_s=row.duration_s)
+                           duration_s=row.duration_s,
+                           pauses=tuple(gap for gap in row.pauses or () if isinstance(gap, dict)))
 
 
 class VoicemailRepository:

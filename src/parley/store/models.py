@@ -478,6 +478,8 @@ class Recording(Base):
     media_type: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(index=True)
     duration_s: Mapped[float] = mapped_column(Float)
+    #: gaps written as silence (recording paused): [{"start_s", "end_s", "by"}, …]
+    pauses: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Voicemail(Base):

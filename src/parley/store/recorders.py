@@ -797,4 +797,5 @@ class CallRecorder(JournalConsumer):
             id=event.recording_id, interaction_id=interaction_id, path=event.path,
             media_type="audio/wav" if event.path.lower().endswith(".wav")
             else "application/octet-stream",
-            started_at=event.started_at, duration_s=event.duration_s)
+            started_at=event.started_at, duration_s=event.duration_s,
+            pauses=[dict(gap) for gap in event.pauses])

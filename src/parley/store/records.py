@@ -124,6 +124,9 @@ class RecordingRecord:
     media_type: str
     started_at: datetime
     duration_s: float
+    #: the gaps written as silence (paused), in seconds from the start of the file, with who
+    #: paused: ``{"start_s": 12.3, "end_s": 20.1, "by": "1001"}``
+    pauses: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from parley.media.g711 import Codec as G711
 from parley.media.hub import HubTick, MediaHub
 from parley.media.mixer import Role
 from parley.media.player import Player, Source
-from parley.media.recorder import Side
+from parley.media.recorder import Pause, Side
 from parley.media.rtp import RtpError
 from parley.media.stream import ReceivedDigit, StreamSettings
 from parley.media.ticker import TickSchedule
@@ -134,6 +134,16 @@ class CallRecording:
 
     def resume(self) -> None:
         self.file.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.file.recorder.paused
+
+    @property
+    def pauses(self) -> list[Pause]:
+        """The gaps so far, in seconds from the start of the file (the last one open while
+        paused)."""
+        return self.file.recorder.pauses
 
     def stop(self) -> dict[str, Any]:
         """Finish the file; ``RecordingFinished`` follows. Returns the metadata."""

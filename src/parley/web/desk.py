@@ -273,6 +273,10 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "call.ended": "Call ended", "call.none": "No call",
         "help.sent": "Help requested: the supervisors of your teams are told.",
         "help.failed": "The help request did not go through: {reason}",
+        "recording.pause": "Pause recording", "recording.resume": "Resume recording",
+        "recording.paused": "Recording paused: silence is recorded until you resume.",
+        "recording.resumed": "Recording resumed.",
+        "recording.failed": "The recording did not change: {reason}",
         "transfer.sent": "Transferring to {target}…",
         "transfer.failed": "The transfer did not go through: {reason}",
         "taken_over": "You signed in at another desk ({address}, {time}). This page has "

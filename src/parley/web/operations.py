@@ -310,6 +310,43 @@ async def record_call(call_id: str, body: s.RecordingRequest, ctx: Ctx,
     return s.RecordingState(recording=body.recording, recording_id=recording_id)
 
 
+async def _pause_recording(ctx: WebContext, principal: Principal, call_id: str,
+                           paused: bool) -> s.RecordingPauseOut:
+    _may_handle(principal, _find_call(ctx, call_id))
+    state = await ctx.calls.pause_recording(call_id, paused=paused,
+                                            requested_by=principal.username)
+    await audit(ctx, principal, "recording_paused" if paused else "recording_resumed",
+                "calls", call_id, {"recording_id": state.recording_id,
+                                   "offset_s": state.offset_s})
+    return s.RecordingPauseOut(recording_id=state.recording_id, paused=state.paused,
+                               offset_s=state.offset_s,
+                               pauses=[s.RecordingGapOut(**asdict(gap)) for gap in state.pauses])
+
+
+PAUSE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **s.LIVE_ERRORS,
+    403: {"model": s.ErrorOut, "description": "the call is another operator's"},
+    404: {"model": s.ErrorOut, "description": "no such call in progress"},
+    409: {"model": s.ErrorOut, "description": "the call is not being recorded, or its "
+                                              "recording is already paused (or running)"},
+}
+
+
+@router.post("/api/live/calls/{call_id}/recording/pause", response_model=s.RecordingPauseOut,
+             tags=["live"], responses=PAUSE_ERRORS,
+             summary="Pause the call's recording: silence is recorded and the gap marked "
+             "(while a customer gives card details)")
+async def pause_recording(call_id: str, ctx: Ctx, principal: Agent) -> s.RecordingPauseOut:
+    return await _pause_recording(ctx, principal, call_id, True)
+
+
+@router.post("/api/live/calls/{call_id}/recording/resume", response_model=s.RecordingPauseOut,
+             tags=["live"], responses=PAUSE_ERRORS,
+             summary="Resume the call's paused recording")
+async def resume_recording(call_id: str, ctx: Ctx, principal: Agent) -> s.RecordingPauseOut:
+    return await _pause_recording(ctx, principal, call_id, False)
+
+
 @router.get("/api/live/queues", response_model=list[s.QueueFiguresOut], tags=["live"],
             responses=s.LIVE_ERRORS, summary="Live queue figures")
 async def live_queues(ctx: Ctx, _p: Agent) -> list[s.QueueFiguresOut]:

@@ -111,6 +111,21 @@ class RecordingState(BaseModel):
     recording_id: str | None = None
 
 
+class RecordingGapOut(BaseModel):
+    """Where a recording holds silence because it was paused, in seconds from its start."""
+
+    start_s: float
+    end_s: float | None = Field(description="null while the recording is still paused")
+
+
+class RecordingPauseOut(BaseModel):
+    recording_id: str
+    paused: bool
+    offset_s: float = Field(description="where the gap just started (pause) or ended "
+                                        "(resume), in seconds from the start of the file")
+    pauses: list[RecordingGapOut]
+
+
 class LiveCallOut(BaseModel):
     id: str
     direction: str
@@ -121,6 +136,9 @@ class LiveCallOut(BaseModel):
     queue: str | None
     operator: str | None
     answered_at: datetime | None
+    recording_id: str | None = Field(default=None,
+                                     description="set while the conversation is recorded")
+    recording_paused: bool = False
 
 
 class QueueFiguresOut(BaseModel):
@@ -227,12 +245,23 @@ class InteractionPage(BaseModel):
     limit: int
 
 
+class RecordingPauseMark(BaseModel):
+    """A gap written as silence while the recording was paused, and who paused it."""
+
+    start_s: float
+    end_s: float | None
+    by: str = ""
+
+
 class RecordingOut(BaseModel):
     id: str
     interaction_id: str | None
     media_type: str
     started_at: datetime
     duration_s: float
+    pauses: list[RecordingPauseMark] = Field(
+        default_factory=list, description="stretches of the file written as silence "
+        "(paused while a customer gave card details), in seconds from its start")
 
 
 class RecordingPage(BaseModel):

@@ -220,6 +220,8 @@ function connectEvents() {
 /** @param {LiveEvent} event */
 function onEvent(event) {
   const data = event.data ?? {};
+  // the desk's other modules (static/desk/recording.js) follow the same stream
+  document.dispatchEvent(new CustomEvent("desk:event", { detail: event }));
   if (event.type === "subscribed") {
     refreshState();  // what changed before the stream was there
   } else if (event.type === "AgentStateChanged" && data.agent_id === config.user) {
