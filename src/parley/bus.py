@@ -24,6 +24,7 @@ TOPICS: dict[type[Any], str] = {
     ev.RecordingFinished: "call", ev.CallConnected: "call", ev.WrapupSaved: "call",
     ev.AgentStateChanged: "operator", ev.DeskTakenOver: "operator", ev.HelpRequested: "operator",
     ev.SupervisorMonitoring: "operator",
+    ev.ShowPreview: "operator",
     ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",
     ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",
     ev.ConfigurationChanged: "config", ev.TrunkStatusChanged: "trunk",
