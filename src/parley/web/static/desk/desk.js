@@ -231,7 +231,7 @@ function onEvent(event) {
     if (desk.state !== "on_call" && desk.state !== "on_hold" && desk.state !== "ringing") {
       refreshToday();
     }
-    if (desk.state !== "reserved" && previewRegion.querySelector("#preview-form")) {
+    if (desk.state !== "reserved" && previewBody.querySelector("#preview-form")) {
       loadPreview(false);  // the dialer withdrew the preview (or it was decided elsewhere)
     }
   } else if (event.type === "ShowPreview" && data.agent_id === config.user) {
@@ -451,6 +451,8 @@ cardRegion.addEventListener("input", () => { desk.cardDirty = true; });
 // --- the preview of a campaign contact ----------------------------------------------------------
 
 const previewRegion = byId("preview");
+const previewBody = byId("preview-body");
+const previewNote = byId("preview-note");
 
 /**
  * Draw the operator's preview (server-rendered) in the Preview region, shown only while
@@ -470,9 +472,15 @@ async function loadPreview(focus) {
  */
 function showPreview(html, focus) {
   const hadFocus = previewRegion.contains(document.activeElement);
-  previewRegion.innerHTML = html;
-  const form = previewRegion.querySelector("#preview-form");
-  previewRegion.hidden = !form && !previewRegion.querySelector("#preview-done, .error");
+  previewBody.innerHTML = html;
+  const done = previewBody.querySelector("#preview-done");
+  if (done) {
+    previewNote.textContent = done.textContent;
+    done.remove();
+  }
+  const form = previewBody.querySelector("#preview-form");
+  previewRegion.hidden = !form && !previewNote.textContent
+    && !previewBody.querySelector(".error");
   const invalid = previewRegion.querySelector("[aria-invalid='true']");
   if (invalid instanceof HTMLElement) invalid.focus();
   else if (form && (focus || hadFocus)) document.getElementById("preview-dial")?.focus();
@@ -488,7 +496,10 @@ previewRegion.addEventListener("submit", async (event) => {
   body.set("action", submitter instanceof HTMLElement ? submitter.dataset.action ?? "" : "");
   const response = await request("/desk/preview", { method: "POST", body });
   showPreview(await response.text(), false);
-  if (response.ok && !previewRegion.querySelector("#preview-form")) buttons.ready.focus();
+  if (response.ok && !previewBody.querySelector("#preview-form")) {
+    buttons.ready.focus();
+    loadPreview(true);  // the next contact may have been shown while this answer came
+  }
 });
 
 /**
