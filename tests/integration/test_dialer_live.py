@@ -437,6 +437,11 @@ async def test_a_preview_campaign_dials_what_the_operator_accepts_and_not_what_t
                     "contact_id": "v1", "action": "dial", "number": "+74957770000"})
                 assert wrong.status_code == 422, wrong.text
                 assert wrong.json()["detail"].startswith("number:")
+                for at in ("2020-01-01T10:00:00+03:00", "2099-01-01T10:00:00"):  # past; no zone
+                    refused = await api.post("/api/operators/me/preview", json={
+                        "contact_id": "v1", "action": "reschedule", "at": at})
+                    assert refused.status_code == 422, refused.text
+                    assert refused.json()["detail"].startswith("at:"), refused.text
                 dialled = await api.post("/api/operators/me/preview", json={
                     "contact_id": "v1", "action": "dial"})
                 assert dialled.status_code == 200, dialled.text
