@@ -25,6 +25,7 @@ TOPICS: dict[type[Any], str] = {
     ev.AgentStateChanged: "operator", ev.DeskTakenOver: "operator", ev.HelpRequested: "operator",
     ev.SupervisorMonitoring: "operator",
     ev.RecordingPauseChanged: "operator",
+    ev.ShowPreview: "operator",
     ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",
     ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",
     ev.ConfigurationChanged: "config", ev.TrunkStatusChanged: "trunk",

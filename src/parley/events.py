@@ -585,13 +585,15 @@ class AgentlessDigit:
 
 @dataclass(frozen=True, slots=True)
 class PreviewDecision:
-    """The operator looked at the previewed contact: dial it (optionally a chosen number), or
-    skip it."""
+    """The operator looked at the previewed contact: dial it (optionally a chosen number),
+    skip it, or reschedule it: ``reschedule_at`` (timezone-aware, given in the customer's
+    zone) puts it back due at that time, with ``dial`` false."""
 
     agent_id: str
     contact_id: str
     dial: bool
     number: str = ""
+    reschedule_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

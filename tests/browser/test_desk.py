@@ -3,7 +3,9 @@ operator 1001 signs in at /login with the browser phone, becomes ready only by c
 Ready, a SIPp caller whose number Parley's customers know dials 602, the card shows the
 customer as the call rings, the operator answers (audio both ways), pauses and resumes the
 recording, edits the card and hangs up, and the call's record holds the edits and the gap.
-A second sign-in elsewhere takes the desk over.
+A second sign-in elsewhere takes the desk over. A preview campaign's contact appears on the
+desk with its fields, typed numbers and the customer's time beside the operator's; the
+operator reschedules it in the customer's zone and skips the next.
 Each page passes axe-core; screenshots at 1366x768 go to docs/images for docs/desk.md.
 """
 
@@ -241,3 +243,85 @@ async def test_a_second_sign_in_takes_the_desk_over_and_the_first_page_says_why(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_preview_card_arrives_and_the_operator_reschedules_then_skips(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from playwright.async_api import expect
+
+    from parley.dialer.contacts import Contact, PhoneNumber
+    from parley.dialer.model import NumberType
+    from parley.store.specs import CampaignSpec
+
+    from ..integration.inbound_node import change
+
+    chromium_path(axe=True)
+    mine = write_wav(tmp_path / "page-microphone.wav", noise_signal(3.0, 11))
+    yekaterinburg = ("Asia/Yekaterinburg",)
+    async with demo_node(tmp_path) as node, chromium(mine) as browser:
+        site = await node.store.config.site()
+        await node.store.config.put_site(site.model_copy(update={"time_zone": "Europe/Moscow"}))
+        page = await sign_in(browser, node.url, "1003", "pw1003")
+        await expect(page.locator("#phone-state")).to_have_text("Phone: ready", timeout=20_000)
+        await page.get_by_role("button", name="Ready", exact=True).click()
+        await acd_state(node, "1003", "ready")
+        await change(node, "campaigns", CampaignSpec(
+            name="renewals", mode="preview", queue="support", agents=["1003"],
+            caller_id="+74951110000", call_window="any"))
+        ids = await node.store.campaigns.add_contacts("renewals", [
+            Contact("r-101", (PhoneNumber("+79031234567", NumberType.MOBILE, yekaterinburg),
+                              PhoneNumber("+73432345678", NumberType.WORK, yekaterinburg)),
+                    {"name": "Boris Ivanov", "plan": "Family 200", "renewal": "Dec 15"}),
+            Contact("r-102", (PhoneNumber("+79037654321", NumberType.MOBILE, yekaterinburg),),
+                    {"name": "Vera Orlova"}),
+            Contact("r-103", (PhoneNumber("+79035550101", NumberType.MOBILE, yekaterinburg),
+                              PhoneNumber("+73435550102", NumberType.WORK, yekaterinburg)),
+                    {"name": "Gleb Sokolov"})])
+        await node.dialer.contacts_added("renewals", ids)
+
+        preview = page.get_by_role("region", name="Preview")
+        await expect(preview).to_contain_text("Boris Ivanov", timeout=10_000)
+        await expect(preview).to_contain_text("Asia/Yekaterinburg")
+        await expect(preview).to_contain_text("Europe/Moscow")
+        await expect(preview.get_by_role("button", name="Dial +79031234567 (mobile)")
+                     ).to_be_focused()  # focus goes where the next action is
+        await expect(preview.get_by_role("button", name="Dial +73432345678 (work)")
+                     ).to_be_visible()
+        # tomorrow 10:00 in the customer's zone (UTC+5) is 08:00 in the operator's (UTC+3)
+        zone = ZoneInfo(yekaterinburg[0])
+        day = (datetime.now(zone) + timedelta(days=1)).date()
+        later = preview.get_by_label("Call again at (the customer's time, Asia/Yekaterinburg)")
+        await later.fill(f"{day.isoformat()}T10:00")
+        await expect(preview.locator("#preview-at-yours")).to_contain_text("8:00")
+        await expect(preview.locator("#preview-at-yours")).to_contain_text("Europe/Moscow")
+        assert await serious(page) == []
+        await shot(page, "desk-preview.png")
+        await preview.get_by_role("button", name="Reschedule").click()
+        await expect(preview.get_by_role("status")).to_contain_text("Rescheduled", timeout=5_000)
+
+        # freed, the operator is shown the next contact; Skip from the keyboard
+        await expect(preview).to_contain_text("Vera Orlova", timeout=10_000)
+        await page.keyboard.press("Alt+I")
+        await expect(preview.get_by_role("status")).to_have_text("Skipped.", timeout=5_000)
+        # the third: Dial its work number rather than the proposed mobile (the demo has no
+        # route to it, so the attempt fails at once and the operator is freed again)
+        await expect(preview).to_contain_text("Gleb Sokolov", timeout=10_000)
+        await preview.get_by_role("button", name="Dial +73435550102 (work)").click()
+        await expect(preview.get_by_role("status")).to_have_text("Dialling +73435550102…",
+                                                                 timeout=5_000)
+        await acd_state(node, "1003", "ready")
+        assert await serious(page) == []
+        rows = {p.contact.id: p for p in await node.store.campaigns.load_contacts("renewals")}
+        attempts = (await node.store.campaigns.attempts("renewals", limit=10)).items
+    wanted = datetime(day.year, day.month, day.day, 10, 0, tzinfo=zone).astimezone(UTC)
+    rescheduled = rows["r-101"]
+    assert rescheduled.attempts == 0
+    assert rescheduled.due_at is not None
+    assert abs((rescheduled.due_at.astimezone(UTC) - wanted).total_seconds()) < 1.0
+    assert rows["r-102"].attempts == 0
+    [dialled] = attempts  # only what the operator chose to dial, on the number they chose
+    assert (dialled.contact_id, dialled.number, dialled.number_type) == (
+        "r-103", "+73435550102", "work")

@@ -426,3 +426,47 @@ def test_campaign_loader_places_numbers_with_the_sites_range_table() -> None:
         "contact_id,mobile\nn,8 913 123 45 67\nm,8 916 123 45 67\n")
     zones = {c.id: c.numbers[0].time_zones for c in report.accepted}
     assert zones == {"n": ("Asia/Novosibirsk",), "m": ("Europe/Moscow",)}
+
+
+def test_a_rescheduled_preview_comes_back_at_the_customers_time_without_an_attempt() -> None:
+    """The operator moves the contact to 15:00 in the customer's zone: the operator is freed,
+    the next contact is shown, and the first comes back (not counted as an attempt) at that
+    instant and not before."""
+    desk = Desk(config(DialMode.PREVIEW, agents=frozenset({"a1"}),
+                       strategy=Strategy(windows=ALWAYS, skip_delay_s=10 * HOUR)))
+    desk.dialer.add_contacts("camp", [contact(1, "Europe/Moscow"), contact(2)], 0)
+    desk.feed(CampaignStart("camp"))
+    assert of(ShowPreview, desk.agent("a1", "ready"))[0].contact_id == "k1"
+    desk.agent("a1", "reserved")
+    moscow = ZoneInfo("Europe/Moscow")
+    with pytest.raises(DialerError, match="time zone"):
+        desk.feed(PreviewDecision("a1", "k1", dial=False,
+                                  reschedule_at=datetime(2026, 1, 5, 18, 0)))
+    with pytest.raises(DialerError, match="in the past"):
+        desk.feed(PreviewDecision("a1", "k1", dial=False,
+                                  reschedule_at=datetime(2026, 1, 5, 14, 59, tzinfo=moscow)))
+    with pytest.raises(DialerError, match="not both"):
+        desk.feed(PreviewDecision("a1", "k1", dial=True,
+                                  reschedule_at=datetime(2026, 1, 5, 18, 0, tzinfo=moscow)))
+    assert desk.dialer.previewing("a1") == "k1"  # a refused decision keeps the preview
+    # 18:00 in Moscow is 15:00 UTC, three hours after the test's noon.
+    out = desk.feed(PreviewDecision("a1", "k1", dial=False,
+                                    reschedule_at=datetime(2026, 1, 5, 18, 0, tzinfo=moscow)))
+    assert of(ReleaseAgent, out)
+    assert not of(Dial, out)
+    state = desk.dialer.book("camp").states["k1"]
+    assert state.attempts == 0
+    assert state.due == pytest.approx(3 * HOUR)
+    assert desk.dialer.preview("a1") is None
+    assert of(ShowPreview, desk.agent("a1", "ready"))[0].contact_id == "k2"
+    desk.agent("a1", "reserved")
+    desk.feed(PreviewDecision("a1", "k2", dial=False))
+    desk.agent("a1", "ready")
+    assert not of(ShowPreview, desk.tick(3 * HOUR - 60))  # k2 skipped for long; k1 waits
+    out = desk.tick(3 * HOUR)
+    assert of(ShowPreview, out)[0].contact_id == "k1"
+    campaign, pick = desk.dialer.preview("a1") or ("", None)
+    assert campaign == "camp"
+    assert pick is not None
+    assert pick.state.contact.id == "k1"
+    assert desk.dialer.audit() == []

@@ -8,6 +8,9 @@ busy, or not at all; sipp operators with fixed addresses check the card each cal
   again after its delay, the unanswered one rings out, the switched-off one closes when the
   network says so before the ring timeout, and every attempt is in the store with its SIP
   status, trunk, answering-machine verdict and operator;
+- preview: the operator's preview arrives on their event stream and over the API; Dial places
+  the call and the person who answers is bridged to the operator; Skip on the next contact
+  dials nothing and frees the operator;
 - agentless "car is waiting": one API request adds the task with ``now``; the call plays the
   message with the task's fields, the customer presses 1 and reaches an operator with the task
   attached.
@@ -455,3 +458,91 @@ async def test_a_task_cancelled_while_it_rings_hangs_up_the_call(tmp_path: Path)
     assert state.close_reason.value == "cancelled"  # the dialer will not retry it
     carrier = results[0]
     assert carrier.successful == 1, carrier.log  # its scenario ends with the CANCEL
+
+
+@needs_sipp
+async def test_a_preview_campaign_dials_what_the_operator_accepts_and_not_what_they_skip(
+        tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        person, _ = await voices(node, tmp_path)
+        checks = (header("X-Parley-Var-campaign", "^ *look-first$", "campaign")
+                  + header("X-Parley-Var-customer", "^ *Customer 1$", "customer"))
+        peers = await site(node, tmp_path, {PERSON: answering(tmp_path, "person",
+                                                                play(person))}, checks)
+        stop = asyncio.Event()
+        closer = asyncio.create_task(hang_up_conversations(node, 1.0, stop))
+        shown: list[str] = []
+        try:
+            await change(node, "campaigns", CampaignSpec(
+                name="look-first", mode="preview", queue="dialout", agents=["1001"],
+                caller_id="+74951110000", call_window="any", ring_timeout_s=10))
+            async with node.bus.subscribe(
+                    lambda e: e.type == "ShowPreview" and e.field("agent_id") == "1001"
+            ) as previews, httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+                login = await api.post("/api/auth/login", json={"username": "1001",
+                                                                "password": "pw1001"})
+                assert login.status_code == 200, login.text
+                api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+                ids = await node.store.campaigns.add_contacts("look-first", [
+                    contact("v1", f"{PERSON}0001", customer="Customer 1"),
+                    contact("v2", f"{PERSON}0002", customer="Customer 2")])
+                await node.dialer.contacts_added("look-first", ids)
+
+                shown.append((await asyncio.wait_for(previews.get(), 15)).event.contact_id)
+                first = (await api.get("/api/operators/me/preview")).json()["preview"]
+                assert first["contact_id"] == shown[0] == "v1", first
+                assert first["fields"] == {"customer": "Customer 1"}
+                assert first["time_zone"] == "Europe/Moscow"
+                assert first["customer_time"].endswith("+03:00")
+                assert [(n["number"], n["type"]) for n in first["numbers"]] == [
+                    (f"{PERSON}0001", "mobile")]
+                wrong = await api.post("/api/operators/me/preview", json={
+                    "contact_id": "v1", "action": "dial", "number": "+74957770000"})
+                assert wrong.status_code == 422, wrong.text
+                assert wrong.json()["detail"].startswith("number:")
+                for at in ("2020-01-01T10:00:00+03:00", "2099-01-01T10:00:00"):  # past; no zone
+                    refused = await api.post("/api/operators/me/preview", json={
+                        "contact_id": "v1", "action": "reschedule", "at": at})
+                    assert refused.status_code == 422, refused.text
+                    assert refused.json()["detail"].startswith("at:"), refused.text
+                dialled = await api.post("/api/operators/me/preview", json={
+                    "contact_id": "v1", "action": "dial"})
+                assert dialled.status_code == 200, dialled.text
+                await until(lambda: any(c.called == "1001" and c.is_up
+                                        for c in node.telephony.channels()), 15,
+                            "the customer was bridged to operator 1001")
+
+                # the conversation ends, wrap-up (1 s) ends: the next contact is shown
+                shown.append((await asyncio.wait_for(previews.get(), 20)).event.contact_id)
+                assert shown[1] == "v2"
+                skipped = await api.post("/api/operators/me/preview", json={
+                    "contact_id": "v2", "action": "skip"})
+                assert skipped.status_code == 200, skipped.text
+                await until(lambda: str(node.center.shell.acd.agents["1001"].state)
+                            == "ready", 5, "operator 1001 released")
+                after = (await api.get("/api/operators/me/preview")).json()
+                again = await api.post("/api/operators/me/preview", json={
+                    "contact_id": "v2", "action": "dial"})
+            await until(lambda: node.dialer.calls.attempts == {}, 10, "the attempt ended")
+            await asyncio.sleep(0.5)  # its last write
+            found = await attempts(node, "look-first")
+            progress = {p.contact.id: p for p in
+                        await node.store.campaigns.load_contacts("look-first")}
+        finally:
+            stop.set()
+            await closer
+            results = [await peer.stop() for peer in peers]
+    assert after["preview"] is None
+    assert after["detail"].startswith("no preview")
+    assert again.status_code == 422
+    assert again.json()["detail"].startswith("contact_id:")
+    [talk] = found  # v2 was never dialled
+    assert (talk.contact_id, talk.outcome, talk.operator) == ("v1", "human", "1001"), talk
+    assert talk.talk_s is not None
+    assert talk.talk_s > 0.5
+    skipped_contact = progress["v2"]
+    assert (skipped_contact.status, skipped_contact.attempts) == ("pending", 0)
+    assert skipped_contact.due_at is not None  # back after the skip delay
+    operators = results[-2:]
+    assert operators[0].successful == 1, operators[0].log  # 1001 got the card of Customer 1
+    assert operators[0].failed == 0, operators[0].log

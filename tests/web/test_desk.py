@@ -260,3 +260,27 @@ def test_the_address_book_lists_the_company_by_team_without_the_viewer(api: Api)
         # no ACD on this server: nobody's presence is known
         presence = client.get("/desk/presence").json()
         assert presence["ivanova"] == {"presence": "unknown", "label": "No presence"}
+
+
+def test_the_preview_api_names_the_field_at_fault_and_says_when_there_is_none(api: Api) -> None:
+    """Without a running dialer an operator has no preview: the API says so plainly, and a
+    malformed decision is refused naming its field (the live preview is tested over real
+    calls in tests/integration/test_dialer_live.py and in Chromium in tests/browser)."""
+    with api.client("agent") as agent:
+        none = agent.get("/api/operators/me/preview")
+        assert none.status_code == 200, none.text
+        assert none.json()["preview"] is None
+        assert none.json()["detail"].startswith("no preview")
+        bad = agent.post("/api/operators/me/preview", json={"contact_id": "k1",
+                                                             "action": "call"})
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["body", "action"]
+        late = agent.post("/api/operators/me/preview", json={
+            "contact_id": "k1", "action": "reschedule", "at": "tomorrow"})
+        assert late.status_code == 422
+        assert late.json()["detail"][0]["loc"] == ["body", "at"]
+        offline = agent.post("/api/operators/me/preview", json={"contact_id": "k1",
+                                                                 "action": "skip"})
+        assert offline.status_code == 503
+        fragment = agent.get("/desk/preview")
+        assert "No contact to preview." in fragment.text

@@ -46,6 +46,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/operators/me/login"): AGENT,
     ("POST", "/api/operators/me/logout"): AGENT,
     ("PUT", "/api/operators/me/state"): AGENT,
+    ("GET", "/api/operators/me/preview"): AGENT,
+    ("POST", "/api/operators/me/preview"): AGENT,
     ("PUT", "/api/operators/{username}/state"): SUPERVISOR,
     ("GET", "/api/operators"): SUPERVISOR,
     ("GET", "/api/operators/{username}/states"): SUPERVISOR,
@@ -117,6 +119,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/desk/presence"): AGENT,
     ("GET", "/desk/card"): AGENT,
     ("POST", "/desk/card"): AGENT,
+    ("GET", "/desk/preview"): AGENT,  # operators: their own preview only
+    ("POST", "/desk/preview"): AGENT,
     ("POST", "/api/calls/{call_id}/help"): AGENT,
     ("GET", "/api/customers"): AGENT,
     ("POST", "/api/customers"): AGENT,

@@ -43,6 +43,9 @@ from parley.center.ports import (
     ContactProgress,
     InvalidRequest,
     OperationRefused,
+    OperatorPreview,
+    PreviewAction,
+    PreviewNumber,
     StoredCampaign,
     figures_event,
 )
@@ -402,6 +405,65 @@ class DialerShell:
         if live is not None:
             self._save_progress(live.command.campaign_id, [live.command.contact_id])
 
+    # --- preview ------------------------------------------------------------------------
+
+    def preview_of(self, operator: str) -> OperatorPreview | None:
+        """The contact the operator is previewing now: its fields, its numbers with their
+        type and zone (the one the dialer would dial marked), and the customer's zone."""
+        found = self.dialer.preview(operator)
+        if found is None:
+            return None
+        campaign, pick = found
+        contact = pick.state.contact
+        numbers = tuple(PreviewNumber(n.e164, n.type.value, _zone_of(n.time_zones),
+                                      n.e164 == pick.number.e164) for n in contact.numbers)
+        stored = self.campaigns.get(campaign)
+        return OperatorPreview(
+            operator=operator, campaign=campaign, contact_id=contact.id,
+            fields=dict(contact.attributes), numbers=numbers,
+            time_zone=contact.time_zone or _zone_of(pick.number.time_zones),
+            script=stored.script if stored is not None else "")
+
+    def preview_decided(self, operator: str, contact_id: str, action: PreviewAction, *,
+                        number: str = "", at: datetime | None = None) -> None:
+        """The operator's decision on their own preview (see
+        :meth:`~parley.center.ports.CampaignControl.preview_decided`)."""
+        shown = self.preview_of(operator)
+        if shown is None or shown.contact_id != contact_id:
+            now_shown = f" (you are previewing {shown.contact_id!r})" if shown else ""
+            raise InvalidRequest(f"contact_id: you have no preview of contact "
+                                 f"{contact_id!r}{now_shown}")
+        if action not in ("dial", "skip", "reschedule"):
+            raise InvalidRequest(f"action: {action!r} is not one of dial, skip, reschedule")
+        if number and number not in {n.number for n in shown.numbers}:
+            raise InvalidRequest(f"number: {number} is not one of the contact's numbers "
+                                 f"({', '.join(n.number for n in shown.numbers)})")
+        if action == "reschedule":
+            if at is None:
+                raise InvalidRequest("at: a reschedule needs the time to call again")
+            if at.tzinfo is None or at.utcoffset() is None:
+                raise InvalidRequest("at: give the time with its zone offset (the customer's "
+                                     f"zone is {shown.time_zone})")
+            if at <= self.clock.utcnow():
+                raise InvalidRequest(f"at: {at.isoformat()} is in the past")
+        elif at is not None:
+            raise InvalidRequest(f"at: only a reschedule takes a time, not {action!r}")
+        decision = ev.PreviewDecision(operator, contact_id, dial=action == "dial",
+                                      number=number if action == "dial" else "",
+                                      reschedule_at=at if action == "reschedule" else None)
+        try:
+            out = self.dialer.handle(decision, self.clock.monotonic())
+        except DialerError as exc:
+            # What is left once the request is checked: the chosen number may not be
+            # dialled now (window, limit, do-not-call), or the time is past by now.
+            field = {"dial": "number", "reschedule": "at"}.get(action, "contact_id")
+            raise InvalidRequest(f"{field}: {exc}") from None
+        log.info("preview_decided", operator=operator, campaign=shown.campaign,
+                 contact_id=contact_id, action=action, number=number,
+                 at=at.isoformat() if at is not None else None)
+        self._apply(out)
+        self._save_progress(shown.campaign, [contact_id])
+
     # --- the dialer -----------------------------------------------------------------------
 
     def feed(self, event: object) -> None:
@@ -568,3 +630,8 @@ class DialerShell:
         kept."""
         self.feed(ev.AttemptHungUp(live.command.attempt_id))
         self._save_progress(live.command.campaign_id, [live.command.contact_id])
+
+
+def _zone_of(zones: tuple[str, ...]) -> str:
+    """The one zone of a number (the first, when a caller of the core gave several)."""
+    return zones[0] if zones else "UTC"

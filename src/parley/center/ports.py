@@ -273,6 +273,32 @@ class ContactCancelled:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class PreviewNumber:
+    """One number of a previewed contact: its type and the zone of whoever answers it."""
+
+    number: str  # E.164
+    type: str  # mobile | home | work | other
+    time_zone: str  # IANA zone
+    proposed: bool  # the number the dialer would dial (Dial without choosing)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorPreview:
+    """The contact an operator is previewing: decide with ``preview_decided``."""
+
+    operator: str
+    campaign: str
+    contact_id: str
+    fields: Mapping[str, str]
+    numbers: tuple[PreviewNumber, ...]
+    time_zone: str  # the customer's zone (their record's, else the proposed number's)
+    script: str = ""
+
+
+PreviewAction = Literal["dial", "skip", "reschedule"]
+
+
 class CampaignControl(Protocol):
     """What the web and provisioning ask of the live dialer (the dialer shell implements).
 
@@ -311,6 +337,18 @@ class CampaignControl(Protocol):
         :class:`InvalidRequest` naming what is wrong (a callback without its time ...)."""
         ...
 
+    def preview_of(self, operator: str) -> OperatorPreview | None:
+        """The contact the operator is previewing now (None: no preview)."""
+        ...
+
+    def preview_decided(self, operator: str, contact_id: str, action: PreviewAction, *,
+                        number: str = "", at: datetime | None = None) -> None:
+        """The operator's decision on their preview: dial (``number``: one of the contact's,
+        else the proposed one), skip, or reschedule to ``at`` (timezone-aware). Raises
+        :class:`InvalidRequest` naming the field at fault (no such preview, an unknown
+        number, a time in the past or without its zone)."""
+        ...
+
 
 class NoCampaignControl:
     """What a node without the dialer answers: control and figures are unavailable (the
@@ -337,6 +375,13 @@ class NoCampaignControl:
     def conversation_closed(self, attempt_id: str, *, operator: str, disposition: str,
                             callback_at: datetime | None = None) -> bool:
         return False
+
+    def preview_of(self, operator: str) -> OperatorPreview | None:
+        return None
+
+    def preview_decided(self, operator: str, contact_id: str, action: PreviewAction, *,
+                        number: str = "", at: datetime | None = None) -> None:
+        raise NotRunning("the dialer is not running on this node")
 
 
 def figures_event(figures: CampaignFigures) -> CampaignFiguresChanged:

@@ -356,6 +356,15 @@ class Dialer:
                 return entry[0].state.contact.id
         return None
 
+    def preview(self, agent_id: str) -> tuple[str, Pick] | None:
+        """The campaign and the contact (with the number it would dial) the operator is
+        previewing now, if any."""
+        for run in self._runs.values():
+            entry = run.previews.get(agent_id)
+            if entry is not None:
+                return run.config.campaign_id, entry[0]
+        return None
+
     def loader(self, campaign_id: str, ranges: NumberRanges | None = None) -> ContactLoader:
         """A contact loader for the campaign: its default region and zone, the global and
         campaign DNC lists, and its current contacts (duplicates across loads are caught);
@@ -920,14 +929,34 @@ class Dialer:
         run, pick = found
         if event.dial and event.number and event.number != pick.number.e164:
             pick = self._chosen_number(run, pick, event, now)
+        delay = run.config.strategy.skip_delay_s
+        if event.reschedule_at is not None:
+            delay = self._reschedule_delay(event, now)
         call_id = run.previews.pop(event.agent_id)[2]
         if not event.dial:
-            run.book.release(pick.state, now, run.config.strategy.skip_delay_s)
+            # Skipped or rescheduled: back to the list, no attempt counted.
+            run.book.release(pick.state, now, delay)
             view = self._agents[event.agent_id]
             view.phase, view.work = "", None
             out.append(ReleaseAgent(run.config.campaign_id, event.agent_id))
             return
         self._dial(run, pick, event.agent_id, now, out, call_id)
+
+    def _reschedule_delay(self, event: PreviewDecision, now: float) -> float:
+        """Seconds from ``now`` to the operator's reschedule time (raise on a time without
+        its zone, in the past, or with ``dial``; the preview then stays as it was)."""
+        at = event.reschedule_at
+        if at is None or at.tzinfo is None or at.utcoffset() is None:
+            raise DialerError(f"agent {event.agent_id}: reschedule_at needs its time zone "
+                              "(the customer's)")
+        if event.dial:
+            raise DialerError(f"agent {event.agent_id}: a preview is dialled or rescheduled, "
+                              "not both")
+        delay = (at - self.wall_at(now)).total_seconds()
+        if delay <= 0:
+            raise DialerError(f"agent {event.agent_id}: reschedule_at {at.isoformat()} is in "
+                              "the past")
+        return delay
 
     def _chosen_number(self, run: _Run, pick: Pick, event: PreviewDecision,
                        now: float) -> Pick:

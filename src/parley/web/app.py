@@ -40,6 +40,7 @@ from parley.web import (
     events_ws,
     operations,
     phone,
+    preview,
     script_routes,
     security_routes,
 )
@@ -135,6 +136,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(customers.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)
     if metrics is not None:

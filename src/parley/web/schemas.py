@@ -540,3 +540,54 @@ class ContactCancelledOut(ContactOut):
     dialer: Literal["withdrawn", "call_cancelled", "after_call", "none", "not running"]
     operator: str | None = None
     detail: str = ""
+
+
+# --- the operator's preview (preview campaigns) -------------------------------------------------
+
+
+class PreviewNumberOut(BaseModel):
+    number: str = Field(description="E.164")
+    type: str = Field(description="mobile, home, work or other")
+    time_zone: str = Field(description="the zone of whoever answers this number (IANA)")
+    local_time: datetime = Field(description="now, in that zone (with its offset)")
+    proposed: bool = Field(description="the number the dialer would dial")
+
+
+class PreviewOut(BaseModel):
+    """The contact the operator is previewing: its card and numbers, the customer's local
+    time next to the operator's."""
+
+    campaign: str
+    contact_id: str
+    script: str
+    fields: dict[str, str]
+    numbers: list[PreviewNumberOut]
+    time_zone: str = Field(description="the customer's zone: reschedule in it")
+    customer_time: datetime = Field(description="now, in the customer's zone")
+    operator_time_zone: str = Field(description="the site's zone, the operator's times")
+    operator_time: datetime = Field(description="now, in the operator's zone")
+
+
+class MyPreview(BaseModel):
+    """The operator's current preview, or ``preview: null`` with a sentence saying so."""
+
+    preview: PreviewOut | None
+    detail: str = ""
+
+
+class PreviewDecisionIn(Body):
+    """Dial the previewed contact (``number``: one of its numbers; default the proposed one),
+    skip it, or reschedule it to ``at`` (ISO 8601 with its offset, e.g.
+    ``2026-12-03T15:00:00+03:00``: the customer's time)."""
+
+    contact_id: ContactId
+    action: Literal["dial", "skip", "reschedule"]
+    number: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    at: datetime | None = None
+
+
+class PreviewDecided(BaseModel):
+    contact_id: str
+    action: str
+    number: str | None = None
+    at: datetime | None = Field(None, description="the reschedule time, in UTC")

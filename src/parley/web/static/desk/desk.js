@@ -224,6 +224,7 @@ function onEvent(event) {
   document.dispatchEvent(new CustomEvent("desk:event", { detail: event }));
   if (event.type === "subscribed") {
     refreshState();  // what changed before the stream was there
+    loadPreview(false);
   } else if (event.type === "AgentStateChanged" && data.agent_id === config.user) {
     desk.state = String(data.new);
     desk.reason = String(data.reason ?? "");
@@ -232,6 +233,11 @@ function onEvent(event) {
     if (desk.state !== "on_call" && desk.state !== "on_hold" && desk.state !== "ringing") {
       refreshToday();
     }
+    if (desk.state !== "reserved" && previewBody.querySelector("#preview-form")) {
+      loadPreview(false);  // the dialer withdrew the preview (or it was decided elsewhere)
+    }
+  } else if (event.type === "ShowPreview" && data.agent_id === config.user) {
+    loadPreview(true);
   } else if (event.type === "SupervisorMonitoring" && data.agent_id === config.user
       && ["whisper", "barge", "left"].includes(String(data.mode))) {
     // silent listening is not announced; a whisper, a barge and the end of either are
@@ -443,6 +449,100 @@ cardRegion.addEventListener("submit", (event) => {
   }
 });
 cardRegion.addEventListener("input", () => { desk.cardDirty = true; });
+
+// --- the preview of a campaign contact ----------------------------------------------------------
+
+const previewRegion = byId("preview");
+const previewBody = byId("preview-body");
+const previewNote = byId("preview-note");
+
+/**
+ * Draw the operator's preview (server-rendered) in the Preview region, shown only while
+ * there is a contact to decide on or a word about the last decision.
+ * @param {boolean} focus  move focus to Dial (a contact just arrived)
+ */
+async function loadPreview(focus) {
+  if (desk.signedOut) return;
+  const response = await request("/desk/preview");
+  if (!response.ok) return;
+  showPreview(await response.text(), focus);
+}
+
+/**
+ * @param {string} html
+ * @param {boolean} focus
+ */
+function showPreview(html, focus) {
+  const hadFocus = previewRegion.contains(document.activeElement);
+  previewBody.innerHTML = html;
+  const done = previewBody.querySelector("#preview-done");
+  if (done) {
+    previewNote.textContent = done.textContent;
+    done.remove();
+  }
+  const form = previewBody.querySelector("#preview-form");
+  previewRegion.hidden = !form && !previewNote.textContent
+    && !previewBody.querySelector(".error");
+  const invalid = previewRegion.querySelector("[aria-invalid='true']");
+  if (invalid instanceof HTMLElement) invalid.focus();
+  else if (form && (focus || hadFocus)) document.getElementById("preview-dial")?.focus();
+  else if (hadFocus) buttons.ready.focus();  // focus is never lost
+}
+
+previewRegion.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || form.id !== "preview-form") return;
+  event.preventDefault();
+  const submitter = /** @type {SubmitEvent} */ (event).submitter;
+  const body = new FormData(form, submitter);
+  body.set("action", submitter instanceof HTMLElement ? submitter.dataset.action ?? "" : "");
+  const response = await request("/desk/preview", { method: "POST", body });
+  showPreview(await response.text(), false);
+  if (response.ok && !previewBody.querySelector("#preview-form")) {
+    buttons.ready.focus();
+    loadPreview(true);  // the next contact may have been shown while this answer came
+  }
+});
+
+/**
+ * The instant a wall-clock time ("2026-12-03T15:00") names in an IANA zone.
+ * @param {string} local
+ * @param {string} zone
+ */
+function instantIn(local, zone) {
+  const asUtc = Date.parse(`${local}:00Z`);
+  if (Number.isNaN(asUtc)) return null;
+  /** @param {number} at */
+  const offset = (at) => {
+    const parts = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+      hour: "numeric", minute: "numeric", second: "numeric",
+    }).formatToParts(new Date(at));
+    /** @param {string} type */
+    const part = (type) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+    return Date.UTC(part("year"), part("month") - 1, part("day"), part("hour"),
+      part("minute"), part("second")) - at;
+  };
+  const guess = asUtc - offset(asUtc);
+  return new Date(asUtc - offset(guess));
+}
+
+// The reschedule time is typed in the customer's zone; the operator's own time shows beside it.
+previewRegion.addEventListener("input", (event) => {
+  const input = event.target;
+  const form = previewRegion.querySelector("#preview-form");
+  if (!(input instanceof HTMLInputElement) || input.id !== "preview-at"
+      || !(form instanceof HTMLFormElement)) return;
+  const zone = form.dataset.customerZone ?? "UTC";
+  const mine = form.dataset.operatorZone ?? "UTC";
+  const at = input.value ? instantIn(input.value, zone) : null;
+  byId("preview-at-yours").textContent = at ? say("preview.yours", {
+    time: new Intl.DateTimeFormat(document.documentElement.lang, {
+      timeZone: mine, dateStyle: "short", timeStyle: "short",
+    }).format(at),
+    zone: mine,
+  }) : "";
+});
 
 // --- the call --------------------------------------------------------------------------------
 
@@ -682,6 +782,9 @@ const hotkeys = {
   c: () => document.getElementById("card-name")?.focus(),
   s: () => { saveCard(); },
   x: () => buttons.signOut.click(),
+  d: () => document.getElementById("preview-dial")?.click(),
+  i: () => document.getElementById("preview-skip")?.click(),
+  l: () => document.getElementById("preview-at")?.focus(),
 };
 
 document.addEventListener("keydown", (event) => {
