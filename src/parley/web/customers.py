@@ -131,7 +131,7 @@ async def lookup_number(ctx: WebContext, number: str) -> str:
 @router.get("/api/customers", response_model=CustomerPage, tags=["customers"],
             summary="Customers whose name contains q or who have a number starting with it")
 async def list_customers(ctx: Ctx, _p: Agent, q: Annotated[str, Query(max_length=200)] = "",
-                         offset: Annotated[int, Query(ge=0)] = 0,
+                         offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> CustomerPage:
     text = q.strip()
     if text and clean(text).lstrip("+").isdigit():
