@@ -18,7 +18,14 @@ from datetime import datetime
 
 from parley.dialer.campaign import CampaignConfig, CampaignStatus, by_priority
 from parley.dialer.contacts import Contact, ContactLoader, DncList, PhoneNumber
-from parley.dialer.model import ContactStatus, DialerError, Disposition, MachinePolicy, Outcome
+from parley.dialer.model import (
+    CloseReason,
+    ContactStatus,
+    DialerError,
+    Disposition,
+    MachinePolicy,
+    Outcome,
+)
 from parley.dialer.pacing import (
     COMPLIANCE_GRACE_S,
     AbandonMeter,
@@ -215,12 +222,14 @@ class Dialer:
         self._pace_all(now, out)
         return out
 
-    def cancel_contact(self, campaign_id: str, contact_id: str) -> list[Command]:
-        """Withdraw a waiting contact (``ContactClosed`` with "cancelled"); nothing when it
-        is being dialled or already closed."""
+    def cancel_contact(self, campaign_id: str, contact_id: str,
+                       reason: CloseReason = CloseReason.CANCELLED) -> list[Command]:
+        """Withdraw a waiting contact (``ContactClosed`` with ``reason``: "cancelled", or
+        "answered_inbound" when the customer called in); nothing when it is being dialled
+        or already closed."""
         run = self._run(campaign_id)
         out: list[Command] = []
-        if run.book.cancel(contact_id):
+        if run.book.cancel(contact_id, reason):
             self._closures(run, out)
         return out
 
