@@ -278,6 +278,8 @@ class ContactCenter:
         caller = call.caller
         if caller is None:
             return None
+        if not caller.is_up:  # straight to a queue, no flow answered it: hold music needs it
+            caller.answer()
         loop = asyncio.get_running_loop()
         call.queue = step.queue
         call.priority = step.priority
