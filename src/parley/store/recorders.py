@@ -754,11 +754,9 @@ class CallRecorder(JournalConsumer):
         if event.kind == DATA_ATTACHED:  # the call's attached data joins its variables
             if not self._closed(event):
                 return
-            variables = dict(event.detail)
-            if call is not None:
-                call.variables.update(variables)
-                variables = dict(call.variables)
-            self._rows.change(event.interaction_id, variables=variables)
+            if call is not None:  # (a closed record keeps its variables: only the entry)
+                call.variables.update(event.detail)
+                self._rows.change(event.interaction_id, variables=dict(call.variables))
             self._rows.add_entry(event.interaction_id, at, event.kind, dict(event.detail))
             return
         if event.kind == "click to call" and event.detail.get("device") \
