@@ -23,6 +23,7 @@ import structlog
 from parley.bus import LiveBus
 from parley.center import ContactCenter, load_center_config
 from parley.center.callbacks import CallbackKeeper
+from parley.center.campaign_inbound import CampaignInbound
 from parley.center.dialer_shell import DialerShell
 from parley.center.live import LiveCalls, LiveCenter
 from parley.clock import Clock, MonotonicClock
@@ -254,6 +255,7 @@ async def build(settings: Settings, *, demo: bool = False,
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids)
         calls, live_center = LiveCalls(center), LiveCenter(center)
         dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
+        center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving
         state_recorder = StateRecorder(store, bus, clock, journal)
         call_recorder = CallRecorder(store, bus, clock, journal)
         loop_lag = LoopLagSampler(clock)

@@ -750,6 +750,10 @@ DialerCommand = (
 # --- center/: the contact-center shell (IVR and ACD over real calls) ------------------------
 
 
+DATA_ATTACHED = "data attached"
+"""The :class:`CallProgress` kind whose detail joins the call record's variables."""
+
+
 @dataclass(frozen=True, slots=True)
 class CallProgress:
     """Notice for the call record: one step of interaction ``interaction_id``.
@@ -759,6 +763,9 @@ class CallProgress:
     ``queue`` and ``operator`` are set on "queued" and "answered"; ``detail`` is free JSON.
     ``kind`` "outcome" sets the outcome the record closes with (``detail["outcome"]``:
     "answered", "abandoned", "voicemail", "callback", "rejected", "transferred", "ivr").
+    ``kind`` "data attached" (:data:`DATA_ATTACHED`) adds ``detail`` to the record's
+    variables, the call's attached data (a campaign task's fields, the campaign, its script)
+    that the desk's script and result codes are found by.
     """
 
     interaction_id: str

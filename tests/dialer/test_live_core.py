@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from parley.dialer import (
     Calendar,
     CampaignStatus,
+    CloseReason,
     ContactStatus,
     DialMode,
     MachinePolicy,
@@ -233,6 +234,20 @@ def test_a_withdrawn_task_in_preview_releases_the_operator() -> None:
     out = desk.dialer.cancel_contact("camp", "k1", desk.now)
     assert out == [ReleaseAgent("camp", "a1"), ContactClosed("camp", "k1", "cancelled")]
     assert desk.dialer.previewing("a1") is None
+    assert not desk.dialer.audit()
+
+
+def test_a_customer_who_called_in_closes_the_task_with_its_own_reason() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.dialer.add_contacts("camp", [contact(1), contact(2)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    inbound = CloseReason.ANSWERED_INBOUND
+    assert desk.dialer.cancel_contact("camp", dial.contact_id, inbound) == []
+    other = "k2" if dial.contact_id == "k1" else "k1"
+    assert desk.dialer.cancel_contact("camp", other, inbound) == [
+        ContactClosed("camp", other, "answered_inbound")]
+    assert desk.dialer.cancel_contact("camp", other, inbound) == []  # closed already
     assert not desk.dialer.audit()
 
 

@@ -3,12 +3,14 @@ attempt, do-not-call lists, and the webhooks a finished attempt and a closed con
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from parley.center.ports import AttemptFacts, ContactProgress
+from parley.clock import VirtualClock
 from parley.dialer.contacts import ContactLoader
 from parley.dialer.model import DialMode, NumberType
 from parley.store import Conflict, NotFound, Store
@@ -170,6 +172,59 @@ async def test_a_cancelled_task_stays_closed(store: Store) -> None:
     assert record.progress.attempts == 1
     with pytest.raises(Conflict, match="contact ids c1"):
         await _contacts(store, "contact_id,mobile\nc1,+79161234569\n")
+
+
+async def test_open_tasks_are_found_by_a_callers_number_across_campaigns(
+        store: Store, clock: VirtualClock) -> None:
+    await _setup(store)
+    await store.config.put("campaigns", taxi(name="reminders", match_inbound=False))
+    await _contacts(store, "contact_id,mobile,work,plate\n"
+                           "c1,+79161234567,+74957654321,X1\nc2,+79160000000,,X2\n")
+    loader = ContactLoader(default_region="RU", default_time_zone="Europe/Moscow")
+    later = loader.load_csv("contact_id,mobile\nr1,+74957654321\n").accepted
+    clock.advance(60)
+    await store.campaigns.add_contacts("reminders", later)
+    found = await store.campaigns.open_tasks_by_number("+74957654321")
+    assert [(t.campaign, t.progress.contact.id) for t in found] == [
+        ("reminders", "r1"), ("taxi-waiting", "c1")]  # the latest added first
+    assert found[1].progress.contact.attributes == {"plate": "X1"}
+    assert found[1].progress.status == "pending"
+    assert [t.progress.contact.id for t in
+            await store.campaigns.open_tasks_by_number("+79161234567")] == ["c1"]
+    assert await store.campaigns.open_tasks_by_number("+70000000000") == []
+    # closed contacts are not found
+    assert await store.campaigns.cancel_contact("taxi-waiting", "c1", by="crm-bot")
+    assert [t.campaign for t in
+            await store.campaigns.open_tasks_by_number("+74957654321")] == ["reminders"]
+    # a deleted campaign takes its contacts' numbers with it
+    await store.config.delete("campaigns", "reminders")
+    assert await store.campaigns.open_tasks_by_number("+74957654321") == []
+
+
+async def test_a_task_closed_by_an_inbound_call_says_so(store: Store) -> None:
+    await _setup(store)
+    await _contacts(store, "contact_id,mobile,plate\nc1,+79161234567,X1\n"
+                           "c2,+79161234568,X2\n")
+    await store.campaigns.save_attempt(AttemptFacts(
+        attempt_id="in1", campaign="taxi-waiting", contact_id="c1", number="+79161234567",
+        number_type="mobile", started_at=T0, call_id="call-1", answered_at=T0,
+        outcome="answered_inbound", operator="1001"))
+    assert await store.campaigns.close_contact("taxi-waiting", "c1", "answered_inbound")
+    assert not await store.campaigns.close_contact("taxi-waiting", "c1", "answered_inbound")
+    record = await store.campaigns.contact("taxi-waiting", "c1")
+    assert (record.progress.status, record.progress.close_reason, record.cancelled) == (
+        "done", "answered_inbound", False)
+    [closed] = [p for p in await store.deliveries.pending()
+                if p.event_type == "campaign.contact_closed"]
+    data = json.loads(closed.body)["data"]
+    assert (data["close_reason"], data["cancelled"]) == ("answered_inbound", False)
+    assert [(a["outcome"], a["call_id"]) for a in data["attempts"]] == [
+        ("answered_inbound", "call-1")]
+    # a contact being dialled is left alone
+    [progress] = await store.campaigns.load_contacts("taxi-waiting", ["c2"])
+    await store.campaigns.save_progress("taxi-waiting", dataclasses.replace(
+        progress, status="in_progress"))
+    assert not await store.campaigns.close_contact("taxi-waiting", "c2", "answered_inbound")
 
 
 async def test_do_not_call_lists(store: Store) -> None:

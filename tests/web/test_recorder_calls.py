@@ -20,6 +20,7 @@ import pytest
 from parley.bus import LiveBus
 from parley.clock import VirtualClock
 from parley.events import (
+    DATA_ATTACHED,
     Answered,
     CallProgress,
     ChannelCreated,
@@ -170,6 +171,23 @@ async def test_ivr_call_queued_then_answered_by_an_operator(line: Line) -> None:
         ("in-1", "inbound", "601"), ("op-1", "outbound", "1001")]
     assert all(leg.ended_at is not None and leg.hangup_cause == 16 for leg in record.legs)
     assert line.seconds(record, record.legs[0].answered_at) == pytest.approx(0.5)
+
+
+async def test_attached_data_joins_the_records_variables(line: Line) -> None:
+    line.inbound(0, "in-9", called="+74951110000")
+    line.progress(0.1, "in-9", DATA_ATTACHED, campaign="belka", script="onboarding",
+                  reason="registration not finished")
+    line.progress(0.2, "in-9", DATA_ATTACHED, language="ru")
+    line.at(5, Hangup("in-9", CLEARED))
+    record = await line.closed("in-9")
+    assert record.variables == {"campaign": "belka", "script": "onboarding",
+                                "reason": "registration not finished", "language": "ru"}
+    assert kinds(record) == ["started", DATA_ATTACHED, DATA_ATTACHED, "ended"]
+    # a notice after the call ended reaches its timeline; the variables stay whole
+    line.progress(6, "in-9", DATA_ATTACHED, campaign="other")
+    late = await line.eventually(lambda: line.store.interactions.get("in-9"),
+                                 lambda found: kinds(found)[-1] == DATA_ATTACHED)
+    assert late.variables == record.variables
 
 
 async def test_operator_who_does_not_answer_then_the_next_one_does(line: Line) -> None:

@@ -93,6 +93,8 @@ class AcdShell:
         self._wake = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._bound: set[str] = set()
+        #: campaigns' caller IDs customers call back (bound like flow numbers)
+        self.campaign_numbers: frozenset[str] = frozenset()
         #: operators signed in at the desk in the browser: their phones registering or
         #: unregistering never changes their state (only their own clicks do)
         self.at_desk: set[str] = set()
@@ -126,12 +128,19 @@ class AcdShell:
     def _bind_numbers(self) -> None:
         """Every number bound to a flow reaches the callers' side, from anywhere."""
         self._configure_outside()
-        numbers = set(self.registry.numbers)
+        numbers = set(self.registry.numbers) | self.campaign_numbers
         for number in self._bound - numbers:
             self.telephony.unroute(number)
         for number in numbers:
             self.telephony.route(number, self._on_inbound)
         self._bound = numbers
+
+    def bind_campaign_numbers(self, numbers: frozenset[str]) -> None:
+        """Route calls to ``numbers`` (campaigns' caller IDs, E.164) to the callers' side,
+        beside the flows' numbers; a number dropped from both is unbound."""
+        if numbers != self.campaign_numbers:
+            self.campaign_numbers = numbers
+            self._bind_numbers()
 
     def _check_flow_prompts(self) -> None:
         """Log every prompt an active flow can play that is missing in one of its languages
@@ -409,6 +418,12 @@ class AcdShell:
         if waited is not None:
             detail["waited_s"] = round(waited, 3)
         self.progress(call, "answered", detail, queue=call.queue, operator=operator)
+        hooks, call.on_answered = call.on_answered, []
+        for hook in hooks:
+            try:
+                hook(call)
+            except Exception:
+                log.exception("answered_hook_failed", interaction=call.interaction_id)
 
     def _stop_playbacks(self, channel: Channel) -> None:
         shell = channel.engine.media

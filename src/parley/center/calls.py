@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from parley.telephony.channel import Bridge, Channel
     from parley.telephony.media import CallRecording
 
@@ -108,6 +110,8 @@ class InboundCall:
     transfers: int = 0
     final: str = ""  # the outcome the call record closes with
     hung_up_by: str = ""  # who ended the call: "caller", an operator, "parley"
+    #: called once, when an operator first answers (a campaign task closes then)
+    on_answered: list[Callable[[InboundCall], None]] = field(default_factory=list)
 
     @property
     def caller_gone(self) -> bool:

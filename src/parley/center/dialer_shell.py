@@ -107,6 +107,9 @@ class DialerShell:
         self._lock = asyncio.Lock()  # loads from the store, one at a time
         self._opt_outs_unsaved: set[str] = set()  # "do not call" numbers not yet written
 
+        #: called after each load of the campaigns (inbound matching binds caller IDs)
+        self.on_reload: list[Callable[[], None]] = []
+
     # --- time ----------------------------------------------------------------------------
 
     def wall_at(self, now: float) -> datetime:
@@ -232,6 +235,8 @@ class DialerShell:
                 self._take_status(campaign.config.campaign_id, campaign.status)
             if not first:
                 log.info("campaigns_reloaded", campaigns=len(stored))
+        for hook in self.on_reload:
+            hook()
 
     def _take_status(self, name: str, status: str) -> None:
         if name not in self.campaigns:
@@ -463,6 +468,29 @@ class DialerShell:
                  at=at.isoformat() if at is not None else None)
         self._apply(out)
         self._save_progress(shown.campaign, [contact_id])
+
+    async def answered_inbound(self, campaign: str, contact_id: str, facts: AttemptFacts
+                               ) -> bool:
+        """The contact called in and an operator answered: the task closes with
+        "answered_inbound" and ``facts`` (the inbound call) join its attempts, before its
+        closed-contact webhook. A contact being dialled now, or closed, is left alone
+        (False)."""
+        await self._loaded.wait()
+        state = (self.dialer.book(campaign).states.get(contact_id)
+                 if campaign in self.campaigns else None)
+        if state is None:  # not loaded here: the store closes it if it still waits
+            progress = await self.store.load_contacts(campaign, [contact_id])
+            if not progress or progress[0].status != "pending":
+                return False
+            await self.store.save_attempt(facts)
+            return await self.store.close_contact(campaign, contact_id,
+                                                  CloseReason.ANSWERED_INBOUND.value)
+        if state.status is not ContactStatus.PENDING:
+            return False
+        self.save_attempt(facts)
+        self._apply(self.dialer.cancel_contact(campaign, contact_id,
+                                               CloseReason.ANSWERED_INBOUND))
+        return True
 
     # --- the dialer -----------------------------------------------------------------------
 

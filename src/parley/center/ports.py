@@ -407,6 +407,9 @@ class StoredCampaign:
     compliance_message: str = ""
     machine_policy: str = "drop"  # drop | message (left after the beep) | operator
     machine_message: str = ""  # what "message" leaves (empty: ``message``)
+    #: a contact who calls in reaches the operator with the task's card and the task closes
+    #: ("answered_inbound") once an operator answers
+    match_inbound: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +426,14 @@ class ContactProgress:
     callback_at: datetime | None = None
     callback_agent: str | None = None
     dial_now: bool = False  # a task to dial at once (``"now": true``)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTask:
+    """An open contact of ``campaign`` (found by a caller's number)."""
+
+    campaign: str
+    progress: ContactProgress
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,4 +492,15 @@ class CampaignStore(Protocol):
     async def save_progress(self, campaign: str, progress: ContactProgress) -> None:
         """The contact's state after an attempt, a disposition, a reschedule or its close;
         a closed contact's webhook (with all its attempts) follows from this write."""
+        ...
+
+    async def open_tasks_by_number(self, number: str) -> list[CampaignTask]:
+        """The open (not closed) contacts of every campaign that hold the E.164 ``number``,
+        the latest added first: a customer calling in is matched to their tasks."""
+        ...
+
+    async def close_contact(self, campaign: str, contact_id: str, reason: str, *,
+                            by: str = "") -> bool:
+        """Close a waiting (not being dialled) contact with ``reason``, its closed-contact
+        webhook sent; False when it is being dialled or already closed."""
         ...

@@ -51,7 +51,7 @@ from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from parley.center.config import CenterConfig
@@ -107,6 +107,10 @@ class ContactCenter:
         self.shell = AcdShell(telephony, clock, config, publish=publish, data_dir=data_dir,
                               ids=ids, on_inbound=self.handle_inbound)
         telephony.handle_refers(self.on_refer)
+        #: Told of each new inbound call and where it is going (its number's flow, or None);
+        #: may attach data and answer another step (the dialer's campaigns use it).
+        self.on_arrival: Callable[[InboundCall, Step | None],
+                                  Awaitable[Step | None]] | None = None
 
     async def run(self) -> None:
         """Serve the ACD side until cancelled (the callers' side runs per call)."""
@@ -137,8 +141,10 @@ class ContactCenter:
         route = self.shell.registry.route(channel.called)
         if route is not None and route.language:
             set_language(call, route.language)
-        await self.serve_call(call, ToFlow(route.flow, channel.called)
-                              if route is not None else None)
+        step: Step | None = ToFlow(route.flow, channel.called) if route is not None else None
+        if self.on_arrival is not None:  # a campaign's customer: its data, its queue
+            step = await self.on_arrival(call, step)
+        await self.serve_call(call, step)
 
     async def serve_call(self, call: InboundCall, step: Step | None) -> None:
         """Take ``call`` to ``step`` (a queue, a flow or a person, with its attached data;
@@ -272,6 +278,8 @@ class ContactCenter:
         caller = call.caller
         if caller is None:
             return None
+        if not caller.is_up:  # straight to a queue, no flow answered it: hold music needs it
+            caller.answer()
         loop = asyncio.get_running_loop()
         call.queue = step.queue
         call.priority = step.priority

@@ -18,7 +18,14 @@ from datetime import datetime
 
 from parley.dialer.campaign import CampaignConfig, CampaignStatus, by_priority
 from parley.dialer.contacts import Contact, ContactLoader, DncList, PhoneNumber
-from parley.dialer.model import ContactStatus, DialerError, Disposition, MachinePolicy, Outcome
+from parley.dialer.model import (
+    CloseReason,
+    ContactStatus,
+    DialerError,
+    Disposition,
+    MachinePolicy,
+    Outcome,
+)
 from parley.dialer.pacing import (
     COMPLIANCE_GRACE_S,
     AbandonMeter,
@@ -218,10 +225,11 @@ class Dialer:
         return out
 
     def cancel_contact(self, campaign_id: str, contact_id: str,
-                       now: float | None = None) -> list[Command]:
+                       now: float | None = None,
+                       reason: CloseReason = CloseReason.CANCELLED) -> list[Command]:
         """Withdraw a contact (an outside system cancelled its task), wherever it is:
 
-        - waiting: closed at once (``ContactClosed`` with "cancelled");
+        - waiting: closed at once (``ContactClosed`` with ``reason``);
         - shown to an operator (preview): the preview is withdrawn, the operator released,
           and the contact closed;
         - ringing: the call is hung up (``HangupAttempt`` "cancelled"); the attempt is
@@ -230,12 +238,16 @@ class Dialer:
           agentless message): nobody is cut off; the contact closes "cancelled" when the
           call ends, whatever its disposition (see :meth:`engagement`).
 
-        Nothing when the contact is closed or unknown."""
+        With another ``reason`` ("answered_inbound": the customer called in) only a waiting
+        contact is closed; one being previewed or dialled is left alone. Nothing when the
+        contact is closed or unknown."""
         run = self._run(campaign_id)
         at = 0.0 if now is None else now
         out: list[Command] = []
-        if run.book.cancel(contact_id):
+        if run.book.cancel(contact_id, reason):
             self._closures(run, out)
+            return out
+        if reason is not CloseReason.CANCELLED:
             return out
         for agent_id, (pick, _, _) in list(run.previews.items()):
             if pick.state.contact.id == contact_id:

@@ -80,6 +80,7 @@ class CloseReason(StrEnum):
     NO_CALL_WINDOW = "no_call_window"  # no number's window ever opens (time zones too spread)
     CAMPAIGN_STOPPED = "campaign_stopped"
     CANCELLED = "cancelled"  # the outside system withdrew the task
+    ANSWERED_INBOUND = "answered_inbound"  # the customer called in and an operator answered
 
 
 #: What a campaign's abandon rate is measured over (regulators differ): the named outbound

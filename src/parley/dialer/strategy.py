@@ -355,13 +355,13 @@ class ContactBook:
         else:  # MACHINE heard by the operator
             self.outcome(state, number, Outcome.MACHINE, now)
 
-    def cancel(self, contact_id: str) -> bool:
-        """Close a waiting contact (its task was withdrawn); False if it is being dialled
-        or already closed."""
+    def cancel(self, contact_id: str, reason: CloseReason = CloseReason.CANCELLED) -> bool:
+        """Close a waiting contact (its task was withdrawn, or the customer called in);
+        False if it is being dialled or already closed."""
         state = self.states.get(contact_id)
         if state is None or state.status is not ContactStatus.PENDING:
             return False
-        self._close(state, CloseReason.CANCELLED)
+        self._close(state, reason)
         return True
 
     def stop(self) -> None:

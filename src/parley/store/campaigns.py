@@ -17,11 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from parley.center.ports import AttemptFacts, ContactProgress, StoredCampaign
+from parley.center.ports import (
+    AttemptFacts,
+    CampaignTask,
+    ContactProgress,
+    StoredCampaign,
+)
 from parley.clock import Clock
 from parley.dialer.contacts import Contact, PhoneNumber
 from parley.dialer.model import NumberType
@@ -160,7 +165,8 @@ class CampaignRepository:
             config=campaign_config(spec, default_region=region, default_time_zone=zone),
             status=row.status, queue=spec.queue or "", script=spec.script or "",
             message=spec.message, compliance_message=spec.compliance_message,
-            machine_policy=spec.machine, machine_message=spec.machine_message)
+            machine_policy=spec.machine, machine_message=spec.machine_message,
+            match_inbound=spec.match_inbound)
 
     @staticmethod
     async def _campaign_row(session: AsyncSession, name: str) -> m.Campaign:
@@ -218,6 +224,9 @@ class CampaignRepository:
                     dead_numbers=[], close_reason=None, callback_at=None,
                     callback_agent=None, dial_now=dial_now, cancelled=False, added_at=now,
                     added_by=by, closed_at=None))
+                for number in dict.fromkeys(n.e164 for n in contact.numbers):
+                    session.add(m.CampaignContactNumber(campaign=campaign,
+                                                        contact_id=contact.id, number=number))
                 ids.append(contact.id)
             try:
                 await session.flush()
@@ -246,6 +255,38 @@ class CampaignRepository:
         async with self._sessions() as session:
             rows = (await session.scalars(query.order_by(m.CampaignContact.id))).all()
             return [_progress(row) for row in rows]
+
+    async def open_tasks_by_number(self, number: str) -> list[CampaignTask]:
+        """The open contacts (not closed) that hold the E.164 ``number``, across campaigns,
+        the latest added first (an index on the number finds them)."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(
+                select(m.CampaignContact).join(m.CampaignContactNumber, and_(
+                    m.CampaignContactNumber.campaign == m.CampaignContact.campaign,
+                    m.CampaignContactNumber.contact_id == m.CampaignContact.contact_id))
+                .where(m.CampaignContactNumber.number == number,
+                       m.CampaignContact.status != "done")
+                .order_by(m.CampaignContact.added_at.desc(), m.CampaignContact.id.desc())
+            )).all()
+            return [CampaignTask(row.campaign, _progress(row)) for row in rows]
+
+    async def close_contact(self, campaign: str, contact_id: str, reason: str, *,
+                            by: str = "") -> bool:
+        """Close a waiting contact with ``reason`` (its webhook sent), as the dialer would;
+        False when it is being dialled or already closed. For a node whose dialer has not
+        loaded the campaign; a running dialer closes its contacts itself."""
+        async with self._sessions() as session, session.begin():
+            row = await self._contact_row(session, campaign, contact_id)
+            if row.status != "pending":
+                return False
+            row.status = "done"
+            row.close_reason = reason
+            row.due_at = None
+            row.callback_at = None
+            row.closed_at = self._clock.utcnow()
+            await session.flush()
+            await self._contact_closed(session, row)
+            return True
 
     async def contact(self, campaign: str, contact_id: str) -> ContactRecord:
         async with self._sessions() as session:

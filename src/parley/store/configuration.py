@@ -197,6 +197,8 @@ class ConfigTransaction:
                                "instead of deleting it")
             await self.session.execute(delete(m.CampaignContact).where(
                 m.CampaignContact.campaign == key))
+            await self.session.execute(delete(m.CampaignContactNumber).where(
+                m.CampaignContactNumber.campaign == key))
         if kind == "trunks":
             for route in (await self.session.scalars(select(m.Route))).all():
                 if key in route.trunks:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from parley.bus import Envelope, LiveBus, Subscription
 from parley.clock import Clock
 from parley.events import (
+    DATA_ATTACHED,
     AgentStateChanged,
     Answered,
     CallProgress,
@@ -370,6 +371,7 @@ class _OpenCall:
     queued_at: datetime | None = None  # as stored: the first time it was queued
     answered_at: datetime | None = None  # as stored: the first answer
     answered_detail: dict[str, Any] | None = None  # the latest "answered" entry's detail
+    variables: dict[str, Any] = field(default_factory=dict)  # the attached data so far
 
 
 class CallRecorder(JournalConsumer):
@@ -748,6 +750,14 @@ class CallRecorder(JournalConsumer):
                 call.outcome = outcome
             elif self._closed(event):  # the notice came after the last hang-up
                 self._rows.change(event.interaction_id, outcome=outcome)
+            return
+        if event.kind == DATA_ATTACHED:  # the call's attached data joins its variables
+            if not self._closed(event):
+                return
+            if call is not None:  # (a closed record keeps its variables: only the entry)
+                call.variables.update(event.detail)
+                self._rows.change(event.interaction_id, variables=dict(call.variables))
+            self._rows.add_entry(event.interaction_id, at, event.kind, dict(event.detail))
             return
         if event.kind == "click to call" and event.detail.get("device") \
                 and event.detail.get("number"):

@@ -749,6 +749,9 @@ class CampaignSpec(Spec):
     ring_timeout_s: Annotated[int, Field(ge=5, le=300)] = 25
     priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
     max_lines: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    #: a contact of this campaign who calls in reaches the operator with the task's card, and
+    #: the task closes ("answered_inbound") when an operator answers (docs/dialer.md)
+    match_inbound: bool = True
     active: bool = True
 
     @model_validator(mode="before")
