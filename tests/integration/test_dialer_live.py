@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -138,9 +138,10 @@ def header(name: str, regexp: str, var: str) -> str:
 
 
 async def site(node: Node, tmp_path: Path, carriers: dict[str, Path | str],
-               checks: str) -> list[Sipp]:
+               checks: str, operators: Sequence[str] = OPERATORS) -> list[Sipp]:
     """Trunks to the carriers (one per prefix, each a route), a queue for the campaigns and
-    the operators' phones at fixed addresses; returns the sipp processes, started."""
+    the operators' phones at fixed addresses (the last ``len(operators)`` processes);
+    returns the sipp processes, started."""
     site_spec = await node.store.config.site()
     await node.store.config.put_site(site_spec.model_copy(update={"default_region": "RU"}))
     peers: list[Sipp] = []
@@ -153,8 +154,8 @@ async def site(node: Node, tmp_path: Path, carriers: dict[str, Path | str],
                                                match=rf"^\{prefix}\d{{4}}$", trunks=[name]))
         peers.append(Sipp(tmp_path / name, scenario, host=CARRIER, port=port, extra=LIMIT))
     await change(node, "queues", QueueSpec(name="dialout", wrap_up_s=1,
-                                           members=list(OPERATORS), announce_every_s=0))
-    for user in OPERATORS:
+                                           members=list(operators), announce_every_s=0))
+    for user in operators:
         port = free_port()
         peers.append(operator_phone(tmp_path, user, port, checks))
         await change(node, "devices", DeviceSpec(
@@ -181,7 +182,8 @@ async def until(check: Callable[[], object], within: float, what: str) -> None:
 
 async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
                                  closed: list[str] | None = None,
-                                 disposition: str = "not_interested") -> None:
+                                 disposition: str = "not_interested",
+                                 operators: Sequence[str] = OPERATORS) -> None:
     """Each operator ends a campaign conversation after ``after_s`` of talk (the desk's
     hang-up). With ``closed``, the first conversation is then closed in wrap-up with
     ``disposition`` (the desk's Save and close), and its attempt id noted there."""
@@ -189,7 +191,7 @@ async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         for channel in node.telephony.channels():
-            if channel.called in OPERATORS and channel.is_up:
+            if channel.called in operators and channel.is_up:
                 since = seen.setdefault(channel.id, loop.time())
                 if loop.time() - since >= after_s:
                     channel.hangup()
