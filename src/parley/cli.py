@@ -386,6 +386,22 @@ def simulate_outbound(
         help="Abandon-rate cap (abandoned over live answers).")] = 0.03,
     amd_accuracy: Annotated[float, typer.Option(
         help="Answering-machine detection accuracy, 0 to 1.")] = 0.95,
+    detect_machine: Annotated[bool, typer.Option(
+        help="Whether the campaign listens for answering machines.")] = True,
+    machine_share: Annotated[float, typer.Option(
+        help="Share of the calls not answered by a person that reach a machine.")] = 0.3,
+    answer_delay: Annotated[float, typer.Option(
+        help="Mean ring time in seconds before an answer (log-normal).")] = 10.0,
+    ring_timeout: Annotated[float, typer.Option(
+        help="Seconds an unanswered call rings before it is given up.")] = 25.0,
+    patience: Annotated[float, typer.Option(
+        help="Mean seconds an answered person waits for an operator before hanging up.")] = 6.0,
+    initial_talk: Annotated[float | None, typer.Option(
+        help="The talk time the dialer assumes until it has measured (default: --talk; a "
+             "live campaign assumes 120).")] = None,
+    initial_wrap: Annotated[float | None, typer.Option(
+        help="The wrap-up time the dialer assumes until it has measured (default: --wrap; a "
+             "live campaign assumes 15).")] = None,
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object with the totals.")] = False,
 ) -> None:
@@ -404,7 +420,11 @@ def simulate_outbound(
                               "agentless") from None
         params = OutboundParams(agents=agents, mode=dial_mode, contact_rate=contact_rate,
                                 talk_s=talk, wrap_s=wrap, hours=hours, seed=seed,
-                                abandon_cap=abandon_cap, amd_accuracy=amd_accuracy)
+                                abandon_cap=abandon_cap, amd_accuracy=amd_accuracy,
+                                detect_machine=detect_machine, machine_share=machine_share,
+                                answer_delay_s=answer_delay, ring_timeout_s=ring_timeout,
+                                patience_s=patience, initial_talk_s=initial_talk,
+                                initial_wrap_s=initial_wrap)
         result = run_outbound(params)
     except DialerError as exc:
         raise _fail(str(exc)) from exc

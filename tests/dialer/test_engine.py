@@ -167,6 +167,27 @@ def test_an_operator_freed_within_the_grace_takes_the_waiting_call() -> None:
     assert not of(PlayComplianceMessage, desk.tick(20))
 
 
+def test_a_call_answered_after_a_pause_reaches_a_ready_operator() -> None:
+    """Pausing stops new dials only: the calls still ringing are answered by the operators
+    who are ready (found by the live predictive benchmark: they got the compliance message
+    while operators sat idle)."""
+    desk = Desk(config(DialMode.PREDICTIVE, agents=frozenset({"a1"}), **LOOSE))
+    desk.dialer.add_contacts("camp", [contact(i) for i in range(30)], 0)
+    desk.feed(CampaignStart("camp"))
+    dials = of(Dial, desk.agent("a1", "ready"))
+    desk.now = 5
+    assert not of(Dial, desk.feed(CampaignPause("camp")))
+    desk.now = 10
+    out = desk.feed(AttemptAnswered(dials[0].attempt_id, human=True))
+    assert of(ConnectAgent, out) == [ConnectAgent(dials[0].attempt_id, "a1", "camp")]
+    desk.agent("a1", "on_call")
+    for dial in dials[1:]:
+        desk.feed(AttemptFailed(dial.attempt_id, "no_answer"))
+    desk.agent("a1", "ready")
+    assert desk.dialer.pacing_input("camp", desk.now).ready == 0  # nothing left to answer
+    assert not of(Dial, desk.tick(30))
+
+
 def test_abandoned_number_comes_back_only_with_a_reserved_operator_within_72_hours() -> None:
     strategy = Strategy(windows=ALWAYS, retry_delays={Outcome.ABANDONED: 600.0})
     desk = Desk(config(DialMode.PREDICTIVE, agents=frozenset({"a1"}), strategy=strategy))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from parley.app import Node, build, serve
+from parley.clock import Clock
 from parley.config import PortRange, Settings
 from parley.events import ConfigurationChanged
 from parley.store.records import InteractionRecord
@@ -27,15 +28,16 @@ from parley.testing.ports import free_port, free_port_block
 
 @contextlib.asynccontextmanager
 async def demo_node(tmp_path: Path, *, database_url: str | None = None,
-                    **more: object) -> AsyncIterator[Node]:
+                    clock: Clock | None = None, **more: object) -> AsyncIterator[Node]:
     """``parley demo`` on free loopback ports with its data in ``tmp_path`` (and its store at
-    ``database_url``, by default a SQLite file there); ``more`` are further settings."""
+    ``database_url``, by default a SQLite file there), on ``clock`` (by default the real
+    one); ``more`` are further settings."""
     rtp_first = free_port_block(200)
     settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
                         data_dir=tmp_path / "data", database_url=database_url,
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + 199),
                         **more)  # type: ignore[arg-type]
-    services = await build(settings, demo=True)
+    services = await build(settings, demo=True, clock=clock)
     ready = asyncio.Event()
     task = asyncio.create_task(serve(services, ready=lambda _services: ready.set()))
     waiter = asyncio.create_task(ready.wait())

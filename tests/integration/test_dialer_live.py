@@ -2,12 +2,13 @@
 person (a short "hello", then silence), as an answering machine (a long greeting and a beep),
 busy, or not at all; sipp operators with fixed addresses check the card each call brings.
 
-- a progressive campaign: every person reaches an operator with the contact's card, the
-  machine is hung up (policy "drop"), the customer who asks not to be called again goes on
-  the site's stored do-not-call list (kept across a re-import), the busy number is dialled
-  again after its delay, the unanswered one rings out, the switched-off one closes when the
-  network says so before the ring timeout, and every attempt is in the store with its SIP
-  status, trunk, answering-machine verdict and operator;
+- a progressive campaign of 20 contacts with 3 operators: every person reaches an operator
+  with the contact's card, machines are hung up (policy "drop"), the customer who asks not to
+  be called again goes on the site's stored do-not-call list (kept across a re-import), busy
+  numbers are dialled again after their delay, unanswered ones ring out, switched-off ones
+  close when the network says so before the ring timeout, and every attempt is in the store
+  with its SIP status, trunk, answering-machine verdict and operator, in the CSV export and in
+  the webhooks (one per attempt, and one per closed contact with all its attempts);
 - preview: the operator's preview arrives on their event stream and over the API; Dial places
   the call and the person who answers is bridged to the operator; Skip on the next contact
   dials nothing and frees the operator;
@@ -19,8 +20,11 @@ busy, or not at all; sipp operators with fixed addresses check the card each cal
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -39,6 +43,7 @@ from parley.store.specs import (
     RouteSpec,
     ScriptSpec,
     TrunkSpec,
+    WebhookSpec,
 )
 from parley.testing.media import (
     SIPP_AWAIT_BYE,
@@ -52,6 +57,7 @@ from parley.testing.ports import free_port
 
 from .conftest import DATA, needs_sipp
 from .inbound_node import call_record, change, demo_node
+from .test_api_webhooks import Receiver
 
 CARRIER = "127.0.0.2"
 LIMIT = ("-timeout", "90s", "-timeout_error")
@@ -138,9 +144,10 @@ def header(name: str, regexp: str, var: str) -> str:
 
 
 async def site(node: Node, tmp_path: Path, carriers: dict[str, Path | str],
-               checks: str) -> list[Sipp]:
+               checks: str, operators: Sequence[str] = OPERATORS) -> list[Sipp]:
     """Trunks to the carriers (one per prefix, each a route), a queue for the campaigns and
-    the operators' phones at fixed addresses; returns the sipp processes, started."""
+    the operators' phones at fixed addresses (the last ``len(operators)`` processes);
+    returns the sipp processes, started."""
     site_spec = await node.store.config.site()
     await node.store.config.put_site(site_spec.model_copy(update={"default_region": "RU"}))
     peers: list[Sipp] = []
@@ -153,8 +160,8 @@ async def site(node: Node, tmp_path: Path, carriers: dict[str, Path | str],
                                                match=rf"^\{prefix}\d{{4}}$", trunks=[name]))
         peers.append(Sipp(tmp_path / name, scenario, host=CARRIER, port=port, extra=LIMIT))
     await change(node, "queues", QueueSpec(name="dialout", wrap_up_s=1,
-                                           members=list(OPERATORS), announce_every_s=0))
-    for user in OPERATORS:
+                                           members=list(operators), announce_every_s=0))
+    for user in operators:
         port = free_port()
         peers.append(operator_phone(tmp_path, user, port, checks))
         await change(node, "devices", DeviceSpec(
@@ -181,7 +188,8 @@ async def until(check: Callable[[], object], within: float, what: str) -> None:
 
 async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
                                  closed: list[str] | None = None,
-                                 disposition: str = "not_interested") -> None:
+                                 disposition: str = "not_interested",
+                                 operators: Sequence[str] = OPERATORS) -> None:
     """Each operator ends a campaign conversation after ``after_s`` of talk (the desk's
     hang-up). With ``closed``, the first conversation is then closed in wrap-up with
     ``disposition`` (the desk's Save and close), and its attempt id noted there."""
@@ -189,7 +197,7 @@ async def hang_up_conversations(node: Node, after_s: float, stop: asyncio.Event,
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         for channel in node.telephony.channels():
-            if channel.called in OPERATORS and channel.is_up:
+            if channel.called in operators and channel.is_up:
                 since = seen.setdefault(channel.id, loop.time())
                 if loop.time() - since >= after_s:
                     channel.hangup()
@@ -209,6 +217,12 @@ async def attempts(node: Node, campaign: str) -> list[AttemptFacts]:
 
 @needs_sipp
 async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
+    """20 contacts, 3 operators: 10 persons, 3 machines, 3 busy, 2 unanswered, 2 switched
+    off; the CSV export and the webhooks carry every attempt."""
+    hooks = Receiver(failures=0)
+    hooks.thread.start()
+    operators = ("1001", "1002", "1003")
+    persons = [f"p{i:02d}" for i in range(1, 11)]
     async with demo_node(tmp_path) as node:
         person, machine = await voices(node, tmp_path)
         carriers: dict[str, Path | str] = {
@@ -218,29 +232,36 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
             SILENT: DATA / "uas_ring_until_cancel.xml",
             SWITCHED_OFF: await switched_off(tmp_path)}
         checks = (header("X-Parley-Var-campaign", "^ *sales-push$", "campaign")
-                  + header("X-Parley-Var-customer", "^ *Customer [12]$", "customer")
+                  + header("X-Parley-Var-customer", "^ *Customer ([1-9]|10)$", "customer")
                   + header("X-Parley-Var-script", "^ *upsell$", "script")
                   + header("X-Parley-Data", "contact_id", "card"))
-        peers = await site(node, tmp_path, carriers, checks)
+        peers = await site(node, tmp_path, carriers, checks, operators)
         stop = asyncio.Event()
         closed: list[str] = []
-        closer = asyncio.create_task(hang_up_conversations(node, 1.5, stop, closed,
-                                                           "do_not_call"))
+        closer = asyncio.create_task(hang_up_conversations(
+            node, 1.5, stop, closed, "do_not_call", operators=operators))
         try:
+            await change(node, "webhooks", WebhookSpec(
+                name="crm", url=hooks.url, secret="a-long-shared-secret-for-hmac",
+                events=["campaign.attempt", "campaign.contact_closed"]))
             await change(node, "scripts", ScriptSpec(name="upsell", blocks=[
                 {"id": "offer", "title": "The offer",
                  "fields": [{"id": "interested", "label": "Interested"}]}]))
             await change(node, "campaigns", CampaignSpec(
-                name="sales-push", mode="progressive", queue="dialout", agents=list(OPERATORS),
+                name="sales-push", mode="progressive", queue="dialout", agents=list(operators),
                 script="upsell", caller_id="+74951110000", call_window="any",
                 ring_timeout_s=10, retry={"busy": "3s"}, machine="drop",
                 numbers=NumberStrategySpec(attempts_per_contact=2)))
-            contacts = [contact("p1", f"{PERSON}0001", customer="Customer 1"),
-                        contact("p2", f"{PERSON}0002", customer="Customer 2"),
-                        contact("m1", f"{MACHINE}0001", customer="Machine"),
-                        contact("b1", f"{BUSY}0001", customer="Busy"),
-                        contact("s1", f"{SILENT}0001", customer="Silent"),
-                        contact("u1", f"{SWITCHED_OFF}0001", customer="Switched off")]
+            contacts = [contact(p, f"{PERSON}{i:04d}", customer=f"Customer {i}")
+                        for i, p in enumerate(persons, 1)]
+            contacts += [contact(f"m{i}", f"{MACHINE}{i:04d}", customer="Machine")
+                         for i in range(1, 4)]
+            contacts += [contact(f"b{i}", f"{BUSY}{i:04d}", customer="Busy")
+                         for i in range(1, 4)]
+            contacts += [contact(f"s{i}", f"{SILENT}{i:04d}", customer="Silent")
+                         for i in range(1, 3)]
+            contacts += [contact(f"u{i}", f"{SWITCHED_OFF}{i:04d}", customer="Switched off")
+                         for i in range(1, 3)]
             ids = await node.store.campaigns.add_contacts("sales-push", contacts)
             await node.dialer.contacts_added("sales-push", ids)
             progress: dict[str, str] = {}
@@ -250,12 +271,13 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
                 progress.clear()
                 progress.update({p.contact.id: p.status for p in rows})
                 found = await attempts(node, "sales-push")
-                ended = [a for a in found if a.ended_at is not None]
-                return ("p1" not in progress and "p2" not in progress
-                        and "b1" not in progress and len(ended) >= 7)
+                ended = [a for a in found if a.ended_at is not None and a.outcome]
+                return (not any(p in progress for p in persons)
+                        and not any(f"b{i}" in progress for i in range(1, 4))
+                        and not node.dialer.calls.attempts and len(ended) == len(found) >= 23)
 
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + 60
+            deadline = loop.time() + 90
             while not await settled():
                 assert loop.time() < deadline, (progress, await attempts(node, "sales-push"),
                                                 node.dialer.figures("sales-push"))
@@ -274,52 +296,85 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
                                                             numbers=["+74950000001"]))
             reloaded = set(node.dialer.global_dnc)
             after_import = await node.store.campaigns.do_not_call()
+            assert node.demo_login is not None
+            async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+                login = await api.post("/api/auth/login", json={
+                    "username": node.demo_login.username,
+                    "password": node.demo_login.password})
+                assert login.status_code == 200, login.text
+                export = await api.get("/api/campaigns/sales-push/attempts",
+                                       params={"format": "csv"})
+            closed_contacts = 10 + 3  # the persons and the busy numbers
+            await until(lambda: len(hooks.requests) >= len(found) + closed_contacts, 15,
+                        "every attempt's and closed contact's webhook")
         finally:
             stop.set()
             await closer
             results = [await peer.stop() for peer in peers]
+            hooks.server.shutdown()
+            hooks.server.server_close()
     by_contact: dict[str, list[AttemptFacts]] = {}
     for attempt in sorted(found, key=lambda a: a.started_at):
         by_contact.setdefault(attempt.contact_id, []).append(attempt)
-    for person_id in ("p1", "p2"):
+    for person_id in persons:
         [talk] = by_contact[person_id]
         assert (talk.outcome, talk.amd, talk.sip_status) == ("human", "human", 200), talk
-        assert talk.operator in OPERATORS
+        assert talk.operator in operators
         assert talk.trunk == "carrier-100"
         assert talk.talk_s is not None
         assert talk.talk_s > 1.0
-        # the first conversation was closed "not interested" in wrap-up; the other's wrap-up
-        # ran out with no result, which closes it as a success
+        # the first conversation was closed "do not call" in wrap-up; the others' wrap-up
+        # ran out with no result, which closes them as a success
         assert talk.disposition == ("do_not_call" if talk.attempt_id in closed
                                     else "success"), (talk, closed)
     assert len(closed) == 1
     assert barred in stored_lists["global"]
     assert {barred, "+74950000001"} <= reloaded
     assert after_import["global"] == {barred, "+74950000001"}
-    [dropped] = by_contact["m1"]
-    assert (dropped.outcome, dropped.amd, dropped.operator) == ("machine", "machine", None)
-    first, second = by_contact["b1"]
-    assert (first.outcome, first.sip_status, second.outcome) == ("busy", 486, "busy")
-    assert first.ended_at is not None
-    assert (second.started_at - first.ended_at).total_seconds() >= 3.0  # its retry delay
-    [rang] = by_contact["s1"]
-    assert rang.outcome == "no_answer"
-    assert rang.answered_at is None
-    [off] = by_contact["u1"]
-    assert off.outcome == "no_answer"
-    assert off.early_media is not None
-    assert off.early_media.startswith("announcement:unavailable")
-    assert off.ended_at is not None
-    assert (off.ended_at - off.started_at).total_seconds() < 10  # before the ring timeout
-    assert "m1" in progress
-    assert "s1" in progress
-    operators = results[-2:]
-    assert sum(r.successful for r in operators) == 2, [r.log for r in operators]
-    assert all(r.failed == 0 for r in operators), [r.log for r in operators]  # card checked
-    assert record.operator in OPERATORS
+    assert {by_contact[p][0].operator for p in persons} == set(operators)  # all three took calls
+    for i in range(1, 4):
+        [dropped] = by_contact[f"m{i}"]
+        assert (dropped.outcome, dropped.amd, dropped.operator) == ("machine", "machine", None)
+        assert f"m{i}" in progress  # dropped: tried again later
+        first, second = by_contact[f"b{i}"]
+        assert (first.outcome, first.sip_status, second.outcome) == ("busy", 486, "busy")
+        assert first.ended_at is not None
+        assert (second.started_at - first.ended_at).total_seconds() >= 3.0  # its retry delay
+    for i in range(1, 3):
+        [rang] = by_contact[f"s{i}"]
+        assert rang.outcome == "no_answer"
+        assert rang.answered_at is None
+        assert f"s{i}" in progress
+        [off] = by_contact[f"u{i}"]
+        assert off.outcome == "no_answer"
+        assert off.early_media is not None
+        assert off.early_media.startswith("announcement:unavailable")
+        assert off.ended_at is not None
+        assert (off.ended_at - off.started_at).total_seconds() < 10  # before the ring timeout
+    assert len(found) == 23  # 20 first attempts and the busy numbers' second
+    phones = results[-3:]
+    assert sum(r.successful for r in phones) == 10, [r.log for r in phones]
+    assert all(r.failed == 0 for r in phones), [r.log for r in phones]  # card checked
+    assert record.operator in operators
     kinds = [entry.kind for entry in record.timeline]
     assert "campaign call" in kinds
     assert "answering machine detection" in kinds
+    # the CSV export and the webhooks carry every attempt
+    assert export.status_code == 200, export.text
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert sorted(r["attempt_id"] for r in rows) == sorted(a.attempt_id for a in found)
+    assert {r["attempt_id"]: r["outcome"] for r in rows} == {a.attempt_id: a.outcome
+                                                            for a in found}
+    bodies = [json.loads(body) for _, body, _ in hooks.requests]
+    attempt_hooks = [b["data"] for b in bodies if b["event"] == "campaign.attempt"]
+    assert sorted(d["attempt_id"] for d in attempt_hooks) == sorted(a.attempt_id for a in found)
+    closures = {b["data"]["contact_id"]: b["data"] for b in bodies
+                if b["event"] == "campaign.contact_closed"}
+    assert set(closures) == {*persons, "b1", "b2", "b3"}
+    for contact_id, data in closures.items():
+        assert sorted(a["attempt_id"] for a in data["attempts"]) == sorted(
+            a.attempt_id for a in by_contact[contact_id]), data
+    assert {closures[p]["attempts"][0]["operator"] for p in persons} <= set(operators)
 
 
 @needs_sipp

@@ -118,6 +118,24 @@ def test_cli_rejects_a_bad_mode_with_a_clear_message() -> None:
     assert "--mode 'turbo'" in completed.stderr
 
 
+def test_cli_takes_the_network_and_the_dialers_starting_assumptions() -> None:
+    """The options a live run is compared with (bench/dialer_live_predictive.py)."""
+    base = [PARLEY, "simulate-outbound", "--agents", "10", "--contact-rate", "0.4", "--talk",
+            "20", "--wrap", "3", "--mode", "predictive", "--hours", "0.1", "--seed", "1",
+            "--json"]
+    completed = subprocess.run(
+        [*base, "--no-detect-machine", "--machine-share", "0", "--answer-delay", "6",
+         "--ring-timeout", "15", "--patience", "60", "--initial-talk", "120",
+         "--initial-wrap", "15"], capture_output=True, text=True, check=True, timeout=120)
+    summary = json.loads(completed.stdout)
+    assert summary["machines_detected"] == 0  # no machines, no detection
+    assert summary["live_answers"] > 0
+    bad = subprocess.run([*base, "--machine-share", "1.5"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2
+    assert "--machine-share must be in [0, 1]" in bad.stderr
+
+
 @pytest.mark.parametrize("mode", [DialMode.PROGRESSIVE, DialMode.PREDICTIVE])
 def test_outbound_work_goes_through_the_acd_and_its_statistics_see_it(mode: DialMode) -> None:
     from parley.sim.outbound import OutboundSimulation

@@ -541,10 +541,19 @@ class Dialer:
                 self._connect(run.waiting.popleft(), view, now, out)
                 return
         for run in self._campaigns_of(view):  # by priority
-            if run.status is CampaignStatus.RUNNING and run.book.open_count() > 0:
+            if self._keeps_operators(run):
                 view.home = run
                 run.ready[view.agent_id] = None
                 return
+
+    @staticmethod
+    def _keeps_operators(run: _Run) -> bool:
+        """Whether ready operators wait in the campaign's pool: it runs with contacts open,
+        or it was paused or stopped while its calls still ring (an answer must still find an
+        operator rather than the compliance message)."""
+        if run.status is CampaignStatus.RUNNING:
+            return run.book.open_count() > 0
+        return run.in_flight > 0
 
     def _take_ready(self, run: _Run) -> _AgentView | None:
         if not run.ready:
@@ -565,7 +574,7 @@ class Dialer:
     def _pace_all(self, now: float, out: list[Command]) -> None:
         wake: float | None = None
         for run in self._runs.values():
-            if run.ready and run.book.open_count() == 0:
+            if run.ready and not self._keeps_operators(run):
                 for agent_id in list(run.ready):
                     self._make_ready(self._agents[agent_id], now, out)
             if run.status is CampaignStatus.RUNNING:

@@ -109,6 +109,10 @@ class OutboundParams:
     agentless_press_one: float = 0.2
     agentless_lines: int = 0  # 0: as many lines as operators
     queue_patience_s: float = 90.0  # mean wait of "press 1" callers in the ACD queue
+    #: What the dialer assumes before it has measured (None: the true talk and wrap-up
+    #: times; a live campaign starts from CampaignConfig's 120 s and 15 s).
+    initial_talk_s: float | None = None
+    initial_wrap_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.agents < 1:
@@ -119,6 +123,15 @@ class OutboundParams:
             raise DialerError("simulation: --amd-accuracy must be in [0, 1]")
         if self.hours <= 0 or self.talk_s <= 0 or self.wrap_s < 0:
             raise DialerError("simulation: --hours and --talk must be positive, --wrap >= 0")
+        if not 0.0 <= self.machine_share <= 1.0:
+            raise DialerError("simulation: --machine-share must be in [0, 1]")
+        if self.answer_delay_s <= 0 or self.ring_timeout_s <= 1.0 or self.patience_s <= 0:
+            raise DialerError("simulation: --answer-delay and --patience must be positive, "
+                              "--ring-timeout over 1 s")
+        if (self.initial_talk_s is not None and self.initial_talk_s <= 0) or (
+                self.initial_wrap_s is not None and self.initial_wrap_s < 0):
+            raise DialerError("simulation: --initial-talk must be positive, "
+                              "--initial-wrap >= 0")
 
 
 @dataclass
@@ -177,7 +190,10 @@ class OutboundSimulation:
             abandon_cap=params.abandon_cap, abandon_margin=params.abandon_margin,
             abandon_window_s=params.abandon_window_s, ring_timeout_s=params.ring_timeout_s,
             detect_machine=params.detect_machine,
-            initial_talk_s=params.talk_s, initial_wrap_s=params.wrap_s,
+            initial_talk_s=(params.talk_s if params.initial_talk_s is None
+                            else params.initial_talk_s),
+            initial_wrap_s=(params.wrap_s if params.initial_wrap_s is None
+                            else params.initial_wrap_s),
             agentless_queue=AGENTLESS_QUEUE if agentless else "",
             max_lines=(params.agentless_lines or params.agents) if agentless else 10_000,
         )
