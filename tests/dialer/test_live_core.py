@@ -243,11 +243,11 @@ def test_a_customer_who_called_in_closes_the_task_with_its_own_reason() -> None:
     desk.feed(CampaignStart("camp"))
     dial = of(Dial, desk.agent("a1", "ready"))[0]
     inbound = CloseReason.ANSWERED_INBOUND
-    assert desk.dialer.cancel_contact("camp", dial.contact_id, inbound) == []
+    assert desk.dialer.cancel_contact("camp", dial.contact_id, reason=inbound) == []
     other = "k2" if dial.contact_id == "k1" else "k1"
-    assert desk.dialer.cancel_contact("camp", other, inbound) == [
+    assert desk.dialer.cancel_contact("camp", other, reason=inbound) == [
         ContactClosed("camp", other, "answered_inbound")]
-    assert desk.dialer.cancel_contact("camp", other, inbound) == []  # closed already
+    assert desk.dialer.cancel_contact("camp", other, reason=inbound) == []  # closed already
     assert not desk.dialer.audit()
 
 

@@ -489,7 +489,7 @@ class DialerShell:
             return False
         self.save_attempt(facts)
         self._apply(self.dialer.cancel_contact(campaign, contact_id,
-                                               CloseReason.ANSWERED_INBOUND))
+                                               reason=CloseReason.ANSWERED_INBOUND))
         return True
 
     # --- the dialer -----------------------------------------------------------------------
