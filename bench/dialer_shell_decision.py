@@ -225,9 +225,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
                 print(f"  {time.monotonic() - start:5.0f} s: {figures.stats.dialled} dialled, "
                       f"{figures.stats.connected} connected, {figures.operators_talking} "
                       f"talking, {figures.operators_ready} ready, {figures.in_flight} in "
-                      f"flight, store queue {shell._writes.qsize()}", file=sys.stderr)
+                      f"flight, store queue {shell.writes_waiting}", file=sys.stderr)
             figures = shell.figures(CAMPAIGN)
-            backlog = shell._writes.qsize()
+            backlog = shell.writes_waiting
             dialer_task.cancel()
             acd_task.cancel()
     finally:

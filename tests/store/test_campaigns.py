@@ -158,6 +158,29 @@ async def test_a_closed_contact_queues_its_webhook_with_every_attempt(store: Sto
     assert [a.attempt_id for a in record.attempts] == ["a0", "a1"]
 
 
+async def test_a_batch_writes_attempts_then_the_close_in_one_go(store: Store) -> None:
+    await _setup(store)
+    await _contacts(store, "contact_id,mobile,plate\nc1,+79161234567,X1\nc2,+79161234568,X2\n")
+    first, second = await store.campaigns.load_contacts("taxi-waiting")
+    ended = AttemptFacts(attempt_id="b1", campaign="taxi-waiting", contact_id=first.contact.id,
+                         number="+79161234567", number_type="mobile", started_at=T0,
+                         ended_at=T0 + timedelta(seconds=30), outcome="human")
+    stray = ContactProgress(contact=dataclasses.replace(second.contact, id="gone"),
+                            status="done", attempts=1, close_reason="success")
+    await store.campaigns.save_batch([
+        ended, ("taxi-waiting", ContactProgress(
+            contact=first.contact, status="done", attempts=1, close_reason="success")),
+        ("taxi-waiting", stray),  # a contact the store does not have: named, the rest kept
+        ("taxi-waiting", ContactProgress(contact=second.contact, status="pending",
+                                         attempts=0, due_at=T0 + timedelta(hours=1)))])
+    [left] = await store.campaigns.load_contacts("taxi-waiting")
+    assert (left.contact.id, left.due_at) == (second.contact.id, T0 + timedelta(hours=1))
+    closed = [json.loads(p.body)["data"] for p in await store.deliveries.pending()
+              if p.event_type == "campaign.contact_closed"]
+    # the close came after its attempt, so its webhook carries the attempt
+    assert [[a["attempt_id"] for a in data["attempts"]] for data in closed] == [["b1"]]
+
+
 async def test_a_cancelled_task_stays_closed(store: Store) -> None:
     await _setup(store)
     await _contacts(store, "contact_id,mobile\nc1,+79161234567\n")

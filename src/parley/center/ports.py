@@ -494,6 +494,11 @@ class CampaignStore(Protocol):
         a closed contact's webhook (with all its attempts) follows from this write."""
         ...
 
+    async def save_batch(self, items: Sequence[AttemptFacts | tuple[str, ContactProgress]]
+                         ) -> None:
+        """Attempts and ``(campaign, progress)`` pairs, in order, in one transaction."""
+        ...
+
     async def open_tasks_by_number(self, number: str) -> list[CampaignTask]:
         """The open (not closed) contacts of every campaign that hold the E.164 ``number``,
         the latest added first: a customer calling in is matched to their tasks."""

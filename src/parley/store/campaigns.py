@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,6 +36,8 @@ from parley.store.campaign_config import campaign_config
 from parley.store.database import Conflict, NotFound
 from parley.store.records import Page
 from parley.store.specs import CampaignSpec
+
+log = structlog.get_logger("parley.store.campaigns")
 
 GLOBAL_DNC = "global"
 ATTEMPT_EVENT = "campaign.attempt"
@@ -333,23 +336,49 @@ class CampaignRepository:
         close puts the ``campaign.contact_closed`` webhook, with every attempt, in the outbox.
         A cancelled contact stays closed whatever the dialer still reports."""
         async with self._sessions() as session, session.begin():
-            row = await self._contact_row(session, campaign, progress.contact.id)
-            was_open = row.status != "done"
-            row.attempts = progress.attempts
-            row.attempts_by_number = dict(progress.attempts_by_number)
-            row.dead_numbers = sorted(progress.dead_numbers)
-            if row.cancelled:
-                return
-            row.status = progress.status
-            row.due_at = progress.due_at
-            row.close_reason = progress.close_reason
-            row.callback_at = progress.callback_at
-            row.callback_agent = progress.callback_agent
-            row.dial_now = progress.dial_now
-            if progress.status == "done" and was_open:
-                row.closed_at = self._clock.utcnow()
-                await session.flush()
-                await self._contact_closed(session, row)
+            await self._progress_in(session, campaign, progress)
+
+    async def save_batch(self, items: Sequence[AttemptFacts | tuple[str, ContactProgress]]
+                         ) -> None:
+        """Attempts and contacts' progress (``(campaign, progress)``), in this order, in one
+        transaction: a busy dialer commits once per batch, not once per change. A batch
+        that meets a concurrent first write of an attempt is written again item by item."""
+        try:
+            async with self._sessions() as session, session.begin():
+                for item in items:
+                    if isinstance(item, AttemptFacts):
+                        await self._attempt_in(session, item)
+                    else:
+                        await self._progress_in(session, *item)
+        except (IntegrityError, NotFound):
+            for item in items:  # one by one: what is wrong is named, the rest written
+                try:
+                    if isinstance(item, AttemptFacts):
+                        await self.save_attempt(item)
+                    else:
+                        await self.save_progress(*item)
+                except NotFound as exc:
+                    log.warning("campaign_write_skipped", reason=str(exc))
+
+    async def _progress_in(self, session: AsyncSession, campaign: str,
+                           progress: ContactProgress) -> None:
+        row = await self._contact_row(session, campaign, progress.contact.id)
+        was_open = row.status != "done"
+        row.attempts = progress.attempts
+        row.attempts_by_number = dict(progress.attempts_by_number)
+        row.dead_numbers = sorted(progress.dead_numbers)
+        if row.cancelled:
+            return
+        row.status = progress.status
+        row.due_at = progress.due_at
+        row.close_reason = progress.close_reason
+        row.callback_at = progress.callback_at
+        row.callback_agent = progress.callback_agent
+        row.dial_now = progress.dial_now
+        if progress.status == "done" and was_open:
+            row.closed_at = self._clock.utcnow()
+            await session.flush()
+            await self._contact_closed(session, row)
 
     async def _contact_closed(self, session: AsyncSession, row: m.CampaignContact) -> None:
         attempts = await self._attempts_of(session, row.campaign, row.contact_id)
@@ -372,23 +401,26 @@ class CampaignRepository:
         await self._save_attempt(facts)
 
     async def _save_attempt(self, facts: AttemptFacts) -> None:
-        values = {name: getattr(facts, name) for name in ATTEMPT_FIELDS}
         async with self._sessions() as session, session.begin():
-            row = await session.get(m.CampaignAttempt, facts.attempt_id)
-            finished_now = facts.ended_at is not None and (row is None or row.ended_at is None)
-            if row is None:
-                session.add(m.CampaignAttempt(**values))
-            else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-            await session.flush()
-            if finished_now:
-                data = attempt_json(facts)
-                contact = await session.scalar(select(m.CampaignContact.fields).where(
-                    m.CampaignContact.campaign == facts.campaign,
-                    m.CampaignContact.contact_id == facts.contact_id))
-                data["fields"] = dict(contact or {})
-                await self._webhook(session, ATTEMPT_EVENT, data)
+            await self._attempt_in(session, facts)
+
+    async def _attempt_in(self, session: AsyncSession, facts: AttemptFacts) -> None:
+        values = {name: getattr(facts, name) for name in ATTEMPT_FIELDS}
+        row = await session.get(m.CampaignAttempt, facts.attempt_id)
+        finished_now = facts.ended_at is not None and (row is None or row.ended_at is None)
+        if row is None:
+            session.add(m.CampaignAttempt(**values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+        await session.flush()
+        if finished_now:
+            data = attempt_json(facts)
+            contact = await session.scalar(select(m.CampaignContact.fields).where(
+                m.CampaignContact.campaign == facts.campaign,
+                m.CampaignContact.contact_id == facts.contact_id))
+            data["fields"] = dict(contact or {})
+            await self._webhook(session, ATTEMPT_EVENT, data)
 
     async def attempts(self, campaign: str, *, since: datetime | None = None,
                        until: datetime | None = None, contact_id: str | None = None,
