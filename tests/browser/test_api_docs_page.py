@@ -45,11 +45,13 @@ def test_the_docs_page_lists_the_operations_with_other_hosts_blocked(
             operation = page.get_by_role(
                 "button",
                 name="GET /api/voicemails/{voicemail_id}/audio Download a voicemail message")
-            for _ in range(80):  # Swagger UI draws the operations as the page scrolls
+            # Swagger UI draws the sections near the viewport only (and drops those scrolled
+            # past): steps shorter than the screen, so that no section is jumped over
+            for _ in range(300):
                 if operation.count():
                     break
-                page.mouse.wheel(0, 1500)
-                page.wait_for_timeout(150)
+                page.mouse.wheel(0, 500)
+                page.wait_for_timeout(100)
             expect(operation).to_be_visible()  # far down the page: the operations are drawn
             operation.click()  # the script works too: the operation opens with its parameters
             expect(operation).to_have_attribute("aria-expanded", "true")
