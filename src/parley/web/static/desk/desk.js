@@ -4,6 +4,7 @@
 // the server and swapped in here; the browser computes no KPI and decides no permission.
 import { Softphone } from "../phone/softphone.js";
 import { ScriptForm } from "../script/script_form.js";
+import { byId, csrfToken, say } from "./page.js";
 
 /** @typedef {import("../phone/softphone.js").CallDetail} CallDetail */
 /** @typedef {import("../phone/softphone.js").RegistrationDetail} RegistrationDetail */
@@ -34,16 +35,6 @@ import { ScriptForm } from "../script/script_form.js";
  */
 
 /**
- * @param {string} id
- * @returns {HTMLElement}
- */
-function byId(id) {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`#${id} is missing`);
-  return found;
-}
-
-/**
  * @template {HTMLElement} T
  * @param {string} id
  * @param {new () => T} kind
@@ -57,21 +48,6 @@ function element(id, kind) {
 
 /** @type {DeskConfig} */
 const config = JSON.parse(byId("desk-config").textContent ?? "{}");
-
-/**
- * A string of the page's language with {placeholders} filled.
- * @param {string} key
- * @param {Record<string, string>} [values]
- */
-function say(key, values = {}) {
-  return (config.strings[key] ?? key).replace(/\{(\w+)\}/g, (_all, name) => values[name] ?? "");
-}
-
-/** @returns {string} the session's CSRF token (the cookie set at sign-in) */
-function csrfToken() {
-  const found = document.cookie.split("; ").find((part) => part.startsWith("parley_csrf="));
-  return found ? decodeURIComponent(found.slice("parley_csrf=".length)) : "";
-}
 
 /**
  * A same-origin request carrying the CSRF token.

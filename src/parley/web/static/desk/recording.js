@@ -4,33 +4,7 @@
 // follow the desk's call ("desk:call" events from desk.js) and the live events ("desk:event":
 // a supervisor may pause or resume too); the server decides whether the call is recorded.
 
-/**
- * @param {string} id
- * @returns {HTMLElement}
- */
-function byId(id) {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`#${id} is missing`);
-  return found;
-}
-
-/** @type {{strings: Record<string, string>}} */
-const config = JSON.parse(byId("desk-config").textContent ?? "{}");
-
-/**
- * A string of the page's language with {placeholders} filled.
- * @param {string} key
- * @param {Record<string, string>} [values]
- */
-function say(key, values = {}) {
-  return (config.strings[key] ?? key).replace(/\{(\w+)\}/g, (_all, name) => values[name] ?? "");
-}
-
-/** @returns {string} the session's CSRF token (the cookie set at sign-in) */
-function csrfToken() {
-  const found = document.cookie.split("; ").find((part) => part.startsWith("parley_csrf="));
-  return found ? decodeURIComponent(found.slice("parley_csrf=".length)) : "";
-}
+import { byId, csrfToken, say } from "./page.js";
 
 const button = byId("recording-pause");
 const notice = byId("recording-state");
