@@ -359,6 +359,10 @@ async def test_a_progressive_campaign_over_a_trunk(tmp_path: Path) -> None:
     kinds = [entry.kind for entry in record.timeline]
     assert "campaign call" in kinds
     assert "answering machine detection" in kinds
+    # the record keeps the card: the desk's wrap-up finds the campaign and its script
+    assert (record.variables["campaign"], record.variables["script"]) == (
+        "sales-push", "upsell")
+    assert record.variables["customer"] == "Customer 1"
     # the CSV export and the webhooks carry every attempt
     assert export.status_code == 200, export.text
     rows = list(csv.DictReader(io.StringIO(export.text)))

@@ -219,6 +219,9 @@ class OutboundCalls:
         self._progress(live, "campaign call", {"contact_id": command.contact_id,
                                                "number": command.number,
                                                "script": live.campaign.script})
+        # the call record keeps the card, so the desk finds the campaign's script and
+        # result codes for the wrap-up as it does for a task's customer who calls in
+        shell.publish(ev.CallProgress(command.attempt_id, ev.DATA_ATTACHED, live.card()))
         self.update(live, trunk=leg.trunk or None, call_id=command.attempt_id)
         live.early = asyncio.get_running_loop().create_future()
         with contextlib.suppress(ChannelError):  # not an outbound leg: nothing to hear
