@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -43,53 +42,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from parley.acd.outbound import net_changes
-from parley.app import Node, build, serve
-from parley.config import PortRange, Settings
+from parley.app import Node
 from parley.dialer.contacts import Contact, PhoneNumber
 from parley.dialer.model import NumberType
-from parley.events import ConfigurationChanged
 from parley.logs import configure_logging
-from parley.store.specs import CampaignSpec, DeviceSpec, QueueSpec, RouteSpec, Spec, TrunkSpec
+from parley.store.specs import CampaignSpec, DeviceSpec, QueueSpec, RouteSpec, TrunkSpec
 from parley.testing.media import SIPP_AWAIT_BYE, audio_packets, sipp_answer, write_pcap
+from parley.testing.node import change as change_config
+from parley.testing.node import demo_node
 from parley.testing.peers import Sipp
-from parley.testing.ports import free_port, free_port_block
+from parley.testing.ports import free_port
 
 CARRIER = "127.0.0.2"
 PERSON, SILENT, BUSY = "+7495100", "+7495400", "+7495300"
 BUSY_TIME = {"on_call", "on_hold", "wrap_up"}
 CAMPAIGN = "live-predictive"
-
-
-@contextlib.asynccontextmanager
-async def node_at(folder: Path) -> AsyncIterator[Node]:
-    """``parley demo`` on free loopback ports, its data in ``folder``."""
-    rtp_first = free_port_block(400)
-    settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
-                        data_dir=folder / "data",
-                        rtp_ports=PortRange(first=rtp_first, last=rtp_first + 399))
-    services = await build(settings, demo=True)
-    ready = asyncio.Event()
-    task = asyncio.create_task(serve(services, ready=lambda _services: ready.set()))
-    await asyncio.wait_for(ready.wait(), 30)
-    try:
-        yield services
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def change(node: Node, kind: str, spec: Spec) -> None:
-    await node.store.config.put(kind, spec)
-    node.bus.publish(ConfigurationChanged(kind, spec.key, "update"))
-    await asyncio.sleep(0.3)
 
 
 def scenario(folder: Path, name: str, body: str) -> Path:
@@ -214,7 +187,7 @@ async def live_run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
     operators = [str(1001 + i) for i in range(args.operators)]
     limit = ("-timeout", f"{int(args.minutes * 60 + 180)}s", "-timeout_error")
-    async with node_at(folder) as node:
+    async with demo_node(folder, rtp_ports=400) as node:
         site = await node.store.config.site()
         await node.store.config.put_site(site.model_copy(update={"default_region": "RU"}))
         spoken = (await node.telephony.prompts.speak("Hello?")).pcm
@@ -224,10 +197,10 @@ async def live_run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         for prefix, path in carriers(folder, hello, args.answer_delay).items():
             name = f"carrier-{prefix[-3:]}"
             port = free_port(CARRIER)
-            await change(node, "trunks", TrunkSpec(name=name, host=CARRIER, port=port,
+            await change_config(node, "trunks", TrunkSpec(name=name, host=CARRIER, port=port,
                                                    auth="ip", allowed_ips=[CARRIER],
                                                    options_interval=0))
-            await change(node, "routes", RouteSpec(name=f"to-{prefix[-3:]}",
+            await change_config(node, "routes", RouteSpec(name=f"to-{prefix[-3:]}",
                                                    match=rf"^\{prefix}\d{{4}}$",
                                                    trunks=[name]))
             peers.append(Sipp(folder / name, path, host=CARRIER, port=port, extra=limit))
@@ -236,10 +209,10 @@ async def live_run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         phone_port = free_port()
         peers.append(Sipp(folder / "operators", phone, port=phone_port,
                           extra=(*limit, "-rtp_echo")))
-        await change(node, "queues", QueueSpec(name="dialout", wrap_up_s=args.wrap,
+        await change_config(node, "queues", QueueSpec(name="dialout", wrap_up_s=args.wrap,
                                                members=operators, announce_every_s=0))
         for user in operators:
-            await change(node, "devices", DeviceSpec(
+            await change_config(node, "devices", DeviceSpec(
                 name=user, user=user, sip_password=f"pw{user}",
                 static_contact=f"sip:{user}@127.0.0.1:{phone_port}"))
         for peer in peers:
@@ -250,7 +223,7 @@ async def live_run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         talks: list[float] = []
         hanging = asyncio.create_task(desk(node, set(operators), args.talk, rng, stop, talks))
         try:
-            await change(node, "campaigns", CampaignSpec(
+            await change_config(node, "campaigns", CampaignSpec(
                 name=CAMPAIGN, mode="predictive", queue="dialout", agents=operators,
                 caller_id="+74951110000", call_window="any", detect_machine=False,
                 ring_timeout_s=int(args.ring_timeout), active=False,

@@ -1,0 +1,54 @@
+"""A whole Parley node (store, web, telephony, contact center) in-process on free loopback
+ports, as ``parley demo`` builds it, for the real-call tests and the benchmarks that drive it;
+and a configuration change made as the API makes it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from parley.app import Node, build, serve
+from parley.clock import Clock
+from parley.config import PortRange, Settings
+from parley.events import ConfigurationChanged
+from parley.store.specs import Spec
+from parley.testing.ports import free_port, free_port_block
+
+
+@contextlib.asynccontextmanager
+async def demo_node(tmp_path: Path, *, database_url: str | None = None,
+                    clock: Clock | None = None, rtp_ports: int = 200,
+                    **more: object) -> AsyncIterator[Node]:
+    """``parley demo`` on free loopback ports with its data in ``tmp_path`` (and its store at
+    ``database_url``, by default a SQLite file there), on ``clock`` (by default the real
+    one), with a block of ``rtp_ports`` media ports; ``more`` are further settings."""
+    rtp_first = free_port_block(rtp_ports)
+    settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
+                        data_dir=tmp_path / "data", database_url=database_url,
+                        rtp_ports=PortRange(first=rtp_first, last=rtp_first + rtp_ports - 1),
+                        **more)  # type: ignore[arg-type]
+    services = await build(settings, demo=True, clock=clock)
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(services, ready=lambda _services: ready.set()))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()  # raises what stopped it
+    assert ready.is_set(), "the node did not start within 30 s"  # noqa: S101 - tests' helper
+    try:
+        yield services
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def change(services: Node, kind: str, spec: Spec) -> None:
+    """Change a configuration record as the API does: store it, announce it, let the
+    services reload."""
+    await services.store.config.put(kind, spec)
+    services.bus.publish(ConfigurationChanged(kind, spec.key, "update"))
+    await asyncio.sleep(0.3)
