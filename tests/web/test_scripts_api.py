@@ -227,3 +227,30 @@ def test_a_callback_result_puts_the_customer_on_the_callback_list_at_their_time(
     assert callback["due_at"] == "2026-03-03T07:00:00Z"  # 10:00 in Moscow
     assert callback["note"] == "after the board meeting"
     assert len(listed) == 1
+
+
+def test_the_wrapup_places_a_mobile_customer_by_the_sites_number_ranges(api: Api) -> None:
+    """A Russian mobile has sixteen zones by its country; the site's number-range table gives
+    the wrap-up the customer's own zone, as it does for the dialer's contact loads."""
+    _configure(api)
+    store = api.server.store
+    assert store is not None
+    began = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    async def seed() -> None:
+        await store.interactions.open("call-7", direction="inbound", caller="+79131234567",
+                                      called="601", started_at=began)
+        await store.interactions.queued("call-7", "sales", began)
+        await store.interactions.answered("call-7", began + timedelta(seconds=5),
+                                          operator="agent1")
+
+    api.server.call(seed)
+    with api.client("agent") as agent, api.client("admin") as admin:
+        before = agent.get("/desk/script/call-7").text
+        assert 'data-zone="Asia/Novosibirsk"' not in before  # no table: the site's zone
+        loaded = admin.put("/api/number_ranges", headers={"Content-Type": "text/csv"},
+                           content="prefix,from,to,region,zone\n"
+                                   "7913,,,Novosibirsk Oblast,Asia/Novosibirsk\n")
+        assert loaded.status_code == 200, loaded.text
+        form = agent.get("/desk/script/call-7").text
+    assert "Call back at (the customer&#39;s time, Asia/Novosibirsk)" in form

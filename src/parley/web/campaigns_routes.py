@@ -40,7 +40,7 @@ from parley.store.records import Principal
 from parley.store.specs import CampaignSpec
 from parley.web import schemas as s
 from parley.web.auth import Admin, Ctx, Supervisor, WebContext
-from parley.web.config_routes import announce, audit
+from parley.web.config_routes import announce, audit, site_ranges
 
 router = APIRouter(tags=["campaigns"])
 
@@ -290,27 +290,6 @@ async def _loader(ctx: WebContext, name: str) -> ContactLoader:
                          default_time_zone=stored.config.default_time_zone, dnc_lists=lists,
                          existing=await ctx.store.campaigns.open_contacts(name),
                          ranges=await site_ranges(ctx))
-
-
-async def site_ranges(ctx: WebContext) -> NumberRanges | None:
-    """The site's number-range table, parsed once per change (a national register has
-    hundreds of thousands of lines); None when the site has none."""
-    stamp = await ctx.store.campaigns.number_ranges_updated_at()
-    if stamp is None:
-        return None
-    cached = ctx.extra.get("number_ranges")
-    if isinstance(cached, tuple) and cached[0] == stamp:
-        table: NumberRanges = cached[1]
-        return table
-    record = await ctx.store.campaigns.number_ranges()
-    if record is None:
-        return None
-    table, problems = NumberRanges.check_csv(record.csv)
-    if problems:  # checked on upload; a table edited in the database is refused whole
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR,
-                            f"number_ranges: the stored table is invalid: {problems[0]}")
-    ctx.extra["number_ranges"] = (record.updated_at, table)
-    return table
 
 
 def _ids(ctx: WebContext) -> IdSource:

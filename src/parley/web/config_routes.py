@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, create_model
 
+from parley.dialer.ranges import NumberRanges
 from parley.events import ConfigurationChanged
 from parley.store import NotFound, Refused
 from parley.store.records import Principal
@@ -209,3 +210,24 @@ def config_router() -> APIRouter:
         return changes
 
     return router
+
+
+async def site_ranges(ctx: WebContext) -> NumberRanges | None:
+    """The site's number-range table, parsed once per change (a national register has
+    hundreds of thousands of lines); None when the site has none."""
+    stamp = await ctx.store.campaigns.number_ranges_updated_at()
+    if stamp is None:
+        return None
+    cached = ctx.extra.get("number_ranges")
+    if isinstance(cached, tuple) and cached[0] == stamp:
+        table: NumberRanges = cached[1]
+        return table
+    record = await ctx.store.campaigns.number_ranges()
+    if record is None:
+        return None
+    table, problems = NumberRanges.check_csv(record.csv)
+    if problems:  # checked on upload; a table edited in the database is refused whole
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR,
+                            f"number_ranges: the stored table is invalid: {problems[0]}")
+    ctx.extra["number_ranges"] = (record.updated_at, table)
+    return table

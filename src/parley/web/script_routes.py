@@ -46,6 +46,7 @@ from parley.store.specs import (
     UserSpec,
 )
 from parley.web.auth import Admin, Agent, Ctx, WebContext, has_role
+from parley.web.config_routes import site_ranges
 from parley.web.locale import PageLocale, page_language
 
 log = structlog.get_logger(__name__)
@@ -268,14 +269,15 @@ async def _schedule_callback(ctx: WebContext, record: InteractionRecord, saved: 
 
 
 async def customer_zone(ctx: WebContext, record: InteractionRecord) -> str:
-    """The customer's time zone for scheduling: the one zone their number has (a fixed line,
-    or a country with one zone), else the site's."""
+    """The customer's time zone for scheduling: their number's zone by the site's number-range
+    table, else the one zone the number has (a fixed line, or a country with one zone), else
+    the site's (the same rule as the dialer's contact loads)."""
     site = await ctx.store.config.site()
     number = record.caller if record.direction == "inbound" else record.called
     e164 = to_e164(number, site.default_region)
     if e164 is None:
         return site.time_zone
-    return number_time_zones(e164, None, site.time_zone)[0]
+    return number_time_zones(e164, None, site.time_zone, await site_ranges(ctx))[0]
 
 
 def condition_data(condition: Condition | None) -> dict[str, Any] | None:
