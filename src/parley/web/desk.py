@@ -389,10 +389,24 @@ PRESENCE = {"ready": "free", "reserved": "talking", "ringing": "talking",
             "not_ready": "away", "logged_out": "signed_out"}
 
 
+#: How long the address book's list of people is reused: every desk polls presence every few
+#: seconds, and 250 desks must not read every user from the store 50 times a second.
+PEOPLE_TTL = 5.0
+
+
 async def _people(ctx: WebContext) -> list[UserSpec]:
+    """The active users by name, read from the store at most once per ``PEOPLE_TTL`` for all
+    desks together (a change shows in every address book within that time)."""
+    now = ctx.clock.monotonic()
+    cached = ctx.extra.get("people")
+    if isinstance(cached, tuple) and now - cached[0] < PEOPLE_TTL:
+        people: list[UserSpec] = cached[1]
+        return people
     users = await ctx.store.config.records("users")
-    return sorted((user for user in users if isinstance(user, UserSpec) and user.active),
-                  key=lambda user: (user.display_name or user.username).casefold())
+    people = sorted((user for user in users if isinstance(user, UserSpec) and user.active),
+                    key=lambda user: (user.display_name or user.username).casefold())
+    ctx.extra["people"] = (now, people)
+    return people
 
 
 def _presence(ctx: WebContext, users: list[UserSpec],
