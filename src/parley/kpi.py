@@ -208,3 +208,71 @@ def _non_negative(**values: float) -> None:
     for name, value in values.items():
         if value < 0:
             raise KpiError(f"{name}: cannot be negative, got {value}")
+
+
+def contact_rate(live_answers: int, attempts: int) -> float:
+    """Contact rate: outbound attempts a person answered / attempts dialled; 0.0 with
+    none."""
+    _non_negative(live_answers=live_answers, attempts=attempts)
+    _part("live_answers", live_answers, "attempts", attempts)
+    return _ratio(live_answers, attempts, 0.0)
+
+
+def average_concurrency(call_s: float, period_s: float) -> float:
+    """Trunk usage in erlangs: the seconds of calls carried / the seconds of the period, the
+    mean number of calls in progress at once; 0.0 over an empty period."""
+    _non_negative(call_s=call_s, period_s=period_s)
+    return _ratio(call_s, period_s, 0.0)
+
+
+DEFINITIONS: dict[str, str] = {
+    "offered": "Calls that waited in the queue (every call the queue was given, whatever "
+               "became of it). Campaigns: attempts a person answered.",
+    "answered": "Calls an operator answered. Operators: calls whose last answer was theirs.",
+    "abandoned": "Callers who hung up while waiting in the queue, however quickly. Calls "
+                 "sent on to voicemail, a callback or elsewhere are offered but not "
+                 "abandoned. Campaigns: a person answered and no operator took the call in "
+                 "time.",
+    "abandoned_short": "Abandoned calls that waited at most the site's short-abandon "
+                       "threshold (short_abandon_s).",
+    "answered_within": "Answered calls that waited at most the queue's service-level "
+                       "threshold T (service_level_s).",
+    "abandoned_within": "Abandoned calls that waited at most T.",
+    "service_level": "Answered within T / answered (service level definition 'answered', "
+                     "as on the wallboards).",
+    "service_level_offered": "Answered within T / offered (service level definition "
+                             "'offered': every abandon counts as failed).",
+    "abandon_rate": "Abandoned / offered (abandon rate definition 'offered').",
+    "asa_s": "Average speed of answer: the total wait of answered calls (from entering the "
+             "queue to the answer) / answered calls, in seconds.",
+    "aht_s": "Average handle time: (talk + hold + after-call work) / answered calls, in "
+             "seconds. Operators and teams take the three from their state time; a queue's "
+             "calls carry talk and hold (answer to hang-up) but not the after-call work, "
+             "which belongs to the operator.",
+    "talk_s": "Seconds from the answer to the hang-up (hold included) of answered calls.",
+    "transfers": "Transfers made during the calls (blind and attended).",
+    "callbacks_requested": "Callbacks requested in the period (by callers in the queue or "
+                           "by staff).",
+    "callbacks_completed": "Of those, callbacks that reached the customer and an operator.",
+    "occupancy": "Busy time / (busy + ready time); busy is reserved, ringing, on call, on "
+                 "hold and wrap-up. Not-ready time is in neither.",
+    "utilisation": "Busy time / logged-in time (not-ready time included).",
+    "state_s": "Seconds in each operator state (ready, not_ready, reserved, ringing, on_call, "
+               "on_hold, wrap_up) within the period, a state still current counted to now.",
+    "not_ready_s_by_reason": "Not-ready seconds per reason code.",
+    "logged_in_s": "Seconds logged in: the sum of every state's seconds.",
+    "attempts": "Campaign calls dialled (finished attempts).",
+    "live_answers": "Attempts a person answered (connected or abandoned).",
+    "machines": "Attempts an answering machine answered.",
+    "contact_rate": "Live answers / attempts.",
+    "outbound_abandon_rate": "Abandoned / live answers (outbound definition "
+                             "'live_answers').",
+    "amd": "Answering-machine detection verdicts: human, machine, unknown.",
+    "calls": "Finished calls (a trunk's, a number's: every call that used it).",
+    "inbound": "Of the calls, those that came in.",
+    "outbound": "Of the calls, those that went out.",
+    "duration_s": "Seconds from the first leg's start to the last leg's end, summed.",
+    "erlangs": "Trunk usage: call seconds / seconds of the period (mean calls in progress).",
+}
+"""Each report figure's definition, shown next to it (docs/reports.md; the API's
+``/api/reports/definitions``)."""

@@ -39,6 +39,7 @@ from parley.store.security import (
     DeliveryRepository,
     DirectoryRepository,
 )
+from parley.store.reports import ReportRepository
 from parley.store.wrapups import WrapupRepository
 
 __all__ = ["Conflict", "NotFound", "Refused", "Store", "StoreError", "build_store", "open_store"]
@@ -67,6 +68,7 @@ class Store:
     campaigns: CampaignRepository = field(init=False)
     wrapups: WrapupRepository = field(init=False)
     customers: CustomerRepository = field(init=False)
+    reports: ReportRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -84,6 +86,7 @@ class Store:
         self.campaigns = CampaignRepository(self.sessions, self.clock)
         self.wrapups = WrapupRepository(self.sessions)
         self.customers = CustomerRepository(self.sessions, self.clock)
+        self.reports = ReportRepository(self.sessions, self.clock)
 
     @property
     def dialect(self) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from parley.store import models as m
 from parley.store.call_rows import CallRows, Row
 from parley.store.database import Conflict, NotFound
+from parley.store.reports import StateEntry, apply_calls, apply_states, calls_before
 from parley.store.records import (
     CallbackRecord,
     InteractionRecord,
@@ -177,6 +178,8 @@ class InteractionRepository:
         if given: the batch and the mark it ends at are written together or not at all."""
         async with self._sessions() as session, session.begin():
             connection = await session.connection()
+            changed = list(rows.interaction_changes)
+            before = await calls_before(connection, changed)  # finished ones, for reports
             await _insert(connection, INTERACTIONS, rows.interactions.values())
             await _insert(connection, LEGS, rows.legs.values())
             await _update(connection, INTERACTIONS, ("id",),
@@ -195,6 +198,9 @@ class InteractionRepository:
             await _insert(connection, TIMELINE, rows.timeline)
             await _insert(connection, RECORDINGS, rows.recordings)
             await _insert(connection, VOICEMAILS, rows.voicemails)
+            await apply_calls(connection, before, changed + [
+                key for key, row in rows.interactions.items()
+                if row.get("ended_at") is not None])
             if mark is not None:
                 await write_mark(connection, *mark)
 
@@ -302,6 +308,7 @@ class InteractionRepository:
         (or from queueing) to answer, ``talk_s`` from answer to end, ``duration_s`` total."""
         async with self._writing() as session:
             row = await self._interaction(session, interaction_id)
+            before = await calls_before(await session.connection(), [interaction_id])
             row.ended_at = at
             row.outcome = outcome
             row.hangup_cause = hangup_cause
@@ -311,6 +318,8 @@ class InteractionRepository:
             row.talk_s = _seconds(row.answered_at, at) if row.answered_at else 0.0
             session.add(m.TimelineEvent(interaction_id=interaction_id, at=at, kind="ended",
                                         detail={"outcome": outcome, "cause": hangup_cause}))
+            await session.flush()
+            await apply_calls(await session.connection(), before, [interaction_id])
         return await self.get(interaction_id)
 
     async def set_parties(self, interaction_id: str, *, caller: str, called: str) -> None:
@@ -324,7 +333,11 @@ class InteractionRepository:
         """Correct the outcome of a closed call record (a notice that came after the last
         hang-up)."""
         async with self._writing() as session:
-            (await self._interaction(session, interaction_id)).outcome = outcome
+            row = await self._interaction(session, interaction_id)
+            before = await calls_before(await session.connection(), [interaction_id])
+            row.outcome = outcome
+            await session.flush()
+            await apply_calls(await session.connection(), before, [interaction_id])
 
     async def get(self, interaction_id: str) -> InteractionRecord:
         async with self._reading() as session:
@@ -418,6 +431,8 @@ class OperatorStateRepository:
 
     async def record(self, username: str, state: str, at: datetime, reason: str = "") -> None:
         async with self._sessions() as session, session.begin():
+            await apply_states(await session.connection(),
+                               [StateEntry(username, state, reason, at)])
             session.add(m.OperatorStateEntry(username=username, state=state, reason=reason,
                                              at=at))
 
@@ -428,6 +443,8 @@ class OperatorStateRepository:
         async with self._sessions() as session, session.begin():
             connection = await session.connection()
             if entries:
+                await apply_states(connection, [StateEntry(e.username, e.state, e.reason, e.at)
+                                                for e in entries])
                 await connection.execute(insert(STATE_LOG), [
                     {"username": e.username, "state": e.state, "reason": e.reason, "at": e.at}
                     for e in entries])

@@ -35,6 +35,7 @@ from parley.store import models as m
 from parley.store.campaign_config import campaign_config
 from parley.store.database import Conflict, NotFound
 from parley.store.records import Page
+from parley.store.reports import apply_attempt
 from parley.store.specs import CampaignSpec
 
 log = structlog.get_logger("parley.store.campaigns")
@@ -408,12 +409,14 @@ class CampaignRepository:
         values = {name: getattr(facts, name) for name in ATTEMPT_FIELDS}
         row = await session.get(m.CampaignAttempt, facts.attempt_id)
         finished_now = facts.ended_at is not None and (row is None or row.ended_at is None)
+        before = None if row is None else {name: getattr(row, name) for name in ATTEMPT_FIELDS}
         if row is None:
             session.add(m.CampaignAttempt(**values))
         else:
             for name, value in values.items():
                 setattr(row, name, value)
         await session.flush()
+        await apply_attempt(await session.connection(), before, values)
         if finished_now:
             data = attempt_json(facts)
             contact = await session.scalar(select(m.CampaignContact.fields).where(

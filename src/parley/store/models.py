@@ -83,6 +83,7 @@ class Site(Base):
     blocked_destinations: Mapped[list[Any]] = mapped_column(JSON, default=list,
                                                             server_default="[]")
     crm_lookup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    short_abandon_s: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
 
 
 class User(Base):
@@ -455,6 +456,49 @@ class OperatorStateEntry(Base):
     state: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[datetime]
+
+
+class ReportInterval(Base):
+    """The counters of one 15-minute interval for one queue, operator, trunk, number or
+    campaign (:mod:`parley.reports.intervals`), kept up to date in the transaction that
+    writes the raw records, and rebuilt from them by ``parley reports rebuild``."""
+
+    __tablename__ = "report_intervals"
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    inbound: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    outbound: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    offered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    answered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    abandoned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    abandoned_short: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    answered_within: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    abandoned_within: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    wait_answered_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    wait_abandoned_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    talk_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    transfers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    live_answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    machines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    amd_human: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    amd_machine: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    amd_unknown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ReportStateTime(Base):
+    """Seconds one operator spent in one state (and reason) within one 15-minute interval,
+    from the finished segments of the operator state log."""
+
+    __tablename__ = "report_state_time"
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    operator: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float)
 
 
 class JournalMark(Base):

@@ -123,7 +123,8 @@ class SiteSpec(Spec):
     users of each role may call outside (a user's own ``outside_line`` wins);
     ``blocked_destinations``: patterns of E.164 numbers nobody may call out to.
     ``crm_lookup``: where the desk's card finds callers unknown to Parley
-    (:class:`CrmLookupSpec`).
+    (:class:`CrmLookupSpec`). ``short_abandon_s``: a caller who hangs up after waiting at
+    most this many seconds in a queue is a short abandon in the reports (docs/reports.md).
     """
 
     key_field: ClassVar[str] = "name"
@@ -139,6 +140,7 @@ class SiteSpec(Spec):
         default_factory=lambda: dict(DEFAULT_OUTSIDE_LINE))
     blocked_destinations: list[Pattern] = Field(default_factory=list)
     crm_lookup: CrmLookupSpec | None = None
+    short_abandon_s: Annotated[int, Field(ge=0, le=600)] = 5
 
     @field_validator("default_region")
     @classmethod

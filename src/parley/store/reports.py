@@ -1,0 +1,452 @@
+"""Interval aggregates in the store: kept up to date in the transactions that write the raw
+records (call records, campaign attempts, the operator state log), rebuilt from the raw
+records, and read back for reports with the edges of a period answered from the raw records.
+
+What each record adds is :mod:`parley.reports.intervals`' (pure); this module only reads the
+rows it needs and adds the counters with ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and
+PostgreSQL alike). A change to a finished call record (an outcome that came after the last
+hang-up) takes away what the record added before and adds what it adds now, in the same
+transaction, so the aggregates stay the sum of the raw records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, Table, and_, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from parley.clock import Clock
+from parley.reports.intervals import (
+    DIMENSIONS,
+    MEASURES,
+    NOT_WORKING,
+    AttemptFacts,
+    CallFacts,
+    Counters,
+    Key,
+    StateEntry,
+    StateKey,
+    Thresholds,
+    add_state_time,
+    attempts_by_interval,
+    calls_by_interval,
+    interval_ceiling,
+    interval_start,
+    state_segments,
+    subtract,
+)
+from parley.store import models as m
+
+INTERVALS: Table = m.ReportInterval.__table__  # type: ignore[assignment]
+STATE_TIME: Table = m.ReportStateTime.__table__  # type: ignore[assignment]
+INTERACTIONS: Table = m.Interaction.__table__  # type: ignore[assignment]
+LEGS: Table = m.Leg.__table__  # type: ignore[assignment]
+TIMELINE: Table = m.TimelineEvent.__table__  # type: ignore[assignment]
+ATTEMPTS: Table = m.CampaignAttempt.__table__  # type: ignore[assignment]
+STATE_LOG: Table = m.OperatorStateEntry.__table__  # type: ignore[assignment]
+
+CHUNK = 5000
+"""Raw records read at a time by a rebuild and by the edges of a report."""
+_FLOATS = frozenset(name for name in MEASURES if isinstance(INTERVALS.c[name].type, Float))
+
+
+class BadDimension(ValueError):
+    """A report asked for a dimension that has no aggregates."""
+
+
+# --- reading raw records -----------------------------------------------------------------
+
+
+async def thresholds(connection: AsyncConnection) -> Thresholds:
+    """The site's short-abandon threshold and each queue's service-level threshold."""
+    short = await connection.scalar(select(m.Site.short_abandon_s).limit(1))
+    levels = {row.name: float(row.service_level_s) for row in await connection.execute(
+        select(m.Queue.name, m.Queue.service_level_s))}
+    return Thresholds(short_abandon_s=float(5 if short is None else short),
+                      service_level_s=levels)
+
+
+async def finished_calls(connection: AsyncConnection,
+                         where: ColumnElement[bool]) -> list[CallFacts]:
+    """The finished call records matching ``where``, with their trunk (the first carrier
+    trunk among their legs) and how many transfers their timeline shows."""
+    rows = (await connection.execute(
+        select(INTERACTIONS.c.id, INTERACTIONS.c.started_at, INTERACTIONS.c.direction,
+               INTERACTIONS.c.queue, INTERACTIONS.c.operator, INTERACTIONS.c.called,
+               INTERACTIONS.c.queued_at, INTERACTIONS.c.answered_at, INTERACTIONS.c.wait_s,
+               INTERACTIONS.c.talk_s, INTERACTIONS.c.duration_s, INTERACTIONS.c.outcome)
+        .where(where, INTERACTIONS.c.ended_at.is_not(None)))).all()
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    trunks: dict[str, str] = {}
+    transfers: dict[str, int] = {}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start:start + CHUNK]
+        for row in await connection.execute(
+                select(LEGS.c.interaction_id, func.min(LEGS.c.trunk))
+                .where(LEGS.c.interaction_id.in_(part), LEGS.c.trunk.is_not(None))
+                .group_by(LEGS.c.interaction_id)):
+            trunks[row[0]] = row[1]
+        for row in await connection.execute(
+                select(TIMELINE.c.interaction_id, func.count())
+                .where(TIMELINE.c.interaction_id.in_(part), TIMELINE.c.kind == "transferred")
+                .group_by(TIMELINE.c.interaction_id)):
+            transfers[row[0]] = int(row[1])
+    return [CallFacts(row.started_at, row.direction, row.queue, row.operator, row.called,
+                      row.queued_at, row.answered_at, row.wait_s, row.talk_s, row.duration_s,
+                      row.outcome, trunks.get(row.id), transfers.get(row.id, 0))
+            for row in rows]
+
+
+async def finished_attempts(connection: AsyncConnection,
+                            where: ColumnElement[bool]) -> list[AttemptFacts]:
+    rows = await connection.execute(
+        select(ATTEMPTS.c.campaign, ATTEMPTS.c.started_at, ATTEMPTS.c.outcome,
+               ATTEMPTS.c.amd, ATTEMPTS.c.talk_s)
+        .where(where, ATTEMPTS.c.ended_at.is_not(None)))
+    return [AttemptFacts(*row) for row in rows]
+
+
+def attempt_facts(values: dict[str, Any] | None) -> list[AttemptFacts]:
+    """An attempt row's facts if it has ended (none otherwise)."""
+    if values is None or values.get("ended_at") is None:
+        return []
+    return [AttemptFacts(values["campaign"], values["started_at"], values.get("outcome"),
+                         values.get("amd"), values.get("talk_s"))]
+
+
+# --- adding to the aggregates ------------------------------------------------------------
+
+
+def _insert(connection: AsyncConnection, table: Table) -> Any:
+    return (pg_insert(table) if connection.dialect.name == "postgresql"
+            else sqlite_insert(table))
+
+
+async def add_intervals(connection: AsyncConnection, totals: dict[Key, Counters]) -> None:
+    """Add ``totals`` to the interval rows (creating those missing)."""
+    rows = [{"interval_start": start, "dimension": dimension, "key": key,
+             **{name: (float(counters.get(name, 0.0)) if name in _FLOATS
+                       else round(counters.get(name, 0.0))) for name in MEASURES}}
+            for (start, dimension, key), counters in totals.items()]
+    if not rows:
+        return
+    statement = _insert(connection, INTERVALS)
+    statement = statement.on_conflict_do_update(
+        index_elements=["dimension", "interval_start", "key"],
+        set_={name: INTERVALS.c[name] + statement.excluded[name] for name in MEASURES})
+    for start in range(0, len(rows), CHUNK):
+        await connection.execute(statement, rows[start:start + CHUNK])
+
+
+async def add_state_seconds(connection: AsyncConnection,
+                            totals: dict[StateKey, float]) -> None:
+    rows = [{"interval_start": start, "operator": operator, "state": state, "reason": reason,
+             "seconds": seconds}
+            for (start, operator, state, reason), seconds in totals.items() if seconds]
+    if not rows:
+        return
+    statement = _insert(connection, STATE_TIME)
+    statement = statement.on_conflict_do_update(
+        index_elements=["interval_start", "operator", "state", "reason"],
+        set_={"seconds": STATE_TIME.c.seconds + statement.excluded.seconds})
+    for start in range(0, len(rows), CHUNK):
+        await connection.execute(statement, rows[start:start + CHUNK])
+
+
+async def calls_before(connection: AsyncConnection, ids: Iterable[str]) -> list[CallFacts]:
+    """The finished records among ``ids`` as they are now (before a change)."""
+    wanted = sorted(set(ids))
+    return await finished_calls(connection, INTERACTIONS.c.id.in_(wanted)) if wanted else []
+
+
+async def apply_calls(connection: AsyncConnection, before: Sequence[CallFacts],
+                      ids: Iterable[str]) -> None:
+    """Records ``ids`` have changed (``before``: the finished ones as they were): add the
+    difference they make to the aggregates."""
+    after = await calls_before(connection, ids)
+    if not after and not before:
+        return
+    limits = await thresholds(connection)
+    await add_intervals(connection, subtract(calls_by_interval(after, limits),
+                                             calls_by_interval(before, limits)))
+
+
+async def apply_attempt(connection: AsyncConnection, before: dict[str, Any] | None,
+                        after: dict[str, Any]) -> None:
+    """An attempt row changed from ``before`` (None: new) to ``after``."""
+    old, new = attempt_facts(before), attempt_facts(after)
+    if old or new:
+        await add_intervals(connection, subtract(attempts_by_interval(new),
+                                                 attempts_by_interval(old)))
+
+
+async def latest_states(connection: AsyncConnection, usernames: Iterable[str],
+                        before: datetime | None = None) -> dict[str, StateEntry]:
+    """Each operator's latest state log entry (before ``before`` if given)."""
+    wanted = sorted(set(usernames))
+    if not wanted:
+        return {}
+    found: dict[str, StateEntry] = {}
+    for start in range(0, len(wanted), CHUNK):
+        conditions: list[ColumnElement[bool]] = [
+            STATE_LOG.c.username.in_(wanted[start:start + CHUNK])]
+        if before is not None:
+            conditions.append(STATE_LOG.c.at < before)
+        latest = (select(STATE_LOG.c.username, func.max(STATE_LOG.c.at).label("at"))
+                  .where(*conditions).group_by(STATE_LOG.c.username).subquery())
+        rows = await connection.execute(
+            select(STATE_LOG.c.username, STATE_LOG.c.state, STATE_LOG.c.reason,
+                   STATE_LOG.c.at)
+            .join(latest, and_(STATE_LOG.c.username == latest.c.username,
+                               STATE_LOG.c.at == latest.c.at))
+            .order_by(STATE_LOG.c.id))
+        for row in rows:
+            found[row.username] = StateEntry(*row)  # the last written wins a tie
+    return found
+
+
+async def apply_states(connection: AsyncConnection, entries: Sequence[StateEntry]) -> None:
+    """State log ``entries`` are about to be written: add the segments they end (each
+    operator's previous state up to the entry, and the entries' own up to the next)."""
+    if not entries:
+        return
+    previous = await latest_states(connection, (entry.username for entry in entries))
+    by_user: dict[str, list[StateEntry]] = {}
+    for entry in entries:
+        by_user.setdefault(entry.username, []).append(entry)
+    totals: dict[StateKey, float] = {}
+    for username, own in by_user.items():
+        ordered = sorted(own, key=lambda entry: entry.at)
+        last = previous.get(username)
+        for entry, end in state_segments(([last] if last is not None else []) + ordered):
+            add_state_time(totals, entry, end)
+    await add_state_seconds(connection, totals)
+
+
+# --- the repository ------------------------------------------------------------------------
+
+
+class ReportRepository:
+    """Report figures over any period, and the rebuild of the aggregates."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def counters(self, dimension: str, since: datetime,
+                       until: datetime) -> dict[str, Counters]:
+        """Each key's counters over [since, until): whole intervals from the aggregates,
+        the rest (the edges of a period off the interval boundaries) from the raw records.
+        Calls and attempts count in the interval they began in, once finished."""
+        if dimension not in DIMENSIONS:
+            raise BadDimension(f"dimension: no aggregates per {dimension!r}; one of "
+                               f"{', '.join(DIMENSIONS)}")
+        first, last = interval_ceiling(since), interval_start(until)
+        result: dict[str, Counters] = {}
+        async with self._sessions() as session:
+            connection = await session.connection()
+            edges = [(since, until)]
+            if first < last:
+                edges = [(since, first), (last, until)]
+                rows = await connection.execute(
+                    select(INTERVALS.c.key,
+                           *[func.sum(INTERVALS.c[name]).label(name) for name in MEASURES])
+                    .where(INTERVALS.c.dimension == dimension,
+                           INTERVALS.c.interval_start >= first,
+                           INTERVALS.c.interval_start < last)
+                    .group_by(INTERVALS.c.key))
+                for row in rows:
+                    result[row.key] = {name: float(getattr(row, name) or 0)
+                                       for name in MEASURES}
+            totals: dict[Key, Counters] = {}
+            limits = await thresholds(connection) if dimension != "campaign" else None
+            for start, end in edges:
+                if start >= end:
+                    continue
+                if limits is None:
+                    attempts_by_interval(await finished_attempts(connection, and_(
+                        ATTEMPTS.c.started_at >= start, ATTEMPTS.c.started_at < end)), totals)
+                else:
+                    calls_by_interval(await finished_calls(connection, and_(
+                        INTERACTIONS.c.started_at >= start, INTERACTIONS.c.started_at < end)),
+                        limits, totals)
+        for (_start, kind, key), counters in totals.items():
+            if kind == dimension:
+                summed = result.setdefault(key, dict.fromkeys(MEASURES, 0.0))
+                for name, value in counters.items():
+                    summed[name] += value
+        return result
+
+    async def state_seconds(self, since: datetime,
+                            until: datetime) -> dict[tuple[str, str, str], float]:
+        """Seconds per (operator, state, reason) within [since, until), a state still
+        current counted up to now: finished segments in whole intervals from the
+        aggregates, everything else from the state log."""
+        now = self._clock.utcnow()
+        first, last = interval_ceiling(since), interval_start(until)
+        result: dict[tuple[str, str, str], float] = {}
+
+        def take(totals: dict[StateKey, float]) -> None:
+            for (_start, operator, state, reason), seconds in totals.items():
+                key = (operator, state, reason)
+                result[key] = result.get(key, 0.0) + seconds
+
+        async with self._sessions() as session:
+            connection = await session.connection()
+            users = [row[0] for row in await connection.execute(select(m.User.username))]
+            edges = [(since, until)]
+            if first < last:
+                edges = [(since, first), (last, until)]
+                rows = await connection.execute(
+                    select(STATE_TIME.c.operator, STATE_TIME.c.state, STATE_TIME.c.reason,
+                           func.sum(STATE_TIME.c.seconds))
+                    .where(STATE_TIME.c.interval_start >= first,
+                           STATE_TIME.c.interval_start < last)
+                    .group_by(STATE_TIME.c.operator, STATE_TIME.c.state, STATE_TIME.c.reason))
+                for operator, state, reason, seconds in rows:
+                    result[(operator, state, reason)] = float(seconds or 0.0)
+                # the current states' time within the whole intervals: not aggregated yet
+                open_totals: dict[StateKey, float] = {}
+                for entry in (await latest_states(connection, users)).values():
+                    if entry.state != NOT_WORKING:
+                        add_state_time(open_totals, entry, now, (first, last))
+                take(open_totals)
+            for start, end in edges:
+                if start < end:
+                    take(await self._window(connection, users, start, min(end, now)))
+        return result
+
+    async def _window(self, connection: AsyncConnection, users: list[str], start: datetime,
+                      end: datetime) -> dict[StateKey, float]:
+        """Every segment's seconds within [start, end) from the state log."""
+        totals: dict[StateKey, float] = {}
+        if start >= end:
+            return totals
+        entries = [StateEntry(*row) for row in await connection.execute(
+            select(STATE_LOG.c.username, STATE_LOG.c.state, STATE_LOG.c.reason,
+                   STATE_LOG.c.at)
+            .where(STATE_LOG.c.at >= start, STATE_LOG.c.at < end)
+            .order_by(STATE_LOG.c.username, STATE_LOG.c.at, STATE_LOG.c.id))]
+        by_user: dict[str, list[StateEntry]] = {}
+        for entry in entries:
+            by_user.setdefault(entry.username, []).append(entry)
+        earlier = await latest_states(connection, {*users, *by_user}, before=start)
+        for username in {*by_user, *earlier}:
+            chain = ([earlier[username]] if username in earlier else []) \
+                + by_user.get(username, [])
+            chain.append(StateEntry(username, NOT_WORKING, "", end))  # the window's end
+            for entry, stop in state_segments(chain):
+                add_state_time(totals, entry, stop, (start, end))
+        return totals
+
+    async def teams(self) -> dict[str, list[str]]:
+        """Each team's members (usernames), as they are now."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(m.Team.name, m.User.username)
+                .join(m.TeamMember, m.TeamMember.team_id == m.Team.id)
+                .join(m.User, m.User.id == m.TeamMember.user_id))
+            teams: dict[str, list[str]] = {}
+            for team, username in rows:
+                teams.setdefault(team, []).append(username)
+            return teams
+
+    async def callbacks(self, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
+        """Per queue: callbacks requested in [since, until) and how many of them were
+        completed (reached the customer and an operator)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(m.Callback.queue, func.count(),
+                       func.count().filter(m.Callback.status == "done"))
+                .where(m.Callback.requested_at >= since, m.Callback.requested_at < until)
+                .group_by(m.Callback.queue))
+            return {queue: (int(requested), int(done)) for queue, requested, done in rows}
+
+    async def rebuild(self) -> tuple[int, int, int]:
+        """Throw the aggregates away and build them again from the raw records, in one
+        transaction (writers of raw records wait for it on PostgreSQL; SQLite's lock does
+        the same). Returns the calls, attempts and state log entries read."""
+        calls = attempts = states = 0
+        async with self._sessions() as session, session.begin():
+            connection = await session.connection()
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text(
+                    "LOCK TABLE report_intervals, report_state_time IN EXCLUSIVE MODE"))
+            await connection.execute(delete(INTERVALS))
+            await connection.execute(delete(STATE_TIME))
+            limits = await thresholds(connection)
+            after: tuple[datetime, str] | None = None
+            while True:
+                condition = (INTERACTIONS.c.id.is_not(None) if after is None else
+                             (INTERACTIONS.c.started_at > after[0])
+                             | and_(INTERACTIONS.c.started_at == after[0],
+                                    INTERACTIONS.c.id > after[1]))
+                page = (await connection.execute(
+                    select(INTERACTIONS.c.id, INTERACTIONS.c.started_at).where(condition)
+                    .order_by(INTERACTIONS.c.started_at, INTERACTIONS.c.id)
+                    .limit(CHUNK))).all()
+                if not page:
+                    break
+                after = (page[-1].started_at, page[-1].id)
+                found = await finished_calls(
+                    connection, INTERACTIONS.c.id.in_([row.id for row in page]))
+                calls += len(found)
+                await add_intervals(connection, calls_by_interval(found, limits))
+            last_attempt = ""
+            while True:
+                attempt_rows = (await connection.execute(
+                    select(ATTEMPTS.c.attempt_id, ATTEMPTS.c.campaign, ATTEMPTS.c.started_at,
+                           ATTEMPTS.c.outcome, ATTEMPTS.c.amd, ATTEMPTS.c.talk_s)
+                    .where(ATTEMPTS.c.ended_at.is_not(None),
+                           ATTEMPTS.c.attempt_id > last_attempt)
+                    .order_by(ATTEMPTS.c.attempt_id).limit(CHUNK))).all()
+                if not attempt_rows:
+                    break
+                last_attempt = attempt_rows[-1].attempt_id
+                attempts += len(attempt_rows)
+                await add_intervals(connection, attempts_by_interval(
+                    AttemptFacts(*row[1:]) for row in attempt_rows))
+            previous: StateEntry | None = None
+            position: tuple[str, datetime, int] | None = None
+            order = (STATE_LOG.c.username, STATE_LOG.c.at, STATE_LOG.c.id)
+            while True:
+                query = select(STATE_LOG.c.id, STATE_LOG.c.username, STATE_LOG.c.state,
+                               STATE_LOG.c.reason, STATE_LOG.c.at).order_by(*order)
+                if position is not None:
+                    user, at, entry_id = position
+                    query = query.where(
+                        (STATE_LOG.c.username > user)
+                        | and_(STATE_LOG.c.username == user, STATE_LOG.c.at > at)
+                        | and_(STATE_LOG.c.username == user, STATE_LOG.c.at == at,
+                               STATE_LOG.c.id > entry_id))
+                rows = (await connection.execute(query.limit(CHUNK))).all()
+                if not rows:
+                    break
+                position = (rows[-1].username, rows[-1].at, rows[-1].id)
+                states += len(rows)
+                state_totals: dict[StateKey, float] = {}
+                for row in rows:
+                    entry = StateEntry(row.username, row.state, row.reason, row.at)
+                    if previous is not None and previous.username == entry.username:
+                        for segment, end in state_segments([previous, entry]):
+                            add_state_time(state_totals, segment, end)
+                    previous = entry
+                await add_state_seconds(connection, state_totals)
+        return calls, attempts, states
+
+
+def sum_counters(rows: Iterable[Counters]) -> Counters:
+    """The counters of ``rows`` added up."""
+    total: Counters = {}
+    for row in rows:
+        for name, value in row.items():
+            total[name] = total.get(name, 0.0) + value
+    return total
