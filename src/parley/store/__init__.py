@@ -33,13 +33,13 @@ from parley.store.database import (
     database_url,
     migrate,
 )
+from parley.store.reports import ReportRepository
 from parley.store.security import (
     AccountRepository,
     AuditRepository,
     DeliveryRepository,
     DirectoryRepository,
 )
-from parley.store.reports import ReportRepository
 from parley.store.wrapups import WrapupRepository
 
 __all__ = ["Conflict", "NotFound", "Refused", "Store", "StoreError", "build_store", "open_store"]

@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from parley.reports.intervals import StateEntry
 from parley.store import models as m
 from parley.store.call_rows import CallRows, Row
 from parley.store.database import Conflict, NotFound
-from parley.store.reports import StateEntry, apply_calls, apply_states, calls_before
 from parley.store.records import (
     CallbackRecord,
     InteractionRecord,
@@ -29,6 +29,7 @@ from parley.store.records import (
     TimelineRecord,
     VoicemailRecord,
 )
+from parley.store.reports import apply_calls, apply_states, calls_before
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
