@@ -65,6 +65,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/callbacks"): SUPERVISOR,
     ("GET", "/api/interactions"): AGENT,
     ("GET", "/api/interactions.csv"): SUPERVISOR,
+    ("GET", "/api/reports/definitions"): SUPERVISOR,
+    **{("GET", f"/api/reports/{name}"): SUPERVISOR
+       for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns")},
     ("GET", "/api/interactions/{interaction_id}"): AGENT,
     ("GET", "/api/recordings"): SUPERVISOR,
     ("GET", "/api/recordings/{recording_id}/audio"): SUPERVISOR,

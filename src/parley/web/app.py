@@ -41,6 +41,7 @@ from parley.web import (
     operations,
     phone,
     preview,
+    reports_routes,
     script_routes,
     security_routes,
 )
@@ -137,6 +138,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(customers.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(reports_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)
     if metrics is not None:

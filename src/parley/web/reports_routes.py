@@ -1,0 +1,64 @@
+"""The reports API: ``/api/reports/{queues,operators,teams,trunks,numbers,campaigns}`` over a
+period, the same figures the reports page shows (docs/reports.md), and each figure's
+definition at ``/api/reports/definitions``. Supervisors and admins."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from parley.kpi import DEFINITIONS
+from parley.reports.tables import BUILDERS, REPORTS
+from parley.web.auth import Ctx, Supervisor
+
+router = APIRouter()
+
+LONGEST = timedelta(days=400)
+"""The longest period one report covers."""
+
+From = Annotated[datetime, Query(alias="from", description=(
+    "The period's start (ISO 8601; UTC unless it names its offset), included"))]
+To = Annotated[datetime, Query(alias="to", description=(
+    "The period's end (ISO 8601), excluded"))]
+
+
+def period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The period in UTC; 422 naming ``to`` when it does not come after ``from`` or the
+    period is longer than :data:`LONGEST`."""
+    since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
+    if until <= since:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "to: must come after from")
+    if until - since > LONGEST:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"to: a report covers at most {LONGEST.days} days")
+    return since, until
+
+
+@router.get("/api/reports/definitions", tags=["reports"],
+            summary="Each report figure's definition")
+async def definitions(_p: Supervisor) -> dict[str, str]:
+    return dict(DEFINITIONS)
+
+
+def _report(name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    build = BUILDERS[name]
+
+    async def report(ctx: Ctx, _p: Supervisor, since: From, until: To) -> dict[str, Any]:
+        start, end = period(since, until)
+        return {"from": start.isoformat(), "to": end.isoformat(),
+                "rows": await build(ctx.store.reports, start, end)}
+
+    report.__doc__ = (build.__doc__ or "").strip()
+    return report
+
+
+for _name in REPORTS:
+    router.add_api_route(
+        f"/api/reports/{_name}", _report(_name), methods=["GET"], tags=["reports"],
+        summary=f"The {_name} report over a period: one row per {_name[:-1]} "
+                "(figures defined at /api/reports/definitions)")
