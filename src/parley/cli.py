@@ -257,6 +257,33 @@ def migrate(data_dir: DataDir = Path("parley-data"), database_url: DatabaseUrl =
     typer.echo(f"database schema at revision {asyncio.run(run())}")
 
 
+reports_app = typer.Typer(help="Reports and their interval aggregates.",
+                          no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("rebuild")
+def reports_rebuild(data_dir: DataDir = Path("parley-data"),
+                    database_url: DatabaseUrl = None) -> None:
+    """Build the reports' interval aggregates again from the call records, campaign attempts
+    and operator state log (after an upgrade, or after changing the short-abandon or a
+    queue's service-level threshold, to restate the past with it)."""
+    import asyncio
+
+    from parley.store import build_store
+
+    async def run() -> tuple[int, int, int]:
+        store = await build_store(_settings(data_dir, database_url))
+        try:
+            return await store.reports.rebuild()
+        finally:
+            await store.close()
+
+    calls, attempts, states = asyncio.run(run())
+    typer.echo(f"aggregates rebuilt from {calls} calls, {attempts} campaign attempts and "
+               f"{states} operator state changes")
+
+
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
