@@ -18,6 +18,8 @@ router = APIRouter()
 
 LONGEST = timedelta(days=400)
 """The longest period one report covers."""
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 From = Annotated[datetime, Query(alias="from", description=(
     "The period's start (ISO 8601; UTC unless it names its offset), included"))]
@@ -28,8 +30,7 @@ To = Annotated[datetime, Query(alias="to", description=(
 def period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     """The period in UTC; 422 naming ``to`` when it does not come after ``from`` or the
     period is longer than :data:`LONGEST`."""
-    since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-    until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
+    since, until = _utc("from", since), _utc("to", until)
     if until <= since:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "to: must come after from")
@@ -37,6 +38,19 @@ def period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"to: a report covers at most {LONGEST.days} days")
     return since, until
+
+
+def _utc(name: str, moment: datetime) -> datetime:
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None \
+            else moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        moment = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= moment <= LATEST:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"{name}: must be between the years {EARLIEST.year} and "
+                            f"{LATEST.year}")
+    return moment
 
 
 @router.get("/api/reports/definitions", tags=["reports"],
