@@ -1,8 +1,8 @@
 """Interval aggregates against the raw records: random traffic written the way the recorders
-write it (call records in batches, a late outcome, campaign attempts written twice, operator
-states in batches) keeps aggregates equal to a rebuild from the raw records, and every
-report over periods on and off the interval boundaries equals an independent count of the
-generated calls. Runs on SQLite and PostgreSQL."""
+write it (call records in batches, a late outcome, wrap-ups saved once or twice, campaign
+attempts written twice, operator states in batches) keeps aggregates equal to a rebuild from
+the raw records, and every report over periods on and off the interval boundaries equals an
+independent count of the generated calls. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from parley.reports.intervals import MEASURES
 from parley.store import Store
 from parley.store import models as m
 from parley.store.call_rows import CallRows
-from parley.store.records import OperatorStateRecord
+from parley.store.records import OperatorStateRecord, WrapupRecord
 from parley.store.specs import QueueSpec, SiteSpec, TeamSpec, UserSpec
 
 QUEUES = ("support", "sales")
@@ -178,6 +178,14 @@ async def test_aggregates_equal_a_rebuild_and_an_independent_count(
     start = clock.utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     calls = random_calls(rng, start, 300)
     await write_calls(store, rng, calls)
+    results: dict[str, str] = {}
+    for call in calls:
+        if call.answered_at is not None and rng.random() < 0.3:
+            for result in ("sale", "no_sale")[:rng.randint(1, 2)]:  # some saved again
+                await store.wrapups.save(WrapupRecord(
+                    call.id, None, result, "success", "", None, {}, call.operator or "anna",
+                    call.ended_at))
+                results[call.id] = result
     states = random_states(rng, start)
     for first in range(0, len(states), 7):
         await store.operator_states.record_many(states[first:first + 7],
@@ -224,6 +232,14 @@ async def test_aggregates_equal_a_rebuild_and_an_independent_count(
         assert [(row["team"], row["operators"], row["answered"]) for row in team] == [
             ("day", 2, sum(c.operator in ("anna", "ben") and since <= c.started_at < until
                            for c in calls))]
+        by_result = {row["result"]: row["calls"]
+                     for row in await tables.results(store.reports, since, until)}
+        expected_results: dict[str, int] = {}
+        for call in calls:
+            if call.id in results and since <= call.started_at < until:
+                expected_results[results[call.id]] = expected_results.get(
+                    results[call.id], 0) + 1
+        assert {k: v for k, v in by_result.items() if v} == expected_results
     campaigns = await tables.campaigns(store.reports, start, start + timedelta(hours=1))
     assert campaigns == [{
         "campaign": "winter", "attempts": 1, "live_answers": 0, "machines": 1, "offered": 0,

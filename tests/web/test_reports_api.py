@@ -14,7 +14,8 @@ PERIOD = {"from": "2026-12-01T08:07:00+03:00", "to": "2026-12-01T18:00:00Z"}
 
 def test_reports_answer_rows_and_refuse_bad_periods_by_name(api: Api) -> None:
     with api.client("supervisor") as client:
-        for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns"):
+        for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns",
+                     "results"):
             response = client.get(f"/api/reports/{name}", params=PERIOD)
             assert response.status_code == 200, response.text
             assert response.json() == {"from": "2026-12-01T05:07:00+00:00",

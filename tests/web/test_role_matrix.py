@@ -67,7 +67,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/interactions.csv"): SUPERVISOR,
     ("GET", "/api/reports/definitions"): SUPERVISOR,
     **{("GET", f"/api/reports/{name}"): SUPERVISOR
-       for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns")},
+       for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns",
+                    "results")},
     ("GET", "/api/interactions/{interaction_id}"): AGENT,
     ("GET", "/api/recordings"): SUPERVISOR,
     ("GET", "/api/recordings/{recording_id}/audio"): SUPERVISOR,

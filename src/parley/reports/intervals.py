@@ -3,7 +3,8 @@
 A finished call counts in the 15-minute interval in which it began (``started_at``), under
 each dimension it has: its queue, its operator (the last one who answered it), the carrier
 trunk of its legs and, inbound, the number dialled. A campaign attempt counts in the interval
-it was dialled in, under its campaign. An operator's time in a state is split over the
+it was dialled in, under its campaign; a call's wrap-up in the interval the call began in,
+under its result code. An operator's time in a state is split over the
 intervals it spans. The same functions build the aggregates as records are written, rebuild
 them from the raw records, and answer the edges of a period exactly from the raw records.
 """
@@ -19,7 +20,7 @@ INTERVAL = timedelta(minutes=15)
 """The length of one aggregate interval."""
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
-DIMENSIONS = ("queue", "operator", "trunk", "number", "campaign")
+DIMENSIONS = ("queue", "operator", "trunk", "number", "campaign", "result")
 """What interval aggregates are kept per (teams are their operators' sum)."""
 
 MEASURES = ("calls", "inbound", "outbound", "offered", "answered", "abandoned",
@@ -197,6 +198,16 @@ def attempts_by_interval(attempts: Iterable[AttemptFacts],
     for attempt in attempts:
         add(totals, (interval_start(attempt.started_at), "campaign", attempt.campaign),
             attempt_counters(attempt), sign)
+    return totals
+
+
+def results_by_interval(results: Iterable[tuple[str, datetime]],
+                        totals: dict[Key, Counters] | None = None,
+                        sign: int = 1) -> dict[Key, Counters]:
+    """Each wrap-up (result code, the call's start) counted as one call of its result."""
+    totals = {} if totals is None else totals
+    for result, started_at in results:
+        add(totals, (interval_start(started_at), "result", result), {"calls": 1}, sign)
     return totals
 
 

@@ -14,7 +14,7 @@ from parley.kpi import AbandonRate, OutboundAbandonRate, QueueCounts, ServiceLev
 from parley.reports.intervals import NOT_WORKING, Counters
 
 Row = dict[str, Any]
-REPORTS = ("queues", "operators", "teams", "trunks", "numbers", "campaigns")
+REPORTS = ("queues", "operators", "teams", "trunks", "numbers", "campaigns", "results")
 """The report names of ``/api/reports/{name}``."""
 BUSY_STATES = ("reserved", "ringing", "on_call", "on_hold", "wrap_up")
 STATES = ("ready", "not_ready", *BUSY_STATES)
@@ -127,6 +127,12 @@ async def campaigns(source: ReportSource, since: datetime, until: datetime) -> l
     return _rows("campaign", await source.counters("campaign", since, until), figures)
 
 
+async def results(source: ReportSource, since: datetime, until: datetime) -> list[Row]:
+    """Per result code: the calls whose wrap-up was saved with it (the last save counts)."""
+    return _rows("result", await source.counters("result", since, until),
+                 lambda _key, c: {"calls": _int(c, "calls")})
+
+
 def work_figures(calls: Mapping[str, float], states: Mapping[tuple[str, str], float]) -> Row:
     """An operator's (or a team's summed) call counters and state seconds as figures:
     AHT is (talk + hold + after-call work) from the state time over the calls answered."""
@@ -190,5 +196,5 @@ async def teams(source: ReportSource, since: datetime, until: datetime) -> list[
 
 
 BUILDERS = {"queues": queues, "operators": operators, "teams": teams, "trunks": trunks,
-            "numbers": numbers, "campaigns": campaigns}
+            "numbers": numbers, "campaigns": campaigns, "results": results}
 """Each report by name."""

@@ -38,6 +38,7 @@ from parley.reports.intervals import (
     calls_by_interval,
     interval_ceiling,
     interval_start,
+    results_by_interval,
     state_segments,
     subtract,
 )
@@ -50,6 +51,7 @@ LEGS: Table = m.Leg.__table__  # type: ignore[assignment]
 TIMELINE: Table = m.TimelineEvent.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = m.CampaignAttempt.__table__  # type: ignore[assignment]
 STATE_LOG: Table = m.OperatorStateEntry.__table__  # type: ignore[assignment]
+WRAPUPS: Table = m.Wrapup.__table__  # type: ignore[assignment]
 
 CHUNK = 5000
 """Raw records read at a time by a rebuild and by the edges of a report."""
@@ -112,6 +114,15 @@ async def finished_attempts(connection: AsyncConnection,
                ATTEMPTS.c.amd, ATTEMPTS.c.talk_s)
         .where(where, ATTEMPTS.c.ended_at.is_not(None)))
     return [AttemptFacts(*row) for row in rows]
+
+
+async def wrapup_results(connection: AsyncConnection,
+                         where: ColumnElement[bool]) -> list[tuple[str, datetime]]:
+    """(result code, the call's start) of the wrap-ups of the calls matching ``where``."""
+    rows = await connection.execute(
+        select(WRAPUPS.c.result, INTERACTIONS.c.started_at)
+        .join(INTERACTIONS, INTERACTIONS.c.id == WRAPUPS.c.interaction_id).where(where))
+    return [(row.result, row.started_at) for row in rows]
 
 
 def attempt_facts(values: dict[str, Any] | None) -> list[AttemptFacts]:
@@ -186,6 +197,17 @@ async def apply_attempt(connection: AsyncConnection, before: dict[str, Any] | No
     if old or new:
         await add_intervals(connection, subtract(attempts_by_interval(new),
                                                  attempts_by_interval(old)))
+
+
+async def apply_result(connection: AsyncConnection, started_at: datetime,
+                       before: str | None, after: str) -> None:
+    """A call's wrap-up was saved with result ``after`` (``before``: the result saved
+    earlier, if any)."""
+    if before != after:
+        totals = results_by_interval([(after, started_at)])
+        if before is not None:
+            results_by_interval([(before, started_at)], totals, -1)
+        await add_intervals(connection, totals)
 
 
 async def latest_states(connection: AsyncConnection, usernames: Iterable[str],
@@ -267,11 +289,15 @@ class ReportRepository:
                     result[row.key] = {name: float(getattr(row, name) or 0)
                                        for name in MEASURES}
             totals: dict[Key, Counters] = {}
-            limits = await thresholds(connection) if dimension != "campaign" else None
+            limits = await thresholds(connection)
             for start, end in edges:
                 if start >= end:
                     continue
-                if limits is None:
+                if dimension == "result":
+                    results_by_interval(await wrapup_results(connection, and_(
+                        INTERACTIONS.c.started_at >= start, INTERACTIONS.c.started_at < end)),
+                        totals)
+                elif dimension == "campaign":
                     attempts_by_interval(await finished_attempts(connection, and_(
                         ATTEMPTS.c.started_at >= start, ATTEMPTS.c.started_at < end)), totals)
                 else:
@@ -414,6 +440,19 @@ class ReportRepository:
                 attempts += len(attempt_rows)
                 await add_intervals(connection, attempts_by_interval(
                     AttemptFacts(*row[1:]) for row in attempt_rows))
+            last_wrapup = ""
+            while True:
+                wrapups = (await connection.execute(
+                    select(WRAPUPS.c.interaction_id, WRAPUPS.c.result,
+                           INTERACTIONS.c.started_at)
+                    .join(INTERACTIONS, INTERACTIONS.c.id == WRAPUPS.c.interaction_id)
+                    .where(WRAPUPS.c.interaction_id > last_wrapup)
+                    .order_by(WRAPUPS.c.interaction_id).limit(CHUNK))).all()
+                if not wrapups:
+                    break
+                last_wrapup = wrapups[-1].interaction_id
+                await add_intervals(connection, results_by_interval(
+                    (row.result, row.started_at) for row in wrapups))
             previous: StateEntry | None = None
             position: tuple[str, datetime, int] | None = None
             order = (STATE_LOG.c.username, STATE_LOG.c.at, STATE_LOG.c.id)

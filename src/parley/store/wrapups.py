@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from parley.store import models as m
 from parley.store.database import NotFound
 from parley.store.records import AnswerRecord, WrapupRecord
+from parley.store.reports import apply_result
 
 
 class WrapupRepository:
@@ -26,7 +27,8 @@ class WrapupRepository:
         """Store ``wrapup`` (replacing an earlier one of the same interaction); returns it
         as stored, ``saves`` counted."""
         async with self._sessions() as session, session.begin():
-            if await session.get(m.Interaction, wrapup.interaction_id) is None:
+            call = await session.get(m.Interaction, wrapup.interaction_id)
+            if call is None:
                 raise NotFound(f"no interaction {wrapup.interaction_id!r}")
             row = await session.get(m.Wrapup, wrapup.interaction_id)
             previous = None if row is None else row.result
@@ -41,6 +43,9 @@ class WrapupRepository:
             else:
                 for name, value in values.items():
                     setattr(row, name, value)
+            await session.flush()
+            await apply_result(await session.connection(), call.started_at, previous,
+                               wrapup.result)
             await session.execute(delete(m.InteractionAnswer).where(
                 m.InteractionAnswer.interaction_id == wrapup.interaction_id))
             for answer in wrapup.rows:
