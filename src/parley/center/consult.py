@@ -178,6 +178,7 @@ class Consultations:
             bridge.add(consult.leg)
         except (BridgeError, ChannelError) as exc:
             raise OperationRefused(f"the conference could not be joined ({exc})") from exc
+        consult.leg.interaction_id = call.interaction_id  # one live call of three legs
         call.resolve(Conference(consult.leg, operator_leg, by))
         tell(self.shell, call, operator=consult.by, party=consult.party, state="conference")
 

@@ -319,6 +319,7 @@ class ContactCenter:
             self.shell.progress(call, "transferred", {"by": result.by, "to": target.called,
                                                  "attended": True})
             call.consult = None
+            target.interaction_id = call.interaction_id  # one live call from now on
             # the consulted person's desk takes the call's card and script (a phone's
             # REFER with Replaces, as a transfer completed at the desk)
             tell(self.shell, call, operator=result.by, party=self.shell.owners.get(
