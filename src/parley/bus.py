@@ -23,7 +23,7 @@ TOPICS: dict[type[Any], str] = {
     ev.ChannelCreated: "call", ev.Ringing: "call", ev.Answered: "call", ev.Hangup: "call",
     ev.RecordingFinished: "call", ev.CallConnected: "call", ev.WrapupSaved: "call",
     ev.AgentStateChanged: "operator", ev.DeskTakenOver: "operator", ev.HelpRequested: "operator",
-    ev.SupervisorMonitoring: "operator",
+    ev.SupervisorMonitoring: "operator", ev.ConsultationChanged: "operator",
     ev.RecordingPauseChanged: "operator",
     ev.ShowPreview: "operator",
     ev.CallQueued: "queue", ev.CallAbandoned: "queue", ev.Overflow: "queue",

@@ -262,6 +262,24 @@ class SupervisorMonitoring:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsultationChanged:
+    """Notice for one desk (``agent_id``): operator ``operator`` consults ``party`` (a user
+    or a number) about customer call ``call_id`` (the customer's number ``caller``).
+    ``state``: "ringing", "talking", "conference" (the three in one call), "transferred"
+    (the customer now talks with ``party``: the desk of ``party`` takes the call's card and
+    script) or "ended" (the consultation is over and the customer is back with
+    ``operator``, or gone). Each party's desk gets its own notice."""
+
+    call_id: str
+    agent_id: str
+    operator: str
+    party: str
+    state: str
+    caller: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AgentRinging:
     """The operator's phone rings for an offered call."""
 

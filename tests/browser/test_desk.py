@@ -325,3 +325,69 @@ async def test_a_preview_card_arrives_and_the_operator_reschedules_then_skips(
     [dialled] = attempts  # only what the operator chose to dial, on the number they chose
     assert (dialled.contact_id, dialled.number, dialled.number_type) == (
         "r-103", "+73435550102", "work")
+
+
+@needs(SIPP)
+async def test_1001_consults_1002_then_a_conference_then_1002_keeps_the_customer_and_card(
+        tmp_path: Path) -> None:
+    """Consult from the address book (the customer holds), a three-way conference in which
+    1002 hears the customer, then Complete transfer: 1001 leaves, and 1002's desk has the
+    card with 1001's edits and the call's script."""
+    from playwright.async_api import expect
+
+    chromium_path(axe=True)
+    mine = write_wav(tmp_path / "page-microphone.wav", noise_signal(30.0, 78))
+    async with demo_node(tmp_path) as node, chromium(mine) as browser:
+        await node.store.customers.create(name="Anna Petrova", status="gold", fields={},
+                                          numbers=[CUSTOMER_NUMBER])
+        one = await sign_in(browser, node.url, "1001", "pw1001")
+        two = await sign_in(browser, node.url, "1002", "pw1002")
+        for page in (one, two):
+            await expect(page.locator("#phone-state")).to_have_text("Phone: ready",
+                                                                    timeout=20_000)
+        await one.get_by_role("button", name="Ready", exact=True).click()
+        await acd_state(node, "1001", "ready")
+        scenario, sent = caller_scenario(tmp_path, talk_s=25.0, ani=CUSTOMER_NUMBER,
+                                         parley_hangs_up=True)
+        caller = await dial(node, tmp_path, "602", scenario)
+        await expect(one.locator("#call-status")).to_have_text(
+            f"Incoming call from {CUSTOMER_NUMBER}", timeout=20_000)
+        await one.keyboard.press("Alt+A")
+        await expect(one.locator("#call-status")).to_have_text(
+            f"In a call with {CUSTOMER_NUMBER}", timeout=10_000)
+        card = one.get_by_role("region", name="Customer card")
+        await expect(card.get_by_label("Name")).to_have_value("Anna Petrova")
+        await card.get_by_label("Status").fill("platinum")
+        await card.get_by_label("Notes on this call").fill("Wants a refund")
+        book = one.get_by_role("region", name="Address book")
+        await book.get_by_role("button", name="Consult Operator 1002").click()
+        # 1002's desk rings with the customer's card: a consultation, not a new customer
+        await expect(two.locator("#call-status")).to_have_text(
+            f"Consultation request from 1001 about {CUSTOMER_NUMBER}", timeout=10_000)
+        theirs = two.get_by_role("region", name="Customer card")
+        await expect(theirs.get_by_label("Status")).to_have_value("platinum")
+        await two.keyboard.press("Alt+A")
+        consulting = one.locator("#consult-state")
+        await expect(consulting).to_have_text("Consulting 1002. The customer is on hold.",
+                                              timeout=10_000)
+        await expect(one.get_by_role("button", name="Complete transfer")).to_be_focused()
+        assert await serious(one) == []
+        await shot(one, "desk-consulting.png")
+        await one.keyboard.press("Alt+F")  # Conference
+        await expect(consulting).to_have_text("Conference: you, 1002 and the customer.")
+        await expect(two.locator("#call-note")).to_have_text(
+            f"Conference with 1001 and the customer {CUSTOMER_NUMBER}.")
+        received = await heard(two, tmp_path / "1002-heard.wav", 3.5)
+        await one.get_by_role("button", name="Complete transfer").click()  # 1001 leaves
+        await expect(one.locator("#call-status")).to_have_text("Call ended", timeout=10_000)
+        await expect(two.locator("#call-status")).to_have_text(
+            f"In a call with {CUSTOMER_NUMBER}", timeout=10_000)
+        await expect(theirs.get_by_label("Notes on this call")).to_have_value("Wants a refund")
+        script = two.get_by_role("region", name="Script")
+        await expect(script.get_by_role("combobox", name="Result")).to_be_visible(
+            timeout=10_000)
+        await two.get_by_role("button", name="Hang up").click()
+        record = await call_record(node, number="602")  # Parley hung up the customer
+        await caller.stop()
+    assert audio_similarity(received, sent) > 0.3  # in the conference 1002 heard the customer
+    assert record.operator == "1002"

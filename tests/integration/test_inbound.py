@@ -497,6 +497,9 @@ async def test_attended_transfer_joins_the_customer_to_the_consulted_operator(
     assert transferred
     assert transferred[0]["attended"] is True
     assert transferred[0]["to"] == "1006"
+    # 1006's desk was told to take the customer's card and script (ConsultationChanged)
+    assert [entry.detail["with"] for entry in record.timeline
+            if entry.kind == "consultation transferred"] == ["1006"]
     # after the transfer the consulted operator heard the customer
     assert audio_similarity(consulted.received_wav(), sent) > 0.5
 

@@ -76,6 +76,31 @@ class AttendedTransfer:
     by: str
 
 
+@dataclass(frozen=True, slots=True)
+class Conference:
+    """The operator (on ``operator_leg``) joined the person they consulted (``target``, the
+    leg to them) to the conversation: the three talk in one mix until one leaves."""
+
+    target: Channel
+    operator_leg: Channel
+    by: str
+
+
+@dataclass(eq=False)
+class Consultation:
+    """An operator (``by``) consulting ``party`` (a user, or a number) from the desk while
+    the customer holds with music: ``leg`` rings ``party``; once answered, ``bridge`` joins
+    it with the operator's leg. ``state``: ringing, talking, conference. ``done`` is set when
+    the call's own coroutine takes over (a completed transfer, a conference)."""
+
+    by: str
+    party: str
+    leg: Channel
+    bridge: Bridge | None = None
+    state: str = "ringing"
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 Step = ToFlow | ToQueue | ToOperator | ToVoicemail | ToOutside
 
 
@@ -108,6 +133,8 @@ class InboundCall:
     waiting: asyncio.Task[None] | None = None
     callback: bool = False  # a callback: the customer is dialled when an operator is free
     transfers: int = 0
+    #: the operator's consultation from the desk, while one is in progress
+    consult: Consultation | None = None
     final: str = ""  # the outcome the call record closes with
     hung_up_by: str = ""  # who ended the call: "caller", an operator, "parley"
     #: called once, when an operator first answers (a campaign task closes then)

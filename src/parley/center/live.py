@@ -19,6 +19,7 @@ import structlog
 from parley import events as ev
 from parley.acd.agent import AcdError, AgentState
 from parley.center.calls import InboundCall
+from parley.center.consult import Consultations
 from parley.center.ports import (
     InvalidRequest,
     LiveCall,
@@ -94,6 +95,7 @@ class LiveCalls:
         self.telephony = center.telephony
         self.clicks: dict[str, ClickToCall] = {}  # by interaction id
         self.monitors: dict[tuple[str, str], Monitor] = {}  # by (call, supervisor)
+        self.consultations = Consultations(center)
         self._started: dict[str, datetime] = {}  # channel id -> when it appeared
         self._answered: dict[str, datetime] = {}
         self.telephony.subscribe(self._note)
@@ -189,6 +191,31 @@ class LiveCalls:
         if not self.center.transfer(call, target, by=requested_by):
             raise OperationRefused(f"call {call_id!r} is not in a conversation with an "
                                    "operator (a waiting call cannot be transferred)")
+
+    def _handled(self, call_id: str) -> InboundCall:
+        call = self.center.shell.live.get(call_id)
+        if call is None:
+            if call_id in self._groups():
+                raise OperationRefused(f"call {call_id!r} is not a contact-center call; only "
+                                       "calls to the site's numbers can be transferred")
+            raise LiveCallNotFound(f"no live call {call_id!r}")
+        return call
+
+    async def consult(self, call_id: str, *, target: str, requested_by: str) -> None:
+        call = self._handled(call_id)
+        await self.consultations.start(call, target, by=requested_by)
+
+    async def consult_action(self, call_id: str, *, action: str, requested_by: str) -> None:
+        call = self._handled(call_id)
+        if action == "complete":
+            self.consultations.complete(call, by=requested_by)
+        elif action == "conference":
+            self.consultations.conference(call, by=requested_by)
+        elif action == "cancel":
+            self.consultations.cancel(call, by=requested_by)
+        else:
+            raise InvalidRequest(f"action: {action!r} is not one of complete, conference, "
+                                 "cancel")
 
     async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
         call = self.center.shell.live.get(call_id)

@@ -127,6 +127,17 @@ class CallControl(Protocol):
         """Blind-transfer the call to a number, a user or a queue (``queue:<name>``)."""
         ...
 
+    async def consult(self, call_id: str, *, target: str, requested_by: str) -> None:
+        """Put the customer on hold and ring ``target`` (an operator, a user, a free operator
+        of ``queue:<name>``, or a number) for the call's operator to talk to."""
+        ...
+
+    async def consult_action(self, call_id: str, *, action: str, requested_by: str) -> None:
+        """End the consultation: ``complete`` (transfer the customer to the consulted
+        party), ``conference`` (all three in one call) or ``cancel`` (back to the
+        customer)."""
+        ...
+
     async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:
         """Start (``on``) or stop recording the conversation, for queues recording on demand;
         returns the recording's id."""
@@ -182,6 +193,12 @@ class NoCallControl:
         raise NotRunning("telephony is not running on this node")
 
     async def transfer(self, call_id: str, *, target: str, requested_by: str) -> None:
+        raise NotRunning("telephony is not running on this node")
+
+    async def consult(self, call_id: str, *, target: str, requested_by: str) -> None:
+        raise NotRunning("telephony is not running on this node")
+
+    async def consult_action(self, call_id: str, *, action: str, requested_by: str) -> None:
         raise NotRunning("telephony is not running on this node")
 
     async def record(self, call_id: str, *, on: bool, requested_by: str) -> str | None:

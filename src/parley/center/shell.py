@@ -18,6 +18,7 @@ from parley import events as ev
 from parley.center.acd_shell import AcdShell
 from parley.center.calls import (
     AttendedTransfer,
+    Conference,
     InboundCall,
     Step,
     ToFlow,
@@ -27,6 +28,7 @@ from parley.center.calls import (
     ToVoicemail,
     Transfer,
 )
+from parley.center.consult import tell
 from parley.center.ivr_shell import FlowSession, hung_up, play_and_wait
 from parley.center.waiting import (
     CALLBACK_CONFIRMED,
@@ -310,10 +312,18 @@ class ContactCenter:
         """What follows a conversation or a wait: a transfer's target, voicemail, or the
         end of the call."""
         caller = call.caller
+        if isinstance(result, Conference):
+            return await self._conference(call, result)
         if isinstance(result, AttendedTransfer):
             target = result.target
             self.shell.progress(call, "transferred", {"by": result.by, "to": target.called,
                                                  "attended": True})
+            call.consult = None
+            target.interaction_id = call.interaction_id  # one live call from now on
+            # the consulted person's desk takes the call's card and script (a phone's
+            # REFER with Replaces, as a transfer completed at the desk)
+            tell(self.shell, call, operator=result.by, party=self.shell.owners.get(
+                target.called, target.called), state="transferred")
             self.shell.end_conversation(call, transfer=True)
             self.shell.calls.pop(call.acd_id, None)
             call.transfers += 1
@@ -374,7 +384,7 @@ class ContactCenter:
         caller = call.caller
         if caller is None:
             return None
-        device = self._device_of(user)
+        device = self.device_of(user)
         try:
             leg = self.telephony.originate(
                 device, caller_id=call.ani, timeout=DIRECT_RING_S,
@@ -406,18 +416,55 @@ class ContactCenter:
         if caller is None:
             leg.hangup()
             return None
-        call.outcome = asyncio.get_running_loop().create_future()
         self.shell.join(call, leg, operator)
+        return await self._talk(call, leg)
+
+    async def _talk(self, call: InboundCall, leg: Channel) -> Step | None:
+        """The caller and the operator on ``leg`` talk until one hangs up or a transfer or
+        a conference follows."""
+        caller = call.caller
+        if caller is None:
+            leg.hangup()
+            return None
+        call.outcome = asyncio.get_running_loop().create_future()
         await first_of(asyncio.shield(call.outcome), caller.wait_ended(), leg.wait_ended())
         result = call.outcome.result() if call.outcome.done() else None
         if hung_up(caller):
             call.final = "answered"
             self.shell.mark_hung_up(call, "caller")
             self.shell.end_conversation(call)
+            self.shell.feed(ev.CallerHangup(call.acd_id))  # a queue's call after a conference
+            self.shell.calls.pop(call.acd_id, None)
             return None
         if result is None:
             result = ("ended", "operator")
         return await self._after(call, result)
+
+    async def _conference(self, call: InboundCall, result: Conference) -> Step | None:
+        """The customer, the operator and the person they consulted talk in one mix. The
+        customer hanging up ends it; the operator leaving hands the customer over (as a
+        completed transfer); the consulted person leaving leaves the first two talking."""
+        caller, operator_leg, target = call.caller, result.operator_leg, result.target
+        party = self.shell.owners.get(target.called, target.called)
+        if caller is None:
+            return None
+        await first_of(caller.wait_ended(), operator_leg.wait_ended(), target.wait_ended())
+        call.consult = None
+        if caller.ended:
+            call.final = "answered"
+            self.shell.mark_hung_up(call, "caller")
+            target.hangup()
+            self.shell.end_conversation(call)
+            self.shell.feed(ev.CallerHangup(call.acd_id))
+            self.shell.calls.pop(call.acd_id, None)
+            tell(self.shell, call, operator=result.by, party=party, state="ended")
+            return None
+        if operator_leg.ended:  # the operator left: the consulted person keeps the customer
+            return await self._after(call, AttendedTransfer(target, operator_leg, result.by))
+        if target.bridge is not None:
+            target.bridge.remove(target)  # back to two: relayed again
+        tell(self.shell, call, operator=result.by, party=party, state="ended")
+        return await self._talk(call, operator_leg)
 
     async def _outside(self, call: InboundCall, step: ToOutside) -> Step | None:
         """Transfer the caller to an outside number through the routes: the caller hears
@@ -448,7 +495,8 @@ class ContactCenter:
             return None
         return await self._converse(call, leg, step.number)
 
-    def _device_of(self, user: str) -> str:
+    def device_of(self, user: str) -> str:
+        """The phone that rings for ``user``: their own SIP user, else a device they own."""
         if self.telephony.users.lookup(user) is not None:
             return user
         for device, owner in self.shell.owners.items():

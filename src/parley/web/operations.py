@@ -275,6 +275,50 @@ async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
     return {"status": "accepted"}
 
 
+@router.post("/api/live/calls/{call_id}/consult", status_code=202, tags=["live"],
+             responses=s.LIVE_ERRORS,
+             summary="Consult before transferring: the customer holds with music while "
+                     "your phone talks to an operator, a queue's free operator or a number")
+async def consult(call_id: str, body: s.ConsultRequest, ctx: Ctx,
+                  principal: Agent) -> dict[str, str]:
+    _may_handle(principal, _find_call(ctx, call_id))
+    await ctx.calls.consult(call_id, target=body.target, requested_by=principal.username)
+    await audit(ctx, principal, "consult_started", "calls", call_id, {"target": body.target})
+    return {"status": "ringing"}
+
+
+async def _consult_action(ctx: WebContext, principal: Principal, call_id: str,
+                          action: str) -> None:
+    _may_handle(principal, _find_call(ctx, call_id))
+    await ctx.calls.consult_action(call_id, action=action, requested_by=principal.username)
+    await audit(ctx, principal, f"consult_{action}", "calls", call_id, {})
+
+
+@router.post("/api/live/calls/{call_id}/consult/complete", status_code=202, tags=["live"],
+             responses=s.LIVE_ERRORS,
+             summary="Complete the transfer: the customer talks with the person you "
+                     "consulted, with the card, script answers and IVR data; you leave")
+async def complete_consult(call_id: str, ctx: Ctx, principal: Agent) -> dict[str, str]:
+    await _consult_action(ctx, principal, call_id, "complete")
+    return {"status": "transferred"}
+
+
+@router.post("/api/live/calls/{call_id}/conference", status_code=202, tags=["live"],
+             responses=s.LIVE_ERRORS,
+             summary="Three-way conference: join the customer to your consultation")
+async def conference(call_id: str, ctx: Ctx, principal: Agent) -> dict[str, str]:
+    await _consult_action(ctx, principal, call_id, "conference")
+    return {"status": "conference"}
+
+
+@router.delete("/api/live/calls/{call_id}/consult", status_code=204, tags=["live"],
+               responses=s.LIVE_ERRORS,
+               summary="Cancel the consultation: back to the customer")
+async def cancel_consult(call_id: str, ctx: Ctx, principal: Agent) -> Response:
+    await _consult_action(ctx, principal, call_id, "cancel")
+    return Response(status_code=204)
+
+
 @router.post("/api/live/calls/{call_id}/monitor", status_code=202, tags=["live"],
              responses=s.LIVE_ERRORS,
              summary="Join an operator's conversation (listen, whisper, barge), or change mode "

@@ -100,6 +100,14 @@ class TransferRequest(Body):
                                                      r"\+?[0-9*#]{1,32}|[A-Za-z0-9_.@-]{1,64})$")]
 
 
+class ConsultRequest(Body):
+    """Whom to consult: an operator or user, ``queue:<name>`` (its longest-ready operator),
+    or a number."""
+
+    target: Annotated[str, StringConstraints(pattern=r"^(queue:[A-Za-z0-9_.@-]{1,64}|"
+                                                     r"\+?[0-9*#]{1,32}|[A-Za-z0-9_.@-]{1,64})$")]
+
+
 class RecordingRequest(Body):
     """Start (true) or stop (false) recording a conversation (queues recording on demand)."""
 

@@ -94,6 +94,10 @@ const buttons = {
   hangup: element("hangup", HTMLButtonElement),
   help: element("help", HTMLButtonElement),
   transfer: element("transfer", HTMLButtonElement),
+  consult: element("consult", HTMLButtonElement),
+  consultComplete: element("consult-complete", HTMLButtonElement),
+  conference: element("conference", HTMLButtonElement),
+  consultCancel: element("consult-cancel", HTMLButtonElement),
   signOut: element("sign-out", HTMLButtonElement),
   shortcuts: element("shortcuts-open", HTMLButtonElement),
 };
@@ -117,6 +121,12 @@ const desk = {
   cardDirty: false,
   talking: false,
   signedOut: false,
+  /** @type {{party: string, state: string} | null} the consultation this operator runs */
+  consult: null,
+  /** the operator consulting this desk's user on the current call ("" when nobody) */
+  consultedBy: "",
+  /** the customer's number, once a consultation hands the customer to this desk */
+  customer: "",
 };
 
 function showState() {
@@ -219,6 +229,8 @@ function onEvent(event) {
     // silent listening is not announced; a whisper, a barge and the end of either are
     byId("call-note").textContent = say(`supervisor.${String(data.mode)}`,
       { supervisor: String(data.supervisor ?? "") });
+  } else if (event.type === "ConsultationChanged" && data.agent_id === config.user) {
+    onConsultation(data);
   } else if (event.type === "DeskTakenOver" && data.desk_id === config.desk_id) {
     takenOver(String(data.address ?? ""), String(data.at ?? ""));
   }
@@ -345,11 +357,14 @@ async function refreshPresence() {
   }
 }
 
-/** Transfer buttons work only while the operator is in a call. */
+/** Transfer and consult buttons work only while the operator is in a call. */
 function enablePeopleTransfer() {
   const talking = !buttons.transfer.disabled;
   for (const button of peopleRegion.querySelectorAll("button.people-transfer")) {
     if (button instanceof HTMLButtonElement) button.disabled = !talking;
+  }
+  for (const button of peopleRegion.querySelectorAll("button.people-consult")) {
+    if (button instanceof HTMLButtonElement) button.disabled = buttons.consult.disabled;
   }
 }
 
@@ -373,6 +388,10 @@ peopleRegion.addEventListener("click", (event) => {
   if (target.classList.contains("people-transfer")) {
     transferTo.value = target.dataset.number;
     void transfer();
+  }
+  if (target.classList.contains("people-consult")) {
+    transferTo.value = target.dataset.number;
+    void consult();
   }
 });
 
@@ -536,14 +555,19 @@ function showCall(call) {
   buttons.hold.disabled = !talking;
   buttons.mute.disabled = !talking;
   buttons.keypad.disabled = !talking;
-  buttons.transfer.disabled = !talking;
+  buttons.transfer.disabled = !talking || Boolean(desk.consult);
+  buttons.consult.disabled = !talking || Boolean(desk.consult) || Boolean(desk.consultedBy);
   buttons.help.disabled = !talking;
+  if (!live) showConsult(null);
   enablePeopleTransfer();
   buttons.hold.setAttribute("aria-pressed", String(talking && call.state === "held"));
   buttons.mute.setAttribute("aria-pressed", String(talking && call.muted));
   if (!talking) showKeypad(false);
-  const remote = call.parley?.caller ?? call.remote;
-  byId("call-status").textContent = say(`call.${call.state}`, { remote });
+  const remote = desk.customer || (call.parley?.caller ?? call.remote);
+  byId("call-status").textContent = desk.consultedBy && (ringing || talking)
+    ? say(`consulted.${ringing ? "ringing" : "talking"}`,
+      { operator: desk.consultedBy, remote })
+    : say(`call.${call.state}`, { remote });
   document.body.dataset.call = call.state;
   byId("call-facts").hidden = false;
   byId("call-queue").textContent = call.parley?.queue ?? "–";
@@ -593,13 +617,17 @@ function onCall(call) {
     desk.talking = false;
     desk.interaction = call.parley?.interaction ?? "";
     desk.queue = call.parley?.queue ?? "";
+    desk.consultedBy = call.parley?.consult ?? "";
+    desk.customer = "";
     const number = call.parley?.caller ?? call.remote;
     if (call.direction === "incoming") loadCard(number, desk.interaction);
   }
   if (call.state === "talking" && !desk.talking) {
     desk.talking = true;  // the duration counts from the answer on
     desk.callSince = Date.now();
-    void loadScript(desk.interaction);  // the call is this operator's to close once answered
+    // the call is this operator's to close once answered (a consulted operator's once the
+    // customer is handed over)
+    if (!desk.consultedBy) void loadScript(desk.interaction);
   }
   if (call.state === "ended") {
     if (desk.cardDirty) saveCard();  // the card's edits are kept with the call
@@ -667,6 +695,99 @@ async function transfer() {
   }
 }
 
+// --- consulting, then transferring or conferencing -------------------------------------------
+
+/**
+ * Draw the consultation this operator runs (null: none).
+ * @param {{party: string, state: string} | null} consult
+ */
+function showConsult(consult) {
+  const had = desk.consult !== null;
+  desk.consult = consult;
+  const panel = byId("consult-panel");
+  panel.hidden = consult === null;
+  const state = consult?.state ?? "";
+  buttons.consultComplete.disabled = !["talking", "conference"].includes(state);
+  buttons.conference.disabled = state !== "talking";
+  buttons.consultCancel.disabled = !["ringing", "talking"].includes(state);
+  if (consult) {
+    byId("consult-state").textContent = say(`consult.${state}`, { party: consult.party });
+  }
+  if (had !== (consult !== null) && desk.call) showCall(desk.call);
+}
+
+/**
+ * What a consultation notice means for this desk: the one consulting, or the one consulted.
+ * @param {Record<string, any>} data
+ */
+function onConsultation(data) {
+  const state = String(data.state);
+  const party = String(data.party ?? "");
+  const operator = String(data.operator ?? "");
+  const callId = String(data.call_id ?? "");
+  if (operator === config.user && callId === desk.interaction) {
+    if (["ringing", "talking", "conference"].includes(state)) {
+      showConsult({ party, state });
+    } else {
+      showConsult(null);
+      byId("call-note").textContent = say(`consult.${state}`, { party });
+    }
+    if (state === "talking") buttons.consultComplete.focus();
+    else if (state === "ended" && desk.call && desk.call.state !== "ended") {
+      buttons.hangup.focus();  // back with the customer
+    }
+    return;
+  }
+  if (party !== config.user) return;
+  const remote = String(data.caller ?? "");
+  if (state === "transferred") {
+    // the customer is this operator's now: their card (with the edits made so far) and the
+    // script of their call, whatever call this phone had (a consultation by REFER too)
+    desk.consultedBy = "";
+    desk.customer = remote;
+    desk.interaction = callId;
+    void loadCard(remote, callId);
+    void loadScript(callId);
+    if (desk.call) showCall(desk.call);
+  }
+  if (["conference", "transferred", "ended"].includes(state)) {
+    byId("call-note").textContent = say(`consulted.${state}`, { operator, remote });
+  }
+}
+
+async function consult() {
+  const target = transferTo.value.trim();
+  if (!target) {
+    transferTo.focus();
+    return;
+  }
+  if (desk.cardDirty) await saveCard();  // the consulted operator sees the edits
+  const response = await request(`/api/live/calls/${encodeURIComponent(callId())}/consult`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ target }),
+  });
+  if (!response.ok) {
+    byId("call-note").textContent = say("consult.failed", { reason: await reason(response) });
+    return;
+  }
+  byId("call-note").textContent = "";
+  if (!desk.consult) showConsult({ party: target, state: "ringing" });
+  buttons.consultCancel.focus();
+}
+
+/** @param {"complete" | "conference" | "cancel"} action */
+async function consultAction(action) {
+  if (action !== "cancel" && desk.cardDirty) await saveCard();
+  const base = `/api/live/calls/${encodeURIComponent(callId())}`;
+  const response = action === "cancel"
+    ? await request(`${base}/consult`, { method: "DELETE" })
+    : await request(action === "complete" ? `${base}/consult/complete` : `${base}/conference`,
+      { method: "POST" });
+  if (!response.ok) {
+    byId("call-note").textContent = say("consult.failed", { reason: await reason(response) });
+  }
+}
+
 async function help() {
   const response = await request(`/api/calls/${encodeURIComponent(callId())}/help`,
     { method: "POST" });
@@ -687,6 +808,10 @@ buttons.keypad.addEventListener("click", () =>
   showKeypad(buttons.keypad.getAttribute("aria-expanded") !== "true"));
 buttons.transfer.addEventListener("click", () => transfer());
 buttons.help.addEventListener("click", () => help());
+buttons.consult.addEventListener("click", () => consult());
+buttons.consultComplete.addEventListener("click", () => consultAction("complete"));
+buttons.conference.addEventListener("click", () => consultAction("conference"));
+buttons.consultCancel.addEventListener("click", () => consultAction("cancel"));
 buttons.shortcuts.addEventListener("click", () => shortcuts.showModal());
 shortcuts.addEventListener("close", () => buttons.shortcuts.focus());
 for (const key of document.querySelectorAll("#keypad button.key")) {
@@ -755,6 +880,10 @@ const hotkeys = {
   h: () => buttons.hangup.click(),
   t: () => { if (!buttons.transfer.disabled) transferTo.focus(); },
   e: () => buttons.help.click(),
+  u: () => { if (!buttons.consult.disabled) consult(); },
+  g: () => buttons.consultComplete.click(),
+  f: () => buttons.conference.click(),
+  z: () => buttons.consultCancel.click(),
   c: () => document.getElementById("card-name")?.focus(),
   s: () => { saveCard(); },
   x: () => buttons.signOut.click(),
