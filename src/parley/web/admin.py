@@ -42,7 +42,8 @@ S = TypeVar("S", bound=Spec)
 #: The sections, in the navigation's order: path, catalog title.
 SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
             ("lists", "Number lists"), ("reasons", "Reason codes"))
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
+        ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
 STRATEGIES = get_args(QueueSpec.model_fields["strategy"].annotation)
 RECORDING = get_args(QueueSpec.model_fields["recording"].annotation)
 OVERFLOW_WHEN = get_args(OverflowRule.model_fields["when"].annotation)
@@ -65,6 +66,22 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "device.taken": "This device belongs to {user}.",
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
+
+
+MESSAGES = ("There is no user {name}.", "There is no queue {name}.",
+            "There is no number list {name}.")
+
+
+def page_strings() -> set[str]:
+    """Every catalog string these pages show that no template spells out: section and day
+    names, roles, strategies, overflow conditions, recording policies, list kinds, the
+    script's messages."""
+    found = {title for _path, title in SECTIONS} | {title for _day, title in DAYS}
+    found |= set(ROLES) | set(STRATEGIES) | set(OVERFLOW_WHEN) | set(MESSAGES)
+    found |= {f"recording:{value}" for value in RECORDING}
+    found |= {f"list:{kind}" for kind in LIST_KINDS}
+    found |= set(_client_strings(PageLocale("en")).values())
+    return found
 
 
 async def _admin(request: Request, ctx: WebContext) -> tuple[Principal, PageLocale] | Response:
