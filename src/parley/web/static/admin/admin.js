@@ -303,7 +303,7 @@ async function saveRecord(form) {
     window.location.assign(`${after}?saved=1`);
     return;
   }
-  if (!key && form.dataset.page) {
+  if (form.dataset.page) { // the page again, as stored (a new record at its own address)
     window.location.assign(`${form.dataset.page}/${encodeURIComponent(savedKey)}?saved=1`);
     return;
   }
