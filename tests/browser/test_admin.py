@@ -3,8 +3,8 @@ operator is refused at /admin; the admin creates a user with a team, a skill, a 
 desk phone (a bad user name first: the error appears beside that field), and that user then
 signs in at /login; a user CSV and a number CSV, each with one bad row, report that row and
 import the rest; a queue gets opening hours (refused beside the hours until a 'closed' rule
-says where callers go). axe-core finds nothing on any page; screenshots at 1366x768 go to
-docs/images for docs/admin.md.
+says where callers go); a dialog script is previewed as it is typed. axe-core finds nothing
+on any page; screenshots at 1366x768 go to docs/images for docs/admin.md.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from parley.store.specs import (
     NumberListSpec,
     NumberSpec,
     QueueSpec,
+    ScriptSpec,
     SkillSpec,
     TeamSpec,
     UserSpec,
@@ -104,7 +105,7 @@ async def test_an_admin_sets_up_users_queues_and_lists_in_the_browser(
 
             # a new user: a bad name first, refused beside its field
             await page.get_by_role("link", name="New user").click()
-            name = page.get_by_role("textbox", name="User name")
+            name = page.get_by_role("textbox", name="User name", exact=True)
             await name.fill("olga k")
             await page.get_by_label("Password", exact=True).fill("olga-secret")
             await page.get_by_role("button", name="Save user").click()
@@ -199,6 +200,8 @@ async def test_an_admin_sets_up_users_queues_and_lists_in_the_browser(
                 "2 added, 0 already listed, 1 rows not imported.")
             await expect(page.get_by_role("table", name="Rows not imported")).to_contain_text(
                 "not a number")
+            await expect(page.get_by_role("textbox", name="Numbers, one a line")).to_have_value(
+                "+74951112233\n+74951112234")
             listed = server.call(lambda: store.config.get("number_lists", "blocked"))
             assert isinstance(listed, NumberListSpec)
             assert listed.numbers == ["+74951112233", "+74951112234"]
@@ -214,6 +217,27 @@ async def test_an_admin_sets_up_users_queues_and_lists_in_the_browser(
             site = server.call(store.config.site)
             assert site.reason_codes == ["break", "lunch", "coaching"]
             assert await axe_violations(page) == []
+
+            # a dialog script, previewed live as it is typed
+            await sections.get_by_role("link", name="Scripts").click()
+            await page.get_by_role("link", name="New script").click()
+            await page.get_by_role("textbox", name="Name", exact=True).fill("greeting")
+            blocks = page.get_by_role("textbox", name="Blocks (JSON)")
+            field = '{"id": "name", "label": "Customer name"%s}'
+            block = '[{"id": "who", "title": "Who is calling", "fields": [%s]}]'
+            await blocks.fill(block % (field % ', "type": "bogus"'))
+            await expect(page.locator("#f-blocks-error")).to_contain_text("type")
+            await blocks.fill(block % (field % ""))
+            await expect(page.locator("#f-blocks-error")).to_be_hidden()
+            preview = page.frame_locator("#script-preview")
+            await expect(preview.get_by_role("textbox", name="Customer name")).to_be_visible()
+            await page.get_by_role("button", name="Save script").click()
+            await expect(page).to_have_url(f"{server.url}/admin/scripts/greeting?saved=1")
+            script = server.call(lambda: store.config.get("scripts", "greeting"))
+            assert isinstance(script, ScriptSpec)
+            assert script.blocks[0]["fields"] == [{"id": "name", "label": "Customer name"}]
+            assert await axe_violations(page) == []
+            await page.screenshot(path=str(SHOTS / "admin-script.png"))
             assert (page.errors, operator.errors) == ([], [])
         finally:
             await browser.close()

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from parley.store.records import Principal
 from parley.store.specs import (
+    DEFAULT_RESULT_CODES,
     DeviceSpec,
     FlowSpec,
     NumberListSpec,
@@ -31,17 +32,20 @@ from parley.store.specs import (
     TeamSpec,
     UserSpec,
 )
-from parley.web.auth import SESSION_COOKIE, Ctx, WebContext, authenticate, has_role
+from parley.web.auth import SESSION_COOKIE, Admin, Ctx, WebContext, authenticate, has_role
 from parley.web.config_routes import public
 from parley.web.desk import render
 from parley.web.locale import PageLocale, page_locale
+from parley.web.phone import STATIC_PREFIX
+from parley.web.script_routes import render_script_form
+from parley.web.script_routes import templates as script_templates
 
 router = APIRouter()
 S = TypeVar("S", bound=Spec)
 
 #: The sections, in the navigation's order: path, catalog title.
 SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
-            ("lists", "Number lists"), ("reasons", "Reason codes"))
+            ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"))
 DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
         ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
 STRATEGIES = get_args(QueueSpec.model_fields["strategy"].annotation)
@@ -69,7 +73,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
 
 
 MESSAGES = ("There is no user {name}.", "There is no queue {name}.",
-            "There is no number list {name}.")
+            "There is no number list {name}.", "There is no script {name}.")
 
 
 def page_strings() -> set[str]:
@@ -298,3 +302,61 @@ async def reasons_page(request: Request, ctx: Ctx) -> Response:
     site = await ctx.store.config.site()
     return _page("admin_reasons.html", locale, principal, "reasons",
                  record=site.model_dump(mode="json"), reasons=site.reason_codes)
+
+
+# --- dialog scripts -------------------------------------------------------------------------
+
+
+@router.get("/admin/scripts", response_class=HTMLResponse, include_in_schema=False)
+async def scripts_page(request: Request, ctx: Ctx) -> Response:
+    """Every dialog script, with the queues that use it."""
+    found = await _admin(request, ctx)
+    if isinstance(found, Response):
+        return found
+    principal, locale = found
+    queues = await _records(ctx, "queues", QueueSpec)
+    used = {script.name: [queue.name for queue in queues if queue.script == script.name]
+            for script in await _records(ctx, "scripts", ScriptSpec)}
+    return _page("admin_scripts.html", locale, principal, "scripts",
+                 scripts=await _records(ctx, "scripts", ScriptSpec), used=used)
+
+
+async def _script_form(request: Request, ctx: WebContext, name: str | None) -> Response:
+    found = await _admin(request, ctx)
+    if isinstance(found, Response):
+        return found
+    principal, locale = found
+    script: ScriptSpec | None = None
+    if name is not None:
+        stored = await ctx.store.config.get("scripts", name)
+        if not isinstance(stored, ScriptSpec):
+            return _not_found(locale, principal, "scripts",
+                              locale.gettext("There is no script {name}.").format(name=name))
+        script = stored
+    return _page("admin_script.html", locale, principal, "scripts", script=script,
+                 record=public(script) if script is not None else {})
+
+
+@router.get("/admin/scripts/new", response_class=HTMLResponse, include_in_schema=False)
+async def new_script_page(request: Request, ctx: Ctx) -> Response:
+    """An empty script form."""
+    return await _script_form(request, ctx, None)
+
+
+@router.get("/admin/scripts/{name}", response_class=HTMLResponse, include_in_schema=False)
+async def script_page(name: str, request: Request, ctx: Ctx) -> Response:
+    """One script: title, description and blocks, beside the form operators will see."""
+    return await _script_form(request, ctx, name)
+
+
+@router.post("/admin/scripts/preview", response_class=HTMLResponse, include_in_schema=False)
+async def script_preview(spec: ScriptSpec, request: Request, ctx: Ctx,
+                         principal: Admin) -> HTMLResponse:
+    """The form a script not saved yet gives operators (the admin page's live preview); an
+    invalid script is refused as the API refuses it, with the path of the field at fault."""
+    locale = await page_locale(ctx, request, principal)
+    form = render_script_form(spec.script(), list(DEFAULT_RESULT_CODES), locale)
+    html = script_templates.get_template("script_preview.html").render(
+        form=form, title=spec.title or spec.name, static=STATIC_PREFIX, _=locale.gettext,
+        gettext=locale.gettext, lang=locale.language)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})

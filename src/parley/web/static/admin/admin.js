@@ -59,6 +59,7 @@ function valueOf(control) {
     case "bool": return /** @type {HTMLInputElement} */ (control).checked;
     case "lines": return raw.split("\n").map((line) => line.trim()).filter(Boolean);
     case "words": return raw.split(/[,;\s]+/).filter(Boolean);
+    case "json": try { return JSON.parse(raw || "null"); } catch { return raw; }
     default: return raw;
   }
 }
@@ -161,11 +162,12 @@ function clearErrors(form) {
 
 /**
  * Show each error beside its field (the nearest field named by the error's path), the rest
- * in the form's list; focus the first field at fault.
+ * in the form's list; focus the first field at fault (unless the admin is still typing).
  * @param {HTMLFormElement} form
  * @param {FieldError[]} errors
+ * @param {boolean} [focus]
  */
-function showErrors(form, errors) {
+function showErrors(form, errors, focus = true) {
   /** @type {HTMLElement | null} */
   let first = null;
   const list = form.querySelector(".form-errors");
@@ -196,7 +198,7 @@ function showErrors(form, errors) {
       first ??= control;
     }
   }
-  first?.focus();
+  if (focus) first?.focus();
 }
 
 /**
@@ -312,6 +314,20 @@ async function saveRecord(form) {
 }
 
 /**
+ * After numbers were imported into a list, show the list as stored in its form (and make it
+ * the form's base), so that saving the form afterwards keeps the imported numbers.
+ * @param {string} name
+ */
+async function showListed(name) {
+  const found = await api("GET", `/api/number_lists/${encodeURIComponent(name)}`);
+  const box = document.querySelector("form.record [data-json=numbers]");
+  const baseNode = document.getElementById("record");
+  if (!found.ok || !(box instanceof HTMLTextAreaElement) || !baseNode) return;
+  box.value = found.data.numbers.join("\n");
+  baseNode.textContent = JSON.stringify(found.data);
+}
+
+/**
  * Send the chosen CSV file to an import route and list the rows it did not take.
  * @param {HTMLFormElement} form
  */
@@ -346,7 +362,40 @@ async function importCsv(form) {
   status(form, form.dataset.report === "users"
     ? say("import.users", { created: String(sent.data.created.length), updated: String(sent.data.updated.length), bad })
     : say("import.numbers", { added: String(sent.data.added), already: String(sent.data.already), bad }));
-  if (form.dataset.reload === "yes" && !errors.length) window.location.reload();
+  if (form.dataset.report === "numbers") await showListed(form.dataset.list ?? "");
+}
+
+/**
+ * The live preview of a script form: what operators would see, redrawn as the admin types
+ * (the server renders it from the unsaved script; a script it refuses shows why instead).
+ * @param {HTMLFormElement} form
+ */
+function livePreview(form) {
+  const frame = document.getElementById(form.dataset.preview ?? "");
+  if (!(frame instanceof HTMLIFrameElement)) return;
+  /** @type {number | undefined} */
+  let timer;
+  const redraw = async () => {
+    const baseNode = document.getElementById("record");
+    const record = collect(form, baseNode ? JSON.parse(baseNode.textContent ?? "{}") : {});
+    if (!record.name) record.name = "preview";
+    const answer = await fetch("/admin/scripts/preview", {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(record),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() } });
+    clearErrors(form);
+    if (answer.ok) {
+      frame.srcdoc = await answer.text();
+      return;
+    }
+    const text = await answer.text();
+    let detail;
+    try { detail = JSON.parse(text).detail; } catch { detail = text; }
+    showErrors(form, fieldErrors(detail), false);
+  };
+  form.addEventListener("input", () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => void redraw(), 400);
+  });
 }
 
 for (const form of document.querySelectorAll("form.record")) {
@@ -354,6 +403,7 @@ for (const form of document.querySelectorAll("form.record")) {
     event.preventDefault();
     void saveRecord(/** @type {HTMLFormElement} */ (form));
   });
+  livePreview(/** @type {HTMLFormElement} */ (form));
 }
 for (const form of document.querySelectorAll("form.csv-import")) {
   form.addEventListener("submit", (event) => {
