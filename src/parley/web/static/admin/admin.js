@@ -139,6 +139,11 @@ export function fieldErrors(detail) {
     return detail.map((/** @type {Json} */ error) => {
       const loc = (error.loc ?? []).slice(1).map(String);
       const message = String(error.msg ?? "");
+      // a script's error names its block and field itself, and carries the path to them
+      const path = error.ctx?.error?.path;
+      if (loc.length === 0 && Array.isArray(path) && path.length) {
+        return { field: String(path[0]), message: message.replace(/^Value error, /, "") };
+      }
       if (loc.length === 0) return fromText(message);
       return { field: loc.join("."), message: message.replace(/^Value error, /, "") };
     });
