@@ -84,6 +84,10 @@ def test_a_number_csv_adds_the_good_numbers_and_reports_the_bad_rows(api: Api) -
         listed = client.get("/api/number_lists/vip").json()
         assert listed["numbers"] == ["+74950000001", "+74950000002", "84950000003"]
         assert client.post("/api/number_lists/none/import", content=b"1\n").status_code == 404
+        huge = client.post("/api/number_lists/vip/import",
+                           content=b'"' + b"1" * 200_000 + b'"\n')
+        assert huge.status_code == 422
+        assert huge.json()["detail"].startswith("body: line 1: field larger than")
 
 
 def test_the_admin_pages_are_for_admins_and_show_the_stored_records(api: Api) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -70,6 +71,16 @@ def _reader(text: str) -> Any:
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     return csv.reader(io.StringIO(text), delimiter=delimiter)
+
+
+def _rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; text that is not CSV (a field past the size limit, a stray quote
+    at the end) is refused naming its line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"body: line {reader.line_num}: {exc}") from exc
 
 
 def _errors_of(row: int, exc: ValidationError) -> list[RowError]:
@@ -138,7 +149,8 @@ async def import_users(request: Request, ctx: Ctx, principal: Admin) -> UserImpo
     semicolons. A row naming an existing user replaces that user's record (a password left
     empty keeps theirs)."""
     reader = _reader(await _csv_text(request))
-    header = [cell.strip().casefold() for cell in next(reader, [])]
+    rows = _rows(reader)
+    header = [cell.strip().casefold() for cell in next(rows, [])]
     if "username" not in header:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "header: the first line must name the columns, username among "
@@ -150,7 +162,7 @@ async def import_users(request: Request, ctx: Ctx, principal: Admin) -> UserImpo
                             f"{', '.join(USER_COLUMNS)})")
     out = UserImportOut(created=[], updated=[], errors=[])
     seen: dict[str, int] = {}
-    for index, cells in enumerate(reader):
+    for index, cells in enumerate(rows):
         row = reader.line_num
         if index >= MAX_ROWS:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
@@ -201,7 +213,7 @@ async def import_numbers(name: str, request: Request, ctx: Ctx,
     numbers = set(found.numbers)
     added: set[str] = set()
     already = 0
-    for index, cells in enumerate(reader):
+    for index, cells in enumerate(_rows(reader)):
         row = reader.line_num
         if index >= MAX_ROWS:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
