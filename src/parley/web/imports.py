@@ -29,6 +29,8 @@ USER_COLUMNS = ("username", "display_name", "roles", "teams", "skills", "extensi
                 "language", "password", "active", "caller_id")
 LIST_SEPARATORS = re.compile(r"[,;\s]+")
 NUMBER_PUNCTUATION = re.compile(r"[\s().-]")
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"description": "the file is over 5 MB or 20,000 rows: split it"}}
 
 
 class RowError(BaseModel):
@@ -60,7 +62,7 @@ async def _csv_text(request: Request) -> str:
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
                             f"body: not UTF-8 text (byte {exc.start}); save the file as "
                             "CSV UTF-8") from exc
 
@@ -140,6 +142,7 @@ def _user_fields(row: int, cells: dict[str, str]) -> tuple[dict[str, Any], list[
 
 @router.post("/api/users/import", response_model=UserImportOut, tags=["users"],
              summary="Import users from CSV (created or updated row by row; bad rows reported)",
+             responses=TOO_LARGE,
              openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {
                  "type": "string"}}}, "required": True}})
 async def import_users(request: Request, ctx: Ctx, principal: Admin) -> UserImportOut:
@@ -199,6 +202,7 @@ async def import_users(request: Request, ctx: Ctx, principal: Admin) -> UserImpo
 @router.post("/api/number_lists/{name}/import", response_model=NumberImportOut,
              tags=["number_lists"],
              summary="Add numbers to a number list from CSV (bad rows reported)",
+             responses=TOO_LARGE,
              openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {
                  "type": "string"}}}, "required": True}})
 async def import_numbers(name: str, request: Request, ctx: Ctx,
