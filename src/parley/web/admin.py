@@ -211,10 +211,12 @@ async def _queue_form(request: Request, ctx: WebContext, name: str | None) -> Re
     shown = queue or QueueSpec(name="new")
     rules = [rule.model_dump() for rule in shown.overflow]
     rules += [{"when": "", "threshold": None, "target": ""}] * 2
+    steps = [step.model_dump() for step in shown.relax]
+    steps += [{"after_s": None, "min_level": None}] * 2
     return _page("admin_queue.html", locale, principal, "queues", queue=queue, shown=shown,
                  record=public(queue) if queue is not None else {}, days=DAYS,
                  strategies=STRATEGIES, recording=RECORDING, overflow_when=OVERFLOW_WHEN,
-                 rules=rules, teams=await _records(ctx, "teams", TeamSpec),
+                 rules=rules, steps=steps, teams=await _records(ctx, "teams", TeamSpec),
                  skills=await _records(ctx, "skills", SkillSpec),
                  scripts=await _records(ctx, "scripts", ScriptSpec),
                  result_codes=await _records(ctx, "result_codes", ResultCodesSpec))

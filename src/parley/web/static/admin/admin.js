@@ -109,6 +109,8 @@ const TIDY = {
   },
   queues(record) {
     record.overflow = (record.overflow ?? []).filter((/** @type {Json} */ rule) => rule && rule.when);
+    record.relax = (record.relax ?? []).filter(
+      (/** @type {Json} */ step) => step && (step.after_s !== null || step.min_level !== null));
     const hours = record.hours ?? {};
     for (const day of ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]) {
       if (!hours[day] || hours[day].length === 0) delete hours[day];
