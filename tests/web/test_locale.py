@@ -60,7 +60,7 @@ def _page_strings() -> set[str]:
     import re
     from pathlib import Path
 
-    from parley.web import desk, phone
+    from parley.web import admin, desk, phone
 
     found: set[str] = set()
     for template in (Path(desk.__file__).parent / "templates").glob("*.html"):
@@ -68,6 +68,7 @@ def _page_strings() -> set[str]:
         found |= set(re.findall(r"_\('((?:[^'\\]|\\.)*)'\)", template.read_text()))
     found |= set(phone.STATE_MESSAGES.values())
     found |= set(desk._client_strings(PageLocale("en")).values())
+    found |= admin.page_strings()
     return found
 
 

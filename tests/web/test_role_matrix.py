@@ -138,7 +138,17 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("DELETE", "/api/customers/{customer_id}"): SUPERVISOR,
     ("GET", "/api/customers/{customer_id}/history"): AGENT,
     ("GET", "/api/interactions/{interaction_id}/card"): AGENT,
+    ("POST", "/api/users/import"): ADMIN,
+    ("POST", "/api/number_lists/{name}/import"): ADMIN,
+    ("POST", "/admin/scripts/preview"): ADMIN,  # the script page's live preview
 }
+#: The admin pages: admins only; someone not signed in is sent to /login (303) instead of 401.
+ADMIN_PAGES = {("GET", path) for path in (
+    "/admin", "/admin/users", "/admin/users/new", "/admin/users/{name}", "/admin/queues",
+    "/admin/queues/new", "/admin/queues/{name}", "/admin/numbers", "/admin/lists",
+    "/admin/lists/new", "/admin/lists/{name}", "/admin/reasons", "/admin/scripts",
+    "/admin/scripts/new", "/admin/scripts/{name}")}
+EXPECTED.update(dict.fromkeys(ADMIN_PAGES, ADMIN))
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR
     EXPECTED[("POST", f"/api/{_kind}")] = ADMIN
@@ -230,6 +240,9 @@ def test_every_route_against_every_role(api: Api) -> None:
             allowed = RANK[role] >= RANK[needed]
             if allowed and status in (401, 403):
                 failures.append(f"{method} {path} as {role}: {status}, should be allowed")
+            elif not allowed and role is None and (method, path) in ADMIN_PAGES:
+                if status != 303:
+                    failures.append(f"{method} {path} anonymous: {status}, expected 303")
             elif not allowed and role is None and status != (403 if method == "WS" else 401):
                 failures.append(f"{method} {path} anonymous: {status}, expected 401")
             elif not allowed and role is not None and status != 403:

@@ -33,11 +33,13 @@ from parley.store import Conflict, NotFound, Store
 from parley.telephony.session_devices import SessionDevices
 from parley.trust import TrustedNetworks
 from parley.web import (
+    admin,
     campaigns_routes,
     config_routes,
     customers,
     desk,
     events_ws,
+    imports,
     operations,
     phone,
     preview,
@@ -137,6 +139,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(customers.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(imports.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(admin.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(reports_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)

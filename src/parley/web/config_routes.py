@@ -62,6 +62,26 @@ async def _keep_an_admin(ctx: WebContext, username: str, field: str) -> None:
                             "user admin first")
 
 
+async def save_record(ctx: WebContext, principal: Principal, kind: str, spec: Spec,
+                      action: str) -> dict[str, Any]:
+    """Store ``spec`` as the API does (the last admin kept, references checked, the change
+    audited and announced); its public form as stored. The CSV imports save row by row
+    through here too."""
+    if isinstance(spec, UserSpec) and (Role.ADMIN not in spec.roles or not spec.active):
+        await _keep_an_admin(ctx, spec.username, "roles")
+    try:
+        changed = await ctx.store.config.put(kind, spec)
+    except (NotFound, Refused) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    fields = sorted(spec.model_fields_set - spec.secret_fields)
+    await audit(ctx, principal, action, kind, spec.key, {"changed": changed, "fields": fields})
+    if changed:
+        announce(ctx, kind, spec.key, action)
+    stored = await ctx.store.config.get(kind, spec.key)
+    assert stored is not None  # noqa: S101 - just written in its own transaction
+    return public(stored)
+
+
 AGENT_READS = frozenset({"scripts", "result_codes"})
 """Kinds every operator may read (the desk shows them); the others need a supervisor."""
 
@@ -88,20 +108,7 @@ def _kind_routes(router: APIRouter, kind: str, spec_type: type[Spec]) -> None:
 
     async def save(ctx: WebContext, principal: Principal, spec: Spec,
                    action: str) -> dict[str, Any]:
-        if isinstance(spec, UserSpec) and (Role.ADMIN not in spec.roles or not spec.active):
-            await _keep_an_admin(ctx, spec.username, "roles")
-        try:
-            changed = await ctx.store.config.put(kind, spec)
-        except (NotFound, Refused) as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-        fields = sorted(spec.model_fields_set - spec.secret_fields)
-        await audit(ctx, principal, action, kind, spec.key,
-                    {"changed": changed, "fields": fields})
-        if changed:
-            announce(ctx, kind, spec.key, action)
-        stored = await ctx.store.config.get(kind, spec.key)
-        assert stored is not None  # noqa: S101 - just written in its own transaction
-        return public(stored)
+        return await save_record(ctx, principal, kind, spec, action)
 
     async def create_record(response: Response, spec: Spec, ctx: Ctx,
                             principal: Admin) -> dict[str, Any]:
