@@ -43,6 +43,7 @@ from parley.web import (
     preview,
     script_routes,
     security_routes,
+    supervisor,
 )
 from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
@@ -136,6 +137,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(customers.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(supervisor.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)

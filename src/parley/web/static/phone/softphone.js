@@ -36,7 +36,8 @@
  * @property {boolean} muted
  * @property {string} [cause]  why it ended
  * @property {Record<string, string>} [parley]  what Parley sent with an incoming call: its
- *   ``X-Parley-*`` headers without the prefix, lower-case (interaction, caller, queue, data)
+ *   ``X-Parley-*`` headers without the prefix, lower-case (interaction, caller, queue, data;
+ *   monitor: the call a supervisor is being joined to)
  */
 
 /**
@@ -276,7 +277,8 @@ export class Softphone extends EventTarget {
 }
 
 /** The X-Parley-* headers Parley puts on the calls it offers an operator. */
-const PARLEY_HEADERS = ["Interaction", "Caller", "Dialled", "Queue", "Language", "Data"];
+const PARLEY_HEADERS = ["Interaction", "Caller", "Dialled", "Queue", "Language", "Data",
+  "Monitor"];
 
 /**
  * What Parley attached to an incoming call, by lower-case name without the prefix.
