@@ -199,9 +199,11 @@ async def operator_state(username: str, body: s.OperatorStateRequest, ctx: Ctx,
     if await ctx.store.accounts.login_user(username) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user named {username!r}")
     await check_operator(ctx, principal, username)
+    accepted = await _operator_event(ctx, _state_event(username, body))
+    # audited once the ACD took it (a refused reason leaves no entry)
     await audit(ctx, principal, "operator_state", "users", username,
                 {"state": body.state, "reason": body.reason})
-    return await _operator_event(ctx, _state_event(username, body))
+    return accepted
 
 
 @router.get("/api/operators", response_model=list[s.OperatorState], tags=["operators"],

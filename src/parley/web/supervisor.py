@@ -157,11 +157,16 @@ async def _queues(ctx: WebContext, scope: Scope, locale: PageLocale) -> list[dic
             for figure in figures if scope.sees_queue(figure.queue)]
 
 
+#: The id prefix of a supervisor's own leg into a call they monitor (not a call to list).
+MONITOR_LEG = "mon-"
+
+
 def _live_calls(ctx: WebContext) -> list[LiveCall]:
     try:
-        return ctx.calls.live_calls()
+        calls = ctx.calls.live_calls()
     except NotRunning:
         return []
+    return [call for call in calls if not call.id.startswith(MONITOR_LEG)]
 
 
 def call_row(call: LiveCall, names: dict[str, str], locale: PageLocale) -> dict[str, Any]:
@@ -201,7 +206,8 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
             acd = None
         if acd is not None:
             state, reason = acd.state, acd.reason
-            since = now - timedelta(seconds=acd.in_state_s)
+            # signed out since the node started: no time in state worth showing
+            since = None if state == "logged_out" else now - timedelta(seconds=acd.in_state_s)
         elif user.username in stored:
             record = stored[user.username]
             state, reason, since = record.state, record.reason, record.at

@@ -322,7 +322,7 @@ function drawOperators(operators, partial) {
         button(say("force_not_ready"), "not_ready",
           !operator.signed_in || operator.state === "not_ready"),
         button(say("sign_out"), "logged_out", !operator.signed_in));
-      tr.append(name, make("td", operator.state_text, `state ${operator.state}`),
+      tr.append(name, make("td", operator.state_text, `op-state ${operator.state}`),
         ticking(operator.since), call, make("td", operator.calls_today),
         make("td", operator.talk_today), actions);
       return tr;
