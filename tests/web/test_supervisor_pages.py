@@ -84,3 +84,28 @@ def test_a_queue_past_its_thresholds_has_its_cells_marked_with_the_alert() -> No
         "service_level": "support: service level 60% (threshold 80%)"}
     russian = queue_row(figures, QueueThresholds(longest_wait_s=60), PageLocale("ru"))
     assert russian["alerts"] == {"longest_wait": "support: клиент ждёт 1:35 (порог 1:00)"}
+
+
+def test_a_team_supervisors_event_stream_carries_their_teams_events_only() -> None:
+    from datetime import UTC, datetime
+
+    from parley.bus import Envelope
+    from parley.events import AgentStateChanged, CallQueued, HelpRequested
+    from parley.store.records import Principal
+    from parley.web.events_ws import TOPICS, event_filter
+    from parley.web.scope import Scope
+
+    now = datetime.now(UTC)
+    boss = Principal(1, "boss-blue", ("supervisor",), "")
+    scope = Scope(False, frozenset({"blue"}), frozenset({"op-blue"}), frozenset({"support"}))
+    accept = event_filter(boss, TOPICS, None, None, scope)
+
+    def seen(event: object, topic: str) -> bool:
+        return accept(Envelope("1", now, topic, event))  # type: ignore[operator, no-any-return]
+
+    assert seen(AgentStateChanged("op-blue", "ready", "not_ready", "", 0.0), "operator")
+    assert not seen(AgentStateChanged("op-green", "ready", "not_ready", "", 0.0), "operator")
+    assert seen(HelpRequested("op-blue", "c1", "support", ("blue",), now), "operator")
+    assert not seen(HelpRequested("op-green", "c2", "sales", ("green",), now), "operator")
+    assert seen(CallQueued("c3", "support", 1, 10.0), "queue")
+    assert not seen(CallQueued("c4", "sales", 1, 10.0), "queue")

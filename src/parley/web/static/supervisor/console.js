@@ -274,13 +274,12 @@ function drawQueues(queues) {
     }
   }
   prune(body, "queue", new Set(queues.map((queue) => queue.key)));
+  // the alerts raised now, in one line; a new one sounds
   const box = byId("queue-alert");
-  if (fresh.length) {
-    box.textContent = fresh.join(" ");
-    beep();
-  }
-  if (raised.size === 0) box.textContent = "";
-  box.hidden = !box.textContent;
+  const text = [...raised.values()].join(" ");
+  if (box.textContent !== text) box.textContent = text;
+  box.hidden = !text;
+  if (fresh.length) beep();
 }
 
 const teamFilter = /** @type {HTMLSelectElement} */ (byId("team-filter"));
