@@ -60,7 +60,7 @@ def _page_strings() -> set[str]:
     import re
     from pathlib import Path
 
-    from parley.web import admin, desk, phone
+    from parley.web import admin, desk, phone, supervisor
 
     found: set[str] = set()
     for template in (Path(desk.__file__).parent / "templates").glob("*.html"):
@@ -69,6 +69,11 @@ def _page_strings() -> set[str]:
     found |= set(phone.STATE_MESSAGES.values())
     found |= set(desk._client_strings(PageLocale("en")).values())
     found |= admin.page_strings()
+    found |= set(supervisor._client_strings(PageLocale("en")).values())
+    found |= set(supervisor.STATE_TEXT.values()) | set(supervisor.CALL_STATE_TEXT.values())
+    source = Path(supervisor.__file__).read_text()
+    found |= {re.sub(r'"\s+"', "", text.strip())[1:-1] for text in re.findall(
+        r'(?:gettext\(|raise_\("\w+", )((?:"(?:[^"\\]|\\.)*"\s*)+)', source)}
     return found
 
 

@@ -121,6 +121,10 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/desk"): PUBLIC,  # sends the anonymous to /login; the desk itself needs an agent
     ("POST", "/desk/sign-out"): AGENT,
     ("GET", "/desk/state"): AGENT,
+    ("GET", "/supervisor"): SUPERVISOR,  # a page: the anonymous are sent to /login
+    ("GET", "/supervisor/live"): SUPERVISOR,  # the console's rows, in the supervisor's teams
+    ("GET", "/wallboard"): AGENT,  # a page: the anonymous are sent to /login
+    ("GET", "/wallboard/figures"): AGENT,
     ("GET", "/desk/today"): AGENT,
     ("GET", "/desk/voicemail"): AGENT,
     ("GET", "/desk/people"): AGENT,
@@ -199,6 +203,10 @@ NEEDS_NODE = {route for route in EXPECTED if route[1].startswith("/api/live/")} 
 #: tests/integration/test_sip_websocket.py.
 OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 
+#: Pages that send the anonymous to /login (303) rather than answer 401; below the page's role
+#: they answer 403 like any route.
+SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard")}
+
 
 def _concrete(path: str) -> str:
     return re.sub(r"\{token_id\}", "999999", re.sub(r"\{(?!token_id)[a-z_]+\}", "x", path))
@@ -240,7 +248,7 @@ def test_every_route_against_every_role(api: Api) -> None:
             allowed = RANK[role] >= RANK[needed]
             if allowed and status in (401, 403):
                 failures.append(f"{method} {path} as {role}: {status}, should be allowed")
-            elif not allowed and role is None and (method, path) in ADMIN_PAGES:
+            elif not allowed and role is None and (method, path) in ADMIN_PAGES | SIGN_IN_PAGES:
                 if status != 303:
                     failures.append(f"{method} {path} anonymous: {status}, expected 303")
             elif not allowed and role is None and status != (403 if method == "WS" else 401):

@@ -510,6 +510,7 @@ class LiveCenter:
                        if acd.agents[agent_id].state in (
                            AgentState.RESERVED, AgentState.RINGING, AgentState.ON_CALL,
                            AgentState.ON_HOLD, AgentState.WRAP_UP))
+            states = [acd.agents[agent_id].state for agent_id in runtime.members]
             answered_or_abandoned = snapshot.answered + snapshot.abandoned
             figures.append(QueueFigures(
                 queue=name, waiting=snapshot.waiting,
@@ -518,5 +519,9 @@ class LiveCenter:
                 operators_logged_in=snapshot.logged_in, operators_ready=snapshot.ready,
                 operators_busy=busy, offered=snapshot.offered, answered=snapshot.answered,
                 abandoned=snapshot.abandoned,
-                service_level=snapshot.service_level if answered_or_abandoned else None))
+                service_level=snapshot.service_level if answered_or_abandoned else None,
+                operators_wrap_up=states.count(AgentState.WRAP_UP),
+                operators_not_ready=states.count(AgentState.NOT_READY),
+                asa_s=round(snapshot.asa, 1),
+                abandon_rate=runtime.stats.abandon_rate if answered_or_abandoned else None))
         return figures

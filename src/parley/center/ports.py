@@ -100,6 +100,12 @@ class QueueFigures:
     answered: int
     abandoned: int
     service_level: float | None
+    operators_wrap_up: int = 0
+    operators_not_ready: int = 0
+    #: ASA (parley.kpi.average_speed_of_answer) of today's answered calls, seconds
+    asa_s: float = 0.0
+    #: abandoned / (answered + abandoned): parley.kpi.AbandonRate.FINISHED; None: no call
+    abandon_rate: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,7 +315,8 @@ class ConfigTransaction:
                              announce_every_s=row.announce_every_s,
                              callback_offer_s=row.callback_offer_s, music=row.music,
                              language=row.language, caller_id=row.caller_id,
-                             script=row.script, result_codes=row.result_codes)
+                             script=row.script, result_codes=row.result_codes,
+                             thresholds=row.thresholds or {})
         if kind == "flows":
             definition = await self.session.scalar(
                 select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,

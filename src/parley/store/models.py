@@ -172,6 +172,8 @@ class Queue(Base):
     caller_id: Mapped[str | None] = mapped_column(String(32))
     script: Mapped[str | None] = mapped_column(String(64))  # a script's name
     result_codes: Mapped[str | None] = mapped_column(String(64))  # a result code list's name
+    #: where the console and the wallboard raise an alert (QueueThresholds)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class Script(Base):

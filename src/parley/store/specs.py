@@ -328,6 +328,21 @@ class RelaxStep(BaseModel):
     min_level: Annotated[int, Field(ge=1, le=100)]
 
 
+class QueueThresholds(BaseModel):
+    """Where a queue's live figure turns red on the supervisor console and the wallboard and
+    raises an alert: more than ``waiting`` callers waiting, a caller waiting longer than
+    ``longest_wait_s``, an expected wait over ``expected_wait_s``, a service level below
+    ``service_level`` (a share, 0.8 for 80 %), an abandon rate above ``abandon_rate`` (a
+    share). A threshold left out is never raised."""
+
+    model_config = ConfigDict(extra="forbid")
+    waiting: Annotated[int, Field(ge=0, le=100000)] | None = None
+    longest_wait_s: Annotated[int, Field(ge=1, le=86400)] | None = None
+    expected_wait_s: Annotated[int, Field(ge=1, le=86400)] | None = None
+    service_level: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    abandon_rate: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+
+
 class QueueSpec(Spec):
     """A queue of waiting callers and the operators who serve it, with its call handling.
 
@@ -349,7 +364,8 @@ class QueueSpec(Spec):
     the queue places to customers (callbacks), unless the user has their own.
     ``script``: the dialog script its operators follow (docs/scripts.md);
     ``result_codes``: the list of result codes they close its calls with (None: the built-in
-    codes, one per disposition).
+    codes, one per disposition). ``thresholds``: the figures that colour a cell and raise
+    an alert on the supervisor console and the wallboard (:class:`QueueThresholds`).
     """
 
     name: Name
@@ -377,6 +393,7 @@ class QueueSpec(Spec):
     caller_id: PhoneNumber | None = None
     script: Name | None = None
     result_codes: Name | None = None
+    thresholds: QueueThresholds = Field(default_factory=QueueThresholds)
 
     @field_validator("members")
     @classmethod

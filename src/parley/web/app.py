@@ -46,6 +46,7 @@ from parley.web import (
     reports_routes,
     script_routes,
     security_routes,
+    supervisor,
 )
 from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
@@ -141,6 +142,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(imports.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(admin.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(supervisor.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(reports_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)

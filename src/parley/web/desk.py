@@ -226,7 +226,9 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
                            phone_error=locale.gettext(exc.message).format(**exc.values))
     await seat_operator(ctx, principal, token, phone=phone, device=device,
                         address=client_address(request))
-    response = RedirectResponse("/desk", status_code=status.HTTP_303_SEE_OTHER)
+    # supervisors and admins land on their console (its phone is the one chosen here)
+    page = "/supervisor" if has_role(principal, Role.SUPERVISOR) else "/desk"
+    response = RedirectResponse(page, status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookies(ctx, request, response, token, csrf)
     return response
 

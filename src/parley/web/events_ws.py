@@ -3,8 +3,9 @@
 Clients authenticate with the session cookie (same-origin only) or a bearer token (the
 ``Authorization`` header, or ``?token=`` where a browser cannot set headers). Filters:
 ``topics`` (comma-separated: call, operator, queue, config, trunk, campaign), ``queue`` and
-``operator``. Operators see only events about themselves; supervisors and admins see
-everything. Each message is a JSON
+``operator``. Operators see only events about themselves; supervisors the events of their
+teams' operators and queues (and events about no operator or queue, such as channels);
+admins and supervisors with no team everything (:mod:`parley.web.scope`). Each message is a JSON
 object ``{"id", "at", "topic", "type", "data"}``; a client that falls behind receives
 ``{"type": "dropped", "count": n}`` for the events it lost.
 """
@@ -21,6 +22,7 @@ from parley.bus import Envelope, Subscription
 from parley.store.records import Principal
 from parley.store.specs import Role
 from parley.web.auth import SESSION_COOKIE, WebContext, has_role
+from parley.web.scope import SITE_WIDE, Scope, scope_of
 
 router = APIRouter()
 
@@ -46,7 +48,9 @@ async def _principal(socket: WebSocket, ctx: WebContext) -> Principal | None:
 
 
 def event_filter(principal: Principal, topics: frozenset[str], queue: str | None,
-                 operator: str | None) -> object:
+                 operator: str | None, scope: Scope = SITE_WIDE) -> object:
+    """Accept what the client asked for and may see: an operator their own events, a
+    supervisor those of their teams' operators and queues (``scope``), an admin all."""
     supervisor = has_role(principal, Role.SUPERVISOR)
 
     def accept(envelope: Envelope) -> bool:
@@ -57,7 +61,18 @@ def event_filter(principal: Principal, topics: frozenset[str], queue: str | None
         agent = envelope.field("agent_id") or envelope.field("operator")
         if operator is not None and agent != operator:
             return False
-        return supervisor or agent == principal.username
+        if agent == principal.username:
+            return True
+        if not supervisor:
+            return False
+        if scope.site_wide:
+            return True
+        if agent:
+            teams = envelope.field("teams")
+            return scope.sees_operator(str(agent)) or (
+                isinstance(teams, list | tuple) and scope.sees_help(str(agent), teams))
+        about = envelope.field("queue")
+        return about is None or scope.sees_queue(str(about))
 
     return accept
 
@@ -77,8 +92,10 @@ async def events(socket: WebSocket) -> None:
                            reason=f"topics: unknown {sorted(topics - TOPICS)}; use "
                                   "call, operator, queue, config")
         return
+    scope = await scope_of(ctx, principal) if has_role(principal, Role.SUPERVISOR) \
+        else SITE_WIDE
     accept = event_filter(principal, topics, socket.query_params.get("queue"),
-                          socket.query_params.get("operator"))
+                          socket.query_params.get("operator"), scope)
     await socket.accept()
     async with ctx.bus.subscribe(accept) as subscription:  # type: ignore[arg-type]
         await socket.send_json({"type": "subscribed", "topics": sorted(topics),

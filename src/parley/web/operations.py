@@ -49,6 +49,7 @@ from parley.web.auth import (
     has_role,
 )
 from parley.web.config_routes import audit
+from parley.web.scope import check_call, check_operator, scope_of
 
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -197,21 +198,28 @@ async def operator_state(username: str, body: s.OperatorStateRequest, ctx: Ctx,
                          principal: Supervisor) -> dict[str, str]:
     if await ctx.store.accounts.login_user(username) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user named {username!r}")
-    await audit(ctx, principal, "operator_state", "users", username, {"state": body.state})
-    return await _operator_event(ctx, _state_event(username, body))
+    await check_operator(ctx, principal, username)
+    accepted = await _operator_event(ctx, _state_event(username, body))
+    # audited once the ACD took it (a refused reason leaves no entry)
+    await audit(ctx, principal, "operator_state", "users", username,
+                {"state": body.state, "reason": body.reason})
+    return accepted
 
 
 @router.get("/api/operators", response_model=list[s.OperatorState], tags=["operators"],
             summary="Every operator's latest state")
-async def operators(ctx: Ctx, _p: Supervisor) -> list[s.OperatorState]:
+async def operators(ctx: Ctx, principal: Supervisor) -> list[s.OperatorState]:
     current = await ctx.store.operator_states.current()
-    return [s.OperatorState(**asdict(record)) for _, record in sorted(current.items())]
+    scope = await scope_of(ctx, principal)
+    return [s.OperatorState(**asdict(record)) for name, record in sorted(current.items())
+            if scope.sees_operator(name)]
 
 
 @router.get("/api/operators/{username}/states", response_model=list[s.OperatorState],
             tags=["operators"], summary="An operator's state history, newest first")
-async def operator_history(username: str, ctx: Ctx, _p: Supervisor,
+async def operator_history(username: str, ctx: Ctx, principal: Supervisor,
                            limit: Limit = 100) -> list[s.OperatorState]:
+    await check_operator(ctx, principal, username)
     return [s.OperatorState(**asdict(record))
             for record in await ctx.store.operator_states.history(username, limit)]
 
@@ -235,12 +243,21 @@ def _may_handle(principal: Principal, call: LiveCall) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this call is not yours")
 
 
+async def _may_act(ctx: WebContext, principal: Principal, call: LiveCall) -> None:
+    """The call is the operator's own, or in the supervisor's teams (parley.web.scope)."""
+    _may_handle(principal, call)
+    await check_call(ctx, principal, call)
+
+
 @router.get("/api/live/calls", response_model=list[s.LiveCallOut], tags=["live"],
             responses=s.LIVE_ERRORS, summary="Calls in progress")
 async def live_calls(ctx: Ctx, principal: Agent) -> list[s.LiveCallOut]:
     calls = ctx.calls.live_calls()
     if not has_role(principal, Role.SUPERVISOR):
         calls = [call for call in calls if call.operator == principal.username]
+    else:
+        scope = await scope_of(ctx, principal)
+        calls = [call for call in calls if scope.sees_call(call)]
     return [_live(call) for call in calls]
 
 
@@ -260,7 +277,7 @@ async def originate(body: s.OriginateRequest, ctx: Ctx, principal: Agent) -> s.L
 @router.delete("/api/live/calls/{call_id}", status_code=204, tags=["live"],
                responses=s.LIVE_ERRORS, summary="Hang up a live call")
 async def hang_up(call_id: str, ctx: Ctx, principal: Agent) -> Response:
-    _may_handle(principal, _find_call(ctx, call_id))
+    await _may_act(ctx, principal, _find_call(ctx, call_id))
     await ctx.calls.hang_up(call_id, requested_by=principal.username)
     return Response(status_code=204)
 
@@ -270,7 +287,7 @@ async def hang_up(call_id: str, ctx: Ctx, principal: Agent) -> Response:
              summary="Transfer a live call to a number, a user or queue:<name>")
 async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
                    principal: Agent) -> dict[str, str]:
-    _may_handle(principal, _find_call(ctx, call_id))
+    await _may_act(ctx, principal, _find_call(ctx, call_id))
     await ctx.calls.transfer(call_id, target=body.target, requested_by=principal.username)
     return {"status": "accepted"}
 
@@ -281,7 +298,7 @@ async def transfer(call_id: str, body: s.TransferRequest, ctx: Ctx,
                      "your phone talks to an operator, a queue's free operator or a number")
 async def consult(call_id: str, body: s.ConsultRequest, ctx: Ctx,
                   principal: Agent) -> dict[str, str]:
-    _may_handle(principal, _find_call(ctx, call_id))
+    await _may_act(ctx, principal, _find_call(ctx, call_id))
     await ctx.calls.consult(call_id, target=body.target, requested_by=principal.username)
     await audit(ctx, principal, "consult_started", "calls", call_id, {"target": body.target})
     return {"status": "ringing"}
@@ -289,7 +306,7 @@ async def consult(call_id: str, body: s.ConsultRequest, ctx: Ctx,
 
 async def _consult_action(ctx: WebContext, principal: Principal, call_id: str,
                           action: str) -> None:
-    _may_handle(principal, _find_call(ctx, call_id))
+    await _may_act(ctx, principal, _find_call(ctx, call_id))
     await ctx.calls.consult_action(call_id, action=action, requested_by=principal.username)
     await audit(ctx, principal, f"consult_{action}", "calls", call_id, {})
 
@@ -319,14 +336,25 @@ async def cancel_consult(call_id: str, ctx: Ctx, principal: Agent) -> Response:
     return Response(status_code=204)
 
 
+async def _monitor_device(ctx: WebContext, principal: Principal, device: str | None) -> str:
+    """The phone a supervisor listens on: one of their devices, or the browser phone of
+    their web session (a device named after them while the session lasts)."""
+    mine = await ctx.store.directory.devices_of(principal.username)
+    if (not mine and ctx.phones is not None and device in (None, principal.username)
+            and ctx.phones.base.lookup(principal.username) is None
+            and ctx.phones.lookup(principal.username) is not None):
+        return principal.username
+    return await _own_device(ctx, principal, device)
+
+
 @router.post("/api/live/calls/{call_id}/monitor", status_code=202, tags=["live"],
              responses=s.LIVE_ERRORS,
              summary="Join an operator's conversation (listen, whisper, barge), or change mode "
                      "without being called again")
 async def monitor_call(call_id: str, body: s.MonitorRequest, ctx: Ctx,
                        principal: Supervisor) -> dict[str, str]:
-    _find_call(ctx, call_id)
-    device = await _own_device(ctx, principal, body.device)
+    await check_call(ctx, principal, _find_call(ctx, call_id))
+    device = await _monitor_device(ctx, principal, body.device)
     outcome = await ctx.calls.monitor(call_id, mode=body.mode, device=device,
                                       requested_by=principal.username)
     await audit(ctx, principal, "monitor", "calls", call_id,
@@ -337,6 +365,7 @@ async def monitor_call(call_id: str, body: s.MonitorRequest, ctx: Ctx,
 @router.delete("/api/live/calls/{call_id}/monitor", status_code=204, tags=["live"],
                responses=s.LIVE_ERRORS, summary="Leave a conversation you joined")
 async def leave_call(call_id: str, ctx: Ctx, principal: Supervisor) -> Response:
+    await check_call(ctx, principal, _find_call(ctx, call_id))
     await ctx.calls.end_monitor(call_id, requested_by=principal.username)
     return Response(status_code=204)
 
@@ -346,7 +375,7 @@ async def leave_call(call_id: str, ctx: Ctx, principal: Supervisor) -> Response:
             summary="Start or stop recording a conversation (on demand)")
 async def record_call(call_id: str, body: s.RecordingRequest, ctx: Ctx,
                       principal: Agent) -> s.RecordingState:
-    _may_handle(principal, _find_call(ctx, call_id))
+    await _may_act(ctx, principal, _find_call(ctx, call_id))
     recording_id = await ctx.calls.record(call_id, on=body.recording,
                                           requested_by=principal.username)
     await audit(ctx, principal, "recording_started" if body.recording else "recording_stopped",
@@ -356,7 +385,7 @@ async def record_call(call_id: str, body: s.RecordingRequest, ctx: Ctx,
 
 async def _pause_recording(ctx: WebContext, principal: Principal, call_id: str,
                            paused: bool) -> s.RecordingPauseOut:
-    _may_handle(principal, _find_call(ctx, call_id))
+    await _may_act(ctx, principal, _find_call(ctx, call_id))
     state = await ctx.calls.pause_recording(call_id, paused=paused,
                                             requested_by=principal.username)
     await audit(ctx, principal, "recording_paused" if paused else "recording_resumed",

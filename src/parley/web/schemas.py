@@ -161,6 +161,10 @@ class QueueFiguresOut(BaseModel):
     answered: int
     abandoned: int
     service_level: float | None
+    operators_wrap_up: int = 0
+    operators_not_ready: int = 0
+    asa_s: float = 0.0
+    abandon_rate: float | None = None
 
 
 class TrunkStatusOut(BaseModel):

@@ -37,7 +37,8 @@
  * @property {string} [cause]  why it ended
  * @property {Record<string, string>} [parley]  what Parley sent with an incoming call: its
  *   ``X-Parley-*`` headers without the prefix, lower-case (interaction, caller, queue, data;
- *   consult: the operator who consults this phone's user about the customer)
+ *   consult: the operator who consults this phone's user about the customer;
+ *   monitor: the call a supervisor is being joined to)
  */
 
 /**
@@ -278,7 +279,7 @@ export class Softphone extends EventTarget {
 
 /** The X-Parley-* headers Parley puts on the calls it offers an operator. */
 const PARLEY_HEADERS = ["Interaction", "Caller", "Dialled", "Queue", "Language", "Data",
-  "Consult"];
+  "Consult", "Monitor"];
 
 /**
  * What Parley attached to an incoming call, by lower-case name without the prefix.

@@ -1,0 +1,111 @@
+"""The supervisor console and the wallboard over real HTTP, and supervisors scoped to their
+teams on the API (no telephony on this server: the console with real calls is tested in
+tests/browser/test_supervisor.py)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+
+from parley.center.ports import QueueFigures
+from parley.store.specs import QueueThresholds
+from parley.web.locale import PageLocale
+from parley.web.supervisor import queue_row
+
+from .conftest import Api
+
+
+def _sign_in(api: Api, username: str) -> tuple[httpx.Client, httpx.Response]:
+    """A client signed in at /login (open: the caller closes it)."""
+    client = httpx.Client(base_url=api.url, timeout=30)
+    signed = client.post("/login", data={"username": username, "password": "password-123"})
+    return client, signed
+
+
+def test_a_team_supervisor_sees_and_acts_on_their_team_only(api: Api) -> None:
+    with api.client("admin") as admin:
+        for team in ("blue", "green"):
+            assert admin.put(f"/api/teams/{team}", json={"name": team}).status_code < 300
+        for name, team in (("op-blue", "blue"), ("op-green", "green")):
+            assert admin.put(f"/api/users/{name}", json={
+                "username": name, "roles": ["agent"], "teams": [team],
+                "password": "password-123"}).status_code < 300
+        assert admin.put("/api/users/boss-blue", json={
+            "username": "boss-blue", "roles": ["supervisor"], "teams": ["blue"],
+            "password": "password-123"}).status_code < 300
+        # the admin is site-wide: green's operator is theirs to act on (503: no ACD here)
+        assert admin.put("/api/operators/op-green/state",
+                         json={"state": "not_ready", "reason": "Break"}).status_code == 503
+    boss, signed = _sign_in(api, "boss-blue")
+    with contextlib.closing(boss):
+        assert signed.headers["location"] == "/supervisor"  # a supervisor lands on it
+        page = boss.get("/supervisor")
+        assert page.status_code == 200
+        for name in ("Queues", "Operators", "Calls", "Teams: blue", "Service level"):
+            assert name in page.text, name
+        rows = boss.get("/supervisor/live", params={"parts": "operators"}).json()
+        assert [row["key"] for row in rows["operators"]] == ["op-blue"]
+        csrf = boss.cookies["parley_csrf"]
+        refused = boss.put("/api/operators/op-green/state", headers={"X-CSRF-Token": csrf},
+                           json={"state": "not_ready", "reason": "Break"})
+        assert refused.status_code == 403
+        assert "outside your teams" in refused.json()["detail"]
+        mine = boss.put("/api/operators/op-blue/state", headers={"X-CSRF-Token": csrf},
+                        json={"state": "logged_out", "reason": "Sent home"})
+        assert mine.status_code == 503  # past the scope check; this server runs no ACD
+        assert boss.get("/api/operators/op-green/states").status_code == 403
+        assert boss.get("/wallboard").status_code == 200
+    operator, _ = _sign_in(api, "op-blue")
+    with contextlib.closing(operator):
+        refused_page = operator.get("/supervisor")
+        assert refused_page.status_code == 403
+        assert "This page is for supervisors." in refused_page.text
+        assert operator.get("/wallboard").status_code == 200
+    anonymous = httpx.get(f"{api.url}/supervisor")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/login"
+
+
+def test_a_queue_past_its_thresholds_has_its_cells_marked_with_the_alert() -> None:
+    figures = QueueFigures(queue="support", waiting=4, longest_wait_s=95.0,
+                           expected_wait_s=40.0, operators_logged_in=5, operators_ready=0,
+                           operators_busy=4, offered=20, answered=15, abandoned=5,
+                           service_level=0.6, operators_wrap_up=1, operators_not_ready=1,
+                           asa_s=12.0, abandon_rate=0.25)
+    row = queue_row(figures, QueueThresholds(waiting=5, longest_wait_s=60,
+                                             service_level=0.8, abandon_rate=0.3),
+                    PageLocale("en"))
+    assert row["cells"]["longest_wait"] == "1:35"
+    assert row["cells"]["busy"] == "3"  # wrap-up is counted apart
+    assert row["cells"]["service_level"] == "60%"
+    assert row["alerts"] == {
+        "longest_wait": "support: a caller has waited 1:35 (threshold 1:00)",
+        "service_level": "support: service level 60% (threshold 80%)"}
+    russian = queue_row(figures, QueueThresholds(longest_wait_s=60), PageLocale("ru"))
+    assert russian["alerts"] == {"longest_wait": "support: клиент ждёт 1:35 (порог 1:00)"}
+
+
+def test_a_team_supervisors_event_stream_carries_their_teams_events_only() -> None:
+    from datetime import UTC, datetime
+
+    from parley.bus import Envelope
+    from parley.events import AgentStateChanged, CallQueued, HelpRequested
+    from parley.store.records import Principal
+    from parley.web.events_ws import TOPICS, event_filter
+    from parley.web.scope import Scope
+
+    now = datetime.now(UTC)
+    boss = Principal(1, "boss-blue", ("supervisor",), "")
+    scope = Scope(False, frozenset({"blue"}), frozenset({"op-blue"}), frozenset({"support"}))
+    accept = event_filter(boss, TOPICS, None, None, scope)
+
+    def seen(event: object, topic: str) -> bool:
+        return accept(Envelope("1", now, topic, event))  # type: ignore[operator, no-any-return]
+
+    assert seen(AgentStateChanged("op-blue", "ready", "not_ready", "", 0.0), "operator")
+    assert not seen(AgentStateChanged("op-green", "ready", "not_ready", "", 0.0), "operator")
+    assert seen(HelpRequested("op-blue", "c1", "support", ("blue",), now), "operator")
+    assert not seen(HelpRequested("op-green", "c2", "sales", ("green",), now), "operator")
+    assert seen(CallQueued("c3", "support", 1, 10.0), "queue")
+    assert not seen(CallQueued("c4", "sales", 1, 10.0), "queue")
