@@ -11,7 +11,14 @@ from parley.acd.config import Strategy
 from parley.center.calls import InboundCall
 from parley.center.config import CenterConfig, agent_for, number_lists, queue_config, queue_policy
 from parley.center.waiting import position_prompts, wait_prompts
-from parley.store.specs import FlowSpec, NumberListSpec, NumberSpec, QueueSpec, UserSpec
+from parley.store.specs import (
+    FlowSpec,
+    NumberListSpec,
+    NumberSpec,
+    QueueSpec,
+    SiteSpec,
+    UserSpec,
+)
 
 
 def test_stored_queue_becomes_acd_settings_and_policy() -> None:
@@ -28,6 +35,15 @@ def test_stored_queue_becomes_acd_settings_and_policy() -> None:
     policy = queue_policy(spec)
     assert (policy.recording, policy.announce_every_s, policy.callback_offer_s,
             policy.music, policy.mailbox) == ("all", 45, 90, "jazz", "support")
+
+
+def test_the_sites_short_abandon_threshold_reaches_every_queues_live_figures() -> None:
+    """Live figures (the console, /api/live/queues) count a short abandon as the reports do."""
+    queues = [QueueSpec(name="support"), QueueSpec(name="sales")]
+    assert [q.short_abandon_s for q in CenterConfig(queues=queues).queue_configs()] == [5, 5]
+    site = SiteSpec(short_abandon_s=12)
+    assert [q.short_abandon_s for q in CenterConfig(site=site, queues=queues)
+            .queue_configs()] == [12, 12]
 
 
 def test_operators_are_active_agents_with_their_skills() -> None:

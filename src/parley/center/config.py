@@ -81,8 +81,10 @@ def opening_hours(hours: OpeningHours, site_time_zone: str) -> WeeklySchedule:
     return WeeklySchedule.from_mapping(data, "hours")
 
 
-def queue_config(spec: QueueSpec, site_time_zone: str = "UTC") -> QueueConfig:
-    """The ACD's settings for a stored queue (opening hours in the site's time zone)."""
+def queue_config(spec: QueueSpec, site_time_zone: str = "UTC",
+                 short_abandon_s: float = 5.0) -> QueueConfig:
+    """The ACD's settings for a stored queue (opening hours in the site's time zone; the
+    site's short-abandon threshold, so live figures count short abandons as reports do)."""
     skills = {name: level for name, raw in spec.required_skills.items()
               if (level := _level(raw)) is not None}
     overflow = tuple(
@@ -100,7 +102,7 @@ def queue_config(spec: QueueSpec, site_time_zone: str = "UTC") -> QueueConfig:
         overflow_target=target_from_text(spec.overflow_target, "overflow_target"),
         overflow=overflow, relax=relax,
         hours=None if spec.hours is None else opening_hours(spec.hours, site_time_zone),
-        sl_threshold_s=float(spec.service_level_s))
+        sl_threshold_s=float(spec.service_level_s), short_abandon_s=short_abandon_s)
 
 
 def site_config(site: SiteSpec | None) -> SiteConfig:
@@ -182,7 +184,8 @@ class CenterConfig:
         return self.site.time_zone if self.site is not None else "UTC"
 
     def queue_configs(self) -> list[QueueConfig]:
-        return [queue_config(spec, self.time_zone) for spec in self.queues]
+        short = float(self.site.short_abandon_s) if self.site is not None else 5.0
+        return [queue_config(spec, self.time_zone, short) for spec in self.queues]
 
     def site_config(self) -> SiteConfig:
         return site_config(self.site)
