@@ -10,17 +10,18 @@ with the browser phone in its own Chromium context, as at a real desk, and click
 A sipp caller places ``--calls`` calls at ``--rate`` a second from those numbers; each call
 lasts ``--talk`` seconds after Parley answers it (queue and operator included), then the
 caller hangs up. The desk operators take every call the queue gives them while they are
-free; the sipp answerers take the rest.
+free, keep it ``--hold`` seconds and hang up (calls short, so that the pages ring often);
+the sipp answerers take the rest.
 
 In each page an init script timestamps (``performance.now()``, also left as performance
 marks): the SIP INVITE as it arrives on the phone's WebSocket (before JsSIP reads it); the
 ring (the desk's ``desk:call`` event with state ``ringing``, when the page shows the call);
 the card in the DOM (a MutationObserver on the card region sees the caller's number with the
 call's interaction); the card painted (the next animation frame). Then the page answers, as
-an operator would click Answer. Reported per call on a page: INVITE to ring, ring to card
-in the DOM, and INVITE to card painted (the figure: from the phone ringing to the card a
-person sees), p50, p95 and max; and how many of the caller's calls succeeded. The node,
-the pages and sipp share this machine's cores.
+an operator would click Answer, and hangs up ``--hold`` seconds later. Reported per call on
+a page: INVITE to ring, ring to card in the DOM, and INVITE to card painted (the figure: from
+the phone ringing to the card a person sees), p50, p95 and max; and how many of the
+caller's calls succeeded. The node, the pages and sipp share this machine's cores.
 
     .venv/bin/python bench/desk_ring_to_card.py --calls 200 --rate 20 --pages 3
     .venv/bin/python bench/desk_ring_to_card.py --calls 20 --rate 5 --pages 1   # a quick look
@@ -88,12 +89,38 @@ def provisioning(pages: int, answerers: int, answerer_port: int) -> dict[str, An
     }
 
 
-def caller_files(folder: Path, calls: int) -> tuple[Path, Path]:
-    """The shared no-media caller scenario calling from the numbers of an injection file."""
+#: After the ACK: Parley's BYE (a desk operator hung up) is answered; without one within the
+#: call's length the caller hangs up itself (a sipp answerer never does).
+AWAIT_BYE_OR_HANG_UP = """  <recv request="BYE" timeout="{talk_ms}" ontimeout="1"/>
+  <send next="2">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="1"/>
+"""
+
+
+def caller_files(folder: Path, calls: int, talk: float) -> tuple[Path, Path]:
+    """The shared no-media caller scenario, calling from the numbers of an injection file and
+    ending when a desk operator hangs up, else after ``talk`` seconds."""
     folder.mkdir(parents=True, exist_ok=True)
     text = (SCENARIOS / "uac_queue_nortp.xml").read_text(encoding="iso-8859-1")
+    text = text.replace("caller[call_number]", "[field0]")
+    text = text.replace("  <pause/>\n", AWAIT_BYE_OR_HANG_UP.format(talk_ms=int(talk * 1000)))
+    text = text.replace('  <ResponseTimeRepartition', '  <label id="2"/>\n'
+                        '  <ResponseTimeRepartition')
+    if 'ontimeout="1"' not in text or '<label id="2"/>' not in text:
+        raise RuntimeError("bench/sipp/uac_queue_nortp.xml changed: adapt caller_files")
     scenario = folder / "uac_desk.xml"
-    scenario.write_text(text.replace("caller[call_number]", "[field0]"), encoding="iso-8859-1")
+    scenario.write_text(text, encoding="iso-8859-1")
     numbers = folder / "numbers.csv"
     numbers.write_text("SEQUENTIAL\n" + "".join(f"{customer_number(index)};\n"
                                                 for index in range(calls)))
@@ -136,7 +163,18 @@ PAGE_PROBE = """
                              ring: bench.rings.get(interaction), dom: inDom,
                              painted: performance.now() });
         const answer = document.getElementById("answer");
-        if (answer && !answer.disabled) answer.click();  // the operator takes the call
+        if (!answer || answer.disabled) return;
+        answer.click();  // the operator takes the call, keeps it HOLD_MS, and hangs up
+        const since = performance.now();
+        const hangUp = setInterval(() => {
+          if (document.body.dataset.call === "ended" || performance.now() - since > 10000) {
+            clearInterval(hangUp);
+          } else if (document.body.dataset.call === "talking"
+              && performance.now() - since > HOLD_MS) {
+            clearInterval(hangUp);
+            document.getElementById("hangup")?.click();
+          }
+        }, 50);
       });
     };
     if (drawn()) { done(); return; }
@@ -158,10 +196,11 @@ PAGE_PROBE = """
 """
 
 
-async def open_desk(browser: Any, url: str, user: str) -> Any:
-    """A desk page of ``user`` with the browser phone, registered and Ready."""
+async def open_desk(browser: Any, url: str, user: str, hold: float) -> Any:
+    """A desk page of ``user`` with the browser phone, registered and Ready; it keeps each
+    call it answers ``hold`` seconds."""
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
-    await context.add_init_script(PAGE_PROBE)
+    await context.add_init_script(PAGE_PROBE.replace("HOLD_MS", str(int(hold * 1000))))
     page = await context.new_page()
     await page.goto(f"{url}/login")
     await page.get_by_label("User name").fill(user)
@@ -188,8 +227,8 @@ def figures(values: list[float]) -> str:
             f"  max {max(values):6.1f} ms")
 
 
-async def run(calls: int, rate: float, pages: int, answerers: int, talk: float
-              ) -> dict[str, Any]:
+async def run(calls: int, rate: float, pages: int, answerers: int, talk: float,
+              hold: float) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory(prefix="desk-ring-to-card-") as folder:
@@ -200,15 +239,14 @@ async def run(calls: int, rate: float, pages: int, answerers: int, talk: float
                                          sort_keys=False))
         first = free_port_block(2000)
         node = Node(workdir, config, (first, first + 1999))
-        scenario, numbers = caller_files(workdir / "caller-files", calls)
+        scenario, numbers = caller_files(workdir / "caller-files", calls, talk)
         answering = Sipp(workdir / "answerers", SCENARIOS / "uas_agent.xml",
                          port=answerer_port)
         limit = int(calls / rate + talk + 60)
         caller = Sipp(workdir / "caller", scenario, service=QUEUE_NUMBER, port=free_port(),
                       calls=calls, rate=rate,
-                      extra=("-inf", str(numbers), "-d", str(int(talk * 1000)),
-                             "-recv_timeout", "32000", "-timeout", f"{limit}s",
-                             "-timeout_error"))
+                      extra=("-inf", str(numbers), "-recv_timeout", "32000",
+                             "-timeout", f"{limit}s", "-timeout_error"))
         samples: list[dict[str, Any]] = []
         try:
             await node.start()
@@ -230,7 +268,7 @@ async def run(calls: int, rate: float, pages: int, answerers: int, talk: float
                           "--allow-loopback-in-peer-connection",
                           "--autoplay-policy=no-user-gesture-required"])
                 try:
-                    desks = [await open_desk(browser, url, str(FIRST_PAGE + index))
+                    desks = [await open_desk(browser, url, str(FIRST_PAGE + index), hold)
                              for index in range(pages)]
                     await asyncio.sleep(2.0)  # the sipp answerers are ready too
                     caller.target = f"{LOOPBACK}:{node.sip_port}"
@@ -265,14 +303,19 @@ def main() -> None:
     parser.add_argument("--operators", type=int, default=60,
                         help="sipp answerers beside the pages")
     parser.add_argument("--talk", type=float, default=2.0,
-                        help="seconds each call lasts after its answer")
+                        help="seconds a call lasts after Parley answers it, unless a desk "
+                             "operator hangs up first")
+    parser.add_argument("--hold", type=float, default=0.3,
+                        help="seconds a desk operator keeps each call it answers")
     args = parser.parse_args()
     for tool in ("sipp", CHROMIUM):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed")
     print(f"{args.calls} calls at {args.rate:g}/s, {args.pages} desk page(s) in Chromium and "
-          f"{args.operators} sipp operators, calls of {args.talk:g} s")
-    out = asyncio.run(run(args.calls, args.rate, args.pages, args.operators, args.talk))
+          f"{args.operators} sipp operators, calls of {args.talk:g} s (a desk's: "
+          f"{args.hold:g} s after its answer)")
+    out = asyncio.run(run(args.calls, args.rate, args.pages, args.operators, args.talk,
+                          args.hold))
     samples = out["samples"]
     invite_to_ring = [s["ring"] - s["invite"] for s in samples if s["invite"] is not None]
     ring_to_dom = [s["dom"] - s["ring"] for s in samples]

@@ -126,6 +126,7 @@ async def test_the_operator_records_on_demand_and_hears_it_in_the_contact_histor
                }""")
         assert played >= 0.5, "the recording did not play in the page"
         assert await serious(page) == []
+        await shot(page, "desk-history-recording.png")
         await asyncio.sleep(1.0)
         await page.keyboard.press("Alt+H")
         assert (await again.wait(within=20)).ok
