@@ -495,8 +495,8 @@ def _clock_text(seconds: float) -> str:
 
 
 def _position(seconds: float) -> str:
-    """A place in a recording: "1:05"."""
-    whole = round(seconds)
+    """A place in a recording: "1:05" (whole seconds, as the page's player counts)."""
+    whole = int(seconds)
     return f"{whole // 60}:{whole % 60:02d}"
 
 

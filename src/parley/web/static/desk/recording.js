@@ -138,6 +138,7 @@ document.addEventListener("desk:call", (event) => {
     recording.paused = false;
     recording.on = false;
   }
+  if (fresh && note.textContent === say("recording.started")) note.textContent = "";
   recording.interaction = detail.state === "ended" ? "" : detail.interaction;
   recording.policy = detail.state === "ended" ? "" : recordingPolicy(detail.queue ?? "");
   const answered = talking && !recording.talking;
