@@ -72,7 +72,7 @@ async def test_the_operator_records_on_demand_and_hears_it_in_the_contact_histor
         await expect(page.locator("#call-status")).to_have_text(
             f"In a call with {NUMBER}", timeout=10_000)
         await expect(record).to_be_enabled()
-        on_air = page.get_by_role("status").filter(has_text="Recording")
+        on_air = page.get_by_role("status").filter(has_text="Recording in progress")
         await expect(page.locator("#recording-on")).to_be_hidden()
         await page.keyboard.press("Alt+B")
         await expect(page.locator("#recording-on")).to_be_visible()
