@@ -284,3 +284,40 @@ def test_the_preview_api_names_the_field_at_fault_and_says_when_there_is_none(ap
         assert offline.status_code == 503
         fragment = agent.get("/desk/preview")
         assert "No contact to preview." in fragment.text
+
+
+def test_the_contact_history_plays_the_recordings_the_viewer_may_hear(api: Api) -> None:
+    """Each earlier call lists its recordings: a named player for one's own calls (site
+    default ``own``) with the paused stretch marked, a plain note for another's; every
+    recording's player for a supervisor."""
+    from datetime import UTC, datetime
+
+    from parley.store.records import RecordingRecord
+
+    store = api.server.store
+    assert store is not None
+    folder = api.server.recordings_dir
+    assert folder is not None
+    started = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+    async def seed() -> None:
+        for call_id, operator in (("h-mine", "agent1"), ("h-other", "1006")):
+            await store.interactions.open(call_id, direction="inbound", caller="+74957000001",
+                                          called="601", started_at=started)
+            await store.interactions.answered(call_id, started, operator=operator)
+            await store.recordings.add(RecordingRecord(
+                f"rec-{call_id}", call_id, str(folder / f"{call_id}.wav"), "audio/wav",
+                started, 75.0, ({"start_s": 12.0, "end_s": 20.4, "by": operator},)))
+
+    api.server.call(seed)
+    with httpx.Client(base_url=api.url, timeout=30) as operator:
+        operator.post("/login", data={"username": "agent1", "password": "password-123"})
+        card = operator.get("/desk/card", params={"number": "+74957000001"}).text
+    assert card.count("<audio") == 1
+    assert 'src="/api/recordings/rec-h-mine/audio"' in card
+    assert 'aria-label="Recording of the call of' in card
+    assert "paused 0:12–0:20" in card
+    assert "Recorded (1:15); your site does not let you listen to it." in card
+    with api.client("supervisor") as supervisor:
+        everything = supervisor.get("/desk/card", params={"number": "+74957000001"}).text
+    assert everything.count("<audio") == 2

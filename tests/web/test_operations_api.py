@@ -154,10 +154,61 @@ def test_recordings_are_listed_streamed_and_every_access_audited(api: Api) -> No
         assert download.content == audio.read_bytes()
         assert download.headers["content-type"] == "audio/wav"
         assert supervisor.get("/api/recordings/r2/audio").status_code == 404  # outside folder
-        assert agent.get("/api/recordings/r1/audio").status_code == 403
+        # a player's further range requests are not new listenings
+        rest = supervisor.get("/api/recordings/r1/audio", headers={"Range": "bytes=100-"})
+        assert rest.status_code == 206
+        assert rest.content == audio.read_bytes()[100:]
+        refused = agent.get("/api/recordings/r1/audio")  # not a call agent1 handled
+        assert refused.status_code == 403
+        assert "agents_hear_recordings is 'own'" in refused.json()["detail"]
         audit = admin.get("/api/audit", params={"target_type": "recordings"}).json()["items"]
-        assert [(e["actor"], e["action"], e["target"]) for e in audit][:2] == [
-            ("super1", "recording_download", "r1"), ("super1", "recording_list", "*")]
+        assert [(e["actor"], e["action"], e["target"]) for e in audit][:3] == [
+            ("agent1", "recording_refused", "r1"), ("super1", "recording_download", "r1"),
+            ("super1", "recording_list", "*")]
+
+
+def test_operators_hear_the_recordings_the_site_allows(api: Api) -> None:
+    """site.agents_hear_recordings: own (the default: calls they handled), all, none; the
+    route that streams the file decides, whatever a page shows."""
+    folder = api.server.recordings_dir
+    assert folder is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    audio = Path(folder) / "mine.wav"
+    audio.write_bytes(b"RIFF....WAVEfmt " + bytes(64))
+    store = api.server.store
+    assert store is not None
+    now = datetime.now(UTC)
+
+    async def seed() -> None:
+        for call_id, operator in (("c-mine", "agent1"), ("c-other", "1006")):
+            await store.interactions.open(call_id, direction="inbound", caller="+4930555",
+                                          called="601", started_at=now)
+            await store.interactions.answered(call_id, now, operator=operator)
+            await store.recordings.add(RecordingRecord(
+                f"rec-{call_id}", call_id, str(audio), "audio/wav", now, 1.0))
+        # agent1 took c-other first and saved its card before transferring it to 1006
+        await store.customers.save_card(interaction_id="c-other", number="+4930555",
+                                        operator="agent1", customer_id=None, card={})
+
+    api.server.call(seed)
+    with api.client("admin") as admin, api.client("agent") as agent:
+        assert agent.get("/api/recordings/rec-c-mine/audio").status_code == 200
+        assert agent.get("/api/recordings/rec-c-other/audio").status_code == 200
+        site = admin.get("/api/site").json()
+        assert site["agents_hear_recordings"] == "own"
+        assert admin.put("/api/site", json={**site, "agents_hear_recordings": "none"}
+                         ).status_code == 200
+        refused = agent.get("/api/recordings/rec-c-mine/audio")
+        assert refused.status_code == 403
+        assert "operators hear no recordings" in refused.json()["detail"]
+        wrong = admin.put("/api/site", json={**site, "agents_hear_recordings": "some"})
+        assert wrong.status_code == 422
+        assert wrong.json()["detail"][0]["loc"] == ["body", "agents_hear_recordings"]
+        listened = admin.get("/api/audit", params={"target_type": "recordings"}).json()
+        assert [(e["actor"], e["action"], e["target"]) for e in listened["items"]][:3] == [
+            ("agent1", "recording_refused", "rec-c-mine"),
+            ("agent1", "recording_download", "rec-c-other"),
+            ("agent1", "recording_download", "rec-c-mine")]
 
 
 def test_voicemail_is_listed_downloaded_with_audit_and_marked_heard(api: Api) -> None:

@@ -75,7 +75,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
                     "results")},
     ("GET", "/api/interactions/{interaction_id}"): AGENT,
     ("GET", "/api/recordings"): SUPERVISOR,
-    ("GET", "/api/recordings/{recording_id}/audio"): SUPERVISOR,
+    # operators: as the site's agents_hear_recordings allows (403 otherwise)
+    ("GET", "/api/recordings/{recording_id}/audio"): AGENT,
     ("GET", "/api/voicemails"): SUPERVISOR,
     ("GET", "/api/me/voicemails"): AGENT,
     ("GET", "/api/voicemails/{voicemail_id}/audio"): AGENT,  # operators: their own only

@@ -514,6 +514,22 @@ class RecordingRepository:
                                           .offset(offset).limit(limit))).all()
             return Page(tuple(_recording(r) for r in rows), int(total or 0), offset, limit)
 
+    async def of_interactions(self, interaction_ids: Sequence[str]
+                              ) -> dict[str, tuple[RecordingRecord, ...]]:
+        """The recordings of each of ``interaction_ids`` (oldest first), for the desk's
+        contact history; calls with none are left out."""
+        if not interaction_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(m.Recording).where(
+                m.Recording.interaction_id.in_(list(interaction_ids))).order_by(
+                m.Recording.started_at, m.Recording.id))).all()
+        out: dict[str, tuple[RecordingRecord, ...]] = {}
+        for row in rows:
+            key = row.interaction_id or ""
+            out[key] = (*out.get(key, ()), _recording(row))
+        return out
+
 
 def _recording(row: m.Recording) -> RecordingRecord:
     return RecordingRecord(id=row.id, interaction_id=row.interaction_id, path=row.path,

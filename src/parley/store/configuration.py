@@ -110,7 +110,8 @@ class ConfigTransaction:
                         default_region=row.default_region,
                         outside_line=row.outside_line or dict(DEFAULT_OUTSIDE_LINE),
                         blocked_destinations=row.blocked_destinations or [],
-                        crm_lookup=row.crm_lookup, short_abandon_s=row.short_abandon_s)
+                        crm_lookup=row.crm_lookup, short_abandon_s=row.short_abandon_s,
+                        agents_hear_recordings=row.agents_hear_recordings or "own")
 
     async def put_site(self, spec: SiteSpec) -> bool:
         row = await self.session.scalar(select(m.Site))

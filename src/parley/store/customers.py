@@ -58,6 +58,8 @@ class HistoryEntry:
     outcome: str | None
     result: str
     notes: str
+    #: who saved the card on that call (an operator who handled it before a transfer)
+    card_operator: str = ""
 
 
 class CustomerRepository:
@@ -211,5 +213,5 @@ class CustomerRepository:
             out.append(HistoryEntry(
                 interaction.id, interaction.started_at, interaction.queue,
                 interaction.operator, interaction.outcome, str(saved.get("result", "")),
-                str(saved.get("notes", ""))))
+                str(saved.get("notes", "")), card.operator if card is not None else ""))
         return out

@@ -84,6 +84,8 @@ class Site(Base):
                                                             server_default="[]")
     crm_lookup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     short_abandon_s: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    agents_hear_recordings: Mapped[str] = mapped_column(String(8), default="own",
+                                                        server_default="own")
 
 
 class User(Base):

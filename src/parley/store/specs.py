@@ -125,6 +125,9 @@ class SiteSpec(Spec):
     ``crm_lookup``: where the desk's card finds callers unknown to Parley
     (:class:`CrmLookupSpec`). ``short_abandon_s``: a caller who hangs up after waiting at
     most this many seconds in a queue is a short abandon in the reports (docs/reports.md).
+    ``agents_hear_recordings``: which call recordings operators may play in the desk's
+    contact history: those of calls they handled themselves (``own``), ``all``, or
+    ``none``; supervisors and admins hear every recording.
     """
 
     key_field: ClassVar[str] = "name"
@@ -141,6 +144,7 @@ class SiteSpec(Spec):
     blocked_destinations: list[Pattern] = Field(default_factory=list)
     crm_lookup: CrmLookupSpec | None = None
     short_abandon_s: Annotated[int, Field(ge=0, le=600)] = 5
+    agents_hear_recordings: Literal["own", "all", "none"] = "own"
 
     @field_validator("default_region")
     @classmethod

@@ -28,7 +28,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from parley.center.ports import NotRunning, OperationRefused
 from parley.events import AgentAtDesk, AgentLogin, AgentLogout, DeskTakenOver, HelpRequested
 from parley.numbering import to_e164
-from parley.store.records import Principal
+from parley.store.customers import HistoryEntry
+from parley.store.records import Principal, RecordingRecord
 from parley.store.specs import QueueSpec, Role, UserSpec
 from parley.telephony.session_devices import session_key
 from parley.web.auth import (
@@ -46,6 +47,7 @@ from parley.web.locale import PageLocale, page_locale
 from parley.web.operations import (
     _find_call,
     _may_handle,
+    may_hear,
     own_mailboxes,
     set_session_cookies,
     start_session,
@@ -279,6 +281,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "recording.paused": "Recording paused: silence is recorded until you resume.",
         "recording.resumed": "Recording resumed.",
         "recording.failed": "The recording did not change: {reason}",
+        "recording.started": "Recording started.",
         "transfer.sent": "Transferring to {target}…",
         "transfer.failed": "The transfer did not go through: {reason}",
         "consult.ringing": "Consulting {party}: ringing… The customer is on hold.",
@@ -336,6 +339,10 @@ async def desk_page(request: Request, ctx: Ctx) -> Response:
         "device": seat.device, "jssip": JSSIP_MODULE,
         "queues": [queue.name for queue in queues],
         "wrap_up_s": {queue.name: queue.wrap_up_s for queue in queues},
+        # each queue's recording policy: the Record button is offered on on_demand calls
+        "recording": {queue.name: queue.recording
+                      for queue in await ctx.store.config.records("queues")
+                      if isinstance(queue, QueueSpec)},
         "state": state["state"], "state_since": state["since"],
         "strings": _client_strings(locale),
     }
@@ -487,8 +494,55 @@ def _clock_text(seconds: float) -> str:
 # --- the customer card ----------------------------------------------------------------------
 
 
-async def _card(ctx: WebContext, locale: PageLocale, *, number: str, interaction: str,
-                saved: bool = False, error: str = "",
+def _position(seconds: float) -> str:
+    """A place in a recording: "1:05" (whole seconds, as the page's player counts)."""
+    whole = int(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def _recording_view(locale: PageLocale, record: RecordingRecord, label: str
+                    ) -> dict[str, Any]:
+    """One recording as the history shows it: its player's name and length, and each
+    paused stretch (silence in the file) as text and as a mark on a bar."""
+    length = max(record.duration_s, 0.001)
+    pauses, marks = [], []
+    for gap in record.pauses:
+        start = float(gap.get("start_s") or 0.0)
+        end = float(gap.get("end_s") or record.duration_s)
+        pauses.append(locale.gettext("paused {start}–{end}").format(
+            start=_position(start), end=_position(end)))
+        marks.append({"left": round(100 * start / length, 1),
+                      "width": round(100 * max(end - start, 0.0) / length, 1)})
+    return {"id": record.id, "label": label, "length": _position(record.duration_s),
+            "pauses": pauses, "marks": marks}
+
+
+async def _history_rows(ctx: WebContext, locale: PageLocale, principal: Principal,
+                        history: list[HistoryEntry]) -> list[dict[str, Any]]:
+    """The contact history as the card lists it, each call with its recordings: a player
+    for those the viewer may hear (:func:`may_hear`; the audio route checks again), the
+    paused stretches marked."""
+    recordings = await ctx.store.recordings.of_interactions(
+        [entry.interaction_id for entry in history])
+    policy = (await ctx.store.config.site()).agents_hear_recordings if recordings else ""
+    rows = []
+    for entry in history:
+        when = locale.moment(entry.started_at, "short")
+        found = recordings.get(entry.interaction_id, ())
+        label = locale.gettext("Recording of the call of {when}").format(when=when)
+        views = [_recording_view(locale, record, label + (f" ({index})" if len(found) > 1
+                                                          else ""))
+                 for index, record in enumerate(found, 1)]
+        handlers = {name for name in (entry.operator, entry.card_operator) if name}
+        rows.append({"when": when, "queue": entry.queue or "", "operator": entry.operator or "",
+                     "result": entry.result or entry.outcome or "", "notes": entry.notes,
+                     "recordings": views,
+                     "allowed": bool(views) and may_hear(principal, policy, handlers)})
+    return rows
+
+
+async def _card(ctx: WebContext, locale: PageLocale, principal: Principal, *, number: str,
+                interaction: str, saved: bool = False, error: str = "",
                 values: dict[str, Any] | None = None) -> HTMLResponse:
     stored = await lookup_number(ctx, number) if number else ""
     customer = await ctx.store.customers.by_number(stored) if stored else None
@@ -517,9 +571,7 @@ async def _card(ctx: WebContext, locale: PageLocale, *, number: str, interaction
         shown.update(values)
     numbers = customer.numbers if customer is not None else ((stored,) if stored else ())
     history = await ctx.store.customers.history(numbers, exclude=interaction or None)
-    rows = [{"when": locale.moment(entry.started_at, "short"), "queue": entry.queue or "",
-             "operator": entry.operator or "", "result": entry.result or entry.outcome or "",
-             "notes": entry.notes} for entry in history]
+    rows = await _history_rows(ctx, locale, principal, history)
     return render("desk_card.html", locale, number=number, stored=stored,
                   interaction=interaction, customer=customer, shown=shown, history=rows,
                   saved=saved, error=error, crm=crm, crm_error=crm_error)
@@ -531,7 +583,8 @@ async def card_fragment(request: Request, ctx: Ctx, principal: Agent, number: st
     """The card of the caller ``number`` on call ``interaction``: the customer found by the
     number (or an empty card to fill in), the edits saved on this call, and the history."""
     locale = await page_locale(ctx, request, principal)
-    return await _card(ctx, locale, number=number[:64], interaction=interaction[:64])
+    return await _card(ctx, locale, principal, number=number[:64],
+                       interaction=interaction[:64])
 
 
 @router.post("/desk/card", response_class=HTMLResponse, include_in_schema=False)
@@ -567,7 +620,8 @@ async def save_card(request: Request, ctx: Ctx, principal: Agent) -> HTMLRespons
         await ctx.store.customers.save_card(
             interaction_id=interaction, number=stored or number, operator=principal.username,
             customer_id=customer.id if customer is not None else None, card=values)
-    return await _card(ctx, locale, number=number, interaction=interaction, saved=True)
+    return await _card(ctx, locale, principal, number=number, interaction=interaction,
+                       saved=True)
 
 
 # --- help -----------------------------------------------------------------------------------

@@ -566,19 +566,65 @@ def _servable(path: Path, folder: Path | None) -> bool:
     return path.is_file()
 
 
+def may_hear(principal: Principal, policy: str, handlers: set[str]) -> bool:
+    """Whether ``principal`` may play a call's recording: supervisors and admins always; an
+    operator as the site's ``agents_hear_recordings`` says (``own``: a call in ``handlers``,
+    those who handled it; ``all``; ``none``)."""
+    if has_role(principal, Role.SUPERVISOR):
+        return True
+    return policy == "all" or (policy == "own" and principal.username in handlers)
+
+
+async def handlers_of(ctx: WebContext, interaction_id: str | None) -> set[str]:
+    """Who handled a call: the operator of its record and whoever saved its card (the first
+    operator of a transferred call)."""
+    if not interaction_id:
+        return set()
+    try:
+        record = await ctx.store.interactions.get(interaction_id)
+    except NotFound:
+        return set()
+    card = await ctx.store.customers.card(interaction_id)
+    return {name for name in (record.operator, card.operator if card else None) if name}
+
+
+def _from_the_start(request: Request) -> bool:
+    """Whether a request for a file starts at its beginning: a player asks for the rest in
+    further range requests, which are not new listenings."""
+    wanted = request.headers.get("range", "").replace(" ", "").lower()
+    return not wanted or wanted.startswith("bytes=0-")
+
+
 @router.get("/api/recordings/{recording_id}/audio", tags=["recordings"],
-            summary="Download a recording (every access is audited)",
+            summary="Play or download a recording: supervisors any, operators as the site's "
+                    "agents_hear_recordings allows (every listening is audited)",
             response_class=FileResponse,
-            responses={200: {"content": {"audio/wav": {}}}, 404: {"description": "not found"}})
-async def recording_audio(recording_id: str, ctx: Ctx, principal: Supervisor) -> FileResponse:
+            responses={200: {"content": {"audio/wav": {}}},
+                       403: {"model": s.ErrorOut,
+                             "description": "operators may not hear this recording"},
+                       404: {"description": "not found"}})
+async def recording_audio(recording_id: str, request: Request, ctx: Ctx,
+                          principal: Agent) -> FileResponse:
     record = await ctx.store.recordings.get(recording_id)
+    if not has_role(principal, Role.SUPERVISOR):
+        policy = (await ctx.store.config.site()).agents_hear_recordings
+        if not may_hear(principal, policy, await handlers_of(ctx, record.interaction_id)):
+            await audit(ctx, principal, "recording_refused", "recordings", recording_id,
+                        {"interaction_id": record.interaction_id, "policy": policy})
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                "you may not hear this recording (site.agents_hear_recordings"
+                                f" is {policy!r}: "
+                                + ("operators hear no recordings)" if policy == "none" else
+                                   "operators hear only calls they handled themselves)"))
     path = Path(record.path)
     if not await asyncio.to_thread(_servable, path, ctx.recordings_dir):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the recording's file is not available")
-    await audit(ctx, principal, "recording_download", "recordings", recording_id,
-                {"interaction_id": record.interaction_id})
+    if _from_the_start(request):
+        await audit(ctx, principal, "recording_download", "recordings", recording_id,
+                    {"interaction_id": record.interaction_id})
     return FileResponse(path, media_type=record.media_type,
-                        filename=f"{recording_id}{path.suffix}")
+                        filename=f"{recording_id}{path.suffix}",
+                        content_disposition_type="inline")
 
 
 async def own_mailboxes(ctx: WebContext, principal: Principal) -> list[str]:

@@ -11,8 +11,19 @@ export function byId(id) {
   return found;
 }
 
-/** @type {{strings: Record<string, string>}} */
+/**
+ * What the server wrote into the page for its scripts.
+ * @type {{strings: Record<string, string>, recording?: Record<string, string>}}
+ */
 const page = JSON.parse(byId("desk-config").textContent ?? "{}");
+
+/**
+ * A queue's recording policy ("all", "none", "on_demand"; "" for a call of no queue).
+ * @param {string} queue
+ */
+export function recordingPolicy(queue) {
+  return page.recording?.[queue] ?? "";
+}
 
 /**
  * A string of the page's language with {placeholders} filled.
