@@ -270,7 +270,7 @@ async def test_a_preview_card_arrives_and_the_operator_reschedules_then_skips(
         await acd_state(node, "1003", "ready")
         await change(node, "campaigns", CampaignSpec(
             name="renewals", mode="preview", queue="support", agents=["1003"],
-            caller_id="+74951110000", call_window="any"))
+            caller_id="+74951110000", call_window="any", script="demo-sales"))
         ids = await node.store.campaigns.add_contacts("renewals", [
             Contact("r-101", (PhoneNumber("+79031234567", NumberType.MOBILE, yekaterinburg),
                               PhoneNumber("+73432345678", NumberType.WORK, yekaterinburg)),
@@ -286,6 +286,10 @@ async def test_a_preview_card_arrives_and_the_operator_reschedules_then_skips(
         await expect(preview).to_contain_text("Boris Ivanov", timeout=10_000)
         await expect(preview).to_contain_text("Asia/Yekaterinburg")
         await expect(preview).to_contain_text("Europe/Moscow")
+        # the campaign's script, to read before dialling
+        await expect(preview.get_by_text("Script: Sales call")).to_be_visible()
+        await expect(preview).to_contain_text("Customer name (required)")
+        await expect(preview).to_contain_text("As the customer says it")
         await expect(preview.get_by_role("button", name="Dial +79031234567 (mobile)")
                      ).to_be_focused()  # focus goes where the next action is
         await expect(preview.get_by_role("button", name="Dial +73432345678 (work)")
@@ -332,7 +336,7 @@ async def test_1001_consults_1002_then_a_conference_then_1002_keeps_the_customer
         tmp_path: Path) -> None:
     """Consult from the address book (the customer holds), a three-way conference in which
     1002 hears the customer, then Complete transfer: 1001 leaves, and 1002's desk has the
-    card with 1001's edits and the call's script."""
+    card with 1001's edits and the call's script with 1001's answers so far."""
     from playwright.async_api import expect
 
     chromium_path(axe=True)
@@ -359,6 +363,9 @@ async def test_1001_consults_1002_then_a_conference_then_1002_keeps_the_customer
         await expect(card.get_by_label("Name")).to_have_value("Anna Petrova")
         await card.get_by_label("Status").fill("platinum")
         await card.get_by_label("Notes on this call").fill("Wants a refund")
+        # the script's notes, not saved by anyone yet, go with the call too
+        mine = one.get_by_role("region", name="Script").get_by_label("Notes", exact=True)
+        await mine.fill("Refund of the March bill agreed", timeout=10_000)
         book = one.get_by_role("region", name="Address book")
         await book.get_by_role("button", name="Consult Operator 1002").click()
         # 1002's desk rings with the customer's card: a consultation, not a new customer
@@ -386,6 +393,8 @@ async def test_1001_consults_1002_then_a_conference_then_1002_keeps_the_customer
         script = two.get_by_role("region", name="Script")
         await expect(script.get_by_role("combobox", name="Result")).to_be_visible(
             timeout=10_000)
+        await expect(script.get_by_label("Notes", exact=True)).to_have_value(
+            "Refund of the March bill agreed")
         await two.get_by_role("button", name="Hang up").click()
         record = await call_record(node, number="602")  # Parley hung up the customer
         await caller.stop()

@@ -115,6 +115,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("DELETE", "/api/do_not_call/{name}/opt_outs/{number}"): ADMIN,
     ("GET", "/api/interactions/{interaction_id}/wrapup"): AGENT,  # operators: their own
     ("POST", "/api/interactions/{interaction_id}/wrapup"): AGENT,
+    ("PUT", "/api/interactions/{interaction_id}/wrapup/draft"): AGENT,  # their own calls
     ("GET", "/desk/script-preview/{name}"): ADMIN,
     ("GET", "/desk/script/{interaction_id}"): AGENT,  # operators: their own calls
     ("GET", "/login"): PUBLIC,  # the desk's sign-in form

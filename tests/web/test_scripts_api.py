@@ -254,3 +254,28 @@ def test_the_wrapup_places_a_mobile_customer_by_the_sites_number_ranges(api: Api
         assert loaded.status_code == 200, loaded.text
         form = agent.get("/desk/script/call-7").text
     assert "Call back at (the customer&#39;s time, Asia/Novosibirsk)" in form
+
+
+def test_answers_kept_on_a_hand_over_show_in_the_next_form_until_the_wrapup(api: Api) -> None:
+    """A transfer or consultation keeps the script's answers so far: the form of the call
+    shows them (nothing is closed), a wrong answer is refused by name, a missing required
+    one is not (the next operator fills it), and the wrap-up, once saved, takes over."""
+    _configure(api)
+    _seed_call(api, "call-8", "agent1")
+    with api.client("agent") as agent, api.client("supervisor") as supervisor:
+        wrong = agent.put("/api/interactions/call-8/wrapup/draft",
+                          json={"answers": {"nosuch": "x"}})
+        assert wrong.status_code == 422
+        assert wrong.json()["detail"][0]["field"] == "nosuch"
+        kept = agent.put("/api/interactions/call-8/wrapup/draft",
+                         json={"answers": {"name": "Ann Lee"}, "notes": "wants a discount"})
+        assert kept.status_code == 204, kept.text
+        form = supervisor.get("/desk/script/call-8").text
+        assert '>Ann Lee<' in form  # the name field, filled
+        assert "wants a discount" in form
+        closed = agent.post("/api/interactions/call-8/wrapup", json={
+            "answers": {"name": "Ann Lee-Smith", "interested": "yes"}, "result": "sold"})
+        assert closed.status_code == 200, closed.text
+        after = supervisor.get("/desk/script/call-8").text
+    assert '>Ann Lee-Smith<' in after
+    assert "wants a discount" not in after

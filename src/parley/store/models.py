@@ -405,6 +405,20 @@ class Wrapup(Base):
     saves: Mapped[int] = mapped_column(Integer, default=1)
 
 
+class ScriptDraft(Base):
+    """A call's script answers and notes as they stood when the operator handed the call on
+    (a transfer, a consultation), before anyone closed it: the next operator's form shows
+    them. Replaced by each hand-over; the wrap-up, once saved, takes precedence."""
+
+    __tablename__ = "interaction_script_drafts"
+    interaction_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime]
+
+
 class InteractionAnswer(Base):
     """One answer of a wrap-up, typed, for reports and quality scores to filter, group and
     sum in plain SQL on SQLite and PostgreSQL alike: one row per field, and one per ticked

@@ -213,6 +213,19 @@ class AnswerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptDraftRecord:
+    """A call's script answers and notes saved on a hand-over, before the wrap-up (``result``
+    is empty: nothing is closed yet)."""
+
+    interaction_id: str
+    answers: dict[str, Any]
+    notes: str
+    saved_by: str
+    saved_at: datetime
+    result: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class WrapupRecord:
     """How the operator closed an interaction; ``answers`` as the form sends them again
     (dates as YYYY-MM-DD), ``saves`` how many times it was saved (the last save wins)."""

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parley.store import models as m
 from parley.store.database import NotFound
-from parley.store.records import AnswerRecord, WrapupRecord
+from parley.store.records import AnswerRecord, ScriptDraftRecord, WrapupRecord
 from parley.store.reports import apply_result
 
 
@@ -79,6 +79,26 @@ class WrapupRepository:
             return await self.get(interaction_id)
         except NotFound:
             return None
+
+    async def save_draft(self, draft: ScriptDraftRecord) -> None:
+        """Keep the answers a call is handed on with (replacing an earlier draft)."""
+        async with self._sessions() as session, session.begin():
+            if await session.get(m.Interaction, draft.interaction_id) is None:
+                raise NotFound(f"no interaction {draft.interaction_id!r}")
+            row = await session.get(m.ScriptDraft, draft.interaction_id)
+            if row is None:
+                row = m.ScriptDraft(interaction_id=draft.interaction_id)
+                session.add(row)
+            row.answers, row.notes = draft.answers, draft.notes
+            row.saved_by, row.saved_at = draft.saved_by, draft.saved_at
+
+    async def find_draft(self, interaction_id: str) -> ScriptDraftRecord | None:
+        async with self._sessions() as session:
+            row = await session.get(m.ScriptDraft, interaction_id)
+            if row is None:
+                return None
+            return ScriptDraftRecord(row.interaction_id, row.answers, row.notes, row.saved_by,
+                                     row.saved_at)
 
 
 def _answer_row(interaction_id: str, answer: AnswerRecord) -> m.InteractionAnswer:

@@ -284,6 +284,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "recording.started": "Recording started.",
         "transfer.sent": "Transferring to {target}…",
         "transfer.failed": "The transfer did not go through: {reason}",
+        "draft.failed": "The script's answers were not kept for the next operator: {reason}",
         "consult.ringing": "Consulting {party}: ringing… The customer is on hold.",
         "consult.talking": "Consulting {party}. The customer is on hold.",
         "consult.conference": "Conference: you, {party} and the customer.",

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from parley.center.ports import InvalidRequest, NotRunning, OperatorPreview, PreviewAction
+from parley.scripts import Script
+from parley.store.specs import ScriptSpec
 from parley.web import schemas as s
 from parley.web.auth import Agent, Ctx, WebContext
 from parley.web.desk import render
@@ -88,12 +90,22 @@ async def decide_preview(body: s.PreviewDecisionIn, ctx: Ctx,
 # --- the desk's fragment ----------------------------------------------------------------------
 
 
-def _fragment(ctx: WebContext, locale: PageLocale, shown: OperatorPreview | None, *,
-              status_code: int = 200, done: str = "", errors: dict[str, str] | None = None,
-              at_local: str = "") -> HTMLResponse:
+async def _script(ctx: WebContext, name: str) -> Script | None:
+    """The campaign's dialog script, for the operator to read before dialling (None when the
+    campaign has none or it is not stored)."""
+    if not name:
+        return None
+    spec = await ctx.store.config.get("scripts", name)
+    return spec.script() if isinstance(spec, ScriptSpec) else None
+
+
+async def _fragment(ctx: WebContext, locale: PageLocale, shown: OperatorPreview | None, *,
+                    status_code: int = 200, done: str = "",
+                    errors: dict[str, str] | None = None, at_local: str = "") -> HTMLResponse:
     values: dict[str, Any] = {"preview": None, "done": done, "errors": errors or {},
-                              "at_local": at_local}
+                              "at_local": at_local, "script": None}
     if shown is not None:
+        values["script"] = await _script(ctx, shown.script)
         now = ctx.clock.utcnow()
         values.update(
             preview=shown, customer_zone=shown.time_zone, operator_zone=locale.time_zone,
@@ -116,7 +128,7 @@ def _in_zone(locale: PageLocale, moment: datetime, zone: str, *, day: bool = Fal
 async def preview_fragment(request: Request, ctx: Ctx, principal: Agent) -> HTMLResponse:
     """The preview card (or nothing to preview) for the desk's Preview region."""
     locale = await page_locale(ctx, request, principal)
-    return _fragment(ctx, locale, _current(ctx, principal.username))
+    return await _fragment(ctx, locale, _current(ctx, principal.username))
 
 
 @router.post("/desk/preview", response_class=HTMLResponse, include_in_schema=False)
@@ -134,7 +146,7 @@ async def preview_form(request: Request, ctx: Ctx, principal: Agent) -> HTMLResp
     number, at_local = text("number", 40), text("at_local", 32)
     shown = _current(ctx, principal.username)
     if shown is None or shown.contact_id != contact_id:
-        return _fragment(ctx, locale, shown, status_code=409,
+        return await _fragment(ctx, locale, shown, status_code=409,
                          errors={"form": locale.gettext(
                              "This preview is no longer yours: the dialer withdrew it.")})
     at: datetime | None = None
@@ -142,11 +154,11 @@ async def preview_form(request: Request, ctx: Ctx, principal: Agent) -> HTMLResp
         try:
             at = datetime.fromisoformat(at_local).replace(tzinfo=_zone(shown.time_zone))
         except ValueError:
-            return _fragment(ctx, locale, shown, status_code=422, at_local=at_local,
+            return await _fragment(ctx, locale, shown, status_code=422, at_local=at_local,
                              errors={"at": locale.gettext(
                                  "Choose the date and time to call again.")})
         if at <= ctx.clock.utcnow():
-            return _fragment(ctx, locale, shown, status_code=422, at_local=at_local,
+            return await _fragment(ctx, locale, shown, status_code=422, at_local=at_local,
                              errors={"at": locale.gettext(
                                  "That time has passed: choose a later one.")})
     chosen: PreviewAction = ("dial" if action == "dial" else
@@ -156,7 +168,7 @@ async def preview_form(request: Request, ctx: Ctx, principal: Agent) -> HTMLResp
                                       at=at)
     except (InvalidRequest, NotRunning) as exc:
         field = str(exc).partition(":")[0]
-        return _fragment(ctx, locale, shown, status_code=422, at_local=at_local,
+        return await _fragment(ctx, locale, shown, status_code=422, at_local=at_local,
                          errors={field if field in ("at", "number") else "form": str(exc)})
     await ctx.store.audit.record(ctx.clock.utcnow(), principal.username, "preview_" + chosen,
                                  "contact", contact_id,
@@ -172,4 +184,4 @@ async def preview_form(request: Request, ctx: Ctx, principal: Agent) -> HTMLResp
                                   mine=_in_zone(locale, at, locale.time_zone, day=True))
     else:
         done = locale.gettext("Skipped.")
-    return _fragment(ctx, locale, None, done=done)
+    return await _fragment(ctx, locale, None, done=done)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -33,6 +33,7 @@ from parley.store.records import (
     CallbackRecord,
     InteractionRecord,
     Principal,
+    ScriptDraftRecord,
     WrapupRecord,
 )
 from parley.store.specs import (
@@ -66,6 +67,14 @@ class WrapupRequest(BaseModel):
     result: Annotated[str, Field(min_length=1, max_length=64)]
     notes: Annotated[str, Field(max_length=4000)] = ""
     callback_at: AwareDatetime | None = None
+
+
+class DraftRequest(BaseModel):
+    """The script answers and notes a call is handed on with (nothing required yet)."""
+
+    model_config = ConfigDict(extra="forbid")
+    answers: dict[str, Any] = Field(default_factory=dict)
+    notes: Annotated[str, Field(max_length=4000)] = ""
 
 
 class AnswerOut(BaseModel):
@@ -229,6 +238,32 @@ async def save_wrapup(interaction_id: str, body: WrapupRequest, ctx: Ctx,
     return _out(saved)
 
 
+@router.put("/api/interactions/{interaction_id}/wrapup/draft", status_code=204,
+            tags=["call records"],
+            summary="Keep the script answers and notes so far, for the operator the call is "
+                    "handed to (a transfer or consultation; the wrap-up closes the call)",
+            responses={422: {"description": "each answer the script does not accept, named"}})
+async def save_draft(interaction_id: str, body: DraftRequest, ctx: Ctx,
+                     principal: Agent) -> Response:
+    record = await _call_of(ctx, interaction_id, principal)
+    spec, _codes = await closing_of(ctx, record)
+    answers: dict[str, Any] = {}
+    if spec is not None:
+        evaluation = evaluate(spec.script(), body.answers)
+        wrong = [_issue(i.field or "?", i.code, i.message, i.block)
+                 for i in evaluation.issues if i.code != "required"]
+        if wrong:
+            return JSONResponse({"detail": wrong}, status_code=422)
+        answers = {name: value.isoformat() if isinstance(value, date) else value
+                   for name, value in evaluation.answers.items()}
+    elif body.answers:
+        return JSONResponse({"detail": [_issue(name, "unknown-field", "this call has no script")
+                                        for name in body.answers]}, status_code=422)
+    await ctx.store.wrapups.save_draft(ScriptDraftRecord(
+        record.id, answers, body.notes.strip(), principal.username, ctx.clock.utcnow()))
+    return Response(status_code=204)
+
+
 def _rows(script: Script, answers: dict[str, Any]) -> list[AnswerRecord]:
     rows: list[AnswerRecord] = []
     for block in script.blocks:
@@ -304,7 +339,8 @@ def result_choices(codes: list[ResultCode], locale: PageLocale) -> list[dict[str
 
 
 def render_script_form(script: Script | None, codes: list[ResultCode], locale: PageLocale, *,
-                       interaction_id: str = "", saved: WrapupRecord | None = None,
+                       interaction_id: str = "",
+                       saved: WrapupRecord | ScriptDraftRecord | None = None,
                        customer_zone: str = "") -> str:
     """The script form partial (for the desk to place in its page); ``customer_zone``: the
     zone a callback time is written in (none: the operator's own)."""
@@ -334,7 +370,9 @@ async def script_fragment(interaction_id: str, ctx: Ctx, principal: Agent,
     call arrives; the desk's runtime then attaches ``ScriptForm`` to ``#script-form``."""
     record = await _call_of(ctx, interaction_id, principal)
     spec, codes = await closing_of(ctx, record)
-    saved = await ctx.store.wrapups.find(interaction_id)
+    saved: WrapupRecord | ScriptDraftRecord | None = await ctx.store.wrapups.find(interaction_id)
+    if saved is None:  # handed on before anyone closed it: the answers so far
+        saved = await ctx.store.wrapups.find_draft(interaction_id)
     form = render_script_form(None if spec is None else spec.script(), codes,
                               await _viewer_locale(ctx, principal, lang),
                               interaction_id=interaction_id, saved=saved,

@@ -127,6 +127,8 @@ const desk = {
   consultedBy: "",
   /** the customer's number, once a consultation hands the customer to this desk */
   customer: "",
+  /** @type {ScriptForm | null} the current call's script form */
+  script: null,
 };
 
 function showState() {
@@ -678,13 +680,34 @@ function callId() {
   return desk.interaction;
 }
 
+/**
+ * Before the call is handed on (a transfer, a consultation's hand-over or conference): the
+ * card's edits and the script's answers so far are kept with the call, so the next operator
+ * sees them although nobody has closed the call yet.
+ */
+async function keepForNext() {
+  if (desk.cardDirty) await saveCard();
+  const form = desk.script;
+  if (!form || form.interactionId !== callId()) return;
+  const { answers, notes } = form.body();
+  if (Object.keys(answers).length === 0 && !notes.trim()) return;
+  const response = await request(
+    `/api/interactions/${encodeURIComponent(callId())}/wrapup/draft`, {
+      method: "PUT", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ answers, notes }),
+    });
+  if (!response.ok) {
+    byId("call-note").textContent = say("draft.failed", { reason: await reason(response) });
+  }
+}
+
 async function transfer() {
   const target = transferTo.value.trim();
   if (!target) {
     transferTo.focus();
     return;
   }
-  if (desk.cardDirty) await saveCard();  // the next operator sees the edits
+  await keepForNext();  // the next operator sees the edits and the answers
   byId("call-note").textContent = say("transfer.sent", { target });
   const response = await request(`/api/live/calls/${encodeURIComponent(callId())}/transfer`, {
     method: "POST", headers: { "Content-Type": "application/json" },
@@ -761,7 +784,7 @@ async function consult() {
     transferTo.focus();
     return;
   }
-  if (desk.cardDirty) await saveCard();  // the consulted operator sees the edits
+  await keepForNext();  // the consulted operator sees the edits and the answers
   const response = await request(`/api/live/calls/${encodeURIComponent(callId())}/consult`, {
     method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ target }),
@@ -777,7 +800,7 @@ async function consult() {
 
 /** @param {"complete" | "conference" | "cancel"} action */
 async function consultAction(action) {
-  if (action !== "cancel" && desk.cardDirty) await saveCard();
+  if (action !== "cancel") await keepForNext();
   const base = `/api/live/calls/${encodeURIComponent(callId())}`;
   const response = action === "cancel"
     ? await request(`${base}/consult`, { method: "DELETE" })
@@ -848,7 +871,7 @@ async function loadScript(interaction) {
   if (!response?.ok || interaction !== desk.interaction) return;
   scriptRegion.innerHTML = await response.text();
   const form = scriptRegion.querySelector("form#script-form");
-  if (form instanceof HTMLFormElement) new ScriptForm(form);
+  desk.script = form instanceof HTMLFormElement ? new ScriptForm(form) : null;
 }
 
 // The wrap-up is saved (which ends the after-call work on the server: the operator goes on
