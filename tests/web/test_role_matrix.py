@@ -61,6 +61,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/live/calls/{call_id}/conference"): AGENT,
     ("POST", "/api/live/calls/{call_id}/monitor"): SUPERVISOR,
     ("DELETE", "/api/live/calls/{call_id}/monitor"): SUPERVISOR,
+    ("POST", "/api/live/calls/{call_id}/takeover"): SUPERVISOR,
     ("PUT", "/api/live/calls/{call_id}/recording"): AGENT,
     ("POST", "/api/live/calls/{call_id}/recording/pause"): AGENT,
     ("POST", "/api/live/calls/{call_id}/recording/resume"): AGENT,

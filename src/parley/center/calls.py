@@ -77,6 +77,16 @@ class AttendedTransfer:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeOver:
+    """A supervisor (``by``) takes the customer over from the operator: ``leg`` (the
+    supervisor's phone, already answered) becomes the customer's party and the operator's
+    leg is released, as after a transfer."""
+
+    leg: Channel
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class Conference:
     """The operator (on ``operator_leg``) joined the person they consulted (``target``, the
     leg to them) to the conversation: the three talk in one mix until one leaves."""

@@ -18,7 +18,7 @@ import structlog
 
 from parley import events as ev
 from parley.acd.agent import AcdError, AgentState
-from parley.center.calls import InboundCall
+from parley.center.calls import InboundCall, TakeOver
 from parley.center.consult import Consultations
 from parley.center.ports import (
     InvalidRequest,
@@ -75,6 +75,10 @@ class Monitor:
     mode: BridgeRole
     leg: Channel | None = None
     joined: bool = False
+    #: the supervisor asked to take the call over: once answered, their leg is the customer's
+    take_over: bool = False
+    #: the leg now belongs to the call (taken over): leaving the monitor must not end it
+    taken: bool = False
 
 
 MONITOR_MODES = {"listen": BridgeRole.LISTEN, "whisper": BridgeRole.WHISPER,
@@ -278,6 +282,40 @@ class LiveCalls:
         self.center.shell.spawn(self._monitoring(call, monitor), f"monitor-{call_id}")
         return "ringing"
 
+    async def take_over(self, call_id: str, *, device: str, requested_by: str) -> str:
+        """The supervisor takes the customer over from the operator: a supervisor already
+        in the conversation keeps their leg ("taken"); otherwise ``device`` rings first and
+        the takeover happens when it answers ("ringing")."""
+        call = self.center.shell.live.get(call_id)
+        if call is None:
+            raise LiveCallNotFound(f"no contact-center call {call_id!r} in progress")
+        if call.consult is not None:
+            raise OperationRefused(f"call {call_id!r} is in a consultation; take it over "
+                                   "once that has ended")
+        present = self.monitors.get((call_id, requested_by))
+        if present is not None:
+            present.take_over = True
+            if present.joined and present.leg is not None:
+                self._take(call, present)
+                return "taken"
+            return "ringing"
+        await self.monitor(call_id, mode="listen", device=device, requested_by=requested_by)
+        self.monitors[(call_id, requested_by)].take_over = True
+        return "ringing"
+
+    def _take(self, call: InboundCall, monitor: Monitor) -> None:
+        """Hand the customer to the supervisor's answered leg (the call's coroutine does
+        the rest: :meth:`parley.center.shell.ContactCenter._taken_over`)."""
+        if monitor.leg is None or call.operator_leg is None or not call.operator_leg.is_up \
+                or call.outcome is None or call.outcome.done():
+            raise OperationRefused(f"call {call.interaction_id!r} is not in a conversation "
+                                   "with an operator now")
+        monitor.taken = True
+        self.monitors.pop((call.interaction_id, monitor.supervisor), None)
+        log.info("call_taken_over", interaction_id=call.interaction_id,
+                 supervisor=monitor.supervisor, operator=call.operator)
+        call.resolve(TakeOver(monitor.leg, monitor.supervisor))
+
     async def end_monitor(self, call_id: str, *, requested_by: str) -> None:
         monitor = self.monitors.get((call_id, requested_by))
         if monitor is None or monitor.leg is None:
@@ -323,6 +361,9 @@ class LiveCalls:
                     or not operator_leg.is_up:
                 return
             try:
+                if monitor.take_over:
+                    self._take(call, monitor)
+                    return
                 self._place(call, monitor)
             except OperationRefused:
                 log.warning("monitor_not_joined", interaction_id=call.interaction_id,
@@ -332,14 +373,15 @@ class LiveCalls:
                      supervisor=monitor.supervisor, mode=monitor.mode.value)
             await first_of(leg.wait_ended(), *parties_gone())
         finally:
-            self.monitors.pop((call.interaction_id, monitor.supervisor), None)
-            if leg.bridge is not None:
-                with contextlib.suppress(BridgeError):
-                    leg.bridge.remove(leg)
-            if not leg.ended:
-                leg.hangup(ev.HangupCause.NORMAL_CLEARING)
-            if monitor.joined:
-                self._tell(call, monitor, "left")
+            if not monitor.taken:  # a leg taken over is the customer's party, not a monitor
+                self.monitors.pop((call.interaction_id, monitor.supervisor), None)
+                if leg.bridge is not None:
+                    with contextlib.suppress(BridgeError):
+                        leg.bridge.remove(leg)
+                if not leg.ended:
+                    leg.hangup(ev.HangupCause.NORMAL_CLEARING)
+                if monitor.joined:
+                    self._tell(call, monitor, "left")
 
     async def originate(self, *, device: str, number: str, caller_id: str | None,
                         requested_by: str) -> LiveCall:

@@ -164,6 +164,12 @@ class CallControl(Protocol):
         returns "ringing" or "changed"."""
         ...
 
+    async def take_over(self, call_id: str, *, device: str, requested_by: str) -> str:
+        """The supervisor takes the customer over from the operator (whose leg is released
+        to wrap-up): their monitoring leg is kept, else ``device`` rings first; returns
+        "taken" or "ringing"."""
+        ...
+
     async def end_monitor(self, call_id: str, *, requested_by: str) -> None:
         """The supervisor leaves the conversation (their phone is hung up)."""
         ...
@@ -219,6 +225,9 @@ class NoCallControl:
 
     async def monitor(self, call_id: str, *, mode: str, device: str,
                       requested_by: str) -> str:
+        raise NotRunning("telephony is not running on this node")
+
+    async def take_over(self, call_id: str, *, device: str, requested_by: str) -> str:
         raise NotRunning("telephony is not running on this node")
 
     async def end_monitor(self, call_id: str, *, requested_by: str) -> None:

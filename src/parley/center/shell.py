@@ -21,6 +21,7 @@ from parley.center.calls import (
     Conference,
     InboundCall,
     Step,
+    TakeOver,
     ToFlow,
     ToOperator,
     ToOutside,
@@ -336,6 +337,8 @@ class ContactCenter:
                 return None
             return await self._converse(call, target, self.shell.owners.get(target.called,
                                                                       target.called))
+        if isinstance(result, TakeOver):
+            return await self._taken_over(call, result)
         if isinstance(result, Transfer):
             step = self.target_step(result.target, by=result.by)
             self.shell.progress(call, "transferred", {"by": result.by, "to": result.target})
@@ -378,6 +381,30 @@ class ContactCenter:
                 return None
         self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
         return None
+
+    async def _taken_over(self, call: InboundCall, result: TakeOver) -> Step | None:
+        """A supervisor took the customer over: the operator's leg is released (wrap-up as
+        after a transfer, their desk told why) and the supervisor's leg, already answered,
+        talks with the customer from now on under the same call record."""
+        leg, operator = result.leg, call.operator
+        self.shell.progress(call, "taken over", {"by": result.by, "from": operator})
+        self.shell.publish(ev.SupervisorMonitoring(call.interaction_id, operator, result.by,
+                                                   "takeover", self.shell.wall()))
+        leg.interaction_id = call.interaction_id  # one live call from now on
+        if leg.bridge is not None:
+            leg.bridge.remove(leg)  # out of the conversation's mix
+        self.shell.end_conversation(call, transfer=True)
+        self.shell.calls.pop(call.acd_id, None)
+        call.transfers += 1
+        call.acd_id = f"{call.acd_id.split('~')[0]}~{call.transfers}"
+        if leg.ended:
+            self.shell.hangup(call, HangupCause.NORMAL_CLEARING)
+            return None
+        # the supervisor's desk (if any) takes the call's card and script, as on a transfer
+        self.shell.publish(ev.ConsultationChanged(call.interaction_id, result.by, operator,
+                                                  result.by, "transferred", call.ani,
+                                                  self.shell.wall()))
+        return await self._converse(call, leg, result.by)
 
     async def _direct(self, call: InboundCall, user: str) -> Step | Literal[False] | None:
         """Ring one person (a transfer to an operator); False when they do not answer."""

@@ -362,6 +362,22 @@ async def monitor_call(call_id: str, body: s.MonitorRequest, ctx: Ctx,
     return {"status": outcome}
 
 
+@router.post("/api/live/calls/{call_id}/takeover", status_code=202, tags=["live"],
+             responses=s.LIVE_ERRORS,
+             summary="Take the customer over from the operator (your monitoring phone is "
+                     "kept, else yours rings first); the operator goes to wrap-up")
+async def take_over(call_id: str, body: s.TakeOverRequest, ctx: Ctx,
+                    principal: Supervisor) -> dict[str, str]:
+    live = _find_call(ctx, call_id)
+    await check_call(ctx, principal, live)
+    device = await _monitor_device(ctx, principal, body.device)
+    outcome = await ctx.calls.take_over(call_id, device=device,
+                                        requested_by=principal.username)
+    await audit(ctx, principal, "takeover", "calls", call_id,
+                {"device": device, "operator": live.operator})
+    return {"status": outcome}
+
+
 @router.delete("/api/live/calls/{call_id}/monitor", status_code=204, tags=["live"],
                responses=s.LIVE_ERRORS, summary="Leave a conversation you joined")
 async def leave_call(call_id: str, ctx: Ctx, principal: Supervisor) -> Response:

@@ -95,6 +95,11 @@ class MonitorRequest(Body):
                                                   "default: yours")
 
 
+class TakeOverRequest(Body):
+    device: Name | None = Field(None, description="the phone that rings for the supervisor "
+                                                  "when not already monitoring; default: yours")
+
+
 class TransferRequest(Body):
     target: Annotated[str, StringConstraints(pattern=r"^(queue:[A-Za-z0-9_.@-]{1,64}|"
                                                      r"\+?[0-9*#]{1,32}|[A-Za-z0-9_.@-]{1,64})$")]
