@@ -151,9 +151,19 @@ async def test_help_reaches_the_supervisor_who_whispers_to_the_operator_only(
             await call_row.get_by_role("button", name="Leave").click()
             await expect(desk.locator("#call-note")).to_contain_text("has left the call",
                                                                      timeout=5_000)
-            await desk.get_by_role("button", name="Hang up").click()
-            await expect(calls.get_by_role("row").filter(has_text="Operator 1001")
-                         ).to_have_count(0, timeout=5_000)
+            # not in the call now: taking over rings the supervisor's browser phone first
+            async def confirm(dialog: Any) -> None:
+                assert "Take over this call from Operator 1001" in dialog.message
+                await dialog.accept()
+
+            boss.once("dialog", confirm)
+            await call_row.get_by_role("button", name="Take over").click()
+            await expect(desk.locator("#call-note")).to_have_text(
+                "Supervisor supervisor has taken over the call.", timeout=10_000)
+            taken = calls.locator(f'tr[data-key="{call_id}"]')
+            await expect(taken).not_to_contain_text("Operator 1001", timeout=5_000)
+            await taken.get_by_role("button", name="Hang up").click()
+            await expect(taken).to_have_count(0, timeout=5_000)
         finally:
             await caller.stop()
         await acd_state(node, "1001", "ready")

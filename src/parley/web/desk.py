@@ -307,6 +307,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
                               "does not hear them).",
         "supervisor.barge": "Supervisor {supervisor} has joined the call.",
         "supervisor.left": "Supervisor {supervisor} has left the call.",
+        "supervisor.takeover": "Supervisor {supervisor} has taken over the call.",
         "preview.yours": "Your time: {time} ({zone})",
     }
     return {key: locale.gettext(text) for key, text in keys.items()}

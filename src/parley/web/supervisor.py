@@ -82,12 +82,17 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "monitor.whisper": "You are whispering to {operator}.",
         "monitor.barge": "You have joined the call of {operator}.",
         "monitor.left": "You left the call of {operator}.",
+        "monitor.takeover": "You have taken over the call from {operator}.",
+        "monitor.takeover_ringing": "Your phone rings: answer it to take over the call from "
+                                    "{operator}.",
+        "confirm.takeover": "Take over this call from {operator}? They leave the call.",
         "action.failed": "That did not work: {reason}",
         "state.done": "{operator}: {state}",
         "reason.missing": "Give a reason.",
         "dialog.not_ready": "Force {operator} not ready",
         "dialog.sign_out": "Sign {operator} out",
-        "listen": "Listen", "whisper": "Whisper", "barge": "Barge", "leave": "Leave",
+        "listen": "Listen", "whisper": "Whisper", "barge": "Barge", "take_over": "Take over",
+        "leave": "Leave",
         "hang_up": "Hang up", "force_not_ready": "Force not ready", "sign_out": "Sign out",
         "no_calls": "No call in progress.", "no_operators": "No operator.",
     }

@@ -227,7 +227,7 @@ function onEvent(event) {
   } else if (event.type === "ShowPreview" && data.agent_id === config.user) {
     loadPreview(true);
   } else if (event.type === "SupervisorMonitoring" && data.agent_id === config.user
-      && ["whisper", "barge", "left"].includes(String(data.mode))) {
+      && ["whisper", "barge", "left", "takeover"].includes(String(data.mode))) {
     // silent listening is not announced; a whisper, a barge and the end of either are
     byId("call-note").textContent = say(`supervisor.${String(data.mode)}`,
       { supervisor: String(data.supervisor ?? "") });

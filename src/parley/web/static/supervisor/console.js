@@ -351,6 +351,7 @@ function drawCalls(calls) {
         join.setAttribute("aria-pressed", String(mine === mode));
         actions.append(join);
       }
+      actions.append(button(say("take_over"), "take_over", !call.talking));
       if (mine) actions.append(button(say("leave"), "leave"));
       actions.append(button(say("hang_up"), "hang_up"));
       tr.append(queue, make("td", call.operator_name), make("td", call.caller),
@@ -432,6 +433,33 @@ async function monitor(call, mode) {
   void flush();
 }
 
+/**
+ * Take the customer over from the operator, once confirmed: the phone in the call stays (no
+ * second call), else the supervisor's phone rings first.
+ * @param {string} call
+ */
+async function takeOver(call) {
+  const row = byId("call-rows").querySelector(`tr[data-key="${CSS.escape(call)}"]`);
+  const operator = row?.querySelector("td")?.textContent ?? "";
+  if (!window.confirm(say("confirm.takeover", { operator }))) return;
+  const body = config.phone === "desk" && config.device ? { device: config.device } : {};
+  const response = await request(`/api/live/calls/${encodeURIComponent(call)}/takeover`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) {
+    alertText(say("action.failed", { reason: await reason(response) }));
+    return;
+  }
+  const answer = await response.json();
+  monitoring.call = "";
+  monitoring.mode = "";
+  byId("monitor-state").textContent = answer.status === "ringing" && config.phone === "desk"
+    ? say("monitor.takeover_ringing", { operator }) : say("monitor.takeover", { operator });
+  dirty.calls = true;
+  void flush();
+}
+
 /** @param {string} call */
 async function leave(call) {
   const response = await request(`/api/live/calls/${encodeURIComponent(call)}/monitor`,
@@ -456,6 +484,7 @@ byId("call-rows").addEventListener("click", (event) => {
   if (!call) return;
   const action = target.dataset.action ?? "";
   if (["listen", "whisper", "barge"].includes(action)) void monitor(call, action);
+  else if (action === "take_over") void takeOver(call);
   else if (action === "leave") void leave(call);
   else if (action === "hang_up") void hangUp(call);
 });
@@ -602,7 +631,7 @@ function onEvent(event) {
     const mode = String(data.mode);
     const operator = monitoring.operator || String(data.agent_id ?? "");
     byId("monitor-state").textContent = say(`monitor.${mode}`, { operator });
-    if (mode === "left") {
+    if (mode === "left" || mode === "takeover") {  // no longer a listener of the call
       monitoring.call = "";
       monitoring.mode = "";
     } else {
