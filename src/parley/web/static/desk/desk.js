@@ -621,6 +621,9 @@ function onCall(call) {
     desk.queue = call.parley?.queue ?? "";
     desk.consultedBy = call.parley?.consult ?? "";
     desk.customer = "";
+    // the last call's notes (transferred, recording resumed…) are not about this one; a
+    // consultation's own note may have come first, by event
+    if (!desk.consultedBy) byId("call-note").textContent = "";
     const number = call.parley?.caller ?? call.remote;
     if (call.direction === "incoming") loadCard(number, desk.interaction);
   }
