@@ -1,15 +1,52 @@
 """The reports API's contract where no call is needed: each report answers its rows for a
 period, every figure has a definition, and a bad period is refused naming the parameter.
 (The figures themselves: tests/store/test_reports.py; over real calls:
-tests/integration/test_reports_calls.py.)"""
+tests/integration/test_reports_calls.py.) The CSV export gives the same rows as the JSON."""
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
 from parley.kpi import DEFINITIONS
+from parley.store import Store
+from parley.store.call_rows import CallRows
+from parley.store.records import OperatorStateRecord
 
 from .conftest import Api
 
 PERIOD = {"from": "2026-12-01T08:07:00+03:00", "to": "2026-12-01T18:00:00Z"}
+
+
+async def seed_calls(store: Store, start: datetime) -> None:
+    """Four finished calls to the queue ``support`` from ``start`` on, written as the call
+    recorder writes them: two answered by ``anna`` (waits 4 s and 30 s), one abandoned after
+    3 s (a short abandon) and one after 40 s; ``anna`` ready, then on a call."""
+    calls = [("c1", 4, True), ("c2", 30, True), ("c3", 3, False), ("c4", 40, False)]
+    for index, (call_id, wait, answered) in enumerate(calls):
+        began = start + timedelta(minutes=5 * index)
+        queued = began + timedelta(seconds=2)
+        reached = queued + timedelta(seconds=wait)
+        ended = reached + timedelta(seconds=60 if answered else 0)
+        rows = CallRows()
+        rows.open(call_id, direction="inbound", caller="+15550001", called="600",
+                  started_at=began, variables={})
+        rows.add_leg(call_id, f"{call_id}-leg", direction="inbound", endpoint="600",
+                     caller="+15550001", called="600", started_at=began, trunk="carrier")
+        changes = {"queue": "support", "queued_at": queued, "ended_at": ended,
+                   "outcome": "answered" if answered else "abandoned", "wait_s": float(wait),
+                   "talk_s": 60.0 if answered else 0.0,
+                   "duration_s": (ended - began).total_seconds()}
+        if answered:
+            changes |= {"answered_at": reached, "operator": "anna"}
+        rows.change(call_id, **changes)
+        await store.interactions.write_rows(rows)
+    await store.operator_states.record_many(
+        [OperatorStateRecord("anna", "ready", "", start),
+         OperatorStateRecord("anna", "on_call", "", start + timedelta(minutes=1)),
+         OperatorStateRecord("anna", "logged_out", "", start + timedelta(minutes=20))],
+        consumer="operator states", applied_seq=1)
 
 
 def test_reports_answer_rows_and_refuse_bad_periods_by_name(api: Api) -> None:
@@ -40,3 +77,43 @@ def test_reports_answer_rows_and_refuse_bad_periods_by_name(api: Api) -> None:
         assert client.get("/api/reports/queues", params=PERIOD).status_code == 403
         assert client.get("/api/reports/intervals", params=PERIOD).status_code == 404
 
+
+
+def test_each_report_exports_the_same_rows_as_csv(api: Api) -> None:
+    store = api.server.store
+    assert store is not None
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    api.server.call(lambda: seed_calls(store, start))
+    period = {"from": "2026-12-01T09:00:00Z", "to": "2026-12-01T10:00:00Z"}
+    with api.client("supervisor") as client:
+        for name, key in (("queues", "queue"), ("operators", "operator"),
+                          ("trunks", "trunk")):
+            rows = client.get(f"/api/reports/{name}", params=period).json()["rows"]
+            response = client.get(f"/api/reports/{name}.csv", params=period)
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"].startswith("text/csv")
+            assert 'filename="' + name + '-20261201T0900-20261201T1000.csv"' in \
+                response.headers["content-disposition"]
+            table = list(csv.DictReader(io.StringIO(response.text)))
+            assert [line[key] for line in table] == [row[key] for row in rows]
+            for line, row in zip(table, rows, strict=True):
+                for figure, value in row.items():
+                    if isinstance(value, dict):  # spread over one column per entry
+                        for part, inner in value.items():
+                            assert float(line[f"{figure}.{part}"]) == inner
+                    elif figure != key:
+                        assert float(line[figure]) == value, (name, figure)
+        queue = next(csv.DictReader(io.StringIO(client.get(
+            "/api/reports/queues.csv", params=period).text)))
+        assert (queue["queue"], queue["offered"], queue["answered"], queue["abandoned"],
+                queue["abandoned_short"], queue["asa_s"]) == \
+            ("support", "4", "2", "2", "1", "17.0")
+        anna = next(csv.DictReader(io.StringIO(client.get(
+            "/api/reports/operators.csv", params=period).text)))
+        assert (anna["operator"], anna["state_s.ready"], anna["state_s.on_call"]) == \
+            ("anna", "60.0", "1140.0")
+        bad = client.get("/api/reports/queues.csv", params={**period, "to": period["from"]})
+        assert bad.status_code == 422
+        assert bad.json()["detail"] == "to: must come after from"
+    with api.client("agent") as client:
+        assert client.get("/api/reports/queues.csv", params=period).status_code == 403

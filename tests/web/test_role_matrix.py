@@ -35,6 +35,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/api/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/static/vendor/swagger-ui/{path}"): PUBLIC,  # the docs page's own assets
+    ("GET", "/static/vendor/uplot/{path}"): PUBLIC,  # the reports page's chart library
     ("GET", "/static/vendor/jssip.mjs"): PUBLIC,  # the browser phone's SIP library
     ("GET", "/static/parley/{path}"): PUBLIC,  # the project's own scripts and styles
     ("GET", "/phone"): PUBLIC,  # shows the sign-in form; the phone needs a session
@@ -71,9 +72,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/interactions"): AGENT,
     ("GET", "/api/interactions.csv"): SUPERVISOR,
     ("GET", "/api/reports/definitions"): SUPERVISOR,
-    **{("GET", f"/api/reports/{name}"): SUPERVISOR
+    **{("GET", f"/api/reports/{name}{csv}"): SUPERVISOR
        for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns",
-                    "results")},
+                    "results") for csv in ("", ".csv")},
     ("GET", "/api/interactions/{interaction_id}"): AGENT,
     ("GET", "/api/recordings"): SUPERVISOR,
     # operators: as the site's agents_hear_recordings allows (403 otherwise)
@@ -127,6 +128,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/supervisor"): SUPERVISOR,  # a page: the anonymous are sent to /login
     ("GET", "/supervisor/live"): SUPERVISOR,  # the console's rows, in the supervisor's teams
     ("GET", "/wallboard"): AGENT,  # a page: the anonymous are sent to /login
+    ("GET", "/reports"): SUPERVISOR,  # a page: the anonymous are sent to /login
     ("GET", "/wallboard/figures"): AGENT,
     ("GET", "/desk/today"): AGENT,
     ("GET", "/desk/voicemail"): AGENT,
@@ -208,7 +210,7 @@ OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 
 #: Pages that send the anonymous to /login (303) rather than answer 401; below the page's role
 #: they answer 403 like any route.
-SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard")}
+SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports")}
 
 
 def _concrete(path: str) -> str:

@@ -198,3 +198,22 @@ async def teams(source: ReportSource, since: datetime, until: datetime) -> list[
 BUILDERS = {"queues": queues, "operators": operators, "teams": teams, "trunks": trunks,
             "numbers": numbers, "campaigns": campaigns, "results": results}
 """Each report by name."""
+
+
+def flat(rows: list[Row]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The rows with each nested figure (``state_s``, ``amd``, …) spread into one column per
+    entry (``state_s.ready``), and the columns in the order they first appear: one table for
+    the page and for CSV."""
+    columns: dict[str, None] = {}
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        line: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(value, Mapping):
+                for part, inner in sorted(value.items()):
+                    line[f"{key}.{part}"] = inner
+            else:
+                line[key] = value
+        columns.update(dict.fromkeys(line))
+        out.append(line)
+    return list(columns), out

@@ -1,17 +1,21 @@
 """The reports API: ``/api/reports/{queues,operators,teams,trunks,numbers,campaigns}`` over a
-period, the same figures the reports page shows (docs/reports.md), and each figure's
-definition at ``/api/reports/definitions``. Supervisors and admins."""
+period, the same figures the reports page shows (docs/reports.md), each also as CSV at
+``/api/reports/{name}.csv``, and each figure's definition at ``/api/reports/definitions``.
+Supervisors and admins."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
 
 from parley.kpi import DEFINITIONS
-from parley.reports.tables import BUILDERS, REPORTS
+from parley.reports.tables import BUILDERS, REPORTS, flat
 from parley.web.auth import Ctx, Supervisor
 
 router = APIRouter()
@@ -76,3 +80,36 @@ for _name in REPORTS:
         f"/api/reports/{_name}", _report(_name), methods=["GET"], tags=["reports"],
         summary=f"The {_name} report over a period: one row per {_name[:-1]} "
                 "(figures defined at /api/reports/definitions)")
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV: a header of figure names (nested ones as ``state_s.ready``), one line
+    a row, figures as the JSON has them."""
+    columns, lines = flat(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for line in lines:
+        writer.writerow(["" if line.get(column) is None else line.get(column)
+                         for column in columns])
+    return buffer.getvalue()
+
+
+def _report_csv(name: str) -> Callable[..., Awaitable[Response]]:
+    build = BUILDERS[name]
+
+    async def report_csv(ctx: Ctx, _p: Supervisor, since: From, until: To) -> Response:
+        start, end = period(since, until)
+        rows = await build(ctx.store.reports, start, end)
+        filename = f"{name}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
+        return Response(csv_text(rows), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{filename}"'})
+
+    return report_csv
+
+
+for _name in REPORTS:
+    router.add_api_route(
+        f"/api/reports/{_name}.csv", _report_csv(_name), methods=["GET"], tags=["reports"],
+        summary=f"The {_name} report as CSV (the same rows; nested figures as "
+                "`state_s.ready`)", responses={200: {"content": {"text/csv": {}}}})
