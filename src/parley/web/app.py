@@ -43,6 +43,7 @@ from parley.web import (
     operations,
     phone,
     preview,
+    reports_page,
     reports_routes,
     script_routes,
     security_routes,
@@ -146,6 +147,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(reports_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(reports_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)

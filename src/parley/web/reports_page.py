@@ -1,0 +1,139 @@
+"""The reports page (``/reports``): one ready-made report over a period as a table, each
+column's definition beside it, a bar chart of one figure per row, and the same rows as CSV.
+
+The rows are the API's (:mod:`parley.reports.tables`, the same builders as
+``/api/reports/{name}``), built here for the period the form names. The form's times are the
+site's time zone; the shortcuts (today, yesterday, this week) are that zone's days. The page's
+script (static/reports/reports.js) only draws the chart of the figure chosen; the table works
+without it. Supervisors and admins, like the console.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from parley.kpi import DEFINITIONS
+from parley.reports.tables import BUILDERS, flat
+from parley.store.specs import Role
+from parley.web.auth import Ctx
+from parley.web.desk import render
+from parley.web.locale import PageLocale
+from parley.web.reports_routes import period
+from parley.web.supervisor import _signed_in
+
+router = APIRouter()
+
+#: The reports the page offers, with their names as shown.
+KINDS = {"queues": "Queues", "operators": "Operators", "teams": "Teams", "trunks": "Trunks",
+         "campaigns": "Campaigns", "results": "Result codes"}
+SHORTCUTS = ("today", "yesterday", "week")
+#: Figures that are shares (shown as percentages).
+RATES = {"service_level", "service_level_offered", "abandon_rate", "occupancy", "utilisation",
+         "contact_rate", "outbound_abandon_rate"}
+#: Column headings (the figure's name stays in the CSV and the definitions).
+LABELS = {
+    "queue": "Queue", "operator": "Operator", "team": "Team", "trunk": "Trunk",
+    "campaign": "Campaign", "result": "Result code", "offered": "Offered",
+    "answered": "Answered", "abandoned": "Abandoned", "abandoned_short": "Short abandons",
+    "service_level": "Service level", "abandon_rate": "Abandon rate", "asa_s": "ASA, s",
+    "aht_s": "AHT, s", "talk_s": "Talk, s", "transfers": "Transfers", "calls": "Calls",
+    "operators": "Operators", "attempts": "Attempts", "contact_rate": "Contact rate",
+    "occupancy": "Occupancy", "utilisation": "Utilisation", "logged_in_s": "Signed in, s",
+    "answered_within": "Answered within T",
+    "abandoned_within": "Abandoned within T",
+    "service_level_offered": "Service level (offered)",
+    "callbacks_requested": "Callbacks requested",
+    "callbacks_completed": "Callbacks completed",
+    "duration_s": "Duration, s",
+    "inbound": "Inbound",
+    "outbound": "Outbound",
+    "erlangs": "Erlangs",
+    "live_answers": "Live answers",
+    "machines": "Answering machines",
+    "outbound_abandon_rate": "Outbound abandon rate",
+}
+INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def shortcut(name: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Today, yesterday or this week (from Monday) as days of the site's time zone."""
+    today = datetime.combine(now.astimezone(zone).date(), time(), zone)
+    if name == "yesterday":
+        return today - timedelta(days=1), today
+    if name == "week":
+        return today - timedelta(days=today.weekday()), today + timedelta(days=1)
+    return today, today + timedelta(days=1)
+
+
+def _local(value: str, zone: ZoneInfo, field: str, locale: PageLocale) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, locale.gettext("{field}: not a date and time").format(
+            field=field)) from None
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+def cell(locale: PageLocale, column: str, value: Any) -> str:
+    """One figure as shown: shares as percentages, numbers in the viewer's format."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–" if value is None else str(value)
+    if column in RATES:
+        return locale.percent(value)
+    return locale.number(value)
+
+
+@router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
+async def reports_page(request: Request, ctx: Ctx) -> Response:
+    """A report over a period: table, definitions, chart and CSV export."""
+    signed = await _signed_in(request, ctx, Role.SUPERVISOR)
+    if isinstance(signed, Response):
+        return signed
+    principal, locale = signed
+    zone = ZoneInfo(locale.time_zone)
+    query = request.query_params
+    kind = query.get("report", "queues")
+    if kind not in KINDS:
+        kind = "queues"
+    chosen = query.get("period", "")
+    error = ""
+    if chosen in SHORTCUTS or not (query.get("from") and query.get("to")):
+        since, until = shortcut(chosen or "today", ctx.clock.utcnow(), zone)
+    else:
+        try:
+            since = _local(query["from"], zone, locale.gettext("From"), locale)
+            until = _local(query["to"], zone, locale.gettext("To"), locale)
+            period(since, until)
+        except HTTPException as exc:
+            error = str(exc.detail)
+            since, until = shortcut("today", ctx.clock.utcnow(), zone)
+    start, end = period(since, until)
+    columns, rows = flat(await BUILDERS[kind](ctx.store.reports, start, end))
+    key = columns[0] if columns else ""
+    measures = [column for column in columns[1:]
+                if all(isinstance(row.get(column), int | float) for row in rows)]
+    headings = {column: locale.gettext(LABELS[column]) if column in LABELS else column
+                for column in columns}
+    definitions = {column: DEFINITIONS.get(column.split(".")[0], "") for column in columns}
+    shown = [{column: cell(locale, column, row.get(column)) for column in columns}
+             for row in rows]
+    api_query = f"from={start.isoformat()}&to={end.isoformat()}".replace("+", "%2B")
+    config = {"rows": [{"key": row.get(key), **{m: row.get(m) for m in measures}}
+                       for row in rows],
+              "headings": {m: headings[m] for m in measures},
+              "strings": {"chart": locale.gettext("{measure} per row")}}
+    return render("reports.html", locale, principal=principal, kind=kind, kinds=KINDS,
+                  since=since.astimezone(zone).strftime(INPUT_FORMAT),
+                  until=until.astimezone(zone).strftime(INPUT_FORMAT),
+                  time_zone=locale.time_zone, columns=columns, headings=headings,
+                  definitions=definitions, rows=shown, measures=measures,
+                  default_measure=next((m for m in ("offered", "answered", "calls",
+                                                    "attempts") if m in measures),
+                                       measures[0] if measures else ""),
+                  csv_url=f"/api/reports/{kind}.csv?{api_query}", config=config,
+                  error=error, key=key)

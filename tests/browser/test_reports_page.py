@@ -1,0 +1,112 @@
+"""The reports page in a real Chromium: a supervisor opens /reports for a period with stored
+calls (written through the store as the call recorder writes them), sees the queue's row with
+its figures and each column's definition, the chart drawn, switches the chart's figure,
+downloads the CSV and finds the same figures in it; the period shortcuts give the site's days;
+an operator is refused. axe-core finds nothing; a screenshot at 1366x768 goes to docs/images
+for docs/reports.md.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from parley.store.specs import QueueSpec
+from parley.testing.api import ApiServer
+
+from ..web.test_reports_api import seed_calls
+from .conftest import CHROMIUM, chromium_path
+from .test_admin import PASSWORD, SHOTS, _signed_in
+from .test_phone_page import axe_violations
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ApiServer]:
+    chromium_path(axe=True)
+    with ApiServer(f"sqlite+aiosqlite:///{tmp_path / 'site.sqlite3'}") as running:
+        running.add_user("boss1", ["supervisor"], PASSWORD)
+        running.add_user("agent1", ["agent"], PASSWORD)
+        store = running.store
+        assert store is not None
+
+        async def seed() -> None:
+            await store.config.put("queues", QueueSpec(name="support"))
+            await seed_calls(store, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+
+        running.call(seed)
+        yield running
+
+
+async def test_a_supervisor_reads_a_queue_report_charts_it_and_exports_it(
+        server: ApiServer, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            operator = await _signed_in(browser, server.url, "agent1")
+            refused = await operator.goto(f"{server.url}/reports")
+            assert refused is not None
+            assert refused.status == 403
+            await expect(operator.get_by_role("alert")).to_contain_text("for supervisors")
+
+            page = await _signed_in(browser, server.url, "boss1")
+            await page.goto(f"{server.url}/reports")
+            await page.get_by_label("Report", exact=True).select_option("queues")
+            await page.get_by_label("From").fill("2026-12-01T09:00")
+            await page.get_by_label("To", exact=True).fill("2026-12-01T10:00")
+            await page.get_by_role("button", name="Show").click()
+            await expect(page).to_have_url(f"{server.url}/reports?report=queues&"
+                                           "from=2026-12-01T09%3A00&to=2026-12-01T10%3A00")
+            table = page.get_by_role("table", name="Queues · 2026-12-01 09:00 – "
+                                     "2026-12-01 10:00")
+            row = table.get_by_role("row", name="support")
+            shown = {figure: (await row.locator(f'td[data-figure="{figure}"]').inner_text())
+                     for figure in ("offered", "answered", "abandoned", "abandoned_short",
+                                    "service_level", "asa_s")}
+            assert shown == {"offered": "4", "answered": "2", "abandoned": "2",
+                             "abandoned_short": "1", "service_level": "50%", "asa_s": "17"}
+            heading = table.locator('th[data-figure="offered"] abbr')
+            assert "waited in the queue" in (await heading.get_attribute("title") or "")
+            await expect(page.get_by_role("definition").first).to_contain_text(
+                "waited in the queue")
+
+            chart = page.locator("#chart")
+            await expect(chart).to_have_attribute("data-drawn", "1")
+            await expect(chart.locator("canvas")).to_have_count(1)
+            await expect(chart).to_contain_text("Offered per row")
+            await page.get_by_label("Figure", exact=True).select_option("answered")
+            await expect(chart).to_have_attribute("data-measure", "answered")
+            await expect(chart).to_contain_text("Answered per row")
+            assert await axe_violations(page) == []
+            await page.screenshot(path=str(SHOTS / "reports-queues.png"))
+            assert page.errors == []
+
+            async with page.expect_download() as waiting:
+                await page.get_by_role("link", name="Export CSV").click()
+            download = await waiting.value
+            saved = tmp_path / download.suggested_filename
+            await download.save_as(saved)
+            assert saved.name == "queues-20261201T0900-20261201T1000.csv"
+            with saved.open(newline="") as handle:
+                line = next(csv.DictReader(handle))
+            assert (line["queue"], line["offered"], line["answered"], line["abandoned"],
+                    line["abandoned_short"], line["service_level"], line["asa_s"]) == \
+                ("support", shown["offered"], shown["answered"], shown["abandoned"],
+                 shown["abandoned_short"], "0.5", "17.0")
+
+            # the shortcuts are the site's days (UTC here)
+            await page.get_by_role("button", name="Yesterday").click()
+            today = datetime.now(UTC).date()
+            await expect(page.get_by_label("From")).to_have_value(
+                f"{today - timedelta(days=1)}T00:00")
+            await expect(page.get_by_label("To", exact=True)).to_have_value(f"{today}T00:00")
+            await expect(page.get_by_label("Report", exact=True)).to_have_value("queues")
+        finally:
+            await browser.close()
