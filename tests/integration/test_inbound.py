@@ -53,7 +53,7 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
                     break
                 await asyncio.sleep(0.1)
             assert node.center.shell.acd.agents["1001"].state == "ready"
-            scenario, sent = caller_scenario(tmp_path, digits="2", talk_s=14.0)
+            scenario, sent = caller_scenario(tmp_path, digits="2", talk_s=8.0)
             caller = await dial(node, tmp_path, "600", scenario)
             established = await phone.wait_event("CALL_ESTABLISHED", within=20)
             assert established is not None
@@ -106,7 +106,7 @@ async def test_operator_1002_does_not_answer_and_the_call_moves_on_to_1003(
         await asyncio.sleep(1.5)  # 1002 has waited longest: the first choice
         await answering.start()
         try:
-            scenario, _ = caller_scenario(tmp_path, talk_s=12.0)
+            scenario, _ = caller_scenario(tmp_path, talk_s=7.0)
             caller = await dial(node, tmp_path, "602", scenario)
             await silent.wait_event("CALL_INCOMING", within=15)
             await answering.wait_event("CALL_ESTABLISHED", within=20)
@@ -147,7 +147,7 @@ async def test_a_blacklisted_caller_is_rejected(tmp_path: Path) -> None:
 @needs_sipp
 async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
-        scenario, sent = caller_scenario(tmp_path, talk_s=14.0, ani="5550177")
+        scenario, sent = caller_scenario(tmp_path, talk_s=11.0, ani="5550177")
         caller = await dial(node, tmp_path, "800", scenario)
         result = await caller.wait(within=40)
         assert result.ok, result.log
@@ -179,7 +179,7 @@ async def test_a_voicemail_left_at_800_is_downloaded_through_the_api(tmp_path: P
 
     async with demo_node(tmp_path) as node:
         assert node.demo_login is not None
-        scenario, sent = caller_scenario(tmp_path, talk_s=12.0, ani="5550188")
+        scenario, sent = caller_scenario(tmp_path, talk_s=11.0, ani="5550188")
         caller = await dial(node, tmp_path, "800", scenario)
         result = await caller.wait(within=40)
         assert result.ok, result.log
@@ -198,7 +198,7 @@ async def test_a_voicemail_left_at_800_is_downloaded_through_the_api(tmp_path: P
     assert audio.headers["content-type"] == "audio/wav"
     wav = decode_wav(audio.content, "downloaded voicemail")
     seconds = len(wav.samples) / wav.rate
-    assert 3 < seconds < 12  # the caller's 12 s less the greeting and beep
+    assert 3 < seconds < 11  # the caller's 11 s less the greeting and beep
     assert abs(seconds - message["duration_s"]) < 0.5
     heard = np.rint(wav.samples * 32768).clip(-32768, 32767).astype(np.int16)
     # the end of the message is the noise the caller sent
@@ -285,7 +285,7 @@ async def test_operator_1001_transfers_by_refer_to_sales_and_1006_gets_the_same_
         await support_phone.start()
         await sales_phone.start()
         try:
-            scenario, sent = caller_scenario(tmp_path, talk_s=16.0)
+            scenario, sent = caller_scenario(tmp_path, talk_s=9.0)
             caller = await dial(node, tmp_path, "602", scenario)
             await support_phone.wait_event("CALL_ESTABLISHED", within=20)
             await asyncio.sleep(1.5)
@@ -456,7 +456,7 @@ async def test_attended_transfer_joins_the_customer_to_the_consulted_operator(
                             target=f"127.0.0.1:{node.telephony.sip_port}", service="1006",
                             extra=(*LIMIT, "-cid_str", "consult-%u-%p@%s"))
         try:
-            scenario, sent = caller_scenario(tmp_path, talk_s=16.0)
+            scenario, sent = caller_scenario(tmp_path, talk_s=9.0)
             caller = await dial(node, tmp_path, "602", scenario)
             for _ in range(100):  # the customer reaches 1001 (its phone answers at once)
                 if node.center.shell.acd.agents["1001"].state == "on_call":
@@ -522,7 +522,7 @@ async def test_an_operator_records_on_demand_through_the_api(tmp_path: Path) -> 
         phone = operator(node, tmp_path, "1001")
         await phone.start()
         try:
-            scenario, sent = caller_scenario(tmp_path, talk_s=12.0)
+            scenario, sent = caller_scenario(tmp_path, talk_s=9.0)
             caller = await dial(node, tmp_path, "602", scenario)
             await phone.wait_event("CALL_ESTABLISHED", within=20)
             async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
@@ -616,7 +616,7 @@ async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path
             await colleague.wait_event("CALL_ESTABLISHED", within=10)
             incoming_before = sum(1 for event in talking.events
                                   if event.type == "CALL_INCOMING")
-            scenario, _ = caller_scenario(tmp_path, talk_s=8.0)
+            scenario, _ = caller_scenario(tmp_path, talk_s=6.0)
             caller = await dial(node, tmp_path, "602", scenario)
             await free.wait_event("CALL_ESTABLISHED", within=20)
             result = await caller.wait(within=40)
@@ -717,7 +717,7 @@ async def test_two_calls_with_a_restart_between_them_leave_two_separate_complete
         folder.mkdir()
         async with demo_node(tmp_path) as node:
             # the greeting (vm-intro, 5.7 s) and the beep come before the recording starts
-            scenario, _sent = caller_scenario(folder, talk_s=9.0, ani="5550188")
+            scenario, _sent = caller_scenario(folder, talk_s=8.0, ani="5550188")
             caller = await dial(node, folder, "800", scenario)
             result = await caller.wait(within=40)
             assert result.ok, result.log
