@@ -44,6 +44,7 @@ from parley.net.websocket import WsLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
+from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
@@ -223,17 +224,19 @@ class Node:
                     log.exception("center_reload_failed")
 
 
-async def build(settings: Settings, *, demo: bool = False,
-                clock: Clock | None = None) -> Node:
+async def build(settings: Settings, *, demo: bool = False, clock: Clock | None = None,
+                passwords: Passwords | None = None) -> Node:
     """Build a node from settings: open (and migrate) the store, load the SIP users from its
     devices (HA1 hashes only) for the site's SIP realm, and wire telephony, the contact
     center, the recorders and the web application. ``demo`` imports the demo configuration,
-    gives the demo admin a fresh password and adds the echo test at 500."""
+    gives the demo admin a fresh password and adds the echo test at 500. ``passwords`` is the
+    argon2 cost of login passwords (by default production's; in-process test nodes pass
+    :meth:`Passwords.cheap`)."""
     clock = clock or MonotonicClock()
     ids = IdSource(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     certificate = server_certificate(settings)
-    store = await build_store(settings, clock=clock)
+    store = await build_store(settings, clock=clock, passwords=passwords)
     try:
         demo_login = await load_demo(store) if demo else None
         users = MemoryDirectory()

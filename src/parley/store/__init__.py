@@ -112,6 +112,9 @@ async def open_store(url: str, *, clock: Clock | None = None, run_migrations: bo
                  passwords=passwords or Passwords())
 
 
-async def build_store(settings: Settings, *, clock: Clock | None = None) -> Store:
-    """The node's store from its settings: ``database_url`` or a SQLite file in ``data_dir``."""
-    return await open_store(database_url(settings.database_url, settings.data_dir), clock=clock)
+async def build_store(settings: Settings, *, clock: Clock | None = None,
+                      passwords: Passwords | None = None) -> Store:
+    """The node's store from its settings: ``database_url`` or a SQLite file in ``data_dir``
+    (``passwords``: the argon2 cost, by default production's)."""
+    return await open_store(database_url(settings.database_url, settings.data_dir), clock=clock,
+                            passwords=passwords)

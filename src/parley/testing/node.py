@@ -13,6 +13,7 @@ from parley.app import Node, build, serve
 from parley.clock import Clock
 from parley.config import PortRange, Settings
 from parley.events import ConfigurationChanged
+from parley.store.credentials import Passwords
 from parley.store.specs import Spec
 from parley.testing.ports import free_port, free_port_block
 
@@ -23,13 +24,15 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
                     **more: object) -> AsyncIterator[Node]:
     """``parley demo`` on free loopback ports with its data in ``tmp_path`` (and its store at
     ``database_url``, by default a SQLite file there), on ``clock`` (by default the real
-    one), with a block of ``rtp_ports`` media ports; ``more`` are further settings."""
+    one), with a block of ``rtp_ports`` media ports; ``more`` are further settings. Login
+    passwords are hashed at argon2's lowest cost: the demo's twenty-odd users would take
+    about two seconds at production's cost on every start."""
     rtp_first = free_port_block(rtp_ports)
     settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
                         data_dir=tmp_path / "data", database_url=database_url,
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + rtp_ports - 1),
                         **more)  # type: ignore[arg-type]
-    services = await build(settings, demo=True, clock=clock)
+    services = await build(settings, demo=True, clock=clock, passwords=Passwords.cheap())
     ready = asyncio.Event()
     task = asyncio.create_task(serve(services, ready=lambda _services: ready.set()))
     waiter = asyncio.create_task(ready.wait())
