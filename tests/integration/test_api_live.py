@@ -164,7 +164,7 @@ async def test_a_supervisor_transfers_a_support_call_to_the_sales_queue(
         sales = operator(node, tmp_path, "1006")
         await support.start()
         await sales.start()
-        scenario, sent = caller_scenario(tmp_path, talk_s=16.0)
+        scenario, sent = caller_scenario(tmp_path, talk_s=10.0)
         caller = Sipp(tmp_path / "caller", scenario, service="602", calls=1,
                       target=f"127.0.0.1:{node.telephony.sip_port}")
         try:
@@ -237,7 +237,7 @@ async def test_operator_states_and_a_waiting_caller_in_the_live_figures(
     async with demo_node(tmp_path) as node:
         phone = operator(node, tmp_path, "1001")
         await phone.start()
-        scenario, _ = caller_scenario(tmp_path, talk_s=8.0)
+        scenario, _ = caller_scenario(tmp_path, talk_s=5.0)
         caller = Sipp(tmp_path / "caller", scenario, service="601", calls=1,
                       target=f"127.0.0.1:{node.telephony.sip_port}")
         (tmp_path / "second").mkdir()
