@@ -255,7 +255,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         await telephony.set_trunks(await load_trunks(store))
         phones.on_revoked = telephony.engine.credential_revoked
         center = ContactCenter(telephony, clock, await load_center_config(store),
-                               publish=bus.publish, data_dir=settings.data_dir, ids=ids)
+                               publish=bus.publish, data_dir=settings.data_dir, ids=ids,
+                               audit_s=settings.live_leg_audit_s)
         calls, live_center = LiveCalls(center), LiveCenter(center)
         dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving

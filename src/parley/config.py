@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("parley-data")
     database_url: str | None = None  # None: a SQLite file in data_dir
     log_json: bool = False
+    #: seconds between the ACD's audits of live legs (an operator or caller whose leg has
+    #: gone without a word is freed at the next one)
+    live_leg_audit_s: float = Field(15.0, gt=0, le=3600)
     media: MediaSettings = MediaSettings()
     security: SecuritySettings = SecuritySettings()
     #: npm's node_modules with the pages' third-party JS and CSS; None: the checkout's own

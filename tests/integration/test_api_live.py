@@ -59,7 +59,7 @@ async def acd_state(node: Node, agent: str, state: str, *, within: float = 10.0)
 @needs_baresip
 async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_both(
         tmp_path: Path) -> None:
-    async with demo_node(tmp_path) as node:
+    async with demo_node(tmp_path, live_leg_audit_s=1.0) as node:
         own = operator(node, tmp_path, "1001")
         other = operator(node, tmp_path, "1002")
         await own.start()
@@ -106,7 +106,7 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                 await other.wait_event("CALL_ESTABLISHED", within=15)
                 connected = asyncio.get_running_loop().time()
                 # the ACD holds 1001 for the call: no queue offers it a caller meanwhile,
-                # for longer than the node's 15 s audit of live legs
+                # through several of the node's audits of live legs (every second here)
                 await acd_state(node, "1001", "on_call", within=2)
                 support = {row["queue"]: row for row in
                            (await api.get("/api/live/queues")).json()}["support"]
@@ -115,7 +115,7 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                                        json={"device": "1001", "number": "1002"})
                 assert again.status_code == 409
                 assert again.json()["detail"].startswith("device:")
-                await asyncio.sleep(16)
+                await asyncio.sleep(3.5)
                 await acd_state(node, "1001", "on_call", within=0)
 
                 listed = (await api.get("/api/live/calls")).json()

@@ -67,8 +67,9 @@ class AcdShell:
 
     def __init__(self, telephony: Telephony, clock: Clock, config: CenterConfig, *,
                  publish: Callable[[object], object], data_dir: Path, ids: IdSource,
-                 on_inbound: NumberHandler) -> None:
+                 on_inbound: NumberHandler, audit_s: float = 15.0) -> None:
         self.telephony = telephony
+        self._audit_s = audit_s  # between audits of live legs (LiveLegs)
         self.clock = clock
         self.ids = ids
         self._on_inbound = on_inbound
@@ -214,7 +215,7 @@ class AcdShell:
 
     async def _watchdog(self) -> None:
         while True:
-            await self.clock.sleep(15.0)
+            await self.clock.sleep(self._audit_s)
             live = frozenset(call.acd_id for call in self.calls.values()
                              if not call.caller_gone or call.offers
                              or call.operator_leg is not None)

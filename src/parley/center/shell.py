@@ -103,12 +103,13 @@ class ContactCenter:
     """
 
     def __init__(self, telephony: Telephony, clock: Clock, config: CenterConfig, *,
-                 publish: Callable[[object], object], data_dir: Path, ids: IdSource) -> None:
+                 publish: Callable[[object], object], data_dir: Path, ids: IdSource,
+                 audit_s: float = 15.0) -> None:
         self.telephony = telephony
         self.clock = clock
         self.ids = ids
         self.shell = AcdShell(telephony, clock, config, publish=publish, data_dir=data_dir,
-                              ids=ids, on_inbound=self.handle_inbound)
+                              ids=ids, on_inbound=self.handle_inbound, audit_s=audit_s)
         telephony.handle_refers(self.on_refer)
         #: Told of each new inbound call and where it is going (its number's flow, or None);
         #: may attach data and answer another step (the dialer's campaigns use it).
