@@ -265,7 +265,7 @@ async def test_an_operator_transfers_the_caller_to_an_outside_number_by_refer(
         await uas.start()
         await support_phone.start()
         try:
-            scenario, _ = caller_scenario(tmp_path, talk_s=8.0)
+            scenario, _ = caller_scenario(tmp_path, talk_s=5.0)
             caller = await dial(node, tmp_path, "602", scenario)
             await support_phone.wait_event("CALL_ESTABLISHED", within=20)
             await asyncio.sleep(1.0)
