@@ -4,7 +4,7 @@
 // the server and swapped in here; the browser computes no KPI and decides no permission.
 import { Softphone } from "../phone/softphone.js";
 import { ScriptForm } from "../script/script_form.js";
-import { byId, csrfToken, say } from "./page.js";
+import { byId, reason, request, say } from "./page.js";
 
 /** @typedef {import("../phone/softphone.js").CallDetail} CallDetail */
 /** @typedef {import("../phone/softphone.js").RegistrationDetail} RegistrationDetail */
@@ -48,30 +48,6 @@ function element(id, kind) {
 
 /** @type {DeskConfig} */
 const config = JSON.parse(byId("desk-config").textContent ?? "{}");
-
-/**
- * A same-origin request carrying the CSRF token.
- * @param {string} url
- * @param {RequestInit} [init]
- */
-function request(url, init = {}) {
-  const headers = new Headers(init.headers);
-  headers.set("X-CSRF-Token", csrfToken());
-  return fetch(url, { ...init, headers, credentials: "same-origin" });
-}
-
-/**
- * Why a request failed, as the API says it.
- * @param {Response} response
- */
-async function reason(response) {
-  try {
-    const body = await response.json();
-    return typeof body.detail === "string" ? body.detail : response.statusText;
-  } catch {
-    return response.statusText;
-  }
-}
 
 /** @param {number} seconds */
 function clock(seconds) {

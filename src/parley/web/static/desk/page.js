@@ -1,5 +1,6 @@
 // What every script of the desk page shares: finding its elements, the strings the server
-// translated for it (the #desk-config document), and the session's CSRF token.
+// translated for it (the #desk-config document), the session's CSRF token and requests that
+// carry it (the supervisor console, the wallboard and the admin pages use it too).
 
 /**
  * @param {string} id
@@ -38,4 +39,28 @@ export function say(key, values = {}) {
 export function csrfToken() {
   const found = document.cookie.split("; ").find((part) => part.startsWith("parley_csrf="));
   return found ? decodeURIComponent(found.slice("parley_csrf=".length)) : "";
+}
+
+/**
+ * A same-origin request carrying the CSRF token.
+ * @param {string} url
+ * @param {RequestInit} [init]
+ */
+export function request(url, init = {}) {
+  const headers = new Headers(init.headers);
+  headers.set("X-CSRF-Token", csrfToken());
+  return fetch(url, { ...init, headers, credentials: "same-origin" });
+}
+
+/**
+ * Why a request failed, as the API says it.
+ * @param {Response} response
+ */
+export async function reason(response) {
+  try {
+    const body = await response.json();
+    return typeof body.detail === "string" ? body.detail : response.statusText;
+  } catch {
+    return response.statusText;
+  }
 }

@@ -4,7 +4,7 @@
 // that joins calls (answering the node's monitoring call by itself), the help-request toasts
 // and the threshold alerts. Every figure and label comes from the server.
 import { Softphone } from "../phone/softphone.js";
-import { byId, csrfToken, say } from "../desk/page.js";
+import { byId, reason, request, say } from "../desk/page.js";
 
 /** @typedef {import("../phone/softphone.js").CallDetail} CallDetail */
 /** @typedef {import("../phone/softphone.js").RegistrationDetail} RegistrationDetail */
@@ -65,27 +65,6 @@ import { byId, csrfToken, say } from "../desk/page.js";
 
 /** @type {ConsoleConfig} */
 const config = JSON.parse(byId("desk-config").textContent ?? "{}");
-
-/**
- * A same-origin request carrying the CSRF token.
- * @param {string} url
- * @param {RequestInit} [init]
- */
-function request(url, init = {}) {
-  const headers = new Headers(init.headers);
-  headers.set("X-CSRF-Token", csrfToken());
-  return fetch(url, { ...init, headers, credentials: "same-origin" });
-}
-
-/** @param {Response} response */
-async function reason(response) {
-  try {
-    const body = await response.json();
-    return typeof body.detail === "string" ? body.detail : response.statusText;
-  } catch {
-    return response.statusText;
-  }
-}
 
 /** @param {number} seconds */
 function clock(seconds) {
