@@ -2,13 +2,12 @@
 // region the server re-renders: the browser phone, the live event socket (reconnecting),
 // the hotkeys and the timers. Regions (the customer card, today's figures) are rendered by
 // the server and swapped in here; the browser computes no KPI and decides no permission.
-import { Softphone } from "../phone/softphone.js";
 import { ScriptForm } from "../script/script_form.js";
 import { byId, reason, request, say } from "./page.js";
+import { sessionPhone } from "./session_phone.js";
 
+/** @typedef {import("../phone/softphone.js").Softphone} Softphone */
 /** @typedef {import("../phone/softphone.js").CallDetail} CallDetail */
-/** @typedef {import("../phone/softphone.js").RegistrationDetail} RegistrationDetail */
-/** @typedef {import("../phone/softphone.js").Credentials} Credentials */
 
 /**
  * What the server writes into the page.
@@ -627,31 +626,8 @@ function showKeypad(open) {
 }
 
 async function startPhone() {
-  if (config.phone !== "browser") {
-    byId("phone-state").textContent = say("phone.desk", { device: config.device });
-    return;
-  }
-  /** @type {typeof import("jssip")} */
-  const JsSIP = (await import(config.jssip)).default;
-  const audio = element("remote-audio", HTMLAudioElement);
-  phone = new Softphone({
-    JsSIP, audio,
-    credentials: async () => {
-      const response = await request("/api/phone/credentials", { method: "POST" });
-      if (!response.ok) throw new Error(await reason(response));
-      return /** @type {Credentials} */ (await response.json());
-    },
-  });
-  phone.addEventListener("registration", (event) => {
-    const detail = /** @type {CustomEvent<RegistrationDetail>} */ (event).detail;
-    const text = say(`phone.${detail.state}`);
-    byId("phone-state").textContent = detail.cause ? `${text} (${detail.cause})` : text;
-    document.body.dataset.phone = detail.state;
-  });
-  phone.addEventListener("call", (event) => {
-    onCall(/** @type {CustomEvent<CallDetail>} */ (event).detail);
-  });
-  await phone.start();
+  phone = await sessionPhone(config, onCall);
+  await phone?.start();
 }
 
 /** The live call's id as the API knows it (the interaction). */

@@ -3,12 +3,11 @@
 // a second at most), replacing only rows whose content changed; it runs the browser phone
 // that joins calls (answering the node's monitoring call by itself), the help-request toasts
 // and the threshold alerts. Every figure and label comes from the server.
-import { Softphone } from "../phone/softphone.js";
 import { byId, reason, request, say } from "../desk/page.js";
+import { sessionPhone } from "../desk/session_phone.js";
 
+/** @typedef {import("../phone/softphone.js").Softphone} Softphone */
 /** @typedef {import("../phone/softphone.js").CallDetail} CallDetail */
-/** @typedef {import("../phone/softphone.js").RegistrationDetail} RegistrationDetail */
-/** @typedef {import("../phone/softphone.js").Credentials} Credentials */
 
 /**
  * @typedef {object} ConsoleConfig
@@ -630,37 +629,18 @@ function onEvent(event) {
 /** @type {Softphone | null} */
 let phone = null;
 
-async function startPhone() {
-  if (config.phone !== "browser") {
-    byId("phone-state").textContent = say("phone.desk", { device: config.device });
-    return;
+/** @param {CallDetail} call */
+function onPhoneCall(call) {
+  // the node calls this phone to join a conversation: it is answered at once
+  if (call.state === "ringing" && call.direction === "incoming" && call.parley?.monitor) {
+    phone?.answer(call.id);
   }
-  /** @type {typeof import("jssip")} */
-  const JsSIP = (await import(config.jssip)).default;
-  const audio = /** @type {HTMLAudioElement} */ (byId("remote-audio"));
-  phone = new Softphone({
-    JsSIP, audio,
-    credentials: async () => {
-      const response = await request("/api/phone/credentials", { method: "POST" });
-      if (!response.ok) throw new Error(await reason(response));
-      return /** @type {Credentials} */ (await response.json());
-    },
-  });
-  phone.addEventListener("registration", (event) => {
-    const detail = /** @type {CustomEvent<RegistrationDetail>} */ (event).detail;
-    const text = say(`phone.${detail.state}`);
-    byId("phone-state").textContent = detail.cause ? `${text} (${detail.cause})` : text;
-    document.body.dataset.phone = detail.state;
-  });
-  phone.addEventListener("call", (event) => {
-    const call = /** @type {CustomEvent<CallDetail>} */ (event).detail;
-    // the node calls this phone to join a conversation: it is answered at once
-    if (call.state === "ringing" && call.direction === "incoming" && call.parley?.monitor) {
-      phone?.answer(call.id);
-    }
-    document.body.dataset.call = call.state;
-  });
-  await phone.start();
+  document.body.dataset.call = call.state;
+}
+
+async function startPhone() {
+  phone = await sessionPhone(config, onPhoneCall);
+  await phone?.start();
 }
 
 byId("sign-out-form").addEventListener("submit", () => phone?.stop());
