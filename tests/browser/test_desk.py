@@ -37,9 +37,11 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
 CUSTOMER_NUMBER = "+74951234567"
 
 
-async def sign_in(browser: Any, url: str, user: str, password: str) -> Any:
-    """A desk page signed in as ``user`` with the browser phone (its own browser context:
-    its own cookies, as on another computer)."""
+async def sign_in(browser: Any, url: str, user: str, password: str,
+                  lands: str = "/desk") -> Any:
+    """A page signed in as ``user`` with the browser phone (its own browser context: its own
+    cookies, as on another computer), where sign-in sends them: the desk, or ``lands``
+    (``/supervisor`` for supervisors and admins)."""
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
     page = await context.new_page()
     await page.goto(f"{url}/login")
@@ -47,7 +49,7 @@ async def sign_in(browser: Any, url: str, user: str, password: str) -> Any:
     await page.get_by_label("Password").fill(password)
     await page.get_by_label("Browser phone").check()
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{url}/desk")
+    await page.wait_for_url(f"{url}{lands}")
     return page
 
 

@@ -30,19 +30,6 @@ from .test_phone_calls import chromium, heard
 pytestmark = [pytest.mark.browser, needs(STOCK_PROMPTS, HOLD_MUSIC)]
 
 
-async def console(browser: Any, url: str, user: str, password: str) -> Any:
-    """The supervisor console, signed in at /login with the browser phone."""
-    context = await browser.new_context(viewport={"width": 1366, "height": 768})
-    page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.get_by_label("User name").fill(user)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_label("Browser phone").check()
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{url}/supervisor")
-    return page
-
-
 def syllables(seconds: float, seed: int) -> np.ndarray:
     """Noise in bursts of 150-400 ms with pauses between, like speech: a steady noise is
     what the browser's noise suppression learns to remove within seconds."""
@@ -87,7 +74,8 @@ async def test_help_reaches_the_supervisor_who_whispers_to_the_operator_only(
         await change(node, "users", UserSpec(username="boss-green", roles=["supervisor"],
                                              teams=["green"], password="pw-boss-green"))
         desk = await sign_in(floor, node.url, "1001", "pw1001")
-        boss = await console(office, node.url, "supervisor", "pw-supervisor")
+        boss = await sign_in(office, node.url, "supervisor", "pw-supervisor",
+                             lands="/supervisor")
         await expect(desk.locator("#phone-state")).to_have_text("Phone: ready", timeout=20_000)
         await expect(boss.locator("#phone-state")).to_have_text("Phone: ready", timeout=20_000)
         operators = boss.get_by_role("table", name="Operators")
