@@ -402,3 +402,55 @@ async def test_1001_consults_1002_then_a_conference_then_1002_keeps_the_customer
         await caller.stop()
     assert audio_similarity(received, sent) > 0.3  # in the conference 1002 heard the customer
     assert record.operator == "1002"
+
+
+@needs(SIPP)
+async def test_a_blind_transfer_to_sales_brings_the_card_and_script_notes_to_its_operator(
+        tmp_path: Path) -> None:
+    """1001 edits the card and the script's notes, then transfers the customer blind to the
+    sales queue: sales operator 1006's desk rings with the same card and its edits, and once
+    answered shows 1001's notes in the script, nobody having closed the call."""
+    from playwright.async_api import expect
+
+    chromium_path(axe=True)
+    mine = write_wav(tmp_path / "page-microphone.wav", noise_signal(20.0, 79))
+    async with demo_node(tmp_path) as node, chromium(mine) as browser:
+        await node.store.customers.create(name="Anna Petrova", status="gold", fields={},
+                                          numbers=[CUSTOMER_NUMBER])
+        one = await sign_in(browser, node.url, "1001", "pw1001")
+        six = await sign_in(browser, node.url, "1006", "pw1006")
+        for page, user in ((one, "1001"), (six, "1006")):
+            await expect(page.locator("#phone-state")).to_have_text("Phone: ready",
+                                                                    timeout=20_000)
+            await page.get_by_role("button", name="Ready", exact=True).click()
+            await acd_state(node, user, "ready")
+        scenario, _sent = caller_scenario(tmp_path, talk_s=15.0, ani=CUSTOMER_NUMBER,
+                                          parley_hangs_up=True)
+        caller = await dial(node, tmp_path, "602", scenario)
+        await expect(one.locator("#call-status")).to_have_text(
+            f"Incoming call from {CUSTOMER_NUMBER}", timeout=20_000)
+        await one.keyboard.press("Alt+A")
+        await expect(one.locator("#call-status")).to_have_text(
+            f"In a call with {CUSTOMER_NUMBER}", timeout=10_000)
+        card = one.get_by_role("region", name="Customer card")
+        await card.get_by_label("Status").fill("platinum")
+        notes = one.get_by_role("region", name="Script").get_by_label("Notes", exact=True)
+        await notes.fill("Wants the family plan", timeout=10_000)
+        await one.get_by_label("Transfer to (number, user or queue:name)").fill("queue:sales")
+        await one.get_by_role("button", name="Transfer", exact=True).click()
+        await expect(six.locator("#call-status")).to_have_text(
+            f"Incoming call from {CUSTOMER_NUMBER}", timeout=20_000)
+        theirs = six.get_by_role("region", name="Customer card")
+        await expect(theirs.get_by_label("Status")).to_have_value("platinum")
+        await six.keyboard.press("Alt+A")
+        await expect(six.locator("#call-status")).to_have_text(
+            f"In a call with {CUSTOMER_NUMBER}", timeout=10_000)
+        script = six.get_by_role("region", name="Script")
+        await expect(script.get_by_label("Notes", exact=True)).to_have_value(
+            "Wants the family plan", timeout=10_000)
+        assert await serious(six) == []
+        await six.get_by_role("button", name="Hang up").click()
+        record = await call_record(node, number="602")
+        await caller.stop()
+    assert record.operator == "1006"
+    assert record.queue == "sales"
