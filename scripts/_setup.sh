@@ -24,7 +24,8 @@ RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-
 # - chromium for the browser tests, and fonts-dejavu-core so that pages (English and
 #   Russian) render the same glyphs on every machine instead of whatever font is there.
 # - socat puts a TLS listener in front of a sipp carrier (Debian builds sipp without TLS);
-TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core socat)
+# - slapd and ldap-utils: a throw-away OpenLDAP directory for the directory sign-in tests.
+TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core socat slapd ldap-utils)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
