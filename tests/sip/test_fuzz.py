@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parley.sip.errors import SipParseError
-from parley.sip.message import StreamFramer, build_response, parse_message
+from parley.sip.headers import NameAddr, Via
+from parley.sip.message import (
+    _LINE_SPLIT,
+    StreamFramer,
+    _fast_header_lines,
+    _header_lines,
+    build_response,
+    parse_message,
+)
 from parley.sip.uri import SipUri
 
 CAPTURES = [p.read_bytes() for p in sorted((Path(__file__).parent / "data").glob("*.sip"))]
@@ -117,3 +126,52 @@ def test_uri_fast_path_agrees_with_full_parser(scheme: str, user: str, host: str
     except SipParseError as exc:
         got = type(exc).__name__
     assert got == expected
+
+
+def outcome(parse: Callable[[str], object], text: str) -> object:
+    """The parsed value, or the error's message (the fast path must fail the same way)."""
+    try:
+        return parse(text)
+    except SipParseError as exc:
+        return f"error: {exc}"
+
+
+_HEADER_CHARS = "abcAB019-.;=,\"<> \t\\:@\xa0"
+
+
+@FUZZ
+@given(st.sampled_from(["", '"Bob" ', '"B\\"o;b<" ', "Bob ", "Bo b\t", '"" ', "a;b ", "\xa0"]),
+       st.sampled_from(["sip:1001@127.0.0.1:5060", "sip:h", "sips:a@b.c;lr", "sip:a b",
+                        "tel:+1", "sip:a@h:0", ""]),
+       st.booleans(), st.text(_HEADER_CHARS, max_size=20))
+def test_name_addr_fast_path_agrees_with_full_parser(display: str, uri: str, angle: bool,
+                                                     tail: str) -> None:
+    text = f"{display}<{uri}>{tail}" if angle else f"{uri}{tail}"
+    expected = outcome(NameAddr.parse_general, text)
+    assert outcome(NameAddr.parse_uncached, text) == expected
+    assert outcome(NameAddr.parse, text) == expected  # and the cached value is the same
+
+
+@FUZZ
+@given(st.sampled_from(["SIP/2.0/UDP", "SIP/2.0/tcp", "sip/2.0/UDP", "SIP/2.0/", "SIP/3.0/WS"]),
+       st.sampled_from([" ", "  ", "\t", ""]),
+       st.sampled_from(["127.0.0.1", "h.example", "[::1]", "h", "a b", ""]),
+       st.sampled_from(["", ":5060", ":0", ":65536", ":x", ":05060"]),
+       st.text(_HEADER_CHARS, max_size=24))
+def test_via_fast_path_agrees_with_full_parser(proto: str, gap: str, host: str, port: str,
+                                               params: str) -> None:
+    text = f"{proto}{gap}{host}{port}{params}"
+    assert outcome(Via.parse, text) == outcome(Via.parse_general, text)
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["Via: SIP/2.0/UDP h;branch=z9hG4bK1", "To : <sip:a@b>",
+                                 "X-A:", "X-B:\tv\t", " folded", "\tfolded", "Bad Name: x",
+                                 "NoColon", "v:x", "X-C: a\rb", "X-D: \x7f", "X-E: caf\xe9",
+                                 ""]), min_size=1, max_size=8),
+       st.sampled_from(["\r\n", "\n"]))
+def test_header_lines_fast_path_agrees_with_line_by_line(lines: list[str], eol: str) -> None:
+    text = eol.join(lines)
+    fast = _fast_header_lines(text)
+    if fast is not None:
+        assert fast == outcome(lambda t: _header_lines(_LINE_SPLIT.split(t)), text)

@@ -60,6 +60,13 @@ def _key(name: str) -> str:
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+# The common shapes, parsed in one match each; anything else takes the general parser, which
+# accepts the same texts with the same result (tests/sip/test_message.py checks both agree).
+_PARAMS_FAST = r'((?:;[^;=\s"<>,]+(?:=[^;"\s]*)?)*)'
+_VIA_FAST = re.compile(r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-.]+)(?::(\d{1,5}))?" + _PARAMS_FAST
+                       + r"\Z")
+_NAME_ADDR_FAST = re.compile(r'(?:"((?:[^"\\]|\\.)*)"[ \t]*|([^"<>;,]*?)[ \t]*)?'
+                             r'<([^<>"\s]+)>' + _PARAMS_FAST + r"\Z")
 _LIST_ITEM = re.compile(r'(?:[^,"<]|"(?:[^"\\]|\\.)*"?|<[^>]*>?)+')
 _PARAM_ITEM = re.compile(r'(?:[^;"]|"(?:[^"\\]|\\.)*"?)+')
 
@@ -79,6 +86,14 @@ def split_params(text: str) -> list[str]:
 
 
 Params = tuple[tuple[str, str | None], ...]
+
+
+def _fast_params(text: str) -> Params:
+    """Parameters already matched by ``_PARAMS_FAST`` (``;a=1;lr``, leading ``;`` kept)."""
+    if not text:
+        return ()
+    return tuple((k, v if eq else None)
+                 for k, eq, v in (item.partition("=") for item in text[1:].split(";")))
 
 
 def parse_params(text: str, header: str) -> Params:
@@ -239,6 +254,18 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        fast = _VIA_FAST.match(text)
+        if fast is not None:
+            transport, host, port, ptext = fast.groups()
+            if port is None or 0 < int(port) < 65536:
+                return cls(transport.upper(), host, None if port is None else int(port),
+                           _fast_params(ptext))
+        return cls.parse_general(text)
+
+    @classmethod
+    def parse_general(cls, text: str) -> Via:
+        """The full parser; :meth:`parse` takes a one-regex path for the common shape and
+        gives the same result."""
         sent, _, ptext = text.partition(";")
         parts = sent.split(None, 1)
         if len(parts) != 2:
@@ -299,6 +326,31 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str, header: str = "From") -> NameAddr:
+        """Parse one From/To/Contact/Route value; the same texts recur in every message of a
+        dialog, so their (immutable) values are shared from a bounded cache."""
+        if len(text) > 256:  # long values (rare, or hostile) are not kept
+            return cls.parse_uncached(text, header)
+        return _parse_name_addr(text, header)
+
+    @classmethod
+    def parse_uncached(cls, text: str, header: str = "From") -> NameAddr:
+        """:meth:`parse` without the cache."""
+        text = text.strip()
+        fast = _NAME_ADDR_FAST.match(text)
+        if fast is not None:
+            quoted, plain, uri_text, ptext = fast.groups()
+            if quoted is not None:
+                display: str | None = quoted.replace('\\"', '"').replace("\\\\", "\\")
+            else:
+                display = (plain or "").strip()
+            return cls(SipUri.parse(uri_text, header=header), display or None,
+                       _fast_params(ptext))
+        return cls.parse_general(text, header)
+
+    @classmethod
+    def parse_general(cls, text: str, header: str = "From") -> NameAddr:
+        """The full parser; :meth:`parse_uncached` takes a one-regex path for the common
+        shape and gives the same result."""
         text = text.strip()
         start = 0
         if text.startswith('"'):  # a quoted display name may itself hold '<' or ';'
@@ -375,6 +427,11 @@ class NameAddr:
         if not 0.0 <= q <= 1.0:
             raise SipParseError(f"Contact: q={value!r} is outside 0..1", header="Contact")
         return q
+
+
+@lru_cache(maxsize=4096)
+def _parse_name_addr(text: str, header: str) -> NameAddr:
+    return NameAddr.parse_uncached(text, header)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,10 @@ REASON_PHRASES: dict[int, str] = {
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _LINE_SPLIT = re.compile(r"\r?\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# One header line of the common shape (no control characters but tab; CR only before LF); the
+# value is stripped afterwards, as line by line.
+_HEADER_LINE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:([^\x00-\x08\x0a-\x1f\x7f]*)\r?$",
+                          re.MULTILINE)
 _REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
@@ -282,12 +286,44 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         head = raw_head.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SipParseError(f"headers are not UTF-8 text (byte {exc.start})") from None
-    lines = _LINE_SPLIT.split(head)
-    start = lines[0]
-    if _CONTROL.search(head) or head.count("\r") != head.count("\r\n"):
-        raise SipParseError("control characters in the start line or headers")
+    start, _, rest_of_head = head.partition("\n")
+    start = start.removesuffix("\r")
+    items = _fast_header_lines(rest_of_head) if rest_of_head else []
+    if items is None or _CONTROL.search(start) or "\r" in start:
+        if _CONTROL.search(head) or head.count("\r") != head.count("\r\n"):
+            raise SipParseError("control characters in the start line or headers")
+        items = _header_lines(_LINE_SPLIT.split(rest_of_head))
+    headers = Headers(items)
+    try:
+        body = _take_body(headers, rest)
+    except SipParseError as exc:
+        if not start.startswith("SIP/"):  # keep what is needed to answer 400
+            with contextlib.suppress(SipParseError):
+                partial = _start_line(start, headers, b"")
+                exc.partial = partial if isinstance(partial, SipRequest) else None
+        raise
+    message = _start_line(start, headers, body)
+    _validate(message)
+    return message
+
+
+def _fast_header_lines(text: str) -> list[tuple[str, str]] | None:
+    """The header lines of the common shape (one ``Name: value`` per line, no folding, no
+    over-long line) in one match; None sends the text to :func:`_header_lines`, which gives
+    the same lines or says what is wrong."""
+    if len(text) > MAX_HEADER_LENGTH or "\n " in text or "\n\t" in text:
+        return None
+    items = _HEADER_LINE.findall(text)
+    count = text.count("\n") + 1
+    if len(items) != count or count > MAX_HEADERS:
+        return None
+    return [(name, value.strip()) for name, value in items]
+
+
+def _header_lines(lines: list[str]) -> list[tuple[str, str]]:
+    """Unfold, check and split header lines one by one, naming the first bad one."""
     items: list[tuple[str, str]] = []
-    for line in lines[1:]:
+    for line in lines:
         if line[:1] in (" ", "\t"):
             if not items:
                 raise SipParseError("continuation line before any header")
@@ -308,18 +344,7 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         items.append((name, value.strip()))
         if len(items) > MAX_HEADERS:
             raise SipParseError(f"more than {MAX_HEADERS} header lines")
-    headers = Headers(items)
-    try:
-        body = _take_body(headers, rest)
-    except SipParseError as exc:
-        if not start.startswith("SIP/"):  # keep what is needed to answer 400
-            with contextlib.suppress(SipParseError):
-                partial = _start_line(start, headers, b"")
-                exc.partial = partial if isinstance(partial, SipRequest) else None
-        raise
-    message = _start_line(start, headers, body)
-    _validate(message)
-    return message
+    return items
 
 
 def _take_body(headers: Headers, rest: bytes) -> bytes:
