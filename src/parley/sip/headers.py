@@ -10,7 +10,7 @@ outside quotes and angle brackets by :meth:`Headers.values`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -54,9 +54,18 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(name.lower(), name)
 
 
-@lru_cache(maxsize=1024)
+_KEYS: dict[str, str] = {}
+
+
 def _key(name: str) -> str:
-    return canonical_name(name).lower()
+    """The look-up key of a header name (canonical, lower case), remembered for the names
+    seen so far (a bounded number: names come from the network)."""
+    key = _KEYS.get(name)
+    if key is None:
+        key = canonical_name(name).lower()
+        if len(_KEYS) < 4096:
+            _KEYS[name] = key
+    return key
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -147,15 +156,20 @@ class Headers:
         headers._index = None
         return headers
 
-    def _lookup(self, name: str) -> list[str]:
+    def _lookup(self, name: str) -> Sequence[str]:
         """Every line's value for ``name``, from an index built on first use."""
         index = self._index
         if index is None:
             index = {}
             for n, v in self._items:
-                index.setdefault(_key(n), []).append(v)
+                key = _KEYS.get(n) or _key(n)
+                values = index.get(key)
+                if values is None:
+                    index[key] = [v]
+                else:
+                    values.append(v)
             self._index = index
-        return index.get(_key(name), [])
+        return index.get(_KEYS.get(name) or _key(name), ())
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -188,9 +202,9 @@ class Headers:
 
     def values(self, name: str) -> list[str]:
         """Every value for ``name``; list headers (Via, Contact, Route, …) split on commas."""
-        lines = self.lines(name)
+        lines = self._lookup(name)
         if _key(name) not in LIST_HEADERS:
-            return lines
+            return list(lines)
         out: list[str] = []
         for line in lines:
             out.extend(split_list(line))
