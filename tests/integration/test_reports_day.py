@@ -101,7 +101,7 @@ async def run_the_day(node: Node, tmp_path: Path) -> None:
             result = await sipp.wait(within=30)
             assert result.ok, result.log
         await until(lambda: ready("1001"), "1001 ready after wrap-up")
-        transferred = caller(tmp_path, node, "transferred", talk_s=6.0)
+        transferred = caller(tmp_path, node, "transferred", talk_s=5.0)
         await transferred.start()
         async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
             login = await api.post("/api/auth/login", json={"username": "supervisor",
@@ -113,7 +113,7 @@ async def run_the_day(node: Node, tmp_path: Path) -> None:
                 return [call for call in calls if call["state"] == "talking"]
 
             [live] = await until(talking, "the call to transfer answered")
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
             moved = await api.post(f"/api/live/calls/{live['id']}/transfer",
                                    json={"target": "queue:sales"})
             assert moved.status_code == 202, moved.text
