@@ -75,7 +75,7 @@ def test_reports_answer_rows_and_refuse_bad_periods_by_name(api: Api) -> None:
         assert missing.json()["detail"][0]["loc"] == ["query", "to"]
     with api.client("agent") as client:
         assert client.get("/api/reports/queues", params=PERIOD).status_code == 403
-        assert client.get("/api/reports/intervals", params=PERIOD).status_code == 404
+        assert client.get("/api/reports/nowhere", params=PERIOD).status_code == 404
 
 
 
@@ -117,3 +117,48 @@ def test_each_report_exports_the_same_rows_as_csv(api: Api) -> None:
         assert bad.json()["detail"] == "to: must come after from"
     with api.client("agent") as client:
         assert client.get("/api/reports/queues.csv", params=period).status_code == 403
+    check_intervals_and_the_calls_behind_a_figure(api)
+
+
+def check_intervals_and_the_calls_behind_a_figure(api: Api) -> None:
+    """The calls of :func:`seed_calls` from 09:00, five minutes apart: three in the 09:00
+    interval, one in 09:15; the calls behind the support queue's abandoned count are the two
+    abandoned ones, and a figure that counts no calls, or a report without rows of calls, is
+    refused by name."""
+    period = {"from": "2026-12-01T09:00:00Z", "to": "2026-12-01T09:31:00Z"}
+    with api.client("supervisor") as client:
+        rows = client.get("/api/reports/intervals", params=period).json()["rows"]
+        assert [(row["interval"], row["offered"], row["answered"], row["abandoned"])
+                for row in rows] == [("2026-12-01T09:00:00+00:00", 3, 2, 1),
+                                     ("2026-12-01T09:15:00+00:00", 1, 0, 1)]
+        table = list(csv.DictReader(io.StringIO(
+            client.get("/api/reports/intervals.csv", params=period).text)))
+        assert [line["abandoned_short"] for line in table] == ["1", "0"]
+        behind = client.get("/api/reports/calls", params={
+            **period, "report": "queues", "key": "support", "measure": "abandoned"}).json()
+        assert (behind["total"], [call["id"] for call in behind["calls"]]) == (
+            2, ["c3", "c4"])
+        assert behind["calls"][0]["wait_s"] == 3.0
+        first = client.get("/api/reports/calls", params={
+            **period, "report": "intervals", "key": "2026-12-01T09:00:00Z",
+            "measure": "answered"}).json()
+        assert [call["id"] for call in first["calls"]] == ["c1", "c2"]
+        for wrong, message in (({"measure": "asa_s"}, "measure: 'asa_s' does not count"),
+                               ({"report": "results"}, "report: 'results' has no calls"),
+                               ({"report": "intervals", "key": "2026-12-01T09:05:00Z"},
+                                "key: an interval starts on the quarter hour")):
+            refused = client.get("/api/reports/calls", params={
+                **period, "report": "queues", "key": "support", "measure": "abandoned",
+                **wrong})
+            assert refused.status_code == 422
+            assert refused.json()["detail"].startswith(message), refused.text
+        page = client.get("/reports/calls", params={
+            **period, "report": "queues", "key": "support", "measure": "abandoned",
+            "call": "c3"})
+        assert page.status_code == 200
+        assert 'data-call="c4"' in page.text
+        assert 'id="call"' in page.text  # the chosen call's timeline
+        report = client.get("/reports", params={"report": "queues", "from": "2026-12-01T09:00",
+                                                "to": "2026-12-01T10:00"})
+        assert "/reports/calls?report=queues&amp;key=support&amp;measure=abandoned" \
+            in report.text

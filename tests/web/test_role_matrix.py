@@ -74,7 +74,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/reports/definitions"): SUPERVISOR,
     **{("GET", f"/api/reports/{name}{csv}"): SUPERVISOR
        for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns",
-                    "results") for csv in ("", ".csv")},
+                    "results", "intervals") for csv in ("", ".csv")},
+    ("GET", "/api/reports/calls"): SUPERVISOR,  # the calls behind a figure, in one's teams
     ("GET", "/api/interactions/{interaction_id}"): AGENT,
     ("GET", "/api/recordings"): SUPERVISOR,
     # operators: as the site's agents_hear_recordings allows (403 otherwise)
@@ -129,6 +130,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/supervisor/live"): SUPERVISOR,  # the console's rows, in the supervisor's teams
     ("GET", "/wallboard"): AGENT,  # a page: the anonymous are sent to /login
     ("GET", "/reports"): SUPERVISOR,  # a page: the anonymous are sent to /login
+    ("GET", "/reports/calls"): SUPERVISOR,  # the calls behind a figure, as a page
     ("GET", "/wallboard/figures"): AGENT,
     ("GET", "/desk/today"): AGENT,
     ("GET", "/desk/voicemail"): AGENT,
@@ -210,7 +212,8 @@ OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 
 #: Pages that send the anonymous to /login (303) rather than answer 401; below the page's role
 #: they answer 403 like any route.
-SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports")}
+SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports"),
+                 ("GET", "/reports/calls")}
 
 
 def _concrete(path: str) -> str:

@@ -80,6 +80,8 @@ class CallFacts(NamedTuple):
     outcome: str | None
     trunk: str | None = None
     transfers: int = 0
+    call_id: str = ""
+    """The call record's id (for the calls behind a report's figure; not counted)."""
 
 
 class AttemptFacts(NamedTuple):

@@ -33,6 +33,7 @@ from parley.store.database import (
     database_url,
     migrate,
 )
+from parley.store.report_rows import ReportRowRepository
 from parley.store.reports import ReportRepository
 from parley.store.security import (
     AccountRepository,
@@ -69,6 +70,7 @@ class Store:
     wrapups: WrapupRepository = field(init=False)
     customers: CustomerRepository = field(init=False)
     reports: ReportRepository = field(init=False)
+    report_rows: ReportRowRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -87,6 +89,7 @@ class Store:
         self.wrapups = WrapupRepository(self.sessions)
         self.customers = CustomerRepository(self.sessions, self.clock)
         self.reports = ReportRepository(self.sessions, self.clock)
+        self.report_rows = ReportRowRepository(self.sessions)
 
     @property
     def dialect(self) -> str:

@@ -103,7 +103,7 @@ async def finished_calls(connection: AsyncConnection,
             transfers[row[0]] = int(row[1])
     return [CallFacts(row.started_at, row.direction, row.queue, row.operator, row.called,
                       row.queued_at, row.answered_at, row.wait_s, row.talk_s, row.duration_s,
-                      row.outcome, trunks.get(row.id), transfers.get(row.id, 0))
+                      row.outcome, trunks.get(row.id), transfers.get(row.id, 0), row.id)
             for row in rows]
 
 

@@ -43,6 +43,8 @@ from parley.web import (
     operations,
     phone,
     preview,
+    report_drill_page,
+    report_drill_routes,
     reports_page,
     reports_routes,
     script_routes,
@@ -147,6 +149,10 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(reports_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(report_drill_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(report_drill_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(reports_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)

@@ -18,11 +18,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from parley.kpi import DEFINITIONS
+from parley.reports.drill import intervals
 from parley.reports.tables import BUILDERS, flat
 from parley.store.specs import Role
 from parley.web.auth import Ctx
 from parley.web.desk import render
 from parley.web.locale import PageLocale
+from parley.web.report_drill_routes import drill_url
 from parley.web.reports_routes import period
 from parley.web.supervisor import _signed_in
 
@@ -30,14 +32,15 @@ router = APIRouter()
 
 #: The reports the page offers, with their names as shown.
 KINDS = {"queues": "Queues", "operators": "Operators", "teams": "Teams", "trunks": "Trunks",
-         "campaigns": "Campaigns", "results": "Result codes"}
+         "campaigns": "Campaigns", "results": "Result codes", "intervals": "Intervals"}
 SHORTCUTS = ("today", "yesterday", "week")
 #: Figures that are shares (shown as percentages).
 RATES = {"service_level", "service_level_offered", "abandon_rate", "occupancy", "utilisation",
          "contact_rate", "outbound_abandon_rate"}
 #: Column headings (the figure's name stays in the CSV and the definitions).
 LABELS = {
-    "queue": "Queue", "operator": "Operator", "team": "Team", "trunk": "Trunk",
+    "queue": "Queue", "interval": "Interval", "operator": "Operator", "team": "Team",
+    "trunk": "Trunk",
     "campaign": "Campaign", "result": "Result code", "offered": "Offered",
     "answered": "Answered", "abandoned": "Abandoned", "abandoned_short": "Short abandons",
     "service_level": "Service level", "abandon_rate": "Abandon rate", "asa_s": "ASA, s",
@@ -113,8 +116,16 @@ async def reports_page(request: Request, ctx: Ctx) -> Response:
             error = str(exc.detail)
             since, until = shortcut("today", ctx.clock.utcnow(), zone)
     start, end = period(since, until)
-    columns, rows = flat(await BUILDERS[kind](ctx.store.reports, start, end))
+    columns, rows = flat(await intervals(ctx.store.report_rows, start, end)
+                         if kind == "intervals" else
+                         await BUILDERS[kind](ctx.store.reports, start, end))
     key = columns[0] if columns else ""
+    links = [{column: drill_url(kind, str(row.get(key)), column, start, end)
+              for column in columns[1:] if row.get(column)} for row in rows]
+    if kind == "intervals":  # an interval by its start in the site's time zone
+        for row in rows:
+            row[key] = datetime.fromisoformat(row[key]).astimezone(zone).strftime(
+                "%Y-%m-%d %H:%M")
     measures = [column for column in columns[1:]
                 if all(isinstance(row.get(column), int | float) for row in rows)]
     headings = {column: locale.gettext(LABELS[column]) if column in LABELS else column
@@ -136,4 +147,4 @@ async def reports_page(request: Request, ctx: Ctx) -> Response:
                                                     "attempts") if m in measures),
                                        measures[0] if measures else ""),
                   csv_url=f"/api/reports/{kind}.csv?{api_query}", config=config,
-                  error=error, key=key)
+                  error=error, key=key, links=links)

@@ -1,0 +1,161 @@
+"""Report figures per 15-minute interval, callbacks per interval, and the calls behind a
+figure (drill-down), read as :mod:`parley.store.reports` reads the aggregates: whole
+intervals from the aggregates, the edges of a period off the boundaries from the raw
+records, and the calls themselves always from the raw records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from parley.reports.drill import behind
+from parley.reports.intervals import (
+    DIMENSIONS,
+    MEASURES,
+    Counters,
+    Key,
+    calls_by_interval,
+    interval_ceiling,
+    interval_start,
+)
+from parley.store import models as m
+from parley.store.reports import (
+    INTERACTIONS,
+    INTERVALS,
+    BadDimension,
+    finished_calls,
+    thresholds,
+)
+
+DRILL_LIMIT = 1000
+"""The most calls one drill-down lists (the total is always given)."""
+_PREFILTER = {"queue": INTERACTIONS.c.queue, "operator": INTERACTIONS.c.operator,
+              "number": INTERACTIONS.c.called}
+
+
+@dataclass(frozen=True, slots=True)
+class CallLine:
+    """One call behind a figure, as the drill-down lists it."""
+
+    id: str
+    started_at: datetime
+    direction: str
+    caller: str
+    called: str
+    queue: str | None
+    operator: str | None
+    outcome: str | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    wait_s: float | None
+    talk_s: float | None
+    duration_s: float | None
+    transfers: int
+    recordings: list[str]
+
+
+class ReportRowRepository:
+    """Per-interval figures and the calls behind a figure."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def interval_counters(self, dimension: str, since: datetime, until: datetime,
+                                key: str | None = None) -> dict[datetime, Counters]:
+        """The counters of each interval within [since, until) under ``dimension`` (one
+        ``key``, or every key summed): whole intervals from the aggregates, the partial ones
+        at the edges from the raw records (calls that began within the period)."""
+        if dimension not in DIMENSIONS or dimension in ("campaign", "result"):
+            raise BadDimension(f"dimension: no calls per {dimension!r}")
+        first, last = interval_ceiling(since), interval_start(until)
+        result: dict[datetime, Counters] = {}
+        async with self._sessions() as session:
+            connection = await session.connection()
+            edges = [(since, until)]
+            if first < last:
+                edges = [(since, first), (last, until)]
+                conditions = [INTERVALS.c.dimension == dimension,
+                              INTERVALS.c.interval_start >= first,
+                              INTERVALS.c.interval_start < last]
+                if key is not None:
+                    conditions.append(INTERVALS.c.key == key)
+                rows = await connection.execute(
+                    select(INTERVALS.c.interval_start,
+                           *[func.sum(INTERVALS.c[name]).label(name) for name in MEASURES])
+                    .where(*conditions).group_by(INTERVALS.c.interval_start))
+                for row in rows:
+                    result[row.interval_start] = {name: float(getattr(row, name) or 0)
+                                                  for name in MEASURES}
+            totals: dict[Key, Counters] = {}
+            limits = await thresholds(connection)
+            for start, end in edges:
+                if start < end:
+                    calls_by_interval(await finished_calls(connection, and_(
+                        INTERACTIONS.c.started_at >= start, INTERACTIONS.c.started_at < end)),
+                        limits, totals)
+        for (start, kind, name), counters in totals.items():
+            if kind == dimension and (key is None or name == key):
+                summed = result.setdefault(start, dict.fromkeys(MEASURES, 0.0))
+                for measure, value in counters.items():
+                    summed[measure] += value
+        return result
+
+    async def callbacks_by_interval(self, since: datetime, until: datetime,
+                                    queue: str | None = None
+                                    ) -> dict[datetime, tuple[int, int]]:
+        """Callbacks requested in each interval of [since, until) (for ``queue``, or all),
+        and how many of them were completed."""
+        conditions = [m.Callback.requested_at >= since, m.Callback.requested_at < until]
+        if queue is not None:
+            conditions.append(m.Callback.queue == queue)
+        found: dict[datetime, tuple[int, int]] = {}
+        async with self._sessions() as session:
+            for requested_at, status in await session.execute(
+                    select(m.Callback.requested_at, m.Callback.status).where(*conditions)):
+                start = interval_start(requested_at)
+                requested, done = found.get(start, (0, 0))
+                found[start] = (requested + 1, done + int(status == "done"))
+        return found
+
+    async def calls_behind(self, measure: str, since: datetime, until: datetime, *,
+                           dimension: str | None = None, keys: Iterable[str] = (),
+                           limit: int = DRILL_LIMIT) -> tuple[int, list[CallLine]]:
+        """The finished calls that began in [since, until) and count in ``measure`` under
+        ``dimension`` for one of ``keys`` (no dimension: all such calls), oldest first;
+        (how many there are, the first ``limit`` of them)."""
+        wanted = sorted(set(keys))
+        conditions: list[ColumnElement[bool]] = [INTERACTIONS.c.started_at >= since,
+                                                 INTERACTIONS.c.started_at < until]
+        if dimension in _PREFILTER:
+            conditions.append(_PREFILTER[dimension].in_(wanted))
+        async with self._sessions() as session:
+            connection = await session.connection()
+            limits = await thresholds(connection)
+            calls = [call for call in await finished_calls(connection, and_(*conditions))
+                     if behind(call, measure, limits, dimension, wanted)]
+            calls.sort(key=lambda call: (call.started_at, call.call_id))
+            shown = calls[:limit]
+            ids = [call.call_id for call in shown]
+            records = {row.id: row for row in await connection.execute(
+                select(INTERACTIONS.c.id, INTERACTIONS.c.caller, INTERACTIONS.c.ended_at)
+                .where(INTERACTIONS.c.id.in_(ids)))} if ids else {}
+            recordings: dict[str, list[str]] = {}
+            if ids:
+                for recording_id, interaction_id in await connection.execute(
+                        select(m.Recording.id, m.Recording.interaction_id)
+                        .where(m.Recording.interaction_id.in_(ids))
+                        .order_by(m.Recording.started_at)):
+                    if interaction_id is not None:
+                        recordings.setdefault(interaction_id, []).append(recording_id)
+        return len(calls), [
+            CallLine(call.call_id, call.started_at, call.direction,
+                     records[call.call_id].caller, call.called, call.queue, call.operator,
+                     call.outcome, call.answered_at, records[call.call_id].ended_at,
+                     call.wait_s, call.talk_s, call.duration_s, call.transfers,
+                     recordings.get(call.call_id, []))
+            for call in shown]

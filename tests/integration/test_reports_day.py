@@ -1,0 +1,376 @@
+"""A known day of calls over real peers, and every figure of the queues, operators and
+intervals reports checked exactly against a count made here from the raw call records, on
+SQLite and on PostgreSQL.
+
+SIPp callers dial the support queue; two operators' baresip phones answer (1001 in support,
+1006 in sales). The day: a call answered by 1001; while it lasts, one caller who hangs up
+within the short-abandon threshold and one who waits longer; then a call 1001 answers and a
+supervisor transfers to the sales queue, where 1006 answers it; and a callback requested
+through the API. The node runs on SQLite; its event journal is then replayed into a second
+node on PostgreSQL (the same recorders, writing the raw records and the aggregates there),
+so both stores are checked against one run of calls. Each store is checked for a period on
+the interval boundaries (aggregates) and one off them (the raw records at the edges)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from parley.app import Node
+from parley.journal import Journal
+from parley.reports.intervals import interval_ceiling, interval_start
+from parley.store.specs import QueueSpec
+from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
+from parley.testing.peers import Sipp
+from parley.testing.postgres import (  # noqa: F401 - fixtures
+    create_database,
+    drop_database,
+    postgres_server_url,
+    postgres_template,
+)
+
+from .conftest import needs_baresip, needs_sipp
+from .inbound_node import caller_scenario, change, demo_node, operator
+
+pytestmark = needs(STOCK_PROMPTS, HOLD_MUSIC)
+
+SHORT_ABANDON_S = 2
+SERVICE_LEVEL_S = 2
+BUSY = ("reserved", "ringing", "on_call", "on_hold", "wrap_up")
+
+
+async def configure(node: Node) -> None:
+    """The day's thresholds: short abandons within 2 s, service level 2 s, 1 s of wrap-up."""
+    site = await node.store.config.site()
+    await node.store.config.put_site(site.model_copy(update={
+        "short_abandon_s": SHORT_ABANDON_S}))
+    for name in ("support", "sales"):
+        queue = await node.store.config.get("queues", name)
+        assert isinstance(queue, QueueSpec)
+        await change(node, "queues", queue.model_copy(update={
+            "wrap_up_s": 1, "service_level_s": SERVICE_LEVEL_S}))
+
+
+async def until(check: Any, what: str, within: float = 20.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert loop.time() < deadline, f"{what} did not happen within {within} s"
+        await asyncio.sleep(0.2)
+
+
+def caller(tmp_path: Path, node: Node, name: str, talk_s: float) -> Sipp:
+    folder = tmp_path / name
+    folder.mkdir()
+    scenario, _ = caller_scenario(folder, talk_s=talk_s, ani=f"5550{len(name):02d}")
+    return Sipp(folder / "sipp", scenario, service="602", calls=1,
+                target=f"127.0.0.1:{node.telephony.sip_port}",
+                extra=("-timeout", "40s", "-timeout_error"))
+
+
+async def run_the_day(node: Node, tmp_path: Path) -> None:
+    """The calls of the day, over real SIP and RTP."""
+    support, sales = operator(node, tmp_path, "1001"), operator(node, tmp_path, "1006")
+    acd = node.center.shell.acd
+
+    async def ready(*names: str) -> bool:
+        return all(str(acd.agents[name].state) == "ready" for name in names)
+
+    await support.start()
+    await sales.start()
+    try:
+        await until(lambda: ready("1001", "1006"), "operators ready")
+        answered = caller(tmp_path, node, "answered", talk_s=4.5)
+        await answered.start()
+        await support.wait_event("CALL_ESTABLISHED", within=15)
+        short = caller(tmp_path, node, "short", talk_s=0.3)
+        long = caller(tmp_path, node, "long", talk_s=2.5)
+        await short.start()
+        await long.start()
+        for sipp in (answered, short, long):
+            result = await sipp.wait(within=30)
+            assert result.ok, result.log
+        await until(lambda: ready("1001"), "1001 ready after wrap-up")
+        transferred = caller(tmp_path, node, "transferred", talk_s=5.0)
+        await transferred.start()
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+            login = await api.post("/api/auth/login", json={"username": "supervisor",
+                                                            "password": "pw-supervisor"})
+            api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+
+            async def talking() -> list[dict[str, Any]]:
+                calls = (await api.get("/api/live/calls")).json()
+                return [call for call in calls if call["state"] == "talking"]
+
+            [live] = await until(talking, "the call to transfer answered")
+            await asyncio.sleep(0.5)
+            moved = await api.post(f"/api/live/calls/{live['id']}/transfer",
+                                   json={"target": "queue:sales"})
+            assert moved.status_code == 202, moved.text
+            await sales.wait_event("CALL_ESTABLISHED", within=15)
+            result = await transferred.wait(within=30)
+            assert result.ok, result.log
+            asked = await api.post("/api/callbacks", json={
+                "number": "5550199", "queue": "support",
+                "due_at": (node.clock.utcnow() + timedelta(days=1)).isoformat()})
+            assert asked.status_code == 201, asked.text
+    finally:
+        await support.stop()
+        await sales.stop()
+
+    async def all_closed() -> bool:
+        page = await node.store.interactions.search(number="602", limit=10)
+        return len([r for r in page.items if r.ended_at is not None]) == 4
+
+    await until(all_closed, "four closed call records")
+    await until(lambda: ready_out(node), "operators logged out")
+
+
+async def ready_out(node: Node) -> bool:
+    """Both operators' latest state log entry is logged_out (their time is all in the log)."""
+    async with node.store.sessions() as session:
+        rows = (await session.execute(text(
+            "SELECT username, state FROM operator_state_log ORDER BY at, id"))).all()
+    latest = {username: state for username, state in rows}
+    return all(latest.get(name) == "logged_out" for name in ("1001", "1006"))
+
+
+# --- the independent count from the raw records -------------------------------------------
+
+
+async def raw(node: Node) -> dict[str, Any]:
+    """The raw records: calls (with their transfers), the state log, the callbacks."""
+    async with node.store.sessions() as session:
+        calls = [dict(row._mapping) for row in await session.execute(text(
+            "SELECT id, queue, operator, started_at, queued_at, answered_at, ended_at, "
+            "wait_s, talk_s, outcome FROM interactions WHERE ended_at IS NOT NULL"))]
+        transfers = dict((await session.execute(text(
+            "SELECT interaction_id, count(*) FROM timeline_events WHERE kind = 'transferred' "
+            "GROUP BY interaction_id"))).all())
+        states = (await session.execute(text(
+            "SELECT username, state, reason, at FROM operator_state_log "
+            "ORDER BY username, at, id"))).all()
+        callbacks = (await session.execute(text(
+            "SELECT queue, requested_at, status FROM callbacks"))).all()
+    for call in calls:
+        call["transfers"] = transfers.get(call["id"], 0)
+        for name in ("started_at", "queued_at", "answered_at", "ended_at"):
+            call[name] = utc(call[name])
+    return {"calls": calls, "states": [(u, s, r, utc(a)) for u, s, r, a in states],
+            "callbacks": [(q, utc(r), status) for q, r, status in callbacks]}
+
+
+def utc(value: Any) -> Any:
+    """A moment read with plain SQL as an aware UTC datetime (SQLite gives text)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def figures(calls: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The queue figures of ``calls``, counted as docs/reports.md defines them."""
+    offered = [c for c in calls if c["queued_at"] is not None]
+    answered = [c for c in offered if c["answered_at"] is not None]
+    abandoned = [c for c in offered if c["answered_at"] is None and c["outcome"] == "abandoned"]
+    answered_within = [c for c in answered if c["wait_s"] <= SERVICE_LEVEL_S]
+    talk = sum(c["talk_s"] for c in answered)
+    return {
+        "offered": len(offered), "answered": len(answered), "abandoned": len(abandoned),
+        "abandoned_short": len([c for c in abandoned if c["wait_s"] <= SHORT_ABANDON_S]),
+        "answered_within": len(answered_within),
+        "abandoned_within": len([c for c in abandoned if c["wait_s"] <= SERVICE_LEVEL_S]),
+        "service_level": round(len(answered_within) / len(answered), 4) if answered else 1.0,
+        "service_level_offered": round(len(answered_within) / len(offered), 4)
+        if offered else 1.0,
+        "abandon_rate": round(len(abandoned) / len(offered), 4) if offered else 0.0,
+        "asa_s": round(sum(c["wait_s"] for c in answered) / len(answered), 3)
+        if answered else 0.0,
+        "aht_s": round(talk / len(answered), 3) if answered else 0.0,
+        "talk_s": round(talk, 3),
+        "transfers": sum(c["transfers"] for c in offered),
+    }
+
+
+def callbacks(records: dict[str, Any], since: datetime, end: datetime,
+              bucket: Any = None) -> dict[Any, tuple[int, int]]:
+    counted: dict[Any, tuple[int, int]] = {}
+    for queue, requested_at, status in records["callbacks"]:
+        if since <= requested_at < end:
+            key = bucket(requested_at) if bucket else queue
+            requested, done = counted.get(key, (0, 0))
+            counted[key] = (requested + 1, done + int(status == "done"))
+    return counted
+
+
+def expected_queues(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
+    calls = [c for c in records["calls"] if since <= c["started_at"] < end]
+    asked = callbacks(records, since, end)
+    rows = []
+    for queue in sorted({c["queue"] for c in calls if c["queue"]} | set(asked)):
+        requested, done = asked.get(queue, (0, 0))
+        rows.append({"queue": queue, **figures(c for c in calls if c["queue"] == queue),
+                     "callbacks_requested": requested, "callbacks_completed": done})
+    return rows
+
+
+def expected_intervals(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
+    calls = [c for c in records["calls"] if since <= c["started_at"] < end and c["queue"]]
+    asked = callbacks(records, since, end, bucket=interval_start)
+    rows = []
+    for start in sorted({interval_start(c["started_at"]) for c in calls} | set(asked)):
+        requested, done = asked.get(start, (0, 0))
+        rows.append({"interval": start.isoformat(),
+                     **figures(c for c in calls if interval_start(c["started_at"]) == start),
+                     "callbacks_requested": requested, "callbacks_completed": done})
+    return rows
+
+
+def expected_operators(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
+    calls = [c for c in records["calls"] if since <= c["started_at"] < end]
+    seconds: dict[str, dict[tuple[str, str], float]] = {}
+    log = records["states"]
+    for (user, state, reason, at), following in zip(log, [*log[1:], None], strict=True):
+        if following is None or following[0] != user or state == "logged_out":
+            continue  # the last entry is logged_out (checked): no open state
+        start, stop = max(at, since), min(following[3], end)
+        if start < stop:
+            own = seconds.setdefault(user, {})
+            own[(state, reason)] = own.get((state, reason), 0.0) + (stop - start).total_seconds()
+    rows = []
+    for user in sorted({c["operator"] for c in calls if c["operator"]} | set(seconds)):
+        mine = [c for c in calls if c["operator"] == user and c["answered_at"] is not None]
+        by_state = {state: 0.0 for state in ("ready", "not_ready", *BUSY)}
+        by_reason: dict[str, float] = {}
+        for (state, reason), value in seconds.get(user, {}).items():
+            by_state[state] += value
+            if state == "not_ready":
+                by_reason[reason or "-"] = by_reason.get(reason or "-", 0.0) + value
+        busy = sum(by_state[state] for state in BUSY)
+        logged_in = sum(by_state.values())
+        handle = by_state["on_call"] + by_state["on_hold"] + by_state["wrap_up"]
+        rows.append({
+            "operator": user, "answered": len(mine),
+            "talk_s": round(sum(c["talk_s"] for c in mine), 3),
+            "transfers": sum(c["transfers"] for c in mine),
+            "aht_s": round(handle / len(mine), 3) if mine else 0.0,
+            "occupancy": round(busy / (busy + by_state["ready"]), 4)
+            if busy + by_state["ready"] else 0.0,
+            "utilisation": round(busy / logged_in, 4) if logged_in else 0.0,
+            "logged_in_s": round(logged_in, 3),
+            "state_s": {state: round(value, 3) for state, value in by_state.items()},
+            "not_ready_s_by_reason": {reason: round(value, 3)
+                                      for reason, value in sorted(by_reason.items())},
+        })
+    return rows
+
+
+def close(actual: Any, expected: Any, where: str) -> None:
+    """Equal, seconds summed in another order allowed their last rounding digit."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), (where, actual)
+        assert actual.keys() == expected.keys(), (where, actual, expected)
+        for name in expected:
+            close(actual[name], expected[name], f"{where}.{name}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list), (where, actual)
+        assert len(actual) == len(expected), (where, actual, expected)
+        for index, (one, other) in enumerate(zip(actual, expected, strict=True)):
+            close(one, other, f"{where}[{index}]")
+    elif isinstance(expected, float) and not isinstance(actual, str):
+        assert abs(actual - expected) <= 0.0011, (where, actual, expected)
+    else:
+        assert actual == expected, (where, actual, expected)
+
+
+async def check_reports(node: Node, began: datetime, ended: datetime) -> dict[str, Any]:
+    """Every figure of the three reports, for a period on the interval boundaries and one
+    off them, as the raw records count it; the queues rows returned."""
+    records = await raw(node)
+    whole = (interval_start(began), interval_ceiling(ended + timedelta(seconds=1)))
+    off = (began - timedelta(seconds=3), ended + timedelta(seconds=2))
+    async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+        login = await api.post("/api/auth/login", json={"username": "supervisor",
+                                                        "password": "pw-supervisor"})
+        assert login.status_code == 200, login.text
+        for since, end in (whole, off):
+            params = {"from": since.isoformat(), "to": end.isoformat()}
+            for name, expected in (("queues", expected_queues),
+                                   ("intervals", expected_intervals),
+                                   ("operators", expected_operators)):
+                response = await api.get(f"/api/reports/{name}", params=params)
+                assert response.status_code == 200, response.text
+                close(response.json()["rows"], expected(records, since, end),
+                      f"{name} {since:%H:%M:%S}-{end:%H:%M:%S}")
+            # each count leads to as many calls as it says
+            drilled = await api.get("/api/reports/calls", params={
+                **params, "report": "queues", "key": "support", "measure": "abandoned"})
+            assert drilled.status_code == 200, drilled.text
+            abandoned = [c["id"] for c in records["calls"] if c["queue"] == "support"
+                         and c["outcome"] == "abandoned" and since <= c["started_at"] < end]
+            assert sorted(c["id"] for c in drilled.json()["calls"]) == sorted(abandoned)
+        response = await api.get("/api/reports/queues", params={
+            "from": whole[0].isoformat(), "to": whole[1].isoformat()})
+    return {row["queue"]: row for row in response.json()["rows"]}
+
+
+@needs_sipp
+@needs_baresip
+async def test_a_known_day_reports_exactly_what_the_raw_records_count(
+        tmp_path: Path, postgres_server_url: str,  # noqa: F811
+        postgres_template: str) -> None:  # noqa: F811
+    began = datetime.now(UTC)
+    async with demo_node(tmp_path / "sqlite") as node:
+        await configure(node)
+        await run_the_day(node, tmp_path)
+        ended = node.clock.utcnow()
+        rows = await check_reports(node, began, ended)
+        asked = await node.store.callbacks.list()
+        node.journal.sync()
+        shutil.copytree(node.journal.folder, tmp_path / "journal")
+    # the day as it was made
+    support, sales = rows["support"], rows["sales"]
+    assert {k: support[k] for k in ("offered", "answered", "abandoned", "abandoned_short",
+                                    "transfers", "callbacks_requested")} == {
+        "offered": 3, "answered": 1, "abandoned": 2, "abandoned_short": 1, "transfers": 0,
+        "callbacks_requested": 1}
+    assert (sales["offered"], sales["answered"], sales["transfers"]) == (1, 1, 1)
+
+    # the same events into a node on PostgreSQL: its recorders write them there
+    url, name = await asyncio.to_thread(create_database, postgres_server_url,
+                                        postgres_template)
+    try:
+        database = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        async with demo_node(tmp_path / "postgresql", database_url=database) as other:
+            await configure(other)
+            journal = Journal(tmp_path / "journal")
+            journal.open()
+            reader = journal.reader("replay", 1)
+            while entries := reader.read(500):
+                for entry in entries:
+                    other.journal.append(entry.envelope)
+            reader.close()
+            journal.close()
+            for callback in asked:
+                await other.store.callbacks.request(callback)
+
+            async def written() -> bool:
+                page = await other.store.interactions.search(number="602", limit=10)
+                return (len([r for r in page.items if r.ended_at is not None]) == 4
+                        and other.call_recorder.backlog == 0
+                        and other.state_recorder.backlog == 0)
+
+            await until(written, "the journal written on PostgreSQL")
+            assert await check_reports(other, began, ended) == rows
+    finally:
+        await asyncio.to_thread(drop_database, postgres_server_url, name)
