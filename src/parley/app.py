@@ -279,7 +279,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                              trunks=telephony.trunk_statuses,
                              secure_cookies=certificate is not None,
                              sip_ws=telephony.transport.ws, phones=phones,
-                             campaigns=dialer)
+                             campaigns=dialer, prompts=telephony.prompts)
     except BaseException:
         await store.close()
         raise

@@ -38,6 +38,12 @@ def voicemail_dir(data_dir: Path) -> Path:
     return data_dir / "voicemail"
 
 
+def prompts_dir(data_dir: Path) -> Path:
+    """Where a node keeps the prompts admins upload or type (one folder per language inside,
+    searched before every other prompt folder)."""
+    return data_dir / "prompts"
+
+
 class PortRange(BaseModel):
     """An inclusive range of UDP ports, e.g. for RTP."""
 

@@ -60,7 +60,15 @@ def _page_strings() -> set[str]:
     import re
     from pathlib import Path
 
-    from parley.web import admin, desk, phone, reports_page, supervisor
+    from parley.web import (
+        admin,
+        admin_outbound,
+        admin_prompts,
+        desk,
+        phone,
+        reports_page,
+        supervisor,
+    )
 
     found: set[str] = set()
     for template in (Path(desk.__file__).parent / "templates").glob("*.html"):
@@ -69,6 +77,7 @@ def _page_strings() -> set[str]:
     found |= set(phone.STATE_MESSAGES.values())
     found |= set(desk._client_strings(PageLocale("en")).values())
     found |= admin.page_strings()
+    found |= admin_outbound.page_strings() | admin_prompts.page_strings()
     found |= set(supervisor._client_strings(PageLocale("en")).values())
     found |= set(supervisor.STATE_TEXT.values()) | set(supervisor.CALL_STATE_TEXT.values())
     found |= set(reports_page.KINDS.values()) | set(reports_page.LABELS.values())

@@ -152,13 +152,20 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/users/import"): ADMIN,
     ("POST", "/api/number_lists/{name}/import"): ADMIN,
     ("POST", "/admin/scripts/preview"): ADMIN,  # the script page's live preview
+    ("GET", "/api/routes/check"): SUPERVISOR,  # which route and trunks would dial a number
+    ("GET", "/api/prompts"): SUPERVISOR,
+    ("GET", "/api/prompts/{language}/{name}"): SUPERVISOR,
+    ("PUT", "/api/prompts/{language}/{name}"): ADMIN,
+    ("DELETE", "/api/prompts/{language}/{name}"): ADMIN,
 }
 #: The admin pages: admins only; someone not signed in is sent to /login (303) instead of 401.
 ADMIN_PAGES = {("GET", path) for path in (
     "/admin", "/admin/users", "/admin/users/new", "/admin/users/{name}", "/admin/queues",
     "/admin/queues/new", "/admin/queues/{name}", "/admin/numbers", "/admin/lists",
     "/admin/lists/new", "/admin/lists/{name}", "/admin/reasons", "/admin/scripts",
-    "/admin/scripts/new", "/admin/scripts/{name}")}
+    "/admin/scripts/new", "/admin/scripts/{name}", "/admin/trunks", "/admin/trunks/new",
+    "/admin/trunks/{name}", "/admin/routes", "/admin/routes/new", "/admin/routes/{name}",
+    "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/prompts")}
 EXPECTED.update(dict.fromkeys(ADMIN_PAGES, ADMIN))
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR

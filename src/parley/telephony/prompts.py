@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley.config import LANGUAGES, STOCK_PROMPT_DIRS, MediaSettings
+from parley.config import LANGUAGES, STOCK_PROMPT_DIRS, MediaSettings, prompts_dir
 from parley.media import MediaError
 from parley.media.audio import (
     TELEPHONY_RATE,
@@ -98,7 +98,8 @@ class PromptLibrary:
                  cache_dir: Path, espeak: str = "espeak-ng", voice: str = DEFAULT_VOICE,
                  language_dirs: Mapping[str, Sequence[Path]] | None = None,
                  voices: dict[str, str] | None = None,
-                 default_language: str = DEFAULT_LANGUAGE) -> None:
+                 default_language: str = DEFAULT_LANGUAGE,
+                 uploads: Path | None = None) -> None:
         if not sound_dirs:
             raise PromptError("the prompt library needs at least one sound directory")
         self.sound_dirs = [Path(d) for d in sound_dirs]
@@ -109,13 +110,17 @@ class PromptLibrary:
         self.voice = voice
         self.voices = {DEFAULT_LANGUAGE: voice, **(voices or {})}
         self.default_language = default_language  # the site's: calls no one chose one for
+        #: the prompts admins upload or type, a folder per language, searched first
+        self.uploads = Path(uploads) if uploads is not None else None
         self._loaded: dict[tuple[str, int, int], Prompt] = {}
 
     @classmethod
     def from_settings(cls, media: MediaSettings, data_dir: Path) -> PromptLibrary:
         """The library the composition root builds: the site's ``prompt_dirs`` before the
         ``stock_prompt_dirs`` (English); per other language its ``language_prompt_dirs``
-        before its ``stock_language_prompt_dirs``; cache in ``<data_dir>/cache``."""
+        before its ``stock_language_prompt_dirs``; before all of them the prompts uploaded
+        through the admin pages (``<data_dir>/prompts/<language>``); cache in
+        ``<data_dir>/cache``."""
         english = [*media.language_prompt_dirs.get(DEFAULT_LANGUAGE, []), *media.prompt_dirs]
         others = {name: search_dirs(media.language_prompt_dirs.get(name, []),
                                     media.stock_language_prompt_dirs.get(name, []))
@@ -123,17 +128,25 @@ class PromptLibrary:
         return cls(search_dirs(english, media.stock_prompt_dirs),
                    cache_dir=data_dir / "cache", espeak=media.espeak, voice=media.tts_voice,
                    language_dirs=others, voices=media.tts_voices,
-                   default_language=media.language)
+                   default_language=media.language, uploads=prompts_dir(data_dir))
 
     def dirs_for(self, language: str | None = None) -> list[Path]:
-        """The folders searched for prompts in ``language`` (None: the site's)."""
+        """The folders searched for prompts in ``language`` (None: the site's): the uploaded
+        prompts' folder first."""
         language = language or self.default_language
         if language == DEFAULT_LANGUAGE:
-            return self.sound_dirs
-        if language not in self.language_dirs:
+            dirs = self.sound_dirs
+        elif language not in self.language_dirs:
             raise PromptError(f"no prompt folders for language {language!r} "
                               f"(known: {', '.join([DEFAULT_LANGUAGE, *self.language_dirs])})")
-        return self.language_dirs[language]
+        else:
+            dirs = self.language_dirs[language]
+        uploaded = self.upload_dir(language)
+        return dirs if uploaded is None else [uploaded, *dirs]
+
+    def upload_dir(self, language: str) -> Path | None:
+        """The folder of ``language``'s uploaded prompts (None: this library has none)."""
+        return None if self.uploads is None else self.uploads / language
 
     def voice_for(self, language: str | None = None) -> str:
         """The espeak-ng voice that speaks ``language`` (``tts_voices``; English:

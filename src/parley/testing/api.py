@@ -19,12 +19,13 @@ from prometheus_client.registry import CollectorRegistry
 from parley.bus import LiveBus
 from parley.center.ports import CallControl, CampaignControl, ContactCenter, SecurityControl
 from parley.clock import Clock, MonotonicClock
-from parley.config import recordings_dir, voicemail_dir
+from parley.config import MediaSettings, recordings_dir, voicemail_dir
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import DeviceSpec, UserSpec
+from parley.telephony.prompts import PromptLibrary
 from parley.web.app import build_web_app
 from parley.web.server import WebServer
 from parley.webhooks import WebhookDispatcher
@@ -41,10 +42,12 @@ class ApiServer:
     center: ContactCenter | None = None
     campaigns: CampaignControl | None = None
     #: the node's data folder: recordings and voicemail are served from where a node keeps
-    #: them inside it (``recordings_dir``, ``voicemail_dir`` set from it unless given)
+    #: them inside it (``recordings_dir``, ``voicemail_dir`` set from it unless given), and
+    #: uploaded prompts are kept there as a node keeps them (``prompts`` unless given)
     data_dir: Path | None = None
     recordings_dir: Path | None = None
     voicemail_dir: Path | None = None
+    prompts: PromptLibrary | None = None
     node_modules: Path | None = None  # None: the checkout's, as a node from a checkout
     metrics: CollectorRegistry | None = None  # served at /metrics when given
     clock: Clock = field(default_factory=MonotonicClock)
@@ -69,6 +72,8 @@ class ApiServer:
         if self.data_dir is not None:
             self.recordings_dir = self.recordings_dir or recordings_dir(self.data_dir)
             self.voicemail_dir = self.voicemail_dir or voicemail_dir(self.data_dir)
+            self.prompts = self.prompts or PromptLibrary.from_settings(MediaSettings(),
+                                                                       self.data_dir)
 
     def start(self, timeout: float = 60.0) -> ApiServer:
         self._thread = threading.Thread(target=self._main, name="parley-api", daemon=True)
@@ -99,7 +104,7 @@ class ApiServer:
                             login_attempts=self.login_attempts,
                             login_base_delay_s=self.login_base_delay_s,
                             trusted_networks=self.trusted_networks, security=self.security,
-                            campaigns=self.campaigns)
+                            campaigns=self.campaigns, prompts=self.prompts)
         self.app = app
         server = WebServer(app, "127.0.0.1", 0, trusted_proxies=self.trusted_proxies)
         dispatcher = WebhookDispatcher(self.store, self.bus, self.clock,

@@ -45,7 +45,9 @@ S = TypeVar("S", bound=Spec)
 
 #: The sections, in the navigation's order: path, catalog title.
 SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
-            ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"))
+            ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"),
+            ("trunks", "Trunks"), ("routes", "Outbound routes"), ("campaigns", "Campaigns"),
+            ("prompts", "Prompts"))
 DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
         ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
 STRATEGIES = get_args(QueueSpec.model_fields["strategy"].annotation)

@@ -34,6 +34,8 @@ from parley.telephony.session_devices import SessionDevices
 from parley.trust import TrustedNetworks
 from parley.web import (
     admin,
+    admin_outbound,
+    admin_prompts,
     campaigns_routes,
     config_routes,
     customers,
@@ -58,6 +60,7 @@ from parley.web.schemas import ERRORS
 from parley.web.vendor import add_api_docs, add_jssip, mount_vendor
 
 if TYPE_CHECKING:
+    from parley.telephony.prompts import PromptLibrary
     from parley.telephony.trunks import TrunkStatus
 
 DESCRIPTION = """Parley's REST API. Authenticate with a bearer token
@@ -93,7 +96,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   trunks: Callable[[], list[TrunkStatus]] | None = None,
                   sip_ws: WsConnections | None = None,
                   phones: SessionDevices | None = None,
-                  campaigns: CampaignControl | None = None) -> FastAPI:
+                  campaigns: CampaignControl | None = None,
+                  prompts: PromptLibrary | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -105,7 +109,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     carriers' trunks' states for ``/api/live/trunks``. ``sip_ws`` are the SIP transport's
     WebSocket connections, served at ``/sip`` for browser phones, and ``phones`` the session
     credentials ``/api/phone/credentials`` issues them. ``campaigns`` is the live dialer
-    (routes that need it say so when it is not given; what they store is kept)."""
+    (routes that need it say so when it is not given; what they store is kept). ``prompts``
+    is the node's prompt library, whose uploads folder ``/api/prompts`` writes."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -119,7 +124,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         secure_cookies=secure_cookies,
         security=security,
         session_lifetime=session_lifetime, trunks=trunks, sip_ws=sip_ws, phones=phones,
-        campaigns=campaigns or NoCampaignControl())
+        campaigns=campaigns or NoCampaignControl(), prompts=prompts)
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:
@@ -131,6 +136,9 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         app.add_exception_handler(error, handler(code))  # type: ignore[arg-type]
 
     app.include_router(operations.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    # before the configuration routes: /api/routes/check is not a route named "check"
+    app.include_router(admin_outbound.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(config_routes.config_router(), dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
@@ -145,6 +153,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(imports.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(admin.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    # recordings are binary (NUL bytes are audio there); names are checked by pattern
+    app.include_router(admin_prompts.router, responses=ERRORS)
     app.include_router(supervisor.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)

@@ -36,6 +36,7 @@ from parley.trust import TrustedNetworks
 
 if TYPE_CHECKING:
     from parley.net.websocket import WsConnections
+    from parley.telephony.prompts import PromptLibrary
     from parley.telephony.session_devices import SessionDevices
     from parley.telephony.trunks import TrunkStatus
 
@@ -154,6 +155,8 @@ class WebContext:
     phones: SessionDevices | None = None
     #: the live dialer (start, pause, stop, new contacts, figures); its absence answers 503
     campaigns: CampaignControl = field(default_factory=NoCampaignControl)
+    #: the prompt library, whose uploads folder the prompts API writes; None: not here
+    prompts: PromptLibrary | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

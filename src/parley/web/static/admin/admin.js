@@ -14,7 +14,7 @@ import { say, csrfToken } from "../desk/page.js";
  * @param {unknown} [body]
  * @param {string} [type]
  */
-async function api(method, url, body, type = "application/json") {
+export async function api(method, url, body, type = "application/json") {
   /** @type {RequestInit} */
   const init = { method, credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } };
   if (body !== undefined) {
@@ -102,7 +102,7 @@ function collect(form, base) {
 }
 
 /** @type {Record<string, (record: Json) => Json>} */
-const TIDY = {
+export const TIDY = {
   users(record) {
     for (const name of ["password_hash"]) delete record[name];
     return record;
@@ -132,7 +132,8 @@ const TIDY = {
 export function fieldErrors(detail) {
   /** @param {string} text */
   const fromText = (text) => {
-    const cleaned = text.replace(/^Value error, /, "");
+    // a campaign's own checks name the campaign first ("campaign 'spring': queue: …")
+    const cleaned = text.replace(/^Value error, /, "").replace(/^campaign '[^']*': /, "");
     const found = /^([a-z_]+(?:\[\d+\])?(?:\.[a-z_0-9]+)*(?:\[\d+\])?): (.*)$/s.exec(cleaned);
     return found ? { field: found[1].replace(/\[(\d+)\]/g, ".$1"), message: found[2] }
       : { field: "", message: cleaned };
@@ -157,7 +158,7 @@ export function fieldErrors(detail) {
  * Clear the form's error messages.
  * @param {HTMLFormElement} form
  */
-function clearErrors(form) {
+export function clearErrors(form) {
   for (const slot of form.querySelectorAll("[data-error]")) {
     slot.textContent = "";
     slot.setAttribute("hidden", "");
@@ -174,7 +175,7 @@ function clearErrors(form) {
  * @param {FieldError[]} errors
  * @param {boolean} [focus]
  */
-function showErrors(form, errors, focus = true) {
+export function showErrors(form, errors, focus = true) {
   /** @type {HTMLElement | null} */
   let first = null;
   const list = form.querySelector(".form-errors");
@@ -213,7 +214,7 @@ function showErrors(form, errors, focus = true) {
  * @param {HTMLFormElement} form
  * @param {string} text
  */
-function status(form, text) {
+export function status(form, text) {
   const line = form.querySelector(".form-status");
   if (line) line.textContent = text;
 }
@@ -354,7 +355,9 @@ async function importCsv(form) {
     return;
   }
   /** @type {{row: number, field: string, message: string}[]} */
-  const errors = sent.data.errors ?? [];
+  const errors = sent.data.errors ?? (sent.data.rejected ?? []).map(
+    (/** @type {{line: number, field: string, reason: string}} */ issue) =>
+      ({ row: issue.line, field: issue.field, message: issue.reason }));
   for (const error of errors) {
     const row = document.createElement("tr");
     for (const text of [String(error.row), error.field, error.message]) {
@@ -368,7 +371,10 @@ async function importCsv(form) {
   const bad = String(new Set(errors.map((error) => error.row)).size);
   status(form, form.dataset.report === "users"
     ? say("import.users", { created: String(sent.data.created.length), updated: String(sent.data.updated.length), bad })
-    : say("import.numbers", { added: String(sent.data.added), already: String(sent.data.already), bad }));
+    : form.dataset.report === "contacts"
+      ? say("import.contacts", { added: String(sent.data.added), bad })
+      : say("import.numbers", { added: String(sent.data.added), already: String(sent.data.already), bad }));
+  form.dispatchEvent(new CustomEvent("imported", { bubbles: true }));
   if (form.dataset.report === "numbers") await showListed(form.dataset.list ?? "");
 }
 

@@ -1,0 +1,108 @@
+// The admin pages for calling out: trunks, routes and campaigns. Their forms are saved by
+// admin.js; this adds what it sends them as the API takes them (empty rule rows and trunk
+// slots left out), the routes page's "which trunk would dial this" check, and a campaign's
+// start / pause / stop buttons with its counters kept current.
+
+import { say } from "../desk/page.js";
+import { TIDY, api, fieldErrors } from "./admin.js";
+
+/** @typedef {Record<string, any>} Json */
+
+/**
+ * Caller-ID rule rows without the empty ones.
+ * @param {Json} record
+ */
+function keepRules(record) {
+  record.caller_id_rules = (record.caller_id_rules ?? []).filter(
+    (/** @type {Json} */ rule) => rule && (rule.match || rule.replace));
+}
+
+TIDY.trunks = (record) => {
+  keepRules(record);
+  delete record.auth; // the older name of kind: sent both, a changed kind would disagree
+  if (record.password === null) delete record.password; // left empty: the stored one stays
+  return record;
+};
+TIDY.routes = (record) => {
+  keepRules(record);
+  record.trunks = (record.trunks ?? []).filter(Boolean);
+  return record;
+};
+TIDY.campaigns = (record) => {
+  delete record.state;
+  const windows = record.call_window;
+  if (Array.isArray(windows)) record.call_window = windows.length === 1 ? windows[0] : windows;
+  record.retry = Object.fromEntries(Object.entries(record.retry ?? {})
+    .filter(([, delay]) => delay !== null && delay !== ""));
+  const cap = record.abandon?.cap;
+  if (typeof cap === "string" && /^\d*\.?\d+$/.test(cap)) record.abandon.cap = Number(cap);
+  return record;
+};
+
+/** The routes page: ask the route engine which route and trunks would dial a number. */
+function routeCheck() {
+  const form = document.querySelector("form.route-check");
+  if (!(form instanceof HTMLFormElement)) return;
+  const input = /** @type {HTMLInputElement} */ (form.querySelector("input"));
+  const line = /** @type {HTMLElement} */ (form.querySelector(".form-status"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const number = input.value.trim();
+    if (!number) { line.textContent = say("check.none"); return; }
+    const found = await api("GET", `/api/routes/check?number=${encodeURIComponent(number)}`);
+    if (!found.ok) {
+      const reason = fieldErrors(found.data?.detail).map((error) => error.message).join(" ");
+      line.textContent = say("check.refused", { reason });
+      return;
+    }
+    const trunks = found.data.attempts.map((/** @type {Json} */ attempt) => {
+      const shown = say("check.trunk", { trunk: attempt.trunk, number: attempt.number,
+        caller_id: attempt.restricted ? say("check.restricted") : attempt.caller_id });
+      return attempt.available === false ? `${shown} ${say("check.down")}` : shown;
+    }).join("; ");
+    line.textContent = say("check.route", { route: found.data.route, kind: found.data.kind, trunks });
+  });
+}
+
+/** A campaign's page: start, pause, stop, and its counters read again every few seconds. */
+function campaignLive() {
+  const section = document.querySelector("section.campaign-live");
+  if (!(section instanceof HTMLElement)) return;
+  const name = section.dataset.campaign ?? "";
+  const url = `/api/campaigns/${encodeURIComponent(name)}`;
+  const line = /** @type {HTMLElement} */ (section.querySelector(".control-status"));
+  /** @param {string} key @param {string} text */
+  const show = (key, text) => {
+    const cell = section.querySelector(`[data-live="${key}"]`);
+    if (cell && cell.textContent !== text) cell.textContent = text;
+  };
+  const refresh = async () => {
+    const found = await api("GET", url);
+    if (!found.ok) return;
+    const state = found.data.state;
+    show("status", say(`status.${state.status}`));
+    for (const key of ["pending", "in_progress", "done"]) show(key, String(state.contacts[key] ?? 0));
+    const live = state.live;
+    for (const key of ["dialled", "live_answers", "abandoned"]) show(key, live ? String(live[key]) : "—");
+    show("abandon_rate", live ? `${(live.abandon_rate * 100).toFixed(1)} %` : "—");
+  };
+  for (const button of section.querySelectorAll("button[data-control]")) {
+    button.addEventListener("click", async () => {
+      const action = /** @type {HTMLElement} */ (button).dataset.control;
+      const done = await api("POST", `${url}/${action}`);
+      if (!done.ok) {
+        const reason = fieldErrors(done.data?.detail).map((error) => error.message).join(" ");
+        line.textContent = say("control.failed", { reason });
+        return;
+      }
+      const status = say(`status.${done.data.status}`);
+      line.textContent = say(done.data.dialer === "notified" ? "control.done" : "control.stored", { status });
+      await refresh();
+    });
+  }
+  document.addEventListener("imported", () => void refresh());
+  window.setInterval(() => void refresh(), 5000);
+}
+
+routeCheck();
+campaignLive();
