@@ -86,6 +86,8 @@ async def test_a_desk_wrapup_scores_the_call_and_a_review_moves_its_total(
         await expect(row.locator('[data-figure="percent"]')).to_have_text("50%")
         balanced = boss.locator("#balanced")
         await expect(balanced).to_contain_text("Incoming calls")
+        await expect(boss.locator("#criteria")).to_contain_text(
+            "script field household answered")
         assert await serious(boss) == []
         await shot(boss, "quality-list.png")
 

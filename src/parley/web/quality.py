@@ -23,7 +23,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.qa.scoring import NOT_OVER, QualityError, review_marks
+from parley.qa.scoring import NOT_OVER, Criterion, CriterionTest, QualityError, review_marks
 from parley.qa.service import (
     CardView,
     balanced_scorecard,
@@ -189,6 +189,41 @@ def _score(locale: PageLocale, scale: int, score: float | None, marked: bool) ->
     return f"{locale.number(round(score * scale, 2))}/{scale}"
 
 
+def describe(criterion: Criterion, locale: PageLocale) -> str:
+    """How a criterion is scored, in the viewer's language (the scorecard panel of /quality)."""
+    test = criterion.test
+    if test is CriterionTest.ANSWER and criterion.condition is not None:
+        cond = criterion.condition
+        if cond.answered is not None:
+            text = (locale.gettext("script field {field} answered") if cond.answered
+                    else locale.gettext("script field {field} left empty")).format(field=cond.field)
+        elif cond.includes is not None:
+            text = locale.gettext("{option} ticked in script field {field}").format(
+                option=cond.includes, field=cond.field)
+        else:
+            values = cond.one_of or (cond.equals,)
+            text = locale.gettext("script field {field} is one of: {values}").format(
+                field=cond.field, values=", ".join(
+                    f"{v:g}" if isinstance(v, float) else str(v) for v in values))
+    elif test in (CriterionTest.TALK, CriterionTest.HOLD):
+        text = (locale.gettext("talk time {bounds}") if test is CriterionTest.TALK
+                else locale.gettext("hold time {bounds}")).format(bounds=str(criterion.bounds))
+    elif test is CriterionTest.TRANSFERRED:
+        text = locale.gettext("transferred") if criterion.transferred \
+            else locale.gettext("not transferred")
+    elif test is CriterionTest.RESULT:
+        text = locale.gettext("result code one of: {codes}").format(
+            codes=", ".join(criterion.results))
+    elif criterion.scale == 1:
+        text = locale.gettext("a reviewer marks yes or no")
+    else:
+        text = locale.gettext("a reviewer marks 0 to {scale}").format(scale=criterion.scale)
+    if criterion.when_result:
+        text += "; " + locale.gettext("only on calls closed as {codes}").format(
+            codes=", ".join(criterion.when_result))
+    return text
+
+
 @router.get("/quality", include_in_schema=False)
 async def quality_page(request: Request, ctx: Ctx) -> Response:
     """The scored calls of a period and the balanced scorecard."""
@@ -215,10 +250,13 @@ async def quality_page(request: Request, ctx: Ctx) -> Response:
     calls: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     criteria: list[tuple[str, str]] = []
+    described: list[dict[str, str]] = []
     if chosen in definitions:
         operators = await _visible(ctx, principal)
         definition = definitions[chosen]
         criteria = [(c.id, c.label) for c in definition.criteria]
+        described = [{"label": c.label, "weight": locale.number(c.weight),
+                      "how": describe(c, locale)} for c in definition.criteria]
         for view in views(definitions, await ctx.store.quality.cards(
                 since, until, operators=operators, scorecard=chosen, limit=200)):
             calls.append({"id": view.card.interaction_id, "operator": view.card.operator,
@@ -241,7 +279,8 @@ async def quality_page(request: Request, ctx: Ctx) -> Response:
                   chosen=chosen, by=by, every=every, error=error,
                   since=since.astimezone(zone).strftime(INPUT_FORMAT),
                   until=until.astimezone(zone).strftime(INPUT_FORMAT),
-                  time_zone=locale.time_zone, calls=calls, rows=rows, criteria=criteria)
+                  time_zone=locale.time_zone, calls=calls, rows=rows, criteria=criteria,
+                  described=described)
 
 
 @router.get("/quality/calls/{interaction_id}", include_in_schema=False)
