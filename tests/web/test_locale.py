@@ -66,6 +66,7 @@ def _page_strings() -> set[str]:
         admin_prompts,
         desk,
         phone,
+        quality,
         reports_page,
         supervisor,
     )
@@ -81,7 +82,7 @@ def _page_strings() -> set[str]:
     found |= set(supervisor._client_strings(PageLocale("en")).values())
     found |= set(supervisor.STATE_TEXT.values()) | set(supervisor.CALL_STATE_TEXT.values())
     found |= set(reports_page.KINDS.values()) | set(reports_page.LABELS.values())
-    for module in (supervisor, reports_page):
+    for module in (supervisor, reports_page, quality):
         source = Path(module.__file__).read_text()
         found |= {re.sub(r'"\s+"', "", text.strip())[1:-1] for text in re.findall(
             r'(?:gettext\(|raise_\("\w+", )((?:"(?:[^"\\]|\\.)*"\s*)+)', source)}

@@ -27,7 +27,7 @@ RANK = {PUBLIC: -1, AGENT: 0, SUPERVISOR: 1, ADMIN: 2}
 
 CONFIG_KINDS = ("skills", "teams", "users", "devices", "queues", "flows", "numbers",
                 "number_lists", "trunks", "inbound", "routes", "webhooks", "do_not_call",
-                "campaigns", "scripts", "result_codes")
+                "campaigns", "scripts", "result_codes", "scorecards")
 AGENT_READS = ("scripts", "result_codes")  # what the desk shows every operator
 
 EXPECTED: dict[tuple[str, str], str | None] = {
@@ -157,6 +157,13 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/prompts/{language}/{name}"): SUPERVISOR,
     ("PUT", "/api/prompts/{language}/{name}"): ADMIN,
     ("DELETE", "/api/prompts/{language}/{name}"): ADMIN,
+    ("GET", "/quality"): SUPERVISOR,  # a page: the anonymous are sent to /login
+    ("GET", "/quality/calls/{interaction_id}"): SUPERVISOR,  # a page, like /quality
+    ("GET", "/api/quality/calls"): SUPERVISOR,  # the calls of the supervisor's teams
+    ("GET", "/api/quality/calls/{interaction_id}"): SUPERVISOR,
+    ("POST", "/api/quality/calls/{interaction_id}/score"): SUPERVISOR,
+    ("PUT", "/api/quality/calls/{interaction_id}/reviews/{scorecard}"): SUPERVISOR,
+    ("GET", "/api/quality/balanced"): SUPERVISOR,
 }
 #: The admin pages: admins only; someone not signed in is sent to /login (303) instead of 401.
 ADMIN_PAGES = {("GET", path) for path in (
@@ -220,7 +227,8 @@ OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 #: Pages that send the anonymous to /login (303) rather than answer 401; below the page's role
 #: they answer 403 like any route.
 SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports"),
-                 ("GET", "/reports/calls")}
+                 ("GET", "/reports/calls"), ("GET", "/quality"),
+                 ("GET", "/quality/calls/{interaction_id}")}
 
 
 def _concrete(path: str) -> str:

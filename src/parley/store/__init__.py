@@ -33,6 +33,7 @@ from parley.store.database import (
     database_url,
     migrate,
 )
+from parley.store.quality import QualityRepository
 from parley.store.report_rows import ReportRowRepository
 from parley.store.reports import ReportRepository
 from parley.store.security import (
@@ -71,6 +72,7 @@ class Store:
     customers: CustomerRepository = field(init=False)
     reports: ReportRepository = field(init=False)
     report_rows: ReportRowRepository = field(init=False)
+    quality: QualityRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -90,6 +92,7 @@ class Store:
         self.customers = CustomerRepository(self.sessions, self.clock)
         self.reports = ReportRepository(self.sessions, self.clock)
         self.report_rows = ReportRowRepository(self.sessions)
+        self.quality = QualityRepository(self.sessions)
 
     @property
     def dialect(self) -> str:

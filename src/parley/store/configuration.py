@@ -35,6 +35,7 @@ from parley.store.specs import (
     QueueSpec,
     ResultCodesSpec,
     RouteSpec,
+    ScorecardSpec,
     ScriptSpec,
     SiteSpec,
     SkillSpec,
@@ -54,6 +55,7 @@ _SIMPLE: dict[str, tuple[type[Any], str]] = {
     "webhooks": (m.Webhook, "name"),
     "scripts": (m.Script, "name"),
     "result_codes": (m.ResultCodeList, "name"),
+    "scorecards": (m.Scorecard, "name"),
 }
 _MODELS: dict[str, tuple[type[Any], str]] = {
     **_SIMPLE,
@@ -270,6 +272,10 @@ class ConfigTransaction:
         if kind == "result_codes":
             return ResultCodesSpec(name=row.name, description=row.description,
                                    codes=row.codes)
+        if kind == "scorecards":
+            return ScorecardSpec(name=row.name, title=row.title, description=row.description,
+                                 queues=row.queues, campaigns=row.campaigns,
+                                 scripts=row.scripts, criteria=row.criteria)
         if kind == "inbound":
             return InboundSpec(trunk=row.trunk, number_from=row.number_from)
         if kind == "routes":

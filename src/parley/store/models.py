@@ -199,6 +199,20 @@ class ResultCodeList(Base):
     codes: Mapped[list[Any]] = mapped_column(JSON)
 
 
+class Scorecard(Base):
+    """A quality scorecard; ``criteria`` is its definition as given (docs/quality.md)."""
+
+    __tablename__ = "scorecards"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    queues: Mapped[list[Any]] = mapped_column(JSON)
+    campaigns: Mapped[list[Any]] = mapped_column(JSON)
+    scripts: Mapped[list[Any]] = mapped_column(JSON)
+    criteria: Mapped[list[Any]] = mapped_column(JSON)
+
+
 class QueueMember(Base):
     __tablename__ = "queue_members"
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"),
@@ -754,3 +768,49 @@ class InteractionCard(Base):
     operator: Mapped[str] = mapped_column(String(64))
     saved_at: Mapped[datetime]
     card: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class QualityCard(Base):
+    """One call scored on one scorecard: who handled it, where it came from and when, for
+    the review list and the balanced scorecard; recomputed with each wrap-up save."""
+
+    __tablename__ = "quality_cards"
+    interaction_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True)
+    scorecard: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    campaign: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(64), default="")
+    call_started_at: Mapped[datetime] = mapped_column(index=True)
+    computed_at: Mapped[datetime]
+
+
+class QualityMark(Base):
+    """One criterion's score on one call: automatic (``reviewer`` empty) or one reviewer's;
+    ``score`` 0..1 of the criterion's weight, None where it does not apply."""
+
+    __tablename__ = "quality_marks"
+    __table_args__ = (UniqueConstraint("interaction_id", "scorecard", "criterion", "reviewer",
+                                       name="uq_quality_marks_call_criterion_reviewer"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    scorecard: Mapped[str] = mapped_column(String(64))
+    criterion: Mapped[str] = mapped_column(String(64))
+    reviewer: Mapped[str] = mapped_column(String(64), default="")
+    score: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[datetime]
+
+
+class QualityReview(Base):
+    """A reviewer's review of one call on one scorecard: their note and when."""
+
+    __tablename__ = "quality_reviews"
+    interaction_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True)
+    scorecard: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]

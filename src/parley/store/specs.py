@@ -27,6 +27,7 @@ from pydantic import (
 
 from parley.dialer.model import Disposition
 from parley.numbering import LineRight, NumberFormat, valid_region
+from parley.qa.scoring import Scorecard, parse_scorecard
 from parley.scripts import Script, parse_script
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
@@ -884,6 +885,32 @@ class ScriptSpec(Spec):
         return parse_script(self.definition(), self.name)
 
 
+class ScorecardSpec(Spec):
+    """A quality scorecard (docs/quality.md): weighted criteria scored from a call's script
+    answers and facts, or marked by a reviewer, for the calls of ``queues``, ``campaigns``
+    or ``scripts`` (none named: every call with a wrap-up). The criteria are checked by
+    :func:`parley.qa.scoring.parse_scorecard`, whose error names the criterion and key."""
+
+    name: Name
+    title: Text = ""
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    queues: list[Name] = Field(default_factory=list)
+    campaigns: list[Name] = Field(default_factory=list)
+    scripts: list[Name] = Field(default_factory=list)
+    criteria: Annotated[list[dict[str, Any]], Field(max_length=100)] = Field(
+        default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid_scorecard(self) -> ScorecardSpec:
+        self.scorecard()  # raises QualityError (a ValueError) naming the criterion
+        return self
+
+    def scorecard(self) -> Scorecard:
+        """The parsed scorecard."""
+        return parse_scorecard(self.name, self.title, self.criteria, queues=self.queues,
+                               campaigns=self.campaigns, scripts=self.scripts)
+
+
 ResultCodeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
@@ -935,6 +962,7 @@ KINDS: dict[str, type[Spec]] = {
     "devices": DeviceSpec,
     "scripts": ScriptSpec,
     "result_codes": ResultCodesSpec,
+    "scorecards": ScorecardSpec,
     "queues": QueueSpec,
     "flows": FlowSpec,
     "numbers": NumberSpec,
@@ -961,6 +989,7 @@ class ConfigDocument(BaseModel):
     devices: list[DeviceSpec] = Field(default_factory=list)
     scripts: list[ScriptSpec] = Field(default_factory=list)
     result_codes: list[ResultCodesSpec] = Field(default_factory=list)
+    scorecards: list[ScorecardSpec] = Field(default_factory=list)
     queues: list[QueueSpec] = Field(default_factory=list)
     flows: list[FlowSpec] = Field(default_factory=list)
     numbers: list[NumberSpec] = Field(default_factory=list)

@@ -45,6 +45,7 @@ from parley.web import (
     operations,
     phone,
     preview,
+    quality,
     report_drill_page,
     report_drill_routes,
     reports_page,
@@ -166,6 +167,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                        responses=ERRORS)
     app.include_router(reports_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
+    app.include_router(quality.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)
     if metrics is not None:

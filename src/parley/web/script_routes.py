@@ -24,8 +24,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from parley.center.ports import InvalidRequest, LiveError
 from parley.dialer.contacts import number_time_zones
+from parley.errors import ParleyError
 from parley.events import CallbackRequested, WrapUpDone, WrapupSaved
 from parley.numbering import to_e164
+from parley.qa.service import score_call
 from parley.scripts import Condition, Script, evaluate
 from parley.store import NotFound
 from parley.store.records import (
@@ -215,6 +217,10 @@ async def save_wrapup(interaction_id: str, body: WrapupRequest, ctx: Ctx,
         callback_at=None if body.callback_at is None else body.callback_at.astimezone(UTC),
         answers=answers, saved_by=principal.username, saved_at=ctx.clock.utcnow(),
         rows=tuple(rows)))
+    try:  # the call's automatic quality scores follow its answers (docs/quality.md)
+        await score_call(ctx.store, saved.interaction_id, ctx.clock.utcnow())
+    except ParleyError as exc:  # the wrap-up stands; the scores can be recomputed
+        log.warning("quality_not_scored", interaction=saved.interaction_id, reason=str(exc))
     ctx.bus.publish(WrapupSaved(
         saved.interaction_id, saved.result, saved.disposition, saved.saved_by,
         operator=record.operator or "", queue=record.queue or "", script=saved.script or "",
