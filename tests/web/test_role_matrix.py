@@ -143,6 +143,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/wallboard"): AGENT,  # a page: the anonymous are sent to /login
     ("GET", "/reports"): SUPERVISOR,  # a page: the anonymous are sent to /login
     ("GET", "/reports/calls"): SUPERVISOR,  # the calls behind a figure, as a page
+    ("GET", "/reports/custom"): SUPERVISOR,  # the custom report builder, as a page
     ("GET", "/wallboard/figures"): AGENT,
     ("GET", "/desk/today"): AGENT,
     ("GET", "/desk/voicemail"): AGENT,
@@ -232,7 +233,7 @@ OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 #: Pages that send the anonymous to /login (303) rather than answer 401; below the page's role
 #: they answer 403 like any route.
 SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports"),
-                 ("GET", "/reports/calls")}
+                 ("GET", "/reports/calls"), ("GET", "/reports/custom")}
 
 
 def _concrete(path: str) -> str:

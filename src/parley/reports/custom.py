@@ -82,9 +82,13 @@ class Period:
     fixed: tuple[datetime, datetime] | None = None
 
     def resolve(self, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-        """The period as aware times (the preset's days in ``zone``)."""
+        """The period as aware times (the preset's days, and fixed times without an offset,
+        in ``zone``)."""
         if self.fixed is not None:
-            return self.fixed
+            start, end = self.fixed
+            if start.tzinfo is None:
+                return start.replace(tzinfo=zone), end.replace(tzinfo=zone)
+            return start, end
         return preset_period(self.preset or "today", now, zone)
 
     def to_json(self) -> str | dict[str, str]:
@@ -142,18 +146,16 @@ def _text(data: Mapping[str, Any], name: str, *, limit: int = 100) -> str:
 
 def _moment(name: str, value: Any) -> datetime:
     if not isinstance(value, str):
-        raise CustomReportError(name, "an ISO 8601 date and time, e.g. 2026-12-01T00:00:00Z")
+        raise CustomReportError(name, "an ISO 8601 date and time, e.g. 2026-12-01T00:00")
     try:
-        moment = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise CustomReportError(name, f"not an ISO 8601 date and time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise CustomReportError(name, "must name its offset (Z or +03:00)")
-    return moment
 
 
 def parse_period(value: Any, name: str = "period") -> Period:
-    """A preset name, or ``{"from": ISO, "to": ISO}`` with offsets."""
+    """A preset name, or ``{"from": ISO, "to": ISO}``: both with their offset, or both
+    without (then they are the site's local time)."""
     if isinstance(value, str):
         if value not in PRESETS:
             raise CustomReportError(name, f"unknown preset {value!r}; one of "
@@ -164,6 +166,9 @@ def parse_period(value: Any, name: str = "period") -> Period:
                                       '{"from": ISO time, "to": ISO time}')
     start = _moment(f"{name}.from", value.get("from"))
     end = _moment(f"{name}.to", value.get("to"))
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        raise CustomReportError(f"{name}.to", "give both times with their offset, or both "
+                                "without (the site's local time)")
     if end <= start:
         raise CustomReportError(f"{name}.to", "must come after from")
     if end - start > timedelta(days=400):
