@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 from openpyxl import load_workbook
 
@@ -22,7 +23,8 @@ DEFINITION = {"name": "Support by interval", "group_by": ["queue", "interval"],
               "sort": {"by": "offered", "descending": True}, "shared_with": "supervisor"}
 
 
-def test_custom_reports_are_saved_run_exported_shared_and_audited(api: Api) -> None:
+def test_custom_reports_are_saved_run_exported_shared_and_audited(api: Api,
+                                                                 tmp_path: Path) -> None:
     store = api.server.store
     assert store is not None
     api.server.call(lambda: seed_calls(store, datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
@@ -118,6 +120,28 @@ def test_custom_reports_are_saved_run_exported_shared_and_audited(api: Api) -> N
     with api.client("agent") as client:  # private again: not even its existence
         assert client.get("/api/reports/custom").json()["reports"] == []
         assert client.get(f"/api/reports/custom/{report_id}").status_code == 404
+    schedules = f"/api/reports/custom/{report_id}/schedules"
+    daily = {"every": "daily", "at": "06:00", "format": "xlsx", "to": "folder",
+             "folder": str(tmp_path)}
+    with api.client("supervisor") as client:  # schedules make the node write and call out
+        assert client.post(schedules, json=daily).status_code == 403
+    with api.client("admin") as client:
+        missing = client.post(schedules, json={**daily, "folder": str(tmp_path / "none")})
+        assert missing.status_code == 422
+        assert missing.json()["detail"] == f"folder: {tmp_path / 'none'} is not a directory " \
+            "on the node"
+        added = client.post(schedules, json={**daily, "to": "webhook", "format": "csv",
+                                             "url": "https://bi.example/in", "secret": "k"})
+        assert added.status_code == 201, added.text
+        assert (added.json()["secret"], added.json()["last_status"]) == ("********", "")
+        assert client.post(schedules, json=daily).status_code == 201
+    with api.client("supervisor") as client:
+        listed = client.get(schedules).json()["schedules"]
+        assert [(entry["to"], entry["format"]) for entry in listed] == [
+            ("webhook", "csv"), ("folder", "xlsx")]
+    with api.client("admin") as client:
+        assert client.delete(f"{schedules}/{listed[0]['id']}").status_code == 204
+        assert client.delete(f"{schedules}/{listed[0]['id']}").status_code == 404
     with api.client("supervisor") as client:
         assert client.delete(f"/api/reports/custom/{report_id}").status_code == 204
         assert client.get(f"/api/reports/custom/{report_id}").status_code == 404
@@ -128,4 +152,7 @@ def test_custom_reports_are_saved_run_exported_shared_and_audited(api: Api) -> N
                            ("super1", "custom_report_changed"),
                            ("admin1", "custom_report_changed"),
                            ("super1", "custom_report_changed"),
+                           ("admin1", "custom_report_scheduled"),
+                           ("admin1", "custom_report_scheduled"),
+                           ("admin1", "custom_report_unscheduled"),
                            ("super1", "custom_report_deleted")]

@@ -86,8 +86,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/reports/custom/{report_id}"): SUPERVISOR,
     ("DELETE", "/api/reports/custom/{report_id}"): SUPERVISOR,
     ("GET", "/api/reports/custom/{report_id}/schedules"): SUPERVISOR,
-    ("POST", "/api/reports/custom/{report_id}/schedules"): SUPERVISOR,
-    ("DELETE", "/api/reports/custom/{report_id}/schedules/{schedule_id}"): SUPERVISOR,
+    ("POST", "/api/reports/custom/{report_id}/schedules"): ADMIN,  # the node writes files
+    ("DELETE", "/api/reports/custom/{report_id}/schedules/{schedule_id}"): ADMIN,
     ("GET", "/api/interactions/{interaction_id}"): AGENT,
     ("GET", "/api/recordings"): SUPERVISOR,
     # operators: as the site's agents_hear_recordings allows (403 otherwise)

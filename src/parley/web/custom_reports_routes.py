@@ -3,7 +3,9 @@
 ``{"from", "to", "rows"}``), as CSV and XLSX, and their scheduled exports
 (:mod:`parley.reports.schedules`). Anyone signed in lists and runs the reports they may see
 (their own, and those shared with their role or one below it); supervisors and admins save
-them; only a report's owner or an admin changes or deletes it. Every change is audited.
+them; only a report's owner or an admin changes or deletes it. Schedules are added and
+removed by admins only: they make the node write files and call out. Every change is
+audited.
 A bad definition is refused with 422 naming the field (docs/reports.md)."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, HTTPException, Path, Query, status
 from fastapi.responses import Response
 
 from parley.reports.custom import (
@@ -29,7 +31,7 @@ from parley.reports.xlsx import XLSX_TYPE
 from parley.store import NotFound
 from parley.store.custom_reports import CustomReportRecord, ScheduleRecord
 from parley.store.records import Principal
-from parley.web.auth import Agent, Ctx, Supervisor, WebContext
+from parley.web.auth import Admin, Agent, Ctx, Supervisor, WebContext
 from parley.web.reports_routes import period
 
 router = APIRouter()
@@ -43,6 +45,8 @@ OptionalFrom = Annotated[datetime | None, Query(alias="from", description=(
     "period"))]
 OptionalTo = Annotated[datetime | None, Query(alias="to", description=(
     "The period's end (ISO 8601), excluded"))]
+ReportId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id")]
+ScheduleId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The schedule's id")]
 _SAFE = re.compile(r"[^\w.-]+")
 
 
@@ -157,7 +161,7 @@ async def _file(ctx: WebContext, principal: Principal, report_id: int, since: da
 
 @router.get("/api/reports/custom/{report_id}.csv", tags=["reports"],
             summary="A custom report as CSV", responses={200: {"content": {"text/csv": {}}}})
-async def custom_csv(ctx: Ctx, principal: Agent, report_id: int, since: OptionalFrom = None,
+async def custom_csv(ctx: Ctx, principal: Agent, report_id: ReportId, since: OptionalFrom = None,
                      until: OptionalTo = None) -> Response:
     return await _file(ctx, principal, report_id, since, until, "csv")
 
@@ -165,14 +169,14 @@ async def custom_csv(ctx: Ctx, principal: Agent, report_id: int, since: Optional
 @router.get("/api/reports/custom/{report_id}.xlsx", tags=["reports"],
             summary="A custom report as an XLSX workbook",
             responses={200: {"content": {XLSX_TYPE: {}}}})
-async def custom_xlsx(ctx: Ctx, principal: Agent, report_id: int, since: OptionalFrom = None,
+async def custom_xlsx(ctx: Ctx, principal: Agent, report_id: ReportId, since: OptionalFrom = None,
                       until: OptionalTo = None) -> Response:
     return await _file(ctx, principal, report_id, since, until, "xlsx")
 
 
 @router.get("/api/reports/custom/{report_id}", tags=["reports"],
             summary="Run a custom report over a period (its own period without from/to)")
-async def run_custom(ctx: Ctx, principal: Agent, report_id: int, since: OptionalFrom = None,
+async def run_custom(ctx: Ctx, principal: Agent, report_id: ReportId, since: OptionalFrom = None,
                      until: OptionalTo = None) -> dict[str, Any]:
     record = await visible(ctx, principal, report_id)
     definition = _definition(record.definition)
@@ -188,7 +192,7 @@ async def run_custom(ctx: Ctx, principal: Agent, report_id: int, since: Optional
 
 @router.put("/api/reports/custom/{report_id}", tags=["reports"],
             summary="Change a custom report (its owner or an admin)")
-async def update_custom(ctx: Ctx, principal: Supervisor, report_id: int,
+async def update_custom(ctx: Ctx, principal: Supervisor, report_id: ReportId,
                         body: Definition) -> dict[str, Any]:
     await owned(ctx, principal, report_id)
     definition = _definition(body)
@@ -200,7 +204,7 @@ async def update_custom(ctx: Ctx, principal: Supervisor, report_id: int,
 
 @router.delete("/api/reports/custom/{report_id}", tags=["reports"], status_code=204,
                summary="Delete a custom report and its schedules (its owner or an admin)")
-async def delete_custom(ctx: Ctx, principal: Supervisor, report_id: int) -> Response:
+async def delete_custom(ctx: Ctx, principal: Supervisor, report_id: ReportId) -> Response:
     record = await owned(ctx, principal, report_id)
     await ctx.store.custom_reports.delete(report_id)
     await _audit(ctx, principal, "custom_report_deleted", report_id, {"name": record.name})
@@ -209,7 +213,7 @@ async def delete_custom(ctx: Ctx, principal: Supervisor, report_id: int) -> Resp
 
 @router.get("/api/reports/custom/{report_id}/schedules", tags=["reports"],
             summary="A custom report's scheduled exports and how each last went")
-async def list_schedules(ctx: Ctx, principal: Supervisor, report_id: int) -> dict[str, Any]:
+async def list_schedules(ctx: Ctx, principal: Supervisor, report_id: ReportId) -> dict[str, Any]:
     await visible(ctx, principal, report_id)
     return {"schedules": [public_schedule(record) for record in
                           await ctx.store.custom_reports.schedules(report_id)]}
@@ -218,9 +222,9 @@ async def list_schedules(ctx: Ctx, principal: Supervisor, report_id: int) -> dic
 @router.post("/api/reports/custom/{report_id}/schedules", tags=["reports"], status_code=201,
              summary="Add a scheduled export: daily, weekly or monthly at a local time, of the "
                      "previous period, as CSV or XLSX, to a folder or a webhook")
-async def add_schedule(ctx: Ctx, principal: Supervisor, report_id: int,
+async def add_schedule(ctx: Ctx, principal: Admin, report_id: ReportId,
                        body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    await owned(ctx, principal, report_id)
+    await visible(ctx, principal, report_id)
     try:
         spec: ScheduleSpec = parse_schedule(body)
         if spec.to == "folder":
@@ -236,9 +240,9 @@ async def add_schedule(ctx: Ctx, principal: Supervisor, report_id: int,
 
 @router.delete("/api/reports/custom/{report_id}/schedules/{schedule_id}", tags=["reports"],
                status_code=204, summary="Stop a scheduled export")
-async def delete_schedule(ctx: Ctx, principal: Supervisor, report_id: int,
-                          schedule_id: int) -> Response:
-    await owned(ctx, principal, report_id)
+async def delete_schedule(ctx: Ctx, principal: Admin, report_id: ReportId,
+                          schedule_id: ScheduleId) -> Response:
+    await visible(ctx, principal, report_id)
     try:
         await ctx.store.custom_reports.delete_schedule(report_id, schedule_id)
     except NotFound as exc:
