@@ -3,7 +3,9 @@ page, is told next to the figures that a report needs one, picks the queue and t
 15-minute interval, five figures, a filter, fixed dates, a sort and sharing, saves, sees the
 table, and exports XLSX through the page's link; the file read back with openpyxl holds the
 API's rows and the figures of the raw calls. A schedule that failed shows its error on the
-page. axe-core finds nothing; a 1366x768 screenshot goes to docs/images for docs/reports.md.
+page; an admin adds a weekly schedule to a folder (a folder that is not there is refused next
+to its field). axe-core finds nothing; a 1366x768 screenshot goes to docs/images for
+docs/reports.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
     chromium_path(axe=True)
     with ApiServer(f"sqlite+aiosqlite:///{tmp_path / 'site.sqlite3'}") as running:
         running.add_user("boss1", ["supervisor"], PASSWORD)
+        running.add_user("admin1", ["admin"], PASSWORD)
         store = running.store
         assert store is not None
 
@@ -134,5 +137,27 @@ async def test_a_supervisor_builds_saves_and_exports_a_custom_report(
             assert sheet["F2"].number_format == "0.0%"
             assert sheet["B2"].number_format == "yyyy-mm-dd hh:mm"
             assert page.errors == []
+
+            # an admin adds a scheduled export to a folder; a folder that is not there is
+            # refused next to its field
+            admin = await _signed_in(browser, server.url, "admin1")
+            await admin.goto(f"{server.url}/reports/custom?id=1")
+            await expect(admin.get_by_label("Address")).to_be_hidden()
+            await admin.get_by_label("Every", exact=True).select_option("weekly")
+            await admin.get_by_label("Weekday").select_option("friday")
+            await admin.get_by_label("At (site time)").fill("07:30")
+            await admin.get_by_label("Folder", exact=True).fill(str(tmp_path / "missing"))
+            await admin.get_by_role("button", name="Add", exact=True).click()
+            await expect(admin.locator("#s-folder-error")).to_have_text(
+                f"folder: {tmp_path / 'missing'} is not a directory on the node")
+            await admin.get_by_label("Folder", exact=True).fill(str(tmp_path))
+            await admin.get_by_role("button", name="Add", exact=True).click()
+            schedules = admin.get_by_role("table", name="Scheduled exports")
+            await expect(schedules.locator("tbody tr")).to_have_count(2)
+            await expect(schedules.locator("tbody tr").nth(1)).to_contain_text(
+                f"weekly friday 07:30 xlsx {tmp_path} ")
+            await expect(schedules.locator("tbody tr").nth(1)).to_contain_text("Not run yet")
+            assert await axe_violations(admin) == []
+            assert admin.errors == []
         finally:
             await browser.close()

@@ -87,7 +87,9 @@ def _page_strings() -> set[str]:
               *custom_reports_page.TIME_NAMES.values(),
               *custom_reports_page.PRESET_NAMES.values(),
               *custom_reports_page.SHARE_NAMES.values(),
-              *custom_reports_page.STATUS_NAMES.values()}
+              *custom_reports_page.STATUS_NAMES.values(),
+              *custom_reports_page.EVERY_NAMES.values(),
+              *custom_reports_page.WEEKDAY_NAMES.values()}
     for module in (supervisor, reports_page, custom_reports_page):
         source = Path(module.__file__).read_text()
         found |= {re.sub(r'"\s+"', "", text.strip())[1:-1] for text in re.findall(

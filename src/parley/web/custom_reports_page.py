@@ -52,6 +52,11 @@ PRESET_NAMES = {"today": "Today", "yesterday": "Yesterday", "this_week": "This w
                 "last_30_days": "Last 30 days", "fixed": "Fixed dates"}
 SHARE_NAMES = {"": "Only me", "agent": "Everyone signed in",
                "supervisor": "Supervisors and admins", "admin": "Admins"}
+EVERY_NAMES = {"daily": "Every day (the day before)", "weekly": "Every week (the week before)",
+               "monthly": "Every month (the month before)"}
+WEEKDAY_NAMES = {"monday": "Monday", "tuesday": "Tuesday", "wednesday": "Wednesday",
+                 "thursday": "Thursday", "friday": "Friday", "saturday": "Saturday",
+                 "sunday": "Sunday"}
 STATUS_NAMES = {"": "Not run yet", "ok": "Delivered", "retrying": "Failed, retrying",
                 "failed": "Failed"}
 EXTRA_LABELS = {"number": "Number dialled", "interval": "15-minute interval", "day": "Day",
@@ -185,4 +190,5 @@ async def custom_page(request: Request, ctx: Ctx) -> Response:
         definitions={column: DEFINITIONS.get(column.split(".")[0], "") for column in columns},
         rows=rows, since=since_text, until=until_text, time_zone=locale.time_zone,
         export=export, schedules=schedules, statuses=STATUS_NAMES, error=error,
-        may_change=may_change, config=config)
+        may_change=may_change, config=config, is_admin="admin" in principal.roles,
+        every=EVERY_NAMES, weekdays=WEEKDAY_NAMES)

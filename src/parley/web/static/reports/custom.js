@@ -76,30 +76,37 @@ function definition() {
   };
 }
 
-/** Hide every validation message. */
-function clearErrors() {
-  for (const place of form.querySelectorAll("[data-error]")) {
+/**
+ * Hide every validation message of a form.
+ * @param {HTMLElement} where
+ * @param {HTMLElement} alert
+ */
+function clearErrors(where, alert) {
+  for (const place of where.querySelectorAll("[data-error]")) {
     const element = /** @type {HTMLElement} */ (place);
     element.hidden = true;
     element.textContent = "";
   }
-  failure.hidden = true;
-  failure.textContent = "";
+  alert.hidden = true;
+  alert.textContent = "";
 }
 
 /**
- * Show the API's message next to the field it names ("measures: …", "period.to: …").
+ * Show the API's message next to the field it names ("measures: …", "period.to: …"), or in
+ * the form's alert when no field of the form has that name.
+ * @param {HTMLElement} where
+ * @param {HTMLElement} alert
  * @param {string} message
  */
-function showError(message) {
+function showError(where, alert, message) {
   const field = message.split(":")[0].split(".")[0];
-  const place = form.querySelector(`[data-error="${CSS.escape(field)}"]`);
+  const place = where.querySelector(`[data-error="${CSS.escape(field)}"]`);
   if (place instanceof HTMLElement) {
     place.textContent = message;
     place.hidden = false;
   } else {
-    failure.textContent = message;
-    failure.hidden = false;
+    alert.textContent = message;
+    alert.hidden = false;
   }
 }
 
@@ -108,7 +115,7 @@ function showError(message) {
  * @param {boolean} asNew
  */
 async function save(asNew) {
-  clearErrors();
+  clearErrors(form, failure);
   status.textContent = "";
   const url = asNew || config.id === null ? "/api/reports/custom"
     : `/api/reports/custom/${config.id}`;
@@ -118,7 +125,7 @@ async function save(asNew) {
     body: JSON.stringify(definition()),
   });
   if (!response.ok) {
-    showError(await reason(response));
+    showError(form, failure, await reason(response));
     return;
   }
   const saved = await response.json();
@@ -146,10 +153,81 @@ document.getElementById("delete")?.addEventListener("click", async () => {
   if (config.id === null || !window.confirm(say("delete?"))) return;
   const response = await request(`/api/reports/custom/${config.id}`, {method: "DELETE"});
   if (!response.ok) {
-    showError(await reason(response));
+    showError(form, failure, await reason(response));
     return;
   }
   status.textContent = say("deleted");
   window.location.assign("/reports/custom");
 });
 sortChoices();
+
+// --- scheduled exports (admins) ------------------------------------------------------------
+
+const scheduleForm = document.getElementById("schedule-form");
+
+/**
+ * @param {string} id
+ * @returns {string} the value of the schedule form's field
+ */
+function value(id) {
+  return /** @type {HTMLInputElement | HTMLSelectElement} */ (byId(id)).value;
+}
+
+/** Show the fields the chosen frequency and target need. */
+function scheduleFields() {
+  if (!scheduleForm) return;
+  const wanted = new Set([value("s-every"), value("s-to")]);
+  for (const field of scheduleForm.querySelectorAll("[data-when]")) {
+    const element = /** @type {HTMLElement} */ (field);
+    element.hidden = !wanted.has(element.dataset.when ?? "");
+  }
+}
+
+/** @returns {Record<string, unknown>} the schedule as the API takes it */
+function schedule() {
+  /** @type {Record<string, unknown>} */
+  const body = {every: value("s-every"), at: value("s-at"), format: value("s-format"),
+                to: value("s-to")};
+  if (body.every === "weekly") body.weekday = value("s-weekday");
+  if (body.every === "monthly") body.day = Number(value("s-day"));
+  if (body.to === "folder") {
+    body.folder = value("s-folder");
+    body.file_name = value("s-file");
+  } else {
+    body.url = value("s-url");
+    body.secret = value("s-secret");
+  }
+  return body;
+}
+
+if (scheduleForm && config.id !== null) {
+  const alert = byId("schedule-error");
+  scheduleForm.addEventListener("change", scheduleFields);
+  scheduleForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(scheduleForm, alert);
+    const response = await request(`/api/reports/custom/${config.id}/schedules`, {
+      method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify(schedule()),
+    });
+    if (!response.ok) {
+      showError(scheduleForm, alert, await reason(response));
+      return;
+    }
+    window.location.reload();
+  });
+  for (const button of document.querySelectorAll("button[data-stop]")) {
+    button.addEventListener("click", async () => {
+      const id = /** @type {HTMLElement} */ (button).dataset.stop;
+      const response = await request(`/api/reports/custom/${config.id}/schedules/${id}`,
+                                      {method: "DELETE"});
+      if (!response.ok) {
+        showError(scheduleForm, alert, await reason(response));
+        return;
+      }
+      window.location.reload();
+    });
+  }
+  scheduleFields();
+}
