@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
+from structlog.testing import capture_logs
 
 from parley.clock import VirtualClock
 from parley.reports.custom import parse_definition
@@ -102,7 +103,11 @@ async def test_scheduled_exports_reach_a_folder_and_a_webhook(
     assert await scheduler.run_due() == 0  # 15:00 in Moscow: nothing due before tomorrow
 
     clock.advance(15 * 3600 + 1)  # Wednesday 06:00:01 in Moscow
-    assert await scheduler.run_due() == 1
+    with capture_logs() as logs:
+        assert await scheduler.run_due() == 1
+    assert [(line["event"], line.get("error")) for line in logs
+            if line["log_level"] == "warning"] == [
+        ("report export failed", f"HTTP 500 from {receiver.url}")]
     written = folder / "Support_daily-2026-01-06.xlsx"
     sheet = load_workbook(written)["Support daily"]
     assert list(sheet.iter_rows(values_only=True)) == [

@@ -115,7 +115,10 @@ class ExportScheduler:
         client = self._client or httpx.AsyncClient(timeout=self.timeout_s)
         try:
             while True:
-                await self.run_due(client)
+                try:
+                    await self.run_due(client)
+                except Exception:  # a store hiccup must not stop the node: next look
+                    log.exception("report exports not run")
                 await self._clock.sleep(self.poll_s)
         finally:
             if self._client is None:
@@ -155,7 +158,7 @@ class ExportScheduler:
             content, _rows = await render(self._store, definition, since, until, zone,
                                           spec.format)
             where = await self._deliver(client, spec, schedule, name, content)
-        except (OSError, httpx.HTTPError, CustomReportError, DeliveryFailed) as exc:
+        except Exception as exc:  # any failure is the delivery's, noted on the schedule
             return await self._failed(schedule, spec, report, zone, now, name, exc)
         log.info("report exported", report=report.name, schedule=schedule.id, to=where,
                  period_from=since.isoformat(), period_to=until.isoformat())
