@@ -135,8 +135,13 @@ async def custom_page(request: Request, ctx: Ctx) -> Response:
             chosen = None
         if chosen is not None and chosen not in saved:
             chosen = None
-    definition = parse_definition(chosen.definition) if chosen is not None else None
     error = ""
+    definition: CustomDefinition | None = None
+    if chosen is not None:
+        try:
+            definition = parse_definition(chosen.definition)
+        except CustomReportError as exc:  # saved by an older version: say what to fix
+            error = str(exc)
     columns: list[str] = []
     rows: list[dict[str, str]] = []
     since_text = until_text = ""
