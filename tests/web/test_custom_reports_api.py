@@ -98,6 +98,15 @@ def test_custom_reports_are_saved_run_exported_shared_and_audited(api: Api,
         assert (anna["operator"], anna["state_s.on_call"], anna["answered"]) == \
             ("anna", 1140.0, 2)
 
+        intervals = client.get("/api/reports/intervals", params=PERIOD).json()["rows"]
+        book = load_workbook(io.BytesIO(client.get("/api/reports/intervals.xlsx",
+                                                   params=PERIOD).content))
+        cells = list(book["Intervals"].iter_rows(values_only=True))
+        first = dict(zip(cells[0], cells[1], strict=True))
+        assert (first["interval"], first["offered"]) == (datetime(2026, 12, 1, 9, 0),
+                                                         intervals[0]["offered"])
+        assert len(cells) == len(intervals) + 1
+
         changed = client.put(f"/api/reports/custom/{report_id}",
                              json={**DEFINITION, "shared_with": None})
         assert changed.status_code == 200

@@ -42,8 +42,8 @@ def sheet_title(name: str) -> str:
     return (_BAD_TITLE.sub(" ", name).strip() or "Report")[:31]
 
 
-def _cell(column: str, value: Any) -> tuple[Any, str | None]:
-    """A cell's value and number format."""
+def _cell(column: str, value: Any, zone: ZoneInfo) -> tuple[Any, str | None]:
+    """A cell's value and number format (an interval's start as local time of ``zone``)."""
     if isinstance(value, bool):
         return value, None
     if isinstance(value, int | float):
@@ -59,7 +59,10 @@ def _cell(column: str, value: Any) -> tuple[Any, str | None]:
             return value, None
     if column == "interval" and isinstance(value, str):
         try:
-            return datetime.fromisoformat(value).replace(tzinfo=None), MINUTE_FORMAT
+            start = datetime.fromisoformat(value)
+            if start.tzinfo is not None:
+                start = start.astimezone(zone)
+            return start.replace(tzinfo=None), MINUTE_FORMAT
         except ValueError:
             return value, None
     return ("" if value is None else str(value)), None
@@ -75,6 +78,7 @@ def workbook(title: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any
     """The XLSX file of one report: ``rows`` (flat: one value per column) under ``columns``,
     the period [since, until) shown in ``time_zone``, and ``notes`` (label, text) added to
     the notes sheet (a custom report's grouping and filters)."""
+    zone = ZoneInfo(time_zone)
     book = Workbook()
     sheet = book.create_sheet(sheet_title(title), 0)
     book.remove(book.worksheets[1])  # the empty default sheet
@@ -83,7 +87,7 @@ def workbook(title: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        values = [_cell(column, row.get(column)) for column in columns]
+        values = [_cell(column, row.get(column), zone) for column in columns]
         sheet.append([value for value, _format in values])
         for index, (_value, number_format) in enumerate(values, start=1):
             if number_format is not None:
@@ -92,7 +96,6 @@ def workbook(title: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any
     for index, column in enumerate(columns, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = max(10, len(column) + 2)
     about = book.create_sheet("Definitions")
-    zone = ZoneInfo(time_zone)
     about.append(["Report", title])
     about.append(["From", since.astimezone(zone).replace(tzinfo=None)])
     about.append(["To (excluded)", until.astimezone(zone).replace(tzinfo=None)])
