@@ -42,6 +42,7 @@ from parley.net.certificates import ServerCertificate, ensure_certificate, load_
 from parley.net.transport import TcpLimits
 from parley.net.websocket import WsLimits
 from parley.provisioning import DemoLogin, load_demo
+from parley.reports.exports import ExportScheduler
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.credentials import Passwords
@@ -106,6 +107,7 @@ class Node:
     demo: bool = False
     demo_login: DemoLogin | None = None
     certificate: ServerCertificate | None = None  # HTTPS: the web server's certificate
+    exports: ExportScheduler | None = None  # custom reports' scheduled exports
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -157,6 +159,8 @@ class Node:
                 writers.create_task(self.call_recorder.run())
                 writers.create_task(self.security_recorder.run())
                 writers.create_task(self.dispatcher.run())
+                if self.exports is not None:
+                    writers.create_task(self.exports.run())
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
                     front.create_task(self.center.run())
@@ -294,7 +298,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
-                demo=demo, demo_login=demo_login, certificate=certificate)
+                demo=demo, demo_login=demo_login, certificate=certificate,
+                exports=ExportScheduler(store, clock))
 
 
 def server_certificate(settings: Settings) -> ServerCertificate | None:

@@ -64,6 +64,7 @@ def _page_strings() -> set[str]:
         admin,
         admin_outbound,
         admin_prompts,
+        custom_reports_page,
         desk,
         phone,
         quality,
@@ -82,7 +83,15 @@ def _page_strings() -> set[str]:
     found |= set(supervisor._client_strings(PageLocale("en")).values())
     found |= set(supervisor.STATE_TEXT.values()) | set(supervisor.CALL_STATE_TEXT.values())
     found |= set(reports_page.KINDS.values()) | set(reports_page.LABELS.values())
-    for module in (supervisor, reports_page, quality):
+    found |= {*custom_reports_page.EXTRA_LABELS.values(),
+              *custom_reports_page.DIMENSION_NAMES.values(),
+              *custom_reports_page.TIME_NAMES.values(),
+              *custom_reports_page.PRESET_NAMES.values(),
+              *custom_reports_page.SHARE_NAMES.values(),
+              *custom_reports_page.STATUS_NAMES.values(),
+              *custom_reports_page.EVERY_NAMES.values(),
+              *custom_reports_page.WEEKDAY_NAMES.values()}
+    for module in (supervisor, reports_page, quality, custom_reports_page):
         source = Path(module.__file__).read_text()
         found |= {re.sub(r'"\s+"', "", text.strip())[1:-1] for text in re.findall(
             r'(?:gettext\(|raise_\("\w+", )((?:"(?:[^"\\]|\\.)*"\s*)+)', source)}

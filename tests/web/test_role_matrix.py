@@ -74,8 +74,20 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/reports/definitions"): SUPERVISOR,
     **{("GET", f"/api/reports/{name}{csv}"): SUPERVISOR
        for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns",
-                    "results", "intervals") for csv in ("", ".csv")},
+                    "results") for csv in ("", ".csv", ".xlsx")},
+    **{("GET", f"/api/reports/intervals{csv}"): SUPERVISOR for csv in ("", ".csv", ".xlsx")},
     ("GET", "/api/reports/calls"): SUPERVISOR,  # the calls behind a figure, in one's teams
+    # custom reports: anyone signed in runs those shared with them (404 otherwise);
+    # supervisors save them, their owner or an admin changes them
+    ("GET", "/api/reports/custom"): AGENT,
+    ("POST", "/api/reports/custom"): SUPERVISOR,
+    **{("GET", f"/api/reports/custom/{{report_id}}{kind}"): AGENT
+       for kind in ("", ".csv", ".xlsx")},
+    ("PUT", "/api/reports/custom/{report_id}"): SUPERVISOR,
+    ("DELETE", "/api/reports/custom/{report_id}"): SUPERVISOR,
+    ("GET", "/api/reports/custom/{report_id}/schedules"): SUPERVISOR,
+    ("POST", "/api/reports/custom/{report_id}/schedules"): ADMIN,  # the node writes files
+    ("DELETE", "/api/reports/custom/{report_id}/schedules/{schedule_id}"): ADMIN,
     ("GET", "/api/interactions/{interaction_id}"): AGENT,
     ("GET", "/api/recordings"): SUPERVISOR,
     # operators: as the site's agents_hear_recordings allows (403 otherwise)
@@ -131,6 +143,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/wallboard"): AGENT,  # a page: the anonymous are sent to /login
     ("GET", "/reports"): SUPERVISOR,  # a page: the anonymous are sent to /login
     ("GET", "/reports/calls"): SUPERVISOR,  # the calls behind a figure, as a page
+    ("GET", "/reports/custom"): SUPERVISOR,  # the custom report builder, as a page
     ("GET", "/wallboard/figures"): AGENT,
     ("GET", "/desk/today"): AGENT,
     ("GET", "/desk/voicemail"): AGENT,
@@ -229,6 +242,7 @@ OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports"),
                  ("GET", "/reports/calls"), ("GET", "/quality"),
                  ("GET", "/quality/calls/{interaction_id}")}
+                 ("GET", "/reports/calls"), ("GET", "/reports/custom")}
 
 
 def _concrete(path: str) -> str:

@@ -23,6 +23,7 @@ from parley.store.activity import (
 from parley.store.campaigns import CampaignRepository
 from parley.store.configuration import ConfigRepository
 from parley.store.credentials import Passwords
+from parley.store.custom_reports import CustomReportRepository
 from parley.store.customers import CustomerRepository
 from parley.store.database import (
     Conflict,
@@ -73,6 +74,7 @@ class Store:
     reports: ReportRepository = field(init=False)
     report_rows: ReportRowRepository = field(init=False)
     quality: QualityRepository = field(init=False)
+    custom_reports: CustomReportRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -93,6 +95,7 @@ class Store:
         self.reports = ReportRepository(self.sessions, self.clock)
         self.report_rows = ReportRowRepository(self.sessions)
         self.quality = QualityRepository(self.sessions)
+        self.custom_reports = CustomReportRepository(self.sessions)
 
     @property
     def dialect(self) -> str:

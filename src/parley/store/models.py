@@ -814,3 +814,34 @@ class QualityReview(Base):
     reviewer: Mapped[str] = mapped_column(String(64), primary_key=True)
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime]
+class CustomReport(Base):
+    """A saved custom report (:mod:`parley.reports.custom`): its definition as JSON, its
+    owner and the role it is shared with (None: private to its owner)."""
+
+    __tablename__ = "custom_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    shared_with: Mapped[str | None] = mapped_column(String(16))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CustomReportSchedule(Base):
+    """A scheduled export of a custom report (:mod:`parley.reports.schedules`): when it fires
+    next (the moment that names its period), a retry pending after a failed delivery, and
+    how the last delivery went."""
+
+    __tablename__ = "custom_report_schedules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("custom_reports.id", ondelete="CASCADE"), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    next_run_at: Mapped[datetime] = mapped_column(index=True)
+    retry_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_run_at: Mapped[datetime | None]
+    last_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    last_file: Mapped[str] = mapped_column(String(300), default="", server_default="")

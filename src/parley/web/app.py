@@ -38,6 +38,8 @@ from parley.web import (
     admin_prompts,
     campaigns_routes,
     config_routes,
+    custom_reports_page,
+    custom_reports_routes,
     customers,
     desk,
     events_ws,
@@ -164,6 +166,10 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(report_drill_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(report_drill_page.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(custom_reports_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(custom_reports_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(reports_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)

@@ -17,6 +17,8 @@ from fastapi.responses import Response
 
 from parley.reports.drill import DRILL_DIMENSIONS, DRILL_MEASURES, DrillError, intervals
 from parley.reports.intervals import INTERVAL, interval_start
+from parley.reports.tables import flat
+from parley.reports.xlsx import XLSX_TYPE, workbook
 from parley.store.report_rows import CallLine
 from parley.web.auth import Ctx, Supervisor
 from parley.web.reports_routes import From, To, csv_text, period
@@ -48,6 +50,21 @@ async def intervals_csv(ctx: Ctx, _p: Supervisor, since: From, until: To,
     filename = f"intervals-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
     return Response(csv_text(rows), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/api/reports/intervals.xlsx", tags=["reports"],
+            summary="The intervals report as an XLSX workbook (the same rows, typed)",
+            responses={200: {"content": {XLSX_TYPE: {}}}})
+async def intervals_xlsx(ctx: Ctx, _p: Supervisor, since: From, until: To,
+                         queue: QueueFilter = None) -> Response:
+    start, end = period(since, until)
+    columns, lines = flat(await intervals(ctx.store.report_rows, start, end, queue))
+    zone = (await ctx.store.config.site()).time_zone
+    filename = f"intervals-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.xlsx"
+    return Response(workbook("Intervals", columns, lines, since=start, until=end,
+                             time_zone=zone, notes=[("Queue", queue)] if queue else ()),
+                    media_type=XLSX_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def drill_url(report: str, key: str, measure: str, since: datetime, until: datetime,

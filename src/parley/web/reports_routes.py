@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from parley.kpi import DEFINITIONS
 from parley.reports.tables import BUILDERS, REPORTS, flat
+from parley.reports.xlsx import XLSX_TYPE, workbook
 from parley.web.auth import Ctx, Supervisor
 
 router = APIRouter()
@@ -113,3 +114,26 @@ for _name in REPORTS:
         f"/api/reports/{_name}.csv", _report_csv(_name), methods=["GET"], tags=["reports"],
         summary=f"The {_name} report as CSV (the same rows; nested figures as "
                 "`state_s.ready`)", responses={200: {"content": {"text/csv": {}}}})
+
+
+def _report_xlsx(name: str) -> Callable[..., Awaitable[Response]]:
+    build = BUILDERS[name]
+
+    async def report_xlsx(ctx: Ctx, _p: Supervisor, since: From, until: To) -> Response:
+        start, end = period(since, until)
+        columns, lines = flat(await build(ctx.store.reports, start, end))
+        zone = (await ctx.store.config.site()).time_zone
+        filename = f"{name}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.xlsx"
+        return Response(workbook(name.capitalize(), columns, lines, since=start, until=end,
+                                 time_zone=zone), media_type=XLSX_TYPE, headers={
+            "Content-Disposition": f'attachment; filename="{filename}"'})
+
+    return report_xlsx
+
+
+for _name in REPORTS:
+    router.add_api_route(
+        f"/api/reports/{_name}.xlsx", _report_xlsx(_name), methods=["GET"], tags=["reports"],
+        summary=f"The {_name} report as an XLSX workbook (the same rows, typed; the period "
+                "and each figure's definition on a second sheet)",
+        responses={200: {"content": {XLSX_TYPE: {}}}})
