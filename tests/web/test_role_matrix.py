@@ -241,8 +241,7 @@ OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 #: they answer 403 like any route.
 SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports"),
                  ("GET", "/reports/calls"), ("GET", "/quality"),
-                 ("GET", "/quality/calls/{interaction_id}")}
-                 ("GET", "/reports/calls"), ("GET", "/reports/custom")}
+                 ("GET", "/quality/calls/{interaction_id}"), ("GET", "/reports/custom")}
 
 
 def _concrete(path: str) -> str:
