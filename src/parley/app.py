@@ -279,7 +279,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                              trunks=telephony.trunk_statuses,
                              secure_cookies=certificate is not None,
                              sip_ws=telephony.transport.ws, phones=phones,
-                             campaigns=dialer, prompts=telephony.prompts)
+                             campaigns=dialer, prompts=telephony.prompts,
+                             directory=settings.directory)
     except BaseException:
         await store.close()
         raise

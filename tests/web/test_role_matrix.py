@@ -157,6 +157,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/prompts/{language}/{name}"): SUPERVISOR,
     ("PUT", "/api/prompts/{language}/{name}"): ADMIN,
     ("DELETE", "/api/prompts/{language}/{name}"): ADMIN,
+    ("GET", "/api/directory"): ADMIN,
+    ("POST", "/api/directory/test"): ADMIN,
+    ("POST", "/admin/directory/test"): ADMIN,  # the directory page's "Test connection"
 }
 #: The admin pages: admins only; someone not signed in is sent to /login (303) instead of 401.
 ADMIN_PAGES = {("GET", path) for path in (
@@ -165,7 +168,8 @@ ADMIN_PAGES = {("GET", path) for path in (
     "/admin/lists/new", "/admin/lists/{name}", "/admin/reasons", "/admin/scripts",
     "/admin/scripts/new", "/admin/scripts/{name}", "/admin/trunks", "/admin/trunks/new",
     "/admin/trunks/{name}", "/admin/routes", "/admin/routes/new", "/admin/routes/{name}",
-    "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/prompts")}
+    "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/prompts",
+    "/admin/directory")}
 EXPECTED.update(dict.fromkeys(ADMIN_PAGES, ADMIN))
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR

@@ -1,0 +1,124 @@
+"""Sign-in through a directory, against a real OpenLDAP (Debian's slapd on a free loopback
+port, started by the test) and a real Parley web server over HTTP: directory users land with
+the roles and teams their groups map to, wrong passwords and users in no mapped group are
+refused, and with the directory down local accounts still sign in. The admin pages for the
+directory and for recording retention are checked on the same server."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from parley.testing.api import ApiServer
+from parley.testing.needs import SLAPD, require
+from parley.testing.slapd import Slapd
+
+WRONG = "Wrong user name or password."
+
+
+@pytest.fixture
+def slapd() -> Iterator[Slapd]:
+    require(SLAPD)
+    with Slapd() as server:
+        yield server
+
+
+CLIENTS: list[httpx.Client] = []
+
+
+@contextlib.contextmanager
+def _clients() -> Iterator[None]:
+    """Close the test's clients before its server stops (an open keep-alive connection
+    would hold the server's shutdown)."""
+    try:
+        yield
+    finally:
+        while CLIENTS:
+            CLIENTS.pop().close()
+
+
+def _sign_in(url: str, username: str, password: str) -> tuple[httpx.Client, httpx.Response]:
+    """Sign in at /login in a browser-like client of its own (closed after the test)."""
+    client = httpx.Client(base_url=url, timeout=30)
+    CLIENTS.append(client)
+    return client, client.post("/login", data={"username": username, "password": password})
+
+
+def test_directory_users_sign_in_with_their_groups_roles_and_teams(
+        slapd: Slapd, tmp_path: Path) -> None:
+    server = ApiServer(f"sqlite+aiosqlite:///{tmp_path / 'parley.sqlite3'}",
+                       data_dir=tmp_path / "data", directory=slapd.settings())
+    with server, _clients():
+        admin_token = server.add_user("admin", ["admin"], "admin-password")
+        api = httpx.Client(base_url=server.url, timeout=30,
+                           headers={"Authorization": f"Bearer {admin_token}"})
+        CLIENTS.append(api)
+
+        # alice is in "agents": agent in team sales, lands at the desk
+        alice, signed = _sign_in(server.url, "alice", "alice-secret")
+        assert signed.status_code == 303, signed.text
+        assert signed.headers["location"] == "/desk"
+        me = alice.get("/api/auth/me").json()
+        assert (me["roles"], me["display_name"]) == (["agent"], "Alice Archer")
+        user = api.get("/api/users/alice").json()
+        assert (user["roles"], user["teams"]) == (["agent"], ["sales"])
+        stored = server.call(lambda: server.store.accounts.login_user("alice"))  # type: ignore[union-attr]
+        assert stored is not None
+        assert stored.directory
+        assert stored.password_hash is None
+
+        # bob is in "supervisors": a supervisor of sales and support, lands on the console
+        bob, signed = _sign_in(server.url, "bob", "bob-secret")
+        assert signed.headers["location"] == "/supervisor"
+        assert api.get("/api/users/bob").json()["teams"] == ["sales", "support"]
+        assert api.get("/api/teams/support").status_code == 200  # made for the mapping
+        assert bob.post("/api/auth/login", json={"username": "bob", "password": "bob-secret"}
+                        ).json()["roles"] == ["supervisor"]
+
+        # carol's password is right, but none of her groups is mapped
+        _carol, refused = _sign_in(server.url, "carol", "carol-secret")
+        assert refused.status_code == 403
+        assert "in no group that gives access to Parley" in refused.text
+        assert api.get("/api/users/carol").status_code == 404
+
+        # a wrong password: the local refusal, counted by the sign-in throttling
+        for _attempt in range(5):
+            _client, wrong = _sign_in(server.url, "alice", "not-her-password")
+            assert (wrong.status_code, WRONG in wrong.text) == (401, True)
+        _client, throttled = _sign_in(server.url, "alice", "alice-secret")
+        assert throttled.status_code == 429
+        security = api.get("/api/audit", params={"target_type": "security"}).json()["items"]
+        assert any(item["action"] == "login_throttled" and item["detail"]["user"] == "alice"
+                   for item in security)
+
+        # the admin page shows the settings and tests the connection
+        admin, signed = _sign_in(server.url, "admin", "admin-password")
+        page = admin.get("/admin/directory")
+        assert page.status_code == 200
+        assert slapd.url in page.text
+        assert "cn=agents,ou=groups,dc=example,dc=org" in page.text
+        assert "reader-secret" not in page.text
+        csrf = admin.cookies["parley_csrf"]
+        tested = admin.post("/admin/directory/test", data={"csrf_token": csrf})
+        assert f"Connected to {slapd.url}" in tested.text
+        assert api.get("/api/directory").json()["bind_dn"] == "cn=reader,dc=example,dc=org"
+
+        # the directory goes down: local accounts sign in, directory users are told why
+        slapd.stop()
+        admin, local = _sign_in(server.url, "admin", "admin-password")
+        assert local.status_code == 303
+        csrf = admin.cookies["parley_csrf"]
+        _client, down = _sign_in(server.url, "bob", "bob-secret")
+        assert down.status_code == 503
+        assert "The directory cannot be reached" in down.text
+        assert "Local accounts still can" in down.text
+        tested = admin.post("/admin/directory/test", data={"csrf_token": csrf})
+        assert "No connection: no directory server answered" in tested.text
+        result = api.post("/api/directory/test").json()
+        assert result["ok"] is False
+        assert "Connection refused" in result["message"]
+
