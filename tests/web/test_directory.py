@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from parley.store.records import RecordingRecord
 from parley.testing.api import ApiServer
 from parley.testing.needs import SLAPD, require
 from parley.testing.slapd import Slapd
@@ -122,3 +124,60 @@ def test_directory_users_sign_in_with_their_groups_roles_and_teams(
         assert result["ok"] is False
         assert "Connection refused" in result["message"]
 
+
+def test_retention_is_set_on_its_admin_page_and_checked_by_the_api(tmp_path: Path) -> None:
+    server = ApiServer(f"sqlite+aiosqlite:///{tmp_path / 'parley.sqlite3'}",
+                       data_dir=tmp_path / "data")
+    with server, _clients():
+        admin_token = server.add_user("admin", ["admin"], "admin-password")
+        api = httpx.Client(base_url=server.url, timeout=30,
+                           headers={"Authorization": f"Bearer {admin_token}"})
+        CLIENTS.append(api)
+        assert api.post("/api/queues", json={"name": "sales"}).status_code == 201
+        admin, _signed = _sign_in(server.url, "admin", "admin-password")
+        page = admin.get("/admin/retention")
+        assert "Days to keep recordings, site-wide" in page.text
+        assert "sales" in page.text
+        csrf = admin.cookies["parley_csrf"]
+        bad = admin.post("/admin/retention", data={"csrf_token": csrf, "site_days": "90",
+                                                   "queue:sales": "soon"})
+        assert bad.status_code == 422
+        assert 'aria-invalid="true"' in bad.text
+        assert "Enter whole days" in bad.text
+        saved = admin.post("/admin/retention", data={"csrf_token": csrf, "site_days": "90",
+                                                     "queue:sales": "365"})
+        assert saved.headers["location"] == "/admin/retention?saved=1"
+        policy = api.get("/api/retention").json()
+        assert policy["site_days"] == 90
+        assert [(q["queue"], q["keep_days"], q["updated_by"]) for q in policy["queues"]] \
+            == [("sales", 365, "admin")]
+        unknown = api.put("/api/retention", json={"queues": {"nosuch": 5}})
+        assert unknown.status_code == 422
+        assert unknown.json()["detail"] == "queues.nosuch: no queue named 'nosuch'"
+        assert api.put("/api/retention", json={"site_days": 0}).status_code == 422
+        # a 100-day-old recording on disk: the sweep deletes its file, its audio is gone
+        assert server.recordings_dir is not None
+        path = server.recordings_dir / "2026-08-01" / "rec-1.wav"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"RIFF" + bytes(100))
+        started = datetime.now(UTC) - timedelta(days=100)
+
+        async def record() -> None:
+            assert server.store is not None
+            await server.store.interactions.open("call-1", direction="inbound", caller="+1",
+                                                 called="600", started_at=started)
+            await server.store.recordings.add(RecordingRecord(
+                "rec-1", "call-1", str(path), "audio/wav", started, 1.0))
+
+        server.call(record)
+        assert api.get("/api/recordings/rec-1/audio").status_code == 200
+        swept = admin.post("/admin/retention/sweep", data={"csrf_token": csrf})
+        assert "1 recordings deleted, 0 already gone" in swept.text
+        assert not path.exists()
+        gone = api.get("/api/recordings/rec-1/audio")
+        assert gone.status_code == 410
+        assert "after its retention period" in gone.json()["detail"]
+        assert api.get("/api/recordings").json()["items"][0]["deleted_at"] is not None
+        changed = api.get("/api/audit", params={"action": "retention_changed"}).json()
+        assert changed["items"][0]["detail"]["keep_days"] == {"site": 90,
+                                                              "queue:sales": 365}

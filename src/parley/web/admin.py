@@ -47,7 +47,8 @@ S = TypeVar("S", bound=Spec)
 SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
             ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"),
             ("trunks", "Trunks"), ("routes", "Outbound routes"), ("campaigns", "Campaigns"),
-            ("prompts", "Prompts"), ("directory", "Directory"))
+            ("prompts", "Prompts"), ("directory", "Directory"),
+            ("retention", "Recording retention"))
 DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
         ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
 STRATEGIES = get_args(QueueSpec.model_fields["strategy"].annotation)

@@ -56,6 +56,7 @@ from parley.web import (
     supervisor,
 )
 from parley.web import directory as directory_routes
+from parley.web import retention as retention_routes
 from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
 from parley.web.metrics_route import metrics_router
@@ -174,6 +175,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(reports_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(directory_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(retention_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)

@@ -622,7 +622,8 @@ def _from_the_start(request: Request) -> bool:
             responses={200: {"content": {"audio/wav": {}}},
                        403: {"model": s.ErrorOut,
                              "description": "operators may not hear this recording"},
-                       404: {"description": "not found"}})
+                       404: {"description": "not found"},
+                       410: {"description": "deleted after its retention period"}})
 async def recording_audio(recording_id: str, request: Request, ctx: Ctx,
                           principal: Agent) -> FileResponse:
     record = await ctx.store.recordings.get(recording_id)
@@ -636,6 +637,9 @@ async def recording_audio(recording_id: str, request: Request, ctx: Ctx,
                                 f" is {policy!r}: "
                                 + ("operators hear no recordings)" if policy == "none" else
                                    "operators hear only calls they handled themselves)"))
+    if record.deleted_at is not None:
+        raise HTTPException(status.HTTP_410_GONE, "the recording was deleted at "
+                            f"{record.deleted_at.isoformat()} after its retention period")
     path = Path(record.path)
     if not await asyncio.to_thread(_servable, path, ctx.recordings_dir):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the recording's file is not available")
