@@ -9,6 +9,7 @@ its own connections and closes them: nothing is shared between threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import ssl
 import time
@@ -82,6 +83,13 @@ def map_groups(settings: DirectorySettings,
     return tuple(sorted(roles, key=order.index)), tuple(sorted(teams))
 
 
+def _close(connection: ldap3.Connection) -> None:
+    """Unbind and close; a connection that already broke (a failed TLS handshake) is just
+    dropped."""
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
+
+
 def _first(value: Any) -> str:
     if isinstance(value, list):
         return str(value[0]) if value else ""
@@ -124,7 +132,7 @@ class _Session:
                     raise DirectoryError(f"StartTLS refused: {connection.result}")
             except (LDAPException, DirectoryError, OSError) as exc:
                 failures.append(f"{url}: {exc}")
-                connection.unbind()
+                _close(connection)
                 continue
             return connection, url
         raise DirectoryError("no directory server answered (" + "; ".join(failures) + ")")
@@ -137,9 +145,9 @@ class _Session:
                 return connection, url
             result = connection.result or {}
         except LDAPException as exc:
-            connection.unbind()
+            _close(connection)
             raise DirectoryError(f"{url}: {exc}") from exc
-        connection.unbind()
+        _close(connection)
         if result.get("description") == "invalidCredentials":
             return None
         raise DirectoryError(f"{url} refused the bind as {user!r}: "
@@ -204,7 +212,7 @@ def authenticate_blocking(settings: DirectorySettings, username: str,
             bound = session.bind(str(entry["dn"]), password)
             if bound is None:
                 return None
-            bound[0].unbind()
+            _close(bound[0])
         else:
             dn = settings.user_dn_template.replace("{username}", escape_rdn(username))
             bound = session.bind(dn, password)
@@ -223,7 +231,7 @@ def authenticate_blocking(settings: DirectorySettings, username: str,
             groups = _values(values.get(settings.group_attribute))
     finally:
         if lookup is not None:
-            lookup.unbind()
+            _close(lookup)
     roles, teams = map_groups(settings, groups)
     local_name = _first(values.get(settings.username_attribute)) or username
     if not set(local_name) <= USERNAME_CHARS or len(local_name) > 64:
@@ -249,7 +257,7 @@ def check_blocking(settings: DirectorySettings) -> ConnectionCheck:
                     return ConnectionCheck(False, url, f"{base!r} is not in the directory",
                                            time.monotonic() - started)
         finally:
-            connection.unbind()
+            _close(connection)
     except DirectoryError as exc:
         return ConnectionCheck(False, "", str(exc), time.monotonic() - started)
     how = "bound as the look-up account" if settings.bind_dn else "connected"

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from parley.directory import DirectoryError, authenticate_blocking, check_blocking
 from parley.store.records import RecordingRecord
 from parley.testing.api import ApiServer
 from parley.testing.needs import SLAPD, require
@@ -181,3 +182,21 @@ def test_retention_is_set_on_its_admin_page_and_checked_by_the_api(tmp_path: Pat
         changed = api.get("/api/audit", params={"action": "retention_changed"}).json()
         assert changed["items"][0]["detail"]["keep_days"] == {"site": 90,
                                                               "queue:sales": 365}
+
+
+def test_starttls_and_ldaps_check_the_servers_certificate() -> None:
+    require(SLAPD)
+    with Slapd(tls=True) as slapd:
+        for settings in (slapd.settings(start_tls=True, ca_file=slapd.certificate),
+                         slapd.settings(urls=[slapd.tls_url], ca_file=slapd.certificate)):
+            account = authenticate_blocking(settings, "bob", "bob-secret")
+            assert account is not None
+            assert account.roles == ("supervisor",)
+            assert authenticate_blocking(settings, "bob", "wrong") is None
+        # a certificate nobody said to trust: the directory counts as unreachable
+        for settings in (slapd.settings(start_tls=True), slapd.settings(urls=[slapd.tls_url])):
+            with pytest.raises(DirectoryError, match="CERTIFICATE_VERIFY_FAILED"):
+                authenticate_blocking(settings, "bob", "bob-secret")
+            assert not check_blocking(settings).ok
+        unchecked = slapd.settings(urls=[slapd.tls_url], verify_certificate=False)
+        assert check_blocking(unchecked).ok

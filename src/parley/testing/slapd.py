@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from parley.config import DirectoryGroup, DirectorySettings
+from parley.net.certificates import ensure_certificate
 
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
@@ -70,6 +71,10 @@ directory {folder}/db
 access to attrs=userPassword by anonymous auth by self read by * none
 access to * by users read by * none
 """
+TLS_CONFIG = """\
+TLSCertificateFile {certificate}
+TLSCertificateKeyFile {key}
+"""
 
 
 def free_port() -> int:
@@ -82,9 +87,14 @@ class Slapd:
     """Start with :meth:`start` (or as a context manager); :meth:`stop` ends the server and
     removes its folder. :meth:`settings` gives Parley's directory settings for it."""
 
-    def __init__(self, ldif: str = PEOPLE_LDIF) -> None:
+    def __init__(self, ldif: str = PEOPLE_LDIF, *, tls: bool = False) -> None:
         self.ldif = ldif
+        self.tls = tls
         self.port = 0
+        self.tls_port = 0
+        #: with ``tls``: the server's self-signed certificate for 127.0.0.1 (PEM), the CA file
+        #: a client trusts it by
+        self.certificate: Path | None = None
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -92,19 +102,33 @@ class Slapd:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def tls_url(self) -> str:
+        """``ldaps://`` on its own port (with ``tls`` only)."""
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
     def start(self, timeout: float = 10.0) -> Slapd:
         self._folder = tempfile.TemporaryDirectory(prefix="parley-slapd-")
         folder = Path(self._folder.name)
         (folder / "db").mkdir()
         config = folder / "slapd.conf"
-        config.write_text(CONFIG.format(schema=SCHEMA_DIR, modules=MODULE_DIR, folder=folder,
-                                        suffix=SUFFIX))
+        text = CONFIG.format(schema=SCHEMA_DIR, modules=MODULE_DIR, folder=folder,
+                             suffix=SUFFIX)
+        if self.tls:
+            made = ensure_certificate(folder / "tls", ["127.0.0.1"])
+            self.certificate = made.certificate
+            text = TLS_CONFIG.format(certificate=made.certificate, key=made.private_key) + text
+        config.write_text(text)
         (folder / "data.ldif").write_text(self.ldif)
         subprocess.run([str(SLAPADD), "-f", str(config), "-l", str(folder / "data.ldif")],  # noqa: S603 - fixed program
                        check=True, capture_output=True, timeout=timeout)
         self.port = free_port()
+        listen = f"{self.url}/"
+        if self.tls:
+            self.tls_port = free_port()
+            listen += f" {self.tls_url}/"
         self._process = subprocess.Popen(  # noqa: S603 - fixed program, our own arguments
-            [str(SLAPD), "-f", str(config), "-h", f"{self.url}/", "-d", "0"],
+            [str(SLAPD), "-f", str(config), "-h", listen, "-d", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -112,10 +136,13 @@ class Slapd:
                 error = self._process.stderr.read().decode() if self._process.stderr else ""
                 raise RuntimeError(f"slapd stopped at start: {error.strip()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
+                for port in (self.port, self.tls_port) if self.tls else (self.port,):
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        pass
             except OSError:
                 time.sleep(0.02)
+            else:
+                return self
         self.stop()
         raise TimeoutError(f"slapd did not listen on {self.url} within {timeout} s")
 
