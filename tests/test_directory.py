@@ -78,3 +78,17 @@ def test_the_section_comes_from_a_yaml_file_and_its_errors_name_file_and_field(
     with pytest.raises(ConfigError, match=r"broken.yaml:2: not YAML"):
         Settings(directory_file=broken)
     assert not Settings().directory.enabled
+
+
+def test_parley_serve_stops_at_a_bad_directory_file_naming_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from parley.cli import app
+
+    bad = tmp_path / "directory.yaml"
+    bad.write_text("urls: [ldap://127.0.0.1]\ngroups: {}\n")
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path / "data")],
+                                env={"PARLEY_DIRECTORY_FILE": str(bad)})
+    assert result.exit_code == 2
+    assert f"error: {bad}: " in result.output
+    assert "give user_search_base" in result.output
