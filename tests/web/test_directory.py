@@ -83,10 +83,13 @@ def test_directory_users_sign_in_with_their_groups_roles_and_teams(
                         ).json()["roles"] == ["supervisor"]
 
         # carol's password is right, but none of her groups is mapped
-        _carol, refused = _sign_in(server.url, "carol", "carol-secret")
+        carol, refused = _sign_in(server.url, "carol", "carol-secret")
         assert refused.status_code == 403
         assert "in no group that gives access to Parley" in refused.text
         assert api.get("/api/users/carol").status_code == 404
+        in_russian = carol.post("/login", data={"username": "carol", "password": "carol-secret"},
+                                headers={"Accept-Language": "ru"})
+        assert "не входит ни в одну группу с доступом к Parley" in in_russian.text
 
         # a wrong password: the local refusal, counted by the sign-in throttling
         for _attempt in range(5):
