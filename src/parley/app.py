@@ -47,6 +47,7 @@ from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
+from parley.store.retention import RetentionSweeper
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
 from parley.telephony.server import Telephony, TelephonySettings
@@ -108,6 +109,8 @@ class Node:
     demo_login: DemoLogin | None = None
     certificate: ServerCertificate | None = None  # HTTPS: the web server's certificate
     exports: ExportScheduler | None = None  # custom reports' scheduled exports
+    #: deletes recordings past their retention (hourly; parley.store.retention)
+    retention: RetentionSweeper | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -172,6 +175,8 @@ class Node:
                     front.create_task(self._reload_sip_users())
                     front.create_task(self._reload_center())
                     front.create_task(self._reload_trunks())
+                    if self.retention is not None:
+                        front.create_task(self.retention.run())
         finally:
             unsubscribe()
             self.journal.close()
@@ -283,7 +288,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                              trunks=telephony.trunk_statuses,
                              secure_cookies=certificate is not None,
                              sip_ws=telephony.transport.ws, phones=phones,
-                             campaigns=dialer, prompts=telephony.prompts)
+                             campaigns=dialer, prompts=telephony.prompts,
+                             directory=settings.directory)
     except BaseException:
         await store.close()
         raise
@@ -299,7 +305,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
                 demo=demo, demo_login=demo_login, certificate=certificate,
-                exports=ExportScheduler(store, clock))
+                exports=ExportScheduler(store, clock),
+                retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock))
 
 
 def server_certificate(settings: Settings) -> ServerCertificate | None:

@@ -213,8 +213,11 @@ def serve(
     from parley.provisioning import import_file
     from parley.store import build_store
 
-    settings = _settings(data_dir, database_url, host=host, http_port=http_port,
-                         sip_port=sip_port, rtp_ports=PortRange.parse(rtp_ports))
+    try:
+        settings = _settings(data_dir, database_url, host=host, http_port=http_port,
+                             sip_port=sip_port, rtp_ports=PortRange.parse(rtp_ports))
+    except ConfigError as exc:  # a bad port range or directory file, named
+        raise _fail(str(exc)) from exc
 
     async def prepare() -> None:
         store = await build_store(settings)

@@ -5,10 +5,11 @@ Settings come from defaults, then ``PARLEY_*`` environment variables, then comma
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley.errors import ParleyError
@@ -154,6 +155,95 @@ class SecuritySettings(BaseModel):
         return value
 
 
+class DirectoryGroup(BaseModel):
+    """What membership of one directory group gives: roles and teams (docs/configuration.md,
+    "Sign-in through a directory")."""
+
+    model_config = ConfigDict(extra="forbid")
+    roles: list[Literal["agent", "supervisor", "admin"]] = []
+    teams: list[str] = []
+
+    @field_validator("teams")
+    @classmethod
+    def _team_names(cls, value: list[str]) -> list[str]:
+        for team in value:
+            if not TEAM_NAME.fullmatch(team):
+                raise ValueError(f"team {team!r}: letters, digits and _.@- only, up to 64")
+        return value
+
+
+TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+class DirectorySettings(BaseModel):
+    """Sign-in through LDAP or Active Directory (docs/configuration.md, "Sign-in through a
+    directory"). No ``urls``: the directory is off and only local accounts sign in.
+
+    A user is found either by a search (``bind_dn`` and ``bind_password`` of a look-up
+    account, ``user_search_base`` and ``user_filter``) or directly by ``user_dn_template``;
+    then the user's own password is checked by a bind as that user. Groups come from a search
+    under ``group_search_base`` (``group_filter``) or, without one, from the user's
+    ``group_attribute`` (Active Directory's ``memberOf``); ``groups`` maps their DNs to
+    Parley's roles and teams."""
+
+    model_config = ConfigDict(extra="forbid")
+    urls: list[str] = []
+    start_tls: bool = False
+    ca_file: Path | None = None
+    verify_certificate: bool = True
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    bind_dn: str | None = None
+    bind_password: SecretStr | None = None
+    user_dn_template: str | None = None
+    user_search_base: str = ""
+    user_filter: str = "(uid={username})"
+    username_attribute: str = "uid"
+    display_name_attribute: str = "cn"
+    group_search_base: str | None = None
+    group_filter: str = "(|(member={user_dn})(uniqueMember={user_dn})(memberUid={username}))"
+    group_attribute: str = "memberOf"
+    groups: dict[str, DirectoryGroup] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls)
+
+    @field_validator("urls")
+    @classmethod
+    def _ldap_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.fullmatch(r"ldaps?://[^/\s]+/?", url):
+                raise ValueError(f"{url!r}: write ldap://host[:port] or ldaps://host[:port]")
+        return value
+
+    @field_validator("user_filter", "group_filter")
+    @classmethod
+    def _filter(cls, value: str) -> str:
+        if not (value.startswith("(") and value.endswith(")")):
+            raise ValueError(f"{value!r}: an LDAP filter is written in parentheses")
+        return value
+
+    @model_validator(mode="after")
+    def _how_users_are_found(self) -> DirectorySettings:
+        if not self.urls:
+            return self
+        if self.user_dn_template is None and not self.user_search_base:
+            raise ValueError("directory: give user_search_base (to search for users) or "
+                             "user_dn_template (to bind as uid={username},ou=people,...)")
+        if self.user_dn_template is not None and "{username}" not in self.user_dn_template:
+            raise ValueError("directory.user_dn_template: must contain {username}")
+        if (self.bind_dn is None) != (self.bind_password is None):
+            raise ValueError("directory: give bind_dn and bind_password together")
+        if any(url.startswith("ldaps://") for url in self.urls) and self.start_tls:
+            raise ValueError("directory.start_tls: ldaps:// is encrypted already; StartTLS "
+                             "is for ldap:// URLs")
+        if not self.groups:
+            raise ValueError("directory.groups: map at least one directory group to a role")
+        if not any(group.roles for group in self.groups.values()):
+            raise ValueError("directory.groups: no group gives a role, so nobody could sign in")
+        return self
+
+
 class Settings(BaseSettings):
     """Process-wide settings shared by every subsystem."""
 
@@ -171,6 +261,10 @@ class Settings(BaseSettings):
     live_leg_audit_s: float = Field(15.0, gt=0, le=3600)
     media: MediaSettings = MediaSettings()
     security: SecuritySettings = SecuritySettings()
+    directory: DirectorySettings = DirectorySettings()
+    #: a YAML file holding the ``directory`` section (its bind password and group map are
+    #: easier to keep there than in environment variables); it replaces ``directory``
+    directory_file: Path | None = None
     #: npm's node_modules with the pages' third-party JS and CSS; None: the checkout's own
     node_modules_dir: Path | None = None
     #: serve the web app, the API and the browser phone's WebSocket over HTTPS/WSS (a
@@ -188,8 +282,44 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
+    def _directory_file(self) -> Settings:
+        if self.directory_file is not None:
+            self.directory = load_directory_file(self.directory_file)
+        return self
+
+    @model_validator(mode="after")
     def _certificate_and_key(self) -> Settings:
         if (self.https_certificate is None) != (self.https_private_key is None):
             raise ValueError("https_certificate and https_private_key: give both (the "
                              "certificate and its key) or neither (a trial certificate)")
         return self
+
+
+def load_directory_file(path: Path) -> DirectorySettings:
+    """The ``directory`` section from a YAML file (a top-level ``directory:`` key, or the
+    section's keys themselves); a :class:`ConfigError` names the file and the field at
+    fault."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the directory file: {exc.strerror}",
+                          file=str(path)) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"not YAML: {exc}", file=str(path),
+                          line=mark.line + 1 if mark is not None else None) from exc
+    if isinstance(data, dict) and set(data) == {"directory"}:
+        data = data["directory"]
+    if not isinstance(data, dict):
+        raise ConfigError("expected the directory section's keys (urls, groups, ...)",
+                          file=str(path))
+    try:
+        return DirectorySettings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(first["msg"], file=str(path),
+                          field=f"directory.{where}" if where else "directory") from exc

@@ -177,6 +177,14 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/quality/calls/{interaction_id}/score"): SUPERVISOR,
     ("PUT", "/api/quality/calls/{interaction_id}/reviews/{scorecard}"): SUPERVISOR,
     ("GET", "/api/quality/balanced"): SUPERVISOR,
+    ("GET", "/api/directory"): ADMIN,
+    ("POST", "/api/directory/test"): ADMIN,
+    ("POST", "/admin/directory/test"): ADMIN,  # the directory page's "Test connection"
+    ("GET", "/api/retention"): ADMIN,
+    ("PUT", "/api/retention"): ADMIN,
+    ("POST", "/api/retention/sweep"): ADMIN,
+    ("POST", "/admin/retention"): ADMIN,  # the retention page's form
+    ("POST", "/admin/retention/sweep"): ADMIN,
 }
 #: The admin pages: admins only; someone not signed in is sent to /login (303) instead of 401.
 ADMIN_PAGES = {("GET", path) for path in (
@@ -185,7 +193,8 @@ ADMIN_PAGES = {("GET", path) for path in (
     "/admin/lists/new", "/admin/lists/{name}", "/admin/reasons", "/admin/scripts",
     "/admin/scripts/new", "/admin/scripts/{name}", "/admin/trunks", "/admin/trunks/new",
     "/admin/trunks/{name}", "/admin/routes", "/admin/routes/new", "/admin/routes/{name}",
-    "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/prompts")}
+    "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/prompts",
+    "/admin/directory", "/admin/retention")}
 EXPECTED.update(dict.fromkeys(ADMIN_PAGES, ADMIN))
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR

@@ -535,7 +535,8 @@ def _recording(row: m.Recording) -> RecordingRecord:
     return RecordingRecord(id=row.id, interaction_id=row.interaction_id, path=row.path,
                            media_type=row.media_type, started_at=row.started_at,
                            duration_s=row.duration_s,
-                           pauses=tuple(gap for gap in row.pauses or () if isinstance(gap, dict)))
+                           pauses=tuple(gap for gap in row.pauses or () if isinstance(gap, dict)),
+                           deleted_at=row.deleted_at)
 
 
 class VoicemailRepository:

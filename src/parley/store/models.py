@@ -100,6 +100,9 @@ class User(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     outside_line: Mapped[str | None] = mapped_column(String(16))  # None: the roles'
     caller_id: Mapped[str | None] = mapped_column(String(32))
+    #: signs in through the directory (LDAP): no local password; roles and teams are set
+    #: from the directory's groups at each sign-in
+    directory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Skill(Base):
@@ -556,6 +559,19 @@ class Recording(Base):
     duration_s: Mapped[float] = mapped_column(Float)
     #: gaps written as silence (recording paused): [{"start_s", "end_s", "by"}, …]
     pauses: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    #: when the retention sweep deleted the file (the record stays, the audio is gone)
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class RecordingRetention(Base):
+    """How many days call recordings are kept: site-wide (``scope`` "") or for one queue's
+    or campaign's calls (``scope`` "queue:sales", "campaign:spring")."""
+
+    __tablename__ = "recording_retention"
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    keep_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
 
 
 class Voicemail(Base):

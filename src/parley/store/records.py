@@ -43,6 +43,7 @@ class LoginUser:
     password_hash: str | None
     active: bool
     display_name: str = ""
+    directory: bool = False  # signs in through the directory, not with a local password
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,8 @@ class RecordingRecord:
     #: the gaps written as silence (paused), in seconds from the start of the file, with who
     #: paused: ``{"start_s": 12.3, "end_s": 20.1, "by": "1001"}``
     pauses: tuple[dict[str, Any], ...] = ()
+    #: when the retention sweep deleted the file (None: kept)
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ class AccountRepository:
             if user is None:
                 return None
             return LoginUser(user.id, user.username, tuple(user.roles), user.password_hash,
-                             user.active, user.display_name)
+                             user.active, user.display_name, user.directory)
 
     async def set_password(self, username: str, password: str) -> None:
         password_hash = await self.passwords.hash(password)

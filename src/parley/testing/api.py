@@ -19,7 +19,7 @@ from prometheus_client.registry import CollectorRegistry
 from parley.bus import LiveBus
 from parley.center.ports import CallControl, CampaignControl, ContactCenter, SecurityControl
 from parley.clock import Clock, MonotonicClock
-from parley.config import MediaSettings, recordings_dir, voicemail_dir
+from parley.config import DirectorySettings, MediaSettings, recordings_dir, voicemail_dir
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
@@ -58,6 +58,7 @@ class ApiServer:
     trusted_networks: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     security: SecurityControl | None = None
+    directory: DirectorySettings | None = None  # sign-in through LDAP (parley.directory)
     store: Store | None = field(init=False, default=None)
     bus: LiveBus | None = field(init=False, default=None)
     url: str = field(init=False, default="")
@@ -104,7 +105,8 @@ class ApiServer:
                             login_attempts=self.login_attempts,
                             login_base_delay_s=self.login_base_delay_s,
                             trusted_networks=self.trusted_networks, security=self.security,
-                            campaigns=self.campaigns, prompts=self.prompts)
+                            campaigns=self.campaigns, prompts=self.prompts,
+                            directory=self.directory)
         self.app = app
         server = WebServer(app, "127.0.0.1", 0, trusted_proxies=self.trusted_proxies)
         dispatcher = WebhookDispatcher(self.store, self.bus, self.clock,

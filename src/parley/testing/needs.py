@@ -89,6 +89,8 @@ SOX = program("sox", "sox")
 CHROMIUM = program("chromium", "chromium")
 NODEJS = program("node", "nodejs")
 SOCAT = program("socat", "socat")
+SLAPD = Need("OpenLDAP's slapd and slapadd (/usr/sbin)", "slapd",
+             lambda: all(Path(f"/usr/sbin/{name}").is_file() for name in ("slapd", "slapadd")))
 STOCK_PROMPTS = Need(f"the stock prompts ({', '.join(map(str, STOCK_PROMPT_DIRS))})",
                      STOCK_SOUNDS_PACKAGE, lambda: find_stock_sounds() is not None)
 HOLD_MUSIC = Need(f"the stock hold music ({DEFAULT_MOH_DIR})", DEFAULT_MOH_PACKAGE,

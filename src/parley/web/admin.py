@@ -47,7 +47,8 @@ S = TypeVar("S", bound=Spec)
 SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
             ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"),
             ("trunks", "Trunks"), ("routes", "Outbound routes"), ("campaigns", "Campaigns"),
-            ("prompts", "Prompts"))
+            ("prompts", "Prompts"), ("directory", "Directory"),
+            ("retention", "Recording retention"))
 DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
         ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
 STRATEGIES = get_args(QueueSpec.model_fields["strategy"].annotation)
@@ -108,6 +109,10 @@ def _page(name: str, locale: PageLocale, principal: Principal, section: str,
           status_code: int = 200, **values: Any) -> HTMLResponse:
     return render(name, locale, status_code, principal=principal, section=section,
                   sections=SECTIONS, config={"strings": _client_strings(locale)}, **values)
+
+
+admin_viewer = _admin  # for the sections in modules of their own (web/directory.py, …)
+admin_page = _page
 
 
 def _not_found(locale: PageLocale, principal: Principal, section: str,

@@ -28,6 +28,8 @@ from parley.center.ports import (
     SecurityControl,
 )
 from parley.clock import Clock
+from parley.config import DirectorySettings
+from parley.directory import Directory
 from parley.net.websocket import WsConnections
 from parley.store import Conflict, NotFound, Store
 from parley.telephony.session_devices import SessionDevices
@@ -56,6 +58,8 @@ from parley.web import (
     security_routes,
     supervisor,
 )
+from parley.web import directory as directory_routes
+from parley.web import retention as retention_routes
 from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
 from parley.web.metrics_route import metrics_router
@@ -100,7 +104,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   sip_ws: WsConnections | None = None,
                   phones: SessionDevices | None = None,
                   campaigns: CampaignControl | None = None,
-                  prompts: PromptLibrary | None = None) -> FastAPI:
+                  prompts: PromptLibrary | None = None,
+                  directory: DirectorySettings | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -113,7 +118,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     WebSocket connections, served at ``/sip`` for browser phones, and ``phones`` the session
     credentials ``/api/phone/credentials`` issues them. ``campaigns`` is the live dialer
     (routes that need it say so when it is not given; what they store is kept). ``prompts``
-    is the node's prompt library, whose uploads folder ``/api/prompts`` writes."""
+    is the node's prompt library, whose uploads folder ``/api/prompts`` writes.
+    ``directory``: sign-in through LDAP / Active Directory (off when it names no server)."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -127,7 +133,9 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         secure_cookies=secure_cookies,
         security=security,
         session_lifetime=session_lifetime, trunks=trunks, sip_ws=sip_ws, phones=phones,
-        campaigns=campaigns or NoCampaignControl(), prompts=prompts)
+        campaigns=campaigns or NoCampaignControl(), prompts=prompts,
+        directory=Directory(directory) if directory is not None and directory.enabled
+        else None)
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:
@@ -174,6 +182,10 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(reports_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(quality.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
+    app.include_router(directory_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(retention_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
     app.include_router(events_ws.router)
     app.include_router(sip_ws_route.router)
     if metrics is not None:

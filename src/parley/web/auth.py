@@ -28,6 +28,7 @@ from parley.center.ports import (
     SecurityControl,
 )
 from parley.clock import Clock
+from parley.directory import Directory
 from parley.events import SecurityEvent
 from parley.store import Store
 from parley.store.records import Principal
@@ -157,6 +158,8 @@ class WebContext:
     campaigns: CampaignControl = field(default_factory=NoCampaignControl)
     #: the prompt library, whose uploads folder the prompts API writes; None: not here
     prompts: PromptLibrary | None = None
+    #: sign-in through LDAP / Active Directory (parley.web.directory); None: local only
+    directory: Directory | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -43,6 +43,7 @@ from parley.web.auth import (
 )
 from parley.web.crm import CrmFailed, crm_customer
 from parley.web.customers import lookup_number
+from parley.web.directory_login import DirectoryRefusal
 from parley.web.locale import PageLocale, page_locale
 from parley.web.operations import (
     _find_call,
@@ -213,6 +214,7 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
     except HTTPException as exc:
         message = (locale.gettext("Too many failed attempts: wait a minute and try again.")
                    if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS
+                   else locale.gettext(exc.message) if isinstance(exc, DirectoryRefusal)
                    else locale.gettext("Wrong user name or password."))
         return _login_page(locale, status_code=exc.status_code, **again, error=message)
     principal = Principal(user.user_id, user.username, user.roles, user.display_name)

@@ -49,6 +49,7 @@ from parley.web.auth import (
     has_role,
 )
 from parley.web.config_routes import audit
+from parley.web.directory_login import directory_sign_in, uses_directory
 from parley.web.scope import check_call, check_operator, scope_of
 
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
@@ -85,12 +86,15 @@ async def start_session(ctx: WebContext, request: Request, username: str,
                             "too many failed logins; try again later",
                             headers={"Retry-After": str(max(1, round(wait + 0.49)))})
     user = await ctx.store.accounts.login_user(username)
-    stored = user.password_hash if user is not None else None
-    # Unknown users cost a hash check too, so timing does not tell which names exist.
-    matches = await ctx.store.passwords.verify(stored or await _decoy_hash(ctx), password)
-    if user is None or not user.active or stored is None or not matches:
-        ctx.limiter.failed(username, address)
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+    if uses_directory(ctx, user):  # no local account, or a directory user's
+        user = await directory_sign_in(ctx, username, password, address, user)
+    else:
+        stored = user.password_hash if user is not None else None
+        # Unknown users cost a hash check too, so timing does not tell which names exist.
+        matches = await ctx.store.passwords.verify(stored or await _decoy_hash(ctx), password)
+        if user is None or not user.active or stored is None or not matches:
+            ctx.limiter.failed(username, address)
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
     ctx.limiter.succeeded(username, address)
     token, csrf = await ctx.store.accounts.create_session(user.user_id, ctx.clock.utcnow(),
                                                          ctx.session_lifetime)
@@ -618,7 +622,8 @@ def _from_the_start(request: Request) -> bool:
             responses={200: {"content": {"audio/wav": {}}},
                        403: {"model": s.ErrorOut,
                              "description": "operators may not hear this recording"},
-                       404: {"description": "not found"}})
+                       404: {"description": "not found"},
+                       410: {"description": "deleted after its retention period"}})
 async def recording_audio(recording_id: str, request: Request, ctx: Ctx,
                           principal: Agent) -> FileResponse:
     record = await ctx.store.recordings.get(recording_id)
@@ -632,6 +637,9 @@ async def recording_audio(recording_id: str, request: Request, ctx: Ctx,
                                 f" is {policy!r}: "
                                 + ("operators hear no recordings)" if policy == "none" else
                                    "operators hear only calls they handled themselves)"))
+    if record.deleted_at is not None:
+        raise HTTPException(status.HTTP_410_GONE, "the recording was deleted at "
+                            f"{record.deleted_at.isoformat()} after its retention period")
     path = Path(record.path)
     if not await asyncio.to_thread(_servable, path, ctx.recordings_dir):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the recording's file is not available")

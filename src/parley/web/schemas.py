@@ -279,6 +279,8 @@ class RecordingOut(BaseModel):
     pauses: list[RecordingPauseMark] = Field(
         default_factory=list, description="stretches of the file written as silence "
         "(paused while a customer gave card details), in seconds from its start")
+    deleted_at: datetime | None = Field(
+        None, description="when the retention sweep deleted the file (docs/admin.md)")
 
 
 class RecordingPage(BaseModel):
