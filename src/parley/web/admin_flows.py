@@ -70,7 +70,7 @@ NODE_FORMS: dict[str, list[tuple[str, str]]] = {
 
 #: The page script's strings (the browser holds no catalog).
 CLIENT_STRINGS = {
-    "saving": "Saving…", "saved": "Draft saved.", "checking": "Checking…",
+    "saving": "Saving…", "saved": "Draft saved.",
     "ok": "No problems: this draft can go live.",
     "problems": "{count} problem(s): fix them before going live.",
     "live": "Version {version} is live.", "not_live": "Not live: {reason}",
@@ -87,6 +87,8 @@ CLIENT_STRINGS = {
     "phone.desk": "Phone: desk phone {device}",
     "call.talking": "Test call: connected.", "call.ended": "Test call ended.",
     "call.calling": "Test call: ringing…",
+    "status.draft": "version:draft", "status.live": "version:live",
+    "status.previous": "version:previous", "status.older": "version:older",
 }
 MESSAGES = ("There is no flow {name}.", "IVR flows", "version:draft", "version:live",
             "version:previous", "version:older")

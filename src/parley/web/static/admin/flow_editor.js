@@ -131,6 +131,8 @@ function drawLists() {
   }
   const start = /** @type {HTMLSelectElement} */ (byId("flow-start"));
   start.replaceChildren(...Object.keys(flow.nodes).map((id) => new Option(id, id, false, id === flow.start)));
+  const errors = issues.filter((issue) => issue.severity === "error").length;
+  byId("check-summary").textContent = errors ? say("problems", { count: String(errors) }) : say("ok");
   const problems = byId("flow-issues");
   problems.replaceChildren(...issues.map((issue) => {
     const item = document.createElement("li");
@@ -382,7 +384,26 @@ async function saveDraft() {
   }
   showIssues(answer.data.issues);
   status(say("saved"));
+  await drawVersions();
   return true;
+}
+
+/** The versions table as stored now (a saved draft shows up in it). */
+async function drawVersions() {
+  const answer = await api("GET", `/api/flows/${encodeURIComponent(name)}/history`);
+  if (!answer.ok) return;
+  byId("versions").replaceChildren(...answer.data.versions.map((/** @type {Json} */ version) => {
+    const row = document.createElement("tr");
+    const head = document.createElement("th");
+    head.scope = "row";
+    head.textContent = String(version.version);
+    const state = document.createElement("td");
+    state.textContent = say(`status.${version.status}`);
+    const saved = document.createElement("td");
+    saved.textContent = `${String(version.saved_at).slice(0, 16).replace("T", " ")} UTC`;
+    row.append(head, state, saved);
+    return row;
+  }));
 }
 
 async function goLive() {
@@ -461,6 +482,16 @@ editor.on("nodeRemoved", (/** @type {number} */ number) => {
   if (id) removeNode(id);
 });
 
+/** A place on the graph no node takes yet (left to right, then the next row). */
+function freeSlot() {
+  /** @type {{x: number, y: number}[]} */
+  const taken = Object.values(flow.layout);
+  for (let slot = 0; ; slot += 1) {
+    const where = { x: 40 + 230 * (slot % 4), y: 30 + 170 * Math.floor(slot / 4) };
+    if (!taken.some((other) => Math.abs(other.x - where.x) < 200 && Math.abs(other.y - where.y) < 150)) return where;
+  }
+}
+
 /** @param {string} id */
 function removeNode(id) {
   delete flow.nodes[id];
@@ -482,6 +513,7 @@ byId("add-node").addEventListener("submit", (event) => {
   box.removeAttribute("aria-invalid");
   const type = /** @type {HTMLSelectElement} */ (byId("new-node-type")).value;
   flow.nodes[id] = { type };
+  flow.layout[id] = freeSlot();
   if (!flow.start) flow.start = id;
   box.value = "";
   changed(true);
