@@ -163,6 +163,8 @@ async def test_an_admin_draws_a_flow_to_a_new_queue_and_a_call_reaches_the_new_o
             await shot(page, "admin-flow.png")
             await page.get_by_role("button", name="Hang up").click()
             await expect(page.get_by_role("status")).to_have_text("Test call ended.")
+            # the test line took its one call and is gone
+            assert [n for n in node.telephony.routed() if n.startswith("*7")] == []
         finally:
             await phone.stop()
         audit = await node.store.audit.list(target_type="flows")

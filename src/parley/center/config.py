@@ -209,7 +209,7 @@ class CenterConfig:
         for shipped in shipped_flows():
             registry.activate(shipped)
         for spec in self.flows:
-            if not spec.version:
+            if spec.version == 0:
                 continue  # only drafted in the web editor so far: not live
             text = flow_text(spec, self.time_zone)
             try:

@@ -87,7 +87,7 @@ function drawGraph() {
   const numbers = new Map();
   let index = 0;
   for (const [id, node] of Object.entries(flow.nodes)) {
-    const where = flow.layout[id] ?? { x: 40 + 230 * (index % 4), y: 30 + 150 * Math.floor(index / 4) };
+    const where = flow.layout[id] ?? { x: 40 + 250 * (index % 4), y: 30 + 150 * Math.floor(index / 4) };
     flow.layout[id] = where;
     index += 1;
     const exits = exitsOf(node);
@@ -487,7 +487,7 @@ function freeSlot() {
   /** @type {{x: number, y: number}[]} */
   const taken = Object.values(flow.layout);
   for (let slot = 0; ; slot += 1) {
-    const where = { x: 40 + 230 * (slot % 4), y: 30 + 170 * Math.floor(slot / 4) };
+    const where = { x: 40 + 250 * (slot % 4), y: 30 + 170 * Math.floor(slot / 4) };
     if (!taken.some((other) => Math.abs(other.x - where.x) < 200 && Math.abs(other.y - where.y) < 150)) return where;
   }
 }
