@@ -165,6 +165,10 @@ async def test_an_admin_draws_a_flow_to_a_new_queue_and_a_call_reaches_the_new_o
             await expect(page.get_by_role("status")).to_have_text("Test call ended.")
             # the test line took its one call and is gone
             assert [n for n in node.telephony.routed() if n.startswith("*7")] == []
+            await page.get_by_role("link", name="IVR flows", exact=True).first.click()
+            await expect(page.get_by_role("table", name="IVR flows")).to_contain_text(
+                "Greeting, then billing")
+            assert await serious(page) == []
         finally:
             await phone.stop()
         audit = await node.store.audit.list(target_type="flows")
