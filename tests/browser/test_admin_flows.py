@@ -39,7 +39,7 @@ def _node(page: Any, node_id: str) -> Any:
 async def _call_reaches_olga(node: Any, phone: Baresip, tmp_path: Path, name: str) -> None:
     """A SIPp call to the number is answered by olga's phone (and then hung up)."""
     mark = len(phone.events)
-    scenario, _ = caller_scenario(tmp_path / name, talk_s=4.0)
+    scenario, _ = caller_scenario(tmp_path / name, talk_s=2.5)
     caller = await dial(node, tmp_path / name, NUMBER, scenario)
     await phone.wait_event("CALL_ESTABLISHED", within=20, since=mark)
     result = await caller.wait(within=30)
