@@ -25,6 +25,7 @@ from parley.center import ContactCenter, load_center_config
 from parley.center.callbacks import CallbackKeeper
 from parley.center.campaign_inbound import CampaignInbound
 from parley.center.dialer_shell import DialerShell
+from parley.center.flow_trials import FlowTrials
 from parley.center.live import LiveCalls, LiveCenter
 from parley.clock import Clock, MonotonicClock
 from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_dir
@@ -289,7 +290,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                              secure_cookies=certificate is not None,
                              sip_ws=telephony.transport.ws, phones=phones,
                              campaigns=dialer, prompts=telephony.prompts,
-                             directory=settings.directory)
+                             directory=settings.directory,
+                             flow_trials=FlowTrials(center, clock))
     except BaseException:
         await store.close()
         raise

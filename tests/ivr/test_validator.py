@@ -345,3 +345,17 @@ nodes:
     assert "variable 'acount' is set nowhere" in found[0][3]
     assert "variable 'attached_vip'" in found[1][3]
     assert "did you mean 'customer'?" in found[2][3]
+
+
+def test_the_editors_layout_block_is_accepted_and_checked_for_shape_only() -> None:
+    good = validate_flow(
+        "flow: f\nstart: a\nnodes:\n  a:\n    type: hangup\n"
+        "layout:\n  a: {x: 40, y: 30.5}\n  gone: {x: 1, y: 2}\n", "f.yaml")
+    assert good.ok, good.issues
+    assert good.flow is not None
+    assert set(good.flow.nodes) == {"a"}  # nothing of the layout reaches the flow
+    bad = validate_flow(
+        "flow: f\nstart: a\nnodes:\n  a:\n    type: hangup\n"
+        "layout:\n  a: {x: left, z: 1}\n", "f.yaml")
+    assert {(issue.code, issue.field) for issue in bad.errors} == {
+        ("wrong-type", "x"), ("unknown-field", "layout.a.z")}

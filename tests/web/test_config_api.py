@@ -85,8 +85,11 @@ def test_admin_changes_are_audited(api: Api) -> None:
 
 def test_flow_versions_over_the_api(api: Api) -> None:
     with api.client("admin") as admin:
-        admin.post("/api/flows", json={"name": "ivr", "definition": {"start": "menu"}})
-        admin.put("/api/flows/ivr", json={"name": "ivr", "definition": {"start": "hours"}})
+        bye = {"type": "hangup"}
+        admin.post("/api/flows", json={"name": "ivr", "definition": {
+            "start": "menu", "nodes": {"menu": bye}}})
+        admin.put("/api/flows/ivr", json={"name": "ivr", "definition": {
+            "start": "hours", "nodes": {"hours": bye}}})
         versions = admin.get("/api/flows/ivr/versions").json()
         assert [v["version"] for v in versions] == [1, 2]
         assert admin.get("/api/flows/ivr").json()["version"] == 2

@@ -62,6 +62,7 @@ def _page_strings() -> set[str]:
 
     from parley.web import (
         admin,
+        admin_flows,
         admin_outbound,
         admin_prompts,
         custom_reports_page,
@@ -80,6 +81,7 @@ def _page_strings() -> set[str]:
     found |= set(desk._client_strings(PageLocale("en")).values())
     found |= admin.page_strings()
     found |= admin_outbound.page_strings() | admin_prompts.page_strings()
+    found |= admin_flows.page_strings()
     found |= set(supervisor._client_strings(PageLocale("en")).values())
     found |= set(supervisor.STATE_TEXT.values()) | set(supervisor.CALL_STATE_TEXT.values())
     found |= set(reports_page.KINDS.values()) | set(reports_page.LABELS.values())

@@ -36,6 +36,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/static/vendor/swagger-ui/{path}"): PUBLIC,  # the docs page's own assets
     ("GET", "/static/vendor/uplot/{path}"): PUBLIC,  # the reports page's chart library
+    ("GET", "/static/vendor/drawflow/{path}"): PUBLIC,  # the IVR flow editor's graph library
     ("GET", "/static/vendor/jssip.mjs"): PUBLIC,  # the browser phone's SIP library
     ("GET", "/static/parley/{path}"): PUBLIC,  # the project's own scripts and styles
     ("GET", "/phone"): PUBLIC,  # shows the sign-in form; the phone needs a session
@@ -108,6 +109,12 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/site"): AGENT,
     ("PUT", "/api/site"): ADMIN,
     ("GET", "/api/flows/{name}/versions"): SUPERVISOR,
+    ("GET", "/api/flows/{name}/history"): SUPERVISOR,
+    ("POST", "/api/flows/check"): ADMIN,
+    ("PUT", "/api/flows/{name}/draft"): ADMIN,
+    ("POST", "/api/flows/{name}/live"): ADMIN,
+    ("POST", "/api/flows/{name}/rollback"): ADMIN,
+    ("POST", "/api/flows/{name}/trial"): ADMIN,
     ("GET", "/api/config"): ADMIN,
     ("POST", "/api/config"): ADMIN,
     ("WS", "/api/events"): AGENT,
@@ -194,7 +201,8 @@ ADMIN_PAGES = {("GET", path) for path in (
     "/admin/scripts/new", "/admin/scripts/{name}", "/admin/trunks", "/admin/trunks/new",
     "/admin/trunks/{name}", "/admin/routes", "/admin/routes/new", "/admin/routes/{name}",
     "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/prompts",
-    "/admin/directory", "/admin/retention")}
+    "/admin/directory", "/admin/retention",
+    "/admin/flows", "/admin/flows/new", "/admin/flows/{name}")}
 EXPECTED.update(dict.fromkeys(ADMIN_PAGES, ADMIN))
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR
@@ -237,7 +245,7 @@ def _route_table(api: Api) -> set[tuple[str, str]]:
 NEEDS_NODE = {route for route in EXPECTED if route[1].startswith("/api/live/")} | {
     ("POST", "/api/operators/me/login"), ("POST", "/api/operators/me/logout"),
     ("PUT", "/api/operators/me/state"), ("PUT", "/api/operators/{username}/state"),
-    ("POST", "/api/calls/{call_id}/help")}
+    ("POST", "/api/calls/{call_id}/help"), ("POST", "/api/flows/{name}/trial")}
 
 
 #: Routes whose own authentication this bearer-token matrix cannot exercise, each tested where

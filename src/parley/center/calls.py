@@ -15,16 +15,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from parley.ivr.model import Flow
     from parley.telephony.channel import Bridge, Channel
     from parley.telephony.media import CallRecording
 
 
 @dataclass(frozen=True, slots=True)
 class ToFlow:
-    """Run a flow (the number's, or the target of a transfer)."""
+    """Run a flow (the number's, or the target of a transfer); ``draft``: run this version
+    of it instead of the live one (a test call from the web editor)."""
 
     flow: str
     dnis: str = ""
+    draft: Flow | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,7 +209,9 @@ class CenterConfig:
         for shipped in shipped_flows():
             registry.activate(shipped)
         for spec in self.flows:
-            text = yaml.safe_dump(_flow_document(spec, self.time_zone), sort_keys=False)
+            if spec.version == 0:
+                continue  # only drafted in the web editor so far: not live
+            text = flow_text(spec, self.time_zone)
             try:
                 registry.activate(validate_flow(text, f"flow {spec.name}"))
             except FlowValidationError as exc:
@@ -276,6 +278,11 @@ class CenterConfig:
 
     def queue_caller_id(self, queue: str) -> str | None:
         return next((spec.caller_id for spec in self.queues if spec.name == queue), None)
+
+
+def flow_text(spec: FlowSpec, time_zone: str) -> str:
+    """A stored flow (or a draft) as the YAML the flow loader reads."""
+    return yaml.safe_dump(_flow_document(spec, time_zone), sort_keys=False, allow_unicode=True)
 
 
 def _flow_document(spec: FlowSpec, time_zone: str) -> dict[str, Any]:

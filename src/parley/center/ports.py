@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from parley.dialer.campaign import CampaignConfig
 from parley.dialer.contacts import Contact
 from parley.dialer.engine import CampaignStats
 from parley.errors import ParleyError
+
+if TYPE_CHECKING:
+    from parley.center.flow_trials import Trial
+    from parley.ivr.model import Flow
 from parley.events import (
     AgentAtDesk,
     AgentLogin,
@@ -191,6 +195,14 @@ class ContactCenter(Protocol):
 
     def operator_now(self, operator: str) -> OperatorNow | None:
         """The operator's current state; None when they are no queue's operator."""
+        ...
+
+
+class FlowTrialLines(Protocol):
+    """Test lines that run a flow's draft for one call (parley.center.flow_trials)."""
+
+    def open(self, flow: Flow, callers: frozenset[str]) -> Trial:
+        """A number that runs ``flow`` for one call from one of ``callers`` (SIP users)."""
         ...
 
 

@@ -129,11 +129,15 @@ class ContactCenter:
     def environment(self) -> IvrEnvironment:
         return IvrEnvironment(lists=SiteListsView(self.shell.lists), queues=AcdFigures(self.shell))
 
+    def new_call(self, channel: Channel) -> InboundCall:
+        """The contact center's record of a call arriving on ``channel``."""
+        interaction = getattr(channel, "interaction_id", "") or channel.id
+        return InboundCall(self.ids.new("call"), interaction, channel.caller, channel.called,
+                           channel, self.shell.wall())
+
     async def handle_inbound(self, channel: Channel) -> None:
         """The dial-plan handler of every number bound to a flow."""
-        interaction = getattr(channel, "interaction_id", "") or channel.id
-        call = InboundCall(self.ids.new("call"), interaction, channel.caller,
-                           channel.called, channel, self.shell.wall())
+        call = self.new_call(channel)
         match = self.shell.lists.match(channel.caller)
         if match.blocked:
             self.shell.progress(call, "rejected", {"reason": "blacklist"})
@@ -213,7 +217,7 @@ class ContactCenter:
         caller = call.caller
         if caller is None:
             return None
-        flow = self.shell.registry.active(step.flow)
+        flow = step.draft or self.shell.registry.active(step.flow)
         if flow is None:
             log.warning("flow_missing", flow=step.flow, number=step.dnis)
             return None

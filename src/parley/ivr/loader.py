@@ -76,7 +76,7 @@ _FIELDS: dict[str, set[str]] = {
 }
 _FLOW_FIELDS = {"flow", "description", "start", "nodes", "timezone", "holidays", "calendar",
                 "screening", "on_error", "variables", "max_steps", "language",
-                "languages"}
+                "languages", "layout"}
 _MISSING = object()
 
 
@@ -420,7 +420,23 @@ def _flow_settings(reader: _Reader, top: dict[str, tuple[Node, Node]], root: Nod
         screening = _screening(reader, node)
         if screening is not None:
             settings["screening"] = screening
+    if (node := reader.get(top, "layout", root, required=False)) is not None:
+        _layout(reader, node)
     return settings
+
+
+def _layout(reader: _Reader, node: Node) -> None:
+    """``layout:``: where the web editor draws each node (``id: {x: 120, y: 40}``). Only its
+    shape is checked; the interpreter never reads it, and a node it names that is gone is
+    simply not drawn."""
+    for node_id, (_key, value) in (reader.mapping(node, "layout") or {}).items():
+        where = reader.mapping(value, f"layout.{node_id}")
+        if where is None:
+            continue
+        for axis in ("x", "y"):
+            reader.number(where, axis, value, default=None, minimum=-100_000,
+                          maximum=100_000)
+        _unknown_fields(reader, where, {"x", "y"}, f"layout.{node_id}")
 
 
 def _languages(reader: _Reader, top: dict[str, tuple[Node, Node]], root: Node

@@ -34,6 +34,7 @@ from parley.store.database import (
     database_url,
     migrate,
 )
+from parley.store.flow_drafts import FlowDrafts
 from parley.store.quality import QualityRepository
 from parley.store.report_rows import ReportRowRepository
 from parley.store.reports import ReportRepository
@@ -75,6 +76,7 @@ class Store:
     report_rows: ReportRowRepository = field(init=False)
     quality: QualityRepository = field(init=False)
     custom_reports: CustomReportRepository = field(init=False)
+    flows: FlowDrafts = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -96,6 +98,7 @@ class Store:
         self.report_rows = ReportRowRepository(self.sessions)
         self.quality = QualityRepository(self.sessions)
         self.custom_reports = CustomReportRepository(self.sessions)
+        self.flows = FlowDrafts(self.sessions, self.clock)
 
     @property
     def dialect(self) -> str:

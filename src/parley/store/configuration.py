@@ -221,6 +221,8 @@ class ConfigTransaction:
         sections: dict[str, Any] = {"site": await self.site()}
         for kind in KINDS:
             sections[kind] = await self.records(kind)
+        # a flow only drafted in the web editor has no live version to export
+        sections["flows"] = [flow for flow in sections["flows"] if flow.version]
         return ConfigDocument.model_validate(sections)
 
     async def apply(self, document: ConfigDocument) -> dict[str, int]:
@@ -472,6 +474,8 @@ class ConfigTransaction:
         return changed
 
     async def _put_flows(self, spec: FlowSpec) -> bool:
+        """A changed definition is a new version and goes live at once (the web editor's
+        draft, if any, is that new version: see :mod:`parley.store.flow_drafts`)."""
         row: m.Flow | None = await self._row("flows", spec.name)
         if row is None:
             row = m.Flow(name=spec.name, description=spec.description, current_version=1)
@@ -486,10 +490,18 @@ class ConfigTransaction:
             select(m.FlowVersion.definition).where(m.FlowVersion.flow_id == row.id,
                                                    m.FlowVersion.version == row.current_version))
         if current != spec.definition:
-            row.current_version += 1
-            self.session.add(m.FlowVersion(flow_id=row.id, version=row.current_version,
-                                           definition=spec.definition,
-                                           created_at=self.clock.utcnow()))
+            newest = await self.session.scalar(
+                select(m.FlowVersion).where(m.FlowVersion.flow_id == row.id)
+                .order_by(m.FlowVersion.version.desc()).limit(1))
+            if newest is not None and newest.version > row.current_version:
+                newest.definition = spec.definition  # the draft becomes this live version
+                newest.created_at = self.clock.utcnow()
+            else:
+                newest = m.FlowVersion(flow_id=row.id, version=row.current_version + 1,
+                                       definition=spec.definition,
+                                       created_at=self.clock.utcnow())
+                self.session.add(newest)
+            row.current_version = newest.version
             changed = True
         return changed
 

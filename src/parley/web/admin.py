@@ -48,7 +48,7 @@ SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
             ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"),
             ("trunks", "Trunks"), ("routes", "Outbound routes"), ("campaigns", "Campaigns"),
             ("prompts", "Prompts"), ("directory", "Directory"),
-            ("retention", "Recording retention"))
+            ("retention", "Recording retention"), ("flows", "IVR flows"))
 DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
         ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
 STRATEGIES = get_args(QueueSpec.model_fields["strategy"].annotation)

@@ -18,6 +18,7 @@ from parley.center.ports import (
     CallControl,
     CampaignControl,
     ContactCenter,
+    FlowTrialLines,
     InvalidRequest,
     LiveCallNotFound,
     NoCallControl,
@@ -36,6 +37,7 @@ from parley.telephony.session_devices import SessionDevices
 from parley.trust import TrustedNetworks
 from parley.web import (
     admin,
+    admin_flows,
     admin_outbound,
     admin_prompts,
     campaigns_routes,
@@ -105,7 +107,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   phones: SessionDevices | None = None,
                   campaigns: CampaignControl | None = None,
                   prompts: PromptLibrary | None = None,
-                  directory: DirectorySettings | None = None) -> FastAPI:
+                  directory: DirectorySettings | None = None,
+                  flow_trials: FlowTrialLines | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -119,7 +122,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     credentials ``/api/phone/credentials`` issues them. ``campaigns`` is the live dialer
     (routes that need it say so when it is not given; what they store is kept). ``prompts``
     is the node's prompt library, whose uploads folder ``/api/prompts`` writes.
-    ``directory``: sign-in through LDAP / Active Directory (off when it names no server)."""
+    ``directory``: sign-in through LDAP / Active Directory (off when it names no server).
+    ``flow_trials`` opens the flow editor's test calls to a draft."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -135,7 +139,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         session_lifetime=session_lifetime, trunks=trunks, sip_ws=sip_ws, phones=phones,
         campaigns=campaigns or NoCampaignControl(), prompts=prompts,
         directory=Directory(directory) if directory is not None and directory.enabled
-        else None)
+        else None,
+        flow_trials=flow_trials)
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:
@@ -166,6 +171,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(admin.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
     # recordings are binary (NUL bytes are audio there); names are checked by pattern
     app.include_router(admin_prompts.router, responses=ERRORS)
+    app.include_router(admin_flows.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
     app.include_router(supervisor.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)

@@ -24,6 +24,7 @@ from parley.center.ports import (
     CallControl,
     CampaignControl,
     ContactCenter,
+    FlowTrialLines,
     NoCampaignControl,
     SecurityControl,
 )
@@ -160,6 +161,8 @@ class WebContext:
     prompts: PromptLibrary | None = None
     #: sign-in through LDAP / Active Directory (parley.web.directory); None: local only
     directory: Directory | None = None
+    #: test calls to a flow's draft (the web editor's); None: no telephony on this node
+    flow_trials: FlowTrialLines | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -14,8 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, create_model
 
+from parley.center.config import flow_text
 from parley.dialer.ranges import NumberRanges
 from parley.events import ConfigurationChanged
+from parley.ivr.validator import ValidatedFlow, validate_flow
 from parley.store import NotFound, Refused
 from parley.store.records import Principal
 from parley.store.specs import KINDS, ConfigDocument, FlowSpec, Role, SiteSpec, Spec, UserSpec
@@ -62,11 +64,24 @@ async def _keep_an_admin(ctx: WebContext, username: str, field: str) -> None:
                             "user admin first")
 
 
+async def checked_flow(ctx: WebContext, spec: FlowSpec) -> ValidatedFlow:
+    """A flow's definition validated as the node will run it (in the site's time zone)."""
+    site = await ctx.store.config.site()
+    return validate_flow(flow_text(spec, site.time_zone), f"flow {spec.name}")
+
+
 async def save_record(ctx: WebContext, principal: Principal, kind: str, spec: Spec,
                       action: str) -> dict[str, Any]:
-    """Store ``spec`` as the API does (the last admin kept, references checked, the change
-    audited and announced); its public form as stored. The CSV imports save row by row
-    through here too."""
+    """Store ``spec`` as the API does (the last admin kept, references checked, a flow
+    validated, the change audited and announced); its public form as stored. The CSV
+    imports save row by row through here too."""
+    if isinstance(spec, FlowSpec):  # it goes live at once: never one with errors
+        errors = (await checked_flow(ctx, spec)).errors
+        if errors:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"definition: the flow has {len(errors)} error(s) and was not "
+                                "stored; the live version keeps answering calls: "
+                                + "; ".join(str(issue) for issue in errors[:5]))
     if isinstance(spec, UserSpec) and (Role.ADMIN not in spec.roles or not spec.active):
         await _keep_an_admin(ctx, spec.username, "roles")
     try:

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 VENDOR_PREFIX = "/static/vendor"
 #: mount name -> npm package folder inside node_modules
-PACKAGES = {"swagger-ui": "swagger-ui-dist", "uplot": "uplot"}
+PACKAGES = {"swagger-ui": "swagger-ui-dist", "uplot": "uplot", "drawflow": "drawflow"}
 DOCS_URL = "/api/docs"
 OAUTH2_REDIRECT_URL = "/api/docs/oauth2-redirect"
 
