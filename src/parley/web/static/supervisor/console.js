@@ -234,6 +234,18 @@ class Rows {
   get(key) { return this.rows.get(key)?.row; }
 
   /**
+   * Give ``row`` and its cells their table roles (the long tables are laid out as grids).
+   * @param {HTMLTableRowElement} row
+   */
+  roles(row) {
+    if (this.body.getAttribute("role") !== "rowgroup") return;
+    row.setAttribute("role", "row");
+    for (const cell of row.cells) {
+      cell.setAttribute("role", cell.tagName === "TH" ? "rowheader" : "cell");
+    }
+  }
+
+  /**
    * Put a row: a new one is added, a changed one replaced, an unchanged one left.
    * @param {string} key
    * @param {string} content  what the row shows, as compared
@@ -245,6 +257,7 @@ class Rows {
     if (old?.content === content) return null;
     const row = build();
     row.dataset.key = key;
+    this.roles(row);
     this.rows.set(key, { row, content });
     if (old) {
       const hadFocus = old.row.contains(document.activeElement);
@@ -271,6 +284,7 @@ class Rows {
    */
   add(key, row) {
     row.dataset.key = key;
+    this.roles(row);
     this.rows.set(key, { row, content: "" });
     this.body.append(row);
   }
@@ -298,10 +312,11 @@ class Rows {
     const empty = this.body.querySelector("tr.empty");
     if (this.rows.size && empty) empty.remove();
     if (!this.rows.size && !empty) {
-      const row = make("tr", "", "empty");
+      const row = /** @type {HTMLTableRowElement} */ (make("tr", "", "empty"));
       const cell = /** @type {HTMLTableCellElement} */ (make("td", text, "quiet"));
       cell.colSpan = columns;
       row.append(cell);
+      this.roles(row);
       this.body.append(row);
     }
   }
