@@ -34,7 +34,7 @@ from parley.center.call_feed import MONITOR_LEG
 from parley.center.ports import LiveCall, NotRunning, QueueFigures
 from parley.kpi import AbandonRate, ServiceLevel
 from parley.store.records import InteractionRecord, Principal
-from parley.store.specs import QueueSpec, QueueThresholds, Role, UserSpec
+from parley.store.specs import QueueSpec, QueueThresholds, Role, Spec, UserSpec
 from parley.web.auth import (
     SESSION_COOKIE,
     Agent,
@@ -188,9 +188,19 @@ def _iso(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
+#: Up to this many operators asked for are read one by one (the rows events changed);
+#: more, and every user is read at once.
+FEW_OPERATORS = 50
+
+
 async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
                      wanted: set[str] | None, calls: list[LiveCall]) -> list[dict[str, Any]]:
-    users = [user for user in await ctx.store.config.records("users")
+    candidates: list[Spec | None]
+    if wanted is not None and len(wanted) <= FEW_OPERATORS:
+        candidates = [await ctx.store.config.get("users", name) for name in sorted(wanted)]
+    else:
+        candidates = list(await ctx.store.config.records("users"))
+    users = [user for user in candidates
              if isinstance(user, UserSpec) and user.active and Role.AGENT in user.roles
              and scope.sees_operator(user.username)
              and (wanted is None or user.username in wanted)]
@@ -198,7 +208,13 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
         return []
     queues = [queue for queue in await ctx.store.config.records("queues")
               if isinstance(queue, QueueSpec)]
-    stored = await ctx.store.operator_states.current()
+    # the stored states are for operators the ACD does not know (it has every operator of a
+    # queue on a running node): not read again for the few rows an event changed
+    try:
+        unknown = any(ctx.center.operator_now(user.username) is None for user in users)
+    except NotRunning:
+        unknown = True
+    stored = await ctx.store.operator_states.current() if unknown or wanted is None else {}
     today = await _today(ctx, locale, [user.username for user in users] if wanted else None)
     on_call = {call.operator: call for call in calls if call.operator}
     rows = []
@@ -243,7 +259,7 @@ async def _today(ctx: WebContext, locale: PageLocale,
     zone = ZoneInfo(locale.time_zone)
     midnight = datetime.combine(ctx.clock.utcnow().astimezone(zone).date(), time(), zone)
     records: list[InteractionRecord] = []
-    if names is not None and len(names) <= 5:
+    if names is not None and len(names) <= FEW_OPERATORS:
         for name in names:
             page = await ctx.store.interactions.search(since=midnight, operator=name,
                                                        limit=2000)
