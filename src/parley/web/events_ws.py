@@ -5,8 +5,10 @@ Clients authenticate with the session cookie (same-origin only) or a bearer toke
 ``topics`` (comma-separated: call, operator, queue, config, trunk, campaign), ``queue`` and
 ``operator``. Operators see only events about themselves; supervisors the events of their
 teams' operators and queues (and events about no operator or queue, such as channels);
-admins and supervisors with no team everything (:mod:`parley.web.scope`). Each message is a JSON
-object ``{"id", "at", "topic", "type", "data"}``; a client that falls behind receives
+admins and supervisors with no team everything (:mod:`parley.web.scope`); a call row
+(``LiveCallChanged``) that moves out of a supervisor's scope reaches them as removed. Each
+message is a JSON object ``{"id", "at", "topic", "type", "data"}``; a client that falls
+behind receives
 ``{"type": "dropped", "count": n}`` for the events it lost.
 """
 
@@ -14,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -95,13 +97,15 @@ def event_filter(principal: Principal, topics: frozenset[str], queue: str | None
     return accept
 
 
-def view(principal: Principal, scope: Scope, envelope: Envelope) -> dict[str, Any]:
-    """``envelope`` as this client receives it: a call row that left their scope arrives
-    as removed (they saw it; they may not see where it went)."""
+def view(principal: Principal, scope: Scope, envelope: Envelope) -> str:
+    """``envelope`` as this client receives it (JSON text, shared by every client that
+    receives it as is): a call row that left their scope arrives as removed (they saw it;
+    they may not see where it went)."""
+    if not _left_view(principal, scope, envelope):
+        return envelope.text()
     message = envelope.to_json()
-    if _left_view(principal, scope, envelope):
-        message["data"]["change"] = "removed"
-    return message
+    message["data"]["change"] = "removed"
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
 @router.websocket("/api/events")
@@ -144,7 +148,7 @@ async def _watch_close(socket: WebSocket) -> None:
 
 async def _forward(socket: WebSocket, subscription: Subscription,
                    closer: asyncio.Task[None],
-                   render: Callable[[Envelope], dict[str, Any]]) -> None:
+                   render: Callable[[Envelope], str]) -> None:
     """Send each accepted event until the client goes away."""
     reported = 0
     try:
@@ -153,7 +157,7 @@ async def _forward(socket: WebSocket, subscription: Subscription,
                 await socket.send_json({"type": "dropped",
                                         "count": subscription.dropped - reported})
                 reported = subscription.dropped
-            await socket.send_json(render(envelope))
+            await socket.send_text(render(envelope))
     except (WebSocketDisconnect, RuntimeError, OSError):
         return  # the client is gone
     finally:
