@@ -34,7 +34,7 @@ from parley.center.call_feed import MONITOR_LEG
 from parley.center.ports import LiveCall, NotRunning, QueueFigures
 from parley.kpi import AbandonRate, ServiceLevel
 from parley.store.records import InteractionRecord, Principal
-from parley.store.specs import QueueSpec, QueueThresholds, Role, Spec, UserSpec
+from parley.store.specs import QueueSpec, QueueThresholds, Role, UserSpec
 from parley.web.auth import (
     SESSION_COOKIE,
     Agent,
@@ -188,20 +188,28 @@ def _iso(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
-#: Up to this many operators asked for are read one by one (the rows events changed);
-#: more, and every user is read at once.
-FEW_OPERATORS = 50
+#: How long the users read for the consoles are reused: each console refreshes the rows that
+#: events changed several times a second, and a floor of 1,400 operators must not be read from
+#: the store each time (a change of a user shows within this time, or at once on a new page).
+USERS_TTL = 5.0
+
+
+async def _users(ctx: WebContext) -> list[UserSpec]:
+    """Every user, read from the store at most once per ``USERS_TTL`` for all consoles."""
+    cached = ctx.extra.get("supervisor_users")
+    if isinstance(cached, tuple) and ctx.clock.monotonic() - cached[0] < USERS_TTL:
+        users: list[UserSpec] = cached[1]
+        return users
+    users = [user for user in await ctx.store.config.records("users")
+             if isinstance(user, UserSpec)]
+    ctx.extra["supervisor_users"] = (ctx.clock.monotonic(), users)  # when read, not asked
+    return users
 
 
 async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
                      wanted: set[str] | None, calls: list[LiveCall]) -> list[dict[str, Any]]:
-    candidates: list[Spec | None]
-    if wanted is not None and len(wanted) <= FEW_OPERATORS:
-        candidates = [await ctx.store.config.get("users", name) for name in sorted(wanted)]
-    else:
-        candidates = list(await ctx.store.config.records("users"))
-    users = [user for user in candidates
-             if isinstance(user, UserSpec) and user.active and Role.AGENT in user.roles
+    users = [user for user in await _users(ctx)
+             if user.active and Role.AGENT in user.roles
              and scope.sees_operator(user.username)
              and (wanted is None or user.username in wanted)]
     if not users:
@@ -215,7 +223,7 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
     except NotRunning:
         unknown = True
     stored = await ctx.store.operator_states.current() if unknown or wanted is None else {}
-    today = await _today(ctx, locale, [user.username for user in users] if wanted else None)
+    today = await _today(ctx, locale)
     on_call = {call.operator: call for call in calls if call.operator}
     rows = []
     now = ctx.clock.utcnow()
@@ -252,26 +260,24 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
     return rows
 
 
-async def _today(ctx: WebContext, locale: PageLocale,
-                 names: list[str] | None) -> dict[str, tuple[int, float]]:
-    """Answered calls and talk time today (the site's day) per operator: for ``names``
-    only, or everyone's."""
+async def _today(ctx: WebContext, locale: PageLocale) -> dict[str, tuple[int, float]]:
+    """Answered calls and talk time today (the site's day) per operator, read from the store
+    at most once per ``USERS_TTL`` for all consoles of that time zone."""
     zone = ZoneInfo(locale.time_zone)
     midnight = datetime.combine(ctx.clock.utcnow().astimezone(zone).date(), time(), zone)
-    records: list[InteractionRecord] = []
-    if names is not None and len(names) <= FEW_OPERATORS:
-        for name in names:
-            page = await ctx.store.interactions.search(since=midnight, operator=name,
-                                                       limit=2000)
-            records.extend(page.items)
-    else:
-        records.extend((await ctx.store.interactions.search(since=midnight,
-                                                            limit=100_000)).items)
+    key = f"supervisor_today:{midnight.isoformat()}"
+    cached = ctx.extra.get(key)
+    if isinstance(cached, tuple) and ctx.clock.monotonic() - cached[0] < USERS_TTL:
+        figures: dict[str, tuple[int, float]] = cached[1]
+        return figures
+    records: list[InteractionRecord] = list((await ctx.store.interactions.search(
+        since=midnight, limit=100_000)).items)
     out: dict[str, tuple[int, float]] = {}
     for record in records:
         if record.operator and record.answered_at is not None:
             count, talk = out.get(record.operator, (0, 0.0))
             out[record.operator] = (count + 1, talk + (record.talk_s or 0.0))
+    ctx.extra[key] = (ctx.clock.monotonic(), out)  # when read, not when asked
     return out
 
 
@@ -294,10 +300,8 @@ async def live(request: Request, ctx: Ctx, principal: Supervisor,
     if "queues" in wanted:
         out["queues"] = await _queues(ctx, scope, locale)
     if "calls" in wanted:
-        out["names"] = {user.username: user.display_name
-                        for user in await ctx.store.config.records("users")
-                        if isinstance(user, UserSpec) and user.display_name
-                        and scope.sees_operator(user.username)}
+        out["names"] = {user.username: user.display_name for user in await _users(ctx)
+                        if user.display_name and scope.sees_operator(user.username)}
         out["calls"] = [call_row(call) for call in calls]
     if "operators" in wanted:
         out["operators"] = await _operators(ctx, scope, locale, _names(operators), calls)
