@@ -22,6 +22,7 @@ import structlog
 
 from parley.bus import LiveBus
 from parley.center import ContactCenter, load_center_config
+from parley.center.call_feed import CallFeed
 from parley.center.callbacks import CallbackKeeper
 from parley.center.campaign_inbound import CampaignInbound
 from parley.center.dialer_shell import DialerShell
@@ -106,6 +107,7 @@ class Node:
     call_recorder: CallRecorder
     security_recorder: SecurityRecorder
     loop_lag: LoopLagSampler
+    call_feed: CallFeed
     demo: bool = False
     demo_login: DemoLogin | None = None
     certificate: ServerCertificate | None = None  # HTTPS: the web server's certificate
@@ -171,6 +173,7 @@ class Node:
                     front.create_task(self.dialer.run())
                     front.create_task(self._reload_dialer())
                     front.create_task(self.callbacks.run())
+                    front.create_task(self.call_feed.run())
                     front.create_task(self.server.run())
                     front.create_task(self.loop_lag.run())
                     front.create_task(self._reload_sip_users())
@@ -306,6 +309,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
+                call_feed=CallFeed(bus, calls.live_calls, clock),
                 demo=demo, demo_login=demo_login, certificate=certificate,
                 exports=ExportScheduler(store, clock),
                 retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from parley.clock import Clock
 TOPICS: dict[type[Any], str] = {
     ev.ChannelCreated: "call", ev.Ringing: "call", ev.Answered: "call", ev.Hangup: "call",
     ev.RecordingFinished: "call", ev.CallConnected: "call", ev.WrapupSaved: "call",
+    ev.LiveCallChanged: "call",
     ev.AgentStateChanged: "operator", ev.DeskTakenOver: "operator", ev.HelpRequested: "operator",
     ev.SupervisorMonitoring: "operator", ev.ConsultationChanged: "operator",
     ev.RecordingPauseChanged: "operator",
@@ -58,6 +60,7 @@ class Envelope:
     at: datetime
     topic: str
     event: object
+    _text: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def type(self) -> str:
@@ -72,6 +75,14 @@ class Envelope:
                 if dataclasses.is_dataclass(self.event) else {})
         return {"id": self.id, "at": self.at.isoformat(), "topic": self.topic,
                 "type": self.type, "data": data}
+
+    def text(self) -> str:
+        """:meth:`to_json` as JSON text, made once however many clients it is sent to."""
+        if self._text is None:
+            object.__setattr__(self, "_text", json.dumps(self.to_json(), ensure_ascii=False,
+                                                          separators=(",", ":")))
+        assert self._text is not None  # noqa: S101 - set just above
+        return self._text
 
 
 class Subscription:

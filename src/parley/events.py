@@ -239,6 +239,27 @@ class DeskTakenOver:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveCallChanged:
+    """Notice: one row of the live calls changed (``change``: "added", "changed" or
+    "removed"), keyed by ``call_id``, with what the row shows now (for "removed", what it
+    showed last). For "changed", ``was_operator`` and ``was_queue`` are what they were before
+    (so that a viewer who no longer sees the call learns that it left their view)."""
+
+    call_id: str
+    change: str
+    direction: str
+    caller: str
+    called: str
+    state: str
+    started_at: datetime
+    queue: str = ""
+    operator: str = ""
+    answered_at: datetime | None = None
+    was_queue: str = ""
+    was_operator: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class HelpRequested:
     """Notice: an operator asks the supervisors of their teams for help on a call."""
 

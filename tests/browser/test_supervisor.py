@@ -100,15 +100,27 @@ async def test_help_reaches_the_supervisor_who_whispers_to_the_operator_only(
                 "support: 1 calls waiting (threshold 0)")
             assert await serious(boss) == []
             await shot(boss, "supervisor-alert.png")
+            # the waiting call's row, drawn from the node's first change for it; from now on
+            # the page is sent changes only and patches this row in place
+            calls = boss.get_by_role("table", name="Calls")
+            drawn = calls.get_by_role("row").filter(has_text="Waiting")
+            await expect(drawn).to_have_count(1, timeout=5_000)
+            await drawn.evaluate("row => { row.dataset.marked = 'first drawn'; }")
+            fetched: list[str] = []
+            boss.on("request", lambda request: fetched.append(request.url)
+                    if "/supervisor/live" in request.url and "calls" in request.url else None)
 
             await desk.get_by_role("button", name="Ready", exact=True).click()
             await expect(desk.get_by_role("button", name="Answer")).to_be_enabled(
                 timeout=20_000)
             await desk.get_by_role("button", name="Answer").click()
-            calls = boss.get_by_role("table", name="Calls")
             call_row = calls.get_by_role("row").filter(has_text="Operator 1001")
             await expect(call_row.get_by_role("button", name="Listen")).to_be_enabled(
                 timeout=5_000)
+            await expect(call_row).to_contain_text("Talking")
+            # the same row, patched from Waiting to Talking; the calls were not asked again
+            assert await call_row.get_attribute("data-marked") == "first drawn"
+            assert fetched == []
             await expect(row_1001).to_contain_text("In a call")
             call_id = await call_row.get_attribute("data-key")
             # a supervisor of another team may not listen to a blue operator's call
@@ -121,6 +133,8 @@ async def test_help_reaches_the_supervisor_who_whispers_to_the_operator_only(
             await desk.get_by_role("button", name="Help").click()
             toast = boss.locator(".toast").filter(has_text="1001 asks for help")
             await expect(toast).to_be_visible(timeout=5_000)
+            for choice in ("Join", "Listen", "Barge", "Take over"):  # how to join is chosen
+                await expect(toast.get_by_role("button", name=choice)).to_be_visible()
             assert await serious(boss) == []
             await shot(boss, "supervisor-help.png")
             await toast.get_by_role("button", name="Join").click()

@@ -5,10 +5,14 @@ tests/browser/test_supervisor.py)."""
 from __future__ import annotations
 
 import contextlib
+import json
+from datetime import UTC, datetime
 
 import httpx
+from websockets.sync.client import connect
 
-from parley.center.ports import QueueFigures
+from parley.center.call_feed import row_changes
+from parley.center.ports import LiveCall, QueueFigures
 from parley.store.specs import QueueThresholds
 from parley.web.locale import PageLocale
 from parley.web.supervisor import queue_row
@@ -109,3 +113,46 @@ def test_a_team_supervisors_event_stream_carries_their_teams_events_only() -> No
     assert not seen(HelpRequested("op-green", "c2", "sales", ("green",), now), "operator")
     assert seen(CallQueued("c3", "support", 1, 10.0), "queue")
     assert not seen(CallQueued("c4", "sales", 1, 10.0), "queue")
+
+
+def test_call_rows_reach_a_team_supervisor_as_changes_within_their_teams(api: Api) -> None:
+    """The node pushes call rows as changes keyed by call id; a supervisor of team blue hears
+    those of blue's calls only, and a call that moves to another team leaves their view as
+    removed."""
+    with api.client("admin") as admin:
+        for team in ("blue", "green"):
+            assert admin.put(f"/api/teams/{team}", json={"name": team}).status_code < 300
+        for name, team, roles in (("op-blue", "blue", ["agent"]),
+                                  ("op-green", "green", ["agent"]),
+                                  ("boss-blue", "blue", ["supervisor"])):
+            assert admin.put(f"/api/users/{name}", json={
+                "username": name, "roles": roles, "teams": [team],
+                "password": "password-123"}).status_code < 300
+    boss, _signed = _sign_in(api, "boss-blue")
+    with contextlib.closing(boss), connect(
+            api.url.replace("http://", "ws://") + "/api/events?topics=call",
+            additional_headers={"Cookie": f"parley_session={boss.cookies['parley_session']}",
+                                "Origin": api.url}, open_timeout=10) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "subscribed"
+        at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+        def talking(call_id: str, operator: str) -> LiveCall:
+            return LiveCall(id=call_id, direction="inbound", caller="+4930111",
+                            called="602", state="talking", started_at=at, operator=operator)
+
+        pictures = [[talking("c-blue", "op-blue"), talking("c-green", "op-green")],
+                    [talking("c-blue", "op-green"), talking("c-green", "op-green")],
+                    [talking("c-green", "op-green")]]
+        rows: dict[str, LiveCall] = {}
+        for picture in pictures:
+            rows, changes = row_changes(rows, picture)
+            for change in changes:
+                api.server.publish(change)
+        api.server.publish(row_changes({}, [talking("c-next", "op-blue")])[1][0])
+        heard = [json.loads(socket.recv(timeout=10)) for _ in range(3)]
+    assert [(m["type"], m["data"]["call_id"], m["data"]["change"]) for m in heard] == [
+        ("LiveCallChanged", "c-blue", "added"),
+        ("LiveCallChanged", "c-blue", "removed"),  # moved to green: gone from blue's view
+        ("LiveCallChanged", "c-next", "added")]  # and nothing of green's calls
+    assert heard[0]["data"]["state"] == "talking"
+    assert heard[0]["data"]["operator"] == "op-blue"

@@ -2,12 +2,15 @@
 
 The console shows three live tables (queues, operators, calls in progress) for the
 supervisor's scope (:mod:`parley.web.scope`), drawn once from ``/supervisor/live`` and then
-kept current by the page's runtime (static/supervisor/console.js): events on ``/api/events``
-mark operators, calls and queues changed, and the runtime asks ``/supervisor/live`` for
-those rows only, several times a second at most, and replaces only the rows whose content
-changed. Every figure, label and threshold verdict comes from here (the browser computes no
-KPI and decides no permission); the page only counts the seconds of time-in-state and call
-durations between updates.
+kept current by the page's runtime (static/supervisor/console.js). Calls arrive as row
+changes on ``/api/events`` (``LiveCallChanged``: added, changed, removed, keyed by call id,
+from :mod:`parley.center.call_feed`), which the page patches in place; operator events mark
+operators changed, and the runtime asks ``/supervisor/live`` for those rows only (and the
+queue figures), several times a second at most. DOM changes are batched per animation frame
+and durations tick from one timer, so a floor of 1,400 operators and 1,000 calls stays cheap
+(docs/benchmarks.md). Every figure, label and threshold verdict comes from here (the
+browser computes no KPI and decides no permission); the page only counts the seconds of
+time-in-state and call durations between updates.
 
 Queue figures are the ACD's (:class:`parley.center.ports.QueueFigures`), by the definitions of
 :mod:`parley.kpi` named on the page: service level ``ServiceLevel.ANSWERED``, abandon rate
@@ -27,6 +30,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from parley.center.call_feed import MONITOR_LEG
 from parley.center.ports import LiveCall, NotRunning, QueueFigures
 from parley.kpi import AbandonRate, ServiceLevel
 from parley.store.records import InteractionRecord, Principal
@@ -95,6 +99,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "leave": "Leave",
         "hang_up": "Hang up", "force_not_ready": "Force not ready", "sign_out": "Sign out",
         "no_calls": "No call in progress.", "no_operators": "No operator.",
+        **{f"call_state.{state}": text for state, text in CALL_STATE_TEXT.items()},
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
 
@@ -162,10 +167,6 @@ async def _queues(ctx: WebContext, scope: Scope, locale: PageLocale) -> list[dic
             for figure in figures if scope.sees_queue(figure.queue)]
 
 
-#: The id prefix of a supervisor's own leg into a call they monitor (not a call to list).
-MONITOR_LEG = "mon-"
-
-
 def _live_calls(ctx: WebContext) -> list[LiveCall]:
     try:
         calls = ctx.calls.live_calls()
@@ -174,33 +175,55 @@ def _live_calls(ctx: WebContext) -> list[LiveCall]:
     return [call for call in calls if not call.id.startswith(MONITOR_LEG)]
 
 
-def call_row(call: LiveCall, names: dict[str, str], locale: PageLocale) -> dict[str, Any]:
-    since = call.answered_at or call.started_at
-    return {"key": call.id, "queue": call.queue or "–",
-            "operator": call.operator or "",
-            "operator_name": names.get(call.operator or "", call.operator or "–"),
-            "caller": call.caller, "called": call.called,
-            "state": call.state,
-            "state_text": locale.gettext(CALL_STATE_TEXT.get(call.state, call.state)),
-            "since": _iso(since), "talking": call.state == "talking" and bool(call.operator)}
+def call_row(call: LiveCall) -> dict[str, Any]:
+    """A call's row as the page draws it: the fields of a ``LiveCallChanged`` (the page
+    names the state from its catalog and the operator from ``names``)."""
+    return {"call_id": call.id, "queue": call.queue or "", "operator": call.operator or "",
+            "caller": call.caller, "called": call.called, "state": call.state,
+            "started_at": _iso(call.started_at),
+            "answered_at": _iso(call.answered_at) if call.answered_at else None}
 
 
 def _iso(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
+#: How long the users read for the consoles are reused: each console refreshes the rows that
+#: events changed several times a second, and a floor of 1,400 operators must not be read from
+#: the store each time (a change of a user shows within this time, or at once on a new page).
+USERS_TTL = 5.0
+
+
+async def _users(ctx: WebContext) -> list[UserSpec]:
+    """Every user, read from the store at most once per ``USERS_TTL`` for all consoles."""
+    cached = ctx.extra.get("supervisor_users")
+    if isinstance(cached, tuple) and ctx.clock.monotonic() - cached[0] < USERS_TTL:
+        users: list[UserSpec] = cached[1]
+        return users
+    users = [user for user in await ctx.store.config.records("users")
+             if isinstance(user, UserSpec)]
+    ctx.extra["supervisor_users"] = (ctx.clock.monotonic(), users)  # when read, not asked
+    return users
+
+
 async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
                      wanted: set[str] | None, calls: list[LiveCall]) -> list[dict[str, Any]]:
-    users = [user for user in await ctx.store.config.records("users")
-             if isinstance(user, UserSpec) and user.active and Role.AGENT in user.roles
+    users = [user for user in await _users(ctx)
+             if user.active and Role.AGENT in user.roles
              and scope.sees_operator(user.username)
              and (wanted is None or user.username in wanted)]
     if not users:
         return []
     queues = [queue for queue in await ctx.store.config.records("queues")
               if isinstance(queue, QueueSpec)]
-    stored = await ctx.store.operator_states.current()
-    today = await _today(ctx, locale, [user.username for user in users] if wanted else None)
+    # the stored states are for operators the ACD does not know (it has every operator of a
+    # queue on a running node): not read again for the few rows an event changed
+    try:
+        unknown = any(ctx.center.operator_now(user.username) is None for user in users)
+    except NotRunning:
+        unknown = True
+    stored = await ctx.store.operator_states.current() if unknown or wanted is None else {}
+    today = await _today(ctx, locale)
     on_call = {call.operator: call for call in calls if call.operator}
     rows = []
     now = ctx.clock.utcnow()
@@ -237,26 +260,24 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
     return rows
 
 
-async def _today(ctx: WebContext, locale: PageLocale,
-                 names: list[str] | None) -> dict[str, tuple[int, float]]:
-    """Answered calls and talk time today (the site's day) per operator: for ``names``
-    only, or everyone's."""
+async def _today(ctx: WebContext, locale: PageLocale) -> dict[str, tuple[int, float]]:
+    """Answered calls and talk time today (the site's day) per operator, read from the store
+    at most once per ``USERS_TTL`` for all consoles of that time zone."""
     zone = ZoneInfo(locale.time_zone)
     midnight = datetime.combine(ctx.clock.utcnow().astimezone(zone).date(), time(), zone)
-    records: list[InteractionRecord] = []
-    if names is not None and len(names) <= 5:
-        for name in names:
-            page = await ctx.store.interactions.search(since=midnight, operator=name,
-                                                       limit=2000)
-            records.extend(page.items)
-    else:
-        records.extend((await ctx.store.interactions.search(since=midnight,
-                                                            limit=100_000)).items)
+    key = f"supervisor_today:{midnight.isoformat()}"
+    cached = ctx.extra.get(key)
+    if isinstance(cached, tuple) and ctx.clock.monotonic() - cached[0] < USERS_TTL:
+        figures: dict[str, tuple[int, float]] = cached[1]
+        return figures
+    records: list[InteractionRecord] = list((await ctx.store.interactions.search(
+        since=midnight, limit=100_000)).items)
     out: dict[str, tuple[int, float]] = {}
     for record in records:
         if record.operator and record.answered_at is not None:
             count, talk = out.get(record.operator, (0, 0.0))
             out[record.operator] = (count + 1, talk + (record.talk_s or 0.0))
+    ctx.extra[key] = (ctx.clock.monotonic(), out)  # when read, not when asked
     return out
 
 
@@ -279,10 +300,9 @@ async def live(request: Request, ctx: Ctx, principal: Supervisor,
     if "queues" in wanted:
         out["queues"] = await _queues(ctx, scope, locale)
     if "calls" in wanted:
-        users = {user.username: user.display_name or user.username
-                 for user in await ctx.store.config.records("users")
-                 if isinstance(user, UserSpec)}
-        out["calls"] = [call_row(call, users, locale) for call in calls]
+        out["names"] = {user.username: user.display_name for user in await _users(ctx)
+                        if user.display_name and scope.sees_operator(user.username)}
+        out["calls"] = [call_row(call) for call in calls]
     if "operators" in wanted:
         out["operators"] = await _operators(ctx, scope, locale, _names(operators), calls)
         out["partial"] = bool(operators)

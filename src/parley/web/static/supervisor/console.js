@@ -1,8 +1,12 @@
 // The supervisor console's runtime: draws the Queues, Operators and Calls tables from
-// /supervisor/live, follows /api/events and asks again for what an event changed (a few times
-// a second at most), replacing only rows whose content changed; it runs the browser phone
-// that joins calls (answering the node's monitoring call by itself), the help-request toasts
-// and the threshold alerts. Every figure and label comes from the server.
+// /supervisor/live, then follows /api/events: call rows arrive as changes keyed by call id
+// (LiveCallChanged: added, changed, removed) and are patched in place; for operators and
+// queues it asks again for what an event changed (a few times a second at most), replacing
+// only rows whose content changed. What arrives is drawn once per animation frame, and the
+// durations tick from one timer that writes only the cells on screen, so 1,400 operators and
+// 1,000 calls stay smooth. It runs the browser phone that joins calls (answering the node's
+// monitoring call by itself), the help-request toasts and the threshold alerts. Every figure
+// and label comes from the server.
 import { byId, reason, request, say } from "../desk/page.js";
 import { sessionPhone } from "../desk/session_phone.js";
 
@@ -41,16 +45,17 @@ import { sessionPhone } from "../desk/session_phone.js";
  */
 
 /**
+ * A call's row as the node sends it: in /supervisor/live, and as a change (LiveCallChanged
+ * on /api/events: "added", "changed" or "removed").
  * @typedef {object} CallRow
- * @property {string} key
+ * @property {string} call_id
+ * @property {string} [change]
  * @property {string} queue
  * @property {string} operator
- * @property {string} operator_name
  * @property {string} caller
  * @property {string} state
- * @property {string} state_text
- * @property {string} since
- * @property {boolean} talking
+ * @property {string} started_at
+ * @property {string | null} answered_at
  */
 
 /**
@@ -59,6 +64,7 @@ import { sessionPhone } from "../desk/session_phone.js";
  * @property {QueueRow[]} [queues]
  * @property {OperatorRow[]} [operators]
  * @property {CallRow[]} [calls]
+ * @property {Record<string, string>} [names]  operator -> display name
  * @property {boolean} [partial]
  */
 
@@ -129,92 +135,196 @@ function button(text, action, disabled = false) {
 }
 
 /**
- * A cell that counts seconds from ``since`` (the runtime's tick keeps it current).
+ * @param {Element} node
+ * @param {string} text
+ */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+// --- durations: one timer, only the cells on screen --------------------------------------------
+
+/** When each ticking cell counts from (epoch ms). */
+const sinceOf = /** @type {WeakMap<Element, number>} */ (new WeakMap());
+/** The ticking cells on screen now: the timer writes only these. */
+const onScreen = /** @type {Set<Element>} */ (new Set());
+const watcher = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (entry.isIntersecting) {
+      onScreen.add(entry.target);
+      show(entry.target, Date.now() + skew);
+    } else {
+      onScreen.delete(entry.target);
+    }
+  }
+});
+
+/**
+ * @param {Element} cell
+ * @param {number} now
+ */
+function show(cell, now) {
+  const since = sinceOf.get(cell);
+  setText(cell, since === undefined ? "–" : clock((now - since) / 1000));
+}
+
+/**
+ * Make ``cell`` count from ``since`` (nothing: a dash).
+ * @param {HTMLElement} cell
  * @param {string | null} since
  */
-function ticking(since) {
-  const cell = make("td", "", "tick");
-  if (since) cell.dataset.since = since;
-  cell.textContent = since ? clock((Date.now() + skew - Date.parse(since)) / 1000) : "–";
-  return cell;
+function countFrom(cell, since) {
+  if ((cell.dataset.since ?? null) === since) return;
+  if (since) {
+    cell.dataset.since = since;
+    sinceOf.set(cell, Date.parse(since));
+  } else {
+    delete cell.dataset.since;
+    sinceOf.delete(cell);
+  }
+  if (!cell.classList.contains("tick")) {
+    cell.classList.add("tick");
+    watcher.observe(cell);
+  }
+  show(cell, Date.now() + skew);
 }
 
 function tick() {
   const now = Date.now() + skew;
-  for (const cell of document.querySelectorAll("td.tick[data-since], span.tick[data-since]")) {
-    if (cell instanceof HTMLElement) {
-      cell.textContent = clock((now - Date.parse(cell.dataset.since ?? "")) / 1000);
+  for (const cell of onScreen) {
+    if (cell.isConnected) show(cell, now);
+    else {
+      onScreen.delete(cell);
+      watcher.unobserve(cell);
     }
   }
+}
+
+/**
+ * A cell that counts seconds from ``since``.
+ * @param {string | null} since
+ * @param {string} [tag]
+ */
+function ticking(since, tag = "td") {
+  const cell = make(tag);
+  countFrom(cell, since);
+  return cell;
 }
 
 // --- rows ------------------------------------------------------------------------------------
 
-/** What each drawn row was drawn from (table:key -> JSON), to redraw only what changed. */
-const drawn = new Map();
-
-/**
- * Put ``row`` into ``body``: a new row is added, a changed one replaced, an unchanged one left.
- * @param {HTMLElement} body
- * @param {string} table
- * @param {string} key
- * @param {string} content  what the row shows, as compared
- * @param {() => HTMLTableRowElement} build
- * @returns {HTMLTableRowElement | null}  the row drawn, if it was
- */
-function put(body, table, key, content, build) {
-  const id = `${table}:${key}`;
-  if (drawn.get(id) === content) return null;
-  drawn.set(id, content);
-  const row = build();
-  row.dataset.key = key;
-  const old = [...body.children].find((child) =>
-    child instanceof HTMLElement && child.dataset.key === key);
-  if (old) {
-    const hadFocus = old.contains(document.activeElement);
-    const action = document.activeElement instanceof HTMLElement
-      ? document.activeElement.dataset.action : undefined;
-    old.replaceWith(row);
-    if (hadFocus) {  // focus is never lost: the same button in the new row, else the row
-      const again = action ? row.querySelector(`[data-action="${action}"]`) : null;
-      if (again instanceof HTMLElement && !(again instanceof HTMLButtonElement
-          && again.disabled)) again.focus();
-      else { row.tabIndex = -1; row.focus(); }
-    }
-  } else {
-    body.append(row);
+/** @param {Element} row  gone: its ticking cells are no longer watched */
+function forget(row) {
+  for (const cell of row.querySelectorAll(".tick")) {
+    watcher.unobserve(cell);
+    onScreen.delete(cell);
   }
-  return row;
 }
 
-/**
- * Remove the rows of ``table`` whose key is not in ``keep``.
- * @param {HTMLElement} body
- * @param {string} table
- * @param {Set<string>} keep
- */
-function prune(body, table, keep) {
-  for (const row of [...body.children]) {
-    if (row instanceof HTMLElement && row.dataset.key && !keep.has(row.dataset.key)) {
-      drawn.delete(`${table}:${row.dataset.key}`);
-      row.remove();
+/** One table body's rows by key, with what each was drawn from (to redraw only what changed). */
+class Rows {
+  /** @param {string} id  the tbody's id */
+  constructor(id) {
+    this.body = byId(id);
+    /** @type {Map<string, {row: HTMLTableRowElement, content: string}>} */
+    this.rows = new Map();
+  }
+
+  /** @param {string} key */
+  get(key) { return this.rows.get(key)?.row; }
+
+  /**
+   * Give ``row`` and its cells their table roles (the long tables are laid out as grids).
+   * @param {HTMLTableRowElement} row
+   */
+  roles(row) {
+    if (this.body.getAttribute("role") !== "rowgroup") return;
+    row.setAttribute("role", "row");
+    for (const cell of row.cells) {
+      cell.setAttribute("role", cell.tagName === "TH" ? "rowheader" : "cell");
     }
   }
-}
 
-/** @param {HTMLElement} body @param {string} text @param {number} columns */
-function placeholder(body, text, columns) {
-  const empty = body.querySelector("tr.empty");
-  const rows = body.querySelectorAll("tr[data-key]").length;
-  if (rows && empty) empty.remove();
-  if (!rows && !empty) {
-    const row = make("tr", "", "empty");
-    const cell = /** @type {HTMLTableCellElement} */ (make("td", text, "quiet"));
-    cell.colSpan = columns;
-    row.append(cell);
-    body.append(row);
+  /**
+   * Put a row: a new one is added, a changed one replaced, an unchanged one left.
+   * @param {string} key
+   * @param {string} content  what the row shows, as compared
+   * @param {() => HTMLTableRowElement} build
+   * @returns {HTMLTableRowElement | null}  the row drawn, if it was
+   */
+  put(key, content, build) {
+    const old = this.rows.get(key);
+    if (old?.content === content) return null;
+    const row = build();
+    row.dataset.key = key;
+    this.roles(row);
+    this.rows.set(key, { row, content });
+    if (old) {
+      const hadFocus = old.row.contains(document.activeElement);
+      const action = document.activeElement instanceof HTMLElement
+        ? document.activeElement.dataset.action : undefined;
+      forget(old.row);
+      old.row.replaceWith(row);
+      if (hadFocus) {  // focus is never lost: the same button in the new row, else the row
+        const again = action ? row.querySelector(`[data-action="${action}"]`) : null;
+        if (again instanceof HTMLElement && !(again instanceof HTMLButtonElement
+            && again.disabled)) again.focus();
+        else { row.tabIndex = -1; row.focus(); }
+      }
+    } else {
+      this.body.append(row);
+    }
+    return row;
+  }
+
+  /**
+   * Add a row that is then patched in place.
+   * @param {string} key
+   * @param {HTMLTableRowElement} row
+   */
+  add(key, row) {
+    row.dataset.key = key;
+    this.roles(row);
+    this.rows.set(key, { row, content: "" });
+    this.body.append(row);
+  }
+
+  /** @param {string} key */
+  remove(key) {
+    const old = this.rows.get(key);
+    if (!old) return;
+    this.rows.delete(key);
+    if (old.row.contains(document.activeElement)) {  // focus goes to the next row
+      const next = old.row.nextElementSibling ?? old.row.previousElementSibling;
+      if (next instanceof HTMLElement) { next.tabIndex = -1; next.focus(); }
+    }
+    forget(old.row);
+    old.row.remove();
+  }
+
+  /** @param {Set<string>} keep  remove the rows whose key is not in it */
+  prune(keep) {
+    for (const key of [...this.rows.keys()]) if (!keep.has(key)) this.remove(key);
+  }
+
+  /** @param {string} text @param {number} columns */
+  placeholder(text, columns) {
+    const empty = this.body.querySelector("tr.empty");
+    if (this.rows.size && empty) empty.remove();
+    if (!this.rows.size && !empty) {
+      const row = /** @type {HTMLTableRowElement} */ (make("tr", "", "empty"));
+      const cell = /** @type {HTMLTableCellElement} */ (make("td", text, "quiet"));
+      cell.colSpan = columns;
+      row.append(cell);
+      this.roles(row);
+      this.body.append(row);
+    }
   }
 }
+
+const queueRows = new Rows("queue-rows");
+const operatorRows = new Rows("operator-rows");
+const callRows = new Rows("call-rows");
 
 const QUEUE_CELLS = ["waiting", "longest_wait", "expected_wait", "ready", "busy", "wrap_up",
   "not_ready", "service_level", "asa", "abandon_rate"];
@@ -223,10 +333,9 @@ const raised = new Map();
 
 /** @param {QueueRow[]} queues */
 function drawQueues(queues) {
-  const body = byId("queue-rows");
   const fresh = [];
   for (const queue of queues) {
-    put(body, "queue", queue.key, JSON.stringify(queue), () => {
+    queueRows.put(queue.key, JSON.stringify(queue), () => {
       const row = /** @type {HTMLTableRowElement} */ (make("tr"));
       const name = make("th", queue.key);
       name.setAttribute("scope", "row");
@@ -251,7 +360,7 @@ function drawQueues(queues) {
       else raised.delete(id);
     }
   }
-  prune(body, "queue", new Set(queues.map((queue) => queue.key)));
+  queueRows.prune(new Set(queues.map((queue) => queue.key)));
   // the alerts raised now, in one line; a new one sounds
   const box = byId("queue-alert");
   const text = [...raised.values()].join(" ");
@@ -276,9 +385,8 @@ function filter(row) {
  * @param {boolean} partial  only some operators were asked for
  */
 function drawOperators(operators, partial) {
-  const body = byId("operator-rows");
   for (const operator of operators) {
-    const row = put(body, "operator", operator.key, JSON.stringify(operator), () => {
+    const row = operatorRows.put(operator.key, JSON.stringify(operator), () => {
       const tr = /** @type {HTMLTableRowElement} */ (make("tr"));
       tr.dataset.teams = operator.teams.join(" ");
       tr.dataset.queues = operator.queues.join(" ");
@@ -287,10 +395,8 @@ function drawOperators(operators, partial) {
       name.setAttribute("scope", "row");
       const call = make("td");
       if (operator.call) {
-        call.append(`${operator.call} `);
-        const length = make("span", "", "tick quiet");
-        if (operator.call_since) length.dataset.since = operator.call_since;
-        call.append(length);
+        call.append(`${operator.call} `, ticking(operator.call_since, "span"));
+        call.lastElementChild?.classList.add("quiet");
       } else {
         call.textContent = "–";
       }
@@ -306,43 +412,142 @@ function drawOperators(operators, partial) {
     });
     if (row) filter(row);
   }
-  if (!partial) prune(body, "operator", new Set(operators.map((operator) => operator.key)));
-  placeholder(body, say("no_operators"), 7);
-  tick();
+  if (!partial) operatorRows.prune(new Set(operators.map((operator) => operator.key)));
+  operatorRows.placeholder(say("no_operators"), 7);
 }
 
 const monitoring = { call: "", mode: "", operator: "" };
+/** Operators' display names (the node's), for the Calls table. */
+let names = /** @type {Record<string, string>} */ ({});
+/** What each call row shows now, by call id. */
+const calls = /** @type {Map<string, CallRow>} */ (new Map());
 
-/** @param {CallRow[]} calls */
-function drawCalls(calls) {
-  const body = byId("call-rows");
-  for (const call of calls) {
-    const mine = monitoring.call === call.key ? monitoring.mode : "";
-    put(body, "call", call.key, JSON.stringify([call, mine]), () => {
-      const tr = /** @type {HTMLTableRowElement} */ (make("tr"));
-      tr.dataset.operator = call.operator;
-      const queue = make("th", call.queue);
-      queue.setAttribute("scope", "row");
-      const actions = make("td", "", "row-actions");
-      for (const mode of ["listen", "whisper", "barge"]) {
-        const join = button(say(mode), mode, !call.talking);
-        join.setAttribute("aria-pressed", String(mine === mode));
-        actions.append(join);
+/** @param {CallRow} call */
+function buildCall(call) {
+  const tr = /** @type {HTMLTableRowElement} */ (make("tr"));
+  const queue = make("th");
+  queue.setAttribute("scope", "row");
+  const actions = make("td", "", "row-actions");
+  for (const mode of ["listen", "whisper", "barge"]) {
+    actions.append(button(say(mode), mode));
+  }
+  actions.append(button(say("take_over"), "take_over"), button(say("hang_up"), "hang_up"));
+  tr.append(queue, make("td"), make("td"), make("td"), ticking(null), actions);
+  callRows.add(call.call_id, tr);
+  return tr;
+}
+
+/**
+ * Write ``call`` into its row (made if new), touching only what differs.
+ * @param {CallRow} call
+ */
+function fillCall(call) {
+  const tr = callRows.get(call.call_id) ?? buildCall(call);
+  const [queue, operator, caller, state, since, actions] = tr.cells;
+  const talking = call.state === "talking" && Boolean(call.operator);
+  const mine = monitoring.call === call.call_id ? monitoring.mode : "";
+  tr.dataset.operator = call.operator;
+  setText(queue, call.queue || "–");
+  setText(operator, names[call.operator] ?? (call.operator || "–"));
+  setText(caller, call.caller);
+  setText(state, say(`call_state.${call.state}`) || call.state);
+  countFrom(since, call.answered_at ?? call.started_at);
+  for (const control of actions.querySelectorAll("button")) {
+    const action = control.dataset.action ?? "";
+    if (["listen", "whisper", "barge", "take_over"].includes(action)) {
+      if (control.disabled === talking) control.disabled = !talking;
+    }
+    if (["listen", "whisper", "barge"].includes(action)) {
+      const pressed = String(mine === action);
+      if (control.getAttribute("aria-pressed") !== pressed) {
+        control.setAttribute("aria-pressed", pressed);
       }
-      actions.append(button(say("take_over"), "take_over", !call.talking));
-      if (mine) actions.append(button(say("leave"), "leave"));
-      actions.append(button(say("hang_up"), "hang_up"));
-      tr.append(queue, make("td", call.operator_name), make("td", call.caller),
-        make("td", call.state_text), ticking(call.since), actions);
-      return tr;
-    });
+    }
   }
-  prune(byId("call-rows"), "call", new Set(calls.map((call) => call.key)));
-  placeholder(body, say("no_calls"), 6);
-  if (monitoring.call && !calls.some((call) => call.key === monitoring.call)) {
-    monitoring.call = "";
-    monitoring.mode = "";
+  const leave = actions.querySelector('[data-action="leave"]');
+  if (mine && !leave) {
+    actions.querySelector('[data-action="hang_up"]')?.before(button(say("leave"), "leave"));
+  } else if (!mine && leave) {
+    if (leave === document.activeElement) {
+      const hangUp = actions.querySelector('[data-action="hang_up"]');
+      if (hangUp instanceof HTMLElement) hangUp.focus();
+    }
+    leave.remove();
   }
+}
+
+/** @param {CallRow} call  a change: the row is added, patched or removed */
+function applyCall(call) {
+  if (call.change === "removed") {
+    calls.delete(call.call_id);
+    callRows.remove(call.call_id);
+    if (monitoring.call === call.call_id) {
+      monitoring.call = "";
+      monitoring.mode = "";
+    }
+  } else {
+    calls.set(call.call_id, call);
+    fillCall(call);
+  }
+}
+
+/** The monitored call changed (or ended): its row's buttons say so. */
+function redrawMonitored() {
+  for (const call of calls.values()) fillCall(call);
+}
+
+// --- drawing, once per animation frame ---------------------------------------------------------
+
+const arrived = {
+  /** @type {QueueRow[] | null} */
+  queues: null,
+  /** @type {Map<string, OperatorRow>} */
+  operators: new Map(),
+  /** @type {Set<string> | null} every operator now (a full answer): the others go */
+  everyone: null,
+  /** @type {CallRow[] | null} the whole list (a fresh start) */
+  snapshot: null,
+  /** @type {Map<string, CallRow>} changes since, the latest per call */
+  calls: new Map(),
+  /** the changes wait for the whole list after a (re)connection */
+  waitingForList: true,
+  monitored: false,
+};
+let frameAsked = false;
+
+function later() {
+  if (frameAsked) return;
+  frameAsked = true;
+  requestAnimationFrame(draw);
+}
+
+/** Apply what arrived since the last frame, all at once. */
+function draw() {
+  frameAsked = false;
+  if (arrived.queues) drawQueues(arrived.queues);
+  arrived.queues = null;
+  if (arrived.operators.size || arrived.everyone) {
+    drawOperators([...arrived.operators.values()], true);
+    if (arrived.everyone) operatorRows.prune(arrived.everyone);
+    operatorRows.placeholder(say("no_operators"), 7);
+    arrived.operators.clear();
+    arrived.everyone = null;
+  }
+  if (!arrived.waitingForList) {
+    if (arrived.snapshot) {
+      calls.clear();
+      callRows.prune(new Set(arrived.snapshot.map((call) => call.call_id)));
+      for (const call of arrived.snapshot) applyCall(call);
+      arrived.snapshot = null;
+    }
+    for (const call of arrived.calls.values()) applyCall(call);
+    arrived.calls.clear();
+    if (arrived.monitored) redrawMonitored();
+    arrived.monitored = false;
+    callRows.placeholder(say("no_calls"), 6);
+  }
+  const now = Date.now();
+  document.body.dataset.drawn = String(now);  // when the page last drew a change
 }
 
 // --- asking for rows -------------------------------------------------------------------------
@@ -373,9 +578,17 @@ async function flush() {
     /** @type {LiveAnswer} */
     const answer = await response.json();
     skew = Date.parse(answer.now) - Date.now();
-    if (answer.queues) drawQueues(answer.queues);
-    if (answer.calls) drawCalls(answer.calls);
-    if (answer.operators) drawOperators(answer.operators, !everyone);
+    if (answer.queues) arrived.queues = answer.queues;
+    if (answer.calls) {
+      names = answer.names ?? {};
+      arrived.snapshot = answer.calls;
+      arrived.waitingForList = false;
+    }
+    if (answer.operators) {
+      for (const operator of answer.operators) arrived.operators.set(operator.key, operator);
+      if (everyone) arrived.everyone = new Set(answer.operators.map((operator) => operator.key));
+    }
+    later();
   } finally {
     asking = false;
   }
@@ -399,7 +612,7 @@ async function monitor(call, mode) {
     alertText(say("action.failed", { reason: await reason(response) }));
     return;
   }
-  const row = byId("call-rows").querySelector(`tr[data-key="${CSS.escape(call)}"]`);
+  const row = callRows.get(call);
   const operator = row?.querySelector("td")?.textContent ?? "";
   monitoring.call = call;
   monitoring.mode = mode;
@@ -407,18 +620,19 @@ async function monitor(call, mode) {
   const answer = await response.json();
   byId("monitor-state").textContent = answer.status === "ringing" && config.phone === "desk"
     ? say("monitor.ringing", { operator }) : say(`monitor.${mode}`, { operator });
-  dirty.calls = true;
-  void flush();
+  arrived.monitored = true;
+  later();
 }
 
 /**
  * Take the customer over from the operator, once confirmed: the phone in the call stays (no
  * second call), else the supervisor's phone rings first.
  * @param {string} call
+ * @param {string} [fallback]  who the operator is, if the call's row is not drawn
  */
-async function takeOver(call) {
-  const row = byId("call-rows").querySelector(`tr[data-key="${CSS.escape(call)}"]`);
-  const operator = row?.querySelector("td")?.textContent ?? "";
+async function takeOver(call, fallback = "") {
+  const row = callRows.get(call);
+  const operator = row?.querySelector("td")?.textContent || fallback;
   if (!window.confirm(say("confirm.takeover", { operator }))) return;
   const body = config.phone === "desk" && config.device ? { device: config.device } : {};
   const response = await request(`/api/live/calls/${encodeURIComponent(call)}/takeover`, {
@@ -434,8 +648,8 @@ async function takeOver(call) {
   monitoring.mode = "";
   byId("monitor-state").textContent = answer.status === "ringing" && config.phone === "desk"
     ? say("monitor.takeover_ringing", { operator }) : say("monitor.takeover", { operator });
-  dirty.calls = true;
-  void flush();
+  arrived.monitored = true;
+  later();
 }
 
 /** @param {string} call */
@@ -556,14 +770,22 @@ function helpToast(data) {
     queue: String(data.queue ?? "") }));
   text.id = `help-${String(data.call_id ?? "")}`;
   toast.setAttribute("aria-labelledby", text.id);
-  const join = button(say("help.join"), "join");
+  const call = String(data.call_id ?? "");
+  // Join whispers (coaching the operator); the others listen, barge in or take the call over
+  const join = button(say("help.join"), "whisper");
+  const choices = [join, button(say("listen"), "listen"), button(say("barge"), "barge"),
+    button(say("take_over"), "take_over")];
+  for (const choice of choices) {
+    choice.addEventListener("click", () => {
+      const action = choice.dataset.action ?? "";
+      if (action === "take_over") void takeOver(call, String(data.agent_id ?? ""));
+      else void monitor(call, action);
+      toast.remove();
+    });
+  }
   const dismiss = button(say("help.dismiss"), "dismiss");
-  join.addEventListener("click", () => {
-    void monitor(String(data.call_id ?? ""), "whisper");
-    toast.remove();
-  });
   dismiss.addEventListener("click", () => toast.remove());
-  toast.append(text, join, dismiss);
+  toast.append(text, ...choices, dismiss);
   byId("toasts").append(toast);
   beep();
 }
@@ -595,13 +817,17 @@ function connectEvents() {
 /** @param {{type: string, topic?: string, data?: Record<string, any>}} event */
 function onEvent(event) {
   const data = event.data ?? {};
-  if (event.type === "subscribed") {
+  if (event.type === "subscribed") {  // (again): the whole lists, then their changes
     dirty.everyone = true;
     dirty.queues = true;
     dirty.calls = true;
+    arrived.waitingForList = true;
+  } else if (event.type === "LiveCallChanged") {
+    const call = /** @type {CallRow} */ (data);
+    arrived.calls.set(call.call_id, call);
+    later();
   } else if (event.type === "AgentStateChanged") {
     dirty.operators.add(String(data.agent_id));
-    dirty.calls = true;
     dirty.queues = true;
   } else if (event.type === "HelpRequested") {
     helpToast(data);
@@ -616,9 +842,8 @@ function onEvent(event) {
       monitoring.call = String(data.call_id);
       monitoring.mode = mode;
     }
-    dirty.calls = true;
-  } else if (event.topic === "call") {
-    dirty.calls = true;
+    arrived.monitored = true;
+    later();
   } else if (event.topic === "queue") {
     dirty.queues = true;
   }
