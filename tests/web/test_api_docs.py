@@ -84,5 +84,5 @@ def test_without_the_npm_packages_the_docs_page_says_how_to_install_them(
         assert client.get("/api/openapi.json").status_code == 200  # the API itself works
     [missing] = [line for line in logs if line["event"] == "web_assets_missing"]
     assert missing["log_level"] == "warning"
-    assert missing["packages"] == ["swagger-ui-dist", "uplot"]  # the pages' served packages
+    assert missing["packages"] == ["swagger-ui-dist", "uplot", "drawflow"]  # what pages serve
     assert missing["node_modules"] == str(tmp_path / "no-node-modules")
