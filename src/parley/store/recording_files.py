@@ -201,9 +201,10 @@ class RecordingFiles:
                     break
                 self._later.remove((due, job))
                 self._jobs.put_nowait(job)
-            try:
-                wait = min((due for due, _job in self._later), default=now + 1.0) - now
-                async with asyncio.timeout(max(0.05, wait)):
+            try:  # idle, it sleeps until a job comes (or a deferred one is due)
+                next_due = min((at for at, _job in self._later), default=None)
+                async with asyncio.timeout(None if next_due is None
+                                           else max(0.05, next_due - now)):
                     job = await self._jobs.get()
             except TimeoutError:
                 continue
