@@ -181,11 +181,12 @@ class RecordingFiles:
         model = _MODELS[table]
         last = ""
         while True:
-            async with self._store.sessions() as session:
-                rows = (await session.execute(
-                    select(model.id, model.path).where(model.path.like("%.wav"),
+            query = select(model.id, model.path).where(model.path.like("%.wav"),
                                                        model.id > last)
-                    .order_by(model.id).limit(PAGE))).all()
+            if model is m.Recording:  # not those whose file the retention sweep deleted
+                query = query.where(m.Recording.deleted_at.is_(None))
+            async with self._store.sessions() as session:
+                rows = (await session.execute(query.order_by(model.id).limit(PAGE))).all()
             for row_id, path in rows:
                 yield row_id, path
             if len(rows) < PAGE:
@@ -280,9 +281,11 @@ class RecordingFiles:
         values: dict[str, Any] = {"path": str(flac), "size_bytes": size}
         if job.table == "recordings":
             values["media_type"] = "audio/flac"
+        condition = [model.id == job.row_id, model.path == str(wav)]
+        if model is m.Recording:  # a recording the retention sweep deleted stays deleted
+            condition.append(m.Recording.deleted_at.is_(None))
         async with self._store.sessions() as session, session.begin():
-            result = await session.execute(update(model).where(
-                model.id == job.row_id, model.path == str(wav)).values(**values))
+            result = await session.execute(update(model).where(*condition).values(**values))
             return bool(getattr(result, "rowcount", 0) == 1)
 
     # --- files (on the worker thread) ---------------------------------------------------------
