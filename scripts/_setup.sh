@@ -12,7 +12,8 @@ VENV="${PARLEY_VENV:-$PARLEY_ROOT/.venv}"
 #   both); asterisk-core-sounds-ru-wav puts the Russian prompts in
 #   /usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU; asterisk-moh-opsound-wav puts the hold music in /usr/share/asterisk/moh;
 # - espeak-ng brings its voices (espeak-ng-data) through libespeak-ng1's dependencies;
-# - sox reads and writes WAV and raw mu-law with its built-in formats (no libsox-fmt-all);
+# - sox reads and writes WAV and raw mu-law with its built-in formats (no libsox-fmt-all), and
+#   FLAC (recordings are compressed to it) through libsox-fmt-base, which sox depends on;
 # - nodejs and npm install the pages' JavaScript libraries.
 RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-wav asterisk-moh-opsound-wav nodejs npm)
 # Extra packages for the test suite:

@@ -49,6 +49,7 @@ from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.credentials import Passwords
 from parley.store.recorders import CallRecorder, StateRecorder
+from parley.store.recording_files import RecordingFiles
 from parley.store.retention import RetentionSweeper
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
@@ -108,6 +109,7 @@ class Node:
     security_recorder: SecurityRecorder
     loop_lag: LoopLagSampler
     call_feed: CallFeed
+    recording_files: RecordingFiles
     demo: bool = False
     demo_login: DemoLogin | None = None
     certificate: ServerCertificate | None = None  # HTTPS: the web server's certificate
@@ -167,6 +169,7 @@ class Node:
                 writers.create_task(self.dispatcher.run())
                 if self.exports is not None:
                     writers.create_task(self.exports.run())
+                writers.create_task(self.recording_files.run())
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
                     front.create_task(self.center.run())
@@ -310,6 +313,10 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
                 call_feed=CallFeed(bus, calls.live_calls, clock),
+                recording_files=RecordingFiles(
+                    store, bus, recordings_dir=recordings_dir(settings.data_dir),
+                    voicemail_dir=voicemail_dir(settings.data_dir),
+                    recording_format=settings.recording_format),
                 demo=demo, demo_login=demo_login, certificate=certificate,
                 exports=ExportScheduler(store, clock),
                 retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock))

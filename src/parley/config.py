@@ -260,6 +260,9 @@ class Settings(BaseSettings):
     #: gone without a word is freed at the next one)
     live_leg_audit_s: float = Field(15.0, gt=0, le=3600)
     media: MediaSettings = MediaSettings()
+    #: how finished call recordings and voicemail are kept: ``flac`` (lossless, compressed
+    #: once the recording ends, off the event loop) or ``wav`` (left as recorded)
+    recording_format: Literal["flac", "wav"] = "flac"
     security: SecuritySettings = SecuritySettings()
     directory: DirectorySettings = DirectorySettings()
     #: a YAML file holding the ``directory`` section (its bind password and group map are

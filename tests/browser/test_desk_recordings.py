@@ -96,6 +96,8 @@ async def test_the_operator_records_on_demand_and_hears_it_in_the_contact_histor
             await asyncio.sleep(0.1)
         [stored] = recordings
         assert stored.duration_s > 1.5
+        await node.recording_files.settled()  # the history plays the compressed file
+        assert (await node.store.recordings.get(stored.id)).media_type == "audio/flac"
         audio_path = f"/api/recordings/{stored.id}/audio"
         script = page.get_by_role("region", name="Script")
         await script.get_by_role("combobox", name="Result").select_option(label="Success")

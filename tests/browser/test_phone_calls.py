@@ -20,6 +20,7 @@ from parley.app import Node
 from parley.events import Dtmf
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
+from parley.store.flac import read_recording
 from parley.store.specs import QueueSpec
 from parley.testing.needs import BARESIP, HOLD_MUSIC, SIPP, STOCK_PROMPTS, needs
 from parley.testing.peers import audio_similarity, noise_signal, write_wav
@@ -107,8 +108,8 @@ def load(path: Path) -> np.ndarray:
 
 
 def read_stereo(path: Path) -> np.ndarray:
-    audio = decode_wav(path.read_bytes(), str(path))
-    return np.rint(audio.samples * 32768).clip(-32768, 32767).astype(np.int16)
+    """A stored recording's samples (a FLAC once compressed, else the WAV)."""
+    return read_recording(path)[0]
 
 
 @asynccontextmanager
@@ -137,6 +138,7 @@ async def test_a_caller_to_queue_602_is_answered_in_the_browser_audio_both_ways(
         assert result.ok, result.log
         await status_is(page, "Call ended (Terminated)")
         record = await call_record(node, number="602")
+        await node.recording_files.settled()
         recordings = (await node.store.recordings.list(interaction_id=record.id)).items
     # the browser heard the caller
     assert audio_similarity(received, sent) > 0.5

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from parley.app import Node
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
+from parley.store.flac import read_recording
 from parley.store.specs import NumberListSpec, QueueSpec
 from parley.testing.media import SIPP_AWAIT_BYE, sipp_answer
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
@@ -32,14 +35,32 @@ def load(path: Path) -> np.ndarray:
     return to_telephony(decode_wav(path.read_bytes(), str(path)))
 
 
+def file_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
 def read_stereo(path: Path) -> np.ndarray:
-    audio = decode_wav(path.read_bytes(), str(path))
-    return np.rint(audio.samples * 32768).clip(-32768, 32767).astype(np.int16)
+    """A stored recording's samples (a FLAC once compressed, else the WAV)."""
+    return read_recording(path)[0]
 
 
 @needs_sipp
 @needs_baresip
-async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: Path) -> None:
+async def test_caller_presses_2_and_talks_with_support_operator_1001(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from parley.store import recording_files
+
+    # what the WAV held when the compressor took it (it is gone once the FLAC is committed)
+    replaced: dict[str, np.ndarray] = {}
+    compress = recording_files.compress_wav
+
+    def keeping_the_wav(wav: Path, *args: Any, **kwargs: Any) -> Any:
+        replaced[wav.stem] = read_recording(wav)[0]
+        return compress(wav, *args, **kwargs)
+
+    monkeypatch.setattr(recording_files, "compress_wav", keeping_the_wav)
     async with demo_node(tmp_path) as node:
         support = await node.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)
@@ -63,7 +84,19 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
         finally:
             await phone.stop()
         record = await call_record(node, number="600")
+        await node.recording_files.settled()  # the finished recording is compressed
         recordings = (await node.store.recordings.list(interaction_id=record.id)).items
+        assert len(recordings) == 1
+        assert node.demo_login is not None
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
+            login = await api.post("/api/auth/login", json={
+                "username": node.demo_login.username, "password": node.demo_login.password})
+            assert login.status_code == 200, login.text
+            listed = (await api.get("/api/recordings",
+                                    params={"interaction_id": record.id})).json()["items"]
+            audio = await api.get(f"/api/recordings/{recordings[0].id}/audio")
+            rest = await api.get(f"/api/recordings/{recordings[0].id}/audio",
+                                 headers={"Range": "bytes=1000-"})
     # the operator heard the caller
     assert audio_similarity(phone.received_wav(), sent) > 0.5
     assert record.queue == "support"
@@ -82,9 +115,27 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(tmp_path: P
     assert timeline.index("menu choice") < timeline.index("queued") \
         < timeline.index("offered") < timeline.index("answered")
     assert [leg.endpoint for leg in record.legs][1:] == ["1001"]
-    # the stereo recording: the caller on the left, the operator (1001's phone) on the right
-    assert len(recordings) == 1
-    stereo = read_stereo(Path(recordings[0].path))
+    # the stereo recording, compressed once the call ended: a FLAC with the very samples of
+    # the WAV it replaced (which is gone), served as audio/flac, byte ranges too
+    stored = Path(recordings[0].path)
+    assert stored.suffix == ".flac"
+    assert not stored.with_suffix(".wav").exists()
+    assert recordings[0].media_type == "audio/flac"
+    stored_bytes = file_bytes(stored)
+    assert recordings[0].size_bytes == len(stored_bytes)
+    assert listed[0]["size_bytes"] == recordings[0].size_bytes
+    stereo, rate = read_recording(stored)
+    assert rate == 8000
+    assert stereo.shape == replaced[stored.stem].shape  # the same length, both channels
+    assert np.array_equal(stereo, replaced[stored.stem])  # and the same samples
+    assert abs(len(stereo) - recordings[0].duration_s * 8000) <= 8
+    assert recordings[0].size_bytes < 0.9 * stereo.nbytes  # smaller even for pure noise
+    assert audio.status_code == 200, audio.text
+    assert audio.headers["content-type"] == "audio/flac"
+    assert audio.content == stored_bytes
+    assert rest.status_code == 206
+    assert rest.content == stored_bytes[1000:]
+    # the caller on the left, the operator (1001's phone) on the right
     assert stereo.shape[1] == 2
     assert len(stereo) > 8000 * 5
     assert phone.source is not None
@@ -157,6 +208,7 @@ async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.1)
             record = await node.store.interactions.get(record.id)
+        await node.recording_files.settled()
         messages = await node.store.voicemails.list("general")
     assert record.outcome == "voicemail"
     assert "voicemail" in kinds(record)
@@ -169,6 +221,7 @@ async def test_a_voicemail_is_left_at_800_and_stored(tmp_path: Path) -> None:
     assert message.duration_s > 3
     stored = read_stereo(Path(message.path))
     assert Path(message.path).parent.name == "general"
+    assert Path(message.path).suffix == ".flac"  # compressed once left
     # the end of the message is the caller's noise
     assert find(stored[-8000 * 3:-8000, 0], load(sent)).correlation > 0.8
 
@@ -184,6 +237,7 @@ async def test_a_voicemail_left_at_800_is_downloaded_through_the_api(tmp_path: P
         result = await caller.wait(within=40)
         assert result.ok, result.log
         await call_record(node, number="5550188")
+        await node.recording_files.settled()
         async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
             assert (await api.get("/api/voicemails")).status_code == 401
             login = await api.post("/api/auth/login", json={
@@ -195,12 +249,14 @@ async def test_a_voicemail_left_at_800_is_downloaded_through_the_api(tmp_path: P
             assert message["caller"] == "5550188"
             audio = await api.get(f"/api/voicemails/{message['id']}/audio")
     assert audio.status_code == 200, audio.text
-    assert audio.headers["content-type"] == "audio/wav"
-    wav = decode_wav(audio.content, "downloaded voicemail")
-    seconds = len(wav.samples) / wav.rate
+    assert audio.headers["content-type"] == "audio/flac"  # compressed once left
+    assert message["size_bytes"] == len(audio.content)
+    downloaded = tmp_path / "downloaded.flac"
+    downloaded.write_bytes(audio.content)
+    heard, rate = read_recording(downloaded)
+    seconds = len(heard) / rate
     assert 3 < seconds < 11  # the caller's 11 s less the greeting and beep
     assert abs(seconds - message["duration_s"]) < 0.5
-    heard = np.rint(wav.samples * 32768).clip(-32768, 32767).astype(np.int16)
     # the end of the message is the noise the caller sent
     assert find(heard[-8000 * 3:-8000, 0], load(sent)).correlation > 0.8
 
@@ -543,6 +599,7 @@ async def test_an_operator_records_on_demand_through_the_api(tmp_path: Path) -> 
         finally:
             await phone.stop()
         record = await call_record(node, number="602")
+        await node.recording_files.settled()
         recordings = (await node.store.recordings.list(interaction_id=record.id)).items
     assert len(recordings) == 1
     assert 3 < recordings[0].duration_s < 6  # only the part asked for

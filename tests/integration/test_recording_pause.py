@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 
 from parley.app import Node
-from parley.media.audio import decode_wav
+from parley.store.flac import read_recording
 from parley.store.specs import QueueSpec, UserSpec
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
 
@@ -24,8 +24,8 @@ RATE = 8000
 
 
 def read_stereo(path: Path) -> np.ndarray:
-    audio = decode_wav(path.read_bytes(), str(path))
-    return np.rint(audio.samples * 32768).clip(-32768, 32767).astype(np.int16)
+    """A stored recording's samples (a FLAC once compressed, else the WAV)."""
+    return read_recording(path)[0]
 
 
 def loud(samples: np.ndarray) -> float:
@@ -95,6 +95,7 @@ async def test_operator_pauses_the_recording_for_a_second_and_the_gap_is_silent(
             await other.aclose()
             await phone.stop()
         record = await call_record(node, number="602")
+        await node.recording_files.settled()
         [recording] = (await node.store.recordings.list(interaction_id=record.id)).items
         audits = (await node.store.audit.list(target_type="calls")).items
     [mark] = recording.pauses

@@ -536,7 +536,8 @@ def _recording(row: m.Recording) -> RecordingRecord:
                            media_type=row.media_type, started_at=row.started_at,
                            duration_s=row.duration_s,
                            pauses=tuple(gap for gap in row.pauses or () if isinstance(gap, dict)),
-                           deleted_at=row.deleted_at)
+                           deleted_at=row.deleted_at,
+                           size_bytes=row.size_bytes)
 
 
 class VoicemailRepository:
@@ -597,7 +598,7 @@ class VoicemailRepository:
 
 def _voicemail(row: m.Voicemail) -> VoicemailRecord:
     return VoicemailRecord(row.id, row.mailbox, row.caller, row.received_at, row.path,
-                           row.duration_s, row.heard, row.interaction_id)
+                           row.duration_s, row.heard, row.interaction_id, row.size_bytes)
 
 
 class CallbackRepository:

@@ -561,6 +561,8 @@ class Recording(Base):
     pauses: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     #: when the retention sweep deleted the file (the record stays, the audio is gone)
     deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: the stored file's size once compressed (None: an uncompressed WAV)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class RecordingRetention(Base):
@@ -585,6 +587,8 @@ class Voicemail(Base):
     heard: Mapped[bool] = mapped_column(Boolean, default=False)
     # No foreign key: a message is kept even when its call record is missing.
     interaction_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: the stored file's size once compressed (None: an uncompressed WAV)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Callback(Base):

@@ -130,6 +130,7 @@ class RecordingRecord:
     pauses: tuple[dict[str, Any], ...] = ()
     #: when the retention sweep deleted the file (None: kept)
     deleted_at: datetime | None = None
+    size_bytes: int | None = None  # the file's size once compressed (FLAC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,7 @@ class VoicemailRecord:
     duration_s: float
     heard: bool
     interaction_id: str | None = None
+    size_bytes: int | None = None  # the file's size once compressed (FLAC)
 
 
 @dataclass(frozen=True, slots=True)

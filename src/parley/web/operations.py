@@ -578,6 +578,11 @@ async def recordings(ctx: Ctx, principal: Supervisor, offset: Offset = 0, limit:
                            total=page.total, offset=page.offset, limit=page.limit)
 
 
+AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac"}
+"""Content types of the stored audio files (recordings and voicemail: WAV, or FLAC once
+compressed)."""
+
+
 def _servable(path: Path, folder: Path | None) -> bool:
     """Whether the file exists and lies inside ``folder`` once links and ``..`` are resolved
     (no folder: nothing is served)."""
@@ -619,7 +624,7 @@ def _from_the_start(request: Request) -> bool:
             summary="Play or download a recording: supervisors any, operators as the site's "
                     "agents_hear_recordings allows (every listening is audited)",
             response_class=FileResponse,
-            responses={200: {"content": {"audio/wav": {}}},
+            responses={200: {"content": {"audio/flac": {}, "audio/wav": {}}},
                        403: {"model": s.ErrorOut,
                              "description": "operators may not hear this recording"},
                        404: {"description": "not found"},
@@ -691,7 +696,8 @@ async def my_voicemails(ctx: Ctx, principal: Agent) -> list[s.VoicemailOut]:
             summary="Download a voicemail message: supervisors any, operators their own "
                     "(every access is audited)",
             response_class=FileResponse,
-            responses={200: {"content": {"audio/wav": {}}}, 404: {"description": "not found"}})
+            responses={200: {"content": {"audio/flac": {}, "audio/wav": {}}},
+                       404: {"description": "not found"}})
 async def voicemail_audio(voicemail_id: str, ctx: Ctx, principal: Agent) -> FileResponse:
     record = await _message_for(ctx, principal, voicemail_id)
     path = Path(record.path)
@@ -699,7 +705,7 @@ async def voicemail_audio(voicemail_id: str, ctx: Ctx, principal: Agent) -> File
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the message's file is not available")
     await audit(ctx, principal, "voicemail_download", "voicemails", voicemail_id,
                 {"mailbox": record.mailbox})
-    media_type = "audio/wav" if path.suffix.lower() == ".wav" else "application/octet-stream"
+    media_type = AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")
     return FileResponse(path, media_type=media_type, filename=f"{voicemail_id}{path.suffix}")
 
 

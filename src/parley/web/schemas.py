@@ -281,6 +281,8 @@ class RecordingOut(BaseModel):
         "(paused while a customer gave card details), in seconds from its start")
     deleted_at: datetime | None = Field(
         None, description="when the retention sweep deleted the file (docs/admin.md)")
+    size_bytes: int | None = Field(None, description="the stored file's size once compressed "
+                                   "to FLAC (null: an uncompressed WAV)")
 
 
 class RecordingPage(BaseModel):
@@ -298,6 +300,8 @@ class VoicemailOut(BaseModel):
     duration_s: float
     heard: bool
     interaction_id: str | None = Field(None, description="the call the message was left in")
+    size_bytes: int | None = Field(None, description="the stored file's size once compressed "
+                                   "to FLAC (null: an uncompressed WAV)")
 
 
 class TokenRequest(Body):
