@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from parley.reports.abandoned import Abandoned, Contact, Request
@@ -30,6 +30,7 @@ from parley.store import models as m
 from parley.store.reports import (
     ATTEMPTS,
     CALLBACKS,
+    CHUNK,
     INTERACTIONS,
     INTERVALS,
     BadDimension,
@@ -175,36 +176,13 @@ class ReportRowRepository:
                                 calls_table.outcome == "abandoned"))]
             if not calls:
                 return [], [], []
-            numbers = sorted({call.caller for call in calls})
             earliest = min(call.started_at for call in calls)
-            callbacks = {row.interaction_id: row for row in await connection.execute(
-                select(m.Callback.interaction_id, m.Callback.number, m.Callback.status)
-                .where(m.Callback.number.in_(numbers),
-                       m.Callback.interaction_id.is_not(None)))}
+            wanted = sorted({call.caller for call in calls})
             contacts: list[Contact] = []
-            for row in await connection.execute(
-                    select(calls_table.id, calls_table.direction, calls_table.caller,
-                           calls_table.called, calls_table.answered_at)
-                    .where(calls_table.answered_at >= earliest,
-                           calls_table.caller.in_(numbers)
-                           | calls_table.called.in_(numbers))):
-                callback = callbacks.get(row.id)
-                if callback is not None and callback.status == "done":
-                    contacts.append(Contact(callback.number, row.answered_at, "callback",
-                                            row.id))
-                elif row.direction == "inbound" and row.caller in numbers:
-                    contacts.append(Contact(row.caller, row.answered_at, "inbound", row.id))
-                elif row.direction != "inbound" and row.called in numbers:
-                    contacts.append(Contact(row.called, row.answered_at, "outbound", row.id))
-            for number, answered_at in await connection.execute(
-                    select(ATTEMPTS.c.number, ATTEMPTS.c.answered_at)
-                    .where(ATTEMPTS.c.number.in_(numbers), ATTEMPTS.c.outcome == "human",
-                           ATTEMPTS.c.answered_at >= earliest)):
-                contacts.append(Contact(number, answered_at, "outbound", None))
-            requests = [Request(number, at) for number, at in await connection.execute(
-                select(m.Callback.number, m.Callback.requested_at)
-                .where(m.Callback.number.in_(numbers),
-                       m.Callback.requested_at >= earliest))]
+            requests: list[Request] = []
+            for first in range(0, len(wanted), CHUNK):
+                numbers = wanted[first:first + CHUNK]
+                await _contacts(connection, set(numbers), earliest, contacts, requests)
         return calls, contacts, requests
 
     async def locations(self) -> dict[str, str | None]:
@@ -212,3 +190,35 @@ class ReportRowRepository:
         async with self._sessions() as session:
             return {username: location for username, location in await session.execute(
                 select(m.User.username, m.User.location))}
+
+
+async def _contacts(connection: AsyncConnection, numbers: set[str], earliest: datetime,
+                    contacts: list[Contact], requests: list[Request]) -> None:
+    """Every answer on ``numbers`` from ``earliest`` on (calls either way, campaign attempts
+    a person answered, callbacks done) into ``contacts``; the callbacks requested for them
+    into ``requests``."""
+    calls_table = INTERACTIONS.c
+    listed = sorted(numbers)
+    done = {row.interaction_id: row.number for row in await connection.execute(
+        select(m.Callback.interaction_id, m.Callback.number)
+        .where(m.Callback.number.in_(listed), m.Callback.status == "done",
+               m.Callback.interaction_id.is_not(None)))}
+    for row in await connection.execute(
+            select(calls_table.id, calls_table.direction, calls_table.caller,
+                   calls_table.called, calls_table.answered_at)
+            .where(calls_table.answered_at >= earliest,
+                   calls_table.caller.in_(listed) | calls_table.called.in_(listed))):
+        if row.id in done:
+            contacts.append(Contact(done[row.id], row.answered_at, "callback", row.id))
+        elif row.direction == "inbound" and row.caller in numbers:
+            contacts.append(Contact(row.caller, row.answered_at, "inbound", row.id))
+        elif row.direction != "inbound" and row.called in numbers:
+            contacts.append(Contact(row.called, row.answered_at, "outbound", row.id))
+    for number, answered_at in await connection.execute(
+            select(ATTEMPTS.c.number, ATTEMPTS.c.answered_at)
+            .where(ATTEMPTS.c.number.in_(listed), ATTEMPTS.c.outcome == "human",
+                   ATTEMPTS.c.answered_at >= earliest)):
+        contacts.append(Contact(number, answered_at, "outbound", None))
+    requests.extend(Request(number, at) for number, at in await connection.execute(
+        select(m.Callback.number, m.Callback.requested_at)
+        .where(m.Callback.number.in_(listed), m.Callback.requested_at >= earliest)))
