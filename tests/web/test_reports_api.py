@@ -35,6 +35,10 @@ async def seed_calls(store: Store, start: datetime) -> None:
                   started_at=began, variables={})
         rows.add_leg(call_id, f"{call_id}-leg", direction="inbound", endpoint="600",
                      caller="+15550001", called="600", started_at=began, trunk="carrier")
+        rows.add_entry(call_id, began, "started", {"caller": "+15550001"})
+        rows.add_entry(call_id, queued, "queued", {"queue": "support"})
+        rows.add_entry(call_id, reached, "answered" if answered else "abandoned",
+                       {"operator": "anna"} if answered else {})
         changes = {"queue": "support", "queued_at": queued, "ended_at": ended,
                    "outcome": "answered" if answered else "abandoned", "wait_s": float(wait),
                    "talk_s": 60.0 if answered else 0.0,

@@ -25,6 +25,7 @@ from parley.web.auth import Ctx
 from parley.web.desk import render
 from parley.web.locale import PageLocale
 from parley.web.report_drill_routes import (
+    TOTAL,
     abandoned,
     drill_url,
     working_time_lines,
@@ -141,6 +142,11 @@ async def reports_page(request: Request, ctx: Ctx) -> Response:
     elif kind == "working_time":
         columns, rows = flat(working_time_lines(
             await working_time_report(ctx, principal, start, end)))
+        # the states are already the columns ready, on calls, wrap-up and not ready
+        columns = [column for column in columns if not column.startswith("state_s.")]
+        for row in rows:  # a location's line is named by it on the page (and in the chart)
+            if row["operator"] == TOTAL and row["location"] != TOTAL:
+                row["operator"] = f"{TOTAL} {row['location']}"
     else:
         columns, rows = flat(await intervals(ctx.store.report_rows, start, end)
                              if kind == "intervals" else
