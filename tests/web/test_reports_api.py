@@ -9,6 +9,8 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+from openpyxl import load_workbook
+
 from parley.kpi import DEFINITIONS
 from parley.store import Store
 from parley.store.call_rows import CallRows
@@ -210,6 +212,10 @@ def check_working_time_and_abandoned_calls(api: Api) -> None:
         assert [(line["operator"], line["location"], line["state_s.on_call"])
                 for line in table] == [("anna", "remote", "1140.0"),
                                        ("*", "remote", "1140.0"), ("*", "*", "1140.0")]
+        sheet = load_workbook(io.BytesIO(client.get(
+            "/api/reports/working_time.xlsx", params=period).content)).worksheets[0]
+        assert [cell.value for cell in sheet["A"] if cell.value in ("anna", "*")] == \
+            ["anna", "*", "*"]
         rows = client.get("/api/reports/abandoned", params=period).json()["rows"]
         assert [(row["call"], row["reached_by"], row["reached_call"], row["delay_s"])
                 for row in rows] == [("c3", "outbound", "c5", 6600.0),
@@ -217,6 +223,8 @@ def check_working_time_and_abandoned_calls(api: Api) -> None:
         lines = list(csv.DictReader(io.StringIO(
             client.get("/api/reports/abandoned.csv", params=period).text)))
         assert [line["reached"] for line in lines] == ["True", "True"]
+        workbook = client.get("/api/reports/abandoned.xlsx", params=period)
+        assert workbook.status_code == 200, workbook.text
         page = client.get("/reports", params={"report": "working_time",
                                               "from": "2026-12-01T09:00",
                                               "to": "2026-12-01T12:00"})

@@ -21,8 +21,8 @@ from parley.reports.abandoned import abandoned_rows
 from parley.reports.drill import DRILL_DIMENSIONS, DRILL_MEASURES, DrillError, intervals
 from parley.reports.intervals import INTERVAL, interval_start
 from parley.reports.tables import flat
-from parley.reports.xlsx import XLSX_TYPE, workbook
 from parley.reports.working_time import working_time
+from parley.reports.xlsx import XLSX_TYPE, workbook
 from parley.store.report_rows import CallLine
 from parley.web.auth import Ctx, Supervisor
 from parley.web.reports_routes import From, To, csv_text, period
@@ -271,3 +271,40 @@ async def working_time_csv(ctx: Ctx, principal: Supervisor, since: From, until: 
     return Response(csv_text(working_time_lines(report)),
                     media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+async def _workbook(ctx: Ctx, title: str, name: str, rows: list[dict[str, Any]],
+                    start: datetime, end: datetime, notes: list[tuple[str, str]]) -> Response:
+    columns, lines = flat(rows)
+    zone = (await ctx.store.config.site()).time_zone
+    filename = f"{name}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.xlsx"
+    return Response(workbook(title, columns, lines, since=start, until=end, time_zone=zone,
+                             notes=notes),
+                    media_type=XLSX_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/api/reports/abandoned.xlsx", tags=["reports"],
+            summary="The abandoned calls and their callbacks as an XLSX workbook",
+            responses={200: {"content": {XLSX_TYPE: {}}}})
+async def abandoned_xlsx(ctx: Ctx, principal: Supervisor, since: From, until: To,
+                         queue: QueueFilter = None) -> Response:
+    start, end = period(since, until)
+    return await _workbook(ctx, "Abandoned calls", "abandoned",
+                           await abandoned(ctx, principal, start, end, queue), start, end,
+                           [("Queue", queue)] if queue else [])
+
+
+@router.get("/api/reports/working_time.xlsx", tags=["reports"],
+            summary="Working time as an XLSX workbook: the operators, then each location's "
+                    "and the total line (operator *)",
+            responses={200: {"content": {XLSX_TYPE: {}}}})
+async def working_time_xlsx(ctx: Ctx, principal: Supervisor, since: From, until: To,
+                            team: TeamFilter = None,
+                            operator: OperatorFilter = None) -> Response:
+    report = await working_time_report(ctx, principal, since, until, team, operator)
+    start, end = period(since, until)
+    notes = [(label, value) for label, value in (("Team", team), ("Operator", operator))
+             if value]
+    return await _workbook(ctx, "Working time", "working_time", working_time_lines(report),
+                           start, end, notes)
