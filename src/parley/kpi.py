@@ -273,6 +273,12 @@ DEFINITIONS: dict[str, str] = {
     "outbound": "Of the calls, those that went out.",
     "duration_s": "Seconds from the first leg's start to the last leg's end, summed.",
     "erlangs": "Trunk usage: call seconds / seconds of the period (mean calls in progress).",
+    "location": "Where the operator works: remote or a named site (the user's location; "
+                "'-' when not set; '*' in a total line).",
+    "ready_s": "Seconds ready and waiting for a call.",
+    "on_calls_s": "Seconds on calls: reserved, ringing, on call and on hold.",
+    "wrap_up_s": "Seconds of after-call work (wrap-up).",
+    "not_ready_s": "Seconds not ready (breaks and other reason codes).",
 }
 """Each report figure's definition, shown next to it (docs/reports.md; the API's
 ``/api/reports/definitions``)."""

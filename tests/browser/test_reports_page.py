@@ -1,14 +1,16 @@
 """The reports page in a real Chromium: a supervisor opens /reports for a period with stored
 calls (written through the store as the call recorder writes them), sees the queue's row with
 its figures and each column's definition, the chart drawn, switches the chart's figure,
-downloads the CSV and finds the same figures in it; the period shortcuts give the site's days;
-an operator is refused. axe-core finds nothing; a screenshot at 1366x768 goes to docs/images
-for docs/reports.md.
+downloads the CSV and finds the same figures in it; drills from the abandoned count to the
+calls behind it (/reports/calls) and opens one call's timeline; the period shortcuts give the
+site's days; an operator is refused. axe-core finds nothing on either page; screenshots at
+1366x768 go to docs/images for docs/reports.md.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,12 +103,52 @@ async def test_a_supervisor_reads_a_queue_report_charts_it_and_exports_it(
                 ("support", shown["offered"], shown["answered"], shown["abandoned"],
                  shown["abandoned_short"], "0.5", "17.0")
 
+            # from the abandoned count to its calls, and one call's timeline
+            await row.locator('td[data-figure="abandoned"] a').click()
+            await expect(page).to_have_url(re.compile(r"/reports/calls\?report=queues&"
+                                                      r"key=support&measure=abandoned"))
+            await expect(page.locator("#calls-total")).to_contain_text(
+                "Calls behind this figure: 2")
+            calls = page.locator("#calls-table tbody tr")
+            assert [await line.get_attribute("data-call") for line in await calls.all()] \
+                == ["c3", "c4"]
+            await calls.first.get_by_role("link").click()
+            detail = page.locator("#call")
+            await expect(detail).to_be_visible()
+            await expect(detail.get_by_role("list", name="Timeline")).to_contain_text(
+                "started")
+            assert await axe_violations(page) == []
+            await page.screenshot(path=str(SHOTS / "reports-calls.png"))
+            assert page.errors == []
+            await page.get_by_role("link", name="Back to the report").click()
+            await expect(page.get_by_role("table", name="Queues · 2026-12-01 09:00 – "
+                                          "2026-12-01 10:00")).to_be_visible()
+
+            # working time, and the abandoned calls with whether they were reached again
+            await page.get_by_label("Report", exact=True).select_option("working_time")
+            await page.get_by_role("button", name="Show").click()
+            anna = page.get_by_role("table", name="Working time · 2026-12-01 09:00 – "
+                                    "2026-12-01 10:00").get_by_role("row", name="anna")
+            await expect(anna.locator('td[data-figure="on_calls_s"]')).to_have_text("1,140")
+            await expect(anna.locator('td[data-figure="location"]')).to_have_text("-")
+            await expect(page.get_by_role("row", name="* -")).to_have_count(1)
+            assert await axe_violations(page) == []
+            await page.screenshot(path=str(SHOTS / "reports-working-time.png"))
+            await page.get_by_label("Report", exact=True).select_option("abandoned")
+            await page.get_by_role("button", name="Show").click()
+            abandoned = page.get_by_role("table", name="Abandoned calls and callbacks · "
+                                         "2026-12-01 09:00 – 2026-12-01 10:00")
+            await expect(abandoned.locator('td[data-figure="reached"]')).to_have_text(
+                ["no", "no"])
+            assert await axe_violations(page) == []
+            assert page.errors == []
+
             # the shortcuts are the site's days (UTC here)
             await page.get_by_role("button", name="Yesterday").click()
             today = datetime.now(UTC).date()
             await expect(page.get_by_label("From")).to_have_value(
                 f"{today - timedelta(days=1)}T00:00")
             await expect(page.get_by_label("To", exact=True)).to_have_value(f"{today}T00:00")
-            await expect(page.get_by_label("Report", exact=True)).to_have_value("queues")
+            await expect(page.get_by_label("Report", exact=True)).to_have_value("abandoned")
         finally:
             await browser.close()

@@ -5,8 +5,9 @@ SQLite and on PostgreSQL.
 SIPp callers dial the support queue; two operators' baresip phones answer (1001 in support,
 1006 in sales). The day: a call answered by 1001; while it lasts, one caller who hangs up
 within the short-abandon threshold and one who waits longer; then a call 1001 answers and a
-supervisor transfers to the sales queue, where 1006 answers it; and a callback requested
-through the API. The node runs on SQLite; its event journal is then replayed into a second
+supervisor transfers to the sales queue, where 1006 answers it (the long abandon's caller,
+calling again: reached again); and a callback requested through the API for the short
+abandon's number. The node runs on SQLite; its event journal is then replayed into a second
 node on PostgreSQL (the same recorders, writing the raw records and the aggregates there),
 so both stores are checked against one run of calls. Each store is checked for a period on
 the interval boundaries (aggregates) and one off them (the raw records at the edges)."""
@@ -26,7 +27,7 @@ from sqlalchemy import text
 from parley.app import Node
 from parley.journal import Journal
 from parley.reports.intervals import interval_ceiling, interval_start
-from parley.store.specs import QueueSpec
+from parley.store.specs import QueueSpec, UserSpec
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
 from parley.testing.peers import Sipp
 from parley.testing.postgres import (  # noqa: F401 - fixtures
@@ -43,11 +44,17 @@ pytestmark = needs(STOCK_PROMPTS, HOLD_MUSIC)
 
 SHORT_ABANDON_S = 2
 SERVICE_LEVEL_S = 2
+SHORT_ANI, LONG_ANI = "555005", "555004"
 BUSY = ("reserved", "ringing", "on_call", "on_hold", "wrap_up")
 
 
 async def configure(node: Node) -> None:
-    """The day's thresholds: short abandons within 2 s, service level 2 s, 1 s of wrap-up."""
+    """The day's thresholds (short abandons within 2 s, service level 2 s, 1 s of wrap-up)
+    and the operators' locations."""
+    for username, location in LOCATIONS.items():
+        user = await node.store.config.get("users", username)
+        assert isinstance(user, UserSpec)
+        await change(node, "users", user.model_copy(update={"location": location}))
     site = await node.store.config.site()
     await node.store.config.put_site(site.model_copy(update={
         "short_abandon_s": SHORT_ABANDON_S}))
@@ -69,10 +76,10 @@ async def until(check: Any, what: str, within: float = 20.0) -> Any:
         await asyncio.sleep(0.2)
 
 
-def caller(tmp_path: Path, node: Node, name: str, talk_s: float) -> Sipp:
+def caller(tmp_path: Path, node: Node, name: str, talk_s: float, ani: str = "") -> Sipp:
     folder = tmp_path / name
     folder.mkdir()
-    scenario, _ = caller_scenario(folder, talk_s=talk_s, ani=f"5550{len(name):02d}")
+    scenario, _ = caller_scenario(folder, talk_s=talk_s, ani=ani or f"5550{len(name):02d}")
     return Sipp(folder / "sipp", scenario, service="602", calls=1,
                 target=f"127.0.0.1:{node.telephony.sip_port}",
                 extra=("-timeout", "40s", "-timeout_error"))
@@ -101,7 +108,8 @@ async def run_the_day(node: Node, tmp_path: Path) -> None:
             result = await sipp.wait(within=30)
             assert result.ok, result.log
         await until(lambda: ready("1001"), "1001 ready after wrap-up")
-        transferred = caller(tmp_path, node, "transferred", talk_s=5.0)
+        # the long abandon's caller calls again (and is answered): reached again
+        transferred = caller(tmp_path, node, "transferred", talk_s=5.0, ani=LONG_ANI)
         await transferred.start()
         async with httpx.AsyncClient(base_url=node.url, timeout=10) as api:
             login = await api.post("/api/auth/login", json={"username": "supervisor",
@@ -121,7 +129,7 @@ async def run_the_day(node: Node, tmp_path: Path) -> None:
             result = await transferred.wait(within=30)
             assert result.ok, result.log
             asked = await api.post("/api/callbacks", json={
-                "number": "5550199", "queue": "support",
+                "number": SHORT_ANI, "queue": "support",
                 "due_at": (node.clock.utcnow() + timedelta(days=1)).isoformat()})
             assert asked.status_code == 201, asked.text
     finally:
@@ -152,7 +160,8 @@ async def raw(node: Node) -> dict[str, Any]:
     """The raw records: calls (with their transfers), the state log, the callbacks."""
     async with node.store.sessions() as session:
         calls = [dict(row._mapping) for row in await session.execute(text(
-            "SELECT id, queue, operator, started_at, queued_at, answered_at, ended_at, "
+            "SELECT id, direction, caller, called, queue, operator, started_at, queued_at, "
+            "answered_at, ended_at, "
             "wait_s, talk_s, outcome FROM interactions WHERE ended_at IS NOT NULL"))]
         transfers = dict((await session.execute(text(
             "SELECT interaction_id, count(*) FROM timeline_events WHERE kind = 'transferred' "
@@ -161,13 +170,15 @@ async def raw(node: Node) -> dict[str, Any]:
             "SELECT username, state, reason, at FROM operator_state_log "
             "ORDER BY username, at, id"))).all()
         callbacks = (await session.execute(text(
-            "SELECT queue, requested_at, status FROM callbacks"))).all()
+            "SELECT queue, requested_at, status, number, interaction_id "
+            "FROM callbacks"))).all()
     for call in calls:
         call["transfers"] = transfers.get(call["id"], 0)
         for name in ("started_at", "queued_at", "answered_at", "ended_at"):
             call[name] = utc(call[name])
     return {"calls": calls, "states": [(u, s, r, utc(a)) for u, s, r, a in states],
-            "callbacks": [(q, utc(r), status) for q, r, status in callbacks]}
+            "callbacks": [(q, utc(r), status) for q, r, status, _n, _i in callbacks],
+            "callback_rows": [(n, utc(r), status, i) for _q, r, status, n, i in callbacks]}
 
 
 def utc(value: Any) -> Any:
@@ -236,8 +247,9 @@ def expected_intervals(records: dict[str, Any], since: datetime, end: datetime) 
     return rows
 
 
-def expected_operators(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
-    calls = [c for c in records["calls"] if since <= c["started_at"] < end]
+def state_time(records: dict[str, Any], since: datetime, end: datetime
+               ) -> dict[str, dict[tuple[str, str], float]]:
+    """Each operator's seconds per (state, reason) within the period, from the state log."""
     seconds: dict[str, dict[tuple[str, str], float]] = {}
     log = records["states"]
     for (user, state, reason, at), following in zip(log, [*log[1:], None], strict=True):
@@ -247,15 +259,27 @@ def expected_operators(records: dict[str, Any], since: datetime, end: datetime) 
         if start < stop:
             own = seconds.setdefault(user, {})
             own[(state, reason)] = own.get((state, reason), 0.0) + (stop - start).total_seconds()
+    return seconds
+
+
+def split_states(seconds: dict[tuple[str, str], float]) -> tuple[dict[str, float],
+                                                                 dict[str, float]]:
+    by_state = {state: 0.0 for state in ("ready", "not_ready", *BUSY)}
+    by_reason: dict[str, float] = {}
+    for (state, reason), value in seconds.items():
+        by_state[state] += value
+        if state == "not_ready":
+            by_reason[reason or "-"] = by_reason.get(reason or "-", 0.0) + value
+    return by_state, by_reason
+
+
+def expected_operators(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
+    calls = [c for c in records["calls"] if since <= c["started_at"] < end]
+    seconds = state_time(records, since, end)
     rows = []
     for user in sorted({c["operator"] for c in calls if c["operator"]} | set(seconds)):
         mine = [c for c in calls if c["operator"] == user and c["answered_at"] is not None]
-        by_state = {state: 0.0 for state in ("ready", "not_ready", *BUSY)}
-        by_reason: dict[str, float] = {}
-        for (state, reason), value in seconds.get(user, {}).items():
-            by_state[state] += value
-            if state == "not_ready":
-                by_reason[reason or "-"] = by_reason.get(reason or "-", 0.0) + value
+        by_state, by_reason = split_states(seconds.get(user, {}))
         busy = sum(by_state[state] for state in BUSY)
         logged_in = sum(by_state.values())
         handle = by_state["on_call"] + by_state["on_hold"] + by_state["wrap_up"]
@@ -272,6 +296,75 @@ def expected_operators(records: dict[str, Any], since: datetime, end: datetime) 
             "not_ready_s_by_reason": {reason: round(value, 3)
                                       for reason, value in sorted(by_reason.items())},
         })
+    return rows
+
+
+LOCATIONS = {"1001": "remote", "1006": "moscow-office"}
+
+
+def working_figures(seconds: dict[tuple[str, str], float]) -> dict[str, Any]:
+    by_state, by_reason = split_states(seconds)
+    busy = sum(by_state[state] for state in BUSY)
+    logged_in = sum(by_state.values())
+    return {
+        "logged_in_s": round(logged_in, 3), "ready_s": round(by_state["ready"], 3),
+        "on_calls_s": round(sum(by_state[s] for s in BUSY if s != "wrap_up"), 3),
+        "wrap_up_s": round(by_state["wrap_up"], 3),
+        "not_ready_s": round(by_state["not_ready"], 3),
+        "occupancy": round(busy / (busy + by_state["ready"]), 4)
+        if busy + by_state["ready"] else 0.0,
+        "utilisation": round(busy / logged_in, 4) if logged_in else 0.0,
+        "state_s": {state: round(value, 3) for state, value in by_state.items()},
+        "not_ready_s_by_reason": {reason: round(value, 3)
+                                  for reason, value in sorted(by_reason.items())}}
+
+
+def expected_working_time(records: dict[str, Any], since: datetime,
+                          end: datetime) -> dict[str, Any]:
+    """Per operator (with their location), per location and in all, from the state log."""
+    seconds = state_time(records, since, end)
+    total: dict[tuple[str, str], float] = {}
+    places: dict[str, tuple[int, dict[tuple[str, str], float]]] = {}
+    for user, own in seconds.items():
+        count, summed = places.get(LOCATIONS.get(user, "-"), (0, {}))
+        places[LOCATIONS.get(user, "-")] = (count + 1, summed)
+        for key, value in own.items():
+            total[key] = total.get(key, 0.0) + value
+            summed[key] = summed.get(key, 0.0) + value
+    return {
+        "rows": [{"operator": user, "location": LOCATIONS.get(user, "-"),
+                  **working_figures(own)} for user, own in sorted(seconds.items())],
+        "locations": [{"location": place, "operators": count, **working_figures(summed)}
+                      for place, (count, summed) in sorted(places.items())],
+        "total": {"operators": len(seconds), **working_figures(total)}}
+
+
+def expected_abandoned(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
+    """Each abandoned call and the first answer on its caller's number after it ended."""
+    done = {i: n for n, _r, status, i in records["callback_rows"] if status == "done"}
+    rows = []
+    for call in sorted((c for c in records["calls"] if since <= c["started_at"] < end
+                        and c["queued_at"] and c["answered_at"] is None
+                        and c["outcome"] == "abandoned"), key=lambda c: c["started_at"]):
+        number = call["caller"]
+        later = sorted(
+            (c["answered_at"], "callback" if c["id"] in done else
+             "inbound" if c["direction"] == "inbound" else "outbound", c["id"])
+            for c in records["calls"] if c["answered_at"] is not None
+            and c["answered_at"] >= call["ended_at"]
+            and (c["caller"] if c["direction"] == "inbound" else c["called"]) == number)
+        first = later[0] if later else None
+        rows.append({
+            "call": call["id"], "started_at": call["started_at"].isoformat(),
+            "caller": number, "queue": call["queue"], "wait_s": round(call["wait_s"], 3),
+            "callback_requested": any(n == number and r >= call["started_at"]
+                                      for n, r, _s, _i in records["callback_rows"]),
+            "reached": first is not None,
+            "reached_at": first[0].isoformat() if first else None,
+            "reached_by": first[1] if first else None,
+            "reached_call": first[2] if first else None,
+            "delay_s": round((first[0] - call["ended_at"]).total_seconds(), 3)
+            if first else None})
     return rows
 
 
@@ -307,11 +400,17 @@ async def check_reports(node: Node, began: datetime, ended: datetime) -> dict[st
             params = {"from": since.isoformat(), "to": end.isoformat()}
             for name, expected in (("queues", expected_queues),
                                    ("intervals", expected_intervals),
-                                   ("operators", expected_operators)):
+                                   ("operators", expected_operators),
+                                   ("abandoned", expected_abandoned)):
                 response = await api.get(f"/api/reports/{name}", params=params)
                 assert response.status_code == 200, response.text
                 close(response.json()["rows"], expected(records, since, end),
                       f"{name} {since:%H:%M:%S}-{end:%H:%M:%S}")
+            response = await api.get("/api/reports/working_time", params=params)
+            assert response.status_code == 200, response.text
+            report = response.json()
+            close({k: report[k] for k in ("rows", "locations", "total")},
+                  expected_working_time(records, since, end), f"working_time {since}")
             # each count leads to as many calls as it says
             drilled = await api.get("/api/reports/calls", params={
                 **params, "report": "queues", "key": "support", "measure": "abandoned"})
@@ -321,6 +420,14 @@ async def check_reports(node: Node, began: datetime, ended: datetime) -> dict[st
             assert sorted(c["id"] for c in drilled.json()["calls"]) == sorted(abandoned)
         response = await api.get("/api/reports/queues", params={
             "from": whole[0].isoformat(), "to": whole[1].isoformat()})
+        abandoned = await api.get("/api/reports/abandoned", params={
+            "from": whole[0].isoformat(), "to": whole[1].isoformat()})
+    by_caller = {row["caller"]: row for row in abandoned.json()["rows"]}
+    # the day as it was made: the long abandon's caller was answered when calling again,
+    # the short one's asked for a callback (not made yet)
+    assert (by_caller[LONG_ANI]["reached_by"], by_caller[SHORT_ANI]["reached"],
+            by_caller[SHORT_ANI]["callback_requested"]) == ("inbound", False, True)
+    assert by_caller[LONG_ANI]["delay_s"] > 0
     return {row["queue"]: row for row in response.json()["rows"]}
 
 

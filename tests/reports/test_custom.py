@@ -48,9 +48,6 @@ class OneKeySource:
     async def teams(self) -> dict[str, list[str]]:
         return {"k": ["k"], "other": ["other"]}
 
-    async def callbacks(self, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
-        return {"k": (1, 1)}
-
 
 async def test_each_dimensions_measures_are_its_ready_made_reports_columns() -> None:
     for dimension, report in custom.DIMENSIONS.items():

@@ -20,7 +20,7 @@ from parley.reports.intervals import MEASURES
 from parley.store import Store
 from parley.store import models as m
 from parley.store.call_rows import CallRows
-from parley.store.records import OperatorStateRecord, WrapupRecord
+from parley.store.records import CallbackRecord, OperatorStateRecord, WrapupRecord
 from parley.store.specs import QueueSpec, SiteSpec, TeamSpec, UserSpec
 
 QUEUES = ("support", "sales")
@@ -191,6 +191,18 @@ async def test_aggregates_equal_a_rebuild_and_an_independent_count(
         await store.operator_states.record_many(states[first:first + 7],
                                                 consumer="operator states",
                                                 applied_seq=first + 1)
+    # callbacks requested over the day, some completed (one after failing first)
+    callbacks: list[tuple[str, datetime, str]] = []
+    for index in range(30):
+        queue = rng.choice(QUEUES)
+        asked = start + timedelta(seconds=rng.uniform(0, 3 * 3600))
+        await store.callbacks.request(CallbackRecord(
+            f"cb{index}", "+15550003", queue, asked, asked + timedelta(hours=1), "pending",
+            0, "caller", "", None))
+        status = rng.choice(("pending", "done", "failed", "failed-done"))
+        for step in status.split("-") if status != "pending" else ():
+            await store.callbacks.set_status(f"cb{index}", step)
+        callbacks.append((queue, asked, status.split("-")[-1]))
     attempt = AttemptFacts("a1", "winter", "c1", "+15550002", "mobile",
                            start + timedelta(minutes=20))
     await store.campaigns.save_attempt(attempt)
@@ -217,6 +229,9 @@ async def test_aggregates_equal_a_rebuild_and_an_independent_count(
             expected = count_calls(calls, queue, since, until)
             got = rows.get(queue, dict.fromkeys(expected, 0))
             assert {name: got[name] for name in expected} == expected, (queue, since, until)
+            asked = [status for q, at, status in callbacks if q == queue and since <= at < until]
+            assert (got.get("callbacks_requested", 0), got.get("callbacks_completed", 0)) == (
+                len(asked), asked.count("done")), (queue, since, until)
         operators = {row["operator"]: row
                      for row in await tables.operators(store.reports, since, until)}
         for operator in OPERATORS:

@@ -1,7 +1,7 @@
 """The reports API's contract where no call is needed: each report answers its rows for a
 period, every figure has a definition, and a bad period is refused naming the parameter.
 (The figures themselves: tests/store/test_reports.py; over real calls:
-tests/integration/test_reports_calls.py.) The CSV export gives the same rows as the JSON."""
+tests/integration/test_reports_day.py.) The CSV export gives the same rows as the JSON."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+from openpyxl import load_workbook
+
 from parley.kpi import DEFINITIONS
 from parley.store import Store
 from parley.store.call_rows import CallRows
 from parley.store.records import OperatorStateRecord
+from parley.store.specs import UserSpec
 
 from .conftest import Api
 
@@ -34,6 +37,10 @@ async def seed_calls(store: Store, start: datetime) -> None:
                   started_at=began, variables={})
         rows.add_leg(call_id, f"{call_id}-leg", direction="inbound", endpoint="600",
                      caller="+15550001", called="600", started_at=began, trunk="carrier")
+        rows.add_entry(call_id, began, "started", {"caller": "+15550001"})
+        rows.add_entry(call_id, queued, "queued", {"queue": "support"})
+        rows.add_entry(call_id, reached, "answered" if answered else "abandoned",
+                       {"operator": "anna"} if answered else {})
         changes = {"queue": "support", "queued_at": queued, "ended_at": ended,
                    "outcome": "answered" if answered else "abandoned", "wait_s": float(wait),
                    "talk_s": 60.0 if answered else 0.0,
@@ -118,6 +125,7 @@ def test_each_report_exports_the_same_rows_as_csv(api: Api) -> None:
     with api.client("agent") as client:
         assert client.get("/api/reports/queues.csv", params=period).status_code == 403
     check_intervals_and_the_calls_behind_a_figure(api)
+    check_working_time_and_abandoned_calls(api)
 
 
 def check_intervals_and_the_calls_behind_a_figure(api: Api) -> None:
@@ -162,3 +170,68 @@ def check_intervals_and_the_calls_behind_a_figure(api: Api) -> None:
                                                 "to": "2026-12-01T10:00"})
         assert "/reports/calls?report=queues&amp;key=support&amp;measure=abandoned" \
             in report.text
+
+
+async def locate_and_call_back(store: Store) -> None:
+    """``anna`` works remotely; at 11:00 an operator calls the abandoned callers' number
+    and is answered."""
+    await store.config.put("users", UserSpec(username="anna", location="remote"))
+    rows = CallRows()
+    began = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+    rows.open("c5", direction="outbound", caller="1001", called="+15550001",
+              started_at=began, variables={})
+    rows.change("c5", answered_at=began + timedelta(seconds=5), operator="anna",
+                ended_at=began + timedelta(seconds=65), outcome="answered", talk_s=60.0,
+                duration_s=65.0)
+    await store.interactions.write_rows(rows)
+
+
+def check_working_time_and_abandoned_calls(api: Api) -> None:
+    """Working time per operator, location and in all (``anna``: ready 60 s, on a call
+    1,140 s, remote), a team that does not exist refused by name; the abandoned calls c3
+    and c4 reached again by the outbound call c5, with the delay from each one's end."""
+    store = api.server.store
+    assert store is not None
+    api.server.call(lambda: locate_and_call_back(store))
+    period = {"from": "2026-12-01T09:00:00Z", "to": "2026-12-01T12:00:00Z"}
+    with api.client("supervisor") as client:
+        report = client.get("/api/reports/working_time", params=period).json()
+        [anna] = report["rows"]
+        assert (anna["operator"], anna["location"], anna["ready_s"], anna["on_calls_s"],
+                anna["logged_in_s"], anna["occupancy"], anna["utilisation"]) == (
+            "anna", "remote", 60.0, 1140.0, 1200.0, 0.95, 0.95)
+        assert [(row["location"], row["operators"], row["logged_in_s"])
+                for row in report["locations"]] == [("remote", 1, 1200.0)]
+        assert report["total"]["logged_in_s"] == 1200.0
+        assert client.get("/api/reports/working_time", params={
+            **period, "operator": "nobody"}).json()["rows"] == []
+        missing = client.get("/api/reports/working_time", params={**period, "team": "x"})
+        assert (missing.status_code, missing.json()["detail"]) == (404, "team: no team 'x'")
+        table = list(csv.DictReader(io.StringIO(
+            client.get("/api/reports/working_time.csv", params=period).text)))
+        assert [(line["operator"], line["location"], line["state_s.on_call"])
+                for line in table] == [("anna", "remote", "1140.0"),
+                                       ("*", "remote", "1140.0"), ("*", "*", "1140.0")]
+        sheet = load_workbook(io.BytesIO(client.get(
+            "/api/reports/working_time.xlsx", params=period).content)).worksheets[0]
+        assert [cell.value for cell in sheet["A"] if cell.value in ("anna", "*")] == \
+            ["anna", "*", "*"]
+        rows = client.get("/api/reports/abandoned", params=period).json()["rows"]
+        assert [(row["call"], row["reached_by"], row["reached_call"], row["delay_s"])
+                for row in rows] == [("c3", "outbound", "c5", 6600.0),
+                                     ("c4", "outbound", "c5", 6263.0)]
+        lines = list(csv.DictReader(io.StringIO(
+            client.get("/api/reports/abandoned.csv", params=period).text)))
+        assert [line["reached"] for line in lines] == ["True", "True"]
+        workbook = client.get("/api/reports/abandoned.xlsx", params=period)
+        assert workbook.status_code == 200, workbook.text
+        page = client.get("/reports", params={"report": "working_time",
+                                              "from": "2026-12-01T09:00",
+                                              "to": "2026-12-01T12:00"})
+        assert page.status_code == 200
+        assert "remote" in page.text
+        page = client.get("/reports", params={"report": "abandoned",
+                                              "from": "2026-12-01T09:00",
+                                              "to": "2026-12-01T12:00"})
+        assert page.status_code == 200
+        assert "c3" in page.text

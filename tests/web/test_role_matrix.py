@@ -77,6 +77,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
        for name in ("queues", "operators", "teams", "trunks", "numbers", "campaigns",
                     "results") for csv in ("", ".csv", ".xlsx")},
     **{("GET", f"/api/reports/intervals{csv}"): SUPERVISOR for csv in ("", ".csv", ".xlsx")},
+    **{("GET", f"/api/reports/{name}{csv}"): SUPERVISOR
+       for name in ("abandoned", "working_time") for csv in ("", ".csv", ".xlsx")},
     ("GET", "/api/reports/calls"): SUPERVISOR,  # the calls behind a figure, in one's teams
     # custom reports: anyone signed in runs those shared with them (404 otherwise);
     # supervisors save them, their owner or an admin changes them

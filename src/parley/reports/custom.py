@@ -357,11 +357,6 @@ class FilteredSource:
         return {team: members for team, members in (await self._source.teams()).items()
                 if self._keep("team", team)}
 
-    async def callbacks(self, since: datetime,
-                        until: datetime) -> dict[str, tuple[int, int]]:
-        found = await self._source.callbacks(since, until)
-        return {queue: value for queue, value in found.items() if self._keep("queue", queue)}
-
 
 def _sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -22,7 +22,7 @@ from parley.reports.intervals import (
     call_counters,
     call_keys,
 )
-from parley.reports.tables import call_figures
+from parley.reports.tables import call_figures, callback_figures
 
 Row = dict[str, Any]
 
@@ -60,26 +60,17 @@ class IntervalSource(Protocol):
     async def interval_counters(self, dimension: str, since: datetime, until: datetime,
                                 key: str | None = None) -> dict[datetime, Counters]: ...
 
-    async def callbacks_by_interval(self, since: datetime, until: datetime,
-                                    queue: str | None = None
-                                    ) -> dict[datetime, tuple[int, int]]: ...
 
-
-def interval_rows(by_interval: Mapping[datetime, Mapping[str, float]],
-                  callbacks: Mapping[datetime, tuple[int, int]]) -> list[Row]:
+def interval_rows(by_interval: Mapping[datetime, Mapping[str, float]]) -> list[Row]:
     """One row per interval that counted anything, oldest first: its start (UTC, ISO 8601),
     the queue figures and the callbacks requested (and of them completed) in it."""
-    rows = []
-    for start in sorted({*by_interval, *callbacks}):
-        requested, completed = callbacks.get(start, (0, 0))
-        rows.append({"interval": start.isoformat(), **call_figures(by_interval.get(start, {})),
-                     "callbacks_requested": requested, "callbacks_completed": completed})
-    return rows
+    return [{"interval": start.isoformat(), **call_figures(counters),
+             **callback_figures(counters)}
+            for start, counters in sorted(by_interval.items()) if any(counters.values())]
 
 
 async def intervals(source: IntervalSource, since: datetime, until: datetime,
                     queue: str | None = None) -> list[Row]:
     """Per 15-minute interval: the queue figures of the calls that began in it (every queue,
     or ``queue``) and the callbacks requested in it."""
-    return interval_rows(await source.interval_counters("queue", since, until, queue),
-                         await source.callbacks_by_interval(since, until, queue))
+    return interval_rows(await source.interval_counters("queue", since, until, queue))

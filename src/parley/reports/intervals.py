@@ -2,7 +2,8 @@
 
 A finished call counts in the 15-minute interval in which it began (``started_at``), under
 each dimension it has: its queue, its operator (the last one who answered it), the carrier
-trunk of its legs and, inbound, the number dialled. A campaign attempt counts in the interval
+trunk of its legs and, inbound, the number dialled. A callback counts under its queue in the
+interval it was requested in (completed once done). A campaign attempt counts in the interval
 it was dialled in, under its campaign; a call's wrap-up in the interval the call began in,
 under its result code. An operator's time in a state is split over the
 intervals it spans. The same functions build the aggregates as records are written, rebuild
@@ -26,7 +27,8 @@ DIMENSIONS = ("queue", "operator", "trunk", "number", "campaign", "result")
 MEASURES = ("calls", "inbound", "outbound", "offered", "answered", "abandoned",
             "abandoned_short", "answered_within", "abandoned_within", "wait_answered_s",
             "wait_abandoned_s", "talk_s", "duration_s", "transfers", "attempts",
-            "live_answers", "machines", "amd_human", "amd_machine", "amd_unknown")
+            "live_answers", "machines", "amd_human", "amd_machine", "amd_unknown",
+            "callbacks_requested", "callbacks_completed")
 """The counters of one (interval, dimension, key) row: counts and sums of seconds."""
 
 NOT_WORKING = "logged_out"
@@ -92,6 +94,15 @@ class AttemptFacts(NamedTuple):
     outcome: str | None
     amd: str | None
     talk_s: float | None
+
+
+class CallbackFacts(NamedTuple):
+    """What the aggregates need of one callback: it counts under its queue in the interval
+    it was requested in, as completed once its status is ``done``."""
+
+    queue: str
+    requested_at: datetime
+    status: str
 
 
 class StateEntry(NamedTuple):
@@ -210,6 +221,19 @@ def results_by_interval(results: Iterable[tuple[str, datetime]],
     totals = {} if totals is None else totals
     for result, started_at in results:
         add(totals, (interval_start(started_at), "result", result), {"calls": 1}, sign)
+    return totals
+
+
+def callbacks_by_interval(callbacks: Iterable[CallbackFacts],
+                          totals: dict[Key, Counters] | None = None,
+                          sign: int = 1) -> dict[Key, Counters]:
+    """Each callback counted as requested (and, done, completed) under its queue in the
+    interval it was requested in."""
+    totals = {} if totals is None else totals
+    for callback in callbacks:
+        add(totals, (interval_start(callback.requested_at), "queue", callback.queue),
+            {"callbacks_requested": 1,
+             "callbacks_completed": int(callback.status == "done")}, sign)
     return totals
 
 

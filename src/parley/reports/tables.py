@@ -31,9 +31,6 @@ class ReportSource(Protocol):
 
     async def teams(self) -> dict[str, list[str]]: ...
 
-    async def callbacks(self, since: datetime,
-                        until: datetime) -> dict[str, tuple[int, int]]: ...
-
 
 def _int(counters: Mapping[str, float], name: str) -> int:
     return round(counters.get(name, 0.0))
@@ -73,17 +70,14 @@ def _rows(key_name: str, by_key: Mapping[str, Mapping[str, float]],
 
 async def queues(source: ReportSource, since: datetime, until: datetime) -> list[Row]:
     """Per queue: the call figures and the callbacks requested and completed."""
-    callbacks = await source.callbacks(since, until)
-    by_queue = await source.counters("queue", since, until)
-    for queue in callbacks:
-        by_queue.setdefault(queue, {})
+    return _rows("queue", await source.counters("queue", since, until),
+                 lambda _key, c: {**call_figures(c), **callback_figures(c)})
 
-    def figures(queue: str, counters: Mapping[str, float]) -> Row:
-        requested, completed = callbacks.get(queue, (0, 0))
-        return {**call_figures(counters), "callbacks_requested": requested,
-                "callbacks_completed": completed}
 
-    return _rows("queue", by_queue, figures)
+def callback_figures(c: Mapping[str, float]) -> Row:
+    """The callbacks requested in the period and, of them, completed."""
+    return {"callbacks_requested": _int(c, "callbacks_requested"),
+            "callbacks_completed": _int(c, "callbacks_completed")}
 
 
 async def numbers(source: ReportSource, since: datetime, until: datetime) -> list[Row]:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from parley.reports.intervals import StateEntry
+from parley.reports.intervals import CallbackFacts, StateEntry
 from parley.store import models as m
 from parley.store.call_rows import CallRows, Row
 from parley.store.database import Conflict, NotFound
@@ -29,7 +29,7 @@ from parley.store.records import (
     TimelineRecord,
     VoicemailRecord,
 )
-from parley.store.reports import apply_calls, apply_states, calls_before
+from parley.store.reports import apply_callback, apply_calls, apply_states, calls_before
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -615,6 +615,8 @@ class CallbackRepository:
                                    status=record.status, attempts=record.attempts,
                                    requested_by=record.requested_by, note=record.note,
                                    interaction_id=record.interaction_id))
+            await apply_callback(await session.connection(), None, CallbackFacts(
+                record.queue, record.requested_at, record.status))
         return record
 
     async def list(self, *, status: str | None = None, queue: str | None = None,
@@ -642,6 +644,11 @@ class CallbackRepository:
             row = await session.get(m.Callback, callback_id)
             if row is None:
                 raise NotFound(f"no callback {callback_id!r}")
+            if row.status != status:
+                await apply_callback(
+                    await session.connection(),
+                    CallbackFacts(row.queue, row.requested_at, row.status),
+                    CallbackFacts(row.queue, row.requested_at, status))
             row.status = status
             if count_attempt:
                 row.attempts += 1

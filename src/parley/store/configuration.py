@@ -299,7 +299,8 @@ class ConfigTransaction:
                             language=row.language,
                             skills={name: level for name, level in skills},
                             teams=list(teams), password_hash=row.password_hash,
-                            outside_line=row.outside_line, caller_id=row.caller_id)
+                            outside_line=row.outside_line, caller_id=row.caller_id,
+                            location=row.location)
         if kind == "devices":
             user = None
             if row.user_id is not None:
@@ -384,7 +385,7 @@ class ConfigTransaction:
                   "extension": spec.extension, "active": spec.active,
                   "language": spec.language,
                   "password_hash": password_hash, "outside_line": spec.outside_line,
-                  "caller_id": spec.caller_id}
+                  "caller_id": spec.caller_id, "location": spec.location}
         changed = False
         if row is None:
             row = m.User(username=spec.username, **values)

@@ -103,6 +103,7 @@ class User(Base):
     #: signs in through the directory (LDAP): no local password; roles and teams are set
     #: from the directory's groups at each sign-in
     directory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    location: Mapped[str | None] = mapped_column(String(64))  # "remote" or a named site
 
 
 class Skill(Base):
@@ -522,6 +523,8 @@ class ReportInterval(Base):
     amd_human: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     amd_machine: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     amd_unknown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    callbacks_requested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    callbacks_completed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ReportStateTime(Base):

@@ -1,7 +1,8 @@
 """Report figures per 15-minute interval, callbacks per interval, and the calls behind a
 figure (drill-down), read as :mod:`parley.store.reports` reads the aggregates: whole
 intervals from the aggregates, the edges of a period off the boundaries from the raw
-records, and the calls themselves always from the raw records."""
+records, and the calls themselves always from the raw records; and the abandoned calls with
+every later answer on their callers' numbers (raw records only)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,31 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from parley.reports.abandoned import Abandoned, Contact, Request
 from parley.reports.drill import behind
 from parley.reports.intervals import (
     DIMENSIONS,
     MEASURES,
     Counters,
     Key,
+    callbacks_by_interval,
     calls_by_interval,
     interval_ceiling,
     interval_start,
 )
 from parley.store import models as m
 from parley.store.reports import (
+    ATTEMPTS,
+    CALLBACKS,
+    CHUNK,
     INTERACTIONS,
     INTERVALS,
     BadDimension,
     finished_calls,
+    requested_callbacks,
     thresholds,
 )
 
@@ -98,6 +105,10 @@ class ReportRowRepository:
                     calls_by_interval(await finished_calls(connection, and_(
                         INTERACTIONS.c.started_at >= start, INTERACTIONS.c.started_at < end)),
                         limits, totals)
+                    if dimension == "queue":
+                        callbacks_by_interval(await requested_callbacks(connection, and_(
+                            CALLBACKS.c.requested_at >= start,
+                            CALLBACKS.c.requested_at < end)), totals)
         for (start, kind, name), counters in totals.items():
             if kind == dimension and (key is None or name == key):
                 summed = result.setdefault(start, dict.fromkeys(MEASURES, 0.0))
@@ -105,22 +116,6 @@ class ReportRowRepository:
                     summed[measure] += value
         return result
 
-    async def callbacks_by_interval(self, since: datetime, until: datetime,
-                                    queue: str | None = None
-                                    ) -> dict[datetime, tuple[int, int]]:
-        """Callbacks requested in each interval of [since, until) (for ``queue``, or all),
-        and how many of them were completed."""
-        conditions = [m.Callback.requested_at >= since, m.Callback.requested_at < until]
-        if queue is not None:
-            conditions.append(m.Callback.queue == queue)
-        found: dict[datetime, tuple[int, int]] = {}
-        async with self._sessions() as session:
-            for requested_at, status in await session.execute(
-                    select(m.Callback.requested_at, m.Callback.status).where(*conditions)):
-                start = interval_start(requested_at)
-                requested, done = found.get(start, (0, 0))
-                found[start] = (requested + 1, done + int(status == "done"))
-        return found
 
     async def calls_behind(self, measure: str, since: datetime, until: datetime, *,
                            dimension: str | None = None, keys: Iterable[str] = (),
@@ -159,3 +154,71 @@ class ReportRowRepository:
                      call.wait_s, call.talk_s, call.duration_s, call.transfers,
                      recordings.get(call.call_id, []))
             for call in shown]
+
+    async def abandoned(self, since: datetime, until: datetime
+                        ) -> tuple[list[Abandoned], list[Contact], list[Request]]:
+        """The abandoned calls that began in [since, until), and every later answer and
+        callback request on their callers' numbers (for
+        :func:`parley.reports.abandoned.abandoned_rows`)."""
+        calls_table = INTERACTIONS.c
+        async with self._sessions() as session:
+            connection = await session.connection()
+            calls = [Abandoned(row.id, row.started_at, row.ended_at, row.caller,
+                               row.queue or "", float(row.wait_s or 0.0))
+                     for row in await connection.execute(
+                         select(calls_table.id, calls_table.started_at, calls_table.ended_at,
+                                calls_table.caller, calls_table.queue, calls_table.wait_s)
+                         .where(calls_table.started_at >= since,
+                                calls_table.started_at < until,
+                                calls_table.queued_at.is_not(None),
+                                calls_table.answered_at.is_(None),
+                                calls_table.ended_at.is_not(None),
+                                calls_table.outcome == "abandoned"))]
+            if not calls:
+                return [], [], []
+            earliest = min(call.started_at for call in calls)
+            wanted = sorted({call.caller for call in calls})
+            contacts: list[Contact] = []
+            requests: list[Request] = []
+            for first in range(0, len(wanted), CHUNK):
+                numbers = wanted[first:first + CHUNK]
+                await _contacts(connection, set(numbers), earliest, contacts, requests)
+        return calls, contacts, requests
+
+    async def locations(self) -> dict[str, str | None]:
+        """Each user's location (``remote`` or a named site; None: not set), as now."""
+        async with self._sessions() as session:
+            return {username: location for username, location in await session.execute(
+                select(m.User.username, m.User.location))}
+
+
+async def _contacts(connection: AsyncConnection, numbers: set[str], earliest: datetime,
+                    contacts: list[Contact], requests: list[Request]) -> None:
+    """Every answer on ``numbers`` from ``earliest`` on (calls either way, campaign attempts
+    a person answered, callbacks done) into ``contacts``; the callbacks requested for them
+    into ``requests``."""
+    calls_table = INTERACTIONS.c
+    listed = sorted(numbers)
+    done = {row.interaction_id: row.number for row in await connection.execute(
+        select(m.Callback.interaction_id, m.Callback.number)
+        .where(m.Callback.number.in_(listed), m.Callback.status == "done",
+               m.Callback.interaction_id.is_not(None)))}
+    for row in await connection.execute(
+            select(calls_table.id, calls_table.direction, calls_table.caller,
+                   calls_table.called, calls_table.answered_at)
+            .where(calls_table.answered_at >= earliest,
+                   calls_table.caller.in_(listed) | calls_table.called.in_(listed))):
+        if row.id in done:
+            contacts.append(Contact(done[row.id], row.answered_at, "callback", row.id))
+        elif row.direction == "inbound" and row.caller in numbers:
+            contacts.append(Contact(row.caller, row.answered_at, "inbound", row.id))
+        elif row.direction != "inbound" and row.called in numbers:
+            contacts.append(Contact(row.called, row.answered_at, "outbound", row.id))
+    for number, answered_at in await connection.execute(
+            select(ATTEMPTS.c.number, ATTEMPTS.c.answered_at)
+            .where(ATTEMPTS.c.number.in_(listed), ATTEMPTS.c.outcome == "human",
+                   ATTEMPTS.c.answered_at >= earliest)):
+        contacts.append(Contact(number, answered_at, "outbound", None))
+    requests.extend(Request(number, at) for number, at in await connection.execute(
+        select(m.Callback.number, m.Callback.requested_at)
+        .where(m.Callback.number.in_(listed), m.Callback.requested_at >= earliest)))

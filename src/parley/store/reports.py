@@ -27,6 +27,7 @@ from parley.reports.intervals import (
     MEASURES,
     NOT_WORKING,
     AttemptFacts,
+    CallbackFacts,
     CallFacts,
     Counters,
     Key,
@@ -35,6 +36,7 @@ from parley.reports.intervals import (
     Thresholds,
     add_state_time,
     attempts_by_interval,
+    callbacks_by_interval,
     calls_by_interval,
     interval_ceiling,
     interval_start,
@@ -52,6 +54,7 @@ TIMELINE: Table = m.TimelineEvent.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = m.CampaignAttempt.__table__  # type: ignore[assignment]
 STATE_LOG: Table = m.OperatorStateEntry.__table__  # type: ignore[assignment]
 WRAPUPS: Table = m.Wrapup.__table__  # type: ignore[assignment]
+CALLBACKS: Table = m.Callback.__table__  # type: ignore[assignment]
 
 CHUNK = 5000
 """Raw records read at a time by a rebuild and by the edges of a report."""
@@ -123,6 +126,14 @@ async def wrapup_results(connection: AsyncConnection,
         select(WRAPUPS.c.result, INTERACTIONS.c.started_at)
         .join(INTERACTIONS, INTERACTIONS.c.id == WRAPUPS.c.interaction_id).where(where))
     return [(row.result, row.started_at) for row in rows]
+
+
+async def requested_callbacks(connection: AsyncConnection,
+                              where: ColumnElement[bool]) -> list[CallbackFacts]:
+    """The callbacks matching ``where`` (their queue, request time and status)."""
+    rows = await connection.execute(
+        select(CALLBACKS.c.queue, CALLBACKS.c.requested_at, CALLBACKS.c.status).where(where))
+    return [CallbackFacts(*row) for row in rows]
 
 
 def attempt_facts(values: dict[str, Any] | None) -> list[AttemptFacts]:
@@ -208,6 +219,17 @@ async def apply_result(connection: AsyncConnection, started_at: datetime,
         if before is not None:
             results_by_interval([(before, started_at)], totals, -1)
         await add_intervals(connection, totals)
+
+
+async def apply_callback(connection: AsyncConnection, before: CallbackFacts | None,
+                         after: CallbackFacts) -> None:
+    """A callback was requested (``before`` None) or changed from ``before``: add the
+    difference to its queue's interval."""
+    totals = callbacks_by_interval([after])
+    if before is not None:
+        callbacks_by_interval([before], totals, -1)
+    await add_intervals(connection, {key: row for key, row in totals.items()
+                                     if any(row.values())})
 
 
 async def latest_states(connection: AsyncConnection, usernames: Iterable[str],
@@ -304,6 +326,10 @@ class ReportRepository:
                     calls_by_interval(await finished_calls(connection, and_(
                         INTERACTIONS.c.started_at >= start, INTERACTIONS.c.started_at < end)),
                         limits, totals)
+                if dimension == "queue":
+                    callbacks_by_interval(await requested_callbacks(connection, and_(
+                        CALLBACKS.c.requested_at >= start, CALLBACKS.c.requested_at < end)),
+                        totals)
         for (_start, kind, key), counters in totals.items():
             if kind == dimension:
                 summed = result.setdefault(key, dict.fromkeys(MEASURES, 0.0))
@@ -385,16 +411,6 @@ class ReportRepository:
                 teams.setdefault(team, []).append(username)
             return teams
 
-    async def callbacks(self, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
-        """Per queue: callbacks requested in [since, until) and how many of them were
-        completed (reached the customer and an operator)."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(m.Callback.queue, func.count(),
-                       func.count().filter(m.Callback.status == "done"))
-                .where(m.Callback.requested_at >= since, m.Callback.requested_at < until)
-                .group_by(m.Callback.queue))
-            return {queue: (int(requested), int(done)) for queue, requested, done in rows}
 
     async def rebuild(self) -> tuple[int, int, int]:
         """Throw the aggregates away and build them again from the raw records, in one
@@ -453,6 +469,8 @@ class ReportRepository:
                 last_wrapup = wrapups[-1].interaction_id
                 await add_intervals(connection, results_by_interval(
                     (row.result, row.started_at) for row in wrapups))
+            await add_intervals(connection, callbacks_by_interval(
+                await requested_callbacks(connection, CALLBACKS.c.id.is_not(None))))
             previous: StateEntry | None = None
             position: tuple[str, datetime, int] | None = None
             order = (STATE_LOG.c.username, STATE_LOG.c.at, STATE_LOG.c.id)

@@ -213,7 +213,8 @@ class UserSpec(Spec):
     """A person who logs in: operator (agent), supervisor or admin.
 
     ``outside_line``: how far the user may call outside numbers (None: as their roles allow,
-    ``site.outside_line``); ``caller_id``: the number shown when they call out."""
+    ``site.outside_line``); ``caller_id``: the number shown when they call out;
+    ``location``: where they work, ``remote`` or a named site (None: not set)."""
 
     key_field: ClassVar[str] = "username"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password", "password_hash"})
@@ -232,6 +233,8 @@ class UserSpec(Spec):
         = None
     outside_line: LineRight | None = None
     caller_id: PhoneNumber | None = None
+    #: where the user works: ``remote`` or a named site (reports' working time by location)
+    location: Name | None = None
 
     @field_validator("roles")
     @classmethod

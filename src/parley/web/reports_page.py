@@ -24,7 +24,13 @@ from parley.store.specs import Role
 from parley.web.auth import Ctx
 from parley.web.desk import render
 from parley.web.locale import PageLocale
-from parley.web.report_drill_routes import drill_url
+from parley.web.report_drill_routes import (
+    TOTAL,
+    abandoned,
+    drill_url,
+    working_time_lines,
+    working_time_report,
+)
 from parley.web.reports_routes import period
 from parley.web.supervisor import _signed_in
 
@@ -32,7 +38,8 @@ router = APIRouter()
 
 #: The reports the page offers, with their names as shown.
 KINDS = {"queues": "Queues", "operators": "Operators", "teams": "Teams", "trunks": "Trunks",
-         "campaigns": "Campaigns", "results": "Result codes", "intervals": "Intervals"}
+         "campaigns": "Campaigns", "results": "Result codes", "intervals": "Intervals",
+         "working_time": "Working time", "abandoned": "Abandoned calls and callbacks"}
 SHORTCUTS = ("today", "yesterday", "week")
 #: Figures that are shares (shown as percentages).
 RATES = {"service_level", "service_level_offered", "abandon_rate", "occupancy", "utilisation",
@@ -59,7 +66,14 @@ LABELS = {
     "live_answers": "Live answers",
     "machines": "Answering machines",
     "outbound_abandon_rate": "Outbound abandon rate",
+    "call": "Call", "started_at": "Started", "caller": "Caller", "wait_s": "Wait, s",
+    "callback_requested": "Callback requested", "reached": "Reached again",
+    "reached_at": "Reached at", "reached_by": "Reached by", "reached_call": "By call",
+    "delay_s": "Delay, s", "location": "Location", "ready_s": "Ready, s",
+    "on_calls_s": "On calls, s", "wrap_up_s": "Wrap-up, s", "not_ready_s": "Not ready, s",
 }
+#: The abandoned calls report's moments, shown in the site's time zone.
+MOMENTS = ("started_at", "reached_at")
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
@@ -84,7 +98,9 @@ def _local(value: str, zone: ZoneInfo, field: str, locale: PageLocale) -> dateti
 
 def cell(locale: PageLocale, column: str, value: Any) -> str:
     """One figure as shown: shares as percentages, numbers in the viewer's format."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):
+        return locale.gettext("yes" if value else "no")
+    if not isinstance(value, int | float):
         return "–" if value is None else str(value)
     if column in RATES:
         return locale.percent(value)
@@ -116,9 +132,25 @@ async def reports_page(request: Request, ctx: Ctx) -> Response:
             error = str(exc.detail)
             since, until = shortcut("today", ctx.clock.utcnow(), zone)
     start, end = period(since, until)
-    columns, rows = flat(await intervals(ctx.store.report_rows, start, end)
-                         if kind == "intervals" else
-                         await BUILDERS[kind](ctx.store.reports, start, end))
+    if kind == "abandoned":
+        columns, rows = flat(await abandoned(ctx, principal, start, end))
+        for row in rows:
+            for moment in MOMENTS:
+                if row.get(moment):
+                    row[moment] = datetime.fromisoformat(row[moment]).astimezone(
+                        zone).strftime("%Y-%m-%d %H:%M:%S")
+    elif kind == "working_time":
+        columns, rows = flat(working_time_lines(
+            await working_time_report(ctx, principal, start, end)))
+        # the states are already the columns ready, on calls, wrap-up and not ready
+        columns = [column for column in columns if not column.startswith("state_s.")]
+        for row in rows:  # a location's line is named by it on the page (and in the chart)
+            if row["operator"] == TOTAL and row["location"] != TOTAL:
+                row["operator"] = f"{TOTAL} {row['location']}"
+    else:
+        columns, rows = flat(await intervals(ctx.store.report_rows, start, end)
+                             if kind == "intervals" else
+                             await BUILDERS[kind](ctx.store.reports, start, end))
     key = columns[0] if columns else ""
     links = [{column: drill_url(kind, str(row.get(key)), column, start, end)
               for column in columns[1:] if row.get(column)} for row in rows]
@@ -127,7 +159,8 @@ async def reports_page(request: Request, ctx: Ctx) -> Response:
             row[key] = datetime.fromisoformat(row[key]).astimezone(zone).strftime(
                 "%Y-%m-%d %H:%M")
     measures = [column for column in columns[1:]
-                if all(isinstance(row.get(column), int | float) for row in rows)]
+                if all(isinstance(row.get(column), int | float)
+                       and not isinstance(row.get(column), bool) for row in rows)]
     headings = {column: locale.gettext(LABELS[column]) if column in LABELS else column
                 for column in columns}
     definitions = {column: DEFINITIONS.get(column.split(".")[0], "") for column in columns}
