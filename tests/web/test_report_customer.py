@@ -119,6 +119,8 @@ def test_customer_history_by_number_or_customer_scoped_and_refused_by_name(api: 
         assert 'data-recording="rec1"' in page.text
         assert "winter" in page.text
         assert "sale" in page.text
+        assert "/api/reports/customer.csv?number=%2B74951234567&amp;from=2026-12-01T00" \
+            in page.text  # the CSV of the same period
         bad = client.get("/reports/customer", params={"number": "call me"})
         assert "number: &#39;call me&#39; is not a phone number" in bad.text
         assert 'href="/reports/customer"' in client.get("/reports").text

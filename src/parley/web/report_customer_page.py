@@ -83,7 +83,8 @@ async def customer_page(request: Request, ctx: Ctx) -> Response:
     if answer and chosen and any(call["id"] == chosen for call in answer["calls"]):
         detail = await _call_detail(ctx, locale, chosen)
     csv_link = "/api/reports/customer.csv?" + urlencode(
-        {k: v for k, v in base.items() if k in ("number", "customer")}) if answer else ""
+        {**{k: v for k, v in base.items() if k in ("number", "customer")},
+         "from": answer["from"], "to": answer["to"]}) if answer else ""
     return render("reports_customer.html", locale, principal=principal, form=form,
                   answer=answer, lines=lines, detail=detail, error=error, csv_link=csv_link,
                   time_zone=locale.time_zone)
