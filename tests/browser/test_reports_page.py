@@ -3,7 +3,8 @@ calls (written through the store as the call recorder writes them), sees the que
 its figures and each column's definition, the chart drawn, switches the chart's figure,
 downloads the CSV and finds the same figures in it; drills from the abandoned count to the
 calls behind it (/reports/calls) and opens one call's timeline; the period shortcuts give the
-site's days; an operator is refused. axe-core finds nothing on either page; screenshots at
+site's days; an operator is refused; the call history of one customer lists their calls and
+shows a call's timeline. axe-core finds nothing on any of the pages; screenshots at
 1366x768 go to docs/images for docs/reports.md.
 """
 
@@ -150,5 +151,21 @@ async def test_a_supervisor_reads_a_queue_report_charts_it_and_exports_it(
                 f"{today - timedelta(days=1)}T00:00")
             await expect(page.get_by_label("To", exact=True)).to_have_value(f"{today}T00:00")
             await expect(page.get_by_label("Report", exact=True)).to_have_value("abandoned")
+
+            # the call history of one customer, from the link on /reports
+            await page.get_by_role("link", name="Customer's calls").click()
+            await page.get_by_label("Number", exact=True).fill("+1 555 0001")
+            await page.get_by_label("From").fill("2026-12-01T09:00")
+            await page.get_by_label("To", exact=True).fill("2026-12-01T10:00")
+            await page.get_by_role("button", name="Show").click()
+            history = page.get_by_role("table", name="Customer's calls")
+            await expect(history.locator("tbody tr")).to_have_count(4)
+            await expect(history.locator("tbody tr").first).to_have_attribute(
+                "data-call", "c4")
+            await history.get_by_role("link").first.click()
+            await expect(page.locator("#call")).to_contain_text("+15550001")
+            assert await axe_violations(page) == []
+            await page.screenshot(path=str(SHOTS / "reports-customer.png"))
+            assert page.errors == []
         finally:
             await browser.close()

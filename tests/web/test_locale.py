@@ -69,6 +69,7 @@ def _page_strings() -> set[str]:
         desk,
         phone,
         quality,
+        report_customer_page,
         reports_page,
         supervisor,
     )
@@ -93,7 +94,8 @@ def _page_strings() -> set[str]:
               *custom_reports_page.STATUS_NAMES.values(),
               *custom_reports_page.EVERY_NAMES.values(),
               *custom_reports_page.WEEKDAY_NAMES.values()}
-    for module in (supervisor, reports_page, quality, custom_reports_page):
+    for module in (supervisor, reports_page, quality, custom_reports_page,
+                   report_customer_page):
         source = Path(module.__file__).read_text()
         found |= {re.sub(r'"\s+"', "", text.strip())[1:-1] for text in re.findall(
             r'(?:gettext\(|raise_\("\w+", )((?:"(?:[^"\\]|\\.)*"\s*)+)', source)}

@@ -80,6 +80,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     **{("GET", f"/api/reports/{name}{csv}"): SUPERVISOR
        for name in ("abandoned", "working_time") for csv in ("", ".csv", ".xlsx")},
     ("GET", "/api/reports/calls"): SUPERVISOR,  # the calls behind a figure, in one's teams
+    # the call history of one customer, in one's teams
+    **{("GET", f"/api/reports/customer{csv}"): SUPERVISOR for csv in ("", ".csv")},
     # custom reports: anyone signed in runs those shared with them (404 otherwise);
     # supervisors save them, their owner or an admin changes them
     ("GET", "/api/reports/custom"): AGENT,
@@ -152,6 +154,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/wallboard"): AGENT,  # a page: the anonymous are sent to /login
     ("GET", "/reports"): SUPERVISOR,  # a page: the anonymous are sent to /login
     ("GET", "/reports/calls"): SUPERVISOR,  # the calls behind a figure, as a page
+    ("GET", "/reports/customer"): SUPERVISOR,  # the call history of one customer, as a page
     ("GET", "/reports/custom"): SUPERVISOR,  # the custom report builder, as a page
     ("GET", "/wallboard/figures"): AGENT,
     ("GET", "/desk/today"): AGENT,
@@ -259,7 +262,7 @@ OWN_AUTHENTICATION = {("WS", "/sip"), ("POST", "/api/phone/credentials")}
 #: Pages that send the anonymous to /login (303) rather than answer 401; below the page's role
 #: they answer 403 like any route.
 SIGN_IN_PAGES = {("GET", "/supervisor"), ("GET", "/wallboard"), ("GET", "/reports"),
-                 ("GET", "/reports/calls"), ("GET", "/quality"),
+                 ("GET", "/reports/calls"), ("GET", "/reports/customer"), ("GET", "/quality"),
                  ("GET", "/quality/calls/{interaction_id}"), ("GET", "/reports/custom")}
 
 

@@ -52,6 +52,8 @@ from parley.web import (
     phone,
     preview,
     quality,
+    report_customer_page,
+    report_customer_routes,
     report_drill_page,
     report_drill_routes,
     reports_page,
@@ -181,6 +183,10 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(report_drill_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(report_drill_page.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(report_customer_routes.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(report_customer_page.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(custom_reports_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
