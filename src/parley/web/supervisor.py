@@ -4,13 +4,15 @@ The console shows three live tables (queues, operators, calls in progress) for t
 supervisor's scope (:mod:`parley.web.scope`), drawn once from ``/supervisor/live`` and then
 kept current by the page's runtime (static/supervisor/console.js). Calls arrive as row
 changes on ``/api/events`` (``LiveCallChanged``: added, changed, removed, keyed by call id,
-from :mod:`parley.center.call_feed`), which the page patches in place; operator events mark
-operators changed, and the runtime asks ``/supervisor/live`` for those rows only (and the
-queue figures), several times a second at most. DOM changes are batched per animation frame
-and durations tick from one timer, so a floor of 1,400 operators and 1,000 calls stays cheap
-(docs/benchmarks.md). Every figure, label and threshold verdict comes from here (the
-browser computes no KPI and decides no permission); the page only counts the seconds of
-time-in-state and call durations between updates.
+from :mod:`parley.center.call_feed`), which the page patches in place; operators' rows arrive
+as their changed fields keyed by operator (``OperatorRowChanged``, from
+:mod:`parley.center.operator_feed`), so the page asks ``/supervisor/live`` for rows only when
+it (re)connects; queue figures it asks for after an event, several times a second at most.
+DOM changes are batched per animation frame and durations tick from one timer, so a floor of
+1,400 operators and 1,000 calls stays cheap (docs/benchmarks.md). Every figure, label and
+threshold verdict comes from here (the browser computes no KPI and decides no permission; it
+names an operator's pushed state from the catalog this module translates); the page only
+counts the seconds of time-in-state and call durations between updates.
 
 Queue figures are the ACD's (:class:`parley.center.ports.QueueFigures`), by the definitions of
 :mod:`parley.kpi` named on the page: service level ``ServiceLevel.ANSWERED``, abandon rate
@@ -100,6 +102,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "hang_up": "Hang up", "force_not_ready": "Force not ready", "sign_out": "Sign out",
         "no_calls": "No call in progress.", "no_operators": "No operator.",
         **{f"call_state.{state}": text for state, text in CALL_STATE_TEXT.items()},
+        **{f"state.{state}": text for state, text in STATE_TEXT.items()},
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
 
@@ -250,7 +253,8 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
         calls_today, talk = today.get(user.username, (0, 0.0))
         rows.append({
             "key": user.username, "name": user.display_name or user.username,
-            "teams": user.teams, "queues": served, "state": state, "state_text": text,
+            "teams": user.teams, "queues": served, "state": state, "reason": reason,
+            "state_text": text,
             "since": _iso(since) if since is not None else None,
             "call": f"{call.queue or '–'} · {call.caller}" if call is not None else "",
             "call_since": _iso(call.answered_at or call.started_at) if call else None,
