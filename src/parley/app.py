@@ -15,7 +15,7 @@ import contextlib
 import gc
 import signal
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,7 +28,7 @@ from parley.center.campaign_inbound import CampaignInbound
 from parley.center.dialer_shell import DialerShell
 from parley.center.flow_trials import FlowTrials
 from parley.center.live import LiveCalls, LiveCenter
-from parley.center.operator_feed import OperatorFeed
+from parley.center.operator_feed import OperatorFeed, Today
 from parley.clock import Clock, MonotonicClock
 from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_dir
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
@@ -60,6 +60,7 @@ from parley.telephony.trunks import TrunkConfig
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
 from parley.web.server import WebServer
+from parley.web.supervisor import today_figures
 from parley.webhooks import WebhookDispatcher
 
 log = structlog.get_logger("parley.app")
@@ -323,10 +324,21 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                     voicemail_dir=voicemail_dir(settings.data_dir),
                     recording_format=settings.recording_format),
                 operator_feed=OperatorFeed(bus, live_center.operators_now, calls.live_calls,
-                                           clock),
+                                           clock, today=_today_of(store, clock)),
                 demo=demo, demo_login=demo_login, certificate=certificate,
                 exports=ExportScheduler(store, clock),
                 retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock))
+
+
+def _today_of(store: Store, clock: Clock) -> Callable[[], Awaitable[Today]]:
+    """Each operator's answered calls and talk time today (the site's day), for the
+    console's operator feed."""
+
+    async def today() -> Today:
+        site = await store.config.site()
+        return await today_figures(store, clock, site.time_zone or "UTC")
+
+    return today
 
 
 def server_certificate(settings: Settings) -> ServerCertificate | None:

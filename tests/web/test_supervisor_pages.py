@@ -162,6 +162,7 @@ def test_operator_rows_reach_a_team_supervisor_as_changed_fields(api: Api) -> No
     """The node pushes operators' rows as their changed fields keyed by operator (so the
     console patches rows and never asks again): a supervisor of team blue hears blue's
     operators only, first every field, then only what changed."""
+    import asyncio
     from typing import cast
 
     from parley.bus import LiveBus
@@ -201,7 +202,14 @@ def test_operator_rows_reach_a_team_supervisor_as_changed_fields(api: Api) -> No
                               state="talking", started_at=clock.utcnow(), queue="support",
                               operator="op-blue", answered_at=clock.utcnow()))
         feed.refresh()
-        heard = [json.loads(socket.recv(timeout=10)) for _ in range(3)]
+
+        async def today() -> dict[str, tuple[int, float]]:
+            return {"op-blue": (3, 125.5), "op-green": (1, 10.0)}
+
+        feed.today = today
+        asyncio.run(feed.read_today())
+        feed.refresh()
+        heard = [json.loads(socket.recv(timeout=10)) for _ in range(4)]
     assert {m["type"] for m in heard} == {"OperatorRowChanged"}
     assert {m["data"]["operator"] for m in heard} == {"op-blue"}  # nothing of green's
     assert heard[0]["data"]["fields"] == {
@@ -212,3 +220,4 @@ def test_operator_rows_reach_a_team_supervisor_as_changed_fields(api: Api) -> No
     assert heard[2]["data"]["fields"] == {
         "state": "on_call", "reason": "", "since": "2026-03-02T09:00:35+00:00",
         "call": "support · +4930111", "call_since": "2026-03-02T09:00:35+00:00"}
+    assert heard[3]["data"]["fields"] == {"calls_today": "3", "talk_today_s": "125"}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -30,6 +30,10 @@ from parley.clock import Clock
 log = structlog.get_logger("parley.center.operator_feed")
 
 Fields = dict[str, str | None]
+#: Answered calls and talk time (seconds) today per operator.
+Today = dict[str, tuple[int, float]]
+#: How often answered calls and talk time today are read from the store.
+TODAY_S = 5.0
 #: What an operator the ACD no longer knows shows.
 SIGNED_OUT: Fields = {"state": "logged_out", "reason": "", "since": None, "call": "",
                       "call_since": None}
@@ -80,17 +84,24 @@ def field_changes(before: Mapping[str, Fields], now: Mapping[str, Fields]
 
 class OperatorFeed:
     """Publishes the changes of the operators' rows (from the ACD's ``operators`` and the
-    live ``calls``) on ``bus``."""
+    live ``calls``; with ``today``, their answered calls and talk time today, read at most
+    every ``today_s``) on ``bus``."""
 
     def __init__(self, bus: LiveBus, operators: Callable[[], list[OperatorNow]],
                  calls: Callable[[], list[LiveCall]], clock: Clock, *,
-                 interval_s: float = INTERVAL_S, refresh_s: float = REFRESH_S) -> None:
+                 today: Callable[[], Awaitable[Today]] | None = None,
+                 interval_s: float = INTERVAL_S, refresh_s: float = REFRESH_S,
+                 today_s: float = TODAY_S) -> None:
         self.bus = bus
         self.operators = operators
         self.calls = calls
         self.clock = clock
         self.interval_s = interval_s
         self.refresh_s = refresh_s
+        self.today = today
+        self.today_s = today_s
+        self.figures: Today = {}
+        self._figures_at: float | None = None
         self.rows: dict[str, Fields] = {}
         self.published = 0  # changes published since the start
         # wall time = monotonic reading + this (fixed once, so that "since" stays put)
@@ -108,10 +119,28 @@ class OperatorFeed:
             calls = []
         on_call = {call.operator: call for call in calls
                    if call.operator and not call.id.startswith(MONITOR_LEG)}
-        return {now.operator: operator_fields(
+        rows = {now.operator: operator_fields(
                     now, on_call.get(now.operator),
                     (self._wall + timedelta(seconds=now.since)).replace(microsecond=0))
                 for now in operators}
+        if self.today is not None:
+            for operator, fields in rows.items():
+                count, talk = self.figures.get(operator, (0, 0.0))
+                fields["calls_today"] = str(count)
+                fields["talk_today_s"] = str(int(talk))
+        return rows
+
+    async def read_today(self) -> None:
+        """Read today's figures again if ``today_s`` has passed since the last read."""
+        now = self.clock.monotonic()
+        if self.today is None or (self._figures_at is not None
+                                  and now - self._figures_at < self.today_s):
+            return
+        self._figures_at = now
+        try:
+            self.figures = await self.today()
+        except Exception:  # the store away for a moment: the figures shown stay
+            log.exception("operator_feed_today_failed")
 
     def refresh(self) -> list[ev.OperatorRowChanged]:
         """Take a new picture of the operators and publish what changed."""
@@ -132,6 +161,7 @@ class OperatorFeed:
         """Follow the events until cancelled: after one, wait ``interval_s`` (what else
         arrives meanwhile goes out in the same refresh), then refresh."""
         async with self.bus.subscribe(self._may_change_rows, size=1) as events:
+            await self.read_today()
             self.refresh()
             while True:
                 with contextlib.suppress(TimeoutError):  # none: the slow refresh
@@ -139,6 +169,7 @@ class OperatorFeed:
                 await self.clock.sleep(self.interval_s)
                 while events.backlog:
                     events.queue.get_nowait()
+                await self.read_today()
                 try:
                     self.refresh()
                 except Exception:  # a broken picture must not stop the console's feed

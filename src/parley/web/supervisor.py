@@ -34,7 +34,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parley.center.call_feed import MONITOR_LEG
 from parley.center.ports import LiveCall, NotRunning, QueueFigures
+from parley.clock import Clock
 from parley.kpi import AbandonRate, ServiceLevel
+from parley.store import Store
 from parley.store.records import InteractionRecord, Principal
 from parley.store.specs import QueueSpec, QueueThresholds, Role, UserSpec
 from parley.web.auth import (
@@ -264,9 +266,25 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
     return rows
 
 
+async def today_figures(store: Store, clock: Clock, time_zone: str
+                        ) -> dict[str, tuple[int, float]]:
+    """Answered calls and talk time today (the site's day, ``time_zone``) per operator, read
+    from the store (the console's first load, and the operator feed every few seconds)."""
+    zone = ZoneInfo(time_zone)
+    midnight = datetime.combine(clock.utcnow().astimezone(zone).date(), time(), zone)
+    records: list[InteractionRecord] = list((await store.interactions.search(
+        since=midnight, limit=100_000)).items)
+    out: dict[str, tuple[int, float]] = {}
+    for record in records:
+        if record.operator and record.answered_at is not None:
+            count, talk = out.get(record.operator, (0, 0.0))
+            out[record.operator] = (count + 1, talk + (record.talk_s or 0.0))
+    return out
+
+
 async def _today(ctx: WebContext, locale: PageLocale) -> dict[str, tuple[int, float]]:
-    """Answered calls and talk time today (the site's day) per operator, read from the store
-    at most once per ``USERS_TTL`` for all consoles of that time zone."""
+    """:func:`today_figures`, read at most once per ``USERS_TTL`` for all consoles of that
+    time zone."""
     zone = ZoneInfo(locale.time_zone)
     midnight = datetime.combine(ctx.clock.utcnow().astimezone(zone).date(), time(), zone)
     key = f"supervisor_today:{midnight.isoformat()}"
@@ -274,13 +292,7 @@ async def _today(ctx: WebContext, locale: PageLocale) -> dict[str, tuple[int, fl
     if isinstance(cached, tuple) and ctx.clock.monotonic() - cached[0] < USERS_TTL:
         figures: dict[str, tuple[int, float]] = cached[1]
         return figures
-    records: list[InteractionRecord] = list((await ctx.store.interactions.search(
-        since=midnight, limit=100_000)).items)
-    out: dict[str, tuple[int, float]] = {}
-    for record in records:
-        if record.operator and record.answered_at is not None:
-            count, talk = out.get(record.operator, (0, 0.0))
-            out[record.operator] = (count + 1, talk + (record.talk_s or 0.0))
+    out = await today_figures(ctx.store, ctx.clock, locale.time_zone)
     ctx.extra[key] = (ctx.clock.monotonic(), out)  # when read, not when asked
     return out
 

@@ -64,8 +64,8 @@ import { sessionPhone } from "../desk/session_phone.js";
  * An operator's changed fields (OperatorRowChanged on /api/events).
  * @typedef {object} OperatorChange
  * @property {string} operator
- * @property {Partial<Record<"state" | "reason" | "since" | "call" | "call_since",
- *   string | null>>} fields
+ * @property {Partial<Record<"state" | "reason" | "since" | "call" | "call_since"
+ *   | "calls_today" | "talk_today_s", string | null>>} fields
  */
 
 /**
@@ -427,6 +427,7 @@ function drawOperators(operators, partial) {
   operatorRows.placeholder(say("no_operators"), 7);
 }
 
+const lang = document.documentElement.lang || "en";
 /** The operators' rows as last drawn, by key (what their changes patch). */
 const operatorData = /** @type {Map<string, OperatorRow>} */ (new Map());
 
@@ -441,6 +442,8 @@ function patchOperator(row, fields) {
   for (const [name, value] of Object.entries(fields)) {
     if (name === "state" || name === "reason" || name === "call") next[name] = value ?? "";
     else if (name === "since" || name === "call_since") next[name] = value ?? null;
+    else if (name === "calls_today") next.calls_today = Number(value).toLocaleString(lang);
+    else if (name === "talk_today_s") next.talk_today = clock(Number(value));
   }
   const reasonGiven = next.reason ?? "";
   const named = say(`state.${next.state}`);
