@@ -103,6 +103,7 @@ class OperatorFeed:
         self.figures: Today = {}
         self._figures_at: float | None = None
         self.rows: dict[str, Fields] = {}
+        self._raw: dict[str, tuple[object, ...]] = {}
         self.published = 0  # changes published since the start
         # wall time = monotonic reading + this (fixed once, so that "since" stays put)
         self._wall = clock.utcnow() - timedelta(seconds=clock.monotonic())
@@ -119,15 +120,27 @@ class OperatorFeed:
             calls = []
         on_call = {call.operator: call for call in calls
                    if call.operator and not call.id.startswith(MONITOR_LEG)}
-        rows = {now.operator: operator_fields(
-                    now, on_call.get(now.operator),
-                    (self._wall + timedelta(seconds=now.since)).replace(microsecond=0))
-                for now in operators}
-        if self.today is not None:
-            for operator, fields in rows.items():
-                count, talk = self.figures.get(operator, (0, 0.0))
-                fields["calls_today"] = str(count)
-                fields["talk_today_s"] = str(int(talk))
+        rows: dict[str, Fields] = {}
+        raw: dict[str, tuple[object, ...]] = {}
+        for now in operators:
+            call = on_call.get(now.operator)
+            figures = self.figures.get(now.operator, (0, 0.0)) if self.today else None
+            # what the row is made of: unchanged, the row last made is reused (a floor of
+            # 1,400 operators is pictured several times a second, most of them unchanged)
+            key = (now.state, now.reason, now.since, call and call.id, call and call.caller,
+                   call and call.queue, call and (call.answered_at or call.started_at),
+                   figures)
+            raw[now.operator] = key
+            if self._raw.get(now.operator) == key and now.operator in self.rows:
+                rows[now.operator] = self.rows[now.operator]
+                continue
+            fields = operator_fields(
+                now, call, (self._wall + timedelta(seconds=now.since)).replace(microsecond=0))
+            if figures is not None:
+                fields["calls_today"] = str(figures[0])
+                fields["talk_today_s"] = str(int(figures[1]))
+            rows[now.operator] = fields
+        self._raw = raw
         return rows
 
     async def read_today(self) -> None:
