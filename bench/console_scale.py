@@ -164,6 +164,10 @@ async def serve(workdir: Path, config: Path, http_port: int, operators: int, cal
     await store.close()
     node = await build(settings, passwords=Passwords.cheap())
     floor = Floor(names(operators), calls)
+    # the node's live calls (the feeds' and the console's first load's: without the latter
+    # the page would list none at first and learn each call only from its next change, a
+    # minute to see 95% of them) are the floor's
+    node.call_feed.source.__self__.live_calls = floor.live_calls  # type: ignore[attr-defined]
     node.call_feed.source = floor.live_calls
     if node.operator_feed is not None:
         node.operator_feed.calls = floor.live_calls
