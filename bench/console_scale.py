@@ -164,7 +164,13 @@ async def serve(workdir: Path, config: Path, http_port: int, operators: int, cal
     await store.close()
     node = await build(settings, passwords=Passwords.cheap())
     floor = Floor(names(operators), calls)
+    # the node's live calls (the feeds' and the console's first load's: without the latter
+    # the page would list none at first and learn each call only from its next change, a
+    # minute to see 95% of them) are the floor's
+    node.call_feed.source.__self__.live_calls = floor.live_calls  # type: ignore[attr-defined]
     node.call_feed.source = floor.live_calls
+    if node.operator_feed is not None:
+        node.operator_feed.calls = floor.live_calls
     center = LiveCenter(node.center)
     ready = asyncio.Event()
     task = asyncio.create_task(serve_node(node, ready=lambda _node: ready.set()))
@@ -232,6 +238,40 @@ MEASURE_PAGE = """() => {
 }"""
 
 
+def top_functions(profile: dict[str, Any], count: int = 12) -> list[tuple[str, float]]:
+    """The page's functions that took the most time themselves (share of the samples), from
+    a Chromium CPU profile."""
+    samples = profile.get("samples", [])
+    hits: dict[int, int] = {}
+    for node in samples:
+        hits[node] = hits.get(node, 0) + 1
+    by_name: dict[str, int] = {}
+    for node in profile["nodes"]:
+        frame = node["callFrame"]
+        url = frame.get("url", "").rsplit("/", 1)[-1]
+        function = frame.get("functionName") or "(anonymous)"
+        name = f"{function} {url}:{frame.get('lineNumber', 0) + 1}"
+        by_name[name] = by_name.get(name, 0) + hits.get(node["id"], 0)
+    total = max(1, len(samples))
+    return [(name, round(100 * n / total, 1))
+            for name, n in sorted(by_name.items(), key=lambda item: -item[1])[:count]]
+
+
+def trace_summary(trace: bytes, count: int = 12) -> list[tuple[str, float]]:
+    """The renderer main thread's time by event (ms, self time of the outermost events
+    and their children summed by name: Layout, RecalcStyle, FunctionCall…)."""
+    events = json.loads(trace)
+    events = events.get("traceEvents", events) if isinstance(events, dict) else events
+    main = {(e["pid"], e["tid"]) for e in events
+            if e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"}
+    total: dict[str, float] = {}
+    for e in events:
+        if (e.get("pid"), e.get("tid")) in main and e.get("ph") == "X" and "dur" in e:
+            total[e["name"]] = total.get(e["name"], 0.0) + e["dur"] / 1000
+    return [(name, round(ms, 1)) for name, ms in
+            sorted(total.items(), key=lambda item: -item[1])[:count]]
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1)))] if ordered else 0.0
@@ -272,6 +312,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     "username": BOSS, "password": BOSS_PASSWORD})
                 signed.raise_for_status()
                 cookies = {name: value for name, value in client.cookies.items()}
+                for name, path in (("live_s", "/supervisor/live"),
+                                   ("console_html_s", "/supervisor")):
+                    asked = time.monotonic()
+                    (await client.get(path)).raise_for_status()
+                    figures[name] = time.monotonic() - asked
             url = f"ws://{LOOPBACK}:{http_port}/api/events?topics=operator,call,queue"
             for _ in range(args.consoles):
                 console = Console()
@@ -285,8 +330,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await context.add_cookies([{"name": name, "value": value, "url": base}
                                            for name, value in cookies.items()])
                 page = await context.new_page()
+                if args.trace:  # the first load's trace: where the renderer's time goes
+                    await browser.start_tracing(page=page, categories=[
+                        "devtools.timeline", "disabled-by-default-devtools.timeline"])
                 loading = time.monotonic()
                 await page.goto(f"{base}/supervisor")
+                if args.trace:
+                    await page.wait_for_timeout(args.trace_s * 1000)
+                    trace = await browser.stop_tracing()
+                    args.trace.write_bytes(trace)
+                    figures["load_trace"] = trace_summary(trace)
                 await page.wait_for_function(
                     f"document.querySelectorAll('#call-rows tr[data-key]').length >= "
                     f"{args.calls - 50} && document.querySelectorAll("
@@ -295,6 +348,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 figures["page_ready_s"] = time.monotonic() - loading
                 await asyncio.sleep(2.0)
                 await page.evaluate(MEASURE_PAGE)
+                profiler = None
+                if args.profile_page:  # the page's JS CPU profile, by function (self time)
+                    profiler = await context.new_cdp_session(page)
+                    await profiler.send("Profiler.enable")
+                    await profiler.send("Profiler.setSamplingInterval", {"interval": 500})
+                    await profiler.send("Profiler.start")
                 received = sum(console.received for console in consoles)
                 before, began = process_cpu_seconds(process.pid), time.monotonic()
                 own = time.process_time()
@@ -303,6 +362,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 figures["consoles_cpu_pct"] = 100 * (
                     process_cpu_seconds(process.pid) - before) / wall
                 figures["bench_cpu_pct"] = 100 * (time.process_time() - own) / wall
+                if profiler is not None:
+                    figures["page_profile"] = top_functions(
+                        (await profiler.send("Profiler.stop"))["profile"])
                 page_figures = await page.evaluate(
                     "() => { window.benchStop = true; return {frames: window.benchFrames, "
                     "long: window.benchLong, drawn: window.benchDrawn, rows: "
@@ -347,6 +409,11 @@ def main() -> None:
     parser.add_argument("--consoles", type=int, default=20,
                         help="synthetic consoles (event sockets) beside the real page")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--profile-page", action="store_true",
+                        help="print the page's JS functions by CPU time (Chromium profiler)")
+    parser.add_argument("--trace", type=Path,
+                        help="write a Chromium trace of the first --trace-s of the page's load")
+    parser.add_argument("--trace-s", type=float, default=20.0)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--http-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -382,6 +449,12 @@ def main() -> None:
           f"{f['fps']:.0f} frames/s, frame p50 {f['frame_p50_ms']:.1f} ms, "
           f"p95 {f['frame_p95_ms']:.1f} ms, max {f['frame_max_ms']:.1f} ms; "
           f"{f['long_tasks']} long tasks ({f['long_task_ms']:.0f} ms in all)")
+    print(f"first load: /supervisor {f['console_html_s']:.2f} s, /supervisor/live "
+          f"{f['live_s']:.2f} s")
+    for name, ms in f.get("load_trace", []):
+        print(f"  load trace {ms:9.1f} ms  {name}")
+    for name, share in f.get("page_profile", []):
+        print(f"  page CPU {share:5.1f}%  {name}")
     print(f"each console received {f['messages_per_console_s']:.0f} messages/s")
 
 

@@ -15,7 +15,7 @@ import contextlib
 import gc
 import signal
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,6 +28,7 @@ from parley.center.campaign_inbound import CampaignInbound
 from parley.center.dialer_shell import DialerShell
 from parley.center.flow_trials import FlowTrials
 from parley.center.live import LiveCalls, LiveCenter
+from parley.center.operator_feed import OperatorFeed, Today
 from parley.clock import Clock, MonotonicClock
 from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_dir
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
@@ -59,6 +60,7 @@ from parley.telephony.trunks import TrunkConfig
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
 from parley.web.server import WebServer
+from parley.web.supervisor import today_figures
 from parley.webhooks import WebhookDispatcher
 
 log = structlog.get_logger("parley.app")
@@ -111,6 +113,8 @@ class Node:
     call_feed: CallFeed
     recording_files: RecordingFiles
     demo: bool = False
+    #: the console's operator rows as changes (parley.center.operator_feed)
+    operator_feed: OperatorFeed | None = None
     demo_login: DemoLogin | None = None
     certificate: ServerCertificate | None = None  # HTTPS: the web server's certificate
     exports: ExportScheduler | None = None  # custom reports' scheduled exports
@@ -177,6 +181,8 @@ class Node:
                     front.create_task(self._reload_dialer())
                     front.create_task(self.callbacks.run())
                     front.create_task(self.call_feed.run())
+                    if self.operator_feed is not None:
+                        front.create_task(self.operator_feed.run())
                     front.create_task(self.server.run())
                     front.create_task(self.loop_lag.run())
                     front.create_task(self._reload_sip_users())
@@ -317,9 +323,22 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                     store, bus, recordings_dir=recordings_dir(settings.data_dir),
                     voicemail_dir=voicemail_dir(settings.data_dir),
                     recording_format=settings.recording_format),
+                operator_feed=OperatorFeed(bus, live_center.operators_now, calls.live_calls,
+                                           clock, today=_today_of(store, clock)),
                 demo=demo, demo_login=demo_login, certificate=certificate,
                 exports=ExportScheduler(store, clock),
                 retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock))
+
+
+def _today_of(store: Store, clock: Clock) -> Callable[[], Awaitable[Today]]:
+    """Each operator's answered calls and talk time today (the site's day), for the
+    console's operator feed."""
+
+    async def today() -> Today:
+        site = await store.config.site()
+        return await today_figures(store, clock, site.time_zone or "UTC")
+
+    return today
 
 
 def server_certificate(settings: Settings) -> ServerCertificate | None:

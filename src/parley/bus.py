@@ -23,7 +23,7 @@ from parley.clock import Clock
 TOPICS: dict[type[Any], str] = {
     ev.ChannelCreated: "call", ev.Ringing: "call", ev.Answered: "call", ev.Hangup: "call",
     ev.RecordingFinished: "call", ev.CallConnected: "call", ev.WrapupSaved: "call",
-    ev.LiveCallChanged: "call",
+    ev.LiveCallChanged: "call", ev.OperatorRowChanged: "operator",
     ev.AgentStateChanged: "operator", ev.DeskTakenOver: "operator", ev.HelpRequested: "operator",
     ev.SupervisorMonitoring: "operator", ev.ConsultationChanged: "operator",
     ev.RecordingPauseChanged: "operator",

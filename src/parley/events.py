@@ -260,6 +260,17 @@ class LiveCallChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorRowChanged:
+    """Notice: what the console shows of one operator changed; ``fields`` holds only the
+    changed ones (of ``state``, ``reason``, ``since``, ``call``, ``call_since``, and when the
+    node reads them ``calls_today`` and ``talk_today_s``), all of them for an operator seen
+    for the first time."""
+
+    operator: str
+    fields: dict[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
 class HelpRequested:
     """Notice: an operator asks the supervisors of their teams for help on a call."""
 

@@ -289,3 +289,51 @@ async def test_site_region_and_outside_line_rights(store: Store) -> None:
     assert stored.default_region == "RU"
     assert stored.outside_line == {"agent": "none", "admin": "all"}
     assert stored.blocked_destinations == ["^\\+7809"]
+
+
+async def test_reading_every_user_or_queue_costs_the_same_few_queries(store: Store) -> None:
+    """A floor of users is read in a constant number of statements (the console and the scope
+    of a team supervisor read every user per request), with their skills, teams and queues."""
+    from sqlalchemy import event
+
+    await store.config.put("skills", SkillSpec(name="billing"))
+    await store.config.put("teams", TeamSpec(name="blue"))
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    async def cost(kind: str) -> int:
+        statements.clear()
+        event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            await store.config.records(kind)
+        finally:
+            event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+        return len(statements)
+
+    async def add_users(first: int, last: int) -> None:
+        for n in range(first, last):
+            await store.config.put("users", UserSpec(
+                username=f"u{n}", roles=["agent"], skills={"billing": n % 9 + 1},
+                teams=["blue"] if n % 2 else []))
+        await store.config.put("queues", QueueSpec(
+            name=f"q{last}", members=[f"u{n}" for n in range(first, last)]))
+        await store.config.put("devices", DeviceSpec(name=f"d{last}", user=f"u{first}"))
+
+    await add_users(0, 3)
+    few = {kind: await cost(kind) for kind in ("users", "queues", "devices")}
+    await add_users(3, 40)
+    many = {kind: await cost(kind) for kind in ("users", "queues", "devices")}
+    assert many == few
+    users = {user.username: user for user in await store.config.records("users")
+             if isinstance(user, UserSpec)}
+    assert len(users) == 40
+    assert users["u7"].skills == {"billing": 8}
+    assert users["u7"].teams == ["blue"]
+    assert users["u8"].teams == []
+    queues = {queue.key: queue for queue in await store.config.records("queues")}
+    assert queues["q40"].members == [f"u{n}" for n in range(3, 40)]  # type: ignore[attr-defined]
+    devices = {device.key: device for device in await store.config.records("devices")}
+    assert devices["d40"].user == "u3"  # type: ignore[attr-defined]
+    assert (await store.config.get("users", "u7")) == users["u7"]

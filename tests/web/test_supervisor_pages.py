@@ -156,3 +156,68 @@ def test_call_rows_reach_a_team_supervisor_as_changes_within_their_teams(api: Ap
         ("LiveCallChanged", "c-next", "added")]  # and nothing of green's calls
     assert heard[0]["data"]["state"] == "talking"
     assert heard[0]["data"]["operator"] == "op-blue"
+
+
+def test_operator_rows_reach_a_team_supervisor_as_changed_fields(api: Api) -> None:
+    """The node pushes operators' rows as their changed fields keyed by operator (so the
+    console patches rows and never asks again): a supervisor of team blue hears blue's
+    operators only, first every field, then only what changed."""
+    import asyncio
+    from typing import cast
+
+    from parley.bus import LiveBus
+    from parley.center.operator_feed import OperatorFeed
+    from parley.center.ports import OperatorNow
+    from parley.clock import VirtualClock
+
+    with api.client("admin") as admin:
+        for team in ("blue", "green"):
+            assert admin.put(f"/api/teams/{team}", json={"name": team}).status_code < 300
+        for name, team, roles in (("op-blue", "blue", ["agent"]),
+                                  ("op-green", "green", ["agent"]),
+                                  ("boss-blue", "blue", ["supervisor"])):
+            assert admin.put(f"/api/users/{name}", json={
+                "username": name, "roles": roles, "teams": [team],
+                "password": "password-123"}).status_code < 300
+    clock = VirtualClock(100.0, datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    acd = [OperatorNow("op-blue", "ready", "", 0.0, 100.0),
+           OperatorNow("op-green", "ready", "", 0.0, 100.0)]
+    calls: list[LiveCall] = []
+    feed = OperatorFeed(cast(LiveBus, api.server), lambda: acd, lambda: calls, clock)
+    boss, _signed = _sign_in(api, "boss-blue")
+    with contextlib.closing(boss), connect(
+            api.url.replace("http://", "ws://") + "/api/events?topics=operator",
+            additional_headers={"Cookie": f"parley_session={boss.cookies['parley_session']}",
+                                "Origin": api.url}, open_timeout=10) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "subscribed"
+        assert len(feed.refresh()) == 2  # both operators, every field
+        clock.advance(30)
+        acd[0] = OperatorNow("op-blue", "not_ready", "Break", 0.0, 130.0)
+        acd[1] = OperatorNow("op-green", "not_ready", "Lunch", 0.0, 130.0)
+        assert len(feed.refresh()) == 2
+        assert feed.refresh() == []  # nothing changed: nothing sent
+        clock.advance(5)
+        acd[0] = OperatorNow("op-blue", "on_call", "", 0.0, 135.0)
+        calls.append(LiveCall(id="c1", direction="inbound", caller="+4930111", called="602",
+                              state="talking", started_at=clock.utcnow(), queue="support",
+                              operator="op-blue", answered_at=clock.utcnow()))
+        feed.refresh()
+
+        async def today() -> dict[str, tuple[int, float]]:
+            return {"op-blue": (3, 125.5), "op-green": (1, 10.0)}
+
+        feed.today = today
+        asyncio.run(feed.read_today())
+        feed.refresh()
+        heard = [json.loads(socket.recv(timeout=10)) for _ in range(4)]
+    assert {m["type"] for m in heard} == {"OperatorRowChanged"}
+    assert {m["data"]["operator"] for m in heard} == {"op-blue"}  # nothing of green's
+    assert heard[0]["data"]["fields"] == {
+        "state": "ready", "reason": "", "since": "2026-03-02T09:00:00+00:00", "call": "",
+        "call_since": None}
+    assert heard[1]["data"]["fields"] == {
+        "state": "not_ready", "reason": "Break", "since": "2026-03-02T09:00:30+00:00"}
+    assert heard[2]["data"]["fields"] == {
+        "state": "on_call", "reason": "", "since": "2026-03-02T09:00:35+00:00",
+        "call": "support · +4930111", "call_since": "2026-03-02T09:00:35+00:00"}
+    assert heard[3]["data"]["fields"] == {"calls_today": "3", "talk_today_s": "125"}

@@ -97,8 +97,8 @@ class CallFeed:
 
     @staticmethod
     def _may_change_rows(envelope: Envelope) -> bool:
-        return envelope.topic in WATCHED_TOPICS and not isinstance(envelope.event,
-                                                                    ev.LiveCallChanged)
+        return envelope.topic in WATCHED_TOPICS and not isinstance(
+            envelope.event, ev.LiveCallChanged | ev.OperatorRowChanged)
 
     async def run(self) -> None:
         """Follow the events until cancelled: after one, wait ``interval_s`` (what else

@@ -539,7 +539,14 @@ class LiveCenter:
         if agent is None:
             return None
         in_state = max(0.0, self.center.clock.monotonic() - agent.since)
-        return OperatorNow(operator, str(agent.state), agent.reason, round(in_state, 1))
+        return OperatorNow(operator, str(agent.state), agent.reason, round(in_state, 1),
+                           agent.since)
+
+    def operators_now(self) -> list[OperatorNow]:
+        now = self.center.clock.monotonic()
+        return [OperatorNow(name, str(agent.state), agent.reason,
+                            round(max(0.0, now - agent.since), 1), agent.since)
+                for name, agent in self.center.shell.acd.agents.items()]
 
     def queue_figures(self) -> list[QueueFigures]:
         acd = self.center.shell.acd

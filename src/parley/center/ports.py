@@ -120,6 +120,8 @@ class OperatorNow:
     state: str
     reason: str
     in_state_s: float
+    #: the monotonic clock's reading when the state began (stable between readings)
+    since: float = 0.0
 
 
 class CallControl(Protocol):
@@ -197,6 +199,10 @@ class ContactCenter(Protocol):
         """The operator's current state; None when they are no queue's operator."""
         ...
 
+    def operators_now(self) -> list[OperatorNow]:
+        """Every operator the ACD knows, as :meth:`operator_now` (one pass, no store)."""
+        ...
+
 
 class FlowTrialLines(Protocol):
     """Test lines that run a flow's draft for one call (parley.center.flow_trials)."""
@@ -256,6 +262,9 @@ class NoContactCenter:
         raise NotRunning("the ACD is not running on this node")
 
     def operator_now(self, operator: str) -> OperatorNow | None:
+        raise NotRunning("the ACD is not running on this node")
+
+    def operators_now(self) -> list[OperatorNow]:
         raise NotRunning("the ACD is not running on this node")
 
 

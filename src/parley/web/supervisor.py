@@ -4,13 +4,15 @@ The console shows three live tables (queues, operators, calls in progress) for t
 supervisor's scope (:mod:`parley.web.scope`), drawn once from ``/supervisor/live`` and then
 kept current by the page's runtime (static/supervisor/console.js). Calls arrive as row
 changes on ``/api/events`` (``LiveCallChanged``: added, changed, removed, keyed by call id,
-from :mod:`parley.center.call_feed`), which the page patches in place; operator events mark
-operators changed, and the runtime asks ``/supervisor/live`` for those rows only (and the
-queue figures), several times a second at most. DOM changes are batched per animation frame
-and durations tick from one timer, so a floor of 1,400 operators and 1,000 calls stays cheap
-(docs/benchmarks.md). Every figure, label and threshold verdict comes from here (the
-browser computes no KPI and decides no permission); the page only counts the seconds of
-time-in-state and call durations between updates.
+from :mod:`parley.center.call_feed`), which the page patches in place; operators' rows arrive
+as their changed fields keyed by operator (``OperatorRowChanged``, from
+:mod:`parley.center.operator_feed`), so the page asks ``/supervisor/live`` for rows only when
+it (re)connects; queue figures it asks for after an event, several times a second at most.
+DOM changes are batched per animation frame and durations tick from one timer, so a floor of
+1,400 operators and 1,000 calls stays cheap (docs/benchmarks.md). Every figure, label and
+threshold verdict comes from here (the browser computes no KPI and decides no permission; it
+names an operator's pushed state from the catalog this module translates); the page only
+counts the seconds of time-in-state and call durations between updates.
 
 Queue figures are the ACD's (:class:`parley.center.ports.QueueFigures`), by the definitions of
 :mod:`parley.kpi` named on the page: service level ``ServiceLevel.ANSWERED``, abandon rate
@@ -32,7 +34,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parley.center.call_feed import MONITOR_LEG
 from parley.center.ports import LiveCall, NotRunning, QueueFigures
+from parley.clock import Clock
 from parley.kpi import AbandonRate, ServiceLevel
+from parley.store import Store
 from parley.store.records import InteractionRecord, Principal
 from parley.store.specs import QueueSpec, QueueThresholds, Role, UserSpec
 from parley.web.auth import (
@@ -100,6 +104,7 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "hang_up": "Hang up", "force_not_ready": "Force not ready", "sign_out": "Sign out",
         "no_calls": "No call in progress.", "no_operators": "No operator.",
         **{f"call_state.{state}": text for state, text in CALL_STATE_TEXT.items()},
+        **{f"state.{state}": text for state, text in STATE_TEXT.items()},
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
 
@@ -250,7 +255,8 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
         calls_today, talk = today.get(user.username, (0, 0.0))
         rows.append({
             "key": user.username, "name": user.display_name or user.username,
-            "teams": user.teams, "queues": served, "state": state, "state_text": text,
+            "teams": user.teams, "queues": served, "state": state, "reason": reason,
+            "state_text": text,
             "since": _iso(since) if since is not None else None,
             "call": f"{call.queue or '–'} · {call.caller}" if call is not None else "",
             "call_since": _iso(call.answered_at or call.started_at) if call else None,
@@ -260,9 +266,25 @@ async def _operators(ctx: WebContext, scope: Scope, locale: PageLocale,
     return rows
 
 
+async def today_figures(store: Store, clock: Clock, time_zone: str
+                        ) -> dict[str, tuple[int, float]]:
+    """Answered calls and talk time today (the site's day, ``time_zone``) per operator, read
+    from the store (the console's first load, and the operator feed every few seconds)."""
+    zone = ZoneInfo(time_zone)
+    midnight = datetime.combine(clock.utcnow().astimezone(zone).date(), time(), zone)
+    records: list[InteractionRecord] = list((await store.interactions.search(
+        since=midnight, limit=100_000)).items)
+    out: dict[str, tuple[int, float]] = {}
+    for record in records:
+        if record.operator and record.answered_at is not None:
+            count, talk = out.get(record.operator, (0, 0.0))
+            out[record.operator] = (count + 1, talk + (record.talk_s or 0.0))
+    return out
+
+
 async def _today(ctx: WebContext, locale: PageLocale) -> dict[str, tuple[int, float]]:
-    """Answered calls and talk time today (the site's day) per operator, read from the store
-    at most once per ``USERS_TTL`` for all consoles of that time zone."""
+    """:func:`today_figures`, read at most once per ``USERS_TTL`` for all consoles of that
+    time zone."""
     zone = ZoneInfo(locale.time_zone)
     midnight = datetime.combine(ctx.clock.utcnow().astimezone(zone).date(), time(), zone)
     key = f"supervisor_today:{midnight.isoformat()}"
@@ -270,13 +292,7 @@ async def _today(ctx: WebContext, locale: PageLocale) -> dict[str, tuple[int, fl
     if isinstance(cached, tuple) and ctx.clock.monotonic() - cached[0] < USERS_TTL:
         figures: dict[str, tuple[int, float]] = cached[1]
         return figures
-    records: list[InteractionRecord] = list((await ctx.store.interactions.search(
-        since=midnight, limit=100_000)).items)
-    out: dict[str, tuple[int, float]] = {}
-    for record in records:
-        if record.operator and record.answered_at is not None:
-            count, talk = out.get(record.operator, (0, 0.0))
-            out[record.operator] = (count + 1, talk + (record.talk_s or 0.0))
+    out = await today_figures(ctx.store, ctx.clock, locale.time_zone)
     ctx.extra[key] = (ctx.clock.monotonic(), out)  # when read, not when asked
     return out
 
