@@ -404,7 +404,7 @@ def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids:
     telephony = Telephony(
         TelephonySettings(host=settings.host, sip_port=settings.sip_port,
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
-                          realm=realm, data_dir=settings.data_dir,
+                          realm=realm, data_dir=settings.data_dir, sip_t1=settings.sip_t1,
                           media=settings.media, guard=guard_settings(settings.security),
                           tcp=tcp_limits(settings.security),
                           ws=ws_limits(settings.security)),

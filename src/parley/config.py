@@ -251,6 +251,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     sip_port: int = Field(5060, ge=0, le=65535)
+    #: RFC 3261 T1 in seconds, the round-trip estimate every SIP transaction timer scales with
+    #: (retransmissions, timeouts, how long a finished call answers late retransmissions:
+    #: 64·T1); 0.5 by default, larger on slow links, smaller only on a private network
+    sip_t1: float = Field(0.5, ge=0.05, le=10.0)
     http_port: int = Field(8080, ge=0, le=65535)
     rtp_ports: PortRange = PortRange()
     data_dir: Path = Path("parley-data")

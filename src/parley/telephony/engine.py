@@ -60,6 +60,7 @@ from parley.sip.transaction import (
     StartTimer,
     Terminated,
     TerminationReason,
+    TimerConfig,
     TransactionKey,
     TransactionLayer,
     client_key,
@@ -100,7 +101,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("parley.telephony.engine")
 
-TIMER_B = 32.0  # how long a finished call stays findable for late messages (64·T1)
+TIMER_B = 32.0  # how long a finished call stays findable for late messages (64·T1, T1 = 0.5 s)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY"
 SDP = "application/sdp"
 
@@ -125,6 +126,9 @@ class EngineConfig:
     #: when any challenge names an algorithm they do not know. Add "SHA-256" where all can.
     digest_algorithms: tuple[str, ...] = ("MD5",)
     nonce_secret: bytes | None = None  # share between nodes; random per process otherwise
+    #: RFC 3261 T1, the round-trip estimate every transaction timer scales with (0.5 s); a
+    #: finished call stays findable for late retransmissions for 64·T1
+    t1: float = 0.5
 
 
 class OriginateError(RuntimeError):
@@ -179,7 +183,7 @@ class SipEngine:
         self.registrations = RegistrationWatch(self.registrar)
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
-        self.transactions = TransactionLayer()
+        self.transactions = TransactionLayer(TimerConfig(t1=config.t1))
         self._timers: dict[TransactionKey, dict[str, Cancellable]] = {}
         self._pending: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
         self._subscribers: list[Subscriber] = []
@@ -826,7 +830,7 @@ class SipEngine:
 
     def channel_ended(self, channel: Channel) -> None:
         """Forget a finished channel a little later (late retransmissions still match it)."""
-        self.clock.call_later(TIMER_B, lambda: self._forget(channel))
+        self.clock.call_later(64 * self.config.t1, lambda: self._forget(channel))
 
     def _forget(self, channel: Channel) -> None:
         if self.channels.get(channel.call_id) is channel:
