@@ -158,7 +158,7 @@ async def test_an_admin_sets_up_users_queues_and_lists_in_the_browser(
                 "name": "users.csv", "mimeType": "text/csv", "buffer": USERS_CSV}])
             await page.get_by_role("button", name="Import").click()
             await expect(page.get_by_role("status")).to_have_text(
-                "2 created, 0 updated, 1 rows not imported.")
+                "2 created, 0 updated, rows not imported: 1.")
             report = page.get_by_role("table", name="Rows not imported")
             await expect(report.get_by_role("row")).to_have_count(2)
             await expect(report.get_by_role("row").nth(1)).to_contain_text("3roles")
@@ -197,7 +197,7 @@ async def test_an_admin_sets_up_users_queues_and_lists_in_the_browser(
                 "name": "blocked.csv", "mimeType": "text/csv", "buffer": NUMBERS_CSV}])
             await page.get_by_role("button", name="Import").click()
             await expect(page.get_by_role("status").last).to_have_text(
-                "2 added, 0 already listed, 1 rows not imported.")
+                "2 added, 0 already listed, rows not imported: 1.")
             await expect(page.get_by_role("table", name="Rows not imported")).to_contain_text(
                 "not a number")
             await expect(page.get_by_role("textbox", name="Numbers, one a line")).to_have_value(

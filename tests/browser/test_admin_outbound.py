@@ -115,7 +115,7 @@ async def test_an_admin_sets_up_a_trunk_a_route_a_campaign_and_a_prompt(
                 "name": "contacts.csv", "mimeType": "text/csv", "buffer": CONTACTS_CSV}])
             await page.get_by_role("button", name="Import").click()
             await expect(page.locator("form.csv-import .form-status")).to_have_text(
-                "2 added, 1 rows not loaded.")
+                "2 added, rows not loaded: 1.")
             report = page.get_by_role("table", name="Rows not imported")
             await expect(report.get_by_role("row")).to_have_count(2)
             await expect(report.get_by_role("row").nth(1)).to_contain_text("3")

@@ -225,12 +225,12 @@ class Trunk:
 
     @property
     def available(self) -> bool:
-        """Calls may be tried through it: not broken, not down, and (registering) not
-        refused by its registrar."""
+        """Calls may be tried through it: not broken, not down, and (registering) bound by
+        its registrar: a carrier refuses calls from a line it has not registered yet."""
         if self.broken or self.reachable is False:
             return False
         return self.registration is None \
-            or self.registration.state is not RegistrationState.FAILED
+            or self.registration.state is RegistrationState.REGISTERED
 
     def matches(self, host: str) -> bool:
         try:

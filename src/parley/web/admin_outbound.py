@@ -56,7 +56,7 @@ RULE_SLOTS = 2  # empty caller-ID rule rows under the stored ones
 
 #: What the page's script writes, beside the other admin pages' strings.
 CLIENT_STRINGS = {
-    "import.contacts": "{added} added, {bad} rows not loaded.",
+    "import.contacts": "{added} added, rows not loaded: {bad}.",
     "check.none": "Type a number first.",
     "check.route": "Route {route} ({kind}): {trunks}.",
     "check.trunk": "{trunk} dials {number} showing {caller_id}",
