@@ -1,6 +1,7 @@
 """The admin pages for calling out and for prompts in a real Chromium, one session: the admin
 creates a trunk (a bad host first: refused beside that field; the password is then only said
-to be set), a route over it and asks which trunk would dial a number, a campaign whose
+to be set), a route over it and asks which trunk would dial a number, deletes the trunk
+(refused: the route uses it) and the route, a campaign whose
 contact CSV has one bad row (reported by its line, the rest loaded) and starts it, and a
 prompt typed as text, which espeak-ng speaks and the page plays. axe-core finds nothing on
 any page; screenshots at 1366x768 go to docs/images for docs/admin.md.
@@ -96,6 +97,18 @@ async def test_an_admin_sets_up_a_trunk_a_route_a_campaign_and_a_prompt(
                 "Route russia (international): carrier dials +79161234567")
             assert await axe_violations(page) == []
             await page.screenshot(path=str(SHOTS / "admin-routes.png"))
+
+            # deleting asks first; a trunk a route still uses stays, and the page says why
+            page.on("dialog", lambda dialog: dialog.accept())
+            await page.goto(f"{server.url}/admin/trunks/carrier")
+            await page.get_by_role("button", name="Delete trunk carrier").click()
+            await expect(page.locator("form.record .form-status")).to_have_text(
+                "Not deleted: trunk 'carrier' is still in use by route 'russia'")
+            await page.goto(f"{server.url}/admin/routes/russia")
+            await page.get_by_role("button", name="Delete route russia").click()
+            await expect(page).to_have_url(f"{server.url}/admin/routes")
+            await expect(page.get_by_role("link", name="russia")).to_have_count(0)
+            assert server.call(lambda: store.config.get("routes", "russia")) is None
 
             # a campaign, its contacts from a CSV with one bad row, started
             await sections.get_by_role("link", name="Campaigns").click()

@@ -71,6 +71,9 @@ def _client_strings(locale: PageLocale) -> dict[str, str]:
         "import.failed": "Not imported: {reason}",
         "device.name": "Give the device a name.",
         "device.taken": "This device belongs to {user}.",
+        "delete.confirm": "{what}? This cannot be undone.",
+        "deleting": "Deleting…",
+        "delete.failed": "Not deleted: {reason}",
     }
     return {key: locale.gettext(text) for key, text in keys.items()}
 

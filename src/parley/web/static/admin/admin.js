@@ -411,11 +411,36 @@ function livePreview(form) {
   });
 }
 
+/**
+ * Delete the form's stored record once the admin confirms, then show the list without it;
+ * a record still in use stays, and the API's reason (what uses it) is shown.
+ * @param {HTMLFormElement} form
+ * @param {HTMLButtonElement} button
+ */
+async function deleteRecord(form, button) {
+  const kind = form.dataset.kind ?? "";
+  const key = form.dataset.key ?? "";
+  if (!key || !window.confirm(say("delete.confirm", { what: button.textContent?.trim() ?? key }))) return;
+  clearErrors(form);
+  status(form, say("deleting"));
+  const gone = await api("DELETE", `/api/${kind}/${encodeURIComponent(key)}`);
+  if (!gone.ok) {
+    const reason = fieldErrors(gone.data?.detail ?? gone.data).map((error) => error.message).join(" ");
+    status(form, say("delete.failed", { reason }));
+    return;
+  }
+  window.location.assign(form.dataset.page ?? form.dataset.next ?? "/admin");
+}
+
 for (const form of document.querySelectorAll("form.record")) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void saveRecord(/** @type {HTMLFormElement} */ (form));
   });
+  const remove = form.querySelector("button[data-delete-record]");
+  if (remove instanceof HTMLButtonElement) {
+    remove.addEventListener("click", () => void deleteRecord(/** @type {HTMLFormElement} */ (form), remove));
+  }
   livePreview(/** @type {HTMLFormElement} */ (form));
 }
 for (const form of document.querySelectorAll("form.csv-import")) {
