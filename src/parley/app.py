@@ -30,7 +30,14 @@ from parley.center.flow_trials import FlowTrials
 from parley.center.live import LiveCalls, LiveCenter
 from parley.center.operator_feed import OperatorFeed, Today
 from parley.clock import Clock, MonotonicClock
-from parley.config import SecuritySettings, Settings, recordings_dir, voicemail_dir
+from parley.config import (
+    LANGUAGES,
+    SecuritySettings,
+    Settings,
+    prompts_dir,
+    recordings_dir,
+    voicemail_dir,
+)
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
 from parley.journal import Journal
@@ -49,6 +56,7 @@ from parley.reports.exports import ExportScheduler
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.credentials import Passwords
+from parley.store.prompts import PromptMirror
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.recording_files import RecordingFiles
 from parley.store.retention import RetentionSweeper
@@ -120,6 +128,8 @@ class Node:
     exports: ExportScheduler | None = None  # custom reports' scheduled exports
     #: deletes recordings past their retention (hourly; parley.store.retention)
     retention: RetentionSweeper | None = None
+    #: the prompts uploaded or typed, from the store to this node's disk (parley.store.prompts)
+    prompt_mirror: PromptMirror | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -154,7 +164,13 @@ class Node:
         return lines
 
     async def start(self) -> None:
-        """Bind the SIP listeners (a port in use fails here, before anything is promised)."""
+        """Copy the stored prompts to this node's disk, then bind the SIP listeners (a port
+        in use fails here, before anything is promised)."""
+        if self.prompt_mirror is not None:
+            try:
+                await self.prompt_mirror.sync()
+            except Exception:  # the stock prompts still play; the next sync tries again
+                log.exception("prompt_sync_failed")
         await self.telephony.start()
 
     async def run(self) -> None:
@@ -190,6 +206,8 @@ class Node:
                     front.create_task(self._reload_trunks())
                     if self.retention is not None:
                         front.create_task(self.retention.run())
+                    if self.prompt_mirror is not None:
+                        front.create_task(self.prompt_mirror.run())
         finally:
             unsubscribe()
             self.journal.close()
@@ -327,7 +345,9 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                                            clock, today=_today_of(store, clock)),
                 demo=demo, demo_login=demo_login, certificate=certificate,
                 exports=ExportScheduler(store, clock),
-                retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock))
+                retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock),
+                prompt_mirror=PromptMirror(store.prompts, prompts_dir(settings.data_dir), clock,
+                                           LANGUAGES))
 
 
 def _today_of(store: Store, clock: Clock) -> Callable[[], Awaitable[Today]]:

@@ -35,6 +35,7 @@ from parley.store.database import (
     migrate,
 )
 from parley.store.flow_drafts import FlowDrafts
+from parley.store.prompts import PromptRepository
 from parley.store.quality import QualityRepository
 from parley.store.report_rows import ReportRowRepository
 from parley.store.reports import ReportRepository
@@ -77,6 +78,7 @@ class Store:
     quality: QualityRepository = field(init=False)
     custom_reports: CustomReportRepository = field(init=False)
     flows: FlowDrafts = field(init=False)
+    prompts: PromptRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -99,6 +101,7 @@ class Store:
         self.quality = QualityRepository(self.sessions)
         self.custom_reports = CustomReportRepository(self.sessions)
         self.flows = FlowDrafts(self.sessions, self.clock)
+        self.prompts = PromptRepository(self.sessions)
 
     @property
     def dialect(self) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -244,6 +245,21 @@ class FlowVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class Prompt(Base):
+    """An uploaded or typed prompt, per language: the audio the library plays (8 kHz mono
+    16-bit WAV) and the text a typed one speaks; each node keeps a copy on disk
+    (parley.store.prompts)."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (UniqueConstraint("language", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(64))
+    audio: Mapped[bytes] = mapped_column(LargeBinary)
+    text: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
 
 
 class Number(Base):

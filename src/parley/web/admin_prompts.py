@@ -1,31 +1,31 @@
 """Prompts admins upload or type, per language: the API (``/api/prompts``) and the admin page.
 
-A prompt is a WAV file in the node's uploaded-prompts folder (``<data_dir>/prompts/<language>/
-<name>.wav``, parley.config.prompts_dir), which the prompt library searches before the site's
-own folders and the stock prompts: a flow or queue naming ``welcome`` plays the uploaded
-``welcome`` from the next call on, without a restart. An upload is checked (a WAV file of PCM
-or float samples, not empty, at most ten minutes) and stored as the library plays it, 8 kHz
-mono 16-bit; typed text is spoken by espeak-ng in the language's voice, as the media layer
-speaks, and its text is kept beside it (``<name>.txt``).
+A prompt is kept in the store (parley.store.prompts) and mirrored into each node's
+uploaded-prompts folder (``<data_dir>/prompts/<language>/<name>.wav``,
+parley.config.prompts_dir), which the prompt library searches before the site's own folders
+and the stock prompts: a flow or queue naming ``welcome`` plays the uploaded ``welcome`` from
+the next call on, without a restart (on another node, within half a minute). An upload is
+checked (a WAV file of PCM or float samples, not empty, at most ten minutes) and stored as the
+library plays it, 8 kHz mono 16-bit; typed text is spoken by espeak-ng in the language's
+voice, as the media layer speaks, and its text is kept with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import tempfile
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from parley.config import LANGUAGES
 from parley.media import MediaError
-from parley.media.audio import TELEPHONY_RATE, decode_wav, encode_wav, to_telephony
+from parley.media.audio import decode_wav, encode_wav, to_telephony
+from parley.store.prompts import PromptInfo, PromptMirror
 from parley.telephony.prompts import PromptError, PromptLibrary
 from parley.web.admin import _admin
 from parley.web.admin_outbound import page
@@ -68,9 +68,8 @@ def _library(ctx: WebContext) -> tuple[PromptLibrary, Path]:
     return library, library.uploads
 
 
-def _where(ctx: WebContext, language: str, name: str) -> Path:
-    """The folder of ``language``'s uploaded prompts; refuses a language or name that is not
-    one, naming the field."""
+def _checked(language: str, name: str) -> None:
+    """Refuse a language or name that is not one, naming the field."""
     if language not in LANGUAGES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"language: {language!r} is not one of {', '.join(LANGUAGES)}")
@@ -78,41 +77,24 @@ def _where(ctx: WebContext, language: str, name: str) -> Path:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"name: {name!r} is not a prompt name: lower-case letters, digits, "
                             "'-' and '_', such as 'welcome' or 'queue-thereare'")
-    return _library(ctx)[1] / language
 
 
-def _out(folder: Path, language: str, name: str) -> PromptOut:
-    wav = folder / f"{name}.wav"
-    text_file = folder / f"{name}.txt"
-    stat = wav.stat()
-    return PromptOut(name=name, language=language,
-                     duration_s=round(max(0, stat.st_size - 44) / 2 / TELEPHONY_RATE, 2),
-                     text=text_file.read_text("utf-8") if text_file.is_file() else None,
-                     updated_at=datetime.fromtimestamp(stat.st_mtime, UTC))
+def _out(info: PromptInfo) -> PromptOut:
+    return PromptOut(name=info.name, language=info.language, duration_s=info.duration_s,
+                     text=info.text, updated_at=info.updated_at)
 
 
-def uploaded(ctx: WebContext) -> dict[str, list[PromptOut]]:
+def _mirror(ctx: WebContext) -> PromptMirror:
+    """This node's copy of the stored prompts, which its prompt library plays."""
+    return PromptMirror(ctx.store.prompts, _library(ctx)[1], ctx.clock, LANGUAGES)
+
+
+async def uploaded(ctx: WebContext) -> dict[str, list[PromptOut]]:
     """Every uploaded or typed prompt, by language, by name."""
-    uploads = _library(ctx)[1]
-    found: dict[str, list[PromptOut]] = {}
-    for language in LANGUAGES:
-        folder = uploads / language
-        names = sorted(path.stem for path in folder.glob("*.wav")) if folder.is_dir() else []
-        found[language] = [_out(folder, language, name) for name in names if NAME.match(name)]
+    found: dict[str, list[PromptOut]] = {language: [] for language in LANGUAGES}
+    for info in await ctx.store.prompts.list():
+        found.setdefault(info.language, []).append(_out(info))
     return found
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write atomically, so that a call never plays half a prompt."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def checked_wav(data: bytes) -> bytes:
@@ -142,18 +124,19 @@ def checked_wav(data: bytes) -> bytes:
 @router.get("/api/prompts", response_model=dict[str, list[PromptOut]],
             summary="Uploaded and typed prompts, by language")
 async def list_prompts(ctx: Ctx, _p: Supervisor) -> dict[str, list[PromptOut]]:
-    return await asyncio.to_thread(uploaded, ctx)
+    return await uploaded(ctx)
 
 
-@router.get("/api/prompts/{language}/{name}", response_class=FileResponse,
+@router.get("/api/prompts/{language}/{name}", response_class=Response,
             summary="An uploaded or typed prompt's audio (WAV, 8 kHz mono)",
             responses={200: {"content": {"audio/wav": {}}}, 404: {"description": "none"}})
-async def get_prompt(language: str, name: str, ctx: Ctx, _p: Supervisor) -> FileResponse:
-    path = _where(ctx, language, name) / f"{name}.wav"
-    if not path.is_file():
+async def get_prompt(language: str, name: str, ctx: Ctx, _p: Supervisor) -> Response:
+    _checked(language, name)
+    found = await ctx.store.prompts.get(language, name)
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"name: there is no prompt {name!r} in language {language!r}")
-    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "no-store"})
+    return Response(found.audio, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @router.put("/api/prompts/{language}/{name}", response_model=PromptOut,
@@ -166,7 +149,7 @@ async def get_prompt(language: str, name: str, ctx: Ctx, _p: Supervisor) -> File
                        422: {"description": "not a usable WAV file, or no text"}})
 async def put_prompt(language: str, name: str, request: Request, ctx: Ctx,
                      principal: Admin) -> PromptOut:
-    folder = _where(ctx, language, name)
+    _checked(language, name)
     library = _library(ctx)[0]
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
@@ -195,27 +178,23 @@ async def put_prompt(language: str, name: str, request: Request, ctx: Ctx,
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             "file: send a recording as audio/wav or text to speak as JSON "
                             "{\"text\": ...}")
-    _write(folder / f"{name}.wav", wav)
-    if text is None:
-        (folder / f"{name}.txt").unlink(missing_ok=True)
-    else:
-        _write(folder / f"{name}.txt", text.encode())
+    info = await ctx.store.prompts.put(language, name, wav, text, ctx.clock.utcnow())
+    await _mirror(ctx).sync()
     await audit(ctx, principal, "update", "prompts", f"{language}/{name}",
                 {"source": "recording" if text is None else "speech"})
-    return _out(folder, language, name)
+    return _out(info)
 
 
 @router.delete("/api/prompts/{language}/{name}", status_code=204,
                summary="Delete an uploaded or typed prompt (a stock one of the same name "
                        "plays again)", responses={404: {"description": "none"}})
 async def delete_prompt(language: str, name: str, ctx: Ctx, principal: Admin) -> Response:
-    folder = _where(ctx, language, name)
-    path = folder / f"{name}.wav"
-    if not path.is_file():
+    _checked(language, name)
+    mirror = _mirror(ctx)
+    if not await ctx.store.prompts.delete(language, name):
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"name: there is no prompt {name!r} in language {language!r}")
-    path.unlink()
-    (folder / f"{name}.txt").unlink(missing_ok=True)
+    await mirror.sync()
     await audit(ctx, principal, "delete", "prompts", f"{language}/{name}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -228,7 +207,7 @@ async def prompts_page(request: Request, ctx: Ctx) -> Response:
         return found
     principal, locale = found
     library = ctx.prompts
-    prompts = (await asyncio.to_thread(uploaded, ctx)
+    prompts = (await uploaded(ctx)
                if library is not None and library.uploads is not None else None)
     return page("admin_prompts.html", locale, principal, "prompts", prompts=prompts,
                 languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES])
