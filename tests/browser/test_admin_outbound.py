@@ -2,7 +2,8 @@
 creates a trunk (a bad host first: refused beside that field; the password is then only said
 to be set), a route over it and asks which trunk would dial a number, deletes the trunk
 (refused: the route uses it) and the route, a campaign whose
-contact CSV has one bad row (reported by its line, the rest loaded) and starts it, and a
+contact CSV has one bad row (reported by its line, the rest loaded) and starts it, a
+do-not-call list with a customer's opt-out added and lifted, and a
 prompt typed as text, which espeak-ng speaks and the page plays. axe-core finds nothing on
 any page; screenshots at 1366x768 go to docs/images for docs/admin.md.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from parley.store.specs import CampaignSpec, QueueSpec, RouteSpec, TrunkSpec
+from parley.store.specs import CampaignSpec, DoNotCallSpec, QueueSpec, RouteSpec, TrunkSpec
 from parley.testing.api import ApiServer
 from parley.testing.needs import ESPEAK, require
 
@@ -138,6 +139,37 @@ async def test_an_admin_sets_up_a_trunk_a_route_a_campaign_and_a_prompt(
             await expect(page.locator("[data-live=status]")).to_have_text("Running")
             assert await axe_violations(page) == []
             await page.screenshot(path=str(SHOTS / "admin-campaign.png"), full_page=True)
+
+            # a do-not-call list from a client's file, then a customer's opt-out added and
+            # lifted; a number without its country code is refused, saying which
+            await sections.get_by_role("link", name="Do not call").click()
+            await page.get_by_role("link", name="New do-not-call list").click()
+            await page.get_by_role("textbox", name="Name", exact=True).fill("client-file")
+            await page.get_by_role("textbox", name="Numbers, one a line").fill(
+                "+79160000001\n+79160000002")
+            await page.get_by_role("button", name="Save do-not-call list").click()
+            await expect(page).to_have_url(f"{server.url}/admin/dnc/client-file?saved=1")
+            added = page.get_by_role("textbox", name="Add opt-outs, one number a line")
+            await added.fill("+7 916 000-00-03\n12")
+            await page.get_by_role("button", name="Add opt-outs").click()
+            await expect(page.locator("form.optout-add .form-status")).to_contain_text(
+                "Not done: numbers.1:")
+            await added.fill("+7 916 000-00-03\n+79160000004")
+            await page.get_by_role("button", name="Add opt-outs").click()
+            await expect(page.locator("form.optout-add .form-status")).to_have_text(
+                "Added: 2 (the others were on the list already).")
+            await expect(page.get_by_role("list", name="Opt-outs")).to_contain_text(
+                "+79160000003")
+            await page.get_by_role("textbox", name="Number to call again").fill("+79160000004")
+            await page.get_by_role("button", name="Lift opt-out").click()
+            await expect(page.locator("form.optout-lift .form-status")).to_have_text(
+                "+79160000004 may be called again.")
+            assert await axe_violations(page) == []
+            await page.screenshot(path=str(SHOTS / "admin-dnc.png"), full_page=True)
+            listed = server.call(lambda: store.config.get("do_not_call", "client-file"))
+            assert isinstance(listed, DoNotCallSpec)
+            assert (listed.numbers, listed.opt_outs) == (
+                ["+79160000001", "+79160000002"], ["+79160000003"])
 
             # a prompt typed as text, spoken, and played in the page
             await sections.get_by_role("link", name="Prompts").click()

@@ -48,12 +48,14 @@ def test_trunk_route_campaign_and_prompt_pages_and_their_apis(api: Api) -> None:
     with api.client() as anonymous:
         assert anonymous.get("/admin/trunks").headers["location"] == "/login"
     with api.client("supervisor") as supervisor:
-        for path in ("trunks", "routes", "campaigns", "prompts", "trunks/carrier"):
+        for path in ("trunks", "routes", "campaigns", "dnc", "prompts", "trunks/carrier"):
             assert supervisor.get(f"/admin/{path}").status_code == 403, path
     with api.client("admin") as admin:
         for path in ("trunks", "trunks/new", "routes", "routes/new", "routes/russia",
-                     "campaigns", "campaigns/new", "prompts"):
+                     "campaigns", "campaigns/new", "dnc", "dnc/new", "prompts"):
             assert admin.get(f"/admin/{path}").status_code == 200, path
+        assert admin.get("/admin/dnc/x").status_code == 404
+        assert "There is no do-not-call list x." in admin.get("/admin/dnc/x").text
         trunk = admin.get("/admin/trunks/carrier").text
         assert "sip.example.net" in trunk
         assert "s3cret-pw" not in trunk  # never sent to the page, only that one is set

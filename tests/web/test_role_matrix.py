@@ -205,7 +205,8 @@ ADMIN_PAGES = {("GET", path) for path in (
     "/admin/lists/new", "/admin/lists/{name}", "/admin/reasons", "/admin/scripts",
     "/admin/scripts/new", "/admin/scripts/{name}", "/admin/trunks", "/admin/trunks/new",
     "/admin/trunks/{name}", "/admin/routes", "/admin/routes/new", "/admin/routes/{name}",
-    "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/prompts",
+    "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/dnc",
+    "/admin/dnc/new", "/admin/dnc/{name}", "/admin/prompts",
     "/admin/directory", "/admin/retention",
     "/admin/flows", "/admin/flows/new", "/admin/flows/{name}")}
 EXPECTED.update(dict.fromkeys(ADMIN_PAGES, ADMIN))

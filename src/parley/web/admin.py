@@ -47,7 +47,7 @@ S = TypeVar("S", bound=Spec)
 SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
             ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"),
             ("trunks", "Trunks"), ("routes", "Outbound routes"), ("campaigns", "Campaigns"),
-            ("prompts", "Prompts"), ("directory", "Directory"),
+            ("dnc", "Do not call"), ("prompts", "Prompts"), ("directory", "Directory"),
             ("retention", "Recording retention"), ("flows", "IVR flows"))
 DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
         ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))

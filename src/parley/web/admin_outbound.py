@@ -24,6 +24,7 @@ from parley.routes import OutboundRefused
 from parley.store.records import Principal
 from parley.store.specs import (
     CampaignSpec,
+    DoNotCallSpec,
     QueueSpec,
     ResultCodesSpec,
     RetryOutcome,
@@ -69,12 +70,17 @@ CLIENT_STRINGS = {
     "control.failed": "Not done: {reason}",
     "deleted": "Deleted.",
     "prompt.no_file": "Choose a WAV file first.",
+    "optout.none": "Type a number first.",
+    "optout.added": "Added: {added} (the others were on the list already).",
+    "optout.lifted": "{number} may be called again.",
+    "optout.failed": "Not done: {reason}",
     "prompt.not_deleted": "Not deleted: {reason}",
     **{f"status.{state}": f"status:{state}" for state in ("created", "running", "paused",
                                                              "stopped")},
 }
 
 TEXTS = ("Trunks", "Outbound routes", "Campaigns", "There is no trunk {name}.",
+         "There is no do-not-call list {name}.",
          "There is no route {name}.", "There is no campaign {name}.",
          *(f"mode:{mode}" for mode in MODES), *(f"machine:{value}" for value in MACHINE),
          *(f"outcome:{outcome}" for outcome in RETRY_OUTCOMES),
@@ -319,3 +325,51 @@ async def new_campaign_page(request: Request, ctx: Ctx) -> Response:
 async def campaign_page(name: str, request: Request, ctx: Ctx) -> Response:
     """One campaign: settings, start/pause/stop, live counters and its contacts' CSV."""
     return await _campaign_form(request, ctx, name)
+
+
+# --- do-not-call lists --------------------------------------------------------------------------
+
+#: Opt-outs listed on a list's page (the newest are not known: the list is sorted; the count
+#: and the lift-one form cover the rest).
+OPT_OUTS_SHOWN = 500
+
+
+@router.get("/admin/dnc", response_class=HTMLResponse, include_in_schema=False)
+async def dnc_lists_page(request: Request, ctx: Ctx) -> Response:
+    """Every do-not-call list with how many numbers and opt-outs it holds."""
+    found = await _admin(request, ctx)
+    if isinstance(found, Response):
+        return found
+    principal, locale = found
+    return page("admin_dnc_lists.html", locale, principal, "dnc",
+                lists=await _records(ctx, "do_not_call", DoNotCallSpec))
+
+
+async def _dnc_form(request: Request, ctx: WebContext, name: str | None) -> Response:
+    found = await _admin(request, ctx)
+    if isinstance(found, Response):
+        return found
+    principal, locale = found
+    listed: DoNotCallSpec | None = None
+    if name is not None:
+        stored = await ctx.store.config.get("do_not_call", name)
+        if not isinstance(stored, DoNotCallSpec):
+            return _missing(locale, principal, "dnc", "There is no do-not-call list {name}.",
+                            name)
+        listed = stored
+    return page("admin_dnc.html", locale, principal, "dnc", listed=listed,
+                record=public(listed) if listed is not None else {},
+                shown=listed.opt_outs[:OPT_OUTS_SHOWN] if listed else [])
+
+
+@router.get("/admin/dnc/new", response_class=HTMLResponse, include_in_schema=False)
+async def new_dnc_page(request: Request, ctx: Ctx) -> Response:
+    """An empty do-not-call list form."""
+    return await _dnc_form(request, ctx, None)
+
+
+@router.get("/admin/dnc/{name}", response_class=HTMLResponse, include_in_schema=False)
+async def dnc_page(name: str, request: Request, ctx: Ctx) -> Response:
+    """One do-not-call list: its provisioned numbers, and the customers' opt-outs (added,
+    lifted one by one)."""
+    return await _dnc_form(request, ctx, name)

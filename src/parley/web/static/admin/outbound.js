@@ -104,5 +104,46 @@ function campaignLive() {
   window.setInterval(() => void refresh(), 5000);
 }
 
+/** A do-not-call list's opt-outs: add some, lift one; the page then shows the list again. */
+function optOuts() {
+  const section = document.querySelector("section.opt-outs");
+  if (!(section instanceof HTMLElement)) return;
+  const url = `/api/do_not_call/${encodeURIComponent(section.dataset.list ?? "")}/opt_outs`;
+  const add = /** @type {HTMLFormElement} */ (section.querySelector("form.optout-add"));
+  const lift = /** @type {HTMLFormElement} */ (section.querySelector("form.optout-lift"));
+  /** @param {HTMLFormElement} form @param {string} text */
+  const tell = (form, text) => {
+    const line = form.querySelector(".form-status");
+    if (line) line.textContent = text;
+  };
+  /** @param {any} answer */
+  const reason = (answer) => fieldErrors(answer.data?.detail ?? answer.data)
+    .map((error) => error.field ? `${error.field}: ${error.message}` : error.message).join(" ");
+  add.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const box = /** @type {HTMLTextAreaElement} */ (add.querySelector("textarea"));
+    const numbers = box.value.split("\n").map((line) => line.replace(/[\s().-]/g, "")).filter(Boolean);
+    if (numbers.length === 0) { tell(add, say("optout.none")); return; }
+    const done = await api("POST", url, { numbers });
+    if (!done.ok) { tell(add, say("optout.failed", { reason: reason(done) })); return; }
+    window.location.assign(`${window.location.pathname}?added=${done.data.added}`);
+  });
+  lift.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const box = /** @type {HTMLInputElement} */ (lift.querySelector("input"));
+    const number = box.value.replace(/[\s().-]/g, "");
+    if (!number) { tell(lift, say("optout.none")); return; }
+    const done = await api("DELETE", `${url}/${encodeURIComponent(number)}`);
+    if (!done.ok) { tell(lift, say("optout.failed", { reason: reason(done) })); return; }
+    window.location.assign(`${window.location.pathname}?lifted=${encodeURIComponent(number)}`);
+  });
+  const query = new URLSearchParams(window.location.search);
+  const added = query.get("added");
+  const lifted = query.get("lifted");
+  if (added !== null) tell(add, say("optout.added", { added }));
+  if (lifted !== null) tell(lift, say("optout.lifted", { number: lifted }));
+}
+
 routeCheck();
 campaignLive();
+optOuts();
