@@ -118,6 +118,7 @@ async def test_an_admin_sets_up_a_trunk_a_route_a_campaign_and_a_prompt(
             await page.get_by_role("combobox", name="Queue").select_option("sales")
             await page.get_by_role("textbox", name="Caller ID").fill("+74950000000")
             await page.get_by_role("textbox", name="Call windows").fill("09:00-20:00")
+            await page.get_by_role("textbox", name="Mobile numbers").fill("10:00-19:00")
             await page.get_by_role("textbox", name="Busy").fill("30m")
             await page.get_by_role("button", name="Save campaign").click()
             await expect(page).to_have_url(f"{server.url}/admin/campaigns/spring?saved=1")
@@ -125,6 +126,10 @@ async def test_an_admin_sets_up_a_trunk_a_route_a_campaign_and_a_prompt(
             assert isinstance(campaign, CampaignSpec)
             assert (campaign.mode, campaign.queue, campaign.retry) == (
                 "progressive", "sales", {"busy": "30m"})
+            assert campaign.call_window == {  # the other types keep the general windows
+                "mobile": "10:00-19:00", "home": "09:00-20:00", "work": "09:00-20:00"}
+            await expect(page.get_by_role("textbox", name="Mobile numbers")).to_have_value(
+                "10:00-19:00")
             await page.get_by_label("CSV file").set_input_files(files=[{
                 "name": "contacts.csv", "mimeType": "text/csv", "buffer": CONTACTS_CSV}])
             await page.get_by_role("button", name="Import").click()

@@ -21,10 +21,12 @@ from pydantic import BaseModel
 from parley.center.config import load_center_config
 from parley.numbering import LineRight, NumberFormat
 from parley.routes import OutboundRefused
+from parley.store.campaign_config import DEFAULT_WINDOW
 from parley.store.records import Principal
 from parley.store.specs import (
     CampaignSpec,
     DoNotCallSpec,
+    NumberKind,
     QueueSpec,
     ResultCodesSpec,
     RetryOutcome,
@@ -54,6 +56,7 @@ MACHINE = get_args(CampaignSpec.model_fields["machine"].annotation)
 RETRY_OUTCOMES: tuple[str, ...] = get_args(RetryOutcome)
 ROUTE_TRUNK_SLOTS = 4  # trunks a route form offers: the first and three to fail over to
 RULE_SLOTS = 2  # empty caller-ID rule rows under the stored ones
+NUMBER_KINDS: tuple[str, ...] = get_args(NumberKind)
 
 #: What the page's script writes, beside the other admin pages' strings.
 CLIENT_STRINGS = {
@@ -81,6 +84,7 @@ CLIENT_STRINGS = {
 
 TEXTS = ("Trunks", "Outbound routes", "Campaigns", "There is no trunk {name}.",
          "There is no do-not-call list {name}.",
+         *(f"numbers:{kind}" for kind in get_args(NumberKind)),
          "There is no route {name}.", "There is no campaign {name}.",
          *(f"mode:{mode}" for mode in MODES), *(f"machine:{value}" for value in MACHINE),
          *(f"outcome:{outcome}" for outcome in RETRY_OUTCOMES),
@@ -303,16 +307,31 @@ async def _campaign_form(request: Request, ctx: WebContext, name: str | None) ->
         name: info.get_default(call_default_factory=True)
         for name, info in CampaignSpec.model_fields.items() if not info.is_required()})
     windows = shown.call_window
+    general, by_type = _windows(windows)
     return page("admin_campaign.html", locale, principal, "campaigns", campaign=campaign,
                 shown=shown, state=state,
                 record=campaign.model_dump(mode="json") if campaign is not None else {},
-                windows=None if isinstance(windows, dict)
-                else ", ".join([windows] if isinstance(windows, str) else windows),
+                windows=general, by_type=by_type, number_kinds=NUMBER_KINDS,
                 modes=MODES, machine=MACHINE, outcomes=RETRY_OUTCOMES,
                 queues=await _records(ctx, "queues", QueueSpec),
                 teams=await _records(ctx, "teams", TeamSpec),
                 scripts=await _records(ctx, "scripts", ScriptSpec),
                 result_codes=await _records(ctx, "result_codes", ResultCodesSpec))
+
+
+def _windows(window: str | list[str] | dict[NumberKind, str | list[str]]
+             ) -> tuple[str, dict[str, str]]:
+    """The campaign form's call windows: those of every number type, and each type's own
+    (empty: the first). Windows per type show the default beside the types' own: a type the
+    provisioning file does not name keeps the default window."""
+    def text(given: str | list[str]) -> str:
+        return ", ".join([given] if isinstance(given, str) else given)
+
+    if isinstance(window, dict):
+        given: dict[str, str | list[str]] = {str(k): v for k, v in window.items()}
+        return DEFAULT_WINDOW, {kind: text(given[kind]) if kind in given else ""
+                                for kind in NUMBER_KINDS}
+    return text(window), dict.fromkeys(NUMBER_KINDS, "")
 
 
 @router.get("/admin/campaigns/new", response_class=HTMLResponse, include_in_schema=False)

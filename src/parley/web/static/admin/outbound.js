@@ -30,8 +30,16 @@ TIDY.routes = (record) => {
 };
 TIDY.campaigns = (record) => {
   delete record.state;
-  const windows = record.call_window;
-  if (Array.isArray(windows)) record.call_window = windows.length === 1 ? windows[0] : windows;
+  /** @param {any} windows */
+  const one = (windows) => Array.isArray(windows) && windows.length === 1 ? windows[0] : windows;
+  const general = record.call_window;
+  /** @type {Record<string, string[]>} */
+  const byType = record.call_window_by ?? {};
+  delete record.call_window_by;
+  const kinds = Object.keys(byType);
+  record.call_window = kinds.some((kind) => byType[kind].length)
+    ? Object.fromEntries(kinds.map((kind) => [kind, one(byType[kind].length ? byType[kind] : general)]))
+    : one(general);
   record.retry = Object.fromEntries(Object.entries(record.retry ?? {})
     .filter(([, delay]) => delay !== null && delay !== ""));
   const cap = record.abandon?.cap;
