@@ -553,6 +553,10 @@ class AgentStateChanged:
     at: float
     reason: str = ""
     call_id: str = ""
+    #: a wrap-up of a call answered from a queue: its call record and that queue (the
+    #: contact center fills them in; reports add the wrap-up to the queue's handle time)
+    interaction_id: str = ""
+    queue: str = ""
 
 
 AcdCommand = (

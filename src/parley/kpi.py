@@ -227,12 +227,18 @@ def average_concurrency(call_s: float, period_s: float) -> float:
 
 DEFINITIONS: dict[str, str] = {
     "offered": "Calls that waited in the queue (every call the queue was given, whatever "
-               "became of it). Campaigns: attempts a person answered.",
-    "answered": "Calls an operator answered. Operators: calls whose last answer was theirs.",
-    "abandoned": "Callers who hung up while waiting in the queue, however quickly. Calls "
-                 "sent on to voicemail, a callback or elsewhere are offered but not "
-                 "abandoned. Campaigns: a person answered and no operator took the call in "
-                 "time.",
+               "became of it; a call overflowed or transferred from another queue is "
+               "offered in each queue it entered). Campaigns: attempts a person answered.",
+    "answered": "Calls an operator answered: a queue's, the calls whose wait ended there "
+                "with an answer; an operator's, every answer of theirs (a call transferred "
+                "from one operator to another counts once for each).",
+    "abandoned": "Callers who hung up while waiting in the queue, however quickly: in the "
+                 "queue where their wait ended. Calls sent on to voicemail, a callback, "
+                 "another queue or elsewhere are offered but not abandoned. Campaigns: a "
+                 "person answered and no operator took the call in time.",
+    "overflowed": "Waits in the queue that an overflow rule ended, sending the call to "
+                  "another queue or elsewhere (offered here, neither answered nor "
+                  "abandoned here).",
     "abandoned_short": "Abandoned calls that waited at most the site's short-abandon "
                        "threshold (short_abandon_s).",
     "answered_within": "Answered calls that waited at most the queue's service-level "
@@ -243,14 +249,18 @@ DEFINITIONS: dict[str, str] = {
     "service_level_offered": "Answered within T / offered (service level definition "
                              "'offered': every abandon counts as failed).",
     "abandon_rate": "Abandoned / offered (abandon rate definition 'offered').",
-    "asa_s": "Average speed of answer: the total wait of answered calls (from entering the "
-             "queue to the answer) / answered calls, in seconds.",
+    "asa_s": "Average speed of answer: the total wait of answered calls (from when the "
+             "caller began waiting in a queue to the answer; an overflow does not start it "
+             "again) / answered calls, in seconds.",
     "aht_s": "Average handle time: (talk + hold + after-call work) / answered calls, in "
-             "seconds. Operators and teams take the three from their state time; a queue's "
-             "calls carry talk and hold (answer to hang-up) but not the after-call work, "
-             "which belongs to the operator.",
-    "talk_s": "Seconds from the answer to the hang-up (hold included) of answered calls.",
-    "transfers": "Transfers made during the calls (blind and attended).",
+             "seconds. A queue's: the talk of the conversations its answers began and its "
+             "operators' wrap-ups of them; an operator's or team's: their time on call, on "
+             "hold and in wrap-up.",
+    "talk_s": "Seconds from the answer to the hang-up (hold included) of answered calls; "
+              "a call handed on counts each operator's own talk (to the transfer), and a "
+              "queue the talk until the call entered another queue.",
+    "transfers": "Transfers made during the calls (blind and attended): a queue's, made "
+                 "from the conversations its answers began; an operator's, their own.",
     "callbacks_requested": "Callbacks requested in the period (by callers in the queue or "
                            "by staff).",
     "callbacks_completed": "Of those, callbacks that reached the customer and an operator.",

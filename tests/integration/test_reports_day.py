@@ -3,11 +3,16 @@ intervals reports checked exactly against a count made here from the raw call re
 SQLite and on PostgreSQL.
 
 SIPp callers dial the support queue; two operators' baresip phones answer (1001 in support,
-1006 in sales). The day: a call answered by 1001; while it lasts, one caller who hangs up
-within the short-abandon threshold and one who waits longer; then a call 1001 answers and a
-supervisor transfers to the sales queue, where 1006 answers it (the long abandon's caller,
-calling again: reached again); and a callback requested through the API for the short
-abandon's number. The node runs on SQLite; its event journal is then replayed into a second
+1006 in sales), each with a second of wrap-up. The day: a call answered by 1001; while it
+lasts, one caller who hangs up within the short-abandon threshold and one who waits longer,
+overflowing after a second to the sales queue (nobody signed in there yet) and hanging up
+there; then a call 1001 answers and a supervisor transfers to the sales queue, where 1006
+answers it (the long abandon's caller, calling again: reached again); and a callback
+requested through the API for the short abandon's number. The independent count follows
+docs/reports.md: a call is offered in each queue it entered (from its timeline), answered or
+abandoned where its wait ended, overflowed out of the others; each answering operator has
+their own talk; a queue's AHT adds its operators' wrap-ups of its calls (from the state
+log). The node runs on SQLite; its event journal is then replayed into a second
 node on PostgreSQL (the same recorders, writing the raw records and the aggregates there),
 so both stores are checked against one run of calls. Each store is checked for a period on
 the interval boundaries (aggregates) and one off them (the raw records at the edges)."""
@@ -15,9 +20,11 @@ the interval boundaries (aggregates) and one off them (the raw records at the ed
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +34,7 @@ from sqlalchemy import text
 from parley.app import Node
 from parley.journal import Journal
 from parley.reports.intervals import interval_ceiling, interval_start
-from parley.store.specs import QueueSpec, UserSpec
+from parley.store.specs import OverflowRule, QueueSpec, UserSpec
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
 from parley.testing.peers import Sipp
 from parley.testing.postgres import (  # noqa: F401 - fixtures
@@ -45,12 +52,13 @@ pytestmark = needs(STOCK_PROMPTS, HOLD_MUSIC)
 SHORT_ABANDON_S = 2
 SERVICE_LEVEL_S = 2
 SHORT_ANI, LONG_ANI = "555005", "555004"
+OVERFLOW_S = 1
 BUSY = ("reserved", "ringing", "on_call", "on_hold", "wrap_up")
 
 
 async def configure(node: Node) -> None:
-    """The day's thresholds (short abandons within 2 s, service level 2 s, 1 s of wrap-up)
-    and the operators' locations."""
+    """The day's thresholds (short abandons within 2 s, service level 2 s, 1 s of wrap-up,
+    support overflowing to sales after 1 s of waiting) and the operators' locations."""
     for username, location in LOCATIONS.items():
         user = await node.store.config.get("users", username)
         assert isinstance(user, UserSpec)
@@ -62,7 +70,9 @@ async def configure(node: Node) -> None:
         queue = await node.store.config.get("queues", name)
         assert isinstance(queue, QueueSpec)
         await change(node, "queues", queue.model_copy(update={
-            "wrap_up_s": 1, "service_level_s": SERVICE_LEVEL_S}))
+            "wrap_up_s": 1, "service_level_s": SERVICE_LEVEL_S,
+            "overflow": [OverflowRule(when="wait", threshold=OVERFLOW_S,
+                                      target="queue:sales")] if name == "support" else []}))
 
 
 async def until(check: Any, what: str, within: float = 20.0) -> Any:
@@ -94,20 +104,20 @@ async def run_the_day(node: Node, tmp_path: Path) -> None:
         return all(str(acd.agents[name].state) == "ready" for name in names)
 
     await support.start()
-    await sales.start()
     try:
-        await until(lambda: ready("1001", "1006"), "operators ready")
+        await until(lambda: ready("1001"), "1001 ready")
         answered = caller(tmp_path, node, "answered", talk_s=4.5)
         await answered.start()
         await support.wait_event("CALL_ESTABLISHED", within=15)
         short = caller(tmp_path, node, "short", talk_s=0.3)
-        long = caller(tmp_path, node, "long", talk_s=2.5)
+        long = caller(tmp_path, node, "long", talk_s=3.0)  # overflows to sales after 1 s
         await short.start()
         await long.start()
         for sipp in (answered, short, long):
             result = await sipp.wait(within=30)
             assert result.ok, result.log
-        await until(lambda: ready("1001"), "1001 ready after wrap-up")
+        await sales.start()  # only now: nobody took the overflowed call in sales
+        await until(lambda: ready("1001", "1006"), "operators ready after wrap-up")
         # the long abandon's caller calls again (and is answered): reached again
         transferred = caller(tmp_path, node, "transferred", talk_s=5.0, ani=LONG_ANI)
         await transferred.start()
@@ -128,6 +138,7 @@ async def run_the_day(node: Node, tmp_path: Path) -> None:
             await sales.wait_event("CALL_ESTABLISHED", within=15)
             result = await transferred.wait(within=30)
             assert result.ok, result.log
+            await until(lambda: ready("1001", "1006"), "wrap-ups over")  # a whole second
             asked = await api.post("/api/callbacks", json={
                 "number": SHORT_ANI, "queue": "support",
                 "due_at": (node.clock.utcnow() + timedelta(days=1)).isoformat()})
@@ -157,7 +168,8 @@ async def ready_out(node: Node) -> bool:
 
 
 async def raw(node: Node) -> dict[str, Any]:
-    """The raw records: calls (with their transfers), the state log, the callbacks."""
+    """The raw records: calls (with their transfers and the timeline entries that move
+    them between queues and operators), the state log, the callbacks."""
     async with node.store.sessions() as session:
         calls = [dict(row._mapping) for row in await session.execute(text(
             "SELECT id, direction, caller, called, queue, operator, started_at, queued_at, "
@@ -166,19 +178,91 @@ async def raw(node: Node) -> dict[str, Any]:
         transfers = dict((await session.execute(text(
             "SELECT interaction_id, count(*) FROM timeline_events WHERE kind = 'transferred' "
             "GROUP BY interaction_id"))).all())
+        timeline = (await session.execute(text(
+            "SELECT interaction_id, at, kind, detail FROM timeline_events WHERE kind IN "
+            "('queued', 'overflowed', 'answered', 'transferred', 'taken over', 'ended') "
+            "ORDER BY interaction_id, at, id"))).all()
         states = (await session.execute(text(
-            "SELECT username, state, reason, at FROM operator_state_log "
+            "SELECT username, state, reason, at, queue FROM operator_state_log "
             "ORDER BY username, at, id"))).all()
         callbacks = (await session.execute(text(
             "SELECT queue, requested_at, status, number, interaction_id "
             "FROM callbacks"))).all()
+    entries: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
+    for interaction_id, at, kind, detail in timeline:
+        entries.setdefault(interaction_id, []).append(
+            (utc(at), kind, json.loads(detail) if isinstance(detail, str) else detail))
     for call in calls:
         call["transfers"] = transfers.get(call["id"], 0)
         for name in ("started_at", "queued_at", "answered_at", "ended_at"):
             call[name] = utc(call[name])
-    return {"calls": calls, "states": [(u, s, r, utc(a)) for u, s, r, a in states],
+        call["stays"] = stays(call, entries.get(call["id"], []))
+        call["answers"] = answers(entries.get(call["id"], []))
+    log = [(u, s, r, utc(a), q) for u, s, r, a, q in states]
+    return {"calls": calls, "states": [entry[:4] for entry in log],
+            "wrap_ups": wrap_ups(log),
             "callbacks": [(q, utc(r), status) for q, r, status, _n, _i in callbacks],
             "callback_rows": [(n, utc(r), status, i) for _q, r, status, n, i in callbacks]}
+
+
+TALK_ENDS = ("answered", "transferred", "taken over", "ended")
+
+
+def talk_of(entries: list[Any], index: int) -> tuple[float, int]:
+    """The talk of the answer at ``index`` (to the next answer, transfer, take-over or end)
+    and whether a transfer ended it."""
+    at = entries[index][0]
+    end_at, kind, _detail = next(e for e in entries[index + 1:] if e[1] in TALK_ENDS)
+    return (end_at - at).total_seconds(), int(kind == "transferred")
+
+
+def stays(call: dict[str, Any], entries: list[Any]) -> list[dict[str, Any]]:
+    """The call's stay in each queue it entered (a 'queued' entry, or an overflow to a
+    queue): its wait, from when the caller began waiting (an overflow does not start it
+    again) to the next answer, overflow, queue or end, and how that wait ended; answered,
+    the talk of every answer and the transfers until the call entered another queue."""
+    found = []
+    since = None
+    for index, (at, kind, detail) in enumerate(entries):
+        if kind == "queued":
+            queue, since = detail["queue"], at
+        elif kind == "overflowed" and detail.get("to") == "queue":
+            queue = detail["target"]
+        else:
+            continue
+        last = next(k for k in range(index + 1, len(entries))
+                    if entries[k][1] in ("answered", "overflowed", "queued", "ended"))
+        end_at, end_kind, _detail = entries[last]
+        assert since is not None
+        stay = {"queue": queue, "wait_s": (end_at - since).total_seconds(),
+                "talk_s": 0.0, "transfers": 0,
+                "end": end_kind if end_kind in ("answered", "overflowed") else
+                "abandoned" if end_kind == "ended" and call["outcome"] == "abandoned"
+                else "other"}
+        if end_kind == "answered":
+            for k in range(last, len(entries)):
+                if entries[k][1] == "queued":
+                    break
+                if entries[k][1] == "answered":
+                    talk, _transferred = talk_of(entries, k)
+                    stay["talk_s"] += talk
+                stay["transfers"] += int(entries[k][1] == "transferred")
+        found.append(stay)
+    return found
+
+
+def answers(entries: list[Any]) -> list[tuple[str, float, int]]:
+    """Each operator's answer: (operator, their talk, transfers that ended it)."""
+    return [(detail["operator"], *talk_of(entries, index))
+            for index, (_at, kind, detail) in enumerate(entries)
+            if kind == "answered" and detail.get("operator")]
+
+
+def wrap_ups(log: list[Any]) -> list[tuple[str, datetime, float]]:
+    """Each wrap-up of a queue's call that has ended: (queue, its start, its seconds)."""
+    return [(queue, at, (following[3] - at).total_seconds())
+            for (user, state, _r, at, queue), following in pairwise(log)
+            if state == "wrap_up" and queue and following[0] == user and following[3] > at]
 
 
 def utc(value: Any) -> Any:
@@ -189,27 +273,29 @@ def utc(value: Any) -> Any:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def figures(calls: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The queue figures of ``calls``, counted as docs/reports.md defines them."""
-    offered = [c for c in calls if c["queued_at"] is not None]
-    answered = [c for c in offered if c["answered_at"] is not None]
-    abandoned = [c for c in offered if c["answered_at"] is None and c["outcome"] == "abandoned"]
-    answered_within = [c for c in answered if c["wait_s"] <= SERVICE_LEVEL_S]
-    talk = sum(c["talk_s"] for c in answered)
+def figures(visits: Iterable[dict[str, Any]], wrap_s: float = 0.0) -> dict[str, Any]:
+    """The queue figures of the stays in queues ``visits`` and the wrap-ups' seconds
+    ``wrap_s``, counted as docs/reports.md defines them."""
+    offered = list(visits)
+    answered = [v for v in offered if v["end"] == "answered"]
+    abandoned = [v for v in offered if v["end"] == "abandoned"]
+    answered_within = [v for v in answered if v["wait_s"] <= SERVICE_LEVEL_S]
+    talk = sum(v["talk_s"] for v in answered)
     return {
         "offered": len(offered), "answered": len(answered), "abandoned": len(abandoned),
-        "abandoned_short": len([c for c in abandoned if c["wait_s"] <= SHORT_ABANDON_S]),
+        "abandoned_short": len([v for v in abandoned if v["wait_s"] <= SHORT_ABANDON_S]),
         "answered_within": len(answered_within),
-        "abandoned_within": len([c for c in abandoned if c["wait_s"] <= SERVICE_LEVEL_S]),
+        "abandoned_within": len([v for v in abandoned if v["wait_s"] <= SERVICE_LEVEL_S]),
         "service_level": round(len(answered_within) / len(answered), 4) if answered else 1.0,
         "service_level_offered": round(len(answered_within) / len(offered), 4)
         if offered else 1.0,
         "abandon_rate": round(len(abandoned) / len(offered), 4) if offered else 0.0,
-        "asa_s": round(sum(c["wait_s"] for c in answered) / len(answered), 3)
+        "asa_s": round(sum(v["wait_s"] for v in answered) / len(answered), 3)
         if answered else 0.0,
-        "aht_s": round(talk / len(answered), 3) if answered else 0.0,
+        "aht_s": round((talk + wrap_s) / len(answered), 3) if answered else 0.0,
         "talk_s": round(talk, 3),
-        "transfers": sum(c["transfers"] for c in offered),
+        "transfers": sum(v["transfers"] for v in answered),
+        "overflowed": len([v for v in offered if v["end"] == "overflowed"]),
     }
 
 
@@ -224,25 +310,38 @@ def callbacks(records: dict[str, Any], since: datetime, end: datetime,
     return counted
 
 
+def in_period(records: dict[str, Any], since: datetime, end: datetime
+              ) -> list[tuple[datetime, dict[str, Any]]]:
+    """(the call's start, a stay) of the calls that began in the period."""
+    return [(c["started_at"], stay) for c in records["calls"]
+            if since <= c["started_at"] < end for stay in c["stays"]]
+
+
 def expected_queues(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
-    calls = [c for c in records["calls"] if since <= c["started_at"] < end]
+    visits = in_period(records, since, end)
+    wraps = [(q, s) for q, at, s in records["wrap_ups"] if since <= at < end]
     asked = callbacks(records, since, end)
     rows = []
-    for queue in sorted({c["queue"] for c in calls if c["queue"]} | set(asked)):
+    for queue in sorted({v["queue"] for _at, v in visits} | set(asked) | {q for q, _ in wraps}):
         requested, done = asked.get(queue, (0, 0))
-        rows.append({"queue": queue, **figures(c for c in calls if c["queue"] == queue),
+        rows.append({"queue": queue,
+                     **figures((v for _at, v in visits if v["queue"] == queue),
+                               sum(s for q, s in wraps if q == queue)),
                      "callbacks_requested": requested, "callbacks_completed": done})
     return rows
 
 
 def expected_intervals(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
-    calls = [c for c in records["calls"] if since <= c["started_at"] < end and c["queue"]]
+    visits = in_period(records, since, end)
+    wraps = [(interval_start(at), s) for _q, at, s in records["wrap_ups"] if since <= at < end]
     asked = callbacks(records, since, end, bucket=interval_start)
     rows = []
-    for start in sorted({interval_start(c["started_at"]) for c in calls} | set(asked)):
+    for start in sorted({interval_start(at) for at, _v in visits} | set(asked)
+                        | {bucket for bucket, _ in wraps}):
         requested, done = asked.get(start, (0, 0))
         rows.append({"interval": start.isoformat(),
-                     **figures(c for c in calls if interval_start(c["started_at"]) == start),
+                     **figures((v for at, v in visits if interval_start(at) == start),
+                               sum(s for bucket, s in wraps if bucket == start)),
                      "callbacks_requested": requested, "callbacks_completed": done})
     return rows
 
@@ -274,19 +373,20 @@ def split_states(seconds: dict[tuple[str, str], float]) -> tuple[dict[str, float
 
 
 def expected_operators(records: dict[str, Any], since: datetime, end: datetime) -> list[Any]:
-    calls = [c for c in records["calls"] if since <= c["started_at"] < end]
+    taken = [answer for c in records["calls"] if since <= c["started_at"] < end
+             for answer in c["answers"]]
     seconds = state_time(records, since, end)
     rows = []
-    for user in sorted({c["operator"] for c in calls if c["operator"]} | set(seconds)):
-        mine = [c for c in calls if c["operator"] == user and c["answered_at"] is not None]
+    for user in sorted({who for who, _t, _n in taken} | set(seconds)):
+        mine = [(talk, moved) for who, talk, moved in taken if who == user]
         by_state, by_reason = split_states(seconds.get(user, {}))
         busy = sum(by_state[state] for state in BUSY)
         logged_in = sum(by_state.values())
         handle = by_state["on_call"] + by_state["on_hold"] + by_state["wrap_up"]
         rows.append({
             "operator": user, "answered": len(mine),
-            "talk_s": round(sum(c["talk_s"] for c in mine), 3),
-            "transfers": sum(c["transfers"] for c in mine),
+            "talk_s": round(sum(talk for talk, _moved in mine), 3),
+            "transfers": sum(moved for _talk, moved in mine),
             "aht_s": round(handle / len(mine), 3) if mine else 0.0,
             "occupancy": round(busy / (busy + by_state["ready"]), 4)
             if busy + by_state["ready"] else 0.0,
@@ -386,6 +486,15 @@ def close(actual: Any, expected: Any, where: str) -> None:
         assert actual == expected, (where, actual, expected)
 
 
+async def aggregates(node: Node) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    """The interval aggregates' rows (counters rounded to the millisecond)."""
+    async with node.store.sessions() as session:
+        rows = (await session.execute(text("SELECT * FROM report_intervals"))).all()
+    return {(row.dimension, utc(row.interval_start), row.key): tuple(
+        round(float(value), 3) for name, value in row._mapping.items()
+        if name not in ("dimension", "interval_start", "key")) for row in rows}
+
+
 async def check_reports(node: Node, began: datetime, ended: datetime) -> dict[str, Any]:
     """Every figure of the three reports, for a period on the interval boundaries and one
     off them, as the raw records count it; the queues rows returned."""
@@ -411,13 +520,18 @@ async def check_reports(node: Node, began: datetime, ended: datetime) -> dict[st
             report = response.json()
             close({k: report[k] for k in ("rows", "locations", "total")},
                   expected_working_time(records, since, end), f"working_time {since}")
-            # each count leads to as many calls as it says
-            drilled = await api.get("/api/reports/calls", params={
-                **params, "report": "queues", "key": "support", "measure": "abandoned"})
-            assert drilled.status_code == 200, drilled.text
-            abandoned = [c["id"] for c in records["calls"] if c["queue"] == "support"
-                         and c["outcome"] == "abandoned" and since <= c["started_at"] < end]
-            assert sorted(c["id"] for c in drilled.json()["calls"]) == sorted(abandoned)
+            # each count leads to as many calls as it says, each in the queue it counts in
+            for queue, measure in (("support", "abandoned"), ("support", "overflowed"),
+                                   ("sales", "offered"), ("sales", "abandoned")):
+                drilled = await api.get("/api/reports/calls", params={
+                    **params, "report": "queues", "key": queue, "measure": measure})
+                assert drilled.status_code == 200, drilled.text
+                behind = [c["id"] for c in records["calls"] if since <= c["started_at"] < end
+                          for v in c["stays"] if v["queue"] == queue
+                          and (measure == "offered" or v["end"] == measure)]
+                lines = drilled.json()["calls"]
+                assert sorted(c["id"] for c in lines) == sorted(behind), (queue, measure)
+                assert {c["queue"] for c in lines} <= {queue}
         response = await api.get("/api/reports/queues", params={
             "from": whole[0].isoformat(), "to": whole[1].isoformat()})
         abandoned = await api.get("/api/reports/abandoned", params={
@@ -442,16 +556,27 @@ async def test_a_known_day_reports_exactly_what_the_raw_records_count(
         await run_the_day(node, tmp_path)
         ended = node.clock.utcnow()
         rows = await check_reports(node, began, ended)
+        # what the recorders added as the day went equals a rebuild from the raw records
+        kept = await aggregates(node)
+        await node.store.reports.rebuild()
+        assert await aggregates(node) == kept
         asked = await node.store.callbacks.list()
         node.journal.sync()
         shutil.copytree(node.journal.folder, tmp_path / "journal")
     # the day as it was made
+    # (the transferred call in both queues, the overflowed one abandoned in sales)
     support, sales = rows["support"], rows["sales"]
     assert {k: support[k] for k in ("offered", "answered", "abandoned", "abandoned_short",
-                                    "transfers", "callbacks_requested")} == {
-        "offered": 3, "answered": 1, "abandoned": 2, "abandoned_short": 1, "transfers": 0,
-        "callbacks_requested": 1}
-    assert (sales["offered"], sales["answered"], sales["transfers"]) == (1, 1, 1)
+                                    "overflowed", "transfers", "callbacks_requested")} == {
+        "offered": 4, "answered": 2, "abandoned": 1, "abandoned_short": 1, "overflowed": 1,
+        "transfers": 1, "callbacks_requested": 1}
+    assert {k: sales[k] for k in ("offered", "answered", "abandoned", "abandoned_short",
+                                  "overflowed", "transfers")} == {
+        "offered": 2, "answered": 1, "abandoned": 1, "abandoned_short": 0, "overflowed": 0,
+        "transfers": 0}
+    # AHT has each answer's second of wrap-up on top of the talk
+    assert support["aht_s"] - support["talk_s"] / 2 > 0.9
+    assert sales["aht_s"] - sales["talk_s"] > 0.9
 
     # the same events into a node on PostgreSQL: its recorders write them there
     url, name = await asyncio.to_thread(create_database, postgres_server_url,

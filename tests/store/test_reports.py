@@ -1,6 +1,7 @@
 """Interval aggregates against the raw records: random traffic written the way the recorders
 write it (call records in batches, a late outcome, wrap-ups saved once or twice, campaign
-attempts written twice, operator states in batches) keeps aggregates equal to a rebuild from
+attempts written twice, operator states in batches, wrap-ups of queues' calls) keeps
+aggregates equal to a rebuild from
 the raw records, and every report over periods on and off the interval boundaries equals an
 independent count of the generated calls. Runs on SQLite and PostgreSQL."""
 
@@ -120,7 +121,9 @@ def random_states(rng: random.Random, start: datetime) -> list[OperatorStateReco
             state = rng.choice(("ready", "not_ready", "on_call", "on_hold", "wrap_up",
                                 "logged_out"))
             reason = rng.choice(("lunch", "training")) if state == "not_ready" else ""
-            entries.append(OperatorStateRecord(operator, state, reason, at))
+            queue = rng.choice((*QUEUES, None)) if state == "wrap_up" else None
+            entries.append(OperatorStateRecord(operator, state, reason, at, queue,
+                                               "call-0000" if queue else None))
             at += timedelta(seconds=rng.uniform(30, 500))
     entries.sort(key=lambda entry: entry.at)
     return entries
@@ -136,6 +139,21 @@ def count_calls(calls: list[Call], queue: str, since: datetime, until: datetime
             "answered_within": sum(c.answered_at is not None and c.wait_s <= LEVEL_S[queue]
                                    for c in mine),
             "transfers": sum(c.transfers for c in mine)}
+
+
+def handle_s(calls: list[Call], entries: list[OperatorStateRecord], queue: str,
+             since: datetime, until: datetime) -> float:
+    """Talk of the queue's answered calls that began in the period, and the wrap-ups of its
+    calls that began in it and have ended."""
+    talk = sum((c.ended_at - c.answered_at).total_seconds() for c in calls
+               if c.queue == queue and c.answered_at and since <= c.started_at < until)
+    wrap = 0.0
+    for entry in entries:
+        if entry.state == "wrap_up" and entry.queue == queue and since <= entry.at < until:
+            following = [e.at for e in entries
+                         if e.username == entry.username and e.at > entry.at]
+            wrap += (min(following) - entry.at).total_seconds() if following else 0.0
+    return talk + wrap
 
 
 def state_time(entries: list[OperatorStateRecord], operator: str, since: datetime,
@@ -229,6 +247,9 @@ async def test_aggregates_equal_a_rebuild_and_an_independent_count(
             expected = count_calls(calls, queue, since, until)
             got = rows.get(queue, dict.fromkeys(expected, 0))
             assert {name: got[name] for name in expected} == expected, (queue, since, until)
+            handled = handle_s(calls, states, queue, since, until)
+            assert got.get("aht_s", 0.0) == pytest.approx(
+                handled / expected["answered"] if expected["answered"] else 0.0, abs=2e-3)
             asked = [status for q, at, status in callbacks if q == queue and since <= at < until]
             assert (got.get("callbacks_requested", 0), got.get("callbacks_completed", 0)) == (
                 len(asked), asked.count("done")), (queue, since, until)

@@ -15,6 +15,7 @@ own commands queue behind); its timers are served by :meth:`AcdShell.run`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,10 @@ DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) befo
 BUSY_RETRY_S = 1.0  # an operator whose phone is on another call is reported unreachable after
 
 
+ANSWERED_KEPT = 10_000
+"""The most answered calls whose wrap-up the shell waits for (to name their queue)."""
+
+
 class AcdShell:
     """The ACD over telephony: offers ring operators, answers bridge, callbacks dial, operators
     log in when their phones register. :class:`~parley.center.shell.ContactCenter` holds one
@@ -85,6 +90,10 @@ class AcdShell:
         self.registry: FlowRegistry = config.registry()
         self.owners: dict[str, str] = config.device_owner()
         self.calls: dict[str, InboundCall] = {}  # in the ACD, by ACD id
+        #: the call record and queue of each ACD call an operator answered from a queue,
+        #: until the operator's wrap-up of it begins (and each operator's wrap-up in hand)
+        self._answered_from: dict[str, tuple[str, str]] = {}
+        self._wrapping: dict[str, tuple[str, str]] = {}
         self.live: dict[str, InboundCall] = {}  # every call with a leg up, by interaction id
         self._pending: deque[Any] = deque()
         #: Called with each batch the ACD answered, after it was executed (the dialer shell
@@ -267,6 +276,8 @@ class AcdShell:
         self._feeding = True
         try:
             for item in out:
+                if isinstance(item, ev.AgentStateChanged):
+                    item = self._wrap_up_of(item)
                 handler = self._commands.get(type(item))
                 if handler is not None:
                     try:
@@ -389,6 +400,22 @@ class AcdShell:
             return
         self.join(call, leg, command.agent_id, waited=command.waited)
 
+    def _wrap_up_of(self, change: ev.AgentStateChanged) -> ev.AgentStateChanged:
+        """``change`` with the call record and queue of the call a wrap-up follows (the
+        state log keeps them: reports add the wrap-up to that queue's handle time); a
+        wrap-up extended goes on naming them."""
+        if change.new != "wrap_up":
+            self._wrapping.pop(change.agent_id, None)
+            return change
+        answered = self._answered_from.pop(change.call_id, None) if change.call_id else None
+        if answered is not None:
+            self._wrapping[change.agent_id] = answered
+        else:
+            answered = self._wrapping.get(change.agent_id)
+        if answered is None:
+            return change
+        return dataclasses.replace(change, interaction_id=answered[0], queue=answered[1])
+
     def join(self, call: InboundCall, leg: Channel, operator: str, *,
               waited: float | None = None) -> None:
         """Bridge the caller and the operator who answered, and record per queue policy."""
@@ -406,6 +433,10 @@ class AcdShell:
         call.operator = operator
         call.operator_leg = leg
         call.answered_at = call.answered_at or self.wall()
+        if call.queue and call.acd_id in self.acd.calls:
+            self._answered_from[call.acd_id] = (call.interaction_id, call.queue)
+            while len(self._answered_from) > ANSWERED_KEPT:  # a wrap-up that never came
+                del self._answered_from[next(iter(self._answered_from))]
         call.bridge = self.telephony.bridge(caller, leg)
         policy = self.policies.get(call.queue)
         if policy is not None and policy.recording == "all" and call.recording is None:

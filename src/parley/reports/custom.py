@@ -56,7 +56,7 @@ _WORK = tuple(name for name in flat([work_figures({}, {})])[0]
               if not name.startswith("not_ready_s_by_reason"))
 
 MEASURES: dict[str, tuple[str, ...]] = {
-    "queue": (*_CALLS, "callbacks_requested", "callbacks_completed"),
+    "queue": (*_CALLS, "overflowed", "callbacks_requested", "callbacks_completed"),
     "number": ("calls", *_CALLS, "duration_s"),
     "operator": _WORK,
     "team": ("operators", *_WORK),

@@ -1,9 +1,11 @@
 """The calls behind a report's figure (drill-down) and the intervals report (pure).
 
-A count in a report row (a queue's ``abandoned``, an operator's ``answered``) is the number of
-finished calls whose counters (:func:`parley.reports.intervals.call_counters`) hold that
-figure under the row's key. The same function picks the calls behind it, so the list a
-supervisor opens from a figure always has as many calls as the figure says.
+A count in a report row (a queue's ``abandoned``, an operator's ``answered``) is the sum of
+what finished calls add under the row's key (:func:`parley.reports.intervals.counted`: per
+queue visit, per operator's answer, per trunk and number). The same function picks the calls
+behind it, so the list a supervisor opens from a figure always has as many lines as the
+figure says (a call counted twice in it, offered in two queues of the intervals report, is
+listed twice).
 
 The intervals report is the queue figures of each 15-minute interval of a period (all queues,
 or one), with the callbacks requested in it.
@@ -17,12 +19,13 @@ from typing import Any, Protocol
 
 from parley.reports.intervals import (
     CallFacts,
+    Counted,
     Counters,
     Thresholds,
     call_counters,
-    call_keys,
+    counted,
 )
-from parley.reports.tables import call_figures, callback_figures
+from parley.reports.tables import queue_figures
 
 Row = dict[str, Any]
 
@@ -30,7 +33,8 @@ DRILL_DIMENSIONS = {"queues": "queue", "operators": "operator", "trunks": "trunk
                     "numbers": "number", "intervals": "interval", "teams": "team"}
 """The reports whose counts lead to their calls, and the dimension of their rows."""
 DRILL_MEASURES = ("calls", "inbound", "outbound", "offered", "answered", "abandoned",
-                  "abandoned_short", "answered_within", "abandoned_within", "transfers")
+                  "abandoned_short", "answered_within", "abandoned_within", "overflowed",
+                  "transfers")
 """The figures that count calls (the rest are sums, averages or ratios)."""
 
 
@@ -40,18 +44,21 @@ class DrillError(ValueError):
 
 
 def behind(call: CallFacts, measure: str, thresholds: Thresholds,
-           dimension: str | None = None, keys: Iterable[str] = ()) -> bool:
-    """Whether ``call`` is one of those counted by ``measure`` in a row of ``dimension``
-    whose key is one of ``keys`` (no dimension: every call the figure counts)."""
+           dimension: str | None = None, keys: Iterable[str] | None = None) -> list[Counted]:
+    """What of ``call`` is counted by ``measure`` in rows of ``dimension`` whose key is one of
+    ``keys`` (None: any key; no dimension: the call as a whole, once): one entry per time
+    the figure counts it (a call offered in two queues is two of the summed offered)."""
     if measure not in DRILL_MEASURES:
         raise DrillError(f"measure: {measure!r} does not count calls; one of "
                          f"{', '.join(DRILL_MEASURES)}")
-    if not call_counters(call, thresholds).get(measure):
-        return False
     if dimension is None:
-        return True
-    wanted = set(keys)
-    return any(kind == dimension and key in wanted for kind, key in call_keys(call))
+        whole = call_counters(call, thresholds)
+        return [Counted("", "", whole, call.queue, call.operator, call.wait_s,
+                        call.talk_s)] * round(whole.get(measure, 0))
+    wanted = None if keys is None else set(keys)
+    return [row for row in counted(call, thresholds)
+            if row.dimension == dimension and (wanted is None or row.key in wanted)
+            for _ in range(round(row.counters.get(measure, 0)))]
 
 
 class IntervalSource(Protocol):
@@ -64,8 +71,7 @@ class IntervalSource(Protocol):
 def interval_rows(by_interval: Mapping[datetime, Mapping[str, float]]) -> list[Row]:
     """One row per interval that counted anything, oldest first: its start (UTC, ISO 8601),
     the queue figures and the callbacks requested (and of them completed) in it."""
-    return [{"interval": start.isoformat(), **call_figures(counters),
-             **callback_figures(counters)}
+    return [{"interval": start.isoformat(), **queue_figures(counters)}
             for start, counters in sorted(by_interval.items()) if any(counters.values())]
 
 

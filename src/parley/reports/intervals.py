@@ -1,13 +1,17 @@
 """What each raw record adds to the interval aggregates (pure: rows in, counters out).
 
-A finished call counts in the 15-minute interval in which it began (``started_at``), under
-each dimension it has: its queue, its operator (the last one who answered it), the carrier
-trunk of its legs and, inbound, the number dialled. A callback counts under its queue in the
-interval it was requested in (completed once done). A campaign attempt counts in the interval
-it was dialled in, under its campaign; a call's wrap-up in the interval the call began in,
-under its result code. An operator's time in a state is split over the
-intervals it spans. The same functions build the aggregates as records are written, rebuild
-them from the raw records, and answer the edges of a period exactly from the raw records.
+A finished call counts in the 15-minute interval in which it began (``started_at``): under
+each queue it waited in (:func:`walk`: offered in each, answered or abandoned in the one
+where its wait ended, overflowed out of the others), under each operator who answered it
+(their own talk), and once under the carrier trunk of its legs and, inbound, the number
+dialled. An operator's wrap-up of a queue's call adds its seconds to that queue in the
+interval the wrap-up began in (:func:`wrap_up_by_interval`). A callback counts under its
+queue in the interval it was requested in (completed once done). A campaign attempt counts
+in the interval it was dialled in, under its campaign; a call's wrap-up result in the
+interval the call began in, under its result code. An operator's time in a state is split
+over the intervals it spans. The same functions build the aggregates as records are written,
+rebuild them from the raw records, and answer the edges of a period exactly from the raw
+records.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 INTERVAL = timedelta(minutes=15)
 """The length of one aggregate interval."""
@@ -28,7 +32,7 @@ MEASURES = ("calls", "inbound", "outbound", "offered", "answered", "abandoned",
             "abandoned_short", "answered_within", "abandoned_within", "wait_answered_s",
             "wait_abandoned_s", "talk_s", "duration_s", "transfers", "attempts",
             "live_answers", "machines", "amd_human", "amd_machine", "amd_unknown",
-            "callbacks_requested", "callbacks_completed")
+            "callbacks_requested", "callbacks_completed", "wrap_up_s", "overflowed")
 """The counters of one (interval, dimension, key) row: counts and sums of seconds."""
 
 NOT_WORKING = "logged_out"
@@ -66,6 +70,22 @@ class Thresholds:
         return (self.service_level_s or {}).get(queue, 20.0)
 
 
+class Step(NamedTuple):
+    """One entry of a call's timeline that moves it between queues and operators
+    (:data:`STEP_KINDS`), with what its detail names."""
+
+    at: datetime
+    kind: str
+    queue: str = ""
+    operator: str = ""
+    to: str = ""
+    target: str = ""
+
+
+STEP_KINDS = ("queued", "overflowed", "answered", "transferred", "taken over", "ended")
+"""The timeline entries :func:`queue_visits` and :func:`answers` read."""
+
+
 class CallFacts(NamedTuple):
     """What the aggregates need of one finished call record."""
 
@@ -84,6 +104,9 @@ class CallFacts(NamedTuple):
     transfers: int = 0
     call_id: str = ""
     """The call record's id (for the calls behind a report's figure; not counted)."""
+    ended_at: datetime | None = None
+    steps: tuple[Step, ...] = ()
+    """Its timeline's :data:`STEP_KINDS` entries, oldest first."""
 
 
 class AttemptFacts(NamedTuple):
@@ -106,16 +129,19 @@ class CallbackFacts(NamedTuple):
 
 
 class StateEntry(NamedTuple):
-    """One row of the operator state log."""
+    """One row of the operator state log (a wrap-up names the queue and the call record it
+    follows, when the operator answered the call from a queue)."""
 
     username: str
     state: str
     reason: str
     at: datetime
+    queue: str | None = None
+    interaction_id: str | None = None
 
 
 def call_counters(call: CallFacts, thresholds: Thresholds) -> Counters:
-    """The counters one finished call adds under each of its dimensions.
+    """The counters one finished call adds as a whole (under its trunk and number).
 
     ``offered``: the call waited in a queue. ``answered``: an operator answered it.
     ``abandoned``: it waited in a queue and the caller hung up before an answer (outcome
@@ -148,15 +174,191 @@ def call_counters(call: CallFacts, thresholds: Thresholds) -> Counters:
 
 
 def call_keys(call: CallFacts) -> Iterator[tuple[str, str]]:
-    """The (dimension, key) pairs a call counts under."""
-    if call.queue:
-        yield "queue", call.queue
-    if call.operator:
-        yield "operator", call.operator
+    """The (dimension, key) pairs a call counts under once, as a whole (its carrier trunk
+    and, inbound, the number dialled); queues and operators: :func:`counted`."""
     if call.trunk:
         yield "trunk", call.trunk
     if call.direction == "inbound" and call.called:
         yield "number", call.called
+
+
+class QueueVisit(NamedTuple):
+    """One queue's stretch of a call: its wait there, how the wait ended (``answered``,
+    ``abandoned``, ``overflowed`` to another queue or target, ``other``: sent on to a
+    callback, voicemail or the flow), and, answered, the conversation that followed (every
+    operator's talk and the transfers made) until the call entered another queue or ended.
+
+    The wait runs from when the caller began waiting: entering this queue, or the first
+    queue of a chain of overflows (the caller waited all along, as the ACD counts it)."""
+
+    queue: str
+    wait_s: float
+    end: str
+    operator: str | None = None
+    talk_s: float = 0.0
+    transfers: int = 0
+
+
+class Answer(NamedTuple):
+    """One operator's answer of a call: their own talk (to the next answer, transfer,
+    take-over or the end), the transfers that ended it, and the queue wait it ended (if
+    it ended one)."""
+
+    operator: str
+    talk_s: float
+    transfers: int = 0
+    queue: str | None = None
+    wait_s: float | None = None
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+def walk(call: CallFacts) -> tuple[list[QueueVisit], list[Answer]]:
+    """The queues a call waited in and the operators who answered it, from its timeline
+    (:attr:`CallFacts.steps`). A record without those entries (written before they were
+    kept) counts as one visit to its queue and one answer by its operator."""
+    visits: list[dict[str, Any]] = []
+    answered: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None  # the visit the call is in (waiting or talking)
+    talking: dict[str, Any] | None = None  # the answer whose talk runs
+
+    def end_talk(at: datetime, transferred: bool) -> None:
+        nonlocal talking
+        if talking is None:
+            if transferred and current is not None and current["end"] == "answered":
+                current["transfers"] += 1
+            return
+        seconds = _seconds(talking["at"], at)
+        talking["talk_s"] += seconds
+        talking["transfers"] += int(transferred)
+        visit = talking["visit"]
+        if visit is not None:
+            visit["talk_s"] += seconds
+            visit["transfers"] += int(transferred)
+        talking = None
+
+    def end_wait(at: datetime, how: str) -> None:
+        if current is not None and current["end"] == "":
+            current["end"] = how
+            current["wait_s"] = _seconds(current["waited_from"], at)
+
+    def enter(queue: str, at: datetime, waited_from: datetime) -> dict[str, Any]:
+        visit = {"queue": queue, "waited_from": waited_from, "end": "", "wait_s": 0.0,
+                 "operator": None, "talk_s": 0.0, "transfers": 0}
+        visits.append(visit)
+        return visit
+
+    for step in call.steps:
+        if step.kind == "queued" and step.queue:
+            end_talk(step.at, False)
+            end_wait(step.at, "other")
+            current = enter(step.queue, step.at, step.at)
+        elif step.kind == "overflowed":
+            waiting = current is not None and current["end"] == ""
+            waited_from = current["waited_from"] if waiting and current else step.at
+            end_wait(step.at, "overflowed")
+            current = (enter(step.target, step.at, waited_from)
+                       if waiting and step.to == "queue" and step.target else None)
+        elif step.kind == "answered":
+            end_talk(step.at, False)
+            wait: float | None = None
+            queue: str | None = None
+            if current is not None and current["end"] == "":
+                end_wait(step.at, "answered")
+                current["operator"] = step.operator or None
+                wait, queue = current["wait_s"], current["queue"]
+            visit = current if current is not None and current["end"] == "answered" else None
+            talking = {"operator": step.operator, "at": step.at, "talk_s": 0.0,
+                       "transfers": 0, "visit": visit, "queue": queue, "wait_s": wait}
+            answered.append(talking)
+        elif step.kind in ("transferred", "taken over"):
+            end_talk(step.at, step.kind == "transferred")
+        elif step.kind == "ended":
+            end_talk(step.at, False)
+            end_wait(step.at, "abandoned" if call.outcome == "abandoned" else "other")
+    if call.ended_at is not None:
+        end_talk(call.ended_at, False)
+        end_wait(call.ended_at, "abandoned" if call.outcome == "abandoned" else "other")
+    found = [QueueVisit(v["queue"], v["wait_s"], v["end"] or "other", v["operator"],
+                        v["talk_s"], v["transfers"]) for v in visits]
+    answers = [Answer(a["operator"], a["talk_s"], a["transfers"], a["queue"], a["wait_s"])
+               for a in answered if a["operator"]]
+    if not found and call.queued_at is not None and call.queue:
+        end = ("answered" if call.answered_at is not None else
+               "abandoned" if call.outcome == "abandoned" else "other")
+        found = [QueueVisit(call.queue, call.wait_s or 0.0, end, call.operator,
+                            (call.talk_s or 0.0) if end == "answered" else 0.0,
+                            call.transfers if end == "answered" else 0)]
+    if not answers and call.operator and call.answered_at is not None:
+        queued = call.queued_at is not None
+        answers = [Answer(call.operator, call.talk_s or 0.0, call.transfers,
+                          call.queue if queued else None,
+                          (call.wait_s or 0.0) if queued else None)]
+    return found, answers
+
+
+class Counted(NamedTuple):
+    """What one call adds under one (dimension, key), with the facts the calls behind a
+    figure show for it (its queue, operator, wait and talk there)."""
+
+    dimension: str
+    key: str
+    counters: Counters
+    queue: str | None
+    operator: str | None
+    wait_s: float | None
+    talk_s: float | None
+
+
+def _whole(call: CallFacts) -> Counters:
+    return {"calls": 1, "inbound" if call.direction == "inbound" else "outbound": 1}
+
+
+def visit_counters(call: CallFacts, visit: QueueVisit, thresholds: Thresholds) -> Counters:
+    """What one queue visit adds to its queue: offered; answered (with its wait, the talk
+    of the conversation that followed and its transfers), abandoned, or overflowed."""
+    counters = {**_whole(call), "offered": 1}
+    within = int(visit.wait_s <= thresholds.service_level(visit.queue))
+    if visit.end == "answered":
+        counters.update(answered=1, wait_answered_s=visit.wait_s, answered_within=within,
+                        talk_s=visit.talk_s, transfers=visit.transfers)
+    elif visit.end == "abandoned":
+        counters.update(abandoned=1, wait_abandoned_s=visit.wait_s, abandoned_within=within,
+                        abandoned_short=int(visit.wait_s <= thresholds.short_abandon_s))
+    elif visit.end == "overflowed":
+        counters["overflowed"] = 1
+    return counters
+
+
+def answer_counters(call: CallFacts, answer: Answer, thresholds: Thresholds) -> Counters:
+    """What one answer adds to its operator: answered, their talk and the transfers that
+    ended it; and, if it ended a queue wait, offered with that wait."""
+    counters = {**_whole(call), "answered": 1, "talk_s": answer.talk_s,
+                "transfers": answer.transfers}
+    if answer.queue is not None and answer.wait_s is not None:
+        counters.update(offered=1, wait_answered_s=answer.wait_s, answered_within=int(
+            answer.wait_s <= thresholds.service_level(answer.queue)))
+    return counters
+
+
+def counted(call: CallFacts, thresholds: Thresholds) -> list[Counted]:
+    """Everything one finished call adds: per queue visit, per operator's answer, and once
+    under its trunk and number."""
+    visits, answers = walk(call)
+    rows = [Counted("queue", visit.queue, visit_counters(call, visit, thresholds),
+                    visit.queue, visit.operator, visit.wait_s,
+                    visit.talk_s if visit.end == "answered" else None)
+            for visit in visits]
+    rows += [Counted("operator", answer.operator, answer_counters(call, answer, thresholds),
+                     answer.queue or call.queue, answer.operator,
+                     call.wait_s if answer.wait_s is None else answer.wait_s, answer.talk_s)
+             for answer in answers]
+    whole = call_counters(call, thresholds)
+    rows += [Counted(dimension, key, whole, call.queue, call.operator, call.wait_s,
+                     call.talk_s) for dimension, key in call_keys(call)]
+    return rows
 
 
 def attempt_counters(attempt: AttemptFacts) -> Counters:
@@ -194,13 +396,12 @@ def add(totals: dict[Key, Counters], key: Key, counters: Mapping[str, float],
 def calls_by_interval(calls: Iterable[CallFacts], thresholds: Thresholds,
                       totals: dict[Key, Counters] | None = None,
                       sign: int = 1) -> dict[Key, Counters]:
-    """Every call's counters under each of its keys in its interval, summed."""
+    """Every call's counters (:func:`counted`) in its interval, summed."""
     totals = {} if totals is None else totals
     for call in calls:
-        counters = call_counters(call, thresholds)
         start = interval_start(call.started_at)
-        for dimension, key in call_keys(call):
-            add(totals, (start, dimension, key), counters, sign)
+        for row in counted(call, thresholds):
+            add(totals, (start, row.dimension, row.key), row.counters, sign)
     return totals
 
 
@@ -267,6 +468,25 @@ def add_state_time(totals: dict[StateKey, float], entry: StateEntry, end: dateti
     for bucket, seconds in split(start, end):
         key = (bucket, entry.username, entry.state, entry.reason)
         totals[key] = totals.get(key, 0.0) + sign * seconds
+
+
+def wrap_up_by_interval(segments: Iterable[tuple[StateEntry, datetime]],
+                        totals: dict[Key, Counters] | None = None,
+                        window: tuple[datetime, datetime] | None = None,
+                        sign: int = 1) -> dict[Key, Counters]:
+    """Each finished wrap-up segment that names a queue, its seconds added to that queue's
+    ``wrap_up_s`` in the interval the segment began in (only segments beginning within
+    ``window``, if given). A wrap-up of no length (a queue without after-call work) adds
+    nothing."""
+    totals = {} if totals is None else totals
+    for entry, end in segments:
+        if entry.state != "wrap_up" or not entry.queue or end <= entry.at:
+            continue
+        if window is not None and not window[0] <= entry.at < window[1]:
+            continue
+        add(totals, (interval_start(entry.at), "queue", entry.queue),
+            {"wrap_up_s": _seconds(entry.at, end)}, sign)
+    return totals
 
 
 def subtract(after: dict[Key, Counters], before: dict[Key, Counters]) -> dict[Key, Counters]:

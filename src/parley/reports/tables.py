@@ -41,7 +41,9 @@ def _seconds(value: float) -> float:
 
 
 def call_figures(c: Mapping[str, float]) -> Row:
-    """The call figures of one key's counters (docs/reports.md)."""
+    """The call figures of one key's counters (docs/reports.md). AHT is talk (hold
+    included) plus the after-call work counted under the key (a queue's: its operators'
+    wrap-ups of its calls) over the calls answered."""
     counts = QueueCounts(offered=_int(c, "offered"), answered=_int(c, "answered"),
                          abandoned=_int(c, "abandoned"),
                          answered_within=_int(c, "answered_within"),
@@ -57,7 +59,9 @@ def call_figures(c: Mapping[str, float]) -> Row:
         "abandon_rate": round(kpi.abandon_rate(counts, AbandonRate.OFFERED), 4),
         "asa_s": _seconds(kpi.average_speed_of_answer(c.get("wait_answered_s", 0.0),
                                                       answered)),
-        "aht_s": _seconds(kpi.average_handle_time(c.get("talk_s", 0.0), answered)),
+        "aht_s": _seconds(kpi.average_handle_time(
+            kpi.handle_time(c.get("talk_s", 0.0), wrap_up_s=c.get("wrap_up_s", 0.0)),
+            answered)),
         "talk_s": _seconds(c.get("talk_s", 0.0)),
         "transfers": _int(c, "transfers"),
     }
@@ -69,9 +73,16 @@ def _rows(key_name: str, by_key: Mapping[str, Mapping[str, float]],
 
 
 async def queues(source: ReportSource, since: datetime, until: datetime) -> list[Row]:
-    """Per queue: the call figures and the callbacks requested and completed."""
+    """Per queue: the call figures (each call in every queue it entered), the overflows
+    out, and the callbacks requested and completed."""
     return _rows("queue", await source.counters("queue", since, until),
-                 lambda _key, c: {**call_figures(c), **callback_figures(c)})
+                 lambda _key, c: queue_figures(c))
+
+
+def queue_figures(c: Mapping[str, float]) -> Row:
+    """A queue's figures (or every queue's summed, per interval): the call figures, the
+    waits that ended in an overflow, and the callbacks."""
+    return {**call_figures(c), "overflowed": _int(c, "overflowed"), **callback_figures(c)}
 
 
 def callback_figures(c: Mapping[str, float]) -> Row:
@@ -115,7 +126,9 @@ async def campaigns(source: ReportSource, since: datetime, until: datetime) -> l
             "amd": {"human": _int(c, "amd_human"), "machine": _int(c, "amd_machine"),
                     "unknown": _int(c, "amd_unknown")},
             "talk_s": _seconds(c.get("talk_s", 0.0)),
-            "aht_s": _seconds(kpi.average_handle_time(c.get("talk_s", 0.0), answered)),
+            "aht_s": _seconds(kpi.average_handle_time(
+            kpi.handle_time(c.get("talk_s", 0.0), wrap_up_s=c.get("wrap_up_s", 0.0)),
+            answered)),
         }
 
     return _rows("campaign", await source.counters("campaign", since, until), figures)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from parley.reports.intervals import CallbackFacts, StateEntry
+from parley.reports.intervals import STEP_KINDS, CallbackFacts, StateEntry
 from parley.store import models as m
 from parley.store.call_rows import CallRows, Row
 from parley.store.database import Conflict, NotFound
@@ -180,6 +180,10 @@ class InteractionRepository:
         async with self._sessions() as session, session.begin():
             connection = await session.connection()
             changed = list(rows.interaction_changes)
+            # a closed call's entries that move it between queues change what it counts
+            changed += [key for key in rows.answered_amends if key not in changed]
+            changed += sorted({row["interaction_id"] for row in rows.timeline
+                               if row.get("kind") in STEP_KINDS} - set(changed))
             before = await calls_before(connection, changed)  # finished ones, for reports
             await _insert(connection, INTERACTIONS, rows.interactions.values())
             await _insert(connection, LEGS, rows.legs.values())
@@ -430,12 +434,15 @@ class OperatorStateRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def record(self, username: str, state: str, at: datetime, reason: str = "") -> None:
+    async def record(self, username: str, state: str, at: datetime, reason: str = "", *,
+                     queue: str | None = None, interaction_id: str | None = None) -> None:
         async with self._sessions() as session, session.begin():
             await apply_states(await session.connection(),
-                               [StateEntry(username, state, reason, at)])
+                               [StateEntry(username, state, reason, at, queue,
+                                           interaction_id)])
             session.add(m.OperatorStateEntry(username=username, state=state, reason=reason,
-                                             at=at))
+                                             at=at, queue=queue,
+                                             interaction_id=interaction_id))
 
     async def record_many(self, entries: Sequence[OperatorStateRecord], *,
                           consumer: str, applied_seq: int) -> None:
@@ -444,10 +451,12 @@ class OperatorStateRepository:
         async with self._sessions() as session, session.begin():
             connection = await session.connection()
             if entries:
-                await apply_states(connection, [StateEntry(e.username, e.state, e.reason, e.at)
-                                                for e in entries])
+                await apply_states(connection, [
+                    StateEntry(e.username, e.state, e.reason, e.at, e.queue, e.interaction_id)
+                    for e in entries])
                 await connection.execute(insert(STATE_LOG), [
-                    {"username": e.username, "state": e.state, "reason": e.reason, "at": e.at}
+                    {"username": e.username, "state": e.state, "reason": e.reason, "at": e.at,
+                     "queue": e.queue, "interaction_id": e.interaction_id}
                     for e in entries])
             await write_mark(connection, consumer, applied_seq, applied_seq + 1)
 

@@ -508,6 +508,10 @@ class OperatorStateEntry(Base):
     state: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[datetime]
+    #: a wrap-up of a queue's call: that queue (its wrap-up seconds count in the queue's AHT)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    #: a wrap-up: the call record it follows
+    interaction_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class ReportInterval(Base):
@@ -541,6 +545,8 @@ class ReportInterval(Base):
     amd_unknown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     callbacks_requested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     callbacks_completed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    wrap_up_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    overflowed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ReportStateTime(Base):

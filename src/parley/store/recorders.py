@@ -281,7 +281,8 @@ class StateRecorder(JournalConsumer):
             return None
         last = entries[-1].seq
         await retried(lambda: self._store.operator_states.record_many(
-            [OperatorStateRecord(change.agent_id, change.new, change.reason, envelope.at)
+            [OperatorStateRecord(change.agent_id, change.new, change.reason, envelope.at,
+                                 change.queue or None, change.interaction_id or None)
              for envelope, change in changes], consumer=self.NAME, applied_seq=last))
         return last + 1
 
@@ -291,7 +292,9 @@ class StateRecorder(JournalConsumer):
             assert isinstance(change, AgentStateChanged)  # noqa: S101 - filtered above
             try:
                 await retried(lambda: self._store.operator_states.record(
-                    change.agent_id, change.new, envelope.at, change.reason))  # noqa: B023
+                    change.agent_id, change.new, envelope.at, change.reason,  # noqa: B023
+                    queue=change.queue or None,  # noqa: B023
+                    interaction_id=change.interaction_id or None))  # noqa: B023
             except StoreError as exc:  # one bad row must not stop the state log
                 _log.warning("operator state not written", agent=change.agent_id,
                              error=str(exc))
@@ -765,6 +768,10 @@ class CallRecorder(JournalConsumer):
                 raise NotFound(f"no interaction {event.interaction_id!r}")
             self._rows.change(event.interaction_id, caller=str(event.detail["device"]),
                               called=str(event.detail["number"]))
+        if call is not None and event.kind == "overflowed" \
+                and event.detail.get("to") == "queue" and event.detail.get("target"):
+            # the call waits on in the queue it overflowed to: the record's queue follows
+            self._rows.change(event.interaction_id, queue=str(event.detail["target"]))
         if call is not None and event.kind == "queued" and event.queue:
             call.queued = True
             changes: dict[str, Any] = {"queue": event.queue}

@@ -115,6 +115,8 @@ class OperatorStateRecord:
     state: str
     reason: str
     at: datetime
+    queue: str | None = None  # a wrap-up of a queue's call: that queue
+    interaction_id: str | None = None  # a wrap-up: the call record it follows
 
 
 @dataclass(frozen=True, slots=True)

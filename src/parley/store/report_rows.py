@@ -33,8 +33,10 @@ from parley.store.reports import (
     CHUNK,
     INTERACTIONS,
     INTERVALS,
+    TIMELINE,
     BadDimension,
     finished_calls,
+    finished_wrap_ups,
     requested_callbacks,
     thresholds,
 )
@@ -43,6 +45,9 @@ DRILL_LIMIT = 1000
 """The most calls one drill-down lists (the total is always given)."""
 _PREFILTER = {"queue": INTERACTIONS.c.queue, "operator": INTERACTIONS.c.operator,
               "number": INTERACTIONS.c.called}
+_MOVING = ("queue", "operator")
+"""Dimensions a call counts under more than once (every queue it entered, every operator
+who answered it): the record's last queue and operator cannot narrow the search."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,7 @@ class ReportRowRepository:
                         callbacks_by_interval(await requested_callbacks(connection, and_(
                             CALLBACKS.c.requested_at >= start,
                             CALLBACKS.c.requested_at < end)), totals)
+                        await finished_wrap_ups(connection, start, end, totals)
         for (start, kind, name), counters in totals.items():
             if kind == dimension and (key is None or name == key):
                 summed = result.setdefault(start, dict.fromkeys(MEASURES, 0.0))
@@ -118,24 +124,32 @@ class ReportRowRepository:
 
 
     async def calls_behind(self, measure: str, since: datetime, until: datetime, *,
-                           dimension: str | None = None, keys: Iterable[str] = (),
+                           dimension: str | None = None, keys: Iterable[str] | None = None,
                            limit: int = DRILL_LIMIT) -> tuple[int, list[CallLine]]:
         """The finished calls that began in [since, until) and count in ``measure`` under
-        ``dimension`` for one of ``keys`` (no dimension: all such calls), oldest first;
-        (how many there are, the first ``limit`` of them)."""
-        wanted = sorted(set(keys))
+        ``dimension`` for one of ``keys`` (keys None: any key; no dimension: every call the
+        figure counts as a whole), oldest first; (how many there are, the first ``limit`` of
+        them). A call counted twice in the figure (offered in two queues summed) is listed
+        twice, once with each queue's (or operator's) wait and talk."""
+        wanted = None if keys is None else sorted(set(keys))
         conditions: list[ColumnElement[bool]] = [INTERACTIONS.c.started_at >= since,
                                                  INTERACTIONS.c.started_at < until]
-        if dimension in _PREFILTER:
-            conditions.append(_PREFILTER[dimension].in_(wanted))
+        if dimension in _PREFILTER and wanted is not None:
+            condition: ColumnElement[bool] = _PREFILTER[dimension].in_(wanted)
+            if dimension in _MOVING:  # or it may have been there before it moved on
+                condition = condition | INTERACTIONS.c.id.in_(
+                    select(TIMELINE.c.interaction_id)
+                    .where(TIMELINE.c.kind.in_(("overflowed", "transferred", "taken over")),
+                           TIMELINE.c.at >= since))
+            conditions.append(condition)
         async with self._sessions() as session:
             connection = await session.connection()
             limits = await thresholds(connection)
-            calls = [call for call in await finished_calls(connection, and_(*conditions))
-                     if behind(call, measure, limits, dimension, wanted)]
-            calls.sort(key=lambda call: (call.started_at, call.call_id))
-            shown = calls[:limit]
-            ids = [call.call_id for call in shown]
+            lines = [(call, row) for call in await finished_calls(connection, and_(*conditions))
+                     for row in behind(call, measure, limits, dimension, wanted)]
+            lines.sort(key=lambda line: (line[0].started_at, line[0].call_id))
+            shown = lines[:limit]
+            ids = sorted({call.call_id for call, _row in shown})
             records = {row.id: row for row in await connection.execute(
                 select(INTERACTIONS.c.id, INTERACTIONS.c.caller, INTERACTIONS.c.ended_at)
                 .where(INTERACTIONS.c.id.in_(ids)))} if ids else {}
@@ -147,13 +161,13 @@ class ReportRowRepository:
                         .order_by(m.Recording.started_at)):
                     if interaction_id is not None:
                         recordings.setdefault(interaction_id, []).append(recording_id)
-        return len(calls), [
+        return len(lines), [
             CallLine(call.call_id, call.started_at, call.direction,
-                     records[call.call_id].caller, call.called, call.queue, call.operator,
+                     records[call.call_id].caller, call.called, row.queue, row.operator,
                      call.outcome, call.answered_at, records[call.call_id].ended_at,
-                     call.wait_s, call.talk_s, call.duration_s, call.transfers,
+                     row.wait_s, row.talk_s, call.duration_s, call.transfers,
                      recordings.get(call.call_id, []))
-            for call in shown]
+            for call, row in shown]
 
     async def abandoned(self, since: datetime, until: datetime
                         ) -> tuple[list[Abandoned], list[Contact], list[Request]]:

@@ -26,6 +26,7 @@ from parley.reports.intervals import (
     DIMENSIONS,
     MEASURES,
     NOT_WORKING,
+    STEP_KINDS,
     AttemptFacts,
     CallbackFacts,
     CallFacts,
@@ -33,6 +34,7 @@ from parley.reports.intervals import (
     Key,
     StateEntry,
     StateKey,
+    Step,
     Thresholds,
     add_state_time,
     attempts_by_interval,
@@ -43,6 +45,7 @@ from parley.reports.intervals import (
     results_by_interval,
     state_segments,
     subtract,
+    wrap_up_by_interval,
 )
 from parley.store import models as m
 
@@ -55,6 +58,10 @@ ATTEMPTS: Table = m.CampaignAttempt.__table__  # type: ignore[assignment]
 STATE_LOG: Table = m.OperatorStateEntry.__table__  # type: ignore[assignment]
 WRAPUPS: Table = m.Wrapup.__table__  # type: ignore[assignment]
 CALLBACKS: Table = m.Callback.__table__  # type: ignore[assignment]
+
+STATE_COLUMNS = (STATE_LOG.c.username, STATE_LOG.c.state, STATE_LOG.c.reason, STATE_LOG.c.at,
+                 STATE_LOG.c.queue, STATE_LOG.c.interaction_id)
+"""The state log's columns in :class:`StateEntry`'s order."""
 
 CHUNK = 5000
 """Raw records read at a time by a rebuild and by the edges of a report."""
@@ -80,18 +87,20 @@ async def thresholds(connection: AsyncConnection) -> Thresholds:
 async def finished_calls(connection: AsyncConnection,
                          where: ColumnElement[bool]) -> list[CallFacts]:
     """The finished call records matching ``where``, with their trunk (the first carrier
-    trunk among their legs) and how many transfers their timeline shows."""
+    trunk among their legs), how many transfers their timeline shows, and the timeline
+    entries that move them between queues and operators (:data:`STEP_KINDS`)."""
     rows = (await connection.execute(
         select(INTERACTIONS.c.id, INTERACTIONS.c.started_at, INTERACTIONS.c.direction,
                INTERACTIONS.c.queue, INTERACTIONS.c.operator, INTERACTIONS.c.called,
                INTERACTIONS.c.queued_at, INTERACTIONS.c.answered_at, INTERACTIONS.c.wait_s,
-               INTERACTIONS.c.talk_s, INTERACTIONS.c.duration_s, INTERACTIONS.c.outcome)
+               INTERACTIONS.c.talk_s, INTERACTIONS.c.duration_s, INTERACTIONS.c.outcome,
+               INTERACTIONS.c.ended_at)
         .where(where, INTERACTIONS.c.ended_at.is_not(None)))).all()
     if not rows:
         return []
     ids = [row.id for row in rows]
     trunks: dict[str, str] = {}
-    transfers: dict[str, int] = {}
+    steps: dict[str, list[Step]] = {}
     for start in range(0, len(ids), CHUNK):
         part = ids[start:start + CHUNK]
         for row in await connection.execute(
@@ -99,15 +108,32 @@ async def finished_calls(connection: AsyncConnection,
                 .where(LEGS.c.interaction_id.in_(part), LEGS.c.trunk.is_not(None))
                 .group_by(LEGS.c.interaction_id)):
             trunks[row[0]] = row[1]
-        for row in await connection.execute(
-                select(TIMELINE.c.interaction_id, func.count())
-                .where(TIMELINE.c.interaction_id.in_(part), TIMELINE.c.kind == "transferred")
-                .group_by(TIMELINE.c.interaction_id)):
-            transfers[row[0]] = int(row[1])
+        for entry in await connection.execute(
+                select(TIMELINE.c.interaction_id, TIMELINE.c.at, TIMELINE.c.kind,
+                       TIMELINE.c.detail)
+                .where(TIMELINE.c.interaction_id.in_(part),
+                       TIMELINE.c.kind.in_(STEP_KINDS))
+                .order_by(TIMELINE.c.interaction_id, TIMELINE.c.at, TIMELINE.c.id)):
+            steps.setdefault(entry.interaction_id, []).append(
+                step_of(entry.at, entry.kind, entry.detail))
     return [CallFacts(row.started_at, row.direction, row.queue, row.operator, row.called,
                       row.queued_at, row.answered_at, row.wait_s, row.talk_s, row.duration_s,
-                      row.outcome, trunks.get(row.id), transfers.get(row.id, 0), row.id)
+                      row.outcome, trunks.get(row.id),
+                      sum(step.kind == "transferred" for step in steps.get(row.id, ())),
+                      row.id, row.ended_at, tuple(steps.get(row.id, ())))
             for row in rows]
+
+
+def step_of(at: datetime, kind: str, detail: Any) -> Step:
+    """A timeline entry as a :class:`Step` (its detail's queue, operator and overflow
+    target)."""
+    detail = detail if isinstance(detail, dict) else {}
+
+    def text(name: str) -> str:
+        value = detail.get(name)
+        return value if isinstance(value, str) else ""
+
+    return Step(at, kind, text("queue"), text("operator"), text("to"), text("target"))
 
 
 async def finished_attempts(connection: AsyncConnection,
@@ -134,6 +160,26 @@ async def requested_callbacks(connection: AsyncConnection,
     rows = await connection.execute(
         select(CALLBACKS.c.queue, CALLBACKS.c.requested_at, CALLBACKS.c.status).where(where))
     return [CallbackFacts(*row) for row in rows]
+
+
+async def finished_wrap_ups(connection: AsyncConnection, start: datetime, end: datetime,
+                            totals: dict[Key, Counters]) -> None:
+    """The wrap-ups of queues' calls that began in [start, end) and have ended (the
+    operator's next state log entry is written), added to ``totals`` as the aggregates add
+    them (:func:`wrap_up_by_interval`)."""
+    following = STATE_LOG.alias("following")
+    next_at = (select(func.min(following.c.at))
+               .where(following.c.username == STATE_LOG.c.username,
+                      (following.c.at > STATE_LOG.c.at)
+                      | and_(following.c.at == STATE_LOG.c.at,
+                             following.c.id > STATE_LOG.c.id))
+               .scalar_subquery())
+    rows = await connection.execute(
+        select(*STATE_COLUMNS, next_at.label("ended_at"))
+        .where(STATE_LOG.c.state == "wrap_up", STATE_LOG.c.queue.is_not(None),
+               STATE_LOG.c.at >= start, STATE_LOG.c.at < end))
+    wrap_up_by_interval(((StateEntry(*row[:6]), row.ended_at) for row in rows
+                         if row.ended_at is not None), totals)
 
 
 def attempt_facts(values: dict[str, Any] | None) -> list[AttemptFacts]:
@@ -247,8 +293,7 @@ async def latest_states(connection: AsyncConnection, usernames: Iterable[str],
         latest = (select(STATE_LOG.c.username, func.max(STATE_LOG.c.at).label("at"))
                   .where(*conditions).group_by(STATE_LOG.c.username).subquery())
         rows = await connection.execute(
-            select(STATE_LOG.c.username, STATE_LOG.c.state, STATE_LOG.c.reason,
-                   STATE_LOG.c.at)
+            select(*STATE_COLUMNS)
             .join(latest, and_(STATE_LOG.c.username == latest.c.username,
                                STATE_LOG.c.at == latest.c.at))
             .order_by(STATE_LOG.c.id))
@@ -259,7 +304,8 @@ async def latest_states(connection: AsyncConnection, usernames: Iterable[str],
 
 async def apply_states(connection: AsyncConnection, entries: Sequence[StateEntry]) -> None:
     """State log ``entries`` are about to be written: add the segments they end (each
-    operator's previous state up to the entry, and the entries' own up to the next)."""
+    operator's previous state up to the entry, and the entries' own up to the next), and
+    each wrap-up of a queue's call they end to that queue's ``wrap_up_s``."""
     if not entries:
         return
     previous = await latest_states(connection, (entry.username for entry in entries))
@@ -267,12 +313,16 @@ async def apply_states(connection: AsyncConnection, entries: Sequence[StateEntry
     for entry in entries:
         by_user.setdefault(entry.username, []).append(entry)
     totals: dict[StateKey, float] = {}
+    wrap_ups: dict[Key, Counters] = {}
     for username, own in by_user.items():
         ordered = sorted(own, key=lambda entry: entry.at)
         last = previous.get(username)
-        for entry, end in state_segments(([last] if last is not None else []) + ordered):
+        segments = list(state_segments(([last] if last is not None else []) + ordered))
+        for entry, end in segments:
             add_state_time(totals, entry, end)
+        wrap_up_by_interval(segments, wrap_ups)
     await add_state_seconds(connection, totals)
+    await add_intervals(connection, wrap_ups)
 
 
 # --- the repository ------------------------------------------------------------------------
@@ -330,6 +380,7 @@ class ReportRepository:
                     callbacks_by_interval(await requested_callbacks(connection, and_(
                         CALLBACKS.c.requested_at >= start, CALLBACKS.c.requested_at < end)),
                         totals)
+                    await finished_wrap_ups(connection, start, end, totals)
         for (_start, kind, key), counters in totals.items():
             if kind == dimension:
                 summed = result.setdefault(key, dict.fromkeys(MEASURES, 0.0))
@@ -383,8 +434,7 @@ class ReportRepository:
         if start >= end:
             return totals
         entries = [StateEntry(*row) for row in await connection.execute(
-            select(STATE_LOG.c.username, STATE_LOG.c.state, STATE_LOG.c.reason,
-                   STATE_LOG.c.at)
+            select(*STATE_COLUMNS)
             .where(STATE_LOG.c.at >= start, STATE_LOG.c.at < end)
             .order_by(STATE_LOG.c.username, STATE_LOG.c.at, STATE_LOG.c.id))]
         by_user: dict[str, list[StateEntry]] = {}
@@ -475,8 +525,7 @@ class ReportRepository:
             position: tuple[str, datetime, int] | None = None
             order = (STATE_LOG.c.username, STATE_LOG.c.at, STATE_LOG.c.id)
             while True:
-                query = select(STATE_LOG.c.id, STATE_LOG.c.username, STATE_LOG.c.state,
-                               STATE_LOG.c.reason, STATE_LOG.c.at).order_by(*order)
+                query = select(STATE_LOG.c.id, *STATE_COLUMNS).order_by(*order)
                 if position is not None:
                     user, at, entry_id = position
                     query = query.where(
@@ -490,13 +539,18 @@ class ReportRepository:
                 position = (rows[-1].username, rows[-1].at, rows[-1].id)
                 states += len(rows)
                 state_totals: dict[StateKey, float] = {}
+                wrap_ups: dict[Key, Counters] = {}
                 for row in rows:
-                    entry = StateEntry(row.username, row.state, row.reason, row.at)
+                    entry = StateEntry(row.username, row.state, row.reason, row.at,
+                                       row.queue, row.interaction_id)
                     if previous is not None and previous.username == entry.username:
-                        for segment, end in state_segments([previous, entry]):
+                        segments = list(state_segments([previous, entry]))
+                        for segment, end in segments:
                             add_state_time(state_totals, segment, end)
+                        wrap_up_by_interval(segments, wrap_ups)
                     previous = entry
                 await add_state_seconds(connection, state_totals)
+                await add_intervals(connection, wrap_ups)
         return calls, attempts, states
 
 

@@ -112,7 +112,7 @@ async def drill(ctx: Ctx, principal: Any, report: str, key: str, measure: str,
                             f"measure: {measure!r} does not count calls; one of "
                             f"{', '.join(DRILL_MEASURES)}")
     scope = await scope_of(ctx, principal)
-    keys = [key]
+    keys: list[str] | None = [key]
     if dimension == "team":
         members = (await ctx.store.reports.teams()).get(key)
         if members is None:
@@ -129,12 +129,12 @@ async def drill(ctx: Ctx, principal: Any, report: str, key: str, measure: str,
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "key: an interval starts on the quarter hour")
         start, end = max(start, moment), min(end, moment + INTERVAL)
-        dimension, keys = ("queue", [queue]) if queue else (None, [])
+        dimension, keys = "queue", ([queue] if queue else None)
     checks: dict[str, Callable[[str | None], bool]] = {
         "queue": scope.sees_queue, "operator": scope.sees_operator}
     allowed = checks.get(dimension or "")
     if not scope.site_wide and report != "teams" and allowed is not None \
-            and not all(allowed(k) for k in keys):
+            and keys is not None and not all(allowed(k) for k in keys):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"key: {key!r} is outside your teams")
     if report == "teams" and not scope.site_wide and key not in scope.teams:

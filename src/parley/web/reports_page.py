@@ -56,6 +56,7 @@ LABELS = {
     "occupancy": "Occupancy", "utilisation": "Utilisation", "logged_in_s": "Signed in, s",
     "answered_within": "Answered within T",
     "abandoned_within": "Abandoned within T",
+    "overflowed": "Overflowed",
     "service_level_offered": "Service level (offered)",
     "callbacks_requested": "Callbacks requested",
     "callbacks_completed": "Callbacks completed",
