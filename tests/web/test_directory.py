@@ -112,6 +112,10 @@ def test_directory_users_sign_in_with_their_groups_roles_and_teams(
         tested = admin.post("/admin/directory/test", data={"csrf_token": csrf})
         assert f"Connected to {slapd.url}" in tested.text
         assert api.get("/api/directory").json()["bind_dn"] == "cn=reader,dc=example,dc=org"
+        # the users page marks who signs in through the directory, and alice's page says so
+        assert "Active · directory" in admin.get("/admin/users").text
+        assert "Signs in through the directory" in admin.get("/admin/users/alice").text
+        assert "Signs in through the directory" not in admin.get("/admin/users/admin").text
 
         # the directory goes down: local accounts sign in, directory users are told why
         slapd.stop()

@@ -12,6 +12,13 @@ from parley.store import models as m
 from parley.store.specs import TeamSpec, UserSpec
 
 
+async def directory_usernames(store: Store) -> set[str]:
+    """The users who sign in through the directory (their roles and teams are its groups')."""
+    async with store.sessions() as session:
+        return set((await session.scalars(
+            select(m.User.username).where(m.User.directory.is_(True)))).all())
+
+
 async def sync_directory_user(store: Store, username: str, display_name: str,
                               roles: tuple[str, ...], teams: tuple[str, ...]) -> bool:
     """Create or update ``username`` as a directory user with exactly ``roles`` and

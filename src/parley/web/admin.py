@@ -15,6 +15,7 @@ from typing import Any, TypeVar, get_args
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from parley.store.directory_users import directory_usernames
 from parley.store.records import Principal
 from parley.store.specs import (
     DEFAULT_RESULT_CODES,
@@ -153,7 +154,8 @@ async def users_page(request: Request, ctx: Ctx) -> Response:
         if device.user:
             owned.setdefault(device.user, []).append(device.name)
     return _page("admin_users.html", locale, principal, "users",
-                 users=await _records(ctx, "users", UserSpec), devices=owned)
+                 users=await _records(ctx, "users", UserSpec), devices=owned,
+                 directory=await directory_usernames(ctx.store))
 
 
 async def _user_form(request: Request, ctx: WebContext, name: str | None) -> Response:
@@ -171,7 +173,9 @@ async def _user_form(request: Request, ctx: WebContext, name: str | None) -> Res
     queues = await _records(ctx, "queues", QueueSpec)
     devices = [device for device in await _records(ctx, "devices", DeviceSpec)
                if user is not None and device.user == user.username]
+    from_directory = user is not None and user.username in await directory_usernames(ctx.store)
     return _page("admin_user.html", locale, principal, "users", user=user,
+                 from_directory=from_directory,
                  record=public(user) if user is not None else {"roles": ["agent"]},
                  roles=ROLES, teams=await _records(ctx, "teams", TeamSpec),
                  skills=await _records(ctx, "skills", SkillSpec), queues=queues,
