@@ -134,6 +134,21 @@ def test_customer_history_by_number_or_customer_scoped_and_refused_by_name(api: 
         assert client.get("/api/reports/customer",
                           params={"number": CUSTOMER}).status_code == 403
 
+    # the desk's history of the customer gives each call's recordings to whoever may hear
+    # them: a supervisor always, an operator by the site's rule (own calls by default)
+    history = f"/api/customers/{customer_id}/history"
+    with api.client("supervisor") as client:
+        calls = {c["interaction_id"]: c["recordings"] for c in client.get(history).json()}
+        assert calls["k1"] == [{"id": "rec1", "duration_s": 60.0,
+                                "audio": "/api/recordings/rec1/audio"}]
+        assert calls["k2"] == []
+    anna = api.server.add_user("anna", ["agent"])
+    boris = api.server.add_user("boris", ["agent"])
+    with httpx_client(api, anna) as own, httpx_client(api, boris) as other:
+        assert [c["recordings"] for c in own.get(history).json()
+                if c["interaction_id"] == "k1"] == [calls["k1"]]  # her own call
+        assert all(c["recordings"] == [] for c in other.get(history).json())
+
 
 def httpx_client(api: Api, token: str) -> httpx.Client:
     """A client with ``token`` (a user the fixture did not create)."""

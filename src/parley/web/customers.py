@@ -65,6 +65,14 @@ class CustomerPage(BaseModel):
     limit: int
 
 
+class HistoryRecordingOut(BaseModel):
+    """A recording of an earlier call that the caller of the API may hear."""
+
+    id: str
+    duration_s: float
+    audio: str  # its audio's path in this API
+
+
 class HistoryOut(BaseModel):
     interaction_id: str
     started_at: datetime
@@ -73,6 +81,9 @@ class HistoryOut(BaseModel):
     outcome: str | None
     result: str
     notes: str
+    #: the call's recordings the caller may hear (the site's rule for operators: their own
+    #: calls, all, or none); empty for the others
+    recordings: list[HistoryRecordingOut] = []
 
 
 class CardOut(BaseModel):
@@ -90,10 +101,11 @@ def customer_out(record: CustomerRecord) -> CustomerOut:
                        created_at=record.created_at, updated_at=record.updated_at)
 
 
-def history_out(entry: HistoryEntry) -> HistoryOut:
+def history_out(entry: HistoryEntry,
+                recordings: list[HistoryRecordingOut] | None = None) -> HistoryOut:
     return HistoryOut(interaction_id=entry.interaction_id, started_at=entry.started_at,
                       queue=entry.queue, operator=entry.operator, outcome=entry.outcome,
-                      result=entry.result, notes=entry.notes)
+                      result=entry.result, notes=entry.notes, recordings=recordings or [])
 
 
 def card_out(card: CardRecord) -> CardOut:
@@ -191,12 +203,25 @@ async def delete_customer(customer_id: str, ctx: Ctx, principal: Supervisor) -> 
 
 @router.get("/api/customers/{customer_id}/history", response_model=list[HistoryOut],
             tags=["customers"], summary="The customer's earlier calls, newest first")
-async def customer_history(customer_id: str, ctx: Ctx, _p: Agent,
+async def customer_history(customer_id: str, ctx: Ctx, principal: Agent,
                            limit: Annotated[int, Query(ge=1, le=200)] = 20
                            ) -> list[HistoryOut]:
+    from parley.web.operations import may_hear  # the audio route's own rule
+
     customer = await ctx.store.customers.get(customer_id)
     entries = await ctx.store.customers.history(customer.numbers, limit=limit)
-    return [history_out(entry) for entry in entries]
+    recordings = await ctx.store.recordings.of_interactions(
+        [entry.interaction_id for entry in entries])
+    policy = (await ctx.store.config.site()).agents_hear_recordings if recordings else ""
+    out = []
+    for entry in entries:
+        handlers = {name for name in (entry.operator, entry.card_operator) if name}
+        heard = [HistoryRecordingOut(id=record.id, duration_s=record.duration_s,
+                                     audio=f"/api/recordings/{record.id}/audio")
+                 for record in recordings.get(entry.interaction_id, ())
+                 if record.deleted_at is None] if may_hear(principal, policy, handlers) else []
+        out.append(history_out(entry, heard))
+    return out
 
 
 @router.get("/api/interactions/{interaction_id}/card", response_model=CardOut,
