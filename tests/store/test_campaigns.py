@@ -94,6 +94,14 @@ async def test_attempts_round_trip_and_queue_one_webhook_each(store: Store) -> N
                            trunk="carrier", call_id="ix-1")
     await store.campaigns.save_attempt(started)
     assert await store.deliveries.pending() == []  # not finished yet: no webhook
+    ended = AttemptFacts(
+        attempt_id="a1", campaign="taxi-waiting", contact_id="c1", number="+79161234567",
+        number_type="mobile", started_at=T0, trunk="carrier", call_id="ix-1",
+        answered_at=T0 + timedelta(seconds=7), ended_at=T0 + timedelta(seconds=40),
+        sip_status=200, outcome="human", amd="human", amd_cause="initial_silence",
+        operator="ann", talk_s=33.0, disposition=None, early_media=None)
+    await store.campaigns.save_attempt(ended)
+    assert await store.deliveries.pending() == []  # ann's wrap-up will say how it went
     finished = AttemptFacts(
         attempt_id="a1", campaign="taxi-waiting", contact_id="c1", number="+79161234567",
         number_type="mobile", started_at=T0, trunk="carrier", call_id="ix-1",
@@ -110,6 +118,7 @@ async def test_attempts_round_trip_and_queue_one_webhook_each(store: Store) -> N
     body = json.loads(pending[0].body)
     assert body["data"]["attempt_id"] == "a1"
     assert body["data"]["talk_s"] == 33.0
+    assert body["data"]["disposition"] == "success"
     assert body["data"]["fields"] == {"plate": "A123BC"}
     # Filters.
     assert (await store.campaigns.attempts("taxi-waiting", contact_id=second)).total == 0

@@ -50,6 +50,13 @@ ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(AttemptFacts))
 """Every field of an attempt, in order: the CSV export's columns."""
 
 CANCELLED = "cancelled"
+
+
+def _settled(values: dict[str, object]) -> bool:
+    """An attempt the outside system can act on: ended, and either nobody took the call or
+    the operator who did has given the disposition."""
+    return values["ended_at"] is not None and (
+        values["operator"] is None or values["disposition"] is not None)
 SITE_RANGES = "site"  # the one number-range table a site has (the key leaves room for more)
 
 
@@ -408,8 +415,11 @@ class CampaignRepository:
     async def _attempt_in(self, session: AsyncSession, facts: AttemptFacts) -> None:
         values = {name: getattr(facts, name) for name in ATTEMPT_FIELDS}
         row = await session.get(m.CampaignAttempt, facts.attempt_id)
-        finished_now = facts.ended_at is not None and (row is None or row.ended_at is None)
         before = None if row is None else {name: getattr(row, name) for name in ATTEMPT_FIELDS}
+        # One webhook per attempt, once it is settled: ended, and, when an operator talked
+        # to the customer, with the disposition of their wrap-up (which comes later).
+        was_settled = before is not None and _settled(before)
+        finished_now = _settled(values) and not was_settled
         if row is None:
             session.add(m.CampaignAttempt(**values))
         else:
