@@ -25,8 +25,10 @@ RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-
 # - chromium for the browser tests, and fonts-dejavu-core so that pages (English and
 #   Russian) render the same glyphs on every machine instead of whatever font is there.
 # - socat puts a TLS listener in front of a sipp carrier (Debian builds sipp without TLS);
-# - slapd and ldap-utils: a throw-away OpenLDAP directory for the directory sign-in tests.
-TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core socat slapd ldap-utils)
+# - slapd and ldap-utils: a throw-away OpenLDAP directory for the directory sign-in tests;
+# - coturn: a throw-away TURN server that the remote operator's browser phone relays through.
+TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core socat slapd ldap-utils
+           coturn)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -320,7 +320,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                              secure_cookies=certificate is not None,
                              sip_ws=telephony.transport.ws, phones=phones,
                              campaigns=dialer, prompts=telephony.prompts,
-                             directory=settings.directory,
+                             directory=settings.directory, webrtc=settings.webrtc,
                              flow_trials=FlowTrials(center, clock))
     except BaseException:
         await store.close()

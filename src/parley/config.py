@@ -175,6 +175,52 @@ class DirectoryGroup(BaseModel):
 TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
+class IceServer(BaseModel):
+    """A STUN or TURN server browsers' phones use to reach the node from behind a NAT or a
+    firewall (an RTCIceServer). A TURN server without ``username`` and ``credential`` gets
+    short-lived ones made with ``webrtc.turn_secret``."""
+
+    urls: list[str] = Field(min_length=1)
+    username: str | None = None
+    credential: str | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _ice_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.match(r"^(stun|stuns|turn|turns):[^\s]+$", url):
+                raise ValueError(f"{url!r} is not a STUN or TURN URL (stun:HOST:PORT, "
+                                 "turn:HOST:PORT?transport=udp, turns:HOST:PORT)")
+        return value
+
+
+class WebRtcSettings(BaseModel):
+    """How operators' browsers reach the node's media (docs/deployment.md, "Operators
+    outside the office"): the ICE servers given to each browser phone and, for a TURN server
+    with a shared secret (coturn's ``use-auth-secret``), the secret and how long the
+    credentials made with it last; ``ice_transport_policy`` ``relay`` sends all browser
+    media through TURN (operators' own addresses are never used)."""
+
+    ice_servers: list[IceServer] = []
+    turn_secret: str | None = None
+    turn_ttl_s: int = Field(86_400, ge=60, le=7 * 86_400)
+    ice_transport_policy: Literal["all", "relay"] = "all"
+
+    @model_validator(mode="after")
+    def _credentials(self) -> WebRtcSettings:
+        for server in self.ice_servers:
+            turn = any(url.startswith("turn") for url in server.urls)
+            if turn and (server.username is None or server.credential is None) \
+                    and not self.turn_secret:
+                raise ValueError(f"webrtc.ice_servers: {server.urls[0]} needs a username and "
+                                 "credential, or webrtc.turn_secret to make them")
+        if self.ice_transport_policy == "relay" and not any(
+                url.startswith("turn") for server in self.ice_servers for url in server.urls):
+            raise ValueError("webrtc.ice_transport_policy: 'relay' needs a TURN server in "
+                             "webrtc.ice_servers")
+        return self
+
+
 class DirectorySettings(BaseModel):
     """Sign-in through LDAP or Active Directory (docs/configuration.md, "Sign-in through a
     directory"). No ``urls``: the directory is off and only local accounts sign in.
@@ -269,6 +315,7 @@ class Settings(BaseSettings):
     recording_format: Literal["flac", "wav"] = "flac"
     security: SecuritySettings = SecuritySettings()
     directory: DirectorySettings = DirectorySettings()
+    webrtc: WebRtcSettings = WebRtcSettings()
     #: a YAML file holding the ``directory`` section (its bind password and group map are
     #: easier to keep there than in environment variables); it replaces ``directory``
     directory_file: Path | None = None

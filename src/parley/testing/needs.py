@@ -89,6 +89,7 @@ SOX = program("sox", "sox")
 CHROMIUM = program("chromium", "chromium")
 NODEJS = program("node", "nodejs")
 SOCAT = program("socat", "socat")
+TURNSERVER = program("turnserver", "coturn")
 SLAPD = Need("OpenLDAP's slapd and slapadd (/usr/sbin)", "slapd",
              lambda: all(Path(f"/usr/sbin/{name}").is_file() for name in ("slapd", "slapadd")))
 STOCK_PROMPTS = Need(f"the stock prompts ({', '.join(map(str, STOCK_PROMPT_DIRS))})",

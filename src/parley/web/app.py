@@ -29,7 +29,7 @@ from parley.center.ports import (
     SecurityControl,
 )
 from parley.clock import Clock
-from parley.config import DirectorySettings
+from parley.config import DirectorySettings, WebRtcSettings
 from parley.directory import Directory
 from parley.net.websocket import WsConnections
 from parley.store import Conflict, NotFound, Store
@@ -110,7 +110,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   campaigns: CampaignControl | None = None,
                   prompts: PromptLibrary | None = None,
                   directory: DirectorySettings | None = None,
-                  flow_trials: FlowTrialLines | None = None) -> FastAPI:
+                  flow_trials: FlowTrialLines | None = None,
+                  webrtc: WebRtcSettings | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -142,7 +143,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         campaigns=campaigns or NoCampaignControl(), prompts=prompts,
         directory=Directory(directory) if directory is not None and directory.enabled
         else None,
-        flow_trials=flow_trials)
+        flow_trials=flow_trials, webrtc=webrtc or WebRtcSettings())
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:

@@ -29,6 +29,7 @@ from parley.center.ports import (
     SecurityControl,
 )
 from parley.clock import Clock
+from parley.config import WebRtcSettings
 from parley.directory import Directory
 from parley.events import SecurityEvent
 from parley.store import Store
@@ -163,6 +164,8 @@ class WebContext:
     directory: Directory | None = None
     #: test calls to a flow's draft (the web editor's); None: no telephony on this node
     flow_trials: FlowTrialLines | None = None
+    #: the STUN/TURN servers given to browser phones (parley.config.WebRtcSettings)
+    webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -10,12 +10,16 @@ them, so that they can listen, whisper and call from the browser.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from parley.config import WebRtcSettings
 from parley.store.specs import Role
 from parley.telephony.session_devices import session_key
 from parley.web import schemas as s
@@ -63,6 +67,24 @@ async def phone_page(request: Request, ctx: Ctx) -> HTMLResponse:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
+def ice_servers(webrtc: WebRtcSettings, user: str, now: float) -> list[s.IceServerOut]:
+    """The ICE servers a browser phone of ``user`` gets at ``now`` (Unix time): a TURN server
+    without its own credentials gets ones made with the shared secret, as coturn's
+    ``use-auth-secret`` checks them (user name ``EXPIRY:USER``, password the base64 of its
+    HMAC-SHA1 under the secret), good for ``turn_ttl_s``."""
+    out = []
+    for server in webrtc.ice_servers:
+        username, credential = server.username, server.credential
+        turn = any(url.startswith("turn") for url in server.urls)
+        if turn and (username is None or credential is None) and webrtc.turn_secret:
+            username = f"{int(now) + webrtc.turn_ttl_s}:{user}"
+            digest = hmac.new(webrtc.turn_secret.encode(), username.encode(), hashlib.sha1)
+            credential = base64.b64encode(digest.digest()).decode()
+        out.append(s.IceServerOut(urls=server.urls, username=username,
+                                  credential=credential))
+    return out
+
+
 @router.post("/api/phone/credentials", response_model=s.PhoneCredentials, tags=["phone"],
              summary="SIP credentials for this web session's browser phone",
              responses={403: {"description": "not a web session (bearer tokens get none)"},
@@ -98,4 +120,6 @@ async def phone_credentials(request: Request, ctx: Ctx, principal: Agent
         authorization_user=issued.auth_name, password=issued.password, realm=phones.realm(),
         ws_url=f"{scheme}://{host}{SIP_WS_PATH}",
         expires_in_s=max(0, int(issued.expires_at - ctx.clock.monotonic())),
-        session_device=issued.session_device)
+        session_device=issued.session_device,
+        ice_servers=ice_servers(ctx.webrtc, issued.user, ctx.clock.utcnow().timestamp()),
+        ice_transport_policy=ctx.webrtc.ice_transport_policy)

@@ -364,6 +364,14 @@ class DeliveryOut(BaseModel):
     duration_ms: float
 
 
+class IceServerOut(BaseModel):
+    """A STUN or TURN server for the browser's RTCPeerConnection (an RTCIceServer)."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 class PhoneCredentials(BaseModel):
     """Short-lived SIP credentials for this web session's browser phone (never the device's
     own SIP password): register ``uri`` over ``ws_url`` authenticating as
@@ -379,6 +387,11 @@ class PhoneCredentials(BaseModel):
     session_device: bool = Field(description="true when the user has no device of their "
                                              "own and this one lives only as long as the "
                                              "session")
+    ice_servers: list[IceServerOut] = Field(
+        default_factory=list, description="STUN and TURN servers for the call's media (TURN "
+                                          "credentials made for this phone, good for a day)")
+    ice_transport_policy: Literal["all", "relay"] = Field(
+        "all", description="relay: all media through the TURN servers")
 
 
 # --- campaigns --------------------------------------------------------------------------------

@@ -19,6 +19,8 @@
  * @property {string} ws_url
  * @property {number} expires_in_s
  * @property {boolean} session_device
+ * @property {RTCIceServer[]} [ice_servers]
+ * @property {RTCIceTransportPolicy} [ice_transport_policy]
  */
 
 /**
@@ -219,6 +221,7 @@ export class Softphone extends EventTarget {
     if (!this.ua) throw new Error("not started");
     const session = this.ua.call(number, {
       mediaConstraints: { audio: true, video: false },
+      pcConfig: this.pcConfig(),
       rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false },
     });
     return session.id;
@@ -226,7 +229,17 @@ export class Softphone extends EventTarget {
 
   /** @param {string} [id] */
   answer(id) {
-    this.session(id).answer({ mediaConstraints: { audio: true, video: false } });
+    this.session(id).answer({ mediaConstraints: { audio: true, video: false },
+      pcConfig: this.pcConfig() });
+  }
+
+  /**
+   * The call's media set-up: the STUN/TURN servers the node gave with the credentials.
+   * @returns {RTCConfiguration}
+   */
+  pcConfig() {
+    return { iceServers: this.given?.ice_servers ?? [],
+      iceTransportPolicy: this.given?.ice_transport_policy ?? "all" };
   }
 
   /** @param {string} [id] */
