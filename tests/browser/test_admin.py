@@ -3,8 +3,9 @@ operator is refused at /admin; the admin creates a user with a team, a skill, a 
 desk phone (a bad user name first: the error appears beside that field), and that user then
 signs in at /login; a user CSV and a number CSV, each with one bad row, report that row and
 import the rest; a queue gets opening hours (refused beside the hours until a 'closed' rule
-says where callers go); a dialog script is previewed as it is typed. axe-core finds nothing
-on any page; screenshots at 1366x768 go to docs/images for docs/admin.md.
+says where callers go); a dialog script is previewed as it is typed; a quality scorecard is
+built from the scripts' fields, refused beside the bad field, saved and deleted. axe-core
+finds nothing on any page; screenshots at 1366x768 go to docs/images for docs/admin.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from parley.store.specs import (
     NumberListSpec,
     NumberSpec,
     QueueSpec,
+    ScorecardSpec,
     ScriptSpec,
     SkillSpec,
     TeamSpec,
@@ -45,7 +47,23 @@ NUMBERS_CSV = b"number\n+7 495 111-22-33\nnot a number\n+74951112234\n"
 SURVEY = [{"id": "call", "title": "The call", "fields": [
     {"id": "purpose", "label": "Purpose stated", "type": "choice", "options": ["yes", "no"]},
     {"id": "offers", "label": "Offers made", "type": "checkboxes",
-     "options": ["promo", "upgrade"]}]}]
+     "options": ["promo", "upgrade"]},
+    {"id": "household", "label": "People in the household", "type": "number"}]}]
+EVERY_TEST = [  # a stored scorecard with every kind of test, saved again unchanged
+    {"id": "no-offers", "label": "Offers left empty", "weight": 5,
+     "answer": {"field": "offers", "answered": False}},
+    {"id": "promo", "label": "Promo offered", "weight": 15,
+     "answer": {"field": "offers", "includes": "promo"}, "when_result": ["success", "callback"]},
+    {"id": "purpose", "label": "Purpose", "weight": 10,
+     "answer": {"field": "purpose", "one_of": ["yes", "no"]}},
+    {"id": "household", "label": "Household", "weight": 2.5,
+     "answer": {"field": "household", "one_of": [1, 2]}},
+    {"id": "gone", "label": "A field no script has now", "weight": 1,
+     "answer": {"field": "gone", "equals": "x"}},
+    {"id": "hold", "label": "Short hold", "weight": 10, "hold_s": {"max": 60}},
+    {"id": "direct", "label": "Not transferred", "weight": 10, "transferred": False},
+    {"id": "sold", "label": "Sold", "weight": 20, "result": ["success"]},
+    {"id": "tone", "label": "Tone", "weight": 30, "review": {"scale": 5}}]
 SCORECARD = {"name": "calls", "title": "Call quality", "description": "", "queues": ["support"],
              "campaigns": [], "scripts": [], "criteria": [
                  {"id": "purpose-stated", "label": "Purpose stated", "weight": 30,
@@ -77,6 +95,8 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
             await store.config.put("number_lists", NumberListSpec(name="blocked"))
             await store.config.put("scripts", ScriptSpec(name="survey", title="Customer survey",
                                                          blocks=SURVEY))
+            await store.config.put("scorecards", ScorecardSpec(
+                name="every-test", scripts=["survey"], criteria=EVERY_TEST))
 
         running.call(configure)
         yield running
@@ -259,17 +279,27 @@ async def test_an_admin_sets_up_users_queues_and_lists_in_the_browser(
 
 
 async def _scorecard(page: Any, server: ApiServer) -> None:
-    """A scorecard built in its form: a criterion on a script's answer (script, field and
-    value picked from lists, limited to a result code), a reviewer's and a talk time's; a
-    negative weight and reversed talk-time bounds are each refused beside their field with
-    nothing stored; saved, the API returns exactly that scorecard; then it is deleted."""
+    """A stored scorecard with every kind of test saved again unchanged; a scorecard built in
+    its form: a criterion on a script's answer (script, field and value picked from lists,
+    limited to a result code), a reviewer's and a talk time's; a negative weight and reversed
+    talk-time bounds are each refused beside their field with nothing stored; saved, the API
+    returns exactly that scorecard; then it is deleted."""
     from playwright.async_api import expect
 
     store = server.store
     assert store is not None
     sections = page.get_by_role("navigation", name="Sections")
     await sections.get_by_role("link", name="Scorecards").click()
-    await expect(page.get_by_role("table", name="Scorecards")).to_contain_text("No scorecard")
+    # a stored scorecard is shown in the form as it is: saved unchanged, it stays the same
+    await page.get_by_role("link", name="every-test").click()
+    await expect(page.get_by_role("group", name="Criterion 5").get_by_role(
+        "combobox", name="Field")).to_have_value("gone")
+    await page.get_by_role("button", name="Save scorecard").click()
+    await expect(page).to_have_url(f"{server.url}/admin/scorecards/every-test?saved=1")
+    again = await page.request.get(f"{server.url}/api/scorecards/every-test")
+    assert (await again.json())["criteria"] == EVERY_TEST
+
+    await sections.get_by_role("link", name="Scorecards").click()
     await page.get_by_role("link", name="New scorecard").click()
     await page.get_by_role("textbox", name="Name", exact=True).fill("calls")
     await page.get_by_role("textbox", name="Title", exact=True).fill("Call quality")
@@ -334,6 +364,6 @@ async def _scorecard(page: Any, server: ApiServer) -> None:
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Delete scorecard calls").click()
     await expect(page).to_have_url(f"{server.url}/admin/scorecards")
-    await expect(page.get_by_role("table", name="Scorecards")).to_contain_text("No scorecard")
+    await expect(page.get_by_role("link", name="calls", exact=True)).to_have_count(0)
     assert server.call(lambda: store.config.get("scorecards", "calls")) is None
     assert await axe_violations(page) == []
