@@ -44,6 +44,7 @@ CLIENT_STRINGS = {
     "total": "Points in all: {total}.",
     "field.elsewhere": "{field} (in no script now)",
     "script.none": "No script has this field",
+    "script.missing": "No dialog script is configured yet",
 }
 
 #: Catalog strings the templates do not spell out: the section, the list's words, and each

@@ -211,7 +211,8 @@ class ScorecardForm {
   fillScripts(row, orphan) {
     const select = inputs(row).script;
     select.replaceChildren(...this.lists.scripts.map((script) => option(script.name, script.title)));
-    if (orphan || !this.lists.scripts.length) select.append(option("", say("script.none")));
+    if (!this.lists.scripts.length) select.append(option("", say("script.missing")));
+    else if (orphan) select.append(option("", say("script.none")));
   }
 
   /**
