@@ -3,8 +3,9 @@ operator is refused at /admin; the admin creates a user with a team, a skill, a 
 desk phone (a bad user name first: the error appears beside that field), and that user then
 signs in at /login; a user CSV and a number CSV, each with one bad row, report that row and
 import the rest; a queue gets opening hours (refused beside the hours until a 'closed' rule
-says where callers go); a dialog script is previewed as it is typed. axe-core finds nothing
-on any page; screenshots at 1366x768 go to docs/images for docs/admin.md.
+says where callers go); a dialog script is previewed as it is typed; a quality scorecard is
+built from the scripts' fields, refused beside the bad field, saved and deleted. axe-core
+finds nothing on any page; screenshots at 1366x768 go to docs/images for docs/admin.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from parley.store.specs import (
     NumberListSpec,
     NumberSpec,
     QueueSpec,
+    ScorecardSpec,
     ScriptSpec,
     SkillSpec,
     TeamSpec,
@@ -42,6 +44,33 @@ petrov,Pyotr Petrov,agent;boss,sales,,secret-two
 sidorov,Semyon Sidorov,agent,sales,sales:60,secret-three
 """
 NUMBERS_CSV = b"number\n+7 495 111-22-33\nnot a number\n+74951112234\n"
+SURVEY = [{"id": "call", "title": "The call", "fields": [
+    {"id": "purpose", "label": "Purpose stated", "type": "choice", "options": ["yes", "no"]},
+    {"id": "offers", "label": "Offers made", "type": "checkboxes",
+     "options": ["promo", "upgrade"]},
+    {"id": "household", "label": "People in the household", "type": "number"}]}]
+EVERY_TEST = [  # a stored scorecard with every kind of test, saved again unchanged
+    {"id": "no-offers", "label": "Offers left empty", "weight": 5,
+     "answer": {"field": "offers", "answered": False}},
+    {"id": "promo", "label": "Promo offered", "weight": 15,
+     "answer": {"field": "offers", "includes": "promo"}, "when_result": ["success", "callback"]},
+    {"id": "purpose", "label": "Purpose", "weight": 10,
+     "answer": {"field": "purpose", "one_of": ["yes", "no"]}},
+    {"id": "household", "label": "Household", "weight": 2.5,
+     "answer": {"field": "household", "one_of": [1, 2]}},
+    {"id": "gone", "label": "A field no script has now", "weight": 1,
+     "answer": {"field": "gone", "equals": "x"}},
+    {"id": "hold", "label": "Short hold", "weight": 10, "hold_s": {"max": 60}},
+    {"id": "direct", "label": "Not transferred", "weight": 10, "transferred": False},
+    {"id": "sold", "label": "Sold", "weight": 20, "result": ["success"]},
+    {"id": "tone", "label": "Tone", "weight": 30, "review": {"scale": 5}}]
+SCORECARD = {"name": "calls", "title": "Call quality", "description": "", "queues": ["support"],
+             "campaigns": [], "scripts": [], "criteria": [
+                 {"id": "purpose-stated", "label": "Purpose stated", "weight": 30,
+                  "answer": {"field": "purpose", "equals": "yes"}, "when_result": ["success"]},
+                 {"id": "polite", "label": "Polite", "weight": 20, "review": True},
+                 {"id": "talk-time", "label": "Talk time", "weight": 10,
+                  "talk_s": {"min": 30, "max": 900}}]}
 
 
 @pytest.fixture
@@ -64,6 +93,10 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
                     "type": "queue", "queue": "support"}}}))
             await store.config.put("numbers", NumberSpec(number="+74950000000", flow="main"))
             await store.config.put("number_lists", NumberListSpec(name="blocked"))
+            await store.config.put("scripts", ScriptSpec(name="survey", title="Customer survey",
+                                                         blocks=SURVEY))
+            await store.config.put("scorecards", ScorecardSpec(
+                name="every-test", scripts=["survey"], criteria=EVERY_TEST))
 
         running.call(configure)
         yield running
@@ -238,6 +271,99 @@ async def test_an_admin_sets_up_users_queues_and_lists_in_the_browser(
             assert script.blocks[0]["fields"] == [{"id": "name", "label": "Customer name"}]
             assert await axe_violations(page) == []
             await page.screenshot(path=str(SHOTS / "admin-script.png"))
+
+            await _scorecard(page, server)
             assert (page.errors, operator.errors) == ([], [])
         finally:
             await browser.close()
+
+
+async def _scorecard(page: Any, server: ApiServer) -> None:
+    """A stored scorecard with every kind of test saved again unchanged; a scorecard built in
+    its form: a criterion on a script's answer (script, field and value picked from lists,
+    limited to a result code), a reviewer's and a talk time's; a negative weight and reversed
+    talk-time bounds are each refused beside their field with nothing stored; saved, the API
+    returns exactly that scorecard; then it is deleted."""
+    from playwright.async_api import expect
+
+    store = server.store
+    assert store is not None
+    sections = page.get_by_role("navigation", name="Sections")
+    await sections.get_by_role("link", name="Scorecards").click()
+    # a stored scorecard is shown in the form as it is: saved unchanged, it stays the same
+    await page.get_by_role("link", name="every-test").click()
+    await expect(page.get_by_role("group", name="Criterion 5").get_by_role(
+        "combobox", name="Field")).to_have_value("gone")
+    await page.get_by_role("button", name="Save scorecard").click()
+    await expect(page).to_have_url(f"{server.url}/admin/scorecards/every-test?saved=1")
+    again = await page.request.get(f"{server.url}/api/scorecards/every-test")
+    assert (await again.json())["criteria"] == EVERY_TEST
+
+    await sections.get_by_role("link", name="Scorecards").click()
+    await page.get_by_role("link", name="New scorecard").click()
+    await page.get_by_role("textbox", name="Name", exact=True).fill("calls")
+    await page.get_by_role("textbox", name="Title", exact=True).fill("Call quality")
+    await page.get_by_role("group", name="Incoming queues").get_by_role(
+        "checkbox", name="support").check()
+
+    first = page.get_by_role("group", name="Criterion 1")
+    await first.get_by_role("textbox", name="What is checked").fill("Purpose stated")
+    await expect(first.get_by_role("textbox", name="Id")).to_have_value("purpose-stated")
+    await first.get_by_role("spinbutton", name="Weight (points)").fill("30")
+    await first.get_by_role("combobox", name="Script").select_option(label="Customer survey")
+    await first.get_by_role("combobox", name="Field").select_option("purpose")
+    await first.get_by_role("combobox", name="Passes when the answer").select_option("equals")
+    await first.get_by_role("combobox", name="Value").select_option("yes")
+    await first.get_by_text("Only on calls closed as").click()
+    await first.get_by_role("checkbox", name="Success (success)").check()
+
+    await page.get_by_role("button", name="Add a reviewer criterion").click()
+    second = page.get_by_role("group", name="Criterion 2")
+    await second.get_by_role("textbox", name="What is checked").fill("Polite")
+    weight = second.get_by_role("spinbutton", name="Weight (points)")
+    await weight.fill("-10")
+    await page.get_by_role("button", name="Save scorecard").click()
+    await expect(weight).to_have_attribute("aria-invalid", "true")
+    await expect(weight).to_be_focused()
+    await expect(weight).to_have_accessible_description(
+        "criterion 'polite': weight is a number of points above 0, at most 1000 "
+        "A number of points above 0.")
+    assert server.call(lambda: store.config.get("scorecards", "calls")) is None
+    await weight.fill("20")
+
+    await page.get_by_role("button", name="Add an automatic criterion").click()
+    third = page.get_by_role("group", name="Criterion 3")
+    await third.get_by_role("textbox", name="What is checked").fill("Talk time")
+    await third.get_by_role("spinbutton", name="Weight (points)").fill("10")
+    await third.get_by_role("combobox", name="Scored by").select_option("talk_s")
+    least = third.get_by_role("spinbutton", name="At least (seconds)")
+    await least.fill("600")
+    await third.get_by_role("spinbutton", name="At most (seconds)").fill("30")
+    await page.get_by_role("button", name="Save scorecard").click()
+    await expect(least).to_have_attribute("aria-invalid", "true")
+    await expect(third.locator("[data-error='criteria.2.talk_s.min']")).to_have_text(
+        "criterion 'talk-time': min is greater than max")
+    await expect(weight).not_to_have_attribute("aria-invalid", "true")
+    assert server.call(lambda: store.config.get("scorecards", "calls")) is None
+    await least.fill("30")
+    await third.get_by_role("spinbutton", name="At most (seconds)").fill("900")
+    await expect(first.locator("[data-share]")).to_have_text("50% of 60 points")
+    await page.get_by_role("button", name="Save scorecard").click()
+    await expect(page).to_have_url(f"{server.url}/admin/scorecards/calls?saved=1")
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    stored = await page.request.get(f"{server.url}/api/scorecards/calls")
+    assert await stored.json() == SCORECARD
+    # the stored scorecard shown again as it was built
+    first = page.get_by_role("group", name="Criterion 1")
+    await expect(first.get_by_role("combobox", name="Value")).to_have_value("yes")
+    await expect(page.get_by_role("group", name="Criterion 2").get_by_role(
+        "combobox", name="The reviewer marks")).to_have_value("yes-no")
+    assert await axe_violations(page) == []
+    await page.screenshot(path=str(SHOTS / "admin-scorecard.png"), full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Delete scorecard calls").click()
+    await expect(page).to_have_url(f"{server.url}/admin/scorecards")
+    await expect(page.get_by_role("link", name="calls", exact=True)).to_have_count(0)
+    assert server.call(lambda: store.config.get("scorecards", "calls")) is None
+    assert await axe_violations(page) == []

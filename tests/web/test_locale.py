@@ -65,6 +65,7 @@ def _page_strings() -> set[str]:
         admin_flows,
         admin_outbound,
         admin_prompts,
+        admin_scorecards,
         custom_reports_page,
         desk,
         phone,
@@ -82,7 +83,7 @@ def _page_strings() -> set[str]:
     found |= set(desk._client_strings(PageLocale("en")).values())
     found |= admin.page_strings()
     found |= admin_outbound.page_strings() | admin_prompts.page_strings()
-    found |= admin_flows.page_strings()
+    found |= admin_flows.page_strings() | admin_scorecards.page_strings()
     found |= set(supervisor._client_strings(PageLocale("en")).values())
     found |= set(supervisor.STATE_TEXT.values()) | set(supervisor.CALL_STATE_TEXT.values())
     found |= set(reports_page.KINDS.values()) | set(reports_page.LABELS.values())

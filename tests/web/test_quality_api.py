@@ -3,11 +3,14 @@ criterion refused naming it), the operator's wrap-up scores the automatic criter
 answers and the call's facts (talk and hold time from the call record and the operator's
 states), reviewers mark the reviewer criteria and the total follows, two reviewers'
 disagreement is shown per criterion, a team supervisor sees their teams' calls only, and the
-balanced scorecard sums it all per operator and day. The browser path (a real call answered
+balanced scorecard sums it all per operator and day; the admin pages offer what a scorecard's
+criteria choose from and the scorecard is deleted. The browser path (a real call answered
 at the desk) is tests/browser/test_quality.py."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,3 +116,65 @@ def test_a_wrapup_scores_the_call_and_reviews_complete_it(api: Api) -> None:
         page = boss.get("/quality")
         assert page.status_code == 200
         assert "Sales call quality" in page.text
+    _scorecard_admin_pages(api)
+
+
+
+def _scorecard_admin_pages(api: Api) -> None:
+    """/admin/scorecards lists the scorecards; a scorecard's form carries the picklists its
+    criteria choose from (each script's fields with their options, every result code), and
+    the API's refusal carries the criterion's path the page puts the message beside. Admins
+    only; every change audited. (In the session above, which made the scorecard.)"""
+    with api.client() as anonymous:
+        assert anonymous.get("/admin/scorecards").headers["location"] == "/login"
+    with api.client("supervisor") as boss:
+        assert boss.get("/admin/scorecards/new").status_code == 403
+        assert boss.delete("/api/scorecards/sales-quality").status_code == 403
+        assert "/admin/scorecards" not in boss.get("/quality").text
+    with api.client("admin") as admin:
+        listed = admin.get("/admin/scorecards").text
+        row = re.search(r'<tr>\s*<th scope="row"><a href="/admin/scorecards/sales-quality">'
+                        r"(.*?)</tr>", listed, re.S)
+        assert row is not None
+        assert [cell.strip() for cell in re.findall(r"<td>(.*?)</td>", row.group(1))] == [
+            "Sales call quality", "sales", "5", "1", "100"]
+
+        assert "New scorecard" in admin.get("/admin/scorecards/new").text
+        page = admin.get("/admin/scorecards/sales-quality")
+        assert page.status_code == 200
+
+        def embedded(name: str) -> Any:
+            found = re.search(rf'<script type="application/json" id="{name}">(.*?)</script>',
+                              page.text, re.S)
+            assert found is not None
+            return json.loads(found.group(1))
+
+        assert embedded("record")["criteria"] == SCORECARD["criteria"]
+        picklists = embedded("picklists")
+        [script] = picklists["scripts"]
+        assert [(f["id"], f["type"], [o["value"] for o in f["options"]])
+                for f in script["fields"]] == [
+            ("name", "text", []), ("age", "number", []), ("interested", "choice", ["yes", "no"]),
+            ("reasons", "checkboxes", ["price", "quality", "other"])]
+        codes = [c["code"] for c in picklists["results"]]
+        assert codes[:3] == ["sold", "later", "refused"]  # the lists', then the built-in ones
+        assert "not_interested" in codes
+        assert 'value="sales" checked' in page.text  # the queue it scores, ticked
+
+        bad = {**SCORECARD, "criteria": [SCORECARD["criteria"][0],
+                                         {**SCORECARD["criteria"][1], "weight": -5}]}
+        refused = admin.put("/api/scorecards/sales-quality", json=bad)
+        assert refused.status_code == 422
+        [error] = refused.json()["detail"]
+        assert error["ctx"]["error"]["path"] == ["criteria", 1, "weight"]
+        assert "criterion 'interest': weight is a number of points above 0" in error["msg"]
+
+        # /quality links an admin to the scorecard's form
+        assert 'href="/admin/scorecards/sales-quality"' in admin.get("/quality").text
+        assert admin.delete("/api/scorecards/sales-quality").status_code == 204
+        assert admin.get("/admin/scorecards/sales-quality").status_code == 404
+        assert "Анкет оценки пока нет." in admin.get("/admin/scorecards",
+                                                     params={"lang": "ru"}).text
+        changes = admin.get("/api/audit", params={"target_type": "scorecards"}).json()["items"]
+        assert [(c["action"], c["actor"], c["target"]) for c in changes] == [
+            ("delete", "admin1", "sales-quality"), ("update", "admin1", "sales-quality")]

@@ -208,7 +208,8 @@ ADMIN_PAGES = {("GET", path) for path in (
     "/admin/campaigns", "/admin/campaigns/new", "/admin/campaigns/{name}", "/admin/dnc",
     "/admin/dnc/new", "/admin/dnc/{name}", "/admin/prompts",
     "/admin/directory", "/admin/retention",
-    "/admin/flows", "/admin/flows/new", "/admin/flows/{name}")}
+    "/admin/flows", "/admin/flows/new", "/admin/flows/{name}", "/admin/scorecards",
+    "/admin/scorecards/new", "/admin/scorecards/{name}")}
 EXPECTED.update(dict.fromkeys(ADMIN_PAGES, ADMIN))
 for _kind in CONFIG_KINDS:
     EXPECTED[("GET", f"/api/{_kind}")] = AGENT if _kind in AGENT_READS else SUPERVISOR

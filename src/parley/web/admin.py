@@ -1,4 +1,5 @@
-"""The admin pages, ``/admin``: users, queues, numbers, number lists and reason codes.
+"""The admin pages, ``/admin``: users, queues, numbers, number lists and reason codes (the
+other sections live in modules of their own: admin_outbound, admin_flows, admin_scorecards…).
 
 The server renders each page with the stored records; the page's script (static/admin)
 sends every form to the configuration API (``/api/<kind>``, ``/api/site``, the CSV imports),
@@ -49,7 +50,8 @@ SECTIONS = (("users", "Users"), ("queues", "Queues"), ("numbers", "Numbers"),
             ("lists", "Number lists"), ("reasons", "Reason codes"), ("scripts", "Scripts"),
             ("trunks", "Trunks"), ("routes", "Outbound routes"), ("campaigns", "Campaigns"),
             ("dnc", "Do not call"), ("prompts", "Prompts"), ("directory", "Directory"),
-            ("retention", "Recording retention"), ("flows", "IVR flows"))
+            ("retention", "Recording retention"), ("flows", "IVR flows"),
+            ("scorecards", "Scorecards"))
 DAYS = (("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"),
         ("fri", "Friday"), ("sat", "Saturday"), ("sun", "Sunday"))
 STRATEGIES = get_args(QueueSpec.model_fields["strategy"].annotation)

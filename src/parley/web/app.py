@@ -40,6 +40,7 @@ from parley.web import (
     admin_flows,
     admin_outbound,
     admin_prompts,
+    admin_scorecards,
     campaigns_routes,
     config_routes,
     custom_reports_page,
@@ -175,6 +176,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     # recordings are binary (NUL bytes are audio there); names are checked by pattern
     app.include_router(admin_prompts.router, responses=ERRORS)
     app.include_router(admin_flows.router, dependencies=[Depends(reject_nul)],
+                       responses=ERRORS)
+    app.include_router(admin_scorecards.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(supervisor.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)

@@ -5,7 +5,11 @@
 import { say, csrfToken } from "../desk/page.js";
 
 /** @typedef {Record<string, any>} Json */
-/** @typedef {{field: string, message: string}} FieldError */
+/**
+ * An error for one field; ``named``: the message names its place itself (a scorecard's
+ * criterion and key, a script's block and field), so it is shown as it is.
+ * @typedef {{field: string, message: string, named?: boolean}} FieldError
+ */
 
 /**
  * Send JSON (or CSV text) to the API with the session's CSRF token.
@@ -142,10 +146,13 @@ export function fieldErrors(detail) {
     return detail.map((/** @type {Json} */ error) => {
       const loc = (error.loc ?? []).slice(1).map(String);
       const message = String(error.msg ?? "");
-      // a script's error names its block and field itself, and carries the path to them
+      // a script's or a scorecard's error names its block and field (its criterion and
+      // key) itself, and carries the path to them ("criteria.2.weight")
       const path = error.ctx?.error?.path;
       if (loc.length === 0 && Array.isArray(path) && path.length) {
-        return { field: String(path[0]), message: message.replace(/^Value error, /, "") };
+        // (the page is that scorecard's: its name is left out, the criterion's kept)
+        const text = message.replace(/^Value error, /, "").replace(/^scorecard '[^']*' /, "");
+        return { field: path.map(String).join("."), message: text, named: true };
       }
       if (loc.length === 0) return fromText(message);
       return { field: loc.join("."), message: message.replace(/^Value error, /, "") };
@@ -186,12 +193,12 @@ export function showErrors(form, errors, focus = true) {
     let shown = error.message;
     for (let size = parts.length; size > 0 && !slot; size -= 1) {
       slot = form.querySelector(`[data-error="${CSS.escape(parts.slice(0, size).join("."))}"]`);
-      if (slot && size < parts.length) shown = `${parts.slice(size).join(".")}: ${error.message}`;
+      if (slot && size < parts.length && !error.named) shown = `${parts.slice(size).join(".")}: ${error.message}`;
     }
     if (!slot || !error.field) {
       if (list) {
         const item = document.createElement("li");
-        item.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
+        item.textContent = error.field && !error.named ? `${error.field}: ${error.message}` : error.message;
         list.append(item);
         list.removeAttribute("hidden");
       }
