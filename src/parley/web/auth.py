@@ -31,6 +31,7 @@ from parley.center.ports import (
 from parley.clock import Clock
 from parley.directory import Directory
 from parley.events import SecurityEvent
+from parley.ha import NodeStatus, single_status
 from parley.store import Store
 from parley.store.records import Principal
 from parley.store.specs import ROLE_ORDER, Role
@@ -163,7 +164,13 @@ class WebContext:
     directory: Directory | None = None
     #: test calls to a flow's draft (the web editor's); None: no telephony on this node
     flow_trials: FlowTrialLines | None = None
+    #: the node's role and lease for ``/api/health`` (parley.ha); default: a single node
+    health: Callable[[], NodeStatus] = field(default_factory=lambda: _single_node)
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def _single_node() -> NodeStatus:
+    return single_status("parley")
 
 
 def context(request: Request) -> WebContext:
