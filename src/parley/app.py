@@ -183,8 +183,20 @@ class Node:
         In a hot-standby cluster (``lease``) the node answers SIP and the web from the start
         (503 while it does not serve) and keeps its configuration loaded; what does work of
         its own (the recorders, webhooks, the contact center, the dialer, callbacks, trunks'
-        registrations, exports, retention) starts once it holds the lease. A lost lease
-        stops the node (:class:`parley.ha.LeaseLost`)."""
+        registrations, exports, retention) starts once it holds the lease. The lease is
+        kept while the node stops and let go only once its records are written (else the
+        standby, taking over at once, would fence the last of them off); a lost lease stops
+        the node (:class:`parley.ha.LeaseLost`)."""
+        if self.lease is None:
+            await self._run_services()
+            return
+        async with asyncio.TaskGroup() as group:
+            keeper = group.create_task(self.lease.run())
+            await self._run_services()
+            keeper.cancel()  # pragma: no cover - the services run until cancelled
+
+    async def _run_services(self) -> None:
+        """Every service but the lease keeper, stopped in order when cancelled."""
 
         def publish(event: TelephonyEvent) -> None:
             self.bus.publish(event)
@@ -202,8 +214,6 @@ class Node:
                     writers.create_task(active(self.exports.run))
                 writers.create_task(active(self.recording_files.run))
                 async with asyncio.TaskGroup() as front:
-                    if self.lease is not None:
-                        front.create_task(self.lease.run())
                     front.create_task(self.telephony.run())
                     front.create_task(active(self.center.run))
                     front.create_task(active(self.dialer.run))

@@ -176,3 +176,4 @@ async def test_the_standby_refuses_work_and_takes_over_when_the_active_node_is_k
         assert takeover["previous_node"] == active.name
         assert takeover["duration_s"] >= LAPSE_S
         assert await standby.register_status() == 401  # it serves now
+        assert await standby.stop(signal.SIGTERM) == 0  # an orderly stop, lease let go
