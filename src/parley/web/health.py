@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parley.ha import NodeStatus
@@ -27,29 +28,52 @@ UNGATED = ("/api/health", "/metrics", "/api/events")
 RETRY_AFTER_S = 5
 
 
-def status_json(status: NodeStatus) -> dict[str, Any]:
+class TakeoverOut(BaseModel):
+    at: datetime  # when this node took the lease (the database's time)
+    previous_node: str | None  # who held it before (None: nobody had)
+    duration_s: float | None  # from the previous holder's last renewal to the takeover
+
+
+class HealthOut(BaseModel):
+    """A node's role in its hot-standby cluster (a single node: always active)."""
+
+    node: str
+    role: str = Field(description="active or standby")
+    serving: bool
+    reason: str | None = Field(description="why the node takes no new work (None: it does)")
+    ha: bool = Field(description="whether the node is one of a hot-standby cluster")
+    cluster: str | None
+    active_node: str | None = Field(description="the node holding the lease, as last seen")
+    fencing_token: int | None
+    lease_age_s: float | None = Field(description="since the holder last renewed the lease")
+    lease_checked_s: float | None = Field(description="since this node last read the lease")
+    takeovers: int = Field(description="times this node took the lease since it started")
+    last_takeover: TakeoverOut | None
+
+
+def status_out(status: NodeStatus) -> HealthOut:
     takeover = status.last_takeover
-    return {
-        "node": status.node, "role": str(status.role), "serving": status.serving,
-        "reason": status.reason or None, "ha": status.ha, "cluster": status.cluster or None,
-        "active_node": status.active_node or (status.node if status.serving else None),
-        "fencing_token": status.fencing_token, "lease_age_s": status.lease_age_s,
-        "lease_checked_s": status.lease_checked_s, "takeovers": status.takeovers,
-        "last_takeover": None if takeover is None else {
-            "at": takeover.at.isoformat(), "previous_node": takeover.previous_node or None,
-            "duration_s": takeover.duration_s},
-    }
+    return HealthOut(
+        node=status.node, role=str(status.role), serving=status.serving,
+        reason=status.reason or None, ha=status.ha, cluster=status.cluster or None,
+        active_node=status.active_node or (status.node if status.serving else None),
+        fencing_token=status.fencing_token, lease_age_s=status.lease_age_s,
+        lease_checked_s=status.lease_checked_s, takeovers=status.takeovers,
+        last_takeover=None if takeover is None else TakeoverOut(
+            at=takeover.at, previous_node=takeover.previous_node or None,
+            duration_s=takeover.duration_s))
 
 
-@router.get("/api/health", tags=["health"],
+@router.get("/api/health", tags=["health"], response_model=HealthOut,
             summary="This node's role (active or standby) and lease; 200 while it serves, "
                     "503 when it does not (no login needed)",
-            responses={503: {"description": "the node does not serve (standby, or it lost "
-                                            "its lease); same body"}})
+            responses={503: {"model": HealthOut,
+                             "description": "the node does not serve (a standby, or it lost "
+                                            "its lease); the same body"}})
 async def health(request: Request) -> JSONResponse:
-    ctx = context(request)
-    status = ctx.health()
-    return JSONResponse(status_json(status), status_code=200 if status.serving else 503)
+    status = context(request).health()
+    return JSONResponse(status_out(status).model_dump(mode="json"),
+                        status_code=200 if status.serving else 503)
 
 
 class ServingGate:
