@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
 from parley import app as composition
-from parley.config import PortRange, Settings
+from parley.config import ConfigError, PortRange, Settings
 from parley.testing.ports import free_port, free_port_block
 
 
@@ -154,3 +156,19 @@ async def test_the_sip_realm_follows_the_site(tmp_path: Path) -> None:
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+def test_hot_standby_needs_postgresql_and_a_renewal_well_within_the_lapse(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_HA__NODE_NAME", "a")
+    with pytest.raises(ConfigError, match="hot standby needs PostgreSQL") as refused:
+        Settings()
+    assert refused.value.field == "ha"
+    monkeypatch.setenv("PARLEY_DATABASE_URL", "postgresql://parley@db/parley")
+    ha = Settings().ha
+    assert ha is not None
+    assert (ha.node_name, ha.cluster, ha.renew_interval_s, ha.lapse_s, ha.stop_after_s) == \
+        ("a", "default", 1.0, 3.0, 2.0)
+    monkeypatch.setenv("PARLEY_HA__RENEW_INTERVAL_S", "2")
+    with pytest.raises(ValidationError, match=r"renew_interval_s \(2.0\) must be at most half"):
+        Settings()

@@ -3,11 +3,14 @@ server scrapes them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from parley.center.ports import QueueFigures
 from parley.clock import VirtualClock
+from parley.ha import NodeStatus, Role, Takeover, single_status
 from parley.metrics import LoopLagSampler, MetricsSources, RtpTotals, metrics_registry
 
 
@@ -79,3 +82,25 @@ async def test_the_loop_lag_is_the_worst_lateness_of_recent_wake_ups() -> None:
     sampler.sample(expected=11.0, woke=10.99)  # early counts as on time
     sampler.sample(expected=11.5, woke=11.5)
     assert sampler.lag == 0.0  # the late one left the window
+
+
+def test_the_nodes_role_and_lease() -> None:
+    taken = Takeover(datetime(2026, 12, 3, 12, 0, tzinfo=UTC), "a", 3.25)
+    active = NodeStatus("b", Role.ACTIVE, True, "", ha=True, cluster="site", active_node="b",
+                        fencing_token=7, lease_age_s=0.4, last_takeover=taken, takeovers=1)
+    found = samples(MetricsSources(ha=lambda: active))
+    assert found == {"parley_ha_active": 1.0, "parley_ha_fencing_token": 7.0,
+                     "parley_ha_lease_age_seconds": 0.4, "parley_ha_takeovers_total": 1.0,
+                     "parley_ha_last_takeover_timestamp_seconds": taken.at.timestamp(),
+                     "parley_ha_last_takeover_seconds": 3.25}
+    standby = NodeStatus("a", Role.STANDBY, False, "standby", ha=True, fencing_token=7)
+    assert samples(MetricsSources(ha=lambda: standby)) == {
+        "parley_ha_active": 0.0, "parley_ha_fencing_token": 7.0,
+        "parley_ha_takeovers_total": 0.0}
+    assert samples(MetricsSources(ha=lambda: single_status("n"))) == {"parley_ha_active": 1.0}
+
+
+def samples(sources: MetricsSources) -> dict[str, float]:
+    text = generate_latest(metrics_registry(sources)).decode()
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if not sample.name.endswith("_created")}

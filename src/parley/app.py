@@ -39,6 +39,7 @@ from parley.config import (
     voicemail_dir,
 )
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
+from parley.ha import LeaseKeeper, LeaseLost, NodeStatus, single_status
 from parley.ids import IdSource
 from parley.journal import Journal
 from parley.metrics import (
@@ -56,6 +57,7 @@ from parley.reports.exports import ExportScheduler
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.credentials import Passwords
+from parley.store.lease import LeaseConnection
 from parley.store.prompts import PromptMirror
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.recording_files import RecordingFiles
@@ -130,6 +132,8 @@ class Node:
     retention: RetentionSweeper | None = None
     #: the prompts uploaded or typed, from the store to this node's disk (parley.store.prompts)
     prompt_mirror: PromptMirror | None = None
+    #: hot standby: the node's hold on its cluster's lease (parley.ha); None: a single node
+    lease: LeaseKeeper | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -174,44 +178,76 @@ class Node:
         await self.telephony.start()
 
     async def run(self) -> None:
-        """Serve until cancelled, then stop in order: front first, writers next, store last."""
+        """Serve until cancelled, then stop in order: front first, writers next, store last.
+
+        In a hot-standby cluster (``lease``) the node answers SIP and the web from the start
+        (503 while it does not serve) and keeps its configuration loaded; what does work of
+        its own (the recorders, webhooks, the contact center, the dialer, callbacks, trunks'
+        registrations, exports, retention) starts once it holds the lease. The lease is
+        kept while the node stops and let go only once its records are written (else the
+        standby, taking over at once, would fence the last of them off); a lost lease stops
+        the node (:class:`parley.ha.LeaseLost`)."""
+        if self.lease is None:
+            await self._run_services()
+            return
+        async with asyncio.TaskGroup() as group:
+            keeper = group.create_task(self.lease.run())
+            await self._run_services()
+            keeper.cancel()  # pragma: no cover - the services run until cancelled
+
+    async def _run_services(self) -> None:
+        """Every service but the lease keeper, stopped in order when cancelled."""
 
         def publish(event: TelephonyEvent) -> None:
             self.bus.publish(event)
 
+        active = self._when_active
         unsubscribe = self.telephony.subscribe(publish)
         try:
             async with asyncio.TaskGroup() as writers:
                 writers.create_task(self.journal.run())
-                writers.create_task(self.state_recorder.run())
-                writers.create_task(self.call_recorder.run())
-                writers.create_task(self.security_recorder.run())
-                writers.create_task(self.dispatcher.run())
+                writers.create_task(active(self.state_recorder.run))
+                writers.create_task(active(self.call_recorder.run))
+                writers.create_task(active(self.security_recorder.run))
+                writers.create_task(active(self.dispatcher.run))
                 if self.exports is not None:
-                    writers.create_task(self.exports.run())
-                writers.create_task(self.recording_files.run())
+                    writers.create_task(active(self.exports.run))
+                writers.create_task(active(self.recording_files.run))
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
-                    front.create_task(self.center.run())
-                    front.create_task(self.dialer.run())
-                    front.create_task(self._reload_dialer())
-                    front.create_task(self.callbacks.run())
-                    front.create_task(self.call_feed.run())
+                    front.create_task(active(self.center.run))
+                    front.create_task(active(self.dialer.run))
+                    front.create_task(active(self._reload_dialer))
+                    front.create_task(active(self.callbacks.run))
+                    front.create_task(active(self.call_feed.run))
                     if self.operator_feed is not None:
-                        front.create_task(self.operator_feed.run())
+                        front.create_task(active(self.operator_feed.run))
                     front.create_task(self.server.run())
                     front.create_task(self.loop_lag.run())
                     front.create_task(self._reload_sip_users())
                     front.create_task(self._reload_center())
-                    front.create_task(self._reload_trunks())
+                    front.create_task(active(self._start_trunks))
                     if self.retention is not None:
-                        front.create_task(self.retention.run())
-                    if self.prompt_mirror is not None:
+                        front.create_task(active(self.retention.run))
+                    if self.prompt_mirror is not None:  # a standby keeps its prompts too
                         front.create_task(self.prompt_mirror.run())
         finally:
             unsubscribe()
             self.journal.close()
             await self.store.close()
+
+    async def _when_active(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` once the node is active (at once without a lease)."""
+        if self.lease is not None:
+            await self.lease.became_active.wait()
+        await work()
+
+    async def _start_trunks(self) -> None:
+        """In a hot-standby cluster the trunks register only from the active node: load them
+        now; then follow their changes."""
+        if self.lease is not None:
+            await self.telephony.set_trunks(await load_trunks(self.store))
+        await self._reload_trunks()
 
     async def _reload_sip_users(self) -> None:
         """Devices or the site changed: load the SIP users again, for the site's realm (a
@@ -292,7 +328,12 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                                 lifetime_s=security.phone_credentials_s)
         telephony = build_telephony(settings, phones, clock, ids, realm=realm, demo=demo,
                                     on_security_event=bus.publish)
-        await telephony.set_trunks(await load_trunks(store))
+        lease = lease_keeper(settings, store, clock, bus)
+        if lease is None:  # in a cluster, only the active node registers trunks
+            await telephony.set_trunks(await load_trunks(store))
+        telephony.engine.refusing = lease.not_serving_reason if lease is not None else None
+        health: Callable[[], NodeStatus] = lease.status if lease is not None \
+            else single_node_status(settings)
         phones.on_revoked = telephony.engine.credential_revoked
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
@@ -305,7 +346,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         loop_lag = LoopLagSampler(clock)
         metrics = metrics_registry(metrics_sources(
             telephony, center, calls, live_center, loop_lag,
-            recorders={"calls": call_recorder, "operator_states": state_recorder}))
+            recorders={"calls": call_recorder, "operator_states": state_recorder},
+            health=health))
         app = build_web_app(store, bus, clock=clock, calls=calls, center=live_center,
                             recordings_dir=recordings_dir(settings.data_dir),
                             voicemail_dir=voicemail_dir(settings.data_dir),
@@ -321,7 +363,9 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                              sip_ws=telephony.transport.ws, phones=phones,
                              campaigns=dialer, prompts=telephony.prompts,
                              directory=settings.directory, webrtc=settings.webrtc,
-                             flow_trials=FlowTrials(center, clock))
+                             flow_trials=FlowTrials(center, clock), health=health,
+                             refusing=lease.not_serving_reason if lease is not None
+                             else None)
     except BaseException:
         await store.close()
         raise
@@ -347,7 +391,28 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 exports=ExportScheduler(store, clock),
                 retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock),
                 prompt_mirror=PromptMirror(store.prompts, prompts_dir(settings.data_dir), clock,
-                                           LANGUAGES))
+                                           LANGUAGES),
+                lease=lease)
+
+
+def lease_keeper(settings: Settings, store: Store, clock: Clock,
+                 bus: LiveBus) -> LeaseKeeper | None:
+    """The node's lease keeper when it is one of a hot-standby pair (``ha`` settings): it
+    holds the store's fence, so the node's live-state writes carry its token."""
+    ha = settings.ha
+    if ha is None:
+        return None
+    return LeaseKeeper(LeaseConnection(store.url, ha.cluster), store.fence, clock,
+                       node=ha.node_name, renew_interval_s=ha.renew_interval_s,
+                       lapse_s=ha.lapse_s, publish=bus.publish)
+
+
+def single_node_status(settings: Settings) -> Callable[[], NodeStatus]:
+    """``/api/health`` of a node without ``ha``: always active."""
+    import socket
+
+    status = single_status(socket.gethostname() or settings.host)
+    return lambda: status
 
 
 def _today_of(store: Store, clock: Clock) -> Callable[[], Awaitable[Today]]:
@@ -378,7 +443,8 @@ def server_certificate(settings: Settings) -> ServerCertificate | None:
 
 def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCalls,
                     live_center: LiveCenter, loop_lag: LoopLagSampler, *,
-                    recorders: Mapping[str, StateRecorder | CallRecorder]) -> MetricsSources:
+                    recorders: Mapping[str, StateRecorder | CallRecorder],
+                    health: Callable[[], NodeStatus] | None = None) -> MetricsSources:
     """What ``/metrics`` reads from the running services (each a read-only callable)."""
     engine, relay = telephony.engine, telephony.relay
 
@@ -400,7 +466,7 @@ def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCall
         records_waiting=lambda: {name: recorder.backlog for name, recorder in recorders.items()},
         event_loop_lag=lambda: loop_lag.lag,
         security=lambda: security_figures(telephony),
-        trunks=telephony.trunk_statuses)
+        trunks=telephony.trunk_statuses, ha=health)
 
 
 def security_figures(telephony: Telephony) -> SecurityFigures:
@@ -519,18 +585,31 @@ def settle_memory() -> None:
 
 async def serve(node: Node, *, ready: Callable[[Node], None] | None = None) -> None:
     """Run the node until cancelled or until one of its services fails; ``ready`` is called
-    once SIP and the web server listen."""
+    once SIP and the web server listen. A hot-standby node that lost its lease raises
+    :class:`~parley.ha.LeaseLost`."""
     try:
         await node.start()
     except BaseException:
         await node.store.close()
         raise
     settle_memory()
-    async with asyncio.TaskGroup() as group:
-        group.create_task(node.run())
-        await node.server.ready.wait()  # a service that fails to start cancels this wait
-        if ready is not None:
-            ready(node)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(node.run())
+            await node.server.ready.wait()  # a service that fails to start cancels this wait
+            if ready is not None:
+                ready(node)
+    except* LeaseLost as lost:  # the node stopped because it lost its lease: say so plainly
+        raise _leaf(lost) from None
+
+
+def _leaf(group: BaseExceptionGroup[LeaseLost]) -> LeaseLost:
+    """The first exception inside (nested) task groups' ``group``."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, LeaseLost)  # noqa: S101 - split by except*
+    return first
 
 
 def run(settings: Settings, *, demo: bool = False,

@@ -32,6 +32,7 @@ TOPICS: dict[type[Any], str] = {
     ev.CallbackExpired: "queue", ev.DialCallback: "queue", ev.CallbackRequested: "queue",
     ev.ConfigurationChanged: "config", ev.TrunkStatusChanged: "trunk",
     ev.CampaignStatusChanged: "campaign", ev.CampaignFiguresChanged: "campaign",
+    ev.NodeRoleChanged: "node",
 }
 """The topic of each event type a client can subscribe to; others are ``other``."""
 

@@ -33,10 +33,16 @@ def _run_node(settings: Settings, *, demo: bool = False) -> None:
             typer.echo(line)
         typer.echo("Press Ctrl-C to stop.")
 
+    from parley.ha import LeaseLost
+
     try:
         composition.run(settings, demo=demo, ready=ready)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
+    except LeaseLost as lost:  # a hot-standby node: its service manager starts it again
+        typer.secho(f"error: {lost}; the node stopped (started again, it stands by)",
+                    err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=3) from None
     typer.echo("Parley stopped.")
 
 

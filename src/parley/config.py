@@ -290,6 +290,45 @@ class DirectorySettings(BaseModel):
         return self
 
 
+def _host_name() -> str:
+    import socket
+
+    return socket.gethostname() or "parley"
+
+
+class HaSettings(BaseModel):
+    """Hot standby (docs/deployment.md, "Hot standby"): two nodes on one PostgreSQL, one
+    active holding the cluster's lease, the other standing by. Absent: a single node, always
+    active."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: this node's name in the lease (unique in the cluster); default: the host's name
+    node_name: str = Field(default_factory=_host_name, min_length=1, max_length=128)
+    #: the lease's name: nodes of one site share it (one database may hold several)
+    cluster: str = Field("default", min_length=1, max_length=64)
+    #: how often the active node renews the lease (and the standby tries to take it)
+    renew_interval_s: float = Field(1.0, gt=0, le=60)
+    #: how long after its last renewal the lease lapses and the standby may take it
+    lapse_s: float = Field(3.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _renew_well_within_the_lapse(self) -> HaSettings:
+        if self.renew_interval_s * 2 > self.lapse_s:
+            raise ValueError(
+                f"ha.renew_interval_s ({self.renew_interval_s}) must be at most half of "
+                f"ha.lapse_s ({self.lapse_s}): the active node stops serving "
+                "lapse_s - renew_interval_s after its last renewal, and needs room to "
+                "renew again before that")
+        return self
+
+    @property
+    def stop_after_s(self) -> float:
+        """How long after its last successful renewal (as sent) an active node that could
+        not renew stops serving: strictly less than the lapse, so it has stopped before the
+        standby can take the lease."""
+        return self.lapse_s - self.renew_interval_s
+
+
 class Settings(BaseSettings):
     """Process-wide settings shared by every subsystem."""
 
@@ -329,6 +368,8 @@ class Settings(BaseSettings):
     https_certificate: Path | None = None
     https_private_key: Path | None = None
     https_names: list[str] = []
+    #: hot standby: the lease's settings (PostgreSQL only); None: a single node
+    ha: HaSettings | None = None
 
     @field_validator("data_dir")
     @classmethod
@@ -339,6 +380,15 @@ class Settings(BaseSettings):
     def _directory_file(self) -> Settings:
         if self.directory_file is not None:
             self.directory = load_directory_file(self.directory_file)
+        return self
+
+    @model_validator(mode="after")
+    def _ha_needs_postgresql(self) -> Settings:
+        if self.ha is not None and not (self.database_url or "").startswith(
+                ("postgresql", "postgres://")):
+            raise ConfigError("hot standby needs PostgreSQL shared by both nodes (set "
+                              "PARLEY_DATABASE_URL to postgresql://…); a SQLite node is "
+                              "single: leave the ha settings out", field="ha")
         return self
 
     @model_validator(mode="after")

@@ -952,6 +952,23 @@ class ConfigurationChanged:
     action: str
 
 
+@dataclass(frozen=True, slots=True)
+class NodeRoleChanged:
+    """Notice: this node's role in its hot-standby cluster changed (docs/deployment.md, "Hot
+    standby"): ``role`` is "active" (it took the lease: ``token`` is its new fencing token,
+    ``takeover_s`` how long the cluster was without a live holder when it took over from
+    ``previous_node``, if it was one) or "standby" (it lost the lease: ``reason`` says why,
+    and it has stopped serving)."""
+
+    node: str
+    cluster: str
+    role: str
+    token: int
+    reason: str = ""
+    previous_node: str = ""
+    takeover_s: float | None = None
+
+
 # --- security: guessing, bans, throttled logins, refused toll fraud ---------------------------
 
 

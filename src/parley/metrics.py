@@ -22,6 +22,7 @@ from parley.center.ports import QueueFigures
 from parley.clock import Clock
 
 if TYPE_CHECKING:
+    from parley.ha import NodeStatus
     from parley.telephony.trunks import TrunkStatus
 
 
@@ -74,6 +75,8 @@ class MetricsSources:
     security: Callable[[], SecurityFigures] | None = None
     #: the carriers' trunks (parley.telephony.trunks.TrunkStatus)
     trunks: Callable[[], Iterable[TrunkStatus]] | None = None
+    #: the node's role in its hot-standby cluster (parley.ha)
+    ha: Callable[[], NodeStatus] | None = None
 
 
 class NodeCollector(Collector):
@@ -129,6 +132,33 @@ class NodeCollector(Collector):
             yield from _security_metrics(s.security())
         if s.trunks is not None:
             yield from _trunk_metrics(list(s.trunks()))
+        if s.ha is not None:
+            yield from _ha_metrics(s.ha())
+
+
+def _ha_metrics(status: NodeStatus) -> Iterator[Metric]:
+    """The node's role and lease (a single node: active, no lease figures)."""
+    yield _gauge("parley_ha_active", "1 while this node is active and serving (holds the "
+                 "lease), 0 on a standby or a node that lost its lease",
+                 1 if status.serving else 0)
+    if not status.ha:
+        return
+    if status.fencing_token is not None:
+        yield _gauge("parley_ha_fencing_token", "This node's fencing token while active, "
+                     "else the lease's as last seen", status.fencing_token)
+    if status.lease_age_s is not None:
+        yield _gauge("parley_ha_lease_age_seconds", "Seconds since the lease's holder last "
+                     "renewed it", status.lease_age_s)
+    yield CounterMetricFamily("parley_ha_takeovers", "Times this node took the lease since "
+                              "start", value=status.takeovers)
+    takeover = status.last_takeover
+    if takeover is not None:
+        yield _gauge("parley_ha_last_takeover_timestamp_seconds", "When this node last took "
+                     "the lease (Unix time)", takeover.at.timestamp())
+        if takeover.duration_s is not None:
+            yield _gauge("parley_ha_last_takeover_seconds", "How long the cluster was "
+                         "without a live lease holder before this node's last takeover",
+                         takeover.duration_s)
 
 
 def _trunk_metrics(trunks: list[TrunkStatus]) -> Iterator[Metric]:

@@ -20,6 +20,7 @@ from parley.events import (
     Direction,
     Hangup,
     HangupCause,
+    NodeRoleChanged,
 )
 
 from .conftest import Api
@@ -67,8 +68,15 @@ def test_queue_filter(api: Api) -> None:
 
 
 def test_operators_see_only_their_own_events(api: Api) -> None:
-    with _open(api, "agent") as socket:
+    with _open(api, "agent") as socket, _open(api, "admin", "?topics=node") as admin:
         api.server.publish(AgentStateChanged("someone", "ready", "not_ready", "request", 1.0))
+        # a hot-standby node's role change: for admins and supervisors, not operators
+        api.server.publish(NodeRoleChanged("b", "site", "active", 7, previous_node="a",
+                                           takeover_s=3.2))
+        role = _next(admin)
+        assert (role["topic"], role["type"]) == ("node", "NodeRoleChanged")
+        assert role["data"] == {"node": "b", "cluster": "site", "role": "active", "token": 7,
+                                "reason": "", "previous_node": "a", "takeover_s": 3.2}
         api.server.publish(CallQueued("c1", "sales", 1, 20.0))
         api.server.publish(AgentStateChanged("agent1", "ready", "not_ready", "request", 2.0,
                                              "break"))
@@ -112,3 +120,4 @@ def test_configuration_changes_are_announced(api: Api) -> None:
         admin.delete("/api/devices/1009")
         assert _next(socket)["data"] == {"kind": "devices", "key": "1009",
                                          "action": "delete"}
+

@@ -45,6 +45,13 @@ def test_without_a_token_only_an_admin_session_gets_the_metrics(server: ApiServe
     server.add_user("super1", ["supervisor"])
     with httpx.Client(base_url=server.url, timeout=30) as anonymous:
         assert anonymous.get("/metrics").status_code == 401
+        # the node's health needs no login (a single node: always active, no lease)
+        health = anonymous.get("/api/health")
+        assert health.status_code == 200
+        assert {key: health.json()[key] for key in ("role", "serving", "ha", "reason",
+                                                     "fencing_token", "last_takeover")} == {
+            "role": "active", "serving": True, "ha": False, "reason": None,
+            "fencing_token": None, "last_takeover": None}
         wrong = anonymous.get("/metrics", headers={"Authorization": "Bearer pk_nope"})
         assert wrong.status_code == 401
     supervisor = session(server, "super1")

@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/static/vendor/jssip.mjs"): PUBLIC,  # the browser phone's SIP library
     ("GET", "/static/parley/{path}"): PUBLIC,  # the project's own scripts and styles
     ("GET", "/phone"): PUBLIC,  # shows the sign-in form; the phone needs a session
+    ("GET", "/api/health"): PUBLIC,  # load balancers' and keepalived's check: no login
     ("GET", "/metrics"): AGENT,  # any API token; a session needs admin (test_metrics_route)
     ("GET", "/api/live/trunks"): SUPERVISOR,
     ("POST", "/api/auth/login"): PUBLIC,

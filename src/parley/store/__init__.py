@@ -35,6 +35,7 @@ from parley.store.database import (
     migrate,
 )
 from parley.store.flow_drafts import FlowDrafts
+from parley.store.lease import Fence, Fenced
 from parley.store.prompts import PromptRepository
 from parley.store.quality import QualityRepository
 from parley.store.report_rows import ReportRowRepository
@@ -47,7 +48,8 @@ from parley.store.security import (
 )
 from parley.store.wrapups import WrapupRepository
 
-__all__ = ["Conflict", "NotFound", "Refused", "Store", "StoreError", "build_store", "open_store"]
+__all__ = ["Conflict", "Fence", "Fenced", "NotFound", "Refused", "Store", "StoreError",
+           "build_store", "open_store"]
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Store:
     clock: Clock
     url: str
     passwords: Passwords = field(default_factory=Passwords)
+    #: the node's hold on the lease; live-state writes check it (a single node: no fence)
+    fence: Fence = field(default_factory=Fence)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     config: ConfigRepository = field(init=False)
     accounts: AccountRepository = field(init=False)
@@ -87,12 +91,12 @@ class Store:
         self.audit = AuditRepository(self.sessions)
         self.directory = DirectoryRepository(self.sessions)
         self.deliveries = DeliveryRepository(self.sessions)
-        self.interactions = InteractionRepository(self.sessions)
-        self.journal_marks = JournalMarkRepository(self.sessions)
-        self.operator_states = OperatorStateRepository(self.sessions)
+        self.interactions = InteractionRepository(self.sessions, self.fence)
+        self.journal_marks = JournalMarkRepository(self.sessions, self.fence)
+        self.operator_states = OperatorStateRepository(self.sessions, self.fence)
         self.recordings = RecordingRepository(self.sessions)
         self.voicemails = VoicemailRepository(self.sessions)
-        self.callbacks = CallbackRepository(self.sessions)
+        self.callbacks = CallbackRepository(self.sessions, self.fence)
         self.campaigns = CampaignRepository(self.sessions, self.clock)
         self.wrapups = WrapupRepository(self.sessions)
         self.customers = CustomerRepository(self.sessions, self.clock)

@@ -19,6 +19,7 @@ from parley.reports.intervals import STEP_KINDS, CallbackFacts, StateEntry
 from parley.store import models as m
 from parley.store.call_rows import CallRows, Row
 from parley.store.database import Conflict, NotFound
+from parley.store.lease import Fence
 from parley.store.records import (
     CallbackRecord,
     InteractionRecord,
@@ -118,8 +119,10 @@ class InteractionRepository:
     worth showing on the call's timeline, and ``close`` at the final hang-up (which computes
     the wait, talk and total durations)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 fence: Fence | None = None) -> None:
         self._sessions = sessions
+        self._fence = fence or Fence()
         self._batch: ContextVar[AsyncSession | None] = ContextVar("interaction_batch",
                                                                    default=None)
 
@@ -129,6 +132,7 @@ class InteractionRepository:
         catching up after a burst writes many steps at the cost of one commit). Other tasks
         are not affected. An error rolls the whole block back."""
         async with self._sessions() as session, session.begin():
+            await self._fence.check(await session.connection())
             token = self._batch.set(session)
             try:
                 yield
@@ -143,6 +147,7 @@ class InteractionRepository:
             yield shared
             return
         async with self._sessions() as session, session.begin():
+            await self._fence.check(await session.connection())
             yield session
 
     @asynccontextmanager
@@ -179,6 +184,7 @@ class InteractionRepository:
         if given: the batch and the mark it ends at are written together or not at all."""
         async with self._sessions() as session, session.begin():
             connection = await session.connection()
+            await self._fence.check(connection)
             changed = list(rows.interaction_changes)
             # a closed call's entries that move it between queues change what it counts
             changed += [key for key in rows.answered_amends if key not in changed]
@@ -408,8 +414,10 @@ async def set_mark(session: AsyncSession, consumer: str, applied_seq: int,
 class JournalMarkRepository:
     """How far each recorder has applied the node's event journal."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 fence: Fence | None = None) -> None:
         self._sessions = sessions
+        self._fence = fence or Fence()
 
     async def get(self, consumer: str) -> tuple[int, int]:
         """``(applied_seq, replay_from)``; ``(0, 1)`` for a consumer that applied nothing."""
@@ -425,18 +433,22 @@ class JournalMarkRepository:
 
     async def set(self, consumer: str, applied_seq: int, replay_from: int) -> None:
         async with self._sessions() as session, session.begin():
+            await self._fence.check(await session.connection())
             await set_mark(session, consumer, applied_seq, replay_from)
 
 
 class OperatorStateRepository:
     """The append-only log of operator state changes (logged in, ready, paused, …)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 fence: Fence | None = None) -> None:
         self._sessions = sessions
+        self._fence = fence or Fence()
 
     async def record(self, username: str, state: str, at: datetime, reason: str = "", *,
                      queue: str | None = None, interaction_id: str | None = None) -> None:
         async with self._sessions() as session, session.begin():
+            await self._fence.check(await session.connection())
             await apply_states(await session.connection(),
                                [StateEntry(username, state, reason, at, queue,
                                            interaction_id)])
@@ -450,6 +462,7 @@ class OperatorStateRepository:
         ``applied_seq``, in one transaction."""
         async with self._sessions() as session, session.begin():
             connection = await session.connection()
+            await self._fence.check(connection)
             if entries:
                 await apply_states(connection, [
                     StateEntry(e.username, e.state, e.reason, e.at, e.queue, e.interaction_id)
@@ -613,11 +626,14 @@ def _voicemail(row: m.Voicemail) -> VoicemailRecord:
 class CallbackRepository:
     """Callbacks requested by callers or staff; the ACD picks up the due ones."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 fence: Fence | None = None) -> None:
         self._sessions = sessions
+        self._fence = fence or Fence()
 
     async def request(self, record: CallbackRecord) -> CallbackRecord:
         async with self._sessions() as session, session.begin():
+            await self._fence.check(await session.connection())
             await _require_queue(session, record.queue)
             session.add(m.Callback(id=record.id, number=record.number, queue=record.queue,
                                    requested_at=record.requested_at, due_at=record.due_at,
@@ -650,6 +666,7 @@ class CallbackRepository:
     async def set_status(self, callback_id: str, status: str, *,
                          count_attempt: bool = False) -> CallbackRecord:
         async with self._sessions() as session, session.begin():
+            await self._fence.check(await session.connection())
             row = await session.get(m.Callback, callback_id)
             if row is None:
                 raise NotFound(f"no callback {callback_id!r}")

@@ -573,6 +573,23 @@ class JournalMark(Base):
     replay_from: Mapped[int] = mapped_column(BigInteger)
 
 
+class HaLease(Base):
+    """The active/standby lease of one cluster of nodes (PostgreSQL only; docs/deployment.md,
+    "Hot standby"): who holds it, its fencing token (raised by every acquisition), and when
+    it lapses by the database's clock. ``previous_*``: the holder before the last
+    acquisition and its last renewal (the takeover's duration is measured from it)."""
+
+    __tablename__ = "ha_lease"
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128), default="")
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    previous_holder: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous_renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 class Recording(Base):
     __tablename__ = "recordings"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

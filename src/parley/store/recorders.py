@@ -40,7 +40,7 @@ from parley.events import (
     VoicemailLeft,
 )
 from parley.journal import Entry, Journal, JournalReader
-from parley.store import NotFound, Store, StoreError
+from parley.store import Fenced, NotFound, Store, StoreError
 from parley.store.activity import StoredTimes, seconds_between
 from parley.store.call_rows import CallRows
 from parley.store.records import OperatorStateRecord
@@ -222,6 +222,10 @@ class JournalConsumer:
                     return reader
                 await self._apply_batch(entries)
                 failures = 0
+            except Fenced as exc:  # the node lost its lease: the new active one writes
+                _log.error("records left in the journal: this node lost its lease",
+                           recorder=self.NAME, error=str(exc))
+                return reader
             except Exception:
                 failures += 1
                 _log.exception("records not written while stopping", recorder=self.NAME)

@@ -191,6 +191,9 @@ class SipEngine:
         self._tasks: asyncio.TaskGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = True
+        #: why the node takes no new calls or registrations now (a hot-standby node that is
+        #: not active, parley.ha); None: it takes them
+        self.refusing: Callable[[], str | None] | None = None
         self._orphans: set[asyncio.Task[None]] = set()
         #: Closed browser connections that still had calls, with the users on those calls.
         self._lost_peers: dict[Peer, set[str]] = {}
@@ -502,7 +505,20 @@ class SipEngine:
         user = self.users.lookup(username)
         return None if user is None else user.ha1.get(algorithm)
 
+    def _refused_here(self, request: SipRequest, peer: Peer) -> bool:
+        """Answer 503 (with Retry-After) when the node takes no new work: a hot-standby
+        node that is not active. Phones and carriers try the active node (or again)."""
+        reason = self.refusing() if self.refusing is not None else None
+        if reason is None:
+            return False
+        self.respond(request, peer, 503, "Service Unavailable (not the active node)",
+                     to_tag=new_tag(), headers=(("Retry-After", "5"),))
+        log.info("refused_not_active", method=request.method, peer=str(peer), reason=reason)
+        return True
+
     def _on_register(self, request: SipRequest, peer: Peer) -> None:
+        if self._refused_here(request, peer):
+            return
         found = self._authenticate_as(request, peer)
         if found is None:
             return
@@ -596,6 +612,8 @@ class SipEngine:
     def _on_invite(self, request: SipRequest, peer: Peer) -> None:
         if not self._accepting:
             self.respond(request, peer, 503, to_tag=new_tag())
+            return
+        if self._refused_here(request, peer):
             return
         trunk = self.trunk_of(peer) if self.trunk_of is not None else None
         written = (dialled_number(request, trunk.number_from) if trunk is not None
@@ -780,7 +798,11 @@ class SipEngine:
         ``allowed`` and its DTMF mode, a ``contact`` of its own: sips, its ``srtp``: offer or
         require offers RTP/SAVP keyed by a=crypto); ``browser`` offers WebRTC media. The
         channel's
-        ``caller`` and ``called`` are what records and events show."""
+        ``caller`` and ``called`` are what records and events show. A node that takes no
+        new work (``refusing``) raises :class:`OriginateError`."""
+        reason = self.refusing() if self.refusing is not None else None
+        if reason is not None:
+            raise OriginateError(f"no new calls: {reason}", HangupCause.TEMPORARY_FAILURE)
         local_webrtc: LocalWebRtc | None = None
         if browser:
             webrtc = self.relay.open_webrtc(label=f"out:{label or called}")

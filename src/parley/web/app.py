@@ -31,6 +31,7 @@ from parley.center.ports import (
 from parley.clock import Clock
 from parley.config import DirectorySettings, WebRtcSettings
 from parley.directory import Directory
+from parley.ha import NodeStatus
 from parley.net.websocket import WsConnections
 from parley.store import Conflict, NotFound, Store
 from parley.telephony.session_devices import SessionDevices
@@ -64,9 +65,11 @@ from parley.web import (
     supervisor,
 )
 from parley.web import directory as directory_routes
+from parley.web import health as health_route
 from parley.web import retention as retention_routes
 from parley.web import sip_ws as sip_ws_route
 from parley.web.auth import LoginLimiter, WebContext
+from parley.web.health import ServingGate
 from parley.web.metrics_route import metrics_router
 from parley.web.schemas import ERRORS
 from parley.web.vendor import add_api_docs, add_jssip, mount_vendor
@@ -112,7 +115,9 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   prompts: PromptLibrary | None = None,
                   directory: DirectorySettings | None = None,
                   flow_trials: FlowTrialLines | None = None,
-                  webrtc: WebRtcSettings | None = None) -> FastAPI:
+                  webrtc: WebRtcSettings | None = None,
+                  health: Callable[[], NodeStatus] | None = None,
+                  refusing: Callable[[], str | None] | None = None) -> FastAPI:
     """The web application over ``store``; ``calls`` and ``center`` are the telephony and
     ACD seams (routes needing them answer 503 until they are given), ``security`` the SIP
     ban list. Failed logins are delayed per name and address (``login_*``, see
@@ -127,7 +132,10 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     (routes that need it say so when it is not given; what they store is kept). ``prompts``
     is the node's prompt library, whose uploads folder ``/api/prompts`` writes.
     ``directory``: sign-in through LDAP / Active Directory (off when it names no server).
-    ``flow_trials`` opens the flow editor's test calls to a draft."""
+    ``flow_trials`` opens the flow editor's test calls to a draft. ``health`` is the node's
+    role and lease for ``/api/health`` (default: a single node, always active); while
+    ``refusing()`` gives a reason (a hot-standby node that does not serve), every other
+    request is answered 503 with it."""
     app = FastAPI(title="Parley", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.parley = WebContext(
@@ -145,6 +153,10 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         directory=Directory(directory) if directory is not None and directory.enabled
         else None,
         flow_trials=flow_trials, webrtc=webrtc or WebRtcSettings())
+    if health is not None:
+        app.state.parley.health = health
+    if refusing is not None:
+        app.add_middleware(ServingGate, refusing=refusing)
 
     def handler(code: int) -> object:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:
@@ -204,6 +216,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
     app.include_router(retention_routes.router, dependencies=[Depends(reject_nul)],
                        responses=ERRORS)
     app.include_router(events_ws.router)
+    app.include_router(health_route.router)
     app.include_router(sip_ws_route.router)
     if metrics is not None:
         app.include_router(metrics_router(metrics))

@@ -32,6 +32,7 @@ from parley.clock import Clock
 from parley.config import WebRtcSettings
 from parley.directory import Directory
 from parley.events import SecurityEvent
+from parley.ha import NodeStatus, single_status
 from parley.store import Store
 from parley.store.records import Principal
 from parley.store.specs import ROLE_ORDER, Role
@@ -166,7 +167,13 @@ class WebContext:
     flow_trials: FlowTrialLines | None = None
     #: the STUN/TURN servers given to browser phones (parley.config.WebRtcSettings)
     webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)
+    #: the node's role and lease for ``/api/health`` (parley.ha); default: a single node
+    health: Callable[[], NodeStatus] = field(default_factory=lambda: _single_node)
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def _single_node() -> NodeStatus:
+    return single_status("parley")
 
 
 def context(request: Request) -> WebContext:

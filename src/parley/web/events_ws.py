@@ -2,7 +2,7 @@
 
 Clients authenticate with the session cookie (same-origin only) or a bearer token (the
 ``Authorization`` header, or ``?token=`` where a browser cannot set headers). Filters:
-``topics`` (comma-separated: call, operator, queue, config, trunk, campaign), ``queue`` and
+``topics`` (comma-separated: call, operator, queue, config, trunk, campaign, node), ``queue`` and
 ``operator``. Operators see only events about themselves; supervisors the events of their
 teams' operators and queues (and events about no operator or queue, such as channels);
 admins and supervisors with no team everything (:mod:`parley.web.scope`); a call row
@@ -31,7 +31,7 @@ from parley.web.scope import SITE_WIDE, Scope, scope_of
 
 router = APIRouter()
 
-TOPICS = frozenset({"call", "operator", "queue", "config", "trunk", "campaign"})
+TOPICS = frozenset({"call", "operator", "queue", "config", "trunk", "campaign", "node"})
 POLICY_VIOLATION = 1008
 
 
@@ -121,7 +121,7 @@ async def events(socket: WebSocket) -> None:
         await socket.accept()  # accepted first so that the client reads the reason
         await socket.close(code=POLICY_VIOLATION,
                            reason=f"topics: unknown {sorted(topics - TOPICS)}; use "
-                                  "call, operator, queue, config")
+                                  "call, operator, queue, config, trunk, campaign, node")
         return
     scope = await scope_of(ctx, principal) if has_role(principal, Role.SUPERVISOR) \
         else SITE_WIDE

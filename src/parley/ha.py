@@ -1,0 +1,285 @@
+"""Hot standby: the node's role in its cluster, kept by the lease in PostgreSQL
+(docs/deployment.md, "Hot standby"; the SQL is :mod:`parley.store.lease`).
+
+:class:`LeaseKeeper` runs in the node. As the standby it tries to take the lease every
+``renew_interval_s``; once it holds it the node is active: its fencing token goes into the
+store's :class:`~parley.store.lease.Fence` and the node serves. The active node renews every
+``renew_interval_s``. A renewal is bounded in time; should renewals fail (the database is
+unreachable, slow, or another node holds the lease), the node stops serving
+``stop_after_s`` (``lapse_s - renew_interval_s``) after it *sent* its last successful
+renewal: that renewal set the lapse ``lapse_s`` after the database received it, so the node
+has stopped before any standby could take the lease. :attr:`LeaseKeeper.serving` is
+computed from the monotonic clock at each question, so it turns false on time even while a
+renewal hangs. Having lost the lease, :meth:`LeaseKeeper.run` raises :class:`LeaseLost`
+and the node stops (a service manager starts it again, as the standby): calls are not
+carried over yet.
+
+Without ``ha`` settings (a single node, SQLite or PostgreSQL) there is no keeper: the node
+is active from the start and :func:`single_status` describes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NoReturn
+
+import structlog
+
+from parley.clock import Clock
+from parley.events import NodeRoleChanged
+from parley.store.lease import Fence, LeaseConnection, LeaseView
+
+log = structlog.get_logger("parley.ha")
+
+
+class Role(enum.StrEnum):
+    ACTIVE = "active"
+    STANDBY = "standby"
+
+
+class LeaseLost(Exception):
+    """The active node lost its lease (it could not renew in time, or another node holds
+    it); it has stopped serving and must stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """This node took the lease: when (database time), from whom, and how long the cluster
+    had been without a live holder (from the previous holder's last renewal)."""
+
+    at: datetime
+    previous_node: str
+    duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """What ``/api/health`` and ``/metrics`` say of the node's role."""
+
+    node: str
+    role: Role
+    serving: bool
+    reason: str  # why it does not serve ("" when it does)
+    ha: bool = False
+    cluster: str = ""
+    active_node: str = ""  # who holds the lease now, as last seen ("" : nobody)
+    fencing_token: int | None = None  # this node's token while active, else the lease's
+    lease_age_s: float | None = None  # since the holder last renewed, as last seen
+    lease_checked_s: float | None = None  # how long ago the lease was last read
+    last_takeover: Takeover | None = None  # this node's last acquisition
+    takeovers: int = 0
+
+
+STANDBY_REASON = "this node is the standby of cluster {cluster}; {holder} is active"
+
+
+def single_status(node: str) -> NodeStatus:
+    """A node without ``ha``: always active."""
+    return NodeStatus(node=node, role=Role.ACTIVE, serving=True, reason="")
+
+
+class LeaseKeeper:
+    """Keeps this node's hold on the cluster's lease (see the module docstring)."""
+
+    def __init__(self, leases: LeaseConnection, fence: Fence, clock: Clock, *, node: str,
+                 renew_interval_s: float, lapse_s: float,
+                 publish: Callable[[object], object] | None = None) -> None:
+        if renew_interval_s * 2 > lapse_s:
+            raise ValueError("renew_interval_s must be at most half of lapse_s")
+        self.leases = leases
+        self.fence = fence
+        self.clock = clock
+        self.node = node
+        self.cluster = leases.cluster
+        self.renew_interval_s = renew_interval_s
+        self.lapse_s = lapse_s
+        self.stop_after_s = lapse_s - renew_interval_s
+        self.publish = publish
+        self.role = Role.STANDBY
+        self.token: int | None = None
+        #: set once the node is active (services that only the active node runs wait on it)
+        self.became_active = asyncio.Event()
+        self.last_takeover: Takeover | None = None
+        self.takeovers = 0
+        self._serve_until = 0.0  # monotonic: the end of the current hold
+        self._seen: LeaseView | None = None
+        self._seen_at = 0.0  # monotonic, when _seen was read
+        self._lost_reason = ""
+        fence.cluster, fence.node, fence.token = self.cluster, node, None
+
+    # --- what others ask -------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        """Whether the node may take new work now (it holds the lease, within its
+        deadline)."""
+        return self.role is Role.ACTIVE and self.clock.monotonic() < self._serve_until
+
+    def not_serving_reason(self) -> str | None:
+        """Why the node takes no new work now, or None when it does."""
+        if self.serving:
+            return None
+        if self.role is Role.ACTIVE or self._lost_reason:
+            return self._lost_reason or (
+                f"this node could not renew its lease of cluster {self.cluster} in time "
+                "(database unreachable?): it has stopped serving")
+        holder = self._seen.holder if self._seen is not None and self._seen.held else ""
+        return STANDBY_REASON.format(cluster=self.cluster,
+                                     holder=f"node {holder}" if holder else "no node")
+
+    def status(self) -> NodeStatus:
+        seen, now = self._seen, self.clock.monotonic()
+        since = now - self._seen_at if seen is not None else None
+        age = seen.age_s + (since or 0.0) if seen is not None and seen.age_s is not None \
+            else None
+        holder = seen.holder if seen is not None and seen.held else ""
+        return NodeStatus(
+            node=self.node, role=Role.ACTIVE if self.serving else Role.STANDBY,
+            serving=self.serving, reason=self.not_serving_reason() or "", ha=True,
+            cluster=self.cluster, active_node=holder,
+            fencing_token=self.token if self.token is not None
+            else (seen.token if seen is not None else None),
+            lease_age_s=None if age is None else round(age, 3),
+            lease_checked_s=None if since is None else round(since, 3),
+            last_takeover=self.last_takeover, takeovers=self.takeovers)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stand by until the lease is taken, then hold it; :class:`LeaseLost` when it is
+        lost. Cancelled while active, it lets the lease lapse at once (an orderly stop)."""
+        try:
+            while True:
+                if self.role is Role.STANDBY:
+                    await self._try_acquire()
+                    if self.role is Role.STANDBY:
+                        await self.clock.sleep(self.renew_interval_s)
+                        continue
+                await self.clock.sleep(self.renew_interval_s)
+                await self._renew()
+        except asyncio.CancelledError:
+            await self._release()
+            raise
+        finally:
+            self.leases.terminate()
+
+    async def _bounded(self, what: str, limit_s: float,
+                       call: Callable[[], Awaitable[object]]) -> object:
+        """``call()``'s result within ``limit_s`` seconds; on overrun or a database error the
+        connection is dropped and the error is raised."""
+        try:
+            async with asyncio.timeout(max(0.01, limit_s)):
+                return await call()
+        except Exception as exc:
+            self.leases.terminate()
+            log.warning("lease_statement_failed", what=what, node=self.node,
+                        cluster=self.cluster, error=repr(exc))
+            raise
+
+    async def _try_acquire(self) -> None:
+        try:  # connected first, so that the hold is timed from the statement alone
+            await self._bounded("connect", self.renew_interval_s, self.leases.connect)
+        except Exception:  # logged by _bounded; the standby tries again
+            return
+        sent = self.clock.monotonic()
+        try:
+            got = await self._bounded("acquire", self.renew_interval_s,
+                                      lambda: self.leases.acquire(self.node, self.lapse_s))
+            if got is None:
+                seen = await self._bounded("read", self.renew_interval_s, self.leases.read)
+                if isinstance(seen, LeaseView):
+                    self._see(seen)
+                return
+        except Exception:  # logged by _bounded; the standby tries again
+            return
+        assert isinstance(got, LeaseView)  # noqa: S101 - acquire returns a view or None
+        self._see(got)
+        self._become_active(got, sent)
+
+    async def _renew(self) -> None:
+        assert self.token is not None  # noqa: S101 - only while active
+        sent = self.clock.monotonic()
+        remaining = self._serve_until - sent
+        if remaining <= 0:  # e.g. the process was stopped past its deadline
+            await self._lose(f"this node could not renew its lease of cluster {self.cluster} "
+                             f"within {self.stop_after_s:g} s")
+        try:
+            renewed = await self._bounded(
+                "renew", min(remaining, self.renew_interval_s),
+                lambda: self.leases.renew(self.node, self.token or 0, self.lapse_s))
+        except Exception:  # logged by _bounded; tried again until the deadline
+            if self.clock.monotonic() >= self._serve_until:
+                await self._lose(f"this node could not renew its lease of cluster "
+                                 f"{self.cluster} within {self.stop_after_s:g} s")
+            return
+        if renewed is None:
+            await self._lose(f"this node lost its lease of cluster {self.cluster} (its "
+                             f"fencing token {self.token} is stale)")
+        assert isinstance(renewed, LeaseView)  # noqa: S101 - renew returns a view or None
+        self._see(renewed)
+        self._serve_until = max(self._serve_until, sent + self.stop_after_s)
+
+    def _see(self, view: LeaseView) -> None:
+        self._seen, self._seen_at = view, self.clock.monotonic()
+
+    def _become_active(self, view: LeaseView, sent: float) -> None:
+        self.role, self.token = Role.ACTIVE, view.token
+        self.fence.token = view.token
+        self._serve_until = sent + self.stop_after_s
+        self._lost_reason = ""
+        duration = None
+        if view.previous_renewed_at is not None and view.acquired_at is not None:
+            duration = round((view.acquired_at - view.previous_renewed_at).total_seconds(), 3)
+        previous = view.previous_holder or ""
+        self.last_takeover = Takeover(at=view.acquired_at or view.now, previous_node=previous,
+                                      duration_s=duration)
+        self.takeovers += 1
+        self.became_active.set()
+        log.warning("ha_active", node=self.node, cluster=self.cluster, token=view.token,
+                    previous_node=previous or None, takeover_s=duration)
+        self._announce(NodeRoleChanged(self.node, self.cluster, str(Role.ACTIVE), view.token,
+                                       previous_node=previous, takeover_s=duration))
+
+    async def _lose(self, why: str) -> NoReturn:
+        """Stop serving at once, say who holds the lease now (one bounded read), announce
+        it and raise :class:`LeaseLost`."""
+        token = self.token or 0
+        self.role, self.token, self.fence.token = Role.STANDBY, None, None
+        self._lost_reason = f"{why}: it has stopped serving"
+        with contextlib.suppress(Exception):
+            seen = await self._bounded("read", self.renew_interval_s, self.leases.read)
+            if isinstance(seen, LeaseView):
+                self._see(seen)
+                holder = seen.holder if seen.held and seen.holder != self.node else ""
+                self._lost_reason = (f"{why}; " + (f"node {holder} is active" if holder
+                                                   else "no node is active") +
+                                     ": it has stopped serving")
+        reason = self._lost_reason
+        log.error("ha_lease_lost", node=self.node, cluster=self.cluster, token=token,
+                  reason=reason)
+        self._announce(NodeRoleChanged(self.node, self.cluster, str(Role.STANDBY), token,
+                                       reason=reason))
+        raise LeaseLost(reason)
+
+    def _announce(self, event: NodeRoleChanged) -> None:
+        if self.publish is not None:
+            self.publish(event)
+
+    async def _release(self) -> None:
+        """An orderly stop of the active node: let the lease lapse now (best effort)."""
+        if self.role is not Role.ACTIVE or self.token is None:
+            return
+        token = self.token
+        self.role, self.token, self.fence.token = Role.STANDBY, None, None
+        self._lost_reason = "this node is stopping"
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.renew_interval_s):
+                await self.leases.release(self.node, token)
+                log.info("ha_lease_released", node=self.node, cluster=self.cluster,
+                         token=token)
+

@@ -1,0 +1,104 @@
+"""``GET /api/health``: the node's role in its hot-standby cluster, and whether it serves;
+and the gate that answers 503 on a node that does not serve (docs/deployment.md, "Hot
+standby").
+
+The route needs no login (load balancers and keepalived checks have none): 200 while the
+node serves, 503 otherwise, the same JSON either way. It shows no user's data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from parley.ha import NodeStatus
+from parley.web.auth import context
+
+router = APIRouter()
+
+#: What a node that does not serve still answers: its health, its metrics, and the event
+#: stream (which tells watchers when its role changes).
+UNGATED = ("/api/health", "/metrics", "/api/events")
+RETRY_AFTER_S = 5
+
+
+class TakeoverOut(BaseModel):
+    at: datetime  # when this node took the lease (the database's time)
+    previous_node: str | None  # who held it before (None: nobody had)
+    duration_s: float | None  # from the previous holder's last renewal to the takeover
+
+
+class HealthOut(BaseModel):
+    """A node's role in its hot-standby cluster (a single node: always active)."""
+
+    node: str
+    role: str = Field(description="active or standby")
+    serving: bool
+    reason: str | None = Field(description="why the node takes no new work (None: it does)")
+    ha: bool = Field(description="whether the node is one of a hot-standby cluster")
+    cluster: str | None
+    active_node: str | None = Field(description="the node holding the lease, as last seen")
+    fencing_token: int | None
+    lease_age_s: float | None = Field(description="since the holder last renewed the lease")
+    lease_checked_s: float | None = Field(description="since this node last read the lease")
+    takeovers: int = Field(description="times this node took the lease since it started")
+    last_takeover: TakeoverOut | None
+
+
+def status_out(status: NodeStatus) -> HealthOut:
+    takeover = status.last_takeover
+    return HealthOut(
+        node=status.node, role=str(status.role), serving=status.serving,
+        reason=status.reason or None, ha=status.ha, cluster=status.cluster or None,
+        active_node=status.active_node or (status.node if status.serving else None),
+        fencing_token=status.fencing_token, lease_age_s=status.lease_age_s,
+        lease_checked_s=status.lease_checked_s, takeovers=status.takeovers,
+        last_takeover=None if takeover is None else TakeoverOut(
+            at=takeover.at, previous_node=takeover.previous_node or None,
+            duration_s=takeover.duration_s))
+
+
+@router.get("/api/health", tags=["health"], response_model=HealthOut,
+            summary="This node's role (active or standby) and lease; 200 while it serves, "
+                    "503 when it does not (no login needed)",
+            responses={503: {"model": HealthOut,
+                             "description": "the node does not serve (a standby, or it lost "
+                                            "its lease); the same body"}})
+async def health(request: Request) -> JSONResponse:
+    status = context(request).health()
+    return JSONResponse(status_out(status).model_dump(mode="json"),
+                        status_code=200 if status.serving else 503)
+
+
+class ServingGate:
+    """ASGI middleware: while ``refusing()`` gives a reason, every request but
+    :data:`UNGATED` is answered 503 with it (a WebSocket is closed before it opens)."""
+
+    def __init__(self, app: ASGIApp, refusing: Callable[[], str | None]) -> None:
+        self.app = app
+        self.refusing = refusing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or \
+                str(scope.get("path", "")).startswith(UNGATED):
+            await self.app(scope, receive, send)
+            return
+        reason = self.refusing()
+        if reason is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1013, "reason": reason[:120]})
+            return
+        body = json.dumps({"detail": reason}).encode()
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"retry-after", str(RETRY_AFTER_S).encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

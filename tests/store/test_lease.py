@@ -1,0 +1,231 @@
+"""The hot-standby lease on a real PostgreSQL: two lease keepers of one cluster in one
+process, as two nodes would hold it (parley.ha, parley.store.lease).
+
+Short intervals (renew every 0.1 s, lapse after 0.3 s) keep each test under a second or two.
+Throughout, a watcher checks every few milliseconds that the two are never serving at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from parley.clock import MonotonicClock
+from parley.ha import LeaseKeeper, LeaseLost, Role
+from parley.store import Fenced, Store, open_store
+from parley.store.credentials import Passwords
+from parley.store.lease import Fence, LeaseConnection, plain_postgres_url
+from parley.testing.postgres import create_database, drop_database
+
+RENEW_S, LAPSE_S = 0.1, 0.3
+
+
+@pytest.fixture
+def pg_url(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database (the lease is PostgreSQL's only)."""
+    url, name = create_database(postgres_server_url, postgres_template)
+    try:
+        yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    finally:
+        drop_database(postgres_server_url, name)
+
+
+def keeper(url: str, node: str, events: list[object] | None = None) -> LeaseKeeper:
+    return LeaseKeeper(LeaseConnection(url, "site"), Fence(), MonotonicClock(), node=node,
+                       renew_interval_s=RENEW_S, lapse_s=LAPSE_S,
+                       publish=None if events is None else events.append)
+
+
+@contextlib.asynccontextmanager
+async def never_both(*keepers: LeaseKeeper) -> AsyncIterator[list[str]]:
+    """Watch that at most one keeper serves at any moment; the list holds violations."""
+    violations: list[str] = []
+
+    async def watch() -> None:
+        while True:
+            serving = [k.node for k in keepers if k.serving]
+            if len(serving) > 1:
+                violations.append(f"{serving} serving at once")
+            await asyncio.sleep(0.002)
+
+    task = asyncio.create_task(watch())
+    try:
+        yield violations
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert not violations, violations
+
+
+class PausableClock(MonotonicClock):
+    """The real clock, whose sleepers do not wake while :meth:`pause` is in force: the
+    holder's loop stands still as in a stopped (SIGSTOP) or stalled process, while the
+    monotonic time its deadlines are read against goes on."""
+
+    def __init__(self) -> None:
+        self._running = asyncio.Event()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        await self._running.wait()
+
+
+async def store_of(url: str, fence: Fence) -> Store:
+    store = await open_store(url, passwords=Passwords.cheap(), run_migrations=False)
+    store.fence = fence
+    store.__post_init__()  # the repositories take the node's fence
+    return store
+
+
+async def stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+        await task
+
+
+async def test_one_active_then_the_standby_takes_over_and_the_stale_active_is_refused(
+        pg_url: str) -> None:
+    events: list[object] = []
+    pausable = PausableClock()
+    first, second = keeper(pg_url, "a", events), keeper(pg_url, "b")
+    first.clock = pausable  # node a's timers stop while it is paused; time goes on
+    first_store = await store_of(pg_url, first.fence)
+    second_store = await store_of(pg_url, second.fence)
+    async with never_both(first, second):
+        a = asyncio.create_task(first.run())
+        await asyncio.wait_for(first.became_active.wait(), 5)
+        b = asyncio.create_task(second.run())
+        await asyncio.sleep(LAPSE_S * 2)
+        assert first.serving
+        assert not second.serving
+        status = second.status()
+        assert (status.role, status.active_node) == (Role.STANDBY, "a")
+        assert "standby" in (second.not_serving_reason() or "")
+        first_token = first.token
+        assert first_token is not None
+        assert first.status().fencing_token == first_token
+        now = datetime.now(UTC)
+        await first_store.operator_states.record("1001", "ready", now)  # the active writes
+        with pytest.raises(Fenced, match="standby"):
+            await second_store.operator_states.record("1002", "ready", now)
+
+        # a pauses past the lapse (a stopped process: its loop does not run at all);
+        # b takes the lease with a higher token
+        pausable.pause()
+        await asyncio.wait_for(second.became_active.wait(), 5)
+        assert second.token is not None
+        assert second.token > first_token
+        takeover = second.status().last_takeover
+        assert takeover is not None
+        assert takeover.previous_node == "a"
+        assert takeover.duration_s is not None
+        assert takeover.duration_s >= LAPSE_S
+        assert not first.serving  # its own deadline passed before b could take over
+        # a's writes with its stale token are refused by the database; b's go through
+        with pytest.raises(Fenced, match="stale"):
+            await first_store.operator_states.record("1001", "not_ready", now)
+        await second_store.operator_states.record("1002", "ready", now)
+
+        # a resumes: its renewal fails, it stops for good and never serves again
+        pausable.resume()
+        with pytest.raises(LeaseLost, match=r"could not renew .*; node b is active"):
+            await asyncio.wait_for(a, 5)
+        assert not first.serving
+        assert first.status().role is Role.STANDBY
+        assert "node b is active" in (first.not_serving_reason() or "")
+        assert second.serving
+        await stopped(b)
+    history = await second_store.operator_states.history("1001")
+    assert [entry.state for entry in history] == ["ready"]  # the refused write left nothing
+    await first_store.close()
+    await second_store.close()
+    roles = [(event.role, event.token) for event in events  # type: ignore[attr-defined]
+             ]
+    assert roles == [("active", first_token), ("standby", first_token)]
+
+
+class CuttableProxy:
+    """A TCP relay to PostgreSQL that can be cut: after :meth:`cut` it swallows every byte
+    both ways and keeps the sockets open, as a lost network does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.is_cut = False
+        self.server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _client(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await source.read(65536):
+                if not self.is_cut:
+                    sink.write(data)
+                    await sink.drain()
+
+    def cut(self) -> None:
+        self.is_cut = True
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_node_cut_off_from_the_database_stops_serving_before_the_standby_serves(
+        pg_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(plain_postgres_url(pg_url))
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    port = await proxy.start()
+    via_proxy = pg_url.replace(f":{parts.port}/", f":{port}/", 1)
+    cut_off, standby = keeper(via_proxy, "a"), keeper(pg_url, "b")
+    try:
+        async with never_both(cut_off, standby):
+            a = asyncio.create_task(cut_off.run())
+            await asyncio.wait_for(cut_off.became_active.wait(), 5)
+            b = asyncio.create_task(standby.run())
+            await asyncio.sleep(LAPSE_S)
+            token = cut_off.token
+            assert cut_off.serving
+            assert token is not None
+            proxy.cut()
+            # a's renewals hang; it gives up at its own deadline, before b may take over
+            with pytest.raises(LeaseLost, match="could not renew"):
+                await asyncio.wait_for(a, 5)
+            assert not cut_off.serving
+            await asyncio.wait_for(standby.became_active.wait(), 5)
+            assert standby.token is not None
+            assert standby.token > token
+            await stopped(b)
+        # an orderly stop lets the lease lapse at once: a new node takes it on its first try
+        third = keeper(pg_url, "c")
+        c = asyncio.create_task(third.run())
+        await asyncio.wait_for(third.became_active.wait(), RENEW_S * 5)
+        await stopped(c)
+    finally:
+        await proxy.close()
