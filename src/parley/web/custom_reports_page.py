@@ -160,7 +160,8 @@ async def custom_page(request: Request, ctx: Ctx) -> Response:
                 start, end = definition.period.resolve(ctx.clock.utcnow(), zone)
         try:
             start, end = period(start, end)
-            found = await run(definition, ctx.store.reports, start, end, zone)
+            found = await run(definition, ctx.store.reports, start, end, zone,
+                              ctx.store.reports)
         except (HTTPException, CustomReportError) as exc:
             error = str(exc.detail if isinstance(exc, HTTPException) else exc)
             found = []
