@@ -516,6 +516,14 @@ class ReportRepository:
             found.sort(key=lambda record: (record.facts.started_at, record.facts.call_id))
             return RawRecords(calls=found, thresholds=limits)
 
+    async def campaign_starts(self) -> dict[str, datetime]:
+        """When each campaign dialled its first (finished) attempt: where its abandon
+        windows begin."""
+        async with self._sessions() as session:
+            return {campaign: first for campaign, first in await session.execute(
+                select(ATTEMPTS.c.campaign, func.min(ATTEMPTS.c.started_at))
+                .where(ATTEMPTS.c.ended_at.is_not(None)).group_by(ATTEMPTS.c.campaign))}
+
     async def teams(self) -> dict[str, list[str]]:
         """Each team's members (usernames), as they are now."""
         async with self._sessions() as session:
