@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
@@ -108,36 +109,38 @@ KNOWN = [
 ]
 
 
-def check_abandon_windows(api: Api) -> None:
-    """The abandon rate of each campaign per regulatory window, against the known attempts
-    counted by hand; the current rolling windows against attempts made just now."""
-    store = api.server.store
-    assert store is not None
-    now = datetime.now(UTC)
+async def seed_campaign_attempts(store: Store, now: datetime) -> None:
+    """Campaigns "uk" and "us" and their attempts: :data:`KNOWN`, and a few just before
+    ``now`` for the current rolling windows (uk: 2 live answers, 1 abandoned in the last
+    24 h; us: 1 answer and 1 machine in the last 30 days)."""
     recent = [("uk", now - timedelta(hours=2), "human"),
               ("uk", now - timedelta(hours=3), "abandoned"),
               ("uk", now - timedelta(hours=26), "abandoned"),  # out of the rolling 24 h
               ("us", now - timedelta(days=10), "human"),
               ("us", now - timedelta(days=20), "machine"),
               ("us", now - timedelta(days=40), "abandoned")]  # out of the rolling 30 days
+    await store.config.put("campaigns", CampaignSpec(
+        name="uk", mode="progressive", caller_id="+442071230000", call_window="any",
+        agents=["agent1"],
+        time_zone="Europe/London", abandon=AbandonSpec(cap=0.03, window="24h")))
+    await store.config.put("campaigns", CampaignSpec(
+        name="us", mode="progressive", caller_id="+12125550000", call_window="any",
+        agents=["agent1"],
+        time_zone="America/New_York",
+        abandon=AbandonSpec(cap=0.03, window="30d", definition="all_answers")))
+    for index, (campaign, began, outcome) in enumerate([*KNOWN, *recent]):
+        await store.campaigns.save_attempt(AttemptFacts(
+            f"w{index}", campaign, f"k{index}", "+15550100", "mobile", began,
+            answered_at=None if outcome == "no_answer" else began + timedelta(seconds=5),
+            ended_at=began + timedelta(seconds=60), outcome=outcome))
 
-    async def seed() -> None:
-        await store.config.put("campaigns", CampaignSpec(
-            name="uk", mode="progressive", caller_id="+442071230000", call_window="any",
-            agents=["agent1"],
-            time_zone="Europe/London", abandon=AbandonSpec(cap=0.03, window="24h")))
-        await store.config.put("campaigns", CampaignSpec(
-            name="us", mode="progressive", caller_id="+12125550000", call_window="any",
-            agents=["agent1"],
-            time_zone="America/New_York",
-            abandon=AbandonSpec(cap=0.03, window="30d", definition="all_answers")))
-        for index, (campaign, began, outcome) in enumerate([*KNOWN, *recent]):
-            await store.campaigns.save_attempt(AttemptFacts(
-                f"w{index}", campaign, f"k{index}", "+15550100", "mobile", began,
-                answered_at=None if outcome == "no_answer" else began + timedelta(seconds=5),
-                ended_at=began + timedelta(seconds=60), outcome=outcome))
 
-    api.server.call(seed)
+def check_abandon_windows(api: Api) -> None:
+    """The abandon rate of each campaign per regulatory window, against the known attempts
+    counted by hand; the current rolling windows against attempts made just now."""
+    store = api.server.store
+    assert store is not None
+    api.server.call(lambda: seed_campaign_attempts(store, datetime.now(UTC)))
     period = {"from": "2025-12-01T00:00:00Z", "to": "2025-12-03T00:00:00Z"}
     with api.client("supervisor") as client:
         answer = client.get("/api/reports/campaigns/windows", params=period).json()
@@ -180,6 +183,18 @@ def check_abandon_windows(api: Api) -> None:
                              params={**period, "campaign": "nope"})
         assert (unknown.status_code, unknown.json()["detail"]) == \
             (404, "campaign: no campaign 'nope'")
+        # the reports page shows the same windows as a table, the rules in words
+        page = client.get("/reports", params={"report": "campaigns",
+                                              "from": "2025-12-01T00:00",
+                                              "to": "2025-12-03T00:00"})
+        assert page.status_code == 200, page.text
+        table = page.text.split('id="windows-table"')[1].split("</table>")[0]
+        assert [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", "<tr" + line)).strip()
+                for line in table.split("<tr")[2:]] == [
+            "uk 2025-12-01 00:00 – 2025-12-02 00:00 10 10 0 1 10 10% 3% yes",
+            "uk 2025-12-02 00:00 – 2025-12-03 00:00 48 40 5 1 40 2.5% 3% no",
+            "us 2025-11-19 00:00 – 2025-12-19 00:00 6 5 1 1 6 16.67% 3% yes"]
+        assert "no operator took the call within 2 s" in page.text
         # the campaigns report over the same days keeps its contract
         report = client.get("/api/reports/campaigns", params=period).json()["rows"]
         assert [(row["campaign"], row["attempts"]) for row in report] == [("uk", 58),
