@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -110,7 +110,7 @@ def windows(rule: WindowRule, first_attempt: datetime, since: datetime,
             if len(found) > MAX_WINDOWS:
                 break
     else:
-        anchor = _midnight(anchor_day, zone)
+        anchor = _midnight(anchor_day, zone).astimezone(UTC)  # elapsed time, not wall time
         length = timedelta(seconds=rule.window_s)
         index = max(0, int((since - anchor) / length) - 1)
         while anchor + index * length < until and len(found) <= MAX_WINDOWS:
