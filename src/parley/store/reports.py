@@ -12,10 +12,10 @@ transaction, so the aggregates stay the sum of the raw records.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Table, and_, delete, func, select, text, true
+from sqlalchemy import Float, Table, and_, delete, exists, func, select, text, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -475,13 +475,22 @@ class ReportRepository:
             if filters.get("number"):
                 conditions.append(and_(calls.direction == "inbound",
                                        calls.called.in_(list(filters["number"]))))
-            if filters.get("trunk"):
-                conditions.append(calls.id.in_(select(LEGS.c.interaction_id).where(
-                    LEGS.c.trunk.in_(list(filters["trunk"])))))
+            if filters.get("trunk"):  # by the legs' index on their call
+                conditions.append(exists().where(
+                    LEGS.c.interaction_id == calls.id,
+                    LEGS.c.trunk.in_(list(filters["trunk"]))))
+            campaigns: dict[str, str] = {}
             if filters.get("campaign"):
-                conditions.append(calls.id.in_(select(ATTEMPTS.c.call_id).where(
-                    ATTEMPTS.c.campaign.in_(list(filters["campaign"])),
-                    ATTEMPTS.c.call_id.is_not(None))))
+                # the campaigns' calls, by the attempts' (campaign, started_at) index: an
+                # attempt is dialled as its call record opens, well within a day of it
+                campaigns = {row[0]: row[1] for row in await connection.execute(
+                    select(ATTEMPTS.c.call_id, ATTEMPTS.c.campaign).where(
+                        ATTEMPTS.c.campaign.in_(list(filters["campaign"])),
+                        ATTEMPTS.c.started_at >= since - timedelta(days=1),
+                        ATTEMPTS.c.started_at < until + timedelta(days=1),
+                        ATTEMPTS.c.call_id.is_not(None)))}
+                conditions.append(calls.id.in_(sorted(campaigns)) if len(campaigns) <= CHUNK
+                                  else true())
             if filters.get("result") or kind == "wrapups":
                 chosen = select(WRAPUPS.c.interaction_id)
                 if filters.get("result"):
@@ -495,12 +504,7 @@ class ReportRepository:
             found: list[CallRecord] = []
             for first in range(0, len(ids), CHUNK):
                 part = ids[first:first + CHUNK]
-                campaigns: dict[str, str] = {}
                 results: dict[str, str] = {}
-                if filters.get("campaign"):
-                    campaigns = {row[0]: row[1] for row in await connection.execute(
-                        select(ATTEMPTS.c.call_id, ATTEMPTS.c.campaign)
-                        .where(ATTEMPTS.c.call_id.in_(part)))}
                 if filters.get("result") or kind == "wrapups":
                     results = {row[0]: row[1] for row in await connection.execute(
                         select(WRAPUPS.c.interaction_id, WRAPUPS.c.result)
