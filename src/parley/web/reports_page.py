@@ -119,7 +119,10 @@ async def abandon_windows_view(ctx: WebContext, locale: PageLocale, since: datet
                                until: datetime) -> dict[str, Any]:
     """The campaigns' regulatory windows as the page shows them: each campaign's rule in
     words with its current rolling window, and one line per window (its local times)."""
-    found = await window_report(ctx, since, until)
+    try:
+        found = await window_report(ctx, since, until)
+    except HTTPException as exc:  # too many windows for the period: said in the section
+        return {"rules": [], "rows": [], "chart": None, "error": str(exc.detail)}
     rules = []
     for rule in found["campaigns"]:
         current = rule["current"]
@@ -149,7 +152,7 @@ async def abandon_windows_view(ctx: WebContext, locale: PageLocale, since: datet
                         for row in found["rows"]],
              "rates": [row["abandon_rate"] for row in found["rows"]],
              "caps": [row["cap"] for row in found["rows"]]}
-    return {"rules": rules, "rows": lines, "chart": chart}
+    return {"rules": rules, "rows": lines, "chart": chart, "error": ""}
 
 
 def cell(locale: PageLocale, column: str, value: Any) -> str:
