@@ -369,7 +369,7 @@ def check_filters_on_any_dimension(api: Api, tmp_path: Path) -> None:
                 (define(["campaign"], ["attempts"], {"queue": ["support"]}),
                  "filters.queue: campaign attempts are not kept by queue"),
                 (define(["queue"], ["offered", "callbacks_requested"], {"operator": ["anna"]}),
-                 "filters.operator: callbacks are kept by queue only"),
+                 "filters.operator: callbacks and after-call work are kept by queue only"),
                 (define(["queue"], ["offered"], {"region": ["north"]}),
                  "filters.region: unknown dimension 'region'"),
                 (define(["queue"], ["offered"], {"queue": ["support", 7]}),

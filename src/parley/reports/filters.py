@@ -24,8 +24,7 @@ from parley.reports.intervals import (
     Counters,
     Thresholds,
     attempt_counters,
-    call_counters,
-    call_keys,
+    counted,
 )
 
 Filters = Mapping[str, Sequence[str]]
@@ -37,6 +36,9 @@ PEOPLE = frozenset({"operator", "team"})
 STATE_MEASURES = ("aht_s", "occupancy", "utilisation", "logged_in_s")
 """Operators' and teams' figures made of state time (with every ``state_s.*``)."""
 CALLBACK_MEASURES = ("callbacks_requested", "callbacks_completed")
+QUEUE_ONLY = (*CALLBACK_MEASURES, "aht_s")
+"""A queue's figures kept by queue only: the callbacks, and the AHT (its after-call work
+comes from the operators' state log, which names the queue, not the trunk or campaign)."""
 ATTEMPT_FILTERS = frozenset({"campaign", "operator", "team", "trunk"})
 """What a campaign attempt can be filtered by (its campaign, the operator who took it and
 the operator's team, the trunk it was dialled on)."""
@@ -80,10 +82,10 @@ def check(dimension: str, measures: Sequence[str], filters: Filters) -> None:
                                   "answered, talk_s, transfers, or filter by operator or "
                                   "team only")
         if dimension == "queue":
-            callbacks = [m for m in measures if m in CALLBACK_MEASURES]
-            if callbacks:
-                raise FilterError(where, f"callbacks are kept by queue only, so "
-                                  f"{', '.join(callbacks)} cannot be filtered by {name}")
+            kept = [m for m in measures if m in QUEUE_ONLY]
+            if kept:
+                raise FilterError(where, f"callbacks and after-call work are kept by queue "
+                                  f"only, so {', '.join(kept)} cannot be filtered by {name}")
 
 
 class CallRecord(NamedTuple):
@@ -151,17 +153,27 @@ def kept_teams(teams: Mapping[str, Sequence[str]], wanted: set[str],
     return kept
 
 
-def call_matches(record: CallRecord, filters: Filters, operators: set[str] | None) -> bool:
-    """Whether a call is kept by every filter: its queue, operator (and team), trunk, the
-    number dialled (inbound), the campaign whose call it was, its wrap-up's result code."""
+def call_matches(record: CallRecord, filters: Filters) -> bool:
+    """Whether a call is kept by the filters on the call as a whole: its trunk, the number
+    dialled (inbound), the campaign whose call it was, its wrap-up's result code. (Queue,
+    operator and team filters are on each figure's own queue and operator:
+    :meth:`RawSource.counters`.)"""
     call = record.facts
-    values = {"queue": call.queue, "trunk": call.trunk, "campaign": record.campaign,
-              "result": record.result,
+    values = {"trunk": call.trunk, "campaign": record.campaign, "result": record.result,
               "number": call.called if call.direction == "inbound" else None}
     for name, keys in filters.items():
         if keys and name in values and values[name] not in keys:
             return False
-    return operators is None or call.operator in operators
+    return True
+
+
+def _kept(queue: str | None, operator: str | None, filters: Filters,
+          operators: set[str] | None) -> bool:
+    """Whether a figure's queue and operator are kept by the queue, operator and team
+    filters."""
+    if filters.get("queue") and queue not in filters["queue"]:
+        return False
+    return operators is None or operator in operators
 
 
 def attempt_matches(record: AttemptRecord, filters: Filters,
@@ -189,7 +201,9 @@ class RawSource:
     def __init__(self, records: RawRecords, filters: Filters, teams: Mapping[str, list[str]],
                  ) -> None:
         operators = allowed_operators(filters, teams)
-        self._calls = [r for r in records.calls if call_matches(r, filters, operators)]
+        self._filters = filters
+        self._operators = operators
+        self._calls = [r for r in records.calls if call_matches(r, filters)]
         self._call_starts = [r.facts.started_at for r in self._calls]
         self._attempts = [r for r in records.attempts
                           if attempt_matches(r, filters, operators)]
@@ -210,16 +224,20 @@ class RawSource:
                 _add(totals, attempt.facts.campaign, attempt_counters(attempt.facts))
             return totals
         for record in self._calls[self._span(self._call_starts, since, until)]:
-            if dimension == "result":
-                if record.result:
+            if dimension == "result":  # a wrap-up: its call's last queue and operator
+                if record.result and _kept(record.facts.queue, record.facts.operator,
+                                           self._filters, self._operators):
                     _add(totals, record.result, {"calls": 1.0})
                 continue
             if not record.finished:
                 continue
-            counters = call_counters(record.facts, self._thresholds)
-            for kind, key in call_keys(record.facts):
-                if kind == dimension:
-                    _add(totals, key, counters)
+            # each figure as the aggregates count it: per queue visit (its queue, who
+            # answered it there), per answer (its operator, the queue whose wait it
+            # ended), once as a whole (the last queue and operator)
+            for row in counted(record.facts, self._thresholds):
+                if row.dimension == dimension and _kept(row.queue, row.operator,
+                                                        self._filters, self._operators):
+                    _add(totals, row.key, row.counters)
         return totals
 
     async def state_seconds(self, since: datetime,

@@ -468,10 +468,11 @@ class ReportRepository:
             calls = INTERACTIONS.c
             conditions: list[ColumnElement[bool]] = [calls.started_at >= since,
                                                      calls.started_at < until]
-            if filters.get("queue"):
-                conditions.append(calls.queue.in_(list(filters["queue"])))
-            if operators is not None:
-                conditions.append(calls.operator.in_(list(operators)))
+            if kind == "wrapups":  # a wrap-up goes by its call's last queue and operator
+                if filters.get("queue"):
+                    conditions.append(calls.queue.in_(list(filters["queue"])))
+                if operators is not None:
+                    conditions.append(calls.operator.in_(list(operators)))
             if filters.get("number"):
                 conditions.append(and_(calls.direction == "inbound",
                                        calls.called.in_(list(filters["number"]))))
