@@ -254,6 +254,7 @@ async def seed(store: Store) -> None:
         if call.result:
             await store.wrapups.save(WrapupRecord(call.id, None, call.result, "success", "",
                                                   None, {}, call.operator or "", ended))
+    await seed_transferred(store)
     for attempt_id, campaign, minute, outcome, operator, trunk, call_id in ATTEMPTS:
         began = START + timedelta(minutes=minute)
         await store.campaigns.save_attempt(AttemptFacts(
@@ -261,6 +262,28 @@ async def seed(store: Store) -> None:
             call_id=call_id, answered_at=began + timedelta(seconds=5)
             if outcome != "no_answer" else None, ended_at=began + timedelta(seconds=70),
             outcome=outcome, operator=operator, talk_s=60.0 if outcome == "human" else None))
+
+
+async def seed_transferred(store: Store) -> None:
+    """f9 on trunk T3 to 800 at 10:10: waits 4 s in support, anna answers and transfers it
+    after a minute to sales, where bob answers after 4 s and talks a minute."""
+    began = START + timedelta(minutes=70)
+    rows = CallRows()
+    rows.open("f9", direction="inbound", caller="+15550009", called="800", started_at=began,
+              variables={})
+    rows.add_leg("f9", "f9-leg", direction="inbound", endpoint="x", caller="+15550009",
+                 called="800", started_at=began, trunk="T3")
+    for seconds, kind, detail in ((1, "queued", {"queue": "support"}),
+                                  (5, "answered", {"operator": "anna"}),
+                                  (65, "transferred", {"by": "anna"}),
+                                  (66, "queued", {"queue": "sales"}),
+                                  (70, "answered", {"operator": "bob"})):
+        rows.add_entry("f9", began + timedelta(seconds=seconds), kind, detail)
+    rows.change("f9", queue="sales", queued_at=began + timedelta(seconds=66),
+                answered_at=began + timedelta(seconds=70), operator="bob",
+                ended_at=began + timedelta(seconds=130), outcome="answered", wait_s=4.0,
+                talk_s=60.0, duration_s=130.0)
+    await store.interactions.write_rows(rows)
 
 
 def kept(**filters: list[str]) -> list[Call]:
@@ -356,11 +379,36 @@ def check_filters_on_any_dimension(api: Api, tmp_path: Path) -> None:
         assert {row["number"]: row["calls"] for row in rows} == {
             n: len([c for c in inbound if c.called == n]) for n in {c.called for c in inbound}}
 
-        # operators filtered by team only: from the aggregates, state time included
+        # operators filtered by team only: from the aggregates, state time included (f9
+        # adds an answer for each)
         _id, rows = run(client, define(["operator"], ["answered", "logged_in_s"],
                                        {"team": ["A"]}))
         assert [(row["operator"], row["answered"]) for row in rows] == [
-            ("anna", len(kept(operator=["anna"]))), ("bob", len(kept(operator=["bob"])))]
+            ("anna", len(kept(operator=["anna"])) + 1),
+            ("bob", len(kept(operator=["bob"])) + 1)]
+
+        # f9 counts in each queue it waited in, under the operator who answered it there
+        _id, rows = run(client, define(["queue"], ["offered", "answered", "transfers"],
+                                       {"trunk": ["T3"]}))
+        assert [(row["queue"], row["offered"], row["answered"], row["transfers"])
+                for row in rows] == [("sales", 1, 1, 0), ("support", 1, 1, 1)]
+        _id, rows = run(client, define(["operator"], ["answered"],
+                                       {"queue": ["sales"], "trunk": ["T3"]}))
+        assert rows == [{"operator": "bob", "answered": 1}]
+        _id, rows = run(client, define(["queue"], ["answered"], {"operator": ["anna"],
+                                                                 "number": ["800"]}))
+        assert rows == [{"queue": "support", "answered": 1}]
+        # filtered to every trunk, the raw counting gives the aggregates' figures
+        figures = ["offered", "answered", "abandoned", "answered_within", "talk_s",
+                   "transfers", "overflowed"]
+        for group, report in (("queue", "queues"), ("trunk", "trunks")):
+            measures = [f for f in figures if f != "overflowed" or group == "queue"]
+            measures = [f for f in measures if group == "queue" or f in (
+                "offered", "answered", "abandoned")]
+            _id, rows = run(client, define([group], measures, {"trunk": ["T1", "T2", "T3"]}))
+            ready = client.get(f"/api/reports/{report}", params=DAY).json()["rows"]
+            assert rows == [{group: row[group], **{f: row[f] for f in measures}}
+                            for row in ready], group
 
         for definition, message in (
                 (define(["operator"], ["answered", "aht_s"], {"queue": ["support"]}),
