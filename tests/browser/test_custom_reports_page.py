@@ -1,10 +1,11 @@
 """A custom report built in a real Chromium: a supervisor opens the builder from the reports
 page, is told next to the figures that a report needs one, picks the queue and the
-15-minute interval, five figures, a filter, fixed dates, a sort and sharing, saves, sees the
-table, and exports XLSX through the page's link; the file read back with openpyxl holds the
-API's rows and the figures of the raw calls. A schedule that failed shows its error on the
-page; an admin adds a weekly schedule to a folder (a folder that is not there is refused next
-to its field). axe-core finds nothing; a 1366x768 screenshot goes to docs/images for
+15-minute interval, five figures, two filters picked from lists (the queue, and an operator:
+a dimension it does not group by), fixed dates, a sort and sharing, saves, sees the table,
+and exports XLSX through the page's link; the file read back with openpyxl holds the API's
+rows and the figures of the raw calls the filters keep. A schedule that failed shows its
+error on the page; an admin adds a weekly schedule to a folder (a folder that is not there
+is refused next to its field). axe-core finds nothing; a 1366x768 screenshot goes to docs/images for
 docs/reports.md.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from parley.store.specs import QueueSpec
+from parley.store.specs import QueueSpec, UserSpec
 from parley.testing.api import ApiServer
 
 from ..web.test_reports_api import seed_calls
@@ -40,6 +41,7 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
         async def seed() -> None:
             await store.config.put("queues", QueueSpec(name="support"))
             await store.config.put("queues", QueueSpec(name="sales"))
+            await store.config.put("users", UserSpec(username="anna"))
             await seed_calls(store, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
 
         running.call(seed)
@@ -67,7 +69,12 @@ async def test_a_supervisor_builds_saves_and_exports_a_custom_report(
             await page.get_by_label("And by time").select_option("interval")
             for figure in ("Offered", "Answered", "Abandoned", "Service level", "ASA, s"):
                 await page.get_by_role("checkbox", name=figure, exact=True).check()
-            await page.get_by_label("Only these (comma-separated)").fill("support")
+            for place, (dimension, value) in enumerate((("queue", "support"),
+                                                         ("operator", "anna")), start=1):
+                await page.get_by_role("button", name="Add a filter").click()
+                row = page.get_by_role("group", name=f"Filter {place}")
+                await row.get_by_label("Filter by").select_option(dimension)
+                await row.get_by_label("Only").select_option([value])
             await page.get_by_label("Period").select_option("fixed")
             await page.get_by_label("From").fill("2026-12-01T09:00")
             await page.get_by_label("To", exact=True).fill("2026-12-01T10:00")
@@ -79,18 +86,18 @@ async def test_a_supervisor_builds_saves_and_exports_a_custom_report(
             await expect(page.get_by_role("link", name="Support by interval")).to_have_attribute(
                 "aria-current", "page")
 
-            await expect(page.get_by_label("Only these (comma-separated)")).to_have_value(
-                "support")
+            await expect(page.get_by_role("group", name="Filter 2").get_by_label(
+                "Only")).to_have_values(["anna"])
             await expect(page.get_by_label("And by time")).to_have_value("interval")
             await expect(page.get_by_role("checkbox", name="ASA, s", exact=True)).to_be_checked()
             table = page.get_by_role("table", name="Support by interval · 2026-12-01 09:00 – "
                                      "2026-12-01 10:00")
             rows = table.locator("tbody tr")
-            await expect(rows).to_have_count(2)
+            await expect(rows).to_have_count(1)
             first = {figure: await rows.nth(0).locator(f'td[data-figure="{figure}"]')
                      .inner_text() for figure in ("interval", "offered", "answered",
                                                   "service_level")}
-            assert first == {"interval": "2026-12-01 09:00", "offered": "3", "answered": "2",
+            assert first == {"interval": "2026-12-01 09:00", "offered": "2", "answered": "2",
                              "service_level": "50%"}
 
             # a delivery that failed is shown with its error
@@ -129,11 +136,12 @@ async def test_a_supervisor_builds_saves_and_exports_a_custom_report(
             assert [row[2:] for row in read[1:]] == [
                 tuple(row[column] for column in answer["columns"][2:])
                 for row in answer["rows"]]
-            # the raw calls: 09:00, 09:05 answered after 4 s and 30 s, 09:10 abandoned
-            # (first interval); 09:15 abandoned (second); sorted by offered, most first
-            assert read[1:] == [
-                ("support", datetime(2026, 12, 1, 9, 0), 3, 2, 1, 0.5, 17.0),
-                ("support", datetime(2026, 12, 1, 9, 15), 1, 0, 1, 1.0, 0.0)]
+            # the raw calls anna answered: 09:00 and 09:05, after 4 s and 30 s (the calls
+            # abandoned at 09:10 and 09:15 had no operator)
+            assert read[1:] == [("support", datetime(2026, 12, 1, 9, 0), 2, 2, 0, 0.5, 17.0)]
+            notes = {row[0]: row[1] for row in load_workbook(saved)["Definitions"].iter_rows(
+                values_only=True) if row[0]}
+            assert (notes["Only queue"], notes["Only operator"]) == ("support", "anna")
             assert sheet["F2"].number_format == "0.0%"
             assert sheet["B2"].number_format == "yyyy-mm-dd hh:mm"
             assert page.errors == []

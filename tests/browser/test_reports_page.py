@@ -3,8 +3,9 @@ calls (written through the store as the call recorder writes them), sees the que
 its figures and each column's definition, the chart drawn, switches the chart's figure,
 downloads the CSV and finds the same figures in it; drills from the abandoned count to the
 calls behind it (/reports/calls) and opens one call's timeline; the period shortcuts give the
-site's days; an operator is refused; the call history of one customer lists their calls and
-shows a call's timeline. axe-core finds nothing on any of the pages; screenshots at
+site's days; the campaigns report shows each campaign's abandon rate per regulatory window
+as a table and a chart; an operator is refused; the call history of one customer lists
+their calls and shows a call's timeline. axe-core finds nothing on any of the pages; screenshots at
 1366x768 go to docs/images for docs/reports.md.
 """
 
@@ -21,7 +22,7 @@ import pytest
 from parley.store.specs import QueueSpec
 from parley.testing.api import ApiServer
 
-from ..web.test_reports_api import seed_calls
+from ..web.test_reports_api import seed_calls, seed_campaign_attempts
 from .conftest import CHROMIUM, chromium_path
 from .test_admin import PASSWORD, SHOTS, _signed_in
 from .test_phone_page import axe_violations
@@ -41,6 +42,7 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
         async def seed() -> None:
             await store.config.put("queues", QueueSpec(name="support"))
             await seed_calls(store, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+            await seed_campaign_attempts(store, datetime.now(UTC))
 
         running.call(seed)
         yield running
@@ -151,6 +153,23 @@ async def test_a_supervisor_reads_a_queue_report_charts_it_and_exports_it(
                 f"{today - timedelta(days=1)}T00:00")
             await expect(page.get_by_label("To", exact=True)).to_have_value(f"{today}T00:00")
             await expect(page.get_by_label("Report", exact=True)).to_have_value("abandoned")
+
+            # the campaigns' abandon rate per regulatory window: the table, the chart
+            await page.goto(f"{server.url}/reports?report=campaigns&from=2025-12-01T00:00&"
+                            "to=2025-12-03T00:00")
+            windows = page.get_by_role("table", name="Abandon rate per regulatory window")
+            await expect(windows.locator("tbody tr")).to_have_count(3)
+            await expect(windows.locator('td[data-figure="abandon_rate"]')).to_have_text(
+                ["10%", "2.5%", "16.67%"])
+            await expect(windows.locator('td[data-figure="over_cap"]')).to_have_text(
+                ["yes", "no", "yes"])
+            await expect(page.locator("#window-rules")).to_contain_text(
+                "no operator took the call within 2 s")
+            await expect(page.locator("#windows-chart")).to_have_attribute("data-drawn", "3")
+            await page.locator("#windows-chart").scroll_into_view_if_needed()
+            assert await axe_violations(page) == []
+            await page.screenshot(path=str(SHOTS / "reports-abandon-windows.png"))
+            assert page.errors == []
 
             # the call history of one customer, from the link on /reports
             await page.get_by_role("link", name="Customer's calls").click()

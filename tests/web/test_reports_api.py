@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
 
+from parley.center.ports import AttemptFacts
 from parley.kpi import DEFINITIONS
 from parley.store import Store
 from parley.store.call_rows import CallRows
 from parley.store.records import OperatorStateRecord
-from parley.store.specs import UserSpec
+from parley.store.specs import AbandonSpec, CampaignSpec, UserSpec
 
 from .conftest import Api
 
@@ -83,6 +85,120 @@ def test_reports_answer_rows_and_refuse_bad_periods_by_name(api: Api) -> None:
     with api.client("agent") as client:
         assert client.get("/api/reports/queues", params=PERIOD).status_code == 403
         assert client.get("/api/reports/nowhere", params=PERIOD).status_code == 404
+    check_abandon_windows(api)
+
+
+# (campaign, started at, outcome) of the known attempts; "uk": 24 h windows of London's days,
+# abandoned / live answers, cap 3%; "us": 30-day windows of New York's days from the day of
+# its first attempt, abandoned / (live answers + machines), cap 3%
+LONDON_DAY = datetime(2025, 12, 1, tzinfo=UTC)  # London is on UTC in December
+NY_FIRST = datetime(2025, 11, 20, 4, 0, tzinfo=UTC)  # 19 November, 23:00 in New York
+KNOWN = [
+    *[("uk", LONDON_DAY + timedelta(hours=9, minutes=i), "human") for i in range(9)],
+    ("uk", LONDON_DAY + timedelta(hours=23, minutes=59), "abandoned"),  # still 1 December
+    *[("uk", LONDON_DAY + timedelta(days=1, hours=8, minutes=i), "human") for i in range(39)],
+    ("uk", LONDON_DAY + timedelta(days=1, hours=12), "abandoned"),
+    *[("uk", LONDON_DAY + timedelta(days=1, hours=13, minutes=i), "machine") for i in range(5)],
+    *[("uk", LONDON_DAY + timedelta(days=1, hours=14, minutes=i), "no_answer")
+      for i in range(3)],
+    ("us", NY_FIRST, "machine"),
+    *[("us", LONDON_DAY + timedelta(days=1, hours=15 + i), "human") for i in range(3)],
+    ("us", LONDON_DAY + timedelta(days=1, hours=19), "abandoned"),
+    ("us", datetime(2025, 12, 19, 4, 30, tzinfo=UTC), "human"),  # 18 December in New York
+    ("us", datetime(2025, 12, 19, 5, 30, tzinfo=UTC), "abandoned"),  # the next window
+]
+
+
+async def seed_campaign_attempts(store: Store, now: datetime) -> None:
+    """Campaigns "uk" and "us" and their attempts: :data:`KNOWN`, and a few just before
+    ``now`` for the current rolling windows (uk: 2 live answers, 1 abandoned in the last
+    24 h; us: 1 answer and 1 machine in the last 30 days)."""
+    recent = [("uk", now - timedelta(hours=2), "human"),
+              ("uk", now - timedelta(hours=3), "abandoned"),
+              ("uk", now - timedelta(hours=26), "abandoned"),  # out of the rolling 24 h
+              ("us", now - timedelta(days=10), "human"),
+              ("us", now - timedelta(days=20), "machine"),
+              ("us", now - timedelta(days=40), "abandoned")]  # out of the rolling 30 days
+    await store.config.put("campaigns", CampaignSpec(
+        name="uk", mode="progressive", caller_id="+442071230000", call_window="any",
+        agents=["agent1"],
+        time_zone="Europe/London", abandon=AbandonSpec(cap=0.03, window="24h")))
+    await store.config.put("campaigns", CampaignSpec(
+        name="us", mode="progressive", caller_id="+12125550000", call_window="any",
+        agents=["agent1"],
+        time_zone="America/New_York",
+        abandon=AbandonSpec(cap=0.03, window="30d", definition="all_answers")))
+    for index, (campaign, began, outcome) in enumerate([*KNOWN, *recent]):
+        await store.campaigns.save_attempt(AttemptFacts(
+            f"w{index}", campaign, f"k{index}", "+15550100", "mobile", began,
+            answered_at=None if outcome == "no_answer" else began + timedelta(seconds=5),
+            ended_at=began + timedelta(seconds=60), outcome=outcome))
+
+
+def check_abandon_windows(api: Api) -> None:
+    """The abandon rate of each campaign per regulatory window, against the known attempts
+    counted by hand; the current rolling windows against attempts made just now."""
+    store = api.server.store
+    assert store is not None
+    api.server.call(lambda: seed_campaign_attempts(store, datetime.now(UTC)))
+    period = {"from": "2025-12-01T00:00:00Z", "to": "2025-12-03T00:00:00Z"}
+    with api.client("supervisor") as client:
+        answer = client.get("/api/reports/campaigns/windows", params=period).json()
+        rows = [{key: row[key] for key in ("campaign", "window_start", "window_end",
+                                           "attempts", "live_answers", "machines",
+                                           "abandoned", "denominator", "abandon_rate",
+                                           "over_cap", "complete")} for row in answer["rows"]]
+        assert rows == [
+            {"campaign": "uk", "window_start": "2025-12-01T00:00:00+00:00",
+             "window_end": "2025-12-02T00:00:00+00:00", "attempts": 10, "live_answers": 10,
+             "machines": 0, "abandoned": 1, "denominator": 10, "abandon_rate": 0.1,
+             "over_cap": True, "complete": True},
+            {"campaign": "uk", "window_start": "2025-12-02T00:00:00+00:00",
+             "window_end": "2025-12-03T00:00:00+00:00", "attempts": 48, "live_answers": 40,
+             "machines": 5, "abandoned": 1, "denominator": 40, "abandon_rate": 0.025,
+             "over_cap": False, "complete": True},
+            # 19 November to 19 December in New York, whole: the machine of 20 November,
+            # 3 answers and an abandon on 2 December, the answer of 18 December
+            {"campaign": "us", "window_start": "2025-11-19T00:00:00-05:00",
+             "window_end": "2025-12-19T00:00:00-05:00", "attempts": 6, "live_answers": 5,
+             "machines": 1, "abandoned": 1, "denominator": 6, "abandon_rate": 0.1667,
+             "over_cap": True, "complete": True}]
+        rules = {rule["campaign"]: rule for rule in answer["campaigns"]}
+        assert (rules["uk"]["window"], rules["uk"]["cap"], rules["uk"]["definition"],
+                rules["us"]["window"], rules["us"]["definition"]) == \
+            ("24h", 0.03, "live_answers", "30d", "all_answers")
+        assert rules["uk"]["definition_text"].startswith(
+            "Abandoned: a person answered and no operator took the call within 2 s")
+        assert "abandoned / live answers and answering machines" in \
+            rules["us"]["definition_text"]
+        uk, us = rules["uk"]["current"], rules["us"]["current"]
+        assert (uk["live_answers"], uk["abandoned"], uk["abandon_rate"], uk["over_cap"]) == \
+            (2, 1, 0.5, True)
+        assert (us["attempts"], us["denominator"], us["abandoned"], us["over_cap"]) == \
+            (2, 2, 0, False)
+        one = client.get("/api/reports/campaigns/windows",
+                         params={**period, "campaign": "us"}).json()
+        assert [row["campaign"] for row in one["rows"]] == ["us"]
+        unknown = client.get("/api/reports/campaigns/windows",
+                             params={**period, "campaign": "nope"})
+        assert (unknown.status_code, unknown.json()["detail"]) == \
+            (404, "campaign: no campaign 'nope'")
+        # the reports page shows the same windows as a table, the rules in words
+        page = client.get("/reports", params={"report": "campaigns",
+                                              "from": "2025-12-01T00:00",
+                                              "to": "2025-12-03T00:00"})
+        assert page.status_code == 200, page.text
+        table = page.text.split('id="windows-table"')[1].split("</table>")[0]
+        assert [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", "<tr" + line)).strip()
+                for line in table.split("<tr")[2:]] == [
+            "uk 2025-12-01 00:00 – 2025-12-02 00:00 10 10 0 1 10 10% 3% yes",
+            "uk 2025-12-02 00:00 – 2025-12-03 00:00 48 40 5 1 40 2.5% 3% no",
+            "us 2025-11-19 00:00 – 2025-12-19 00:00 6 5 1 1 6 16.67% 3% yes"]
+        assert "no operator took the call within 2 s" in page.text
+        # the campaigns report over the same days keeps its contract
+        report = client.get("/api/reports/campaigns", params=period).json()["rows"]
+        assert [(row["campaign"], row["attempts"]) for row in report] == [("uk", 58),
+                                                                          ("us", 4)]
 
 
 

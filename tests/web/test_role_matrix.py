@@ -80,6 +80,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     **{("GET", f"/api/reports/intervals{csv}"): SUPERVISOR for csv in ("", ".csv", ".xlsx")},
     **{("GET", f"/api/reports/{name}{csv}"): SUPERVISOR
        for name in ("abandoned", "working_time") for csv in ("", ".csv", ".xlsx")},
+    ("GET", "/api/reports/campaigns/windows"): SUPERVISOR,  # abandon rate per window
     ("GET", "/api/reports/calls"): SUPERVISOR,  # the calls behind a figure, in one's teams
     # the call history of one customer, in one's teams
     **{("GET", f"/api/reports/customer{csv}"): SUPERVISOR for csv in ("", ".csv")},

@@ -4,21 +4,36 @@ report's figures are the same numbers as the ready-made report of its dimension.
 
 A definition groups by one dimension (queue, operator, team, trunk, number, campaign, result:
 the report whose figures it shows) and optionally by time (interval, day or week of the
-site's time zone); filters keep some keys of that dimension; the measures are figures of that
-report (:data:`MEASURES`); the period is a preset of the site's days or fixed. Parsing
+site's time zone); filters keep some keys of any dimension (:mod:`parley.reports.filters`:
+the grouped dimension's from the aggregates, any other exactly from the raw records); the
+measures are figures of that report (:data:`MEASURES`); the period is a preset of the site's
+days or fixed. Parsing
 refuses a bad definition with :class:`CustomReportError` naming the field at fault.
 Pure apart from the report source it reads (docs/reports.md, "Custom reports").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from parley.errors import ParleyError
+from parley.reports.filters import (
+    FILTERABLE,
+    RAW_LIMIT,
+    FilterError,
+    Filters,
+    RawSource,
+    RecordSource,
+    allowed_operators,
+    check,
+    kept_teams,
+    kind_of,
+    needs_raw,
+)
 from parley.reports.intervals import Counters, split
 from parley.reports.tables import (
     BUILDERS,
@@ -112,9 +127,19 @@ class CustomDefinition:
     time_group: str | None
     measures: tuple[str, ...]
     period: Period = field(default_factory=lambda: Period("today"))
-    keys: tuple[str, ...] = ()
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The keys kept per dimension, in the order given (any dimension)."""
     sort: Sort | None = None
     shared_with: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys kept of the grouped dimension (none: every key)."""
+        return dict(self.filters).get(self.dimension, ())
+
+    @property
+    def filter_map(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.filters)
 
     @property
     def group_by(self) -> list[str]:
@@ -128,7 +153,7 @@ class CustomDefinition:
     def to_json(self) -> dict[str, Any]:
         """The definition as the API answers and the store keeps it."""
         return {"name": self.name, "group_by": self.group_by,
-                "filters": {self.dimension: list(self.keys)} if self.keys else {},
+                "filters": {name: list(keys) for name, keys in self.filters},
                 "period": self.period.to_json(), "measures": list(self.measures),
                 "sort": None if self.sort is None else {
                     "by": self.sort.by, "descending": self.sort.descending},
@@ -215,16 +240,11 @@ def parse_definition(data: Any) -> CustomDefinition:
                                     f"{', '.join(MEASURES[dimension])}")
     if len(set(measures)) != len(measures):
         raise CustomReportError("measures", "a figure is named twice")
-    filters = data.get("filters") or {}
-    if not isinstance(filters, Mapping):
-        raise CustomReportError("filters", f'an object such as {{"{dimension}": ["…"]}}')
-    keys: list[str] = []
-    for key, values in filters.items():
-        if key != dimension:
-            raise CustomReportError(f"filters.{key}", "only the grouped dimension "
-                                    f"({dimension}) can be filtered")
-        keys = [value.strip() for value in _strings(f"filters.{key}", values)
-                if value.strip()]
+    filters = parse_filters(data.get("filters") or {}, dimension)
+    try:
+        check(dimension, measures, dict(filters))
+    except FilterError as exc:
+        raise CustomReportError(exc.field, str(exc)) from None
     period = parse_period(data.get("period", "today"))
     sort = None
     raw_sort = data.get("sort")
@@ -245,8 +265,38 @@ def parse_definition(data: Any) -> CustomDefinition:
                                 "(private to its owner)")
     return CustomDefinition(name=name, dimension=dimension,
                             time_group=times[0] if times else None,
-                            measures=tuple(measures), period=period, keys=tuple(keys),
+                            measures=tuple(measures), period=period, filters=filters,
                             sort=sort, shared_with=shared)
+
+
+def parse_filters(value: Any, dimension: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{"queue": ["support"], "campaign": ["renewals"]}``: the keys kept per dimension,
+    any of :data:`~parley.reports.filters.FILTERABLE`; a value that is not a name is refused
+    naming it (``filters.queue[1]``)."""
+    if not isinstance(value, Mapping):
+        raise CustomReportError("filters", f'an object such as {{"{dimension}": ["…"], '
+                                '"campaign": ["…"]}')
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for name, values in value.items():
+        where = f"filters.{name}"
+        if name not in FILTERABLE:
+            raise CustomReportError(where, f"unknown dimension {name!r}; one of "
+                                    f"{', '.join(FILTERABLE)}")
+        if not isinstance(values, list):
+            raise CustomReportError(where, "a list of names")
+        keys: list[str] = []
+        for index, item in enumerate(values):
+            if not isinstance(item, str):
+                raise CustomReportError(f"{where}[{index}]", f"a name (text), not {item!r}")
+            if not item.strip():
+                continue
+            if len(item.strip()) > 64:
+                raise CustomReportError(f"{where}[{index}]", f"at most 64 characters: {item!r}")
+            if item.strip() not in keys:
+                keys.append(item.strip())
+        if keys:
+            found.append((name, tuple(keys)))
+    return tuple(found)
 
 
 def visible_to(shared_with: str | None, owner: str, username: str,
@@ -333,29 +383,72 @@ def group_label(group: str, start: datetime, zone: ZoneInfo) -> str:
 
 
 class FilteredSource:
-    """A report source that answers only the chosen keys of one dimension."""
+    """A report source that answers only the chosen keys of its dimension, and only the
+    operators (and teams) the operator and team filters keep: what the aggregates can
+    answer of a filter."""
 
-    def __init__(self, source: ReportSource, dimension: str, keys: Sequence[str]) -> None:
+    def __init__(self, source: ReportSource, dimension: str, filters: Filters) -> None:
         self._source = source
         self._dimension = dimension
-        self._keys = set(keys)
+        self._filters = filters
+        self._people = bool(filters.get("operator") or filters.get("team"))
 
-    def _keep(self, dimension: str, key: str) -> bool:
-        return not self._keys or dimension != self._dimension or key in self._keys
+    async def _operators(self) -> set[str] | None:
+        if not self._people:
+            return None
+        return allowed_operators(self._filters, await self._source.teams())
 
     async def counters(self, dimension: str, since: datetime,
                        until: datetime) -> dict[str, Counters]:
         found = await self._source.counters(dimension, since, until)
-        return {key: value for key, value in found.items() if self._keep(dimension, key)}
+        keys = self._filters.get(dimension) if dimension == self._dimension else None
+        if dimension == "operator":
+            operators = await self._operators()
+            if operators is not None:
+                return {key: value for key, value in found.items() if key in operators}
+        if keys:
+            return {key: value for key, value in found.items() if key in keys}
+        return found
 
     async def state_seconds(self, since: datetime,
                             until: datetime) -> dict[tuple[str, str, str], float]:
         found = await self._source.state_seconds(since, until)
-        return {key: value for key, value in found.items() if self._keep("operator", key[0])}
+        operators = await self._operators()
+        if operators is None:
+            return found
+        return {key: value for key, value in found.items() if key[0] in operators}
 
     async def teams(self) -> dict[str, list[str]]:
-        return {team: members for team, members in (await self._source.teams()).items()
-                if self._keep("team", team)}
+        teams = await self._source.teams()
+        wanted = set(self._filters.get("team") or teams)
+        return kept_teams(teams, wanted, await self._operators())
+
+
+async def source_for(definition: CustomDefinition, source: ReportSource,
+                     records: RecordSource | None, since: datetime,
+                     until: datetime) -> ReportSource:
+    """The source a definition's run reads: the aggregates kept to its filters, or, when a
+    filter is on another dimension, the raw records of [since, until) the filters keep."""
+    filters = definition.filter_map
+    if not needs_raw(definition.dimension, filters):
+        return FilteredSource(source, definition.dimension, filters)
+    if records is None:
+        raise CustomReportError("filters", "filters on other dimensions than the grouped "
+                                "one need the raw records, which this run cannot read")
+    teams = await source.teams()
+    unknown = [team for team in filters.get("team", ()) if team not in teams]
+    if unknown:
+        raise CustomReportError("filters.team", f"no team {unknown[0]!r}")
+    operators = allowed_operators(filters, teams)
+    found = await records.filtered_records(kind_of(definition.dimension), since, until,
+                                           filters, None if operators is None
+                                           else sorted(operators), RAW_LIMIT)
+    if len(found.calls) + len(found.attempts) > RAW_LIMIT:
+        raise CustomReportError("filters", f"more than {RAW_LIMIT:,} records match the "
+                                "filters in this period, too many to count from the raw "
+                                "records; shorten the period or filter by the grouped "
+                                "dimension only")
+    return RawSource(found, filters, teams)
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -365,12 +458,13 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 
 async def run(definition: CustomDefinition, source: ReportSource, since: datetime,
-              until: datetime, zone: ZoneInfo) -> list[Row]:
+              until: datetime, zone: ZoneInfo, records: RecordSource | None = None
+              ) -> list[Row]:
     """The report's rows over [since, until): one per key (and time group), each with the
     group columns and the chosen measures, sorted as the definition says (else by the
-    groups)."""
+    groups). ``records`` reads the raw records a filter on another dimension needs."""
     build = BUILDERS[DIMENSIONS[definition.dimension]]
-    filtered = FilteredSource(source, definition.dimension, definition.keys)
+    filtered = await source_for(definition, source, records, since, until)
     rows: list[Row] = []
     for start, end in buckets(since, until, definition.time_group, zone):
         _columns, lines = flat(await build(filtered, start, end))

@@ -49,8 +49,8 @@ def csv_bytes(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> bytes:
 def notes(definition: CustomDefinition) -> list[tuple[str, str]]:
     """What the XLSX notes sheet says of a custom report's definition."""
     found = [("Grouped by", ", ".join(definition.group_by))]
-    if definition.keys:
-        found.append((f"Only {definition.dimension}", ", ".join(definition.keys)))
+    for name, keys in definition.filters:
+        found.append((f"Only {name}", ", ".join(keys)))
     if definition.sort is not None:
         found.append(("Sorted by", definition.sort.by + (
             " (descending)" if definition.sort.descending else "")))
@@ -60,7 +60,7 @@ def notes(definition: CustomDefinition) -> list[tuple[str, str]]:
 async def render(store: Store, definition: CustomDefinition, since: datetime, until: datetime,
                  zone: ZoneInfo, kind: str) -> tuple[bytes, list[dict[str, Any]]]:
     """The report's file (``kind``: csv or xlsx) over [since, until), and its rows."""
-    rows = await run(definition, store.reports, since, until, zone)
+    rows = await run(definition, store.reports, since, until, zone, store.reports)
     if kind == "csv":
         return csv_bytes(definition.columns, rows), rows
     return workbook(definition.name, definition.columns, rows, since=since, until=until,

@@ -12,16 +12,17 @@ transaction, so the aggregates stay the sum of the raw records.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Table, and_, delete, func, select, text
+from sqlalchemy import Float, Table, and_, delete, exists, func, select, text, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from parley.clock import Clock
+from parley.reports.filters import AttemptRecord, CallRecord, Filters, RawRecords
 from parley.reports.intervals import (
     DIMENSIONS,
     MEASURES,
@@ -84,18 +85,20 @@ async def thresholds(connection: AsyncConnection) -> Thresholds:
                       service_level_s=levels)
 
 
-async def finished_calls(connection: AsyncConnection,
-                         where: ColumnElement[bool]) -> list[CallFacts]:
-    """The finished call records matching ``where``, with their trunk (the first carrier
-    trunk among their legs), how many transfers their timeline shows, and the timeline
-    entries that move them between queues and operators (:data:`STEP_KINDS`)."""
+async def finished_calls(connection: AsyncConnection, where: ColumnElement[bool], *,
+                         finished: bool = True) -> list[CallFacts]:
+    """The finished call records matching ``where`` (every one with ``finished`` False),
+    with their trunk (the first carrier trunk among their legs), how many transfers their
+    timeline shows, and the timeline entries that move them between queues and operators
+    (:data:`STEP_KINDS`)."""
+    ended = INTERACTIONS.c.ended_at.is_not(None) if finished else true()
     rows = (await connection.execute(
         select(INTERACTIONS.c.id, INTERACTIONS.c.started_at, INTERACTIONS.c.direction,
                INTERACTIONS.c.queue, INTERACTIONS.c.operator, INTERACTIONS.c.called,
                INTERACTIONS.c.queued_at, INTERACTIONS.c.answered_at, INTERACTIONS.c.wait_s,
                INTERACTIONS.c.talk_s, INTERACTIONS.c.duration_s, INTERACTIONS.c.outcome,
                INTERACTIONS.c.ended_at)
-        .where(where, INTERACTIONS.c.ended_at.is_not(None)))).all()
+        .where(where, ended))).all()
     if not rows:
         return []
     ids = [row.id for row in rows]
@@ -449,6 +452,83 @@ class ReportRepository:
                 add_state_time(totals, entry, stop, (start, end))
         return totals
 
+    async def filtered_records(self, kind: str, since: datetime, until: datetime,
+                               filters: Filters, operators: Sequence[str] | None,
+                               limit: int) -> RawRecords:
+        """The raw records of [since, until) a filtered custom report counts (``kind``:
+        ``calls``, ``attempts`` or ``wrapups``), picked in SQL by what the filters name (a
+        superset: :mod:`parley.reports.filters` keeps exactly), oldest first; at most
+        ``limit`` + 1 of them (more is for the caller to refuse)."""
+        async with self._sessions() as session:
+            connection = await session.connection()
+            limits = await thresholds(connection)
+            if kind == "attempts":
+                return RawRecords(attempts=await _attempt_records(
+                    connection, since, until, filters, operators, limit), thresholds=limits)
+            calls = INTERACTIONS.c
+            conditions: list[ColumnElement[bool]] = [calls.started_at >= since,
+                                                     calls.started_at < until]
+            if kind == "wrapups":  # a wrap-up goes by its call's last queue and operator
+                if filters.get("queue"):
+                    conditions.append(calls.queue.in_(list(filters["queue"])))
+                if operators is not None:
+                    conditions.append(calls.operator.in_(list(operators)))
+            if filters.get("number"):
+                conditions.append(and_(calls.direction == "inbound",
+                                       calls.called.in_(list(filters["number"]))))
+            if filters.get("trunk"):  # by the legs' index on their call
+                conditions.append(exists().where(
+                    LEGS.c.interaction_id == calls.id,
+                    LEGS.c.trunk.in_(list(filters["trunk"]))))
+            campaigns: dict[str, str] = {}
+            if filters.get("campaign"):
+                # the campaigns' calls, by the attempts' (campaign, started_at) index: an
+                # attempt is dialled as its call record opens, well within a day of it
+                campaigns = {row[0]: row[1] for row in await connection.execute(
+                    select(ATTEMPTS.c.call_id, ATTEMPTS.c.campaign).where(
+                        ATTEMPTS.c.campaign.in_(list(filters["campaign"])),
+                        ATTEMPTS.c.started_at >= since - timedelta(days=1),
+                        ATTEMPTS.c.started_at < until + timedelta(days=1),
+                        ATTEMPTS.c.call_id.is_not(None)))}
+                conditions.append(calls.id.in_(sorted(campaigns)) if len(campaigns) <= CHUNK
+                                  else true())
+            if filters.get("result") or kind == "wrapups":
+                chosen = select(WRAPUPS.c.interaction_id)
+                if filters.get("result"):
+                    chosen = chosen.where(WRAPUPS.c.result.in_(list(filters["result"])))
+                conditions.append(calls.id.in_(chosen))
+            if kind != "wrapups":
+                conditions.append(calls.ended_at.is_not(None))
+            ids = [row[0] for row in await connection.execute(
+                select(calls.id).where(*conditions).order_by(calls.started_at, calls.id)
+                .limit(limit + 1))]
+            found: list[CallRecord] = []
+            for first in range(0, len(ids), CHUNK):
+                part = ids[first:first + CHUNK]
+                results: dict[str, str] = {}
+                if filters.get("result") or kind == "wrapups":
+                    results = {row[0]: row[1] for row in await connection.execute(
+                        select(WRAPUPS.c.interaction_id, WRAPUPS.c.result)
+                        .where(WRAPUPS.c.interaction_id.in_(part)))}
+                ended = set(part) if kind != "wrapups" else {
+                    row[0] for row in await connection.execute(
+                        select(calls.id).where(calls.id.in_(part),
+                                               calls.ended_at.is_not(None)))}
+                for call in await finished_calls(connection, calls.id.in_(part),
+                                                 finished=False):
+                    found.append(CallRecord(call, campaigns.get(call.call_id),
+                                            results.get(call.call_id), call.call_id in ended))
+            found.sort(key=lambda record: (record.facts.started_at, record.facts.call_id))
+            return RawRecords(calls=found, thresholds=limits)
+
+    async def campaign_starts(self) -> dict[str, datetime]:
+        """When each campaign dialled its first (finished) attempt: where its abandon
+        windows begin."""
+        async with self._sessions() as session:
+            return {campaign: first for campaign, first in await session.execute(
+                select(ATTEMPTS.c.campaign, func.min(ATTEMPTS.c.started_at))
+                .where(ATTEMPTS.c.ended_at.is_not(None)).group_by(ATTEMPTS.c.campaign))}
+
     async def teams(self) -> dict[str, list[str]]:
         """Each team's members (usernames), as they are now."""
         async with self._sessions() as session:
@@ -552,6 +632,28 @@ class ReportRepository:
                 await add_state_seconds(connection, state_totals)
                 await add_intervals(connection, wrap_ups)
         return calls, attempts, states
+
+
+async def _attempt_records(connection: AsyncConnection, since: datetime, until: datetime,
+                           filters: Filters, operators: Sequence[str] | None,
+                           limit: int) -> list[AttemptRecord]:
+    """The finished attempts dialled in [since, until) of the filters' campaigns, trunks
+    and operators, oldest first."""
+    conditions: list[ColumnElement[bool]] = [
+        ATTEMPTS.c.started_at >= since, ATTEMPTS.c.started_at < until,
+        ATTEMPTS.c.ended_at.is_not(None)]
+    if filters.get("campaign"):
+        conditions.append(ATTEMPTS.c.campaign.in_(list(filters["campaign"])))
+    if filters.get("trunk"):
+        conditions.append(ATTEMPTS.c.trunk.in_(list(filters["trunk"])))
+    if operators is not None:
+        conditions.append(ATTEMPTS.c.operator.in_(list(operators)))
+    rows = await connection.execute(
+        select(ATTEMPTS.c.campaign, ATTEMPTS.c.started_at, ATTEMPTS.c.outcome,
+               ATTEMPTS.c.amd, ATTEMPTS.c.talk_s, ATTEMPTS.c.operator, ATTEMPTS.c.trunk)
+        .where(*conditions).order_by(ATTEMPTS.c.started_at, ATTEMPTS.c.attempt_id)
+        .limit(limit + 1))
+    return [AttemptRecord(AttemptFacts(*row[:5]), row.operator, row.trunk) for row in rows]
 
 
 def sum_counters(rows: Iterable[Counters]) -> Counters:

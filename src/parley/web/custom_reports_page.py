@@ -30,8 +30,8 @@ from parley.reports.custom import (
 )
 from parley.store import NotFound
 from parley.store.custom_reports import CustomReportRecord
-from parley.store.specs import Role
-from parley.web.auth import Ctx
+from parley.store.specs import ResultCodesSpec, Role
+from parley.web.auth import Ctx, WebContext
 from parley.web.custom_reports_routes import public_schedule
 from parley.web.desk import render
 from parley.web.locale import PageLocale
@@ -80,18 +80,33 @@ def _form(definition: CustomDefinition | None, zone: ZoneInfo) -> dict[str, Any]
     """The builder's fields for a saved definition (a new report's defaults otherwise)."""
     if definition is None:
         return {"name": "", "dimension": "queue", "time_group": "", "measures": [],
-                "only": "", "period": "today", "from": "", "to": "", "sort_by": "",
+                "filters": [], "period": "today", "from": "", "to": "", "sort_by": "",
                 "descending": False, "shared_with": ""}
     fixed = definition.period.fixed
     return {"name": definition.name, "dimension": definition.dimension,
             "time_group": definition.time_group or "", "measures": list(definition.measures),
-            "only": ", ".join(definition.keys),
+            "filters": [(name, list(keys)) for name, keys in definition.filters],
             "period": definition.period.preset or "fixed",
             "from": fixed[0].astimezone(zone).strftime(INPUT_FORMAT) if fixed else "",
             "to": fixed[1].astimezone(zone).strftime(INPUT_FORMAT) if fixed else "",
             "sort_by": definition.sort.by if definition.sort else "",
             "descending": bool(definition.sort and definition.sort.descending),
             "shared_with": definition.shared_with or ""}
+
+
+#: Where the values a filter offers come from: the configuration's kind of each dimension.
+FILTER_KINDS = {"queue": "queues", "operator": "users", "team": "teams", "trunk": "trunks",
+                "number": "numbers", "campaign": "campaigns"}
+
+
+async def filter_values(ctx: WebContext) -> dict[str, list[str]]:
+    """The values each filter offers: the queues, users, teams, trunks, numbers and
+    campaigns configured, and the codes of every result code list."""
+    values = {dimension: sorted(spec.key for spec in await ctx.store.config.records(kind))
+              for dimension, kind in FILTER_KINDS.items()}
+    values["result"] = sorted({code.code for spec in await ctx.store.config.records(
+        "result_codes") if isinstance(spec, ResultCodesSpec) for code in spec.codes})
+    return values
 
 
 def _moment(moment: datetime, zone: ZoneInfo) -> str:
@@ -160,7 +175,8 @@ async def custom_page(request: Request, ctx: Ctx) -> Response:
                 start, end = definition.period.resolve(ctx.clock.utcnow(), zone)
         try:
             start, end = period(start, end)
-            found = await run(definition, ctx.store.reports, start, end, zone)
+            found = await run(definition, ctx.store.reports, start, end, zone,
+                              ctx.store.reports)
         except (HTTPException, CustomReportError) as exc:
             error = str(exc.detail if isinstance(exc, HTTPException) else exc)
             found = []
@@ -176,13 +192,15 @@ async def custom_page(request: Request, ctx: Ctx) -> Response:
                      for record in await ctx.store.custom_reports.schedules(chosen.id)]
     measures = {dimension: [(name, label(locale, name), DEFINITIONS.get(
         name.split(".")[0], "")) for name in names] for dimension, names in MEASURES.items()}
-    config = {"id": chosen.id if chosen else None,
+    values = await filter_values(ctx)
+    config = {"id": chosen.id if chosen else None, "values": values,
               "labels": {name: label(locale, name) for names in MEASURES.values()
                          for name in names} | {name: label(locale, name)
                                                for name in (*DIMENSIONS, *TIME_GROUPS)},
               "strings": {"saved": locale.gettext("Saved."),
                           "deleted": locale.gettext("Deleted."),
                           "groups": locale.gettext("The groups"),
+                          "filter": locale.gettext("Filter"),
                           "delete?": locale.gettext(
                               "Delete this report and its scheduled exports?")}}
     may_change = chosen is not None and (chosen.owner == principal.username
@@ -196,4 +214,4 @@ async def custom_page(request: Request, ctx: Ctx) -> Response:
         rows=rows, since=since_text, until=until_text, time_zone=locale.time_zone,
         export=export, schedules=schedules, statuses=STATUS_NAMES, error=error,
         may_change=may_change, config=config, is_admin="admin" in principal.roles,
-        every=EVERY_NAMES, weekdays=WEEKDAY_NAMES)
+        every=EVERY_NAMES, weekdays=WEEKDAY_NAMES, filter_values=values)

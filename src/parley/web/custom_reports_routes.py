@@ -125,6 +125,21 @@ async def report_period(ctx: WebContext, definition: CustomDefinition, since: da
     return period(start, end)
 
 
+async def checked(ctx: WebContext, data: Any) -> CustomDefinition:
+    """A definition to save: valid, and its team filter naming teams that exist (a team's
+    calls are its members'), else 422 naming the filter and the value."""
+    definition = _definition(data)
+    wanted = definition.filter_map.get("team", ())
+    if wanted:
+        teams = await ctx.store.reports.teams()
+        unknown = [team for team in wanted if team not in teams]
+        if unknown:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"filters.team: no team {unknown[0]!r}; teams: "
+                                f"{', '.join(sorted(teams)) or 'none'}")
+    return definition
+
+
 @router.get("/api/reports/custom", tags=["reports"],
             summary="The custom reports this user may see")
 async def list_custom(ctx: Ctx, principal: Agent) -> dict[str, Any]:
@@ -136,7 +151,7 @@ async def list_custom(ctx: Ctx, principal: Agent) -> dict[str, Any]:
 @router.post("/api/reports/custom", tags=["reports"], status_code=201,
              summary="Save a new custom report (its owner: the caller)")
 async def create_custom(ctx: Ctx, principal: Supervisor, body: Definition) -> dict[str, Any]:
-    definition = _definition(body)
+    definition = await checked(ctx, body)
     record = await ctx.store.custom_reports.create(principal.username, definition.to_json(),
                                                    ctx.clock.utcnow())
     await _audit(ctx, principal, "custom_report_created", record.id, {"name": record.name})
@@ -183,7 +198,8 @@ async def run_custom(ctx: Ctx, principal: Agent, report_id: ReportId, since: Opt
     zone = await site_zone(ctx)
     start, end = await report_period(ctx, definition, since, until, zone)
     try:
-        rows = await run(definition, ctx.store.reports, start, end, zone)
+        rows = await run(definition, ctx.store.reports, start, end, zone,
+                         ctx.store.reports)
     except CustomReportError as exc:
         raise _unprocessable(exc) from None
     return {"from": start.isoformat(), "to": end.isoformat(), "report": public(record),
@@ -195,7 +211,7 @@ async def run_custom(ctx: Ctx, principal: Agent, report_id: ReportId, since: Opt
 async def update_custom(ctx: Ctx, principal: Supervisor, report_id: ReportId,
                         body: Definition) -> dict[str, Any]:
     await owned(ctx, principal, report_id)
-    definition = _definition(body)
+    definition = await checked(ctx, body)
     record = await ctx.store.custom_reports.update(report_id, definition.to_json(),
                                                    ctx.clock.utcnow())
     await _audit(ctx, principal, "custom_report_changed", report_id, {"name": record.name})

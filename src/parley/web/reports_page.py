@@ -14,14 +14,16 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_percent
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from parley.kpi import DEFINITIONS
+from parley.reports.abandon_windows import DENOMINATORS
 from parley.reports.drill import intervals
 from parley.reports.tables import BUILDERS, flat
 from parley.store.specs import Role
-from parley.web.auth import Ctx
+from parley.web.auth import Ctx, WebContext
 from parley.web.desk import render
 from parley.web.locale import PageLocale
 from parley.web.report_drill_routes import (
@@ -31,7 +33,7 @@ from parley.web.report_drill_routes import (
     working_time_lines,
     working_time_report,
 )
-from parley.web.reports_routes import period
+from parley.web.reports_routes import period, window_report
 from parley.web.supervisor import _signed_in
 
 router = APIRouter()
@@ -95,6 +97,62 @@ def _local(value: str, zone: ZoneInfo, field: str, locale: PageLocale) -> dateti
         raise HTTPException(422, locale.gettext("{field}: not a date and time").format(
             field=field)) from None
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+WINDOW_TEXT = ("Abandoned: a person answered and no operator took the call within {grace} s "
+               "(the compliance message played), or the person hung up before that. Rate: "
+               "abandoned / {denominator} (definition '{definition}'), per {window} window, "
+               "capped at {cap}. Windows start at midnight ({time_zone}) of the day of the "
+               "campaign's first call.")
+
+
+def _share(locale: PageLocale, value: float) -> str:
+    """A rate next to its cap: to a tenth of a percent where it has one (2.5%, not 3%)."""
+    return format_percent(value, "#,##0.##%", locale=locale.locale)
+
+
+def _window_time(value: str) -> str:
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+
+
+async def abandon_windows_view(ctx: WebContext, locale: PageLocale, since: datetime,
+                               until: datetime) -> dict[str, Any]:
+    """The campaigns' regulatory windows as the page shows them: each campaign's rule in
+    words with its current rolling window, and one line per window (its local times)."""
+    try:
+        found = await window_report(ctx, since, until)
+    except HTTPException as exc:  # too many windows for the period: said in the section
+        return {"rules": [], "rows": [], "chart": None, "error": str(exc.detail)}
+    rules = []
+    for rule in found["campaigns"]:
+        current = rule["current"]
+        rules.append({
+            "campaign": rule["campaign"], "over_cap": current["over_cap"],
+            "text": locale.gettext(WINDOW_TEXT).format(
+                grace=locale.number(rule["grace_s"]),
+                denominator=locale.gettext(DENOMINATORS[rule["definition"]]),
+                definition=rule["definition"], window=rule["window"],
+                cap=_share(locale, rule["cap"]), time_zone=rule["time_zone"]),
+            "current": locale.gettext("The last {window}: {rate} ({abandoned} of {of})")
+            .format(window=rule["window"], rate=_share(locale, current["abandon_rate"]),
+                    abandoned=locale.number(current["abandoned"]),
+                    of=locale.number(current["denominator"]))})
+    lines = [{"campaign": row["campaign"],
+              "window": f"{_window_time(row['window_start'])} – "
+                        f"{_window_time(row['window_end'])}",
+              "attempts": locale.number(row["attempts"]),
+              "live_answers": locale.number(row["live_answers"]),
+              "machines": locale.number(row["machines"]),
+              "abandoned": locale.number(row["abandoned"]),
+              "denominator": locale.number(row["denominator"]),
+              "abandon_rate": _share(locale, row["abandon_rate"]),
+              "cap": _share(locale, row["cap"]), "over_cap": row["over_cap"],
+              "complete": row["complete"]} for row in found["rows"]]
+    chart = {"labels": [f"{row['campaign']} {row['window_start'][:10]}"
+                        for row in found["rows"]],
+             "rates": [row["abandon_rate"] for row in found["rows"]],
+             "caps": [row["cap"] for row in found["rows"]]}
+    return {"rules": rules, "rows": lines, "chart": chart, "error": ""}
 
 
 def cell(locale: PageLocale, column: str, value: Any) -> str:
@@ -168,10 +226,16 @@ async def reports_page(request: Request, ctx: Ctx) -> Response:
     shown = [{column: cell(locale, column, row.get(column)) for column in columns}
              for row in rows]
     api_query = f"from={start.isoformat()}&to={end.isoformat()}".replace("+", "%2B")
+    windows = await abandon_windows_view(ctx, locale, start, end) \
+        if kind == "campaigns" else None
     config = {"rows": [{"key": row.get(key), **{m: row.get(m) for m in measures}}
                        for row in rows],
               "headings": {m: headings[m] for m in measures},
-              "strings": {"chart": locale.gettext("{measure} per row")}}
+              "windows": windows["chart"] if windows else None,
+              "strings": {"chart": locale.gettext("{measure} per row"),
+                          "rate": locale.gettext("Abandon rate"),
+                          "cap": locale.gettext("Cap"),
+                          "windows": locale.gettext("Abandon rate per window, and the cap")}}
     return render("reports.html", locale, principal=principal, kind=kind, kinds=KINDS,
                   since=since.astimezone(zone).strftime(INPUT_FORMAT),
                   until=until.astimezone(zone).strftime(INPUT_FORMAT),
@@ -181,4 +245,5 @@ async def reports_page(request: Request, ctx: Ctx) -> Response:
                                                     "attempts") if m in measures),
                                        measures[0] if measures else ""),
                   csv_url=f"/api/reports/{kind}.csv?{api_query}", config=config,
-                  error=error, key=key, links=links)
+                  error=error, key=key, links=links, windows=windows,
+                  windows_url=f"/api/reports/campaigns/windows?{api_query}")

@@ -15,9 +15,10 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
 from parley.kpi import DEFINITIONS
+from parley.reports.abandon_windows import WindowError, WindowRule, abandon_windows
 from parley.reports.tables import BUILDERS, REPORTS, flat
 from parley.reports.xlsx import XLSX_TYPE, workbook
-from parley.web.auth import Ctx, Supervisor
+from parley.web.auth import Ctx, Supervisor, WebContext
 
 router = APIRouter()
 
@@ -62,6 +63,43 @@ def _utc(name: str, moment: datetime) -> datetime:
             summary="Each report figure's definition")
 async def definitions(_p: Supervisor) -> dict[str, str]:
     return dict(DEFINITIONS)
+
+
+async def window_report(ctx: WebContext, since: datetime, until: datetime,
+                        campaign: str | None = None) -> dict[str, Any]:
+    """Each campaign's abandon rule, its current rolling window and its regulatory windows
+    overlapping [since, until) (:mod:`parley.reports.abandon_windows`); one campaign with
+    ``campaign`` (404 naming it when there is no such campaign)."""
+    site_zone = (await ctx.store.config.site()).time_zone
+    rules = {stored.config.campaign_id: WindowRule(
+        stored.config.campaign_id, cap=stored.config.abandon_cap,
+        window_s=stored.config.abandon_window_s, definition=stored.config.abandon_definition,
+        time_zone=stored.config.default_time_zone)
+        for stored in await ctx.store.campaigns.load_campaigns()}
+    firsts = await ctx.store.reports.campaign_starts()
+    for name in firsts.keys() - rules.keys():  # dialled once, no longer configured
+        rules[name] = WindowRule(name, time_zone=site_zone, configured=False)
+    if campaign is not None:
+        if campaign not in rules:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"campaign: no campaign {campaign!r}")
+        rules = {campaign: rules[campaign]}
+    try:
+        return await abandon_windows(ctx.store.reports, rules, firsts, since, until,
+                                     ctx.clock.utcnow())
+    except WindowError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+@router.get("/api/reports/campaigns/windows", tags=["reports"],
+            summary="The abandon rate of each campaign per regulatory window (its cap, window "
+                    "and definition; each window overlapping the period, and the current one)")
+async def campaign_windows(ctx: Ctx, _p: Supervisor, since: From, until: To,
+                           campaign: Annotated[str | None, Query(
+                               description="One campaign (default: every one)")] = None
+                           ) -> dict[str, Any]:
+    start, end = period(since, until)
+    return {"from": start.isoformat(), "to": end.isoformat(),
+            **await window_report(ctx, start, end, campaign)}
 
 
 def _report(name: str) -> Callable[..., Awaitable[dict[str, Any]]]:

@@ -7,7 +7,8 @@
  */
 import { byId, reason, request, say } from "../desk/page.js";
 
-/** @typedef {{id: number | null, labels: Record<string, string>}} CustomConfig */
+/** @typedef {{id: number | null, labels: Record<string, string>,
+ *             values: Record<string, string[]>}} CustomConfig */
 
 /** @type {CustomConfig} */
 const config = JSON.parse(byId("desk-config").textContent ?? "{}");
@@ -52,10 +53,79 @@ function showFigures() {
   sortChoices();
 }
 
+const filterRows = byId("filter-rows");
+const filterTemplate = /** @type {HTMLTemplateElement} */ (byId("filter-template"));
+
+/** @returns {HTMLElement[]} the filter rows shown */
+function filters() {
+  return Array.from(filterRows.querySelectorAll(".filter-row"));
+}
+
+/**
+ * @param {HTMLElement} row
+ * @returns {[HTMLSelectElement, HTMLSelectElement]} its dimension and its values
+ */
+function filterParts(row) {
+  return [/** @type {HTMLSelectElement} */ (row.querySelector(".filter-dimension")),
+          /** @type {HTMLSelectElement} */ (row.querySelector(".filter-values"))];
+}
+
+/** Name each filter row by its place (its accessible name). */
+function numberFilters() {
+  filters().forEach((row, index) => {
+    row.setAttribute("aria-label", `${say("filter")} ${index + 1}`);
+  });
+}
+
+/**
+ * Offer the values of the dimension chosen in a filter row (the server's lists).
+ * @param {HTMLElement} row
+ */
+function offerValues(row) {
+  const [chosen, values] = filterParts(row);
+  values.replaceChildren(...(config.values[chosen.value] ?? []).map(
+    (value) => new Option(value, value)));
+}
+
+/** @returns {Record<string, string[]>} the filters as the API takes them */
+function filterMap() {
+  /** @type {Record<string, string[]>} */
+  const found = {};
+  for (const row of filters()) {
+    const [chosen, values] = filterParts(row);
+    const picked = Array.from(values.selectedOptions).map((option) => option.value);
+    if (picked.length) {
+      found[chosen.value] = [...(found[chosen.value] ?? []), ...picked];
+    }
+  }
+  return found;
+}
+
+byId("add-filter").addEventListener("click", () => {
+  const row = /** @type {HTMLElement} */ (
+    filterTemplate.content.firstElementChild?.cloneNode(true));
+  filterRows.append(row);
+  offerValues(row);
+  numberFilters();
+  filterParts(row)[0].focus();
+});
+filterRows.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLSelectElement && target.classList.contains("filter-dimension")) {
+    offerValues(/** @type {HTMLElement} */ (target.closest(".filter-row")));
+  }
+});
+filterRows.addEventListener("click", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLElement && target.classList.contains("remove-filter")) {
+    target.closest(".filter-row")?.remove();
+    numberFilters();
+    byId("add-filter").focus();
+  }
+});
+
 /** @returns {Record<string, unknown>} the definition as the API takes it */
 function definition() {
-  const keys = /** @type {HTMLInputElement} */ (byId("keys")).value
-    .split(",").map((key) => key.trim()).filter(Boolean);
   /** @type {unknown} */
   let chosen = period.value;
   if (period.value === "fixed") {
@@ -66,7 +136,7 @@ function definition() {
   return {
     name: /** @type {HTMLInputElement} */ (byId("name")).value,
     group_by: [dimension.value, timeGroup.value].filter(Boolean),
-    filters: keys.length ? {[dimension.value]: keys} : {},
+    filters: filterMap(),
     period: chosen,
     measures: measures(),
     sort: sortBy.value ? {by: sortBy.value,

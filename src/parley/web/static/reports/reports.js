@@ -5,8 +5,9 @@
  * nothing is computed here.
  */
 
+/** @typedef {{labels: string[], rates: number[], caps: number[]}} WindowsChart */
 /** @typedef {{rows: Array<Record<string, string | number>>, headings: Record<string, string>,
- *             strings: Record<string, string>}} ReportsConfig */
+ *             windows?: WindowsChart | null, strings: Record<string, string>}} ReportsConfig */
 
 /** @type {ReportsConfig} */
 const config = JSON.parse(document.getElementById("reports-config")?.textContent ?? "{}");
@@ -56,3 +57,38 @@ function draw() {
 
 measure?.addEventListener("change", draw);
 draw();
+
+/** The campaigns' abandon rate per regulatory window: a bar per window, the cap a line. */
+function drawWindows() {
+  const place = document.getElementById("windows-chart");
+  const windows = config.windows;
+  if (!place || !uPlot || !windows?.labels.length) {
+    return;
+  }
+  const xs = windows.labels.map((_label, index) => index);
+  const top = Math.max(...windows.rates, ...windows.caps);
+  new uPlot({
+    width: Math.max(320, place.clientWidth || 600),
+    height: 220,
+    title: config.strings.windows ?? "",
+    legend: {show: false},
+    cursor: {show: false},
+    scales: {x: {time: false, range: [-0.5, windows.labels.length - 0.5]},
+             y: {range: [0, top > 0 ? top * 1.2 : 0.05]}},
+    axes: [
+      {splits: () => xs, values: () => windows.labels, grid: {show: false}},
+      {size: 60, values: (/** @type {unknown} */ _u, /** @type {number[]} */ ticks) =>
+        ticks.map((tick) => `${(tick * 100).toFixed(1)}%`)},
+    ],
+    series: [
+      {},
+      {label: config.strings.rate ?? "", fill: "#2f4f8f", stroke: "#2f4f8f", width: 0,
+       paths: uPlot.paths.bars({size: [0.6, 80]}), points: {show: false}},
+      {label: config.strings.cap ?? "", stroke: "#a4161a", width: 2, dash: [6, 4],
+       points: {show: false}},
+    ],
+  }, [xs, windows.rates, windows.caps], place);
+  place.dataset.drawn = String(xs.length);
+}
+
+drawWindows();
