@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -429,9 +430,13 @@ class Foreign:
 
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
                operators: int, settle: float, postgres: str | None = None,
-               foreign: Foreign | None = None) -> StepResult:
+               foreign: Foreign | None = None,
+               during_calls: Callable[[int], contextlib.AbstractContextManager[Any]] | None
+               = None) -> StepResult:
     """Run one rate on a fresh node (or the ``foreign`` server); every process started here
-    is stopped here."""
+    is stopped here. ``during_calls(pid)``, when given, is entered with the node's process id
+    as the caller starts and left when it is done (``bench/profile_inbound.py`` samples the
+    node with it)."""
     in_progress = int(rate * (duration + 8)) + 50  # calls set up, talking or ending at once
     database: Path | str | None = workdir / "data" / "parley.sqlite3"
     node: Node | ForeignServer
@@ -462,16 +467,20 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         await asyncio.sleep(settle)  # operators become ready once the node has started
         caller.target = (f"{LOOPBACK}:{node.sip_port}" if foreign is None
                          else f"{foreign.host}:{foreign.port}")
-        cpu_before, started = node.cpu_seconds(), time.monotonic()
-        await caller.start()
-        waiting = asyncio.create_task(caller.wait(limit + 30))
-        while not waiting.done():
-            peak_rss = max(peak_rss, node.memory_kib("VmRSS"))
-            await asyncio.wait({waiting}, timeout=0.5)
-        with contextlib.suppress(PeerError):  # cut off: counted from its statistics
-            waiting.result()
-        cpu = node.cpu_seconds() - cpu_before
-        wall = time.monotonic() - started
+        watch: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if during_calls is not None and isinstance(node, Node) and node.process is not None:
+            watch = during_calls(node.process.pid)
+        with watch:
+            cpu_before, started = node.cpu_seconds(), time.monotonic()
+            await caller.start()
+            waiting = asyncio.create_task(caller.wait(limit + 30))
+            while not waiting.done():
+                peak_rss = max(peak_rss, node.memory_kib("VmRSS"))
+                await asyncio.wait({waiting}, timeout=0.5)
+            with contextlib.suppress(PeerError):  # cut off: counted from its statistics
+                waiting.result()
+            cpu = node.cpu_seconds() - cpu_before
+            wall = time.monotonic() - started
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
