@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import socket
 import struct
+import time
 
 import pytest
 
@@ -69,6 +70,31 @@ async def test_bridged_endpoints_forward_both_ways_and_latch(relay: MediaRelay) 
         alice.close()
         bob.close()
     assert relay.endpoints == 0
+
+
+async def test_a_backlog_after_a_stalled_loop_is_forwarded_whole_and_in_order(
+        relay: MediaRelay) -> None:
+    """The relay reads one packet per wake-up while it keeps up; after a stall (the loop
+    busy for longer than a packet interval) it drains each socket, losing nothing."""
+    alice, bob = _phone(), _phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        relay.bridge(a_side, b_side)
+        b_side.set_remote(*bob.getsockname())
+        alice.sendto(_packet(1, 160, 7), ("127.0.0.1", a_side.port))
+        assert [p.sequence for p in await _receive(bob, 1)] == [1]
+        for seq in range(2, 42):  # 40 packets pile up while the loop is busy
+            alice.sendto(_packet(seq, seq * 160, 7), ("127.0.0.1", a_side.port))
+        time.sleep(0.05)  # noqa: ASYNC251 - the stall is the point
+        received = await _receive(bob, 40)
+        assert [p.sequence for p in received] == list(range(2, 42))
+        assert a_side.received_packets == 41
+        assert a_side.lost == 0
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
 
 
 async def test_new_source_continues_the_stream_the_phone_hears(relay: MediaRelay) -> None:

@@ -48,6 +48,7 @@ _FRAME_TICKS = 160  # one 20 ms G.711 frame; the gap left in timestamps at a sou
 _MAX_DROPOUT = 3000  # sequence steps beyond this start a new stream (RFC 3550 A.1)
 _MAX_MISORDER = 100  # steps back within this are late or duplicate packets
 _MIN_SEQUENTIAL = 2  # in-order packets before a new stream's gaps count as losses
+_BEHIND = 0.03  # s without a packet read from a phone after which its socket is drained
 
 
 @dataclass
@@ -178,10 +179,19 @@ class MediaEndpoint:
             pass
 
     def _on_rtp(self) -> None:
-        """Readable: drain the socket, latch onto the sender, forward every packet."""
+        """Readable: read a packet, latch onto the sender, forward it.
+
+        One packet per call: a phone sends one every 20 ms, and the loop calls again while
+        the socket holds more (it watches it level-triggered), so reading on until the
+        socket is empty would mostly cost a failed ``recvfrom`` (an exception, about as dear
+        as forwarding the packet). When the loop is behind (nothing read for more than
+        ``_BEHIND`` seconds) the socket is drained, so a backlog never outgrows a loop that
+        is slower than the phone.
+        """
         sock = self.rtp
         peer = self.peer
         now = self.relay.clock.monotonic()
+        drain = now - self.last_received > _BEHIND
         while True:
             try:
                 data, address = sock.recvfrom(_MAX_DATAGRAM)
@@ -202,6 +212,8 @@ class MediaEndpoint:
                 self.remote_rtcp = (address[0], address[1] + 1)
                 self.latched = True
             self._arrived(data, now, peer)
+            if not drain:
+                break
 
     def _arrived(self, data: bytes, now: float, peer: MediaEndpoint | None) -> None:
         """One RTP packet from the phone (decrypted already for a WebRTC leg): count it, tap
