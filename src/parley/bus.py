@@ -130,6 +130,7 @@ class LiveBus:
         self._queue_size = queue_size
         self._journal = journal
         self._subscribers: set[Subscription] = set()
+        self._watching: dict[str, int] = {}  # topic -> live viewers that asked for it
 
     def publish(self, event: object) -> Envelope:
         envelope = Envelope(uuid.uuid4().hex, self._clock.utcnow(), topic_of(event), event)
@@ -141,17 +142,28 @@ class LiveBus:
 
     @asynccontextmanager
     async def subscribe(self, accept: Callable[[Envelope], bool] = lambda _e: True,
-                        *, size: int | None = None, lossless: bool = False
+                        *, size: int | None = None, lossless: bool = False,
+                        watching: frozenset[str] = frozenset()
                         ) -> AsyncIterator[Subscription]:
         """Receive the envelopes ``accept`` takes. ``lossless`` subscribers (the store's
         recorders, webhooks, configuration reloads) keep every envelope however far behind
-        they fall; others keep the newest ``size`` (live viewers)."""
+        they fall; others keep the newest ``size`` (live viewers). A live viewer names the
+        topics it shows in ``watching``: :meth:`watched` tells the producers of events only
+        viewers need (the console's row feeds) whether to do that work at all."""
         subscription = Subscription(accept, 0 if lossless else size or self._queue_size)
         self._subscribers.add(subscription)
+        for topic in watching:
+            self._watching[topic] = self._watching.get(topic, 0) + 1
         try:
             yield subscription
         finally:
             self._subscribers.discard(subscription)
+            for topic in watching:
+                self._watching[topic] -= 1
+
+    def watched(self, topic: str) -> bool:
+        """Whether a live viewer subscribed to ``topic`` now."""
+        return self._watching.get(topic, 0) > 0
 
     @property
     def subscriber_count(self) -> int:

@@ -3,6 +3,8 @@ removed between two pictures of the calls in progress."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -33,3 +35,44 @@ def test_only_the_rows_that_changed_are_sent_keyed_by_call_id() -> None:
     paused = replace(answered, recording_id="r1", recording_paused=True)
     _rows, third = row_changes(rows, [paused, call("c")])
     assert [(c.call_id, c.change, c.operator) for c in third] == [("a", "removed", "")]
+
+
+async def test_the_feed_pictures_the_calls_only_while_a_viewer_watches() -> None:
+    """Nobody on the console, no picture of the calls (a busy floor pays for none); the
+    first change after a viewer subscribes is sent, the catch-up included."""
+    from parley.bus import LiveBus
+    from parley.center.call_feed import CallFeed
+    from parley.clock import MonotonicClock
+    from parley.events import CallQueued, LiveCallChanged
+
+    bus = LiveBus(MonotonicClock())
+    calls = [call("a")]
+    pictures = 0
+
+    def source() -> list[LiveCall]:
+        nonlocal pictures
+        pictures += 1
+        return list(calls)
+
+    feed = CallFeed(bus, source, MonotonicClock(), interval_s=0.01, refresh_s=60)
+    task = asyncio.create_task(feed.run())
+    try:
+        async with bus.subscribe(lambda e: isinstance(e.event, LiveCallChanged)) as seen:
+            await asyncio.sleep(0.05)
+            bus.publish(CallQueued("a", "support", 1, 0.0))
+            await asyncio.sleep(0.05)
+            assert (pictures, seen.backlog) == (0, 0)  # nobody watches the calls
+            async with bus.subscribe(watching=frozenset({"call"})):
+                calls.append(call("b"))
+                bus.publish(CallQueued("b", "support", 2, 0.0))
+                change = await asyncio.wait_for(seen.get(), 5)
+                await asyncio.sleep(0.05)
+                assert pictures == 1
+                assert {change.event.call_id} | {  # type: ignore[attr-defined]
+                    seen.queue.get_nowait().event.call_id  # type: ignore[attr-defined]
+                    for _ in range(seen.backlog)} == {"a", "b"}
+            assert not bus.watched("call")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

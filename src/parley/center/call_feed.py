@@ -32,6 +32,8 @@ log = structlog.get_logger("parley.center.call_feed")
 MONITOR_LEG = "mon-"
 #: Topics whose events may change a call's row.
 WATCHED_TOPICS = frozenset({"call", "queue", "operator"})
+#: The topic of the feed's changes: no viewer subscribed to it, no picture is taken.
+TOPIC = "call"
 INTERVAL_S = 0.2
 REFRESH_S = 10.0
 
@@ -95,19 +97,23 @@ class CallFeed:
         self.published += len(changes)
         return changes
 
-    @staticmethod
-    def _may_change_rows(envelope: Envelope) -> bool:
-        return envelope.topic in WATCHED_TOPICS and not isinstance(
-            envelope.event, ev.LiveCallChanged | ev.OperatorRowChanged)
+    def _may_change_rows(self, envelope: Envelope) -> bool:
+        return envelope.topic in WATCHED_TOPICS and self.bus.watched(TOPIC) and not \
+            isinstance(envelope.event, ev.LiveCallChanged | ev.OperatorRowChanged)
 
     async def run(self) -> None:
         """Follow the events until cancelled: after one, wait ``interval_s`` (what else
-        arrives meanwhile goes out in the same refresh), then refresh."""
+        arrives meanwhile goes out in the same refresh), then refresh. While no viewer
+        watches the topic nothing is pictured; the first refresh after one arrives sends
+        what changed meanwhile (a console loads the whole list as it subscribes anyway)."""
         async with self.bus.subscribe(self._may_change_rows, size=1) as events:
-            self.refresh()
+            if self.bus.watched(TOPIC):
+                self.refresh()
             while True:
                 with contextlib.suppress(TimeoutError):  # none: the slow refresh
                     await asyncio.wait_for(events.get(), self.refresh_s)
+                if not self.bus.watched(TOPIC):
+                    continue
                 await self.clock.sleep(self.interval_s)
                 while events.backlog:
                     events.queue.get_nowait()

@@ -32,6 +32,8 @@ log = structlog.get_logger("parley.center.operator_feed")
 Fields = dict[str, str | None]
 #: Answered calls and talk time (seconds) today per operator.
 Today = dict[str, tuple[int, float]]
+#: The topic of the feed's changes: no viewer subscribed to it, no picture is taken.
+TOPIC = "operator"
 #: How often answered calls and talk time today are read from the store.
 TODAY_S = 5.0
 #: What an operator the ACD no longer knows shows.
@@ -165,20 +167,23 @@ class OperatorFeed:
         self.published += len(changes)
         return changes
 
-    @staticmethod
-    def _may_change_rows(envelope: Envelope) -> bool:
-        return envelope.topic in WATCHED_TOPICS and not isinstance(
-            envelope.event, ev.LiveCallChanged | ev.OperatorRowChanged)
+    def _may_change_rows(self, envelope: Envelope) -> bool:
+        return envelope.topic in WATCHED_TOPICS and self.bus.watched(TOPIC) and not \
+            isinstance(envelope.event, ev.LiveCallChanged | ev.OperatorRowChanged)
 
     async def run(self) -> None:
         """Follow the events until cancelled: after one, wait ``interval_s`` (what else
-        arrives meanwhile goes out in the same refresh), then refresh."""
+        arrives meanwhile goes out in the same refresh), then refresh. While no viewer
+        watches the topic nothing is pictured and nothing read from the store."""
         async with self.bus.subscribe(self._may_change_rows, size=1) as events:
-            await self.read_today()
-            self.refresh()
+            if self.bus.watched(TOPIC):
+                await self.read_today()
+                self.refresh()
             while True:
                 with contextlib.suppress(TimeoutError):  # none: the slow refresh
                     await asyncio.wait_for(events.get(), self.refresh_s)
+                if not self.bus.watched(TOPIC):
+                    continue
                 await self.clock.sleep(self.interval_s)
                 while events.backlog:
                     events.queue.get_nowait()

@@ -128,7 +128,8 @@ async def events(socket: WebSocket) -> None:
     accept = event_filter(principal, topics, socket.query_params.get("queue"),
                           socket.query_params.get("operator"), scope)
     await socket.accept()
-    async with ctx.bus.subscribe(accept) as subscription:  # type: ignore[arg-type]
+    async with ctx.bus.subscribe(accept,  # type: ignore[arg-type]
+                                 watching=topics) as subscription:
         await socket.send_json({"type": "subscribed", "topics": sorted(topics),
                                 "user": principal.username})
 
