@@ -341,8 +341,10 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         calls, live_center = LiveCalls(center), LiveCenter(center)
         dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving
-        state_recorder = StateRecorder(store, bus, clock, journal)
-        call_recorder = CallRecorder(store, bus, clock, journal)
+        state_recorder = StateRecorder(store, bus, clock, journal,
+                                       interval_s=settings.records_interval_s)
+        call_recorder = CallRecorder(store, bus, clock, journal,
+                                     interval_s=settings.records_interval_s)
         loop_lag = LoopLagSampler(clock)
         metrics = metrics_registry(metrics_sources(
             telephony, center, calls, live_center, loop_lag,

@@ -348,6 +348,9 @@ class Settings(BaseSettings):
     #: seconds between the ACD's audits of live legs (an operator or caller whose leg has
     #: gone without a word is freed at the next one)
     live_leg_audit_s: float = Field(15.0, gt=0, le=3600)
+    #: seconds a store recorder gathers journalled events before it writes them in one
+    #: transaction (they are on disk in the journal already; a record shows that much later)
+    records_interval_s: float = Field(1.0, ge=0, le=60)
     media: MediaSettings = MediaSettings()
     #: how finished call recordings and voicemail are kept: ``flac`` (lossless, compressed
     #: once the recording ends, off the event loop) or ``wav`` (left as recorded)

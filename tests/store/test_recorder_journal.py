@@ -48,18 +48,20 @@ class Node:
 
 @contextlib.asynccontextmanager
 async def node(database_url: str, folder: Path, *, recorders: bool = True,
-               drain_s: float | None = None) -> AsyncIterator[Node]:
+               drain_s: float | None = None, interval_s: float = 0.0) -> AsyncIterator[Node]:
     """Run until the block ends, then stop in order (recorders drain, for at most
     ``drain_s`` if given, and the journal closes). Without ``recorders`` only the journal
-    runs: events wait on disk, as after a crash."""
+    runs: events wait on disk, as after a crash. ``interval_s``: how long the recorders
+    gather events per transaction (none here unless given: the tests read at once)."""
     clock = VirtualClock()
     store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
     journal = Journal(folder, commit_interval_s=0.01)
     journal.open(after=await store.journal_marks.highest())  # as the composition root does
     bus = LiveBus(clock, journal=journal.append)
     tasks = [asyncio.create_task(recorder.run()) for recorder in (
-        CallRecorder(store, bus, clock, journal, drain_s=drain_s),
-        StateRecorder(store, bus, clock, journal, drain_s=drain_s)) if recorders]
+        CallRecorder(store, bus, clock, journal, drain_s=drain_s, interval_s=interval_s),
+        StateRecorder(store, bus, clock, journal, drain_s=drain_s, interval_s=interval_s))
+        if recorders]
     syncing = asyncio.create_task(journal.run())
     await asyncio.sleep(0.05)  # the recorders have read their marks
     try:
@@ -332,3 +334,26 @@ async def test_a_large_backlog_is_written_exactly_once_with_bounded_batches(
         assert (records, legs) == (400, 800)
         assert set(entries.values()) == {4}
         assert await running.store.journal_marks.get(CallRecorder.NAME) == (3200, 3201)
+
+
+async def test_what_arrives_within_the_interval_is_written_in_one_transaction(
+        database_url: str, tmp_path: Path) -> None:
+    """Calls that end 0.05 s apart share a transaction when the recorders gather for 0.5 s
+    (the events wait on disk in the journal meanwhile); every record is written whole."""
+    async with node(database_url, tmp_path, interval_s=0.5) as n:
+        transactions: list[object] = []
+        write_rows = n.store.interactions.write_rows
+
+        async def counted(rows: Any, mark: Any) -> None:
+            transactions.append(mark)
+            await write_rows(rows, mark)
+
+        n.store.interactions.write_rows = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.5)  # the recorders' first (empty) step is behind them
+        for channel in ("a", "b", "c", "d"):
+            call_start(n.bus, channel)
+            call_end(n.bus, channel)
+            await asyncio.sleep(0.05)
+        for channel in ("a", "b", "c", "d"):
+            assert_complete(await closed(n.store, channel))
+        assert 1 <= len(transactions) <= 2, transactions  # one per call without the interval

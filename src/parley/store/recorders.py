@@ -58,6 +58,10 @@ BATCH = 400
 fallen behind: about 30 calls' worth, a few tens of milliseconds of SQLite's write lock."""
 
 
+INTERVAL_S = 1.0
+"""A recorder starts a transaction at most this often while it keeps up: what the journal
+gathers meanwhile (on disk already) is written in one, so the cost of a transaction is shared
+by more calls."""
 MARK_EVERY = 500
 """A recorder notes its journal mark at least this often (in entries) even when it sees none
 of its events, so that the journal can be trimmed."""
@@ -80,9 +84,11 @@ class JournalConsumer:
 
     NAME = ""
 
-    def __init__(self, journal: Journal | None, *, drain_s: float | None = None) -> None:
+    def __init__(self, journal: Journal | None, *, drain_s: float | None = None,
+                 interval_s: float | None = None) -> None:
         self._journal = journal
         self._drain_s = DRAIN_S if drain_s is None else drain_s
+        self._interval_s = INTERVAL_S if interval_s is None else interval_s
         self._marked = 0  # the last entry noted in the stored mark
         self._stopping = False  # a stop came: the step in hand ends after its batch
         self._feed: Subscription | None = None  # without a journal: the bus feed
@@ -119,11 +125,16 @@ class JournalConsumer:
         try:
             current = await asyncio.shield(restoring)
             reader = current
+            loop = asyncio.get_running_loop()
             while True:
+                began = loop.time()
                 step = asyncio.ensure_future(self._step(current))
                 current = reader = await asyncio.shield(step)
                 step = None
                 await journal.synced_after(current.next_seq - 1)
+                rest = self._interval_s - (loop.time() - began)
+                if rest > 0:  # what arrives meanwhile goes into the same transaction
+                    await asyncio.sleep(rest)
         except asyncio.CancelledError:
             self._stopping = True
             journal.sync()
@@ -255,8 +266,9 @@ class StateRecorder(JournalConsumer):
     NAME = "operator states"
 
     def __init__(self, store: Store, bus: LiveBus, clock: Clock,
-                 journal: Journal | None = None, *, drain_s: float | None = None) -> None:
-        super().__init__(journal, drain_s=drain_s)
+                 journal: Journal | None = None, *, drain_s: float | None = None,
+                 interval_s: float | None = None) -> None:
+        super().__init__(journal, drain_s=drain_s, interval_s=interval_s)
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -409,8 +421,9 @@ class CallRecorder(JournalConsumer):
     NAME = "call records"
 
     def __init__(self, store: Store, bus: LiveBus, clock: Clock,
-                 journal: Journal | None = None, *, drain_s: float | None = None) -> None:
-        super().__init__(journal, drain_s=drain_s)
+                 journal: Journal | None = None, *, drain_s: float | None = None,
+                 interval_s: float | None = None) -> None:
+        super().__init__(journal, drain_s=drain_s, interval_s=interval_s)
         self._store = store
         self._bus = bus
         self._clock = clock

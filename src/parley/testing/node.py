@@ -28,6 +28,7 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
     passwords are hashed at argon2's lowest cost: the demo's twenty-odd users would take
     about two seconds at production's cost on every start."""
     rtp_first = free_port_block(rtp_ports)
+    more.setdefault("records_interval_s", 0.1)  # tests read the records a call leaves at once
     settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
                         data_dir=tmp_path / "data", database_url=database_url,
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + rtp_ports - 1),
