@@ -338,9 +338,9 @@ async def test_a_large_backlog_is_written_exactly_once_with_bounded_batches(
 
 async def test_what_arrives_within_the_interval_is_written_in_one_transaction(
         database_url: str, tmp_path: Path) -> None:
-    """Calls that end 0.05 s apart share a transaction when the recorders gather for 0.5 s
+    """Calls that end 0.05 s apart share a transaction when the recorders gather for 1 s
     (the events wait on disk in the journal meanwhile); every record is written whole."""
-    async with node(database_url, tmp_path, interval_s=0.5) as n:
+    async with node(database_url, tmp_path, interval_s=1.0) as n:
         transactions: list[object] = []
         write_rows = n.store.interactions.write_rows
 
@@ -349,7 +349,7 @@ async def test_what_arrives_within_the_interval_is_written_in_one_transaction(
             await write_rows(rows, mark)
 
         n.store.interactions.write_rows = counted  # type: ignore[method-assign]
-        await asyncio.sleep(0.5)  # the recorders' first (empty) step is behind them
+        await asyncio.sleep(0.2)  # the recorders' first (empty) step is behind them
         for channel in ("a", "b", "c", "d"):
             call_start(n.bus, channel)
             call_end(n.bus, channel)
