@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from parley.telephony.prompts import find_stock_sounds
@@ -74,6 +75,13 @@ def operator_names(count: int) -> list[str]:
     return [str(FIRST_OPERATOR + index) for index in range(count)]
 
 
+METRICS_USER, METRICS_PASSWORD = "bench-metrics", "bench-metrics-password"
+"""The admin the benchmark signs in as to read the node's /metrics (RTP counters)."""
+MAX_LOSS = 0.001
+"""A step whose relay lost more than this share of the callers' and operators' packets is
+not clean."""
+
+
 def provisioning(operators: int, agent_port: int, host: str = LOOPBACK) -> dict[str, Any]:
     """The site of the benchmark: operators at one static contact, queue ``bench``, number 700."""
     names = operator_names(operators)
@@ -85,7 +93,8 @@ def provisioning(operators: int, agent_port: int, host: str = LOOPBACK) -> dict[
         "site": {"name": "Inbound queue benchmark", "time_zone": "UTC", "sip_realm": "parley",
                  "ready_on_register": True},
         "users": [{"username": name, "display_name": f"Operator {name}", "roles": ["agent"],
-                   "extension": name} for name in names],
+                   "extension": name} for name in names]
+        + [{"username": METRICS_USER, "roles": ["admin"], "password": METRICS_PASSWORD}],
         "devices": [{"name": name, "user": name, "sip_password": f"pw{name}",
                      "static_contact": f"sip:{name}@{host}:{agent_port}"} for name in names],
         "queues": [{"name": "bench", "strategy": "longest_idle", "wrap_up_s": 0,
@@ -175,6 +184,27 @@ class Node:
             if self.process.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"parley serve did not start:\n{self.tail()}")
             await asyncio.sleep(0.2)
+
+    def rtp_counters(self) -> tuple[int, int] | None:
+        """The relay's packets received from the peers and lost on the way to it, read from
+        the node's /metrics as its admin; None when they cannot be read."""
+        base = f"http://{LOOPBACK}:{self.http_port}"
+        try:
+            with httpx.Client(base_url=base, timeout=10) as client:
+                signed = client.post("/api/auth/login", json={
+                    "username": METRICS_USER, "password": METRICS_PASSWORD})
+                signed.raise_for_status()
+                text = client.get("/metrics").text
+        except httpx.HTTPError:
+            return None
+        found = dict(re.findall(r'^(parley_rtp_packets(?:_lost)?(?:_total)?'
+                                r'(?:\{direction="received"\})?) ([0-9.e+]+)$', text, re.M))
+        received = next((v for k, v in found.items() if "received" in k), None)
+        lost = next((v for k, v in found.items() if k.startswith("parley_rtp_packets_lost")),
+                    None)
+        if received is None or lost is None:
+            return None
+        return int(float(received)), int(float(lost))
 
     def tail(self, lines: int = 25) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -294,12 +324,24 @@ class StepResult:
     log_problems: int
     node_exit: int | None  # the node stopped by itself during the step: its exit code
     node_error: str
+    rtp_received: int | None = None
+    """RTP packets the node's relay received from the peers (None: not read)."""
+    rtp_lost: int | None = None
+    """Packets the peers sent that never reached the relay (sequence gaps)."""
+
+    @property
+    def rtp_loss(self) -> float | None:
+        if self.rtp_received is None or self.rtp_lost is None:
+            return None
+        expected = self.rtp_received + self.rtp_lost
+        return self.rtp_lost / expected if expected else 0.0
 
     @property
     def clean(self) -> bool:
         return (self.successful == self.calls and self.failed == 0
                 and self.legs_answered == self.calls and self.legs_failed == 0
-                and self.node_exit is None)
+                and self.node_exit is None
+                and (self.rtp_loss is None or self.rtp_loss <= MAX_LOSS))
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -484,6 +526,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
+        counters = await asyncio.to_thread(node.rtp_counters) if isinstance(node, Node) \
+            else None
         records_live = None
         if database is not None:
             records_live = await call_records(database)  # the recorders kept up, or not
@@ -510,7 +554,9 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         cpu_percent=100 * cpu / wall, peak_rss_mib=peak_rss / 1024,
         start_rss_mib=start_rss / 1024, wall_s=wall, failures=failure_counts(result),
         log_problems=log_problems(node.log), node_exit=node_exit,
-        node_error=node.last_error() if node_exit is not None else "")
+        node_error=node.last_error() if node_exit is not None else "",
+        rtp_received=counters[0] if counters else None,
+        rtp_lost=counters[1] if counters else None)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -581,7 +627,8 @@ async def main() -> None:
                     f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
-          f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6}  clean", flush=True)
+          f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9}  clean",
+          flush=True)
     best = 0
     postgres: ThrowawayPostgres | None = None
     with contextlib.ExitStack() as stack:
@@ -604,7 +651,8 @@ async def main() -> None:
                   f"{r.cpu_percent:>6.1f} {r.peak_rss_mib:>8.0f} "
                   f"{'-' if r.records is None else r.records:>7} "
                   f"{'-' if r.records_live is None else r.records_live:>6} "
-                  f"{r.backlog_at_stop:>6} {r.stop_s:>6.1f}  "
+                  f"{r.backlog_at_stop:>6} {r.stop_s:>6.1f} "
+                  f"{'-' if r.rtp_loss is None else format(100 * r.rtp_loss, '.3f') + '%':>9}  "
                   f"{'yes' if r.clean else 'NO'}", flush=True)
             if not r.clean:
                 print(f"       failures: {r.failures or '-'}; operator legs offered "

@@ -32,9 +32,13 @@ def test_document_validates_and_wires_every_operator_to_the_queue(tmp_path: Path
 
     assert document.site is not None
     assert document.site.ready_on_register
-    names = [user.username for user in document.users]
+    operators = [user for user in document.users if user.username != bench.METRICS_USER]
+    names = [user.username for user in operators]
     assert len(names) == 50
-    assert all(user.extension == user.username for user in document.users)
+    assert all(user.extension == user.username for user in operators)
+    # and one admin, without a device, that reads the node's RTP counters from /metrics
+    [reader] = [user for user in document.users if user.username == bench.METRICS_USER]
+    assert [role.value for role in reader.roles] == ["admin"]
     assert {device.user for device in document.devices} == set(names)
     assert all(device.static_contact == f"sip:{device.name}@127.0.0.1:5999"
                for device in document.devices)
