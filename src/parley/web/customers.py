@@ -206,21 +206,18 @@ async def delete_customer(customer_id: str, ctx: Ctx, principal: Supervisor) -> 
 async def customer_history(customer_id: str, ctx: Ctx, principal: Agent,
                            limit: Annotated[int, Query(ge=1, le=200)] = 20
                            ) -> list[HistoryOut]:
-    from parley.web.operations import may_hear  # the audio route's own rule
+    from parley.web.operations import history_recordings  # the audio route's own rule
 
     customer = await ctx.store.customers.get(customer_id)
     entries = await ctx.store.customers.history(customer.numbers, limit=limit)
-    recordings = await ctx.store.recordings.of_interactions(
-        [entry.interaction_id for entry in entries])
-    policy = (await ctx.store.config.site()).agents_hear_recordings if recordings else ""
+    heard = await history_recordings(ctx, principal, entries)
     out = []
     for entry in entries:
-        handlers = {name for name in (entry.operator, entry.card_operator) if name}
-        heard = [HistoryRecordingOut(id=record.id, duration_s=record.duration_s,
-                                     audio=f"/api/recordings/{record.id}/audio")
-                 for record in recordings.get(entry.interaction_id, ())
-                 if record.deleted_at is None] if may_hear(principal, policy, handlers) else []
-        out.append(history_out(entry, heard))
+        found, allowed = heard[entry.interaction_id]
+        out.append(history_out(entry, [
+            HistoryRecordingOut(id=record.id, duration_s=record.duration_s,
+                                audio=f"/api/recordings/{record.id}/audio")
+            for record in found if record.deleted_at is None] if allowed else []))
     return out
 
 

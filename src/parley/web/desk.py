@@ -48,7 +48,7 @@ from parley.web.locale import PageLocale, page_locale
 from parley.web.operations import (
     _find_call,
     _may_handle,
-    may_hear,
+    history_recordings,
     own_mailboxes,
     set_session_cookies,
     start_session,
@@ -526,22 +526,19 @@ async def _history_rows(ctx: WebContext, locale: PageLocale, principal: Principa
     """The contact history as the card lists it, each call with its recordings: a player
     for those the viewer may hear (:func:`may_hear`; the audio route checks again), the
     paused stretches marked."""
-    recordings = await ctx.store.recordings.of_interactions(
-        [entry.interaction_id for entry in history])
-    policy = (await ctx.store.config.site()).agents_hear_recordings if recordings else ""
+    heard = await history_recordings(ctx, principal, history)
     rows = []
     for entry in history:
         when = locale.moment(entry.started_at, "short")
-        found = recordings.get(entry.interaction_id, ())
+        found, allowed = heard[entry.interaction_id]
         label = locale.gettext("Recording of the call of {when}").format(when=when)
         views = [_recording_view(locale, record, label + (f" ({index})" if len(found) > 1
                                                           else ""))
                  for index, record in enumerate(found, 1)]
-        handlers = {name for name in (entry.operator, entry.card_operator) if name}
         rows.append({"when": when, "queue": entry.queue or "", "operator": entry.operator or "",
                      "result": entry.result or entry.outcome or "", "notes": entry.notes,
                      "recordings": views,
-                     "allowed": bool(views) and may_hear(principal, policy, handlers)})
+                     "allowed": bool(views) and allowed})
     return rows
 
 

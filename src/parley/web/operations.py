@@ -7,7 +7,7 @@ import asyncio
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +27,13 @@ from parley.events import (
     CallbackRequested,
 )
 from parley.store import NotFound
+from parley.store.customers import HistoryEntry
 from parley.store.records import (
     CallbackRecord,
     InteractionRecord,
     LoginUser,
     Principal,
+    RecordingRecord,
     VoicemailRecord,
 )
 from parley.store.specs import Role
@@ -598,6 +600,23 @@ def may_hear(principal: Principal, policy: str, handlers: set[str]) -> bool:
     if has_role(principal, Role.SUPERVISOR):
         return True
     return policy == "all" or (policy == "own" and principal.username in handlers)
+
+
+async def history_recordings(ctx: WebContext, principal: Principal,
+                             history: Sequence[HistoryEntry]
+                             ) -> dict[str, tuple[tuple[RecordingRecord, ...], bool]]:
+    """Each earlier call's recordings (oldest first) and whether ``principal`` may play them
+    (:func:`may_hear`, the call's handlers being its operator and whoever saved its card):
+    the desk's contact history and the customers API list them the same way."""
+    recordings = await ctx.store.recordings.of_interactions(
+        [entry.interaction_id for entry in history])
+    policy = (await ctx.store.config.site()).agents_hear_recordings if recordings else ""
+    out = {}
+    for entry in history:
+        handlers = {name for name in (entry.operator, entry.card_operator) if name}
+        out[entry.interaction_id] = (recordings.get(entry.interaction_id, ()),
+                                     may_hear(principal, policy, handlers))
+    return out
 
 
 async def handlers_of(ctx: WebContext, interaction_id: str | None) -> set[str]:
