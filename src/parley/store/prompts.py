@@ -119,6 +119,10 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
+_FOLDER_LOCKS: dict[Path, asyncio.Lock] = {}
+"""A sync of a folder at a time: two at once could each rewrite its manifest."""
+
+
 class PromptMirror:
     """This node's copy of the stored prompts in its uploaded-prompts ``folder``."""
 
@@ -128,7 +132,8 @@ class PromptMirror:
         self.folder = folder
         self.clock = clock
         self.languages = languages
-        self._lock = asyncio.Lock()
+        # one lock per folder, whichever mirror of it runs (the node's, an API request's)
+        self._lock = _FOLDER_LOCKS.setdefault(folder.resolve(), asyncio.Lock())
 
     def _manifest(self) -> dict[str, str] | None:
         path = self.folder / MANIFEST
