@@ -19,3 +19,18 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.register_profile("ci", derandomize=True, print_blob=True)
     settings.register_profile("dev", print_blob=True)
     settings.load_profile("ci" if in_ci() else "dev")
+
+
+#: directories whose tests drive real peers, browsers or nodes: never run beside other tests
+_SERIAL_DIRS = ("integration", "browser")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``serial`` every test that needs a real peer (a ``needs`` mark) or lives in a
+    real-peer directory. ``scripts/test`` runs the rest on both cores first (pytest-xdist)
+    and these alone after, so timing-sensitive real calls never share the machine with the
+    suite itself."""
+    for item in items:
+        parts = item.path.relative_to(config.rootpath).parts
+        if item.get_closest_marker("needs") or (len(parts) > 1 and parts[1] in _SERIAL_DIRS):
+            item.add_marker(pytest.mark.serial)
