@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import gc
 import inspect
 from types import ModuleType
 
@@ -14,7 +15,11 @@ from parley.acd.port import AcdCore
 
 def _acd_attributes(module: ModuleType) -> set[str]:
     """Every ``acd.<name>`` the module reads or calls (``acd`` is the core's parameter)."""
-    tree = ast.parse(inspect.getsource(module))
+    gc.disable()  # CPython 3.11: a collection during ast.parse can fail it (test_architecture)
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    finally:
+        gc.enable()
     return {node.attr for node in ast.walk(tree)
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
             and node.value.id == "acd"}
