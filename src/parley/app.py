@@ -56,6 +56,7 @@ from parley.provisioning import DemoLogin, load_demo
 from parley.reports.exports import ExportScheduler
 from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
+from parley.store.bindings import BindingKeeper
 from parley.store.credentials import Passwords
 from parley.store.lease import LeaseConnection
 from parley.store.prompts import PromptMirror
@@ -134,6 +135,8 @@ class Node:
     prompt_mirror: PromptMirror | None = None
     #: hot standby: the node's hold on its cluster's lease (parley.ha); None: a single node
     lease: LeaseKeeper | None = None
+    #: the registrar's bindings in the store, restored when the node starts serving
+    bindings: BindingKeeper | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -213,6 +216,8 @@ class Node:
                 if self.exports is not None:
                     writers.create_task(active(self.exports.run))
                 writers.create_task(active(self.recording_files.run))
+                if self.bindings is not None:
+                    writers.create_task(active(self.bindings.run))
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
                     front.create_task(active(self.center.run))
@@ -335,6 +340,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         health: Callable[[], NodeStatus] = lease.status if lease is not None \
             else single_node_status(settings)
         phones.on_revoked = telephony.engine.credential_revoked
+        bindings = BindingKeeper(store.bindings, telephony.engine.restore_bindings, clock)
+        telephony.engine.bindings_changed = bindings.changed
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
                                audit_s=settings.live_leg_audit_s)
@@ -394,7 +401,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock),
                 prompt_mirror=PromptMirror(store.prompts, prompts_dir(settings.data_dir), clock,
                                            LANGUAGES),
-                lease=lease)
+                lease=lease, bindings=bindings)
 
 
 def lease_keeper(settings: Settings, store: Store, clock: Clock,

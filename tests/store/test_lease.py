@@ -120,6 +120,8 @@ async def test_one_active_then_the_standby_takes_over_and_the_stale_active_is_re
         await first_store.operator_states.record("1001", "ready", now)  # the active writes
         with pytest.raises(Fenced, match="standby"):
             await second_store.operator_states.record("1002", "ready", now)
+        with pytest.raises(Fenced, match="standby"):  # nor the phones' registrations
+            await second_store.bindings.apply([], [("1002", "sip:1002@192.0.2.7:5060")])
 
         # a pauses past the lapse (a stopped process: its loop does not run at all);
         # b takes the lease with a higher token
@@ -136,6 +138,8 @@ async def test_one_active_then_the_standby_takes_over_and_the_stale_active_is_re
         # a's writes with its stale token are refused by the database; b's go through
         with pytest.raises(Fenced, match="stale"):
             await first_store.operator_states.record("1001", "not_ready", now)
+        with pytest.raises(Fenced, match="stale"):
+            await first_store.bindings.apply([], [("1001", "sip:1001@192.0.2.7:5060")])
         await second_store.operator_states.record("1002", "ready", now)
 
         # a resumes: its renewal fails, it stops for good and never serves again

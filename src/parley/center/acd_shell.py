@@ -215,6 +215,9 @@ class AcdShell:
                 if self.config.ready_on_register:
                     for device in self.config.static_devices():
                         self._device_registered(device)
+                    # registered before the center ran (bindings restored from the store)
+                    for device in sorted(self.telephony.engine.registrations.online):
+                        self._device_registered(device)
                 group.create_task(self._watchdog())
                 await serve_deadlines(self.clock, self._wake, self.acd.next_deadline,
                                       self._on_time)

@@ -252,13 +252,16 @@ class Registrar:
             self._static.pop(aor, None)
 
     def restore(self, bindings: Iterable[Binding], now: float) -> int:
-        """Load bindings kept in the store (after a restart); expired ones are skipped."""
+        """Load bindings kept in the store (after a restart); expired ones are skipped, and
+        so is a contact registered again already (its own REGISTER is newer)."""
         count = 0
         for binding in bindings:
             if binding.static or not binding.live(now):
                 continue
-            self._bindings.setdefault(binding.aor, {})[binding.key] = binding
-            count += 1
+            current = self._bindings.setdefault(binding.aor, {})
+            if binding.key not in current:
+                current[binding.key] = binding
+                count += 1
         return count
 
     def aors(self) -> list[str]:

@@ -20,6 +20,7 @@ from parley.store.activity import (
     RecordingRepository,
     VoicemailRepository,
 )
+from parley.store.bindings import BindingRepository
 from parley.store.campaigns import CampaignRepository
 from parley.store.configuration import ConfigRepository
 from parley.store.credentials import Passwords
@@ -83,6 +84,7 @@ class Store:
     custom_reports: CustomReportRepository = field(init=False)
     flows: FlowDrafts = field(init=False)
     prompts: PromptRepository = field(init=False)
+    bindings: BindingRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -106,6 +108,7 @@ class Store:
         self.custom_reports = CustomReportRepository(self.sessions)
         self.flows = FlowDrafts(self.sessions, self.clock)
         self.prompts = PromptRepository(self.sessions)
+        self.bindings = BindingRepository(self.sessions, self.fence)
 
     @property
     def dialect(self) -> str:

@@ -590,6 +590,25 @@ class HaLease(Base):
     previous_renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class SipBinding(Base):
+    """A registered contact of an address of record, as the registrar holds it (UDP phones
+    are restored from here after a restart or a takeover; docs/deployment.md)."""
+
+    __tablename__ = "sip_bindings"
+    __table_args__ = (Index("ix_sip_bindings_expires_at", "expires_at"),)
+    aor: Mapped[str] = mapped_column(String(255), primary_key=True)
+    contact_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    contact: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    q: Mapped[float] = mapped_column(Float, default=1.0)
+    call_id: Mapped[str] = mapped_column(String(255), default="")
+    cseq: Mapped[int] = mapped_column(BigInteger, default=0)
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    source_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    source_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transport: Mapped[str | None] = mapped_column(String(8), nullable=True)
+
+
 class Recording(Base):
     __tablename__ = "recordings"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

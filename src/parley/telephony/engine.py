@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +181,9 @@ class SipEngine:
                                    max_expires=config.max_expires,
                                    default_expires=config.max_expires)
         self.registrations = RegistrationWatch(self.registrar)
+        #: told every change of the registered bindings (kept, gone), to keep them in the
+        #: store (parley.store.bindings); None: memory only
+        self.bindings_changed: Callable[[Sequence[Binding], Sequence[Binding]], None] | None = None
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer(TimerConfig(t1=config.t1))
@@ -538,6 +541,8 @@ class SipEngine:
                 self._registered_by.setdefault(auth_name, set()).add(peer)
         self.respond(request, peer, result.status, result.reason or None, to_tag=new_tag(),
                      headers=result.headers)
+        if result.ok:
+            self._bindings_changed(result.added, result.removed)
         self._emit_all(self.registrations.after_register(result, now))
 
     def ws_closed(self, connection: WsConnection) -> None:
@@ -551,6 +556,7 @@ class SipEngine:
         for binding in gone:
             log.info("unregistered", user=binding.aor, reason="connection_closed",
                      peer=str(connection))
+        self._bindings_changed((), gone)
         self._emit_all(self.registrations.after_sweep(gone, now, reason="connection_closed"))
         lost = Peer(connection.transport, connection.host, connection.port)
         for channel in self.active_channels:
@@ -566,6 +572,7 @@ class SipEngine:
                                                  aor=user)
         if gone:
             log.info("unregistered", user=user, reason="signed_out", contacts=len(gone))
+        self._bindings_changed((), gone)
         self._emit_all(self.registrations.after_sweep(gone, now, reason="signed_out"))
 
     def _reattach_calls(self, user: str, peer: Peer) -> None:
@@ -585,8 +592,25 @@ class SipEngine:
         for users left without any); returns how many were dropped."""
         now = self.clock.monotonic()
         gone = self.registrar.sweep(now)
+        self._bindings_changed((), gone)
         self._emit_all(self.registrations.after_sweep(gone, now))
         return len(gone)
+
+    def restore_bindings(self, bindings: Sequence[Binding]) -> int:
+        """Take registered bindings kept in the store (a restart, a takeover): the phones
+        are reachable at once, and their users come online as if they had registered.
+        Returns how many were live."""
+        now = self.clock.monotonic()
+        count = self.registrar.restore(bindings, now)
+        aors = sorted({binding.aor for binding in bindings})
+        self._emit_all(self.registrations.restored(aors, now))
+        if count:
+            log.info("registrations_restored", bindings=count, users=len(aors))
+        return count
+
+    def _bindings_changed(self, kept: Sequence[Binding], gone: Sequence[Binding]) -> None:
+        if self.bindings_changed is not None and (kept or gone):
+            self.bindings_changed(kept, gone)
 
     def _emit_all(self, events: list[Any]) -> None:
         for event in events:

@@ -49,6 +49,16 @@ class RegistrationWatch:
             return [UserUnregistered(aor, "unregistered")]
         return []
 
+    def restored(self, aors: list[str], now: float) -> list[RegistrationEvent]:
+        """Events for bindings restored from the store: each user now online registered."""
+        events: list[RegistrationEvent] = []
+        for aor in aors:
+            live = self._live(aor, now)
+            if live and aor not in self.online:
+                self.online.add(aor)
+                events.append(UserRegistered(aor, str(live[0].uri)))
+        return events
+
     def after_sweep(self, gone: list[Binding], now: float, *,
                     reason: str = "expired") -> list[RegistrationEvent]:
         """Events for bindings a sweep dropped as expired (or, with ``reason``

@@ -1,0 +1,60 @@
+"""A phone registered over UDP stays reachable when the node restarts: the registrar's
+bindings are kept in the store and restored when the node starts serving (the same path a
+standby takes over by), so the phone rings and its operator is ready again without waiting
+for the phone's next REGISTER (up to an hour)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from parley.app import Node
+from parley.testing.node import demo_node
+from parley.testing.sipclient import RawSipClient
+
+OFFER = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+         b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+async def until(check: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    for _ in range(int(within / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {within} s: {what}")
+
+
+def ready(node: Node, operator: str) -> bool:
+    return str(node.center.shell.acd.agents[operator].state) == "ready"
+
+
+async def test_a_restarted_node_rings_a_phone_that_registered_before_the_restart(
+        tmp_path: Path) -> None:
+    async with demo_node(tmp_path) as node:
+        phone = await RawSipClient("127.0.0.1", node.telephony.sip_port).open()
+        registered = await phone.authenticated("REGISTER", "1002", "pw1002")
+        assert registered.status == 200
+        await until(lambda: ready(node, "1002"), "1002 ready after registering")
+        await asyncio.sleep(1.5)  # the bindings are written once a second
+    try:
+        async with demo_node(tmp_path) as restarted:
+            # no REGISTER since: the phone's operator is ready again, and a call rings it
+            await until(lambda: ready(restarted, "1002"), "1002 ready after the restart")
+            assert [b.uri.port for b in restarted.telephony.engine.contacts_of("1002")] \
+                == [phone.local_port]
+            phone.raw.clear()
+            async with RawSipClient("127.0.0.1", restarted.telephony.sip_port) as caller:
+                challenge = await caller.request(
+                    caller.build("INVITE", "1001", target="1002", body=OFFER))
+                assert challenge.status == 401
+                caller.send(caller.build("ACK", "1001", target="1002",
+                                         call_id=challenge.call_id))
+                invite = asyncio.create_task(caller.authenticated(
+                    "INVITE", "1001", "pw1001", target="1002", challenge=challenge,
+                    body=OFFER))
+                await until(lambda: any(p.startswith(b"INVITE sip:1002@") for p in phone.raw),
+                            "the call to 1002 ringing the phone")
+                invite.cancel()
+    finally:
+        await phone.close()
