@@ -104,3 +104,42 @@ async def test_an_operator_signs_in_at_phone_and_the_browser_registers_as_1001(
 
 async def _unregistered(node: Node, user: str) -> bool:
     return not node.telephony.engine.contacts_of(user)
+
+
+async def test_the_browser_phone_registers_again_by_itself_when_the_node_comes_back(
+        tmp_path: Path) -> None:
+    """A node that restarted (or a standby that took over the address) does not know the
+    page's short-lived SIP credentials: the page gets fresh ones and registers again without
+    the operator doing anything, and the operator is ready again."""
+    from playwright.async_api import async_playwright, expect
+
+    from parley.testing.peers import noise_signal, write_wav
+    from parley.testing.ports import free_port
+
+    chromium_path()
+    wav = write_wav(tmp_path / "microphone.wav", noise_signal(5.0, 3))
+    ports = {"sip_port": free_port(), "http_port": free_port()}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                   args=chromium_args(wav))
+        try:
+            page = await browser.new_page(viewport={"width": 1366, "height": 768})
+            status = page.get_by_role("status")
+            async with demo_node(tmp_path, **ports) as node:
+                await page.goto(f"{node.url}/phone")
+                await page.get_by_label("User name").fill("1001")
+                await page.get_by_label("Password").fill("pw1001")
+                await page.get_by_role("button", name="Sign in").click()
+                await expect(status).to_have_text("Ready: the phone is registered",
+                                                  timeout=20_000)
+            # the node is gone: its socket closed under the page
+            await expect(status).not_to_have_text("Ready: the phone is registered",
+                                                  timeout=10_000)
+            async with demo_node(tmp_path, **ports) as restarted:
+                await expect(status).to_have_text("Ready: the phone is registered",
+                                                  timeout=30_000)
+                assert [b.transport for b in restarted.telephony.engine.contacts_of("1001")] \
+                    == ["WS"]
+                await acd_state(restarted, "1001", "ready")
+        finally:
+            await browser.close()

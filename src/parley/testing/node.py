@@ -21,15 +21,18 @@ from parley.testing.ports import free_port, free_port_block
 @contextlib.asynccontextmanager
 async def demo_node(tmp_path: Path, *, database_url: str | None = None,
                     clock: Clock | None = None, rtp_ports: int = 200,
+                    sip_port: int | None = None, http_port: int | None = None,
                     **more: object) -> AsyncIterator[Node]:
     """``parley demo`` on free loopback ports with its data in ``tmp_path`` (and its store at
     ``database_url``, by default a SQLite file there), on ``clock`` (by default the real
-    one), with a block of ``rtp_ports`` media ports; ``more`` are further settings. Login
+    one), with a block of ``rtp_ports`` media ports, on ``sip_port`` and ``http_port`` if given
+    (a node started again where phones and pages knew it); ``more`` are further settings. Login
     passwords are hashed at argon2's lowest cost: the demo's twenty-odd users would take
     about two seconds at production's cost on every start."""
     rtp_first = free_port_block(rtp_ports)
     more.setdefault("records_interval_s", 0.1)  # tests read the records a call leaves at once
-    settings = Settings(host="127.0.0.1", sip_port=free_port(), http_port=free_port(),
+    settings = Settings(host="127.0.0.1", sip_port=sip_port or free_port(),
+                        http_port=http_port or free_port(),
                         data_dir=tmp_path / "data", database_url=database_url,
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + rtp_ports - 1),
                         **more)  # type: ignore[arg-type]

@@ -2,7 +2,9 @@
 // desk share. It registers with short-lived credentials of the web session (never the
 // device's SIP password), answers, rejects, hangs up, holds, mutes, sends DTMF and transfers
 // (blind and attended), and reports state as DOM events. JsSIP reconnects the WebSocket after
-// a network blip and registers again; a call whose media kept flowing stays up.
+// a network blip and registers again; a call whose media kept flowing stays up. A node that
+// restarted, or a standby that took over, does not know the page's credentials: a refused
+// registration gets fresh ones and registers again by itself, backing off while it fails.
 
 /** @typedef {typeof import('jssip')} JsSIPModule */
 /** @typedef {import('jssip/lib/UA').UA} UA */
@@ -50,6 +52,12 @@
  * @property {string} [cause]
  */
 
+/** Failures JsSIP recovers from itself (it reconnects and registers again). */
+const RECOVERED_BY_JSSIP = new Set(["Connection Error", "Request Timeout"]);
+/** The first and the longest wait before registering again with fresh credentials (ms). */
+const RENEW_FIRST_MS = 1000;
+const RENEW_MAX_MS = 15000;
+
 /** The codecs a call the browser starts offers: PCMU and telephone-event only. */
 const OFFERED = ["audio/PCMU", "audio/telephone-event"];
 
@@ -78,10 +86,16 @@ export class Softphone extends EventTarget {
     this.given = null;
     /** @type {number | undefined} */
     this.refreshTimer = undefined;
+    /** @type {number | undefined} */
+    this.renewTimer = undefined;
+    this.renewWaitMs = RENEW_FIRST_MS;
+    /** started and not stopped: a refused registration is renewed */
+    this.running = false;
   }
 
   /** Fetch credentials, connect and register; resolves once the first attempt is under way. */
   async start() {
+    this.running = true;
     const given = await this.fetchCredentials();
     this.given = given;
     const socket = new this.JsSIP.WebSocketInterface(given.ws_url);
@@ -100,10 +114,15 @@ export class Softphone extends EventTarget {
     });
     this.ua = ua;
     ua.on("connecting", () => this.registration("connecting"));
-    ua.on("registered", () => this.registration("registered"));
+    ua.on("registered", () => {
+      this.renewWaitMs = RENEW_FIRST_MS;
+      this.registration("registered");
+    });
     ua.on("unregistered", () => this.registration("unregistered"));
-    ua.on("registrationFailed",
-      (/** @type {{cause?: string}} */ event) => this.registration("failed", event.cause));
+    ua.on("registrationFailed", (/** @type {{cause?: string}} */ event) => {
+      this.registration("failed", event.cause);
+      if (!RECOVERED_BY_JSSIP.has(event.cause ?? "")) this.renew();
+    });
     ua.on("newRTCSession", (/** @type {import('jssip/lib/UA').RTCSessionEvent} */ event) =>
       this.adopt(event.session, event.originator === "remote",
         event.originator === "remote" ? parleyHeaders(event.request) : undefined));
@@ -113,9 +132,36 @@ export class Softphone extends EventTarget {
 
   /** Stop: end calls, unregister, close the socket. */
   stop() {
+    this.running = false;
     window.clearTimeout(this.refreshTimer);
+    window.clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
     this.ua?.stop();
     this.ua = null;
+  }
+
+  /**
+   * The node refused the registration (it does not know these credentials after a restart
+   * or a takeover, or it was the standby): start again with fresh ones after a wait that
+   * doubles while it keeps failing.
+   */
+  renew() {
+    if (this.renewTimer !== undefined || !this.running) return;
+    const wait = this.renewWaitMs;
+    this.renewWaitMs = Math.min(RENEW_MAX_MS, wait * 2);
+    this.renewTimer = window.setTimeout(async () => {
+      this.renewTimer = undefined;
+      if (!this.running) return;  // stopped meanwhile
+      window.clearTimeout(this.refreshTimer);
+      this.ua?.stop();
+      this.ua = null;
+      try {
+        await this.start();
+      } catch (error) {  // no credentials now (the node is down or standing by)
+        this.registration("failed", String(error));
+        this.renew();
+      }
+    }, wait);
   }
 
   /**
