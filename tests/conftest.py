@@ -7,8 +7,36 @@ draw fresh random examples each time and keep finding new cases (a failing examp
 printed with the decorator that replays it).
 """
 
+import ast
+import gc
+import threading
+from typing import Any
+
 import pytest
 from hypothesis import settings
+
+_parse = ast.parse
+_parsing = threading.RLock()
+
+
+def _parse_guarded(*args: Any, **kwargs: Any) -> Any:
+    """``ast.parse`` one at a time and with the cyclic garbage collector paused. CPython 3.11
+    keeps the AST constructor's recursion depth per interpreter, and fails a parse with
+    "SystemError: AST constructor recursion depth mismatch" when a collection (finalizers
+    running Python code) or another thread's parse interleaves with it (CPython gh-106905);
+    pytest's assertion rewriting, schemathesis and the import-graph checks all parse, beside
+    the PostgreSQL and namespace tests' threads and finalizers."""
+    with _parsing:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return _parse(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+
+ast.parse = _parse_guarded
 
 pytest_plugins = ["parley.testing.needs", "pytester"]
 
