@@ -16,11 +16,11 @@ there with the remedy in the message, not at its first takeover.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import socket
 import struct
 from ipaddress import IPv4Address, IPv4Interface
-from pathlib import Path
 
 import structlog
 
@@ -39,6 +39,8 @@ ETH_P_IP = 0x0800
 ARP_REQUEST = 1
 BROADCAST_MAC = b"\xff" * 6
 ETHERNET_MIN_FRAME = 60  # without the frame check sequence
+SIOCGIFHWADDR = 0x8927
+ARPHRD_ETHER = 1
 
 # rtnetlink (linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h)
 NLMSG_ERROR = 2
@@ -111,18 +113,21 @@ def acknowledgement(reply: bytes, sequence: int) -> int:
     raise FloatingIpError("the kernel's rtnetlink answer carried no acknowledgement")
 
 
-def read_mac(interface: str) -> bytes:
-    """The device's hardware address, from ``/sys/class/net/<interface>/address``."""
-    path = Path("/sys/class/net") / interface / "address"
+def hardware_address(interface: str) -> bytes:
+    """The device's Ethernet MAC (``SIOCGIFHWADDR``: the device of this network namespace,
+    whatever ``/sys`` shows)."""
+    request = struct.pack("16s16x", interface.encode())
     try:
-        text = path.read_text(encoding="ascii").strip()
-        mac = bytes.fromhex(text.replace(":", ""))
-    except (OSError, ValueError) as exc:
-        raise FloatingIpError(f"ha.interface {interface!r}: cannot read its MAC address from "
-                              f"{path} ({exc})") from exc
-    if len(mac) != 6 or mac == bytes(6):
-        raise FloatingIpError(f"ha.interface {interface!r} is not an Ethernet device (its "
-                              f"hardware address is {text!r}): a floating address needs one")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            answer = fcntl.ioctl(probe.fileno(), SIOCGIFHWADDR, request)
+    except OSError as exc:
+        raise FloatingIpError(f"ha.interface {interface!r}: cannot read its MAC address "
+                              f"({os.strerror(exc.errno or 0)})") from exc
+    family = struct.unpack_from("=H", answer, 16)[0]
+    mac = answer[18:24]
+    if family != ARPHRD_ETHER or mac == bytes(6):
+        raise FloatingIpError(f"ha.interface {interface!r} is not an Ethernet device: a "
+                              "floating address announced by ARP needs one")
     return mac
 
 
@@ -154,7 +159,7 @@ class FloatingIp:
         except OSError as exc:
             raise FloatingIpError(f"ha.interface {self.interface!r}: no such network device on "
                                   "this host (see `ip link`)") from exc
-        self.mac = read_mac(self.interface)
+        self.mac = hardware_address(self.interface)
         try:
             packets = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # sends only
         except PermissionError as exc:
