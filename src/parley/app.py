@@ -639,7 +639,7 @@ def run(settings: Settings, *, demo: bool = False,
             # the floating address goes before anything else stops: the node takes no new
             # traffic from here while it ends its calls and writes its records
             if node is not None and node.lease is not None:
-                node.lease.drop_address()
+                node.lease.stopping()
             task.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -19,7 +19,7 @@ holds it exactly while the node serves: it is added and announced (gratuitous AR
 after the lease is taken, before the node counts as active; and it is removed first, before
 anything else, whenever the node stops serving: at its renewal deadline (the loop wakes at
 ``stop_after_s`` after the last renewal even when renewals fail fast), when it finds its
-lease taken, and when it stops (:meth:`LeaseKeeper.drop_address`, called by the node at the
+lease taken, and when it stops (:meth:`LeaseKeeper.stopping`, called by the node at the
 first signal). It is removed at start too: a node that starts is the standby, and may hold
 it still from before a crash.
 
@@ -116,6 +116,7 @@ class LeaseKeeper:
         #: the floating service address, held while the node serves (None: there is none)
         self.address = address
         self._announcing: asyncio.Task[None] | None = None
+        self._stopping = False
         self.role = Role.STANDBY
         self.token: int | None = None
         #: set once the node is active (services that only the active node runs wait on it)
@@ -196,11 +197,17 @@ class LeaseKeeper:
 
     # --- the floating address ------------------------------------------------------------
 
+    def stopping(self) -> None:
+        """The node begins an orderly stop: remove the floating address now, before anything
+        else stops, and take no lease from here (a standby that is stopping must not become
+        active while it ends)."""
+        self._stopping = True
+        self.drop_address()
+
     def drop_address(self) -> None:
-        """Remove the floating address now if this node holds it (no-op otherwise). Called
-        whenever the node stops serving, first; and by the node at the first stop signal,
-        before anything else stops. A failure is logged, never raised: the node is stopping
-        serving either way."""
+        """Remove the floating address now if this node holds it (no-op otherwise): the
+        first thing done whenever the node stops serving, and at :meth:`stopping`. A
+        failure is logged, never raised: the node stops serving either way."""
         address = self.address
         if address is None or not address.held:
             return
@@ -241,6 +248,8 @@ class LeaseKeeper:
             raise
 
     async def _try_acquire(self) -> None:
+        if self._stopping:
+            return
         try:  # connected first, so that the hold is timed from the statement alone
             await self._bounded("connect", self.renew_interval_s, self.leases.connect)
         except Exception:  # logged by _bounded; the standby tries again
