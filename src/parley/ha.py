@@ -204,6 +204,11 @@ class LeaseKeeper:
         self._stopping = True
         self.drop_address()
 
+    def is_stopping(self) -> bool:
+        """Whether the node began an orderly stop (:meth:`stopping`); asked afresh after
+        each wait."""
+        return self._stopping
+
     def drop_address(self) -> None:
         """Remove the floating address now if this node holds it (no-op otherwise): the
         first thing done whenever the node stops serving, and at :meth:`stopping`. A
@@ -248,7 +253,7 @@ class LeaseKeeper:
             raise
 
     async def _try_acquire(self) -> None:
-        if self._stopping:
+        if self.is_stopping():
             return
         try:  # connected first, so that the hold is timed from the statement alone
             await self._bounded("connect", self.renew_interval_s, self.leases.connect)
@@ -267,18 +272,24 @@ class LeaseKeeper:
             return
         assert isinstance(got, LeaseView)  # noqa: S101 - acquire returns a view or None
         self._see(got)
+        if self.is_stopping():  # the node began to stop while it asked: it will not serve
+            await self._give_back(got.token)
+            return
         try:
             self._hold_address()
         except FloatingIpError as exc:  # it holds the lease but cannot take the address:
             log.error("ha_floating_ip_not_added", node=self.node, cluster=self.cluster,
                       error=str(exc))  # give the lease back at once and stop
             self.drop_address()
-            token = got.token
-            with contextlib.suppress(Exception):
-                await self._bounded("release", self.renew_interval_s,
-                                    lambda: self.leases.release(self.node, token))
+            await self._give_back(got.token)
             raise
         self._become_active(got, sent)
+
+    async def _give_back(self, token: int) -> None:
+        """Let a lease just taken lapse at once (best effort), for the other node."""
+        with contextlib.suppress(Exception):
+            await self._bounded("release", self.renew_interval_s,
+                                lambda: self.leases.release(self.node, token))
 
     async def _renew(self) -> None:
         assert self.token is not None  # noqa: S101 - only while active

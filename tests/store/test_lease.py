@@ -259,3 +259,25 @@ async def test_a_node_cut_off_from_the_database_stops_serving_before_the_standby
         await stopped(c)
     finally:
         await proxy.close()
+
+
+async def test_a_stopping_node_removes_the_address_first_and_takes_no_lease(
+        pg_url: str) -> None:
+    noted: list[tuple[str, str]] = []
+    first = keeper(pg_url, "a", address=NotedAddress("a", noted))
+    second = keeper(pg_url, "b", address=NotedAddress("b", noted))
+    a = asyncio.create_task(first.run())
+    await asyncio.wait_for(first.became_active.wait(), 5)
+    b = asyncio.create_task(second.run())
+    # both begin an orderly stop: the active one removes the address at once and keeps the
+    # lease while it ends its calls; the standby will not take the lease any more
+    second.stopping()
+    first.stopping()
+    assert noted == [("a", "add"), ("a", "remove")]
+    assert first.serving
+    await stopped(a)  # the lease is let go
+    await asyncio.sleep(RENEW_S * 3)
+    assert not second.serving
+    assert second.token is None
+    await stopped(b)
+    assert noted == [("a", "add"), ("a", "remove")]
