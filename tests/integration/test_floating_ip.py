@@ -3,11 +3,13 @@ hot-standby cluster, each in a network namespace of its own on one bridge with P
 a namespace for the peers (parley.testing.netns). Both serve on the floating address (bound
 before they hold it, as docs/deployment.md says); only the active one holds it.
 
-The peers reach the service at the floating address: the health says node X is active and
-holds it, a REGISTER is challenged, and the peers' ARP cache points at X's MAC. X is killed
-with SIGKILL (it cannot remove the address: its host keeps it); the standby takes the lease,
-adds the address and announces it, and the same address now answers from the other node,
-with the peers' ARP cache moved to its MAC by the announcement alone.
+Both hosts start with the address left on their device, as after a crash: each node
+removes it at start, as the standby. The peers reach the service at the floating address:
+the health says node X is active and holds it, a REGISTER is challenged, and the peers'
+ARP cache points at X's MAC. X is killed with SIGKILL (it cannot remove the address: its
+host keeps it); the standby takes the lease, adds the address and announces it, and the
+same address now answers from the other node, with the peers' ARP cache moved to its MAC by
+the announcement alone.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from parley.testing.needs import needs
-from parley.testing.netns import NETNS, Host, Lan, TcpRelay, http_get
+from parley.testing.netns import NETNS, Host, Lan, TcpRelay, http_get, ip
 from parley.testing.netns import lan as lan
 from parley.testing.postgres import (  # noqa: F401 - fixtures
     create_database,
@@ -164,6 +166,8 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_is
                            (target.hostname or "127.0.0.1", target.port or 5432)).start()
     lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
     a, b = (Node(host, tmp_path, lan_url, str(floating)) for host in (first, second))
+    for host in (first, second):  # both still have it, as after a crash: each removes it
+        ip("-n", host.namespace, "addr", "add", str(floating), "dev", host.device)
     try:
         async with nodes(a, b):
             await asyncio.gather(a.start(), b.start())
@@ -171,7 +175,8 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_is
             active, standby = (a, b) if held["node"] == "a" else (b, a)
             assert (held["role"], held["floating_ip"], held["floating_ip_held"]) == \
                 ("active", str(floating), True)
-            # only the active node's device has the address; the peers reach it there
+            # only the active node's device has the address (the standby removed it at
+            # start); the peers reach it there
             assert str(floating) in active.host.addresses()
             assert str(floating) not in standby.host.addresses()
             assert peers.neighbour(floating_ip) == active.host.mac()
