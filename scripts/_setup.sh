@@ -26,9 +26,11 @@ RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-
 #   Russian) render the same glyphs on every machine instead of whatever font is there.
 # - socat puts a TLS listener in front of a sipp carrier (Debian builds sipp without TLS);
 # - slapd and ldap-utils: a throw-away OpenLDAP directory for the directory sign-in tests;
-# - coturn: a throw-away TURN server that the remote operator's browser phone relays through.
+# - coturn: a throw-away TURN server that the remote operator's browser phone relays through;
+# - iproute2: `ip` builds the network namespaces and bridge of the floating-address tests
+#   (Parley itself holds the address over rtnetlink and needs no package for it).
 TEST_DEBS=(sip-tester baresip-core postgresql chromium fonts-dejavu-core socat slapd ldap-utils
-           coturn)
+           coturn iproute2)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

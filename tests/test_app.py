@@ -172,3 +172,26 @@ def test_hot_standby_needs_postgresql_and_a_renewal_well_within_the_lapse(
     monkeypatch.setenv("PARLEY_HA__RENEW_INTERVAL_S", "2")
     with pytest.raises(ValidationError, match=r"renew_interval_s \(2.0\) must be at most half"):
         Settings()
+
+
+def test_a_floating_address_needs_its_prefix_and_a_device(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_DATABASE_URL", "postgresql://parley@db/parley")
+    monkeypatch.setenv("PARLEY_HA__NODE_NAME", "a")
+    monkeypatch.setenv("PARLEY_HA__FLOATING_IP", "192.0.2.10/24")
+    with pytest.raises(ValidationError, match=r"ha.interface is required with ha.floating_ip"):
+        Settings()
+    monkeypatch.setenv("PARLEY_HA__INTERFACE", "eth0")
+    ha = Settings().ha
+    assert ha is not None
+    assert (str(ha.floating_ip), ha.interface) == ("192.0.2.10/24", "eth0")
+    for wrong, said in (("192.0.2.10", "with its prefix length"),
+                        ("192.0.2.0/24", "not an address a host can hold"),
+                        ("127.0.0.5/8", "not an address a host can hold"),
+                        ("192.0.2.300/24", "floating_ip")):
+        monkeypatch.setenv("PARLEY_HA__FLOATING_IP", wrong)
+        with pytest.raises(ValidationError, match=said):
+            Settings()
+    monkeypatch.delenv("PARLEY_HA__FLOATING_IP")
+    with pytest.raises(ValidationError, match=r"ha\.floating_ip is not"):
+        Settings()

@@ -3,6 +3,7 @@ server scrapes them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from prometheus_client import generate_latest
@@ -98,6 +99,14 @@ def test_the_nodes_role_and_lease() -> None:
         "parley_ha_active": 0.0, "parley_ha_fencing_token": 7.0,
         "parley_ha_takeovers_total": 0.0}
     assert samples(MetricsSources(ha=lambda: single_status("n"))) == {"parley_ha_active": 1.0}
+    # the floating address: 1 on the node that holds it, 0 on the other
+    holding = replace(active, floating_ip="192.0.2.10/24", floating_ip_held=True)
+    waiting = replace(standby, floating_ip="192.0.2.10/24")
+    held = 'parley_ha_floating_ip_held{address="192.0.2.10/24"}'
+    assert f"{held} 1.0" in generate_latest(
+        metrics_registry(MetricsSources(ha=lambda: holding))).decode()
+    assert f"{held} 0.0" in generate_latest(
+        metrics_registry(MetricsSources(ha=lambda: waiting))).decode()
 
 
 def samples(sources: MetricsSources) -> dict[str, float]:

@@ -50,6 +50,7 @@ from parley.metrics import (
     metrics_registry,
 )
 from parley.net.certificates import ServerCertificate, ensure_certificate, load_certificate
+from parley.net.floating_ip import FloatingIp, FloatingIpError
 from parley.net.transport import TcpLimits
 from parley.net.websocket import WsLimits
 from parley.provisioning import DemoLogin, load_demo
@@ -411,9 +412,17 @@ def lease_keeper(settings: Settings, store: Store, clock: Clock,
     ha = settings.ha
     if ha is None:
         return None
+    address = None
+    if ha.floating_ip is not None and ha.interface is not None:
+        # a starting node is the standby: it removes the address if it still has it (from
+        # before a crash), and a missing capability or device stops it here
+        address = FloatingIp(ha.floating_ip, ha.interface)
+        if address.open():
+            log.warning("ha_floating_ip_removed_at_start", address=str(ha.floating_ip),
+                        interface=ha.interface, reason="this node starts as the standby")
     return LeaseKeeper(LeaseConnection(store.url, ha.cluster), store.fence, clock,
                        node=ha.node_name, renew_interval_s=ha.renew_interval_s,
-                       lapse_s=ha.lapse_s, publish=bus.publish)
+                       lapse_s=ha.lapse_s, publish=bus.publish, address=address)
 
 
 def single_node_status(settings: Settings) -> Callable[[], NodeStatus]:
@@ -610,14 +619,15 @@ async def serve(node: Node, *, ready: Callable[[Node], None] | None = None) -> N
                 ready(node)
     except* LeaseLost as lost:  # the node stopped because it lost its lease: say so plainly
         raise _leaf(lost) from None
+    except* FloatingIpError as failed:  # it took the lease but cannot hold the address
+        raise _leaf(failed) from None
 
 
-def _leaf(group: BaseExceptionGroup[LeaseLost]) -> LeaseLost:
+def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception inside (nested) task groups' ``group``."""
     first: BaseException = group
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
-    assert isinstance(first, LeaseLost)  # noqa: S101 - split by except*
     return first
 
 
@@ -630,8 +640,17 @@ def run(settings: Settings, *, demo: bool = False,
         if task is None:  # pragma: no cover - always inside a task here
             raise RuntimeError("parley must run inside an asyncio task")
         loop = asyncio.get_running_loop()
+        node: Node | None = None
+
+        def stop() -> None:
+            # the floating address goes before anything else stops: the node takes no new
+            # traffic from here while it ends its calls and writes its records
+            if node is not None and node.lease is not None:
+                node.lease.stopping()
+            task.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         node = await build(settings, demo=demo)
         with contextlib.suppress(asyncio.CancelledError):
             await serve(node, ready=ready)

@@ -34,10 +34,11 @@ def _run_node(settings: Settings, *, demo: bool = False) -> None:
         typer.echo("Press Ctrl-C to stop.")
 
     from parley.ha import LeaseLost
+    from parley.net.floating_ip import FloatingIpError
 
     try:
         composition.run(settings, demo=demo, ready=ready)
-    except ConfigError as exc:
+    except (ConfigError, FloatingIpError) as exc:
         raise _fail(str(exc)) from exc
     except LeaseLost as lost:  # a hot-standby node: its service manager starts it again
         typer.secho(f"error: {lost}; the node stopped (started again, it stands by)",
@@ -196,10 +197,20 @@ DatabaseUrl = Annotated[str | None, typer.Option(
 
 
 def _settings(data_dir: Path, database_url: str | None, **more: object) -> Settings:
+    """The settings from the options and ``PARLEY_*``; a bad value is a :class:`ConfigError`
+    naming the setting (not pydantic's report)."""
+    from pydantic import ValidationError
+
     values: dict[str, object] = {"data_dir": data_dir, **more}
     if database_url:
         values["database_url"] = database_url
-    return Settings(**values)  # type: ignore[arg-type]
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(message, field=field or None) from exc
 
 
 @app.command()

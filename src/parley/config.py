@@ -6,6 +6,7 @@ Settings come from defaults, then ``PARLEY_*`` environment variables, then comma
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any, Literal
 
@@ -310,6 +311,34 @@ class HaSettings(BaseModel):
     renew_interval_s: float = Field(1.0, gt=0, le=60)
     #: how long after its last renewal the lease lapses and the standby may take it
     lapse_s: float = Field(3.0, gt=0, le=600)
+    #: the site's service address, held by the active node only (docs/deployment.md, "The
+    #: floating address"): an IPv4 address with its prefix length, as on the device (e.g.
+    #: 192.0.2.10/24); None: no floating address
+    floating_ip: IPv4Interface | None = None
+    #: the network device that holds ``floating_ip`` (e.g. eth0); required with it
+    interface: str | None = Field(None, min_length=1, max_length=15, pattern=r"^[^\s/:]+$")
+
+    @field_validator("floating_ip", mode="before")
+    @classmethod
+    def _with_prefix(cls, value: object) -> object:
+        if isinstance(value, str) and "/" not in value:
+            raise ValueError(f"ha.floating_ip {value!r}: write it with its prefix length, as "
+                             "the device holds it (e.g. 192.0.2.10/24)")
+        return value
+
+    @field_validator("floating_ip")
+    @classmethod
+    def _a_host_address(cls, value: IPv4Interface | None) -> IPv4Interface | None:
+        if value is None:
+            return None
+        ip, network = value.ip, value.network
+        if ip.is_loopback or ip.is_multicast or ip.is_unspecified or ip.is_reserved or (
+                network.prefixlen <= 30
+                and ip in (network.network_address, network.broadcast_address)):
+            raise ValueError(f"ha.floating_ip {value}: not an address a host can hold on a "
+                             "network device (loopback, multicast, reserved, or the "
+                             "network's own or broadcast address)")
+        return value
 
     @model_validator(mode="after")
     def _renew_well_within_the_lapse(self) -> HaSettings:
@@ -319,6 +348,18 @@ class HaSettings(BaseModel):
                 f"ha.lapse_s ({self.lapse_s}): the active node stops serving "
                 "lapse_s - renew_interval_s after its last renewal, and needs room to "
                 "renew again before that")
+        return self
+
+    @model_validator(mode="after")
+    def _floating_ip_on_a_device(self) -> HaSettings:
+        if self.floating_ip is not None and self.interface is None:
+            raise ValueError(f"ha.interface is required with ha.floating_ip "
+                             f"({self.floating_ip}): the network device to hold it on, e.g. "
+                             "eth0 (PARLEY_HA__INTERFACE)")
+        if self.floating_ip is None and self.interface is not None:
+            raise ValueError(f"ha.interface ({self.interface}) is set but ha.floating_ip is "
+                             "not: give the floating address too (PARLEY_HA__FLOATING_IP), "
+                             "or leave both out")
         return self
 
     @property

@@ -14,6 +14,15 @@ renewal hangs. Having lost the lease, :meth:`LeaseKeeper.run` raises :class:`Lea
 and the node stops (a service manager starts it again, as the standby): calls are not
 carried over yet.
 
+With a floating address (``ha.floating_ip``, :mod:`parley.net.floating_ip`) the keeper
+holds it exactly while the node serves: it is added and announced (gratuitous ARP) right
+after the lease is taken, before the node counts as active; and it is removed first, before
+anything else, whenever the node stops serving: at its renewal deadline (the loop wakes at
+``stop_after_s`` after the last renewal even when renewals fail fast), when it finds its
+lease taken, and when it stops (:meth:`LeaseKeeper.stopping`, called by the node at the
+first signal). It is removed at start too: a node that starts is the standby, and may hold
+it still from before a crash.
+
 Without ``ha`` settings (a single node, SQLite or PostgreSQL) there is no keeper: the node
 is active from the start and :func:`single_status` describes it.
 """
@@ -32,6 +41,7 @@ import structlog
 
 from parley.clock import Clock
 from parley.events import NodeRoleChanged
+from parley.net.floating_ip import FloatingIp, FloatingIpError
 from parley.store.lease import Fence, LeaseConnection, LeaseView
 
 log = structlog.get_logger("parley.ha")
@@ -73,6 +83,8 @@ class NodeStatus:
     lease_checked_s: float | None = None  # how long ago the lease was last read
     last_takeover: Takeover | None = None  # this node's last acquisition
     takeovers: int = 0
+    floating_ip: str = ""  # the service address the active node holds ("" : none)
+    floating_ip_held: bool = False  # whether this node holds it now
 
 
 STANDBY_REASON = "this node is the standby of cluster {cluster}; {holder} is active"
@@ -88,7 +100,8 @@ class LeaseKeeper:
 
     def __init__(self, leases: LeaseConnection, fence: Fence, clock: Clock, *, node: str,
                  renew_interval_s: float, lapse_s: float,
-                 publish: Callable[[object], object] | None = None) -> None:
+                 publish: Callable[[object], object] | None = None,
+                 address: FloatingIp | None = None) -> None:
         if renew_interval_s * 2 > lapse_s:
             raise ValueError("renew_interval_s must be at most half of lapse_s")
         self.leases = leases
@@ -100,6 +113,10 @@ class LeaseKeeper:
         self.lapse_s = lapse_s
         self.stop_after_s = lapse_s - renew_interval_s
         self.publish = publish
+        #: the floating service address, held while the node serves (None: there is none)
+        self.address = address
+        self._announcing: asyncio.Task[None] | None = None
+        self._stopping = False
         self.role = Role.STANDBY
         self.token: int | None = None
         #: set once the node is active (services that only the active node runs wait on it)
@@ -146,13 +163,16 @@ class LeaseKeeper:
             else (seen.token if seen is not None else None),
             lease_age_s=None if age is None else round(age, 3),
             lease_checked_s=None if since is None else round(since, 3),
-            last_takeover=self.last_takeover, takeovers=self.takeovers)
+            last_takeover=self.last_takeover, takeovers=self.takeovers,
+            floating_ip=str(self.address.address) if self.address is not None else "",
+            floating_ip_held=self.address is not None and self.address.held)
 
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Stand by until the lease is taken, then hold it; :class:`LeaseLost` when it is
-        lost. Cancelled while active, it lets the lease lapse at once (an orderly stop)."""
+        lost. Cancelled while active, it lets the lease lapse at once (an orderly stop).
+        The floating address, if any, is never left held when it returns."""
         try:
             while True:
                 if self.role is Role.STANDBY:
@@ -160,13 +180,64 @@ class LeaseKeeper:
                     if self.role is Role.STANDBY:
                         await self.clock.sleep(self.renew_interval_s)
                         continue
-                await self.clock.sleep(self.renew_interval_s)
+                # wake for the next renewal, or at the deadline if that comes first (a
+                # renewal that failed fast must not let the node serve past it)
+                deadline = self._serve_until - self.clock.monotonic()
+                await self.clock.sleep(max(0.0, min(self.renew_interval_s, deadline)))
                 await self._renew()
         except asyncio.CancelledError:
             await self._release()
             raise
         finally:
+            self.drop_address()
+            await self._stop_announcing()
+            if self.address is not None:
+                self.address.close()
             self.leases.terminate()
+
+    # --- the floating address ------------------------------------------------------------
+
+    def stopping(self) -> None:
+        """The node begins an orderly stop: remove the floating address now, before anything
+        else stops, and take no lease from here (a standby that is stopping must not become
+        active while it ends)."""
+        self._stopping = True
+        self.drop_address()
+
+    def is_stopping(self) -> bool:
+        """Whether the node began an orderly stop (:meth:`stopping`); asked afresh after
+        each wait."""
+        return self._stopping
+
+    def drop_address(self) -> None:
+        """Remove the floating address now if this node holds it (no-op otherwise): the
+        first thing done whenever the node stops serving, and at :meth:`stopping`. A
+        failure is logged, never raised: the node stops serving either way."""
+        address = self.address
+        if address is None or not address.held:
+            return
+        try:
+            address.drop()
+        except FloatingIpError as exc:
+            log.error("ha_floating_ip_not_removed", node=self.node, cluster=self.cluster,
+                      error=str(exc))
+
+    def _hold_address(self) -> None:
+        """Add and announce the floating address (before the node serves), and repeat the
+        announcement a few times in the background."""
+        address = self.address
+        if address is None:
+            return
+        address.hold()
+        if self._announcing is None or self._announcing.done():
+            self._announcing = asyncio.create_task(address.repeat_announcements(self.clock))
+
+    async def _stop_announcing(self) -> None:
+        task, self._announcing = self._announcing, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _bounded(self, what: str, limit_s: float,
                        call: Callable[[], Awaitable[object]]) -> object:
@@ -182,6 +253,8 @@ class LeaseKeeper:
             raise
 
     async def _try_acquire(self) -> None:
+        if self.is_stopping():
+            return
         try:  # connected first, so that the hold is timed from the statement alone
             await self._bounded("connect", self.renew_interval_s, self.leases.connect)
         except Exception:  # logged by _bounded; the standby tries again
@@ -199,7 +272,24 @@ class LeaseKeeper:
             return
         assert isinstance(got, LeaseView)  # noqa: S101 - acquire returns a view or None
         self._see(got)
+        if self.is_stopping():  # the node began to stop while it asked: it will not serve
+            await self._give_back(got.token)
+            return
+        try:
+            self._hold_address()
+        except FloatingIpError as exc:  # it holds the lease but cannot take the address:
+            log.error("ha_floating_ip_not_added", node=self.node, cluster=self.cluster,
+                      error=str(exc))  # give the lease back at once and stop
+            self.drop_address()
+            await self._give_back(got.token)
+            raise
         self._become_active(got, sent)
+
+    async def _give_back(self, token: int) -> None:
+        """Let a lease just taken lapse at once (best effort), for the other node."""
+        with contextlib.suppress(Exception):
+            await self._bounded("release", self.renew_interval_s,
+                                lambda: self.leases.release(self.node, token))
 
     async def _renew(self) -> None:
         assert self.token is not None  # noqa: S101 - only while active
@@ -247,7 +337,8 @@ class LeaseKeeper:
 
     async def _lose(self, why: str) -> NoReturn:
         """Stop serving at once, say who holds the lease now (one bounded read), announce
-        it and raise :class:`LeaseLost`."""
+        it and raise :class:`LeaseLost`. The floating address goes first."""
+        self.drop_address()
         token = self.token or 0
         self.role, self.token, self.fence.token = Role.STANDBY, None, None
         self._lost_reason = f"{why}: it has stopped serving"
@@ -271,7 +362,9 @@ class LeaseKeeper:
             self.publish(event)
 
     async def _release(self) -> None:
-        """An orderly stop of the active node: let the lease lapse now (best effort)."""
+        """An orderly stop of the active node: remove the floating address (if the node
+        has not already), then let the lease lapse now (best effort)."""
+        self.drop_address()
         if self.role is not Role.ACTIVE or self.token is None:
             return
         token = self.token

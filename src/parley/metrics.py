@@ -151,6 +151,11 @@ def _ha_metrics(status: NodeStatus) -> Iterator[Metric]:
                      "renewed it", status.lease_age_s)
     yield CounterMetricFamily("parley_ha_takeovers", "Times this node took the lease since "
                               "start", value=status.takeovers)
+    if status.floating_ip:
+        held = GaugeMetricFamily("parley_ha_floating_ip_held", "1 while this node holds the "
+                                 "cluster's floating service address", labels=["address"])
+        held.add_metric([status.floating_ip], 1 if status.floating_ip_held else 0)
+        yield held
     takeover = status.last_takeover
     if takeover is not None:
         yield _gauge("parley_ha_last_takeover_timestamp_seconds", "When this node last took "

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from ipaddress import IPv4Interface
 
 import pytest
 
 from parley.clock import MonotonicClock
 from parley.ha import LeaseKeeper, LeaseLost, Role
+from parley.net.floating_ip import RTM_NEWADDR, FloatingIp
 from parley.store import Fenced, Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.lease import Fence, LeaseConnection, plain_postgres_url
@@ -34,10 +36,28 @@ def pg_url(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
         drop_database(postgres_server_url, name)
 
 
-def keeper(url: str, node: str, events: list[object] | None = None) -> LeaseKeeper:
+def keeper(url: str, node: str, events: list[object] | None = None,
+           address: FloatingIp | None = None) -> LeaseKeeper:
     return LeaseKeeper(LeaseConnection(url, "site"), Fence(), MonotonicClock(), node=node,
                        renew_interval_s=RENEW_S, lapse_s=LAPSE_S,
-                       publish=None if events is None else events.append)
+                       publish=None if events is None else events.append, address=address)
+
+
+class NotedAddress(FloatingIp):
+    """The floating address as the keeper drives it, noting each add and removal in order
+    instead of asking the kernel (tests/integration/test_floating_ip.py holds a real one in
+    network namespaces)."""
+
+    def __init__(self, node: str, noted: list[tuple[str, str]]) -> None:
+        super().__init__(IPv4Interface("192.0.2.10/24"), "eth0")
+        self.node, self.noted, self.index = node, noted, 1
+
+    def _request(self, kind: int) -> int:
+        self.noted.append((self.node, "add" if kind == RTM_NEWADDR else "remove"))
+        return 0
+
+    def announce(self) -> bool:
+        return True
 
 
 @contextlib.asynccontextmanager
@@ -50,6 +70,9 @@ async def never_both(*keepers: LeaseKeeper) -> AsyncIterator[list[str]]:
             serving = [k.node for k in keepers if k.serving]
             if len(serving) > 1:
                 violations.append(f"{serving} serving at once")
+            holding = [k.node for k in keepers if k.address is not None and k.address.held]
+            if len(holding) > 1:
+                violations.append(f"{holding} holding the floating address at once")
             await asyncio.sleep(0.002)
 
     task = asyncio.create_task(watch())
@@ -207,7 +230,9 @@ async def test_a_node_cut_off_from_the_database_stops_serving_before_the_standby
     proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     port = await proxy.start()
     via_proxy = pg_url.replace(f":{parts.port}/", f":{port}/", 1)
-    cut_off, standby = keeper(via_proxy, "a"), keeper(pg_url, "b")
+    noted: list[tuple[str, str]] = []
+    cut_off = keeper(via_proxy, "a", address=NotedAddress("a", noted))
+    standby = keeper(pg_url, "b", address=NotedAddress("b", noted))
     try:
         async with never_both(cut_off, standby):
             a = asyncio.create_task(cut_off.run())
@@ -222,10 +247,15 @@ async def test_a_node_cut_off_from_the_database_stops_serving_before_the_standby
             with pytest.raises(LeaseLost, match="could not renew"):
                 await asyncio.wait_for(a, 5)
             assert not cut_off.serving
+            assert not cut_off.status().floating_ip_held
             await asyncio.wait_for(standby.became_active.wait(), 5)
             assert standby.token is not None
             assert standby.token > token
+            assert standby.status().floating_ip_held
             await stopped(b)
+        # the floating address: a removed it when it stopped serving, before b could take
+        # the lease and add it; b's orderly stop removed it again
+        assert noted == [("a", "add"), ("a", "remove"), ("b", "add"), ("b", "remove")]
         # an orderly stop lets the lease lapse at once: a new node takes it on its first try
         third = keeper(pg_url, "c")
         c = asyncio.create_task(third.run())
@@ -233,3 +263,25 @@ async def test_a_node_cut_off_from_the_database_stops_serving_before_the_standby
         await stopped(c)
     finally:
         await proxy.close()
+
+
+async def test_a_stopping_node_removes_the_address_first_and_takes_no_lease(
+        pg_url: str) -> None:
+    noted: list[tuple[str, str]] = []
+    first = keeper(pg_url, "a", address=NotedAddress("a", noted))
+    second = keeper(pg_url, "b", address=NotedAddress("b", noted))
+    a = asyncio.create_task(first.run())
+    await asyncio.wait_for(first.became_active.wait(), 5)
+    b = asyncio.create_task(second.run())
+    # both begin an orderly stop: the active one removes the address at once and keeps the
+    # lease while it ends its calls; the standby will not take the lease any more
+    second.stopping()
+    first.stopping()
+    assert noted == [("a", "add"), ("a", "remove")]
+    assert first.serving
+    await stopped(a)  # the lease is let go
+    await asyncio.sleep(RENEW_S * 3)
+    assert not second.serving
+    assert second.token is None
+    await stopped(b)
+    assert noted == [("a", "add"), ("a", "remove")]

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import secrets
+import socket
 from dataclasses import dataclass, field
 
 from parley.sip.auth import Challenge, authorization_header
@@ -38,7 +39,9 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 @dataclass
 class RawSipClient:
-    """Open with :meth:`open`; ``transport`` is "UDP" or "TCP"; ``bind`` the local address."""
+    """Open with :meth:`open`; ``transport`` is "UDP" or "TCP"; ``bind`` the local address;
+    ``sock`` a UDP socket made beforehand (e.g. in another network namespace,
+    :mod:`parley.testing.netns`), bound to ``bind``."""
 
     server_host: str
     server_port: int
@@ -48,6 +51,7 @@ class RawSipClient:
     replies: asyncio.Queue[SipResponse] = field(default_factory=asyncio.Queue)
     raw: list[bytes] = field(default_factory=list)  # every reply as it came (TCP: framed)
     local_port: int = 0
+    sock: socket.socket | None = None
     _udp: asyncio.DatagramTransport | None = None
     _writer: asyncio.StreamWriter | None = None
     _reader_task: asyncio.Task[None] | None = None
@@ -64,8 +68,12 @@ class RawSipClient:
                     raw.append(data)
                     super().datagram_received(data, addr)
 
-            udp, _ = await loop.create_datagram_endpoint(lambda: Recording(replies),
-                                                         local_addr=(self.bind, 0))
+            if self.sock is not None:
+                udp, _ = await loop.create_datagram_endpoint(lambda: Recording(replies),
+                                                             sock=self.sock)
+            else:
+                udp, _ = await loop.create_datagram_endpoint(lambda: Recording(replies),
+                                                             local_addr=(self.bind, 0))
             self._udp = udp
             self.local_port = int(udp.get_extra_info("sockname")[1])
         else:

@@ -49,6 +49,10 @@ class HealthOut(BaseModel):
     lease_checked_s: float | None = Field(description="since this node last read the lease")
     takeovers: int = Field(description="times this node took the lease since it started")
     last_takeover: TakeoverOut | None
+    floating_ip: str | None = Field(
+        None, description="the service address the active node holds, with its prefix "
+                          "(None: the cluster has none)")
+    floating_ip_held: bool = Field(False, description="whether this node holds it now")
 
 
 def status_out(status: NodeStatus) -> HealthOut:
@@ -61,7 +65,8 @@ def status_out(status: NodeStatus) -> HealthOut:
         lease_checked_s=status.lease_checked_s, takeovers=status.takeovers,
         last_takeover=None if takeover is None else TakeoverOut(
             at=takeover.at, previous_node=takeover.previous_node or None,
-            duration_s=takeover.duration_s))
+            duration_s=takeover.duration_s),
+        floating_ip=status.floating_ip or None, floating_ip_held=status.floating_ip_held)
 
 
 @router.get("/api/health", tags=["health"], response_model=HealthOut,
