@@ -111,7 +111,7 @@ class MediaEndpoint:
 
     @on_hold.setter
     def on_hold(self, value: bool) -> None:
-        if self._kernel:
+        if self._in_kernel():
             self.relay.reclaim(self)
         self._on_hold = value
 
@@ -122,7 +122,7 @@ class MediaEndpoint:
 
     @tap.setter
     def tap(self, value: Callable[[bytes], None] | None) -> None:
-        if self._kernel:
+        if self._in_kernel():
             self.relay.reclaim(self)
         self._tap = value
 
@@ -133,9 +133,14 @@ class MediaEndpoint:
 
     @hub_sends.setter
     def hub_sends(self, value: bool) -> None:
-        if self._kernel:
+        if self._in_kernel():
             self.relay.reclaim(self)
         self._hub_sends = value
+
+    def _in_kernel(self) -> bool:
+        """The kernel forwards to or from this endpoint's phone."""
+        peer = self.peer
+        return self._kernel or (peer is not None and peer._kernel)
 
     @property
     def kernel_forwarded(self) -> bool:
@@ -144,7 +149,7 @@ class MediaEndpoint:
 
     def set_remote(self, host: str, port: int) -> None:
         """The address from the phone's SDP; kept until the phone's own packets say otherwise."""
-        if self._kernel:
+        if self._in_kernel():
             self.relay.reclaim(self)
         self.remote = (host, port)
         self.remote_rtcp = (host, port + 1)
@@ -188,7 +193,7 @@ class MediaEndpoint:
     def continuation(self) -> tuple[int, int, int] | None:
         """(SSRC, next sequence number, next timestamp) of what the phone got so far, for a
         new sender that must continue the stream; None before anything was sent."""
-        if self._kernel:
+        if self._in_kernel():
             self.relay.reclaim(self)
         stream = self._stream
         if stream.ssrc is None:
@@ -207,7 +212,7 @@ class MediaEndpoint:
     def send_packet(self, data: bytes) -> None:
         """Send a packet built by the media hub to the phone. The hub continues the stream
         (:meth:`continuation`); what it sent is noted so the relay continues it after."""
-        if self._kernel:
+        if self._in_kernel():
             self.relay.reclaim(self)
         remote = self.remote
         if remote is None or self._closed or len(data) < 12:
@@ -336,7 +341,7 @@ class MediaEndpoint:
         """Stop reading, close both sockets and give the port back to the pool."""
         if self._closed:
             return
-        if self._kernel:
+        if self._in_kernel():
             self.relay.reclaim(self)
         self._closed = True
         if self.peer is not None and self.peer.peer is self:
@@ -435,7 +440,7 @@ class MediaRelay:
     def bridge(first: MediaEndpoint, second: MediaEndpoint) -> None:
         """Make the two phones hear each other (replacing whatever each was bridged to)."""
         for endpoint in (first, second):
-            if endpoint._kernel:
+            if endpoint._in_kernel():
                 endpoint.relay.reclaim(endpoint)
             old = endpoint.peer
             if old is not None and old.peer is endpoint:
@@ -449,7 +454,7 @@ class MediaRelay:
 
     @staticmethod
     def unbridge(endpoint: MediaEndpoint) -> None:
-        if endpoint._kernel:
+        if endpoint._in_kernel():
             endpoint.relay.reclaim(endpoint)
         peer = endpoint.peer
         if peer is not None and peer.peer is endpoint:
@@ -479,62 +484,53 @@ class MediaRelay:
         self._bridged.clear()
         forwarder.stop()
 
-    def _kernel_safe(self, first: MediaEndpoint) -> tuple[Direction, Direction] | None:
-        """The two directions of ``first``'s bridge when the kernel may forward it: two
-        endpoints bridged both ways, both latched on IPv4 phones, no tap, no hub sending, no
-        hold, no SRTP, and each phone's stream coming from the other unrewritten."""
-        second = first.peer
-        if second is None or second.peer is not first or second is first:
+    def _kernel_safe(self, one: MediaEndpoint) -> Direction | None:
+        """The direction from ``one``'s phone to its peer's when the kernel may forward it:
+        two endpoints bridged both ways, neither with SRTP; ``one`` latched on an IPv4 phone,
+        not tapped, not on hold; the peer not on hold, not fed by the hub, and its phone's
+        stream coming from ``one`` unrewritten (a stream that needs continuity rewriting
+        after a source change, such as the operator's voice after the caller heard a
+        prompt, stays with the relay)."""
+        other = one.peer
+        if other is None or other.peer is not one or other is one:
             return None
-        first_remote, second_remote = first.remote, second.remote
-        if first_remote is None or second_remote is None:
+        source, target = one.remote, other.remote
+        if (source is None or target is None or ":" in source[0] or ":" in target[0]
+                or not one.latched or one._closed or other._closed):
             return None
-        for one, other in ((first, second), (second, first)):
-            remote = one.remote
-            if (one._closed or not one.latched or remote is None or ":" in remote[0]
-                    or one._tap is not None or one._hub_sends or one._on_hold
-                    or one.protect is not None or one.unprotect is not None
-                    or one in self._webrtc):
+        if (one._tap is not None or one._on_hold or other._on_hold or other._hub_sends):
+            return None
+        for endpoint in (one, other):
+            if (endpoint.protect is not None or endpoint.unprotect is not None
+                    or endpoint in self._webrtc):
                 return None
-            stream = one._stream  # what one's phone got: from other, as it came?
-            if (stream.rewrite or stream.source is None or stream.source[0] != id(other)):
-                return None
-        return (Direction(first.port, first_remote, second_remote, second.port),
-                Direction(second.port, second_remote, first_remote, first.port))
+        stream = other._stream  # what the peer's phone got: from one, as it came?
+        if stream.rewrite or stream.source is None or stream.source[0] != id(one):
+            return None
+        return Direction(one.port, source, target, other.port)
 
     def _hand_over(self) -> None:
         """Give the kernel every bridge that became safe (one nftables transaction)."""
         forwarder = self.kernel
         if forwarder is None or not self._bridged:
             return
-        pairs: list[tuple[MediaEndpoint, MediaEndpoint]] = []
-        directions: list[Direction] = []
-        seen: set[MediaEndpoint] = set()
-        for first in self._bridged:
-            if first in seen:
-                continue
-            safe = self._kernel_safe(first)
-            second = first.peer
-            if safe is None or second is None:
-                continue
-            seen.update((first, second))
-            pairs.append((first, second))
-            directions.extend(safe)
-        if not pairs:
+        handed: list[tuple[MediaEndpoint, Direction]] = []
+        for one in self._bridged:
+            direction = self._kernel_safe(one)
+            if direction is not None:
+                handed.append((one, direction))
+        if not handed:
             return
         try:
-            forwarder.add(directions)
+            forwarder.add(direction for _one, direction in handed)
         except KernelForwardError as error:
             log.warning("kernel_forwarding_refused", error=str(error))
             return  # these bridges stay with the relay
-        index = 0
-        for first, second in pairs:
-            for endpoint in (first, second):
-                endpoint._kernel = True
-                endpoint._kernel_packets = 0
-                self._forwarded[endpoint] = directions[index]
-                index += 1
-                self._bridged.discard(endpoint)
+        for one, direction in handed:
+            one._kernel = True
+            one._kernel_packets = 0
+            self._forwarded[one] = direction
+            self._bridged.discard(one)
 
     def _count_kernel(self, endpoint: MediaEndpoint, packets: int, now: float) -> None:
         """The kernel has forwarded ``packets`` in all from ``endpoint``'s phone: count the
