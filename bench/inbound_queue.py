@@ -63,6 +63,7 @@ from typing import Any
 import httpx
 import yaml
 
+from parley.net.kernel_forward import table_name
 from parley.telephony.prompts import find_stock_sounds
 from parley.testing.peers import PeerError, Sipp, SippResult, process_cpu_seconds
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
@@ -468,10 +469,10 @@ def machine_jiffies() -> tuple[int, int]:
     return user + nice + system + irq + softirq + steal, softirq
 
 
-def kernel_directions() -> int | None:
+def kernel_directions(table: str) -> int | None:
     """Directions in the node's nftables map now (``nft``, once a step); None without it."""
     with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
-        listed = subprocess.run(["nft", "list", "map", "ip", "parley_media", "legs"],
+        listed = subprocess.run(["nft", "list", "map", "ip", table, "legs"],
                                 capture_output=True, text=True, timeout=10, check=True)
         return listed.stdout.count(" counter packets ")
     return None
@@ -560,7 +561,9 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             while not waiting.done():
                 peak_rss = max(peak_rss, node.memory_kib("VmRSS"))
                 if kernel_forwarding and directions is None and time.monotonic() >= middle:
-                    directions = await asyncio.to_thread(kernel_directions)
+                    directions = await asyncio.to_thread(
+                        kernel_directions, table_name(node.rtp_ports[0])
+                        if isinstance(node, Node) else "")
                 await asyncio.wait({waiting}, timeout=0.5)
             with contextlib.suppress(PeerError):  # cut off: counted from its statistics
                 waiting.result()

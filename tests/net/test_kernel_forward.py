@@ -9,7 +9,7 @@ import subprocess
 
 from parley.clock import MonotonicClock
 from parley.media.rtp import RtpPacket
-from parley.net.kernel_forward import TABLE, KernelForwarder
+from parley.net.kernel_forward import KernelForwarder, table_name
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.testing.needs import NFTABLES, needs
@@ -53,9 +53,9 @@ def _tables() -> str:
 
 
 async def test_a_bridge_goes_to_the_kernel_and_back_to_python_losing_nothing() -> None:
-    stale = KernelForwarder()
-    stale.start()  # a crashed run's table: replaced at start
     first = free_port_block(8)
+    stale = KernelForwarder(table_name(first))
+    stale.start()  # a crashed run's table: replaced at start
     relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
                        kernel_forwarding=True)
     relay.start_kernel()
@@ -119,4 +119,40 @@ async def test_a_bridge_goes_to_the_kernel_and_back_to_python_losing_nothing() -
         assert kernel.elements() == 0
         relay.stop_kernel()
         stale.stop()
-    assert f"table ip {TABLE}" not in _tables()
+    assert f"table ip {table_name(first)}\n" not in _tables()
+
+
+async def test_a_stream_that_needs_rewriting_stays_with_the_relay() -> None:
+    """Bob heard a prompt first: Alice's voice must continue that stream (rewritten), so
+    only Bob's direction goes to the kernel."""
+    first = free_port_block(8)
+    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
+                       kernel_forwarding=True)
+    relay.start_kernel()
+    alice, bob = _phone(), _phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        b_side.send_packet(_packet(500, 0x99))  # the hub's prompt
+        relay.bridge(a_side, b_side)
+        for seq in (1, 2):
+            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        assert len(await _receive(bob, 3)) == 3
+        assert len(await _receive(alice, 2)) == 2
+        relay.poll_kernel()
+        assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (False, True)
+        for seq in range(3, 8):
+            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        to_bob = [p for p, _ in await _receive(bob, 5)]
+        assert [(p.sequence, p.ssrc) for p in to_bob] == [(503 + n, 0x99) for n in range(5)]
+        assert [p.sequence for p, _ in await _receive(alice, 5)] == list(range(3, 8))
+        assert b_side.received_packets == 2  # the kernel's, until the next poll
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_kernel()

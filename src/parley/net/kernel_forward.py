@@ -2,9 +2,9 @@
 
 A bridge whose packets Parley only passes on (no tap, no SRTP, no hold, no header rewrite) can
 be forwarded by the kernel instead of the relay's Python path, as rtpengine's kernel module
-does. One table of Parley's own holds a constant chain and four maps; a forwarded direction
-is one element in each map, so handing a direction over or taking it back is a few element
-changes, never a rule change::
+does. One table of the node's own (``ip parley_media_<first RTP port>``) holds a constant
+chain and four maps; a forwarded direction is one element in each map, so handing a
+direction over or taking it back is a few element changes, never a rule change::
 
     legs:      relay port . phone address . phone port  ->  mark (the relay port)
     to_addr:   mark -> the other phone's address
@@ -17,11 +17,11 @@ other endpoint's port; destination: the other phone), then routed as if the othe
 sent it. The kernel keeps the IP and UDP checksums right. ``legs`` counts packets and bytes per
 element; the relay polls it so that inactivity, packet counts and ``/metrics`` stay true.
 
-Where it works: phones reached through the loopback interface, or through any interface when
-the rewritten packet may be routed on (``net.ipv4.ip_forward=1`` and, because its source is
-now one of the node's own addresses, ``net.ipv4.conf.<nic>.accept_local=1`` with ``rp_filter``
-off on that interface). Only loopback has been measured (docs/benchmarks.md); docs/media.md
-says the same.
+Where it works: phones reached through the loopback interface (tested and measured,
+docs/benchmarks.md). Through a network card the rewritten packet carries one of the node's
+own addresses as its source and must be forwarded, which Linux drops as a martian unless
+``net.ipv4.ip_forward=1``, ``net.ipv4.conf.<card>.accept_local=1`` and ``rp_filter`` is off
+there; that is untested (docs/configuration.md, "Kernel forwarding").
 
 nftables is driven in-process through ``libnftables`` (ctypes): one command costs a netlink
 round trip, not a fork and exec of ``nft``.
@@ -38,7 +38,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 TABLE = "parley_media"
-_TABLE_SPEC = f"ip {TABLE}"
 _GOT = re.compile(r"counter packets (\d+) bytes \d+ : 0x([0-9a-f]+)")
 
 
@@ -108,17 +107,25 @@ class Direction:
         return f"{self.port} . {self.source[0]} . {self.source[1]}"
 
 
-class KernelForwarder:
-    """Parley's nftables table: created at :meth:`start`, removed at :meth:`stop`."""
+def table_name(first_port: int) -> str:
+    """The table of the node whose RTP ports start at ``first_port``: nodes on one machine
+    have their own ranges, and a node restarted after a crash finds its old table."""
+    return f"{TABLE}_{first_port}"
 
-    def __init__(self) -> None:
+
+class KernelForwarder:
+    """One node's nftables table: created at :meth:`start`, removed at :meth:`stop`."""
+
+    def __init__(self, table: str = TABLE) -> None:
+        self.table = table
+        self._spec = f"ip {table}"
         self._nft: _Nft | None = None
 
     def start(self) -> None:
         """Create the table (replacing one a crashed run left behind)."""
         nft = _Nft()
         try:
-            nft.run(f"add table {_TABLE_SPEC}\ndelete table {_TABLE_SPEC}")
+            nft.run(f"add table {self._spec}\ndelete table {self._spec}")
         except KernelForwardError as error:
             nft.close()
             raise KernelForwardError(
@@ -126,7 +133,7 @@ class KernelForwarder:
             ) from error
         self._nft = nft
         nft.run(
-            f"table {_TABLE_SPEC} {{\n"
+            f"table {self._spec} {{\n"
             "  map legs { type inet_service . ipv4_addr . inet_service : mark; counter; }\n"
             "  map to_addr { type mark : ipv4_addr; }\n"
             "  map to_port { type mark : inet_service; }\n"
@@ -147,7 +154,7 @@ class KernelForwarder:
             return
         self._nft = None
         with contextlib.suppress(KernelForwardError):  # gone already
-            nft.run(f"delete table {_TABLE_SPEC}")
+            nft.run(f"delete table {self._spec}")
         nft.close()
 
     @property
@@ -169,10 +176,10 @@ class KernelForwarder:
         to_port = ", ".join(f"{d.port} : {d.target[1]}" for d in directions)
         from_port = ", ".join(f"{d.port} : {d.from_port}" for d in directions)
         # the rewrite maps first, so a packet matching ``legs`` always finds its targets
-        self._run(f"add element {_TABLE_SPEC} to_addr {{ {to_addr} }}\n"
-                  f"add element {_TABLE_SPEC} to_port {{ {to_port} }}\n"
-                  f"add element {_TABLE_SPEC} from_port {{ {from_port} }}\n"
-                  f"add element {_TABLE_SPEC} legs {{ {legs} }}")
+        self._run(f"add element {self._spec} to_addr {{ {to_addr} }}\n"
+                  f"add element {self._spec} to_port {{ {to_port} }}\n"
+                  f"add element {self._spec} from_port {{ {from_port} }}\n"
+                  f"add element {self._spec} legs {{ {legs} }}")
 
     def remove(self, directions: Iterable[Direction]) -> dict[int, int]:
         """Take directions back (one transaction): once this returns, the kernel forwards
@@ -184,17 +191,17 @@ class KernelForwarder:
         legs = ", ".join(d.key() for d in directions)
         marks = ", ".join(str(d.port) for d in directions)
         # nft 1.0.6 prints ``get element`` as text whatever the output flags
-        listed = self._run(f"get element {_TABLE_SPEC} legs {{ {legs} }}")
+        listed = self._run(f"get element {self._spec} legs {{ {legs} }}")
         counts = {int(mark, 16): int(packets) for packets, mark in _GOT.findall(listed)}
-        self._run(f"delete element {_TABLE_SPEC} legs {{ {legs} }}\n"
-                  f"delete element {_TABLE_SPEC} to_addr {{ {marks} }}\n"
-                  f"delete element {_TABLE_SPEC} to_port {{ {marks} }}\n"
-                  f"delete element {_TABLE_SPEC} from_port {{ {marks} }}")
+        self._run(f"delete element {self._spec} legs {{ {legs} }}\n"
+                  f"delete element {self._spec} to_addr {{ {marks} }}\n"
+                  f"delete element {self._spec} to_port {{ {marks} }}\n"
+                  f"delete element {self._spec} from_port {{ {marks} }}")
         return counts
 
     def counters(self) -> dict[int, int]:
         """Packets the kernel has forwarded per direction, by relay port (one list command)."""
-        output = self._run(f"list map {_TABLE_SPEC} legs", json_output=True)
+        output = self._run(f"list map {self._spec} legs", json_output=True)
         counts: dict[int, int] = {}
         for item in json.loads(output).get("nftables", []):
             elements = item.get("map", {}).get("elem", [])

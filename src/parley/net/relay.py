@@ -37,7 +37,12 @@ from OpenSSL import SSL
 from parley.clock import Clock
 from parley.media.dtls import DtlsCertificate
 from parley.media.ice import CONSENT_TIMEOUT
-from parley.net.kernel_forward import Direction, KernelForwarder, KernelForwardError
+from parley.net.kernel_forward import (
+    Direction,
+    KernelForwarder,
+    KernelForwardError,
+    table_name,
+)
 from parley.net.rtp_ports import RtpPortPool
 
 if TYPE_CHECKING:
@@ -468,7 +473,7 @@ class MediaRelay:
         """Create the nftables table (raises KernelForwardError, naming the setting, when
         the node cannot: no CAP_NET_ADMIN, no libnftables)."""
         if self.kernel is None:
-            forwarder = KernelForwarder()
+            forwarder = KernelForwarder(table_name(self.pool.first))
             forwarder.start()
             self.kernel = forwarder
 
