@@ -121,17 +121,27 @@ class KernelForwarder:
         self._spec = f"ip {table}"
         self._nft: _Nft | None = None
 
+    def open(self) -> None:
+        """Open the libnftables context and its netlink socket now. Call it before the
+        process opens many sockets: libnftables waits on its socket with ``select()``, which
+        aborts the process for a descriptor above 1023."""
+        if self._nft is None:
+            nft = _Nft()
+            try:
+                nft.run("list tables")
+            except KernelForwardError as error:
+                nft.close()
+                raise KernelForwardError(
+                    f"media.kernel_forwarding needs CAP_NET_ADMIN and nf_tables: {error}"
+                ) from error
+            self._nft = nft
+
     def start(self) -> None:
         """Create the table (replacing one a crashed run left behind)."""
-        nft = _Nft()
-        try:
-            nft.run(f"add table {self._spec}\ndelete table {self._spec}")
-        except KernelForwardError as error:
-            nft.close()
-            raise KernelForwardError(
-                f"media.kernel_forwarding needs CAP_NET_ADMIN and nf_tables: {error}"
-            ) from error
-        self._nft = nft
+        self.open()
+        nft = self._nft
+        assert nft is not None  # noqa: S101 (open() made it)
+        nft.run(f"add table {self._spec}\ndelete table {self._spec}")
         nft.run(
             f"table {self._spec} {{\n"
             "  map legs { type inet_service . ipv4_addr . inet_service : mark; counter; }\n"

@@ -377,6 +377,10 @@ class MediaRelay:
         self.kernel_forwarding = kernel_forwarding
         self.kernel_interval = kernel_interval
         self.kernel: KernelForwarder | None = None
+        self._forwarder: KernelForwarder | None = None
+        if kernel_forwarding:  # its netlink socket before the RTP sockets (low descriptor)
+            self._forwarder = KernelForwarder(table_name(pool.first))
+            self._forwarder.open()
         self._bridged: set[MediaEndpoint] = set()  # bridged, not (yet) with the kernel
         self._forwarded: dict[MediaEndpoint, Direction] = {}
 
@@ -473,9 +477,12 @@ class MediaRelay:
         """Create the nftables table (raises KernelForwardError, naming the setting, when
         the node cannot: no CAP_NET_ADMIN, no libnftables)."""
         if self.kernel is None:
-            forwarder = KernelForwarder(table_name(self.pool.first))
+            forwarder = self._forwarder or KernelForwarder(table_name(self.pool.first))
             forwarder.start()
+            self._forwarder = None
             self.kernel = forwarder
+            self._bridged.update(endpoint for endpoint in self._endpoints
+                                 if endpoint.peer is not None)
 
     def stop_kernel(self) -> None:
         """Take every bridge back and remove the table."""

@@ -144,6 +144,8 @@ class Telephony:
                             duration_s=repaired.duration_s)
         await self.transport.start()
         self.engine.config.port = self.transport.port
+        if self.relay.kernel_forwarding:
+            self.relay.start_kernel()  # its table is there before the first call
 
     async def run(self) -> None:
         """Serve until cancelled, then end calls and close sockets in order."""
