@@ -19,6 +19,12 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
 - Browsers: :meth:`MediaRelay.open_webrtc` opens a :class:`parley.net.webrtc.WebRtcEndpoint`,
   the same endpoint with ICE-lite, DTLS-SRTP and rtcp-mux on its socket; it decrypts before
   the path above and encrypts last (``protect``), so bridging, taps and continuity are shared.
+- Kernel forwarding (``media.kernel_forwarding``): a direction that only needs passing on is
+  handed to nftables (:mod:`parley.net.kernel_forward`) at the next check (every
+  ``kernel_interval``), and taken back before anything that needs the relay happens: setting
+  ``tap``, ``hub_sends`` or ``on_hold``, a new remote, SRTP keys, the hub continuing the
+  stream, a re-bridge, unbridge or close. The kernel's packet counts are added to the
+  endpoint's as they are read, so inactivity and ``packet_totals`` stay true.
 """
 
 from __future__ import annotations
