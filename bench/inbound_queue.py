@@ -22,6 +22,13 @@ a throw-away PostgreSQL server with ``--database postgresql``).
     .venv/bin/python bench/inbound_queue.py --no-media --rates 100
     .venv/bin/python bench/inbound_queue.py --database postgresql
 
+``--kernel-forwarding`` starts the node with ``media.kernel_forwarding`` on (root and
+Debian's nftables needed): bridges only forwarding are handed to nftables. The kernel's work
+then lands outside the node's process (in the sender's system call or ksoftirqd), so every
+step also shows the sipp processes' CPU and the whole machine's (busy time from /proc/stat,
+all cores, in % of one core; other work on a shared machine counts too), and how many
+directions the kernel forwarded at the middle of the caller's run.
+
 Any other SIP server can be measured with the same callers and operators (``--target``): the
 script then starts no node; the server must route ``--number`` (default 700) to a queue whose
 operators it calls at ``--operators-at`` (one sipp answerer; every operator's contact is that
@@ -40,6 +47,7 @@ import contextlib
 import csv
 import os
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -55,6 +63,7 @@ from typing import Any
 import httpx
 import yaml
 
+from parley.net.kernel_forward import table_name
 from parley.telephony.prompts import find_stock_sounds
 from parley.testing.peers import PeerError, Sipp, SippResult, process_cpu_seconds
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
@@ -159,6 +168,7 @@ class Node:
     process: asyncio.subprocess.Process | None = None
     cpu_seen: float = 0.0  # the last CPU time read, kept once the process is gone
     database_url: str | None = None  # None: SQLite in the data folder
+    kernel_forwarding: bool = False  # media.kernel_forwarding
 
     @property
     def log(self) -> Path:
@@ -175,10 +185,12 @@ class Node:
                    "--data-dir", str(self.workdir / "data")]
         if self.database_url is not None:
             command += ["--database-url", self.database_url]
+        environment = {**os.environ, "PARLEY_MEDIA__KERNEL_FORWARDING":
+                       "true" if self.kernel_forwarding else "false"}
         with self.log.open("wb") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=log,
-                stderr=asyncio.subprocess.STDOUT, cwd=self.workdir)
+                stderr=asyncio.subprocess.STDOUT, cwd=self.workdir, env=environment)
         deadline = time.monotonic() + within
         while READY_LINE not in self.log.read_text(errors="replace"):
             if self.process.returncode is not None or time.monotonic() > deadline:
@@ -328,6 +340,14 @@ class StepResult:
     """RTP packets the node's relay received from the peers (None: not read)."""
     rtp_lost: int | None = None
     """Packets the peers sent that never reached the relay (sequence gaps)."""
+    sipp_cpu_percent: float = 0.0
+    """The caller's and the answerer's CPU over the caller's run, % of one core."""
+    machine_cpu_percent: float = 0.0
+    """Every core's busy time over the caller's run (/proc/stat), % of one core."""
+    softirq_percent: float = 0.0
+    """Of which softirq (where the kernel's forwarding and loopback delivery run)."""
+    kernel_directions: int | None = None
+    """Directions the kernel forwarded at the middle of the run (None: not forwarding)."""
 
     @property
     def rtp_loss(self) -> float | None:
@@ -442,6 +462,22 @@ def log_problems(log: Path) -> int:
     return sum(1 for line in text.splitlines() if any(word in line for word in words))
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, softirq) clock ticks of every core so far, from /proc/stat's ``cpu`` line."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return user + nice + system + irq + softirq + steal, softirq
+
+
+def kernel_directions(table: str) -> int | None:
+    """Directions in the node's nftables map now (``nft``, once a step); None without it."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
+        listed = subprocess.run(["nft", "list", "map", "ip", table, "legs"],
+                                capture_output=True, text=True, timeout=10, check=True)
+        return listed.stdout.count(" counter packets ")
+    return None
+
+
 def rtp_block(calls: int, at_least: int) -> tuple[int, int]:
     """A free port block for the node's RTP: two legs per call, an RTP/RTCP pair each.
 
@@ -472,7 +508,7 @@ class Foreign:
 
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
                operators: int, settle: float, postgres: str | None = None,
-               foreign: Foreign | None = None,
+               foreign: Foreign | None = None, kernel_forwarding: bool = False,
                during_calls: Callable[[int], contextlib.AbstractContextManager[Any]] | None
                = None) -> StepResult:
     """Run one rate on a fresh node (or the ``foreign`` server); every process started here
@@ -492,7 +528,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         if postgres is not None:  # a fresh database on the server for this step
             database, _name = await asyncio.to_thread(create_database, postgres)
         node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1),
-                    database_url=database if isinstance(database, str) else None)
+                    database_url=database if isinstance(database, str) else None,
+                    kernel_forwarding=kernel_forwarding)
     agents = Sipp(workdir / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
                   host=agent_host, extra=("-rtp_echo",))
     limit = int(calls / rate + duration + 60)  # a step that falls behind is cut off as failed
@@ -514,15 +551,27 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             watch = during_calls(node.process.pid)
         with watch:
             cpu_before, started = node.cpu_seconds(), time.monotonic()
+            busy_before, softirq_before = machine_jiffies()
+            children_before = children_cpu()  # the caller's, once it has exited
+            agents_before = sipp_cpu(agents)
             await caller.start()
             waiting = asyncio.create_task(caller.wait(limit + 30))
+            middle = started + calls / rate / 2 + duration / 2
+            directions: int | None = None
             while not waiting.done():
                 peak_rss = max(peak_rss, node.memory_kib("VmRSS"))
+                if kernel_forwarding and directions is None and time.monotonic() >= middle:
+                    directions = await asyncio.to_thread(
+                        kernel_directions, table_name(node.rtp_ports[0])
+                        if isinstance(node, Node) else "")
                 await asyncio.wait({waiting}, timeout=0.5)
             with contextlib.suppress(PeerError):  # cut off: counted from its statistics
                 waiting.result()
+            sipp_used = sipp_cpu(agents) - agents_before + children_cpu() - children_before
             cpu = node.cpu_seconds() - cpu_before
             wall = time.monotonic() - started
+            busy_after, softirq_after = machine_jiffies()
+            ticks = os.sysconf("SC_CLK_TCK")
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
@@ -556,7 +605,28 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         log_problems=log_problems(node.log), node_exit=node_exit,
         node_error=node.last_error() if node_exit is not None else "",
         rtp_received=counters[0] if counters else None,
-        rtp_lost=counters[1] if counters else None)
+        rtp_lost=counters[1] if counters else None,
+        sipp_cpu_percent=100 * sipp_used / wall,
+        machine_cpu_percent=100 * (busy_after - busy_before) / ticks / wall,
+        softirq_percent=100 * (softirq_after - softirq_before) / ticks / wall,
+        kernel_directions=directions)
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this script's exited children (sipp callers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sipp_cpu(*peers: Sipp) -> float:
+    """CPU seconds the sipp processes have used so far (0 for one not running)."""
+    total = 0.0
+    for peer in peers:
+        process = peer._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(OSError):
+                total += process_cpu_seconds(process.pid)
+    return total
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -606,6 +676,9 @@ async def main() -> None:
                              "listens there (with --target)")
     parser.add_argument("--server-pid", type=int, default=None,
                         help="the target's process, for its CPU and memory (with --target)")
+    parser.add_argument("--kernel-forwarding", action=argparse.BooleanOptionalAction,
+                        default=False, help="the node hands unrecorded two-party bridges to "
+                        "nftables (media.kernel_forwarding; needs root and nftables)")
     parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
                         default=True, help="skip higher rates after a step that is not clean")
     args = parser.parse_args()
@@ -624,10 +697,12 @@ async def main() -> None:
     server = (f"Parley, store {args.database}" if foreign is None
               else f"the server at {args.target}")
     print(f"machine: {machine()}; {server}; {'with' if args.media else 'without'} media, "
-                    f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
+                    f"{args.operators} operators, calls of {args.duration:g} s"
+          f"{', kernel forwarding' if args.kernel_forwarding else ''}", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
-          f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9}  clean",
+          f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9} "
+          f"{'sipp %':>6} {'box %':>6} {'sirq %':>6} {'kernel':>6}  clean",
           flush=True)
     best = 0
     postgres: ThrowawayPostgres | None = None
@@ -643,7 +718,8 @@ async def main() -> None:
             calls = args.calls or rate * 30
             r = await step(root / f"rate-{rate}", scenario, rate, calls, args.duration,
                            args.operators, args.settle,
-                           postgres.url if postgres is not None else None, foreign)
+                           postgres.url if postgres is not None else None, foreign,
+                           kernel_forwarding=args.kernel_forwarding)
             implied = int(rate * args.duration)
             print(f"{rate:>6} {r.calls:>6} {r.successful:>6} {r.failed:>6} "
                   f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
@@ -652,7 +728,10 @@ async def main() -> None:
                   f"{'-' if r.records is None else r.records:>7} "
                   f"{'-' if r.records_live is None else r.records_live:>6} "
                   f"{r.backlog_at_stop:>6} {r.stop_s:>6.1f} "
-                  f"{'-' if r.rtp_loss is None else format(100 * r.rtp_loss, '.3f') + '%':>9}  "
+                  f"{'-' if r.rtp_loss is None else format(100 * r.rtp_loss, '.3f') + '%':>9} "
+                  f"{r.sipp_cpu_percent:>6.1f} {r.machine_cpu_percent:>6.1f} "
+                  f"{r.softirq_percent:>6.1f} "
+                  f"{'-' if r.kernel_directions is None else r.kernel_directions:>6}  "
                   f"{'yes' if r.clean else 'NO'}", flush=True)
             if not r.clean:
                 print(f"       failures: {r.failures or '-'}; operator legs offered "

@@ -14,6 +14,12 @@ per packet. One relay process is one core; the generator needs a core of its own
 so on a 2-core machine shared with other work the highest clean N is a lower bound.
 
     .venv/bin/python bench/rtp_relay.py --calls 100 250 500 750 1000 --seconds 5
+
+``--kernel-forwarding`` turns ``media.kernel_forwarding`` on in the relay (root and Debian's
+nftables): once the phones have latched, every bridge is forwarded by nftables. The kernel's
+work then runs in the generator's ``sendto`` (loopback delivers within the call), so the
+generator's CPU and the whole machine's (busy time from /proc/stat, all cores) per packet are
+printed too; on a shared machine the latter includes other work.
 """
 
 from __future__ import annotations
@@ -22,16 +28,32 @@ import argparse
 import asyncio
 import contextlib
 import json
+import resource
 import signal
 import socket
 import struct
 import sys
+from pathlib import Path
 
 PACKET = struct.Struct("!BBHII")
 PAYLOAD = b"\xff" * 160
 
 
-def relay_main(calls: int, first: int, last: int) -> None:
+def machine_busy_seconds() -> float:
+    """Busy CPU seconds of every core so far (/proc/stat's ``cpu`` line)."""
+    import os
+
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def relay_main(calls: int, first: int, last: int, kernel: bool = False) -> None:
     """The relay process: N bridged pairs; prints their ports, runs until SIGTERM."""
     import gc
 
@@ -43,7 +65,7 @@ def relay_main(calls: int, first: int, last: int) -> None:
 
     async def main() -> None:
         relay = MediaRelay(RtpPortPool("127.0.0.1", first, last), MonotonicClock(),
-                           timeout=3600)
+                           timeout=3600, kernel_forwarding=kernel)
         pairs = []
         for _ in range(calls):
             a, b = relay.open("a"), relay.open("b")
@@ -67,14 +89,16 @@ def relay_main(calls: int, first: int, last: int) -> None:
     uvloop.run(main())
 
 
-async def measure(calls: int, seconds: float, warmup: float = 1.5) -> tuple[float, float]:
+async def measure(calls: int, seconds: float, warmup: float = 1.5,
+                  kernel: bool = False) -> tuple[float, float, float, float]:
+    """Loss, and CPU µs per packet sent: the relay's, the generator's, the machine's."""
     from parley.testing.peers import process_cpu_seconds
     from parley.testing.ports import free_port_block
 
     first = free_port_block(calls * 4 + 4)
     relay = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", str(calls), str(first), str(first + calls * 4 + 3),
-        stdout=asyncio.subprocess.PIPE)
+        "1" if kernel else "0", stdout=asyncio.subprocess.PIPE)
     assert relay.stdout is not None
     pairs = json.loads(await relay.stdout.readline())
     loop = asyncio.get_running_loop()
@@ -113,13 +137,14 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5) -> tuple[floa
         loop.add_reader(sock.fileno(), readable, sock)
     tick = 0
     started = loop.time()
-    cpu_start = cpu_end = 0.0
+    cpu_start = cpu_end = own_start = own_end = busy_start = busy_end = 0.0
     warmup_ticks, window_ticks = int(warmup / 0.02), int(seconds / 0.02)
     window["start"], window["end"] = warmup_ticks, warmup_ticks + window_ticks
     try:
         while tick < warmup_ticks + window_ticks:
             if tick == warmup_ticks:
                 cpu_start = process_cpu_seconds(relay.pid)
+                own_start, busy_start = own_cpu_seconds(), machine_busy_seconds()
             header = PACKET.pack(0x80, 0, tick & 0xFFFF, tick * 160, 0x1234) + PAYLOAD
             for sock, target in sockets:
                 try:
@@ -134,6 +159,7 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5) -> tuple[floa
             delay = started + tick * 0.02 - loop.time()
             await asyncio.sleep(max(0.0, delay))
         cpu_end = process_cpu_seconds(relay.pid)
+        own_end, busy_end = own_cpu_seconds(), machine_busy_seconds()
         await asyncio.sleep(0.5)
     finally:
         for sock in sampled:
@@ -149,28 +175,34 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5) -> tuple[floa
     relay_drop = 1 - totals.get("sent", 0) / max(totals.get("received", 1), 1)
     print(f"        relay received {totals.get('received', 0)} packets, forwarded "
           f"{totals.get('sent', 0)} ({relay_drop * 100:.3f}% not forwarded, incl. warm-up)")
-    return loss, (cpu_end - cpu_start) * 1e6 / max(counts["sent"], 1)
+    per_packet = 1e6 / max(counts["sent"], 1)
+    return (loss, (cpu_end - cpu_start) * per_packet, (own_end - own_start) * per_packet,
+            (busy_end - busy_start) * per_packet)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[100, 250, 500, 750, 1000])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--kernel-forwarding", action="store_true",
+                        help="media.kernel_forwarding on in the relay (root, nftables)")
     args = parser.parse_args()
-    print(f"{'calls':>6} {'packets/s':>10} {'loss %':>8} {'relay CPU us/packet':>20}  clean")
+    print(f"{'calls':>6} {'packets/s':>10} {'loss %':>8} {'relay CPU us/packet':>20} "
+          f"{'generator us':>12} {'machine us':>10}  clean")
     best = 0
     for calls in args.calls:
-        loss, cpu_us = await measure(calls, args.seconds)
+        loss, cpu_us, own_us, busy_us = await measure(calls, args.seconds,
+                                                      kernel=args.kernel_forwarding)
         clean = loss < 0.001
         best = max(best, calls) if clean else best
-        print(f"{calls:>6} {calls * 100:>10} {loss * 100:>8.3f} {cpu_us:>20.1f}  "
-              f"{'yes' if clean else 'NO'}", flush=True)
+        print(f"{calls:>6} {calls * 100:>10} {loss * 100:>8.3f} {cpu_us:>20.1f} "
+              f"{own_us:>12.1f} {busy_us:>10.1f}  {'yes' if clean else 'NO'}", flush=True)
     print(f"highest clean load: {best} concurrent calls")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
-        relay_main(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
+        relay_main(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")
     else:
         import uvloop
 

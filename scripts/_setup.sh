@@ -15,7 +15,8 @@ VENV="${PARLEY_VENV:-$PARLEY_ROOT/.venv}"
 # - sox reads and writes WAV and raw mu-law with its built-in formats (no libsox-fmt-all), and
 #   FLAC (recordings are compressed to it) through libsox-fmt-base, which sox depends on;
 # - nodejs and npm install the pages' JavaScript libraries.
-RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-wav asterisk-moh-opsound-wav nodejs npm)
+# - nftables: libnftables, through which media.kernel_forwarding drives the kernel.
+RUNTIME_DEBS=(espeak-ng sox asterisk-core-sounds-en-wav asterisk-core-sounds-ru-wav asterisk-moh-opsound-wav nodejs npm nftables)
 # Extra packages for the test suite:
 # - sip-tester: sipp and its RTP captures (/usr/share/sip-tester/dtmf_2833_*.pcap);
 # - baresip-core: baresip and every module the test phones load (g711, aufile, aubridge,

@@ -98,6 +98,9 @@ class MediaSettings(BaseModel):
     stock_language_prompt_dirs: dict[str, list[Path]] = {
         name: list(dirs) for name, dirs in STOCK_LANGUAGE_PROMPT_DIRS.items()}
     tts_voices: dict[str, str] = {"ru": "ru"}  # espeak-ng voice per language (en: tts_voice)
+    # Hand unrecorded two-party bridges to the kernel (nftables; needs CAP_NET_ADMIN and
+    # Debian's nftables): docs/configuration.md, "Kernel forwarding".
+    kernel_forwarding: bool = False
 
     @field_validator("language")
     @classmethod

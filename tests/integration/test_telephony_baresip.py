@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from parley.clock import MonotonicClock
+from parley.config import MediaSettings
 from parley.events import Answered, ChannelCreated, Hangup, HangupCause
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
+from parley.testing.needs import NFTABLES, needs
 from parley.testing.peers import Baresip, audio_similarity
 
 from .conftest import needs_baresip, telephony_settings
@@ -128,3 +130,52 @@ async def test_dead_call_is_ended_by_the_media_timeout(tmp_path: Path) -> None:
                 causes.append(event.cause)
     assert HangupCause.MEDIA_TIMEOUT in causes
     assert not parley.engine.active_channels
+
+
+@needs(NFTABLES)
+async def test_kernel_forwarded_call_is_heard_both_ways_and_follows_hold(
+        tmp_path: Path) -> None:
+    """``media.kernel_forwarding``: the bridged call goes to the kernel, both phones hear each
+    other; hold takes it back to the relay, resume hands it over again; nothing is left in
+    the node's table after the call."""
+    settings = telephony_settings(data_dir=tmp_path / "parley-data",
+                                  media=MediaSettings(kernel_forwarding=True))
+    parley = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
+    async with parley:
+        caller, callee = await _phones(parley, tmp_path)
+        kernel = parley.relay.kernel
+        assert kernel is not None
+        try:
+            await callee.start()
+            await caller.start()
+            await caller.dial("1002")
+            await caller.wait_event("CALL_ESTABLISHED", within=10)
+            await callee.wait_event("CALL_ESTABLISHED", within=10)
+            await asyncio.sleep(3.5)  # audio each way, most of it through the kernel
+            channel = next(ch for ch in parley.engine.active_channels if ch.called == "1002"
+                           and ch.direction.value == "outbound")
+            media, other = channel.media, channel.media.peer
+            assert other is not None
+            assert (media.kernel_forwarded, other.kernel_forwarded) == (True, True)
+            assert kernel.elements() == 2
+            since = len(callee.events)
+            channel.hold()
+            assert (media.kernel_forwarded, other.kernel_forwarded) == (False, False)
+            await callee.wait_event("CALL_REMOTE_SDP", within=10, since=since)
+            since = len(callee.events)
+            channel.unhold()
+            await callee.wait_event("CALL_REMOTE_SDP", within=10, since=since)
+            received = media.received_packets
+            await asyncio.sleep(1.2)
+            assert media.kernel_forwarded  # handed over again
+            assert media.received_packets > received + 20  # the kernel's packets counted too
+            await caller.hangup()
+            await callee.wait_event("CALL_CLOSED", within=10)
+        finally:
+            await caller.stop()
+            await callee.stop()
+        assert kernel.elements() == 0
+    assert caller.source is not None
+    assert callee.source is not None
+    assert audio_similarity(callee.received_wav(), caller.source) > 0.8
+    assert audio_similarity(caller.received_wav(), callee.source) > 0.8

@@ -71,7 +71,8 @@ def test_our_srtp_sdp_is_savp_with_our_crypto_lines() -> None:
 def test_a_carriers_answer_must_name_one_of_our_lines_and_keys_the_leg() -> None:
     ours = offer_crypto()
     assert ours[0].suite == "AES_CM_128_HMAC_SHA1_80"
-    endpoint = cast(MediaEndpoint, SimpleNamespace(protect=None, unprotect=None))
+    endpoint = cast(MediaEndpoint, SimpleNamespace(protect=None, unprotect=None,
+                                                    kernel_forwarded=False))
     with pytest.raises(SrtpError, match="matches no line"):
         answered_crypto(endpoint, ours, (Crypto.fresh(9, "AES_CM_128_HMAC_SHA1_80"),))
     theirs = Crypto.fresh(ours[1].tag, ours[1].suite)
@@ -85,7 +86,8 @@ def test_a_carriers_answer_must_name_one_of_our_lines_and_keys_the_leg() -> None
 
 
 def test_our_answer_keeps_the_carriers_tag_and_suite_with_a_key_of_ours() -> None:
-    endpoint = cast(MediaEndpoint, SimpleNamespace(protect=None, unprotect=None))
+    endpoint = cast(MediaEndpoint, SimpleNamespace(protect=None, unprotect=None,
+                                                    kernel_forwarded=False))
     offered = (Crypto.fresh(4, "AEAD_AES_128_GCM"), Crypto.fresh(5, "AES_CM_128_HMAC_SHA1_80"))
     ours = answer_crypto(endpoint, offered)
     assert (ours.tag, ours.suite) == (4, "AEAD_AES_128_GCM")

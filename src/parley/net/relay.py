@@ -19,6 +19,12 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
 - Browsers: :meth:`MediaRelay.open_webrtc` opens a :class:`parley.net.webrtc.WebRtcEndpoint`,
   the same endpoint with ICE-lite, DTLS-SRTP and rtcp-mux on its socket; it decrypts before
   the path above and encrypts last (``protect``), so bridging, taps and continuity are shared.
+- Kernel forwarding (``media.kernel_forwarding``): a direction that only needs passing on is
+  handed to nftables (:mod:`parley.net.kernel_forward`) at the next check (every
+  ``kernel_interval``), and taken back before anything that needs the relay happens: setting
+  ``tap``, ``hub_sends`` or ``on_hold``, a new remote, SRTP keys, the hub continuing the
+  stream, a re-bridge, unbridge or close. The kernel's packet counts are added to the
+  endpoint's as they are read, so inactivity and ``packet_totals`` stay true.
 """
 
 from __future__ import annotations
@@ -31,16 +37,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
 from OpenSSL import SSL
 
 from parley.clock import Clock
 from parley.media.dtls import DtlsCertificate
 from parley.media.ice import CONSENT_TIMEOUT
+from parley.net.kernel_forward import (
+    Direction,
+    KernelForwarder,
+    KernelForwardError,
+    table_name,
+)
 from parley.net.rtp_ports import RtpPortPool
 
 if TYPE_CHECKING:
     from parley.net.webrtc import WebRtcEndpoint
 
+log = structlog.get_logger("parley.net.relay")
 Address = tuple[str, int]
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _MAX_DATAGRAM = 2048
@@ -77,14 +91,14 @@ class MediaEndpoint:
     remote_rtcp: Address | None = None
     latched: bool = False
     peer: MediaEndpoint | None = None  # whose phone hears what this endpoint receives
-    on_hold: bool = False
+    _on_hold: bool = False
     last_received: float = 0.0
     received_packets: int = 0
     sent_packets: int = 0
     timed_out: bool = False
     on_timeout: Callable[[MediaEndpoint], None] | None = None
-    tap: Callable[[bytes], None] | None = None  # a copy of every RTP packet from the phone
-    hub_sends: bool = False  # the media hub feeds this phone: the relay must not
+    _tap: Callable[[bytes], None] | None = None  # a copy of every RTP packet from the phone
+    _hub_sends: bool = False  # the media hub feeds this phone: the relay must not
     protect: Callable[[bytes], bytes] | None = None  # SRTP (WebRTC, SDES), last before send
     #: SDES-keyed SRTP: decrypt first on arrival (the WebRTC leg demultiplexes on its own)
     unprotect: Callable[[bytes], bytes] | None = None
@@ -96,9 +110,58 @@ class MediaEndpoint:
     _lost_before: int = 0  # lost in the phone's earlier streams
     _seq_probation: int = 1  # in-order packets still needed before the stream is trusted
     _closed: bool = False
+    #: the kernel forwards what this endpoint's phone sends (``media.kernel_forwarding``)
+    _kernel: bool = False
+    _kernel_packets: int = 0  # the kernel's count for the current hand-over, last read
+
+    # Setting any of these takes the bridge back from the kernel first (the hot path reads
+    # the underscored fields directly).
+    @property
+    def on_hold(self) -> bool:
+        return self._on_hold
+
+    @on_hold.setter
+    def on_hold(self, value: bool) -> None:
+        if self._in_kernel():
+            self.relay.reclaim(self)
+        self._on_hold = value
+
+    @property
+    def tap(self) -> Callable[[bytes], None] | None:
+        """Called with every RTP packet from the phone (recording, digits, listening)."""
+        return self._tap
+
+    @tap.setter
+    def tap(self, value: Callable[[bytes], None] | None) -> None:
+        if self._in_kernel():
+            self.relay.reclaim(self)
+        self._tap = value
+
+    @property
+    def hub_sends(self) -> bool:
+        """The media hub feeds this phone; the relay must not."""
+        return self._hub_sends
+
+    @hub_sends.setter
+    def hub_sends(self, value: bool) -> None:
+        if self._in_kernel():
+            self.relay.reclaim(self)
+        self._hub_sends = value
+
+    def _in_kernel(self) -> bool:
+        """The kernel forwards to or from this endpoint's phone."""
+        peer = self.peer
+        return self._kernel or (peer is not None and peer._kernel)
+
+    @property
+    def kernel_forwarded(self) -> bool:
+        """True while the kernel, not the relay, forwards what this endpoint's phone sends."""
+        return self._kernel
 
     def set_remote(self, host: str, port: int) -> None:
         """The address from the phone's SDP; kept until the phone's own packets say otherwise."""
+        if self._in_kernel():
+            self.relay.reclaim(self)
         self.remote = (host, port)
         self.remote_rtcp = (host, port + 1)
         self.latched = False
@@ -106,7 +169,7 @@ class MediaEndpoint:
     def _send(self, data: bytes, source: MediaEndpoint) -> None:
         """Send ``data`` (received by ``source``) to this endpoint's phone, keeping continuity."""
         remote = self.remote
-        if remote is None or self.on_hold or self.hub_sends or len(data) < 12:
+        if remote is None or self._on_hold or self._hub_sends or len(data) < 12:
             return
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         stream = self._stream
@@ -141,6 +204,8 @@ class MediaEndpoint:
     def continuation(self) -> tuple[int, int, int] | None:
         """(SSRC, next sequence number, next timestamp) of what the phone got so far, for a
         new sender that must continue the stream; None before anything was sent."""
+        if self._in_kernel():
+            self.relay.reclaim(self)
         stream = self._stream
         if stream.ssrc is None:
             return None
@@ -158,6 +223,8 @@ class MediaEndpoint:
     def send_packet(self, data: bytes) -> None:
         """Send a packet built by the media hub to the phone. The hub continues the stream
         (:meth:`continuation`); what it sent is noted so the relay continues it after."""
+        if self._in_kernel():
+            self.relay.reclaim(self)
         remote = self.remote
         if remote is None or self._closed or len(data) < 12:
             return  # on hold too: hold music is what a held phone should hear
@@ -228,9 +295,10 @@ class MediaEndpoint:
                 self._seq_received += 1
             else:
                 self._sequence(seq)
-        if self.tap is not None:
-            self.tap(data)
-        if peer is not None and not self.on_hold:
+        tap = self._tap
+        if tap is not None:
+            tap(data)
+        if peer is not None and not self._on_hold:
             peer._send(data, self)
 
     def _sequence(self, seq: int) -> None:
@@ -284,6 +352,8 @@ class MediaEndpoint:
         """Stop reading, close both sockets and give the port back to the pool."""
         if self._closed:
             return
+        if self._in_kernel():
+            self.relay.reclaim(self)
         self._closed = True
         if self.peer is not None and self.peer.peer is self:
             self.peer.peer = None
@@ -296,7 +366,8 @@ class MediaRelay:
 
     def __init__(self, pool: RtpPortPool, clock: Clock, *, timeout: float = 60.0,
                  consent_timeout: float = CONSENT_TIMEOUT,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 kernel_forwarding: bool = False, kernel_interval: float = 0.5) -> None:
         self.pool = pool
         self.clock = clock
         self.timeout = timeout
@@ -307,6 +378,17 @@ class MediaRelay:
         self._loop = loop
         self._endpoints: set[MediaEndpoint] = set()
         self._closed_totals = (0, 0, 0)  # received, sent, lost by endpoints already closed
+        #: ``media.kernel_forwarding``: hand safe two-party bridges to nftables (see
+        #: :mod:`parley.net.kernel_forward`); started by :meth:`run`
+        self.kernel_forwarding = kernel_forwarding
+        self.kernel_interval = kernel_interval
+        self.kernel: KernelForwarder | None = None
+        self._forwarder: KernelForwarder | None = None
+        if kernel_forwarding:  # its netlink socket before the RTP sockets (low descriptor)
+            self._forwarder = KernelForwarder(table_name(pool.first))
+            self._forwarder.open()
+        self._bridged: set[MediaEndpoint] = set()  # bridged, not (yet) with the kernel
+        self._forwarded: dict[MediaEndpoint, Direction] = {}
 
     @property
     def host(self) -> str:
@@ -373,20 +455,160 @@ class MediaRelay:
     def bridge(first: MediaEndpoint, second: MediaEndpoint) -> None:
         """Make the two phones hear each other (replacing whatever each was bridged to)."""
         for endpoint in (first, second):
+            if endpoint._in_kernel():
+                endpoint.relay.reclaim(endpoint)
             old = endpoint.peer
             if old is not None and old.peer is endpoint:
                 old.peer = None
         first.peer = second
         second.peer = first
+        relay = first.relay
+        if relay.kernel is not None and first is not second:
+            relay._bridged.add(first)
+            relay._bridged.add(second)
 
     @staticmethod
     def unbridge(endpoint: MediaEndpoint) -> None:
+        if endpoint._in_kernel():
+            endpoint.relay.reclaim(endpoint)
         peer = endpoint.peer
         if peer is not None and peer.peer is endpoint:
             peer.peer = None
         endpoint.peer = None
+        endpoint.relay._bridged.discard(endpoint)
+
+    # --- kernel forwarding (media.kernel_forwarding) ----------------------------------------
+
+    def start_kernel(self) -> None:
+        """Create the nftables table (raises KernelForwardError, naming the setting, when
+        the node cannot: no CAP_NET_ADMIN, no libnftables)."""
+        if self.kernel is None:
+            forwarder = self._forwarder or KernelForwarder(table_name(self.pool.first))
+            forwarder.start()
+            self._forwarder = None
+            self.kernel = forwarder
+            self._bridged.update(endpoint for endpoint in self._endpoints
+                                 if endpoint.peer is not None)
+
+    def stop_kernel(self) -> None:
+        """Take every bridge back and remove the table."""
+        forwarder = self.kernel
+        if forwarder is None:
+            return
+        for endpoint in list(self._forwarded):
+            if endpoint._kernel:
+                self.reclaim(endpoint)
+        self.kernel = None
+        self._bridged.clear()
+        forwarder.stop()
+
+    def _kernel_safe(self, one: MediaEndpoint) -> Direction | None:
+        """The direction from ``one``'s phone to its peer's when the kernel may forward it:
+        two endpoints bridged both ways, neither with SRTP; ``one`` latched on an IPv4 phone,
+        not tapped, not on hold; the peer not on hold, not fed by the hub, and its phone's
+        stream coming from ``one`` unrewritten (a stream that needs continuity rewriting
+        after a source change, such as the operator's voice after the caller heard a
+        prompt, stays with the relay)."""
+        other = one.peer
+        if other is None or other.peer is not one or other is one:
+            return None
+        source, target = one.remote, other.remote
+        if (source is None or target is None or ":" in source[0] or ":" in target[0]
+                or not one.latched or one._closed or other._closed):
+            return None
+        if (one._tap is not None or one._on_hold or other._on_hold or other._hub_sends):
+            return None
+        for endpoint in (one, other):
+            if (endpoint.protect is not None or endpoint.unprotect is not None
+                    or endpoint in self._webrtc):
+                return None
+        stream = other._stream  # what the peer's phone got: from one, as it came?
+        if stream.rewrite or stream.source is None or stream.source[0] != id(one):
+            return None
+        return Direction(one.port, source, target, other.port)
+
+    def _hand_over(self) -> None:
+        """Give the kernel every bridge that became safe (one nftables transaction)."""
+        forwarder = self.kernel
+        if forwarder is None or not self._bridged:
+            return
+        handed: list[tuple[MediaEndpoint, Direction]] = []
+        for one in self._bridged:
+            direction = self._kernel_safe(one)
+            if direction is not None:
+                handed.append((one, direction))
+        if not handed:
+            return
+        try:
+            forwarder.add(direction for _one, direction in handed)
+        except KernelForwardError as error:
+            log.warning("kernel_forwarding_refused", error=str(error))
+            return  # these bridges stay with the relay
+        for one, direction in handed:
+            one._kernel = True
+            one._kernel_packets = 0
+            self._forwarded[one] = direction
+            self._bridged.discard(one)
+
+    def _count_kernel(self, endpoint: MediaEndpoint, packets: int, now: float) -> None:
+        """The kernel has forwarded ``packets`` in all from ``endpoint``'s phone: count the
+        new ones as received (and sent by its peer), as the Python path would."""
+        new = packets - endpoint._kernel_packets
+        if new <= 0:
+            return
+        endpoint._kernel_packets = packets
+        endpoint.received_packets += new
+        endpoint.last_received = now
+        peer = endpoint.peer
+        if peer is not None:
+            peer.sent_packets += new
+            stream = peer._stream  # the phone's stream went on unrewritten: 20 ms a packet
+            stream.last_seq = (stream.last_seq + new) & 0xFFFF
+            stream.last_ts = (stream.last_ts + new * _FRAME_TICKS) & 0xFFFFFFFF
+
+    def poll_kernel(self) -> None:
+        """Read the kernel's packet counts (one list command) and hand over new bridges."""
+        forwarder = self.kernel
+        if forwarder is None:
+            return
+        if self._forwarded:
+            try:
+                counts = forwarder.counters()
+            except KernelForwardError as error:
+                log.warning("kernel_forwarding_counters_failed", error=str(error))
+                counts = {}
+            now = self.clock.monotonic()
+            for endpoint, direction in self._forwarded.items():
+                self._count_kernel(endpoint, counts.get(direction.port, 0), now)
+        self._hand_over()
+
+    def reclaim(self, endpoint: MediaEndpoint) -> None:
+        """Take ``endpoint``'s bridge back from the kernel (both directions, at once): from
+        the return on, its phones' packets reach the relay's sockets again."""
+        forwarder = self.kernel
+        pair = [one for one in (endpoint, endpoint.peer) if one is not None and one._kernel]
+        directions = [self._forwarded.pop(one) for one in pair if one in self._forwarded]
+        counts: dict[int, int] = {}
+        if forwarder is not None:
+            try:
+                counts = forwarder.remove(directions)
+            except KernelForwardError as error:  # the table is gone: nothing forwards
+                log.warning("kernel_forwarding_reclaim_failed", error=str(error))
+        now = self.clock.monotonic()
+        for one in pair:
+            self._count_kernel(one, counts.get(one.port, 0), now)
+            one._kernel = False
+            one._kernel_packets = 0
+            # the kernel does not follow sequence numbers: start over, losses kept
+            one._lost_before = one.lost
+            one._seq_highest = -1
+            one._seq_received = 0
+            one._seq_probation = 1
+            if forwarder is not None and not one._closed and one.peer is not None:
+                self._bridged.add(one)  # it may become safe again (a tap removed)
 
     def _forget(self, endpoint: MediaEndpoint) -> None:
+        self._bridged.discard(endpoint)
         loop = self._event_loop()
         for sock in (endpoint.rtp, endpoint.rtcp):
             with contextlib.suppress(ValueError, OSError):
@@ -426,11 +648,27 @@ class MediaRelay:
         return dead
 
     async def run(self, interval: float = 1.0) -> None:
-        """The inactivity sweep, until cancelled; then every endpoint is closed."""
+        """The inactivity sweep, until cancelled; then every endpoint is closed. With
+        kernel forwarding, also its table, counters and hand-overs (every
+        ``kernel_interval``)."""
+        if self.kernel_forwarding:
+            self.start_kernel()
         try:
+            if self.kernel is None:
+                while True:
+                    await self.clock.sleep(interval)
+                    self.sweep()
+            step = min(interval, self.kernel_interval)
+            swept = self.clock.monotonic()
             while True:
-                await self.clock.sleep(interval)
-                self.sweep()
+                await self.clock.sleep(step)
+                self.poll_kernel()
+                if self.clock.monotonic() - swept >= interval - 1e-6:
+                    swept = self.clock.monotonic()
+                    self.sweep()
         finally:
-            for endpoint in list(self._endpoints):
-                endpoint.close()
+            try:
+                for endpoint in list(self._endpoints):
+                    endpoint.close()
+            finally:
+                self.stop_kernel()

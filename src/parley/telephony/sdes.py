@@ -19,6 +19,8 @@ SRTP_MODES = ("off", "offer", "require")
 def key_endpoint(endpoint: MediaEndpoint, local: Crypto, remote: Crypto) -> None:
     """Encrypt what ``endpoint`` sends with ``local``'s key, decrypt what it gets with
     ``remote``'s (raises :class:`SrtpError` if their suites differ)."""
+    if endpoint.kernel_forwarded:  # SRTP is per hop: the relay must see every packet
+        endpoint.relay.reclaim(endpoint)
     endpoint.protect, endpoint.unprotect = SdesSrtp(local, remote).packet_functions()
 
 

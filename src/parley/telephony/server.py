@@ -93,7 +93,8 @@ class Telephony:
         media_host = settings.media_host or settings.host
         self.pool = RtpPortPool(media_host, *settings.rtp_ports)
         self.relay = MediaRelay(self.pool, clock, timeout=settings.media_timeout,
-                                consent_timeout=settings.webrtc_consent_timeout)
+                                consent_timeout=settings.webrtc_consent_timeout,
+                                kernel_forwarding=settings.media.kernel_forwarding)
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
         self._refer_handler: ReferHandler | None = None
@@ -143,6 +144,8 @@ class Telephony:
                             duration_s=repaired.duration_s)
         await self.transport.start()
         self.engine.config.port = self.transport.port
+        if self.relay.kernel_forwarding:
+            self.relay.start_kernel()  # its table is there before the first call
 
     async def run(self) -> None:
         """Serve until cancelled, then end calls and close sockets in order."""

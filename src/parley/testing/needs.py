@@ -113,6 +113,16 @@ POSTGRESQL = Need("PostgreSQL's server programs (or PARLEY_TEST_DATABASE_URL)", 
                   _postgres_present)
 
 
+def _nftables_usable() -> bool:
+    import ctypes.util
+
+    return os.geteuid() == 0 and ctypes.util.find_library("nftables") is not None
+
+
+NFTABLES = Need("libnftables and root (CAP_NET_ADMIN) for media.kernel_forwarding", "nftables",
+                _nftables_usable)
+
+
 def missing(*needs: Need) -> list[Need]:
     """The needs that this machine does not meet."""
     return [need for need in needs if not need.present()]
