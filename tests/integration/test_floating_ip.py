@@ -6,10 +6,11 @@ before they hold it, as docs/deployment.md says); only the active one holds it.
 Both hosts start with the address left on their device, as after a crash: each node
 removes it at start, as the standby. The peers reach the service at the floating address:
 the health says node X is active and holds it, a REGISTER is challenged, and the peers'
-ARP cache points at X's MAC. X is killed with SIGKILL (it cannot remove the address: its
-host keeps it); the standby takes the lease, adds the address and announces it, and the
-same address now answers from the other node, with the peers' ARP cache moved to its MAC by
-the announcement alone.
+ARP cache points at X's MAC. Then X either is killed with SIGKILL (it cannot remove the
+address: its host keeps it), or loses its network (its link goes down: it cannot renew, so
+it stops serving, removes the address and exits as having lost its lease); the standby
+takes the lease, adds the address and announces it, and the same address now answers from
+the other node, with the peers' ARP cache moved to its MAC by the announcement alone.
 """
 
 from __future__ import annotations
@@ -154,8 +155,9 @@ async def register_status(peers: Host, address: str) -> int:
         return (await phone.request(phone.build("REGISTER", "1001"), wait_s=3)).status
 
 
-async def test_the_floating_address_moves_to_the_standby_when_the_active_node_is_killed(
-        tmp_path: Path, lan: Lan, database: tuple[str, str]) -> None:
+@pytest.mark.parametrize("failure", ["killed", "cut off"])
+async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fails(
+        tmp_path: Path, lan: Lan, database: tuple[str, str], failure: str) -> None:
     server_url, name = database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
@@ -182,10 +184,14 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_is
             assert peers.neighbour(floating_ip) == active.host.mac()
             assert await register_status(peers, floating_ip) == 401
 
-            # SIGKILL: the killed node cannot remove the address; the standby takes the
-            # lease, adds it, and its announcement moves the peers to its MAC
+            # SIGKILL: the killed node cannot remove the address. Cut off: the node cannot
+            # renew, stops serving, removes the address and exits (lease lost). Either way
+            # the standby takes the lease, adds it, and its announcement moves the peers
             killed = time.monotonic()
-            await active.stop(signal.SIGKILL)
+            if failure == "killed":
+                await active.stop(signal.SIGKILL)
+            else:
+                ip("-n", active.host.namespace, "link", "set", active.host.device, "down")
             _waited, body = await until_active_at(peers, floating_ip, within_s=10,
                                                   besides=active.name)
             took = time.monotonic() - killed
@@ -195,7 +201,11 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_is
             assert took <= LAPSE_S + RENEW_S + 2.0, took  # lapse, one attempt, slack
             assert peers.neighbour(floating_ip) == standby.host.mac()
             assert str(floating) in standby.host.addresses()
-            assert str(floating) in active.host.addresses()  # left behind by the killed one
+            if failure == "killed":  # left behind by the killed one
+                assert str(floating) in active.host.addresses()
+            else:  # the cut-off node stopped serving on time and gave the address up
+                assert str(floating) not in active.host.addresses(), active.output.decode()
+                assert b"ha_lease_lost" in active.output, active.output.decode()[-3000:]
             assert await register_status(peers, floating_ip) == 401
 
             # an orderly stop removes the address first

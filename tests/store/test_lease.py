@@ -105,8 +105,10 @@ class PausableClock(MonotonicClock):
         await self._running.wait()
 
 
-async def store_of(url: str, fence: Fence) -> Store:
-    store = await open_store(url, passwords=Passwords.cheap(), run_migrations=False)
+async def store_of(url: str, fence: Fence, *,
+                   idle_in_transaction_s: float | None = None) -> Store:
+    store = await open_store(url, passwords=Passwords.cheap(), run_migrations=False,
+                             idle_in_transaction_s=idle_in_transaction_s)
     store.fence = fence
     store.__post_init__()  # the repositories take the node's fence
     return store
@@ -285,3 +287,34 @@ async def test_a_stopping_node_removes_the_address_first_and_takes_no_lease(
     assert second.token is None
     await stopped(b)
     assert noted == [("a", "add"), ("a", "remove")]
+
+
+async def test_a_write_cut_off_mid_transaction_does_not_keep_the_standby_out(
+        pg_url: str) -> None:
+    """A node cut off from the network in the middle of a fenced write cannot roll it back,
+    and the lease row stays locked by it: the standby could take the lease only once TCP
+    gave up, hours later. A hot-standby node's sessions are ended by the server once silent
+    in a transaction for the lapse (docs/deployment.md), so the standby takes over."""
+    pausable = PausableClock()
+    first, second = keeper(pg_url, "a"), keeper(pg_url, "b")
+    first.clock = pausable
+    first_store = await store_of(pg_url, first.fence, idle_in_transaction_s=LAPSE_S)
+    a = asyncio.create_task(first.run())
+    await asyncio.wait_for(first.became_active.wait(), 5)
+    session = first_store.sessions()
+    await session.begin()
+    await first.fence.check(await session.connection())  # the lease row, shared
+    pausable.pause()  # a stands still, its transaction open: cut off mid-write
+    b = asyncio.create_task(second.run())
+    try:
+        await asyncio.wait_for(second.became_active.wait(), LAPSE_S * 10)
+        await asyncio.sleep(LAPSE_S * 2)
+        assert second.serving  # its renewals go through too
+    finally:
+        await stopped(b)
+        pausable.resume()
+        await stopped(a)
+        with contextlib.suppress(Exception):  # the server ended that session
+            await session.close()
+        await first_store.close()
+

@@ -120,10 +120,12 @@ class Store:
 
 
 async def open_store(url: str, *, clock: Clock | None = None, run_migrations: bool = True,
-                     passwords: Passwords | None = None) -> Store:
+                     passwords: Passwords | None = None,
+                     idle_in_transaction_s: float | None = None) -> Store:
     """A store on the SQLAlchemy ``url``, migrated to the latest schema unless told not to;
-    ``passwords`` sets the argon2 cost (the default suits production)."""
-    engine = create_engine(url)
+    ``passwords`` sets the argon2 cost (the default suits production);
+    ``idle_in_transaction_s``: see :func:`parley.store.database.create_engine`."""
+    engine = create_engine(url, idle_in_transaction_s=idle_in_transaction_s)
     if run_migrations:
         try:
             await migrate(engine)
@@ -139,4 +141,8 @@ async def build_store(settings: Settings, *, clock: Clock | None = None,
     """The node's store from its settings: ``database_url`` or a SQLite file in ``data_dir``
     (``passwords``: the argon2 cost, by default production's)."""
     return await open_store(database_url(settings.database_url, settings.data_dir), clock=clock,
-                            passwords=passwords)
+                            passwords=passwords,
+                            # a hot-standby node's transactions cut off mid-way must not
+                            # hold the lease row longer than its lease would have lasted
+                            idle_in_transaction_s=None if settings.ha is None
+                            else settings.ha.lapse_s)

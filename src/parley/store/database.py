@@ -57,16 +57,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, idle_in_transaction_s: float | None = None) -> AsyncEngine:
     """An async engine; SQLite connections get WAL mode, enforced foreign keys and a 30 s
     wait for the write lock. (A transaction that read before it writes can still be refused
     at once when another connection wrote in between: WAL cannot upgrade a stale snapshot;
-    the recorders try such writes again.)"""
+    the recorders try such writes again.)
+
+    ``idle_in_transaction_s`` (PostgreSQL): the server ends a session of this engine that
+    leaves a transaction open and silent that long. A hot-standby node sets it: a node cut
+    off from the network mid-transaction cannot roll back, and its locks (a fenced write
+    shares the lease row) would otherwise block the new active node's renewals until TCP
+    gives up, hours later."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args: dict[str, object] = {}
+    if idle_in_transaction_s is not None:
+        connect_args["server_settings"] = {
+            "idle_in_transaction_session_timeout": str(max(1, round(idle_in_transaction_s
+                                                                   * 1000)))}
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               connect_args=connect_args)
 
 
 def _alembic_config(connection: Connection) -> Config:
