@@ -122,8 +122,7 @@ class MediaEndpoint:
 
     @on_hold.setter
     def on_hold(self, value: bool) -> None:
-        if self._in_kernel():
-            self.relay.reclaim(self)
+        self._take_back()
         self._on_hold = value
 
     @property
@@ -133,8 +132,7 @@ class MediaEndpoint:
 
     @tap.setter
     def tap(self, value: Callable[[bytes], None] | None) -> None:
-        if self._in_kernel():
-            self.relay.reclaim(self)
+        self._take_back()
         self._tap = value
 
     @property
@@ -144,14 +142,19 @@ class MediaEndpoint:
 
     @hub_sends.setter
     def hub_sends(self, value: bool) -> None:
-        if self._in_kernel():
-            self.relay.reclaim(self)
+        self._take_back()
         self._hub_sends = value
 
     def _in_kernel(self) -> bool:
         """The kernel forwards to or from this endpoint's phone."""
         peer = self.peer
         return self._kernel or (peer is not None and peer._kernel)
+
+    def _take_back(self) -> None:
+        """Before a change the kernel cannot follow: forwarding to or from this endpoint's
+        phone returns to the relay (nothing to do when the kernel has none of it)."""
+        if self._in_kernel():
+            self.relay.reclaim(self)
 
     @property
     def kernel_forwarded(self) -> bool:
@@ -160,8 +163,7 @@ class MediaEndpoint:
 
     def set_remote(self, host: str, port: int) -> None:
         """The address from the phone's SDP; kept until the phone's own packets say otherwise."""
-        if self._in_kernel():
-            self.relay.reclaim(self)
+        self._take_back()
         self.remote = (host, port)
         self.remote_rtcp = (host, port + 1)
         self.latched = False
@@ -204,8 +206,7 @@ class MediaEndpoint:
     def continuation(self) -> tuple[int, int, int] | None:
         """(SSRC, next sequence number, next timestamp) of what the phone got so far, for a
         new sender that must continue the stream; None before anything was sent."""
-        if self._in_kernel():
-            self.relay.reclaim(self)
+        self._take_back()
         stream = self._stream
         if stream.ssrc is None:
             return None
@@ -223,8 +224,7 @@ class MediaEndpoint:
     def send_packet(self, data: bytes) -> None:
         """Send a packet built by the media hub to the phone. The hub continues the stream
         (:meth:`continuation`); what it sent is noted so the relay continues it after."""
-        if self._in_kernel():
-            self.relay.reclaim(self)
+        self._take_back()
         remote = self.remote
         if remote is None or self._closed or len(data) < 12:
             return  # on hold too: hold music is what a held phone should hear
@@ -352,8 +352,7 @@ class MediaEndpoint:
         """Stop reading, close both sockets and give the port back to the pool."""
         if self._closed:
             return
-        if self._in_kernel():
-            self.relay.reclaim(self)
+        self._take_back()
         self._closed = True
         if self.peer is not None and self.peer.peer is self:
             self.peer.peer = None
@@ -455,8 +454,7 @@ class MediaRelay:
     def bridge(first: MediaEndpoint, second: MediaEndpoint) -> None:
         """Make the two phones hear each other (replacing whatever each was bridged to)."""
         for endpoint in (first, second):
-            if endpoint._in_kernel():
-                endpoint.relay.reclaim(endpoint)
+            endpoint._take_back()
             old = endpoint.peer
             if old is not None and old.peer is endpoint:
                 old.peer = None
@@ -469,8 +467,7 @@ class MediaRelay:
 
     @staticmethod
     def unbridge(endpoint: MediaEndpoint) -> None:
-        if endpoint._in_kernel():
-            endpoint.relay.reclaim(endpoint)
+        endpoint._take_back()
         peer = endpoint.peer
         if peer is not None and peer.peer is endpoint:
             peer.peer = None
