@@ -23,12 +23,12 @@ from parley.config import voicemail_dir
 from parley.store.records import VoicemailRecord
 from parley.store.specs import QueueSpec
 from parley.testing.needs import HOLD_MUSIC, SIPP, STOCK_PROMPTS, needs
-from parley.testing.peers import audio_similarity, noise_signal, write_wav
+from parley.testing.peers import noise_signal, write_wav
 
 from ..integration.inbound_node import call_record, caller_scenario, change, demo_node, dial
 from ..integration.test_api_live import acd_state, eventually
 from .conftest import chromium_path
-from .test_phone_calls import chromium, heard
+from .test_phone_calls import chromium, heard, sounds_like
 from .test_phone_page import axe_violations
 
 pytestmark = [pytest.mark.browser, needs(STOCK_PROMPTS, HOLD_MUSIC)]
@@ -186,7 +186,7 @@ async def test_a_known_customer_calls_602_and_the_desk_shows_their_card_as_it_ri
     assert (help_request.agent_id, help_request.queue, help_request.teams) == (
         "1001", "support", ("blue",))
     assert help_request.call_id == record.id
-    assert audio_similarity(received, sent) > 0.5  # the page heard the caller
+    assert sounds_like(received, sent) > 0.5  # the page heard the caller
     assert record.operator == "1001"
     assert saved is not None, "the card was not saved with the call"
     assert saved.card["status"] == "platinum"
@@ -400,7 +400,7 @@ async def test_1001_consults_1002_then_a_conference_then_1002_keeps_the_customer
         await two.get_by_role("button", name="Hang up").click()
         record = await call_record(node, number="602")  # Parley hung up the customer
         await caller.stop()
-    assert audio_similarity(received, sent) > 0.3  # in the conference 1002 heard the customer
+    assert sounds_like(received, sent) > 0.3  # in the conference 1002 heard the customer
     assert record.operator == "1002"
 
 

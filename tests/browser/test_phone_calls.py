@@ -92,6 +92,13 @@ async def heard(page: Any, path: Path, seconds: float = 4.0) -> Path:
     return write_wav(path, np.rint(samples * 32767).clip(-32768, 32767).astype(np.int16))
 
 
+def sounds_like(received: Path, source: Path) -> float:
+    """``audio_similarity`` for audio that went through a browser: four half-second windows,
+    the median, since the browser's jitter buffer stretches or drops a few milliseconds when
+    packets come late (under a loaded machine) and one splice halves a long window's score."""
+    return audio_similarity(received, source, window_s=0.5, pieces=4)
+
+
 async def status_is(page: Any, text: str, within_ms: int = 20_000) -> None:
     from playwright.async_api import expect
 
@@ -141,7 +148,7 @@ async def test_a_caller_to_queue_602_is_answered_in_the_browser_audio_both_ways(
         await node.recording_files.settled()
         recordings = (await node.store.recordings.list(interaction_id=record.id)).items
     # the browser heard the caller
-    assert audio_similarity(received, sent) > 0.5
+    assert sounds_like(received, sent) > 0.5
     assert record.operator == "1001"
     assert record.queue == "support"
     assert record.outcome == "answered"
@@ -165,7 +172,7 @@ async def test_the_browser_calls_the_echo_test_and_hears_itself(tmp_path: Path) 
         received = await heard(page, tmp_path / "echo.wav", 4.0)
         await page.get_by_role("button", name="Hang up").click()
         await status_is(page, "Call ended (Terminated)")
-    assert audio_similarity(received, mine) > 0.5
+    assert sounds_like(received, mine) > 0.5
 
 
 @needs(BARESIP)
@@ -186,8 +193,8 @@ async def test_the_browser_calls_a_desk_phone_audio_both_ways(tmp_path: Path) ->
             await desk.wait_event("CALL_CLOSED", within=10)
         finally:
             await desk.stop()
-    assert audio_similarity(received, desk_audio) > 0.5
-    assert audio_similarity(desk.received_wav(), mine) > 0.5
+    assert sounds_like(received, desk_audio) > 0.5
+    assert sounds_like(desk.received_wav(), mine) > 0.5
 
 
 async def test_key_presses_on_the_page_reach_the_ivr(tmp_path: Path) -> None:
@@ -289,7 +296,7 @@ async def test_after_a_network_blip_the_page_registers_again_and_keeps_its_call(
                          within=20, what="the page registered again")
         assert not channel.ended
         received = await heard(page, tmp_path / "echo-after.wav", 4.0)
-        assert audio_similarity(received, mine) > 0.5  # the call still carries audio
+        assert sounds_like(received, mine) > 0.5  # the call still carries audio
         assert channel.leg.peer != first  # its requests now go over the new connection
         await page.get_by_role("button", name="Hang up").click()
         await status_is(page, "Call ended (Terminated)")

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, TURNSERVER, needs, require
-from parley.testing.peers import audio_similarity
 from parley.testing.ports import free_port, free_port_block
 
 from ..integration.inbound_node import demo_node
-from .test_phone_calls import chromium, heard, microphone, signed_in, status_is
+from .test_phone_calls import chromium, heard, microphone, signed_in, sounds_like, status_is
 
 pytestmark = [pytest.mark.browser, needs(STOCK_PROMPTS, HOLD_MUSIC)]
 
@@ -72,7 +71,7 @@ async def test_a_browser_phone_held_to_turn_relays_hears_the_echo_through_coturn
         assert given["ice_transport_policy"] == "relay"
         assert server["username"].endswith(":1001")  # EXPIRY:USER, for the secret
         await asyncio.sleep(0.5)
-    assert audio_similarity(received, mine) > 0.5
+    assert sounds_like(received, mine) > 0.5
     carried = log.read_text("utf-8", "replace")
     assert "ALLOCATE processed, success" in carried, carried[-3000:]
     assert "CREATE_PERMISSION processed, success" in carried, carried[-3000:]

@@ -83,22 +83,36 @@ def noise_signal(seconds: float, seed: int, rate: int = 8000) -> npt.NDArray[np.
     return result
 
 
-def audio_similarity(received: Path, source: Path, *, window_s: float = 2.0) -> float:
+def audio_similarity(received: Path, source: Path, *, window_s: float = 2.0,
+                     pieces: int = 1) -> float:
     """How well ``received`` contains ``source``: the peak normalised cross-correlation (0..1).
 
     A window of ``window_s`` seconds from the middle of the received recording is searched for
     in the source at every lag, so network and jitter-buffer delay do not matter. Silence or
     unrelated audio scores near 0; a G.711 path scores above 0.9.
+
+    With ``pieces`` > 1 that many consecutive windows around the middle are each searched for
+    on their own and the median score is returned: a receiver whose jitter buffer stretches or
+    drops a few milliseconds to follow the network (as a browser's does) shifts the delay
+    between windows, which breaks one long window's alignment but not the short ones'.
     """
     heard, heard_rate = read_wav(received)
     sent, sent_rate = read_wav(source)
     if heard_rate != sent_rate:
         raise PeerError(f"sample rates differ: {heard_rate} Hz vs {sent_rate} Hz")
     length = int(window_s * heard_rate)
-    if len(heard) < length + heard_rate or len(sent) < length:
+    span = length * max(pieces, 1)
+    if len(heard) < span + heard_rate or len(sent) < length:
         return 0.0
-    start = len(heard) // 2 - length // 2
-    probe = heard[start:start + length]
+    first = len(heard) // 2 - span // 2
+    scores = [_best_match(heard[start:start + length], sent)
+              for start in range(first, first + span, length)]
+    return float(np.median(scores))
+
+
+def _best_match(probe: npt.NDArray[np.float64], sent: npt.NDArray[np.float64]) -> float:
+    """The peak normalised cross-correlation of ``probe`` against every window of ``sent``."""
+    length = len(probe)
     probe = probe - probe.mean()
     norm_probe = float(np.sqrt(np.sum(probe * probe)))
     if norm_probe == 0.0:
