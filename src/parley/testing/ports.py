@@ -24,14 +24,10 @@ def _bindable(port: int, host: str = LOOPBACK) -> bool:
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """A port free for both UDP and TCP on ``host``, as the kernel picks it."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind((host, 0))
-            port = int(probe.getsockname()[1])
-        if _bindable(port, host):
-            return port
-    raise OSError("no free UDP+TCP port found on loopback")
+    """A port free for both UDP and TCP on ``host``, below the kernel's ephemeral range: a
+    port the kernel picked would be free now but could be handed to another process's
+    outgoing connection (a node's database pool) before the server that asked binds it."""
+    return free_port_block(1, host, even=False)
 
 
 def free_port_block(count: int, host: str = LOOPBACK, *, even: bool = True) -> int:
