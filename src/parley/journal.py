@@ -101,6 +101,9 @@ class Journal:
         self._pending: list[bytes] = []
         self._write_scheduled = False
         self._fd: int | None = None
+        #: raised with each segment opened: an fsync in flight knows whether its segment is
+        #: still the current one (a closed descriptor's number is soon reused)
+        self._segment_serial = 0
         self._segment_size = 0
         self._segments: list[tuple[int, Path]] = []  # (first seq, path), oldest first
         self._needed: dict[str, int] = {}  # reader name -> first seq it still needs
@@ -162,6 +165,7 @@ class Journal:
     def _start_segment(self, first_seq: int) -> None:
         path = self.folder / _segment_name(first_seq)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._segment_serial += 1
         self._segment_size = os.fstat(self._fd).st_size
         self._segments.append((first_seq, path))
         dir_fd = os.open(self.folder, os.O_RDONLY)
@@ -241,14 +245,15 @@ class Journal:
             while True:
                 await asyncio.sleep(self.commit_interval_s)
                 self.write()
-                target, fd = self._written_seq, self._fd
+                target, fd, serial = self._written_seq, self._fd, self._segment_serial
                 if target > self.synced_seq and fd is not None:
                     try:
                         await asyncio.to_thread(os.fsync, fd)
                     except OSError:
-                        if fd == self._fd:
+                        if serial == self._segment_serial:
                             raise
-                        # the segment was rotated meanwhile, which synced it
+                        # the segment was rotated meanwhile, which synced it (and its
+                        # descriptor's number may belong to the next segment already)
                     self._mark_synced(target)
         finally:
             self.sync()
