@@ -24,14 +24,17 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import structlog
 
 from parley import events as ev
 from parley.bus import Envelope, LiveBus
 from parley.clock import Clock
-from parley.store import Store
+from parley.store import Fenced, Store
 from parley.store.campaigns import OUTBOX_EVENTS
 from parley.store.records import DeliveryRecord, PendingDelivery
 from parley.store.specs import WebhookSpec
+
+log = structlog.get_logger(__name__)
 
 EVENT_NAMES: dict[type[Any], str] = {
     ev.ChannelCreated: "call.offered",
@@ -141,23 +144,33 @@ class WebhookDispatcher:
         payload = envelope.to_json()
         body = json.dumps({"id": envelope.id, "event": name, "at": payload["at"],
                            "data": payload["data"]}, separators=(",", ":"))
-        outbox_id = await self._store.deliveries.enqueue(webhook.name, envelope.id, name, body,
-                                                         self._clock.utcnow())
-        return await self._attempts(client, webhook, PendingDelivery(
-            outbox_id, webhook.name, envelope.id, name, body, 0, self._clock.utcnow()))
+        try:
+            outbox_id = await self._store.deliveries.enqueue(webhook.name, envelope.id, name,
+                                                             body, self._clock.utcnow())
+            return await self._attempts(client, webhook, PendingDelivery(
+                outbox_id, webhook.name, envelope.id, name, body, 0, self._clock.utcnow()))
+        except Fenced as exc:
+            _fenced(exc, envelope.id)
+            return False
 
     async def _resume(self, client: httpx.AsyncClient, pending: PendingDelivery) -> bool:
         try:
-            hook = await self._store.config.get("webhooks", pending.webhook)
-            if not isinstance(hook, WebhookSpec) or not hook.active:
-                await self._store.deliveries.finish(pending.id)  # unsubscribed meanwhile
-                return False
-            wait = (pending.next_attempt_at - self._clock.utcnow()).total_seconds()
-            if wait > 0:
-                await self._clock.sleep(wait)
-            return await self._attempts(client, hook, pending)
+            return await self._resumed(client, pending)
+        except Fenced as exc:
+            _fenced(exc, pending.event_id)
+            return False
         finally:
             self._running.discard(pending.id)
+
+    async def _resumed(self, client: httpx.AsyncClient, pending: PendingDelivery) -> bool:
+        hook = await self._store.config.get("webhooks", pending.webhook)
+        if not isinstance(hook, WebhookSpec) or not hook.active:
+            await self._store.deliveries.finish(pending.id)  # unsubscribed meanwhile
+            return False
+        wait = (pending.next_attempt_at - self._clock.utcnow()).total_seconds()
+        if wait > 0:
+            await self._clock.sleep(wait)
+        return await self._attempts(client, hook, pending)
 
     async def _attempts(self, client: httpx.AsyncClient, webhook: WebhookSpec,
                         pending: PendingDelivery) -> bool:
@@ -196,3 +209,9 @@ class WebhookDispatcher:
                 await self._clock.sleep(self.delay(attempt))
         await self._store.deliveries.finish(pending.id)  # given up; the log keeps the attempts
         return False
+
+
+def _fenced(exc: Fenced, event_id: str) -> None:
+    """A node that lost its lease sends no more webhooks: the new active node delivers
+    what is in the outbox (an attempt is counted in the store before it is sent)."""
+    log.error("webhook_left_to_the_active_node", event_id=event_id, error=str(exc))

@@ -15,13 +15,19 @@ from ipaddress import IPv4Interface
 
 import pytest
 
+from parley.bus import LiveBus
 from parley.clock import MonotonicClock
 from parley.ha import LeaseKeeper, LeaseLost, Role
 from parley.net.floating_ip import RTM_NEWADDR, FloatingIp
 from parley.store import Fenced, Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.lease import Fence, LeaseConnection, plain_postgres_url
+from parley.store.records import ScriptDraftRecord
+from parley.store.specs import WebhookSpec
 from parley.testing.postgres import create_database, drop_database
+from parley.webhooks import WebhookDispatcher
+
+from ..integration.test_api_webhooks import Receiver
 
 RENEW_S, LAPSE_S = 0.1, 0.3
 
@@ -118,6 +124,61 @@ async def stopped(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, LeaseLost):
         await task
+
+
+async def test_a_node_that_lost_its_lease_sends_no_webhook_and_moves_no_campaign(
+        pg_url: str) -> None:
+    """A webhook waiting in the outbox is sent once, by the active node: the stale one, whose
+    dispatcher still runs, sends nothing; its campaign and wrap-up writes are refused."""
+    receiver = Receiver(failures=0)
+    receiver.thread.start()
+    pausable = PausableClock()
+    first, second = keeper(pg_url, "a"), keeper(pg_url, "b")
+    first.clock = pausable
+    first_store = await store_of(pg_url, first.fence)
+    second_store = await store_of(pg_url, second.fence)
+    clock = MonotonicClock()
+    try:
+        async with never_both(first, second):
+            a = asyncio.create_task(first.run())
+            await asyncio.wait_for(first.became_active.wait(), 5)
+            b = asyncio.create_task(second.run())
+            await first_store.config.put("webhooks", WebhookSpec(
+                name="crm", url=receiver.url, events=["campaign.attempt"],
+                secret="a-long-shared-secret-for-hmac"))
+            await first_store.deliveries.enqueue("crm", "ev-1", "campaign.attempt",
+                                                 '{"id":"ev-1"}', datetime.now(UTC))
+            pausable.pause()  # a stalls past the lapse; b takes over
+            await asyncio.wait_for(second.became_active.wait(), 5)
+
+            stale = asyncio.create_task(WebhookDispatcher(first_store, LiveBus(clock),
+                                                          clock).run())
+            await asyncio.sleep(1.5)  # it finds the delivery at start and polls once more
+            await stopped(stale)
+            assert receiver.requests == []
+            with pytest.raises(Fenced, match="stale"):
+                await first_store.campaigns.save_status("spring", "paused", by="boss")
+            with pytest.raises(Fenced, match="stale"):
+                await first_store.wrapups.save_draft(ScriptDraftRecord(
+                    "call-1", {"reason": "billing"}, "", "1001", datetime.now(UTC)))
+
+            active = asyncio.create_task(WebhookDispatcher(second_store, LiveBus(clock),
+                                                           clock).run())
+            await asyncio.to_thread(receiver.wait_for, 1, 5.0)
+            await asyncio.sleep(0.3)
+            await stopped(active)
+            assert len(receiver.requests) == 1
+            assert await second_store.deliveries.pending() == []
+            assert [entry.delivered for entry in await second_store.deliveries.log()] == [True]
+            pausable.resume()
+            with pytest.raises(LeaseLost):
+                await asyncio.wait_for(a, 5)
+            await stopped(b)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        await first_store.close()
+        await second_store.close()
 
 
 async def test_one_active_then_the_standby_takes_over_and_the_stale_active_is_refused(

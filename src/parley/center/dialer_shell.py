@@ -62,6 +62,7 @@ from parley.dialer.model import (
     NumberType,
 )
 from parley.dialer.strategy import ContactState
+from parley.store import Fenced
 
 if TYPE_CHECKING:
     from parley.center.shell import ContactCenter
@@ -204,6 +205,9 @@ class DialerShell:
                 if batch:
                     try:
                         await self.store.save_batch(batch)
+                    except Fenced as exc:  # the new active node's dialer carries on
+                        log.error("dialer_writes_left_to_the_active_node", writes=len(batch),
+                                  error=str(exc))
                     except Exception:
                         log.exception("dialer_store_write_failed", writes=len(batch))
 

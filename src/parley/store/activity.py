@@ -131,8 +131,7 @@ class InteractionRepository:
         """Everything this task writes inside the block is one transaction (a recorder
         catching up after a burst writes many steps at the cost of one commit). Other tasks
         are not affected. An error rolls the whole block back."""
-        async with self._sessions() as session, session.begin():
-            await self._fence.check(await session.connection())
+        async with self._fence.transaction(self._sessions) as session:
             token = self._batch.set(session)
             try:
                 yield
@@ -146,8 +145,7 @@ class InteractionRepository:
         if shared is not None:
             yield shared
             return
-        async with self._sessions() as session, session.begin():
-            await self._fence.check(await session.connection())
+        async with self._fence.transaction(self._sessions) as session:
             yield session
 
     @asynccontextmanager
@@ -182,9 +180,8 @@ class InteractionRepository:
         """Write a recorder's batch with Core statements (one per table and set of columns)
         in one transaction, with ``mark`` (consumer, applied entry, first entry to replay)
         if given: the batch and the mark it ends at are written together or not at all."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             connection = await session.connection()
-            await self._fence.check(connection)
             changed = list(rows.interaction_changes)
             # a closed call's entries that move it between queues change what it counts
             changed += [key for key in rows.answered_amends if key not in changed]
@@ -432,8 +429,7 @@ class JournalMarkRepository:
                        or 0)
 
     async def set(self, consumer: str, applied_seq: int, replay_from: int) -> None:
-        async with self._sessions() as session, session.begin():
-            await self._fence.check(await session.connection())
+        async with self._fence.transaction(self._sessions) as session:
             await set_mark(session, consumer, applied_seq, replay_from)
 
 
@@ -447,8 +443,7 @@ class OperatorStateRepository:
 
     async def record(self, username: str, state: str, at: datetime, reason: str = "", *,
                      queue: str | None = None, interaction_id: str | None = None) -> None:
-        async with self._sessions() as session, session.begin():
-            await self._fence.check(await session.connection())
+        async with self._fence.transaction(self._sessions) as session:
             await apply_states(await session.connection(),
                                [StateEntry(username, state, reason, at, queue,
                                            interaction_id)])
@@ -460,9 +455,8 @@ class OperatorStateRepository:
                           consumer: str, applied_seq: int) -> None:
         """Append ``entries`` and note that ``consumer`` applied the event journal up to
         ``applied_seq``, in one transaction."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             connection = await session.connection()
-            await self._fence.check(connection)
             if entries:
                 await apply_states(connection, [
                     StateEntry(e.username, e.state, e.reason, e.at, e.queue, e.interaction_id)
@@ -632,8 +626,7 @@ class CallbackRepository:
         self._fence = fence or Fence()
 
     async def request(self, record: CallbackRecord) -> CallbackRecord:
-        async with self._sessions() as session, session.begin():
-            await self._fence.check(await session.connection())
+        async with self._fence.transaction(self._sessions) as session:
             await _require_queue(session, record.queue)
             session.add(m.Callback(id=record.id, number=record.number, queue=record.queue,
                                    requested_at=record.requested_at, due_at=record.due_at,
@@ -665,8 +658,7 @@ class CallbackRepository:
 
     async def set_status(self, callback_id: str, status: str, *,
                          count_attempt: bool = False) -> CallbackRecord:
-        async with self._sessions() as session, session.begin():
-            await self._fence.check(await session.connection())
+        async with self._fence.transaction(self._sessions) as session:
             row = await session.get(m.Callback, callback_id)
             if row is None:
                 raise NotFound(f"no callback {callback_id!r}")

@@ -68,9 +68,8 @@ class BindingRepository:
         the ``gone`` (aor, contact key) pairs, and any row that lapsed before
         ``expired_before``."""
         keys = [(b.aor, b.contact_key) for b in kept] + list(gone)
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             connection = await session.connection()
-            await self._fence.check(connection)
             for start in range(0, len(keys), 200):  # bounded statements on both databases
                 chunk = keys[start:start + 200]
                 await connection.execute(delete(_TABLE).where(or_(*(

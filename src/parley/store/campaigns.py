@@ -34,6 +34,7 @@ from parley.dialer.model import NumberType
 from parley.store import models as m
 from parley.store.campaign_config import campaign_config
 from parley.store.database import Conflict, NotFound
+from parley.store.lease import Fence
 from parley.store.records import Page
 from parley.store.reports import apply_attempt
 from parley.store.specs import CampaignSpec
@@ -142,11 +143,18 @@ def contact_json(campaign: str, progress: ContactProgress, *, cancelled: bool = 
 
 
 class CampaignRepository:
-    """Campaign runtime state, contacts, attempts and do-not-call lists."""
+    """Campaign runtime state, contacts, attempts and do-not-call lists.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    The dialer's live writes (status, attempts, contacts' progress and closes) check the
+    node's ``fence``: a node that lost its lease cannot move a campaign the new active node
+    now dials. Contact imports, number ranges and opt-outs are not fenced (an opt-out is
+    additive and must never be lost)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+                 fence: Fence | None = None) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._fence = fence or Fence()
 
     # --- campaigns -----------------------------------------------------------------------
 
@@ -201,7 +209,7 @@ class CampaignRepository:
 
     async def save_status(self, campaign: str, status: str, *, by: str) -> None:
         """A supervisor's start, pause or stop (or the dialer's own change)."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             row = await self._campaign_row(session, campaign)
             if row.status == "stopped" and status != "stopped":
                 raise Conflict(f"status: campaign {campaign!r} is stopped and cannot be "
@@ -286,7 +294,7 @@ class CampaignRepository:
         """Close a waiting contact with ``reason`` (its webhook sent), as the dialer would;
         False when it is being dialled or already closed. For a node whose dialer has not
         loaded the campaign; a running dialer closes its contacts itself."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             row = await self._contact_row(session, campaign, contact_id)
             if row.status != "pending":
                 return False
@@ -328,7 +336,7 @@ class CampaignRepository:
     async def cancel_contact(self, campaign: str, contact_id: str, *, by: str) -> bool:
         """Withdraw a task: closed with reason ``cancelled`` (and its webhook sent); False
         when it had already closed."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             row = await self._contact_row(session, campaign, contact_id)
             if row.status == "done":
                 return False
@@ -343,7 +351,7 @@ class CampaignRepository:
         """The contact's state after an attempt, a disposition, a reschedule or its close; a
         close puts the ``campaign.contact_closed`` webhook, with every attempt, in the outbox.
         A cancelled contact stays closed whatever the dialer still reports."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             await self._progress_in(session, campaign, progress)
 
     async def save_batch(self, items: Sequence[AttemptFacts | tuple[str, ContactProgress]]
@@ -352,7 +360,7 @@ class CampaignRepository:
         transaction: a busy dialer commits once per batch, not once per change. A batch
         that meets a concurrent first write of an attempt is written again item by item."""
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._fence.transaction(self._sessions) as session:
                 for item in items:
                     if isinstance(item, AttemptFacts):
                         await self._attempt_in(session, item)
@@ -409,7 +417,7 @@ class CampaignRepository:
         await self._save_attempt(facts)
 
     async def _save_attempt(self, facts: AttemptFacts) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             await self._attempt_in(session, facts)
 
     async def _attempt_in(self, session: AsyncSession, facts: AttemptFacts) -> None:

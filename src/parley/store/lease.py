@@ -20,12 +20,14 @@ every write accepted from the old holder comes before the new token.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from parley.store.database import StoreError
 
@@ -189,3 +191,12 @@ class Fence:
         if held is None:
             raise Fenced(f"node {self.node!r} lost the lease of cluster {self.cluster!r} "
                          f"(its fencing token {token} is stale): write refused")
+
+    @asynccontextmanager
+    async def transaction(self, sessions: async_sessionmaker[AsyncSession]
+                          ) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction of its own, :meth:`check`-ed before anything is
+        written (the repositories' writes of live state)."""
+        async with sessions() as session, session.begin():
+            await self.check(await session.connection())
+            yield session

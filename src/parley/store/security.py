@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from parley.store import models as m
 from parley.store.credentials import Passwords, new_token, token_hash
 from parley.store.database import NotFound
+from parley.store.lease import Fence
 from parley.store.records import (
     AuditRecord,
     DeliveryRecord,
@@ -195,13 +196,16 @@ class DirectoryRepository:
 
 class DeliveryRepository:
     """The webhook delivery log (one row per attempt) and the outbox of unfinished
-    deliveries."""
+    deliveries. Every write checks the node's ``fence``: an attempt is counted before it is
+    sent, so a node that lost its lease sends nothing the new active node will send too."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 fence: Fence | None = None) -> None:
         self._sessions = sessions
+        self._fence = fence or Fence()
 
     async def record(self, record: DeliveryRecord) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             session.add(m.WebhookDelivery(
                 webhook=record.webhook, event_id=record.event_id, event_type=record.event_type,
                 attempt=record.attempt, at=record.at, status_code=record.status_code,
@@ -220,7 +224,7 @@ class DeliveryRepository:
     async def enqueue(self, webhook: str, event_id: str, event_type: str, body: str,
                       at: datetime) -> int:
         """Keep a delivery in the outbox until :meth:`finish`; returns its id."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             row = m.WebhookOutbox(webhook=webhook, event_id=event_id, event_type=event_type,
                                   body=body, attempts=0, next_attempt_at=at)
             session.add(row)
@@ -228,7 +232,7 @@ class DeliveryRepository:
             return row.id
 
     async def retry_later(self, outbox_id: int, attempts: int, at: datetime) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             row = await session.get(m.WebhookOutbox, outbox_id)
             if row is not None:
                 row.attempts = attempts
@@ -236,7 +240,7 @@ class DeliveryRepository:
 
     async def finish(self, outbox_id: int) -> None:
         """The delivery succeeded or was given up: drop it from the outbox."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             await session.execute(delete(m.WebhookOutbox).where(m.WebhookOutbox.id == outbox_id))
 
     async def pending(self) -> list[PendingDelivery]:

@@ -15,18 +15,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parley.store import models as m
 from parley.store.database import NotFound
+from parley.store.lease import Fence
 from parley.store.records import AnswerRecord, ScriptDraftRecord, WrapupRecord
 from parley.store.reports import apply_result
 
 
 class WrapupRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Operators' wrap-ups and script drafts; their writes check the node's ``fence`` (a
+    node that lost its lease answers the desk 503 and the page keeps the form)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 fence: Fence | None = None) -> None:
         self._sessions = sessions
+        self._fence = fence or Fence()
 
     async def save(self, wrapup: WrapupRecord) -> WrapupRecord:
         """Store ``wrapup`` (replacing an earlier one of the same interaction); returns it
         as stored, ``saves`` counted."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             call = await session.get(m.Interaction, wrapup.interaction_id)
             if call is None:
                 raise NotFound(f"no interaction {wrapup.interaction_id!r}")
@@ -82,7 +88,7 @@ class WrapupRepository:
 
     async def save_draft(self, draft: ScriptDraftRecord) -> None:
         """Keep the answers a call is handed on with (replacing an earlier draft)."""
-        async with self._sessions() as session, session.begin():
+        async with self._fence.transaction(self._sessions) as session:
             if await session.get(m.Interaction, draft.interaction_id) is None:
                 raise NotFound(f"no interaction {draft.interaction_id!r}")
             row = await session.get(m.ScriptDraft, draft.interaction_id)

@@ -33,7 +33,7 @@ from parley.config import DirectorySettings, WebRtcSettings
 from parley.directory import Directory
 from parley.ha import NodeStatus
 from parley.net.websocket import WsConnections
-from parley.store import Conflict, NotFound, Store
+from parley.store import Conflict, Fenced, NotFound, Store
 from parley.telephony.session_devices import SessionDevices
 from parley.trust import TrustedNetworks
 from parley.web import (
@@ -164,7 +164,8 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
         return handle
 
     for error, code in ((NotFound, 404), (LiveCallNotFound, 404), (Conflict, 409),
-                        (OperationRefused, 409), (InvalidRequest, 422), (NotRunning, 503)):
+                        (OperationRefused, 409), (InvalidRequest, 422), (NotRunning, 503),
+                        (Fenced, 503)):
         app.add_exception_handler(error, handler(code))  # type: ignore[arg-type]
 
     app.include_router(operations.router, dependencies=[Depends(reject_nul)],
