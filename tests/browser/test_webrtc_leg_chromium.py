@@ -142,4 +142,8 @@ async def test_chromium_connects_is_heard_recorded_keys_and_tab_close_ends_the_c
     recorded = decode_wav(recordings[0].path.read_bytes(), str(recordings[0].path))
     browser_side = np.rint(recorded.samples[:, 0] * 32768).astype(np.int16)
     looped = np.tile(source, 3)
-    assert find(browser_side[8000:16000], looped).correlation > 0.8  # the WAV, via Chromium
+    # the WAV, via Chromium: four quarter-second windows each found on their own (the fake
+    # microphone drops a frame when the machine is busy, which splits one long window)
+    found = [find(browser_side[start:start + 2000], looped).correlation
+             for start in range(8000, 16000, 2000)]
+    assert float(np.median(found)) > 0.8, found
