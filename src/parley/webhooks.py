@@ -155,22 +155,19 @@ class WebhookDispatcher:
 
     async def _resume(self, client: httpx.AsyncClient, pending: PendingDelivery) -> bool:
         try:
-            return await self._resumed(client, pending)
+            hook = await self._store.config.get("webhooks", pending.webhook)
+            if not isinstance(hook, WebhookSpec) or not hook.active:
+                await self._store.deliveries.finish(pending.id)  # unsubscribed meanwhile
+                return False
+            wait = (pending.next_attempt_at - self._clock.utcnow()).total_seconds()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            return await self._attempts(client, hook, pending)
         except Fenced as exc:
             _fenced(exc, pending.event_id)
             return False
         finally:
             self._running.discard(pending.id)
-
-    async def _resumed(self, client: httpx.AsyncClient, pending: PendingDelivery) -> bool:
-        hook = await self._store.config.get("webhooks", pending.webhook)
-        if not isinstance(hook, WebhookSpec) or not hook.active:
-            await self._store.deliveries.finish(pending.id)  # unsubscribed meanwhile
-            return False
-        wait = (pending.next_attempt_at - self._clock.utcnow()).total_seconds()
-        if wait > 0:
-            await self._clock.sleep(wait)
-        return await self._attempts(client, hook, pending)
 
     async def _attempts(self, client: httpx.AsyncClient, webhook: WebhookSpec,
                         pending: PendingDelivery) -> bool:
