@@ -190,13 +190,17 @@ class Node:
         registrations, exports, retention) starts once it holds the lease. The lease is
         kept while the node stops and let go only once its records are written (else the
         standby, taking over at once, would fence the last of them off); a lost lease stops
-        the node (:class:`parley.ha.LeaseLost`)."""
+        the node (:class:`parley.ha.LeaseLost`). The lease is sought only once the web server
+        listens: start-up's own work must not delay the first renewals of a lease just
+        taken (on a busy machine that cost the lease, and the node stopped)."""
         if self.lease is None:
             await self._run_services()
             return
         async with asyncio.TaskGroup() as group:
+            services = group.create_task(self._run_services())
+            await self.server.ready.wait()  # a service failing to start cancels this wait
             keeper = group.create_task(self.lease.run())
-            await self._run_services()
+            await services
             keeper.cancel()  # pragma: no cover - the services run until cancelled
 
     async def _run_services(self) -> None:

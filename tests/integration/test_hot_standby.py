@@ -30,7 +30,7 @@ from parley.testing.postgres import (  # noqa: F401 - fixtures
 from parley.testing.sipclient import RawSipClient
 
 READY_LINE = b"Press Ctrl-C to stop."
-RENEW_S, LAPSE_S = 0.5, 1.5
+RENEW_S, LAPSE_S = 1.0, 3.0  # the shipped defaults: a node stalled 1 s by a busy machine serves on
 POLL_S = 0.05
 
 
@@ -53,6 +53,8 @@ class Member:
         self.sip_port, self.http_port = free_port(), free_port()
         self.rtp_first = free_port_block(20)
         self.process: asyncio.subprocess.Process | None = None
+        #: everything the node printed, shown when the test fails
+        self.output: list[str] = []
         self.url = f"http://127.0.0.1:{self.http_port}"
 
     async def start(self) -> None:
@@ -74,13 +76,14 @@ class Member:
                 if not line:
                     raise AssertionError(f"node {self.name} exited at start:\n{seen.decode()}")
                 seen += line
+        self.output.extend(seen.decode(errors="replace").splitlines())
         self._drain = asyncio.create_task(self._keep_reading())
 
     async def _keep_reading(self) -> None:
         assert self.process is not None
         assert self.process.stdout is not None
-        while await self.process.stdout.readline():
-            pass
+        while line := await self.process.stdout.readline():
+            self.output.append(line.decode(errors="replace").rstrip("\n"))
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
@@ -112,6 +115,8 @@ async def members(folder: Path, database_url: str) -> AsyncIterator[tuple[Member
             if member.process is not None and member.process.returncode is None:
                 member.process.kill()
                 await member.process.wait()
+            print(f"--- node {member.name} (exit {member.process and member.process.returncode})")
+            print("\n".join(member.output[-200:]))
 
 
 async def until_serving(member: Member, within: float) -> tuple[float, dict[str, Any]]:
