@@ -169,6 +169,8 @@ class Node:
     cpu_seen: float = 0.0  # the last CPU time read, kept once the process is gone
     database_url: str | None = None  # None: SQLite in the data folder
     kernel_forwarding: bool = False  # media.kernel_forwarding
+    #: run under tracemalloc (bench/traced_node.py), its snapshots written here on request
+    tracemalloc_dir: Path | None = None
 
     @property
     def log(self) -> Path:
@@ -178,7 +180,10 @@ class Node:
         self.sip_port = self.sip_port or free_port()
         self.http_port = self.http_port or free_port()
         executable = Path(sys.executable).with_name("parley")
-        command = [str(executable) if executable.exists() else "parley", "serve",
+        launcher = [str(executable) if executable.exists() else "parley"]
+        if self.tracemalloc_dir is not None:
+            launcher = [sys.executable, str(Path(__file__).with_name("traced_node.py"))]
+        command = [*launcher, "serve",
                    "--config", str(self.config), "--host", LOOPBACK,
                    "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
                    "--rtp-ports", f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
@@ -187,6 +192,8 @@ class Node:
             command += ["--database-url", self.database_url]
         environment = {**os.environ, "PARLEY_MEDIA__KERNEL_FORWARDING":
                        "true" if self.kernel_forwarding else "false"}
+        if self.tracemalloc_dir is not None:
+            environment["PARLEY_TRACEMALLOC_DIR"] = str(self.tracemalloc_dir)
         with self.log.open("wb") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=log,
@@ -228,6 +235,11 @@ class Node:
         with contextlib.suppress(OSError):
             self.cpu_seen = process_cpu_seconds(self.process.pid)
         return self.cpu_seen
+
+    def snapshot(self) -> None:
+        """Ask a node run under tracemalloc for a snapshot (written in ``tracemalloc_dir``)."""
+        if self.process is not None and self.tracemalloc_dir is not None:
+            self.process.send_signal(signal.SIGUSR1)
 
     def memory_kib(self, field: str) -> int:
         """``VmRSS`` or ``VmHWM`` (peak resident memory) of the node, in KiB."""

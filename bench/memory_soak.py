@@ -13,6 +13,17 @@ RSS less the idle node's, over the concurrent calls the rate implies.
 
     .venv/bin/python bench/memory_soak.py --calls 10000 --rate 50
     .venv/bin/python bench/memory_soak.py --calls 100000 --rate 50 --every 10000
+
+``--tracemalloc`` runs the node under tracemalloc (``bench/traced_node.py``; tracing starts
+at the first checkpoint), takes a snapshot at every checkpoint and once idle at the end, and
+prints the Python heap the snapshots traced next to the RSS, and what grew most from the
+baseline checkpoint to the last one and to the idle end, grouped by the allocation's
+traceback: RSS that grows while the traced heap stays flat is memory outside Python's
+objects (the allocators'), a traced heap that grows names its allocation site. The node is
+slower and bigger traced: a tool, not a measurement.
+
+    .venv/bin/python bench/memory_soak.py --calls 14000 --every 2000 --baseline 4000 \
+        --no-media --tracemalloc
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,6 +67,48 @@ def finished_calls(stat_file: Path) -> int:
     return sum(int(last.get(key, "0") or 0) for key in ("SuccessfulCall(C)", "FailedCall(C)"))
 
 
+async def snapshots_written(folder: Path, count: int, within: float = 300.0) -> None:
+    """Until the node has written ``count`` snapshots (a big heap takes a while)."""
+    deadline = time.monotonic() + within
+    while (written := snapshot_count(folder)) < count:
+        if time.monotonic() > deadline:
+            raise PeerError(f"the node wrote {written} of {count} tracemalloc snapshots")
+        await asyncio.sleep(1.0)
+
+
+def snapshot_count(folder: Path) -> int:
+    return len(list(folder.glob("snapshot-*.bin")))
+
+
+def compare_snapshots(folder: Path, marks: list[int], baseline_at: int, top: int = 15) -> None:
+    """The traced heap at each checkpoint, then the allocation sites that grew most from the
+    baseline checkpoint to the last one and to the idle end (by traceback)."""
+    ignored = (tracemalloc.Filter(False, tracemalloc.__file__),
+               tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"))
+    snapshots = {mark: tracemalloc.Snapshot.load(str(folder / f"snapshot-{number:03d}.bin"))
+                 .filter_traces(ignored) for number, mark in enumerate(marks, 1)}
+    print(f"{'calls':>8} {'traced MiB':>10}")
+    for mark, snapshot in snapshots.items():
+        size = sum(stat.size for stat in snapshot.statistics("filename"))
+        print(f"{mark or 'idle':>8} {size / 2**20:>10.1f}")
+    base = min((mark for mark in snapshots if mark >= baseline_at), default=None)
+    last = max(snapshots)
+    if base is None:
+        return
+    for label, later in ((f"{base} -> {last} calls", snapshots[last]),
+                         (f"{base} calls -> idle at the end", snapshots.get(0))):
+        if later is None:
+            continue
+        print(f"\ngrew most, {label} (KiB, count, where: the allocating line first, "
+              "each called from the next)")
+        for stat in later.compare_to(snapshots[base], "traceback")[:top]:
+            # a traceback runs from the oldest frame to the allocating one
+            frames = [f"{Path(frame.filename).name}:{frame.lineno}"
+                      for frame in reversed(stat.traceback)][:6]
+            print(f"  {stat.size_diff / 1024:>+9.0f} {stat.count_diff:>+8} "
+                  f"{' < '.join(frames)}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10_000)
@@ -68,6 +122,8 @@ async def main() -> None:
                         help="the checkpoint growth is measured from (default: --every)")
     parser.add_argument("--media", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="snapshots of the node's Python heap at each checkpoint")
     args = parser.parse_args()
     for tool, package in (("sipp", "sip-tester"), ("sox", "sox")):
         if shutil.which(tool) is None:
@@ -84,7 +140,9 @@ async def main() -> None:
         config = write_provisioning(root / "bench.yaml", args.operators, agent_port)
         concurrent = int(args.rate * (args.duration + 8)) + 50
         rtp_first, rtp_count = rtp_block(concurrent, int(args.rate * args.duration) + 50)
-        node = Node(root, config, (rtp_first, rtp_first + rtp_count - 1))
+        node = Node(root, config, (rtp_first, rtp_first + rtp_count - 1),
+                    tracemalloc_dir=root / "snapshots" if args.tracemalloc else None)
+        marks: list[int] = []  # the checkpoints snapshotted, in order
         agents = Sipp(root / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
                       extra=("-rtp_echo",))
         limit = int(args.calls / args.rate + args.duration + 120)
@@ -117,11 +175,18 @@ async def main() -> None:
                     growth = "" if baseline is None else f"{100 * (rss / baseline - 1):+.1f}%"
                     print(f"{next_mark:>8} {time.monotonic() - started:>9.0f} "
                           f"{rss / 1024:>8.0f} {growth:>11}", flush=True)
+                    if args.tracemalloc:
+                        node.snapshot()
+                        marks.append(next_mark)
                     next_mark += args.every
             with contextlib.suppress(PeerError):
                 waiting.result()
             await asyncio.sleep(40.0)  # past the 32 s a finished call stays findable
             end = node.memory_kib("VmRSS")
+            if args.tracemalloc:
+                node.snapshot()
+                marks.append(0)  # 0: idle at the end
+                await snapshots_written(root / "snapshots", len(marks))
             result, legs = caller.result(), agents.result()
         finally:
             with contextlib.suppress(Exception):
@@ -129,15 +194,17 @@ async def main() -> None:
             with contextlib.suppress(Exception):
                 await agents.stop()
             await node.stop()
-    print(f"calls: {result.successful} successful, {result.failed} failed; operator legs "
-          f"answered {legs.successful}")
-    if baseline:
-        per_call = (baseline - idle) / max(1, int(args.rate * args.duration))
-        print(f"resident memory under load: {baseline / 1024:.0f} MiB after {baseline_at} "
-              f"calls, {last / 1024:.0f} MiB at the last checkpoint "
-              f"({100 * (last / baseline - 1):+.1f}%); idle again 40 s after the last call: "
-              f"{end / 1024:.0f} MiB (idle before: {idle / 1024:.0f} MiB); about "
-              f"{per_call:.0f} KiB per concurrent call")
+        print(f"calls: {result.successful} successful, {result.failed} failed; operator legs "
+              f"answered {legs.successful}")
+        if baseline:
+            per_call = (baseline - idle) / max(1, int(args.rate * args.duration))
+            print(f"resident memory under load: {baseline / 1024:.0f} MiB after {baseline_at} "
+                  f"calls, {last / 1024:.0f} MiB at the last checkpoint "
+                  f"({100 * (last / baseline - 1):+.1f}%); idle again 40 s after the last call: "
+                  f"{end / 1024:.0f} MiB (idle before: {idle / 1024:.0f} MiB); about "
+                  f"{per_call:.0f} KiB per concurrent call")
+        if args.tracemalloc:
+            compare_snapshots(root / "snapshots", marks, baseline_at)  # before root goes
 
 
 if __name__ == "__main__":
