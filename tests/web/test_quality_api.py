@@ -120,6 +120,49 @@ def test_a_wrapup_scores_the_call_and_reviews_complete_it(api: Api) -> None:
 
 
 
+def test_a_wrapup_saved_before_the_call_record_ends_is_scored_once_it_ends(api: Api) -> None:
+    """The operator hangs up and saves at once: the wrap-up can be stored before the call
+    record's end is. Its talk and hold criteria are "not over yet" then; once the record
+    ends, the list of calls to review and the balanced scorecard count them (they showed
+    a total without them while the call's own card, scored again, had them)."""
+    _configure(api)
+    _seed_call(api, "q2", "agent1")
+    store = api.server.store
+    assert store is not None
+    answered = BEGAN + timedelta(seconds=5)
+    with api.client("admin") as admin, api.client("supervisor") as boss, \
+            api.client("agent") as agent:
+        assert admin.put("/api/scorecards/sales-quality", json=SCORECARD).status_code == 200
+        assert agent.post("/api/interactions/q2/wrapup", json={
+            "answers": {"name": "Ann", "interested": "yes"}, "result": "sold"}
+        ).status_code == 200
+        period = {"from": "2026-03-01T00:00:00+00:00", "to": "2026-03-09T00:00:00+00:00",
+                  "scorecard": "sales-quality"}
+        [early] = boss.get("/api/quality/calls", params=period).json()["calls"]
+        details = {c["id"]: (c["score"], c["detail"]) for c in early["criteria"]}
+        assert details["talk"] == details["hold"] == (None, "the call is not over yet")
+        assert (early["points"], early["possible"]) == (40.0, 70.0)
+
+        async def end_call() -> None:  # 20 s of talk, none on hold
+            await store.operator_states.record("agent1", "on_call", answered)
+            await store.interactions.close("q2", answered + timedelta(seconds=20),
+                                           outcome="answered")
+
+        api.server.call(end_call)
+        [listed] = boss.get("/api/quality/calls", params=period).json()["calls"]
+        assert {c["id"]: c["score"] for c in listed["criteria"]} == {
+            "name": 1.0, "interest": 1.0, "price": None, "talk": 0.0, "hold": 1.0,
+            "polite": None}
+        assert (listed["points"], listed["possible"], listed["percent"]) == (
+            50.0, 90.0, 55.6)  # price does not apply to a sale
+        [row] = boss.get("/api/quality/balanced", params=period).json()["rows"]
+        assert row["percent"] == 55.6
+        assert row["criteria"]["talk"] == 0.0
+        assert 'data-figure="percent">56%<' in boss.get(
+            "/quality", params={"from": "2026-03-01T00:00", "to": "2026-03-09T00:00",
+                                "scorecard": "sales-quality"}).text
+
+
 def _scorecard_admin_pages(api: Api) -> None:
     """/admin/scorecards lists the scorecards; a scorecard's form carries the picklists its
     criteria choose from (each script's fields with their options, every result code), and

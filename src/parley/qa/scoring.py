@@ -128,7 +128,8 @@ class Scorecard:
 @dataclass(frozen=True, slots=True)
 class CallFacts:
     """What a call's automatic criteria look at: its wrap-up (script, answers as stored,
-    result code) and its record (talk and hold seconds, whether it was transferred)."""
+    result code) and its record (talk and hold seconds, whether it was transferred; talk
+    and hold are None until the record's end is stored)."""
 
     queue: str | None = None
     campaign: str | None = None
@@ -136,7 +137,7 @@ class CallFacts:
     result: str = ""
     answers: Mapping[str, Any] = field(default_factory=dict)
     talk_s: float | None = None
-    hold_s: float = 0.0
+    hold_s: float | None = 0.0
     transferred: bool = False
 
 

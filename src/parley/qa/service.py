@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from parley.qa.scoring import (
+    NOT_OVER,
     CallFacts,
     Scorecard,
     ScoredCall,
@@ -48,7 +49,8 @@ async def facts_of(store: Store, record: InteractionRecord,
     return CallFacts(
         queue=record.queue, campaign=campaign if isinstance(campaign, str) else None,
         script=wrapup.script, result=wrapup.result, answers=wrapup.answers,
-        talk_s=record.talk_s if record.ended_at is not None else None, hold_s=hold,
+        talk_s=record.talk_s if record.ended_at is not None else None,
+        hold_s=hold if record.ended_at is not None else None,
         transferred=any(event.kind == "transferred" for event in record.timeline))
 
 
@@ -147,6 +149,30 @@ def view_out(view: CardView) -> dict[str, Any]:
     }
 
 
+async def scored_cards(store: Store, since: datetime, until: datetime, now: datetime, *,
+                       operators: frozenset[str] | None = None, scorecard: str | None = None,
+                       limit: int = 5000) -> list[StoredCard]:
+    """The stored cards of the calls started in [since, until) (as
+    :meth:`~parley.store.quality.QualityRepository.cards`), each scored again first where it
+    was scored before its call's end was recorded (a wrap-up saved as the operator hung up
+    comes before the record's end: its talk and hold time were not known yet)."""
+    stored = await store.quality.cards(since, until, operators=operators,
+                                       scorecard=scorecard, limit=limit)
+    early = sorted({s.card.interaction_id for s in stored
+                    if any(mark.detail == NOT_OVER for mark in s.automatic)})
+    fresh: dict[tuple[str, str], StoredCard] = {}
+    for interaction_id in early:
+        try:
+            record = await store.interactions.get(interaction_id)
+        except NotFound:
+            continue
+        if record.ended_at is None:
+            continue
+        for card in await score_call(store, interaction_id, now):
+            fresh[(interaction_id, card.card.scorecard)] = card
+    return [fresh.get((s.card.interaction_id, s.card.scorecard), s) for s in stored]
+
+
 def views(definitions: dict[str, Scorecard], stored: list[StoredCard]) -> list[CardView]:
     """The views of the stored cards whose scorecard is still configured."""
     return [card_view(definitions[s.card.scorecard], s) for s in stored
@@ -159,8 +185,8 @@ async def call_views(store: Store, interaction_id: str) -> list[CardView]:
     return views(await scorecards(store), await store.quality.of_call(interaction_id))
 
 
-async def balanced_scorecard(store: Store, since: datetime, until: datetime, *, by: str,
-                             every: str, zone: ZoneInfo, scorecard: str,
+async def balanced_scorecard(store: Store, since: datetime, until: datetime, now: datetime, *,
+                             by: str, every: str, zone: ZoneInfo, scorecard: str,
                              operators: frozenset[str] | None) -> list[dict[str, Any]]:
     """The balanced scorecard rows (:func:`parley.qa.scoring.balanced`) of one scorecard
     over a period."""
@@ -169,8 +195,8 @@ async def balanced_scorecard(store: Store, since: datetime, until: datetime, *, 
         raise NotFound(f"no scorecard named {scorecard!r}")
     teams = {user.username: tuple(user.teams) for user in await store.config.records("users")
              if isinstance(user, UserSpec)}
-    scored = views(definitions, await store.quality.cards(
-        since, until, operators=operators, scorecard=scorecard, limit=100_000))
+    scored = views(definitions, await scored_cards(
+        store, since, until, now, operators=operators, scorecard=scorecard, limit=100_000))
     calls = [ScoredCall(v.card.interaction_id, v.card.operator,
                         teams.get(v.card.operator, ()), v.card.campaign,
                         v.card.call_started_at,

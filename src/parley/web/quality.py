@@ -30,6 +30,7 @@ from parley.qa.service import (
     call_views,
     score_call,
     scorecards,
+    scored_cards,
     view_out,
     views,
 )
@@ -103,8 +104,8 @@ async def scored_calls(ctx: Ctx, principal: Supervisor, since: From, until: To,
     if operator is not None:
         operators = frozenset({operator}) & operators if operators is not None \
             else frozenset({operator})
-    stored = await ctx.store.quality.cards(start, end, operators=operators,
-                                           scorecard=scorecard)
+    stored = await scored_cards(ctx.store, start, end, ctx.clock.utcnow(),
+                                operators=operators, scorecard=scorecard)
     return {"from": start.isoformat(), "to": end.isoformat(),
             "calls": [view_out(v) for v in views(definitions, stored)]}
 
@@ -164,8 +165,8 @@ async def balanced_api(ctx: Ctx, principal: Supervisor, since: From, until: To,
                        every: Every = "day") -> dict[str, Any]:
     start, end = period(since, until)
     zone = ZoneInfo((await ctx.store.config.site()).time_zone or "UTC")
-    rows = await balanced_scorecard(ctx.store, start, end, by=by, every=every, zone=zone,
-                                    scorecard=scorecard,
+    rows = await balanced_scorecard(ctx.store, start, end, ctx.clock.utcnow(), by=by,
+                                    every=every, zone=zone, scorecard=scorecard,
                                     operators=await _visible(ctx, principal))
     return {"from": start.isoformat(), "to": end.isoformat(), "time_zone": zone.key,
             "rows": rows}
@@ -257,16 +258,18 @@ async def quality_page(request: Request, ctx: Ctx) -> Response:
         criteria = [(c.id, c.label) for c in definition.criteria]
         described = [{"label": c.label, "weight": locale.number(c.weight),
                       "how": describe(c, locale)} for c in definition.criteria]
-        for view in views(definitions, await ctx.store.quality.cards(
-                since, until, operators=operators, scorecard=chosen, limit=200)):
+        for view in views(definitions, await scored_cards(
+                ctx.store, since, until, ctx.clock.utcnow(), operators=operators,
+                scorecard=chosen, limit=200)):
             calls.append({"id": view.card.interaction_id, "operator": view.card.operator,
                           "when": locale.moment(view.card.call_started_at, "short"),
                           "where": view.card.campaign or view.card.queue or "",
                           "result": view.card.result,
                           "percent": _percent(locale, view.total.percent),
                           "pending": view.total.pending, "reviewers": len(view.notes)})
-        for row in await balanced_scorecard(ctx.store, since, until, by=by, every=every,
-                                            zone=zone, scorecard=chosen, operators=operators):
+        for row in await balanced_scorecard(ctx.store, since, until, ctx.clock.utcnow(),
+                                            by=by, every=every, zone=zone, scorecard=chosen,
+                                            operators=operators):
             rows.append({**row, "who": row[by] or "–",
                          "period": locale.date(datetime.combine(
                              date.fromisoformat(row["period"]), datetime.min.time(), zone),
