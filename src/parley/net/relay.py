@@ -357,6 +357,10 @@ class MediaEndpoint:
         if self.peer is not None and self.peer.peer is self:
             self.peer.peer = None
         self.peer = None
+        # the callbacks name the call that owns this endpoint: let reference counting free
+        # the finished call at once instead of the cycle collector, much later
+        self.on_timeout = None
+        self._tap = None
         self.relay._forget(self)
 
 

@@ -395,6 +395,7 @@ class Channel:
         self.hangup_cause = cause
         self.hangup_by = by
         self._set_state(ChannelState.HUNGUP)
+        self._listeners.clear()  # the last change is told; they often close over this channel
         self.log.info("channel_hangup", cause=cause.name, by=by)
         if self.bridge is not None:
             self.bridge.remove(self)

@@ -882,6 +882,8 @@ class SipEngine:
         if self.channels.get(channel.call_id) is channel:
             del self.channels[channel.call_id]
         self.by_id.pop(channel.id, None)
+        if channel.leg.channel is channel:  # a cycle: reference counting frees the two now
+            channel.leg.channel = None
 
     @property
     def active_channels(self) -> list[Channel]:
