@@ -11,11 +11,24 @@ transaction, so the aggregates stay the sum of the raw records.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Table, and_, delete, exists, func, select, text, true
+from sqlalchemy import (
+    Float,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -66,6 +79,39 @@ STATE_COLUMNS = (STATE_LOG.c.username, STATE_LOG.c.state, STATE_LOG.c.reason, ST
 
 CHUNK = 5000
 """Raw records read at a time by a rebuild and by the edges of a report."""
+
+
+def _finished_wrap_ups() -> Select[Any]:
+    following = STATE_LOG.alias("following")
+    next_at = (select(func.min(following.c.at))
+               .where(following.c.username == STATE_LOG.c.username,
+                      (following.c.at > STATE_LOG.c.at)
+                      | and_(following.c.at == STATE_LOG.c.at,
+                             following.c.id > STATE_LOG.c.id))
+               .scalar_subquery())
+    return (select(*STATE_COLUMNS, next_at.label("ended_at"))
+            .where(STATE_LOG.c.state == "wrap_up", STATE_LOG.c.queue.is_not(None),
+                   STATE_LOG.c.at >= bindparam("start"), STATE_LOG.c.at < bindparam("end")))
+
+
+def _latest_states(before: bool) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = [
+        STATE_LOG.c.username.in_(bindparam("names", expanding=True))]
+    if before:
+        conditions.append(STATE_LOG.c.at < bindparam("before"))
+    latest = (select(STATE_LOG.c.username, func.max(STATE_LOG.c.at).label("at"))
+              .where(*conditions).group_by(STATE_LOG.c.username).subquery())
+    return (select(*STATE_COLUMNS)
+            .join(latest, and_(STATE_LOG.c.username == latest.c.username,
+                               STATE_LOG.c.at == latest.c.at))
+            .order_by(STATE_LOG.c.id))
+
+
+# Built once: each state-log batch reads the operators' latest entries, and building the
+# statement's alias and subquery anew each time cost CPU and left cyclic garbage behind.
+_FINISHED_WRAP_UPS = _finished_wrap_ups()
+_LATEST = _latest_states(before=False)
+_LATEST_BEFORE = _latest_states(before=True)
 _FLOATS = frozenset(name for name in MEASURES if isinstance(INTERVALS.c[name].type, Float))
 
 
@@ -170,17 +216,7 @@ async def finished_wrap_ups(connection: AsyncConnection, start: datetime, end: d
     """The wrap-ups of queues' calls that began in [start, end) and have ended (the
     operator's next state log entry is written), added to ``totals`` as the aggregates add
     them (:func:`wrap_up_by_interval`)."""
-    following = STATE_LOG.alias("following")
-    next_at = (select(func.min(following.c.at))
-               .where(following.c.username == STATE_LOG.c.username,
-                      (following.c.at > STATE_LOG.c.at)
-                      | and_(following.c.at == STATE_LOG.c.at,
-                             following.c.id > STATE_LOG.c.id))
-               .scalar_subquery())
-    rows = await connection.execute(
-        select(*STATE_COLUMNS, next_at.label("ended_at"))
-        .where(STATE_LOG.c.state == "wrap_up", STATE_LOG.c.queue.is_not(None),
-               STATE_LOG.c.at >= start, STATE_LOG.c.at < end))
+    rows = await connection.execute(_FINISHED_WRAP_UPS, {"start": start, "end": end})
     wrap_up_by_interval(((StateEntry(*row[:6]), row.ended_at) for row in rows
                          if row.ended_at is not None), totals)
 
@@ -196,9 +232,21 @@ def attempt_facts(values: dict[str, Any] | None) -> list[AttemptFacts]:
 # --- adding to the aggregates ------------------------------------------------------------
 
 
-def _insert(connection: AsyncConnection, table: Table) -> Any:
-    return (pg_insert(table) if connection.dialect.name == "postgresql"
-            else sqlite_insert(table))
+@functools.cache
+def _upsert(dialect: str, table: str) -> Any:
+    """The statement that adds to the interval (``intervals``) or state time rows,
+    creating those missing; built once per dialect (each state-log and call-record batch
+    runs it, and its ``excluded`` alias is costly to build and left cyclic garbage)."""
+    statement = pg_insert if dialect == "postgresql" else sqlite_insert
+    if table == "intervals":
+        into = statement(INTERVALS)
+        return into.on_conflict_do_update(
+            index_elements=["dimension", "interval_start", "key"],
+            set_={name: INTERVALS.c[name] + into.excluded[name] for name in MEASURES})
+    into = statement(STATE_TIME)
+    return into.on_conflict_do_update(
+        index_elements=["interval_start", "operator", "state", "reason"],
+        set_={"seconds": STATE_TIME.c.seconds + into.excluded.seconds})
 
 
 async def add_intervals(connection: AsyncConnection, totals: dict[Key, Counters]) -> None:
@@ -209,10 +257,7 @@ async def add_intervals(connection: AsyncConnection, totals: dict[Key, Counters]
             for (start, dimension, key), counters in totals.items()]
     if not rows:
         return
-    statement = _insert(connection, INTERVALS)
-    statement = statement.on_conflict_do_update(
-        index_elements=["dimension", "interval_start", "key"],
-        set_={name: INTERVALS.c[name] + statement.excluded[name] for name in MEASURES})
+    statement = _upsert(connection.dialect.name, "intervals")
     for start in range(0, len(rows), CHUNK):
         await connection.execute(statement, rows[start:start + CHUNK])
 
@@ -224,10 +269,7 @@ async def add_state_seconds(connection: AsyncConnection,
             for (start, operator, state, reason), seconds in totals.items() if seconds]
     if not rows:
         return
-    statement = _insert(connection, STATE_TIME)
-    statement = statement.on_conflict_do_update(
-        index_elements=["interval_start", "operator", "state", "reason"],
-        set_={"seconds": STATE_TIME.c.seconds + statement.excluded.seconds})
+    statement = _upsert(connection.dialect.name, "state_time")
     for start in range(0, len(rows), CHUNK):
         await connection.execute(statement, rows[start:start + CHUNK])
 
@@ -289,17 +331,9 @@ async def latest_states(connection: AsyncConnection, usernames: Iterable[str],
         return {}
     found: dict[str, StateEntry] = {}
     for start in range(0, len(wanted), CHUNK):
-        conditions: list[ColumnElement[bool]] = [
-            STATE_LOG.c.username.in_(wanted[start:start + CHUNK])]
-        if before is not None:
-            conditions.append(STATE_LOG.c.at < before)
-        latest = (select(STATE_LOG.c.username, func.max(STATE_LOG.c.at).label("at"))
-                  .where(*conditions).group_by(STATE_LOG.c.username).subquery())
-        rows = await connection.execute(
-            select(*STATE_COLUMNS)
-            .join(latest, and_(STATE_LOG.c.username == latest.c.username,
-                               STATE_LOG.c.at == latest.c.at))
-            .order_by(STATE_LOG.c.id))
+        names = wanted[start:start + CHUNK]
+        rows = await (connection.execute(_LATEST, {"names": names}) if before is None else
+                      connection.execute(_LATEST_BEFORE, {"names": names, "before": before}))
         for row in rows:
             found[row.username] = StateEntry(*row)  # the last written wins a tie
     return found
