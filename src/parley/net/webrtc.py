@@ -243,3 +243,4 @@ class WebRtcEndpoint(MediaEndpoint):
         if self.dtls is not None and self._candidate is not None and self.ended_reason is None:
             self._send_all(self.dtls.close())
         super().close()
+        self.on_lost = None  # closes over the call's channel (see MediaEndpoint.close)
