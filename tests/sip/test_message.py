@@ -125,6 +125,12 @@ def test_compact_forms_folding_and_lists() -> None:
 def test_bare_lf_and_leading_crlf_accepted() -> None:
     raw = b"\r\n\r\n" + COMPACT.replace(b"\r\n", b"\n")
     assert parse_message(raw).call_id == "abc@host"
+    # Mixed: CRLF lines ended by a bare LF empty line; CR CR LF before the empty line.
+    head, _, body = COMPACT.partition(b"\r\n\r\n")
+    for end in (b"\r\n\n", b"\r\r\n\r\n"):
+        assert parse_message(head + end + body).call_id == "abc@host"
+    with pytest.raises(SipParseError, match="control characters"):  # a CR alone elsewhere
+        parse_message(COMPACT.replace(b"\r\n", b"\r\r\n", 1))
 
 
 def test_content_length_recomputed_and_extra_bytes_dropped() -> None:

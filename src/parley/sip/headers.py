@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from parley.sip.errors import SipParseError
-from parley.sip.uri import SipUri
+from parley.sip.uri import SipUri, frozen_value
 
 COMPACT_FORMS: dict[str, str] = {
     "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
@@ -55,6 +55,10 @@ def canonical_name(name: str) -> str:
 
 
 _KEYS: dict[str, str] = {}
+# A header name as written before its colon (a token, maybe followed by blanks) → its
+# canonical spelling and look-up key; bounded like _KEYS.
+_NAMES: dict[str, tuple[str, str]] = {}
+_NAME_AS_WRITTEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*\Z")
 
 
 def _key(name: str) -> str:
@@ -66,6 +70,20 @@ def _key(name: str) -> str:
         if len(_KEYS) < 4096:
             _KEYS[name] = key
     return key
+
+
+def _name_info(written: str) -> tuple[str, str] | None:
+    """The canonical name and look-up key of a header name as written, or None when it is
+    not a token."""
+    info = _NAMES.get(written)
+    if info is None:
+        if not _NAME_AS_WRITTEN.match(written):
+            return None
+        canonical = canonical_name(written.rstrip(" \t"))
+        info = (canonical, canonical.lower())
+        if len(_NAMES) < 4096:
+            _NAMES[written] = info
+    return info
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -82,6 +100,9 @@ _PARAM_ITEM = re.compile(r'(?:[^;"]|"(?:[^"\\]|\\.)*"?)+')
 
 def split_list(value: str) -> list[str]:
     """Split a header value on commas outside double quotes and angle brackets."""
+    if "," not in value:
+        item = value.strip()
+        return [item] if item else []
     if '"' not in value and "<" not in value:
         return [item.strip() for item in value.split(",") if item.strip()]
     return [item.strip() for item in _LIST_ITEM.findall(value) if item.strip()]
@@ -97,12 +118,18 @@ def split_params(text: str) -> list[str]:
 Params = tuple[tuple[str, str | None], ...]
 
 
+_PARAMS_ONLY = re.compile(_PARAMS_FAST + r"\Z")
+
+
 def _fast_params(text: str) -> Params:
     """Parameters already matched by ``_PARAMS_FAST`` (``;a=1;lr``, leading ``;`` kept)."""
     if not text:
         return ()
-    return tuple((k, v if eq else None)
-                 for k, eq, v in (item.partition("=") for item in text[1:].split(";")))
+    params: list[tuple[str, str | None]] = []
+    for item in text[1:].split(";"):
+        k, eq, v = item.partition("=")
+        params.append((k, v if eq else None))
+    return tuple(params)
 
 
 def parse_params(text: str, header: str) -> Params:
@@ -156,6 +183,32 @@ class Headers:
         headers._index = None
         return headers
 
+    @classmethod
+    def from_lines(cls, lines: Iterable[str]) -> Headers | None:
+        """Headers from unfolded ``Name: value`` lines free of control characters, with the
+        look-up index built in the same pass; None when a line's name is not a token or it
+        has no colon (the caller then parses line by line, which says what is wrong)."""
+        items: list[tuple[str, str]] = []
+        index: dict[str, list[str]] = {}
+        names = _NAMES
+        for line in lines:
+            written, colon, value = line.partition(":")
+            info = names.get(written) or _name_info(written)
+            if info is None or not colon:
+                return None
+            canonical, key = info
+            value = value.strip()
+            items.append((canonical, value))
+            values = index.get(key)
+            if values is None:
+                index[key] = [value]
+            else:
+                values.append(value)
+        headers = cls.__new__(cls)
+        headers._items = tuple(items)
+        headers._index = index
+        return headers
+
     def _lookup(self, name: str) -> Sequence[str]:
         """Every line's value for ``name``, from an index built on first use."""
         index = self._index
@@ -190,6 +243,15 @@ class Headers:
         if not isinstance(name, str):
             return False
         return bool(self._lookup(name))
+
+    def first_missing(self, names: Iterable[str]) -> str | None:
+        """The first of ``names`` that has no line, or None when each has one."""
+        self._lookup("Via")  # builds the index
+        index = self._index or {}
+        for name in names:
+            if (_KEYS.get(name) or _key(name)) not in index:
+                return name
+        return None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first line's value for ``name`` (whole line, commas kept), or ``default``."""
@@ -268,12 +330,24 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        # The branch is new in every request; the sent-by before it is the peer's own and
+        # recurs, so its parsed parts are looked up when the rest is plain parameters.
+        semicolon = text.find(";")
+        if semicolon > 0:
+            sent_by = _sent_by(text[:semicolon])
+            if sent_by is not None:
+                tail = _PARAMS_ONLY.match(text, semicolon)
+                if tail is not None:
+                    return frozen_value(cls, {"transport": sent_by[0], "host": sent_by[1],
+                                              "port": sent_by[2],
+                                              "params": _fast_params(tail.group(1))})
         fast = _VIA_FAST.match(text)
         if fast is not None:
-            transport, host, port, ptext = fast.groups()
-            if port is None or 0 < int(port) < 65536:
-                return cls(transport.upper(), host, None if port is None else int(port),
-                           _fast_params(ptext))
+            transport, host, port_text, ptext = fast.groups()
+            port = None if port_text is None else int(port_text)
+            if port is None or 0 < port < 65536:
+                return frozen_value(cls, {"transport": transport.upper(), "host": host,
+                                          "port": port, "params": _fast_params(ptext)})
         return cls.parse_general(text)
 
     @classmethod
@@ -344,6 +418,20 @@ class NameAddr:
         dialog, so their (immutable) values are shared from a bounded cache."""
         if len(text) > 256:  # long values (rare, or hostile) are not kept
             return cls.parse_uncached(text, header)
+        # A From's tag changes with each call, a Contact's parameters sometimes: the part up
+        # to '>' is what recurs, so it alone is looked up when the rest is plain parameters.
+        end = text.rfind(">") + 1
+        if 0 < end < len(text):
+            tail = _PARAMS_ONLY.match(text, end)
+            if tail is not None:
+                try:
+                    base = _parse_name_addr(text[:end], header)
+                except SipParseError:
+                    base = None  # the whole text's own error is the one to give
+                if base is not None and not base.params:
+                    return frozen_value(cls, {"uri": base.uri,
+                                              "display_name": base.display_name,
+                                              "params": _fast_params(tail.group(1))})
         return _parse_name_addr(text, header)
 
     @classmethod
@@ -357,8 +445,9 @@ class NameAddr:
                 display: str | None = quoted.replace('\\"', '"').replace("\\\\", "\\")
             else:
                 display = (plain or "").strip()
-            return cls(SipUri.parse(uri_text, header=header), display or None,
-                       _fast_params(ptext))
+            return frozen_value(cls, {"uri": SipUri.parse(uri_text, header=header),
+                                      "display_name": display or None,
+                                      "params": _fast_params(ptext)})
         return cls.parse_general(text, header)
 
     @classmethod
@@ -448,6 +537,19 @@ def _parse_name_addr(text: str, header: str) -> NameAddr:
     return NameAddr.parse_uncached(text, header)
 
 
+@lru_cache(maxsize=1024)
+def _sent_by(text: str) -> tuple[str, str, int | None] | None:
+    """Transport, host and port of a Via's ``SIP/2.0/UDP host:port`` of the common shape."""
+    fast = _VIA_FAST.match(text)
+    if fast is None:
+        return None
+    transport, host, port_text, _ = fast.groups()
+    port = None if port_text is None else int(port_text)
+    if port is not None and not 0 < port < 65536:
+        return None
+    return transport.upper(), host, port
+
+
 @dataclass(frozen=True)
 class CSeq:
     """``CSeq: 4711 INVITE``."""
@@ -463,7 +565,7 @@ class CSeq:
         seq = int(parts[0])
         if seq >= 2**31:
             raise SipParseError(f"CSeq: {seq} exceeds 2**31-1", header="CSeq")
-        return cls(seq, parts[1].upper())
+        return frozen_value(cls, {"seq": seq, "method": parts[1].upper()})
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"

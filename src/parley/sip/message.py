@@ -3,14 +3,15 @@
 ``parse_message(data)`` returns a frozen :class:`SipRequest` or :class:`SipResponse`, or raises
 :class:`SipParseError` naming the header and the fault. ``bytes(message)`` serialises it,
 recomputing ``Content-Length``. Typed accessors (``vias``, ``from_``, ``to``, ``cseq``,
-``contacts``…) parse on first use and are checked once at parse time, so a message that parsed
-never raises from them. Messages are values: ``with_header``/``set_header``/``replace`` return
+``contacts``…) return values built at parse time, so a message that parsed never raises from
+them (a message built in code computes them on first use). Messages are values: ``with_header``/``set_header``/``replace`` return
 new ones. :class:`StreamFramer` splits a TCP byte stream into messages by ``Content-Length``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +27,7 @@ from parley.sip.headers import (
     canonical_name,
     parse_int_header,
 )
-from parley.sip.uri import SipUri
+from parley.sip.uri import SipUri, frozen_value
 
 #: Largest message accepted (the largest UDP payload; TCP messages are held to it as well).
 MAX_MESSAGE_SIZE = 65_535
@@ -55,11 +56,11 @@ REASON_PHRASES: dict[int, str] = {
 
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _LINE_SPLIT = re.compile(r"\r?\n")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # One header line of the common shape (no control characters but tab; CR only before LF); the
 # value is stripped afterwards, as line by line.
-_HEADER_LINE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:([^\x00-\x08\x0a-\x1f\x7f]*)\r?$",
-                          re.MULTILINE)
+# The control characters refused anywhere in the head (CR and LF only as line ends).
+_CONTROL = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0e, 0x20)) + b"\x7f"
 _REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
@@ -91,7 +92,7 @@ class _Message:
 
     @cached_property
     def vias(self) -> list[Via]:
-        return [Via.parse(v) for v in self.headers.values("Via")]
+        return _vias(self.headers)
 
     @property
     def via(self) -> Via:
@@ -122,17 +123,12 @@ class _Message:
 
     @cached_property
     def cseq(self) -> CSeq:
-        value = self.headers.get("CSeq")
-        if value is None:
-            raise SipParseError("CSeq: missing", header="CSeq")
-        return CSeq.parse(value)
+        return _cseq(self.headers)
 
     @cached_property
     def contacts(self) -> list[NameAddr]:
         """Contact values; empty for none and for ``Contact: *`` (see :attr:`is_star_contact`)."""
-        if self.is_star_contact:
-            return []
-        return [NameAddr.parse(v, "Contact") for v in self.headers.values("Contact")]
+        return _contacts(self.headers)
 
     @property
     def contact(self) -> NameAddr | None:
@@ -141,15 +137,15 @@ class _Message:
 
     @property
     def is_star_contact(self) -> bool:
-        return [v.strip() for v in self.headers.values("Contact")] == ["*"]
+        return _is_star(self.headers.values("Contact"))
 
     @cached_property
     def routes(self) -> list[NameAddr]:
-        return [NameAddr.parse(v, "Route") for v in self.headers.values("Route")]
+        return _name_addrs(self.headers, "Route")
 
     @cached_property
     def record_routes(self) -> list[NameAddr]:
-        return [NameAddr.parse(v, "Record-Route") for v in self.headers.values("Record-Route")]
+        return _name_addrs(self.headers, "Record-Route")
 
     @property
     def max_forwards(self) -> int | None:
@@ -259,14 +255,41 @@ def _name_addr(headers: Headers, name: str) -> NameAddr:
     return NameAddr.parse(value, name)
 
 
+def _name_addrs(headers: Headers, name: str) -> list[NameAddr]:
+    return [NameAddr.parse(v, name) for v in headers.values(name)]
+
+
+def _vias(headers: Headers) -> list[Via]:
+    return [Via.parse(v) for v in headers.values("Via")]
+
+
+def _cseq(headers: Headers) -> CSeq:
+    value = headers.get("CSeq")
+    if value is None:
+        raise SipParseError("CSeq: missing", header="CSeq")
+    return CSeq.parse(value)
+
+
+def _is_star(values: list[str]) -> bool:
+    return len(values) == 1 and values[0] == "*"
+
+
+def _contacts(headers: Headers) -> list[NameAddr]:
+    values = headers.values("Contact")
+    if _is_star(values):
+        return []
+    return [NameAddr.parse(v, "Contact") for v in values]
+
+
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
     crlf = data.find(b"\r\n\r\n")
-    lf = data.find(b"\n\n")
+    lf = data.find(b"\n\n", 0, len(data) if crlf < 0 else crlf)  # not through the body
     if crlf < 0 and lf < 0:
         raise SipParseError("message has no empty line after the headers (truncated?)")
+    # A CR left before the end (a CRLF line then an LF one, or CR CR LF) is let go.
     if crlf >= 0 and (lf < 0 or crlf <= lf):
-        return data[:crlf], data[crlf + 4:]
-    return data[:lf], data[lf + 2:]
+        return data[:crlf].removesuffix(b"\r"), data[crlf + 4:]
+    return data[:lf].removesuffix(b"\r"), data[lf + 2:]
 
 
 def parse_message(data: bytes) -> SipRequest | SipResponse:
@@ -282,18 +305,20 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
     if not data:
         raise SipParseError("empty message")
     raw_head, rest = _split_head(data)
-    try:
-        head = raw_head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SipParseError(f"headers are not UTF-8 text (byte {exc.start})") from None
-    start, _, rest_of_head = head.partition("\n")
-    start = start.removesuffix("\r")
-    items = _fast_header_lines(rest_of_head) if rest_of_head else []
-    if items is None or _CONTROL.search(start) or "\r" in start:
-        if _CONTROL.search(head) or head.count("\r") != head.count("\r\n"):
+    fast = _fast_head(raw_head)
+    if fast is not None:
+        start, headers = fast
+    else:
+        try:
+            head = raw_head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SipParseError(f"headers are not UTF-8 text (byte {exc.start})") from None
+        if _CONTROL_CHAR.search(head) or head.count("\r") != head.count("\r\n"):
             raise SipParseError("control characters in the start line or headers")
-        items = _header_lines(_LINE_SPLIT.split(rest_of_head))
-    headers = Headers(items)
+        start, _, rest_of_head = head.partition("\n")
+        start = start.removesuffix("\r")
+        headers = Headers(_header_lines(_LINE_SPLIT.split(rest_of_head)) if rest_of_head
+                          else [])
     try:
         body = _take_body(headers, rest)
     except SipParseError as exc:
@@ -307,17 +332,25 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
     return message
 
 
-def _fast_header_lines(text: str) -> list[tuple[str, str]] | None:
-    """The header lines of the common shape (one ``Name: value`` per line, no folding, no
-    over-long line) in one match; None sends the text to :func:`_header_lines`, which gives
-    the same lines or says what is wrong."""
-    if len(text) > MAX_HEADER_LENGTH or "\n " in text or "\n\t" in text:
+def _fast_head(raw: bytes) -> tuple[str, Headers] | None:
+    """The start line and headers of a head of the common shape (CRLF line ends, no folding,
+    no control characters, UTF-8, short, token names); None sends it to the line-by-line
+    parser, which gives the same headers or says what is wrong."""
+    if len(raw) > MAX_HEADER_LENGTH or len(raw.translate(None, _CONTROL)) != len(raw):
         return None
-    items = _HEADER_LINE.findall(text)
-    count = text.count("\n") + 1
-    if len(items) != count or count > MAX_HEADERS:
+    try:
+        head = raw.decode("utf-8")
+    except UnicodeDecodeError:
         return None
-    return [(name, value.strip()) for name, value in items]
+    lines = head.split("\r\n")
+    if not raw.count(b"\r") == raw.count(b"\n") == len(lines) - 1:
+        return None  # a CR or LF on its own
+    if len(lines) == 1:
+        return head, Headers()
+    if len(lines) > MAX_HEADERS + 1:
+        return None
+    headers = Headers.from_lines(lines[1:])  # folded lines have no token before the colon
+    return None if headers is None else (lines[0], headers)
 
 
 def _header_lines(lines: list[str]) -> list[tuple[str, str]]:
@@ -351,7 +384,7 @@ def _take_body(headers: Headers, rest: bytes) -> bytes:
     lengths = headers.lines("Content-Length")
     if not lengths:
         return rest
-    if len(set(v.strip() for v in lengths)) > 1:
+    if len(lengths) > 1 and len(set(v.strip() for v in lengths)) > 1:
         raise SipParseError("Content-Length: appears more than once with different values",
                             header="Content-Length")
     length = parse_int_header(lengths[0], "Content-Length", MAX_MESSAGE_SIZE)
@@ -377,32 +410,51 @@ def _start_line(start: str, headers: Headers, body: bytes) -> SipRequest | SipRe
         raise SipParseError(f"start line {start[:60]!r} is not 'METHOD uri SIP/2.0' "
                             "or 'SIP/2.0 code reason'")
     method = parts[0]
-    if not _TOKEN.match(method):
+    if method not in _METHODS and not _TOKEN.match(method):
         raise SipParseError(f"method {method[:20]!r} is not a token")
     try:
-        uri = SipUri.parse(parts[1])
+        uri = _request_uri(parts[1]) if len(parts[1]) <= 256 else SipUri.parse(parts[1])
     except SipParseError as exc:
         raise SipParseError(f"Request-URI: {exc.reason}",
                             partial=SipRequest(method, SipUri(host="invalid"), headers,
                                                body)) from None
-    return SipRequest(method, uri, headers, body)
+    return frozen_value(SipRequest, {"method": method, "uri": uri, "headers": headers,
+                                     "body": body})
+
+
+_METHODS = frozenset(("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK",
+                      "UPDATE", "INFO", "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_uri(text: str) -> SipUri:
+    """A Request-URI (the numbers and operators called recur: their values are shared)."""
+    return SipUri.parse(text)
 
 
 def _validate(message: SipRequest | SipResponse) -> None:
     partial = message if isinstance(message, SipRequest) else None
-    for name in _REQUIRED:
-        if name not in message.headers:
-            raise SipParseError(f"{name}: missing (mandatory header)", header=name,
-                                partial=partial)
-    try:
-        if not message.vias:
+    headers = message.headers
+    missing = headers.first_missing(_REQUIRED)
+    if missing is not None:
+        raise SipParseError(f"{missing}: missing (mandatory header)", header=missing,
+                            partial=partial)
+    try:  # the typed values the accessors would compute, stored where they look first
+        vias = _vias(headers)
+        if not vias:
             raise SipParseError("Via: empty", header="Via")
-        _ = message.from_, message.to, message.call_id, message.cseq
-        _ = message.contacts, message.routes, message.record_routes
+        from_, to = _name_addr(headers, "From"), _name_addr(headers, "To")
+        _ = message.call_id
+        cseq = _cseq(headers)
+        contacts = _contacts(headers)
+        message.__dict__.update(vias=vias, from_=from_, to=to, cseq=cseq, contacts=contacts,
+                                routes=_name_addrs(headers, "Route"),
+                                record_routes=_name_addrs(headers, "Record-Route"))
         _ = message.max_forwards, message.expires
-        for contact in message.contacts:
-            _ = contact.expires, contact.q
-        if isinstance(message, SipRequest) and message.cseq.method != message.method:
+        for contact in contacts:
+            if contact.params:
+                _ = contact.expires, contact.q
+        if isinstance(message, SipRequest) and cseq.method != message.method:
             raise SipParseError(
                 f"CSeq: method {message.cseq.method} differs from the request's "
                 f"{message.method}", header="CSeq")

@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 from parley.sip.errors import SipParseError
+
+_V = TypeVar("_V")
+
+
+def frozen_value(cls: type[_V], fields: dict[str, Any]) -> _V:
+    """An instance of the frozen dataclass ``cls`` holding ``fields`` (every field named):
+    what its ``__init__`` gives, without one ``object.__setattr__`` call per field, which is
+    most of a parsed value's cost on the parser's hot path."""
+    value = object.__new__(cls)
+    value.__dict__.update(fields)
+    return value
+
 
 _SCHEMES = ("sip", "sips", "tel")
 # The common shape (sip:user@host:port;params, nothing escaped), parsed in one match.
@@ -38,17 +51,26 @@ class SipUri:
         """Parse ``text``; a malformed URI raises :class:`SipParseError` naming ``header``."""
         text = text.strip()
         fast = _FAST.match(text)
-        if fast is not None and (fast.group(4) is None or 0 < int(fast.group(4)) < 65536):
+        if fast is not None:
             scheme_, user_, host_, port_, ptext_ = fast.groups()
+            port = None
+            if port_ is not None:
+                port = int(port_)
+                if not 0 < port < 65536:
+                    return cls.parse_general(text, header=header)
             params_: tuple[tuple[str, str | None], ...] = ()
             if ptext_:
-                params_ = tuple(
-                    (k, v if eq else None)
-                    for k, eq, v in (item.partition("=") for item in ptext_[1:].split(";")))
-                if any(not k for k, _ in params_):
-                    params_ = _parse_params(ptext_, "", header)
-            return cls(scheme=scheme_, user=user_, host=host_,
-                       port=int(port_) if port_ is not None else None, params=params_)
+                items: list[tuple[str, str | None]] = []
+                for item in ptext_[1:].split(";"):
+                    k, eq, v = item.partition("=")
+                    if not k:
+                        items = list(_parse_params(ptext_, "", header))
+                        break
+                    items.append((k, v if eq else None))
+                params_ = tuple(items)
+            return frozen_value(cls, {"scheme": scheme_, "user": user_, "password": None,
+                                      "host": host_, "port": port, "params": params_,
+                                      "headers": ()})
         return cls.parse_general(text, header=header)
 
     @classmethod
