@@ -16,7 +16,12 @@ node kept running. Parley's CPU (user + system from /proc of its process, over t
 run, as % of one core) and peak memory (VmHWM) are its own; the two sipp processes share the
 same machine. Also shown: the mean time from Parley's answer to the operator's, and the calls
 with a complete record in the store once the node has stopped (SQLite in its data folder, or
-a throw-away PostgreSQL server with ``--database postgresql``).
+a throw-away PostgreSQL server with ``--database postgresql``). The node's event-loop lag
+over the caller's run (median, 99th percentile and worst) comes from two scrapes of its
+``parley_event_loop_delay_seconds`` histogram, each figure the bound of its bucket
+(``<=5ms``: at most 5 ms). Offers that pause: the longest time between two consecutive offers
+to operators while one of them was ready ("gap ms") and how many such gaps exceeded 200 ms
+("pauses"), from the store's timeline and operator state log (SQLite only).
 
     .venv/bin/python bench/inbound_queue.py --rates 20 40 60 80 100 --duration 10
     .venv/bin/python bench/inbound_queue.py --no-media --rates 100
@@ -57,6 +62,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,17 +210,23 @@ class Node:
                 raise RuntimeError(f"parley serve did not start:\n{self.tail()}")
             await asyncio.sleep(0.2)
 
-    def rtp_counters(self) -> tuple[int, int] | None:
-        """The relay's packets received from the peers and lost on the way to it, read from
-        the node's /metrics as its admin; None when they cannot be read."""
+    def metrics_text(self) -> str | None:
+        """The node's /metrics, read as its admin; None when they cannot be read."""
         base = f"http://{LOOPBACK}:{self.http_port}"
         try:
             with httpx.Client(base_url=base, timeout=10) as client:
                 signed = client.post("/api/auth/login", json={
                     "username": METRICS_USER, "password": METRICS_PASSWORD})
                 signed.raise_for_status()
-                text = client.get("/metrics").text
+                return client.get("/metrics").text
         except httpx.HTTPError:
+            return None
+
+    def rtp_counters(self) -> tuple[int, int] | None:
+        """The relay's packets received from the peers and lost on the way to it, read from
+        the node's /metrics; None when they cannot be read."""
+        text = self.metrics_text()
+        if text is None:
             return None
         found = dict(re.findall(r'^(parley_rtp_packets(?:_lost)?(?:_total)?'
                                 r'(?:\{direction="received"\})?) ([0-9.e+]+)$', text, re.M))
@@ -360,6 +372,15 @@ class StepResult:
     """Of which softirq (where the kernel's forwarding and loopback delivery run)."""
     kernel_directions: int | None = None
     """Directions the kernel forwarded at the middle of the run (None: not forwarding)."""
+    lag_p50_s: float | None = None
+    """The node's event-loop lag over the caller's run: median, 99th percentile and worst,
+    each as the bound of its histogram bucket (None: not read)."""
+    lag_p99_s: float | None = None
+    lag_max_s: float | None = None
+    longest_offer_gap_s: float | None = None
+    """The longest time between two offers to operators while one was ready (SQLite)."""
+    offer_pauses: int | None = None
+    """How many of those gaps were longer than OFFER_PAUSE_S."""
 
     @property
     def rtp_loss(self) -> float | None:
@@ -374,6 +395,78 @@ class StepResult:
                 and self.legs_answered == self.calls and self.legs_failed == 0
                 and self.node_exit is None
                 and (self.rtp_loss is None or self.rtp_loss <= MAX_LOSS))
+
+
+def loop_delay_buckets(text: str | None) -> dict[float, float] | None:
+    """The node's loop-lag histogram (``parley_event_loop_delay_seconds``): samples at most
+    each bound so far, by bound in seconds (``inf`` for all of them)."""
+    if text is None:
+        return None
+    found = re.findall(r'^parley_event_loop_delay_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$',
+                       text, re.M)
+    return {float(bound): float(count) for bound, count in found} or None
+
+
+def lag_quantile(before: dict[float, float] | None, after: dict[float, float] | None,
+                 q: float) -> float | None:
+    """The bucket bound (seconds) under which ``q`` of the samples taken between the two
+    scrapes fall: an upper bound of that quantile of the loop's lag. ``q`` 1.0 gives the
+    bound of the worst sample."""
+    if before is None or after is None:
+        return None
+    taken = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = taken.get(float("inf"), 0.0)
+    if not total:
+        return None
+    return next(bound for bound, count in taken.items() if count >= q * total)
+
+
+#: An operator ready this long with no offer made, while callers arrive, is a pause.
+OFFER_PAUSE_S = 0.2
+
+
+def offer_gaps(database: Path) -> tuple[float, int] | None:
+    """The longest time an operator was ready with no offer made, from the first offer to
+    the last, and how many such stretches exceeded :data:`OFFER_PAUSE_S`; from the node's
+    SQLite store (the calls' ``offered`` timeline entries, the operators' state log).
+    Callers arrive steadily meanwhile, so a long stretch means offers stalled. None when the
+    store cannot be read."""
+    if not database.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            offers = [row[0] for row in connection.execute(
+                "SELECT at FROM timeline_events WHERE kind = 'offered' ORDER BY at")]
+            changes = list(connection.execute(
+                "SELECT at, username, state FROM operator_state_log ORDER BY at, id"))
+    except sqlite3.Error:
+        return None
+    # One pass in time order; an offer comes before the state changes of its own instant
+    # (the operator it rings becomes "ringing" then).
+    timeline = sorted([(at, 0, "", "") for at in offers]
+                      + [(at, 1, user, state) for at, user, state in changes])
+    states: dict[str, str] = {}
+    ready = 0
+    ready_since: float | None = None  # someone ready and no offer since then
+    offered = False
+    longest, pauses = 0.0, 0
+    for at, kind, user, state in timeline:
+        moment = datetime.fromisoformat(at).timestamp()
+        if kind == 0:
+            if offered and ready_since is not None:
+                longest = max(longest, moment - ready_since)
+                pauses += moment - ready_since > OFFER_PAUSE_S
+            offered = True
+            ready_since = moment if ready else None
+            continue
+        was = ready
+        ready += (state == "ready") - (states.get(user) == "ready")
+        states[user] = state
+        if was == 0 and ready > 0:
+            ready_since = moment
+        elif ready == 0:
+            ready_since = None
+    return longest, pauses
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -566,6 +659,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             busy_before, softirq_before = machine_jiffies()
             children_before = children_cpu()  # the caller's, once it has exited
             agents_before = sipp_cpu(agents)
+            lag_before = loop_delay_buckets(await asyncio.to_thread(node.metrics_text)) \
+                if isinstance(node, Node) else None
             await caller.start()
             waiting = asyncio.create_task(caller.wait(limit + 30))
             middle = started + calls / rate / 2 + duration / 2
@@ -584,6 +679,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             wall = time.monotonic() - started
             busy_after, softirq_after = machine_jiffies()
             ticks = os.sysconf("SC_CLK_TCK")
+            lag_after = loop_delay_buckets(await asyncio.to_thread(node.metrics_text)) \
+                if isinstance(node, Node) else None
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
@@ -603,6 +700,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         await node.stop()  # a node that stops writes what its recorders still hold
         stop_s = time.monotonic() - stopping
     records = None if database is None else await call_records(database)
+    gaps = await asyncio.to_thread(offer_gaps, database) if isinstance(database, Path) \
+        else None
     result = caller.result()
     rows = csv_rows(workdir / "caller" / f"{scenario.stem}-stat.csv")
     concurrent = max((int(row.get("CurrentCall", "0") or 0) for row in rows), default=0)
@@ -621,7 +720,19 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         sipp_cpu_percent=100 * sipp_used / wall,
         machine_cpu_percent=100 * (busy_after - busy_before) / ticks / wall,
         softirq_percent=100 * (softirq_after - softirq_before) / ticks / wall,
-        kernel_directions=directions)
+        kernel_directions=directions,
+        lag_p50_s=lag_quantile(lag_before, lag_after, 0.5),
+        lag_p99_s=lag_quantile(lag_before, lag_after, 0.99),
+        lag_max_s=lag_quantile(lag_before, lag_after, 1.0),
+        longest_offer_gap_s=gaps[0] if gaps else None,
+        offer_pauses=gaps[1] if gaps else None)
+
+
+def milliseconds(bound: float | None) -> str:
+    """A lag bucket's bound as printed: ``<=5ms``, ``>5000ms`` above the last bound."""
+    if bound is None:
+        return "-"
+    return ">5000ms" if bound == float("inf") else f"<={bound * 1000:g}ms"
 
 
 def children_cpu() -> float:
@@ -714,7 +825,8 @@ async def main() -> None:
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
           f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9} "
-          f"{'sipp %':>6} {'box %':>6} {'sirq %':>6} {'kernel':>6}  clean",
+          f"{'sipp %':>6} {'box %':>6} {'sirq %':>6} {'kernel':>6} {'lag p50':>7} "
+          f"{'lag p99':>7} {'lag max':>7} {'gap ms':>6} {'pauses':>6}  clean",
           flush=True)
     best = 0
     postgres: ThrowawayPostgres | None = None
@@ -733,6 +845,8 @@ async def main() -> None:
                            postgres.url if postgres is not None else None, foreign,
                            kernel_forwarding=args.kernel_forwarding)
             implied = int(rate * args.duration)
+            offer_gap_ms = "-" if r.longest_offer_gap_s is None else round(
+                1000 * r.longest_offer_gap_s)
             print(f"{rate:>6} {r.calls:>6} {r.successful:>6} {r.failed:>6} "
                   f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
                   f"{'-' if r.wait_s is None else format(r.wait_s, '.2f'):>6} "
@@ -743,7 +857,11 @@ async def main() -> None:
                   f"{'-' if r.rtp_loss is None else format(100 * r.rtp_loss, '.3f') + '%':>9} "
                   f"{r.sipp_cpu_percent:>6.1f} {r.machine_cpu_percent:>6.1f} "
                   f"{r.softirq_percent:>6.1f} "
-                  f"{'-' if r.kernel_directions is None else r.kernel_directions:>6}  "
+                  f"{'-' if r.kernel_directions is None else r.kernel_directions:>6} "
+                  f"{milliseconds(r.lag_p50_s):>7} {milliseconds(r.lag_p99_s):>7} "
+                  f"{milliseconds(r.lag_max_s):>7} "
+                  f"{offer_gap_ms:>6} "
+                  f"{'-' if r.offer_pauses is None else r.offer_pauses:>6}  "
                   f"{'yes' if r.clean else 'NO'}", flush=True)
             if not r.clean:
                 print(f"       failures: {r.failures or '-'}; operator legs offered "

@@ -85,6 +85,29 @@ async def test_the_loop_lag_is_the_worst_lateness_of_recent_wake_ups() -> None:
     assert sampler.lag == 0.0  # the late one left the window
 
 
+def test_the_loop_delay_histogram_counts_every_sample_since_start() -> None:
+    sampler = LoopLagSampler(VirtualClock(), interval=0.05, window=3)
+    for late in (0.0005, 0.003, 0.003, 0.004, 0.015, 0.3, 7.0):  # 7 s: above every bucket
+        sampler.sample(expected=100.0, woke=100.0 + late)
+    sampler.sample(expected=101.0, woke=100.999)  # early counts as on time
+    scraped = scrape(MetricsSources(event_loop_delay=sampler.histogram))
+
+    def at_most(bound: str) -> float:
+        return scraped[("parley_event_loop_delay_seconds_bucket", (("le", bound),))]
+
+    assert at_most("0.001") == 2  # the early one and 0.5 ms
+    assert at_most("0.002") == 2
+    assert at_most("0.005") == 5  # three more between 2 and 5 ms
+    assert at_most("0.02") == 6
+    assert at_most("0.2") == 6
+    assert at_most("0.5") == 7
+    assert at_most("5") == 7
+    assert at_most("+Inf") == 8
+    assert scraped[("parley_event_loop_delay_seconds_count", ())] == 8
+    assert abs(scraped[("parley_event_loop_delay_seconds_sum", ())] - 7.3255) < 1e-9
+    assert sampler.lag == 7.0  # the last three samples' worst, unlike the histogram
+
+
 def test_the_nodes_role_and_lease() -> None:
     taken = Takeover(datetime(2026, 12, 3, 12, 0, tzinfo=UTC), "a", 3.25)
     active = NodeStatus("b", Role.ACTIVE, True, "", ha=True, cluster="site", active_node="b",

@@ -486,7 +486,7 @@ def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCall
         rtp=rtp,
         sip_responses=lambda: dict(engine.stats.responses),
         records_waiting=lambda: {name: recorder.backlog for name, recorder in recorders.items()},
-        event_loop_lag=lambda: loop_lag.lag,
+        event_loop_lag=lambda: loop_lag.lag, event_loop_delay=loop_lag.histogram,
         security=lambda: security_figures(telephony),
         trunks=telephony.trunk_statuses, ha=health)
 

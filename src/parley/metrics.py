@@ -11,11 +11,18 @@ Metric names and labels are listed in docs/deployment.md ("Metrics").
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from parley.center.ports import QueueFigures
@@ -72,6 +79,8 @@ class MetricsSources:
     #: events waiting for each recorder ("calls", "operator_states") to write them
     records_waiting: Callable[[], Mapping[str, int]] | None = None
     event_loop_lag: Callable[[], float] | None = None
+    #: every loop-lag sample since start, by bucket
+    event_loop_delay: Callable[[], LagHistogram] | None = None
     security: Callable[[], SecurityFigures] | None = None
     #: the carriers' trunks (parley.telephony.trunks.TrunkStatus)
     trunks: Callable[[], Iterable[TrunkStatus]] | None = None
@@ -128,6 +137,14 @@ class NodeCollector(Collector):
         if s.event_loop_lag is not None:
             yield _gauge("parley_event_loop_lag_seconds", "How late the event loop ran a "
                          "timer, over the last sampling interval (worst)", s.event_loop_lag())
+        if s.event_loop_delay is not None:
+            delay = s.event_loop_delay()
+            yield HistogramMetricFamily(
+                "parley_event_loop_delay_seconds", "How late the event loop ran a timer, "
+                "every sample since start (20 a second)",
+                buckets=[*((f"{bound:g}", count) for bound, count in zip(
+                    LAG_BUCKETS, delay.at_most, strict=True)), ("+Inf", delay.count)],
+                sum_value=delay.total_s)
         if s.security is not None:
             yield from _security_metrics(s.security())
         if s.trunks is not None:
@@ -274,16 +291,36 @@ def metrics_registry(sources: MetricsSources) -> CollectorRegistry:
     return registry
 
 
+#: Upper bounds (seconds) of the loop-lag histogram's buckets: a few milliseconds is an idle
+#: loop's own timer resolution; tens of milliseconds delay SIP timers and RTP ticks.
+LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LagHistogram:
+    """Every loop-lag sample since start: how many were at most each bound of
+    :data:`LAG_BUCKETS` (cumulative), how many in all, and their sum in seconds."""
+
+    at_most: tuple[int, ...]
+    count: int
+    total_s: float
+
+
 class LoopLagSampler:
     """Measures how late the event loop wakes a sleeping task: a loop busy with other work
     (or blocked by a slow call) delays every timer, SIP retransmissions and RTP ticks
-    included. :attr:`lag` is the worst lateness seen over the last ``window`` samples."""
+    included, and every datagram waiting to be read. :attr:`lag` is the worst lateness over
+    the last ``window`` samples (5 s); :meth:`histogram` counts every sample since start, so
+    that a percentile over any period is the difference of two scrapes. Twenty wake-ups a
+    second cost well under 0.1% of a core."""
 
-    def __init__(self, clock: Clock, *, interval: float = 0.5, window: int = 10) -> None:
+    def __init__(self, clock: Clock, *, interval: float = 0.05, window: int = 100) -> None:
         self.clock = clock
         self.interval = interval
         self.window = window
         self._recent: list[float] = []
+        self._counts = [0] * (len(LAG_BUCKETS) + 1)  # the last one: above every bound
+        self._total = 0.0
 
     @property
     def lag(self) -> float:
@@ -291,8 +328,15 @@ class LoopLagSampler:
 
     def sample(self, expected: float, woke: float) -> None:
         """Record one wake-up at ``woke`` of a sleep that should have ended at ``expected``."""
-        self._recent.append(max(0.0, woke - expected))
+        late = max(0.0, woke - expected)
+        self._recent.append(late)
         del self._recent[:-self.window]
+        self._counts[bisect.bisect_left(LAG_BUCKETS, late)] += 1
+        self._total += late
+
+    def histogram(self) -> LagHistogram:
+        return LagHistogram(tuple(itertools.accumulate(self._counts[:-1])),
+                            sum(self._counts), self._total)
 
     async def run(self) -> None:
         """Sample until cancelled."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -60,3 +61,58 @@ def test_number_700_runs_a_valid_flow_ending_in_the_queue() -> None:
     assert flow is not None
     assert flow.name == "bench-queue"
     assert [agent.agent_id for agent in config.operators()] == bench.operator_names(3)
+
+
+def test_the_loop_lag_percentiles_come_from_the_samples_between_two_scrapes() -> None:
+    bench = load_script()
+    before = bench.loop_delay_buckets(
+        'parley_event_loop_delay_seconds_bucket{le="0.001"} 90.0\n'
+        'parley_event_loop_delay_seconds_bucket{le="0.005"} 100.0\n'
+        'parley_event_loop_delay_seconds_bucket{le="0.05"} 100.0\n'
+        'parley_event_loop_delay_seconds_bucket{le="+Inf"} 100.0\n')
+    # 200 samples more: 150 within 1 ms, 48 within 5 ms, 1 within 50 ms, 1 above
+    after = bench.loop_delay_buckets(
+        'parley_event_loop_delay_seconds_bucket{le="0.001"} 240.0\n'
+        'parley_event_loop_delay_seconds_bucket{le="0.005"} 298.0\n'
+        'parley_event_loop_delay_seconds_bucket{le="0.05"} 299.0\n'
+        'parley_event_loop_delay_seconds_bucket{le="+Inf"} 300.0\n'
+        'parley_event_loop_lag_seconds 0.2\n')
+    assert bench.lag_quantile(before, after, 0.5) == 0.001
+    assert bench.lag_quantile(before, after, 0.99) == 0.005  # 198 of 200 within 5 ms
+    assert bench.lag_quantile(before, after, 0.995) == 0.05
+    assert bench.lag_quantile(before, after, 1.0) == float("inf")
+    assert bench.milliseconds(0.005) == "<=5ms"
+    assert bench.milliseconds(float("inf")) == ">5000ms"
+    assert bench.lag_quantile(None, after, 0.99) is None  # not read: not guessed
+    assert bench.loop_delay_buckets("parley_channels 3.0\n") is None
+
+
+def test_an_offer_gap_counts_as_a_pause_only_while_an_operator_was_ready(
+        tmp_path: Path) -> None:
+    bench = load_script()
+    database = tmp_path / "parley.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE timeline_events (at TEXT, kind TEXT)")
+        connection.execute("CREATE TABLE operator_state_log "
+                           "(id INTEGER PRIMARY KEY, at TEXT, username TEXT, state TEXT)")
+        offers = ["12:00:00.000", "12:00:00.050", "12:00:00.400", "12:00:01.000",
+                  "12:00:03.000"]
+        connection.executemany("INSERT INTO timeline_events VALUES (?, 'offered')",
+                               [(f"2026-12-04 {at}",) for at in offers])
+        connection.execute("INSERT INTO timeline_events VALUES "
+                           "('2026-12-04 12:00:02.000', 'queued')")
+        changes = [("11:59:59.000", "a", "ready"), ("11:59:59.000", "b", "ready"),  # no caller
+                   ("12:00:00.000", "a", "ringing"), ("12:00:00.050", "b", "ringing"),
+                   ("12:00:00.100", "a", "ready"),  # ready 300 ms before the next offer
+                   ("12:00:00.400", "a", "ringing"),
+                   ("12:00:00.400", "b", "ready"),  # ready 600 ms before the next one
+                   ("12:00:01.000", "b", "ringing"),
+                   ("12:00:02.900", "a", "ready"),  # nobody ready for 1.9 s: no pause
+                   ("12:00:03.000", "a", "ringing")]
+        connection.executemany(
+            "INSERT INTO operator_state_log (at, username, state) VALUES (?, ?, ?)",
+            [(f"2026-12-04 {at}", user, state) for at, user, state in changes])
+    longest, pauses = bench.offer_gaps(database)
+    assert round(longest, 3) == 0.6
+    assert pauses == 2
+    assert bench.offer_gaps(tmp_path / "absent.sqlite3") is None

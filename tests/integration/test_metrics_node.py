@@ -76,3 +76,7 @@ async def test_a_call_in_progress_shows_in_the_metrics_and_only_authorised_scrap
     assert after[("parley_operators", (("state", "logged_out"),))] == 10
     assert ("parley_records_waiting", (("recorder", "calls"),)) in after
     assert 0 <= after[("parley_event_loop_lag_seconds", ())] < 1
+    # twenty samples a second of the loop's lag, counted since start
+    samples_taken = after[("parley_event_loop_delay_seconds_count", ())]
+    assert samples_taken > idle[("parley_event_loop_delay_seconds_count", ())] + 100
+    assert after[("parley_event_loop_delay_seconds_bucket", (("le", "+Inf"),))] == samples_taken
