@@ -4,8 +4,9 @@
 :class:`SipParseError` naming the header and the fault. ``bytes(message)`` serialises it,
 recomputing ``Content-Length``. Typed accessors (``vias``, ``from_``, ``to``, ``cseq``,
 ``contacts``…) return values built at parse time, so a message that parsed never raises from
-them (a message built in code computes them on first use). Messages are values: ``with_header``/``set_header``/``replace`` return
-new ones. :class:`StreamFramer` splits a TCP byte stream into messages by ``Content-Length``.
+them (a message built in code computes them on first use). Messages are values:
+``with_header``/``set_header``/``replace`` return new ones. :class:`StreamFramer` splits a
+TCP byte stream into messages by ``Content-Length``.
 """
 
 from __future__ import annotations
