@@ -598,11 +598,14 @@ def trunk_config(spec: TrunkSpec, number_from: str = "request_uri") -> TrunkConf
 
 def settle_memory() -> None:
     """Once started: keep start-up objects, which live as long as the node, out of the
-    collector's working set, and collect less often (measured by bench/sip_cps: fewer pauses
-    in the SIP and RTP paths under load)."""
+    collector's working set, and collect the young generations in small steps. With a
+    first threshold of 20,000 and 50 of those per middle-generation collection, that
+    collection took 450-520 ms once in every 30 s run at 100 calls/s (the loop stood still,
+    offers paused 0.5-0.6 s); with 2,000 and 10 it takes 20-40 ms, 1-2 times a second, for
+    the same CPU (docs/benchmarks.md, "Responsiveness under load")."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    gc.set_threshold(2_000, 10, 100)
 
 
 async def serve(node: Node, *, ready: Callable[[Node], None] | None = None) -> None:
