@@ -357,3 +357,28 @@ async def test_what_arrives_within_the_interval_is_written_in_one_transaction(
         for channel in ("a", "b", "c", "d"):
             assert_complete(await closed(n.store, channel))
         assert 1 <= len(transactions) <= 2, transactions  # one per call without the interval
+
+
+def test_a_call_copied_for_a_rollback_is_untouched_by_the_batch() -> None:
+    from datetime import UTC, datetime
+
+    from parley.events import Direction
+    from parley.store.recorders import _OpenCall
+
+    call = _OpenCall("i1", Direction.INBOUND, "leg1", "5550100", "700",
+                     datetime(2026, 12, 4, tzinfo=UTC), True, 7, {"leg1"}, {"leg1": "700"},
+                     answered_detail={"operator": "20001", "skills": ["en"]},
+                     variables={"order": {"id": 42, "lines": [1, 2]}})
+    before = call.copy()
+    assert before == call
+    call.open_legs.add("leg2")
+    call.leg_called["leg2"] = "20001"
+    call.answered = True
+    assert call.answered_detail is not None
+    call.answered_detail["skills"].append("ru")
+    call.variables["order"]["lines"].append(3)
+    assert before.open_legs == {"leg1"}
+    assert before.leg_called == {"leg1": "700"}
+    assert not before.answered
+    assert before.answered_detail == {"operator": "20001", "skills": ["en"]}
+    assert before.variables == {"order": {"id": 42, "lines": [1, 2]}}
