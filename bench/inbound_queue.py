@@ -19,9 +19,11 @@ with a complete record in the store once the node has stopped (SQLite in its dat
 a throw-away PostgreSQL server with ``--database postgresql``). The node's event-loop lag
 over the caller's run (median, 99th percentile and worst) comes from two scrapes of its
 ``parley_event_loop_delay_seconds`` histogram, each figure the bound of its bucket
-(``<=5ms``: at most 5 ms). Offers that pause: the longest time between two consecutive offers
-to operators while one of them was ready ("gap ms") and how many such gaps exceeded 200 ms
-("pauses"), from the store's timeline and operator state log (SQLite only).
+(``<=5ms``: at most 5 ms). ``--recording all`` records every call (the queue's policy); the
+step is then clean only if the store holds a recording of each. Offers that pause: the
+longest time an operator was ready with no offer made while calls kept arriving ("gap ms"),
+and how many such stretches exceeded 200 ms ("pauses"), from the store's timeline and
+operator state log (SQLite only).
 
     .venv/bin/python bench/inbound_queue.py --rates 20 40 60 80 100 --duration 10
     .venv/bin/python bench/inbound_queue.py --no-media --rates 100
@@ -97,8 +99,10 @@ MAX_LOSS = 0.001
 not clean."""
 
 
-def provisioning(operators: int, agent_port: int, host: str = LOOPBACK) -> dict[str, Any]:
-    """The site of the benchmark: operators at one static contact, queue ``bench``, number 700."""
+def provisioning(operators: int, agent_port: int, host: str = LOOPBACK,
+                 recording: str = "none") -> dict[str, Any]:
+    """The site of the benchmark: operators at one static contact, queue ``bench``, number 700
+    (its calls recorded per ``recording``: ``none`` or ``all``)."""
     names = operator_names(operators)
     flow = {"flow": "bench-queue", "start": "beep",
             "nodes": {"beep": {"type": "play", "prompt": "beep", "next": "to_queue"},
@@ -113,7 +117,7 @@ def provisioning(operators: int, agent_port: int, host: str = LOOPBACK) -> dict[
         "devices": [{"name": name, "user": name, "sip_password": f"pw{name}",
                      "static_contact": f"sip:{name}@{host}:{agent_port}"} for name in names],
         "queues": [{"name": "bench", "strategy": "longest_idle", "wrap_up_s": 0,
-                    "ring_timeout_s": 15, "announce_every_s": 0, "recording": "none",
+                    "ring_timeout_s": 15, "announce_every_s": 0, "recording": recording,
                     "members": names}],
         "flows": [{"name": "bench-queue", "description": "Beep, then the queue",
                    "definition": flow}],
@@ -122,9 +126,11 @@ def provisioning(operators: int, agent_port: int, host: str = LOOPBACK) -> dict[
     }
 
 
-def write_provisioning(path: Path, operators: int, agent_port: int) -> Path:
+def write_provisioning(path: Path, operators: int, agent_port: int,
+                       recording: str = "none") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(provisioning(operators, agent_port), sort_keys=False))
+    path.write_text(yaml.safe_dump(provisioning(operators, agent_port, recording=recording),
+                                   sort_keys=False))
     return path
 
 
@@ -381,6 +387,9 @@ class StepResult:
     """The longest time between two offers to operators while one was ready (SQLite)."""
     offer_pauses: int | None = None
     """How many of those gaps were longer than OFFER_PAUSE_S."""
+    recordings_wanted: bool = False
+    recordings: int | None = None
+    """Recordings in the store once the node has stopped (SQLite; None: not read)."""
 
     @property
     def rtp_loss(self) -> float | None:
@@ -394,7 +403,8 @@ class StepResult:
         return (self.successful == self.calls and self.failed == 0
                 and self.legs_answered == self.calls and self.legs_failed == 0
                 and self.node_exit is None
-                and (self.rtp_loss is None or self.rtp_loss <= MAX_LOSS))
+                and (self.rtp_loss is None or self.rtp_loss <= MAX_LOSS)
+                and (not self.recordings_wanted or self.recordings in (None, self.calls)))
 
 
 def loop_delay_buckets(text: str | None) -> dict[float, float] | None:
@@ -528,11 +538,19 @@ async def call_records(database: Path | str) -> int | None:
 
 
 def sqlite_records(database: Path) -> int | None:
+    return sqlite_count(database, RECORDS.format("?"), QUEUE_NUMBER)
+
+
+RECORDINGS = "SELECT count(*) FROM recordings"
+
+
+def sqlite_count(database: Path, query: str, *parameters: object) -> int | None:
+    """The count a query gives in the node's SQLite store; None when it cannot be read."""
     if not database.exists():
         return None
     try:
         with contextlib.closing(sqlite3.connect(database)) as connection:
-            row = connection.execute(RECORDS.format("?"), (QUEUE_NUMBER,)).fetchone()
+            row = connection.execute(query, parameters).fetchone()
     except sqlite3.Error:
         return None
     return int(row[0])
@@ -614,6 +632,7 @@ class Foreign:
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
                operators: int, settle: float, postgres: str | None = None,
                foreign: Foreign | None = None, kernel_forwarding: bool = False,
+               recording: str = "none",
                during_calls: Callable[[int], contextlib.AbstractContextManager[Any]] | None
                = None) -> StepResult:
     """Run one rate on a fresh node (or the ``foreign`` server); every process started here
@@ -628,7 +647,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         node = ForeignServer(foreign.host, foreign.port, foreign.pid, workdir / "server.log")
     else:
         agent_port, agent_host = free_port(), LOOPBACK
-        config = write_provisioning(workdir / "bench.yaml", operators, agent_port)
+        config = write_provisioning(workdir / "bench.yaml", operators, agent_port, recording)
         rtp_first, rtp_count = rtp_block(in_progress, int(rate * duration) + 50)
         if postgres is not None:  # a fresh database on the server for this step
             database, _name = await asyncio.to_thread(create_database, postgres)
@@ -702,6 +721,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
     records = None if database is None else await call_records(database)
     gaps = await asyncio.to_thread(offer_gaps, database) if isinstance(database, Path) \
         else None
+    recordings = await asyncio.to_thread(sqlite_count, database, RECORDINGS) \
+        if isinstance(database, Path) and recording == "all" else None
     result = caller.result()
     rows = csv_rows(workdir / "caller" / f"{scenario.stem}-stat.csv")
     concurrent = max((int(row.get("CurrentCall", "0") or 0) for row in rows), default=0)
@@ -725,7 +746,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         lag_p99_s=lag_quantile(lag_before, lag_after, 0.99),
         lag_max_s=lag_quantile(lag_before, lag_after, 1.0),
         longest_offer_gap_s=gaps[0] if gaps else None,
-        offer_pauses=gaps[1] if gaps else None)
+        offer_pauses=gaps[1] if gaps else None,
+        recordings_wanted=recording == "all", recordings=recordings)
 
 
 def milliseconds(bound: float | None) -> str:
@@ -802,6 +824,9 @@ async def main() -> None:
     parser.add_argument("--kernel-forwarding", action=argparse.BooleanOptionalAction,
                         default=False, help="the node hands unrecorded two-party bridges to "
                         "nftables (media.kernel_forwarding; needs root and nftables)")
+    parser.add_argument("--recording", choices=["none", "all"], default="none",
+                        help="the queue records every call (stereo WAV in the node's data "
+                        "folder, compressed once each call ends) or none")
     parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
                         default=True, help="skip higher rates after a step that is not clean")
     args = parser.parse_args()
@@ -821,7 +846,8 @@ async def main() -> None:
               else f"the server at {args.target}")
     print(f"machine: {machine()}; {server}; {'with' if args.media else 'without'} media, "
                     f"{args.operators} operators, calls of {args.duration:g} s"
-          f"{', kernel forwarding' if args.kernel_forwarding else ''}", flush=True)
+          f"{', kernel forwarding' if args.kernel_forwarding else ''}"
+          f"{', every call recorded' if args.recording == 'all' else ''}", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
           f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9} "
@@ -843,7 +869,7 @@ async def main() -> None:
             r = await step(root / f"rate-{rate}", scenario, rate, calls, args.duration,
                            args.operators, args.settle,
                            postgres.url if postgres is not None else None, foreign,
-                           kernel_forwarding=args.kernel_forwarding)
+                           kernel_forwarding=args.kernel_forwarding, recording=args.recording)
             implied = int(rate * args.duration)
             offer_gap_ms = "-" if r.longest_offer_gap_s is None else round(
                 1000 * r.longest_offer_gap_s)
@@ -866,7 +892,9 @@ async def main() -> None:
             if not r.clean:
                 print(f"       failures: {r.failures or '-'}; operator legs offered "
                       f"{r.legs_offered}, failed {r.legs_failed}; node log warnings "
-                      f"{r.log_problems}", flush=True)
+                      f"{r.log_problems}"
+                      f"{'; recordings ' + str(r.recordings) if r.recordings_wanted else ''}",
+                      flush=True)
             if r.node_exit is not None:
                 print(f"       the node stopped during the step (exit code {r.node_exit}): "
                       f"{r.node_error}", flush=True)
