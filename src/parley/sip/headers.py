@@ -90,8 +90,7 @@ _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 # The common shapes, parsed in one match each; anything else takes the general parser, which
 # accepts the same texts with the same result (tests/sip/test_message.py checks both agree).
 _PARAMS_FAST = r'((?:;[^;=\s"<>,]+(?:=[^;"\s]*)?)*)'
-_VIA_FAST = re.compile(r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-.]+)(?::(\d{1,5}))?" + _PARAMS_FAST
-                       + r"\Z")
+_SENT_BY_FAST = re.compile(r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-.]+)(?::(\d{1,5}))?\Z")
 _NAME_ADDR_FAST = re.compile(r'(?:"((?:[^"\\]|\\.)*)"[ \t]*|([^"<>;,]*?)[ \t]*)?'
                              r'<([^<>"\s]+)>' + _PARAMS_FAST + r"\Z")
 _LIST_ITEM = re.compile(r'(?:[^,"<]|"(?:[^"\\]|\\.)*"?|<[^>]*>?)+')
@@ -330,24 +329,18 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        # The branch is new in every request; the sent-by before it is the peer's own and
-        # recurs, so its parsed parts are looked up when the rest is plain parameters.
+        # The common shape in one match (the sent-by holds no ';'). The branch is new in
+        # every request; the sent-by before it is the peer's own and recurs, so its parsed
+        # parts are looked up, and the rest must be plain parameters.
         semicolon = text.find(";")
-        if semicolon > 0:
-            sent_by = _sent_by(text[:semicolon])
-            if sent_by is not None:
-                tail = _PARAMS_ONLY.match(text, semicolon)
-                if tail is not None:
-                    return frozen_value(cls, {"transport": sent_by[0], "host": sent_by[1],
-                                              "port": sent_by[2],
-                                              "params": _fast_params(tail.group(1))})
-        fast = _VIA_FAST.match(text)
-        if fast is not None:
-            transport, host, port_text, ptext = fast.groups()
-            port = None if port_text is None else int(port_text)
-            if port is None or 0 < port < 65536:
-                return frozen_value(cls, {"transport": transport.upper(), "host": host,
-                                          "port": port, "params": _fast_params(ptext)})
+        cut = len(text) if semicolon < 0 else semicolon
+        sent_by = _sent_by(text[:cut])
+        if sent_by is not None:
+            tail = _PARAMS_ONLY.match(text, cut)
+            if tail is not None:
+                return frozen_value(cls, {"transport": sent_by[0], "host": sent_by[1],
+                                          "port": sent_by[2],
+                                          "params": _fast_params(tail.group(1))})
         return cls.parse_general(text)
 
     @classmethod
@@ -540,10 +533,10 @@ def _parse_name_addr(text: str, header: str) -> NameAddr:
 @lru_cache(maxsize=1024)
 def _sent_by(text: str) -> tuple[str, str, int | None] | None:
     """Transport, host and port of a Via's ``SIP/2.0/UDP host:port`` of the common shape."""
-    fast = _VIA_FAST.match(text)
+    fast = _SENT_BY_FAST.match(text)
     if fast is None:
         return None
-    transport, host, port_text, _ = fast.groups()
+    transport, host, port_text = fast.groups()
     port = None if port_text is None else int(port_text)
     if port is not None and not 0 < port < 65536:
         return None
