@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import copy
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -393,11 +393,20 @@ class _OpenCall:
     variables: dict[str, Any] = field(default_factory=dict)  # the attached data so far
 
     def copy(self) -> _OpenCall:
-        """A copy the batch's changes cannot reach: what ``copy.deepcopy`` gives, for a fifth
-        of its cost (the recorder copies every call a batch touches, on the event loop)."""
-        return replace(self, open_legs=set(self.open_legs), leg_called=dict(self.leg_called),
-                       answered_detail=copy.deepcopy(self.answered_detail),
-                       variables=copy.deepcopy(self.variables))
+        """A copy the batch's changes cannot reach: what ``copy.deepcopy`` gives, for less
+        than half its cost (the recorder copies every call a batch touches, on the event
+        loop): immutable fields are shared, every other one (a field added later too) is
+        deep-copied."""
+        new = copy.copy(self)
+        for name in _OPEN_CALL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, _IMMUTABLE):
+                setattr(new, name, copy.deepcopy(value))
+        return new
+
+
+_OPEN_CALL_FIELDS = tuple(each.name for each in fields(_OpenCall))
+_IMMUTABLE = (str, int, float, datetime, type(None))  # bool and the StrEnums are among them
 
 
 class CallRecorder(JournalConsumer):
