@@ -25,9 +25,20 @@ longest time an operator was ready with no offer made while calls kept arriving 
 and how many such stretches exceeded 200 ms ("pauses"), from the store's timeline and
 operator state log (SQLite only).
 
+A key pressed in an IVR menu under that load (``--dtmf N``): a second sipp caller
+(``bench/sipp/uac_menu_dtmf.xml``) places N calls a second to number 701 beside the load,
+bound to flow ``bench-menu`` (a menu that plays the beep and waits; key 1 hangs up). Each
+call waits 1.5 s after its answer, then sends key 1 as RFC 4733 events (a 100 ms press: the
+end packet 80 ms after the first) and times, with sipp's response-time timer, the first
+event packet to the node's BYE. Printed: median, 99th percentile and worst (nearest rank) of
+that time less the 80 ms, that is from the key's release (the end packet, when a receiver
+knows the key) to the node acting on it; keys not acted on within KEY_GIVEN_UP_S are
+counted apart. Calls to 701 are not counted in the step's calls, records or clean.
+
     .venv/bin/python bench/inbound_queue.py --rates 20 40 60 80 100 --duration 10
     .venv/bin/python bench/inbound_queue.py --no-media --rates 100
     .venv/bin/python bench/inbound_queue.py --database postgresql
+    .venv/bin/python bench/inbound_queue.py --rates 20 40 100 --dtmf 2
 
 ``--kernel-forwarding`` starts the node with ``media.kernel_forwarding`` on (root and
 Debian's nftables needed): bridges only forwarding are handed to nftables. The kernel's work
@@ -52,6 +63,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import math
 import os
 import re
 import resource
@@ -73,12 +85,17 @@ import yaml
 
 from parley.net.kernel_forward import table_name
 from parley.telephony.prompts import find_stock_sounds
+from parley.testing.media import event_stream, write_pcap
 from parley.testing.peers import PeerError, Sipp, SippResult, process_cpu_seconds
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
 from parley.testing.postgres import ThrowawayPostgres, create_database
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 QUEUE_NUMBER = "700"
+MENU_NUMBER = "701"  # a one-key menu: key 1 hangs up (the DTMF probe, ``--dtmf``)
+KEY_GIVEN_UP_S = 20.0
+"""A probe call whose key was not acted on within this (the menu waits 60 s) fails: its key
+counts as not acted on."""
 FIRST_OPERATOR = 20001  # operators are 20001, 20002 …: user name, extension and device alike
 SPEECH = ("demo-instruct.wav", "demo-congrats.wav")  # stock prompts the callers say
 READY_LINE = "Press Ctrl-C to stop."
@@ -107,6 +124,11 @@ def provisioning(operators: int, agent_port: int, host: str = LOOPBACK,
     flow = {"flow": "bench-queue", "start": "beep",
             "nodes": {"beep": {"type": "play", "prompt": "beep", "next": "to_queue"},
                       "to_queue": {"type": "queue", "queue": "bench"}}}
+    menu = {"flow": "bench-menu", "start": "menu",
+            "nodes": {"menu": {"type": "menu", "prompt": "beep", "options": {"1": "pressed"},
+                               "timeout": 60, "retries": 0, "on_failure": "no_key"},
+                      "pressed": {"type": "hangup"},
+                      "no_key": {"type": "hangup", "cause": "call_rejected"}}}
     return {
         "version": 1,
         "site": {"name": "Inbound queue benchmark", "time_zone": "UTC", "sip_realm": "parley",
@@ -120,9 +142,13 @@ def provisioning(operators: int, agent_port: int, host: str = LOOPBACK,
                     "ring_timeout_s": 15, "announce_every_s": 0, "recording": recording,
                     "members": names}],
         "flows": [{"name": "bench-queue", "description": "Beep, then the queue",
-                   "definition": flow}],
+                   "definition": flow},
+                  {"name": "bench-menu", "description": "Key 1 hangs up",
+                   "definition": menu}],
         "numbers": [{"number": QUEUE_NUMBER, "flow": "bench-queue",
-                     "description": "Inbound queue benchmark"}],
+                     "description": "Inbound queue benchmark"},
+                    {"number": MENU_NUMBER, "flow": "bench-menu",
+                     "description": "A key pressed in a menu (DTMF probe)"}],
     }
 
 
@@ -163,6 +189,40 @@ def caller_scenario(folder: Path, media: bool) -> Path:
     scenario.write_text(text.replace("AUDIO_ULAW", str(speech_ulaw(folder))),
                         encoding="iso-8859-1")
     return scenario
+
+
+def menu_scenario(folder: Path) -> tuple[Path, float]:
+    """The DTMF probe's scenario with its capture of key 1 (RFC 4733, 100 ms), and when in
+    that capture the key's end packet goes out (seconds after its first): a receiver knows
+    the key from its end packet."""
+    folder.mkdir(parents=True, exist_ok=True)
+    packets = event_stream("1")
+    capture = write_pcap(folder / "key-1.pcap", packets)
+    end = min(when for when, packet in packets if packet[13] & 0x80)
+    text = (SCENARIOS / "uac_menu_dtmf.xml").read_text(encoding="iso-8859-1")
+    scenario = folder / "uac_menu_dtmf.xml"
+    scenario.write_text(text.replace("DTMF_PCAP", str(capture)), encoding="iso-8859-1")
+    return scenario, end
+
+
+def key_latencies(folder: Path) -> list[float]:
+    """Seconds from each probe call's first key packet to the node's BYE: the response
+    times sipp wrote with ``-trace_rtt`` (``*_rtt.csv``: date_ms;response_time_ms;rtd_no)."""
+    values: list[float] = []
+    for path in sorted(folder.glob("*_rtt.csv")):
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split(";")
+            if len(fields) >= 2 and fields[1].strip():
+                values.append(float(fields[1]) / 1000)
+    return values
+
+
+def nearest_rank(values: list[float], share: float) -> float | None:
+    """The value at ``share`` (0 to 1) of the sorted values, by nearest rank."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 # --- the node ---------------------------------------------------------------------------------
@@ -390,6 +450,11 @@ class StepResult:
     recordings_wanted: bool = False
     recordings: int | None = None
     """Recordings in the store once the node has stopped (SQLite; None: not read)."""
+    keys: list[float] | None = None
+    """The DTMF probe: seconds from each key's end packet to the node's BYE (None: no
+    probe)."""
+    keys_probed: int = 0
+    """Probe calls placed; those missing from ``keys`` got no answer to their key."""
 
     @property
     def rtp_loss(self) -> float | None:
@@ -634,11 +699,12 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
                foreign: Foreign | None = None, kernel_forwarding: bool = False,
                recording: str = "none",
                during_calls: Callable[[int], contextlib.AbstractContextManager[Any]] | None
-               = None) -> StepResult:
+               = None, probe: tuple[Path, float, float] | None = None) -> StepResult:
     """Run one rate on a fresh node (or the ``foreign`` server); every process started here
     is stopped here. ``during_calls(pid)``, when given, is entered with the node's process id
     as the caller starts and left when it is done (``bench/profile_inbound.py`` samples the
-    node with it)."""
+    node with it). ``probe`` (scenario, its key's end offset, calls per second) places
+    calls to the menu beside the load, each pressing key 1 once."""
     in_progress = int(rate * (duration + 8)) + 50  # calls set up, talking or ending at once
     database: Path | str | None = workdir / "data" / "parley.sqlite3"
     node: Node | ForeignServer
@@ -662,6 +728,12 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
                   calls=calls, rate=rate,
                   extra=("-d", str(int(duration * 1000)), "-l", str(max(3000, 3 * in_progress)),
                          "-recv_timeout", "32000", "-timeout", f"{limit}s", "-timeout_error"))
+    menu: Sipp | None = None
+    if probe is not None and foreign is None:
+        menu = Sipp(workdir / "menu", probe[0], service=MENU_NUMBER, port=free_port(),
+                    calls=max(1, round(probe[2] * calls / rate)), rate=probe[2],
+                    extra=("-trace_rtt", "-rtt_freq", "1", "-recv_timeout",
+                           str(int(KEY_GIVEN_UP_S * 1000)), "-timeout", f"{limit}s"))
     peak_rss = 0
     try:
         await node.start()
@@ -681,6 +753,9 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             lag_before = loop_delay_buckets(await asyncio.to_thread(node.metrics_text)) \
                 if isinstance(node, Node) else None
             await caller.start()
+            if menu is not None:
+                menu.target = caller.target
+                await menu.start()
             waiting = asyncio.create_task(caller.wait(limit + 30))
             middle = started + calls / rate / 2 + duration / 2
             directions: int | None = None
@@ -701,6 +776,9 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             lag_after = loop_delay_buckets(await asyncio.to_thread(node.metrics_text)) \
                 if isinstance(node, Node) else None
         peak_rss = max(peak_rss, node.memory_kib("VmHWM"))
+        if menu is not None:
+            with contextlib.suppress(PeerError):  # a call with no BYE: missing from keys
+                await menu.wait(30)
         await asyncio.sleep(4.0)  # the answerer counts a leg after its 2 s time-wait
         legs = agents.result()
         counters = await asyncio.to_thread(node.rtp_counters) if isinstance(node, Node) \
@@ -715,6 +793,9 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             await caller.stop()
         with contextlib.suppress(Exception):
             await agents.stop()
+        if menu is not None:
+            with contextlib.suppress(Exception):
+                await menu.stop()
         stopping = time.monotonic()
         await node.stop()  # a node that stops writes what its recorders still hold
         stop_s = time.monotonic() - stopping
@@ -747,7 +828,10 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         lag_max_s=lag_quantile(lag_before, lag_after, 1.0),
         longest_offer_gap_s=gaps[0] if gaps else None,
         offer_pauses=gaps[1] if gaps else None,
-        recordings_wanted=recording == "all", recordings=recordings)
+        recordings_wanted=recording == "all", recordings=recordings,
+        keys=None if menu is None or probe is None
+        else [value - probe[1] for value in key_latencies(workdir / "menu")],
+        keys_probed=0 if menu is None or menu.calls is None else menu.calls)
 
 
 def milliseconds(bound: float | None) -> str:
@@ -755,6 +839,12 @@ def milliseconds(bound: float | None) -> str:
     if bound is None:
         return "-"
     return ">5000ms" if bound == float("inf") else f"<={bound * 1000:g}ms"
+
+
+def key_ms(keys: list[float] | None, share: float) -> str:
+    """A DTMF probe's percentile as printed, in whole milliseconds."""
+    value = None if keys is None else nearest_rank(keys, share)
+    return "-" if value is None else str(round(value * 1000))
 
 
 def children_cpu() -> float:
@@ -827,6 +917,10 @@ async def main() -> None:
     parser.add_argument("--recording", choices=["none", "all"], default="none",
                         help="the queue records every call (stereo WAV in the node's data "
                         "folder, compressed once each call ends) or none")
+    parser.add_argument("--dtmf", type=float, default=0.0, metavar="CALLS_PER_S",
+                        help="beside the load, place this many calls a second to a menu "
+                        f"(number {MENU_NUMBER}), each pressing key 1, and report the time "
+                        "from the key's end packet to the node hanging up (0: none)")
     parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
                         default=True, help="skip higher rates after a step that is not clean")
     args = parser.parse_args()
@@ -852,7 +946,8 @@ async def main() -> None:
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
           f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9} "
           f"{'sipp %':>6} {'box %':>6} {'sirq %':>6} {'kernel':>6} {'lag p50':>7} "
-          f"{'lag p99':>7} {'lag max':>7} {'gap ms':>6} {'pauses':>6}  clean",
+          f"{'lag p99':>7} {'lag max':>7} {'gap ms':>6} {'pauses':>6} {'key p50':>7} "
+          f"{'key p99':>7} {'key max':>7}  clean",
           flush=True)
     best = 0
     postgres: ThrowawayPostgres | None = None
@@ -864,12 +959,17 @@ async def main() -> None:
         root = args.keep or Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="parley-inbound-queue-")))
         scenario = caller_scenario(root / "scenario", args.media)
+        probe = None
+        if args.dtmf > 0:
+            menu, key_end = menu_scenario(root / "scenario")
+            probe = (menu, key_end, args.dtmf)
         for rate in args.rates:
             calls = args.calls or rate * 30
             r = await step(root / f"rate-{rate}", scenario, rate, calls, args.duration,
                            args.operators, args.settle,
                            postgres.url if postgres is not None else None, foreign,
-                           kernel_forwarding=args.kernel_forwarding, recording=args.recording)
+                           kernel_forwarding=args.kernel_forwarding, recording=args.recording,
+                           probe=probe)
             implied = int(rate * args.duration)
             offer_gap_ms = "-" if r.longest_offer_gap_s is None else round(
                 1000 * r.longest_offer_gap_s)
@@ -887,8 +987,12 @@ async def main() -> None:
                   f"{milliseconds(r.lag_p50_s):>7} {milliseconds(r.lag_p99_s):>7} "
                   f"{milliseconds(r.lag_max_s):>7} "
                   f"{offer_gap_ms:>6} "
-                  f"{'-' if r.offer_pauses is None else r.offer_pauses:>6}  "
-                  f"{'yes' if r.clean else 'NO'}", flush=True)
+                  f"{'-' if r.offer_pauses is None else r.offer_pauses:>6} "
+                  f"{key_ms(r.keys, 0.5):>7} {key_ms(r.keys, 0.99):>7} "
+                  f"{key_ms(r.keys, 1.0):>7}  {'yes' if r.clean else 'NO'}", flush=True)
+            if r.keys is not None and len(r.keys) < r.keys_probed:
+                print(f"       keys acted on: {len(r.keys)} of {r.keys_probed} menu calls",
+                      flush=True)
             if not r.clean:
                 print(f"       failures: {r.failures or '-'}; operator legs offered "
                       f"{r.legs_offered}, failed {r.legs_failed}; node log warnings "

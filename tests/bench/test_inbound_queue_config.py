@@ -47,7 +47,8 @@ def test_document_validates_and_wires_every_operator_to_the_queue(tmp_path: Path
     assert (queue.name, queue.strategy, queue.wrap_up_s) == ("bench", "longest_idle", 0)
     assert (queue.ring_timeout_s, queue.announce_every_s, queue.recording) == (15, 0, "none")
     assert sorted(queue.members) == sorted(names)
-    assert [(n.number, n.flow) for n in document.numbers] == [("700", "bench-queue")]
+    assert [(n.number, n.flow) for n in document.numbers] == [("700", "bench-queue"),
+                                                              ("701", "bench-menu")]
 
 
 def test_number_700_runs_a_valid_flow_ending_in_the_queue() -> None:
@@ -61,6 +62,36 @@ def test_number_700_runs_a_valid_flow_ending_in_the_queue() -> None:
     assert flow is not None
     assert flow.name == "bench-queue"
     assert [agent.agent_id for agent in config.operators()] == bench.operator_names(3)
+
+
+def test_number_701_is_a_menu_where_key_1_hangs_up() -> None:
+    bench = load_script()
+    document, _root = parse_document(yaml.safe_dump(bench.provisioning(3, 5999)))
+    config = CenterConfig(site=document.site, queues=document.queues, users=document.users,
+                          numbers=document.numbers, flows=document.flows)
+    flow = config.registry().flow_for_number("701")
+    assert flow is not None
+    menu = flow.nodes[flow.start]
+    assert (type(menu).__name__, menu.options, menu.timeout) == \
+        ("MenuNode", {"1": "pressed"}, 60)
+    assert type(flow.nodes["pressed"]).__name__ == "HangupNode"
+
+
+def test_the_dtmf_probe_times_a_key_from_its_release(tmp_path: Path) -> None:
+    bench = load_script()
+    scenario, end = bench.menu_scenario(tmp_path)
+    # a 100 ms press: updates at 0, 20, 40 and 60 ms, the end packet first at 80 ms
+    assert end == 0.08
+    text = scenario.read_text(encoding="iso-8859-1")
+    assert f'play_pcap_audio="{tmp_path / "key-1.pcap"}"' in text
+    assert (tmp_path / "key-1.pcap").stat().st_size > 0
+    (tmp_path / "uac_menu_dtmf_4242_rtt.csv").write_text(
+        "Date_ms;response_time_ms;rtd_no\n2596;80;1\n3592;95;1\n4592;380;1\n")
+    keys = [round(value - end, 3) for value in bench.key_latencies(tmp_path)]
+    assert keys == [0.0, 0.015, 0.3]
+    assert [bench.key_ms(keys, share) for share in (0.5, 0.99, 1.0)] == ["15", "300", "300"]
+    assert bench.key_ms(None, 0.5) == "-"
+    assert bench.key_ms([], 0.5) == "-"
 
 
 def test_the_loop_lag_percentiles_come_from_the_samples_between_two_scrapes() -> None:
