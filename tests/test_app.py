@@ -195,3 +195,21 @@ def test_a_floating_address_needs_its_prefix_and_a_device(
     monkeypatch.delenv("PARLEY_HA__FLOATING_IP")
     with pytest.raises(ValidationError, match=r"ha\.floating_ip is not"):
         Settings()
+
+
+def test_the_node_address_is_the_nodes_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_DATABASE_URL", "postgresql://parley@db/parley")
+    monkeypatch.setenv("PARLEY_HA__NODE_NAME", "a")
+    monkeypatch.setenv("PARLEY_HA__FLOATING_IP", "192.0.2.10/24")
+    monkeypatch.setenv("PARLEY_HA__INTERFACE", "eth0")
+    monkeypatch.setenv("PARLEY_HA__NODE_ADDRESS", "192.0.2.11")
+    ha = Settings().ha
+    assert ha is not None
+    assert str(ha.node_address) == "192.0.2.11"
+    monkeypatch.setenv("PARLEY_HA__NODE_ADDRESS", "192.0.2.10")
+    with pytest.raises(ValidationError, match=r"ha.node_address \(192.0.2.10\) is the "
+                       r"floating address: give this node's own address"):
+        Settings()
+    monkeypatch.setenv("PARLEY_HA__NODE_ADDRESS", "pbx-a.example.net")
+    with pytest.raises(ValidationError, match="node_address"):
+        Settings()

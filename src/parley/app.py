@@ -71,7 +71,7 @@ from parley.telephony.session_devices import SessionDevices
 from parley.telephony.trunks import TrunkConfig
 from parley.telephony.users import MemoryDirectory, SipUser, UserDirectory
 from parley.web.app import build_web_app
-from parley.web.server import WebServer
+from parley.web.server import ListenError, WebServer
 from parley.web.supervisor import today_figures
 from parley.webhooks import WebhookDispatcher
 
@@ -390,7 +390,10 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 server=WebServer(app, settings.host, settings.http_port,
                                  trusted_proxies=tuple(settings.security.trusted_proxies),
                                  certificate=certificate.certificate if certificate else None,
-                                 private_key=certificate.private_key if certificate else None),
+                                 private_key=certificate.private_key if certificate else None,
+                                 also=(str(settings.ha.node_address),)
+                                 if settings.ha is not None and settings.ha.node_address
+                                 else ()),
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
@@ -627,6 +630,8 @@ async def serve(node: Node, *, ready: Callable[[Node], None] | None = None) -> N
     except* LeaseLost as lost:  # the node stopped because it lost its lease: say so plainly
         raise _leaf(lost) from None
     except* FloatingIpError as failed:  # it took the lease but cannot hold the address
+        raise _leaf(failed) from None
+    except* ListenError as failed:  # an address given to the web server is not this host's
         raise _leaf(failed) from None
 
 

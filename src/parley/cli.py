@@ -35,10 +35,11 @@ def _run_node(settings: Settings, *, demo: bool = False) -> None:
 
     from parley.ha import LeaseLost
     from parley.net.floating_ip import FloatingIpError
+    from parley.web.server import ListenError
 
     try:
         composition.run(settings, demo=demo, ready=ready)
-    except (ConfigError, FloatingIpError) as exc:
+    except (ConfigError, FloatingIpError, ListenError) as exc:
         raise _fail(str(exc)) from exc
     except LeaseLost as lost:  # a hot-standby node: its service manager starts it again
         typer.secho(f"error: {lost}; the node stopped (started again, it stands by)",

@@ -6,7 +6,7 @@ Settings come from defaults, then ``PARLEY_*`` environment variables, then comma
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from pathlib import Path
 from typing import Any, Literal
 
@@ -320,6 +320,10 @@ class HaSettings(BaseModel):
     floating_ip: IPv4Interface | None = None
     #: the network device that holds ``floating_ip`` (e.g. eth0); required with it
     interface: str | None = Field(None, min_length=1, max_length=15, pattern=r"^[^\s/:]+$")
+    #: this node's own address, where the web server listens too (same port and scheme), so
+    #: that a node's ``/api/health`` and ``/metrics`` answer while the other one holds the
+    #: floating address; None: the web listens on ``host`` only
+    node_address: IPv4Address | IPv6Address | None = None
 
     @field_validator("floating_ip", mode="before")
     @classmethod
@@ -342,6 +346,14 @@ class HaSettings(BaseModel):
                              "network device (loopback, multicast, reserved, or the "
                              "network's own or broadcast address)")
         return value
+
+    @model_validator(mode="after")
+    def _node_address_of_its_own(self) -> HaSettings:
+        if self.floating_ip is not None and self.node_address == self.floating_ip.ip:
+            raise ValueError(f"ha.node_address ({self.node_address}) is the floating address: "
+                             "give this node's own address (PARLEY_HA__NODE_ADDRESS), the "
+                             "one it has whichever node is active")
+        return self
 
     @model_validator(mode="after")
     def _renew_well_within_the_lapse(self) -> HaSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Generator
 from pathlib import Path
 
@@ -18,14 +19,20 @@ class _Server(uvicorn.Server):
         yield  # the composition root owns SIGINT/SIGTERM
 
 
+class ListenError(OSError):
+    """The web server cannot listen on an address it was given (named in the message)."""
+
+
 class WebServer:
-    """uvicorn on ``host:port`` (HTTPS and WSS when given a ``certificate`` and its
-    ``private_key``); :meth:`run` serves until cancelled, then shuts down gracefully (stop
-    accepting, finish requests in flight, close WebSockets)."""
+    """uvicorn on ``host:port`` and on the same port of each of ``also`` (HTTPS and WSS
+    when given a ``certificate`` and its ``private_key``); :meth:`run` serves until
+    cancelled, then shuts down gracefully (stop accepting, finish requests in flight, close
+    WebSockets)."""
 
     def __init__(self, app: FastAPI, host: str, port: int, *,
                  trusted_proxies: tuple[str, ...] = ("127.0.0.1",),
-                 certificate: Path | None = None, private_key: Path | None = None) -> None:
+                 certificate: Path | None = None, private_key: Path | None = None,
+                 also: tuple[str, ...] = ()) -> None:
         # X-Forwarded-For/-Proto are believed only from ``trusted_proxies`` (addresses or
         # networks); the client is then the right-most forwarded hop that is not a proxy.
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
@@ -37,16 +44,41 @@ class WebServer:
         self._server = _Server(config)
         self.host = host
         self.port = port
+        self.also = also
         self.ready = asyncio.Event()
         self.scheme = "https" if certificate is not None else "http"
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def _listen(self) -> list[socket.socket]:
+        """The listening sockets: ``host`` first (its port may be 0: the others then take
+        the port it got), then each of ``also``."""
+        sockets: list[socket.socket] = []
+        port = self.port
+        try:
+            for host in (self.host, *self.also):
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                try:
+                    listener = socket.create_server((host, port), family=family,
+                                                    backlog=self._server.config.backlog)
+                except OSError as exc:
+                    raise ListenError(exc.errno, f"the web server cannot listen on {host} "
+                                      f"port {port}: {exc.strerror}") from exc
+                sockets.append(listener)
+                port = listener.getsockname()[1]
+        except BaseException:
+            for listener in sockets:
+                listener.close()
+            raise
+        return sockets
 
     async def run(self) -> None:
         await warm_up(self._app)
-        serving = asyncio.ensure_future(self._server.serve())
+        sockets = self._listen() if self.also else None
+        serving = asyncio.ensure_future(self._server.serve(sockets=sockets))
         try:
             while not self._server.started:
                 if serving.done():
