@@ -11,13 +11,16 @@ ARP cache points at X's MAC. Then X either is killed with SIGKILL (it cannot rem
 address: its host keeps it), or loses its network (its link goes down: it cannot renew, so
 it stops serving, removes the address and exits as having lost its lease); the standby
 takes the lease, adds the address and announces it, and the same address now answers from
-the other node, with the peers' ARP cache moved to its MAC by the announcement alone.
+the other node, with the peers' ARP cache moved to its MAC by the announcement alone, and a
+new call placed there is answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +39,8 @@ from parley.testing.postgres import (  # noqa: F401 - fixtures
 )
 from parley.testing.standby import (
     StandbyNode,
+    answering_site,
+    call_answered,
     health_at,
     nodes,
     register_status,
@@ -73,6 +78,11 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fa
     relay = await TcpRelay(db.listener(DB_PORT),
                            (target.hostname or "127.0.0.1", target.port or 5432)).start()
     lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
+    site = answering_site(tmp_path / "site.yaml")  # imported once, before either starts
+    await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", "from parley.cli import main; main()", "import",
+                         str(site), "--database-url", server_url, "--data-dir",
+                         str(tmp_path / "import")], check=True, capture_output=True, timeout=120)
     a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
             for host in (first, second))
     for host in (first, second):  # both still have it, as after a crash: each removes it
@@ -90,6 +100,7 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fa
             assert str(floating) not in standby.host.addresses()
             assert peers.neighbour(floating_ip) == active.host.mac()
             assert await register_status(peers, floating_ip) == 401
+            assert (await call_answered(peers, floating_ip, wait_s=3)).status == 200
             # each node's web listens on its own address too: the standby can be watched
             code, own = await health_at(peers, standby.host.ip)
             assert (code, own["node"], own["role"], own["active_node"]) == \
@@ -120,6 +131,7 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fa
                 assert str(floating) not in active.host.addresses(), active.output.decode()
                 assert b"ha_lease_lost" in active.output, active.output.decode()[-3000:]
             assert await register_status(peers, floating_ip) == 401
+            assert (await call_answered(peers, floating_ip, wait_s=3)).status == 200
             code, own = await health_at(peers, standby.host.ip)
             assert (code, own["node"], own["role"]) == (200, standby.name, "active")
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import SipResponse, build_request, new_branch
 from parley.sip.uri import SipUri
@@ -28,10 +30,25 @@ from parley.testing.netns import Host, http_get
 from parley.testing.sipclient import RawSipClient
 
 READY_LINE = b"Press Ctrl-C to stop."
+NUMBER = "700"  # answered by ``answering_site``
 SIP_PORT, HTTP_PORT = 5060, 8080
 POLL_S = 0.05
 _OFFER = ("v=0\r\no=bench 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
           "m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+
+
+def answering_site(path: Path) -> Path:
+    """A provisioning document at ``path`` (for ``serve --config``): number 700 answers,
+    plays a beep and hangs up."""
+    flow = {"flow": "answer", "start": "beep",
+            "nodes": {"beep": {"type": "play", "prompt": "beep", "next": "bye"},
+                      "bye": {"type": "hangup"}}}
+    document = {"version": 1, "site": {"name": "Hot standby", "time_zone": "UTC"},
+                "flows": [{"name": "answer", "description": "Answer, beep, hang up",
+                           "definition": flow}],
+                "numbers": [{"number": NUMBER, "flow": "answer", "description": "Answered"}]}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
 
 
 @dataclass
@@ -147,7 +164,7 @@ async def register_status(peers: Host, address: str) -> int:
         return (await phone.request(phone.build("REGISTER", "1001"), wait_s=3)).status
 
 
-async def call_answered(peers: Host, address: str, number: str, *,
+async def call_answered(peers: Host, address: str, number: str = NUMBER, *,
                         wait_s: float = 1.0) -> SipResponse:
     """One call from the peers to ``number`` at ``address``: INVITE with a PCMU offer; on
     200 OK it is acknowledged and hung up at once. The final answer (raises TimeoutError
