@@ -29,7 +29,7 @@ def test_every_source_is_read_at_scrape_time_with_its_labels() -> None:
         calls_in_progress=lambda: calls[0], call_legs=lambda: 57, channels=lambda: 4,
         queues=lambda: [sales, support],
         operator_states=lambda: {"ready": 3, "on_call": 4, "not_ready": 1},
-        rtp=lambda: RtpTotals(received=1000, sent=990, lost=12),
+        rtp=lambda: RtpTotals(received=1000, sent=990, lost=12, forwarded=6),
         sip_responses=lambda: {"1xx": 40, "2xx": 55, "4xx": 3},
         records_waiting=lambda: {"calls": 17, "operator_states": 0},
         event_loop_lag=lambda: 0.004)
@@ -55,6 +55,7 @@ def test_every_source_is_read_at_scrape_time_with_its_labels() -> None:
     assert first[("parley_rtp_packets_total", (("direction", "received"),))] == 1000
     assert first[("parley_rtp_packets_total", (("direction", "sent"),))] == 990
     assert first[("parley_rtp_packets_lost_total", ())] == 12
+    assert first[("parley_rtp_directions_forwarded", ())] == 6
     assert first[("parley_sip_responses_total", (("class", "4xx"),))] == 3
     assert first[("parley_records_waiting", (("recorder", "calls"),))] == 17
     assert first[("parley_event_loop_lag_seconds", ())] == 0.004

@@ -478,7 +478,8 @@ def metrics_sources(telephony: Telephony, center: ContactCenter, calls: LiveCall
 
     def rtp() -> RtpTotals:
         received, sent, lost = relay.packet_totals()
-        return RtpTotals(received=received, sent=sent, lost=lost)
+        return RtpTotals(received=received, sent=sent, lost=lost,
+                         forwarded=relay.forwarded_directions)
 
     return MetricsSources(
         calls_in_progress=lambda: len(calls.live_calls()),

@@ -101,6 +101,16 @@ class MediaSettings(BaseModel):
     # Hand unrecorded two-party bridges to the kernel (nftables; needs CAP_NET_ADMIN and
     # Debian's nftables): docs/configuration.md, "Kernel forwarding".
     kernel_forwarding: bool = False
+    # Worker processes that forward bridged directions on the other cores (0: the node's
+    # own event loop relays everything): docs/configuration.md, "Relay workers".
+    relay_workers: int = Field(0, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _one_forwarder(self) -> MediaSettings:
+        if self.kernel_forwarding and self.relay_workers:
+            raise ValueError("media.kernel_forwarding and media.relay_workers are two ways "
+                             "of taking bridges off the event loop: choose one")
+        return self
 
     @field_validator("language")
     @classmethod

@@ -41,6 +41,8 @@ class RtpTotals:
     received: int
     sent: int
     lost: int
+    #: bridged directions forwarded now by the kernel or relay workers, not the event loop
+    forwarded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ class NodeCollector(Collector):
             yield packets
             yield CounterMetricFamily("parley_rtp_packets_lost", "RTP packets from phones "
                                       "that never arrived (sequence gaps)", value=totals.lost)
+            yield _gauge("parley_rtp_directions_forwarded", "Bridged directions forwarded "
+                         "by the kernel or relay workers now", totals.forwarded)
         if s.sip_responses is not None:
             responses = CounterMetricFamily("parley_sip_responses", "SIP responses sent, by "
                                             "class (retransmissions included)",

@@ -132,35 +132,45 @@ async def test_dead_call_is_ended_by_the_media_timeout(tmp_path: Path) -> None:
     assert not parley.engine.active_channels
 
 
-@needs(NFTABLES)
-async def test_kernel_forwarded_call_is_heard_both_ways_and_follows_hold(
-        tmp_path: Path) -> None:
-    """``media.kernel_forwarding``: the bridged call goes to the kernel, both phones hear each
-    other; hold takes it back to the relay, resume hands it over again; nothing is left in
-    the node's table after the call."""
-    settings = telephony_settings(data_dir=tmp_path / "parley-data",
-                                  media=MediaSettings(kernel_forwarding=True))
+@pytest.mark.parametrize("forwarder", [pytest.param("kernel", marks=needs(NFTABLES)),
+                                       "worker"])
+async def test_a_forwarded_call_is_heard_both_ways_and_follows_hold(
+        tmp_path: Path, forwarder: str) -> None:
+    """``media.kernel_forwarding`` or ``media.relay_workers``: the bridged call's two
+    directions leave the event loop (nftables, or the worker process), both phones hear each
+    other; hold takes them back to the relay (the hold music continues the callee's stream),
+    resume hands them over again (for the worker, rewritten to continue it); nothing is
+    forwarded after the call, and a worker ends with the node."""
+    media_settings = (MediaSettings(kernel_forwarding=True) if forwarder == "kernel"
+                      else MediaSettings(relay_workers=1))
+    settings = telephony_settings(data_dir=tmp_path / "parley-data", media=media_settings)
     parley = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
     async with parley:
         caller, callee = await _phones(parley, tmp_path)
         kernel = parley.relay.kernel
-        assert kernel is not None
+        assert (kernel is not None) == (forwarder == "kernel")
+        pid = parley.relay.workers[0].pid if forwarder == "worker" else None
         try:
             await callee.start()
             await caller.start()
             await caller.dial("1002")
             await caller.wait_event("CALL_ESTABLISHED", within=10)
             await callee.wait_event("CALL_ESTABLISHED", within=10)
-            await asyncio.sleep(3.5)  # audio each way, most of it through the kernel
+            await asyncio.sleep(3.5)  # audio each way, most of it forwarded
             channel = next(ch for ch in parley.engine.active_channels if ch.called == "1002"
                            and ch.direction.value == "outbound")
             media, other = channel.media, channel.media.peer
             assert other is not None
             assert (media.kernel_forwarded, other.kernel_forwarded) == (True, True)
-            assert kernel.elements() == 2
+            assert parley.relay.forwarded_directions == 2
+            if kernel is not None:
+                assert kernel.elements() == 2
+            else:
+                assert parley.relay.workers[0].ports == {media.port, other.port}
             since = len(callee.events)
             channel.hold()
             assert (media.kernel_forwarded, other.kernel_forwarded) == (False, False)
+            assert parley.relay.forwarded_directions == 0
             await callee.wait_event("CALL_REMOTE_SDP", within=10, since=since)
             since = len(callee.events)
             channel.unhold()
@@ -168,13 +178,19 @@ async def test_kernel_forwarded_call_is_heard_both_ways_and_follows_hold(
             received = media.received_packets
             await asyncio.sleep(1.2)
             assert media.kernel_forwarded  # handed over again
-            assert media.received_packets > received + 20  # the kernel's packets counted too
+            assert media.received_packets > received + 20  # the forwarded packets counted too
             await caller.hangup()
             await callee.wait_event("CALL_CLOSED", within=10)
         finally:
             await caller.stop()
             await callee.stop()
-        assert kernel.elements() == 0
+        assert parley.relay.forwarded_directions == 0
+        if kernel is not None:
+            assert kernel.elements() == 0
+    assert parley.relay.workers == []
+    if pid is not None:
+        with pytest.raises(ProcessLookupError):  # the node stopped: so did its worker
+            os.kill(pid, 0)
     assert caller.source is not None
     assert callee.source is not None
     assert audio_similarity(callee.received_wav(), caller.source) > 0.8

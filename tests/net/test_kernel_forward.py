@@ -3,8 +3,6 @@ real UDP peers on loopback."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import subprocess
 
 from parley.clock import MonotonicClock
@@ -12,39 +10,11 @@ from parley.media.rtp import RtpPacket
 from parley.net.kernel_forward import KernelForwarder, table_name
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
+from parley.testing.media import numbered_packet, received_rtp, udp_phone
 from parley.testing.needs import NFTABLES, needs
 from parley.testing.ports import free_port_block
 
 pytestmark = needs(NFTABLES)
-
-
-def _phone() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    return sock
-
-
-def _packet(seq: int, ssrc: int) -> bytes:
-    return bytes(RtpPacket(0, seq, seq * 160, ssrc, payload=bytes([seq & 0xFF]) * 160))
-
-
-async def _receive(sock: socket.socket, count: int) -> list[tuple[RtpPacket, tuple[str, int]]]:
-    """What ``sock`` got, with where from; waits a little past ``count`` for duplicates."""
-    got: list[tuple[RtpPacket, tuple[str, int]]] = []
-    settled = False
-    for _ in range(100):
-        await asyncio.sleep(0.01 if not settled else 0.03)
-        while True:
-            try:
-                data, address = sock.recvfrom(2048)
-            except BlockingIOError:
-                break
-            got.append((RtpPacket.parse(data), address))
-        if settled:
-            break
-        settled = len(got) >= count
-    return got
 
 
 def _tables() -> str:
@@ -61,7 +31,7 @@ async def test_a_bridge_goes_to_the_kernel_and_back_to_python_losing_nothing() -
     relay.start_kernel()
     kernel = relay.kernel
     assert kernel is not None
-    alice, bob = _phone(), _phone()
+    alice, bob = udp_phone(), udp_phone()
     a_side, b_side = relay.open("a"), relay.open("b")
     try:
         a_side.set_remote(*alice.getsockname())  # SDP; latched from the phones' packets
@@ -69,10 +39,10 @@ async def test_a_bridge_goes_to_the_kernel_and_back_to_python_losing_nothing() -
         relay.bridge(a_side, b_side)
         # the relay forwards the first packets itself (latching, the streams' sources)
         for seq in (1, 2):
-            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
-            bob.sendto(_packet(seq, 0xB), ("127.0.0.1", b_side.port))
-        assert len(await _receive(bob, 2)) == 2
-        assert len(await _receive(alice, 2)) == 2
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        assert len(await received_rtp(bob, 2)) == 2
+        assert len(await received_rtp(alice, 2)) == 2
         relay.poll_kernel()
         assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (True, True)
         assert kernel.elements() == 2
@@ -80,9 +50,9 @@ async def test_a_bridge_goes_to_the_kernel_and_back_to_python_losing_nothing() -
         # now the kernel: the relay's sockets see none of it, the phones get all of it,
         # each from the relay's endpoint facing it
         for seq in range(3, 23):
-            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
-            bob.sendto(_packet(seq, 0xB), ("127.0.0.1", b_side.port))
-        to_bob, to_alice = await _receive(bob, 20), await _receive(alice, 20)
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        to_bob, to_alice = await received_rtp(bob, 20), await received_rtp(alice, 20)
         assert [p.sequence for p, _ in to_bob] == list(range(3, 23))
         assert [p.sequence for p, _ in to_alice] == list(range(3, 23))
         assert {address for _, address in to_bob} == {("127.0.0.1", b_side.port)}
@@ -95,15 +65,15 @@ async def test_a_bridge_goes_to_the_kernel_and_back_to_python_losing_nothing() -
 
         # recording starts mid-stream: the relay takes the bridge back at once
         for seq in range(23, 28):
-            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
         tapped: list[int] = []
         a_side.tap = lambda data: tapped.append(RtpPacket.parse(data).sequence)
         assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (False, False)
         assert kernel.elements() == 0
         for seq in range(28, 33):
-            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
-            bob.sendto(_packet(seq - 5, 0xB), ("127.0.0.1", b_side.port))
-        to_bob, to_alice = await _receive(bob, 10), await _receive(alice, 5)
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq - 5, 0xB), ("127.0.0.1", b_side.port))
+        to_bob, to_alice = await received_rtp(bob, 10), await received_rtp(alice, 5)
         assert [p.sequence for p, _ in to_bob] == list(range(23, 33))  # none lost or twice
         assert [p.sequence for p, _ in to_alice] == list(range(23, 28))
         assert {address for _, address in to_bob} == {("127.0.0.1", b_side.port)}
@@ -129,26 +99,26 @@ async def test_a_stream_that_needs_rewriting_stays_with_the_relay() -> None:
     relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
                        kernel_forwarding=True)
     relay.start_kernel()
-    alice, bob = _phone(), _phone()
+    alice, bob = udp_phone(), udp_phone()
     a_side, b_side = relay.open("a"), relay.open("b")
     try:
         a_side.set_remote(*alice.getsockname())
         b_side.set_remote(*bob.getsockname())
-        b_side.send_packet(_packet(500, 0x99))  # the hub's prompt
+        b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt
         relay.bridge(a_side, b_side)
         for seq in (1, 2):
-            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
-            bob.sendto(_packet(seq, 0xB), ("127.0.0.1", b_side.port))
-        assert len(await _receive(bob, 3)) == 3
-        assert len(await _receive(alice, 2)) == 2
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        assert len(await received_rtp(bob, 3)) == 3
+        assert len(await received_rtp(alice, 2)) == 2
         relay.poll_kernel()
         assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (False, True)
         for seq in range(3, 8):
-            alice.sendto(_packet(seq, 0xA), ("127.0.0.1", a_side.port))
-            bob.sendto(_packet(seq, 0xB), ("127.0.0.1", b_side.port))
-        to_bob = [p for p, _ in await _receive(bob, 5)]
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        to_bob = [p for p, _ in await received_rtp(bob, 5)]
         assert [(p.sequence, p.ssrc) for p in to_bob] == [(503 + n, 0x99) for n in range(5)]
-        assert [p.sequence for p, _ in await _receive(alice, 5)] == list(range(3, 8))
+        assert [p.sequence for p, _ in await received_rtp(alice, 5)] == list(range(3, 8))
         assert b_side.received_packets == 2  # the kernel's, until the next poll
     finally:
         a_side.close()

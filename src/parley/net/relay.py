@@ -25,6 +25,11 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
   ``tap``, ``hub_sends`` or ``on_hold``, a new remote, SRTP keys, the hub continuing the
   stream, a re-bridge, unbridge or close. The kernel's packet counts are added to the
   endpoint's as they are read, so inactivity and ``packet_totals`` stay true.
+- Relay workers (``media.relay_workers``): the same hand-over, to worker processes on the
+  other cores (:mod:`parley.net.relay_worker`) instead of the kernel; a worker also continues
+  a rewritten stream, so both directions of a bridge can go. While a worker has a direction
+  the relay does not read its socket; taking it back returns the worker's counts, losses and
+  the stream's position.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from parley.net.kernel_forward import (
     KernelForwardError,
     table_name,
 )
+from parley.net.relay_worker import RelayWorker, StreamState, WorkerError
 from parley.net.rtp_ports import RtpPortPool
 
 if TYPE_CHECKING:
@@ -76,6 +82,8 @@ class _OutboundStream:
     last_seq: int = 0
     last_ts: int = 0
     rewrite: bool = False
+    #: a relay worker sent to the phone last and its final position is not read yet
+    settle: RelayWorker | None = None
 
 
 @dataclass(eq=False)
@@ -110,9 +118,11 @@ class MediaEndpoint:
     _lost_before: int = 0  # lost in the phone's earlier streams
     _seq_probation: int = 1  # in-order packets still needed before the stream is trusted
     _closed: bool = False
-    #: the kernel forwards what this endpoint's phone sends (``media.kernel_forwarding``)
+    #: the kernel or a relay worker forwards what this endpoint's phone sends
+    #: (``media.kernel_forwarding``, ``media.relay_workers``)
     _kernel: bool = False
-    _kernel_packets: int = 0  # the kernel's count for the current hand-over, last read
+    _kernel_packets: int = 0  # the forwarder's count for the current hand-over, last read
+    _handed_lost: int = 0  # what was lost before the current hand-over to a worker
 
     # Setting any of these takes the bridge back from the kernel first (the hot path reads
     # the underscored fields directly).
@@ -122,7 +132,8 @@ class MediaEndpoint:
 
     @on_hold.setter
     def on_hold(self, value: bool) -> None:
-        self._take_back()
+        if value != self._on_hold:
+            self._take_back()
         self._on_hold = value
 
     @property
@@ -132,7 +143,8 @@ class MediaEndpoint:
 
     @tap.setter
     def tap(self, value: Callable[[bytes], None] | None) -> None:
-        self._take_back()
+        if value is not None or self._tap is not None:
+            self._take_back()
         self._tap = value
 
     @property
@@ -142,7 +154,8 @@ class MediaEndpoint:
 
     @hub_sends.setter
     def hub_sends(self, value: bool) -> None:
-        self._take_back()
+        if value != self._hub_sends:
+            self._take_back()
         self._hub_sends = value
 
     def _in_kernel(self) -> bool:
@@ -175,6 +188,8 @@ class MediaEndpoint:
             return
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         stream = self._stream
+        if stream.settle is not None:  # a worker sent last: continue from where it was
+            self.relay.settle(stream)
         key = (id(source), ssrc)
         if stream.source != key:
             if stream.ssrc is None:
@@ -208,6 +223,8 @@ class MediaEndpoint:
         new sender that must continue the stream; None before anything was sent."""
         self._take_back()
         stream = self._stream
+        if stream.settle is not None:
+            self.relay.settle(stream)
         if stream.ssrc is None:
             return None
         return (stream.ssrc, (stream.last_seq + 1) & 0xFFFF,
@@ -230,6 +247,8 @@ class MediaEndpoint:
             return  # on hold too: hold music is what a held phone should hear
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         stream = self._stream
+        if stream.settle is not None:
+            self.relay.settle(stream)
         if stream.ssrc is None:
             stream.ssrc = ssrc
         stream.source = (0, ssrc)  # not a relay source: its next packet is rewritten to fit
@@ -352,7 +371,8 @@ class MediaEndpoint:
         """Stop reading, close both sockets and give the port back to the pool."""
         if self._closed:
             return
-        self._take_back()
+        if self._in_kernel():  # the bridge ends: a relay worker is not waited for
+            self.relay.reclaim(self, wait=False)
         self._closed = True
         if self.peer is not None and self.peer.peer is self:
             self.peer.peer = None
@@ -370,7 +390,8 @@ class MediaRelay:
     def __init__(self, pool: RtpPortPool, clock: Clock, *, timeout: float = 60.0,
                  consent_timeout: float = CONSENT_TIMEOUT,
                  loop: asyncio.AbstractEventLoop | None = None,
-                 kernel_forwarding: bool = False, kernel_interval: float = 0.5) -> None:
+                 kernel_forwarding: bool = False, kernel_interval: float = 0.5,
+                 relay_workers: int = 0) -> None:
         self.pool = pool
         self.clock = clock
         self.timeout = timeout
@@ -392,6 +413,16 @@ class MediaRelay:
             self._forwarder.open()
         self._bridged: set[MediaEndpoint] = set()  # bridged, not (yet) with the kernel
         self._forwarded: dict[MediaEndpoint, Direction] = {}
+        #: ``media.relay_workers``: that many worker processes take safe directions (see
+        #: :mod:`parley.net.relay_worker`); started by :meth:`run`
+        self.relay_workers = relay_workers
+        self.workers: list[RelayWorker] = []
+        self._worker_of: dict[MediaEndpoint, RelayWorker] = {}
+        #: directions dropped at a close, by port, until their last counts come: (reading
+        #: endpoint, sending endpoint, packets counted, lost before the hand-over, lost
+        #: counted)
+        self._dropped: dict[int, tuple[MediaEndpoint, MediaEndpoint | None, int, int, int]] \
+            = {}
 
     @property
     def host(self) -> str:
@@ -465,20 +496,58 @@ class MediaRelay:
         first.peer = second
         second.peer = first
         relay = first.relay
-        if relay.kernel is not None and first is not second:
+        if relay.forwarding and first is not second:
             relay._bridged.add(first)
             relay._bridged.add(second)
 
     @staticmethod
     def unbridge(endpoint: MediaEndpoint) -> None:
-        endpoint._take_back()
+        if endpoint._in_kernel():  # a relay worker is not waited for (the call may end)
+            endpoint.relay.reclaim(endpoint, wait=False)
         peer = endpoint.peer
         if peer is not None and peer.peer is endpoint:
             peer.peer = None
         endpoint.peer = None
         endpoint.relay._bridged.discard(endpoint)
 
-    # --- kernel forwarding (media.kernel_forwarding) ----------------------------------------
+    # --- kernel forwarding (media.kernel_forwarding) and relay workers ---------------------
+
+    @property
+    def forwarded_directions(self) -> int:
+        """Directions the kernel or the relay workers forward now."""
+        return len(self._forwarded)
+
+    @property
+    def forwarding(self) -> bool:
+        """Bridged directions may be handed to the kernel or to relay workers."""
+        return self.kernel is not None or bool(self.workers)
+
+    def start_workers(self) -> None:
+        """Start ``relay_workers`` worker processes (raises WorkerError, named)."""
+        if self.workers or self.relay_workers <= 0:
+            return
+        try:
+            for _ in range(self.relay_workers):
+                worker = RelayWorker()
+                worker.start()
+                self.workers.append(worker)
+        except WorkerError:
+            self.stop_workers()
+            raise
+        self._bridged.update(endpoint for endpoint in self._endpoints
+                             if endpoint.peer is not None)
+        log.info("relay_workers_started", pids=[worker.pid for worker in self.workers])
+
+    def stop_workers(self) -> None:
+        """Take every direction back and end the workers."""
+        for endpoint in list(self._worker_of):
+            if endpoint._kernel:
+                self.reclaim(endpoint)
+        workers, self.workers = self.workers, []
+        for worker in workers:
+            worker.stop()
+        if self.kernel is None:
+            self._bridged.clear()
 
     def start_kernel(self) -> None:
         """Create the nftables table (raises KernelForwardError, naming the setting, when
@@ -514,8 +583,9 @@ class MediaRelay:
         if other is None or other.peer is not one or other is one:
             return None
         source, target = one.remote, other.remote
-        if (source is None or target is None or ":" in source[0] or ":" in target[0]
-                or not one.latched or one._closed or other._closed):
+        kernel = not self.workers  # nftables: IPv4 only, no rewriting
+        if (source is None or target is None or not one.latched or one._closed
+                or other._closed or (kernel and (":" in source[0] or ":" in target[0]))):
             return None
         if (one._tap is not None or one._on_hold or other._on_hold or other._hub_sends):
             return None
@@ -523,13 +593,17 @@ class MediaRelay:
             if (endpoint.protect is not None or endpoint.unprotect is not None
                     or endpoint in self._webrtc):
                 return None
-        stream = other._stream  # what the peer's phone got: from one, as it came?
-        if stream.rewrite or stream.source is None or stream.source[0] != id(one):
+        stream = other._stream  # what the peer's phone got: from one (as it came, for nft)?
+        if (kernel and stream.rewrite) or stream.source is None or stream.source[0] != id(one):
             return None
         return Direction(one.port, source, target, other.port)
 
     def _hand_over(self) -> None:
-        """Give the kernel every bridge that became safe (one nftables transaction)."""
+        """Give the kernel every bridge that became safe (one nftables transaction), or
+        the relay workers each direction that did."""
+        if self.workers:
+            self._hand_to_workers()
+            return
         forwarder = self.kernel
         if forwarder is None or not self._bridged:
             return
@@ -551,6 +625,145 @@ class MediaRelay:
             self._forwarded[one] = direction
             self._bridged.discard(one)
 
+    def _hand_to_workers(self) -> None:
+        """Each safe direction to a worker (spread by port): the relay stops reading the
+        socket first, so the worker reads whatever is queued in it."""
+        loop = self._event_loop()
+        for one in list(self._bridged):
+            direction = self._kernel_safe(one)
+            other = one.peer
+            if direction is None or other is None:
+                continue
+            stream = other._stream
+            worker = self.workers[(one.port // 2) % len(self.workers)]
+            state = StreamState(
+                ssrc=stream.ssrc, source_ssrc=stream.source[1] if stream.source else None,
+                seq_delta=stream.seq_delta, ts_delta=stream.ts_delta, rewrite=stream.rewrite,
+                last_seq=stream.last_seq, last_ts=stream.last_ts)
+            loop.remove_reader(one.rtp.fileno())
+            try:
+                worker.add(one.port, one.rtp, other.rtp, direction.source, direction.target,
+                           state)
+            except WorkerError as error:
+                loop.add_reader(one.rtp.fileno(), one._on_rtp)
+                self._worker_failed(worker, error)
+                return
+            one._kernel = True
+            one._kernel_packets = 0
+            # the worker follows the phone's sequence numbers from here: losses kept
+            one._lost_before = one._handed_lost = one.lost
+            one._seq_highest = -1
+            one._seq_received = 0
+            one._seq_probation = 1
+            self._forwarded[one] = direction
+            self._worker_of[one] = worker
+            self._bridged.discard(one)
+
+    def _count_worker(self, endpoint: MediaEndpoint, state: StreamState, now: float) -> None:
+        """A worker's counts and stream position for ``endpoint``'s phone: as the Python
+        path would have left them."""
+        new = state.packets - endpoint._kernel_packets
+        endpoint._lost_before = endpoint._handed_lost + state.lost
+        if new <= 0:
+            return
+        endpoint._kernel_packets = state.packets
+        endpoint.received_packets += new
+        endpoint.last_received = now
+        peer = endpoint.peer
+        if peer is not None:
+            peer.sent_packets += new
+            stream = peer._stream
+            stream.ssrc = state.ssrc
+            stream.seq_delta, stream.ts_delta = state.seq_delta, state.ts_delta
+            stream.rewrite = state.rewrite
+            stream.last_seq, stream.last_ts = state.last_seq, state.last_ts
+            if state.source_ssrc is not None:
+                stream.source = (id(endpoint), state.source_ssrc)
+
+    def _poll_workers(self) -> None:
+        for worker in list(self.workers):
+            if worker.ports or worker.dropped:
+                self._read_worker(worker)
+
+    def _read_worker(self, worker: RelayWorker) -> None:
+        """Apply a worker's counts and its dropped directions' last ones."""
+        try:
+            counts, departed = worker.counts()
+        except WorkerError as error:
+            self._worker_failed(worker, error)
+            return
+        now = self.clock.monotonic()
+        for endpoint, direction in list(self._forwarded.items()):
+            state = counts.get(direction.port)
+            if state is not None and self._worker_of.get(endpoint) is worker:
+                self._count_worker(endpoint, state, now)
+        for port, state in departed.items():
+            self._settle_dropped(port, state)
+
+    def _settle_dropped(self, port: int, state: StreamState) -> None:
+        """The last counts of a direction dropped at a close: added where they belong (to
+        the closed endpoints' totals, or to one still open)."""
+        entry = self._dropped.pop(port, None)
+        if entry is None:
+            return
+        one, peer, counted, handed_lost, lost_at_drop = entry
+        new = max(0, state.packets - counted)
+        more_lost = max(0, handed_lost + state.lost - lost_at_drop)
+        received, sent, lost = self._closed_totals
+        if one._closed:
+            received, lost = received + new, lost + more_lost
+        else:
+            one.received_packets += new
+            one._lost_before += more_lost
+        if peer is not None and peer._closed:
+            sent += new
+        elif peer is not None:
+            peer.sent_packets += new
+            stream = peer._stream
+            if stream.settle is not None:  # nothing was sent to that phone since
+                stream.settle = None
+                stream.ssrc = state.ssrc
+                stream.seq_delta, stream.ts_delta = state.seq_delta, state.ts_delta
+                stream.rewrite = state.rewrite
+                stream.last_seq, stream.last_ts = state.last_seq, state.last_ts
+                stream.source = None if state.source_ssrc is None else (id(one),
+                                                                        state.source_ssrc)
+        self._closed_totals = (received, sent, lost)
+
+    def settle(self, stream: _OutboundStream) -> None:
+        """``stream`` must go on now and a worker sent its last packets: read that worker's
+        counts (its dropped directions' final positions) before anything else is sent."""
+        worker = stream.settle
+        if worker is not None and worker in self.workers:
+            self._read_worker(worker)
+        stream.settle = None  # (a dead worker's last position is lost: a jump, not a stop)
+
+    def _worker_failed(self, worker: RelayWorker, error: WorkerError) -> None:
+        """A worker that died or stopped answering: its directions return to the relay
+        (without its last counts) and no more are handed over while it is down."""
+        log.error("relay_worker_failed", error=str(error), pid=worker.pid)
+        for endpoint in [one for one, owner in self._worker_of.items() if owner is worker]:
+            self._give_back(endpoint, None)
+        if worker in self.workers:
+            self.workers.remove(worker)
+        worker.stop()
+
+    def _give_back(self, one: MediaEndpoint, state: StreamState | None) -> None:
+        """``one``'s direction is the relay's again (its worker's last ``state``, if any)."""
+        self._forwarded.pop(one, None)
+        self._worker_of.pop(one, None)
+        if state is not None:
+            self._count_worker(one, state, self.clock.monotonic())
+        one._kernel = False
+        one._kernel_packets = 0
+        one._seq_highest = -1
+        one._seq_received = 0
+        one._seq_probation = 1
+        if not one._closed:
+            self._event_loop().add_reader(one.rtp.fileno(), one._on_rtp)
+            if one.peer is not None:
+                self._bridged.add(one)
+
     def _count_kernel(self, endpoint: MediaEndpoint, packets: int, now: float) -> None:
         """The kernel has forwarded ``packets`` in all from ``endpoint``'s phone: count the
         new ones as received (and sent by its peer), as the Python path would."""
@@ -568,7 +781,11 @@ class MediaRelay:
             stream.last_ts = (stream.last_ts + new * _FRAME_TICKS) & 0xFFFFFFFF
 
     def poll_kernel(self) -> None:
-        """Read the kernel's packet counts (one list command) and hand over new bridges."""
+        """Read the kernel's (or the workers') packet counts and hand over new bridges."""
+        if self.workers:
+            self._poll_workers()
+            self._hand_over()
+            return
         forwarder = self.kernel
         if forwarder is None:
             return
@@ -583,9 +800,45 @@ class MediaRelay:
                 self._count_kernel(endpoint, counts.get(direction.port, 0), now)
         self._hand_over()
 
-    def reclaim(self, endpoint: MediaEndpoint) -> None:
-        """Take ``endpoint``'s bridge back from the kernel (both directions, at once): from
-        the return on, its phones' packets reach the relay's sockets again."""
+    def reclaim(self, endpoint: MediaEndpoint, *, wait: bool = True) -> None:
+        """Take ``endpoint``'s bridge back from the kernel or the workers (both directions,
+        at once): from the return on, its phones' packets reach the relay's sockets again.
+        Without ``wait`` (an unbridge, a close) a worker is not waited for: its last counts
+        and stream positions are settled at the next poll, or at once when a stream must go
+        on before that (:meth:`settle`)."""
+        if self._worker_of and not wait:
+            pair = [one for one in (endpoint, endpoint.peer)
+                    if one is not None and one in self._worker_of]
+            for one in pair:
+                worker = self._worker_of[one]
+                try:
+                    worker.drop([one.port])
+                except WorkerError as error:
+                    self._worker_failed(worker, error)
+                    continue
+                self._dropped[one.port] = (one, one.peer, one._kernel_packets,
+                                           one._handed_lost, one._lost_before)
+                if one.peer is not None:
+                    one.peer._stream.settle = worker
+                self._give_back(one, None)
+            if pair:
+                return
+        if self._worker_of:
+            pair = [one for one in (endpoint, endpoint.peer)
+                    if one is not None and one in self._worker_of]
+            by_worker: dict[RelayWorker, list[MediaEndpoint]] = {}
+            for one in pair:  # one request per worker: the loop waits for each answer
+                by_worker.setdefault(self._worker_of[one], []).append(one)
+            for worker, ones in by_worker.items():
+                try:
+                    states = worker.remove([one.port for one in ones])
+                except WorkerError as error:
+                    self._worker_failed(worker, error)
+                    continue
+                for one in ones:
+                    self._give_back(one, states.get(one.port))
+            if pair:
+                return
         forwarder = self.kernel
         pair = [one for one in (endpoint, endpoint.peer) if one is not None and one._kernel]
         directions = [self._forwarded.pop(one) for one in pair if one in self._forwarded]
@@ -650,12 +903,13 @@ class MediaRelay:
 
     async def run(self, interval: float = 1.0) -> None:
         """The inactivity sweep, until cancelled; then every endpoint is closed. With
-        kernel forwarding, also its table, counters and hand-overs (every
+        kernel forwarding or relay workers, also their counters and hand-overs (every
         ``kernel_interval``)."""
         if self.kernel_forwarding:
             self.start_kernel()
+        self.start_workers()
         try:
-            if self.kernel is None:
+            if not self.forwarding:
                 while True:
                     await self.clock.sleep(interval)
                     self.sweep()
@@ -672,4 +926,5 @@ class MediaRelay:
                 for endpoint in list(self._endpoints):
                     endpoint.close()
             finally:
+                self.stop_workers()
                 self.stop_kernel()

@@ -94,7 +94,8 @@ class Telephony:
         self.pool = RtpPortPool(media_host, *settings.rtp_ports)
         self.relay = MediaRelay(self.pool, clock, timeout=settings.media_timeout,
                                 consent_timeout=settings.webrtc_consent_timeout,
-                                kernel_forwarding=settings.media.kernel_forwarding)
+                                kernel_forwarding=settings.media.kernel_forwarding,
+                                relay_workers=settings.media.relay_workers)
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
         self._refer_handler: ReferHandler | None = None
@@ -146,6 +147,7 @@ class Telephony:
         self.engine.config.port = self.transport.port
         if self.relay.kernel_forwarding:
             self.relay.start_kernel()  # its table is there before the first call
+        self.relay.start_workers()  # and the relay workers (media.relay_workers)
 
     async def run(self) -> None:
         """Serve until cancelled, then end calls and close sockets in order."""

@@ -11,6 +11,8 @@ real peer send a known prompt, in-band DTMF tones or RFC 4733 events:
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from parley.media.dtmf import event_packets
 from parley.media.g711 import Codec, encode
 from parley.media.player import PcmSource, Player
+from parley.media.rtp import RtpPacket
 from parley.media.stream import MediaStream, StreamSettings
 
 _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # Ethernet
@@ -248,3 +251,38 @@ Content-Length: 0
 ]]></send>
 {middle}{sipp_request("BYE", 2 + requests_before_bye)}</scenario>
 """
+
+
+# --- phones made of one UDP socket (relay tests) ---------------------------------------------
+
+
+def udp_phone() -> socket.socket:
+    """A phone's RTP socket on loopback, non-blocking."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+def numbered_packet(seq: int, ssrc: int) -> bytes:
+    """A PCMU packet whose timestamp and payload follow its sequence number."""
+    return bytes(RtpPacket(0, seq, seq * 160, ssrc, payload=bytes([seq & 0xFF]) * 160))
+
+
+async def received_rtp(sock: socket.socket,
+                       count: int) -> list[tuple[RtpPacket, tuple[str, int]]]:
+    """What ``sock`` got, with where from; waits a little past ``count`` for duplicates."""
+    got: list[tuple[RtpPacket, tuple[str, int]]] = []
+    settled = False
+    for _ in range(200):
+        await asyncio.sleep(0.01 if not settled else 0.04)
+        while True:
+            try:
+                data, address = sock.recvfrom(2048)
+            except BlockingIOError:
+                break
+            got.append((RtpPacket.parse(data), address))
+        if settled:
+            break
+        settled = len(got) >= count
+    return got

@@ -1,0 +1,236 @@
+"""Relay workers (``media.relay_workers``): bridged directions handed to a worker process and
+back, with real UDP phones on loopback; a rewritten stream continues across both moves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from parley.clock import MonotonicClock
+from parley.config import MediaSettings
+from parley.media.rtp import RtpPacket
+from parley.net.relay import MediaRelay
+from parley.net.relay_worker import RelayWorker, StreamState
+from parley.net.rtp_ports import RtpPortPool
+from parley.testing.media import numbered_packet, received_rtp, udp_phone
+from parley.testing.ports import free_port_block
+
+
+def _relay() -> MediaRelay:
+    first = free_port_block(8)
+    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
+                       relay_workers=1)
+    relay.start_workers()
+    return relay
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_rewritten_stream_goes_to_the_worker_and_back_continuing() -> None:
+    """Bob heard a prompt first, so Alice's voice is rewritten to continue that stream: the
+    worker takes both directions, rewriting, and the stream Bob gets has no seam at either
+    move; counts, losses and the stream's position come back with it."""
+    relay = _relay()
+    [worker] = relay.workers
+    pid = worker.pid
+    assert pid is not None
+    assert _alive(pid)
+    alice, bob = udp_phone(), udp_phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt: Bob's stream is 0x99
+        relay.bridge(a_side, b_side)
+        for seq in (1, 2):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        await received_rtp(alice, 2)
+        first = await received_rtp(bob, 3)
+        assert [(p.sequence, p.ssrc) for p, _ in first] == [(500, 0x99), (501, 0x99),
+                                                           (502, 0x99)]
+        relay.poll_kernel()
+        assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (True, True)
+        assert worker.ports == {a_side.port, b_side.port}
+        assert relay.forwarded_directions == 2
+
+        # the worker forwards, from the relay's endpoints, and rewrites Alice's voice;
+        # seq 13 never comes (lost on Alice's side)
+        for seq in [*range(3, 13), *range(14, 23)]:
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        alice.sendto(numbered_packet(7, 0xA), ("127.0.0.1", b_side.port))  # not Bob: dropped
+        to_bob, to_alice = await received_rtp(bob, 19), await received_rtp(alice, 19)
+        assert [p.sequence for p, _ in to_bob] == [*range(503, 513), *range(514, 523)]
+        assert {p.ssrc for p, _ in to_bob} == {0x99}
+        assert [p.timestamp for p, _ in to_bob][:2] == [503 * 160, 504 * 160]
+        assert [p.sequence for p, _ in to_alice] == [*range(3, 13), *range(14, 23)]
+        assert {address for _, address in to_bob} == {("127.0.0.1", b_side.port)}
+        assert {address for _, address in to_alice} == {("127.0.0.1", a_side.port)}
+        assert to_bob[0][0].payload == bytes([3]) * 160
+        assert (a_side.received_packets, b_side.received_packets) == (2, 2)  # not the relay
+        relay.poll_kernel()  # the worker's counts: inactivity and /metrics stay true
+        assert (a_side.received_packets, b_side.received_packets) == (21, 21)
+        assert (a_side.lost, b_side.lost) == (1, 1)
+        assert relay.packet_totals() == (42, 43, 2)
+
+        # recording starts: the relay takes both directions back and continues the stream
+        tapped: list[int] = []
+        a_side.tap = lambda data: tapped.append(RtpPacket.parse(data).sequence)
+        assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (False, False)
+        assert worker.ports == set()
+        for seq in range(23, 28):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+        to_bob = await received_rtp(bob, 5)
+        assert [(p.sequence, p.ssrc) for p, _ in to_bob] == [(seq, 0x99)
+                                                            for seq in range(523, 528)]
+        assert tapped == list(range(23, 28))
+        relay.poll_kernel()  # a recorded bridge stays with the relay
+        assert not a_side.kernel_forwarded
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_workers()
+    assert relay.workers == []
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        await asyncio.sleep(0.05)
+    assert not _alive(pid)  # the channel closed: the worker ended
+
+
+async def test_a_dead_worker_gives_its_directions_back_to_the_relay() -> None:
+    relay = _relay()
+    [worker] = relay.workers
+    alice, bob = udp_phone(), udp_phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        relay.bridge(a_side, b_side)
+        alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
+        await received_rtp(bob, 1)
+        relay.poll_kernel()
+        assert a_side.kernel_forwarded
+        assert worker.pid is not None
+        os.kill(worker.pid, 9)
+        await asyncio.sleep(0.2)
+        relay.poll_kernel()  # its counts cannot be read: the relay forwards again
+        assert not a_side.kernel_forwarded
+        assert relay.workers == []
+        for seq in range(2, 5):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+        assert [p.sequence for p, _ in await received_rtp(bob, 3)] == [2, 3, 4]
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_workers()
+
+
+def test_relay_workers_and_kernel_forwarding_are_one_or_the_other() -> None:
+    assert MediaSettings(relay_workers=1).relay_workers == 1
+    with pytest.raises(ValueError, match=r"kernel_forwarding and media\.relay_workers are "
+                       r"two ways"):
+        MediaSettings(kernel_forwarding=True, relay_workers=1)
+
+
+def test_a_worker_with_many_directions_answers_for_every_one() -> None:
+    """Counts of more directions than one answer datagram holds come in several."""
+    worker = RelayWorker()
+    worker.start()
+    readers = [udp_phone() for _ in range(300)]
+    sender = udp_phone()
+    try:
+        for port, reader in enumerate(readers, start=1):
+            worker.add(port, reader, sender, ("127.0.0.1", 9), ("127.0.0.1", 9),
+                       StreamState(ssrc=None, source_ssrc=None, seq_delta=0, ts_delta=0,
+                                   rewrite=False, last_seq=0, last_ts=0))
+        counts, departed = worker.counts()
+        assert sorted(counts) == list(range(1, 301))
+        assert {state.packets for state in counts.values()} == {0}
+        assert departed == {}
+        assert sorted(worker.remove(range(1, 151))) == list(range(1, 151))
+        worker.drop(range(151, 301))  # closing: no answer now, the last counts come next
+        counts, departed = worker.counts()
+        assert (counts, sorted(departed)) == ({}, list(range(151, 301)))
+        assert worker.counts() == ({}, {})
+    finally:
+        worker.stop()
+        for sock in [*readers, sender]:
+            sock.close()
+
+
+async def test_a_call_that_ends_in_the_worker_keeps_its_last_packets_counted() -> None:
+    """Hanging up does not wait for the worker; the packets it forwarded since its last
+    counts are still in the totals once it has been asked again."""
+    relay = _relay()
+    alice, bob = udp_phone(), udp_phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        relay.bridge(a_side, b_side)
+        alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
+        bob.sendto(numbered_packet(1, 0xB), ("127.0.0.1", b_side.port))
+        await received_rtp(bob, 1)
+        await received_rtp(alice, 1)
+        relay.poll_kernel()
+        assert relay.forwarded_directions == 2
+        for seq in [*range(2, 10), *range(11, 13)]:  # 10 lost
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+        assert len(await received_rtp(bob, 10)) == 10
+        a_side.close()  # the caller hangs up: the worker's counts are not read now
+        b_side.close()
+        assert relay.forwarded_directions == 0
+        assert relay.packet_totals() == (2, 2, 0)
+        relay.poll_kernel()
+        assert relay.packet_totals() == (12, 12, 1)
+    finally:
+        alice.close()
+        bob.close()
+        relay.stop_workers()
+
+
+async def test_a_stream_goes_on_from_where_the_worker_left_it_after_an_unbridge() -> None:
+    """An unbridge does not wait for the worker; the hub continuing Bob's stream right
+    after (hold music, a prompt) gets the worker's last position, with no seam."""
+    relay = _relay()
+    alice, bob = udp_phone(), udp_phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt
+        relay.bridge(a_side, b_side)
+        for seq in (1, 2):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        await received_rtp(bob, 3)
+        await received_rtp(alice, 2)
+        relay.poll_kernel()
+        assert relay.forwarded_directions == 2
+        for seq in range(3, 13):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+        assert [p.sequence for p, _ in await received_rtp(bob, 10)] == list(range(503, 513))
+        MediaRelay.unbridge(a_side)  # the operator leaves: Bob goes back to the hub
+        assert relay.forwarded_directions == 0
+        assert b_side.continuation() == (0x99, 513, 513 * 160)
+        assert relay.packet_totals() == (14, 15, 0)  # the worker's last counts are in
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_workers()
