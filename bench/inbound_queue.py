@@ -47,6 +47,11 @@ step also shows the sipp processes' CPU and the whole machine's (busy time from 
 all cores, in % of one core; other work on a shared machine counts too), and how many
 directions the kernel forwarded at the middle of the caller's run.
 
+``--relay-workers N`` starts the node with ``media.relay_workers`` N: bridged directions
+are forwarded by N worker processes; the node's "CPU %" is then its own process only and
+"workers %" the CPU of its child processes (the workers; with ``--recording all`` also the
+compressor) over the caller's run.
+
 Any other SIP server can be measured with the same callers and operators (``--target``): the
 script then starts no node; the server must route ``--number`` (default 700) to a queue whose
 operators it calls at ``--operators-at`` (one sipp answerer; every operator's contact is that
@@ -86,7 +91,13 @@ import yaml
 from parley.net.kernel_forward import table_name
 from parley.telephony.prompts import find_stock_sounds
 from parley.testing.media import event_stream, write_pcap
-from parley.testing.peers import PeerError, Sipp, SippResult, process_cpu_seconds
+from parley.testing.peers import (
+    PeerError,
+    Sipp,
+    SippResult,
+    children_cpu_seconds,
+    process_cpu_seconds,
+)
 from parley.testing.ports import LOOPBACK, free_port, free_port_block
 from parley.testing.postgres import ThrowawayPostgres, create_database
 
@@ -241,6 +252,7 @@ class Node:
     cpu_seen: float = 0.0  # the last CPU time read, kept once the process is gone
     database_url: str | None = None  # None: SQLite in the data folder
     kernel_forwarding: bool = False  # media.kernel_forwarding
+    relay_workers: int = 0  # media.relay_workers
     #: run under tracemalloc (bench/traced_node.py), its snapshots written here on request
     tracemalloc_dir: Path | None = None
 
@@ -263,7 +275,8 @@ class Node:
         if self.database_url is not None:
             command += ["--database-url", self.database_url]
         environment = {**os.environ, "PARLEY_MEDIA__KERNEL_FORWARDING":
-                       "true" if self.kernel_forwarding else "false"}
+                       "true" if self.kernel_forwarding else "false",
+                       "PARLEY_MEDIA__RELAY_WORKERS": str(self.relay_workers)}
         if self.tracemalloc_dir is not None:
             environment["PARLEY_TRACEMALLOC_DIR"] = str(self.tracemalloc_dir)
         with self.log.open("wb") as log:
@@ -313,6 +326,13 @@ class Node:
         with contextlib.suppress(OSError):
             self.cpu_seen = process_cpu_seconds(self.process.pid)
         return self.cpu_seen
+
+    def children_cpu_seconds(self) -> float:
+        """User + system CPU time so far of the node's child processes that still run (its
+        relay workers; with ``--recording all`` also the compressor)."""
+        if self.process is None:
+            return 0.0
+        return children_cpu_seconds(self.process.pid)
 
     def snapshot(self) -> None:
         """Ask a node run under tracemalloc for a snapshot (written in ``tracemalloc_dir``)."""
@@ -437,7 +457,8 @@ class StepResult:
     softirq_percent: float = 0.0
     """Of which softirq (where the kernel's forwarding and loopback delivery run)."""
     kernel_directions: int | None = None
-    """Directions the kernel forwarded at the middle of the run (None: not forwarding)."""
+    """Directions the kernel (or the relay workers) forwarded at the middle of the run
+    (None: neither)."""
     lag_p50_s: float | None = None
     """The node's event-loop lag over the caller's run: median, 99th percentile and worst,
     each as the bound of its histogram bucket (None: not read)."""
@@ -455,6 +476,8 @@ class StepResult:
     probe)."""
     keys_probed: int = 0
     """Probe calls placed; those missing from ``keys`` got no answer to their key."""
+    workers_cpu_percent: float = 0.0
+    """The node's child processes (relay workers) over the caller's run, % of one core."""
 
     @property
     def rtp_loss(self) -> float | None:
@@ -666,6 +689,12 @@ def kernel_directions(table: str) -> int | None:
     return None
 
 
+def forwarded_directions(text: str | None) -> int | None:
+    """``parley_rtp_directions_forwarded`` from a /metrics text (None: not there)."""
+    found = re.search(r"^parley_rtp_directions_forwarded ([0-9.e+]+)$", text or "", re.M)
+    return None if found is None else int(float(found.group(1)))
+
+
 def rtp_block(calls: int, at_least: int) -> tuple[int, int]:
     """A free port block for the node's RTP: two legs per call, an RTP/RTCP pair each.
 
@@ -697,7 +726,7 @@ class Foreign:
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
                operators: int, settle: float, postgres: str | None = None,
                foreign: Foreign | None = None, kernel_forwarding: bool = False,
-               recording: str = "none",
+               recording: str = "none", relay_workers: int = 0,
                during_calls: Callable[[int], contextlib.AbstractContextManager[Any]] | None
                = None, probe: tuple[Path, float, float] | None = None) -> StepResult:
     """Run one rate on a fresh node (or the ``foreign`` server); every process started here
@@ -719,7 +748,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             database, _name = await asyncio.to_thread(create_database, postgres)
         node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1),
                     database_url=database if isinstance(database, str) else None,
-                    kernel_forwarding=kernel_forwarding)
+                    kernel_forwarding=kernel_forwarding, relay_workers=relay_workers)
     agents = Sipp(workdir / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
                   host=agent_host, extra=("-rtp_echo",))
     limit = int(calls / rate + duration + 60)  # a step that falls behind is cut off as failed
@@ -747,6 +776,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             watch = during_calls(node.process.pid)
         with watch:
             cpu_before, started = node.cpu_seconds(), time.monotonic()
+            workers_before = node.children_cpu_seconds() if isinstance(node, Node) else 0.0
             busy_before, softirq_before = machine_jiffies()
             children_before = children_cpu()  # the caller's, once it has exited
             agents_before = sipp_cpu(agents)
@@ -765,11 +795,17 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
                     directions = await asyncio.to_thread(
                         kernel_directions, table_name(node.rtp_ports[0])
                         if isinstance(node, Node) else "")
+                if (relay_workers and directions is None and isinstance(node, Node)
+                        and time.monotonic() >= middle):
+                    directions = forwarded_directions(
+                        await asyncio.to_thread(node.metrics_text))
                 await asyncio.wait({waiting}, timeout=0.5)
             with contextlib.suppress(PeerError):  # cut off: counted from its statistics
                 waiting.result()
             sipp_used = sipp_cpu(agents) - agents_before + children_cpu() - children_before
             cpu = node.cpu_seconds() - cpu_before
+            workers_used = (node.children_cpu_seconds() - workers_before
+                            if isinstance(node, Node) else 0.0)
             wall = time.monotonic() - started
             busy_after, softirq_after = machine_jiffies()
             ticks = os.sysconf("SC_CLK_TCK")
@@ -831,7 +867,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         recordings_wanted=recording == "all", recordings=recordings,
         keys=None if menu is None or probe is None
         else [value - probe[1] for value in key_latencies(workdir / "menu")],
-        keys_probed=0 if menu is None or menu.calls is None else menu.calls)
+        keys_probed=0 if menu is None or menu.calls is None else menu.calls,
+        workers_cpu_percent=100 * workers_used / wall)
 
 
 def milliseconds(bound: float | None) -> str:
@@ -914,6 +951,9 @@ async def main() -> None:
     parser.add_argument("--kernel-forwarding", action=argparse.BooleanOptionalAction,
                         default=False, help="the node hands unrecorded two-party bridges to "
                         "nftables (media.kernel_forwarding; needs root and nftables)")
+    parser.add_argument("--relay-workers", type=int, default=0, metavar="N",
+                        help="the node forwards bridged directions in N worker processes "
+                        "(media.relay_workers); their CPU is the 'workers %%' column")
     parser.add_argument("--recording", choices=["none", "all"], default="none",
                         help="the queue records every call (stereo WAV in the node's data "
                         "folder, compressed once each call ends) or none")
@@ -941,9 +981,11 @@ async def main() -> None:
     print(f"machine: {machine()}; {server}; {'with' if args.media else 'without'} media, "
                     f"{args.operators} operators, calls of {args.duration:g} s"
           f"{', kernel forwarding' if args.kernel_forwarding else ''}"
+          f"{f', {args.relay_workers} relay workers' if args.relay_workers else ''}"
           f"{', every call recorded' if args.recording == 'all' else ''}", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
-          f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'RSS MiB':>8} "
+          f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'workers %':>9} "
+          f"{'RSS MiB':>8} "
           f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9} "
           f"{'sipp %':>6} {'box %':>6} {'sirq %':>6} {'kernel':>6} {'lag p50':>7} "
           f"{'lag p99':>7} {'lag max':>7} {'gap ms':>6} {'pauses':>6} {'key p50':>7} "
@@ -969,6 +1011,7 @@ async def main() -> None:
                            args.operators, args.settle,
                            postgres.url if postgres is not None else None, foreign,
                            kernel_forwarding=args.kernel_forwarding, recording=args.recording,
+                           relay_workers=args.relay_workers,
                            probe=probe)
             implied = int(rate * args.duration)
             offer_gap_ms = "-" if r.longest_offer_gap_s is None else round(
@@ -976,7 +1019,8 @@ async def main() -> None:
             print(f"{rate:>6} {r.calls:>6} {r.successful:>6} {r.failed:>6} "
                   f"{r.legs_answered:>7} {implied:>7} {r.peak_concurrent:>5} "
                   f"{'-' if r.wait_s is None else format(r.wait_s, '.2f'):>6} "
-                  f"{r.cpu_percent:>6.1f} {r.peak_rss_mib:>8.0f} "
+                  f"{r.cpu_percent:>6.1f} {r.workers_cpu_percent:>9.1f} "
+                  f"{r.peak_rss_mib:>8.0f} "
                   f"{'-' if r.records is None else r.records:>7} "
                   f"{'-' if r.records_live is None else r.records_live:>6} "
                   f"{r.backlog_at_stop:>6} {r.stop_s:>6.1f} "

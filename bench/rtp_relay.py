@@ -20,6 +20,10 @@ nftables): once the phones have latched, every bridge is forwarded by nftables. 
 work then runs in the generator's ``sendto`` (loopback delivers within the call), so the
 generator's CPU and the whole machine's (busy time from /proc/stat, all cores) per packet are
 printed too; on a shared machine the latter includes other work.
+
+``--relay-workers N`` turns ``media.relay_workers`` on in the relay: once the phones have
+latched, worker processes forward every bridge; "relay CPU" is then the relay's own process
+(its counts, twice a second) and "workers us" the workers' CPU per packet.
 """
 
 from __future__ import annotations
@@ -53,19 +57,24 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def relay_main(calls: int, first: int, last: int, kernel: bool = False) -> None:
+def relay_main(calls: int, first: int, last: int, kernel: bool = False,
+               workers: int = 0) -> None:
     """The relay process: N bridged pairs; prints their ports, runs until SIGTERM."""
     import gc
 
+    import structlog
     import uvloop
 
     from parley.clock import MonotonicClock
     from parley.net.relay import MediaRelay
+
+    # stdout carries the ports and the totals to the generator: the log goes to stderr
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     from parley.net.rtp_ports import RtpPortPool
 
     async def main() -> None:
         relay = MediaRelay(RtpPortPool("127.0.0.1", first, last), MonotonicClock(),
-                           timeout=3600, kernel_forwarding=kernel)
+                           timeout=3600, kernel_forwarding=kernel, relay_workers=workers)
         pairs = []
         for _ in range(calls):
             a, b = relay.open("a"), relay.open("b")
@@ -89,16 +98,17 @@ def relay_main(calls: int, first: int, last: int, kernel: bool = False) -> None:
     uvloop.run(main())
 
 
-async def measure(calls: int, seconds: float, warmup: float = 1.5,
-                  kernel: bool = False) -> tuple[float, float, float, float]:
-    """Loss, and CPU µs per packet sent: the relay's, the generator's, the machine's."""
-    from parley.testing.peers import process_cpu_seconds
+async def measure(calls: int, seconds: float, warmup: float = 1.5, kernel: bool = False,
+                  workers: int = 0) -> tuple[float, float, float, float, float]:
+    """Loss, and CPU µs per packet sent: the relay's, the generator's, the machine's, the
+    relay's workers'."""
+    from parley.testing.peers import children_cpu_seconds, process_cpu_seconds
     from parley.testing.ports import free_port_block
 
     first = free_port_block(calls * 4 + 4)
     relay = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", str(calls), str(first), str(first + calls * 4 + 3),
-        "1" if kernel else "0", stdout=asyncio.subprocess.PIPE)
+        "1" if kernel else "0", str(workers), stdout=asyncio.subprocess.PIPE)
     assert relay.stdout is not None
     pairs = json.loads(await relay.stdout.readline())
     loop = asyncio.get_running_loop()
@@ -138,12 +148,14 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5,
     tick = 0
     started = loop.time()
     cpu_start = cpu_end = own_start = own_end = busy_start = busy_end = 0.0
+    workers_start = workers_end = 0.0
     warmup_ticks, window_ticks = int(warmup / 0.02), int(seconds / 0.02)
     window["start"], window["end"] = warmup_ticks, warmup_ticks + window_ticks
     try:
         while tick < warmup_ticks + window_ticks:
             if tick == warmup_ticks:
                 cpu_start = process_cpu_seconds(relay.pid)
+                workers_start = children_cpu_seconds(relay.pid)
                 own_start, busy_start = own_cpu_seconds(), machine_busy_seconds()
             header = PACKET.pack(0x80, 0, tick & 0xFFFF, tick * 160, 0x1234) + PAYLOAD
             for sock, target in sockets:
@@ -159,6 +171,7 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5,
             delay = started + tick * 0.02 - loop.time()
             await asyncio.sleep(max(0.0, delay))
         cpu_end = process_cpu_seconds(relay.pid)
+        workers_end = children_cpu_seconds(relay.pid)
         own_end, busy_end = own_cpu_seconds(), machine_busy_seconds()
         await asyncio.sleep(0.5)
     finally:
@@ -177,7 +190,7 @@ async def measure(calls: int, seconds: float, warmup: float = 1.5,
           f"{totals.get('sent', 0)} ({relay_drop * 100:.3f}% not forwarded, incl. warm-up)")
     per_packet = 1e6 / max(counts["sent"], 1)
     return (loss, (cpu_end - cpu_start) * per_packet, (own_end - own_start) * per_packet,
-            (busy_end - busy_start) * per_packet)
+            (busy_end - busy_start) * per_packet, (workers_end - workers_start) * per_packet)
 
 
 async def main() -> None:
@@ -186,23 +199,27 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--kernel-forwarding", action="store_true",
                         help="media.kernel_forwarding on in the relay (root, nftables)")
+    parser.add_argument("--relay-workers", type=int, default=0, metavar="N",
+                        help="media.relay_workers in the relay: N worker processes forward")
     args = parser.parse_args()
     print(f"{'calls':>6} {'packets/s':>10} {'loss %':>8} {'relay CPU us/packet':>20} "
-          f"{'generator us':>12} {'machine us':>10}  clean")
+          f"{'workers us':>10} {'generator us':>12} {'machine us':>10}  clean")
     best = 0
     for calls in args.calls:
-        loss, cpu_us, own_us, busy_us = await measure(calls, args.seconds,
-                                                      kernel=args.kernel_forwarding)
+        loss, cpu_us, own_us, busy_us, workers_us = await measure(
+            calls, args.seconds, kernel=args.kernel_forwarding, workers=args.relay_workers)
         clean = loss < 0.001
         best = max(best, calls) if clean else best
         print(f"{calls:>6} {calls * 100:>10} {loss * 100:>8.3f} {cpu_us:>20.1f} "
-              f"{own_us:>12.1f} {busy_us:>10.1f}  {'yes' if clean else 'NO'}", flush=True)
+              f"{workers_us:>10.1f} {own_us:>12.1f} {busy_us:>10.1f}  "
+              f"{'yes' if clean else 'NO'}", flush=True)
     print(f"highest clean load: {best} concurrent calls")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
-        relay_main(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")
+    if len(sys.argv) == 7 and sys.argv[1] == "--serve":
+        relay_main(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1",
+                   int(sys.argv[6]))
     else:
         import uvloop
 
