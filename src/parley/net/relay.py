@@ -85,6 +85,14 @@ class _OutboundStream:
     #: a relay worker sent to the phone last and its final position is not read yet
     settle: RelayWorker | None = None
 
+    def carried_on(self, state: StreamState, source: MediaEndpoint) -> None:
+        """Where a relay worker left the stream, forwarding ``source``'s phone."""
+        self.ssrc = state.ssrc
+        self.seq_delta, self.ts_delta = state.seq_delta, state.ts_delta
+        self.rewrite = state.rewrite
+        self.last_seq, self.last_ts = state.last_seq, state.last_ts
+        self.source = None if state.source_ssrc is None else (id(source), state.source_ssrc)
+
 
 @dataclass(eq=False)
 class MediaEndpoint:
@@ -157,6 +165,13 @@ class MediaEndpoint:
         if value != self._hub_sends:
             self._take_back()
         self._hub_sends = value
+
+    def _restart_sequence(self) -> None:
+        """Follow the phone's sequence numbers afresh (after a forwarder had them); what
+        was lost so far is kept in ``_lost_before``."""
+        self._seq_highest = -1
+        self._seq_received = 0
+        self._seq_probation = 1
 
     def _in_kernel(self) -> bool:
         """The kernel forwards to or from this endpoint's phone."""
@@ -652,9 +667,7 @@ class MediaRelay:
             one._kernel_packets = 0
             # the worker follows the phone's sequence numbers from here: losses kept
             one._lost_before = one._handed_lost = one.lost
-            one._seq_highest = -1
-            one._seq_received = 0
-            one._seq_probation = 1
+            one._restart_sequence()
             self._forwarded[one] = direction
             self._worker_of[one] = worker
             self._bridged.discard(one)
@@ -672,13 +685,7 @@ class MediaRelay:
         peer = endpoint.peer
         if peer is not None:
             peer.sent_packets += new
-            stream = peer._stream
-            stream.ssrc = state.ssrc
-            stream.seq_delta, stream.ts_delta = state.seq_delta, state.ts_delta
-            stream.rewrite = state.rewrite
-            stream.last_seq, stream.last_ts = state.last_seq, state.last_ts
-            if state.source_ssrc is not None:
-                stream.source = (id(endpoint), state.source_ssrc)
+            peer._stream.carried_on(state, endpoint)
 
     def _poll_workers(self) -> None:
         for worker in list(self.workers):
@@ -722,12 +729,7 @@ class MediaRelay:
             stream = peer._stream
             if stream.settle is not None:  # nothing was sent to that phone since
                 stream.settle = None
-                stream.ssrc = state.ssrc
-                stream.seq_delta, stream.ts_delta = state.seq_delta, state.ts_delta
-                stream.rewrite = state.rewrite
-                stream.last_seq, stream.last_ts = state.last_seq, state.last_ts
-                stream.source = None if state.source_ssrc is None else (id(one),
-                                                                        state.source_ssrc)
+                stream.carried_on(state, one)
         self._closed_totals = (received, sent, lost)
 
     def settle(self, stream: _OutboundStream) -> None:
@@ -756,9 +758,7 @@ class MediaRelay:
             self._count_worker(one, state, self.clock.monotonic())
         one._kernel = False
         one._kernel_packets = 0
-        one._seq_highest = -1
-        one._seq_received = 0
-        one._seq_probation = 1
+        one._restart_sequence()
         if not one._closed:
             self._event_loop().add_reader(one.rtp.fileno(), one._on_rtp)
             if one.peer is not None:
@@ -806,9 +806,9 @@ class MediaRelay:
         Without ``wait`` (an unbridge, a close) a worker is not waited for: its last counts
         and stream positions are settled at the next poll, or at once when a stream must go
         on before that (:meth:`settle`)."""
-        if self._worker_of and not wait:
-            pair = [one for one in (endpoint, endpoint.peer)
-                    if one is not None and one in self._worker_of]
+        pair = [one for one in (endpoint, endpoint.peer)
+                if one is not None and one in self._worker_of]
+        if pair and not wait:
             for one in pair:
                 worker = self._worker_of[one]
                 try:
@@ -821,11 +821,8 @@ class MediaRelay:
                 if one.peer is not None:
                     one.peer._stream.settle = worker
                 self._give_back(one, None)
-            if pair:
-                return
-        if self._worker_of:
-            pair = [one for one in (endpoint, endpoint.peer)
-                    if one is not None and one in self._worker_of]
+            return
+        if pair:
             by_worker: dict[RelayWorker, list[MediaEndpoint]] = {}
             for one in pair:  # one request per worker: the loop waits for each answer
                 by_worker.setdefault(self._worker_of[one], []).append(one)
@@ -837,8 +834,7 @@ class MediaRelay:
                     continue
                 for one in ones:
                     self._give_back(one, states.get(one.port))
-            if pair:
-                return
+            return
         forwarder = self.kernel
         pair = [one for one in (endpoint, endpoint.peer) if one is not None and one._kernel]
         directions = [self._forwarded.pop(one) for one in pair if one in self._forwarded]
@@ -855,9 +851,7 @@ class MediaRelay:
             one._kernel_packets = 0
             # the kernel does not follow sequence numbers: start over, losses kept
             one._lost_before = one.lost
-            one._seq_highest = -1
-            one._seq_received = 0
-            one._seq_probation = 1
+            one._restart_sequence()
             if forwarder is not None and not one._closed and one.peer is not None:
                 self._bridged.add(one)  # it may become safe again (a tap removed)
 
