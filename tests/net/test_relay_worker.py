@@ -4,14 +4,17 @@ back, with real UDP phones on loopback; a rewritten stream continues across both
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+from collections.abc import Iterator
 
 import pytest
 
 from parley.clock import MonotonicClock
 from parley.config import MediaSettings
 from parley.media.rtp import RtpPacket
-from parley.net.relay import MediaRelay
+from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.relay_worker import RelayWorker, StreamState
 from parley.net.rtp_ports import RtpPortPool
 from parley.testing.media import numbered_packet, received_rtp, udp_phone
@@ -24,6 +27,25 @@ def _relay() -> MediaRelay:
                        relay_workers=1)
     relay.start_workers()
     return relay
+
+
+@contextlib.contextmanager
+def _phones(relay: MediaRelay) -> Iterator[tuple[socket.socket, socket.socket,
+                                                  MediaEndpoint, MediaEndpoint]]:
+    """Alice and Bob, each with the relay's endpoint facing them (not bridged yet); all
+    closed afterwards (a second close does nothing), and the relay's workers stopped."""
+    alice, bob = udp_phone(), udp_phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        yield alice, bob, a_side, b_side
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_workers()
 
 
 def _alive(pid: int) -> bool:
@@ -43,11 +65,7 @@ async def test_a_rewritten_stream_goes_to_the_worker_and_back_continuing() -> No
     pid = worker.pid
     assert pid is not None
     assert _alive(pid)
-    alice, bob = udp_phone(), udp_phone()
-    a_side, b_side = relay.open("a"), relay.open("b")
-    try:
-        a_side.set_remote(*alice.getsockname())
-        b_side.set_remote(*bob.getsockname())
+    with _phones(relay) as (alice, bob, a_side, b_side):
         b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt: Bob's stream is 0x99
         relay.bridge(a_side, b_side)
         for seq in (1, 2):
@@ -95,12 +113,6 @@ async def test_a_rewritten_stream_goes_to_the_worker_and_back_continuing() -> No
         assert tapped == list(range(23, 28))
         relay.poll_kernel()  # a recorded bridge stays with the relay
         assert not a_side.kernel_forwarded
-    finally:
-        a_side.close()
-        b_side.close()
-        alice.close()
-        bob.close()
-        relay.stop_workers()
     assert relay.workers == []
     for _ in range(100):
         if not _alive(pid):
@@ -112,11 +124,7 @@ async def test_a_rewritten_stream_goes_to_the_worker_and_back_continuing() -> No
 async def test_a_dead_worker_gives_its_directions_back_to_the_relay() -> None:
     relay = _relay()
     [worker] = relay.workers
-    alice, bob = udp_phone(), udp_phone()
-    a_side, b_side = relay.open("a"), relay.open("b")
-    try:
-        a_side.set_remote(*alice.getsockname())
-        b_side.set_remote(*bob.getsockname())
+    with _phones(relay) as (alice, bob, a_side, b_side):
         relay.bridge(a_side, b_side)
         alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
         await received_rtp(bob, 1)
@@ -131,12 +139,6 @@ async def test_a_dead_worker_gives_its_directions_back_to_the_relay() -> None:
         for seq in range(2, 5):
             alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
         assert [p.sequence for p, _ in await received_rtp(bob, 3)] == [2, 3, 4]
-    finally:
-        a_side.close()
-        b_side.close()
-        alice.close()
-        bob.close()
-        relay.stop_workers()
 
 
 def test_relay_workers_and_kernel_forwarding_are_one_or_the_other() -> None:
@@ -176,11 +178,7 @@ async def test_a_call_that_ends_in_the_worker_keeps_its_last_packets_counted() -
     """Hanging up does not wait for the worker; the packets it forwarded since its last
     counts are still in the totals once it has been asked again."""
     relay = _relay()
-    alice, bob = udp_phone(), udp_phone()
-    a_side, b_side = relay.open("a"), relay.open("b")
-    try:
-        a_side.set_remote(*alice.getsockname())
-        b_side.set_remote(*bob.getsockname())
+    with _phones(relay) as (alice, bob, a_side, b_side):
         relay.bridge(a_side, b_side)
         alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
         bob.sendto(numbered_packet(1, 0xB), ("127.0.0.1", b_side.port))
@@ -197,21 +195,13 @@ async def test_a_call_that_ends_in_the_worker_keeps_its_last_packets_counted() -
         assert relay.packet_totals() == (2, 2, 0)
         relay.poll_kernel()
         assert relay.packet_totals() == (12, 12, 1)
-    finally:
-        alice.close()
-        bob.close()
-        relay.stop_workers()
 
 
 async def test_a_stream_goes_on_from_where_the_worker_left_it_after_an_unbridge() -> None:
     """An unbridge does not wait for the worker; the hub continuing Bob's stream right
     after (hold music, a prompt) gets the worker's last position, with no seam."""
     relay = _relay()
-    alice, bob = udp_phone(), udp_phone()
-    a_side, b_side = relay.open("a"), relay.open("b")
-    try:
-        a_side.set_remote(*alice.getsockname())
-        b_side.set_remote(*bob.getsockname())
+    with _phones(relay) as (alice, bob, a_side, b_side):
         b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt
         relay.bridge(a_side, b_side)
         for seq in (1, 2):
@@ -228,9 +218,3 @@ async def test_a_stream_goes_on_from_where_the_worker_left_it_after_an_unbridge(
         assert relay.forwarded_directions == 0
         assert b_side.continuation() == (0x99, 513, 513 * 160)
         assert relay.packet_totals() == (14, 15, 0)  # the worker's last counts are in
-    finally:
-        a_side.close()
-        b_side.close()
-        alice.close()
-        bob.close()
-        relay.stop_workers()
