@@ -147,7 +147,8 @@ class Route:
         highest = self._highest
         step = (seq - highest) & 0xFFFF
         if highest < 0 or _MAX_DROPOUT <= step < 0x10000 - 100:
-            self._lost_before = self.lost() if highest >= 0 else self._lost_before
+            if highest >= 0:
+                self._lost_before = self.lost()
             self._highest = self._base = seq
             self._received = 0
         self._received += 1
