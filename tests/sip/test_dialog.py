@@ -232,3 +232,34 @@ def test_retransmitted_2xx_gets_the_same_ack() -> None:
     first = dialog.ack(ok)
     assert dialog.ack(ok) is first
     assert bytes(dialog.ack(ok)) == bytes(first)
+
+
+def test_a_dialog_carried_to_another_node_builds_the_same_requests() -> None:
+    """A confirmed dialog's state, through JSON, is the same dialog on another node: its BYE
+    goes to the same target with the same Call-ID, tags and routes, a CSeq past the gap,
+    and a request the phone sends in it is still in order."""
+    import json
+
+    dialog = caller_dialog()
+    dialog.local_seq += 3  # re-INVITEs sent before the copy
+    via = Via("UDP", "10.0.0.100", 5060)
+    carried = Dialog.restored(json.loads(json.dumps(dialog.state_of())), local_via=via,
+                              seq_gap=100)
+    assert carried.state is DialogState.CONFIRMED
+    assert carried.id == dialog.id
+    expected, bye = dialog.bye(), carried.bye()
+    assert bye.uri == expected.uri
+    assert bye.headers.values("Route") == expected.headers.values("Route")
+    assert (bye.from_, bye.to, bye.call_id) == (expected.from_, expected.to, expected.call_id)
+    assert bye.cseq.seq == expected.cseq.seq + 100
+    assert (bye.via.host, bye.via.port) == ("10.0.0.100", 5060)
+
+
+@pytest.mark.parametrize("broken", [{}, {"call_id": "x"}, {"remote_target": "not a uri"}])
+def test_a_state_that_is_no_dialog_is_refused_with_what_is_wrong(broken: dict[str, str]
+                                                                 ) -> None:
+    state = {**caller_dialog().state_of(), **broken} if broken else {}
+    if broken == {"call_id": "x"}:
+        del state["route_set"]
+    with pytest.raises(DialogError, match="not a dialog's state"):
+        Dialog.restored(state, local_via=Via("UDP", "10.0.0.100", 5060))

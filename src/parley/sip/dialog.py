@@ -20,11 +20,12 @@ call up (no :class:`~parley.sip.transaction.CancelRequested` is reported).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
-from parley.sip.errors import DialogError
+from parley.sip.errors import DialogError, SipParseError
 from parley.sip.headers import Headers, NameAddr, Via
 from parley.sip.message import SipRequest, SipResponse, build_response, new_branch
 from parley.sip.uri import SipUri
@@ -121,6 +122,43 @@ class Dialog:
             local_via=_template(local_via), route_set=tuple(invite.record_routes),
             local_seq=local_seq, remote_seq=invite.cseq.seq, is_caller=False,
             invite_seq=invite.cseq.seq)
+
+    def state_of(self) -> dict[str, object]:
+        """A confirmed dialog's state as JSON values: what another node needs to go on with
+        it (:meth:`restored`; a hot standby carrying a call over, docs/deployment.md)."""
+        return {"call_id": self.call_id, "local_tag": self.local_tag,
+                "remote_tag": self.remote_tag, "local_uri": str(self.local_uri),
+                "remote_uri": str(self.remote_uri), "remote_target": str(self.remote_target),
+                "local_contact": str(self.local_contact),
+                "route_set": [str(route) for route in self.route_set],
+                "local_seq": self.local_seq, "remote_seq": self.remote_seq,
+                "is_caller": self.is_caller, "invite_seq": self.invite_seq}
+
+    @classmethod
+    def restored(cls, state: Mapping[str, Any], *, local_via: Via, seq_gap: int = 0
+                 ) -> Dialog:
+        """The confirmed dialog :meth:`state_of` gave, our requests stamped with
+        ``local_via``. ``seq_gap`` is added to our CSeq: requests the writer sent after its
+        last copy must not be outnumbered (§12.2.2 allows gaps). Raises :class:`DialogError`
+        for a state that is not one."""
+        try:
+            remote_seq = state["remote_seq"]
+            return cls(
+                call_id=str(state["call_id"]), local_tag=str(state["local_tag"]),
+                remote_tag=str(state["remote_tag"]),
+                local_uri=NameAddr.parse(str(state["local_uri"]), "From"),
+                remote_uri=NameAddr.parse(str(state["remote_uri"]), "To"),
+                remote_target=SipUri.parse(str(state["remote_target"])),
+                local_contact=NameAddr.parse(str(state["local_contact"]), "Contact"),
+                local_via=_template(local_via),
+                route_set=tuple(NameAddr.parse(str(route), "Route")
+                                for route in state["route_set"]),
+                local_seq=int(state["local_seq"]) + seq_gap,
+                remote_seq=None if remote_seq is None else int(remote_seq),
+                is_caller=bool(state["is_caller"]), state=DialogState.CONFIRMED,
+                invite_seq=int(state["invite_seq"]))
+        except (KeyError, TypeError, ValueError, SipParseError) as exc:
+            raise DialogError(f"not a dialog's state: {exc}") from exc
 
     def confirm(self, response: SipResponse | None = None) -> None:
         """Early → confirmed (a 2xx sent or received). A 2xx received by the caller also

@@ -265,6 +265,17 @@ class InviteSession:
         return cls(Role.CALLEE, invite, local_tag, local_contact, local_via,
                    SessionState.OFFERED, dialog=dialog, remote_tag=invite.from_.tag, rand=rand)
 
+    @classmethod
+    def resumed(cls, role: Role, invite: SipRequest, dialog: Dialog, *,
+                local_contact: NameAddr, local_via: Via,
+                rand: Callable[[], float] = random.random) -> InviteSession:
+        """A confirmed session taken over from another node: ``invite`` opened it,
+        ``dialog`` is its state (:meth:`Dialog.restored`). It takes in-dialog requests and
+        ends with BYE like one this node answered or placed."""
+        return cls(role, invite, dialog.local_tag, local_contact, local_via,
+                   SessionState.CONFIRMED, dialog=dialog, remote_tag=dialog.remote_tag,
+                   rand=rand)
+
     @property
     def call_id(self) -> str:
         return self.invite.call_id
