@@ -13,6 +13,7 @@ from parley.event_codec import CODED, CodecError, decode, encode
 from parley.events import (
     AgentStateChanged,
     Answered,
+    CallCarried,
     CallProgress,
     ChannelCreated,
     Direction,
@@ -40,6 +41,7 @@ SAMPLES: list[object] = [
                     AT.astimezone(timezone(timedelta(hours=3))), 61.0,
                     ({"start_s": 12.34, "end_s": 20.0, "by": "1001"},)),
     AgentStateChanged("alice", "ready", "busy", "offer", 1234.5678, reason="", call_id="ch-1"),
+    CallCarried("ch-2", "ch-1", node="node-a"),
 ]
 
 

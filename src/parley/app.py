@@ -66,6 +66,8 @@ from parley.store.recording_files import RecordingFiles
 from parley.store.retention import RetentionSweeper
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
+from parley.telephony.carry import CallKeeper
+from parley.telephony.dialplan import stay_bridged
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.session_devices import SessionDevices
 from parley.telephony.trunks import TrunkConfig
@@ -138,6 +140,8 @@ class Node:
     lease: LeaseKeeper | None = None
     #: the registrar's bindings in the store, restored when the node starts serving
     bindings: BindingKeeper | None = None
+    #: hot standby: the relayed calls in the store, carried on when the node takes over
+    carried: CallKeeper | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -223,6 +227,8 @@ class Node:
                 writers.create_task(active(self.recording_files.run))
                 if self.bindings is not None:
                     writers.create_task(active(self.bindings.run))
+                if self.carried is not None:
+                    writers.create_task(active(self.carried.run))
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
                     front.create_task(active(self.center.run))
@@ -330,7 +336,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         await load_sip_users(store, users, realm)
         security = settings.security
         journal = Journal(settings.data_dir / "journal")
-        journal.open(after=await store.journal_marks.highest())
+        node = settings.ha.node_name if settings.ha is not None else ""
+        journal.open(after=await store.journal_marks.highest(node))
         bus = LiveBus(clock, journal=journal.append)
         # Browser phones of signed-in web sessions authenticate with short-lived credentials
         # looked up beside the site's devices.
@@ -347,15 +354,20 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         phones.on_revoked = telephony.engine.credential_revoked
         bindings = BindingKeeper(store.bindings, telephony.engine.restore_bindings, clock)
         telephony.engine.bindings_changed = bindings.changed
+        carried = None
+        if lease is not None and settings.ha is not None:
+            carried = CallKeeper(store.live_calls, telephony.engine, clock, talk=stay_bridged,
+                                 node=settings.ha.node_name)
+            telephony.engine.bridge_changed = carried.changed
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
                                audit_s=settings.live_leg_audit_s)
         calls, live_center = LiveCalls(center), LiveCenter(center)
         dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving
-        state_recorder = StateRecorder(store, bus, clock, journal,
+        state_recorder = StateRecorder(store, bus, clock, journal, node=node,
                                        interval_s=settings.records_interval_s)
-        call_recorder = CallRecorder(store, bus, clock, journal,
+        call_recorder = CallRecorder(store, bus, clock, journal, node=node,
                                      interval_s=settings.records_interval_s)
         loop_lag = LoopLagSampler(clock)
         metrics = metrics_registry(metrics_sources(
@@ -409,7 +421,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock),
                 prompt_mirror=PromptMirror(store.prompts, prompts_dir(settings.data_dir), clock,
                                            LANGUAGES),
-                lease=lease, bindings=bindings)
+                lease=lease, bindings=bindings, carried=carried)
 
 
 def lease_keeper(settings: Settings, store: Store, clock: Clock,

@@ -8,10 +8,11 @@ tests and the simulator use :class:`VirtualClock`, whose time moves only when to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -62,6 +63,18 @@ class MonotonicClock:
     def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
         """A timer on the running event loop (which uses the same monotonic clock)."""
         return asyncio.get_running_loop().call_later(max(0.0, delay), callback)
+
+
+async def every(clock: Clock, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work`` every ``interval_s`` of ``clock`` until cancelled, and once more then,
+    shielded from the cancellation (a writer's last batch; its failure is not raised)."""
+    try:
+        while True:
+            await clock.sleep(interval_s)
+            await work()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(work())
 
 
 async def serve_deadlines(clock: Clock, wake: asyncio.Event,

@@ -23,7 +23,7 @@ from parley import events as ev
 
 CODED: tuple[type[Any], ...] = (
     ev.ChannelCreated, ev.Answered, ev.Hangup, ev.CallProgress, ev.VoicemailLeft,
-    ev.RecordingStored, ev.AgentStateChanged,
+    ev.RecordingStored, ev.AgentStateChanged, ev.CallCarried,
 )
 """The event types that can be journaled: those the store's recorders consume."""
 

@@ -131,6 +131,17 @@ class Hangup:
 
 
 @dataclass(frozen=True, slots=True)
+class CallCarried:
+    """A leg of an answered call that the cluster's other node was handling goes on on
+    this node after it took over (``node``: the one that had it): its call record goes on
+    here, and its ``Hangup`` closes it."""
+
+    channel_id: str
+    interaction_id: str
+    node: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TrunkStatusChanged:
     """A carrier's trunk changed state: ``state`` is registering, registered, failed (the
     registrar refused or did not answer: ``reason`` says what it said), up (a peer trunk
@@ -168,6 +179,7 @@ TelephonyEvent = (
     | AmdResult
     | EarlyMediaResult
     | Hangup
+    | CallCarried
     | UserRegistered
     | UserUnregistered
     | TrunkStatusChanged

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,8 +29,7 @@ from parley.testing.needs import needs
 from parley.testing.netns import NETNS, Lan, TcpRelay, ip
 from parley.testing.netns import lan as lan
 from parley.testing.postgres import (  # noqa: F401 - fixtures
-    create_database,
-    drop_database,
+    postgres_database,
     postgres_server_url,
     postgres_template,
 )
@@ -42,6 +38,7 @@ from parley.testing.standby import (
     answering_site,
     call_answered,
     health_at,
+    import_site,
     nodes,
     register_status,
     until_active_at,
@@ -54,22 +51,13 @@ DB_PORT = 5432
 FLOATING_NUMBER = 100  # 10.77.0.100/24
 
 
-@pytest.fixture
-def database(postgres_server_url: str, postgres_template: str) -> Iterator[tuple[str, str]]:  # noqa: F811
-    """A fresh migrated database: the session server's address and the database's name."""
-    url, name = create_database(postgres_server_url, postgres_template)
-    try:
-        yield url, name
-    finally:
-        drop_database(postgres_server_url, name)
-
-
 # "cut off" (the active node's link taken down) is not in the list yet: in one run of two
 # the new active node could not renew right after its takeover (docs/deployment.md)
 @pytest.mark.parametrize("failure", ["killed"])
 async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fails(
-        tmp_path: Path, lan: Lan, database: tuple[str, str], failure: str) -> None:
-    server_url, name = database
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
+        failure: str) -> None:
+    server_url, name = postgres_database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
     floating = lan.address(FLOATING_NUMBER)
@@ -78,11 +66,8 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fa
     relay = await TcpRelay(db.listener(DB_PORT),
                            (target.hostname or "127.0.0.1", target.port or 5432)).start()
     lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
-    site = answering_site(tmp_path / "site.yaml")  # imported once, before either starts
-    await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", "from parley.cli import main; main()", "import",
-                         str(site), "--database-url", server_url, "--data-dir",
-                         str(tmp_path / "import")], check=True, capture_output=True, timeout=120)
+    site = answering_site(tmp_path / "site.yaml")
+    await import_site(site, server_url, tmp_path / "import")  # once, before either starts
     a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
             for host in (first, second))
     for host in (first, second):  # both still have it, as after a crash: each removes it

@@ -20,6 +20,7 @@ from parley.clock import VirtualClock
 from parley.events import (
     AgentStateChanged,
     Answered,
+    CallCarried,
     CallProgress,
     ChannelCreated,
     Direction,
@@ -48,19 +49,23 @@ class Node:
 
 @contextlib.asynccontextmanager
 async def node(database_url: str, folder: Path, *, recorders: bool = True,
-               drain_s: float | None = None, interval_s: float = 0.0) -> AsyncIterator[Node]:
+               drain_s: float | None = None, interval_s: float = 0.0,
+               name: str = "") -> AsyncIterator[Node]:
     """Run until the block ends, then stop in order (recorders drain, for at most
     ``drain_s`` if given, and the journal closes). Without ``recorders`` only the journal
     runs: events wait on disk, as after a crash. ``interval_s``: how long the recorders
-    gather events per transaction (none here unless given: the tests read at once)."""
+    gather events per transaction (none here unless given: the tests read at once).
+    ``name``: the node's name in a hot-standby cluster (its recorders' marks are its own)."""
     clock = VirtualClock()
     store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
     journal = Journal(folder, commit_interval_s=0.01)
-    journal.open(after=await store.journal_marks.highest())  # as the composition root does
+    journal.open(after=await store.journal_marks.highest(name))  # as the node does
     bus = LiveBus(clock, journal=journal.append)
     tasks = [asyncio.create_task(recorder.run()) for recorder in (
-        CallRecorder(store, bus, clock, journal, drain_s=drain_s, interval_s=interval_s),
-        StateRecorder(store, bus, clock, journal, drain_s=drain_s, interval_s=interval_s))
+        CallRecorder(store, bus, clock, journal, drain_s=drain_s, interval_s=interval_s,
+                     node=name),
+        StateRecorder(store, bus, clock, journal, drain_s=drain_s, interval_s=interval_s,
+                      node=name))
         if recorders]
     syncing = asyncio.create_task(journal.run())
     await asyncio.sleep(0.05)  # the recorders have read their marks
@@ -382,3 +387,41 @@ def test_a_call_copied_for_a_rollback_is_untouched_by_the_batch() -> None:
     assert not before.answered
     assert before.answered_detail == {"operator": "20001", "skills": ["en"]}
     assert before.variables == {"order": {"id": 42, "lines": [1, 2]}}
+
+
+async def test_a_call_carried_over_is_closed_once_by_the_node_that_took_it(
+        database_url: str, tmp_path: Path) -> None:
+    """Node a opens and answers two calls and stops without their hang-ups (killed, its
+    journal its own); node b, whose journal starts behind a's marks, carries the legs of one
+    on and hangs them up: that record is closed once, by b, with the takeover on its
+    timeline, and a's return does not close it again. A carried leg of a call that had
+    ended already reopens nothing."""
+    async with node(database_url, tmp_path / "a", name="a") as a:
+        call_start(a.bus, "talking")
+        call_start(a.bus, "ended")
+        call_end(a.bus, "ended")
+        await closed(a.store, "ended")
+    async with node(database_url, tmp_path / "b", name="b") as b:
+        first_closed = (await b.store.interactions.get("ended")).ended_at
+        for leg in ("talking", "op-talking"):
+            b.bus.publish(CallCarried(leg, "talking", node="a"))
+        b.bus.publish(CallCarried("ended", "ended", node="a"))
+        b.bus.publish(Hangup("talking", CLEARED, by="remote"))
+        b.bus.publish(Hangup("op-talking", CLEARED))
+        b.bus.publish(Hangup("ended", CLEARED, by="remote"))
+        record = await closed(b.store, "talking")
+        await asyncio.sleep(0.1)
+        again = await b.store.interactions.get("ended")
+    # node a comes back: the call its journal left open was closed by b and stays as b
+    # closed it (no second close at a's "last sign of life")
+    async with node(database_url, tmp_path / "a", name="a") as back:
+        await asyncio.sleep(0.2)
+        after = await back.store.interactions.get("talking")
+    assert after == record
+    kinds = [entry.kind for entry in record.timeline]
+    assert kinds == ["started", "queued", "answered", "carried over", "ended"], kinds
+    assert record.timeline[3].detail == {"from_node": "a"}
+    assert all(leg.ended_at is not None for leg in record.legs)
+    assert record.outcome == "answered"
+    assert again.ended_at == first_closed  # closed before the takeover: left as it was
+    assert [entry.kind for entry in again.timeline].count("ended") == 1

@@ -455,7 +455,16 @@ class MediaRelay:
     def open(self, label: str = "",
              on_timeout: Callable[[MediaEndpoint], None] | None = None) -> MediaEndpoint:
         """A new endpoint on a fresh port pair, reading at once (to latch early)."""
-        rtp, rtcp = self.pool.allocate()
+        return self._opened(*self.pool.allocate(), label, on_timeout)
+
+    def open_at(self, port: int, label: str = "",
+                on_timeout: Callable[[MediaEndpoint], None] | None = None) -> MediaEndpoint:
+        """An endpoint on the pair at ``port`` (a call carried over from another node:
+        the phones go on sending there); :meth:`RtpPortPool.take` says what can fail."""
+        return self._opened(*self.pool.take(port), label, on_timeout)
+
+    def _opened(self, rtp: socket.socket, rtcp: socket.socket, label: str,
+                on_timeout: Callable[[MediaEndpoint], None] | None) -> MediaEndpoint:
         port = int(rtp.getsockname()[1])
         endpoint = MediaEndpoint(self, rtp, rtcp, port, label=label, on_timeout=on_timeout,
                                  last_received=self.clock.monotonic())

@@ -46,23 +46,38 @@ class RtpPortPool:
                 self._cursor = self.first
             if port in self._in_use:
                 continue
-            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                rtp.bind((self.host, port))
-                rtcp.bind((self.host, port + 1))
+                return self._bind(port)
             except OSError:
-                rtp.close()
-                rtcp.close()
                 continue
-            for sock in (rtp, rtcp):
-                sock.setblocking(False)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            self._in_use.add(port)
-            return rtp, rtcp
         raise PortPoolExhausted(
             f"no free RTP port pair left in {self.first}-{self.last} ({self.in_use} in use); "
             "widen --rtp-ports")
+
+    def take(self, port: int) -> tuple[socket.socket, socket.socket]:
+        """Bind the pair at ``port`` (a call carried over from another node keeps its
+        ports); raises :class:`PortPoolExhausted` for a port outside the range or in use
+        here, OSError when another program holds it."""
+        if not self.first <= port < self.last or port % 2 or port in self._in_use:
+            raise PortPoolExhausted(
+                f"RTP port {port} is outside {self.first}-{self.last} or in use")
+        return self._bind(port)
+
+    def _bind(self, port: int) -> tuple[socket.socket, socket.socket]:
+        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            rtp.bind((self.host, port))
+            rtcp.bind((self.host, port + 1))
+        except OSError:
+            rtp.close()
+            rtcp.close()
+            raise
+        for sock in (rtp, rtcp):
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self._in_use.add(port)
+        return rtp, rtcp
 
     def release(self, port: int) -> None:
         self._in_use.discard(port)

@@ -37,6 +37,7 @@ from parley.store.database import (
 )
 from parley.store.flow_drafts import FlowDrafts
 from parley.store.lease import Fence, Fenced
+from parley.store.live_calls import LiveCallRepository
 from parley.store.prompts import PromptRepository
 from parley.store.quality import QualityRepository
 from parley.store.report_rows import ReportRowRepository
@@ -85,6 +86,7 @@ class Store:
     flows: FlowDrafts = field(init=False)
     prompts: PromptRepository = field(init=False)
     bindings: BindingRepository = field(init=False)
+    live_calls: LiveCallRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -109,6 +111,7 @@ class Store:
         self.flows = FlowDrafts(self.sessions, self.clock)
         self.prompts = PromptRepository(self.sessions)
         self.bindings = BindingRepository(self.sessions, self.fence)
+        self.live_calls = LiveCallRepository(self.sessions, self.fence)
 
     @property
     def dialect(self) -> str:

@@ -57,6 +57,7 @@ class StoredTimes(NamedTuple):
     started_at: datetime
     queued_at: datetime | None
     answered_at: datetime | None
+    ended_at: datetime | None = None
 
 
 def _by_columns(rows: Iterable[tuple[Any, Row]]) -> dict[frozenset[str], list[tuple[Any, Row]]]:
@@ -171,8 +172,10 @@ class InteractionRepository:
         async with self._sessions() as session:
             rows = await session.execute(
                 select(INTERACTIONS.c.id, INTERACTIONS.c.started_at, INTERACTIONS.c.queued_at,
-                       INTERACTIONS.c.answered_at).where(INTERACTIONS.c.id.in_(wanted)))
-            return {row.id: StoredTimes(row.started_at, row.queued_at, row.answered_at)
+                       INTERACTIONS.c.answered_at, INTERACTIONS.c.ended_at
+                       ).where(INTERACTIONS.c.id.in_(wanted)))
+            return {row.id: StoredTimes(row.started_at, row.queued_at, row.answered_at,
+                                        row.ended_at)
                     for row in rows}
 
     async def write_rows(self, rows: CallRows,
@@ -422,11 +425,14 @@ class JournalMarkRepository:
             row = await session.get(m.JournalMark, consumer)
             return (0, 1) if row is None else (row.applied_seq, row.replay_from)
 
-    async def highest(self) -> int:
-        """The highest entry any consumer has applied (0 if none)."""
+    async def highest(self, node: str = "") -> int:
+        """The highest entry any consumer has applied (0 if none); of ``node``'s consumers
+        only when given (in a hot-standby cluster each node numbers its own journal)."""
+        query = select(func.max(m.JournalMark.applied_seq))
+        if node:
+            query = query.where(m.JournalMark.consumer.endswith(f"@{node}", autoescape=True))
         async with self._sessions() as session:
-            return int(await session.scalar(select(func.max(m.JournalMark.applied_seq)))
-                       or 0)
+            return int(await session.scalar(query) or 0)
 
     async def set(self, consumer: str, applied_seq: int, replay_from: int) -> None:
         async with self._fence.transaction(self._sessions) as session:

@@ -16,7 +16,6 @@ phones and browser desks register again when their connection drops (docs/deploy
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ import structlog
 from sqlalchemy import Table, and_, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from parley.clock import Clock
+from parley.clock import Clock, every
 from parley.sip.errors import SipParseError
 from parley.sip.headers import NameAddr
 from parley.sip.registrar import Binding
@@ -156,13 +155,7 @@ class BindingKeeper:
         """Restore, then write the changes every ``interval_s`` until cancelled; what is
         pending when cancelled is written before returning."""
         await self.restore()
-        try:
-            while True:
-                await self._clock.sleep(self._interval_s)
-                await self.flush()
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.flush())
+        await every(self._clock, self._interval_s, self.flush)
 
     async def flush(self) -> None:
         """Write the pending changes in one transaction (kept for the next try on failure)."""

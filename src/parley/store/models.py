@@ -565,10 +565,12 @@ class JournalMark(Base):
     """How far a recorder has applied the node's event journal: written in the same
     transaction as the records, so that after a crash it neither applies an event twice nor
     skips one. ``replay_from`` is the first journal entry it must read again to rebuild what
-    it keeps in memory (the calls still open)."""
+    it keeps in memory (the calls still open). In a hot-standby cluster each node's
+    recorders have marks of their own (``call records@node-a``): each node has its own
+    journal."""
 
     __tablename__ = "journal_marks"
-    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(200), primary_key=True)
     applied_seq: Mapped[int] = mapped_column(BigInteger)
     replay_from: Mapped[int] = mapped_column(BigInteger)
 
@@ -607,6 +609,18 @@ class SipBinding(Base):
     source_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     source_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
     transport: Mapped[str | None] = mapped_column(String(8), nullable=True)
+
+
+class LiveCall(Base):
+    """An answered two-party call the active node relays, with what another node needs to
+    go on with it (both legs' dialogs, media ports and peers): a standby that takes over
+    carries it on (docs/deployment.md, "Hot standby"). Removed when the call ends."""
+
+    __tablename__ = "live_calls"
+    bridge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Recording(Base):

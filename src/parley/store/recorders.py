@@ -31,6 +31,7 @@ from parley.events import (
     DATA_ATTACHED,
     AgentStateChanged,
     Answered,
+    CallCarried,
     CallProgress,
     ChannelCreated,
     Direction,
@@ -85,8 +86,11 @@ class JournalConsumer:
     NAME = ""
 
     def __init__(self, journal: Journal | None, *, drain_s: float | None = None,
-                 interval_s: float | None = None) -> None:
+                 interval_s: float | None = None, node: str = "") -> None:
         self._journal = journal
+        #: the stored mark's name: in a hot-standby cluster each node has a journal of its
+        #: own, so each has its own mark (``node``)
+        self.mark_name = f"{self.NAME}@{node}" if node else self.NAME
         self._drain_s = DRAIN_S if drain_s is None else drain_s
         self._interval_s = INTERVAL_S if interval_s is None else interval_s
         self._marked = 0  # the last entry noted in the stored mark
@@ -267,8 +271,8 @@ class StateRecorder(JournalConsumer):
 
     def __init__(self, store: Store, bus: LiveBus, clock: Clock,
                  journal: Journal | None = None, *, drain_s: float | None = None,
-                 interval_s: float | None = None) -> None:
-        super().__init__(journal, drain_s=drain_s, interval_s=interval_s)
+                 interval_s: float | None = None, node: str = "") -> None:
+        super().__init__(journal, drain_s=drain_s, interval_s=interval_s, node=node)
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -283,10 +287,10 @@ class StateRecorder(JournalConsumer):
             await drained(feed, self._write)
 
     async def _stored_mark(self) -> tuple[int, int]:
-        return await self._store.journal_marks.get(self.NAME)
+        return await self._store.journal_marks.get(self.mark_name)
 
     async def _mark(self, applied: int) -> int:
-        await self._store.journal_marks.set(self.NAME, applied, applied + 1)
+        await self._store.journal_marks.set(self.mark_name, applied, applied + 1)
         return applied + 1
 
     async def _apply(self, entries: list[Entry], replay: bool) -> int | None:
@@ -299,7 +303,7 @@ class StateRecorder(JournalConsumer):
         await retried(lambda: self._store.operator_states.record_many(
             [OperatorStateRecord(change.agent_id, change.new, change.reason, envelope.at,
                                  change.queue or None, change.interaction_id or None)
-             for envelope, change in changes], consumer=self.NAME, applied_seq=last))
+             for envelope, change in changes], consumer=self.mark_name, applied_seq=last))
         return last + 1
 
     async def _write(self, envelopes: list[Envelope]) -> None:
@@ -432,14 +436,15 @@ class CallRecorder(JournalConsumer):
     """
 
     LINK_WINDOW_S = 10.0
-    EVENTS = (ChannelCreated, Answered, Hangup, CallProgress, VoicemailLeft, RecordingStored)
+    EVENTS = (ChannelCreated, Answered, Hangup, CallProgress, VoicemailLeft, RecordingStored,
+              CallCarried)
 
     NAME = "call records"
 
     def __init__(self, store: Store, bus: LiveBus, clock: Clock,
                  journal: Journal | None = None, *, drain_s: float | None = None,
-                 interval_s: float | None = None) -> None:
-        super().__init__(journal, drain_s=drain_s, interval_s=interval_s)
+                 interval_s: float | None = None, node: str = "") -> None:
+        super().__init__(journal, drain_s=drain_s, interval_s=interval_s, node=node)
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -467,7 +472,7 @@ class CallRecorder(JournalConsumer):
         self._calls.clear()
         self._legs.clear()
         self._orphans_closed = False
-        return await self._store.journal_marks.get(self.NAME)
+        return await self._store.journal_marks.get(self.mark_name)
 
     async def _apply(self, entries: list[Entry], replay: bool) -> int | None:
         """Replay (memory only) or write ``entries``; written, the mark goes in the same
@@ -492,7 +497,7 @@ class CallRecorder(JournalConsumer):
 
     async def _mark(self, applied: int) -> int:
         first_needed = self._first_needed(applied)
-        await self._store.journal_marks.set(self.NAME, applied, first_needed)
+        await self._store.journal_marks.set(self.mark_name, applied, first_needed)
         return first_needed
 
     async def _caught_up(self, applied: int) -> None:
@@ -562,7 +567,7 @@ class CallRecorder(JournalConsumer):
                 self._seq = seq
                 self._apply_step(envelope)
             if self._rows or last is not None:
-                mark = None if last is None else (self.NAME, last, self._first_needed(last))
+                mark = None if last is None else (self.mark_name, last, self._first_needed(last))
                 await self._store.interactions.write_rows(self._rows, mark)
         finally:
             self._rows = CallRows()
@@ -575,7 +580,8 @@ class CallRecorder(JournalConsumer):
         for event in events:
             if isinstance(event, ChannelCreated):
                 named.add(event.interaction_id or event.channel_id)
-            elif isinstance(event, CallProgress | RecordingStored) and event.interaction_id:
+            elif isinstance(event, CallProgress | RecordingStored | CallCarried) \
+                    and event.interaction_id:
                 named.add(event.interaction_id)
         self._stored = await self._store.interactions.stored(
             name for name in named if name not in self._calls)
@@ -596,6 +602,15 @@ class CallRecorder(JournalConsumer):
         orphans = [call for call in self._calls.values() if call.first_seq < started]
         if not orphans:
             return None
+        # in a hot-standby cluster the other node may have carried a call on and closed it
+        stored = await self._store.interactions.stored(call.interaction_id for call in orphans)
+        for call in orphans:
+            times = stored.get(call.interaction_id)
+            if times is not None and times.ended_at is not None:
+                self._forget(call)
+        orphans = [call for call in orphans if call.interaction_id in self._calls]
+        if not orphans:
+            return await retried_value(lambda: self._mark(applied))
         _log.warning("closing the records of calls cut off by the last stop",
                      count=len(orphans))
         at = self._last_before_start or self._clock.utcnow()
@@ -608,10 +623,16 @@ class CallRecorder(JournalConsumer):
                                         by="node restart"), at)
             first_needed = self._first_needed(applied)
             await retried(lambda: self._store.interactions.write_rows(
-                self._rows, (self.NAME, applied, first_needed)))
+                self._rows, (self.mark_name, applied, first_needed)))
         finally:
             self._rows = CallRows()
         return first_needed
+
+    def _forget(self, call: _OpenCall) -> None:
+        """Drop an open call from memory without writing anything (closed elsewhere)."""
+        self._calls.pop(call.interaction_id, None)
+        for leg in call.open_legs:
+            self._legs.pop(leg, None)
 
     def _snapshot(self, envelopes: list[Envelope]
                   ) -> tuple[dict[str, _OpenCall], dict[str, _OpenCall]]:
@@ -661,6 +682,30 @@ class CallRecorder(JournalConsumer):
                 heard=False, interaction_id=event.interaction_id or None)
         elif isinstance(event, RecordingStored):
             self._recording(event)
+        elif isinstance(event, CallCarried):
+            self._carried(event, at)
+
+    def _carried(self, event: CallCarried, at: datetime) -> None:
+        """A leg another node was handling goes on here: its call record (open in the store,
+        written by that node) is open again in memory, so that the leg's hang-up closes it.
+        A record already closed stays closed (the call ended before the takeover)."""
+        call = self._calls.get(event.interaction_id)
+        if call is None:
+            stored = self._stored.get(event.interaction_id)
+            if stored is None or stored.ended_at is not None:
+                _log.info("carried leg of no open call record", channel_id=event.channel_id,
+                          interaction_id=event.interaction_id)
+                return
+            call = _OpenCall(event.interaction_id, Direction.INBOUND, event.channel_id, "",
+                             "", stored.started_at, linked=True, first_seq=self._seq,
+                             answered=stored.answered_at is not None,
+                             queued=stored.queued_at is not None, queued_at=stored.queued_at,
+                             answered_at=stored.answered_at)
+            self._calls[event.interaction_id] = call
+            self._rows.add_entry(event.interaction_id, at, "carried over",
+                                 {"from_node": event.node})
+        call.open_legs.add(event.channel_id)
+        self._legs[event.channel_id] = call
 
     def _created(self, event: ChannelCreated, at: datetime) -> None:
         direction = str(event.direction)
@@ -695,7 +740,7 @@ class CallRecorder(JournalConsumer):
         if stored is not None:  # e.g. written before a restart: the call goes on in it
             _log.warning("call record exists already; continuing it",
                          interaction_id=call.interaction_id)
-            call.started_at, call.queued_at, call.answered_at = stored
+            call.started_at, call.queued_at, call.answered_at = stored[:3]
             return
         self._known.add(call.interaction_id)
         self._rows.open(call.interaction_id, direction=str(event.direction),

@@ -184,6 +184,12 @@ class Channel:
         self._answered.set()
         self.engine.emit(Answered(self.id))
 
+    def carried_on(self) -> None:
+        """This leg is an answered call carried over from another node: it is up."""
+        self.sip_status = 200
+        self._set_state(ChannelState.UP)
+        self._answered.set()
+
     def hangup(self, cause: HangupCause = HangupCause.NORMAL_CLEARING) -> None:
         """End the leg: a final failure before answer (inbound), CANCEL (outbound), else BYE."""
         if self.state is ChannelState.HUNGUP:
@@ -210,6 +216,13 @@ class Channel:
         self.on_hold = hold
         self.media.on_hold = hold
         self.leg.reinvite(self.local_sdp("sendonly" if hold else "sendrecv"))
+        self.media_changed()
+
+    def media_changed(self) -> None:
+        """The leg's media changed (hold, the phone's address): its bridge's kept state
+        follows (a hot-standby node's relayed calls, parley.telephony.carry)."""
+        if self.bridge is not None:
+            self.bridge.changed()
 
     # --- media (the hub, through the engine's media shell) ------------------------------------
 
@@ -469,6 +482,15 @@ class Bridge:
         else:
             self._connect()
         self._recordings_follow(channel)
+        self.changed()
+
+    def changed(self) -> None:
+        """Tell the engine's ``bridge_changed`` hook (a hot-standby node keeps its relayed
+        calls in the store)."""
+        member = next(iter(self.members), None)
+        hook = member.engine.bridge_changed if member is not None else None
+        if hook is not None:
+            hook(self)
 
     def _recordings_follow(self, channel: Channel) -> None:
         shell = channel.engine.media
@@ -523,6 +545,9 @@ class Bridge:
         else:
             MediaRelay.unbridge(channel.media)
         self._recordings_follow(channel)
+        hook = channel.engine.bridge_changed
+        if hook is not None:
+            hook(self)
 
     def destroy(self) -> None:
         for channel in list(self.members):

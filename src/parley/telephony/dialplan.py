@@ -150,8 +150,14 @@ async def connect(inbound: Channel, outbound: Channel) -> None:
     bridge = Bridge(inbound.engine.relay)
     bridge.add(inbound)
     bridge.add(outbound)
-    await first_of(inbound.wait_ended(), outbound.wait_ended())
-    stayed = [channel for channel in (inbound, outbound) if channel.bridge is bridge]
+    await stay_bridged(bridge, inbound, outbound)
+
+
+async def stay_bridged(bridge: Bridge, first: Channel, second: Channel) -> None:
+    """Keep ``first`` and ``second`` talking in ``bridge`` until one hangs up; then end the
+    other (a call carried over from another node ends the same way)."""
+    await first_of(first.wait_ended(), second.wait_ended())
+    stayed = [channel for channel in (first, second) if channel.bridge is bridge]
     bridge.destroy()
     for channel in stayed:  # a leg moved out of the bridge (a transfer) is not ours to end
         channel.hangup(HangupCause.NORMAL_CLEARING)

@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from parley.clock import Cancellable, Clock
-from parley.events import ChannelCreated, Direction, HangupCause, TelephonyEvent
+from parley.events import (
+    CallCarried,
+    ChannelCreated,
+    Direction,
+    HangupCause,
+    TelephonyEvent,
+)
 from parley.ids import IdSource
 from parley.media.srtp import Crypto
 from parley.net.relay import MediaEndpoint, MediaRelay
@@ -97,6 +103,7 @@ from parley.telephony.webrtc import (
 )
 
 if TYPE_CHECKING:
+    from parley.telephony.channel import Bridge
     from parley.telephony.media import MediaShell
 
 log = structlog.get_logger("parley.telephony.engine")
@@ -184,6 +191,9 @@ class SipEngine:
         #: told every change of the registered bindings (kept, gone), to keep them in the
         #: store (parley.store.bindings); None: memory only
         self.bindings_changed: Callable[[Sequence[Binding], Sequence[Binding]], None] | None = None
+        #: told of every change of a bridge (members, hold, the phones' media): a hot-standby
+        #: node keeps its relayed calls in the store (parley.telephony.carry)
+        self.bridge_changed: Callable[[Bridge], None] | None = None
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer(TimerConfig(t1=config.t1))
@@ -264,6 +274,10 @@ class SipEngine:
     def _via(self, transport: str) -> Via:
         return Via(transport, self.config.host, self.config.port,
                    (("branch", new_branch()), ("rport", None)))
+
+    def local_via(self, transport: str) -> Via:
+        """The Via this node stamps on requests over ``transport`` (a fresh branch)."""
+        return self._via(transport)
 
     def _contact(self, transport: str = "UDP") -> NameAddr:
         params: tuple[tuple[str, str | None], ...] = ()
@@ -731,6 +745,13 @@ class SipEngine:
         self.stats.calls += 1
         self.emit(ChannelCreated(channel.id, channel.direction, channel.caller, channel.called,
                                  channel.interaction_id, channel.trunk))
+
+    def adopt(self, channel: Channel, node: str) -> None:
+        """A leg carried over from ``node`` (parley.telephony.carry): findable like the
+        legs this node made, its call record told that it goes on here."""
+        self.channels[channel.call_id] = channel
+        self.by_id[channel.id] = channel
+        self.emit(CallCarried(channel.id, channel.interaction_id, node))
 
     def _in_dialog(self, request: SipRequest, peer: Peer) -> None:
         """A request in a call's dialog goes to its leg's session (481 for no such call)."""

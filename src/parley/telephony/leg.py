@@ -358,6 +358,7 @@ class SipLeg:
         channel.media.on_hold = direction in ("inactive", "recvonly")
         self.run(self.session.answer_reinvite(
             200, self.local_sdp(channel.media.port, answer_direction(direction))))
+        channel.media_changed()
 
     def _rekey(self, channel: Channel, remote: RemoteAudio) -> None:
         """A carrier's re-INVITE may bring a new key (RFC 4568 §7.1.4): take it, and answer

@@ -127,11 +127,13 @@ class Host:
         """``argv`` run inside this host's namespace."""
         return ["ip", "netns", "exec", self.namespace, *argv]
 
-    def bound_socket(self, kind: socket.SocketKind = socket.SOCK_DGRAM) -> socket.socket:
-        """An IPv4 socket of this host, bound to its address (port chosen by the kernel)."""
+    def bound_socket(self, kind: socket.SocketKind = socket.SOCK_DGRAM, port: int = 0
+                     ) -> socket.socket:
+        """An IPv4 socket of this host, bound to its address and ``port`` (0: chosen by
+        the kernel)."""
         with inside(self.namespace):
             made = socket.socket(socket.AF_INET, kind)
-        made.bind((self.ip, 0))
+        made.bind((self.ip, port))
         made.setblocking(False)
         return made
 

@@ -256,3 +256,15 @@ def database_url(database_backend: str, request: pytest.FixtureRequest,
         yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
     finally:
         drop_database(server_url, name)
+
+
+@pytest.fixture
+def postgres_database(postgres_server_url: str, postgres_template: str
+                      ) -> Iterator[tuple[str, str]]:
+    """A fresh migrated PostgreSQL database: its URL and its name (for nodes that reach the
+    server at another address, e.g. across network namespaces)."""
+    url, name = create_database(postgres_server_url, postgres_template)
+    try:
+        yield url, name
+    finally:
+        drop_database(postgres_server_url, name)

@@ -14,17 +14,27 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from parley.sip.auth import Challenge, authorization_header
+from parley.sip.errors import SipParseError
 from parley.sip.headers import NameAddr, Via
-from parley.sip.message import SipResponse, build_request, new_branch
+from parley.sip.message import (
+    SipRequest,
+    SipResponse,
+    build_request,
+    build_response,
+    new_branch,
+    parse_message,
+)
 from parley.sip.uri import SipUri
 from parley.testing.netns import Host, http_get
 from parley.testing.sipclient import RawSipClient
@@ -49,6 +59,15 @@ def answering_site(path: Path) -> Path:
                 "numbers": [{"number": NUMBER, "flow": "answer", "description": "Answered"}]}
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+async def import_site(site: Path, database_url: str, folder: Path) -> None:
+    """``parley import`` of the provisioning document ``site`` into the cluster's database,
+    once, before either node starts."""
+    await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", "from parley.cli import main; main()", "import",
+                         str(site), "--database-url", database_url, "--data-dir",
+                         str(folder)], check=True, capture_output=True, timeout=120)
 
 
 @dataclass
@@ -191,3 +210,177 @@ async def call_answered(peers: Host, address: str, number: str = NUMBER, *,
                     with contextlib.suppress(TimeoutError):
                         await phone.request(request, wait_s=wait_s)
         return answer
+
+
+def talking_site(path: Path, *, caller: str, password: str, callee: str,
+                 callee_contact: str) -> Path:
+    """A provisioning document at ``path``: device ``caller`` (with ``password``) calls
+    extension ``callee``, a phone at the static contact ``callee_contact``."""
+    document = {"version": 1, "site": {"name": "Hot standby", "time_zone": "UTC"},
+                "devices": [{"name": caller, "sip_password": password},
+                            {"name": callee, "static_contact": callee_contact}]}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def digest_answer(challenge: SipResponse, method: str, user: str, password: str,
+                  uri: SipUri) -> str:
+    """The Authorization header answering ``challenge`` (a 401) for ``method`` to ``uri``."""
+    value = challenge.headers.values("WWW-Authenticate")[0]
+    return authorization_header(Challenge.parse(value), method=method, uri=str(uri),
+                                username=user, password=password)
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, received: Callable[[bytes, tuple[str, int]], None]) -> None:
+        self.received = received
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.received(data, (str(addr[0]), int(addr[1])))
+
+
+@dataclass
+class EchoPhone:
+    """A phone on ``host`` at SIP port ``port`` that answers every INVITE with PCMU at an
+    RTP port of its own, sends back every RTP packet it gets (to where it came from), and
+    answers BYE; ``byes`` counts the BYEs."""
+
+    host: Host
+    port: int
+    byes: int = 0
+    echoed: int = 0
+    _sip: asyncio.DatagramTransport | None = None
+    _rtp: asyncio.DatagramTransport | None = None
+    rtp_port: int = 0
+
+    async def __aenter__(self) -> EchoPhone:
+        loop = asyncio.get_running_loop()
+        self._sip, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self._on_sip), sock=self.host.bound_socket(port=self.port))
+        self._rtp, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self._on_rtp), sock=self.host.bound_socket())
+        self.rtp_port = int(self._rtp.get_extra_info("sockname")[1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for transport in (self._sip, self._rtp):
+            if transport is not None:
+                transport.close()
+
+    def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
+        if self._rtp is not None:
+            self._rtp.sendto(data, source)
+            self.echoed += 1
+
+    def _on_sip(self, data: bytes, source: tuple[str, int]) -> None:
+        try:
+            request = parse_message(data)
+        except SipParseError:
+            return
+        if not isinstance(request, SipRequest) or request.method == "ACK" \
+                or self._sip is None:
+            return
+        tag = f"echo{abs(hash(request.call_id))}"
+        if request.method == "INVITE":
+            response = build_response(
+                request, 200, to_tag=tag,
+                contact=NameAddr(SipUri(user="echo", host=self.host.ip, port=self.port)),
+                body=_OFFER.format(ip=self.host.ip, port=self.rtp_port).encode(),
+                content_type="application/sdp")
+        else:
+            self.byes += request.method == "BYE"
+            response = build_response(request, 200, to_tag=tag)
+        self._sip.sendto(bytes(response), source)
+
+
+@dataclass
+class TalkingCaller:
+    """A call from ``host`` to extension ``callee`` at ``address`` as user ``user``
+    (``password``): once answered it sends a numbered RTP packet every 20 ms and notes
+    when each packet comes back (``heard``)."""
+
+    host: Host
+    address: str
+    user: str
+    password: str
+    callee: str
+    heard: list[float] = field(default_factory=list)
+    _phone: RawSipClient | None = None
+    _rtp: asyncio.DatagramTransport | None = None
+    _invite: SipRequest | None = None
+    _answer: SipResponse | None = None
+    _sending: asyncio.Task[None] | None = None
+
+    async def call(self) -> SipResponse:
+        """Place the call (answering the digest challenge); on 200 OK acknowledge it."""
+        loop = asyncio.get_running_loop()
+        self._rtp, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(lambda _data, _source: self.heard.append(time.monotonic())),
+            sock=self.host.bound_socket())
+        rtp_port = int(self._rtp.get_extra_info("sockname")[1])
+        self._phone = phone = await RawSipClient(
+            self.address, SIP_PORT, bind=self.host.ip, realm_host=self.address,
+            sock=self.host.bound_socket()).open()
+        offer = _OFFER.format(ip=self.host.ip, port=rtp_port).encode()
+        call_id = secrets.token_hex(8)
+        challenge = await phone.request(phone.build("INVITE", self.user, target=self.callee,
+                                                    call_id=call_id, body=offer), wait_s=3)
+        invite = phone.build("INVITE", self.user, target=self.callee, call_id=call_id,
+                             body=offer, authorization=digest_answer(
+                                 challenge, "INVITE", self.user, self.password,
+                                 SipUri(user=self.callee, host=self.address, port=SIP_PORT)))
+        answer = await phone.request(invite, wait_s=5)
+        self._invite, self._answer = invite, answer
+        if answer.status == 200:
+            phone.send(self._in_dialog("ACK", invite.cseq.seq))
+            media = answer.body.decode()
+            node_port = int(media.split("m=audio ")[1].split()[0])
+            self._sending = asyncio.create_task(self._send_every_20ms(node_port))
+        return answer
+
+    def _in_dialog(self, method: str, cseq: int) -> SipRequest:
+        invite, answer, phone = self._invite, self._answer, self._phone
+        if invite is None or answer is None or phone is None:
+            raise RuntimeError("no call")
+        contact = answer.contact
+        return build_request(
+            method, contact.uri if contact is not None else invite.uri, from_=invite.from_,
+            to=answer.to, call_id=invite.call_id, cseq=cseq,
+            via=Via("UDP", self.host.ip, phone.local_port,
+                    (("branch", new_branch()), ("rport", None))),
+            contact=NameAddr(SipUri(user=self.user, host=self.host.ip,
+                                    port=phone.local_port)))
+
+    async def _send_every_20ms(self, port: int) -> None:
+        packet = 0
+        while self._rtp is not None:
+            header = bytes([0x80, 0]) + (packet & 0xFFFF).to_bytes(2, "big") + \
+                (packet * 160).to_bytes(4, "big") + (0x5EED).to_bytes(4, "big")
+            self._rtp.sendto(header + bytes(160), (self.address, port))
+            packet += 1
+            await asyncio.sleep(0.02)
+
+    def heard_between(self, start: float, end: float) -> int:
+        return sum(1 for at in self.heard if start <= at < end)
+
+    async def hang_up(self) -> SipResponse:
+        """BYE; the answer to it."""
+        phone = self._phone
+        if phone is None or self._invite is None:
+            raise RuntimeError("no call")
+        phone.send(self._in_dialog("BYE", self._invite.cseq.seq + 1))
+        async with asyncio.timeout(5):
+            while True:  # the challenge to the INVITE may still be repeated (never ACKed)
+                response = await phone.replies.get()
+                if response.cseq.method == "BYE" and response.status >= 200:
+                    return response
+
+    async def close(self) -> None:
+        if self._sending is not None:
+            self._sending.cancel()
+        for transport in (self._rtp,):
+            if transport is not None:
+                transport.close()
+        self._rtp = None
+        if self._phone is not None:
+            await self._phone.close()

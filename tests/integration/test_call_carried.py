@@ -1,0 +1,123 @@
+"""An answered call goes on through a takeover: two real ``parley serve`` processes of one
+hot-standby cluster on the namespaces' LAN (parley.testing.netns), PostgreSQL, and the peers:
+a phone of the site calls another (a phone at a static contact that sends back every RTP
+packet it gets). With the call talking, the active node is killed with SIGKILL: the standby
+takes over, binds the call's media ports on the floating address and its audio comes back
+both ways without a new INVITE; the caller's BYE then reaches the other phone through the new
+active node, and the call record, opened by the killed node, is closed by the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from parley.store import open_store
+from parley.store.database import database_url
+from parley.testing.needs import needs
+from parley.testing.netns import NETNS, Lan, TcpRelay
+from parley.testing.netns import lan as lan
+from parley.testing.postgres import (  # noqa: F401 - fixtures
+    postgres_database,
+    postgres_server_url,
+    postgres_template,
+)
+from parley.testing.standby import (
+    EchoPhone,
+    StandbyNode,
+    TalkingCaller,
+    import_site,
+    nodes,
+    talking_site,
+    until_active_at,
+)
+
+pytestmark = needs(NETNS)
+
+RENEW_S, LAPSE_S = 0.5, 1.5
+DB_PORT = 5432
+ECHO_PORT = 5070
+TAKEOVER_LIMIT_S = 5.0  # the issue's aim: serving again within 5 s
+
+
+async def test_a_talking_call_keeps_its_audio_through_a_takeover(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+    server_url, name = postgres_database
+    first, second = lan.add("a", 1), lan.add("b", 2)
+    peers, db = lan.add("peers", 3), lan.add("db", 4)
+    floating = lan.address(100)
+    address = str(floating.ip)
+    target = urlsplit(server_url)
+    relay = await TcpRelay(db.listener(DB_PORT),
+                           (target.hostname or "127.0.0.1", target.port or 5432)).start()
+    lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
+    site = talking_site(tmp_path / "site.yaml", caller="2001", password="secret-2001",
+                        callee="2002", callee_contact=f"sip:2002@{peers.ip}:{ECHO_PORT}")
+    await import_site(site, server_url, tmp_path / "import")  # once, before either starts
+    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
+            for host in (first, second))
+    caller = TalkingCaller(peers, address, "2001", "secret-2001", "2002")
+    try:
+        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as echo:
+            await asyncio.gather(a.start(), b.start())
+            _taken, held = await until_active_at(peers, address, within_s=10)
+            active, standby = (a, b) if held["node"] == "a" else (b, a)
+            answer = await caller.call()
+            assert answer.status == 200, answer
+            await asyncio.sleep(1.5)  # talking; the node keeps the call (every 0.5 s)
+            before = time.monotonic()
+            assert caller.heard_between(before - 1.0, before) >= 40  # of 50 sent a second
+
+            killed = time.monotonic()
+            await active.stop(signal.SIGKILL)
+            await until_active_at(peers, address, within_s=10, besides=active.name)
+            for _ in range(int(TAKEOVER_LIMIT_S / 0.1)):
+                if caller.heard_between(killed + 0.1, time.monotonic()) >= 5:
+                    break
+                await asyncio.sleep(0.1)
+            back = [at for at in caller.heard if at > killed + 0.1]
+            assert back, (f"no audio came back after the takeover:\n"
+                          f"{standby.output.decode(errors='replace')[-4000:]}")
+            resumed_after = back[0] - killed
+            assert resumed_after <= TAKEOVER_LIMIT_S, resumed_after
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            # both ways: what the caller sends reaches the other phone through the new
+            # node, and its echo comes back (50 packets a second)
+            assert caller.heard_between(now - 1.0, now) >= 40
+            assert b"call_carried_over" in standby.output
+
+            bye = await caller.hang_up()
+            assert bye.status == 200
+            for _ in range(50):
+                if echo.byes:
+                    break
+                await asyncio.sleep(0.1)
+            assert echo.byes == 1  # the other phone was hung up by the new active node
+            store = await open_store(database_url(server_url, tmp_path),
+                                     run_migrations=False)
+            try:
+                for _ in range(50):  # the new active node writes its records every few tenths
+                    calls = (await store.interactions.search()).items
+                    record = calls[0] if calls else None
+                    if record is not None and record.ended_at is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert len(calls) == 1
+                assert record is not None
+                record = await store.interactions.get(record.id)
+                assert record.ended_at is not None, standby.output.decode(errors='replace')[-6000:]
+                assert record.outcome == "answered"
+                kinds = [entry.kind for entry in record.timeline]
+                assert "carried over" in kinds, kinds
+                assert kinds[-1] == "ended", kinds
+                assert all(leg.ended_at is not None for leg in record.legs)
+            finally:
+                await store.close()
+    finally:
+        await caller.close()
+        await relay.close()
+

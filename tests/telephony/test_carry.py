@@ -1,0 +1,170 @@
+"""Calls carried over to another node (parley.telephony.carry): a kept call is rebuilt on a
+running node with its media on the same ports and relayed at once; one that cannot be
+carried on is refused with what is wrong, leaves no port bound, and the keeper removes it
+from the store. Real UDP sockets on loopback, a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parley.clock import MonotonicClock
+from parley.events import CallCarried, TelephonyEvent
+from parley.sip.dialog import Dialog
+from parley.sip.headers import NameAddr, Via
+from parley.sip.message import SipRequest, parse_message
+from parley.store import open_store
+from parley.store.credentials import Passwords
+from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_call
+from parley.telephony.channel import Bridge, Channel
+from parley.telephony.server import Telephony, TelephonySettings
+from parley.telephony.users import demo_directory
+from parley.testing.ports import free_port, free_port_block
+
+DATA = Path(__file__).parents[1] / "sip" / "data"
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Telephony]:
+    first = free_port_block(20)
+    settings = TelephonySettings(host="127.0.0.1", sip_port=free_port(),  # type: ignore[call-arg]
+                                 rtp_ports=(first, first + 19), realm="parley.test",
+                                 data_dir=tmp_path / "data")
+    telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
+    async with telephony:
+        yield telephony
+
+
+def leg(telephony: Telephony, *, channel: str, port: int, phone: tuple[str, int],
+        call_id: str) -> dict[str, Any]:
+    """A callee leg's kept state: baresip's INVITE (Call-ID ``call_id``) answered by the
+    node, the phone's media at ``phone``, ours at ``port``."""
+    raw = (DATA / "015-baresip-req-invite.sip").read_bytes()
+    captured = parse_message(raw)
+    assert isinstance(captured, SipRequest)
+    raw = raw.replace(captured.call_id.encode(), call_id.encode())
+    invite = parse_message(raw)
+    assert isinstance(invite, SipRequest)
+    engine = telephony.engine
+    dialog = Dialog.from_request(invite, local_tag=f"tag-{channel}",
+                                 local_contact=NameAddr.parse("<sip:parley@127.0.0.1>",
+                                                              "Contact"),
+                                 local_via=Via("UDP", "127.0.0.1", engine.config.port))
+    return {"channel_id": channel, "interaction_id": "call-1", "direction": "inbound",
+            "caller": "1001", "called": "1002", "trunk": "", "variables": {"queue": "x"},
+            "on_hold": False, "role": "callee", "invite": raw.decode(),
+            "dialog": dialog.state_of(),
+            "peer": ["UDP", "127.0.0.1", 5999], "session_id": 7, "sdp_version": 2,
+            "codec": [0, "PCMU", 8000], "dtmf_payload_type": 101, "dtmf_mode": "rfc4733",
+            "allowed": None, "remote_audio": {"host": phone[0], "port": phone[1],
+                                              "codecs": [[0, "PCMU", 8000]],
+                                              "dtmf_payload_type": 101,
+                                              "direction": "sendrecv"},
+            "media": {"port": port, "remote": list(phone)}}
+
+
+def udp() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2.0)
+    return sock
+
+
+async def talk(bridge: Bridge, first: Channel, second: Channel) -> None:
+    await asyncio.gather(first.wait_ended(), second.wait_ended())
+    bridge.destroy()
+
+
+async def test_a_kept_call_goes_on_relayed_on_its_own_ports(node: Telephony) -> None:
+    events: list[TelephonyEvent] = []
+    node.engine.subscribe(events.append)
+    caller, operator = udp(), udp()
+    first_port = node.pool.first + 4
+    state = {"version": 1, "bridge_id": "br-kept", "interaction_id": "call-1", "legs": [
+        leg(node, channel="ch-caller", port=first_port, phone=caller.getsockname(),
+            call_id="c1"),
+        leg(node, channel="ch-operator", port=first_port + 2,
+            phone=operator.getsockname(), call_id="c2")]}
+    bridge = restore_call(node.engine, json.loads(json.dumps(state)), "a", talk)
+    try:
+        first, second = bridge.members
+        assert (first.id, second.id, bridge.id) == ("ch-caller", "ch-operator", "br-kept")
+        assert first.is_up
+        assert second.is_up
+        assert (first.media.port, second.media.port) == (first_port, first_port + 2)
+        assert node.engine.by_id["ch-caller"] is first
+        assert [e for e in events if isinstance(e, CallCarried)] == [
+            CallCarried("ch-caller", "call-1", "a"), CallCarried("ch-operator", "call-1", "a")]
+        packet = bytes([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9]) + bytes(160)
+        caller.sendto(packet, ("127.0.0.1", first_port))
+        data = await asyncio.to_thread(operator.recv, 2048)
+        assert data[12:] == packet[12:]  # the caller heard by the operator, and back:
+        operator.sendto(packet, ("127.0.0.1", first_port + 2))
+        assert (await asyncio.to_thread(caller.recv, 2048))[12:] == packet[12:]
+        again = call_state(bridge)  # kept again as this node's: the same call
+        assert again["legs"][0]["media"] == state["legs"][0]["media"]
+        assert again["legs"][0]["dialog"]["local_seq"] == \
+            state["legs"][0]["dialog"]["local_seq"] + 100
+        assert again["legs"][1]["variables"] == {"queue": "x"}
+    finally:
+        for channel in list(bridge.members):
+            channel.hangup()
+        caller.close()
+        operator.close()
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    (lambda s: s.update(version=99), "another version"),
+    (lambda s: s["legs"].pop(), "two legs"),
+    (lambda s: s["legs"][1]["media"].update(port=1), "RTP port 1"),
+    (lambda s: s["legs"][1].pop("dialog"), "not a carried leg's state"),
+    (lambda s: s["legs"][1].update(invite="garbage"), "not a carried leg's state"),
+])
+async def test_a_kept_call_that_cannot_go_on_is_refused_and_binds_nothing(
+        node: Telephony, change: Any, why: str) -> None:
+    port = node.pool.first + 4
+    state = {"version": 1, "bridge_id": "br-bad", "interaction_id": "call-1", "legs": [
+        leg(node, channel="ch-1", port=port, phone=("127.0.0.1", 40000), call_id="c1"),
+        leg(node, channel="ch-2", port=port + 2, phone=("127.0.0.1", 40002), call_id="c2")]}
+    change(state)
+    with pytest.raises(CarryError, match=why):
+        restore_call(node.engine, state, "a", talk)
+    assert node.relay.endpoints == 0
+    assert node.pool.in_use == 0
+    assert not node.engine.channels
+
+
+async def test_the_keeper_removes_what_it_cannot_carry_on(node: Telephony,
+                                                          tmp_path: Path) -> None:
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
+                             passwords=Passwords.cheap())
+    try:
+        good = {"version": 1, "bridge_id": "br-good", "interaction_id": "call-1", "legs": [
+            leg(node, channel="ch-1", port=node.pool.first, phone=("127.0.0.1", 40000),
+                call_id="c1"),
+            leg(node, channel="ch-2", port=node.pool.first + 2,
+                phone=("127.0.0.1", 40002), call_id="c2")], "node": "a"}
+        bad = {**good, "bridge_id": "br-bad", "version": 0}
+        now = MonotonicClock().utcnow()
+        await store.live_calls.apply([("br-good", "call-1", good), ("br-bad", "call-2", bad)],
+                                     (), now)
+        keeper = CallKeeper(store.live_calls, node.engine, MonotonicClock(), talk=talk,
+                            node="b")
+        node.engine.bridge_changed = keeper.changed  # as the node is put together
+        assert await keeper.restore() == 1
+        assert [call.bridge_id for call in await store.live_calls.all()] == ["br-good"]
+        await keeper.flush()  # written again as node b's
+        (kept,) = await store.live_calls.all()
+        assert kept.state["node"] == "b"
+        for channel in list(node.engine.channels.values()):
+            channel.hangup()
+        await keeper.flush()  # ended: no longer kept
+        assert await store.live_calls.all() == []
+    finally:
+        await store.close()
