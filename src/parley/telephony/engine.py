@@ -844,17 +844,21 @@ class SipEngine:
         require offers RTP/SAVP keyed by a=crypto); ``browser`` offers WebRTC media. The
         channel's
         ``caller`` and ``called`` are what records and events show. A node that takes no
-        new work (``refusing``) raises :class:`OriginateError`."""
+        new work (``refusing``) or has no RTP port pair left raises
+        :class:`OriginateError`."""
         reason = self.refusing() if self.refusing is not None else None
         if reason is not None:
             raise OriginateError(f"no new calls: {reason}", HangupCause.TEMPORARY_FAILURE)
         local_webrtc: LocalWebRtc | None = None
-        if browser:
-            webrtc = self.relay.open_webrtc(label=f"out:{label or called}")
-            local_webrtc = offer_webrtc(webrtc)
-            media: MediaEndpoint = webrtc
-        else:
-            media = self.relay.open(label=f"out:{label or called}")
+        try:
+            if browser:
+                webrtc = self.relay.open_webrtc(label=f"out:{label or called}")
+                local_webrtc = offer_webrtc(webrtc)
+                media: MediaEndpoint = webrtc
+            else:
+                media = self.relay.open(label=f"out:{label or called}")
+        except PortPoolExhausted as exc:  # the caller gets a final answer, not silence
+            raise OriginateError(str(exc), HangupCause.SWITCH_CONGESTION) from exc
         call_id = new_call_id(self.config.host)
         session_id = new_session_id()
         offer = codecs or allowed or self.codecs
