@@ -39,7 +39,7 @@ from parley.config import (
     voicemail_dir,
 )
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
-from parley.ha import LeaseKeeper, LeaseLost, NodeStatus, single_status
+from parley.ha import LeaseKeeper, LeaseLost, NodeStatus, SwitchOverRefused, single_status
 from parley.ids import IdSource
 from parley.journal import Journal
 from parley.metrics import (
@@ -78,6 +78,9 @@ from parley.web.supervisor import today_figures
 from parley.webhooks import WebhookDispatcher
 
 log = structlog.get_logger("parley.app")
+
+SWITCH_OVER_DELAY_S = 0.2
+"""A planned switch-over stops the node this long after it was asked: the answer first."""
 
 DEFAULT_SIP_REALM = SiteSpec().sip_realm
 """The SIP realm of a site that has not set one (``site.sip_realm``)."""
@@ -142,6 +145,8 @@ class Node:
     bindings: BindingKeeper | None = None
     #: hot standby: the relayed calls in the store, carried on when the node takes over
     carried: CallKeeper | None = None
+    #: stops the node as SIGTERM does (set by :func:`run`; None: run some other way)
+    request_stop: Callable[[], None] | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -252,6 +257,26 @@ class Node:
             self.journal.close()
             await self.store.close()
 
+    def switch_over(self) -> str:
+        """A planned switch-over (an upgrade): this node hands its answered two-party calls
+        to the standby and stops (as SIGTERM does: the floating address goes first, the
+        records are written, the lease is let go, and the standby takes over at its next
+        attempt and carries the calls on); other calls end. Raises
+        :class:`SwitchOverRefused` with the reason when it cannot."""
+        if self.lease is None or self.carried is None:
+            raise SwitchOverRefused("this node is not one of a hot-standby cluster")
+        if not self.lease.serving:
+            raise SwitchOverRefused(self.lease.not_serving_reason() or "this node does not "
+                                    "serve")
+        if self.request_stop is None:
+            raise SwitchOverRefused("this node cannot stop itself (not run by `parley serve`)")
+        self.telephony.engine.handed_over = self.carried.keeps
+        calls = sum(1 for channel in self.telephony.channels() if self.carried.keeps(channel))
+        log.warning("ha_switch_over", node=self.lease.node, calls_handed_over=calls // 2)
+        asyncio.get_running_loop().call_later(SWITCH_OVER_DELAY_S, self.request_stop)
+        return (f"node {self.lease.node} hands {calls // 2} answered call(s) to the standby "
+                "and stops")
+
     async def _when_active(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` once the node is active (at once without a lease)."""
         if self.lease is not None:
@@ -336,8 +361,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         await load_sip_users(store, users, realm)
         security = settings.security
         journal = Journal(settings.data_dir / "journal")
-        node = settings.ha.node_name if settings.ha is not None else ""
-        journal.open(after=await store.journal_marks.highest(node))
+        node_name = settings.ha.node_name if settings.ha is not None else ""
+        journal.open(after=await store.journal_marks.highest(node_name))
         bus = LiveBus(clock, journal=journal.append)
         # Browser phones of signed-in web sessions authenticate with short-lived credentials
         # looked up beside the site's devices.
@@ -357,7 +382,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         carried = None
         if lease is not None and settings.ha is not None:
             carried = CallKeeper(store.live_calls, telephony.engine, clock, talk=stay_bridged,
-                                 node=settings.ha.node_name)
+                                 node=node_name)
             telephony.engine.bridge_changed = carried.changed
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
@@ -365,9 +390,9 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         calls, live_center = LiveCalls(center), LiveCenter(center)
         dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving
-        state_recorder = StateRecorder(store, bus, clock, journal, node=node,
+        state_recorder = StateRecorder(store, bus, clock, journal, node=node_name,
                                        interval_s=settings.records_interval_s)
-        call_recorder = CallRecorder(store, bus, clock, journal, node=node,
+        call_recorder = CallRecorder(store, bus, clock, journal, node=node_name,
                                      interval_s=settings.records_interval_s)
         loop_lag = LoopLagSampler(clock)
         metrics = metrics_registry(metrics_sources(
@@ -395,7 +420,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
     except BaseException:
         await store.close()
         raise
-    return Node(settings=settings, clock=clock, ids=ids, store=store, journal=journal, bus=bus,
+    node = Node(settings=settings, clock=clock, ids=ids, store=store, journal=journal, bus=bus,
                 users=users,
                 telephony=telephony, center=center, dialer=dialer,
                 callbacks=CallbackKeeper(center.shell, store, bus),
@@ -422,6 +447,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 prompt_mirror=PromptMirror(store.prompts, prompts_dir(settings.data_dir), clock,
                                            LANGUAGES),
                 lease=lease, bindings=bindings, carried=carried)
+    app.state.parley.switch_over = node.switch_over
+    return node
 
 
 def lease_keeper(settings: Settings, store: Store, clock: Clock,
@@ -677,6 +704,7 @@ def run(settings: Settings, *, demo: bool = False,
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
         node = await build(settings, demo=demo)
+        node.request_stop = stop
         with contextlib.suppress(asyncio.CancelledError):
             await serve(node, ready=ready)
 

@@ -57,6 +57,10 @@ class LeaseLost(Exception):
     it); it has stopped serving and must stop."""
 
 
+class SwitchOverRefused(Exception):
+    """A planned switch-over this node cannot make (not in a cluster, not active...)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Takeover:
     """This node took the lease: when (database time), from whom, and how long the cluster

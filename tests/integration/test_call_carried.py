@@ -1,10 +1,12 @@
 """An answered call goes on through a takeover: two real ``parley serve`` processes of one
 hot-standby cluster on the namespaces' LAN (parley.testing.netns), PostgreSQL, and the peers:
 a phone of the site calls another (a phone at a static contact that sends back every RTP
-packet it gets). With the call talking, the active node is killed with SIGKILL: the standby
-takes over, binds the call's media ports on the floating address and its audio comes back
-both ways without a new INVITE; the caller's BYE then reaches the other phone through the new
-active node, and the call record, opened by the killed node, is closed by the new one.
+packet it gets). With the call talking, the active node is killed with SIGKILL, or an admin
+asks it for a planned switch-over (``POST /api/cluster/switch-over``: it stops and lets the
+lease go without ending the call): the standby takes over, binds the call's media ports on
+the floating address and its audio comes back both ways without a new INVITE; the caller's
+BYE then reaches the other phone through the new active node, and the call record, opened
+by the first node, is closed by the new one.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from parley.store import open_store
 from parley.store.database import database_url
 from parley.testing.needs import needs
-from parley.testing.netns import NETNS, Lan, TcpRelay
+from parley.testing.netns import NETNS, Lan, TcpRelay, http_request
 from parley.testing.netns import lan as lan
 from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_database,
@@ -26,12 +30,15 @@ from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_template,
 )
 from parley.testing.standby import (
+    HTTP_PORT,
     EchoPhone,
     StandbyNode,
     TalkingCaller,
+    admin_token,
+    answering_site,
     import_site,
     nodes,
-    talking_site,
+    talking_devices,
     until_active_at,
 )
 
@@ -43,8 +50,10 @@ ECHO_PORT = 5070
 TAKEOVER_LIMIT_S = 5.0  # the issue's aim: serving again within 5 s
 
 
+@pytest.mark.parametrize("how", ["killed", "switched over"])
 async def test_a_talking_call_keeps_its_audio_through_a_takeover(
-        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
+        how: str) -> None:
     server_url, name = postgres_database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
@@ -54,9 +63,11 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
     relay = await TcpRelay(db.listener(DB_PORT),
                            (target.hostname or "127.0.0.1", target.port or 5432)).start()
     lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
-    site = talking_site(tmp_path / "site.yaml", caller="2001", password="secret-2001",
-                        callee="2002", callee_contact=f"sip:2002@{peers.ip}:{ECHO_PORT}")
+    site = answering_site(tmp_path / "site.yaml", devices=talking_devices(
+        caller="2001", password="secret-2001", callee="2002",
+        callee_contact=f"sip:2002@{peers.ip}:{ECHO_PORT}"))
     await import_site(site, server_url, tmp_path / "import")  # once, before either starts
+    token = await admin_token(server_url, tmp_path / "import")
     a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
             for host in (first, second))
     caller = TalkingCaller(peers, address, "2001", "secret-2001", "2002")
@@ -72,7 +83,16 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
             assert caller.heard_between(before - 1.0, before) >= 40  # of 50 sent a second
 
             killed = time.monotonic()
-            await active.stop(signal.SIGKILL)
+            if how == "killed":
+                await active.stop(signal.SIGKILL)
+            else:
+                code, body = await http_request(
+                    peers, address, HTTP_PORT, "POST", "/api/cluster/switch-over",
+                    headers={"Authorization": f"Bearer {token}"})
+                assert code == 202, body
+                assert b"hands 1 answered call(s) to the standby" in body, body
+                assert await active.exited(within_s=20) == 0  # it stops by itself, cleanly
+                assert b"channel_left_to_the_other_node" in active.output
             await until_active_at(peers, address, within_s=10, besides=active.name)
             for _ in range(int(TAKEOVER_LIMIT_S / 0.1)):
                 if caller.heard_between(killed + 0.1, time.monotonic()) >= 5:

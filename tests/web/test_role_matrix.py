@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/static/parley/{path}"): PUBLIC,  # the project's own scripts and styles
     ("GET", "/phone"): PUBLIC,  # shows the sign-in form; the phone needs a session
     ("GET", "/api/health"): PUBLIC,  # load balancers' and keepalived's check: no login
+    ("POST", "/api/cluster/switch-over"): ADMIN,  # a planned switch-over of the active node
     ("GET", "/metrics"): AGENT,  # any API token; a session needs admin (test_metrics_route)
     ("GET", "/api/live/trunks"): SUPERVISOR,
     ("POST", "/api/auth/login"): PUBLIC,

@@ -812,6 +812,8 @@ class AcdShell:
             self.progress(call, "hung up", {"by": by})
 
     def hangup(self, call: InboundCall, cause: HangupCause) -> None:
+        if call.caller is not None and call.caller.handed_over():
+            return  # a planned switch-over: the other node goes on with the call
         if call.final:
             self.progress(call, "outcome", {"outcome": call.final})
         caller = call.caller

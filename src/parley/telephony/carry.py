@@ -225,6 +225,12 @@ class CallKeeper:
         self._dirty: set[Bridge] = set()
         self._stored: set[str] = set()  # the bridges whose calls the store has
 
+    def keeps(self, channel: Channel) -> bool:
+        """Whether ``channel`` is a leg of a call another node can carry on (a planned
+        switch-over leaves it up: :attr:`SipEngine.handed_over`)."""
+        bridge = channel.bridge
+        return bridge is not None and carriable(bridge)
+
     def changed(self, bridge: Bridge) -> None:
         """The engine's hook: the call in ``bridge`` changed (its state is read when
         written, so a burst of changes costs one write)."""

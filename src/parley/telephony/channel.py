@@ -194,11 +194,20 @@ class Channel:
         """End the leg: a final failure before answer (inbound), CANCEL (outbound), else BYE."""
         if self.state is ChannelState.HUNGUP:
             return
+        if self.handed_over():
+            self.log.info("channel_left_to_the_other_node", cause=cause.name)
+            return
         if self.sip_status is None:  # ended before any final answer: what was sent or meant
             self.sip_status = 487 if self.direction is Direction.OUTBOUND \
                 else status_for_cause(cause)
         self.leg.hangup(cause)
         self.ended_by(cause, "local")
+
+    def handed_over(self) -> bool:
+        """Whether the cluster's other node goes on with this leg (a planned switch-over:
+        this node must not end it while it stops)."""
+        keeps = self.engine.handed_over
+        return keeps is not None and keeps(self)
 
     def hold(self) -> None:
         """Put the phone on hold: a re-INVITE offering ``a=sendonly`` (RFC 3264 §8.4)."""

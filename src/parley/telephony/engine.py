@@ -194,6 +194,9 @@ class SipEngine:
         #: told of every change of a bridge (members, hold, the phones' media): a hot-standby
         #: node keeps its relayed calls in the store (parley.telephony.carry)
         self.bridge_changed: Callable[[Bridge], None] | None = None
+        #: a planned switch-over: the calls the other node carries on, which this one must
+        #: not end while it stops (parley.telephony.carry)
+        self.handed_over: Callable[[Channel], bool] | None = None
         self.stats = _Stats()
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer(TimerConfig(t1=config.t1))
@@ -300,7 +303,8 @@ class SipEngine:
             await self.shutdown()
 
     async def shutdown(self) -> None:
-        """Stop accepting calls and end every channel (BYE, CANCEL or a final response)."""
+        """Stop accepting calls and end every channel (BYE, CANCEL or a final response) but
+        those handed over to the other node (``handed_over``)."""
         self._accepting = False
         for channel in list(self.channels.values()):
             with contextlib.suppress(Exception):

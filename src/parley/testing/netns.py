@@ -278,19 +278,29 @@ async def http_get(host: Host, address: str, port: int, path: str,
                    timeout_s: float = 5.0) -> tuple[int, bytes]:
     """``GET path`` from ``host`` to ``address:port`` over a fresh connection (HTTP/1.1,
     closed after the answer); the status and the body."""
+    return await http_request(host, address, port, "GET", path, timeout_s=timeout_s)
+
+
+async def http_request(host: Host, address: str, port: int, method: str, path: str, *,
+                       headers: dict[str, str] | None = None, body: bytes = b"",
+                       timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """``method path`` (with ``headers`` and ``body``) from ``host`` to ``address:port``
+    over a fresh connection (HTTP/1.1, closed after the answer); the status and the body."""
     sock = host.bound_socket(socket.SOCK_STREAM)
     loop = asyncio.get_running_loop()
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {address}:{port}", "Connection: close",
+             f"Content-Length: {len(body)}",
+             *(f"{name}: {value}" for name, value in (headers or {}).items())]
     try:
         async with asyncio.timeout(timeout_s):
             await loop.sock_connect(sock, (address, port))
             reader, writer = await asyncio.open_connection(sock=sock)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {address}:{port}\r\n"
-                         "Connection: close\r\n\r\n".encode())
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
             answer = await reader.read(-1)
             writer.close()
     except BaseException:
         sock.close()
         raise
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _, content = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    return status, body
+    return status, content

@@ -47,16 +47,19 @@ _OFFER = ("v=0\r\no=bench 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
           "m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
 
 
-def answering_site(path: Path) -> Path:
-    """A provisioning document at ``path`` (for ``serve --config``): number 700 answers,
-    plays a beep and hangs up."""
+def answering_site(path: Path, *, devices: Sequence[dict[str, str]] = ()) -> Path:
+    """A provisioning document at ``path`` (for ``serve --config`` or ``parley import``):
+    number 700 answers, plays a beep and hangs up; ``devices`` (:func:`talking_devices`)."""
     flow = {"flow": "answer", "start": "beep",
             "nodes": {"beep": {"type": "play", "prompt": "beep", "next": "bye"},
                       "bye": {"type": "hangup"}}}
-    document = {"version": 1, "site": {"name": "Hot standby", "time_zone": "UTC"},
-                "flows": [{"name": "answer", "description": "Answer, beep, hang up",
-                           "definition": flow}],
-                "numbers": [{"number": NUMBER, "flow": "answer", "description": "Answered"}]}
+    document: dict[str, Any] = {
+        "version": 1, "site": {"name": "Hot standby", "time_zone": "UTC"},
+        "flows": [{"name": "answer", "description": "Answer, beep, hang up",
+                   "definition": flow}],
+        "numbers": [{"number": NUMBER, "flow": "answer", "description": "Answered"}]}
+    if devices:
+        document["devices"] = list(devices)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 
@@ -68,6 +71,16 @@ async def import_site(site: Path, database_url: str, folder: Path) -> None:
         subprocess.run, [sys.executable, "-c", "from parley.cli import main; main()", "import",
                          str(site), "--database-url", database_url, "--data-dir",
                          str(folder)], check=True, capture_output=True, timeout=120)
+
+
+async def admin_token(database_url: str, folder: Path) -> str:
+    """An admin's API token (user ``ops``), made with ``parley user add --token``."""
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", "from parley.cli import main; main()", "user",
+                         "add", "ops", "--role", "admin", "--password", "ops-secret-1",
+                         "--token", "--database-url", database_url, "--data-dir", str(folder)],
+        check=True, capture_output=True, timeout=120, text=True)
+    return done.stdout.split("API token (shown once): ")[1].split()[0]
 
 
 @dataclass
@@ -83,6 +96,7 @@ class StandbyNode:
     renew_s: float = 0.5
     lapse_s: float = 1.5
     extra: Sequence[str] = ()
+    rtp_ports: str = "20000-20019"
     process: asyncio.subprocess.Process | None = None
     #: everything the node printed (shown when a test fails)
     output: bytearray = field(default_factory=bytearray)
@@ -106,7 +120,7 @@ class StandbyNode:
             *self.host.command(
                 sys.executable, "-c", "from parley.cli import main; main()", "serve",
                 "--host", address, "--sip-port", str(SIP_PORT), "--http-port", str(HTTP_PORT),
-                "--rtp-ports", "20000-20019", "--data-dir", str(self.folder / self.name),
+                "--rtp-ports", self.rtp_ports, "--data-dir", str(self.folder / self.name),
                 "--database-url", self.database_url, *self.extra),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env)
@@ -133,7 +147,14 @@ class StandbyNode:
             raise RuntimeError(f"node {self.name} was not started")
         if process.returncode is None:
             process.send_signal(sig)
-        async with asyncio.timeout(30):
+        return await self.exited(within_s=30)
+
+    async def exited(self, *, within_s: float) -> int:
+        """Wait for the process to end (by itself); its exit code."""
+        process = self.process
+        if process is None:
+            raise RuntimeError(f"node {self.name} was not started")
+        async with asyncio.timeout(within_s):
             code = await process.wait()
             if self._drain is not None:
                 await self._drain
@@ -212,15 +233,12 @@ async def call_answered(peers: Host, address: str, number: str = NUMBER, *,
         return answer
 
 
-def talking_site(path: Path, *, caller: str, password: str, callee: str,
-                 callee_contact: str) -> Path:
-    """A provisioning document at ``path``: device ``caller`` (with ``password``) calls
-    extension ``callee``, a phone at the static contact ``callee_contact``."""
-    document = {"version": 1, "site": {"name": "Hot standby", "time_zone": "UTC"},
-                "devices": [{"name": caller, "sip_password": password},
-                            {"name": callee, "static_contact": callee_contact}]}
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+def talking_devices(*, caller: str, password: str, callee: str, callee_contact: str
+                    ) -> list[dict[str, str]]:
+    """Devices for :func:`answering_site`: ``caller`` (with ``password``) calls extension
+    ``callee``, a phone at the static contact ``callee_contact`` (an :class:`EchoPhone`)."""
+    return [{"name": caller, "sip_password": password},
+            {"name": callee, "static_contact": callee_contact}]
 
 
 def digest_answer(challenge: SipResponse, method: str, user: str, password: str,
@@ -323,13 +341,17 @@ class TalkingCaller:
             sock=self.host.bound_socket()).open()
         offer = _OFFER.format(ip=self.host.ip, port=rtp_port).encode()
         call_id = secrets.token_hex(8)
-        challenge = await phone.request(phone.build("INVITE", self.user, target=self.callee,
-                                                    call_id=call_id, body=offer), wait_s=3)
+        first = phone.build("INVITE", self.user, target=self.callee, call_id=call_id,
+                            body=offer)
+        challenge = await self._final(first, wait_s=3)
+        # acknowledged, or the node repeats its 401 until timer H
+        phone.send(build_request("ACK", first.uri, from_=first.from_, to=challenge.to,
+                                 call_id=call_id, cseq=first.cseq.seq, via=first.via))
         invite = phone.build("INVITE", self.user, target=self.callee, call_id=call_id,
                              body=offer, authorization=digest_answer(
                                  challenge, "INVITE", self.user, self.password,
                                  SipUri(user=self.callee, host=self.address, port=SIP_PORT)))
-        answer = await phone.request(invite, wait_s=5)
+        answer = await self._final(invite, wait_s=5)
         self._invite, self._answer = invite, answer
         if answer.status == 200:
             phone.send(self._in_dialog("ACK", invite.cseq.seq))
@@ -337,6 +359,19 @@ class TalkingCaller:
             node_port = int(media.split("m=audio ")[1].split()[0])
             self._sending = asyncio.create_task(self._send_every_20ms(node_port))
         return answer
+
+    async def _final(self, request: SipRequest, *, wait_s: float) -> SipResponse:
+        """Send ``request``; its final response (others, late repeats included, skipped)."""
+        phone = self._phone
+        if phone is None:
+            raise RuntimeError("no phone")
+        phone.send(request)
+        async with asyncio.timeout(wait_s):
+            while True:
+                response = await phone.replies.get()
+                if response.call_id == request.call_id and response.status >= 200 \
+                        and response.cseq == request.cseq:
+                    return response
 
     def _in_dialog(self, method: str, cseq: int) -> SipRequest:
         invite, answer, phone = self._invite, self._answer, self._phone
@@ -368,12 +403,7 @@ class TalkingCaller:
         phone = self._phone
         if phone is None or self._invite is None:
             raise RuntimeError("no call")
-        phone.send(self._in_dialog("BYE", self._invite.cseq.seq + 1))
-        async with asyncio.timeout(5):
-            while True:  # the challenge to the INVITE may still be repeated (never ACKed)
-                response = await phone.replies.get()
-                if response.cseq.method == "BYE" and response.status >= 200:
-                    return response
+        return await self._final(self._in_dialog("BYE", self._invite.cseq.seq + 1), wait_s=5)
 
     async def close(self) -> None:
         if self._sending is not None:

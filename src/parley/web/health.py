@@ -1,6 +1,7 @@
 """``GET /api/health``: the node's role in its hot-standby cluster, and whether it serves;
-and the gate that answers 503 on a node that does not serve (docs/deployment.md, "Hot
-standby").
+the gate that answers 503 on a node that does not serve; and ``POST
+/api/cluster/switch-over``, an admin's planned switch-over to the standby (docs/deployment.md,
+"Hot standby").
 
 The route needs no login (load balancers and keepalived checks have none): 200 while the
 node serves, 503 otherwise, the same JSON either way. It shows no user's data.
@@ -12,13 +13,14 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from parley.ha import NodeStatus
-from parley.web.auth import context
+from parley.ha import NodeStatus, SwitchOverRefused
+from parley.web.auth import Admin, Ctx, context
+from parley.web.config_routes import audit
 
 router = APIRouter()
 
@@ -107,3 +109,24 @@ class ServingGate:
                                 (b"retry-after", str(RETRY_AFTER_S).encode()),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+class SwitchOverOut(BaseModel):
+    detail: str
+
+
+@router.post("/api/cluster/switch-over", tags=["health"], status_code=202,
+             response_model=SwitchOverOut,
+             summary="Planned switch-over: this (active) node hands its answered calls to the "
+                     "standby and stops (for an upgrade)",
+             responses={409: {"description": "not possible on this node (the reason)"}})
+async def switch_over(ctx: Ctx, principal: Admin) -> SwitchOverOut:
+    if ctx.switch_over is None:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            "this node is not one of a hot-standby cluster")
+    try:
+        detail = ctx.switch_over()
+    except SwitchOverRefused as refused:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(refused)) from refused
+    await audit(ctx, principal, "switch_over", "node", ctx.health().node, {"detail": detail})
+    return SwitchOverOut(detail=detail)
