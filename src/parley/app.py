@@ -278,9 +278,13 @@ class Node:
                 "and stops")
 
     async def _when_active(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` once the node is active (at once without a lease)."""
+        """Run ``work`` once the node is active (at once without a lease), and, in a
+        cluster, once the calls the other node kept are carried on here (their ports
+        first: the dialer and callbacks place calls too)."""
         if self.lease is not None:
             await self.lease.became_active.wait()
+        if self.carried is not None and work != self.carried.run:
+            await self.carried.restored.wait()
         await work()
 
     async def _start_trunks(self) -> None:
@@ -384,6 +388,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
             carried = CallKeeper(store.live_calls, telephony.engine, clock, talk=stay_bridged,
                                  node=node_name)
             telephony.engine.bridge_changed = carried.changed
+            # no new call takes a port before the calls carried over have theirs back
+            telephony.engine.refusing = refusing_until_carried(lease, carried)
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
                                audit_s=settings.live_leg_audit_s)
@@ -449,6 +455,16 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 lease=lease, bindings=bindings, carried=carried)
     app.state.parley.switch_over = node.switch_over
     return node
+
+
+def refusing_until_carried(lease: LeaseKeeper, carried: CallKeeper
+                           ) -> Callable[[], str | None]:
+    """Why the engine takes no new call: the node does not serve, or it has not yet carried
+    on the calls the other node kept (a new call must not take their ports)."""
+
+    def refusing() -> str | None:
+        return lease.not_serving_reason() or carried.not_ready_reason()
+    return refusing
 
 
 def lease_keeper(settings: Settings, store: Store, clock: Clock,

@@ -157,7 +157,10 @@ async def test_the_keeper_removes_what_it_cannot_carry_on(node: Telephony,
         keeper = CallKeeper(store.live_calls, node.engine, MonotonicClock(), talk=talk,
                             node="b")
         node.engine.bridge_changed = keeper.changed  # as the node is put together
+        # until the kept calls have their ports back, no new call may take one
+        assert keeper.not_ready_reason() == "the calls of the other node are being carried over"
         assert await keeper.restore() == 1
+        assert keeper.not_ready_reason() is None
         assert [call.bridge_id for call in await store.live_calls.all()] == ["br-good"]
         await keeper.flush()  # written again as node b's
         (kept,) = await store.live_calls.all()

@@ -19,6 +19,7 @@ wrap-up) is not carried yet: the call goes on as a bridge of two legs.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -224,6 +225,14 @@ class CallKeeper:
         self._interval_s = interval_s
         self._dirty: set[Bridge] = set()
         self._stored: set[str] = set()  # the bridges whose calls the store has
+        #: set once the kept calls are carried on (or found not to be carriable)
+        self.restored = asyncio.Event()
+
+    def not_ready_reason(self) -> str | None:
+        """Why the node takes no new call yet: the kept calls are not carried on yet (their
+        ports must not go to new calls); None once they are."""
+        return None if self.restored.is_set() else "the calls of the other node are being " \
+            "carried over"
 
     def keeps(self, channel: Channel) -> bool:
         """Whether ``channel`` is a leg of a call another node can carry on (a planned
@@ -239,6 +248,12 @@ class CallKeeper:
     async def restore(self) -> int:
         """Carry on the calls the store keeps (another node's, before it failed); returns
         how many. A call that cannot be carried on is removed (logged)."""
+        try:
+            return await self._restore()
+        finally:
+            self.restored.set()  # new calls may come now, whatever happened
+
+    async def _restore(self) -> int:
         carried, failed = 0, []
         for state in await self._store.states():
             bridge_id = str(state.get("bridge_id", ""))
