@@ -52,9 +52,8 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from parley.testing.netns import NETNS, Host, Lan, TcpRelay, http_request, ip
+from parley.testing.netns import NETNS, Host, Lan, http_request, ip
 from parley.testing.peers import process_cpu_seconds
 from parley.testing.postgres import ThrowawayPostgres, create_database
 from parley.testing.standby import (
@@ -66,13 +65,13 @@ from parley.testing.standby import (
     admin_token,
     answering_site,
     call_answered,
+    database_on_lan,
     health_at,
     nodes,
     talking_devices,
 )
 
 FLOATING_NUMBER = 100  # 10.77.0.100/24
-DB_PORT = 5432
 STEP_S = 0.05
 ECHO_PORT = 5070
 CALLER, PASSWORD, CALLEE = "2001", "secret-2001", "2002"
@@ -218,15 +217,12 @@ async def main() -> None:
         first, second = lan.add("a", 1), lan.add("b", 2)
         peers, db = lan.add("peers", 3), lan.add("db", 4)
         floating = str(lan.address(FLOATING_NUMBER))
-        target = urlsplit(server_url)
-        relay = await TcpRelay(db.listener(DB_PORT),
-                               (target.hostname or "127.0.0.1", target.port or 5432)).start()
+        relay, lan_url = await database_on_lan(db, server_url, name)
         token = await admin_token(server_url, Path(folder) / "admin") \
             if args.switch_over else None
         config = answering_site(Path(folder) / "takeover.yaml", devices=talking_devices(
             caller=CALLER, password=PASSWORD, callee=CALLEE,
             callee_contact=f"sip:{CALLEE}@{peers.ip}:{ECHO_PORT}"))
-        lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
         a, b = (StandbyNode(host, Path(folder), lan_url, floating, args.renew, args.lapse,
                             extra=("--config", str(config)),
                             rtp_ports=f"20000-{20000 + 4 * args.talking + 19}")

@@ -233,7 +233,7 @@ class Node:
                 if self.bindings is not None:
                     writers.create_task(active(self.bindings.run))
                 if self.carried is not None:
-                    writers.create_task(active(self.carried.run))
+                    writers.create_task(active(self.carried.run, after_carried=False))
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
                     front.create_task(active(self.center.run))
@@ -277,13 +277,15 @@ class Node:
         return (f"node {self.lease.node} hands {calls // 2} answered call(s) to the standby "
                 "and stops")
 
-    async def _when_active(self, work: Callable[[], Awaitable[None]]) -> None:
+    async def _when_active(self, work: Callable[[], Awaitable[None]], *,
+                           after_carried: bool = True) -> None:
         """Run ``work`` once the node is active (at once without a lease), and, in a
         cluster, once the calls the other node kept are carried on here (their ports
-        first: the dialer and callbacks place calls too)."""
+        first: the dialer and callbacks place calls too) unless ``after_carried`` is
+        False (the call keeper itself)."""
         if self.lease is not None:
             await self.lease.became_active.wait()
-        if self.carried is not None and work != self.carried.run:
+        if self.carried is not None and after_carried:
             await self.carried.restored.wait()
         await work()
 

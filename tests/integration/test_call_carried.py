@@ -15,14 +15,13 @@ import asyncio
 import signal
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from parley.store import open_store
 from parley.store.database import database_url
 from parley.testing.needs import needs
-from parley.testing.netns import NETNS, Lan, TcpRelay, http_request
+from parley.testing.netns import NETNS, Lan, http_request
 from parley.testing.netns import lan as lan
 from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_database,
@@ -36,6 +35,7 @@ from parley.testing.standby import (
     TalkingCaller,
     admin_token,
     answering_site,
+    database_on_lan,
     import_site,
     nodes,
     talking_devices,
@@ -45,7 +45,6 @@ from parley.testing.standby import (
 pytestmark = needs(NETNS)
 
 RENEW_S, LAPSE_S = 0.5, 1.5
-DB_PORT = 5432
 ECHO_PORT = 5070
 TAKEOVER_LIMIT_S = 5.0  # the aim: serving again within 5 s
 
@@ -59,10 +58,7 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
     peers, db = lan.add("peers", 3), lan.add("db", 4)
     floating = lan.address(100)
     address = str(floating.ip)
-    target = urlsplit(server_url)
-    relay = await TcpRelay(db.listener(DB_PORT),
-                           (target.hostname or "127.0.0.1", target.port or 5432)).start()
-    lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
+    relay, lan_url = await database_on_lan(db, server_url, name)
     site = answering_site(tmp_path / "site.yaml", devices=talking_devices(
         caller="2001", password="secret-2001", callee="2002",
         callee_contact=f"sip:2002@{peers.ip}:{ECHO_PORT}"))

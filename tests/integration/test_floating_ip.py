@@ -21,12 +21,11 @@ import asyncio
 import signal
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from parley.testing.needs import needs
-from parley.testing.netns import NETNS, Lan, TcpRelay, ip
+from parley.testing.netns import NETNS, Lan, ip
 from parley.testing.netns import lan as lan
 from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_database,
@@ -37,6 +36,7 @@ from parley.testing.standby import (
     StandbyNode,
     answering_site,
     call_answered,
+    database_on_lan,
     health_at,
     import_site,
     nodes,
@@ -47,7 +47,6 @@ from parley.testing.standby import (
 pytestmark = needs(NETNS)
 
 RENEW_S, LAPSE_S = 0.5, 1.5
-DB_PORT = 5432
 FLOATING_NUMBER = 100  # 10.77.0.100/24
 
 
@@ -62,10 +61,7 @@ async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fa
     peers, db = lan.add("peers", 3), lan.add("db", 4)
     floating = lan.address(FLOATING_NUMBER)
     floating_ip = str(floating.ip)
-    target = urlsplit(server_url)
-    relay = await TcpRelay(db.listener(DB_PORT),
-                           (target.hostname or "127.0.0.1", target.port or 5432)).start()
-    lan_url = f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
+    relay, lan_url = await database_on_lan(db, server_url, name)
     site = answering_site(tmp_path / "site.yaml")
     await import_site(site, server_url, tmp_path / "import")  # once, before either starts
     a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)

@@ -23,9 +23,9 @@ from parley.store import open_store
 from parley.store.credentials import Passwords
 from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_call
 from parley.telephony.channel import Bridge, Channel
-from parley.telephony.server import Telephony, TelephonySettings
+from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
-from parley.testing.ports import free_port, free_port_block
+from parley.testing.ports import free_port_block, telephony_settings
 
 DATA = Path(__file__).parents[1] / "sip" / "data"
 
@@ -33,9 +33,7 @@ DATA = Path(__file__).parents[1] / "sip" / "data"
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Telephony]:
     first = free_port_block(20)
-    settings = TelephonySettings(host="127.0.0.1", sip_port=free_port(),  # type: ignore[call-arg]
-                                 rtp_ports=(first, first + 19), realm="parley.test",
-                                 data_dir=tmp_path / "data")
+    settings = telephony_settings(rtp_ports=(first, first + 19), data_dir=tmp_path / "data")
     telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
     async with telephony:
         yield telephony

@@ -10,16 +10,14 @@ import pytest
 from parley.clock import MonotonicClock
 from parley.events import HangupCause
 from parley.telephony.engine import OriginateError
-from parley.telephony.server import Telephony, TelephonySettings
+from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
-from parley.testing.ports import free_port, free_port_block
+from parley.testing.ports import free_port_block, telephony_settings
 
 
 async def test_no_rtp_port_left_refuses_the_call_with_congestion(tmp_path: Path) -> None:
     first = free_port_block(2)
-    settings = TelephonySettings(host="127.0.0.1", sip_port=free_port(),  # type: ignore[call-arg]
-                                 rtp_ports=(first, first + 1), realm="parley.test",
-                                 data_dir=tmp_path / "data")
+    settings = telephony_settings(rtp_ports=(first, first + 1), data_dir=tmp_path / "data")
     telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
     async with telephony:
         taken = telephony.relay.open()  # the only pair

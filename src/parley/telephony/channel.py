@@ -231,7 +231,7 @@ class Channel:
         """The leg's media changed (hold, the phone's address): its bridge's kept state
         follows (a hot-standby node's relayed calls, parley.telephony.carry)."""
         if self.bridge is not None:
-            self.bridge.changed()
+            self.bridge.changed(self)
 
     # --- media (the hub, through the engine's media shell) ------------------------------------
 
@@ -491,13 +491,12 @@ class Bridge:
         else:
             self._connect()
         self._recordings_follow(channel)
-        self.changed()
+        self.changed(channel)
 
-    def changed(self) -> None:
-        """Tell the engine's ``bridge_changed`` hook (a hot-standby node keeps its relayed
-        calls in the store)."""
-        member = next(iter(self.members), None)
-        hook = member.engine.bridge_changed if member is not None else None
+    def changed(self, by: Channel) -> None:
+        """Tell ``by``'s engine (``bridge_changed``: a hot-standby node keeps its relayed
+        calls in the store) that this bridge changed through ``by``."""
+        hook = by.engine.bridge_changed
         if hook is not None:
             hook(self)
 
@@ -554,9 +553,7 @@ class Bridge:
         else:
             MediaRelay.unbridge(channel.media)
         self._recordings_follow(channel)
-        hook = channel.engine.bridge_changed
-        if hook is not None:
-            hook(self)
+        self.changed(channel)
 
     def destroy(self) -> None:
         for channel in list(self.members):

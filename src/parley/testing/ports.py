@@ -6,6 +6,10 @@ import contextlib
 import random
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from parley.telephony.server import TelephonySettings
 
 LOOPBACK = "127.0.0.1"
 
@@ -64,3 +68,23 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     with contextlib.suppress(OSError):
         return _bindable(port, host)
     return False
+
+
+def telephony_settings(**overrides: object) -> TelephonySettings:
+    """Settings for a test server: loopback, a free SIP port, a free block of 400 RTP ports
+    (``overrides`` replace any of them)."""
+    from parley.telephony.server import TelephonySettings
+
+    values: dict[str, object] = {
+        "host": LOOPBACK,
+        "realm": "parley.test",
+        "no_answer_timeout": 3.0,
+        "media_timeout": 30.0,
+        **overrides,
+    }
+    if "sip_port" not in values:
+        values["sip_port"] = free_port()
+    if "rtp_ports" not in values:
+        rtp_first = free_port_block(400)
+        values["rtp_ports"] = (rtp_first, rtp_first + 399)
+    return TelephonySettings(**values)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -36,7 +37,7 @@ from parley.sip.message import (
     parse_message,
 )
 from parley.sip.uri import SipUri
-from parley.testing.netns import Host, http_get
+from parley.testing.netns import Host, TcpRelay, http_get
 from parley.testing.sipclient import RawSipClient
 
 READY_LINE = b"Press Ctrl-C to stop."
@@ -62,6 +63,18 @@ def answering_site(path: Path, *, devices: Sequence[dict[str, str]] = ()) -> Pat
         document["devices"] = list(devices)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+DB_PORT = 5432
+
+
+async def database_on_lan(db: Host, database_url: str, name: str) -> tuple[TcpRelay, str]:
+    """PostgreSQL at ``database_url`` (database ``name``) reached from the LAN: a relay on
+    host ``db``'s port 5432 to the server, and the URL the nodes use (close the relay)."""
+    target = urlsplit(database_url)
+    relay = await TcpRelay(db.listener(DB_PORT),
+                           (target.hostname or "127.0.0.1", target.port or 5432)).start()
+    return relay, f"postgresql://{target.username}@{db.ip}:{DB_PORT}/{name}"
 
 
 async def import_site(site: Path, database_url: str, folder: Path) -> None:
@@ -306,7 +319,8 @@ class EchoPhone:
                 body=_OFFER.format(ip=self.host.ip, port=self.rtp_port).encode(),
                 content_type="application/sdp")
         else:
-            self.byes += request.method == "BYE"
+            if request.method == "BYE":
+                self.byes += 1
             response = build_response(request, 200, to_tag=tag)
         self._sip.sendto(bytes(response), source)
 
@@ -408,9 +422,8 @@ class TalkingCaller:
     async def close(self) -> None:
         if self._sending is not None:
             self._sending.cancel()
-        for transport in (self._rtp,):
-            if transport is not None:
-                transport.close()
-        self._rtp = None
+        if self._rtp is not None:
+            self._rtp.close()
+            self._rtp = None
         if self._phone is not None:
             await self._phone.close()
