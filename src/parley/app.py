@@ -22,6 +22,7 @@ import structlog
 
 from parley.bus import LiveBus
 from parley.center import ContactCenter, load_center_config
+from parley.center.acd_shell import WAITING
 from parley.center.call_feed import CallFeed
 from parley.center.callbacks import CallbackKeeper
 from parley.center.campaign_inbound import CampaignInbound
@@ -259,10 +260,10 @@ class Node:
 
     def switch_over(self) -> str:
         """A planned switch-over (an upgrade): this node hands its answered two-party calls
-        to the standby and stops (as SIGTERM does: the floating address goes first, the
-        records are written, the lease is let go, and the standby takes over at its next
-        attempt and carries the calls on); other calls end. Raises
-        :class:`SwitchOverRefused` with the reason when it cannot."""
+        and its callers waiting in a queue to the standby and stops (as SIGTERM does: the
+        floating address goes first, the records are written, the lease is let go, and the
+        standby takes over at its next attempt and carries the calls on); other calls end.
+        Raises :class:`SwitchOverRefused` with the reason when it cannot."""
         if self.lease is None or self.carried is None:
             raise SwitchOverRefused("this node is not one of a hot-standby cluster")
         if not self.lease.serving:
@@ -271,11 +272,14 @@ class Node:
         if self.request_stop is None:
             raise SwitchOverRefused("this node cannot stop itself (not run by `parley serve`)")
         self.telephony.engine.handed_over = self.carried.keeps
-        calls = sum(1 for channel in self.telephony.channels() if self.carried.keeps(channel))
-        log.warning("ha_switch_over", node=self.lease.node, calls_handed_over=calls // 2)
+        kept = [channel for channel in self.telephony.channels() if self.carried.keeps(channel)]
+        talking = sum(1 for channel in kept if channel.bridge is not None) // 2
+        waiting = len(kept) - 2 * talking
+        log.warning("ha_switch_over", node=self.lease.node, calls_handed_over=talking,
+                    waiting_handed_over=waiting)
         asyncio.get_running_loop().call_later(SWITCH_OVER_DELAY_S, self.request_stop)
-        return (f"node {self.lease.node} hands {calls // 2} answered call(s) to the standby "
-                "and stops")
+        return (f"node {self.lease.node} hands {talking} answered call(s) and {waiting} "
+                "waiting caller(s) to the standby and stops")
 
     async def _when_active(self, work: Callable[[], Awaitable[None]], *,
                            after_carried: bool = True) -> None:
@@ -395,6 +399,9 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
                                audit_s=settings.live_leg_audit_s)
+        if carried is not None:  # callers waiting in a queue are carried over too
+            center.shell.carry = carried
+            carried.resumers[WAITING] = center.resume_waiting
         calls, live_center = LiveCalls(center), LiveCenter(center)
         dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving

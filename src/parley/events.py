@@ -193,12 +193,16 @@ TelephonyEvent = (
 
 @dataclass(frozen=True, slots=True)
 class RouteCall:
-    """Queue a call: sent by the IVR (or the inbound shell) to the ACD."""
+    """Queue a call: sent by the IVR (or the inbound shell) to the ACD. ``waited``: a call
+    that was already waiting in the queue on the other node of a hot-standby cluster, for
+    that many seconds (carried over): it keeps its place, and the rules applied when a call
+    arrives (closed, no operators, too long a line) are not applied again."""
 
     call_id: str
     queue: str
     caller: str = ""
     priority: int = 0
+    waited: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

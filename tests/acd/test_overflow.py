@@ -183,3 +183,32 @@ def test_expected_wait_counts_the_callers_real_place_in_line() -> None:
         ("voicemail", "sales-box", "expected wait")]  # place 3: 300 s
     assert overflows(h.send(ev.RouteCall("vip", "sales", priority=5))) == []  # place 1
     assert h.acd.position("vip") == 1
+
+
+def test_a_call_carried_over_keeps_its_place_ahead_of_calls_that_came_later() -> None:
+    h = make(rule(Condition.NO_AGENTS))
+    h.login("a", ready=False)
+    h.send(ev.RouteCall("new", "sales"))
+    h.advance(5)
+    # carried from the other node of a cluster, where it had waited 20 s: first in line
+    h.send(ev.RouteCall("carried", "sales", waited=20.0))
+    assert h.acd.position("carried") == 1
+    assert h.acd.position("new") == 2
+    h.send(ev.AgentReady("a"))
+    assert h.offered_to("carried") == ["a"]
+    assert h.offered_to("new") == []
+
+
+def test_a_call_carried_over_is_not_turned_away_by_the_arrival_rules_again() -> None:
+    # right after a takeover no operator may be logged in yet, and the line may be full:
+    # the caller was admitted on the other node and stays queued
+    h = make(rule(Condition.NO_AGENTS), max_length=1, max_wait_s=60.0)
+    assert overflows(h.send(ev.RouteCall("c1", "sales", waited=10.0))) == []
+    assert overflows(h.send(ev.RouteCall("c2", "sales", waited=5.0))) == []
+    assert h.acd.position("c1") == 1
+    assert overflows(h.send(ev.RouteCall("c3", "sales"))) == [
+        ("voicemail", "sales-box", "no agents")]  # a new call meets the rules
+    # the maximum wait counts the time waited on the other node
+    assert overflows(h.advance(49.9)) == []
+    assert [o.call_id for o in h.of(ev.Overflow, h.advance(0.1))] == ["c1"]
+    assert [o.call_id for o in h.of(ev.Overflow, h.advance(5))] == ["c2"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from parley.testing.postgres import (  # noqa: F401 - fixtures
 )
 from parley.testing.standby import (
     HTTP_PORT,
+    QUEUE_NUMBER,
     EchoPhone,
     StandbyNode,
     TalkingCaller,
@@ -38,6 +40,7 @@ from parley.testing.standby import (
     database_on_lan,
     import_site,
     nodes,
+    queueing_site,
     talking_devices,
     until_active_at,
 )
@@ -86,7 +89,7 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
                     peers, address, HTTP_PORT, "POST", "/api/cluster/switch-over",
                     headers={"Authorization": f"Bearer {token}"})
                 assert code == 202, body
-                assert b"hands 1 answered call(s) to the standby" in body, body
+                assert b"hands 1 answered call(s) and 0 waiting caller(s)" in body, body
                 assert await active.exited(within_s=20) == 0  # it stops by itself, cleanly
                 assert b"channel_left_to_the_other_node" in active.output
             await until_active_at(peers, address, within_s=10, besides=active.name)
@@ -137,3 +140,124 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
         await caller.close()
         await relay.close()
 
+
+
+async def heard_again(caller: TalkingCaller, since: float, *, within_s: float) -> float:
+    """Seconds from ``since`` to the first of 5 packets ``caller`` heard after it."""
+    for _ in range(int(within_s / 0.1)):
+        if caller.heard_between(since + 0.1, time.monotonic()) >= 5:
+            break
+        await asyncio.sleep(0.1)
+    back = [at for at in caller.heard if at > since + 0.1]
+    assert back, "nothing heard again"
+    return back[0] - since
+
+
+async def until(condition: Callable[[], bool], *, within_s: float, what: str) -> None:
+    for _ in range(int(within_s / 0.1)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what}: not within {within_s} s")
+
+
+@pytest.mark.parametrize("how", ["killed", "switched over"])
+async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
+        how: str) -> None:
+    """Two callers wait in a queue whose only operator is away, with hold music; the active
+    node is killed, or asked for a planned switch-over. On the new node both hear the music
+    again within 5 s, and when the operator's phone registers the one who called first is
+    put through first, with the wait counted from the first node on; then the other. One
+    record each, carried over."""
+    server_url, name = postgres_database
+    first, second = lan.add("a", 1), lan.add("b", 2)
+    peers, db = lan.add("peers", 3), lan.add("db", 4)
+    floating = lan.address(100)
+    address = str(floating.ip)
+    relay, lan_url = await database_on_lan(db, server_url, name)
+    site = queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
+                         password="secret-2101")
+    await import_site(site, server_url, tmp_path / "import")
+    token = await admin_token(server_url, tmp_path / "import")
+    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
+            for host in (first, second))
+    early = TalkingCaller(peers, address, "555001", "", QUEUE_NUMBER)
+    later = TalkingCaller(peers, address, "555002", "", QUEUE_NUMBER)
+    try:
+        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as operator_phone:
+            await asyncio.gather(a.start(), b.start())
+            _taken, held = await until_active_at(peers, address, within_s=10)
+            active, standby = (a, b) if held["node"] == "a" else (b, a)
+            assert (await early.call()).status == 200
+            early_queued = time.monotonic()
+            await asyncio.sleep(1.0)
+            assert (await later.call()).status == 200
+            await asyncio.sleep(1.5)  # waiting, with music; the node keeps them (0.5 s)
+            now = time.monotonic()
+            for caller in (early, later):
+                assert caller.heard_between(now - 1.0, now) >= 40  # hold music, 50 a second
+
+            killed = time.monotonic()
+            if how == "killed":
+                await active.stop(signal.SIGKILL)
+            else:
+                code, body = await http_request(
+                    peers, address, HTTP_PORT, "POST", "/api/cluster/switch-over",
+                    headers={"Authorization": f"Bearer {token}"})
+                assert code == 202, body
+                assert b"hands 0 answered call(s) and 2 waiting caller(s)" in body, body
+                assert await active.exited(within_s=20) == 0
+            await until_active_at(peers, address, within_s=10, besides=active.name)
+            for caller in (early, later):  # the music again, from the new node
+                resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
+                assert resumed_after <= TAKEOVER_LIMIT_S, (
+                    resumed_after, standby.output.decode(errors="replace")[-4000:])
+            assert b"waiting_caller_carried_over" in standby.output
+
+            # the operator comes back: the caller who waited longest is put through first
+            assert await operator_phone.register(address, "2101", "secret-2101") == 200
+            await until(lambda: len(operator_phone.invites) == 1, within_s=5,
+                        what="the first waiting caller offered to the operator")
+            early_answered = time.monotonic()
+            (offer,) = operator_phone.invites.values()
+            assert offer.header("X-Parley-Caller") == "555001"
+            echoed = operator_phone.echoed
+            await asyncio.sleep(1.0)
+            assert operator_phone.echoed - echoed >= 40  # the caller reaches the operator
+            assert (await early.hang_up()).status == 200
+            await until(lambda: len(operator_phone.invites) == 2, within_s=5,
+                        what="the second waiting caller offered once the operator is free")
+            second_offer = list(operator_phone.invites.values())[1]
+            assert second_offer.header("X-Parley-Caller") == "555002"
+            await asyncio.sleep(0.5)
+            assert (await later.hang_up()).status == 200
+
+            store = await open_store(database_url(server_url, tmp_path),
+                                     run_migrations=False)
+            try:
+                for _ in range(50):  # the new node writes its records every few tenths
+                    records = (await store.interactions.search()).items
+                    if len(records) == 2 and all(r.ended_at for r in records):
+                        break
+                    await asyncio.sleep(0.1)
+                assert len(records) == 2, records  # one record each, none written twice
+                by_caller = {r.caller: await store.interactions.get(r.id) for r in records}
+                assert set(by_caller) == {"555001", "555002"}
+                for record in by_caller.values():
+                    assert record.outcome == "answered"
+                    assert record.operator == "ann"
+                    kinds = [entry.kind for entry in record.timeline]
+                    assert "carried over" in kinds, kinds
+                    assert kinds.count("queued") == 1, kinds  # one wait, not two
+                answered = next(e for e in by_caller["555001"].timeline
+                                if e.kind == "answered")
+                # its wait counts from its first node on: it kept its place
+                assert answered.detail["waited_s"] >= early_answered - early_queued - 0.5, \
+                    answered.detail
+            finally:
+                await store.close()
+    finally:
+        for caller in (early, later):
+            await caller.close()
+        await relay.close()

@@ -169,3 +169,67 @@ async def test_the_keeper_removes_what_it_cannot_carry_on(node: Telephony,
         assert await store.live_calls.all() == []
     finally:
         await store.close()
+
+
+async def test_a_kept_waiting_caller_goes_to_its_owner_and_stays_kept_until_forgotten(
+        node: Telephony, tmp_path: Path) -> None:
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
+                             passwords=Passwords.cheap())
+    caller = udp()
+    try:
+        port = node.pool.first + 6
+
+        def single(kind: str, key: str, channel: str, offset: int, queue: str
+                   ) -> dict[str, Any]:
+            return {"version": 1, "kind": kind, "key": key, "interaction_id": f"i-{key}",
+                    "node": "a", "details": {"queue": queue},
+                    "leg": leg(node, channel=channel, port=port + offset,
+                               phone=caller.getsockname(), call_id=f"c-{channel}")}
+
+        states = [single("waiting", "waiting:call-7", "ch-w", 0, "sales"),
+                  single("waiting", "waiting:call-8", "ch-r", 2, "closed"),
+                  single("parked", "parked:1", "ch-p", 4, "sales")]
+        now = MonotonicClock().utcnow()
+        await store.live_calls.apply([(s["key"], s["interaction_id"], s) for s in states], (),
+                                     now)
+        keeper = CallKeeper(store.live_calls, node.engine, MonotonicClock(), talk=talk,
+                            node="b")
+        resumed: list[tuple[Channel, dict[str, Any], str]] = []
+
+        def resume(channel: Channel, details: Any, from_node: str) -> None:
+            if details["queue"] == "closed":
+                raise CarryError("no queue 'closed' on this node")
+            resumed.append((channel, dict(details), from_node))
+            keeper.keep("waiting:call-7", "waiting", channel,
+                        lambda: {"queue": "sales", "place": 1})
+
+        keeper.resumers["waiting"] = resume
+        assert await keeper.restore() == 1
+        ((channel, details, from_node),) = resumed
+        assert (channel.id, channel.media.port, details, from_node) == (
+            "ch-w", port, {"queue": "sales"}, "a")
+        assert channel.is_up
+        assert node.engine.by_id["ch-w"] is channel
+        # its owner refused one (hung up), nobody here takes the other kind (never bound)
+        assert node.engine.by_id["ch-r"].ended
+        assert "ch-p" not in node.engine.by_id
+        assert [c.bridge_id for c in await store.live_calls.all()] == ["waiting:call-7"]
+        await keeper.flush()  # written again as node b's, with what its owner says now
+        (kept,) = await store.live_calls.all()
+        assert (kept.state["node"], kept.state["details"]) == ("b", {"queue": "sales",
+                                                                    "place": 1})
+        assert kept.state["leg"]["media"]["port"] == port
+        assert keeper.keeps(channel)  # a planned switch-over would leave it up
+
+        node.engine.handed_over = keeper.keeps  # the switch-over began: it stays kept
+        keeper.forget("waiting:call-7")
+        assert keeper.keeps(channel)
+        node.engine.handed_over = None
+        keeper.forget("waiting:call-7")  # answered, gone: no longer the keeper's
+        assert not keeper.keeps(channel)
+        await keeper.flush()
+        assert await store.live_calls.all() == []
+        channel.hangup()
+    finally:
+        caller.close()
+        await store.close()

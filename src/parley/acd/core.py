@@ -374,17 +374,20 @@ class Acd:
         if match.blocked:
             self._out.append(ev.RejectCall(event.call_id, match.treatment, "blacklist"))
             return
+        waited = event.waited
+        arrived = now if waited is None else now - max(0.0, waited)
         call = AcdCall(event.call_id, event.queue, event.caller,
-                       event.priority + match.vip_priority + runtime.config.priority, now,
+                       event.priority + match.vip_priority + runtime.config.priority, arrived,
                        next(self._seq))
         self.calls[call.call_id] = call
-        self.arrive(call, runtime)
+        self.arrive(call, runtime, carried=waited is not None)
 
-    def arrive(self, call: AcdCall, runtime: QueueRuntime) -> None:
-        """A call enters ``runtime``: arrival rules, then an operator or the waiting line."""
+    def arrive(self, call: AcdCall, runtime: QueueRuntime, *, carried: bool = False) -> None:
+        """A call enters ``runtime``: arrival rules, then an operator or the waiting line;
+        a call ``carried`` over from another node was admitted there: its place only."""
         now = self._now
         config = runtime.config
-        if call.callback:
+        if call.callback or carried:
             if call.attempts == 0 and call.hops == 0:
                 runtime.stats.offered += 1
             self._wait(call, runtime)

@@ -50,6 +50,7 @@ from parley.telephony.outside import OutboundRefused, TrunkLine
 
 if TYPE_CHECKING:
     from parley.ivr.registry import FlowRegistry
+    from parley.telephony.carry import CallKeeper
     from parley.telephony.media import CallRecording
     from parley.telephony.server import Telephony
 
@@ -59,6 +60,9 @@ TRANSFER_HANGUP_DELAY_S = 1.5  # the transferring phone gets its NOTIFY before P
 DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) before voicemail
 BUSY_RETRY_S = 1.0  # an operator whose phone is on another call is reported unreachable after
 
+
+#: the kind of leg a waiting caller is kept as for a hot standby (parley.telephony.carry)
+WAITING = "waiting"
 
 ANSWERED_KEPT = 10_000
 """The most answered calls whose wrap-up the shell waits for (to name their queue)."""
@@ -108,6 +112,9 @@ class AcdShell:
         #: operators signed in at the desk in the browser: their phones registering or
         #: unregistering never changes their state (only their own clicks do)
         self.at_desk: set[str] = set()
+        #: a hot-standby node's keeper of calls: callers waiting in a queue are kept in it
+        #: (:meth:`keep_waiting`) for the other node to put back in line after a takeover
+        self.carry: CallKeeper | None = None
         self._bind_numbers()
         self._check_flow_prompts()
 
@@ -433,6 +440,7 @@ class AcdShell:
                 self._stop_playbacks(channel)
             except ChannelError:
                 pass
+        self.forget_waiting(call)  # the call is kept as a conversation from now on
         call.operator = operator
         call.operator_leg = leg
         call.answered_at = call.answered_at or self.wall()
@@ -522,6 +530,31 @@ class AcdShell:
                             callback_offer_s=policy.callback_offer_s, figures=figures,
                             on_announced=announced, on_callback=callback)
 
+    def keep_waiting(self, call: InboundCall) -> None:
+        """Keep ``call``, whose caller waits in a queue, for the other node of a hot-standby
+        cluster (``ContactCenter.resume_waiting`` puts it back in line after a takeover)."""
+        carry, caller = self.carry, call.caller
+        if carry is None or caller is None or call.callback:
+            return
+        carry.keep(f"{WAITING}:{call.acd_id}", WAITING, caller,
+                   lambda: self._waiting_details(call))
+
+    def forget_waiting(self, call: InboundCall) -> None:
+        """``call`` no longer waits (answered, gone, sent elsewhere)."""
+        if self.carry is not None:
+            self.carry.forget(f"{WAITING}:{call.acd_id}")
+
+    def _waiting_details(self, call: InboundCall) -> dict[str, Any]:
+        """What the other node needs to put a waiting caller back in line: the call, its
+        queue and place (when it began waiting), the data attached to it (JSON values)."""
+        import json
+
+        queued_at = call.queued_at or self.wall()
+        return {"acd_id": call.acd_id, "ani": call.ani, "dnis": call.dnis,
+                "started_at": call.started_at.isoformat(), "queue": call.queue,
+                "priority": call.priority, "queued_at": queued_at.isoformat(),
+                "variables": json.loads(json.dumps(call.variables, default=str))}
+
     def _on_abandoned(self, notice: ev.CallAbandoned) -> None:
         call = self.calls.get(notice.call_id)
         if call is not None:
@@ -538,6 +571,7 @@ class AcdShell:
                                             "reason": command.reason})
         if command.target_kind == "queue" and command.target in self.acd.queues:
             call.queue = command.target
+            self.keep_waiting(call)  # kept in its new queue
             return
         if command.target_kind == "callback":
             call.callback = True

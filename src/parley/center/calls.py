@@ -32,9 +32,13 @@ class ToFlow:
 
 @dataclass(frozen=True, slots=True)
 class ToQueue:
+    """Wait in ``queue``; ``since``: a caller carried over from the other node of a cluster,
+    in line there since then (it keeps its place)."""
+
     queue: str
     priority: int = 0
     skills: tuple[str, ...] = ()
+    since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,7 @@ class InboundCall:
     variables: dict[str, Any] = field(default_factory=dict)
     queue: str = ""
     priority: int = 0
+    queued_at: datetime | None = None  # when it began waiting in ``queue``
     operator: str = ""
     operator_leg: Channel | None = None
     bridge: Bridge | None = None

@@ -10,7 +10,9 @@ in the mailbox of a flow, a queue or an operator who did not answer.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -48,6 +50,7 @@ from parley.ivr.commands import (
     TransferResult,
 )
 from parley.ivr.environment import IvrEnvironment, SiteListsView
+from parley.telephony.carry import CarryError
 from parley.telephony.channel import Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
@@ -291,12 +294,22 @@ class ContactCenter:
         loop = asyncio.get_running_loop()
         call.queue = step.queue
         call.priority = step.priority
+        call.queued_at = step.since or self.shell.wall()
         call.outcome = loop.create_future()
         self.shell.calls[call.acd_id] = call
-        self.shell.progress(call, "queued", {"priority": step.priority}, queue=step.queue)
+        waited: float | None = None
+        if step.since is None:
+            self.shell.progress(call, "queued", {"priority": step.priority}, queue=step.queue)
+        else:  # carried over: queued on the other node, back in line here in its place
+            waited = max(0.0, (self.shell.wall() - step.since).total_seconds())
         self.shell.feed(ev.RouteCall(call.acd_id, step.queue, caller=call.ani,
-                               priority=step.priority))
-        await first_of(asyncio.shield(call.outcome), caller.wait_ended())
+                                     priority=step.priority, waited=waited))
+        if not call.outcome.done():
+            self.shell.keep_waiting(call)
+        try:
+            await first_of(asyncio.shield(call.outcome), caller.wait_ended())
+        finally:
+            self.shell.forget_waiting(call)
         result = call.outcome.result() if call.outcome.done() else None
         if call.waiting is not None:
             call.waiting.cancel()
@@ -313,6 +326,32 @@ class ContactCenter:
                 self.shell.calls.pop(call.acd_id, None)
             return None
         return await self._after(call, result)
+
+    def resume_waiting(self, channel: Channel, details: Mapping[str, Any], node: str) -> None:
+        """A caller who waited in a queue on ``node`` before the takeover (its leg carried
+        over on ``channel``, ``details`` as :meth:`AcdShell.keep_waiting` kept them): back
+        in line in its place, with hold music. Raises :class:`CarryError`, ValueError,
+        KeyError or TypeError when it cannot."""
+        queue = str(details["queue"])
+        if queue not in self.shell.acd.queues:
+            raise CarryError(f"no queue {queue!r} on this node")
+        acd_id = str(details["acd_id"])
+        if acd_id in self.shell.calls or acd_id in self.shell.acd.calls:
+            raise CarryError(f"call {acd_id} is already here")
+        variables = details["variables"]
+        if not isinstance(variables, Mapping):
+            raise TypeError("the call's variables are not a mapping")
+        since = datetime.fromisoformat(str(details["queued_at"]))
+        call = InboundCall(acd_id, channel.interaction_id, str(details["ani"]),
+                           str(details["dnis"]), channel,
+                           datetime.fromisoformat(str(details["started_at"])),
+                           variables=dict(variables), queue=queue,
+                           priority=int(details["priority"]), queued_at=since)
+        self.shell.keep_waiting(call)  # kept as this node's from its first write on
+        log.info("waiting_caller_carried_over", interaction=call.interaction_id, queue=queue,
+                 from_node=node)
+        self.shell.spawn(self.serve_call(call, ToQueue(queue, call.priority, since=since)),
+                         f"carried-{acd_id}")
 
     async def _after(self, call: InboundCall, result: object) -> Step | None:
         """What follows a conversation or a wait: a transfer's target, voicemail, or the

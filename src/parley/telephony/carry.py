@@ -15,12 +15,18 @@ is closed by the hang-up. Only plain RTP legs over UDP are carried: a browser's 
 or a carrier's SDES keys and a TCP or TLS connection do not survive the process that held
 them. What the contact center knew of the call (its queue, the operator's state and
 wrap-up) is not carried yet: the call goes on as a bridge of two legs.
+
+Single legs are kept too, each of a kind with the details its owner gives
+(:meth:`CallKeeper.keep`): the contact center keeps every caller waiting in a queue, and the
+node taking over hands the restored leg and those details to the owner of that kind on it
+(:attr:`CallKeeper.resumers`), which puts the caller back in line in its place.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,6 +55,13 @@ VERSION = 1
 #: must not be outnumbered (RFC 3261 §12.2.2 lets a CSeq jump)
 SEQ_GAP = 100
 UP = frozenset({SessionState.ANSWERED, SessionState.CONFIRMED})
+#: the kind of a kept two-party call (the states of single legs name their own kind)
+CALL = "call"
+
+#: Goes on with a kept single leg on this node: the restored channel, the details its owner
+#: kept, the node it comes from. Raises :class:`CarryError` (or ValueError, KeyError,
+#: TypeError on details it cannot read) when it cannot.
+Resumer = Callable[[Channel, Mapping[str, Any], str], None]
 
 
 class CarryError(ValueError):
@@ -209,6 +222,40 @@ def restore_call(engine: SipEngine, state: Mapping[str, Any], node: str,
     return bridge
 
 
+def restore_single(engine: SipEngine, state: Mapping[str, Any], node: str,
+                   resumers: Mapping[str, Resumer]) -> Channel:
+    """The single leg ``state`` describes going on here (from ``node``), handed with its
+    details to the resumer of its kind. Raises :class:`CarryError` (the leg, once restored,
+    is hung up when its owner cannot go on with it)."""
+    if state.get("version") != VERSION:
+        raise CarryError(f"kept by another version ({state.get('version')!r})")
+    kind = str(state.get("kind", ""))
+    resume = resumers.get(kind)
+    if resume is None:
+        raise CarryError(f"nothing on this node goes on with a kept {kind!r} leg")
+    leg, details = state.get("leg"), state.get("details")
+    if not isinstance(leg, Mapping) or not isinstance(details, Mapping):
+        raise CarryError(f"a kept {kind!r} leg has a leg and its details")
+    channel = restore_leg(engine, leg)
+    engine.adopt(channel, node)
+    try:
+        resume(channel, details, node)
+    except (CarryError, KeyError, TypeError, ValueError) as exc:
+        channel.hangup(HangupCause.TEMPORARY_FAILURE)
+        raise CarryError(f"a kept {kind!r} leg: {exc}") from exc
+    channel.log.info("leg_carried_over", kind=kind, from_node=node)
+    return channel
+
+
+@dataclass(eq=False, slots=True)
+class _KeptLeg:
+    """A single leg kept by its owner (:meth:`CallKeeper.keep`)."""
+
+    kind: str
+    channel: Channel
+    details: Callable[[], dict[str, Any]]
+
+
 class CallKeeper:
     """Keeps the node's relayed calls in the store (:meth:`changed`, the engine's
     ``bridge_changed`` hook) and carries on those another node kept when this one starts
@@ -224,7 +271,12 @@ class CallKeeper:
         self._node = node
         self._interval_s = interval_s
         self._dirty: set[Bridge] = set()
-        self._stored: set[str] = set()  # the bridges whose calls the store has
+        self._stored: set[str] = set()  # the bridges and legs the store has
+        self._legs: dict[str, _KeptLeg] = {}  # single legs kept by their owners, by key
+        self._dirty_legs: set[str] = set()
+        #: who goes on with a kept single leg of each kind on this node (the contact
+        #: center: a caller waiting in a queue)
+        self.resumers: dict[str, Resumer] = {}
         #: set once the kept calls are carried on (or found not to be carriable)
         self.restored = asyncio.Event()
 
@@ -238,7 +290,26 @@ class CallKeeper:
         """Whether ``channel`` is a leg of a call another node can carry on (a planned
         switch-over leaves it up: :attr:`SipEngine.handed_over`)."""
         bridge = channel.bridge
-        return bridge is not None and carriable(bridge)
+        if bridge is not None:
+            return carriable(bridge)
+        return any(kept.channel is channel and _plain(channel) for kept in self._legs.values())
+
+    def keep(self, key: str, kind: str, channel: Channel,
+             details: Callable[[], dict[str, Any]]) -> None:
+        """Keep the single leg ``channel`` under ``key`` (at most 64 characters) until
+        :meth:`forget`: a node taking over gives it and ``details()`` (JSON values, read when
+        written) to its resumer of ``kind``. Only a plain RTP leg over UDP is kept."""
+        self._legs[key] = _KeptLeg(kind, channel, details)
+        self._dirty_legs.add(key)
+
+    def forget(self, key: str) -> None:
+        """The leg kept under ``key`` is no longer the owner's to carry (it left the queue,
+        it ended); one handed over to the other node (a planned switch-over) stays kept."""
+        kept = self._legs.get(key)
+        if kept is None or kept.channel.handed_over():
+            return
+        del self._legs[key]
+        self._dirty_legs.add(key)
 
     def changed(self, bridge: Bridge) -> None:
         """The engine's hook: the call in ``bridge`` changed (its state is read when
@@ -255,19 +326,30 @@ class CallKeeper:
 
     async def _restore(self) -> int:
         carried, failed = 0, []
-        for state in await self._store.states():
-            bridge_id = str(state.get("bridge_id", ""))
+        states = await self._store.states()
+        # two-party calls first: a port both a call and a single leg name (a caller kept as
+        # waiting, then answered just before the failure) goes to the call
+        states.sort(key=lambda state: state.get("kind", CALL) != CALL)
+        for state in states:
+            kind = str(state.get("kind", CALL))
+            key = str(state.get("bridge_id" if kind == CALL else "key", ""))
             node = str(state.get("node", ""))
             try:
-                bridge = restore_call(self._engine, state, node, self._talk)
+                if kind == CALL:
+                    self._dirty.add(restore_call(self._engine, state, node, self._talk))
+                else:
+                    restore_single(self._engine, state, node, self.resumers)
             except CarryError as exc:
-                log.warning("call_not_carried_over", bridge_id=bridge_id, from_node=node,
+                log.warning("call_not_carried_over", key=key, kind=kind, from_node=node,
                             error=str(exc))
-                failed.append(bridge_id)
+                failed.append(key)
                 continue
             carried += 1
-            self._stored.add(bridge_id)
-            self._dirty.add(bridge)  # written again as this node's (its new CSeq)
+            # written again as this node's (its new CSeq): a call as it is now, a single
+            # leg by its owner (kept again under the same key), else removed
+            self._stored.add(key)
+            if kind != CALL:
+                self._dirty_legs.add(key)
         if failed:
             await self._store.apply((), failed, self._clock.utcnow())
         if carried:
@@ -283,9 +365,10 @@ class CallKeeper:
     async def flush(self) -> None:
         """Write the calls that changed in one transaction (kept for the next try on
         failure)."""
-        if not self._dirty:
+        if not self._dirty and not self._dirty_legs:
             return
         dirty, self._dirty = self._dirty, set()
+        dirty_legs, self._dirty_legs = self._dirty_legs, set()
         kept: list[tuple[str, str, dict[str, Any]]] = []
         gone: list[str] = []
         for bridge in dirty:
@@ -295,13 +378,36 @@ class CallKeeper:
                 kept.append((bridge.id, str(state["interaction_id"]), state))
             elif bridge.id in self._stored:
                 gone.append(bridge.id)
+        for key in dirty_legs:
+            leg = self._legs.get(key)
+            single = None if leg is None else self._single_state(key, leg)
+            if single is not None:
+                kept.append((key, str(single["interaction_id"]), single))
+            elif key in self._stored:
+                gone.append(key)
         if not kept and not gone:
             return
         try:
             await self._store.apply(kept, gone, self._clock.utcnow())
         except Exception:
             self._dirty |= dirty
-            log.exception("live_calls_not_stored", changes=len(dirty))
+            self._dirty_legs |= dirty_legs
+            log.exception("live_calls_not_stored", changes=len(dirty) + len(dirty_legs))
             return
         self._stored.update(bridge_id for bridge_id, _, _ in kept)
         self._stored.difference_update(gone)
+
+    def _single_state(self, key: str, kept: _KeptLeg) -> dict[str, Any] | None:
+        """A kept single leg as stored; None when it is not one to carry (ended, not plain
+        RTP over UDP) or its details cannot be read (logged)."""
+        channel = kept.channel
+        if not _plain(channel):
+            return None
+        try:
+            details = kept.details()
+        except Exception:
+            log.exception("kept_leg_details_failed", key=key, kind=kept.kind)
+            return None
+        return {"version": VERSION, "kind": kept.kind, "key": key,
+                "interaction_id": channel.interaction_id, "node": self._node,
+                "leg": leg_state(channel), "details": details}

@@ -65,6 +65,30 @@ def answering_site(path: Path, *, devices: Sequence[dict[str, str]] = ()) -> Pat
     return path
 
 
+QUEUE_NUMBER = "710"  # answered by ``queueing_site``: the caller waits in queue "sales"
+
+
+def queueing_site(path: Path, *, operator: str, device: str, password: str) -> Path:
+    """:func:`answering_site` with a queue: number 710 puts the caller in queue ``sales``,
+    served by ``operator`` alone on ``device`` (``password``), logged in and ready once
+    that phone registers (no wrap-up)."""
+    answering_site(path)
+    document = yaml.safe_load(path.read_text())
+    document["site"]["ready_on_register"] = True
+    document["flows"].append({"name": "wait", "description": "Wait for sales",
+                              "definition": {"flow": "wait", "start": "q", "nodes": {
+                                  "q": {"type": "queue", "queue": "sales"}}}})
+    document["numbers"].append({"number": QUEUE_NUMBER, "flow": "wait",
+                                "description": "Sales"})
+    document["users"] = [{"username": operator, "display_name": "Operator",
+                          "roles": ["agent"], "password": f"{password}-web"}]
+    document["devices"] = [{"name": device, "user": operator, "sip_password": password}]
+    document["queues"] = [{"name": "sales", "strategy": "longest_idle", "wrap_up_s": 0,
+                           "members": [operator]}]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
 DB_PORT = 5432
 
 
@@ -283,6 +307,9 @@ class EchoPhone:
     _sip: asyncio.DatagramTransport | None = None
     _rtp: asyncio.DatagramTransport | None = None
     rtp_port: int = 0
+    #: the calls it answered, by Call-ID (each INVITE as received)
+    invites: dict[str, SipRequest] = field(default_factory=dict)
+    _responses: asyncio.Queue[SipResponse] = field(default_factory=asyncio.Queue)
 
     async def __aenter__(self) -> EchoPhone:
         loop = asyncio.get_running_loop()
@@ -298,6 +325,41 @@ class EchoPhone:
             if transport is not None:
                 transport.close()
 
+    async def register(self, address: str, user: str, password: str) -> int:
+        """Register as device ``user`` at ``address`` from this phone's SIP port (its
+        contact), answering the digest challenge; the final status."""
+        uri = SipUri(host=address, port=SIP_PORT)
+        aor = NameAddr(SipUri(user=user, host=address, port=SIP_PORT))
+        call_id, tag = secrets.token_hex(8), secrets.token_hex(4)
+
+        def register(cseq: int, authorization: str | None = None) -> SipRequest:
+            headers = [("Expires", "300")]
+            if authorization is not None:
+                headers.append(("Authorization", authorization))
+            return build_request(
+                "REGISTER", uri, from_=aor.with_tag(tag), to=aor, call_id=call_id, cseq=cseq,
+                via=Via("UDP", self.host.ip, self.port,
+                        (("branch", new_branch()), ("rport", None))),
+                contact=NameAddr(SipUri(user=user, host=self.host.ip, port=self.port)),
+                headers=headers)
+
+        challenge = await self._request(register(1), address)
+        if challenge.status != 401:
+            return challenge.status
+        authorization = digest_answer(challenge, "REGISTER", user, password, uri)
+        return (await self._request(register(2, authorization), address)).status
+
+    async def _request(self, request: SipRequest, address: str) -> SipResponse:
+        if self._sip is None:
+            raise RuntimeError("the phone is not open")
+        self._sip.sendto(bytes(request), (address, SIP_PORT))
+        async with asyncio.timeout(5):
+            while True:
+                response = await self._responses.get()
+                if response.call_id == request.call_id and response.status >= 200 \
+                        and response.cseq == request.cseq:
+                    return response
+
     def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
         if self._rtp is not None:
             self._rtp.sendto(data, source)
@@ -308,11 +370,14 @@ class EchoPhone:
             request = parse_message(data)
         except SipParseError:
             return
-        if not isinstance(request, SipRequest) or request.method == "ACK" \
-                or self._sip is None:
+        if isinstance(request, SipResponse):
+            self._responses.put_nowait(request)
+            return
+        if request.method == "ACK" or self._sip is None:
             return
         tag = f"echo{abs(hash(request.call_id))}"
         if request.method == "INVITE":
+            self.invites.setdefault(request.call_id, request)
             response = build_response(
                 request, 200, to_tag=tag,
                 contact=NameAddr(SipUri(user="echo", host=self.host.ip, port=self.port)),
@@ -343,8 +408,8 @@ class TalkingCaller:
     _answer: SipResponse | None = None
     _sending: asyncio.Task[None] | None = None
 
-    async def call(self) -> SipResponse:
-        """Place the call (answering the digest challenge); on 200 OK acknowledge it."""
+    async def call(self, *, wait_s: float = 5.0) -> SipResponse:
+        """Place the call (answering a digest challenge); on 200 OK acknowledge it."""
         loop = asyncio.get_running_loop()
         self._rtp, _ = await loop.create_datagram_endpoint(
             lambda: _Datagrams(lambda _data, _source: self.heard.append(time.monotonic())),
@@ -357,15 +422,18 @@ class TalkingCaller:
         call_id = secrets.token_hex(8)
         first = phone.build("INVITE", self.user, target=self.callee, call_id=call_id,
                             body=offer)
-        challenge = await self._final(first, wait_s=3)
-        # acknowledged, or the node repeats its 401 until timer H
-        phone.send(build_request("ACK", first.uri, from_=first.from_, to=challenge.to,
-                                 call_id=call_id, cseq=first.cseq.seq, via=first.via))
-        invite = phone.build("INVITE", self.user, target=self.callee, call_id=call_id,
-                             body=offer, authorization=digest_answer(
-                                 challenge, "INVITE", self.user, self.password,
-                                 SipUri(user=self.callee, host=self.address, port=SIP_PORT)))
-        answer = await self._final(invite, wait_s=5)
+        invite = first
+        answer = await self._final(first, wait_s=wait_s)
+        if answer.status == 401:  # a phone of the site calling: its credentials
+            # acknowledged, or the node repeats its 401 until timer H
+            phone.send(build_request("ACK", first.uri, from_=first.from_, to=answer.to,
+                                     call_id=call_id, cseq=first.cseq.seq, via=first.via))
+            invite = phone.build("INVITE", self.user, target=self.callee, call_id=call_id,
+                                 body=offer, authorization=digest_answer(
+                                     answer, "INVITE", self.user, self.password,
+                                     SipUri(user=self.callee, host=self.address,
+                                            port=SIP_PORT)))
+            answer = await self._final(invite, wait_s=wait_s)
         self._invite, self._answer = invite, answer
         if answer.status == 200:
             phone.send(self._in_dialog("ACK", invite.cseq.seq))
