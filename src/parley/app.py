@@ -399,9 +399,11 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
                                audit_s=settings.live_leg_audit_s)
-        if carried is not None:  # callers waiting in a queue are carried over too
+        if carried is not None:  # the contact center's calls are carried over as its own
             center.shell.carry = carried
             carried.resumers[WAITING] = center.resume_waiting
+            carried.call_details = center.shell.conversation_details  # and conversations
+            carried.converse = center.resume_conversation
         calls, live_center = LiveCalls(center), LiveCenter(center)
         dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving

@@ -206,6 +206,23 @@ class RouteCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationCarried:
+    """A caller from ``queue`` talking to operator ``agent_id`` (on ``device``), connected
+    by the other node of a hot-standby cluster and carried on by this one: the operator is
+    on that call (logged in first when not yet), and its end is the usual hang-up and
+    wrap-up. ``waited``: seconds the caller waited before the answer; ``talked``: since."""
+
+    call_id: str
+    queue: str
+    agent_id: str
+    device: str
+    caller: str = ""
+    priority: int = 0
+    waited: float = 0.0
+    talked: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class AgentLogin:
     """An operator logs in on a device (any operator at any phone); ``ready`` picks the state."""
 
@@ -466,10 +483,10 @@ class OutboundReleased:
 
 
 AcdEvent = (
-    RouteCall | AgentLogin | AgentLogout | AgentReady | AgentNotReady | AgentRinging
-    | AgentAnswered | AgentLegEnded | CallerHangup | CallHeld | CallResumed | WrapUpExtend
-    | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult | CancelCallback
-    | LiveLegs
+    RouteCall | ConversationCarried | AgentLogin | AgentLogout | AgentReady | AgentNotReady
+    | AgentRinging | AgentAnswered | AgentLegEnded | CallerHangup | CallHeld | CallResumed
+    | WrapUpExtend | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult
+    | CancelCallback | LiveLegs
     | ReserveForOutbound | OutboundConnected | OutboundReleased
 )
 

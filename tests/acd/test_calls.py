@@ -199,3 +199,41 @@ def test_duplicate_call_is_refused() -> None:
     h.send(ev.RouteCall("c1", "q"))
     with pytest.raises(AcdError, match="already in the ACD"):
         h.send(ev.RouteCall("c1", "q"))
+
+
+def test_a_conversation_carried_over_keeps_its_operator_busy_until_the_wrap_up() -> None:
+    h = make("a", "b", wrap=10)
+    h.login("b")
+    # the other node had connected the caller to a; here a is not logged in yet
+    caused = h.send(ev.ConversationCarried("c1", "q", "a", "sip:a@desk", caller="+33123",
+                                           waited=12.0, talked=30.0))
+    assert h.state("a") == "on_call"
+    assert h.of(ev.OfferCall, caused) == []  # nobody is offered the call again
+    assert [(c.old, c.new, c.cause) for c in h.of(ev.AgentStateChanged, caused)] == [
+        ("logged_out", "ready", "carried over"), ("ready", "reserved", "carried over"),
+        ("reserved", "on_call", "carried over")]
+    # a new caller goes to the free operator, not to the one still talking
+    assert h.of(ev.OfferCall, h.send(ev.RouteCall("c2", "q")))[0].agent_id == "b"
+    h.send(ev.LiveLegs(frozenset({"c1", "c2"})))  # the shell knows the call: not a phantom
+    assert h.state("a") == "on_call"
+    h.advance(20)
+    h.send(ev.AgentLegEnded("c1", "a"))
+    assert h.state("a") == "wrap_up"
+    h.advance(10)
+    assert h.state("a") == "ready"
+    # the handle time counts the talk on the other node too: 30 + 20 s talk, 10 s wrap-up
+    assert h.acd.agent_snapshot("a", h.now).state == "ready"
+    assert h.acd.queue_snapshot("q", h.now).aht == 60.0
+
+
+def test_a_conversation_carried_to_a_busy_or_unknown_operator_is_refused() -> None:
+    h = make("a")
+    h.login("a")
+    h.send(ev.RouteCall("c1", "q"))  # a is offered c1
+    with pytest.raises(AcdError, match="operator a is reserved"):
+        h.send(ev.ConversationCarried("c9", "q", "a", "sip:a@desk"))
+    with pytest.raises(AcdError, match="unknown agent 'zed'"):
+        h.send(ev.ConversationCarried("c9", "q", "zed", "sip:zed@desk"))
+    with pytest.raises(AcdError, match="unknown queue 'nope'"):
+        h.send(ev.ConversationCarried("c9", "nope", "a", "sip:a@desk"))
+    assert "c9" not in h.acd.calls

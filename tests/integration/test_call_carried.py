@@ -261,3 +261,88 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
         for caller in (early, later):
             await caller.close()
         await relay.close()
+
+
+async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller_after(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+    """A caller talks to the queue's only operator, a second caller waits; the active node
+    is killed. The conversation goes on, and the new node knows the operator is on it: the
+    waiting caller is not offered to the busy phone, and is put through when the first
+    caller hangs up (the operator's phone hung up by the new node)."""
+    server_url, name = postgres_database
+    first, second = lan.add("a", 1), lan.add("b", 2)
+    peers, db = lan.add("peers", 3), lan.add("db", 4)
+    floating = lan.address(100)
+    address = str(floating.ip)
+    relay, lan_url = await database_on_lan(db, server_url, name)
+    site = queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
+                         password="secret-2101")
+    await import_site(site, server_url, tmp_path / "import")
+    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
+            for host in (first, second))
+    talking = TalkingCaller(peers, address, "555001", "", QUEUE_NUMBER)
+    waiting = TalkingCaller(peers, address, "555002", "", QUEUE_NUMBER)
+    try:
+        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as operator_phone:
+            await asyncio.gather(a.start(), b.start())
+            _taken, held = await until_active_at(peers, address, within_s=10)
+            active, standby = (a, b) if held["node"] == "a" else (b, a)
+            for _ in range(50):  # 503 while the node that just took the lease starts
+                if await operator_phone.register(address, "2101", "secret-2101") == 200:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # logged in and ready by the registration
+            assert (await talking.call()).status == 200
+            await until(lambda: len(operator_phone.invites) == 1, within_s=5,
+                        what="the caller offered to the operator")
+            assert (await waiting.call()).status == 200
+            await asyncio.sleep(1.5)  # talking and waiting; the node keeps both (0.5 s)
+            now = time.monotonic()
+            assert talking.heard_between(now - 1.0, now) >= 40  # the operator's echo
+            assert waiting.heard_between(now - 1.0, now) >= 40  # hold music
+
+            killed = time.monotonic()
+            await active.stop(signal.SIGKILL)
+            await until_active_at(peers, address, within_s=10, besides=active.name)
+            for caller in (talking, waiting):
+                resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
+                assert resumed_after <= TAKEOVER_LIMIT_S, (
+                    resumed_after, standby.output.decode(errors="replace")[-4000:])
+            assert b"conversation_carried_over" in standby.output
+            await asyncio.sleep(2.0)
+            assert len(operator_phone.invites) == 1  # the busy operator is offered nothing
+
+            assert (await talking.hang_up()).status == 200
+            await until(lambda: operator_phone.byes == 1, within_s=5,
+                        what="the operator's phone hung up by the new node")
+            await until(lambda: len(operator_phone.invites) == 2, within_s=5,
+                        what="the waiting caller offered once the operator is free")
+            offer = list(operator_phone.invites.values())[1]
+            assert offer.header("X-Parley-Caller") == "555002"
+            await asyncio.sleep(0.5)
+            assert (await waiting.hang_up()).status == 200
+
+            store = await open_store(database_url(server_url, tmp_path),
+                                     run_migrations=False)
+            try:
+                for _ in range(50):
+                    records = (await store.interactions.search()).items
+                    if len(records) == 2 and all(r.ended_at for r in records):
+                        break
+                    await asyncio.sleep(0.1)
+                assert len(records) == 2, records
+                by_caller = {r.caller: await store.interactions.get(r.id) for r in records}
+                for record in by_caller.values():
+                    assert (record.outcome, record.operator) == ("answered", "ann")
+                    kinds = [entry.kind for entry in record.timeline]
+                    assert "carried over" in kinds, kinds
+                    assert kinds.count("queued") == 1, kinds
+                    # never offered to the operator's phone while it was on the first call
+                    assert "not reachable" not in kinds, kinds
+                assert by_caller["555001"].hangup_cause is not None
+            finally:
+                await store.close()
+    finally:
+        for caller in (talking, waiting):
+            await caller.close()
+        await relay.close()

@@ -233,3 +233,54 @@ async def test_a_kept_waiting_caller_goes_to_its_owner_and_stays_kept_until_forg
     finally:
         caller.close()
         await store.close()
+
+
+async def test_a_kept_call_with_its_owners_details_goes_to_the_owner_or_stays_bridged(
+        node: Telephony, tmp_path: Path) -> None:
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
+                             passwords=Passwords.cheap())
+    try:
+        port = node.pool.first + 8
+
+        def kept(bridge_id: str, offset: int, operator: str) -> dict[str, Any]:
+            return {"version": 1, "bridge_id": bridge_id, "interaction_id": bridge_id,
+                    "node": "a", "center": {"operator": operator}, "legs": [
+                        leg(node, channel=f"{bridge_id}-1", port=port + offset,
+                            phone=("127.0.0.1", 40000), call_id=f"{bridge_id}-c1"),
+                        leg(node, channel=f"{bridge_id}-2", port=port + offset + 2,
+                            phone=("127.0.0.1", 40002), call_id=f"{bridge_id}-c2")]}
+
+        now = MonotonicClock().utcnow()
+        await store.live_calls.apply([("br-ann", "br-ann", kept("br-ann", 0, "ann")),
+                                      ("br-bob", "br-bob", kept("br-bob", 4, "bob"))], (), now)
+        keeper = CallKeeper(store.live_calls, node.engine, MonotonicClock(), talk=talk,
+                            node="b")
+        node.engine.bridge_changed = keeper.changed
+        conversations: list[tuple[str, dict[str, Any], str]] = []
+        ended = asyncio.Event()
+
+        def converse(bridge: Bridge, first: Channel, second: Channel, details: Any,
+                     from_node: str) -> Any:
+            if details["operator"] == "bob":
+                raise CarryError("operator bob is not free")
+            conversations.append((bridge.id, dict(details), from_node))
+
+            async def follow() -> None:
+                await talk(bridge, first, second)
+                ended.set()
+            return follow()
+
+        keeper.converse = converse
+        keeper.call_details = lambda bridge: {"operator": "ann", "on": "b"} \
+            if bridge.id == "br-ann" else None
+        assert await keeper.restore() == 2  # bob's goes on as a bridge of two legs
+        assert conversations == [("br-ann", {"operator": "ann"}, "a")]
+        await keeper.flush()
+        stored = {call.bridge_id: call.state for call in await store.live_calls.all()}
+        assert stored["br-ann"]["center"] == {"operator": "ann", "on": "b"}
+        assert "center" not in stored["br-bob"]
+        for channel in list(node.engine.channels.values()):
+            channel.hangup()
+        await asyncio.wait_for(ended.wait(), 2)  # the owner's coroutine followed the call
+    finally:
+        await store.close()

@@ -382,6 +382,31 @@ class Acd:
         self.calls[call.call_id] = call
         self.arrive(call, runtime, carried=waited is not None)
 
+    def _on_conversation_carried(self, event: ev.ConversationCarried, now: float) -> None:
+        """The operator goes on with a conversation another node connected: on that call
+        here (logged in on its device first when not yet), with no offer and no stats
+        counted twice (the other node counted the answer)."""
+        if event.queue not in self.queues:
+            raise AcdError(f"call {event.call_id}: unknown queue {event.queue!r}")
+        if event.call_id in self.calls or event.call_id in self.outbound_calls:
+            raise AcdError(f"call {event.call_id} is already in the ACD")
+        agent = self.agent(event.agent_id)
+        if agent.state is S.LOGGED_OUT:
+            self.devices.bind(agent, event.device)
+            self.move(agent, T.LOGIN, target=S.READY, cause="carried over")
+        if agent.state is not S.READY:
+            raise AcdError(f"operator {agent.agent_id} is {agent.state}: not free to go on "
+                           f"with call {event.call_id}")
+        answered = now - max(0.0, event.talked)
+        call = AcdCall(event.call_id, event.queue, event.caller, event.priority,
+                       answered - max(0.0, event.waited), next(self._seq),
+                       state=CallState.CONNECTED, agent_id=agent.agent_id)
+        self.calls[call.call_id] = call
+        self.move(agent, T.RESERVE, call_id=call.call_id, cause="carried over")
+        self.move(agent, T.ANSWER, cause="carried over")
+        agent.calls_taken += 1
+        self.begin_handle(agent.agent_id, call.queue, answered)
+
     def arrive(self, call: AcdCall, runtime: QueueRuntime, *, carried: bool = False) -> None:
         """A call enters ``runtime``: arrival rules, then an operator or the waiting line;
         a call ``carried`` over from another node was admitted there: its place only."""
@@ -756,6 +781,7 @@ class Acd:
 
     _handlers: ClassVar[dict[type, Callable[[Acd, Any, float], None]]] = {
         ev.RouteCall: _on_route,
+        ev.ConversationCarried: _on_conversation_carried,
         ev.AgentLogin: _on_login,
         ev.AgentLogout: _on_logout,
         ev.AgentReady: _on_ready,

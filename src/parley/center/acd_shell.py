@@ -42,7 +42,7 @@ from parley.clock import Clock, serve_deadlines
 from parley.config import LANGUAGES, recordings_dir, voicemail_dir
 from parley.events import HangupCause
 from parley.ids import IdSource
-from parley.telephony.channel import Channel, ChannelError, ChannelState
+from parley.telephony.channel import Bridge, Channel, ChannelError, ChannelState
 from parley.telephony.dialplan import NumberHandler, first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE, Speech, Tone
@@ -115,6 +115,8 @@ class AcdShell:
         #: a hot-standby node's keeper of calls: callers waiting in a queue are kept in it
         #: (:meth:`keep_waiting`) for the other node to put back in line after a takeover
         self.carry: CallKeeper | None = None
+        #: the calls whose caller talks to an operator, by bridge id
+        self.conversations: dict[str, InboundCall] = {}
         self._bind_numbers()
         self._check_flow_prompts()
 
@@ -371,6 +373,11 @@ class AcdShell:
         else:
             leg.hangup()
             return
+        await self.follow_operator(call, agent_id, leg)
+
+    async def follow_operator(self, call: InboundCall, agent_id: str, leg: Channel) -> None:
+        """The operator's answered leg until it ends: the operator hung up (the ACD hears
+        of it, the call's coroutine goes on), unless the shell ended it itself."""
         await leg.wait_ended()
         if leg.id in call.cancelled:
             return
@@ -445,10 +452,9 @@ class AcdShell:
         call.operator_leg = leg
         call.answered_at = call.answered_at or self.wall()
         if call.queue and call.acd_id in self.acd.calls:
-            self._answered_from[call.acd_id] = (call.interaction_id, call.queue)
-            while len(self._answered_from) > ANSWERED_KEPT:  # a wrap-up that never came
-                del self._answered_from[next(iter(self._answered_from))]
+            self.answered_from(call)
         call.bridge = self.telephony.bridge(caller, leg)
+        self.conversations[call.bridge.id] = call
         policy = self.policies.get(call.queue)
         if policy is not None and policy.recording == "all" and call.recording is None:
             call.recording = call.bridge.record(
@@ -467,6 +473,13 @@ class AcdShell:
                 hook(call)
             except Exception:
                 log.exception("answered_hook_failed", interaction=call.interaction_id)
+
+    def answered_from(self, call: InboundCall) -> None:
+        """Note the record and queue of ``call``, answered from its queue: the operator's
+        wrap-up after it names them."""
+        self._answered_from[call.acd_id] = (call.interaction_id, call.queue)
+        while len(self._answered_from) > ANSWERED_KEPT:  # a wrap-up that never came
+            del self._answered_from[next(iter(self._answered_from))]
 
     def _stop_playbacks(self, channel: Channel) -> None:
         shell = channel.engine.media
@@ -543,6 +556,25 @@ class AcdShell:
         """``call`` no longer waits (answered, gone, sent elsewhere)."""
         if self.carry is not None:
             self.carry.forget(f"{WAITING}:{call.acd_id}")
+
+    def conversation_details(self, bridge: Bridge) -> dict[str, Any] | None:
+        """What the other node needs to go on with the conversation in ``bridge`` as the
+        contact center's (``ContactCenter.resume_conversation``): its call, queue and
+        operator, when it was queued and answered; None for a bridge that is not a
+        caller talking to an operator who answered from a queue."""
+        call = self.conversations.get(bridge.id)
+        if call is None or call.bridge is not bridge or call.caller is None \
+                or call.operator_leg is None or call.answered_at is None:
+            return None
+        acd_call = self.acd.calls.get(call.acd_id)
+        agent = self.acd.agents.get(call.operator)
+        if acd_call is None or agent is None or acd_call.agent_id != call.operator:
+            return None
+        details = self._waiting_details(call)
+        details.update(operator=call.operator, device=agent.device,
+                       answered_at=call.answered_at.isoformat(),
+                       caller_leg=call.caller.id, operator_leg=call.operator_leg.id)
+        return details
 
     def _waiting_details(self, call: InboundCall) -> dict[str, Any]:
         """What the other node needs to put a waiting caller back in line: the call, its
@@ -756,6 +788,7 @@ class AcdShell:
             call.waiting = None
         self._stop_recording(call)
         if call.bridge is not None:
+            self.conversations.pop(call.bridge.id, None)
             call.bridge.destroy()
             call.bridge = None
         leg = call.operator_leg

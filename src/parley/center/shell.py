@@ -10,13 +10,14 @@ in the mailbox of a flow, a queue or an operator who did not answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
 from parley import events as ev
+from parley.acd.agent import AcdError
 from parley.center.acd_shell import AcdShell
 from parley.center.calls import (
     AttendedTransfer,
@@ -51,13 +52,13 @@ from parley.ivr.commands import (
 )
 from parley.ivr.environment import IvrEnvironment, SiteListsView
 from parley.telephony.carry import CarryError
-from parley.telephony.channel import Channel
+from parley.telephony.channel import Bridge, Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
     from pathlib import Path
 
     from parley.center.config import CenterConfig
@@ -306,11 +307,17 @@ class ContactCenter:
                                      priority=step.priority, waited=waited))
         if not call.outcome.done():
             self.shell.keep_waiting(call)
+        return await self._outcome(call, caller, call.outcome)
+
+    async def _outcome(self, call: InboundCall, caller: Channel,
+                       outcome: asyncio.Future[object]) -> Step | None:
+        """Wait for what happens to a queued call (answered and ended, transferred, a
+        callback, an overflow) or its caller's hang-up, and go on from there."""
         try:
-            await first_of(asyncio.shield(call.outcome), caller.wait_ended())
+            await first_of(asyncio.shield(outcome), caller.wait_ended())
         finally:
             self.shell.forget_waiting(call)
-        result = call.outcome.result() if call.outcome.done() else None
+        result = outcome.result() if outcome.done() else None
         if call.waiting is not None:
             call.waiting.cancel()
             call.waiting = None
@@ -352,6 +359,62 @@ class ContactCenter:
                  from_node=node)
         self.shell.spawn(self.serve_call(call, ToQueue(queue, call.priority, since=since)),
                          f"carried-{acd_id}")
+
+    def resume_conversation(self, bridge: Bridge, first: Channel, second: Channel,
+                            details: Mapping[str, Any], node: str) -> Awaitable[None]:
+        """A caller talking to an operator on ``node`` before the takeover (the call in
+        ``bridge``, carried over; ``details`` as :meth:`AcdShell.conversation_details`
+        kept them): the operator is on that call in the ACD here at once (offered nothing
+        else), and its end is the usual one (wrap-up, transfers, the record's outcome).
+        Returns the coroutine that follows the call. Raises :class:`CarryError`,
+        ValueError, KeyError or TypeError when it cannot."""
+        legs = {first.id: first, second.id: second}
+        caller, leg = legs[str(details["caller_leg"])], legs[str(details["operator_leg"])]
+        if caller is leg:
+            raise CarryError("the caller's leg is the operator's")
+        queue, operator = str(details["queue"]), str(details["operator"])
+        acd_id = str(details["acd_id"])
+        if acd_id in self.shell.calls:
+            raise CarryError(f"call {acd_id} is already here")
+        variables = details["variables"]
+        if not isinstance(variables, Mapping):
+            raise TypeError("the call's variables are not a mapping")
+        queued_at = datetime.fromisoformat(str(details["queued_at"]))
+        answered_at = datetime.fromisoformat(str(details["answered_at"]))
+        call = InboundCall(acd_id, caller.interaction_id, str(details["ani"]),
+                           str(details["dnis"]), caller,
+                           datetime.fromisoformat(str(details["started_at"])),
+                           variables=dict(variables), queue=queue,
+                           priority=int(details["priority"]), queued_at=queued_at,
+                           operator=operator, operator_leg=leg, bridge=bridge,
+                           answered_at=answered_at)
+        try:
+            self.shell.feed(ev.ConversationCarried(
+                acd_id, queue, operator, str(details["device"]), caller=call.ani,
+                priority=call.priority,
+                waited=max(0.0, (answered_at - queued_at).total_seconds()),
+                talked=max(0.0, (self.shell.wall() - answered_at).total_seconds())),
+                raise_errors=True)
+        except AcdError as exc:
+            raise CarryError(str(exc)) from exc
+        call.outcome = asyncio.get_running_loop().create_future()
+        self.shell.calls[acd_id] = call
+        self.shell.conversations[bridge.id] = call
+        self.shell.answered_from(call)
+        log.info("conversation_carried_over", interaction=call.interaction_id, queue=queue,
+                 operator=operator, from_node=node)
+        return self._carried_conversation(call, caller, leg, call.outcome)
+
+    async def _carried_conversation(self, call: InboundCall, caller: Channel, leg: Channel,
+                                    outcome: asyncio.Future[object]) -> None:
+        self.shell.live[call.interaction_id] = call
+        self.shell.spawn(self.shell.follow_operator(call, call.operator, leg),
+                         f"operator-{leg.id}")
+        try:
+            await self._drive(call, await self._outcome(call, caller, outcome))
+        finally:
+            self._finish(call)
+            self.shell.live.pop(call.interaction_id, None)
 
     async def _after(self, call: InboundCall, result: object) -> Step | None:
         """What follows a conversation or a wait: a transfer's target, voicemail, or the

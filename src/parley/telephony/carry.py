@@ -13,8 +13,11 @@ sending there), rebuilds both legs as answered calls, bridges them and ends both
 hangs up: audio resumes without a re-INVITE, the call record goes on (``CallCarried``) and
 is closed by the hang-up. Only plain RTP legs over UDP are carried: a browser's DTLS-SRTP
 or a carrier's SDES keys and a TCP or TLS connection do not survive the process that held
-them. What the contact center knew of the call (its queue, the operator's state and
-wrap-up) is not carried yet: the call goes on as a bridge of two legs.
+them. The owner of a call may keep its own details with it (:attr:`CallKeeper.call_details`:
+the contact center keeps its queue, operator and times): the node taking over hands the
+restored call to it (:attr:`CallKeeper.converse`), so the operator is known to be on that
+call and the wrap-up follows; a call without such details (or one its owner cannot take)
+goes on as a bridge of two legs.
 
 Single legs are kept too, each of a kind with the details its owner gives
 (:meth:`CallKeeper.keep`): the contact center keeps every caller waiting in a queue, and the
@@ -25,7 +28,7 @@ node taking over hands the restored leg and those details to the owner of that k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,6 +65,12 @@ CALL = "call"
 #: kept, the node it comes from. Raises :class:`CarryError` (or ValueError, KeyError,
 #: TypeError on details it cannot read) when it cannot.
 Resumer = Callable[[Channel, Mapping[str, Any], str], None]
+#: Goes on with a kept two-party call its owner gave details of (:attr:`CallKeeper.
+#: call_details`): the bridge and its legs restored, the details, the node it comes from;
+#: returns the coroutine that follows the call to its end (in place of ``talk``). Raises
+#: :class:`CarryError` (or ValueError, KeyError, TypeError) when it cannot: the call then
+#: goes on as a bridge of two legs.
+Converser = Callable[[Bridge, Channel, Channel, Mapping[str, Any], str], Awaitable[None]]
 
 
 class CarryError(ValueError):
@@ -277,6 +286,11 @@ class CallKeeper:
         #: who goes on with a kept single leg of each kind on this node (the contact
         #: center: a caller waiting in a queue)
         self.resumers: dict[str, Resumer] = {}
+        #: what the owner of a call knows of it, kept with it (the contact center: its
+        #: queue, its operator, when it was answered); None: nothing
+        self.call_details: Callable[[Bridge], dict[str, Any] | None] | None = None
+        #: who goes on with a kept call that has such details on this node
+        self.converse: Converser | None = None
         #: set once the kept calls are carried on (or found not to be carriable)
         self.restored = asyncio.Event()
 
@@ -336,7 +350,8 @@ class CallKeeper:
             node = str(state.get("node", ""))
             try:
                 if kind == CALL:
-                    self._dirty.add(restore_call(self._engine, state, node, self._talk))
+                    self._dirty.add(restore_call(self._engine, state, node,
+                                                 self._talk_for(state, node)))
                 else:
                     restore_single(self._engine, state, node, self.resumers)
             except CarryError as exc:
@@ -355,6 +370,23 @@ class CallKeeper:
         if carried:
             log.info("calls_carried_over", calls=carried, not_carried=len(failed))
         return carried
+
+    def _talk_for(self, state: Mapping[str, Any], node: str
+                  ) -> Callable[[Bridge, Channel, Channel], Any]:
+        """What follows a restored call: its owner's conversation when it gave details
+        (:attr:`converse`), else ``talk`` (also when the owner cannot go on with it)."""
+        details, converse = state.get("center"), self.converse
+        if not isinstance(details, Mapping) or converse is None:
+            return self._talk
+
+        def talk(bridge: Bridge, first: Channel, second: Channel) -> Any:
+            try:
+                return converse(bridge, first, second, details, node)
+            except (CarryError, KeyError, TypeError, ValueError) as exc:
+                log.warning("conversation_not_carried_over", bridge_id=bridge.id,
+                            from_node=node, error=str(exc))
+                return self._talk(bridge, first, second)
+        return talk
 
     async def run(self) -> None:
         """Restore, then write the changes every ``interval_s`` until cancelled; what is
@@ -375,6 +407,9 @@ class CallKeeper:
             if carriable(bridge):
                 state = call_state(bridge)
                 state["node"] = self._node
+                details = self._details_of(bridge)
+                if details is not None:
+                    state["center"] = details
                 kept.append((bridge.id, str(state["interaction_id"]), state))
             elif bridge.id in self._stored:
                 gone.append(bridge.id)
@@ -396,6 +431,17 @@ class CallKeeper:
             return
         self._stored.update(bridge_id for bridge_id, _, _ in kept)
         self._stored.difference_update(gone)
+
+    def _details_of(self, bridge: Bridge) -> dict[str, Any] | None:
+        """The owner's details of the call in ``bridge`` (None when it has none, or fails:
+        logged, and the call is kept as a bridge of two legs)."""
+        if self.call_details is None:
+            return None
+        try:
+            return self.call_details(bridge)
+        except Exception:
+            log.exception("kept_call_details_failed", bridge_id=bridge.id)
+            return None
 
     def _single_state(self, key: str, kept: _KeptLeg) -> dict[str, Any] | None:
         """A kept single leg as stored; None when it is not one to carry (ended, not plain
