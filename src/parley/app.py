@@ -22,7 +22,7 @@ import structlog
 
 from parley.bus import LiveBus
 from parley.center import ContactCenter, load_center_config
-from parley.center.acd_shell import WAITING
+from parley.center.acd_shell import IN_FLOW, WAITING
 from parley.center.call_feed import CallFeed
 from parley.center.callbacks import CallbackKeeper
 from parley.center.campaign_inbound import CampaignInbound
@@ -402,6 +402,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         if carried is not None:  # the contact center's calls are carried over as its own
             center.shell.carry = carried
             carried.resumers[WAITING] = center.resume_waiting
+            carried.resumers[IN_FLOW] = center.resume_flow
             carried.call_details = center.shell.conversation_details  # and conversations
             carried.converse = center.resume_conversation
         calls, live_center = LiveCalls(center), LiveCenter(center)

@@ -31,6 +31,7 @@ from parley.testing.postgres import (  # noqa: F401 - fixtures
 )
 from parley.testing.standby import (
     HTTP_PORT,
+    MENU_NUMBER,
     QUEUE_NUMBER,
     EchoPhone,
     StandbyNode,
@@ -345,4 +346,73 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
     finally:
         for caller in (talking, waiting):
             await caller.close()
+        await relay.close()
+
+
+async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+    """A caller in a menu when the active node is killed: the new node plays the menu
+    again (its start, not the flow's), its timeout leads to the queue, and the caller
+    reaches the operator; one record, one "entered flow"."""
+    server_url, name = postgres_database
+    first, second = lan.add("a", 1), lan.add("b", 2)
+    peers, db = lan.add("peers", 3), lan.add("db", 4)
+    floating = lan.address(100)
+    address = str(floating.ip)
+    relay, lan_url = await database_on_lan(db, server_url, name)
+    site = queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
+                         password="secret-2101")
+    await import_site(site, server_url, tmp_path / "import")
+    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
+            for host in (first, second))
+    caller = TalkingCaller(peers, address, "555003", "", MENU_NUMBER)
+    try:
+        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as operator_phone:
+            await asyncio.gather(a.start(), b.start())
+            _taken, held = await until_active_at(peers, address, within_s=10)
+            active, standby = (a, b) if held["node"] == "a" else (b, a)
+            for _ in range(50):  # 503 while the node that just took the lease starts
+                if await operator_phone.register(address, "2101", "secret-2101") == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await caller.call()).status == 200
+            await asyncio.sleep(1.5)  # the beep, the menu's prompt, waiting for a key
+
+            killed = time.monotonic()
+            await active.stop(signal.SIGKILL)
+            await until_active_at(peers, address, within_s=10, besides=active.name)
+            resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
+            assert resumed_after <= TAKEOVER_LIMIT_S, (
+                resumed_after, standby.output.decode(errors="replace")[-4000:])
+            assert b"flow_caller_carried_over" in standby.output
+            # no key pressed: the menu's timeout leads to the queue and its operator
+            await until(lambda: len(operator_phone.invites) == 1, within_s=10,
+                        what="the caller offered to the operator after the menu")
+            (offer,) = operator_phone.invites.values()
+            assert offer.header("X-Parley-Caller") == "555003"
+            await asyncio.sleep(0.5)
+            assert (await caller.hang_up()).status == 200
+
+            store = await open_store(database_url(server_url, tmp_path),
+                                     run_migrations=False)
+            try:
+                for _ in range(50):
+                    records = (await store.interactions.search()).items
+                    if len(records) == 1 and records[0].ended_at is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert len(records) == 1, records
+                record = await store.interactions.get(records[0].id)
+                assert (record.outcome, record.operator) == ("answered", "ann")
+                kinds = [entry.kind for entry in record.timeline]
+                assert kinds.count("entered flow") == 1, kinds
+                assert kinds.count("queued") == 1, kinds
+                assert kinds.index("carried over") < kinds.index("resumed") \
+                    < kinds.index("queued"), kinds
+                resumed = next(e for e in record.timeline if e.kind == "resumed")
+                assert resumed.detail["node"] == "menu"
+            finally:
+                await store.close()
+    finally:
+        await caller.close()
         await relay.close()

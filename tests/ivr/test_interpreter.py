@@ -752,3 +752,38 @@ sorry:
     assert call.kinds() == ["entered flow", "flow error"]
     assert "field 'variables.share'" in call.run.timeline[-1].detail["error"]
     assert "division by zero" in call.run.timeline[-1].detail["error"]
+
+
+def test_a_run_resumed_at_a_node_goes_on_from_its_start_with_the_variables_kept() -> None:
+    flow = make_flow("""
+start:
+  type: play
+  prompt: welcome
+  next: ask
+ask:
+  type: menu
+  prompt: choose
+  options:
+    "1": done
+  timeout: 4
+  on_failure: bye
+done:
+  type: play
+  prompt:
+    - text: "Thanks ${name}"
+  next: bye
+""" + BYE)
+    call = Call(flow, variables={"name": "Ann"})
+    commands = call._keep(call.run.resume_at("ask", call.clock.utcnow()))
+    # no answer, no screening, no welcome: the menu again, from its prompt
+    assert not any(isinstance(c, AnswerCall | Play) for c in commands)
+    assert call.last(Collect).prompts == (PromptFile("choose"),)
+    assert call.kinds() == ["resumed", "menu offered"]
+    assert call.run.timeline[0].node == "ask"
+    call.press("1")
+    assert call.last(Play).prompts == (Speech("Thanks Ann"),)
+    with pytest.raises(FlowError, match="already started"):
+        call.run.resume_at("ask", call.clock.utcnow())
+    fresh = Call(flow)
+    with pytest.raises(FlowError, match="no node 'gone'"):
+        fresh.run.resume_at("gone", fresh.clock.utcnow())

@@ -49,6 +49,7 @@ from parley.telephony.media import LANGUAGE_VARIABLE, Speech, Tone
 from parley.telephony.outside import OutboundRefused, TrunkLine
 
 if TYPE_CHECKING:
+    from parley.center.ivr_shell import FlowSession
     from parley.ivr.registry import FlowRegistry
     from parley.telephony.carry import CallKeeper
     from parley.telephony.media import CallRecording
@@ -63,6 +64,8 @@ BUSY_RETRY_S = 1.0  # an operator whose phone is on another call is reported unr
 
 #: the kind of leg a waiting caller is kept as for a hot standby (parley.telephony.carry)
 WAITING = "waiting"
+#: the kind of leg a caller in a flow is kept as
+IN_FLOW = "ivr"
 
 ANSWERED_KEPT = 10_000
 """The most answered calls whose wrap-up the shell waits for (to name their queue)."""
@@ -557,6 +560,30 @@ class AcdShell:
         if self.carry is not None:
             self.carry.forget(f"{WAITING}:{call.acd_id}")
 
+    def keep_in_flow(self, call: InboundCall, session: FlowSession) -> None:
+        """Keep ``call``, whose caller is in a flow (``session``), for the other node of a
+        hot-standby cluster (``ContactCenter.resume_flow`` goes on from the node the caller
+        is at); called again each time the caller moves to another node."""
+        carry, caller = self.carry, call.caller
+        if carry is None or caller is None:
+            return
+
+        def details() -> dict[str, Any]:
+            import json
+
+            run = session.run
+            node = run.node or session.resume_at or run.flow.start  # not started yet
+            return {**self._call_details(call), "flow": run.flow.name, "node": node,
+                    "flow_dnis": run.dnis,
+                    "variables": json.loads(json.dumps({**call.variables, **run.variables},
+                                                       default=str))}
+        carry.keep(f"{IN_FLOW}:{call.acd_id}", IN_FLOW, caller, details)
+
+    def forget_in_flow(self, call: InboundCall) -> None:
+        """``call`` left its flow (handed off, ended)."""
+        if self.carry is not None:
+            self.carry.forget(f"{IN_FLOW}:{call.acd_id}")
+
     def conversation_details(self, bridge: Bridge) -> dict[str, Any] | None:
         """What the other node needs to go on with the conversation in ``bridge`` as the
         contact center's (``ContactCenter.resume_conversation``): its call, queue and
@@ -576,16 +603,21 @@ class AcdShell:
                        caller_leg=call.caller.id, operator_leg=call.operator_leg.id)
         return details
 
-    def _waiting_details(self, call: InboundCall) -> dict[str, Any]:
-        """What the other node needs to put a waiting caller back in line: the call, its
-        queue and place (when it began waiting), the data attached to it (JSON values)."""
+    def _call_details(self, call: InboundCall) -> dict[str, Any]:
+        """The call as kept for the other node: its ids, numbers, start and the data
+        attached to it (JSON values)."""
         import json
 
-        queued_at = call.queued_at or self.wall()
         return {"acd_id": call.acd_id, "ani": call.ani, "dnis": call.dnis,
-                "started_at": call.started_at.isoformat(), "queue": call.queue,
-                "priority": call.priority, "queued_at": queued_at.isoformat(),
+                "started_at": call.started_at.isoformat(),
                 "variables": json.loads(json.dumps(call.variables, default=str))}
+
+    def _waiting_details(self, call: InboundCall) -> dict[str, Any]:
+        """What the other node needs to put a waiting caller back in line: the call, its
+        queue and place (when it began waiting)."""
+        queued_at = call.queued_at or self.wall()
+        return {**self._call_details(call), "queue": call.queue, "priority": call.priority,
+                "queued_at": queued_at.isoformat()}
 
     def _on_abandoned(self, notice: ev.CallAbandoned) -> None:
         call = self.calls.get(notice.call_id)

@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class ToFlow:
     """Run a flow (the number's, or the target of a transfer); ``draft``: run this version
-    of it instead of the live one (a test call from the web editor)."""
+    of it instead of the live one (a test call from the web editor); ``at``: from this node
+    on, not the start."""
 
     flow: str
     dnis: str = ""
     draft: Flow | None = None
+    #: go on from this node (a caller carried over from the other node of a cluster)
+    at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,8 @@ class FlowSession:
     def __init__(self, call: InboundCall, run: FlowRun, channel: Channel, *,
                  publish: Callable[[object], object], wall: Callable[[], datetime],
                  on_callback: Callable[[RegisterCallback], None],
-                 recordings_dir: Path, default_language: str = "en") -> None:
+                 recordings_dir: Path, default_language: str = "en",
+                 resume_at: str | None = None) -> None:
         self.call = call
         self.default_language = default_language
         self.run = run
@@ -164,13 +165,24 @@ class FlowSession:
         self.wall = wall
         self.on_callback = on_callback
         self.recordings_dir = recordings_dir
+        #: start at this node instead of the flow's start (a caller carried over)
+        self.resume_at = resume_at
+        #: told when the run moves to another node (a hot-standby node keeps where it is)
+        self.on_node: Callable[[], None] | None = None
+        self._node = run.node
 
     async def advance(self, event: IvrEvent | None = None) -> HandOff | None:
         """Start the run (or feed ``event``) and execute commands until the flow hands the
         call off (returned) or ends (None)."""
         now = self.wall()
-        pending = list(self.run.start(now) if event is None else self.run.handle(event, now))
+        if event is not None:
+            pending = list(self.run.handle(event, now))
+        elif self.resume_at is not None:
+            pending = list(self.run.resume_at(self.resume_at, now))
+        else:
+            pending = list(self.run.start(now))
         while pending:
+            self._moved()
             command = pending.pop(0)
             result = await self._execute(command)
             if isinstance(result, EnqueueCall | TransferCall | SendToVoicemail):
@@ -182,6 +194,12 @@ class FlowSession:
             if not pending and not self.run.finished and self.run.next_deadline is not None:
                 pending.extend(await self._wait_deadline())
         return None
+
+    def _moved(self) -> None:
+        if self.run.node != self._node:
+            self._node = self.run.node
+            if self.on_node is not None:
+                self.on_node()
 
     async def _wait_deadline(self) -> list[IvrCommand]:
         deadline = self.run.next_deadline

@@ -174,7 +174,7 @@ class ContactCenter:
         pending_failure: QueueResult | TransferResult | None = None
         while not call.caller_gone:
             if pending_failure is not None and session is not None:
-                handoff = await session.advance(pending_failure)
+                handoff = await self._advance(call, session, pending_failure)
                 pending_failure = None
                 step, request = self._handoff_step(handoff)
             elif isinstance(step, ToFlow):
@@ -182,7 +182,7 @@ class ContactCenter:
                 if session is None:
                     self.shell.hangup(call, HangupCause.UNALLOCATED_NUMBER)
                     return
-                handoff = await session.advance()
+                handoff = await self._advance(call, session, None, keep=step.draft is None)
                 step, request = self._handoff_step(handoff)
             else:
                 request = ""
@@ -217,6 +217,20 @@ class ContactCenter:
                 continue
             return
 
+    async def _advance(self, call: InboundCall, session: FlowSession,
+                       event: QueueResult | TransferResult | None, *,
+                       keep: bool = True) -> object:
+        """Run the flow until it hands the call off or ends; meanwhile a hot-standby node
+        keeps where the caller is in it (not for a draft tried from the editor)."""
+        if keep:
+            session.on_node = lambda: self.shell.keep_in_flow(call, session)
+            self.shell.keep_in_flow(call, session)
+        try:
+            return await session.advance(event)
+        finally:
+            session.on_node = None
+            self.shell.forget_in_flow(call)
+
     def _start_flow(self, call: InboundCall, step: ToFlow) -> FlowSession | None:
         caller = call.caller
         if caller is None:
@@ -240,7 +254,8 @@ class ContactCenter:
         return FlowSession(call, run, caller, publish=self.shell.publish, wall=self.shell.wall,
                            on_callback=lambda command: self._register_callback(call, command),
                            recordings_dir=self.shell.recordings_dir,
-                           default_language=self.telephony.prompts.default_language)
+                           default_language=self.telephony.prompts.default_language,
+                           resume_at=step.at)
 
     def _handoff_step(self, handoff: object) -> tuple[Step | None, str]:
         if isinstance(handoff, EnqueueCall):
@@ -342,23 +357,46 @@ class ContactCenter:
         queue = str(details["queue"])
         if queue not in self.shell.acd.queues:
             raise CarryError(f"no queue {queue!r} on this node")
-        acd_id = str(details["acd_id"])
-        if acd_id in self.shell.calls or acd_id in self.shell.acd.calls:
-            raise CarryError(f"call {acd_id} is already here")
-        variables = details["variables"]
-        if not isinstance(variables, Mapping):
-            raise TypeError("the call's variables are not a mapping")
+        call = self._carried_call(channel, details)
+        if call.acd_id in self.shell.acd.calls:
+            raise CarryError(f"call {call.acd_id} is already here")
         since = datetime.fromisoformat(str(details["queued_at"]))
-        call = InboundCall(acd_id, channel.interaction_id, str(details["ani"]),
-                           str(details["dnis"]), channel,
-                           datetime.fromisoformat(str(details["started_at"])),
-                           variables=dict(variables), queue=queue,
-                           priority=int(details["priority"]), queued_at=since)
+        call.queue, call.priority, call.queued_at = queue, int(details["priority"]), since
         self.shell.keep_waiting(call)  # kept as this node's from its first write on
         log.info("waiting_caller_carried_over", interaction=call.interaction_id, queue=queue,
                  from_node=node)
         self.shell.spawn(self.serve_call(call, ToQueue(queue, call.priority, since=since)),
-                         f"carried-{acd_id}")
+                         f"carried-{call.acd_id}")
+
+    def resume_flow(self, channel: Channel, details: Mapping[str, Any], node: str) -> None:
+        """A caller who was in a flow on ``node`` before the takeover (its leg carried over
+        on ``channel``, ``details`` as :meth:`AcdShell.keep_in_flow` kept them): the flow
+        goes on from the start of the node the caller was at, with the variables it had.
+        Raises :class:`CarryError`, ValueError, KeyError or TypeError when it cannot."""
+        name, at = str(details["flow"]), str(details["node"])
+        flow = self.shell.registry.active(name)
+        if flow is None:
+            raise CarryError(f"no active flow {name!r} on this node")
+        if at not in flow.nodes:
+            raise CarryError(f"flow {name!r} has no node {at!r} on this node")
+        call = self._carried_call(channel, details)
+        step = ToFlow(name, str(details["flow_dnis"]), at=at)
+        log.info("flow_caller_carried_over", interaction=call.interaction_id, flow=name,
+                 node=at, from_node=node)
+        self.shell.spawn(self.serve_call(call, step), f"carried-{call.acd_id}")
+
+    def _carried_call(self, channel: Channel, details: Mapping[str, Any]) -> InboundCall:
+        """The contact center's call of a caller carried over on ``channel``."""
+        acd_id = str(details["acd_id"])
+        if acd_id in self.shell.calls or channel.interaction_id in self.shell.live:
+            raise CarryError(f"call {acd_id} is already here")
+        variables = details["variables"]
+        if not isinstance(variables, Mapping):
+            raise TypeError("the call's variables are not a mapping")
+        return InboundCall(acd_id, channel.interaction_id, str(details["ani"]),
+                           str(details["dnis"]), channel,
+                           datetime.fromisoformat(str(details["started_at"])),
+                           variables=dict(variables))
 
     def resume_conversation(self, bridge: Bridge, first: Channel, second: Channel,
                             details: Mapping[str, Any], node: str) -> Awaitable[None]:

@@ -211,6 +211,21 @@ class FlowRun:
         self._enter_flow(out, now, self.flow.start)
         return out
 
+    def resume_at(self, node: str, now: datetime) -> list[IvrCommand]:
+        """Go on from the start of ``node`` with a caller who was there on another node of
+        a hot-standby cluster (already answered and screened, its variables given to the
+        run): the node runs again from its beginning."""
+        now = _aware(now)
+        if self._started:
+            raise FlowError("this run has already started")
+        if node not in self.flow.nodes:
+            raise FlowError(f"no node {node!r} in flow {self.flow.name!r}")
+        self._started = self._answered = True
+        out: list[IvrCommand] = []
+        self._record(out, now, node, "resumed")
+        self._enter_flow(out, now, node)
+        return out
+
     def _enter_flow(self, out: list[IvrCommand], now: datetime, node: str) -> None:
         self._answer(out)
         try:

@@ -66,12 +66,14 @@ def answering_site(path: Path, *, devices: Sequence[dict[str, str]] = ()) -> Pat
 
 
 QUEUE_NUMBER = "710"  # answered by ``queueing_site``: the caller waits in queue "sales"
+MENU_NUMBER = "720"  # a beep, then a menu: 1 or 4 s of silence lead to queue "sales"
 
 
 def queueing_site(path: Path, *, operator: str, device: str, password: str) -> Path:
     """:func:`answering_site` with a queue: number 710 puts the caller in queue ``sales``,
-    served by ``operator`` alone on ``device`` (``password``), logged in and ready once
-    that phone registers (no wrap-up)."""
+    number 720 after a menu (:data:`MENU_NUMBER`); the queue is served by ``operator``
+    alone on ``device`` (``password``), logged in and ready once that phone registers (no
+    wrap-up)."""
     answering_site(path)
     document = yaml.safe_load(path.read_text())
     document["site"]["ready_on_register"] = True
@@ -80,6 +82,17 @@ def queueing_site(path: Path, *, operator: str, device: str, password: str) -> P
                                   "q": {"type": "queue", "queue": "sales"}}}})
     document["numbers"].append({"number": QUEUE_NUMBER, "flow": "wait",
                                 "description": "Sales"})
+    document["flows"].append({"name": "menu", "description": "Beep, menu, sales",
+                              "definition": {"flow": "menu", "start": "welcome", "nodes": {
+                                  "welcome": {"type": "play", "prompt": "beep",
+                                              "next": "menu"},
+                                  "menu": {"type": "menu", "prompt": "please-try-again",
+                                           "options": {"1": "q"}, "timeout": 4,
+                                           "retries": 0, "on_timeout": "q",
+                                           "on_invalid": "q"},
+                                  "q": {"type": "queue", "queue": "sales"}}}})
+    document["numbers"].append({"number": MENU_NUMBER, "flow": "menu",
+                                "description": "Menu"})
     document["users"] = [{"username": operator, "display_name": "Operator",
                           "roles": ["agent"], "password": f"{password}-web"}]
     document["devices"] = [{"name": device, "user": operator, "sip_password": password}]
