@@ -221,6 +221,8 @@ class Node:
 
         active = self._when_active
         unsubscribe = self.telephony.subscribe(publish)
+        for stored in self.telephony.take_repaired():  # cut off by a crash: now recorded
+            self.bus.publish(stored)
         try:
             async with asyncio.TaskGroup() as writers:
                 writers.create_task(self.journal.run())

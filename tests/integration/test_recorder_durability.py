@@ -20,9 +20,12 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from parley.store import Store, open_store
 from parley.store.credentials import Passwords
 from parley.store.records import InteractionRecord
+from parley.telephony.recording import Recording
 from parley.testing.media import sipp_caller
 from parley.testing.peers import Sipp, SippResult
 from parley.testing.ports import free_port, free_port_block
@@ -213,3 +216,46 @@ async def test_a_node_killed_under_a_burst_writes_every_record_when_restarted(
         assert_complete(found, result)
     finally:
         await store.close()
+
+
+@needs_sipp
+async def test_a_recording_cut_by_a_crash_reaches_its_call_record_at_the_restart(
+        tmp_path: Path) -> None:
+    """A node died while recording a call: the WAV it was writing plays to its last flushed
+    second, but the notice that files a recording with its call record comes when the
+    recording ends, and it never came. At the restart the node repairs the file and files
+    it with the call, from what the recording's sidecar says."""
+    data_dir = tmp_path / "data"
+    async with running(data_dir) as node:
+        caller = Sipp(tmp_path / "sipp", short_call(tmp_path / "sipp"), service="600",
+                      calls=1, rate=1, target=f"127.0.0.1:{node.sip_port}",
+                      extra=("-timeout", "30s", "-timeout_error", "-l", "1"))
+        await caller.start()
+        assert (await caller.wait(within=40)).successful == 1
+        await wait_until_closed(data_dir, 1, within=20)
+        assert await node.stop() == 0
+    store, (record,) = await records(data_dir)
+    await store.close()
+    # what the node had written of the call's recording when it died: 1.5 s, of which
+    # the first second reached the disk (the writer hands data over once a second)
+    cut = Recording(data_dir / "recordings" / "cut" / f"{record.id}-cut.wav",
+                    recording_id="rec-cut", call_id="cut", started=record.started_at,
+                    caller="caller", operator="operator", interaction_id=record.id)
+    for tick in range(75):
+        level = np.full(160, 1000 + tick, dtype=np.int16)
+        cut.write_tick({"caller": level, "operator": -level})
+    async with running(data_dir) as restarted:
+        store = await open_store(f"sqlite+aiosqlite:///{data_dir / 'parley.sqlite3'}",
+                                 passwords=Passwords.cheap())
+        try:
+            for _ in range(100):
+                filed = (await store.recordings.list(interaction_id=record.id)).items
+                if filed:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            await store.close()
+        assert await restarted.stop() == 0
+    assert [(r.id, r.duration_s) for r in filed] == [("rec-cut", 1.0)], \
+        restarted.output.read_text(errors="replace")[-3000:]
+    assert "recording_repaired" in restarted.output.read_text(errors="replace")

@@ -539,7 +539,8 @@ class MediaShell:
         file: Recording[str] = Recording(path, recording_id=recording_id,
                                          call_id=channel.call_id, started=started,
                                          caller=channel.id,
-                                         operator=operator.id if operator is not None else None)
+                                         operator=operator.id if operator is not None else None,
+                                         interaction_id=channel.interaction_id)
         recording = CallRecording(file, channel.id, self)
         self.recordings[recording_id] = recording
         self.hub.record(recording_id, file.recorder)

@@ -8,7 +8,8 @@ updating the header's RIFF and data sizes each time; a killed process therefore 
 that plays up to its last second. A machine crash can still leave sizes that disagree with the
 file; :func:`repair_wav` recomputes them from the file's length (dropping a half-written
 frame), and :func:`repair_directory`, run at start-up, repairs every recording whose sidecar
-says it never completed.
+says it never completed; the node then hands each to its call record (``RecordingStored``),
+which the recording never reached.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from parley.events import RecordingStored
 from parley.media import MediaError
 from parley.media.audio import parse_wav_header, wav_header
 from parley.media.recorder import Pause, StereoRecorder
@@ -102,6 +104,8 @@ class RepairResult:
     data_bytes: int
     duration_s: float
     changed: bool  # False when the file was already consistent
+    #: the recording's sidecar as rewritten (:func:`repair_directory`): ids, start, pauses
+    metadata: Mapping[str, Any] | None = None
 
 
 def repair_wav(path: Path) -> RepairResult:
@@ -150,11 +154,14 @@ class Recording(Generic[K]):
     """One call's recording: stereo frames into a WAV, with its JSON sidecar kept current."""
 
     def __init__(self, path: Path, *, recording_id: str, call_id: str, started: datetime,
-                 caller: K, operator: K | None = None, flush_every_s: float = 1.0) -> None:
+                 caller: K, operator: K | None = None, flush_every_s: float = 1.0,
+                 interaction_id: str = "") -> None:
         self.path = Path(path)
         self.sidecar = self.path.with_suffix(".json")
         self.recording_id = recording_id
         self.call_id = call_id
+        #: the call record it belongs to (a recording a crash cut off is given back to it)
+        self.interaction_id = interaction_id
         self.started = started
         self.recorder: StereoRecorder[K] = StereoRecorder(caller, operator)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +204,7 @@ class Recording(Generic[K]):
         return {
             "recording_id": self.recording_id,
             "call_id": self.call_id,
+            "interaction_id": self.interaction_id,
             "started": self.started.isoformat(),
             "file": self.path.name,
             "format": {"encoding": "pcm_s16le", "rate": RATE, "channels": 2,
@@ -235,5 +243,24 @@ def repair_directory(directory: Path) -> list[RepairResult]:
         meta["complete"] = True
         meta["repaired"] = True
         _write_json(sidecar, meta)
-        results.append(result)
+        results.append(RepairResult(result.path, result.data_bytes, result.duration_s,
+                                    result.changed, meta))
     return results
+
+
+def recording_stored(repaired: RepairResult) -> RecordingStored | None:
+    """The notice that gives a repaired recording to its call record (None for a file
+    whose sidecar names no call record: recorded before the sidecar said so)."""
+    meta = repaired.metadata or {}
+    interaction_id = meta.get("interaction_id")
+    if not isinstance(interaction_id, str) or not interaction_id:
+        return None
+    try:
+        started = datetime.fromisoformat(str(meta["started"]))
+    except (KeyError, ValueError):
+        return None
+    pauses = tuple({"start_s": gap.get("start_s"), "end_s": gap.get("end_s"), "by": ""}
+                   for gap in meta.get("pauses", []) if isinstance(gap, dict))
+    return RecordingStored(str(meta.get("recording_id") or repaired.path.stem),
+                           interaction_id, str(repaired.path), started,
+                           repaired.duration_s, pauses)

@@ -25,7 +25,7 @@ import structlog
 
 from parley.clock import Clock
 from parley.config import MediaSettings, recordings_dir
-from parley.events import SecurityEvent, TelephonyEvent
+from parley.events import RecordingStored, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
@@ -111,6 +111,7 @@ class Telephony:
             refer_handler=lambda: self._refer_handler, guard=self.guard)
         self.prompts = PromptLibrary.from_settings(settings.media, settings.data_dir)
         self.moh = MusicOnHold.from_settings(self.prompts, settings.media)
+        self._repaired: list[RecordingStored] = []  # recordings repaired at start
         self.media = MediaShell(self.engine, clock, self.prompts, self.moh,
                                 recordings_dir(settings.data_dir), slots=settings.media_slots)
         self.engine.media = self.media
@@ -137,12 +138,15 @@ class Telephony:
     async def start(self) -> None:
         """Repair recordings a crash left open, then bind the SIP listeners (UDP and TCP);
         the engine learns the chosen port."""
-        from parley.telephony.recording import repair_directory
+        from parley.telephony.recording import recording_stored, repair_directory
 
         if self.media.recordings_dir.is_dir():
             for repaired in repair_directory(self.media.recordings_dir):
                 log.warning("recording_repaired", path=str(repaired.path),
                             duration_s=repaired.duration_s)
+                stored = recording_stored(repaired)
+                if stored is not None:  # for the call record (take_repaired)
+                    self._repaired.append(stored)
         await self.transport.start()
         self.engine.config.port = self.transport.port
         if self.relay.kernel_forwarding:
@@ -161,6 +165,12 @@ class Telephony:
                 group.create_task(self.trunks.run())
         finally:
             await self.transport.close()
+
+    def take_repaired(self) -> list[RecordingStored]:
+        """The recordings a crash cut off, repaired at start, as notices for their call
+        records (each given once)."""
+        repaired, self._repaired = self._repaired, []
+        return repaired
 
     async def __aenter__(self) -> Telephony:
         await self.start()
