@@ -16,7 +16,7 @@ import gc
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -60,10 +60,12 @@ from parley.sip.guard import GuardSettings
 from parley.store import Store, build_store
 from parley.store.bindings import BindingKeeper
 from parley.store.credentials import Passwords
+from parley.store.database import Conflict, NotFound
 from parley.store.lease import LeaseConnection
 from parley.store.prompts import PromptMirror
 from parley.store.recorders import CallRecorder, StateRecorder
 from parley.store.recording_files import RecordingFiles
+from parley.store.records import RecordingRecord
 from parley.store.retention import RetentionSweeper
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
@@ -190,6 +192,28 @@ class Node:
             except Exception:  # the stock prompts still play; the next sync tries again
                 log.exception("prompt_sync_failed")
         await self.telephony.start()
+        await self._file_repaired_recordings()
+
+    async def _file_repaired_recordings(self) -> None:
+        """File the recordings a crash cut off (repaired as telephony started) with their
+        call records now, whatever the node's role: a node back as the standby files its
+        own (each recording its own row: nothing the active node writes)."""
+        for stored in self.telephony.take_repaired():
+            record = RecordingRecord(stored.recording_id, stored.interaction_id, stored.path,
+                                     "audio/wav", stored.started_at, stored.duration_s,
+                                     stored.pauses)
+            try:
+                try:
+                    await self.store.recordings.add(record)
+                except NotFound:  # its call record is gone: the recording is kept unlinked
+                    await self.store.recordings.add(replace(record, interaction_id=None))
+            except Conflict:
+                continue  # filed at an earlier start
+            except Exception:  # the file stays on disk and repaired
+                log.exception("recording_not_filed", recording_id=stored.recording_id)
+                continue
+            log.warning("recording_filed_after_crash", recording_id=stored.recording_id,
+                        interaction_id=stored.interaction_id, duration_s=stored.duration_s)
 
     async def run(self) -> None:
         """Serve until cancelled, then stop in order: front first, writers next, store last.
@@ -221,8 +245,6 @@ class Node:
 
         active = self._when_active
         unsubscribe = self.telephony.subscribe(publish)
-        for stored in self.telephony.take_repaired():  # cut off by a crash: now recorded
-            self.bus.publish(stored)
         try:
             async with asyncio.TaskGroup() as writers:
                 writers.create_task(self.journal.run())

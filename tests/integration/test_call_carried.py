@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from parley.store import open_store
 from parley.store.database import database_url
+from parley.store.flac import read_recording
 from parley.testing.needs import needs
 from parley.testing.netns import NETNS, Lan, http_request
 from parley.testing.netns import lan as lan
@@ -266,10 +268,12 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
 
 async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller_after(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
-    """A caller talks to the queue's only operator, a second caller waits; the active node
-    is killed. The conversation goes on, and the new node knows the operator is on it: the
-    waiting caller is not offered to the busy phone, and is put through when the first
-    caller hangs up (the operator's phone hung up by the new node)."""
+    """A caller talks to the queue's only operator, a second caller waits; the queue records
+    its calls. The active node is killed. The conversation goes on, and the new node knows
+    the operator is on it: the waiting caller is not offered to the busy phone, and is put
+    through when the first caller hangs up (the operator's phone hung up by the new node).
+    The recording goes on on the new node; when the killed node comes back (as the standby)
+    it files the part it was writing: the call has both, one before and one after."""
     server_url, name = postgres_database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
@@ -277,7 +281,7 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
     address = str(floating.ip)
     relay, lan_url = await database_on_lan(db, server_url, name)
     site = queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
-                         password="secret-2101")
+                         password="secret-2101", record=True)
     await import_site(site, server_url, tmp_path / "import")
     a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
             for host in (first, second))
@@ -296,6 +300,7 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
             assert (await talking.call()).status == 200
             await until(lambda: len(operator_phone.invites) == 1, within_s=5,
                         what="the caller offered to the operator")
+            answered = time.monotonic()
             assert (await waiting.call()).status == 200
             await asyncio.sleep(1.5)  # talking and waiting; the node keeps both (0.5 s)
             now = time.monotonic()
@@ -314,6 +319,7 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
             assert len(operator_phone.invites) == 1  # the busy operator is offered nothing
 
             assert (await talking.hang_up()).status == 200
+            hung_up = time.monotonic()
             await until(lambda: operator_phone.byes == 1, within_s=5,
                         what="the operator's phone hung up by the new node")
             await until(lambda: len(operator_phone.invites) == 2, within_s=5,
@@ -341,6 +347,27 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
                     # never offered to the operator's phone while it was on the first call
                     assert "not reachable" not in kinds, kinds
                 assert by_caller["555001"].hangup_cause is not None
+                first_call = by_caller["555001"].id
+
+                # the recording went on on the new node: from about the takeover to the end
+                after = (await store.recordings.list(interaction_id=first_call)).items
+                assert len(after) == 1, after
+                assert abs(after[0].duration_s - (hung_up - killed)) < 2.0, after
+                pcm, _rate = read_recording(Path(after[0].path))
+                assert np.abs(pcm[:, 0]).max() > 0  # the caller (left)
+                assert np.abs(pcm[:, 1]).max() > 0  # and the operator's echo (right)
+
+                # the killed node comes back as the standby and files what it was writing
+                await active.start()
+                for _ in range(50):
+                    parts = (await store.recordings.list(interaction_id=first_call)).items
+                    if len(parts) == 2:
+                        break
+                    await asyncio.sleep(0.1)
+                before, later = sorted(parts, key=lambda part: part.started_at)
+                assert later.id == after[0].id
+                assert abs(before.duration_s - (killed - answered)) < 2.0, before
+                assert b"recording_filed_after_crash" in active.output
             finally:
                 await store.close()
     finally:

@@ -598,9 +598,13 @@ class AcdShell:
         if acd_call is None or agent is None or acd_call.agent_id != call.operator:
             return None
         details = self._waiting_details(call)
+        recording = call.recording
         details.update(operator=call.operator, device=agent.device,
                        answered_at=call.answered_at.isoformat(),
-                       caller_leg=call.caller.id, operator_leg=call.operator_leg.id)
+                       caller_leg=call.caller.id, operator_leg=call.operator_leg.id,
+                       recording=None if recording is None else {
+                           "id": recording.id, "paused": recording.paused,
+                           "paused_by": call.paused_by[-1:]})
         return details
 
     def _call_details(self, call: InboundCall) -> dict[str, Any]:

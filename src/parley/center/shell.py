@@ -10,6 +10,7 @@ in the mailbox of a flow, a queue or an operator who did not answer.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,10 +53,11 @@ from parley.ivr.commands import (
 )
 from parley.ivr.environment import IvrEnvironment, SiteListsView
 from parley.telephony.carry import CarryError
-from parley.telephony.channel import Bridge, Channel
+from parley.telephony.channel import Bridge, BridgeError, Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE
+from parley.telephony.recording import RecordingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -439,9 +441,29 @@ class ContactCenter:
         self.shell.calls[acd_id] = call
         self.shell.conversations[bridge.id] = call
         self.shell.answered_from(call)
+        recorded = details.get("recording")
+        if isinstance(recorded, Mapping):  # recorded there: the recording goes on here
+            self._record_carried(call, bridge, recorded)
         log.info("conversation_carried_over", interaction=call.interaction_id, queue=queue,
-                 operator=operator, from_node=node)
+                 operator=operator, from_node=node,
+                 recording=call.recording.id if call.recording is not None else None)
         return self._carried_conversation(call, caller, leg, call.outcome)
+
+    def _record_carried(self, call: InboundCall, bridge: Bridge,
+                        recorded: Mapping[str, Any]) -> None:
+        """Go on recording a carried conversation, in a file of its own on this node (the
+        part before the takeover is the other node's file), paused if it was."""
+        try:
+            call.recording = bridge.record(
+                name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+        except (BridgeError, RecordingError) as exc:  # the call goes on unrecorded
+            log.error("carried_recording_not_started", interaction=call.interaction_id,
+                      error=str(exc))
+            return
+        if recorded.get("paused"):
+            by = [str(name) for name in recorded.get("paused_by") or ["parley"]]
+            call.recording.pause()
+            call.paused_by.extend(by[-1:])
 
     async def _carried_conversation(self, call: InboundCall, caller: Channel, leg: Channel,
                                     outcome: asyncio.Future[object]) -> None:

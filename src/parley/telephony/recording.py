@@ -8,7 +8,7 @@ updating the header's RIFF and data sizes each time; a killed process therefore 
 that plays up to its last second. A machine crash can still leave sizes that disagree with the
 file; :func:`repair_wav` recomputes them from the file's length (dropping a half-written
 frame), and :func:`repair_directory`, run at start-up, repairs every recording whose sidecar
-says it never completed; the node then hands each to its call record (``RecordingStored``),
+says it never completed; the node then files each with its call record (``Node.start``),
 which the recording never reached.
 """
 

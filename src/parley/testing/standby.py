@@ -69,11 +69,12 @@ QUEUE_NUMBER = "710"  # answered by ``queueing_site``: the caller waits in queue
 MENU_NUMBER = "720"  # a beep, then a menu: 1 or 4 s of silence lead to queue "sales"
 
 
-def queueing_site(path: Path, *, operator: str, device: str, password: str) -> Path:
+def queueing_site(path: Path, *, operator: str, device: str, password: str,
+                  record: bool = False) -> Path:
     """:func:`answering_site` with a queue: number 710 puts the caller in queue ``sales``,
     number 720 after a menu (:data:`MENU_NUMBER`); the queue is served by ``operator``
     alone on ``device`` (``password``), logged in and ready once that phone registers (no
-    wrap-up)."""
+    wrap-up), and records every call when ``record``."""
     answering_site(path)
     document = yaml.safe_load(path.read_text())
     document["site"]["ready_on_register"] = True
@@ -97,7 +98,7 @@ def queueing_site(path: Path, *, operator: str, device: str, password: str) -> P
                           "roles": ["agent"], "password": f"{password}-web"}]
     document["devices"] = [{"name": device, "user": operator, "sip_password": password}]
     document["queues"] = [{"name": "sales", "strategy": "longest_idle", "wrap_up_s": 0,
-                           "members": [operator]}]
+                           "members": [operator], "recording": "all" if record else "none"}]
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 
