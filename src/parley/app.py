@@ -420,6 +420,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
             telephony.engine.bridge_changed = carried.changed
             # no new call takes a port before the calls carried over have theirs back
             telephony.engine.refusing = refusing_until_carried(lease, carried)
+            health = status_until_carried(lease, carried)  # 200 once it takes calls
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
                                audit_s=settings.live_leg_audit_s)
@@ -501,6 +502,19 @@ def refusing_until_carried(lease: LeaseKeeper, carried: CallKeeper
     def refusing() -> str | None:
         return lease.not_serving_reason() or carried.not_ready_reason()
     return refusing
+
+
+def status_until_carried(lease: LeaseKeeper, carried: CallKeeper
+                         ) -> Callable[[], NodeStatus]:
+    """The node's health: the lease's, but not serving (503, with the reason) while the
+    node that has just taken the lease still carries the other node's calls over and
+    answers new calls 503 (a probe must not see it serving before a call would be)."""
+
+    def status() -> NodeStatus:
+        current = lease.status()
+        reason = carried.not_ready_reason() if current.serving else None
+        return current if reason is None else replace(current, serving=False, reason=reason)
+    return status
 
 
 def lease_keeper(settings: Settings, store: Store, clock: Clock,

@@ -50,9 +50,7 @@ RENEW_S, LAPSE_S = 0.5, 1.5
 FLOATING_NUMBER = 100  # 10.77.0.100/24
 
 
-# "cut off" (the active node's link taken down) is not in the list yet: in one run of two
-# the new active node could not renew right after its takeover (docs/deployment.md)
-@pytest.mark.parametrize("failure", ["killed"])
+@pytest.mark.parametrize("failure", ["killed", "cut off"])
 async def test_the_floating_address_moves_to_the_standby_when_the_active_node_fails(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
         failure: str) -> None:
