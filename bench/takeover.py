@@ -29,6 +29,26 @@ relays), median and worst over the calls, and how many heard their audio again w
 s; then every caller hangs up (BYE, answered by the new node) and the calls end.
 Afterwards the median and worst over all runs.
 
+The contact center through the takeover (``--center N``, instead of the talking calls
+above): the site has a queue served by N operators, each a phone on the callers' host that
+registers with the node and sends back every RTP packet it gets. Before each kill, N calls
+to the queue's number are put through to the N operators (talking), then N more wait in
+the queue with hold music (the issue's 100 calls for N = 50). After the kill: per talking
+call the longest silence (as above), per waiting caller the longest silence in its hold
+music, both over 10 s; then every talking caller hangs up and each operator, free again,
+must be offered and answer one of the waiting callers within 15 s ("waiting reached an
+operator": the operator phones' second INVITEs, by the callers' numbers); then those
+calls hang up too. Last, the call records of the run are counted in the store: one per
+call (none lost, none twice), each closed, each answered by an operator.
+
+Under load (``--load R``, with the talking calls): from 2 s before the kill until the
+talking calls' 10 s are over, sipp on the callers' host places R new calls a second to
+number 730 (answered, a beep, a menu waiting for a key; sipp hangs up after 1 s), about
+R calls up at any time besides the talking ones. Printed per run besides the figures
+above: how many of sipp's calls succeeded and failed (those in progress at the kill, and
+those placed while no node serves, fail: a takeover of the calls in the IVR needs them
+answered first, and sipp gives up on an unanswered INVITE after its retransmissions).
+
 With ``--switch-over`` the active node is not killed: an admin asks it for a planned
 switch-over (``POST /api/cluster/switch-over`` with an API token), it hands its answered
 calls over and stops by itself (exit code 0), and the same figures are taken from the
@@ -36,6 +56,8 @@ request on.
 
     sudo .venv/bin/python bench/takeover.py --runs 10
     sudo .venv/bin/python bench/takeover.py --runs 10 --switch-over --idle 2
+    sudo .venv/bin/python bench/takeover.py --runs 10 --center 50 --idle 2
+    sudo .venv/bin/python bench/takeover.py --runs 10 --talking 50 --load 100 --idle 2
 """
 
 from __future__ import annotations
@@ -43,6 +65,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 import signal
@@ -51,14 +74,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from parley.store import open_store
+from parley.store.database import database_url
+from parley.testing.media import sipp_caller
 from parley.testing.netns import NETNS, Host, Lan, http_request, ip
-from parley.testing.peers import process_cpu_seconds
+from parley.testing.peers import Sipp, SippResult, process_cpu_seconds
 from parley.testing.postgres import ThrowawayPostgres, create_database
 from parley.testing.standby import (
+    HOLD_NUMBER,
     HTTP_PORT,
     NUMBER,
+    QUEUE_NUMBER,
+    SIP_PORT,
     EchoPhone,
     StandbyNode,
     TalkingCaller,
@@ -68,6 +98,7 @@ from parley.testing.standby import (
     database_on_lan,
     health_at,
     nodes,
+    queueing_site,
     talking_devices,
 )
 
@@ -77,6 +108,8 @@ ECHO_PORT = 5070
 CALLER, PASSWORD, CALLEE = "2001", "secret-2001", "2002"
 TALK_BEFORE_S = 1.5  # the active node keeps its calls every 0.5 s
 RESUME_WITHIN_S = 10.0
+REACHED_WITHIN_S = 15.0
+OPERATOR_PASSWORD = "secret-op"  # noqa: S105 - the throw-away site's phones
 
 
 async def first_success(probe: Callable[[], Awaitable[bool]], started: float,
@@ -137,16 +170,133 @@ async def hang_up(callers: list[TalkingCaller]) -> int:
                and answer.status == 200)
 
 
+def load_caller(peers: Host, address: str, workdir: Path, rate: float) -> Sipp:
+    """sipp on the callers' host placing ``rate`` calls a second to HOLD_NUMBER, each hung
+    up after 1 s, until stopped."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = workdir / "load.xml"
+    scenario.write_text(sipp_caller('  <pause milliseconds="1000"/>\n'))
+    return Sipp(workdir, scenario, service=HOLD_NUMBER, rate=rate,
+                target=f"{address}:{SIP_PORT}", host=peers.ip, prefix=peers.command(),
+                extra=("-l", str(int(rate * 5) + 10), "-timeout", "120s"))
+
+
 async def one_run(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
-                  within_s: float, talking_calls: int, token: str | None
-                  ) -> tuple[float, float, list[float], int]:
+                  within_s: float, talking_calls: int, token: str | None,
+                  load: float = 0.0, workdir: Path | None = None
+                  ) -> tuple[float, float, list[float], int, SippResult | None]:
     """Kill ``active`` (with an admin's API ``token``: ask it for a planned switch-over
-    instead) with ``talking_calls`` calls talking; (seconds until ``standby`` serves, until
-    a new call is answered, the longest silence in each talking call, BYEs answered
-    afterwards)."""
+    instead) with ``talking_calls`` calls talking (and ``load`` new calls a second);
+    (seconds until ``standby`` serves, until a new call is answered, the longest silence in
+    each talking call, BYEs answered afterwards, sipp's figures under load)."""
     address = floating.split("/")[0]
+    loader = None
+    if load:
+        loader = load_caller(peers, address, workdir or Path("."), load)
+        await loader.start()
+        await asyncio.sleep(2.0)  # the load is on before the talking calls and the kill
     callers = await talking(peers, address, talking_calls)
     await asyncio.sleep(TALK_BEFORE_S)
+
+    started, took = await takeover(peers, floating, active, standby, within_s, token)
+    resumed = silences(callers, started, started + RESUME_WITHIN_S)
+    loaded = await loader.stop() if loader is not None else None
+    return took[0], took[1], resumed, await hang_up(callers), loaded
+
+
+def operator_names(count: int) -> list[tuple[str, str, str]]:
+    """The ``--center`` site's operators: (user, device, SIP password)."""
+    return [(f"op{i:03d}", f"3{i:03d}", OPERATOR_PASSWORD) for i in range(count)]
+
+
+async def wait_for(condition: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
+
+@dataclasses.dataclass
+class CenterRun:
+    """One ``--center`` run's figures."""
+
+    serving: float
+    answered: float
+    talking: list[float]  # the longest silence of each talking call that heard audio again
+    waiting: list[float]  # the same for the hold music of each waiting caller
+    reached: int  # waiting callers put through to an operator after the takeover
+    records: int  # the run's call records in the store
+    closed_answered: int  # of them, closed and answered by an operator
+
+
+async def center_run(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
+                     phones: list[EchoPhone], database: str, folder: Path, within_s: float,
+                     token: str | None, run: int) -> CenterRun:
+    """Kill ``active`` (or ask it for a switch-over) with len(phones) callers talking to
+    the operators and as many waiting; see the module docstring."""
+    address = floating.split("/")[0]
+    count = len(phones)
+    for phone, (_user, device, password) in zip(phones, operator_names(count), strict=True):
+        phone.invites.clear()
+        status = await phone.register(address, device, password)
+        if status != 200:
+            raise RuntimeError(f"operator phone {device} not registered: {status}")
+    await asyncio.sleep(0.5)  # logged in and ready by their registrations
+    since = datetime.now(UTC)
+
+    def callers(first: int) -> list[TalkingCaller]:
+        return [TalkingCaller(peers, address, f"5{run:02d}{first + i:04d}", "", QUEUE_NUMBER)
+                for i in range(count)]
+
+    talking_callers, waiting_callers = callers(0), callers(count)
+    for group in (talking_callers, waiting_callers):
+        answers = await asyncio.gather(*(caller.call() for caller in group))
+        if any(answer.status != 200 for answer in answers):
+            raise RuntimeError(f"calls to the queue not answered: {answers[:3]}")
+        if group is talking_callers and not await wait_for(
+                lambda: all(len(phone.invites) == 1 for phone in phones), 10):
+            raise RuntimeError("the first callers were not all put through to operators")
+    await asyncio.sleep(TALK_BEFORE_S)
+
+    started, took = await takeover(peers, floating, active, standby, within_s, token)
+    talk = silences(talking_callers, started, started + RESUME_WITHIN_S)
+    music = silences(waiting_callers, started, started + RESUME_WITHIN_S)
+    await hang_up(talking_callers)
+    waiting_numbers = {caller.user for caller in waiting_callers}
+
+    def reached() -> int:
+        return sum(1 for phone in phones if len(phone.invites) >= 2 and
+                   list(phone.invites.values())[1].header("X-Parley-Caller")
+                   in waiting_numbers)
+
+    await wait_for(lambda: reached() == count, REACHED_WITHIN_S)
+    put_through = reached()
+    await asyncio.sleep(0.5)
+    await hang_up(waiting_callers)
+    store = await open_store(database_url(database, folder), run_migrations=False)
+    try:
+        records: list[object] = []
+        for _ in range(50):  # the new active node writes its records every few tenths
+            page = await store.interactions.search(since=since, limit=10 * count)
+            records = [item for item in page.items if item.called == QUEUE_NUMBER]
+            if len(records) >= 2 * count and all(r.ended_at for r in page.items):
+                break
+            await asyncio.sleep(0.2)
+        good = sum(1 for r in page.items if r.called == QUEUE_NUMBER and r.ended_at
+                   and r.outcome == "answered" and r.operator)
+    finally:
+        await store.close()
+    return CenterRun(took[0], took[1], talk, music, put_through, len(records), good)
+
+
+async def takeover(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
+                   within_s: float, token: str | None) -> tuple[float, tuple[float, float]]:
+    """:func:`failure`, then probe from the callers' host until ``standby`` serves and a new
+    call is answered, and wait until RESUME_WITHIN_S have passed since the failure; (when
+    it happened, (seconds until serving, until a call was answered))."""
+    address = floating.split("/")[0]
 
     async def serving() -> bool:
         code, body = await health_at(peers, address)
@@ -155,6 +305,20 @@ async def one_run(peers: Host, floating: str, active: StandbyNode, standby: Stan
     async def answered() -> bool:
         return (await call_answered(peers, address, NUMBER, wait_s=1.0)).status == 200
 
+    started = await failure(peers, floating, active, token)
+    up, call = await asyncio.gather(first_success(serving, started, within_s),
+                                    first_success(answered, started, within_s))
+    if token is not None and await active.exited(within_s=30) != 0:
+        raise RuntimeError(f"node {active.name} did not stop cleanly after its switch-over")
+    await asyncio.sleep(max(0.0, started + RESUME_WITHIN_S - time.monotonic()))
+    return started, (up, call)
+
+
+async def failure(peers: Host, floating: str, active: StandbyNode, token: str | None
+                  ) -> float:
+    """Kill ``active`` (and remove the floating address as ExecStopPost would), or with an
+    admin's API ``token`` ask it for a planned switch-over; when it happened."""
+    address = floating.split("/")[0]
     process = active.process
     if process is None:
         raise RuntimeError(f"node {active.name} is not running")
@@ -170,13 +334,7 @@ async def one_run(peers: Host, floating: str, active: StandbyNode, standby: Stan
                                         headers={"Authorization": f"Bearer {token}"})
         if code != 202:
             raise RuntimeError(f"switch-over refused: {code} {body!r}")
-    took = await asyncio.gather(first_success(serving, started, within_s),
-                                first_success(answered, started, within_s))
-    if token is not None and await active.exited(within_s=30) != 0:
-        raise RuntimeError(f"node {active.name} did not stop cleanly after its switch-over")
-    await asyncio.sleep(max(0.0, started + RESUME_WITHIN_S - time.monotonic()))
-    resumed = silences(callers, started, started + RESUME_WITHIN_S)
-    return took[0], took[1], resumed, await hang_up(callers)
+    return started
 
 
 async def idle_cpu(members: list[StandbyNode], seconds: float) -> dict[str, float]:
@@ -188,6 +346,58 @@ async def idle_cpu(members: list[StandbyNode], seconds: float) -> dict[str, floa
             for name, pid in pids.items()}
 
 
+async def center_runs(args: argparse.Namespace, peers: Host, floating: str,
+                      members: tuple[StandbyNode, StandbyNode], phones: list[EchoPhone],
+                      database: str, folder: Path, token: str | None) -> None:
+    """The ``--center`` runs, their summary and the idle CPU; the nodes stopped after."""
+    active, standby = members
+    count = args.center
+    print(f"{'run':>3} {'from':>6} {'serving s':>9} {'call s':>6} "
+          f"{'talking: back, silence med/worst s':>34} "
+          f"{'waiting: music back, silence med/worst s':>40} {'reached':>7} "
+          f"{'records':>7} {'closed':>6}", flush=True)
+    results: list[CenterRun] = []
+    for run in range(1, args.runs + 1):
+        result = await center_run(peers, floating, active, standby, phones, database,
+                                  folder, within_s=args.lapse * 5 + 10, token=token,
+                                  run=run)
+        results.append(result)
+
+        def spread(values: list[float]) -> str:
+            return (f"{len(values):>3}/{count:<3} {statistics.median(values):.2f} / "
+                    f"{max(values):.2f}" if values else f"  0/{count:<3} -")
+
+        print(f"{run:>3} {active.name:>6} {result.serving:>9.2f} {result.answered:>6.2f} "
+              f"{spread(result.talking):>34} {spread(result.waiting):>40} "
+              f"{result.reached:>3}/{count:<3} {result.records:>3}/{2 * count:<3} "
+              f"{result.closed_answered:>6}", flush=True)
+        await active.start()  # back as the standby
+        active, standby = standby, active
+        await until_roles(peers, active, standby)
+    talk = [gap for result in results for gap in result.talking]
+    music = [gap for result in results for gap in result.waiting]
+    calls = count * len(results)
+    print(f"serving: median {statistics.median(r.serving for r in results):.2f} s, worst "
+          f"{max(r.serving for r in results):.2f} s; new call answered: median "
+          f"{statistics.median(r.answered for r in results):.2f} s, worst "
+          f"{max(r.answered for r in results):.2f} s")
+    if talk:
+        print(f"talking calls with audio back: {len(talk)} of {calls}; longest silence "
+              f"median {statistics.median(talk):.2f} s, worst {max(talk):.2f} s")
+    if music:
+        print(f"waiting callers with music back: {len(music)} of {calls}; longest silence "
+              f"median {statistics.median(music):.2f} s, worst {max(music):.2f} s")
+    print(f"waiting callers put through to an operator after the takeover: "
+          f"{sum(r.reached for r in results)} of {calls}; call records: "
+          f"{sum(r.records for r in results)} for {2 * calls} calls, "
+          f"{sum(r.closed_answered for r in results)} closed and answered")
+    cpu = await idle_cpu([active, standby], args.idle)
+    print(f"idle CPU over {args.idle:g} s: active {active.name} {cpu[active.name]:.1f} %, "
+          f"standby {standby.name} {cpu[standby.name]:.1f} % of one core")
+    for member in (active, standby):
+        await member.stop(signal.SIGTERM)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -195,6 +405,11 @@ async def main() -> None:
     parser.add_argument("--lapse", type=float, default=3.0, help="lease lapse, seconds")
     parser.add_argument("--talking", type=int, default=10,
                         help="calls talking when the active node is killed")
+    parser.add_argument("--load", type=float, default=0.0,
+                        help="new calls a second placed by sipp through each run")
+    parser.add_argument("--center", type=int, default=0,
+                        help="instead: N callers talking to N operators of a queue and N "
+                             "more waiting in it when the active node fails")
     parser.add_argument("--switch-over", action="store_true",
                         help="ask the active node for a planned switch-over instead of "
                              "killing it")
@@ -220,15 +435,23 @@ async def main() -> None:
         relay, lan_url = await database_on_lan(db, server_url, name)
         token = await admin_token(server_url, Path(folder) / "admin") \
             if args.switch_over else None
-        config = answering_site(Path(folder) / "takeover.yaml", devices=talking_devices(
-            caller=CALLER, password=PASSWORD, callee=CALLEE,
-            callee_contact=f"sip:{CALLEE}@{peers.ip}:{ECHO_PORT}"))
+        if args.center:
+            config = queueing_site(Path(folder) / "takeover.yaml",
+                                   operators=operator_names(args.center))
+            legs = 3 * args.center
+        else:
+            config = answering_site(Path(folder) / "takeover.yaml", devices=talking_devices(
+                caller=CALLER, password=PASSWORD, callee=CALLEE,
+                callee_contact=f"sip:{CALLEE}@{peers.ip}:{ECHO_PORT}"))
+            legs = 2 * args.talking + int(args.load * 5) + 20
         a, b = (StandbyNode(host, Path(folder), lan_url, floating, args.renew, args.lapse,
                             extra=("--config", str(config)),
-                            rtp_ports=f"20000-{20000 + 4 * args.talking + 19}")
+                            rtp_ports=f"20000-{20000 + 2 * legs + 19}")
                 for host in (first, second))
         try:
-            async with nodes(a, b), EchoPhone(peers, ECHO_PORT):
+            async with nodes(a, b), contextlib.AsyncExitStack() as phones_open:
+                phones = [await phones_open.enter_async_context(
+                    EchoPhone(peers, ECHO_PORT + i)) for i in range(max(1, args.center))]
                 await a.start()  # the first start migrates the database: one at a time
                 await b.start()
                 active, standby = a, b
@@ -238,32 +461,45 @@ async def main() -> None:
                 if body.get("role") != "active":
                     active, standby = b, a
                 await until_roles(peers, active, standby)
+                if args.center:
+                    await center_runs(args, peers, floating, (active, standby), phones,
+                                      server_url, Path(folder), token)
+                    return
                 print(f"{'run':>3} {'from':>6} {'serving s':>9} {'call answered s':>15} "
                       f"{'longest silence s (median/worst)':>32} {'resumed':>7} "
                       f"{'BYE 200':>7}", flush=True)
                 serving: list[float] = []
                 answered: list[float] = []
                 audio: list[float] = []
-                lost = 0
+                lost = load_ok = load_failed = 0
                 for run in range(1, args.runs + 1):
-                    up, call, resumed, byes = await one_run(
+                    up, call, resumed, byes, loaded = await one_run(
                         peers, floating, active, standby, within_s=args.lapse * 5 + 10,
-                        talking_calls=args.talking, token=token)
+                        talking_calls=args.talking, token=token, load=args.load,
+                        workdir=Path(folder) / f"load-{run}")
                     serving.append(up)
                     answered.append(call)
                     audio += resumed
                     lost += args.talking - len(resumed)
                     spread = (f"{statistics.median(resumed):.2f} / {max(resumed):.2f}"
                               if resumed else "-")
+                    under = "" if loaded is None else \
+                        f" load: {loaded.successful} ok, {loaded.failed} failed"
+                    if loaded is not None:
+                        load_ok += loaded.successful
+                        load_failed += loaded.failed
                     print(f"{run:>3} {active.name:>6} {up:>9.2f} {call:>15.2f} {spread:>32} "
-                          f"{len(resumed):>3}/{args.talking:<3} {byes:>3}/{args.talking:<3}",
-                          flush=True)
+                          f"{len(resumed):>3}/{args.talking:<3} {byes:>3}/{args.talking:<3}"
+                          f"{under}", flush=True)
                     await active.start()  # back as the standby
                     active, standby = standby, active
                     await until_roles(peers, active, standby)
                 print(f"serving: median {statistics.median(serving):.2f} s, worst "
                       f"{max(serving):.2f} s; call answered: median "
                       f"{statistics.median(answered):.2f} s, worst {max(answered):.2f} s")
+                if args.load:
+                    print(f"under {args.load:g} new calls a second: {load_ok} of sipp's "
+                          f"calls succeeded, {load_failed} failed")
                 if audio:
                     print(f"audio back in {len(audio)} of {len(audio) + lost} talking calls; "
                           f"longest silence: median {statistics.median(audio):.2f} s, worst "

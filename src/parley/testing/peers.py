@@ -395,6 +395,8 @@ class Sipp:
     rate: float | None = None  # -r: calls per second
     extra: Sequence[str] = ()
     host: str = LOOPBACK  # -i: the address sipp binds (127.0.0.2: a carrier apart)
+    #: run through this command (``ip netns exec NAME``: sipp on a namespace's host)
+    prefix: Sequence[str] = ()
     _process: asyncio.subprocess.Process | None = None
 
     def _command(self) -> list[str]:
@@ -403,7 +405,8 @@ class Sipp:
         name = Path(self.scenario).stem
         # sipp also binds a control port (-cp, default 8888) and media ports (-mp, default
         # 6000): pin them to free ones so that parallel runs never collide.
-        command = ["sipp", "-i", self.host, "-p", str(self.port), "-t", self.transport,
+        command = [*self.prefix, "sipp", "-i", self.host, "-p", str(self.port),
+                   "-t", self.transport,
                    "-cp", str(free_port()), "-mi", self.host, "-mp", str(free_port_block(4)),
                    "-nostdin", "-trace_stat", "-stf",
                    str(self.workdir / f"{name}-stat.csv"), "-fd", "1",

@@ -42,6 +42,7 @@ from parley.testing.sipclient import RawSipClient
 
 READY_LINE = b"Press Ctrl-C to stop."
 NUMBER = "700"  # answered by ``answering_site``
+HOLD_NUMBER = "730"  # answered by ``answering_site``: a beep, then 30 s waiting for a key
 SIP_PORT, HTTP_PORT = 5060, 8080
 POLL_S = 0.05
 _OFFER = ("v=0\r\no=bench 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
@@ -50,15 +51,24 @@ _OFFER = ("v=0\r\no=bench 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
 
 def answering_site(path: Path, *, devices: Sequence[dict[str, str]] = ()) -> Path:
     """A provisioning document at ``path`` (for ``serve --config`` or ``parley import``):
-    number 700 answers, plays a beep and hangs up; ``devices`` (:func:`talking_devices`)."""
+    number 700 answers, plays a beep and hangs up, number 730 beeps and waits 30 s for a
+    key (a caller who hangs up first); ``devices`` (:func:`talking_devices`)."""
     flow = {"flow": "answer", "start": "beep",
             "nodes": {"beep": {"type": "play", "prompt": "beep", "next": "bye"},
+                      "bye": {"type": "hangup"}}}
+    hold = {"flow": "hold", "start": "menu",
+            "nodes": {"menu": {"type": "menu", "prompt": "beep", "options": {"1": "bye"},
+                               "timeout": 30, "retries": 0, "on_timeout": "bye",
+                               "on_invalid": "bye"},
                       "bye": {"type": "hangup"}}}
     document: dict[str, Any] = {
         "version": 1, "site": {"name": "Hot standby", "time_zone": "UTC"},
         "flows": [{"name": "answer", "description": "Answer, beep, hang up",
-                   "definition": flow}],
-        "numbers": [{"number": NUMBER, "flow": "answer", "description": "Answered"}]}
+                   "definition": flow},
+                  {"name": "hold", "description": "Answer, beep, wait for a key",
+                   "definition": hold}],
+        "numbers": [{"number": NUMBER, "flow": "answer", "description": "Answered"},
+                    {"number": HOLD_NUMBER, "flow": "hold", "description": "Held"}]}
     if devices:
         document["devices"] = list(devices)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -69,12 +79,15 @@ QUEUE_NUMBER = "710"  # answered by ``queueing_site``: the caller waits in queue
 MENU_NUMBER = "720"  # a beep, then a menu: 1 or 4 s of silence lead to queue "sales"
 
 
-def queueing_site(path: Path, *, operator: str, device: str, password: str,
-                  record: bool = False) -> Path:
+def queueing_site(path: Path, *, operator: str = "", device: str = "", password: str = "",
+                  record: bool = False,
+                  operators: Sequence[tuple[str, str, str]] = ()) -> Path:
     """:func:`answering_site` with a queue: number 710 puts the caller in queue ``sales``,
     number 720 after a menu (:data:`MENU_NUMBER`); the queue is served by ``operator``
-    alone on ``device`` (``password``), logged in and ready once that phone registers (no
-    wrap-up), and records every call when ``record``."""
+    alone on ``device`` (``password``), or by ``operators`` (each such a triple), each
+    logged in and ready once their phone registers (no wrap-up); it records every call
+    when ``record``."""
+    staff = list(operators) or [(operator, device, password)]
     answering_site(path)
     document = yaml.safe_load(path.read_text())
     document["site"]["ready_on_register"] = True
@@ -94,11 +107,14 @@ def queueing_site(path: Path, *, operator: str, device: str, password: str,
                                   "q": {"type": "queue", "queue": "sales"}}}})
     document["numbers"].append({"number": MENU_NUMBER, "flow": "menu",
                                 "description": "Menu"})
-    document["users"] = [{"username": operator, "display_name": "Operator",
-                          "roles": ["agent"], "password": f"{password}-web"}]
-    document["devices"] = [{"name": device, "user": operator, "sip_password": password}]
+    document["users"] = [{"username": name, "display_name": f"Operator {name}",
+                          "roles": ["agent"], "password": f"{secret}-web"}
+                         for name, _device, secret in staff]
+    document["devices"] = [{"name": phone, "user": name, "sip_password": secret}
+                           for name, phone, secret in staff]
     document["queues"] = [{"name": "sales", "strategy": "longest_idle", "wrap_up_s": 0,
-                           "members": [operator], "recording": "all" if record else "none"}]
+                           "members": [name for name, _device, _secret in staff],
+                           "recording": "all" if record else "none"}]
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 
