@@ -443,7 +443,7 @@ async def main() -> None:
             config = answering_site(Path(folder) / "takeover.yaml", devices=talking_devices(
                 caller=CALLER, password=PASSWORD, callee=CALLEE,
                 callee_contact=f"sip:{CALLEE}@{peers.ip}:{ECHO_PORT}"))
-            legs = 2 * args.talking + int(args.load * 5) + 20
+            legs = 2 * args.talking + int(args.load * 10) + 50  # a burst after the gap
         a, b = (StandbyNode(host, Path(folder), lan_url, floating, args.renew, args.lapse,
                             extra=("--config", str(config)),
                             rtp_ports=f"20000-{20000 + 2 * legs + 19}")

@@ -282,7 +282,7 @@ class Node:
             self.journal.close()
             await self.store.close()
 
-    def switch_over(self) -> str:
+    async def switch_over(self) -> str:
         """A planned switch-over (an upgrade): this node hands its answered two-party calls
         and its callers waiting in a queue to the standby and stops (as SIGTERM does: the
         floating address goes first, the records are written, the lease is let go, and the
@@ -295,6 +295,9 @@ class Node:
                                     "serve")
         if self.request_stop is None:
             raise SwitchOverRefused("this node cannot stop itself (not run by `parley serve`)")
+        missing = await self.lease.standby_reason()
+        if missing is not None:  # its calls would end with it: stop it on purpose instead
+            raise SwitchOverRefused(f"{missing}: the calls would end with this node")
         self.telephony.engine.handed_over = self.carried.keeps
         kept = [channel for channel in self.telephony.channels() if self.carried.keeps(channel)]
         talking = sum(1 for channel in kept if channel.bridge is not None) // 2

@@ -271,6 +271,8 @@ class LeaseKeeper:
                 seen = await self._bounded("read", self.renew_interval_s, self.leases.read)
                 if isinstance(seen, LeaseView):
                     self._see(seen)
+                await self._bounded("check in", self.renew_interval_s,
+                                    lambda: self.leases.check_in(self.node))
                 return
         except Exception:  # logged by _bounded; the standby tries again
             return
@@ -288,6 +290,23 @@ class LeaseKeeper:
             await self._give_back(got.token)
             raise
         self._become_active(got, sent)
+
+    async def standby_reason(self) -> str | None:
+        """Why no standby would take this node's calls now: no other node of the cluster
+        checked in as the standby within a lapse and two renew intervals (None: one did)."""
+        within = self.lapse_s + 2 * self.renew_interval_s
+        try:  # not through _bounded: a failure here must not drop the lease's connection
+            async with asyncio.timeout(max(1.0, self.lapse_s)):
+                seen = await self.leases.standbys(self.node)
+        except Exception as exc:
+            return f"the standby could not be looked up: {exc!r}"
+        if any(age <= within for _node, age in seen):
+            return None
+        if not seen:
+            return "no standby has ever checked in for this cluster"
+        node, age = seen[0]
+        return (f"no standby has checked in for {age:.0f} s (the last was {node}; a standby "
+                f"checks in every {self.renew_interval_s:g} s)")
 
     async def _give_back(self, token: int) -> None:
         """Let a lease just taken lapse at once (best effort), for the other node."""

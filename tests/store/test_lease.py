@@ -383,3 +383,23 @@ async def test_a_write_cut_off_mid_transaction_does_not_keep_the_standby_out(
             await session.close()
         await first_store.close()
 
+
+
+async def test_the_active_node_knows_whether_a_standby_is_there(pg_url: str) -> None:
+    """A planned switch-over must not leave a site without service: the active node asks
+    whether another node checked in as the standby lately."""
+    first, second = keeper(pg_url, "a"), keeper(pg_url, "b")
+    async with never_both(first, second):
+        a = asyncio.create_task(first.run())
+        await asyncio.wait_for(first.became_active.wait(), 5)
+        assert await first.standby_reason() == \
+            "no standby has ever checked in for this cluster"
+        b = asyncio.create_task(second.run())
+        await asyncio.sleep(RENEW_S * 2)  # it stands by, and checks in each attempt
+        assert await first.standby_reason() is None
+        await stopped(b)
+        await asyncio.sleep(LAPSE_S + 2 * RENEW_S + 0.5)
+        reason = await first.standby_reason()
+        assert reason is not None
+        assert "the last was b; a standby checks in every" in reason, reason
+        await stopped(a)

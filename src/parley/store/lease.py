@@ -86,6 +86,13 @@ _READ = ("SELECT cluster, holder, token, acquired_at, renewed_at, expires_at, pr
          "previous_renewed_at, now() AS now FROM ha_lease WHERE cluster = $1")
 
 
+_CHECK_IN = ("INSERT INTO ha_nodes (cluster, node, seen_at) VALUES ($1, $2, now()) "
+             "ON CONFLICT (cluster, node) DO UPDATE SET seen_at = now()")
+
+_STANDBYS = ("SELECT node, EXTRACT(EPOCH FROM now() - seen_at) AS age_s FROM ha_nodes "
+             "WHERE cluster = $1 AND node <> $2 ORDER BY seen_at DESC")
+
+
 def _view(row: Any) -> LeaseView:
     return LeaseView(cluster=row["cluster"], holder=row["holder"], token=int(row["token"]),
                      acquired_at=row["acquired_at"], renewed_at=row["renewed_at"],
@@ -141,6 +148,23 @@ class LeaseConnection:
         """Let the lease lapse now (an orderly stop: the standby need not wait)."""
         connection = await self._open()
         await connection.execute(_RELEASE, self.cluster, node, token)
+
+    async def check_in(self, node: str) -> None:
+        """``node`` stands by (a row of its own: the lease row is left to the holder)."""
+        connection = await self._open()
+        await connection.execute(_CHECK_IN, self.cluster, node)
+
+    async def standbys(self, node: str) -> list[tuple[str, float]]:
+        """The other nodes that checked in as the standby: (name, seconds since), the most
+        recent first. Asked on a connection of its own: the lease's is the keeper loop's."""
+        import asyncpg
+
+        connection = await asyncpg.connect(self.url)
+        try:
+            rows = await connection.fetch(_STANDBYS, self.cluster, node)
+        finally:
+            await connection.close()
+        return [(str(row["node"]), float(row["age_s"])) for row in rows]
 
     async def read(self) -> LeaseView | None:
         connection = await self._open()

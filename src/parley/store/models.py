@@ -592,6 +592,16 @@ class HaLease(Base):
     previous_renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class HaNode(Base):
+    """A node of a hot-standby cluster that stands by, and when it last checked in (by the
+    database's clock): a planned switch-over hands calls over only when one is there."""
+
+    __tablename__ = "ha_nodes"
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class SipBinding(Base):
     """A registered contact of an address of record, as the registrar holds it (UDP phones
     are restored from here after a restart or a takeover; docs/deployment.md)."""

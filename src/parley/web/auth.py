@@ -170,7 +170,7 @@ class WebContext:
     #: the node's role and lease for ``/api/health`` (parley.ha); default: a single node
     health: Callable[[], NodeStatus] = field(default_factory=lambda: _single_node)
     #: a planned switch-over to the standby (the node's; None: not possible here)
-    switch_over: Callable[[], str] | None = None
+    switch_over: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -125,7 +125,7 @@ async def switch_over(ctx: Ctx, principal: Admin) -> SwitchOverOut:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             "this node is not one of a hot-standby cluster")
     try:
-        detail = ctx.switch_over()
+        detail = await ctx.switch_over()
     except SwitchOverRefused as refused:
         raise HTTPException(status.HTTP_409_CONFLICT, str(refused)) from refused
     await audit(ctx, principal, "switch_over", "node", ctx.health().node, {"detail": detail})
