@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from parley.clock import MonotonicClock
-from parley.events import CallCarried, TelephonyEvent
+from parley.events import CallCarried, HangupCause, TelephonyEvent
 from parley.sip.dialog import Dialog
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import SipRequest, parse_message
@@ -23,6 +23,7 @@ from parley.store import open_store
 from parley.store.credentials import Passwords
 from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_call
 from parley.telephony.channel import Bridge, Channel
+from parley.telephony.dialplan import stay_bridged
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
 from parley.testing.ports import free_port_block, telephony_settings
@@ -284,3 +285,32 @@ async def test_a_kept_call_with_its_owners_details_goes_to_the_owner_or_stays_br
         await asyncio.wait_for(ended.wait(), 2)  # the owner's coroutine followed the call
     finally:
         await store.close()
+
+
+async def test_a_carried_call_whose_phone_sends_nothing_is_ended(node: Telephony) -> None:
+    """A caller who hung up just before the takeover (the BYE went to the node that died)
+    is still in the store: carried on, its phone sends nothing, and the call is ended
+    within the carried silence limit, not the relay's minute."""
+    caller, operator = udp(), udp()
+    port = node.pool.first + 12
+    state = {"version": 1, "bridge_id": "br-gone", "interaction_id": "call-1", "legs": [
+        leg(node, channel="ch-gone", port=port, phone=caller.getsockname(), call_id="g1"),
+        leg(node, channel="ch-talks", port=port + 2, phone=operator.getsockname(),
+            call_id="g2")]}
+    bridge = restore_call(node.engine, state, "a", stay_bridged, silence_s=1.0)
+    gone, talks = bridge.members
+    packet = bytes([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9]) + bytes(160)
+    try:
+        for _ in range(100):  # the operator's phone goes on sending; the caller's is gone
+            operator.sendto(packet, ("127.0.0.1", port + 2))
+            if gone.ended:
+                break
+            await asyncio.sleep(0.05)
+        assert gone.ended
+        assert gone.hangup_cause is HangupCause.MEDIA_TIMEOUT
+        await asyncio.wait_for(talks.wait_ended(), 2)  # the call ends, both legs
+    finally:
+        for channel in (gone, talks):
+            channel.hangup()
+        caller.close()
+        operator.close()

@@ -113,6 +113,10 @@ class MediaEndpoint:
     sent_packets: int = 0
     timed_out: bool = False
     on_timeout: Callable[[MediaEndpoint], None] | None = None
+    #: a limit shorter than the relay's timeout while nothing has been heard since
+    #: :meth:`expect_audio_within` (a leg carried over: its phone may be gone)
+    silence_limit: float | None = None
+    _silent_since: float = 0.0
     _tap: Callable[[bytes], None] | None = None  # a copy of every RTP packet from the phone
     _hub_sends: bool = False  # the media hub feeds this phone: the relay must not
     protect: Callable[[bytes], bytes] | None = None  # SRTP (WebRTC, SDES), last before send
@@ -188,6 +192,12 @@ class MediaEndpoint:
     def kernel_forwarded(self) -> bool:
         """True while the kernel, not the relay, forwards what this endpoint's phone sends."""
         return self._kernel
+
+    def expect_audio_within(self, seconds: float) -> None:
+        """End the call (``on_timeout``) if the phone sends nothing within ``seconds`` from
+        now, instead of the relay's timeout; once it has sent, the relay's applies."""
+        self.silence_limit = seconds
+        self._silent_since = self.last_received
 
     def set_remote(self, host: str, port: int) -> None:
         """The address from the phone's SDP; kept until the phone's own packets say otherwise."""
@@ -897,12 +907,22 @@ class MediaRelay:
             webrtc.poll(now)
         dead = [endpoint for endpoint in self._endpoints
                 if not endpoint.timed_out and not endpoint.on_hold
-                and now - endpoint.last_received > self.timeout]
+                and now - endpoint.last_received > self._limit_of(endpoint)]
         for endpoint in dead:
             endpoint.timed_out = True
             if endpoint.on_timeout is not None:
                 endpoint.on_timeout(endpoint)
         return dead
+
+    def _limit_of(self, endpoint: MediaEndpoint) -> float:
+        """How long ``endpoint`` may stay silent: its own limit until it hears anything."""
+        limit = endpoint.silence_limit
+        if limit is None:
+            return self.timeout
+        if endpoint.last_received > endpoint._silent_since:  # heard: the usual timeout
+            endpoint.silence_limit = None
+            return self.timeout
+        return limit
 
     async def run(self, interval: float = 1.0) -> None:
         """The inactivity sweep, until cancelled; then every endpoint is closed. With

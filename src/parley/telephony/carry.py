@@ -57,6 +57,9 @@ VERSION = 1
 #: added to our CSeq in a carried dialog: requests sent after the last copy was written
 #: must not be outnumbered (RFC 3261 §12.2.2 lets a CSeq jump)
 SEQ_GAP = 100
+#: a carried leg whose phone sends no RTP within this long is ended: it hung up just
+#: before the takeover (its BYE went to the node that died), or the phone is gone
+CARRIED_SILENCE_S = 10.0
 UP = frozenset({SessionState.ANSWERED, SessionState.CONFIRMED})
 #: the kind of a kept two-party call (the states of single legs name their own kind)
 CALL = "call"
@@ -149,9 +152,11 @@ def _codec_of(value: Sequence[Any]) -> Codec:
     return Codec(int(payload_type), str(name), int(rate))
 
 
-def restore_leg(engine: SipEngine, state: Mapping[str, Any]) -> Channel:
+def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
+                silence_s: float = CARRIED_SILENCE_S) -> Channel:
     """The answered leg ``state`` describes, on this node: its media bound on the same port,
-    its dialog going on. Raises :class:`CarryError`."""
+    its dialog going on; ended if its phone sends nothing within ``silence_s``. Raises
+    :class:`CarryError`."""
     try:
         transport, host, port = state["peer"]
         peer = Peer(str(transport), str(host), int(port))
@@ -201,11 +206,13 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any]) -> Channel:
     channel.on_hold = media.on_hold = bool(state.get("on_hold", False))
     channel.carried_on()
     media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
+    media.expect_audio_within(silence_s)
     return channel
 
 
 def restore_call(engine: SipEngine, state: Mapping[str, Any], node: str,
-                 talk: Callable[[Bridge, Channel, Channel], Any]) -> Bridge:
+                 talk: Callable[[Bridge, Channel, Channel], Any], *,
+                 silence_s: float = CARRIED_SILENCE_S) -> Bridge:
     """The call ``state`` describes going on here (from ``node``): both legs restored and
     bridged under the same bridge id, ``talk(bridge, first, second)`` spawned to end them
     together. Raises :class:`CarryError` (nothing is left open)."""
@@ -214,9 +221,9 @@ def restore_call(engine: SipEngine, state: Mapping[str, Any], node: str,
     legs = state.get("legs")
     if not isinstance(legs, list) or len(legs) != 2:
         raise CarryError("a carried call has two legs")
-    first = restore_leg(engine, legs[0])
+    first = restore_leg(engine, legs[0], silence_s=silence_s)
     try:
-        second = restore_leg(engine, legs[1])
+        second = restore_leg(engine, legs[1], silence_s=silence_s)
     except CarryError:
         first.media.close()
         raise
@@ -232,7 +239,8 @@ def restore_call(engine: SipEngine, state: Mapping[str, Any], node: str,
 
 
 def restore_single(engine: SipEngine, state: Mapping[str, Any], node: str,
-                   resumers: Mapping[str, Resumer]) -> Channel:
+                   resumers: Mapping[str, Resumer], *,
+                   silence_s: float = CARRIED_SILENCE_S) -> Channel:
     """The single leg ``state`` describes going on here (from ``node``), handed with its
     details to the resumer of its kind. Raises :class:`CarryError` (the leg, once restored,
     is hung up when its owner cannot go on with it)."""
@@ -245,7 +253,7 @@ def restore_single(engine: SipEngine, state: Mapping[str, Any], node: str,
     leg, details = state.get("leg"), state.get("details")
     if not isinstance(leg, Mapping) or not isinstance(details, Mapping):
         raise CarryError(f"a kept {kind!r} leg has a leg and its details")
-    channel = restore_leg(engine, leg)
+    channel = restore_leg(engine, leg, silence_s=silence_s)
     engine.adopt(channel, node)
     try:
         resume(channel, details, node)
@@ -272,13 +280,14 @@ class CallKeeper:
 
     def __init__(self, store: CallStore, engine: SipEngine, clock: Clock, *,
                  talk: Callable[[Bridge, Channel, Channel], Any], node: str = "",
-                 interval_s: float = 0.5) -> None:
+                 interval_s: float = 0.5, silence_s: float = CARRIED_SILENCE_S) -> None:
         self._store = store
         self._engine = engine
         self._clock = clock
         self._talk = talk
         self._node = node
         self._interval_s = interval_s
+        self._silence_s = silence_s  # a carried leg that hears nothing this long is ended
         self._dirty: set[Bridge] = set()
         self._stored: set[str] = set()  # the bridges and legs the store has
         self._legs: dict[str, _KeptLeg] = {}  # single legs kept by their owners, by key
@@ -351,9 +360,11 @@ class CallKeeper:
             try:
                 if kind == CALL:
                     self._dirty.add(restore_call(self._engine, state, node,
-                                                 self._talk_for(state, node)))
+                                                 self._talk_for(state, node),
+                                                 silence_s=self._silence_s))
                 else:
-                    restore_single(self._engine, state, node, self.resumers)
+                    restore_single(self._engine, state, node, self.resumers,
+                                   silence_s=self._silence_s)
             except CarryError as exc:
                 log.warning("call_not_carried_over", key=key, kind=kind, from_node=node,
                             error=str(exc))
