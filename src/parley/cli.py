@@ -372,24 +372,28 @@ def import_config(
     """Create or update the configuration from a provisioning YAML document."""
     import asyncio
 
+    from parley.center.config import load_center_config
     from parley.provisioning import import_file
     from parley.store import build_store
 
-    async def run() -> dict[str, int]:
+    async def run() -> tuple[dict[str, int], dict[str, str]]:
         store = await build_store(_settings(data_dir, database_url))
         try:
             changes = await import_file(store, file)
             await store.audit.record(store.clock.utcnow(), "cli", "import", "config",
                                      str(file), {"changes": changes})
-            return changes
+            return changes, (await load_center_config(store)).flow_errors()
         finally:
             await store.close()
 
     try:
-        changes = asyncio.run(run())
+        changes, broken = asyncio.run(run())
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"imported {file}: {_changes(changes)}")
+    for name, errors in broken.items():  # stored, but a node keeps serving what it had
+        typer.echo(f"warning: flow {name!r} is stored but will not go live until it is "
+                   f"fixed: {errors}", err=True)
 
 
 @app.command("export")

@@ -64,3 +64,34 @@ def test_check_flows_reports_a_prompt_missing_in_one_language(tmp_path: Path) ->
             "does not exist in language 'ru' [missing-prompt]") in result.output
     assert f"{flow}: 1 error(s)" in result.output
     assert CliRunner().invoke(app, ["check-flows", "--no-prompts", str(flow)]).exit_code == 0
+
+
+def test_importing_a_flow_with_errors_says_it_will_not_go_live(tmp_path: Path) -> None:
+    """A provisioning document's flows are stored as given (a whole site is not refused
+    for one flow), but a flow with errors does not go live on the node: the admin who
+    imports it is told which and why, not only "changed"."""
+    site = tmp_path / "site.yaml"
+    site.write_text("""\
+version: 1
+flows:
+  - name: good
+    definition:
+      flow: good
+      start: bye
+      nodes: {bye: {type: hangup}}
+  - name: broken
+    definition:
+      flow: broken
+      start: hello
+      nodes:
+        hello: {type: play, prompt: beep, next: nowhere}
+""")
+    database = f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+    result = CliRunner().invoke(app, ["import", str(site), "--database-url", database,
+                                      "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    assert "2 flows changed" in result.stdout
+    assert "warning: flow 'broken' is stored but will not go live until it is fixed" \
+        in result.output
+    assert "node 'hello' field 'next'" in result.output
+    assert "flow 'good'" not in result.output

@@ -34,6 +34,9 @@ from parley.numbering import LineRight, NumberFormat, Numbering
 from parley.routes import CallerIdRule, OutboundRoutes, Rights, Route, TrunkRule
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from parley.ivr.validator import ValidatedFlow
     from parley.store import Store
     from parley.store.records import SipCredentials
     from parley.store.specs import (
@@ -208,18 +211,34 @@ class CenterConfig:
         registry = FlowRegistry()
         for shipped in shipped_flows():
             registry.activate(shipped)
-        for spec in self.flows:
-            if spec.version == 0:
-                continue  # only drafted in the web editor so far: not live
-            text = flow_text(spec, self.time_zone)
-            try:
-                registry.activate(validate_flow(text, f"flow {spec.name}"))
-            except FlowValidationError as exc:
-                log.warning("flow_not_activated", flow=spec.name, errors=str(exc))
+        for spec, flow, errors in self._stored_flows():
+            if flow is not None:
+                registry.activate(flow)
+            else:
+                log.warning("flow_not_activated", flow=spec.name, errors=errors)
         for number in self.numbers:
             registry.bind_number(self.numbering().normalise(number.number), number.flow,
                                  language=number.language)
         return registry
+
+    def flow_errors(self) -> dict[str, str]:
+        """The stored live flows that cannot be activated, by name, with their errors (an
+        import stores them all the same: ``parley import`` says so)."""
+        return {spec.name: errors for spec, flow, errors in self._stored_flows()
+                if flow is None}
+
+    def _stored_flows(self) -> Iterator[tuple[FlowSpec, ValidatedFlow | None, str]]:
+        """Each stored live flow (not only drafted), validated: the flow or its errors."""
+        for spec in self.flows:
+            if spec.version == 0:
+                continue  # only drafted in the web editor so far: not live
+            validated = validate_flow(flow_text(spec, self.time_zone), f"flow {spec.name}")
+            try:
+                validated.require()
+            except FlowValidationError as exc:
+                yield spec, None, str(exc)
+            else:
+                yield spec, validated, ""
 
     # --- numbers and outside calls ---------------------------------------------------------
 
