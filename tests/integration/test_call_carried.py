@@ -164,7 +164,8 @@ async def until(condition: Callable[[], bool], *, within_s: float, what: str) ->
     raise AssertionError(f"{what}: not within {within_s} s")
 
 
-@pytest.mark.parametrize("how", ["killed", "switched over"])
+# the kill (SIGKILL) of a node with callers waiting is also in the operator's test below
+@pytest.mark.parametrize("how", ["switched over"])
 async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
         how: str) -> None:
@@ -315,7 +316,7 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
                 assert resumed_after <= TAKEOVER_LIMIT_S, (
                     resumed_after, standby.output.decode(errors="replace")[-4000:])
             assert b"conversation_carried_over" in standby.output
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(1.0)  # offers to a busy phone would fail within a tenth
             assert len(operator_phone.invites) == 1  # the busy operator is offered nothing
 
             assert (await talking.hang_up()).status == 200
