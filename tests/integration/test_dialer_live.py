@@ -151,24 +151,26 @@ async def site(node: Node, tmp_path: Path, carriers: dict[str, Path | str],
     site_spec = await node.store.config.site()
     await node.store.config.put_site(site_spec.model_copy(update={"default_region": "RU"}))
     peers: list[Sipp] = []
+    # each peer binds its port as soon as it is chosen: a port chosen now and bound later
+    # can be taken in between (another sipp's control or media port was, once)
     for prefix, scenario in carriers.items():
         name = f"carrier-{prefix[-3:]}"
         port = free_port(CARRIER)
+        peers.append(Sipp(tmp_path / name, scenario, host=CARRIER, port=port, extra=LIMIT))
+        await peers[-1].start()
         await change(node, "trunks", TrunkSpec(name=name, host=CARRIER, port=port, auth="ip",
                                                allowed_ips=[CARRIER], options_interval=0))
         await change(node, "routes", RouteSpec(name=f"to-{prefix[-3:]}",
                                                match=rf"^\{prefix}\d{{4}}$", trunks=[name]))
-        peers.append(Sipp(tmp_path / name, scenario, host=CARRIER, port=port, extra=LIMIT))
     await change(node, "queues", QueueSpec(name="dialout", wrap_up_s=1,
                                            members=list(operators), announce_every_s=0))
     for user in operators:
         port = free_port()
         peers.append(operator_phone(tmp_path, user, port, checks))
+        await peers[-1].start()
         await change(node, "devices", DeviceSpec(
             name=user, user=user, sip_password=f"pw{user}",
             static_contact=f"sip:{user}@127.0.0.1:{port}"))
-    for peer in peers:
-        await peer.start()
     return peers
 
 
