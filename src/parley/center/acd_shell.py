@@ -460,8 +460,7 @@ class AcdShell:
         self.conversations[call.bridge.id] = call
         policy = self.policies.get(call.queue)
         if policy is not None and policy.recording == "all" and call.recording is None:
-            call.recording = call.bridge.record(
-                name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+            call.recording = self.start_recording(call, call.bridge)
         shell = caller.engine.media
         if shell is not None and call.recording is None:
             for channel in (caller, leg):  # relayed packet for packet: nothing to decode
@@ -569,14 +568,10 @@ class AcdShell:
             return
 
         def details() -> dict[str, Any]:
-            import json
-
             run = session.run
             node = run.node or session.resume_at or run.flow.start  # not started yet
-            return {**self._call_details(call), "flow": run.flow.name, "node": node,
-                    "flow_dnis": run.dnis,
-                    "variables": json.loads(json.dumps({**call.variables, **run.variables},
-                                                       default=str))}
+            return {**self._call_details(call, {**call.variables, **run.variables}),
+                    "flow": run.flow.name, "node": node, "flow_dnis": run.dnis}
         carry.keep(f"{IN_FLOW}:{call.acd_id}", IN_FLOW, caller, details)
 
     def forget_in_flow(self, call: InboundCall) -> None:
@@ -607,14 +602,16 @@ class AcdShell:
                            "paused_by": call.paused_by[-1:]})
         return details
 
-    def _call_details(self, call: InboundCall) -> dict[str, Any]:
+    def _call_details(self, call: InboundCall, variables: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
         """The call as kept for the other node: its ids, numbers, start and the data
-        attached to it (JSON values)."""
+        attached to it (``variables``, else the call's: JSON values)."""
         import json
 
+        data = call.variables if variables is None else variables
         return {"acd_id": call.acd_id, "ani": call.ani, "dnis": call.dnis,
                 "started_at": call.started_at.isoformat(),
-                "variables": json.loads(json.dumps(call.variables, default=str))}
+                "variables": json.loads(json.dumps(data, default=str))}
 
     def _waiting_details(self, call: InboundCall) -> dict[str, Any]:
         """What the other node needs to put a waiting caller back in line: the call, its
@@ -864,6 +861,10 @@ class AcdShell:
                     float(metadata.get("duration_s", 0.0)), call.operator, "parley",
                     self.wall()))
 
+    def start_recording(self, call: InboundCall, bridge: Bridge) -> CallRecording:
+        """Record the conversation in ``bridge`` in a file named after ``call``'s record."""
+        return bridge.record(name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+
     def record(self, call: InboundCall, on: bool) -> str | None:
         """Start (``on``) or stop recording the conversation, for queues that record on
         demand; the recording's id. Raises :class:`ValueError` saying why it cannot."""
@@ -876,8 +877,7 @@ class AcdShell:
             raise ValueError("the call is not in a conversation with an operator")
         if on:
             if call.recording is None:
-                call.recording = call.bridge.record(
-                    name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+                call.recording = self.start_recording(call, call.bridge)
                 self.progress(call, "recording started", {"recording_id": call.recording.id})
             return call.recording.id
         if call.recording is not None:

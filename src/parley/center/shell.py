@@ -10,7 +10,6 @@ in the mailbox of a flow, a queue or an operator who did not answer.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -356,18 +355,14 @@ class ContactCenter:
         over on ``channel``, ``details`` as :meth:`AcdShell.keep_waiting` kept them): back
         in line in its place, with hold music. Raises :class:`CarryError`, ValueError,
         KeyError or TypeError when it cannot."""
-        queue = str(details["queue"])
-        if queue not in self.shell.acd.queues:
-            raise CarryError(f"no queue {queue!r} on this node")
-        call = self._carried_call(channel, details)
+        call = self._carried_in_queue(channel, details)
         if call.acd_id in self.shell.acd.calls:
             raise CarryError(f"call {call.acd_id} is already here")
-        since = datetime.fromisoformat(str(details["queued_at"]))
-        call.queue, call.priority, call.queued_at = queue, int(details["priority"]), since
         self.shell.keep_waiting(call)  # kept as this node's from its first write on
-        log.info("waiting_caller_carried_over", interaction=call.interaction_id, queue=queue,
-                 from_node=node)
-        self.shell.spawn(self.serve_call(call, ToQueue(queue, call.priority, since=since)),
+        log.info("waiting_caller_carried_over", interaction=call.interaction_id,
+                 queue=call.queue, from_node=node)
+        self.shell.spawn(self.serve_call(call, ToQueue(call.queue, call.priority,
+                                                       since=call.queued_at)),
                          f"carried-{call.acd_id}")
 
     def resume_flow(self, channel: Channel, details: Mapping[str, Any], node: str) -> None:
@@ -400,6 +395,17 @@ class ContactCenter:
                            datetime.fromisoformat(str(details["started_at"])),
                            variables=dict(variables))
 
+    def _carried_in_queue(self, channel: Channel, details: Mapping[str, Any]) -> InboundCall:
+        """:meth:`_carried_call` of a caller who came through a queue here: its queue,
+        priority and when it began waiting there."""
+        queue = str(details["queue"])
+        if queue not in self.shell.acd.queues:
+            raise CarryError(f"no queue {queue!r} on this node")
+        call = self._carried_call(channel, details)
+        call.queue, call.priority = queue, int(details["priority"])
+        call.queued_at = datetime.fromisoformat(str(details["queued_at"]))
+        return call
+
     def resume_conversation(self, bridge: Bridge, first: Channel, second: Channel,
                             details: Mapping[str, Any], node: str) -> Awaitable[None]:
         """A caller talking to an operator on ``node`` before the takeover (the call in
@@ -412,40 +418,29 @@ class ContactCenter:
         caller, leg = legs[str(details["caller_leg"])], legs[str(details["operator_leg"])]
         if caller is leg:
             raise CarryError("the caller's leg is the operator's")
-        queue, operator = str(details["queue"]), str(details["operator"])
-        acd_id = str(details["acd_id"])
-        if acd_id in self.shell.calls:
-            raise CarryError(f"call {acd_id} is already here")
-        variables = details["variables"]
-        if not isinstance(variables, Mapping):
-            raise TypeError("the call's variables are not a mapping")
-        queued_at = datetime.fromisoformat(str(details["queued_at"]))
+        call = self._carried_in_queue(caller, details)
         answered_at = datetime.fromisoformat(str(details["answered_at"]))
-        call = InboundCall(acd_id, caller.interaction_id, str(details["ani"]),
-                           str(details["dnis"]), caller,
-                           datetime.fromisoformat(str(details["started_at"])),
-                           variables=dict(variables), queue=queue,
-                           priority=int(details["priority"]), queued_at=queued_at,
-                           operator=operator, operator_leg=leg, bridge=bridge,
-                           answered_at=answered_at)
+        queued_at = call.queued_at or answered_at
+        call.operator, call.operator_leg, call.bridge = str(details["operator"]), leg, bridge
+        call.answered_at = answered_at
         try:
             self.shell.feed(ev.ConversationCarried(
-                acd_id, queue, operator, str(details["device"]), caller=call.ani,
-                priority=call.priority,
+                call.acd_id, call.queue, call.operator, str(details["device"]),
+                caller=call.ani, priority=call.priority,
                 waited=max(0.0, (answered_at - queued_at).total_seconds()),
                 talked=max(0.0, (self.shell.wall() - answered_at).total_seconds())),
                 raise_errors=True)
         except AcdError as exc:
             raise CarryError(str(exc)) from exc
         call.outcome = asyncio.get_running_loop().create_future()
-        self.shell.calls[acd_id] = call
+        self.shell.calls[call.acd_id] = call
         self.shell.conversations[bridge.id] = call
         self.shell.answered_from(call)
         recorded = details.get("recording")
         if isinstance(recorded, Mapping):  # recorded there: the recording goes on here
             self._record_carried(call, bridge, recorded)
-        log.info("conversation_carried_over", interaction=call.interaction_id, queue=queue,
-                 operator=operator, from_node=node,
+        log.info("conversation_carried_over", interaction=call.interaction_id,
+                 queue=call.queue, operator=call.operator, from_node=node,
                  recording=call.recording.id if call.recording is not None else None)
         return self._carried_conversation(call, caller, leg, call.outcome)
 
@@ -454,8 +449,7 @@ class ContactCenter:
         """Go on recording a carried conversation, in a file of its own on this node (the
         part before the takeover is the other node's file), paused if it was."""
         try:
-            call.recording = bridge.record(
-                name=f"{call.interaction_id}-{secrets.token_hex(3)}")
+            call.recording = self.shell.start_recording(call, bridge)
         except (BridgeError, RecordingError) as exc:  # the call goes on unrecorded
             log.error("carried_recording_not_started", interaction=call.interaction_id,
                       error=str(exc))
