@@ -12,19 +12,22 @@ by the first node, is closed by the new one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from parley.store import open_store
+from parley.store import Store, open_store
 from parley.store.database import database_url
 from parley.store.flac import read_recording
+from parley.store.records import InteractionRecord
 from parley.testing.needs import needs
-from parley.testing.netns import NETNS, Lan, http_request
+from parley.testing.netns import NETNS, Host, Lan, http_request
 from parley.testing.netns import lan as lan
 from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_database,
@@ -55,47 +58,112 @@ ECHO_PORT = 5070
 TAKEOVER_LIMIT_S = 5.0  # the issue's aim: serving again within 5 s
 
 
-@pytest.mark.parametrize("how", ["killed", "switched over"])
-async def test_a_talking_call_keeps_its_audio_through_a_takeover(
-        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
-        how: str) -> None:
+@dataclass
+class Cluster:
+    """Two nodes of one cluster on the LAN, up, one of them active (``active``), the peers'
+    host and the floating address; ``token`` an admin's API token."""
+
+    peers: Host
+    address: str
+    server_url: str
+    token: str
+    active: StandbyNode
+    standby: StandbyNode
+
+
+@contextlib.asynccontextmanager
+async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
+                  site: Callable[[Host], Path]) -> AsyncIterator[Cluster]:
+    """Hosts a and b (the nodes), peers and db (PostgreSQL's relay) on ``lan``; the site
+    ``site(peers)`` imported once before both nodes start; yields once one is active."""
     server_url, name = postgres_database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
     floating = lan.address(100)
-    address = str(floating.ip)
     relay, lan_url = await database_on_lan(db, server_url, name)
-    site = answering_site(tmp_path / "site.yaml", devices=talking_devices(
-        caller="2001", password="secret-2001", callee="2002",
-        callee_contact=f"sip:2002@{peers.ip}:{ECHO_PORT}"))
-    await import_site(site, server_url, tmp_path / "import")  # once, before either starts
-    token = await admin_token(server_url, tmp_path / "import")
-    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
-            for host in (first, second))
-    caller = TalkingCaller(peers, address, "2001", "secret-2001", "2002")
     try:
-        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as echo:
+        await import_site(site(peers), server_url, tmp_path / "import")
+        token = await admin_token(server_url, tmp_path / "import")
+        a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
+                for host in (first, second))
+        async with nodes(a, b):
             await asyncio.gather(a.start(), b.start())
+            address = str(floating.ip)
             _taken, held = await until_active_at(peers, address, within_s=10)
             active, standby = (a, b) if held["node"] == "a" else (b, a)
+            yield Cluster(peers, address, server_url, token, active, standby)
+    finally:
+        await relay.close()
+
+
+def ann_site(tmp_path: Path, *, record: bool = False) -> Path:
+    """The queueing site of these tests: queue sales served by operator ann on 2101."""
+    return queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
+                         password="secret-2101", record=record)
+
+
+async def register_when_serving(phone: EchoPhone, address: str) -> None:
+    """Register the operator's phone 2101 (answered 503 while the node that has just taken
+    the lease starts)."""
+    for _ in range(50):
+        if await phone.register(address, "2101", "secret-2101") == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the operator's phone was never registered")
+
+
+async def fail_over(c: Cluster, how: str, handed: bytes = b"") -> float:
+    """The active node killed (SIGKILL) or asked for a planned switch-over (its answer
+    says what it hands over: ``handed``; it exits 0 by itself); when, once the standby
+    is active."""
+    failed = time.monotonic()
+    if how == "killed":
+        await c.active.stop(signal.SIGKILL)
+    else:
+        code, body = await http_request(
+            c.peers, c.address, HTTP_PORT, "POST", "/api/cluster/switch-over",
+            headers={"Authorization": f"Bearer {c.token}"})
+        assert code == 202, body
+        assert handed in body, body
+        assert await c.active.exited(within_s=20) == 0  # it stops by itself, cleanly
+        assert b"channel_left_to_the_other_node" in c.active.output
+    await until_active_at(c.peers, c.address, within_s=10, besides=c.active.name)
+    return failed
+
+
+async def closed_records(store: Store, count: int) -> list[InteractionRecord]:
+    """The ``count`` call records once all are closed (the new active node writes its
+    records every few tenths), each whole."""
+    for _ in range(50):
+        found = (await store.interactions.search()).items
+        if len(found) == count and all(record.ended_at for record in found):
+            break
+        await asyncio.sleep(0.1)
+    assert len(found) == count, found  # none lost, none written twice
+    return [await store.interactions.get(record.id) for record in found]
+
+
+@pytest.mark.parametrize("how", ["killed", "switched over"])
+async def test_a_talking_call_keeps_its_audio_through_a_takeover(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
+        how: str) -> None:
+    def site(peers: Host) -> Path:
+        return answering_site(tmp_path / "site.yaml", devices=talking_devices(
+            caller="2001", password="secret-2001", callee="2002",
+            callee_contact=f"sip:2002@{peers.ip}:{ECHO_PORT}"))
+
+    async with cluster(tmp_path, lan, postgres_database, site) as c, \
+            EchoPhone(c.peers, ECHO_PORT) as echo:
+        caller = TalkingCaller(c.peers, c.address, "2001", "secret-2001", "2002")
+        try:
+            standby = c.standby
             answer = await caller.call()
             assert answer.status == 200, answer
             await asyncio.sleep(1.5)  # talking; the node keeps the call (every 0.5 s)
             before = time.monotonic()
             assert caller.heard_between(before - 1.0, before) >= 40  # of 50 sent a second
 
-            killed = time.monotonic()
-            if how == "killed":
-                await active.stop(signal.SIGKILL)
-            else:
-                code, body = await http_request(
-                    peers, address, HTTP_PORT, "POST", "/api/cluster/switch-over",
-                    headers={"Authorization": f"Bearer {token}"})
-                assert code == 202, body
-                assert b"hands 1 answered call(s) and 0 waiting caller(s)" in body, body
-                assert await active.exited(within_s=20) == 0  # it stops by itself, cleanly
-                assert b"channel_left_to_the_other_node" in active.output
-            await until_active_at(peers, address, within_s=10, besides=active.name)
+            killed = await fail_over(c, how, b"hands 1 answered call(s) and 0 waiting caller(s)")
             for _ in range(int(TAKEOVER_LIMIT_S / 0.1)):
                 if caller.heard_between(killed + 0.1, time.monotonic()) >= 5:
                     break
@@ -119,19 +187,10 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
                     break
                 await asyncio.sleep(0.1)
             assert echo.byes == 1  # the other phone was hung up by the new active node
-            store = await open_store(database_url(server_url, tmp_path),
+            store = await open_store(database_url(c.server_url, tmp_path),
                                      run_migrations=False)
             try:
-                for _ in range(50):  # the new active node writes its records every few tenths
-                    calls = (await store.interactions.search()).items
-                    record = calls[0] if calls else None
-                    if record is not None and record.ended_at is not None:
-                        break
-                    await asyncio.sleep(0.1)
-                assert len(calls) == 1
-                assert record is not None
-                record = await store.interactions.get(record.id)
-                assert record.ended_at is not None, standby.output.decode(errors='replace')[-6000:]
+                (record,) = await closed_records(store, 1)
                 assert record.outcome == "answered"
                 kinds = [entry.kind for entry in record.timeline]
                 assert "carried over" in kinds, kinds
@@ -139,10 +198,8 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
                 assert all(leg.ended_at is not None for leg in record.legs)
             finally:
                 await store.close()
-    finally:
-        await caller.close()
-        await relay.close()
-
+        finally:
+            await caller.close()
 
 
 async def heard_again(caller: TalkingCaller, since: float, *, within_s: float) -> float:
@@ -174,25 +231,12 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
     again within 5 s, and when the operator's phone registers the one who called first is
     put through first, with the wait counted from the first node on; then the other. One
     record each, carried over."""
-    server_url, name = postgres_database
-    first, second = lan.add("a", 1), lan.add("b", 2)
-    peers, db = lan.add("peers", 3), lan.add("db", 4)
-    floating = lan.address(100)
-    address = str(floating.ip)
-    relay, lan_url = await database_on_lan(db, server_url, name)
-    site = queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
-                         password="secret-2101")
-    await import_site(site, server_url, tmp_path / "import")
-    token = await admin_token(server_url, tmp_path / "import")
-    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
-            for host in (first, second))
-    early = TalkingCaller(peers, address, "555001", "", QUEUE_NUMBER)
-    later = TalkingCaller(peers, address, "555002", "", QUEUE_NUMBER)
-    try:
-        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as operator_phone:
-            await asyncio.gather(a.start(), b.start())
-            _taken, held = await until_active_at(peers, address, within_s=10)
-            active, standby = (a, b) if held["node"] == "a" else (b, a)
+    async with cluster(tmp_path, lan, postgres_database, lambda _peers: ann_site(tmp_path)) \
+            as c, EchoPhone(c.peers, ECHO_PORT) as operator_phone:
+        early = TalkingCaller(c.peers, c.address, "555001", "", QUEUE_NUMBER)
+        later = TalkingCaller(c.peers, c.address, "555002", "", QUEUE_NUMBER)
+        try:
+            standby = c.standby
             assert (await early.call()).status == 200
             early_queued = time.monotonic()
             await asyncio.sleep(1.0)
@@ -202,17 +246,7 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
             for caller in (early, later):
                 assert caller.heard_between(now - 1.0, now) >= 40  # hold music, 50 a second
 
-            killed = time.monotonic()
-            if how == "killed":
-                await active.stop(signal.SIGKILL)
-            else:
-                code, body = await http_request(
-                    peers, address, HTTP_PORT, "POST", "/api/cluster/switch-over",
-                    headers={"Authorization": f"Bearer {token}"})
-                assert code == 202, body
-                assert b"hands 0 answered call(s) and 2 waiting caller(s)" in body, body
-                assert await active.exited(within_s=20) == 0
-            await until_active_at(peers, address, within_s=10, besides=active.name)
+            killed = await fail_over(c, how, b"hands 0 answered call(s) and 2 waiting caller(s)")
             for caller in (early, later):  # the music again, from the new node
                 resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
                 assert resumed_after <= TAKEOVER_LIMIT_S, (
@@ -220,7 +254,7 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
             assert b"waiting_caller_carried_over" in standby.output
 
             # the operator comes back: the caller who waited longest is put through first
-            assert await operator_phone.register(address, "2101", "secret-2101") == 200
+            assert await operator_phone.register(c.address, "2101", "secret-2101") == 200
             await until(lambda: len(operator_phone.invites) == 1, within_s=5,
                         what="the first waiting caller offered to the operator")
             early_answered = time.monotonic()
@@ -237,16 +271,10 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
             await asyncio.sleep(0.5)
             assert (await later.hang_up()).status == 200
 
-            store = await open_store(database_url(server_url, tmp_path),
+            store = await open_store(database_url(c.server_url, tmp_path),
                                      run_migrations=False)
             try:
-                for _ in range(50):  # the new node writes its records every few tenths
-                    records = (await store.interactions.search()).items
-                    if len(records) == 2 and all(r.ended_at for r in records):
-                        break
-                    await asyncio.sleep(0.1)
-                assert len(records) == 2, records  # one record each, none written twice
-                by_caller = {r.caller: await store.interactions.get(r.id) for r in records}
+                by_caller = {r.caller: r for r in await closed_records(store, 2)}
                 assert set(by_caller) == {"555001", "555002"}
                 for record in by_caller.values():
                     assert record.outcome == "answered"
@@ -261,10 +289,9 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
                     answered.detail
             finally:
                 await store.close()
-    finally:
-        for caller in (early, later):
-            await caller.close()
-        await relay.close()
+        finally:
+            for caller in (early, later):
+                await caller.close()
 
 
 async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller_after(
@@ -275,28 +302,14 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
     through when the first caller hangs up (the operator's phone hung up by the new node).
     The recording goes on on the new node; when the killed node comes back (as the standby)
     it files the part it was writing: the call has both, one before and one after."""
-    server_url, name = postgres_database
-    first, second = lan.add("a", 1), lan.add("b", 2)
-    peers, db = lan.add("peers", 3), lan.add("db", 4)
-    floating = lan.address(100)
-    address = str(floating.ip)
-    relay, lan_url = await database_on_lan(db, server_url, name)
-    site = queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
-                         password="secret-2101", record=True)
-    await import_site(site, server_url, tmp_path / "import")
-    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
-            for host in (first, second))
-    talking = TalkingCaller(peers, address, "555001", "", QUEUE_NUMBER)
-    waiting = TalkingCaller(peers, address, "555002", "", QUEUE_NUMBER)
-    try:
-        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as operator_phone:
-            await asyncio.gather(a.start(), b.start())
-            _taken, held = await until_active_at(peers, address, within_s=10)
-            active, standby = (a, b) if held["node"] == "a" else (b, a)
-            for _ in range(50):  # 503 while the node that just took the lease starts
-                if await operator_phone.register(address, "2101", "secret-2101") == 200:
-                    break
-                await asyncio.sleep(0.1)
+    async with cluster(tmp_path, lan, postgres_database,
+                       lambda _peers: ann_site(tmp_path, record=True)) as c, \
+            EchoPhone(c.peers, ECHO_PORT) as operator_phone:
+        talking = TalkingCaller(c.peers, c.address, "555001", "", QUEUE_NUMBER)
+        waiting = TalkingCaller(c.peers, c.address, "555002", "", QUEUE_NUMBER)
+        try:
+            active, standby = c.active, c.standby
+            await register_when_serving(operator_phone, c.address)
             await asyncio.sleep(0.5)  # logged in and ready by the registration
             assert (await talking.call()).status == 200
             await until(lambda: len(operator_phone.invites) == 1, within_s=5,
@@ -308,9 +321,7 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
             assert talking.heard_between(now - 1.0, now) >= 40  # the operator's echo
             assert waiting.heard_between(now - 1.0, now) >= 40  # hold music
 
-            killed = time.monotonic()
-            await active.stop(signal.SIGKILL)
-            await until_active_at(peers, address, within_s=10, besides=active.name)
+            killed = await fail_over(c, "killed")
             for caller in (talking, waiting):
                 resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
                 assert resumed_after <= TAKEOVER_LIMIT_S, (
@@ -330,16 +341,10 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
             await asyncio.sleep(0.5)
             assert (await waiting.hang_up()).status == 200
 
-            store = await open_store(database_url(server_url, tmp_path),
+            store = await open_store(database_url(c.server_url, tmp_path),
                                      run_migrations=False)
             try:
-                for _ in range(50):
-                    records = (await store.interactions.search()).items
-                    if len(records) == 2 and all(r.ended_at for r in records):
-                        break
-                    await asyncio.sleep(0.1)
-                assert len(records) == 2, records
-                by_caller = {r.caller: await store.interactions.get(r.id) for r in records}
+                by_caller = {r.caller: r for r in await closed_records(store, 2)}
                 for record in by_caller.values():
                     assert (record.outcome, record.operator) == ("answered", "ann")
                     kinds = [entry.kind for entry in record.timeline]
@@ -371,10 +376,9 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
                 assert b"recording_filed_after_crash" in active.output
             finally:
                 await store.close()
-    finally:
-        for caller in (talking, waiting):
-            await caller.close()
-        await relay.close()
+        finally:
+            for caller in (talking, waiting):
+                await caller.close()
 
 
 async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
@@ -382,33 +386,16 @@ async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
     """A caller in a menu when the active node is killed: the new node plays the menu
     again (its start, not the flow's), its timeout leads to the queue, and the caller
     reaches the operator; one record, one "entered flow"."""
-    server_url, name = postgres_database
-    first, second = lan.add("a", 1), lan.add("b", 2)
-    peers, db = lan.add("peers", 3), lan.add("db", 4)
-    floating = lan.address(100)
-    address = str(floating.ip)
-    relay, lan_url = await database_on_lan(db, server_url, name)
-    site = queueing_site(tmp_path / "site.yaml", operator="ann", device="2101",
-                         password="secret-2101")
-    await import_site(site, server_url, tmp_path / "import")
-    a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
-            for host in (first, second))
-    caller = TalkingCaller(peers, address, "555003", "", MENU_NUMBER)
-    try:
-        async with nodes(a, b), EchoPhone(peers, ECHO_PORT) as operator_phone:
-            await asyncio.gather(a.start(), b.start())
-            _taken, held = await until_active_at(peers, address, within_s=10)
-            active, standby = (a, b) if held["node"] == "a" else (b, a)
-            for _ in range(50):  # 503 while the node that just took the lease starts
-                if await operator_phone.register(address, "2101", "secret-2101") == 200:
-                    break
-                await asyncio.sleep(0.1)
+    async with cluster(tmp_path, lan, postgres_database, lambda _peers: ann_site(tmp_path)) \
+            as c, EchoPhone(c.peers, ECHO_PORT) as operator_phone:
+        caller = TalkingCaller(c.peers, c.address, "555003", "", MENU_NUMBER)
+        try:
+            standby = c.standby
+            await register_when_serving(operator_phone, c.address)
             assert (await caller.call()).status == 200
             await asyncio.sleep(1.5)  # the beep, the menu's prompt, waiting for a key
 
-            killed = time.monotonic()
-            await active.stop(signal.SIGKILL)
-            await until_active_at(peers, address, within_s=10, besides=active.name)
+            killed = await fail_over(c, "killed")
             resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
             assert resumed_after <= TAKEOVER_LIMIT_S, (
                 resumed_after, standby.output.decode(errors="replace")[-4000:])
@@ -421,16 +408,10 @@ async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
             await asyncio.sleep(0.5)
             assert (await caller.hang_up()).status == 200
 
-            store = await open_store(database_url(server_url, tmp_path),
+            store = await open_store(database_url(c.server_url, tmp_path),
                                      run_migrations=False)
             try:
-                for _ in range(50):
-                    records = (await store.interactions.search()).items
-                    if len(records) == 1 and records[0].ended_at is not None:
-                        break
-                    await asyncio.sleep(0.1)
-                assert len(records) == 1, records
-                record = await store.interactions.get(records[0].id)
+                (record,) = await closed_records(store, 1)
                 assert (record.outcome, record.operator) == ("answered", "ann")
                 kinds = [entry.kind for entry in record.timeline]
                 assert kinds.count("entered flow") == 1, kinds
@@ -441,6 +422,5 @@ async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
                 assert resumed.detail["node"] == "menu"
             finally:
                 await store.close()
-    finally:
-        await caller.close()
-        await relay.close()
+        finally:
+            await caller.close()
