@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from parley import app as composition
-from parley.config import ConfigError, PortRange, Settings
+from parley.config import ConfigError, PortRange, Settings, recordings_dir
 from parley.testing.ports import free_port, free_port_block
 
 
@@ -213,3 +213,19 @@ def test_the_node_address_is_the_nodes_own(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PARLEY_HA__NODE_ADDRESS", "pbx-a.example.net")
     with pytest.raises(ValidationError, match="node_address"):
         Settings()
+
+
+def test_shared_recordings_name_their_folder(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("PARLEY_MEDIA__RECORDINGS_SHARED", "true")
+    with pytest.raises(ValidationError, match=r"media.recordings_shared: set "
+                       r"media.recordings_dir to the shared folder"):
+        Settings()
+    monkeypatch.setenv("PARLEY_MEDIA__RECORDINGS_DIR", str(tmp_path / "shared"))
+    settings = Settings(data_dir=tmp_path / "own")
+    assert recordings_dir(settings.data_dir, settings.media) == tmp_path / "shared"
+    assert settings.media.recordings_shared
+    monkeypatch.delenv("PARLEY_MEDIA__RECORDINGS_DIR")
+    monkeypatch.delenv("PARLEY_MEDIA__RECORDINGS_SHARED")
+    plain = Settings(data_dir=tmp_path / "own")
+    assert recordings_dir(plain.data_dir, plain.media) == tmp_path / "own" / "recordings"

@@ -194,10 +194,24 @@ class Node:
         await self.telephony.start()
         await self._file_repaired_recordings()
 
-    async def _file_repaired_recordings(self) -> None:
+    async def _repair_shared_recordings(self) -> None:
+        """Recordings on shared storage: once active (and going on with the recordings of
+        the calls carried over), repair and file those the other node, or this one before
+        a restart, left unfinished; the compressor then looks for them."""
+        try:
+            await self.telephony.repair_shared_recordings()
+        except Exception:  # the files stay as they are: a later takeover tries again
+            log.exception("shared_recordings_not_repaired")
+            return
+        if await self._file_repaired_recordings():
+            self.recording_files.sweep_again()
+
+    async def _file_repaired_recordings(self) -> int:
         """File the recordings a crash cut off (repaired as telephony started) with their
         call records now, whatever the node's role: a node back as the standby files its
-        own (each recording its own row: nothing the active node writes)."""
+        own (each recording its own row: nothing the active node writes). Returns how
+        many were filed."""
+        filed = 0
         for stored in self.telephony.take_repaired():
             record = RecordingRecord(stored.recording_id, stored.interaction_id, stored.path,
                                      "audio/wav", stored.started_at, stored.duration_s,
@@ -214,6 +228,8 @@ class Node:
                 continue
             log.warning("recording_filed_after_crash", recording_id=stored.recording_id,
                         interaction_id=stored.interaction_id, duration_s=stored.duration_s)
+            filed += 1
+        return filed
 
     async def run(self) -> None:
         """Serve until cancelled, then stop in order: front first, writers next, store last.
@@ -259,6 +275,8 @@ class Node:
                     writers.create_task(active(self.bindings.run))
                 if self.carried is not None:
                     writers.create_task(active(self.carried.run, after_carried=False))
+                if self.telephony.shared_recordings:
+                    writers.create_task(active(self._repair_shared_recordings))
                 async with asyncio.TaskGroup() as front:
                     front.create_task(self.telephony.run())
                     front.create_task(active(self.center.run))
@@ -446,7 +464,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
             recorders={"calls": call_recorder, "operator_states": state_recorder},
             health=health))
         app = build_web_app(store, bus, clock=clock, calls=calls, center=live_center,
-                            recordings_dir=recordings_dir(settings.data_dir),
+                            recordings_dir=recordings_dir(settings.data_dir, settings.media),
                             voicemail_dir=voicemail_dir(settings.data_dir),
                             login_attempts=security.login_free_attempts,
                             login_address_attempts=security.login_address_attempts,
@@ -482,14 +500,15 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
                 call_feed=CallFeed(bus, calls.live_calls, clock),
                 recording_files=RecordingFiles(
-                    store, bus, recordings_dir=recordings_dir(settings.data_dir),
+                    store, bus, recordings_dir=recordings_dir(settings.data_dir, settings.media),
                     voicemail_dir=voicemail_dir(settings.data_dir),
                     recording_format=settings.recording_format),
                 operator_feed=OperatorFeed(bus, live_center.operators_now, calls.live_calls,
                                            clock, today=_today_of(store, clock)),
                 demo=demo, demo_login=demo_login, certificate=certificate,
                 exports=ExportScheduler(store, clock),
-                retention=RetentionSweeper(store, recordings_dir(settings.data_dir), clock),
+                retention=RetentionSweeper(
+                    store, recordings_dir(settings.data_dir, settings.media), clock),
                 prompt_mirror=PromptMirror(store.prompts, prompts_dir(settings.data_dir), clock,
                                            LANGUAGES),
                 lease=lease, bindings=bindings, carried=carried)

@@ -30,8 +30,11 @@ class ConfigError(ParleyError):
         self.field = field
 
 
-def recordings_dir(data_dir: Path) -> Path:
-    """Where a node writes call recordings (one folder per day inside)."""
+def recordings_dir(data_dir: Path, media: MediaSettings | None = None) -> Path:
+    """Where a node writes call recordings (one folder per day inside): ``media``'s
+    ``recordings_dir`` when set, else ``<data_dir>/recordings``."""
+    if media is not None and media.recordings_dir is not None:
+        return media.recordings_dir
     return data_dir / "recordings"
 
 
@@ -104,6 +107,19 @@ class MediaSettings(BaseModel):
     # Worker processes that forward bridged directions on the other cores (0: the node's
     # own event loop relays everything): docs/configuration.md, "Relay workers".
     relay_workers: int = Field(0, ge=0, le=64)
+    # Where call recordings go (docs/configuration.md, "Recordings"); None: <data_dir>/
+    # recordings. With recordings_shared the folder is on storage every node of a hot-standby
+    # cluster mounts at this same path: a recording cut by a takeover goes on in its file.
+    recordings_dir: Path | None = None
+    recordings_shared: bool = False
+
+    @model_validator(mode="after")
+    def _shared_recordings_named(self) -> MediaSettings:
+        if self.recordings_shared and self.recordings_dir is None:
+            raise ValueError("media.recordings_shared: set media.recordings_dir to the shared "
+                             "folder, mounted at the same path on every node (never a folder "
+                             "inside a node's own data folder)")
+        return self
 
     @model_validator(mode="after")
     def _one_forwarder(self) -> MediaSettings:

@@ -73,9 +73,11 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
-                  site: Callable[[Host], Path]) -> AsyncIterator[Cluster]:
+                  site: Callable[[Host], Path], *,
+                  shared_recordings: Path | None = None) -> AsyncIterator[Cluster]:
     """Hosts a and b (the nodes), peers and db (PostgreSQL's relay) on ``lan``; the site
-    ``site(peers)`` imported once before both nodes start; yields once one is active."""
+    ``site(peers)`` imported once before both nodes start; yields once one is active.
+    ``shared_recordings``: the recordings folder both nodes share (else each its own)."""
     server_url, name = postgres_database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
@@ -84,8 +86,11 @@ async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str], 
     try:
         await import_site(site(peers), server_url, tmp_path / "import")
         token = await admin_token(server_url, tmp_path / "import")
-        a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S)
-                for host in (first, second))
+        shared = {} if shared_recordings is None else {
+            "PARLEY_MEDIA__RECORDINGS_DIR": str(shared_recordings),
+            "PARLEY_MEDIA__RECORDINGS_SHARED": "true"}
+        a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S,
+                            environment=shared) for host in (first, second))
         async with nodes(a, b):
             await asyncio.gather(a.start(), b.start())
             address = str(floating.ip)
@@ -294,16 +299,24 @@ async def test_callers_waiting_in_a_queue_keep_their_place_through_a_takeover(
                 await caller.close()
 
 
+@pytest.mark.parametrize("how", ["killed", "switched"])
 async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller_after(
-        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
+        how: str) -> None:
     """A caller talks to the queue's only operator, a second caller waits; the queue records
-    its calls. The active node is killed. The conversation goes on, and the new node knows
-    the operator is on it: the waiting caller is not offered to the busy phone, and is put
-    through when the first caller hangs up (the operator's phone hung up by the new node).
-    The recording goes on on the new node; when the killed node comes back (as the standby)
-    it files the part it was writing: the call has both, one before and one after."""
+    its calls. The active node is killed, or switched over. The conversation goes on, and
+    the new node knows the operator is on it: the waiting caller is not offered to the busy
+    phone, and is put through when the first caller hangs up (the operator's phone hung up
+    by the new node).
+
+    Killed: the recordings are on storage both nodes share; the new node goes on with the
+    killed node's recording in its file, the takeover's gap a pause; the killed node, back
+    as the standby, leaves it alone. Switched over: each node its own recordings folder;
+    the old node files its part as it hands the call over, the new one records the rest."""
+    shared = tmp_path / "shared" if how == "killed" else None
     async with cluster(tmp_path, lan, postgres_database,
-                       lambda _peers: ann_site(tmp_path, record=True)) as c, \
+                       lambda _peers: ann_site(tmp_path, record=True),
+                       shared_recordings=shared) as c, \
             EchoPhone(c.peers, ECHO_PORT) as operator_phone:
         talking = TalkingCaller(c.peers, c.address, "555001", "", QUEUE_NUMBER)
         waiting = TalkingCaller(c.peers, c.address, "555002", "", QUEUE_NUMBER)
@@ -321,7 +334,7 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
             assert talking.heard_between(now - 1.0, now) >= 40  # the operator's echo
             assert waiting.heard_between(now - 1.0, now) >= 40  # hold music
 
-            killed = await fail_over(c, "killed")
+            killed = await fail_over(c, how, b"hands 1 answered call(s) and 1 waiting")
             for caller in (talking, waiting):
                 resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
                 assert resumed_after <= TAKEOVER_LIMIT_S, (
@@ -354,26 +367,39 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
                     assert "not reachable" not in kinds, kinds
                 assert by_caller["555001"].hangup_cause is not None
                 first_call = by_caller["555001"].id
-
-                # the recording went on on the new node: from about the takeover to the end
-                after = (await store.recordings.list(interaction_id=first_call)).items
-                assert len(after) == 1, after
-                assert abs(after[0].duration_s - (hung_up - killed)) < 2.0, after
-                pcm, _rate = read_recording(Path(after[0].path))
-                assert np.abs(pcm[:, 0]).max() > 0  # the caller (left)
-                assert np.abs(pcm[:, 1]).max() > 0  # and the operator's echo (right)
-
-                # the killed node comes back as the standby and files what it was writing
-                await active.start()
-                for _ in range(50):
+                if how == "switched":  # two parts, one on each node's disk
                     parts = (await store.recordings.list(interaction_id=first_call)).items
-                    if len(parts) == 2:
-                        break
-                    await asyncio.sleep(0.1)
-                before, later = sorted(parts, key=lambda part: part.started_at)
-                assert later.id == after[0].id
-                assert abs(before.duration_s - (killed - answered)) < 2.0, before
-                assert b"recording_filed_after_crash" in active.output
+                    before, after = sorted(parts, key=lambda part: part.started_at)
+                    assert abs(before.duration_s - (killed - answered)) < 2.0, before
+                    assert abs(after.duration_s - (hung_up - killed)) < 2.0, after
+                    for part in (before, after):
+                        pcm, _rate = read_recording(Path(part.path))
+                        assert np.abs(pcm[:, 0]).max() > 0  # the caller (left)
+                        assert np.abs(pcm[:, 1]).max() > 0  # the operator's echo (right)
+                    return
+
+                # one recording of the whole call, in one file: the part before the
+                # takeover, its gap, the part after
+                (recording,) = (await store.recordings.list(interaction_id=first_call)).items
+                assert abs(recording.duration_s - (hung_up - answered)) < 2.0, recording
+                (gap,) = recording.pauses
+                assert gap["by"] == "takeover", gap
+                start_s, end_s = float(gap["start_s"]), float(gap["end_s"])
+                assert abs(start_s - (killed - answered)) < 2.0, gap
+                assert 1.0 < end_s - start_s <= TAKEOVER_LIMIT_S + 1.0, gap
+                pcm, rate = read_recording(Path(recording.path))
+                assert Path(recording.path).is_relative_to(tmp_path / "shared")
+                for part in (pcm[:int(start_s * rate)], pcm[int(end_s * rate):]):
+                    assert np.abs(part[:, 0]).max() > 0  # the caller (left)
+                    assert np.abs(part[:, 1]).max() > 0  # and the operator's echo (right)
+                assert not pcm[int(start_s * rate) + 1:int(end_s * rate) - 1].any()
+                assert b"carried_recording_continued" in standby.output
+
+                # the killed node comes back as the standby and leaves the file alone
+                await active.start()
+                await asyncio.sleep(1.0)
+                assert len((await store.recordings.list(interaction_id=first_call)).items) == 1
+                assert b"recording_repaired" not in active.output
             finally:
                 await store.close()
         finally:

@@ -9,25 +9,33 @@ import subprocess
 import sys
 import textwrap
 import wave
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from parley.clock import MonotonicClock
+from parley.config import MediaSettings
 from parley.media.audio import decode_wav, to_pcm16
 from parley.media.g711 import Codec, decode, encode
 from parley.media.hub import MediaHub
 from parley.media.mixer import MixBridge, Role
 from parley.media.rtp import RtpPacket
 from parley.media.stream import MediaStream, StreamSettings
+from parley.telephony.media import CallRecording
 from parley.telephony.recording import (
+    MAX_GAP_S,
     Recording,
     RecordingError,
     WavWriter,
+    cut_recording,
     repair_directory,
     repair_wav,
 )
+from parley.telephony.server import Telephony
+from parley.telephony.users import demo_directory
+from parley.testing.ports import telephony_settings
 
 STARTED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -149,7 +157,7 @@ def test_repair_of_a_non_wav_names_the_file(tmp_path: Path) -> None:
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
     from pathlib import Path
     import numpy as np
     from parley.telephony.recording import Recording
@@ -170,9 +178,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_killed_recording_is_repaired_and_plays_to_the_last_flushed_second(
-        tmp_path: Path) -> None:
-    path = tmp_path / "killed.wav"
+def kill_a_recording(path: Path) -> None:
+    """A process recording at ``path`` (:data:`CHILD`), killed: 2 s on disk, paused at
+    1.2-1.4 s and from 2.2 s on."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
                              text=True)
     try:
@@ -182,6 +190,12 @@ def test_killed_recording_is_repaired_and_plays_to_the_last_flushed_second(
     finally:
         child.kill()
         child.wait()
+
+
+def test_killed_recording_is_repaired_and_plays_to_the_last_flushed_second(
+        tmp_path: Path) -> None:
+    path = tmp_path / "killed.wav"
+    kill_a_recording(path)
     assert json.loads((tmp_path / "killed.json").read_text())["complete"] is False
     results = repair_directory(tmp_path)
     assert [r.path for r in results] == [path]
@@ -200,6 +214,129 @@ def test_killed_recording_is_repaired_and_plays_to_the_last_flushed_second(
     assert meta["call_id"] == "call-k"
     assert meta["pauses"] == [{"start_s": 1.2, "end_s": 1.4}]
     assert repair_directory(tmp_path) == []  # nothing left to repair
+
+
+def test_a_recording_cut_while_paused_goes_on_in_its_file_after_the_gap(
+        tmp_path: Path) -> None:
+    """Shared storage: the node taking over goes on with the killed node's recording."""
+    path = tmp_path / "killed.wav"
+    kill_a_recording(path)
+    cut = cut_recording(path, "k1")
+    assert cut.started == datetime(2026, 3, 2, tzinfo=UTC)
+    assert cut.pauses == ((1.2, 1.4), (2.2, None))
+    recording: Recording[str] = Recording(
+        path, recording_id="k1", call_id="call-k", started=STARTED, caller="a",
+        operator="b", cut=cut, now=cut.started + timedelta(seconds=5))
+    assert recording.recorder.paused  # it was paused: it stays so, the gap in that pause
+    assert recording.gap_s == 3.0
+    assert json.loads((tmp_path / "killed.json").read_text())["complete"] is False
+    recording.resume()
+    for _ in range(50):
+        recording.write_tick({"a": np.full(160, 777, np.int16), "b": np.full(160, -777,
+                                                                            np.int16)})
+    meta = recording.close()
+    assert meta["started"] == "2026-03-02T00:00:00+00:00"  # the recording's own start
+    assert meta["duration_s"] == 6.0
+    assert meta["pauses"] == [{"start_s": 1.2, "end_s": 1.4}, {"start_s": 2.0, "end_s": 5.0}]
+    pcm = read_stereo(path)
+    assert len(pcm) == 48000
+    n = np.arange(16000)
+    assert np.array_equal(pcm[:9600, 0], (n[:9600] % 1000).astype(np.int16))  # as it was
+    assert not pcm[16000:40000].any()  # the gap
+    assert np.all(pcm[40000:] == [777, -777])
+    with wave.open(str(path)) as check:
+        assert (check.getnchannels(), check.getnframes()) == (2, 48000)
+
+
+def test_a_recording_cut_while_talking_gets_the_gap_as_a_pause(tmp_path: Path) -> None:
+    path = tmp_path / "r.wav"
+    first: Recording[str] = Recording(path, recording_id="r", call_id="c", started=STARTED,
+                                      caller="a", operator="b")
+    for _ in range(75):  # 1.5 s: 1 s on disk, the rest lost with the process
+        first.write_tick({"a": np.full(160, 5, np.int16)})
+    cut = cut_recording(path, "r")
+    assert cut.pauses == ()
+    second: Recording[str] = Recording(path, recording_id="r", call_id="c", started=STARTED,
+                                       caller="a", operator="b", cut=cut,
+                                       now=STARTED + timedelta(seconds=4.25))
+    assert not second.recorder.paused
+    assert second.gap_s == 3.25
+    for _ in range(25):
+        second.write_tick({"b": np.full(160, 9, np.int16)})
+    meta = second.close()
+    assert meta["duration_s"] == 4.75
+    assert meta["pauses"] == [{"start_s": 1.0, "end_s": 4.25}]
+    pcm = read_stereo(path)
+    assert np.all(pcm[:8000] == [5, 0])
+    assert not pcm[8000:34000].any()
+    assert np.all(pcm[34000:] == [0, 9])
+
+
+def test_a_gap_too_long_to_be_a_takeover_is_not_filled(tmp_path: Path) -> None:
+    path = tmp_path / "r.wav"
+    first: Recording[str] = Recording(path, recording_id="r", call_id="c", started=STARTED,
+                                      caller="a")
+    first.close()
+    later = STARTED + timedelta(seconds=MAX_GAP_S + 10)
+    second: Recording[str] = Recording(path, recording_id="r", call_id="c", started=STARTED,
+                                       caller="a", cut=cut_recording(path, "r"), now=later)
+    assert second.gap_s == 0
+    assert second.close()["pauses"] == []
+
+
+def test_what_cannot_be_continued_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "r.wav"
+    Recording(path, recording_id="r", call_id="c", started=STARTED, caller="a").close()
+    with pytest.raises(RecordingError, match="names another recording than 'other'"):
+        cut_recording(path, "other")
+    with pytest.raises(RecordingError, match=r"missing\.json.*No such file"):
+        cut_recording(tmp_path / "missing.wav", "r")
+    meta = json.loads((tmp_path / "r.json").read_text())
+    (tmp_path / "r.json").write_text(json.dumps({**meta, "file": "r.flac"}))
+    with pytest.raises(RecordingError, match="compressed or removed"):
+        cut_recording(path, "r")
+    mono = tmp_path / "mono.wav"
+    WavWriter(mono, channels=1).close()
+    with pytest.raises(RecordingError, match=r"mono\.wav: 1 channel\(s\) at 8000 Hz"):
+        WavWriter(mono, append=True)
+
+
+def test_shared_storage_repairs_only_what_nobody_writes(tmp_path: Path) -> None:
+    kill_a_recording(tmp_path / "cut.wav")
+    live: Recording[str] = Recording(tmp_path / "live.wav", recording_id="live",
+                                     call_id="c", started=STARTED, caller="a")
+    results = repair_directory(tmp_path, live=lambda meta: meta["recording_id"] == "live")
+    assert [r.path.name for r in results] == ["cut.wav"]
+    assert json.loads((tmp_path / "live.json").read_text())["complete"] is False
+    live.close()
+
+
+async def test_on_shared_storage_the_active_node_repairs_what_nobody_writes(
+        tmp_path: Path) -> None:
+    """A node starting (as the standby, maybe) repairs nothing in a shared folder; once
+    active it repairs the recording a killed node left, not the one it writes itself."""
+    shared = tmp_path / "shared"
+    kill_a_recording(shared / "day" / "cut.wav")
+    sidecar = shared / "day" / "cut.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()),
+                                   "interaction_id": "call-1"}))
+    media = MediaSettings(recordings_dir=shared, recordings_shared=True)
+    settings = telephony_settings(data_dir=tmp_path / "data", media=media)
+    telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
+    async with telephony:
+        assert telephony.media.recordings_dir == shared
+        assert telephony.take_repaired() == []
+        assert json.loads(sidecar.read_text())["complete"] is False
+        ours: Recording[str] = Recording(shared / "day" / "ours.wav", recording_id="ours",
+                                         call_id="c", started=STARTED, caller="a")
+        telephony.media.recordings["ours"] = CallRecording(ours, "a", telephony.media)
+        await telephony.repair_shared_recordings()
+        (stored,) = telephony.take_repaired()
+        assert (stored.recording_id, stored.interaction_id) == ("k1", "call-1")
+        assert stored.duration_s == 2.0
+        assert json.loads((shared / "day" / "ours.json").read_text())["complete"] is False
+        telephony.media.recordings.pop("ours")
+        ours.close()
 
 
 def test_recording_fed_by_the_media_hub(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from parley.center.waiting import (
     wait_in_queue,
 )
 from parley.clock import Clock, serve_deadlines
-from parley.config import LANGUAGES, recordings_dir, voicemail_dir
+from parley.config import LANGUAGES, voicemail_dir
 from parley.events import HangupCause
 from parley.ids import IdSource
 from parley.telephony.channel import Bridge, Channel, ChannelError, ChannelState
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from parley.ivr.registry import FlowRegistry
     from parley.telephony.carry import CallKeeper
     from parley.telephony.media import CallRecording
+    from parley.telephony.recording import CutRecording
     from parley.telephony.server import Telephony
 
 log = structlog.get_logger("parley.center")
@@ -87,7 +88,7 @@ class AcdShell:
         self._on_inbound = on_inbound
         self.publish = publish
         self.data_dir = data_dir
-        self.recordings_dir = recordings_dir(data_dir)
+        self.recordings_dir = telephony.media.recordings_dir
         self.voicemail_dir = voicemail_dir(data_dir)
         self.config = config
         self.lists: NumberLists = config.number_lists()
@@ -599,7 +600,7 @@ class AcdShell:
                        caller_leg=call.caller.id, operator_leg=call.operator_leg.id,
                        recording=None if recording is None else {
                            "id": recording.id, "paused": recording.paused,
-                           "paused_by": call.paused_by[-1:]})
+                           "paused_by": call.paused_by, "path": str(recording.path)})
         return details
 
     def _call_details(self, call: InboundCall, variables: dict[str, Any] | None = None
@@ -861,8 +862,12 @@ class AcdShell:
                     float(metadata.get("duration_s", 0.0)), call.operator, "parley",
                     self.wall()))
 
-    def start_recording(self, call: InboundCall, bridge: Bridge) -> CallRecording:
-        """Record the conversation in ``bridge`` in a file named after ``call``'s record."""
+    def start_recording(self, call: InboundCall, bridge: Bridge,
+                        cut: CutRecording | None = None) -> CallRecording:
+        """Record the conversation in ``bridge`` in a file named after ``call``'s record
+        (or go on with the ``cut`` one, the caller on its side as before)."""
+        if cut is not None:
+            return bridge.record(caller=call.caller, cut=cut)
         return bridge.record(name=f"{call.interaction_id}-{secrets.token_hex(3)}")
 
     def record(self, call: InboundCall, on: bool) -> str | None:
@@ -916,7 +921,11 @@ class AcdShell:
 
     def hangup(self, call: InboundCall, cause: HangupCause) -> None:
         if call.caller is not None and call.caller.handed_over():
-            return  # a planned switch-over: the other node goes on with the call
+            # a planned switch-over: the other node goes on with the call, and with its
+            # recording's file on shared storage; else this node's part is filed now
+            if not self.telephony.shared_recordings:
+                self._stop_recording(call)
+            return
         if call.final:
             self.progress(call, "outcome", {"outcome": call.final})
         caller = call.caller

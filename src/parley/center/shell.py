@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -56,11 +57,10 @@ from parley.telephony.channel import Bridge, BridgeError, Channel
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE
-from parley.telephony.recording import RecordingError
+from parley.telephony.recording import CutRecording, RecordingError, cut_recording
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from parley.center.config import CenterConfig
     from parley.clock import Clock
@@ -446,18 +446,53 @@ class ContactCenter:
 
     def _record_carried(self, call: InboundCall, bridge: Bridge,
                         recorded: Mapping[str, Any]) -> None:
-        """Go on recording a carried conversation, in a file of its own on this node (the
-        part before the takeover is the other node's file), paused if it was."""
+        """Go on recording a carried conversation: in the same file when recordings are on
+        storage both nodes share (the takeover's gap a pause by ``takeover``), else in a
+        file of its own on this node (the part before is the other node's file); paused
+        if it was."""
+        by = [str(name) for name in recorded.get("paused_by") or []]
+        cut = self._cut_recording(call, recorded)
         try:
-            call.recording = self.shell.start_recording(call, bridge)
-        except (BridgeError, RecordingError) as exc:  # the call goes on unrecorded
-            log.error("carried_recording_not_started", interaction=call.interaction_id,
-                      error=str(exc))
+            call.recording = self.shell.start_recording(call, bridge, cut)
+        except (BridgeError, RecordingError) as exc:
+            if cut is None:  # the call goes on unrecorded
+                log.error("carried_recording_not_started", interaction=call.interaction_id,
+                          error=str(exc))
+                return
+            log.error("carried_recording_not_continued", interaction=call.interaction_id,
+                      path=str(cut.path), error=str(exc), instead="a file of its own")
+            self._record_carried(call, bridge, {**recorded, "path": None})
             return
-        if recorded.get("paused"):
-            by = [str(name) for name in recorded.get("paused_by") or ["parley"]]
+        if cut is not None:  # who made each pause, the takeover's gap the last one
+            gap = call.recording.file.gap_s > 0
+            before = len(call.recording.pauses) - gap
+            call.paused_by[:] = (by + [""] * before)[:before] + ["takeover"] * gap
+            log.info("carried_recording_continued", interaction=call.interaction_id,
+                     recording=call.recording.id, gap_s=call.recording.file.gap_s)
+        elif recorded.get("paused"):
             call.recording.pause()
-            call.paused_by.extend(by[-1:])
+            call.paused_by.extend(by[-1:] or ["parley"])
+
+    def _cut_recording(self, call: InboundCall, recorded: Mapping[str, Any]
+                       ) -> CutRecording | None:
+        """The carried call's recording to go on with in its own file: on shared storage
+        only, and only a file inside this node's recordings folder (None otherwise, or
+        when it cannot be: logged)."""
+        path = recorded.get("path")
+        if not self.shell.telephony.shared_recordings or not isinstance(path, str):
+            return None
+        folder = self.shell.recordings_dir.resolve()
+        if not Path(path).resolve().is_relative_to(folder):
+            log.error("carried_recording_not_continued", interaction=call.interaction_id,
+                      path=path, error=f"not inside the shared recordings folder {folder}",
+                      instead="a file of its own")
+            return None
+        try:
+            return cut_recording(Path(path), str(recorded["id"]))
+        except RecordingError as exc:
+            log.error("carried_recording_not_continued", interaction=call.interaction_id,
+                      path=path, error=str(exc), instead="a file of its own")
+            return None
 
     async def _carried_conversation(self, call: InboundCall, caller: Channel, leg: Channel,
                                     outcome: asyncio.Future[object]) -> None:

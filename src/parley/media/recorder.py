@@ -94,6 +94,23 @@ class StereoRecorder(Generic[K]):
             elif role is not Role.LISTEN:
                 self._sides[party] = Side.RIGHT
 
+    def restore(self, samples: int, pauses: list[tuple[int, int | None]]) -> None:
+        """Go on from a recording another process wrote: ``samples`` already in the file,
+        its ``pauses`` (in samples; the last one open if it was paused)."""
+        self.samples = samples
+        self._pauses = list(pauses)
+
+    def skip(self, samples: int) -> None:
+        """Advance the timeline by ``samples`` of silence that nobody heard (a gap in the
+        recording, e.g. a takeover): noted as a pause unless paused already."""
+        if samples <= 0:
+            return
+        if self.paused:
+            self.samples += samples
+            return
+        self._pauses.append((self.samples, self.samples + samples))
+        self.samples += samples
+
     def pause(self) -> None:
         if not self.paused:
             self._pauses.append((self.samples, None))

@@ -118,6 +118,11 @@ class RecordingFiles:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._feed = None
 
+    def sweep_again(self) -> None:
+        """Look again for rows that name a WAV (recordings filed other than through the
+        bus: repaired after a takeover)."""
+        self._sweep_wanted.set()
+
     @property
     def idle(self) -> bool:
         """Nothing queued, in hand, waiting for its row or being swept."""

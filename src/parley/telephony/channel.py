@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from parley.telephony.engine import SipEngine
     from parley.telephony.leg import SipLeg
     from parley.telephony.media import CallRecording, MediaItem, MediaShell, Playback
+    from parley.telephony.recording import CutRecording
 
 
 
@@ -560,15 +561,21 @@ class Bridge:
             self.remove(channel)
         self.destroyed = True
 
-    def record(self, *, name: str | None = None) -> CallRecording:
-        """Record the bridged call: the first participant (the caller) on the left, everyone
-        else heard on the right (operator, whisper and barge; never listeners)."""
+    def record(self, *, name: str | None = None, caller: Channel | None = None,
+               cut: CutRecording | None = None) -> CallRecording:
+        """Record the bridged call: ``caller`` (default: the first participant) on the left,
+        everyone else heard on the right (operator, whisper and barge; never listeners);
+        ``cut``: go on with that recording (another node's, on shared storage)."""
         participants = [c for c, r in self.members.items() if r is BridgeRole.PARTICIPANT]
         if not participants:
             raise BridgeError(f"bridge {self.id} has no participant to record")
-        caller = participants[0]
-        operator = participants[1] if len(participants) > 1 else None
-        return self._shell(caller).record(caller, operator, name=name)
+        if caller is None:
+            caller = participants[0]
+        elif caller not in participants:
+            raise BridgeError(f"bridge {self.id}: {caller.id} is not a participant")
+        others = [c for c in participants if c is not caller]
+        operator = others[0] if others else None
+        return self._shell(caller).record(caller, operator, name=name, cut=cut)
 
     def _connect(self) -> None:
         if len(self.members) == 2:

@@ -44,7 +44,7 @@ from parley.media.tones import STOCK_TONES, ToneSpec
 from parley.telephony.channel import first_of
 from parley.telephony.moh import HoldMusic, MusicOnHold
 from parley.telephony.prompts import Prompt, PromptLibrary
-from parley.telephony.recording import Recording
+from parley.telephony.recording import CutRecording, Recording, RecordingError
 
 if TYPE_CHECKING:
     from parley.sip.message import SipRequest
@@ -527,20 +527,27 @@ class MediaShell:
                     self.hub.assign(recording.id, party, None)
 
     def record(self, channel: Channel, operator: Channel | None = None, *,
-               name: str | None = None) -> CallRecording:
+               name: str | None = None, cut: CutRecording | None = None) -> CallRecording:
         """Record ``channel`` on the left and ``operator`` (or the channel's mixing bridge,
-        whisper included, listeners excluded) on the right, under ``recordings_dir``."""
-        self.attach(channel)
-        if operator is not None:
-            self.attach(operator)
+        whisper included, listeners excluded) on the right, under ``recordings_dir``; or
+        go on with the ``cut`` recording another node was writing (shared storage)."""
         started = datetime.now(UTC)
-        recording_id = f"rec-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-        path = self.recordings_dir / f"{started:%Y-%m-%d}" / f"{name or recording_id}.wav"
+        if cut is not None:
+            recording_id, path = cut.recording_id, cut.path
+            if recording_id in self.recordings:
+                raise RecordingError(f"recording {recording_id} is being written already")
+        else:
+            recording_id = f"rec-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+            path = self.recordings_dir / f"{started:%Y-%m-%d}" / f"{name or recording_id}.wav"
         file: Recording[str] = Recording(path, recording_id=recording_id,
                                          call_id=channel.call_id, started=started,
                                          caller=channel.id,
                                          operator=operator.id if operator is not None else None,
-                                         interaction_id=channel.interaction_id)
+                                         interaction_id=channel.interaction_id, cut=cut,
+                                         now=started)
+        self.attach(channel)
+        if operator is not None:
+            self.attach(operator)
         recording = CallRecording(file, channel.id, self)
         self.recordings[recording_id] = recording
         self.hub.record(recording_id, file.recorder)

@@ -18,7 +18,7 @@ import json
 import os
 import struct
 import sys
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,10 @@ from parley.media.audio import parse_wav_header, wav_header
 from parley.media.recorder import Pause, StereoRecorder
 
 RATE = 8000
+_HEADER_BYTES = 44  # wav_header's
+#: the longest gap a continued recording fills with silence (a longer one means the clock or
+#: the recording's start is wrong: the file goes on without it)
+MAX_GAP_S = 120.0
 _NATIVE_LE = sys.byteorder == "little"
 K = TypeVar("K", bound=Hashable)
 
@@ -45,7 +49,10 @@ class WavWriter:
     """16-bit PCM WAV written as it goes; data reaches the OS every ``flush_every_s``."""
 
     def __init__(self, path: Path, *, channels: int = 2, rate: int = RATE,
-                 flush_every_s: float = 1.0, fsync: bool = False) -> None:
+                 flush_every_s: float = 1.0, fsync: bool = False,
+                 append: bool = False) -> None:
+        """A new file, or with ``append`` one this module wrote before (a recording cut
+        off by a crash, repaired first: :func:`repair_wav`), written on from its end."""
         self.path = Path(path)
         self.channels = channels
         self.rate = rate
@@ -53,11 +60,42 @@ class WavWriter:
         self._flush_bytes = max(1, int(flush_every_s * rate)) * channels * 2
         self._buffer = bytearray()
         self.data_bytes = 0  # handed to the OS (and in the header)
+        if append:
+            self._fd: int | None = self._reopen()
+            return
         try:
-            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         except OSError as exc:
             raise RecordingError(f"cannot create recording {self.path}: {exc.strerror}") from exc
         os.write(self._fd, wav_header(channels, rate, 16, 0))
+
+    def _reopen(self) -> int:
+        repaired = repair_wav(self.path)
+        try:
+            with self.path.open("rb") as handle:
+                info = parse_wav_header(handle.read(4096), str(self.path))
+        except (OSError, MediaError) as exc:
+            raise RecordingError(f"cannot go on with recording {self.path}: {exc}") from exc
+        if (info.channels, info.rate, info.bits, info.data_offset) != (
+                self.channels, self.rate, 16, _HEADER_BYTES):
+            raise RecordingError(
+                f"cannot go on with recording {self.path}: {info.channels} channel(s) at "
+                f"{info.rate} Hz, {info.bits} bits, data at byte {info.data_offset}; this "
+                f"writer adds {self.channels} at {self.rate} Hz, 16 bits, data at byte "
+                f"{_HEADER_BYTES}")
+        try:
+            fd = os.open(self.path, os.O_WRONLY)
+        except OSError as exc:
+            raise RecordingError(f"cannot go on with recording {self.path}: "
+                                 f"{exc.strerror}") from exc
+        os.lseek(fd, 0, os.SEEK_END)
+        self.data_bytes = repaired.data_bytes
+        return fd
+
+    @property
+    def samples(self) -> int:
+        """Sample frames written so far, buffered or not."""
+        return (self.data_bytes + len(self._buffer)) // (self.channels * 2)
 
     @property
     def duration_s(self) -> float:
@@ -150,12 +188,60 @@ def _pauses_json(pauses: list[Pause]) -> list[dict[str, float | None]]:
              "end_s": None if p.end_s is None else round(p.end_s, 3)} for p in pauses]
 
 
+@dataclass(frozen=True, slots=True)
+class CutRecording:
+    """A recording that another node was writing when it failed, on storage both nodes
+    share, to be continued in the same file (:meth:`Recording.__init__`'s ``cut``)."""
+
+    path: Path
+    recording_id: str
+    started: datetime
+    #: its pauses as its sidecar last said, in seconds (the last one open if it was paused)
+    pauses: tuple[tuple[float, float | None], ...]
+
+
+def cut_recording(path: Path, recording_id: str) -> CutRecording:
+    """The recording ``recording_id`` at ``path``, from its sidecar. Raises
+    :class:`RecordingError` saying why it cannot be continued (gone, another recording,
+    finished, unreadable)."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except OSError as exc:
+        raise RecordingError(f"cannot go on with recording {path}: its sidecar {sidecar}: "
+                             f"{exc.strerror}") from exc
+    except ValueError as exc:
+        raise RecordingError(f"cannot go on with recording {path}: its sidecar {sidecar} "
+                             f"is not JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("recording_id") != recording_id:
+        raise RecordingError(f"cannot go on with recording {path}: its sidecar names "
+                             f"another recording than {recording_id!r}")
+    if meta.get("file") != path.name or not path.is_file():
+        raise RecordingError(f"cannot go on with recording {path}: the WAV is not there "
+                             "(compressed or removed)")
+    try:
+        started = datetime.fromisoformat(str(meta["started"]))
+        pauses = tuple((float(gap["start_s"]),
+                        None if gap.get("end_s") is None else float(gap["end_s"]))
+                       for gap in meta.get("pauses", []))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordingError(f"cannot go on with recording {path}: its sidecar's start or "
+                             f"pauses are unreadable ({exc})") from exc
+    return CutRecording(path, recording_id, started, pauses)
+
+
 class Recording(Generic[K]):
     """One call's recording: stereo frames into a WAV, with its JSON sidecar kept current."""
 
     def __init__(self, path: Path, *, recording_id: str, call_id: str, started: datetime,
                  caller: K, operator: K | None = None, flush_every_s: float = 1.0,
-                 interaction_id: str = "") -> None:
+                 interaction_id: str = "", cut: CutRecording | None = None,
+                 now: datetime | None = None) -> None:
+        """A new recording at ``path``; or, with ``cut``, the one another node was writing
+        there, continued: what it wrote stays, the time from its last second on disk to
+        ``now`` becomes silence noted as a pause (:attr:`gap_s`; none over
+        :data:`MAX_GAP_S`), and its pauses go on (an open one stays open)."""
         self.path = Path(path)
         self.sidecar = self.path.with_suffix(".json")
         self.recording_id = recording_id
@@ -164,10 +250,31 @@ class Recording(Generic[K]):
         self.interaction_id = interaction_id
         self.started = started
         self.recorder: StereoRecorder[K] = StereoRecorder(caller, operator)
+        #: seconds of silence put in for the time nobody recorded (a continued recording)
+        self.gap_s = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = WavWriter(self.path, channels=2, flush_every_s=flush_every_s)
+        if cut is None:
+            self.writer = WavWriter(self.path, channels=2, flush_every_s=flush_every_s)
+        else:
+            self.started = cut.started
+            self.writer = WavWriter(self.path, channels=2, flush_every_s=flush_every_s,
+                                    append=True)
+            self._go_on(cut, now or datetime.now(self.started.tzinfo))
         self.closed = False
         self._save(complete=False)
+
+    def _go_on(self, cut: CutRecording, now: datetime) -> None:
+        on_disk = self.writer.samples
+        self.recorder.restore(on_disk, [
+            (min(on_disk, round(start * RATE)),
+             None if end is None else min(on_disk, round(end * RATE)))
+            for start, end in cut.pauses if start * RATE < on_disk or end is None])
+        missing = (now - self.started).total_seconds() - on_disk / RATE
+        if 0 < missing <= MAX_GAP_S:
+            samples = round(missing * RATE)
+            self.gap_s = samples / RATE
+            self.recorder.skip(samples)
+            self.writer.write(np.zeros((samples, 2), dtype=np.int16))
 
     @property
     def duration_s(self) -> float:
@@ -220,9 +327,12 @@ class Recording(Generic[K]):
         return data
 
 
-def repair_directory(directory: Path) -> list[RepairResult]:
-    """At start-up: repair every recording whose sidecar says it did not complete, and mark
-    it complete and repaired with the duration actually on disk."""
+def repair_directory(directory: Path, *,
+                     live: Callable[[Mapping[str, Any]], bool] | None = None
+                     ) -> list[RepairResult]:
+    """Repair every recording whose sidecar says it did not complete (at start-up; on
+    shared storage once active, ``live`` telling from its sidecar which of them are being
+    written still), and mark it complete and repaired with the duration actually on disk."""
     results: list[RepairResult] = []
     for sidecar in sorted(Path(directory).rglob("*.json")):
         try:
@@ -230,6 +340,8 @@ def repair_directory(directory: Path) -> list[RepairResult]:
         except (OSError, ValueError):
             continue
         if not isinstance(meta, dict) or meta.get("complete", True) or "file" not in meta:
+            continue
+        if live is not None and live(meta):
             continue
         wav = sidecar.with_name(str(meta["file"]))
         if not wav.is_file():

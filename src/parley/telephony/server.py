@@ -18,8 +18,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import structlog
 
@@ -112,8 +114,11 @@ class Telephony:
         self.prompts = PromptLibrary.from_settings(settings.media, settings.data_dir)
         self.moh = MusicOnHold.from_settings(self.prompts, settings.media)
         self._repaired: list[RecordingStored] = []  # recordings repaired at start
+        #: the recordings folder is on storage the cluster's nodes share
+        self.shared_recordings = settings.media.recordings_shared
         self.media = MediaShell(self.engine, clock, self.prompts, self.moh,
-                                recordings_dir(settings.data_dir), slots=settings.media_slots)
+                                recordings_dir(settings.data_dir, settings.media),
+                                slots=settings.media_slots)
         self.engine.media = self.media
         self.transport = SipTransport(settings.host, settings.sip_port, self.engine.handle,
                                       limits=settings.tcp, ws=WsConnections(settings.ws))
@@ -138,15 +143,8 @@ class Telephony:
     async def start(self) -> None:
         """Repair recordings a crash left open, then bind the SIP listeners (UDP and TCP);
         the engine learns the chosen port."""
-        from parley.telephony.recording import recording_stored, repair_directory
-
-        if self.media.recordings_dir.is_dir():
-            for repaired in repair_directory(self.media.recordings_dir):
-                log.warning("recording_repaired", path=str(repaired.path),
-                            duration_s=repaired.duration_s)
-                stored = recording_stored(repaired)
-                if stored is not None:  # for the call record (take_repaired)
-                    self._repaired.append(stored)
+        if not self.shared_recordings:  # on shared storage, the active node's (below)
+            self._repair_recordings()
         await self.transport.start()
         self.engine.config.port = self.transport.port
         if self.relay.kernel_forwarding:
@@ -165,6 +163,38 @@ class Telephony:
                 group.create_task(self.trunks.run())
         finally:
             await self.transport.close()
+
+    def _repair_recordings(self, live: Callable[[Mapping[str, Any]], bool] | None = None
+                           ) -> None:
+        from parley.telephony.recording import recording_stored, repair_directory
+
+        if not self.media.recordings_dir.is_dir():
+            return
+        for repaired in repair_directory(self.media.recordings_dir, live=live):
+            log.warning("recording_repaired", path=str(repaired.path),
+                        duration_s=repaired.duration_s)
+            stored = recording_stored(repaired)
+            if stored is not None:  # for the call record (take_repaired)
+                self._repaired.append(stored)
+
+    async def repair_shared_recordings(self) -> None:
+        """Recordings on shared storage (``media.recordings_shared``), once this node is
+        active and has gone on with the recordings of the calls it carried over: repair
+        those that another node (or this one, before a restart) left unfinished, not
+        those this node writes (:meth:`take_repaired` hands them to their call records).
+        Only the active node may: the other one's files are written while it is active."""
+        begun = datetime.now(UTC)
+        writing = self.media.recordings  # read from the worker thread: membership only
+
+        def live(meta: Mapping[str, Any]) -> bool:
+            if meta.get("recording_id") in writing:
+                return True
+            try:  # one started after this began is a new one of this node's
+                return datetime.fromisoformat(str(meta.get("started"))) >= begun
+            except (TypeError, ValueError):  # no start to read: left alone
+                return True
+
+        await asyncio.to_thread(self._repair_recordings, live)
 
     def take_repaired(self) -> list[RecordingStored]:
         """The recordings a crash cut off, repaired at start, as notices for their call

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,8 @@ class StandbyNode:
     lapse_s: float = 1.5
     extra: Sequence[str] = ()
     rtp_ports: str = "20000-20019"
+    #: more settings for the node, as environment variables (``PARLEY_MEDIA__...``)
+    environment: Mapping[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
     #: everything the node printed (shown when a test fails)
     output: bytearray = field(default_factory=bytearray)
@@ -180,7 +182,7 @@ class StandbyNode:
                "PARLEY_HA__RENEW_INTERVAL_S": str(self.renew_s),
                "PARLEY_HA__LAPSE_S": str(self.lapse_s),
                "PARLEY_HA__FLOATING_IP": self.floating, "PARLEY_HA__INTERFACE": "eth0",
-               "PARLEY_HA__NODE_ADDRESS": self.host.ip}
+               "PARLEY_HA__NODE_ADDRESS": self.host.ip, **self.environment}
         address = self.floating.split("/")[0]
         self.output.clear()
         self.process = await asyncio.create_subprocess_exec(
