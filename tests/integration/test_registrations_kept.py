@@ -1,15 +1,18 @@
-"""A phone registered over UDP stays reachable when the node restarts: the registrar's
-bindings are kept in the store and restored when the node starts serving (the same path a
-standby takes over by), so the phone rings and its operator is ready again without waiting
-for the phone's next REGISTER (up to an hour)."""
+"""A phone registered over UDP or TCP stays reachable when the node restarts: the
+registrar's bindings are kept in the store and restored when the node starts serving (the
+same path a standby takes over by), so the phone rings and its operator is ready again
+without waiting for the phone's next REGISTER (up to an hour). The TCP phone's connection
+died with the node: it is rung over a new one, at the address its Contact names."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 from parley.app import Node
+from parley.sip.uri import SipUri
 from parley.testing.node import demo_node
 from parley.testing.sipclient import RawSipClient
 
@@ -58,3 +61,43 @@ async def test_a_restarted_node_rings_a_phone_that_registered_before_the_restart
                 invite.cancel()
     finally:
         await phone.close()
+
+
+async def test_a_phone_registered_over_tcp_is_rung_at_its_contact_after_the_restart(
+        tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    contact = SipUri(user="1002", host="127.0.0.1", port=listener.getsockname()[1],
+                     params=(("transport", "tcp"),))
+    rung: list[bytes] = []
+
+    async def phone_side(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            rung.append(data)
+        writer.close()
+
+    server = await asyncio.start_server(phone_side, sock=listener)
+    try:
+        async with demo_node(tmp_path) as node, \
+                RawSipClient("127.0.0.1", node.telephony.sip_port, transport="TCP") as phone:
+            registered = await phone.authenticated("REGISTER", "1002", "pw1002",
+                                                   contact=contact)
+            assert registered.status == 200
+            await until(lambda: ready(node, "1002"), "1002 ready after registering")
+            await asyncio.sleep(1.5)  # the bindings are written once a second
+        async with demo_node(tmp_path) as restarted:  # the phone's connection is gone
+            await until(lambda: ready(restarted, "1002"), "1002 ready after the restart")
+            async with RawSipClient("127.0.0.1", restarted.telephony.sip_port) as caller:
+                challenge = await caller.request(
+                    caller.build("INVITE", "1001", target="1002", body=OFFER))
+                assert challenge.status == 401
+                caller.send(caller.build("ACK", "1001", target="1002",
+                                         call_id=challenge.call_id))
+                invite = asyncio.create_task(caller.authenticated(
+                    "INVITE", "1001", "pw1001", target="1002", challenge=challenge,
+                    body=OFFER))
+                await until(lambda: any(b"INVITE sip:1002@" in data for data in rung),
+                            "the call to 1002 ringing the phone at its Contact, over TCP")
+                invite.cancel()
+    finally:
+        server.close()

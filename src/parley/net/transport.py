@@ -356,6 +356,12 @@ class SipTransport:
 
     # --- sending -----------------------------------------------------------------------------
 
+    def connected(self, host: str, port: int) -> bool:
+        """Whether a TCP or TLS connection with ``host``:``port`` is open (or opening)."""
+        writer = self._connections.get((host, port))
+        return (writer is not None and not writer.is_closing()) \
+            or (host, port) in self._connecting
+
     def send(self, message: SipMessage, peer: Peer, on_error: SendFailed | None = None
              ) -> None:
         """Send to ``peer``: UDP as a datagram, TCP or TLS over the open connection (or a

@@ -8,9 +8,11 @@ phones are reachable at once and their operators come back online, instead of wa
 each phone's next REGISTER (up to an hour). Writes are fenced like the other live state: a
 node that lost the lease cannot overwrite what the active node keeps.
 
-Only bindings over UDP are restored. A contact registered over TCP, TLS or a WebSocket is
-reached over the connection it registered on, which a new process does not have; such
-phones and browser desks register again when their connection drops (docs/deployment.md).
+Bindings over UDP and TCP are restored: a phone registered over TCP is reached over its
+connection while it lasts, then at the address its Contact names (the engine opens a
+connection of its own there). A contact registered over TLS or a WebSocket is reached only
+over the connection it registered on, which a new process does not have; such phones and
+browser desks register again when their connection drops (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class BindingRepository:
 
 
 #: transports whose contacts a new process can reach without the phone's own connection
-RESTORED_TRANSPORTS = frozenset({"udp"})
+RESTORED_TRANSPORTS = frozenset({"udp", "tcp"})
 #: rows lapsed this long are purged (a late restore never needs them)
 _PURGE_AFTER = timedelta(minutes=5)
 

@@ -796,6 +796,12 @@ class SipEngine:
         if binding.source is None:
             return binding.uri, peer_of(binding.uri), user.name
         peer = Peer((binding.transport or "UDP").upper(), *binding.source)
+        if peer.transport in ("TCP", "TLS") and self.transport is not None \
+                and not self.transport.connected(peer.host, peer.port):
+            # the phone's connection is gone (closed, or opened to the other node of a
+            # cluster before a takeover): a new one to where its Contact says it listens
+            contact = peer_of(binding.uri)
+            return binding.uri, Peer(peer.transport, contact.host, contact.port), user.name
         return binding.uri, peer, user.name
 
     def is_browser(self, endpoint: str) -> bool:

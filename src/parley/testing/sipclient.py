@@ -40,7 +40,7 @@ class _Datagrams(asyncio.DatagramProtocol):
 @dataclass
 class RawSipClient:
     """Open with :meth:`open`; ``transport`` is "UDP" or "TCP"; ``bind`` the local address;
-    ``sock`` a UDP socket made beforehand (e.g. in another network namespace,
+    ``sock`` a socket of that transport made beforehand (e.g. in another network namespace,
     :mod:`parley.testing.netns`), bound to ``bind``."""
 
     server_host: str
@@ -77,8 +77,12 @@ class RawSipClient:
             self._udp = udp
             self.local_port = int(udp.get_extra_info("sockname")[1])
         else:
-            reader, writer = await asyncio.open_connection(
-                self.server_host, self.server_port, local_addr=(self.bind, 0))
+            if self.sock is not None:  # made (and bound) beforehand: connected here
+                await loop.sock_connect(self.sock, (self.server_host, self.server_port))
+                reader, writer = await asyncio.open_connection(sock=self.sock)
+            else:
+                reader, writer = await asyncio.open_connection(
+                    self.server_host, self.server_port, local_addr=(self.bind, 0))
             self._writer = writer
             self.local_port = int(writer.get_extra_info("sockname")[1])
             self._reader_task = loop.create_task(self._read(reader))
@@ -94,6 +98,14 @@ class RawSipClient:
                 message = parse_message(item)
                 if isinstance(message, SipResponse):
                     self.replies.put_nowait(message)
+
+    @property
+    def connected(self) -> bool:
+        """UDP: open; TCP: the server has not closed the connection (nor this client)."""
+        if self._udp is not None:
+            return True
+        return self._reader_task is not None and not self._reader_task.done() \
+            and self._writer is not None and not self._writer.is_closing()
 
     async def close(self) -> None:
         if self._udp is not None:
@@ -128,8 +140,10 @@ class RawSipClient:
 
     def build(self, method: str, user: str, *, target: str | None = None,
               call_id: str | None = None, authorization: str | None = None,
-              headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> SipRequest:
-        """A request from ``user`` (REGISTER: to its own AOR; else to ``target``)."""
+              headers: list[tuple[str, str]] | None = None, body: bytes = b"",
+              contact: SipUri | None = None) -> SipRequest:
+        """A request from ``user`` (REGISTER: to its own AOR; else to ``target``); its
+        Contact ``contact``, else this client's own address."""
         aor = SipUri(user=user, host=self.realm_host, port=self.server_port)
         uri = (SipUri(host=self.realm_host, port=self.server_port) if method == "REGISTER"
                else SipUri(user=target or user, host=self.realm_host, port=self.server_port))
@@ -144,18 +158,20 @@ class RawSipClient:
             call_id=call_id or secrets.token_hex(8), cseq=next(self._cseq),
             via=Via(self.transport, self.bind, self.local_port,
                     (("branch", new_branch()), ("rport", None))),
-            contact=NameAddr(SipUri(user=user, host=self.bind, port=self.local_port)),
+            contact=NameAddr(contact or SipUri(user=user, host=self.bind,
+                                               port=self.local_port)),
             headers=extra, body=body)
 
     async def authenticated(self, method: str, user: str, password: str, *,
                             target: str | None = None, challenge: SipResponse | None = None,
-                            body: bytes = b"") -> SipResponse:
+                            body: bytes = b"", contact: SipUri | None = None) -> SipResponse:
         """Send ``method`` with credentials answering ``challenge`` (or a fresh 401 got
         first); returns the final answer."""
         call_id = secrets.token_hex(8)
         if challenge is None:
             challenge = await self.request(self.build(method, user, target=target,
-                                                      call_id=call_id, body=body))
+                                                      call_id=call_id, body=body,
+                                                      contact=contact))
             if challenge.status != 401:
                 return challenge
         value = challenge.headers.values("WWW-Authenticate")[0]
@@ -165,4 +181,5 @@ class RawSipClient:
         authorization = authorization_header(Challenge.parse(value), method=method, uri=uri,
                                              username=user, password=password)
         return await self.request(self.build(method, user, target=target, call_id=call_id,
-                                             authorization=authorization, body=body))
+                                             authorization=authorization, body=body,
+                                             contact=contact))
