@@ -11,13 +11,15 @@ conference) or put to music is removed.
 The node that takes over binds the same ports on the floating address (the phones go on
 sending there), rebuilds both legs as answered calls, bridges them and ends both when one
 hangs up: audio resumes without a re-INVITE, the call record goes on (``CallCarried``) and
-is closed by the hang-up. Only plain RTP legs over UDP are carried: a browser's DTLS-SRTP
-or a carrier's SDES keys and a TCP or TLS connection do not survive the process that held
-them. The owner of a call may keep its own details with it (:attr:`CallKeeper.call_details`:
-the contact center keeps its queue, operator and times): the node taking over hands the
-restored call to it (:attr:`CallKeeper.converse`), so the operator is known to be on that
-call and the wrap-up follows; a call without such details (or one its owner cannot take)
-goes on as a bridge of two legs.
+is closed by the hang-up. Only plain RTP legs are carried, their SIP over UDP or TCP (a
+TCP connection dies with the node: the new one reaches the phone at its Contact over a
+connection of its own, and answers the phone over whichever connection it opens): a
+browser's DTLS-SRTP or a carrier's SDES keys and a TLS session do not survive the process
+that held them. The owner of a call may keep its own details with it
+(:attr:`CallKeeper.call_details`: the contact center keeps its queue, operator and times):
+the node taking over hands the restored call to it (:attr:`CallKeeper.converse`), so the
+operator is known to be on that call and the wrap-up follows; a call without such details
+(or one its owner cannot take) goes on as a bridge of two legs.
 
 Single legs are kept too, each of a kind with the details its owner gives
 (:meth:`CallKeeper.keep`): the contact center keeps every caller waiting in a queue, and the
@@ -91,17 +93,23 @@ class CallStore(Protocol):
 
 def carriable(bridge: Bridge) -> bool:
     """Whether ``bridge`` is a call another node can go on with: two answered plain-RTP
-    legs over UDP relayed packet for packet."""
+    legs, their SIP over UDP or TCP, relayed packet for packet."""
     if bridge.destroyed or bridge.mixing or len(bridge.members) != 2:
         return False
     return all(role is BridgeRole.PARTICIPANT and _plain(channel)
                for channel, role in bridge.members.items())
 
 
+#: the SIP transports of a leg another node can go on with: UDP as it is; TCP over a new
+#: connection (the phone's dies with the node), to the phone's Contact from the new node,
+#: from the phone over whatever connection it opens to the floating address
+CARRIED_TRANSPORTS = frozenset({"UDP", "TCP"})
+
+
 def _plain(channel: Channel) -> bool:
     leg = channel.leg
     return (channel.is_up and type(channel.media) is MediaEndpoint and leg.webrtc is None
-            and not leg.crypto and leg.peer.transport == "UDP"
+            and not leg.crypto and leg.peer.transport in CARRIED_TRANSPORTS
             and leg.session.dialog is not None and leg.session.state in UP)
 
 
@@ -165,6 +173,11 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
             raise CarryError("the kept INVITE is a response")
         local_via = engine.local_via(peer.transport)
         dialog = Dialog.restored(state["dialog"], local_via=local_via, seq_gap=SEQ_GAP)
+        if peer.transport == "TCP" and not dialog.route_set:
+            # the connection died with the other node: reach the phone where its Contact
+            # says it listens (a connection it opens itself is answered as it comes)
+            target = dialog.remote_target
+            peer = Peer("TCP", target.host, target.port or 5060)
         session = InviteSession.resumed(Role(state["role"]), invite, dialog,
                                         local_contact=dialog.local_contact,
                                         local_via=local_via)
@@ -321,7 +334,7 @@ class CallKeeper:
              details: Callable[[], dict[str, Any]]) -> None:
         """Keep the single leg ``channel`` under ``key`` (at most 64 characters) until
         :meth:`forget`: a node taking over gives it and ``details()`` (JSON values, read when
-        written) to its resumer of ``kind``. Only a plain RTP leg over UDP is kept."""
+        written) to its resumer of ``kind``. Only a plain RTP leg (SIP over UDP or TCP) is kept."""
         self._legs[key] = _KeptLeg(kind, channel, details)
         self._dirty_legs.add(key)
 
@@ -456,7 +469,7 @@ class CallKeeper:
 
     def _single_state(self, key: str, kept: _KeptLeg) -> dict[str, Any] | None:
         """A kept single leg as stored; None when it is not one to carry (ended, not plain
-        RTP over UDP) or its details cannot be read (logged)."""
+        RTP, SIP over UDP or TCP) or its details cannot be read (logged)."""
         channel = kept.channel
         if not _plain(channel):
             return None

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -433,6 +434,9 @@ class TalkingCaller:
     user: str
     password: str
     callee: str
+    #: its SIP over UDP, or TCP: a connection it opens again to hang up when the node that
+    #: had it closed it (a takeover)
+    transport: str = "UDP"
     heard: list[float] = field(default_factory=list)
     _phone: RawSipClient | None = None
     _rtp: asyncio.DatagramTransport | None = None
@@ -447,9 +451,7 @@ class TalkingCaller:
             lambda: _Datagrams(lambda _data, _source: self.heard.append(time.monotonic())),
             sock=self.host.bound_socket())
         rtp_port = int(self._rtp.get_extra_info("sockname")[1])
-        self._phone = phone = await RawSipClient(
-            self.address, SIP_PORT, bind=self.host.ip, realm_host=self.address,
-            sock=self.host.bound_socket()).open()
+        self._phone = phone = await self._connect()
         offer = _OFFER.format(ip=self.host.ip, port=rtp_port).encode()
         call_id = secrets.token_hex(8)
         first = phone.build("INVITE", self.user, target=self.callee, call_id=call_id,
@@ -474,6 +476,12 @@ class TalkingCaller:
             self._sending = asyncio.create_task(self._send_every_20ms(node_port))
         return answer
 
+    async def _connect(self) -> RawSipClient:
+        kind = socket.SOCK_STREAM if self.transport == "TCP" else socket.SOCK_DGRAM
+        return await RawSipClient(self.address, SIP_PORT, transport=self.transport,
+                                  bind=self.host.ip, realm_host=self.address,
+                                  sock=self.host.bound_socket(kind)).open()
+
     async def _final(self, request: SipRequest, *, wait_s: float) -> SipResponse:
         """Send ``request``; its final response (others, late repeats included, skipped)."""
         phone = self._phone
@@ -492,13 +500,14 @@ class TalkingCaller:
         if invite is None or answer is None or phone is None:
             raise RuntimeError("no call")
         contact = answer.contact
+        params = (("transport", "tcp"),) if self.transport == "TCP" else ()
         return build_request(
             method, contact.uri if contact is not None else invite.uri, from_=invite.from_,
             to=answer.to, call_id=invite.call_id, cseq=cseq,
-            via=Via("UDP", self.host.ip, phone.local_port,
+            via=Via(self.transport, self.host.ip, phone.local_port,
                     (("branch", new_branch()), ("rport", None))),
             contact=NameAddr(SipUri(user=self.user, host=self.host.ip,
-                                    port=phone.local_port)))
+                                    port=phone.local_port, params=params)))
 
     async def _send_every_20ms(self, port: int) -> None:
         packet = 0
@@ -517,6 +526,9 @@ class TalkingCaller:
         phone = self._phone
         if phone is None or self._invite is None:
             raise RuntimeError("no call")
+        if not phone.connected:  # TCP, closed by the node that had the call
+            await phone.close()
+            self._phone = await self._connect()
         return await self._final(self._in_dialog("BYE", self._invite.cseq.seq + 1), wait_s=5)
 
     async def close(self) -> None:
