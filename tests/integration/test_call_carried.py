@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +169,7 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
                                transport=transport)
         try:
             standby = c.standby
+            begun = datetime.now(UTC)
             answer = await caller.call()
             assert answer.status == 200, answer
             await asyncio.sleep(1.5)  # talking; the node keeps the call (every 0.5 s)
@@ -189,6 +192,16 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
             # node, and its echo comes back (50 packets a second)
             assert caller.heard_between(now - 1.0, now) >= 40
             assert b"call_carried_over" in standby.output
+            # the supervisors' live view shows the call as it began, not at the takeover
+            code, body = await http_request(c.peers, c.address, HTTP_PORT, "GET",
+                                            "/api/live/calls",
+                                            headers={"Authorization": f"Bearer {c.token}"})
+            assert code == 200, body
+            (live,) = json.loads(body)
+            assert live["state"] == "talking", live
+            for key in ("started_at", "answered_at"):
+                at = datetime.fromisoformat(live[key])
+                assert begun <= at <= begun + timedelta(seconds=1.0), live
 
             bye = await caller.hang_up()
             assert bye.status == 200

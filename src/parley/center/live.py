@@ -163,13 +163,14 @@ class LiveCalls:
     def _plain_call(self, interaction: str, legs: list[Channel]) -> LiveCall:
         """A call between two phones (or to a number's own handler, like the echo test)."""
         first = legs[0]
-        now = self.center.shell.wall()
-        answered = [self._answered[leg.id] for leg in legs[1:] if leg.id in self._answered]
+        # a leg carried over from another node was never created here: its own times
+        answered = [at for leg in legs[1:]
+                    if (at := self._answered.get(leg.id, leg.answered_at)) is not None]
         callee = legs[1].called if len(legs) > 1 else None
         return LiveCall(
             id=interaction, direction=str(first.direction), caller=first.caller,
             called=first.called, state=self._state_of(legs),
-            started_at=min(self._started.get(leg.id, now) for leg in legs),
+            started_at=min(self._started.get(leg.id, leg.created_at) for leg in legs),
             operator=self.center.shell.owners.get(callee, callee) if callee else None,
             answered_at=min(answered) if answered else None)
 

@@ -30,6 +30,7 @@ node taking over hands the restored leg and those details to the owner of that k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -148,6 +149,9 @@ def leg_state(channel: Channel) -> dict[str, Any]:
             "dtmf_payload_type": remote.dtmf_payload_type, "direction": remote.direction},
         "media": {"port": media.port,
                   "remote": None if media.remote is None else list(media.remote)},
+        "created_at": channel.created_at.isoformat(),
+        "answered_at": None if channel.answered_at is None
+        else channel.answered_at.isoformat(),
     }
 
 
@@ -217,6 +221,9 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
         media.close()
         raise CarryError(f"not a carried leg's state: {exc!r}") from exc
     channel.on_hold = media.on_hold = bool(state.get("on_hold", False))
+    with contextlib.suppress(KeyError, TypeError, ValueError):  # kept before they were
+        channel.created_at = datetime.fromisoformat(str(state["created_at"]))
+        channel.answered_at = datetime.fromisoformat(str(state["answered_at"]))
     channel.carried_on()
     media.on_timeout = lambda _endpoint: channel.hangup(HangupCause.MEDIA_TIMEOUT)
     media.expect_audio_within(silence_s)

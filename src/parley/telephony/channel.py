@@ -19,6 +19,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,10 @@ class Channel:
     on_hold: bool = False
     bridge: Bridge | None = None
     log: Any = None
+    #: when the leg began and was answered (wall clock; a leg carried over from another
+    #: node keeps that node's times)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    answered_at: datetime | None = None
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[Callable[[Channel], None]] = field(default_factory=list)
@@ -183,6 +188,7 @@ class Channel:
         self.sip_status = 200
         self._set_state(ChannelState.UP)
         self._answered.set()
+        self.answered_at = datetime.now(UTC)
         self.engine.emit(Answered(self.id))
 
     def carried_on(self) -> None:
@@ -404,6 +410,7 @@ class Channel:
         self._stop_early_media()
         self._set_state(ChannelState.UP)
         self._answered.set()
+        self.answered_at = datetime.now(UTC)
         self.engine.emit(Answered(self.id))
 
     def remote_ringing(self) -> None:
