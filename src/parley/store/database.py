@@ -32,6 +32,35 @@ class Refused(StoreError):
     """A record of a kind Parley stores but does not use yet; the message says why."""
 
 
+#: asyncpg's errors that say the server cannot be reached or used for writes right now
+#: (starting up, shutting down, in recovery, or no listed host takes writes)
+_UNREACHABLE_NAMES = frozenset({
+    "ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
+    "ClientCannotConnectError", "TargetServerAttributeNotMatched", "AdminShutdownError",
+    "CrashShutdownError", "ReadOnlySQLTransactionError", "InternalClientError",
+    "ConnectionRejectionError", "TooManyConnectionsError"})
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database could not be reached, or its
+    connection broke: a server down, restarting or failing over to its standby, or SQLite's
+    lock. Worth trying again later, and never a reason to drop what was being written."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationalError | InterfaceError | OSError | TimeoutError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if type(current).__name__ in _UNREACHABLE_NAMES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 def database_url(url: str | None, data_dir: Path) -> str:
     """The SQLAlchemy URL to use: the given one, or a SQLite file in the data folder.
 

@@ -44,6 +44,7 @@ from parley.journal import Entry, Journal, JournalReader
 from parley.store import Fenced, NotFound, Store, StoreError
 from parley.store.activity import StoredTimes, seconds_between
 from parley.store.call_rows import CallRows
+from parley.store.database import unreachable
 from parley.store.records import OperatorStateRecord
 
 _log = structlog.get_logger("parley.store.recorders")
@@ -172,12 +173,25 @@ class JournalConsumer:
                 self._marked = applied
             await self._caught_up(applied)
             return reader
-        except Exception:
-            _log.exception("records not written; trying again from the mark",
-                           recorder=self.NAME, count=len(entries))
+        except Exception as exc:
+            if unreachable(exc):
+                _log.warning("records not written (the database is away); they wait in the "
+                             "journal", recorder=self.NAME, count=len(entries), error=str(exc))
+            else:
+                _log.exception("records not written; trying again from the mark",
+                               recorder=self.NAME, count=len(entries))
             reader.close()
+            return await self._restored_when_reachable()
+
+    async def _restored_when_reachable(self) -> JournalReader:
+        """:meth:`_restored` once the database answers again (it reads the mark there)."""
+        while True:
             await asyncio.sleep(RETRY_S)
-            return await self._restored()
+            try:
+                return await self._restored()
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
 
     async def _restored(self) -> JournalReader:
         """A reader past the stored mark, memory rebuilt from the entries before it."""
@@ -529,29 +543,31 @@ class CallRecorder(JournalConsumer):
             try:
                 await self._write_rows(steps, last)
                 return
-            except OperationalError:  # the database was busy (SQLite's lock): again, later
+            except Exception as exc:
                 self._calls, self._legs = before
+                if not unreachable(exc):
+                    break
+                # busy (SQLite's lock) or away (a PostgreSQL restart or failover): again,
+                # later; in a journal from the mark, so nothing is dropped
                 if attempt == LOCK_RETRIES:
                     if last is not None:
                         raise
                     break
                 await asyncio.sleep(0.5 * (attempt + 1))
-            except Exception:
-                self._calls, self._legs = before
-                break
         _log.warning("call records written one by one after a failed batch",
                      batch=len(steps))
         for seq, envelope in steps:
             before = self._snapshot([envelope])
             try:
                 await self._write_rows([(seq, envelope)], seq if last is not None else None)
-            except OperationalError:  # busy: the caller starts again from the mark
+            except Exception as exc:
                 self._calls, self._legs = before
-                if last is not None:
-                    raise
-                _log.exception("call record step not written", event_type=envelope.type)
-            except Exception:  # this step cannot be written: skip it, keep the others
-                self._calls, self._legs = before
+                if unreachable(exc):  # busy or away: the caller starts again from the mark
+                    if last is not None:
+                        raise
+                    _log.exception("call record step not written", event_type=envelope.type)
+                    continue
+                # this step cannot be written: skip it, keep the others
                 _log.exception("call record step skipped", seq=seq, event_type=envelope.type)
                 if last is not None:
                     await self._mark(seq)
