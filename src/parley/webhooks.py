@@ -31,10 +31,13 @@ from parley.bus import Envelope, LiveBus
 from parley.clock import Clock
 from parley.store import Fenced, Store
 from parley.store.campaigns import OUTBOX_EVENTS
+from parley.store.database import unreachable
 from parley.store.records import DeliveryRecord, PendingDelivery
 from parley.store.specs import WebhookSpec
 
 log = structlog.get_logger(__name__)
+#: seconds between tries while the database is away
+RETRY_S = 1.0
 
 EVENT_NAMES: dict[type[Any], str] = {
     ev.ChannelCreated: "call.offered",
@@ -96,6 +99,8 @@ class WebhookDispatcher:
         self.outbox_poll_s = 1.0  # how often deliveries the store queued are looked for
         self._cache: tuple[float, list[WebhookSpec]] | None = None
         self._running: set[int] = set()  # outbox ids being delivered by this dispatcher
+        #: outbox ids whose delivery stopped while the database was away (the poll resumes)
+        self._stalled: set[int] = set()
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -122,21 +127,54 @@ class WebhookDispatcher:
                 await client.aclose()
 
     async def _poll_outbox(self, client: httpx.AsyncClient, group: asyncio.TaskGroup) -> None:
-        """Deliver what the store queued itself (campaign attempts and closed contacts)."""
+        """Deliver what the store queued itself (campaign attempts and closed contacts), and
+        deliveries left in the outbox while the database was away."""
         while True:
             await self._clock.sleep(self.outbox_poll_s)
-            for pending in await self._store.deliveries.pending():
-                if pending.event_type in OUTBOX_EVENTS and pending.id not in self._running:
+            try:
+                pending_now = await self._store.deliveries.pending()
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                continue  # the outbox is read again at the next poll
+            for pending in pending_now:
+                if pending.id in self._running:
+                    continue
+                if pending.event_type in OUTBOX_EVENTS or pending.id in self._stalled:
+                    self._stalled.discard(pending.id)
                     self._running.add(pending.id)
                     group.create_task(self._resume(client, pending))
 
     async def _subscribers(self, name: str) -> list[WebhookSpec]:
         now = self._clock.monotonic()
         if self._cache is None or now - self._cache[0] > self.refresh_s:
-            self._cache = (now, [hook for hook in await self._store.config.records("webhooks")
-                                 if isinstance(hook, WebhookSpec)])
+            try:
+                hooks = await self._store.config.records("webhooks")
+            except Exception as exc:
+                if not unreachable(exc) or self._cache is None:
+                    raise
+                hooks = list(self._cache[1])  # the database is away: the hooks as last read
+            self._cache = (now, [hook for hook in hooks if isinstance(hook, WebhookSpec)])
         return [hook for hook in self._cache[1] if hook.active
                 and (name in hook.events or "*" in hook.events)]
+
+    async def _enqueue(self, webhook: WebhookSpec, name: str, envelope: Envelope,
+                       body: str) -> int:
+        """Put a delivery in the outbox, waiting while the database is away (the event is
+        delivered late, never dropped)."""
+        waited = False
+        while True:
+            try:
+                return await self._store.deliveries.enqueue(webhook.name, envelope.id, name,
+                                                            body, self._clock.utcnow())
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                if not waited:
+                    log.warning("webhook_waits_for_the_database", webhook=webhook.name,
+                                event_id=envelope.id, error=str(exc))
+                    waited = True
+                await self._clock.sleep(RETRY_S)
 
     async def deliver(self, client: httpx.AsyncClient, webhook: WebhookSpec, name: str,
                       envelope: Envelope) -> bool:
@@ -145,13 +183,26 @@ class WebhookDispatcher:
         body = json.dumps({"id": envelope.id, "event": name, "at": payload["at"],
                            "data": payload["data"]}, separators=(",", ":"))
         try:
-            outbox_id = await self._store.deliveries.enqueue(webhook.name, envelope.id, name,
-                                                             body, self._clock.utcnow())
+            outbox_id = await self._enqueue(webhook, name, envelope, body)
+        except Fenced as exc:
+            _fenced(exc, envelope.id)
+            return False
+        self._running.add(outbox_id)
+        try:
             return await self._attempts(client, webhook, PendingDelivery(
                 outbox_id, webhook.name, envelope.id, name, body, 0, self._clock.utcnow()))
         except Fenced as exc:
             _fenced(exc, envelope.id)
             return False
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self._stalled.add(outbox_id)  # in the outbox: resumed by the poll
+            log.warning("webhook_delivery_waits_for_the_database", webhook=webhook.name,
+                        event_id=envelope.id, error=str(exc))
+            return False
+        finally:
+            self._running.discard(outbox_id)
 
     async def _resume(self, client: httpx.AsyncClient, pending: PendingDelivery) -> bool:
         try:
@@ -165,6 +216,11 @@ class WebhookDispatcher:
             return await self._attempts(client, hook, pending)
         except Fenced as exc:
             _fenced(exc, pending.event_id)
+            return False
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self._stalled.add(pending.id)  # still in the outbox: the poll resumes it
             return False
         finally:
             self._running.discard(pending.id)
