@@ -60,7 +60,10 @@ def _bin_dir() -> Path:
 class ThrowawayPostgres:
     """A PostgreSQL server in a temporary folder, deleted on :meth:`stop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: commits wait for the disk and, once :meth:`replicate_synchronously`
+        is called, for the standby (else neither: fast throw-away tests)."""
+        self.durable = durable
         self.bin = _bin_dir()
         self.folder = Path(tempfile.mkdtemp(prefix="parley-pg-"))
         self.data = self.folder / "data"
@@ -84,12 +87,53 @@ class ThrowawayPostgres:
     def start(self) -> None:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "-A", "trust",
                   "-E", "UTF8", "--no-locale", "--no-sync")
+        self._start()
+
+    def _start(self) -> None:
         options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
                   str(self.folder / "log"), "-o", options, "-w", "-t", "60", "start")
         self.started = True
+
+    def start_standby_of(self, primary: ThrowawayPostgres) -> None:
+        """Start as a hot standby streaming from ``primary`` (Debian's ``pg_basebackup``
+        with ``-R``, as docs/deployment.md sets one up), instead of :meth:`start`."""
+        self._run(str(self.bin / "pg_basebackup"), "-D", str(self.data), "-R",
+                  "-h", "127.0.0.1", "-p", str(primary.port), "-U", primary.user,
+                  "-X", "stream", "-c", "fast", "--no-sync")
+        self._start()
+
+    def replicate_synchronously(self) -> None:
+        """A commit returns once a standby has it too (``synchronous_standby_names``), so
+        that the standby, promoted, has every commit the primary acknowledged."""
+        import asyncio
+
+        import asyncpg
+
+        async def change() -> None:
+            connection = await asyncpg.connect(self.url)
+            try:
+                await connection.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+                await connection.execute("SELECT pg_reload_conf()")
+            finally:
+                await connection.close()
+
+        asyncio.run(change())
+
+    def crash(self) -> None:
+        """Stop at once, as a failed host would (``immediate``: no shutdown checkpoint)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
+                  "stop")
+        self.started = False
+
+    def promote(self) -> None:
+        """A standby becomes the primary (``pg_ctl promote``, as ``pg_ctlcluster ...
+        promote`` does on Debian)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60",
+                  "promote")
 
     @property
     def url(self) -> str:
