@@ -25,7 +25,8 @@ def wrapped(cause: BaseException) -> Exception:
 
 def test_an_outage_is_unreachable_and_a_bad_row_is_not() -> None:
     assert unreachable(OperationalError("SELECT 1", {}, Exception("database is locked")))
-    assert unreachable(InterfaceError("SELECT 1", {}, Exception("connection is closed")))
+    assert unreachable(InterfaceError("SELECT 1", {}, Exception("connection is closed"),
+                                      connection_invalidated=True))
     assert unreachable(ConnectionRefusedError(111, "Connect call failed"))
     assert unreachable(wrapped(ConnectionRefusedError(111, "Connect call failed")))
     assert unreachable(TimeoutError())
@@ -36,3 +37,5 @@ def test_an_outage_is_unreachable_and_a_bad_row_is_not() -> None:
     assert not unreachable(IntegrityError("INSERT", {}, Exception("violates foreign key")))
     assert not unreachable(ValueError("not a date"))
     assert not unreachable(DBAPIError("INSERT", {}, Exception("bad value")))
+    assert not unreachable(InterfaceError("INSERT", {}, Exception(
+        "another operation is in progress")))  # a misuse: it would fail again for ever

@@ -37,21 +37,23 @@ class Refused(StoreError):
 _UNREACHABLE_NAMES = frozenset({
     "ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
     "ClientCannotConnectError", "TargetServerAttributeNotMatched", "AdminShutdownError",
-    "CrashShutdownError", "ReadOnlySQLTransactionError", "InternalClientError",
-    "ConnectionRejectionError", "TooManyConnectionsError"})
+    "CrashShutdownError", "ReadOnlySQLTransactionError", "ConnectionRejectionError",
+    "TooManyConnectionsError"})
 
 
 def unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) says the database could not be reached, or its
     connection broke: a server down, restarting or failing over to its standby, or SQLite's
-    lock. Worth trying again later, and never a reason to drop what was being written."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    lock. Worth trying again later, and never a reason to drop what was being written.
+    A misuse of a connection (an interface error that did not invalidate it) is not: tried
+    again it would fail again, for ever."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OperationalError | InterfaceError | OSError | TimeoutError):
+        if isinstance(current, OperationalError | OSError | TimeoutError):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True

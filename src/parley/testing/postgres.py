@@ -111,7 +111,7 @@ class ThrowawayPostgres:
         that the standby, promoted, has every commit the primary acknowledged."""
         import asyncio
 
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         async def change() -> None:
             connection = await asyncpg.connect(self.url)
@@ -158,7 +158,7 @@ def create_database(server_url: str, template: str | None = None) -> tuple[str, 
     (its URL, its name)."""
     import asyncio
 
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     name = f"parley_test_{uuid.uuid4().hex[:12]}"
     copy = f' TEMPLATE "{template}"' if template else ""
