@@ -69,7 +69,7 @@ from parley.store.records import RecordingRecord
 from parley.store.retention import RetentionSweeper
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
-from parley.telephony.carry import CallKeeper
+from parley.telephony.carry import CallKeeper, carriable
 from parley.telephony.dialplan import stay_bridged
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.session_devices import SessionDevices
@@ -318,7 +318,8 @@ class Node:
             raise SwitchOverRefused(f"{missing}: the calls would end with this node")
         self.telephony.engine.handed_over = self.carried.keeps
         kept = [channel for channel in self.telephony.channels() if self.carried.keeps(channel)]
-        talking = sum(1 for channel in kept if channel.bridge is not None) // 2
+        talking = sum(1 for channel in kept
+                      if channel.bridge is not None and carriable(channel.bridge)) // 2
         waiting = len(kept) - 2 * talking
         log.warning("ha_switch_over", node=self.lease.node, calls_handed_over=talking,
                     waiting_handed_over=waiting)

@@ -425,6 +425,74 @@ async def test_an_operator_talking_through_a_takeover_is_offered_the_next_caller
                 await caller.close()
 
 
+async def test_a_caller_whose_call_cannot_be_carried_whole_is_put_back_in_line(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+    """A supervisor listens to a caller talking to the queue's operator: the call is mixed,
+    so it cannot be carried whole (as with an operator in the browser desk). The active
+    node is killed: the caller is not cut off but carried on alone, back in line with
+    hold music, and put through to the operator again; one record of the call, answered."""
+    async with cluster(tmp_path, lan, postgres_database, lambda _peers: ann_site(tmp_path)) \
+            as c, EchoPhone(c.peers, ECHO_PORT) as operator_phone, \
+            EchoPhone(c.peers, ECHO_PORT + 2) as supervisor_phone:
+        caller = TalkingCaller(c.peers, c.address, "555001", "", QUEUE_NUMBER)
+        auth = {"Authorization": f"Bearer {c.token}"}
+        posting = {**auth, "Content-Type": "application/json"}
+        try:
+            standby = c.standby
+            code, body = await http_request(
+                c.peers, c.address, HTTP_PORT, "POST", "/api/devices", headers=posting,
+                body=json.dumps({"name": "2201", "user": "ops",
+                                 "sip_password": "secret-2201"}).encode())
+            assert code == 201, body
+            await register_when_serving(operator_phone, c.address)
+            for _ in range(50):  # the new device reaches the SIP directory
+                if await supervisor_phone.register(c.address, "2201", "secret-2201") == 200:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            assert (await caller.call()).status == 200
+            await until(lambda: len(operator_phone.invites) == 1, within_s=5,
+                        what="the caller offered to the operator")
+            code, body = await http_request(c.peers, c.address, HTTP_PORT, "GET",
+                                            "/api/live/calls", headers=auth)
+            (live,) = json.loads(body)
+            code, body = await http_request(
+                c.peers, c.address, HTTP_PORT, "POST", f"/api/live/calls/{live['id']}/monitor",
+                headers=posting, body=json.dumps({"mode": "listen", "device": "2201"}).encode())
+            assert code == 202, body
+            await until(lambda: len(supervisor_phone.invites) == 1, within_s=5,
+                        what="the supervisor's phone called to listen")
+            await asyncio.sleep(1.5)  # mixed: the node keeps the caller alone (0.5 s)
+
+            killed = await fail_over(c, "killed")
+            resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
+            assert resumed_after <= TAKEOVER_LIMIT_S, (  # hold music, from the new node
+                resumed_after, standby.output.decode(errors="replace")[-4000:])
+            assert b"caller_back_in_line_after_takeover" in standby.output
+            await register_when_serving(operator_phone, c.address)
+            await until(lambda: len(operator_phone.invites) == 2, within_s=10,
+                        what="the caller offered to the operator again")
+            echoed = operator_phone.echoed
+            await asyncio.sleep(1.0)
+            assert operator_phone.echoed - echoed >= 40  # the caller reaches the operator
+            assert (await caller.hang_up()).status == 200
+
+            store = await open_store(database_url(c.server_url, tmp_path),
+                                     run_migrations=False)
+            try:
+                # the call's, and the supervisor's listening leg's (ended with the node)
+                records = await closed_records(store, 2)
+                (record,) = [r for r in records if r.direction == "inbound"]
+                assert (record.outcome, record.operator) == ("answered", "ann")
+                kinds = [entry.kind for entry in record.timeline]
+                assert "carried over" in kinds, kinds
+                assert "back in line" in kinds, kinds
+            finally:
+                await store.close()
+        finally:
+            await caller.close()
+
+
 async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
     """A caller in a menu when the active node is killed: the new node plays the menu

@@ -22,7 +22,7 @@ from parley.sip.message import SipRequest, parse_message
 from parley.store import open_store
 from parley.store.credentials import Passwords
 from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_call
-from parley.telephony.channel import Bridge, Channel
+from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import stay_bridged
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
@@ -314,3 +314,56 @@ async def test_a_carried_call_whose_phone_sends_nothing_is_ended(node: Telephony
             channel.hangup()
         caller.close()
         operator.close()
+
+
+async def test_a_kept_caller_goes_with_its_call_while_that_can_be_carried(
+        node: Telephony, tmp_path: Path) -> None:
+    """The contact center keeps its caller from the queue to the end of the conversation:
+    while the call can be carried whole it goes with it; once it cannot (a supervisor
+    listens; a browser's leg) the caller is written on its own, to be put back in line."""
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
+                             passwords=Passwords.cheap())
+    try:
+        port = node.pool.first
+        state = {"version": 1, "bridge_id": "br-talk", "interaction_id": "call-1", "legs": [
+            leg(node, channel="ch-cust", port=port, phone=("127.0.0.1", 40000),
+                call_id="t1"),
+            leg(node, channel="ch-op", port=port + 2, phone=("127.0.0.1", 40002),
+                call_id="t2")]}
+        keeper = CallKeeper(store.live_calls, node.engine, MonotonicClock(), talk=talk,
+                            node="a")
+        node.engine.bridge_changed = keeper.changed
+        bridge = restore_call(node.engine, state, "z", talk)
+        customer, operator = bridge.members
+        keeper.changed(bridge)
+        keeper.keep("waiting:call-1", "waiting", customer, lambda: {"queue": "sales"})
+        await keeper.flush()
+        assert [c.bridge_id for c in await store.live_calls.all()] == ["br-talk"]
+        assert keeper.keeps(customer)
+        assert keeper.keeps(operator)
+
+        listener = restore_call(node.engine, {**state, "bridge_id": "br-sup", "legs": [
+            leg(node, channel="ch-sup", port=port + 4, phone=("127.0.0.1", 40004),
+                call_id="t3"),
+            leg(node, channel="ch-x", port=port + 6, phone=("127.0.0.1", 40006),
+                call_id="t4")]}, "z", talk).members
+        supervisor = next(iter(listener))
+        bridge.add(supervisor, BridgeRole.LISTEN)  # mixed now: not carriable whole
+        await keeper.flush()
+        kept = {c.bridge_id: c.state for c in await store.live_calls.all()}
+        assert "br-talk" not in kept
+        assert kept["waiting:call-1"]["details"] == {"queue": "sales"}
+        assert kept["waiting:call-1"]["leg"]["channel_id"] == "ch-cust"
+        assert keeper.keeps(customer)  # a switch-over leaves the customer up
+        assert not keeper.keeps(operator)
+
+        bridge.remove(supervisor)  # the supervisor leaves: the whole call again
+        await keeper.flush()
+        assert "waiting:call-1" not in {c.bridge_id for c in await store.live_calls.all()}
+        keeper.forget("waiting:call-1")
+        for channel in list(node.engine.channels.values()):
+            channel.hangup()
+        await keeper.flush()
+        assert [c.bridge_id for c in await store.live_calls.all()] == []
+    finally:
+        await store.close()

@@ -451,7 +451,9 @@ class AcdShell:
                 self._stop_playbacks(channel)
             except ChannelError:
                 pass
-        self.forget_waiting(call)  # the call is kept as a conversation from now on
+        # still kept as waiting: the keeper writes it only while the conversation cannot be
+        # carried whole (a browser's leg, a supervisor listening): back in line after a
+        # takeover rather than cut off
         call.operator = operator
         call.operator_leg = leg
         call.answered_at = call.answered_at or self.wall()
@@ -618,8 +620,11 @@ class AcdShell:
         """What the other node needs to put a waiting caller back in line: the call, its
         queue and place (when it began waiting)."""
         queued_at = call.queued_at or self.wall()
-        return {**self._call_details(call), "queue": call.queue, "priority": call.priority,
-                "queued_at": queued_at.isoformat()}
+        details = {**self._call_details(call), "queue": call.queue, "priority": call.priority,
+                   "queued_at": queued_at.isoformat()}
+        if call.operator_leg is not None:  # answered: its conversation could not be kept
+            details["talking_to"] = call.operator
+        return details
 
     def _on_abandoned(self, notice: ev.CallAbandoned) -> None:
         call = self.calls.get(notice.call_id)

@@ -359,6 +359,12 @@ class ContactCenter:
         if call.acd_id in self.shell.acd.calls:
             raise CarryError(f"call {call.acd_id} is already here")
         self.shell.keep_waiting(call)  # kept as this node's from its first write on
+        talking_to = details.get("talking_to")
+        if talking_to:  # its operator's leg (a browser's, ...) could not be carried
+            log.warning("caller_back_in_line_after_takeover", interaction=call.interaction_id,
+                        queue=call.queue, operator=str(talking_to), from_node=node)
+            self.shell.progress(call, "back in line", {"operator": str(talking_to),
+                                                        "reason": "takeover"})
         log.info("waiting_caller_carried_over", interaction=call.interaction_id,
                  queue=call.queue, from_node=node)
         self.shell.spawn(self.serve_call(call, ToQueue(call.queue, call.priority,
@@ -436,6 +442,7 @@ class ContactCenter:
         self.shell.calls[call.acd_id] = call
         self.shell.conversations[bridge.id] = call
         self.shell.answered_from(call)
+        self.shell.keep_waiting(call)  # on its own should the call no longer be carriable
         recorded = details.get("recording")
         if isinstance(recorded, Mapping):  # recorded there: the recording goes on here
             self._record_carried(call, bridge, recorded)

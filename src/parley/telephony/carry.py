@@ -311,6 +311,7 @@ class CallKeeper:
         self._dirty: set[Bridge] = set()
         self._stored: set[str] = set()  # the bridges and legs the store has
         self._legs: dict[str, _KeptLeg] = {}  # single legs kept by their owners, by key
+        self._key_of: dict[str, str] = {}  # the key each such leg is kept under, by channel
         self._dirty_legs: set[str] = set()
         #: who goes on with a kept single leg of each kind on this node (the contact
         #: center: a caller waiting in a queue)
@@ -330,19 +331,26 @@ class CallKeeper:
             "carried over"
 
     def keeps(self, channel: Channel) -> bool:
-        """Whether ``channel`` is a leg of a call another node can carry on (a planned
-        switch-over leaves it up: :attr:`SipEngine.handed_over`)."""
+        """Whether ``channel`` is a leg of a call another node can carry on, or a single
+        leg its owner keeps (a planned switch-over leaves it up:
+        :attr:`SipEngine.handed_over`)."""
         bridge = channel.bridge
-        if bridge is not None:
-            return carriable(bridge)
-        return any(kept.channel is channel and _plain(channel) for kept in self._legs.values())
+        if bridge is not None and carriable(bridge):
+            return True
+        key = self._key_of.get(channel.id)
+        kept = None if key is None else self._legs.get(key)
+        return kept is not None and kept.channel is channel and _plain(channel)
 
     def keep(self, key: str, kind: str, channel: Channel,
              details: Callable[[], dict[str, Any]]) -> None:
         """Keep the single leg ``channel`` under ``key`` (at most 64 characters) until
         :meth:`forget`: a node taking over gives it and ``details()`` (JSON values, read when
-        written) to its resumer of ``kind``. Only a plain RTP leg (SIP over UDP or TCP) is kept."""
+        written) to its resumer of ``kind``. Only a plain RTP leg (SIP over UDP or TCP) is
+        kept, and only while it is not in a call kept whole: a caller whose conversation
+        cannot be carried (its operator's leg is a browser's, or a supervisor listens)
+        is kept on its own, a caller in a call that can be carried goes with that call."""
         self._legs[key] = _KeptLeg(kind, channel, details)
+        self._key_of[channel.id] = key
         self._dirty_legs.add(key)
 
     def forget(self, key: str) -> None:
@@ -352,12 +360,19 @@ class CallKeeper:
         if kept is None or kept.channel.handed_over():
             return
         del self._legs[key]
+        if self._key_of.get(kept.channel.id) == key:
+            del self._key_of[kept.channel.id]
         self._dirty_legs.add(key)
 
     def changed(self, bridge: Bridge) -> None:
         """The engine's hook: the call in ``bridge`` changed (its state is read when
-        written, so a burst of changes costs one write)."""
+        written, so a burst of changes costs one write); a single leg kept in it is
+        written again too (kept with the call, or on its own)."""
         self._dirty.add(bridge)
+        for member in bridge.members:
+            key = self._key_of.get(member.id)
+            if key is not None:
+                self._dirty_legs.add(key)
 
     async def restore(self) -> int:
         """Carry on the calls the store keeps (another node's, before it failed); returns
@@ -476,9 +491,10 @@ class CallKeeper:
 
     def _single_state(self, key: str, kept: _KeptLeg) -> dict[str, Any] | None:
         """A kept single leg as stored; None when it is not one to carry (ended, not plain
-        RTP, SIP over UDP or TCP) or its details cannot be read (logged)."""
+        RTP, SIP over UDP or TCP), goes with the call it is in, or its details cannot be
+        read (logged)."""
         channel = kept.channel
-        if not _plain(channel):
+        if not _plain(channel) or (channel.bridge is not None and carriable(channel.bridge)):
             return None
         try:
             details = kept.details()
