@@ -493,6 +493,40 @@ async def test_a_caller_whose_call_cannot_be_carried_whole_is_put_back_in_line(
             await caller.close()
 
 
+async def test_an_operators_phone_ringing_at_the_failure_stops_ringing(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+    """The queue offers a caller to the operator, whose phone rings; the active node is
+    killed. The new node cancels that INVITE (the phone would ring on for nothing), puts
+    the caller back in line and offers it again."""
+    async with cluster(tmp_path, lan, postgres_database, lambda _peers: ann_site(tmp_path)) \
+            as c, EchoPhone(c.peers, ECHO_PORT, ring_only=True) as operator_phone:
+        caller = TalkingCaller(c.peers, c.address, "555001", "", QUEUE_NUMBER)
+        try:
+            standby = c.standby
+            await register_when_serving(operator_phone, c.address)
+            await asyncio.sleep(0.5)
+            assert (await caller.call()).status == 200
+            await until(lambda: len(operator_phone.invites) == 1, within_s=5,
+                        what="the caller offered to the operator")
+            (ringing,) = operator_phone.invites
+            await asyncio.sleep(1.0)  # ringing; the node keeps the offer (0.5 s)
+            assert operator_phone.cancelled == []
+
+            killed = await fail_over(c, "killed")
+            await until(lambda: operator_phone.cancelled == [ringing], within_s=5,
+                        what="the ringing offer cancelled by the new node")
+            assert time.monotonic() - killed <= TAKEOVER_LIMIT_S + 1.0
+            assert b"offer_cancelled_after_takeover" in standby.output
+            await register_when_serving(operator_phone, c.address)
+            await until(lambda: len(operator_phone.invites) == 2, within_s=10,
+                        what="the caller offered again")
+            assert (await caller.hang_up()).status == 200
+            await until(lambda: len(operator_phone.cancelled) == 2, within_s=5,
+                        what="the second offer cancelled when the caller hung up")
+        finally:
+            await caller.close()
+
+
 async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
     """A caller in a menu when the active node is killed: the new node plays the menu

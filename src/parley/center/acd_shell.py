@@ -345,6 +345,8 @@ class AcdShell:
             self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
             return
         call.offers[command.agent_id] = leg
+        if self.carry is not None:  # cancelled by the other node should this one fail
+            self.carry.keep_offer(f"offer:{leg.id}", leg)
         self.progress(call, "offered", {"operator": command.agent_id,
                                          "device": command.device})
         self.spawn(self._ring(call, command.agent_id, leg), f"ring-{leg.id}")
@@ -365,6 +367,8 @@ class AcdShell:
 
         leg.on_change(ringing)
         answered = await leg.wait_answered()
+        if self.carry is not None:
+            self.carry.forget(f"offer:{leg.id}")
         if not answered:
             if leg.id not in call.cancelled and call.offers.get(agent_id) is leg:
                 del call.offers[agent_id]

@@ -45,7 +45,7 @@ from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer
 from parley.sip.dialog import Dialog
 from parley.sip.errors import DialogError, SipParseError
-from parley.sip.message import SipRequest, parse_message
+from parley.sip.message import SipRequest, build_request, parse_message
 from parley.sip.session import InviteSession, Role, SessionState
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.leg import SipLeg
@@ -66,6 +66,9 @@ CARRIED_SILENCE_S = 10.0
 UP = frozenset({SessionState.ANSWERED, SessionState.CONFIRMED})
 #: the kind of a kept two-party call (the states of single legs name their own kind)
 CALL = "call"
+#: a call this node placed that was still ringing (an operator's phone offered a caller):
+#: not carried, but cancelled by the node taking over, so that the phone stops ringing
+OFFER = "offer"
 
 #: Goes on with a kept single leg on this node: the restored channel, the details its owner
 #: kept, the node it comes from. Raises :class:`CarryError` (or ValueError, KeyError,
@@ -284,6 +287,36 @@ def restore_single(engine: SipEngine, state: Mapping[str, Any], node: str,
     return channel
 
 
+def offer_state(channel: Channel) -> dict[str, Any] | None:
+    """What the node taking over needs to cancel ``channel``, a call this node placed that
+    is still ringing: the INVITE as sent, and where it went; None when it is not one."""
+    leg = channel.leg
+    if channel.ended or channel.is_up or channel.direction is not Direction.OUTBOUND \
+            or leg.peer.transport not in CARRIED_TRANSPORTS:
+        return None
+    return {"invite": bytes(leg.session.invite).decode("utf-8", "replace"),
+            "peer": [leg.peer.transport, leg.peer.host, leg.peer.port]}
+
+
+def cancel_offer(engine: SipEngine, state: Mapping[str, Any]) -> None:
+    """CANCEL the INVITE another node sent (``state`` as :func:`offer_state` kept it): the
+    same Request-URI, Call-ID, From, To, CSeq number, Via and Route (RFC 3261 §9.1), from
+    the floating address that Via names. Raises :class:`CarryError`."""
+    try:
+        offer = state["offer"]
+        transport, host, port = offer["peer"]
+        invite = parse_message(str(offer["invite"]).encode())
+    except (KeyError, TypeError, ValueError, SipParseError) as exc:
+        raise CarryError(f"not a kept offer: {exc!r}") from exc
+    if not isinstance(invite, SipRequest) or invite.method != "INVITE":
+        raise CarryError("a kept offer is not an INVITE")
+    cancel = build_request("CANCEL", invite.uri, from_=invite.from_, to=invite.to,
+                           call_id=invite.call_id, cseq=invite.cseq.seq, via=invite.via,
+                           routes=invite.routes)
+    engine.send_request(cancel, Peer(str(transport), str(host), int(port)),
+                        lambda _response: None)
+
+
 @dataclass(eq=False, slots=True)
 class _KeptLeg:
     """A single leg kept by its owner (:meth:`CallKeeper.keep`)."""
@@ -353,6 +386,13 @@ class CallKeeper:
         self._key_of[channel.id] = key
         self._dirty_legs.add(key)
 
+    def keep_offer(self, key: str, channel: Channel) -> None:
+        """Keep ``channel``, a call this node placed, while it rings (until :meth:`forget`):
+        the node taking over cancels it, so that the phone does not ring on for a caller
+        who is offered again there."""
+        self._legs[key] = _KeptLeg(OFFER, channel, dict)
+        self._dirty_legs.add(key)
+
     def forget(self, key: str) -> None:
         """The leg kept under ``key`` is no longer the owner's to carry (it left the queue,
         it ended); one handed over to the other node (a planned switch-over) stays kept."""
@@ -393,6 +433,11 @@ class CallKeeper:
             key = str(state.get("bridge_id" if kind == CALL else "key", ""))
             node = str(state.get("node", ""))
             try:
+                if kind == OFFER:  # cancelled, not carried: removed from the store
+                    cancel_offer(self._engine, state)
+                    log.info("offer_cancelled_after_takeover", key=key, from_node=node)
+                    failed.append(key)
+                    continue
                 if kind == CALL:
                     self._dirty.add(restore_call(self._engine, state, node,
                                                  self._talk_for(state, node),
@@ -494,6 +539,11 @@ class CallKeeper:
         RTP, SIP over UDP or TCP), goes with the call it is in, or its details cannot be
         read (logged)."""
         channel = kept.channel
+        if kept.kind == OFFER:
+            offer = offer_state(channel)
+            return None if offer is None else {
+                "version": VERSION, "kind": OFFER, "key": key,
+                "interaction_id": channel.interaction_id, "node": self._node, "offer": offer}
         if not _plain(channel) or (channel.bridge is not None and carriable(channel.bridge)):
             return None
         try:

@@ -330,13 +330,17 @@ class _Datagrams(asyncio.DatagramProtocol):
 @dataclass
 class EchoPhone:
     """A phone on ``host`` at SIP port ``port`` that answers every INVITE with PCMU at an
-    RTP port of its own, sends back every RTP packet it gets (to where it came from), and
-    answers BYE; ``byes`` counts the BYEs."""
+    RTP port of its own (or only rings: ``ring_only``), sends back every RTP packet it gets
+    (to where it came from), and answers BYE and CANCEL; ``byes`` counts the BYEs."""
 
     host: Host
     port: int
+    #: rings (180) instead of answering, until the INVITE is cancelled (then 487)
+    ring_only: bool = False
     byes: int = 0
     echoed: int = 0
+    #: the Call-IDs of the INVITEs cancelled (CANCEL), in order
+    cancelled: list[str] = field(default_factory=list)
     _sip: asyncio.DatagramTransport | None = None
     _rtp: asyncio.DatagramTransport | None = None
     rtp_port: int = 0
@@ -409,7 +413,16 @@ class EchoPhone:
         if request.method == "ACK" or self._sip is None:
             return
         tag = f"echo{abs(hash(request.call_id))}"
-        if request.method == "INVITE":
+        if request.method == "INVITE" and self.ring_only:
+            self.invites.setdefault(request.call_id, request)
+            response = build_response(request, 180, to_tag=tag)
+        elif request.method == "CANCEL":
+            self.cancelled.append(request.call_id)
+            invite = self.invites.get(request.call_id)
+            if invite is not None:
+                self._sip.sendto(bytes(build_response(invite, 487, to_tag=tag)), source)
+            response = build_response(request, 200, to_tag=tag)
+        elif request.method == "INVITE":
             self.invites.setdefault(request.call_id, request)
             response = build_response(
                 request, 200, to_tag=tag,
