@@ -367,3 +367,38 @@ async def test_a_kept_caller_goes_with_its_call_while_that_can_be_carried(
         assert [c.bridge_id for c in await store.live_calls.all()] == []
     finally:
         await store.close()
+
+
+async def test_a_kept_offer_is_cancelled_by_the_node_taking_over(
+        node: Telephony, tmp_path: Path) -> None:
+    """A call this node placed rings a phone; kept while it rings, it is cancelled by the
+    node that takes over: the same Call-ID, CSeq number and Via branch (RFC 3261 §9.1)."""
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
+                             passwords=Passwords.cheap())
+    phone = udp()
+    try:
+        host, port = phone.getsockname()
+        channel = node.originate(f"sip:2101@{host}:{port}", caller_id="555001", timeout=30)
+        invite = parse_message(await asyncio.to_thread(phone.recv, 65536))
+        assert isinstance(invite, SipRequest)
+        assert invite.method == "INVITE"
+        keeper = CallKeeper(store.live_calls, node.engine, MonotonicClock(), talk=talk,
+                            node="a")
+        keeper.keep_offer(f"offer:{channel.id}", channel)
+        await keeper.flush()
+        (kept,) = await store.live_calls.all()
+        assert kept.state["kind"] == "offer"
+
+        other = CallKeeper(store.live_calls, node.engine, MonotonicClock(), talk=talk,
+                           node="b")
+        assert await other.restore() == 0  # nothing carried: the offer is cancelled
+        cancel = parse_message(await asyncio.to_thread(phone.recv, 65536))
+        assert isinstance(cancel, SipRequest)
+        assert (cancel.method, cancel.call_id, cancel.cseq.seq, cancel.via.branch) == (
+            "CANCEL", invite.call_id, invite.cseq.seq, invite.via.branch)
+        assert str(cancel.uri) == str(invite.uri)
+        assert await store.live_calls.all() == []  # and no longer kept
+        channel.hangup()
+    finally:
+        phone.close()
+        await store.close()
