@@ -139,11 +139,13 @@ async def fail_over(c: Cluster, how: str, handed: bytes = b"") -> float:
 
 
 async def closed_records(store: Store, count: int) -> list[InteractionRecord]:
-    """The ``count`` call records once all are closed (the new active node writes its
-    records every few tenths), each whole."""
+    """The ``count`` call records once all are closed and have their outcome (the new
+    active node writes its records every second or so, and a call's outcome may come in
+    the batch after its hang-up), each whole."""
     for _ in range(50):
         found = (await store.interactions.search()).items
-        if len(found) == count and all(record.ended_at for record in found):
+        if len(found) == count and all(record.ended_at and record.outcome
+                                       for record in found):
             break
         await asyncio.sleep(0.1)
     assert len(found) == count, found  # none lost, none written twice
