@@ -32,6 +32,20 @@ def ready(node: Node, operator: str) -> bool:
     return str(node.center.shell.acd.agents[operator].state) == "ready"
 
 
+async def call_1002(node: Node, rung: Callable[[], bool], what: str) -> None:
+    """1001 calls 1002 on ``node`` (answering the digest challenge) until ``rung()`` says
+    the phone got the INVITE; the call is then given up."""
+    async with RawSipClient("127.0.0.1", node.telephony.sip_port) as caller:
+        challenge = await caller.request(
+            caller.build("INVITE", "1001", target="1002", body=OFFER))
+        assert challenge.status == 401
+        caller.send(caller.build("ACK", "1001", target="1002", call_id=challenge.call_id))
+        invite = asyncio.create_task(caller.authenticated(
+            "INVITE", "1001", "pw1001", target="1002", challenge=challenge, body=OFFER))
+        await until(rung, what)
+        invite.cancel()
+
+
 async def test_a_restarted_node_rings_a_phone_that_registered_before_the_restart(
         tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
@@ -47,18 +61,9 @@ async def test_a_restarted_node_rings_a_phone_that_registered_before_the_restart
             assert [b.uri.port for b in restarted.telephony.engine.contacts_of("1002")] \
                 == [phone.local_port]
             phone.raw.clear()
-            async with RawSipClient("127.0.0.1", restarted.telephony.sip_port) as caller:
-                challenge = await caller.request(
-                    caller.build("INVITE", "1001", target="1002", body=OFFER))
-                assert challenge.status == 401
-                caller.send(caller.build("ACK", "1001", target="1002",
-                                         call_id=challenge.call_id))
-                invite = asyncio.create_task(caller.authenticated(
-                    "INVITE", "1001", "pw1001", target="1002", challenge=challenge,
-                    body=OFFER))
-                await until(lambda: any(p.startswith(b"INVITE sip:1002@") for p in phone.raw),
+            await call_1002(restarted, lambda: any(p.startswith(b"INVITE sip:1002@")
+                                                   for p in phone.raw),
                             "the call to 1002 ringing the phone")
-                invite.cancel()
     finally:
         await phone.close()
 
@@ -87,17 +92,8 @@ async def test_a_phone_registered_over_tcp_is_rung_at_its_contact_after_the_rest
             await asyncio.sleep(1.5)  # the bindings are written once a second
         async with demo_node(tmp_path) as restarted:  # the phone's connection is gone
             await until(lambda: ready(restarted, "1002"), "1002 ready after the restart")
-            async with RawSipClient("127.0.0.1", restarted.telephony.sip_port) as caller:
-                challenge = await caller.request(
-                    caller.build("INVITE", "1001", target="1002", body=OFFER))
-                assert challenge.status == 401
-                caller.send(caller.build("ACK", "1001", target="1002",
-                                         call_id=challenge.call_id))
-                invite = asyncio.create_task(caller.authenticated(
-                    "INVITE", "1001", "pw1001", target="1002", challenge=challenge,
-                    body=OFFER))
-                await until(lambda: any(b"INVITE sip:1002@" in data for data in rung),
+            await call_1002(restarted, lambda: any(b"INVITE sip:1002@" in data
+                                                   for data in rung),
                             "the call to 1002 ringing the phone at its Contact, over TCP")
-                invite.cancel()
     finally:
         server.close()

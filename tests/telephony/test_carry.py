@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +24,8 @@ from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_c
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import stay_bridged
 from parley.telephony.server import Telephony
-from parley.telephony.users import demo_directory
-from parley.testing.ports import free_port_block, telephony_settings
 
 DATA = Path(__file__).parents[1] / "sip" / "data"
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Telephony]:
-    first = free_port_block(20)
-    settings = telephony_settings(rtp_ports=(first, first + 19), data_dir=tmp_path / "data")
-    telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
-    async with telephony:
-        yield telephony
 
 
 def leg(telephony: Telephony, *, channel: str, port: int, phone: tuple[str, int],

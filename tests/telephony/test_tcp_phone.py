@@ -8,28 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from parley.clock import MonotonicClock
 from parley.sip.errors import SipParseError
 from parley.sip.message import SipRequest, parse_message
 from parley.sip.uri import SipUri
 from parley.telephony.server import Telephony
-from parley.telephony.users import demo_directory
-from parley.testing.ports import free_port_block, telephony_settings
 from parley.testing.sipclient import RawSipClient
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Telephony]:
-    first = free_port_block(20)
-    settings = telephony_settings(rtp_ports=(first, first + 19), data_dir=tmp_path / "data")
-    telephony = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
-    async with telephony:
-        yield telephony
 
 
 async def invite_over(reader: asyncio.StreamReader) -> SipRequest:
