@@ -36,7 +36,6 @@ from parley.config import (
     SecuritySettings,
     Settings,
     prompts_dir,
-    recordings_dir,
     voicemail_dir,
 )
 from parley.events import ConfigurationChanged, SecurityEvent, TelephonyEvent
@@ -465,7 +464,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
             recorders={"calls": call_recorder, "operator_states": state_recorder},
             health=health))
         app = build_web_app(store, bus, clock=clock, calls=calls, center=live_center,
-                            recordings_dir=recordings_dir(settings.data_dir, settings.media),
+                            recordings_dir=telephony.media.recordings_dir,
                             voicemail_dir=voicemail_dir(settings.data_dir),
                             login_attempts=security.login_free_attempts,
                             login_address_attempts=security.login_address_attempts,
@@ -501,7 +500,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
                 call_feed=CallFeed(bus, calls.live_calls, clock),
                 recording_files=RecordingFiles(
-                    store, bus, recordings_dir=recordings_dir(settings.data_dir, settings.media),
+                    store, bus, recordings_dir=telephony.media.recordings_dir,
                     voicemail_dir=voicemail_dir(settings.data_dir),
                     recording_format=settings.recording_format),
                 operator_feed=OperatorFeed(bus, live_center.operators_now, calls.live_calls,
@@ -509,7 +508,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 demo=demo, demo_login=demo_login, certificate=certificate,
                 exports=ExportScheduler(store, clock),
                 retention=RetentionSweeper(
-                    store, recordings_dir(settings.data_dir, settings.media), clock),
+                    store, telephony.media.recordings_dir, clock),
                 prompt_mirror=PromptMirror(store.prompts, prompts_dir(settings.data_dir), clock,
                                            LANGUAGES),
                 lease=lease, bindings=bindings, carried=carried)

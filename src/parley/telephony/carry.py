@@ -45,8 +45,9 @@ from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import Peer
 from parley.sip.dialog import Dialog
 from parley.sip.errors import DialogError, SipParseError
-from parley.sip.message import SipRequest, build_request, parse_message
+from parley.sip.message import SipRequest, parse_message
 from parley.sip.session import InviteSession, Role, SessionState
+from parley.sip.transaction import build_cancel
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.leg import SipLeg
 from parley.telephony.media_sdp import Codec, RemoteAudio
@@ -310,10 +311,7 @@ def cancel_offer(engine: SipEngine, state: Mapping[str, Any]) -> None:
         raise CarryError(f"not a kept offer: {exc!r}") from exc
     if not isinstance(invite, SipRequest) or invite.method != "INVITE":
         raise CarryError("a kept offer is not an INVITE")
-    cancel = build_request("CANCEL", invite.uri, from_=invite.from_, to=invite.to,
-                           call_id=invite.call_id, cseq=invite.cseq.seq, via=invite.via,
-                           routes=invite.routes)
-    engine.send_request(cancel, Peer(str(transport), str(host), int(port)),
+    engine.send_request(build_cancel(invite), Peer(str(transport), str(host), int(port)),
                         lambda _response: None)
 
 
