@@ -341,6 +341,8 @@ class EchoPhone:
     echoed: int = 0
     #: the Call-IDs of the INVITEs cancelled (CANCEL), in order
     cancelled: list[str] = field(default_factory=list)
+    #: requests sent again for want of an answer (RFC 3261 Timer A)
+    retransmissions: int = 0
     _sip: asyncio.DatagramTransport | None = None
     _rtp: asyncio.DatagramTransport | None = None
     rtp_port: int = 0
@@ -389,10 +391,19 @@ class EchoPhone:
     async def _request(self, request: SipRequest, address: str) -> SipResponse:
         if self._sip is None:
             raise RuntimeError("the phone is not open")
-        self._sip.sendto(bytes(request), (address, SIP_PORT))
+        data = bytes(request)
+        self._sip.sendto(data, (address, SIP_PORT))
         async with asyncio.timeout(5):
+            interval = 0.5  # RFC 3261 Timer A: a datagram may be lost (an ARP flip, say)
             while True:
-                response = await self._responses.get()
+                try:
+                    async with asyncio.timeout(interval):
+                        response = await self._responses.get()
+                except TimeoutError:
+                    self._sip.sendto(data, (address, SIP_PORT))
+                    self.retransmissions += 1
+                    interval = min(interval * 2, 2.0)
+                    continue
                 if response.call_id == request.call_id and response.status >= 200 \
                         and response.cseq == request.cseq:
                     return response
