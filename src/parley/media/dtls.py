@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from parley.media import MediaError
-from parley.media.srtp import packet_functions, srtp_sessions
+from parley.media.srtp import SrtpKeys, packet_functions
 
 HANDSHAKE_TIMEOUT = 30.0
 _FIRST_RETRANSMIT = 1.0
@@ -105,8 +105,12 @@ class DtlsSrtp:
     closed: bool = False
     profile: str = ""
     _connection: SSL.Connection = field(init=False)
+    #: keyed from the keys of a call carried over (another node did the handshake): only
+    #: SRTP goes on; DTLS records that come are not read
+    resumed: bool = False
     _tx: pylibsrtp.Session | None = None
     _rx: pylibsrtp.Session | None = None
+    _keys: SrtpKeys | None = field(default=None, repr=False)
     _started: float | None = None
     _deadline: float | None = None
     _interval: float = _FIRST_RETRANSMIT
@@ -134,7 +138,7 @@ class DtlsSrtp:
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """A DTLS datagram from the peer; returns what to send back (flights, alerts)."""
         connection = self._connection
-        if self.failed or self.closed:
+        if self.failed or self.closed or self.resumed:
             return []
         if self._started is None:
             self._started = now
@@ -236,9 +240,29 @@ class DtlsSrtp:
             tx_key, rx_key = client_key + client_salt, server_key + server_salt
         else:
             tx_key, rx_key = server_key + server_salt, client_key + client_salt
-        self._tx, self._rx = srtp_sessions(tx_key, rx_key, srtp_profile)
+        self._keys = SrtpKeys(tx_key, rx_key, srtp_profile)
+        self._tx, self._rx = self._keys.sessions()
         self.profile = selected.decode()
         self.connected = True
+
+    @classmethod
+    def resume(cls, certificate: DtlsCertificate, keys: SrtpKeys, profile: str
+               ) -> DtlsSrtp:
+        """Connected already, with ``keys`` (a call carried over from another node); its
+        sessions are fresh (:attr:`srtp`: the caller brings them to where the call was)."""
+        dtls = cls(certificate, "server", resumed=True)
+        dtls._keys = keys
+        dtls._tx, dtls._rx = keys.sessions()
+        dtls.profile = profile
+        dtls.connected = True
+        return dtls
+
+    @property
+    def keys(self) -> SrtpKeys:
+        """The SRTP keys the handshake gave; raises before it is done."""
+        if self._keys is None:
+            raise DtlsError("SRTP is not keyed yet (DTLS handshake not done)")
+        return self._keys
 
     def _fingerprint_matches(self, der: bytes) -> bool:
         if not self.remote_fingerprints:
@@ -282,7 +306,7 @@ class DtlsSrtp:
     def close(self) -> list[bytes]:
         """Send close_notify (the peer learns the leg ended before consent would tell it)."""
         connection = self._connection
-        if not self.connected or self.closed:
+        if not self.connected or self.closed or self.resumed:
             return []
         self.closed = True
         with contextlib.suppress(SSL.Error):

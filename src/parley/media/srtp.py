@@ -14,6 +14,7 @@ import base64
 import binascii
 import os
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +40,21 @@ OFFERED_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM", "AEAD_AES_256_G
 
 class SrtpError(MediaError):
     """An ``a=crypto`` line that cannot be used (the message names the part at fault)."""
+
+
+@dataclass(frozen=True)
+class SrtpKeys:
+    """One leg's SRTP master keys (key then salt) each way and the libsrtp profile: what a
+    node taking the call over needs to go on encrypting and decrypting. Never in a repr."""
+
+    tx: bytes = field(repr=False)
+    rx: bytes = field(repr=False)
+    profile: int
+
+    def sessions(self) -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
+        """(outbound, inbound) sessions, fresh: :func:`advance_outbound`,
+        :func:`advance_inbound` bring them to where the call was."""
+        return srtp_sessions(self.tx, self.rx, self.profile)
 
 
 def srtp_sessions(tx_key: bytes, rx_key: bytes, profile: int
@@ -96,6 +112,55 @@ def packet_functions(tx: pylibsrtp.Session, rx: pylibsrtp.Session
     refuses (a replay, a bad tag) instead of raising, and calls libsrtp straight on the
     session's own buffer (packets come from ``recvfrom`` of at most 1500 bytes)."""
     return _direct(tx, "srtp_protect", SRTP_TRAILER), _direct(rx, "srtp_unprotect", 0)
+
+
+#: the largest step forward libsrtp takes for "ahead" when it guesses a packet's index
+#: from its sequence number (RFC 3711 §3.3.1: the nearest index wins)
+_STEP = 0x7FFF
+_SEQ_TS_SSRC = struct.Struct("!HII")
+
+
+def nearest_index(reference: int, seq: int) -> int:
+    """The packet index (rollover counter and sequence number, RFC 3711 §3.3.1) nearest
+    ``reference`` whose low 16 bits are ``seq``: how a receiver places a packet."""
+    index = (reference & ~0xFFFF) | seq
+    if index - reference > 0x8000:
+        index -= 0x10000
+    elif reference - index > 0x8000:
+        index += 0x10000
+    return max(index, seq)
+
+
+def _walk(index: int) -> list[int]:
+    """Indexes from one below 2^15 up to ``index`` in steps libsrtp takes as "ahead"."""
+    steps = [index % _STEP]
+    while steps[-1] < index:
+        steps.append(steps[-1] + _STEP)
+    return steps
+
+
+def _dummy(ssrc: int, index: int) -> bytes:
+    return b"\x80\x00" + _SEQ_TS_SSRC.pack(index & 0xFFFF, 0, ssrc) + bytes(4)
+
+
+def advance_outbound(tx: pylibsrtp.Session, ssrc: int, index: int) -> None:
+    """Bring a fresh outbound session's stream ``ssrc`` to packet index ``index`` (its
+    rollover counter with it), as if it had sent up to there: a call carried over to
+    another node goes on with the keys of its first, and the phone's receiver expects the
+    rollover counter it has counted. Nothing is sent."""
+    for step in _walk(index):
+        tx.protect(_dummy(ssrc, step))
+
+
+def advance_inbound(rx: pylibsrtp.Session, key: bytes, profile: int, ssrc: int,
+                    index: int) -> None:
+    """Bring a fresh inbound session's stream ``ssrc`` to packet index ``index`` by feeding
+    it packets protected with the sender's own key (which the receiver holds): the next
+    packet the phone sends, past ``index``, is accepted with its rollover counter."""
+    sender = pylibsrtp.Session(pylibsrtp.Policy(
+        key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    for step in _walk(index):
+        rx.unprotect(sender.protect(_dummy(ssrc, step)))
 
 
 _CRYPTO = re.compile(r"^(\d{1,9})\s+(\S+)\s+inline:(\S+)(?:\s+(.*))?$")

@@ -81,6 +81,9 @@ class _OutboundStream:
     ts_delta: int = 0
     last_seq: int = 0
     last_ts: int = 0
+    #: times the sequence numbers sent wrapped past 65535 (SRTP's rollover counter, which
+    #: a node taking the call over must go on from)
+    cycles: int = 0
     rewrite: bool = False
     #: a relay worker sent to the phone last and its final position is not read yet
     settle: RelayWorker | None = None
@@ -231,6 +234,8 @@ class MediaEndpoint:
             packet = bytearray(data)
             _SEQ_TS_SSRC.pack_into(packet, 2, seq, ts, stream.ssrc or 0)
             data = bytes(packet)
+        if seq < stream.last_seq - 0x8000:
+            stream.cycles += 1
         stream.last_seq = seq
         stream.last_ts = ts
         if self.protect is not None:
@@ -277,6 +282,8 @@ class MediaEndpoint:
         if stream.ssrc is None:
             stream.ssrc = ssrc
         stream.source = (0, ssrc)  # not a relay source: its next packet is rewritten to fit
+        if seq < stream.last_seq - 0x8000:
+            stream.cycles += 1
         stream.last_seq = seq
         stream.last_ts = ts
         if self.protect is not None:
@@ -392,6 +399,10 @@ class MediaEndpoint:
                 with contextlib.suppress(OSError):
                     peer.rtcp.sendto(data, peer.remote_rtcp)
 
+    def hand_over(self) -> None:
+        """Another node goes on with this phone's media (a planned switch-over): nothing
+        may tell the phone the leg ended when this node closes it."""
+
     def close(self) -> None:
         """Stop reading, close both sockets and give the port back to the pool."""
         if self._closed:
@@ -486,9 +497,19 @@ class MediaRelay:
         """A new endpoint facing a browser (ICE-lite, DTLS-SRTP, rtcp-mux): see
         :mod:`parley.net.webrtc`. Its ICE credentials are fresh; the certificate is the
         node's."""
+        return self._opened_webrtc(*self.pool.allocate(), label, on_timeout)
+
+    def open_webrtc_at(self, port: int, label: str = "",
+                       on_timeout: Callable[[MediaEndpoint], None] | None = None
+                       ) -> WebRtcEndpoint:
+        """:meth:`open_webrtc` on the pair at ``port`` (a browser's call carried over from
+        another node: :meth:`WebRtcEndpoint.carry_on` gives it that node's side)."""
+        return self._opened_webrtc(*self.pool.take(port), label, on_timeout)
+
+    def _opened_webrtc(self, rtp: socket.socket, rtcp: socket.socket, label: str,
+                       on_timeout: Callable[[MediaEndpoint], None] | None) -> WebRtcEndpoint:
         from parley.net.webrtc import WebRtcEndpoint
 
-        rtp, rtcp = self.pool.allocate()
         port = int(rtp.getsockname()[1])
         now = self.clock.monotonic()
         endpoint = WebRtcEndpoint(self, rtp, rtcp, port, label=label, on_timeout=on_timeout,

@@ -19,17 +19,20 @@ the browser closes DTLS: media stops at once and ``on_lost(endpoint, reason)`` i
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pylibsrtp
 
 from parley.media.dtls import DtlsSrtp
 from parley.media.ice import CONSENT_TIMEOUT, IceLite
 from parley.media.rtp import RtcpPacket
+from parley.media.srtp import SrtpKeys, advance_inbound, advance_outbound, nearest_index
 from parley.net.relay import Address, MediaEndpoint
 
 _MAX_DATAGRAM = 2048
@@ -64,6 +67,8 @@ class WebRtcEndpoint(MediaEndpoint):
     _unprotect: Callable[[bytes], bytes] | None = None
     _next_report: float = 0.0
     _created: float = 0.0
+    reports_sent: int = 0  # sender reports sent (SRTCP's index, for a node taking over)
+    _handed_over: bool = False
 
     # --- from the signalling side -------------------------------------------------------------
     def set_remote(self, host: str, port: int) -> None:
@@ -236,11 +241,120 @@ class WebRtcEndpoint(MediaEndpoint):
         if self.dtls is None or self.remote is None:
             return
         with contextlib.suppress(OSError, pylibsrtp.Error):
+            self.reports_sent += 1
             self.rtp.sendto(self.dtls.protect_rtcp(compound), self.remote)
 
+    # --- a call carried over to another node (parley.telephony.carry) ---------------------
+    @property
+    def carriable(self) -> bool:
+        """Another node can go on with this leg (:meth:`carried_state` is not None)."""
+        dtls = self.dtls
+        return (dtls is not None and dtls.connected and self._candidate is not None
+                and self.ended_reason is None)
+
+    def carried_state(self) -> dict[str, Any] | None:
+        """What another node needs to go on with this leg's media: the ICE credentials and
+        the browser's address, the SRTP keys, and how far each direction went (packet
+        indexes: the rollover counters go on); None before DTLS is done or once the leg
+        stopped. It holds the call's keys: it goes only to the store the nodes share."""
+        dtls = self.dtls
+        candidate = self._candidate
+        if not self.carriable or dtls is None or candidate is None:
+            return None
+        keys = dtls.keys
+        stream = self._stream
+        return {
+            "ice": [self.ice.local_ufrag, self.ice.local_pwd, self.ice.remote_ufrag,
+                    self.ice.remote_pwd],
+            "candidate": [candidate[0], candidate[1]], "local_setup": self.local_setup,
+            "srtp": {"profile": dtls.profile, "libsrtp": keys.profile,
+                     "tx": base64.b64encode(keys.tx).decode(),
+                     "rx": base64.b64encode(keys.rx).decode()},
+            "sent": None if stream.ssrc is None
+            else [stream.ssrc, (stream.cycles << 16) | stream.last_seq, stream.last_ts],
+            "received": None if self._seq_highest < 0 else self._seq_highest,
+            "reports": self.reports_sent,
+        }
+
+    def carry_on(self, state: Mapping[str, Any], *, elapsed_s: float) -> None:
+        """Go on with the leg :meth:`carried_state` described, written ``elapsed_s`` ago on
+        the node that had it: the same ICE credentials (the browser's consent checks are
+        answered as before), media to the browser's address at once, SRTP with the same
+        keys going on past where each direction was (what the other node sent since it
+        wrote the state is skipped over, a gap the browser takes for loss). No DTLS: the
+        browser keeps the association it has. Raises KeyError, TypeError, ValueError (or
+        binascii.Error) on a state that is not one."""
+        local_ufrag, local_pwd, remote_ufrag, remote_pwd = (str(v) for v in state["ice"])
+        host, port = state["candidate"]
+        candidate = (str(host), int(port))
+        srtp = state["srtp"]
+        keys = SrtpKeys(base64.b64decode(srtp["tx"], validate=True),
+                        base64.b64decode(srtp["rx"], validate=True), int(srtp["libsrtp"]))
+        sent, received = state["sent"], state["received"]
+        reports = int(state["reports"])
+        dtls = DtlsSrtp.resume(self.relay.certificate, keys, str(srtp["profile"]))
+        tx, rx = dtls.srtp
+        now = self.relay.clock.monotonic()
+        # packets the other node may have sent after writing the state, and a margin
+        gap = min(int(elapsed_s * 50 * 1.25) + 50, 0x4000)
+        stream = self._stream
+        if sent is not None:
+            ssrc, index, timestamp = (int(value) for value in sent)
+            index += gap
+            advance_outbound(tx, ssrc, index)
+            stream.ssrc, stream.source = ssrc, None  # the next packet is rewritten to fit
+            stream.cycles, stream.last_seq = index >> 16, index & 0xFFFF
+            stream.last_ts = (timestamp + gap * 160) & 0xFFFFFFFF
+            report = bytes(RtcpPacket(201, 0, struct.pack("!I", ssrc)))
+            for _ in range(reports + int(elapsed_s / REPORT_INTERVAL) + 2):
+                dtls.protect_rtcp(report)  # SRTCP's index goes on too
+        self.reports_sent = reports
+        protect, unprotect = dtls.packet_functions()
+        if received is not None:
+            unprotect = _continuing(unprotect, rx, keys, int(received))
+        self.ice = IceLite(local_ufrag, local_pwd)
+        self.ice.set_remote(remote_ufrag, remote_pwd)
+        self.ice.nominated = candidate
+        self.ice.last_consent = now
+        self.local_setup = str(state["local_setup"])
+        self.dtls = dtls
+        self.protect, self._unprotect = protect, unprotect
+        self._candidate = self.remote = candidate
+        self.latched = True
+        self.last_received = now
+        self._next_report = now + REPORT_INTERVAL
+
+    def hand_over(self) -> None:
+        """No DTLS goodbye when this node closes the leg: the browser's association goes on
+        with the node taking over (:meth:`carry_on`)."""
+        self._handed_over = True
+
     def close(self) -> None:
-        """Say goodbye in DTLS (close_notify), then close like any endpoint."""
-        if self.dtls is not None and self._candidate is not None and self.ended_reason is None:
+        """Say goodbye in DTLS (close_notify), then close like any endpoint (not when
+        another node goes on with the leg)."""
+        if self.dtls is not None and self._candidate is not None and self.ended_reason is None \
+                and not self._handed_over:
             self._send_all(self.dtls.close())
         super().close()
         self.on_lost = None  # closes over the call's channel (see MediaEndpoint.close)
+
+
+def _continuing(unprotect: Callable[[bytes], bytes], rx: pylibsrtp.Session, keys: SrtpKeys,
+                received: int) -> Callable[[bytes], bytes]:
+    """``unprotect`` for a leg carried over: the first packet from the browser says where its
+    stream is now (the index nearest ``received``, the last the other node saw), and the
+    inbound session is brought just before it, rollover counter included."""
+    started = False
+
+    def first(packet: bytes) -> bytes:
+        nonlocal started
+        if not started and len(packet) >= 12:
+            started = True
+            index = nearest_index(received, (packet[2] << 8) | packet[3])
+            if index > 0:
+                with contextlib.suppress(pylibsrtp.Error):
+                    advance_inbound(rx, keys.rx, keys.profile,
+                                    int.from_bytes(packet[8:12], "big"), index - 1)
+        return unprotect(packet)
+
+    return first
