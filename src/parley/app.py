@@ -52,7 +52,7 @@ from parley.metrics import (
 from parley.net.certificates import ServerCertificate, ensure_certificate, load_certificate
 from parley.net.floating_ip import FloatingIp, FloatingIpError
 from parley.net.transport import TcpLimits
-from parley.net.websocket import WsLimits
+from parley.net.websocket import CLOSE_GOING_AWAY, WsLimits
 from parley.provisioning import DemoLogin, load_demo
 from parley.reports.exports import ExportScheduler
 from parley.sip.guard import GuardSettings
@@ -82,6 +82,9 @@ from parley.webhooks import WebhookDispatcher
 log = structlog.get_logger("parley.app")
 
 SWITCH_OVER_DELAY_S = 0.2
+#: how long an orderly stop of a cluster's active node waits for its browsers' WebSockets
+#: to close before it lets the floating address go
+WS_CLOSE_S = 0.5
 """A planned switch-over stops the node this long after it was asked: the answer first."""
 
 DEFAULT_SIP_REALM = SiteSpec().sip_realm
@@ -781,13 +784,31 @@ def run(settings: Settings, *, demo: bool = False,
             raise RuntimeError("parley must run inside an asyncio task")
         loop = asyncio.get_running_loop()
         node: Node | None = None
+        letting_go: set[asyncio.Task[None]] = set()
 
         def stop() -> None:
             # the floating address goes before anything else stops: the node takes no new
             # traffic from here while it ends its calls and writes its records
+            if node is not None and node.lease is not None and node.lease.holds_address():
+                letting_go.add(loop.create_task(let_address_go(node)))
+                return
             if node is not None and node.lease is not None:
                 node.lease.stopping()
             task.cancel()
+
+        async def let_address_go(node: Node) -> None:
+            # the browsers' WebSockets are closed while the address is here: once it is
+            # gone their goodbye cannot leave, and a browser not told keeps a dead
+            # connection (its calls' requests would never reach it on the node taking over)
+            try:
+                closed = await node.telephony.transport.ws.close_all(
+                    CLOSE_GOING_AWAY, "the node is stopping", within_s=WS_CLOSE_S)
+                if closed:
+                    log.info("ws_closed_before_address_goes", connections=closed)
+            finally:
+                if node.lease is not None:
+                    node.lease.stopping()
+                task.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)

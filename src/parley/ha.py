@@ -208,6 +208,10 @@ class LeaseKeeper:
         self._stopping = True
         self.drop_address()
 
+    def holds_address(self) -> bool:
+        """Whether this node holds the floating address now."""
+        return self.address is not None and self.address.held
+
     def is_stopping(self) -> bool:
         """Whether the node began an orderly stop (:meth:`stopping`); asked afresh after
         each wait."""

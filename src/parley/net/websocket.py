@@ -20,6 +20,7 @@ connection notices. ``max_connections`` caps them all.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ class WsConnections:
         self.limits = limits or WsLimits()
         self._open: dict[tuple[str, int], WsConnection] = {}
         self._next_port = 1
+        self._emptied: asyncio.Event | None = None  # set once all are closed (close_all)
         self.deliver: Deliver | None = None  # set by SipTransport
         self.on_closed: Callable[[WsConnection], None] | None = None  # set by the engine
         #: Figures for metrics: connections refused at the cap, closed for a broken limit.
@@ -197,11 +199,29 @@ class WsConnections:
         connection.closed = True
         if self._open.get(connection.key) is connection:
             del self._open[connection.key]
+        if not self._open and self._emptied is not None:
+            self._emptied.set()
         log.info("ws_closed", peer=str(connection), reason=reason,
                  messages=connection.messages, open=len(self._open))
         if self.on_closed is not None:
             with contextlib.suppress(Exception):
                 self.on_closed(connection)
+
+    async def close_all(self, code: int, reason: str, *, within_s: float) -> int:
+        """Close every connection from Parley's side and wait, up to ``within_s``, until
+        their sockets are gone; how many were open. Before a node lets its floating address
+        go (a planned switch-over, an orderly stop): once it is gone the connections can no
+        longer tell the browsers, which would keep dead ones and never connect again."""
+        connections = self.connections()
+        if not connections:
+            return 0
+        self._emptied = emptied = asyncio.Event()
+        for connection in connections:
+            connection.close_soon(code, reason)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                await emptied.wait()
+        return len(connections)
 
     def send(self, host: str, port: int, data: bytes) -> bool:
         """Send over the open connection to ``host:port``; False when there is none."""
