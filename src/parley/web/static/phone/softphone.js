@@ -4,7 +4,8 @@
 // (blind and attended), and reports state as DOM events. JsSIP reconnects the WebSocket after
 // a network blip and registers again; a call whose media kept flowing stays up. A node that
 // restarted, or a standby that took over, does not know the page's credentials: a refused
-// registration gets fresh ones and registers again by itself, backing off while it fails.
+// registration gets fresh ones and registers again by itself, backing off while it fails,
+// on the same user agent while a call is up (a standby carries the call on).
 
 /** @typedef {typeof import('jssip')} JsSIPModule */
 /** @typedef {import('jssip/lib/UA').UA} UA */
@@ -50,6 +51,13 @@
  * @typedef {object} RegistrationDetail
  * @property {"connecting" | "registered" | "unregistered" | "failed"} state
  * @property {string} [cause]
+ */
+
+/**
+ * The part of JsSIP's transport the page uses: raw data over the WebSocket.
+ * @typedef {object} RawTransport
+ * @property {() => boolean} isConnected
+ * @property {(data: string) => boolean} send
  */
 
 /** Failures JsSIP recovers from itself (it reconnects and registers again). */
@@ -152,6 +160,15 @@ export class Softphone extends EventTarget {
     this.renewTimer = window.setTimeout(async () => {
       this.renewTimer = undefined;
       if (!this.running) return;  // stopped meanwhile
+      if (this.ua && this.sessions.size > 0) {  // a call is up: it must stay
+        try {
+          await this.rekey();
+        } catch (error) {
+          this.registration("failed", String(error));
+          this.renew();
+        }
+        return;
+      }
       window.clearTimeout(this.refreshTimer);
       this.ua?.stop();
       this.ua = null;
@@ -162,6 +179,22 @@ export class Softphone extends EventTarget {
         this.renew();
       }
     }, wait);
+  }
+
+  /**
+   * Register again with fresh credentials on the same user agent, whose calls go on: a
+   * standby that took over carries the call on, and the browser's requests for it travel
+   * over the new connection once it is registered.
+   */
+  async rekey() {
+    const given = await this.fetchCredentials();
+    const ua = this.ua;
+    if (!ua || !this.running) return;
+    this.given = given;
+    ua.set("authorization_user", given.authorization_user);
+    ua.set("password", given.password);
+    ua.register();
+    this.scheduleRefresh(given.expires_in_s);
   }
 
   /**
@@ -228,6 +261,31 @@ export class Softphone extends EventTarget {
       this.audio.srcObject = stream;
       this.dispatchEvent(new CustomEvent("remotestream", { detail: stream }));
     });
+    let interrupted = false;
+    connection.addEventListener("iceconnectionstatechange", () => {
+      const state = connection.iceConnectionState;
+      if (state === "disconnected") {
+        interrupted = true;
+      } else if (interrupted && (state === "connected" || state === "completed")) {
+        interrupted = false;
+        this.probe();
+      }
+    });
+  }
+
+  /**
+   * The call's media stopped and came back: a standby may have taken the call over after
+   * its node's host went away, leaving this page's WebSocket dead without knowing it. A
+   * keep-alive (CRLF, RFC 5626 §4.4.1) over it is answered by a reset from whichever node
+   * now has the address, and JsSIP connects again and registers; on a live connection it
+   * is ignored.
+   */
+  probe() {
+    // JsSIP's UA has its transport as a getter its type declarations leave out
+    const ua = /** @type {{ transport?: RawTransport } | null} */ (
+      /** @type {unknown} */ (this.ua));
+    const transport = ua?.transport;
+    if (transport?.isConnected()) transport.send("\r\n\r\n");
   }
 
   /**
