@@ -11,15 +11,19 @@ conference) or put to music is removed.
 The node that takes over binds the same ports on the floating address (the phones go on
 sending there), rebuilds both legs as answered calls, bridges them and ends both when one
 hangs up: audio resumes without a re-INVITE, the call record goes on (``CallCarried``) and
-is closed by the hang-up. Only plain RTP legs are carried, their SIP over UDP or TCP (a
-TCP connection dies with the node: the new one reaches the phone at its Contact over a
-connection of its own, and answers the phone over whichever connection it opens): a
-browser's DTLS-SRTP or a carrier's SDES keys and a TLS session do not survive the process
-that held them. The owner of a call may keep its own details with it
-(:attr:`CallKeeper.call_details`: the contact center keeps its queue, operator and times):
-the node taking over hands the restored call to it (:attr:`CallKeeper.converse`), so the
-operator is known to be on that call and the wrap-up follows; a call without such details
-(or one its owner cannot take) goes on as a bridge of two legs.
+is closed by the hang-up. Plain RTP legs are carried, their SIP over UDP or TCP (a TCP
+connection dies with the node: the new one reaches the phone at its Contact over a
+connection of its own, and answers the phone over whichever connection it opens), and
+browsers' legs once their DTLS is done: the keys and ICE credentials go with the leg
+(:meth:`parley.net.webrtc.WebRtcEndpoint.carried_state`, written again every
+:data:`BROWSER_REFRESH_S`), the new node goes on with SRTP where each stream was, and the
+browser's requests follow its new WebSocket once it registers again. A carrier's SDES
+keys and a TLS session do not survive the process that held them. The owner of a call
+may keep its own details with it (:attr:`CallKeeper.call_details`: the contact center
+keeps its queue, operator and times): the node taking over hands the restored call to it
+(:attr:`CallKeeper.converse`), so the operator is known to be on that call and the
+wrap-up follows; a call without such details (or one its owner cannot take) goes on as a
+bridge of two legs.
 
 Single legs are kept too, each of a kind with the details its owner gives
 (:meth:`CallKeeper.keep`): the contact center keeps every caller waiting in a queue, and the
@@ -30,7 +34,9 @@ node taking over hands the restored leg and those details to the owner of that k
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +48,8 @@ from parley.clock import Clock, every
 from parley.events import Direction, HangupCause
 from parley.net.relay import MediaEndpoint
 from parley.net.rtp_ports import PortPoolExhausted
-from parley.net.transport import Peer
+from parley.net.transport import WS_TRANSPORTS, Peer
+from parley.net.webrtc import WebRtcEndpoint
 from parley.sip.dialog import Dialog
 from parley.sip.errors import DialogError, SipParseError
 from parley.sip.message import SipRequest, parse_message
@@ -50,7 +57,8 @@ from parley.sip.session import InviteSession, Role, SessionState
 from parley.sip.transaction import build_cancel
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.leg import SipLeg
-from parley.telephony.media_sdp import Codec, RemoteAudio
+from parley.telephony.media_sdp import Codec, LocalWebRtc, RemoteAudio, WebRtcTransport
+from parley.telephony.webrtc import watch_webrtc
 
 if TYPE_CHECKING:
     from parley.telephony.engine import SipEngine
@@ -97,11 +105,12 @@ class CallStore(Protocol):
 
 
 def carriable(bridge: Bridge) -> bool:
-    """Whether ``bridge`` is a call another node can go on with: two answered plain-RTP
-    legs, their SIP over UDP or TCP, relayed packet for packet."""
+    """Whether ``bridge`` is a call another node can go on with: two answered legs (plain
+    RTP, their SIP over UDP or TCP; or a browser's, its DTLS done), relayed packet for
+    packet."""
     if bridge.destroyed or bridge.mixing or len(bridge.members) != 2:
         return False
-    return all(role is BridgeRole.PARTICIPANT and _plain(channel)
+    return all(role is BridgeRole.PARTICIPANT and _carried(channel)
                for channel, role in bridge.members.items())
 
 
@@ -109,13 +118,26 @@ def carriable(bridge: Bridge) -> bool:
 #: connection (the phone's dies with the node), to the phone's Contact from the new node,
 #: from the phone over whatever connection it opens to the floating address
 CARRIED_TRANSPORTS = frozenset({"UDP", "TCP"})
+#: a browser's too: its WebSocket dies with the node, it connects to the floating address
+#: again and registers, and its calls' requests go over the new connection from then on
+BROWSER_TRANSPORTS = CARRIED_TRANSPORTS | frozenset(WS_TRANSPORTS)
+#: how often a call with a browser leg is written again while nothing changes: where its
+#: SRTP streams are (the node taking over goes on past that, rollover counters included)
+BROWSER_REFRESH_S = 60.0
 
 
-def _plain(channel: Channel) -> bool:
+def _carried(channel: Channel) -> bool:
+    """An answered leg another node can go on with: plain RTP (no SDES), its SIP over UDP
+    or TCP; or a browser's once its DTLS is done (the keys are carried, not the DTLS)."""
     leg = channel.leg
-    return (channel.is_up and type(channel.media) is MediaEndpoint and leg.webrtc is None
-            and not leg.crypto and leg.peer.transport in CARRIED_TRANSPORTS
-            and leg.session.dialog is not None and leg.session.state in UP)
+    if not channel.is_up or leg.crypto or leg.session.dialog is None \
+            or leg.session.state not in UP:
+        return False
+    media = channel.media
+    if type(media) is MediaEndpoint:
+        return leg.webrtc is None and leg.peer.transport in CARRIED_TRANSPORTS
+    return (isinstance(media, WebRtcEndpoint) and leg.webrtc is not None
+            and media.carriable and leg.peer.transport in BROWSER_TRANSPORTS)
 
 
 def call_state(bridge: Bridge) -> dict[str, Any]:
@@ -150,13 +172,42 @@ def leg_state(channel: Channel) -> dict[str, Any]:
         "remote_audio": None if remote is None else {
             "host": remote.host, "port": remote.port,
             "codecs": [_codec(c) for c in remote.codecs],
-            "dtmf_payload_type": remote.dtmf_payload_type, "direction": remote.direction},
+            "dtmf_payload_type": remote.dtmf_payload_type, "direction": remote.direction,
+            "webrtc": None if remote.webrtc is None else _transport(remote.webrtc)},
         "media": {"port": media.port,
                   "remote": None if media.remote is None else list(media.remote)},
+        "webrtc": _webrtc_state(channel),
         "created_at": channel.created_at.isoformat(),
         "answered_at": None if channel.answered_at is None
         else channel.answered_at.isoformat(),
     }
+
+
+def _webrtc_state(channel: Channel) -> dict[str, Any] | None:
+    """A browser leg's side of the call: what our SDP said (ICE, fingerprint, setup) and
+    the media's ICE and SRTP state (:meth:`WebRtcEndpoint.carried_state`), when written."""
+    local, media = channel.leg.webrtc, channel.media
+    if local is None or not isinstance(media, WebRtcEndpoint):
+        return None
+    return {"local": [local.ice_ufrag, local.ice_pwd, local.fingerprint, local.setup,
+                      local.mid],
+            "media": media.carried_state(), "written_at": time.time()}
+
+
+def _transport(webrtc: WebRtcTransport) -> dict[str, Any]:
+    return {"ice_ufrag": webrtc.ice_ufrag, "ice_pwd": webrtc.ice_pwd,
+            "fingerprints": [list(f) for f in webrtc.fingerprints], "setup": webrtc.setup,
+            "mid": webrtc.mid, "bundle": webrtc.bundle}
+
+
+def _transport_of(value: Mapping[str, Any] | None) -> WebRtcTransport | None:
+    if value is None:
+        return None
+    return WebRtcTransport(str(value["ice_ufrag"]), str(value["ice_pwd"]),
+                           tuple((str(a), str(f)) for a, f in value["fingerprints"]),
+                           str(value["setup"]),
+                           None if value["mid"] is None else str(value["mid"]),
+                           bool(value["bundle"]))
 
 
 def _codec(codec: Codec) -> list[Any]:
@@ -193,26 +244,36 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
         remote_audio = None if remote is None else RemoteAudio(
             str(remote["host"]), int(remote["port"]),
             tuple(_codec_of(c) for c in remote["codecs"]),
-            remote["dtmf_payload_type"], str(remote["direction"]))
+            remote["dtmf_payload_type"], str(remote["direction"]),
+            _transport_of(remote.get("webrtc")))
         allowed = state["allowed"]
+        browser = state.get("webrtc")
+        local_webrtc = None if browser is None else LocalWebRtc(*browser["local"])
         leg = SipLeg(engine, session, peer, session_id=int(state["session_id"]),
                      remote_audio=remote_audio,
                      codec=None if state["codec"] is None else _codec_of(state["codec"]),
                      dtmf_payload_type=state["dtmf_payload_type"],
                      sdp_version=int(state["sdp_version"]),
                      allowed=None if allowed is None else tuple(_codec_of(c) for c in allowed),
-                     dtmf_mode=str(state["dtmf_mode"]))
+                     dtmf_mode=str(state["dtmf_mode"]), webrtc=local_webrtc)
         media_state = state["media"]
         media_port = int(media_state["port"])
         direction = Direction(state["direction"])
+        if browser is not None and (browser["media"] is None or remote_audio is None):
+            raise CarryError("a browser leg kept before its DTLS was done")
     except (KeyError, TypeError, ValueError, SipParseError, DialogError) as exc:
         raise CarryError(f"not a carried leg's state: {exc!r}") from exc
+    label = f"carried:{dialog.call_id}"
     try:
-        media = engine.relay.open_at(media_port, label=f"carried:{dialog.call_id}")
+        media = engine.relay.open_at(media_port, label=label) if browser is None \
+            else engine.relay.open_webrtc_at(media_port, label=label)
     except (PortPoolExhausted, OSError) as exc:
         raise CarryError(f"RTP port {media_port}: {exc}") from exc
     try:
-        if media_state["remote"] is not None:
+        if isinstance(media, WebRtcEndpoint) and browser is not None:
+            media.carry_on(browser["media"], elapsed_s=max(
+                0.0, time.time() - float(browser["written_at"])))
+        elif media_state["remote"] is not None:
             media_host, media_remote_port = media_state["remote"]
             media.set_remote(str(media_host), int(media_remote_port))
         channel = Channel(engine=engine, direction=direction, caller=str(state["caller"]),
@@ -221,10 +282,13 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
                           id=str(state["channel_id"]),
                           interaction_id=str(state["interaction_id"]),
                           trunk=str(state["trunk"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
         media.close()
         raise CarryError(f"not a carried leg's state: {exc!r}") from exc
     channel.on_hold = media.on_hold = bool(state.get("on_hold", False))
+    watch_webrtc(channel)  # a browser leg ends when its consent does
+    if peer.transport in WS_TRANSPORTS:
+        engine.await_reconnect(channel)
     with contextlib.suppress(KeyError, TypeError, ValueError):  # kept before they were
         channel.created_at = datetime.fromisoformat(str(state["created_at"]))
         channel.answered_at = datetime.fromisoformat(str(state["answered_at"]))
@@ -344,6 +408,10 @@ class CallKeeper:
         self._legs: dict[str, _KeptLeg] = {}  # single legs kept by their owners, by key
         self._key_of: dict[str, str] = {}  # the key each such leg is kept under, by channel
         self._dirty_legs: set[str] = set()
+        #: calls with a browser leg: written once its DTLS is done (no bridge change tells
+        #: it), then again every BROWSER_REFRESH_S (where its SRTP streams are)
+        self._browser_bridges: set[Bridge] = set()
+        self._browsers_written_at = 0.0
         #: who goes on with a kept single leg of each kind on this node (the contact
         #: center: a caller waiting in a queue)
         self.resumers: dict[str, Resumer] = {}
@@ -370,7 +438,7 @@ class CallKeeper:
             return True
         key = self._key_of.get(channel.id)
         kept = None if key is None else self._legs.get(key)
-        return kept is not None and kept.channel is channel and _plain(channel)
+        return kept is not None and kept.channel is channel and _carried(channel)
 
     def keep(self, key: str, kind: str, channel: Channel,
              details: Callable[[], dict[str, Any]]) -> None:
@@ -411,6 +479,8 @@ class CallKeeper:
             key = self._key_of.get(member.id)
             if key is not None:
                 self._dirty_legs.add(key)
+            if isinstance(member.media, WebRtcEndpoint):
+                self._browser_bridges.add(bridge)
 
     async def restore(self) -> int:
         """Carry on the calls the store keeps (another node's, before it failed); returns
@@ -486,6 +556,7 @@ class CallKeeper:
     async def flush(self) -> None:
         """Write the calls that changed in one transaction (kept for the next try on
         failure)."""
+        self._browsers_changed()
         if not self._dirty and not self._dirty_legs:
             return
         dirty, self._dirty = self._dirty, set()
@@ -521,6 +592,19 @@ class CallKeeper:
         self._stored.update(bridge_id for bridge_id, _, _ in kept)
         self._stored.difference_update(gone)
 
+    def _browsers_changed(self) -> None:
+        """Mark the calls with a browser leg that must be written: not kept yet (DTLS was
+        not done when the call changed) or not written for BROWSER_REFRESH_S."""
+        now = self._clock.monotonic()
+        refresh = now - self._browsers_written_at >= BROWSER_REFRESH_S
+        if refresh:
+            self._browsers_written_at = now
+        for bridge in list(self._browser_bridges):
+            if bridge.destroyed:
+                self._browser_bridges.discard(bridge)
+            elif refresh or bridge.id not in self._stored:
+                self._dirty.add(bridge)
+
     def _details_of(self, bridge: Bridge) -> dict[str, Any] | None:
         """The owner's details of the call in ``bridge`` (None when it has none, or fails:
         logged, and the call is kept as a bridge of two legs)."""
@@ -542,7 +626,7 @@ class CallKeeper:
             return None if offer is None else {
                 "version": VERSION, "kind": OFFER, "key": key,
                 "interaction_id": channel.interaction_id, "node": self._node, "offer": offer}
-        if not _plain(channel) or (channel.bridge is not None and carriable(channel.bridge)):
+        if not _carried(channel) or (channel.bridge is not None and carriable(channel.bridge)):
             return None
         try:
             details = kept.details()

@@ -203,6 +203,7 @@ class Channel:
             return
         if self.handed_over():
             self.log.info("channel_left_to_the_other_node", cause=cause.name)
+            self.media.hand_over()
             return
         if self.sip_status is None:  # ended before any final answer: what was sent or meant
             self.sip_status = 487 if self.direction is Direction.OUTBOUND \

@@ -593,6 +593,13 @@ class SipEngine:
         self._bindings_changed((), gone)
         self._emit_all(self.registrations.after_sweep(gone, now, reason="signed_out"))
 
+    def await_reconnect(self, channel: Channel) -> None:
+        """``channel``, a browser's call carried over from another node, was reached over a
+        WebSocket that died with that node: its requests go over the browser's new
+        connection once it registers again here (as after :meth:`ws_closed`)."""
+        lost = channel.leg.peer
+        self._lost_peers.setdefault(lost, set()).update({channel.caller, channel.called})
+
     def _reattach_calls(self, user: str, peer: Peer) -> None:
         """A browser registered again after its WebSocket dropped: its calls' requests
         (BYE, re-INVITE) go over the new connection from now on."""
