@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from parley.clock import MonotonicClock
 from parley.events import CallCarried, HangupCause, TelephonyEvent
+from parley.media.srtp import SDES_SUITES, Crypto, srtp_sessions
 from parley.sip.dialog import Dialog
 from parley.sip.headers import NameAddr, Via
 from parley.sip.message import SipRequest, parse_message
@@ -390,3 +392,59 @@ async def test_a_kept_offer_is_cancelled_by_the_node_taking_over(
     finally:
         phone.close()
         await store.close()
+
+
+async def test_a_carriers_srtp_leg_goes_on_with_its_keys_past_a_rollover(
+        node: Telephony) -> None:
+    """A call to a carrier keyed by SDES, both streams past sequence number 65535 (SRTP's
+    rollover counter 1) before the takeover: the carried leg decrypts the carrier's next
+    packets and encrypts what it sends so that the carrier's own session takes it, on
+    from where the other node was; the state says the trunk's srtp mode and both lines."""
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    ours, theirs = Crypto.fresh(1, suite), Crypto.fresh(1, suite)
+    profile = SDES_SUITES[suite][0]
+    carrier_tx, carrier_rx = srtp_sessions(theirs.key, ours.key, profile)
+    old_tx, _old_rx = srtp_sessions(ours.key, theirs.key, profile)
+
+    def rtp(seq: int, ssrc: int) -> bytes:
+        return bytes([0x80, 0]) + (seq & 0xFFFF).to_bytes(2, "big") + \
+            (seq * 160 & 0xFFFFFFFF).to_bytes(4, "big") + ssrc.to_bytes(4, "big") + bytes(160)
+
+    for seq in range(65_500, 65_600):  # the other node's call: both ways across 65535
+        carrier_rx.unprotect(old_tx.protect(rtp(seq, 0xAAAA)))
+        carrier_tx.protect(rtp(seq, 0xC0C0))
+    carrier, phone = udp(), udp()
+    port = node.pool.first + 6
+    carried = leg(node, channel="ch-carrier", port=port, phone=carrier.getsockname(),
+                  call_id="s1")
+    carried["sdes"] = {"local": ours.attribute(), "remote": theirs.attribute(),
+                       "srtp": "require", "sent": [0xAAAA, 65_599, 65_599 * 160],
+                       "received": 65_599, "written_at": time.time()}
+    state = {"version": 1, "bridge_id": "br-srtp", "interaction_id": "call-1", "legs": [
+        carried, leg(node, channel="ch-phone", port=port + 2, phone=phone.getsockname(),
+                     call_id="s2")]}
+    bridge = restore_call(node.engine, json.loads(json.dumps(state)), "a", talk)
+    try:
+        first, _second = bridge.members
+        assert first.leg.srtp == "require"
+        assert first.leg.remote_crypto == theirs
+        # the carrier goes on (its next packets, rollover counter 1): the phone hears them
+        carrier.sendto(carrier_tx.protect(rtp(65_600, 0xC0C0)), ("127.0.0.1", port))
+        heard = await asyncio.to_thread(phone.recv, 2048)
+        assert heard[12:] == bytes(160)
+        assert int.from_bytes(heard[2:4], "big") == 65_600 & 0xFFFF
+        # the phone talks: the carrier's session, at rollover counter 1, takes it
+        phone.sendto(rtp(7, 0x1234), ("127.0.0.1", port + 2))
+        got = await asyncio.to_thread(carrier.recv, 2048)
+        clear = carrier_rx.unprotect(got)
+        assert clear[8:12] == (0xAAAA).to_bytes(4, "big")  # the stream the carrier had
+        assert clear[12:] == bytes(160)
+        again = call_state(bridge)["legs"][0]["sdes"]  # kept again, on from here
+        assert (again["local"], again["remote"]) == (ours.attribute(), theirs.attribute())
+        assert again["sent"][1] > 65_599  # past what the other node may have sent
+        assert again["received"] == 65_600  # the carrier's packet index, not its number
+    finally:
+        for channel in list(bridge.members):
+            channel.hangup()
+        carrier.close()
+        phone.close()

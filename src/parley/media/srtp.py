@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import re
 import struct
@@ -161,6 +162,33 @@ def advance_inbound(rx: pylibsrtp.Session, key: bytes, profile: int, ssrc: int,
         key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
     for step in _walk(index):
         rx.unprotect(sender.protect(_dummy(ssrc, step)))
+
+
+def resumed_unprotect(unprotect: Callable[[bytes], bytes], rx: pylibsrtp.Session,
+                      keys: SrtpKeys, received: int,
+                      placed: Callable[[int, int], None] | None = None
+                      ) -> Callable[[bytes], bytes]:
+    """``unprotect`` (on ``rx``) for a leg carried over from another node: the first packet
+    from the phone says where its stream is now (the index nearest ``received``, the last
+    that node saw), and ``rx`` is brought just before it (:func:`advance_inbound`);
+    ``placed(index, sequence number)`` is told where that packet was placed."""
+    started = False
+
+    def first(packet: bytes) -> bytes:
+        nonlocal started
+        if not started and len(packet) >= 12:
+            started = True
+            seq = (packet[2] << 8) | packet[3]
+            index = nearest_index(received, seq)
+            if placed is not None:
+                placed(index, seq)
+            if index > 0:
+                with contextlib.suppress(pylibsrtp.Error):
+                    advance_inbound(rx, keys.rx, keys.profile,
+                                    int.from_bytes(packet[8:12], "big"), index - 1)
+        return unprotect(packet)
+
+    return first
 
 
 _CRYPTO = re.compile(r"^(\d{1,9})\s+(\S+)\s+inline:(\S+)(?:\s+(.*))?$")

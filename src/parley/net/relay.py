@@ -38,16 +38,18 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pylibsrtp
 import structlog
 from OpenSSL import SSL
 
 from parley.clock import Clock
 from parley.media.dtls import DtlsCertificate
 from parley.media.ice import CONSENT_TIMEOUT
+from parley.media.srtp import SrtpKeys, advance_outbound, packet_functions, resumed_unprotect
 from parley.net.kernel_forward import (
     Direction,
     KernelForwarder,
@@ -129,6 +131,7 @@ class MediaEndpoint:
     _stream: _OutboundStream = field(default_factory=_OutboundStream)
     _seq_base: int = -1  # first sequence number of the phone's current stream
     _seq_highest: int = -1  # highest sequence number seen, extended past 65535
+    _rx_offset: int = 0  # SRTP: the phone's packet index less _seq_highest (a carried leg)
     _seq_received: int = 0  # packets of the current stream
     _lost_before: int = 0  # lost in the phone's earlier streams
     _seq_probation: int = 1  # in-order packets still needed before the stream is trusted
@@ -398,6 +401,44 @@ class MediaEndpoint:
             if peer is not None and peer.remote_rtcp is not None:
                 with contextlib.suppress(OSError):
                     peer.rtcp.sendto(data, peer.remote_rtcp)
+
+    # --- a call carried over to another node (parley.telephony.carry) ---------------------
+    def srtp_position(self) -> dict[str, Any]:
+        """How far this leg's SRTP streams went: what was sent last (SSRC, packet index with
+        the rollover counter in its high bits, timestamp) and the phone's highest packet
+        index; what a node taking the call over goes on past (:meth:`resume_srtp`)."""
+        stream = self._stream
+        return {"sent": None if stream.ssrc is None
+                else [stream.ssrc, (stream.cycles << 16) | stream.last_seq, stream.last_ts],
+                "received": None if self._seq_highest < 0
+                else self._seq_highest + self._rx_offset}
+
+    def resume_srtp(self, keys: SrtpKeys, tx: pylibsrtp.Session, rx: pylibsrtp.Session,
+                    position: Mapping[str, Any], *, elapsed_s: float
+                    ) -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+        """Go on with SRTP where another node left it (:meth:`srtp_position`, written
+        ``elapsed_s`` ago), with ``keys`` and their fresh sessions ``tx``, ``rx``: what this
+        endpoint sends goes on past the last packet that node may have sent (the phone
+        takes the gap for loss), and the phone's next packet is placed from the last one it
+        saw, rollover counters included. Returns (protect, unprotect); raises KeyError,
+        TypeError or ValueError on a position that is not one."""
+        sent, received = position["sent"], position["received"]
+        # packets the other node may have sent after writing its state, and a margin
+        gap = min(int(elapsed_s * 50 * 1.25) + 50, 0x4000)
+        if sent is not None:
+            ssrc, index, timestamp = (int(value) for value in sent)
+            index += gap
+            advance_outbound(tx, ssrc, index)
+            stream = self._stream
+            stream.ssrc, stream.source = ssrc, None  # the next packet is rewritten to fit
+            stream.cycles, stream.last_seq = index >> 16, index & 0xFFFF
+            stream.last_ts = (timestamp + gap * 160) & 0xFFFFFFFF
+        protect, unprotect = packet_functions(tx, rx)
+        if received is not None:
+            def placed(index: int, seq: int) -> None:
+                self._rx_offset = index - seq  # the phone's rollovers before this node
+            unprotect = resumed_unprotect(unprotect, rx, keys, int(received), placed)
+        return protect, unprotect
 
     def hand_over(self) -> None:
         """Another node goes on with this phone's media (a planned switch-over): nothing

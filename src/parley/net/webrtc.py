@@ -32,7 +32,7 @@ import pylibsrtp
 from parley.media.dtls import DtlsSrtp
 from parley.media.ice import CONSENT_TIMEOUT, IceLite
 from parley.media.rtp import RtcpPacket
-from parley.media.srtp import SrtpKeys, advance_inbound, advance_outbound, nearest_index
+from parley.media.srtp import SrtpKeys
 from parley.net.relay import Address, MediaEndpoint
 
 _MAX_DATAGRAM = 2048
@@ -262,7 +262,6 @@ class WebRtcEndpoint(MediaEndpoint):
         if not self.carriable or dtls is None or candidate is None:
             return None
         keys = dtls.keys
-        stream = self._stream
         return {
             "ice": [self.ice.local_ufrag, self.ice.local_pwd, self.ice.remote_ufrag,
                     self.ice.remote_pwd],
@@ -270,10 +269,7 @@ class WebRtcEndpoint(MediaEndpoint):
             "srtp": {"profile": dtls.profile, "libsrtp": keys.profile,
                      "tx": base64.b64encode(keys.tx).decode(),
                      "rx": base64.b64encode(keys.rx).decode()},
-            "sent": None if stream.ssrc is None
-            else [stream.ssrc, (stream.cycles << 16) | stream.last_seq, stream.last_ts],
-            "received": None if self._seq_highest < 0 else self._seq_highest,
-            "reports": self.reports_sent,
+            **self.srtp_position(), "reports": self.reports_sent,
         }
 
     def carry_on(self, state: Mapping[str, Any], *, elapsed_s: float) -> None:
@@ -290,28 +286,17 @@ class WebRtcEndpoint(MediaEndpoint):
         srtp = state["srtp"]
         keys = SrtpKeys(base64.b64decode(srtp["tx"], validate=True),
                         base64.b64decode(srtp["rx"], validate=True), int(srtp["libsrtp"]))
-        sent, received = state["sent"], state["received"]
         reports = int(state["reports"])
         dtls = DtlsSrtp.resume(self.relay.certificate, keys, str(srtp["profile"]))
         tx, rx = dtls.srtp
         now = self.relay.clock.monotonic()
-        # packets the other node may have sent after writing the state, and a margin
-        gap = min(int(elapsed_s * 50 * 1.25) + 50, 0x4000)
-        stream = self._stream
-        if sent is not None:
-            ssrc, index, timestamp = (int(value) for value in sent)
-            index += gap
-            advance_outbound(tx, ssrc, index)
-            stream.ssrc, stream.source = ssrc, None  # the next packet is rewritten to fit
-            stream.cycles, stream.last_seq = index >> 16, index & 0xFFFF
-            stream.last_ts = (timestamp + gap * 160) & 0xFFFFFFFF
+        protect, unprotect = self.resume_srtp(keys, tx, rx, state, elapsed_s=elapsed_s)
+        ssrc = self._stream.ssrc
+        if ssrc is not None:  # SRTCP's index goes on too
             report = bytes(RtcpPacket(201, 0, struct.pack("!I", ssrc)))
             for _ in range(reports + int(elapsed_s / REPORT_INTERVAL) + 2):
-                dtls.protect_rtcp(report)  # SRTCP's index goes on too
+                dtls.protect_rtcp(report)
         self.reports_sent = reports
-        protect, unprotect = dtls.packet_functions()
-        if received is not None:
-            unprotect = _continuing(unprotect, rx, keys, int(received))
         self.ice = IceLite(local_ufrag, local_pwd)
         self.ice.set_remote(remote_ufrag, remote_pwd)
         self.ice.nominated = candidate
@@ -338,23 +323,3 @@ class WebRtcEndpoint(MediaEndpoint):
         super().close()
         self.on_lost = None  # closes over the call's channel (see MediaEndpoint.close)
 
-
-def _continuing(unprotect: Callable[[bytes], bytes], rx: pylibsrtp.Session, keys: SrtpKeys,
-                received: int) -> Callable[[bytes], bytes]:
-    """``unprotect`` for a leg carried over: the first packet from the browser says where its
-    stream is now (the index nearest ``received``, the last the other node saw), and the
-    inbound session is brought just before it, rollover counter included."""
-    started = False
-
-    def first(packet: bytes) -> bytes:
-        nonlocal started
-        if not started and len(packet) >= 12:
-            started = True
-            index = nearest_index(received, (packet[2] << 8) | packet[3])
-            if index > 0:
-                with contextlib.suppress(pylibsrtp.Error):
-                    advance_inbound(rx, keys.rx, keys.profile,
-                                    int.from_bytes(packet[8:12], "big"), index - 1)
-        return unprotect(packet)
-
-    return first

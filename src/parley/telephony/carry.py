@@ -15,10 +15,11 @@ is closed by the hang-up. Plain RTP legs are carried, their SIP over UDP or TCP 
 connection dies with the node: the new one reaches the phone at its Contact over a
 connection of its own, and answers the phone over whichever connection it opens), and
 browsers' legs once their DTLS is done: the keys and ICE credentials go with the leg
-(:meth:`parley.net.webrtc.WebRtcEndpoint.carried_state`, written again every
-:data:`BROWSER_REFRESH_S`), the new node goes on with SRTP where each stream was, and the
-browser's requests follow its new WebSocket once it registers again. A carrier's SDES
-keys and a TLS session do not survive the process that held them. The owner of a call
+(:meth:`parley.net.webrtc.WebRtcEndpoint.carried_state`), the new node goes on with SRTP
+where each stream was, and the browser's requests follow its new WebSocket once it
+registers again; a carrier's SDES keys likewise go with its leg. Calls with SRTP are
+written again every :data:`SRTP_REFRESH_S` (where their streams are). A TLS session does
+not survive the process that held it. The owner of a call
 may keep its own details with it (:attr:`CallKeeper.call_details`: the contact center
 keeps its queue, operator and times): the node taking over hands the restored call to it
 (:attr:`CallKeeper.converse`), so the operator is known to be on that call and the
@@ -46,6 +47,7 @@ import structlog
 
 from parley.clock import Clock, every
 from parley.events import Direction, HangupCause
+from parley.media.srtp import SDES_SUITES, Crypto, SrtpError, SrtpKeys
 from parley.net.relay import MediaEndpoint
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import WS_TRANSPORTS, Peer
@@ -121,21 +123,24 @@ CARRIED_TRANSPORTS = frozenset({"UDP", "TCP"})
 #: a browser's too: its WebSocket dies with the node, it connects to the floating address
 #: again and registers, and its calls' requests go over the new connection from then on
 BROWSER_TRANSPORTS = CARRIED_TRANSPORTS | frozenset(WS_TRANSPORTS)
-#: how often a call with a browser leg is written again while nothing changes: where its
-#: SRTP streams are (the node taking over goes on past that, rollover counters included)
-BROWSER_REFRESH_S = 60.0
+#: how often a call with an SRTP leg (a browser's, a carrier's keyed by SDES) is written
+#: again while nothing changes: where its SRTP streams are (the node taking over goes on
+#: past that, rollover counters included)
+SRTP_REFRESH_S = 60.0
 
 
 def _carried(channel: Channel) -> bool:
-    """An answered leg another node can go on with: plain RTP (no SDES), its SIP over UDP
-    or TCP; or a browser's once its DTLS is done (the keys are carried, not the DTLS)."""
+    """An answered leg another node can go on with: RTP, or SRTP keyed by SDES once
+    answered, its SIP over UDP or TCP; or a browser's once its DTLS is done (the keys are
+    carried, not the DTLS)."""
     leg = channel.leg
-    if not channel.is_up or leg.crypto or leg.session.dialog is None \
-            or leg.session.state not in UP:
+    if not channel.is_up or leg.session.dialog is None or leg.session.state not in UP:
         return False
     media = channel.media
     if type(media) is MediaEndpoint:
-        return leg.webrtc is None and leg.peer.transport in CARRIED_TRANSPORTS
+        return (leg.webrtc is None and leg.peer.transport in CARRIED_TRANSPORTS
+                and (not leg.crypto or (leg.remote_crypto is not None
+                                        and media.protect is not None)))
     return (isinstance(media, WebRtcEndpoint) and leg.webrtc is not None
             and media.carriable and leg.peer.transport in BROWSER_TRANSPORTS)
 
@@ -176,7 +181,7 @@ def leg_state(channel: Channel) -> dict[str, Any]:
             "webrtc": None if remote.webrtc is None else _transport(remote.webrtc)},
         "media": {"port": media.port,
                   "remote": None if media.remote is None else list(media.remote)},
-        "webrtc": _webrtc_state(channel),
+        "webrtc": _webrtc_state(channel), "sdes": _sdes_state(channel),
         "created_at": channel.created_at.isoformat(),
         "answered_at": None if channel.answered_at is None
         else channel.answered_at.isoformat(),
@@ -192,6 +197,16 @@ def _webrtc_state(channel: Channel) -> dict[str, Any] | None:
     return {"local": [local.ice_ufrag, local.ice_pwd, local.fingerprint, local.setup,
                       local.mid],
             "media": media.carried_state(), "written_at": time.time()}
+
+
+def _sdes_state(channel: Channel) -> dict[str, Any] | None:
+    """An SDES-keyed leg's keys (our ``a=crypto`` line and the carrier's, with the trunk's
+    ``srtp`` mode) and how far its SRTP streams went, when written; None for others."""
+    leg = channel.leg
+    if not leg.crypto or leg.remote_crypto is None:
+        return None
+    return {"local": leg.crypto[0].attribute(), "remote": leg.remote_crypto.attribute(),
+            "srtp": leg.srtp, **channel.media.srtp_position(), "written_at": time.time()}
 
 
 def _transport(webrtc: WebRtcTransport) -> dict[str, Any]:
@@ -249,19 +264,25 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
         allowed = state["allowed"]
         browser = state.get("webrtc")
         local_webrtc = None if browser is None else LocalWebRtc(*browser["local"])
+        sdes = state.get("sdes")
+        local_crypto = None if sdes is None else Crypto.parse(str(sdes["local"]))
+        remote_crypto = None if sdes is None else Crypto.parse(str(sdes["remote"]))
         leg = SipLeg(engine, session, peer, session_id=int(state["session_id"]),
                      remote_audio=remote_audio,
                      codec=None if state["codec"] is None else _codec_of(state["codec"]),
                      dtmf_payload_type=state["dtmf_payload_type"],
                      sdp_version=int(state["sdp_version"]),
                      allowed=None if allowed is None else tuple(_codec_of(c) for c in allowed),
-                     dtmf_mode=str(state["dtmf_mode"]), webrtc=local_webrtc)
+                     dtmf_mode=str(state["dtmf_mode"]), webrtc=local_webrtc,
+                     srtp="off" if sdes is None else str(sdes["srtp"]),
+                     crypto=() if local_crypto is None else (local_crypto,),
+                     remote_crypto=remote_crypto)
         media_state = state["media"]
         media_port = int(media_state["port"])
         direction = Direction(state["direction"])
         if browser is not None and (browser["media"] is None or remote_audio is None):
             raise CarryError("a browser leg kept before its DTLS was done")
-    except (KeyError, TypeError, ValueError, SipParseError, DialogError) as exc:
+    except (KeyError, TypeError, ValueError, SipParseError, DialogError, SrtpError) as exc:
         raise CarryError(f"not a carried leg's state: {exc!r}") from exc
     label = f"carried:{dialog.call_id}"
     try:
@@ -276,6 +297,12 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
         elif media_state["remote"] is not None:
             media_host, media_remote_port = media_state["remote"]
             media.set_remote(str(media_host), int(media_remote_port))
+        if sdes is not None and local_crypto is not None and remote_crypto is not None:
+            keys = SrtpKeys(local_crypto.key, remote_crypto.key,
+                            SDES_SUITES[local_crypto.suite][0])
+            media.protect, media.unprotect = media.resume_srtp(
+                keys, *keys.sessions(), sdes,
+                elapsed_s=max(0.0, time.time() - float(sdes["written_at"])))
         channel = Channel(engine=engine, direction=direction, caller=str(state["caller"]),
                           called=str(state["called"]), media=media, leg=leg,
                           variables={str(k): str(v) for k, v in state["variables"].items()},
@@ -408,10 +435,10 @@ class CallKeeper:
         self._legs: dict[str, _KeptLeg] = {}  # single legs kept by their owners, by key
         self._key_of: dict[str, str] = {}  # the key each such leg is kept under, by channel
         self._dirty_legs: set[str] = set()
-        #: calls with a browser leg: written once its DTLS is done (no bridge change tells
-        #: it), then again every BROWSER_REFRESH_S (where its SRTP streams are)
-        self._browser_bridges: set[Bridge] = set()
-        self._browsers_written_at = 0.0
+        #: calls with an SRTP leg: written once a browser's DTLS is done (no bridge change
+        #: tells it), then again every SRTP_REFRESH_S (where their streams are)
+        self._srtp_bridges: set[Bridge] = set()
+        self._srtp_written_at = 0.0
         #: who goes on with a kept single leg of each kind on this node (the contact
         #: center: a caller waiting in a queue)
         self.resumers: dict[str, Resumer] = {}
@@ -479,8 +506,8 @@ class CallKeeper:
             key = self._key_of.get(member.id)
             if key is not None:
                 self._dirty_legs.add(key)
-            if isinstance(member.media, WebRtcEndpoint):
-                self._browser_bridges.add(bridge)
+            if isinstance(member.media, WebRtcEndpoint) or member.leg.crypto:
+                self._srtp_bridges.add(bridge)
 
     async def restore(self) -> int:
         """Carry on the calls the store keeps (another node's, before it failed); returns
@@ -556,7 +583,7 @@ class CallKeeper:
     async def flush(self) -> None:
         """Write the calls that changed in one transaction (kept for the next try on
         failure)."""
-        self._browsers_changed()
+        self._srtp_changed()
         if not self._dirty and not self._dirty_legs:
             return
         dirty, self._dirty = self._dirty, set()
@@ -592,16 +619,16 @@ class CallKeeper:
         self._stored.update(bridge_id for bridge_id, _, _ in kept)
         self._stored.difference_update(gone)
 
-    def _browsers_changed(self) -> None:
-        """Mark the calls with a browser leg that must be written: not kept yet (DTLS was
-        not done when the call changed) or not written for BROWSER_REFRESH_S."""
+    def _srtp_changed(self) -> None:
+        """Mark the calls with an SRTP leg that must be written: not kept yet (a browser's
+        DTLS was not done when the call changed) or not written for SRTP_REFRESH_S."""
         now = self._clock.monotonic()
-        refresh = now - self._browsers_written_at >= BROWSER_REFRESH_S
+        refresh = now - self._srtp_written_at >= SRTP_REFRESH_S
         if refresh:
-            self._browsers_written_at = now
-        for bridge in list(self._browser_bridges):
+            self._srtp_written_at = now
+        for bridge in list(self._srtp_bridges):
             if bridge.destroyed:
-                self._browser_bridges.discard(bridge)
+                self._srtp_bridges.discard(bridge)
             elif refresh or bridge.id not in self._stored:
                 self._dirty.add(bridge)
 
