@@ -65,6 +65,12 @@ const RECOVERED_BY_JSSIP = new Set(["Connection Error", "Request Timeout"]);
 /** The first and the longest wait before registering again with fresh credentials (ms). */
 const RENEW_FIRST_MS = 1000;
 const RENEW_MAX_MS = 15000;
+/**
+ * How often a page in a call sends a keep-alive over its WebSocket: a connection whose node
+ * went away with its host is found dead by the reset of the node that took over, so the
+ * call's requests (the other party's BYE) reach the page again soon.
+ */
+const KEEPALIVE_MS = 5000;
 
 /** The codecs a call the browser starts offers: PCMU and telephone-event only. */
 const OFFERED = ["audio/PCMU", "audio/telephone-event"];
@@ -96,6 +102,8 @@ export class Softphone extends EventTarget {
     this.refreshTimer = undefined;
     /** @type {number | undefined} */
     this.renewTimer = undefined;
+    /** @type {number | undefined} */
+    this.keepAliveTimer = undefined;
     this.renewWaitMs = RENEW_FIRST_MS;
     /** started and not stopped: a refused registration is renewed */
     this.running = false;
@@ -143,7 +151,8 @@ export class Softphone extends EventTarget {
     this.running = false;
     window.clearTimeout(this.refreshTimer);
     window.clearTimeout(this.renewTimer);
-    this.renewTimer = undefined;
+    window.clearInterval(this.keepAliveTimer);
+    this.renewTimer = this.keepAliveTimer = undefined;
     this.ua?.stop();
     this.ua = null;
   }
@@ -246,9 +255,24 @@ export class Softphone extends EventTarget {
     session.on("unhold", () => report("talking"));
     session.on("muted", () => report(session.isOnHold().local ? "held" : "talking"));
     session.on("unmuted", () => report(session.isOnHold().local ? "held" : "talking"));
-    session.on("ended", (event) => { this.sessions.delete(session.id); report("ended", event.cause); });
-    session.on("failed", (event) => { this.sessions.delete(session.id); report("ended", event.cause); });
+    session.on("ended", (event) => { this.forget(session); report("ended", event.cause); });
+    session.on("failed", (event) => { this.forget(session); report("ended", event.cause); });
+    if (this.keepAliveTimer === undefined) {
+      this.keepAliveTimer = window.setInterval(() => this.probe(), KEEPALIVE_MS);
+    }
     report(incoming ? "ringing" : "calling");
+  }
+
+  /**
+   * A call ended: no keep-alives once none is left.
+   * @param {RTCSession} session
+   */
+  forget(session) {
+    this.sessions.delete(session.id);
+    if (this.sessions.size === 0) {
+      window.clearInterval(this.keepAliveTimer);
+      this.keepAliveTimer = undefined;
+    }
   }
 
   /**
@@ -274,11 +298,12 @@ export class Softphone extends EventTarget {
   }
 
   /**
-   * The call's media stopped and came back: a standby may have taken the call over after
-   * its node's host went away, leaving this page's WebSocket dead without knowing it. A
-   * keep-alive (CRLF, RFC 5626 §4.4.1) over it is answered by a reset from whichever node
-   * now has the address, and JsSIP connects again and registers; on a live connection it
-   * is ignored.
+   * A keep-alive (CRLF, RFC 5626 §4.4.1) over the WebSocket, ignored by a live node. A
+   * standby may have taken the call over after its node's host went away, leaving this
+   * page's connection dead without knowing it: the keep-alive is then answered by a reset
+   * from whichever node now has the address, and JsSIP connects again and registers. Sent
+   * every KEEPALIVE_MS during a call, and at once when the call's media comes back after
+   * an interruption.
    */
   probe() {
     // JsSIP's UA has its transport as a getter its type declarations leave out
