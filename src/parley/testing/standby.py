@@ -179,6 +179,11 @@ class StandbyNode:
     async def start(self) -> None:
         """Start it and wait until it listens (as the standby, or active)."""
         self.host.sysctl("net.ipv4.ip_nonlocal_bind", "1")
+        # as docs/deployment.md sets the hosts up: a killed node's kernel, the address
+        # still on it, must not ask for the peers in the floating address's name (the
+        # peers would send to it again, away from the node that took over)
+        for device in ("all", self.host.device):
+            self.host.sysctl(f"net.ipv4.conf.{device}.arp_announce", "2")
         env = {**os.environ, "PARLEY_HA__NODE_NAME": self.name, "PARLEY_HA__CLUSTER": "site",
                "PARLEY_HA__RENEW_INTERVAL_S": str(self.renew_s),
                "PARLEY_HA__LAPSE_S": str(self.lapse_s),
