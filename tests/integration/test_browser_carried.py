@@ -5,8 +5,7 @@ hands its calls over in a planned switch-over. The
 node taking over goes on with both legs: the caller's (plain RTP) and the browser's (the same
 ICE credentials and SRTP keys, from where each stream was), so audio comes back both ways
 within the limit without a new offer, the page's call stays up while it connects and
-registers again, and the caller's BYE reaches the page over its new connection. The node
-may also lose its network instead (its link down)."""
+registers again, and the caller's BYE reaches the page over its new connection."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ from parley.store import open_store
 from parley.store.database import database_url
 from parley.testing.needs import CHROMIUM as CHROMIUM_NEED
 from parley.testing.needs import needs
-from parley.testing.netns import NETNS, Host, Lan, ip
+from parley.testing.netns import NETNS, Host, Lan
 from parley.testing.netns import lan as lan
 from parley.testing.peers import noise_signal, write_wav
 from parley.testing.postgres import (  # noqa: F401 - fixtures
@@ -32,7 +31,7 @@ from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_server_url,
     postgres_template,
 )
-from parley.testing.standby import HTTP_PORT, QUEUE_NUMBER, TalkingCaller, until_active_at
+from parley.testing.standby import HTTP_PORT, QUEUE_NUMBER, TalkingCaller
 
 from ..browser.conftest import CHROMIUM
 from ..browser.test_phone_page import chromium_args
@@ -97,14 +96,13 @@ async def packets_received(page: Any) -> int:
     return int(await page.evaluate(PACKETS_RECEIVED))
 
 
-@pytest.mark.parametrize("how", ["killed", "switched over", "cut off"])
+@pytest.mark.parametrize("how", ["killed", "switched over"])
 async def test_an_operator_in_the_browser_keeps_talking_through_a_takeover(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
         how: str) -> None:
-    """``how`` the active node goes: SIGKILL (its host resets the page's connection), a
+    """``how`` the active node goes: SIGKILL (its host resets the page's connection), or a
     planned switch-over (the old node must close the page's WebSocket while it still has
-    the address, and not say goodbye to the browser's DTLS), or its network cut (nothing
-    tells the page: its keep-alive does, answered by the new node's reset)."""
+    the address, and not say goodbye to the browser's DTLS)."""
     from playwright.async_api import expect
 
     async with cluster(tmp_path, lan, postgres_database, lambda _peers: ann_site(tmp_path)) \
@@ -133,14 +131,7 @@ async def test_an_operator_in_the_browser_keeps_talking_through_a_takeover(
                 assert caller.heard_between(now - 1.0, now) >= 40  # the page's microphone
                 assert await packets_received(page) > 50  # the caller, in the page
 
-                if how == "cut off":
-                    killed = time.monotonic()
-                    ip("-n", c.active.host.namespace, "link", "set", c.active.host.device,
-                       "down")
-                    await until_active_at(c.peers, c.address, within_s=10,
-                                          besides=c.active.name)
-                else:
-                    killed = await fail_over(c, how, b"hands 1 answered call(s)")
+                killed = await fail_over(c, how, b"hands 1 answered call(s)")
                 resumed_after = await heard_again(caller, killed, within_s=TAKEOVER_LIMIT_S)
                 assert resumed_after <= TAKEOVER_LIMIT_S, (
                     resumed_after, standby.output.decode(errors="replace")[-4000:])
@@ -153,7 +144,7 @@ async def test_an_operator_in_the_browser_keeps_talking_through_a_takeover(
                     await asyncio.sleep(0.1)
                 assert b"call_carried_over" in standby.output
                 # the page reconnects and registers again; its call stays up meanwhile
-                for _ in range(250):  # a keep-alive every 5 s, JsSIP's reconnection
+                for _ in range(150):
                     if b"call_reattached" in standby.output:
                         break
                     await asyncio.sleep(0.1)
