@@ -98,7 +98,15 @@ async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str], 
             address = str(floating.ip)
             _taken, held = await until_active_at(peers, address, within_s=10)
             active, standby = (a, b) if held["node"] == "a" else (b, a)
-            yield Cluster(peers, address, server_url, token, active, standby)
+            try:
+                yield Cluster(peers, address, server_url, token, active, standby)
+            except BaseException:  # shown with the failure: what each node said, and ARP
+                for node in (a, b):
+                    print(f"--- node {node.name}:\n"
+                          f"{node.output.decode(errors='replace')[-6000:]}")
+                print(f"--- the peers' neighbour for {address}: {peers.neighbour(address)} "
+                      f"(a {a.host.mac()}, b {b.host.mac()})")
+                raise
     finally:
         await relay.close()
 
