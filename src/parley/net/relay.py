@@ -83,8 +83,8 @@ class _OutboundStream:
     ts_delta: int = 0
     last_seq: int = 0
     last_ts: int = 0
-    #: times the sequence numbers sent wrapped past 65535 (SRTP's rollover counter, which
-    #: a node taking the call over must go on from)
+    #: times the sequence numbers sent with SRTP wrapped past 65535 (its rollover counter,
+    #: which a node taking the call over must go on from)
     cycles: int = 0
     rewrite: bool = False
     #: a relay worker sent to the phone last and its final position is not read yet
@@ -237,12 +237,13 @@ class MediaEndpoint:
             packet = bytearray(data)
             _SEQ_TS_SSRC.pack_into(packet, 2, seq, ts, stream.ssrc or 0)
             data = bytes(packet)
-        if seq < stream.last_seq - 0x8000:
-            stream.cycles += 1
+        protect = self.protect
+        if protect is not None and seq < stream.last_seq - 0x8000:
+            stream.cycles += 1  # SRTP's rollover counter (a plain leg has none to count)
         stream.last_seq = seq
         stream.last_ts = ts
-        if self.protect is not None:
-            data = self.protect(data)
+        if protect is not None:
+            data = protect(data)
             if not data:
                 return
         try:
@@ -285,12 +286,13 @@ class MediaEndpoint:
         if stream.ssrc is None:
             stream.ssrc = ssrc
         stream.source = (0, ssrc)  # not a relay source: its next packet is rewritten to fit
-        if seq < stream.last_seq - 0x8000:
-            stream.cycles += 1
+        protect = self.protect
+        if protect is not None and seq < stream.last_seq - 0x8000:
+            stream.cycles += 1  # SRTP's rollover counter (a plain leg has none to count)
         stream.last_seq = seq
         stream.last_ts = ts
-        if self.protect is not None:
-            data = self.protect(data)
+        if protect is not None:
+            data = protect(data)
             if not data:
                 return
         try:

@@ -209,6 +209,11 @@ def _sdes_state(channel: Channel) -> dict[str, Any] | None:
             "srtp": leg.srtp, **channel.media.srtp_position(), "written_at": time.time()}
 
 
+def _elapsed(state: Mapping[str, Any]) -> float:
+    """Seconds since another node wrote ``state`` (its ``written_at``, wall clock)."""
+    return max(0.0, time.time() - float(state["written_at"]))
+
+
 def _transport(webrtc: WebRtcTransport) -> dict[str, Any]:
     return {"ice_ufrag": webrtc.ice_ufrag, "ice_pwd": webrtc.ice_pwd,
             "fingerprints": [list(f) for f in webrtc.fingerprints], "setup": webrtc.setup,
@@ -292,8 +297,7 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
         raise CarryError(f"RTP port {media_port}: {exc}") from exc
     try:
         if isinstance(media, WebRtcEndpoint) and browser is not None:
-            media.carry_on(browser["media"], elapsed_s=max(
-                0.0, time.time() - float(browser["written_at"])))
+            media.carry_on(browser["media"], elapsed_s=_elapsed(browser))
         elif media_state["remote"] is not None:
             media_host, media_remote_port = media_state["remote"]
             media.set_remote(str(media_host), int(media_remote_port))
@@ -301,8 +305,7 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
             keys = SrtpKeys(local_crypto.key, remote_crypto.key,
                             SDES_SUITES[local_crypto.suite][0])
             media.protect, media.unprotect = media.resume_srtp(
-                keys, *keys.sessions(), sdes,
-                elapsed_s=max(0.0, time.time() - float(sdes["written_at"])))
+                keys, *keys.sessions(), sdes, elapsed_s=_elapsed(sdes))
         channel = Channel(engine=engine, direction=direction, caller=str(state["caller"]),
                           called=str(state["called"]), media=media, leg=leg,
                           variables={str(k): str(v) for k, v in state["variables"].items()},

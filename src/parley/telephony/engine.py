@@ -579,7 +579,7 @@ class SipEngine:
         lost = Peer(connection.transport, connection.host, connection.port)
         for channel in self.active_channels:
             if channel.leg.peer == lost:
-                self._lost_peers[lost] = {channel.caller, channel.called}
+                self.await_reconnect(channel)
 
     def credential_revoked(self, user: str, auth_name: str) -> None:
         """A web session's SIP credential was revoked (sign-out): what it registered goes."""
@@ -594,9 +594,9 @@ class SipEngine:
         self._emit_all(self.registrations.after_sweep(gone, now, reason="signed_out"))
 
     def await_reconnect(self, channel: Channel) -> None:
-        """``channel``, a browser's call carried over from another node, was reached over a
-        WebSocket that died with that node: its requests go over the browser's new
-        connection once it registers again here (as after :meth:`ws_closed`)."""
+        """``channel``, a browser's call, was reached over a WebSocket that closed (or died
+        with the node the call was carried over from): its requests go over the browser's
+        new connection once it registers again here."""
         lost = channel.leg.peer
         self._lost_peers.setdefault(lost, set()).update({channel.caller, channel.called})
 
