@@ -28,6 +28,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
@@ -233,45 +234,34 @@ def lan() -> Iterator[Lan]:
 class TcpRelay:
     """Relays each TCP connection accepted on ``listener`` (e.g. a LAN host's,
     :meth:`Host.listener`) to ``target`` in this process's own namespace: the test
-    session's PostgreSQL, reached from the LAN."""
+    session's PostgreSQL, reached from the LAN. The relaying is done by a child process
+    (:mod:`parley.testing.tcp_relay`), so that a pause of the test's own event loop never
+    delays the nodes' statements (a late lease renewal stops a node)."""
 
     def __init__(self, listener: socket.socket, target: tuple[str, int]) -> None:
         self.listener = listener
         self.target = target
-        self.server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
+        self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> TcpRelay:
-        self.server = await asyncio.start_server(self._client, sock=self.listener)
+        fd = self.listener.fileno()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "parley.testing.tcp_relay", str(fd), self.target[0],
+            str(self.target[1]), stdin=asyncio.subprocess.PIPE, pass_fds=(fd,))
+        self.listener.close()  # the child has it
         return self
 
-    async def _client(self, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, ConnectionError):
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        sink.close()
-
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        pipes = list(self._pipes)
-        for task in pipes:
-            task.cancel()
-        await asyncio.gather(*pipes, return_exceptions=True)
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 async def http_get(host: Host, address: str, port: int, path: str,
