@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 import pytest
+import structlog.testing
 
 from parley.config import MediaSettings
 from parley.media.audio import encode_wav
@@ -101,3 +103,28 @@ def test_built_from_settings(tmp_path: Path) -> None:
     assert moh.class_names() == ["default", "jazz"]
     assert len(moh.tracks("jazz")[0].pcm) == 800
     assert (tmp_path / "data" / "cache" / "prompts").is_dir()
+
+
+async def test_a_node_loads_its_hold_music_at_start_and_names_a_class_it_cannot_play(
+        tmp_path: Path) -> None:
+    """Before any caller is put on hold (the first one no longer stalls every call while
+    the files are converted, nor a node that has just taken over), and a broken class is
+    in the log at start, not at the first caller."""
+    from parley.testing.node import demo_node
+
+    jazz = tmp_path / "jazz"
+    jazz.mkdir()
+    write_track(jazz / "one.wav", 0, 800, rate=16000)  # converted to 8 kHz as it loads
+    media = MediaSettings(moh_classes={"jazz": jazz, "gone": tmp_path / "gone"})
+    with structlog.testing.capture_logs() as logs:
+        async with demo_node(tmp_path, media=media) as node:
+            for _ in range(100):  # the default class first: minutes of music to convert
+                unavailable = [entry for entry in logs
+                               if entry["event"] == "hold_music_unavailable"]
+                if unavailable:
+                    break
+                await asyncio.sleep(0.1)
+            assert list((tmp_path / "data" / "cache" / "prompts").glob("*.wav"))
+            assert [entry["moh_class"] for entry in unavailable] == ["gone"]
+            assert "directory" in unavailable[0]["error"]
+            assert len(node.telephony.moh.tracks("jazz")[0].pcm) == 400

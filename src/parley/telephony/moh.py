@@ -62,17 +62,13 @@ class MusicOnHold:
         return found
 
     def tracks(self, name: str = DEFAULT_CLASS) -> list[Prompt]:
-        """The class's audio, loaded and converted on first use (call at start-up to warm)."""
+        """The class's audio, loaded and converted on first use (the node warms every class
+        as it starts: ``TelephonyServer._warm_hold_music``)."""
         loaded = self._tracks.get(name)
         if loaded is None:
             loaded = [self.prompts.load_file(path) for path in self.files(name)]
             self._tracks[name] = loaded
         return loaded
-
-    def preload(self) -> None:
-        """Load every class now, so the first caller put on hold waits for nothing."""
-        for name in self.classes:
-            self.tracks(name)
 
     def hold_music(self, name: str = DEFAULT_CLASS, start_track: int = 0) -> HoldMusic:
         """A channel's hold-music state for class ``name``."""

@@ -29,6 +29,7 @@ from parley.clock import Clock
 from parley.config import MediaSettings, recordings_dir
 from parley.events import RecordingStored, SecurityEvent, TelephonyEvent
 from parley.ids import IdSource
+from parley.media import MediaError
 from parley.net.relay import MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.net.transport import SipTransport, TcpLimits
@@ -159,10 +160,22 @@ class Telephony:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.relay.run())
                 group.create_task(self.media.run())
+                group.create_task(self._warm_hold_music())
                 group.create_task(self.engine.run())
                 group.create_task(self.trunks.run())
         finally:
             await self.transport.close()
+
+    async def _warm_hold_music(self) -> None:
+        """Load and convert the hold music in a worker thread at start (a standby's too):
+        done on the event loop at the first caller put on hold, it stood every call's
+        audio still for a fraction of a second, and a node just taking over can afford that
+        least. A class that cannot be played is logged; its callers hear silence."""
+        for name in self.moh.class_names():
+            try:
+                await asyncio.to_thread(self.moh.tracks, name)
+            except MediaError as exc:
+                log.warning("hold_music_unavailable", moh_class=name, error=str(exc))
 
     def _repair_recordings(self, live: Callable[[Mapping[str, Any]], bool] | None = None
                            ) -> None:
