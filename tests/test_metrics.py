@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import structlog.testing
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -84,6 +85,15 @@ async def test_the_loop_lag_is_the_worst_lateness_of_recent_wake_ups() -> None:
     sampler.sample(expected=11.0, woke=10.99)  # early counts as on time
     sampler.sample(expected=11.5, woke=11.5)
     assert sampler.lag == 0.0  # the late one left the window
+
+
+def test_a_long_stall_of_the_loop_is_logged() -> None:
+    sampler = LoopLagSampler(VirtualClock(), interval=0.05)
+    with structlog.testing.capture_logs() as logs:
+        sampler.sample(expected=10.0, woke=10.2)  # late, not a stall worth a line
+        sampler.sample(expected=11.0, woke=11.7)
+    assert [(entry["event"], entry["late_s"]) for entry in logs] == \
+        [("event_loop_stalled", 0.7)]
 
 
 def test_the_loop_delay_histogram_counts_every_sample_since_start() -> None:

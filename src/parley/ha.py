@@ -11,8 +11,11 @@ renewal: that renewal set the lapse ``lapse_s`` after the database received it, 
 has stopped before any standby could take the lease. :attr:`LeaseKeeper.serving` is
 computed from the monotonic clock at each question, so it turns false on time even while a
 renewal hangs. Having lost the lease, :meth:`LeaseKeeper.run` raises :class:`LeaseLost`
-and the node stops (a service manager starts it again, as the standby): calls are not
-carried over yet.
+and the node stops (a service manager starts it again, as the standby); the node that takes
+the lease carries its calls on (:mod:`parley.telephony.carry`). A renewal that succeeds with
+less than half the time to spare that an on-time one has (``stop_after_s -
+renew_interval_s``) is logged (``ha_lease_renewed_late``): the node came close to stopping
+(its event loop or the database was that slow).
 
 With a floating address (``ha.floating_ip``, :mod:`parley.net.floating_ip`) the keeper
 holds it exactly while the node serves: it is added and announced (gratuitous ARP) right
@@ -339,6 +342,10 @@ class LeaseKeeper:
                              f"fencing token {self.token} is stale)")
         assert isinstance(renewed, LeaseView)  # noqa: S101 - renew returns a view or None
         self._see(renewed)
+        spare = self._serve_until - self.clock.monotonic()
+        if spare < (self.stop_after_s - self.renew_interval_s) / 2:  # half the usual
+            log.warning("ha_lease_renewed_late", node=self.node, cluster=self.cluster,
+                        spare_s=round(spare, 3), took_s=round(self.clock.monotonic() - sent, 3))
         self._serve_until = max(self._serve_until, sent + self.stop_after_s)
 
     def _see(self, view: LeaseView) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import structlog
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -299,6 +300,12 @@ def metrics_registry(sources: MetricsSources) -> CollectorRegistry:
 #: loop's own timer resolution; tens of milliseconds delay SIP timers and RTP ticks.
 LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
+#: A loop lateness (seconds) worth a line in the log: audio stood still, and a cluster's
+#: lease renewal waited.
+STALL_S = 0.25
+
+log = structlog.get_logger("parley.metrics")
+
 
 @dataclass(frozen=True, slots=True)
 class LagHistogram:
@@ -316,7 +323,9 @@ class LoopLagSampler:
     included, and every datagram waiting to be read. :attr:`lag` is the worst lateness over
     the last ``window`` samples (5 s); :meth:`histogram` counts every sample since start, so
     that a percentile over any period is the difference of two scrapes. Twenty wake-ups a
-    second cost well under 0.1% of a core."""
+    second cost well under 0.1% of a core. A wake-up later than :data:`STALL_S` is logged
+    (``event_loop_stalled``): calls' audio stood still that long, and the active node of a
+    cluster stops serving when it cannot renew its lease in time."""
 
     def __init__(self, clock: Clock, *, interval: float = 0.05, window: int = 100) -> None:
         self.clock = clock
@@ -333,6 +342,8 @@ class LoopLagSampler:
     def sample(self, expected: float, woke: float) -> None:
         """Record one wake-up at ``woke`` of a sleep that should have ended at ``expected``."""
         late = max(0.0, woke - expected)
+        if late > STALL_S:
+            log.warning("event_loop_stalled", late_s=round(late, 3))
         self._recent.append(late)
         del self._recent[:-self.window]
         self._counts[bisect.bisect_left(LAG_BUCKETS, late)] += 1

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Interface
 
 import pytest
+import structlog.testing
 
 from parley.bus import LiveBus
 from parley.clock import MonotonicClock
@@ -403,3 +404,26 @@ async def test_the_active_node_knows_whether_a_standby_is_there(pg_url: str) -> 
         assert reason is not None
         assert "the last was b; a standby checks in every" in reason, reason
         await stopped(a)
+
+
+async def test_a_renewal_that_came_close_to_the_deadline_is_logged(pg_url: str) -> None:
+    """The active node's loop stalls for most of the time it may serve without a renewal:
+    it keeps the lease, and says how close it came (an operator's warning before a node
+    stops serving for it). Renewals on time say nothing."""
+    pausable = PausableClock()
+    holder = LeaseKeeper(LeaseConnection(pg_url, "site"), Fence(), pausable, node="a",
+                         renew_interval_s=0.5, lapse_s=2.5)  # it may serve 2 s unrenewed
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(holder.run())
+        await asyncio.wait_for(holder.became_active.wait(), 5)
+        await asyncio.sleep(1.2)  # two renewals on time
+        assert not [entry for entry in logs if entry["event"] == "ha_lease_renewed_late"]
+        pausable.pause()
+        await asyncio.sleep(1.3)  # with the renewal interval, at most 1.8 s unrenewed
+        pausable.resume()
+        await asyncio.sleep(0.3)
+        assert holder.serving
+        late = [entry for entry in logs if entry["event"] == "ha_lease_renewed_late"]
+        assert len(late) == 1, late
+        assert 0 < late[0]["spare_s"] < 0.75, late  # an on-time renewal leaves 1.5 s
+        await stopped(task)
