@@ -55,7 +55,9 @@ from parley.testing.standby import (
 
 pytestmark = needs(NETNS)
 
-RENEW_S, LAPSE_S = 0.5, 1.5
+# quicker than the shipped 1 s and 3 s, and a little more forgiving of a busy machine: a node whose
+# event loop stands still for up to 1.2 s (lapse - 2 x renew) keeps its lease
+RENEW_S, LAPSE_S = 0.4, 2.0
 ECHO_PORT = 5070
 TAKEOVER_LIMIT_S = 5.0  # the issue's aim: serving again within 5 s
 
@@ -102,8 +104,12 @@ async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str], 
                 yield Cluster(peers, address, server_url, token, active, standby)
             except BaseException:  # shown with the failure: what each node said, and ARP
                 for node in (a, b):
-                    print(f"--- node {node.name}:\n"
-                          f"{node.output.decode(errors='replace')[-6000:]}")
+                    said = node.output.decode(errors="replace")
+                    marked = [line[:400] for line in said.splitlines()
+                              if "[warning" in line or "[error" in line]
+                    print(f"--- node {node.name}, its warnings and errors:\n"
+                          + "\n".join(marked[-40:]) + f"\n--- node {node.name}, its last "
+                          f"words:\n{said[-3000:]}")
                 print(f"--- the peers' neighbour for {address}: {peers.neighbour(address)} "
                       f"(a {a.host.mac()}, b {b.host.mac()})")
                 raise
