@@ -623,17 +623,24 @@ class CallKeeper:
         self._stored.difference_update(gone)
 
     def _srtp_changed(self) -> None:
-        """Mark the calls with an SRTP leg that must be written: not kept yet (a browser's
-        DTLS was not done when the call changed) or not written for SRTP_REFRESH_S."""
+        """Mark the calls with an SRTP leg that must be written: kept, and not written for
+        SRTP_REFRESH_S; or not kept yet while a browser's DTLS is under way (no bridge change
+        says when it is done). One that cannot be carried otherwise is let go until its next
+        change (:meth:`changed`)."""
         now = self._clock.monotonic()
         refresh = now - self._srtp_written_at >= SRTP_REFRESH_S
         if refresh:
             self._srtp_written_at = now
         for bridge in list(self._srtp_bridges):
-            if bridge.destroyed:
-                self._srtp_bridges.discard(bridge)
-            elif refresh or bridge.id not in self._stored:
+            if bridge.id in self._stored:
+                if refresh:
+                    self._dirty.add(bridge)
+            elif not bridge.destroyed and any(
+                    isinstance(member.media, WebRtcEndpoint) and not member.media.carriable
+                    for member in bridge.members):
                 self._dirty.add(bridge)
+            else:
+                self._srtp_bridges.discard(bridge)
 
     def _details_of(self, bridge: Bridge) -> dict[str, Any] | None:
         """The owner's details of the call in ``bridge`` (None when it has none, or fails:
