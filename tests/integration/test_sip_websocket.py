@@ -29,6 +29,8 @@ from parley.sip.message import (
     parse_message,
 )
 from parley.sip.uri import SipUri
+from parley.store.specs import DeviceSpec
+from parley.testing.node import change
 
 from .inbound_node import demo_node
 from .test_api_live import acd_state, eventually, logged_in
@@ -196,6 +198,21 @@ async def test_a_socket_without_the_sip_subprotocol_is_refused(tmp_path: Path) -
             async with websockets.connect(url):
                 pass
         assert refused.value.response.status_code == 403
+
+
+async def test_the_credentials_name_the_signed_in_user_and_their_own_extension(
+        tmp_path: Path) -> None:
+    """A user whose device is not named after them (the supervisor at extension 2001): the
+    page registers the device and greets the user by name."""
+    async with demo_node(tmp_path) as node:
+        await change(node, "devices", DeviceSpec(name="2001", user="supervisor",
+                                                 sip_password="pw-boss-2001"))
+        async with logged_in(node, "supervisor", "pw-supervisor") as api:
+            response = await api.post("/api/phone/credentials")
+            assert response.status_code == 200, response.text
+            given = response.json()
+            assert (given["user"], given["username"]) == ("2001", "supervisor")
+            assert given["session_device"] is False
 
 
 async def test_web_session_credentials_register_the_operator_and_die_with_the_session(

@@ -116,7 +116,8 @@ async def phone_credentials(request: Request, ctx: Ctx, principal: Agent
     scheme = "wss" if request.url.scheme == "https" else "ws"
     host = request.headers.get("host") or request.url.netloc
     return s.PhoneCredentials(
-        user=issued.user, uri=f"sip:{issued.user}@{request.url.hostname or 'localhost'}",
+        user=issued.user, username=principal.username,
+        uri=f"sip:{issued.user}@{request.url.hostname or 'localhost'}",
         authorization_user=issued.auth_name, password=issued.password, realm=phones.realm(),
         ws_url=f"{scheme}://{host}{SIP_WS_PATH}",
         expires_in_s=max(0, int(issued.expires_at - ctx.clock.monotonic())),

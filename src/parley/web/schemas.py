@@ -378,6 +378,7 @@ class PhoneCredentials(BaseModel):
     ``authorization_user`` with ``password`` in ``realm``; ask again before ``expires_in_s``."""
 
     user: str = Field(description="the SIP user (extension) the browser registers as")
+    username: str = Field(description="the signed-in user the credentials were given to")
     uri: str = Field(description="the address of record, sip:USER@HOST")
     authorization_user: str = Field(description="the digest user name (web-…)")
     password: str

@@ -116,7 +116,7 @@ async function startPhone() {
   await phone.start();
   const who = byId("who");
   who.textContent = (who.dataset.template ?? "")
-    .replace("{user}", phone.given?.user ?? "")
+    .replace("{user}", phone.given?.username ?? "")
     .replace("{extension}", phone.given?.user ?? "");
   if (!window.isSecureContext) status.textContent = say("state.no_microphone");
 }

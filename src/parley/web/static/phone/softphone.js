@@ -15,6 +15,7 @@
  * What /api/phone/credentials answers.
  * @typedef {object} Credentials
  * @property {string} user
+ * @property {string} username
  * @property {string} uri
  * @property {string} authorization_user
  * @property {string} password
