@@ -70,8 +70,8 @@ def demo(
 ) -> None:
     """Run Parley with its embedded defaults and the demo configuration."""
     try:
-        settings = Settings(host=host, sip_port=sip_port, http_port=http_port,
-                            rtp_ports=PortRange.parse(rtp_ports), data_dir=data_dir)
+        settings = _settings(data_dir, None, host=host, sip_port=sip_port,
+                             http_port=http_port, rtp_ports=PortRange.parse(rtp_ports))
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
 
@@ -95,7 +95,7 @@ def check_flows(
     library: PromptLibrary | None = None
     if prompts:
         try:
-            media = Settings().media
+            media = _settings(Path("parley-data"), None).media
         except ConfigError as exc:
             raise _fail(str(exc)) from exc
         library = PromptLibrary.from_settings(media, Path("parley-data"))

@@ -5,6 +5,7 @@ Settings come from defaults, then ``PARLEY_*`` environment variables, then comma
 
 from __future__ import annotations
 
+import os
 import re
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from pathlib import Path
@@ -106,7 +107,8 @@ class MediaSettings(BaseModel):
     kernel_forwarding: bool = False
     # Worker processes that forward bridged directions on the other cores (0: the node's
     # own event loop relays everything): docs/configuration.md, "Relay workers".
-    relay_workers: int = Field(0, ge=0, le=64)
+    # ("auto": one per core this process may run on, beyond the first).
+    relay_workers: int | Literal["auto"] = 0
     # Where call recordings go (docs/configuration.md, "Recordings"); None: <data_dir>/
     # recordings. With recordings_shared the folder is on storage every node of a hot-standby
     # cluster mounts at this same path: a recording cut by a takeover goes on in its file.
@@ -121,9 +123,28 @@ class MediaSettings(BaseModel):
                              "inside a node's own data folder)")
         return self
 
+    @field_validator("relay_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> object:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if isinstance(value, bool) or not text.isdigit() or int(text) > 64:
+            raise ValueError(f"{value!r} is not a number of relay workers (0 to 64) or auto")
+        return int(text)
+
+    def relay_worker_count(self) -> int:
+        """How many relay workers to start: ``relay_workers``, with "auto" resolved now (none
+        beside kernel forwarding, or on a single core)."""
+        if self.relay_workers != "auto":
+            return self.relay_workers
+        if self.kernel_forwarding:
+            return 0
+        return min(64, max(0, len(os.sched_getaffinity(0)) - 1))
+
     @model_validator(mode="after")
     def _one_forwarder(self) -> MediaSettings:
-        if self.kernel_forwarding and self.relay_workers:
+        if self.kernel_forwarding and self.relay_workers not in (0, "auto"):
             raise ValueError("media.kernel_forwarding and media.relay_workers are two ways "
                              "of taking bridges off the event loop: choose one")
         return self

@@ -8,6 +8,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -148,6 +149,26 @@ def test_relay_workers_and_kernel_forwarding_are_one_or_the_other() -> None:
         MediaSettings(kernel_forwarding=True, relay_workers=1)
 
 
+def test_auto_starts_one_worker_per_core_beyond_the_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``PARLEY_MEDIA__RELAY_WORKERS=auto``: counted on the cores the node may run on (a
+    container's or a taskset's, not the machine's), none beside kernel forwarding."""
+    from parley.config import Settings
+
+    monkeypatch.setenv("PARLEY_MEDIA__RELAY_WORKERS", "auto")
+    media = Settings().media
+    assert media.relay_workers == "auto"
+    assert media.relay_worker_count() == len(os.sched_getaffinity(0)) - 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    assert media.relay_worker_count() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {5})
+    assert media.relay_worker_count() == 0
+    assert MediaSettings(relay_workers="auto", kernel_forwarding=True).relay_worker_count() == 0
+    assert MediaSettings(relay_workers=2).relay_worker_count() == 2
+    with pytest.raises(ValueError, match="relay_workers"):
+        MediaSettings(relay_workers="many")  # type: ignore[arg-type]
+
+
 def test_a_worker_with_many_directions_answers_for_every_one() -> None:
     """Counts of more directions than one answer datagram holds come in several."""
     worker = RelayWorker()
@@ -218,3 +239,17 @@ async def test_a_stream_goes_on_from_where_the_worker_left_it_after_an_unbridge(
         assert relay.forwarded_directions == 0
         assert b_side.continuation() == (0x99, 513, 513 * 160)
         assert relay.packet_totals() == (14, 15, 0)  # the worker's last counts are in
+
+
+def test_a_bad_worker_count_stops_the_demo_with_the_setting_named(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from parley.cli import app
+
+    monkeypatch.setenv("PARLEY_MEDIA__RELAY_WORKERS", "lots")
+    result = CliRunner().invoke(app, ["demo", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "'lots' is not a number of relay workers (0 to 64) or auto (field " \
+        "'media.relay_workers')" in result.output
+    assert "Traceback" not in result.output
