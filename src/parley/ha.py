@@ -342,10 +342,11 @@ class LeaseKeeper:
                              f"fencing token {self.token} is stale)")
         assert isinstance(renewed, LeaseView)  # noqa: S101 - renew returns a view or None
         self._see(renewed)
-        spare = self._serve_until - self.clock.monotonic()
+        now = self.clock.monotonic()
+        spare = self._serve_until - now
         if spare < (self.stop_after_s - self.renew_interval_s) / 2:  # half the usual
             log.warning("ha_lease_renewed_late", node=self.node, cluster=self.cluster,
-                        spare_s=round(spare, 3), took_s=round(self.clock.monotonic() - sent, 3))
+                        spare_s=round(spare, 3), took_s=round(now - sent, 3))
         self._serve_until = max(self._serve_until, sent + self.stop_after_s)
 
     def _see(self, view: LeaseView) -> None:

@@ -63,7 +63,7 @@ class MusicOnHold:
 
     def tracks(self, name: str = DEFAULT_CLASS) -> list[Prompt]:
         """The class's audio, loaded and converted on first use (the node warms every class
-        as it starts: ``TelephonyServer._warm_hold_music``)."""
+        as it starts: ``Telephony._warm_hold_music``)."""
         loaded = self._tracks.get(name)
         if loaded is None:
             loaded = [self.prompts.load_file(path) for path in self.files(name)]
