@@ -474,6 +474,23 @@ class OutboundConnected:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundCarried:
+    """Operator ``agent_id`` (on ``device``) talking to the customer of campaign call
+    ``call_id`` (its attempt), connected by the other node of a hot-standby cluster and
+    carried on by this one: the operator is on that outbound call here (logged in first
+    when not yet), offered nothing else, and its end is the usual outbound end and
+    wrap-up (``wrap_up_s`` as in ``OutboundConnected``). ``talked``: seconds since the
+    operator was connected."""
+
+    agent_id: str
+    device: str
+    call_id: str
+    campaign_id: str = ""
+    wrap_up_s: float | None = None
+    talked: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundReleased:
     """The outbound reservation ended without a conversation (the dialer's ``ReleaseAgent``).
     A release for an operator who no longer holds that reservation changes nothing."""
@@ -487,7 +504,7 @@ AcdEvent = (
     | AgentRinging | AgentAnswered | AgentLegEnded | CallerHangup | CallHeld | CallResumed
     | WrapUpExtend | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult
     | CancelCallback | LiveLegs
-    | ReserveForOutbound | OutboundConnected | OutboundReleased
+    | ReserveForOutbound | OutboundConnected | OutboundCarried | OutboundReleased
 )
 
 

@@ -178,3 +178,43 @@ def test_outbound_first_hold_ends_with_inbound_offered() -> None:
     assert h.offered_to("c1") == []
     h.advance(0.1)
     assert h.offered_to("c1") == ["a"]
+
+
+def test_a_campaign_conversation_carried_over_keeps_its_operator_busy_until_the_wrap_up(
+        ) -> None:
+    h = make("a", "b")
+    h.login("b")
+    # the other node had connected campaign call att7 to a; here a is not logged in yet
+    caused = h.send(ev.OutboundCarried("a", "sip:a@desk", "att7", "spring", wrap_up_s=10.0,
+                                       talked=30.0))
+    assert [(c.old, c.new, c.cause) for c in h.of(ev.AgentStateChanged, caused)] == [
+        ("logged_out", "ready", "carried over"), ("ready", "reserved", "carried over"),
+        ("reserved", "on_call", "carried over")]
+    # an inbound caller goes to the free operator; the dialer cannot reserve the busy one
+    assert h.of(ev.OfferCall, h.send(ev.RouteCall("c1", "q")))[0].agent_id == "b"
+    with pytest.raises(AcdError, match=r"agent a .*on_call for outbound call att7"):
+        h.send(ev.ReserveForOutbound("a", "spring", "att8"))
+    h.send(ev.LiveLegs(frozenset({"att7", "c1"})))  # its legs are here: not a phantom
+    assert h.state("a") == "on_call"
+    h.advance(20)
+    h.send(ev.AgentLegEnded("att7", "a"))
+    assert h.state("a") == "wrap_up"  # the campaign's after-call work, as on the other node
+    h.advance(10)
+    assert h.state("a") == "ready"
+    assert h.acd.agent_stats["a"].outbound == 0  # counted by the node that connected it
+    assert h.acd.agent_snapshot("a", h.now).aht == 60.0  # 30 + 20 s talk, 10 s wrap-up
+
+
+def test_a_campaign_conversation_carried_to_a_busy_operator_or_twice_is_refused() -> None:
+    h = make("a", "b")
+    h.login("a", "b")
+    h.send(ev.RouteCall("c1", "q"))  # offered to a (longest idle)
+    busy = h.offered_to("c1")[0]
+    with pytest.raises(AcdError, match=f"operator {busy} is reserved"):
+        h.send(ev.OutboundCarried(busy, f"sip:{busy}@desk", "att1", "spring"))
+    free = "b" if busy == "a" else "a"
+    h.send(ev.OutboundCarried(free, f"sip:{free}@desk", "att1", "spring"))
+    with pytest.raises(AcdError, match="call att1 is already in the ACD"):
+        h.send(ev.OutboundCarried(busy, f"sip:{busy}@desk", "att1", "spring"))
+    with pytest.raises(AcdError, match="wrap_up_s must be >= 0"):
+        h.send(ev.OutboundCarried(free, f"sip:{free}@desk", "att2", wrap_up_s=-1.0))

@@ -390,13 +390,7 @@ class Acd:
             raise AcdError(f"call {event.call_id}: unknown queue {event.queue!r}")
         if event.call_id in self.calls or event.call_id in self.outbound_calls:
             raise AcdError(f"call {event.call_id} is already in the ACD")
-        agent = self.agent(event.agent_id)
-        if agent.state is S.LOGGED_OUT:
-            self.devices.bind(agent, event.device)
-            self.move(agent, T.LOGIN, target=S.READY, cause="carried over")
-        if agent.state is not S.READY:
-            raise AcdError(f"operator {agent.agent_id} is {agent.state}: not free to go on "
-                           f"with call {event.call_id}")
+        agent = self._carried_operator(event.agent_id, event.device, event.call_id)
         answered = now - max(0.0, event.talked)
         call = AcdCall(event.call_id, event.queue, event.caller, event.priority,
                        answered - max(0.0, event.waited), next(self._seq),
@@ -406,6 +400,28 @@ class Acd:
         self.move(agent, T.ANSWER, cause="carried over")
         agent.calls_taken += 1
         self.begin_handle(agent.agent_id, call.queue, answered)
+
+    def _on_outbound_carried(self, event: ev.OutboundCarried, now: float) -> None:
+        """The operator goes on with a campaign's conversation another node connected: on
+        that outbound call here (logged in on its device first when not yet)."""
+        if event.call_id in self.calls or event.call_id in self.outbound_calls:
+            raise AcdError(f"call {event.call_id} is already in the ACD")
+        if event.wrap_up_s is not None and event.wrap_up_s < 0:
+            raise AcdError(f"call {event.call_id}: wrap_up_s must be >= 0")
+        agent = self._carried_operator(event.agent_id, event.device, event.call_id)
+        outbound.on_carried(self, agent, event, now)
+
+    def _carried_operator(self, agent_id: str, device: str, call_id: str) -> Agent:
+        """The operator of a conversation carried over from the other node, logged in on
+        ``device`` first when not yet; AcdError unless free to go on with ``call_id``."""
+        agent = self.agent(agent_id)
+        if agent.state is S.LOGGED_OUT:
+            self.devices.bind(agent, device)
+            self.move(agent, T.LOGIN, target=S.READY, cause="carried over")
+        if agent.state is not S.READY:
+            raise AcdError(f"operator {agent.agent_id} is {agent.state}: not free to go on "
+                           f"with call {call_id}")
+        return agent
 
     def arrive(self, call: AcdCall, runtime: QueueRuntime, *, carried: bool = False) -> None:
         """A call enters ``runtime``: arrival rules, then an operator or the waiting line;
@@ -801,5 +817,6 @@ class Acd:
         ev.LiveLegs: _on_live_legs,
         ev.ReserveForOutbound: outbound.on_reserve,
         ev.OutboundConnected: outbound.on_connected,
+        ev.OutboundCarried: _on_outbound_carried,
         ev.OutboundReleased: outbound.on_released,
     }

@@ -107,6 +107,20 @@ def on_connected(acd: AcdCore, event: ev.OutboundConnected, now: float) -> None:
     acd.begin_handle(agent.agent_id, "", now)
 
 
+def on_carried(acd: AcdCore, agent: Agent, event: ev.OutboundCarried, now: float) -> None:
+    """READY -> RESERVED -> ON_CALL on a conversation the other node of a cluster connected
+    (its statistics counted there); its end is :func:`end`'s, as any outbound call's."""
+    since = now - max(0.0, event.talked)
+    work = OutboundWork(agent.agent_id, event.campaign_id, event.call_id, since,
+                        connected=True, wrap_up_s=event.wrap_up_s)
+    acd.outbound[agent.agent_id] = work
+    acd.outbound_calls[event.call_id] = agent.agent_id
+    acd.move(agent, T.RESERVE, call_id=event.call_id, cause="carried over")
+    acd.move(agent, T.ANSWER, cause="carried over")
+    agent.calls_taken += 1
+    acd.begin_handle(agent.agent_id, "", since)
+
+
 def on_released(acd: AcdCore, event: ev.OutboundReleased, now: float) -> None:
     """RESERVED -> ready (or the state asked for meanwhile); a stale release changes nothing."""
     agent = acd.agent(event.agent_id)
