@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from parley.dialer import (
     Calendar,
     CampaignStatus,
+    CarriedConversation,
     CloseReason,
     ContactStatus,
     DialMode,
@@ -20,6 +21,7 @@ from parley.dialer import (
 )
 from parley.dialer.strategy import ContactState
 from parley.events import (
+    AgentStateChanged,
     AttemptAnswered,
     AttemptFailed,
     AttemptHungUp,
@@ -28,6 +30,7 @@ from parley.events import (
     ConnectAgent,
     ContactClosed,
     Dial,
+    DialerAgentJoined,
     DispositionSet,
     HangupAttempt,
     PlayAgentlessMessage,
@@ -90,6 +93,57 @@ def test_restored_contacts_keep_their_counts_and_due_times() -> None:
     assert [d.contact_id for d in of(Dial, out)] == ["k4"]
     assert ContactClosed("camp", "k2", "attempts_exhausted") in desk.log
     assert desk.dialer.book("camp").open_count() == 2  # k1 and k4
+    assert not desk.dialer.audit()
+
+
+def test_a_conversation_carried_over_is_not_dialled_again_and_takes_its_disposition(
+        ) -> None:
+    """The other node had connected k1 to a1 when it failed: this node restores the contact
+    in its call, a1 talking; another operator gets k2, k1 closes by a1's disposition."""
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    desk.now = 100.0
+    number = contact(1).numbers[0].e164
+    talking = CarriedConversation("att-9", "k1", number, "a1", talked=40.0)
+    in_call = ContactState(contact(1), status=ContactStatus.IN_PROGRESS, attempts=1,
+                           attempts_by_number={number: 1})
+    out = desk.dialer.restore_contacts("camp", [in_call, ContactState(contact(2))], desk.now,
+                                       talking=[talking])
+    desk.log += out
+    desk.feed(CampaignStart("camp"))
+    # the shell then tells the dialer its operators as the ACD has them
+    desk.feed(DialerAgentJoined("a1", ""))
+    assert not of(Dial, desk.feed(AgentStateChanged("a1", "logged_out", "on_call",
+                                                    "dialer start", desk.now,
+                                                    call_id="att-9")))
+    assert desk.dialer.engagement("camp", "k1") == ("talking", "a1")
+    assert desk.dialer.pacing_input("camp", desk.now).talking == 1
+    assert [d.contact_id for d in of(Dial, desk.agent("a2", "ready"))] == ["k2"]
+    assert not desk.dialer.audit()
+    # the conversation ends on this node: wrap-up, then a1's disposition closes k1
+    desk.states["a1"] = "on_call"
+    desk.now = 130.0
+    desk.agent("a1", "wrap_up")
+    desk.feed(DispositionSet("att-9", "a1", "success"))
+    assert ContactClosed("camp", "k1", "success") in desk.log
+    assert desk.dialer.book("camp").states["k1"].attempts == 1  # not counted again
+    assert not desk.dialer.audit()
+
+
+def test_a_carried_conversation_that_cannot_go_on_leaves_its_contact_to_dial_again() -> None:
+    """A conversation whose number is not the contact's any more (its list was changed),
+    or whose contact was closed meanwhile, is not resumed: its contact waits as after a
+    restart, a closed one stays closed."""
+    desk = Desk(config(DialMode.PROGRESSIVE))
+    strange = CarriedConversation("att-1", "k1", "+19995550000", "a1", talked=5.0)
+    closed = CarriedConversation("att-2", "k2", contact(2).numbers[0].e164, "a2")
+    desk.log += desk.dialer.restore_contacts(
+        "camp", [ContactState(contact(1), status=ContactStatus.IN_PROGRESS),
+                 ContactState(contact(2), status=ContactStatus.DONE)], 0.0,
+        talking=[strange, closed])
+    assert desk.dialer.engagement("camp", "k1") == ("waiting", None)
+    assert desk.dialer.engagement("camp", "k2") == ("closed", None)
+    desk.feed(CampaignStart("camp"))
+    assert [d.contact_id for d in of(Dial, desk.agent("a1", "ready"))] == ["k1"]
     assert not desk.dialer.audit()
 
 

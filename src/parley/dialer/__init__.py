@@ -13,6 +13,7 @@ from parley.dialer.contacts import (
 from parley.dialer.engine import CampaignStats, Dialer
 from parley.dialer.model import (
     AbandonDefinition,
+    CarriedConversation,
     CloseReason,
     ContactStatus,
     DialerError,
@@ -29,8 +30,9 @@ from parley.dialer.windows import Calendar, Window
 
 __all__ = [
     "UK_WINDOW_S", "US_WINDOW_S", "AbandonDefinition", "AbandonMeter", "Calendar",
-    "CampaignConfig", "CampaignStats", "CampaignStatus", "CloseReason", "Contact",
-    "ContactLoader", "ContactStatus", "DialMode", "Dialer", "DialerError", "Disposition",
-    "DncList", "ImportReport", "MachinePolicy", "NumberArea", "NumberRanges", "NumberType",
-    "Outcome", "PhoneNumber", "Schedule", "Strategy", "Window", "normalise_number",
+    "CampaignConfig", "CampaignStats", "CampaignStatus", "CarriedConversation", "CloseReason",
+    "Contact", "ContactLoader", "ContactStatus", "DialMode", "Dialer", "DialerError",
+    "Disposition", "DncList", "ImportReport", "MachinePolicy", "NumberArea", "NumberRanges",
+    "NumberType", "Outcome", "PhoneNumber", "Schedule", "Strategy", "Window",
+    "normalise_number",
 ]

@@ -19,6 +19,7 @@ from datetime import datetime
 from parley.dialer.campaign import CampaignConfig, CampaignStatus, by_priority
 from parley.dialer.contacts import Contact, ContactLoader, DncList, PhoneNumber
 from parley.dialer.model import (
+    CarriedConversation,
     CloseReason,
     ContactStatus,
     DialerError,
@@ -213,16 +214,53 @@ class Dialer:
                 self._make_ready(view, now, out)
 
     def restore_contacts(self, campaign_id: str, states: Iterable[ContactState],
-                         now: float) -> list[Command]:
+                         now: float, *, talking: Iterable[CarriedConversation] = ()
+                         ) -> list[Command]:
         """Take contacts back as the store kept them (after a restart): counts, dead
-        numbers, callbacks and due times included."""
+        numbers, callbacks and due times included. A contact in one of the conversations
+        ``talking`` (carried over from the other node of a cluster) is not dialled: its
+        attempt goes on connected to its operator, who is talking, and the disposition
+        closes it as usual; one that cannot (its contact closed or not among ``states``,
+        its number not the contact's, its operator on another attempt) is left out, which
+        :meth:`engagement` shows."""
         run = self._run(campaign_id)
+        carried = {conversation.contact_id: conversation for conversation in talking}
+        restored = []
         for state in states:
-            run.book.restore(state)
+            in_call = state.contact.id in carried and state.status is not ContactStatus.DONE
+            run.book.restore(state, in_call=in_call)
+            if in_call:
+                restored.append(state)
+        for state in restored:
+            if not self._resume(run, state, carried[state.contact.id], now):
+                run.book.release(state, now)  # an attempt cut short, as by a restart
         out: list[Command] = []
         self._home_idle(now, out)
         self._pace_all(now, out)
         return out
+
+    def _resume(self, run: _Run, state: ContactState, carried: CarriedConversation,
+                now: float) -> bool:
+        """The carried conversation's attempt, connected, and its operator talking (counted
+        on the node that connected them: not again here); False when it cannot be."""
+        number = next((n for n in state.contact.numbers if n.e164 == carried.number), None)
+        view = self._agents.get(carried.agent_id)
+        if number is None or carried.attempt_id in self._attempts or (
+                view is not None and view.phase != ""):
+            return False
+        since = now - max(0.0, carried.talked)
+        attempt = _Attempt(carried.attempt_id, run, state, number, None, since,
+                           phase="connected", answered_at=since, agent=carried.agent_id,
+                           live=True)
+        self._attempts[attempt.attempt_id] = attempt
+        if view is None:
+            view = self._agents[carried.agent_id] = _AgentView(carried.agent_id, carried.team)
+        self._unhome(view)
+        view.state = "on_call"
+        view.phase, view.work, view.since = "talking", run, since
+        view.call_id = attempt.attempt_id
+        run.talking += 1
+        return True
 
     def cancel_contact(self, campaign_id: str, contact_id: str,
                        now: float | None = None,

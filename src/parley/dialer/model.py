@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from parley.errors import ParleyError
@@ -86,3 +87,18 @@ class CloseReason(StrEnum):
 #: What a campaign's abandon rate is measured over (regulators differ): the named outbound
 #: definitions of :mod:`parley.kpi` (live answers, all answers, dials).
 AbandonDefinition = OutboundAbandonRate
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedConversation:
+    """An operator's conversation with a contact that the other node of a hot-standby cluster
+    dialled and connected, carried on by this one (:meth:`Dialer.restore_contacts`):
+    attempt ``attempt_id`` on ``number`` (E.164), operator ``agent_id`` of ``team``,
+    connected ``talked`` seconds ago."""
+
+    attempt_id: str
+    contact_id: str
+    number: str
+    agent_id: str
+    team: str = ""
+    talked: float = 0.0

@@ -156,14 +156,18 @@ class ContactBook:
         self.strategy = strategy
         self._order = {t: i for i, t in enumerate(strategy.number_order)}
 
-    def restore(self, state: ContactState) -> None:
+    def restore(self, state: ContactState, *, in_call: bool = False) -> None:
         """Take a contact back as the store kept it (a restart): waiting, due at
-        ``state.due``, with its attempts counted; a closed one stays closed."""
+        ``state.due``, with its attempts counted; a closed one stays closed; one ``in_call``
+        (its conversation carried over from another node) stays in progress."""
         if state.contact.id in self.states:
             raise DialerError(f"contact {state.contact.id!r} is already in this campaign")
         self.states[state.contact.id] = state
         if state.status is ContactStatus.DONE:
             self.closed_count += 1
+            return
+        if in_call:
+            state.status = ContactStatus.IN_PROGRESS
             return
         state.status = ContactStatus.PENDING  # an attempt cut short by the restart is over
         self._push(state)
