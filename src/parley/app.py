@@ -17,6 +17,7 @@ import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import structlog
 
@@ -26,6 +27,7 @@ from parley.center.acd_shell import IN_FLOW, WAITING
 from parley.center.call_feed import CallFeed
 from parley.center.callbacks import CallbackKeeper
 from parley.center.campaign_inbound import CampaignInbound
+from parley.center.dialer_carry import CAMPAIGN
 from parley.center.dialer_shell import DialerShell
 from parley.center.flow_trials import FlowTrials
 from parley.center.live import LiveCalls, LiveCenter
@@ -68,7 +70,8 @@ from parley.store.records import RecordingRecord
 from parley.store.retention import RetentionSweeper
 from parley.store.security_log import SecurityRecorder
 from parley.store.specs import InboundSpec, SiteSpec, TrunkSpec
-from parley.telephony.carry import CallKeeper, carriable
+from parley.telephony.carry import CallKeeper, Converser, carriable
+from parley.telephony.channel import Bridge, Channel
 from parley.telephony.dialplan import stay_bridged
 from parley.telephony.server import Telephony, TelephonySettings
 from parley.telephony.session_devices import SessionDevices
@@ -448,14 +451,13 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
                                audit_s=settings.live_leg_audit_s)
+        calls, live_center = LiveCalls(center), LiveCenter(center)
+        dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
         if carried is not None:  # the contact center's calls are carried over as its own
             center.shell.carry = carried
             carried.resumers[WAITING] = center.resume_waiting
             carried.resumers[IN_FLOW] = center.resume_flow
-            carried.call_details = center.shell.conversation_details  # and conversations
-            carried.converse = center.resume_conversation
-        calls, live_center = LiveCalls(center), LiveCenter(center)
-        dialer = DialerShell(center, store.campaigns, clock, publish=bus.publish, ids=ids)
+            carried.call_details, carried.converse = conversations(center, dialer)
         center.on_arrival = CampaignInbound(dialer, store.campaigns, ids).arriving
         state_recorder = StateRecorder(store, bus, clock, journal, node=node_name,
                                        interval_s=settings.records_interval_s)
@@ -517,6 +519,24 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 lease=lease, bindings=bindings, carried=carried)
     app.state.parley.switch_over = node.switch_over
     return node
+
+
+def conversations(center: ContactCenter, dialer: DialerShell
+                  ) -> tuple[Callable[[Bridge], dict[str, Any] | None], Converser]:
+    """What a hot standby keeps of a conversation, and who goes on with it there: a caller
+    an operator answered from a queue is the contact center's, a customer a campaign
+    dialled is the dialer's (its details say ``kind: campaign``)."""
+
+    def details(bridge: Bridge) -> dict[str, Any] | None:
+        return center.shell.conversation_details(bridge) or dialer.carry.details(bridge)
+
+    def converse(bridge: Bridge, first: Channel, second: Channel,
+                 kept: Mapping[str, Any], node: str) -> Awaitable[None]:
+        resume = dialer.carry.resume if kept.get("kind") == CAMPAIGN \
+            else center.resume_conversation
+        return resume(bridge, first, second, kept, node)
+
+    return details, converse
 
 
 def refusing_until_carried(lease: LeaseKeeper, carried: CallKeeper

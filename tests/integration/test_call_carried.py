@@ -20,9 +20,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from parley.store import Store, open_store
 from parley.store.database import database_url
@@ -244,7 +246,7 @@ async def test_a_talking_call_keeps_its_audio_through_a_takeover(
             await caller.close()
 
 
-async def heard_again(caller: TalkingCaller, since: float, *, within_s: float) -> float:
+async def heard_again(caller: TalkingCaller | EchoPhone, since: float, *, within_s: float) -> float:
     """Seconds from ``since`` to the first of 5 packets ``caller`` heard after it."""
     for _ in range(int(within_s / 0.1)):
         if caller.heard_between(since + 0.1, time.monotonic()) >= 5:
@@ -589,3 +591,102 @@ async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
                 await store.close()
         finally:
             await caller.close()
+
+
+CUSTOMER_PORT = 5090
+CUSTOMER = "+74951234567"
+
+
+def campaign_site(tmp_path: Path, peers: Host) -> Path:
+    """:func:`ann_site` with a carrier at the peers' port 5090 and a progressive campaign
+    ``renewals`` (ann its only operator, queue sales, recorded) dialling through it."""
+    path = ann_site(tmp_path, record=True)
+    document = yaml.safe_load(path.read_text())
+    document["trunks"] = [{"name": "carrier", "kind": "peer", "host": peers.ip,
+                           "port": CUSTOMER_PORT, "allowed_ips": [peers.ip],
+                           "options_interval": 0}]
+    document["routes"] = [{"name": "russia", "match": r"^\+7\d{10}$", "trunks": ["carrier"]}]
+    document["campaigns"] = [{"name": "renewals", "mode": "progressive", "queue": "sales",
+                              "agents": ["ann"], "caller_id": "+74951110000",
+                              "call_window": "any", "ring_timeout_s": 10}]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+async def api(c: Cluster, method: str, path: str, body: object = None, *,
+              token: str | None = None) -> tuple[int, Any]:
+    """``method path`` on the service address with an API token (the admin's by default);
+    the status and the JSON answer."""
+    code, answer = await http_request(
+        c.peers, c.address, HTTP_PORT, method, path,
+        headers={"Authorization": f"Bearer {token or c.token}",
+                 "Content-Type": "application/json"},
+        body=b"" if body is None else json.dumps(body).encode())
+    return code, json.loads(answer) if answer else None
+
+
+async def test_a_campaign_conversation_goes_on_through_a_takeover_and_is_not_dialled_again(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
+    """A progressive campaign puts a customer through to its only operator; the active
+    node is killed. The conversation goes on, and the new node's dialer knows it: the
+    customer is not dialled again (the operator's phone, registered, would make them
+    ready for the dialer), the attempt's row is closed at the hang-up with the talk time
+    across the gap, and the operator's result from the wrap-up closes the contact."""
+    async with cluster(tmp_path, lan, postgres_database,
+                       lambda peers: campaign_site(tmp_path, peers)) as c, \
+            EchoPhone(c.peers, ECHO_PORT) as operator_phone, \
+            EchoPhone(c.peers, CUSTOMER_PORT, talking=True) as customer:
+        standby = c.standby
+        await register_when_serving(operator_phone, c.address)
+        code, added = await api(c, "POST", "/api/campaigns/renewals/contacts",
+                                {"number": CUSTOMER, "fields": {"customer": "Ivan"}})
+        assert code in (200, 201), added
+        (contact_id,) = added["contact_ids"]
+        await until(lambda: len(customer.invites) == 1 and len(operator_phone.invites) == 1,
+                    within_s=10, what="the customer dialled and put through to ann")
+        connected = time.monotonic()
+        await asyncio.sleep(1.5)  # talking; the node keeps the call with the dialer's details
+        now = time.monotonic()
+        assert customer.heard_between(now - 1.0, now) >= 40  # through ann's phone and back
+
+        killed = await fail_over(c, "killed")
+        resumed_after = await heard_again(customer, killed, within_s=TAKEOVER_LIMIT_S)
+        assert resumed_after <= TAKEOVER_LIMIT_S, standby.output.decode(errors="replace")[-4000:]
+        assert b"campaign_conversation_carried_over" in standby.output
+        await asyncio.sleep(2.0)  # a redial, or an offer to the busy phone, would come by now
+        assert len(customer.invites) == 1  # the customer is not dialled again
+        assert len(operator_phone.invites) == 1  # nor is ann's phone rung on top
+
+        (call_id,) = customer.invites
+        assert (await customer.hang_up(call_id, c.address)).status == 200
+        hung_up = time.monotonic()
+        await until(lambda: operator_phone.byes == 1, within_s=5,
+                    what="ann's phone hung up by the new node")
+        code, found = await api(c, "GET", "/api/campaigns/renewals/attempts")
+        assert code == 200, found
+        (attempt,) = found["items"]
+        # ann's result at the wrap-up, as the desk saves it, closes the contact
+        code, made = await api(c, "POST", "/api/tokens", {"name": "desk", "username": "ann"})
+        assert code in (200, 201), made
+        code, saved = await api(c, "POST", f"/api/interactions/{attempt['attempt_id']}/wrapup",
+                                {"answers": {}, "result": "not_interested"},
+                                token=made["token"])
+        assert code == 200, saved
+        assert b"disposition_refused" not in standby.output
+
+        async def closed() -> dict[str, Any]:
+            for _ in range(50):
+                code, contact = await api(c, "GET",
+                                          f"/api/campaigns/renewals/contacts/{contact_id}")
+                assert code == 200, contact
+                if contact["status"] == "done" and contact["attempts"] and all(
+                        a["ended_at"] and a["disposition"] for a in contact["attempts"]):
+                    return dict(contact)
+                await asyncio.sleep(0.2)
+            raise AssertionError(f"the contact was not closed: {contact}")
+
+        contact = await closed()
+        assert contact["close_reason"] == "not_interested", contact
+        (attempt,) = contact["attempts"]  # one attempt: never dialled again
+        assert (attempt["operator"], attempt["outcome"]) == ("ann", "human"), attempt
+        assert abs(attempt["talk_s"] - (hung_up - connected)) < 2.0, attempt

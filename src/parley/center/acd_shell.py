@@ -600,14 +600,20 @@ class AcdShell:
         if acd_call is None or agent is None or acd_call.agent_id != call.operator:
             return None
         details = self._waiting_details(call)
-        recording = call.recording
         details.update(operator=call.operator, device=agent.device,
                        answered_at=call.answered_at.isoformat(),
                        caller_leg=call.caller.id, operator_leg=call.operator_leg.id,
-                       recording=None if recording is None else {
-                           "id": recording.id, "paused": recording.paused,
-                           "paused_by": call.paused_by, "path": str(recording.path)})
+                       recording=self.recording_details(call))
         return details
+
+    @staticmethod
+    def recording_details(call: InboundCall) -> dict[str, Any] | None:
+        """The conversation's recording as kept for the other node, which goes on with it
+        (``ContactCenter.record_carried``); None when it is not recorded."""
+        recording = call.recording
+        return None if recording is None else {
+            "id": recording.id, "paused": recording.paused, "paused_by": call.paused_by,
+            "path": str(recording.path)}
 
     def _call_details(self, call: InboundCall, variables: dict[str, Any] | None = None
                       ) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from parley.telephony.engine import OriginateError
 from parley.telephony.media import Speech
 
 if TYPE_CHECKING:
+    from parley.center.acd_shell import AcdShell
     from parley.center.dialer_shell import DialerShell
 
 log = structlog.get_logger("parley.center.dialer")
@@ -107,6 +108,18 @@ def render_message(template: str, fields: dict[str, str], now: datetime) -> str:
     field the contact lacks is said as nothing. Raises :class:`ExpressionError` for a
     malformed template."""
     return Template.compile(template).render(_Fields(fields, now))
+
+
+async def talk_to_the_end(acd: AcdShell, call: InboundCall, customer: Channel,
+                          operator: Channel, agent_id: str) -> None:
+    """A campaign's customer and operator talk until one hangs up: then the other is hung
+    up and the operator's after-call work begins."""
+    await first_of(customer.wait_ended(), operator.wait_ended())
+    call.final = "answered"
+    acd.mark_hung_up(call, "caller" if customer.ended else agent_id)
+    acd.end_conversation(call)
+    acd.hangup(call, HangupCause.NORMAL_CLEARING)
+    acd.feed(ev.AgentLegEnded(call.acd_id, agent_id))
 
 
 @dataclass(eq=False)
@@ -334,12 +347,7 @@ class OutboundCalls:
                 return
             live.talk_from = shell.clock.monotonic()
             acd.join(call, operator, agent_id)
-            await first_of(customer.wait_ended(), operator.wait_ended())
-            call.final = "answered"
-            acd.mark_hung_up(call, "caller" if customer.ended else agent_id)
-            acd.end_conversation(call)
-            acd.hangup(call, HangupCause.NORMAL_CLEARING)
-            acd.feed(ev.AgentLegEnded(command.attempt_id, agent_id))
+            await talk_to_the_end(acd, call, customer, operator, agent_id)
         finally:
             acd.live.pop(call.interaction_id, None)
 

@@ -35,6 +35,7 @@ import structlog
 from parley import events as ev
 from parley.acd.outbound import net_changes
 from parley.center.dialer_calls import LiveAttempt, OutboundCalls
+from parley.center.dialer_carry import CampaignCarry
 from parley.center.ports import (
     AttemptFacts,
     CampaignAction,
@@ -99,6 +100,8 @@ class DialerShell:
                              new_id=lambda _campaign: ids.new("att"))
         self.campaigns: dict[str, StoredCampaign] = {}
         self.calls = OutboundCalls(self)
+        #: campaign conversations carried over from the other node of a cluster
+        self.carry = CampaignCarry(self)
         self._joined: set[str] = set()
         self._dirty: set[str] = set()  # campaigns whose figures changed since published
         #: Operators whose campaign conversation has no disposition yet, with its attempt.
@@ -297,7 +300,9 @@ class DialerShell:
         book = self.dialer.book(campaign)
         now = self.clock.monotonic()
         states = [self._state_of(p, now) for p in progress if p.contact.id not in book.states]
-        self._apply(self.dialer.restore_contacts(campaign, states, now))
+        talking = self.carry.talking(campaign)  # not dialled again: their calls go on
+        self._apply(self.dialer.restore_contacts(campaign, states, now, talking=talking))
+        self.carry.taken_back(talking)
         return [p.contact.id for p in progress if p.dial_now]
 
     def _state_of(self, progress: ContactProgress, now: float) -> ContactState:
@@ -427,6 +432,11 @@ class DialerShell:
         if awaiting:
             self.disposition(attempt_id, operator, disposition, callback_at)
         return awaiting
+
+    def awaiting_disposition(self, agent_id: str, live: LiveAttempt) -> None:
+        """The operator's conversation on ``live`` is connected: its disposition comes from
+        their wrap-up (else the contact closes as a success when the wrap-up ends)."""
+        self._undisposed[agent_id] = live
 
     def disposition(self, attempt_id: str, agent_id: str, disposition: str,
                     callback_at: datetime | None = None) -> None:
@@ -592,7 +602,7 @@ class DialerShell:
         wrap = queue.config.wrap_up_s if queue is not None else None
         live = self.calls.attempts.get(command.attempt_id)
         if live is not None:
-            self._undisposed[command.agent_id] = live
+            self.awaiting_disposition(command.agent_id, live)
         self.acd.feed(ev.OutboundConnected(command.agent_id, command.attempt_id,
                                            command.campaign_id, wrap_up_s=wrap,
                                            outbound_first_s=command.outbound_first_s))

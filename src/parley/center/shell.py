@@ -445,13 +445,13 @@ class ContactCenter:
         self.shell.keep_waiting(call)  # on its own should the call no longer be carriable
         recorded = details.get("recording")
         if isinstance(recorded, Mapping):  # recorded there: the recording goes on here
-            self._record_carried(call, bridge, recorded)
+            self.record_carried(call, bridge, recorded)
         log.info("conversation_carried_over", interaction=call.interaction_id,
                  queue=call.queue, operator=call.operator, from_node=node,
                  recording=call.recording.id if call.recording is not None else None)
         return self._carried_conversation(call, caller, leg, call.outcome)
 
-    def _record_carried(self, call: InboundCall, bridge: Bridge,
+    def record_carried(self, call: InboundCall, bridge: Bridge,
                         recorded: Mapping[str, Any]) -> None:
         """Go on recording a carried conversation: in the same file when recordings are on
         storage both nodes share (the takeover's gap a pause by ``takeover``), else in a
@@ -468,7 +468,7 @@ class ContactCenter:
                 return
             log.error("carried_recording_not_continued", interaction=call.interaction_id,
                       path=str(cut.path), error=str(exc), instead="a file of its own")
-            self._record_carried(call, bridge, {**recorded, "path": None})
+            self.record_carried(call, bridge, {**recorded, "path": None})
             return
         if cut is not None:  # who made each pause, the takeover's gap the last one
             gap = call.recording.file.gap_s > 0

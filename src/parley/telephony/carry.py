@@ -21,7 +21,8 @@ registers again; a carrier's SDES keys likewise go with its leg. Calls with SRTP
 written again every :data:`SRTP_REFRESH_S` (where their streams are). A TLS session does
 not survive the process that held it. The owner of a call
 may keep its own details with it (:attr:`CallKeeper.call_details`: the contact center
-keeps its queue, operator and times): the node taking over hands the restored call to it
+keeps its queue, operator and times, the dialer its campaign's attempt): the node taking
+over hands the restored call to it
 (:attr:`CallKeeper.converse`), so the operator is known to be on that call and the
 wrap-up follows; a call without such details (or one its owner cannot take) goes on as a
 bridge of two legs.

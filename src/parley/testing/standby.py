@@ -336,12 +336,17 @@ class _Datagrams(asyncio.DatagramProtocol):
 class EchoPhone:
     """A phone on ``host`` at SIP port ``port`` that answers every INVITE with PCMU at an
     RTP port of its own (or only rings: ``ring_only``), sends back every RTP packet it gets
-    (to where it came from), and answers BYE and CANCEL; ``byes`` counts the BYEs."""
+    (to where it came from), and answers BYE and CANCEL; ``byes`` counts the BYEs.
+    ``talking``: it sends a packet every 20 ms to the caller's media address instead, and
+    notes when each packet comes (``heard``), as a customer who talks."""
 
     host: Host
     port: int
     #: rings (180) instead of answering, until the INVITE is cancelled (then 487)
     ring_only: bool = False
+    talking: bool = False
+    heard: list[float] = field(default_factory=list)
+    _talks: list[asyncio.Task[None]] = field(default_factory=list)
     byes: int = 0
     echoed: int = 0
     #: the Call-IDs of the INVITEs cancelled (CANCEL), in order
@@ -365,9 +370,37 @@ class EchoPhone:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for task in self._talks:
+            task.cancel()
         for transport in (self._sip, self._rtp):
             if transport is not None:
                 transport.close()
+
+    def heard_between(self, start: float, end: float) -> int:
+        """Packets heard from ``start`` to ``end`` (``talking``)."""
+        return sum(1 for at in self.heard if start <= at < end)
+
+    async def hang_up(self, call_id: str, address: str) -> SipResponse:
+        """BYE on the call it answered, sent to ``address``; the answer to it."""
+        invite = self.invites[call_id]
+        contact = invite.contact
+        tag = f"echo{abs(hash(call_id))}"
+        bye = build_request(
+            "BYE", contact.uri if contact is not None else invite.uri,
+            from_=invite.to.with_tag(tag), to=invite.from_, call_id=call_id, cseq=1,
+            via=Via("UDP", self.host.ip, self.port,
+                    (("branch", new_branch()), ("rport", None))))
+        return await self._request(bye, address)
+
+    async def _talk(self, address: str, port: int) -> None:
+        """A numbered RTP packet every 20 ms to ``address:port``."""
+        packet = 0
+        while self._rtp is not None:
+            header = bytes([0x80, 0]) + (packet & 0xFFFF).to_bytes(2, "big") + \
+                (packet * 160).to_bytes(4, "big") + (0xC0FFEE).to_bytes(4, "big")
+            self._rtp.sendto(header + bytes(160), (address, port))
+            packet += 1
+            await asyncio.sleep(0.02)
 
     async def register(self, address: str, user: str, password: str) -> int:
         """Register as device ``user`` at ``address`` from this phone's SIP port (its
@@ -414,7 +447,9 @@ class EchoPhone:
                     return response
 
     def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
-        if self._rtp is not None:
+        if self.talking:
+            self.heard.append(time.monotonic())
+        elif self._rtp is not None:
             self._rtp.sendto(data, source)
             self.echoed += 1
 
@@ -439,6 +474,11 @@ class EchoPhone:
                 self._sip.sendto(bytes(build_response(invite, 487, to_tag=tag)), source)
             response = build_response(request, 200, to_tag=tag)
         elif request.method == "INVITE":
+            if self.talking and request.call_id not in self.invites:
+                media = request.body.decode(errors="replace")
+                address = media.split("c=IN IP4 ")[1].split()[0]
+                port = int(media.split("m=audio ")[1].split()[0])
+                self._talks.append(asyncio.ensure_future(self._talk(address, port)))
             self.invites.setdefault(request.call_id, request)
             response = build_response(
                 request, 200, to_tag=tag,
