@@ -285,3 +285,20 @@ async def test_a_campaign_with_attempts_is_not_deleted(store: Store) -> None:
 async def test_a_campaign_names_a_queue_that_exists(store: Store) -> None:
     with pytest.raises(NotFound, match="queue: no queue named 'support'"):
         await store.config.put("campaigns", taxi())
+
+
+async def test_open_attempts_are_those_without_an_end_oldest_first(store: Store) -> None:
+    await _setup(store)
+    await _contacts(store, "contact_id,mobile\nc1,+79161234567\nc2,+79161234568\n")
+    first = AttemptFacts(attempt_id="a1", campaign="taxi-waiting", contact_id="c1",
+                         number="+79161234567", number_type="mobile", started_at=T0)
+    later = dataclasses.replace(first, attempt_id="a2", contact_id="c2",
+                                number="+79161234568", started_at=T0 + timedelta(seconds=5))
+    ended = dataclasses.replace(first, attempt_id="a0", started_at=T0 - timedelta(minutes=1),
+                                ended_at=T0, outcome="busy")
+    for facts in (later, ended, first):
+        await store.campaigns.save_attempt(facts)
+    assert await store.campaigns.open_attempts() == [first, later]
+    await store.campaigns.save_attempt(dataclasses.replace(
+        first, ended_at=T0 + timedelta(seconds=9), outcome="no_answer"))
+    assert await store.campaigns.open_attempts() == [later]

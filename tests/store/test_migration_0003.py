@@ -16,7 +16,7 @@ from parley.store.models import Base
 from parley.store.records import VoicemailRecord
 from parley.store.specs import QueueSpec, SiteSpec
 
-HEAD = "0032_ha_nodes"
+HEAD = "0033_open_attempts"
 
 
 async def test_existing_rows_get_the_defaults(empty_database_url: str) -> None:

@@ -29,7 +29,7 @@ async def test_existing_rows_keep_their_meaning(empty_database_url: str) -> None
                     "VALUES (:id, :name, :kind, '')"), {"id": list_id, "name": f"l-{kind}",
                                                         "kind": kind})
         await migrate(store.engine)
-        assert await current_revision(store.engine) == "0032_ha_nodes"
+        assert await current_revision(store.engine) == "0033_open_attempts"
         assert await store.config.get("queues", "sales") == QueueSpec(
             name="sales", max_wait_s=300)
         assert await store.config.site() == SiteSpec(name="HQ", time_zone="Europe/Berlin",

@@ -18,7 +18,7 @@ async def test_migrations_create_every_table_and_are_idempotent(
     await store.close()
     store = await open_store(empty_database_url)
     try:
-        assert await current_revision(store.engine) == "0032_ha_nodes"
+        assert await current_revision(store.engine) == "0033_open_attempts"
         await migrate(store.engine)  # running again changes nothing and does not fail
         async with store.engine.connect() as connection:
             for table in Base.metadata.tables:

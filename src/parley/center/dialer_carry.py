@@ -90,6 +90,10 @@ class CampaignCarry:
         self.shell = shell
         self._carried: dict[str, _Carried] = {}  # by attempt
 
+    def keeps(self, attempt_id: str) -> bool:
+        """Whether the attempt's conversation was carried over and goes on here."""
+        return attempt_id in self._carried
+
     def details(self, bridge: Bridge) -> dict[str, Any] | None:
         """What another node needs to go on with the campaign conversation in ``bridge``;
         None for a bridge that is not an operator talking to a customer a campaign

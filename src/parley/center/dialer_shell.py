@@ -143,7 +143,9 @@ class DialerShell:
                 self._group = group
                 group.create_task(self._writer(), name="dialer-store-writer")
                 group.create_task(self._figures(), name="dialer-figures")
+                cut_short = await self._open_attempts()
                 await self._reload(first=True)
+                self._close_cut_short(cut_short)
                 self._join_operators()
                 self._loaded.set()
                 await serve_deadlines(self.clock, self._wake, self.dialer.next_deadline,
@@ -152,6 +154,28 @@ class DialerShell:
             self._group = None
             self.acd.observers.remove(self._acd_batch)
             unsubscribe()
+
+    async def _open_attempts(self) -> list[AttemptFacts]:
+        """The attempts with no end in the store before this dialer dials (empty when they
+        cannot be read: logged)."""
+        try:
+            return await self.store.open_attempts()
+        except Exception:
+            log.exception("open_attempts_not_read")
+            return []
+
+    def _close_cut_short(self, attempts: Iterable[AttemptFacts]) -> None:
+        """Close the attempts that the stop or failure of the node running them cut short
+        (their contacts are taken back as waiting, due at once): ended now, with their
+        outcome so far, else "failed". One carried over with its call goes on."""
+        now = self.clock.utcnow()
+        closed = [facts for facts in attempts if not self.carry.keeps(facts.attempt_id)]
+        for facts in closed:
+            self.save_attempt(dataclasses.replace(facts, ended_at=now,
+                                                  outcome=facts.outcome or "failed"))
+        if closed:
+            log.warning("attempts_cut_short_closed", attempts=len(closed),
+                        first=[facts.attempt_id for facts in closed[:10]])
 
     async def wait_loaded(self) -> None:
         """Until the campaigns are loaded from the store (for callers right after start)."""

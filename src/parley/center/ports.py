@@ -539,6 +539,10 @@ class CampaignStore(Protocol):
     async def save_status(self, campaign: str, status: str, *, by: str) -> None:
         ...
 
+    async def open_attempts(self) -> list[AttemptFacts]:
+        """Attempts with no end yet (under way, or cut short by a stop or a failure)."""
+        ...
+
     async def save_attempt(self, facts: AttemptFacts) -> None:
         ...
 

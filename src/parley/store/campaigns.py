@@ -443,6 +443,16 @@ class CampaignRepository:
             data["fields"] = dict(contact or {})
             await self._webhook(session, ATTEMPT_EVENT, data)
 
+    async def open_attempts(self) -> list[AttemptFacts]:
+        """Every campaign's attempts with no end yet, oldest first: under way, or cut short
+        by a node that stopped or failed while they were (the starting dialer closes
+        those)."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(
+                select(m.CampaignAttempt).where(m.CampaignAttempt.ended_at.is_(None))
+                .order_by(m.CampaignAttempt.started_at, m.CampaignAttempt.attempt_id))).all()
+            return [_facts(row) for row in rows]
+
     async def attempts(self, campaign: str, *, since: datetime | None = None,
                        until: datetime | None = None, contact_id: str | None = None,
                        outcome: str | None = None, number: str | None = None,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -779,7 +780,11 @@ class CampaignAttempt(Base):
 
     __tablename__ = "campaign_attempts"
     __table_args__ = (Index("ix_campaign_attempts_contact", "campaign", "contact_id"),
-                      Index("ix_campaign_attempts_started", "campaign", "started_at"))
+                      Index("ix_campaign_attempts_started", "campaign", "started_at"),
+                      # the attempts under way, or cut short by a node's stop or failure
+                      Index("ix_campaign_attempts_open", "started_at",
+                            sqlite_where=text("ended_at IS NULL"),
+                            postgresql_where=text("ended_at IS NULL")))
     attempt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     campaign: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str] = mapped_column(String(128))
