@@ -844,10 +844,25 @@ class DoNotCallAdded:
     numbers: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class DispositionDefaulted:
+    """Notice: operator ``agent_id`` gave no disposition for their conversation on the
+    attempt before they were connected to the next campaign call, or logged out (a queue
+    with no wrap-up makes them ready at once): it closed as ``disposition`` (success), as a
+    wrap-up that ends without one does, so that its contact is not left open for ever."""
+
+    attempt_id: str
+    campaign_id: str
+    contact_id: str
+    agent_id: str
+    disposition: str
+    reason: str  # "next call" | "logged out"
+
+
 DialerCommand = (
     ReserveAgent | ReleaseAgent | ShowPreview | Dial | ConnectAgent | PlayComplianceMessage
     | PlayAgentlessMessage | TransferToQueue | HangupAttempt | AttemptRecorded | ContactClosed
-    | DoNotCallAdded
+    | DoNotCallAdded | DispositionDefaulted
 )
 
 

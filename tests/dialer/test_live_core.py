@@ -31,6 +31,7 @@ from parley.events import (
     ContactClosed,
     Dial,
     DialerAgentJoined,
+    DispositionDefaulted,
     DispositionSet,
     HangupAttempt,
     PlayAgentlessMessage,
@@ -311,3 +312,40 @@ def test_operators_ready_before_the_contacts_arrive_get_them() -> None:
     desk.agent("a1", "ready")  # nothing to dial yet
     out = desk.dialer.restore_contacts("camp", [ContactState(contact(1))], desk.now)
     assert [d.contact_id for d in of(Dial, out)] == ["k1"]
+
+
+def _talked(desk: Desk, agent: str) -> Dial:
+    """``agent`` reserved, their contact dialled, answered by a person and connected."""
+    dial = of(Dial, desk.agent(agent, "ready"))[0]
+    assert of(ConnectAgent, desk.feed(AttemptAnswered(dial.attempt_id, True)))
+    desk.agent(agent, "on_call")
+    return dial
+
+
+def test_a_conversation_left_without_a_disposition_closes_at_the_operators_next_call(
+        ) -> None:
+    """A queue with no after-call work makes the operator ready the moment the customer
+    hangs up: one who gives no disposition before the next campaign call has that
+    conversation closed as a success, not left open for ever (its contact dialled again
+    after a restart)."""
+    desk = Desk(config(DialMode.PROGRESSIVE, agents=frozenset({"a1"})))
+    desk.dialer.add_contacts("camp", [contact(1), contact(2), contact(3)], 0)
+    desk.feed(CampaignStart("camp"))
+    first = _talked(desk, "a1")
+    desk.feed(AttemptHungUp(first.attempt_id))
+    second = _talked(desk, "a1")  # ready at once (no wrap-up), reserved, connected
+    assert DispositionDefaulted(first.attempt_id, "camp", first.contact_id, "a1", "success",
+                                "next call") in desk.log
+    assert ContactClosed("camp", first.contact_id, "success") in desk.log
+    desk.feed(AttemptHungUp(second.attempt_id))
+    desk.feed(DispositionSet(second.attempt_id, "a1", "not_interested"))  # given: kept
+    third = _talked(desk, "a1")
+    assert [d.attempt_id for d in of(DispositionDefaulted, desk.log)] == [first.attempt_id]
+    assert ContactClosed("camp", second.contact_id, "not_interested") in desk.log
+    # logging out without a disposition closes the conversation too
+    desk.feed(AttemptHungUp(third.attempt_id))
+    desk.agent("a1", "logged_out")
+    assert of(DispositionDefaulted, desk.log)[-1] == DispositionDefaulted(
+        third.attempt_id, "camp", third.contact_id, "a1", "success", "logged out")
+    assert desk.dialer.book("camp").open_count() == 0
+    assert not desk.dialer.audit()

@@ -666,6 +666,22 @@ class DialerShell:
         log.info("do_not_call_added", campaign=notice.campaign_id,
                  contact=notice.contact_id, numbers=sorted(numbers))
 
+    def _defaulted(self, notice: ev.DispositionDefaulted) -> None:
+        """The dialer closed a conversation the operator gave no disposition for (connected
+        to the next call, or logged out): the attempt's row says so."""
+        live = self._undisposed.get(notice.agent_id)
+        if live is None or live.attempt_id != notice.attempt_id:
+            live = self.calls.attempts.get(notice.attempt_id)
+        else:
+            del self._undisposed[notice.agent_id]
+        if live is not None:
+            live.disposed = True
+            self.calls.update(live, disposition=notice.disposition)
+        log.info("disposition_defaulted", attempt=notice.attempt_id,
+                 campaign=notice.campaign_id, contact=notice.contact_id,
+                 operator=notice.agent_id, disposition=notice.disposition,
+                 reason=notice.reason)
+
     _commands: ClassVar[dict[type, Callable[[DialerShell, Any], None]]] = {
         ev.ReserveAgent: _reserve,
         ev.ReleaseAgent: _release,
@@ -677,6 +693,7 @@ class DialerShell:
         ev.HangupAttempt: _hang_up,
         ev.AttemptRecorded: _recorded,
         ev.DoNotCallAdded: _opt_out,
+        ev.DispositionDefaulted: _defaulted,
     }
 
     # --- operators from the ACD -----------------------------------------------------------

@@ -52,6 +52,7 @@ from parley.events import (
     ContactClosed,
     Dial,
     DialerAgentJoined,
+    DispositionDefaulted,
     DispositionSet,
     DoNotCallAdded,
     HangupAttempt,
@@ -161,6 +162,8 @@ class Dialer:
         self._agents: dict[str, _AgentView] = {}
         self._attempts: dict[str, _Attempt] = {}
         self._inbound: dict[str, int] = {}
+        #: each operator's last conversation still awaiting their disposition, by operator
+        self._undisposed: dict[str, _Attempt] = {}
         self._ids = itertools.count(1)
         #: Attempt ids: a live shell gives ids unique across restarts (the store keys
         #: attempts by them); the default counter suits one simulation run.
@@ -260,6 +263,7 @@ class Dialer:
         view.phase, view.work, view.since = "talking", run, since
         view.call_id = attempt.attempt_id
         run.talking += 1
+        self._undisposed[view.agent_id] = attempt
         return True
 
     def cancel_contact(self, campaign_id: str, contact_id: str,
@@ -549,6 +553,8 @@ class Dialer:
         self._unhome(view)
         if event.new == "ready":
             self._make_ready(view, now, out)
+        elif event.new == "logged_out":
+            self._default_disposition(view.agent_id, "logged out", now, out)
 
     def _reservation_lost(self, view: _AgentView, now: float) -> None:
         """The ACD gave the operator another call (our view was stale and it refused our
@@ -853,7 +859,9 @@ class Dialer:
 
     def _connect(self, attempt: _Attempt, view: _AgentView, now: float,
                  out: list[Command]) -> None:
+        self._default_disposition(view.agent_id, "next call", now, out)
         run = attempt.run
+        self._undisposed[view.agent_id] = attempt
         attempt.phase = "connected"
         attempt.agent = view.agent_id
         view.phase, view.work, view.since = "talking", run, now
@@ -972,8 +980,24 @@ class Dialer:
             run.book.cancel(attempt.state.contact.id)  # withdrawn during the call
         attempt.phase = "done"
         del self._attempts[attempt.attempt_id]
+        if attempt.agent is not None and self._undisposed.get(attempt.agent) is attempt:
+            del self._undisposed[attempt.agent]
         if run.status is CampaignStatus.STOPPED:
             run.book.stop()
+
+    def _default_disposition(self, agent_id: str, reason: str, now: float,
+                             out: list[Command]) -> None:
+        """The operator's conversation still awaiting their disposition closes as a success
+        (they were connected to the next call, or logged out, without giving one)."""
+        attempt = self._undisposed.pop(agent_id, None)
+        if attempt is None or attempt.phase != "connected" \
+                or self._attempts.get(attempt.attempt_id) is not attempt:
+            return
+        self._disposition(DispositionSet(attempt.attempt_id, agent_id,
+                                         Disposition.SUCCESS.value), now, out)
+        out.append(DispositionDefaulted(attempt.attempt_id, attempt.run.config.campaign_id,
+                                        attempt.state.contact.id, agent_id,
+                                        Disposition.SUCCESS.value, reason))
 
     def _preview_decision(self, event: PreviewDecision, now: float, out: list[Command]) -> None:
         found = None
