@@ -107,6 +107,7 @@ class CampaignCarry:
         if carried is not None:
             facts = carried.live.facts if carried.live is not None else carried.facts
             return {**carried.details, "attempt": facts_state(facts),
+                    "customer_leg": call.caller.id, "operator_leg": call.operator_leg.id,
                     "recording": acd.recording_details(call)}
         live = self.shell.calls.attempts.get(call.acd_id)
         work = acd.acd.outbound.get(call.operator)
