@@ -125,13 +125,14 @@ def ann_site(tmp_path: Path, *, record: bool = False) -> Path:
                          password="secret-2101", record=record)
 
 
-async def register_when_serving(phone: EchoPhone, address: str) -> None:
-    """Register the operator's phone 2101 (answered 503 while the node that has just taken
-    the lease starts)."""
+async def register_when_serving(phone: EchoPhone, address: str,
+                                device: tuple[str, str] = ("2101", "secret-2101")) -> None:
+    """Register the operator's phone (``device``: its name and password, 2101's by default;
+    answered 503 while the node that has just taken the lease starts)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with contextlib.suppress(TimeoutError):  # a REGISTER's answers all lost
-            if await phone.register(address, "2101", "secret-2101") == 200:
+            if await phone.register(address, *device) == 200:
                 return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the operator's phone was never registered "
@@ -594,21 +595,22 @@ async def test_a_caller_in_the_ivr_goes_on_from_the_node_it_was_at(
 
 
 CUSTOMER_PORT = 5090
-CUSTOMER = "+74951234567"
+CUSTOMER, RINGING = "+74951234567", "+74959876543"  # answers; rings until cancelled
+OPERATORS = (("ann", "2101", "secret-2101"), ("bob", "2102", "secret-2102"))
 
 
 def campaign_site(tmp_path: Path, peers: Host) -> Path:
-    """:func:`ann_site` with a carrier at the peers' port 5090 and a progressive campaign
-    ``renewals`` (ann its only operator, queue sales, recorded) dialling through it."""
-    path = ann_site(tmp_path, record=True)
+    """Queue sales (recorded) served by ann on 2101 and bob on 2102, a carrier at the peers'
+    port 5090, and a progressive campaign ``renewals`` of theirs dialling through it."""
+    path = queueing_site(tmp_path / "site.yaml", operators=OPERATORS, record=True)
     document = yaml.safe_load(path.read_text())
     document["trunks"] = [{"name": "carrier", "kind": "peer", "host": peers.ip,
                            "port": CUSTOMER_PORT, "allowed_ips": [peers.ip],
                            "options_interval": 0}]
     document["routes"] = [{"name": "russia", "match": r"^\+7\d{10}$", "trunks": ["carrier"]}]
     document["campaigns"] = [{"name": "renewals", "mode": "progressive", "queue": "sales",
-                              "agents": ["ann"], "caller_id": "+74951110000",
-                              "call_window": "any", "ring_timeout_s": 10}]
+                              "agents": ["ann", "bob"], "caller_id": "+74951110000",
+                              "call_window": "any", "ring_timeout_s": 30}]
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 
@@ -625,48 +627,70 @@ async def api(c: Cluster, method: str, path: str, body: object = None, *,
     return code, json.loads(answer) if answer else None
 
 
+def invites_to(phone: EchoPhone, number: str) -> list[str]:
+    """The Call-IDs of the INVITEs ``phone`` got for ``number``, in order."""
+    return [call_id for call_id, invite in phone.invites.items() if invite.uri.user == number]
+
+
 async def test_a_campaign_conversation_goes_on_through_a_takeover_and_is_not_dialled_again(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str]) -> None:  # noqa: F811
-    """A progressive campaign puts a customer through to its only operator; the active
-    node is killed. The conversation goes on, and the new node's dialer knows it: the
-    customer is not dialled again (the operator's phone, registered, would make them
-    ready for the dialer), the attempt's row is closed at the hang-up with the talk time
-    across the gap, and the operator's result from the wrap-up closes the contact."""
+    """A progressive campaign puts one customer through to an operator while it rings
+    another; the active node is killed. The conversation goes on, and the new node's dialer
+    knows it: that customer is not dialled again (both operators' phones, registered, make
+    them ready for the dialer), the attempt's row is closed at the hang-up with the talk
+    time across the gap, and the operator's result from the wrap-up closes the contact.
+    The ringing call is cancelled by the new node (the phone does not ring on beside the
+    redial), its attempt closed as failed, and its contact dialled again."""
     async with cluster(tmp_path, lan, postgres_database,
                        lambda peers: campaign_site(tmp_path, peers)) as c, \
-            EchoPhone(c.peers, ECHO_PORT) as operator_phone, \
-            EchoPhone(c.peers, CUSTOMER_PORT, talking=True) as customer:
+            EchoPhone(c.peers, ECHO_PORT) as ann_phone, \
+            EchoPhone(c.peers, ECHO_PORT + 1) as bob_phone, \
+            EchoPhone(c.peers, CUSTOMER_PORT, talking=True,
+                      ringing_for=frozenset({RINGING})) as customers:
         standby = c.standby
-        await register_when_serving(operator_phone, c.address)
-        code, added = await api(c, "POST", "/api/campaigns/renewals/contacts",
-                                {"number": CUSTOMER, "fields": {"customer": "Ivan"}})
+        for phone, (_name, device, password) in zip((ann_phone, bob_phone), OPERATORS,
+                                                    strict=True):
+            await register_when_serving(phone, c.address, (device, password))
+        code, added = await api(c, "POST", "/api/campaigns/renewals/contacts", {"contacts": [
+            {"number": CUSTOMER, "fields": {"customer": "Ivan"}},
+            {"number": RINGING, "fields": {"customer": "Olga"}}]})
         assert code in (200, 201), added
-        (contact_id,) = added["contact_ids"]
-        await until(lambda: len(customer.invites) == 1 and len(operator_phone.invites) == 1,
-                    within_s=10, what="the customer dialled and put through to ann")
+        talking_id, ringing_id = added["contact_ids"]
+        phones = {"ann": ann_phone, "bob": bob_phone}
+        await until(lambda: len(invites_to(customers, CUSTOMER)) == 1
+                    and len(invites_to(customers, RINGING)) == 1
+                    and sum(len(p.invites) for p in phones.values()) == 1,
+                    within_s=10, what="one customer put through, the other ringing")
         connected = time.monotonic()
-        await asyncio.sleep(1.5)  # talking; the node keeps the call with the dialer's details
-        now = time.monotonic()
-        assert customer.heard_between(now - 1.0, now) >= 40  # through ann's phone and back
+        await asyncio.sleep(1.5)  # the node keeps the call with the dialer's details, and
+        now = time.monotonic()  # the ringing INVITE
+        assert customers.heard_between(now - 1.0, now) >= 40  # through the operator and back
 
         killed = await fail_over(c, "killed")
-        resumed_after = await heard_again(customer, killed, within_s=TAKEOVER_LIMIT_S)
+        resumed_after = await heard_again(customers, killed, within_s=TAKEOVER_LIMIT_S)
         assert resumed_after <= TAKEOVER_LIMIT_S, standby.output.decode(errors="replace")[-4000:]
         assert b"campaign_conversation_carried_over" in standby.output
-        await asyncio.sleep(2.0)  # a redial, or an offer to the busy phone, would come by now
-        assert len(customer.invites) == 1  # the customer is not dialled again
-        assert len(operator_phone.invites) == 1  # nor is ann's phone rung on top
+        first_ring = invites_to(customers, RINGING)[0]  # the redial may have come already
+        await until(lambda: customers.cancelled == [first_ring], within_s=TAKEOVER_LIMIT_S,
+                    what="the ringing campaign call cancelled by the new node")
+        await until(lambda: len(invites_to(customers, RINGING)) == 2, within_s=10,
+                    what="the ringing customer's contact dialled again")
+        await asyncio.sleep(1.0)  # a redial, or an offer to the busy phone, would come by now
+        assert len(invites_to(customers, CUSTOMER)) == 1  # the talking one is not dialled again
+        assert sum(len(p.invites) for p in phones.values()) == 1  # nor a busy phone rung
 
-        (call_id,) = customer.invites
-        assert (await customer.hang_up(call_id, c.address)).status == 200
+        (call_id,) = invites_to(customers, CUSTOMER)
+        assert (await customers.hang_up(call_id, c.address)).status == 200
         hung_up = time.monotonic()
-        await until(lambda: operator_phone.byes == 1, within_s=5,
-                    what="ann's phone hung up by the new node")
-        code, found = await api(c, "GET", "/api/campaigns/renewals/attempts")
+        code, found = await api(c, "GET", f"/api/campaigns/renewals/contacts/{talking_id}")
         assert code == 200, found
-        (attempt,) = found["items"]
-        # ann's result at the wrap-up, as the desk saves it, closes the contact
-        code, made = await api(c, "POST", "/api/tokens", {"name": "desk", "username": "ann"})
+        (attempt,) = found["attempts"]
+        operator = attempt["operator"]
+        await until(lambda: phones[operator].byes == 1, within_s=5,
+                    what="the operator's phone hung up by the new node")
+        # the operator's result at the wrap-up, as the desk saves it, closes the contact
+        code, made = await api(c, "POST", "/api/tokens", {"name": "desk",
+                                                          "username": operator})
         assert code in (200, 201), made
         code, saved = await api(c, "POST", f"/api/interactions/{attempt['attempt_id']}/wrapup",
                                 {"answers": {}, "result": "not_interested"},
@@ -674,19 +698,24 @@ async def test_a_campaign_conversation_goes_on_through_a_takeover_and_is_not_dia
         assert code == 200, saved
         assert b"disposition_refused" not in standby.output
 
-        async def closed() -> dict[str, Any]:
+        async def contact(contact_id: str, settled: Callable[[Any], bool]) -> dict[str, Any]:
             for _ in range(50):
-                code, contact = await api(c, "GET",
-                                          f"/api/campaigns/renewals/contacts/{contact_id}")
-                assert code == 200, contact
-                if contact["status"] == "done" and contact["attempts"] and all(
-                        a["ended_at"] and a["disposition"] for a in contact["attempts"]):
-                    return dict(contact)
+                code, found = await api(c, "GET",
+                                        f"/api/campaigns/renewals/contacts/{contact_id}")
+                assert code == 200, found
+                if settled(found):
+                    return dict(found)
                 await asyncio.sleep(0.2)
-            raise AssertionError(f"the contact was not closed: {contact}")
+            raise AssertionError(f"contact {contact_id} did not settle: {found}")
 
-        contact = await closed()
-        assert contact["close_reason"] == "not_interested", contact
-        (attempt,) = contact["attempts"]  # one attempt: never dialled again
-        assert (attempt["operator"], attempt["outcome"]) == ("ann", "human"), attempt
+        talked = await contact(talking_id, lambda found: found["status"] == "done" and all(
+            a["ended_at"] and a["disposition"] for a in found["attempts"]))
+        assert talked["close_reason"] == "not_interested", talked
+        (attempt,) = talked["attempts"]  # one attempt: never dialled again
+        assert attempt["outcome"] == "human", attempt
         assert abs(attempt["talk_s"] - (hung_up - connected)) < 2.0, attempt
+        rang = await contact(ringing_id, lambda found: len(found["attempts"]) == 2)
+        cut, again = sorted(rang["attempts"], key=lambda a: a["started_at"])
+        assert (cut["outcome"], again["ended_at"]) == ("failed", None), rang
+        assert cut["ended_at"] is not None, cut
+        assert b"attempts_cut_short_closed" in standby.output

@@ -239,8 +239,15 @@ class OutboundCalls:
         live.early = asyncio.get_running_loop().create_future()
         with contextlib.suppress(ChannelError):  # not an outbound leg: nothing to hear
             leg.detect_early_media()
-        await first_of(leg.wait_answered(within=command.ring_timeout_s + 2.0),
-                       asyncio.shield(live.early))
+        carry, ringing = shell.acd.carry, f"offer:{leg.id}"
+        if carry is not None:  # cancelled by the other node should this one fail meanwhile
+            carry.keep_offer(ringing, leg)
+        try:
+            await first_of(leg.wait_answered(within=command.ring_timeout_s + 2.0),
+                           asyncio.shield(live.early))
+        finally:
+            if carry is not None:
+                carry.forget(ringing)
         if not leg.is_up:
             heard = live.early.result() if live.early.done() else None
             timed_out = not leg.ended and heard is None

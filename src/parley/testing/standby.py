@@ -344,6 +344,8 @@ class EchoPhone:
     port: int
     #: rings (180) instead of answering, until the INVITE is cancelled (then 487)
     ring_only: bool = False
+    #: the called numbers (Request-URI users) it rings for as ``ring_only``, answering others
+    ringing_for: frozenset[str] = frozenset()
     talking: bool = False
     heard: list[float] = field(default_factory=list)
     _talks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -464,7 +466,8 @@ class EchoPhone:
         if request.method == "ACK" or self._sip is None:
             return
         tag = f"echo{abs(hash(request.call_id))}"
-        if request.method == "INVITE" and self.ring_only:
+        if request.method == "INVITE" and (self.ring_only
+                                           or request.uri.user in self.ringing_for):
             self.invites.setdefault(request.call_id, request)
             response = build_response(request, 180, to_tag=tag)
         elif request.method == "CANCEL":
