@@ -332,6 +332,24 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.received(data, (str(addr[0]), int(addr[1])))
 
 
+async def send_every_20ms(rtp: asyncio.DatagramTransport, address: str, port: int,
+                          ssrc: int) -> None:
+    """A numbered PCMU-sized RTP packet every 20 ms from ``rtp`` to ``address:port``, until
+    cancelled or the transport closes (a phone that talks)."""
+    packet = 0
+    while not rtp.is_closing():
+        header = bytes([0x80, 0]) + (packet & 0xFFFF).to_bytes(2, "big") + \
+            (packet * 160).to_bytes(4, "big") + ssrc.to_bytes(4, "big")
+        rtp.sendto(header + bytes(160), (address, port))
+        packet += 1
+        await asyncio.sleep(0.02)
+
+
+def heard_between(heard: list[float], start: float, end: float) -> int:
+    """How many of the moments ``heard`` (packets' arrivals) fall from ``start`` to ``end``."""
+    return sum(1 for at in heard if start <= at < end)
+
+
 @dataclass
 class EchoPhone:
     """A phone on ``host`` at SIP port ``port`` that answers every INVITE with PCMU at an
@@ -380,7 +398,7 @@ class EchoPhone:
 
     def heard_between(self, start: float, end: float) -> int:
         """Packets heard from ``start`` to ``end`` (``talking``)."""
-        return sum(1 for at in self.heard if start <= at < end)
+        return heard_between(self.heard, start, end)
 
     async def hang_up(self, call_id: str, address: str) -> SipResponse:
         """BYE on the call it answered, sent to ``address``; the answer to it."""
@@ -393,16 +411,6 @@ class EchoPhone:
             via=Via("UDP", self.host.ip, self.port,
                     (("branch", new_branch()), ("rport", None))))
         return await self._request(bye, address)
-
-    async def _talk(self, address: str, port: int) -> None:
-        """A numbered RTP packet every 20 ms to ``address:port``."""
-        packet = 0
-        while self._rtp is not None:
-            header = bytes([0x80, 0]) + (packet & 0xFFFF).to_bytes(2, "big") + \
-                (packet * 160).to_bytes(4, "big") + (0xC0FFEE).to_bytes(4, "big")
-            self._rtp.sendto(header + bytes(160), (address, port))
-            packet += 1
-            await asyncio.sleep(0.02)
 
     async def register(self, address: str, user: str, password: str) -> int:
         """Register as device ``user`` at ``address`` from this phone's SIP port (its
@@ -481,7 +489,9 @@ class EchoPhone:
                 media = request.body.decode(errors="replace")
                 address = media.split("c=IN IP4 ")[1].split()[0]
                 port = int(media.split("m=audio ")[1].split()[0])
-                self._talks.append(asyncio.ensure_future(self._talk(address, port)))
+                if self._rtp is not None:
+                    self._talks.append(asyncio.ensure_future(
+                        send_every_20ms(self._rtp, address, port, 0xC0FFEE)))
             self.invites.setdefault(request.call_id, request)
             response = build_response(
                 request, 200, to_tag=tag,
@@ -545,7 +555,8 @@ class TalkingCaller:
             phone.send(self._in_dialog("ACK", invite.cseq.seq))
             media = answer.body.decode()
             node_port = int(media.split("m=audio ")[1].split()[0])
-            self._sending = asyncio.create_task(self._send_every_20ms(node_port))
+            self._sending = asyncio.create_task(
+                send_every_20ms(self._rtp, self.address, node_port, 0x5EED))
         return answer
 
     async def _connect(self) -> RawSipClient:
@@ -581,17 +592,8 @@ class TalkingCaller:
             contact=NameAddr(SipUri(user=self.user, host=self.host.ip,
                                     port=phone.local_port, params=params)))
 
-    async def _send_every_20ms(self, port: int) -> None:
-        packet = 0
-        while self._rtp is not None:
-            header = bytes([0x80, 0]) + (packet & 0xFFFF).to_bytes(2, "big") + \
-                (packet * 160).to_bytes(4, "big") + (0x5EED).to_bytes(4, "big")
-            self._rtp.sendto(header + bytes(160), (self.address, port))
-            packet += 1
-            await asyncio.sleep(0.02)
-
     def heard_between(self, start: float, end: float) -> int:
-        return sum(1 for at in self.heard if start <= at < end)
+        return heard_between(self.heard, start, end)
 
     async def hang_up(self) -> SipResponse:
         """BYE; the answer to it."""
