@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from parley.app import Node
+from parley.center.live import LiveCenter
+from parley.events import AgentLogin
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.store.flac import read_recording
@@ -688,6 +690,33 @@ async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path
     skipped = [entry.detail.get("operator") for entry in record.timeline
                if entry.kind == "not reachable"]
     assert skipped[:2] == ["1001", "1002"]
+
+
+@needs_sipp
+@needs_baresip
+async def test_an_operator_ready_with_no_phone_is_tried_again_not_in_a_loop(
+        tmp_path: Path) -> None:
+    """1001 logs in ready before any phone of theirs registered; a caller waits for
+    support. Each offer fails at once (nothing to ring): the ACD tries again a second later,
+    never in a loop that leaves the node no time for anything else; when 1001's phone
+    registers, the caller is put through."""
+    async with demo_node(tmp_path) as node:
+        await LiveCenter(node.center).operator_event(AgentLogin("1001", "1001", True))
+        scenario, _ = caller_scenario(tmp_path, talk_s=8.0)
+        caller = await dial(node, tmp_path, "602", scenario)
+        await asyncio.sleep(3.0)
+        phone = operator(node, tmp_path, "1001")
+        await phone.start()
+        try:
+            await phone.wait_event("CALL_ESTABLISHED", within=10)
+            result = await caller.wait(within=40)
+            assert result.ok, result.log
+        finally:
+            await phone.stop()
+        record = await call_record(node, number="602")
+    assert record.operator == "1001"
+    unreachable = [entry for entry in record.timeline if entry.kind == "not reachable"]
+    assert 1 <= len(unreachable) <= 8, len(unreachable)  # about one a second
 
 
 def _operator_checking_headers() -> str:

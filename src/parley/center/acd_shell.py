@@ -60,7 +60,7 @@ log = structlog.get_logger("parley.center")
 
 TRANSFER_HANGUP_DELAY_S = 1.5  # the transferring phone gets its NOTIFY before Parley's BYE
 DIRECT_RING_S = 25.0  # ringing an operator directly (transfer to a person) before voicemail
-BUSY_RETRY_S = 1.0  # an operator whose phone is on another call is reported unreachable after
+BUSY_RETRY_S = 1.0  # an operator whose phone is busy or unreachable is reported so after
 
 
 #: the kind of leg a waiting caller is kept as for a hot standby (parley.telephony.carry)
@@ -326,23 +326,15 @@ class AcdShell:
             self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
             return
         if self._on_another_call(command.device):  # a personal call the ACD did not give
-            self.progress(call, "not reachable", {"operator": command.agent_id,
-                                                   "reason": "on another call"})
-            # told a moment later, not at once: the ACD would offer the same operator the
-            # next waiting call at once, and that offer would fail the same way, in a loop
-            # that never lets the event loop run (and the phone hang up)
-            self.clock.call_later(BUSY_RETRY_S, lambda: self.feed(
-                ev.AgentLegEnded(command.call_id, command.agent_id)))
+            self._unreachable(call, command, "on another call")
             return
         try:
             leg = self.telephony.originate(
                 command.device, caller_id=call.ani, timeout=command.ring_timeout + 30,
                 variables={"queue": call.queue, "operator": command.agent_id},
                 headers=call.headers(), interaction_id=call.interaction_id)
-        except (OriginateError, ValueError) as exc:
-            self.progress(call, "not reachable", {"operator": command.agent_id,
-                                                   "reason": str(exc)})
-            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+        except (OriginateError, ValueError) as exc:  # no phone registered, a bad contact
+            self._unreachable(call, command, str(exc))
             return
         call.offers[command.agent_id] = leg
         if self.carry is not None:  # cancelled by the other node should this one fail
@@ -350,6 +342,15 @@ class AcdShell:
         self.progress(call, "offered", {"operator": command.agent_id,
                                          "device": command.device})
         self.spawn(self._ring(call, command.agent_id, leg), f"ring-{leg.id}")
+
+    def _unreachable(self, call: InboundCall, command: ev.OfferCall, reason: str) -> None:
+        """An offer that failed before ringing: noted, and told to the ACD a moment later,
+        not at once. The ACD would offer the same operator the next waiting call at once,
+        that offer would fail the same way, and so on in a loop that never lets the event
+        loop run (the phone can neither hang up nor register)."""
+        self.progress(call, "not reachable", {"operator": command.agent_id, "reason": reason})
+        self.clock.call_later(BUSY_RETRY_S, lambda: self.feed(
+            ev.AgentLegEnded(command.call_id, command.agent_id)))
 
     def _on_another_call(self, device: str) -> bool:
         """A phone (not a gateway with a static contact) already in a call."""
