@@ -80,10 +80,12 @@ class Cluster:
 @contextlib.asynccontextmanager
 async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
                   site: Callable[[Host], Path], *,
-                  shared_recordings: Path | None = None) -> AsyncIterator[Cluster]:
+                  shared_recordings: Path | None = None,
+                  rtp_ports: str = StandbyNode.rtp_ports) -> AsyncIterator[Cluster]:
     """Hosts a and b (the nodes), peers and db (PostgreSQL's relay) on ``lan``; the site
     ``site(peers)`` imported once before both nodes start; yields once one is active.
-    ``shared_recordings``: the recordings folder both nodes share (else each its own)."""
+    ``shared_recordings``: the recordings folder both nodes share (else each its own);
+    ``rtp_ports``: the nodes' media port range."""
     server_url, name = postgres_database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
@@ -96,7 +98,8 @@ async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str], 
             "PARLEY_MEDIA__RECORDINGS_DIR": str(shared_recordings),
             "PARLEY_MEDIA__RECORDINGS_SHARED": "true"}
         a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S,
-                            environment=shared) for host in (first, second))
+                            environment=shared, rtp_ports=rtp_ports)
+                for host in (first, second))
         async with nodes(a, b):
             await asyncio.gather(a.start(), b.start())
             address = str(floating.ip)
@@ -107,6 +110,7 @@ async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str], 
             except BaseException:  # shown with the failure: what each node said, and ARP
                 for node in (a, b):
                     said = node.output.decode(errors="replace")
+                    (tmp_path / f"node-{node.name}.log").write_text(said)  # all of it
                     marked = [line[:400] for line in said.splitlines()
                               if "[warning" in line or "[error" in line]
                     print(f"--- node {node.name}, its warnings and errors:\n"

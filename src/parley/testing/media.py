@@ -145,9 +145,11 @@ def _sipp_media(port: str, dtmf: bool) -> str:
                               dtmf=_SIPP_DTMF if dtmf else "")
 
 
-def sipp_answer(rtp_port: int | str, *, dtmf: bool = False, user: str = "") -> str:
+def sipp_answer(rtp_port: int | str, *, dtmf: bool = False, user: str = "",
+                media_ip: str = "127.0.0.1") -> str:
     """SIPp scenario lines that answer the INVITE just received: 200 OK with PCMU (and
-    telephone-event with ``dtmf``) at ``rtp_port`` (a number, or ``[media_port]``)."""
+    telephone-event with ``dtmf``) at ``rtp_port`` (a number, or ``[media_port]``) on
+    ``media_ip`` (or ``[media_ip]``)."""
     contact = f"{user}@" if user else ""
     return f"""  <send><![CDATA[
 SIP/2.0 200 OK
@@ -161,22 +163,24 @@ Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
-o=- 1 1 IN IP4 127.0.0.1
+o=- 1 1 IN IP4 {media_ip}
 s=-
-c=IN IP4 127.0.0.1
+c=IN IP4 {media_ip}
 t=0 0
 {_sipp_media(str(rtp_port), dtmf)}
 ]]></send>
 """
 
 
-def sipp_answerer(rtp_port: int, *, dtmf: bool = False) -> str:
-    """A SIPp scenario that answers one call with PCMU (and telephone-event with ``dtmf``),
-    its media at ``rtp_port`` on 127.0.0.1, then waits for the ACK and the BYE."""
+def sipp_answerer(rtp_port: int | str, *, dtmf: bool = False,
+                  media_ip: str = "127.0.0.1") -> str:
+    """A SIPp scenario that answers a call with PCMU (and telephone-event with ``dtmf``),
+    its media at ``rtp_port`` on ``media_ip`` (``[media_port]`` and ``[media_ip]``: sipp's
+    own, where ``-rtp_echo`` sends back what it gets), then waits for the ACK and the BYE."""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="media answerer">
   <recv request="INVITE" />
-{sipp_answer(rtp_port, dtmf=dtmf)}  <recv request="ACK" />
+{sipp_answer(rtp_port, dtmf=dtmf, media_ip=media_ip)}  <recv request="ACK" />
 {SIPP_AWAIT_BYE}</scenario>
 """
 

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 import wave
@@ -151,6 +152,8 @@ class Baresip:
     ``host`` is where it listens and sends from (127.0.0.2: a carrier apart from the phones);
     ``mediaenc`` loads baresip's ``srtp`` module and sets the account's media encryption
     (``srtp``: offered, ``srtp-mand``: RTP/SAVP with a=crypto only, RFC 4568).
+    ``namespace``: run on that network namespace's host (parley.testing.netns; ``host`` its
+    address), its control socket reached inside it.
     """
 
     workdir: Path
@@ -164,6 +167,10 @@ class Baresip:
     server_host: str = LOOPBACK
     host: str = LOOPBACK
     mediaenc: str | None = None
+    namespace: str | None = None
+    #: more of the account's parameters (``sipnat=outbound``: RFC 5626 keep-alives, and
+    #: registering again over a new connection when the one to the server fails)
+    account_params: Sequence[str] = ()
     sip_port: int = 0
     ctrl_port: int = 0
     events: list[BaresipEvent] = field(default_factory=list)
@@ -194,6 +201,8 @@ class Baresip:
             f"module_path {BARESIP_MODULES}",
             *(f"module {name}.so" for name in BARESIP_MEDIA_MODULES),
             *(["module srtp.so"] if self.mediaenc else []),
+            # RFC 5626 needs the phone's instance id (+sip.instance): made and kept by uuid
+            *(["module uuid.so"] if "sipnat=outbound" in self.account_params else []),
             *(f"module_app {name}.so" for name in BARESIP_APP_MODULES),
             f"ctrl_tcp_listen {LOOPBACK}:{self.ctrl_port}",
             f"snd_path {self.workdir}",
@@ -209,20 +218,24 @@ class Baresip:
         params.append("audio_codecs=PCMU,PCMA")
         if self.mediaenc:
             params.append(f"mediaenc={self.mediaenc}")
+        params.extend(self.account_params)
         (self.workdir / "accounts").write_text(";".join(params) + "\n")
 
     async def start(self, *, within: float = 10.0) -> None:
         """Start baresip and connect to its control socket (and wait for registration)."""
         if shutil.which("baresip") is None:
             raise PeerError("baresip is not installed (apt install baresip-core)")
+        # a namespace's ports are its own: any free one of this host is free there too
+        local = LOOPBACK if self.namespace else self.host
         if not self.sip_port:
-            self.sip_port = free_port_block(2, self.host)  # SIP/TLS on port + 1 too
+            self.sip_port = free_port_block(2, local)  # SIP/TLS on port + 1 too
         if not self.ctrl_port:
             self.ctrl_port = free_port()
         self._write_config()
         log = (self.workdir / "baresip.log").open("wb")
+        prefix = ["ip", "netns", "exec", self.namespace] if self.namespace else []
         self._process = await asyncio.create_subprocess_exec(
-            "baresip", "-f", str(self.workdir), stdin=asyncio.subprocess.DEVNULL,
+            *prefix, "baresip", "-f", str(self.workdir), stdin=asyncio.subprocess.DEVNULL,
             stdout=log, stderr=asyncio.subprocess.STDOUT,
         )
         log.close()
@@ -230,7 +243,7 @@ class Baresip:
         deadline = loop.time() + within
         while True:
             try:
-                self._reader, self._writer = await asyncio.open_connection(LOOPBACK, self.ctrl_port)
+                self._reader, self._writer = await self._control()
                 break
             except OSError:
                 if self._process.returncode is not None:
@@ -242,6 +255,21 @@ class Baresip:
         self._pump = asyncio.create_task(self._read_loop())
         if self.register:
             await self.wait_registered(within=max(0.1, deadline - loop.time()))
+
+    async def _control(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the control socket (inside the namespace for one there)."""
+        if self.namespace is None:
+            return await asyncio.open_connection(LOOPBACK, self.ctrl_port)
+        from parley.testing.netns import inside  # pytest's, only needed with namespaces
+        with inside(self.namespace):
+            made = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        made.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(made, (LOOPBACK, self.ctrl_port))
+        except OSError:
+            made.close()
+            raise
+        return await asyncio.open_connection(sock=made)
 
     async def wait_registered(self, *, within: float = 10.0) -> None:
         """Wait until the account is registered (the event may precede the control socket)."""
@@ -397,6 +425,9 @@ class Sipp:
     host: str = LOOPBACK  # -i: the address sipp binds (127.0.0.2: a carrier apart)
     #: run through this command (``ip netns exec NAME``: sipp on a namespace's host)
     prefix: Sequence[str] = ()
+    #: -mp: the first of its media ports (0: a free block); a caller's ``[auto_media_port]``
+    #: counts from it in fours, an answerer's ``[media_port]`` is it (``-rtp_echo`` there)
+    media_port: int = 0
     _process: asyncio.subprocess.Process | None = None
 
     def _command(self) -> list[str]:
@@ -405,9 +436,10 @@ class Sipp:
         name = Path(self.scenario).stem
         # sipp also binds a control port (-cp, default 8888) and media ports (-mp, default
         # 6000): pin them to free ones so that parallel runs never collide.
+        media_port = self.media_port or free_port_block(4)
         command = [*self.prefix, "sipp", "-i", self.host, "-p", str(self.port),
                    "-t", self.transport,
-                   "-cp", str(free_port()), "-mi", self.host, "-mp", str(free_port_block(4)),
+                   "-cp", str(free_port()), "-mi", self.host, "-mp", str(media_port),
                    "-nostdin", "-trace_stat", "-stf",
                    str(self.workdir / f"{name}-stat.csv"), "-fd", "1",
                    "-trace_err", "-error_file", str(self.workdir / f"{name}-errors.log"),

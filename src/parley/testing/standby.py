@@ -82,11 +82,13 @@ MENU_NUMBER = "720"  # a beep, then a menu: 1 or 4 s of silence lead to queue "s
 
 def queueing_site(path: Path, *, operator: str = "", device: str = "", password: str = "",
                   record: bool = False,
-                  operators: Sequence[tuple[str, str, str]] = ()) -> Path:
+                  operators: Sequence[tuple[str, str, str]] = (),
+                  contacts: Mapping[str, str] | None = None) -> Path:
     """:func:`answering_site` with a queue: number 710 puts the caller in queue ``sales``,
     number 720 after a menu (:data:`MENU_NUMBER`); the queue is served by ``operator``
     alone on ``device`` (``password``), or by ``operators`` (each such a triple), each
-    logged in and ready once their phone registers (no wrap-up); it records every call
+    logged in and ready once their phone registers (no wrap-up), or at once for a device
+    that ``contacts`` gives a static contact (device name -> SIP URI); it records every call
     when ``record``."""
     staff = list(operators) or [(operator, device, password)]
     answering_site(path)
@@ -111,7 +113,9 @@ def queueing_site(path: Path, *, operator: str = "", device: str = "", password:
     document["users"] = [{"username": name, "display_name": f"Operator {name}",
                           "roles": ["agent"], "password": f"{secret}-web"}
                          for name, _device, secret in staff]
-    document["devices"] = [{"name": phone, "user": name, "sip_password": secret}
+    fixed = contacts or {}
+    document["devices"] = [{"name": phone, "user": name, "sip_password": secret,
+                            **({"static_contact": fixed[phone]} if phone in fixed else {})}
                            for name, phone, secret in staff]
     document["queues"] = [{"name": "sales", "strategy": "longest_idle", "wrap_up_s": 0,
                            "members": [name for name, _device, _secret in staff],

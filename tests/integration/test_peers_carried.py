@@ -1,0 +1,187 @@
+"""The contact center goes on through a kill, with the peers the operators of a site would
+have: sipp placing the callers' calls (each playing its voice), sipp answering as the
+operators' phones (each sending back what it hears, as the issue's benchmark scenario
+does), and a baresip softphone as one more operator, registered over TCP, talking and
+recording what it hears. The peers' audio is taken from their host's wire
+(parley.testing.capture) and from baresip's recording: calls talking at the kill keep their
+audio both ways, the callers waiting in the queue keep their hold music and their place,
+and each reaches an operator once the talking calls end, answered by the node that took
+over; every call has one closed record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from parley.store import open_store
+from parley.store.database import database_url
+from parley.testing.capture import RtpCapture
+from parley.testing.media import audio_packets, sipp_answerer, sipp_caller, sipp_play, write_pcap
+from parley.testing.needs import needs
+from parley.testing.netns import NETNS, Host, Lan
+from parley.testing.netns import lan as lan
+from parley.testing.peers import Baresip, Sipp, audio_similarity, noise_signal, read_wav, write_wav
+from parley.testing.postgres import (  # noqa: F401 - fixtures
+    postgres_database,
+    postgres_server_url,
+    postgres_template,
+)
+from parley.testing.standby import QUEUE_NUMBER, SIP_PORT, queueing_site
+
+from .test_call_carried import TAKEOVER_LIMIT_S, closed_records, cluster, fail_over, until
+
+pytestmark = needs(NETNS)
+
+ECHO_SIP_PORT, ECHO_MEDIA_PORT = 5070, 6000  # the sipp operators' phones
+TALKER_MEDIA, WAITER_MEDIA = 40000, 42000  # the callers' media ports count from these
+TALKERS, WAITERS = 4, 2
+TALK_S, WAIT_S = 12.0, 20.0  # each caller's voice, then its BYE
+SIMILAR = 0.5  # audio_similarity: unrelated audio scores near 0, a G.711 path above 0.9
+
+
+def tail(recording: Path, seconds: float, path: Path) -> Path:
+    """The last ``seconds`` of a WAV (all of it if shorter) into ``path``."""
+    samples, rate = read_wav(recording)
+    return write_wav(path, samples[-int(seconds * rate):].astype(np.int16), rate)
+
+
+async def test_sipp_and_baresip_peers_talk_and_wait_through_a_kill(
+        tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
+) -> None:
+    """Four callers talk to the queue's four operators (three sipp phones that echo, one
+    baresip over TCP), two wait with hold music; the active node is killed. Within the
+    limit every talking caller hears its operator again (its own voice echoed: both ways
+    through the new node) and every waiting caller its hold music; baresip hears its
+    caller after the takeover; the talking callers' BYEs are answered; the waiting callers
+    then reach operators and talk; six closed records, each answered by an operator."""
+    staff = [(f"op{n}", f"21{n:02d}", f"secret-21{n:02d}") for n in range(1, 5)]
+    echoing = [device for _name, device, _secret in staff[:3]]
+    soft_name, soft_device, soft_secret = staff[3]
+    voice = noise_signal(WAIT_S + 5, seed=77)
+    voice_wav = write_wav(tmp_path / "voice.wav", voice)
+    voice_pcap = write_pcap(tmp_path / "voice.pcap", audio_packets(voice))
+
+    def site(peers: Host) -> Path:
+        ip = peers.ip
+        return queueing_site(tmp_path / "site.yaml", operators=staff, contacts={
+            device: f"sip:{device}@{ip}:{ECHO_SIP_PORT}" for device in echoing})
+
+    async with cluster(tmp_path, lan, postgres_database, site,
+                       rtp_ports="20000-20099") as c, \
+            RtpCapture(c.peers) as capture:
+        peers, target = c.peers, f"{c.address}:{SIP_PORT}"
+
+        def sipp(name: str, scenario: str, **options: object) -> Sipp:
+            workdir = tmp_path / name
+            workdir.mkdir()
+            path = workdir / f"{name}.xml"
+            path.write_text(scenario)
+            return Sipp(workdir, path, host=peers.ip, prefix=peers.command(),
+                        **options)  # type: ignore[arg-type]
+
+        echo = sipp("echo", sipp_answerer("[media_port]", media_ip="[media_ip]"),
+                    port=ECHO_SIP_PORT, media_port=ECHO_MEDIA_PORT, extra=("-rtp_echo",))
+        soft = Baresip(tmp_path / soft_name, user=soft_device, password=soft_secret,
+                       server_port=SIP_PORT, server_host=c.address, host=peers.ip,
+                       namespace=peers.namespace, auto_answer=True)
+        talkers = sipp("talkers", sipp_caller(sipp_play(voice_pcap, int(TALK_S * 1000))),
+                       target=target, service=QUEUE_NUMBER, calls=TALKERS, rate=10,
+                       media_port=TALKER_MEDIA)
+        waiters = sipp("waiters", sipp_caller(sipp_play(voice_pcap, int(WAIT_S * 1000))),
+                       target=target, service=QUEUE_NUMBER, calls=WAITERS, rate=10,
+                       media_port=WAITER_MEDIA)
+        await echo.start()
+        await soft.start()  # registered: ready (the site's ready_on_register)
+        try:
+            await asyncio.sleep(0.5)
+            await talkers.start()
+
+            def talking() -> list[int]:
+                now = time.monotonic()
+                return [port for port in capture.ports(lowest=TALKER_MEDIA,
+                                                       highest=WAITER_MEDIA - 1)
+                        if capture.count_between(port, now - 1.0, now) >= 40]
+
+            try:
+                await until(lambda: len(talking()) == TALKERS, within_s=10,
+                            what="the talking callers hearing their operators")
+            except AssertionError:
+                print({port: len(heard) for port, heard in capture.heard.items()})
+                raise
+            talker_ports = talking()
+            await waiters.start()
+            await asyncio.sleep(2.0)  # queued with hold music; the node keeps them (0.5 s)
+            waiter_ports = capture.ports(lowest=WAITER_MEDIA)
+            assert len(waiter_ports) == WAITERS, waiter_ports
+            now = time.monotonic()
+            for port in waiter_ports:
+                assert capture.count_between(port, now - 1.0, now) >= 40  # hold music
+            assert any(event.type == "CALL_ESTABLISHED" for event in soft.events)
+
+            killed = await fail_over(c, "killed")
+            ports = [*talker_ports, *waiter_ports]
+            with contextlib.suppress(AssertionError):  # each one checked below
+                await until(lambda: all(capture.first_after(port, killed + 0.1)
+                                        for port in ports),
+                            within_s=TAKEOVER_LIMIT_S, what="every call's audio back")
+            for port in ports:
+                back = capture.first_after(port, killed + 0.1)
+                assert back is not None, (port, {
+                    heard: (capture.count_between(heard, killed - 2, killed),
+                            capture.count_between(heard, killed, time.monotonic()))
+                    for heard in capture.ports()})
+                assert back - killed <= TAKEOVER_LIMIT_S, (port, back - killed)
+            await asyncio.sleep(3.0)
+            # both ways: each talking caller hears its own voice back through its
+            # operator's phone, or the baresip operator's voice
+            for port in talker_ports:
+                heard = capture.wav(port, time.monotonic() - 3.0, time.monotonic(),
+                                    tmp_path / f"talker-{port}.wav")
+                score = max(audio_similarity(heard, voice_wav, window_s=1.0),
+                            audio_similarity(heard, soft.source or voice_wav, window_s=1.0))
+                assert score > SIMILAR, (port, score)
+
+            result = await talkers.wait(within=TALK_S + 15)  # each BYE answered by the new node
+            assert result.ok, result.log
+            assert result.successful == TALKERS, result.log
+            await soft.wait_event("CALL_CLOSED", within=10)
+            # what baresip heard last in its first call: the caller, after the takeover
+            first_call = sorted(soft.workdir.glob("dump-*-dec.wav"),
+                                key=lambda path: path.stat().st_mtime)[0]
+            assert audio_similarity(tail(first_call, 3.0, tmp_path / "soft-tail.wav"),
+                                    voice_wav, window_s=1.0) > SIMILAR
+
+            # the waiting callers reach the operators freed and talk
+            await asyncio.sleep(4.0)
+            for port in waiter_ports:
+                heard = capture.wav(port, time.monotonic() - 3.0, time.monotonic(),
+                                    tmp_path / f"waiter-{port}.wav")
+                score = max(audio_similarity(heard, voice_wav, window_s=1.0),
+                            audio_similarity(heard, soft.source or voice_wav, window_s=1.0))
+                assert score > SIMILAR, (port, score)
+            result = await waiters.wait(within=WAIT_S + 15)
+            assert result.ok, result.log
+            assert result.successful == WAITERS, result.log
+            answered = await echo.stop()
+            assert answered.failed == 0, answered.log  # no call the sipp phones did not expect
+
+            store = await open_store(database_url(c.server_url, tmp_path), run_migrations=False)
+            try:
+                records = await closed_records(store, TALKERS + WAITERS)
+                for record in records:
+                    assert record.outcome == "answered", record
+                    assert record.operator in {name for name, _d, _s in staff}, record
+                    kinds = [entry.kind for entry in record.timeline]
+                    assert "carried over" in kinds, kinds
+                    assert kinds.count("queued") == 1, kinds
+            finally:
+                await store.close()
+        finally:
+            await soft.stop()
+            for peer in (talkers, waiters, echo):
+                await peer.stop()
