@@ -1,8 +1,8 @@
 """The contact center goes on through a kill, with the peers the operators of a site would
 have: sipp placing the callers' calls (each playing its voice), sipp answering as the
-operators' phones (each sending back what it hears, as the issue's benchmark scenario
-does), and a baresip softphone as one more operator, registered over TCP, talking and
-recording what it hears. The peers' audio is taken from their host's wire
+operators' phones (each sending back what it hears, as the inbound benchmark's operators
+do), and a baresip softphone as one more operator, registered, talking and recording what
+it hears. The peers' audio is taken from their host's wire
 (parley.testing.capture) and from baresip's recording: calls talking at the kill keep their
 audio both ways, the callers waiting in the queue keep their hold music and their place,
 and each reaches an operator once the talking calls end, answered by the node that took
@@ -21,23 +21,28 @@ import numpy as np
 from parley.store import open_store
 from parley.store.database import database_url
 from parley.testing.capture import RtpCapture
-from parley.testing.media import audio_packets, sipp_answerer, sipp_caller, sipp_play, write_pcap
+from parley.testing.media import audio_packets, write_pcap
 from parley.testing.needs import needs
 from parley.testing.netns import NETNS, Host, Lan
 from parley.testing.netns import lan as lan
-from parley.testing.peers import Baresip, Sipp, audio_similarity, noise_signal, read_wav, write_wav
+from parley.testing.peers import Baresip, audio_similarity, noise_signal, read_wav, write_wav
 from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_database,
     postgres_server_url,
     postgres_template,
 )
-from parley.testing.standby import QUEUE_NUMBER, SIP_PORT, queueing_site
+from parley.testing.standby import (
+    SIP_PORT,
+    echo_contacts,
+    echo_phones,
+    queueing_site,
+    voice_callers,
+)
 
 from .test_call_carried import TAKEOVER_LIMIT_S, closed_records, cluster, fail_over, until
 
 pytestmark = needs(NETNS)
 
-ECHO_SIP_PORT, ECHO_MEDIA_PORT = 5070, 6000  # the sipp operators' phones
 TALKER_MEDIA, WAITER_MEDIA = 40000, 42000  # the callers' media ports count from these
 TALKERS, WAITERS = 4, 2
 TALK_S, WAIT_S = 12.0, 20.0  # each caller's voice, then its BYE
@@ -54,7 +59,7 @@ async def test_sipp_and_baresip_peers_talk_and_wait_through_a_kill(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
 ) -> None:
     """Four callers talk to the queue's four operators (three sipp phones that echo, one
-    baresip over TCP), two wait with hold music; the active node is killed. Within the
+    baresip), two wait with hold music; the active node is killed. Within the
     limit every talking caller hears its operator again (its own voice echoed: both ways
     through the new node) and every waiting caller its hold music; baresip hears its
     caller after the takeover; the talking callers' BYEs are answered; the waiting callers
@@ -67,34 +72,21 @@ async def test_sipp_and_baresip_peers_talk_and_wait_through_a_kill(
     voice_pcap = write_pcap(tmp_path / "voice.pcap", audio_packets(voice))
 
     def site(peers: Host) -> Path:
-        ip = peers.ip
-        return queueing_site(tmp_path / "site.yaml", operators=staff, contacts={
-            device: f"sip:{device}@{ip}:{ECHO_SIP_PORT}" for device in echoing})
+        return queueing_site(tmp_path / "site.yaml", operators=staff,
+                             contacts=echo_contacts(peers, echoing))
 
     async with cluster(tmp_path, lan, postgres_database, site,
                        rtp_ports="20000-20099") as c, \
             RtpCapture(c.peers) as capture:
-        peers, target = c.peers, f"{c.address}:{SIP_PORT}"
-
-        def sipp(name: str, scenario: str, **options: object) -> Sipp:
-            workdir = tmp_path / name
-            workdir.mkdir()
-            path = workdir / f"{name}.xml"
-            path.write_text(scenario)
-            return Sipp(workdir, path, host=peers.ip, prefix=peers.command(),
-                        **options)  # type: ignore[arg-type]
-
-        echo = sipp("echo", sipp_answerer("[media_port]", media_ip="[media_ip]"),
-                    port=ECHO_SIP_PORT, media_port=ECHO_MEDIA_PORT, extra=("-rtp_echo",))
+        peers = c.peers
+        echo = echo_phones(peers, tmp_path / "echo")
         soft = Baresip(tmp_path / soft_name, user=soft_device, password=soft_secret,
                        server_port=SIP_PORT, server_host=c.address, host=peers.ip,
                        namespace=peers.namespace, auto_answer=True)
-        talkers = sipp("talkers", sipp_caller(sipp_play(voice_pcap, int(TALK_S * 1000))),
-                       target=target, service=QUEUE_NUMBER, calls=TALKERS, rate=10,
-                       media_port=TALKER_MEDIA)
-        waiters = sipp("waiters", sipp_caller(sipp_play(voice_pcap, int(WAIT_S * 1000))),
-                       target=target, service=QUEUE_NUMBER, calls=WAITERS, rate=10,
-                       media_port=WAITER_MEDIA)
+        talkers = voice_callers(peers, tmp_path / "talkers", c.address, voice_pcap,
+                                calls=TALKERS, talk_s=TALK_S, media_port=TALKER_MEDIA)
+        waiters = voice_callers(peers, tmp_path / "waiters", c.address, voice_pcap,
+                                calls=WAITERS, talk_s=WAIT_S, media_port=WAITER_MEDIA)
         await echo.start()
         await soft.start()  # registered: ready (the site's ready_on_register)
         try:
@@ -107,12 +99,8 @@ async def test_sipp_and_baresip_peers_talk_and_wait_through_a_kill(
                                                        highest=WAITER_MEDIA - 1)
                         if capture.count_between(port, now - 1.0, now) >= 40]
 
-            try:
-                await until(lambda: len(talking()) == TALKERS, within_s=10,
-                            what="the talking callers hearing their operators")
-            except AssertionError:
-                print({port: len(heard) for port, heard in capture.heard.items()})
-                raise
+            await until(lambda: len(talking()) == TALKERS, within_s=10,
+                        what="the talking callers hearing their operators")
             talker_ports = talking()
             await waiters.start()
             await asyncio.sleep(2.0)  # queued with hold music; the node keeps them (0.5 s)

@@ -29,6 +29,8 @@ from parley.testing.netns import Host, inside
 
 ETH_P_IP = 0x0800
 PACKET_HOST = 0  # a packet addressed to this host (not one it sent)
+SO_TIMESTAMPNS = 35  # Linux: each packet's arrival time, as a struct timespec
+_TIMESPEC = struct.Struct("@qq")
 _UDP = 17
 
 
@@ -49,11 +51,16 @@ class RtpCapture:
     host: Host
     heard: dict[int, list[Heard]] = field(default_factory=lambda: defaultdict(list))
     _socket: socket.socket | None = None
+    _offset: float = 0.0
 
     async def __aenter__(self) -> RtpCapture:
         with inside(self.host.namespace):
             made = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
         made.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        # the kernel's arrival time, not when this loop got round to reading (the wall
+        # clock's: turned into the monotonic clock's by their difference now)
+        made.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._offset = time.monotonic() - time.time()
         made.bind((self.host.device, ETH_P_IP))
         made.setblocking(False)
         self._socket = made
@@ -68,14 +75,21 @@ class RtpCapture:
 
     def _read(self) -> None:
         assert self._socket is not None  # noqa: S101 - only while running
-        now = time.monotonic()
         while True:
             try:
-                data, address = self._socket.recvfrom(2048)
+                data, ancillary, _flags, address = self._socket.recvmsg(
+                    2048, socket.CMSG_SPACE(_TIMESPEC.size))
             except BlockingIOError:
                 return
-            if address[2] == PACKET_HOST:
-                self._take(now, data)
+            if address[2] != PACKET_HOST:
+                continue
+            at = time.monotonic()
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS \
+                        and len(value) >= _TIMESPEC.size:
+                    seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+                    at = seconds + nanoseconds / 1e9 + self._offset
+            self._take(at, data)
 
     def _take(self, now: float, data: bytes) -> None:
         if len(data) < 28 or data[0] >> 4 != 4 or data[9] != _UDP:

@@ -38,7 +38,9 @@ from parley.sip.message import (
     parse_message,
 )
 from parley.sip.uri import SipUri
+from parley.testing.media import sipp_answerer, sipp_caller, sipp_play
 from parley.testing.netns import Host, TcpRelay, http_get
+from parley.testing.peers import Sipp
 from parley.testing.sipclient import RawSipClient
 
 READY_LINE = b"Press Ctrl-C to stop."
@@ -122,6 +124,40 @@ def queueing_site(path: Path, *, operator: str = "", device: str = "", password:
                            "recording": "all" if record else "none"}]
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+ECHO_SIP_PORT, ECHO_MEDIA_PORT = 5070, 6000  # :func:`echo_phones` on the peers' host
+
+
+def echo_contacts(peers: Host, devices: Sequence[str]) -> dict[str, str]:
+    """``contacts`` for :func:`queueing_site`: each of ``devices`` at :func:`echo_phones`."""
+    return {device: f"sip:{device}@{peers.ip}:{ECHO_SIP_PORT}" for device in devices}
+
+
+def peer_sipp(peers: Host, workdir: Path, scenario: str, **options: Any) -> Sipp:
+    """sipp on the peers' host running ``scenario`` (its XML) in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"{workdir.name}.xml"
+    path.write_text(scenario)
+    return Sipp(workdir, path, host=peers.ip, prefix=peers.command(), **options)
+
+
+def echo_phones(peers: Host, workdir: Path) -> Sipp:
+    """The operators' phones at :func:`echo_contacts`: one sipp answering every call
+    there, sending back each RTP packet it gets (``-rtp_echo``) from its media port."""
+    return peer_sipp(peers, workdir, sipp_answerer("[media_port]", media_ip="[media_ip]"),
+                     port=ECHO_SIP_PORT, media_port=ECHO_MEDIA_PORT, extra=("-rtp_echo",))
+
+
+def voice_callers(peers: Host, workdir: Path, address: str, voice_pcap: Path, *,
+                  calls: int, talk_s: float, media_port: int, rate: float = 10.0) -> Sipp:
+    """sipp placing ``calls`` calls to :data:`QUEUE_NUMBER` at ``address``, ``rate`` a
+    second, each playing ``voice_pcap`` for ``talk_s`` and then hanging up; a call's media
+    port is ``media_port`` + 4 x (its number - 1), where the peers' capture finds it."""
+    return peer_sipp(peers, workdir, sipp_caller(sipp_play(voice_pcap, int(talk_s * 1000))),
+                     target=f"{address}:{SIP_PORT}", service=QUEUE_NUMBER, calls=calls,
+                     rate=rate, media_port=media_port,
+                     extra=("-l", str(calls), "-timeout", f"{int(talk_s) + 120}s"))
 
 
 DB_PORT = 5432
