@@ -26,6 +26,7 @@ from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_c
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import stay_bridged
 from parley.telephony.server import Telephony
+from parley.testing.sipclient import RawSipClient
 
 DATA = Path(__file__).parents[1] / "sip" / "data"
 
@@ -301,6 +302,101 @@ async def test_a_carried_call_whose_phone_sends_nothing_is_ended(node: Telephony
         await asyncio.wait_for(talks.wait_ended(), 2)  # the call ends, both legs
     finally:
         for channel in (gone, talks):
+            channel.hangup()
+        caller.close()
+        operator.close()
+
+
+def tcp_leg(telephony: Telephony, *, channel: str, port: int, phone: tuple[str, int],
+            call_id: str, connection: int, contact: int) -> dict[str, Any]:
+    """:func:`leg` of a phone on TCP: reached over its connection from port ``connection``
+    (which died with the node the call was kept by), its Contact at port ``contact``."""
+    state = leg(telephony, channel=channel, port=port, phone=phone, call_id=call_id)
+    invite = parse_message(state["invite"].encode())
+    assert isinstance(invite, SipRequest)
+    raw = state["invite"].replace(
+        str(invite.header("Contact")), f"<sip:1002@127.0.0.1:{contact};transport=tcp>"
+    ).replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+    invite = parse_message(raw.encode())
+    assert isinstance(invite, SipRequest)
+    dialog = Dialog.from_request(invite, local_tag=f"tag-{channel}",
+                                 local_contact=NameAddr.parse("<sip:parley@127.0.0.1>",
+                                                              "Contact"),
+                                 local_via=Via("TCP", "127.0.0.1",
+                                               telephony.engine.config.port))
+    return {**state, "invite": raw, "dialog": dialog.state_of(),
+            "peer": ["TCP", "127.0.0.1", connection]}
+
+
+def closed_port() -> int:
+    """A TCP port of loopback nothing listens on (a connection there is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_tcp_phones_carried_call_is_hung_up_where_its_contact_listens(
+        node: Telephony) -> None:
+    """A phone registered over TCP that listens where its Contact says (as desk phones
+    do): its connection died with the node the call was carried from, so the BYE goes over
+    a new connection to that address, not to the dead connection's port."""
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def phone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.put_nowait(await reader.read(65536))
+        writer.close()
+
+    server = await asyncio.start_server(phone, "127.0.0.1", 0)
+    listening = int(server.sockets[0].getsockname()[1])
+    caller, operator = udp(), udp()
+    port = node.pool.first + 14
+    state = {"version": 1, "bridge_id": "br-tcp", "interaction_id": "call-1", "legs": [
+        leg(node, channel="ch-caller", port=port, phone=caller.getsockname(), call_id="t1"),
+        tcp_leg(node, channel="ch-phone", port=port + 2, phone=operator.getsockname(),
+                call_id="t2", connection=closed_port(), contact=listening)]}
+    bridge = restore_call(node.engine, state, "a", stay_bridged)
+    first, second = bridge.members
+    try:
+        first.hangup()  # the caller hangs up: the phone's leg is hung up too
+        data = await asyncio.wait_for(received.get(), 5)
+        assert data.startswith(b"BYE "), data[:200]
+        assert b"Call-ID: t2" in data
+    finally:
+        for channel in (first, second):
+            channel.hangup()
+        server.close()
+        caller.close()
+        operator.close()
+
+
+async def test_a_tcp_phones_carried_call_follows_it_to_its_new_connection(
+        node: Telephony) -> None:
+    """A phone registered over TCP whose Contact is its connection's own port (libre's
+    phones, baresip): nothing listens there once the connection died with the other node.
+    When it registers again over a new connection, its carried call's BYE goes over that."""
+    caller, operator = udp(), udp()
+    port = node.pool.first + 16
+    dead = closed_port()
+    state = {"version": 1, "bridge_id": "br-tcp2", "interaction_id": "call-1", "legs": [
+        leg(node, channel="ch-caller", port=port, phone=caller.getsockname(), call_id="u1"),
+        tcp_leg(node, channel="ch-phone", port=port + 2, phone=operator.getsockname(),
+                call_id="u2", connection=dead, contact=dead)]}
+    bridge = restore_call(node.engine, state, "a", stay_bridged)
+    first, second = bridge.members
+    client = RawSipClient("127.0.0.1", node.engine.config.port, transport="TCP")
+    try:
+        async with client:
+            answer = await client.authenticated("REGISTER", "1002", "pw1002")
+            assert answer.status == 200
+            first.hangup()
+            for _ in range(50):
+                if any(data.startswith(b"BYE ") for data in client.raw):
+                    break
+                await asyncio.sleep(0.05)
+            (bye,) = [data for data in client.raw if data.startswith(b"BYE ")]
+            assert b"Call-ID: u2" in bye
+    finally:
+        for channel in (first, second):
             channel.hangup()
         caller.close()
         operator.close()

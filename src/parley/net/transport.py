@@ -51,6 +51,9 @@ log = structlog.get_logger("parley.net.transport")
 SipMessage = SipRequest | SipResponse
 #: Transports over a browser's WebSocket: reachable only over the connection it opened.
 WS_TRANSPORTS = ("WS", "WSS")
+#: A phone's connection-oriented transports: its connection may die (with the node it was
+#: opened to) while its calls go on; a new one carries them afterwards.
+STREAM_TRANSPORTS = ("TCP", "TLS")
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,13 @@ from parley.ids import IdSource
 from parley.media.srtp import Crypto
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
-from parley.net.transport import WS_TRANSPORTS, Peer, SipMessage, SipTransport
+from parley.net.transport import (
+    STREAM_TRANSPORTS,
+    WS_TRANSPORTS,
+    Peer,
+    SipMessage,
+    SipTransport,
+)
 from parley.net.websocket import WsConnection
 from parley.numbering import Numbering
 from parley.sip.auth import DigestAuthenticator
@@ -553,7 +559,7 @@ class SipEngine:
             self.stats.registrations += 1
             log.info("registered", user=username, contacts=len(result.bindings),
                      peer=str(peer))
-            if peer.transport in WS_TRANSPORTS:
+            if peer.transport in WS_TRANSPORTS or peer.transport in STREAM_TRANSPORTS:
                 self._reattach_calls(username, peer)
             if auth_name != username:  # a session credential: revoked with its session
                 self._registered_by.setdefault(auth_name, set()).add(peer)
@@ -595,13 +601,15 @@ class SipEngine:
 
     def await_reconnect(self, channel: Channel) -> None:
         """``channel``, a browser's call, was reached over a WebSocket that closed (or died
-        with the node the call was carried over from): its requests go over the browser's
-        new connection once it registers again here."""
+        with the node the call was carried over from), or a phone's over a TCP connection
+        that died so: its requests go over the new connection once it registers again
+        here (a phone that listens where its Contact says is reached there meanwhile)."""
         lost = channel.leg.peer
         self._lost_peers.setdefault(lost, set()).update({channel.caller, channel.called})
 
     def _reattach_calls(self, user: str, peer: Peer) -> None:
-        """A browser registered again after its WebSocket dropped: its calls' requests
+        """A browser registered again after its WebSocket dropped, or a phone over a new
+        TCP connection after its call was carried from another node: its calls' requests
         (BYE, re-INVITE) go over the new connection from now on."""
         for lost, users in list(self._lost_peers.items()):
             if user not in users:
@@ -774,6 +782,10 @@ class SipEngine:
         if peer.transport in WS_TRANSPORTS and leg.peer != peer \
                 and leg.peer.transport in WS_TRANSPORTS:
             leg.peer = peer  # the browser reconnected: its new connection reaches it
+        elif peer.transport in STREAM_TRANSPORTS and leg.peer != peer \
+                and leg.peer.transport == peer.transport and self.transport is not None \
+                and not self.transport.connected(leg.peer.host, leg.peer.port):
+            leg.peer = peer  # the phone's connection died: the new one it sent this on
         try:
             commands = leg.session.receive_request(request)
         except SessionError as exc:
