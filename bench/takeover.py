@@ -30,16 +30,24 @@ s; then every caller hangs up (BYE, answered by the new node) and the calls end.
 Afterwards the median and worst over all runs.
 
 The contact center through the takeover (``--center N``, instead of the talking calls
-above): the site has a queue served by N operators, each a phone on the callers' host that
-registers with the node and sends back every RTP packet it gets. Before each kill, N calls
-to the queue's number are put through to the N operators (talking), then N more wait in
-the queue with hold music (the issue's 100 calls for N = 50). After the kill: per talking
-call the longest silence (as above), per waiting caller the longest silence in its hold
-music, both over 10 s; then every talking caller hangs up and each operator, free again,
-must be offered and answer one of the waiting callers within 15 s ("waiting reached an
-operator": the operator phones' second INVITEs, by the callers' numbers); then those
-calls hang up too. Last, the call records of the run are counted in the store: one per
-call (none lost, none twice), each closed, each answered by an operator.
+above), with the peers a site has: the site has a queue served by N operators; N - 1 of
+their phones are one sipp answerer on the peers' host at their static contacts, sending
+back every RTP packet it gets (``-rtp_echo``, as the inbound benchmark's operators), the
+last is a baresip softphone registered with the node, playing its own voice. Before each
+kill, sipp places N calls to the queue's number, 50 a second, each playing a caller's voice
+(noise from a capture) and put through to the N operators (talking), then N more that wait
+in the queue with hold music (the issue's 100 calls for N = 50). What each caller hears is
+taken on the peers' host's interface (parley.testing.capture: every RTP packet with the
+kernel's arrival time, by the caller's media port). After the kill: per talking call the
+longest silence from the kill over 10 s, and whether in the last 3 s of those the caller
+hears its operator ("both ways": its own voice echoed back through the operator's phone,
+or baresip's voice; audio_similarity above 0.5); per waiting caller the longest silence in
+its hold music. The talking callers hang up when their voice ends (sipp's BYE, answered by
+the new node); each operator, free again, is offered a waiting caller, and 12 s later each
+waiting caller must be hearing an operator ("reached"); then they hang up too ("sipp ok":
+calls that ended well, every request answered). Last, the call records of the run are
+counted in the store: one per call (none lost, none twice), each closed, each answered by
+an operator.
 
 Under load (``--load R``, with the talking calls): from 2 s before the kill until the
 talking calls' 10 s are over, sipp on the callers' host places R new calls a second to
@@ -79,9 +87,18 @@ from pathlib import Path
 
 from parley.store import open_store
 from parley.store.database import database_url
-from parley.testing.media import sipp_caller
+from parley.testing.capture import RtpCapture
+from parley.testing.media import audio_packets, sipp_caller, write_pcap
 from parley.testing.netns import NETNS, Host, Lan, http_request, ip
-from parley.testing.peers import Sipp, SippResult, process_cpu_seconds
+from parley.testing.peers import (
+    Baresip,
+    Sipp,
+    SippResult,
+    audio_similarity,
+    noise_signal,
+    process_cpu_seconds,
+    write_wav,
+)
 from parley.testing.postgres import ThrowawayPostgres, create_database
 from parley.testing.standby import (
     HOLD_NUMBER,
@@ -96,10 +113,13 @@ from parley.testing.standby import (
     answering_site,
     call_answered,
     database_on_lan,
+    echo_contacts,
+    echo_phones,
     health_at,
     nodes,
     queueing_site,
     talking_devices,
+    voice_callers,
 )
 
 FLOATING_NUMBER = 100  # 10.77.0.100/24
@@ -110,6 +130,11 @@ TALK_BEFORE_S = 1.5  # the active node keeps its calls every 0.5 s
 RESUME_WITHIN_S = 10.0
 REACHED_WITHIN_S = 15.0
 OPERATOR_PASSWORD = "secret-op"  # noqa: S105 - the throw-away site's phones
+# --center: each call's media port counts from these on the peers' host (by fours)
+TALKER_MEDIA, WAITER_MEDIA = 40000, 50000
+CALL_RATE = 50.0  # calls a second sipp places to the queue
+WAIT_FOR_OPERATORS_S = 10.0  # for the N talking callers to be put through
+SIMILAR = 0.5  # audio_similarity: unrelated audio scores near 0, a G.711 path above 0.9
 
 
 async def first_success(probe: Callable[[], Awaitable[bool]], started: float,
@@ -220,61 +245,78 @@ async def wait_for(condition: Callable[[], bool], within_s: float) -> bool:
 
 @dataclasses.dataclass
 class CenterRun:
-    """One ``--center`` run's figures."""
+    """One ``--center`` run's figures, taken from the peers' capture and sipp."""
 
     serving: float
     answered: float
     talking: list[float]  # the longest silence of each talking call that heard audio again
-    waiting: list[float]  # the same for the hold music of each waiting caller
-    reached: int  # waiting callers put through to an operator after the takeover
+    both_ways: int  # talking calls whose caller hears its operator after the takeover
+    waiting: list[float]  # the longest silence in the hold music of each waiting caller
+    reached: int  # waiting callers who talked with an operator after the takeover
+    calls_ok: int  # sipp's calls that ended well (every BYE answered), of 2N
     records: int  # the run's call records in the store
     closed_answered: int  # of them, closed and answered by an operator
 
 
+def hears(capture: RtpCapture, port: int, start: float, end: float, sources: list[Path],
+          folder: Path) -> bool:
+    """Whether what arrived at ``port`` in [start, end) is one of ``sources`` (the caller's
+    own voice echoed by its operator's phone, or the baresip operator's voice)."""
+    heard = capture.wav(port, start, end, folder / f"heard-{port}.wav")
+    return max(audio_similarity(heard, source, window_s=1.0) for source in sources) > SIMILAR
+
+
 async def center_run(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
-                     phones: list[EchoPhone], database: str, folder: Path, within_s: float,
-                     token: str | None, run: int) -> CenterRun:
-    """Kill ``active`` (or ask it for a switch-over) with len(phones) callers talking to
+                     count: int, voice: tuple[Path, Path], soft_source: Path, database: str,
+                     folder: Path, within_s: float, token: str | None, run: int) -> CenterRun:
+    """Kill ``active`` (or ask it for a switch-over) with ``count`` sipp callers talking to
     the operators and as many waiting; see the module docstring."""
     address = floating.split("/")[0]
-    count = len(phones)
-    for phone, (_user, device, password) in zip(phones, operator_names(count), strict=True):
-        phone.invites.clear()
-        status = await phone.register(address, device, password)
-        if status != 200:
-            raise RuntimeError(f"operator phone {device} not registered: {status}")
-    await asyncio.sleep(0.5)  # logged in and ready by their registrations
+    voice_pcap, voice_wav = voice
+    workdir = folder / f"run-{run}"
+    talk_s = WAIT_FOR_OPERATORS_S + TALK_BEFORE_S + RESUME_WITHIN_S + 2.0
+    talkers = voice_callers(peers, workdir / "talkers", address, voice_pcap, calls=count,
+                            talk_s=talk_s, media_port=TALKER_MEDIA, rate=CALL_RATE)
+    waiters = voice_callers(peers, workdir / "waiters", address, voice_pcap, calls=count,
+                            talk_s=talk_s + REACHED_WITHIN_S, media_port=WAITER_MEDIA,
+                            rate=CALL_RATE)
     since = datetime.now(UTC)
+    async with RtpCapture(peers) as capture:
+        def hearing(lowest: int, highest: int) -> list[int]:
+            now = time.monotonic()
+            return [port for port in capture.ports(lowest=lowest, highest=highest)
+                    if capture.count_between(port, now - 1.0, now) >= 40]
 
-    def callers(first: int) -> list[TalkingCaller]:
-        return [TalkingCaller(peers, address, f"5{run:02d}{first + i:04d}", "", QUEUE_NUMBER)
-                for i in range(count)]
+        talker_ports = (TALKER_MEDIA, TALKER_MEDIA + 4 * count - 1)
+        waiter_ports = (WAITER_MEDIA, WAITER_MEDIA + 4 * count - 1)
+        await talkers.start()
+        if not await wait_for(lambda: len(hearing(*talker_ports)) == count,
+                              WAIT_FOR_OPERATORS_S):
+            raise RuntimeError(f"only {len(hearing(*talker_ports))} of {count} callers put "
+                               f"through to operators")
+        talking_ports = capture.ports(lowest=talker_ports[0], highest=talker_ports[1])
+        await waiters.start()
+        if not await wait_for(lambda: len(hearing(*waiter_ports)) == count,
+                              WAIT_FOR_OPERATORS_S):
+            raise RuntimeError("the waiting callers do not all hear hold music")
+        waiting_ports = capture.ports(lowest=waiter_ports[0], highest=waiter_ports[1])
+        await asyncio.sleep(TALK_BEFORE_S)
 
-    talking_callers, waiting_callers = callers(0), callers(count)
-    for group in (talking_callers, waiting_callers):
-        answers = await asyncio.gather(*(caller.call() for caller in group))
-        if any(answer.status != 200 for answer in answers):
-            raise RuntimeError(f"calls to the queue not answered: {answers[:3]}")
-        if group is talking_callers and not await wait_for(
-                lambda: all(len(phone.invites) == 1 for phone in phones), 10):
-            raise RuntimeError("the first callers were not all put through to operators")
-    await asyncio.sleep(TALK_BEFORE_S)
-
-    started, took = await takeover(peers, floating, active, standby, within_s, token)
-    talk = silences(talking_callers, started, started + RESUME_WITHIN_S)
-    music = silences(waiting_callers, started, started + RESUME_WITHIN_S)
-    await hang_up(talking_callers)
-    waiting_numbers = {caller.user for caller in waiting_callers}
-
-    def reached() -> int:
-        return sum(1 for phone in phones if len(phone.invites) >= 2 and
-                   list(phone.invites.values())[1].header("X-Parley-Caller")
-                   in waiting_numbers)
-
-    await wait_for(lambda: reached() == count, REACHED_WITHIN_S)
-    put_through = reached()
-    await asyncio.sleep(0.5)
-    await hang_up(waiting_callers)
+        started, took = await takeover(peers, floating, active, standby, within_s, token)
+        end = started + RESUME_WITHIN_S
+        talk = [capture.longest_silence(port, started - 0.1, end) for port in talking_ports
+                if capture.first_after(port, started + 0.1) is not None]
+        music = [capture.longest_silence(port, started - 0.1, end) for port in waiting_ports
+                 if capture.first_after(port, started + 0.1) is not None]
+        sources = [voice_wav, soft_source]
+        both_ways = sum(1 for port in talking_ports
+                        if hears(capture, port, end - 3.0, end, sources, workdir))
+        talked = await talkers.wait(within=talk_s + 60)
+        await asyncio.sleep(REACHED_WITHIN_S - 3.0)  # the waiting callers put through
+        now = time.monotonic()
+        reached = sum(1 for port in waiting_ports
+                      if hears(capture, port, now - 3.0, now, sources, workdir))
+        waited = await waiters.wait(within=talk_s + REACHED_WITHIN_S + 60)
     store = await open_store(database_url(database, folder), run_migrations=False)
     try:
         records: list[object] = []
@@ -288,7 +330,8 @@ async def center_run(peers: Host, floating: str, active: StandbyNode, standby: S
                    and r.outcome == "answered" and r.operator)
     finally:
         await store.close()
-    return CenterRun(took[0], took[1], talk, music, put_through, len(records), good)
+    return CenterRun(took[0], took[1], talk, both_ways, music, reached,
+                     talked.successful + waited.successful, len(records), good)
 
 
 async def takeover(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
@@ -347,20 +390,23 @@ async def idle_cpu(members: list[StandbyNode], seconds: float) -> dict[str, floa
 
 
 async def center_runs(args: argparse.Namespace, peers: Host, floating: str,
-                      members: tuple[StandbyNode, StandbyNode], phones: list[EchoPhone],
+                      members: tuple[StandbyNode, StandbyNode], soft_source: Path,
                       database: str, folder: Path, token: str | None) -> None:
     """The ``--center`` runs, their summary and the idle CPU; the nodes stopped after."""
     active, standby = members
     count = args.center
+    voice_pcm = noise_signal(60, seed=77)
+    voice = (write_pcap(folder / "voice.pcap", audio_packets(voice_pcm)),
+             write_wav(folder / "voice.wav", voice_pcm))
     print(f"{'run':>3} {'from':>6} {'serving s':>9} {'call s':>6} "
-          f"{'talking: back, silence med/worst s':>34} "
+          f"{'talking: back, silence med/worst s':>34} {'both ways':>9} "
           f"{'waiting: music back, silence med/worst s':>40} {'reached':>7} "
-          f"{'records':>7} {'closed':>6}", flush=True)
+          f"{'sipp ok':>7} {'records':>7} {'closed':>6}", flush=True)
     results: list[CenterRun] = []
     for run in range(1, args.runs + 1):
-        result = await center_run(peers, floating, active, standby, phones, database,
-                                  folder, within_s=args.lapse * 5 + 10, token=token,
-                                  run=run)
+        result = await center_run(peers, floating, active, standby, count, voice,
+                                  soft_source, database, folder,
+                                  within_s=args.lapse * 5 + 10, token=token, run=run)
         results.append(result)
 
         def spread(values: list[float]) -> str:
@@ -368,8 +414,9 @@ async def center_runs(args: argparse.Namespace, peers: Host, floating: str,
                     f"{max(values):.2f}" if values else f"  0/{count:<3} -")
 
         print(f"{run:>3} {active.name:>6} {result.serving:>9.2f} {result.answered:>6.2f} "
-              f"{spread(result.talking):>34} {spread(result.waiting):>40} "
-              f"{result.reached:>3}/{count:<3} {result.records:>3}/{2 * count:<3} "
+              f"{spread(result.talking):>34} {result.both_ways:>4}/{count:<4} "
+              f"{spread(result.waiting):>40} {result.reached:>3}/{count:<3} "
+              f"{result.calls_ok:>3}/{2 * count:<3} {result.records:>3}/{2 * count:<3} "
               f"{result.closed_answered:>6}", flush=True)
         await active.start()  # back as the standby
         active, standby = standby, active
@@ -383,12 +430,15 @@ async def center_runs(args: argparse.Namespace, peers: Host, floating: str,
           f"{max(r.answered for r in results):.2f} s")
     if talk:
         print(f"talking calls with audio back: {len(talk)} of {calls}; longest silence "
-              f"median {statistics.median(talk):.2f} s, worst {max(talk):.2f} s")
+              f"median {statistics.median(talk):.2f} s, worst {max(talk):.2f} s; the "
+              f"caller hearing its operator after the takeover (both ways): "
+              f"{sum(r.both_ways for r in results)} of {calls}")
     if music:
         print(f"waiting callers with music back: {len(music)} of {calls}; longest silence "
               f"median {statistics.median(music):.2f} s, worst {max(music):.2f} s")
-    print(f"waiting callers put through to an operator after the takeover: "
-          f"{sum(r.reached for r in results)} of {calls}; call records: "
+    print(f"waiting callers who talked with an operator after the takeover: "
+          f"{sum(r.reached for r in results)} of {calls}; sipp's calls ended well: "
+          f"{sum(r.calls_ok for r in results)} of {2 * calls}; call records: "
           f"{sum(r.records for r in results)} for {2 * calls} calls, "
           f"{sum(r.closed_answered for r in results)} closed and answered")
     cpu = await idle_cpu([active, standby], args.idle)
@@ -436,8 +486,10 @@ async def main() -> None:
         token = await admin_token(server_url, Path(folder) / "admin") \
             if args.switch_over else None
         if args.center:
-            config = queueing_site(Path(folder) / "takeover.yaml",
-                                   operators=operator_names(args.center))
+            staff = operator_names(args.center)
+            config = queueing_site(Path(folder) / "takeover.yaml", operators=staff,
+                                   contacts=echo_contacts(peers, [device for _user, device,
+                                                                  _pw in staff[:-1]]))
             legs = 3 * args.center
         else:
             config = answering_site(Path(folder) / "takeover.yaml", devices=talking_devices(
@@ -450,8 +502,8 @@ async def main() -> None:
                 for host in (first, second))
         try:
             async with nodes(a, b), contextlib.AsyncExitStack() as phones_open:
-                phones = [await phones_open.enter_async_context(
-                    EchoPhone(peers, ECHO_PORT + i)) for i in range(max(1, args.center))]
+                if not args.center:  # the talking calls' other end
+                    await phones_open.enter_async_context(EchoPhone(peers, ECHO_PORT))
                 await a.start()  # the first start migrates the database: one at a time
                 await b.start()
                 active, standby = a, b
@@ -462,7 +514,18 @@ async def main() -> None:
                     active, standby = b, a
                 await until_roles(peers, active, standby)
                 if args.center:
-                    await center_runs(args, peers, floating, (active, standby), phones,
+                    echo = echo_phones(peers, Path(folder) / "echo")
+                    await echo.start()
+                    phones_open.push_async_callback(echo.stop)
+                    _user, device, password = staff[-1]
+                    soft = Baresip(Path(folder) / "soft", user=device, password=password,
+                                   server_port=SIP_PORT, server_host=floating.split("/")[0],
+                                   host=peers.ip, namespace=peers.namespace,
+                                   auto_answer=True)
+                    await soft.start()
+                    phones_open.push_async_callback(soft.stop)
+                    assert soft.source is not None  # made by start
+                    await center_runs(args, peers, floating, (active, standby), soft.source,
                                       server_url, Path(folder), token)
                     return
                 print(f"{'run':>3} {'from':>6} {'serving s':>9} {'call answered s':>15} "
