@@ -667,6 +667,7 @@ def build_telephony(settings: Settings, users: UserDirectory, clock: Clock, ids:
         TelephonySettings(host=settings.host, sip_port=settings.sip_port,
                           rtp_ports=(settings.rtp_ports.first, settings.rtp_ports.last),
                           realm=realm, data_dir=settings.data_dir, sip_t1=settings.sip_t1,
+                          min_expires=settings.sip_min_expires,
                           media=settings.media, guard=guard_settings(settings.security),
                           tcp=tcp_limits(settings.security),
                           ws=ws_limits(settings.security)),

@@ -443,6 +443,9 @@ class Settings(BaseSettings):
     #: (retransmissions, timeouts, how long a finished call answers late retransmissions:
     #: 64·T1); 0.5 by default, larger on slow links, smaller only on a private network
     sip_t1: float = Field(0.5, ge=0.05, le=10.0)
+    #: the shortest registration a phone may ask for, in seconds (shorter ones are answered
+    #: 423 with this as Min-Expires): phones re-register no more often than this
+    sip_min_expires: int = Field(60, ge=1, le=3600)
     http_port: int = Field(8080, ge=0, le=65535)
     rtp_ports: PortRange = PortRange()
     data_dir: Path = Path("parley-data")

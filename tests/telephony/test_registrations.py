@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from parley.clock import MonotonicClock
 from parley.events import UserRegistered, UserUnregistered
 from parley.sip.message import SipRequest, parse_message
 from parley.sip.registrar import Registrar
 from parley.telephony.registrations import RegistrationWatch
+from parley.telephony.server import Telephony
+from parley.telephony.users import demo_directory
+from parley.testing.ports import telephony_settings
+from parley.testing.sipclient import RawSipClient
 
 
 def register(user: str, port: int, expires: int, seq: int) -> SipRequest:
@@ -64,3 +69,18 @@ def test_static_contacts_never_emit() -> None:
     watch.registrar.set_static("2000", ["sip:2000@127.0.0.1:5090"])
     assert watch.after_sweep(watch.registrar.sweep(10.0), 10.0) == []
     assert watch.before_register("2000", 10.0) == []
+
+
+async def test_the_shortest_registration_is_the_sites_setting(node: Telephony) -> None:
+    """A phone asking for 10 s is told the shortest allowed (60 s by default); a site that
+    sets 10 s (PARLEY_SIP_MIN_EXPIRES) registers it."""
+    short = [("Expires", "10")]
+    async with RawSipClient("127.0.0.1", node.sip_port) as phone:
+        refused = await phone.authenticated("REGISTER", "1001", "pw1001", headers=short)
+    assert (refused.status, refused.header("Min-Expires")) == (423, "60")
+    settings = telephony_settings(min_expires=10)
+    async with Telephony(settings, demo_directory(settings.realm), MonotonicClock()) as site, \
+            RawSipClient("127.0.0.1", site.sip_port) as phone:
+        answer = await phone.authenticated("REGISTER", "1001", "pw1001", headers=short)
+        assert answer.status == 200, answer
+        assert site.engine.contacts_of("1001")

@@ -73,6 +73,7 @@ class TelephonySettings:
     #: any other); ("SHA-256", "MD5") where every phone supports RFC 8760
     digest_algorithms: tuple[str, ...] = ("MD5",)
     sip_t1: float = 0.5  # RFC 3261 T1 (seconds)
+    min_expires: int = 60  # the shortest registration accepted (seconds)
     data_dir: Path = Path("parley-data")  # cache/ (prompts, speech) and recordings/
     media: MediaSettings = field(default_factory=MediaSettings)
     media_slots: int = 10  # phases of the 20 ms media ticker
@@ -109,7 +110,8 @@ class Telephony:
             EngineConfig(host=settings.host, port=settings.sip_port, realm=settings.realm,
                          media_host=media_host, no_answer_timeout=settings.no_answer_timeout,
                          trunks=settings.trunks, public_numbers=settings.public_numbers,
-                         digest_algorithms=settings.digest_algorithms, t1=settings.sip_t1),
+                         digest_algorithms=settings.digest_algorithms, t1=settings.sip_t1,
+                         min_expires=settings.min_expires),
             self.relay, users, clock, self.ids, on_inbound=self.dialplan,
             refer_handler=lambda: self._refer_handler, guard=self.guard)
         self.prompts = PromptLibrary.from_settings(settings.media, settings.data_dir)

@@ -164,14 +164,15 @@ class RawSipClient:
 
     async def authenticated(self, method: str, user: str, password: str, *,
                             target: str | None = None, challenge: SipResponse | None = None,
-                            body: bytes = b"", contact: SipUri | None = None) -> SipResponse:
-        """Send ``method`` with credentials answering ``challenge`` (or a fresh 401 got
-        first); returns the final answer."""
+                            body: bytes = b"", contact: SipUri | None = None,
+                            headers: list[tuple[str, str]] | None = None) -> SipResponse:
+        """Send ``method`` (with more ``headers``) with credentials answering ``challenge``
+        (or a fresh 401 got first); returns the final answer."""
         call_id = secrets.token_hex(8)
         if challenge is None:
             challenge = await self.request(self.build(method, user, target=target,
                                                       call_id=call_id, body=body,
-                                                      contact=contact))
+                                                      contact=contact, headers=headers))
             if challenge.status != 401:
                 return challenge
         value = challenge.headers.values("WWW-Authenticate")[0]
@@ -182,4 +183,4 @@ class RawSipClient:
                                              username=user, password=password)
         return await self.request(self.build(method, user, target=target, call_id=call_id,
                                              authorization=authorization, body=body,
-                                             contact=contact))
+                                             contact=contact, headers=headers))
