@@ -42,6 +42,7 @@ from .test_call_carried import (
     cluster,
     fail_over,
     heard_again,
+    kept_whole,
 )
 
 pytestmark = [needs(NETNS, CHROMIUM_NEED), pytest.mark.browser]
@@ -126,7 +127,8 @@ async def test_an_operator_in_the_browser_keeps_talking_through_a_takeover(
                 await expect(status).to_have_text("Incoming call from 555001", timeout=10_000)
                 await page.get_by_role("button", name="Answer").click()
                 await expect(status).to_have_text("In a call with 555001", timeout=10_000)
-                await asyncio.sleep(2.0)  # talking; kept once the browser's DTLS is done
+                await asyncio.sleep(2.0)  # talking
+                await kept_whole(c, tmp_path)  # once the browser's DTLS is done
                 now = time.monotonic()
                 assert caller.heard_between(now - 1.0, now) >= 40  # the page's microphone
                 assert await packets_received(page) > 50  # the caller, in the page

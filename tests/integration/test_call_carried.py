@@ -31,7 +31,7 @@ from parley.store.database import database_url
 from parley.store.flac import read_recording
 from parley.store.records import InteractionRecord
 from parley.testing.needs import needs
-from parley.testing.netns import NETNS, Host, Lan, http_request
+from parley.testing.netns import NETNS, Host, Lan, http_request, ip
 from parley.testing.netns import lan as lan
 from parley.testing.postgres import (  # noqa: F401 - fixtures
     postgres_database,
@@ -81,11 +81,12 @@ class Cluster:
 async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
                   site: Callable[[Host], Path], *,
                   shared_recordings: Path | None = None,
-                  rtp_ports: str = StandbyNode.rtp_ports) -> AsyncIterator[Cluster]:
+                  rtp_ports: str = StandbyNode.rtp_ports,
+                  environment: dict[str, str] | None = None) -> AsyncIterator[Cluster]:
     """Hosts a and b (the nodes), peers and db (PostgreSQL's relay) on ``lan``; the site
     ``site(peers)`` imported once before both nodes start; yields once one is active.
     ``shared_recordings``: the recordings folder both nodes share (else each its own);
-    ``rtp_ports``: the nodes' media port range."""
+    ``rtp_ports``: the nodes' media port range; ``environment``: more of their settings."""
     server_url, name = postgres_database
     first, second = lan.add("a", 1), lan.add("b", 2)
     peers, db = lan.add("peers", 3), lan.add("db", 4)
@@ -94,8 +95,8 @@ async def cluster(tmp_path: Path, lan: Lan, postgres_database: tuple[str, str], 
     try:
         await import_site(site(peers), server_url, tmp_path / "import")
         token = await admin_token(server_url, tmp_path / "import")
-        shared = {} if shared_recordings is None else {
-            "PARLEY_MEDIA__RECORDINGS_DIR": str(shared_recordings),
+        shared = dict(environment or {}) if shared_recordings is None else {
+            **(environment or {}), "PARLEY_MEDIA__RECORDINGS_DIR": str(shared_recordings),
             "PARLEY_MEDIA__RECORDINGS_SHARED": "true"}
         a, b = (StandbyNode(host, tmp_path, lan_url, str(floating), RENEW_S, LAPSE_S,
                             environment=shared, rtp_ports=rtp_ports)
@@ -144,12 +145,14 @@ async def register_when_serving(phone: EchoPhone, address: str,
 
 
 async def fail_over(c: Cluster, how: str, handed: bytes = b"") -> float:
-    """The active node killed (SIGKILL) or asked for a planned switch-over (its answer
-    says what it hands over: ``handed``; it exits 0 by itself); when, once the standby
-    is active."""
+    """The active node killed (SIGKILL), cut off (its link down: it cannot renew its lease,
+    stops serving and exits) or asked for a planned switch-over (its answer says what it
+    hands over: ``handed``; it exits 0 by itself); when, once the standby is active."""
     failed = time.monotonic()
     if how == "killed":
         await c.active.stop(signal.SIGKILL)
+    elif how == "cut off":
+        ip("-n", c.active.host.namespace, "link", "set", c.active.host.device, "down")
     else:
         code, body = await http_request(
             c.peers, c.address, HTTP_PORT, "POST", "/api/cluster/switch-over",
@@ -160,6 +163,20 @@ async def fail_over(c: Cluster, how: str, handed: bytes = b"") -> float:
         assert b"channel_left_to_the_other_node" in c.active.output
     await until_active_at(c.peers, c.address, within_s=10, besides=c.active.name)
     return failed
+
+
+async def kept_whole(c: Cluster, folder: Path, *, within_s: float = 10.0) -> None:
+    """Wait until the active node has kept a conversation whole in the store (both legs:
+    a browser's once its DTLS handshake is done), as a takeover will find it."""
+    store = await open_store(database_url(c.server_url, folder), run_migrations=False)
+    try:
+        deadline = time.monotonic() + within_s
+        while not any(state.get("kind", "call") == "call" and len(state.get("legs", [])) == 2
+                      for state in await store.live_calls.states()):
+            assert time.monotonic() < deadline, "no conversation kept whole"
+            await asyncio.sleep(0.1)
+    finally:
+        await store.close()
 
 
 async def closed_records(store: Store, count: int) -> list[InteractionRecord]:
