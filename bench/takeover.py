@@ -47,7 +47,8 @@ the new node); each operator, free again, is offered a waiting caller, and 12 s 
 waiting caller must be hearing an operator ("reached"); then they hang up too ("sipp ok":
 calls that ended well, every request answered). Last, the call records of the run are
 counted in the store: one per call (none lost, none twice), each closed, each answered by
-an operator.
+an operator. With ``--load R`` sipp also places R new calls a second to number 730 (as
+below) from 2 s before the first caller until the waiting callers are through.
 
 Under load (``--load R``, with the talking calls): from 2 s before the kill until the
 talking calls' 10 s are over, sipp on the callers' host places R new calls a second to
@@ -57,6 +58,11 @@ above: how many of sipp's calls succeeded and failed (those in progress at the k
 those placed while no node serves, fail: a takeover of the calls in the IVR needs them
 answered first, and sipp gives up on an unanswered INVITE after its retransmissions).
 
+With ``--cut`` (``--center`` only) the active node is not killed: its host's link goes
+down (``ip link set eth0 down`` in its namespace), so it can renew its lease no more; it
+stops serving and exits by itself, and the standby takes over as after a kill; after the
+run the link comes up again and the node starts as the standby.
+
 With ``--switch-over`` the active node is not killed: an admin asks it for a planned
 switch-over (``POST /api/cluster/switch-over`` with an API token), it hands its answered
 calls over and stops by itself (exit code 0), and the same figures are taken from the
@@ -65,6 +71,8 @@ request on.
     sudo .venv/bin/python bench/takeover.py --runs 10
     sudo .venv/bin/python bench/takeover.py --runs 10 --switch-over --idle 2
     sudo .venv/bin/python bench/takeover.py --runs 10 --center 50 --idle 2
+    sudo .venv/bin/python bench/takeover.py --runs 3 --center 50 --load 100 --idle 2
+    sudo .venv/bin/python bench/takeover.py --runs 3 --center 50 --cut --idle 2
     sudo .venv/bin/python bench/takeover.py --runs 10 --talking 50 --load 100 --idle 2
 """
 
@@ -134,6 +142,7 @@ OPERATOR_PASSWORD = "secret-op"  # noqa: S105 - the throw-away site's phones
 TALKER_MEDIA, WAITER_MEDIA = 40000, 50000
 CALL_RATE = 50.0  # calls a second sipp places to the queue
 WAIT_FOR_OPERATORS_S = 10.0  # for the N talking callers to be put through
+CUT_EXIT_S = 120.0  # --cut: how long the cut-off node may take to exit by itself
 SIMILAR = 0.5  # audio_similarity: unrelated audio scores near 0, a G.711 path above 0.9
 
 
@@ -256,6 +265,7 @@ class CenterRun:
     calls_ok: int  # sipp's calls that ended well (every BYE answered), of 2N
     records: int  # the run's call records in the store
     closed_answered: int  # of them, closed and answered by an operator
+    loaded: SippResult | None = None  # the new calls placed meanwhile (--load)
 
 
 def hears(capture: RtpCapture, port: int, start: float, end: float, sources: list[Path],
@@ -268,12 +278,20 @@ def hears(capture: RtpCapture, port: int, start: float, end: float, sources: lis
 
 async def center_run(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
                      count: int, voice: tuple[Path, Path], soft_source: Path, database: str,
-                     folder: Path, within_s: float, token: str | None, run: int) -> CenterRun:
+                     folder: Path, within_s: float, token: str | None, run: int,
+                     load: float = 0.0, cut: bool = False) -> CenterRun:
     """Kill ``active`` (or ask it for a switch-over) with ``count`` sipp callers talking to
-    the operators and as many waiting; see the module docstring."""
+    the operators and as many waiting (and ``load`` new calls a second to HOLD_NUMBER
+    from before the first caller until the waiting ones are through); see the module
+    docstring."""
     address = floating.split("/")[0]
     voice_pcap, voice_wav = voice
     workdir = folder / f"run-{run}"
+    loader = None
+    if load:
+        loader = load_caller(peers, address, workdir / "load", load)
+        await loader.start()
+        await asyncio.sleep(2.0)
     talk_s = WAIT_FOR_OPERATORS_S + TALK_BEFORE_S + RESUME_WITHIN_S + 2.0
     talkers = voice_callers(peers, workdir / "talkers", address, voice_pcap, calls=count,
                             talk_s=talk_s, media_port=TALKER_MEDIA, rate=CALL_RATE)
@@ -302,7 +320,8 @@ async def center_run(peers: Host, floating: str, active: StandbyNode, standby: S
         waiting_ports = capture.ports(lowest=waiter_ports[0], highest=waiter_ports[1])
         await asyncio.sleep(TALK_BEFORE_S)
 
-        started, took = await takeover(peers, floating, active, standby, within_s, token)
+        started, took = await takeover(peers, floating, active, standby, within_s, token,
+                                       cut)
         end = started + RESUME_WITHIN_S
         talk = [capture.longest_silence(port, started - 0.1, end) for port in talking_ports
                 if capture.first_after(port, started + 0.1) is not None]
@@ -317,25 +336,27 @@ async def center_run(peers: Host, floating: str, active: StandbyNode, standby: S
         reached = sum(1 for port in waiting_ports
                       if hears(capture, port, now - 3.0, now, sources, workdir))
         waited = await waiters.wait(within=talk_s + REACHED_WITHIN_S + 60)
+    loaded = None if loader is None else await loader.stop()
     store = await open_store(database_url(database, folder), run_migrations=False)
     try:
-        records: list[object] = []
         for _ in range(50):  # the new active node writes its records every few tenths
-            page = await store.interactions.search(since=since, limit=10 * count)
+            page = await store.interactions.search(since=since, number=QUEUE_NUMBER,
+                                                   limit=10 * count)
             records = [item for item in page.items if item.called == QUEUE_NUMBER]
-            if len(records) >= 2 * count and all(r.ended_at for r in page.items):
+            if len(records) >= 2 * count and all(r.ended_at for r in records):
                 break
             await asyncio.sleep(0.2)
-        good = sum(1 for r in page.items if r.called == QUEUE_NUMBER and r.ended_at
-                   and r.outcome == "answered" and r.operator)
+        good = sum(1 for r in records if r.ended_at and r.outcome == "answered"
+                   and r.operator)
     finally:
         await store.close()
     return CenterRun(took[0], took[1], talk, both_ways, music, reached,
-                     talked.successful + waited.successful, len(records), good)
+                     talked.successful + waited.successful, len(records), good, loaded)
 
 
 async def takeover(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
-                   within_s: float, token: str | None) -> tuple[float, tuple[float, float]]:
+                   within_s: float, token: str | None, cut: bool = False
+                   ) -> tuple[float, tuple[float, float]]:
     """:func:`failure`, then probe from the callers' host until ``standby`` serves and a new
     call is answered, and wait until RESUME_WITHIN_S have passed since the failure; (when
     it happened, (seconds until serving, until a call was answered))."""
@@ -348,7 +369,7 @@ async def takeover(peers: Host, floating: str, active: StandbyNode, standby: Sta
     async def answered() -> bool:
         return (await call_answered(peers, address, NUMBER, wait_s=1.0)).status == 200
 
-    started = await failure(peers, floating, active, token)
+    started = await failure(peers, floating, active, token, cut)
     up, call = await asyncio.gather(first_success(serving, started, within_s),
                                     first_success(answered, started, within_s))
     if token is not None and await active.exited(within_s=30) != 0:
@@ -357,16 +378,19 @@ async def takeover(peers: Host, floating: str, active: StandbyNode, standby: Sta
     return started, (up, call)
 
 
-async def failure(peers: Host, floating: str, active: StandbyNode, token: str | None
-                  ) -> float:
-    """Kill ``active`` (and remove the floating address as ExecStopPost would), or with an
-    admin's API ``token`` ask it for a planned switch-over; when it happened."""
+async def failure(peers: Host, floating: str, active: StandbyNode, token: str | None,
+                  cut: bool = False) -> float:
+    """Kill ``active`` (and remove the floating address as ExecStopPost would), or with
+    ``cut`` take its link down (it stops serving and exits by itself when it cannot renew),
+    or with an admin's API ``token`` ask it for a planned switch-over; when it happened."""
     address = floating.split("/")[0]
     process = active.process
     if process is None:
         raise RuntimeError(f"node {active.name} is not running")
     started = time.monotonic()
-    if token is None:
+    if cut:
+        ip("-n", active.host.namespace, "link", "set", active.host.device, "down")
+    elif token is None:
         process.kill()
         await process.wait()
         ip("-n", active.host.namespace, "addr", "del", floating, "dev", active.host.device,
@@ -406,7 +430,8 @@ async def center_runs(args: argparse.Namespace, peers: Host, floating: str,
     for run in range(1, args.runs + 1):
         result = await center_run(peers, floating, active, standby, count, voice,
                                   soft_source, database, folder,
-                                  within_s=args.lapse * 5 + 10, token=token, run=run)
+                                  within_s=args.lapse * 5 + 10, token=token, run=run,
+                                  load=args.load, cut=args.cut)
         results.append(result)
 
         def spread(values: list[float]) -> str:
@@ -417,7 +442,21 @@ async def center_runs(args: argparse.Namespace, peers: Host, floating: str,
               f"{spread(result.talking):>34} {result.both_ways:>4}/{count:<4} "
               f"{spread(result.waiting):>40} {result.reached:>3}/{count:<3} "
               f"{result.calls_ok:>3}/{2 * count:<3} {result.records:>3}/{2 * count:<3} "
-              f"{result.closed_answered:>6}", flush=True)
+              f"{result.closed_answered:>6}" + ("" if result.loaded is None else
+                                                 f" load: {result.loaded.successful} ok, "
+                                                 f"{result.loaded.failed} failed"),
+              flush=True)
+        if args.cut:  # it stops by itself, its lease lost; plugged in again
+            cut_at = time.monotonic()
+            try:
+                await active.exited(within_s=CUT_EXIT_S)
+                print(f"    {active.name} exited by itself, {time.monotonic() - cut_at:.1f} s "
+                      f"after the run", flush=True)
+            except TimeoutError:
+                print(f"    {active.name} still running {CUT_EXIT_S:g} s after the run: "
+                      f"killed", flush=True)
+                await active.stop(signal.SIGKILL)
+            ip("-n", active.host.namespace, "link", "set", active.host.device, "up")
         await active.start()  # back as the standby
         active, standby = standby, active
         await until_roles(peers, active, standby)
@@ -441,6 +480,10 @@ async def center_runs(args: argparse.Namespace, peers: Host, floating: str,
           f"{sum(r.calls_ok for r in results)} of {2 * calls}; call records: "
           f"{sum(r.records for r in results)} for {2 * calls} calls, "
           f"{sum(r.closed_answered for r in results)} closed and answered")
+    if args.load:
+        print(f"under {args.load:g} new calls a second: "
+              f"{sum(r.loaded.successful for r in results if r.loaded)} of sipp's calls "
+              f"succeeded, {sum(r.loaded.failed for r in results if r.loaded)} failed")
     cpu = await idle_cpu([active, standby], args.idle)
     print(f"idle CPU over {args.idle:g} s: active {active.name} {cpu[active.name]:.1f} %, "
           f"standby {standby.name} {cpu[standby.name]:.1f} % of one core")
@@ -460,6 +503,9 @@ async def main() -> None:
     parser.add_argument("--center", type=int, default=0,
                         help="instead: N callers talking to N operators of a queue and N "
                              "more waiting in it when the active node fails")
+    parser.add_argument("--cut", action="store_true",
+                        help="with --center: take the active node's link down instead of "
+                             "killing it")
     parser.add_argument("--switch-over", action="store_true",
                         help="ask the active node for a planned switch-over instead of "
                              "killing it")
@@ -490,7 +536,7 @@ async def main() -> None:
             config = queueing_site(Path(folder) / "takeover.yaml", operators=staff,
                                    contacts=echo_contacts(peers, [device for _user, device,
                                                                   _pw in staff[:-1]]))
-            legs = 3 * args.center
+            legs = 3 * args.center + int(args.load * 10) + 50
         else:
             config = answering_site(Path(folder) / "takeover.yaml", devices=talking_devices(
                 caller=CALLER, password=PASSWORD, callee=CALLEE,

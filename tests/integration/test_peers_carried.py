@@ -1,9 +1,9 @@
-"""The contact center goes on through a kill, with the peers the operators of a site would
-have: sipp placing the callers' calls (each playing its voice), sipp answering as the
+"""The contact center goes on through the active node's failure, with the peers a site
+would have: sipp placing the callers' calls (each playing its voice), sipp answering as the
 operators' phones (each sending back what it hears, as the inbound benchmark's operators
 do), and a baresip softphone as one more operator, registered, talking and recording what
 it hears. The peers' audio is taken from their host's wire
-(parley.testing.capture) and from baresip's recording: calls talking at the kill keep their
+(parley.testing.capture) and from baresip's recording: calls talking at the failure keep their
 audio both ways, the callers waiting in the queue keep their hold music and their place,
 and each reaches an operator once the talking calls end, answered by the node that took
 over; every call has one closed record.
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from parley.store import open_store
 from parley.store.database import database_url
@@ -55,11 +56,17 @@ def tail(recording: Path, seconds: float, path: Path) -> Path:
     return write_wav(path, samples[-int(seconds * rate):].astype(np.int16), rate)
 
 
-async def test_sipp_and_baresip_peers_talk_and_wait_through_a_kill(
+# the node's network cut with these peers: bench/takeover.py --center --cut (a phone on TCP
+# would hear of the cut from the new node's reset only, and libre then waits 30-60 s)
+@pytest.mark.parametrize("how", ["killed"])
+async def test_sipp_and_baresip_peers_talk_and_wait_through_a_failure(
         tmp_path: Path, lan: Lan, postgres_database: tuple[str, str],  # noqa: F811
-) -> None:
+        how: str) -> None:
     """Four callers talk to the queue's four operators (three sipp phones that echo, one
-    baresip), two wait with hold music; the active node is killed. Within the
+    baresip registered over TCP), two wait with hold music; the active node fails
+    (``how``: killed, or its network cut: it stops serving on its own when it cannot renew
+    its lease). Baresip's connection dies with the node; it registers again over a new
+    one at its next REGISTER (every 10 s here), which the new node's calls then use. Within the
     limit every talking caller hears its operator again (its own voice echoed: both ways
     through the new node) and every waiting caller its hold music; baresip hears its
     caller after the takeover; the talking callers' BYEs are answered; the waiting callers
@@ -75,14 +82,15 @@ async def test_sipp_and_baresip_peers_talk_and_wait_through_a_kill(
         return queueing_site(tmp_path / "site.yaml", operators=staff,
                              contacts=echo_contacts(peers, echoing))
 
-    async with cluster(tmp_path, lan, postgres_database, site,
-                       rtp_ports="20000-20099") as c, \
+    async with cluster(tmp_path, lan, postgres_database, site, rtp_ports="20000-20099",
+                       environment={"PARLEY_SIP_MIN_EXPIRES": "10"}) as c, \
             RtpCapture(c.peers) as capture:
         peers = c.peers
         echo = echo_phones(peers, tmp_path / "echo")
         soft = Baresip(tmp_path / soft_name, user=soft_device, password=soft_secret,
                        server_port=SIP_PORT, server_host=c.address, host=peers.ip,
-                       namespace=peers.namespace, auto_answer=True)
+                       namespace=peers.namespace, auto_answer=True, transport="tcp",
+                       regint=10)
         talkers = voice_callers(peers, tmp_path / "talkers", c.address, voice_pcap,
                                 calls=TALKERS, talk_s=TALK_S, media_port=TALKER_MEDIA)
         waiters = voice_callers(peers, tmp_path / "waiters", c.address, voice_pcap,
@@ -113,19 +121,19 @@ async def test_sipp_and_baresip_peers_talk_and_wait_through_a_kill(
                 assert capture.count_between(port, now - 1.0, now) >= 40  # hold music
             assert any(event.type == "CALL_ESTABLISHED" for event in soft.events)
 
-            killed = await fail_over(c, "killed")
+            failed = await fail_over(c, how)
             ports = [*talker_ports, *waiter_ports]
             with contextlib.suppress(AssertionError):  # each one checked below
-                await until(lambda: all(capture.first_after(port, killed + 0.1)
+                await until(lambda: all(capture.first_after(port, failed + 0.1)
                                         for port in ports),
                             within_s=TAKEOVER_LIMIT_S, what="every call's audio back")
             for port in ports:
-                back = capture.first_after(port, killed + 0.1)
+                back = capture.first_after(port, failed + 0.1)
                 assert back is not None, (port, {
-                    heard: (capture.count_between(heard, killed - 2, killed),
-                            capture.count_between(heard, killed, time.monotonic()))
+                    heard: (capture.count_between(heard, failed - 2, failed),
+                            capture.count_between(heard, failed, time.monotonic()))
                     for heard in capture.ports()})
-                assert back - killed <= TAKEOVER_LIMIT_S, (port, back - killed)
+                assert back - failed <= TAKEOVER_LIMIT_S, (port, back - failed)
             await asyncio.sleep(3.0)
             # both ways: each talking caller hears its own voice back through its
             # operator's phone, or the baresip operator's voice

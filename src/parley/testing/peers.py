@@ -171,6 +171,9 @@ class Baresip:
     #: more of the account's parameters (``sipnat=outbound``: RFC 5626 keep-alives, and
     #: registering again over a new connection when the one to the server fails)
     account_params: Sequence[str] = ()
+    #: seconds between its REGISTERs (libre sends the next at 90% of it; it also opens a
+    #: new connection then if its TCP one has closed)
+    regint: int = 3600
     sip_port: int = 0
     ctrl_port: int = 0
     events: list[BaresipEvent] = field(default_factory=list)
@@ -213,7 +216,7 @@ class Baresip:
         params = [f"<{self.aor}{transport}>"]
         if self.password is not None:
             params.append(f"auth_pass={self.password}")
-        params.append(f"regint={3600 if self.register else 0}")
+        params.append(f"regint={self.regint if self.register else 0}")
         params.append(f"answermode={'auto' if self.auto_answer else 'manual'}")
         params.append("audio_codecs=PCMU,PCMA")
         if self.mediaenc:
