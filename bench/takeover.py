@@ -509,6 +509,8 @@ async def main() -> None:
     parser.add_argument("--switch-over", action="store_true",
                         help="ask the active node for a planned switch-over instead of "
                              "killing it")
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="on a failure, write each node's whole output to this folder")
     parser.add_argument("--idle", type=float, default=30.0,
                         help="seconds over which the idle nodes' CPU is measured")
     args = parser.parse_args()
@@ -623,6 +625,9 @@ async def main() -> None:
             for member in (a, b):
                 print(f"--- node {member.name}", file=sys.stderr)
                 print(member.output.decode(errors="replace")[-4000:], file=sys.stderr)
+                if args.logs is not None:  # all of it, for a look afterwards
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    (args.logs / f"node-{member.name}.log").write_bytes(member.output)
             raise
         finally:
             await relay.close()
