@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from parley.center.ivr_shell import prompt_and_collect
 from parley.clock import MonotonicClock
 from parley.events import CallCarried, HangupCause, TelephonyEvent
 from parley.media.srtp import SDES_SUITES, Crypto, srtp_sessions
@@ -25,6 +26,7 @@ from parley.store.credentials import Passwords
 from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_call
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import stay_bridged
+from parley.telephony.media import Tone
 from parley.telephony.server import Telephony
 from parley.testing.sipclient import RawSipClient
 
@@ -397,6 +399,34 @@ async def test_a_tcp_phones_carried_call_follows_it_to_its_new_connection(
             assert b"Call-ID: u2" in bye
     finally:
         for channel in (first, second):
+            channel.hangup()
+        caller.close()
+        operator.close()
+
+
+async def test_a_menu_whose_caller_hangs_up_before_it_listens_ends_quietly(
+        node: Telephony) -> None:
+    """A carried caller whose BYE (sent during the takeover) reaches the new node just as
+    its menu starts again: the menu's prompt is playing, the key listener not yet started.
+    The menu ends with no key, as for any caller who hangs up; no error (a traceback each,
+    for a takeover's hundreds of such callers, held the new node's loop for seconds)."""
+    caller, operator = udp(), udp()
+    port = node.pool.first + 6
+    state = {"version": 1, "bridge_id": "br-menu", "interaction_id": "call-1", "legs": [
+        leg(node, channel="ch-menu", port=port, phone=caller.getsockname(), call_id="m1"),
+        leg(node, channel="ch-other", port=port + 2, phone=operator.getsockname(),
+            call_id="m2")]}
+    bridge = restore_call(node.engine, state, "a", stay_bridged)
+    menu_caller, other = bridge.members
+    try:
+        asking = asyncio.ensure_future(prompt_and_collect(
+            menu_caller, [Tone("beep")], max_digits=1, timeout=5.0, inter_digit_timeout=3.0,
+            terminators="#"))
+        await asyncio.sleep(0)  # the prompt plays; its key listener starts next
+        menu_caller.hangup()
+        assert await asyncio.wait_for(asking, 2) == ""
+    finally:
+        for channel in (menu_caller, other):
             channel.hangup()
         caller.close()
         operator.close()

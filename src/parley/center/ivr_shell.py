@@ -134,7 +134,10 @@ async def prompt_and_collect(channel: Channel, items: list[MediaItem], *, max_di
                 with contextlib.suppress(asyncio.CancelledError):
                     await pressing
         if pressing.done() and not pressing.cancelled():
-            first = pressing.result()
+            try:
+                first = pressing.result()
+            except ChannelError:  # hung up before it listened (a carried caller gone)
+                return ""
             playback.stop()
         if hung_up(channel):
             return ""
@@ -142,10 +145,13 @@ async def prompt_and_collect(channel: Channel, items: list[MediaItem], *, max_di
         return ""
     if len(first) >= max_digits:
         return first
-    rest = await channel.collect(max_digits - len(first),
-                                 timeout=inter_digit_timeout if first else timeout,
-                                 inter_digit_timeout=inter_digit_timeout,
-                                 terminators=terminators)
+    try:
+        rest = await channel.collect(max_digits - len(first),
+                                     timeout=inter_digit_timeout if first else timeout,
+                                     inter_digit_timeout=inter_digit_timeout,
+                                     terminators=terminators)
+    except ChannelError:  # hung up meanwhile
+        return ""
     return first + rest
 
 
