@@ -102,7 +102,6 @@ from parley.testing.peers import (
     Baresip,
     Sipp,
     SippResult,
-    audio_similarity,
     noise_signal,
     process_cpu_seconds,
     write_wav,
@@ -268,14 +267,6 @@ class CenterRun:
     loaded: SippResult | None = None  # the new calls placed meanwhile (--load)
 
 
-def hears(capture: RtpCapture, port: int, start: float, end: float, sources: list[Path],
-          folder: Path) -> bool:
-    """Whether what arrived at ``port`` in [start, end) is one of ``sources`` (the caller's
-    own voice echoed by its operator's phone, or the baresip operator's voice)."""
-    heard = capture.wav(port, start, end, folder / f"heard-{port}.wav")
-    return max(audio_similarity(heard, source, window_s=1.0) for source in sources) > SIMILAR
-
-
 async def center_run(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,
                      count: int, voice: tuple[Path, Path], soft_source: Path, database: str,
                      folder: Path, within_s: float, token: str | None, run: int,
@@ -328,13 +319,13 @@ async def center_run(peers: Host, floating: str, active: StandbyNode, standby: S
         music = [capture.longest_silence(port, started - 0.1, end) for port in waiting_ports
                  if capture.first_after(port, started + 0.1) is not None]
         sources = [voice_wav, soft_source]
-        both_ways = sum(1 for port in talking_ports
-                        if hears(capture, port, end - 3.0, end, sources, workdir))
+        both_ways = sum(1 for port in talking_ports if capture.hears(
+            port, end - 3.0, end, sources, workdir / f"heard-{port}.wav") > SIMILAR)
         talked = await talkers.wait(within=talk_s + 60)
         await asyncio.sleep(REACHED_WITHIN_S - 3.0)  # the waiting callers put through
         now = time.monotonic()
-        reached = sum(1 for port in waiting_ports
-                      if hears(capture, port, now - 3.0, now, sources, workdir))
+        reached = sum(1 for port in waiting_ports if capture.hears(
+            port, now - 3.0, now, sources, workdir / f"heard-{port}.wav") > SIMILAR)
         waited = await waiters.wait(within=talk_s + REACHED_WITHIN_S + 60)
     loaded = None if loader is None else await loader.stop()
     store = await open_store(database_url(database, folder), run_migrations=False)

@@ -337,6 +337,19 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def carried_tcp_call(node: Telephony, port: int, caller: socket.socket,
+                     operator: socket.socket, *, connection: int, contact: int) -> Bridge:
+    """A call carried on here between ``caller`` (UDP) and a phone on TCP (its media at
+    ``operator``, its leg's Call-ID ``phone-call``): :func:`tcp_leg`'s ``connection`` and
+    ``contact``; ending one leg ends the call."""
+    state = {"version": 1, "bridge_id": "br-tcp", "interaction_id": "call-1", "legs": [
+        leg(node, channel="ch-caller", port=port, phone=caller.getsockname(),
+            call_id="caller-call"),
+        tcp_leg(node, channel="ch-phone", port=port + 2, phone=operator.getsockname(),
+                call_id="phone-call", connection=connection, contact=contact)]}
+    return restore_call(node.engine, state, "a", stay_bridged)
+
+
 async def test_a_tcp_phones_carried_call_is_hung_up_where_its_contact_listens(
         node: Telephony) -> None:
     """A phone registered over TCP that listens where its Contact says (as desk phones
@@ -351,18 +364,14 @@ async def test_a_tcp_phones_carried_call_is_hung_up_where_its_contact_listens(
     server = await asyncio.start_server(phone, "127.0.0.1", 0)
     listening = int(server.sockets[0].getsockname()[1])
     caller, operator = udp(), udp()
-    port = node.pool.first + 14
-    state = {"version": 1, "bridge_id": "br-tcp", "interaction_id": "call-1", "legs": [
-        leg(node, channel="ch-caller", port=port, phone=caller.getsockname(), call_id="t1"),
-        tcp_leg(node, channel="ch-phone", port=port + 2, phone=operator.getsockname(),
-                call_id="t2", connection=closed_port(), contact=listening)]}
-    bridge = restore_call(node.engine, state, "a", stay_bridged)
+    bridge = carried_tcp_call(node, node.pool.first + 14, caller, operator,
+                              connection=closed_port(), contact=listening)
     first, second = bridge.members
     try:
         first.hangup()  # the caller hangs up: the phone's leg is hung up too
         data = await asyncio.wait_for(received.get(), 5)
         assert data.startswith(b"BYE "), data[:200]
-        assert b"Call-ID: t2" in data
+        assert b"Call-ID: phone-call" in data
     finally:
         for channel in (first, second):
             channel.hangup()
@@ -377,13 +386,9 @@ async def test_a_tcp_phones_carried_call_follows_it_to_its_new_connection(
     phones, baresip): nothing listens there once the connection died with the other node.
     When it registers again over a new connection, its carried call's BYE goes over that."""
     caller, operator = udp(), udp()
-    port = node.pool.first + 16
     dead = closed_port()
-    state = {"version": 1, "bridge_id": "br-tcp2", "interaction_id": "call-1", "legs": [
-        leg(node, channel="ch-caller", port=port, phone=caller.getsockname(), call_id="u1"),
-        tcp_leg(node, channel="ch-phone", port=port + 2, phone=operator.getsockname(),
-                call_id="u2", connection=dead, contact=dead)]}
-    bridge = restore_call(node.engine, state, "a", stay_bridged)
+    bridge = carried_tcp_call(node, node.pool.first + 16, caller, operator,
+                              connection=dead, contact=dead)
     first, second = bridge.members
     client = RawSipClient("127.0.0.1", node.engine.config.port, transport="TCP")
     try:
@@ -396,7 +401,7 @@ async def test_a_tcp_phones_carried_call_follows_it_to_its_new_connection(
                     break
                 await asyncio.sleep(0.05)
             (bye,) = [data for data in client.raw if data.startswith(b"BYE ")]
-            assert b"Call-ID: u2" in bye
+            assert b"Call-ID: phone-call" in bye
     finally:
         for channel in (first, second):
             channel.hangup()

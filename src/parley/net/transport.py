@@ -54,6 +54,8 @@ WS_TRANSPORTS = ("WS", "WSS")
 #: A phone's connection-oriented transports: its connection may die (with the node it was
 #: opened to) while its calls go on; a new one carries them afterwards.
 STREAM_TRANSPORTS = ("TCP", "TLS")
+#: Transports whose calls wait for the peer's new connection once theirs died.
+RECONNECTING_TRANSPORTS = (*WS_TRANSPORTS, *STREAM_TRANSPORTS)
 
 
 @dataclass(frozen=True, slots=True)

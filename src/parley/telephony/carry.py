@@ -51,7 +51,7 @@ from parley.events import Direction, HangupCause
 from parley.media.srtp import SDES_SUITES, Crypto, SrtpError, SrtpKeys
 from parley.net.relay import MediaEndpoint
 from parley.net.rtp_ports import PortPoolExhausted
-from parley.net.transport import STREAM_TRANSPORTS, WS_TRANSPORTS, Peer
+from parley.net.transport import RECONNECTING_TRANSPORTS, WS_TRANSPORTS, Peer
 from parley.net.webrtc import WebRtcEndpoint
 from parley.sip.dialog import Dialog
 from parley.sip.errors import DialogError, SipParseError
@@ -318,7 +318,7 @@ def restore_leg(engine: SipEngine, state: Mapping[str, Any], *,
         raise CarryError(f"not a carried leg's state: {exc!r}") from exc
     channel.on_hold = media.on_hold = bool(state.get("on_hold", False))
     watch_webrtc(channel)  # a browser leg ends when its consent does
-    if peer.transport in WS_TRANSPORTS or peer.transport in STREAM_TRANSPORTS:
+    if peer.transport in RECONNECTING_TRANSPORTS:
         engine.await_reconnect(channel)  # its connection died with the other node
     with contextlib.suppress(KeyError, TypeError, ValueError):  # kept before they were
         channel.created_at = datetime.fromisoformat(str(state["created_at"]))

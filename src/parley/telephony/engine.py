@@ -39,6 +39,7 @@ from parley.media.srtp import Crypto
 from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import PortPoolExhausted
 from parley.net.transport import (
+    RECONNECTING_TRANSPORTS,
     STREAM_TRANSPORTS,
     WS_TRANSPORTS,
     Peer,
@@ -559,7 +560,7 @@ class SipEngine:
             self.stats.registrations += 1
             log.info("registered", user=username, contacts=len(result.bindings),
                      peer=str(peer))
-            if peer.transport in WS_TRANSPORTS or peer.transport in STREAM_TRANSPORTS:
+            if peer.transport in RECONNECTING_TRANSPORTS:
                 self._reattach_calls(username, peer)
             if auth_name != username:  # a session credential: revoked with its session
                 self._registered_by.setdefault(auth_name, set()).add(peer)

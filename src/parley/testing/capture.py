@@ -16,8 +16,8 @@ import itertools
 import socket
 import struct
 import time
-import wave
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import numpy as np
 from parley.media.g711 import Codec, decode
 from parley.media.rtp import RtpError, RtpPacket
 from parley.testing.netns import Host, inside
+from parley.testing.peers import audio_similarity, write_wav
 
 ETH_P_IP = 0x0800
 PACKET_HOST = 0  # a packet addressed to this host (not one it sent)
@@ -139,9 +140,12 @@ class RtpCapture:
                     if start <= heard.at < end and heard.packet.payload_type == int(codec)]
         pcm = (np.concatenate([decode(payload, codec) for payload in payloads])
                if payloads else np.zeros(0, dtype=np.int16))
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(8000)
-            out.writeframes(pcm.astype("<i2").tobytes())
-        return path
+        return write_wav(path, pcm)
+
+    def hears(self, port: int, start: float, end: float, sources: Sequence[Path],
+              path: Path) -> float:
+        """How well what arrived at ``port`` in [``start``, ``end``) matches the best of
+        ``sources`` (audio_similarity over 1 s windows: unrelated audio scores near 0, a
+        G.711 path above 0.9); the audio heard is left at ``path``."""
+        heard = self.wav(port, start, end, path)
+        return max(audio_similarity(heard, source, window_s=1.0) for source in sources)
