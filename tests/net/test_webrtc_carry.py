@@ -63,6 +63,33 @@ def drain(sock: socket.socket) -> list[bytes]:
     return got
 
 
+async def test_a_browser_leg_says_once_when_its_media_is_up() -> None:
+    """A call with a browser can be carried over once the browser's DTLS is done, often a
+    moment after the call is bridged: the leg says when (the node keeps the call then)."""
+    phone = WebRtcPhone().open()
+    try:
+        async with relay(free_port_block(20)) as node:
+            browser = node.open_webrtc("browser")
+            up: list[WebRtcEndpoint] = []
+            browser.on_connected = up.append
+            browser.configure(phone.ufrag, phone.pwd,
+                              (("sha-256", phone.certificate.fingerprint),), "server")
+            assert not browser.carriable
+            assert browser.carried_state() is None
+            phone.target(("127.0.0.1", browser.port), browser.ice.local_ufrag,
+                         browser.ice.local_pwd, node.certificate.fingerprint)
+            await phone.connect()
+            await until(lambda: bool(up), "told that the browser's media is up")
+            assert up == [browser]
+            assert browser.carriable
+            phone._check(use_candidate=True)  # consent checks go on: said once only
+            await asyncio.sleep(0.1)
+            assert up == [browser]
+            browser.close()
+    finally:
+        await phone.close()
+
+
 @pytest.mark.parametrize("start", [65_480, 1_000])
 async def test_a_browser_leg_goes_on_on_another_node_both_ways(start: int) -> None:
     """``start``: the sequence numbers both sides begin at; from 65,480 each direction has

@@ -59,6 +59,8 @@ class WebRtcEndpoint(MediaEndpoint):
     local_setup: str = "passive"
     consent_timeout: float = CONSENT_TIMEOUT
     on_lost: Callable[[WebRtcEndpoint, str], None] | None = None
+    #: told once DTLS is done and media may flow (the leg can be carried from then on)
+    on_connected: Callable[[WebRtcEndpoint], None] | None = None
     ended_reason: str | None = None  # a LostReason once the leg stopped on its own
     ended_detail: str = ""
     rtcp_received: int = 0
@@ -69,6 +71,11 @@ class WebRtcEndpoint(MediaEndpoint):
     _created: float = 0.0
     reports_sent: int = 0  # sender reports sent (SRTCP's index, for a node taking over)
     _handed_over: bool = False
+
+    @property
+    def created_at(self) -> float:
+        """When the relay made the endpoint (its clock's monotonic seconds)."""
+        return self._created
 
     # --- from the signalling side -------------------------------------------------------------
     def set_remote(self, host: str, port: int) -> None:
@@ -148,6 +155,8 @@ class WebRtcEndpoint(MediaEndpoint):
             self.latched = True
             self.last_received = now
             self._next_report = now + REPORT_INTERVAL
+            if self.on_connected is not None:
+                self.on_connected(self)
         if dtls.failed:
             self._lose(LostReason.DTLS_FAILED, dtls.failed)
         elif dtls.closed:

@@ -439,8 +439,8 @@ class CallKeeper:
         self._legs: dict[str, _KeptLeg] = {}  # single legs kept by their owners, by key
         self._key_of: dict[str, str] = {}  # the key each such leg is kept under, by channel
         self._dirty_legs: set[str] = set()
-        #: calls with an SRTP leg: written once a browser's DTLS is done (no bridge change
-        #: tells it), then again every SRTP_REFRESH_S (where their streams are)
+        #: calls with an SRTP leg: written again every SRTP_REFRESH_S while kept (where
+        #: their streams are)
         self._srtp_bridges: set[Bridge] = set()
         self._srtp_written_at = 0.0
         #: who goes on with a kept single leg of each kind on this node (the contact
@@ -624,24 +624,18 @@ class CallKeeper:
         self._stored.difference_update(gone)
 
     def _srtp_changed(self) -> None:
-        """Mark the calls with an SRTP leg that must be written: kept, and not written for
-        SRTP_REFRESH_S; or not kept yet while a browser's DTLS is under way (no bridge change
-        says when it is done). One that cannot be carried otherwise is let go until its next
-        change (:meth:`changed`)."""
+        """Mark the kept calls with an SRTP leg not written for SRTP_REFRESH_S (where their
+        streams are). One whose browser's DTLS is not done yet is written when it is: the
+        leg says so (``webrtc_media_up``, a change of its bridge)."""
         now = self._clock.monotonic()
         refresh = now - self._srtp_written_at >= SRTP_REFRESH_S
         if refresh:
             self._srtp_written_at = now
         for bridge in list(self._srtp_bridges):
-            if bridge.id in self._stored:
-                if refresh:
-                    self._dirty.add(bridge)
-            elif not bridge.destroyed and any(
-                    isinstance(member.media, WebRtcEndpoint) and not member.media.carriable
-                    for member in bridge.members):
-                self._dirty.add(bridge)
-            else:
+            if bridge.destroyed:  # let go at once: nothing keeps a finished call
                 self._srtp_bridges.discard(bridge)
+            elif refresh and bridge.id in self._stored:
+                self._dirty.add(bridge)
 
     def _details_of(self, bridge: Bridge) -> dict[str, Any] | None:
         """The owner's details of the call in ``bridge`` (None when it has none, or fails:

@@ -72,10 +72,18 @@ def answered_webrtc(endpoint: WebRtcEndpoint, answer: WebRtcTransport) -> None:
 
 
 def watch_webrtc(channel: Channel) -> None:
-    """End the channel when its WebRTC media stops on its own (no-op for other legs)."""
+    """End the channel when its WebRTC media stops on its own, and say when it comes up (its
+    bridge changed then: a hot-standby node keeps the call from that moment); no-op for
+    other legs."""
     endpoint = channel.media
     if not isinstance(endpoint, WebRtcEndpoint):
         return
+
+    def connected(up: WebRtcEndpoint) -> None:
+        channel.log.info("webrtc_media_up", browser=f"{up.remote[0]}:{up.remote[1]}"
+                         if up.remote is not None else None,
+                         after_s=round(up.relay.clock.monotonic() - up.created_at, 3))
+        channel.media_changed()
 
     def lost(lost_endpoint: WebRtcEndpoint, reason: str) -> None:
         cause = LOST_CAUSES.get(reason, HangupCause.NORMAL_UNSPECIFIED)
@@ -86,3 +94,4 @@ def watch_webrtc(channel: Channel) -> None:
         channel.ended_by(cause, "remote")
 
     endpoint.on_lost = lost
+    endpoint.on_connected = connected
