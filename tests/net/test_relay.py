@@ -215,6 +215,40 @@ async def test_silent_endpoint_times_out_once() -> None:
         endpoint.close()
 
 
+async def test_many_calls_silent_at_once_end_among_the_other_work() -> None:
+    """A takeover's carried calls whose phones hung up in the gap fall silent together: the
+    sweep ends them one by one, other work (a lease renewal) running in between, never all
+    in one stretch of the loop."""
+    first = free_port_block(24)
+    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 23), MonotonicClock(),
+                       timeout=0.05)
+    happened: list[str] = []
+    endpoints = [relay.open(f"leg {n}", on_timeout=lambda e: happened.append(e.label))
+                 for n in range(12)]
+
+    async def other_work() -> None:
+        while True:
+            happened.append("other")
+            await asyncio.sleep(0)
+
+    sweeping = asyncio.create_task(relay.run(interval=0.1))
+    working = asyncio.create_task(other_work())
+    try:
+        deadline = time.monotonic() + 5
+        while sum(label.startswith("leg") for label in happened) < 12:
+            assert time.monotonic() < deadline, happened
+            await asyncio.sleep(0.01)
+    finally:
+        sweeping.cancel()
+        working.cancel()
+        await asyncio.gather(sweeping, working, return_exceptions=True)
+        for endpoint in endpoints:
+            endpoint.close()
+    ends = [n for n, label in enumerate(happened) if label.startswith("leg")]
+    assert sorted(happened[n] for n in ends) == sorted(f"leg {n}" for n in range(12))
+    assert all("other" in happened[a:b] for a, b in itertools.pairwise(ends))
+
+
 def test_pool_hands_out_even_ports_and_runs_out() -> None:
     first = free_port_block(4)
     pool = RtpPortPool("127.0.0.1", first, first + 3)

@@ -966,17 +966,36 @@ class MediaRelay:
     def sweep(self) -> list[MediaEndpoint]:
         """Report endpoints silent for longer than the timeout (once each); returns them.
         WebRTC endpoints also resend DTLS flights, send reports and check consent here."""
+        dead = self._silent()
+        for endpoint in dead:
+            self._time_out(endpoint)
+        return dead
+
+    async def _sweep_fairly(self) -> None:
+        """:meth:`sweep`, letting the loop run between two reports: many calls silent at
+        once (a network failure, the calls a takeover carried over whose phones hung up in
+        the gap) end one by one among the other work, not as one long stall of the loop
+        (a lease renewal held up past its deadline)."""
+        for endpoint in self._silent():
+            if self._is_silent(endpoint, self.clock.monotonic()):  # still, after the wait
+                self._time_out(endpoint)
+            await asyncio.sleep(0)
+
+    def _silent(self) -> list[MediaEndpoint]:
         now = self.clock.monotonic()
         for webrtc in list(self._webrtc):
             webrtc.poll(now)
-        dead = [endpoint for endpoint in self._endpoints
-                if not endpoint.timed_out and not endpoint.on_hold
-                and now - endpoint.last_received > self._limit_of(endpoint)]
-        for endpoint in dead:
-            endpoint.timed_out = True
-            if endpoint.on_timeout is not None:
-                endpoint.on_timeout(endpoint)
-        return dead
+        return [endpoint for endpoint in self._endpoints if self._is_silent(endpoint, now)]
+
+    def _is_silent(self, endpoint: MediaEndpoint, now: float) -> bool:
+        return (not endpoint.timed_out and not endpoint.on_hold
+                and now - endpoint.last_received > self._limit_of(endpoint))
+
+    @staticmethod
+    def _time_out(endpoint: MediaEndpoint) -> None:
+        endpoint.timed_out = True  # a closed endpoint has no on_timeout any more
+        if endpoint.on_timeout is not None:
+            endpoint.on_timeout(endpoint)
 
     def _limit_of(self, endpoint: MediaEndpoint) -> float:
         """How long ``endpoint`` may stay silent: its own limit until it hears anything."""
@@ -999,7 +1018,7 @@ class MediaRelay:
             if not self.forwarding:
                 while True:
                     await self.clock.sleep(interval)
-                    self.sweep()
+                    await self._sweep_fairly()
             step = min(interval, self.kernel_interval)
             swept = self.clock.monotonic()
             while True:
@@ -1007,7 +1026,7 @@ class MediaRelay:
                 self.poll_kernel()
                 if self.clock.monotonic() - swept >= interval - 1e-6:
                     swept = self.clock.monotonic()
-                    self.sweep()
+                    await self._sweep_fairly()
         finally:
             try:
                 for endpoint in list(self._endpoints):
