@@ -24,14 +24,14 @@ app = typer.Typer(
 def _run_node(settings: Settings, *, demo: bool = False) -> None:
     """Build and run a node in the foreground; print its banner once every service listens."""
     from parley import app as composition
-    from parley.logs import configure_logging
+    from parley.logs import configure_logging, drain_logs, say
 
-    configure_logging(json=settings.log_json)
+    configure_logging(json=settings.log_json, background=True)
 
     def ready(running: Node) -> None:
         for line in running.banner:
-            typer.echo(line)
-        typer.echo("Press Ctrl-C to stop.")
+            say(line)
+        say("Press Ctrl-C to stop.")
 
     from parley.ha import LeaseLost
     from parley.net.floating_ip import FloatingIpError
@@ -40,12 +40,18 @@ def _run_node(settings: Settings, *, demo: bool = False) -> None:
     try:
         composition.run(settings, demo=demo, ready=ready)
     except (ConfigError, FloatingIpError, ListenError) as exc:
+        drain_logs()
         raise _fail(str(exc)) from exc
     except LeaseLost as lost:  # a hot-standby node: its service manager starts it again
+        drain_logs()
         typer.secho(f"error: {lost}; the node stopped (started again, it stands by)",
                     err=True, fg=typer.colors.RED)
         raise typer.Exit(code=3) from None
-    typer.echo("Parley stopped.")
+    except BaseException:
+        drain_logs()
+        raise
+    say("Parley stopped.")
+    drain_logs()
 
 
 def _fail(message: str) -> typer.Exit:

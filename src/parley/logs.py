@@ -4,18 +4,114 @@
 console lines. Exceptions are written as plain tracebacks: the default rich rendering, with
 syntax highlighting and local variables, costs tens of milliseconds per exception on the event
 loop that carries every call, which a node under load cannot afford.
+
+A node writes its lines from a thread of their own (:class:`LineWriter`): a reader of its
+output that falls behind (journald under pressure, a pipe nobody drains fast enough) must
+not hold up the event loop, where one blocked write stops every call's signalling and media
+and, on a hot-standby node, the renewal of its lease.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import sys
+import threading
+from typing import TextIO, cast
 
 import structlog
 
+#: lines a node keeps for a reader that falls behind; beyond that they are dropped, counted
+#: and said (a node does not grow without bound, nor stall, for its log)
+MAX_WAITING_LINES = 50_000
 
-def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
-    """Configure structlog for this process (the CLI does it once, before building a node)."""
+
+class LineWriter:
+    """A file-like object whose writes never block: a thread writes them to ``target`` in
+    order, in batches. Lines beyond ``max_lines`` waiting are dropped; the thread says how
+    many once it catches up."""
+
+    def __init__(self, target: TextIO, *, max_lines: int = MAX_WAITING_LINES) -> None:
+        self._target = target
+        self._max_lines = max_lines
+        self._waiting: collections.deque[str] = collections.deque()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.dropped = 0
+        self._said_dropped = 0
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, text: str) -> int:
+        if len(self._waiting) >= self._max_lines:
+            self.dropped += 1
+        else:
+            self._idle.clear()
+            self._waiting.append(text)
+            self._wake.set()
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do here: the thread flushes after each batch (:meth:`drain` waits)."""
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def drain(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every line written so far is out (at most ``timeout_s``)."""
+        return self._idle.wait(timeout_s)
+
+    def _run(self) -> None:
+        waiting = self._waiting
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            batch: list[str] = []
+            while waiting:
+                batch.append(waiting.popleft())
+                if len(batch) >= 1000 or not waiting:
+                    self._out("".join(batch))
+                    batch.clear()
+            dropped = self.dropped - self._said_dropped
+            if dropped:
+                self._said_dropped += dropped
+                self._out(f"[{dropped} log lines dropped: the node's output was not read "
+                          f"fast enough]\n")
+            if not waiting:
+                self._idle.set()
+
+    def _out(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a closed output: nothing to say
+            self._target.write(text)
+            self._target.flush()
+
+
+_writer: LineWriter | None = None
+
+
+def say(line: str) -> None:
+    """Print ``line`` on the node's output, in order with its log lines."""
+    if _writer is None:
+        print(line, flush=True)
+    else:
+        _writer.write(line + "\n")
+
+
+def drain_logs(timeout_s: float = 5.0) -> None:
+    """Wait until the node's log lines are out (before it exits)."""
+    if _writer is not None:
+        _writer.drain(timeout_s)
+
+
+def configure_logging(*, json: bool = False, level: int = logging.INFO,
+                      background: bool = False) -> None:
+    """Configure structlog for this process (the CLI does it once, before building a node);
+    ``background``: lines to stdout from a thread of their own (:class:`LineWriter`)."""
+    global _writer
+    if background and _writer is None:
+        _writer = LineWriter(sys.stdout)
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -31,6 +127,7 @@ def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(),
+        logger_factory=structlog.PrintLoggerFactory(
+            cast(TextIO, _writer) if background and _writer is not None else None),
         cache_logger_on_first_use=True,
     )
