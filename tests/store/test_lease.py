@@ -15,6 +15,7 @@ from ipaddress import IPv4Interface
 
 import pytest
 import structlog.testing
+from sqlalchemy import text
 
 from parley.bus import LiveBus
 from parley.clock import MonotonicClock
@@ -389,6 +390,60 @@ async def test_a_write_cut_off_mid_transaction_does_not_keep_the_standby_out(
             await session.close()
         await first_store.close()
 
+
+
+async def test_the_holders_long_write_does_not_hold_up_its_renewal(pg_url: str) -> None:
+    """After a takeover the new node writes a backlog in long transactions (each fenced):
+    its renewals must not wait for them, or it loses the lease behind its own writes."""
+    leases = LeaseConnection(pg_url, "site")
+    view = await leases.acquire("a", 5.0)
+    assert view is not None
+    fence = Fence("site", "a", view.token)
+    store = await store_of(pg_url, fence)
+    session = store.sessions()
+    try:
+        await session.begin()
+        await fence.check(await session.connection())  # a write in flight
+        renewed = await asyncio.wait_for(leases.renew("a", view.token, 5.0), 5)
+        assert renewed is not None
+        assert renewed.token == view.token
+    finally:
+        await session.close()
+        await store.close()
+        await leases.close()
+
+
+async def test_a_takeover_waits_for_the_old_holders_write_in_flight(pg_url: str) -> None:
+    """The lease lapsed while its holder was writing: the standby's acquisition waits for
+    that write to commit, so that every write accepted under the old token comes before
+    the new one; the old holder's next write is refused."""
+    old, new = LeaseConnection(pg_url, "site"), LeaseConnection(pg_url, "site")
+    view = await old.acquire("a", 0.2)
+    assert view is not None
+    fence = Fence("site", "a", view.token)
+    store = await store_of(pg_url, fence)
+    session = store.sessions()
+    try:
+        await asyncio.sleep(0.3)  # lapsed
+        await session.begin()
+        await fence.check(await session.connection())
+        await session.execute(text("INSERT INTO ha_nodes (cluster, node, seen_at) "
+                                   "VALUES ('site', 'written by a', now())"))
+        taking = asyncio.create_task(new.acquire("b", 5.0))
+        await asyncio.sleep(0.5)
+        assert not taking.done()  # it waits for a's write
+        await session.commit()
+        taken = await asyncio.wait_for(taking, 5)
+        assert taken is not None
+        assert (taken.holder, taken.token) == ("b", view.token + 1)
+        with pytest.raises(Fenced, match="stale"):
+            await store.operator_states.record("1001", "ready", datetime.now(UTC))
+        assert "written by a" in [name for name, _ in await new.standbys("b")]
+    finally:
+        await session.close()
+        await store.close()
+        await old.close()
+        await new.close()
 
 
 async def test_the_active_node_knows_whether_a_standby_is_there(pg_url: str) -> None:

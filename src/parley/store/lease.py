@@ -14,8 +14,11 @@ network, so a node cut off from the database knows it within its deadline.
 :class:`Fence` is checked inside the store's own write transactions
 (:meth:`Fence.check`): ``SELECT … FOR SHARE`` of the lease row with the writer's token. A
 node whose token is no longer the row's is refused (:class:`Fenced`) and its transaction
-rolls back; a write in flight holds the row, so an acquisition waits for it to commit and
-every write accepted from the old holder comes before the new token.
+rolls back; a write in flight holds the row (``FOR KEY SHARE``), so an acquisition (which
+locks it ``FOR UPDATE``) waits for it to commit and every write accepted from the old holder
+comes before the new token. The holder's renewals do not wait for its writes: after a
+takeover the new node writes a backlog in long transactions, and its lease must not lapse
+behind them.
 """
 
 from __future__ import annotations
@@ -66,12 +69,16 @@ class LeaseView:
 _ENSURE = ("INSERT INTO ha_lease (cluster, holder, token, expires_at) "
            "VALUES ($1, '', 0, to_timestamp(0)) ON CONFLICT (cluster) DO NOTHING")
 
+# FOR UPDATE first: it waits for the writes in flight under the old token (their fence holds
+# the row FOR KEY SHARE), which a plain UPDATE of these columns would not
 _ACQUIRE = (
+    "WITH held AS (SELECT cluster FROM ha_lease WHERE cluster = $1 FOR UPDATE) "
     "UPDATE ha_lease SET holder = $2, token = token + 1, acquired_at = now(), "
     "renewed_at = now(), expires_at = now() + make_interval(secs => $3), "
-    "previous_holder = NULLIF(holder, ''), previous_renewed_at = renewed_at "
-    "WHERE cluster = $1 AND expires_at <= now() RETURNING cluster, holder, token, "
-    "acquired_at, renewed_at, expires_at, previous_holder, previous_renewed_at, now() AS now")
+    "previous_holder = NULLIF(holder, ''), previous_renewed_at = renewed_at FROM held "
+    "WHERE ha_lease.cluster = held.cluster AND expires_at <= now() RETURNING "
+    "ha_lease.cluster, holder, token, acquired_at, renewed_at, expires_at, previous_holder, "
+    "previous_renewed_at, now() AS now")
 
 _RENEW = (
     "UPDATE ha_lease SET renewed_at = now(), expires_at = now() + make_interval(secs => $4) "
@@ -200,8 +207,9 @@ class Fence:
 
     async def check(self, connection: AsyncConnection) -> None:
         """Inside the writer's transaction: go on only while this node's token is the lease
-        row's (the row stays locked against an acquisition until the transaction ends);
-        else :class:`Fenced`, and the transaction rolls back."""
+        row's (the row stays locked against an acquisition until the transaction ends, not
+        against its holder's renewals: a long write must not cost the lease); else
+        :class:`Fenced`, and the transaction rolls back."""
         if self.cluster is None:
             return
         token = self.token
@@ -210,7 +218,7 @@ class Fence:
                          "it writes no live state")
         held = await connection.scalar(text(
             "SELECT token FROM ha_lease WHERE cluster = :cluster AND holder = :node "
-            "AND token = :token FOR SHARE"),
+            "AND token = :token FOR KEY SHARE"),
             {"cluster": self.cluster, "node": self.node, "token": token})
         if held is None:
             raise Fenced(f"node {self.node!r} lost the lease of cluster {self.cluster!r} "
