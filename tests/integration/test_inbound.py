@@ -719,6 +719,43 @@ async def test_an_operator_ready_with_no_phone_is_tried_again_not_in_a_loop(
     assert 1 <= len(unreachable) <= 8, len(unreachable)  # about one a second
 
 
+@needs_sipp
+async def test_callers_gone_together_are_not_missed_calls_of_the_operator_who_comes(
+        tmp_path: Path) -> None:
+    """Twelve callers wait for support with no operator; they all end at once (as the
+    callers of a takeover's gap do, when their silence is noticed), and 1001 logs in ready
+    at that moment, before the calls' own coroutines have said so to the ACD. The ACD offers
+    1001 those calls one after another: each leaves the queue as abandoned; none counts as
+    a call 1001 missed, and 1001 stays ready."""
+    from parley import events as ev
+    from parley.acd.agent import AgentState
+    from parley.events import HangupCause
+
+    async with demo_node(tmp_path) as node:
+        scenario, _ = caller_scenario(tmp_path, talk_s=0.5, parley_hangs_up=True)
+        callers = Sipp(tmp_path / "callers", scenario, service="602", calls=12,
+                       target=f"127.0.0.1:{node.telephony.sip_port}",
+                       extra=("-timeout", "60s", "-timeout_error"))
+        await callers.start()
+        shell = node.center.shell
+        acd = shell.acd
+        deadline = asyncio.get_running_loop().time() + 20
+        while acd.queue_snapshot("support", 0.0).waiting < 12:
+            assert asyncio.get_running_loop().time() < deadline, "the callers never waited"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # each caller waiting for Parley's BYE now
+        for call in list(shell.calls.values()):  # in one step of the event loop
+            assert call.caller is not None
+            call.caller.hangup(HangupCause.MEDIA_TIMEOUT)
+        shell.feed(ev.AgentLogin("1001", "1001", True))
+        await asyncio.sleep(1.0)
+        assert acd.agents["1001"].state is AgentState.READY
+        assert acd.agent_stats["1001"].missed == 0
+        snapshot = acd.queue_snapshot("support", 0.0)
+        assert (snapshot.waiting, snapshot.abandoned) == (0, 12)
+        assert (await callers.wait(within=30)).ok
+
+
 def _operator_checking_headers() -> str:
     """An operator's phone that answers only if the call brings the customer card: the
     X-Parley headers with the flow's look-up result."""

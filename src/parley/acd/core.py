@@ -745,7 +745,9 @@ class Acd:
         self._out.append(ev.CallAbandoned(call.call_id, call.queue, waited))
         for agent_id in sorted(call.offered_to):
             self._out.append(ev.CancelOffer(call.call_id, agent_id))
-            self.release(self.agents[agent_id], "caller hung up")
+            agent = self.agents[agent_id]
+            if agent.state in (S.RESERVED, S.RINGING) and agent.call_id == call.call_id:
+                self.release(agent, "caller hung up")
         call.state = CallState.ENDED
 
     def _on_hold(self, event: ev.CallHeld, now: float) -> None:

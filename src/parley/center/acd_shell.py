@@ -270,22 +270,32 @@ class AcdShell:
             return
         self._feeding = True
         try:
-            try:
-                out = self.acd.handle(event, self.clock.monotonic())
-            except AcdError:
-                if raise_errors:
-                    raise
-                log.warning("acd_refused", acd_event=repr(event), exc_info=True)
-                out = []
-            self._execute(out)
+            self._handle(event, raise_errors=raise_errors)
+            self._drain()
         finally:
             self._feeding = False
-        self._drain()
         self._wake.set()
 
+    def _handle(self, event: ev.AcdEvent, *, raise_errors: bool = False) -> None:
+        try:
+            out = self.acd.handle(event, self.clock.monotonic())
+        except AcdError:
+            if raise_errors:
+                raise
+            log.warning("acd_refused", acd_event=repr(event), exc_info=True)
+            out = []
+        self._execute(out)
+
     def _drain(self) -> None:
-        while self._pending and not self._feeding:
-            self.feed(self._pending.popleft())
+        """The events the commands caused, one after another (a loop, not a recursion: a
+        chain of them may be long, as after a takeover)."""
+        was_feeding = self._feeding
+        self._feeding = True
+        try:
+            while self._pending:
+                self._handle(self._pending.popleft())
+        finally:
+            self._feeding = was_feeding
 
     def _execute(self, out: list[Any]) -> None:
         was_feeding = self._feeding
@@ -322,8 +332,10 @@ class AcdShell:
 
     def _on_offer(self, command: ev.OfferCall) -> None:
         call = self.calls.get(command.call_id)
-        if call is None or call.caller_gone:
-            self._pending.append(ev.AgentLegEnded(command.call_id, command.agent_id))
+        if call is None or call.caller_gone:  # the caller left: the call leaves the queue
+            # (its coroutine would say so a moment later) and the operator is free, no
+            # missed call counted against them
+            self._pending.append(ev.CallerHangup(command.call_id))
             return
         if self._on_another_call(command.device):  # a personal call the ACD did not give
             self._unreachable(call, command, "on another call")
