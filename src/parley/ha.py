@@ -131,6 +131,10 @@ class LeaseKeeper:
         self.last_takeover: Takeover | None = None
         self.takeovers = 0
         self._serve_until = 0.0  # monotonic: the end of the current hold
+        #: monotonic: when the next renewal is sent (a renewal interval after the last one
+        #: was sent, not after it was answered: a slow answer does not shorten the next
+        #: one's time)
+        self._next_renewal = 0.0
         self._seen: LeaseView | None = None
         self._seen_at = 0.0  # monotonic, when _seen was read
         self._lost_reason = ""
@@ -189,8 +193,8 @@ class LeaseKeeper:
                         continue
                 # wake for the next renewal, or at the deadline if that comes first (a
                 # renewal that failed fast must not let the node serve past it)
-                deadline = self._serve_until - self.clock.monotonic()
-                await self.clock.sleep(max(0.0, min(self.renew_interval_s, deadline)))
+                wake = min(self._next_renewal, self._serve_until)
+                await self.clock.sleep(max(0.0, wake - self.clock.monotonic()))
                 await self._renew()
         except asyncio.CancelledError:
             await self._release()
@@ -328,14 +332,16 @@ class LeaseKeeper:
         if remaining <= 0:  # e.g. the process was stopped past its deadline
             await self._lose(f"this node could not renew its lease of cluster {self.cluster} "
                              f"within {self.stop_after_s:g} s")
-        try:
+        try:  # it may take until the deadline: a slow answer is still an answer (on a
+            # busy node and database, cutting it short and connecting again costs more)
             renewed = await self._bounded(
-                "renew", min(remaining, self.renew_interval_s),
+                "renew", remaining,
                 lambda: self.leases.renew(self.node, self.token or 0, self.lapse_s))
-        except Exception:  # logged by _bounded; tried again until the deadline
+        except Exception:  # logged by _bounded; tried again soon, until the deadline
             if self.clock.monotonic() >= self._serve_until:
                 await self._lose(f"this node could not renew its lease of cluster "
                                  f"{self.cluster} within {self.stop_after_s:g} s")
+            self._next_renewal = self.clock.monotonic() + self.renew_interval_s / 4
             return
         if renewed is None:
             await self._lose(f"this node lost its lease of cluster {self.cluster} (its "
@@ -348,6 +354,7 @@ class LeaseKeeper:
             log.warning("ha_lease_renewed_late", node=self.node, cluster=self.cluster,
                         spare_s=round(spare, 3), took_s=round(now - sent, 3))
         self._serve_until = max(self._serve_until, sent + self.stop_after_s)
+        self._next_renewal = sent + self.renew_interval_s
 
     def _see(self, view: LeaseView) -> None:
         self._seen, self._seen_at = view, self.clock.monotonic()
@@ -356,6 +363,7 @@ class LeaseKeeper:
         self.role, self.token = Role.ACTIVE, view.token
         self.fence.token = view.token
         self._serve_until = sent + self.stop_after_s
+        self._next_renewal = sent + self.renew_interval_s
         self._lost_reason = ""
         duration = None
         if view.previous_renewed_at is not None and view.acquired_at is not None:
