@@ -2,9 +2,11 @@
 (docs/deployment.md, "Hot standby"; the SQL is :mod:`parley.store.lease`).
 
 :class:`LeaseKeeper` runs in the node. As the standby it tries to take the lease every
-``renew_interval_s``; once it holds it the node is active: its fencing token goes into the
-store's :class:`~parley.store.lease.Fence` and the node serves. The active node renews every
-``renew_interval_s``. A renewal is bounded in time; should renewals fail (the database is
+``renew_interval_s``, and right when the lease as it last read it lapses; once it holds
+it the node is active: its fencing token goes into the store's
+:class:`~parley.store.lease.Fence` and the node serves. The active node renews every
+``renew_interval_s`` (from when it sent the last renewal). A renewal may take until the
+node's deadline; should renewals fail (the database is
 unreachable, slow, or another node holds the lease), the node stops serving
 ``stop_after_s`` (``lapse_s - renew_interval_s``) after it *sent* its last successful
 renewal: that renewal set the lapse ``lapse_s`` after the database received it, so the node
@@ -53,6 +55,10 @@ log = structlog.get_logger("parley.ha")
 class Role(enum.StrEnum):
     ACTIVE = "active"
     STANDBY = "standby"
+
+
+#: how long after the lease's lapse (as last read) the standby tries to take it
+LAPSE_MARGIN_S = 0.02
 
 
 class LeaseLost(Exception):
@@ -189,7 +195,7 @@ class LeaseKeeper:
                 if self.role is Role.STANDBY:
                     await self._try_acquire()
                     if self.role is Role.STANDBY:
-                        await self.clock.sleep(self.renew_interval_s)
+                        await self.clock.sleep(self._until_next_attempt())
                         continue
                 # wake for the next renewal, or at the deadline if that comes first (a
                 # renewal that failed fast must not let the node serve past it)
@@ -355,6 +361,18 @@ class LeaseKeeper:
                         spare_s=round(spare, 3), took_s=round(now - sent, 3))
         self._serve_until = max(self._serve_until, sent + self.stop_after_s)
         self._next_renewal = sent + self.renew_interval_s
+
+    def _until_next_attempt(self) -> float:
+        """The standby's wait before it tries again: a renew interval, or less when the
+        lease, as last read, lapses sooner (unless renewed meanwhile): the standby tries
+        right then, not up to a renew interval later (the database decides either way)."""
+        seen = self._seen
+        since_read = self.clock.monotonic() - self._seen_at
+        if seen is None or not seen.held or since_read > self.renew_interval_s:
+            return self.renew_interval_s  # not read in this attempt (no database?)
+        lapses_in = (seen.expires_at - seen.now).total_seconds() - since_read \
+            + LAPSE_MARGIN_S
+        return max(LAPSE_MARGIN_S, min(self.renew_interval_s, lapses_in))
 
     def _see(self, view: LeaseView) -> None:
         self._seen, self._seen_at = view, self.clock.monotonic()
