@@ -51,33 +51,37 @@ def test_console_lines_have_plain_tracebacks(capsys: pytest.CaptureFixture[str])
 
 def test_a_reader_that_falls_behind_never_holds_up_the_node() -> None:
     """A node's output read too slowly (journald under pressure, a pipe nobody drains):
-    its log lines wait in order, then the surplus is dropped and said, and writing them
-    never blocks (one blocked write stops every call, and a standby's lease renewal)."""
+    its log lines wait in order, the surplus is dropped and said, and writing them never
+    blocks (one blocked write stops every call, and a standby's lease renewal)."""
     read_fd, write_fd = os.pipe()
     target = os.fdopen(write_fd, "w")
     writer = LineWriter(target, max_lines=2_000)
     pad = "x" * 200
 
-    def log_3000_lines() -> None:  # 600 KB into a pipe of 64 KB nobody reads yet
-        for n in range(3_000):
+    def log_lines() -> None:  # 2 MB into a pipe of 64 KB nobody reads yet
+        for n in range(10_000):
             writer.write(f"{n} {pad}\n")
 
-    logging_thread = threading.Thread(target=log_3000_lines)
+    logging_thread = threading.Thread(target=log_lines)
     logging_thread.start()
     logging_thread.join(timeout=30)
     assert not logging_thread.is_alive(), "a write waited for the reader"
-    received = b""
-    with os.fdopen(read_fd, "rb") as reader:
-        while b"dropped" not in received:
-            received += os.read(reader.fileno(), 65536)
-        assert writer.drain(10)
-        target.close()
-        received += reader.read()
-    lines = received.decode().splitlines()
+    received: list[bytes] = []
+
+    def read_all() -> None:
+        with os.fdopen(read_fd, "rb") as reader:
+            received.append(reader.read())
+
+    reading = threading.Thread(target=read_all)
+    reading.start()
+    assert writer.drain(30)
+    target.close()
+    reading.join(timeout=30)
+    lines = b"".join(received).decode().splitlines()
     numbers = [int(line.split()[0]) for line in lines if line[0].isdigit()]
-    assert numbers == list(range(len(numbers)))  # in order, none lost before the surplus
+    assert numbers == sorted(set(numbers))  # in order, each once
     notice = [line for line in lines if "dropped" in line]
-    assert len(notice) == 1
-    dropped = int(re.findall(r"\d+", notice[0])[0])
-    assert dropped == writer.dropped > 0
-    assert len(numbers) + dropped == 3_000
+    assert notice
+    said = sum(int(re.findall(r"\d+", line)[0]) for line in notice)
+    assert said == writer.dropped > 0
+    assert len(numbers) + said == 10_000  # none lost without a word
