@@ -37,8 +37,9 @@ class LineWriter:
         self._max_lines = max_lines
         self._waiting: collections.deque[str] = collections.deque()
         self._wake = threading.Event()
-        self._idle = threading.Event()
+        self._idle = threading.Event()  # nothing waiting (set and cleared under _lock)
         self._idle.set()
+        self._lock = threading.Lock()
         self.dropped = 0
         self._said_dropped = 0
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
@@ -48,8 +49,9 @@ class LineWriter:
         if len(self._waiting) >= self._max_lines:
             self.dropped += 1
         else:
-            self._idle.clear()
-            self._waiting.append(text)
+            with self._lock:
+                self._idle.clear()
+                self._waiting.append(text)
             self._wake.set()
         return len(text)
 
@@ -79,8 +81,9 @@ class LineWriter:
                 self._said_dropped += dropped
                 self._out(f"[{dropped} log lines dropped: the node's output was not read "
                           f"fast enough]\n")
-            if not waiting:
-                self._idle.set()
+            with self._lock:
+                if not waiting:
+                    self._idle.set()
 
     def _out(self, text: str) -> None:
         with contextlib.suppress(OSError, ValueError):  # a closed output: nothing to say
