@@ -38,18 +38,16 @@ def _run_node(settings: Settings, *, demo: bool = False) -> None:
     from parley.web.server import ListenError
 
     try:
-        composition.run(settings, demo=demo, ready=ready)
+        try:
+            composition.run(settings, demo=demo, ready=ready)
+        finally:  # the node's last lines before what is said of how it ended
+            drain_logs()
     except (ConfigError, FloatingIpError, ListenError) as exc:
-        drain_logs()
         raise _fail(str(exc)) from exc
     except LeaseLost as lost:  # a hot-standby node: its service manager starts it again
-        drain_logs()
         typer.secho(f"error: {lost}; the node stopped (started again, it stands by)",
                     err=True, fg=typer.colors.RED)
         raise typer.Exit(code=3) from None
-    except BaseException:
-        drain_logs()
-        raise
     say("Parley stopped.")
     drain_logs()
 
