@@ -12,10 +12,10 @@ abandoned by closing the socket (:meth:`LeaseConnection.terminate`), which never
 network, so a node cut off from the database knows it within its deadline.
 
 :class:`Fence` is checked inside the store's own write transactions
-(:meth:`Fence.check`): ``SELECT … FOR SHARE`` of the lease row with the writer's token. A
-node whose token is no longer the row's is refused (:class:`Fenced`) and its transaction
-rolls back; a write in flight holds the row (``FOR KEY SHARE``), so an acquisition (which
-locks it ``FOR UPDATE``) waits for it to commit and every write accepted from the old holder
+(:meth:`Fence.check`): ``SELECT … FOR KEY SHARE`` of the lease row with the writer's
+token. A node whose token is no longer the row's is refused (:class:`Fenced`) and its
+transaction rolls back; a write in flight holds the row, so an acquisition (which locks it
+``FOR UPDATE``) waits for it to commit and every write accepted from the old holder
 comes before the new token. The holder's renewals do not wait for its writes: after a
 takeover the new node writes a backlog in long transactions, and its lease must not lapse
 behind them.
