@@ -16,6 +16,7 @@ from ipaddress import IPv4Interface
 import pytest
 import structlog.testing
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.bus import LiveBus
 from parley.clock import MonotonicClock
@@ -23,7 +24,7 @@ from parley.ha import LeaseKeeper, LeaseLost, Role
 from parley.net.floating_ip import RTM_NEWADDR, FloatingIp
 from parley.store import Fenced, Store, open_store
 from parley.store.credentials import Passwords
-from parley.store.lease import Fence, LeaseConnection, plain_postgres_url
+from parley.store.lease import Fence, LeaseConnection, LeaseView, plain_postgres_url
 from parley.store.records import ScriptDraftRecord
 from parley.store.specs import WebhookSpec
 from parley.testing.postgres import create_database, drop_database
@@ -392,41 +393,44 @@ async def test_a_write_cut_off_mid_transaction_does_not_keep_the_standby_out(
 
 
 
-async def test_the_holders_long_write_does_not_hold_up_its_renewal(pg_url: str) -> None:
-    """After a takeover the new node writes a backlog in long transactions (each fenced):
-    its renewals must not wait for them, or it loses the lease behind its own writes."""
-    leases = LeaseConnection(pg_url, "site")
-    view = await leases.acquire("a", 5.0)
+@contextlib.asynccontextmanager
+async def holding(url: str, leases: LeaseConnection, lapse_s: float
+                  ) -> AsyncIterator[tuple[LeaseView, Store, AsyncSession]]:
+    """Node a takes the lease over ``leases`` for ``lapse_s``; yields what it took, its
+    store fenced with that token and a session of that store (all closed afterwards)."""
+    view = await leases.acquire("a", lapse_s)
     assert view is not None
-    fence = Fence("site", "a", view.token)
-    store = await store_of(pg_url, fence)
+    store = await store_of(url, Fence("site", "a", view.token))
     session = store.sessions()
     try:
-        await session.begin()
-        await fence.check(await session.connection())  # a write in flight
-        renewed = await asyncio.wait_for(leases.renew("a", view.token, 5.0), 5)
-        assert renewed is not None
-        assert renewed.token == view.token
+        yield view, store, session
     finally:
         await session.close()
         await store.close()
         await leases.close()
 
 
+async def test_the_holders_long_write_does_not_hold_up_its_renewal(pg_url: str) -> None:
+    """After a takeover the new node writes a backlog in long transactions (each fenced):
+    its renewals must not wait for them, or it loses the lease behind its own writes."""
+    leases = LeaseConnection(pg_url, "site")
+    async with holding(pg_url, leases, 5.0) as (view, store, session):
+        await session.begin()
+        await store.fence.check(await session.connection())  # a write in flight
+        renewed = await asyncio.wait_for(leases.renew("a", view.token, 5.0), 5)
+        assert renewed is not None
+        assert renewed.token == view.token
+
+
 async def test_a_takeover_waits_for_the_old_holders_write_in_flight(pg_url: str) -> None:
     """The lease lapsed while its holder was writing: the standby's acquisition waits for
     that write to commit, so that every write accepted under the old token comes before
     the new one; the old holder's next write is refused."""
-    old, new = LeaseConnection(pg_url, "site"), LeaseConnection(pg_url, "site")
-    view = await old.acquire("a", 0.2)
-    assert view is not None
-    fence = Fence("site", "a", view.token)
-    store = await store_of(pg_url, fence)
-    session = store.sessions()
-    try:
+    new = LeaseConnection(pg_url, "site")
+    async with holding(pg_url, LeaseConnection(pg_url, "site"), 0.2) as (view, store, session):
         await asyncio.sleep(0.3)  # lapsed
         await session.begin()
-        await fence.check(await session.connection())
+        await store.fence.check(await session.connection())
         await session.execute(text("INSERT INTO ha_nodes (cluster, node, seen_at) "
                                    "VALUES ('site', 'written by a', now())"))
         taking = asyncio.create_task(new.acquire("b", 5.0))
@@ -439,11 +443,7 @@ async def test_a_takeover_waits_for_the_old_holders_write_in_flight(pg_url: str)
         with pytest.raises(Fenced, match="stale"):
             await store.operator_states.record("1001", "ready", datetime.now(UTC))
         assert "written by a" in [name for name, _ in await new.standbys("b")]
-    finally:
-        await session.close()
-        await store.close()
-        await old.close()
-        await new.close()
+    await new.close()
 
 
 async def test_the_active_node_knows_whether_a_standby_is_there(pg_url: str) -> None:
