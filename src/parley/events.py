@@ -134,11 +134,19 @@ class Hangup:
 class CallCarried:
     """A leg of an answered call that the cluster's other node was handling goes on on
     this node after it took over (``node``: the one that had it): its call record goes on
-    here, and its ``Hangup`` closes it."""
+    here, and its ``Hangup`` closes it. The leg as it began (direction, numbers, trunk,
+    when it was created and answered) opens the record if the other node died before
+    writing it (a call of its last moments)."""
 
     channel_id: str
     interaction_id: str
     node: str = ""
+    direction: Direction | None = None
+    caller: str = ""
+    called: str = ""
+    trunk: str = ""
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

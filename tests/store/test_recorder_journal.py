@@ -425,3 +425,45 @@ async def test_a_call_carried_over_is_closed_once_by_the_node_that_took_it(
     assert record.outcome == "answered"
     assert again.ended_at == first_closed  # closed before the takeover: left as it was
     assert [entry.kind for entry in again.timeline].count("ended") == 1
+
+
+async def test_a_carried_call_the_dead_node_never_wrote_is_recorded_by_the_node_that_took_it(
+        database_url: str, tmp_path: Path) -> None:
+    """Node a puts a caller through to an operator and dies before writing anything of the
+    call (it all waits in a's journal); node b carries both legs on: b opens the record as
+    the call began (its start, the operator's answer), the hang-up closes it, answered by
+    the operator. When a comes back, its journal fills in the rest of that one record (the
+    queue, the answer on the timeline), and closes nothing again."""
+    async with node(database_url, tmp_path / "a", name="a", recorders=False) as a:
+        began = a.clock.utcnow()
+        call_start(a.bus, "late")
+        await asyncio.sleep(0.05)
+    async with node(database_url, tmp_path / "b", name="b") as b:
+        b.bus.publish(CallCarried("late", "late", node="a", direction=Direction.INBOUND,
+                                  caller=CALLER, called="601", started_at=began,
+                                  answered_at=began))
+        b.bus.publish(CallCarried("op-late", "late", node="a", direction=Direction.OUTBOUND,
+                                  caller=CALLER, called="1001", started_at=began,
+                                  answered_at=began))
+        b.bus.publish(Hangup("op-late", CLEARED, by="1001"))
+        b.bus.publish(Hangup("late", CLEARED, by="remote"))
+        record = await closed(b.store, "late")
+    assert (record.started_at, record.answered_at) == (began, began)
+    assert (record.operator, record.outcome) == ("1001", "answered")
+    assert [leg.channel_id for leg in record.legs] == ["late", "op-late"]
+    assert all(leg.ended_at is not None for leg in record.legs)
+    kinds = [entry.kind for entry in record.timeline]
+    assert kinds == ["started", "carried over", "ended"], kinds
+    assert record.timeline[1].detail == {"from_node": "a", "record_opened_here": True}
+
+    async with node(database_url, tmp_path / "a", name="a") as back:
+        await asyncio.sleep(0.3)
+        page = await back.store.interactions.search(limit=10)
+        after = await back.store.interactions.get("late")
+    assert page.total == 1
+    kinds = [entry.kind for entry in after.timeline]
+    assert sorted(kinds) == sorted(["started", "queued", "answered", "carried over", "ended"])
+    assert (after.ended_at, after.outcome, after.operator) == (
+        record.ended_at, "answered", "1001")
+    assert after.queue == "support"
+

@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from parley.center.ivr_shell import prompt_and_collect
 from parley.clock import MonotonicClock
-from parley.events import CallCarried, HangupCause, TelephonyEvent
+from parley.events import CallCarried, Direction, HangupCause, TelephonyEvent
 from parley.media.srtp import SDES_SUITES, Crypto, srtp_sessions
 from parley.sip.dialog import Dialog
 from parley.sip.headers import NameAddr, Via
@@ -58,7 +59,8 @@ def leg(telephony: Telephony, *, channel: str, port: int, phone: tuple[str, int]
                                               "codecs": [[0, "PCMU", 8000]],
                                               "dtmf_payload_type": 101,
                                               "direction": "sendrecv"},
-            "media": {"port": port, "remote": list(phone)}}
+            "media": {"port": port, "remote": list(phone)},
+            "created_at": "2026-12-06T09:00:00+00:00", "answered_at": "2026-12-06T09:00:01+00:00"}
 
 
 def udp() -> socket.socket:
@@ -91,8 +93,12 @@ async def test_a_kept_call_goes_on_relayed_on_its_own_ports(node: Telephony) -> 
         assert second.is_up
         assert (first.media.port, second.media.port) == (first_port, first_port + 2)
         assert node.engine.by_id["ch-caller"] is first
+        # each leg as it began: what opens its record if node a died before writing it
+        began, answered = (datetime(2026, 12, 6, 9, 0, second, tzinfo=UTC) for second in (0, 1))
         assert [e for e in events if isinstance(e, CallCarried)] == [
-            CallCarried("ch-caller", "call-1", "a"), CallCarried("ch-operator", "call-1", "a")]
+            CallCarried(channel, "call-1", "a", direction=Direction.INBOUND, caller="1001",
+                        called="1002", started_at=began, answered_at=answered)
+            for channel in ("ch-caller", "ch-operator")]
         packet = bytes([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9]) + bytes(160)
         caller.sendto(packet, ("127.0.0.1", first_port))
         data = await asyncio.to_thread(operator.recv, 2048)
@@ -579,3 +585,4 @@ async def test_a_carriers_srtp_leg_goes_on_with_its_keys_past_a_rollover(
             channel.hangup()
         carrier.close()
         phone.close()
+

@@ -409,6 +409,7 @@ class _OpenCall:
     answered_at: datetime | None = None  # as stored: the first answer
     answered_detail: dict[str, Any] | None = None  # the latest "answered" entry's detail
     variables: dict[str, Any] = field(default_factory=dict)  # the attached data so far
+    opened_when_carried: bool = False  # the other node died before writing the record
 
     def copy(self) -> _OpenCall:
         """A copy the batch's changes cannot reach: what ``copy.deepcopy`` gives, for less
@@ -704,8 +705,14 @@ class CallRecorder(JournalConsumer):
     def _carried(self, event: CallCarried, at: datetime) -> None:
         """A leg another node was handling goes on here: its call record (open in the store,
         written by that node) is open again in memory, so that the leg's hang-up closes it.
-        A record already closed stays closed (the call ended before the takeover)."""
+        A record already closed stays closed (the call ended before the takeover). A record
+        the other node died before writing is opened here from the leg as it began."""
         call = self._calls.get(event.interaction_id)
+        if event.started_at is not None and (
+                call.opened_when_carried if call is not None
+                else event.interaction_id not in self._stored):
+            self._carried_unwritten(event, event.started_at, at)
+            return
         if call is None:
             stored = self._stored.get(event.interaction_id)
             if stored is None or stored.ended_at is not None:
@@ -722,6 +729,23 @@ class CallRecorder(JournalConsumer):
                                  {"from_node": event.node})
         call.open_legs.add(event.channel_id)
         self._legs[event.channel_id] = call
+
+    def _carried_unwritten(self, event: CallCarried, started_at: datetime,
+                           at: datetime) -> None:
+        """The first carried leg of a call whose record the other node never wrote: open
+        it as the leg began (its start, the caller's answer), noting the takeover; a later
+        leg of the call answered is the operator's answer (:meth:`_answered`)."""
+        first = event.interaction_id not in self._calls
+        created = ChannelCreated(event.channel_id, event.direction or Direction.INBOUND,
+                                 event.caller, event.called, event.interaction_id,
+                                 event.trunk)
+        self._created(created, started_at)
+        if first:
+            self._calls[event.interaction_id].opened_when_carried = True
+            self._rows.add_entry(event.interaction_id, at, "carried over",
+                                 {"from_node": event.node, "record_opened_here": True})
+        if event.answered_at is not None:  # its timeline entry is the other node's to add
+            self._answered(Answered(event.channel_id), event.answered_at, entry=False)
 
     def _created(self, event: ChannelCreated, at: datetime) -> None:
         direction = str(event.direction)
@@ -772,7 +796,7 @@ class CallRecorder(JournalConsumer):
         self._calls[interaction_id] = call
         return call
 
-    def _answered(self, event: Answered, at: datetime) -> None:
+    def _answered(self, event: Answered, at: datetime, *, entry: bool = True) -> None:
         call = self._legs.get(event.channel_id)
         if call is None:
             _log.info("answer on an unknown leg", channel_id=event.channel_id)
@@ -789,14 +813,16 @@ class CallRecorder(JournalConsumer):
             operator = call.called if other_leg else None
         call.answered = True
         call.answer_unconfirmed = True
-        self._write_answered(call, at, operator)
+        self._write_answered(call, at, operator, entry=entry)
 
     def _write_answered(self, call: _OpenCall, at: datetime, operator: str | None, *,
-                        amend: bool = False, detail: dict[str, Any] | None = None) -> None:
+                        amend: bool = False, detail: dict[str, Any] | None = None,
+                        entry: bool = True) -> None:
         """Someone answered: the first answer sets ``answered_at`` (the end of the wait),
         each one makes ``operator`` the current operator and adds an "answered" entry to the
-        timeline (with ``detail``). ``amend``: an answer already on the timeline (seen first
-        on the operator's leg): its entry is given ``operator`` and ``detail`` instead."""
+        timeline (with ``detail``; none without ``entry``). ``amend``: an answer already on
+        the timeline (seen first on the operator's leg): its entry is given ``operator`` and
+        ``detail`` instead."""
         changes: dict[str, Any] = {}
         if call.answered_at is None:
             call.answered_at = changes["answered_at"] = at
@@ -804,10 +830,12 @@ class CallRecorder(JournalConsumer):
             changes["operator"] = operator
         if changes:
             self._rows.change(call.interaction_id, **changes)
+        if not entry:
+            return
         if amend and call.answered_detail is not None:
-            entry = call.answered_detail
-            call.answered_detail = {**entry, **(detail or {}),
-                                    "operator": operator or entry.get("operator")}
+            earlier = call.answered_detail
+            call.answered_detail = {**earlier, **(detail or {}),
+                                    "operator": operator or earlier.get("operator")}
             self._rows.amend_answered(call.interaction_id, call.answered_detail)
             return
         call.answered_detail = {**(detail or {}), "operator": operator}

@@ -771,7 +771,11 @@ class SipEngine:
         legs this node made, its call record told that it goes on here."""
         self.channels[channel.call_id] = channel
         self.by_id[channel.id] = channel
-        self.emit(CallCarried(channel.id, channel.interaction_id, node))
+        self.emit(CallCarried(channel.id, channel.interaction_id, node,
+                              direction=channel.direction, caller=channel.caller,
+                              called=channel.called, trunk=channel.trunk,
+                              started_at=channel.created_at,
+                              answered_at=channel.answered_at))
 
     def _in_dialog(self, request: SipRequest, peer: Peer) -> None:
         """A request in a call's dialog goes to its leg's session (481 for no such call)."""
