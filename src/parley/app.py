@@ -447,6 +447,7 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
             telephony.engine.bridge_changed = carried.changed
             # no new call takes a port before the calls carried over have theirs back
             telephony.engine.refusing = refusing_until_carried(lease, carried)
+            telephony.engine.new_work_waits = waiting_while_carried(lease, carried)
             health = status_until_carried(lease, carried)  # 200 once it takes calls
         center = ContactCenter(telephony, clock, await load_center_config(store),
                                publish=bus.publish, data_dir=settings.data_dir, ids=ids,
@@ -547,6 +548,18 @@ def refusing_until_carried(lease: LeaseKeeper, carried: CallKeeper
     def refusing() -> str | None:
         return lease.not_serving_reason() or carried.not_ready_reason()
     return refusing
+
+
+def waiting_while_carried(lease: LeaseKeeper, carried: CallKeeper
+                          ) -> Callable[[], asyncio.Event | None]:
+    """What a new call waits for on a node that serves but still carries the other node's
+    calls over (their being carried: a moment); None when it need not wait."""
+
+    def waits() -> asyncio.Event | None:
+        if carried.restored.is_set() or lease.not_serving_reason() is not None:
+            return None
+        return carried.restored
+    return waits
 
 
 def status_until_carried(lease: LeaseKeeper, carried: CallKeeper

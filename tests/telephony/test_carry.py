@@ -21,9 +21,10 @@ from parley.events import CallCarried, Direction, HangupCause, TelephonyEvent
 from parley.media.srtp import SDES_SUITES, Crypto, srtp_sessions
 from parley.sip.dialog import Dialog
 from parley.sip.headers import NameAddr, Via
-from parley.sip.message import SipRequest, parse_message
+from parley.sip.message import SipRequest, SipResponse, parse_message
 from parley.store import open_store
 from parley.store.credentials import Passwords
+from parley.telephony import engine as engine_module
 from parley.telephony.carry import CallKeeper, CarryError, call_state, restore_call
 from parley.telephony.channel import Bridge, BridgeRole, Channel
 from parley.telephony.dialplan import stay_bridged
@@ -586,3 +587,36 @@ async def test_a_carriers_srtp_leg_goes_on_with_its_keys_past_a_rollover(
         carrier.close()
         phone.close()
 
+
+async def final_answer(phone: RawSipClient, call_id: str, within_s: float) -> SipResponse:
+    """The final response to the request ``call_id`` that ``phone`` sent."""
+    async with asyncio.timeout(within_s):
+        while True:
+            response = await phone.replies.get()
+            if response.call_id == call_id and response.status >= 200:
+                return response
+
+
+async def test_new_work_coming_while_calls_are_carried_over_waits_for_them(
+        node: Telephony, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node that has just taken the lease takes no new call before it has carried the
+    other node's calls on (their ports first). A request that comes meanwhile waits and
+    is then taken as usual (here: challenged), not refused 503: a caller who dialled at
+    the takeover gets through. One still waiting after NEW_WORK_WAIT_S is refused."""
+    carried = asyncio.Event()
+    node.engine.refusing = lambda: None if carried.is_set() else "calls being carried over"
+    node.engine.new_work_waits = lambda: None if carried.is_set() else carried
+    async with RawSipClient("127.0.0.1", node.sip_port) as phone:
+        first = phone.build("REGISTER", "1001")
+        phone.send(first)
+        with pytest.raises(TimeoutError):
+            await final_answer(phone, first.call_id, 0.5)
+        carried.set()
+        assert (await final_answer(phone, first.call_id, 2.0)).status == 401
+
+        monkeypatch.setattr(engine_module, "NEW_WORK_WAIT_S", 0.2)
+        carried.clear()
+        second = phone.build("INVITE", "1001", target="1002")
+        phone.send(second)
+        refused = await final_answer(phone, second.call_id, 2.0)
+        assert refused.status == 503, refused

@@ -115,6 +115,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("parley.telephony.engine")
 
+NEW_WORK_WAIT_S = 5.0  # the longest a new call waits for the node to be ready (_held)
 TIMER_B = 32.0  # how long a finished call stays findable for late messages (64·T1, T1 = 0.5 s)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY"
 SDP = "application/sdp"
@@ -217,6 +218,9 @@ class SipEngine:
         #: why the node takes no new calls or registrations now (a hot-standby node that is
         #: not active, parley.ha); None: it takes them
         self.refusing: Callable[[], str | None] | None = None
+        #: an event to wait for before new calls and registrations are taken (a node that
+        #: has just taken over, carrying the other node's calls on: a moment), else None
+        self.new_work_waits: Callable[[], asyncio.Event | None] | None = None
         self._orphans: set[asyncio.Task[None]] = set()
         #: Closed browser connections that still had calls, with the users on those calls.
         self._lost_peers: dict[Peer, set[str]] = {}
@@ -533,6 +537,26 @@ class SipEngine:
         user = self.users.lookup(username)
         return None if user is None else user.ha1.get(algorithm)
 
+    def _held(self, request: SipRequest, peer: Peer) -> bool:
+        """Take ``request`` once the node is ready when it is about to be (it carries the
+        other node's calls on): a caller whose INVITE came in the moment of the takeover is
+        answered (its retransmissions are absorbed meanwhile), not refused."""
+        ready = self.new_work_waits() if self.new_work_waits is not None else None
+        if ready is None:
+            return False
+
+        async def when_ready() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), NEW_WORK_WAIT_S)
+            try:
+                if not self._refused_here(request, peer):  # 503 if still not ready
+                    self._dispatch(request, peer)
+            except SipParseError as exc:
+                self.respond(request, peer, 400, f"Bad Request ({exc.reason})"[:120])
+
+        self.spawn(when_ready(), f"held-{request.call_id}")
+        return True
+
     def _refused_here(self, request: SipRequest, peer: Peer) -> bool:
         """Answer 503 (with Retry-After) when the node takes no new work: a hot-standby
         node that is not active. Phones and carriers try the active node (or again)."""
@@ -545,7 +569,7 @@ class SipEngine:
         return True
 
     def _on_register(self, request: SipRequest, peer: Peer) -> None:
-        if self._refused_here(request, peer):
+        if self._held(request, peer) or self._refused_here(request, peer):
             return
         found = self._authenticate_as(request, peer)
         if found is None:
@@ -671,7 +695,7 @@ class SipEngine:
         if not self._accepting:
             self.respond(request, peer, 503, to_tag=new_tag())
             return
-        if self._refused_here(request, peer):
+        if self._held(request, peer) or self._refused_here(request, peer):
             return
         trunk = self.trunk_of(peer) if self.trunk_of is not None else None
         written = (dialled_number(request, trunk.number_from) if trunk is not None
