@@ -156,6 +156,9 @@ class Node:
     #: stops the node as SIGTERM does (set by :func:`run`; None: run some other way)
     request_stop: Callable[[], None] | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+    #: set once the call records the node's last run left in its journal are written, or
+    #: left to its own recorder (parley.store.recorders.JournalConsumer.write_last_run)
+    _last_run_written: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -270,7 +273,8 @@ class Node:
             async with asyncio.TaskGroup() as writers:
                 writers.create_task(self.journal.run())
                 writers.create_task(active(self.state_recorder.run))
-                writers.create_task(active(self.call_recorder.run))
+                writers.create_task(self._write_last_run())
+                writers.create_task(self._after_last_run(self.call_recorder.run))
                 writers.create_task(active(self.security_recorder.run))
                 writers.create_task(active(self.dispatcher.run))
                 if self.exports is not None:
@@ -304,6 +308,42 @@ class Node:
             unsubscribe()
             self.journal.close()
             await self.store.close()
+
+    async def _write_last_run(self) -> None:
+        """A hot-standby node started after a crash writes the call records its last run
+        left in its journal at once, as the standby: they must not wait until it serves
+        again, which may be never (docs/deployment.md, "Hot standby"). The calls that run
+        cut off are closed once the active node has carried over what it could (it holds
+        the lease and keeps none of them as this node's any more), those that went on there
+        left to it; a node that becomes active first leaves that to its own recorder."""
+        lease = self.lease
+        try:
+            if lease is None:
+                return
+            history = self.store.unfenced()
+            recorder = CallRecorder(history, self.bus, self.clock, self.journal,
+                                    node=lease.node)
+            if not await recorder.write_last_run():
+                return
+            log.info("last_run_records_written", node=lease.node)
+            while not lease.became_active.is_set():
+                holder = lease.status().active_node
+                live = await history.live_calls.all()
+                if holder and holder != lease.node and not any(
+                        call.state.get("node") == lease.node for call in live):
+                    await recorder.close_last_run({call.interaction_id for call in live})
+                    return
+                await asyncio.sleep(lease.renew_interval_s)
+        except Exception:  # left to the node's own recorder, once it is active
+            log.exception("last_run_records_not_written")
+        finally:
+            self._last_run_written.set()
+
+    async def _after_last_run(self, work: Callable[[], Awaitable[None]]) -> None:
+        """``work`` (the call recorder's run) once the node is active and
+        :meth:`_write_last_run` is done: the two never write the same journal at once."""
+        await self._last_run_written.wait()
+        await self._when_active(work)
 
     async def switch_over(self) -> str:
         """A planned switch-over (an upgrade): this node hands its answered two-party calls

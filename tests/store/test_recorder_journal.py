@@ -467,3 +467,52 @@ async def test_a_carried_call_the_dead_node_never_wrote_is_recorded_by_the_node_
         record.ended_at, "answered", "1001")
     assert after.queue == "support"
 
+
+async def test_a_node_back_as_the_standby_writes_its_last_run_and_closes_what_went_nowhere(
+        database_url: str, tmp_path: Path) -> None:
+    """Node a dies with all of its last run in its journal: a call that ended, one cut off
+    (its caller hung up on the dead node) and one that node b carried on and still relays.
+    a starts again as the standby and writes its last run at once: the ended call whole,
+    the cut-off one closed as at a restart, the carried one left open for b, whose hang-up
+    then closes it; a's own run later (once active) closes nothing of it."""
+    async with node(database_url, tmp_path / "a", name="a", recorders=False) as a:
+        began = a.clock.utcnow()
+        for call in ("done", "cut", "going"):
+            call_start(a.bus, call)
+        call_end(a.bus, "done")
+        await asyncio.sleep(0.05)
+    async with node(database_url, tmp_path / "b", name="b") as b:
+        for leg, called in (("going", "601"), ("op-going", "1001")):
+            b.bus.publish(CallCarried(leg, "going", node="a", caller=CALLER, called=called,
+                                      started_at=began, answered_at=began))
+        await opened(b.store, "going")
+
+        # a, back as the standby: its last run written through a store without a fence
+        store = await open_store(database_url, clock=a.clock, passwords=Passwords.cheap())
+        journal = Journal(tmp_path / "a", commit_interval_s=0.01)
+        journal.open(after=await store.journal_marks.highest("a"))
+        standby = CallRecorder(store, LiveBus(a.clock, journal=journal.append), a.clock,
+                               journal, node="a")
+        try:
+            assert await standby.write_last_run()
+            assert_complete(await store.interactions.get("done"))
+            assert (await store.interactions.get("cut")).ended_at is None  # not yet
+            await standby.close_last_run({"going"})
+            assert not await standby.write_last_run()  # nothing more to write
+        finally:
+            journal.close()
+            await store.close()
+        cut = await b.store.interactions.get("cut")
+        assert [entry.kind for entry in cut.timeline][-2:] == ["node restarted", "ended"]
+        assert (await b.store.interactions.get("going")).ended_at is None
+        b.bus.publish(Hangup("op-going", CLEARED, by="1001"))
+        b.bus.publish(Hangup("going", CLEARED, by="remote"))
+        going = await closed(b.store, "going")
+    async with node(database_url, tmp_path / "a", name="a") as active:
+        await asyncio.sleep(0.3)
+        assert await active.store.interactions.get("going") == going
+        assert await active.store.interactions.get("cut") == cut
+    kinds = [entry.kind for entry in going.timeline]
+    assert kinds.count("ended") == 1, kinds
+    assert "node restarted" not in kinds, kinds
+    assert going.outcome == "answered"

@@ -6,6 +6,7 @@ returned :class:`Store`. Nothing outside this package sees SQLAlchemy.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -117,6 +118,12 @@ class Store:
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
+
+    def unfenced(self) -> Store:
+        """The same database with writes not fenced by the lease: for a hot-standby node's
+        records of its own last run, written while it is the standby (parley.app). Not
+        closed on its own: it shares this store's engine."""
+        return dataclasses.replace(self, fence=Fence())
 
     async def close(self) -> None:
         await self.engine.dispose()

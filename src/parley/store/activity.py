@@ -178,6 +178,18 @@ class InteractionRepository:
                                         row.ended_at)
                     for row in rows}
 
+    async def carried_over(self, interaction_ids: Iterable[str]) -> set[str]:
+        """Which of these call records a node took over from another (their timeline says
+        "carried over"; one query)."""
+        wanted = sorted(set(interaction_ids))
+        if not wanted:
+            return set()
+        async with self._sessions() as session:
+            return set((await session.scalars(
+                select(TIMELINE.c.interaction_id).distinct().where(
+                    TIMELINE.c.interaction_id.in_(wanted),
+                    TIMELINE.c.kind == "carried over"))).all())
+
     async def write_rows(self, rows: CallRows,
                          mark: tuple[str, int, int] | None = None) -> None:
         """Write a recorder's batch with Core statements (one per table and set of columns)

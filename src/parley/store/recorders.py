@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -156,6 +156,27 @@ class JournalConsumer:
         finally:
             if reader is not None:
                 reader.close()
+
+    async def write_last_run(self) -> bool:
+        """Write what the journal holds from the node's last run (up to this start) and keep
+        the memory it leaves (the calls it had open); whether there was anything to write.
+        A hot-standby node started after a crash does it at once, as the standby, with a
+        store whose writes are not fenced (parley.app): its last records do not wait until
+        it serves again. Its own run (:meth:`consume`) later goes on from the mark."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        last = self._journal.started_seq - 1
+        reader = await self._restored()
+        try:
+            if reader.next_seq > last:
+                return False
+            while reader.next_seq <= last:
+                entries = reader.read(min(BATCH, last - reader.next_seq + 1))
+                if not entries:
+                    break
+                await self._apply_batch(entries)
+            return True
+        finally:
+            reader.close()
 
     async def _step(self, reader: JournalReader) -> JournalReader:
         """Apply what is synced; the reader to go on with (a new one after a failure)."""
@@ -609,6 +630,24 @@ class CallRecorder(JournalConsumer):
         or stored)."""
         return (self._replaying or interaction_id in self._calls
                 or interaction_id in self._known)
+
+    async def close_last_run(self, live: Collection[str]) -> None:
+        """After :meth:`write_last_run`, on a standby once the other node has carried over
+        what it could: close the records of the calls the last run cut off that did not go
+        on there, as a restart does. Those that did (``live``: the calls relayed now, by any
+        node; or a record saying "carried over") are the other node's: forgotten, so that
+        this node's own run does not close them."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        applied = self._journal.started_seq - 1
+        carried = set(live) | await self._store.interactions.carried_over(
+            call.interaction_id for call in self._calls.values())
+        for call in list(self._calls.values()):
+            if call.interaction_id in carried:
+                self._forget(call)
+        first_needed = await self._close_orphans(applied)
+        if first_needed is None:
+            first_needed = await retried_value(lambda: self._mark(applied))
+        self._journal.release(self.NAME, first_needed)
 
     async def _close_orphans(self, applied: int) -> int | None:
         """Close the records of calls the node was handling when it last stopped without
