@@ -96,11 +96,10 @@ from pathlib import Path
 from parley.store import open_store
 from parley.store.database import database_url
 from parley.testing.capture import RtpCapture
-from parley.testing.media import audio_packets, sipp_caller, write_pcap
+from parley.testing.media import audio_packets, write_pcap
 from parley.testing.netns import NETNS, Host, Lan, http_request, ip
 from parley.testing.peers import (
     Baresip,
-    Sipp,
     SippResult,
     noise_signal,
     process_cpu_seconds,
@@ -108,7 +107,6 @@ from parley.testing.peers import (
 )
 from parley.testing.postgres import ThrowawayPostgres, create_database
 from parley.testing.standby import (
-    HOLD_NUMBER,
     HTTP_PORT,
     NUMBER,
     QUEUE_NUMBER,
@@ -123,6 +121,7 @@ from parley.testing.standby import (
     echo_contacts,
     echo_phones,
     health_at,
+    load_caller,
     nodes,
     queueing_site,
     talking_devices,
@@ -201,17 +200,6 @@ async def hang_up(callers: list[TalkingCaller]) -> int:
         await caller.close()
     return sum(1 for answer in answers if not isinstance(answer, BaseException)
                and answer.status == 200)
-
-
-def load_caller(peers: Host, address: str, workdir: Path, rate: float) -> Sipp:
-    """sipp on the callers' host placing ``rate`` calls a second to HOLD_NUMBER, each hung
-    up after 1 s, until stopped."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    scenario = workdir / "load.xml"
-    scenario.write_text(sipp_caller('  <pause milliseconds="1000"/>\n'))
-    return Sipp(workdir, scenario, service=HOLD_NUMBER, rate=rate,
-                target=f"{address}:{SIP_PORT}", host=peers.ip, prefix=peers.command(),
-                extra=("-l", str(int(rate * 5) + 10), "-timeout", "120s"))
 
 
 async def one_run(peers: Host, floating: str, active: StandbyNode, standby: StandbyNode,

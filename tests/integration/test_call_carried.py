@@ -179,12 +179,15 @@ async def kept_whole(c: Cluster, folder: Path, *, within_s: float = 10.0) -> Non
         await store.close()
 
 
-async def closed_records(store: Store, count: int) -> list[InteractionRecord]:
-    """The ``count`` call records once all are closed and have their outcome (the new
-    active node writes its records every second or so, and a call's outcome may come in
-    the batch after its hang-up), each whole."""
+async def closed_records(store: Store, count: int, number: str | None = None
+                         ) -> list[InteractionRecord]:
+    """The ``count`` call records (of calls to ``number``, if given) once all are closed
+    and have their outcome (the new active node writes its records every second or so, and
+    a call's outcome may come in the batch after its hang-up), each whole."""
     for _ in range(50):
-        found = (await store.interactions.search()).items
+        found = [record for record in (await store.interactions.search(
+            number=number, limit=10 * count + 50)).items
+            if number is None or record.called == number]
         if len(found) == count and all(record.ended_at and record.outcome
                                        for record in found):
             break

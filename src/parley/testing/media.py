@@ -213,16 +213,19 @@ def sipp_play(pcap: Path, pause_ms: int) -> str:
             f'  <pause milliseconds="{pause_ms}"/>\n')
 
 
-def sipp_caller(middle: str = "", *, dtmf: bool = False, requests_before_bye: int = 0) -> str:
+def sipp_caller(middle: str = "", *, dtmf: bool = False, requests_before_bye: int = 0,
+                caller: str = "sipp") -> str:
     """A SIPp scenario that calls ``[service]`` with PCMU (and telephone-event with ``dtmf``),
     then runs ``middle`` (:func:`sipp_play`, pauses, :func:`sipp_request`), then hangs up.
-    ``requests_before_bye`` counts the in-dialog requests in ``middle``, for the BYE's CSeq."""
+    ``requests_before_bye`` counts the in-dialog requests in ``middle``, for the BYE's CSeq;
+    ``caller`` is the From user (the caller's number; sipp keywords such as
+    ``[call_number]`` give each call its own)."""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="media caller">
   <send retrans="500"><![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag={_SIPP_TAG}
+From: sipp <sip:{caller}@[local_ip]:[local_port]>;tag={_SIPP_TAG}
 To: <sip:[service]@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
 CSeq: 1 INVITE
@@ -244,7 +247,7 @@ t=0 0
   <send><![CDATA[
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag={_SIPP_TAG}
+From: sipp <sip:{caller}@[local_ip]:[local_port]>;tag={_SIPP_TAG}
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
 CSeq: 1 ACK

@@ -160,6 +160,20 @@ def voice_callers(peers: Host, workdir: Path, address: str, voice_pcap: Path, *,
                      extra=("-l", str(calls), "-timeout", f"{int(talk_s) + 120}s"))
 
 
+def load_caller(peers: Host, address: str, workdir: Path, rate: float,
+                calls: int | None = None) -> Sipp:
+    """sipp on the callers' host placing ``rate`` calls a second to :data:`HOLD_NUMBER`
+    (each from its own number: 5550 and the call's number), each hung up after 1 s; until
+    stopped, or ``calls`` of them."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = workdir / "load.xml"
+    scenario.write_text(sipp_caller('  <pause milliseconds="1000"/>\n',
+                                    caller="5550[call_number]"))
+    return Sipp(workdir, scenario, service=HOLD_NUMBER, rate=rate, calls=calls,
+                target=f"{address}:{SIP_PORT}", host=peers.ip, prefix=peers.command(),
+                extra=("-l", str(int(rate * 5) + 10), "-timeout", "120s"))
+
+
 DB_PORT = 5432
 
 
