@@ -516,3 +516,41 @@ async def test_a_node_back_as_the_standby_writes_its_last_run_and_closes_what_we
     assert kinds.count("ended") == 1, kinds
     assert "node restarted" not in kinds, kinds
     assert going.outcome == "answered"
+
+
+async def test_a_node_back_alone_that_carries_its_own_call_on_does_not_close_it(
+        database_url: str, tmp_path: Path) -> None:
+    """Node a dies with a call up and no standby takes over; a starts again, takes the
+    lease and carries its own kept call on (its CallCarried come before its recorder
+    runs, as in parley.app): the record stays open, not closed as "node restarted", and
+    the call's hang-up closes it once."""
+    async with node(database_url, tmp_path, name="a", recorders=False) as crashed:
+        call_start(crashed.bus, "mine")
+        await asyncio.sleep(0.05)
+    clock = VirtualClock()
+    store = await open_store(database_url, clock=clock, passwords=Passwords.cheap())
+    journal = Journal(tmp_path, commit_interval_s=0.01)
+    journal.open(after=await store.journal_marks.highest("a"))
+    bus = LiveBus(clock, journal=journal.append)
+    for leg in ("mine", "op-mine"):
+        bus.publish(CallCarried(leg, "mine", node="a"))
+    recorder = asyncio.create_task(CallRecorder(store, bus, clock, journal, node="a",
+                                                interval_s=0.0).run())
+    syncing = asyncio.create_task(journal.run())
+    try:
+        record = await opened(store, "mine")
+        await asyncio.sleep(0.3)  # the recorder has caught up with what came before
+        record = await store.interactions.get("mine")
+        assert record.ended_at is None, record.timeline
+        bus.publish(CallProgress("mine", "answered", {}, queue="support", operator="1001"))
+        bus.publish(Hangup("op-mine", CLEARED, by="1001"))
+        bus.publish(Hangup("mine", CLEARED))
+        record = await closed(store, "mine")
+    finally:
+        for task in (recorder, syncing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        journal.close()
+        await store.close()
+    assert_complete(record)

@@ -431,6 +431,7 @@ class _OpenCall:
     answered_detail: dict[str, Any] | None = None  # the latest "answered" entry's detail
     variables: dict[str, Any] = field(default_factory=dict)  # the attached data so far
     opened_when_carried: bool = False  # the other node died before writing the record
+    carried_on: bool = False  # a leg of it was carried on in this run: not cut off
 
     def copy(self) -> _OpenCall:
         """A copy the batch's changes cannot reach: what ``copy.deepcopy`` gives, for less
@@ -655,7 +656,8 @@ class CallRecorder(JournalConsumer):
         entry still needed, or None when there were none."""
         assert self._journal is not None  # noqa: S101 - journal mode
         started = self._journal.started_seq
-        orphans = [call for call in self._calls.values() if call.first_seq < started]
+        orphans = [call for call in self._calls.values()
+                   if call.first_seq < started and not call.carried_on]
         if not orphans:
             return None
         # in a hot-standby cluster the other node may have carried a call on and closed it
@@ -766,6 +768,8 @@ class CallRecorder(JournalConsumer):
             self._calls[event.interaction_id] = call
             self._rows.add_entry(event.interaction_id, at, "carried over",
                                  {"from_node": event.node})
+        if self._journal is not None and self._seq >= self._journal.started_seq:
+            call.carried_on = True  # in this run (a node back alone carries its own on)
         call.open_legs.add(event.channel_id)
         self._legs[event.channel_id] = call
 
@@ -779,8 +783,9 @@ class CallRecorder(JournalConsumer):
                                  event.caller, event.called, event.interaction_id,
                                  event.trunk)
         self._created(created, started_at)
-        if first:
-            self._calls[event.interaction_id].opened_when_carried = True
+        call = self._calls.get(event.interaction_id)
+        if first and call is not None:  # (a leg announced twice opens nothing)
+            call.opened_when_carried = True
             self._rows.add_entry(event.interaction_id, at, "carried over",
                                  {"from_node": event.node, "record_opened_here": True})
         if event.answered_at is not None:  # its timeline entry is the other node's to add
