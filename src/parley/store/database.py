@@ -63,6 +63,10 @@ def unreachable(exc: BaseException) -> bool:
     return False
 
 
+SQLITE_FILE = "parley.sqlite3"
+"""The store's file in the data folder when no database URL is given."""
+
+
 def database_url(url: str | None, data_dir: Path) -> str:
     """The SQLAlchemy URL to use: the given one, or a SQLite file in the data folder.
 
@@ -70,7 +74,7 @@ def database_url(url: str | None, data_dir: Path) -> str:
     """
     if not url:
         data_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite+aiosqlite:///{data_dir / 'parley.sqlite3'}"
+        return f"sqlite+aiosqlite:///{data_dir / SQLITE_FILE}"
     for plain, async_driver in (("postgresql://", "postgresql+asyncpg://"),
                                 ("postgres://", "postgresql+asyncpg://"),
                                 ("sqlite://", "sqlite+aiosqlite://")):

@@ -18,6 +18,7 @@ from parley.config import PortRange, Settings
 from parley.events import ConfigurationChanged
 from parley.store import open_store
 from parley.store.credentials import Passwords
+from parley.store.database import SQLITE_FILE
 from parley.store.database import database_url as store_url
 from parley.store.specs import Spec
 from parley.testing.ports import free_port, free_port_block
@@ -61,7 +62,6 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
             await task
 
 
-SQLITE_FILE = "parley.sqlite3"  # the store's file in the data folder (database_url())
 _migrated: list[Path] = []
 
 

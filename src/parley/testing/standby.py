@@ -165,13 +165,11 @@ def load_caller(peers: Host, address: str, workdir: Path, rate: float,
     """sipp on the callers' host placing ``rate`` calls a second to :data:`HOLD_NUMBER`
     (each from its own number: 5550 and the call's number), each hung up after 1 s; until
     stopped, or ``calls`` of them."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    scenario = workdir / "load.xml"
-    scenario.write_text(sipp_caller('  <pause milliseconds="1000"/>\n',
-                                    caller="5550[call_number]"))
-    return Sipp(workdir, scenario, service=HOLD_NUMBER, rate=rate, calls=calls,
-                target=f"{address}:{SIP_PORT}", host=peers.ip, prefix=peers.command(),
-                extra=("-l", str(int(rate * 5) + 10), "-timeout", "120s"))
+    return peer_sipp(peers, workdir, sipp_caller('  <pause milliseconds="1000"/>\n',
+                                                 caller="5550[call_number]"),
+                     service=HOLD_NUMBER, rate=rate, calls=calls,
+                     target=f"{address}:{SIP_PORT}",
+                     extra=("-l", str(int(rate * 5) + 10), "-timeout", "120s"))
 
 
 DB_PORT = 5432
