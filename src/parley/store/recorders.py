@@ -123,6 +123,10 @@ class JournalConsumer:
     async def consume(self) -> None:
         assert self._journal is not None  # noqa: S101 - only with a journal
         journal = self._journal
+        # what was published before this recorder began is read in its first step: the
+        # calls cut off by the last stop are closed only after it (a call the node carried
+        # on meanwhile is not one of them)
+        journal.sync()
         # each step shielded: a stop lets the step in hand finish, then drains the rest
         restoring = asyncio.ensure_future(self._restored())
         step: asyncio.Future[JournalReader] | None = restoring
