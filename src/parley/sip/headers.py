@@ -212,6 +212,14 @@ class Headers:
         """Every line's value for ``name``, from an index built on first use."""
         index = self._index
         if index is None:
+            index = self.index()
+        return index.get(_KEYS.get(name) or _key(name), ())
+
+    def index(self) -> dict[str, list[str]]:
+        """Every line's value by look-up key (the canonical name in lower case: ``call-id``),
+        built on first use; for a reader of several headers at once, not to be changed."""
+        index = self._index
+        if index is None:
             index = {}
             for n, v in self._items:
                 key = _KEYS.get(n) or _key(n)
@@ -221,7 +229,7 @@ class Headers:
                 else:
                     values.append(v)
             self._index = index
-        return index.get(_KEYS.get(name) or _key(name), ())
+        return index
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -242,15 +250,6 @@ class Headers:
         if not isinstance(name, str):
             return False
         return bool(self._lookup(name))
-
-    def first_missing(self, names: Iterable[str]) -> str | None:
-        """The first of ``names`` that has no line, or None when each has one."""
-        self._lookup("Via")  # builds the index
-        index = self._index or {}
-        for name in names:
-            if (_KEYS.get(name) or _key(name)) not in index:
-                return name
-        return None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first line's value for ``name`` (whole line, commas kept), or ``default``."""

@@ -27,6 +27,7 @@ from parley.sip.headers import (
     Via,
     canonical_name,
     parse_int_header,
+    split_list,
 )
 from parley.sip.uri import SipUri, frozen_value
 
@@ -435,33 +436,60 @@ def _request_uri(text: str) -> SipUri:
 
 def _validate(message: SipRequest | SipResponse) -> None:
     partial = message if isinstance(message, SipRequest) else None
-    headers = message.headers
-    missing = headers.first_missing(_REQUIRED)
-    if missing is not None:
-        raise SipParseError(f"{missing}: missing (mandatory header)", header=missing,
-                            partial=partial)
+    index = message.headers.index()
+    for name, key in _REQUIRED_KEYS:
+        if key not in index:
+            raise SipParseError(f"{name}: missing (mandatory header)", header=name,
+                                partial=partial)
     try:  # the typed values the accessors would compute, stored where they look first
-        vias = _vias(headers)
+        vias = [Via.parse(v) for line in index["via"] for v in _items(line)]
         if not vias:
             raise SipParseError("Via: empty", header="Via")
-        from_, to = _name_addr(headers, "From"), _name_addr(headers, "To")
-        _ = message.call_id
-        cseq = _cseq(headers)
-        contacts = _contacts(headers)
-        message.__dict__.update(vias=vias, from_=from_, to=to, cseq=cseq, contacts=contacts,
-                                routes=_name_addrs(headers, "Route"),
-                                record_routes=_name_addrs(headers, "Record-Route"))
-        _ = message.max_forwards, message.expires
+        from_ = NameAddr.parse(index["from"][0], "From")
+        to = NameAddr.parse(index["to"][0], "To")
+        if not index["call-id"][0].strip():
+            raise SipParseError("Call-ID: missing or empty", header="Call-ID")
+        cseq = CSeq.parse(index["cseq"][0])
+        contacts = _typed_list(index.get("contact"), "Contact")
         for contact in contacts:
             if contact.params:
                 _ = contact.expires, contact.q
-        if isinstance(message, SipRequest) and cseq.method != message.method:
+        routes = _typed_list(index.get("route"), "Route")
+        record_routes = _typed_list(index.get("record-route"), "Record-Route")
+        message.__dict__.update(vias=vias, from_=from_, to=to, cseq=cseq, contacts=contacts,
+                                routes=routes, record_routes=record_routes)
+        for name, key, maximum in _INT_HEADERS:
+            values = index.get(key)
+            if values is not None:
+                parse_int_header(values[0], name, maximum)
+        if partial is not None and cseq.method != partial.method:
             raise SipParseError(
-                f"CSeq: method {message.cseq.method} differs from the request's "
-                f"{message.method}", header="CSeq")
+                f"CSeq: method {cseq.method} differs from the request's {partial.method}",
+                header="CSeq")
     except SipParseError as exc:
         exc.partial = partial
         raise
+
+
+_REQUIRED_KEYS = tuple((name, name.lower()) for name in _REQUIRED)
+_INT_HEADERS = (("Max-Forwards", "max-forwards", 255), ("Expires", "expires", 2**32 - 1))
+
+
+def _items(line: str) -> list[str]:
+    """One header line's comma-separated values (a line of one value, the common case,
+    without the split)."""
+    return split_list(line) if "," in line or not line else [line]
+
+
+def _typed_list(lines: list[str] | None, name: str) -> list[NameAddr]:
+    """The name-addrs of a list header's lines (Contact, Route, Record-Route); a lone ``*``
+    Contact is left to the caller."""
+    if not lines:
+        return []
+    values = [v for line in lines for v in _items(line)]
+    if name == "Contact" and values == ["*"]:
+        return []
+    return [NameAddr.parse(v, name) for v in values]
 
 
 # --- building messages ---------------------------------------------------------------------
