@@ -507,12 +507,27 @@ class OutboundReleased:
     call_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OutboundMissed:
+    """The operator connected to an answered campaign call (``OutboundConnected``) never took
+    it: their phone did not answer, refused or could not be reached. Not a conversation: the
+    counts the connect made are taken back, the miss is counted as an inbound one is, and the
+    operator is free again (``counted`` false: the customer hung up first, no miss of
+    theirs). For another call, or an operator no longer on it, nothing."""
+
+    agent_id: str
+    call_id: str
+    cause: str = "not answered"
+    counted: bool = True
+
+
 AcdEvent = (
     RouteCall | ConversationCarried | AgentLogin | AgentLogout | AgentReady | AgentNotReady
     | AgentRinging | AgentAnswered | AgentLegEnded | CallerHangup | CallHeld | CallResumed
     | WrapUpExtend | WrapUpDone | RequestCallback | ScheduleCallback | CallbackResult
     | CancelCallback | LiveLegs
     | ReserveForOutbound | OutboundConnected | OutboundCarried | OutboundReleased
+    | OutboundMissed
 )
 
 
@@ -688,6 +703,19 @@ class AttemptHungUp:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectFailed:
+    """The operator given an answered call (``ConnectAgent``) never took it: their phone did
+    not answer, refused or could not be reached; ``customer_gone`` when the customer hung up
+    meanwhile. The call was never connected: the customer goes to the next free operator or
+    waits for one within the grace time (then hears the compliance message), and counts as
+    abandoned if nobody takes them."""
+
+    attempt_id: str
+    agent_id: str
+    customer_gone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AgentlessDigit:
     """A digit pressed during an agentless message ("1" reaches the campaign's queue)."""
 
@@ -721,7 +749,8 @@ class DispositionSet:
 
 DialerEvent = (
     DialerAgentJoined | CampaignStart | CampaignPause | CampaignStop | InboundWaiting
-    | AttemptAnswered | AttemptFailed | AttemptHungUp | AgentlessDigit | PreviewDecision
+    | AttemptAnswered | AttemptFailed | AttemptHungUp | ConnectFailed | AgentlessDigit
+    | PreviewDecision
     | DispositionSet | AgentStateChanged
 )
 

@@ -123,6 +123,44 @@ def test_predictive_connect_from_ready_hold_and_wrap_up_until_the_disposition() 
     assert h.acd.outbound == {}
 
 
+def test_an_operator_who_never_takes_the_campaign_call_is_freed_with_a_miss_not_a_call() -> None:
+    h = make("a", "b", wrap=30.0)
+    h.login("a", "b")
+    h.send(ev.ReserveForOutbound("a", "spring", "att1"))
+    h.send(ev.OutboundConnected("a", "att1", "spring", wrap_up_s=30.0))
+    h.send(ev.RouteCall("c1", "q"))  # b takes it; c2 waits
+    h.send(ev.RouteCall("c2", "q"))
+    h.advance(20)  # a's phone rings out
+    assert h.send(ev.OutboundMissed("a", "other")) == []  # not a's call: nothing happens
+    caused = h.send(ev.OutboundMissed("a", "att1", "not answered"))
+    # No wrap-up for a conversation that never took place: a is ready and takes c2.
+    assert changes(h, caused) == [("a", "on_call", "ready", "outbound not answered"),
+                                  ("a", "ready", "reserved", "offer")]
+    assert h.of(ev.OfferCall, caused)[0].call_id == "c2"
+    stats = h.acd.agent_stats["a"]
+    assert (stats.answered, stats.outbound, stats.missed, stats.handled) == (0, 0, 1, 0)
+    assert h.acd.agents["a"].calls_taken == 0
+    assert h.acd.outbound == {}
+    assert h.send(ev.OutboundMissed("a", "att1")) == []  # told twice: nothing more
+
+
+def test_campaign_calls_missed_in_a_row_make_the_operator_not_ready() -> None:
+    h = make("a", site=SiteConfig(missed_call_limit=2))
+    h.login("a")
+    h.send(ev.OutboundConnected("a", "att1", "spring"))
+    h.send(ev.OutboundMissed("a", "att1"))
+    assert h.state("a") == "ready"
+    # The customer had hung up before the phone was answered: not the operator's miss.
+    h.send(ev.OutboundConnected("a", "att2", "spring"))
+    h.send(ev.OutboundMissed("a", "att2", "customer hung up", counted=False))
+    assert h.state("a") == "ready"
+    h.send(ev.OutboundConnected("a", "att3", "spring"))
+    caused = h.send(ev.OutboundMissed("a", "att3"))
+    assert changes(h, caused) == [("a", "on_call", "not_ready", "outbound not answered")]
+    assert h.acd.agents["a"].reason == "missed call"
+    assert h.acd.agent_stats["a"].missed == 2
+
+
 def test_a_failed_dial_ends_the_reservation_through_the_leg_end() -> None:
     h = make("a")
     h.login("a")

@@ -34,6 +34,7 @@ from parley.events import (
     CampaignStart,
     CampaignStop,
     ConnectAgent,
+    ConnectFailed,
     ContactClosed,
     Dial,
     DialerAgentJoined,
@@ -491,3 +492,55 @@ def test_a_rescheduled_preview_comes_back_at_the_customers_time_without_an_attem
     assert pick is not None
     assert pick.state.contact.id == "k1"
     assert desk.dialer.audit() == []
+
+
+def test_an_operator_who_does_not_take_the_answered_call_passes_it_on_never_connected() -> None:
+    """The operator's phone rang out (or refused): the customer goes to the next free
+    operator, never back to one who missed it; with nobody left they hear the compliance
+    message and count as abandoned, not connected."""
+    desk = Desk(config(DialMode.PROGRESSIVE, agents=frozenset({"a1", "a2"})))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    desk.agent("a1", "reserved")
+    desk.agent("a2", "ready")
+    desk.now = 10
+    out = desk.feed(AttemptAnswered(dial.attempt_id, human=True))
+    assert of(ConnectAgent, out) == [ConnectAgent(dial.attempt_id, "a1", "camp")]
+    desk.agent("a1", "on_call")
+    assert desk.feed(ConnectFailed(dial.attempt_id, "a2")) == []  # not a2's call: nothing
+    desk.now = 30
+    out = desk.feed(ConnectFailed(dial.attempt_id, "a1"))
+    assert of(ConnectAgent, out) == [ConnectAgent(dial.attempt_id, "a2", "camp")]
+    desk.agent("a2", "on_call")
+    desk.agent("a1", "ready")  # freed by the ACD: the call a1 missed is a2's now
+    assert desk.dialer.stats("camp", 30).connected == 1
+    desk.now = 50
+    out = desk.feed(ConnectFailed(dial.attempt_id, "a2"))
+    assert not of(ConnectAgent, out)  # a1 is ready, but missed it already
+    out = desk.tick(50)
+    assert of(PlayComplianceMessage, out)[0].attempt_id == dial.attempt_id
+    assert of(AttemptRecorded, out)[-1].outcome == "abandoned"
+    stats = desk.dialer.stats("camp", 50)
+    assert (stats.connected, stats.abandoned, stats.live_answers) == (0, 1, 1)
+    assert desk.dialer.pacing_input("camp", 50).talking == 0
+    with pytest.raises(DialerError, match="no conversation to disposition"):
+        desk.feed(DispositionSet(dial.attempt_id, "a1", "success"))
+
+
+def test_a_customer_who_hangs_up_while_the_operator_rings_is_abandoned() -> None:
+    desk = Desk(config(DialMode.PROGRESSIVE, agents=frozenset({"a1"})))
+    desk.dialer.add_contacts("camp", [contact(1)], 0)
+    desk.feed(CampaignStart("camp"))
+    dial = of(Dial, desk.agent("a1", "ready"))[0]
+    desk.agent("a1", "reserved")
+    desk.now = 10
+    desk.feed(AttemptAnswered(dial.attempt_id, human=True))
+    desk.agent("a1", "on_call")
+    desk.now = 14
+    out = desk.feed(ConnectFailed(dial.attempt_id, "a1", customer_gone=True))
+    assert not of(PlayComplianceMessage, out)  # nobody left to hear it
+    assert of(AttemptRecorded, out)[-1].outcome == "abandoned"
+    assert desk.feed(AttemptHungUp(dial.attempt_id)) == []
+    stats = desk.dialer.stats("camp", 14)
+    assert (stats.connected, stats.abandoned) == (0, 1)

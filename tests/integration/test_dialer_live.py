@@ -442,6 +442,57 @@ async def test_agentless_car_is_waiting_press_one_reaches_an_operator(tmp_path: 
 
 
 @needs_sipp
+async def test_a_customer_whose_operator_does_not_take_the_call_hears_who_called(
+        tmp_path: Path) -> None:
+    """The operator's phone refuses the answered customer's call (busy): the customer is not
+    hung up in silence but hears the compliance message, the attempt counts as abandoned and
+    not connected, and the operator is ready again with a miss, not a conversation."""
+    async with demo_node(tmp_path) as node:
+        customer = answering(tmp_path, "customer", '  <pause milliseconds="500"/>\n')
+        peers = await site(node, tmp_path, {PERSON: customer}, "", operators=())
+        port = free_port()
+        peers.append(Sipp(tmp_path / "phone-1001", DATA / "uas_busy.xml", port=port,
+                          extra=LIMIT))
+        await peers[-1].start()
+        try:
+            await change(node, "devices", DeviceSpec(
+                name="1001", user="1001", sip_password="pw1001",
+                static_contact=f"sip:1001@127.0.0.1:{port}"))
+            await change(node, "queues", QueueSpec(name="dialout", wrap_up_s=1,
+                                                   members=["1001"], announce_every_s=0))
+            await change(node, "campaigns", CampaignSpec(
+                name="no-taker", mode="progressive", queue="dialout", agents=["1001"],
+                caller_id="+74951110000", call_window="any", detect_machine=False))
+            ids = await node.store.campaigns.add_contacts(
+                "no-taker", [contact("c1", f"{PERSON}0001", customer="Customer 1")])
+            await node.dialer.contacts_added("no-taker", ids)
+            record = await call_record(node, number=f"{PERSON}0001", within=30)
+            await until(lambda: node.dialer.calls.attempts == {}, 10, "the attempt ended")
+            await asyncio.sleep(0.5)  # its last write
+            found = await attempts(node, "no-taker")
+            figures = node.dialer.figures("no-taker")
+            acd = node.dialer.acd.acd
+            operator = (acd.agents["1001"].state, acd.agent_stats["1001"].missed,
+                        acd.agent_stats["1001"].answered)
+        finally:
+            results = [await peer.stop() for peer in peers]
+    attempt = found[0]
+    assert (attempt.outcome, attempt.sip_status, attempt.operator) == ("abandoned", 200, None)
+    kinds = [entry.kind for entry in record.timeline]
+    assert "not answered" in kinds, kinds
+    assert "compliance message" in kinds, kinds
+    assert kinds.index("not answered") < kinds.index("compliance message")
+    refused = next(e for e in record.timeline if e.kind == "not answered")
+    assert refused.detail["operator"] == "1001"
+    assert refused.detail["cause"] == "user_busy"
+    assert (figures.stats.connected, figures.stats.abandoned) == (0, 1)
+    assert operator == ("ready", 1, 0)
+    carrier, phone = results
+    assert carrier.successful == 1, carrier.log  # answered, then hung up by Parley
+    assert phone.successful == 1, phone.log
+
+
+@needs_sipp
 async def test_a_message_is_left_on_a_machine_after_its_beep(tmp_path: Path) -> None:
     async with demo_node(tmp_path) as node:
         _, machine = await voices(node, tmp_path)

@@ -162,6 +162,9 @@ class Acd:
     def begin_handle(self, agent_id: str, queue: str, now: float) -> None:
         self._work[agent_id] = (queue, now)
 
+    def cancel_handle(self, agent_id: str) -> None:
+        self._work.pop(agent_id, None)
+
     # --- queries -------------------------------------------------------------------------
 
     def position(self, call_id: str) -> int | None:
@@ -634,23 +637,37 @@ class Acd:
         self._out.append(ev.CancelOffer(call.call_id, agent.agent_id))
         call.offered_to.discard(agent.agent_id)
         call.missed.add(agent.agent_id)
-        agent.missed_in_row += 1
-        self.agent_stats[agent.agent_id].missed += 1
-        limit = self.site.missed_call_limit
-        if limit is not None and agent.missed_in_row >= limit:
-            self.move(agent, T.RELEASE, target=S.NOT_READY, cause=cause,
-                       reason=self.site.missed_call_reason)
-        else:
-            target, reason = self._after_work_target(agent)
-            self.move(agent, T.RELEASE, target=target, cause=cause, reason=reason)
-            agent.after_work = ""
-            if target is S.LOGGED_OUT:
-                self._check_no_agents(agent)
+        self._count_miss(agent, T.RELEASE, cause)
         if not call.offered_to:
             self._wait(call, self.queues[call.queue])
             self._route_call(call)
         if agent.state is S.READY:
             self._route_agent(agent)
+
+    def free_after_miss(self, agent: Agent, trigger: Trigger, cause: str, *,
+                        counted: bool = True) -> None:
+        """Free an operator who did not take a call given to them: the miss is counted (not
+        when the caller left first), and after ``site.missed_call_limit`` in a row they are
+        not ready."""
+        self._count_miss(agent, trigger, cause, counted=counted)
+        if agent.state is S.READY:
+            self._route_agent(agent)
+
+    def _count_miss(self, agent: Agent, trigger: Trigger, cause: str, *,
+                    counted: bool = True) -> None:
+        if counted:
+            agent.missed_in_row += 1
+            self.agent_stats[agent.agent_id].missed += 1
+        limit = self.site.missed_call_limit
+        if counted and limit is not None and agent.missed_in_row >= limit:
+            self.move(agent, trigger, target=S.NOT_READY, cause=cause,
+                       reason=self.site.missed_call_reason)
+        else:
+            target, reason = self._after_work_target(agent)
+            self.move(agent, trigger, target=target, cause=cause, reason=reason)
+            agent.after_work = ""
+            if target is S.LOGGED_OUT:
+                self._check_no_agents(agent)
 
     def release(self, agent: Agent, cause: str) -> None:
         """Free an operator whose offer ended through no fault of theirs."""
@@ -821,4 +838,5 @@ class Acd:
         ev.OutboundConnected: outbound.on_connected,
         ev.OutboundCarried: _on_outbound_carried,
         ev.OutboundReleased: outbound.on_released,
+        ev.OutboundMissed: outbound.on_missed,
     }

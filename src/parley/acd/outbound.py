@@ -48,6 +48,7 @@ class OutboundWork:
     outbound_first_s: float = 0.0
     connected: bool = False
     wrap_up_s: float | None = None
+    missed_before: int = 0  # the operator's misses in a row before the connect
 
 
 def on_reserve(acd: AcdCore, event: ev.ReserveForOutbound, now: float) -> None:
@@ -99,6 +100,7 @@ def on_connected(acd: AcdCore, event: ev.OutboundConnected, now: float) -> None:
     if event.campaign_id and not work.campaign_id:
         work.campaign_id = event.campaign_id
     acd.move(agent, T.ANSWER, cause="outbound connected")
+    work.missed_before = agent.missed_in_row
     agent.missed_in_row = 0
     agent.calls_taken += 1
     stats = acd.agent_stats[agent.agent_id]
@@ -129,6 +131,23 @@ def on_released(acd: AcdCore, event: ev.OutboundReleased, now: float) -> None:
         return
     drop(acd, work)
     acd.release(agent, "outbound released")
+
+
+def on_missed(acd: AcdCore, event: ev.OutboundMissed, now: float) -> None:
+    """ON_CALL (connected, never answered) -> ready, or not ready after too many misses."""
+    agent = acd.agent(event.agent_id)
+    work = acd.outbound.get(agent.agent_id)
+    if work is None or work.call_id != event.call_id or not work.connected \
+            or agent.call_id != event.call_id or agent.state is not S.ON_CALL:
+        return
+    drop(acd, work)
+    acd.cancel_handle(agent.agent_id)
+    agent.missed_in_row = work.missed_before
+    agent.calls_taken -= 1
+    stats = acd.agent_stats[agent.agent_id]
+    stats.answered -= 1
+    stats.outbound -= 1
+    acd.free_after_miss(agent, T.HANG_UP, f"outbound {event.cause}", counted=event.counted)
 
 
 def drop(acd: AcdCore, work: OutboundWork) -> None:

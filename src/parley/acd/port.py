@@ -101,6 +101,15 @@ class AcdCore(Protocol):
         """Start the handle time of the operator's conversation ("" queue: outbound)."""
         ...
 
+    def cancel_handle(self, agent_id: str) -> None:
+        """Forget a handle time begun for a conversation that never took place."""
+        ...
+
+    def free_after_miss(self, agent: Agent, trigger: Trigger, cause: str, *,
+                        counted: bool = True) -> None:
+        """Free an operator who did not take a call given to them, counting the miss."""
+        ...
+
     def end_wrap_up(self, agent: Agent, then: str = "") -> None:
         """End after-call work now."""
         ...

@@ -341,22 +341,33 @@ class OutboundCalls:
                     interaction_id=call.interaction_id)
             except (OriginateError, ValueError) as exc:
                 acd.progress(call, "not reachable", {"operator": agent_id, "reason": str(exc)})
-                customer.hangup()
-                acd.feed(ev.AgentLegEnded(command.attempt_id, agent_id))
+                self._not_taken(live, agent_id, "not reachable", customer_gone=customer.ended)
                 return
             acd.progress(call, "offered", {"operator": agent_id, "device": device})
             await first_of(operator.wait_answered(), customer.wait_ended())
             if not operator.is_up or customer.ended:
                 operator.hangup()
-                customer.hangup()
-                acd.progress(call, "not answered", {"operator": agent_id})
-                acd.feed(ev.AgentLegEnded(command.attempt_id, agent_id))
+                gone = customer.ended
+                cause = "customer hung up" if gone else (
+                    operator.hangup_cause.name.lower() if operator.hangup_cause
+                    else "ring timeout")
+                acd.progress(call, "not answered", {"operator": agent_id, "cause": cause})
+                self._not_taken(live, agent_id, "not answered", customer_gone=gone)
                 return
             live.talk_from = shell.clock.monotonic()
             acd.join(call, operator, agent_id)
             await talk_to_the_end(acd, call, customer, operator, agent_id)
         finally:
             acd.live.pop(call.interaction_id, None)
+
+    def _not_taken(self, live: LiveAttempt, agent_id: str, cause: str, *,
+                   customer_gone: bool) -> None:
+        """The operator did not take the answered call: never a conversation. The dialer
+        gives the customer the next free operator, or the compliance message once the grace
+        time is over; the ACD frees the operator, counting the miss."""
+        if live.facts.operator == agent_id:
+            self.update(live, operator=None)
+        self.shell.not_connected(live, agent_id, cause, customer_gone=customer_gone)
 
     def hang_up(self, attempt_id: str, reason: str) -> None:
         """Hang up the attempt's call; one still ringing is cancelled (SIP CANCEL), one not

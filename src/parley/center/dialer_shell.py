@@ -462,6 +462,17 @@ class DialerShell:
         their wrap-up (else the contact closes as a success when the wrap-up ends)."""
         self._undisposed[agent_id] = live
 
+    def not_connected(self, live: LiveAttempt, agent_id: str, cause: str, *,
+                      customer_gone: bool) -> None:
+        """The operator given ``live``'s answered customer did not take the call: no
+        disposition is awaited from them, the dialer hears it first (so the ACD's release of
+        the operator is not taken for the end of a conversation), then the ACD."""
+        if self._undisposed.get(agent_id) is live:
+            del self._undisposed[agent_id]
+        self.feed(ev.ConnectFailed(live.attempt_id, agent_id, customer_gone))
+        self.acd.feed(ev.OutboundMissed(agent_id, live.attempt_id, cause,
+                                        counted=not customer_gone))
+
     def disposition(self, attempt_id: str, agent_id: str, disposition: str,
                     callback_at: datetime | None = None) -> None:
         """The operator's disposition of a campaign conversation (success, callback with

@@ -49,6 +49,7 @@ from parley.events import (
     CampaignStart,
     CampaignStop,
     ConnectAgent,
+    ConnectFailed,
     ContactClosed,
     Dial,
     DialerAgentJoined,
@@ -87,6 +88,7 @@ class _Attempt:
     ahead: bool = False  # dialled ahead of operators (predictive), no operator reserved
     live: bool | None = None  # resolved: a person answered (True) or not (False)
     cancelled: bool = False  # the task was withdrawn meanwhile: close it, never retry it
+    missed: tuple[str, ...] = ()  # operators given this call who did not take it
 
 
 @dataclass(slots=True)
@@ -470,6 +472,8 @@ class Dialer:
             self._failed(event, now, out)
         elif isinstance(event, AttemptHungUp):
             self._hung_up(event, now, out)
+        elif isinstance(event, ConnectFailed):
+            self._connect_failed(event, now, out)
         elif isinstance(event, DispositionSet):
             self._disposition(event, now, out)
         elif isinstance(event, PreviewDecision):
@@ -581,9 +585,11 @@ class Dialer:
         """Give a ready operator a waiting answered call, or a home campaign's ready pool."""
         self._unhome(view)
         for run in self._campaigns_of(view):
-            if run.waiting:
-                self._connect(run.waiting.popleft(), view, now, out)
-                return
+            for attempt in run.waiting:
+                if view.agent_id not in attempt.missed:
+                    run.waiting.remove(attempt)
+                    self._connect(attempt, view, now, out)
+                    return
         for run in self._campaigns_of(view):  # by priority
             if self._keeps_operators(run):
                 view.home = run
@@ -599,10 +605,18 @@ class Dialer:
             return run.book.open_count() > 0
         return run.in_flight > 0
 
-    def _take_ready(self, run: _Run) -> _AgentView | None:
+    def _take_ready(self, run: _Run, passing: tuple[str, ...] = ()) -> _AgentView | None:
+        """The longest ready operator of the pool, but none of ``passing``."""
         if not run.ready:
             return None
-        agent_id, _ = run.ready.popitem(last=False)
+        if passing:
+            found = next((a for a in run.ready if a not in passing), None)
+            if found is None:
+                return None
+            del run.ready[found]
+            agent_id = found
+        else:
+            agent_id, _ = run.ready.popitem(last=False)
         view = self._agents[agent_id]
         view.home = None
         return view
@@ -868,7 +882,7 @@ class Dialer:
         view.call_id = attempt.attempt_id
         run.talking += 1
         run.stats.connected += 1
-        if attempt.ahead:
+        if attempt.ahead and not attempt.missed:  # learnt at its first connect
             self._learn(run, now, abandoned=False)
         self._record(attempt, Outcome.HUMAN, now, out)
         out.append(ConnectAgent(attempt.attempt_id, view.agent_id, run.config.campaign_id,
@@ -880,12 +894,41 @@ class Dialer:
         attempt.phase = "done"
         run.meter.abandoned(now)
         run.stats.abandoned += 1
-        if attempt.ahead:
+        if attempt.ahead and not attempt.missed:  # an operator was found: pacing did right
             self._learn(run, now, abandoned=True)
         self._record(attempt, Outcome.ABANDONED, now, out)
         if compliance:
             out.append(PlayComplianceMessage(attempt.attempt_id, run.config.compliance_message))
         del self._attempts[attempt.attempt_id]
+
+    def _connect_failed(self, event: ConnectFailed, now: float, out: list[Command]) -> None:
+        """The operator given the answered call did not take it: it was never connected. The
+        customer goes to the next free operator (not one who missed it) or waits within the
+        grace time; one who hung up meanwhile is abandoned."""
+        attempt = self._attempt(event.attempt_id)
+        if attempt is None or attempt.phase != "connected" or attempt.agent != event.agent_id:
+            return
+        run = attempt.run
+        run.stats.connected -= 1
+        if self._undisposed.get(event.agent_id) is attempt:
+            del self._undisposed[event.agent_id]
+        view = self._agents.get(event.agent_id)
+        if view is not None and view.phase == "talking" and view.call_id == attempt.attempt_id:
+            run.talking -= 1  # unless the ACD's release came first and said so
+            view.phase, view.work = "", None
+        attempt.agent = None
+        attempt.missed += (event.agent_id,)
+        if event.customer_gone:
+            self._abandon(attempt, now, out, compliance=False)
+            return
+        free = self._take_ready(run, passing=attempt.missed)
+        if free is not None:
+            self._connect(attempt, free, now, out)
+            return
+        attempt.phase = "waiting"  # in answer order: the grace time runs from the answer
+        later = next((i for i, other in enumerate(run.waiting)
+                      if other.answered_at > attempt.answered_at), len(run.waiting))
+        run.waiting.insert(later, attempt)
 
     def _target(self, run: _Run, now: float) -> tuple[float, int, int]:
         config = run.config
