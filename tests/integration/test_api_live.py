@@ -110,7 +110,9 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                 await acd_state(node, "1001", "on_call", within=2)
                 support = {row["queue"]: row for row in
                            (await api.get("/api/live/queues")).json()}["support"]
-                assert (support["operators_busy"], support["operators_ready"]) == (1, 1)
+                # and 1002, the colleague called, is on a personal call: not ready either
+                assert (support["operators_busy"], support["operators_ready"]) == (1, 0)
+                await acd_state(node, "1002", "not_ready", within=0)
                 again = await api.post("/api/live/calls",
                                        json={"device": "1001", "number": "1002"})
                 assert again.status_code == 409
@@ -132,6 +134,7 @@ async def test_click_to_call_rings_the_operator_then_the_number_and_hangs_up_bot
                 await own.wait_event("CALL_CLOSED", within=10)
                 await other.wait_event("CALL_CLOSED", within=10)
                 await acd_state(node, "1001", "wrap_up", within=2)  # after-call work
+                await acd_state(node, "1002", "ready", within=2)  # their call is over
                 assert (await api.get("/api/live/calls")).json() == []
                 gone = await api.delete(f"/api/live/calls/{call['id']}")
                 assert gone.status_code == 404

@@ -13,7 +13,7 @@ import pytest
 
 from parley.app import Node
 from parley.center.live import LiveCenter
-from parley.events import AgentLogin
+from parley.events import AgentLogin, AgentNotReady, AgentReady
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
 from parley.store.flac import read_recording
@@ -661,8 +661,13 @@ async def test_callbacks_requested_through_the_api_survive_a_restart_and_can_be_
 
 @needs_sipp
 @needs_baresip
-async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path) -> None:
+async def test_an_operator_on_a_personal_call_is_not_ready_until_it_ends(tmp_path: Path) -> None:
+    """1001 calls colleague 1002 on their extensions: both are not ready ("personal call")
+    while it lasts (1001 pressing Ready changes nothing), so a caller for support goes to
+    1003 without either of them being tried; when they hang up, 1001 is ready again and 1002,
+    who chose a break meanwhile, stays on it."""
     async with demo_node(tmp_path) as node:
+        acd = node.dialer.acd.acd
         talking = operator(node, tmp_path, "1001")  # waited longest: the ACD's first choice
         colleague = operator(node, tmp_path, "1002")
         free = operator(node, tmp_path, "1003")
@@ -673,6 +678,11 @@ async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path
         try:
             await talking.dial("1002")  # 1001 and 1002 talk on their extensions
             await colleague.wait_event("CALL_ESTABLISHED", within=10)
+            live = LiveCenter(node.center)
+            await live.operator_event(AgentReady("1001"))
+            during = {user: (acd.agents[user].state.value, acd.agents[user].reason)
+                      for user in ("1001", "1002", "1003")}
+            await live.operator_event(AgentNotReady("1002", "break"))
             incoming_before = sum(1 for event in talking.events
                                   if event.type == "CALL_INCOMING")
             scenario, _ = caller_scenario(tmp_path, talk_s=6.0)
@@ -682,14 +692,24 @@ async def test_an_operator_on_a_personal_call_is_skipped_not_rung(tmp_path: Path
             assert result.ok, result.log
             assert sum(1 for event in talking.events
                        if event.type == "CALL_INCOMING") == incoming_before
+            await talking.hangup()
+            for _ in range(50):
+                after = {user: (acd.agents[user].state.value, acd.agents[user].reason)
+                         for user in ("1001", "1002")}
+                if after["1001"][0] == "ready":
+                    break
+                await asyncio.sleep(0.1)
         finally:
             for phone in (talking, colleague, free):
                 await phone.stop()
         record = await call_record(node, number="602")
+    assert during == {"1001": ("not_ready", "personal call"),
+                      "1002": ("not_ready", "personal call"), "1003": ("ready", "")}
+    assert after == {"1001": ("ready", ""), "1002": ("not_ready", "break")}
     assert record.operator == "1003"
-    skipped = [entry.detail.get("operator") for entry in record.timeline
-               if entry.kind == "not reachable"]
-    assert skipped[:2] == ["1001", "1002"]
+    tried = [entry.detail.get("operator") for entry in record.timeline
+             if entry.kind in ("offered", "not reachable")]
+    assert tried == ["1003"]
 
 
 @needs_sipp

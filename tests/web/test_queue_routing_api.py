@@ -157,7 +157,8 @@ def test_site_reason_codes(api: Api) -> None:
         assert changed.status_code == 200
         assert agent.get("/api/site").json()["reason_codes"] == ["coaching", "lunch"]
         for codes, message in (([], "at least 1"), (["a", "a"], "listed twice"),
-                               (["missed call"], "set by Parley")):
+                               (["missed call"], "set by Parley"),
+                               (["lunch", "personal call"], "on a call no queue gave")):
             response = admin.put("/api/site", json={"reason_codes": codes})
             assert response.status_code == 422, codes
             assert response.json()["detail"][0]["loc"] == ["body", "reason_codes"]

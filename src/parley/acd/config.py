@@ -99,6 +99,7 @@ class SiteConfig:
     reason_codes: tuple[str, ...] = ("break", "lunch", "training", "paperwork", "meeting")
     missed_call_limit: int | None = None  # N misses in a row -> not ready "missed call"
     missed_call_reason: str = "missed call"
+    personal_call_reason: str = "personal call"  # on a call the ACD did not give (the shell)
     watchdog_grace_s: float = 10.0  # beyond the ring timeout, a stuck offer is freed
     callback_priority: int = 0
     ewt_blend: float = 0.5  # weight of the queue-state estimate against the average wait

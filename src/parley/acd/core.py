@@ -280,7 +280,8 @@ class Acd:
                        "(ready, not_ready:<reason> or logged_out)")
 
     def _check_reason(self, reason: str) -> None:
-        if reason not in self.site.reason_codes and reason != self.site.missed_call_reason:
+        if reason not in self.site.reason_codes \
+                and reason not in (self.site.missed_call_reason, self.site.personal_call_reason):
             raise AcdError(f"unknown not-ready reason {reason!r} (site reasons: "
                            f"{', '.join(self.site.reason_codes)})")
 

@@ -34,6 +34,7 @@ from parley.center.calls import (
 )
 from parley.center.config import CenterConfig, QueuePolicy
 from parley.center.ivr_shell import hung_up
+from parley.center.personal import PersonalCalls
 from parley.center.waiting import (
     WaitingFigures,
     wait_in_queue,
@@ -107,6 +108,9 @@ class AcdShell:
         #: Called with each batch the ACD answered, after it was executed (the dialer shell
         #: follows operators' states from these: one net change per operator and batch).
         self.observers: list[Callable[[list[Any]], None]] = []
+        #: operators on calls no queue or campaign gave them (first to see each batch)
+        self.personal = PersonalCalls(self)
+        self.observers.append(self.personal.acd_batch)
         self._feeding = False
         self._wake = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
@@ -275,6 +279,13 @@ class AcdShell:
         finally:
             self._feeding = False
         self._wake.set()
+
+    def feed_first(self, event: ev.AcdEvent) -> None:
+        """:meth:`feed`, but ahead of the events already waiting when the ACD is busy."""
+        if self._feeding:
+            self._pending.appendleft(event)
+        else:
+            self.feed(event)
 
     def _handle(self, event: ev.AcdEvent, *, raise_errors: bool = False) -> None:
         try:
@@ -821,6 +832,7 @@ class AcdShell:
     # --- operators -----------------------------------------------------------------------
 
     def _telephony_event(self, event: object) -> None:
+        self.personal.telephony_event(event)
         if not self.config.ready_on_register:
             return
         if isinstance(event, ev.UserRegistered):

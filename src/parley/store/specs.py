@@ -177,13 +177,16 @@ class SiteSpec(Spec):
     def _distinct_reasons(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("a reason code is listed twice")
-        if MISSED_CALL_REASON in value:
-            raise ValueError(f"{MISSED_CALL_REASON!r} is set by Parley itself (an operator "
-                             "who missed calls); choose another name")
+        for reserved, why in ((MISSED_CALL_REASON, "an operator who missed calls"),
+                              (PERSONAL_CALL_REASON, "an operator on a call no queue gave")):
+            if reserved in value:
+                raise ValueError(f"{reserved!r} is set by Parley itself ({why}); choose "
+                                 "another name")
         return value
 
 
 MISSED_CALL_REASON = "missed call"
+PERSONAL_CALL_REASON = "personal call"
 DEFAULT_OUTSIDE_LINE: dict[Role, LineRight] = {
     Role.AGENT: LineRight.NATIONAL, Role.SUPERVISOR: LineRight.NATIONAL,
     Role.ADMIN: LineRight.NATIONAL}
