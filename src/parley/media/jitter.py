@@ -64,16 +64,23 @@ class JitterBuffer:
         self._packets[sequence] = payload
         if len(self._packets) > self.capacity:
             # A burst (the reader stalled, or a backlog arrived at once): drop the oldest
-            # down to the target depth, so that the delay returns to normal at once.
-            while len(self._packets) > max(1, self.depth):
-                del self._packets[self._oldest()]
-                self.stats.overflow += 1
+            # down to the target depth, so that the delay returns to normal at once. In one
+            # sort: a loop over the oldest each time cost a saturated node 5% of its CPU.
+            reference = self._reference()
+            ordered = sorted(self._packets, key=lambda seq: _ahead(seq, reference))
+            drop = len(ordered) - max(1, self.depth)
+            for seq in ordered[:drop]:
+                del self._packets[seq]
+            self.stats.overflow += drop
             if self._next is not None:
-                self._next = self._oldest()
+                self._next = ordered[drop]
         return True
 
+    def _reference(self) -> int:
+        return self._next if self._next is not None else next(iter(self._packets))
+
     def _oldest(self) -> int:
-        reference = self._next if self._next is not None else next(iter(self._packets))
+        reference = self._reference()
         return min(self._packets, key=lambda seq: _ahead(seq, reference))
 
     def pop(self) -> bytes | None:
