@@ -378,9 +378,12 @@ class AgentLegEnded:
 
 @dataclass(frozen=True, slots=True)
 class CallerHangup:
-    """The caller hung up: an abandon while waiting or ringing, the end of a conversation later."""
+    """The caller hung up: an abandon while waiting or ringing, the end of a conversation later.
+    ``unrung``: the operator whose offer found the caller gone before their phone was rung
+    (not counted as offered to them)."""
 
     call_id: str
+    unrung: str = ""
 
 
 @dataclass(frozen=True, slots=True)

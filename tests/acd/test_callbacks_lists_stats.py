@@ -251,3 +251,21 @@ def test_occupancy_counts_ready_time_as_idle() -> None:
     h.send(ev.CallerHangup("c1"))
     assert h.acd.agent_snapshot("a", h.now).occupancy == 0.75
 
+
+
+def test_an_offer_that_found_the_caller_gone_is_not_counted_as_offered() -> None:
+    """The shell finds the caller gone as it is about to ring the operator's phone: the
+    caller abandoned, and the operator, never rung, was not offered the call; one whose
+    phone rang when the caller left was."""
+    h = make("a", "b")
+    h.login("a")
+    h.send(ev.RouteCall("c1", "q"))
+    assert h.offered_to("c1") == ["a"]
+    h.send(ev.CallerHangup("c1", unrung="a"))
+    assert h.state("a") == "ready"
+    stats = h.acd.agent_stats["a"]
+    assert (stats.offered, stats.missed) == (0, 0)
+    assert h.acd.queue_snapshot("q", h.now).abandoned == 1
+    h.send(ev.RouteCall("c2", "q"))
+    h.send(ev.AgentRinging("c2", "a"), ev.CallerHangup("c2"))
+    assert (stats.offered, stats.missed) == (1, 0)

@@ -771,6 +771,7 @@ async def test_callers_gone_together_are_not_missed_calls_of_the_operator_who_co
         await asyncio.sleep(1.0)
         assert acd.agents["1001"].state is AgentState.READY
         assert acd.agent_stats["1001"].missed == 0
+        assert acd.agent_stats["1001"].offered == 0  # no phone of theirs rang
         snapshot = acd.queue_snapshot("support", 0.0)
         assert (snapshot.waiting, snapshot.abandoned) == (0, 12)
         assert (await callers.wait(within=30)).ok

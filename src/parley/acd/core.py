@@ -764,6 +764,8 @@ class Acd:
         for agent_id in sorted(call.offered_to):
             self._out.append(ev.CancelOffer(call.call_id, agent_id))
             agent = self.agents[agent_id]
+            if agent_id == event.unrung:  # their phone never rang: not an offer to them
+                self.agent_stats[agent_id].offered -= 1
             if agent.state in (S.RESERVED, S.RINGING) and agent.call_id == call.call_id:
                 self.release(agent, "caller hung up")
         call.state = CallState.ENDED

@@ -346,7 +346,7 @@ class AcdShell:
         if call is None or call.caller_gone:  # the caller left: the call leaves the queue
             # (its coroutine would say so a moment later) and the operator is free, no
             # missed call counted against them
-            self._pending.append(ev.CallerHangup(command.call_id))
+            self._pending.append(ev.CallerHangup(command.call_id, unrung=command.agent_id))
             return
         if self._on_another_call(command.device):  # a personal call the ACD did not give
             self._unreachable(call, command, "on another call")
