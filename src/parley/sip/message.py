@@ -442,7 +442,7 @@ def _validate(message: SipRequest | SipResponse) -> None:
             raise SipParseError(f"{name}: missing (mandatory header)", header=name,
                                 partial=partial)
     try:  # the typed values the accessors would compute, stored where they look first
-        vias = [Via.parse(v) for line in index["via"] for v in _items(line)]
+        vias = [Via.parse(v) for line in index["via"] for v in split_list(line)]
         if not vias:
             raise SipParseError("Via: empty", header="Via")
         from_ = NameAddr.parse(index["from"][0], "From")
@@ -458,10 +458,7 @@ def _validate(message: SipRequest | SipResponse) -> None:
         record_routes = _typed_list(index.get("record-route"), "Record-Route")
         message.__dict__.update(vias=vias, from_=from_, to=to, cseq=cseq, contacts=contacts,
                                 routes=routes, record_routes=record_routes)
-        for name, key, maximum in _INT_HEADERS:
-            values = index.get(key)
-            if values is not None:
-                parse_int_header(values[0], name, maximum)
+        _ = message.max_forwards, message.expires
         if partial is not None and cseq.method != partial.method:
             raise SipParseError(
                 f"CSeq: method {cseq.method} differs from the request's {partial.method}",
@@ -472,13 +469,6 @@ def _validate(message: SipRequest | SipResponse) -> None:
 
 
 _REQUIRED_KEYS = tuple((name, name.lower()) for name in _REQUIRED)
-_INT_HEADERS = (("Max-Forwards", "max-forwards", 255), ("Expires", "expires", 2**32 - 1))
-
-
-def _items(line: str) -> list[str]:
-    """One header line's comma-separated values (a line of one value, the common case,
-    without the split)."""
-    return split_list(line) if "," in line or not line else [line]
 
 
 def _typed_list(lines: list[str] | None, name: str) -> list[NameAddr]:
@@ -486,7 +476,7 @@ def _typed_list(lines: list[str] | None, name: str) -> list[NameAddr]:
     Contact is left to the caller."""
     if not lines:
         return []
-    values = [v for line in lines for v in _items(line)]
+    values = [v for line in lines for v in split_list(line)]
     if name == "Contact" and values == ["*"]:
         return []
     return [NameAddr.parse(v, name) for v in values]
