@@ -377,10 +377,13 @@ class AcdShell:
 
     def _on_another_call(self, device: str) -> bool:
         """A phone (not a gateway with a static contact) already in a call."""
+        return self.one_line(device) and self.telephony.is_busy(device)
+
+    def one_line(self, device: str) -> bool:
+        """Whether ``device`` is a phone of the site whose calls keep its operator busy: not
+        a gateway with a static contact, which may hold several lines."""
         user = self.telephony.users.lookup(device)
-        if user is None or user.static_contact:
-            return False
-        return self.telephony.is_busy(device)
+        return user is not None and not user.static_contact
 
     async def _ring(self, call: InboundCall, agent_id: str, leg: Channel) -> None:
         """Follow one operator leg of a queued call: ringing, answer, conversation, end."""

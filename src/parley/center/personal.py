@@ -12,7 +12,7 @@ phone starts one is made not ready with the site's ``personal_call_reason`` ("pe
 and ready again when their last personal call ends, unless they chose another state meanwhile;
 an operator who becomes ready while on one (their wrap-up ended, they pressed Ready) is made not
 ready again at once. Devices with a static contact (a gateway that may hold many lines) never
-count, as for the offers' own check (``AcdShell._on_another_call``); neither does the
+count (``AcdShell.one_line``, as for the offers' own check); neither does the
 click-to-call leg that rings the operator first (the ACD reserves the operator for it).
 """
 
@@ -69,8 +69,7 @@ class PersonalCalls:
         agent = shell.acd.agents.get(operator)
         if agent is None or agent.state not in _NOT_GIVEN:
             return
-        user = shell.telephony.users.lookup(device)
-        if user is None or user.static_contact:
+        if not shell.one_line(device):
             return
         channel = shell.telephony.channel(event.channel_id)
         if channel is not None and "click_to_call" in channel.variables:
