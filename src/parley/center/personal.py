@@ -52,6 +52,8 @@ class PersonalCalls:
     def acd_batch(self, out: list[Any]) -> None:
         """An operator made ready while on a personal call is made not ready again, before
         anything else the batch caused reaches the ACD."""
+        if not self._count:  # nobody on a personal call: every batch passes here
+            return
         for item in out:
             if isinstance(item, ev.AgentStateChanged) and item.new == AgentState.READY \
                     and self.on_call(item.agent_id):
