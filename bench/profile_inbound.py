@@ -285,6 +285,8 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--operators", type=int, default=1100)
     parser.add_argument("--media", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--recording", choices=["none", "all"], default="none",
+                        help="the queue's recording policy (all: every call recorded)")
     parser.add_argument("--rate-hz", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy",
                         help="the py-spy executable")
@@ -305,7 +307,8 @@ async def main() -> None:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed")
     print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
-          f"{args.operators} operators, calls of {args.duration:g} s", flush=True)
+          f"recording {args.recording}, {args.operators} operators, calls of "
+          f"{args.duration:g} s", flush=True)
     with contextlib.ExitStack() as stack:
         root = args.keep or Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="parley-profile-inbound-")))
@@ -315,6 +318,7 @@ async def main() -> None:
             raw = root / f"rate-{rate}.txt"
             result = await step(root / f"rate-{rate}", scenario, rate, rate * 30,
                                 args.duration, args.operators, 2.0,
+                                recording=args.recording,
                                 during_calls=recorder(args.py_spy, raw, args.rate_hz))
             print(f"## {rate} calls/s: {result.calls} calls, clean: "
                   f"{'yes' if result.clean else 'NO'}, wait to operator "

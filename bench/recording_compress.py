@@ -9,7 +9,7 @@ is one to three stock prompts (Debian's asterisk-core-sounds-en: real recorded v
 followed by a pause, the other side quiet meanwhile; both lines carry a faint noise floor
 (about -60 dBFS, as a real line does). ``--content noise`` puts white noise at -20 dBFS on
 both sides all the time (the worst case for any lossless coder). Each recording is then
-compressed exactly as the node does it (:func:`parley.store.flac.compress_wav`: sox at
+compressed exactly as the node does it (:func:`parley.telephony.flac.compress_wav`: sox at
 ``nice 19``, FLAC level 0, the FLAC decoded again and compared sample for sample), one at a
 time; CPU is this process's and its children's user+system time (``resource.getrusage``)
 around the compression alone. ``--from DIR`` compresses copies of the WAVs already in DIR
@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from parley.media.audio import decode_wav, to_telephony
 from parley.media.g711 import Codec, decode_array, encode_array
-from parley.store.flac import FLAC_LEVEL, compress_wav
+from parley.telephony.flac import FLAC_LEVEL, compress_wav
 from parley.telephony.prompts import find_stock_sounds
 from parley.telephony.recording import Recording
 

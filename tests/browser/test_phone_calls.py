@@ -20,8 +20,8 @@ from parley.app import Node
 from parley.events import Dtmf
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
-from parley.store.flac import read_recording
 from parley.store.specs import QueueSpec
+from parley.telephony.flac import read_recording
 from parley.testing.needs import BARESIP, HOLD_MUSIC, SIPP, STOCK_PROMPTS, needs
 from parley.testing.peers import audio_similarity, noise_signal, write_wav
 

@@ -28,8 +28,8 @@ import yaml
 
 from parley.store import Store, open_store
 from parley.store.database import database_url
-from parley.store.flac import read_recording
 from parley.store.records import InteractionRecord
+from parley.telephony.flac import read_recording
 from parley.testing.needs import needs
 from parley.testing.netns import NETNS, Host, Lan, http_request, ip
 from parley.testing.netns import lan as lan

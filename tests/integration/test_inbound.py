@@ -16,8 +16,8 @@ from parley.center.live import LiveCenter
 from parley.events import AgentLogin, AgentNotReady, AgentReady
 from parley.media.analysis import find
 from parley.media.audio import decode_wav, to_telephony
-from parley.store.flac import read_recording
 from parley.store.specs import NumberListSpec, QueueSpec
+from parley.telephony.flac import read_recording
 from parley.testing.media import SIPP_AWAIT_BYE, sipp_answer
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
 from parley.testing.peers import Sipp, audio_similarity
@@ -52,17 +52,17 @@ async def test_caller_presses_2_and_talks_with_support_operator_1001(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
-    from parley.store import recording_files
+    from parley.telephony.flac import Compressor
 
     # what the WAV held when the compressor took it (it is gone once the FLAC is committed)
     replaced: dict[str, np.ndarray] = {}
-    compress = recording_files.compress_wav
+    compress = Compressor.compress
 
-    def keeping_the_wav(wav: Path, *args: Any, **kwargs: Any) -> Any:
+    def keeping_the_wav(self: Compressor, wav: Path, *args: Any, **kwargs: Any) -> Any:
         replaced[wav.stem] = read_recording(wav)[0]
-        return compress(wav, *args, **kwargs)
+        return compress(self, wav, *args, **kwargs)
 
-    monkeypatch.setattr(recording_files, "compress_wav", keeping_the_wav)
+    monkeypatch.setattr(Compressor, "compress", keeping_the_wav)
     async with demo_node(tmp_path) as node:
         support = await node.store.config.get("queues", "support")
         assert isinstance(support, QueueSpec)

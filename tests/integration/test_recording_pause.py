@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 
 from parley.app import Node
-from parley.store.flac import read_recording
 from parley.store.specs import QueueSpec, UserSpec
+from parley.telephony.flac import read_recording
 from parley.testing.needs import HOLD_MUSIC, STOCK_PROMPTS, needs
 
 from .conftest import needs_baresip, needs_sipp

@@ -4,7 +4,11 @@ loses nothing: the next start finishes the work (sox really encodes and decodes)
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
+import signal
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,10 +21,10 @@ from parley.clock import VirtualClock
 from parley.events import RecordingStored
 from parley.media.g711 import Codec, decode_array, encode_array
 from parley.store import Store
-from parley.store.flac import compress_wav, read_recording
 from parley.store.recording_files import RecordingFiles, RecordingFormat
 from parley.store.records import RecordingRecord, VoicemailRecord
-from parley.telephony.recording import Recording
+from parley.telephony.flac import CompressError, Compressor, Stopped, compress_wav, read_recording
+from parley.telephony.recording import Recording, WavWriter
 from parley.testing.needs import SOX, needs
 
 pytestmark = needs(SOX)
@@ -165,3 +169,62 @@ async def test_recording_format_wav_leaves_recordings_as_they_are(
     assert files.idle
     assert wav.exists()
     assert (await store.recordings.get("rec-5")).path == str(wav)
+
+
+def test_the_compressor_works_in_a_helper_process_at_the_lowest_priority(
+        tmp_path: Path) -> None:
+    """The verification's reading and comparing run outside the node's process, at nice 19,
+    and a broken file fails alone (named) while the next one is compressed."""
+    compressor = Compressor()
+    try:
+        pcm = recorded(tmp_path / "a.wav", 2.0, seed=7)
+        done = compressor.compress(tmp_path / "a.wav")
+        assert done.flac == tmp_path / "a.flac"
+        assert done.frames == len(pcm)
+        assert done.size_bytes == size_of(done.flac)
+        assert np.array_equal(read_recording(done.flac)[0], pcm)
+        helper = compressor.pid
+        assert helper is not None
+        assert helper != os.getpid()
+        assert os.getpriority(os.PRIO_PROCESS, helper) == 19
+        (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+        with pytest.raises(CompressError, match=r"broken\.wav"):
+            compressor.compress(tmp_path / "broken.wav")
+        recorded(tmp_path / "b.wav", 1.0, seed=8)
+        assert compressor.compress(tmp_path / "b.wav").flac.is_file()
+        assert compressor.pid == helper  # one helper for all of them
+    finally:
+        compressor.close()
+    assert compressor.pid is None
+
+
+def test_a_compressor_that_died_fails_that_file_only_and_a_stop_abandons_it(
+        tmp_path: Path) -> None:
+    compressor = Compressor()
+    try:
+        recorded(tmp_path / "a.wav", 1.0, seed=9)
+        compressor.compress(tmp_path / "a.wav")
+        helper = compressor.pid
+        assert helper is not None
+        os.kill(helper, signal.SIGKILL)  # between two files: the next starts another
+        recorded(tmp_path / "b.wav", 1.0, seed=10)
+        assert compressor.compress(tmp_path / "b.wav").flac.is_file()
+        assert compressor.pid not in (None, helper)
+        # a stop while an hour's recording is in hand: abandoned, the WAV untouched
+        long_wav = tmp_path / "long.wav"
+        writer = WavWriter(long_wav)
+        writer.write(np.random.default_rng(11).integers(-3000, 3000, (3600 * 8000, 2),
+                                                        dtype=np.int16))
+        writer.close()
+        before = hashlib.sha256(long_wav.read_bytes()).digest()
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()
+        with pytest.raises(Stopped):
+            compressor.compress(long_wav, stop)
+        assert compressor.pid is None
+        assert not (tmp_path / "long.flac").exists()
+        assert hashlib.sha256(long_wav.read_bytes()).digest() == before
+        recorded(tmp_path / "c.wav", 1.0, seed=12)  # and the next file is compressed
+        assert compressor.compress(tmp_path / "c.wav").flac.is_file()
+    finally:
+        compressor.close()

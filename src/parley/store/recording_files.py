@@ -3,10 +3,10 @@
 A call recording is a stereo WAV of 16-bit samples at 8 kHz: about 115 MB per hour. Once it
 is finished (``RecordingStored``: the call ended or the recording was stopped;
 ``VoicemailLeft``: a message was left) and its row is in the store, this service makes a
-verified ``NAME.flac`` beside it (:func:`parley.store.flac.compress_wav`: lossless, channels
-kept, sox at the lowest CPU priority on one worker thread), points the row at it (path,
-``audio/flac``, ``size_bytes``) in one committed update that holds only if the row still
-names the WAV, rewrites the JSON sidecar, and only then removes the WAV.
+verified ``NAME.flac`` beside it (:func:`parley.telephony.flac.compress_wav`: lossless,
+channels kept, in a helper process at the lowest CPU priority, one file at a time), points
+the row at it (path, ``audio/flac``, ``size_bytes``) in one committed update that holds only
+if the row still names the WAV, rewrites the JSON sidecar, and only then removes the WAV.
 
 Nothing is lost on a crash or stop at any point: a ``.flac.part`` is an unverified leftover
 (removed at start); a ``.flac`` beside a WAV whose row names the WAV is compressed again; a
@@ -38,7 +38,7 @@ from parley.bus import Envelope, LiveBus, Subscription
 from parley.events import RecordingStored, VoicemailLeft
 from parley.store import Store
 from parley.store import models as m
-from parley.store.flac import Compressed, CompressError, Stopped, compress_wav, part_of
+from parley.telephony.flac import Compressed, CompressError, Compressor, Stopped, part_of
 
 log = structlog.get_logger("parley.recordings")
 
@@ -93,6 +93,7 @@ class RecordingFiles:
         self._dropped = 0
         self._stop = Event()
         self._executor: ThreadPoolExecutor | None = None
+        self._compressor = Compressor()
 
     # --- running ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -114,8 +115,9 @@ class RecordingFiles:
                     group.create_task(self._sweeps())
                     group.create_task(self._work())
         finally:
-            self._stop.set()
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._stop.set()  # the job in hand ends within 0.2 s, then the helper
+            self._executor.submit(self._compressor.close)
+            self._executor.shutdown(wait=False)
             self._feed = None
 
     def sweep_again(self) -> None:
@@ -262,7 +264,7 @@ class RecordingFiles:
             if await self._in_thread(flac.is_file):  # the WAV went after a verified copy
                 await self._commit(job, wav, flac, (await self._in_thread(flac.stat)).st_size)
             return
-        result: Compressed = await self._in_thread(compress_wav, wav, self._stop)
+        result: Compressed = await self._in_thread(self._compressor.compress, wav, self._stop)
         if await self._commit(job, wav, flac, result.size_bytes):
             await self._in_thread(finish, wav, flac)
             self.figures.compressed += 1

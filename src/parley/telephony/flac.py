@@ -7,15 +7,22 @@ synced to disk, decoded again and compared sample for sample with the WAV (same 
 same content), and only then renamed to ``NAME.flac``. A ``.flac`` under its final name is
 therefore always a verified copy. The WAV itself is never touched here.
 
-These are blocking calls: the node runs them on its recording worker thread
-(:mod:`parley.store.recording_files`), never on the event loop.
+These are blocking calls, never made on the event loop. The node's recording service
+(:mod:`parley.store.recording_files`) hands each file to a :class:`Compressor`: one helper
+process (``python -m parley.telephony.flac``, at the lowest CPU priority) that runs
+:func:`compress_wav` for it, so that the verification's reading and comparing and the
+spawning of sox cost the node's process nothing but a line each way on a pipe.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import suppress
@@ -180,6 +187,125 @@ def compress_wav(wav: Path, stop: threading.Event | None = None, *,
     return Compressed(flac, flac.stat().st_size, data_bytes, frames)
 
 
+class Compressor:
+    """:func:`compress_wav` in a helper process (see the module docstring); one job at a time,
+    from one thread. The helper starts at the first job and again after it died (that job
+    fails: its WAV is kept); :meth:`close` ends it."""
+
+    def __init__(self, *, level: int = FLAC_LEVEL) -> None:
+        self.level = level
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        """The helper's process id while it runs (tests)."""
+        process = self._process
+        return None if process is None or process.poll() is not None else process.pid
+
+    def compress(self, wav: Path, stop: threading.Event | None = None) -> Compressed:
+        """As :func:`compress_wav`, in the helper; a ``stop`` ends the helper (the file in
+        hand is abandoned, its WAV untouched) and raises :class:`Stopped`. A helper found
+        dead is started again and the file tried once more."""
+        wav = Path(wav)
+        with self._lock:
+            line = self._ask(wav, stop) or self._ask(wav, stop)
+            if not line:
+                raise CompressError(f"{wav}: the compressor process ended twice on it; "
+                                    "the WAV is kept")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise CompressError(str(answer["error"]))
+        return Compressed(Path(answer["flac"]), int(answer["size_bytes"]),
+                          int(answer["wav_bytes"]), int(answer["frames"]))
+
+    def _ask(self, wav: Path, stop: threading.Event | None) -> bytes:
+        """One request to the helper; its answer line, or b"" if it ended meanwhile."""
+        process = self._started()
+        assert process.stdin is not None  # noqa: S101 - asked for pipes
+        assert process.stdout is not None  # noqa: S101
+        try:
+            process.stdin.write(json.dumps({"wav": str(wav), "level": self.level}).encode()
+                                + b"\n")
+            process.stdin.flush()
+            line = self._answer(process.stdout.fileno(), stop, wav)
+        except BrokenPipeError:
+            line = b""
+        if not line:
+            code = self._end()
+            log_line = f"{wav}: the compressor process ended (exit status {code})"
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{log_line}; the node is stopping")
+        return line
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        self._end()
+        try:
+            self._process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
+                _low_priority([sys.executable, "-m", "parley.telephony.flac"]),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                start_new_session=True)  # its own group: ended with the sox it runs
+        except OSError as error:
+            raise CompressError(f"cannot start the recording compressor: {error}") from error
+        return self._process
+
+    def _answer(self, fd: int, stop: threading.Event | None, wav: Path) -> bytes:
+        """The helper's answer line, or b"" if it ended."""
+        data = b""
+        while not data.endswith(b"\n"):
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if stop is not None and stop.is_set():
+                self._end()
+                raise Stopped(f"{wav}: compression abandoned, the node is stopping")
+            if ready:
+                chunk = os.read(fd, CHUNK)
+                if not chunk:
+                    return b""
+                data += chunk
+        return data
+
+    def _end(self) -> int | None:
+        """Stop the helper (if it runs); its exit status."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            with suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+        code = process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with suppress(OSError):
+                    stream.close()
+        return code
+
+    def close(self) -> None:
+        """End the helper (after the job in hand); the next job starts another."""
+        with self._lock:
+            self._end()
+
+
+def _serve() -> None:
+    """The helper: one JSON request a line on stdin (``wav``, ``level``), one answer a line
+    on stdout (the :class:`Compressed` fields, or ``error``), until stdin closes."""
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        wav = Path(request["wav"])
+        answer: dict[str, object]
+        try:
+            done = compress_wav(wav, level=int(request["level"]))
+            answer = {"flac": str(done.flac), "size_bytes": done.size_bytes,
+                      "wav_bytes": done.wav_bytes, "frames": done.frames}
+        except MediaError as error:  # CompressError among them: they name the file
+            answer = {"error": str(error)}
+        except Exception as error:  # noqa: BLE001 - one bad file must not end the helper
+            answer = {"error": f"{wav}: {type(error).__name__}: {error}"}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
 def decode_flac(path: Path) -> tuple[npt.NDArray[np.int16], int]:
     """A FLAC file's samples, shaped (frames, channels), and its rate (tests, QA, bench)."""
     path = Path(path)
@@ -206,3 +332,7 @@ def read_recording(path: Path) -> tuple[npt.NDArray[np.int16], int]:
     audio = decode_wav(path.read_bytes(), str(path))
     pcm = np.rint(audio.samples * 32768).clip(-32768, 32767).astype(np.int16)
     return pcm, audio.rate
+
+
+if __name__ == "__main__":
+    _serve()
