@@ -79,7 +79,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -450,6 +450,11 @@ class StepResult:
     """RTP packets the node's relay received from the peers (None: not read)."""
     rtp_lost: int | None = None
     """Packets the peers sent that never reached the relay (sequence gaps)."""
+    peer_dropped: int | None = None
+    """Packets the operators' answering peer (sipp echoing every call from one socket) never
+    read because its socket's buffer was full, over the caller's run: it never echoed them,
+    so the relay counts each as a gap in that operator's stream; lost in the peer, not
+    through the relay (None: not read)."""
     sipp_cpu_percent: float = 0.0
     """The caller's and the answerer's CPU over the caller's run, % of one core."""
     machine_cpu_percent: float = 0.0
@@ -479,12 +484,28 @@ class StepResult:
     workers_cpu_percent: float = 0.0
     """The node's child processes (relay workers) over the caller's run, % of one core."""
 
+    node_dropped: int | None = None
+    """Packets dropped at the node's own sockets (and its relay workers'), read once a
+    second over the caller's run (a socket's last second before it closed is missed)."""
+
     @property
-    def rtp_loss(self) -> float | None:
+    def rtp_loss_seen(self) -> float | None:
+        """Of the packets the relay expected from the peers, the share it never got."""
         if self.rtp_received is None or self.rtp_lost is None:
             return None
         expected = self.rtp_received + self.rtp_lost
         return self.rtp_lost / expected if expected else 0.0
+
+    @property
+    def rtp_loss(self) -> float | None:
+        """The share lost through the relay: what it never got less what the answering peer
+        dropped itself, or what the node's sockets dropped if that is more (the relay sees
+        no gap for packets lost at the end of a stream)."""
+        if self.rtp_received is None or self.rtp_lost is None:
+            return None
+        expected = self.rtp_received + self.rtp_lost
+        lost = max(self.rtp_lost - (self.peer_dropped or 0), self.node_dropped or 0, 0)
+        return lost / expected if expected else 0.0
 
     @property
     def clean(self) -> bool:
@@ -780,6 +801,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             busy_before, softirq_before = machine_jiffies()
             children_before = children_cpu()  # the caller's, once it has exited
             agents_before = sipp_cpu(agents)
+            agent_drops_before = socket_drops(agents)
             lag_before = loop_delay_buckets(await asyncio.to_thread(node.metrics_text)) \
                 if isinstance(node, Node) else None
             await caller.start()
@@ -789,8 +811,15 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             waiting = asyncio.create_task(caller.wait(limit + 30))
             middle = started + calls / rate / 2 + duration / 2
             directions: int | None = None
+            # the most each of the node's sockets had dropped when last looked at (a second
+            # apart: the count of a socket that closes goes with it)
+            node_drops: dict[str, int] = {}
+            drops_read = 0.0
             while not waiting.done():
                 peak_rss = max(peak_rss, node.memory_kib("VmRSS"))
+                if isinstance(node, Node) and time.monotonic() - drops_read >= 1.0:
+                    drops_read = time.monotonic()
+                    node_drops.update(await asyncio.to_thread(udp_drops, node_pids(node)))
                 if kernel_forwarding and directions is None and time.monotonic() >= middle:
                     directions = await asyncio.to_thread(
                         kernel_directions, table_name(node.rtp_ports[0])
@@ -803,6 +832,7 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             with contextlib.suppress(PeerError):  # cut off: counted from its statistics
                 waiting.result()
             sipp_used = sipp_cpu(agents) - agents_before + children_cpu() - children_before
+            agent_drops = socket_drops(agents)
             cpu = node.cpu_seconds() - cpu_before
             workers_used = (node.children_cpu_seconds() - workers_before
                             if isinstance(node, Node) else 0.0)
@@ -855,6 +885,9 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
         node_error=node.last_error() if node_exit is not None else "",
         rtp_received=counters[0] if counters else None,
         rtp_lost=counters[1] if counters else None,
+        peer_dropped=None if agent_drops is None or agent_drops_before is None
+        else agent_drops - agent_drops_before,
+        node_dropped=sum(node_drops.values()) if isinstance(node, Node) else None,
         sipp_cpu_percent=100 * sipp_used / wall,
         machine_cpu_percent=100 * (busy_after - busy_before) / ticks / wall,
         softirq_percent=100 * (softirq_after - softirq_before) / ticks / wall,
@@ -888,6 +921,53 @@ def children_cpu() -> float:
     """User + system CPU seconds of this script's exited children (sipp callers)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.3f}%"
+
+
+def udp_drops(pids: Iterable[int]) -> dict[str, int]:
+    """Datagrams the kernel dropped so far at the UDP sockets these processes hold because
+    they were not read in time (the receive buffer was full), by socket inode: the ``drops``
+    column of /proc/net/udp. A socket that closed has taken its count with it."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    drops: dict[str, int] = {}
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                if fields[9] in inodes:
+                    drops[fields[9]] = int(fields[-1])
+    return drops
+
+
+def socket_drops(peer: Sipp) -> int | None:
+    """What :func:`udp_drops` says of a peer's sockets, summed (None: not running)."""
+    process = peer._process
+    if process is None or process.returncode is not None:
+        return None
+    return sum(udp_drops([process.pid]).values())
+
+
+def node_pids(node: Node) -> list[int]:
+    """The node's process and its children (relay workers, the compressor)."""
+    if node.process is None:
+        return []
+    pids = [node.process.pid]
+    with contextlib.suppress(OSError):
+        task = Path(f"/proc/{node.process.pid}/task")
+        for thread in task.iterdir():
+            pids += [int(child) for child in (thread / "children").read_text().split()]
+    return pids
 
 
 def sipp_cpu(*peers: Sipp) -> float:
@@ -987,7 +1067,8 @@ async def main() -> None:
           f"{'implied':>7} {'peak':>5} {'wait s':>6} {'CPU %':>6} {'workers %':>9} "
           f"{'RSS MiB':>8} "
           f"{'records':>7} {'live':>6} {'behind':>6} {'stop s':>6} {'RTP lost':>9} "
-          f"{'sipp %':>6} {'box %':>6} {'sirq %':>6} {'kernel':>6} {'lag p50':>7} "
+          f"{'seen':>7} {'peer drop':>9} {'node drop':>9} {'sipp %':>6} {'box %':>6} "
+          f"{'sirq %':>6} {'kernel':>6} {'lag p50':>7} "
           f"{'lag p99':>7} {'lag max':>7} {'gap ms':>6} {'pauses':>6} {'key p50':>7} "
           f"{'key p99':>7} {'key max':>7}  clean",
           flush=True)
@@ -1024,7 +1105,9 @@ async def main() -> None:
                   f"{'-' if r.records is None else r.records:>7} "
                   f"{'-' if r.records_live is None else r.records_live:>6} "
                   f"{r.backlog_at_stop:>6} {r.stop_s:>6.1f} "
-                  f"{'-' if r.rtp_loss is None else format(100 * r.rtp_loss, '.3f') + '%':>9} "
+                  f"{percent(r.rtp_loss):>9} {percent(r.rtp_loss_seen):>7} "
+                  f"{'-' if r.peer_dropped is None else r.peer_dropped:>9} "
+                  f"{'-' if r.node_dropped is None else r.node_dropped:>9} "
                   f"{r.sipp_cpu_percent:>6.1f} {r.machine_cpu_percent:>6.1f} "
                   f"{r.softirq_percent:>6.1f} "
                   f"{'-' if r.kernel_directions is None else r.kernel_directions:>6} "
