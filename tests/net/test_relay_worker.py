@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,24 @@ def _phones(relay: MediaRelay) -> Iterator[tuple[socket.socket, socket.socket,
         alice.close()
         bob.close()
         relay.stop_workers()
+
+
+async def _handed_over(relay: MediaRelay, alice: socket.socket, bob: socket.socket,
+                       a_side: MediaEndpoint, b_side: MediaEndpoint) -> None:
+    """Alice and Bob bridged, Alice heard once, and her direction handed to the worker."""
+    relay.bridge(a_side, b_side)
+    alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
+    await received_rtp(bob, 1)
+    relay.poll_kernel()
+    assert a_side.kernel_forwarded
+
+
+async def _counts_read(relay: MediaRelay) -> None:
+    """Two polls of the relay: the first asks the workers for their counts without waiting
+    (applying what they answered to an earlier poll), the second applies the answer."""
+    relay.poll_kernel()
+    await asyncio.sleep(0.1)
+    relay.poll_kernel()
 
 
 def _alive(pid: int) -> bool:
@@ -96,7 +115,7 @@ async def test_a_rewritten_stream_goes_to_the_worker_and_back_continuing() -> No
         assert {address for _, address in to_alice} == {("127.0.0.1", a_side.port)}
         assert to_bob[0][0].payload == bytes([3]) * 160
         assert (a_side.received_packets, b_side.received_packets) == (2, 2)  # not the relay
-        relay.poll_kernel()  # the worker's counts: inactivity and /metrics stay true
+        await _counts_read(relay)  # the worker's counts: inactivity and /metrics stay true
         assert (a_side.received_packets, b_side.received_packets) == (21, 21)
         assert (a_side.lost, b_side.lost) == (1, 1)
         assert relay.packet_totals() == (42, 43, 2)
@@ -126,11 +145,7 @@ async def test_a_dead_worker_gives_its_directions_back_to_the_relay() -> None:
     relay = _relay()
     [worker] = relay.workers
     with _phones(relay) as (alice, bob, a_side, b_side):
-        relay.bridge(a_side, b_side)
-        alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
-        await received_rtp(bob, 1)
-        relay.poll_kernel()
-        assert a_side.kernel_forwarded
+        await _handed_over(relay, alice, bob, a_side, b_side)
         assert worker.pid is not None
         os.kill(worker.pid, 9)
         await asyncio.sleep(0.2)
@@ -140,6 +155,68 @@ async def test_a_dead_worker_gives_its_directions_back_to_the_relay() -> None:
         for seq in range(2, 5):
             alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
         assert [p.sequence for p, _ in await received_rtp(bob, 3)] == [2, 3, 4]
+
+
+async def test_a_new_bridge_goes_to_a_busy_worker_at_the_next_poll() -> None:
+    """Counts are asked for without waiting, and a worker that has answered still takes
+    each new bridge at the next poll."""
+    relay = _relay()
+    [worker] = relay.workers
+    with _phones(relay) as (alice, bob, a_side, b_side):
+        carol, dave = udp_phone(), udp_phone()
+        c_side, d_side = relay.open("c"), relay.open("d")
+        try:
+            c_side.set_remote(*carol.getsockname())
+            d_side.set_remote(*dave.getsockname())
+            relay.bridge(a_side, b_side)
+            alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
+            await received_rtp(bob, 1)
+            relay.poll_kernel()
+            assert relay.forwarded_directions == 1
+            assert worker.asking  # its counts, asked for
+            relay.bridge(c_side, d_side)
+            carol.sendto(numbered_packet(1, 0xC), ("127.0.0.1", c_side.port))
+            await received_rtp(dave, 1)
+            await asyncio.sleep(0.1)
+            relay.poll_kernel()
+            assert c_side.kernel_forwarded
+            assert relay.forwarded_directions == 2
+            assert worker.ports == {a_side.port, c_side.port}
+        finally:
+            c_side.close()
+            d_side.close()
+            carol.close()
+            dave.close()
+
+
+async def test_a_worker_that_stops_answering_is_not_waited_for_then_taken_for_dead() -> None:
+    """The relay asks for counts without waiting: a worker that does not answer (stopped,
+    or starved of CPU) keeps its directions while the loop goes on, and after two seconds
+    of silence it is taken for dead and the relay forwards again."""
+    relay = _relay()
+    [worker] = relay.workers
+    pid = worker.pid
+    assert pid is not None
+    with _phones(relay) as (alice, bob, a_side, b_side):
+        await _handed_over(relay, alice, bob, a_side, b_side)
+        await asyncio.sleep(0.1)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            relay.poll_kernel()  # asks again; nobody answers
+            relay.poll_kernel()  # not waited for: the direction is still the worker's
+            assert worker.asking
+            assert a_side.kernel_forwarded
+            assert relay.workers == [worker]
+            await asyncio.sleep(2.2)
+            relay.poll_kernel()  # silent for over 2 s: dead, its directions come back
+            assert not a_side.kernel_forwarded
+            assert relay.workers == []
+            for seq in range(2, 5):
+                alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            assert [p.sequence for p, _ in await received_rtp(bob, 3)] == [2, 3, 4]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 def test_relay_workers_and_kernel_forwarding_are_one_or_the_other() -> None:
@@ -214,7 +291,7 @@ async def test_a_call_that_ends_in_the_worker_keeps_its_last_packets_counted() -
         b_side.close()
         assert relay.forwarded_directions == 0
         assert relay.packet_totals() == (2, 2, 0)
-        relay.poll_kernel()
+        await _counts_read(relay)
         assert relay.packet_totals() == (12, 12, 1)
 
 

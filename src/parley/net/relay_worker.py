@@ -26,6 +26,12 @@ datagram each (``SOCK_SEQPACKET``), a JSON object, with the sockets attached to 
 - ``drop`` (``ports``): as ``remove``, for sockets the node is closing, with no answer (the
   node does not wait); the last counts come under ``departed`` in the next ``counts``.
 
+The node asks for ``counts`` at each poll without waiting and applies the answer at the next
+(:meth:`RelayWorker.request_counts`, :meth:`RelayWorker.collect_counts`): a worker that is
+busy, or starved of CPU on a full machine, does not hold the node's event loop; one silent
+for ``_ANSWER_S`` is taken for dead. ``remove`` (and ``counts`` when a stream must go on at
+once) is waited for.
+
 The worker ends when its end of the pair closes (the node stopped or died).
 """
 
@@ -39,6 +45,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +58,10 @@ _COMMAND = 65536
 _ANSWER_S = 2.0  # a worker that does not answer within this is taken for dead
 _PER_ANSWER = 256  # directions per answer datagram (about 20 KB of JSON)
 _BATCH = 64  # ready sockets handled per round: a command waits for at most so many packets
+
+
+Counts = tuple[dict[int, "StreamState"], dict[int, "StreamState"]]
+"""A counts answer: the forwarded directions' states and the dropped ones' last, by port."""
 
 
 class WorkerError(RuntimeError):
@@ -300,6 +311,11 @@ class RelayWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self.ports: set[int] = set()  # the directions it forwards, by reading port
         self.dropped = False  # directions dropped whose last counts are still to be read
+        #: when the counts asked for without waiting (:meth:`request_counts`) were asked
+        self._asked_at: float | None = None
+        self._partial: Counts = ({}, {})  # their answer so far
+        #: an answer finished by a request that had to wait, not collected yet
+        self._stash: Counts | None = None
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -342,40 +358,111 @@ class RelayWorker:
 
     def _ask(self, operation: str, ports: Iterable[int] | None,
              departed: dict[int, StreamState] | None = None) -> dict[int, StreamState]:
+        """One request, its answer waited for (after the counts asked for without waiting,
+        which come first and are kept for :meth:`collect_counts`)."""
+        self._finish_asked()
         command: dict[str, object] = {"op": operation}
         if ports is not None:
             command["ports"] = list(ports)
         channel = self._channel()
-        states: dict[int, StreamState] = {}
+        answer: Counts = ({}, {})
         try:
             channel.send(json.dumps(command).encode())
-            more = True
-            while more:
-                data = channel.recv(_COMMAND)
-                if not data:
-                    raise WorkerError("the relay worker is gone")
-                answer = json.loads(data)
-                more = bool(answer["more"])
-                states.update((int(port), StreamState.from_list(values))
-                              for port, values in answer["ports"].items())
-                if departed is not None:
-                    departed.update((int(port), StreamState.from_list(values))
-                                    for port, values in answer["departed"].items())
+            while not self._take(channel.recv(_COMMAND), answer, operation):
+                pass
         except OSError as error:  # a timeout included
             raise WorkerError(f"the relay worker did not answer {operation!r}: "
                               f"{error}") from error
+        if departed is not None:
+            departed.update(answer[1])
+        return answer[0]
+
+    @staticmethod
+    def _take(data: bytes, into: Counts, operation: str) -> bool:
+        """One answer datagram added to ``into``; whether it was the last."""
+        if not data:
+            raise WorkerError("the relay worker is gone")
+        try:
+            answer = json.loads(data)
+            into[0].update((int(port), StreamState.from_list(values))
+                           for port, values in answer["ports"].items())
+            into[1].update((int(port), StreamState.from_list(values))
+                           for port, values in answer["departed"].items())
+            return not answer["more"]
         except (ValueError, KeyError, TypeError) as error:
             raise WorkerError(f"the relay worker's answer to {operation!r} is garbled: "
                               f"{error}") from error
-        return states
 
-    def counts(self) -> tuple[dict[int, StreamState], dict[int, StreamState]]:
+    def counts(self) -> Counts:
         """Every forwarded direction's counts and stream position, by reading port; and
-        the last counts of the directions dropped since the previous call."""
+        the last counts of the directions dropped since the previous call. Waits for the
+        worker (:meth:`request_counts` does not)."""
         departed: dict[int, StreamState] = {}
         states = self._ask("counts", None, departed)
         self.dropped = False
-        return states, departed
+        older = self._stash
+        self._stash = None
+        if older is None:
+            return states, departed
+        return {**older[0], **states}, {**older[1], **departed}
+
+    @property
+    def asking(self) -> bool:
+        """Counts were asked for without waiting and are not collected yet."""
+        return self._asked_at is not None or self._stash is not None
+
+    def request_counts(self) -> None:
+        """Ask for :meth:`counts` without waiting for the answer (the node's loop goes on
+        while a busy worker gets to it); :meth:`collect_counts` takes it later."""
+        if self.asking:
+            return
+        try:
+            self._channel().send(b'{"op": "counts"}')
+        except OSError as error:
+            raise WorkerError(f"the relay worker is gone: {error}") from error
+        self._asked_at = time.monotonic()
+        self.dropped = False  # the answer carries the last counts of those dropped so far
+
+    def collect_counts(self) -> Counts | None:
+        """The answer to :meth:`request_counts` if it has all come (None: not yet, or
+        nothing asked); raises WorkerError for a worker gone or silent for _ANSWER_S."""
+        if self._stash is not None:
+            answer, self._stash = self._stash, None
+            return answer
+        if self._asked_at is None:
+            return None
+        channel = self._channel()
+        ready = select.poll()  # (the channel's timeout would make even MSG_DONTWAIT wait)
+        ready.register(channel.fileno(), select.POLLIN)
+        while True:
+            if not ready.poll(0):
+                if time.monotonic() - self._asked_at > _ANSWER_S:
+                    raise WorkerError(f"the relay worker did not answer 'counts' within "
+                                      f"{_ANSWER_S:g} s")
+                return None
+            try:
+                data = channel.recv(_COMMAND)
+            except OSError as error:
+                raise WorkerError(f"the relay worker is gone: {error}") from error
+            if self._take(data, self._partial, "counts"):
+                answer, self._partial, self._asked_at = self._partial, ({}, {}), None
+                return answer
+
+    def _finish_asked(self) -> None:
+        """Wait for the rest of the counts asked for without waiting (a request that waits
+        must not read their answer as its own); kept for :meth:`collect_counts`."""
+        if self._asked_at is None:
+            return
+        channel = self._channel()
+        try:
+            while not self._take(channel.recv(_COMMAND), self._partial, "counts"):
+                pass
+        except OSError as error:
+            raise WorkerError(f"the relay worker did not answer 'counts': {error}") from error
+        answer, self._partial, self._asked_at = self._partial, ({}, {}), None
+        if self._stash is not None:
+            answer = ({**self._stash[0], **answer[0]}, {**self._stash[1], **answer[1]})
+        self._stash = answer
 
     def drop(self, ports: Iterable[int]) -> None:
         """Take directions back without waiting (the node is closing their sockets): the
@@ -395,15 +482,19 @@ class RelayWorker:
         self.ports.difference_update(ports)
         return self._ask("remove", ports)
 
-    def stop(self) -> None:
-        """Close the channel (the worker ends) and reap the process."""
+    def stop(self, *, kill: bool = False) -> None:
+        """Close the channel (the worker ends) and reap the process; with ``kill`` (a worker
+        taken for dead, perhaps only stopped) without waiting for it to end by itself."""
         if self._control is not None:
             self._control.close()
             self._control = None
         process = self._process
         self._process = None
         self.ports.clear()
+        self._asked_at, self._partial, self._stash = None, ({}, {}), None
         if process is not None:
+            if kill:
+                process.kill()
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:

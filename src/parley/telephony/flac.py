@@ -300,7 +300,7 @@ def _serve() -> None:
                       "wav_bytes": done.wav_bytes, "frames": done.frames}
         except MediaError as error:  # CompressError among them: they name the file
             answer = {"error": str(error)}
-        except Exception as error:  # noqa: BLE001 - one bad file must not end the helper
+        except Exception as error:  # one bad file must not end the helper
             answer = {"error": f"{wav}: {type(error).__name__}: {error}"}
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
