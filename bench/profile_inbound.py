@@ -287,6 +287,8 @@ async def main() -> None:
     parser.add_argument("--media", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--recording", choices=["none", "all"], default="none",
                         help="the queue's recording policy (all: every call recorded)")
+    parser.add_argument("--relay-workers", type=int, default=0, metavar="N",
+                        help="media.relay_workers of the node (its own process is sampled)")
     parser.add_argument("--rate-hz", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy",
                         help="the py-spy executable")
@@ -307,7 +309,8 @@ async def main() -> None:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed")
     print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
-          f"recording {args.recording}, {args.operators} operators, calls of "
+          f"recording {args.recording}, {args.relay_workers} relay workers, "
+          f"{args.operators} operators, calls of "
           f"{args.duration:g} s", flush=True)
     with contextlib.ExitStack() as stack:
         root = args.keep or Path(stack.enter_context(
@@ -318,7 +321,7 @@ async def main() -> None:
             raw = root / f"rate-{rate}.txt"
             result = await step(root / f"rate-{rate}", scenario, rate, rate * 30,
                                 args.duration, args.operators, 2.0,
-                                recording=args.recording,
+                                recording=args.recording, relay_workers=args.relay_workers,
                                 during_calls=recorder(args.py_spy, raw, args.rate_hz))
             print(f"## {rate} calls/s: {result.calls} calls, clean: "
                   f"{'yes' if result.clean else 'NO'}, wait to operator "

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from typing import TextIO, cast
 
 import structlog
@@ -25,12 +26,15 @@ import structlog
 #: lines a node keeps for a reader that falls behind; beyond that they are dropped, counted
 #: and said (a node does not grow without bound, nor stall, for its log)
 MAX_WAITING_LINES = 50_000
+#: how long the writer thread lets lines gather once woken: one wake-up (and one handing
+#: over of the interpreter's lock) per batch, not per line
+GATHER_S = 0.02
 
 
 class LineWriter:
     """A file-like object whose writes never block: a thread writes them to ``target`` in
-    order, in batches. Lines beyond ``max_lines`` waiting are dropped; the thread says how
-    many once it catches up."""
+    order, in batches (woken once per batch, which gathers for ``GATHER_S``). Lines beyond
+    ``max_lines`` waiting are dropped; the thread says how many once it catches up."""
 
     def __init__(self, target: TextIO, *, max_lines: int = MAX_WAITING_LINES) -> None:
         self._target = target
@@ -48,10 +52,12 @@ class LineWriter:
     def write(self, text: str) -> int:
         if len(self._waiting) >= self._max_lines:
             self.dropped += 1
-        else:
-            with self._lock:
+            return len(text)
+        with self._lock:
+            if self._idle.is_set():
                 self._idle.clear()
-                self._waiting.append(text)
+            self._waiting.append(text)
+        if not self._wake.is_set():  # the thread is waiting, or has taken the last batch
             self._wake.set()
         return len(text)
 
@@ -69,6 +75,7 @@ class LineWriter:
         waiting = self._waiting
         while True:
             self._wake.wait()
+            time.sleep(GATHER_S)
             self._wake.clear()
             batch: list[str] = []
             while waiting:
