@@ -61,11 +61,10 @@ async def _handed_over(relay: MediaRelay, alice: socket.socket, bob: socket.sock
 
 
 async def _counts_read(relay: MediaRelay) -> None:
-    """Two polls of the relay: the first asks the workers for their counts without waiting
-    (applying what they answered to an earlier poll), the second applies the answer."""
+    """A poll of the relay asks the workers for their counts without waiting; the loop
+    applies them as they come."""
     relay.poll_kernel()
     await asyncio.sleep(0.1)
-    relay.poll_kernel()
 
 
 def _alive(pid: int) -> bool:

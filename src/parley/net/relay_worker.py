@@ -26,8 +26,9 @@ datagram each (``SOCK_SEQPACKET``), a JSON object, with the sockets attached to 
 - ``drop`` (``ports``): as ``remove``, for sockets the node is closing, with no answer (the
   node does not wait); the last counts come under ``departed`` in the next ``counts``.
 
-The node asks for ``counts`` at each poll without waiting and applies the answer at the next
-(:meth:`RelayWorker.request_counts`, :meth:`RelayWorker.collect_counts`): a worker that is
+The node asks for ``counts`` at each poll without waiting and applies the answer when it
+comes (:meth:`RelayWorker.request_counts`, :meth:`RelayWorker.collect_counts`, the channel
+watched by the node's event loop, and read again at the next poll): a worker that is
 busy, or starved of CPU on a full machine, does not hold the node's event loop; one silent
 for ``_ANSWER_S`` is taken for dead. ``remove`` (and ``counts`` when a stream must go on at
 once) is waited for.
@@ -37,6 +38,7 @@ The worker ends when its end of the pair closes (the node stopped or died).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -336,6 +338,10 @@ class RelayWorker:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    def fileno(self) -> int:
+        """The node's end of the command channel (readable when an answer has come)."""
+        return self._channel().fileno()
+
     def _channel(self) -> socket.socket:
         if self._control is None:
             raise WorkerError("the relay worker is not running")
@@ -429,11 +435,14 @@ class RelayWorker:
         if self._stash is not None:
             answer, self._stash = self._stash, None
             return answer
-        if self._asked_at is None:
-            return None
         channel = self._channel()
         ready = select.poll()  # (the channel's timeout would make even MSG_DONTWAIT wait)
         ready.register(channel.fileno(), select.POLLIN)
+        if self._asked_at is None:
+            if ready.poll(0):  # nothing asked: not an answer (a reader must not spin on it)
+                with contextlib.suppress(OSError):
+                    channel.recv(_COMMAND)
+            return None
         while True:
             if not ready.poll(0):
                 if time.monotonic() - self._asked_at > _ANSWER_S:
