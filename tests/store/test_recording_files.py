@@ -198,6 +198,22 @@ def test_the_compressor_works_in_a_helper_process_at_the_lowest_priority(
     assert compressor.pid is None
 
 
+def test_the_compressor_works_in_a_node_with_more_than_1024_descriptors(
+        tmp_path: Path) -> None:
+    """A node with a thousand calls holds thousands of sockets: the helper's pipes get
+    descriptors above 1023, which select() refuses; the compressor must still answer."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    compressor = Compressor()
+    try:
+        pcm = recorded(tmp_path / "a.wav", 1.0, seed=13)
+        done = compressor.compress(tmp_path / "a.wav")
+        assert np.array_equal(read_recording(done.flac)[0], pcm)
+    finally:
+        compressor.close()
+        for fd in held:
+            os.close(fd)
+
+
 def test_a_compressor_that_died_fails_that_file_only_and_a_stop_abandons_it(
         tmp_path: Path) -> None:
     compressor = Compressor()

@@ -233,9 +233,9 @@ class Compressor:
             line = b""
         if not line:
             code = self._end()
-            log_line = f"{wav}: the compressor process ended (exit status {code})"
             if stop is not None and stop.is_set():
-                raise Stopped(f"{log_line}; the node is stopping")
+                raise Stopped(f"{wav}: the compressor process ended (exit status {code}); "
+                              "the node is stopping")
         return line
 
     def _started(self) -> subprocess.Popen[bytes]:
@@ -254,8 +254,10 @@ class Compressor:
     def _answer(self, fd: int, stop: threading.Event | None, wav: Path) -> bytes:
         """The helper's answer line, or b"" if it ended."""
         data = b""
+        waiting = select.poll()  # not select(): a node with many calls has descriptors
+        waiting.register(fd, select.POLLIN)  # above 1023, which select() refuses
         while not data.endswith(b"\n"):
-            ready, _, _ = select.select([fd], [], [], 0.2)
+            ready = waiting.poll(200)
             if stop is not None and stop.is_set():
                 self._end()
                 raise Stopped(f"{wav}: compression abandoned, the node is stopping")
