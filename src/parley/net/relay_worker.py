@@ -66,6 +66,13 @@ Counts = tuple[dict[int, "StreamState"], dict[int, "StreamState"]]
 """A counts answer: the forwarded directions' states and the dropped ones' last, by port."""
 
 
+def _merged(older: Counts | None, newer: Counts) -> Counts:
+    """Two counts answers as one, the newer one's states winning."""
+    if older is None:
+        return newer
+    return {**older[0], **newer[0]}, {**older[1], **newer[1]}
+
+
 class WorkerError(RuntimeError):
     """A worker could not be started, refused a command or died; the message says which."""
 
@@ -318,6 +325,7 @@ class RelayWorker:
         self._partial: Counts = ({}, {})  # their answer so far
         #: an answer finished by a request that had to wait, not collected yet
         self._stash: Counts | None = None
+        self._poll: select.poll | None = None  # the channel, for answers without waiting
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -333,6 +341,8 @@ class RelayWorker:
             theirs.close()
         ours.settimeout(_ANSWER_S)
         self._control = ours
+        self._poll = select.poll()
+        self._poll.register(ours.fileno(), select.POLLIN)
 
     @property
     def pid(self) -> int | None:
@@ -406,11 +416,8 @@ class RelayWorker:
         departed: dict[int, StreamState] = {}
         states = self._ask("counts", None, departed)
         self.dropped = False
-        older = self._stash
-        self._stash = None
-        if older is None:
-            return states, departed
-        return {**older[0], **states}, {**older[1], **departed}
+        older, self._stash = self._stash, None
+        return _merged(older, (states, departed))
 
     @property
     def asking(self) -> bool:
@@ -436,15 +443,13 @@ class RelayWorker:
             answer, self._stash = self._stash, None
             return answer
         channel = self._channel()
-        ready = select.poll()  # (the channel's timeout would make even MSG_DONTWAIT wait)
-        ready.register(channel.fileno(), select.POLLIN)
         if self._asked_at is None:
-            if ready.poll(0):  # nothing asked: not an answer (a reader must not spin on it)
+            if self._readable():  # nothing asked: not an answer (a reader must not spin)
                 with contextlib.suppress(OSError):
                     channel.recv(_COMMAND)
             return None
         while True:
-            if not ready.poll(0):
+            if not self._readable():
                 if time.monotonic() - self._asked_at > _ANSWER_S:
                     raise WorkerError(f"the relay worker did not answer 'counts' within "
                                       f"{_ANSWER_S:g} s")
@@ -456,6 +461,13 @@ class RelayWorker:
             if self._take(data, self._partial, "counts"):
                 answer, self._partial, self._asked_at = self._partial, ({}, {}), None
                 return answer
+
+    def _readable(self) -> bool:
+        """Whether a datagram waits on the channel (polled: its timeout would make even a
+        ``MSG_DONTWAIT`` read wait)."""
+        if self._poll is None:
+            raise WorkerError("the relay worker is not running")
+        return bool(self._poll.poll(0))
 
     def _finish_asked(self) -> None:
         """Wait for the rest of the counts asked for without waiting (a request that waits
@@ -469,9 +481,7 @@ class RelayWorker:
         except OSError as error:
             raise WorkerError(f"the relay worker did not answer 'counts': {error}") from error
         answer, self._partial, self._asked_at = self._partial, ({}, {}), None
-        if self._stash is not None:
-            answer = ({**self._stash[0], **answer[0]}, {**self._stash[1], **answer[1]})
-        self._stash = answer
+        self._stash = _merged(self._stash, answer)
 
     def drop(self, ports: Iterable[int]) -> None:
         """Take directions back without waiting (the node is closing their sockets): the
@@ -501,6 +511,7 @@ class RelayWorker:
         self._process = None
         self.ports.clear()
         self._asked_at, self._partial, self._stash = None, ({}, {}), None
+        self._poll = None
         if process is not None:
             if kill:
                 process.kill()
