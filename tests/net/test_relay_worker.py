@@ -32,21 +32,31 @@ def _relay() -> MediaRelay:
 
 
 @contextlib.contextmanager
+def _pair(relay: MediaRelay, labels: tuple[str, str] = ("a", "b")) -> Iterator[
+        tuple[socket.socket, socket.socket, MediaEndpoint, MediaEndpoint]]:
+    """Two phones, each with the relay's endpoint facing it (not bridged yet); all closed
+    afterwards (a second close does nothing)."""
+    one, two = udp_phone(), udp_phone()
+    one_side, two_side = relay.open(labels[0]), relay.open(labels[1])
+    try:
+        one_side.set_remote(*one.getsockname())
+        two_side.set_remote(*two.getsockname())
+        yield one, two, one_side, two_side
+    finally:
+        one_side.close()
+        two_side.close()
+        one.close()
+        two.close()
+
+
+@contextlib.contextmanager
 def _phones(relay: MediaRelay) -> Iterator[tuple[socket.socket, socket.socket,
                                                   MediaEndpoint, MediaEndpoint]]:
-    """Alice and Bob, each with the relay's endpoint facing them (not bridged yet); all
-    closed afterwards (a second close does nothing), and the relay's workers stopped."""
-    alice, bob = udp_phone(), udp_phone()
-    a_side, b_side = relay.open("a"), relay.open("b")
+    """Alice and Bob (:func:`_pair`), and the relay's workers stopped afterwards."""
     try:
-        a_side.set_remote(*alice.getsockname())
-        b_side.set_remote(*bob.getsockname())
-        yield alice, bob, a_side, b_side
+        with _pair(relay) as phones:
+            yield phones
     finally:
-        a_side.close()
-        b_side.close()
-        alice.close()
-        bob.close()
         relay.stop_workers()
 
 
@@ -161,31 +171,19 @@ async def test_a_new_bridge_goes_to_a_busy_worker_at_the_next_poll() -> None:
     each new bridge at the next poll."""
     relay = _relay()
     [worker] = relay.workers
-    with _phones(relay) as (alice, bob, a_side, b_side):
-        carol, dave = udp_phone(), udp_phone()
-        c_side, d_side = relay.open("c"), relay.open("d")
-        try:
-            c_side.set_remote(*carol.getsockname())
-            d_side.set_remote(*dave.getsockname())
-            relay.bridge(a_side, b_side)
-            alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
-            await received_rtp(bob, 1)
-            relay.poll_kernel()
-            assert relay.forwarded_directions == 1
-            assert worker.asking  # its counts, asked for
-            relay.bridge(c_side, d_side)
-            carol.sendto(numbered_packet(1, 0xC), ("127.0.0.1", c_side.port))
-            await received_rtp(dave, 1)
-            await asyncio.sleep(0.1)
-            relay.poll_kernel()
-            assert c_side.kernel_forwarded
-            assert relay.forwarded_directions == 2
-            assert worker.ports == {a_side.port, c_side.port}
-        finally:
-            c_side.close()
-            d_side.close()
-            carol.close()
-            dave.close()
+    with _phones(relay) as (alice, bob, a_side, b_side), \
+            _pair(relay, ("c", "d")) as (carol, dave, c_side, d_side):
+        await _handed_over(relay, alice, bob, a_side, b_side)
+        assert relay.forwarded_directions == 1
+        assert worker.asking  # its counts, asked for
+        relay.bridge(c_side, d_side)
+        carol.sendto(numbered_packet(1, 0xC), ("127.0.0.1", c_side.port))
+        await received_rtp(dave, 1)
+        await asyncio.sleep(0.1)
+        relay.poll_kernel()
+        assert c_side.kernel_forwarded
+        assert relay.forwarded_directions == 2
+        assert worker.ports == {a_side.port, c_side.port}
 
 
 async def test_a_worker_that_stops_answering_is_not_waited_for_then_taken_for_dead() -> None:
