@@ -95,6 +95,7 @@ from parley.testing.peers import (
     PeerError,
     Sipp,
     SippResult,
+    child_pids,
     children_cpu_seconds,
     process_cpu_seconds,
 )
@@ -962,12 +963,7 @@ def node_pids(node: Node) -> list[int]:
     """The node's process and its children (relay workers, the compressor)."""
     if node.process is None:
         return []
-    pids = [node.process.pid]
-    with contextlib.suppress(OSError):
-        task = Path(f"/proc/{node.process.pid}/task")
-        for thread in task.iterdir():
-            pids += [int(child) for child in (thread / "children").read_text().split()]
-    return pids
+    return [node.process.pid, *child_pids(node.process.pid)]
 
 
 def sipp_cpu(*peers: Sipp) -> float:

@@ -527,15 +527,24 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of the running processes whose parent is ``pid`` (a
-    node's relay workers, its compressor): Linux /proc."""
-    total = 0.0
+def child_pids(pid: int) -> list[int]:
+    """The running processes whose parent is ``pid`` (a node's relay workers, its
+    compressor): Linux /proc."""
+    children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of the running processes whose parent is ``pid``
+    (:func:`child_pids`)."""
+    total = 0.0
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):  # ended meanwhile
+            total += process_cpu_seconds(child)
     return total
 
 
