@@ -458,7 +458,7 @@ def _validate(message: SipRequest | SipResponse) -> None:
         record_routes = _typed_list(index.get("record-route"), "Record-Route")
         message.__dict__.update(vias=vias, from_=from_, to=to, cseq=cseq, contacts=contacts,
                                 routes=routes, record_routes=record_routes)
-        _ = message.max_forwards, message.expires
+        _ = message.max_forwards, message.expires  # parsed now: a bad value refused here
         if partial is not None and cseq.method != partial.method:
             raise SipParseError(
                 f"CSeq: method {cseq.method} differs from the request's {partial.method}",
