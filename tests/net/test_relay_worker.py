@@ -166,6 +166,25 @@ async def test_a_dead_worker_gives_its_directions_back_to_the_relay() -> None:
         assert [p.sequence for p, _ in await received_rtp(bob, 3)] == [2, 3, 4]
 
 
+async def test_an_idle_worker_that_dies_is_taken_for_dead_at_once() -> None:
+    """A worker with no directions is never asked for counts; its channel closing is what
+    says it died. Before, the node's loop read that closed channel as "nothing" over and
+    over (tens of thousands of times a second) and kept the dead worker."""
+    relay = _relay()
+    [worker] = relay.workers
+    pid = worker.pid
+    assert pid is not None
+    try:
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(50):  # no poll: the loop's reader of the channel notices
+            if not relay.workers:
+                break
+            await asyncio.sleep(0.02)
+        assert relay.workers == []
+    finally:
+        relay.stop_workers()
+
+
 async def test_a_new_bridge_goes_to_a_busy_worker_at_the_next_poll() -> None:
     """Counts are asked for without waiting, and a worker that has answered still takes
     each new bridge at the next poll."""

@@ -30,15 +30,15 @@ The node asks for ``counts`` at each poll without waiting and applies the answer
 comes (:meth:`RelayWorker.request_counts`, :meth:`RelayWorker.collect_counts`, the channel
 watched by the node's event loop, and read again at the next poll): a worker that is
 busy, or starved of CPU on a full machine, does not hold the node's event loop; one silent
-for ``_ANSWER_S`` is taken for dead. ``remove`` (and ``counts`` when a stream must go on at
-once) is waited for.
+for ``_ANSWER_S`` is taken for dead, and so is one whose end of the channel closes (seen at
+once, asked or not). ``remove`` (and ``counts`` when a stream must go on at once) is waited
+for.
 
 The worker ends when its end of the pair closes (the node stopped or died).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
@@ -444,9 +444,15 @@ class RelayWorker:
             return answer
         channel = self._channel()
         if self._asked_at is None:
-            if self._readable():  # nothing asked: not an answer (a reader must not spin)
-                with contextlib.suppress(OSError):
-                    channel.recv(_COMMAND)
+            # Nothing asked, so a readable channel is no answer: the worker's end closed (it
+            # died), which stays readable and would make the node's reader spin.
+            if self._readable():
+                try:
+                    data = channel.recv(_COMMAND)
+                except OSError as error:
+                    raise WorkerError(f"the relay worker is gone: {error}") from error
+                if not data:
+                    raise WorkerError("the relay worker is gone")
             return None
         while True:
             if not self._readable():
