@@ -9,12 +9,15 @@ import os
 import re
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley.errors import ParleyError
+
+if TYPE_CHECKING:
+    import yaml
 
 
 class ConfigError(ParleyError):
@@ -506,6 +509,28 @@ class Settings(BaseSettings):
             raise ValueError("https_certificate and https_private_key: give both (the "
                              "certificate and its key) or neither (a trial certificate)")
         return self
+
+
+def compose_yaml(text: str) -> yaml.Node | None:
+    """The node tree of a YAML document (every value with its line, for errors that name
+    it), read by libyaml where PyYAML has it: some twenty times the pure loader's speed, which
+    a node's start (the demo and its flows) and a 1,400-user import notice."""
+    import yaml
+
+    return yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def read_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """A YAML document read once: its node tree (see :func:`compose_yaml`) and the plain
+    data built from it; raises ``yaml.YAMLError`` with the mark of the fault."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        root = loader.get_single_node()
+        return root, loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
 
 
 def load_directory_file(path: Path) -> DirectorySettings:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from parley.config import ConfigError
+from parley.config import ConfigError, read_yaml
 from parley.dialer.ranges import NumberRanges
 from parley.store import NotFound, Store
 from parley.store.database import Conflict, Refused
@@ -69,8 +69,7 @@ def _field(path: tuple[int | str, ...]) -> str:
 def parse_document(text: str, file: str = "<document>") -> tuple[ConfigDocument, yaml.Node]:
     """Parse and validate a provisioning document; raises :class:`ConfigError`."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = read_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -19,7 +19,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from parley.config import LANGUAGES
+from parley.config import LANGUAGES, compose_yaml
 from parley.events import HangupCause
 from parley.ivr.errors import ExpressionError, FlowIssue, Severity
 from parley.ivr.expr import Expression, Template, check
@@ -344,7 +344,7 @@ def parse_flow(text: str, file: str = "") -> ParsedFlow:
     """Parse flow YAML into a :class:`ParsedFlow` (never raises on bad input)."""
     reader = _Reader(file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
