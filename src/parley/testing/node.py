@@ -5,10 +5,8 @@ and a configuration change made as the API makes it."""
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,12 +14,11 @@ from parley.app import Node, build, serve
 from parley.clock import Clock
 from parley.config import PortRange, Settings
 from parley.events import ConfigurationChanged
-from parley.store import open_store
 from parley.store.credentials import Passwords
 from parley.store.database import SQLITE_FILE
-from parley.store.database import database_url as store_url
 from parley.store.specs import Spec
 from parley.testing.ports import free_port, free_port_block
+from parley.testing.postgres import migrated_sqlite
 
 
 @contextlib.asynccontextmanager
@@ -39,7 +36,8 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
     more.setdefault("records_interval_s", 0.1)  # tests read the records a call leaves at once
     if database_url is None and not (tmp_path / "data" / SQLITE_FILE).exists():
         (tmp_path / "data").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(await _migrated_sqlite(), tmp_path / "data" / SQLITE_FILE)
+        shutil.copyfile(await asyncio.to_thread(migrated_sqlite),
+                        tmp_path / "data" / SQLITE_FILE)
     settings = Settings(host="127.0.0.1", sip_port=sip_port or free_port(),
                         http_port=http_port or free_port(),
                         data_dir=tmp_path / "data", database_url=database_url,
@@ -60,21 +58,6 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-_migrated: list[Path] = []
-
-
-async def _migrated_sqlite() -> Path:
-    """A SQLite store at the latest schema, made once per process: a node's store starts as
-    a copy of it (migrating a new file costs about 0.2 s, on every test's node)."""
-    if not _migrated:
-        folder = Path(tempfile.mkdtemp(prefix="parley-migrated-"))
-        atexit.register(shutil.rmtree, folder, True)
-        store = await open_store(store_url(None, folder))
-        await store.close()
-        _migrated.append(folder / SQLITE_FILE)
-    return _migrated[0]
 
 
 async def change(services: Node, kind: str, spec: Spec) -> None:
