@@ -827,14 +827,6 @@ async def serve(node: Node, *, ready: Callable[[Node], None] | None = None) -> N
         raise
     settle_memory()
     try:
-        await _run_started(node, ready)
-    finally:
-        gc.unfreeze()  # what the node froze at start can go with it (a node started again)
-
-
-async def _run_started(node: Node, ready: Callable[[Node], None] | None) -> None:
-    """The started node's services, until cancelled or one fails (see :func:`serve`)."""
-    try:
         async with asyncio.TaskGroup() as group:
             group.create_task(node.run())
             await node.server.ready.wait()  # a service that fails to start cancels this wait
