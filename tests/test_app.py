@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
+import weakref
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 
 from parley import app as composition
 from parley.config import ConfigError, PortRange, Settings, recordings_dir
+from parley.testing import node as nodes
 from parley.testing.ports import free_port, free_port_block
 
 
@@ -231,17 +234,10 @@ def test_shared_recordings_name_their_folder(monkeypatch: pytest.MonkeyPatch,
     assert recordings_dir(plain.data_dir, plain.media) == tmp_path / "own" / "recordings"
 
 
-
-
 async def test_nodes_started_in_one_process_are_let_go_once_stopped(tmp_path: Path) -> None:
     """A node freezes its process's objects out of the collector's scans as it starts; a
     process that starts node after node (the test suite's hundreds) must still get the
     stopped ones back, or it keeps about 30 MB for each."""
-    import gc
-    import weakref
-
-    from parley.testing import node as nodes
-
     async with nodes.demo_node(tmp_path / "first") as first:
         stopped = weakref.ref(first)
         assert gc.get_freeze_count() > 0  # the running node keeps its objects out of scans
