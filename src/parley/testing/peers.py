@@ -34,13 +34,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from parley.testing.ports import LOOPBACK, free_port, free_port_block
+from parley.testing.ports import ANY_ADDRESS, LOOPBACK, free_port, free_port_block
 
 BARESIP_MODULES = Path("/usr/lib/baresip/modules")
 # The modules a test phone loads, all from Debian's baresip-core: the codec, a file as the
 # microphone, a recording of what it hears; then the accounts and the control socket.
 BARESIP_MEDIA_MODULES = ("g711", "aufile", "aubridge", "sndfile")
 BARESIP_APP_MODULES = ("account", "menu", "ctrl_tcp")
+#: sipp starts again on another control port when that port is taken in the meantime
+CONTROL_PORT_ATTEMPTS = 3
 
 
 class PeerError(RuntimeError):
@@ -438,11 +440,13 @@ class Sipp:
             self.port = free_port()
         name = Path(self.scenario).stem
         # sipp also binds a control port (-cp, default 8888) and media ports (-mp, default
-        # 6000): pin them to free ones so that parallel runs never collide.
+        # 6000): pin them to free ones so that parallel runs never collide. The control port
+        # is bound on every address (0.0.0.0), so it must be free on all of them, not only
+        # on loopback (a carrier apart on 127.0.0.2 may hold the same number).
         media_port = self.media_port or free_port_block(4)
         command = [*self.prefix, "sipp", "-i", self.host, "-p", str(self.port),
                    "-t", self.transport,
-                   "-cp", str(free_port()), "-mi", self.host, "-mp", str(media_port),
+                   "-cp", str(free_port(ANY_ADDRESS)), "-mi", self.host, "-mp", str(media_port),
                    "-nostdin", "-trace_stat", "-stf",
                    str(self.workdir / f"{name}-stat.csv"), "-fd", "1",
                    "-trace_err", "-error_file", str(self.workdir / f"{name}-errors.log"),
@@ -467,15 +471,22 @@ class Sipp:
         if shutil.which("sipp") is None:
             raise PeerError("sipp is not installed (apt install sip-tester)")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = (self.workdir / f"{Path(self.scenario).stem}.log").open("wb")
-        self._process = await asyncio.create_subprocess_exec(
-            *self._command(), stdin=asyncio.subprocess.DEVNULL, stdout=log,
-            stderr=asyncio.subprocess.STDOUT, cwd=self.workdir, env={**os.environ, "TERM": "dumb"},
-        )
-        log.close()
-        await asyncio.sleep(0.3)
-        if self._process.returncode not in (None, 0, 1):  # 0/1: a short client already done
-            raise PeerError(f"sipp exited at start: {self.result().log}")
+        for attempt in range(1, CONTROL_PORT_ATTEMPTS + 1):
+            log = (self.workdir / f"{Path(self.scenario).stem}.log").open("wb")
+            self._process = await asyncio.create_subprocess_exec(
+                *self._command(), stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                stderr=asyncio.subprocess.STDOUT, cwd=self.workdir,
+                env={**os.environ, "TERM": "dumb"},
+            )
+            log.close()
+            await asyncio.sleep(0.3)
+            if self._process.returncode in (None, 0, 1):  # 0/1: a short client already done
+                return
+            failure = self.result().log
+            # The free control port was taken between the check and sipp's bind (another
+            # process's socket): nothing was sent yet, so start again on another port.
+            if "remote control socket" not in failure or attempt == CONTROL_PORT_ATTEMPTS:
+                raise PeerError(f"sipp exited at start: {failure}")
 
     async def wait(self, within: float) -> SippResult:
         """Wait for sipp to finish by itself (a client after ``-m`` calls)."""

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from parley.telephony.server import TelephonySettings
 
 LOOPBACK = "127.0.0.1"
+#: every address: a port free here is free on all of them (what a wildcard bind needs)
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - only ever probed, to find a port free everywhere
 
 
 def _bindable(port: int, host: str = LOOPBACK) -> bool:

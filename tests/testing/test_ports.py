@@ -1,0 +1,60 @@
+"""Test peers' ports: a port that a peer binds on every address is chosen free on every
+address, and sipp starts again when its control port is taken before it binds it."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from parley.testing import peers
+from parley.testing.needs import SIPP, needs
+from parley.testing.peers import Sipp
+from parley.testing.ports import ANY_ADDRESS, LOOPBACK, free_port, port_is_free
+
+
+@pytest.fixture
+def held_elsewhere() -> Iterator[int]:
+    """A UDP port held on 127.0.0.2 only (as a carrier apart's sipp holds one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.2", free_port("127.0.0.2")))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def test_a_port_held_on_another_address_is_not_free_for_a_wildcard_bind(
+        held_elsewhere: int) -> None:
+    assert port_is_free(held_elsewhere, LOOPBACK)  # what the loopback check alone saw
+    assert not port_is_free(held_elsewhere, ANY_ADDRESS)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as wildcard, \
+            pytest.raises(OSError, match="in use"):
+        wildcard.bind((ANY_ADDRESS, held_elsewhere))  # what sipp's control socket does
+
+
+@needs(SIPP)
+async def test_sipp_whose_control_port_is_taken_before_it_binds_starts_on_another(
+        tmp_path: Path, held_elsewhere: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    offered: list[int] = []
+
+    def taken_first(host: str = LOOPBACK) -> int:
+        """The race: the first control port offered is taken by the time sipp binds it."""
+        port = held_elsewhere if host == ANY_ADDRESS and not offered else free_port(host)
+        if host == ANY_ADDRESS:
+            offered.append(port)
+        return port
+
+    monkeypatch.setattr(peers, "free_port", taken_first)
+    answerer = Sipp(tmp_path / "phone", "uas")
+    await answerer.start()
+    try:
+        assert offered[0] == held_elsewhere
+        assert len(offered) == 2
+        assert offered[1] != held_elsewhere
+        assert answerer._process is not None
+        assert answerer._process.returncode is None  # still running: it answers calls
+    finally:
+        await answerer.stop()
