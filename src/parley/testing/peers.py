@@ -43,6 +43,21 @@ BARESIP_MEDIA_MODULES = ("g711", "aufile", "aubridge", "sndfile")
 BARESIP_APP_MODULES = ("account", "menu", "ctrl_tcp")
 #: sipp starts again on another control port when that port is taken in the meantime
 CONTROL_PORT_ATTEMPTS = 3
+#: how long a starting sipp may take to bind its ports; the moment given to one whose ports
+#: cannot be watched (in another namespace)
+START_WITHIN_S, START_MOMENT_S = 5.0, 0.3
+
+
+def bound_ports() -> set[int]:
+    """The local ports of this network namespace's UDP and TCP sockets (from /proc/net)."""
+    ports: set[int] = set()
+    for table in ("udp", "tcp", "udp6", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split(None, 2)
+                if len(fields) > 1:
+                    ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports
 
 
 class PeerError(RuntimeError):
@@ -434,10 +449,12 @@ class Sipp:
     #: counts from it in fours, an answerer's ``[media_port]`` is it (``-rtp_echo`` there)
     media_port: int = 0
     _process: asyncio.subprocess.Process | None = None
+    _control_port: int = 0
 
     def _command(self) -> list[str]:
         if not self.port:
             self.port = free_port()
+        self._control_port = free_port(ANY_ADDRESS)
         name = Path(self.scenario).stem
         # sipp also binds a control port (-cp, default 8888) and media ports (-mp, default
         # 6000): pin them to free ones so that parallel runs never collide. The control port
@@ -446,7 +463,7 @@ class Sipp:
         media_port = self.media_port or free_port_block(4)
         command = [*self.prefix, "sipp", "-i", self.host, "-p", str(self.port),
                    "-t", self.transport,
-                   "-cp", str(free_port(ANY_ADDRESS)), "-mi", self.host, "-mp", str(media_port),
+                   "-cp", str(self._control_port), "-mi", self.host, "-mp", str(media_port),
                    "-nostdin", "-trace_stat", "-stf",
                    str(self.workdir / f"{name}-stat.csv"), "-fd", "1",
                    "-trace_err", "-error_file", str(self.workdir / f"{name}-errors.log"),
@@ -479,7 +496,7 @@ class Sipp:
                 env={**os.environ, "TERM": "dumb"},
             )
             log.close()
-            await asyncio.sleep(0.3)
+            await self._until_bound()
             if self._process.returncode in (None, 0, 1):  # 0/1: a short client already done
                 return
             failure = self.result().log
@@ -487,6 +504,25 @@ class Sipp:
             # process's socket): nothing was sent yet, so start again on another port.
             if "remote control socket" not in failure or attempt == CONTROL_PORT_ATTEMPTS:
                 raise PeerError(f"sipp exited at start: {failure}")
+
+    async def _until_bound(self, within: float = START_WITHIN_S) -> None:
+        """Wait until sipp holds its SIP and control ports (it is then answering, or calling)
+        or has exited; inside another namespace (``prefix``) its ports cannot be seen from
+        here, so it is given a fixed moment instead."""
+        if self._process is None:
+            return
+        if self.prefix:
+            await asyncio.sleep(START_MOMENT_S)
+            return
+        wanted = {self.port, self._control_port}
+        deadline = time.monotonic() + within
+        while self._process.returncode is None and time.monotonic() < deadline:
+            if wanted <= bound_ports():
+                return
+            await asyncio.sleep(0.01)
+        if self._process.returncode is None:  # an exit on the way is given its moment
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._process.wait(), START_MOMENT_S)
 
     async def wait(self, within: float) -> SippResult:
         """Wait for sipp to finish by itself (a client after ``-m`` calls)."""
