@@ -125,3 +125,20 @@ def test_the_checker_sees_imports_in_functions_and_relative_ones(tmp_path: Path)
     assert reaches(imported, "asyncio")
     assert reaches(imported, "parley.web")
     assert not reaches(imported, "parley.webhooks")
+
+
+def test_the_command_line_and_the_store_load_without_the_shell_or_telephony() -> None:
+    """``parley user add``, ``import``, ``export`` and ``migrate`` use the store only: they
+    must not load the contact-center shell, telephony or the relay behind it (importing them
+    cost over half a second at every command)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, parley.cli, parley.store, parley.store.campaigns; "
+             "print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                                text=True, timeout=60).stdout.split())
+    assert "parley.center.ports" in loaded  # the seams the store uses
+    for heavy in ("parley.center.shell", "parley.telephony", "parley.net.relay",
+                  "parley.media", "parley.web"):
+        assert heavy not in loaded, f"{heavy} is loaded by the command line or the store"

@@ -22,16 +22,17 @@ from typing import Any
 import structlog
 
 from parley.bus import LiveBus
-from parley.center import ContactCenter, load_center_config
 from parley.center.acd_shell import IN_FLOW, WAITING
 from parley.center.call_feed import CallFeed
 from parley.center.callbacks import CallbackKeeper
 from parley.center.campaign_inbound import CampaignInbound
+from parley.center.config import load_center_config
 from parley.center.dialer_carry import CAMPAIGN
 from parley.center.dialer_shell import DialerShell
 from parley.center.flow_trials import FlowTrials
 from parley.center.live import LiveCalls, LiveCenter
 from parley.center.operator_feed import OperatorFeed, Today
+from parley.center.shell import ContactCenter
 from parley.clock import Clock, MonotonicClock
 from parley.config import (
     LANGUAGES,
