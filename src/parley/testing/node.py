@@ -62,18 +62,23 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
         let_stopped_nodes_go()
 
 
-#: Objects frozen out of the collector's scans beyond which a stopped node's are let go.
-FROZEN_LIMIT = 2_000_000
+#: Stopped nodes after which their frozen objects are let go, in one scan (about 200,000
+#: objects each).
+LET_GO_EVERY = 10
+#: how many nodes were stopped since their objects were last let go
+_stopped = [0]
 
 
-def let_stopped_nodes_go(limit: int | None = None) -> None:
-    """Collect the nodes this process ran and stopped, once what is frozen passes ``limit``
-    objects (default :data:`FROZEN_LIMIT`). A node freezes everything in its process as it
-    starts (``settle_memory``), so each one started in-process (the tests start hundreds)
-    stays, about 30 MB each; unfreezing after every node instead costs a scan of the whole
-    process at every later collection. This lets them go every ten nodes or so, in one scan,
-    and freezes the rest again."""
-    if gc.get_freeze_count() > (FROZEN_LIMIT if limit is None else limit):
+def let_stopped_nodes_go(every: int | None = None) -> None:
+    """Collect the nodes this process ran and stopped, every ``every`` stopped nodes (default
+    :data:`LET_GO_EVERY`). A node freezes everything in its process as it starts
+    (``settle_memory``), so each one started in-process (the tests start hundreds) stays,
+    about 30 MB each; unfreezing after every node instead costs a scan of the whole process
+    at every later collection. Nodes are counted, not frozen objects: counting those walks
+    all of them (``gc.get_freeze_count``, 50 ms with a few million)."""
+    _stopped[0] += 1
+    if _stopped[0] >= (LET_GO_EVERY if every is None else every):
+        _stopped[0] = 0
         gc.unfreeze()
         gc.collect()
         gc.freeze()
