@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from parley.store import models as m
 from parley.store.credentials import Passwords, new_token, token_hash
@@ -160,24 +161,16 @@ class DirectoryRepository:
 
     async def sip_credentials(self, username: str) -> SipCredentials | None:
         """HA1 digests (MD5 and SHA-256) and static contact of device ``username``."""
-        async with self._sessions() as session:
-            row = await session.scalar(select(m.Device).where(m.Device.name == username))
-            if row is None:
-                return None
-            return await self._credentials(session, row)
+        found = await self._load(m.Device.name == username)
+        return found[0] if found else None
 
     async def devices(self) -> list[SipCredentials]:
         """Every device, by name: what a SIP registrar loads into its in-memory directory."""
-        async with self._sessions() as session:
-            rows = (await session.scalars(select(m.Device).order_by(m.Device.name))).all()
-            return [await self._credentials(session, row) for row in rows]
+        return await self._load()
 
     async def static_contacts(self) -> list[SipCredentials]:
         """Every device with a static contact (reachable without registering)."""
-        async with self._sessions() as session:
-            rows = (await session.scalars(select(m.Device).where(
-                m.Device.static_contact.is_not(None)).order_by(m.Device.name))).all()
-            return [await self._credentials(session, row) for row in rows]
+        return await self._load(m.Device.static_contact.is_not(None))
 
     async def devices_of(self, username: str) -> list[str]:
         """The device names (SIP usernames) belonging to user ``username``."""
@@ -186,12 +179,15 @@ class DirectoryRepository:
                 m.User, m.User.id == m.Device.user_id).where(m.User.username == username)
                 .order_by(m.Device.name))).all())
 
-    async def _credentials(self, session: AsyncSession, row: m.Device) -> SipCredentials:
-        user = None
-        if row.user_id is not None:
-            user = await session.scalar(select(m.User.username).where(m.User.id == row.user_id))
-        return SipCredentials(row.name, row.realm, row.ha1_md5, row.ha1_sha256,
-                              row.static_contact, user)
+    async def _load(self, *where: ColumnElement[bool]) -> list[SipCredentials]:
+        """The devices matching ``where``, by name, each with its user's name, in one query
+        (one look-up per device cost ~2 s at 1,400 devices, at every configuration change)."""
+        query = (select(m.Device.name, m.Device.realm, m.Device.ha1_md5, m.Device.ha1_sha256,
+                        m.Device.static_contact, m.User.username)
+                 .outerjoin(m.User, m.User.id == m.Device.user_id)
+                 .where(*where).order_by(m.Device.name))
+        async with self._sessions() as session:
+            return [SipCredentials(*row) for row in (await session.execute(query)).all()]
 
 
 class DeliveryRepository:
