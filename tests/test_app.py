@@ -14,7 +14,11 @@ import pytest
 from pydantic import ValidationError
 
 from parley import app as composition
+from parley.center.config import CenterConfig
 from parley.config import ConfigError, PortRange, Settings, recordings_dir
+from parley.events import ConfigurationChanged
+from parley.store import Store
+from parley.store.specs import UserSpec
 from parley.testing import node as nodes
 from parley.testing.ports import free_port, free_port_block
 
@@ -62,6 +66,34 @@ async def test_devices_added_and_removed_over_the_api_reach_the_sip_directory(
         node.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await node
+
+
+async def test_a_burst_of_configuration_changes_is_taken_in_one_reload(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import changes record after record, each announced; the contact center reloads
+    the whole configuration on a change, so changes that arrive together are taken in one
+    reload (one per change took minutes of the node's time for an import of 1,400 users),
+    and the last of them is in."""
+    loaded: list[set[str]] = []
+    real = composition.load_center_config
+
+    async def counted(store: Store) -> CenterConfig:
+        config = await real(store)
+        loaded.append({user.username for user in config.users})
+        return config
+
+    monkeypatch.setattr(composition, "load_center_config", counted)
+    async with nodes.demo_node(tmp_path) as node:
+        await asyncio.sleep(0.2)  # the start's own loads
+        loaded.clear()
+        names = [f"burst{n}" for n in range(40)]
+        for name in names:
+            await node.store.config.put("users", UserSpec(username=name, roles=["agent"]))
+        for name in names:  # as a burst of rows announced together
+            node.bus.publish(ConfigurationChanged("users", name, "create"))
+        assert await _until(lambda: bool(loaded) and set(names) <= loaded[-1])
+        await asyncio.sleep(0.3)  # no further reload queued behind it
+    assert len(loaded) == 1
 
 
 async def test_the_demo_node_serves_the_demo_logins_and_stops_when_cancelled(

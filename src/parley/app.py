@@ -398,7 +398,7 @@ class Node:
         async with self.bus.subscribe(
                 lambda envelope: isinstance(envelope.event, ConfigurationChanged)
                 and envelope.event.kind in SIP_USER_KINDS, lossless=True) as changes:
-            async for _change in changes:
+            async for _changes in changes.batches():  # a burst: one reload
                 realm = (await self.store.config.site()).sip_realm
                 if realm != self.telephony.realm:
                     log.warning("sip_realm_changed", old=self.telephony.realm, new=realm,
@@ -413,7 +413,7 @@ class Node:
         async with self.bus.subscribe(
                 lambda envelope: isinstance(envelope.event, ConfigurationChanged)
                 and envelope.event.kind in TRUNK_KINDS, lossless=True) as changes:
-            async for _change in changes:
+            async for _changes in changes.batches():  # a burst: one reload
                 try:
                     await self.telephony.set_trunks(await load_trunks(self.store))
                 except Exception:
@@ -425,7 +425,7 @@ class Node:
         async with self.bus.subscribe(
                 lambda envelope: isinstance(envelope.event, ConfigurationChanged)
                 and envelope.event.kind in DIALER_KINDS, lossless=True) as changes:
-            async for _change in changes:
+            async for _changes in changes.batches():  # a burst: one reload
                 try:
                     await self.dialer.campaigns_changed()
                 except Exception:
@@ -436,7 +436,7 @@ class Node:
         async with self.bus.subscribe(
                 lambda envelope: isinstance(envelope.event, ConfigurationChanged)
                 and envelope.event.kind in CENTER_CONFIG_KINDS, lossless=True) as changes:
-            async for _change in changes:
+            async for _changes in changes.batches():  # a burst: one reload
                 try:
                     self.center.apply_config(await load_center_config(self.store))
                 except Exception:

@@ -118,6 +118,17 @@ class Subscription:
         while True:
             yield await self.queue.get()
 
+    async def batches(self) -> AsyncIterator[list[Envelope]]:
+        """Everything waiting, as one list, each time something arrives: for a subscriber
+        whose work covers any number of envelopes at once. A configuration reload reads the
+        whole configuration, so a burst of changes (an import of 1,400 users, a change per
+        row) is a few reloads, not one per change, each a read of the whole configuration."""
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            yield batch
+
 
 class LiveBus:
     """Publish/subscribe within one process. ``journal`` (the node's event journal's
