@@ -1,0 +1,95 @@
+"""What a configuration change costs a node at floor scale: importing the site, and reloading
+the contact center's configuration and the SIP directory, with 1,400 operators.
+
+Method: a fresh SQLite store (migrated) in a temporary folder; the provisioning document of
+``bench/console_scale.py`` (1,400 operators with an extension each, their 1,400 devices with
+SIP passwords and static contacts, seven queues of 200, a supervisor with a password) is
+written by ``parley import``'s own function (``parley.provisioning.import_file``: one
+transaction, every record checked), then imported again unchanged (what an admin's
+re-import of an export costs). Then, ``--reloads`` times each, what a running node does
+after every configuration change (``parley.app``'s reloaders): the contact center's
+configuration read whole (``load_center_config``) and applied to a contact center
+(``ContactCenter.apply_config``), and the SIP directory loaded again (``load_sip_users``).
+Wall time of each step, in one process on one core; the best and the median of the
+reloads. The node takes changes that arrive together in one reload
+(``tests/test_app.py::test_a_burst_of_configuration_changes_is_taken_in_one_reload``).
+
+    .venv/bin/python bench/config_reload.py [--operators 1400] [--reloads 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from console_scale import provisioning  # the scripts beside this one
+
+from parley.app import load_sip_users
+from parley.center.config import load_center_config
+from parley.center.shell import ContactCenter
+from parley.clock import MonotonicClock
+from parley.ids import IdSource
+from parley.provisioning import import_file
+from parley.store import open_store
+from parley.telephony.server import Telephony
+from parley.telephony.users import MemoryDirectory
+from parley.testing.ports import free_port, telephony_settings
+
+
+async def timed(label: str, runs: int, step: object) -> None:
+    """Run ``step()`` ``runs`` times; print its best and median wall time."""
+    times: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await step()  # type: ignore[operator]
+        times.append(time.perf_counter() - started)
+    print(f"{label:<48} best {min(times) * 1000:8.0f} ms  median "
+          f"{statistics.median(times) * 1000:8.0f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--operators", type=int, default=1400)
+    parser.add_argument("--reloads", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="parley-config-reload-") as tmp:
+        document = Path(tmp) / "site.yaml"
+        document.write_text(yaml.safe_dump(provisioning(args.operators, free_port())))
+        store = await open_store(f"sqlite+aiosqlite:///{tmp}/parley.db")
+        try:
+            await timed(f"import {args.operators} operators, devices, queues", 1,
+                        lambda: import_file(store, document))
+            await timed("import the same document again (unchanged)", 1,
+                        lambda: import_file(store, document))
+            config = await load_center_config(store)
+            print(f"(configuration: {len(config.users)} users, {len(config.devices)} devices, "
+                  f"{len(config.queues)} queues)")
+            await timed("reload: read the contact center's configuration", args.reloads,
+                        lambda: load_center_config(store))
+            clock = MonotonicClock()
+            telephony = Telephony(telephony_settings(), MemoryDirectory(), clock)
+            center = ContactCenter(telephony, clock, config, publish=lambda _event: None,
+                                   data_dir=Path(tmp), ids=IdSource(clock))
+
+            async def apply() -> None:
+                center.apply_config(config)
+
+            await timed("reload: apply it to the contact center", args.reloads, apply)
+            directory = MemoryDirectory()
+            await timed("reload: the SIP directory", args.reloads,
+                        lambda: load_sip_users(store, directory, "parley"))
+        finally:
+            await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
