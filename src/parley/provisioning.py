@@ -108,12 +108,16 @@ def load_document(path: Path) -> tuple[ConfigDocument, yaml.Node]:
 
 async def apply_document(store: Store, document: ConfigDocument, root: yaml.Node | None = None,
                          file: str = "<document>") -> dict[str, int]:
-    """Write the document in one transaction; returns the number of changed records per kind.
+    """Write the document in one transaction (plain-text passwords hashed before it begins);
+    returns the number of changed records per kind.
 
     A reference to something that does not exist (a user's skill, a queue member) fails the
     whole import with the line of the record that names it.
     """
     changes: dict[str, int] = {}
+    if any(user.password is not None for user in document.users):  # before the write lock
+        document = document.model_copy(update={"users": [
+            await store.config.with_password_hashed(user) for user in document.users]})
     async with store.config.transaction() as tx:
         if document.site is not None and await tx.put_site(document.site):
             changes["site"] = 1

@@ -3,6 +3,7 @@ file, the line and the field."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -295,3 +296,32 @@ async def test_an_overflow_to_a_missing_queue_names_the_line(sqlite_store: Store
     assert caught.value.field == "queues[0].overflow[0].target"
     assert caught.value.line == 5
     assert "ghost" in str(caught.value)
+
+
+async def test_an_import_hashing_passwords_leaves_the_database_free_for_a_running_node(
+        tmp_path: Path) -> None:
+    """Plain-text passwords (argon2 at the production cost, ~0.1 s each) are hashed before
+    the import's transaction: a node writing its records into the same SQLite file meanwhile
+    is not held up (it waited for the whole import, minutes for hundreds of users), and the
+    passwords are stored hashed all the same."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'site.sqlite3'}"
+    importer = await open_store(url, passwords=Passwords())
+    node = await open_store(url, passwords=Passwords.cheap())
+    try:
+        users = [{"username": f"op{n}", "password": f"password-{n}"} for n in range(12)]
+        site = tmp_path / "site.yaml"
+        site.write_text(yaml.safe_dump({"version": 1, "skills": [{"name": "billing"}],
+                                        "users": users}))
+        importing = asyncio.create_task(import_file(importer, site))
+        await asyncio.sleep(0.3)  # the import is hashing
+        await asyncio.wait_for(node.audit.record(
+            node.clock.utcnow(), "node", "test", "config", "x", {}), 5)
+        assert not importing.done()  # the node's write did not wait for the import
+        assert (await importing)["users"] == 12
+        stored = await node.config.get("users", "op7")
+        assert isinstance(stored, UserSpec)
+        assert stored.password_hash is not None
+        assert verify_password(stored.password_hash, "password-7")
+    finally:
+        await importer.close()
+        await node.close()

@@ -716,8 +716,24 @@ class ConfigRepository:
             return await tx.get(kind, key)
 
     async def put(self, kind: str, spec: Spec) -> bool:
+        if isinstance(spec, UserSpec):
+            spec = await self.with_password_hashed(spec)
         async with self.transaction() as tx:
             return await tx.put(kind, spec)
+
+    async def with_password_hashed(self, spec: UserSpec) -> UserSpec:
+        """``spec`` with its plain-text password replaced by its argon2 hash (the stored one
+        when the password is the same), worked out before any write: a hash takes ~0.1 s on
+        purpose, and an import holding SQLite's write lock through hundreds of them kept the
+        running node's own writes (its call records) waiting past their 30 s timeout."""
+        if spec.password is None:
+            return spec
+        async with self._sessions() as session:
+            current = await session.scalar(select(m.User.password_hash).where(
+                m.User.username == spec.username))
+        same = current is not None and await self._passwords.verify(current, spec.password)
+        hashed = current if same else await self._passwords.hash(spec.password)
+        return spec.model_copy(update={"password": None, "password_hash": hashed})
 
     async def delete(self, kind: str, key: str) -> None:
         async with self.transaction() as tx:
