@@ -119,6 +119,7 @@ async def apply_document(store: Store, document: ConfigDocument, root: yaml.Node
         document = document.model_copy(update={"users": [
             await store.config.with_password_hashed(user) for user in document.users]})
     async with store.config.transaction() as tx:
+        await tx.prepare_bulk(kind for kind in KINDS if document.items(kind))
         if document.site is not None and await tx.put_site(document.site):
             changes["site"] = 1
         for kind in KINDS:

