@@ -95,6 +95,14 @@ async def _id_of(session: AsyncSession, model: type[Any], column: str, key: str,
     return int(row_id)
 
 
+async def _password_hash(passwords: Passwords, current: str | None, password: str) -> str:
+    """The hash to store for ``password``: the ``current`` one when it matches (an import
+    applied again changes nothing), else a new one."""
+    if current is not None and await passwords.verify(current, password):
+        return current
+    return await passwords.hash(password)
+
+
 class ConfigTransaction:
     """Configuration reads and writes inside one database transaction."""
 
@@ -451,10 +459,9 @@ class ConfigTransaction:
     async def _put_users(self, spec: UserSpec) -> bool:
         row: m.User | None = await self._row("users", spec.username)
         password_hash = spec.password_hash
-        if spec.password is not None:
-            current = row.password_hash if row is not None else None
-            keep = current is not None and await self.passwords.verify(current, spec.password)
-            password_hash = current if keep else await self.passwords.hash(spec.password)
+        if spec.password is not None:  # hashed already by the repository's put and imports
+            password_hash = await _password_hash(
+                self.passwords, row.password_hash if row is not None else None, spec.password)
         elif row is not None and password_hash is None:
             password_hash = row.password_hash
         values = {"display_name": spec.display_name, "roles": [str(r) for r in spec.roles],
@@ -525,7 +532,7 @@ class ConfigTransaction:
         members = {await self._id(m.User, "username", name, f"members.{name}"):
                    place for place, name in enumerate(spec.members)}
         for name in spec.teams:
-            await _id_of(self.session, m.Team, "name", name, f"teams.{name}")
+            await self._id(m.Team, "name", name, f"teams.{name}")
         values = spec.model_dump(mode="json", exclude={"name", "members"})
         row: m.Queue | None = await self._row("queues", spec.name)
         changed = False
@@ -765,8 +772,7 @@ class ConfigRepository:
         async with self._sessions() as session:
             current = await session.scalar(select(m.User.password_hash).where(
                 m.User.username == spec.username))
-        same = current is not None and await self._passwords.verify(current, spec.password)
-        hashed = current if same else await self._passwords.hash(spec.password)
+        hashed = await _password_hash(self._passwords, current, spec.password)
         return spec.model_copy(update={"password": None, "password_hash": hashed})
 
     async def delete(self, kind: str, key: str) -> None:
