@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -53,12 +54,12 @@ from parley.testing.ports import free_port, telephony_settings
 from parley.testing.postgres import migrated_sqlite
 
 
-async def timed(label: str, runs: int, step: object) -> None:
+async def timed(label: str, runs: int, step: Callable[[], Awaitable[object]]) -> None:
     """Run ``step()`` ``runs`` times; print its best and median wall time."""
     times: list[float] = []
     for _ in range(runs):
         started = time.perf_counter()
-        await step()  # type: ignore[operator]
+        await step()
         times.append(time.perf_counter() - started)
     print(f"{label:<48} best {min(times) * 1000:8.0f} ms  median "
           f"{statistics.median(times) * 1000:8.0f} ms")
