@@ -15,8 +15,8 @@ acknowledged and hung up). Printed per run: seconds from the kill until the othe
 health says it is active ("serving") and until a call is answered ("call answered"); then
 the killed node is started again and stands by (the roles alternate). Afterwards the median
 and the worst of each, and the CPU each node used over ``--idle`` seconds with no calls (user
-+ system from /proc, % of one core; the standby asks for the lease every renew interval and
-keeps its configuration, prompts and registrations warm from the store).
++ system from /proc, % of one core; the standby reads the lease four times a renew interval
+and keeps its configuration, prompts and registrations warm from the store).
 
 Talking calls (``--talking N``, 10 by default): before each kill, N calls from the
 callers' host by user 2001 to extension 2002, a phone on the callers' host that sends back

@@ -1,16 +1,19 @@
 """Hot standby: the node's role in its cluster, kept by the lease in PostgreSQL
 (docs/deployment.md, "Hot standby"; the SQL is :mod:`parley.store.lease`).
 
-:class:`LeaseKeeper` runs in the node. As the standby it tries to take the lease every
-``renew_interval_s``, and right when the lease as it last read it lapses; once it holds
-it the node is active: its fencing token goes into the store's
-:class:`~parley.store.lease.Fence` and the node serves. The active node renews every
-``renew_interval_s`` (from when it sent the last renewal). A renewal may take until the
-node's deadline; should renewals fail (the database is
-unreachable, slow, or another node holds the lease), the node stops serving
-``stop_after_s`` (``lapse_s - renew_interval_s``) after it *sent* its last successful
-renewal: that renewal set the lapse ``lapse_s`` after the database received it, so the node
-has stopped before any standby could take the lease. :attr:`LeaseKeeper.serving` is
+:class:`LeaseKeeper` runs in the node. As the standby it reads the lease a few times a
+renew interval (:data:`READS_PER_RENEWAL`) and times each version it sees (the token and
+the holder's last renewal) on its own monotonic clock: once one has stood unchanged for
+``lapse_s`` the holder has stopped renewing, and the standby takes the lease (no wall clock
+decides it: a clock stepped forward on the database's host must not hand the lease over
+while its holder serves). Once it holds it the node is active: its fencing token goes into
+the store's :class:`~parley.store.lease.Fence` and the node serves. The active node renews
+every ``renew_interval_s`` (from when it sent the last renewal). A renewal may take until
+the node's deadline; should renewals fail (the database is unreachable, slow, or another
+node holds the lease), the node stops serving ``stop_after_s`` (``lapse_s -
+renew_interval_s``) after it *sent* its last successful renewal: a standby sees that
+renewal only after it was sent and waits a whole lapse from then, so the node has stopped
+before any standby could take the lease. :attr:`LeaseKeeper.serving` is
 computed from the monotonic clock at each question, so it turns false on time even while a
 renewal hangs. Having lost the lease, :meth:`LeaseKeeper.run` raises :class:`LeaseLost`
 and the node stops (a service manager starts it again, as the standby); the node that takes
@@ -57,8 +60,12 @@ class Role(enum.StrEnum):
     STANDBY = "standby"
 
 
-#: how long after the lease's lapse (as last read) the standby tries to take it
+#: how long after the lease's lapse (as timed by the standby) it tries to take it
 LAPSE_MARGIN_S = 0.02
+#: how often a standby reads the lease in a renew interval: it times a lapse from the first
+#: read of the holder's last renewal, so it takes over at most this fraction of a renew
+#: interval later than the lapse
+READS_PER_RENEWAL = 4
 
 
 class LeaseLost(Exception):
@@ -143,6 +150,11 @@ class LeaseKeeper:
         self._next_renewal = 0.0
         self._seen: LeaseView | None = None
         self._seen_at = 0.0  # monotonic, when _seen was read
+        #: the lease's version as last read (token, last renewal), and since when (monotonic,
+        #: first read) it has stood unchanged
+        self._version: tuple[int, datetime | None] | None = None
+        self._version_since = 0.0
+        self._next_check_in = 0.0  # monotonic: when the standby checks in next
         self._lost_reason = ""
         fence.cluster, fence.node, fence.token = self.cluster, node, None
 
@@ -162,7 +174,8 @@ class LeaseKeeper:
             return self._lost_reason or (
                 f"this node could not renew its lease of cluster {self.cluster} in time "
                 "(database unreachable?): it has stopped serving")
-        holder = self._seen.holder if self._seen is not None and self._seen.held else ""
+        holder = self._seen.holder if self._seen is not None and self._live(self._seen) \
+            else ""
         return STANDBY_REASON.format(cluster=self.cluster,
                                      holder=f"node {holder}" if holder else "no node")
 
@@ -171,7 +184,7 @@ class LeaseKeeper:
         since = now - self._seen_at if seen is not None else None
         age = seen.age_s + (since or 0.0) if seen is not None and seen.age_s is not None \
             else None
-        holder = seen.holder if seen is not None and seen.held else ""
+        holder = seen.holder if seen is not None and self._live(seen) else ""
         return NodeStatus(
             node=self.node, role=Role.ACTIVE if self.serving else Role.STANDBY,
             serving=self.serving, reason=self.not_serving_reason() or "", ha=True,
@@ -282,14 +295,15 @@ class LeaseKeeper:
             return
         sent = self.clock.monotonic()
         try:
+            if self._watching():  # held and renewed lately: only read it
+                await self._watch()
+                return
+            lapsed = self._lapsed_version()
             got = await self._bounded("acquire", self.renew_interval_s,
-                                      lambda: self.leases.acquire(self.node, self.lapse_s))
+                                      lambda: self.leases.acquire(self.node, self.lapse_s,
+                                                                  lapsed))
             if got is None:
-                seen = await self._bounded("read", self.renew_interval_s, self.leases.read)
-                if isinstance(seen, LeaseView):
-                    self._see(seen)
-                await self._bounded("check in", self.renew_interval_s,
-                                    lambda: self.leases.check_in(self.node))
+                await self._watch()
                 return
         except Exception:  # logged by _bounded; the standby tries again
             return
@@ -307,6 +321,25 @@ class LeaseKeeper:
             await self._give_back(got.token)
             raise
         self._become_active(got, sent)
+
+    def _watching(self) -> bool:
+        """Whether the lease, as read within the last renew interval, is held and its
+        version has not stood a whole lapse: nothing to ask of the database but a read (an
+        acquisition would lock the row, and wait for the holder's writes in flight)."""
+        seen = self._seen
+        return seen is not None and seen.held and self._lapsed_version() is None \
+            and self.clock.monotonic() - self._seen_at <= self.renew_interval_s
+
+    async def _watch(self) -> None:
+        """Read the lease (its version timed from this read on if it changed), and check in
+        as the standby once a renew interval."""
+        seen = await self._bounded("read", self.renew_interval_s, self.leases.read)
+        if isinstance(seen, LeaseView):
+            self._see(seen)
+        if self.clock.monotonic() >= self._next_check_in:
+            await self._bounded("check in", self.renew_interval_s,
+                                lambda: self.leases.check_in(self.node))
+            self._next_check_in = self.clock.monotonic() + self.renew_interval_s
 
     async def standby_reason(self) -> str | None:
         """Why no standby would take this node's calls now: no other node of the cluster
@@ -363,19 +396,40 @@ class LeaseKeeper:
         self._next_renewal = sent + self.renew_interval_s
 
     def _until_next_attempt(self) -> float:
-        """The standby's wait before it tries again: a renew interval, or less when the
-        lease, as last read, lapses sooner (unless renewed meanwhile): the standby tries
-        right then, not up to a renew interval later (the database decides either way)."""
-        seen = self._seen
-        since_read = self.clock.monotonic() - self._seen_at
-        if seen is None or not seen.held or since_read > self.renew_interval_s:
+        """The standby's wait before it looks again: a fraction of a renew interval
+        (:data:`READS_PER_RENEWAL`), or less when the version it last read lapses sooner (a
+        lapse after it was first read, unless renewed meanwhile): it tries right then."""
+        seen, now = self._seen, self.clock.monotonic()
+        if seen is None or not seen.held or now - self._seen_at > self.renew_interval_s:
             return self.renew_interval_s  # not read in this attempt (no database?)
-        lapses_in = (seen.expires_at - seen.now).total_seconds() - since_read \
-            + LAPSE_MARGIN_S
-        return max(LAPSE_MARGIN_S, min(self.renew_interval_s, lapses_in))
+        lapses_in = self._version_since + self.lapse_s - now + LAPSE_MARGIN_S
+        return max(LAPSE_MARGIN_S, min(self.renew_interval_s / READS_PER_RENEWAL, lapses_in))
 
     def _see(self, view: LeaseView) -> None:
-        self._seen, self._seen_at = view, self.clock.monotonic()
+        now = self.clock.monotonic()
+        version = (view.token, view.renewed_at)
+        if version != self._version:
+            self._version, self._version_since = version, now
+        self._seen, self._seen_at = view, now
+
+    def _lapsed_version(self) -> tuple[int, datetime] | None:
+        """The version of the lease last read, when it has stood unchanged for a whole lapse
+        on this node's clock (its holder stopped renewing: the database grants the lease if
+        it is still the row's); None while it may still be renewed."""
+        seen = self._seen
+        if seen is None or not seen.held or seen.renewed_at is None \
+                or self.clock.monotonic() - self._version_since < self.lapse_s:
+            return None
+        return seen.token, seen.renewed_at
+
+    def _live(self, view: LeaseView) -> bool:
+        """Whether ``view``'s holder is still taken to hold the lease: this node's own, or
+        another's version that has not stood a whole lapse yet."""
+        if not view.held:
+            return False
+        if view.holder == self.node and self.role is Role.ACTIVE:
+            return True
+        return self.clock.monotonic() - self._version_since < self.lapse_s
 
     def _become_active(self, view: LeaseView, sent: float) -> None:
         self.role, self.token = Role.ACTIVE, view.token
@@ -407,7 +461,8 @@ class LeaseKeeper:
             seen = await self._bounded("read", self.renew_interval_s, self.leases.read)
             if isinstance(seen, LeaseView):
                 self._see(seen)
-                holder = seen.holder if seen.held and seen.holder != self.node else ""
+                holder = seen.holder if self._live(seen) and seen.holder != self.node \
+                    else ""
                 self._lost_reason = (f"{why}; " + (f"node {holder} is active" if holder
                                                    else "no node is active") +
                                      ": it has stopped serving")

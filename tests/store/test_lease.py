@@ -428,12 +428,13 @@ async def test_a_takeover_waits_for_the_old_holders_write_in_flight(pg_url: str)
     the new one; the old holder's next write is refused."""
     new = LeaseConnection(pg_url, "site")
     async with holding(pg_url, LeaseConnection(pg_url, "site"), 0.2) as (view, store, session):
-        await asyncio.sleep(0.3)  # lapsed
+        assert view.renewed_at is not None
         await session.begin()
         await store.fence.check(await session.connection())
         await session.execute(text("INSERT INTO ha_nodes (cluster, node, seen_at) "
                                    "VALUES ('site', 'written by a', now())"))
-        taking = asyncio.create_task(new.acquire("b", 5.0))
+        # the standby saw this version stand unrenewed for a lapse, and names it
+        taking = asyncio.create_task(new.acquire("b", 5.0, (view.token, view.renewed_at)))
         await asyncio.sleep(0.5)
         assert not taking.done()  # it waits for a's write
         await session.commit()
@@ -444,6 +445,70 @@ async def test_a_takeover_waits_for_the_old_holders_write_in_flight(pg_url: str)
             await store.operator_states.record("1001", "ready", datetime.now(UTC))
         assert "written by a" in [name for name, _ in await new.standbys("b")]
     await new.close()
+
+
+async def step_the_database_clock(url: str, seconds: float) -> None:
+    """The lease row as the database would see it had its clock been stepped by ``seconds``
+    (forward: every time written is that much further in the past)."""
+    leases = LeaseConnection(url, "site")
+    connection = await leases._open()
+    try:
+        await connection.execute(
+            "UPDATE ha_lease SET acquired_at = acquired_at - make_interval(secs => $1), "
+            "renewed_at = renewed_at - make_interval(secs => $1), "
+            "expires_at = expires_at - make_interval(secs => $1)", seconds)
+    finally:
+        await leases.close()
+
+
+async def test_a_clock_stepped_forward_on_the_database_hands_nothing_over(
+        pg_url: str) -> None:
+    """The database's clock jumps an hour ahead (NTP steps it, a virtual machine resumes)
+    while the active node's loop is busy for a moment: the lease is no more lapsed than it
+    was, and the standby leaves it to the active node, which renews it and serves on."""
+    pausable = PausableClock()
+    first = keeper(pg_url, "a", renew_s=STEADY_RENEW_S, lapse_s=STEADY_LAPSE_S)
+    second = keeper(pg_url, "b", renew_s=STEADY_RENEW_S, lapse_s=STEADY_LAPSE_S)
+    first.clock = pausable
+    async with never_both(first, second):
+        a = asyncio.create_task(first.run())
+        await asyncio.wait_for(first.became_active.wait(), 5)
+        b = asyncio.create_task(second.run())
+        await asyncio.sleep(STEADY_RENEW_S * 2)
+        token = first.token
+        pausable.pause()  # no renewal for a moment, well within a's deadline
+        await step_the_database_clock(pg_url, 3600)
+        await asyncio.sleep(STEADY_RENEW_S * 2)
+        pausable.resume()
+        await asyncio.sleep(STEADY_LAPSE_S * 2)
+        assert not a.done()
+        assert first.serving
+        assert first.token == token
+        assert not second.became_active.is_set()
+        assert second.status().active_node == "a"
+        await stopped(b)
+        await stopped(a)
+
+
+async def test_a_clock_stepped_back_on_the_database_does_not_keep_the_standby_out(
+        pg_url: str) -> None:
+    """The database's clock jumps an hour back and the active node then stands still: the
+    standby still takes over a lapse after the last renewal it saw, not an hour later."""
+    pausable = PausableClock()
+    first, second = keeper(pg_url, "a"), keeper(pg_url, "b")
+    first.clock = pausable
+    async with never_both(first, second):
+        a = asyncio.create_task(first.run())
+        await asyncio.wait_for(first.became_active.wait(), 5)
+        pausable.pause()  # a stands still from here
+        await step_the_database_clock(pg_url, -3600)
+        b = asyncio.create_task(second.run())
+        await asyncio.wait_for(second.became_active.wait(), LAPSE_S * 10)
+        assert not first.serving
+        await stopped(b)
+        pausable.resume()
+        with contextlib.suppress(LeaseLost):
+            await stopped(a)
 
 
 async def test_the_active_node_knows_whether_a_standby_is_there(pg_url: str) -> None:

@@ -1,10 +1,16 @@
 """The active/standby lease in PostgreSQL, and the fence that makes a node's live-state
 writes conditional on still holding it (docs/deployment.md, "Hot standby").
 
-One row of ``ha_lease`` per cluster. Every decision about time is the database's (``now()``),
-never a node's clock, and each acquisition or renewal is one ``UPDATE … WHERE`` on that row:
-PostgreSQL locks the row and evaluates the condition again on the newest version, so two
-nodes can never both win. An acquisition raises the fencing token.
+One row of ``ha_lease`` per cluster; each acquisition or renewal is one ``UPDATE … WHERE`` on
+that row: PostgreSQL locks the row and evaluates the condition again on the newest version,
+so two nodes can never both win. An acquisition raises the fencing token. No wall clock
+decides when a lease has lapsed, neither the nodes' nor the database's (a clock stepped
+forward, by NTP or after a virtual machine's pause, would hand the lease over while its
+holder still serves): the standby times it on its own monotonic clock. It takes the lease
+only once the version it saw (the token and the holder's last renewal) has stood unchanged
+for a whole lapse, naming that version in its ``UPDATE``, which the database grants only
+while it is still the row's. A lease never held, or let go by its holder (an orderly stop
+sets its lapse back to its last renewal), is free at once.
 
 :class:`LeaseConnection` talks to PostgreSQL over one asyncpg connection of its own (not the
 store's pool, which the recorders may keep busy): a statement that does not answer in time is
@@ -54,9 +60,15 @@ class LeaseView:
     now: datetime
 
     @property
+    def released(self) -> bool:
+        """Whether its holder let it go (its lapse set back to its last renewal)."""
+        return self.renewed_at is not None and self.expires_at <= self.renewed_at
+
+    @property
     def held(self) -> bool:
-        """Whether someone holds it now (it has not lapsed)."""
-        return bool(self.holder) and self.expires_at > self.now
+        """Whether a node holds it (it was taken and not let go); whether that node still
+        renews it, only a watch over time can tell (:class:`parley.ha.LeaseKeeper`)."""
+        return bool(self.holder) and not self.released
 
     @property
     def age_s(self) -> float | None:
@@ -70,24 +82,26 @@ _ENSURE = ("INSERT INTO ha_lease (cluster, holder, token, expires_at) "
            "VALUES ($1, '', 0, to_timestamp(0)) ON CONFLICT (cluster) DO NOTHING")
 
 # FOR UPDATE first: it waits for the writes in flight under the old token (their fence holds
-# the row FOR KEY SHARE), which a plain UPDATE of these columns would not
+# the row FOR KEY SHARE), which a plain UPDATE of these columns would not. Free: never held,
+# let go, or still at the version ($4, $5) the standby saw stand for a lapse (NULLs: none)
 _ACQUIRE = (
     "WITH held AS (SELECT cluster FROM ha_lease WHERE cluster = $1 FOR UPDATE) "
     "UPDATE ha_lease SET holder = $2, token = token + 1, acquired_at = now(), "
     "renewed_at = now(), expires_at = now() + make_interval(secs => $3), "
     "previous_holder = NULLIF(holder, ''), previous_renewed_at = renewed_at FROM held "
-    "WHERE ha_lease.cluster = held.cluster AND expires_at <= now() RETURNING "
+    "WHERE ha_lease.cluster = held.cluster AND (holder = '' OR expires_at <= renewed_at "
+    "OR (token = $4 AND renewed_at = $5)) RETURNING "
     "ha_lease.cluster, holder, token, acquired_at, renewed_at, expires_at, previous_holder, "
     "previous_renewed_at, now() AS now")
 
 _RENEW = (
     "UPDATE ha_lease SET renewed_at = now(), expires_at = now() + make_interval(secs => $4) "
-    "WHERE cluster = $1 AND holder = $2 AND token = $3 AND expires_at > now() "
+    "WHERE cluster = $1 AND holder = $2 AND token = $3 AND expires_at > renewed_at "
     "RETURNING cluster, holder, token, acquired_at, renewed_at, expires_at, previous_holder, "
     "previous_renewed_at, now() AS now")
 
-_RELEASE = ("UPDATE ha_lease SET expires_at = now() "
-            "WHERE cluster = $1 AND holder = $2 AND token = $3 AND expires_at > now()")
+_RELEASE = ("UPDATE ha_lease SET expires_at = renewed_at "
+            "WHERE cluster = $1 AND holder = $2 AND token = $3")
 
 _READ = ("SELECT cluster, holder, token, acquired_at, renewed_at, expires_at, previous_holder, "
          "previous_renewed_at, now() AS now FROM ha_lease WHERE cluster = $1")
@@ -137,16 +151,21 @@ class LeaseConnection:
         """Open the connection now (and make the cluster's row if it is missing)."""
         await self._open()
 
-    async def acquire(self, node: str, lapse_s: float) -> LeaseView | None:
-        """Take the lease for ``node`` if it has lapsed (a new, higher token); None when it
-        is held."""
+    async def acquire(self, node: str, lapse_s: float,
+                      lapsed: tuple[int, datetime] | None = None) -> LeaseView | None:
+        """Take the lease for ``node`` (a new, higher token) if it is free: never held, let
+        go, or still at ``lapsed``, the version (token, last renewal) that the caller saw
+        stand unchanged for a whole lapse; None when it is held."""
+        token, renewed_at = lapsed if lapsed is not None else (None, None)
         connection = await self._open()
-        row = await connection.fetchrow(_ACQUIRE, self.cluster, node, lapse_s)
+        row = await connection.fetchrow(_ACQUIRE, self.cluster, node, lapse_s, token,
+                                        renewed_at)
         return None if row is None else _view(row)
 
     async def renew(self, node: str, token: int, lapse_s: float) -> LeaseView | None:
-        """Push the lapse ``lapse_s`` past the database's now; None when ``node`` with
-        ``token`` no longer holds it (it lapsed, or another node took it)."""
+        """A new version of the lease (its last renewal now, its lapse ``lapse_s`` past
+        it); None when ``node`` with ``token`` no longer holds it (another node took it, or
+        it was let go)."""
         connection = await self._open()
         row = await connection.fetchrow(_RENEW, self.cluster, node, token, lapse_s)
         return None if row is None else _view(row)
