@@ -47,3 +47,34 @@ async def test_an_address_the_host_does_not_have_is_named() -> None:
     with pytest.raises(ListenError, match=r"the web server cannot listen on 192\.0\.2\.77 port "
                        r"\d+: Cannot assign requested address"):
         await asyncio.wait_for(server.run(), 10)
+
+
+async def test_a_stop_answers_the_request_in_flight_and_takes_no_new_one() -> None:
+    """A node that stops (or hands over to the standby) finishes what it was answering: an
+    operator's save in flight is answered, then the port is closed."""
+    served = app()
+    entered, go_on = asyncio.Event(), asyncio.Event()
+
+    @served.post("/api/save")
+    async def save() -> dict[str, str]:
+        entered.set()
+        await go_on.wait()
+        return {"saved": "yes"}
+
+    server = WebServer(served, "127.0.0.1", 0)
+    running = asyncio.create_task(server.run())
+    await asyncio.wait_for(server.ready.wait(), 10)
+    async with httpx.AsyncClient(timeout=5) as client:
+        saving = asyncio.create_task(client.post(f"{server.url}/api/save"))
+        await asyncio.wait_for(entered.wait(), 5)
+        running.cancel()
+        await asyncio.sleep(0.2)
+        assert not running.done()  # it waits for the request in flight
+        async with httpx.AsyncClient(timeout=5) as another:
+            with pytest.raises(httpx.ConnectError):  # and takes no new connection
+                await another.get(f"{server.url}/api/health")
+        go_on.set()
+        answer = await saving
+        assert (answer.status_code, answer.json()) == (200, {"saved": "yes"})
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 5)

@@ -13,11 +13,60 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+#: how often a stopping server looks whether its connections and requests are done
+DRAIN_STEP_S = 0.01
+
 
 class _Server(uvicorn.Server):
+    """uvicorn, told to stop by :meth:`request_exit` (at once, not at its next tick, every
+    0.1 s) and draining its connections in short steps instead of its fixed 0.1 s ones: a
+    node's stop (and each test's) took 0.15-0.19 s here for nothing."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield  # the composition root owns SIGINT/SIGTERM
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit.set()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):  # a tick every 0.1 s, as uvicorn's
+                async with asyncio.timeout(0.1):
+                    await self._exit.wait()
+            should_exit = await self.on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """As uvicorn's: stop accepting, ask each connection to close once its request is
+        answered, wait for them (within ``timeout_graceful_shutdown``, if set), then for
+        the listeners."""
+        for server in self.servers:
+            server.close()
+        for listener in sockets or []:
+            listener.close()
+        state = self.server_state
+        for connection in list(state.connections):
+            connection.shutdown()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while (state.connections or state.tasks) \
+                        and not self.force_exit:  # noqa: ASYNC110 - uvicorn's state, polled
+                    await asyncio.sleep(DRAIN_STEP_S)
+        except TimeoutError:
+            for task in state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 class ListenError(OSError):
@@ -91,7 +140,7 @@ class WebServer:
             self.ready.set()
             await asyncio.shield(serving)
         except asyncio.CancelledError:
-            self._server.should_exit = True
+            self._server.request_exit()
             await serving
             raise
 
