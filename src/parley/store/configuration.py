@@ -6,7 +6,7 @@ so importing the same document twice changes nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -117,6 +117,12 @@ class ConfigTransaction:
         #: key, and the ids of the records its records name, each kind read in one query
         self._rows: dict[str, dict[str, Any]] = {}
         self._ids: dict[type[Any], dict[str, int]] | None = None
+        #: the records of a bulk write already looked up (a second look-up of one asks the
+        #: database, which knows what this transaction added since)
+        self._looked_up: set[tuple[str, str]] = set()
+        #: in a bulk write, each stored user's skill and team links by user id, taken by
+        #: the first write of that user
+        self._user_links: dict[int, tuple[list[m.UserSkill], list[m.TeamMember]]] = {}
 
     async def prepare_bulk(self, kinds: Iterable[str]) -> None:
         """Read the stored records of ``kinds`` in one query each, and the ids of the records
@@ -128,6 +134,12 @@ class ConfigTransaction:
             model, column = _MODELS[kind]
             rows = (await self.session.scalars(select(model))).all()
             self._rows[kind] = {getattr(row, column): row for row in rows}
+        if "users" in self._rows:
+            self._user_links = {row.id: ([], []) for row in self._rows["users"].values()}
+            for skill in (await self.session.scalars(select(m.UserSkill))).all():
+                self._user_links.setdefault(skill.user_id, ([], []))[0].append(skill)
+            for membership in (await self.session.scalars(select(m.TeamMember))).all():
+                self._user_links.setdefault(membership.user_id, ([], []))[1].append(membership)
 
     async def _id(self, model: type[Any], column: str, key: str, field: str) -> int:
         """The id of the ``model`` record named ``key`` (NotFound naming ``field``); in a bulk
@@ -437,9 +449,12 @@ class ConfigTransaction:
     # --- writers ---------------------------------------------------------------------------
 
     async def _row(self, kind: str, key: str) -> Any:
+        """The stored record ``key`` of ``kind`` (None: there is none); in a bulk write, at
+        its first look-up, from the records read before the write began."""
         prepared = self._rows.get(kind)
-        if prepared is not None and key in prepared:
-            return prepared[key]
+        if prepared is not None and (kind, key) not in self._looked_up:
+            self._looked_up.add((kind, key))
+            return prepared.get(key)
         model, column = _MODELS[kind]
         return await self.session.scalar(select(model).where(getattr(model, column) == key))
 
@@ -470,17 +485,23 @@ class ConfigTransaction:
                   "password_hash": password_hash, "outside_line": spec.outside_line,
                   "caller_id": spec.caller_id, "location": spec.location}
         changed = False
+        stored_skills: Sequence[m.UserSkill] | None
+        stored_teams: Sequence[m.TeamMember] | None
         if row is None:
             row = m.User(username=spec.username, **values)
             self.session.add(row)
             await self.session.flush()
             changed = True
+            stored_skills, stored_teams = [], []  # a new user has no links yet
         else:
             changed = _assign(row, values)
+            stored_skills, stored_teams = self._user_links.pop(row.id, (None, None))
         skills = {name: await self._id(m.Skill, "name", name, f"skills.{name}")
                   for name in spec.skills}
-        current_skills = {s.skill_id: s for s in (await self.session.scalars(
-            select(m.UserSkill).where(m.UserSkill.user_id == row.id))).all()}
+        if stored_skills is None:
+            stored_skills = (await self.session.scalars(
+                select(m.UserSkill).where(m.UserSkill.user_id == row.id))).all()
+        current_skills = {s.skill_id: s for s in stored_skills}
         wanted = {skills[name]: level for name, level in spec.skills.items()}
         for skill_id, link in current_skills.items():
             if skill_id not in wanted:
@@ -494,8 +515,10 @@ class ConfigTransaction:
                 self.session.add(m.UserSkill(user_id=row.id, skill_id=skill_id, level=level))
                 changed = True
         teams = {await self._id(m.Team, "name", name, f"teams.{name}") for name in spec.teams}
-        current_teams = {t.team_id: t for t in (await self.session.scalars(
-            select(m.TeamMember).where(m.TeamMember.user_id == row.id))).all()}
+        if stored_teams is None:
+            stored_teams = (await self.session.scalars(
+                select(m.TeamMember).where(m.TeamMember.user_id == row.id))).all()
+        current_teams = {t.team_id: t for t in stored_teams}
         for team_id, membership in current_teams.items():
             if team_id not in teams:
                 await self.session.delete(membership)
