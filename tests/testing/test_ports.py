@@ -3,7 +3,9 @@ address, and sipp starts again when its control port is taken before it binds it
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from parley.testing import peers
 from parley.testing.needs import SIPP, needs
-from parley.testing.peers import Sipp
+from parley.testing.peers import Sipp, bound_ports
 from parley.testing.ports import ANY_ADDRESS, LOOPBACK, free_port, port_is_free
 
 
@@ -33,6 +35,18 @@ def test_a_port_held_on_another_address_is_not_free_for_a_wildcard_bind(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as wildcard, \
             pytest.raises(OSError, match="in use"):
         wildcard.bind((ANY_ADDRESS, held_elsewhere))  # what sipp's control socket does
+
+
+def test_a_peer_counts_as_started_only_on_ports_it_holds_itself(held_elsewhere: int) -> None:
+    """sipp is taken as started once it holds its SIP and control ports: a control port
+    held by another process (here: this one, on 127.0.0.2) must not count as sipp's, or a
+    sipp about to exit for want of it passes for started."""
+    assert held_elsewhere in bound_ports(os.getpid())
+    with subprocess.Popen(["sleep", "30"]) as other:
+        try:
+            assert held_elsewhere not in bound_ports(other.pid)
+        finally:
+            other.kill()
 
 
 @needs(SIPP)

@@ -48,14 +48,28 @@ CONTROL_PORT_ATTEMPTS = 3
 START_WITHIN_S, START_MOMENT_S = 5.0, 0.3
 
 
-def bound_ports() -> set[int]:
-    """The local ports of this network namespace's UDP and TCP sockets (from /proc/net)."""
+def _socket_inodes(pid: int) -> set[int]:
+    """The inodes of process ``pid``'s open sockets (none once it has exited)."""
+    inodes: set[int] = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def bound_ports(pid: int) -> set[int]:
+    """The local ports of process ``pid``'s UDP and TCP sockets in this network namespace
+    (from /proc/net): a port held by another process, even on another address, is not its."""
+    inodes = _socket_inodes(pid)
     ports: set[int] = set()
     for table in ("udp", "tcp", "udp6", "tcp6"):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-                fields = line.split(None, 2)
-                if len(fields) > 1:
+                fields = line.split()  # ... the inode is the tenth field
+                if len(fields) > 9 and int(fields[9]) in inodes:
                     ports.add(int(fields[1].rpartition(":")[2], 16))
     return ports
 
@@ -517,8 +531,8 @@ class Sipp:
         wanted = {self.port, self._control_port}
         deadline = time.monotonic() + within
         while self._process.returncode is None and time.monotonic() < deadline:
-            if wanted <= bound_ports():
-                return
+            if wanted <= bound_ports(self._process.pid):  # its own: another process may
+                return  # hold the control port on another address (a lost race)
             await asyncio.sleep(0.01)
         if self._process.returncode is None:  # an exit on the way is given its moment
             with contextlib.suppress(TimeoutError):
