@@ -96,6 +96,26 @@ async def test_a_burst_of_configuration_changes_is_taken_in_one_reload(
     assert len(loaded) == 1
 
 
+async def test_a_change_made_by_the_test_helpers_is_in_once_they_return(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests change a node's configuration with ``change()``, which returns once the
+    node's reloaders are done with it, however long a reload takes (a fixed wait let tests
+    go on with the old configuration on a busy machine)."""
+    loaded: list[set[str]] = []
+    real = composition.load_center_config
+
+    async def slow(store: Store) -> CenterConfig:
+        config = await real(store)
+        await asyncio.sleep(0.5)  # a slow reload
+        loaded.append({user.username for user in config.users})
+        return config
+
+    monkeypatch.setattr(composition, "load_center_config", slow)
+    async with nodes.demo_node(tmp_path) as node:
+        await nodes.change(node, "users", UserSpec(username="late", roles=["agent"]))
+        assert "late" in loaded[-1]
+
+
 async def test_the_demo_node_serves_the_demo_logins_and_stops_when_cancelled(
         tmp_path: Path) -> None:
     rtp = free_port_block(20)

@@ -15,13 +15,13 @@ import contextlib
 import gc
 import signal
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
-from parley.bus import LiveBus
+from parley.bus import LiveBus, Subscription
 from parley.center.acd_shell import IN_FLOW, WAITING
 from parley.center.call_feed import CallFeed
 from parley.center.callbacks import CallbackKeeper
@@ -157,6 +157,8 @@ class Node:
     #: stops the node as SIGTERM does (set by :func:`run`; None: run some other way)
     request_stop: Callable[[], None] | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+    #: the configuration reloaders' subscriptions while they run (:meth:`_changes`)
+    reloads: list[Subscription] = field(default_factory=list)
     #: set once the call records the node's last run left in its journal are written, or
     #: left to its own recorder (parley.store.recorders.JournalConsumer.write_last_run)
     _last_run_written: asyncio.Event = field(default_factory=asyncio.Event)
@@ -392,12 +394,23 @@ class Node:
             await self.telephony.set_trunks(await load_trunks(self.store))
         await self._reload_trunks()
 
+    @contextlib.asynccontextmanager
+    async def _changes(self, kinds: Collection[str]) -> AsyncIterator[Subscription]:
+        """The configuration changes of ``kinds``, every one, for a reloader (in
+        :attr:`reloads` while it takes them)."""
+        async with self.bus.subscribe(
+                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
+                and envelope.event.kind in kinds, lossless=True) as changes:
+            self.reloads.append(changes)
+            try:
+                yield changes
+            finally:
+                self.reloads.remove(changes)
+
     async def _reload_sip_users(self) -> None:
         """Devices or the site changed: load the SIP users again, for the site's realm (a
         changed realm applies at once, and devices need their passwords set again)."""
-        async with self.bus.subscribe(
-                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-                and envelope.event.kind in SIP_USER_KINDS, lossless=True) as changes:
+        async with self._changes(SIP_USER_KINDS) as changes:
             async for _changes in changes.batches():  # a burst: one reload
                 realm = (await self.store.config.site()).sip_realm
                 if realm != self.telephony.realm:
@@ -410,9 +423,7 @@ class Node:
     async def _reload_trunks(self) -> None:
         """Trunks or their inbound settings changed: the node takes them at once (a changed
         trunk registers again; a removed one unregisters)."""
-        async with self.bus.subscribe(
-                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-                and envelope.event.kind in TRUNK_KINDS, lossless=True) as changes:
+        async with self._changes(TRUNK_KINDS) as changes:
             async for _changes in changes.batches():  # a burst: one reload
                 try:
                     await self.telephony.set_trunks(await load_trunks(self.store))
@@ -422,9 +433,7 @@ class Node:
     async def _reload_dialer(self) -> None:
         """Campaigns or do-not-call lists changed through the API or an import: the dialer
         loads them again (a supervisor's pause is runtime state the store keeps)."""
-        async with self.bus.subscribe(
-                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-                and envelope.event.kind in DIALER_KINDS, lossless=True) as changes:
+        async with self._changes(DIALER_KINDS) as changes:
             async for _changes in changes.batches():  # a burst: one reload
                 try:
                     await self.dialer.campaigns_changed()
@@ -433,9 +442,7 @@ class Node:
 
     async def _reload_center(self) -> None:
         """Configuration changed through the API or an import: the contact center takes it."""
-        async with self.bus.subscribe(
-                lambda envelope: isinstance(envelope.event, ConfigurationChanged)
-                and envelope.event.kind in CENTER_CONFIG_KINDS, lossless=True) as changes:
+        async with self._changes(CENTER_CONFIG_KINDS) as changes:
             async for _changes in changes.batches():  # a burst: one reload
                 try:
                     self.center.apply_config(await load_center_config(self.store))

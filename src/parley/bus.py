@@ -94,6 +94,20 @@ class Subscription:
         self.accept = accept
         self.queue: asyncio.Queue[Envelope] = asyncio.Queue(size)
         self.dropped = 0
+        self._waiting = False  # its consumer waits for the next envelope
+
+    @property
+    def idle(self) -> bool:
+        """Whether its consumer is done with everything offered so far: it waits for more,
+        with nothing waiting (what a test waits for after a configuration change)."""
+        return self._waiting and self.queue.empty()
+
+    async def _next(self) -> Envelope:
+        self._waiting = True
+        try:
+            return await self.queue.get()
+        finally:
+            self._waiting = False
 
     @property
     def backlog(self) -> int:
@@ -109,14 +123,14 @@ class Subscription:
         self.queue.put_nowait(envelope)
 
     async def get(self) -> Envelope:
-        return await self.queue.get()
+        return await self._next()
 
     def __aiter__(self) -> AsyncIterator[Envelope]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Envelope]:
         while True:
-            yield await self.queue.get()
+            yield await self._next()
 
     async def batches(self) -> AsyncIterator[list[Envelope]]:
         """Everything waiting, as one list, each time something arrives: for a subscriber
@@ -124,7 +138,7 @@ class Subscription:
         whole configuration, so a burst of changes (an import of 1,400 users, a change per
         row) is a few reloads, not one per change, each a read of the whole configuration."""
         while True:
-            batch = [await self.queue.get()]
+            batch = [await self._next()]
             while not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             yield batch

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from parley.app import Node, build, serve
+from parley.bus import Envelope
 from parley.clock import Clock
 from parley.config import PortRange, Settings
 from parley.events import ConfigurationChanged
@@ -65,6 +66,8 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
 #: Stopped nodes after which their frozen objects are let go, in one scan (about 200,000
 #: objects each).
 LET_GO_EVERY = 10
+#: how often :func:`reloaded` looks whether the node's reloaders are done
+RELOAD_STEP_S = 0.01
 #: how many nodes were stopped since their objects were last let go
 _stopped = [0]
 
@@ -85,8 +88,18 @@ def let_stopped_nodes_go(every: int | None = None) -> None:
 
 
 async def change(services: Node, kind: str, spec: Spec) -> None:
-    """Change a configuration record as the API does: store it, announce it, let the
-    services reload."""
+    """Change a configuration record as the API does: store it, announce it, and wait until
+    every reloader that takes the change has reloaded."""
     await services.store.config.put(kind, spec)
-    services.bus.publish(ConfigurationChanged(kind, spec.key, "update"))
-    await asyncio.sleep(0.3)
+    announced = services.bus.publish(ConfigurationChanged(kind, spec.key, "update"))
+    await reloaded(services, announced)
+
+
+async def reloaded(services: Node, announced: Envelope, *, within_s: float = 30.0) -> None:
+    """Until each of the node's reloaders that takes ``announced`` is done with it (waits
+    for more, with nothing left)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while any(not changes.idle for changes in services.reloads if changes.accept(announced)):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"the node did not reload {announced.event} within {within_s} s")
+        await asyncio.sleep(RELOAD_STEP_S)
