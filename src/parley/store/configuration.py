@@ -125,10 +125,11 @@ class ConfigTransaction:
         self._user_links: dict[int, tuple[list[m.UserSkill], list[m.TeamMember]]] = {}
 
     async def prepare_bulk(self, kinds: Iterable[str]) -> None:
-        """Read the stored records of ``kinds`` in one query each, and the ids of the records
-        they name as they are first needed, for a transaction about to write many of them (an
-        import looked up each record, each queue member and each device's owner alone: eight
-        statements per operator, two now)."""
+        """Read the stored records of ``kinds`` in one query each (and the users' skill and
+        team links), and the ids of the records they name as they are first needed, for a
+        transaction about to write many of them (an import looked up each record, each
+        user's links, each queue member and each device's owner alone: eight statements per
+        operator; none now beyond a new record's writes)."""
         self._ids = {}
         for kind in kinds:
             model, column = _MODELS[kind]
