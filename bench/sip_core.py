@@ -8,7 +8,9 @@ server-side calls run through one ``TransactionLayer`` and ``Dialog``: INVITE in
 sent), 180 and 200 sent, ACK in, BYE in, 200 sent, each request parsed from bytes and each
 response serialised to bytes, timers started and cancelled as commands (no event loop, no
 sockets: the transports and the B2BUA add their own cost, measured by ``bench/sip_cps``).
-Finally a digest verification (SHA-256, qop=auth). CPU time from ``time.process_time``, in
+Finally a digest verification (SHA-256, qop=auth). ``--python`` parses without the compiled
+parts (``parley.sip._headscan``), as an install without a C compiler does. CPU time from
+``time.process_time``, in
 20 batches: the best batch is the code's own cost, the median what a shared machine leaves of
 it (both are printed; on a quiet machine they agree).
 """
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
+from parley.sip import compiled
 from parley.sip.auth import DigestAuthenticator, authorize_request, compute_ha1
 from parley.sip.dialog import Dialog
 from parley.sip.headers import NameAddr, Via
@@ -106,8 +109,14 @@ def calls(count: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=20_000)
+    parser.add_argument("--python", action="store_true",
+                        help="parse in Python only, as where the compiled parts were not built")
     args = parser.parse_args()
     n = args.n
+    if args.python:
+        compiled.scan = compiled.uri = compiled.name_addr = compiled.via = None
+    print("parser:", "compiled parts and Python" if compiled.scan is not None else
+          "Python only" + ("" if args.python else " (the compiled parts were not built)"))
     invites = [distinct_invite(i) for i in range(n)]
     report("parse a new call's INVITE with SDP (343 B)", map(parse_all, chunks(invites)))
     report("parse INVITE, From/To/Contact seen before",

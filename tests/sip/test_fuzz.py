@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parley.sip import compiled
 from parley.sip.errors import SipParseError
-from parley.sip.headers import Headers, NameAddr, Via
+from parley.sip.headers import _NAMES, Headers, NameAddr, Via, _name_info
 from parley.sip.message import (
     _LINE_SPLIT,
+    MAX_HEADER_LENGTH,
+    MAX_HEADERS,
     StreamFramer,
     _fast_head,
     _header_lines,
+    _python_fast_head,
     build_response,
     parse_message,
 )
 from parley.sip.uri import SipUri
+from parley.testing.needs import COMPILED_SIP_PARSER, needs
 
 CAPTURES = [p.read_bytes() for p in sorted((Path(__file__).parent / "data").glob("*.sip"))]
 FUZZ = settings(max_examples=300, deadline=None,
@@ -121,11 +128,24 @@ def test_uri_fast_path_agrees_with_full_parser(scheme: str, user: str, host: str
         expected: SipUri | str = SipUri.parse_general(text)
     except SipParseError as exc:
         expected = type(exc).__name__
+    for parsers in ("compiled", "python"):
+        with python_only() if parsers == "python" else contextlib.nullcontext():
+            try:
+                got: SipUri | str = SipUri.parse(text)
+            except SipParseError as exc:
+                got = type(exc).__name__
+        assert got == expected, parsers
+
+
+@contextlib.contextmanager
+def python_only() -> Iterator[None]:
+    """The typed values parsed as where the compiled parts were not built."""
+    kept = compiled.uri, compiled.name_addr, compiled.via
+    compiled.uri = compiled.name_addr = compiled.via = None
     try:
-        got: SipUri | str = SipUri.parse(text)
-    except SipParseError as exc:
-        got = type(exc).__name__
-    assert got == expected
+        yield
+    finally:
+        compiled.uri, compiled.name_addr, compiled.via = kept
 
 
 def outcome(parse: Callable[[str], object], text: str) -> object:
@@ -149,7 +169,9 @@ def test_name_addr_fast_path_agrees_with_full_parser(display: str, uri: str, ang
     text = f"{display}<{uri}>{tail}" if angle else f"{uri}{tail}"
     expected = outcome(NameAddr.parse_general, text)
     assert outcome(NameAddr.parse_uncached, text) == expected
-    assert outcome(NameAddr.parse, text) == expected  # and the cached value is the same
+    assert outcome(NameAddr.parse, text) == expected  # compiled where built
+    with python_only():
+        assert outcome(NameAddr.parse, text) == expected  # and the cached value is the same
 
 
 @FUZZ
@@ -161,7 +183,10 @@ def test_name_addr_fast_path_agrees_with_full_parser(display: str, uri: str, ang
 def test_via_fast_path_agrees_with_full_parser(proto: str, gap: str, host: str, port: str,
                                                params: str) -> None:
     text = f"{proto}{gap}{host}{port}{params}"
-    assert outcome(Via.parse, text) == outcome(Via.parse_general, text)
+    expected = outcome(Via.parse_general, text)
+    assert outcome(Via.parse, text) == expected  # compiled where built
+    with python_only():
+        assert outcome(Via.parse, text) == expected
 
 
 _GOOD_LINES = ["Via: SIP/2.0/UDP h;branch=z9hG4bK1", "To : <sip:a@b>", "X-A:", "X-B:\tv\t",
@@ -184,3 +209,46 @@ def test_header_lines_fast_path_agrees_with_line_by_line(lines: list[str], eol: 
         assert headers == outcome(lambda t: Headers(_header_lines(_LINE_SPLIT.split(t))), text)
         for name, _ in headers:  # and the index built on the way finds the same values
             assert headers.lines(name) == Headers(list(headers)).lines(name)
+
+
+def scanned(raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, list[str]]] | None:
+    """What the compiled scanner makes of a head, in comparable form (None: given up)."""
+    assert compiled.scan is not None
+    result = compiled.scan(raw, _NAMES, _name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
+    return None if result is None else (result[0], list(result[1]), result[2])
+
+
+def in_python(raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, list[str]]] | None:
+    fast = _python_fast_head(raw)
+    return None if fast is None else (fast[0], list(fast[1]), fast[1].index())
+
+
+_HEAD_BYTES = [*SIP_BYTES, b"\r", b"\xd0\x98", b"\x7f", b"\x0b", b"x" * 40, b"Via\t:", b"To :"]
+
+
+@needs(COMPILED_SIP_PARSER)
+@FUZZ
+@given(st.lists(st.sampled_from(_HEAD_BYTES) | st.binary(max_size=6), max_size=50),
+       st.sampled_from([b"OPTIONS sip:a@b SIP/2.0\r\n", b"SIP/2.0 200 OK\r\n", b"", b"\r\n"]))
+def test_compiled_head_scanner_agrees_with_python(parts: list[bytes], start: bytes) -> None:
+    raw = start + b"".join(parts)
+    compiled = scanned(raw)
+    if compiled is not None:  # what it scans, Python reads the same way
+        assert compiled == in_python(raw)
+    elif raw.isascii() and in_python(raw) is not None:  # it gives up only where Python can
+        pytest.fail(f"the scanner gave up an ASCII head that Python reads: {raw!r}")
+
+
+@needs(COMPILED_SIP_PARSER)
+@pytest.mark.parametrize("raw", [
+    *(capture.split(b"\r\n\r\n")[0] for capture in CAPTURES),
+    b"SIP/2.0 200 OK",
+    b"",
+    b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X-A: 1\r\n" * 128,
+    b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X-A: 1\r\n" * 127 + b"X-A: 1",
+    b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X-A: 1\r\n" * 128 + b"X-A: 1",
+    b"OPTIONS sip:a@b SIP/2.0\r\nX-A: " + b"a" * 8200,
+    b"OPTIONS sip:a@b SIP/2.0\r\nX-A:\t a \t\r\nX-B:\r\nx-a:2\r\nv: SIP/2.0/UDP h",
+])
+def test_compiled_head_scanner_agrees_on_edges(raw: bytes) -> None:
+    assert scanned(raw) == in_python(raw)

@@ -13,7 +13,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import cast
 
+from parley.sip import compiled
 from parley.sip.errors import SipParseError
 from parley.sip.uri import SipUri, frozen_value
 
@@ -208,6 +210,16 @@ class Headers:
         headers._index = index
         return headers
 
+    @classmethod
+    def scanned(cls, items: tuple[tuple[str, str], ...],
+                index: dict[str, list[str]]) -> Headers:
+        """Headers from lines already split, canonically named and indexed (the compiled
+        head scanner's result)."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._index = index
+        return headers
+
     def _lookup(self, name: str) -> Sequence[str]:
         """Every line's value for ``name``, from an index built on first use."""
         index = self._index
@@ -328,6 +340,9 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        if (compiled_via := compiled.via) is not None \
+                and (value := compiled_via(cls, text)) is not None:
+            return cast(Via, value)
         # The common shape in one match (the sent-by holds no ';'). The branch is new in
         # every request; the sent-by before it is the peer's own and recurs, so its parsed
         # parts are looked up, and the rest must be plain parameters.
@@ -407,7 +422,11 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str, header: str = "From") -> NameAddr:
         """Parse one From/To/Contact/Route value; the same texts recur in every message of a
-        dialog, so their (immutable) values are shared from a bounded cache."""
+        dialog, so their (immutable) values are shared from a bounded cache (unless the
+        compiled parser reads the common shape: faster than the look-up)."""
+        if (compiled_name_addr := compiled.name_addr) is not None \
+                and (value := compiled_name_addr(cls, SipUri, text)) is not None:
+            return cast(NameAddr, value)
         if len(text) > 256:  # long values (rare, or hostile) are not kept
             return cls.parse_uncached(text, header)
         # A From's tag changes with each call, a Contact's parameters sometimes: the part up

@@ -19,12 +19,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Self, TypeVar
 
+from parley.sip import compiled
 from parley.sip.errors import SipFramingError, SipParseError
 from parley.sip.headers import (
+    _NAMES,
     CSeq,
     Headers,
     NameAddr,
     Via,
+    _name_info,
     canonical_name,
     parse_int_header,
     split_list,
@@ -59,8 +62,6 @@ REASON_PHRASES: dict[int, str] = {
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _LINE_SPLIT = re.compile(r"\r?\n")
 _CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# One header line of the common shape (no control characters but tab; CR only before LF); the
-# value is stripped afterwards, as line by line.
 # The control characters refused anywhere in the head (CR and LF only as line ends).
 _CONTROL = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0e, 0x20)) + b"\x7f"
 _REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
@@ -337,7 +338,18 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
 def _fast_head(raw: bytes) -> tuple[str, Headers] | None:
     """The start line and headers of a head of the common shape (CRLF line ends, no folding,
     no control characters, UTF-8, short, token names); None sends it to the line-by-line
-    parser, which gives the same headers or says what is wrong."""
+    parser, which gives the same headers or says what is wrong. A head in printable ASCII
+    is scanned in compiled code where it was built; the rest here."""
+    if (scan := compiled.scan) is not None:
+        scanned = scan(raw, _NAMES, _name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
+        if scanned is not None:
+            return scanned[0], Headers.scanned(scanned[1], scanned[2])
+    return _python_fast_head(raw)
+
+
+def _python_fast_head(raw: bytes) -> tuple[str, Headers] | None:
+    """:func:`_fast_head` in Python, for any head (UTF-8 too), where the compiled scanner
+    was not built or gave the head up."""
     if len(raw) > MAX_HEADER_LENGTH or len(raw.translate(None, _CONTROL)) != len(raw):
         return None
     try:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote
 
+from parley.sip import compiled
 from parley.sip.errors import SipParseError
 
 _V = TypeVar("_V")
@@ -49,6 +50,9 @@ class SipUri:
     @classmethod
     def parse(cls, text: str, *, header: str | None = None) -> SipUri:
         """Parse ``text``; a malformed URI raises :class:`SipParseError` naming ``header``."""
+        if (compiled_uri := compiled.uri) is not None \
+                and (value := compiled_uri(cls, text)) is not None:
+            return cast(SipUri, value)
         text = text.strip()
         fast = _FAST.match(text)
         if fast is not None:

@@ -123,6 +123,18 @@ NFTABLES = Need("libnftables and root (CAP_NET_ADMIN) for media.kernel_forwardin
                 _nftables_usable)
 
 
+def _compiled_sip_built() -> bool:
+    from parley.sip import compiled
+
+    return compiled.BUILT
+
+
+COMPILED_SIP_PARSER = Need("the SIP parser's compiled parts (parley.sip._headscan)", "gcc",
+                            _compiled_sip_built,
+                            remedy="install gcc and the Python headers, then run "
+                            "`pip install -e .` again (scripts/test does both)")
+
+
 def missing(*needs: Need) -> list[Need]:
     """The needs that this machine does not meet."""
     return [need for need in needs if not need.present()]
