@@ -429,36 +429,42 @@ static PyObject *or_none(PyObject *result)
     return result;
 }
 
+/* The last of nargs arguments (want of them, as usage says) as printable text from *p to
+ * *end: 1 when it is, 0 when it is not (the caller gives None), -1 on a wrong call. */
+static int text_arg(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want,
+                    const char *usage, const char **p, const char **end)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments", usage, want);
+        return -1;
+    }
+    Py_ssize_t n;
+    *p = printable(args[want - 1], &n);
+    if (*p == NULL)
+        return 0;
+    *end = *p + n;
+    return 1;
+}
+
 static PyObject *uri(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "uri(SipUri, text) takes 2 arguments");
-        return NULL;
-    }
-    PyObject *cls = args[0], *text = args[1];
-    Py_ssize_t n;
-    const char *p = printable(text, &n);
-    if (p == NULL)
-        Py_RETURN_NONE;
-    const char *end = p + n;
+    const char *p, *end;
+    int ok = text_arg(args, nargs, 2, "uri(SipUri, text)", &p, &end);
+    if (ok <= 0)
+        return ok < 0 ? NULL : Py_NewRef(Py_None);
     strip_blanks(&p, &end);
-    return or_none(uri_parts(cls, p, end));
+    return or_none(uri_parts(args[0], p, end));
 }
 
 static PyObject *name_addr(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "name_addr(NameAddr, SipUri, text) takes 3 arguments");
-        return NULL;
-    }
-    PyObject *cls = args[0], *uri_cls = args[1], *text = args[2];
-    Py_ssize_t n;
-    const char *p = printable(text, &n);
-    if (p == NULL)
-        Py_RETURN_NONE;
-    const char *end = p + n;
+    const char *p, *end;
+    int ok = text_arg(args, nargs, 3, "name_addr(NameAddr, SipUri, text)", &p, &end);
+    if (ok <= 0)
+        return ok < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *cls = args[0], *uri_cls = args[1];
     strip_blanks(&p, &end);
     const char *display = p, *display_end;
     if (p < end && *p == '"') {  /* "quoted" [blanks] <, no escapes (Python reads those) */
@@ -516,16 +522,12 @@ static PyObject *name_addr(PyObject *module, PyObject *const *args, Py_ssize_t n
 static PyObject *via(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "via(Via, text) takes 2 arguments");
-        return NULL;
-    }
-    PyObject *cls = args[0], *text = args[1];
-    Py_ssize_t n;
-    const char *p = printable(text, &n);
-    if (p == NULL)
-        Py_RETURN_NONE;
-    const char *end = p + n, *cut = memchr(p, ';', (size_t)n);
+    const char *p, *end;
+    int ok = text_arg(args, nargs, 2, "via(Via, text)", &p, &end);
+    if (ok <= 0)
+        return ok < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *cls = args[0];
+    const char *cut = memchr(p, ';', (size_t)(end - p));
     if (cut == NULL)
         cut = end;
     if (cut - p < 8 || memcmp(p, "SIP/2.0/", 8) != 0)
