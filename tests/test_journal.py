@@ -113,6 +113,36 @@ def test_a_reader_starts_at_any_sequence_number(tmp_path: Path) -> None:
     assert [entry.seq for entry in journal.reader("late", 9).read(100)] == [9, 10, 11, 12]
 
 
+def test_a_reader_stops_at_the_synced_and_at_half_written_lines_and_goes_on_from_there(
+        tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    bus = bus_over(journal)
+    for number in range(8):
+        bus.publish(Answered(f"c{number}"))
+    journal.sync()
+    (segment,) = tmp_path.glob("*.jsonl")
+    whole = segment.read_bytes()
+    ends = [index + 1 for index, byte in enumerate(whole) if byte == ord("\n")]
+    half_7, half_8 = ends[5] + 30, ends[6] + 30  # lines 7 and 8 half written in turn
+    segment.write_bytes(whole[:half_7])
+    journal.synced_seq = 3  # more on disk than synced
+    reader = journal.reader("r", 1)
+    assert [entry.seq for entry in reader.read(100)] == [1, 2, 3]
+    assert reader.read(100) == []
+    journal.synced_seq = 8
+    assert [entry.seq for entry in reader.read(2)] == [4, 5]
+    assert [entry.seq for entry in reader.read(100)] == [6]  # 7 is not whole yet
+    with segment.open("ab") as more:
+        more.write(whole[half_7:half_8])
+    assert [entry.seq for entry in reader.read(100)] == [7]
+    with segment.open("ab") as rest:
+        rest.write(whole[half_8:])
+    assert [(entry.seq, entry.envelope.event) for entry in reader.read(100)] == [
+        (8, Answered("c7"))]
+    assert reader.read(100) == []
+    reader.close()
+
+
 def test_a_corrupt_line_is_skipped_by_readers_and_refused_at_the_end(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     bus = bus_over(journal)

@@ -323,6 +323,9 @@ class JournalReader:
         self._segment = journal.segment_holding(first_seq)
         self._file: BinaryIO | None = None
         self._line = 0
+        #: where the next line begins in the open file, kept here: asking the file (`tell`)
+        #: is a system call per line, each one handing the interpreter to other threads
+        self._offset = 0
         if self._segment is not None and self._segment[0] > first_seq:
             _log.warning("journal: entries missing (deleted before they were applied)",
                          wanted=first_seq, oldest=self._segment[0])
@@ -334,11 +337,13 @@ class JournalReader:
         while len(entries) < limit and self.next_seq <= synced and self._segment is not None:
             if self._file is None:
                 self._file = self._segment[1].open("rb")
-                self._line = 0
-            position = self._file.tell()
+                self._line = self._offset = 0
+            position = self._offset
             line = self._file.readline()
+            self._offset += len(line)
             if not line.endswith(b"\n"):  # the end of this segment (for now)
                 self._file.seek(position)
+                self._offset = position
                 following = self._journal.segment_after(self._segment[0])
                 if following is None:
                     break
@@ -353,6 +358,7 @@ class JournalReader:
                 continue
             if entry.seq > synced:
                 self._file.seek(position)
+                self._offset = position
                 self._line -= 1
                 break
             if entry.seq >= self.next_seq:
