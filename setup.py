@@ -1,4 +1,4 @@
-"""The one compiled part: the SIP head scanner (src/parley/sip/_headscan.c).
+"""The one compiled part: the SIP parser's common cases (src/parley/sip/_headscan.c).
 
 Everything else is declared in pyproject.toml. The extension is optional: without a C
 compiler and the Python headers (scripts/_setup.sh installs both) the install goes on and

@@ -208,11 +208,9 @@ static const char *printable(PyObject *text, Py_ssize_t *n)
         return NULL;
     const char *p = (const char *)PyUnicode_1BYTE_DATA(text);
     *n = PyUnicode_GET_LENGTH(text);
-    for (Py_ssize_t i = 0; i < *n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
+    for (Py_ssize_t i = 0; i < *n; i++)
+        if (byte_class[(unsigned char)p[i]] != OK)  /* the head's own test, CR/LF refused */
             return NULL;
-    }
     return p;
 }
 
@@ -248,7 +246,7 @@ static int param_value_char(unsigned char c)
     return c > 0x20 && c < 0x7f && c != ';' && c != '"';
 }
 
-/* ";name=value;flag..." from p to end, each name as uri_name or header names allow, as
+/* ";name=value;flag..." from p to end, in a URI's terms (uri) or a header's, as
  * ((name, value or None), ...); NULL with no error when it is not of that shape. */
 static PyObject *params(const char *p, const char *end, int uri)
 {
@@ -291,28 +289,28 @@ static PyObject *params(const char *p, const char *end, int uri)
             Py_DECREF(out);
             return NULL;
         }
-        PyTuple_SET_ITEM(out, k++, pair);
+        PyTuple_SET_ITEM(out, k++, pair);  /* one item per ';': count of them in all */
     }
-    if (k == count)
-        return out;
+    return out;
 none:
     Py_DECREF(out);
     return NULL;
 }
+
+/* The field names, interned once, and the empty tuple. */
+static PyObject *F_SCHEME, *F_USER, *F_PASSWORD, *F_HOST, *F_PORT, *F_PARAMS, *F_HEADERS,
+    *F_URI, *F_DISPLAY_NAME, *F_TRANSPORT, *NO_ITEMS;
 
 /* An instance of the (frozen dataclass) type cls with its fields set as names[i] = values[i],
  * without running __init__ or the class's own __setattr__ (what parley.sip.uri.frozen_value
  * does in Python); the values are borrowed. */
 static PyObject *value(PyObject *cls, PyObject **names, PyObject **values, int n)
 {
-    static PyObject *no_args;
-    if (no_args == NULL && (no_args = PyTuple_New(0)) == NULL)
-        return NULL;
     if (!PyType_Check(cls)) {
         PyErr_SetString(PyExc_TypeError, "expected a class");
         return NULL;
     }
-    PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)cls, no_args, NULL);
+    PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)cls, NO_ITEMS, NULL);
     if (obj == NULL)
         return NULL;
     for (int i = 0; i < n; i++) {
@@ -324,9 +322,6 @@ static PyObject *value(PyObject *cls, PyObject **names, PyObject **values, int n
     return obj;
 }
 
-/* The field names, interned once. */
-static PyObject *F_SCHEME, *F_USER, *F_PASSWORD, *F_HOST, *F_PORT, *F_PARAMS, *F_HEADERS,
-    *F_URI, *F_DISPLAY_NAME, *F_TRANSPORT, *NO_ITEMS;
 
 static int init_fields(void)
 {

@@ -205,16 +205,13 @@ class Headers:
                 index[key] = [value]
             else:
                 values.append(value)
-        headers = cls.__new__(cls)
-        headers._items = tuple(items)
-        headers._index = index
-        return headers
+        return cls.indexed(tuple(items), index)
 
     @classmethod
-    def scanned(cls, items: tuple[tuple[str, str], ...],
+    def indexed(cls, items: tuple[tuple[str, str], ...],
                 index: dict[str, list[str]]) -> Headers:
-        """Headers from lines already split, canonically named and indexed (the compiled
-        head scanner's result)."""
+        """Headers from lines already split, canonically named and indexed (by
+        :meth:`from_lines`, or the compiled head scanner)."""
         headers = cls.__new__(cls)
         headers._items = items
         headers._index = index

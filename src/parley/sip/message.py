@@ -343,7 +343,7 @@ def _fast_head(raw: bytes) -> tuple[str, Headers] | None:
     if (scan := compiled.scan) is not None:
         scanned = scan(raw, _NAMES, _name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
         if scanned is not None:
-            return scanned[0], Headers.scanned(scanned[1], scanned[2])
+            return scanned[0], Headers.indexed(scanned[1], scanned[2])
     return _python_fast_head(raw)
 
 
