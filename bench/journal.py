@@ -1,5 +1,5 @@
 """What the event journal costs the event loop: microseconds per published event with and
-without it, and how long each group commit's fsync takes.
+without it, how long each group commit's fsync takes, and what a recorder's reading costs.
 
 Method: ``--calls`` calls' worth of events (14 each, as ``bench/call_recorder.py`` publishes
 them) are published on a ``LiveBus`` in turns of ``--per-turn`` events (a loop turn of a busy
@@ -7,7 +7,10 @@ node), with no journal and with a journal in a fresh folder on the data disk; th
 group commit runs every 100 ms in a thread as in a node. The figures are the event loop's CPU
 time per published event (``time.process_time`` over the publishing turns, the line encoding
 and the one ``write`` per turn included) and the fsyncs' count and mean duration (wall time,
-outside the loop).
+outside the loop). Then the entries are read back in batches of 500 (as a recorder reads
+them), once while the journal still keeps the envelopes it appended (a recorder keeping up)
+and once through a journal opened afresh on the same folder (the next run of the node, or a
+recorder further behind than ``parley.journal.RECENT``: every line decoded); CPU per entry.
 
     .venv/bin/python bench/journal.py --calls 2000 --folder /var/lib/parley
 """
@@ -50,6 +53,17 @@ async def publish(calls: int, per_turn: int, journal: Journal | None) -> float:
     return spent
 
 
+def read_all(journal: Journal, name: str) -> tuple[int, float]:
+    """Entries read by a new reader from the first, and the CPU seconds it took."""
+    reader = journal.reader(name, 1)
+    count, started = 0, time.process_time()
+    while entries := reader.read(500):
+        count += len(entries)
+    spent = time.process_time() - started
+    reader.close()
+    return count, spent
+
+
 def journal_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.glob("*.jsonl"))
 
@@ -78,6 +92,7 @@ async def main() -> None:
         try:
             journaled = await publish(args.calls, args.per_turn, journal)
             await asyncio.sleep(0.3)
+            kept_count, kept = read_all(journal, "kept")
         finally:
             syncing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,9 +100,17 @@ async def main() -> None:
             journal.close()
             journal_module.os.fsync = real_fsync  # type: ignore[attr-defined]
         size = journal_bytes(Path(folder))
+        again = Journal(Path(folder))
+        again.open()
+        decoded_count, decoded = read_all(again, "decoded")
+        again.close()
     print(f"events {events}, {size / events:.0f} bytes per line")
     print(f"publish without journal: {bare / events * 1e6:6.1f} us CPU per event")
     print(f"publish with journal:    {journaled / events * 1e6:6.1f} us CPU per event")
+    print(f"read, envelopes kept:     {kept / kept_count * 1e6:6.1f} us CPU per entry "
+          f"({kept_count} entries)")
+    print(f"read, every line decoded: {decoded / decoded_count * 1e6:6.1f} us CPU per entry "
+          f"({decoded_count} entries)")
     if fsyncs:
         print(f"fsyncs: {len(fsyncs)}, mean {sum(fsyncs) / len(fsyncs) * 1000:.2f} ms, "
               f"max {max(fsyncs) * 1000:.2f} ms")

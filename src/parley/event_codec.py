@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -65,43 +67,79 @@ def encode(event: object) -> dict[str, Any]:
             "data": {name: _encode_value(getattr(event, name)) for name, _ in fields}}
 
 
-def _decode_value(kind: str, name: str, hint: Any, value: Any) -> Any:
-    where = f"{kind}.{name}"
+Reader = Callable[[Any], Any]
+"""Turns one field's JSON value back into its Python value (CodecError naming the field)."""
+
+
+def _reader(where: str, hint: Any) -> Reader:
+    """The reader of a field of type ``hint``, chosen once per field: decoding runs for
+    every journal line each recorder reads, so the type is not worked out per value."""
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         if len(inner) == 1 and len(typing.get_args(hint)) == 2:  # X | None
-            if value is None:
-                return None
-            hint = inner[0]
+            present = _reader(where, inner[0])
+            return lambda value: None if value is None else present(value)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        try:
-            return hint(value)
-        except ValueError as exc:
-            raise CodecError(f"{where}: {value!r} is not a {hint.__name__}") from exc
+        return _enum_reader(where, hint)
     if hint is datetime:
-        if not isinstance(value, str):
-            raise CodecError(f"{where}: expected an ISO 8601 time, got {value!r}")
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise CodecError(f"{where}: {value!r} is not an ISO 8601 time") from exc
+        return functools.partial(_read_time, where)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise CodecError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        return functools.partial(_read_number, where)
     if hint in (str, int, bool):
-        if type(value) is not hint:
-            raise CodecError(f"{where}: expected {hint.__name__}, got {value!r}")
-        return value
+        return functools.partial(_read_exact, where, hint)
     if typing.get_origin(hint) is dict:
-        if not isinstance(value, dict):
-            raise CodecError(f"{where}: expected an object, got {value!r}")
-        return value
+        return functools.partial(_read_object, where)
     if typing.get_origin(hint) is tuple and typing.get_origin(typing.get_args(hint)[0]) is dict:
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise CodecError(f"{where}: expected a list of objects, got {value!r}")
-        return tuple(value)
+        return functools.partial(_read_objects, where)
     raise CodecError(f"{where}: no codec for {hint!r}")  # pragma: no cover - CODED is fixed
+
+
+def _enum_reader(where: str, kind: type[enum.Enum]) -> Reader:
+    def read(value: Any) -> Any:
+        try:
+            return kind(value)
+        except ValueError as exc:
+            raise CodecError(f"{where}: {value!r} is not a {kind.__name__}") from exc
+    return read
+
+
+def _read_time(where: str, value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise CodecError(f"{where}: expected an ISO 8601 time, got {value!r}")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CodecError(f"{where}: {value!r} is not an ISO 8601 time") from exc
+
+
+def _read_number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CodecError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _read_exact(where: str, kind: type[Any], value: Any) -> Any:
+    if type(value) is not kind:
+        raise CodecError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _read_object(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CodecError(f"{where}: expected an object, got {value!r}")
+    return value
+
+
+def _read_objects(where: str, value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise CodecError(f"{where}: expected a list of objects, got {value!r}")
+    return tuple(value)
+
+
+_READERS: dict[str, tuple[type[Any], frozenset[str], tuple[tuple[str, Reader], ...]]] = {
+    name: (_BY_NAME[name], frozenset(field for field, _ in fields),
+           tuple((field, _reader(f"{name}.{field}", hint)) for field, hint in fields))
+    for name, fields in _FIELDS.items()}
 
 
 def decode(obj: Any) -> object:
@@ -110,17 +148,13 @@ def decode(obj: Any) -> object:
             or not isinstance(obj.get("data"), dict):
         raise CodecError("expected an object with a 'type' string and a 'data' object")
     name, data = obj["type"], obj["data"]
-    kind = _BY_NAME.get(name)
-    if kind is None:
+    found = _READERS.get(name)
+    if found is None:
         raise CodecError(f"type: {name!r} is not a journaled event type")
-    fields = _FIELDS[name]
-    unknown = set(data) - {field for field, _ in fields}
-    if unknown:
-        raise CodecError(f"{name}: unknown field {sorted(unknown)[0]!r}")
-    values: dict[str, Any] = {}
-    for field, hint in fields:
-        if field in data:
-            values[field] = _decode_value(name, field, hint, data[field])
+    kind, known, readers = found
+    if not known.issuperset(data):
+        raise CodecError(f"{name}: unknown field {sorted(set(data) - known)[0]!r}")
+    values = {field: read(data[field]) for field, read in readers if field in data}
     try:
         return kind(**values)
     except TypeError as exc:  # a required field is missing
