@@ -10,7 +10,8 @@ and the one ``write`` per turn included) and the fsyncs' count and mean duration
 outside the loop). Then the entries are read back in batches of 500 (as a recorder reads
 them), once while the journal still keeps the envelopes it appended (a recorder keeping up)
 and once through a journal opened afresh on the same folder (the next run of the node, or a
-recorder further behind than ``parley.journal.RECENT``: every line decoded); CPU per entry.
+recorder further behind than ``parley.journal.RECENT``: every line decoded); CPU per entry,
+the best of five readers each.
 
     .venv/bin/python bench/journal.py --calls 2000 --folder /var/lib/parley
 """
@@ -53,15 +54,19 @@ async def publish(calls: int, per_turn: int, journal: Journal | None) -> float:
     return spent
 
 
-def read_all(journal: Journal, name: str) -> tuple[int, float]:
-    """Entries read by a new reader from the first, and the CPU seconds it took."""
-    reader = journal.reader(name, 1)
-    count, started = 0, time.process_time()
-    while entries := reader.read(500):
-        count += len(entries)
-    spent = time.process_time() - started
-    reader.close()
-    return count, spent
+def read_all(journal: Journal, name: str, times: int = 5) -> tuple[int, float]:
+    """Entries read by a new reader from the first, and the CPU seconds it took (the best
+    of ``times`` readers)."""
+    best = float("inf")
+    count = 0
+    for attempt in range(times):
+        reader = journal.reader(f"{name}-{attempt}", 1)
+        count, started = 0, time.process_time()
+        while entries := reader.read(500):
+            count += len(entries)
+        best = min(best, time.process_time() - started)
+        reader.close()
+    return count, best
 
 
 def journal_bytes(folder: Path) -> int:

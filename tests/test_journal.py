@@ -42,6 +42,37 @@ async def test_published_events_are_written_in_order_and_read_back_exactly(
     assert [entry.seq for entry in entries] == [1, 2, 3]
     assert [entry.envelope for entry in entries] == [envelopes[0], envelopes[2], envelopes[3]]
     assert reader.read(10) == []
+    journal.close()
+    # the next run of the node has only the files: every line decoded, equal again
+    again = Journal(tmp_path)
+    again.open()
+    decoded = again.reader("test", 1).read(10)
+    assert [entry.envelope for entry in decoded] == [envelopes[0], envelopes[2], envelopes[3]]
+    assert all(entry.envelope is not sent for entry, sent
+               in zip(decoded, [envelopes[0], envelopes[2], envelopes[3]], strict=True))
+
+
+async def test_readers_keeping_up_take_the_appended_envelopes_older_lines_are_decoded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("parley.journal.RECENT", 2)
+    journal = Journal(tmp_path)
+    journal.open()
+    bus = bus_over(journal)
+    envelopes = [bus.publish(Answered(f"c{number}")) for number in range(5)]
+    await asyncio.sleep(0)
+    journal.sync()
+    first, second = journal.reader("first", 1), journal.reader("second", 1)
+    for reader in (first, second):
+        entries = reader.read(10)
+        assert [entry.envelope for entry in entries] == envelopes
+        # the last two are kept (the same objects, not decoded again); the rest from disk
+        assert [entry.envelope is sent for entry, sent in zip(entries, envelopes, strict=True)] \
+            == [False, False, False, True, True]
+    journal.release("first", 6)
+    assert journal.appended(5) is envelopes[4]  # the second reader still needs them
+    journal.release("second", 5)
+    assert journal.appended(4) is None
+    assert journal.appended(5) is envelopes[4]
 
 
 async def test_group_commit_syncs_within_the_interval(tmp_path: Path) -> None:

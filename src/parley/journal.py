@@ -37,6 +37,12 @@ COMMIT_INTERVAL_S = 0.1
 """How often written lines are synced to disk (group commit)."""
 SEGMENT_BYTES = 8 * 1024 * 1024
 """A segment this large is closed and a new one started (old ones are deleted once read)."""
+RECENT = 20_000
+"""Envelopes this process appended that are kept for the readers (at most this many, the
+newest), so that a reader keeping up takes the envelope instead of decoding its line again:
+decoding costs each recorder about as much per event as the rest of its work on it. Older
+entries, and all of an earlier run's, are decoded from the files."""
+_SEQ_PREFIX = b'{"seq":'  # how encode_line begins every line
 
 
 class JournalError(Exception):
@@ -107,6 +113,9 @@ class Journal:
         self._segment_size = 0
         self._segments: list[tuple[int, Path]] = []  # (first seq, path), oldest first
         self._needed: dict[str, int] = {}  # reader name -> first seq it still needs
+        #: seq -> the envelope appended with it, oldest first (``RECENT``); events are
+        #: frozen, so the envelope is what its line decodes to
+        self._recent: dict[int, Envelope] = {}
         self._synced = asyncio.Event()
         self._opened = False
 
@@ -191,6 +200,10 @@ class Journal:
             return None
         self.last_seq = seq
         self._pending.append(line)
+        recent = self._recent
+        recent[seq] = envelope
+        if len(recent) > RECENT:
+            del recent[next(iter(recent))]
         if not self._write_scheduled:
             self._write_scheduled = True
             try:
@@ -291,10 +304,17 @@ class Journal:
         segments no consumer needs (never the current one)."""
         self._needed[name] = max(first_needed, self._needed.get(name, 0))
         floor = min(self._needed.values())
+        recent = self._recent
+        while recent and (oldest := next(iter(recent))) < floor:
+            del recent[oldest]
         while len(self._segments) > 1 and self._segments[1][0] <= floor:
             _first, path = self._segments.pop(0)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+    def appended(self, seq: int) -> Envelope | None:
+        """The envelope this process appended as ``seq``, while it is kept (``RECENT``)."""
+        return self._recent.get(seq)
 
     def segment_holding(self, seq: int) -> tuple[int, Path] | None:
         """The segment holding ``seq`` (the oldest when ``seq`` is older than any)."""
@@ -351,11 +371,13 @@ class JournalReader:
                 self._segment = following
                 continue
             self._line += 1
-            try:
-                entry = decode_line(line, f"{self._segment[1]}:{self._line}")
-            except JournalError as exc:
-                _log.error("journal line skipped", error=str(exc))
-                continue
+            entry = self._kept(line)
+            if entry is None:
+                try:
+                    entry = decode_line(line, f"{self._segment[1]}:{self._line}")
+                except JournalError as exc:
+                    _log.error("journal line skipped", error=str(exc))
+                    continue
             if entry.seq > synced:
                 self._file.seek(position)
                 self._offset = position
@@ -365,6 +387,18 @@ class JournalReader:
                 entries.append(entry)
                 self.next_seq = entry.seq + 1
         return entries
+
+    def _kept(self, line: bytes) -> Entry | None:
+        """The entry of ``line`` from the envelope the journal still keeps, if it does."""
+        if not line.startswith(_SEQ_PREFIX):
+            return None
+        end = line.find(b",", len(_SEQ_PREFIX))
+        try:
+            seq = int(line[len(_SEQ_PREFIX):end])
+        except ValueError:
+            return None
+        envelope = self._journal.appended(seq)
+        return None if envelope is None else Entry(seq, envelope)
 
     def close(self) -> None:
         if self._file is not None:
