@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import uvloop
 
 from parley.clock import MonotonicClock, VirtualClock
 
@@ -68,3 +69,29 @@ async def test_autojump_sleep_takes_no_real_time() -> None:
 
 def test_monotonic_clock_reports_utc() -> None:
     assert MonotonicClock().utcnow().tzinfo is UTC
+
+
+def test_short_waits_on_the_real_loop_last_their_time_instead_of_spinning() -> None:
+    """The node's loop (uvloop) counts timers in whole milliseconds: a 0.4 ms wait used to
+    end at the next turn of the loop, so the media ticker, waiting for its next deadline,
+    went round hundreds of times for nothing before each tick."""
+    clock = MonotonicClock()
+
+    async def deadline_waits() -> int:
+        sleeps = 0
+        for _ in range(50):
+            deadline = clock.monotonic() + 0.0004
+            while (delay := deadline - clock.monotonic()) > 0:
+                sleeps += 1
+                await clock.sleep(delay)
+        return sleeps
+
+    async def timer() -> float:
+        fired = asyncio.Event()
+        started = clock.monotonic()
+        clock.call_later(0.0004, fired.set)
+        await fired.wait()
+        return clock.monotonic() - started
+
+    assert uvloop.run(deadline_waits()) <= 2 * 50
+    assert uvloop.run(timer()) >= 0.0004

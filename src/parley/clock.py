@@ -48,8 +48,20 @@ class Clock(Protocol):
         ...
 
 
+TIMER_RESOLUTION_S = 0.001
+"""The real event loop's timers count whole milliseconds (uvloop, libuv): a shorter wait is
+run at the next turn of the loop, often before its deadline, and a loop that waits for a
+deadline (the media ticker, the ACD's and dialer's timers) would then spin through hundreds
+of turns until it came. :class:`MonotonicClock` makes a shorter wait this long instead."""
+
+
+def _at_least_a_tick(seconds: float) -> float:
+    return seconds if seconds <= 0.0 or seconds >= TIMER_RESOLUTION_S else TIMER_RESOLUTION_S
+
+
 class MonotonicClock:
-    """The real clock: ``time.monotonic`` and the system's UTC time."""
+    """The real clock: ``time.monotonic`` and the system's UTC time. Waits shorter than
+    :data:`TIMER_RESOLUTION_S` (but not zero) last that long."""
 
     # The function itself, not a method around it: the relay reads it for every packet.
     monotonic = staticmethod(time.monotonic)
@@ -58,11 +70,12 @@ class MonotonicClock:
         return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+        await asyncio.sleep(max(0.0, _at_least_a_tick(seconds)))
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
         """A timer on the running event loop (which uses the same monotonic clock)."""
-        return asyncio.get_running_loop().call_later(max(0.0, delay), callback)
+        return asyncio.get_running_loop().call_later(max(0.0, _at_least_a_tick(delay)),
+                                                     callback)
 
 
 async def every(clock: Clock, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
