@@ -9,6 +9,8 @@ import pytest
 from parley.clock import VirtualClock
 from parley.store import Conflict, NotFound, Store
 
+from .test_configuration import statements_of
+
 
 async def test_a_customer_is_found_by_any_of_their_numbers_and_edited(store: Store) -> None:
     made = await store.customers.create(name="Anna Petrova", status="gold",
@@ -30,6 +32,22 @@ async def test_a_customer_is_found_by_any_of_their_numbers_and_edited(store: Sto
     with pytest.raises(NotFound):
         await store.customers.get(made.id)
     assert await store.customers.by_number("+74951234567") is None
+
+
+async def test_a_page_of_customers_comes_with_each_ones_numbers_in_a_few_queries(
+        store: Store) -> None:
+    """The desk's search lists 50 customers a page; their numbers come in one query, not
+    one per customer."""
+    for index in range(30):
+        await store.customers.create(name=f"Kunde {index:02d}",
+                                     numbers=[f"+4930{index:04d}2", f"+4930{index:04d}1"])
+    await store.customers.create(name="Nobody's number")
+    page = await store.customers.search(text="", limit=50)
+    assert page.total == 31
+    by_name = {customer.name: customer.numbers for customer in page.items}
+    assert by_name["Kunde 07"] == ("+493000071", "+493000072")
+    assert by_name["Nobody's number"] == ()
+    assert await statements_of(store, lambda: store.customers.search(text="", limit=50)) <= 4
 
 
 async def test_a_number_belongs_to_one_customer(store: Store) -> None:

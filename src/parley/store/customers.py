@@ -75,10 +75,26 @@ class CustomerRepository:
             m.CustomerNumber.customer_id == customer_id).order_by(m.CustomerNumber.number))
         return tuple(rows.all())
 
-    async def _record(self, session: AsyncSession, row: m.Customer) -> CustomerRecord:
-        return CustomerRecord(row.id, row.name, row.status, dict(row.fields),
-                              await self._numbers(session, row.id), row.created_at,
-                              row.updated_at)
+    async def _record(self, session: AsyncSession, row: m.Customer,
+                      numbers: tuple[str, ...] | None = None) -> CustomerRecord:
+        if numbers is None:
+            numbers = await self._numbers(session, row.id)
+        return CustomerRecord(row.id, row.name, row.status, dict(row.fields), numbers,
+                              row.created_at, row.updated_at)
+
+    async def _numbers_of(self, session: AsyncSession,
+                          customer_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Each customer's numbers, in order, for a page of customers in one query (a query
+        per customer made a page of 50 cost 51)."""
+        found: dict[str, list[str]] = {customer_id: [] for customer_id in customer_ids}
+        if found:
+            rows = await session.execute(
+                select(m.CustomerNumber.customer_id, m.CustomerNumber.number)
+                .where(m.CustomerNumber.customer_id.in_(list(found)))
+                .order_by(m.CustomerNumber.number))
+            for customer_id, number in rows:
+                found[customer_id].append(number)
+        return {customer_id: tuple(numbers) for customer_id, numbers in found.items()}
 
     async def _claim(self, session: AsyncSession, customer_id: str,
                      numbers: Sequence[str]) -> None:
@@ -155,7 +171,8 @@ class CustomerRepository:
             total = await session.scalar(select(func.count()).select_from(query.subquery()))
             rows = (await session.scalars(query.order_by(m.Customer.name, m.Customer.id)
                                           .offset(offset).limit(limit))).all()
-            items = [await self._record(session, row) for row in rows]
+            numbers_of = await self._numbers_of(session, [row.id for row in rows])
+            items = [await self._record(session, row, numbers_of[row.id]) for row in rows]
             return Page(tuple(items), int(total or 0), offset, limit)
 
     async def by_number(self, number: str) -> CustomerRecord | None:
