@@ -12,6 +12,9 @@ clock starts (parsing is the receive shell's cost, measured with the RTP relay).
   mixed with mix-minus and roles, encoded and packetised.
 * ``playing``: one leg per call hearing a looping prompt, its own audio decoded (for DTMF and
   barge-in), frames encoded and packetised.
+
+``--slots N`` spreads the calls over N phases as the node does (``MediaShell``: 10), each
+20 ms tick then being N wake-ups of one phase each; the figure is still per 20 ms.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from parley.media.stream import MediaStream, StreamSettings
 SETTINGS = StreamSettings(Codec.PCMU)
 
 
-def build(kind: str, calls: int) -> tuple[MediaHub[tuple[int, int]], list[tuple[int, int]]]:
-    hub: MediaHub[tuple[int, int]] = MediaHub()
+def build(kind: str, calls: int,
+          slots: int = 1) -> tuple[MediaHub[tuple[int, int]], list[tuple[int, int]]]:
+    hub: MediaHub[tuple[int, int]] = MediaHub(slots)
     legs_per_call = {"recorded": 2, "mixed": 3, "playing": 1}[kind]
     prompt = (np.sin(np.arange(18000) / 7) * 5000).astype(np.int16)
     legs = []
@@ -53,8 +57,8 @@ def build(kind: str, calls: int) -> tuple[MediaHub[tuple[int, int]], list[tuple[
     return hub, legs
 
 
-def run(kind: str, calls: int, ticks: int) -> float:
-    hub, legs = build(kind, calls)
+def run(kind: str, calls: int, ticks: int, slots: int = 1) -> float:
+    hub, legs = build(kind, calls, slots)
     rng = np.random.default_rng(3)
     payloads = [encode(rng.normal(0, 3000, 160).astype(np.int16), Codec.PCMU)
                 for _ in range(20)]
@@ -66,7 +70,8 @@ def run(kind: str, calls: int, ticks: int) -> float:
         start = time.process_time()
         for leg, packet in packets:
             hub.receive(leg, packet)
-        hub.tick()
+        for phase in range(slots):
+            hub.tick(phase)
         total += time.process_time() - start
     return total / ticks * 1000
 
@@ -75,11 +80,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ticks", type=int, default=200)
     parser.add_argument("--calls", type=int, nargs="*", default=[500])
+    parser.add_argument("--slots", type=int, default=1,
+                        help="phases of the 20 ms period (the node's media shell uses 10)")
     args = parser.parse_args()
     print("scenario  calls  CPU ms/tick  us/call  share of a core  fit in one core")
     for kind in ("playing", "recorded", "mixed"):
         for calls in args.calls:
-            cpu = run(kind, calls, args.ticks)
+            cpu = run(kind, calls, args.ticks, args.slots)
             print(f"{kind:8s}  {calls:5d}  {cpu:11.2f}  {cpu * 1000 / calls:7.2f}"
                   f"  {cpu / 20:15.1%}  {int(calls * 20 / cpu):15d}")
 

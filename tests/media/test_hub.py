@@ -296,3 +296,25 @@ def test_sends_to_says_when_a_relay_must_hold_back() -> None:
     assert not hub.sends_to("a")
     assert hub.has_leg("a")
     assert not hub.has_leg("z")
+
+
+def test_each_recording_gets_one_frame_per_period_and_none_once_stopped() -> None:
+    hub: MediaHub[str] = MediaHub(slots=4)
+    for name in "abcdef":
+        hub.add_leg(name, StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=ord(name))
+    hub.record("ab", StereoRecorder("a", "b"))
+    hub.record("cd", StereoRecorder("c", "d"))
+    hub.record("ef", StereoRecorder("e", "f"))
+    assert len({hub.phase_of("a"), hub.phase_of("c"), hub.phase_of("e")}) > 1
+
+    def one_period() -> list[str]:
+        return sorted(recording for slot in range(4)
+                      for recording, _ in hub.tick(slot).recorded)
+
+    assert one_period() == ["ab", "cd", "ef"]
+    assert hub.stop_recording("cd") is not None
+    assert hub.stop_recording("cd") is None
+    assert one_period() == ["ab", "ef"]
+    hub.record("cd", StereoRecorder("c", "d"))
+    hub.remove_leg("e")  # its caller gone: the recording waits for nothing
+    assert one_period() == ["ab", "cd"]

@@ -88,6 +88,9 @@ class MediaHub(Generic[K]):
         self._bridge_phase: dict[str, int] = {}
         self._phases: list[dict[K, _Leg]] = [{} for _ in range(slots)]  # legs by phase
         self._recordings: dict[str, StereoRecorder[K]] = {}
+        #: the same recordings by their caller's leg: a tick serves those of its phase's
+        #: legs, not every recording once per phase
+        self._recorded_from: dict[K, dict[str, StereoRecorder[K]]] = {}
         self._mixer: Mixer[K] = Mixer()
         self._pending_digits: list[tuple[K, ReceivedDigit]] = []
 
@@ -257,6 +260,7 @@ class MediaHub(Generic[K]):
             if recorder.side_of(leg) is not None and state.bridge is None:
                 self._move(leg, state, caller.phase)
         self._recordings[recording_id] = recorder
+        self._recorded_from.setdefault(recorder.caller, {})[recording_id] = recorder
 
     def assign(self, recording_id: str, leg: K, side: Side | str | None) -> None:
         """Record ``leg`` on ``side`` from now on (None: no more), e.g. the new operator after
@@ -270,7 +274,13 @@ class MediaHub(Generic[K]):
             self._move(leg, state, self._leg(recorder.caller).phase)
 
     def stop_recording(self, recording_id: str) -> StereoRecorder[K] | None:
-        return self._recordings.pop(recording_id, None)
+        recorder = self._recordings.pop(recording_id, None)
+        if recorder is not None:
+            recorded = self._recorded_from[recorder.caller]
+            del recorded[recording_id]
+            if not recorded:
+                del self._recorded_from[recorder.caller]
+        return recorder
 
     # --- the tick -----------------------------------------------------------------------------
     def tick(self, slot: int = 0) -> HubTick[K]:
@@ -331,9 +341,9 @@ class MediaHub(Generic[K]):
             for i, (leg, _) in enumerate(frames):
                 result.packets.append((leg, self._legs[leg].stream.audio_packet(
                     payload[i * FRAME:(i + 1) * FRAME])))
-        for recording_id, recorder in self._recordings.items():
-            if self._legs.get(recorder.caller, None) is not None and \
-                    self._legs[recorder.caller].phase == phase:
+        recorded_from = self._recorded_from
+        for leg, _state in legs:
+            for recording_id, recorder in recorded_from.get(leg, {}).items():
                 result.recorded.append((recording_id, recorder.frame(heard_own).copy()))
         return result
 
