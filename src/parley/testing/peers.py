@@ -466,15 +466,19 @@ class Sipp:
     _control_port: int = 0
 
     def _command(self) -> list[str]:
+        # ports are checked where sipp binds them: one free on 127.0.0.1 may be held on
+        # 127.0.0.2 (by another carrier apart); in a namespace (``prefix``) only loopback
+        # can be checked from here
+        where = LOOPBACK if self.prefix else self.host
         if not self.port:
-            self.port = free_port()
+            self.port = free_port(where)
         self._control_port = free_port(ANY_ADDRESS)
         name = Path(self.scenario).stem
         # sipp also binds a control port (-cp, default 8888) and media ports (-mp, default
         # 6000): pin them to free ones so that parallel runs never collide. The control port
         # is bound on every address (0.0.0.0), so it must be free on all of them, not only
         # on loopback (a carrier apart on 127.0.0.2 may hold the same number).
-        media_port = self.media_port or free_port_block(4)
+        media_port = self.media_port or free_port_block(4, where)
         command = [*self.prefix, "sipp", "-i", self.host, "-p", str(self.port),
                    "-t", self.transport,
                    "-cp", str(self._control_port), "-mi", self.host, "-mp", str(media_port),
