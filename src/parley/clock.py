@@ -56,7 +56,8 @@ of turns until it came. :class:`MonotonicClock` makes a shorter wait this long i
 
 
 def _at_least_a_tick(seconds: float) -> float:
-    return seconds if seconds <= 0.0 or seconds >= TIMER_RESOLUTION_S else TIMER_RESOLUTION_S
+    """The wait to ask the loop for: none for ``seconds`` <= 0, else at least a tick."""
+    return 0.0 if seconds <= 0.0 else max(seconds, TIMER_RESOLUTION_S)
 
 
 class MonotonicClock:
@@ -70,12 +71,11 @@ class MonotonicClock:
         return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, _at_least_a_tick(seconds)))
+        await asyncio.sleep(_at_least_a_tick(seconds))
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
         """A timer on the running event loop (which uses the same monotonic clock)."""
-        return asyncio.get_running_loop().call_later(max(0.0, _at_least_a_tick(delay)),
-                                                     callback)
+        return asyncio.get_running_loop().call_later(_at_least_a_tick(delay), callback)
 
 
 async def every(clock: Clock, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
