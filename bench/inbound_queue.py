@@ -46,7 +46,9 @@ Debian's nftables needed): bridges only forwarding are handed to nftables. The k
 then lands outside the node's process (in the sender's system call or ksoftirqd), so every
 step also shows the sipp processes' CPU and the whole machine's (busy time from /proc/stat,
 all cores, in % of one core; other work on a shared machine counts too), and how many
-directions the kernel forwarded at the middle of the caller's run.
+directions the kernel forwarded at the middle of the caller's run. ``--kernel-new-streams``
+adds ``media.kernel_new_streams``: the operator's voice to the caller, which continues the
+stream of the beep, goes to the kernel too (the caller gets the operator's stream as it is).
 
 ``--relay-workers N`` starts the node with ``media.relay_workers`` N: bridged directions
 are forwarded by N worker processes; the node's "CPU %" is then its own process only and
@@ -254,6 +256,7 @@ class Node:
     cpu_seen: float = 0.0  # the last CPU time read, kept once the process is gone
     database_url: str | None = None  # None: SQLite in the data folder
     kernel_forwarding: bool = False  # media.kernel_forwarding
+    kernel_new_streams: bool = False  # media.kernel_new_streams
     relay_workers: int = 0  # media.relay_workers
     #: run under tracemalloc (bench/traced_node.py), its snapshots written here on request
     tracemalloc_dir: Path | None = None
@@ -281,6 +284,8 @@ class Node:
             command += ["--database-url", self.database_url]
         environment = {**os.environ, "PARLEY_MEDIA__KERNEL_FORWARDING":
                        "true" if self.kernel_forwarding else "false",
+                       "PARLEY_MEDIA__KERNEL_NEW_STREAMS":
+                       "true" if self.kernel_new_streams else "false",
                        "PARLEY_MEDIA__RELAY_WORKERS": str(self.relay_workers)}
         if self.tracemalloc_dir is not None:
             environment["PARLEY_TRACEMALLOC_DIR"] = str(self.tracemalloc_dir)
@@ -782,7 +787,7 @@ class Foreign:
 async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: float,
                operators: int, settle: float, postgres: str | None = None,
                foreign: Foreign | None = None, kernel_forwarding: bool = False,
-               recording: str = "none", relay_workers: int = 0,
+               kernel_new_streams: bool = False, recording: str = "none", relay_workers: int = 0,
                during_calls: Callable[[int], contextlib.AbstractContextManager[Any]] | None
                = None, probe: tuple[Path, float, float] | None = None) -> StepResult:
     """Run one rate on a fresh node (or the ``foreign`` server); every process started here
@@ -804,7 +809,8 @@ async def step(workdir: Path, scenario: Path, rate: int, calls: int, duration: f
             database, _name = await asyncio.to_thread(create_database, postgres)
         node = Node(workdir, config, (rtp_first, rtp_first + rtp_count - 1),
                     database_url=database if isinstance(database, str) else None,
-                    kernel_forwarding=kernel_forwarding, relay_workers=relay_workers)
+                    kernel_forwarding=kernel_forwarding,
+                    kernel_new_streams=kernel_new_streams, relay_workers=relay_workers)
     agents = Sipp(workdir / "agents", SCENARIOS / "uas_agent.xml", port=agent_port,
                   host=agent_host, extra=("-rtp_echo",))
     limit = int(calls / rate + duration + 60)  # a step that falls behind is cut off as failed
@@ -1064,6 +1070,10 @@ async def main() -> None:
     parser.add_argument("--kernel-forwarding", action=argparse.BooleanOptionalAction,
                         default=False, help="the node hands unrecorded two-party bridges to "
                         "nftables (media.kernel_forwarding; needs root and nftables)")
+    parser.add_argument("--kernel-new-streams", action="store_true",
+                        help="with --kernel-forwarding, streams that need rewriting go to "
+                        "the kernel too (media.kernel_new_streams: the caller gets the "
+                        "operator's stream as it is, a new SSRC)")
     parser.add_argument("--relay-workers", type=int, default=0, metavar="N",
                         help="the node forwards bridged directions in N worker processes "
                         "(media.relay_workers); their CPU is the 'workers %%' column")
@@ -1077,6 +1087,8 @@ async def main() -> None:
     parser.add_argument("--stop-after-failure", action=argparse.BooleanOptionalAction,
                         default=True, help="skip higher rates after a step that is not clean")
     args = parser.parse_args()
+    if args.kernel_new_streams and not args.kernel_forwarding:
+        parser.error("--kernel-new-streams goes with --kernel-forwarding")
     for tool, package in (("sipp", "sip-tester"), ("sox", "sox")):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (Debian package {package})")
@@ -1094,6 +1106,7 @@ async def main() -> None:
     print(f"machine: {machine()}; {server}; {'with' if args.media else 'without'} media, "
                     f"{args.operators} operators, calls of {args.duration:g} s"
           f"{', kernel forwarding' if args.kernel_forwarding else ''}"
+          f"{' (new streams too)' if args.kernel_new_streams else ''}"
           f"{f', {args.relay_workers} relay workers' if args.relay_workers else ''}"
           f"{', every call recorded' if args.recording == 'all' else ''}", flush=True)
     print(f"{'rate/s':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'op legs':>7} "
@@ -1124,7 +1137,8 @@ async def main() -> None:
             r = await step(root / f"rate-{rate}", scenario, rate, calls, args.duration,
                            args.operators, args.settle,
                            postgres.url if postgres is not None else None, foreign,
-                           kernel_forwarding=args.kernel_forwarding, recording=args.recording,
+                           kernel_forwarding=args.kernel_forwarding,
+                           kernel_new_streams=args.kernel_new_streams, recording=args.recording,
                            relay_workers=args.relay_workers,
                            probe=probe)
             implied = int(rate * args.duration)

@@ -108,6 +108,10 @@ class MediaSettings(BaseModel):
     # Hand unrecorded two-party bridges to the kernel (nftables; needs CAP_NET_ADMIN and
     # Debian's nftables): docs/configuration.md, "Kernel forwarding".
     kernel_forwarding: bool = False
+    # With kernel forwarding: a direction whose stream would need its headers rewritten (the
+    # operator's voice to a caller who heard a prompt) goes to the kernel too, the phone then
+    # getting the other phone's own stream (a new SSRC): docs/configuration.md, same section.
+    kernel_new_streams: bool = False
     # Worker processes that forward bridged directions on the other cores (0: the node's
     # own event loop relays everything): docs/configuration.md, "Relay workers".
     # ("auto": one per core this process may run on, beyond the first).
@@ -150,6 +154,9 @@ class MediaSettings(BaseModel):
         if self.kernel_forwarding and self.relay_workers not in (0, "auto"):
             raise ValueError("media.kernel_forwarding and media.relay_workers are two ways "
                              "of taking bridges off the event loop: choose one")
+        if self.kernel_new_streams and not self.kernel_forwarding:
+            raise ValueError("media.kernel_new_streams applies to kernel forwarding: set "
+                             "media.kernel_forwarding too, or leave kernel_new_streams out")
         return self
 
     @field_validator("language")

@@ -12,10 +12,11 @@ import pytest
 from parley.clock import MonotonicClock
 from parley.config import MediaSettings
 from parley.events import Answered, ChannelCreated, Hangup, HangupCause
+from parley.telephony.media import Tone
 from parley.telephony.server import Telephony
 from parley.telephony.users import demo_directory
 from parley.testing.needs import NFTABLES, needs
-from parley.testing.peers import Baresip, audio_similarity
+from parley.testing.peers import Baresip, audio_similarity, read_wav, write_wav
 
 from .conftest import needs_baresip, telephony_settings
 
@@ -133,22 +134,27 @@ async def test_dead_call_is_ended_by_the_media_timeout(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("forwarder", [pytest.param("kernel", marks=needs(NFTABLES)),
+                                       pytest.param("kernel-new-streams",
+                                                    marks=needs(NFTABLES)),
                                        "worker"])
 async def test_a_forwarded_call_is_heard_both_ways_and_follows_hold(
         tmp_path: Path, forwarder: str) -> None:
     """``media.kernel_forwarding`` or ``media.relay_workers``: the bridged call's two
     directions leave the event loop (nftables, or the worker process), both phones hear each
     other; hold takes them back to the relay (the hold music continues the callee's stream),
-    resume hands them over again (for the worker, rewritten to continue it); nothing is
-    forwarded after the call, and a worker ends with the node."""
-    media_settings = (MediaSettings(kernel_forwarding=True) if forwarder == "kernel"
-                      else MediaSettings(relay_workers=1))
+    resume hands them over again. After a beep to the callee the caller's voice continues
+    the beep's stream (rewritten): a worker takes it so, the kernel leaves it with the relay
+    unless ``media.kernel_new_streams`` (the callee then hears the caller's own stream, a new
+    SSRC). Nothing is forwarded after the call, and a worker ends with the node."""
+    media_settings = (MediaSettings(relay_workers=1) if forwarder == "worker"
+                      else MediaSettings(kernel_forwarding=True,
+                                         kernel_new_streams=forwarder == "kernel-new-streams"))
     settings = telephony_settings(data_dir=tmp_path / "parley-data", media=media_settings)
     parley = Telephony(settings, demo_directory(settings.realm), MonotonicClock())
     async with parley:
         caller, callee = await _phones(parley, tmp_path)
         kernel = parley.relay.kernel
-        assert (kernel is not None) == (forwarder == "kernel")
+        assert (kernel is not None) == (forwarder != "worker")
         pid = parley.relay.workers[0].pid if forwarder == "worker" else None
         try:
             await callee.start()
@@ -178,6 +184,20 @@ async def test_a_forwarded_call_is_heard_both_ways_and_follows_hold(
             received = media.received_packets
             await asyncio.sleep(1.2)
             assert media.kernel_forwarded  # handed over again
+            assert other.kernel_forwarded
+            # a beep to the callee: the caller's voice after it continues the beep's stream
+            # (rewritten): the kernel leaves that direction with the relay unless it may
+            # start a new stream; a worker rewrites it
+            playback = channel.play(Tone("beep"))
+            assert not other.kernel_forwarded
+            assert await playback.wait(within=5) is not None
+            shell = parley.engine.media
+            assert shell is not None
+            assert shell.release(channel)  # the hub lets the leg go
+            await asyncio.sleep(1.2)
+            assert media.kernel_forwarded
+            assert other.kernel_forwarded == (forwarder != "kernel")
+            await asyncio.sleep(1.5)  # the callee hears the caller on, in the new stream too
             assert media.received_packets > received + 20  # the forwarded packets counted too
             await caller.hangup()
             await callee.wait_event("CALL_CLOSED", within=10)
@@ -195,3 +215,7 @@ async def test_a_forwarded_call_is_heard_both_ways_and_follows_hold(
     assert callee.source is not None
     assert audio_similarity(callee.received_wav(), caller.source) > 0.8
     assert audio_similarity(caller.received_wav(), callee.source) > 0.8
+    # the last seconds, after the beep (a new stream where the kernel may start one)
+    heard, rate = read_wav(callee.received_wav())
+    tail = write_wav(tmp_path / "callee-tail.wav", heard[-17 * rate // 10:-rate // 5], rate)
+    assert audio_similarity(tail, caller.source, window_s=0.5) > 0.8

@@ -126,3 +126,52 @@ async def test_a_stream_that_needs_rewriting_stays_with_the_relay() -> None:
         alice.close()
         bob.close()
         relay.stop_kernel()
+
+
+async def test_with_new_streams_a_rewritten_stream_goes_to_the_kernel_as_sent() -> None:
+    """``media.kernel_new_streams``: Bob heard a prompt, then Alice's voice (rewritten to
+    continue it) goes to the kernel too: Bob gets Alice's own stream from then on, and what
+    the hub plays after the kernel gives the bridge back continues that stream."""
+    first = free_port_block(8)
+    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
+                       kernel_forwarding=True, kernel_new_streams=True)
+    relay.start_kernel()
+    alice, bob = udp_phone(), udp_phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt
+        relay.bridge(a_side, b_side)
+        for seq in (1, 2):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        to_bob = [p for p, _ in await received_rtp(bob, 3)]
+        assert [(p.sequence, p.ssrc) for p in to_bob] == [(500, 0x99), (501, 0x99),
+                                                          (502, 0x99)]
+        assert len(await received_rtp(alice, 2)) == 2
+        relay.poll_kernel()
+        assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (True, True)
+        for seq in range(3, 8):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+        to_bob = [p for p, _ in await received_rtp(bob, 5)]
+        assert [(p.sequence, p.timestamp, p.ssrc) for p in to_bob] == [
+            (seq, seq * 160, 0xA) for seq in range(3, 8)]  # Alice's stream, as she sent it
+        assert a_side.received_packets == 2  # the kernel forwarded the rest
+
+        # hold music for Bob: the bridge comes back first, and the hub goes on from the
+        # last packet the kernel passed him (Alice's SSRC, sequence 8, its timestamp)
+        assert b_side.continuation() == (0xA, 8, 8 * 160)
+        assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (False, False)
+        b_side.hub_sends = True
+        b_side.send_packet(numbered_packet(8, 0xA))
+        b_side.hub_sends = False
+        alice.sendto(numbered_packet(8, 0xA), ("127.0.0.1", a_side.port))
+        to_bob = [p for p, _ in await received_rtp(bob, 2)]
+        assert [(p.sequence, p.ssrc) for p in to_bob] == [(8, 0xA), (9, 0xA)]
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_kernel()

@@ -242,6 +242,12 @@ def test_relay_workers_and_kernel_forwarding_are_one_or_the_other() -> None:
         MediaSettings(kernel_forwarding=True, relay_workers=1)
 
 
+def test_new_streams_in_the_kernel_need_kernel_forwarding() -> None:
+    assert MediaSettings(kernel_forwarding=True, kernel_new_streams=True).kernel_new_streams
+    with pytest.raises(ValueError, match=r"kernel_new_streams applies to kernel forwarding"):
+        MediaSettings(kernel_new_streams=True)
+
+
 def test_auto_starts_one_worker_per_core_beyond_the_first(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """``PARLEY_MEDIA__RELAY_WORKERS=auto``: counted on the cores the node may run on (a

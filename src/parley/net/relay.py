@@ -24,7 +24,9 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
   ``kernel_interval``), and taken back before anything that needs the relay happens: setting
   ``tap``, ``hub_sends`` or ``on_hold``, a new remote, SRTP keys, the hub continuing the
   stream, a re-bridge, unbridge or close. The kernel's packet counts are added to the
-  endpoint's as they are read, so inactivity and ``packet_totals`` stay true.
+  endpoint's as they are read, so inactivity and ``packet_totals`` stay true. A stream that
+  needs rewriting stays with the relay, unless ``media.kernel_new_streams`` lets the phone
+  get the other phone's stream as it is (a new SSRC) from the hand-over on.
 - Relay workers (``media.relay_workers``): the same hand-over, to worker processes on the
   other cores (:mod:`parley.net.relay_worker`) instead of the kernel; a worker also continues
   a rewritten stream, so both directions of a bridge can go. While a worker has a direction
@@ -97,6 +99,18 @@ class _OutboundStream:
         self.rewrite = state.rewrite
         self.last_seq, self.last_ts = state.last_seq, state.last_ts
         self.source = None if state.source_ssrc is None else (id(source), state.source_ssrc)
+
+    def as_it_comes(self) -> None:
+        """From now the phone gets its source's packets unrewritten (the kernel forwards
+        them): the stream becomes the source's own, its SSRC and its position, so that what
+        the relay or the hub sends after a take-back continues what the phone got."""
+        if not self.rewrite or self.source is None:
+            return
+        self.ssrc = self.source[1]
+        self.last_seq = (self.last_seq - self.seq_delta) & 0xFFFF
+        self.last_ts = (self.last_ts - self.ts_delta) & 0xFFFFFFFF
+        self.seq_delta = self.ts_delta = 0
+        self.rewrite = False
 
 
 @dataclass(eq=False)
@@ -470,7 +484,7 @@ class MediaRelay:
                  consent_timeout: float = CONSENT_TIMEOUT,
                  loop: asyncio.AbstractEventLoop | None = None,
                  kernel_forwarding: bool = False, kernel_interval: float = 0.5,
-                 relay_workers: int = 0) -> None:
+                 kernel_new_streams: bool = False, relay_workers: int = 0) -> None:
         self.pool = pool
         self.clock = clock
         self.timeout = timeout
@@ -485,6 +499,9 @@ class MediaRelay:
         #: :mod:`parley.net.kernel_forward`); started by :meth:`run`
         self.kernel_forwarding = kernel_forwarding
         self.kernel_interval = kernel_interval
+        #: ``media.kernel_new_streams``: a stream that needs rewriting goes to the kernel too,
+        #: its phone then getting the source's own stream (see :meth:`_kernel_safe`)
+        self.kernel_new_streams = kernel_new_streams
         self.kernel: KernelForwarder | None = None
         self._forwarder: KernelForwarder | None = None
         if kernel_forwarding:  # its netlink socket before the RTP sockets (low descriptor)
@@ -678,7 +695,9 @@ class MediaRelay:
         not tapped, not on hold; the peer not on hold, not fed by the hub, and its phone's
         stream coming from ``one`` unrewritten (a stream that needs continuity rewriting
         after a source change, such as the operator's voice after the caller heard a
-        prompt, stays with the relay)."""
+        prompt, stays with the relay unless ``kernel_new_streams``: nftables cannot add to
+        sequence numbers or timestamps, so the phone then gets ``one``'s stream as it is,
+        a new SSRC, as after a re-INVITE)."""
         other = one.peer
         if other is None or other.peer is not one or other is one:
             return None
@@ -694,7 +713,9 @@ class MediaRelay:
                     or endpoint in self._webrtc):
                 return None
         stream = other._stream  # what the peer's phone got: from one (as it came, for nft)?
-        if (kernel and stream.rewrite) or stream.source is None or stream.source[0] != id(one):
+        if stream.source is None or stream.source[0] != id(one):
+            return None
+        if kernel and stream.rewrite and not self.kernel_new_streams:
             return None
         return Direction(one.port, source, target, other.port)
 
@@ -722,6 +743,8 @@ class MediaRelay:
         for one, direction in handed:
             one._kernel = True
             one._kernel_packets = 0
+            if one.peer is not None:  # the kernel passes packets on as they come
+                one.peer._stream.as_it_comes()
             self._forwarded[one] = direction
             self._bridged.discard(one)
 

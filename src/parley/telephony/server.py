@@ -99,6 +99,7 @@ class Telephony:
         self.relay = MediaRelay(self.pool, clock, timeout=settings.media_timeout,
                                 consent_timeout=settings.webrtc_consent_timeout,
                                 kernel_forwarding=settings.media.kernel_forwarding,
+                                kernel_new_streams=settings.media.kernel_new_streams,
                                 relay_workers=settings.media.relay_worker_count())
         self.dialplan = ExtensionDialPlan(self, no_answer_timeout=settings.no_answer_timeout,
                                           busy_when_in_call=settings.busy_when_in_call)
