@@ -3,6 +3,7 @@ real UDP peers on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 from parley.clock import MonotonicClock
@@ -169,6 +170,49 @@ async def test_with_new_streams_a_rewritten_stream_goes_to_the_kernel_as_sent() 
         alice.sendto(numbered_packet(8, 0xA), ("127.0.0.1", a_side.port))
         to_bob = [p for p, _ in await received_rtp(bob, 2)]
         assert [(p.sequence, p.ssrc) for p in to_bob] == [(8, 0xA), (9, 0xA)]
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_kernel()
+
+
+async def test_a_bridge_ending_in_the_kernel_leaves_the_other_stream_to_go_on_ahead() -> None:
+    """Alice hangs up while the kernel forwards her voice to Bob: the removal does not read
+    the last counts (that costs libnftables the whole map), so what Bob hears next (a
+    prompt) continues past every packet the kernel may have passed him, never behind."""
+    first = free_port_block(8)
+    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
+                       kernel_forwarding=True)
+    relay.start_kernel()
+    kernel = relay.kernel
+    assert kernel is not None
+    alice, bob = udp_phone(), udp_phone()
+    a_side, b_side = relay.open("a"), relay.open("b")
+    try:
+        a_side.set_remote(*alice.getsockname())
+        b_side.set_remote(*bob.getsockname())
+        relay.bridge(a_side, b_side)
+        for seq in (1, 2):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
+        assert len(await received_rtp(bob, 2)) == 2
+        assert len(await received_rtp(alice, 2)) == 2
+        relay.poll_kernel()
+        assert a_side.kernel_forwarded
+        for seq in range(3, 23):  # a phone's pace, 20 ms a packet, none of it counted yet
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+            await asyncio.sleep(0.02)
+        assert [p.sequence for p, _ in await received_rtp(bob, 20)] == list(range(3, 23))
+        a_side.close()
+        assert kernel.elements() == 0
+        continuation = b_side.continuation()
+        assert continuation is not None
+        ssrc, sequence, timestamp = continuation
+        assert ssrc == 0xA
+        assert 23 <= sequence <= 23 + 60  # past the kernel's packets, a short gap at most
+        assert timestamp == (sequence * 160) & 0xFFFFFFFF
     finally:
         a_side.close()
         b_side.close()

@@ -32,13 +32,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 TABLE = "parley_media"
 _GOT = re.compile(r"counter packets (\d+) bytes \d+ : 0x([0-9a-f]+)")
+#: keys per ``get element``: libnftables 1.0.6 crashed the process on 200 at once
+_GET_AT_ONCE = 64
 
 
 class KernelForwardError(RuntimeError):
@@ -66,7 +67,6 @@ class _Nft:
         lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
         lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
         lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         self._lib = lib
@@ -76,10 +76,9 @@ class _Nft:
         lib.nft_ctx_buffer_output(self._ctx)
         lib.nft_ctx_buffer_error(self._ctx)
 
-    def run(self, command: str, *, json_output: bool = False) -> str:
+    def run(self, command: str) -> str:
         """Run one or more commands (one transaction); the output, or KernelForwardError."""
         lib = self._lib
-        lib.nft_ctx_output_set_flags(self._ctx, 1 << 4 if json_output else 0)  # NFT_CTX_OUTPUT_JSON
         rc = lib.nft_run_cmd_from_buffer(self._ctx, command.encode())
         output = (lib.nft_ctx_get_output_buffer(self._ctx) or b"").decode()
         error = (lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode()
@@ -171,10 +170,10 @@ class KernelForwarder:
     def running(self) -> bool:
         return self._nft is not None
 
-    def _run(self, command: str, *, json_output: bool = False) -> str:
+    def _run(self, command: str) -> str:
         if self._nft is None:
             raise KernelForwardError("kernel forwarding is not started")
-        return self._nft.run(command, json_output=json_output)
+        return self._nft.run(command)
 
     def add(self, directions: Iterable[Direction]) -> None:
         """Hand directions to the kernel (one transaction)."""
@@ -191,18 +190,25 @@ class KernelForwarder:
                   f"add element {self._spec} from_port {{ {from_port} }}\n"
                   f"add element {self._spec} legs {{ {legs} }}")
 
-    def remove(self, directions: Iterable[Direction]) -> dict[int, int]:
+    def remove(self, directions: Iterable[Direction], *,
+               read_counts: bool = True) -> dict[int, int]:
         """Take directions back (one transaction): once this returns, the kernel forwards
         none of their packets, and the next ones reach the relay's sockets. Returns their
-        packet counts read just before (by relay port)."""
+        packet counts read just before (by relay port), unless ``read_counts`` is False:
+        reading them after any change to the table makes libnftables fetch the whole map
+        again (about 4 ms with 500 directions, against 0.2 ms for the removal itself)."""
         directions = list(directions)
         if not directions:
             return {}
         legs = ", ".join(d.key() for d in directions)
         marks = ", ".join(str(d.port) for d in directions)
-        # nft 1.0.6 prints ``get element`` as text whatever the output flags
-        listed = self._run(f"get element {self._spec} legs {{ {legs} }}")
-        counts = {int(mark, 16): int(packets) for packets, mark in _GOT.findall(listed)}
+        counts: dict[int, int] = {}
+        for start in range(0, len(directions) if read_counts else 0, _GET_AT_ONCE):
+            keys = ", ".join(d.key() for d in directions[start:start + _GET_AT_ONCE])
+            # nft 1.0.6 prints ``get element`` as text whatever the output flags
+            listed = self._run(f"get element {self._spec} legs {{ {keys} }}")
+            counts.update((int(mark, 16), int(packets))
+                          for packets, mark in _GOT.findall(listed))
         self._run(f"delete element {self._spec} legs {{ {legs} }}\n"
                   f"delete element {self._spec} to_addr {{ {marks} }}\n"
                   f"delete element {self._spec} to_port {{ {marks} }}\n"
@@ -210,18 +216,10 @@ class KernelForwarder:
         return counts
 
     def counters(self) -> dict[int, int]:
-        """Packets the kernel has forwarded per direction, by relay port (one list command)."""
-        output = self._run(f"list map {self._spec} legs", json_output=True)
-        counts: dict[int, int] = {}
-        for item in json.loads(output).get("nftables", []):
-            elements = item.get("map", {}).get("elem", [])
-            for element in elements:
-                # [{"elem": {"val": {"concat": [port, addr, port]}, "counter": {...}}}, mark]
-                key, mark = element
-                entry = key.get("elem", {}) if isinstance(key, dict) else {}
-                counter = entry.get("counter", {})
-                counts[int(mark)] = int(counter.get("packets", 0))
-        return counts
+        """Packets the kernel has forwarded per direction, by relay port (one list command,
+        read as text: half the cost of nftables' JSON for the same elements)."""
+        listed = self._run(f"list map {self._spec} legs")
+        return {int(mark, 16): int(packets) for packets, mark in _GOT.findall(listed)}
 
     def elements(self) -> int:
         """How many directions the kernel forwards now (for tests and diagnostics)."""

@@ -69,6 +69,7 @@ Address = tuple[str, int]
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _MAX_DATAGRAM = 2048
 _FRAME_TICKS = 160  # one 20 ms G.711 frame; the gap left in timestamps at a source change
+_FRAME_S = 0.020  # the shortest packet interval a forwarded phone is assumed to send at
 _MAX_DROPOUT = 3000  # sequence steps beyond this start a new stream (RFC 3550 A.1)
 _MAX_MISORDER = 100  # steps back within this are late or duplicate packets
 _MIN_SEQUENTIAL = 2  # in-order packets before a new stream's gaps count as losses
@@ -154,6 +155,7 @@ class MediaEndpoint:
     #: (``media.kernel_forwarding``, ``media.relay_workers``)
     _kernel: bool = False
     _kernel_packets: int = 0  # the forwarder's count for the current hand-over, last read
+    _kernel_read: float = 0.0  # when that count was read (or the direction handed over)
     _handed_lost: int = 0  # what was lost before the current hand-over to a worker
 
     # Setting any of these takes the bridge back from the kernel first (the hot path reads
@@ -740,9 +742,11 @@ class MediaRelay:
         except KernelForwardError as error:
             log.warning("kernel_forwarding_refused", error=str(error))
             return  # these bridges stay with the relay
+        now = self.clock.monotonic()
         for one, direction in handed:
             one._kernel = True
             one._kernel_packets = 0
+            one._kernel_read = now
             if one.peer is not None:  # the kernel passes packets on as they come
                 one.peer._stream.as_it_comes()
             self._forwarded[one] = direction
@@ -916,6 +920,7 @@ class MediaRelay:
     def _count_kernel(self, endpoint: MediaEndpoint, packets: int, now: float) -> None:
         """The kernel has forwarded ``packets`` in all from ``endpoint``'s phone: count the
         new ones as received (and sent by its peer), as the Python path would."""
+        endpoint._kernel_read = now
         new = packets - endpoint._kernel_packets
         if new <= 0:
             return
@@ -928,6 +933,20 @@ class MediaRelay:
             stream = peer._stream  # the phone's stream went on unrewritten: 20 ms a packet
             stream.last_seq = (stream.last_seq + new) & 0xFFFF
             stream.last_ts = (stream.last_ts + new * _FRAME_TICKS) & 0xFFFFFFFF
+
+    def _past_uncounted(self, endpoint: MediaEndpoint, now: float) -> None:
+        """The bridge ends without its last counts read: since the last reading the peer's
+        phone got at most one packet per 20 ms from ``endpoint``'s. What is sent to it next
+        (a prompt after the operator hung up) continues past all of them: a gap the phone
+        takes for loss, never a step back to numbers it already played. Those packets are
+        not added to the totals (at most one poll's worth per ended bridge)."""
+        peer = endpoint.peer
+        if peer is None:
+            return
+        most = int((now - endpoint._kernel_read) / _FRAME_S) + 10  # and a burst's margin
+        stream = peer._stream
+        stream.last_seq = (stream.last_seq + most) & 0xFFFF
+        stream.last_ts = (stream.last_ts + most * _FRAME_TICKS) & 0xFFFFFFFF
 
     def poll_kernel(self) -> None:
         """Read the kernel's (or the workers') packet counts and hand over new bridges."""
@@ -988,13 +1007,16 @@ class MediaRelay:
         directions = [self._forwarded.pop(one) for one in pair if one in self._forwarded]
         counts: dict[int, int] = {}
         if forwarder is not None:
-            try:
-                counts = forwarder.remove(directions)
+            try:  # the last counts only where the call goes on (see remove())
+                counts = forwarder.remove(directions, read_counts=wait)
             except KernelForwardError as error:  # the table is gone: nothing forwards
                 log.warning("kernel_forwarding_reclaim_failed", error=str(error))
         now = self.clock.monotonic()
         for one in pair:
-            self._count_kernel(one, counts.get(one.port, 0), now)
+            if wait:
+                self._count_kernel(one, counts.get(one.port, 0), now)
+            else:
+                self._past_uncounted(one, now)
             one._kernel = False
             one._kernel_packets = 0
             # the kernel does not follow sequence numbers: start over, losses kept
