@@ -289,6 +289,10 @@ async def main() -> None:
                         help="the queue's recording policy (all: every call recorded)")
     parser.add_argument("--relay-workers", type=int, default=0, metavar="N",
                         help="media.relay_workers of the node (its own process is sampled)")
+    parser.add_argument("--kernel-forwarding", action="store_true",
+                        help="media.kernel_forwarding on (root and nftables)")
+    parser.add_argument("--kernel-new-streams", action="store_true",
+                        help="with --kernel-forwarding, media.kernel_new_streams on")
     parser.add_argument("--rate-hz", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy",
                         help="the py-spy executable")
@@ -310,6 +314,8 @@ async def main() -> None:
             parser.error(f"{tool} is not installed")
     print(f"machine: {machine()}; {'with' if args.media else 'without'} media, "
           f"recording {args.recording}, {args.relay_workers} relay workers, "
+          f"{'kernel forwarding, ' if args.kernel_forwarding else ''}"
+          f"{'new streams in the kernel, ' if args.kernel_new_streams else ''}"
           f"{args.operators} operators, calls of "
           f"{args.duration:g} s", flush=True)
     with contextlib.ExitStack() as stack:
@@ -322,6 +328,8 @@ async def main() -> None:
             result = await step(root / f"rate-{rate}", scenario, rate, rate * 30,
                                 args.duration, args.operators, 2.0,
                                 recording=args.recording, relay_workers=args.relay_workers,
+                                kernel_forwarding=args.kernel_forwarding,
+                                kernel_new_streams=args.kernel_new_streams,
                                 during_calls=recorder(args.py_spy, raw, args.rate_hz))
             print(f"## {rate} calls/s: {result.calls} calls, clean: "
                   f"{'yes' if result.clean else 'NO'}, wait to operator "
