@@ -4,12 +4,16 @@ real UDP peers on loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import subprocess
+from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 from parley.clock import MonotonicClock
 from parley.media.rtp import RtpPacket
 from parley.net.kernel_forward import KernelForwarder, table_name
-from parley.net.relay import MediaRelay
+from parley.net.relay import MediaEndpoint, MediaRelay
 from parley.net.rtp_ports import RtpPortPool
 from parley.testing.media import numbered_packet, received_rtp, udp_phone
 from parley.testing.needs import NFTABLES, needs
@@ -93,25 +97,52 @@ async def test_a_bridge_goes_to_the_kernel_and_back_to_python_losing_nothing() -
     assert f"table ip {table_name(first)}\n" not in _tables()
 
 
-async def test_a_stream_that_needs_rewriting_stays_with_the_relay() -> None:
-    """Bob heard a prompt first: Alice's voice must continue that stream (rewritten), so
-    only Bob's direction goes to the kernel."""
+class _Call(NamedTuple):
+    relay: MediaRelay
+    alice: socket.socket
+    bob: socket.socket
+    a_side: MediaEndpoint
+    b_side: MediaEndpoint
+
+
+@contextlib.asynccontextmanager
+async def _call(*, new_streams: bool = False, prompt_to_bob: bool = False
+                ) -> AsyncIterator[_Call]:
+    """Alice and Bob bridged through a kernel-forwarding relay, their first two packets
+    each way relayed by it (latching, the streams' sources), not yet handed over; with
+    ``prompt_to_bob`` the hub's prompt (sequence 500, SSRC 0x99) reached Bob first."""
     first = free_port_block(8)
     relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
-                       kernel_forwarding=True)
+                       kernel_forwarding=True, kernel_new_streams=new_streams)
     relay.start_kernel()
     alice, bob = udp_phone(), udp_phone()
     a_side, b_side = relay.open("a"), relay.open("b")
     try:
         a_side.set_remote(*alice.getsockname())
         b_side.set_remote(*bob.getsockname())
-        b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt
+        if prompt_to_bob:
+            b_side.send_packet(numbered_packet(500, 0x99))
         relay.bridge(a_side, b_side)
         for seq in (1, 2):
             alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
             bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
-        assert len(await received_rtp(bob, 3)) == 3
+        heard = [(500, 0x99), (501, 0x99), (502, 0x99)] if prompt_to_bob else [(1, 0xA), (2, 0xA)]
+        to_bob = [p for p, _ in await received_rtp(bob, len(heard))]
+        assert [(p.sequence, p.ssrc) for p in to_bob] == heard  # a prompt's stream goes on
         assert len(await received_rtp(alice, 2)) == 2
+        yield _Call(relay, alice, bob, a_side, b_side)
+    finally:
+        a_side.close()
+        b_side.close()
+        alice.close()
+        bob.close()
+        relay.stop_kernel()
+
+
+async def test_a_stream_that_needs_rewriting_stays_with_the_relay() -> None:
+    """Bob heard a prompt first: Alice's voice must continue that stream (rewritten), so
+    only Bob's direction goes to the kernel."""
+    async with _call(prompt_to_bob=True) as (relay, alice, bob, a_side, b_side):
         relay.poll_kernel()
         assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (False, True)
         for seq in range(3, 8):
@@ -121,36 +152,14 @@ async def test_a_stream_that_needs_rewriting_stays_with_the_relay() -> None:
         assert [(p.sequence, p.ssrc) for p in to_bob] == [(503 + n, 0x99) for n in range(5)]
         assert [p.sequence for p, _ in await received_rtp(alice, 5)] == list(range(3, 8))
         assert b_side.received_packets == 2  # the kernel's, until the next poll
-    finally:
-        a_side.close()
-        b_side.close()
-        alice.close()
-        bob.close()
-        relay.stop_kernel()
 
 
 async def test_with_new_streams_a_rewritten_stream_goes_to_the_kernel_as_sent() -> None:
     """``media.kernel_new_streams``: Bob heard a prompt, then Alice's voice (rewritten to
     continue it) goes to the kernel too: Bob gets Alice's own stream from then on, and what
     the hub plays after the kernel gives the bridge back continues that stream."""
-    first = free_port_block(8)
-    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
-                       kernel_forwarding=True, kernel_new_streams=True)
-    relay.start_kernel()
-    alice, bob = udp_phone(), udp_phone()
-    a_side, b_side = relay.open("a"), relay.open("b")
-    try:
-        a_side.set_remote(*alice.getsockname())
-        b_side.set_remote(*bob.getsockname())
-        b_side.send_packet(numbered_packet(500, 0x99))  # the hub's prompt
-        relay.bridge(a_side, b_side)
-        for seq in (1, 2):
-            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
-            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
-        to_bob = [p for p, _ in await received_rtp(bob, 3)]
-        assert [(p.sequence, p.ssrc) for p in to_bob] == [(500, 0x99), (501, 0x99),
-                                                          (502, 0x99)]
-        assert len(await received_rtp(alice, 2)) == 2
+    async with _call(new_streams=True, prompt_to_bob=True) as (relay, alice, bob, a_side,
+                                                                b_side):
         relay.poll_kernel()
         assert (a_side.kernel_forwarded, b_side.kernel_forwarded) == (True, True)
         for seq in range(3, 8):
@@ -170,35 +179,15 @@ async def test_with_new_streams_a_rewritten_stream_goes_to_the_kernel_as_sent() 
         alice.sendto(numbered_packet(8, 0xA), ("127.0.0.1", a_side.port))
         to_bob = [p for p, _ in await received_rtp(bob, 2)]
         assert [(p.sequence, p.ssrc) for p in to_bob] == [(8, 0xA), (9, 0xA)]
-    finally:
-        a_side.close()
-        b_side.close()
-        alice.close()
-        bob.close()
-        relay.stop_kernel()
 
 
 async def test_a_bridge_ending_in_the_kernel_leaves_the_other_stream_to_go_on_ahead() -> None:
     """Alice hangs up while the kernel forwards her voice to Bob: the removal does not read
     the last counts (that costs libnftables the whole map), so what Bob hears next (a
     prompt) continues past every packet the kernel may have passed him, never behind."""
-    first = free_port_block(8)
-    relay = MediaRelay(RtpPortPool("127.0.0.1", first, first + 7), MonotonicClock(),
-                       kernel_forwarding=True)
-    relay.start_kernel()
-    kernel = relay.kernel
-    assert kernel is not None
-    alice, bob = udp_phone(), udp_phone()
-    a_side, b_side = relay.open("a"), relay.open("b")
-    try:
-        a_side.set_remote(*alice.getsockname())
-        b_side.set_remote(*bob.getsockname())
-        relay.bridge(a_side, b_side)
-        for seq in (1, 2):
-            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
-            bob.sendto(numbered_packet(seq, 0xB), ("127.0.0.1", b_side.port))
-        assert len(await received_rtp(bob, 2)) == 2
-        assert len(await received_rtp(alice, 2)) == 2
+    async with _call() as (relay, alice, bob, a_side, b_side):
+        kernel = relay.kernel
+        assert kernel is not None
         relay.poll_kernel()
         assert a_side.kernel_forwarded
         for seq in range(3, 23):  # a phone's pace, 20 ms a packet, none of it counted yet
@@ -213,9 +202,3 @@ async def test_a_bridge_ending_in_the_kernel_leaves_the_other_stream_to_go_on_ah
         assert ssrc == 0xA
         assert 23 <= sequence <= 23 + 60  # past the kernel's packets, a short gap at most
         assert timestamp == (sequence * 160) & 0xFFFFFFFF
-    finally:
-        a_side.close()
-        b_side.close()
-        alice.close()
-        bob.close()
-        relay.stop_kernel()
