@@ -92,7 +92,6 @@ class MediaHub(Generic[K]):
         #: legs, not every recording once per phase
         self._recorded_from: dict[K, dict[str, StereoRecorder[K]]] = {}
         self._mixer: Mixer[K] = Mixer()
-        self._pending_digits: list[tuple[K, ReceivedDigit]] = []
 
     # --- legs ---------------------------------------------------------------------------------
     def add_leg(self, leg: K, settings: StreamSettings, *, ssrc: int,
