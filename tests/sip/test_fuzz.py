@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from parley.sip import compiled
 from parley.sip.errors import SipParseError
-from parley.sip.headers import _NAMES, Headers, NameAddr, Via, _name_info
+from parley.sip.headers import NAMES_SEEN, Headers, NameAddr, Via, name_info
 from parley.sip.message import (
     _LINE_SPLIT,
     MAX_HEADER_LENGTH,
@@ -221,7 +221,7 @@ def compiled_parser() -> None:
 def scanned(raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, list[str]]] | None:
     """What the compiled scanner makes of a head, in comparable form (None: given up)."""
     assert compiled.scan is not None
-    result = compiled.scan(raw, _NAMES, _name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
+    result = compiled.scan(raw, NAMES_SEEN, name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
     return None if result is None else (result[0], list(result[1]), result[2])
 
 

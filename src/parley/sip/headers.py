@@ -58,8 +58,9 @@ def canonical_name(name: str) -> str:
 
 _KEYS: dict[str, str] = {}
 # A header name as written before its colon (a token, maybe followed by blanks) → its
-# canonical spelling and look-up key; bounded like _KEYS.
-_NAMES: dict[str, tuple[str, str]] = {}
+# canonical spelling and look-up key; bounded like _KEYS. Public for the message parser's
+# compiled scanner, which reads it (and fills it through name_info) as it goes.
+NAMES_SEEN: dict[str, tuple[str, str]] = {}
 _NAME_AS_WRITTEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*\Z")
 
 
@@ -74,17 +75,17 @@ def _key(name: str) -> str:
     return key
 
 
-def _name_info(written: str) -> tuple[str, str] | None:
+def name_info(written: str) -> tuple[str, str] | None:
     """The canonical name and look-up key of a header name as written, or None when it is
     not a token."""
-    info = _NAMES.get(written)
+    info = NAMES_SEEN.get(written)
     if info is None:
         if not _NAME_AS_WRITTEN.match(written):
             return None
         canonical = canonical_name(written.rstrip(" \t"))
         info = (canonical, canonical.lower())
-        if len(_NAMES) < 4096:
-            _NAMES[written] = info
+        if len(NAMES_SEEN) < 4096:
+            NAMES_SEEN[written] = info
     return info
 
 
@@ -191,10 +192,10 @@ class Headers:
         has no colon (the caller then parses line by line, which says what is wrong)."""
         items: list[tuple[str, str]] = []
         index: dict[str, list[str]] = {}
-        names = _NAMES
+        names = NAMES_SEEN
         for line in lines:
             written, colon, value = line.partition(":")
-            info = names.get(written) or _name_info(written)
+            info = names.get(written) or name_info(written)
             if info is None or not colon:
                 return None
             canonical, key = info

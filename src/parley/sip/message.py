@@ -22,13 +22,13 @@ from typing import Any, Generic, Self, TypeVar
 from parley.sip import compiled
 from parley.sip.errors import SipFramingError, SipParseError
 from parley.sip.headers import (
-    _NAMES,
+    NAMES_SEEN,
     CSeq,
     Headers,
     NameAddr,
     Via,
-    _name_info,
     canonical_name,
+    name_info,
     parse_int_header,
     split_list,
 )
@@ -341,7 +341,7 @@ def _fast_head(raw: bytes) -> tuple[str, Headers] | None:
     parser, which gives the same headers or says what is wrong. A head in printable ASCII
     is scanned in compiled code where it was built; the rest here."""
     if (scan := compiled.scan) is not None:
-        scanned = scan(raw, _NAMES, _name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
+        scanned = scan(raw, NAMES_SEEN, name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
         if scanned is not None:
             return scanned[0], Headers.indexed(scanned[1], scanned[2])
     return _python_fast_head(raw)
