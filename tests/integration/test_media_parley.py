@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -303,6 +304,7 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
     settings = telephony_settings(data_dir=tmp_path / "parley-data",
                                   media=MediaSettings(moh_dir=music.parent))
     outcome: list[str | None] = []
+    wakeups: list[float] = []
     async with Telephony(settings, demo_directory(settings.realm), MonotonicClock()) as server:
 
         async def hold(channel: Channel) -> None:
@@ -314,8 +316,13 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
             await asyncio.sleep(1.0)
             looping.stop()
             outcome.append(await looping.wait(within=1))
+            shell = server.engine.media
+            assert shell is not None
+            woke, since = shell.wakeups, time.monotonic()
             channel.start_moh()
             await asyncio.sleep(2.5)
+            # one leg in the hub: its phase alone wakes the ticker, 50 times a second
+            wakeups.append((shell.wakeups - woke) / (time.monotonic() - since))
             channel.stop_moh()
             await asyncio.sleep(0.3)
             channel.hangup()
@@ -334,6 +341,8 @@ async def test_speech_tone_and_hold_music_reach_baresip(tmp_path: Path) -> None:
             seen = [events.get_nowait() for _ in range(events.qsize())]
         speech = await server.prompts.speak("Welcome to Parley")  # from the cache now
     assert outcome == ["done", "stopped"]
+    assert len(wakeups) == 1
+    assert 40 <= wakeups[0] <= 60  # not every 2 ms (the hub's ten phases): 500 a second
     assert [e.reason for e in seen if isinstance(e, PlaybackFinished)] == [
         "done", "stopped", "stopped"]  # speech and beep, the stopped prompt, hold music
     heard = load_8k(caller.received_wav())

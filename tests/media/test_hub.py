@@ -170,6 +170,24 @@ def test_slots_put_bridge_members_in_one_phase() -> None:
     assert served == {"a", "b", "c"}
 
 
+def test_with_fill_legs_share_a_phase_until_it_is_full() -> None:
+    """A node with few legs in its hub wakes for one phase; past ``fill`` legs a phase the
+    next opens, and the legs spread over all of them as before."""
+    hub: MediaHub[int] = MediaHub(slots=4, fill=3)
+    for leg in range(5):
+        hub.add_leg(leg, StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=leg)
+    assert [hub.phase_of(leg) for leg in range(5)] == [0, 0, 0, 1, 1]
+    assert [hub.busy(phase) for phase in range(4)] == [True, True, False, False]
+    hub.remove_leg(1)
+    hub.add_leg(5, StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=5)
+    assert hub.phase_of(5) == 0  # the fuller phase with room
+    for leg in range(6, 14):
+        hub.add_leg(leg, StreamSettings(Codec.PCMU, jitter_depth=1), ssrc=leg)
+    assert [hub.phase_of(leg) for leg in range(6, 14)] == [1, 2, 2, 2, 3, 3, 3, 0]
+    with pytest.raises(MediaError, match="fill"):
+        MediaHub(slots=4, fill=0)
+
+
 def test_removing_a_leg_stops_its_playback_and_leaves_its_bridge() -> None:
     hub, _ = make_hub("ab")
     hub.join("call-1", "a")

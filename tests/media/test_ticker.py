@@ -46,6 +46,23 @@ def test_slots_serve_each_phase_in_turn() -> None:
     assert late.skipped == 40
 
 
+def test_wake_ups_of_idle_phases_are_slept_through() -> None:
+    """Only phases 3 and 7 have legs: the shell wakes for those, twice a period, on their
+    own deadlines; nothing counts as skipped."""
+    schedule = TickSchedule(0.0, slots=10)
+    wake_ups = []
+    for _ in range(6):
+        schedule.pass_idle(lambda phase: phase in (3, 7))
+        deadline = schedule.next_deadline()
+        wake_ups.append((round(deadline, 4), [i % 10 for i in schedule.due(deadline)]))
+    assert wake_ups == [(0.006, [3]), (0.014, [7]), (0.026, [3]), (0.034, [7]),
+                        (0.046, [3]), (0.054, [7])]
+    assert schedule.skipped == 0
+    idle = TickSchedule(0.0, slots=10)
+    idle.pass_idle(lambda phase: False)  # never more than a period without a wake-up
+    assert idle.next_deadline() == pytest.approx(0.018)
+
+
 def test_bad_settings() -> None:
     with pytest.raises(MediaError, match="positive period"):
         TickSchedule(0.0, period=0)

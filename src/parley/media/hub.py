@@ -17,7 +17,10 @@ returns. In between, the hub
 A leg hears, in order of precedence: its playback, else its bridge's mix, else its own voice
 when echoing, else nothing (the stream stays silent and its next packet carries the marker).
 Legs are spread over ``slots`` phases of the 20 ms period; the members of a bridge or of a
-recording share their first member's phase, so their frames line up.
+recording share their first member's phase, so their frames line up. With ``fill`` above 1 a
+phase takes that many legs before a new leg opens another, so that at low load the legs share
+a few phases and the shell wakes for those only (:meth:`MediaHub.busy`), at high load they
+spread over all.
 """
 
 from __future__ import annotations
@@ -79,10 +82,14 @@ class _Leg:
 class MediaHub(Generic[K]):
     """Legs, playbacks, mixing bridges and recordings of one process."""
 
-    def __init__(self, slots: int = 1) -> None:
+    def __init__(self, slots: int = 1, *, fill: int = 1) -> None:
         if not 1 <= slots <= 20:
             raise MediaError(f"media hub slots must be between 1 and 20, got {slots}")
+        if fill < 1:
+            raise MediaError(f"media hub fill must be at least 1, got {fill}")
         self.slots = slots
+        #: legs a phase takes before a new leg goes to another (1: each to the least loaded)
+        self.fill = fill
         self._legs: dict[K, _Leg] = {}
         self._bridges: dict[str, MixBridge[K]] = {}
         self._bridge_phase: dict[str, int] = {}
@@ -98,11 +105,23 @@ class MediaHub(Generic[K]):
                 first_sequence: int = 0, first_timestamp: int = 0) -> MediaStream:
         if leg in self._legs:
             raise MediaError(f"leg {leg!r} already has media")
-        phase = min(range(self.slots), key=lambda p: len(self._phases[p]))
+        phase = self._phase_for_new_leg()
         stream = MediaStream(settings, ssrc=ssrc, first_sequence=first_sequence,
                              first_timestamp=first_timestamp)
         self._legs[leg] = self._phases[phase][leg] = _Leg(stream, settings.codec, phase)
         return stream
+
+    def _phase_for_new_leg(self) -> int:
+        """The fullest phase with room (below ``fill``), else the least loaded one."""
+        sizes = [len(legs) for legs in self._phases]
+        with_room = [phase for phase, size in enumerate(sizes) if size < self.fill]
+        if with_room:
+            return max(with_room, key=sizes.__getitem__)
+        return min(range(self.slots), key=sizes.__getitem__)
+
+    def busy(self, phase: int) -> bool:
+        """Phase ``phase`` (modulo ``slots``) has legs: a tick of it has work to do."""
+        return bool(self._phases[phase % self.slots])
 
     def _move(self, leg: K, state: _Leg, phase: int) -> None:
         if state.phase != phase:

@@ -11,6 +11,7 @@ second of stale audio in one burst would only overflow the phones' jitter buffer
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from parley.media import MediaError
 
@@ -34,6 +35,14 @@ class TickSchedule:
 
     def next_deadline(self) -> float:
         return self.deadline(self.next)
+
+    def pass_idle(self, busy: Callable[[int], bool]) -> None:
+        """Move past the coming wake-ups whose phase has nothing to serve (``busy(phase)``
+        false), at most one period's less one, so that the shell sleeps through them."""
+        for _ in range(self.slots - 1):
+            if busy(self.next % self.slots):
+                return
+            self.next += 1
 
     def due(self, now: float) -> list[int]:
         """The wake-up indexes to serve now (phase = index % slots), oldest first."""
