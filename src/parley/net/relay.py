@@ -101,6 +101,11 @@ class _OutboundStream:
         self.last_seq, self.last_ts = state.last_seq, state.last_ts
         self.source = None if state.source_ssrc is None else (id(source), state.source_ssrc)
 
+    def went_on(self, packets: int) -> None:
+        """The kernel passed the phone ``packets`` more of its source's 20 ms packets."""
+        self.last_seq = (self.last_seq + packets) & 0xFFFF
+        self.last_ts = (self.last_ts + packets * _FRAME_TICKS) & 0xFFFFFFFF
+
     def as_it_comes(self) -> None:
         """From now the phone gets its source's packets unrewritten (the kernel forwards
         them): the stream becomes the source's own, its SSRC and its position, so that what
@@ -930,9 +935,7 @@ class MediaRelay:
         peer = endpoint.peer
         if peer is not None:
             peer.sent_packets += new
-            stream = peer._stream  # the phone's stream went on unrewritten: 20 ms a packet
-            stream.last_seq = (stream.last_seq + new) & 0xFFFF
-            stream.last_ts = (stream.last_ts + new * _FRAME_TICKS) & 0xFFFFFFFF
+            peer._stream.went_on(new)  # the phone's stream went on unrewritten
 
     def _past_uncounted(self, endpoint: MediaEndpoint, now: float) -> None:
         """The bridge ends without its last counts read: since the last reading the peer's
@@ -943,10 +946,8 @@ class MediaRelay:
         peer = endpoint.peer
         if peer is None:
             return
-        most = int((now - endpoint._kernel_read) / _FRAME_S) + 10  # and a burst's margin
-        stream = peer._stream
-        stream.last_seq = (stream.last_seq + most) & 0xFFFF
-        stream.last_ts = (stream.last_ts + most * _FRAME_TICKS) & 0xFFFFFFFF
+        peer._stream.went_on(int((now - endpoint._kernel_read) / _FRAME_S)
+                             + 10)  # and a burst's margin
 
     def poll_kernel(self, *, count: bool = True) -> None:
         """Read the kernel's (or the workers') packet counts and hand over new bridges;
