@@ -218,14 +218,14 @@ def compiled_parser() -> None:
     require(COMPILED_SIP_PARSER)
 
 
-def scanned(raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, list[str]]] | None:
+def scanned(raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, tuple[str, ...]]] | None:
     """What the compiled scanner makes of a head, in comparable form (None: given up)."""
     assert compiled.scan is not None
     result = compiled.scan(raw, NAMES_SEEN, name_info, MAX_HEADER_LENGTH, MAX_HEADERS + 1)
     return None if result is None else (result[0], list(result[1]), result[2])
 
 
-def in_python(raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, list[str]]] | None:
+def in_python(raw: bytes) -> tuple[str, list[tuple[str, str]], dict[str, tuple[str, ...]]] | None:
     fast = _python_fast_head(raw)
     return None if fast is None else (fast[0], list(fast[1]), fast[1].index())
 

@@ -4,7 +4,7 @@
  *
  * scan(raw, names, name_info, max_length, max_lines) takes a message's head (its start line
  * and header lines, without the empty line) and gives (start_line, items, index), where items
- * is a tuple of (canonical name, value) pairs and index maps each look-up key to the list of
+ * is a tuple of (canonical name, value) pairs and index maps each look-up key to the tuple of
  * its values; or None when the head is not of the common shape: longer than max_length, more
  * than max_lines lines, a byte outside printable ASCII but tab (control characters, UTF-8),
  * a CR not followed by LF or an LF not after a CR, a header line without a colon, or a name
@@ -158,19 +158,29 @@ static PyObject *scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         PyTuple_SET_ITEM(items, k - 1, pair);
+        /* Each key's values in a tuple: a tuple of str leaves the collector's lists at its
+         * first pass, where a list would be traversed as long as the message lives. */
         PyObject *values = PyDict_GetItemWithError(index, key);
         int failed;
         if (values != NULL) {
-            failed = PyList_Append(values, value);
+            Py_ssize_t n = PyTuple_GET_SIZE(values);
+            PyObject *more = PyTuple_New(n + 1);
+            if (more == NULL) {
+                failed = -1;
+            } else {
+                for (Py_ssize_t j = 0; j < n; j++)
+                    PyTuple_SET_ITEM(more, j, Py_NewRef(PyTuple_GET_ITEM(values, j)));
+                PyTuple_SET_ITEM(more, n, Py_NewRef(value));
+                failed = PyDict_SetItem(index, key, more);
+                Py_DECREF(more);
+            }
         } else if (PyErr_Occurred()) {
             failed = -1;
         } else {
-            values = PyList_New(1);
+            values = PyTuple_Pack(1, value);
             if (values == NULL) {
                 failed = -1;
             } else {
-                Py_INCREF(value);
-                PyList_SET_ITEM(values, 0, value);
                 failed = PyDict_SetItem(index, key, values);
                 Py_DECREF(values);
             }

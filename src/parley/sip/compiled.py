@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 Scan = Callable[[bytes, dict[str, tuple[str, str]], Callable[[str], tuple[str, str] | None],
-                 int, int], tuple[str, tuple[tuple[str, str], ...], dict[str, list[str]]] | None]
+                 int, int],
+                tuple[str, tuple[tuple[str, str], ...], dict[str, tuple[str, ...]]] | None]
 
 #: the start line, the header lines and their index, from a message's head
 scan: Scan | None

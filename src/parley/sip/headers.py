@@ -175,7 +175,7 @@ class Headers:
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple(
             (canonical_name(name), value) for name, value in items)
-        self._index: dict[str, list[str]] | None = None
+        self._index: dict[str, tuple[str, ...]] | None = None
 
     @classmethod
     def _canonical(cls, items: Iterable[tuple[str, str]]) -> Headers:
@@ -191,7 +191,7 @@ class Headers:
         look-up index built in the same pass; None when a line's name is not a token or it
         has no colon (the caller then parses line by line, which says what is wrong)."""
         items: list[tuple[str, str]] = []
-        index: dict[str, list[str]] = {}
+        index: dict[str, tuple[str, ...]] = {}
         names = NAMES_SEEN
         for line in lines:
             written, colon, value = line.partition(":")
@@ -202,15 +202,12 @@ class Headers:
             value = value.strip()
             items.append((canonical, value))
             values = index.get(key)
-            if values is None:
-                index[key] = [value]
-            else:
-                values.append(value)
+            index[key] = (value,) if values is None else (*values, value)
         return cls.indexed(tuple(items), index)
 
     @classmethod
     def indexed(cls, items: tuple[tuple[str, str], ...],
-                index: dict[str, list[str]]) -> Headers:
+                index: dict[str, tuple[str, ...]]) -> Headers:
         """Headers from lines already split, canonically named and indexed (by
         :meth:`from_lines`, or the compiled head scanner)."""
         headers = cls.__new__(cls)
@@ -225,19 +222,19 @@ class Headers:
             index = self.index()
         return index.get(_KEYS.get(name) or _key(name), ())
 
-    def index(self) -> dict[str, list[str]]:
+    def index(self) -> dict[str, tuple[str, ...]]:
         """Every line's value by look-up key (the canonical name in lower case: ``call-id``),
-        built on first use; for a reader of several headers at once, not to be changed."""
+        built on first use; for a reader of several headers at once, not to be changed.
+        Values are tuples, not lists: the collector stops tracking a tuple of str at its
+        first pass, and a received message's index lives as long as its dialog or its
+        transaction (a lingering call's messages were a third of the collector's objects)."""
         index = self._index
         if index is None:
             index = {}
             for n, v in self._items:
                 key = _KEYS.get(n) or _key(n)
                 values = index.get(key)
-                if values is None:
-                    index[key] = [v]
-                else:
-                    values.append(v)
+                index[key] = (v,) if values is None else (*values, v)
             self._index = index
         return index
 

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Self, TypeVar
 
@@ -483,7 +483,7 @@ def _validate(message: SipRequest | SipResponse) -> None:
 _REQUIRED_KEYS = tuple((name, name.lower()) for name in _REQUIRED)
 
 
-def _typed_list(lines: list[str] | None, name: str) -> list[NameAddr]:
+def _typed_list(lines: Sequence[str] | None, name: str) -> list[NameAddr]:
     """The name-addrs of a list header's lines (Contact, Route, Record-Route); a lone ``*``
     Contact is left to the caller."""
     if not lines:
