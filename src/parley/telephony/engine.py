@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from parley.clock import Cancellable, Clock
+from parley.clock import Cancellable, Clock, TimerQueue
 from parley.events import (
     CallCarried,
     ChannelCreated,
@@ -209,6 +209,10 @@ class SipEngine:
         # RFC 3261 §17 lives in the pure TransactionLayer; this shell runs its commands.
         self.transactions = TransactionLayer(TimerConfig(t1=config.t1))
         self._timers: dict[TransactionKey, dict[str, Cancellable]] = {}
+        #: the long waits of finished transactions and calls: one loop timer per kind
+        self._waits = TimerQueue[TransactionKey](
+            clock, lambda timer, key: self._timer_fired(key, timer))
+        self._lingering = TimerQueue[Channel](clock, lambda _, channel: self._forget(channel))
         self._pending: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
         self._subscribers: list[Subscriber] = []
         self.media: MediaShell | None = None  # set by Telephony: terminated media
@@ -325,6 +329,8 @@ class SipEngine:
             for handle in handles.values():
                 handle.cancel()
         self._timers.clear()
+        self._waits.close()
+        self._lingering.close()
 
     def spawn(self, coroutine: Awaitable[None], name: str) -> None:
         """Run ``coroutine`` in the engine's task group; a failure is logged, not raised."""
@@ -364,8 +370,12 @@ class SipEngine:
                 old = handles.pop(command.timer, None)
                 if old is not None:
                     old.cancel()
-                handles[command.timer] = self.clock.call_later(
-                    command.at - self._now(), _firing(self, command.key, command.timer))
+                if command.timer in _WAITS:
+                    handles[command.timer] = self._waits.call_at(
+                        command.timer, command.at, command.key)
+                else:
+                    handles[command.timer] = self.clock.call_later(
+                        command.at - self._now(), _firing(self, command.key, command.timer))
             elif isinstance(command, CancelTimer):
                 handle = self._timers.get(command.key, {}).pop(command.timer, None)
                 if handle is not None:
@@ -959,7 +969,7 @@ class SipEngine:
 
     def channel_ended(self, channel: Channel) -> None:
         """Forget a finished channel a little later (late retransmissions still match it)."""
-        self.clock.call_later(64 * self.config.t1, lambda: self._forget(channel))
+        self._lingering.call_at("linger", self._now() + 64 * self.config.t1, channel)
 
     def _forget(self, channel: Channel) -> None:
         if self.channels.get(channel.call_id) is channel:
@@ -971,6 +981,12 @@ class SipEngine:
     @property
     def active_channels(self) -> list[Channel]:
         return [channel for channel in self.channels.values() if not channel.ended]
+
+
+_WAITS = frozenset("DIJKLM")
+"""The transaction timers that wait out retransmissions once a transaction is done (RFC 3261
+§17, RFC 6026): each of one length, rarely cancelled, and held by every finished transaction
+for up to 64·T1, so they go in the engine's :class:`~parley.clock.TimerQueue`."""
 
 
 def _firing(engine: SipEngine, key: TransactionKey, timer: str) -> Callable[[], None]:
