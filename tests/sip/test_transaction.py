@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 from pathlib import Path
 
 import pytest
@@ -260,6 +262,29 @@ def test_reliable_transport_skips_retransmissions_and_waits() -> None:
     out = layer.receive(reply, UAS, "TCP", 0.1)
     assert [type(c).__name__ for c in out] == ["CancelTimer", "Deliver", "Terminated"]
     assert len(layer) == 0
+
+
+def test_a_transaction_waiting_out_retransmissions_keeps_no_answer_it_passed_up() -> None:
+    """A finished client transaction waits 5 s (Timer K) to absorb retransmissions of the
+    answer; the answer itself, passed up to the caller, is not kept for that time (at 500
+    calls a second a node holds thousands of such transactions)."""
+    layer = TransactionLayer()
+    key, _ = layer.send_request(request("OPTIONS"), UAS, "udp", 0.0)
+    reply = build_response(request("OPTIONS", branch=key.branch), 200, to_tag="t")
+    kept = weakref.ref(reply)
+    out = layer.receive(reply, UAS, "UDP", 0.1)
+    assert [type(c).__name__ for c in out] == ["CancelTimer", "CancelTimer", "Deliver",
+                                              "StartTimer"]
+    txn = layer.get(key)
+    assert txn is not None
+    assert txn.state is State.COMPLETED
+    del reply, out
+    gc.collect()
+    assert kept() is None
+    with pytest.raises(TransactionError, match="only while it handles an event"):
+        txn.send(request("OPTIONS"))
+    assert layer.receive(build_response(request("OPTIONS", branch=key.branch), 200,
+                                        to_tag="t"), UAS, "UDP", 0.2) == []  # absorbed
 
 
 def test_responses_follow_rport_and_via() -> None:

@@ -509,9 +509,24 @@ def step(txn: Transaction, event: Event, message: SipRequest | SipResponse | Non
             f"{txn.kind.value} transaction {txn.key.branch} in state {txn.state.value} "
             f"cannot handle {event.value}")
     txn.now = now
-    txn.out = []
+    out: list[Command] = []
+    txn.out = out
     txn.state = handler(txn, message)
-    return txn.out
+    txn.out = _IDLE
+    return out
+
+
+class _Idle(list[Command]):
+    """A transaction's ``out`` between events: its last commands (a delivered message among
+    them) are not kept for the rest of its life, and a command given outside an event is
+    an error, not lost."""
+
+    def append(self, command: Command, /) -> None:
+        raise TransactionError(f"{command!r}: a transaction gives commands only while it "
+                               "handles an event")
+
+
+_IDLE = _Idle()
 
 
 def _response_event(status: int) -> Event:
@@ -594,7 +609,8 @@ class TransactionLayer:
             if not txn.reliable:
                 txn.start("E", self.config.t1)
             txn.start("F", 64 * self.config.t1)
-        return key, txn.out
+        out, txn.out = txn.out, _IDLE
+        return key, out
 
     def send_response(self, response: SipResponse, now: float) -> list[Command]:
         """Send a TU's response through the server transaction it answers."""
