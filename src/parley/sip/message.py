@@ -94,7 +94,7 @@ class _Message:
     body: bytes
 
     @cached_property
-    def vias(self) -> list[Via]:
+    def vias(self) -> tuple[Via, ...]:
         return _vias(self.headers)
 
     @property
@@ -129,7 +129,7 @@ class _Message:
         return _cseq(self.headers)
 
     @cached_property
-    def contacts(self) -> list[NameAddr]:
+    def contacts(self) -> tuple[NameAddr, ...]:
         """Contact values; empty for none and for ``Contact: *`` (see :attr:`is_star_contact`)."""
         return _contacts(self.headers)
 
@@ -143,11 +143,11 @@ class _Message:
         return _is_star(self.headers.values("Contact"))
 
     @cached_property
-    def routes(self) -> list[NameAddr]:
+    def routes(self) -> tuple[NameAddr, ...]:
         return _name_addrs(self.headers, "Route")
 
     @cached_property
-    def record_routes(self) -> list[NameAddr]:
+    def record_routes(self) -> tuple[NameAddr, ...]:
         return _name_addrs(self.headers, "Record-Route")
 
     @property
@@ -258,12 +258,12 @@ def _name_addr(headers: Headers, name: str) -> NameAddr:
     return NameAddr.parse(value, name)
 
 
-def _name_addrs(headers: Headers, name: str) -> list[NameAddr]:
-    return [NameAddr.parse(v, name) for v in headers.values(name)]
+def _name_addrs(headers: Headers, name: str) -> tuple[NameAddr, ...]:
+    return tuple(NameAddr.parse(v, name) for v in headers.values(name))
 
 
-def _vias(headers: Headers) -> list[Via]:
-    return [Via.parse(v) for v in headers.values("Via")]
+def _vias(headers: Headers) -> tuple[Via, ...]:
+    return tuple(Via.parse(v) for v in headers.values("Via"))
 
 
 def _cseq(headers: Headers) -> CSeq:
@@ -277,11 +277,11 @@ def _is_star(values: list[str]) -> bool:
     return len(values) == 1 and values[0] == "*"
 
 
-def _contacts(headers: Headers) -> list[NameAddr]:
+def _contacts(headers: Headers) -> tuple[NameAddr, ...]:
     values = headers.values("Contact")
     if _is_star(values):
-        return []
-    return [NameAddr.parse(v, "Contact") for v in values]
+        return ()
+    return tuple(NameAddr.parse(v, "Contact") for v in values)
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
@@ -454,7 +454,7 @@ def _validate(message: SipRequest | SipResponse) -> None:
             raise SipParseError(f"{name}: missing (mandatory header)", header=name,
                                 partial=partial)
     try:  # the typed values the accessors would compute, stored where they look first
-        vias = [Via.parse(v) for line in index["via"] for v in split_list(line)]
+        vias = tuple(Via.parse(v) for line in index["via"] for v in split_list(line))
         if not vias:
             raise SipParseError("Via: empty", header="Via")
         from_ = NameAddr.parse(index["from"][0], "From")
@@ -483,15 +483,16 @@ def _validate(message: SipRequest | SipResponse) -> None:
 _REQUIRED_KEYS = tuple((name, name.lower()) for name in _REQUIRED)
 
 
-def _typed_list(lines: Sequence[str] | None, name: str) -> list[NameAddr]:
+def _typed_list(lines: Sequence[str] | None, name: str) -> tuple[NameAddr, ...]:
     """The name-addrs of a list header's lines (Contact, Route, Record-Route); a lone ``*``
-    Contact is left to the caller."""
+    Contact is left to the caller. A tuple, not a list: an empty one is shared, and the
+    message keeps it as long as it lives (a finished call's, for 64·T1)."""
     if not lines:
-        return []
+        return ()
     values = [v for line in lines for v in split_list(line)]
     if name == "Contact" and values == ["*"]:
-        return []
-    return [NameAddr.parse(v, name) for v in values]
+        return ()
+    return tuple(NameAddr.parse(v, name) for v in values)
 
 
 # --- building messages ---------------------------------------------------------------------
