@@ -1,12 +1,14 @@
 """Test peers' ports: a port that a peer binds on every address is chosen free on every
-address, and sipp starts again when its control port is taken before it binds it."""
+address, a peer's ports are chosen apart from each other, and sipp starts again when its
+control port is taken before it binds it."""
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from parley.testing import peers
 from parley.testing.needs import SIPP, needs
 from parley.testing.peers import Sipp, bound_ports
-from parley.testing.ports import ANY_ADDRESS, LOOPBACK, free_port, port_is_free
+from parley.testing.ports import ANY_ADDRESS, LOOPBACK, free_port, free_port_block, port_is_free
 
 
 @pytest.fixture
@@ -54,9 +56,10 @@ async def test_sipp_whose_control_port_is_taken_before_it_binds_starts_on_anothe
         tmp_path: Path, held_elsewhere: int, monkeypatch: pytest.MonkeyPatch) -> None:
     offered: list[int] = []
 
-    def taken_first(host: str = LOOPBACK) -> int:
+    def taken_first(host: str = LOOPBACK, *, avoid: Collection[int] = ()) -> int:
         """The race: the first control port offered is taken by the time sipp binds it."""
-        port = held_elsewhere if host == ANY_ADDRESS and not offered else free_port(host)
+        port = (held_elsewhere if host == ANY_ADDRESS and not offered
+                else free_port(host, avoid=avoid))
         if host == ANY_ADDRESS:
             offered.append(port)
         return port
@@ -72,3 +75,25 @@ async def test_sipp_whose_control_port_is_taken_before_it_binds_starts_on_anothe
         assert answerer._process.returncode is None  # still running: it answers calls
     finally:
         await answerer.stop()
+
+
+class Scripted(random.Random):
+    """Candidate ports in a given order, instead of at random."""
+
+    def __init__(self, candidates: list[int]) -> None:
+        super().__init__()
+        self.candidates = iter(candidates)
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
+        return next(self.candidates)
+
+
+def test_a_block_never_holds_a_port_already_chosen_for_the_same_peer() -> None:
+    """sipp's SIP port is chosen first and stays free until sipp binds it: a media block
+    drawn over it made sipp exit at start, unable to bind its video RTP socket."""
+    sip = free_port()
+    elsewhere = free_port_block(4)
+    while sip in range(elsewhere, elsewhere + 4):
+        elsewhere = free_port_block(4)
+    over_it = sip - 2 if sip % 2 == 0 else sip - 1  # an even block: sip - 2 .. sip + 1
+    assert free_port_block(4, avoid=(sip,), rng=Scripted([over_it, elsewhere])) == elsewhere

@@ -263,8 +263,8 @@ class Baresip:
         local = LOOPBACK if self.namespace else self.host
         if not self.sip_port:
             self.sip_port = free_port_block(2, local)  # SIP/TLS on port + 1 too
-        if not self.ctrl_port:
-            self.ctrl_port = free_port()
+        if not self.ctrl_port:  # not on the SIP ports, free too until baresip binds them
+            self.ctrl_port = free_port(avoid=(self.sip_port, self.sip_port + 1))
         self._write_config()
         log = (self.workdir / "baresip.log").open("wb")
         prefix = ["ip", "netns", "exec", self.namespace] if self.namespace else []
@@ -472,13 +472,16 @@ class Sipp:
         where = LOOPBACK if self.prefix else self.host
         if not self.port:
             self.port = free_port(where)
-        self._control_port = free_port(ANY_ADDRESS)
+        self._control_port = free_port(ANY_ADDRESS, avoid=(self.port,))
         name = Path(self.scenario).stem
         # sipp also binds a control port (-cp, default 8888) and media ports (-mp, default
         # 6000): pin them to free ones so that parallel runs never collide. The control port
         # is bound on every address (0.0.0.0), so it must be free on all of them, not only
-        # on loopback (a carrier apart on 127.0.0.2 may hold the same number).
-        media_port = self.media_port or free_port_block(4, where)
+        # on loopback (a carrier apart on 127.0.0.2 may hold the same number). Each apart
+        # from the ports chosen before it: those are free too until sipp binds them, and a
+        # media block holding the SIP port made sipp exit ("Unable to bind video RTP socket").
+        media_port = self.media_port or free_port_block(
+            4, where, avoid=(self.port, self._control_port))
         command = [*self.prefix, "sipp", "-i", self.host, "-p", str(self.port),
                    "-t", self.transport,
                    "-cp", str(self._control_port), "-mi", self.host, "-mp", str(media_port),

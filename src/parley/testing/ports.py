@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,15 +30,18 @@ def _bindable(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
-def free_port(host: str = LOOPBACK) -> int:
+def free_port(host: str = LOOPBACK, *, avoid: Collection[int] = ()) -> int:
     """A port free for both UDP and TCP on ``host``, below the kernel's ephemeral range: a
     port the kernel picked would be free now but could be handed to another process's
-    outgoing connection (a node's database pool) before the server that asked binds it."""
-    return free_port_block(1, host, even=False)
+    outgoing connection (a node's database pool) before the server that asked binds it.
+    ``avoid``: ports already chosen for the same peer, free too until it binds them."""
+    return free_port_block(1, host, even=False, avoid=avoid)
 
 
-def free_port_block(count: int, host: str = LOOPBACK, *, even: bool = True) -> int:
-    """The first port of ``count`` consecutive ports free for UDP and TCP.
+def free_port_block(count: int, host: str = LOOPBACK, *, even: bool = True,
+                    avoid: Collection[int] = (), rng: random.Random | None = None) -> int:
+    """The first port of ``count`` consecutive ports free for UDP and TCP, none of them in
+    ``avoid`` (``rng`` draws the candidates).
 
     Some peers take more than one port (baresip opens SIP/TLS on its SIP port + 1; an RTP range
     needs several), so a test asks for a whole block.
@@ -46,12 +50,14 @@ def free_port_block(count: int, host: str = LOOPBACK, *, even: bool = True) -> i
     # our back (other tests' client sockets land in the ephemeral range).
     low, _high = _ephemeral_range()
     first_candidate, last_candidate = 10_000, max(10_002, low - count - 1)
-    rng = random.SystemRandom()
+    draw = rng or random.SystemRandom()
     for _ in range(200):
-        base = rng.randrange(first_candidate, last_candidate)
+        base = draw.randrange(first_candidate, last_candidate)
         if even and base % 2:
             base += 1
-        if all(_bindable(port, host) for port in range(base, base + count)):
+        ports = range(base, base + count)
+        if not any(port in avoid for port in ports) \
+                and all(_bindable(port, host) for port in ports):
             return base
     raise OSError(f"no block of {count} free ports found on loopback")
 
