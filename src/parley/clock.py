@@ -137,7 +137,8 @@ class TimerQueue(Generic[T]):
         return entry
 
     def close(self) -> None:
-        """Cancel every timer not yet run."""
+        """Cancel every queued timer not yet run (one set out of order has a clock timer
+        of its own: its handle cancels it)."""
         for head in self._heads.values():
             head.cancel()
         self._heads.clear()
