@@ -72,6 +72,18 @@ def test_signing_in_opens_the_desk_and_a_wrong_password_says_so_in_russian(api: 
             assert name in desk.text, name
 
 
+def test_the_bare_address_opens_sign_in_or_the_users_own_page(api: Api) -> None:
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        anonymous = client.get("/")
+        assert (anonymous.status_code, anonymous.headers["location"]) == (303, "/login")
+        client.post("/login", data={"username": "agent1", "password": "password-123"})
+        assert client.get("/").headers["location"] == "/desk"
+        assert "Customer card" in client.get("/", follow_redirects=True).text
+    for role in ("supervisor", "admin"):
+        with api.client(role) as client:
+            assert client.get("/").headers["location"] == "/supervisor", role
+
+
 def test_a_desk_phone_that_is_not_yours_is_refused_next_to_its_field(api: Api) -> None:
     with httpx.Client(base_url=api.url, timeout=30) as client:
         refused = client.post("/login", data={"username": "agent1", "password": "password-123",

@@ -147,6 +147,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/interactions/{interaction_id}/wrapup/draft"): AGENT,  # their own calls
     ("GET", "/desk/script-preview/{name}"): ADMIN,
     ("GET", "/desk/script/{interaction_id}"): AGENT,  # operators: their own calls
+    ("GET", "/"): PUBLIC,  # the bare address: the sign-in form, or the signed-in's own page
     ("GET", "/login"): PUBLIC,  # the desk's sign-in form
     ("POST", "/login"): PUBLIC,
     ("GET", "/desk"): PUBLIC,  # sends the anonymous to /login; the desk itself needs an agent

@@ -125,6 +125,20 @@ def _login_page(locale: PageLocale, *, status_code: int = 200, username: str = "
                   phone_error=phone_error, phone=phone, desk_phone=desk_phone, notice=notice)
 
 
+def home_page(principal: Principal) -> str:
+    """Where a signed-in user works: supervisors and admins on their console, operators at
+    the desk (the same page signing in opens)."""
+    return "/supervisor" if has_role(principal, Role.SUPERVISOR) else "/desk"
+
+
+@router.get("/", include_in_schema=False)
+async def root(request: Request) -> Response:
+    """The bare address: the signed-in user's own page, anyone else the sign-in form."""
+    principal = await authenticate(request)
+    return RedirectResponse("/login" if principal is None else home_page(principal),
+                            status_code=status.HTTP_303_SEE_OTHER)
+
+
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 async def login_page(request: Request, ctx: Ctx) -> HTMLResponse:
     """The sign-in form: user name, password, and the phone to work with."""
@@ -231,8 +245,7 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
     await seat_operator(ctx, principal, token, phone=phone, device=device,
                         address=client_address(request))
     # supervisors and admins land on their console (its phone is the one chosen here)
-    page = "/supervisor" if has_role(principal, Role.SUPERVISOR) else "/desk"
-    response = RedirectResponse(page, status_code=status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(home_page(principal), status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookies(ctx, request, response, token, csrf)
     return response
 
