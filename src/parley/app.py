@@ -34,6 +34,7 @@ from parley.center.live import LiveCalls, LiveCenter
 from parley.center.operator_feed import OperatorFeed, Today
 from parley.center.shell import ContactCenter
 from parley.clock import Clock, MonotonicClock
+from parley.collector import FullCollections
 from parley.config import (
     LANGUAGES,
     SecuritySettings,
@@ -154,6 +155,8 @@ class Node:
     bindings: BindingKeeper | None = None
     #: hot standby: the relayed calls in the store, carried on when the node takes over
     carried: CallKeeper | None = None
+    #: the cycle collector's full passes, when the node has no call (parley.collector)
+    collections: FullCollections | None = None
     #: stops the node as SIGTERM does (set by :func:`run`; None: run some other way)
     request_stop: Callable[[], None] | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
@@ -300,6 +303,8 @@ class Node:
                         front.create_task(active(self.operator_feed.run))
                     front.create_task(self.server.run())
                     front.create_task(self.loop_lag.run())
+                    if self.collections is not None:
+                        front.create_task(self.collections.run())
                     front.create_task(self._reload_sip_users())
                     front.create_task(self._reload_center())
                     front.create_task(active(self._start_trunks))
@@ -552,6 +557,8 @@ async def build(settings: Settings, *, demo: bool = False, clock: Clock | None =
                 dispatcher=WebhookDispatcher(store, bus, clock),
                 state_recorder=state_recorder, call_recorder=call_recorder,
                 security_recorder=SecurityRecorder(store, bus, clock), loop_lag=loop_lag,
+                collections=FullCollections(
+                    clock, lambda: len(telephony.engine.active_channels)),
                 call_feed=CallFeed(bus, calls.live_calls, clock),
                 recording_files=RecordingFiles(
                     store, bus, recordings_dir=telephony.media.recordings_dir,
@@ -818,7 +825,9 @@ def settle_memory() -> None:
     first threshold of 20,000 and 50 of those per middle-generation collection, that
     collection took 450-520 ms once in every 30 s run at 100 calls/s (the loop stood still,
     offers paused 0.5-0.6 s); with 2,000 and 10 it takes 20-40 ms, 1-2 times a second, for
-    the same CPU (docs/benchmarks.md, "Responsiveness under load")."""
+    the same CPU (docs/benchmarks.md, "Responsiveness under load"). The third threshold
+    counts only when no node runs: a running one decides its full passes itself
+    (:class:`parley.collector.FullCollections`)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(2_000, 10, 100)
