@@ -79,6 +79,9 @@ def test_the_bare_address_opens_sign_in_or_the_users_own_page(api: Api) -> None:
         client.post("/login", data={"username": "agent1", "password": "password-123"})
         assert client.get("/").headers["location"] == "/desk"
         assert "Customer card" in client.get("/", follow_redirects=True).text
+        client.post("/desk/sign-out", data={"csrf_token": client.cookies["parley_csrf"]})
+        client.cookies.set("parley_session", "ended-long-ago")
+        assert client.get("/").headers["location"] == "/login?why=ended"
     for role in ("supervisor", "admin"):
         with api.client(role) as client:
             assert client.get("/").headers["location"] == "/supervisor", role

@@ -133,10 +133,14 @@ def home_page(principal: Principal) -> str:
 
 @router.get("/", include_in_schema=False)
 async def root(request: Request) -> Response:
-    """The bare address: the signed-in user's own page, anyone else the sign-in form."""
+    """The bare address: the signed-in user's own page, anyone else the sign-in form (saying
+    so when their session has ended, as the pages do)."""
     principal = await authenticate(request)
-    return RedirectResponse("/login" if principal is None else home_page(principal),
-                            status_code=status.HTTP_303_SEE_OTHER)
+    if principal is None:
+        page = "/login?why=ended" if request.cookies.get(SESSION_COOKIE) else "/login"
+    else:
+        page = home_page(principal)
+    return RedirectResponse(page, status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
