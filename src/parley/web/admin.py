@@ -34,7 +34,14 @@ from parley.store.specs import (
     TeamSpec,
     UserSpec,
 )
-from parley.web.auth import SESSION_COOKIE, Admin, Ctx, WebContext, authenticate, has_role
+from parley.web.auth import (
+    Admin,
+    Ctx,
+    WebContext,
+    authenticate,
+    has_role,
+    to_sign_in,
+)
 from parley.web.config_routes import public
 from parley.web.desk import render
 from parley.web.locale import PageLocale, page_locale
@@ -102,8 +109,7 @@ async def _admin(request: Request, ctx: WebContext) -> tuple[Principal, PageLoca
     sign-in page for someone not signed in, 403 for a signed-in non-admin."""
     principal = await authenticate(request)
     if principal is None:
-        return RedirectResponse("/login?why=ended" if request.cookies.get(SESSION_COOKIE)
-                                else "/login", status_code=status.HTTP_303_SEE_OTHER)
+        return to_sign_in(request)
     locale = await page_locale(ctx, request, principal)
     if not has_role(principal, Role.ADMIN):
         return render("admin_denied.html", locale, 403, principal=principal,

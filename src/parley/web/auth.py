@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import RedirectResponse
 
 from parley.bus import LiveBus
 from parley.center.ports import (
@@ -192,6 +193,13 @@ def rank(principal: Principal) -> int:
 
 def has_role(principal: Principal, role: Role) -> bool:
     return rank(principal) >= role.rank
+
+
+def to_sign_in(request: Request) -> RedirectResponse:
+    """A page's answer to someone not signed in: the sign-in form, saying so when the
+    session they had has ended."""
+    return RedirectResponse("/login?why=ended" if request.cookies.get(SESSION_COOKIE)
+                            else "/login", status_code=status.HTTP_303_SEE_OTHER)
 
 
 async def authenticate(request: Request) -> Principal | None:

@@ -40,6 +40,7 @@ from parley.web.auth import (
     authenticate,
     client_address,
     has_role,
+    to_sign_in,
 )
 from parley.web.crm import CrmFailed, crm_customer
 from parley.web.customers import lookup_number
@@ -137,10 +138,8 @@ async def root(request: Request) -> Response:
     so when their session has ended, as the pages do)."""
     principal = await authenticate(request)
     if principal is None:
-        page = "/login?why=ended" if request.cookies.get(SESSION_COOKIE) else "/login"
-    else:
-        page = home_page(principal)
-    return RedirectResponse(page, status_code=status.HTTP_303_SEE_OTHER)
+        return to_sign_in(request)
+    return RedirectResponse(home_page(principal), status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -338,8 +337,7 @@ async def desk_page(request: Request, ctx: Ctx) -> Response:
     script and the wrap-up."""
     principal = await authenticate(request)
     if principal is None:
-        return RedirectResponse("/login?why=ended" if request.cookies.get(SESSION_COOKIE)
-                                else "/login", status_code=status.HTTP_303_SEE_OTHER)
+        return to_sign_in(request)
     locale = await page_locale(ctx, request, principal)
     if not has_role(principal, Role.AGENT):
         return render("login.html", locale, 403, username=principal.username,

@@ -29,8 +29,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
 from parley.center.call_feed import MONITOR_LEG
 from parley.center.ports import LiveCall, NotRunning, QueueFigures
@@ -47,6 +47,7 @@ from parley.web.auth import (
     WebContext,
     authenticate,
     has_role,
+    to_sign_in,
 )
 from parley.web.desk import render, seats
 from parley.web.locale import PageLocale, page_locale
@@ -342,8 +343,7 @@ async def _signed_in(request: Request, ctx: WebContext,
                      role: Role) -> tuple[Principal, PageLocale] | Response:
     principal = await authenticate(request)
     if principal is None:
-        return RedirectResponse("/login?why=ended" if request.cookies.get(SESSION_COOKIE)
-                                else "/login", status_code=status.HTTP_303_SEE_OTHER)
+        return to_sign_in(request)
     locale = await page_locale(ctx, request, principal)
     if not has_role(principal, role):
         return render("login.html", locale, 403, username=principal.username,
