@@ -73,7 +73,6 @@ class FullCollections:
         self._collect = collect
         self.last = clock.monotonic()
         self.passes = 0
-        self.last_took_s = 0.0
 
     def due(self, now: float) -> str | None:
         """Why a full pass is due at ``now`` ("idle" or "interval"), or None."""
@@ -88,12 +87,11 @@ class FullCollections:
         """Make a full pass now; the number of unreachable objects it found."""
         started = time.perf_counter()
         found = self._collect(2)
-        self.last_took_s = time.perf_counter() - started
+        took_ms = round((time.perf_counter() - started) * 1000)
         self.last = self.clock.monotonic()
         self.passes += 1
         (log.info if why == "interval" else log.debug)(
-            "full_collection", why=why, took_ms=round(self.last_took_s * 1000),
-            unreachable=found)
+            "full_collection", why=why, took_ms=took_ms, unreachable=found)
         return found
 
     async def run(self) -> None:
