@@ -31,7 +31,7 @@ from parley.ivr.errors import ExpressionError
 from parley.ivr.expr import ListLookup, QueueFigures, Template
 from parley.numbering import LineRight
 from parley.routes import OutboundRefused
-from parley.telephony.channel import Channel, ChannelError
+from parley.telephony.channel import Channel, ChannelError, until
 from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import Speech
@@ -114,7 +114,7 @@ async def talk_to_the_end(acd: AcdShell, call: InboundCall, customer: Channel,
                           operator: Channel, agent_id: str) -> None:
     """A campaign's customer and operator talk until one hangs up: then the other is hung
     up and the operator's after-call work begins."""
-    await first_of(customer.wait_ended(), operator.wait_ended())
+    await until(None, (customer.ended_signal, operator.ended_signal), None)
     call.final = "answered"
     acd.mark_hung_up(call, "caller" if customer.ended else agent_id)
     acd.end_conversation(call)
@@ -344,7 +344,8 @@ class OutboundCalls:
                 self._not_taken(live, agent_id, "not reachable", customer_gone=customer.ended)
                 return
             acd.progress(call, "offered", {"operator": agent_id, "device": device})
-            await first_of(operator.wait_answered(), customer.wait_ended())
+            await until(None, (operator.answered_signal, operator.ended_signal,
+                               customer.ended_signal), None)
             if not operator.is_up or customer.ended:
                 operator.hangup()
                 gone = customer.ended

@@ -47,7 +47,7 @@ from parley.ivr.commands import (
     TransferCall,
 )
 from parley.media.say import say_value
-from parley.telephony.channel import ChannelError
+from parley.telephony.channel import ChannelError, until
 from parley.telephony.media import LANGUAGE_VARIABLE, MediaItem
 from parley.telephony.media import Speech as SpokenText
 
@@ -96,13 +96,7 @@ async def play_and_wait(channel: Channel, items: list[MediaItem]) -> str:
         playback = channel.play(items)
     except ChannelError:
         return "hangup"
-    ended = asyncio.ensure_future(channel.wait_ended())
-    waiting = asyncio.ensure_future(playback.wait())
-    try:
-        await asyncio.wait({ended, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        ended.cancel()
-        waiting.cancel()
+    await until(None, (channel.ended_signal, playback.done_signal), None)
     if channel.ended:
         return "hangup"
     return playback.reason or "done"
@@ -124,11 +118,9 @@ async def prompt_and_collect(channel: Channel, items: list[MediaItem], *, max_di
         pressing = asyncio.ensure_future(channel.collect(1, timeout=3600.0,
                                                          inter_digit_timeout=3600.0,
                                                          terminators=""))
-        finished = asyncio.ensure_future(playback.wait())
         try:
-            await asyncio.wait({pressing, finished}, return_when=asyncio.FIRST_COMPLETED)
+            await until(None, (playback.done_signal,), None, (pressing,))
         finally:
-            finished.cancel()
             if not pressing.done():
                 pressing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

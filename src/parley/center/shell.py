@@ -53,8 +53,7 @@ from parley.ivr.commands import (
 )
 from parley.ivr.environment import IvrEnvironment, SiteListsView
 from parley.telephony.carry import CarryError
-from parley.telephony.channel import Bridge, BridgeError, Channel
-from parley.telephony.dialplan import first_of
+from parley.telephony.channel import Bridge, BridgeError, Channel, until
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE
 from parley.telephony.recording import CutRecording, RecordingError, cut_recording
@@ -330,7 +329,7 @@ class ContactCenter:
         """Wait for what happens to a queued call (answered and ended, transferred, a
         callback, an overflow) or its caller's hang-up, and go on from there."""
         try:
-            await first_of(asyncio.shield(outcome), caller.wait_ended())
+            await until(None, (caller.ended_signal,), None, (outcome,))
         finally:
             self.shell.forget_waiting(call)
         result = outcome.result() if outcome.done() else None
@@ -627,7 +626,7 @@ class ContactCenter:
         if caller.is_up:
             policy = self.shell.policies.get(call.queue)
             caller.start_moh(policy.music if policy is not None else "default")
-        await first_of(leg.wait_answered(), caller.wait_ended())
+        await until(None, (leg.answered_signal, leg.ended_signal, caller.ended_signal), None)
         if caller.ended:
             leg.hangup()
             return None
@@ -657,7 +656,7 @@ class ContactCenter:
             leg.hangup()
             return None
         call.outcome = asyncio.get_running_loop().create_future()
-        await first_of(asyncio.shield(call.outcome), caller.wait_ended(), leg.wait_ended())
+        await until(None, (caller.ended_signal, leg.ended_signal), None, (call.outcome,))
         result = call.outcome.result() if call.outcome.done() else None
         if hung_up(caller):
             call.final = "answered"
@@ -678,7 +677,8 @@ class ContactCenter:
         party = self.shell.owners.get(target.called, target.called)
         if caller is None:
             return None
-        await first_of(caller.wait_ended(), operator_leg.wait_ended(), target.wait_ended())
+        await until(None, (caller.ended_signal, operator_leg.ended_signal, target.ended_signal),
+                    None)
         call.consult = None
         if caller.ended:
             call.final = "answered"
@@ -715,7 +715,7 @@ class ContactCenter:
             self.shell.hangup(call, HangupCause.CALL_REJECTED)
             return None
         self.shell.progress(call, "dialling outside", {"number": step.number})
-        await first_of(leg.wait_answered(), caller.wait_ended())
+        await until(None, (leg.answered_signal, leg.ended_signal, caller.ended_signal), None)
         if caller.ended:
             leg.hangup()
             return None

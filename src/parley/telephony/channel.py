@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from parley.clock import Clock
@@ -30,8 +31,6 @@ from parley.telephony.causes import status_for_cause
 from parley.telephony.media_sdp import Codec, RemoteAudio
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from parley.media.amd import AmdSettings
     from parley.media.early_media import EarlyMediaSettings
     from parley.media.stream import ReceivedDigit
@@ -42,23 +41,78 @@ if TYPE_CHECKING:
 
 
 
-async def first_of(clock: Clock, futures: set[asyncio.Future[Any]],
-                   within: float | None) -> None:
-    """Wait until one of ``futures`` is done or ``within`` seconds of ``clock`` time have
-    passed (None: no limit), so that call-control waits run on a virtual clock in tests."""
-    timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+class Signal:
+    """A flag set once, that waiters race against each other and a timeout without a task each
+    (an :class:`asyncio.Event` has to be waited on in a task of its own to be raced)."""
 
-    def expire() -> None:
-        if not timer.done():
-            timer.set_result(None)
+    __slots__ = ("_set", "_waiters")
 
-    handle = None if within is None else clock.call_later(within, expire)
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        """Set it and wake whoever waits; setting it again does nothing."""
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            _wake(waiter)
+
+    def watch(self, waiter: asyncio.Future[None]) -> None:
+        """Complete ``waiter`` when the flag is set."""
+        self._waiters.append(waiter)
+
+    def unwatch(self, waiter: asyncio.Future[None]) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
+    async def wait(self) -> None:
+        """Return once it is set."""
+        await until(None, (self,), None)
+
+
+def _wake(waiter: asyncio.Future[None], *_: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def until(clock: Clock | None, signals: Sequence[Signal], within: float | None,
+                futures: Sequence[asyncio.Future[Any]] = ()) -> None:
+    """Return once one of ``signals`` is set, one of ``futures`` is done, or ``within``
+    seconds of ``clock`` time have passed (None: no limit), so that call-control waits run on
+    a virtual clock in tests. One future is all it creates (and a timer with ``within``)."""
+    if within is not None and clock is None:
+        raise ValueError("a wait with a time limit needs a clock")
+    if any(signal.is_set() for signal in signals) or any(f.done() for f in futures):
+        return
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    for signal in signals:
+        signal.watch(waiter)
+    wake = partial(_wake, waiter)
+    for future in futures:
+        future.add_done_callback(wake)
+    handle = None if within is None or clock is None else clock.call_later(within, wake)
     try:
-        await asyncio.wait({*futures, timer}, return_when=asyncio.FIRST_COMPLETED)
+        await waiter
     finally:
         if handle is not None:
             handle.cancel()
-        timer.cancel()
+        for signal in signals:
+            signal.unwatch(waiter)
+        for future in futures:
+            future.remove_done_callback(wake)
+
+
+async def first_of(clock: Clock | None, futures: Collection[asyncio.Future[Any]],
+                   within: float | None) -> None:
+    """Wait until one of ``futures`` is done or ``within`` seconds of ``clock`` time have
+    passed (None: no limit)."""
+    await until(clock, (), within, tuple(futures))
 
 
 class ChannelState(StrEnum):
@@ -110,8 +164,8 @@ class Channel:
     #: node keeps that node's times)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     answered_at: datetime | None = None
-    _answered: asyncio.Event = field(default_factory=asyncio.Event)
-    _ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _answered: Signal = field(default_factory=Signal)
+    _ended: Signal = field(default_factory=Signal)
     _listeners: list[Callable[[Channel], None]] = field(default_factory=list)
     _early_media: EarlyMediaSettings | None = None  # asked for, not yet heard
     _early_listening: bool = False
@@ -279,11 +333,9 @@ class Channel:
         wait = first_wait
         while len(digits) < max_digits and not self.ended:
             getting = asyncio.ensure_future(queue.get())
-            ended = asyncio.ensure_future(self._ended.wait())
             try:
-                await first_of(self.engine.clock, {getting, ended}, wait)
+                await until(self.engine.clock, (self._ended,), wait, (getting,))
             finally:
-                ended.cancel()
                 if not getting.done():
                     getting.cancel()
             if not getting.done() or getting.cancelled():
@@ -352,24 +404,24 @@ class Channel:
         """Send the phone its own audio back (the echo test)."""
         self._shell().echo(self, on)
 
+    @property
+    def answered_signal(self) -> Signal:
+        """Set once the leg is answered (it stays set after the hang-up)."""
+        return self._answered
+
+    @property
+    def ended_signal(self) -> Signal:
+        """Set once the leg has ended."""
+        return self._ended
+
     async def wait_answered(self, within: float | None = None) -> bool:
         """True once answered; False if it ended first or ``within`` seconds passed."""
-        answered = asyncio.ensure_future(self._answered.wait())
-        ended = asyncio.ensure_future(self._ended.wait())
-        try:
-            await first_of(self.engine.clock, {answered, ended}, within)
-        finally:
-            answered.cancel()
-            ended.cancel()
+        await until(self.engine.clock, (self._answered, self._ended), within)
         return self.state is ChannelState.UP
 
     async def wait_ended(self, within: float | None = None) -> bool:
         """True once the channel is hung up (False if ``within`` seconds passed first)."""
-        ended = asyncio.ensure_future(self._ended.wait())
-        try:
-            await first_of(self.engine.clock, {ended}, within)
-        finally:
-            ended.cancel()
+        await until(self.engine.clock, (self._ended,), within)
         return self._ended.is_set()
 
     def on_change(self, listener: Callable[[Channel], None]) -> None:

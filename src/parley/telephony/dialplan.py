@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from parley.events import Direction, HangupCause
 from parley.routes import OutboundRefused, Refusal
-from parley.telephony.channel import Bridge, Channel, ChannelState
+from parley.telephony.channel import Bridge, Channel, ChannelState, until
 from parley.telephony.engine import OriginateError
 from parley.telephony.policy import CallerClass
 
@@ -35,7 +35,7 @@ async def first_of(*waits: Awaitable[object]) -> None:
     """Return when the first of ``waits`` finishes (the others are cancelled)."""
     tasks = [asyncio.ensure_future(wait) for wait in waits]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await until(None, (), None, tasks)
     finally:
         for task in tasks:
             task.cancel()
@@ -139,7 +139,8 @@ async def connect(inbound: Channel, outbound: Channel) -> None:
     outbound.on_change(ringing)
     if outbound.state is ChannelState.RINGING:
         inbound.ring()
-    await first_of(outbound.wait_answered(), inbound.wait_ended())
+    await until(None, (outbound.answered_signal, outbound.ended_signal, inbound.ended_signal),
+                None)
     if inbound.ended:
         outbound.hangup(HangupCause.ORIGINATOR_CANCEL)
         return
@@ -156,7 +157,7 @@ async def connect(inbound: Channel, outbound: Channel) -> None:
 async def stay_bridged(bridge: Bridge, first: Channel, second: Channel) -> None:
     """Keep ``first`` and ``second`` talking in ``bridge`` until one hangs up; then end the
     other (a call carried over from another node ends the same way)."""
-    await first_of(first.wait_ended(), second.wait_ended())
+    await until(None, (first.ended_signal, second.ended_signal), None)
     stayed = [channel for channel in (first, second) if channel.bridge is bridge]
     bridge.destroy()
     for channel in stayed:  # a leg moved out of the bridge (a transfer) is not ours to end

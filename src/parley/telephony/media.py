@@ -43,7 +43,7 @@ from parley.media.rtp import RtpError
 from parley.media.stream import ReceivedDigit, StreamSettings
 from parley.media.ticker import TickSchedule
 from parley.media.tones import STOCK_TONES, ToneSpec
-from parley.telephony.channel import first_of
+from parley.telephony.channel import Signal, until
 from parley.telephony.moh import HoldMusic, MusicOnHold
 from parley.telephony.prompts import Prompt, PromptLibrary
 from parley.telephony.recording import CutRecording, Recording, RecordingError
@@ -101,20 +101,21 @@ class Playback:
     shell: MediaShell
     player: Player | None = None
     reason: str | None = None
-    _done: asyncio.Event = field(default_factory=asyncio.Event)
+    _done: Signal = field(default_factory=Signal)
     _loader: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         """Stop it now; ``PlaybackFinished(reason="stopped")`` follows."""
         self.shell.stop_playback(self)
 
+    @property
+    def done_signal(self) -> Signal:
+        """Set once the playback has ended, for whatever reason."""
+        return self._done
+
     async def wait(self, within: float | None = None) -> str | None:
         """Wait for the end; returns the reason (None if ``within`` seconds passed first)."""
-        done = asyncio.ensure_future(self._done.wait())
-        try:
-            await first_of(self.shell.clock, {done}, within)
-        finally:
-            done.cancel()
+        await until(self.shell.clock, (self._done,), within)
         return self.reason
 
 
