@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -101,7 +101,9 @@ class AcdShell:
         self.calls: dict[str, InboundCall] = {}  # in the ACD, by ACD id
         #: the call record and queue of each ACD call an operator answered from a queue,
         #: until the operator's wrap-up of it begins (and each operator's wrap-up in hand)
-        self._answered_from: dict[str, tuple[str, str]] = {}
+        # oldest first; an OrderedDict drops its oldest in O(1), a dict scans its deleted
+        # slots again (calls answered without a wrap-up stay until the limit drops them)
+        self._answered_from: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._wrapping: dict[str, tuple[str, str]] = {}
         self.live: dict[str, InboundCall] = {}  # every call with a leg up, by interaction id
         self._pending: deque[Any] = deque()
@@ -515,7 +517,7 @@ class AcdShell:
         wrap-up after it names them."""
         self._answered_from[call.acd_id] = (call.interaction_id, call.queue)
         while len(self._answered_from) > ANSWERED_KEPT:  # a wrap-up that never came
-            del self._answered_from[next(iter(self._answered_from))]
+            self._answered_from.popitem(last=False)
 
     def _stop_playbacks(self, channel: Channel) -> None:
         shell = channel.engine.media
