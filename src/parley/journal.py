@@ -62,11 +62,16 @@ def _segment_name(first_seq: int) -> str:
     return f"{first_seq:020d}{SUFFIX}"
 
 
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Built once: ``json.dumps`` with any argument but the defaults builds an encoder per call
+(0.9 us of the 3.7 us of an event's line)."""
+
+
 def encode_line(seq: int, envelope: Envelope) -> bytes:
     """``envelope`` as the journal's line number ``seq``."""
     record = {"seq": seq, "id": envelope.id, "at": envelope.at.isoformat(),
               **encode(envelope.event)}
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return _LINE_ENCODER.encode(record).encode() + b"\n"
 
 
 def decode_line(line: bytes, where: str) -> Entry:
