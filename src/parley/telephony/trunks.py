@@ -73,7 +73,7 @@ from parley.sip.registration import (
 )
 from parley.sip.uri import SipUri
 from parley.telephony.causes import cause_for_status
-from parley.telephony.channel import Channel, ChannelState, first_of
+from parley.telephony.channel import Channel, ChannelState, first_of, until
 from parley.telephony.engine import OriginateError
 from parley.telephony.media_sdp import SUPPORTED, Codec
 from parley.telephony.trunk_rules import CallRateLimiter, fails_over
@@ -612,16 +612,15 @@ class Trunks:
 
         channel.on_change(changed)
         changed(channel)
-        ended = asyncio.ensure_future(channel.wait_ended())
+        ended = (channel.ended_signal,)
         try:
-            await first_of(self.clock, {progressed, ended}, trunk.config.setup_timeout)
+            await until(self.clock, ended, trunk.config.setup_timeout, (progressed,))
             while not progressed.done() and not channel.ended and channel.leg.heard:
-                await first_of(self.clock, {progressed, ended}, None)
+                await until(self.clock, ended, None, (progressed,))
         except BaseException:
             channel.hangup(HangupCause.ORIGINATOR_CANCEL)
             raise
         finally:
-            ended.cancel()
             progressed.cancel()
         if channel.ended:
             return False
