@@ -73,7 +73,7 @@ async def test_a_wait_on_a_set_signal_returns_at_once_and_schedules_nothing() ->
     ended.set()
     ended.set()  # a second hang-up report changes nothing
     await asyncio.wait_for(until(clock, (ended,), 30.0), 1.0)
-    await asyncio.wait_for(ended.wait(), 1.0)
+    await asyncio.wait_for(until(None, (ended,), None), 1.0)
     assert clock.next_deadline() is None
 
 
@@ -95,8 +95,8 @@ async def test_a_wait_races_a_signal_with_futures_and_a_time_limit() -> None:
 
 async def test_a_cancelled_wait_leaves_the_signal_working_for_the_others() -> None:
     ended = Signal()
-    gone = asyncio.ensure_future(ended.wait())
-    staying = asyncio.ensure_future(ended.wait())
+    gone = asyncio.ensure_future(until(None, (ended,), None))
+    staying = asyncio.ensure_future(until(None, (ended,), None))
     await asyncio.sleep(0)
     gone.cancel()
     await asyncio.sleep(0)

@@ -71,10 +71,6 @@ class Signal:
         if waiter in self._waiters:
             self._waiters.remove(waiter)
 
-    async def wait(self) -> None:
-        """Return once it is set."""
-        await until(None, (self,), None)
-
 
 def _wake(waiter: asyncio.Future[None], *_: object) -> None:
     if not waiter.done():
