@@ -16,7 +16,7 @@ import pytest
 from parley.clock import MonotonicClock
 from parley.config import MediaSettings
 from parley.media.rtp import RtpPacket
-from parley.net.relay import MediaEndpoint, MediaRelay
+from parley.net.relay import HAND_OVER_SOON_S, MediaEndpoint, MediaRelay
 from parley.net.relay_worker import RelayWorker, StreamState
 from parley.net.rtp_ports import RtpPortPool
 from parley.testing.media import numbered_packet, received_rtp, udp_phone
@@ -60,12 +60,18 @@ def _phones(relay: MediaRelay) -> Iterator[tuple[socket.socket, socket.socket,
         relay.stop_workers()
 
 
-async def _handed_over(relay: MediaRelay, alice: socket.socket, bob: socket.socket,
-                       a_side: MediaEndpoint, b_side: MediaEndpoint) -> None:
-    """Alice and Bob bridged, Alice heard once, and her direction handed to the worker."""
+async def _heard_once(relay: MediaRelay, alice: socket.socket, bob: socket.socket,
+                      a_side: MediaEndpoint, b_side: MediaEndpoint) -> None:
+    """Alice and Bob bridged, and Alice's first packet passed on to Bob by the relay."""
     relay.bridge(a_side, b_side)
     alice.sendto(numbered_packet(1, 0xA), ("127.0.0.1", a_side.port))
     await received_rtp(bob, 1)
+
+
+async def _handed_over(relay: MediaRelay, alice: socket.socket, bob: socket.socket,
+                       a_side: MediaEndpoint, b_side: MediaEndpoint) -> None:
+    """Alice and Bob bridged, Alice heard once, and her direction handed to the worker."""
+    await _heard_once(relay, alice, bob, a_side, b_side)
     relay.poll_kernel()
     assert a_side.kernel_forwarded
 
@@ -185,24 +191,84 @@ async def test_an_idle_worker_that_dies_is_taken_for_dead_at_once() -> None:
         relay.stop_workers()
 
 
-async def test_a_new_bridge_goes_to_a_busy_worker_at_the_next_poll() -> None:
-    """Counts are asked for without waiting, and a worker that has answered still takes
-    each new bridge at the next poll."""
+async def test_a_new_bridge_goes_to_the_worker_a_moment_after_its_first_packet() -> None:
+    """No poll needed: a direction is handed over a moment after the relay first passed a
+    packet on (what the relay forwards meanwhile is a few packets, not half a second's);
+    the direction nobody spoke on yet stays with the relay."""
     relay = _relay()
     [worker] = relay.workers
+    with _phones(relay) as (alice, bob, a_side, b_side):
+        await _heard_once(relay, alice, bob, a_side, b_side)
+        assert not a_side.kernel_forwarded
+        await asyncio.sleep(HAND_OVER_SOON_S + 0.15)
+        assert a_side.kernel_forwarded
+        assert not b_side.kernel_forwarded
+        assert worker.ports == {a_side.port}
+        for seq in (2, 3):
+            alice.sendto(numbered_packet(seq, 0xA), ("127.0.0.1", a_side.port))
+        assert [p.sequence for p, _ in await received_rtp(bob, 2)] == [2, 3]
+        await _counts_read(relay)
+        assert a_side.received_packets == 3
+
+
+async def test_a_direction_goes_to_the_worker_once_its_tap_is_let_go() -> None:
+    """A tapped direction (the hub decoding the caller) stays with the relay; once the tap
+    is let go it goes to the worker a moment later, without waiting for a poll."""
+    relay = _relay()
+    tapped: list[bytes] = []
+    with _phones(relay) as (alice, bob, a_side, b_side):
+        a_side.tap = tapped.append
+        await _heard_once(relay, alice, bob, a_side, b_side)
+        await asyncio.sleep(HAND_OVER_SOON_S + 0.15)
+        assert not a_side.kernel_forwarded
+        assert len(tapped) == 1
+        a_side.tap = None
+        await asyncio.sleep(HAND_OVER_SOON_S + 0.15)
+        assert a_side.kernel_forwarded
+
+
+async def test_a_worker_asked_for_counts_takes_new_bridges_once_it_has_answered() -> None:
+    """Counts are asked for without waiting, and a new direction must not meet their
+    answer: while a worker's answer is outstanding (here it is stopped) a new bridge stays
+    with the relay, and it goes over as soon as the answer comes, without a poll."""
+    relay = _relay()
+    [worker] = relay.workers
+    pid = worker.pid
+    assert pid is not None
     with _phones(relay) as (alice, bob, a_side, b_side), \
             _pair(relay, ("c", "d")) as (carol, dave, c_side, d_side):
         await _handed_over(relay, alice, bob, a_side, b_side)
-        assert relay.forwarded_directions == 1
-        assert worker.asking  # its counts, asked for
-        relay.bridge(c_side, d_side)
-        carol.sendto(numbered_packet(1, 0xC), ("127.0.0.1", c_side.port))
-        await received_rtp(dave, 1)
         await asyncio.sleep(0.1)
-        relay.poll_kernel()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            relay.poll_kernel()  # asks; nobody answers
+            assert worker.asking
+            relay.bridge(c_side, d_side)
+            carol.sendto(numbered_packet(1, 0xC), ("127.0.0.1", c_side.port))
+            await received_rtp(dave, 1)
+            await asyncio.sleep(HAND_OVER_SOON_S + 0.15)
+            assert not c_side.kernel_forwarded
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.sleep(0.3)
+        assert not worker.asking
         assert c_side.kernel_forwarded
-        assert relay.forwarded_directions == 2
         assert worker.ports == {a_side.port, c_side.port}
+        assert relay.forwarded_directions == 2
+
+
+async def test_a_poll_between_sweeps_hands_over_without_asking_for_counts() -> None:
+    """The run asks the workers for counts before each inactivity sweep only (every
+    second); the polls between hand bridges over and ask nothing."""
+    relay = _relay()
+    [worker] = relay.workers
+    with _phones(relay) as (alice, bob, a_side, b_side):
+        await _heard_once(relay, alice, bob, a_side, b_side)
+        relay.poll_kernel(count=False)
+        assert a_side.kernel_forwarded
+        assert not worker.asking
+        relay.poll_kernel()
+        assert worker.asking
 
 
 async def test_a_worker_that_stops_answering_is_not_waited_for_then_taken_for_dead() -> None:

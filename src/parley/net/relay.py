@@ -28,8 +28,10 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
   needs rewriting stays with the relay, unless ``media.kernel_new_streams`` lets the phone
   get the other phone's stream as it is (a new SSRC) from the hand-over on.
 - Relay workers (``media.relay_workers``): the same hand-over, to worker processes on the
-  other cores (:mod:`parley.net.relay_worker`) instead of the kernel; a worker also continues
-  a rewritten stream, so both directions of a bridge can go. While a worker has a direction
+  other cores (:mod:`parley.net.relay_worker`) instead of the kernel, and sooner: a moment
+  after a direction may have become safe (:meth:`MediaRelay.may_hand_over`), not only at the
+  next check; a worker also continues a rewritten stream, so both directions of a bridge
+  can go. While a worker has a direction
   the relay does not read its socket; taking it back returns the worker's counts, losses and
   the stream's position.
 """
@@ -69,6 +71,11 @@ Address = tuple[str, int]
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _MAX_DATAGRAM = 2048
 _FRAME_TICKS = 160  # one 20 ms G.711 frame; the gap left in timestamps at a source change
+HAND_OVER_SOON_S = 0.1
+"""With relay workers, how soon a direction that became safe to hand over (its first packet
+passed on, the hub or a tap let go of it) is handed over: a moment, so that what usually
+follows a bridge at once (the hub letting go of both phones) is taken in one step, rather
+than the next poll (up to ``kernel_interval``, every packet meanwhile through the relay)."""
 _FRAME_S = 0.020  # the shortest packet interval a forwarded phone is assumed to send at
 _MAX_DROPOUT = 3000  # sequence steps beyond this start a new stream (RFC 3550 A.1)
 _MAX_MISORDER = 100  # steps back within this are late or duplicate packets
@@ -174,6 +181,8 @@ class MediaEndpoint:
         if value != self._on_hold:
             self._take_back()
         self._on_hold = value
+        if not value and self.peer is not None:
+            self.relay.may_hand_over(self, self.peer)
 
     @property
     def tap(self) -> Callable[[bytes], None] | None:
@@ -185,6 +194,8 @@ class MediaEndpoint:
         if value is not None or self._tap is not None:
             self._take_back()
         self._tap = value
+        if value is None:
+            self.relay.may_hand_over(self)
 
     @property
     def hub_sends(self) -> bool:
@@ -196,6 +207,8 @@ class MediaEndpoint:
         if value != self._hub_sends:
             self._take_back()
         self._hub_sends = value
+        if not value and self.peer is not None:
+            self.relay.may_hand_over(self.peer)
 
     def _restart_sequence(self) -> None:
         """Follow the phone's sequence numbers afresh (after a forwarder had them); what
@@ -252,6 +265,7 @@ class MediaEndpoint:
                 stream.rewrite = (stream.seq_delta != 0 or stream.ts_delta != 0
                                   or ssrc != stream.ssrc)
             stream.source = key
+            self.relay.may_hand_over(source)
         if stream.rewrite:
             seq = (seq + stream.seq_delta) & 0xFFFF
             ts = (ts + stream.ts_delta) & 0xFFFFFFFF
@@ -515,6 +529,9 @@ class MediaRelay:
             self._forwarder = KernelForwarder(table_name(pool.first))
             self._forwarder.open()
         self._bridged: set[MediaEndpoint] = set()  # bridged, not (yet) with the kernel
+        #: bridged endpoints that may have just become safe for a worker (:meth:`may_hand_over`)
+        self._soon: set[MediaEndpoint] = set()
+        self._soon_timer: asyncio.Handle | None = None
         self._forwarded: dict[MediaEndpoint, Direction] = {}
         #: ``media.relay_workers``: that many worker processes take safe directions (see
         #: :mod:`parley.net.relay_worker`); started by :meth:`run`
@@ -757,11 +774,29 @@ class MediaRelay:
             self._forwarded[one] = direction
             self._bridged.discard(one)
 
-    def _hand_to_workers(self) -> None:
+    def may_hand_over(self, *endpoints: MediaEndpoint) -> None:
+        """What ``endpoints``' phones send may now be safe for a relay worker: look again in
+        HAND_OVER_SOON_S, not only at the next poll. (The kernel's hand-overs stay with the
+        poll: each is an nftables transaction.)"""
+        if not self.workers:
+            return
+        self._soon.update(endpoints)
+        if self._soon_timer is None:
+            self._soon_timer = self._event_loop().call_later(HAND_OVER_SOON_S,
+                                                             self._hand_over_soon)
+
+    def _hand_over_soon(self) -> None:
+        self._soon_timer = None
+        candidates, self._soon = self._soon, set()
+        if self.workers:
+            self._hand_to_workers([one for one in candidates if one in self._bridged])
+
+    def _hand_to_workers(self, candidates: list[MediaEndpoint] | None = None) -> None:
         """Each safe direction to a worker (spread by port): the relay stops reading the
-        socket first, so the worker reads whatever is queued in it."""
+        socket first, so the worker reads whatever is queued in it. ``candidates``: only
+        those (else every bridged endpoint)."""
         loop = self._event_loop()
-        for one in list(self._bridged):
+        for one in list(self._bridged) if candidates is None else candidates:
             direction = self._kernel_safe(one)
             other = one.peer
             if direction is None or other is None:
@@ -769,6 +804,7 @@ class MediaRelay:
             stream = other._stream
             worker = self.workers[(one.port // 2) % len(self.workers)]
             if worker.asking:  # its last answer is late: it must not meet a new direction
+                self._soon.add(one)  # looked at again when that answer comes
                 continue
             state = StreamState(
                 ssrc=stream.ssrc, source_ssrc=stream.source[1] if stream.source else None,
@@ -806,14 +842,16 @@ class MediaRelay:
             peer.sent_packets += new
             peer._stream.carried_on(state, endpoint)
 
-    def _poll_workers(self) -> None:
+    def _poll_workers(self, count: bool) -> None:
         """Apply the counts a worker gave that were not applied as they came, hand new
-        bridges over, and ask for the next counts without waiting: a worker busy forwarding
-        answers when it gets to it, and the loop does not stand still meanwhile (it did
-        50-130 ms at each poll with 2,000 directions at 150 calls/s)."""
+        bridges over, and (with ``count``) ask for the next counts without waiting: a
+        worker busy forwarding answers when it gets to it, and the loop does not stand still
+        meanwhile (it did 50-130 ms at each poll with 2,000 directions at 150 calls/s)."""
         for worker in list(self.workers):
             self._answered(worker)
         self._hand_over()  # before asking again: an answer must not meet a new direction
+        if not count:
+            return
         for worker in list(self.workers):
             if worker.ports or worker.dropped:
                 try:
@@ -907,6 +945,8 @@ class MediaRelay:
             return
         if answer is not None:
             self._apply_counts(worker, *answer)
+            if self._soon and self._soon_timer is None:  # held back while it was asked
+                self._soon_timer = self._event_loop().call_soon(self._hand_over_soon)
 
     def _give_back(self, one: MediaEndpoint, state: StreamState | None) -> None:
         """``one``'s direction is the relay's again (its worker's last ``state``, if any)."""
@@ -951,10 +991,11 @@ class MediaRelay:
 
     def poll_kernel(self, *, count: bool = True) -> None:
         """Read the kernel's (or the workers') packet counts and hand over new bridges;
-        without ``count`` the kernel's counts are not read (a list of the whole map, 2.5
-        ms with 500 directions: the run reads them before each inactivity sweep only)."""
+        without ``count`` the counts are not read (the kernel's are a list of the whole map,
+        2.5 ms with 500 directions; the workers' answers cost the node 2-4 us a direction):
+        the run reads them before each inactivity sweep only."""
         if self.workers:
-            self._poll_workers()
+            self._poll_workers(count)
             return
         forwarder = self.kernel
         if forwarder is None:
@@ -1030,6 +1071,7 @@ class MediaRelay:
 
     def _forget(self, endpoint: MediaEndpoint) -> None:
         self._bridged.discard(endpoint)
+        self._soon.discard(endpoint)
         loop = self._event_loop()
         for sock in (endpoint.rtp, endpoint.rtcp):
             with contextlib.suppress(ValueError, OSError):

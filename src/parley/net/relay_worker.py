@@ -26,9 +26,10 @@ datagram each (``SOCK_SEQPACKET``), a JSON object, with the sockets attached to 
 - ``drop`` (``ports``): as ``remove``, for sockets the node is closing, with no answer (the
   node does not wait); the last counts come under ``departed`` in the next ``counts``.
 
-The node asks for ``counts`` at each poll without waiting and applies the answer when it
-comes (:meth:`RelayWorker.request_counts`, :meth:`RelayWorker.collect_counts`, the channel
-watched by the node's event loop, and read again at the next poll): a worker that is
+The node asks for ``counts`` before each inactivity sweep (every second) without waiting
+and applies the answer when it comes (:meth:`RelayWorker.request_counts`,
+:meth:`RelayWorker.collect_counts`, the channel watched by the node's event loop, and read
+again at the next poll): a worker that is
 busy, or starved of CPU on a full machine, does not hold the node's event loop; one silent
 for ``_ANSWER_S`` is taken for dead, and so is one whose end of the channel closes (seen at
 once, asked or not). ``remove`` (and ``counts`` when a stream must go on at once) is waited
