@@ -782,8 +782,11 @@ class MediaRelay:
             return
         self._soon.update(endpoints)
         if self._soon_timer is None:
-            self._soon_timer = self._event_loop().call_later(HAND_OVER_SOON_S,
-                                                             self._hand_over_soon)
+            try:
+                loop = self._event_loop()
+            except RuntimeError:  # no loop running (some tests): the next poll looks
+                return
+            self._soon_timer = loop.call_later(HAND_OVER_SOON_S, self._hand_over_soon)
 
     def _hand_over_soon(self) -> None:
         self._soon_timer = None
