@@ -13,8 +13,7 @@ from pathlib import Path
 
 from parley.events import ChannelCreated, Hangup, TelephonyEvent
 from parley.telephony import ReferRequest, Replaces
-from parley.telephony.channel import Bridge, Channel
-from parley.telephony.dialplan import first_of
+from parley.telephony.channel import Bridge, Channel, until
 from parley.telephony.server import Telephony
 from parley.testing.peers import Baresip, Sipp, audio_similarity
 from parley.testing.ports import free_port
@@ -96,7 +95,7 @@ async def test_blind_transfer_moves_the_other_party_to_the_new_target(
         bridge.add(target)
 
         async def end_together() -> None:
-            await first_of(other.wait_ended(), target.wait_ended())
+            await until(None, (other.ended_signal, target.ended_signal), None)
             bridge.destroy()
             other.hangup()
             target.hangup()

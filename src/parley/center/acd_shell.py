@@ -43,8 +43,8 @@ from parley.clock import Clock, serve_deadlines
 from parley.config import LANGUAGES, voicemail_dir
 from parley.events import HangupCause
 from parley.ids import IdSource
-from parley.telephony.channel import Bridge, Channel, ChannelError, ChannelState
-from parley.telephony.dialplan import NumberHandler, first_of
+from parley.telephony.channel import Bridge, Channel, ChannelError, ChannelState, until
+from parley.telephony.dialplan import NumberHandler
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import LANGUAGE_VARIABLE, Speech, Tone
 from parley.telephony.outside import OutboundRefused, TrunkLine
@@ -754,7 +754,8 @@ class AcdShell:
                     call, "callback refused", {"number": command.number, "reason": reason}))
         if customer is not None:
             self.progress(call, "callback dialling customer", {"number": command.number})
-            await first_of(customer.wait_answered(), leg.wait_ended())
+            await until(None, (customer.answered_signal, customer.ended_signal,
+                               leg.ended_signal), None)
         if customer is None or not customer.is_up or leg.ended:
             if customer is not None:
                 customer.hangup()
@@ -769,8 +770,8 @@ class AcdShell:
         self.live[interaction] = call
         try:
             self.feed(ev.CallbackResult(call.acd_id, True))  # -> CallConnected -> bridged
-            await first_of(customer.wait_ended(), leg.wait_ended(),
-                           asyncio.shield(call.outcome))
+            await until(None, (customer.ended_signal, leg.ended_signal), None,
+                        (call.outcome,))
             call.final = "answered"
             self.mark_hung_up(call, "caller" if customer.ended
                           else call.operator or command.agent_id)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from parley.telephony.channel import Signal
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -118,7 +120,7 @@ class Consultation:
     leg: Channel
     bridge: Bridge | None = None
     state: str = "ringing"
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    done: Signal = field(default_factory=Signal)
 
 
 Step = ToFlow | ToQueue | ToOperator | ToVoicemail | ToOutside

@@ -14,7 +14,6 @@ a conference puts all three legs into the customer's bridge, which then mixes
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -30,8 +29,7 @@ from parley.center.calls import (
     ToQueue,
 )
 from parley.center.ports import InvalidRequest, OperationRefused
-from parley.telephony.channel import BridgeError, Channel, ChannelError
-from parley.telephony.dialplan import first_of
+from parley.telephony.channel import BridgeError, Channel, ChannelError, until
 from parley.telephony.engine import OriginateError
 
 if TYPE_CHECKING:
@@ -196,12 +194,9 @@ class Consultations:
             leg.hangup()
             return
 
-        def gone() -> list[Awaitable[object]]:
-            return [leg.wait_ended(), operator_leg.wait_ended(), caller.wait_ended(),
-                    consult.done.wait()]
-
+        gone = (leg.ended_signal, operator_leg.ended_signal, caller.ended_signal, consult.done)
         try:
-            await first_of(leg.wait_answered(), *gone())
+            await until(None, (leg.answered_signal, *gone), None)
             if consult.done.is_set():
                 return
             if leg.is_up and operator_leg.is_up and not caller.ended:
@@ -209,7 +204,7 @@ class Consultations:
                 consult.state = "talking"
                 tell(self.shell, call, operator=consult.by, party=consult.party,
                      state="talking")
-                await first_of(*gone())
+                await until(None, gone, None)
             if consult.done.is_set():
                 return
             self._back_to_customer(call, consult)

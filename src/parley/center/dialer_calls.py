@@ -32,7 +32,6 @@ from parley.ivr.expr import ListLookup, QueueFigures, Template
 from parley.numbering import LineRight
 from parley.routes import OutboundRefused
 from parley.telephony.channel import Channel, ChannelError, until
-from parley.telephony.dialplan import first_of
 from parley.telephony.engine import OriginateError
 from parley.telephony.media import Speech
 
@@ -243,8 +242,8 @@ class OutboundCalls:
         if carry is not None:  # cancelled by the other node should this one fail meanwhile
             carry.keep_offer(ringing, leg)
         try:
-            await first_of(leg.wait_answered(within=command.ring_timeout_s + 2.0),
-                           asyncio.shield(live.early))
+            await until(leg.engine.clock, (leg.answered_signal, leg.ended_signal),
+                        command.ring_timeout_s + 2.0, (live.early,))
         finally:
             if carry is not None:
                 carry.forget(ringing)
@@ -297,8 +296,7 @@ class OutboundCalls:
             leg.detect_machine()
         except ChannelError:
             return "unknown", "no media"
-        await first_of(asyncio.shield(live.amd), leg.wait_ended(),
-                       self.shell.clock.sleep(AMD_LIMIT_S))
+        await until(self.shell.clock, (leg.ended_signal,), AMD_LIMIT_S, (live.amd,))
         if live.amd.done():
             return live.amd.result()
         return "unknown", "hangup" if leg.ended else f"TOOLONG-{int(AMD_LIMIT_S * 1000)}"
@@ -435,10 +433,10 @@ class OutboundCalls:
                                                      inter_digit_timeout=3600.0,
                                                      terminators=""))
         try:
-            await first_of(asyncio.shield(pressing), playback.wait(), leg.wait_ended())
+            await until(None, (playback.done_signal, leg.ended_signal), None, (pressing,))
             if not pressing.done() and not leg.ended and not machine:
-                await first_of(asyncio.shield(pressing), leg.wait_ended(),
-                               shell.clock.sleep(DIGIT_AFTER_MESSAGE_S))
+                await until(shell.clock, (leg.ended_signal,), DIGIT_AFTER_MESSAGE_S,
+                            (pressing,))
         finally:
             if not pressing.done():
                 pressing.cancel()
@@ -460,8 +458,7 @@ class OutboundCalls:
             leg.detect_greeting_end()
         except ChannelError:
             return
-        await first_of(asyncio.shield(waiting), leg.wait_ended(),
-                       self.shell.clock.sleep(GREETING_LIMIT_S))
+        await until(self.shell.clock, (leg.ended_signal,), GREETING_LIMIT_S, (waiting,))
         result = waiting.result() if waiting.done() else ("timeout", "")
         self._progress(live, "greeting ended", {"by": result[0], "detail": result[1]})
 

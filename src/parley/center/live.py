@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -32,8 +31,7 @@ from parley.center.ports import (
     RecordingPauseState,
 )
 from parley.routes import OutboundPlan, OutboundRefused
-from parley.telephony.channel import Bridge, BridgeError, BridgeRole, Channel
-from parley.telephony.dialplan import first_of
+from parley.telephony.channel import Bridge, BridgeError, BridgeRole, Channel, until
 from parley.telephony.engine import OriginateError
 
 if TYPE_CHECKING:
@@ -353,11 +351,10 @@ class LiveCalls:
             return
         caller = call.caller
 
-        def parties_gone() -> list[Awaitable[object]]:
-            return [operator_leg.wait_ended(), *([caller.wait_ended()] if caller else [])]
-
+        gone = (leg.ended_signal, operator_leg.ended_signal,
+                *([caller.ended_signal] if caller else []))
         try:
-            await first_of(leg.wait_answered(), leg.wait_ended(), *parties_gone())
+            await until(None, (leg.answered_signal, *gone), None)
             if not leg.is_up or call.operator_leg is not operator_leg \
                     or not operator_leg.is_up:
                 return
@@ -372,7 +369,7 @@ class LiveCalls:
                 return
             log.info("monitor_joined", interaction_id=call.interaction_id,
                      supervisor=monitor.supervisor, mode=monitor.mode.value)
-            await first_of(leg.wait_ended(), *parties_gone())
+            await until(None, gone, None)
         finally:
             if not monitor.taken:  # a leg taken over is the customer's party, not a monitor
                 self.monitors.pop((call.interaction_id, monitor.supervisor), None)
@@ -450,7 +447,8 @@ class LiveCalls:
                             reason=str(exc))
                 first.hangup()
                 return
-            await first_of(second.wait_answered(), first.wait_ended())
+            await until(None, (second.answered_signal, second.ended_signal,
+                               first.ended_signal), None)
             if first.ended or not second.is_up:
                 second.hangup()
                 first.hangup()
@@ -462,7 +460,7 @@ class LiveCalls:
             self.center.shell.publish(ev.CallProgress(
                 click.interaction_id, "answered", {"number": click.number},
                 operator=click.operator))
-            await first_of(first.wait_ended(), second.wait_ended())
+            await until(None, (first.ended_signal, second.ended_signal), None)
             bridge.destroy()
             first.hangup()
             second.hangup()

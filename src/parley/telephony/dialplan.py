@@ -15,7 +15,6 @@ caller who is not a user never reaches a trunk.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -29,16 +28,6 @@ if TYPE_CHECKING:
     from parley.telephony.server import Telephony
 
 NumberHandler = Callable[[Channel], Awaitable[None]]
-
-
-async def first_of(*waits: Awaitable[object]) -> None:
-    """Return when the first of ``waits`` finishes (the others are cancelled)."""
-    tasks = [asyncio.ensure_future(wait) for wait in waits]
-    try:
-        await until(None, (), None, tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 class ExtensionDialPlan:
