@@ -31,9 +31,8 @@ the socket is empty (``recvfrom`` until ``BlockingIOError``) and forwards the by
   other cores (:mod:`parley.net.relay_worker`) instead of the kernel, and sooner: a moment
   after a direction may have become safe (:meth:`MediaRelay.may_hand_over`), not only at the
   next check; a worker also continues a rewritten stream, so both directions of a bridge
-  can go. While a worker has a direction
-  the relay does not read its socket; taking it back returns the worker's counts, losses and
-  the stream's position.
+  can go. While a worker has a direction the relay does not read its socket; taking it back
+  returns the worker's counts, losses and the stream's position.
 """
 
 from __future__ import annotations
