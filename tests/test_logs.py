@@ -7,11 +7,13 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from http import HTTPStatus
 
 import pytest
 import structlog
 
-from parley.logs import LineWriter, configure_logging
+from parley.logs import LineWriter, PlainConsoleRenderer, configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +87,58 @@ def test_a_reader_that_falls_behind_never_holds_up_the_node() -> None:
     said = sum(int(re.findall(r"\d+", line)[0]) for line in notice)
     assert said == writer.dropped > 0
     assert len(numbers) + said == 10_000  # none lost without a word
+
+
+def _plain_and_structlog() -> tuple[PlainConsoleRenderer, structlog.dev.ConsoleRenderer]:
+    console = structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback)
+    return PlainConsoleRenderer(console), structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback)
+
+
+@pytest.mark.parametrize("fields", [
+    {},
+    {"call_id": "2999-7190@127.0.0.1", "channel_id": "ch-01a2", "cause": "NORMAL_CLEARING",
+     "by": "remote"},
+    {"zeta": 1, "alpha": 2.5, "mid": None, "flag": True, "items": [1, "a"], "map": {"k": "v"}},
+    {"spaced": "two words", "equals": "a=b", "quote": "it's", "double": 'say "hi"',
+     "tab": "a\tb", "newline": "a\nb", "empty": "", "unicode": "Привет"},
+    {"raw": b"\x00bytes", "status": HTTPStatus.OK, "when": datetime(2026, 12, 7, tzinfo=UTC)},
+])
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error", "critical",
+                                   "exception"])
+@pytest.mark.parametrize("event", ["channel_hangup", "an_event_name_longer_than_thirty_chars",
+                                   "Parley stopped.", ""])
+def test_the_plain_console_lines_are_structlogs_own(
+        fields: dict[str, object], level: str, event: str) -> None:
+    """A node's console lines read as structlog's ConsoleRenderer writes them, however the
+    fields look: the faster renderer writes the same text."""
+    plain, reference = _plain_and_structlog()
+    for timestamp in ("2026-12-07T17:31:39.061907Z", ""):
+        event_dict = {"timestamp": timestamp, "level": level, "event": event, **fields}
+        assert plain(None, level, dict(event_dict)) == reference(None, level, dict(event_dict))
+
+
+def test_tracebacks_stacks_and_logger_names_go_to_structlogs_renderer() -> None:
+    """What the plain renderer does not write itself (a traceback, a stack, a logger's name,
+    a line without a time) comes out exactly as structlog writes it."""
+    plain, reference = _plain_and_structlog()
+    try:
+        raise ValueError("bad input")
+    except ValueError as error:
+        caught = error
+    cases: list[dict[str, object]] = [
+        {"exc_info": (ValueError, caught, caught.__traceback__)},
+        {"exception": "Traceback (most recent call last):\nValueError: bad input"},
+        {"stack": "Stack (most recent call last):\n  File x"},
+        {"logger_name": "parley.telephony"},
+        {"logger": "parley.telephony"},
+    ]
+    for extra in cases:
+        event_dict = {"timestamp": "2026-12-07T17:31:39Z", "level": "error", "event": "failed",
+                      "call_id": "c-1", **extra}
+        assert plain(None, "error", dict(event_dict)) == reference(None, "error",
+                                                                   dict(event_dict))
+    without_time = {"level": "info", "event": "started", "port": 5060}
+    assert plain(None, "info", dict(without_time)) == reference(None, "info",
+                                                                dict(without_time))

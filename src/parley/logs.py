@@ -115,6 +115,42 @@ def drain_logs(timeout_s: float = 5.0) -> None:
         _writer.drain(timeout_s)
 
 
+_QUOTED = frozenset(" \t=\r\n\"'")
+"""Characters for which the console renderer writes a text value as its repr."""
+_LEVEL_WIDTH = len("exception")  # the longest level name the console renderer pads to
+_EVENT_WIDTH = 30
+_SPECIAL = ("stack", "exception", "exc_info", "logger", "logger_name")
+
+
+class PlainConsoleRenderer:
+    """structlog's :class:`~structlog.dev.ConsoleRenderer` without colours, for the lines
+    that are only a time, a level, an event and its fields: the same text in a fifth of the
+    time (every call writes a few such lines, on the loop that carries it). Anything else (a
+    traceback, a stack, a logger's name) goes to ``fallback``, the renderer it imitates."""
+
+    def __init__(self, fallback: structlog.dev.ConsoleRenderer) -> None:
+        self.fallback = fallback
+
+    def __call__(self, logger: object, name: str, event_dict: structlog.typing.EventDict
+                 ) -> str:
+        if ("timestamp" not in event_dict or "level" not in event_dict
+                or "event" not in event_dict
+                or any(key in event_dict for key in _SPECIAL)):
+            return self.fallback(logger, name, event_dict)
+        timestamp = str(event_dict.pop("timestamp"))
+        level = f"[{str(event_dict.pop('level')).ljust(_LEVEL_WIDTH)}]"
+        parts = [timestamp, level, str(event_dict.pop("event")).ljust(_EVENT_WIDTH)] \
+            if timestamp else [level, str(event_dict.pop("event")).ljust(_EVENT_WIDTH)]
+        for key in sorted(event_dict):
+            value = event_dict[key]
+            if isinstance(value, str):
+                text = value if _QUOTED.isdisjoint(value) else repr(value)
+            else:
+                text = repr(value)
+            parts.append(f"{key}={text}")
+        return " ".join(parts).rstrip(" ")
+
+
 def configure_logging(*, json: bool = False, level: int = logging.INFO,
                       background: bool = False) -> None:
     """Configure structlog for this process (the CLI does it once, before building a node);
@@ -132,8 +168,10 @@ def configure_logging(*, json: bool = False, level: int = logging.INFO,
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=sys.stdout.isatty(), exception_formatter=structlog.dev.plain_traceback)
+        colors = sys.stdout.isatty()
+        console = structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=structlog.dev.plain_traceback)
+        renderer = console if colors else PlainConsoleRenderer(console)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
