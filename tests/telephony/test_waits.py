@@ -8,13 +8,13 @@ import asyncio
 import pytest
 
 from parley.clock import VirtualClock
-from parley.telephony.channel import Signal, first_of, until
+from parley.telephony.channel import Signal, until
 
 
 async def test_a_wait_ends_when_virtual_time_runs_out() -> None:
     clock = VirtualClock()
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    waiting = asyncio.ensure_future(first_of(clock, {never}, 30.0))
+    waiting = asyncio.ensure_future(until(clock, (), 30.0, (never,)))
     await asyncio.sleep(0)
     clock.advance(29.9)
     await asyncio.sleep(0)
@@ -29,7 +29,7 @@ async def test_a_wait_ends_at_once_when_the_event_comes_first() -> None:
     clock = VirtualClock()
     event = asyncio.Event()
     happened = asyncio.ensure_future(event.wait())
-    waiting = asyncio.ensure_future(first_of(clock, {happened}, 30.0))
+    waiting = asyncio.ensure_future(until(clock, (), 30.0, (happened,)))
     await asyncio.sleep(0)
     event.set()
     await asyncio.wait_for(waiting, 1.0)
@@ -42,7 +42,7 @@ async def test_no_limit_waits_for_the_event_only() -> None:
     clock = VirtualClock()
     event = asyncio.Event()
     happened = asyncio.ensure_future(event.wait())
-    waiting = asyncio.ensure_future(first_of(clock, {happened}, None))
+    waiting = asyncio.ensure_future(until(clock, (), None, (happened,)))
     await asyncio.sleep(0)
     assert clock.next_deadline() is None
     clock.advance(3600.0)

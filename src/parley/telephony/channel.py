@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -102,13 +102,6 @@ async def until(clock: Clock | None, signals: Sequence[Signal], within: float | 
             signal.unwatch(waiter)
         for future in futures:
             future.remove_done_callback(wake)
-
-
-async def first_of(clock: Clock | None, futures: Collection[asyncio.Future[Any]],
-                   within: float | None) -> None:
-    """Wait until one of ``futures`` is done or ``within`` seconds of ``clock`` time have
-    passed (None: no limit)."""
-    await until(clock, (), within, tuple(futures))
 
 
 class ChannelState(StrEnum):

@@ -73,7 +73,7 @@ from parley.sip.registration import (
 )
 from parley.sip.uri import SipUri
 from parley.telephony.causes import cause_for_status
-from parley.telephony.channel import Channel, ChannelState, first_of, until
+from parley.telephony.channel import Channel, ChannelState, until
 from parley.telephony.engine import OriginateError
 from parley.telephony.media_sdp import SUPPORTED, Codec
 from parley.telephony.trunk_rules import CallRateLimiter, fails_over
@@ -419,7 +419,7 @@ class Trunks:
                     answer.set_result(None)
 
             self.engine.send_request(self._options(trunk), trunk.peer, answered)
-            await first_of(self.clock, {answer}, trunk.config.options_timeout)
+            await until(self.clock, (), trunk.config.options_timeout, (answer,))
             if not answer.done():
                 answer.cancel()
                 self._reachable(trunk, False, self._no_answer(trunk, "no answer to OPTIONS"))
