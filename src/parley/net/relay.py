@@ -994,8 +994,8 @@ class MediaRelay:
     def poll_kernel(self, *, count: bool = True) -> None:
         """Read the kernel's (or the workers') packet counts and hand over new bridges;
         without ``count`` the counts are not read (the kernel's are a list of the whole map,
-        2.5 ms with 500 directions; the workers' answers cost the node 2-4 us a direction):
-        the run reads them before each inactivity sweep only."""
+        2.5 ms with 500 directions; the workers' answers are decoded and applied direction
+        by direction): the run reads them before each inactivity sweep only."""
         if self.workers:
             self._poll_workers(count)
             return

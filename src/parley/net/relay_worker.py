@@ -29,11 +29,10 @@ datagram each (``SOCK_SEQPACKET``), a JSON object, with the sockets attached to 
 The node asks for ``counts`` before each inactivity sweep (every second) without waiting
 and applies the answer when it comes (:meth:`RelayWorker.request_counts`,
 :meth:`RelayWorker.collect_counts`, the channel watched by the node's event loop, and read
-again at the next poll): a worker that is
-busy, or starved of CPU on a full machine, does not hold the node's event loop; one silent
-for ``_ANSWER_S`` is taken for dead, and so is one whose end of the channel closes (seen at
-once, asked or not). ``remove`` (and ``counts`` when a stream must go on at once) is waited
-for.
+again at the next poll): a worker that is busy, or starved of CPU on a full machine, does
+not hold the node's event loop; one silent for ``_ANSWER_S`` is taken for dead, and so is
+one whose end of the channel closes (seen at once, asked or not). ``remove`` (and
+``counts`` when a stream must go on at once) is waited for.
 
 The worker ends when its end of the pair closes (the node stopped or died).
 """
