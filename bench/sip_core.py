@@ -8,10 +8,11 @@ server-side calls run through one ``TransactionLayer`` and ``Dialog``: INVITE in
 sent), 180 and 200 sent, ACK in, BYE in, 200 sent, each request parsed from bytes and each
 response serialised to bytes, timers started and cancelled as commands (no event loop, no
 sockets: the transports and the B2BUA add their own cost, measured by ``bench/sip_cps``).
-Finally a digest verification (SHA-256, qop=auth). ``--python`` parses without the compiled
-parts (``parley.sip._headscan``), as an install without a C compiler does. CPU time from
-``time.process_time``, in
-20 batches: the best batch is the code's own cost, the median what a shared machine leaves of
+Then an INVITE's SDP offer read as a call's set-up reads it (parsed and negotiated:
+``read_audio``, twice per B2BUA call). Finally a digest verification (SHA-256, qop=auth).
+``--python`` parses without the compiled parts (``parley.sip._headscan``), as an install
+without a C compiler does. CPU time from ``time.process_time``, in 20 batches: the best batch
+is the code's own cost, the median what a shared machine leaves of
 it (both are printed; on a quiet machine they agree).
 """
 
@@ -30,6 +31,7 @@ from parley.sip.headers import NameAddr, Via
 from parley.sip.message import SipRequest, build_response, parse_message
 from parley.sip.transaction import Send, TransactionLayer
 from parley.sip.uri import SipUri
+from parley.telephony.media_sdp import read_audio
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "sip" / "data"
 INVITE = (DATA / "012-baresip-req-invite.sip").read_bytes()
@@ -138,6 +140,14 @@ def main() -> None:
     report("serialise INVITE", [serialise] * BATCHES)
     report("server call (INVITE..BYE) through the core",
            [lambda: calls(max(1, n // 4 // BATCHES))] * BATCHES)
+    offer = message.body
+
+    def negotiate() -> int:
+        for _ in range(n // BATCHES):
+            read_audio(offer)
+        return n // BATCHES
+
+    report("read an INVITE's SDP offer (parse, negotiate)", [negotiate] * BATCHES)
     auth = DigestAuthenticator("parley", b"benchmark-secret-0123456789")
     register = parse_message((DATA / "000-baresip-req-register.sip").read_bytes())
     assert isinstance(register, SipRequest)

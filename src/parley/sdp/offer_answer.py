@@ -226,25 +226,29 @@ def negotiated(sdp: SessionDescription, codecs: Sequence[Codec] = SUPPORTED_CODE
     Raises :class:`NoCommonCodec` when there is none.
     """
     offered: list[str] = []
+    wanted = [(codec.name.lower(), codec.clock_rate, codec) for codec in codecs]
     for m in sdp.media:
         if m.media != "audio" or m.port == 0:
             continue
         maps = m.rtpmaps
-        dtmf_pt = next((pt for pt in m.payload_types if pt in maps
-                        and TELEPHONE_EVENT.matches(maps[pt].encoding, maps[pt].clock_rate)),
-                       None)
+        dtmf_pt: int | None = None
         table: dict[int, Codec] = {}
+        first_pt: int | None = None
         for pt in m.payload_types:
             rtpmap = maps.get(pt)
             if rtpmap is None:
                 continue
             offered.append(rtpmap.encoding)
-            for codec in codecs:
-                if codec.matches(rtpmap.encoding, rtpmap.clock_rate):
+            encoding = rtpmap.encoding.lower()
+            if dtmf_pt is None and encoding == "telephone-event" and rtpmap.clock_rate == 8000:
+                dtmf_pt = pt
+            for name, clock_rate, codec in wanted:
+                if encoding == name and rtpmap.clock_rate == clock_rate:
                     table[pt] = codec
-        if not table:
+                    if first_pt is None:
+                        first_pt = pt
+        if first_pt is None:
             continue
-        first_pt = next(pt for pt in m.payload_types if pt in table)
         connection = sdp.connection_for(m)
         if connection is None:
             raise SdpError("SDP: audio stream has no c= line (session or media level)")

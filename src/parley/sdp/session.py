@@ -122,17 +122,22 @@ class MediaDescription:
     def rtpmaps(self) -> dict[int, RtpMap]:
         """Every payload type's encoding: ``a=rtpmap`` lines, else the static table."""
         maps: dict[int, RtpMap] = {}
-        for value in self.attribute_values("rtpmap"):
+        for key, value in self.attributes:
+            if key != "rtpmap" or not value:
+                continue
             pt_text, _, desc = value.partition(" ")
             parts = desc.strip().split("/")
             if not pt_text.isdigit() or len(parts) < 2 or not parts[1].isdigit():
                 continue
             channels = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
-            maps[int(pt_text)] = RtpMap(int(pt_text), parts[0], int(parts[1]), channels)
-        for pt in self.payload_types:
-            if pt not in maps and pt in STATIC_PAYLOAD_TYPES:
-                name, rate = STATIC_PAYLOAD_TYPES[pt]
-                maps[pt] = RtpMap(pt, name, rate)
+            pt = int(pt_text)
+            maps[pt] = RtpMap(pt, parts[0], int(parts[1]), channels)
+        for f in self.formats:
+            if f.isdigit():
+                pt = int(f)
+                if pt not in maps and pt in STATIC_PAYLOAD_TYPES:
+                    name, rate = STATIC_PAYLOAD_TYPES[pt]
+                    maps[pt] = RtpMap(pt, name, rate)
         return maps
 
     def fmtp(self, payload_type: int) -> str | None:
@@ -199,33 +204,37 @@ class SessionDescription:
         attributes: list[Attribute] = []
         lines: list[tuple[str, str]] = []
         media: list[MediaDescription] = []
-        current: dict[str, object] | None = None
-
-        def finish() -> None:
-            if current is not None:
-                media.append(MediaDescription(**current))  # type: ignore[arg-type]
+        # the m= section being read: its m= line's fields, c=, a= and other lines
+        m_line: tuple[str, int, str, tuple[str, ...], int | None] | None = None
+        m_connection: Connection | None = None
+        m_attributes: list[Attribute] = []
+        m_lines: list[tuple[str, str]] = []
 
         for number, line in enumerate(raw, start=1):
             if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
                 raise SdpParseError(f"{line[:60]!r} is not '<letter>=<value>'", number)
             key, value = line[0], line[2:]
-            if number == 1 and key != "v":
+            if key == "a" and number > 1:  # most lines: the other tests come after
+                name_, colon, rest = value.partition(":")
+                (m_attributes if m_line is not None else attributes).append(
+                    (name_, rest if colon else None))
+            elif number == 1 and key != "v":
                 raise SdpParseError("the first line must be v=0", number)
-            if key == "v":
+            elif key == "v":
                 if value.strip() != "0" or number != 1:
                     raise SdpParseError(f"bad version line v={value!r}", number)
                 version = 0
             elif key == "m":
-                finish()
-                current = _media_line(value, number)
-            elif current is not None:
+                if m_line is not None:
+                    media.append(MediaDescription(*m_line, m_connection, tuple(m_attributes),
+                                                  tuple(m_lines)))
+                m_line = _media_line(value, number)
+                m_connection, m_attributes, m_lines = None, [], []
+            elif m_line is not None:
                 if key == "c":
-                    current["connection"] = _connection(value, number)
-                elif key == "a":
-                    current["attributes"] = (*current["attributes"],  # type: ignore[misc]
-                                             _attribute(value))
+                    m_connection = _connection(value, number)
                 elif key in _MEDIA_ORDER:
-                    current["lines"] = (*current["lines"], (key, value))  # type: ignore[misc]
+                    m_lines.append((key, value))
                 else:
                     raise SdpParseError(f"'{key}=' is not allowed inside a media section",
                                         number)
@@ -235,11 +244,11 @@ class SessionDescription:
                 name = value
             elif key == "c":
                 connection = _connection(value, number)
-            elif key == "a":
-                attributes.append(_attribute(value))
             else:
                 lines.append((key, value))
-        finish()
+        if m_line is not None:
+            media.append(MediaDescription(*m_line, m_connection, tuple(m_attributes),
+                                          tuple(m_lines)))
         if version is None:
             raise SdpParseError("no v= line")
         if origin is None:
@@ -295,7 +304,8 @@ def _session_line_rank(line: tuple[str, str]) -> int:
     return _SESSION_ORDER.find(line[0]) if line[0] in _SESSION_ORDER else 99
 
 
-def _media_line(value: str, number: int) -> dict[str, object]:
+def _media_line(value: str, number: int) -> tuple[str, int, str, tuple[str, ...], int | None]:
+    """An m= line's media, port, proto, formats and port count (checked)."""
     parts = value.split()
     if len(parts) < 3:
         raise SdpParseError(f"m={value!r} needs '<media> <port> <proto> <fmt> ...'", number)
@@ -308,9 +318,8 @@ def _media_line(value: str, number: int) -> dict[str, object]:
         for fmt in parts[3:]:
             if not fmt.isdigit() or int(fmt) > 127:
                 raise SdpParseError(f"m= payload type {fmt!r} is not 0-127", number)
-    return {"media": parts[0], "port": int(port_text), "proto": parts[2],
-            "formats": tuple(parts[3:]), "port_count": int(count_text) if count_text else None,
-            "connection": None, "attributes": (), "lines": ()}
+    return (parts[0], int(port_text), parts[2], tuple(parts[3:]),
+            int(count_text) if count_text else None)
 
 
 def _connection(value: str, number: int) -> Connection:
@@ -326,8 +335,3 @@ def _origin(value: str, number: int) -> Origin:
         raise SdpParseError(
             f"o={value!r} is not '<user> <id> <version> IN IP4 <address>'", number)
     return Origin(parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5])
-
-
-def _attribute(value: str) -> Attribute:
-    name, colon, rest = value.partition(":")
-    return (name, rest if colon else None)

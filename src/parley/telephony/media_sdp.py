@@ -16,6 +16,7 @@ lines are :attr:`RemoteAudio.crypto`, and Parley's own go into :func:`build_sdp`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from parley.errors import ParleyError
@@ -116,19 +117,25 @@ def read_audio(body: bytes, *, allowed: tuple[Codec, ...] = SUPPORTED,
             f"m=audio uses {audio.proto}, but this trunk requires SRTP (RTP/SAVP with "
             "a=crypto)")
     webrtc = _webrtc_transport(session, audio) if proto in WEBRTC_PROFILES else None
-    wanted = [offer_answer.Codec(codec.name, codec.rate, codec.payload_type) for codec in allowed]
     try:
-        media = offer_answer.negotiated(session, wanted)
+        media = offer_answer.negotiated(session, _wanted(allowed))
     except offer_answer.NoCommonCodec as exc:
         raise MediaNegotiationError(f"{exc} (Parley relays PCMU or PCMA)") from exc
     except SdpError as exc:
         raise MediaNegotiationError(f"SDP audio stream unusable: {exc}") from exc
+    # in the phone's order: negotiated() lists the payload types as the m= line does
     chosen = tuple(Codec(pt, codec.name.upper(), codec.clock_rate)
                    for pt, codec in media.payload_types.items())
-    order = {pt: index for index, pt in enumerate(audio.payload_types)}
-    chosen = tuple(sorted(chosen, key=lambda codec: order.get(codec.payload_type, 999)))
     return RemoteAudio(media.address, media.port, chosen, media.dtmf_payload_type,
                        media.direction, webrtc, crypto)
+
+
+@functools.lru_cache(maxsize=64)
+def _wanted(allowed: tuple[Codec, ...]) -> tuple[offer_answer.Codec, ...]:
+    """The offer/answer codecs of ``allowed`` (a trunk's or the node's codec list, so few
+    distinct ones: made once each)."""
+    return tuple(offer_answer.Codec(codec.name, codec.rate, codec.payload_type)
+                 for codec in allowed)
 
 
 def _crypto_lines(audio: MediaDescription) -> tuple[Crypto, ...]:
