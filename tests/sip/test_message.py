@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parley.sip.errors import SipFramingError, SipParseError
 from parley.sip.headers import NameAddr, Via
@@ -19,7 +22,7 @@ from parley.sip.message import (
     new_branch,
     parse_message,
 )
-from parley.sip.uri import SipUri
+from parley.sip.uri import _PARAM_SAFE, _USER_SAFE, SipUri
 
 DATA = Path(__file__).parent / "data"
 
@@ -313,3 +316,42 @@ def test_quoted_display_name_may_hold_angle_brackets_and_semicolons() -> None:
     assert msg.from_.display_name == 'Acme <Sales>; "East"'
     assert msg.from_.tag == "2820SIPpTag001"
     assert parse_message(bytes(msg)).from_ == msg.from_
+
+
+def _written(user: str, value: str) -> str:
+    uri = SipUri(scheme="sip", user=user, host="example.net", params=(("x", value),))
+    return str(uri)
+
+
+@given(user=st.text(st.characters(max_codepoint=0x17F), max_size=12),
+       value=st.text(st.characters(max_codepoint=0x17F), max_size=12))
+@settings(max_examples=400)
+def test_a_uri_is_written_with_exactly_the_characters_that_need_it_escaped(
+        user: str, value: str) -> None:
+    """A user part or parameter value is written escaped where RFC 3261's character sets
+    want it, whatever it holds: the common plain ones skip the escaping pass, which must
+    change nothing."""
+    assert _written(user, value) == (f"sip:{quote(user, safe=_USER_SAFE)}@example.net"
+                                     f";x={quote(value, safe=_PARAM_SAFE)}")
+
+
+def test_every_character_alone_is_escaped_in_a_uri_as_rfc_3261_wants() -> None:
+    for char in map(chr, range(0x300)):
+        assert _written(char, char) == (f"sip:{quote(char, safe=_USER_SAFE)}@example.net"
+                                        f";x={quote(char, safe=_PARAM_SAFE)}"), repr(char)
+
+
+def test_headers_a_caller_adds_to_a_built_request_are_spelled_canonically() -> None:
+    """Extra header names are re-spelled (compact forms expanded; unknown ones kept as
+    written) and come before
+    Content-Type and Content-Length, which the builder writes last."""
+    request = build_request(
+        "INFO", SipUri.parse("sip:1001@example.net"), from_=NameAddr.parse("<sip:a@b>;tag=1"),
+        to=NameAddr.parse("<sip:1001@example.net>"), call_id="c1", cseq=2,
+        via=Via("UDP", "127.0.0.1", 5060), headers=[("x-parley-queue", "support"),
+                                                    ("k", "timer")],
+        body=b"Signal=5\r\n", content_type="application/dtmf-relay")
+    names = [name for name, _ in request.headers]
+    assert names[-4:] == ["x-parley-queue", "Supported", "Content-Type", "Content-Length"]
+    assert request.headers.get("supported") == "timer"
+    assert request.headers.get("Content-Length") == "10"

@@ -197,11 +197,9 @@ class Dialog:
                   ("Call-ID", self.call_id), ("CSeq", f"{cseq} {method}")]
         if method in TARGET_REFRESH or method in ("REFER", "NOTIFY", "SUBSCRIBE"):
             items.append(("Contact", str(self.local_contact)))
-        items += list(self.extra_headers) + list(headers)
-        if body and content_type:
-            items.append(("Content-Type", content_type))
-        items.append(("Content-Length", str(len(body))))
-        return SipRequest(method, uri, Headers(items), body)
+        return SipRequest(method, uri, Headers.built(
+            items, (*self.extra_headers, *headers), len(body), content_type if body else None),
+            body)
 
     def _request_uri_and_routes(self) -> tuple[SipUri, list[NameAddr]]:
         if not self.route_set:

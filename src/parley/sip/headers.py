@@ -186,6 +186,20 @@ class Headers:
         return headers
 
     @classmethod
+    def built(cls, own: list[tuple[str, str]], extra: Iterable[tuple[str, str]] = (),
+              length: int = 0, content_type: str | None = None) -> Headers:
+        """The headers of a message Parley writes: ``own`` lines (a list the builder made,
+        extended in place), named canonically by the builder, then ``extra`` (a caller's,
+        re-spelled as :class:`Headers` does), then Content-Type (when given) and
+        Content-Length. The builder's own names skip the re-spelling pass."""
+        items = own
+        items += [(canonical_name(name), value) for name, value in extra]
+        if content_type:
+            items.append(("Content-Type", content_type))
+        items.append(("Content-Length", str(length)))
+        return cls._canonical(items)
+
+    @classmethod
     def from_lines(cls, lines: Iterable[str]) -> Headers | None:
         """Headers from unfolded ``Name: value`` lines free of control characters, with the
         look-up index built in the same pass; None when a line's name is not a token or it

@@ -533,11 +533,8 @@ def build_request(
               ("Call-ID", call_id), ("CSeq", f"{cseq} {method}")]
     if contact is not None:
         items.append(("Contact", str(contact)))
-    items += list(headers)
-    if body and content_type:
-        items.append(("Content-Type", content_type))
-    items.append(("Content-Length", str(len(body))))
-    return SipRequest(method, uri, Headers(items), body)
+    return SipRequest(method, uri, Headers.built(items, headers, len(body),
+                                                 content_type if body else None), body)
 
 
 def build_response(
@@ -573,11 +570,8 @@ def build_response(
               ("CSeq", request.headers.get("CSeq") or "")]
     if contact is not None:
         items.append(("Contact", str(contact)))
-    items += list(headers)
-    if body and content_type:
-        items.append(("Content-Type", content_type))
-    items.append(("Content-Length", str(len(body))))
-    return SipResponse(status, reason or REASON_PHRASES.get(status, "Unknown"), Headers(items),
+    return SipResponse(status, reason or REASON_PHRASES.get(status, "Unknown"),
+                       Headers.built(items, headers, len(body), content_type if body else None),
                        body)
 
 

@@ -33,6 +33,10 @@ _FAST = re.compile(r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,]+)@)?([A-Za-z0-9\-.]+
                    r"(?::(\d{1,5}))?((?:;[A-Za-z0-9\-_.!~*'()/:&+$=]+)*)\Z")
 _USER_SAFE = "-_.!~*'()&=+$,;?/"
 _PARAM_SAFE = "-_.!~*'()[]/:&+$"
+# What quote() would leave as it is with those safe sets: most users (numbers, names) and
+# parameter values (tags, transport, lr) need no escaping, and the test is cheaper than quote
+_USER_PLAIN = re.compile(r"[A-Za-z0-9_.\-~!*'()&=+$,;?/]*\Z").match
+_PARAM_PLAIN = re.compile(r"[A-Za-z0-9_.\-~!*'()\[\]/:&+$]*\Z").match
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ class SipUri:
         else:
             out = f"{self.scheme}:"
             if self.user is not None:
-                out += quote(self.user, safe=_USER_SAFE)
+                user = self.user
+                out += user if _USER_PLAIN(user) else quote(user, safe=_USER_SAFE)
                 if self.password is not None:
                     out += ":" + quote(self.password, safe=_USER_SAFE)
                 out += "@"
@@ -130,7 +135,10 @@ class SipUri:
             if self.port is not None:
                 out += f":{self.port}"
         for name, value in self.params:
-            out += f";{name}" if value is None else f";{name}={quote(value, safe=_PARAM_SAFE)}"
+            if value is None:
+                out += f";{name}"
+            else:
+                out += f";{name}={value if _PARAM_PLAIN(value) else quote(value, safe=_PARAM_SAFE)}"
         if self.headers:
             out += "?" + "&".join(
                 f"{quote(n, safe=_PARAM_SAFE)}={quote(v, safe=_PARAM_SAFE)}"
