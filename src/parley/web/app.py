@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import CollectorRegistry
+from starlette.routing import BaseRoute
 
 from parley import __version__
 from parley.bus import LiveBus
@@ -98,6 +100,37 @@ async def reject_nul(request: Request) -> None:
                                 "body: NUL characters are not allowed")
 
 
+@functools.cache
+def _api_routes() -> tuple[BaseRoute, ...]:
+    """Every node's API, page and WebSocket routes, made once per process and shared by the
+    applications :func:`build_web_app` makes: FastAPI prepares a route (its dependencies,
+    body and response models) on its first request, about half a second of CPU for all of
+    Parley's, and a route shared is prepared once, not once per node (a test suite or a
+    benchmark starts hundreds in one process). They hold no node's state: each request
+    finds its node through ``request.app.state``."""
+    router = APIRouter()
+    checked = [Depends(reject_nul)]
+    # admin_outbound before the configuration routes: /api/routes/check is not a route
+    # named "check"
+    for module_router in (operations.router, admin_outbound.router,
+                          config_routes.config_router(), security_routes.router, phone.router,
+                          campaigns_routes.router, script_routes.router, customers.router,
+                          desk.router, imports.router, admin.router):
+        router.include_router(module_router, dependencies=checked, responses=ERRORS)
+    # recordings are binary (NUL bytes are audio there); names are checked by pattern
+    router.include_router(admin_prompts.router, responses=ERRORS)
+    for module_router in (admin_flows.router, admin_scorecards.router, supervisor.router,
+                          preview.router, reports_routes.router, report_drill_routes.router,
+                          report_drill_page.router, report_customer_routes.router,
+                          report_customer_page.router, custom_reports_routes.router,
+                          custom_reports_page.router, reports_page.router, quality.router,
+                          directory_routes.router, retention_routes.router):
+        router.include_router(module_router, dependencies=checked, responses=ERRORS)
+    for module_router in (events_ws.router, health_route.router, sip_ws_route.router):
+        router.include_router(module_router)
+    return tuple(router.routes)
+
+
 def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                   calls: CallControl | None = None, center: ContactCenter | None = None,
                   recordings_dir: Path | None = None, voicemail_dir: Path | None = None,
@@ -168,57 +201,7 @@ def build_web_app(store: Store, bus: LiveBus, *, clock: Clock,
                         (Fenced, 503)):
         app.add_exception_handler(error, handler(code))  # type: ignore[arg-type]
 
-    app.include_router(operations.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    # before the configuration routes: /api/routes/check is not a route named "check"
-    app.include_router(admin_outbound.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(config_routes.config_router(), dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(security_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(phone.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
-    app.include_router(campaigns_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(script_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(customers.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
-    app.include_router(desk.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
-    app.include_router(imports.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
-    app.include_router(admin.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
-    # recordings are binary (NUL bytes are audio there); names are checked by pattern
-    app.include_router(admin_prompts.router, responses=ERRORS)
-    app.include_router(admin_flows.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(admin_scorecards.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(supervisor.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(preview.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
-    app.include_router(reports_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(report_drill_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(report_drill_page.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(report_customer_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(report_customer_page.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(custom_reports_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(custom_reports_page.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(reports_page.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(quality.router, dependencies=[Depends(reject_nul)], responses=ERRORS)
-    app.include_router(directory_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(retention_routes.router, dependencies=[Depends(reject_nul)],
-                       responses=ERRORS)
-    app.include_router(events_ws.router)
-    app.include_router(health_route.router)
-    app.include_router(sip_ws_route.router)
+    app.router.routes.extend(_api_routes())
     if metrics is not None:
         app.include_router(metrics_router(metrics))
     missing = mount_vendor(app, node_modules)
