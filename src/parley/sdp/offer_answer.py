@@ -232,23 +232,21 @@ def negotiated(sdp: SessionDescription, codecs: Sequence[Codec] = SUPPORTED_CODE
             continue
         maps = m.rtpmaps
         dtmf_pt: int | None = None
-        table: dict[int, Codec] = {}
-        first_pt: int | None = None
+        table: dict[int, Codec] = {}  # in the m= line's order
         for pt in m.payload_types:
             rtpmap = maps.get(pt)
             if rtpmap is None:
                 continue
             offered.append(rtpmap.encoding)
-            encoding = rtpmap.encoding.lower()
-            if dtmf_pt is None and encoding == "telephone-event" and rtpmap.clock_rate == 8000:
+            if dtmf_pt is None and TELEPHONE_EVENT.matches(rtpmap.encoding, rtpmap.clock_rate):
                 dtmf_pt = pt
+            encoding = rtpmap.encoding.lower()
             for name, clock_rate, codec in wanted:
                 if encoding == name and rtpmap.clock_rate == clock_rate:
                     table[pt] = codec
-                    if first_pt is None:
-                        first_pt = pt
-        if first_pt is None:
+        if not table:
             continue
+        first_pt = next(iter(table))
         connection = sdp.connection_for(m)
         if connection is None:
             raise SdpError("SDP: audio stream has no c= line (session or media level)")
