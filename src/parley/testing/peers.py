@@ -132,12 +132,25 @@ def audio_similarity(received: Path, source: Path, *, window_s: float = 2.0,
     sent, sent_rate = read_wav(source)
     if heard_rate != sent_rate:
         raise PeerError(f"sample rates differ: {heard_rate} Hz vs {sent_rate} Hz")
-    length = int(window_s * heard_rate)
+    if len(heard) < int(window_s * heard_rate) * max(pieces, 1) + heard_rate:
+        return 0.0  # too short to leave half a second either side of the windows
+    return samples_similarity(heard, sent, heard_rate, window_s=window_s, pieces=pieces)
+
+
+def samples_similarity(heard: npt.NDArray[np.generic], sent: npt.NDArray[np.generic], rate: int,
+                       *, window_s: float = 2.0, pieces: int = 1) -> float:
+    """:func:`audio_similarity` for samples at hand (a channel of a stored recording): the
+    windows are taken from the middle of ``heard``, which must hold them all."""
+    received = np.asarray(heard, dtype=np.float64)
+    source = np.asarray(sent, dtype=np.float64)
+    length = int(window_s * rate)
     span = length * max(pieces, 1)
-    if len(heard) < span + heard_rate or len(sent) < length:
+    if len(received) < span:
+        raise PeerError(f"{len(received)} samples heard, fewer than the {span} to compare")
+    if len(source) < length:
         return 0.0
-    first = len(heard) // 2 - span // 2
-    scores = [_best_match(heard[start:start + length], sent)
+    first = len(received) // 2 - span // 2
+    scores = [_best_match(received[start:start + length], source)
               for start in range(first, first + span, length)]
     return float(np.median(scores))
 
