@@ -57,8 +57,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark ``serial`` every test that needs a real peer (a ``needs`` mark) or lives in a
     real-peer directory. ``scripts/test`` runs the rest on both cores first (pytest-xdist)
     and these alone after, so timing-sensitive real calls never share the machine with the
-    suite itself."""
+    suite itself. A test marked ``beside_others`` runs in the first part wherever it lives:
+    its node serves requests and no figure depends on a peer's timing."""
     for item in items:
         parts = item.path.relative_to(config.rootpath).parts
+        if item.get_closest_marker("beside_others"):
+            continue
         if item.get_closest_marker("needs") or (len(parts) > 1 and parts[1] in _SERIAL_DIRS):
             item.add_marker(pytest.mark.serial)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from parley.testing.ports import free_port, free_port_block
 from parley.testing.postgres import (  # noqa: F401
@@ -18,6 +19,10 @@ from parley.testing.postgres import (  # noqa: F401
     postgres_server_url,
     postgres_template,
 )
+
+#: On both cores with the tests that need no peer: commands and a node answering HTTP, with
+#: no call and no check on timing.
+pytestmark = pytest.mark.beside_others
 
 SITE = """\
 site:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -33,6 +34,10 @@ from parley.testing.postgres import (  # noqa: F401
 
 from .conftest import needs_sipp
 from .inbound_node import caller_scenario, demo_node
+
+#: On both cores with the tests that need no peer: the one SIPp caller only waits in a queue
+#: (two minutes allowed) while the API is fuzzed, and no check depends on timing.
+pytestmark = pytest.mark.beside_others
 
 EXCLUDED = {
     # Revoking tokens or logging out would end the fuzzing session itself.
