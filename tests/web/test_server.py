@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 
 import httpx
 import pytest
@@ -47,6 +48,17 @@ async def test_an_address_the_host_does_not_have_is_named() -> None:
     with pytest.raises(ListenError, match=r"the web server cannot listen on 192\.0\.2\.77 port "
                        r"\d+: Cannot assign requested address"):
         await asyncio.wait_for(server.run(), 10)
+
+
+async def test_a_port_another_program_holds_is_named() -> None:
+    """A taken port stops the node with an error naming it (uvicorn's own bind would log it
+    and raise SystemExit from inside the node)."""
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        server = WebServer(app(), "127.0.0.1", port)
+        with pytest.raises(ListenError, match=rf"the web server cannot listen on 127\.0\.0\.1 "
+                           rf"port {port}: Address already in use"):
+            await asyncio.wait_for(server.run(), 10)
 
 
 async def test_a_stop_answers_the_request_in_flight_and_takes_no_new_one() -> None:

@@ -127,8 +127,9 @@ class WebServer:
 
     async def run(self) -> None:
         await warm_up(self._app)
-        sockets = self._listen() if self.also else None
-        serving = asyncio.ensure_future(self._server.serve(sockets=sockets))
+        # listened here, not by uvicorn: a taken port is then a ListenError naming it, where
+        # uvicorn logs the error and raises SystemExit from inside the node
+        serving = asyncio.ensure_future(self._server.serve(sockets=self._listen()))
         try:
             while not self._server.started:
                 if serving.done():
