@@ -40,8 +40,11 @@ async def demo_node(tmp_path: Path, *, database_url: str | None = None,
         (tmp_path / "data").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(await asyncio.to_thread(migrated_sqlite),
                         tmp_path / "data" / SQLITE_FILE)
-    settings = Settings(host="127.0.0.1", sip_port=sip_port or free_port(),
-                        http_port=http_port or free_port(),
+    # SIP (UDP and TCP) outside the media block, the web server (TCP) on neither
+    media = range(rtp_first, rtp_first + rtp_ports)
+    sip_port = sip_port or free_port(avoid=media)
+    http_port = http_port or free_port(avoid={sip_port})
+    settings = Settings(host="127.0.0.1", sip_port=sip_port, http_port=http_port,
                         data_dir=tmp_path / "data", database_url=database_url,
                         rtp_ports=PortRange(first=rtp_first, last=rtp_first + rtp_ports - 1),
                         **more)  # type: ignore[arg-type]
