@@ -853,7 +853,7 @@ async def serve(node: Node, *, ready: Callable[[Node], None] | None = None) -> N
         raise _leaf(lost) from None
     except* FloatingIpError as failed:  # it took the lease but cannot hold the address
         raise _leaf(failed) from None
-    except* ListenError as failed:  # an address given to the web server is not this host's
+    except* ListenError as failed:  # the web server's address is not this host's, or taken
         raise _leaf(failed) from None
 
 

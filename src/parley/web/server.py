@@ -133,7 +133,7 @@ class WebServer:
         try:
             while not self._server.started:
                 if serving.done():
-                    await serving  # raises the start-up error (port taken …)
+                    await serving  # raises the start-up error (a certificate it cannot load …)
                     raise RuntimeError(f"the web server on {self.url} did not start")
                 await asyncio.sleep(0.01)
             if self._server.servers:
